@@ -75,8 +75,6 @@ export const defaultCallDelays: CallDelays = {
   maxDuration: 4 * 60 * 60 * 1000,
 };
 
-const ended = (end: CallEnd) => assign({ end: () => end });
-
 export const callMachine = setup({
   types: {
     context: {} as CallContext,
@@ -99,6 +97,8 @@ export const callMachine = setup({
     // Notifications for the app / observers.
     notifyDtmf: (_: unknown, _params: { digit: string; source: DtmfSource }) => {},
     notifyEnded: () => {},
+    // Bookkeeping.
+    setEnd: assign((_, params: CallEnd) => ({ end: params })),
   },
   guards: {
     isInbound: ({ context }) => context.direction === 'inbound',
@@ -129,8 +129,8 @@ export const callMachine = setup({
       on: {
         'CALL.INCOMING': { guard: 'isInbound', target: 'ringing', actions: 'announceIncoming' },
         'CALL.DIAL': { guard: 'isOutbound', target: 'ringing', actions: 'sendDial' },
-        'CALL.REMOTE_HANGUP': { target: 'ended', actions: ended({ reason: 'remote-hangup', detail: 'before offer' }) },
-        'CALL.HANGUP': { target: 'ended', actions: ended({ reason: 'local-hangup', detail: 'before offer' }) },
+        'CALL.REMOTE_HANGUP': { target: 'ended', actions: { type: 'setEnd', params: { reason: 'remote-hangup', detail: 'before offer' } as CallEnd } },
+        'CALL.HANGUP': { target: 'ended', actions: { type: 'setEnd', params: { reason: 'local-hangup', detail: 'before offer' } as CallEnd } },
       },
     },
     ringing: {
@@ -141,10 +141,10 @@ export const callMachine = setup({
             target: 'ended',
             actions: [
               { type: 'sendReject', params: { code: 480, reason: 'Ring timeout' } },
-              ended({ reason: 'timeout', code: 480, detail: 'ring timeout' }),
+              { type: 'setEnd', params: { reason: 'timeout', code: 480, detail: 'ring timeout' } as CallEnd },
             ],
           },
-          { target: 'ended', actions: ['sendCancel', ended({ reason: 'timeout', code: 408, detail: 'ring timeout' })] },
+          { target: 'ended', actions: ['sendCancel', { type: 'setEnd', params: { reason: 'timeout', code: 408, detail: 'ring timeout' } as CallEnd }] },
         ],
       },
       on: {
@@ -190,12 +190,12 @@ export const callMachine = setup({
         'CALL.CANCEL': {
           guard: 'isOutbound',
           target: 'ended',
-          actions: ['sendCancel', ended({ reason: 'cancelled', code: 487, detail: 'cancelled locally' })],
+          actions: ['sendCancel', { type: 'setEnd', params: { reason: 'cancelled', code: 487, detail: 'cancelled locally' } as CallEnd }],
         },
         'CALL.CANCELLED': {
           guard: 'isInbound',
           target: 'ended',
-          actions: ended({ reason: 'cancelled', code: 487, detail: 'cancelled by caller' }),
+          actions: { type: 'setEnd', params: { reason: 'cancelled', code: 487, detail: 'cancelled by caller' } as CallEnd },
         },
         // A local hangup while ringing is a reject (inbound) or a cancel (outbound).
         'CALL.HANGUP': [
@@ -204,10 +204,10 @@ export const callMachine = setup({
             target: 'ended',
             actions: [
               { type: 'sendReject', params: { code: 603, reason: 'Decline' } },
-              ended({ reason: 'local-hangup', code: 603, detail: 'hung up while ringing' }),
+              { type: 'setEnd', params: { reason: 'local-hangup', code: 603, detail: 'hung up while ringing' } as CallEnd },
             ],
           },
-          { target: 'ended', actions: ['sendCancel', ended({ reason: 'cancelled', code: 487, detail: 'hung up while ringing' })] },
+          { target: 'ended', actions: ['sendCancel', { type: 'setEnd', params: { reason: 'cancelled', code: 487, detail: 'hung up while ringing' } as CallEnd }] },
         ],
         'CALL.REMOTE_HANGUP': {
           target: 'ended',
@@ -220,7 +220,7 @@ export const callMachine = setup({
       after: {
         maxDuration: {
           target: 'ended',
-          actions: ['sendHangup', ended({ reason: 'timeout', detail: 'maximum call duration' })],
+          actions: ['sendHangup', { type: 'setEnd', params: { reason: 'timeout', detail: 'maximum call duration' } as CallEnd }],
         },
       },
       on: {
