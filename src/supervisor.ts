@@ -174,7 +174,7 @@ export class Supervisor {
     const sub = ref.subscribe(observer);
     entry.unsubscribe = () => sub.unsubscribe();
     ref.start();
-    return entry as SupervisedActor<TLogic>;
+    return entry as unknown as SupervisedActor<TLogic>;
   }
 
   /** Stop one actor (no-op when it is already gone). */
