@@ -55,7 +55,7 @@ export interface SupervisorOptions {
   /** Maximum live actors per kind; spawn() beyond it throws LimitExceededError. */
   limits?: Partial<Record<string, number>>;
   /** Inspection hook (Stately inspector); `inspectFilter` chooses which actors are watched. */
-  inspect?: (event: InspectionEvent) => void;
+  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
   inspectFilter?: (kind: string, id: string) => boolean;
 }
 
@@ -221,13 +221,14 @@ export class Supervisor {
     if (entry.closed) return;
     bump(this.metrics.completed, entry.kind);
     const snap = entry.ref.getSnapshot() as { output?: unknown };
-    this.release(entry);
     entry.span?.end();
+    // onDone runs before release() so onExit can tell a normal finish from an outside stop.
     try {
       entry.opts.onDone?.(snap.output);
     } catch (err) {
       entry.logger.error({ err }, 'onDone hook failed');
     }
+    this.release(entry);
   }
 
   private onCrash(entry: Entry, err: unknown): void {

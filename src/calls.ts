@@ -1,0 +1,180 @@
+// Creates call actors for every transport and runs the application's incoming-call hook.
+// The call machine is provided ONCE here: its wire actions dispatch to the CallWire registered for
+// the actor's id, so a call costs one createActor and no machine cloning.
+import { v4 as uuidv4 } from 'uuid';
+import type { Logger } from 'pino';
+import { callMachine, type CallEnd, type CallInput, type CallMachine } from '../machines/call.machine.js';
+import { Call, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
+import type { Supervisor } from './supervisor.js';
+
+export interface CallManagerOptions {
+  supervisor: Supervisor;
+  logger: Logger;
+  ringTimeoutMs: number;
+  maxDurationMs: number;
+  onIncomingCall?: IncomingCallHook;
+  /** Every new call (inbound and outbound), before the hook runs. */
+  onCall?: (call: Call) => void;
+}
+
+export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
+  callId?: string;
+  wire: CallWire;
+  /** Supervisor group (e.g. the WebSocket connection id) so a disconnect stops this call. */
+  group?: string;
+  bindings?: Record<string, string | number>;
+}
+
+export class CallManager {
+  private readonly calls = new Map<string, Call>();
+  readonly machine: CallMachine;
+
+  constructor(private readonly opts: CallManagerOptions) {
+    const wireOf = (id: string): CallWire | undefined => this.wires.get(id);
+    this.machine = callMachine.provide({
+      delays: { ringTimeout: opts.ringTimeoutMs, maxDuration: opts.maxDurationMs },
+      actions: {
+        announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
+        sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
+        sendProgress: ({ self }, p) => wireOf(self.id)?.sendProgress?.(p.code),
+        sendAnswer: ({ self }) => {
+          wireOf(self.id)?.sendAnswer?.();
+        },
+        sendReject: ({ self }, p) => wireOf(self.id)?.sendReject?.(p.code, p.reason),
+        sendRedirect: ({ self }, p) => wireOf(self.id)?.sendRedirect?.(p.code, p.contacts),
+        sendCancel: ({ self }) => wireOf(self.id)?.sendCancel?.(),
+        sendHangup: ({ self }) => wireOf(self.id)?.sendHangup?.(),
+        sendHold: ({ self }) => wireOf(self.id)?.sendHold?.(),
+        sendResume: ({ self }) => wireOf(self.id)?.sendResume?.(),
+        notifyDtmf: ({ self }, p) => {
+          const call = this.calls.get(self.id);
+          if (!call) return;
+          call.logger.info({ digit: p.digit, source: p.source }, 'dtmf');
+          call.emit('dtmf', p.digit, p.source);
+        },
+      },
+    });
+  }
+
+  private readonly wires = new Map<string, CallWire>();
+
+  get size(): number {
+    return this.calls.size;
+  }
+
+  get(id: string): Call | undefined {
+    return this.calls.get(id);
+  }
+
+  list(): Call[] {
+    return [...this.calls.values()];
+  }
+
+  /**
+   * Spawn a call actor under the supervisor. Throws LimitExceededError when the engine is at its
+   * concurrent-call limit; the transport turns that into its own refusal (WS close 1013, SIP 503).
+   */
+  create(o: CreateCallOptions): Call {
+    const callId = o.callId ?? uuidv4();
+    const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
+    this.wires.set(callId, o.wire);
+    let call: Call | undefined;
+    const finish = (end: CallEnd) => {
+      this.wires.delete(callId);
+      this.calls.delete(callId);
+      if (!call) return;
+      call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
+      call._finish(end);
+    };
+    let supervised;
+    try {
+      supervised = this.opts.supervisor.spawn(this.machine, {
+        kind: 'call',
+        id: callId,
+        input,
+        group: o.group,
+        traced: true,
+        bindings: { callId, transport: o.transport, direction: o.direction, ...o.bindings },
+        onDone: (output) => finish(output as CallEnd),
+        onCrash: (err) =>
+          finish({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` }),
+        onExit: () => {
+          // Stopped from outside (disconnect, shutdown) without reaching `ended`.
+          if (this.calls.has(callId)) finish({ reason: 'failed', detail: 'call actor stopped' });
+        },
+      });
+    } catch (err) {
+      this.wires.delete(callId);
+      throw err;
+    }
+    call = new Call({ id: callId, ...input }, supervised.ref, o.wire, supervised.logger);
+    this.calls.set(callId, call);
+    // Answer time and state events are observed here so the handle stays a thin view.
+    let last = call.state;
+    const c = call;
+    const sub = supervised.ref.subscribe((snap) => {
+      const now = c.state;
+      if (now === last) return;
+      last = now;
+      if (snap.matches('active') && c.answeredAt === undefined) {
+        c.answeredAt = Date.now();
+        c.emit('answered');
+      }
+      c.emit('state', now);
+    });
+    call.once('ended', () => sub.unsubscribe());
+    call.logger.info({ from: o.from, to: o.to }, 'call created');
+    this.opts.onCall?.(call);
+    return call;
+  }
+
+  /**
+   * Offer an inbound call to the app (the call must have been sent CALL.INCOMING). A hook that
+   * throws or rejects fails closed: the call is rejected with 500 rather than left ringing.
+   */
+  offer(call: Call): void {
+    const hook = this.opts.onIncomingCall;
+    if (!hook) return;
+    const apply = (d: IncomingCallDecision | void) => {
+      if (!d || call.isEnded) return;
+      switch (d.action) {
+        case 'accept':
+          return call.answer();
+        case 'reject':
+          return call.reject(d.code ?? 486, d.reason ?? 'Busy Here');
+        case 'redirect':
+          return call.redirect(d.contacts, d.code ?? 302);
+        case 'defer':
+          return;
+      }
+    };
+    const fail = (err: unknown) => {
+      call.logger.error({ err }, 'incoming-call hook failed');
+      if (!call.isEnded) call.reject(500, 'Application Error');
+    };
+    try {
+      const result = hook(call);
+      if (result && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<IncomingCallDecision | void>).then(apply, fail);
+      } else apply(result as IncomingCallDecision | void);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  /** Stop whatever actors a connection still owns (after its socket closed). */
+  release(group: string): void {
+    this.opts.supervisor.stopGroup(group);
+  }
+
+  /** Hang up every live call (graceful shutdown). */
+  hangupAll(detail = 'engine shutting down'): void {
+    for (const call of [...this.calls.values()]) {
+      try {
+        call.hangup(detail);
+      } catch (err) {
+        call.logger.warn({ err }, 'hangup during shutdown failed');
+      }
+    }
+  }
+}

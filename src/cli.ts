@@ -1,0 +1,171 @@
+// `callchart serve`: the engine with the demo application. Flags override CALLCHART_* env vars,
+// which override defaults. util.parseArgs (built into Node) is enough for this surface, so no CLI
+// dependency is pulled in.
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { createEngine, type Engine } from './engine.js';
+import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
+import { demoApp } from './demo.js';
+
+export const HELP = `callchart — actor-based call-control engine
+
+Usage:
+  callchart serve [options]     run the engine with the demo application
+  callchart --help              show this help
+
+Options (environment variable in brackets):
+  --host <addr>          address to bind (default 0.0.0.0)            [CALLCHART_HOST]
+  --ws-port <port>       WebSocket/HTTP port (default 4143)            [CALLCHART_WS_PORT]
+  --sip-port <port>      SIP UDP port (default 5060, 0 = off)          [CALLCHART_SIP_PORT]
+  --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
+  --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
+                         (default info)
+  --max-calls <n>        concurrent call limit (default 10000)         [CALLCHART_MAX_CALLS]
+  --inspect [filter]     start the Stately inspector's local relay on  [CALLCHART_INSPECT]
+                         port 8080 and watch actors; an optional filter
+                         (actor kind such as "call", or a call-id prefix)
+                         limits it to those actors
+  --inspect-port <port>  inspector relay port (default 8080)
+  -h, --help             show this help
+
+Demo application (inbound-call protocol on ws://HOST:4143/):
+  connect -> ~1 s -> {"event":"incoming_call","sessionId":...}
+          -> ~5 s -> {"event":"answer"}; binary frames are echoed back
+          -> ~10 s -> {"event":"hangup"} and the socket closes
+  client may send {"event":"dtmf","sessionId","digit"} and {"event":"hangup","sessionId"}
+`;
+
+export class UsageError extends Error {}
+
+export interface ServeConfig {
+  host: string;
+  wsPort: number;
+  sipPort: number;
+  rtpPorts: string;
+  logLevel: LogLevel;
+  maxCalls: number;
+  inspect: false | { filter?: string; port: number };
+}
+
+function port(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new UsageError(`${name} must be a port number 0-65535, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        host: { type: 'string' },
+        'ws-port': { type: 'string' },
+        'sip-port': { type: 'string' },
+        'rtp-ports': { type: 'string' },
+        'log-level': { type: 'string' },
+        'max-calls': { type: 'string' },
+        inspect: { type: 'boolean' },
+        'inspect-port': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  const pick = (flag: string | undefined, envName: string, def: string) => flag ?? env[envName] ?? def;
+  const rtpPorts = pick(v['rtp-ports'], 'CALLCHART_RTP_PORTS', '20000-29999');
+  const m = /^(\d+)-(\d+)$/.exec(rtpPorts);
+  if (!m || Number(m[1]) >= Number(m[2]) || Number(m[2]) > 65535 || Number(m[1]) < 1024) {
+    throw new UsageError(`--rtp-ports must look like 20000-29999 (low < high, 1024-65535), got ${JSON.stringify(rtpPorts)}`);
+  }
+  const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
+  if (!Number.isInteger(maxCalls) || maxCalls < 1) throw new UsageError('--max-calls must be a positive integer');
+  // `--inspect call` : parseArgs treats the filter as a positional after `serve`.
+  const positionals = parsed.positionals.filter((p) => p !== 'serve');
+  const envInspect = env.CALLCHART_INSPECT;
+  const inspectOn = v.inspect === true || (envInspect !== undefined && envInspect !== '' && envInspect !== '0' && envInspect !== 'false');
+  const filter = positionals[0] ?? (envInspect && !['1', 'true'].includes(envInspect) ? envInspect : undefined);
+  return {
+    host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
+    wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
+    sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
+    rtpPorts,
+    logLevel,
+    maxCalls,
+    inspect: inspectOn ? { port: port('--inspect-port', v['inspect-port'] ?? '8080'), ...(filter ? { filter } : {}) } : false,
+  };
+}
+
+export async function serve(cfg: ServeConfig): Promise<Engine> {
+  const logger = createLogger(cfg.logLevel);
+  const engine = createEngine({
+    host: cfg.host,
+    wsPort: cfg.wsPort,
+    sipPort: cfg.sipPort === 0 ? false : cfg.sipPort,
+    rtpPorts: cfg.rtpPorts,
+    maxCalls: cfg.maxCalls,
+    logger,
+    inspect: cfg.inspect || false,
+    onIncomingCall: demoApp(),
+  });
+  await engine.listen();
+  logger.info({ ws: `ws://${cfg.host}:${engine.wsPort}/` }, 'callchart ready (demo app)');
+  return engine;
+}
+
+export async function main(argv: string[]): Promise<number | undefined> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(HELP);
+    return cmd ? 0 : 1;
+  }
+  if (cmd !== 'serve') {
+    process.stderr.write(`callchart: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+    return 2;
+  }
+  let cfg: ServeConfig;
+  try {
+    cfg = parseServeArgs(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`callchart: ${err.message}\n(see callchart --help)\n`);
+      return 2;
+    }
+    throw err;
+  }
+  let engine: Engine;
+  try {
+    engine = await serve(cfg);
+  } catch (err) {
+    process.stderr.write(`callchart: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      engine.logger.info({ signal }, 'signal received');
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      void engine.close().then(resolve);
+    };
+    const onInt = () => stop('SIGINT');
+    const onTerm = () => stop('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  return 0;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code ?? 0),
+    (err) => {
+      process.stderr.write(`callchart: ${err instanceof Error ? err.stack : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,156 @@
+// createEngine(): the embedding API. One engine = one supervisor, one HTTP/WebSocket server carrying
+// every WebSocket protocol, and (as they land) the SIP and RTP transports.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import { Supervisor } from './supervisor.js';
+import { CallManager } from './calls.js';
+import { HttpServer, type HttpRoute, type WsRoute } from './transport/http.js';
+import { createInboundCallRoute, type InboundCallOptions } from './transport/inbound-call.js';
+import { createLogger, silentLogger, type LogLevel } from './logger.js';
+import { startInspector, type InspectOptions, type InspectorHandle } from './inspect.js';
+import type { Call, IncomingCallHook } from './call.js';
+import { defaultCallDelays } from '../machines/call.machine.js';
+
+export interface EngineOptions {
+  /** Address every listener binds (default 0.0.0.0). */
+  host?: string;
+  /** WebSocket/HTTP port (default 4143; 0 = ephemeral). */
+  wsPort?: number;
+  /** SIP UDP port (default 5060; false = no SIP). */
+  sipPort?: number | false;
+  /** RTP port range, e.g. `20000-29999`. */
+  rtpPorts?: string;
+  /** A pino logger; otherwise one is built at `logLevel` (default: silent when embedded). */
+  logger?: Logger;
+  logLevel?: LogLevel;
+  /** Concurrent calls allowed; new calls beyond it are refused with a clear reason. */
+  maxCalls?: number;
+  ringTimeoutMs?: number;
+  maxCallDurationMs?: number;
+  /** The application's decision for each inbound call (accept / reject / redirect / defer). */
+  onIncomingCall?: IncomingCallHook;
+  /** The simple inbound-call WebSocket protocol on `path` (default `/`); false to disable. */
+  inboundCall?: InboundCallOptions | false;
+  /** Start the Stately inspector's local relay and connect (filtered) actors to it. */
+  inspect?: InspectOptions | boolean;
+  /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
+  routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
+}
+
+export interface EngineEvents {
+  call: [call: Call];
+  listening: [];
+  closed: [];
+}
+
+export interface ResolvedEngineOptions {
+  host: string;
+  wsPort: number;
+  sipPort: number | false;
+  rtpPorts: string;
+  maxCalls: number;
+}
+
+export class Engine extends EventEmitter<EngineEvents> {
+  readonly logger: Logger;
+  readonly supervisor: Supervisor;
+  readonly calls: CallManager;
+  readonly http: HttpServer;
+  readonly options: ResolvedEngineOptions;
+  private inspector: InspectorHandle | undefined;
+  private readonly inspectorReady: Promise<void>;
+  private closing: Promise<void> | undefined;
+  private readonly closers: Array<() => Promise<void> | void> = [];
+
+  constructor(opts: EngineOptions = {}) {
+    super();
+    this.logger = opts.logger ?? (opts.logLevel ? createLogger(opts.logLevel) : silentLogger());
+    this.options = {
+      host: opts.host ?? '0.0.0.0',
+      wsPort: opts.wsPort ?? 4143,
+      sipPort: opts.sipPort ?? 5060,
+      rtpPorts: opts.rtpPorts ?? '20000-29999',
+      maxCalls: opts.maxCalls ?? 10_000,
+    };
+    // The inspector must exist before the first actor is created, so the supervisor takes a
+    // forwarding observer that starts delivering once the relay is up.
+    const inspectOpts: InspectOptions | undefined = opts.inspect === true ? {} : opts.inspect || undefined;
+    this.supervisor = new Supervisor({
+      logger: this.logger,
+      limits: { call: this.options.maxCalls },
+      ...(inspectOpts
+        ? {
+            inspect: (ev) => this.inspector?.inspect.next?.(ev),
+            inspectFilter: (kind, id) => this.inspector?.filter(kind, id) ?? true,
+          }
+        : {}),
+    });
+    this.inspectorReady = inspectOpts
+      ? startInspector(inspectOpts, this.logger).then((h) => {
+          this.inspector = h;
+        })
+      : Promise.resolve();
+
+    this.calls = new CallManager({
+      supervisor: this.supervisor,
+      logger: this.logger,
+      ringTimeoutMs: opts.ringTimeoutMs ?? defaultCallDelays.ringTimeout,
+      maxDurationMs: opts.maxCallDurationMs ?? defaultCallDelays.maxDuration,
+      onIncomingCall: opts.onIncomingCall,
+      onCall: (call) => this.emit('call', call),
+    });
+
+    this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort, logger: this.logger });
+    for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
+    for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
+    if (opts.inboundCall !== false) {
+      this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall || {}));
+    }
+  }
+
+  /** The bound WebSocket/HTTP port (useful with wsPort 0). */
+  get wsPort(): number {
+    return this.http.port;
+  }
+
+  /** Register something to close on shutdown (transports, stores). Closed in reverse order. */
+  onClose(fn: () => Promise<void> | void): void {
+    this.closers.push(fn);
+  }
+
+  async listen(): Promise<this> {
+    await this.inspectorReady;
+    await this.http.listen();
+    this.emit('listening');
+    return this;
+  }
+
+  /**
+   * Graceful shutdown: every live call gets a hangup on its own transport, then sockets close.
+   * Idempotent; concurrent callers share one shutdown.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.logger.info({ liveCalls: this.calls.size }, 'shutting down');
+      this.calls.hangupAll();
+      // Let hangup frames reach the wire before the sockets are torn down.
+      await new Promise((r) => setTimeout(r, 50));
+      for (const fn of [...this.closers].reverse()) {
+        try {
+          await fn();
+        } catch (err) {
+          this.logger.error({ err }, 'close hook failed');
+        }
+      }
+      await this.http.close();
+      this.supervisor.stopAll();
+      this.inspector?.stop();
+      this.emit('closed');
+    })();
+    return this.closing;
+  }
+}
+
+export function createEngine(opts: EngineOptions = {}): Engine {
+  return new Engine(opts);
+}

@@ -1,0 +1,130 @@
+// Adapter for the simple inbound-call WebSocket protocol: one call actor per connection.
+// The adapter translates frames <-> call events; the call's state lives in the actor and the
+// application's policy (answer, reject, echo, hang up) lives in the incoming-call hook.
+import type { IncomingMessage } from 'node:http';
+import type { WebSocket, RawData } from 'ws';
+import type { Logger } from 'pino';
+import { v4 as uuidv4 } from 'uuid';
+import type { WsRoute } from './http.js';
+import { TokenBucket, type RateLimit } from './rate-limit.js';
+import { parseClientMessage, encodeServerMessage, type InboundServerMessage } from '../protocols/inbound-call.js';
+import type { CallManager } from '../calls.js';
+import type { Call, CallWire } from '../call.js';
+import { LimitExceededError } from '../supervisor.js';
+
+export interface InboundCallOptions {
+  /** Path served (default `/`). */
+  path?: string;
+  /** Delay between connection and the `incoming_call` announcement (default 1000 ms). */
+  offerDelayMs?: number;
+  /** Largest accepted frame (default 64 KiB); larger frames close the socket with 1009. */
+  maxPayload?: number;
+  /** Text frames allowed per connection (default 20/s, burst 40). */
+  textRate?: RateLimit;
+  /** Binary (audio) frames allowed per connection (default 250/s, burst 500: 5x real time). */
+  binaryRate?: RateLimit;
+}
+
+export const WS_CLOSE = {
+  normal: 1000,
+  goingAway: 1001,
+  policy: 1008,
+  tooBig: 1009,
+  internal: 1011,
+  tryAgainLater: 1013,
+} as const;
+
+export function createInboundCallRoute(calls: CallManager, logger: Logger, o: InboundCallOptions = {}): WsRoute {
+  const path = o.path ?? '/';
+  const offerDelayMs = o.offerDelayMs ?? 1000;
+  const textRate = o.textRate ?? { perSecond: 20, burst: 40 };
+  const binaryRate = o.binaryRate ?? { perSecond: 250, burst: 500 };
+  const log = logger.child({ component: 'inbound-call' });
+
+  return {
+    name: 'inbound-call',
+    maxPayload: o.maxPayload ?? 64 * 1024,
+    match: (url) => (url.pathname === path ? {} : null),
+    onConnection(ws: WebSocket, req: IncomingMessage) {
+      const connectionId = uuidv4();
+      const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+      const send = (msg: InboundServerMessage) => {
+        if (ws.readyState === ws.OPEN) ws.send(encodeServerMessage(msg));
+      };
+      let sessionId = '';
+      let offerTimer: NodeJS.Timeout | undefined;
+
+      const wire: CallWire = {
+        announceIncoming: () => send({ event: 'incoming_call', sessionId }),
+        sendAnswer: () => send({ event: 'answer', sessionId }),
+        sendReject: (code, reason) => send({ event: 'hangup', sessionId, code, reason }),
+        sendRedirect: (code, contacts) => send({ event: 'hangup', sessionId, code, reason: `redirected to ${contacts.join(', ')}` }),
+        sendHangup: () => send({ event: 'hangup', sessionId }),
+        sendAudio: (frame) => {
+          if (ws.readyState !== ws.OPEN) return false;
+          ws.send(frame, { binary: true });
+          return true;
+        },
+        ended: (end) => {
+          clearTimeout(offerTimer);
+          if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
+            ws.close(end.reason === 'failed' ? WS_CLOSE.internal : WS_CLOSE.normal, `call ended: ${end.reason}`);
+          }
+        },
+      };
+
+      let call: Call;
+      try {
+        call = calls.create({ direction: 'inbound', transport: 'ws', from: remote, to: path, wire, group: connectionId, bindings: { connectionId } });
+      } catch (err) {
+        const reason = err instanceof LimitExceededError ? err.message : 'cannot create call';
+        log.warn({ err, remote }, 'call refused');
+        send({ event: 'error', reason });
+        ws.close(err instanceof LimitExceededError ? WS_CLOSE.tryAgainLater : WS_CLOSE.internal, reason.slice(0, 120));
+        return;
+      }
+      sessionId = call.id;
+      const clog = call.logger;
+      const textBucket = new TokenBucket(textRate);
+      const binBucket = new TokenBucket(binaryRate);
+      const error = (reason: string) => {
+        clog.debug({ reason }, 'client error');
+        send({ event: 'error', reason, sessionId });
+      };
+
+      offerTimer = setTimeout(() => {
+        call.actor.send({ type: 'CALL.INCOMING' });
+        if (call.state === 'ringing') calls.offer(call);
+      }, offerDelayMs);
+
+      ws.on('message', (data: RawData, isBinary: boolean) => {
+        if (!(isBinary ? binBucket : textBucket).take()) {
+          clog.warn({ isBinary }, 'flood: closing connection');
+          ws.close(WS_CLOSE.policy, 'rate limit exceeded');
+          return;
+        }
+        if (isBinary) {
+          // Fast path: audio never goes through the actor, only its "may I" check.
+          if (!call.isActive) return error('audio before answer');
+          call.emit('audio', data as Buffer);
+          return;
+        }
+        const parsed = parseClientMessage(data.toString('utf8'), sessionId);
+        if (!parsed.ok) return error(parsed.reason);
+        const msg = parsed.message;
+        if (msg.event === 'dtmf') {
+          if (!call.isActive) return error('dtmf before answer');
+          call.actor.send({ type: 'DTMF', digit: msg.digit, source: 'ws' });
+        } else {
+          call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'client hangup' });
+        }
+      });
+
+      ws.on('close', (code) => {
+        clearTimeout(offerTimer);
+        if (!call.isEnded) call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: `connection closed (${code})` });
+        calls.release(connectionId);
+      });
+    },
+  };
+}
