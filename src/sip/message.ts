@@ -1,0 +1,506 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import {
+  BRANCH_MAGIC_COOKIE,
+  HeaderList,
+  canonicalHeaderName,
+  formatCSeq,
+  formatNameAddr,
+  formatVia,
+  isListHeader,
+  parseCSeq,
+  parseCallId,
+  parseContact,
+  parseContentLength,
+  parseContentType,
+  parseDate,
+  parseDeltaSeconds,
+  parseMaxForwards,
+  parseNameAddr,
+  parseRetryAfter,
+  parseVia,
+  splitTopLevel,
+  TOKEN_RE,
+  type NameAddr,
+  type Via,
+} from './headers.js';
+import { formatUri, parseUri, type SipUri, type Uri } from './uri.js';
+
+export interface SipRequest {
+  kind: 'request';
+  method: string;
+  uri: Uri;
+  version: 'SIP/2.0';
+  headers: HeaderList;
+  body: Buffer;
+}
+
+export interface SipResponse {
+  kind: 'response';
+  status: number;
+  reason: string;
+  version: 'SIP/2.0';
+  headers: HeaderList;
+  body: Buffer;
+}
+
+export type SipMessage = SipRequest | SipResponse;
+
+/** Raw values of the headers an error response has to echo, kept when they could be read. */
+export interface PartialHeaders {
+  method?: string;
+  via: string[];
+  from?: string;
+  to?: string;
+  callId?: string;
+  cseq?: string;
+}
+
+/** 416 is only produced for a well-formed request whose Request-URI scheme we cannot handle. */
+export type ParseErrorStatus = 400 | 413 | 416 | 505;
+
+export interface ParseFailure {
+  ok: false;
+  /** A failed response cannot be answered; the caller just drops it. */
+  isResponse: boolean;
+  status: ParseErrorStatus;
+  reason: string;
+  partial?: PartialHeaders;
+}
+
+export type ParseResult = { ok: true; message: SipMessage } | ParseFailure;
+
+export interface ParseOptions {
+  /** Largest datagram accepted, in bytes (default 65535, the UDP ceiling). */
+  maxSize?: number;
+}
+
+const DEFAULT_MAX_SIZE = 65535;
+
+/** Headers that must appear at most once (RFC 3261 §7.3, RFC 4475 multi01/mcl01). */
+const SINGLETONS = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Content-Length', 'Content-Type', 'Expires'];
+const REQUIRED_IN_REQUEST = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Via'];
+const REQUIRED_IN_RESPONSE = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
+/** List headers whose elements are name-addrs: an empty element is a syntax error, not noise. */
+const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route', 'path', 'service-route']);
+
+class Reject extends Error {
+  constructor(
+    readonly status: ParseErrorStatus,
+    readonly why: string,
+  ) {
+    super(why);
+  }
+}
+
+function validateHeader(name: string, value: string): void {
+  const bad = (): never => {
+    throw new Reject(400, `Bad ${name} header`);
+  };
+  switch (name) {
+    case 'Via':
+      if (!parseVia(value)) bad();
+      break;
+    case 'From':
+    case 'To':
+    case 'Route':
+    case 'Record-Route':
+    case 'Path':
+    case 'Service-Route':
+      if (!parseNameAddr(value)) bad();
+      break;
+    case 'Contact': {
+      const c = parseContact(value);
+      if (!c) return bad();
+      const exp = c.params.get('expires');
+      if (exp !== undefined && (exp === null || parseDeltaSeconds(exp) === undefined)) bad();
+      break;
+    }
+    case 'CSeq':
+      if (!parseCSeq(value)) bad();
+      break;
+    case 'Call-ID':
+      if (!parseCallId(value)) bad();
+      break;
+    case 'Max-Forwards':
+      if (parseMaxForwards(value) === undefined) bad();
+      break;
+    case 'Content-Length':
+      if (parseContentLength(value) === undefined) bad();
+      break;
+    case 'Expires':
+    case 'Min-Expires':
+      if (parseDeltaSeconds(value) === undefined) bad();
+      break;
+    case 'Retry-After':
+      if (parseRetryAfter(value) === undefined) bad();
+      break;
+    case 'Date':
+      if (!parseDate(value)) bad();
+      break;
+    case 'Content-Type':
+      if (!parseContentType(value)) bad();
+      break;
+    default:
+      break;
+  }
+}
+
+const HEADER_LINE = /^([^:]*?)[ \t]*:[ \t]*(.*)$/s;
+
+function findHeaderEnd(text: string, from: number): { headEnd: number; bodyStart: number } | undefined {
+  const re = /\r?\n\r?\n/g;
+  re.lastIndex = from;
+  const m = re.exec(text);
+  if (!m) return undefined;
+  return { headEnd: m.index, bodyStart: m.index + m[0].length };
+}
+
+function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipMessage | ParseFailure {
+  // RFC 3261 §7.5: CRLFs before the start-line are keep-alive noise, not an error.
+  let start = 0;
+  while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
+  const isResponse = buf.subarray(start, start + 4).toString('latin1').toUpperCase() === 'SIP/';
+  const fail = (status: ParseErrorStatus, reason: string, withPartial = true): ParseFailure => {
+    const f: ParseFailure = { ok: false, isResponse, status, reason };
+    if (withPartial) f.partial = partial;
+    return f;
+  };
+  if (buf.length > maxSize) return fail(413, 'Message Too Large', false);
+
+  // latin1 keeps one char per byte, so offsets found here are byte offsets into the datagram.
+  const bounds = findHeaderEnd(buf.toString('latin1'), start);
+  if (!bounds) return fail(400, 'Missing empty line after headers', false);
+  const head = buf.subarray(start, bounds.headEnd).toString('utf8');
+  const rawLines = head.split(/\r?\n/);
+  const startLine = rawLines[0] ?? '';
+  const lines: string[] = [];
+  for (const l of rawLines.slice(1)) {
+    if (l.startsWith(' ') || l.startsWith('\t')) {
+      // Folded continuation: the CRLF plus leading whitespace is equivalent to one SP (§7.3.1).
+      if (lines.length === 0) return fail(400, 'Continuation line before any header', false);
+      lines[lines.length - 1] = `${(lines[lines.length - 1] ?? '').trimEnd()} ${l.trimStart()}`;
+    } else {
+      lines.push(l);
+    }
+  }
+
+  let method: string | undefined;
+  let uri: Uri | undefined;
+  let status = 0;
+  let reason = '';
+  let versionError = false;
+  if (isResponse) {
+    const m = /^SIP\/(\d+\.\d+) (\d{3}) ([^\x00-\x08\x0a-\x1f\x7f]*)$/i.exec(startLine);
+    if (!m) return fail(400, 'Malformed Status-Line', false);
+    if (m[1] !== '2.0') return fail(505, 'Version Not Supported', false);
+    status = Number(m[2]);
+    if (status < 100 || status > 699) return fail(400, 'Status code out of range', false);
+    reason = m[3] ?? '';
+  } else {
+    // Exactly one SP between elements (RFC 4475 lwsstart, trws, lwsruri).
+    const parts = startLine.split(' ');
+    if (parts.length !== 3 || parts.some((p) => p === '')) return fail(400, 'Malformed Request-Line', false);
+    const [m = '', rawUri = '', version = ''] = parts;
+    if (!TOKEN_RE.test(m)) return fail(400, 'Malformed method', false);
+    method = m;
+    partial.method = m;
+    if (!/^SIP\/\d+\.\d+$/i.test(version)) return fail(400, 'Malformed SIP-Version');
+    versionError = version.slice(4) !== '2.0';
+    if (rawUri.startsWith('<')) return fail(400, 'Request-URI must not be enclosed in <>');
+    uri = parseUri(rawUri);
+    if (!uri) return fail(400, 'Malformed Request-URI');
+  }
+
+  const headers = new HeaderList();
+  for (const line of lines) {
+    const m = HEADER_LINE.exec(line);
+    if (!m) return fail(400, 'Malformed header line');
+    const rawName = m[1] ?? '';
+    if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
+    const name = canonicalHeaderName(rawName);
+    const value = (m[2] ?? '').trim();
+    const values = isListHeader(name) ? splitTopLevel(value) : [value];
+    for (const v of values) {
+      if (v === '' && isListHeader(name)) {
+        if (STRICT_LISTS.has(name.toLowerCase())) return fail(400, `Empty ${name} element`);
+        continue;
+      }
+      headers.append(name, v);
+      if (name === 'Via') partial.via.push(v);
+      else if (name === 'From') partial.from = v;
+      else if (name === 'To') partial.to = v;
+      else if (name === 'Call-ID') partial.callId = v;
+      else if (name === 'CSeq') partial.cseq = v;
+    }
+  }
+
+  try {
+    for (const e of headers) validateHeader(e.name, e.value);
+  } catch (err) {
+    if (err instanceof Reject) return fail(err.status, err.why);
+    throw err;
+  }
+  for (const n of SINGLETONS) {
+    if (headers.getAll(n).length > 1) return fail(400, `Multiple ${n} headers`);
+  }
+  for (const n of isResponse ? REQUIRED_IN_RESPONSE : REQUIRED_IN_REQUEST) {
+    if (!headers.has(n)) return fail(400, `Missing ${n} header`);
+  }
+  const cseq = parseCSeq(headers.get('CSeq') ?? '');
+  if (!cseq) return fail(400, 'Bad CSeq header');
+  if (method !== undefined && cseq.method !== method) return fail(400, 'CSeq method does not match Request-Line');
+
+  let body: Buffer;
+  const cl = headers.get('Content-Length');
+  const available = buf.length - bounds.bodyStart;
+  if (cl !== undefined) {
+    const n = parseContentLength(cl) ?? 0;
+    if (n > available) return fail(400, 'Content-Length larger than message');
+    // Datagram framing: whatever follows the declared body is discarded (RFC 3261 §18.3).
+    body = Buffer.from(buf.subarray(bounds.bodyStart, bounds.bodyStart + n));
+  } else {
+    body = Buffer.from(buf.subarray(bounds.bodyStart));
+  }
+
+  if (isResponse) {
+    return { kind: 'response', status, reason, version: 'SIP/2.0', headers, body };
+  }
+  // Checked last so that a request broken in other ways gets the more useful 400.
+  if (versionError) return fail(505, 'Version Not Supported');
+  if (!uri || method === undefined) return fail(400, 'Malformed Request-Line');
+  if (uri.kind === 'other') return fail(416, 'Unsupported URI Scheme');
+  if (uri.kind === 'sip' && uri.headers.size > 0) return fail(400, 'Request-URI must not carry headers');
+  return { kind: 'request', method, uri, version: 'SIP/2.0', headers, body };
+}
+
+/** Parses one datagram. Never throws: malformed input yields `{ ok: false }`. */
+export function parseMessage(input: Buffer | string, opts?: ParseOptions): ParseResult {
+  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
+  const partial: PartialHeaders = { via: [] };
+  try {
+    const r = parseInner(buf, opts?.maxSize ?? DEFAULT_MAX_SIZE, partial);
+    return 'ok' in r ? r : { ok: true, message: r };
+  } catch {
+    // Defensive: a parser bug must not take the transport down with it.
+    return { ok: false, isResponse: buf.subarray(0, 4).toString('latin1') === 'SIP/', status: 400, reason: 'Unparseable message' };
+  }
+}
+
+/** Canonical wire form; Content-Length always reflects the body actually sent. */
+export function serialize(msg: SipMessage): Buffer {
+  const startLine =
+    msg.kind === 'request'
+      ? `${msg.method} ${formatUri(msg.uri)} SIP/2.0`
+      : `SIP/2.0 ${msg.status} ${msg.reason}`;
+  const lines = [startLine];
+  let wroteLength = false;
+  for (const h of msg.headers) {
+    if (h.name === 'Content-Length') {
+      if (wroteLength) continue;
+      lines.push(`Content-Length: ${msg.body.length}`);
+      wroteLength = true;
+    } else {
+      lines.push(`${h.name}: ${h.value}`);
+    }
+  }
+  if (!wroteLength) lines.push(`Content-Length: ${msg.body.length}`);
+  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), msg.body]);
+}
+
+// ---------------------------------------------------------------------------
+// Identifiers
+// ---------------------------------------------------------------------------
+
+export function generateTag(): string {
+  return randomBytes(8).toString('hex');
+}
+
+export function generateBranch(): string {
+  return `${BRANCH_MAGIC_COOKIE}${randomBytes(12).toString('hex')}`;
+}
+
+export function generateCallId(host?: string): string {
+  return host ? `${randomUUID()}@${host}` : randomUUID();
+}
+
+// ---------------------------------------------------------------------------
+// Building messages
+// ---------------------------------------------------------------------------
+
+export const REASON_PHRASES: Readonly<Record<number, string>> = {
+  100: 'Trying', 180: 'Ringing', 181: 'Call Is Being Forwarded', 182: 'Queued', 183: 'Session Progress',
+  200: 'OK', 202: 'Accepted', 300: 'Multiple Choices', 301: 'Moved Permanently', 302: 'Moved Temporarily',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed',
+  407: 'Proxy Authentication Required', 408: 'Request Timeout', 413: 'Request Entity Too Large',
+  415: 'Unsupported Media Type', 416: 'Unsupported URI Scheme', 420: 'Bad Extension', 421: 'Extension Required',
+  423: 'Interval Too Brief', 480: 'Temporarily Unavailable', 481: 'Call/Transaction Does Not Exist',
+  482: 'Loop Detected', 483: 'Too Many Hops', 484: 'Address Incomplete', 486: 'Busy Here',
+  487: 'Request Terminated', 488: 'Not Acceptable Here', 491: 'Request Pending', 500: 'Server Internal Error',
+  501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Server Time-out',
+  505: 'Version Not Supported', 513: 'Message Too Large', 600: 'Busy Everywhere', 603: 'Decline',
+  604: 'Does Not Exist Anywhere', 606: 'Not Acceptable',
+};
+
+export interface ResponseOptions {
+  toTag?: string;
+  headers?: Iterable<readonly [string, string]>;
+  body?: Buffer | string;
+  contentType?: string;
+}
+
+function withTag(value: string, tag: string): string {
+  const na = parseNameAddr(value);
+  if (!na || na.tag !== undefined) return value;
+  return formatNameAddr({ ...na, tag });
+}
+
+function buildResponse(
+  echo: { via: readonly string[]; from: string; to: string; callId: string; cseq: string },
+  status: number,
+  reason: string | undefined,
+  opts: ResponseOptions,
+): SipResponse {
+  const headers = new HeaderList();
+  for (const v of echo.via) headers.append('Via', v);
+  headers.append('From', echo.from);
+  headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, opts.toTag));
+  headers.append('Call-ID', echo.callId);
+  headers.append('CSeq', echo.cseq);
+  for (const [n, v] of opts.headers ?? []) headers.append(n, v);
+  const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body, 'utf8');
+  if (opts.contentType !== undefined) headers.set('Content-Type', opts.contentType);
+  return {
+    kind: 'response',
+    status,
+    reason: reason ?? REASON_PHRASES[status] ?? 'Unknown',
+    version: 'SIP/2.0',
+    headers,
+    body,
+  };
+}
+
+/** RFC 3261 §8.2.6: a response echoes Via, From, To (plus our tag), Call-ID and CSeq of its request. */
+export function createResponse(req: SipRequest, status: number, reason?: string, opts: ResponseOptions = {}): SipResponse {
+  const res = buildResponse(
+    {
+      via: req.headers.getAll('Via'),
+      from: req.headers.get('From') ?? '',
+      to: req.headers.get('To') ?? '',
+      callId: req.headers.get('Call-ID') ?? '',
+      cseq: req.headers.get('CSeq') ?? '',
+    },
+    status,
+    reason,
+    opts,
+  );
+  const ts = req.headers.get('Timestamp');
+  if (status === 100 && ts !== undefined) res.headers.append('Timestamp', ts);
+  // §12.1.1: dialog-establishing responses carry the Record-Route set back unchanged.
+  if (status > 100 && status < 300) {
+    for (const rr of req.headers.getAll('Record-Route')) res.headers.append('Record-Route', rr);
+  }
+  return res;
+}
+
+/** Builds the stateless error reply for a request the parser rejected, if enough of it was readable. */
+export function createErrorResponse(failure: ParseFailure, opts: ResponseOptions = {}): SipResponse | undefined {
+  const p = failure.partial;
+  if (failure.isResponse || !p || p.via.length === 0 || !p.from || !p.to || !p.callId || !p.cseq) return undefined;
+  return buildResponse({ via: p.via, from: p.from, to: p.to, callId: p.callId, cseq: p.cseq }, failure.status, failure.reason, opts);
+}
+
+export interface RequestInit {
+  method: string;
+  uri: Uri;
+  from: NameAddr;
+  to: NameAddr;
+  callId?: string;
+  cseq: number;
+  via: { transport: string; host: string; port?: number; branch?: string; rport?: boolean };
+  maxForwards?: number;
+  contact?: NameAddr;
+  headers?: Iterable<readonly [string, string]>;
+  body?: Buffer | string;
+  contentType?: string;
+}
+
+export function createRequest(init: RequestInit): SipRequest {
+  const headers = new HeaderList();
+  const via: Via = {
+    protocol: 'SIP',
+    version: '2.0',
+    transport: init.via.transport.toUpperCase(),
+    host: init.via.host,
+    branch: init.via.branch ?? generateBranch(),
+    params: new Map(),
+  };
+  if (init.via.port !== undefined) via.port = init.via.port;
+  if (init.via.rport) via.rport = true;
+  headers.append('Via', formatVia(via));
+  headers.append('Max-Forwards', String(init.maxForwards ?? 70));
+  headers.append('From', formatNameAddr(init.from));
+  headers.append('To', formatNameAddr(init.to));
+  headers.append('Call-ID', init.callId ?? generateCallId());
+  headers.append('CSeq', formatCSeq({ seq: init.cseq, method: init.method }));
+  if (init.contact) headers.append('Contact', formatNameAddr(init.contact));
+  for (const [n, v] of init.headers ?? []) headers.append(n, v);
+  if (init.contentType !== undefined) headers.set('Content-Type', init.contentType);
+  const body = init.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(init.body) ? init.body : Buffer.from(init.body, 'utf8');
+  return { kind: 'request', method: init.method, uri: init.uri, version: 'SIP/2.0', headers, body };
+}
+
+// ---------------------------------------------------------------------------
+// Transport-facing Via handling
+// ---------------------------------------------------------------------------
+
+function sameAddress(a: string, b: string): boolean {
+  const strip = (s: string): string => (s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s).toLowerCase();
+  return strip(a) === strip(b);
+}
+
+/**
+ * RFC 3261 §18.2.1 + RFC 3581 §4: stamps the top Via with where the request really came from.
+ * Returns the updated Via, or undefined when the request has no usable Via.
+ */
+export function applyReceivedRport(req: SipRequest, sourceAddress: string, sourcePort: number): Via | undefined {
+  const top = req.headers.get('Via');
+  const via = top === undefined ? undefined : parseVia(top);
+  if (!via) return undefined;
+  const address = sourceAddress.startsWith('[') ? sourceAddress.slice(1, -1) : sourceAddress;
+  if (via.rport === true) {
+    // RFC 3581 requires received whenever rport is filled, even if the host already matches.
+    via.rport = sourcePort;
+    via.received = address;
+  } else if (!sameAddress(via.host, address)) {
+    via.received = address;
+  }
+  req.headers.replaceAt('Via', 0, formatVia(via));
+  return via;
+}
+
+export interface Destination {
+  host: string;
+  port: number;
+  transport: string;
+}
+
+function defaultPort(transport: string): number {
+  return transport === 'TLS' || transport === 'WSS' ? 5061 : 5060;
+}
+
+/** RFC 3261 §18.2.2 + RFC 3581: where an unreliable-transport response goes, from its top Via. */
+export function responseDestination(res: SipResponse): Destination | undefined {
+  const top = res.headers.get('Via');
+  const via = top === undefined ? undefined : parseVia(top);
+  if (!via) return undefined;
+  const fallbackPort = via.port ?? defaultPort(via.transport);
+  if (via.maddr) return { host: via.maddr, port: fallbackPort, transport: via.transport };
+  const port = typeof via.rport === 'number' ? via.rport : fallbackPort;
+  return { host: via.received ?? via.host, port, transport: via.transport };
+}
+
+export function isRequest(m: SipMessage): m is SipRequest {
+  return m.kind === 'request';
+}
+
+export type { SipUri };
