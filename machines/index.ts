@@ -1,2 +1,8 @@
 // Every statechart of the engine, pure and provider-free: import them to inspect, test or reuse.
 export * from './call.machine.js';
+export * from './sipTimers.js';
+export * from './sipInviteClientTransaction.machine.js';
+export * from './sipInviteServerTransaction.machine.js';
+export * from './sipNonInviteClientTransaction.machine.js';
+export * from './sipNonInviteServerTransaction.machine.js';
+export * from './sipDialog.machine.js';

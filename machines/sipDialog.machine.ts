@@ -1,0 +1,335 @@
+// A SIP dialog, RFC 3261 §12, from either side (UAC or UAS).
+//
+// The machine owns the dialog state the RFC defines (id, CSeq spaces, route set, remote
+// target, secure flag) and decides what that state implies; building and sending messages is
+// the runtime's job through the named actions. It never sees a SIP message: events carry the
+// few header values the runtime extracted (tags, Contact, Record-Route, CSeq, method).
+import { and, assign, or, setup, stateIn } from 'xstate';
+
+export type SipDialogRole = 'uac' | 'uas';
+
+export interface SipDialogInput {
+  role: SipDialogRole;
+  callId: string;
+  localTag: string;
+  /** From URI (UAC) or To URI (UAS) of the dialog-creating request. */
+  localUri: string;
+  remoteUri: string;
+  /**
+   * Last CSeq number used locally. UAC: the INVITE's. UAS: leave out for the RFC's "empty"
+   * sequence (the first request then uses 1) or pass a random base, since the machine is pure.
+   */
+  localCSeq?: number;
+  /** UAS: CSeq number of the dialog-creating request. UAC: leave out (empty). */
+  remoteCSeq?: number;
+  /** UAS: the From tag of the request. UAC learns it from the response (DIALOG.EARLY/CONFIRMED). */
+  remoteTag?: string;
+  /** §12.1.1: the request went over TLS with a SIPS Request-URI. */
+  secure: boolean;
+}
+
+/** Header values of the message that creates (or confirms) the dialog. */
+export interface SipDialogEstablishment {
+  /** UAC: To tag of the response. UAS: From tag of the request (may come from input instead). */
+  remoteTag?: string;
+  /** Contact of the response (UAC) or request (UAS). */
+  remoteTarget?: string;
+  /** Record-Route values in message order; the machine reverses them for the UAC. */
+  recordRoute?: string[];
+}
+
+export type SipDialogEndReason =
+  | 'rejected' // early dialog ended by a non-2xx final response
+  | 'local-bye'
+  | 'remote-bye'
+  | 'call-does-not-exist' // 481 to an in-dialog request
+  | 'request-timeout' // 408 (or a transaction timeout) to an in-dialog request
+  | (string & {}); // DIALOG.TERMINATE's own reason
+
+export interface SipDialogOutput {
+  reason: SipDialogEndReason;
+  status?: number;
+}
+
+export type SipDialogEvent =
+  | ({ type: 'DIALOG.EARLY'; remoteTag: string } & SipDialogEstablishment)
+  | ({ type: 'DIALOG.CONFIRMED' } & SipDialogEstablishment)
+  /** A non-2xx final response to the dialog-creating INVITE (sent or received). */
+  | { type: 'DIALOG.REJECTED'; status: number }
+  /** `cseq` only for ACK/CANCEL, which reuse the number of the request they belong to. */
+  | { type: 'REQUEST.SEND'; method: string; cseq?: number }
+  | { type: 'REQUEST.RECEIVED'; method: string; cseq: number; contact?: string }
+  /** The response to an in-dialog request this side sent. */
+  | { type: 'RESPONSE.RECEIVED'; method: string; status: number; contact?: string }
+  | { type: 'BYE.SENT' }
+  | { type: 'BYE.RECEIVED'; cseq?: number }
+  | { type: 'DIALOG.TERMINATE'; reason: string };
+
+export interface SipDialogContext {
+  role: SipDialogRole;
+  callId: string;
+  localTag: string;
+  remoteTag?: string;
+  localUri: string;
+  remoteUri: string;
+  localCSeq?: number;
+  remoteCSeq?: number;
+  /** Ordered as the Route header of requests this side sends. */
+  routeSet: string[];
+  remoteTarget?: string;
+  secure: boolean;
+  end?: SipDialogOutput;
+}
+
+/** Everything the runtime needs to build an in-dialog request (§12.2.1.1). */
+export interface SipDialogRequestParams {
+  method: string;
+  cseq: number;
+  callId: string;
+  localTag: string;
+  remoteTag?: string;
+  localUri: string;
+  remoteUri: string;
+  remoteTarget?: string;
+  routeSet: string[];
+  secure: boolean;
+}
+
+// Requests whose Contact replaces the remote target: INVITE/UPDATE (RFC 3261, 3311) and
+// SUBSCRIBE/NOTIFY (RFC 6665).
+const TARGET_REFRESH = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY']);
+// ACK and CANCEL reuse the CSeq of the request they belong to, so they neither consume a
+// local number nor count as out of order remotely.
+const SHARES_CSEQ = new Set(['ACK', 'CANCEL']);
+
+const requestParams = (context: SipDialogContext, method: string, cseq: number): SipDialogRequestParams => ({
+  method,
+  cseq,
+  callId: context.callId,
+  localTag: context.localTag,
+  remoteTag: context.remoteTag,
+  localUri: context.localUri,
+  remoteUri: context.remoteUri,
+  remoteTarget: context.remoteTarget,
+  routeSet: context.routeSet,
+  secure: context.secure,
+});
+
+// The empty local sequence (§12.2.1.1) starts at 1: any value below 2**31 is allowed, and a
+// runtime wanting a random start passes it as input.localCSeq.
+const nextLocalCSeq = (context: SipDialogContext): number => (context.localCSeq ?? 0) + 1;
+
+export const sipDialogMachine = setup({
+  types: {
+    input: {} as SipDialogInput,
+    context: {} as SipDialogContext,
+    events: {} as SipDialogEvent,
+    output: {} as SipDialogOutput,
+  },
+  actions: {
+    sendRequest: (_, _params: SipDialogRequestParams) => {},
+    /** The request is in order: hand it to the TU (and, for BYE, answer 200). */
+    acceptRequest: (_, _params: { method: string; cseq: number }) => {},
+    /** §12.2.2: an out-of-order CSeq gets 500 without touching the dialog. */
+    rejectRequest: (_, _params: { status: number; reason: string; method: string; cseq: number }) => {},
+    notifyEnded: (_, _params: SipDialogOutput) => {},
+    establish: assign(({ context }, params: SipDialogEstablishment) => ({
+      remoteTag: params.remoteTag ?? context.remoteTag,
+      remoteTarget: params.remoteTarget ?? context.remoteTarget,
+      // §12.1.2: the UAC's route set is the response's Record-Route reversed, recomputed from
+      // the 2xx even if the 1xx had one (no Record-Route then means no route). The UAS's comes
+      // from the request, in order (§12.1.1), and a later event need not repeat it.
+      routeSet:
+        context.role === 'uac'
+          ? [...(params.recordRoute ?? [])].reverse()
+          : params.recordRoute
+            ? [...params.recordRoute]
+            : context.routeSet,
+    })),
+    consumeLocalCSeq: assign(({ context }) => ({ localCSeq: nextLocalCSeq(context) })),
+    recordRemoteCSeq: assign(({ context }, params: { method: string; cseq: number }) => ({
+      remoteCSeq: SHARES_CSEQ.has(params.method) ? context.remoteCSeq : params.cseq,
+    })),
+    refreshTarget: assign(({ context }, params: { method: string; contact?: string }) => ({
+      remoteTarget: TARGET_REFRESH.has(params.method) && params.contact ? params.contact : context.remoteTarget,
+    })),
+    setEnd: assign((_, params: SipDialogOutput) => ({ end: params })),
+  },
+  guards: {
+    isUac: ({ context }) => context.role === 'uac',
+    isBye: ({ event }) => event.type === 'REQUEST.SEND' && event.method === 'BYE',
+    sharesCSeq: ({ event }) => event.type === 'REQUEST.SEND' && SHARES_CSEQ.has(event.method),
+    isConfirmed: stateIn('#sipDialog.live.confirmed'),
+    // A 2xx carrying another To tag is a forked dialog: the runtime creates a separate machine.
+    sameRemoteTag: ({ context, event }) =>
+      event.type === 'DIALOG.CONFIRMED' && (event.remoteTag === undefined || context.remoteTag === undefined || event.remoteTag === context.remoteTag),
+    outOfOrder: ({ context, event }) => {
+      if (event.type === 'BYE.RECEIVED') return event.cseq !== undefined && context.remoteCSeq !== undefined && event.cseq <= context.remoteCSeq;
+      if (event.type !== 'REQUEST.RECEIVED' || SHARES_CSEQ.has(event.method)) return false;
+      return context.remoteCSeq !== undefined && event.cseq <= context.remoteCSeq;
+    },
+    isByeRequest: ({ event }) => event.type === 'REQUEST.RECEIVED' && event.method === 'BYE',
+    successfulRefresh: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status >= 200 && event.status < 300 && TARGET_REFRESH.has(event.method),
+    noSuchDialog: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 481,
+    timedOut: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 408,
+  },
+}).createMachine({
+  id: 'sipDialog',
+  context: ({ input }) => ({
+    role: input.role,
+    callId: input.callId,
+    localTag: input.localTag,
+    remoteTag: input.remoteTag,
+    localUri: input.localUri,
+    remoteUri: input.remoteUri,
+    localCSeq: input.localCSeq,
+    remoteCSeq: input.remoteCSeq,
+    routeSet: [],
+    secure: input.secure,
+  }),
+  initial: 'init',
+  output: ({ context }) => context.end ?? { reason: 'terminated' },
+  on: {
+    'DIALOG.TERMINATE': { target: '.terminated', actions: { type: 'setEnd', params: ({ event }) => ({ reason: event.reason }) } },
+  },
+  states: {
+    // No dialog yet: it comes into being with a 1xx carrying a To tag (early) or a 2xx.
+    init: {
+      on: {
+        'DIALOG.EARLY': {
+          target: 'live.early',
+          actions: {
+            type: 'establish',
+            params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+          },
+        },
+        'DIALOG.CONFIRMED': {
+          target: 'live.confirmed',
+          actions: {
+            type: 'establish',
+            params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+          },
+        },
+        'DIALOG.REJECTED': {
+          target: 'terminated',
+          actions: { type: 'setEnd', params: ({ event }) => ({ reason: 'rejected', status: event.status }) },
+        },
+      },
+    },
+    live: {
+      initial: 'early',
+      on: {
+        'REQUEST.SEND': [
+          {
+            guard: and(['isBye', or(['isUac', 'isConfirmed'])]),
+            target: 'terminated',
+            actions: [
+              'consumeLocalCSeq',
+              { type: 'sendRequest', params: ({ context }) => requestParams(context, 'BYE', context.localCSeq!) },
+              { type: 'setEnd', params: { reason: 'local-bye' } },
+            ],
+          },
+          // §15: the callee must not send BYE on an early dialog; it answers the INVITE instead.
+          { guard: 'isBye' },
+          {
+            guard: 'sharesCSeq',
+            actions: { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, event.cseq ?? context.localCSeq ?? 1) },
+          },
+          {
+            actions: ['consumeLocalCSeq', { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, context.localCSeq!) }],
+          },
+        ],
+        // Shorthand for REQUEST.SEND { method: 'BYE' }, with the same early-dialog rule.
+        'BYE.SENT': {
+          guard: or(['isUac', 'isConfirmed']),
+          target: 'terminated',
+          actions: [
+            'consumeLocalCSeq',
+            { type: 'sendRequest', params: ({ context }) => requestParams(context, 'BYE', context.localCSeq!) },
+            { type: 'setEnd', params: { reason: 'local-bye' } },
+          ],
+        },
+        'REQUEST.RECEIVED': [
+          {
+            guard: 'outOfOrder',
+            actions: {
+              type: 'rejectRequest',
+              params: ({ event }) => ({ status: 500, reason: 'CSeq out of order', method: event.method, cseq: event.cseq }),
+            },
+          },
+          {
+            guard: 'isByeRequest',
+            target: 'terminated',
+            actions: [
+              { type: 'recordRemoteCSeq', params: ({ event }) => ({ method: event.method, cseq: event.cseq }) },
+              { type: 'acceptRequest', params: ({ event }) => ({ method: event.method, cseq: event.cseq }) },
+              { type: 'setEnd', params: { reason: 'remote-bye' } },
+            ],
+          },
+          {
+            actions: [
+              { type: 'recordRemoteCSeq', params: ({ event }) => ({ method: event.method, cseq: event.cseq }) },
+              { type: 'refreshTarget', params: ({ event }) => ({ method: event.method, contact: event.contact }) },
+              { type: 'acceptRequest', params: ({ event }) => ({ method: event.method, cseq: event.cseq }) },
+            ],
+          },
+        ],
+        'BYE.RECEIVED': [
+          {
+            guard: 'outOfOrder',
+            actions: {
+              type: 'rejectRequest',
+              params: ({ event, context }) => ({ status: 500, reason: 'CSeq out of order', method: 'BYE', cseq: event.cseq ?? context.remoteCSeq ?? 0 }),
+            },
+          },
+          {
+            target: 'terminated',
+            actions: [
+              {
+                type: 'recordRemoteCSeq',
+                params: ({ event, context }) => ({ method: 'BYE', cseq: event.cseq ?? context.remoteCSeq ?? 0 }),
+              },
+              { type: 'acceptRequest', params: ({ event, context }) => ({ method: 'BYE', cseq: event.cseq ?? context.remoteCSeq ?? 0 }) },
+              { type: 'setEnd', params: { reason: 'remote-bye' } },
+            ],
+          },
+        ],
+        'RESPONSE.RECEIVED': [
+          // §12.2.1.2: either status means the peer no longer has this dialog.
+          { guard: 'noSuchDialog', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'call-does-not-exist', status: 481 } } },
+          { guard: 'timedOut', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'request-timeout', status: 408 } } },
+          {
+            guard: 'successfulRefresh',
+            actions: { type: 'refreshTarget', params: ({ event }) => ({ method: event.method, contact: event.contact }) },
+          },
+        ],
+      },
+      states: {
+        early: {
+          on: {
+            'DIALOG.CONFIRMED': {
+              guard: 'sameRemoteTag',
+              target: 'confirmed',
+              // §13.2.2.4: the 2xx, not the earlier 1xx, fixes the UAC's route set and target.
+              actions: {
+                type: 'establish',
+                params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+              },
+            },
+            'DIALOG.REJECTED': {
+              target: '#sipDialog.terminated',
+              actions: { type: 'setEnd', params: ({ event }) => ({ reason: 'rejected', status: event.status }) },
+            },
+          },
+        },
+        confirmed: {},
+      },
+    },
+    terminated: {
+      type: 'final',
+      entry: { type: 'notifyEnded', params: ({ context }) => context.end ?? { reason: 'terminated' } },
+    },
+  },
+});
+
+export type SipDialogMachine = typeof sipDialogMachine;
