@@ -6,3 +6,4 @@ export * from './sipInviteServerTransaction.machine.js';
 export * from './sipNonInviteClientTransaction.machine.js';
 export * from './sipNonInviteServerTransaction.machine.js';
 export * from './sipDialog.machine.js';
+export * from './room.machine.js';

@@ -1,0 +1,4 @@
+export { createRoomsRoutes, ROOM_ID_PATTERN, type RoomsRoutes, type RoomsRoutesOptions } from './routes.js';
+export { counterService } from './counter.js';
+export { RoomRuntime } from './runtime.js';
+export type * from './types.js';

@@ -1,0 +1,249 @@
+// Rooms over WebSocket: `/rooms/:roomId` joins (and on first join creates) a room actor running
+// the app's room service; `GET /rooms` lists rooms and `GET /status` answers `ok`.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { WebSocket, type RawData } from 'ws';
+import type { Logger } from 'pino';
+import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
+import { LimitExceededError, type Supervisor } from '../supervisor.js';
+import type { HttpRoute, RouteParams, WsRoute } from '../transport/http.js';
+import { TokenBucket } from './rateLimit.js';
+import { RoomRuntime, closeReason } from './runtime.js';
+import type {
+  RoomFrame,
+  RoomMemberTransport,
+  RoomRateLimit,
+  RoomServiceFactory,
+  RoomShutdown,
+  RoomSummary,
+} from './types.js';
+
+export const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+export interface RoomsRoutesOptions {
+  supervisor: Supervisor;
+  logger: Logger;
+  service: RoomServiceFactory;
+  /** Path prefix of room URLs (default `/rooms`). */
+  prefix?: string;
+  shutdown?: RoomShutdown;
+  /** 0 or absent = unlimited. */
+  maxClientsPerRoom?: number;
+  /** Largest accepted frame in bytes (default 64 KiB); bigger frames close with 1009. */
+  maxPayload?: number;
+  /** Per-client frame rate; `false` disables it. */
+  rateLimit?: RoomRateLimit | false;
+  /** A member whose unsent backlog grows past this is closed (1008) instead of buffering forever. */
+  maxBufferedBytes?: number;
+}
+
+export interface RoomsRoutes {
+  wsRoute: WsRoute;
+  httpRoutes: HttpRoute[];
+  rooms(): RoomSummary[];
+  close(): Promise<void>;
+}
+
+const DEFAULT_RATE: RoomRateLimit = { messagesPerSecond: 200, burst: 400 };
+
+class WsMember implements RoomMemberTransport {
+  readonly kind = 'websocket' as const;
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly maxBuffered: number,
+  ) {}
+
+  send(frame: RoomFrame): void {
+    if (this.ws.readyState !== WebSocket.OPEN) return;
+    if (this.ws.bufferedAmount > this.maxBuffered) {
+      this.ws.close(1008, 'slow consumer');
+      return;
+    }
+    this.ws.send(frame.data, { binary: frame.binary });
+  }
+
+  close(code: number, reason: string): void {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close(code, reason);
+  }
+}
+
+function rawToBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+function validateOptions(opts: RoomsRoutesOptions): { prefix: string; input: Omit<RoomInput, 'roomId'> } {
+  const prefix = (opts.prefix ?? '/rooms').replace(/\/+$/, '');
+  if (!prefix.startsWith('/') || prefix.length < 2) throw new TypeError(`rooms prefix must start with "/": ${opts.prefix}`);
+  const shutdown = opts.shutdown ?? { policy: 'after', seconds: 30 };
+  if (!['never', 'immediately', 'after'].includes(shutdown.policy)) throw new TypeError(`unknown shutdown policy: ${shutdown.policy}`);
+  const seconds = shutdown.seconds ?? 30;
+  if (!Number.isFinite(seconds) || seconds < 0) throw new TypeError(`shutdown seconds must be >= 0: ${seconds}`);
+  const maxMembers = opts.maxClientsPerRoom ?? 0;
+  if (!Number.isInteger(maxMembers) || maxMembers < 0) throw new TypeError(`maxClientsPerRoom must be a non-negative integer`);
+  return { prefix, input: { policy: shutdown.policy, graceMs: Math.round(seconds * 1000), maxMembers } };
+}
+
+export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
+  const { prefix, input } = validateOptions(opts);
+  const { supervisor } = opts;
+  const log = opts.logger.child({ component: 'rooms' });
+  const rate = opts.rateLimit === false ? undefined : (opts.rateLimit ?? DEFAULT_RATE);
+  const maxBuffered = opts.maxBufferedBytes ?? 16 * 1024 * 1024;
+  const rooms = new Map<string, RoomRuntime>();
+  let closing = false;
+
+  const actorId = (roomId: string) => `room:${roomId}`;
+
+  function openRoom(roomId: string): RoomRuntime {
+    const service = opts.service(roomId);
+    const runtime = new RoomRuntime(roomId, service, log.child({ roomId }));
+    const logic = roomMachine.provide({
+      actions: {
+        serviceCreated: () => runtime.service.created?.(roomId, runtime),
+        serviceConnect: (_, { member }) => runtime.service.connect?.(member),
+        serviceDisconnect: (_, { member }) => runtime.service.disconnect?.(member),
+        serviceTimer: () => runtime.service.timer?.(),
+        rejectMember: (_, { memberId }) => runtime.reject(memberId, 1013, 'room full'),
+        escalateFailure: (_, { reason, error }) => {
+          throw error instanceof Error ? error : new Error(reason);
+        },
+      },
+    }) as unknown as RoomMachine;
+    rooms.set(roomId, runtime);
+    try {
+      const actor = supervisor.spawn(logic, {
+        kind: 'room',
+        id: actorId(roomId),
+        input: { roomId, ...input },
+        bindings: { roomId },
+        // The supervisor calls onExit before onCrash, so the members are closed a microtask later,
+        // once it is known whether the room failed (1011) or simply ended.
+        onCrash: (err) => {
+          runtime.failure = err ?? new Error('room failed');
+        },
+        onDone: (output) => {
+          runtime.log.info({ end: output }, 'room ended');
+        },
+        onExit: () => {
+          if (rooms.get(roomId) === runtime) rooms.delete(roomId);
+          runtime.retire();
+          queueMicrotask(() => {
+            if (runtime.failure !== undefined) {
+              const f = runtime.failure;
+              runtime.closeMembers(1011, `room failed: ${f instanceof Error ? f.message : String(f)}`);
+            } else {
+              runtime.closeMembers(runtime.endCode, runtime.endReason);
+            }
+          });
+        },
+      });
+      runtime.attach(actor);
+      // created() may already have failed the actor during start.
+      if (actor.ref.getSnapshot().status !== 'active') rooms.delete(roomId);
+      runtime.log.info('room created');
+    } catch (err) {
+      rooms.delete(roomId);
+      throw err;
+    }
+    return runtime;
+  }
+
+  function onConnection(ws: WebSocket, _req: IncomingMessage, params: RouteParams): void {
+    const roomId = params.roomId ?? '';
+    if (closing) {
+      ws.close(1001, 'server shutting down');
+      return;
+    }
+    if (!ROOM_ID_PATTERN.test(roomId)) {
+      ws.close(1008, 'invalid room id: expected 1-64 of A-Z a-z 0-9 _ . -');
+      return;
+    }
+    let runtime = rooms.get(roomId);
+    if (!runtime) {
+      try {
+        runtime = openRoom(roomId);
+      } catch (err) {
+        if (err instanceof LimitExceededError) {
+          ws.close(1013, 'too many rooms');
+        } else {
+          log.error({ err, roomId }, 'room could not be created');
+          ws.close(1011, closeReason(`room could not be created: ${err instanceof Error ? err.message : String(err)}`));
+        }
+        return;
+      }
+    }
+    if (runtime.ended) {
+      ws.close(1011, 'room failed while starting');
+      return;
+    }
+    const room = runtime;
+    const client = room.addMember(new WsMember(ws, maxBuffered));
+    if (!room.client(client.id)) return; // refused (room full) or the room failed in connect()
+    const bucket = rate ? new TokenBucket(rate.messagesPerSecond, rate.burst) : undefined;
+
+    ws.on('message', (data, isBinary) => {
+      if (bucket && !bucket.take()) {
+        room.log.warn({ clientId: client.id }, 'client exceeded rate limit');
+        ws.close(1008, 'rate limit');
+        return;
+      }
+      const buf = rawToBuffer(data);
+      if (isBinary) room.onBinary(client, buf);
+      else room.onText(client, buf.toString('utf8'));
+    });
+    ws.on('close', () => room.removeMember(client.id));
+  }
+
+  const wsRoute: WsRoute = {
+    name: 'rooms',
+    maxPayload: opts.maxPayload ?? 64 * 1024,
+    match(url) {
+      if (!url.pathname.startsWith(prefix + '/')) return null;
+      const raw = url.pathname.slice(prefix.length + 1);
+      let roomId: string;
+      try {
+        roomId = decodeURIComponent(raw);
+      } catch {
+        roomId = raw;
+      }
+      // Bad ids still match so the client is told why (close 1008) instead of getting a bare 404.
+      return { roomId };
+    },
+    onConnection,
+  };
+
+  const list = (): RoomSummary[] => [...rooms.values()].map((r) => ({ roomId: r.roomId, clients: r.size }));
+
+  const sendText = (res: ServerResponse, status: number, type: string, body: string) => {
+    res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
+  };
+
+  const httpRoutes: HttpRoute[] = [
+    {
+      name: 'status',
+      match: (method, url) => method === 'GET' && url.pathname === '/status',
+      handle: (_req, res) => sendText(res, 200, 'text/plain; charset=utf-8', 'ok'),
+    },
+    {
+      name: 'rooms-list',
+      match: (method, url) => method === 'GET' && (url.pathname === prefix || url.pathname === prefix + '/'),
+      handle: (_req, res) => sendText(res, 200, 'application/json', JSON.stringify(list())),
+    },
+  ];
+
+  return {
+    wsRoute,
+    httpRoutes,
+    rooms: list,
+    async close() {
+      closing = true;
+      for (const runtime of [...rooms.values()]) {
+        runtime.endCode = 1001;
+        runtime.endReason = 'server shutting down';
+        supervisor.stop(actorId(runtime.roomId));
+      }
+      rooms.clear();
+    },
+  };
+}
