@@ -1,0 +1,98 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, WavFormatError, wavHeader } from '../../src/media/wav.js';
+import { linearToAlaw, linearToUlaw } from '../../src/media/g711.js';
+import { generateTone, toneRatio } from '../../src/media/tones.js';
+
+function wavBytes(format: number, channels: number, rate: number, bits: number, data: Buffer, extraChunk = false): Buffer {
+  const fmt = Buffer.alloc(16);
+  fmt.writeUInt16LE(format, 0);
+  fmt.writeUInt16LE(channels, 2);
+  fmt.writeUInt32LE(rate, 4);
+  fmt.writeUInt32LE((rate * channels * bits) / 8, 8);
+  fmt.writeUInt16LE((channels * bits) / 8, 12);
+  fmt.writeUInt16LE(bits, 14);
+  const chunk = (id: string, body: Buffer) => {
+    const h = Buffer.alloc(8);
+    h.write(id, 0, 'ascii');
+    h.writeUInt32LE(body.length, 4);
+    return Buffer.concat([h, body, body.length & 1 ? Buffer.alloc(1) : Buffer.alloc(0)]);
+  };
+  const parts = [chunk('fmt ', fmt), ...(extraChunk ? [chunk('LIST', Buffer.from('odd'))] : []), chunk('data', data)];
+  const body = Buffer.concat([Buffer.from('WAVE'), ...parts]);
+  const riff = Buffer.alloc(8);
+  riff.write('RIFF', 0, 'ascii');
+  riff.writeUInt32LE(body.length, 4);
+  return Buffer.concat([riff, body]);
+}
+
+test('PCM16 8 kHz mono round-trip, with an odd-sized chunk before data', () => {
+  const pcm = Int16Array.from([0, 1, -1, 32767, -32768]);
+  const data = Buffer.alloc(10);
+  pcm.forEach((s, i) => data.writeInt16LE(s, i * 2));
+  const info = parseWav(wavBytes(1, 1, 8000, 16, data, true));
+  assert.equal(info.sampleRate, 8000);
+  assert.deepEqual([...info.samples], [...pcm]);
+  assert.deepEqual([...decodeWavTo8kMono(encodeWav(pcm))], [...pcm]);
+});
+
+test('8-bit unsigned PCM, stereo mixdown and 16 kHz → 8 kHz', () => {
+  assert.deepEqual([...parseWav(wavBytes(1, 1, 8000, 8, Buffer.from([128, 255, 0]))).samples], [0, 127 << 8, -32768]);
+  const st = Buffer.alloc(8);
+  st.writeInt16LE(1000, 0); st.writeInt16LE(3000, 2); st.writeInt16LE(-100, 4); st.writeInt16LE(-300, 6);
+  assert.deepEqual([...decodeWavTo8kMono(wavBytes(1, 2, 8000, 16, st))], [2000, -200]);
+  const tone16 = generateTone([440], 500, { sampleRate: 16000, amplitude: 8000 });
+  const d = Buffer.alloc(tone16.length * 2);
+  tone16.forEach((s, i) => d.writeInt16LE(s, i * 2));
+  const out = decodeWavTo8kMono(wavBytes(1, 1, 16000, 16, d));
+  assert.equal(out.length, 4000);
+  assert.ok(toneRatio(out, 8000, 440) > 0.9);
+});
+
+test('G.711 A-law (6) and μ-law (7) WAVs as SIPp ships them', () => {
+  const pcm = Int16Array.from([0, 1000, -1000, 20000]);
+  const a = Buffer.from([...pcm].map(linearToAlaw));
+  const u = Buffer.from([...pcm].map(linearToUlaw));
+  const da = decodeWavTo8kMono(wavBytes(6, 1, 8000, 8, a));
+  const du = decodeWavTo8kMono(wavBytes(7, 1, 8000, 8, u));
+  pcm.forEach((s, i) => {
+    assert.ok(Math.abs(da[i]! - s) <= Math.max(16, Math.abs(s) / 16));
+    assert.ok(Math.abs(du[i]! - s) <= Math.max(16, Math.abs(s) / 16));
+  });
+});
+
+test('rejects what it cannot read', () => {
+  assert.throws(() => parseWav(Buffer.from('not a wave file at all')), WavFormatError);
+  assert.throws(() => parseWav(wavBytes(85, 1, 8000, 0, Buffer.alloc(4))), /unsupported/);
+});
+
+test('WavWriter: header valid after each flush and after close; crash-truncated file still readable', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-wav-'));
+  try {
+    const path = join(dir, 'rec.wav');
+    const w = await WavWriter.create(path, { flushBytes: 640 });
+    assert.equal(readFileSync(path).length, 44);
+    assert.deepEqual(parseWav(readFileSync(path)).samples.length, 0);
+    const tone = generateTone([440], 100); // 800 samples = 1600 bytes → 2 automatic flushes
+    w.write(tone);
+    await w.flush();
+    const mid = readFileSync(path);
+    assert.equal(mid.readUInt32LE(40), 1600);
+    assert.equal(mid.readUInt32LE(4), 36 + 1600);
+    w.write(tone.subarray(0, 100));
+    await w.close();
+    const fin = readFileSync(path);
+    assert.equal(fin.readUInt32LE(40), 1800);
+    assert.deepEqual([...parseWav(fin).samples], [...tone, ...tone.subarray(0, 100)]);
+    assert.throws(() => w.write(tone), /closed/);
+    // A writer that died before patching leaves size 0: the reader takes the data to EOF.
+    const crashed = Buffer.concat([wavHeader(0), Buffer.alloc(320)]);
+    writeFileSync(join(dir, 'c.wav'), crashed);
+    assert.equal(readWavFile(join(dir, 'c.wav')).length, 160);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
