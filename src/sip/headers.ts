@@ -148,6 +148,11 @@ const GEN_VALUE_CHAR = /[A-Za-z0-9\-.!%*_+`'~[\]:]/;
 
 const isWs = (c: string | undefined): boolean => c === ' ' || c === '\t';
 
+/** Strips only SP/HTAB: String#trim would also eat characters such as U+FEFF that are legal content. */
+export function trimLws(s: string): string {
+  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+}
+
 /** Splits at commas outside quoted strings and angle brackets. */
 export function splitTopLevel(value: string, sep = ','): string[] {
   const out: string[] = [];
@@ -170,13 +175,13 @@ export function splitTopLevel(value: string, sep = ','): string[] {
       if (angle > 0) angle--;
       cur += c;
     } else if (c === sep && angle === 0) {
-      out.push(cur.trim());
+      out.push(trimLws(cur));
       cur = '';
     } else {
       cur += c;
     }
   }
-  out.push(cur.trim());
+  out.push(trimLws(cur));
   return out;
 }
 
@@ -284,7 +289,7 @@ function validHost(h: string): boolean {
 }
 
 export function parseVia(value: string): Via | undefined {
-  const m = VIA_RE.exec(value.trim());
+  const m = VIA_RE.exec(trimLws(value));
   if (!m) return undefined;
   const [, protocol = '', version = '', transport = '', rawHost = '', rawPort, rest = ''] = m;
   if (!validHost(rawHost)) return undefined;
@@ -363,7 +368,7 @@ export interface NameAddr {
 export type ContactValue = ({ star: false } & NameAddr) | { star: true; params: ParamMap };
 
 export function parseNameAddr(value: string): NameAddr | undefined {
-  const s = value.trim();
+  const s = trimLws(value);
   let pos = 0;
   let displayName: string | undefined;
   let uriText: string;
@@ -377,7 +382,7 @@ export function parseNameAddr(value: string): NameAddr | undefined {
     const lt = s.indexOf('<');
     if (lt >= 0) {
       // Unquoted display names are `*(token LWS)`; anything else needs quoting (RFC 4475 baddn).
-      const dn = s.slice(0, lt).trim();
+      const dn = trimLws(s.slice(0, lt));
       if (dn !== '') {
         const words = dn.split(/[ \t]+/);
         if (!words.every((w) => TOKEN_RE.test(w))) return undefined;
@@ -391,12 +396,12 @@ export function parseNameAddr(value: string): NameAddr | undefined {
     if (gt < 0) return undefined;
     uriText = s.slice(pos + 1, gt);
     // No LWS is allowed inside the brackets (RFC 4475 badaspec).
-    if (uriText !== uriText.trim() || uriText === '') return undefined;
+    if (uriText !== trimLws(uriText) || uriText === '') return undefined;
     pos = gt + 1;
   } else {
     // Bare addr-spec: any ';' starts header params, and '?' or ',' would need brackets (RFC 4475 regbadct).
     const semi = s.indexOf(';');
-    uriText = (semi < 0 ? s : s.slice(0, semi)).trim();
+    uriText = trimLws(semi < 0 ? s : s.slice(0, semi));
     pos = semi < 0 ? s.length : semi;
     if (/[?,\s]/.test(uriText)) return undefined;
   }
@@ -421,7 +426,7 @@ export function formatNameAddr(na: NameAddr): string {
 }
 
 export function parseContact(value: string): ContactValue | undefined {
-  const t = value.trim();
+  const t = trimLws(value);
   if (t.startsWith('*')) {
     const params = parseGenericParams(t, 1);
     return params ? { star: true, params } : undefined;
@@ -456,12 +461,12 @@ export function formatCSeq(c: CSeq): string {
 }
 
 export function parseCallId(value: string): string | undefined {
-  const v = value.trim();
+  const v = trimLws(value);
   return /^[\x21-\x7e]+$/.test(v) ? v : undefined;
 }
 
 export function parseMaxForwards(value: string): number | undefined {
-  const v = value.trim();
+  const v = trimLws(value);
   if (!/^\d{1,10}$/.test(v)) return undefined;
   const n = Number(v);
   return n <= 255 ? n : undefined;
@@ -469,7 +474,7 @@ export function parseMaxForwards(value: string): number | undefined {
 
 /** delta-seconds as used by Expires, Min-Expires and the Contact expires parameter. */
 export function parseDeltaSeconds(value: string): number | undefined {
-  const v = value.trim();
+  const v = trimLws(value);
   if (!/^\d{1,10}$/.test(v)) return undefined;
   const n = Number(v);
   return n <= DELTA_SECONDS_MAX ? n : undefined;
@@ -478,7 +483,7 @@ export function parseDeltaSeconds(value: string): number | undefined {
 export const parseExpires = parseDeltaSeconds;
 
 export function parseContentLength(value: string): number | undefined {
-  const v = value.trim();
+  const v = trimLws(value);
   if (!/^\d{1,10}$/.test(v)) return undefined;
   return Number(v);
 }
@@ -494,7 +499,7 @@ const RFC1123 =
 
 /** SIP only allows the RFC 1123 form in GMT (RFC 3261 §20.17, RFC 4475 baddate). */
 export function parseDate(value: string): Date | undefined {
-  const v = value.trim();
+  const v = trimLws(value);
   if (!RFC1123.test(v)) return undefined;
   const d = new Date(v);
   return Number.isNaN(d.getTime()) ? undefined : d;

@@ -20,6 +20,7 @@ import {
   parseVia,
   splitTopLevel,
   TOKEN_RE,
+  trimLws,
   type NameAddr,
   type Via,
 } from './headers.js';
@@ -218,7 +219,7 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
     const rawName = m[1] ?? '';
     if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
     const name = canonicalHeaderName(rawName);
-    const value = (m[2] ?? '').trim();
+    const value = trimLws(m[2] ?? '');
     const values = isListHeader(name) ? splitTopLevel(value) : [value];
     for (const v of values) {
       if (v === '' && isListHeader(name)) {
