@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { PortAllocator, PortExhaustedError, parsePortRange } from '../../src/media/ports.js';
+
+const BASE = 43100;
+
+test('parsePortRange', () => {
+  assert.deepEqual(parsePortRange('20000-29999'), { min: 20000, max: 29999 });
+  assert.deepEqual(parsePortRange(' 10 - 11 '), { min: 10, max: 11 });
+  assert.throws(() => parsePortRange('20000'), RangeError);
+  assert.throws(() => parsePortRange('30000-20000'), RangeError);
+  assert.throws(() => new PortAllocator({ range: '20001-20002' }), /no even\/odd pair/);
+});
+
+test('allocates even RTP / odd RTCP pairs, skips busy ports, exhausts clearly, releases', async () => {
+  const alloc = new PortAllocator({ range: `${BASE + 1}-${BASE + 6}`, host: '127.0.0.1' }); // odd min rounds up: pairs 43102/3 and 43104/5
+  assert.equal(alloc.capacity, 2);
+  // Someone else holds the RTCP port of the first pair.
+  const squatter = dgram.createSocket('udp4');
+  await new Promise<void>((r) => squatter.bind(BASE + 3, '127.0.0.1', r));
+  try {
+    const a = await alloc.allocate();
+    assert.equal(a.rtpPort, BASE + 4);
+    assert.equal(a.rtcpPort, BASE + 5);
+    assert.equal(a.rtp.address().port, BASE + 4);
+    assert.equal(a.rtcp.address().port, BASE + 5);
+    await assert.rejects(alloc.allocate(), (e: Error) => e instanceof PortExhaustedError && /no free RTP port pair in 43101-43106/.test(e.message) && /1 held by other sockets/.test(e.message));
+    assert.equal(alloc.allocated, 1);
+    await a.release();
+    await a.release(); // idempotent
+    assert.equal(alloc.allocated, 0);
+    // The released pair is really free: binding it again works.
+    const b = await alloc.allocate();
+    assert.equal(b.rtpPort, BASE + 4);
+    await b.release();
+  } finally {
+    squatter.close();
+  }
+});
+
+test('concurrent allocations never hand out the same pair', async () => {
+  const alloc = new PortAllocator({ range: `${BASE + 10}-${BASE + 29}`, host: '127.0.0.1' });
+  const pairs = await Promise.all(Array.from({ length: 10 }, () => alloc.allocate()));
+  assert.equal(new Set(pairs.map((p) => p.rtpPort)).size, 10);
+  assert.ok(pairs.every((p) => p.rtpPort % 2 === 0 && p.rtcpPort === p.rtpPort + 1));
+  await Promise.all(pairs.map((p) => p.release()));
+  assert.equal(alloc.allocated, 0);
+});
