@@ -105,6 +105,7 @@ export const callMachine = setup({
     isOutbound: ({ context }) => context.direction === 'outbound',
     isValidDigit: ({ event }) => event.type === 'DTMF' && /^[0-9*#A-D]$/.test(event.digit),
     heldLocally: ({ context }) => context.heldBy === 'local',
+    holdIsLocal: ({ event }) => event.type === 'CALL.HOLD' && event.by === 'local',
   },
   delays: {
     ringTimeout: defaultCallDelays.ringTimeout,
@@ -244,7 +245,7 @@ export const callMachine = setup({
         talking: {
           on: {
             'CALL.HOLD': [
-              { guard: ({ event }) => event.by === 'local', target: 'held', actions: ['sendHold', assign({ heldBy: 'local' })] },
+              { guard: 'holdIsLocal', target: 'held', actions: ['sendHold', assign({ heldBy: 'local' })] },
               { target: 'held', actions: assign({ heldBy: 'remote' }) },
             ],
           },
