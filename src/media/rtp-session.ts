@@ -1,0 +1,551 @@
+// One RTP + RTCP endpoint for a call leg. The per-packet paths (send(), the RTP 'message'
+// handler) reuse preallocated buffers and a reused parse target; RTCP, DTMF pacing and timeouts
+// run on slower timers where allocation does not matter.
+
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import type { Socket, RemoteInfo } from 'node:dgram';
+import type { Logger } from 'pino';
+import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE } from './rtp.js';
+import {
+  buildRtcpCompound, parseRtcpCompound, ntpFromUnixMs, ntpMiddle32, roundTripMs,
+  type RtcpPacket, type ReportBlock,
+} from './rtcp.js';
+import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from './g711.js';
+import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions } from './dtmf.js';
+import { RtpReceiveStats, estimateMos, type ReceiveStatsSnapshot } from './stats.js';
+import type { PortAllocator, PortPair } from './ports.js';
+
+const CLOCK_RATE = 8000;
+/** Largest audio frame accepted by send(): 120 ms of G.711. */
+const MAX_FRAME_SAMPLES = 960;
+/** Send buffers in rotation; a slot is reused only once its previous datagram has left. */
+const SEND_SLOTS = 16;
+
+export interface RtpSessionOptions {
+  allocator: PortAllocator;
+  /** Negotiated audio codec. */
+  codec?: G711Law;
+  /** Negotiated telephone-event payload type; null disables RFC 4733. */
+  telephoneEventPt?: number | null;
+  ssrc?: number;
+  cname?: string;
+  /**
+   * Symmetric RTP (RFC 4961 / NAT latching): send to wherever the peer's media actually comes
+   * from instead of trusting the SDP address. On by default; SIP endpoints behind NAT need it.
+   */
+  symmetric?: boolean;
+  /** Remote SSRC from SDP (a=ssrc) if known; latching then ignores other sources. */
+  expectedRemoteSsrc?: number;
+  /** Emit 'timeout' after this long without RTP. 0 disables. Default 30 s. */
+  timeoutMs?: number;
+  /** Nominal RTCP report interval; randomised ×[0.5, 1.5] per RFC 3550 §6.3.1. Default 5 s. */
+  rtcpIntervalMs?: number;
+  dtmf?: DtmfSenderOptions;
+  /** Sequential packets before a new source's stats are trusted (RFC 3550 A.1). */
+  minSequential?: number;
+  /** Monotonic ms clock (default performance.now). */
+  clock?: () => number;
+  /** Wall clock in Unix ms for NTP timestamps in SR (default Date.now). */
+  wallClock?: () => number;
+  logger?: Logger;
+}
+
+export interface RemoteEndpoint {
+  address: string;
+  port: number;
+}
+
+export interface RtpSessionStats {
+  ssrc: number;
+  codec: G711Law;
+  local: { rtpPort: number; rtcpPort: number };
+  remote: RemoteEndpoint | null;
+  latched: boolean;
+  packetsSent: number;
+  octetsSent: number;
+  dtmfSent: number;
+  receive: ReceiveStatsSnapshot;
+  /** Datagrams that failed to parse, carried an unexpected PT, or came from a non-latched source. */
+  malformed: number;
+  unknownPayloadType: number;
+  foreignSource: number;
+  /** What the peer last reported about our stream (RTCP RR/SR report block). */
+  remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number } | null;
+  rttMs: number | null;
+  mos: number;
+}
+
+export interface RtpSessionEvents {
+  /** Decoded frame. The array is reused for the next packet: copy it to keep it. */
+  audio: [frame: Int16Array, timestamp: number, sequenceNumber: number];
+  dtmf: [digit: string, durationMs: number];
+  started: [source: RemoteEndpoint & { ssrc: number }];
+  latched: [source: RemoteEndpoint];
+  timeout: [info: { silentMs: number }];
+  rtcp: [packets: RtcpPacket[]];
+  bye: [reason: string | undefined];
+  closed: [];
+}
+
+function randomU32(): number {
+  return randomBytes(4).readUInt32BE(0);
+}
+
+export class RtpSession extends EventEmitter<RtpSessionEvents> {
+  readonly ssrc: number;
+  readonly codec: G711Law;
+  readonly payloadType: number;
+  readonly telephoneEventPt: number | null;
+  readonly cname: string;
+
+  private readonly ports: PortPair;
+  private readonly rtp: Socket;
+  private readonly rtcp: Socket;
+  private readonly log: Logger | undefined;
+  private readonly clock: () => number;
+  private readonly wallClock: () => number;
+  private readonly symmetric: boolean;
+  private readonly expectedSsrc: number | undefined;
+  private readonly timeoutMs: number;
+  private readonly rtcpIntervalMs: number;
+  private readonly dtmfOpts: DtmfSenderOptions;
+
+  // send state
+  private seq: number;
+  private ts: number;
+  private markNext = true;
+  private readonly slots: Buffer[];
+  private readonly slotBusy = new Uint8Array(SEND_SLOTS);
+  private readonly slotDone: Array<() => void>;
+  private slot = 0;
+  private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4);
+  private packetsSent = 0;
+  private octetsSent = 0;
+  private dtmfSent = 0;
+  private lastSendAt = -1;
+
+  // remote
+  private remote: RemoteEndpoint | null = null;
+  private remoteRtcp: RemoteEndpoint | null = null;
+  private latched = false;
+  private rtcpLatched = false;
+
+  // receive state
+  private readonly rx = createRtpPacket();
+  private rxFrame = new Int16Array(160);
+  private readonly rxStats: RtpReceiveStats;
+  private readonly dtmfRx: DtmfReceiver;
+  private remoteSsrc: number | null = null;
+  private started = false;
+  private readonly createdAt: number;
+  private lastRxAt = -1;
+  private timedOut = false;
+  private malformed = 0;
+  private unknownPt = 0;
+  private foreign = 0;
+
+  // RTCP state
+  private lastSrCompact = 0;
+  private lastSrAt = -1;
+  private rttMs: number | null = null;
+  private remoteReport: RtpSessionStats['remoteReport'] = null;
+  private nextRtcpAt: number;
+
+  // DTMF sending
+  private dtmfQueue: Array<{ sender: DtmfSender; intervalMs: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private dtmfTimer: NodeJS.Timeout | null = null;
+
+  private housekeeping: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+
+  static async create(opts: RtpSessionOptions): Promise<RtpSession> {
+    const ports = await opts.allocator.allocate();
+    return new RtpSession(ports, opts);
+  }
+
+  private constructor(ports: PortPair, opts: RtpSessionOptions) {
+    super();
+    this.ports = ports;
+    this.rtp = ports.rtp;
+    this.rtcp = ports.rtcp;
+    this.codec = opts.codec ?? 'PCMU';
+    this.payloadType = G711_PT[this.codec];
+    this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
+    this.ssrc = (opts.ssrc ?? randomU32()) >>> 0;
+    this.cname = opts.cname ?? `${this.ssrc.toString(16)}@callchart`;
+    this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
+    this.clock = opts.clock ?? (() => performance.now());
+    this.wallClock = opts.wallClock ?? (() => Date.now());
+    this.symmetric = opts.symmetric ?? true;
+    this.expectedSsrc = opts.expectedRemoteSsrc;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
+    this.dtmfOpts = opts.dtmf ?? {};
+    // Random initial sequence and timestamp (RFC 3550 §5.1) so known-plaintext is not trivial.
+    const r = randomBytes(6);
+    this.seq = r.readUInt16BE(0);
+    this.ts = r.readUInt32BE(2);
+
+    this.slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_FRAME_SAMPLES));
+    this.slotDone = Array.from({ length: SEND_SLOTS }, (_, i) => () => {
+      this.slotBusy[i] = 0;
+    });
+
+    this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
+    this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
+
+    this.createdAt = this.clock();
+    this.nextRtcpAt = this.createdAt + this.rtcpDelay();
+    this.rtp.on('message', (msg, rinfo) => this.onRtp(msg, rinfo));
+    this.rtcp.on('message', (msg, rinfo) => this.onRtcp(msg, rinfo));
+    this.rtp.on('error', (err) => this.log?.warn({ err }, 'rtp socket error'));
+    this.rtcp.on('error', (err) => this.log?.warn({ err }, 'rtcp socket error'));
+    this.housekeeping = setInterval(() => this.tick(), 250);
+    this.housekeeping.unref();
+  }
+
+  get localPort(): number {
+    return this.ports.rtpPort;
+  }
+
+  get localRtcpPort(): number {
+    return this.ports.rtcpPort;
+  }
+
+  get remoteEndpoint(): RemoteEndpoint | null {
+    return this.remote;
+  }
+
+  get isLatched(): boolean {
+    return this.latched;
+  }
+
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
+  /**
+   * Destination from SDP (c= address, m= port; rtcpPort from a=rtcp, else port + 1). Resets
+   * latching, so after a re-INVITE the first packets from the new source win again.
+   */
+  setRemote(address: string, port: number, rtcpPort = port + 1): void {
+    this.remote = { address, port };
+    this.remoteRtcp = { address, port: rtcpPort };
+    this.latched = false;
+    this.rtcpLatched = false;
+    this.log?.debug({ address, port }, 'rtp remote set');
+  }
+
+  // ---- send -----------------------------------------------------------------------------------
+
+  /**
+   * Encode one frame (normally 160 samples = 20 ms) and send it. Returns false when nothing was
+   * sent: no remote yet, closed, or a DTMF event currently owns the timeline (RFC 4733 lets the
+   * sender suppress audio during an event; mixing both confuses many receivers).
+   */
+  send(pcm: Int16Array): boolean {
+    const remote = this.remote;
+    if (!remote || this.closing || this.dtmfTimer) return false;
+    const n = pcm.length;
+    if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
+    let i = this.slot;
+    let buf = this.slots[i]!;
+    let done: (() => void) | undefined = this.slotDone[i];
+    if (this.slotBusy[i]) {
+      // Sends are backed up a full ring behind; use a throwaway buffer rather than overwrite one
+      // the kernel has not taken yet.
+      buf = Buffer.allocUnsafe(RTP_HEADER_SIZE + n);
+      done = undefined;
+    } else {
+      this.slotBusy[i] = 1;
+      this.slot = (i + 1) % SEND_SLOTS;
+    }
+    writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
+    encodeG711(this.codec, pcm, buf, RTP_HEADER_SIZE);
+    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address, done);
+    this.markNext = false;
+    this.seq = (this.seq + 1) & 0xffff;
+    this.ts = (this.ts + n) >>> 0;
+    this.afterSend(n);
+    return true;
+  }
+
+  private afterSend(payloadBytes: number): void {
+    this.packetsSent++;
+    this.octetsSent += payloadBytes;
+    this.lastSendAt = this.clock();
+  }
+
+  /**
+   * Send digits as RFC 4733 events, paced one packet per interval. Calls queue behind each
+   * other; resolves when the last end packet of the string has been sent.
+   */
+  sendDtmf(digits: string, opts: DtmfSenderOptions = {}): Promise<void> {
+    if (this.telephoneEventPt === null) return Promise.reject(new Error('telephone-event not negotiated'));
+    if (this.closing) return Promise.reject(new Error('RTP session closed'));
+    const merged = { ...this.dtmfOpts, ...opts, clockRate: CLOCK_RATE };
+    let sender: DtmfSender;
+    try {
+      sender = new DtmfSender(digits, merged); // validate digits before queueing anything
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.dtmfQueue.push({ sender, intervalMs: merged.intervalMs ?? 50, resolve, reject });
+      if (!this.dtmfTimer) this.startNextDtmf();
+    });
+  }
+
+  private startNextDtmf(): void {
+    const job = this.dtmfQueue[0];
+    if (!job) {
+      this.dtmfTimer = null;
+      this.markNext = true; // audio resumes: new talkspurt
+      return;
+    }
+    const step = (): void => {
+      if (!this.remote) {
+        clearInterval(this.dtmfTimer!);
+        this.dtmfQueue.shift();
+        this.dtmfTimer = null;
+        job.reject(new Error('no remote RTP address'));
+        this.startNextDtmf();
+        return;
+      }
+      const p = job.sender.tick(this.ts);
+      if (p) {
+        const buf = this.dtmfBuf;
+        writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrc);
+        encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
+        // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
+        this.rtp.send(Buffer.from(buf), this.remote.port, this.remote.address);
+        this.seq = (this.seq + 1) & 0xffff;
+        this.dtmfSent++;
+        this.afterSend(4);
+      }
+      this.ts = (this.ts + job.sender.tickSamples) >>> 0;
+      if (job.sender.done) {
+        clearInterval(this.dtmfTimer!);
+        this.dtmfQueue.shift();
+        job.resolve();
+        this.startNextDtmf();
+      }
+    };
+    this.dtmfTimer = setInterval(step, job.intervalMs);
+    step();
+  }
+
+  // ---- receive --------------------------------------------------------------------------------
+
+  private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    const pkt = this.rx;
+    if (!parseRtpInto(msg, pkt)) {
+      this.malformed++;
+      return;
+    }
+    const pt = pkt.payloadType;
+    const law = lawForPayloadType(pt);
+    const isEvent = pt === this.telephoneEventPt;
+    if (!law && !isEvent) {
+      this.unknownPt++; // comfort noise (13), unnegotiated codecs: ignore
+      return;
+    }
+
+    if (this.symmetric) {
+      if (!this.latched) {
+        if (this.expectedSsrc !== undefined && pkt.ssrc !== this.expectedSsrc) {
+          this.foreign++;
+          return;
+        }
+        this.latch(rinfo);
+      } else if (rinfo.port !== this.remote!.port || rinfo.address !== this.remote!.address) {
+        // After latching, only the latched source may feed this leg (no media hijack).
+        this.foreign++;
+        return;
+      }
+    }
+
+    const now = this.clock();
+    if (this.remoteSsrc !== pkt.ssrc) {
+      if (this.remoteSsrc !== null) {
+        this.log?.info({ from: this.remoteSsrc, to: pkt.ssrc }, 'remote SSRC changed; restarting receive stats');
+        this.rxStats.reset();
+        this.dtmfRx.reset();
+      }
+      this.remoteSsrc = pkt.ssrc;
+    }
+    this.rxStats.update(pkt.sequenceNumber, pkt.timestamp, now, pkt.payload.length, pkt.ssrc);
+    this.lastRxAt = now;
+    this.timedOut = false;
+    if (!this.started) {
+      this.started = true;
+      this.emit('started', { address: rinfo.address, port: rinfo.port, ssrc: pkt.ssrc });
+    }
+
+    if (isEvent) {
+      this.dtmfRx.push(pkt.timestamp, pkt.payload, now);
+    } else if (this.listenerCount('audio') > 0) {
+      const n = pkt.payload.length;
+      if (this.rxFrame.length !== n) this.rxFrame = new Int16Array(n);
+      decodeG711(law!, pkt.payload, this.rxFrame);
+      this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
+    }
+  }
+
+  private latch(rinfo: RemoteInfo): void {
+    this.latched = true;
+    const prev = this.remote;
+    const moved = !prev || prev.address !== rinfo.address || prev.port !== rinfo.port;
+    this.remote = { address: rinfo.address, port: rinfo.port };
+    // Keep an SDP a=rtcp port when media came from where SDP said; behind NAT, guess +1 until
+    // the peer's own RTCP arrives and latches the RTCP side.
+    if (!this.rtcpLatched && (moved || !this.remoteRtcp)) this.remoteRtcp = { address: rinfo.address, port: rinfo.port + 1 };
+    if (moved) {
+      this.log?.info({ sdp: prev, actual: this.remote }, 'symmetric RTP: latched to media source');
+    }
+    this.emit('latched', { ...this.remote });
+  }
+
+  private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    const packets = parseRtcpCompound(msg);
+    if (!packets) {
+      this.malformed++;
+      return;
+    }
+    if (this.symmetric && !this.rtcpLatched) {
+      this.rtcpLatched = true;
+      this.remoteRtcp = { address: rinfo.address, port: rinfo.port };
+    }
+    const now = this.clock();
+    for (const p of packets) {
+      if (p.type === 'SR') {
+        this.lastSrCompact = ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction });
+        this.lastSrAt = now;
+      }
+      if (p.type === 'SR' || p.type === 'RR') {
+        const mine = p.reports.find((r) => r.ssrc === this.ssrc);
+        if (mine) {
+          this.remoteReport = {
+            fractionLost: mine.fractionLost / 256,
+            cumulativeLost: mine.cumulativeLost,
+            jitterMs: (mine.jitter * 1000) / CLOCK_RATE,
+          };
+          const arrival = ntpMiddle32(ntpFromUnixMs(this.wallClock()));
+          const rtt = roundTripMs(arrival, mine.lsr, mine.dlsr);
+          if (rtt !== null) this.rttMs = rtt;
+        }
+      } else if (p.type === 'BYE') {
+        this.emit('bye', p.reason);
+      }
+    }
+    this.emit('rtcp', packets);
+  }
+
+  // ---- timers -----------------------------------------------------------------------------
+
+  private rtcpDelay(): number {
+    return this.rtcpIntervalMs * (0.5 + Math.random());
+  }
+
+  private tick(): void {
+    if (this.closing) return;
+    const now = this.clock();
+    this.dtmfRx.checkTimeout(now);
+    if (this.timeoutMs > 0 && !this.timedOut) {
+      const since = this.lastRxAt >= 0 ? this.lastRxAt : this.createdAt;
+      if (now - since >= this.timeoutMs) {
+        this.timedOut = true; // re-armed by the next RTP packet
+        this.log?.info({ silentMs: now - since }, 'rtp timeout');
+        this.emit('timeout', { silentMs: now - since });
+      }
+    }
+    if (now >= this.nextRtcpAt) {
+      this.nextRtcpAt = now + this.rtcpDelay();
+      this.sendRtcp([]);
+    }
+  }
+
+  private buildReport(): RtcpPacket {
+    const now = this.clock();
+    const reports: ReportBlock[] = [];
+    const dlsr = this.lastSrAt >= 0 ? Math.round(((now - this.lastSrAt) / 1000) * 65536) : 0;
+    const rb = this.rxStats.makeReportBlock(this.lastSrCompact, this.lastSrCompact ? dlsr : 0);
+    if (rb) reports.push(rb);
+    // RFC 3550 §6.4: a participant is a sender (SR) if it sent RTP within the last two intervals.
+    if (this.lastSendAt >= 0 && now - this.lastSendAt < 2 * this.rtcpIntervalMs) {
+      const ntp = ntpFromUnixMs(this.wallClock());
+      // The SR's RTP timestamp must correspond to its NTP time, not to the last packet.
+      const elapsed = this.lastSendAt >= 0 ? now - this.lastSendAt : 0;
+      const rtpTs = (this.ts + Math.round((elapsed * CLOCK_RATE) / 1000)) >>> 0;
+      return {
+        type: 'SR', ssrc: this.ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction,
+        rtpTimestamp: rtpTs, packetCount: this.packetsSent, octetCount: this.octetsSent, reports,
+      };
+    }
+    return { type: 'RR', ssrc: this.ssrc, reports };
+  }
+
+  /** Send a compound report now (plus `extra` packets such as BYE). Exposed for tests/tools. */
+  sendRtcp(extra: RtcpPacket[]): Promise<void> {
+    const dst = this.remoteRtcp;
+    if (!dst) return Promise.resolve();
+    const buf = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
+    return new Promise((resolve) => {
+      this.rtcp.send(buf, dst.port, dst.address, (err) => {
+        if (err) this.log?.debug({ err }, 'rtcp send failed');
+        resolve();
+      });
+    });
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  stats(): RtpSessionStats {
+    const receive = this.rxStats.snapshot();
+    return {
+      ssrc: this.ssrc,
+      codec: this.codec,
+      local: { rtpPort: this.ports.rtpPort, rtcpPort: this.ports.rtcpPort },
+      remote: this.remote ? { ...this.remote } : null,
+      latched: this.latched,
+      packetsSent: this.packetsSent,
+      octetsSent: this.octetsSent,
+      dtmfSent: this.dtmfSent,
+      receive,
+      malformed: this.malformed,
+      unknownPayloadType: this.unknownPt,
+      foreignSource: this.foreign,
+      remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
+      rttMs: this.rttMs,
+      mos: estimateMos({
+        latencyMs: this.rttMs !== null ? this.rttMs / 2 : 0,
+        jitterMs: receive.jitterMs,
+        lossPercent: receive.lossPercent,
+        codec: this.codec,
+      }),
+    };
+  }
+
+  /** Send RTCP BYE, stop timers, release the port pair. Idempotent. */
+  close(reason = 'session closed'): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      if (this.housekeeping) clearInterval(this.housekeeping);
+      if (this.dtmfTimer) clearInterval(this.dtmfTimer);
+      this.dtmfTimer = null;
+      for (const job of this.dtmfQueue.splice(0)) job.reject(new Error('RTP session closed'));
+      this.dtmfRx.flush();
+      try {
+        await this.sendRtcp([{ type: 'BYE', ssrcs: [this.ssrc], reason }]);
+      } catch (err) {
+        this.log?.debug({ err }, 'rtcp bye failed');
+      }
+      await this.ports.release();
+      this.emit('closed');
+    })();
+    return this.closing;
+  }
+}
