@@ -7,3 +7,4 @@ export * from './sipNonInviteClientTransaction.machine.js';
 export * from './sipNonInviteServerTransaction.machine.js';
 export * from './sipDialog.machine.js';
 export * from './room.machine.js';
+export * from './playbackSession.machine.js';
