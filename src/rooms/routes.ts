@@ -95,21 +95,32 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
 
   const actorId = (roomId: string) => `room:${roomId}`;
 
+  // One provided machine for every room: `provide()` rebuilds the whole state-node tree, which
+  // per room would cost tens of KB of heap. The actions find their room through its id.
+  const roomOf = (roomId: string): RoomRuntime => {
+    const r = rooms.get(roomId);
+    if (!r) throw new Error(`room runtime missing for ${roomId}`);
+    return r;
+  };
+  const logic = roomMachine.provide({
+    actions: {
+      serviceCreated: ({ context }) => {
+        const r = roomOf(context.roomId);
+        r.service.created?.(context.roomId, r);
+      },
+      serviceConnect: ({ context }, { member }) => roomOf(context.roomId).service.connect?.(member),
+      serviceDisconnect: ({ context }, { member }) => roomOf(context.roomId).service.disconnect?.(member),
+      serviceTimer: ({ context }) => roomOf(context.roomId).service.timer?.(),
+      rejectMember: ({ context }, { memberId }) => roomOf(context.roomId).reject(memberId, 1013, 'room full'),
+      escalateFailure: (_, { reason, error }) => {
+        throw error instanceof Error ? error : new Error(reason);
+      },
+    },
+  }) as unknown as RoomMachine;
+
   function openRoom(roomId: string): RoomRuntime {
     const service = opts.service(roomId);
-    const runtime = new RoomRuntime(roomId, service, log.child({ roomId }));
-    const logic = roomMachine.provide({
-      actions: {
-        serviceCreated: () => runtime.service.created?.(roomId, runtime),
-        serviceConnect: (_, { member }) => runtime.service.connect?.(member),
-        serviceDisconnect: (_, { member }) => runtime.service.disconnect?.(member),
-        serviceTimer: () => runtime.service.timer?.(),
-        rejectMember: (_, { memberId }) => runtime.reject(memberId, 1013, 'room full'),
-        escalateFailure: (_, { reason, error }) => {
-          throw error instanceof Error ? error : new Error(reason);
-        },
-      },
-    }) as unknown as RoomMachine;
+    const runtime = new RoomRuntime(roomId, service, log);
     rooms.set(roomId, runtime);
     try {
       const actor = supervisor.spawn(logic, {

@@ -72,13 +72,13 @@ test('playback session machine: a restored paused session re-arms its timer on S
 
   // Without the event the restored actor never times out: delayed events are not persisted.
   const clockA = new SimulatedClock();
-  const bare = createActor(machine, { snapshot: persisted, clock: clockA }).start();
+  const bare = createActor(machine, { input: { sessionId: 1, name: 's' }, snapshot: persisted as never, clock: clockA }).start();
   clockA.increment(PAUSE_MS * 2);
   assert.equal(bare.getSnapshot().value, 'paused');
   bare.stop();
 
   const clockB = new SimulatedClock();
-  const restored = createActor(machine, { snapshot: persisted, clock: clockB }).start();
+  const restored = createActor(machine, { input: { sessionId: 1, name: 's' }, snapshot: persisted as never, clock: clockB }).start();
   restored.send({ type: 'SESSION.RESTORED' });
   assert.equal(restored.getSnapshot().value, 'paused');
   assert.equal(restored.getSnapshot().context.seek, 42);
