@@ -25,6 +25,8 @@ export interface CallWire {
   /** Media out: one frame of audio in the transport's format (WS: as received; SIP: 16-bit PCM). */
   sendAudio?(frame: Buffer): boolean;
   sendDtmf?(digits: string): void;
+  /** Blind transfer of the far end to `target` (SIP REFER). */
+  transfer?(target: string): void;
   /** Called once when the call actor has ended (after any final wire message was sent). */
   ended?(end: CallEnd): void;
 }
@@ -43,6 +45,8 @@ export interface CallEvents {
   dtmf: [digit: string, source: DtmfSource];
   audio: [frame: Buffer];
   ended: [end: CallEnd];
+  /** Transfer progress: the status line the transferee reported (100, 180, 200, 503…). */
+  transfer: [status: number];
 }
 
 export interface CallInfo {
@@ -147,6 +151,13 @@ export class Call extends EventEmitter<CallEvents> {
     if (!/^[0-9*#A-D]+$/.test(digits)) throw new RangeError(`invalid DTMF digits: ${JSON.stringify(digits)}`);
     if (!this.wire.sendDtmf) throw new Error(`transport ${this.transport} cannot send DTMF`);
     this.wire.sendDtmf(digits);
+  }
+
+  /** Blind-transfer the far end to `target` (SIP only); progress arrives as `transfer` events. */
+  transfer(target: string): void {
+    if (!this.isActive) throw new Error('only an answered call can be transferred');
+    if (!this.wire.transfer) throw new Error(`transport ${this.transport} cannot transfer`);
+    this.wire.transfer(target);
   }
 
   /** Resolves with the end reason once the call has ended. */

@@ -16,6 +16,14 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
   const answerDelayMs = o.answerDelayMs ?? 5000;
   const hangupAfterMs = o.hangupAfterMs ?? 10_000;
   return (call) => {
+    // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
+    if (call.transport === 'sip') {
+      call.on('audio', (frame) => call.sendAudio(frame));
+      call.on('dtmf', (digit) => {
+        if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
+      });
+      return { action: 'accept' };
+    }
     const timers: NodeJS.Timeout[] = [];
     call.once('ended', () => timers.forEach(clearTimeout));
     call.on('audio', (frame) => call.sendAudio(frame));

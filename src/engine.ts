@@ -9,6 +9,9 @@ import { createInboundCallRoute, type InboundCallOptions } from './transport/inb
 import { createLogger, silentLogger, type LogLevel } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect.js';
 import type { Call, IncomingCallHook } from './call.js';
+import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
+import type { SipTimerConfig } from '../machines/sipTimers.js';
+import { PortAllocator } from './media/ports.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
 
 export interface EngineOptions {
@@ -33,6 +36,15 @@ export interface EngineOptions {
   inboundCall?: InboundCallOptions | false;
   /** Start the Stately inspector's local relay and connect (filtered) actors to it. */
   inspect?: InspectOptions | boolean;
+  /** SIP options (the UDP port is `sipPort`). */
+  sip?: {
+    /** Challenge inbound INVITEs with digest authentication. */
+    auth?: SipAuthOptions;
+    /** RFC 3261 timer base values (T1, T2, T4). */
+    timers?: Partial<SipTimerConfig>;
+    /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
+    rtpTimeoutMs?: number;
+  };
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
 }
@@ -57,6 +69,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly calls: CallManager;
   readonly http: HttpServer;
   readonly options: ResolvedEngineOptions;
+  /** The SIP user agent (undefined when sipPort is false). */
+  readonly sip: SipUserAgent | undefined;
+  /** RTP port allocator over `rtpPorts`. */
+  readonly ports: PortAllocator;
   private inspector: InspectorHandle | undefined;
   private readonly inspectorReady: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -100,6 +116,22 @@ export class Engine extends EventEmitter<EngineEvents> {
       onCall: (call) => this.emit('call', call),
     });
 
+    this.ports = new PortAllocator({ range: this.options.rtpPorts, host: this.options.host, logger: this.logger });
+    this.sip =
+      this.options.sipPort === false
+        ? undefined
+        : new SipUserAgent({
+            host: this.options.host,
+            port: this.options.sipPort,
+            logger: this.logger,
+            supervisor: this.supervisor,
+            calls: this.calls,
+            allocator: this.ports,
+            auth: opts.sip?.auth,
+            timers: opts.sip?.timers,
+            rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
+          });
+
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort, logger: this.logger });
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
     for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
@@ -113,6 +145,20 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.http.port;
   }
 
+  /** The bound SIP UDP port (useful with sipPort 0). */
+  get sipPort(): number | undefined {
+    return this.sip?.port;
+  }
+
+  /**
+   * Place an outbound SIP call. Resolves once the INVITE is on its way with the call handle;
+   * listen for `answered` / `ended` on it.
+   */
+  call(target: string, options: OutboundCallOptions = {}): Promise<Call> {
+    if (!this.sip) return Promise.reject(new Error('SIP is disabled (sipPort: false)'));
+    return this.sip.call(target, options);
+  }
+
   /** Register something to close on shutdown (transports, stores). Closed in reverse order. */
   onClose(fn: () => Promise<void> | void): void {
     this.closers.push(fn);
@@ -121,6 +167,14 @@ export class Engine extends EventEmitter<EngineEvents> {
   async listen(): Promise<this> {
     await this.inspectorReady;
     await this.http.listen();
+    if (this.sip) {
+      try {
+        await this.sip.listen();
+      } catch (err) {
+        await this.http.close();
+        throw err;
+      }
+    }
     this.emit('listening');
     return this;
   }
@@ -143,6 +197,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
       }
       await this.http.close();
+      await this.sip?.close();
       this.supervisor.stopAll();
       this.inspector?.stop();
       this.emit('closed');

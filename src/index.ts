@@ -7,4 +7,5 @@ export { HttpServer, type WsRoute, type HttpRoute, type RouteParams } from './tr
 export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { InspectOptions } from './inspect.js';
+export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
 export * from '../machines/index.js';

@@ -79,6 +79,12 @@ export interface RtpSessionStats {
 export interface RtpSessionEvents {
   /** Decoded frame. The array is reused for the next packet: copy it to keep it. */
   audio: [frame: Int16Array, timestamp: number, sequenceNumber: number];
+  /**
+   * Raw G.711 payload of an audio packet in the negotiated codec, for pass-through (echo,
+   * same-codec bridges) without decode/encode. The view is into the datagram: copy to keep.
+   * Emitted before 'audio'; decoding happens only when someone listens to 'audio'.
+   */
+  payload: [payload: Uint8Array, timestamp: number, sequenceNumber: number];
   dtmf: [digit: string, durationMs: number];
   started: [source: RemoteEndpoint & { ssrc: number }];
   latched: [source: RemoteEndpoint];
@@ -94,9 +100,9 @@ function randomU32(): number {
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
-  readonly codec: G711Law;
-  readonly payloadType: number;
-  readonly telephoneEventPt: number | null;
+  codec: G711Law;
+  payloadType: number;
+  telephoneEventPt: number | null;
   readonly cname: string;
 
   private readonly ports: PortPair;
@@ -229,6 +235,16 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    * Destination from SDP (c= address, m= port; rtcpPort from a=rtcp, else port + 1). Resets
    * latching, so after a re-INVITE the first packets from the new source win again.
    */
+  /**
+   * Switch to the codec an SDP answer chose (the offer listed several). Ports stay; the receive
+   * path follows because it decodes by payload type.
+   */
+  setCodec(codec: G711Law, telephoneEventPt: number | null = this.telephoneEventPt): void {
+    this.codec = codec;
+    this.payloadType = G711_PT[codec];
+    this.telephoneEventPt = telephoneEventPt;
+  }
+
   setRemote(address: string, port: number, rtcpPort = port + 1): void {
     this.remote = { address, port };
     this.remoteRtcp = { address, port: rtcpPort };
@@ -263,6 +279,35 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     }
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
     encodeG711(this.codec, pcm, buf, RTP_HEADER_SIZE);
+    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address, done);
+    this.markNext = false;
+    this.seq = (this.seq + 1) & 0xffff;
+    this.ts = (this.ts + n) >>> 0;
+    this.afterSend(n);
+    return true;
+  }
+
+  /**
+   * Send one payload already encoded in this session's codec (one byte per sample), e.g. bytes
+   * received from a 'payload' listener of a session with the same codec. Same rules as send().
+   */
+  sendPayload(payload: Uint8Array): boolean {
+    const remote = this.remote;
+    if (!remote || this.closing || this.dtmfTimer) return false;
+    const n = payload.length;
+    if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`payload must be 1..${MAX_FRAME_SAMPLES} bytes`);
+    let i = this.slot;
+    let buf = this.slots[i]!;
+    let done: (() => void) | undefined = this.slotDone[i];
+    if (this.slotBusy[i]) {
+      buf = Buffer.allocUnsafe(RTP_HEADER_SIZE + n);
+      done = undefined;
+    } else {
+      this.slotBusy[i] = 1;
+      this.slot = (i + 1) % SEND_SLOTS;
+    }
+    writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
+    buf.set(payload, RTP_HEADER_SIZE);
     this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address, done);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
@@ -386,7 +431,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
     if (isEvent) {
       this.dtmfRx.push(pkt.timestamp, pkt.payload, now);
-    } else if (this.listenerCount('audio') > 0) {
+    } else {
+      // Pass-through listeners only get packets in our own codec; anything else must be decoded.
+      if (law === this.codec && this.listenerCount('payload') > 0) this.emit('payload', pkt.payload, pkt.timestamp, pkt.sequenceNumber);
+      if (this.listenerCount('audio') === 0) return;
       const n = pkt.payload.length;
       if (this.rxFrame.length !== n) this.rxFrame = new Int16Array(n);
       decodeG711(law!, pkt.payload, this.rxFrame);

@@ -1,0 +1,330 @@
+// The RFC 3261 §17 transaction layer: matches messages to transactions and runs each transaction as
+// an actor of the four machines in machines/. The machines are provided ONCE here; their actions
+// dispatch to the transaction record registered under the actor's id.
+import type { Logger } from 'pino';
+import type { AnyActorLogic, AnyEventObject } from 'xstate';
+import {
+  sipInviteServerTransactionMachine,
+  sipNonInviteServerTransactionMachine,
+  sipInviteClientTransactionMachine,
+  sipNonInviteClientTransactionMachine,
+} from '../../machines/index.js';
+import { sipTimerConfig, type SipTimerConfig } from '../../machines/sipTimers.js';
+import type { Supervisor } from '../supervisor.js';
+import { createResponse, createRequest, type SipRequest, type SipResponse } from './message.js';
+import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch } from './headers.js';
+import type { Endpoint, SipUdpTransport } from './transport.js';
+
+export interface ServerTransaction {
+  readonly id: string;
+  readonly request: SipRequest;
+  readonly source: Endpoint;
+  readonly isInvite: boolean;
+  /** Hand a response to the transaction (it sends and retransmits as the RFC says). */
+  respond(res: SipResponse): void;
+  /** Convenience: build and send a response to this transaction's request. */
+  reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse;
+  /** The final status sent, once one was. */
+  finalStatus: number | undefined;
+  onTimeout?: () => void;
+}
+
+export interface ClientTransactionHandlers {
+  onResponse(res: SipResponse): void;
+  onTimeout?(): void;
+  onTransportError?(err: unknown): void;
+}
+
+export interface ClientTransaction {
+  readonly id: string;
+  readonly request: SipRequest;
+  readonly destination: Endpoint;
+}
+
+/** What the layer asks of the transaction user (the UA core). */
+export interface TransactionUser {
+  onRequest(tx: ServerTransaction): void;
+  /** ACK that matched no server transaction: the ACK for a 2xx, which belongs to the dialog. */
+  onAck(ack: SipRequest, source: Endpoint): void;
+  /** A 2xx to INVITE after its client transaction ended: retransmitted 2xx, the dialog re-ACKs. */
+  onStrayResponse(res: SipResponse, source: Endpoint): void;
+}
+
+interface ServerRecord extends ServerTransaction {
+  key: string;
+}
+
+interface ClientRecord extends ClientTransaction {
+  key: string;
+  handlers: ClientTransactionHandlers;
+}
+
+export interface TransactionLayerStats {
+  serverCreated: number;
+  clientCreated: number;
+  retransmittedRequestsAbsorbed: number;
+  responsesRetransmitted: number;
+  requestsRetransmitted: number;
+  timeouts: number;
+}
+
+function topVia(msg: SipRequest | SipResponse) {
+  const v = msg.headers.get('Via');
+  return v === undefined ? undefined : parseVia(v);
+}
+
+/** §17.2.3 server matching key; falls back to the RFC 2543 key when the branch has no magic cookie. */
+export function serverKey(req: SipRequest): string | undefined {
+  const via = topVia(req);
+  if (!via) return undefined;
+  const method = req.method === 'ACK' ? 'INVITE' : req.method;
+  if (isRfc3261Branch(via.branch)) return `${via.branch}|${via.host}:${via.port ?? 5060}|${method}`;
+  const cseq = parseCSeq(req.headers.get('CSeq') ?? '');
+  const from = parseNameAddr(req.headers.get('From') ?? '');
+  return `2543|${req.headers.get('Call-ID')}|${from?.tag ?? ''}|${cseq?.seq ?? ''}|${req.headers.get('Via')}|${method}`;
+}
+
+/** §17.1.3 client matching key: top Via branch + CSeq method. */
+export function clientKey(msg: SipRequest | SipResponse): string | undefined {
+  const via = topVia(msg);
+  const cseq = parseCSeq(msg.headers.get('CSeq') ?? '');
+  if (!via?.branch || !cseq) return undefined;
+  const method = cseq.method === 'ACK' ? 'INVITE' : cseq.method;
+  return `${via.branch}|${method}`;
+}
+
+/** §17.1.1.3: the ACK a client transaction sends for a non-2xx final response. */
+export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
+  const cseq = parseCSeq(invite.headers.get('CSeq') ?? '')!;
+  const ack = createRequest({
+    method: 'ACK',
+    uri: invite.uri,
+    from: parseNameAddr(invite.headers.get('From')!)!,
+    to: parseNameAddr(res.headers.get('To')!)!,
+    callId: invite.headers.get('Call-ID')!,
+    cseq: cseq.seq,
+    via: { transport: 'UDP', host: '0.0.0.0' },
+    maxForwards: 70,
+  });
+  // Same top Via (branch!) as the INVITE, and the INVITE's Route set.
+  ack.headers.set('Via', invite.headers.get('Via')!);
+  for (const r of invite.headers.getAll('Route')) ack.headers.append('Route', r);
+  return ack;
+}
+
+export class TransactionLayer {
+  private readonly servers = new Map<string, ServerRecord>();
+  private readonly clients = new Map<string, ClientRecord>();
+  private readonly byId = new Map<string, ServerRecord | ClientRecord>();
+  private seq = 0;
+  readonly timers: SipTimerConfig;
+  readonly stats: TransactionLayerStats = {
+    serverCreated: 0,
+    clientCreated: 0,
+    retransmittedRequestsAbsorbed: 0,
+    responsesRetransmitted: 0,
+    requestsRetransmitted: 0,
+    timeouts: 0,
+  };
+  private readonly ist;
+  private readonly nist;
+  private readonly ict;
+  private readonly nict;
+  private tu: TransactionUser | undefined;
+
+  constructor(
+    private readonly transport: SipUdpTransport,
+    private readonly supervisor: Supervisor,
+    private readonly logger: Logger,
+    timers: Partial<SipTimerConfig> = {},
+  ) {
+    this.timers = sipTimerConfig(timers);
+    const server = (id: string) => this.byId.get(id) as ServerRecord | undefined;
+    const client = (id: string) => this.byId.get(id) as ClientRecord | undefined;
+    const transmitResponse = (id: string, p: { status: number; response: unknown; retransmission: boolean }) => {
+      const tx = server(id);
+      if (!tx) return;
+      if (p.retransmission) this.stats.responsesRetransmitted++;
+      const res = (p.response as SipResponse | undefined) ?? createResponse(tx.request, p.status);
+      this.transport.sendResponse(res, tx.source);
+    };
+    const serverTimeout = (id: string) => {
+      this.stats.timeouts++;
+      server(id)?.onTimeout?.();
+    };
+    this.ist = sipInviteServerTransactionMachine.provide({
+      actions: {
+        passToTU: ({ self }, p) => {
+          const tx = server(self.id);
+          if (tx && p.method === 'INVITE') this.tu?.onRequest(tx);
+        },
+        transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
+        notifyTimeout: ({ self }) => serverTimeout(self.id),
+      },
+    });
+    this.nist = sipNonInviteServerTransactionMachine.provide({
+      actions: {
+        passToTU: ({ self }) => {
+          const tx = server(self.id);
+          if (tx) this.tu?.onRequest(tx);
+        },
+        transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
+      },
+    });
+    const transmitRequest = (id: string, retransmission: boolean) => {
+      const tx = client(id);
+      if (!tx) return;
+      if (retransmission) this.stats.requestsRetransmitted++;
+      this.transport.send(tx.request, tx.destination);
+    };
+    const clientActions = {
+      transmitRequest: ({ self }: { self: { id: string } }) => transmitRequest(self.id, false),
+      retransmitRequest: ({ self }: { self: { id: string } }) => transmitRequest(self.id, true),
+      passToTU: ({ self }: { self: { id: string } }, p: { status: number; response: unknown }) => {
+        const tx = client(self.id);
+        if (tx && p.response) tx.handlers.onResponse(p.response as SipResponse);
+      },
+      notifyTimeout: ({ self }: { self: { id: string } }) => {
+        this.stats.timeouts++;
+        client(self.id)?.handlers.onTimeout?.();
+      },
+      notifyTransportError: ({ self }: { self: { id: string } }, p: { error: unknown }) => client(self.id)?.handlers.onTransportError?.(p.error),
+    };
+    this.ict = sipInviteClientTransactionMachine.provide({
+      actions: {
+        ...clientActions,
+        sendAck: ({ self }, p) => {
+          const tx = client(self.id);
+          if (tx && p.response) this.transport.send(ackForNon2xx(tx.request, p.response as SipResponse), tx.destination);
+        },
+      },
+    });
+    this.nict = sipNonInviteClientTransactionMachine.provide({ actions: clientActions });
+
+    transport.on('request', (req, from) => this.onRequest(req, from));
+    transport.on('response', (res, from) => this.onResponse(res, from));
+  }
+
+  setUser(tu: TransactionUser): void {
+    this.tu = tu;
+  }
+
+  get size(): { server: number; client: number } {
+    return { server: this.servers.size, client: this.clients.size };
+  }
+
+  /** The INVITE server transaction a CANCEL refers to (§9.2), if it is still there. */
+  findInviteFor(cancel: SipRequest): ServerTransaction | undefined {
+    const key = serverKey(cancel);
+    if (!key) return undefined;
+    return this.servers.get(key.replace(/\|CANCEL$/, '|INVITE'));
+  }
+
+  /** Start a client transaction for `req` towards `dest`. */
+  request(req: SipRequest, dest: Endpoint, handlers: ClientTransactionHandlers): ClientTransaction {
+    const key = clientKey(req);
+    if (!key) throw new Error('request has no Via branch or CSeq');
+    const id = `ctx-${++this.seq}`;
+    const rec: ClientRecord = { id, key, request: req, destination: dest, handlers };
+    this.clients.set(key, rec);
+    this.byId.set(id, rec);
+    this.stats.clientCreated++;
+    const logic = req.method === 'INVITE' ? this.ict : this.nict;
+    const actor = this.spawn(logic, id, () => {
+      this.clients.delete(key);
+      this.byId.delete(id);
+    });
+    actor?.send({ type: 'SEND', request: req });
+    return rec;
+  }
+
+  /** Send a request with no transaction (the ACK for a 2xx, §13.2.2.4). */
+  sendStateless(req: SipRequest, dest: Endpoint): void {
+    this.transport.send(req, dest);
+  }
+
+  /** Cancel a client transaction's retransmissions (e.g. on shutdown). */
+  stopAll(): void {
+    for (const id of [...this.byId.keys()]) this.supervisor.stop(id);
+  }
+
+  private spawn(
+    logic: typeof this.ist | typeof this.nist | typeof this.ict | typeof this.nict,
+    id: string,
+    onExit: () => void,
+  ): { send(event: AnyEventObject): void } | undefined {
+    try {
+      return this.supervisor.spawn(logic as AnyActorLogic, {
+        kind: 'transaction',
+        id,
+        input: this.timers,
+        onExit,
+        onCrash: (err) => this.logger.error({ err, id }, 'transaction crashed'),
+      }).ref;
+    } catch (err) {
+      onExit();
+      this.logger.error({ err }, 'cannot create transaction');
+      return undefined;
+    }
+  }
+
+  private onRequest(req: SipRequest, source: Endpoint): void {
+    const key = serverKey(req);
+    if (!key) {
+      // No parsable Via: the parser already insists on one, so this is defensive only.
+      return;
+    }
+    const existing = this.servers.get(key);
+    if (req.method === 'ACK') {
+      if (existing?.isInvite) {
+        this.supervisor.get(existing.id)?.ref.send({ type: 'ACK.RECEIVED', request: req });
+        return;
+      }
+      this.tu?.onAck(req, source);
+      return;
+    }
+    if (existing) {
+      this.stats.retransmittedRequestsAbsorbed++;
+      this.supervisor.get(existing.id)?.ref.send({ type: 'REQUEST.RETRANSMITTED' });
+      return;
+    }
+    const id = `stx-${++this.seq}`;
+    const isInvite = req.method === 'INVITE';
+    const layer = this;
+    const rec: ServerRecord = {
+      id,
+      key,
+      request: req,
+      source,
+      isInvite,
+      finalStatus: undefined,
+      respond(res: SipResponse) {
+        if (res.status >= 200) rec.finalStatus = res.status;
+        layer.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status: res.status, response: res });
+      },
+      reply(status, reason, opts) {
+        const res = createResponse(req, status, reason, opts);
+        rec.respond(res);
+        return res;
+      },
+    };
+    this.servers.set(key, rec);
+    this.byId.set(id, rec);
+    this.stats.serverCreated++;
+    const actor = this.spawn(isInvite ? this.ist : this.nist, id, () => {
+      this.servers.delete(key);
+      this.byId.delete(id);
+    });
+    actor?.send({ type: 'REQUEST.RECEIVED', request: req });
+  }
+
+  private onResponse(res: SipResponse, source: Endpoint): void {
+    const key = clientKey(res);
+    const tx = key ? this.clients.get(key) : undefined;
+    if (tx) {
+      this.supervisor.get(tx.id)?.ref.send({ type: 'RESPONSE.RECEIVED', status: res.status, response: res });
+      return;
+    }
+    this.tu?.onStrayResponse(res, source);
+  }
+}

@@ -1,0 +1,142 @@
+// SIP over UDP (RFC 3261 §18): one datagram = one message. The transport validates at the edge:
+// a request that does not parse is answered statelessly (400/413/416/505 with the reason) when
+// enough of it was readable, a broken response is dropped, and neither reaches the transaction layer.
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import {
+  parseMessage,
+  serialize,
+  createErrorResponse,
+  applyReceivedRport,
+  responseDestination,
+  type SipMessage,
+  type SipRequest,
+  type SipResponse,
+} from './message.js';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface SipTransportEvents {
+  request: [req: SipRequest, from: Endpoint];
+  response: [res: SipResponse, from: Endpoint];
+  error: [err: Error];
+}
+
+export interface SipTransportOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  /** Largest datagram accepted (default 65535). */
+  maxMessageSize?: number;
+}
+
+export interface SipTransportStats {
+  received: number;
+  sent: number;
+  rejected: number;
+  dropped: number;
+}
+
+export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
+  private socket: dgram.Socket | undefined;
+  private readonly log: Logger;
+  readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0 };
+
+  constructor(private readonly opts: SipTransportOptions) {
+    super();
+    this.log = opts.logger.child({ component: 'sip-udp' });
+  }
+
+  get port(): number {
+    return this.socket?.address().port ?? this.opts.port;
+  }
+
+  /** The address to put in Via/Contact/SDP: the bound host, or loopback when bound to any. */
+  get advertisedHost(): string {
+    const h = this.opts.host;
+    return h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+      socket.once('error', reject);
+      socket.bind(this.opts.port, this.opts.host, () => {
+        socket.off('error', reject);
+        // Big buffers: a burst of INVITEs at thousands of calls/s must not overflow the kernel queue.
+        try {
+          socket.setRecvBufferSize(8 * 1024 * 1024);
+          socket.setSendBufferSize(8 * 1024 * 1024);
+        } catch {
+          /* not fatal: the OS may cap it */
+        }
+        socket.on('message', (buf, rinfo) => this.onDatagram(buf, { address: rinfo.address, port: rinfo.port }));
+        socket.on('error', (err) => {
+          this.log.error({ err }, 'sip socket error');
+          this.emit('error', err);
+        });
+        this.socket = socket;
+        this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => s.close(() => resolve()));
+  }
+
+  send(msg: SipMessage, to: Endpoint): void {
+    const s = this.socket;
+    if (!s) return;
+    const buf = serialize(msg);
+    this.stats.sent++;
+    s.send(buf, to.port, to.address, (err) => {
+      if (err) this.log.warn({ err, to }, 'sip send failed');
+    });
+  }
+
+  /** Send a response where §18.2.2 / RFC 3581 say it goes (received/rport of the top Via). */
+  sendResponse(res: SipResponse, fallback?: Endpoint): void {
+    const dest = responseDestination(res);
+    const to = dest ? { address: dest.host, port: dest.port } : fallback;
+    if (!to) {
+      this.stats.dropped++;
+      return;
+    }
+    this.send(res, to);
+  }
+
+  private onDatagram(buf: Buffer, from: Endpoint): void {
+    this.stats.received++;
+    // Keep-alive CRLFs (RFC 5626) are not messages.
+    if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+    const parsed = parseMessage(buf, { maxSize: this.opts.maxMessageSize });
+    if (!parsed.ok) {
+      if (parsed.isResponse) {
+        this.stats.dropped++;
+        this.log.debug({ from, reason: parsed.reason }, 'dropped malformed response');
+        return;
+      }
+      this.stats.rejected++;
+      const res = createErrorResponse(parsed);
+      this.log.info({ from, status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
+      if (res) this.send(res, from);
+      return;
+    }
+    const msg = parsed.message;
+    if (msg.kind === 'request') {
+      applyReceivedRport(msg, from.address, from.port);
+      this.emit('request', msg, from);
+    } else {
+      this.emit('response', msg, from);
+    }
+  }
+}

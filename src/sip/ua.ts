@@ -1,0 +1,1009 @@
+// The SIP user agent core (RFC 3261 §8, §12-§15): turns transactions into dialogs and calls.
+//
+// Every SIP call is the engine's call actor (same machine as every transport) plus a dialog actor
+// (machines/sipDialog.machine.ts). This module is their adapter: a SipLeg per call holds the wire
+// endpoints (server/client transactions, the RTP session, the 2xx retransmission timer) and
+// implements the CallWire the call machine's actions dispatch to. Dialog state (tags, CSeq, route
+// set, remote target) lives in the dialog actor and is read from its snapshot.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { sipDialogMachine, type SipDialogInput, type SipDialogRequestParams } from '../../machines/sipDialog.machine.js';
+import type { SipTimerConfig } from '../../machines/sipTimers.js';
+import type { Actor } from 'xstate';
+import type { Supervisor } from '../supervisor.js';
+import { LimitExceededError } from '../supervisor.js';
+import type { CallManager } from '../calls.js';
+import type { Call, CallWire } from '../call.js';
+import { SipUdpTransport, type Endpoint } from './transport.js';
+import { TransactionLayer, type ServerTransaction, type TransactionUser } from './transactions.js';
+import {
+  createRequest,
+  createResponse,
+  generateBranch,
+  generateCallId,
+  generateTag,
+  type SipRequest,
+  type SipResponse,
+} from './message.js';
+import { parseNameAddr, parseCSeq, parseContact, parseMaxForwards, formatNameAddr, tokenList, type NameAddr } from './headers.js';
+import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
+import { createOffer, negotiate, parseRemote, isHoldOffer, type AudioCodec } from './sdp.js';
+import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
+import { RtpSession } from '../media/rtp-session.js';
+import type { PortAllocator } from '../media/ports.js';
+
+/** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
+export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'] as const;
+const KNOWN_METHODS = new Set(['REGISTER', 'SUBSCRIBE', 'PUBLISH', 'MESSAGE', 'UPDATE', 'PRACK', ...ALLOWED_METHODS]);
+const ALLOW = ALLOWED_METHODS.join(', ');
+
+export interface SipAuthOptions {
+  realm: string;
+  /** username → password (or a lookup). */
+  users: Record<string, string> | ((username: string) => string | undefined);
+  /** How long a nonce stays valid (default 5 min); an expired one gets stale=true. */
+  nonceTtlMs?: number;
+  algorithm?: 'MD5' | 'SHA-256';
+}
+
+export interface SipUserAgentOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  supervisor: Supervisor;
+  calls: CallManager;
+  allocator: PortAllocator;
+  timers?: Partial<SipTimerConfig>;
+  /** Challenge inbound INVITEs with digest authentication. */
+  auth?: SipAuthOptions;
+  userAgent?: string;
+  /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
+  rtpTimeoutMs?: number;
+  codecs?: AudioCodec[];
+}
+
+export interface OutboundCallOptions {
+  /** From URI (default sip:callchart@<host>:<port>). */
+  from?: string;
+  /** Display name for From. */
+  displayName?: string;
+  /** Credentials used when the far end challenges with 401/407. */
+  auth?: { username: string; password: string };
+  /** Extra headers for the INVITE. */
+  headers?: Record<string, string>;
+}
+
+type DialogActor = Actor<typeof sipDialogMachine>;
+
+interface Sdp {
+  codec: AudioCodec;
+  telephoneEventPt?: number;
+  remote: Endpoint;
+}
+
+/** Parse `Signal=5` (application/dtmf-relay) or a bare digit (application/dtmf). */
+export function parseDtmfInfo(contentType: string, body: string): { digit: string; durationMs?: number } | undefined {
+  const ct = contentType.split(';')[0]!.trim().toLowerCase();
+  if (ct === 'application/dtmf-relay') {
+    const signal = /^\s*signal\s*=\s*(\S+)\s*$/im.exec(body)?.[1];
+    const duration = /^\s*duration\s*=\s*(\d+)\s*$/im.exec(body)?.[1];
+    if (!signal) return undefined;
+    const map: Record<string, string> = { '10': '*', '11': '#', '12': 'A', '13': 'B', '14': 'C', '15': 'D' };
+    const digit = (map[signal] ?? signal).toUpperCase();
+    if (!/^[0-9*#A-D]$/.test(digit)) return undefined;
+    return { digit, durationMs: duration ? Number(duration) : undefined };
+  }
+  if (ct === 'application/dtmf') {
+    const digit = body.trim().toUpperCase();
+    return /^[0-9*#A-D]$/.test(digit) ? { digit } : undefined;
+  }
+  return undefined;
+}
+
+function uriHostPort(uri: Uri | undefined): { host: string; port: number } | undefined {
+  if (!uri || uri.kind !== 'sip') return undefined;
+  return { host: uri.host, port: uri.port ?? 5060 };
+}
+
+async function resolve(hp: { host: string; port: number }): Promise<Endpoint> {
+  if (isIP(hp.host)) return { address: hp.host, port: hp.port };
+  const { address } = await lookup(hp.host, { family: 4 });
+  return { address, port: hp.port };
+}
+
+/** One SIP call leg: the wire side of a call actor + dialog actor. */
+class SipLeg implements CallWire {
+  call!: Call;
+  dialog!: DialogActor;
+  rtp: RtpSession | undefined;
+  /** UAS: the INVITE server transaction, until its final response. */
+  inviteTx: ServerTransaction | undefined;
+  /** UAC: the initial INVITE and where it went. */
+  invite: SipRequest | undefined;
+  remote: Endpoint;
+  localTag: string;
+  sdp: Sdp | undefined;
+  localSdpVersion = 1;
+  provisionalSeen = false;
+  cancelPending = false;
+  answered2xx: SipResponse | undefined;
+  retransmit2xx: NodeJS.Timeout | undefined;
+  heldByRemote = false;
+  authTried = false;
+  /** In-dialog request awaiting the dialog actor's accept/reject. */
+  pending: ServerTransaction | undefined;
+
+  constructor(
+    readonly ua: SipUserAgent,
+    readonly role: 'uas' | 'uac',
+    readonly callId: string,
+    remote: Endpoint,
+    readonly log: Logger,
+  ) {
+    this.remote = remote;
+    this.localTag = generateTag();
+  }
+
+  get dialogState() {
+    return this.dialog.getSnapshot().context;
+  }
+
+  contact(): NameAddr {
+    return { uri: this.ua.contactUri(), params: new Map() };
+  }
+
+  localSdp(direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive' = 'sendrecv'): string {
+    return createOffer({
+      address: this.ua.advertisedHost,
+      port: this.rtp?.localPort ?? 9,
+      codecs: this.sdp ? [this.sdp.codec] : this.ua.codecs,
+      telephoneEvent: this.sdp ? (this.sdp.telephoneEventPt ?? false) : 101,
+      direction,
+      sessionId: this.callId.replace(/\D/g, '').slice(0, 10) || '1',
+      sessionVersion: this.localSdpVersion++,
+    });
+  }
+
+  // ---- CallWire (the call machine's actions land here) ---------------------------------------
+
+  announceIncoming(): void {
+    this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
+    this.dialog.send({ type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '' });
+  }
+
+  sendProgress(code: number): void {
+    if (code === 180) return; // already sent when the call was announced
+    this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
+  }
+
+  sendAnswer(): void {
+    const tx = this.inviteTx;
+    if (!tx) return;
+    const body = this.answerSdp ?? this.localSdp();
+    const res = createResponse(tx.request, 200, 'OK', {
+      toTag: this.localTag,
+      headers: [
+        ['Contact', formatNameAddr(this.contact())],
+        ['Allow', ALLOW],
+        ['Supported', 'replaces'],
+      ],
+      body,
+      contentType: 'application/sdp',
+    });
+    tx.respond(res);
+    this.inviteTx = undefined;
+    this.dialog.send({ type: 'DIALOG.CONFIRMED' });
+    this.start2xxRetransmission(res);
+  }
+
+  /** SDP answer computed when the INVITE arrived (sent with 200). */
+  answerSdp: string | undefined;
+
+  sendReject(code: number, reason?: string): void {
+    this.inviteTx?.reply(code, reason, { toTag: this.localTag });
+    this.inviteTx = undefined;
+    this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
+  }
+
+  sendRedirect(code: number, contacts: string[]): void {
+    this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: contacts.map((c) => ['Contact', c.startsWith('<') ? c : `<${c}>`] as const) });
+    this.inviteTx = undefined;
+    this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
+  }
+
+  sendDial(): void {
+    if (this.invite) this.ua.sendInvite(this);
+  }
+
+  sendCancel(): void {
+    if (this.role !== 'uac' || !this.invite) return;
+    if (!this.provisionalSeen) {
+      // §9.1: no CANCEL before a provisional response; send it when one arrives.
+      this.cancelPending = true;
+      return;
+    }
+    this.ua.sendCancel(this);
+  }
+
+  sendHangup(): void {
+    this.dialog.send({ type: 'REQUEST.SEND', method: 'BYE' });
+    this.dialog.send({ type: 'BYE.SENT' });
+  }
+
+  sendHold(): void {
+    this.ua.sendReinvite(this, 'sendonly');
+  }
+
+  sendResume(): void {
+    this.ua.sendReinvite(this, 'sendrecv');
+  }
+
+  sendAudio(frame: Buffer): boolean {
+    if (!this.rtp || frame.length < 2) return false;
+    const pcm = new Int16Array(frame.buffer, frame.byteOffset, frame.length >> 1);
+    return this.rtp.send(pcm);
+  }
+
+  sendDtmf(digits: string): void {
+    if (this.rtp && this.sdp?.telephoneEventPt !== undefined) void this.rtp.sendDtmf(digits);
+    else for (const d of digits) this.ua.sendInfo(this, d);
+  }
+
+  transfer(target: string): void {
+    this.ua.transfer(this, target);
+  }
+
+  ended(): void {
+    if (this.endedFlag) return;
+    this.endedFlag = true;
+    this.stop2xxRetransmission();
+    void this.rtp?.close('call ended');
+    // A dialog that never confirmed (rejected, cancelled) ends with the call.
+    if (this.dialog.getSnapshot().status === 'active' && !this.dialog.getSnapshot().matches('live')) {
+      this.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'call ended' });
+    }
+    this.ua.forgetLegLater(this);
+  }
+  private endedFlag = false;
+
+  // ---- 2xx reliability (§13.3.1.4): the UAS core retransmits its 2xx until ACK ------------
+
+  start2xxRetransmission(res: SipResponse): void {
+    this.answered2xx = res;
+    const t1 = this.ua.timers.t1;
+    const t2 = this.ua.timers.t2;
+    let interval = t1;
+    let elapsed = 0;
+    const tick = () => {
+      elapsed += interval;
+      if (elapsed >= 64 * t1) {
+        this.retransmit2xx = undefined;
+        this.log.warn('no ACK for 2xx: ending call');
+        this.call.actor.send({ type: 'CALL.HANGUP', detail: 'no ACK received' });
+        return;
+      }
+      this.ua.stats.retransmitted2xx++;
+      this.ua.transport.sendResponse(res, this.remote);
+      interval = Math.min(interval * 2, t2);
+      this.retransmit2xx = setTimeout(tick, interval);
+    };
+    this.retransmit2xx = setTimeout(tick, interval);
+  }
+
+  stop2xxRetransmission(): void {
+    clearTimeout(this.retransmit2xx);
+    this.retransmit2xx = undefined;
+  }
+}
+
+export interface SipStats {
+  invitesReceived: number;
+  callsRejectedBusy: number;
+  retransmitted2xx: number;
+  authChallenges: number;
+}
+
+export class SipUserAgent implements TransactionUser {
+  readonly transport: SipUdpTransport;
+  readonly transactions: TransactionLayer;
+  readonly timers: SipTimerConfig;
+  readonly codecs: AudioCodec[];
+  readonly stats: SipStats = { invitesReceived: 0, callsRejectedBusy: 0, retransmitted2xx: 0, authChallenges: 0 };
+  private readonly legs = new Map<string, SipLeg>(); // by dialog key
+  private readonly legsByCallId = new Map<string, SipLeg>(); // by Call-ID (one leg per Call-ID here)
+  private readonly legsByDialogActor = new Map<string, SipLeg>();
+  private readonly dialogMachine;
+  private readonly log: Logger;
+  private readonly digest: DigestServer | undefined;
+  private readonly userAgent: string;
+
+  constructor(private readonly opts: SipUserAgentOptions) {
+    this.log = opts.logger.child({ component: 'sip' });
+    this.transport = new SipUdpTransport({ host: opts.host, port: opts.port, logger: opts.logger });
+    this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
+    this.transactions.setUser(this);
+    this.timers = this.transactions.timers;
+    this.codecs = opts.codecs ?? ['PCMU', 'PCMA'];
+    this.userAgent = opts.userAgent ?? 'callchart';
+    this.digest = opts.auth
+      ? createDigestServer({ realm: opts.auth.realm, nonceTtlMs: opts.auth.nonceTtlMs ?? 300_000, algorithm: opts.auth.algorithm })
+      : undefined;
+    const legOf = (id: string) => this.legsByDialogActor.get(id);
+    this.dialogMachine = sipDialogMachine.provide({
+      actions: {
+        sendRequest: ({ self }, p) => {
+          const leg = legOf(self.id);
+          if (leg) this.sendInDialog(leg, p);
+        },
+        acceptRequest: ({ self }) => {
+          const leg = legOf(self.id);
+          const tx = leg?.pending;
+          if (!leg || !tx) return;
+          leg.pending = undefined;
+          this.handleInDialog(leg, tx);
+        },
+        rejectRequest: ({ self }, p) => {
+          const leg = legOf(self.id);
+          const tx = leg?.pending;
+          if (!leg || !tx) return;
+          leg.pending = undefined;
+          tx.reply(p.status, p.reason);
+        },
+      },
+    });
+  }
+
+  get port(): number {
+    return this.transport.port;
+  }
+
+  get advertisedHost(): string {
+    return this.transport.advertisedHost;
+  }
+
+  contactUri(): SipUri {
+    return { kind: 'sip', scheme: 'sip', host: this.advertisedHost, port: this.port, params: new Map(), headers: new Map() } as SipUri;
+  }
+
+  async listen(): Promise<void> {
+    await this.transport.listen();
+  }
+
+  async close(): Promise<void> {
+    for (const leg of this.legsByCallId.values()) leg.stop2xxRetransmission();
+    this.transactions.stopAll();
+    await this.transport.close();
+  }
+
+  get liveLegs(): number {
+    return this.legsByCallId.size;
+  }
+
+  // ---- TransactionUser ------------------------------------------------------------------------
+
+  onRequest(tx: ServerTransaction): void {
+    const req = tx.request;
+    try {
+      this.route(tx, req);
+    } catch (err) {
+      this.log.error({ err, method: req.method }, 'request handling failed');
+      if (tx.finalStatus === undefined) tx.reply(500, 'Server Internal Error');
+    }
+  }
+
+  private route(tx: ServerTransaction, req: SipRequest): void {
+    const mf = parseMaxForwards(req.headers.get('Max-Forwards') ?? '70');
+    if (mf === 0) {
+      tx.reply(483, 'Too Many Hops');
+      return;
+    }
+    if (!KNOWN_METHODS.has(req.method)) {
+      tx.reply(501, 'Not Implemented', { headers: [['Allow', ALLOW]] });
+      return;
+    }
+    if (!(ALLOWED_METHODS as readonly string[]).includes(req.method)) {
+      tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
+      return;
+    }
+    const unsupported = tokenList(req.headers, 'Require').filter((t) => t !== 'replaces');
+    if (unsupported.length && req.method !== 'CANCEL') {
+      tx.reply(420, 'Bad Extension', { headers: [['Unsupported', unsupported.join(', ')]] });
+      return;
+    }
+    if (req.method === 'CANCEL') return this.onCancel(tx, req);
+    if (req.method === 'OPTIONS') {
+      tx.reply(200, 'OK', {
+        headers: [
+          ['Allow', ALLOW],
+          ['Accept', 'application/sdp, application/dtmf-relay, message/sipfrag'],
+          ['Supported', 'replaces'],
+          ['User-Agent', this.userAgent],
+        ],
+      });
+      return;
+    }
+    const to = parseNameAddr(req.headers.get('To') ?? '');
+    const toTag = to?.tag;
+    if (toTag) {
+      const leg = this.findLeg(req, toTag);
+      if (!leg) {
+        tx.reply(481, 'Call/Transaction Does Not Exist');
+        return;
+      }
+      const cseq = parseCSeq(req.headers.get('CSeq') ?? '')!;
+      const contact = req.headers.get('Contact');
+      leg.pending = tx;
+      if (req.method === 'BYE') leg.dialog.send({ type: 'BYE.RECEIVED', cseq: cseq.seq });
+      else leg.dialog.send({ type: 'REQUEST.RECEIVED', method: req.method, cseq: cseq.seq, contact: contact ? parseContactUri(contact) : undefined });
+      // The dialog accepted or rejected synchronously; if it ignored the request, say so.
+      if (leg.pending === tx) {
+        leg.pending = undefined;
+        tx.reply(481, 'Call/Transaction Does Not Exist');
+      }
+      return;
+    }
+    if (req.method === 'INVITE') return void this.onInvite(tx, req);
+    // Out-of-dialog BYE/INFO/NOTIFY/REFER have no dialog to act on.
+    tx.reply(481, 'Call/Transaction Does Not Exist');
+  }
+
+  onAck(ack: SipRequest): void {
+    const to = parseNameAddr(ack.headers.get('To') ?? '');
+    const leg = to?.tag ? this.findLeg(ack, to.tag) : undefined;
+    if (!leg) return; // an ACK for nothing we know: silently absorbed (§17.2.3)
+    leg.stop2xxRetransmission();
+    // Delayed offer: the SDP answer arrives in the ACK.
+    if (ack.body.length && !leg.sdp) this.applyRemoteSdp(leg, ack.body.toString('utf8'));
+  }
+
+  onStrayResponse(res: SipResponse): void {
+    const cseq = parseCSeq(res.headers.get('CSeq') ?? '');
+    if (!cseq || cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
+    const leg = this.legsByCallId.get(res.headers.get('Call-ID') ?? '');
+    if (leg && leg.role === 'uac') this.sendAck2xx(leg, res); // retransmitted 2xx: ACK again
+  }
+
+  // ---- inbound INVITE -------------------------------------------------------------------------
+
+  private async onInvite(tx: ServerTransaction, req: SipRequest): Promise<void> {
+    this.stats.invitesReceived++;
+    if (this.digest && !this.checkAuth(tx, req)) return;
+    const callId = req.headers.get('Call-ID')!;
+    if (this.legsByCallId.has(callId)) {
+      // A second dialog for the same Call-ID (a forked INVITE reaching us twice): refuse it.
+      tx.reply(482, 'Loop Detected');
+      return;
+    }
+    const from = parseNameAddr(req.headers.get('From')!)!;
+    const to = parseNameAddr(req.headers.get('To')!)!;
+    const ct = (req.headers.get('Content-Type') ?? '').toLowerCase();
+    const offer = req.body.length ? req.body.toString('utf8') : undefined;
+    if (offer !== undefined && !ct.startsWith('application/sdp')) {
+      tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/sdp']] });
+      return;
+    }
+    // Pick the codec from the offer before allocating, so the RTP session starts with it.
+    let codec: AudioCodec = this.codecs[0]!;
+    if (offer !== undefined) {
+      const remote = parseRemote(offer);
+      if (!remote.ok) {
+        tx.reply(400, `Bad SDP: ${remote.reason}`.slice(0, 100));
+        return;
+      }
+      const first = remote.codecs.find((c) => this.codecs.includes(c.name as AudioCodec));
+      if (!first) {
+        tx.reply(488, 'Not Acceptable Here');
+        return;
+      }
+      codec = first.name as AudioCodec;
+    }
+
+    const leg = new SipLeg(this, 'uas', callId, tx.source, this.log);
+    leg.inviteTx = tx;
+    try {
+      leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 });
+    } catch (err) {
+      this.log.warn({ err }, 'no RTP port for call');
+      tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
+      return;
+    }
+    if (offer !== undefined) {
+      const n = negotiate(offer, { address: this.advertisedHost, port: leg.rtp.localPort, supported: this.codecs, telephoneEvent: true });
+      if (!n.ok) {
+        void leg.rtp.close('not acceptable');
+        tx.reply(488, 'Not Acceptable Here');
+        return;
+      }
+      leg.answerSdp = n.answer;
+      leg.sdp = { codec: n.chosen.name, telephoneEventPt: n.telephoneEventPt, remote: { address: n.remote.address, port: n.remote.port } };
+      leg.rtp.setCodec(n.chosen.name, n.telephoneEventPt ?? null);
+      leg.rtp.setRemote(n.remote.address, n.remote.port);
+      if (n.direction === 'recvonly' || n.direction === 'inactive') leg.heldByRemote = true;
+    }
+    if (tx.finalStatus !== undefined) {
+      // CANCELled while we were allocating.
+      void leg.rtp.close('cancelled');
+      return;
+    }
+
+    const wire = leg;
+    let call: Call;
+    try {
+      call = this.opts.calls.create({
+        callId,
+        direction: 'inbound',
+        transport: 'sip',
+        from: from.uri ? formatUri(from.uri) : undefined,
+        to: to.uri ? formatUri(to.uri) : undefined,
+        wire,
+        group: callId,
+        bindings: { sipCallId: callId },
+      });
+    } catch (err) {
+      void leg.rtp.close('refused');
+      if (err instanceof LimitExceededError) {
+        this.stats.callsRejectedBusy++;
+        tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
+      } else {
+        tx.reply(500, 'Server Internal Error');
+      }
+      return;
+    }
+    leg.call = call;
+    const cseq = parseCSeq(req.headers.get('CSeq')!)!;
+    const contact = req.headers.get('Contact');
+    this.startDialog(leg, {
+      role: 'uas',
+      callId,
+      localTag: leg.localTag,
+      localUri: formatUri(to.uri),
+      remoteUri: formatUri(from.uri),
+      remoteTag: from.tag,
+      remoteCSeq: cseq.seq,
+      secure: false,
+    });
+    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: cseq.seq, contact: contact ? parseContactUri(contact) : undefined });
+    // Record-Route of the request becomes the UAS route set (in order).
+    const rr = req.headers.getAll('Record-Route');
+    if (rr.length || contact) {
+      // establish() runs on DIALOG.EARLY/CONFIRMED; keep what we know for it.
+      leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: from.tag ?? '', remoteTarget: contact ? parseContactUri(contact) : undefined, recordRoute: rr });
+    }
+    this.bindMedia(leg);
+    tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
+    call.actor.send({ type: 'CALL.INCOMING' });
+    if (leg.heldByRemote && call.state === 'ringing') {
+      /* a call offered on hold is still offered; hold applies once answered */
+    }
+    if (call.state === 'ringing') this.opts.calls.offer(call);
+  }
+
+  private checkAuth(tx: ServerTransaction, req: SipRequest): boolean {
+    const d = this.digest!;
+    const authorization = req.headers.get('Authorization');
+    const challenge = (stale: boolean) => {
+      this.stats.authChallenges++;
+      tx.reply(401, 'Unauthorized', { headers: [['WWW-Authenticate', d.challenge({ stale })]] });
+    };
+    if (!authorization) {
+      challenge(false);
+      return false;
+    }
+    const users = this.opts.auth!.users;
+    const v = d.verify({
+      method: req.method,
+      authorization,
+      lookup: typeof users === 'function' ? users : (u) => users[u],
+      requestUri: formatUri(req.uri),
+      body: req.body,
+    });
+    if (v.ok) return true;
+    if (v.stale) challenge(true);
+    else {
+      this.log.info({ reason: v.reason }, 'digest authentication failed');
+      tx.reply(403, 'Forbidden');
+    }
+    return false;
+  }
+
+  private onCancel(tx: ServerTransaction, req: SipRequest): void {
+    const inviteTx = this.transactions.findInviteFor(req);
+    if (!inviteTx) {
+      tx.reply(481, 'Call/Transaction Does Not Exist');
+      return;
+    }
+    tx.reply(200, 'OK');
+    if (inviteTx.finalStatus !== undefined) return; // too late: the INVITE already has its final
+    const leg = this.legsByCallId.get(req.headers.get('Call-ID') ?? '');
+    inviteTx.reply(487, 'Request Terminated', { toTag: leg?.localTag ?? generateTag() });
+    if (leg) {
+      leg.inviteTx = undefined;
+      leg.dialog?.send({ type: 'DIALOG.REJECTED', status: 487 });
+      leg.call?.actor.send({ type: 'CALL.CANCELLED' });
+    }
+  }
+
+  // ---- in-dialog requests (after the dialog accepted the CSeq) ---------------------------------
+
+  private handleInDialog(leg: SipLeg, tx: ServerTransaction): void {
+    const req = tx.request;
+    const call = leg.call;
+    switch (req.method) {
+      case 'BYE':
+        tx.reply(200, 'OK');
+        call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'BYE received' });
+        return;
+      case 'INVITE':
+        return this.onReinvite(leg, tx);
+      case 'INFO': {
+        const dtmf = parseDtmfInfo(req.headers.get('Content-Type') ?? '', req.body.toString('utf8'));
+        if (!dtmf) {
+          if (req.body.length === 0) tx.reply(200, 'OK'); // empty INFO: a keep-alive
+          else tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/dtmf-relay, application/dtmf']] });
+          return;
+        }
+        tx.reply(200, 'OK');
+        call.actor.send({ type: 'DTMF', digit: dtmf.digit, source: 'sip-info', durationMs: dtmf.durationMs });
+        return;
+      }
+      case 'NOTIFY': {
+        tx.reply(200, 'OK');
+        const status = /^SIP\/2\.0\s+(\d{3})/.exec(req.body.toString('utf8'))?.[1];
+        if ((req.headers.get('Event') ?? '').toLowerCase().startsWith('refer') && status) {
+          const code = Number(status);
+          call.emit('transfer', code);
+          leg.log.info({ code }, 'transfer progress');
+          // Blind transfer done: the transferee reached the target, so this leg hangs up.
+          if (code >= 200 && code < 300 && call.isActive) call.hangup('transferred');
+        }
+        return;
+      }
+      case 'REFER':
+        // Being transferred away is not supported; say so instead of pretending.
+        tx.reply(603, 'Decline');
+        return;
+      default:
+        tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
+    }
+  }
+
+  private onReinvite(leg: SipLeg, tx: ServerTransaction): void {
+    const req = tx.request;
+    const body = req.body.toString('utf8');
+    let answer: string;
+    if (body) {
+      const n = negotiate(body, {
+        address: this.advertisedHost,
+        port: leg.rtp?.localPort ?? 9,
+        supported: leg.sdp ? [leg.sdp.codec] : this.codecs,
+        telephoneEvent: true,
+      });
+      if (!n.ok) {
+        tx.reply(488, 'Not Acceptable Here');
+        return;
+      }
+      answer = n.answer;
+      const hold = isHoldOffer(body);
+      if (n.remote.port && n.remote.address !== '0.0.0.0') leg.rtp?.setRemote(n.remote.address, n.remote.port);
+      if (hold && !leg.heldByRemote) {
+        leg.heldByRemote = true;
+        leg.call.actor.send({ type: 'CALL.HOLD', by: 'remote' });
+      } else if (!hold && leg.heldByRemote) {
+        leg.heldByRemote = false;
+        leg.call.actor.send({ type: 'CALL.RESUME' });
+      }
+    } else {
+      answer = leg.localSdp(); // re-INVITE without offer: we offer in the 200
+    }
+    const res = createResponse(req, 200, 'OK', {
+      toTag: leg.localTag,
+      headers: [['Contact', formatNameAddr(leg.contact())]],
+      body: answer,
+      contentType: 'application/sdp',
+    });
+    tx.respond(res);
+    leg.start2xxRetransmission(res);
+  }
+
+  // ---- outbound -------------------------------------------------------------------------------
+
+  async call(target: string, o: OutboundCallOptions = {}): Promise<Call> {
+    const uri = parseUri(target);
+    const hp = uriHostPort(uri);
+    if (!uri || !hp) throw new Error(`not a SIP URI: ${target}`);
+    const dest = await resolve(hp);
+    const callId = generateCallId(this.advertisedHost);
+    const leg = new SipLeg(this, 'uac', callId, dest, this.log);
+    leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec: this.codecs[0], timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 });
+    const fromUri = parseUri(o.from ?? `sip:callchart@${this.advertisedHost}:${this.port}`);
+    if (!fromUri) throw new Error(`bad from URI: ${o.from}`);
+    const from: NameAddr = { uri: fromUri, params: new Map([['tag', leg.localTag]]), ...(o.displayName ? { displayName: o.displayName } : {}) };
+    const to: NameAddr = { uri, params: new Map() };
+    leg.invite = createRequest({
+      method: 'INVITE',
+      uri,
+      from,
+      to,
+      callId,
+      cseq: 1,
+      via: { transport: 'UDP', host: this.advertisedHost, port: this.port, rport: true },
+      contact: leg.contact(),
+      headers: [['Allow', ALLOW], ['User-Agent', this.userAgent], ...Object.entries(o.headers ?? {})],
+      body: leg.localSdp(),
+      contentType: 'application/sdp',
+    });
+    (leg as SipLeg & { creds?: OutboundCallOptions['auth'] }).creds = o.auth;
+    let call: Call;
+    try {
+      call = this.opts.calls.create({ callId, direction: 'outbound', transport: 'sip', from: formatUri(fromUri), to: target, wire: leg, group: callId, bindings: { sipCallId: callId } });
+    } catch (err) {
+      void leg.rtp.close('refused');
+      throw err;
+    }
+    leg.call = call;
+    this.startDialog(leg, { role: 'uac', callId, localTag: leg.localTag, localUri: formatUri(fromUri), remoteUri: formatUri(uri), localCSeq: 1, secure: false });
+    this.bindMedia(leg);
+    call.actor.send({ type: 'CALL.DIAL' });
+    return call;
+  }
+
+  /** Send (or re-send, after an auth challenge) the initial INVITE. */
+  sendInvite(leg: SipLeg): void {
+    const invite = leg.invite!;
+    this.transactions.request(invite, leg.remote, {
+      onResponse: (res) => this.onInviteResponse(leg, res),
+      onTimeout: () => leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no response to INVITE' }),
+      onTransportError: (err) => leg.call.actor.send({ type: 'CALL.FAILED', code: 503, reason: `transport error: ${String(err)}` }),
+    });
+  }
+
+  private onInviteResponse(leg: SipLeg, res: SipResponse): void {
+    const call = leg.call;
+    const to = parseNameAddr(res.headers.get('To') ?? '');
+    const contact = res.headers.get('Contact');
+    const recordRoute = res.headers.getAll('Record-Route');
+    if (res.status < 200) {
+      if (res.status > 100) {
+        leg.provisionalSeen = true;
+        if (to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? parseContactUri(contact) : undefined, recordRoute });
+        call.actor.send({ type: 'CALL.PROGRESS', code: res.status });
+      } else leg.provisionalSeen = true;
+      if (leg.cancelPending) {
+        leg.cancelPending = false;
+        this.sendCancel(leg);
+      }
+      return;
+    }
+    if (res.status < 300) {
+      leg.dialog.send({ type: 'DIALOG.CONFIRMED', remoteTag: to?.tag, remoteTarget: contact ? parseContactUri(contact) : undefined, recordRoute });
+      this.sendAck2xx(leg, res);
+      if (res.body.length) this.applyRemoteSdp(leg, res.body.toString('utf8'));
+      if (call.isEnded) {
+        // We cancelled but the 2xx won the race: the call must still be torn down (§9.1).
+        leg.dialog.send({ type: 'REQUEST.SEND', method: 'BYE' });
+        leg.dialog.send({ type: 'BYE.SENT' });
+        return;
+      }
+      call.actor.send({ type: 'CALL.ANSWERED' });
+      return;
+    }
+    leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
+    const creds = (leg as SipLeg & { creds?: OutboundCallOptions['auth'] }).creds;
+    if ((res.status === 401 || res.status === 407) && creds && !leg.authTried && !call.isEnded) {
+      const challenge = challengeFromResponse(res);
+      if (challenge) {
+        leg.authTried = true;
+        this.retryWithAuth(leg, challenge, creds);
+        return;
+      }
+    }
+    if (res.status >= 300 && res.status < 400) {
+      const contacts = res.headers.getAll('Contact').map((c) => parseContactUri(c) ?? c);
+      call.actor.send({ type: 'CALL.REDIRECT', code: res.status, contacts });
+      return;
+    }
+    call.actor.send({ type: 'CALL.REJECTED', code: res.status, reason: res.reason });
+  }
+
+  private retryWithAuth(leg: SipLeg, challenge: NonNullable<ReturnType<typeof challengeFromResponse>>, creds: { username: string; password: string }): void {
+    const old = leg.invite!;
+    const cseq = parseCSeq(old.headers.get('CSeq')!)!;
+    const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
+    const invite: SipRequest = { ...old, headers: old.headers.clone() };
+    invite.headers.set('CSeq', `${cseq.seq + 1} INVITE`);
+    invite.headers.set('Via', `SIP/2.0/UDP ${this.advertisedHost}:${this.port};branch=${generateBranch()};rport`);
+    invite.headers.set(auth.name, auth.value);
+    leg.invite = invite;
+    leg.provisionalSeen = false;
+    leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', cseq: cseq.seq + 1 });
+    this.sendInvite(leg);
+  }
+
+  private sendAck2xx(leg: SipLeg, res: SipResponse): void {
+    const d = leg.dialogState;
+    const cseq = parseCSeq(res.headers.get('CSeq')!)!;
+    const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite!.uri;
+    const ack = createRequest({
+      method: 'ACK',
+      uri: target,
+      from: parseNameAddr(leg.invite!.headers.get('From')!)!,
+      to: parseNameAddr(res.headers.get('To')!)!,
+      callId: leg.callId,
+      cseq: cseq.seq,
+      via: { transport: 'UDP', host: this.advertisedHost, port: this.port, rport: true },
+    });
+    for (const r of d.routeSet) ack.headers.append('Route', r);
+    this.transactions.sendStateless(ack, this.nextHop(leg, target));
+  }
+
+  sendCancel(leg: SipLeg): void {
+    const invite = leg.invite!;
+    const cseq = parseCSeq(invite.headers.get('CSeq')!)!;
+    const cancel = createRequest({
+      method: 'CANCEL',
+      uri: invite.uri,
+      from: parseNameAddr(invite.headers.get('From')!)!,
+      to: parseNameAddr(invite.headers.get('To')!)!,
+      callId: leg.callId,
+      cseq: cseq.seq,
+      via: { transport: 'UDP', host: this.advertisedHost },
+    });
+    cancel.headers.set('Via', invite.headers.get('Via')!); // same branch as the INVITE (§9.1)
+    for (const r of invite.headers.getAll('Route')) cancel.headers.append('Route', r);
+    this.transactions.request(cancel, leg.remote, { onResponse: () => {} });
+  }
+
+  sendReinvite(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
+    (leg as SipLeg & { nextBody?: string }).nextBody = leg.localSdp(direction);
+    leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE' });
+  }
+
+  sendInfo(leg: SipLeg, digit: string): void {
+    (leg as SipLeg & { nextBody?: string; nextType?: string }).nextBody = `Signal=${digit}\r\nDuration=160\r\n`;
+    (leg as SipLeg & { nextType?: string }).nextType = 'application/dtmf-relay';
+    leg.dialog.send({ type: 'REQUEST.SEND', method: 'INFO' });
+  }
+
+  /** Blind transfer (RFC 3515): REFER the far end to `target`; NOTIFYs report progress. */
+  transfer(leg: SipLeg, target: string): void {
+    (leg as SipLeg & { referTo?: string }).referTo = target;
+    leg.dialog.send({ type: 'REQUEST.SEND', method: 'REFER' });
+  }
+
+  /** Build an in-dialog request from the dialog actor's state (§12.2.1.1) and send it. */
+  private sendInDialog(leg: SipLeg, p: SipDialogRequestParams): void {
+    if (p.method === 'ACK') return;
+    if (p.method === 'INVITE' && leg.invite && p.cseq === parseCSeq(leg.invite.headers.get('CSeq')!)?.seq) return; // auth retry: sent by sendInvite
+    const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
+    const x = leg as SipLeg & { nextBody?: string; nextType?: string; referTo?: string };
+    const headers: Array<[string, string]> = [['Allow', ALLOW]];
+    let body: string | undefined;
+    let contentType: string | undefined;
+    if (p.method === 'INVITE' || p.method === 'INFO') {
+      body = x.nextBody;
+      contentType = p.method === 'INVITE' ? 'application/sdp' : (x.nextType ?? 'application/dtmf-relay');
+      x.nextBody = undefined;
+    }
+    if (p.method === 'REFER' && x.referTo) {
+      headers.push(['Refer-To', `<${x.referTo}>`], ['Referred-By', `<${formatUri(this.contactUri())}>`]);
+    }
+    const req = createRequest({
+      method: p.method,
+      uri: target,
+      from: { uri: parseUri(p.localUri)!, params: new Map([['tag', p.localTag]]) },
+      to: { uri: parseUri(p.remoteUri)!, params: new Map(p.remoteTag ? [['tag', p.remoteTag]] : []) },
+      callId: p.callId,
+      cseq: p.cseq,
+      via: { transport: 'UDP', host: this.advertisedHost, port: this.port, rport: true },
+      contact: leg.contact(),
+      headers,
+      ...(body !== undefined ? { body, contentType } : {}),
+    });
+    for (const r of p.routeSet) req.headers.append('Route', r);
+    const dest = this.nextHop(leg, target);
+    this.transactions.request(req, dest, {
+      onResponse: (res) => {
+        leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: res.headers.get('Contact') ? parseContactUri(res.headers.get('Contact')!) : undefined });
+        if (p.method === 'INVITE' && res.status >= 200 && res.status < 300) {
+          this.sendAck2xx(leg, res);
+          if (res.body.length) this.applyRemoteSdp(leg, res.body.toString('utf8'));
+        }
+        if (p.method === 'REFER' && res.status >= 300) leg.call.emit('transfer', res.status);
+        if (p.method === 'BYE' && res.status >= 200) this.forgetLegLater(leg);
+      },
+      onTimeout: () => {
+        leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
+        if (p.method === 'BYE') this.forgetLegLater(leg);
+      },
+    });
+  }
+
+  /** Where an in-dialog request goes: the first Route (loose routing) or the remote target. */
+  private nextHop(leg: SipLeg, target: Uri): Endpoint {
+    const route = leg.dialogState.routeSet[0];
+    const na = route ? parseNameAddr(route) : undefined;
+    const hp = uriHostPort(na?.uri) ?? uriHostPort(target);
+    // Without DNS on the hot path: an IP target is used as is, a name falls back to the peer we know.
+    if (hp && isIP(hp.host)) return { address: hp.host, port: hp.port };
+    return leg.remote;
+  }
+
+  private applyRemoteSdp(leg: SipLeg, sdp: string): void {
+    const r = parseRemote(sdp);
+    if (!r.ok) {
+      leg.log.warn({ reason: r.reason }, 'bad SDP answer');
+      return;
+    }
+    const codec = r.codecs.find((c) => this.codecs.includes(c.name as AudioCodec));
+    if (!codec) return;
+    leg.sdp = { codec: codec.name as AudioCodec, telephoneEventPt: r.telephoneEventPt, remote: { address: r.address, port: r.port } };
+    leg.rtp?.setCodec(codec.name as AudioCodec, r.telephoneEventPt ?? null);
+    if (r.port) leg.rtp?.setRemote(r.address, r.port);
+  }
+
+  // ---- media ------------------------------------------------------------------------------------
+
+  private bindMedia(leg: SipLeg): void {
+    const rtp = leg.rtp;
+    if (!rtp) return;
+    const call = leg.call;
+    rtp.on('started', () => call.actor.send({ type: 'MEDIA.STARTED' }));
+    rtp.on('dtmf', (digit: string, durationMs: number) => call.actor.send({ type: 'DTMF', digit, source: 'rfc4733', durationMs }));
+    rtp.on('timeout', () => {
+      leg.log.info('no RTP received: hanging up');
+      call.hangup('rtp timeout');
+    });
+    // The audio path bypasses the actor: frames go straight to the app's 'audio' listeners.
+    rtp.on('audio', (frame: Int16Array) => {
+      if (call.listenerCount('audio') === 0) return;
+      call.emit('audio', Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+    });
+  }
+
+  // ---- bookkeeping ------------------------------------------------------------------------------
+
+  private startDialog(leg: SipLeg, input: SipDialogInput): void {
+    const id = `dlg-${leg.callId}`;
+    this.legsByDialogActor.set(id, leg);
+    this.legsByCallId.set(leg.callId, leg);
+    const sup = this.opts.supervisor.spawn(this.dialogMachine, {
+      kind: 'dialog',
+      id,
+      input,
+      group: leg.callId,
+      traced: true,
+      bindings: { sipCallId: leg.callId, role: leg.role },
+      onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'dialog actor crashed' }),
+      onDone: () => {
+        if (leg.call && !leg.call.isEnded) leg.call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'dialog ended' });
+      },
+    });
+    leg.dialog = sup.ref;
+  }
+
+  private findLeg(req: SipRequest, toTag: string): SipLeg | undefined {
+    const leg = this.legsByCallId.get(req.headers.get('Call-ID') ?? '');
+    return leg && leg.localTag === toTag ? leg : undefined;
+  }
+
+  /**
+   * Forget a leg once late retransmissions can no longer arrive (64*T1), so a retransmitted BYE or
+   * ACK still finds its dialog instead of getting 481.
+   */
+  forgetLegLater(leg: SipLeg): void {
+    const t = setTimeout(() => {
+      if (this.legsByCallId.get(leg.callId) === leg) this.legsByCallId.delete(leg.callId);
+      this.legsByDialogActor.delete(`dlg-${leg.callId}`);
+      this.opts.supervisor.stop(`dlg-${leg.callId}`);
+    }, 64 * this.timers.t1);
+    t.unref();
+  }
+}
+
+function parseContactUri(value: string): string | undefined {
+  const c = parseContact(value);
+  return c && !c.star ? formatUri(c.uri) : undefined;
+}
+
+export type { SipLeg };
