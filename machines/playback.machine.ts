@@ -227,6 +227,7 @@ export const playbackMachine = setup({
           actions: [
             { type: 'notifyItemFinished', params: ({ context }) => ({ itemId: context.current!.id, reason: 'stopped' as const, positionMs: context.positionMs }) },
             assign({ closedBy: 'app' }),
+            'clearCurrent',
           ],
         },
         'MEDIA.LEG_CLOSED': {
@@ -234,6 +235,7 @@ export const playbackMachine = setup({
           actions: [
             { type: 'notifyItemFinished', params: ({ context }) => ({ itemId: context.current!.id, reason: 'stopped' as const, positionMs: context.positionMs }) },
             assign({ closedBy: 'leg' }),
+            'clearCurrent',
           ],
         },
         'MEDIA.ITEM_ENDED': {
