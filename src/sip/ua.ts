@@ -227,7 +227,6 @@ class SipLeg implements CallWire {
   }
 
   sendHangup(): void {
-    this.dialog.send({ type: 'REQUEST.SEND', method: 'BYE' });
     this.dialog.send({ type: 'BYE.SENT' });
   }
 
@@ -718,7 +717,7 @@ export class SipUserAgent implements TransactionUser {
     leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec: this.codecs[0], timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 });
     const fromUri = parseUri(o.from ?? `sip:callchart@${this.advertisedHost}:${this.port}`);
     if (!fromUri) throw new Error(`bad from URI: ${o.from}`);
-    const from: NameAddr = { uri: fromUri, params: new Map([['tag', leg.localTag]]), ...(o.displayName ? { displayName: o.displayName } : {}) };
+    const from: NameAddr = { uri: fromUri, params: new Map(), tag: leg.localTag, ...(o.displayName ? { displayName: o.displayName } : {}) };
     const to: NameAddr = { uri, params: new Map() };
     leg.invite = createRequest({
       method: 'INVITE',
@@ -781,7 +780,6 @@ export class SipUserAgent implements TransactionUser {
       if (res.body.length) this.applyRemoteSdp(leg, res.body.toString('utf8'));
       if (call.isEnded) {
         // We cancelled but the 2xx won the race: the call must still be torn down (§9.1).
-        leg.dialog.send({ type: 'REQUEST.SEND', method: 'BYE' });
         leg.dialog.send({ type: 'BYE.SENT' });
         return;
       }
@@ -891,8 +889,8 @@ export class SipUserAgent implements TransactionUser {
     const req = createRequest({
       method: p.method,
       uri: target,
-      from: { uri: parseUri(p.localUri)!, params: new Map([['tag', p.localTag]]) },
-      to: { uri: parseUri(p.remoteUri)!, params: new Map(p.remoteTag ? [['tag', p.remoteTag]] : []) },
+      from: { uri: parseUri(p.localUri)!, params: new Map(), tag: p.localTag },
+      to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
       callId: p.callId,
       cseq: p.cseq,
       via: { transport: 'UDP', host: this.advertisedHost, port: this.port, rport: true },
@@ -904,6 +902,7 @@ export class SipUserAgent implements TransactionUser {
     const dest = this.nextHop(leg, target);
     this.transactions.request(req, dest, {
       onResponse: (res) => {
+        if (res.status >= 300) leg.log.info({ method: p.method, status: res.status, reason: res.reason }, 'in-dialog request failed');
         leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: res.headers.get('Contact') ? parseContactUri(res.headers.get('Contact')!) : undefined });
         if (p.method === 'INVITE' && res.status >= 200 && res.status < 300) {
           this.sendAck2xx(leg, res);
@@ -976,7 +975,8 @@ export class SipUserAgent implements TransactionUser {
       bindings: { sipCallId: leg.callId, role: leg.role },
       onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'dialog actor crashed' }),
       onDone: () => {
-        if (leg.call && !leg.call.isEnded) leg.call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'dialog ended' });
+        // A confirmed dialog that ended under a live call (e.g. 481/408 to an in-dialog request).
+        if (leg.call?.isActive) leg.call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'dialog ended' });
       },
     });
     leg.dialog = sup.ref;

@@ -1,0 +1,291 @@
+// SIP over real UDP sockets on loopback: callchart's UAS against raw requests and against
+// callchart's own UAC (two engines), including a lossy link. Interop with SIPp/baresip is in
+// test/interop/.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
+import { parseMessage, type SipResponse } from '../../src/sip/message.js';
+
+const engines: Engine[] = [];
+after(async () => {
+  await Promise.all(engines.map((e) => e.close()));
+});
+
+let rtpBase = 32000;
+async function start(o: EngineOptions = {}): Promise<Engine> {
+  const range = `${rtpBase}-${rtpBase + 199}`;
+  rtpBase += 200;
+  const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: 0, rtpPorts: range, inboundCall: false, ...o });
+  engines.push(engine);
+  await engine.listen();
+  return engine;
+}
+
+/** A raw SIP client: sends text, collects parsed responses. */
+class RawSip {
+  readonly sock = dgram.createSocket('udp4');
+  readonly got: SipResponse[] = [];
+  port = 0;
+  private waiters: Array<() => void> = [];
+  async open(): Promise<this> {
+    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
+    this.port = this.sock.address().port;
+    this.sock.on('message', (buf) => {
+      const p = parseMessage(buf);
+      if (p.ok && p.message.kind === 'response') this.got.push(p.message);
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    return this;
+  }
+  send(text: string, port: number): void {
+    this.sock.send(Buffer.from(text.replace(/\n/g, '\r\n')), port, '127.0.0.1');
+  }
+  async response(pred: (r: SipResponse) => boolean = () => true, timeoutMs = 3000): Promise<SipResponse> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.got.findIndex(pred);
+      if (i >= 0) return this.got.splice(i, 1)[0]!;
+      if (Date.now() > deadline) throw new Error('no matching SIP response');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 50);
+        this.waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
+  }
+  close(): void {
+    this.sock.close();
+  }
+}
+
+function request(method: string, port: number, clientPort: number, extra: Partial<Record<string, string>> = {}, body = ''): string {
+  const branch = `z9hG4bK${Math.random().toString(36).slice(2)}`;
+  const h: Record<string, string> = {
+    Via: `SIP/2.0/UDP 127.0.0.1:${clientPort};branch=${branch};rport`,
+    'Max-Forwards': '70',
+    From: `<sip:alice@127.0.0.1:${clientPort}>;tag=a1`,
+    To: `<sip:callchart@127.0.0.1:${port}>`,
+    'Call-ID': `raw-${Math.random().toString(36).slice(2)}@127.0.0.1`,
+    CSeq: `1 ${method}`,
+    Contact: `<sip:alice@127.0.0.1:${clientPort}>`,
+    ...extra,
+  };
+  const lines = Object.entries(h).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}`);
+  return `${method} sip:callchart@127.0.0.1:${port} SIP/2.0\n${lines.join('\n')}\nContent-Length: ${Buffer.byteLength(body)}\n\n${body}`;
+}
+
+describe('SIP UAS edge: every bad or unsupported request gets a clear answer', () => {
+  test('OPTIONS 200 with Allow; unknown method 501; known-unsupported 405; Max-Forwards 0 483; unknown dialog 481', async () => {
+    const e = await start();
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    c.send(request('OPTIONS', port, c.port), port);
+    const ok = await c.response();
+    assert.equal(ok.status, 200);
+    assert.match(ok.headers.getAll('Allow').join(', '), /INVITE.*BYE.*CANCEL.*OPTIONS/);
+
+    c.send(request('FOO', port, c.port), port);
+    const r501 = await c.response();
+    assert.equal(r501.status, 501);
+    assert.ok(r501.headers.get('Allow'));
+
+    c.send(request('SUBSCRIBE', port, c.port), port);
+    assert.equal((await c.response()).status, 405);
+
+    c.send(request('OPTIONS', port, c.port, { 'Max-Forwards': '0' }), port);
+    assert.equal((await c.response()).status, 483);
+
+    c.send(request('BYE', port, c.port, { To: `<sip:callchart@127.0.0.1:${port}>;tag=nope` }), port);
+    assert.equal((await c.response()).status, 481);
+
+    c.send(request('INVITE', port, c.port, { Require: 'foo-ext' }), port);
+    const r420 = await c.response();
+    assert.equal(r420.status, 420);
+    assert.equal(r420.headers.get('Unsupported'), 'foo-ext');
+    c.close();
+  });
+
+  test('malformed requests get 400 with the reason, a bad version 505, and the responses follow rport', async () => {
+    const e = await start();
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    c.send(request('OPTIONS', port, c.port, { 'Max-Forwards': 'lots' }), port);
+    const bad = await c.response();
+    assert.equal(bad.status, 400);
+    assert.match(bad.reason, /Max-Forwards/i);
+    c.send(request('OPTIONS', port, c.port).replace(/ SIP\/2\.0\n/, ' SIP/7.0\n'), port);
+    assert.equal((await c.response()).status, 505);
+    // Via says port 1 but rport asks for the source port: the answer must still reach us.
+    c.send(request('OPTIONS', port, c.port, { Via: `SIP/2.0/UDP 127.0.0.1:1;branch=z9hG4bKrport1;rport` }), port);
+    const viaRes = await c.response();
+    assert.match(viaRes.headers.get('Via')!, new RegExp(`rport=${c.port}`));
+    assert.match(viaRes.headers.get('Via')!, /received=127\.0\.0\.1/);
+    // Garbage never crashes anything: the engine still answers afterwards.
+    c.send('\x00\x01garbage\r\n\r\n', port);
+    c.send(request('OPTIONS', port, c.port), port);
+    assert.equal((await c.response()).status, 200);
+    c.close();
+  });
+
+  test('INVITE with unusable SDP gets 488; retransmitted INVITE is absorbed; CANCEL gives 200 + 487', async () => {
+    const e = await start({ onIncomingCall: () => ({ action: 'defer' }) });
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    const g729 = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40000 RTP/AVP 18\na=rtpmap:18 G729/8000\n';
+    c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp' }, g729), port);
+    assert.equal((await c.response((r) => r.status >= 200)).status, 488);
+
+    const pcmu = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40002 RTP/AVP 0 101\na=rtpmap:101 telephone-event/8000\n';
+    const invite = request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': 'cancel-me@x' }, pcmu);
+    c.send(invite, port);
+    const ringing = await c.response((r) => r.status === 180);
+    assert.ok(ringing.headers.get('To')!.includes('tag='));
+    c.send(invite, port); // retransmission: same branch, must not create a second call
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(e.calls.size, 1);
+    const cancel = invite.replace(/^INVITE /, 'CANCEL ').replace('CSeq: 1 INVITE', 'CSeq: 1 CANCEL').replace(/Content-Type: application\/sdp\n/, '').replace(/Content-Length: \d+\n\n[\s\S]*$/, 'Content-Length: 0\n\n');
+    c.send(cancel, port);
+    const r200 = await c.response((r) => r.status === 200 && r.headers.get('CSeq')!.includes('CANCEL'));
+    assert.equal(r200.status, 200);
+    const r487 = await c.response((r) => r.status === 487);
+    assert.equal(r487.headers.get('CSeq'), '1 INVITE');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(e.calls.size, 0);
+    c.close();
+  });
+});
+
+describe('SIP calls between two callchart engines (UAC ↔ UAS)', () => {
+  test('call, DTMF both ways, hold/resume by re-INVITE, BYE from the caller', async () => {
+    const callee = await start({ onIncomingCall: () => ({ action: 'accept' }) });
+    const caller = await start();
+    const incoming = new Promise<Call>((r) => callee.once('call', r));
+    const call = await caller.call(`sip:bob@127.0.0.1:${callee.sipPort}`);
+    const remote = await incoming;
+    await new Promise<void>((r) => call.once('answered', () => r()));
+    assert.equal(call.state, 'active.talking');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(remote.state, 'active.talking');
+
+    const heard: string[] = [];
+    remote.on('dtmf', (d, src) => heard.push(`${d}:${src}`));
+    call.sendDtmf('1#'); // RFC 4733 over RTP: both sides offered telephone-event
+    const deadline = Date.now() + 3000;
+    while (heard.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(heard, ['1:rfc4733', '#:rfc4733']);
+
+    const remoteStates: string[] = [];
+    remote.on('state', (s) => remoteStates.push(s));
+    call.hold();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(call.state, 'active.held');
+    assert.equal(remote.state, 'active.held');
+    call.resume();
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(remote.state, 'active.talking');
+    assert.deepEqual(remoteStates, ['active.held', 'active.talking']);
+
+    const remoteEnd = remote.waitForEnd();
+    call.hangup();
+    assert.equal((await call.waitForEnd()).reason, 'local-hangup');
+    assert.equal((await remoteEnd).reason, 'remote-hangup');
+  });
+
+  test('the callee rejects with 486, redirects with 302, and a caller cancel reaches the callee', async () => {
+    let mode = 'reject';
+    const callee = await start({
+      onIncomingCall: () =>
+        mode === 'reject'
+          ? { action: 'reject', code: 486, reason: 'Busy Here' }
+          : mode === 'redirect'
+            ? { action: 'redirect', contacts: ['sip:elsewhere@127.0.0.1:5999'] }
+            : { action: 'defer' },
+    });
+    const caller = await start();
+    const target = `sip:bob@127.0.0.1:${callee.sipPort}`;
+    const rejected = await (await caller.call(target)).waitForEnd();
+    assert.deepEqual([rejected.reason, rejected.code], ['rejected', 486]);
+
+    mode = 'redirect';
+    const redirected = await (await caller.call(target)).waitForEnd();
+    assert.equal(redirected.reason, 'redirected');
+    assert.equal(redirected.code, 302);
+    assert.match(redirected.detail!, /elsewhere/);
+
+    mode = 'defer';
+    const incoming = new Promise<Call>((r) => callee.once('call', r));
+    const call = await caller.call(target);
+    const remote = await incoming;
+    for (let i = 0; i < 100 && call.actor.getSnapshot().context.progress !== 180; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(call.actor.getSnapshot().context.progress, 180);
+    call.hangup();
+    assert.equal((await call.waitForEnd()).reason, 'cancelled');
+    assert.equal((await remote.waitForEnd()).reason, 'cancelled');
+  });
+
+  test('digest authentication: no credentials → rejected 401; right credentials → answered; wrong → 403', async () => {
+    const callee = await start({
+      onIncomingCall: () => ({ action: 'accept' }),
+      sip: { auth: { realm: 'callchart.test', users: { alice: 's3cret' } } },
+    });
+    const caller = await start();
+    const target = `sip:bob@127.0.0.1:${callee.sipPort}`;
+    const noCreds = await (await caller.call(target)).waitForEnd();
+    assert.deepEqual([noCreds.reason, noCreds.code], ['rejected', 401]);
+    const wrong = await (await caller.call(target, { auth: { username: 'alice', password: 'nope' } })).waitForEnd();
+    assert.deepEqual([wrong.reason, wrong.code], ['rejected', 403]);
+    const good = await caller.call(target, { auth: { username: 'alice', password: 's3cret' } });
+    await new Promise<void>((r) => good.once('answered', () => r()));
+    good.hangup();
+    assert.equal((await good.waitForEnd()).reason, 'local-hangup');
+  });
+
+  test('over the call limit an INVITE gets 503 with Retry-After', async () => {
+    const callee = await start({ maxCalls: 1, onIncomingCall: () => ({ action: 'defer' }) });
+    const caller = await start();
+    const target = `sip:bob@127.0.0.1:${callee.sipPort}`;
+    const first = await caller.call(target);
+    await new Promise((r) => setTimeout(r, 100));
+    const second = await (await caller.call(target)).waitForEnd();
+    assert.deepEqual([second.reason, second.code], ['rejected', 503]);
+    first.hangup();
+    await first.waitForEnd();
+  });
+
+  test('with 10 % packet loss both ways, 20 calls still set up and tear down', async () => {
+    // A lossy relay between the engines: drops 10 % of datagrams in each direction (seeded).
+    let seed = 42;
+    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const timers = { t1: 50, t2: 400, t4: 500 };
+    const callee = await start({ onIncomingCall: () => ({ action: 'accept' }), sip: { timers } });
+    const caller = await start({ sip: { timers } });
+    const relay = dgram.createSocket('udp4');
+    await new Promise<void>((r) => relay.bind(0, '127.0.0.1', () => r()));
+    let dropped = 0;
+    relay.on('message', (buf, rinfo) => {
+      if (rnd() < 0.1) {
+        dropped++;
+        return;
+      }
+      // Forward to the callee from the caller, to the caller from the callee.
+      const to = rinfo.port === callee.sipPort ? caller.sipPort! : callee.sipPort!;
+      relay.send(buf, to, '127.0.0.1');
+    });
+    // The callee answers the relay (Via/Contact point back at it via received/rport).
+    const target = `sip:bob@127.0.0.1:${relay.address().port}`;
+    const results = [];
+    for (let i = 0; i < 20; i++) {
+      const call = await caller.call(target);
+      const answered = await Promise.race([
+        new Promise<boolean>((r) => call.once('answered', () => r(true))),
+        call.waitForEnd().then(() => false),
+      ]);
+      if (answered) call.hangup();
+      results.push({ answered, end: await call.waitForEnd() });
+    }
+    relay.close();
+    assert.ok(dropped > 0, 'the relay dropped nothing');
+    const failed = results.filter((r) => !r.answered || r.end.reason !== 'local-hangup');
+    assert.deepEqual(failed, [], `calls failed under loss (${dropped} datagrams dropped)`);
+  });
+});
