@@ -134,7 +134,9 @@ export const sipDialogMachine = setup({
     rejectRequest: (_, _params: { status: number; reason: string; method: string; cseq: number }) => {},
     notifyEnded: (_, _params: SipDialogOutput) => {},
     establish: assign(({ context }, params: SipDialogEstablishment) => ({
-      remoteTag: params.remoteTag ?? context.remoteTag,
+      // A UAS learnt the remote tag from the request's From; it is part of the dialog id and
+      // cannot be changed by a later event.
+      remoteTag: context.role === 'uas' ? (context.remoteTag ?? params.remoteTag) : (params.remoteTag ?? context.remoteTag),
       remoteTarget: params.remoteTarget ?? context.remoteTarget,
       // §12.1.2: the UAC's route set is the response's Record-Route reversed, recomputed from
       // the 2xx even if the 1xx had one (no Record-Route then means no route). The UAS's comes
@@ -160,6 +162,7 @@ export const sipDialogMachine = setup({
     isBye: ({ event }) => event.type === 'REQUEST.SEND' && event.method === 'BYE',
     sharesCSeq: ({ event }) => event.type === 'REQUEST.SEND' && SHARES_CSEQ.has(event.method),
     isConfirmed: stateIn('#sipDialog.live.confirmed'),
+    knowsSharedCSeq: ({ context, event }) => event.type === 'REQUEST.SEND' && (event.cseq !== undefined || context.localCSeq !== undefined),
     // A 2xx carrying another To tag is a forked dialog: the runtime creates a separate machine.
     sameRemoteTag: ({ context, event }) =>
       event.type === 'DIALOG.CONFIRMED' && (event.remoteTag === undefined || context.remoteTag === undefined || event.remoteTag === context.remoteTag),
@@ -232,9 +235,11 @@ export const sipDialogMachine = setup({
           // §15: the callee must not send BYE on an early dialog; it answers the INVITE instead.
           { guard: 'isBye' },
           {
-            guard: 'sharesCSeq',
-            actions: { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, event.cseq ?? context.localCSeq ?? 1) },
+            guard: and(['sharesCSeq', 'knowsSharedCSeq']),
+            actions: { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, event.cseq ?? context.localCSeq!) },
           },
+          // ACK/CANCEL of nothing: this side never sent a request in the dialog.
+          { guard: 'sharesCSeq' },
           {
             actions: ['consumeLocalCSeq', { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, context.localCSeq!) }],
           },

@@ -1,0 +1,343 @@
+// Model-based tests for the RFC 3261 §12 dialog machine. It has no timers, so xstate/graph's
+// createTestModel() generates the paths directly; each path drives a fresh real actor whose
+// actions are spied on. Every step is checked three ways: the actor agrees with the model
+// (value + context), the event had the effect §12 prescribes (checked from the actor's
+// before/after snapshots and action log, not from the machine's code), and an oracle written
+// from §12/§15 predicts the next state for every event in every reachable state.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createTestModel } from 'xstate/graph';
+import { createActor, getNextSnapshot, type SnapshotFrom } from 'xstate';
+import {
+  sipDialogMachine,
+  type SipDialogContext,
+  type SipDialogEvent,
+  type SipDialogInput,
+  type SipDialogOutput,
+} from '../../machines/sipDialog.machine.js';
+
+type Snap = SnapshotFrom<typeof sipDialogMachine>;
+
+const RR_18X = ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>'];
+const RR_2XX = ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>', '<sip:p3.example.com;lr>'];
+const RR_FORK = ['<sip:q1.example.com;lr>'];
+
+const uacInput: SipDialogInput = {
+  role: 'uac',
+  callId: 'a84b4c76e66710@pc33.atlanta.com',
+  localTag: '1928301774',
+  localUri: 'sip:alice@atlanta.com',
+  remoteUri: 'sip:bob@biloxi.com',
+  localCSeq: 314159,
+  secure: false,
+};
+
+const uasInput: SipDialogInput = {
+  role: 'uas',
+  callId: 'a84b4c76e66710@pc33.atlanta.com',
+  localTag: 'a6c85cf',
+  remoteTag: '1928301774',
+  localUri: 'sip:bob@biloxi.com',
+  remoteUri: 'sip:alice@atlanta.com',
+  remoteCSeq: 314159,
+  secure: true,
+};
+
+/** Event samples; CSeq values follow the state so that both in-order and stale requests occur. */
+function samples(snap: Snap): SipDialogEvent[] {
+  const r = snap.context.remoteCSeq;
+  // The peer's tag: To tag of Bob's responses for the UAC, From tag of Alice's INVITE for the UAS.
+  const peer = snap.context.role === 'uac' ? 'a6c85cf' : '1928301774';
+  return [
+    { type: 'DIALOG.EARLY', remoteTag: peer, remoteTarget: 'sip:bob@192.0.2.4', recordRoute: RR_18X },
+    { type: 'DIALOG.CONFIRMED', remoteTag: peer, remoteTarget: 'sip:bob@192.0.2.5', recordRoute: RR_2XX },
+    { type: 'DIALOG.CONFIRMED', remoteTag: 'forked-7', remoteTarget: 'sip:bob@198.51.100.9', recordRoute: RR_FORK },
+    { type: 'DIALOG.REJECTED', status: 486 },
+    { type: 'REQUEST.SEND', method: 'INFO' },
+    { type: 'REQUEST.SEND', method: 'ACK' },
+    { type: 'REQUEST.SEND', method: 'BYE' },
+    { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: (r ?? 100) + 1, contact: 'sip:peer@203.0.113.7' },
+    { type: 'REQUEST.RECEIVED', method: 'INFO', cseq: r ?? 100 },
+    { type: 'REQUEST.RECEIVED', method: 'ACK', cseq: r ?? 100 },
+    { type: 'REQUEST.RECEIVED', method: 'BYE', cseq: (r ?? 100) + 1 },
+    { type: 'RESPONSE.RECEIVED', method: 'INVITE', status: 200, contact: 'sip:peer@203.0.113.8' },
+    { type: 'RESPONSE.RECEIVED', method: 'INFO', status: 481 },
+    { type: 'RESPONSE.RECEIVED', method: 'INFO', status: 408 },
+    { type: 'BYE.SENT' },
+    { type: 'BYE.RECEIVED', cseq: (r ?? 100) + 1 },
+    { type: 'DIALOG.TERMINATE', reason: 'app-shutdown' },
+  ];
+}
+
+const stateOf = (s: Snap): string => (s.status === 'done' ? 'terminated' : typeof s.value === 'string' ? s.value : Object.values(s.value)[0]!);
+
+/** §12/§13/§15 as a table: the state an event must lead to (undefined = stay). */
+function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string | undefined {
+  if (ev.type === 'DIALOG.TERMINATE') return 'terminated';
+  if (from === 'init') {
+    if (ev.type === 'DIALOG.EARLY') return 'early';
+    if (ev.type === 'DIALOG.CONFIRMED') return 'confirmed';
+    if (ev.type === 'DIALOG.REJECTED') return 'terminated';
+    return undefined;
+  }
+  const stale = (cseq: number | undefined) => cseq !== undefined && ctx.remoteCSeq !== undefined && cseq <= ctx.remoteCSeq;
+  // Only the caller may send BYE on an early dialog (§15).
+  const mayBye = from === 'confirmed' || ctx.role === 'uac';
+  if (ev.type === 'REQUEST.SEND' && ev.method === 'BYE') return mayBye ? 'terminated' : undefined;
+  if (ev.type === 'BYE.SENT') return mayBye ? 'terminated' : undefined;
+  if (ev.type === 'REQUEST.RECEIVED' && ev.method === 'BYE') return stale(ev.cseq) ? undefined : 'terminated';
+  if (ev.type === 'BYE.RECEIVED') return stale(ev.cseq) ? undefined : 'terminated';
+  if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) return 'terminated';
+  if (from === 'early') {
+    if (ev.type === 'DIALOG.CONFIRMED') return ev.remoteTag === ctx.remoteTag ? 'confirmed' : undefined;
+    if (ev.type === 'DIALOG.REJECTED') return 'terminated';
+  }
+  return undefined;
+}
+
+interface Call {
+  action: string;
+  params: Record<string, unknown>;
+}
+
+function expectedEnd(ev: SipDialogEvent): SipDialogOutput {
+  switch (ev.type) {
+    case 'DIALOG.REJECTED':
+      return { reason: 'rejected', status: ev.status };
+    case 'REQUEST.SEND':
+    case 'BYE.SENT':
+      return { reason: 'local-bye' };
+    case 'REQUEST.RECEIVED':
+    case 'BYE.RECEIVED':
+      return { reason: 'remote-bye' };
+    case 'RESPONSE.RECEIVED':
+      return ev.status === 481 ? { reason: 'call-does-not-exist', status: 481 } : { reason: 'request-timeout', status: 408 };
+    case 'DIALOG.TERMINATE':
+      return { reason: ev.reason };
+    default:
+      throw new Error(`${ev.type} cannot end a dialog`);
+  }
+}
+
+/** The effect §12 prescribes for one event, judged from the actor's snapshots and new actions. */
+function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[], input: SipDialogInput) {
+  const b = before.context;
+  const a = after.context;
+  const of = (name: string) => calls.filter((c) => c.action === name).map((c) => c.params);
+  const enteredFrom = stateOf(before);
+  if (after.status === 'done' && before.status !== 'done') {
+    assert.deepEqual(after.output, expectedEnd(ev), 'output reason');
+    assert.deepEqual(of('notifyEnded'), [after.output], 'notifyEnded once, with the output');
+  }
+  switch (ev.type) {
+    case 'DIALOG.EARLY':
+    case 'DIALOG.CONFIRMED': {
+      if (stateOf(after) === enteredFrom) break; // refused (fork)
+      // §12.1.1/§12.1.2: UAS keeps Record-Route order, UAC reverses it; target is the Contact.
+      const rr = ev.recordRoute ?? [];
+      assert.deepEqual(a.routeSet, input.role === 'uac' ? [...rr].reverse() : rr, 'route set');
+      assert.equal(a.remoteTarget, ev.remoteTarget, 'remote target');
+      if (input.role === 'uac') assert.equal(a.remoteTag, ev.remoteTag, 'remote tag from the response');
+      else assert.equal(a.remoteTag, input.remoteTag, 'UAS keeps the From tag of the request');
+      break;
+    }
+    case 'REQUEST.SEND':
+    case 'BYE.SENT': {
+      const method = ev.type === 'BYE.SENT' ? 'BYE' : ev.method;
+      const sent = of('sendRequest');
+      if (sent.length === 0) {
+        const uasEarlyBye = method === 'BYE' && enteredFrom === 'early' && input.role === 'uas';
+        const ackOfNothing = method === 'ACK' && b.localCSeq === undefined;
+        assert.ok(uasEarlyBye || ackOfNothing, `${method} must be sent`);
+        assert.deepEqual(a, b, 'a refused send leaves the dialog untouched');
+        break;
+      }
+      assert.equal(sent.length, 1);
+      const p = sent[0]!;
+      assert.equal(p.method, method);
+      // §12.2.1.1: the dialog's route set, remote target, Call-ID and tags go into the request.
+      assert.deepEqual(p.routeSet, b.routeSet);
+      assert.equal(p.remoteTarget, b.remoteTarget);
+      assert.deepEqual([p.callId, p.localTag, p.remoteTag], [b.callId, b.localTag, b.remoteTag]);
+      if (method === 'ACK') {
+        assert.equal(p.cseq, b.localCSeq, 'ACK reuses the INVITE CSeq');
+        assert.equal(a.localCSeq, b.localCSeq);
+      } else {
+        // §12.2.1.1: strictly one more than the last, starting at 1 from an empty sequence.
+        assert.equal(p.cseq, (b.localCSeq ?? 0) + 1, 'local CSeq + 1');
+        assert.equal(a.localCSeq, p.cseq);
+      }
+      break;
+    }
+    case 'REQUEST.RECEIVED':
+    case 'BYE.RECEIVED': {
+      const method = ev.type === 'BYE.RECEIVED' ? 'BYE' : ev.method;
+      const cseq = ev.cseq!;
+      const stale = method !== 'ACK' && b.remoteCSeq !== undefined && cseq <= b.remoteCSeq;
+      if (stale) {
+        // §12.2.2: lower or equal CSeq → 500, and the dialog state is untouched.
+        assert.deepEqual(of('rejectRequest'), [{ status: 500, reason: 'CSeq out of order', method, cseq }]);
+        assert.deepEqual(of('acceptRequest'), []);
+        assert.deepEqual(a, b);
+      } else {
+        assert.deepEqual(of('rejectRequest'), []);
+        assert.deepEqual(of('acceptRequest'), [{ method, cseq }]);
+        assert.equal(a.remoteCSeq, method === 'ACK' ? b.remoteCSeq : cseq, 'remote CSeq recorded');
+        const contact = ev.type === 'REQUEST.RECEIVED' ? ev.contact : undefined;
+        // Target refresh: an in-order UPDATE/re-INVITE with Contact moves the remote target.
+        assert.equal(a.remoteTarget, method === 'UPDATE' && contact ? contact : b.remoteTarget);
+      }
+      break;
+    }
+    case 'RESPONSE.RECEIVED':
+      if (ev.status === 200 && ev.method === 'INVITE') assert.equal(a.remoteTarget, ev.contact, '2xx to re-INVITE refreshes the target');
+      break;
+  }
+  // Route set is fixed once confirmed (§12.2): nothing after confirmation may change it.
+  if (enteredFrom === 'confirmed') assert.deepEqual(a.routeSet, b.routeSet, 'route set frozen in confirmed');
+}
+
+async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple', opts: { bound?: number; only?: string[] } = {}) {
+  const baseLocal = input.localCSeq ?? 0;
+  const baseRemote = input.remoteCSeq ?? 100;
+  const bound = opts.bound ?? 2;
+  const pick = (snap: Snap) => samples(snap).filter((e) => !opts.only || opts.only.includes(e.type));
+  const model = createTestModel(sipDialogMachine, {
+    input,
+    events: pick as never,
+    // A done actor ignores events, but the pure traversal would keep applying root handlers.
+    stopWhen: (snap) => snap.status === 'done',
+    // CSeq numbers grow without bound; two in-dialog requests each way cover every rule.
+    filterEvents: (snap, ev) => {
+      const next = getNextSnapshot(sipDialogMachine, snap, ev);
+      return (next.context.localCSeq ?? 0) <= baseLocal + bound && (next.context.remoteCSeq ?? 0) <= baseRemote + bound;
+    },
+  });
+  const paths = kind === 'shortest' ? model.getShortestPaths() : model.getSimplePaths();
+  const visited = new Set<string>();
+  let steps = 0;
+  for (const path of paths) {
+    const calls: Call[] = [];
+    const spy = (action: string) => (_: unknown, params: unknown) => calls.push({ action, params: params as Record<string, unknown> });
+    const actor = createActor(
+      sipDialogMachine.provide({
+        actions: { sendRequest: spy('sendRequest'), acceptRequest: spy('acceptRequest'), rejectRequest: spy('rejectRequest'), notifyEnded: spy('notifyEnded') },
+      }),
+      { input },
+    );
+    actor.start();
+    const trail = path.steps.map((s) => s.event.type + ('method' in s.event ? `(${String(s.event.method)})` : '')).join(' → ');
+    const exec = ({ event, state }: { event: SipDialogEvent; state: Snap }) => {
+      steps++;
+      const before = actor.getSnapshot();
+      const mark = calls.length;
+      actor.send(event);
+      const after = actor.getSnapshot();
+      assert.deepEqual(after.value, state.value, `${trail}: value`);
+      assert.deepEqual(after.context, state.context, `${trail}: context`);
+      checkEffect(event, before, after, calls.slice(mark), input);
+    };
+    const events = Object.fromEntries(samples(actor.getSnapshot()).map((e) => [e.type, exec]));
+    await path.test({
+      events: events as never,
+      states: {
+        init: () => {
+          visited.add('init');
+          assert.ok(actor.getSnapshot().matches('init'));
+        },
+        'live.early': () => {
+          visited.add('early');
+          assert.ok(actor.getSnapshot().matches({ live: 'early' }));
+        },
+        'live.confirmed': () => {
+          visited.add('confirmed');
+          assert.ok(actor.getSnapshot().matches({ live: 'confirmed' }));
+        },
+        terminated: () => {
+          visited.add('terminated');
+          assert.equal(actor.getSnapshot().status, 'done');
+        },
+      },
+    });
+    actor.stop();
+  }
+  // Oracle over every reachable state and every sample event.
+  for (const path of paths) {
+    for (const step of path.steps) {
+      const snap = step.state;
+      if (snap.status === 'done') continue;
+      for (const ev of samples(snap)) {
+        const from = stateOf(snap);
+        const want: string = oracle(from, ev, snap.context) ?? from;
+        const got = stateOf(getNextSnapshot(sipDialogMachine, snap, ev));
+        assert.equal(got, want, `oracle (${input.role}): ${from} --${ev.type}${'method' in ev ? `(${ev.method})` : ''}--> expected ${want}, machine went to ${got}`);
+      }
+    }
+  }
+  return { paths: paths.length, steps, visited };
+}
+
+describe('SIP dialog: model-based', () => {
+  for (const [role, input] of [
+    ['UAC', uacInput],
+    ['UAS', uasInput],
+  ] as const) {
+    test(`${role}: shortest paths`, async (t) => {
+      const r = await runDialogModel(input, 'shortest');
+      t.diagnostic(`${r.paths} paths, ${r.steps} steps`);
+      assert.deepEqual([...r.visited].sort(), ['confirmed', 'early', 'init', 'terminated']);
+    });
+  }
+  // Every acyclic path explodes with all 17 samples; the dialog life cycle with one request
+  // each way (in order, then stale) keeps it to a few thousand paths.
+  test('UAC and UAS: simple paths over the life-cycle events', async (t) => {
+    const only = ['DIALOG.EARLY', 'DIALOG.CONFIRMED', 'DIALOG.REJECTED', 'REQUEST.SEND', 'REQUEST.RECEIVED', 'BYE.RECEIVED'];
+    const r = await runDialogModel(uasInput, 'simple', { bound: 1, only });
+    const u = await runDialogModel(uacInput, 'simple', { bound: 1, only });
+    t.diagnostic(`UAS ${r.paths} paths, ${r.steps} steps; UAC ${u.paths} paths, ${u.steps} steps`);
+    t.diagnostic(`${r.paths} paths, ${r.steps} steps`);
+    assert.ok(r.paths > 50);
+  });
+});
+
+describe('SIP dialog: scenarios', () => {
+  test('UAC: early route set replaced by the 2xx one, then a stale request gets 500 and changes nothing', () => {
+    const rejected: unknown[] = [];
+    const sent: unknown[] = [];
+    const actor = createActor(
+      sipDialogMachine.provide({ actions: { rejectRequest: (_, p) => rejected.push(p), sendRequest: (_, p) => sent.push(p) } }),
+      { input: uacInput },
+    );
+    actor.start();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'x', remoteTarget: 'sip:bob@a', recordRoute: RR_18X });
+    assert.deepEqual(actor.getSnapshot().context.routeSet, [...RR_18X].reverse());
+    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'x', remoteTarget: 'sip:bob@b' });
+    assert.ok(actor.getSnapshot().matches({ live: 'confirmed' }));
+    assert.deepEqual(actor.getSnapshot().context.routeSet, [], 'a 2xx without Record-Route means no route set');
+    actor.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: 7, contact: 'sip:bob@c' });
+    actor.send({ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: 7 });
+    actor.send({ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: 6 });
+    assert.deepEqual(rejected.map((r) => (r as { cseq: number }).cseq), [7, 6]);
+    assert.equal(actor.getSnapshot().context.remoteCSeq, 7);
+    assert.equal(actor.getSnapshot().context.remoteTarget, 'sip:bob@c');
+    actor.send({ type: 'REQUEST.SEND', method: 'INFO' });
+    actor.send({ type: 'BYE.SENT' });
+    assert.deepEqual(sent.map((s) => (s as { cseq: number; method: string }).cseq), [314160, 314161]);
+    assert.deepEqual(actor.getSnapshot().output, { reason: 'local-bye' });
+  });
+
+  test('UAS: empty local CSeq starts at 1; the callee cannot BYE an early dialog; a non-2xx final ends it', () => {
+    const sent: Array<{ method: string; cseq: number }> = [];
+    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: uasInput });
+    actor.start();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: '1928301774', remoteTarget: 'sip:alice@pc33', recordRoute: RR_18X });
+    assert.deepEqual(actor.getSnapshot().context.routeSet, RR_18X, 'UAS keeps Record-Route order');
+    actor.send({ type: 'REQUEST.SEND', method: 'UPDATE' });
+    actor.send({ type: 'BYE.SENT' });
+    assert.ok(actor.getSnapshot().matches({ live: 'early' }));
+    assert.deepEqual(sent, [{ ...sent[0]!, method: 'UPDATE', cseq: 1 }]);
+    assert.equal(actor.getSnapshot().context.secure, true);
+    actor.send({ type: 'DIALOG.REJECTED', status: 480 });
+    assert.deepEqual(actor.getSnapshot().output, { reason: 'rejected', status: 480 });
+  });
+});
