@@ -104,6 +104,8 @@ export const playbackMachine = setup({
     notifyItemFinished: (_: unknown, _params: ItemFinished) => {},
     notifyDrained: () => {},
     notifyRefused: (_: unknown, _params: { itemIds: string[] }) => {},
+    /** Queued items dropped unplayed by PLAYBACK.STOP. */
+    notifyCleared: (_: unknown, _params: { itemIds: string[] }) => {},
     // Bookkeeping.
     enqueue: assign(({ context, event }) => {
       if (event.type !== 'PLAYBACK.PLAY') return {};
@@ -218,6 +220,7 @@ export const playbackMachine = setup({
           target: 'idle',
           actions: [
             { type: 'notifyItemFinished', params: ({ context }) => ({ itemId: context.current!.id, reason: 'stopped' as const, positionMs: context.positionMs }) },
+            { type: 'notifyCleared', params: ({ context }) => ({ itemIds: context.queue.map((i) => i.id) }) },
             'clearCurrent',
             'clearQueue',
           ],

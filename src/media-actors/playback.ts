@@ -340,6 +340,10 @@ export class PlaybackRuntime {
           for (const itemId of p.itemIds) s._settle({ itemId, reason: 'failed', positionMs: 0, error: 'queue full' });
           s.emit('refused', p.itemIds);
         },
+        notifyCleared: ({ self }, p) => {
+          const s = stream(self.id);
+          for (const itemId of p.itemIds) s?._settle({ itemId, reason: 'stopped', positionMs: 0 });
+        },
       },
     });
   }
