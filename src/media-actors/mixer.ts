@@ -31,6 +31,8 @@ interface Member {
   cur: Int16Array | null;
   received: number;
   sent: number;
+  /** Ticks in which this leg (having sent audio before) had no frame ready. */
+  underruns: number;
   primed: boolean;
   off: () => void;
 }
@@ -67,7 +69,7 @@ export class MixerRoom {
   add(leg: MediaLeg): void {
     if (this.members.has(leg.id)) return;
     const queue = new FrameQueue(this.queueFrames);
-    const m: Member = { leg, queue, out: new Int16Array(FRAME_SAMPLES), cur: null, received: 0, sent: 0, primed: false, off: () => {} };
+    const m: Member = { leg, queue, out: new Int16Array(FRAME_SAMPLES), cur: null, received: 0, sent: 0, underruns: 0, primed: false, off: () => {} };
     const offAudio = leg.onAudio((f) => {
       m.received++;
       queue.push(f);
@@ -95,7 +97,7 @@ export class MixerRoom {
   }
 
   stats(): MixerLegStats[] {
-    return this.list.map((m) => ({ id: m.leg.id, received: m.received, dropped: m.queue.dropped, underruns: m.queue.underruns, sent: m.sent }));
+    return this.list.map((m) => ({ id: m.leg.id, received: m.received, dropped: m.queue.dropped, underruns: m.underruns, sent: m.sent }));
   }
 
   close(): void {
@@ -112,7 +114,10 @@ export class MixerRoom {
       const m = list[i]!;
       if (!m.primed && m.queue.size >= this.prefill) m.primed = true;
       const f = m.primed ? m.queue.pop() : null;
-      if (f === null && m.primed) m.primed = m.queue.size > 0; // re-prime after an underrun
+      if (f === null) {
+        if (m.received > 0) m.underruns++;
+        m.primed = false; // wait for `prefill` frames again after an underrun
+      }
       m.cur = f;
       if (f) for (let k = 0; k < FRAME_SAMPLES; k++) sum[k] += f[k]!;
     }

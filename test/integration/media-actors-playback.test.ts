@@ -80,7 +80,7 @@ test('a 16 kHz 440 Hz WAV file is heard at the far end as 440 Hz, for its whole 
   const all = concat(heard);
   assert.equal(heard.length, 50, '1 s = 50 frames of 20 ms');
   assert.ok(toneRatio(all, 8000, 440) > 0.9, `440 Hz share ${toneRatio(all, 8000, 440)}`);
-  assert.ok(toneRatio(all, 8000, 1000) < 0.01);
+  assert.ok(toneRatio(all, 8000, 1000) < 0.01, 'toneRatio(all, 8000, 1000) < 0.01');
   assert.equal(drained, 1);
   assert.deepEqual(states.slice(0, 2), ['active.loading', 'active.playing']);
   assert.equal(stream.state, 'idle');
@@ -146,9 +146,9 @@ test('a queue plays in order; an unreadable file fails as an event and the queue
   assert.match(results[2]!.error ?? '', /RIFF/);
   await waitFor(() => heard.length >= 25, 'all frames');
   assert.equal(heard.length, 25, '200 + 100 + 200 ms');
-  assert.ok(toneRatio(concat(heard.slice(0, 10)), 8000, 1000) > 0.9);
+  assert.ok(toneRatio(concat(heard.slice(0, 10)), 8000, 1000) > 0.9, 'toneRatio(concat(heard.slice(0, 10)), 8000, 1000) > 0.9');
   assert.ok(meanSquare(concat(heard.slice(11, 14))) < 100, 'silence in the middle');
-  assert.ok(toneRatio(concat(heard.slice(16, 25)), 8000, 600) > 0.9);
+  assert.ok(toneRatio(concat(heard.slice(16, 25)), 8000, 600) > 0.9, 'toneRatio(concat(heard.slice(16, 25)), 8000, 600) > 0.9');
   const snap = stream.actor.getSnapshot().context;
   assert.deepEqual([snap.played, snap.failed, snap.lastError?.itemId], [3, 2, 'garbage']);
   await stream.close();

@@ -92,7 +92,7 @@ test('the call drops mid-recording: the file is finalised and valid', async () =
   assert.equal(buf.readUInt32LE(40), buf.length - 44);
   assert.equal(wav.samples.length * 2 + 44, statSync(path).size);
   assert.ok(out.durationMs >= 300, `duration ${out.durationMs}`);
-  assert.ok(toneRatio(wav.samples, 8000, 440) > 0.9);
+  assert.ok(toneRatio(wav.samples, 8000, 440) > 0.9, 'toneRatio(wav.samples, 8000, 440) > 0.9');
   assert.deepEqual(states.slice(-2), ['stopping', 'done']);
 });
 

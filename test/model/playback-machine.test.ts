@@ -92,7 +92,7 @@ function run(base: typeof machine, log: Log) {
       'active.paused': (s) => assert.ok(s.context.current),
       closed: (s) => {
         assert.equal(s.status, 'done');
-        assert.ok(s.output && (s.output.closedBy === 'app' || s.output.closedBy === 'leg'));
+        assert.ok(s.output && (s.output.closedBy === 'app' || s.output.closedBy === 'leg'), 's.output && (s.output.closedBy === \'app\' || s.output.closedBy === \'leg\')');
       },
     },
     afterPath: (sent, snap) => {

@@ -89,7 +89,7 @@ function run(base: typeof machine) {
         assert.equal(s.status, 'done');
         assert.equal((s.output as RecordingOutput).reason, 'error');
         assert.equal((s.output as RecordingOutput).error, 'EACCES');
-        assert.ok(effects.includes('abort'));
+        assert.ok(effects.includes('abort'), 'effects.includes(\'abort\')');
       },
     },
     afterPath: (sent, snap) => {
@@ -122,9 +122,9 @@ test('recording machine: the maximum duration also runs while paused', () => {
   actor.send({ type: 'MEDIA.WRITER_READY' });
   actor.send({ type: 'RECORDING.PAUSE' });
   clock.increment(MAX_MS - 1);
-  assert.ok(actor.getSnapshot().matches({ active: 'paused' }));
+  assert.ok(actor.getSnapshot().matches({ active: 'paused' }), 'actor.getSnapshot().matches({ active: \'paused\' })');
   clock.increment(1);
-  assert.ok(actor.getSnapshot().matches('stopping'));
+  assert.ok(actor.getSnapshot().matches('stopping'), 'actor.getSnapshot().matches(\'stopping\')');
   actor.send({ type: 'MEDIA.FINALIZED', durationMs: 500, bytes: 8044 });
   assert.deepEqual(actor.getSnapshot().output, { path: input.path, reason: 'max-duration', durationMs: 500, bytes: 8044 });
 });
