@@ -77,12 +77,14 @@ export class Call extends EventEmitter<CallEvents> {
   /** Free slot for the application's own per-call data. */
   data: Record<string, unknown> = {};
   private endInfo: CallEnd | undefined;
+  // Cached from the actor's snapshots so the audio fast path never walks the state tree.
+  private active = false;
 
   constructor(
     info: CallInfo,
     readonly actor: Actor<CallMachine>,
     private readonly wire: CallWire,
-    readonly logger: Logger,
+    private readonly loggerFactory: () => Logger,
   ) {
     super();
     this.id = info.id;
@@ -97,8 +99,19 @@ export class Call extends EventEmitter<CallEvents> {
     return stateName(this.actor.getSnapshot().value);
   }
 
+  /** The call's pino child logger (bound to its ids). */
+  get logger(): Logger {
+    return this.loggerFactory();
+  }
+
+  /** Answered and not ended (talking or held). */
   get isActive(): boolean {
-    return this.actor.getSnapshot().matches('active');
+    return this.active;
+  }
+
+  /** @internal kept current by the engine from the actor's snapshots. */
+  _setActive(active: boolean): void {
+    this.active = active;
   }
 
   get isEnded(): boolean {
@@ -143,7 +156,7 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** Send one audio frame to the far end. Returns false when the call cannot carry media now. */
   sendAudio(frame: Buffer): boolean {
-    if (!this.isActive || !this.wire.sendAudio) return false;
+    if (!this.active || !this.wire.sendAudio) return false;
     return this.wire.sendAudio(frame);
   }
 
@@ -175,6 +188,7 @@ export class Call extends EventEmitter<CallEvents> {
   _finish(end: CallEnd): void {
     if (this.endInfo) return;
     this.endInfo = end;
+    this.active = false;
     try {
       this.wire.ended?.(end);
     } finally {

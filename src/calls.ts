@@ -3,6 +3,7 @@
 // the actor's id, so a call costs one createActor and no machine cloning.
 import { v4 as uuidv4 } from 'uuid';
 import type { Logger } from 'pino';
+import type { SnapshotFrom } from 'xstate';
 import { callMachine, type CallEnd, type CallInput, type CallMachine } from '../machines/call.machine.js';
 import { Call, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { Supervisor } from './supervisor.js';
@@ -30,6 +31,7 @@ export class CallManager {
   readonly machine: CallMachine;
 
   constructor(private readonly opts: CallManagerOptions) {
+    this.infoOn = opts.logger.isLevelEnabled('info');
     const wireOf = (id: string): CallWire | undefined => this.wires.get(id);
     this.machine = callMachine.provide({
       delays: { ringTimeout: opts.ringTimeoutMs, maxDuration: opts.maxDurationMs },
@@ -57,6 +59,7 @@ export class CallManager {
   }
 
   private readonly wires = new Map<string, CallWire>();
+  private readonly infoOn: boolean;
 
   get size(): number {
     return this.calls.size;
@@ -78,13 +81,29 @@ export class CallManager {
     const callId = o.callId ?? uuidv4();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
     this.wires.set(callId, o.wire);
-    let call: Call | undefined;
     const finish = (end: CallEnd) => {
       this.wires.delete(callId);
       this.calls.delete(callId);
       if (!call) return;
-      call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
+      if (this.infoOn) call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
       call._finish(end);
+    };
+    let call: Call | undefined;
+    let last = '';
+    // One subscription per actor (the supervisor's): keep the handle's cached state current and
+    // announce answer/state changes.
+    const onSnapshot = (snap: SnapshotFrom<CallMachine>) => {
+      const c = call;
+      if (!c) return;
+      c._setActive(snap.status === 'active' && snap.matches('active'));
+      const now = c.state;
+      if (now === last) return;
+      last = now;
+      if (c.isActive && c.answeredAt === undefined) {
+        c.answeredAt = Date.now();
+        c.emit('answered');
+      }
+      c.emit('state', now);
     };
     let supervised;
     try {
@@ -95,6 +114,7 @@ export class CallManager {
         group: o.group,
         traced: true,
         bindings: { callId, transport: o.transport, direction: o.direction, ...o.bindings },
+        onSnapshot,
         onDone: (output) => finish(output as CallEnd),
         onCrash: (err) =>
           finish({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` }),
@@ -107,23 +127,11 @@ export class CallManager {
       this.wires.delete(callId);
       throw err;
     }
-    call = new Call({ id: callId, ...input }, supervised.ref, o.wire, supervised.logger);
+    const sup = supervised;
+    call = new Call({ id: callId, ...input }, sup.ref, o.wire, () => sup.logger);
+    last = call.state;
     this.calls.set(callId, call);
-    // Answer time and state events are observed here so the handle stays a thin view.
-    let last = call.state;
-    const c = call;
-    const sub = supervised.ref.subscribe((snap) => {
-      const now = c.state;
-      if (now === last) return;
-      last = now;
-      if (snap.matches('active') && c.answeredAt === undefined) {
-        c.answeredAt = Date.now();
-        c.emit('answered');
-      }
-      c.emit('state', now);
-    });
-    call.once('ended', () => sub.unsubscribe());
-    call.logger.info({ from: o.from, to: o.to }, 'call created');
+    if (this.infoOn) call.logger.info({ from: o.from, to: o.to }, 'call created');
     this.opts.onCall?.(call);
     return call;
   }

@@ -130,6 +130,8 @@ class SipLeg implements CallWire {
   answered2xx: SipResponse | undefined;
   retransmit2xx: NodeJS.Timeout | undefined;
   heldByRemote = false;
+  reinviteInFlight = false;
+  queuedDirection: 'sendonly' | 'sendrecv' | undefined;
   authTried = false;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
@@ -615,7 +617,10 @@ export class SipUserAgent implements TransactionUser {
     tx.reply(200, 'OK');
     if (inviteTx.finalStatus !== undefined) return; // too late: the INVITE already has its final
     const leg = this.legsByCallId.get(req.headers.get('Call-ID') ?? '');
-    inviteTx.reply(487, 'Request Terminated', { toTag: leg?.localTag ?? generateTag() });
+    // The 200 for CANCEL goes out when its transaction finishes this step; 487 follows it.
+    const toTag = leg?.localTag ?? generateTag();
+    inviteTx.finalStatus = 487;
+    setImmediate(() => inviteTx.reply(487, 'Request Terminated', { toTag }));
     if (leg) {
       leg.inviteTx = undefined;
       leg.dialog?.send({ type: 'DIALOG.REJECTED', status: 487 });
@@ -654,7 +659,9 @@ export class SipUserAgent implements TransactionUser {
           call.emit('transfer', code);
           leg.log.info({ code }, 'transfer progress');
           // Blind transfer done: the transferee reached the target, so this leg hangs up.
-          if (code >= 200 && code < 300 && call.isActive) call.hangup('transferred');
+          // The 200 to this NOTIFY is queued behind the transaction's current step: hang up on
+          // the next turn so the BYE cannot overtake it.
+          if (code >= 200 && code < 300) setImmediate(() => call.isActive && call.hangup('transferred'));
         }
         return;
       }
@@ -852,9 +859,25 @@ export class SipUserAgent implements TransactionUser {
     this.transactions.request(cancel, leg.remote, { onResponse: () => {} });
   }
 
+  /**
+   * §14.1: one INVITE transaction at a time per dialog. A hold/resume asked for while a re-INVITE
+   * is outstanding is queued (only the latest wish matters) and sent when the first completes.
+   */
   sendReinvite(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
+    if (leg.reinviteInFlight) {
+      leg.queuedDirection = direction;
+      return;
+    }
+    leg.reinviteInFlight = true;
     (leg as SipLeg & { nextBody?: string }).nextBody = leg.localSdp(direction);
     leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE' });
+  }
+
+  private reinviteDone(leg: SipLeg): void {
+    leg.reinviteInFlight = false;
+    const next = leg.queuedDirection;
+    leg.queuedDirection = undefined;
+    if (next && leg.call.isActive) this.sendReinvite(leg, next);
   }
 
   sendInfo(leg: SipLeg, digit: string): void {
@@ -908,10 +931,12 @@ export class SipUserAgent implements TransactionUser {
           this.sendAck2xx(leg, res);
           if (res.body.length) this.applyRemoteSdp(leg, res.body.toString('utf8'));
         }
+        if (p.method === 'INVITE' && res.status >= 200) this.reinviteDone(leg);
         if (p.method === 'REFER' && res.status >= 300) leg.call.emit('transfer', res.status);
         if (p.method === 'BYE' && res.status >= 200) this.forgetLegLater(leg);
       },
       onTimeout: () => {
+        if (p.method === 'INVITE') this.reinviteDone(leg);
         leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
         if (p.method === 'BYE') this.forgetLegLater(leg);
       },

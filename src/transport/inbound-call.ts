@@ -46,7 +46,8 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
     maxPayload: o.maxPayload ?? 64 * 1024,
     match: (url) => (url.pathname === path ? {} : null),
     onConnection(ws: WebSocket, req: IncomingMessage) {
-      const connectionId = uuidv4();
+      // The call id doubles as the connection's supervisor group: one id, one allocation.
+      const callId = uuidv4();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
       const send = (msg: InboundServerMessage) => {
         if (ws.readyState === ws.OPEN) ws.send(encodeServerMessage(msg));
@@ -75,7 +76,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
 
       let call: Call;
       try {
-        call = calls.create({ direction: 'inbound', transport: 'ws', from: remote, to: path, wire, group: connectionId, bindings: { connectionId } });
+        call = calls.create({ callId, direction: 'inbound', transport: 'ws', from: remote, to: path, wire, group: callId });
       } catch (err) {
         const reason = err instanceof LimitExceededError ? err.message : 'cannot create call';
         log.warn({ err, remote }, 'call refused');
@@ -123,7 +124,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       ws.on('close', (code) => {
         clearTimeout(offerTimer);
         if (!call.isEnded) call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: `connection closed (${code})` });
-        calls.release(connectionId);
+        calls.release(callId);
       });
     },
   };

@@ -6,13 +6,25 @@ export interface RateLimit {
   burst: number;
 }
 
+// A coarse clock (10 ms resolution) shared by every bucket: the per-frame check on the audio path
+// then costs a field read instead of a performance.now() call.
+let coarse = performance.now();
+let ticker: NodeJS.Timeout | undefined;
+function coarseNow(): number {
+  if (!ticker) {
+    ticker = setInterval(() => (coarse = performance.now()), 10);
+    ticker.unref();
+  }
+  return coarse;
+}
+
 export class TokenBucket {
   private tokens: number;
   private last: number;
 
   constructor(
     private readonly limit: RateLimit,
-    private readonly now: () => number = () => performance.now(),
+    private readonly now: () => number = coarseNow,
   ) {
     this.tokens = limit.burst;
     this.last = now();
