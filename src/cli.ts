@@ -6,6 +6,8 @@ import { pathToFileURL } from 'node:url';
 import { createEngine, type Engine } from './engine.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
 import { demoApp } from './demo.js';
+import { counterService } from './rooms/index.js';
+import { createFileStore } from './playback/index.js';
 
 export const HELP = `callchart — actor-based call-control engine
 
@@ -26,6 +28,7 @@ Options (environment variable in brackets):
                          (actor kind such as "call", or a call-id prefix)
                          limits it to those actors
   --inspect-port <port>  inspector relay port (default 8080)
+  --data-dir <dir>       where playback sessions persist (default ./data) [CALLCHART_DATA_DIR]
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -33,6 +36,11 @@ Demo application (inbound-call protocol on ws://HOST:4143/):
           -> ~5 s -> {"event":"answer"}; binary frames are echoed back
           -> ~10 s -> {"event":"hangup"} and the socket closes
   client may send {"event":"dtmf","sessionId","digit"} and {"event":"hangup","sessionId"}
+Also on the WebSocket port:
+  ws://HOST:4143/rooms/<roomId>   shared counter room: send "increment"/"decrement"
+  ws://HOST:4143/playback         MoosicBox-compatible playback sessions
+  GET /status, GET /rooms
+SIP on udp/5060: calls are answered at once and hear their own audio (echo).
 `;
 
 export class UsageError extends Error {}
@@ -45,6 +53,7 @@ export interface ServeConfig {
   logLevel: LogLevel;
   maxCalls: number;
   inspect: false | { filter?: string; port: number };
+  dataDir: string;
 }
 
 function port(name: string, v: string): number {
@@ -68,6 +77,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'max-calls': { type: 'string' },
         inspect: { type: 'boolean' },
         'inspect-port': { type: 'string' },
+        'data-dir': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -97,6 +107,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     rtpPorts,
     logLevel,
     maxCalls,
+    dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
     inspect: inspectOn ? { port: port('--inspect-port', v['inspect-port'] ?? '8080'), ...(filter ? { filter } : {}) } : false,
   };
 }
@@ -112,6 +123,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     logger,
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),
+    rooms: { service: counterService },
+    playback: { store: createFileStore({ dir: cfg.dataDir }) },
   });
   await engine.listen();
   logger.info({ ws: `ws://${cfg.host}:${engine.wsPort}/` }, 'callchart ready (demo app)');

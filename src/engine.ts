@@ -12,6 +12,8 @@ import type { Call, IncomingCallHook } from './call.js';
 import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/ports.js';
+import { createRoomsRoutes, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
+import { createPlaybackRoutes, type PlaybackRoutes, type PlaybackRoutesOptions } from './playback/index.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
 
 export interface EngineOptions {
@@ -45,6 +47,10 @@ export interface EngineOptions {
     /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
     rtpTimeoutMs?: number;
   };
+  /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
+  rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
+  /** MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store). */
+  playback?: Omit<PlaybackRoutesOptions, 'supervisor' | 'logger'> | false;
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
 }
@@ -73,6 +79,10 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly sip: SipUserAgent | undefined;
   /** RTP port allocator over `rtpPorts`. */
   readonly ports: PortAllocator;
+  /** Rooms service (when enabled). */
+  readonly rooms: RoomsRoutes | undefined;
+  /** Playback sessions service (when enabled). */
+  readonly playback: PlaybackRoutes | undefined;
   private inspector: InspectorHandle | undefined;
   private readonly inspectorReady: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -134,6 +144,26 @@ export class Engine extends EventEmitter<EngineEvents> {
 
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort, logger: this.logger });
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
+    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger }) : undefined;
+    this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
+    if (this.rooms) {
+      // Rooms bring GET /status and GET /rooms.
+      for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r);
+      this.http.addWsRoute(this.rooms.wsRoute);
+      const rooms = this.rooms;
+      this.onClose(() => rooms.close());
+    } else {
+      this.http.addHttpRoute({
+        name: 'status',
+        match: (method, url) => method === 'GET' && url.pathname === '/status',
+        handle: (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'),
+      });
+    }
+    if (this.playback) {
+      this.http.addWsRoute(this.playback.wsRoute);
+      const playback = this.playback;
+      this.onClose(() => playback.close());
+    }
     for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
     if (opts.inboundCall !== false) {
       this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall || {}));
@@ -166,6 +196,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   async listen(): Promise<this> {
     await this.inspectorReady;
+    // Persisted playback sessions are restored before the first client can ask for them.
+    await this.playback?.ready;
     await this.http.listen();
     if (this.sip) {
       try {

@@ -5,7 +5,7 @@ import { parseServeArgs, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
-  assert.deepEqual(c, { host: '0.0.0.0', wsPort: 4143, sipPort: 5060, rtpPorts: '20000-29999', logLevel: 'info', maxCalls: 10000, inspect: false });
+  assert.deepEqual(c, { host: '0.0.0.0', wsPort: 4143, sipPort: 5060, rtpPorts: '20000-29999', logLevel: 'info', maxCalls: 10000, inspect: false, dataDir: 'data' });
 });
 
 test('env vars apply and flags override them', () => {
