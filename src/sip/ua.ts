@@ -131,6 +131,7 @@ class SipLeg implements CallWire {
   retransmit2xx: NodeJS.Timeout | undefined;
   heldByRemote = false;
   reinviteInFlight = false;
+  byePending = false;
   queuedDirection: 'sendonly' | 'sendrecv' | undefined;
   authTried = false;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
@@ -229,6 +230,13 @@ class SipLeg implements CallWire {
   }
 
   sendHangup(): void {
+    // A BYE in the middle of our own re-INVITE confuses strict peers: finish that transaction
+    // (and ACK it) first, then hang up.
+    if (this.reinviteInFlight) {
+      this.byePending = true;
+      this.queuedDirection = undefined;
+      return;
+    }
     this.dialog.send({ type: 'BYE.SENT' });
   }
 
@@ -875,6 +883,11 @@ export class SipUserAgent implements TransactionUser {
 
   private reinviteDone(leg: SipLeg): void {
     leg.reinviteInFlight = false;
+    if (leg.byePending) {
+      leg.byePending = false;
+      leg.dialog.send({ type: 'BYE.SENT' });
+      return;
+    }
     const next = leg.queuedDirection;
     leg.queuedDirection = undefined;
     if (next && leg.call.isActive) this.sendReinvite(leg, next);
