@@ -188,8 +188,11 @@ interface Prepared {
 
 async function prepare(opts: SippOptions, statFreqS: number): Promise<Prepared> {
   const cwd = opts.cwd ?? mkdtempSync(path.join(tmpdir(), 'callchart-sipp-'));
-  const localPort = opts.localPort ?? (await freeUdpPort());
   const mediaPort = opts.mediaPort ?? (await freePortBlock(4, { even: true }));
+  // Both ports were only "free a moment ago": never let the SIP port land in SIPp's media block
+  // (it binds media port .. media port + 3 for audio and video).
+  let localPort = opts.localPort ?? (await freeUdpPort());
+  while (opts.localPort === undefined && localPort >= mediaPort && localPort < mediaPort + 4) localPort = await freeUdpPort();
   const timeoutS = Math.max(1, Math.ceil((opts.timeoutMs ?? 30_000) / 1000));
   const files = {
     stats: path.join(cwd, 'stats.csv'),
