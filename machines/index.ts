@@ -8,3 +8,5 @@ export * from './sipNonInviteServerTransaction.machine.js';
 export * from './sipDialog.machine.js';
 export * from './room.machine.js';
 export * from './playbackSession.machine.js';
+export * from './playback.machine.js';
+export * from './recording.machine.js';
