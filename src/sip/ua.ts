@@ -268,6 +268,11 @@ class SipLeg implements CallWire {
     this.endedFlag = true;
     this.stop2xxRetransmission();
     void this.rtp?.close('call ended');
+    // The leg lingers 64*T1 for late retransmissions; drop what those do not need so thousands
+    // of lingering legs cost little heap (the RTP session alone holds its send buffers).
+    this.rtp = undefined;
+    this.answerSdp = undefined;
+    this.answered2xx = undefined;
     // A dialog that never confirmed (rejected, cancelled) ends with the call.
     if (this.dialog.getSnapshot().status === 'active' && !this.dialog.getSnapshot().matches('live')) {
       this.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'call ended' });
