@@ -19,7 +19,7 @@ import type { PortAllocator, PortPair } from './ports.js';
 const CLOCK_RATE = 8000;
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
 const MAX_FRAME_SAMPLES = 960;
-/** Send buffers in rotation; a slot is reused only once its previous datagram has left. */
+/** Send buffers in rotation (see sendBuffer()). */
 const SEND_SLOTS = 16;
 
 export interface RtpSessionOptions {
@@ -94,6 +94,24 @@ export interface RtpSessionEvents {
   closed: [];
 }
 
+// Event-loop turn counter shared by all sessions: advanced by one setImmediate per turn in
+// which something was sent (armed lazily, so an idle process has nothing scheduled). By the
+// time it runs, every dgram send deferred in earlier callbacks of that turn has been handed to
+// libuv.
+let turnCount = 0;
+let turnArmed = false;
+const nextTurn = (): void => {
+  turnCount++;
+  turnArmed = false;
+};
+function loopTurn(): number {
+  if (!turnArmed) {
+    turnArmed = true;
+    setImmediate(nextTurn).unref();
+  }
+  return turnCount;
+}
+
 function randomU32(): number {
   return randomBytes(4).readUInt32BE(0);
 }
@@ -122,9 +140,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private ts: number;
   private markNext = true;
   private readonly slots: Buffer[];
-  private readonly slotBusy = new Uint8Array(SEND_SLOTS);
-  private readonly slotDone: Array<() => void>;
   private slot = 0;
+  private sendTurn = -1;
+  private sendsThisTurn = 0;
   private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4);
   private packetsSent = 0;
   private octetsSent = 0;
@@ -194,9 +212,6 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.ts = r.readUInt32BE(2);
 
     this.slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_FRAME_SAMPLES));
-    this.slotDone = Array.from({ length: SEND_SLOTS }, (_, i) => () => {
-      this.slotBusy[i] = 0;
-    });
 
     this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
     this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
@@ -265,21 +280,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (!remote || this.closing || this.dtmfTimer) return false;
     const n = pcm.length;
     if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
-    let i = this.slot;
-    let buf = this.slots[i]!;
-    let done: (() => void) | undefined = this.slotDone[i];
-    if (this.slotBusy[i]) {
-      // Sends are backed up a full ring behind; use a throwaway buffer rather than overwrite one
-      // the kernel has not taken yet.
-      buf = Buffer.allocUnsafe(RTP_HEADER_SIZE + n);
-      done = undefined;
-    } else {
-      this.slotBusy[i] = 1;
-      this.slot = (i + 1) % SEND_SLOTS;
-    }
+    const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
     encodeG711(this.codec, pcm, buf, RTP_HEADER_SIZE);
-    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address, done);
+    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
@@ -296,24 +300,35 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (!remote || this.closing || this.dtmfTimer) return false;
     const n = payload.length;
     if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`payload must be 1..${MAX_FRAME_SAMPLES} bytes`);
-    let i = this.slot;
-    let buf = this.slots[i]!;
-    let done: (() => void) | undefined = this.slotDone[i];
-    if (this.slotBusy[i]) {
-      buf = Buffer.allocUnsafe(RTP_HEADER_SIZE + n);
-      done = undefined;
-    } else {
-      this.slotBusy[i] = 1;
-      this.slot = (i + 1) % SEND_SLOTS;
-    }
+    const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
     buf.set(payload, RTP_HEADER_SIZE);
-    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address, done);
+    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
     this.afterSend(n);
     return true;
+  }
+
+  /**
+   * The buffer for the next outgoing datagram, without a per-send completion callback (a
+   * callback + nextTick per packet was the largest cost of an echo call). dgram defers the
+   * actual send by one tick (address lookup), so a ring slot may be reused only in a later
+   * event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
+   * buffers. While libuv holds queued datagrams (the kernel pushed back), throwaway buffers are
+   * used too, so a queued datagram's bytes are never overwritten.
+   */
+  private sendBuffer(bytes: number): Buffer {
+    const turn = loopTurn();
+    if (turn !== this.sendTurn) {
+      this.sendTurn = turn;
+      this.sendsThisTurn = 0;
+    }
+    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes);
+    const buf = this.slots[this.slot]!;
+    this.slot = (this.slot + 1) % SEND_SLOTS;
+    return buf;
   }
 
   private afterSend(payloadBytes: number): void {

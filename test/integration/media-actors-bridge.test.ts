@@ -193,3 +193,21 @@ test('echo pass-through returns the exact payload bytes', async () => {
   assert.equal(far.sendPayload(payload), true);
   assert.deepEqual(await back, payload);
 });
+
+test('send buffers: a synchronous burst larger than the send ring still delivers every packet intact', async () => {
+  const a = await session('PCMU');
+  const b = await session('PCMU');
+  a.setRemote(LO, b.localPort);
+  b.setRemote(LO, a.localPort);
+  const got: number[] = [];
+  b.on('payload', (p) => got.push(p[0]!));
+  // 40 back-to-back sends in one turn (the ring holds 16), alternating both send paths.
+  for (let i = 0; i < 40; i++) {
+    if (i % 2) assert.equal(a.sendPayload(new Uint8Array(160).fill(i)), true, 'sent');
+    else assert.equal(a.send(new Int16Array(160).fill(0)), true, 'sent');
+  }
+  await waitFor(() => got.length >= 40, '40 packets');
+  const odd = got.filter((_, i) => i % 2 === 1);
+  assert.deepEqual(odd, Array.from({ length: 20 }, (_, k) => 2 * k + 1), 'no payload overwritten before it left');
+  assert.equal(b.stats().receive.packetsReceived + b.stats().receive.discarded, 40);
+});
