@@ -73,6 +73,7 @@ export const sipInviteServerTransactionMachine = setup({
       timerG: Math.min(context.timerG * 2, context.t2),
     })),
     countAbsorbed: assign(({ context }) => ({ absorbed: context.absorbed + 1 })),
+    releaseRequest: assign({ request: undefined }),
     recordFinal: assign((_, params: { status: number }) => ({ finalStatus: params.status })),
     recordOutcome: assign((_, params: { outcome: InviteServerTransactionOutcome }) => ({ outcome: params.outcome })),
   },
@@ -223,6 +224,10 @@ export const sipInviteServerTransactionMachine = setup({
       },
     },
     accepted: {
+      // Nothing here resends the request's answer from context (absorption is silent), so the
+      // 64*T1 linger need not keep the parsed INVITE alive: at high call rates that is most of
+      // the heap.
+      entry: 'releaseRequest',
       after: { timerL: { target: 'terminated', actions: { type: 'recordOutcome', params: { outcome: 'accepted' } } } },
       on: {
         // RFC 6026 §8.7: absorbed, the TU's own 2xx retransmissions already cover the client.

@@ -156,7 +156,10 @@ export class TransactionLayer {
       actions: {
         passToTU: ({ self }, p) => {
           const tx = server(self.id);
-          if (tx && p.method === 'INVITE') this.tu?.onRequest(tx);
+          if (!tx) return;
+          if (p.method === 'INVITE') this.tu?.onRequest(tx);
+          // An ACK for our 2xx that reused the INVITE's branch still belongs to the dialog.
+          else if (p.request) this.tu?.onAck(p.request as SipRequest, tx.source);
         },
         transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
         notifyTimeout: ({ self }) => serverTimeout(self.id),
