@@ -5,6 +5,41 @@ import { EventEmitter } from 'node:events';
 import type { Actor } from 'xstate';
 import type { Logger } from 'pino';
 import type { CallEnd, CallMachine, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
+import type { MediaLeg } from './media-actors/leg.js';
+import type { PlaybackStream, PlayRequest } from './media-actors/playback.js';
+import type { RecordingHandle } from './media-actors/recording.js';
+import type { MediaServices } from './media-actors/call-media.js';
+import type { RtpSessionStats } from './media/rtp-session.js';
+
+/** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
+export type CallPlaySource = string | PlayRequest;
+
+export interface CallPlayOptions {
+  /** Gain 0..2 (default 1). */
+  gain?: number;
+  /**
+   * Keep the stream open after the items are over (queue more with `stream.play()`, close it
+   * yourself). Default false: the stream closes when the items given here are over, so
+   * `await call.play(…).done` waits for the prompt.
+   */
+  keepOpen?: boolean;
+}
+
+export interface CallRecordOptions {
+  /** Supervisor id of the recording actor (default `rec-<callId>-<n>`). */
+  id?: string;
+  /** WavWriter flush size in bytes (bounds what a crash can lose). */
+  flushBytes?: number;
+}
+
+/** RTP statistics of a call's media (SIP calls): counters, receive stats, RTT and an estimated MOS. */
+export type CallMediaStats = RtpSessionStats;
+
+/** @internal what a transport gives the call for its media. */
+export interface CallMediaBinding {
+  leg: MediaLeg;
+  stats: () => CallMediaStats;
+}
 
 /**
  * What a transport does on the wire for one call. The call machine's named actions are provided once
@@ -79,6 +114,12 @@ export class Call extends EventEmitter<CallEvents> {
   private endInfo: CallEnd | undefined;
   // Cached from the actor's snapshots so the audio fast path never walks the state tree.
   private active = false;
+  private mediaBinding: CallMediaBinding | undefined;
+  private services: MediaServices | undefined;
+  private finalStats: CallMediaStats | undefined;
+  private playing: PlaybackStream | undefined;
+  private playSeq = 0;
+  private recSeq = 0;
 
   constructor(
     info: CallInfo,
@@ -173,6 +214,106 @@ export class Call extends EventEmitter<CallEvents> {
     this.wire.transfer(target);
   }
 
+  // ---- media (see docs/media.md "Media on calls") --------------------------------------------
+
+  /**
+   * The call's audio as a MediaLeg (8 kHz PCM frames, G.711 pass-through on RTP): attach echo,
+   * bridges, mixers, playback or recording to it. Undefined for transports without RTP (WebSocket
+   * calls use the `audio` event and `sendAudio()`). It closes when the call ends.
+   */
+  get media(): MediaLeg | undefined {
+    return this.mediaBinding?.leg;
+  }
+
+  /** @internal the transport attaches the leg once its RTP session exists. */
+  _attachMedia(binding: CallMediaBinding): void {
+    this.mediaBinding = binding;
+  }
+
+  /** @internal the engine attaches its playback/recording runtimes to every call. */
+  _attachServices(services: MediaServices): void {
+    this.services = services;
+  }
+
+  private mediaFor(what: string): { leg: MediaLeg; services: MediaServices } {
+    const leg = this.mediaBinding?.leg;
+    if (!leg) throw new Error(`call ${this.id} (${this.transport}) has no media leg: cannot ${what}`);
+    if (!this.services) throw new Error(`call ${this.id} has no media runtimes (not created by an engine): cannot ${what}`);
+    return { leg, services: this.services };
+  }
+
+  /**
+   * Play WAV files (PCM 8/16-bit, A-law, μ-law, any rate), tones and silence into the call, in
+   * order. One stream plays into a call at a time: a new play() closes the previous stream
+   * (barge-in). Before the call is answered the items wait for the answer. The returned stream
+   * pauses/resumes/seeks/changes volume/skips/stops; `stream.done` resolves when it closes (by
+   * default when these items are over), and `itemFinished` reports each item.
+   */
+  play(items: CallPlaySource | CallPlaySource[], opts: CallPlayOptions = {}): PlaybackStream {
+    const { leg, services } = this.mediaFor('play');
+    const list: PlayRequest[] = (Array.isArray(items) ? items : [items]).map((i) => (typeof i === 'string' ? { kind: 'file', path: i } : i));
+    const prev = this.playing;
+    if (prev) void prev.close();
+    const stream = services.playback.start(leg, {
+      id: `play-${this.id}-${++this.playSeq}`,
+      group: this.id,
+      bindings: { callId: this.id },
+      ...(opts.gain !== undefined ? { gain: opts.gain } : {}),
+    });
+    this.playing = stream;
+    stream.once('closed', () => {
+      if (this.playing === stream) this.playing = undefined;
+    });
+    const go = (): void => {
+      const all = stream.play(list);
+      if (!opts.keepOpen) void all.then(() => stream.close());
+    };
+    if (this.active || this.isEnded) go();
+    else {
+      const onAnswered = (): void => {
+        this.off('ended', onEnded);
+        go();
+      };
+      const onEnded = (): void => void this.off('answered', onAnswered);
+      this.once('answered', onAnswered);
+      this.once('ended', onEnded);
+    }
+    return stream;
+  }
+
+  /** The stream currently playing into the call (from `play()`), if any. */
+  get playback(): PlaybackStream | undefined {
+    return this.playing;
+  }
+
+  /**
+   * Record what the far end sends to a WAV file (8 kHz mono 16-bit). The file is valid while it
+   * grows and final once `handle.done` resolves: on `stop()`, at the runtime's maximum duration,
+   * or when the call ends (`reason: 'leg-closed'`).
+   */
+  record(path: string, opts: CallRecordOptions = {}): RecordingHandle {
+    const { leg, services } = this.mediaFor('record');
+    const handle = services.recording.record(leg, {
+      path,
+      mode: 'single',
+      id: opts.id ?? `rec-${this.id}-${++this.recSeq}`,
+      group: this.id,
+      bindings: { callId: this.id },
+      ...(opts.flushBytes !== undefined ? { flushBytes: opts.flushBytes } : {}),
+    });
+    services.trackRecording(handle.done);
+    return handle;
+  }
+
+  /**
+   * RTP statistics (SIP calls): packets/octets sent, receive stats (packets, loss, jitter), RTT
+   * from RTCP and an estimated MOS. Frozen at the values of the moment the call ended.
+   * Undefined for calls without RTP.
+   */
+  stats(): CallMediaStats | undefined {
+    return this.finalStats ?? this.mediaBinding?.stats();
+  }
+
   /** Resolves with the end reason once the call has ended. */
   waitForEnd(): Promise<CallEnd> {
     const end = this.end;
@@ -189,6 +330,13 @@ export class Call extends EventEmitter<CallEvents> {
     if (this.endInfo) return;
     this.endInfo = end;
     this.active = false;
+    if (this.mediaBinding && !this.finalStats) {
+      try {
+        this.finalStats = this.mediaBinding.stats();
+      } catch {
+        /* stats are best effort */
+      }
+    }
     try {
       this.wire.ended?.(end);
     } finally {

@@ -1,7 +1,10 @@
 // The demo application `npm start` runs: the inbound-call protocol's reference behaviour.
 // Policy, not engine: ring for a while, answer, echo the caller's audio, hang up after a while.
+// SIP calls are answered at once and echoed with startEcho(call.media); WebSocket calls echo their
+// binary frames.
 // Embedders replace it with their own onIncomingCall hook.
 import type { Call, IncomingCallDecision } from './call.js';
+import { startEcho } from './media-actors/echo.js';
 
 export interface DemoAppOptions {
   /** Ring time before answering (default 5000 ms). */
@@ -18,7 +21,10 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
   return (call) => {
     // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
     if (call.transport === 'sip') {
-      call.on('audio', (frame) => call.sendAudio(frame));
+      // Echo on the media plane: G.711 bytes go straight back (pass-through) when the leg has a
+      // payload path, no per-frame EventEmitter hop. It stops by itself when the call ends.
+      if (call.media) startEcho(call.media, { mode: 'auto' });
+      else call.on('audio', (frame) => call.sendAudio(frame));
       call.on('dtmf', (digit) => {
         if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
       });

@@ -15,6 +15,9 @@ import { PortAllocator } from './media/ports.js';
 import { createRoomsRoutes, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 import { createPlaybackRoutes, type PlaybackRoutes, type PlaybackRoutesOptions } from './playback/index.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
+import { MediaServices, bridgeCalls } from './media-actors/call-media.js';
+import type { Bridge, BridgeOptions } from './media-actors/bridge.js';
+import type { AudioCodec } from './sip/sdp.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -46,6 +49,15 @@ export interface EngineOptions {
     timers?: Partial<SipTimerConfig>;
     /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
     rtpTimeoutMs?: number;
+    /** Audio codecs offered/accepted, in preference order (default PCMU, PCMA). */
+    codecs?: AudioCodec[];
+  };
+  /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
+  media?: {
+    /** Longest a call recording may run (default 1 h). */
+    maxRecordingMs?: number;
+    /** Decoded WAV prompts kept in memory, in samples (default 4 M). */
+    fileCacheSamples?: number;
   };
   /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
   rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
@@ -83,6 +95,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly rooms: RoomsRoutes | undefined;
   /** Playback sessions service (when enabled). */
   readonly playback: PlaybackRoutes | undefined;
+  /** Media runtimes for calls: `media.playback` (PlaybackRuntime), `media.recording` (RecordingRuntime). */
+  readonly media: MediaServices;
   private inspector: InspectorHandle | undefined;
   private readonly inspectorReady: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -117,13 +131,22 @@ export class Engine extends EventEmitter<EngineEvents> {
         })
       : Promise.resolve();
 
+    this.media = new MediaServices({
+      supervisor: this.supervisor,
+      logger: this.logger,
+      playback: opts.media?.fileCacheSamples !== undefined ? { fileCacheSamples: opts.media.fileCacheSamples } : {},
+      recording: opts.media?.maxRecordingMs !== undefined ? { maxDurationMs: opts.media.maxRecordingMs } : {},
+    });
     this.calls = new CallManager({
       supervisor: this.supervisor,
       logger: this.logger,
       ringTimeoutMs: opts.ringTimeoutMs ?? defaultCallDelays.ringTimeout,
       maxDurationMs: opts.maxCallDurationMs ?? defaultCallDelays.maxDuration,
       onIncomingCall: opts.onIncomingCall,
-      onCall: (call) => this.emit('call', call),
+      onCall: (call) => {
+        call._attachServices(this.media);
+        this.emit('call', call);
+      },
     });
 
     this.ports = new PortAllocator({ range: this.options.rtpPorts, host: this.options.host, logger: this.logger });
@@ -140,6 +163,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             auth: opts.sip?.auth,
             timers: opts.sip?.timers,
             rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
+            codecs: opts.sip?.codecs,
           });
 
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort, logger: this.logger });
@@ -189,6 +213,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.sip.call(target, options);
   }
 
+  /**
+   * Bridge two calls' media: each hears the other. Same-codec RTP legs relay the G.711 bytes,
+   * PCMU ↔ PCMA is transcoded through PCM. Both call actors get MEDIA.STARTED now and
+   * MEDIA.STOPPED when the bridge stops (`bridge.stop()`, or either call ending).
+   */
+  bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {
+    return bridgeCalls(a, b, opts);
+  }
+
   /** Register something to close on shutdown (transports, stores). Closed in reverse order. */
   onClose(fn: () => Promise<void> | void): void {
     this.closers.push(fn);
@@ -221,6 +254,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.calls.hangupAll();
       // Let hangup frames reach the wire before the sockets are torn down.
       await new Promise((r) => setTimeout(r, 50));
+      // Recordings of those calls finalise their files (bounded) before actors are stopped.
+      await this.media.drain();
       for (const fn of [...this.closers].reverse()) {
         try {
           await fn();

@@ -32,6 +32,7 @@ import { createOffer, negotiate, parseRemote, isHoldOffer, type AudioCodec } fro
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
 import { RtpSession } from '../media/rtp-session.js';
 import type { PortAllocator } from '../media/ports.js';
+import { callMediaLeg } from '../media-actors/call-media.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'] as const;
@@ -990,6 +991,9 @@ export class SipUserAgent implements TransactionUser {
     const rtp = leg.rtp;
     if (!rtp) return;
     const call = leg.call;
+    // The call's MediaLeg (echo, playback, recording, bridges attach here). It reads the session's
+    // codec live, so it survives setCodec() after an SDP answer; it closes with the session.
+    call._attachMedia({ leg: callMediaLeg(rtp, call.id), stats: () => rtp.stats() });
     rtp.on('started', () => call.actor.send({ type: 'MEDIA.STARTED' }));
     rtp.on('dtmf', (digit: string, durationMs: number) => call.actor.send({ type: 'DTMF', digit, source: 'rfc4733', durationMs }));
     rtp.on('timeout', () => {
