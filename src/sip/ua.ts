@@ -256,7 +256,11 @@ class SipLeg implements CallWire {
   }
 
   sendDtmf(digits: string): void {
-    if (this.rtp && this.sdp?.telephoneEventPt !== undefined) void this.rtp.sendDtmf(digits);
+    if (this.rtp && this.sdp?.telephoneEventPt !== undefined) {
+      // The call may end while events are still being paced out (e.g. the far end hangs up on '#'):
+      // the session then rejects the rest, which is not an error of the caller.
+      this.rtp.sendDtmf(digits).catch((err: unknown) => this.log.debug({ err, digits }, 'RFC 4733 DTMF not (fully) sent'));
+    }
     else for (const d of digits) this.ua.sendInfo(this, d);
   }
 

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawn } from 'node:child_process';
-import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
+import { createEngine, demoApp, type Engine, type EngineOptions, type Call } from '../../src/index.js';
 import { readWavFile, parseWav, toneRatio, DTMF_FREQUENCIES } from '../../src/media/index.js';
 import { startEcho } from '../../src/media-actors/echo.js';
 import { readFileSync } from 'node:fs';
@@ -129,6 +129,25 @@ test('B echoes with startEcho(call.media); the 1 kHz tone A sends comes back', a
   assert.equal(bCall.data.echoMode, 'passthrough', 'same codec on an RTP leg: the echo relays payload bytes');
   call.hangup();
   await bCall.waitForEnd();
+  await stopEngine(a);
+  await stopEngine(b);
+});
+
+test('demo app (npm start): a SIP call is echoed by startEcho on the media leg, not by the audio event', async () => {
+  const b = await start({ onIncomingCall: demoApp({ hangupDigit: '#' }) });
+  const a = await start();
+  const inbound = nextInbound(b);
+  const call = await a.call(uri(b, 'demo'));
+  await answered(call);
+  const bCall = await inbound;
+  assert.equal(bCall.listenerCount('audio'), 0, 'no per-frame EventEmitter echo');
+  const rec = call.record(join(dir, 'demo-echo.wav'));
+  await call.play({ kind: 'tone', frequencies: [1200], durationMs: 800 }).done;
+  await sleep(100);
+  const s = recorded((await rec.stop()).path, 600);
+  assert.ok(toneRatio(s, 8000, 1200) > 0.8, `1200 Hz share ${toneRatio(s, 8000, 1200).toFixed(2)}`);
+  call.sendDtmf('#');
+  assert.equal((await call.waitForEnd()).reason, 'remote-hangup');
   await stopEngine(a);
   await stopEngine(b);
 });
