@@ -1,6 +1,17 @@
 // Public API of callchart.
 export { createEngine, Engine, type EngineOptions, type EngineEvents } from './engine.js';
-export { Call, type CallWire, type IncomingCallDecision, type IncomingCallHook, type CallEvents, type CallInfo } from './call.js';
+export {
+  Call,
+  type CallWire,
+  type IncomingCallDecision,
+  type IncomingCallHook,
+  type CallEvents,
+  type CallInfo,
+  type CallPlaySource,
+  type CallPlayOptions,
+  type CallRecordOptions,
+  type CallMediaStats,
+} from './call.js';
 export { CallManager } from './calls.js';
 export { Supervisor, LimitExceededError, type SupervisorOptions, type SpawnOptions, type SupervisedActor } from './supervisor.js';
 export { HttpServer, type WsRoute, type HttpRoute, type RouteParams } from './transport/http.js';
@@ -8,4 +19,12 @@ export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { InspectOptions } from './inspect.js';
 export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
+// Media plane: codecs and RTP sessions, and the media actors that play, record, bridge and mix.
+export * from './media/index.js';
+export * from './media-actors/index.js'; // re-exports the media clock constants from ./media
+export { MediaServices, type MediaServicesOptions } from './media-actors/call-media.js';
+// Rooms and MoosicBox-compatible playback sessions.
+export { createRoomsRoutes, counterService, RoomRuntime, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
+export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';
+export { createPlaybackRoutes, createFileStore, createMemoryStore, type PlaybackRoutes, type PlaybackRoutesOptions, type PlaybackStore } from './playback/index.js';
 export * from '../machines/index.js';

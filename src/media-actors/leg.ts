@@ -12,9 +12,9 @@
 import type { RtpSession } from '../media/rtp-session.js';
 import type { G711Law } from '../media/g711.js';
 
-export const FRAME_SAMPLES = 160;
-export const SAMPLE_RATE = 8000;
-export const FRAME_MS = 20;
+// One definition of the media clock (8 kHz, 20 ms frames) for codecs and actors alike.
+import { FRAME_SAMPLES, SAMPLE_RATE, FRAME_MS } from '../media/tones.js';
+export { FRAME_SAMPLES, SAMPLE_RATE, FRAME_MS };
 
 export type AudioListener = (frame: Int16Array) => void;
 

@@ -1028,6 +1028,7 @@ export class SipUserAgent implements TransactionUser {
       onDone: () => {
         // A confirmed dialog that ended under a live call (e.g. 481/408 to an in-dialog request).
         if (leg.call?.isActive) leg.call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'dialog ended' });
+        else if (leg.call?.isEnded) setImmediate(() => this.forgetLeg(leg));
       },
     });
     leg.dialog = sup.ref;
@@ -1039,16 +1040,24 @@ export class SipUserAgent implements TransactionUser {
   }
 
   /**
-   * Forget a leg once late retransmissions can no longer arrive (64*T1), so a retransmitted BYE or
-   * ACK still finds its dialog instead of getting 481.
+   * Forget a leg once its dialog is over. Late retransmissions need no leg: the server
+   * transactions absorb retransmitted BYEs, a stray ACK is dropped, and requests for a terminated
+   * dialog correctly get 481. A dialog still alive (a BYE waiting behind our re-INVITE) keeps the
+   * leg until it ends, with 64*T1 as the backstop.
    */
   forgetLegLater(leg: SipLeg): void {
-    const t = setTimeout(() => {
-      if (this.legsByCallId.get(leg.callId) === leg) this.legsByCallId.delete(leg.callId);
-      this.legsByDialogActor.delete(`dlg-${leg.callId}`);
-      this.opts.supervisor.stop(`dlg-${leg.callId}`);
-    }, 64 * this.timers.t1);
+    if (leg.dialog?.getSnapshot().status !== 'active') {
+      setImmediate(() => this.forgetLeg(leg));
+      return;
+    }
+    const t = setTimeout(() => this.forgetLeg(leg), 64 * this.timers.t1);
     t.unref();
+  }
+
+  private forgetLeg(leg: SipLeg): void {
+    if (this.legsByCallId.get(leg.callId) === leg) this.legsByCallId.delete(leg.callId);
+    this.legsByDialogActor.delete(`dlg-${leg.callId}`);
+    this.opts.supervisor.stop(`dlg-${leg.callId}`);
   }
 }
 
