@@ -14,7 +14,7 @@ import {
 } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError, type SupervisedActor, type Supervisor } from '../supervisor.js';
 import type { WsRoute } from '../transport/http.js';
-import { TokenBucket } from '../rooms/rateLimit.js';
+import { TokenBucket } from '../transport/rate-limit.js';
 import {
   PlaybackWireError,
   parseInbound,
@@ -460,7 +460,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       ws,
       lastSeen: Date.now(),
       log: log.child({ connectionId: id }),
-      ...(rate ? { bucket: new TokenBucket(rate.messagesPerSecond, rate.burst) } : {}),
+      ...(rate ? { bucket: new TokenBucket({ perSecond: rate.messagesPerSecond, burst: rate.burst }) } : {}),
     };
     live.set(id, conn);
     ensureHeartbeat();

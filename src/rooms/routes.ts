@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
 import { LimitExceededError, type Supervisor } from '../supervisor.js';
 import type { HttpRoute, RouteParams, WsRoute } from '../transport/http.js';
-import { TokenBucket } from './rateLimit.js';
+import { TokenBucket } from '../transport/rate-limit.js';
 import { RoomRuntime, closeReason } from './runtime.js';
 import type {
   RoomFrame,
@@ -191,7 +191,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     const room = runtime;
     const client = room.addMember(new WsMember(ws, maxBuffered));
     if (!room.client(client.id)) return; // refused (room full) or the room failed in connect()
-    const bucket = rate ? new TokenBucket(rate.messagesPerSecond, rate.burst) : undefined;
+    const bucket = rate ? new TokenBucket({ perSecond: rate.messagesPerSecond, burst: rate.burst }) : undefined;
 
     ws.on('message', (data, isBinary) => {
       if (bucket && !bucket.take()) {
