@@ -16,6 +16,7 @@ import {
   type Actor,
   type SnapshotFrom,
   type AnyStateNode,
+  type AnyMachineSnapshot,
 } from 'xstate';
 
 export function valueString(value: unknown): string {
@@ -88,7 +89,7 @@ export interface ModelRunResult {
  * actor's state matches the model after every step. Throws on the first mismatch.
  */
 export async function runModel<TMachine extends AnyStateMachine>(o: ModelRunOptions<TMachine>): Promise<ModelRunResult> {
-  const initialContext = createActor(o.machine, { input: o.input as never }).getSnapshot().context;
+  const initialContext = (createActor(o.machine, { input: o.input as never }).getSnapshot() as AnyMachineSnapshot).context;
   const afters = afterEvents(o.machine, initialContext);
   const delayOf = new Map(afters.map((a) => [a.type, a.delayMs]));
   const events = [...o.events, ...afters.map((a) => ({ type: a.type }))];
@@ -99,7 +100,7 @@ export async function runModel<TMachine extends AnyStateMachine>(o: ModelRunOpti
     stateMatcher: ((snap: { matches(k: string): boolean }, key: string) => snap.matches(key)) as never,
     // A done actor ignores further events; the traversal must not pretend otherwise.
     stopWhen: ((snap: { status: string }) => snap.status === 'done') as never,
-    serializeState: (o.serializeState ?? ((s: SnapshotFrom<TMachine>) => JSON.stringify([s.value, s.context, s.status]))) as never,
+    serializeState: (o.serializeState ?? ((s: AnyMachineSnapshot) => JSON.stringify([s.value, s.context, s.status]))) as never,
   });
   const paths = o.simple ? model.getSimplePaths() : model.getShortestPaths();
   assert.ok(paths.length > 0, 'model produced no paths');
@@ -125,29 +126,34 @@ export async function runModel<TMachine extends AnyStateMachine>(o: ModelRunOpti
     const stateChecks: Record<string, () => void> = {};
     for (const [key, check] of Object.entries(o.states)) {
       stateChecks[key] = () => {
-        const snap = actor.getSnapshot() as SnapshotFrom<TMachine>;
-        assert.ok((snap as { matches(v: string): boolean }).matches(key), `${path.description}: actor is not in "${key}" (value ${JSON.stringify(snap.value)})`);
+        const snap = actor.getSnapshot() as AnyMachineSnapshot;
+        assert.ok(snap.matches(key), `${path.description}: actor is not in "${key}" (value ${JSON.stringify(snap.value)})`);
         statesCovered.add(key);
-        check(snap, actor);
+        check(snap as SnapshotFrom<TMachine>, actor);
       };
     }
     await path.test({ states: stateChecks as never, events: eventExec as never });
     // The final model state must equal the real actor's state.
     const modelValue = JSON.stringify(path.state.value);
-    const realValue = JSON.stringify(actor.getSnapshot().value);
+    const realValue = JSON.stringify((actor.getSnapshot() as AnyMachineSnapshot).value);
     assert.equal(realValue, modelValue, `${path.description}: actor ended in ${realValue}, model in ${modelValue}`);
     o.afterPath?.(sent, actor.getSnapshot() as SnapshotFrom<TMachine>);
     actor.stop();
   }
   if (o.oracle) {
-    const seen = new Map<string, SnapshotFrom<TMachine>>();
-    for (const path of paths) for (const step of path.steps) seen.set(JSON.stringify(step.state.value) + JSON.stringify(step.state.context), step.state as SnapshotFrom<TMachine>);
+    const seen = new Map<string, AnyMachineSnapshot>();
+    for (const path of paths) {
+      for (const step of path.steps) {
+        const st = step.state as AnyMachineSnapshot;
+        seen.set(JSON.stringify(st.value) + JSON.stringify(st.context), st);
+      }
+    }
     for (const snap of seen.values()) {
-      if ((snap as { status: string }).status === 'done') continue;
+      if (snap.status === 'done') continue;
       const from = valueString(snap.value);
       for (const ev of events) {
-        const want = o.oracle(from, ev, snap) ?? from;
-        const next = getNextSnapshot(o.machine, snap as never, ev as never);
+        const want: string = o.oracle(from, ev, snap as SnapshotFrom<TMachine>) ?? from;
+        const next = getNextSnapshot(o.machine, snap as never, ev as never) as AnyMachineSnapshot;
         const got = valueString(next.value);
         assert.equal(got, want, `oracle: ${from} --${ev.type}${'digit' in ev ? `(${String(ev.digit)})` : ''}${'by' in ev ? `(${String(ev.by)})` : ''}--> expected ${want}, machine went to ${got}`);
       }
