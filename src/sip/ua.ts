@@ -135,6 +135,13 @@ class SipLeg implements CallWire {
   byePending = false;
   queuedDirection: 'sendonly' | 'sendrecv' | undefined;
   authTried = false;
+  /** UAC: credentials for a 401/407 challenge. */
+  creds: { username: string; password: string } | undefined;
+  /** Body (and type) of the next in-dialog request this leg asks its dialog to send. */
+  nextBody: string | undefined;
+  nextType: string | undefined;
+  /** Target of the pending REFER. */
+  referTo: string | undefined;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
 
@@ -592,9 +599,6 @@ export class SipUserAgent implements TransactionUser {
     this.bindMedia(leg);
     tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
     call.actor.send({ type: 'CALL.INCOMING' });
-    if (leg.heldByRemote && call.state === 'ringing') {
-      /* a call offered on hold is still offered; hold applies once answered */
-    }
     if (call.state === 'ringing') this.opts.calls.offer(call);
   }
 
@@ -757,7 +761,7 @@ export class SipUserAgent implements TransactionUser {
       body: leg.localSdp(),
       contentType: 'application/sdp',
     });
-    (leg as SipLeg & { creds?: OutboundCallOptions['auth'] }).creds = o.auth;
+    leg.creds = o.auth;
     let call: Call;
     try {
       call = this.opts.calls.create({ callId, direction: 'outbound', transport: 'sip', from: formatUri(fromUri), to: target, wire: leg, group: callId, bindings: { sipCallId: callId } });
@@ -812,7 +816,7 @@ export class SipUserAgent implements TransactionUser {
       return;
     }
     leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
-    const creds = (leg as SipLeg & { creds?: OutboundCallOptions['auth'] }).creds;
+    const creds = leg.creds;
     if ((res.status === 401 || res.status === 407) && creds && !leg.authTried && !call.isEnded) {
       const challenge = challengeFromResponse(res);
       if (challenge) {
@@ -887,7 +891,7 @@ export class SipUserAgent implements TransactionUser {
       return;
     }
     leg.reinviteInFlight = true;
-    (leg as SipLeg & { nextBody?: string }).nextBody = leg.localSdp(direction);
+    leg.nextBody = leg.localSdp(direction);
     leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE' });
   }
 
@@ -904,14 +908,14 @@ export class SipUserAgent implements TransactionUser {
   }
 
   sendInfo(leg: SipLeg, digit: string): void {
-    (leg as SipLeg & { nextBody?: string; nextType?: string }).nextBody = `Signal=${digit}\r\nDuration=160\r\n`;
-    (leg as SipLeg & { nextType?: string }).nextType = 'application/dtmf-relay';
+    leg.nextBody = `Signal=${digit}\r\nDuration=160\r\n`;
+    leg.nextType = 'application/dtmf-relay';
     leg.dialog.send({ type: 'REQUEST.SEND', method: 'INFO' });
   }
 
   /** Blind transfer (RFC 3515): REFER the far end to `target`; NOTIFYs report progress. */
   transfer(leg: SipLeg, target: string): void {
-    (leg as SipLeg & { referTo?: string }).referTo = target;
+    leg.referTo = target;
     leg.dialog.send({ type: 'REQUEST.SEND', method: 'REFER' });
   }
 
@@ -920,7 +924,7 @@ export class SipUserAgent implements TransactionUser {
     if (p.method === 'ACK') return;
     if (p.method === 'INVITE' && leg.invite && p.cseq === parseCSeq(leg.invite.headers.get('CSeq')!)?.seq) return; // auth retry: sent by sendInvite
     const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
-    const x = leg as SipLeg & { nextBody?: string; nextType?: string; referTo?: string };
+    const x = leg;
     const headers: Array<[string, string]> = [['Allow', ALLOW]];
     let body: string | undefined;
     let contentType: string | undefined;
