@@ -120,6 +120,8 @@ class SipLeg implements CallWire {
   rtp: RtpSession | undefined;
   /** UAS: the INVITE server transaction, until its final response. */
   inviteTx: ServerTransaction | undefined;
+  /** UAS: the INVITE server transaction for the whole call (to unhook it at the end). */
+  originalTx: ServerTransaction | undefined;
   /** UAC: the initial INVITE and where it went. */
   invite: SipRequest | undefined;
   remote: Endpoint;
@@ -142,6 +144,7 @@ class SipLeg implements CallWire {
   nextType: string | undefined;
   /** Target of the pending REFER. */
   referTo: string | undefined;
+  forgetTimer: NodeJS.Timeout | undefined;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
 
@@ -279,6 +282,10 @@ class SipLeg implements CallWire {
     if (this.endedFlag) return;
     this.endedFlag = true;
     this.stop2xxRetransmission();
+    // The INVITE transaction lingers 64*T1 after the call; its timeout hook must not keep the
+    // whole call (actor, media, RTP buffers) alive that long.
+    if (this.originalTx) this.originalTx.onTimeout = undefined;
+    this.originalTx = undefined;
     void this.rtp?.close('call ended');
     // The leg lingers 64*T1 for late retransmissions; drop what those do not need so thousands
     // of lingering legs cost little heap (the RTP session alone holds its send buffers).
@@ -598,6 +605,7 @@ export class SipUserAgent implements TransactionUser {
     }
     this.bindMedia(leg);
     tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
+    leg.originalTx = tx;
     call.actor.send({ type: 'CALL.INCOMING' });
     if (call.state === 'ringing') this.opts.calls.offer(call);
   }
@@ -1054,11 +1062,14 @@ export class SipUserAgent implements TransactionUser {
       setImmediate(() => this.forgetLeg(leg));
       return;
     }
-    const t = setTimeout(() => this.forgetLeg(leg), 64 * this.timers.t1);
-    t.unref();
+    leg.forgetTimer = setTimeout(() => this.forgetLeg(leg), 64 * this.timers.t1);
+    leg.forgetTimer.unref();
   }
 
   private forgetLeg(leg: SipLeg): void {
+    // The backstop timer's closure would otherwise hold the leg (and its call) for 64*T1.
+    clearTimeout(leg.forgetTimer);
+    leg.forgetTimer = undefined;
     if (this.legsByCallId.get(leg.callId) === leg) this.legsByCallId.delete(leg.callId);
     this.legsByDialogActor.delete(`dlg-${leg.callId}`);
     this.opts.supervisor.stop(`dlg-${leg.callId}`);
