@@ -27,7 +27,6 @@ export interface InviteServerTransactionOutput {
 }
 
 export interface InviteServerTransactionContext extends SipTimerConfig {
-  request?: unknown;
   /** The latest response sent, replayed when the INVITE is retransmitted (or Timer G fires). */
   lastResponse?: { status: number; response: unknown };
   /** Final-response retransmissions caused by Timer G (0 on reliable transports). */
@@ -73,7 +72,6 @@ export const sipInviteServerTransactionMachine = setup({
       timerG: Math.min(context.timerG * 2, context.t2),
     })),
     countAbsorbed: assign(({ context }) => ({ absorbed: context.absorbed + 1 })),
-    releaseRequest: assign({ request: undefined }),
     recordFinal: assign((_, params: { status: number }) => ({ finalStatus: params.status })),
     recordOutcome: assign((_, params: { outcome: InviteServerTransactionOutcome }) => ({ outcome: params.outcome })),
   },
@@ -114,9 +112,11 @@ export const sipInviteServerTransactionMachine = setup({
   states: {
     idle: {
       on: {
+        // The request goes to the TU and is not kept: nothing here is rebuilt from it, and
+        // holding it would keep every parsed INVITE alive for the 64*T1 linger.
         'REQUEST.RECEIVED': {
           target: 'proceeding',
-          actions: [assign({ request: ({ event }) => event.request }), { type: 'passToTU', params: ({ event }) => ({ request: event.request, method: 'INVITE' as const }) }],
+          actions: { type: 'passToTU', params: ({ event }) => ({ request: event.request, method: 'INVITE' as const }) },
         },
       },
     },
@@ -224,10 +224,6 @@ export const sipInviteServerTransactionMachine = setup({
       },
     },
     accepted: {
-      // Nothing here resends the request's answer from context (absorption is silent), so the
-      // 64*T1 linger need not keep the parsed INVITE alive: at high call rates that is most of
-      // the heap.
-      entry: 'releaseRequest',
       after: { timerL: { target: 'terminated', actions: { type: 'recordOutcome', params: { outcome: 'accepted' } } } },
       on: {
         // RFC 6026 §8.7: absorbed, the TU's own 2xx retransmissions already cover the client.

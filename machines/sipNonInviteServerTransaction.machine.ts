@@ -22,7 +22,6 @@ export interface NonInviteServerTransactionOutput {
 }
 
 export interface NonInviteServerTransactionContext extends SipTimerConfig {
-  request?: unknown;
   lastResponse?: { status: number; response: unknown };
   /** Responses resent to answer a retransmitted request. */
   retransmissions: number;
@@ -83,7 +82,7 @@ export const sipNonInviteServerTransactionMachine = setup({
       on: {
         'REQUEST.RECEIVED': {
           target: 'trying',
-          actions: [assign({ request: ({ event }) => event.request }), { type: 'passToTU', params: ({ event }) => ({ request: event.request }) }],
+          actions: { type: 'passToTU', params: ({ event }) => ({ request: event.request }) },
         },
       },
     },

@@ -11,7 +11,7 @@ import {
 } from '../../machines/index.js';
 import { sipTimerConfig, type SipTimerConfig } from '../../machines/sipTimers.js';
 import type { Supervisor } from '../supervisor.js';
-import { createResponse, createRequest, type SipRequest, type SipResponse } from './message.js';
+import { createResponse, createRequest, serialize, responseDestination, type SipRequest, type SipResponse } from './message.js';
 import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch } from './headers.js';
 import type { Endpoint, SipUdpTransport } from './transport.js';
 
@@ -52,6 +52,16 @@ export interface TransactionUser {
 
 interface ServerRecord extends ServerTransaction {
   key: string;
+}
+
+/**
+ * What a server transaction keeps of a response: the bytes and where they go. Retransmissions
+ * resend these, and a lingering transaction (Timer J/L, 64*T1) holds a few hundred bytes instead
+ * of a parsed message.
+ */
+interface WireResponse {
+  bytes: Buffer;
+  to: Endpoint;
 }
 
 interface ClientRecord extends ClientTransaction {
@@ -145,8 +155,9 @@ export class TransactionLayer {
       const tx = server(id);
       if (!tx) return;
       if (p.retransmission) this.stats.responsesRetransmitted++;
-      const res = (p.response as SipResponse | undefined) ?? createResponse(tx.request, p.status);
-      this.transport.sendResponse(res, tx.source);
+      const wire = p.response as WireResponse | undefined;
+      if (wire) this.transport.sendBytes(wire.bytes, wire.to);
+      else this.transport.sendResponse(createResponse(tx.request, p.status), tx.source); // the automatic 100 Trying
     };
     const serverTimeout = (id: string) => {
       this.stats.timeouts++;
@@ -294,19 +305,29 @@ export class TransactionLayer {
     const id = `stx-${++this.seq}`;
     const isInvite = req.method === 'INVITE';
     const layer = this;
+    // The parsed request is dropped once the final response is out (see WireResponse).
+    let request: SipRequest | undefined = req;
     const rec: ServerRecord = {
       id,
       key,
-      request: req,
+      get request(): SipRequest {
+        if (!request) throw new Error(`transaction ${id} is finished: its request is no longer kept`);
+        return request;
+      },
       source,
       isInvite,
       finalStatus: undefined,
       respond(res: SipResponse) {
-        if (res.status >= 200) rec.finalStatus = res.status;
-        layer.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status: res.status, response: res });
+        if (res.status >= 200) {
+          rec.finalStatus = res.status;
+          request = undefined;
+        }
+        const dest = responseDestination(res);
+        const wire: WireResponse = { bytes: serialize(res), to: dest ? { address: dest.host, port: dest.port } : source };
+        layer.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status: res.status, response: wire });
       },
       reply(status, reason, opts) {
-        const res = createResponse(req, status, reason, opts);
+        const res = createResponse(rec.request, status, reason, opts);
         rec.respond(res);
         return res;
       },

@@ -94,9 +94,13 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   }
 
   send(msg: SipMessage, to: Endpoint): void {
+    this.sendBytes(serialize(msg), to);
+  }
+
+  /** Send an already serialized message (transaction retransmissions keep bytes, not objects). */
+  sendBytes(buf: Buffer, to: Endpoint): void {
     const s = this.socket;
     if (!s) return;
-    const buf = serialize(msg);
     this.stats.sent++;
     s.send(buf, to.port, to.address, (err) => {
       if (err) this.log.warn({ err, to }, 'sip send failed');
