@@ -323,7 +323,11 @@ export class TransactionLayer {
           request = undefined;
         }
         const dest = responseDestination(res);
-        const wire: WireResponse = { bytes: serialize(res), to: dest ? { address: dest.host, port: dest.port } : source };
+        // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
+        const pooled = serialize(res);
+        const bytes = Buffer.allocUnsafeSlow(pooled.length);
+        pooled.copy(bytes);
+        const wire: WireResponse = { bytes, to: dest ? { address: dest.host, port: dest.port } : source };
         layer.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status: res.status, response: wire });
       },
       reply(status, reason, opts) {
