@@ -52,6 +52,21 @@ export interface TransactionUser {
 
 interface ServerRecord extends ServerTransaction {
   key: string;
+  lastWire?: (wire: WireResponse) => void;
+}
+
+/**
+ * A server transaction in its linger phase. RFC 3261 keeps a non-INVITE server transaction in
+ * Completed for Timer J and RFC 6026 keeps an INVITE one in Accepted for Timer L (both 64*T1,
+ * 32 s): pure absorption of retransmissions. Those states are in the machines and model-tested;
+ * at run time the layer replaces the actor by this record when it reaches them, because 32 s of
+ * live actors at 1000 calls/s is ~64 000 actors and the GC pauses that come with them.
+ */
+interface Lingering {
+  key: string;
+  /** The final response to resend (NIST); none for an accepted INVITE (absorbed silently). */
+  response: WireResponse | undefined;
+  expiresAt: number;
 }
 
 /**
@@ -127,6 +142,11 @@ export class TransactionLayer {
   private readonly clients = new Map<string, ClientRecord>();
   private readonly byId = new Map<string, ServerRecord | ClientRecord>();
   private seq = 0;
+  private readonly lingering = new Map<string, Lingering>();
+  // Every linger lasts 64*T1, so insertion order is expiry order: a FIFO is the whole timer wheel.
+  private readonly lingerQueue: Lingering[] = [];
+  private lingerHead = 0;
+  private lingerSweep: NodeJS.Timeout | undefined;
   readonly timers: SipTimerConfig;
   readonly stats: TransactionLayerStats = {
     serverCreated: 0,
@@ -227,6 +247,38 @@ export class TransactionLayer {
     return { server: this.servers.size, client: this.clients.size };
   }
 
+  private linger(key: string, response: WireResponse | undefined): void {
+    const entry: Lingering = { key, response, expiresAt: performance.now() + 64 * this.timers.t1 };
+    this.lingering.set(key, entry);
+    this.lingerQueue.push(entry);
+    if (!this.lingerSweep) {
+      this.lingerSweep = setInterval(() => this.sweepLingering(), Math.max(50, this.timers.t1));
+      this.lingerSweep.unref();
+    }
+  }
+
+  private sweepLingering(): void {
+    const now = performance.now();
+    const q = this.lingerQueue;
+    while (this.lingerHead < q.length && q[this.lingerHead]!.expiresAt <= now) {
+      const e = q[this.lingerHead++]!;
+      if (this.lingering.get(e.key) === e) this.lingering.delete(e.key);
+    }
+    if (this.lingerHead > 1024 && this.lingerHead * 2 > q.length) {
+      q.splice(0, this.lingerHead);
+      this.lingerHead = 0;
+    }
+    if (q.length === this.lingerHead && this.lingerSweep) {
+      clearInterval(this.lingerSweep);
+      this.lingerSweep = undefined;
+    }
+  }
+
+  /** Server transactions in their linger phase (absorbing retransmissions). */
+  get lingeringCount(): number {
+    return this.lingering.size;
+  }
+
   /** The INVITE server transaction a CANCEL refers to (§9.2), if it is still there. */
   findInviteFor(cancel: SipRequest): ServerTransaction | undefined {
     const key = serverKey(cancel);
@@ -260,12 +312,18 @@ export class TransactionLayer {
   /** Cancel a client transaction's retransmissions (e.g. on shutdown). */
   stopAll(): void {
     for (const id of [...this.byId.keys()]) this.supervisor.stop(id);
+    clearInterval(this.lingerSweep);
+    this.lingerSweep = undefined;
+    this.lingering.clear();
+    this.lingerQueue.length = 0;
+    this.lingerHead = 0;
   }
 
   private spawn(
     logic: typeof this.ist | typeof this.nist | typeof this.ict | typeof this.nict,
     id: string,
     onExit: () => void,
+    onSnapshot?: (snap: { matches(state: string): boolean }) => void,
   ): { send(event: AnyEventObject): void } | undefined {
     try {
       return this.supervisor.spawn(logic as AnyActorLogic, {
@@ -273,6 +331,7 @@ export class TransactionLayer {
         id,
         input: this.timers,
         onExit,
+        ...(onSnapshot ? { onSnapshot: onSnapshot as (snap: unknown) => void } : {}),
         onCrash: (err) => this.logger.error({ err, id }, 'transaction crashed'),
       }).ref;
     } catch (err) {
@@ -294,12 +353,24 @@ export class TransactionLayer {
         this.supervisor.get(existing.id)?.ref.send({ type: 'ACK.RECEIVED', request: req });
         return;
       }
+      // A 2xx ACK (new branch, or the INVITE's branch while it lingers) belongs to the dialog.
       this.tu?.onAck(req, source);
       return;
     }
     if (existing) {
       this.stats.retransmittedRequestsAbsorbed++;
       this.supervisor.get(existing.id)?.ref.send({ type: 'REQUEST.RETRANSMITTED' });
+      return;
+    }
+    const lingering = this.lingering.get(key);
+    if (lingering) {
+      // Completed (non-INVITE): answer the retransmission with the same final response.
+      // Accepted (INVITE): absorb it silently; the UA core retransmits its own 2xx.
+      this.stats.retransmittedRequestsAbsorbed++;
+      if (lingering.response) {
+        this.stats.responsesRetransmitted++;
+        this.transport.sendBytes(lingering.response.bytes, lingering.response.to);
+      }
       return;
     }
     const id = `stx-${++this.seq}`;
@@ -328,6 +399,7 @@ export class TransactionLayer {
         const bytes = Buffer.allocUnsafeSlow(pooled.length);
         pooled.copy(bytes);
         const wire: WireResponse = { bytes, to: dest ? { address: dest.host, port: dest.port } : source };
+        rec.lastWire?.(wire);
         layer.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status: res.status, response: wire });
       },
       reply(status, reason, opts) {
@@ -339,10 +411,24 @@ export class TransactionLayer {
     this.servers.set(key, rec);
     this.byId.set(id, rec);
     this.stats.serverCreated++;
-    const actor = this.spawn(isInvite ? this.ist : this.nist, id, () => {
-      this.servers.delete(key);
-      this.byId.delete(id);
-    });
+    let lastResponse: WireResponse | undefined;
+    const actor = this.spawn(
+      isInvite ? this.ist : this.nist,
+      id,
+      () => {
+        this.servers.delete(key);
+        this.byId.delete(id);
+      },
+      (snap) => {
+        // Hand the linger phase (IST Accepted / NIST Completed) to a compact absorber.
+        if (this.timers.reliable) return;
+        if (isInvite ? snap.matches('accepted') : snap.matches('completed')) {
+          this.linger(key, isInvite ? undefined : lastResponse);
+          this.supervisor.stop(id);
+        }
+      },
+    );
+    rec.lastWire = (w) => (lastResponse = w);
     actor?.send({ type: 'REQUEST.RECEIVED', request: req });
   }
 

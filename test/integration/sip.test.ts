@@ -71,7 +71,8 @@ function request(method: string, port: number, clientPort: number, extra: Partia
     ...extra,
   };
   const lines = Object.entries(h).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}`);
-  return `${method} sip:callchart@127.0.0.1:${port} SIP/2.0\n${lines.join('\n')}\nContent-Length: ${Buffer.byteLength(body)}\n\n${body}`;
+  // send() turns every \n into \r\n, so the length is counted on the body as it will be sent.
+  return `${method} sip:callchart@127.0.0.1:${port} SIP/2.0\n${lines.join('\n')}\nContent-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}\n\n${body}`;
 }
 
 describe('SIP UAS edge: every bad or unsupported request gets a clear answer', () => {
@@ -287,5 +288,36 @@ describe('SIP calls between two callchart engines (UAC ↔ UAS)', () => {
     assert.ok(dropped > 0, 'the relay dropped nothing');
     const failed = results.filter((r) => !r.answered || r.end.reason !== 'local-hangup');
     assert.deepEqual(failed, [], `calls failed under loss (${dropped} datagrams dropped)`);
+  });
+});
+
+describe('SIP server transactions after their final response', () => {
+  test('a retransmitted BYE gets the same 200 again; a retransmitted INVITE after 200 creates nothing', async () => {
+    const e = await start({ onIncomingCall: () => ({ action: 'accept' }) });
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    const sdp = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40010 RTP/AVP 0\n';
+    const invite = request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': 'linger@x' }, sdp);
+    c.send(invite, port);
+    const ok = await c.response((r) => r.status === 200);
+    const toTag = /tag=([^;>\s]+)/.exec(ok.headers.get('To')!)![1];
+    assert.equal(e.calls.size, 1);
+    c.send(invite, port); // retransmission after the 200: absorbed, no second call
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(e.calls.size, 1);
+    c.got.length = 0;
+    const ack = request('ACK', port, c.port, { 'Call-ID': 'linger@x', To: `<sip:callchart@127.0.0.1:${port}>;tag=${toTag}` });
+    c.send(ack, port);
+    const bye = request('BYE', port, c.port, { 'Call-ID': 'linger@x', CSeq: '2 BYE', To: `<sip:callchart@127.0.0.1:${port}>;tag=${toTag}` });
+    c.send(bye, port);
+    const first = await c.response((r) => r.headers.get('CSeq') === '2 BYE');
+    assert.equal(first.status, 200);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(e.calls.size, 0);
+    c.send(bye, port); // retransmitted BYE: the same answer, not 481
+    const again = await c.response((r) => r.headers.get('CSeq') === '2 BYE');
+    assert.equal(again.status, 200);
+    assert.equal(e.sip!.transactions.stats.retransmittedRequestsAbsorbed >= 2, true);
+    c.close();
   });
 });
