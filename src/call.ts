@@ -4,6 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Actor } from 'xstate';
 import type { Logger } from 'pino';
+import { stateToString } from './supervisor.js';
 import type { CallEnd, CallMachine, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
 import type { MediaLeg } from './media-actors/leg.js';
 import type { PlaybackStream, PlayRequest } from './media-actors/playback.js';
@@ -92,14 +93,6 @@ export interface CallInfo {
   to?: string;
 }
 
-function stateName(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (value && typeof value === 'object') {
-    const [k, v] = Object.entries(value)[0] ?? ['unknown', undefined];
-    return v === undefined ? k : `${k}.${stateName(v)}`;
-  }
-  return 'unknown';
-}
 
 export class Call extends EventEmitter<CallEvents> {
   readonly id: string;
@@ -137,7 +130,7 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** Current state path, e.g. `ringing`, `active.talking`, `active.held`, `ended`. */
   get state(): string {
-    return stateName(this.actor.getSnapshot().value);
+    return stateToString(this.actor.getSnapshot().value);
   }
 
   /** The call's pino child logger (bound to its ids). */

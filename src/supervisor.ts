@@ -80,8 +80,15 @@ function bump(rec: Record<string, number>, key: string): void {
   rec[key] = (rec[key] ?? 0) + 1;
 }
 
-function stateString(value: unknown): string {
-  return typeof value === 'string' ? value : JSON.stringify(value);
+/**
+ * A state value as a path: `ringing`, `active.held`; parallel regions in parentheses,
+ * `active.(phase.trying,retransmit.pending)`. The one formatter for logs, spans and handles.
+ */
+export function stateToString(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (!value || typeof value !== 'object') return 'unknown';
+  const parts = Object.entries(value).map(([k, v]) => (v === undefined || (typeof v === 'object' && v && !Object.keys(v).length) ? k : `${k}.${stateToString(v)}`));
+  return parts.length === 1 ? parts[0]! : `(${parts.join(',')})`;
 }
 
 export class Supervisor {
@@ -171,7 +178,7 @@ export class Supervisor {
         if (!span && !debugOn) return;
         const s = (snap as { value?: unknown }).value;
         if (s === undefined) return;
-        const state = stateString(s);
+        const state = stateToString(s);
         if (state === lastState) return;
         lastState = state;
         span?.addEvent('state', { 'callchart.state': state });

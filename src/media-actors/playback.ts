@@ -4,6 +4,7 @@
 // Per 20 ms tick a playing stream copies (or, at gain 1, just views) 160 samples, applies the gain
 // and writes them to its leg. The actor hears only control events: item started (with duration),
 // position every `positionReportMs`, item ended/failed.
+import { stateToString } from '../supervisor.js';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
@@ -59,11 +60,6 @@ export interface PlaybackStreamEvents {
   closed: [output: PlaybackOutput];
 }
 
-function stateString(v: unknown): string {
-  if (typeof v === 'string') return v;
-  const [k, sub] = Object.entries(v as Record<string, unknown>)[0]!;
-  return `${k}.${stateString(sub)}`;
-}
 
 /** The application's handle on one playback stream. */
 export class PlaybackStream extends EventEmitter<PlaybackStreamEvents> {
@@ -83,7 +79,7 @@ export class PlaybackStream extends EventEmitter<PlaybackStreamEvents> {
   }
 
   get state(): string {
-    return stateString(this.actor.getSnapshot().value);
+    return stateToString(this.actor.getSnapshot().value);
   }
 
   /** Current position (ms) as last reported or sought. */
@@ -390,7 +386,7 @@ export class PlaybackRuntime {
     pump.stream = stream;
     let last = stream.state;
     sup.ref.subscribe((snap) => {
-      const now = stateString(snap.value);
+      const now = stateToString(snap.value);
       if (now !== last) {
         last = now;
         stream!.emit('state', now);

@@ -6,6 +6,7 @@
 // ordinary events, and when a generated path takes one, the real actor's SimulatedClock is advanced
 // by the named delay instead. The paths therefore drive the real actor through its real timers.
 import assert from 'node:assert/strict';
+import { stateToString as valueString } from '../../src/supervisor.js';
 import { TestModel } from 'xstate/graph';
 import {
   createActor,
@@ -19,11 +20,6 @@ import {
   type AnyMachineSnapshot,
 } from 'xstate';
 
-export function valueString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  const [k, v] = Object.entries(value as Record<string, unknown>)[0]!;
-  return `${k}.${valueString(v)}`;
-}
 
 export interface AfterEvent {
   type: string;

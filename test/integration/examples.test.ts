@@ -57,7 +57,7 @@ test('examples/tracing-console.ts prints a call span with state events', async (
     while (!/name: 'call'/.test(output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     assert.match(output(), /name: 'call'/);
     assert.match(output(), /'callchart\.state': 'ringing'/);
-    assert.match(output(), /'callchart\.state': '\{"active":"talking"\}'|'callchart\.state': 'ended'/);
+    assert.match(output(), /'callchart\.state': 'active\.talking'/);
   } finally {
     await stop(proc);
   }
