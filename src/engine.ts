@@ -171,17 +171,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger }) : undefined;
     this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
     if (this.rooms) {
-      // Rooms bring GET /status and GET /rooms.
-      for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r);
+      for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r); // GET /rooms
       this.http.addWsRoute(this.rooms.wsRoute);
       const rooms = this.rooms;
       this.onClose(() => rooms.close());
-    } else {
-      this.http.addHttpRoute({
-        name: 'status',
-        match: (method, url) => method === 'GET' && url.pathname === '/status',
-        handle: (_req, res) => void res.writeHead(200, { 'content-type': 'text/plain' }).end('ok'),
-      });
     }
     if (this.playback) {
       this.http.addWsRoute(this.playback.wsRoute);

@@ -1,5 +1,5 @@
 // Rooms over WebSocket: `/rooms/:roomId` joins (and on first join creates) a room actor running
-// the app's room service; `GET /rooms` lists rooms and `GET /status` answers `ok`.
+// the app's room service; `GET /rooms` lists rooms (`GET /status` is the HTTP server's own).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
@@ -231,11 +231,6 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
   };
 
   const httpRoutes: HttpRoute[] = [
-    {
-      name: 'status',
-      match: (method, url) => method === 'GET' && url.pathname === '/status',
-      handle: (_req, res) => sendText(res, 200, 'text/plain; charset=utf-8', 'ok'),
-    },
     {
       name: 'rooms-list',
       match: (method, url) => method === 'GET' && (url.pathname === prefix || url.pathname === prefix + '/'),

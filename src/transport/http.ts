@@ -112,6 +112,11 @@ export class HttpServer {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request\n');
       return;
     }
+    // Liveness belongs to the server, not to any one protocol mounted on it.
+    if (req.method === 'GET' && url.pathname === '/status') {
+      res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('ok');
+      return;
+    }
     const route = this.httpRoutes.find((r) => r.match(req.method ?? 'GET', url));
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
