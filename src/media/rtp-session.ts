@@ -276,18 +276,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    * sender suppress audio during an event; mixing both confuses many receivers).
    */
   send(pcm: Int16Array): boolean {
-    const remote = this.remote;
-    if (!remote || this.closing || this.dtmfTimer) return false;
-    const n = pcm.length;
-    if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
-    const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
-    writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
+    const buf = this.startPacket(pcm.length);
+    if (!buf) return false;
     encodeG711(this.codec, pcm, buf, RTP_HEADER_SIZE);
-    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address);
-    this.markNext = false;
-    this.seq = (this.seq + 1) & 0xffff;
-    this.ts = (this.ts + n) >>> 0;
-    this.afterSend(n);
+    this.finishPacket(buf, pcm.length);
     return true;
   }
 
@@ -296,19 +288,29 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    * received from a 'payload' listener of a session with the same codec. Same rules as send().
    */
   sendPayload(payload: Uint8Array): boolean {
-    const remote = this.remote;
-    if (!remote || this.closing || this.dtmfTimer) return false;
-    const n = payload.length;
-    if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`payload must be 1..${MAX_FRAME_SAMPLES} bytes`);
+    const buf = this.startPacket(payload.length);
+    if (!buf) return false;
+    buf.set(payload, RTP_HEADER_SIZE);
+    this.finishPacket(buf, payload.length);
+    return true;
+  }
+
+  /** A send buffer with the RTP header written, or null when this session cannot send now. */
+  private startPacket(n: number): Buffer | null {
+    if (!this.remote || this.closing || this.dtmfTimer) return null;
+    if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
     const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
-    buf.set(payload, RTP_HEADER_SIZE);
+    return buf;
+  }
+
+  private finishPacket(buf: Buffer, n: number): void {
+    const remote = this.remote!;
     this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
     this.afterSend(n);
-    return true;
   }
 
   /**
