@@ -28,6 +28,8 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
 
 export class CallManager {
   private readonly calls = new Map<string, Call>();
+  private readonly wires = new Map<string, CallWire>();
+  private readonly infoOn: boolean;
   readonly machine: CallMachine;
 
   constructor(private readonly opts: CallManagerOptions) {
@@ -58,8 +60,6 @@ export class CallManager {
     });
   }
 
-  private readonly wires = new Map<string, CallWire>();
-  private readonly infoOn: boolean;
 
   get size(): number {
     return this.calls.size;

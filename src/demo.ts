@@ -19,23 +19,17 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
   const answerDelayMs = o.answerDelayMs ?? 5000;
   const hangupAfterMs = o.hangupAfterMs ?? 10_000;
   return (call) => {
-    // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
-    if (call.transport === 'sip') {
-      // Echo on the media plane: G.711 bytes go straight back (pass-through) when the leg has a
-      // payload path, no per-frame EventEmitter hop. It stops by itself when the call ends.
-      if (call.media) startEcho(call.media, { mode: 'auto' });
-      else call.on('audio', (frame) => call.sendAudio(frame));
-      call.on('dtmf', (digit) => {
-        if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
-      });
-      return { action: 'accept' };
-    }
-    const timers: NodeJS.Timeout[] = [];
-    call.once('ended', () => timers.forEach(clearTimeout));
-    call.on('audio', (frame) => call.sendAudio(frame));
     call.on('dtmf', (digit) => {
       if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
     });
+    // Echo on the media plane when the call has one: G.711 bytes go straight back (pass-through),
+    // no per-frame EventEmitter hop, and it stops by itself when the call ends.
+    if (call.media) startEcho(call.media, { mode: 'auto' });
+    else call.on('audio', (frame) => call.sendAudio(frame));
+    // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
+    if (call.transport === 'sip') return { action: 'accept' };
+    const timers: NodeJS.Timeout[] = [];
+    call.once('ended', () => timers.forEach(clearTimeout));
     call.once('answered', () => timers.push(setTimeout(() => call.hangup('demo talk time over'), hangupAfterMs)));
     if (answerDelayMs <= 0) return { action: 'accept' };
     timers.push(setTimeout(() => call.answer(), answerDelayMs));

@@ -127,6 +127,8 @@ class SipLeg implements CallWire {
   remote: Endpoint;
   localTag: string;
   sdp: Sdp | undefined;
+  /** UAS: the SDP answer computed when the INVITE arrived (sent with the 200). */
+  answerSdp: string | undefined;
   localSdpVersion = 1;
   provisionalSeen = false;
   cancelPending = false;
@@ -211,8 +213,6 @@ class SipLeg implements CallWire {
     this.start2xxRetransmission(res);
   }
 
-  /** SDP answer computed when the INVITE arrived (sent with 200). */
-  answerSdp: string | undefined;
 
   sendReject(code: number, reason?: string): void {
     this.inviteTx?.reply(code, reason, { toTag: this.localTag });
