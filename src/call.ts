@@ -5,6 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Actor } from 'xstate';
 import type { Logger } from 'pino';
 import { stateToString } from './supervisor.js';
+import { DTMF_STRING } from './media/dtmf.js';
 import type { CallEnd, CallMachine, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
 import type { MediaLeg } from './media-actors/leg.js';
 import type { PlaybackStream, PlayRequest } from './media-actors/playback.js';
@@ -195,7 +196,7 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   sendDtmf(digits: string): void {
-    if (!/^[0-9*#A-D]+$/.test(digits)) throw new RangeError(`invalid DTMF digits: ${JSON.stringify(digits)}`);
+    if (!DTMF_STRING.test(digits)) throw new RangeError(`invalid DTMF digits: ${JSON.stringify(digits)}`);
     if (!this.wire.sendDtmf) throw new Error(`transport ${this.transport} cannot send DTMF`);
     this.wire.sendDtmf(digits);
   }

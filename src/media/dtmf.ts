@@ -4,6 +4,9 @@
 import { tsDelta } from './rtp.js';
 
 export const DTMF_DIGITS = '0123456789*#ABCD';
+/** One DTMF digit as every edge accepts it (WebSocket, SIP INFO, the API). */
+export const DTMF_DIGIT = /^[0-9*#A-D]$/;
+export const DTMF_STRING = /^[0-9*#A-D]+$/;
 
 export function digitToEvent(digit: string): number {
   const i = DTMF_DIGITS.indexOf(digit.toUpperCase());

@@ -2,7 +2,7 @@
 // server frames; knows nothing of sockets or actors.
 import { z } from 'zod';
 
-export const DTMF_DIGIT = /^[0-9*#A-D]$/;
+import { DTMF_DIGIT } from '../media/dtmf.js';
 
 const sessionId = z.string({ error: 'missing field sessionId' }).min(1, 'missing field sessionId');
 

@@ -31,6 +31,7 @@ import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
 import { createOffer, negotiate, parseRemote, isHoldOffer, type AudioCodec } from './sdp.js';
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
 import { RtpSession } from '../media/rtp-session.js';
+import { DTMF_DIGIT } from '../media/dtmf.js';
 import type { PortAllocator } from '../media/ports.js';
 import { callMediaLeg } from '../media-actors/call-media.js';
 
@@ -92,12 +93,12 @@ export function parseDtmfInfo(contentType: string, body: string): { digit: strin
     if (!signal) return undefined;
     const map: Record<string, string> = { '10': '*', '11': '#', '12': 'A', '13': 'B', '14': 'C', '15': 'D' };
     const digit = (map[signal] ?? signal).toUpperCase();
-    if (!/^[0-9*#A-D]$/.test(digit)) return undefined;
+    if (!DTMF_DIGIT.test(digit)) return undefined;
     return { digit, durationMs: duration ? Number(duration) : undefined };
   }
   if (ct === 'application/dtmf') {
     const digit = body.trim().toUpperCase();
-    return /^[0-9*#A-D]$/.test(digit) ? { digit } : undefined;
+    return DTMF_DIGIT.test(digit) ? { digit } : undefined;
   }
   return undefined;
 }
