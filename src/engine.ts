@@ -18,6 +18,11 @@ import { defaultCallDelays } from '../machines/call.machine.js';
 import { MediaServices, bridgeCalls } from './media-actors/call-media.js';
 import type { Bridge, BridgeOptions } from './media-actors/bridge.js';
 import type { AudioCodec } from './sip/sdp.js';
+import os from 'node:os';
+import path from 'node:path';
+import { JambonzService } from './jambonz/index.js';
+import type { JambonzHookOptions } from './jambonz/hook.js';
+import type { JambonzAudioOptions } from './jambonz/audio.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -63,6 +68,16 @@ export interface EngineOptions {
   rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
   /** MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store). */
   playback?: Omit<PlaybackRoutesOptions, 'supervisor' | 'logger'> | false;
+  /**
+   * jambonz application protocol defaults. Routes are added with `engine.jambonz.hook(path, fn)`
+   * and `engine.jambonz.audio(path, fn)` (before or after `listen()`).
+   */
+  jambonz?: {
+    /** Where audio routes write one WAV per call (default `<tmp>/callchart-recordings`). */
+    recordingsDir?: string;
+    hook?: JambonzHookOptions;
+    audio?: JambonzAudioOptions;
+  };
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
 }
@@ -95,6 +110,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly rooms: RoomsRoutes | undefined;
   /** Playback sessions service (when enabled). */
   readonly playback: PlaybackRoutes | undefined;
+  /** jambonz application protocol: `jambonz.hook(path, handler)`, `jambonz.audio(path, handler)`. */
+  readonly jambonz: JambonzService;
   /** Media runtimes for calls: `media.playback` (PlaybackRuntime), `media.recording` (RecordingRuntime). */
   readonly media: MediaServices;
   private inspector: InspectorHandle | undefined;
@@ -181,6 +198,17 @@ export class Engine extends EventEmitter<EngineEvents> {
       const playback = this.playback;
       this.onClose(() => playback.close());
     }
+    this.jambonz = new JambonzService({
+      supervisor: this.supervisor,
+      calls: this.calls,
+      logger: this.logger,
+      http: this.http,
+      recordingsDir: opts.jambonz?.recordingsDir ?? path.join(os.tmpdir(), 'callchart-recordings'),
+      hook: opts.jambonz?.hook,
+      audio: opts.jambonz?.audio,
+    });
+    const jambonz = this.jambonz;
+    this.onClose(() => jambonz.close());
     for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
     if (opts.inboundCall !== false) {
       this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall || {}));

@@ -28,3 +28,5 @@ export { createRoomsRoutes, counterService, RoomRuntime, type RoomsRoutes, type 
 export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';
 export { createPlaybackRoutes, createFileStore, createMemoryStore, type PlaybackRoutes, type PlaybackRoutesOptions, type PlaybackStore } from './playback/index.js';
 export * from '../machines/index.js';
+// jambonz application protocol: hook routes (ws.jambonz.org) and audio routes (audio.jambonz.org).
+export * from './jambonz/index.js';

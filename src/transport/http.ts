@@ -17,6 +17,12 @@ export interface WsRoute {
   readonly maxPayload?: number;
   /** WebSocket subprotocols this route accepts (e.g. 'ws.jambonz.org'); none = any/none. */
   readonly protocols?: readonly string[];
+  /**
+   * Refuse the upgrade (HTTP 400 naming the expected subprotocols) when the client offers none of
+   * `protocols`, instead of upgrading without one. jambonz routes need this: a client that does
+   * not speak the protocol must learn so before it sends anything.
+   */
+  readonly requireProtocol?: boolean;
   onConnection(ws: WebSocket, req: IncomingMessage, params: RouteParams): void;
 }
 
@@ -148,6 +154,18 @@ export class HttpServer {
       return;
     }
     const { route, params } = matched;
+    if (route.requireProtocol && route.protocols?.length) {
+      const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
+      if (!route.protocols.some((p) => offered.includes(p))) {
+        const reason = `unsupported WebSocket subprotocol: expected ${route.protocols.join(' or ')}`;
+        this.log.warn({ route: route.name, path: url?.pathname, offered: offered.filter(Boolean) }, reason);
+        socket.end(
+          `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
+            `Content-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`,
+        );
+        return;
+      }
+    }
     const wss = this.wssByRoute.get(route)!;
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => this.log.debug({ err, route: route.name }, 'websocket error'));
