@@ -1,0 +1,392 @@
+// One jambonz call-control session (`ws.jambonz.org`): the conversation between the feature-server
+// and the application about one call_sid. It decides, for every reply the app gives, whether it
+// is the `ack` of the message jambonz is waiting on or an unsolicited `command redirect`; when the
+// app is too slow it has the fallback ack sent (jambonz hangs up a call whose session:new is not
+// acked within 5 s); and it keeps the session through a dropped socket until jambonz reconnects.
+// Pure statechart: every wire effect is a named action the hook route provides, every timer a
+// named delay (`ackTimeout`, `reconnectGrace`). Verb arrays are opaque here: validated upstream.
+import { assign, setup } from 'xstate';
+
+/** What an un-acked message was: the session start (session:new/adulting/reconnect), a verb hook, a redirect. */
+export type JambonzPendingKind = 'session' | 'hook' | 'redirect';
+
+export interface JambonzPending {
+  msgid: string;
+  kind: JambonzPendingKind;
+  hook?: string;
+}
+
+/** A verb array as this machine sees it: already validated, passed through untouched. */
+export type JambonzVerbList = readonly object[];
+
+export type JambonzSessionEndReason =
+  /** call:status reported a final status (completed, failed, busy, no-answer). */
+  | 'call-ended'
+  /** jambonz closed the socket normally (1000): the call is over on its side. */
+  | 'socket-closed'
+  /** The socket dropped and jambonz did not reconnect within `reconnectGrace`. */
+  | 'reconnect-timeout'
+  /** The application or the engine ended the session (shutdown). */
+  | 'local-close';
+
+export interface JambonzSessionEnd {
+  reason: JambonzSessionEndReason;
+  callStatus?: string;
+  code?: number;
+}
+
+export interface JambonzSessionInput {
+  callSid: string;
+}
+
+export interface JambonzSessionContext extends JambonzSessionInput {
+  /** The message jambonz is waiting for an ack on; the app's next reply answers it. */
+  pending: JambonzPending | null;
+  /** The session start has been acked (by the app or by the fallback). */
+  sessionAcked: boolean;
+  /** A reply the app gave while the socket was down, sent once jambonz is back. */
+  held: JambonzVerbList | null;
+  callStatus: string | null;
+  hooks: number;
+  reconnects: number;
+  end: JambonzSessionEnd | null;
+}
+
+export type JambonzSessionEvent =
+  | { type: 'SESSION.NEW'; msgid: string }
+  | { type: 'SESSION.REDIRECT'; msgid: string; hook: string }
+  | { type: 'SESSION.RECONNECT'; msgid: string }
+  | { type: 'HOOK.RECEIVED'; msgid: string; hook: string }
+  /** The app's reply: the ack of the pending message, or a `command redirect` when none is pending. */
+  | { type: 'APP.ACK'; verbs: JambonzVerbList }
+  /** Any other app command (`redirect` with data = verbs, `call:status`, `mute:status`, …). */
+  | { type: 'APP.COMMAND'; command: string; data?: unknown; queue?: boolean; callSid?: string; toolCallId?: string }
+  | { type: 'CALL.STATUS'; status: string }
+  | { type: 'SOCKET.CLOSED'; code: number }
+  | { type: 'SESSION.CLOSE' };
+
+export interface JambonzSessionDelays {
+  /** How long the app may take to answer a message before the fallback ack goes out (< jambonz's 5 s). */
+  ackTimeout: number;
+  /** How long a session whose socket dropped waits for jambonz's session:reconnect. */
+  reconnectGrace: number;
+}
+
+export const defaultJambonzSessionDelays: JambonzSessionDelays = { ackTimeout: 4000, reconnectGrace: 30_000 };
+
+const TERMINAL = ['completed', 'failed', 'busy', 'no-answer'];
+
+/** What `sendCommand` puts on the wire: the command, its data, and optional target leg / tool call. */
+export interface JambonzCommandParams {
+  command: string;
+  data: unknown;
+  queue: boolean;
+  callSid?: string;
+  toolCallId?: string;
+}
+
+const commandParams = ({ event }: { event: JambonzSessionEvent }): JambonzCommandParams => {
+  const e = event as Extract<JambonzSessionEvent, { type: 'APP.COMMAND' }>;
+  return {
+    command: e.command,
+    data: e.data,
+    queue: e.queue ?? false,
+    ...(e.callSid !== undefined ? { callSid: e.callSid } : {}),
+    ...(e.toolCallId !== undefined ? { toolCallId: e.toolCallId } : {}),
+  };
+};
+
+export const jambonzSessionMachine = setup({
+  types: {
+    context: {} as JambonzSessionContext,
+    events: {} as JambonzSessionEvent,
+    input: {} as JambonzSessionInput,
+    output: {} as JambonzSessionEnd,
+  },
+  actions: {
+    // Provided by the hook route.
+    startApp: () => {},
+    deliverHook: (_: unknown, _p: { msgid: string; hook: string }) => {},
+    deliverRedirect: (_: unknown, _p: { msgid: string; hook: string }) => {},
+    sendAck: (_: unknown, _p: { msgid: string; verbs: JambonzVerbList }) => {},
+    sendFallbackAck: (_: unknown, _p: { msgid: string; kind: JambonzPendingKind }) => {},
+    sendRedirect: (_: unknown, _p: { verbs: JambonzVerbList; queue: boolean }) => {},
+    sendCommand: (_: unknown, _p: JambonzCommandParams) => {},
+    notifyAckTimeout: (_: unknown, _p: { msgid: string; kind: JambonzPendingKind }) => {},
+    noteDisconnected: (_: unknown, _p: { code: number }) => {},
+    noteReconnected: () => {},
+  },
+  guards: {
+    isTerminalStatus: ({ event }) => event.type === 'CALL.STATUS' && TERMINAL.includes(event.status),
+    isNormalClose: ({ event }) => event.type === 'SOCKET.CLOSED' && event.code === 1000,
+    isRedirectCommand: ({ event }) => event.type === 'APP.COMMAND' && event.command === 'redirect',
+    sessionUnacked: ({ context }) => !context.sessionAcked,
+    sessionUnackedWithHeld: ({ context }) => !context.sessionAcked && context.held !== null,
+    hasHeld: ({ context }) => context.held !== null,
+  },
+  delays: {
+    ackTimeout: defaultJambonzSessionDelays.ackTimeout,
+    reconnectGrace: defaultJambonzSessionDelays.reconnectGrace,
+  },
+}).createMachine({
+  id: 'jambonzSession',
+  context: ({ input }) => ({
+    ...input,
+    pending: null,
+    sessionAcked: false,
+    held: null,
+    callStatus: null,
+    hooks: 0,
+    reconnects: 0,
+    end: null,
+  }),
+  initial: 'new',
+  output: ({ context }) => context.end ?? { reason: 'local-close' },
+  states: {
+    new: {
+      on: {
+        'SESSION.NEW': {
+          target: 'live.awaitingApp',
+          actions: [assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'session' as const }) }), 'startApp'],
+        },
+        'SOCKET.CLOSED': { target: 'closed', actions: assign({ end: ({ event }) => ({ reason: 'socket-closed' as const, code: event.code }) }) },
+        'SESSION.CLOSE': { target: 'closed', actions: assign({ end: { reason: 'local-close' } }) },
+      },
+    },
+    // Everything while a socket carries the session.
+    live: {
+      initial: 'awaitingApp',
+      on: {
+        'CALL.STATUS': [
+          {
+            guard: 'isTerminalStatus',
+            target: 'closed',
+            actions: assign({
+              callStatus: ({ event }) => event.status,
+              end: ({ event }) => ({ reason: 'call-ended' as const, callStatus: event.status }),
+            }),
+          },
+          { actions: assign({ callStatus: ({ event }) => event.status }) },
+        ],
+        'SOCKET.CLOSED': [
+          { guard: 'isNormalClose', target: 'closed', actions: assign({ end: ({ event }) => ({ reason: 'socket-closed' as const, code: event.code }) }) },
+          {
+            target: 'disconnected',
+            actions: [
+              // jambonz abandons the messages in flight when its socket drops — except the
+              // session start, whose ack it then expects on the session:reconnect instead.
+              assign({ pending: ({ context }) => (context.pending?.kind === 'session' ? context.pending : null) }),
+              { type: 'noteDisconnected', params: ({ event }) => ({ code: event.code }) },
+            ],
+          },
+        ],
+        'SESSION.CLOSE': { target: 'closed', actions: assign({ end: { reason: 'local-close' } }) },
+        'APP.COMMAND': { actions: { type: 'sendCommand', params: commandParams } },
+      },
+      states: {
+        awaitingApp: {
+          after: {
+            ackTimeout: {
+              target: 'executing',
+              actions: [
+                { type: 'sendFallbackAck', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
+                { type: 'notifyAckTimeout', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
+                assign({ pending: null, sessionAcked: true }),
+              ],
+            },
+          },
+          on: {
+            'APP.ACK': {
+              target: 'executing',
+              actions: [
+                { type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.verbs }) },
+                assign({ pending: null, sessionAcked: true }),
+              ],
+            },
+            // Before the session start is acked, a redirect IS the answer to it (as in node-client-ws).
+            'APP.COMMAND': {
+              guard: 'isRedirectCommand',
+              target: 'executing',
+              actions: [
+                { type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.data as JambonzVerbList }) },
+                assign({ pending: null, sessionAcked: true }),
+              ],
+            },
+            // jambonz runs no verb before the session start is acked, so these cannot be
+            // legitimate; they are acked empty so it does not wait on them.
+            'HOOK.RECEIVED': { actions: { type: 'sendAck', params: ({ event }) => ({ msgid: event.msgid, verbs: [] }) } },
+            'SESSION.REDIRECT': { actions: { type: 'sendAck', params: ({ event }) => ({ msgid: event.msgid, verbs: [] }) } },
+          },
+        },
+        executing: {
+          on: {
+            'HOOK.RECEIVED': {
+              target: 'awaitingHookReply',
+              actions: [
+                assign({
+                  pending: ({ event }) => ({ msgid: event.msgid, kind: 'hook' as const, hook: event.hook }),
+                  hooks: ({ context }) => context.hooks + 1,
+                }),
+                { type: 'deliverHook', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
+              ],
+            },
+            'SESSION.REDIRECT': {
+              target: 'redirected',
+              actions: [
+                assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'redirect' as const, hook: event.hook }) }),
+                { type: 'deliverRedirect', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
+              ],
+            },
+            'APP.ACK': { actions: { type: 'sendRedirect', params: ({ event }) => ({ verbs: event.verbs, queue: false }) } },
+          },
+        },
+        awaitingHookReply: {
+          after: {
+            ackTimeout: {
+              target: 'executing',
+              actions: [
+                { type: 'sendFallbackAck', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
+                { type: 'notifyAckTimeout', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
+                assign({ pending: null }),
+              ],
+            },
+          },
+          on: {
+            'APP.ACK': {
+              target: 'executing',
+              actions: [{ type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.verbs }) }, assign({ pending: null })],
+            },
+            // A newer hook supersedes the one still waiting: that one is acked empty (jambonz
+            // keeps running its verbs) and the app's next reply answers the newer one.
+            'HOOK.RECEIVED': {
+              target: 'awaitingHookReply',
+              reenter: true,
+              actions: [
+                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
+                assign({
+                  pending: ({ event }) => ({ msgid: event.msgid, kind: 'hook' as const, hook: event.hook }),
+                  hooks: ({ context }) => context.hooks + 1,
+                }),
+                { type: 'deliverHook', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
+              ],
+            },
+            'SESSION.REDIRECT': {
+              target: 'redirected',
+              actions: [
+                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
+                assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'redirect' as const, hook: event.hook }) }),
+                { type: 'deliverRedirect', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
+              ],
+            },
+          },
+        },
+        // session:redirect: jambonz wants a new application for the call from the app.
+        redirected: {
+          after: {
+            ackTimeout: {
+              target: 'executing',
+              actions: [
+                { type: 'sendFallbackAck', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
+                { type: 'notifyAckTimeout', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
+                assign({ pending: null }),
+              ],
+            },
+          },
+          on: {
+            'APP.ACK': {
+              target: 'executing',
+              actions: [{ type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.verbs }) }, assign({ pending: null })],
+            },
+            'HOOK.RECEIVED': {
+              target: 'awaitingHookReply',
+              actions: [
+                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
+                assign({
+                  pending: ({ event }) => ({ msgid: event.msgid, kind: 'hook' as const, hook: event.hook }),
+                  hooks: ({ context }) => context.hooks + 1,
+                }),
+                { type: 'deliverHook', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
+              ],
+            },
+            'SESSION.REDIRECT': {
+              target: 'redirected',
+              reenter: true,
+              actions: [
+                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
+                assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'redirect' as const, hook: event.hook }) }),
+                { type: 'deliverRedirect', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
+              ],
+            },
+          },
+        },
+      },
+    },
+    // The socket dropped (not a normal close): jambonz reconnects with backoff and sends
+    // session:reconnect for this call_sid on the new socket.
+    disconnected: {
+      after: {
+        reconnectGrace: { target: 'closed', actions: assign({ end: { reason: 'reconnect-timeout' } }) },
+      },
+      on: {
+        'SESSION.RECONNECT': [
+          {
+            // The app answered the session start while the socket was down: that answer is the
+            // ack of the reconnect (jambonz moved the session:new wait onto it).
+            guard: 'sessionUnackedWithHeld',
+            target: 'live.executing',
+            actions: [
+              { type: 'sendAck', params: ({ context, event }) => ({ msgid: event.msgid, verbs: context.held! }) },
+              assign({ pending: null, held: null, sessionAcked: true, reconnects: ({ context }) => context.reconnects + 1 }),
+              'noteReconnected',
+            ],
+          },
+          {
+            guard: 'sessionUnacked',
+            target: 'live.awaitingApp',
+            actions: [
+              assign({
+                pending: ({ event }) => ({ msgid: event.msgid, kind: 'session' as const }),
+                reconnects: ({ context }) => context.reconnects + 1,
+              }),
+              'noteReconnected',
+            ],
+          },
+          {
+            guard: 'hasHeld',
+            target: 'live.executing',
+            actions: [
+              { type: 'sendAck', params: ({ event }) => ({ msgid: event.msgid, verbs: [] }) },
+              { type: 'sendRedirect', params: ({ context }) => ({ verbs: context.held!, queue: false }) },
+              assign({ held: null, reconnects: ({ context }) => context.reconnects + 1 }),
+              'noteReconnected',
+            ],
+          },
+          {
+            target: 'live.executing',
+            actions: [
+              { type: 'sendAck', params: ({ event }) => ({ msgid: event.msgid, verbs: [] }) },
+              assign({ reconnects: ({ context }) => context.reconnects + 1 }),
+              'noteReconnected',
+            ],
+          },
+        ],
+        // No socket to answer on: keep the latest reply for the reconnect.
+        'APP.ACK': { actions: assign({ held: ({ event }) => event.verbs }) },
+        'APP.COMMAND': [
+          { guard: 'isRedirectCommand', actions: assign({ held: ({ event }) => event.data as JambonzVerbList }) },
+          // Other commands go out through the route, which queues them until the socket is back.
+          { actions: { type: 'sendCommand', params: commandParams } },
+        ],
+        'CALL.STATUS': {
+          guard: 'isTerminalStatus',
+          target: 'closed',
+          actions: assign({ end: ({ event }) => ({ reason: 'call-ended' as const, callStatus: event.status }) }),
+        },
+        'SESSION.CLOSE': { target: 'closed', actions: assign({ end: { reason: 'local-close' } }) },
+      },
+    },
+    closed: { type: 'final' },
+  },
+});
+
+export type JambonzSessionMachine = typeof jambonzSessionMachine;
