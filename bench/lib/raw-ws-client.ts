@@ -24,13 +24,16 @@ export class RawWsClient {
   private handshakeDone = false;
   private pending: Buffer | undefined;
 
-  constructor(port: number, host: string, wsPath: string, private readonly h: RawWsHandlers) {
+  /** `protocol`: offered as Sec-WebSocket-Protocol (routes such as jambonz's require one). */
+  constructor(port: number, host: string, wsPath: string, private readonly h: RawWsHandlers, protocol?: string) {
     this.socket = net.connect({ port, host, noDelay: true });
     this.socket.on('connect', () => {
       const key = randomBytes(16).toString('base64');
       this.socket.write(
         `GET ${wsPath} HTTP/1.1\r\nHost: ${host}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+          (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
+          '\r\n',
       );
     });
     this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -50,6 +53,15 @@ export class RawWsClient {
     }
     frame.writeUInt32BE(0, head - 4);
     return { frame, headerLength: head };
+  }
+
+  /** Build a text frame (same zero-mask framing as binaryFrame). */
+  static textFrame(text: string): Buffer {
+    const body = Buffer.from(text);
+    const { frame, headerLength } = RawWsClient.binaryFrame(body.length);
+    frame[0] = 0x80 | OP_TEXT;
+    body.copy(frame, headerLength);
+    return frame;
   }
 
   /** Write a frame made with binaryFrame(). */
