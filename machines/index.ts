@@ -10,3 +10,5 @@ export * from './room.machine.js';
 export * from './playbackSession.machine.js';
 export * from './playback.machine.js';
 export * from './recording.machine.js';
+export * from './jambonzSession.machine.js';
+export * from './audioStream.machine.js';
