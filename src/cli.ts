@@ -5,7 +5,8 @@ import { parseArgs } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { createEngine, type Engine } from './engine.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
-import { demoApp } from './demo.js';
+import { demoApp, demoJambonz } from './demo.js';
+import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 
@@ -28,7 +29,11 @@ Options (environment variable in brackets):
                          (actor kind such as "call", or a call-id prefix)
                          limits it to those actors
   --inspect-port <port>  inspector relay port (default 8080)
-  --data-dir <dir>       where playback sessions persist (default ./data) [CALLCHART_DATA_DIR]
+  --data-dir <dir>       where playback sessions persist and jambonz   [CALLCHART_DATA_DIR]
+                         recordings are written (<dir>/recordings)
+                         (default ./data)
+  --public-ws-url <url>  how jambonz reaches this server, for the demo  [CALLCHART_PUBLIC_WS_URL]
+                         IVR's listen verb (default ws://HOST:PORT)
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -39,6 +44,10 @@ Demo application (inbound-call protocol on ws://HOST:4143/):
 Also on the WebSocket port:
   ws://HOST:4143/rooms/<roomId>   shared counter room: send "increment"/"decrement"
   ws://HOST:4143/playback         MoosicBox-compatible playback sessions
+  ws://HOST:4143/hook             jambonz call hook (ws.jambonz.org): greeting, one digit,
+                                  1 records the caller through listen -> /recording
+  ws://HOST:4143/recording        jambonz audio (audio.jambonz.org): one WAV per stream
+                                  in <data-dir>/recordings
   GET /status, GET /rooms
 SIP on udp/5060: calls are answered at once and hear their own audio (echo).
 `;
@@ -54,6 +63,7 @@ export interface ServeConfig {
   maxCalls: number;
   inspect: false | { filter?: string; port: number };
   dataDir: string;
+  publicWsUrl?: string;
 }
 
 function port(name: string, v: string): number {
@@ -78,6 +88,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         inspect: { type: 'boolean' },
         'inspect-port': { type: 'string' },
         'data-dir': { type: 'string' },
+        'public-ws-url': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -108,6 +119,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     logLevel,
     maxCalls,
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
+    publicWsUrl: v['public-ws-url'] ?? env.CALLCHART_PUBLIC_WS_URL ?? undefined,
     inspect: inspectOn ? { port: port('--inspect-port', v['inspect-port'] ?? '8080'), ...(filter ? { filter } : {}) } : false,
   };
 }
@@ -125,8 +137,12 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     onIncomingCall: demoApp(),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
+    jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
   });
   await engine.listen();
+  // The listen URL needs the bound port (wsPort may be 0), so the jambonz demo is added after listen.
+  const publicWs = (cfg.publicWsUrl ?? `ws://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${engine.wsPort}`).replace(/\/+$/, '');
+  demoJambonz(engine.jambonz, { listenUrl: `${publicWs}/recording` });
   logger.info({ ws: `ws://${cfg.host}:${engine.wsPort}/` }, 'callchart ready (demo app)');
   return engine;
 }

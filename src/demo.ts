@@ -5,6 +5,8 @@
 // Embedders replace it with their own onIncomingCall hook.
 import type { Call, IncomingCallDecision } from './call.js';
 import { startEcho } from './media-actors/echo.js';
+import { verbs } from './jambonz/verbs.js';
+import type { JambonzService } from './jambonz/index.js';
 
 export interface DemoAppOptions {
   /** Ring time before answering (default 5000 ms). */
@@ -35,4 +37,48 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
     timers.push(setTimeout(() => call.answer(), answerDelayMs));
     return { action: 'defer' };
   };
+}
+
+/** The demo jambonz application `npm start` serves: an IVR on `/hook`, a recorder on `/recording`. */
+export const DEMO_JAMBONZ_HOOK = '/hook';
+export const DEMO_JAMBONZ_RECORDING = '/recording';
+const DEMO_MENU_HOOK = '/hook/menu';
+
+/**
+ * Register the demo jambonz routes on `service` (`engine.jambonz`). The hook route greets the
+ * caller, gathers one digit and reads it back: 1 starts a recording of the caller through the
+ * `listen` verb pointed back at this server's `/recording` (give `listenUrl` as jambonz reaches
+ * it), any other digit says goodbye, no digit repeats the menu once. The audio route writes each
+ * stream to a WAV file (the engine's `jambonz.recordingsDir`).
+ */
+export function demoJambonz(service: JambonzService, o: { listenUrl?: string } = {}): void {
+  const menu = (prefix: string) =>
+    verbs().gather({ actionHook: DEMO_MENU_HOOK, input: ['digits'], numDigits: 1, timeout: 8, say: { text: `${prefix}Press 1 to record a message, or any other key to hang up.` } });
+  service.hook(DEMO_JAMBONZ_HOOK, (session) => {
+    session.data.repeats = 0;
+    session.reply(menu('Welcome to callchart. '));
+    session.on(DEMO_MENU_HOOK, (result) => {
+      const digit = result.reason === 'dtmfDetected' ? result.digits : undefined;
+      if (digit === undefined) {
+        const repeats = Number(session.data.repeats) + 1;
+        session.data.repeats = repeats;
+        if (repeats < 2) return session.reply(menu('I did not hear a key. '));
+        return session.reply(verbs().say({ text: 'Goodbye.' }).hangup());
+      }
+      if (digit === '1' && o.listenUrl) {
+        return session.reply(
+          verbs()
+            .say({ text: 'Record your message after the tone, then press pound.' })
+            .listen({ url: o.listenUrl, sampleRate: 16000, mixType: 'mono', finishOnKey: '#', maxLength: 60, playBeep: true })
+            .say({ text: 'Thank you. Goodbye.' })
+            .hangup(),
+        );
+      }
+      session.reply(verbs().say({ text: `You pressed ${digit}. Goodbye.` }).hangup());
+    });
+  });
+  service.audio(DEMO_JAMBONZ_RECORDING, (stream) => {
+    stream.logger.info({ from: stream.metadata.from, sampleRate: stream.sampleRate, path: stream.path }, 'demo: recording');
+    stream.once('close', (s) => stream.logger.info({ path: s.path, durationMs: s.durationMs, reason: s.reason }, 'demo: recording finished'));
+  });
 }
