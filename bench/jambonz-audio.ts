@@ -52,6 +52,8 @@ type Kind = 'bare' | 'callchart';
 const KINDS = (process.env.JAMBONZ_AUDIO_SERVERS?.split(',') ?? ['bare', 'callchart']) as Kind[];
 
 const thisFile = fileURLToPath(import.meta.url);
+/** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (JAMBONZ_SERVER_NODE_ARGS). */
+const SERVER_NODE_ARGS = process.env.JAMBONZ_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const root = path.resolve(path.dirname(thisFile), '..');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const now = () => performance.timeOrigin + performance.now();
@@ -276,7 +278,7 @@ interface LadderResult {
 }
 
 async function ladder(kind: Kind): Promise<LadderResult> {
-  const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root });
+  const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root, nodeArgs: SERVER_NODE_ARGS });
   const load = forkRpc(thisFile, ['--role=load'], { cwd: root });
   const rows: Cell[][] = [];
   let best = 0;

@@ -26,6 +26,8 @@ const VERBS = [
 
 type Kind = 'bare' | 'callchart';
 const thisFile = fileURLToPath(import.meta.url);
+/** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (JAMBONZ_SERVER_NODE_ARGS). */
+const SERVER_NODE_ARGS = process.env.JAMBONZ_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const root = path.resolve(path.dirname(thisFile), '..');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const arg = (name: string) => process.argv.find((x) => x.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -59,7 +61,7 @@ async function serverRole(kind: Kind): Promise<void> {
     port = engine.wsPort;
     close = () => engine.close();
   }
-  serveRpc({ stop: async () => void (await close()) });
+  serveRpc({ stop: async () => void (await close()), cpu: () => process.cpuUsage() });
   process.send?.({ ready: { port } });
 }
 
@@ -70,9 +72,11 @@ interface Result {
   p50: number;
   p99: number;
   calls: number;
+  /** Server CPU (user + system) per round trip over the window, in µs. */
+  cpuUs: number;
 }
 
-async function load(port: number, kind: Kind): Promise<Result> {
+async function load(server: RpcChild, port: number, kind: Kind): Promise<Result> {
   const url = `ws://127.0.0.1:${port}${kind === 'callchart' ? '/hook' : '/'}`;
   const sockets = await Promise.all(
     Array.from({ length: SOCKETS }, () => new Promise<WebSocket>((resolve, reject) => {
@@ -113,16 +117,20 @@ async function load(port: number, kind: Kind): Promise<Result> {
     next();
   }));
   await sleep(WARMUP_MS);
+  const c0 = await server.call<NodeJS.CpuUsage>('cpu');
+  const n0 = done;
   measuring = true;
   const t0 = performance.now();
   await sleep(MEASURE_MS);
   measuring = false;
   const elapsed = (performance.now() - t0) / 1000;
+  const c1 = await server.call<NodeJS.CpuUsage>('cpu');
+  const cpuUs = (c1.user - c0.user + c1.system - c0.system) / Math.max(1, done - n0);
   stop = true;
   await Promise.race([Promise.all(loops), sleep(2000)]);
   for (const ws of sockets) ws.close(1000);
   await sleep(200);
-  return { perSec: done / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), calls: done };
+  return { perSec: done / elapsed, p50: percentile(lat, 50), p99: percentile(lat, 99), calls: done, cpuUs };
 }
 
 export async function run(): Promise<void> {
@@ -130,7 +138,7 @@ export async function run(): Promise<void> {
   const best = new Map<Kind, Result>();
   try {
     for (const kind of ['bare', 'callchart'] as Kind[]) {
-      const child = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root });
+      const child = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root, nodeArgs: SERVER_NODE_ARGS });
       children.set(kind, { child, port: ((await child.ready) as { port: number }).port });
     }
     // Rounds alternate between the servers and each one's best round is kept, so noise on a
@@ -138,8 +146,8 @@ export async function run(): Promise<void> {
     for (let round = 1; round <= ROUNDS; round++) {
       for (const kind of ['bare', 'callchart'] as Kind[]) {
         progress(`round ${round}/${ROUNDS}: ${kind}`);
-        const r = await load(children.get(kind)!.port, kind);
-        progress(`  ${kind}: ${Math.round(r.perSec)} round trips/s, p99 ${r.p99.toFixed(2)} ms`);
+        const r = await load(children.get(kind)!.child, children.get(kind)!.port, kind);
+        progress(`  ${kind}: ${Math.round(r.perSec)} round trips/s, p99 ${r.p99.toFixed(2)} ms, server ${r.cpuUs.toFixed(0)} µs CPU per round trip`);
         const b = best.get(kind);
         if (!b || r.perSec > b.perSec) best.set(kind, r);
       }
@@ -151,10 +159,10 @@ export async function run(): Promise<void> {
   const cc = best.get('callchart')!;
   printTable(
     `jambonz hook round trips (session:new → ack with ${VERBS.length} verbs, then call:status completed): ${SOCKETS} sockets x 1 in flight, best of ${ROUNDS} x ${MEASURE_MS / 1000} s`,
-    ['server', 'round trips/s', 'vs bare', 'p50 ms', 'p99 ms', 'calls measured'],
+    ['server', 'round trips/s', 'vs bare', 'server CPU µs/round trip', 'p50 ms', 'p99 ms', 'calls measured'],
     [
-      ['bare ws (acks, no validation, no state)', Math.round(bare.perSec), '100 %', bare.p50, bare.p99, bare.calls],
-      ['callchart hook route (validated, call + session actors)', Math.round(cc.perSec), `${((100 * cc.perSec) / bare.perSec).toFixed(1)} %`, cc.p50, cc.p99, cc.calls],
+      ['bare ws (acks, no validation, no state)', Math.round(bare.perSec), '100 %', Math.round(bare.cpuUs), bare.p50, bare.p99, bare.calls],
+      ['callchart hook route (validated, call + session actors)', Math.round(cc.perSec), `${((100 * cc.perSec) / bare.perSec).toFixed(1)} %`, Math.round(cc.cpuUs), cc.p50, cc.p99, cc.calls],
     ],
   );
 }
