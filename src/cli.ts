@@ -111,7 +111,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const envInspect = env.CALLCHART_INSPECT;
   const inspectOn = v.inspect === true || (envInspect !== undefined && envInspect !== '' && envInspect !== '0' && envInspect !== 'false');
   const filter = positionals[0] ?? (envInspect && !['1', 'true'].includes(envInspect) ? envInspect : undefined);
+  const publicWsUrl = v['public-ws-url'] ?? env.CALLCHART_PUBLIC_WS_URL;
+  if (publicWsUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(publicWsUrl)) {
+    throw new UsageError(`--public-ws-url must be a ws:// or wss:// URL, got ${JSON.stringify(publicWsUrl)}`);
+  }
   return {
+    ...(publicWsUrl ? { publicWsUrl } : {}),
     host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -119,7 +124,6 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     logLevel,
     maxCalls,
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
-    publicWsUrl: v['public-ws-url'] ?? env.CALLCHART_PUBLIC_WS_URL ?? undefined,
     inspect: inspectOn ? { port: port('--inspect-port', v['inspect-port'] ?? '8080'), ...(filter ? { filter } : {}) } : false,
   };
 }

@@ -33,6 +33,12 @@ test('bad values are usage errors with a clear message', () => {
   assert.throws(() => parseServeArgs(['--rtp-ports', '300-200'], {}), /--rtp-ports must look like/);
   assert.throws(() => parseServeArgs(['--log-level', 'loud'], {}), /--log-level must be one of/);
   assert.throws(() => parseServeArgs(['--bogus'], {}), UsageError);
+  assert.throws(() => parseServeArgs(['--public-ws-url', 'example.com:4143'], {}), /--public-ws-url must be a ws:\/\/ or wss:\/\/ URL/);
+});
+
+test('--public-ws-url (or CALLCHART_PUBLIC_WS_URL) sets where jambonz reaches the demo', () => {
+  assert.equal(parseServeArgs(['--public-ws-url', 'wss://app.example.com'], {}).publicWsUrl, 'wss://app.example.com');
+  assert.equal(parseServeArgs([], { CALLCHART_PUBLIC_WS_URL: 'ws://10.0.0.5:4143' }).publicWsUrl, 'ws://10.0.0.5:4143');
 });
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
