@@ -422,38 +422,12 @@ class HookSession implements JambonzSession {
 
   /** The CallWire: what app intents on the Call handle become on the jambonz wire. */
   wire(): CallWire {
-    const verbs = (v: JambonzVerb[]) => this.sup.ref.send({ type: 'APP.COMMAND', command: 'redirect', data: v });
-    const cmd = <K extends JambonzCommandName>(command: K, data: JambonzCommandData[K]) =>
-      this.sup.ref.send({ type: 'APP.COMMAND', command, data });
-    // Intents only: never echo what jambonz reported, nor act for an ended call or closed session.
-    const live = () => !this.feeding && this.sup !== undefined && !this.isClosed && !this.call.isEnded;
-    return {
-      // jambonz answers by itself when a verb needs media; an explicit answer is an `answer`
-      // verb queued after what runs now.
-      sendAnswer: () => live() && this.sup.ref.send({ type: 'APP.COMMAND', command: 'redirect', data: [{ verb: 'answer' }], queue: true }),
-      sendReject: (code, reason) => live() && verbs([{ verb: 'sip:decline', status: code, ...(reason ? { reason } : {}) }]),
-      sendRedirect: (code, contacts) => live() && verbs([{ verb: 'sip:decline', status: code, headers: { Contact: contacts.map((c) => `<${c}>`).join(', ') } }]),
-      sendHangup: () => {
-        if (!live()) return;
-        // Before anything was acked, the hangup verb is the answer to session:new.
-        if (this.state === 'live.awaitingApp') this.sup.ref.send({ type: 'APP.ACK', verbs: [{ verb: 'hangup' }] });
-        else cmd('call:status', { call_status: 'completed' });
-      },
-      sendCancel: () => live() && cmd('call:status', { call_status: 'no-answer' }),
-      // jambonz's only hold is a conference leg's: effective when the call is in a conference,
-      // logged and ignored by jambonz otherwise.
-      sendHold: () => live() && cmd('conf:hold-status', { conf_hold_status: 'hold' }),
-      sendResume: () => live() && cmd('conf:hold-status', { conf_hold_status: 'unhold' }),
-      sendDtmf: (digits) => {
-        if (!live()) return;
-        for (const digit of digits) cmd('dtmf', { dtmf: { digit } });
-      },
-      transfer: (target) => live() && verbs([{ verb: 'sip:refer', referTo: target }]),
-      ended: () => {
-        // A call that ends while jambonz is away has nobody left to reconnect for.
-        if (!this.isClosed && this.state === 'disconnected') this.sup.ref.send({ type: 'SESSION.CLOSE' });
-      },
-    };
+    return new HookWire(this);
+  }
+
+  /** @internal Intents only: never echo what jambonz reported, nor act for an ended call or closed session. */
+  _wireLive(): boolean {
+    return !this.feeding && this.sup !== undefined && !this.isClosed && !this.call.isEnded;
   }
 
   // ---- from jambonz --------------------------------------------------------------------------
@@ -560,13 +534,69 @@ class HookSession implements JambonzSession {
         this.feed({ type: 'CALL.REMOTE_HANGUP', detail: end.reason === 'socket-closed' ? `jambonz closed the socket (${end.code ?? '?'})` : `session ended: ${end.reason}` });
       }
     }
-    (end.reason === 'reconnect-timeout' ? this.logger.warn.bind(this.logger) : this.logger.info.bind(this.logger))({ end }, 'jambonz session closed');
+    // Guarded: the session's child logger is built on first use, and at a level that drops the
+    // line (the engine's default is silent) building it is all the line would cost.
+    if (end.reason === 'reconnect-timeout') this.logger.warn({ end }, 'jambonz session closed');
+    else if (r.log.isLevelEnabled('info')) this.logger.info({ end }, 'jambonz session closed');
     this.emit('close', end);
     for (const w of this.closeWaiters.splice(0)) w(end);
     // A session the app closed takes its socket along, once nothing else rides on it.
     if (end.reason === 'local-close' && conn && conn.sessions.size === 0 && conn.ws.readyState === conn.ws.OPEN) {
       setTimeout(() => conn.ws.close(WS_NORMAL, 'session closed'), 20).unref();
     }
+  }
+}
+
+/**
+ * One session's CallWire. A class rather than an object of closures: a call costs one small object
+ * here, not a dozen functions (each also renamed by tsx/esbuild's keepNames helper).
+ */
+class HookWire implements CallWire {
+  constructor(private readonly s: HookSession) {}
+  private verbs(v: JambonzVerb[]): void {
+    this.s.sup.ref.send({ type: 'APP.COMMAND', command: 'redirect', data: v });
+  }
+  private cmd<K extends JambonzCommandName>(command: K, data: JambonzCommandData[K]): void {
+    this.s.sup.ref.send({ type: 'APP.COMMAND', command, data });
+  }
+  // jambonz answers by itself when a verb needs media; an explicit answer is an `answer` verb
+  // queued after what runs now.
+  sendAnswer(): void {
+    if (this.s._wireLive()) this.s.sup.ref.send({ type: 'APP.COMMAND', command: 'redirect', data: [{ verb: 'answer' }], queue: true });
+  }
+  sendReject(code: number, reason?: string): void {
+    if (this.s._wireLive()) this.verbs([{ verb: 'sip:decline', status: code, ...(reason ? { reason } : {}) }]);
+  }
+  sendRedirect(code: number, contacts: string[]): void {
+    if (this.s._wireLive()) this.verbs([{ verb: 'sip:decline', status: code, headers: { Contact: contacts.map((c) => `<${c}>`).join(', ') } }]);
+  }
+  sendHangup(): void {
+    if (!this.s._wireLive()) return;
+    // Before anything was acked, the hangup verb is the answer to session:new.
+    if (this.s.state === 'live.awaitingApp') this.s.sup.ref.send({ type: 'APP.ACK', verbs: [{ verb: 'hangup' }] });
+    else this.cmd('call:status', { call_status: 'completed' });
+  }
+  sendCancel(): void {
+    if (this.s._wireLive()) this.cmd('call:status', { call_status: 'no-answer' });
+  }
+  // jambonz's only hold is a conference leg's: effective when the call is in a conference,
+  // logged and ignored by jambonz otherwise.
+  sendHold(): void {
+    if (this.s._wireLive()) this.cmd('conf:hold-status', { conf_hold_status: 'hold' });
+  }
+  sendResume(): void {
+    if (this.s._wireLive()) this.cmd('conf:hold-status', { conf_hold_status: 'unhold' });
+  }
+  sendDtmf(digits: string): void {
+    if (!this.s._wireLive()) return;
+    for (const digit of digits) this.cmd('dtmf', { dtmf: { digit } });
+  }
+  transfer(target: string): void {
+    if (this.s._wireLive()) this.verbs([{ verb: 'sip:refer', referTo: target }]);
+  }
+  ended(): void {
+    // A call that ends while jambonz is away has nobody left to reconnect for.
+    if (!this.s.isClosed && this.s.state === 'disconnected') this.s.sup.ref.send({ type: 'SESSION.CLOSE' });
   }
 }
 
@@ -719,7 +749,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
       const ev = callEventForStatus(initial, direction, call.state, { status: msg.data.sip_status, reason: msg.data.sip_reason });
       if (ev) s.feed(ev);
     }
-    s.logger.info({ from: msg.data.from, to: msg.data.to, direction, type: msg.type }, 'jambonz session started');
+    if (log.isLevelEnabled('info')) s.logger.info({ from: msg.data.from, to: msg.data.to, direction, type: msg.type }, 'jambonz session started');
     s.sup.ref.send({ type: 'SESSION.NEW', msgid: msg.msgid });
   }
 

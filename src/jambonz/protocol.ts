@@ -146,21 +146,25 @@ export function parseJambonzMessage(text: string): ParseJambonzResult {
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'message must be a JSON object' };
   const o = raw as Record<string, unknown>;
-  const peek = {
-    ...(typeof o.type === 'string' ? { type: o.type } : {}),
-    ...(typeof o.msgid === 'string' && o.msgid ? { msgid: o.msgid } : {}),
-    ...(typeof o.call_sid === 'string' && o.call_sid ? { call_sid: o.call_sid } : {}),
-  };
-  if (typeof o.type !== 'string') return { ok: false, reason: 'missing field type', ...peek };
+  if (typeof o.type !== 'string') return { ok: false, reason: 'missing field type', ...peek(o) };
   const schema = (schemas as Record<string, z.ZodType<JambonzInboundMessage>>)[o.type];
-  if (!schema) return { ok: false, reason: `unknown type: ${o.type.slice(0, 40)}`, ...peek };
+  if (!schema) return { ok: false, reason: `unknown type: ${o.type.slice(0, 40)}`, ...peek(o) };
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? ` (at ${issue.path.join('.')})` : '';
-    return { ok: false, reason: `${o.type}: ${issue?.message ?? 'invalid message'}${where}`, ...peek };
+    return { ok: false, reason: `${o.type}: ${issue?.message ?? 'invalid message'}${where}`, ...peek(o) };
   }
   return { ok: true, msg: parsed.data };
+}
+
+/** What can be read of a bad message (built only on the error path). */
+function peek(o: Record<string, unknown>): { type?: string; msgid?: string; call_sid?: string } {
+  return {
+    ...(typeof o.type === 'string' ? { type: o.type } : {}),
+    ...(typeof o.msgid === 'string' && o.msgid ? { msgid: o.msgid } : {}),
+    ...(typeof o.call_sid === 'string' && o.call_sid ? { call_sid: o.call_sid } : {}),
+  };
 }
 
 // ---- outbound (application → jambonz) -------------------------------------------------------
