@@ -17,7 +17,8 @@
 //   --role=load              the load generator (raw RFC 6455 client)
 //
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
-// JAMBONZ_AUDIO_SERVERS (bare,callchart).
+// JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
+// (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -52,6 +53,8 @@ type Kind = 'bare' | 'callchart';
 const KINDS = (process.env.JAMBONZ_AUDIO_SERVERS?.split(',') ?? ['bare', 'callchart']) as Kind[];
 
 const thisFile = fileURLToPath(import.meta.url);
+/** JAMBONZ_AUDIO_RECORD=0: callchart without the WAV files (isolates the recording's cost). */
+const RECORD = process.env.JAMBONZ_AUDIO_RECORD !== '0';
 /** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (JAMBONZ_SERVER_NODE_ARGS). */
 const SERVER_NODE_ARGS = process.env.JAMBONZ_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const root = path.resolve(path.dirname(thisFile), '..');
@@ -111,9 +114,13 @@ async function serverRole(kind: Kind): Promise<void> {
     const { createEngine } = await import('../src/engine.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'callchart-bench-audio-'));
     const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: false, inboundCall: false, jambonz: { recordingsDir: dir } });
-    engine.jambonz.audio(ROUTE, (stream) => {
-      stream.on('audio', (pcm) => meter.frame(pcm));
-    });
+    engine.jambonz.audio(
+      ROUTE,
+      (stream) => {
+        stream.on('audio', (pcm) => meter.frame(pcm));
+      },
+      { record: RECORD },
+    );
     await engine.listen();
     port = engine.wsPort;
     live = () => engine.supervisor.count('recording');
@@ -335,11 +342,12 @@ async function ladder(kind: Kind): Promise<LadderResult> {
         lost,
         Math.round(st.received / (WINDOW_MS / 1000)),
         `${serverCpu.toFixed(0)} %`,
+        st.received > 0 ? (serverCpu / 100) * 1e6 / (st.received / (WINDOW_MS / 1000)) : '-',
         Number.isNaN(other) ? '?' : Math.max(0, other),
         pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? ' contended: retried' : ''}`,
       ]);
       progress(
-        `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} %, ` +
+        `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${((serverCpu / 100) * 1e6 / Math.max(1, st.received / (WINDOW_MS / 1000))).toFixed(2)} µs/frame), ` +
           `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, box contended: retrying' : 'FAIL'}`,
       );
       if (retry) {
@@ -370,7 +378,7 @@ async function orchestrate(): Promise<void> {
   for (const r of results) {
     printTable(
       `jambonz-audio: ${r.kind === 'bare' ? 'bare ws server (counts frames)' : 'callchart engine.jambonz.audio (actor per stream, app listener, WAV per stream)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per session, ${WINDOW_MS / 1000} s window`,
-      ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'other load (cores)', 'result'],
+      ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'server µs CPU/frame', 'other load (cores)', 'result'],
       r.rows,
     );
   }
