@@ -26,7 +26,7 @@ import {
   type AudioStreamMachine,
   type AudioStreamOutput,
 } from '../../machines/audioStream.machine.js';
-import { PcmWavWriter } from './pcm-wav-writer.js';
+import { PcmWavWriter } from '../media/wav.js';
 import { LimitExceededError, stateToString } from '../supervisor.js';
 import type { WsRoute } from '../transport/http.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
