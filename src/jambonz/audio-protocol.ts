@@ -15,6 +15,7 @@
 //                  when bidirectional streaming is off), `{type:'killAudio'}`, `{type:'disconnect'}`,
 //                  `{type:'mark',data:{name}}`, `{type:'clearMarks'}`, and — with
 //                  `bidirectionalAudio.streaming` — binary L16 frames at `bidirectionalAudio.sampleRate`.
+import { parseJsonObject } from '../protocols/json.js';
 import { z } from 'zod';
 
 export const JAMBONZ_AUDIO_SUBPROTOCOL = 'audio.jambonz.org';
@@ -86,14 +87,9 @@ export type ParseMetadataResult =
   | { ok: false; reason: string };
 
 export function parseAudioMetadata(text: string): ParseMetadataResult {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'metadata is not valid JSON' };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'metadata must be a JSON object' };
-  const parsed = metadataSchema.safeParse(raw);
+  const json = parseJsonObject(text, 'metadata');
+  if (!json.ok) return json;
+  const parsed = metadataSchema.safeParse(json.value);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
@@ -151,14 +147,9 @@ const dtmfSchema = z.object({ event: z.literal('dtmf'), dtmf: z.string().min(1).
 
 /** Parse a text frame jambonz sends after the metadata. */
 export function parseAudioInbound(text: string): ParseInboundResult {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'not valid JSON' };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'not a JSON object' };
-  const obj = raw as Record<string, unknown>;
+  const json = parseJsonObject(text);
+  if (!json.ok) return json;
+  const obj = json.value;
   if (obj.type === 'playDone') {
     const p = playDoneSchema.safeParse(obj);
     if (!p.success) return { ok: false, reason: 'invalid playDone' };

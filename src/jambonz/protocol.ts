@@ -2,6 +2,7 @@
 // feature-server sends (validated with zod at the edge) and the ones an application sends back
 // (`ack`, `command`). Pure: no sockets, no actors. Field names and shapes follow the jambonz
 // WebSocket API reference and what jambonz-feature-server actually sends (ws-requestor.js).
+import { parseJsonObject } from '../protocols/json.js';
 import { z } from 'zod';
 import type { JambonzVerb, JambonzDubProps, JambonzConfigProps, JambonzPlayVerb, JambonzSayVerb } from './verbs.js';
 
@@ -138,18 +139,13 @@ export type ParseJambonzResult =
 
 /** Parse and validate one text frame from the feature-server. */
 export function parseJambonzMessage(text: string): ParseJambonzResult {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'invalid JSON' };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'message must be a JSON object' };
-  const o = raw as Record<string, unknown>;
+  const json = parseJsonObject(text);
+  if (!json.ok) return json;
+  const o = json.value;
   if (typeof o.type !== 'string') return { ok: false, reason: 'missing field type', ...peek(o) };
   const schema = (schemas as Record<string, z.ZodType<JambonzInboundMessage>>)[o.type];
   if (!schema) return { ok: false, reason: `unknown type: ${o.type.slice(0, 40)}`, ...peek(o) };
-  const parsed = schema.safeParse(raw);
+  const parsed = schema.safeParse(o);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     const where = issue?.path.length ? ` (at ${issue.path.join('.')})` : '';

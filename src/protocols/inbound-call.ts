@@ -1,5 +1,6 @@
 // Codec for the simple inbound-call WebSocket protocol. Pure: validates client frames and builds
 // server frames; knows nothing of sockets or actors.
+import { parseJsonObject } from './json.js';
 import { z } from 'zod';
 
 import { DTMF_DIGIT } from '../media/dtmf.js';
@@ -33,14 +34,10 @@ export type ParseClientResult = { ok: true; message: InboundClientMessage } | { 
 
 /** Parse and validate one text frame from a client of session `expectedSessionId`. */
 export function parseClientMessage(text: string, expectedSessionId: string): ParseClientResult {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'invalid JSON' };
-  }
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { ok: false, reason: 'message must be a JSON object' };
-  const ev = (raw as { event?: unknown }).event;
+  const json = parseJsonObject(text);
+  if (!json.ok) return json;
+  const raw = json.value;
+  const ev = raw.event;
   if (ev === undefined) return { ok: false, reason: 'missing field event' };
   if (ev !== 'dtmf' && ev !== 'hangup') return { ok: false, reason: `unknown event: ${String(ev).slice(0, 40)}` };
   const parsed = clientMessage.safeParse(raw);

@@ -99,7 +99,7 @@ describe('inbound-call protocol', () => {
     const { sessionId } = await c.json('incoming_call');
     const cases: Array<[string | Buffer, RegExp]> = [
       [Buffer.alloc(320), /audio before answer/],
-      ['not json', /invalid JSON/],
+      ['not json', /not valid JSON/],
       ['[1,2]', /JSON object/],
       [JSON.stringify({ sessionId }), /missing field event/],
       [JSON.stringify({ event: 'fax', sessionId }), /unknown event: fax/],

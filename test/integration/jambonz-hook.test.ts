@@ -222,7 +222,7 @@ test('bad JSON, unknown types and malformed messages are logged; the session car
     const ok = await sim.ack(sim.gatherDigits(callSid, '/x', '9'));
     assert.deepEqual(ok.data, [{ verb: 'say', text: 'got 9' }]);
     const warns = logs.filter((l) => l.level === 40 && l.msg === 'bad jambonz message').map((l) => l.reason);
-    assert.deepEqual(warns, ['invalid JSON', 'unknown type: no:such-type', 'verb:hook: missing field hook (at hook)']);
+    assert.deepEqual(warns, ['message is not valid JSON', 'unknown type: no:such-type', 'verb:hook: missing field hook (at hook)']);
     assert.equal(engine.supervisor.count('session'), 1);
     assert.deepEqual(sim.pending(), [], 'no reply to the unreadable notifications');
   } finally {

@@ -55,7 +55,7 @@ test('parseJambonzMessage: every inbound type, and reasons for what is wrong', (
   assert.equal(ok({ type: 'session:reconnect', data: {} }).ok, true);
   assert.equal(ok({ type: 'verb:status', data: { id: 'x', verb: 'say', status: 'begin' } }).ok, true);
   assert.equal(ok({ type: 'llm:tool-call', hook: '/t', data: { name: 'f' } }).ok, true);
-  assert.deepEqual(parseJambonzMessage('{'), { ok: false, reason: 'invalid JSON' });
+  assert.deepEqual(parseJambonzMessage('{'), { ok: false, reason: 'message is not valid JSON' });
   assert.deepEqual(parseJambonzMessage('[1]'), { ok: false, reason: 'message must be a JSON object' });
   assert.deepEqual(ok({ type: 'x:y' }), { ok: false, reason: 'unknown type: x:y', type: 'x:y', msgid: 'm1', call_sid: 'c1' });
   const r = ok({ type: 'call:status', data: { call_status: 'exploded' } });
