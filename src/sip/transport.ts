@@ -43,6 +43,8 @@ export interface SipTransportStats {
 
 export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   private socket: dgram.Socket | undefined;
+  /** The bound port, read once after bind: Via/Contact ask for it on every message. */
+  private boundPort: number | undefined;
   private readonly log: Logger;
   readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0 };
 
@@ -52,7 +54,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   }
 
   get port(): number {
-    return this.socket?.address().port ?? this.opts.port;
+    return this.boundPort ?? this.opts.port;
   }
 
   /** The address to put in Via/Contact/SDP: the bound host, or loopback when bound to any. */
@@ -80,6 +82,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
           this.emit('error', err);
         });
         this.socket = socket;
+        this.boundPort = socket.address().port;
         this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
         resolve();
       });
@@ -89,6 +92,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   close(): Promise<void> {
     const s = this.socket;
     this.socket = undefined;
+    this.boundPort = undefined;
     if (!s) return Promise.resolve();
     return new Promise((resolve) => s.close(() => resolve()));
   }
