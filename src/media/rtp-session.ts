@@ -3,7 +3,6 @@
 // run on slower timers where allocation does not matter.
 
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { Logger } from 'pino';
 import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE } from './rtp.js';
@@ -15,6 +14,7 @@ import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from
 import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions } from './dtmf.js';
 import { RtpReceiveStats, estimateMos, type ReceiveStatsSnapshot } from './stats.js';
 import type { PortAllocator, PortPair } from './ports.js';
+import { randomUint16, randomUint32 } from '../random.js';
 
 const CLOCK_RATE = 8000;
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
@@ -112,10 +112,6 @@ function loopTurn(): number {
   return turnCount;
 }
 
-function randomU32(): number {
-  return randomBytes(4).readUInt32BE(0);
-}
-
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
   codec: G711Law;
@@ -196,7 +192,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.codec = opts.codec ?? 'PCMU';
     this.payloadType = G711_PT[this.codec];
     this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
-    this.ssrc = (opts.ssrc ?? randomU32()) >>> 0;
+    this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
     this.cname = opts.cname ?? `${this.ssrc.toString(16)}@callchart`;
     this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
     this.clock = opts.clock ?? (() => performance.now());
@@ -207,9 +203,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
     this.dtmfOpts = opts.dtmf ?? {};
     // Random initial sequence and timestamp (RFC 3550 §5.1) so known-plaintext is not trivial.
-    const r = randomBytes(6);
-    this.seq = r.readUInt16BE(0);
-    this.ts = r.readUInt32BE(2);
+    this.seq = randomUint16();
+    this.ts = randomUint32();
 
     this.slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_FRAME_SAMPLES));
 

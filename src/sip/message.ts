@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { randomHex } from '../random.js';
 import {
   BRANCH_MAGIC_COOKIE,
   HeaderList,
@@ -313,11 +314,11 @@ export function serialize(msg: SipMessage): Buffer {
 // ---------------------------------------------------------------------------
 
 export function generateTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 export function generateBranch(): string {
-  return `${BRANCH_MAGIC_COOKIE}${randomBytes(12).toString('hex')}`;
+  return `${BRANCH_MAGIC_COOKIE}${randomHex(12)}`;
 }
 
 export function generateCallId(host?: string): string {
