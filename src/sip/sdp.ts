@@ -173,13 +173,31 @@ function describeAudio(desc: SessionDescription, media: MediaDescription): Remot
   return r;
 }
 
-/** Reads the first active RTP audio stream of a remote description. */
-export function parseRemote(sdp: string): RemoteSdpResult {
+/**
+ * A remote description parsed once: its audio stream for the caller's decisions, and the whole
+ * session for negotiate() (which must answer every m-line), so an offer is not parsed twice.
+ */
+export interface ParsedRemote {
+  readonly audio: RemoteAudio;
+  readonly desc: SessionDescription;
+  readonly index: number;
+}
+
+/** Parses a remote description and reads its first active RTP audio stream. */
+export function parseRemoteSdp(sdp: string): { ok: true; parsed: ParsedRemote } | { ok: false; reason: string } {
   const desc = safeParse(sdp);
   if (!desc) return { ok: false, reason: 'not an SDP session description' };
   const audio = pickAudio(desc);
   if (!audio) return { ok: false, reason: 'no active RTP audio stream' };
-  return describeAudio(desc, audio.media);
+  const remote = describeAudio(desc, audio.media);
+  if (!remote.ok) return remote;
+  return { ok: true, parsed: { audio: remote, desc, index: audio.index } };
+}
+
+/** Reads the first active RTP audio stream of a remote description. */
+export function parseRemote(sdp: string): RemoteSdpResult {
+  const r = parseRemoteSdp(sdp);
+  return r.ok ? r.parsed.audio : r;
 }
 
 export interface LocalMedia {
@@ -219,14 +237,29 @@ export function answerDirection(offer: Direction, local: Direction = 'sendrecv')
   return 'inactive';
 }
 
-/** Answers an offer with one audio codec (plus telephone-event), rejecting every other stream. */
-export function negotiate(offerSdp: string, local: LocalMedia): NegotiationResult {
-  const desc = safeParse(offerSdp);
-  if (!desc) return { ok: false, status: 488, reason: 'Unparseable SDP offer' };
-  const audio = pickAudio(desc);
-  if (!audio) return { ok: false, status: 488, reason: 'No active RTP audio stream in offer' };
-  const remote = describeAudio(desc, audio.media);
-  if (!remote.ok) return { ok: false, status: 488, reason: remote.reason };
+/**
+ * Answers an offer with one audio codec (plus telephone-event), rejecting every other stream.
+ * The offer is SDP text or what parseRemoteSdp() already made of it.
+ */
+export function negotiate(offer: string | ParsedRemote, local: LocalMedia): NegotiationResult {
+  let desc: SessionDescription;
+  let audioIndex: number;
+  let remote: RemoteAudio;
+  if (typeof offer === 'string') {
+    const parsed = safeParse(offer);
+    if (!parsed) return { ok: false, status: 488, reason: 'Unparseable SDP offer' };
+    const audio = pickAudio(parsed);
+    if (!audio) return { ok: false, status: 488, reason: 'No active RTP audio stream in offer' };
+    const r = describeAudio(parsed, audio.media);
+    if (!r.ok) return { ok: false, status: 488, reason: r.reason };
+    desc = parsed;
+    audioIndex = audio.index;
+    remote = r;
+  } else {
+    desc = offer.desc;
+    audioIndex = offer.index;
+    remote = offer.audio;
+  }
   // The offer's order expresses the offerer's preference, which RFC 3264 §6.1 asks us to honour.
   const match = remote.codecs.find(
     (c): c is RemoteCodec & { name: AudioCodec } =>
@@ -236,7 +269,7 @@ export function negotiate(offerSdp: string, local: LocalMedia): NegotiationResul
   const te = local.telephoneEvent ? remote.telephoneEventPt : undefined;
   const direction = answerDirection(remote.direction, local.direction);
   const media = desc.media.map((m, i): MediaDescription => {
-    if (i !== audio.index) {
+    if (i !== audioIndex) {
       // A rejected stream keeps its slot (port 0) so m-lines stay aligned with the offer (§6).
       return { type: m.type, port: 0, protocol: m.protocol, payloads: String(m.payloads ?? '0'), rtp: [], fmtp: [] };
     }

@@ -28,7 +28,7 @@ import {
 } from './message.js';
 import { parseNameAddr, parseCSeq, parseContact, parseMaxForwards, formatNameAddr, tokenList, type NameAddr } from './headers.js';
 import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
-import { createOffer, negotiate, parseRemote, isHoldOffer, type AudioCodec } from './sdp.js';
+import { createOffer, negotiate, parseRemote, parseRemoteSdp, isHoldOffer, type AudioCodec, type ParsedRemote } from './sdp.js';
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
 import { RtpSession } from '../media/rtp-session.js';
 import { DTMF_DIGIT } from '../media/dtmf.js';
@@ -519,13 +519,16 @@ export class SipUserAgent implements TransactionUser {
     }
     // Pick the codec from the offer before allocating, so the RTP session starts with it.
     let codec: AudioCodec = this.codecs[0]!;
+    // Parsed once: negotiate() below answers from the same parse.
+    let parsedOffer: ParsedRemote | undefined;
     if (offer !== undefined) {
-      const remote = parseRemote(offer);
-      if (!remote.ok) {
-        tx.reply(400, `Bad SDP: ${remote.reason}`.slice(0, 100));
+      const r = parseRemoteSdp(offer);
+      if (!r.ok) {
+        tx.reply(400, `Bad SDP: ${r.reason}`.slice(0, 100));
         return;
       }
-      const first = remote.codecs.find((c) => this.codecs.includes(c.name as AudioCodec));
+      parsedOffer = r.parsed;
+      const first = parsedOffer.audio.codecs.find((c) => this.codecs.includes(c.name as AudioCodec));
       if (!first) {
         tx.reply(488, 'Not Acceptable Here');
         return;
@@ -542,8 +545,8 @@ export class SipUserAgent implements TransactionUser {
       tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
       return;
     }
-    if (offer !== undefined) {
-      const n = negotiate(offer, { address: this.advertisedHost, port: leg.rtp.localPort, supported: this.codecs, telephoneEvent: true });
+    if (parsedOffer !== undefined) {
+      const n = negotiate(parsedOffer, { address: this.advertisedHost, port: leg.rtp.localPort, supported: this.codecs, telephoneEvent: true });
       if (!n.ok) {
         void leg.rtp.close('not acceptable');
         tx.reply(488, 'Not Acceptable Here');
