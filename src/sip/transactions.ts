@@ -12,7 +12,7 @@ import {
 import { sipTimerConfig, type SipTimerConfig } from '../../machines/sipTimers.js';
 import type { Supervisor } from '../supervisor.js';
 import { createResponse, createRequest, serialize, responseDestination, type SipRequest, type SipResponse } from './message.js';
-import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch } from './headers.js';
+import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch, type Via } from './headers.js';
 import type { Endpoint, SipUdpTransport } from './transport.js';
 
 export interface ServerTransaction {
@@ -74,6 +74,8 @@ class ServerRecord implements ServerTransaction {
   delivered = false;
   // The parsed request is dropped once the final response is out (see WireResponse).
   private req: SipRequest | undefined;
+  private destVia: string | undefined = undefined;
+  private dest: Endpoint;
 
   constructor(
     private readonly layer: TransactionLayer,
@@ -84,6 +86,7 @@ class ServerRecord implements ServerTransaction {
     readonly isInvite: boolean,
   ) {
     this.req = request;
+    this.dest = source;
   }
 
   get request(): SipRequest {
@@ -96,12 +99,19 @@ class ServerRecord implements ServerTransaction {
       this.finalStatus = res.status;
       this.req = undefined;
     }
-    const dest = responseDestination(res);
+    // Every response of a transaction echoes the request's Via, so its destination is worked out
+    // once (and again only if a TU changed the Via).
+    const top = res.headers.get('Via');
+    if (top !== this.destVia) {
+      this.destVia = top;
+      const d = responseDestination(res);
+      this.dest = d ? { address: d.host, port: d.port } : this.source;
+    }
     // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
     const pooled = serialize(res);
     const bytes = Buffer.allocUnsafeSlow(pooled.length);
     pooled.copy(bytes);
-    const wire: WireResponse = { bytes, to: dest ? { address: dest.host, port: dest.port } : this.source };
+    const wire: WireResponse = { bytes, to: this.dest };
     this.lastResponse = wire;
     if (this.inline) this.inline.push({ status: res.status, wire });
     else this.layer.deliver(this.id, res.status, wire);
@@ -157,9 +167,12 @@ function topVia(msg: SipRequest | SipResponse) {
   return v === undefined ? undefined : parseVia(v);
 }
 
-/** §17.2.3 server matching key; falls back to the RFC 2543 key when the branch has no magic cookie. */
-export function serverKey(req: SipRequest): string | undefined {
-  const via = topVia(req);
+/**
+ * §17.2.3 server matching key; falls back to the RFC 2543 key when the branch has no magic cookie.
+ * `parsedTopVia` saves parsing the top Via again when the caller already has it.
+ */
+export function serverKey(req: SipRequest, parsedTopVia?: Via): string | undefined {
+  const via = parsedTopVia ?? topVia(req);
   if (!via) return undefined;
   const method = req.method === 'ACK' ? 'INVITE' : req.method;
   if (isRfc3261Branch(via.branch)) return `${via.branch}|${via.host}:${via.port ?? 5060}|${method}`;
@@ -294,7 +307,7 @@ export class TransactionLayer {
     });
     this.nict = sipNonInviteClientTransactionMachine.provide({ actions: clientActions });
 
-    transport.on('request', (req, from) => this.onRequest(req, from));
+    transport.on('request', (req, from, via) => this.onRequest(req, from, via));
     transport.on('response', (res, from) => this.onResponse(res, from));
   }
 
@@ -405,8 +418,8 @@ export class TransactionLayer {
     }
   }
 
-  private onRequest(req: SipRequest, source: Endpoint): void {
-    const key = serverKey(req);
+  private onRequest(req: SipRequest, source: Endpoint, via?: Via): void {
+    const key = serverKey(req, via);
     if (!key) {
       // No parsable Via: the parser already insists on one, so this is defensive only.
       return;

@@ -14,6 +14,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.js';
+import type { Via } from './headers.js';
 
 export interface Endpoint {
   address: string;
@@ -21,7 +22,8 @@ export interface Endpoint {
 }
 
 export interface SipTransportEvents {
-  request: [req: SipRequest, from: Endpoint];
+  /** `topVia`: the request's top Via as parsed and stamped with received/rport, when it had one. */
+  request: [req: SipRequest, from: Endpoint, topVia: Via | undefined];
   response: [res: SipResponse, from: Endpoint];
   error: [err: Error];
 }
@@ -141,8 +143,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     }
     const msg = parsed.message;
     if (msg.kind === 'request') {
-      applyReceivedRport(msg, from.address, from.port);
-      this.emit('request', msg, from);
+      const via = applyReceivedRport(msg, from.address, from.port);
+      this.emit('request', msg, from, via);
     } else {
       this.emit('response', msg, from);
     }
