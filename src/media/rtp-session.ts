@@ -112,6 +112,16 @@ function loopTurn(): number {
   return turnCount;
 }
 
+const monotonicNow = (): number => performance.now();
+const wallNow = (): number => Date.now();
+
+/** SEND_SLOTS send buffers as views of one allocation. */
+function sendRing(): Buffer[] {
+  const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES;
+  const block = Buffer.allocUnsafeSlow(SEND_SLOTS * size);
+  return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * size, (i + 1) * size));
+}
+
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
   codec: G711Law;
@@ -135,7 +145,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private seq: number;
   private ts: number;
   private markNext = true;
-  private readonly slots: Buffer[];
+  /** The send ring, allocated on the first send: many sessions (signalling-only calls) never send. */
+  private slots: Buffer[] | null = null;
   private slot = 0;
   private sendTurn = -1;
   private sendsThisTurn = 0;
@@ -195,8 +206,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
     this.cname = opts.cname ?? `${this.ssrc.toString(16)}@callchart`;
     this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
-    this.clock = opts.clock ?? (() => performance.now());
-    this.wallClock = opts.wallClock ?? (() => Date.now());
+    this.clock = opts.clock ?? monotonicNow;
+    this.wallClock = opts.wallClock ?? wallNow;
     this.symmetric = opts.symmetric ?? true;
     this.expectedSsrc = opts.expectedRemoteSsrc;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
@@ -206,7 +217,6 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.seq = randomUint16();
     this.ts = randomUint32();
 
-    this.slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_FRAME_SAMPLES));
 
     this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
     this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
@@ -323,7 +333,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.sendsThisTurn = 0;
     }
     if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes);
-    const buf = this.slots[this.slot]!;
+    const buf = (this.slots ??= sendRing())[this.slot]!;
     this.slot = (this.slot + 1) % SEND_SLOTS;
     return buf;
   }
