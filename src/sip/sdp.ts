@@ -91,24 +91,36 @@ function audioMedia(o: {
   return m;
 }
 
-function session(address: string, sessionId: string | undefined, sessionVersion: number | undefined, media: MediaDescription[]): string {
+/**
+ * The m= section of a stream we describe: what audioMedia() builds, or a rejected stream's slot.
+ * Only these fields are written (see writeSession).
+ */
+type LocalMediaDescription = Pick<MediaDescription, 'type' | 'port' | 'protocol' | 'payloads' | 'rtp' | 'fmtp' | 'ptime' | 'direction'>;
+
+/**
+ * Writes the session descriptions this module builds: byte for byte what sdp-transform's write()
+ * makes of the same object (RFC 4566 line order, its attribute order: rtpmap, fmtp, ptime,
+ * direction), without its generic grammar walk, which was the largest SDP cost of a call.
+ * test/unit/sdp.test.ts checks the two agree.
+ */
+export function writeSession(address: string, sessionId: string, sessionVersion: number, media: readonly LocalMediaDescription[]): string {
   const v = ipVersion(address);
-  const desc: SessionDescription = {
-    version: 0,
-    origin: {
-      username: '-',
-      sessionId: sessionId ?? newSessionId(),
-      sessionVersion: sessionVersion ?? 1,
-      netType: 'IN',
-      ipVer: v,
-      address,
-    },
-    name: '-',
-    connection: { version: v, ip: address },
-    timing: { start: 0, stop: 0 },
-    media,
-  };
-  return sdpTransform.write(desc);
+  let out = `v=0\r\no=- ${sessionId} ${Number(sessionVersion)} IN IP${v} ${address}\r\ns=-\r\nc=IN IP${v} ${address}\r\nt=0 0\r\n`;
+  for (const m of media) {
+    out += `m=${m.type} ${Number(m.port)} ${m.protocol} ${m.payloads ?? ''}\r\n`;
+    for (const r of m.rtp) {
+      out += `a=rtpmap:${Number(r.payload)} ${r.codec}`;
+      out += r.encoding ? `/${r.rate}/${r.encoding}\r\n` : r.rate ? `/${r.rate}\r\n` : '\r\n';
+    }
+    for (const f of m.fmtp) out += `a=fmtp:${Number(f.payload)} ${f.config}\r\n`;
+    if (m.ptime != null) out += `a=ptime:${Number(m.ptime)}\r\n`;
+    if (m.direction != null) out += `a=${m.direction}\r\n`;
+  }
+  return out;
+}
+
+function session(address: string, sessionId: string | undefined, sessionVersion: number | undefined, media: LocalMediaDescription[]): string {
+  return writeSession(address, sessionId ?? newSessionId(), sessionVersion ?? 1, media);
 }
 
 export function createOffer(opts: OfferOptions): string {
@@ -268,7 +280,7 @@ export function negotiate(offer: string | ParsedRemote, local: LocalMedia): Nego
   if (!match) return { ok: false, status: 488, reason: 'No common audio codec' };
   const te = local.telephoneEvent ? remote.telephoneEventPt : undefined;
   const direction = answerDirection(remote.direction, local.direction);
-  const media = desc.media.map((m, i): MediaDescription => {
+  const media = desc.media.map((m, i): LocalMediaDescription => {
     if (i !== audioIndex) {
       // A rejected stream keeps its slot (port 0) so m-lines stay aligned with the offer (§6).
       return { type: m.type, port: 0, protocol: m.protocol, payloads: String(m.payloads ?? '0'), rtp: [], fmtp: [] };
