@@ -336,10 +336,15 @@ export interface ResponseOptions {
   contentType?: string;
 }
 
+// A UAS's 180 and 200 carry the same To with the same tag, usually one right after the other.
+let lastTagged: { value: string; tag: string; out: string } | undefined;
+
 function withTag(value: string, tag: string): string {
+  if (lastTagged && lastTagged.value === value && lastTagged.tag === tag) return lastTagged.out;
   const na = parseNameAddr(value);
-  if (!na || na.tag !== undefined) return value;
-  return formatNameAddr({ ...na, tag });
+  const out = !na || na.tag !== undefined ? value : formatNameAddr({ ...na, tag });
+  lastTagged = { value, tag, out };
+  return out;
 }
 
 function buildResponse(

@@ -477,7 +477,7 @@ export class SipUserAgent implements TransactionUser {
       }
       return;
     }
-    if (req.method === 'INVITE') return void this.onInvite(tx, req);
+    if (req.method === 'INVITE') return void this.onInvite(tx, req, to);
     // Out-of-dialog BYE/INFO/NOTIFY/REFER have no dialog to act on.
     tx.reply(481, 'Call/Transaction Does Not Exist');
   }
@@ -500,7 +500,8 @@ export class SipUserAgent implements TransactionUser {
 
   // ---- inbound INVITE -------------------------------------------------------------------------
 
-  private async onInvite(tx: ServerTransaction, req: SipRequest): Promise<void> {
+  /** `parsedTo`: the To header as route() already parsed it. */
+  private async onInvite(tx: ServerTransaction, req: SipRequest, parsedTo?: NameAddr): Promise<void> {
     this.stats.invitesReceived++;
     if (this.digest && !this.checkAuth(tx, req)) return;
     const callId = req.headers.get('Call-ID')!;
@@ -510,7 +511,7 @@ export class SipUserAgent implements TransactionUser {
       return;
     }
     const from = parseNameAddr(req.headers.get('From')!)!;
-    const to = parseNameAddr(req.headers.get('To')!)!;
+    const to = parsedTo ?? parseNameAddr(req.headers.get('To')!)!;
     const ct = (req.headers.get('Content-Type') ?? '').toLowerCase();
     const offer = req.body.length ? req.body.toString('utf8') : undefined;
     if (offer !== undefined && !ct.startsWith('application/sdp')) {
@@ -590,6 +591,7 @@ export class SipUserAgent implements TransactionUser {
     leg.call = call;
     const cseq = parseCSeq(req.headers.get('CSeq')!)!;
     const contact = req.headers.get('Contact');
+    const remoteTarget = contact ? parseContactUri(contact) : undefined;
     this.startDialog(leg, {
       role: 'uas',
       callId,
@@ -600,12 +602,12 @@ export class SipUserAgent implements TransactionUser {
       remoteCSeq: cseq.seq,
       secure: false,
     });
-    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: cseq.seq, contact: contact ? parseContactUri(contact) : undefined });
+    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: cseq.seq, contact: remoteTarget });
     // Record-Route of the request becomes the UAS route set (in order).
     const rr = req.headers.getAll('Record-Route');
     if (rr.length || contact) {
       // establish() runs on DIALOG.EARLY/CONFIRMED; keep what we know for it.
-      leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: from.tag ?? '', remoteTarget: contact ? parseContactUri(contact) : undefined, recordRoute: rr });
+      leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: from.tag ?? '', remoteTarget, recordRoute: rr });
     }
     this.bindMedia(leg);
     tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
