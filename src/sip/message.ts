@@ -274,8 +274,12 @@ export function parseMessage(input: Buffer | string, opts?: ParseOptions): Parse
   }
 }
 
-/** Canonical wire form; Content-Length always reflects the body actually sent. */
-export function serialize(msg: SipMessage): Buffer {
+/**
+ * Canonical wire form; Content-Length always reflects the body actually sent. Written into one
+ * buffer: `owned` gives it its own memory (allocUnsafeSlow) for bytes kept long, since a slice of
+ * node's shared 8 KB pool would pin the whole slab.
+ */
+export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
   const startLine =
     msg.kind === 'request'
       ? `${msg.method} ${formatUri(msg.uri)} SIP/2.0`
@@ -292,7 +296,13 @@ export function serialize(msg: SipMessage): Buffer {
     }
   }
   if (!wroteLength) lines.push(`Content-Length: ${msg.body.length}`);
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), msg.body]);
+  const head = `${lines.join('\r\n')}\r\n\r\n`;
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const size = headLength + msg.body.length;
+  const out = opts?.owned ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+  out.write(head, 0, 'utf8');
+  msg.body.copy(out, headLength);
+  return out;
 }
 
 // ---------------------------------------------------------------------------

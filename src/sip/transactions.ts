@@ -108,9 +108,7 @@ class ServerRecord implements ServerTransaction {
       this.dest = d ? { address: d.host, port: d.port } : this.source;
     }
     // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
-    const pooled = serialize(res);
-    const bytes = Buffer.allocUnsafeSlow(pooled.length);
-    pooled.copy(bytes);
+    const bytes = serialize(res, { owned: true });
     const wire: WireResponse = { bytes, to: this.dest };
     this.lastResponse = wire;
     if (this.inline) this.inline.push({ status: res.status, wire });
