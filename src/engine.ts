@@ -287,6 +287,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       await this.http.close();
       await this.sip?.close();
       this.supervisor.stopAll();
+      await this.ports.close();
       this.inspector?.stop();
       this.emit('closed');
     })();

@@ -172,16 +172,19 @@ export class Supervisor {
     bump(this.metrics.spawned, opts.kind);
 
     let lastState: string | undefined;
+    // Without an OpenTelemetry SDK (or for an unsampled trace) the span records nothing: do not
+    // format every state for it.
+    const stateSpan = span?.isRecording() ? span : undefined;
     const observer: Observer<ReturnType<typeof ref.getSnapshot>> = {
       next: (snap) => {
         opts.onSnapshot?.(snap as SnapshotFrom<TLogic>);
-        if (!span && !debugOn) return;
+        if (!stateSpan && !debugOn) return;
         const s = (snap as { value?: unknown }).value;
         if (s === undefined) return;
         const state = stateToString(s);
         if (state === lastState) return;
         lastState = state;
-        span?.addEvent('state', { 'callchart.state': state });
+        stateSpan?.addEvent('state', { 'callchart.state': state });
         if (debugOn) getLogger().debug({ state }, 'state');
       },
       error: (err) => this.onCrash(entry, err),

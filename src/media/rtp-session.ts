@@ -3,7 +3,6 @@
 // run on slower timers where allocation does not matter.
 
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { Logger } from 'pino';
 import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE } from './rtp.js';
@@ -15,6 +14,7 @@ import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from
 import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions } from './dtmf.js';
 import { RtpReceiveStats, estimateMos, type ReceiveStatsSnapshot } from './stats.js';
 import type { PortAllocator, PortPair } from './ports.js';
+import { randomUint16, randomUint32 } from '../random.js';
 
 const CLOCK_RATE = 8000;
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
@@ -112,8 +112,14 @@ function loopTurn(): number {
   return turnCount;
 }
 
-function randomU32(): number {
-  return randomBytes(4).readUInt32BE(0);
+const monotonicNow = (): number => performance.now();
+const wallNow = (): number => Date.now();
+
+/** SEND_SLOTS send buffers as views of one allocation. */
+function sendRing(): Buffer[] {
+  const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES;
+  const block = Buffer.allocUnsafeSlow(SEND_SLOTS * size);
+  return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * size, (i + 1) * size));
 }
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
@@ -139,7 +145,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private seq: number;
   private ts: number;
   private markNext = true;
-  private readonly slots: Buffer[];
+  /** The send ring, allocated on the first send: many sessions (signalling-only calls) never send. */
+  private slots: Buffer[] | null = null;
   private slot = 0;
   private sendTurn = -1;
   private sendsThisTurn = 0;
@@ -196,22 +203,20 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.codec = opts.codec ?? 'PCMU';
     this.payloadType = G711_PT[this.codec];
     this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
-    this.ssrc = (opts.ssrc ?? randomU32()) >>> 0;
+    this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
     this.cname = opts.cname ?? `${this.ssrc.toString(16)}@callchart`;
     this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
-    this.clock = opts.clock ?? (() => performance.now());
-    this.wallClock = opts.wallClock ?? (() => Date.now());
+    this.clock = opts.clock ?? monotonicNow;
+    this.wallClock = opts.wallClock ?? wallNow;
     this.symmetric = opts.symmetric ?? true;
     this.expectedSsrc = opts.expectedRemoteSsrc;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
     this.dtmfOpts = opts.dtmf ?? {};
     // Random initial sequence and timestamp (RFC 3550 §5.1) so known-plaintext is not trivial.
-    const r = randomBytes(6);
-    this.seq = r.readUInt16BE(0);
-    this.ts = r.readUInt32BE(2);
+    this.seq = randomUint16();
+    this.ts = randomUint32();
 
-    this.slots = Array.from({ length: SEND_SLOTS }, () => Buffer.allocUnsafe(RTP_HEADER_SIZE + MAX_FRAME_SAMPLES));
 
     this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
     this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
@@ -328,7 +333,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.sendsThisTurn = 0;
     }
     if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes);
-    const buf = this.slots[this.slot]!;
+    const buf = (this.slots ??= sendRing())[this.slot]!;
     this.slot = (this.slot + 1) % SEND_SLOTS;
     return buf;
   }

@@ -40,8 +40,22 @@ export function canonicalHeaderName(name: string): string {
   return CANONICAL.get(lower) ?? name;
 }
 
+/** Compact form → lower-cased full name, so a lookup key costs one toLowerCase. */
+const COMPACT_KEY: ReadonlyMap<string, string> = new Map(Object.entries(COMPACT).map(([c, n]) => [c, n.toLowerCase()]));
+
+/** The case-insensitive key of a header name: its canonical name, lower-cased. */
+export function headerKey(name: string): string {
+  const lower = name.toLowerCase();
+  return lower.length === 1 ? (COMPACT_KEY.get(lower) ?? lower) : lower;
+}
+
 export function isListHeader(name: string): boolean {
-  return LIST_HEADERS.has(canonicalHeaderName(name).toLowerCase());
+  return LIST_HEADERS.has(headerKey(name));
+}
+
+/** isListHeader() for a name already turned into its key by headerKey(). */
+export function isListHeaderKey(key: string): boolean {
+  return LIST_HEADERS.has(key);
 }
 
 export interface HeaderEntry {
@@ -49,26 +63,44 @@ export interface HeaderEntry {
   readonly value: string;
 }
 
-/** Ordered, multi-valued, case-insensitive header store; each list element is its own entry. */
+/**
+ * Ordered, multi-valued, case-insensitive header store; each list element is its own entry.
+ * Every entry's lookup key (headerKey) is kept alongside it, so a get() compares strings instead
+ * of lower-casing every name it passes.
+ */
 export class HeaderList implements Iterable<HeaderEntry> {
   #entries: HeaderEntry[] = [];
+  #keys: string[] = [];
 
   constructor(init?: Iterable<readonly [string, string]>) {
     if (init) for (const [n, v] of init) this.append(n, v);
   }
 
   static key(name: string): string {
-    return canonicalHeaderName(name).toLowerCase();
+    return headerKey(name);
   }
 
   get(name: string): string | undefined {
-    const k = HeaderList.key(name);
-    return this.#entries.find((e) => e.name.toLowerCase() === k)?.value;
+    const k = headerKey(name);
+    const keys = this.#keys;
+    for (let i = 0; i < keys.length; i++) if (keys[i] === k) return this.#entries[i]!.value;
+    return undefined;
   }
 
   getAll(name: string): string[] {
-    const k = HeaderList.key(name);
-    return this.#entries.filter((e) => e.name.toLowerCase() === k).map((e) => e.value);
+    const k = headerKey(name);
+    const keys = this.#keys;
+    const out: string[] = [];
+    for (let i = 0; i < keys.length; i++) if (keys[i] === k) out.push(this.#entries[i]!.value);
+    return out;
+  }
+
+  /** How many values the header has (without building them). */
+  count(name: string): number {
+    const k = headerKey(name);
+    let n = 0;
+    for (const key of this.#keys) if (key === k) n++;
+    return n;
   }
 
   has(name: string): boolean {
@@ -80,34 +112,52 @@ export class HeaderList implements Iterable<HeaderEntry> {
     const values = typeof value === 'string' ? [value] : value;
     const canonical = canonicalHeaderName(name);
     const k = canonical.toLowerCase();
-    const first = this.#entries.findIndex((e) => e.name.toLowerCase() === k);
-    const kept = this.#entries.filter((e) => e.name.toLowerCase() !== k);
-    const fresh = values.map((v) => ({ name: canonical, value: v }));
-    if (first < 0) kept.push(...fresh);
-    else kept.splice(first, 0, ...fresh);
-    this.#entries = kept;
+    const entries: HeaderEntry[] = [];
+    const keys: string[] = [];
+    let placed = false;
+    const place = (): void => {
+      for (const v of values) {
+        entries.push({ name: canonical, value: v });
+        keys.push(k);
+      }
+      placed = true;
+    };
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (this.#keys[i] === k) {
+        if (!placed) place();
+        continue;
+      }
+      entries.push(this.#entries[i]!);
+      keys.push(this.#keys[i]!);
+    }
+    if (!placed) place();
+    this.#entries = entries;
+    this.#keys = keys;
     return this;
   }
 
   append(name: string, value: string): this {
-    this.#entries.push({ name: canonicalHeaderName(name), value });
+    const canonical = canonicalHeaderName(name);
+    this.#entries.push({ name: canonical, value });
+    this.#keys.push(canonical.toLowerCase());
     return this;
   }
 
   prepend(name: string, value: string): this {
-    this.#entries.unshift({ name: canonicalHeaderName(name), value });
+    const canonical = canonicalHeaderName(name);
+    this.#entries.unshift({ name: canonical, value });
+    this.#keys.unshift(canonical.toLowerCase());
     return this;
   }
 
   /** Replaces the n-th value of a header (e.g. the topmost Via) in place. */
   replaceAt(name: string, index: number, value: string): boolean {
-    const k = HeaderList.key(name);
+    const k = headerKey(name);
     let seen = 0;
-    for (let i = 0; i < this.#entries.length; i++) {
-      const e = this.#entries[i];
-      if (e && e.name.toLowerCase() === k) {
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (this.#keys[i] === k) {
         if (seen === index) {
-          this.#entries[i] = { name: e.name, value };
+          this.#entries[i] = { name: this.#entries[i]!.name, value };
           return true;
         }
         seen++;
@@ -117,15 +167,24 @@ export class HeaderList implements Iterable<HeaderEntry> {
   }
 
   remove(name: string): number {
-    const k = HeaderList.key(name);
+    const k = headerKey(name);
     const before = this.#entries.length;
-    this.#entries = this.#entries.filter((e) => e.name.toLowerCase() !== k);
-    return before - this.#entries.length;
+    const entries: HeaderEntry[] = [];
+    const keys: string[] = [];
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (this.#keys[i] === k) continue;
+      entries.push(this.#entries[i]!);
+      keys.push(this.#keys[i]!);
+    }
+    this.#entries = entries;
+    this.#keys = keys;
+    return before - entries.length;
   }
 
   clone(): HeaderList {
     const c = new HeaderList();
-    for (const e of this.#entries) c.append(e.name, e.value);
+    c.#entries = this.#entries.slice();
+    c.#keys = this.#keys.slice();
     return c;
   }
 
@@ -150,7 +209,11 @@ const isWs = (c: string | undefined): boolean => c === ' ' || c === '\t';
 
 /** Strips only SP/HTAB: String#trim would also eat characters such as U+FEFF that are legal content. */
 export function trimLws(s: string): string {
-  return s.replace(/^[ \t]+|[ \t]+$/g, '');
+  let start = 0;
+  let end = s.length;
+  while (start < end && (s.charCodeAt(start) === 32 || s.charCodeAt(start) === 9)) start++;
+  while (end > start && (s.charCodeAt(end - 1) === 32 || s.charCodeAt(end - 1) === 9)) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
 }
 
 /** Splits at commas outside quoted strings and angle brackets. */
@@ -333,18 +396,19 @@ export function parseVia(value: string): Via | undefined {
   return via;
 }
 
+function syncParam(params: ParamMap, name: string, v: string | null | undefined): void {
+  if (v === undefined) params.delete(name);
+  else params.set(name, v);
+}
+
 export function formatVia(via: Via): string {
   const params: ParamMap = new Map(via.params);
   // Surfaced fields win over stale entries in the raw map, so edits to them round-trip.
-  const sync = (name: string, v: string | null | undefined): void => {
-    if (v === undefined) params.delete(name);
-    else params.set(name, v);
-  };
-  sync('branch', via.branch);
-  sync('received', via.received);
-  sync('rport', via.rport === undefined ? undefined : via.rport === true ? null : String(via.rport));
-  sync('maddr', via.maddr);
-  sync('ttl', via.ttl === undefined ? undefined : String(via.ttl));
+  syncParam(params, 'branch', via.branch);
+  syncParam(params, 'received', via.received);
+  syncParam(params, 'rport', via.rport === undefined ? undefined : via.rport === true ? null : String(via.rport));
+  syncParam(params, 'maddr', via.maddr);
+  syncParam(params, 'ttl', via.ttl === undefined ? undefined : String(via.ttl));
   const port = via.port === undefined ? '' : `:${via.port}`;
   return `${via.protocol}/${via.version}/${via.transport} ${formatHost(via.host)}${port}${formatGenericParams(params)}`;
 }

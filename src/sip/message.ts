@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { randomHex } from '../random.js';
 import {
   BRANCH_MAGIC_COOKIE,
   HeaderList,
@@ -6,7 +7,8 @@ import {
   formatCSeq,
   formatNameAddr,
   formatVia,
-  isListHeader,
+  headerKey,
+  isListHeaderKey,
   parseCSeq,
   parseCallId,
   parseContact,
@@ -84,65 +86,44 @@ const REQUIRED_IN_RESPONSE = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
 /** List headers whose elements are name-addrs: an empty element is a syntax error, not noise. */
 const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route', 'path', 'service-route']);
 
-class Reject extends Error {
-  constructor(
-    readonly status: ParseErrorStatus,
-    readonly why: string,
-  ) {
-    super(why);
-  }
-}
-
-function validateHeader(name: string, value: string): void {
-  const bad = (): never => {
-    throw new Reject(400, `Bad ${name} header`);
-  };
+/** Why a header value is invalid (the 400 reason), or undefined when it is fine. */
+function validateHeader(name: string, value: string): string | undefined {
   switch (name) {
     case 'Via':
-      if (!parseVia(value)) bad();
-      break;
+      return parseVia(value) ? undefined : `Bad ${name} header`;
     case 'From':
     case 'To':
     case 'Route':
     case 'Record-Route':
     case 'Path':
     case 'Service-Route':
-      if (!parseNameAddr(value)) bad();
-      break;
+      return parseNameAddr(value) ? undefined : `Bad ${name} header`;
     case 'Contact': {
       const c = parseContact(value);
-      if (!c) return bad();
+      if (!c) return `Bad ${name} header`;
       const exp = c.params.get('expires');
-      if (exp !== undefined && (exp === null || parseDeltaSeconds(exp) === undefined)) bad();
-      break;
+      if (exp !== undefined && (exp === null || parseDeltaSeconds(exp) === undefined)) return `Bad ${name} header`;
+      return undefined;
     }
     case 'CSeq':
-      if (!parseCSeq(value)) bad();
-      break;
+      return parseCSeq(value) ? undefined : `Bad ${name} header`;
     case 'Call-ID':
-      if (!parseCallId(value)) bad();
-      break;
+      return parseCallId(value) ? undefined : `Bad ${name} header`;
     case 'Max-Forwards':
-      if (parseMaxForwards(value) === undefined) bad();
-      break;
+      return parseMaxForwards(value) === undefined ? `Bad ${name} header` : undefined;
     case 'Content-Length':
-      if (parseContentLength(value) === undefined) bad();
-      break;
+      return parseContentLength(value) === undefined ? `Bad ${name} header` : undefined;
     case 'Expires':
     case 'Min-Expires':
-      if (parseDeltaSeconds(value) === undefined) bad();
-      break;
+      return parseDeltaSeconds(value) === undefined ? `Bad ${name} header` : undefined;
     case 'Retry-After':
-      if (parseRetryAfter(value) === undefined) bad();
-      break;
+      return parseRetryAfter(value) === undefined ? `Bad ${name} header` : undefined;
     case 'Date':
-      if (!parseDate(value)) bad();
-      break;
+      return parseDate(value) ? undefined : `Bad ${name} header`;
     case 'Content-Type':
-      if (!parseContentType(value)) bad();
-      break;
+      return parseContentType(value) ? undefined : `Bad ${name} header`;
     default:
-      break;
+      return undefined;
   }
 }
 
@@ -156,16 +137,19 @@ function findHeaderEnd(text: string, from: number): { headEnd: number; bodyStart
   return { headEnd: m.index, bodyStart: m.index + m[0].length };
 }
 
+function failure(isResponse: boolean, status: ParseErrorStatus, reason: string, partial: PartialHeaders | undefined): ParseFailure {
+  const f: ParseFailure = { ok: false, isResponse, status, reason };
+  if (partial) f.partial = partial;
+  return f;
+}
+
 function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipMessage | ParseFailure {
   // RFC 3261 §7.5: CRLFs before the start-line are keep-alive noise, not an error.
   let start = 0;
   while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
   const isResponse = buf.subarray(start, start + 4).toString('latin1').toUpperCase() === 'SIP/';
-  const fail = (status: ParseErrorStatus, reason: string, withPartial = true): ParseFailure => {
-    const f: ParseFailure = { ok: false, isResponse, status, reason };
-    if (withPartial) f.partial = partial;
-    return f;
-  };
+  const fail = (status: ParseErrorStatus, reason: string, withPartial = true): ParseFailure =>
+    failure(isResponse, status, reason, withPartial ? partial : undefined);
   if (buf.length > maxSize) return fail(413, 'Message Too Large', false);
 
   // latin1 keeps one char per byte, so offsets found here are byte offsets into the datagram.
@@ -175,7 +159,8 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
   const rawLines = head.split(/\r?\n/);
   const startLine = rawLines[0] ?? '';
   const lines: string[] = [];
-  for (const l of rawLines.slice(1)) {
+  for (let li = 1; li < rawLines.length; li++) {
+    const l = rawLines[li]!;
     if (l.startsWith(' ') || l.startsWith('\t')) {
       // Folded continuation: the CRLF plus leading whitespace is equivalent to one SP (§7.3.1).
       if (lines.length === 0) return fail(400, 'Continuation line before any header', false);
@@ -219,30 +204,32 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
     const rawName = m[1] ?? '';
     if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
     const name = canonicalHeaderName(rawName);
+    const key = headerKey(rawName);
     const value = trimLws(m[2] ?? '');
-    const values = isListHeader(name) ? splitTopLevel(value) : [value];
-    for (const v of values) {
-      if (v === '' && isListHeader(name)) {
-        if (STRICT_LISTS.has(name.toLowerCase())) return fail(400, `Empty ${name} element`);
-        continue;
+    if (isListHeaderKey(key)) {
+      for (const v of splitTopLevel(value)) {
+        if (v === '') {
+          if (STRICT_LISTS.has(key)) return fail(400, `Empty ${name} element`);
+          continue;
+        }
+        headers.append(name, v);
+        if (name === 'Via') partial.via.push(v);
       }
-      headers.append(name, v);
-      if (name === 'Via') partial.via.push(v);
-      else if (name === 'From') partial.from = v;
-      else if (name === 'To') partial.to = v;
-      else if (name === 'Call-ID') partial.callId = v;
-      else if (name === 'CSeq') partial.cseq = v;
+      continue;
     }
+    headers.append(name, value);
+    if (name === 'From') partial.from = value;
+    else if (name === 'To') partial.to = value;
+    else if (name === 'Call-ID') partial.callId = value;
+    else if (name === 'CSeq') partial.cseq = value;
   }
 
-  try {
-    for (const e of headers) validateHeader(e.name, e.value);
-  } catch (err) {
-    if (err instanceof Reject) return fail(err.status, err.why);
-    throw err;
+  for (const e of headers) {
+    const bad = validateHeader(e.name, e.value);
+    if (bad !== undefined) return fail(400, bad);
   }
   for (const n of SINGLETONS) {
-    if (headers.getAll(n).length > 1) return fail(400, `Multiple ${n} headers`);
+    if (headers.count(n) > 1) return fail(400, `Multiple ${n} headers`);
   }
   for (const n of isResponse ? REQUIRED_IN_RESPONSE : REQUIRED_IN_REQUEST) {
     if (!headers.has(n)) return fail(400, `Missing ${n} header`);
@@ -287,8 +274,12 @@ export function parseMessage(input: Buffer | string, opts?: ParseOptions): Parse
   }
 }
 
-/** Canonical wire form; Content-Length always reflects the body actually sent. */
-export function serialize(msg: SipMessage): Buffer {
+/**
+ * Canonical wire form; Content-Length always reflects the body actually sent. Written into one
+ * buffer: `owned` gives it its own memory (allocUnsafeSlow) for bytes kept long, since a slice of
+ * node's shared 8 KB pool would pin the whole slab.
+ */
+export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
   const startLine =
     msg.kind === 'request'
       ? `${msg.method} ${formatUri(msg.uri)} SIP/2.0`
@@ -305,7 +296,13 @@ export function serialize(msg: SipMessage): Buffer {
     }
   }
   if (!wroteLength) lines.push(`Content-Length: ${msg.body.length}`);
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8'), msg.body]);
+  const head = `${lines.join('\r\n')}\r\n\r\n`;
+  const headLength = Buffer.byteLength(head, 'utf8');
+  const size = headLength + msg.body.length;
+  const out = opts?.owned ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
+  out.write(head, 0, 'utf8');
+  msg.body.copy(out, headLength);
+  return out;
 }
 
 // ---------------------------------------------------------------------------
@@ -313,11 +310,11 @@ export function serialize(msg: SipMessage): Buffer {
 // ---------------------------------------------------------------------------
 
 export function generateTag(): string {
-  return randomBytes(8).toString('hex');
+  return randomHex(8);
 }
 
 export function generateBranch(): string {
-  return `${BRANCH_MAGIC_COOKIE}${randomBytes(12).toString('hex')}`;
+  return `${BRANCH_MAGIC_COOKIE}${randomHex(12)}`;
 }
 
 export function generateCallId(host?: string): string {
@@ -349,10 +346,15 @@ export interface ResponseOptions {
   contentType?: string;
 }
 
+// A UAS's 180 and 200 carry the same To with the same tag, usually one right after the other.
+let lastTagged: { value: string; tag: string; out: string } | undefined;
+
 function withTag(value: string, tag: string): string {
+  if (lastTagged && lastTagged.value === value && lastTagged.tag === tag) return lastTagged.out;
   const na = parseNameAddr(value);
-  if (!na || na.tag !== undefined) return value;
-  return formatNameAddr({ ...na, tag });
+  const out = !na || na.tag !== undefined ? value : formatNameAddr({ ...na, tag });
+  lastTagged = { value, tag, out };
+  return out;
 }
 
 function buildResponse(
@@ -454,9 +456,12 @@ export function createRequest(init: RequestInit): SipRequest {
 // Transport-facing Via handling
 // ---------------------------------------------------------------------------
 
+function bareAddress(s: string): string {
+  return (s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s).toLowerCase();
+}
+
 function sameAddress(a: string, b: string): boolean {
-  const strip = (s: string): string => (s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s).toLowerCase();
-  return strip(a) === strip(b);
+  return bareAddress(a) === bareAddress(b);
 }
 
 /**

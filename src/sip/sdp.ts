@@ -91,24 +91,36 @@ function audioMedia(o: {
   return m;
 }
 
-function session(address: string, sessionId: string | undefined, sessionVersion: number | undefined, media: MediaDescription[]): string {
+/**
+ * The m= section of a stream we describe: what audioMedia() builds, or a rejected stream's slot.
+ * Only these fields are written (see writeSession).
+ */
+type LocalMediaDescription = Pick<MediaDescription, 'type' | 'port' | 'protocol' | 'payloads' | 'rtp' | 'fmtp' | 'ptime' | 'direction'>;
+
+/**
+ * Writes the session descriptions this module builds: byte for byte what sdp-transform's write()
+ * makes of the same object (RFC 4566 line order, its attribute order: rtpmap, fmtp, ptime,
+ * direction), without its generic grammar walk, which was the largest SDP cost of a call.
+ * test/unit/sdp.test.ts checks the two agree.
+ */
+export function writeSession(address: string, sessionId: string, sessionVersion: number, media: readonly LocalMediaDescription[]): string {
   const v = ipVersion(address);
-  const desc: SessionDescription = {
-    version: 0,
-    origin: {
-      username: '-',
-      sessionId: sessionId ?? newSessionId(),
-      sessionVersion: sessionVersion ?? 1,
-      netType: 'IN',
-      ipVer: v,
-      address,
-    },
-    name: '-',
-    connection: { version: v, ip: address },
-    timing: { start: 0, stop: 0 },
-    media,
-  };
-  return sdpTransform.write(desc);
+  let out = `v=0\r\no=- ${sessionId} ${Number(sessionVersion)} IN IP${v} ${address}\r\ns=-\r\nc=IN IP${v} ${address}\r\nt=0 0\r\n`;
+  for (const m of media) {
+    out += `m=${m.type} ${Number(m.port)} ${m.protocol} ${m.payloads ?? ''}\r\n`;
+    for (const r of m.rtp) {
+      out += `a=rtpmap:${Number(r.payload)} ${r.codec}`;
+      out += r.encoding ? `/${r.rate}/${r.encoding}\r\n` : r.rate ? `/${r.rate}\r\n` : '\r\n';
+    }
+    for (const f of m.fmtp) out += `a=fmtp:${Number(f.payload)} ${f.config}\r\n`;
+    if (m.ptime != null) out += `a=ptime:${Number(m.ptime)}\r\n`;
+    if (m.direction != null) out += `a=${m.direction}\r\n`;
+  }
+  return out;
+}
+
+function session(address: string, sessionId: string | undefined, sessionVersion: number | undefined, media: LocalMediaDescription[]): string {
+  return writeSession(address, sessionId ?? newSessionId(), sessionVersion ?? 1, media);
 }
 
 export function createOffer(opts: OfferOptions): string {
@@ -173,13 +185,31 @@ function describeAudio(desc: SessionDescription, media: MediaDescription): Remot
   return r;
 }
 
-/** Reads the first active RTP audio stream of a remote description. */
-export function parseRemote(sdp: string): RemoteSdpResult {
+/**
+ * A remote description parsed once: its audio stream for the caller's decisions, and the whole
+ * session for negotiate() (which must answer every m-line), so an offer is not parsed twice.
+ */
+export interface ParsedRemote {
+  readonly audio: RemoteAudio;
+  readonly desc: SessionDescription;
+  readonly index: number;
+}
+
+/** Parses a remote description and reads its first active RTP audio stream. */
+export function parseRemoteSdp(sdp: string): { ok: true; parsed: ParsedRemote } | { ok: false; reason: string } {
   const desc = safeParse(sdp);
   if (!desc) return { ok: false, reason: 'not an SDP session description' };
   const audio = pickAudio(desc);
   if (!audio) return { ok: false, reason: 'no active RTP audio stream' };
-  return describeAudio(desc, audio.media);
+  const remote = describeAudio(desc, audio.media);
+  if (!remote.ok) return remote;
+  return { ok: true, parsed: { audio: remote, desc, index: audio.index } };
+}
+
+/** Reads the first active RTP audio stream of a remote description. */
+export function parseRemote(sdp: string): RemoteSdpResult {
+  const r = parseRemoteSdp(sdp);
+  return r.ok ? r.parsed.audio : r;
 }
 
 export interface LocalMedia {
@@ -219,14 +249,29 @@ export function answerDirection(offer: Direction, local: Direction = 'sendrecv')
   return 'inactive';
 }
 
-/** Answers an offer with one audio codec (plus telephone-event), rejecting every other stream. */
-export function negotiate(offerSdp: string, local: LocalMedia): NegotiationResult {
-  const desc = safeParse(offerSdp);
-  if (!desc) return { ok: false, status: 488, reason: 'Unparseable SDP offer' };
-  const audio = pickAudio(desc);
-  if (!audio) return { ok: false, status: 488, reason: 'No active RTP audio stream in offer' };
-  const remote = describeAudio(desc, audio.media);
-  if (!remote.ok) return { ok: false, status: 488, reason: remote.reason };
+/**
+ * Answers an offer with one audio codec (plus telephone-event), rejecting every other stream.
+ * The offer is SDP text or what parseRemoteSdp() already made of it.
+ */
+export function negotiate(offer: string | ParsedRemote, local: LocalMedia): NegotiationResult {
+  let desc: SessionDescription;
+  let audioIndex: number;
+  let remote: RemoteAudio;
+  if (typeof offer === 'string') {
+    const parsed = safeParse(offer);
+    if (!parsed) return { ok: false, status: 488, reason: 'Unparseable SDP offer' };
+    const audio = pickAudio(parsed);
+    if (!audio) return { ok: false, status: 488, reason: 'No active RTP audio stream in offer' };
+    const r = describeAudio(parsed, audio.media);
+    if (!r.ok) return { ok: false, status: 488, reason: r.reason };
+    desc = parsed;
+    audioIndex = audio.index;
+    remote = r;
+  } else {
+    desc = offer.desc;
+    audioIndex = offer.index;
+    remote = offer.audio;
+  }
   // The offer's order expresses the offerer's preference, which RFC 3264 §6.1 asks us to honour.
   const match = remote.codecs.find(
     (c): c is RemoteCodec & { name: AudioCodec } =>
@@ -235,8 +280,8 @@ export function negotiate(offerSdp: string, local: LocalMedia): NegotiationResul
   if (!match) return { ok: false, status: 488, reason: 'No common audio codec' };
   const te = local.telephoneEvent ? remote.telephoneEventPt : undefined;
   const direction = answerDirection(remote.direction, local.direction);
-  const media = desc.media.map((m, i): MediaDescription => {
-    if (i !== audio.index) {
+  const media = desc.media.map((m, i): LocalMediaDescription => {
+    if (i !== audioIndex) {
       // A rejected stream keeps its slot (port 0) so m-lines stay aligned with the offer (§6).
       return { type: m.type, port: 0, protocol: m.protocol, payloads: String(m.payloads ?? '0'), rtp: [], fmtp: [] };
     }

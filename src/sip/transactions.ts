@@ -12,7 +12,7 @@ import {
 import { sipTimerConfig, type SipTimerConfig } from '../../machines/sipTimers.js';
 import type { Supervisor } from '../supervisor.js';
 import { createResponse, createRequest, serialize, responseDestination, type SipRequest, type SipResponse } from './message.js';
-import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch } from './headers.js';
+import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch, type Via } from './headers.js';
 import type { Endpoint, SipUdpTransport } from './transport.js';
 
 export interface ServerTransaction {
@@ -50,9 +50,76 @@ export interface TransactionUser {
   onStrayResponse(res: SipResponse, source: Endpoint): void;
 }
 
-interface ServerRecord extends ServerTransaction {
-  key: string;
-  lastWire?: (wire: WireResponse) => void;
+/** A response handed to a server transaction, as it goes on the wire. */
+interface TuResponse {
+  status: number;
+  wire: WireResponse;
+}
+
+/**
+ * A server transaction's record: what the TU holds, and what the machine's actions dispatch to.
+ * One class (not a closure per transaction) because thousands are created per second.
+ */
+class ServerRecord implements ServerTransaction {
+  finalStatus: number | undefined = undefined;
+  onTimeout?: () => void;
+  /** The latest response (the final one once there is one): what the NIST linger resends. */
+  lastResponse: WireResponse | undefined = undefined;
+  /**
+   * Set while the TU is called inline, before any actor exists (see TransactionLayer.onRequest):
+   * responses collect here instead of going to an actor.
+   */
+  inline: TuResponse[] | undefined = undefined;
+  /** The TU already has the request: the actor's passToTU must not hand it over again. */
+  delivered = false;
+  // The parsed request is dropped once the final response is out (see WireResponse).
+  private req: SipRequest | undefined;
+  private destVia: string | undefined = undefined;
+  private dest: Endpoint;
+
+  constructor(
+    private readonly layer: TransactionLayer,
+    readonly id: string,
+    readonly key: string,
+    request: SipRequest,
+    readonly source: Endpoint,
+    readonly isInvite: boolean,
+  ) {
+    this.req = request;
+    this.dest = source;
+  }
+
+  get request(): SipRequest {
+    if (!this.req) throw new Error(`transaction ${this.id} is finished: its request is no longer kept`);
+    return this.req;
+  }
+
+  respond(res: SipResponse): void {
+    if (res.status >= 200) {
+      this.finalStatus = res.status;
+      this.req = undefined;
+    }
+    // Every response of a transaction echoes the request's Via, so its destination is worked out
+    // once (and again only if a TU changed the Via).
+    const top = res.headers.get('Via');
+    if (top !== this.destVia) {
+      this.destVia = top;
+      const d = responseDestination(res);
+      this.dest = d ? { address: d.host, port: d.port } : this.source;
+    }
+    // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
+    const bytes = serialize(res, { owned: true });
+    const wire: WireResponse = { bytes, to: this.dest };
+    this.lastResponse = wire;
+    if (this.inline) this.inline.push({ status: res.status, wire });
+    else this.layer.deliver(this.id, res.status, wire);
+  }
+
+  reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse {
+    const res = createResponse(this.request, status, reason, opts);
+    this.respond(res);
+    return res;
+  }
 }
 
 /**
@@ -98,9 +165,12 @@ function topVia(msg: SipRequest | SipResponse) {
   return v === undefined ? undefined : parseVia(v);
 }
 
-/** §17.2.3 server matching key; falls back to the RFC 2543 key when the branch has no magic cookie. */
-export function serverKey(req: SipRequest): string | undefined {
-  const via = topVia(req);
+/**
+ * §17.2.3 server matching key; falls back to the RFC 2543 key when the branch has no magic cookie.
+ * `parsedTopVia` saves parsing the top Via again when the caller already has it.
+ */
+export function serverKey(req: SipRequest, parsedTopVia?: Via): string | undefined {
+  const via = parsedTopVia ?? topVia(req);
   if (!via) return undefined;
   const method = req.method === 'ACK' ? 'INVITE' : req.method;
   if (isRfc3261Branch(via.branch)) return `${via.branch}|${via.host}:${via.port ?? 5060}|${method}`;
@@ -200,7 +270,7 @@ export class TransactionLayer {
       actions: {
         passToTU: ({ self }) => {
           const tx = server(self.id);
-          if (tx) this.tu?.onRequest(tx);
+          if (tx && !tx.delivered) this.tu?.onRequest(tx);
         },
         transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
       },
@@ -235,7 +305,7 @@ export class TransactionLayer {
     });
     this.nict = sipNonInviteClientTransactionMachine.provide({ actions: clientActions });
 
-    transport.on('request', (req, from) => this.onRequest(req, from));
+    transport.on('request', (req, from, via) => this.onRequest(req, from, via));
     transport.on('response', (res, from) => this.onResponse(res, from));
   }
 
@@ -272,6 +342,11 @@ export class TransactionLayer {
       clearInterval(this.lingerSweep);
       this.lingerSweep = undefined;
     }
+  }
+
+  /** A TU response for a server transaction's actor (ServerRecord.respond). */
+  deliver(id: string, status: number, wire: WireResponse): void {
+    this.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status, response: wire });
   }
 
   /** Server transactions in their linger phase (absorbing retransmissions). */
@@ -341,8 +416,8 @@ export class TransactionLayer {
     }
   }
 
-  private onRequest(req: SipRequest, source: Endpoint): void {
-    const key = serverKey(req);
+  private onRequest(req: SipRequest, source: Endpoint, via?: Via): void {
+    const key = serverKey(req, via);
     if (!key) {
       // No parsable Via: the parser already insists on one, so this is defensive only.
       return;
@@ -375,43 +450,11 @@ export class TransactionLayer {
     }
     const id = `stx-${++this.seq}`;
     const isInvite = req.method === 'INVITE';
-    const layer = this;
-    // The parsed request is dropped once the final response is out (see WireResponse).
-    let request: SipRequest | undefined = req;
-    const rec: ServerRecord = {
-      id,
-      key,
-      get request(): SipRequest {
-        if (!request) throw new Error(`transaction ${id} is finished: its request is no longer kept`);
-        return request;
-      },
-      source,
-      isInvite,
-      finalStatus: undefined,
-      respond(res: SipResponse) {
-        if (res.status >= 200) {
-          rec.finalStatus = res.status;
-          request = undefined;
-        }
-        const dest = responseDestination(res);
-        // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
-        const pooled = serialize(res);
-        const bytes = Buffer.allocUnsafeSlow(pooled.length);
-        pooled.copy(bytes);
-        const wire: WireResponse = { bytes, to: dest ? { address: dest.host, port: dest.port } : source };
-        rec.lastWire?.(wire);
-        layer.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status: res.status, response: wire });
-      },
-      reply(status, reason, opts) {
-        const res = createResponse(rec.request, status, reason, opts);
-        rec.respond(res);
-        return res;
-      },
-    };
+    const rec = new ServerRecord(this, id, key, req, source, isInvite);
     this.servers.set(key, rec);
     this.byId.set(id, rec);
     this.stats.serverCreated++;
-    let lastResponse: WireResponse | undefined;
+    if (!isInvite && this.answeredInline(rec)) return;
     const actor = this.spawn(
       isInvite ? this.ist : this.nist,
       id,
@@ -423,13 +466,54 @@ export class TransactionLayer {
         // Hand the linger phase (IST Accepted / NIST Completed) to a compact absorber.
         if (this.timers.reliable) return;
         if (isInvite ? snap.matches('accepted') : snap.matches('completed')) {
-          this.linger(key, isInvite ? undefined : lastResponse);
+          this.linger(key, isInvite ? undefined : rec.lastResponse);
           this.supervisor.stop(id);
         }
       },
     );
-    rec.lastWire = (w) => (lastResponse = w);
     actor?.send({ type: 'REQUEST.RECEIVED', request: req });
+    if (rec.delivered) {
+      // The TU answered only provisionally (or not yet) inline: the actor takes over from
+      // Trying, with what the TU already sent, in order.
+      const early = rec.inline ?? [];
+      rec.inline = undefined;
+      for (const r of early) actor?.send({ type: 'TU.RESPONSE', status: r.status, response: r.wire });
+    }
+  }
+
+  /**
+   * A non-INVITE server transaction whose TU answers in the same call (BYE, CANCEL, OPTIONS,
+   * INFO, NOTIFY, every error reply) goes from Trying to Completed in one step, and Completed is
+   * lingered as a table entry anyway: its actor would live for one event. So the TU is called
+   * first, here (what the machine's passToTU does on REQUEST.RECEIVED); when a final response came
+   * back synchronously it is sent (after any provisional one, as the machine would) and the
+   * transaction goes straight to the linger table. Otherwise the record is marked delivered and
+   * the caller spawns the actor, which starts in Trying without calling the TU again.
+   */
+  private answeredInline(rec: ServerRecord): boolean {
+    rec.inline = [];
+    rec.delivered = true;
+    try {
+      this.tu?.onRequest(rec);
+    } catch (err) {
+      // The same end as an actor whose action threw: the transaction is gone, nothing is sent.
+      rec.inline = undefined;
+      this.servers.delete(rec.key);
+      this.byId.delete(rec.id);
+      this.logger.error({ err, id: rec.id }, 'transaction crashed');
+      return true;
+    }
+    const responses = rec.inline;
+    const final = responses.findIndex((r) => r.status >= 200);
+    if (final < 0) return false;
+    rec.inline = undefined;
+    this.servers.delete(rec.key);
+    this.byId.delete(rec.id);
+    // Responses after the final one are discarded, as in Completed.
+    for (let i = 0; i <= final; i++) this.transport.sendBytes(responses[i]!.wire.bytes, responses[i]!.wire.to);
+    // Over a reliable transport Timer J is zero: nothing lingers.
+    if (!this.timers.reliable) this.linger(rec.key, responses[final]!.wire);
+    return true;
   }
 
   private onResponse(res: SipResponse, source: Endpoint): void {

@@ -14,6 +14,7 @@ import {
   type SipRequest,
   type SipResponse,
 } from './message.js';
+import type { Via } from './headers.js';
 
 export interface Endpoint {
   address: string;
@@ -21,7 +22,8 @@ export interface Endpoint {
 }
 
 export interface SipTransportEvents {
-  request: [req: SipRequest, from: Endpoint];
+  /** `topVia`: the request's top Via as parsed and stamped with received/rport, when it had one. */
+  request: [req: SipRequest, from: Endpoint, topVia: Via | undefined];
   response: [res: SipResponse, from: Endpoint];
   error: [err: Error];
 }
@@ -43,6 +45,8 @@ export interface SipTransportStats {
 
 export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   private socket: dgram.Socket | undefined;
+  /** The bound port, read once after bind: Via/Contact ask for it on every message. */
+  private boundPort: number | undefined;
   private readonly log: Logger;
   readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0 };
 
@@ -52,7 +56,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   }
 
   get port(): number {
-    return this.socket?.address().port ?? this.opts.port;
+    return this.boundPort ?? this.opts.port;
   }
 
   /** The address to put in Via/Contact/SDP: the bound host, or loopback when bound to any. */
@@ -80,6 +84,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
           this.emit('error', err);
         });
         this.socket = socket;
+        this.boundPort = socket.address().port;
         this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
         resolve();
       });
@@ -89,6 +94,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   close(): Promise<void> {
     const s = this.socket;
     this.socket = undefined;
+    this.boundPort = undefined;
     if (!s) return Promise.resolve();
     return new Promise((resolve) => s.close(() => resolve()));
   }
@@ -137,8 +143,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     }
     const msg = parsed.message;
     if (msg.kind === 'request') {
-      applyReceivedRport(msg, from.address, from.port);
-      this.emit('request', msg, from);
+      const via = applyReceivedRport(msg, from.address, from.port);
+      this.emit('request', msg, from, via);
     } else {
       this.emit('response', msg, from);
     }

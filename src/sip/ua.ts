@@ -28,7 +28,7 @@ import {
 } from './message.js';
 import { parseNameAddr, parseCSeq, parseContact, parseMaxForwards, formatNameAddr, tokenList, type NameAddr } from './headers.js';
 import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
-import { createOffer, negotiate, parseRemote, isHoldOffer, type AudioCodec } from './sdp.js';
+import { createOffer, negotiate, parseRemote, parseRemoteSdp, isHoldOffer, type AudioCodec, type ParsedRemote } from './sdp.js';
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
 import { RtpSession } from '../media/rtp-session.js';
 import { DTMF_DIGIT } from '../media/dtmf.js';
@@ -477,7 +477,7 @@ export class SipUserAgent implements TransactionUser {
       }
       return;
     }
-    if (req.method === 'INVITE') return void this.onInvite(tx, req);
+    if (req.method === 'INVITE') return void this.onInvite(tx, req, to);
     // Out-of-dialog BYE/INFO/NOTIFY/REFER have no dialog to act on.
     tx.reply(481, 'Call/Transaction Does Not Exist');
   }
@@ -500,7 +500,8 @@ export class SipUserAgent implements TransactionUser {
 
   // ---- inbound INVITE -------------------------------------------------------------------------
 
-  private async onInvite(tx: ServerTransaction, req: SipRequest): Promise<void> {
+  /** `parsedTo`: the To header as route() already parsed it. */
+  private async onInvite(tx: ServerTransaction, req: SipRequest, parsedTo?: NameAddr): Promise<void> {
     this.stats.invitesReceived++;
     if (this.digest && !this.checkAuth(tx, req)) return;
     const callId = req.headers.get('Call-ID')!;
@@ -510,7 +511,7 @@ export class SipUserAgent implements TransactionUser {
       return;
     }
     const from = parseNameAddr(req.headers.get('From')!)!;
-    const to = parseNameAddr(req.headers.get('To')!)!;
+    const to = parsedTo ?? parseNameAddr(req.headers.get('To')!)!;
     const ct = (req.headers.get('Content-Type') ?? '').toLowerCase();
     const offer = req.body.length ? req.body.toString('utf8') : undefined;
     if (offer !== undefined && !ct.startsWith('application/sdp')) {
@@ -519,13 +520,16 @@ export class SipUserAgent implements TransactionUser {
     }
     // Pick the codec from the offer before allocating, so the RTP session starts with it.
     let codec: AudioCodec = this.codecs[0]!;
+    // Parsed once: negotiate() below answers from the same parse.
+    let parsedOffer: ParsedRemote | undefined;
     if (offer !== undefined) {
-      const remote = parseRemote(offer);
-      if (!remote.ok) {
-        tx.reply(400, `Bad SDP: ${remote.reason}`.slice(0, 100));
+      const r = parseRemoteSdp(offer);
+      if (!r.ok) {
+        tx.reply(400, `Bad SDP: ${r.reason}`.slice(0, 100));
         return;
       }
-      const first = remote.codecs.find((c) => this.codecs.includes(c.name as AudioCodec));
+      parsedOffer = r.parsed;
+      const first = parsedOffer.audio.codecs.find((c) => this.codecs.includes(c.name as AudioCodec));
       if (!first) {
         tx.reply(488, 'Not Acceptable Here');
         return;
@@ -542,8 +546,8 @@ export class SipUserAgent implements TransactionUser {
       tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
       return;
     }
-    if (offer !== undefined) {
-      const n = negotiate(offer, { address: this.advertisedHost, port: leg.rtp.localPort, supported: this.codecs, telephoneEvent: true });
+    if (parsedOffer !== undefined) {
+      const n = negotiate(parsedOffer, { address: this.advertisedHost, port: leg.rtp.localPort, supported: this.codecs, telephoneEvent: true });
       if (!n.ok) {
         void leg.rtp.close('not acceptable');
         tx.reply(488, 'Not Acceptable Here');
@@ -587,6 +591,7 @@ export class SipUserAgent implements TransactionUser {
     leg.call = call;
     const cseq = parseCSeq(req.headers.get('CSeq')!)!;
     const contact = req.headers.get('Contact');
+    const remoteTarget = contact ? parseContactUri(contact) : undefined;
     this.startDialog(leg, {
       role: 'uas',
       callId,
@@ -597,12 +602,12 @@ export class SipUserAgent implements TransactionUser {
       remoteCSeq: cseq.seq,
       secure: false,
     });
-    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: cseq.seq, contact: contact ? parseContactUri(contact) : undefined });
+    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: cseq.seq, contact: remoteTarget });
     // Record-Route of the request becomes the UAS route set (in order).
     const rr = req.headers.getAll('Record-Route');
     if (rr.length || contact) {
       // establish() runs on DIALOG.EARLY/CONFIRMED; keep what we know for it.
-      leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: from.tag ?? '', remoteTarget: contact ? parseContactUri(contact) : undefined, recordRoute: rr });
+      leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: from.tag ?? '', remoteTarget, recordRoute: rr });
     }
     this.bindMedia(leg);
     tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });

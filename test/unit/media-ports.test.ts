@@ -47,3 +47,56 @@ test('concurrent allocations never hand out the same pair', async () => {
   await Promise.all(pairs.map((p) => p.release()));
   assert.equal(alloc.allocated, 0);
 });
+
+test('released pairs are parked bound, rest before reuse, drop late datagrams, and close with the allocator', async () => {
+  const alloc = new PortAllocator({ range: `${BASE + 40}-${BASE + 49}`, host: '127.0.0.1', pool: 2, reuseAfterMs: 60 });
+  const a = await alloc.allocate();
+  a.rtp.on('message', () => assert.fail('the old call must not hear anything after release'));
+  await a.release();
+  assert.equal(alloc.allocated, 0);
+  assert.equal(alloc.pooled, 1);
+  assert.equal(alloc.isAllocated(a.rtpPort), false);
+  // Not rested yet: the next call gets another pair, and the parked ports are not re-bound.
+  const b = await alloc.allocate();
+  assert.notEqual(b.rtpPort, a.rtpPort);
+  // A late packet of the old call is read and dropped while the pair rests.
+  const peer = dgram.createSocket('udp4');
+  await new Promise<void>((r) => peer.bind(0, '127.0.0.1', r));
+  peer.send(Buffer.from('late'), a.rtpPort, '127.0.0.1');
+  await new Promise((r) => setTimeout(r, 80));
+  const c = await alloc.allocate();
+  assert.equal(c.rtpPort, a.rtpPort); // rested: reused, still bound
+  assert.equal(c.rtcpPort, a.rtpPort + 1);
+  assert.equal(c.rtp, a.rtp);
+  assert.equal(c.rtp.listenerCount('message'), 0);
+  const got = new Promise<string>((r) => c.rtp.once('message', (m) => r(m.toString())));
+  peer.send(Buffer.from('new call'), c.rtpPort, '127.0.0.1');
+  assert.equal(await got, 'new call');
+  peer.close();
+  await Promise.all([b.release(), c.release()]);
+  assert.equal(alloc.pooled, 2);
+  await alloc.close();
+  assert.equal(alloc.pooled, 0);
+  // Closed for real: the ports can be bound again by anyone.
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', reject);
+    probe.bind(a.rtpPort, '127.0.0.1', resolve);
+  });
+  probe.close();
+  // After close(), released pairs are closed, not parked.
+  const d = await alloc.allocate();
+  await d.release();
+  assert.equal(alloc.pooled, 0);
+});
+
+test('a parked pair is used at once when the range is otherwise exhausted', async () => {
+  const alloc = new PortAllocator({ range: `${BASE + 60}-${BASE + 63}`, host: '127.0.0.1', pool: 2, reuseAfterMs: 60_000 });
+  const a = await alloc.allocate();
+  const b = await alloc.allocate();
+  await a.release();
+  const c = await alloc.allocate(); // the only free pair is resting: better than failing
+  assert.equal(c.rtpPort, a.rtpPort);
+  await Promise.all([b.release(), c.release()]);
+  await alloc.close();
+});

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdpTransform from 'sdp-transform';
-import { answerDirection, createOffer, isHoldOffer, negotiate, parseRemote, type LocalMedia } from '../../src/sip/sdp.js';
+import { answerDirection, createOffer, isHoldOffer, negotiate, parseRemote, writeSession, type LocalMedia } from '../../src/sip/sdp.js';
 
 const lines = (...l: string[]): string => `${l.join('\r\n')}\r\n`;
 
@@ -186,5 +186,45 @@ describe('isHoldOffer', () => {
     assert.equal(isHoldOffer(BARESIP_OFFER.replace('a=sendrecv', 'a=inactive')), true);
     assert.equal(isHoldOffer(SIPP_OFFER.replace('c=IN IP4 10.0.0.5', 'c=IN IP4 0.0.0.0')), true);
     assert.equal(isHoldOffer(BARESIP_OFFER.replace('a=sendrecv', 'a=recvonly')), false);
+  });
+});
+
+describe('writeSession', () => {
+  // The hand-written writer must produce exactly what sdp-transform's generic write() does.
+  const viaTransform = (address: string, sessionId: string, sessionVersion: number, media: Parameters<typeof writeSession>[3]): string => {
+    const ipVer = address.includes(':') ? 6 : 4;
+    return sdpTransform.write({
+      version: 0,
+      origin: { username: '-', sessionId, sessionVersion, netType: 'IN', ipVer, address },
+      name: '-',
+      connection: { version: ipVer, ip: address },
+      timing: { start: 0, stop: 0 },
+      media: media.map((m) => ({ ...m, rtp: [...m.rtp], fmtp: [...m.fmtp] })),
+    });
+  };
+  const cases: Array<[string, Parameters<typeof writeSession>]> = [
+    ['offer with DTMF', ['203.0.113.10', '1234567890', 1, [
+      { type: 'audio', port: 40000, protocol: 'RTP/AVP', payloads: '0 8 101', rtp: [{ payload: 0, codec: 'PCMU', rate: 8000 }, { payload: 8, codec: 'PCMA', rate: 8000 }, { payload: 101, codec: 'telephone-event', rate: 8000 }], fmtp: [{ payload: 101, config: '0-16' }], ptime: 20, direction: 'sendrecv' },
+    ]]],
+    ['IPv6, no ptime, sendonly', ['2001:db8::1', '42', 7, [
+      { type: 'audio', port: 40002, protocol: 'RTP/AVP', payloads: '8', rtp: [{ payload: 8, codec: 'PCMA', rate: 8000 }], fmtp: [], direction: 'sendonly' },
+    ]]],
+    ['answer with a rejected video stream and odd rtpmaps', ['198.51.100.1', '99', 3, [
+      { type: 'audio', port: 40004, protocol: 'RTP/AVP', payloads: '0', rtp: [{ payload: 0, codec: 'PCMU', rate: 8000 }, { payload: 96, codec: 'opus', rate: 48000, encoding: 2 }, { payload: 97, codec: 'X' }], fmtp: [], ptime: 30, direction: 'inactive' },
+      { type: 'video', port: 0, protocol: 'RTP/AVP', payloads: '96 97', rtp: [], fmtp: [] },
+    ]]],
+  ];
+  for (const [name, args] of cases) {
+    it(`matches sdp-transform: ${name}`, () => {
+      assert.equal(writeSession(...args), viaTransform(...args));
+    });
+  }
+
+  it('createOffer and negotiate output round-trips through sdp-transform unchanged', () => {
+    const offer = createOffer({ address: '203.0.113.10', port: 40000, codecs: ['PCMU', 'PCMA'], sessionId: '5', sessionVersion: 2 });
+    assert.equal(sdpTransform.write(sdpTransform.parse(offer)), offer);
+    const n = negotiate(BARESIP_OFFER, local);
+    assert.ok(n.ok);
+    assert.equal(sdpTransform.write(sdpTransform.parse(n.answer)), n.answer);
   });
 });
