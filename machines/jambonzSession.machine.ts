@@ -5,7 +5,7 @@
 // acked within 5 s); and it keeps the session through a dropped socket until jambonz reconnects.
 // Pure statechart: every wire effect is a named action the hook route provides, every timer a
 // named delay (`ackTimeout`, `reconnectGrace`). Verb arrays are opaque here: validated upstream.
-import { assign, setup } from 'xstate';
+import { assign, enqueueActions, setup } from 'xstate';
 
 /** What an un-acked message was: the session start (session:new/adulting/reconnect), a verb hook, a redirect. */
 export type JambonzPendingKind = 'session' | 'hook' | 'redirect';
@@ -115,6 +115,21 @@ export const jambonzSessionMachine = setup({
     notifyAckTimeout: (_: unknown, _p: { msgid: string; kind: JambonzPendingKind }) => {},
     noteDisconnected: (_: unknown, _p: { code: number }) => {},
     noteReconnected: () => {},
+    // The three transitions every state that waits on the app shares (awaitingApp, awaitingHookReply,
+    // redirected), named once here.
+    /** The app did not answer the waiting message in time: jambonz gets the fallback, the app is told. */
+    fallbackAckPending: enqueueActions(({ context, enqueue }) => {
+      const p = { msgid: context.pending!.msgid, kind: context.pending!.kind };
+      enqueue({ type: 'sendFallbackAck', params: p });
+      enqueue({ type: 'notifyAckTimeout', params: p });
+      enqueue.assign({ pending: null });
+    }),
+    /** The app's verbs answer the waiting message. */
+    ackPending: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'APP.ACK') return;
+      enqueue({ type: 'sendAck', params: { msgid: context.pending!.msgid, verbs: event.verbs } });
+      enqueue.assign({ pending: null });
+    }),
   },
   guards: {
     isTerminalStatus: ({ event }) => event.type === 'CALL.STATUS' && TERMINAL.includes(event.status),
@@ -188,20 +203,13 @@ export const jambonzSessionMachine = setup({
           after: {
             ackTimeout: {
               target: 'executing',
-              actions: [
-                { type: 'sendFallbackAck', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
-                { type: 'notifyAckTimeout', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
-                assign({ pending: null, sessionAcked: true }),
-              ],
+              actions: ['fallbackAckPending', assign({ sessionAcked: true })],
             },
           },
           on: {
             'APP.ACK': {
               target: 'executing',
-              actions: [
-                { type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.verbs }) },
-                assign({ pending: null, sessionAcked: true }),
-              ],
+              actions: ['ackPending', assign({ sessionAcked: true })],
             },
             // Before the session start is acked, a redirect IS the answer to it (as in node-client-ws).
             'APP.COMMAND': {
@@ -244,17 +252,13 @@ export const jambonzSessionMachine = setup({
           after: {
             ackTimeout: {
               target: 'executing',
-              actions: [
-                { type: 'sendFallbackAck', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
-                { type: 'notifyAckTimeout', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
-                assign({ pending: null }),
-              ],
+              actions: 'fallbackAckPending',
             },
           },
           on: {
             'APP.ACK': {
               target: 'executing',
-              actions: [{ type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.verbs }) }, assign({ pending: null })],
+              actions: 'ackPending',
             },
             // A newer hook supersedes the one still waiting: that one is acked empty (jambonz
             // keeps running its verbs) and the app's next reply answers the newer one.
@@ -285,17 +289,13 @@ export const jambonzSessionMachine = setup({
           after: {
             ackTimeout: {
               target: 'executing',
-              actions: [
-                { type: 'sendFallbackAck', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
-                { type: 'notifyAckTimeout', params: ({ context }) => ({ msgid: context.pending!.msgid, kind: context.pending!.kind }) },
-                assign({ pending: null }),
-              ],
+              actions: 'fallbackAckPending',
             },
           },
           on: {
             'APP.ACK': {
               target: 'executing',
-              actions: [{ type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.verbs }) }, assign({ pending: null })],
+              actions: 'ackPending',
             },
             'HOOK.RECEIVED': {
               target: 'awaitingHookReply',
