@@ -124,6 +124,22 @@ export const jambonzSessionMachine = setup({
       enqueue({ type: 'notifyAckTimeout', params: p });
       enqueue.assign({ pending: null });
     }),
+    /** A newer message supersedes the waiting one, which is acked empty (jambonz keeps running its verbs). */
+    ackPendingEmpty: enqueueActions(({ context, enqueue }) => {
+      enqueue({ type: 'sendAck', params: { msgid: context.pending!.msgid, verbs: [] } });
+    }),
+    /** verb:hook: it becomes the waiting message and goes to the app. */
+    takeHook: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'HOOK.RECEIVED') return;
+      enqueue.assign({ pending: { msgid: event.msgid, kind: 'hook', hook: event.hook }, hooks: context.hooks + 1 });
+      enqueue({ type: 'deliverHook', params: { msgid: event.msgid, hook: event.hook } });
+    }),
+    /** session:redirect: it becomes the waiting message and goes to the app. */
+    takeRedirect: enqueueActions(({ event, enqueue }) => {
+      if (event.type !== 'SESSION.REDIRECT') return;
+      enqueue.assign({ pending: { msgid: event.msgid, kind: 'redirect', hook: event.hook } });
+      enqueue({ type: 'deliverRedirect', params: { msgid: event.msgid, hook: event.hook } });
+    }),
     /** The app's verbs answer the waiting message. */
     ackPending: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'APP.ACK') return;
@@ -230,20 +246,11 @@ export const jambonzSessionMachine = setup({
           on: {
             'HOOK.RECEIVED': {
               target: 'awaitingHookReply',
-              actions: [
-                assign({
-                  pending: ({ event }) => ({ msgid: event.msgid, kind: 'hook' as const, hook: event.hook }),
-                  hooks: ({ context }) => context.hooks + 1,
-                }),
-                { type: 'deliverHook', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
-              ],
+              actions: 'takeHook',
             },
             'SESSION.REDIRECT': {
               target: 'redirected',
-              actions: [
-                assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'redirect' as const, hook: event.hook }) }),
-                { type: 'deliverRedirect', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
-              ],
+              actions: 'takeRedirect',
             },
             'APP.ACK': { actions: { type: 'sendRedirect', params: ({ event }) => ({ verbs: event.verbs, queue: false }) } },
           },
@@ -265,22 +272,11 @@ export const jambonzSessionMachine = setup({
             'HOOK.RECEIVED': {
               target: 'awaitingHookReply',
               reenter: true,
-              actions: [
-                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
-                assign({
-                  pending: ({ event }) => ({ msgid: event.msgid, kind: 'hook' as const, hook: event.hook }),
-                  hooks: ({ context }) => context.hooks + 1,
-                }),
-                { type: 'deliverHook', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
-              ],
+              actions: ['ackPendingEmpty', 'takeHook'],
             },
             'SESSION.REDIRECT': {
               target: 'redirected',
-              actions: [
-                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
-                assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'redirect' as const, hook: event.hook }) }),
-                { type: 'deliverRedirect', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
-              ],
+              actions: ['ackPendingEmpty', 'takeRedirect'],
             },
           },
         },
@@ -299,23 +295,12 @@ export const jambonzSessionMachine = setup({
             },
             'HOOK.RECEIVED': {
               target: 'awaitingHookReply',
-              actions: [
-                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
-                assign({
-                  pending: ({ event }) => ({ msgid: event.msgid, kind: 'hook' as const, hook: event.hook }),
-                  hooks: ({ context }) => context.hooks + 1,
-                }),
-                { type: 'deliverHook', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
-              ],
+              actions: ['ackPendingEmpty', 'takeHook'],
             },
             'SESSION.REDIRECT': {
               target: 'redirected',
               reenter: true,
-              actions: [
-                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: [] }) },
-                assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'redirect' as const, hook: event.hook }) }),
-                { type: 'deliverRedirect', params: ({ event }) => ({ msgid: event.msgid, hook: event.hook }) },
-              ],
+              actions: ['ackPendingEmpty', 'takeRedirect'],
             },
           },
         },
