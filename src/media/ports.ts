@@ -139,6 +139,11 @@ export class PortAllocator {
     return this.inUse.has(rtpPort);
   }
 
+  /** A released pair that has rested (PortAllocatorOptions.reuseAfterMs), without binding; else undefined. */
+  allocateRested(): PortPair | undefined {
+    return this.closed ? undefined : this.unpark(false);
+  }
+
   async allocate(): Promise<PortPair> {
     const rested = this.unpark(false);
     if (rested) return rested;

@@ -153,6 +153,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4);
   private packetsSent = 0;
   private octetsSent = 0;
+  private rtcpSent = 0;
   private dtmfSent = 0;
   private lastSendAt = -1;
 
@@ -193,6 +194,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   static async create(opts: RtpSessionOptions): Promise<RtpSession> {
     const ports = await opts.allocator.allocate();
     return new RtpSession(ports, opts);
+  }
+
+  /** A session on a rested pooled port pair, at once; undefined when none is ready (then create()). */
+  static fromPool(opts: RtpSessionOptions): RtpSession | undefined {
+    const ports = opts.allocator.allocateRested();
+    return ports ? new RtpSession(ports, opts) : undefined;
   }
 
   private constructor(ports: PortPair, opts: RtpSessionOptions) {
@@ -563,6 +570,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     const dst = this.remoteRtcp;
     if (!dst) return Promise.resolve();
     const buf = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
+    this.rtcpSent++;
     return new Promise((resolve) => {
       this.rtcp.send(buf, dst.port, dst.address, (err) => {
         if (err) this.log?.debug({ err }, 'rtcp send failed');
@@ -599,7 +607,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     };
   }
 
-  /** Send RTCP BYE, stop timers, release the port pair. Idempotent. */
+  /**
+   * Send RTCP BYE, stop timers, release the port pair. Idempotent. A session that never sent RTP
+   * or RTCP leaves silently (RFC 3550 §6.3.7), as a call hung up before any media does.
+   */
   close(reason = 'session closed'): Promise<void> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
@@ -608,10 +619,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.dtmfTimer = null;
       for (const job of this.dtmfQueue.splice(0)) job.reject(new Error('RTP session closed'));
       this.dtmfRx.flush();
-      try {
-        await this.sendRtcp([{ type: 'BYE', ssrcs: [this.ssrc], reason }]);
-      } catch (err) {
-        this.log?.debug({ err }, 'rtcp bye failed');
+      if (this.packetsSent > 0 || this.rtcpSent > 0) {
+        try {
+          await this.sendRtcp([{ type: 'BYE', ssrcs: [this.ssrc], reason }]);
+        } catch (err) {
+          this.log?.debug({ err }, 'rtcp bye failed');
+        }
       }
       await this.ports.release();
       this.emit('closed');

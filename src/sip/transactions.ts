@@ -258,7 +258,9 @@ export class TransactionLayer {
         passToTU: ({ self }, p) => {
           const tx = server(self.id);
           if (!tx) return;
-          if (p.method === 'INVITE') this.tu?.onRequest(tx);
+          if (p.method === 'INVITE') {
+            if (!tx.delivered) this.tu?.onRequest(tx);
+          }
           // An ACK for our 2xx that reused the INVITE's branch still belongs to the dialog.
           else if (p.request) this.tu?.onAck(p.request as SipRequest, tx.source);
         },
@@ -454,7 +456,7 @@ export class TransactionLayer {
     this.servers.set(key, rec);
     this.byId.set(id, rec);
     this.stats.serverCreated++;
-    if (!isInvite && this.answeredInline(rec)) return;
+    if (this.answeredInline(rec)) return;
     const actor = this.spawn(
       isInvite ? this.ist : this.nist,
       id,
@@ -482,13 +484,16 @@ export class TransactionLayer {
   }
 
   /**
-   * A non-INVITE server transaction whose TU answers in the same call (BYE, CANCEL, OPTIONS,
-   * INFO, NOTIFY, every error reply) goes from Trying to Completed in one step, and Completed is
-   * lingered as a table entry anyway: its actor would live for one event. So the TU is called
-   * first, here (what the machine's passToTU does on REQUEST.RECEIVED); when a final response came
-   * back synchronously it is sent (after any provisional one, as the machine would) and the
-   * transaction goes straight to the linger table. Otherwise the record is marked delivered and
-   * the caller spawns the actor, which starts in Trying without calling the TU again.
+   * A server transaction whose TU answers in the same call would live as an actor for one step:
+   * a non-INVITE one (BYE, CANCEL, OPTIONS, INFO, NOTIFY, every error reply) goes from Trying to
+   * Completed, an INVITE one answered 2xx (a call the app accepts at once, its RTP pair coming
+   * from the pool) from Proceeding to Accepted (RFC 6026), and both of those are lingered as a
+   * table entry anyway. So the TU is called first, here (what the machines' passToTU does on
+   * REQUEST.RECEIVED); when such a final response came back synchronously it is sent (after any
+   * provisional one, as the machine would) and the transaction goes straight to the linger table.
+   * Otherwise (no final response yet, or an INVITE's non-2xx, which Completed retransmits until
+   * the ACK) the record is marked delivered and the caller spawns the actor, which takes over
+   * with what the TU already sent and does not call the TU again.
    */
   private answeredInline(rec: ServerRecord): boolean {
     rec.inline = [];
@@ -506,13 +511,16 @@ export class TransactionLayer {
     const responses = rec.inline;
     const final = responses.findIndex((r) => r.status >= 200);
     if (final < 0) return false;
+    if (rec.isInvite && responses[final]!.status >= 300) return false;
     rec.inline = undefined;
     this.servers.delete(rec.key);
     this.byId.delete(rec.id);
     // Responses after the final one are discarded, as in Completed.
     for (let i = 0; i <= final; i++) this.transport.sendBytes(responses[i]!.wire.bytes, responses[i]!.wire.to);
-    // Over a reliable transport Timer J is zero: nothing lingers.
-    if (!this.timers.reliable) this.linger(rec.key, responses[final]!.wire);
+    // An accepted INVITE lingers Timer L on any transport, absorbing retransmissions silently
+    // (the UA core retransmits its own 2xx); over a reliable transport Timer J is zero.
+    if (rec.isInvite) this.linger(rec.key, undefined);
+    else if (!this.timers.reliable) this.linger(rec.key, responses[final]!.wire);
     return true;
   }
 

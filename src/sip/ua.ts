@@ -8,7 +8,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { sipDialogMachine, type SipDialogInput, type SipDialogRequestParams } from '../../machines/sipDialog.machine.js';
+import { sipDialogMachine, type SipDialogEstablishment, type SipDialogInput, type SipDialogRequestParams } from '../../machines/sipDialog.machine.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import type { Actor } from 'xstate';
 import type { Supervisor } from '../supervisor.js';
@@ -130,6 +130,11 @@ class SipLeg implements CallWire {
   sdp: Sdp | undefined;
   /** UAS: the SDP answer computed when the INVITE arrived (sent with the 200). */
   answerSdp: string | undefined;
+  /**
+   * UAS: the INVITE's Contact and Record-Route, for the dialog's first DIALOG.EARLY/CONFIRMED
+   * (the dialog only comes into being with our 1xx/2xx; one event carries both).
+   */
+  establishment: SipDialogEstablishment | undefined;
   localSdpVersion = 1;
   provisionalSeen = false;
   cancelPending = false;
@@ -186,7 +191,7 @@ class SipLeg implements CallWire {
 
   announceIncoming(): void {
     this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
-    this.dialog.send({ type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '' });
+    this.dialog.send({ type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '', ...this.establishment });
   }
 
   sendProgress(code: number): void {
@@ -210,7 +215,8 @@ class SipLeg implements CallWire {
     });
     tx.respond(res);
     this.inviteTx = undefined;
-    this.dialog.send({ type: 'DIALOG.CONFIRMED' });
+    this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
+    this.establishment = undefined;
     this.start2xxRetransmission(res);
   }
 
@@ -501,7 +507,7 @@ export class SipUserAgent implements TransactionUser {
   // ---- inbound INVITE -------------------------------------------------------------------------
 
   /** `parsedTo`: the To header as route() already parsed it. */
-  private async onInvite(tx: ServerTransaction, req: SipRequest, parsedTo?: NameAddr): Promise<void> {
+  private onInvite(tx: ServerTransaction, req: SipRequest, parsedTo?: NameAddr): void {
     this.stats.invitesReceived++;
     if (this.digest && !this.checkAuth(tx, req)) return;
     const callId = req.headers.get('Call-ID')!;
@@ -539,29 +545,59 @@ export class SipUserAgent implements TransactionUser {
 
     const leg = new SipLeg(this, 'uas', callId, tx.source, this.log);
     leg.inviteTx = tx;
-    try {
-      leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 });
-    } catch (err) {
-      this.log.warn({ err }, 'no RTP port for call');
-      tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
+    const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 };
+    // A rested pooled port pair needs no bind, so the call is offered to the app in this same
+    // step: an app that answers synchronously answers before the INVITE's transaction would even
+    // need an actor (TransactionLayer.answeredInline). Otherwise the pair is bound first.
+    const pooled = RtpSession.fromPool(media);
+    if (pooled) {
+      this.offerInvite(leg, pooled, tx, req, from, to, parsedOffer);
       return;
     }
+    RtpSession.create(media).then(
+      (rtp) => {
+        try {
+          this.offerInvite(leg, rtp, tx, req, from, to, parsedOffer);
+        } catch (err) {
+          this.log.error({ err, callId }, 'INVITE handling failed');
+          if (tx.finalStatus === undefined) tx.reply(500, 'Server Internal Error');
+        }
+      },
+      (err: unknown) => {
+        this.log.warn({ err }, 'no RTP port for call');
+        tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
+      },
+    );
+  }
+
+  /** The INVITE has its RTP session: answer the offer, create the call and dialog, ask the app. */
+  private offerInvite(
+    leg: SipLeg,
+    rtp: RtpSession,
+    tx: ServerTransaction,
+    req: SipRequest,
+    from: NameAddr,
+    to: NameAddr,
+    parsedOffer: ParsedRemote | undefined,
+  ): void {
+    const callId = leg.callId;
+    leg.rtp = rtp;
     if (parsedOffer !== undefined) {
-      const n = negotiate(parsedOffer, { address: this.advertisedHost, port: leg.rtp.localPort, supported: this.codecs, telephoneEvent: true });
+      const n = negotiate(parsedOffer, { address: this.advertisedHost, port: rtp.localPort, supported: this.codecs, telephoneEvent: true });
       if (!n.ok) {
-        void leg.rtp.close('not acceptable');
+        void rtp.close('not acceptable');
         tx.reply(488, 'Not Acceptable Here');
         return;
       }
       leg.answerSdp = n.answer;
       leg.sdp = { codec: n.chosen.name, telephoneEventPt: n.telephoneEventPt, remote: { address: n.remote.address, port: n.remote.port } };
-      leg.rtp.setCodec(n.chosen.name, n.telephoneEventPt ?? null);
-      leg.rtp.setRemote(n.remote.address, n.remote.port);
+      rtp.setCodec(n.chosen.name, n.telephoneEventPt ?? null);
+      rtp.setRemote(n.remote.address, n.remote.port);
       if (n.direction === 'recvonly' || n.direction === 'inactive') leg.heldByRemote = true;
     }
     if (tx.finalStatus !== undefined) {
       // CANCELled while we were allocating.
-      void leg.rtp.close('cancelled');
+      void rtp.close('cancelled');
       return;
     }
 
@@ -579,7 +615,7 @@ export class SipUserAgent implements TransactionUser {
         bindings: { sipCallId: callId },
       });
     } catch (err) {
-      void leg.rtp.close('refused');
+      void rtp.close('refused');
       if (err instanceof LimitExceededError) {
         this.stats.callsRejectedBusy++;
         tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
@@ -602,13 +638,9 @@ export class SipUserAgent implements TransactionUser {
       remoteCSeq: cseq.seq,
       secure: false,
     });
-    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: cseq.seq, contact: remoteTarget });
     // Record-Route of the request becomes the UAS route set (in order).
     const rr = req.headers.getAll('Record-Route');
-    if (rr.length || contact) {
-      // establish() runs on DIALOG.EARLY/CONFIRMED; keep what we know for it.
-      leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: from.tag ?? '', remoteTarget, recordRoute: rr });
-    }
+    if (rr.length || remoteTarget) leg.establishment = { remoteTarget, recordRoute: rr };
     this.bindMedia(leg);
     tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
     leg.originalTx = tx;

@@ -158,6 +158,7 @@ test('no RTP for the configured time emits timeout; close sends BYE and releases
   const [info] = await once(a, 'timeout');
   assert.ok(info.silentMs >= 300);
   await assert.rejects(RtpSession.create({ allocator: small }), PortExhaustedError);
+  assert.ok(a.send(new Int16Array(160))); // a sender: it owes the others a BYE (RFC 3550 §6.3.7)
   const bye = once(b, 'bye');
   const aPort = a.localPort;
   await a.close('hangup');
@@ -168,5 +169,28 @@ test('no RTP for the configured time emits timeout; close sends BYE and releases
   const c = await RtpSession.create({ allocator: small });
   assert.equal(c.localPort, aPort);
   await Promise.all([b.close(), c.close()]);
+  assert.equal(small.allocated, 0);
+});
+
+test('a session that never sent RTP or RTCP closes without a BYE (RFC 3550 §6.3.7)', async () => {
+  const small = new PortAllocator({ range: '44210-44213', host: LO });
+  const a = await RtpSession.create({ allocator: small, timeoutMs: 0, rtcpIntervalMs: 60_000 });
+  const b = await RtpSession.create({ allocator: small, timeoutMs: 0, rtcpIntervalMs: 60_000 });
+  a.setRemote(LO, b.localPort);
+  b.setRemote(LO, a.localPort);
+  const sent: unknown[][] = [];
+  for (const s of [a, b]) {
+    const real = s.sendRtcp.bind(s);
+    s.sendRtcp = (extra) => {
+      sent.push(extra);
+      return real(extra);
+    };
+  }
+  await a.close('hangup');
+  assert.deepEqual(sent, [], 'a never sent anything: no BYE');
+  assert.ok(b.send(new Int16Array(160)));
+  await b.close('done');
+  assert.equal(sent.length, 1, 'b sent RTP, so it sends a BYE');
+  assert.equal((sent[0]![0] as { type: string }).type, 'BYE');
   assert.equal(small.allocated, 0);
 });
