@@ -1,7 +1,7 @@
 // SIP call-rate ladder: SIPp (test/interop/scenarios/uac-bench.xml — INVITE/200/ACK/BYE with zero hold
 // time) drives a target at increasing calls per second, each step BENCH_SIP_STEP_S seconds (default
 // 30). Targets: (a) SIPp's own `-sn uas`, as the reference of what this box and SIPp can do, and
-// (b) callchart (`src/cli.ts serve` in a child process, demo app answering every call).
+// (b) callchart (`callchart serve` from the compiled build in a child process, demo app answering every call).
 //
 // A step passes only if SIPp exits 0 with FailedCall 0, zero retransmissions and CurrentCall 0 at the
 // end (no call left open); a ladder stops at its first failing step. Reported per step: INVITE→200
@@ -9,8 +9,9 @@
 // and, for callchart, the server's VmRSS before and after the ladder.
 //
 // Env: BENCH_SIP_STEP_S (seconds per step, default 30), BENCH_SIP_RATES (comma list, default
-// 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart).
-import { spawn, type ChildProcess } from 'node:child_process';
+// 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart),
+// BENCH_SIP_FROM_SOURCE=1 (run src/ through tsx instead of the compiled build).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,7 @@ const RATES = (process.env.BENCH_SIP_RATES ?? '200,500,1000,1500,2000,2500,3000,
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isFinite(n) && n > 0);
 const TARGETS = (process.env.BENCH_SIP_TARGETS ?? 'sipp,callchart').split(',').map((s) => s.trim());
+const FROM_SOURCE = process.env.BENCH_SIP_FROM_SOURCE === '1';
 
 interface Target {
   name: string;
@@ -67,13 +69,26 @@ async function startSippTarget(): Promise<Target> {
   };
 }
 
+/**
+ * The server runs as users run it: the compiled build (`npm run build`, done here first so the
+ * bench never measures stale output). tsx's on-the-fly transform and source maps cost ~10 % CPU
+ * per call; BENCH_SIP_FROM_SOURCE=1 measures that way instead.
+ */
+function buildOnce(): string {
+  progress('building (tsc -p tsconfig.build.json) …');
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`build failed:\n${r.stdout}${r.stderr}`);
+  return 'dist/src/cli.js';
+}
+
 async function startCallchartTarget(): Promise<Target> {
   const port = await freeUdpPort();
   const out = new Tail(16 * 1024);
+  const entry = FROM_SOURCE ? ['--import', 'tsx', 'src/cli.ts'] : [buildOnce()];
   const child: ChildProcess = track(
     spawn(
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999'],
+      [...entry, 'serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999'],
       { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
     ),
   );
