@@ -10,7 +10,8 @@
 //
 // Env: BENCH_SIP_STEP_S (seconds per step, default 30), BENCH_SIP_RATES (comma list, default
 // 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart),
-// BENCH_SIP_FROM_SOURCE=1 (run src/ through tsx instead of the compiled build).
+// BENCH_SIP_FROM_SOURCE=1 (run src/ through tsx instead of the compiled build), BENCH_SIP_WARMUP_S
+// (an unreported warm-up at the first rate before the ladder, default 5; 0 for none).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,7 @@ const RATES = (process.env.BENCH_SIP_RATES ?? '200,500,1000,1500,2000,2500,3000,
   .filter((n) => Number.isFinite(n) && n > 0);
 const TARGETS = (process.env.BENCH_SIP_TARGETS ?? 'sipp,callchart').split(',').map((s) => s.trim());
 const FROM_SOURCE = process.env.BENCH_SIP_FROM_SOURCE === '1';
+const WARMUP_S = Math.max(0, Number(process.env.BENCH_SIP_WARMUP_S ?? 5));
 
 interface Target {
   name: string;
@@ -111,15 +113,15 @@ async function startCallchartTarget(): Promise<Target> {
   };
 }
 
-async function runStep(target: Target, rate: number): Promise<Step> {
-  const calls = rate * STEP_S;
+async function runStep(target: Target, rate: number, seconds = STEP_S): Promise<Step> {
+  const calls = rate * seconds;
   const r = await runSipp({
     scenario: scenarioPath('uac-bench'),
     remote: `127.0.0.1:${target.port}`,
     calls,
     rate,
     recvTimeoutMs: 5000,
-    timeoutMs: (STEP_S + 30) * 1000,
+    timeoutMs: (seconds + 30) * 1000,
     traceRtt: true,
     // Let SIPp read and schedule more per loop at high rates.
     extraArgs: ['-max_recv_loops', '10000', '-max_sched_loops', '10000'],
@@ -181,7 +183,8 @@ async function main(): Promise<void> {
   }
   process.stdout.write(
     `\nSIPp uac-bench.xml (INVITE/200/ACK/BYE, zero hold time) over UDP on 127.0.0.1; ${STEP_S} s per step; ` +
-      `rates ${RATES.join(', ')} cps; a step passes with exit 0, 0 failed, 0 retransmissions, 0 calls open.\n`,
+      `rates ${RATES.join(', ')} cps${WARMUP_S > 0 ? ` after a ${WARMUP_S} s warm-up at ${RATES[0]} cps` : ''}; ` +
+      `a step passes with exit 0, 0 failed, 0 retransmissions, 0 calls open.\n`,
   );
   const summary: Cell[][] = [];
   const allRows: Cell[][] = [];
@@ -196,9 +199,23 @@ async function main(): Promise<void> {
       progress(`${target.name} listening on udp/${target.port} (pid ${target.pid})`);
       await sleep(1000);
       const rssBefore = t === 'callchart' ? vmRssKiB(target.pid) : undefined;
+      if (WARMUP_S > 0) {
+        // A server that has just started is not what a long-running one is: JIT, empty pools.
+        progress(`${target.name}: warm-up, ${RATES[0]} cps for ${WARMUP_S} s (not reported) …`);
+        await runStep(target, RATES[0]!, WARMUP_S);
+        await sleep(2000);
+      }
       const { steps, best } = await ladder(target);
       await sleep(3000);
       const rssAfter = t === 'callchart' ? vmRssKiB(target.pid) : undefined;
+      let rssSettled: number | undefined;
+      if (t === 'callchart' && target.alive()) {
+        // Finished transactions linger 64*T1 (32 s) absorbing retransmissions: what is still held
+        // after that is what the calls left behind.
+        progress(`${target.name}: waiting 35 s for Timer J/L lingering to expire before reading RSS again …`);
+        await sleep(35_000);
+        rssSettled = vmRssKiB(target.pid);
+      }
       allRows.push(...stepRows(target.name, steps));
       const failed = steps.find((s) => !s.pass);
       if (failed && !target.alive()) progress(`${target.name} output:\n${target.describe()}`);
@@ -208,10 +225,11 @@ async function main(): Promise<void> {
         failed ? `${failed.rate} (${failed.why})` : 'none (top of ladder)',
         rssBefore !== undefined ? (rssBefore / 1024).toFixed(1) : '-',
         rssAfter !== undefined ? (rssAfter / 1024).toFixed(1) : '-',
+        rssSettled !== undefined ? (rssSettled / 1024).toFixed(1) : '-',
       ]);
     } catch (e) {
       progress(`${t}: ${e instanceof Error ? e.message : String(e)}`);
-      summary.push([t, 'error', e instanceof Error ? e.message.split('\n')[0]! : String(e), '-', '-']);
+      summary.push([t, 'error', e instanceof Error ? e.message.split('\n')[0]! : String(e), '-', '-', '-']);
     } finally {
       await target?.stop();
     }
@@ -221,7 +239,7 @@ async function main(): Promise<void> {
     ['target', 'cps', 'calls', 'ok', 'failed', 'retrans', 'open', 'p50', 'p99', 'max', 'result'],
     allRows,
   );
-  printTable('SIP call-rate ladder: summary', ['target', 'highest passing cps', 'first failing step', 'RSS before (MiB)', 'RSS after (MiB)'], summary);
+  printTable('SIP call-rate ladder: summary', ['target', 'highest passing cps', 'first failing step', 'RSS before (MiB)', 'RSS after (MiB)', 'RSS +35 s (MiB)'], summary);
 }
 
 main().catch((e) => {
