@@ -70,8 +70,6 @@ class ServerRecord implements ServerTransaction {
    * responses collect here instead of going to an actor.
    */
   inline: TuResponse[] | undefined = undefined;
-  /** The TU already has the request: the actor's passToTU must not hand it over again. */
-  delivered = false;
   // The parsed request is dropped once the final response is out (see WireResponse).
   private req: SipRequest | undefined;
   private destVia: string | undefined = undefined;
@@ -255,14 +253,12 @@ export class TransactionLayer {
     };
     this.ist = sipInviteServerTransactionMachine.provide({
       actions: {
+        // The TU already has the INVITE: the layer hands every new request over before any actor
+        // exists (answeredInline). An ACK for our 2xx that reused the INVITE's branch still
+        // belongs to the dialog.
         passToTU: ({ self }, p) => {
           const tx = server(self.id);
-          if (!tx) return;
-          if (p.method === 'INVITE') {
-            if (!tx.delivered) this.tu?.onRequest(tx);
-          }
-          // An ACK for our 2xx that reused the INVITE's branch still belongs to the dialog.
-          else if (p.request) this.tu?.onAck(p.request as SipRequest, tx.source);
+          if (tx && p.method !== 'INVITE' && p.request) this.tu?.onAck(p.request as SipRequest, tx.source);
         },
         transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
         notifyTimeout: ({ self }) => serverTimeout(self.id),
@@ -270,10 +266,8 @@ export class TransactionLayer {
     });
     this.nist = sipNonInviteServerTransactionMachine.provide({
       actions: {
-        passToTU: ({ self }) => {
-          const tx = server(self.id);
-          if (tx && !tx.delivered) this.tu?.onRequest(tx);
-        },
+        // Nothing to pass: the layer handed the request to the TU before spawning (answeredInline).
+        passToTU: () => {},
         transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
       },
     });
@@ -474,13 +468,11 @@ export class TransactionLayer {
       },
     );
     actor?.send({ type: 'REQUEST.RECEIVED', request: req });
-    if (rec.delivered) {
-      // The TU answered only provisionally (or not yet) inline: the actor takes over from
-      // Trying, with what the TU already sent, in order.
-      const early = rec.inline ?? [];
-      rec.inline = undefined;
-      for (const r of early) actor?.send({ type: 'TU.RESPONSE', status: r.status, response: r.wire });
-    }
+    // The TU gave no final answer inline (or an INVITE's non-2xx): the actor takes over from
+    // Trying/Proceeding with what the TU already sent, in order.
+    const early = rec.inline ?? [];
+    rec.inline = undefined;
+    for (const r of early) actor?.send({ type: 'TU.RESPONSE', status: r.status, response: r.wire });
   }
 
   /**
@@ -492,12 +484,11 @@ export class TransactionLayer {
    * REQUEST.RECEIVED); when such a final response came back synchronously it is sent (after any
    * provisional one, as the machine would) and the transaction goes straight to the linger table.
    * Otherwise (no final response yet, or an INVITE's non-2xx, which Completed retransmits until
-   * the ACK) the record is marked delivered and the caller spawns the actor, which takes over
-   * with what the TU already sent and does not call the TU again.
+   * the ACK) the caller spawns the actor, which takes over with what the TU already sent; its
+   * passToTU does not hand the request over again.
    */
   private answeredInline(rec: ServerRecord): boolean {
     rec.inline = [];
-    rec.delivered = true;
     try {
       this.tu?.onRequest(rec);
     } catch (err) {
