@@ -325,8 +325,19 @@ describe('SIP server transactions after their final response', () => {
 describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => {
   const sdp = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40020 RTP/AVP 0\n';
   const tx = (e: Engine) => e.supervisor.metrics.spawned['transaction'] ?? 0;
-  const restedPair = async (e: Engine) => {
-    // The ended call's pair is parked; it is handed out again after resting 1 s (reuseAfterMs).
+  const toTagged = (port: number, tag: string) => `<sip:callchart@127.0.0.1:${port}>;tag=${tag}`;
+  const toTagOf = (res: SipResponse) => /tag=([^;>\s]+)/.exec(res.headers.get('To')!)![1]!;
+  /**
+   * A whole accepted call (INVITE, 200, ACK, BYE), then the wait until its RTP pair, parked when
+   * the call ended, has rested 1 s (reuseAfterMs) and is handed out again at once.
+   */
+  const callAndPark = async (e: Engine, c: RawSip, callId: string) => {
+    const port = e.sipPort!;
+    c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp), port);
+    const tag = toTagOf(await c.response((r) => r.status === 200));
+    c.send(request('ACK', port, c.port, { 'Call-ID': callId, To: toTagged(port, tag) }), port);
+    c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '2 BYE', To: toTagged(port, tag) }), port);
+    await c.response((r) => r.headers.get('CSeq') === '2 BYE' && r.status === 200);
     await new Promise((r) => setTimeout(r, 1200));
     assert.ok(e.ports.pooled >= 1, 'the first call parked its pair');
   };
@@ -337,15 +348,8 @@ describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => 
     const port = e.sipPort!;
     // A first call binds a fresh pair (asynchronously: its INVITE transaction is an actor) and
     // parks it when it ends.
-    const first = request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': 'pool-1@x' }, sdp);
-    c.send(first, port);
-    const ok1 = await c.response((r) => r.status === 200);
-    const tag1 = /tag=([^;>\s]+)/.exec(ok1.headers.get('To')!)![1];
-    c.send(request('ACK', port, c.port, { 'Call-ID': 'pool-1@x', To: `<sip:callchart@127.0.0.1:${port}>;tag=${tag1}` }), port);
-    c.send(request('BYE', port, c.port, { 'Call-ID': 'pool-1@x', CSeq: '2 BYE', To: `<sip:callchart@127.0.0.1:${port}>;tag=${tag1}` }), port);
-    await c.response((r) => r.headers.get('CSeq') === '2 BYE' && r.status === 200);
+    await callAndPark(e, c, 'pool-1@x');
     assert.equal(tx(e), 1, 'the first INVITE waited for its RTP bind: one transaction actor');
-    await restedPair(e);
 
     c.got.length = 0;
     const invite = request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': 'pool-2@x' }, sdp);
@@ -359,13 +363,13 @@ describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => 
     c.send(invite, port); // retransmission: absorbed, no second call, no new 200 from the transaction
     await new Promise((r) => setTimeout(r, 100));
     assert.equal(e.calls.size, 1);
-    const toTag = /tag=([^;>\s]+)/.exec(ok.headers.get('To')!)![1];
+    const toTag = toTagOf(ok);
     c.got.length = 0;
-    c.send(request('ACK', port, c.port, { 'Call-ID': 'pool-2@x', To: `<sip:callchart@127.0.0.1:${port}>;tag=${toTag}` }), port);
+    c.send(request('ACK', port, c.port, { 'Call-ID': 'pool-2@x', To: toTagged(port, toTag) }), port);
     // T1 is 500 ms: without the ACK the UA core would retransmit its 200 by now.
     await new Promise((r) => setTimeout(r, 700));
     assert.equal(c.got.filter((r) => r.status === 200).length, 0, 'ACK stopped the 2xx retransmissions');
-    c.send(request('BYE', port, c.port, { 'Call-ID': 'pool-2@x', CSeq: '2 BYE', To: `<sip:callchart@127.0.0.1:${port}>;tag=${toTag}` }), port);
+    c.send(request('BYE', port, c.port, { 'Call-ID': 'pool-2@x', CSeq: '2 BYE', To: toTagged(port, toTag) }), port);
     assert.equal((await c.response((r) => r.headers.get('CSeq') === '2 BYE')).status, 200);
     c.close();
   });
@@ -375,13 +379,7 @@ describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => 
     const e = await start({ onIncomingCall: () => (reject ? { action: 'reject', code: 486 } : { action: 'accept' }) });
     const c = await new RawSip().open();
     const port = e.sipPort!;
-    c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': 'pool-3@x' }, sdp), port);
-    const ok1 = await c.response((r) => r.status === 200);
-    const tag1 = /tag=([^;>\s]+)/.exec(ok1.headers.get('To')!)![1];
-    c.send(request('ACK', port, c.port, { 'Call-ID': 'pool-3@x', To: `<sip:callchart@127.0.0.1:${port}>;tag=${tag1}` }), port);
-    c.send(request('BYE', port, c.port, { 'Call-ID': 'pool-3@x', CSeq: '2 BYE', To: `<sip:callchart@127.0.0.1:${port}>;tag=${tag1}` }), port);
-    await c.response((r) => r.headers.get('CSeq') === '2 BYE' && r.status === 200);
-    await restedPair(e);
+    await callAndPark(e, c, 'pool-3@x');
     reject = true;
     const before = tx(e);
     c.got.length = 0;
