@@ -332,9 +332,11 @@ class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> implemen
 
   // ---- app → wire -----------------------------------------------------------------------------
 
-  private sendCommand(cmd: JambonzAudioCommand): boolean {
+  /** Send a command; once it is on the wire, tell the stream actor what it did (`sent`). */
+  private sendCommand(cmd: JambonzAudioCommand, sent?: AudioStreamEvent): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(encodeAudioCommand(cmd));
+    if (sent) this.toActor(sent);
     return true;
   }
 
@@ -353,9 +355,7 @@ class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> implemen
     }
     const parsed = playAudioDataSchema.safeParse(data);
     if (!parsed.success) throw new TypeError(`playAudio: ${parsed.error.issues[0]?.message ?? 'invalid audio'}`);
-    if (!this.sendCommand({ type: 'playAudio', data: parsed.data })) return false;
-    this.toActor({ type: 'PLAY.STARTED' });
-    return true;
+    return this.sendCommand({ type: 'playAudio', data: parsed.data }, { type: 'PLAY.STARTED' });
   }
 
   sendAudio(pcm: Buffer | Int16Array): boolean {
@@ -368,9 +368,7 @@ class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> implemen
   }
 
   killAudio(): boolean {
-    if (!this.sendCommand({ type: 'killAudio' })) return false;
-    this.toActor({ type: 'PLAY.KILLED' });
-    return true;
+    return this.sendCommand({ type: 'killAudio' }, { type: 'PLAY.KILLED' });
   }
 
   disconnect(): boolean {
@@ -384,15 +382,11 @@ class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> implemen
   mark(name: string): boolean {
     const parsed = markNameSchema.safeParse(name);
     if (!parsed.success) throw new TypeError(`mark: ${parsed.error.issues[0]?.message ?? 'invalid name'}`);
-    if (!this.sendCommand({ type: 'mark', data: { name: parsed.data } })) return false;
-    this.toActor({ type: 'MARK.SENT', name: parsed.data });
-    return true;
+    return this.sendCommand({ type: 'mark', data: { name: parsed.data } }, { type: 'MARK.SENT', name: parsed.data });
   }
 
   clearMarks(): boolean {
-    if (!this.sendCommand({ type: 'clearMarks' })) return false;
-    this.toActor({ type: 'MARKS.CLEARED' });
-    return true;
+    return this.sendCommand({ type: 'clearMarks' }, { type: 'MARKS.CLEARED' });
   }
 
   readable(): Readable {
