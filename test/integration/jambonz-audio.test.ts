@@ -23,6 +23,8 @@ interface Harness {
   streams: JambonzAudioStream[];
   /** The next stream the handler receives. */
   nextStream(): Promise<JambonzAudioStream>;
+  /** A simulated feature-server connection that has sent its metadata, and the stream it made. */
+  openStream(callSid: string, extra?: Parameters<typeof simMetadata>[1]): Promise<{ sim: JambonzAudioSim; s: JambonzAudioStream }>;
   /** Every frame the application saw, per callSid. */
   seen: Map<string, Buffer[]>;
   close(): Promise<void>;
@@ -49,13 +51,22 @@ async function harness(onStream: (s: JambonzAudioStream) => void = () => {}, opt
     opts,
   );
   await engine.listen();
+  const url = `ws://127.0.0.1:${engine.wsPort}/recording`;
+  const nextStream = () => new Promise<JambonzAudioStream>((r) => waiters.push(r));
   return {
     engine,
     dir,
-    url: `ws://127.0.0.1:${engine.wsPort}/recording`,
+    url,
     streams,
     seen,
-    nextStream: () => new Promise((r) => waiters.push(r)),
+    nextStream,
+    async openStream(callSid, extra) {
+      const sim = new JambonzAudioSim(url);
+      await sim.open();
+      const got = nextStream();
+      sim.sendMetadata(simMetadata(callSid, extra));
+      return { sim, s: await got };
+    },
     close: () => engine.close(),
   };
 }
@@ -96,12 +107,8 @@ function assertWav(file: string, want: { sampleRate: number; channels: number; p
 test('metadata, 20 ms L16 frames, clean close: the WAV holds exactly what was sent; the app saw every frame', async () => {
   const h = await harness();
   try {
-    const sim = new JambonzAudioSim(h.url);
-    await sim.open();
+    const { sim, s } = await h.openStream('call-abc', { metadata: 'x', customerId: 42 });
     assert.equal(sim.ws.protocol, 'audio.jambonz.org');
-    const got = h.nextStream();
-    sim.sendMetadata(simMetadata('call-abc', { metadata: 'x', customerId: 42 }));
-    const s = await got;
     assert.equal(s.callSid, 'call-abc');
     assert.equal(s.sampleRate, 16000);
     assert.equal(s.channels, 1);
@@ -142,11 +149,7 @@ test('metadata, 20 ms L16 frames, clean close: the WAV holds exactly what was se
 test('an abrupt drop (no close frame) still leaves a valid, complete WAV', async () => {
   const h = await harness(() => {}, { flushBytes: 64_000 });
   try {
-    const sim = new JambonzAudioSim(h.url);
-    await sim.open();
-    const got = h.nextStream();
-    sim.sendMetadata(simMetadata('call-drop'));
-    const s = await got;
+    const { sim, s } = await h.openStream('call-drop');
     const sent = await sim.stream(30, { intervalMs: 5 });
     // Let the frames leave the client's socket buffer before the connection is cut.
     await new Promise((r) => setTimeout(r, 100));
@@ -185,11 +188,7 @@ test('protocol errors close that socket with 1008 and a reason; nothing is recor
     assert.equal(h.streams.length, 0, 'no stream reached the application');
     assert.ok(!existsSync(h.dir) || readdirSync(h.dir).length === 0, 'no file was created');
     // A good stream on the same route is unaffected.
-    const ok = new JambonzAudioSim(h.url);
-    await ok.open();
-    const got = h.nextStream();
-    ok.sendMetadata(simMetadata('after-errors'));
-    await got;
+    const { sim: ok } = await h.openStream('after-errors');
     await ok.stream(3, { intervalMs: 0 });
     await ok.close();
     assert.equal((await h.streams[0]!.done).frames, 3);
@@ -215,11 +214,7 @@ test('a client without the audio.jambonz.org subprotocol is refused with HTTP 40
 test('bidirectional audio: playAudio, sendAudio, mark, clearMarks, killAudio, disconnect reach jambonz as documented', async () => {
   const h = await harness(() => {}, { record: false });
   try {
-    const sim = new JambonzAudioSim(h.url);
-    await sim.open();
-    const got = h.nextStream();
-    sim.sendMetadata(simMetadata('call-bidi'));
-    const s = await got;
+    const { sim, s } = await h.openStream('call-bidi');
     assert.equal(s.path, undefined, 'record: false writes no file');
     const playDone = new Promise((r) => s.once('playDone', r));
     const markEv = new Promise((r) => s.once('mark', r));
@@ -377,11 +372,7 @@ test('engine.close() finalises open files and closes the sockets with 1001', asy
 test('the stream is also a Readable / async iterable of frames that ends with the stream', async () => {
   const h = await harness();
   try {
-    const sim = new JambonzAudioSim(h.url);
-    await sim.open();
-    const got = h.nextStream();
-    sim.sendMetadata(simMetadata('iter'));
-    const s = await got;
+    const { sim, s } = await h.openStream('iter');
     const collected = (async () => {
       const out: Buffer[] = [];
       for await (const pcm of s) out.push(pcm as Buffer);
