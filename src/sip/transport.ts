@@ -2,7 +2,9 @@
 // a request that does not parse is answered statelessly (400/413/416/505 with the reason) when
 // enough of it was readable, a broken response is dropped, and neither reaches the transaction layer.
 import dgram from 'node:dgram';
+import { lookup as dnsLookup } from 'node:dns';
 import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import {
   parseMessage,
@@ -41,6 +43,17 @@ export interface SipTransportStats {
   sent: number;
   rejected: number;
   dropped: number;
+  /** Datagrams the OS refused to send (logged at warn). */
+  sendErrors: number;
+}
+
+// dgram resolves every destination through its lookup function, and dns.lookup answers even an
+// IP literal on the next tick: one extra tick and closure per datagram sent. Destinations here are
+// almost always addresses already (Via received/rport, SDP), so answer those at once.
+type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
+function lookupLiteral(host: string, family: number, cb: LookupCallback): void {
+  if (isIPv4(host)) cb(null, host, 4);
+  else dnsLookup(host, family, cb);
 }
 
 export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
@@ -48,7 +61,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   /** The bound port, read once after bind: Via/Contact ask for it on every message. */
   private boundPort: number | undefined;
   private readonly log: Logger;
-  readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0 };
+  readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 };
 
   constructor(private readonly opts: SipTransportOptions) {
     super();
@@ -67,7 +80,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false, lookup: lookupLiteral as never });
       socket.once('error', reject);
       socket.bind(this.opts.port, this.opts.host, () => {
         socket.off('error', reject);
@@ -108,10 +121,16 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     const s = this.socket;
     if (!s) return;
     this.stats.sent++;
-    s.send(buf, to.port, to.address, (err) => {
-      if (err) this.log.warn({ err, to }, 'sip send failed');
-    });
+    s.send(buf, to.port, to.address, this.afterSend);
   }
+
+  // One callback for every send (the error carries the address and port) rather than a closure each.
+  private readonly afterSend = (err: Error | null): void => {
+    if (err) {
+      this.stats.sendErrors++;
+      this.log.warn({ err }, 'sip send failed');
+    }
+  };
 
   /** Send a response where §18.2.2 / RFC 3581 say it goes (received/rport of the top Via). */
   sendResponse(res: SipResponse, fallback?: Endpoint): void {
