@@ -1,6 +1,6 @@
-import { randomInt } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
+import { randomUint16, randomUint32 } from '../random.js';
 import type { MediaDescription, SessionDescription } from 'sdp-transform';
 
 export type AudioCodec = 'PCMU' | 'PCMA';
@@ -55,7 +55,8 @@ function ipVersion(address: string): 4 | 6 {
 
 function newSessionId(): string {
   // NTP-style numeric ids are what most stacks emit; staying numeric avoids strict parsers choking.
-  return String(randomInt(1, 2 ** 47));
+  // 47 random bits from the shared pool (crypto.randomInt crosses into C++ on every call); never 0.
+  return String(randomUint32() * 0x8000 + (randomUint16() & 0x7fff) || 1);
 }
 
 function audioMedia(o: {
