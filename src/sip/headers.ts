@@ -71,6 +71,12 @@ export interface HeaderEntry {
 export class HeaderList implements Iterable<HeaderEntry> {
   #entries: HeaderEntry[] = [];
   #keys: string[] = [];
+  /**
+   * Values already parsed, by parser and raw text. The parser's validation, the transaction layer
+   * and the UA all read the same From/To/Via/CSeq of a message; each is parsed once. Keyed by the
+   * raw string, so a header that changes simply misses.
+   */
+  #parsed: Array<{ parse: (raw: string) => unknown; raw: string; value: unknown }> | undefined;
 
   constructor(init?: Iterable<readonly [string, string]>) {
     if (init) for (const [n, v] of init) this.append(n, v);
@@ -105,6 +111,34 @@ export class HeaderList implements Iterable<HeaderEntry> {
 
   has(name: string): boolean {
     return this.get(name) !== undefined;
+  }
+
+  /**
+   * `parse(raw)` for one of this list's values, computed once per (parser, raw) pair. The result is
+   * shared by every caller: treat it as read-only (parse afresh to get an object to change).
+   */
+  parseValue<T>(raw: string, parse: (raw: string) => T): T {
+    const seen = this.#parsed;
+    if (seen) {
+      for (let i = 0; i < seen.length; i++) {
+        const p = seen[i]!;
+        if (p.parse === parse && p.raw === raw) return p.value as T;
+      }
+    }
+    const value = parse(raw);
+    this.remember(parse, raw, value);
+    return value;
+  }
+
+  /** The first value of a header, parsed (once) with `parse`; undefined when the header is absent. */
+  parsedFirst<T>(name: string, parse: (raw: string) => T): T | undefined {
+    const raw = this.get(name);
+    return raw === undefined ? undefined : this.parseValue(raw, parse);
+  }
+
+  /** Records what `parse(raw)` gives, when the caller already has it (e.g. a Via it just stamped). */
+  remember<T>(parse: (raw: string) => T, raw: string, value: T): void {
+    (this.#parsed ??= []).push({ parse, raw, value });
   }
 
   /** Replaces every existing value, keeping the position of the first one. */

@@ -87,26 +87,26 @@ const REQUIRED_IN_RESPONSE = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
 const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route', 'path', 'service-route']);
 
 /** Why a header value is invalid (the 400 reason), or undefined when it is fine. */
-function validateHeader(name: string, value: string): string | undefined {
+function validateHeader(name: string, value: string, headers: HeaderList): string | undefined {
   switch (name) {
     case 'Via':
-      return parseVia(value) ? undefined : `Bad ${name} header`;
+      return headers.parseValue(value, parseVia) ? undefined : `Bad ${name} header`;
     case 'From':
     case 'To':
     case 'Route':
     case 'Record-Route':
     case 'Path':
     case 'Service-Route':
-      return parseNameAddr(value) ? undefined : `Bad ${name} header`;
+      return headers.parseValue(value, parseNameAddr) ? undefined : `Bad ${name} header`;
     case 'Contact': {
-      const c = parseContact(value);
+      const c = headers.parseValue(value, parseContact);
       if (!c) return `Bad ${name} header`;
       const exp = c.params.get('expires');
       if (exp !== undefined && (exp === null || parseDeltaSeconds(exp) === undefined)) return `Bad ${name} header`;
       return undefined;
     }
     case 'CSeq':
-      return parseCSeq(value) ? undefined : `Bad ${name} header`;
+      return headers.parseValue(value, parseCSeq) ? undefined : `Bad ${name} header`;
     case 'Call-ID':
       return parseCallId(value) ? undefined : `Bad ${name} header`;
     case 'Max-Forwards':
@@ -225,7 +225,7 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
   }
 
   for (const e of headers) {
-    const bad = validateHeader(e.name, e.value);
+    const bad = validateHeader(e.name, e.value, headers);
     if (bad !== undefined) return fail(400, bad);
   }
   for (const n of SINGLETONS) {
@@ -234,7 +234,7 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
   for (const n of isResponse ? REQUIRED_IN_RESPONSE : REQUIRED_IN_REQUEST) {
     if (!headers.has(n)) return fail(400, `Missing ${n} header`);
   }
-  const cseq = parseCSeq(headers.get('CSeq') ?? '');
+  const cseq = headers.parsedFirst('CSeq', parseCSeq);
   if (!cseq) return fail(400, 'Bad CSeq header');
   if (method !== undefined && cseq.method !== method) return fail(400, 'CSeq method does not match Request-Line');
 
@@ -396,6 +396,9 @@ export function createResponse(req: SipRequest, status: number, reason?: string,
     reason,
     opts,
   );
+  // The response's top Via is the request's text: hand its parse over for responseDestination().
+  const top = req.headers.get('Via');
+  if (top !== undefined) res.headers.remember(parseVia, top, req.headers.parseValue(top, parseVia));
   const ts = req.headers.get('Timestamp');
   if (status === 100 && ts !== undefined) res.headers.append('Timestamp', ts);
   // §12.1.1: dialog-establishing responses carry the Record-Route set back unchanged.
@@ -470,6 +473,7 @@ function sameAddress(a: string, b: string): boolean {
  */
 export function applyReceivedRport(req: SipRequest, sourceAddress: string, sourcePort: number): Via | undefined {
   const top = req.headers.get('Via');
+  // A fresh parse, not the shared one validation kept: this Via is about to change.
   const via = top === undefined ? undefined : parseVia(top);
   if (!via) return undefined;
   const address = sourceAddress.startsWith('[') ? sourceAddress.slice(1, -1) : sourceAddress;
@@ -480,7 +484,12 @@ export function applyReceivedRport(req: SipRequest, sourceAddress: string, sourc
   } else if (!sameAddress(via.host, address)) {
     via.received = address;
   }
-  req.headers.replaceAt('Via', 0, formatVia(via));
+  const stamped = formatVia(via);
+  req.headers.replaceAt('Via', 0, stamped);
+  // Remembered as the parse of the new text, so its raw params must say what the text says.
+  if (via.received !== undefined) via.params.set('received', via.received);
+  if (typeof via.rport === 'number') via.params.set('rport', String(via.rport));
+  req.headers.remember(parseVia, stamped, via);
   return via;
 }
 
@@ -496,8 +505,7 @@ function defaultPort(transport: string): number {
 
 /** RFC 3261 §18.2.2 + RFC 3581: where an unreliable-transport response goes, from its top Via. */
 export function responseDestination(res: SipResponse): Destination | undefined {
-  const top = res.headers.get('Via');
-  const via = top === undefined ? undefined : parseVia(top);
+  const via = res.headers.parsedFirst('Via', parseVia);
   if (!via) return undefined;
   const fallbackPort = via.port ?? defaultPort(via.transport);
   if (via.maddr) return { host: via.maddr, port: fallbackPort, transport: via.transport };

@@ -159,8 +159,7 @@ export interface TransactionLayerStats {
 }
 
 function topVia(msg: SipRequest | SipResponse) {
-  const v = msg.headers.get('Via');
-  return v === undefined ? undefined : parseVia(v);
+  return msg.headers.parsedFirst('Via', parseVia);
 }
 
 /**
@@ -172,15 +171,15 @@ export function serverKey(req: SipRequest, parsedTopVia?: Via): string | undefin
   if (!via) return undefined;
   const method = req.method === 'ACK' ? 'INVITE' : req.method;
   if (isRfc3261Branch(via.branch)) return `${via.branch}|${via.host}:${via.port ?? 5060}|${method}`;
-  const cseq = parseCSeq(req.headers.get('CSeq') ?? '');
-  const from = parseNameAddr(req.headers.get('From') ?? '');
+  const cseq = req.headers.parsedFirst('CSeq', parseCSeq);
+  const from = req.headers.parsedFirst('From', parseNameAddr);
   return `2543|${req.headers.get('Call-ID')}|${from?.tag ?? ''}|${cseq?.seq ?? ''}|${req.headers.get('Via')}|${method}`;
 }
 
 /** §17.1.3 client matching key: top Via branch + CSeq method. */
 export function clientKey(msg: SipRequest | SipResponse): string | undefined {
   const via = topVia(msg);
-  const cseq = parseCSeq(msg.headers.get('CSeq') ?? '');
+  const cseq = msg.headers.parsedFirst('CSeq', parseCSeq);
   if (!via?.branch || !cseq) return undefined;
   const method = cseq.method === 'ACK' ? 'INVITE' : cseq.method;
   return `${via.branch}|${method}`;
@@ -188,12 +187,12 @@ export function clientKey(msg: SipRequest | SipResponse): string | undefined {
 
 /** §17.1.1.3: the ACK a client transaction sends for a non-2xx final response. */
 export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
-  const cseq = parseCSeq(invite.headers.get('CSeq') ?? '')!;
+  const cseq = invite.headers.parsedFirst('CSeq', parseCSeq)!;
   const ack = createRequest({
     method: 'ACK',
     uri: invite.uri,
-    from: parseNameAddr(invite.headers.get('From')!)!,
-    to: parseNameAddr(res.headers.get('To')!)!,
+    from: invite.headers.parsedFirst('From', parseNameAddr)!,
+    to: res.headers.parsedFirst('To', parseNameAddr)!,
     callId: invite.headers.get('Call-ID')!,
     cseq: cseq.seq,
     via: { transport: 'UDP', host: '0.0.0.0' },

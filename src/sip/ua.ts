@@ -463,7 +463,7 @@ export class SipUserAgent implements TransactionUser {
       });
       return;
     }
-    const to = parseNameAddr(req.headers.get('To') ?? '');
+    const to = req.headers.parsedFirst('To', parseNameAddr);
     const toTag = to?.tag;
     if (toTag) {
       const leg = this.findLeg(req, toTag);
@@ -471,7 +471,7 @@ export class SipUserAgent implements TransactionUser {
         tx.reply(481, 'Call/Transaction Does Not Exist');
         return;
       }
-      const cseq = parseCSeq(req.headers.get('CSeq') ?? '')!;
+      const cseq = req.headers.parsedFirst('CSeq', parseCSeq)!;
       const contact = req.headers.get('Contact');
       leg.pending = tx;
       if (req.method === 'BYE') leg.dialog.send({ type: 'BYE.RECEIVED', cseq: cseq.seq });
@@ -489,7 +489,7 @@ export class SipUserAgent implements TransactionUser {
   }
 
   onAck(ack: SipRequest): void {
-    const to = parseNameAddr(ack.headers.get('To') ?? '');
+    const to = ack.headers.parsedFirst('To', parseNameAddr);
     const leg = to?.tag ? this.findLeg(ack, to.tag) : undefined;
     if (!leg) return; // an ACK for nothing we know: silently absorbed (§17.2.3)
     leg.stop2xxRetransmission();
@@ -498,7 +498,7 @@ export class SipUserAgent implements TransactionUser {
   }
 
   onStrayResponse(res: SipResponse): void {
-    const cseq = parseCSeq(res.headers.get('CSeq') ?? '');
+    const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
     if (!cseq || cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
     const leg = this.legsByCallId.get(res.headers.get('Call-ID') ?? '');
     if (leg && leg.role === 'uac') this.sendAck2xx(leg, res); // retransmitted 2xx: ACK again
@@ -516,8 +516,8 @@ export class SipUserAgent implements TransactionUser {
       tx.reply(482, 'Loop Detected');
       return;
     }
-    const from = parseNameAddr(req.headers.get('From')!)!;
-    const to = parsedTo ?? parseNameAddr(req.headers.get('To')!)!;
+    const from = req.headers.parsedFirst('From', parseNameAddr)!;
+    const to = parsedTo ?? req.headers.parsedFirst('To', parseNameAddr)!;
     const ct = (req.headers.get('Content-Type') ?? '').toLowerCase();
     const offer = req.body.length ? req.body.toString('utf8') : undefined;
     if (offer !== undefined && !ct.startsWith('application/sdp')) {
@@ -625,7 +625,7 @@ export class SipUserAgent implements TransactionUser {
       return;
     }
     leg.call = call;
-    const cseq = parseCSeq(req.headers.get('CSeq')!)!;
+    const cseq = req.headers.parsedFirst('CSeq', parseCSeq)!;
     const contact = req.headers.get('Contact');
     const remoteTarget = contact ? parseContactUri(contact) : undefined;
     this.startDialog(leg, {
@@ -834,7 +834,7 @@ export class SipUserAgent implements TransactionUser {
 
   private onInviteResponse(leg: SipLeg, res: SipResponse): void {
     const call = leg.call;
-    const to = parseNameAddr(res.headers.get('To') ?? '');
+    const to = res.headers.parsedFirst('To', parseNameAddr);
     const contact = res.headers.get('Contact');
     const recordRoute = res.headers.getAll('Record-Route');
     if (res.status < 200) {
@@ -881,7 +881,7 @@ export class SipUserAgent implements TransactionUser {
 
   private retryWithAuth(leg: SipLeg, challenge: NonNullable<ReturnType<typeof challengeFromResponse>>, creds: { username: string; password: string }): void {
     const old = leg.invite!;
-    const cseq = parseCSeq(old.headers.get('CSeq')!)!;
+    const cseq = old.headers.parsedFirst('CSeq', parseCSeq)!;
     const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
     const invite: SipRequest = { ...old, headers: old.headers.clone() };
     invite.headers.set('CSeq', `${cseq.seq + 1} INVITE`);
@@ -895,13 +895,13 @@ export class SipUserAgent implements TransactionUser {
 
   private sendAck2xx(leg: SipLeg, res: SipResponse): void {
     const d = leg.dialogState;
-    const cseq = parseCSeq(res.headers.get('CSeq')!)!;
+    const cseq = res.headers.parsedFirst('CSeq', parseCSeq)!;
     const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite!.uri;
     const ack = createRequest({
       method: 'ACK',
       uri: target,
       from: parseNameAddr(leg.invite!.headers.get('From')!)!,
-      to: parseNameAddr(res.headers.get('To')!)!,
+      to: res.headers.parsedFirst('To', parseNameAddr)!,
       callId: leg.callId,
       cseq: cseq.seq,
       via: { transport: 'UDP', host: this.advertisedHost, port: this.port, rport: true },
@@ -912,12 +912,12 @@ export class SipUserAgent implements TransactionUser {
 
   sendCancel(leg: SipLeg): void {
     const invite = leg.invite!;
-    const cseq = parseCSeq(invite.headers.get('CSeq')!)!;
+    const cseq = invite.headers.parsedFirst('CSeq', parseCSeq)!;
     const cancel = createRequest({
       method: 'CANCEL',
       uri: invite.uri,
-      from: parseNameAddr(invite.headers.get('From')!)!,
-      to: parseNameAddr(invite.headers.get('To')!)!,
+      from: invite.headers.parsedFirst('From', parseNameAddr)!,
+      to: invite.headers.parsedFirst('To', parseNameAddr)!,
       callId: leg.callId,
       cseq: cseq.seq,
       via: { transport: 'UDP', host: this.advertisedHost },
@@ -968,7 +968,7 @@ export class SipUserAgent implements TransactionUser {
   /** Build an in-dialog request from the dialog actor's state (§12.2.1.1) and send it. */
   private sendInDialog(leg: SipLeg, p: SipDialogRequestParams): void {
     if (p.method === 'ACK') return;
-    if (p.method === 'INVITE' && leg.invite && p.cseq === parseCSeq(leg.invite.headers.get('CSeq')!)?.seq) return; // auth retry: sent by sendInvite
+    if (p.method === 'INVITE' && leg.invite && p.cseq === leg.invite.headers.parsedFirst('CSeq', parseCSeq)?.seq) return; // auth retry: sent by sendInvite
     const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
     const x = leg;
     const headers: Array<[string, string]> = [['Allow', ALLOW]];

@@ -74,6 +74,39 @@ describe('HeaderList', () => {
   });
 });
 
+describe('parsed header values', () => {
+  it('parses a value once per parser, and a changed header is parsed afresh', () => {
+    const r = req(INVITE);
+    let calls = 0;
+    const counting = (raw: string) => {
+      calls++;
+      return parseNameAddr(raw);
+    };
+    const from = r.headers.parsedFirst('From', counting);
+    assert.equal(from?.tag, '9fxced76sl');
+    assert.equal(r.headers.parsedFirst('f', counting), from, 'the same object, by compact name too');
+    assert.equal(calls, 1);
+    // Validation already parsed From with parseNameAddr: the UA's read costs nothing.
+    assert.equal(r.headers.parsedFirst('From', parseNameAddr), r.headers.parsedFirst('From', parseNameAddr));
+    r.headers.set('From', '<sip:carol@example.com>;tag=c1');
+    assert.equal(r.headers.parsedFirst('From', counting)?.tag, 'c1');
+    assert.equal(calls, 2);
+    assert.equal(r.headers.parsedFirst('Subject', counting), undefined, 'an absent header is not parsed');
+    assert.equal(calls, 2);
+  });
+
+  it('the top Via stamped with received/rport is what the transaction layer and the response read', () => {
+    const r = req(INVITE);
+    const stamped = applyReceivedRport(r, '203.0.113.7', 40000)!;
+    assert.equal(r.headers.parsedFirst('Via', parseVia), stamped);
+    assert.equal(stamped.rport, 40000);
+    const res = createResponse(r, 180);
+    assert.deepEqual(responseDestination(res), { host: '203.0.113.7', port: 40000, transport: 'UDP' });
+    // The response's Via text and its parse agree (a fresh parse gives the same fields).
+    assert.deepEqual(parseVia(res.headers.get('Via')!), res.headers.parsedFirst('Via', parseVia));
+  });
+});
+
 describe('parseMessage', () => {
   it('parses a plain INVITE with body framed by Content-Length', () => {
     const m = req(INVITE + 'trailing-garbage');
