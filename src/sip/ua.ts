@@ -8,7 +8,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
-import { sipDialogMachine, type SipDialogEstablishment, type SipDialogInput, type SipDialogRequestParams } from '../../machines/sipDialog.machine.js';
+import { sipDialogMachine, type SipDialogEstablishment, type SipDialogEvent, type SipDialogInput, type SipDialogRequestParams } from '../../machines/sipDialog.machine.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import type { Actor } from 'xstate';
 import type { Supervisor } from '../supervisor.js';
@@ -135,6 +135,14 @@ class SipLeg implements CallWire {
    * (the dialog only comes into being with our 1xx/2xx; one event carries both).
    */
   establishment: SipDialogEstablishment | undefined;
+  /**
+   * UAS: while the app is asked about the call in the INVITE's own step, the 180's DIALOG.EARLY
+   * waits here. An answer (or refusal) in that same step replaces it, so the dialog goes straight
+   * from init to confirmed (or terminated): nothing on the wire can act on the early dialog before
+   * the step ends, and the actor is spared a transition per call. Released as soon as the step is.
+   */
+  heldEarly: SipDialogEvent | undefined;
+  holdEarly = false;
   localSdpVersion = 1;
   provisionalSeen = false;
   cancelPending = false;
@@ -191,7 +199,17 @@ class SipLeg implements CallWire {
 
   announceIncoming(): void {
     this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
-    this.dialog.send({ type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '', ...this.establishment });
+    const early: SipDialogEvent = { type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '', ...this.establishment };
+    if (this.holdEarly) this.heldEarly = early;
+    else this.dialog.send(early);
+  }
+
+  /** End of the INVITE's step: an early dialog nobody answered yet becomes real. */
+  releaseEarly(): void {
+    this.holdEarly = false;
+    const early = this.heldEarly;
+    this.heldEarly = undefined;
+    if (early) this.dialog.send(early);
   }
 
   sendProgress(code: number): void {
@@ -215,6 +233,7 @@ class SipLeg implements CallWire {
     });
     tx.respond(res);
     this.inviteTx = undefined;
+    this.heldEarly = undefined;
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
     this.start2xxRetransmission(res);
@@ -224,12 +243,14 @@ class SipLeg implements CallWire {
   sendReject(code: number, reason?: string): void {
     this.inviteTx?.reply(code, reason, { toTag: this.localTag });
     this.inviteTx = undefined;
+    this.heldEarly = undefined;
     this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
   }
 
   sendRedirect(code: number, contacts: string[]): void {
     this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: contacts.map((c) => ['Contact', c.startsWith('<') ? c : `<${c}>`] as const) });
     this.inviteTx = undefined;
+    this.heldEarly = undefined;
     this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
   }
 
@@ -644,8 +665,13 @@ export class SipUserAgent implements TransactionUser {
     this.bindMedia(leg);
     tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
     leg.originalTx = tx;
-    call.actor.send({ type: 'CALL.INCOMING' });
-    if (call.state === 'ringing') this.opts.calls.offer(call);
+    leg.holdEarly = true;
+    try {
+      call.actor.send({ type: 'CALL.INCOMING' });
+      if (call.state === 'ringing') this.opts.calls.offer(call);
+    } finally {
+      leg.releaseEarly();
+    }
   }
 
   private checkAuth(tx: ServerTransaction, req: SipRequest): boolean {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
 import { parseMessage, type SipResponse } from '../../src/sip/message.js';
+import { stateToString } from '../../src/supervisor.js';
 
 const engines: Engine[] = [];
 after(async () => {
@@ -371,6 +372,61 @@ describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => 
     assert.equal(c.got.filter((r) => r.status === 200).length, 0, 'ACK stopped the 2xx retransmissions');
     c.send(request('BYE', port, c.port, { 'Call-ID': 'pool-2@x', CSeq: '2 BYE', To: toTagged(port, toTag) }), port);
     assert.equal((await c.response((r) => r.headers.get('CSeq') === '2 BYE')).status, 200);
+    c.close();
+  });
+
+  /** Every state each dialog actor of `e` passes through, by actor id (a spy on the supervisor). */
+  const recordDialogs = (e: Engine): Map<string, string[]> => {
+    const seen = new Map<string, string[]>();
+    const spawn = e.supervisor.spawn.bind(e.supervisor);
+    e.supervisor.spawn = ((logic, opts) => {
+      if (opts.kind !== 'dialog') return spawn(logic, opts);
+      const states: string[] = [];
+      seen.set(opts.id, states);
+      const inner = opts.onSnapshot;
+      return spawn(logic, {
+        ...opts,
+        onSnapshot: (snap) => {
+          const state = stateToString((snap as { value: unknown }).value);
+          if (states[states.length - 1] !== state) states.push(state);
+          inner?.(snap);
+        },
+      });
+    }) as typeof e.supervisor.spawn;
+    return seen;
+  };
+
+  test('the dialog of a call answered in the INVITE\'s step goes straight to confirmed; a later answer shows it early first', async () => {
+    let later: Call | undefined;
+    const e = await start({
+      onIncomingCall: (call) => {
+        if (call.from?.includes('bob')) {
+          later = call;
+          return { action: 'defer' };
+        }
+        return { action: 'accept' };
+      },
+    });
+    const dialogs = recordDialogs(e);
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    for (const [callId, from] of [['now@x', 'alice'], ['later@x', 'bob']] as const) {
+      c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId, From: `<sip:${from}@127.0.0.1:${c.port}>;tag=${from}` }, sdp), port);
+      const ringing = await c.response((r) => r.status === 180 && r.headers.get('Call-ID') === callId);
+      assert.match(ringing.headers.get('To')!, /;tag=/, 'the 180 is sent either way');
+    }
+    const okNow = await c.response((r) => r.status === 200 && r.headers.get('Call-ID') === 'now@x');
+    // The deferred call's dialog is early until the app answers.
+    assert.deepEqual(dialogs.get('dlg-later@x'), ['init', 'live.early']);
+    later!.answer();
+    const okLater = await c.response((r) => r.status === 200 && r.headers.get('Call-ID') === 'later@x');
+    for (const [callId, ok] of [['now@x', okNow], ['later@x', okLater]] as const) {
+      c.send(request('ACK', port, c.port, { 'Call-ID': callId, To: toTagged(port, toTagOf(ok)) }), port);
+      c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '2 BYE', To: toTagged(port, toTagOf(ok)) }), port);
+      assert.equal((await c.response((r) => r.headers.get('CSeq') === '2 BYE' && r.headers.get('Call-ID') === callId)).status, 200);
+    }
+    assert.deepEqual(dialogs.get('dlg-now@x'), ['init', 'live.confirmed', 'terminated'], '180 and 200 in one step: no early transition');
+    assert.deepEqual(dialogs.get('dlg-later@x'), ['init', 'live.early', 'live.confirmed', 'terminated']);
     c.close();
   });
 
