@@ -1122,12 +1122,18 @@ export class SipUserAgent implements TransactionUser {
    * leg until it ends, with 64*T1 as the backstop.
    */
   forgetLegLater(leg: SipLeg): void {
-    if (leg.dialog?.getSnapshot().status !== 'active') {
-      setImmediate(() => this.forgetLeg(leg));
-      return;
-    }
-    leg.forgetTimer = setTimeout(() => this.forgetLeg(leg), 64 * this.timers.t1);
-    leg.forgetTimer.unref();
+    // Looked at on the next turn, not now: a call usually ends from inside its dialog's own step
+    // (BYE.RECEIVED → acceptRequest → the call's hangup → here), when that dialog is still
+    // mid-transition to `terminated` and reads as active. Judged then, every call armed the 64*T1
+    // backstop only for the dialog's own end to clear it a moment later.
+    setImmediate(() => {
+      if (leg.dialog?.getSnapshot().status !== 'active') {
+        this.forgetLeg(leg);
+        return;
+      }
+      leg.forgetTimer = setTimeout(() => this.forgetLeg(leg), 64 * this.timers.t1);
+      leg.forgetTimer.unref();
+    });
   }
 
   private forgetLeg(leg: SipLeg): void {

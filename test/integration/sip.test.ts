@@ -427,6 +427,9 @@ describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => 
     }
     assert.deepEqual(dialogs.get('dlg-now@x'), ['init', 'live.confirmed', 'terminated'], '180 and 200 in one step: no early transition');
     assert.deepEqual(dialogs.get('dlg-later@x'), ['init', 'live.early', 'live.confirmed', 'terminated']);
+    // A leg whose dialog ended with the BYE is dropped on the next turn, not kept for 64*T1.
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(e.sip!.liveLegs, 0);
     c.close();
   });
 
