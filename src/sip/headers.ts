@@ -40,6 +40,11 @@ export function canonicalHeaderName(name: string): string {
   return CANONICAL.get(lower) ?? name;
 }
 
+/** canonicalHeaderName() for a name whose headerKey() the caller already has. */
+export function canonicalHeaderNameOfKey(key: string, raw: string): string {
+  return CANONICAL.get(key) ?? raw;
+}
+
 /** Compact form → lower-cased full name, so a lookup key costs one toLowerCase. */
 const COMPACT_KEY: ReadonlyMap<string, string> = new Map(Object.entries(COMPACT).map(([c, n]) => [c, n.toLowerCase()]));
 
@@ -174,6 +179,13 @@ export class HeaderList implements Iterable<HeaderEntry> {
     const canonical = canonicalHeaderName(name);
     this.#entries.push({ name: canonical, value });
     this.#keys.push(canonical.toLowerCase());
+    return this;
+  }
+
+  /** append() for a name the caller has already canonicalised, with its headerKey(). */
+  appendKeyed(canonical: string, key: string, value: string): this {
+    this.#entries.push({ name: canonical, value });
+    this.#keys.push(key);
     return this;
   }
 

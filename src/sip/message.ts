@@ -4,6 +4,7 @@ import {
   BRANCH_MAGIC_COOKIE,
   HeaderList,
   canonicalHeaderName,
+  canonicalHeaderNameOfKey,
   formatCSeq,
   formatNameAddr,
   formatVia,
@@ -83,6 +84,8 @@ const DEFAULT_MAX_SIZE = 65535;
 const SINGLETONS = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Content-Length', 'Content-Type', 'Expires'];
 const REQUIRED_IN_REQUEST = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Via'];
 const REQUIRED_IN_RESPONSE = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
+/** Headers counted while the lines are read, for the two checks above. */
+const COUNTED = new Set([...SINGLETONS, 'Via']);
 /** List headers whose elements are name-addrs: an empty element is a syntax error, not noise. */
 const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route', 'path', 'service-route']);
 
@@ -127,14 +130,22 @@ function validateHeader(name: string, value: string, headers: HeaderList): strin
   }
 }
 
-const HEADER_LINE = /^([^:]*?)[ \t]*:[ \t]*(.*)$/s;
+/**
+ * The empty line ending the headers (CRLF CRLF, or bare LFs as some peers send), found on the
+ * bytes: no string is made of the whole datagram, body included, just to look for it.
+ */
+function findHeaderEnd(buf: Buffer, from: number): { headEnd: number; bodyStart: number } | undefined {
+  for (let i = buf.indexOf(0x0a, from); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
+    let next = i + 1;
+    if (buf[next] === 0x0d) next++;
+    if (buf[next] === 0x0a) return { headEnd: i > from && buf[i - 1] === 0x0d ? i - 1 : i, bodyStart: next + 1 };
+  }
+  return undefined;
+}
 
-function findHeaderEnd(text: string, from: number): { headEnd: number; bodyStart: number } | undefined {
-  const re = /\r?\n\r?\n/g;
-  re.lastIndex = from;
-  const m = re.exec(text);
-  if (!m) return undefined;
-  return { headEnd: m.index, bodyStart: m.index + m[0].length };
+/** "SIP/" at `at`, in any case: a status line. */
+function startsWithSip(buf: Buffer, at: number): boolean {
+  return (buf[at]! | 0x20) === 0x73 && (buf[at + 1]! | 0x20) === 0x69 && (buf[at + 2]! | 0x20) === 0x70 && buf[at + 3] === 0x2f;
 }
 
 function failure(isResponse: boolean, status: ParseErrorStatus, reason: string, partial: PartialHeaders | undefined): ParseFailure {
@@ -147,21 +158,26 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
   // RFC 3261 §7.5: CRLFs before the start-line are keep-alive noise, not an error.
   let start = 0;
   while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
-  const isResponse = buf.subarray(start, start + 4).toString('latin1').toUpperCase() === 'SIP/';
+  const isResponse = startsWithSip(buf, start);
   const fail = (status: ParseErrorStatus, reason: string, withPartial = true): ParseFailure =>
     failure(isResponse, status, reason, withPartial ? partial : undefined);
   if (buf.length > maxSize) return fail(413, 'Message Too Large', false);
 
-  // latin1 keeps one char per byte, so offsets found here are byte offsets into the datagram.
-  const bounds = findHeaderEnd(buf.toString('latin1'), start);
+  // Offsets are found on the bytes; only the header section is decoded.
+  const bounds = findHeaderEnd(buf, start);
   if (!bounds) return fail(400, 'Missing empty line after headers', false);
-  const head = buf.subarray(start, bounds.headEnd).toString('utf8');
-  const rawLines = head.split(/\r?\n/);
-  const startLine = rawLines[0] ?? '';
+  const head = buf.toString('utf8', start, bounds.headEnd);
+  let lineEnd = head.indexOf('\n');
+  if (lineEnd < 0) lineEnd = head.length;
+  const startLine = head.charCodeAt(lineEnd - 1) === 13 ? head.slice(0, lineEnd - 1) : head.slice(0, lineEnd);
   const lines: string[] = [];
-  for (let li = 1; li < rawLines.length; li++) {
-    const l = rawLines[li]!;
-    if (l.startsWith(' ') || l.startsWith('\t')) {
+  for (let from = lineEnd + 1; from < head.length; ) {
+    let end = head.indexOf('\n', from);
+    if (end < 0) end = head.length;
+    const l = head.charCodeAt(end - 1) === 13 && end - 1 >= from ? head.slice(from, end - 1) : head.slice(from, end);
+    from = end + 1;
+    const c0 = l.charCodeAt(0);
+    if (c0 === 32 || c0 === 9) {
       // Folded continuation: the CRLF plus leading whitespace is equivalent to one SP (§7.3.1).
       if (lines.length === 0) return fail(400, 'Continuation line before any header', false);
       lines[lines.length - 1] = `${(lines[lines.length - 1] ?? '').trimEnd()} ${l.trimStart()}`;
@@ -198,26 +214,34 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
   }
 
   const headers = new HeaderList();
+  const counts = new Map<string, number>();
   for (const line of lines) {
-    const m = HEADER_LINE.exec(line);
-    if (!m) return fail(400, 'Malformed header line');
-    const rawName = m[1] ?? '';
+    // name [SP/HTAB] ":" [SP/HTAB] value — the name ends at the first colon.
+    const colon = line.indexOf(':');
+    if (colon < 0) return fail(400, 'Malformed header line');
+    let nameEnd = colon;
+    while (nameEnd > 0 && (line.charCodeAt(nameEnd - 1) === 32 || line.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
+    const rawName = line.slice(0, nameEnd);
     if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
-    const name = canonicalHeaderName(rawName);
     const key = headerKey(rawName);
-    const value = trimLws(m[2] ?? '');
+    const name = canonicalHeaderNameOfKey(key, rawName);
+    const value = trimLws(line.slice(colon + 1));
     if (isListHeaderKey(key)) {
       for (const v of splitTopLevel(value)) {
         if (v === '') {
           if (STRICT_LISTS.has(key)) return fail(400, `Empty ${name} element`);
           continue;
         }
-        headers.append(name, v);
-        if (name === 'Via') partial.via.push(v);
+        headers.appendKeyed(name, key, v);
+        if (name === 'Via') {
+          partial.via.push(v);
+          counts.set(name, (counts.get(name) ?? 0) + 1);
+        }
       }
       continue;
     }
-    headers.append(name, value);
+    headers.appendKeyed(name, key, value);
+    if (COUNTED.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
     if (name === 'From') partial.from = value;
     else if (name === 'To') partial.to = value;
     else if (name === 'Call-ID') partial.callId = value;
@@ -229,10 +253,10 @@ function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipM
     if (bad !== undefined) return fail(400, bad);
   }
   for (const n of SINGLETONS) {
-    if (headers.count(n) > 1) return fail(400, `Multiple ${n} headers`);
+    if ((counts.get(n) ?? 0) > 1) return fail(400, `Multiple ${n} headers`);
   }
   for (const n of isResponse ? REQUIRED_IN_RESPONSE : REQUIRED_IN_REQUEST) {
-    if (!headers.has(n)) return fail(400, `Missing ${n} header`);
+    if (!counts.has(n)) return fail(400, `Missing ${n} header`);
   }
   const cseq = headers.parsedFirst('CSeq', parseCSeq);
   if (!cseq) return fail(400, 'Bad CSeq header');
