@@ -4,7 +4,7 @@
 import { v4 as uuidv4 } from 'uuid';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
-import { callMachine, type CallEnd, type CallInput, type CallMachine } from '../machines/call.machine.js';
+import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../machines/call.machine.js';
 import { Call, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { Supervisor } from './supervisor.js';
 
@@ -26,18 +26,38 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
   bindings?: Record<string, string | number>;
 }
 
+/** A live call's wire and the timers its machine armed (startTimer/stopTimer). */
+interface CallSlot {
+  wire: CallWire;
+  ring: NodeJS.Timeout | undefined;
+  duration: NodeJS.Timeout | undefined;
+}
+
 export class CallManager {
   private readonly calls = new Map<string, Call>();
-  private readonly wires = new Map<string, CallWire>();
+  private readonly slots = new Map<string, CallSlot>();
   private readonly infoOn: boolean;
   readonly machine: CallMachine;
 
   constructor(private readonly opts: CallManagerOptions) {
     this.infoOn = opts.logger.isLevelEnabled('info');
-    const wireOf = (id: string): CallWire | undefined => this.wires.get(id);
+    const wireOf = (id: string): CallWire | undefined => this.slots.get(id)?.wire;
+    const timeoutEvent = { ring: { type: 'CALL.RING_TIMEOUT' }, duration: { type: 'CALL.MAX_DURATION' } } as const;
+    const timeoutMs = { ring: opts.ringTimeoutMs, duration: opts.maxDurationMs };
     this.machine = callMachine.provide({
-      delays: { ringTimeout: opts.ringTimeoutMs, maxDuration: opts.maxDurationMs },
       actions: {
+        startTimer: ({ self }, p: { timer: CallTimer }) => {
+          const slot = this.slots.get(self.id);
+          if (!slot) return;
+          clearTimeout(slot[p.timer]);
+          slot[p.timer] = setTimeout(() => self.send(timeoutEvent[p.timer]), timeoutMs[p.timer]);
+        },
+        stopTimer: ({ self }, p: { timer: CallTimer }) => {
+          const slot = this.slots.get(self.id);
+          if (!slot) return;
+          clearTimeout(slot[p.timer]);
+          slot[p.timer] = undefined;
+        },
         announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
         sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
         sendProgress: ({ self }, p) => wireOf(self.id)?.sendProgress?.(p.code),
@@ -80,9 +100,13 @@ export class CallManager {
   create(o: CreateCallOptions): Call {
     const callId = o.callId ?? uuidv4();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
-    this.wires.set(callId, o.wire);
+    const slot: CallSlot = { wire: o.wire, ring: undefined, duration: undefined };
+    this.slots.set(callId, slot);
     const finish = (end: CallEnd) => {
-      this.wires.delete(callId);
+      // An actor stopped from outside runs no exit actions: its timers are cleared here.
+      clearTimeout(slot.ring);
+      clearTimeout(slot.duration);
+      this.slots.delete(callId);
       this.calls.delete(callId);
       if (!call) return;
       if (this.infoOn) call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
@@ -124,7 +148,8 @@ export class CallManager {
         },
       });
     } catch (err) {
-      this.wires.delete(callId);
+      clearTimeout(slot.ring);
+      this.slots.delete(callId);
       throw err;
     }
     const sup = supervised;

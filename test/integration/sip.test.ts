@@ -449,3 +449,46 @@ describe('SIP INVITE answered in the same step (RTP pair from the pool)', () => 
     c.close();
   });
 });
+
+describe('SIP call timers (ring timeout, maximum duration)', () => {
+  const sdp = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40030 RTP/AVP 0\n';
+  const toTagOf = (res: SipResponse) => /tag=([^;>\s]+)/.exec(res.headers.get('To')!)![1]!;
+
+  test('a call nobody answers gets 480 when the ring timeout runs out', async () => {
+    const e = await start({ ringTimeoutMs: 300, onIncomingCall: () => ({ action: 'defer' }) });
+    const calls: Call[] = [];
+    e.on('call', (call: Call) => calls.push(call));
+    const c = await new RawSip().open();
+    const t0 = Date.now();
+    c.send(request('INVITE', e.sipPort!, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': 'ring-timeout@x' }, sdp), e.sipPort!);
+    await c.response((r) => r.status === 180);
+    const final = await c.response((r) => r.status >= 200, 3000);
+    assert.equal(final.status, 480);
+    assert.ok(Date.now() - t0 >= 250, 'not before the ring timeout');
+    const end = await calls[0]!.waitForEnd();
+    assert.deepEqual({ reason: end.reason, code: end.code }, { reason: 'timeout', code: 480 });
+    c.close();
+  });
+
+  test('an answered call is hung up when it reaches the maximum duration; one that ends first just ends', async () => {
+    const e = await start({ maxCallDurationMs: 400, onIncomingCall: () => ({ action: 'accept' }) });
+    const calls: Call[] = [];
+    e.on('call', (call: Call) => calls.push(call));
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    for (const callId of ['long@x', 'short@x']) {
+      c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp), port);
+      const ok = await c.response((r) => r.status === 200 && r.headers.get('Call-ID') === callId);
+      c.send(request('ACK', port, c.port, { 'Call-ID': callId, To: `<sip:callchart@127.0.0.1:${port}>;tag=${toTagOf(ok)}` }), port);
+      if (callId === 'short@x') {
+        c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '2 BYE', To: `<sip:callchart@127.0.0.1:${port}>;tag=${toTagOf(ok)}` }), port);
+      }
+    }
+    const [long, short] = calls;
+    const shortEnd = await short!.waitForEnd();
+    assert.equal(shortEnd.reason, 'remote-hangup');
+    const longEnd = await long!.waitForEnd();
+    assert.deepEqual({ reason: longEnd.reason, detail: longEnd.detail }, { reason: 'timeout', detail: 'maximum call duration' });
+    c.close();
+  });
+});

@@ -14,6 +14,9 @@ const common: CallEvent[] = [
   { type: 'CALL.RESUME' },
   { type: 'DTMF', digit: '5', source: 'ws' },
   { type: 'MEDIA.STARTED' },
+  // the runtime's timers (startTimer/stopTimer): each applies only in its own state
+  { type: 'CALL.RING_TIMEOUT' },
+  { type: 'CALL.MAX_DURATION' },
 ];
 
 const inboundEvents: CallEvent[] = [
@@ -60,9 +63,11 @@ function expectedEnd(last: EventObject, phase: 'created' | 'ringing' | 'active',
     case 'CALL.CANCELLED':
     case 'CALL.CANCEL':
       return { reason: 'cancelled', code: 487 };
+    case 'CALL.RING_TIMEOUT':
+      return { reason: 'timeout', code: direction === 'inbound' ? 480 : 408 };
+    case 'CALL.MAX_DURATION':
+      return { reason: 'timeout' };
     default:
-      if (last.type.includes('ringTimeout')) return { reason: 'timeout', code: direction === 'inbound' ? 480 : 408 };
-      if (last.type.includes('maxDuration')) return { reason: 'timeout' };
       throw new Error(`unexpected final event ${last.type}`);
   }
 }
@@ -79,7 +84,7 @@ function callOracle(direction: 'inbound' | 'outbound') {
       return undefined;
     }
     if (from === 'ringing') {
-      if (ev.type.includes('ringTimeout')) return 'ended';
+      if (ev.type === 'CALL.RING_TIMEOUT') return 'ended';
       if (['CALL.HANGUP', 'CALL.REMOTE_HANGUP'].includes(ev.type)) return 'ended';
       if (inbound && ['CALL.REJECT', 'CALL.REDIRECT', 'CALL.CANCELLED'].includes(ev.type)) return 'ended';
       if (!inbound && ['CALL.REJECTED', 'CALL.REDIRECT', 'CALL.CANCEL'].includes(ev.type)) return 'ended';
@@ -87,7 +92,7 @@ function callOracle(direction: 'inbound' | 'outbound') {
       return undefined;
     }
     if (from.startsWith('active')) {
-      if (['CALL.HANGUP', 'CALL.REMOTE_HANGUP'].includes(ev.type) || ev.type.includes('maxDuration')) return 'ended';
+      if (['CALL.HANGUP', 'CALL.REMOTE_HANGUP', 'CALL.MAX_DURATION'].includes(ev.type)) return 'ended';
       if (from === 'active.talking' && ev.type === 'CALL.HOLD') return 'active.held';
       if (from === 'active.held' && ev.type === 'CALL.RESUME') return 'active.talking';
       return undefined;
@@ -102,8 +107,16 @@ const serializeState = (s: { value: unknown; context: { heldBy?: string; media: 
 for (const direction of ['inbound', 'outbound'] as const) {
   test(`call machine (${direction}): every generated path drives the real actor to the modelled state`, async () => {
     const wireCalls: string[] = [];
+    // The timers the runtime would have running now (startTimer/stopTimer), per path.
+    const armed = new Set<string>();
     const machine = callMachine.provide({
       actions: {
+        startTimer: (_, p) => {
+          armed.add(p.timer);
+        },
+        stopTimer: (_, p) => {
+          armed.delete(p.timer);
+        },
         sendAnswer: () => wireCalls.push('answer'),
         sendReject: () => wireCalls.push('reject'),
         sendCancel: () => wireCalls.push('cancel'),
@@ -117,17 +130,31 @@ for (const direction of ['inbound', 'outbound'] as const) {
       serializeState: serializeState as never,
       oracle: callOracle(direction),
       states: {
-        created: (s) => assert.equal(s.context.end, undefined),
-        ringing: (s) => assert.equal(s.status, 'active'),
-        'active.talking': (s) => assert.equal(s.context.heldBy, undefined),
-        'active.held': (s) => assert.ok(s.context.heldBy === 'local' || s.context.heldBy === 'remote'),
+        created: (s) => {
+          assert.equal(s.context.end, undefined);
+          assert.deepEqual([...armed], []);
+        },
+        ringing: (s) => {
+          assert.equal(s.status, 'active');
+          assert.deepEqual([...armed], ['ring']);
+        },
+        'active.talking': (s) => {
+          assert.equal(s.context.heldBy, undefined);
+          assert.deepEqual([...armed], ['duration']);
+        },
+        'active.held': (s) => {
+          assert.ok(s.context.heldBy === 'local' || s.context.heldBy === 'remote');
+          assert.deepEqual([...armed], ['duration']);
+        },
         ended: (s) => {
+          assert.deepEqual([...armed], [], 'a timer left running after the call ended');
           assert.equal(s.status, 'done');
           assert.ok(s.context.end, 'ended without an end reason');
           assert.deepEqual(s.output, s.context.end);
         },
       },
       afterPath: (events, snap) => {
+        armed.clear(); // the next path starts a fresh actor
         if (!snap.matches('ended')) return;
         const has = (t: string) => events.some((e) => e.type === t);
         const phase = has(direction === 'inbound' ? 'CALL.ANSWER' : 'CALL.ANSWERED')

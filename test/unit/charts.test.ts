@@ -20,5 +20,8 @@ test('the call chart shows its real transitions', () => {
   const call = renderAll().find((c) => c.name === 'callMachine')!.chart;
   assert.match(call, /call_ringing --> call_active: CALL\.ANSWER \[isInbound\]/);
   assert.match(call, /call_active_held --> call_active_talking: CALL\.RESUME/);
-  assert.match(call, /call_ringing --> call_ended: after ringTimeout/);
+  assert.match(call, /call_ringing --> call_ended: CALL\.RING_TIMEOUT \[isInbound\]/);
+  // Delayed transitions are drawn as `after <delay>`.
+  const session = renderAll().find((c) => c.name === 'jambonzSessionMachine')!.chart;
+  assert.match(session, /jambonzSession_live_awaitingApp --> jambonzSession_live_executing: after ackTimeout/);
 });
