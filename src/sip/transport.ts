@@ -2,7 +2,7 @@
 // a request that does not parse is answered statelessly (400/413/416/505 with the reason) when
 // enough of it was readable, a broken response is dropped, and neither reaches the transaction layer.
 import dgram from 'node:dgram';
-import { lookup as dnsLookup } from 'node:dns';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { EventEmitter } from 'node:events';
 import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
@@ -50,10 +50,13 @@ export interface SipTransportStats {
 // dgram resolves every destination through its lookup function, and dns.lookup answers even an
 // IP literal on the next tick: one extra tick and closure per datagram sent. Destinations here are
 // almost always addresses already (Via received/rport, SDP), so answer those at once.
-type LookupCallback = (err: NodeJS.ErrnoException | null, address: string, family: number) => void;
-function lookupLiteral(host: string, family: number, cb: LookupCallback): void {
+function lookupLiteral(
+  host: string,
+  options: LookupOneOptions,
+  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
   if (isIPv4(host)) cb(null, host, 4);
-  else dnsLookup(host, family, cb);
+  else dnsLookup(host, options, cb);
 }
 
 export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
@@ -80,7 +83,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false, lookup: lookupLiteral as never });
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false, lookup: lookupLiteral });
       socket.once('error', reject);
       socket.bind(this.opts.port, this.opts.host, () => {
         socket.off('error', reject);
