@@ -148,7 +148,7 @@ export class CallManager {
         },
       });
     } catch (err) {
-      clearTimeout(slot.ring);
+      // Refused before it started: no timer was armed yet.
       this.slots.delete(callId);
       throw err;
     }

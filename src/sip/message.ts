@@ -3,7 +3,6 @@ import { randomHex } from '../random.js';
 import {
   BRANCH_MAGIC_COOKIE,
   HeaderList,
-  canonicalHeaderName,
   canonicalHeaderNameOfKey,
   formatCSeq,
   formatNameAddr,
