@@ -1,7 +1,9 @@
 // SIP call-rate ladder: SIPp (test/interop/scenarios/uac-bench.xml — INVITE/200/ACK/BYE with zero hold
 // time) drives a target at increasing calls per second, each step BENCH_SIP_STEP_S seconds (default
-// 30). Targets: (a) SIPp's own `-sn uas`, as the reference of what this box and SIPp can do, and
-// (b) callchart (`callchart serve` from the compiled build in a child process, demo app answering every call).
+// 30). Targets: (a) SIPp's own `-sn uas`, as the reference of what this box and SIPp can do,
+// (b) callchart (`callchart serve` from the compiled build in a child process, demo app answering
+// every call), SIP on the main thread, and (c) the same with `--sip-workers auto` (one SIP worker
+// thread per core, calls sharded by Call-ID; src/sip/workers.ts).
 //
 // A step passes only if SIPp exits 0 with FailedCall 0, zero retransmissions and CurrentCall 0 at the
 // end (no call left open); a ladder stops at its first failing step. Reported per step: INVITE→200
@@ -9,7 +11,8 @@
 // and, for callchart, the server's VmRSS before and after the ladder.
 //
 // Env: BENCH_SIP_STEP_S (seconds per step, default 30), BENCH_SIP_RATES (comma list, default
-// 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart),
+// 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart,callchart-workers),
+// BENCH_SIP_WORKERS (the --sip-workers value of callchart-workers, default auto),
 // BENCH_SIP_FROM_SOURCE=1 (run src/ through tsx instead of the compiled build), BENCH_SIP_WARMUP_S
 // (an unreported warm-up at the first rate before the ladder, default 5; 0 for none).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -26,7 +29,9 @@ const RATES = (process.env.BENCH_SIP_RATES ?? '200,500,1000,1500,2000,2500,3000,
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isFinite(n) && n > 0);
-const TARGETS = (process.env.BENCH_SIP_TARGETS ?? 'sipp,callchart').split(',').map((s) => s.trim());
+const TARGETS = (process.env.BENCH_SIP_TARGETS ?? 'sipp,callchart,callchart-workers').split(',').map((s) => s.trim());
+const WORKERS = process.env.BENCH_SIP_WORKERS ?? 'auto';
+const KNOWN_TARGETS = ['sipp', 'callchart', 'callchart-workers'];
 const FROM_SOURCE = process.env.BENCH_SIP_FROM_SOURCE === '1';
 const WARMUP_S = Math.max(0, Number(process.env.BENCH_SIP_WARMUP_S ?? 5));
 
@@ -83,17 +88,15 @@ function buildOnce(): string {
   return 'dist/src/cli.js';
 }
 
-async function startCallchartTarget(): Promise<Target> {
+let built: string | undefined;
+
+async function startCallchartTarget(workers?: string): Promise<Target> {
   const port = await freeUdpPort();
   const out = new Tail(16 * 1024);
-  const entry = FROM_SOURCE ? ['--import', 'tsx', 'src/cli.ts'] : [buildOnce()];
-  const child: ChildProcess = track(
-    spawn(
-      process.execPath,
-      [...entry, 'serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    ),
-  );
+  const entry = FROM_SOURCE ? ['--import', 'tsx', 'src/cli.ts'] : [(built ??= buildOnce())];
+  const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999'];
+  if (workers) args.push('--sip-workers', workers);
+  const child: ChildProcess = track(spawn(process.execPath, [...entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout!.on('data', (d) => out.push(d));
   child.stderr!.on('data', (d) => out.push(d));
   try {
@@ -104,7 +107,7 @@ async function startCallchartTarget(): Promise<Target> {
   }
   if (exited(child)) throw new Error(`callchart exited at start-up (code ${child.exitCode})\n${out.toString()}`);
   return {
-    name: 'callchart',
+    name: workers ? `callchart --sip-workers ${workers}` : 'callchart',
     port,
     pid: child.pid!,
     alive: () => !exited(child),
@@ -189,16 +192,17 @@ async function main(): Promise<void> {
   const summary: Cell[][] = [];
   const allRows: Cell[][] = [];
   for (const t of TARGETS) {
-    if (t !== 'sipp' && t !== 'callchart') {
-      progress(`unknown target ${t} (known: sipp, callchart)`);
+    if (!KNOWN_TARGETS.includes(t)) {
+      progress(`unknown target ${t} (known: ${KNOWN_TARGETS.join(', ')})`);
       continue;
     }
+    const isCallchart = t !== 'sipp';
     let target: Target | undefined;
     try {
-      target = t === 'sipp' ? await startSippTarget() : await startCallchartTarget();
+      target = t === 'sipp' ? await startSippTarget() : await startCallchartTarget(t === 'callchart-workers' ? WORKERS : undefined);
       progress(`${target.name} listening on udp/${target.port} (pid ${target.pid})`);
       await sleep(1000);
-      const rssBefore = t === 'callchart' ? vmRssKiB(target.pid) : undefined;
+      const rssBefore = isCallchart ? vmRssKiB(target.pid) : undefined;
       if (WARMUP_S > 0) {
         // A server that has just started is not what a long-running one is: JIT, empty pools.
         progress(`${target.name}: warm-up, ${RATES[0]} cps for ${WARMUP_S} s (not reported) …`);
@@ -207,9 +211,9 @@ async function main(): Promise<void> {
       }
       const { steps, best } = await ladder(target);
       await sleep(3000);
-      const rssAfter = t === 'callchart' ? vmRssKiB(target.pid) : undefined;
+      const rssAfter = isCallchart ? vmRssKiB(target.pid) : undefined;
       let rssSettled: number | undefined;
-      if (t === 'callchart' && target.alive()) {
+      if (isCallchart && target.alive()) {
         // Finished transactions linger 64*T1 (32 s) absorbing retransmissions: what is still held
         // after that is what the calls left behind.
         progress(`${target.name}: waiting 35 s for Timer J/L lingering to expire before reading RSS again …`);

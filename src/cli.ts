@@ -9,6 +9,8 @@ import { demoApp, demoJambonz } from './demo.js';
 import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
+import { SipWorkers } from './sip/workers.js';
+import os from 'node:os';
 
 export const HELP = `callchart — actor-based call-control engine
 
@@ -20,6 +22,9 @@ Options (environment variable in brackets):
   --host <addr>          address to bind (default 0.0.0.0)            [CALLCHART_HOST]
   --ws-port <port>       WebSocket/HTTP port (default 4143)            [CALLCHART_WS_PORT]
   --sip-port <port>      SIP UDP port (default 5060, 0 = off)          [CALLCHART_SIP_PORT]
+  --sip-workers <n>      serve SIP from n worker threads (or "auto":   [CALLCHART_SIP_WORKERS]
+                         one per core); default 0 = on the main thread.
+                         Calls are sharded by Call-ID; see docs/sip.md
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
@@ -58,6 +63,8 @@ export interface ServeConfig {
   host: string;
   wsPort: number;
   sipPort: number;
+  /** SIP worker threads; 0 (default) = SIP on the main thread. */
+  sipWorkers?: number;
   rtpPorts: string;
   logLevel: LogLevel;
   maxCalls: number;
@@ -82,6 +89,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         host: { type: 'string' },
         'ws-port': { type: 'string' },
         'sip-port': { type: 'string' },
+        'sip-workers': { type: 'string' },
         'rtp-ports': { type: 'string' },
         'log-level': { type: 'string' },
         'max-calls': { type: 'string' },
@@ -102,6 +110,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!m || Number(m[1]) >= Number(m[2]) || Number(m[2]) > 65535 || Number(m[1]) < 1024) {
     throw new UsageError(`--rtp-ports must look like 20000-29999 (low < high, 1024-65535), got ${JSON.stringify(rtpPorts)}`);
   }
+  const workersSpec = pick(v['sip-workers'], 'CALLCHART_SIP_WORKERS', '0');
+  const sipWorkers = workersSpec === 'auto' ? os.availableParallelism() : Number(workersSpec);
+  if (!Number.isInteger(sipWorkers) || sipWorkers < 0 || sipWorkers > 64) {
+    throw new UsageError(`--sip-workers must be 0-64 or "auto", got ${JSON.stringify(workersSpec)}`);
+  }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
@@ -120,6 +133,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
+    sipWorkers,
     rtpPorts,
     logLevel,
     maxCalls,
@@ -130,10 +144,14 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 
 export async function serve(cfg: ServeConfig): Promise<Engine> {
   const logger = createLogger(cfg.logLevel);
+  // With SIP workers the main thread's engine serves the WebSocket protocols only; SIP calls and
+  // their actors live in the workers (and so are not shown by this process's inspector).
+  const sipWorkers = cfg.sipWorkers ?? 0;
+  const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
-    sipPort: cfg.sipPort === 0 ? false : cfg.sipPort,
+    sipPort: sipHere ? cfg.sipPort : false,
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
@@ -144,6 +162,29 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
   });
   await engine.listen();
+  if (cfg.sipPort !== 0 && sipWorkers > 0) {
+    if (cfg.inspect) logger.warn('the inspector shows this thread\'s actors only; SIP calls run in the worker threads');
+    const workers = new SipWorkers({
+      threads: sipWorkers,
+      host: cfg.host,
+      port: cfg.sipPort,
+      rtpPorts: cfg.rtpPorts,
+      logger,
+      maxCalls: cfg.maxCalls,
+      app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },
+    });
+    workers.on('error', (err) => {
+      logger.fatal({ err }, 'a SIP worker thread died; shutting down');
+      void engine.close().then(() => process.exit(1));
+    });
+    try {
+      await workers.start();
+    } catch (err) {
+      await engine.close();
+      throw err;
+    }
+    engine.onClose(() => workers.close());
+  }
   // The listen URL needs the bound port (wsPort may be 0), so the jambonz demo is added after listen.
   const publicWs = (cfg.publicWsUrl ?? `ws://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${engine.wsPort}`).replace(/\/+$/, '');
   demoJambonz(engine.jambonz, { listenUrl: `${publicWs}/recording` });

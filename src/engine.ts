@@ -10,6 +10,7 @@ import { createLogger, silentLogger, type LogLevel } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect.js';
 import type { Call, IncomingCallHook } from './call.js';
 import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
+import type { DatagramFeed } from './sip/transport.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/ports.js';
 import { createRoomsRoutes, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
@@ -27,8 +28,8 @@ import type { JambonzAudioOptions } from './jambonz/audio.js';
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
   host?: string;
-  /** WebSocket/HTTP port (default 4143; 0 = ephemeral). */
-  wsPort?: number;
+  /** WebSocket/HTTP port (default 4143; 0 = ephemeral; false = no HTTP/WebSocket listener). */
+  wsPort?: number | false;
   /** SIP UDP port (default 5060; false = no SIP). */
   sipPort?: number | false;
   /** RTP port range, e.g. `20000-29999`. */
@@ -56,6 +57,11 @@ export interface EngineOptions {
     rtpTimeoutMs?: number;
     /** Audio codecs offered/accepted, in preference order (default PCMU, PCMA). */
     codecs?: AudioCodec[];
+    /**
+     * Take inbound datagrams from this feed (a SIP router, see `SipWorkers`) instead of owning
+     * the port: the socket is bound with SO_REUSEADDR beside the router's and only sends.
+     */
+    datagrams?: DatagramFeed;
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {
@@ -90,7 +96,7 @@ export interface EngineEvents {
 
 export interface ResolvedEngineOptions {
   host: string;
-  wsPort: number;
+  wsPort: number | false;
   sipPort: number | false;
   rtpPorts: string;
   maxCalls: number;
@@ -181,9 +187,10 @@ export class Engine extends EventEmitter<EngineEvents> {
             timers: opts.sip?.timers,
             rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
             codecs: opts.sip?.codecs,
+            datagrams: opts.sip?.datagrams,
           });
 
-    this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort, logger: this.logger });
+    this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger });
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
     this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger }) : undefined;
     this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
@@ -252,7 +259,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     await this.inspectorReady;
     // Persisted playback sessions are restored before the first client can ask for them.
     await this.playback?.ready;
-    await this.http.listen();
+    if (this.options.wsPort !== false) await this.http.listen();
     if (this.sip) {
       try {
         await this.sip.listen();

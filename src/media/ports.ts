@@ -18,6 +18,24 @@ export function parsePortRange(spec: string): PortRange {
   return { min, max };
 }
 
+/**
+ * Cut a port range into `n` contiguous slices of whole even/odd pairs, one per SIP worker thread
+ * (each thread owns its RTP ports, so no two threads ever bind the same pair).
+ */
+export function splitPortRange(spec: string, n: number): string[] {
+  const { min, max } = parsePortRange(spec);
+  const first = min + (min & 1);
+  const pairs = Math.floor((max - first + 1) / 2);
+  if (pairs < n) throw new RangeError(`port range ${spec} holds ${pairs} RTP pairs, fewer than ${n} workers`);
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const lo = first + 2 * Math.floor((pairs * i) / n);
+    const hi = first + 2 * Math.floor((pairs * (i + 1)) / n) - 1;
+    out.push(`${lo}-${hi}`);
+  }
+  return out;
+}
+
 export interface PortPair {
   readonly rtpPort: number;
   readonly rtcpPort: number;

@@ -302,6 +302,47 @@ export function parseMessage(input: Buffer | string, opts?: ParseOptions): Parse
  * buffer: `owned` gives it its own memory (allocUnsafeSlow) for bytes kept long, since a slice of
  * node's shared 8 KB pool would pin the whole slab.
  */
+/**
+ * FNV-1a hash of a datagram's Call-ID value, read off the bytes without parsing the message: the
+ * SIP router (src/sip/workers.ts) shards calls over worker threads by it, so every request and
+ * response of one call reaches the thread holding that call. Header names match case-insensitively
+ * and in compact form (`i`), with optional whitespace before the colon (RFC 3261 §7.3.1); only the
+ * first line of a folded value counts, which is enough since retransmissions repeat the bytes.
+ * 0 when no Call-ID is readable: such a datagram belongs to no call, and whoever gets it rejects it.
+ */
+export function callIdHash(buf: Uint8Array): number {
+  const n = buf.length;
+  let i = buf.indexOf(10);
+  while (i >= 0 && ++i < n) {
+    if (buf[i] === 13 || buf[i] === 10) return 0; // the empty line: the headers ended
+    const c = buf[i]! | 0x20;
+    let j = -1;
+    if (c === 0x69) j = i + 1; // i
+    else if (c === 0x63 && i + 7 <= n && matchesLower(buf, i + 1, 'all-id')) j = i + 7;
+    if (j > 0) {
+      while (j < n && (buf[j] === 32 || buf[j] === 9)) j++;
+      if (buf[j] === 58) {
+        j++;
+        while (j < n && (buf[j] === 32 || buf[j] === 9)) j++;
+        let end = j;
+        while (end < n && buf[end] !== 13 && buf[end] !== 10) end++;
+        while (end > j && (buf[end - 1] === 32 || buf[end - 1] === 9)) end--;
+        if (end === j) return 0;
+        let h = 0x811c9dc5;
+        for (let k = j; k < end; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
+        return h >>> 0 || 1;
+      }
+    }
+    i = buf.indexOf(10, i);
+  }
+  return 0;
+}
+
+function matchesLower(buf: Uint8Array, at: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) if ((buf[at + k]! | 0x20) !== lower.charCodeAt(k)) return false;
+  return true;
+}
+
 export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
   const startLine =
     msg.kind === 'request'

@@ -30,10 +30,23 @@ export interface SipTransportEvents {
   error: [err: Error];
 }
 
+/**
+ * Datagrams handed over from elsewhere (a SIP router thread) rather than read from our own
+ * socket. `subscribe` is called once the socket is bound; the function it returns stops delivery.
+ */
+export interface DatagramFeed {
+  subscribe(deliver: (buf: Buffer, from: Endpoint) => void): () => void;
+}
+
 export interface SipTransportOptions {
   host: string;
   port: number;
   logger: Logger;
+  /**
+   * Share the port with a router that receives for us: bind with SO_REUSEADDR (the router binds
+   * last, so Linux hands it the port's datagrams) and take ours from this feed.
+   */
+  feed?: DatagramFeed;
   /** Largest datagram accepted (default 65535). */
   maxMessageSize?: number;
 }
@@ -63,6 +76,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   private socket: dgram.Socket | undefined;
   /** The bound port, read once after bind: Via/Contact ask for it on every message. */
   private boundPort: number | undefined;
+  private unsubscribe: (() => void) | undefined;
   private readonly log: Logger;
   readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 };
 
@@ -83,7 +97,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
 
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: false, lookup: lookupLiteral });
+      const feed = this.opts.feed;
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: feed !== undefined, lookup: lookupLiteral });
       socket.once('error', reject);
       socket.bind(this.opts.port, this.opts.host, () => {
         socket.off('error', reject);
@@ -101,6 +116,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
         });
         this.socket = socket;
         this.boundPort = socket.address().port;
+        this.unsubscribe = feed?.subscribe((buf, from) => this.onDatagram(buf, from));
         this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
         resolve();
       });
@@ -111,6 +127,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     const s = this.socket;
     this.socket = undefined;
     this.boundPort = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     if (!s) return Promise.resolve();
     return new Promise((resolve) => s.close(() => resolve()));
   }

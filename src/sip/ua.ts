@@ -15,7 +15,7 @@ import type { Supervisor } from '../supervisor.js';
 import { LimitExceededError } from '../supervisor.js';
 import type { CallManager } from '../calls.js';
 import type { Call, CallWire } from '../call.js';
-import { SipUdpTransport, type Endpoint } from './transport.js';
+import { SipUdpTransport, type DatagramFeed, type Endpoint } from './transport.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from './transactions.js';
 import {
   createRequest,
@@ -63,6 +63,8 @@ export interface SipUserAgentOptions {
   /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
   rtpTimeoutMs?: number;
   codecs?: AudioCodec[];
+  /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
+  datagrams?: DatagramFeed;
 }
 
 export interface OutboundCallOptions {
@@ -381,7 +383,7 @@ export class SipUserAgent implements TransactionUser {
 
   constructor(private readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
-    this.transport = new SipUdpTransport({ host: opts.host, port: opts.port, logger: opts.logger });
+    this.transport = new SipUdpTransport({ host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
     this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
     this.transactions.setUser(this);
     this.timers = this.transactions.timers;

@@ -1,0 +1,67 @@
+// One SIP worker thread (see workers.ts): a whole engine without HTTP/WebSocket, whose SIP socket
+// shares the router's port and whose inbound datagrams arrive as messages from the router.
+import { parentPort, workerData } from 'node:worker_threads';
+import { createEngine, type Engine } from '../engine.js';
+import { createLogger } from '../logger.js';
+import type { IncomingCallHook } from '../call.js';
+import type { DatagramFeed, Endpoint } from './transport.js';
+import type { FromWorker, SipWorkerData, ToWorker } from './workers.js';
+
+const port = parentPort;
+if (!port) throw new Error('src/sip/worker.ts runs as a worker thread (started by SipWorkers)');
+const data = workerData as SipWorkerData;
+const post = (m: FromWorker) => port.postMessage(m);
+
+async function loadApp(): Promise<IncomingCallHook> {
+  const mod = (await import(data.app.module)) as Record<string, unknown>;
+  const name = data.app.export ?? 'default';
+  const factory = mod[name];
+  if (typeof factory !== 'function') throw new Error(`app module ${data.app.module} has no function export ${JSON.stringify(name)}`);
+  const hook: unknown = await (factory as (options: unknown) => unknown)(data.app.options);
+  if (typeof hook !== 'function') throw new Error(`app factory ${name} of ${data.app.module} did not return an onIncomingCall hook`);
+  return hook as IncomingCallHook;
+}
+
+let deliver: ((buf: Buffer, from: Endpoint) => void) | undefined;
+const feed: DatagramFeed = {
+  subscribe(fn) {
+    deliver = fn;
+    return () => {
+      deliver = undefined;
+    };
+  },
+};
+
+let engine: Engine | undefined;
+port.on('message', (m: ToWorker) => {
+  if ('d' in m) {
+    deliver?.(Buffer.from(m.d.buffer, m.d.byteOffset, m.d.byteLength), { address: m.a, port: m.p });
+    return;
+  }
+  void (engine?.close() ?? Promise.resolve()).finally(() => {
+    post({ type: 'closed' });
+    port.close();
+  });
+});
+
+try {
+  const logger = createLogger(data.logLevel).child({ worker: data.index });
+  engine = createEngine({
+    host: data.host,
+    wsPort: false,
+    sipPort: data.port,
+    rtpPorts: data.rtpPorts,
+    logger,
+    inboundCall: false,
+    onIncomingCall: await loadApp(),
+    ...(data.maxCalls !== undefined ? { maxCalls: data.maxCalls } : {}),
+    ...(data.ringTimeoutMs !== undefined ? { ringTimeoutMs: data.ringTimeoutMs } : {}),
+    ...(data.maxCallDurationMs !== undefined ? { maxCallDurationMs: data.maxCallDurationMs } : {}),
+    sip: { ...data.sip, datagrams: feed },
+  });
+  await engine.listen();
+  post({ type: 'ready' });
+} catch (err) {
+  post({ type: 'failed', error: err instanceof Error ? err.message : String(err) });
+  port.close();
+}

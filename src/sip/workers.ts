@@ -1,0 +1,244 @@
+// SIP on several threads: one engine per worker thread, each with its own supervisor, call and
+// dialog actors, transactions and RTP ports, and a router on the main thread that owns the SIP
+// port. XState, parsing and GC of one thread top out at about 1 500 calls/s on this box
+// (docs/interop.md); worker threads put the other cores to work without sharing any call state.
+//
+// The router keeps no call state: it reads each datagram's Call-ID off the bytes
+// (`callIdHash`) and hands the datagram to the worker that hash picks, so every request and
+// response of a call (and a CANCEL, an ACK, the authenticated retry of an INVITE) meets the same
+// actors. Workers send from sockets bound to the same port with SO_REUSEADDR: Linux delivers a
+// port's unicast datagrams to the socket bound last, which is the router's, and a worker's
+// replies leave from the port its Via and Contact name (RFC 3581 symmetric responses).
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { LogLevel } from '../logger.js';
+import { splitPortRange } from '../media/ports.js';
+import type { SipTimerConfig } from '../../machines/sipTimers.js';
+import { callIdHash } from './message.js';
+import type { AudioCodec } from './sdp.js';
+
+/**
+ * The application each worker runs: a module exporting a factory that returns the
+ * onIncomingCall hook (e.g. `demoApp` in src/demo.ts). It is imported in every worker, so it
+ * must not count on memory shared between calls of different workers.
+ */
+export interface SipWorkerApp {
+  /** Module specifier as `import()` takes it: a file URL or a package name. */
+  module: string;
+  /** The factory's export name (default `default`). */
+  export?: string;
+  /** Passed to the factory; must survive structured cloning. */
+  options?: unknown;
+}
+
+export interface SipWorkersOptions {
+  /** Worker threads (≥ 1). */
+  threads: number;
+  host: string;
+  /** The SIP UDP port (0 = a free one, chosen once for router and workers). */
+  port: number;
+  /** RTP range, cut into one slice per worker. */
+  rtpPorts: string;
+  app: SipWorkerApp;
+  logger: Logger;
+  /** Level for the workers' own pino loggers (default the router logger's). */
+  logLevel?: LogLevel;
+  /** Concurrent calls over all workers (each gets its share). */
+  maxCalls?: number;
+  ringTimeoutMs?: number;
+  maxCallDurationMs?: number;
+  sip?: {
+    timers?: Partial<SipTimerConfig>;
+    rtpTimeoutMs?: number;
+    codecs?: AudioCodec[];
+  };
+}
+
+/** What a worker gets as workerData. */
+export interface SipWorkerData {
+  index: number;
+  host: string;
+  port: number;
+  rtpPorts: string;
+  logLevel: LogLevel;
+  maxCalls?: number;
+  ringTimeoutMs?: number;
+  maxCallDurationMs?: number;
+  sip: NonNullable<SipWorkersOptions['sip']>;
+  app: SipWorkerApp;
+}
+
+/** Router → worker. A datagram is the hot path: a bare object, its bytes transferred. */
+export type ToWorker = { d: Uint8Array; a: string; p: number } | { type: 'close' };
+/** Worker → router. */
+export type FromWorker = { type: 'ready' } | { type: 'failed'; error: string } | { type: 'closed' };
+
+export interface SipWorkersEvents {
+  /** A worker failed to start or died; its share of calls is lost. */
+  error: [err: Error];
+}
+
+const CLOSE_TIMEOUT_MS = 5000;
+
+function workerEntry(): URL {
+  // Under tsx (npm start, tests) this module is the .ts source; built, it is .js.
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return new URL(`./worker${ext}`, import.meta.url);
+}
+
+export class SipWorkers extends EventEmitter<SipWorkersEvents> {
+  private readonly workers: Worker[] = [];
+  private socket: dgram.Socket | undefined;
+  private boundPort = 0;
+  private closing: Promise<void> | undefined;
+  private readonly log: Logger;
+  /** Datagrams handed to each worker so far. */
+  readonly routed: number[];
+
+  constructor(private readonly opts: SipWorkersOptions) {
+    super();
+    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
+    this.log = opts.logger.child({ component: 'sip-router' });
+    this.routed = new Array<number>(opts.threads).fill(0);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get threads(): number {
+    return this.opts.threads;
+  }
+
+  /** Start the workers, wait until each has bound the port, then bind the router last. */
+  async start(): Promise<void> {
+    const o = this.opts;
+    const port = o.port === 0 ? await freeUdpPort(o.host) : o.port;
+    const slices = splitPortRange(o.rtpPorts, o.threads);
+    const level = o.logLevel ?? (o.logger.level as LogLevel);
+    try {
+      await Promise.all(
+        slices.map((rtpPorts, index) =>
+          this.startWorker({
+            index,
+            host: o.host,
+            port,
+            rtpPorts,
+            logLevel: level,
+            ...(o.maxCalls !== undefined ? { maxCalls: Math.ceil(o.maxCalls / o.threads) } : {}),
+            ...(o.ringTimeoutMs !== undefined ? { ringTimeoutMs: o.ringTimeoutMs } : {}),
+            ...(o.maxCallDurationMs !== undefined ? { maxCallDurationMs: o.maxCallDurationMs } : {}),
+            sip: o.sip ?? {},
+            app: o.app,
+          }),
+        ),
+      );
+      this.socket = await this.bindRouter(port);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.boundPort = port;
+    this.log.info({ host: o.host, port, threads: o.threads, rtpPorts: slices }, 'sip/udp listening (worker threads)');
+  }
+
+  private startWorker(data: SipWorkerData): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const worker = new Worker(workerEntry(), { workerData: data, stdout: false, stderr: false });
+      this.workers[data.index] = worker;
+      let ready = false;
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          ready = true;
+          resolve();
+        } else if (m.type === 'failed') {
+          reject(new Error(`sip worker ${data.index}: ${m.error}`));
+        }
+      });
+      worker.on('error', (err) => {
+        this.log.error({ err, worker: data.index }, 'sip worker failed');
+        if (!ready) reject(err);
+        else if (!this.closing) this.emit('error', err);
+      });
+      worker.on('exit', (code) => {
+        if (!ready) reject(new Error(`sip worker ${data.index} exited with code ${code} before it was ready`));
+        else if (!this.closing) {
+          const err = new Error(`sip worker ${data.index} exited unexpectedly with code ${code}`);
+          this.log.error({ worker: data.index, code }, 'sip worker exited');
+          this.emit('error', err);
+        }
+      });
+    });
+  }
+
+  private bindRouter(port: number): Promise<dgram.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      socket.once('error', reject);
+      socket.bind(port, this.opts.host, () => {
+        socket.off('error', reject);
+        try {
+          socket.setRecvBufferSize(8 * 1024 * 1024);
+        } catch {
+          /* not fatal: the OS may cap it */
+        }
+        socket.on('message', this.route);
+        socket.on('error', (err) => this.log.error({ err }, 'sip router socket error'));
+        resolve(socket);
+      });
+    });
+  }
+
+  // The whole hot path of the router thread: hash, pick, hand over (the bytes move, not copy).
+  private readonly route = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const i = callIdHash(buf) % this.workers.length;
+    this.routed[i]!++;
+    const owned = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
+    const d = owned ? buf : new Uint8Array(buf);
+    this.workers[i]!.postMessage({ d, a: rinfo.address, p: rinfo.port } satisfies ToWorker, [d.buffer as ArrayBuffer]);
+  };
+
+  /** Stop taking datagrams, let each worker hang up its calls and close, then end the threads. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const s = this.socket;
+      this.socket = undefined;
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+      await Promise.all(this.workers.map((w) => stopWorker(w)));
+    })();
+    return this.closing;
+  }
+}
+
+function stopWorker(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => void worker.terminate().then(finish, finish), CLOSE_TIMEOUT_MS);
+    worker.once('exit', finish);
+    try {
+      worker.postMessage({ type: 'close' } satisfies ToWorker);
+    } catch {
+      finish(); // already gone
+    }
+  });
+}
+
+/** A UDP port free right now on `host`, for router and workers to share. */
+function freeUdpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, host, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
