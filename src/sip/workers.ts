@@ -82,10 +82,15 @@ export interface SipWorkersEvents {
 
 const CLOSE_TIMEOUT_MS = 5000;
 
-function workerEntry(): URL {
-  // Under tsx (npm start, tests) this module is the .ts source; built, it is .js.
-  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  return new URL(`./worker${ext}`, import.meta.url);
+function spawnWorker(data: SipWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./worker.js', import.meta.url), { workerData: data });
+  // Run from source (tsx: `npm start`, the tests). Node 20 does not apply --import preloads to
+  // worker threads, so the worker loads its TypeScript through tsx's API explicitly. tsx is a
+  // devDependency; the built package never comes here.
+  const entry = new URL('./worker.ts', import.meta.url).href;
+  const api = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
+  return new Worker(code, { eval: true, workerData: data });
 }
 
 export class SipWorkers extends EventEmitter<SipWorkersEvents> {
@@ -146,7 +151,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
 
   private startWorker(data: SipWorkerData): Promise<void> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(workerEntry(), { workerData: data, stdout: false, stderr: false });
+      const worker = spawnWorker(data);
       this.workers[data.index] = worker;
       let ready = false;
       worker.on('message', (m: FromWorker) => {

@@ -5,7 +5,8 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
-import { parseMessage, type SipResponse } from '../../src/sip/message.js';
+import type { SipResponse } from '../../src/sip/message.js';
+import { RawSip, request } from '../helpers/raw-sip.js';
 import { stateToString } from '../../src/supervisor.js';
 
 const engines: Engine[] = [];
@@ -21,59 +22,6 @@ async function start(o: EngineOptions = {}): Promise<Engine> {
   engines.push(engine);
   await engine.listen();
   return engine;
-}
-
-/** A raw SIP client: sends text, collects parsed responses. */
-class RawSip {
-  readonly sock = dgram.createSocket('udp4');
-  readonly got: SipResponse[] = [];
-  port = 0;
-  private waiters: Array<() => void> = [];
-  async open(): Promise<this> {
-    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
-    this.port = this.sock.address().port;
-    this.sock.on('message', (buf) => {
-      const p = parseMessage(buf);
-      if (p.ok && p.message.kind === 'response') this.got.push(p.message);
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    return this;
-  }
-  send(text: string, port: number): void {
-    this.sock.send(Buffer.from(text.replace(/\n/g, '\r\n')), port, '127.0.0.1');
-  }
-  async response(pred: (r: SipResponse) => boolean = () => true, timeoutMs = 3000): Promise<SipResponse> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.got.findIndex(pred);
-      if (i >= 0) return this.got.splice(i, 1)[0]!;
-      if (Date.now() > deadline) throw new Error('no matching SIP response');
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 50);
-        this.waiters.push(() => (clearTimeout(t), r()));
-      });
-    }
-  }
-  close(): void {
-    this.sock.close();
-  }
-}
-
-function request(method: string, port: number, clientPort: number, extra: Partial<Record<string, string>> = {}, body = ''): string {
-  const branch = `z9hG4bK${Math.random().toString(36).slice(2)}`;
-  const h: Record<string, string> = {
-    Via: `SIP/2.0/UDP 127.0.0.1:${clientPort};branch=${branch};rport`,
-    'Max-Forwards': '70',
-    From: `<sip:alice@127.0.0.1:${clientPort}>;tag=a1`,
-    To: `<sip:callchart@127.0.0.1:${port}>`,
-    'Call-ID': `raw-${Math.random().toString(36).slice(2)}@127.0.0.1`,
-    CSeq: `1 ${method}`,
-    Contact: `<sip:alice@127.0.0.1:${clientPort}>`,
-    ...extra,
-  };
-  const lines = Object.entries(h).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}`);
-  // send() turns every \n into \r\n, so the length is counted on the body as it will be sent.
-  return `${method} sip:callchart@127.0.0.1:${port} SIP/2.0\n${lines.join('\n')}\nContent-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}\n\n${body}`;
 }
 
 describe('SIP UAS edge: every bad or unsupported request gets a clear answer', () => {

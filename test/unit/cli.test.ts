@@ -1,11 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import { parseServeArgs, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
-  assert.deepEqual(c, { host: '0.0.0.0', wsPort: 4143, sipPort: 5060, rtpPorts: '20000-29999', logLevel: 'info', maxCalls: 10000, inspect: false, dataDir: 'data' });
+  assert.deepEqual(c, { host: '0.0.0.0', wsPort: 4143, sipPort: 5060, sipWorkers: 0, rtpPorts: '20000-29999', logLevel: 'info', maxCalls: 10000, inspect: false, dataDir: 'data' });
 });
 
 test('env vars apply and flags override them', () => {
@@ -26,6 +27,14 @@ test('--inspect with an optional filter', () => {
   assert.deepEqual(parseServeArgs(['--inspect'], {}).inspect, { port: 8080 });
   assert.deepEqual(parseServeArgs(['--inspect', 'call', '--inspect-port', '9000'], {}).inspect, { port: 9000, filter: 'call' });
   assert.deepEqual(parseServeArgs([], { CALLCHART_INSPECT: 'room' }).inspect, { port: 8080, filter: 'room' });
+});
+
+test('--sip-workers takes a count or "auto" (one per core)', () => {
+  assert.equal(parseServeArgs(['--sip-workers', '2'], {}).sipWorkers, 2);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_WORKERS: '3' }).sipWorkers, 3);
+  assert.equal(parseServeArgs(['--sip-workers', 'auto'], {}).sipWorkers, os.availableParallelism());
+  assert.throws(() => parseServeArgs(['--sip-workers', 'many'], {}), /--sip-workers must be 0-64 or "auto"/);
+  assert.throws(() => parseServeArgs(['--sip-workers=-1'], {}), /--sip-workers must be/);
 });
 
 test('bad values are usage errors with a clear message', () => {
@@ -56,7 +65,7 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const h = await run(['--help']);
   assert.equal(h.code, 0);
   assert.equal(h.out, HELP);
-  for (const flag of ['--host', '--ws-port', '--sip-port', '--rtp-ports', '--log-level', '--inspect', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
+  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--log-level', '--inspect', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { PortAllocator, PortExhaustedError, parsePortRange } from '../../src/media/ports.js';
+import { PortAllocator, PortExhaustedError, parsePortRange, splitPortRange } from '../../src/media/ports.js';
 
 const BASE = 43100;
 
@@ -99,4 +99,18 @@ test('a parked pair is used at once when the range is otherwise exhausted', asyn
   assert.equal(c.rtpPort, a.rtpPort);
   await Promise.all([b.release(), c.release()]);
   await alloc.close();
+});
+
+test('splitPortRange gives each SIP worker its own whole RTP/RTCP pairs', () => {
+  const slices = splitPortRange('20001-20020', 3);
+  assert.deepEqual(slices, ['20002-20007', '20008-20013', '20014-20019']);
+  const all = slices.flatMap((s) => {
+    const { min, max } = parsePortRange(s);
+    assert.equal(min % 2, 0, `${s} starts on an even (RTP) port`);
+    assert.equal(max % 2, 1, `${s} ends on an odd (RTCP) port`);
+    return Array.from({ length: max - min + 1 }, (_, i) => min + i);
+  });
+  assert.equal(new Set(all).size, all.length, 'no port in two slices');
+  assert.deepEqual(splitPortRange('30000-39999', 1), ['30000-39999']);
+  assert.throws(() => splitPortRange('30000-30003', 3), /holds 2 RTP pairs, fewer than 3 workers/);
 });

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   applyReceivedRport,
+  callIdHash,
   createErrorResponse,
   createRequest,
   createResponse,
@@ -359,5 +360,38 @@ describe('building messages', () => {
     assert.notEqual(generateBranch(), generateBranch());
     assert.notEqual(generateTag(), generateTag());
     assert.match(generateCallId('h.example'), /@h\.example$/);
+  });
+});
+
+describe('callIdHash (the SIP worker router reads the Call-ID off the bytes)', () => {
+  const msg = (callIdLine: string | undefined, body = '') =>
+    Buffer.from(
+      crlf([
+        'BYE sip:bob@example.com SIP/2.0',
+        'Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1',
+        'Identity: i-is-not-a-call-id',
+        ...(callIdLine ? [callIdLine] : []),
+        'CSeq: 2 BYE',
+        `Content-Length: ${body.length}`,
+        '',
+        body,
+      ]),
+    );
+  it('is the same however the header is spelled', () => {
+    const h = callIdHash(msg('Call-ID: abc123@host'));
+    assert.notEqual(h, 0);
+    for (const line of ['call-id: abc123@host', 'CALL-ID :abc123@host  ', 'i: abc123@host', 'I:\tabc123@host', 'Call-ID:\t abc123@host\t']) {
+      assert.equal(callIdHash(msg(line)), h, JSON.stringify(line));
+    }
+    const res = Buffer.from(crlf(['SIP/2.0 200 OK', 'Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1', 'i: abc123@host', 'CSeq: 2 BYE', '', '']));
+    assert.equal(callIdHash(res), h, 'a response hashes like its request');
+  });
+  it('differs between calls and is 0 without a Call-ID (the body does not count)', () => {
+    assert.notEqual(callIdHash(msg('Call-ID: abc124@host')), callIdHash(msg('Call-ID: abc123@host')));
+    assert.equal(callIdHash(msg(undefined)), 0);
+    assert.equal(callIdHash(msg(undefined, 'Call-ID: in-the-body')), 0);
+    assert.equal(callIdHash(msg('Call-ID:   ')), 0);
+    assert.equal(callIdHash(Buffer.from('no line break at all')), 0);
+    assert.equal(callIdHash(Buffer.alloc(0)), 0);
   });
 });

@@ -1,0 +1,95 @@
+// SIP served by worker threads behind the Call-ID router (src/sip/workers.ts), over real UDP on
+// loopback: whole calls complete (so every message of a call reached the thread holding it),
+// replies leave from the SIP port, both threads take calls, and start/close leave nothing behind.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { SipWorkers, type SipWorkerApp } from '../../src/sip/workers.js';
+import { silentLogger } from '../../src/logger.js';
+import type { SipResponse } from '../../src/sip/message.js';
+import { RawSip, request } from '../helpers/raw-sip.js';
+
+const appModule = new URL('../helpers/sip-worker-app.ts', import.meta.url).href;
+const sdp = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40030 RTP/AVP 0\n';
+const toTagOf = (res: SipResponse) => /tag=([^;>\s]+)/.exec(res.headers.get('To')!)![1]!;
+const withCallId = (id: string) => (r: SipResponse) => r.headers.get('Call-ID') === id;
+
+function pool(app: SipWorkerApp, rtpPorts = '34400-34599'): SipWorkers {
+  return new SipWorkers({ threads: 2, host: '127.0.0.1', port: 0, rtpPorts, logger: silentLogger(), logLevel: 'silent', app });
+}
+
+/** True when nothing holds the UDP port any more (a plain bind, without SO_REUSEADDR, succeeds). */
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', () => resolve(false));
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
+}
+
+describe('SIP worker threads', () => {
+  test('whole calls complete across two workers, answered from the SIP port', async () => {
+    const workers = pool({ module: appModule, export: 'acceptAll' });
+    await workers.start();
+    const port = workers.port;
+    assert.ok(port > 0);
+    const c = await new RawSip().open();
+    try {
+      for (let i = 0; i < 24; i++) {
+        const callId = `worker-call-${i}@127.0.0.1`;
+        const invite = request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp);
+        c.send(invite, port);
+        const ok = await c.response((r) => withCallId(callId)(r) && r.status === 200);
+        assert.match(ok.body.toString(), /m=audio \d+ RTP\/AVP 0/);
+        c.send(invite, port); // a retransmission lands on the same thread: absorbed, no second call
+        const tag = toTagOf(ok);
+        const to = `<sip:callchart@127.0.0.1:${port}>;tag=${tag}`;
+        c.send(request('ACK', port, c.port, { 'Call-ID': callId, To: to }), port);
+        c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '2 BYE', To: to }), port);
+        // A BYE that reached the other thread would be 481: 200 means the dialog was found.
+        const bye = await c.response((r) => withCallId(callId)(r) && r.headers.get('CSeq') === '2 BYE');
+        assert.equal(bye.status, 200, `BYE of ${callId}`);
+      }
+      assert.ok(c.fromPorts.length > 0);
+      assert.ok(
+        c.fromPorts.every((p) => p === port),
+        `every reply leaves from the SIP port ${port} (got ${[...new Set(c.fromPorts)].join(', ')})`,
+      );
+      assert.ok(
+        workers.routed.every((n) => n > 0),
+        `both threads took calls: ${workers.routed.join(' / ')}`,
+      );
+      // Bad input through the router is answered by the thread it lands on, with the reason; a
+      // datagram without a Call-ID (unanswerable, RFC 3261 §8.2.6) is dropped and harms nothing.
+      c.got.length = 0;
+      c.send(request('OPTIONS', port, c.port, { 'Max-Forwards': 'lots' }), port);
+      const bad = await c.response();
+      assert.equal(bad.status, 400);
+      assert.match(bad.reason, /Max-Forwards/i);
+      c.send(request('OPTIONS', port, c.port, { 'Call-ID': '' }), port);
+      c.send('\x00\x01garbage\r\n\r\n', port);
+      c.send(request('OPTIONS', port, c.port), port);
+      assert.equal((await c.response()).status, 200);
+      assert.equal(c.got.length, 0, 'nothing answered the datagrams without a Call-ID');
+    } finally {
+      c.close();
+      await workers.close();
+    }
+    assert.equal(await portIsFree(port), true, 'router and workers released the port');
+  });
+
+  test('start() fails with the reason when the app module has no such factory; the factory gets its options', async () => {
+    const workers = pool({ module: appModule, export: 'notAFactory' }, '34600-34799');
+    await assert.rejects(workers.start(), /no function export "notAFactory"/);
+    const rejecting = pool({ module: appModule, export: 'acceptAll', options: { reject: 486 } }, '34800-34999');
+    await rejecting.start();
+    const c = await new RawSip().open();
+    try {
+      c.send(request('INVITE', rejecting.port, c.port, { 'Content-Type': 'application/sdp' }, sdp), rejecting.port);
+      assert.equal((await c.response((r) => r.status >= 200)).status, 486, 'the options reach the factory');
+    } finally {
+      c.close();
+      await rejecting.close();
+    }
+  });
+});
