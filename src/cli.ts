@@ -24,7 +24,8 @@ Options (environment variable in brackets):
   --sip-port <port>      SIP UDP port (default 5060, 0 = off)          [CALLCHART_SIP_PORT]
   --sip-workers <n>      serve SIP from n worker threads (or "auto":   [CALLCHART_SIP_WORKERS]
                          one per core); default 0 = on the main thread.
-                         Calls are sharded by Call-ID; see docs/sip.md
+                         calls are sharded by Call-ID (README: "SIP
+                         worker threads")
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)

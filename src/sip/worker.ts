@@ -12,12 +12,12 @@ if (!port) throw new Error('src/sip/worker.ts runs as a worker thread (started b
 const data = workerData as SipWorkerData;
 const post = (m: FromWorker) => port.postMessage(m);
 
-async function loadApp(): Promise<IncomingCallHook> {
+async function loadApp(engine: Engine): Promise<IncomingCallHook> {
   const mod = (await import(data.app.module)) as Record<string, unknown>;
   const name = data.app.export ?? 'default';
   const factory = mod[name];
   if (typeof factory !== 'function') throw new Error(`app module ${data.app.module} has no function export ${JSON.stringify(name)}`);
-  const hook: unknown = await (factory as (options: unknown) => unknown)(data.app.options);
+  const hook: unknown = await (factory as (options: unknown, engine: Engine) => unknown)(data.app.options, engine);
   if (typeof hook !== 'function') throw new Error(`app factory ${name} of ${data.app.module} did not return an onIncomingCall hook`);
   return hook as IncomingCallHook;
 }
@@ -46,6 +46,8 @@ port.on('message', (m: ToWorker) => {
 
 try {
   const logger = createLogger(data.logLevel).child({ worker: data.index });
+  // The app gets this thread's engine (for engine.call() and the like), so the hook is bound late.
+  let hook: IncomingCallHook | undefined;
   engine = createEngine({
     host: data.host,
     wsPort: false,
@@ -53,12 +55,13 @@ try {
     rtpPorts: data.rtpPorts,
     logger,
     inboundCall: false,
-    onIncomingCall: await loadApp(),
+    onIncomingCall: (call) => hook!(call),
     ...(data.maxCalls !== undefined ? { maxCalls: data.maxCalls } : {}),
     ...(data.ringTimeoutMs !== undefined ? { ringTimeoutMs: data.ringTimeoutMs } : {}),
     ...(data.maxCallDurationMs !== undefined ? { maxCallDurationMs: data.maxCallDurationMs } : {}),
     sip: { ...data.sip, datagrams: feed },
   });
+  hook = await loadApp(engine);
   await engine.listen();
   post({ type: 'ready' });
 } catch (err) {

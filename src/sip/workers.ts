@@ -20,9 +20,10 @@ import { callIdHash } from './message.js';
 import type { AudioCodec } from './sdp.js';
 
 /**
- * The application each worker runs: a module exporting a factory that returns the
- * onIncomingCall hook (e.g. `demoApp` in src/demo.ts). It is imported in every worker, so it
- * must not count on memory shared between calls of different workers.
+ * The application each worker runs: a module exporting a factory `(options, engine)` that returns
+ * the onIncomingCall hook (e.g. `demoApp` in src/demo.ts); `engine` is that worker's engine (for
+ * `engine.call()`). It is imported in every worker, so it must not count on memory shared
+ * between calls of different workers.
  */
 export interface SipWorkerApp {
   /** Module specifier as `import()` takes it: a file URL or a package name. */

@@ -1,9 +1,16 @@
-// An application module for SIP worker threads in tests: every worker imports it and calls the
-// factory. Accepts every call; `reject` makes it refuse with that code instead.
+// Application modules for SIP worker threads in tests: every worker imports this module and calls
+// the named factory with (options, engine).
 import type { IncomingCallHook } from '../../src/call.js';
+import type { Engine } from '../../src/engine.js';
 
+/** Accepts every call; `reject` makes it refuse with that code instead. */
 export function acceptAll(options: { reject?: number } = {}): IncomingCallHook {
   return () => (options.reject ? { action: 'reject', code: options.reject } : { action: 'accept' });
+}
+
+/** Refuses every call with 480, naming the SIP port of the engine the factory was given. */
+export function namesItsEngine(_options: unknown, engine: Engine): IncomingCallHook {
+  return () => ({ action: 'reject', code: 480, reason: `engine on ${engine.options.sipPort}` });
 }
 
 export const notAFactory = 42;

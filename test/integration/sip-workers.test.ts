@@ -78,7 +78,7 @@ describe('SIP worker threads', () => {
     assert.equal(await portIsFree(port), true, 'router and workers released the port');
   });
 
-  test('start() fails with the reason when the app module has no such factory; the factory gets its options', async () => {
+  test('start() fails with the reason when the app module has no such factory; the factory gets its options and engine', async () => {
     const workers = pool({ module: appModule, export: 'notAFactory' }, '34600-34799');
     await assert.rejects(workers.start(), /no function export "notAFactory"/);
     const rejecting = pool({ module: appModule, export: 'acceptAll', options: { reject: 486 } }, '34800-34999');
@@ -90,6 +90,18 @@ describe('SIP worker threads', () => {
     } finally {
       c.close();
       await rejecting.close();
+    }
+    const naming = pool({ module: appModule, export: 'namesItsEngine' }, '35000-35199');
+    await naming.start();
+    const d = await new RawSip().open();
+    try {
+      d.send(request('INVITE', naming.port, d.port, { 'Content-Type': 'application/sdp' }, sdp), naming.port);
+      const res = await d.response((r) => r.status >= 200);
+      assert.equal(res.status, 480);
+      assert.equal(res.reason, `engine on ${naming.port}`, "the factory gets its worker's engine");
+    } finally {
+      d.close();
+      await naming.close();
     }
   });
 });
