@@ -19,7 +19,7 @@ export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export type { InspectOptions } from './inspect.js';
 export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
-export { SipWorkers, type SipWorkersOptions, type SipWorkerApp } from './sip/workers.js';
+export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers.js';
 // Media plane: codecs and RTP sessions, and the media actors that play, record, bridge and mix.
 export * from './media/index.js';
 export * from './media-actors/index.js'; // re-exports the media clock constants from ./media

@@ -1,5 +1,6 @@
 // One SIP worker thread (see workers.ts): a whole engine without HTTP/WebSocket, whose SIP socket
 // shares the router's port and whose inbound datagrams arrive as messages from the router.
+import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine, type Engine } from '../engine.js';
 import { createLogger } from '../logger.js';
@@ -36,6 +37,22 @@ let engine: Engine | undefined;
 port.on('message', (m: ToWorker) => {
   if ('d' in m) {
     deliver?.(Buffer.from(m.d.buffer, m.d.byteOffset, m.d.byteLength), { address: m.a, port: m.p });
+    return;
+  }
+  if (m.type === 'stats') {
+    // With --expose-gc (measurements) the heap figure is taken after a full collection.
+    (globalThis as { gc?: () => void }).gc?.();
+    post({
+      type: 'stats',
+      id: m.id,
+      stats: {
+        index: data.index,
+        liveCalls: engine?.calls.size ?? 0,
+        liveLegs: engine?.sip?.liveLegs ?? 0,
+        heapUsedBytes: v8.getHeapStatistics().used_heap_size,
+        transport: { ...(engine?.sip?.transport.stats ?? { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 }) },
+      },
+    });
     return;
   }
   void (engine?.close() ?? Promise.resolve()).finally(() => {

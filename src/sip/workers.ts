@@ -18,6 +18,7 @@ import { splitPortRange } from '../media/ports.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import { callIdHash } from './message.js';
 import type { AudioCodec } from './sdp.js';
+import type { SipTransportStats } from './transport.js';
 
 /**
  * The application each worker runs: a module exporting a factory `(options, engine)` that returns
@@ -71,10 +72,27 @@ export interface SipWorkerData {
   app: SipWorkerApp;
 }
 
+/** One worker's health, as `SipWorkers.stats()` reports it. */
+export interface SipWorkerStats {
+  index: number;
+  /** Calls alive in this thread's engine. */
+  liveCalls: number;
+  /** SIP legs (dialogs) the UA still tracks. */
+  liveLegs: number;
+  /** V8 heap in use in this thread, bytes (garbage not yet collected included). */
+  heapUsedBytes: number;
+  /** This thread's SIP transport counters (received = datagrams from the router). */
+  transport: SipTransportStats;
+}
+
 /** Router → worker. A datagram is the hot path: a bare object, its bytes transferred. */
-export type ToWorker = { d: Uint8Array; a: string; p: number } | { type: 'close' };
+export type ToWorker = { d: Uint8Array; a: string; p: number } | { type: 'stats'; id: number } | { type: 'close' };
 /** Worker → router. */
-export type FromWorker = { type: 'ready' } | { type: 'failed'; error: string } | { type: 'closed' };
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'failed'; error: string }
+  | { type: 'stats'; id: number; stats: SipWorkerStats }
+  | { type: 'closed' };
 
 export interface SipWorkersEvents {
   /** A worker failed to start or died; its share of calls is lost. */
@@ -100,6 +118,8 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   private boundPort = 0;
   private closing: Promise<void> | undefined;
   private readonly log: Logger;
+  private statsSeq = 0;
+  private readonly statsWaiting = new Map<number, (s: SipWorkerStats) => void>();
   /** Datagrams handed to each worker so far. */
   readonly routed: number[];
 
@@ -161,6 +181,9 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
           resolve();
         } else if (m.type === 'failed') {
           reject(new Error(`sip worker ${data.index}: ${m.error}`));
+        } else if (m.type === 'stats') {
+          this.statsWaiting.get(m.id)?.(m.stats);
+          this.statsWaiting.delete(m.id);
         }
       });
       worker.on('error', (err) => {
@@ -205,6 +228,27 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     const d = owned ? buf : new Uint8Array(buf);
     this.workers[i]!.postMessage({ d, a: rinfo.address, p: rinfo.port } satisfies ToWorker, [d.buffer as ArrayBuffer]);
   };
+
+  /** Each worker's live calls, legs, heap and transport counters (asked of the threads; 2 s bound). */
+  stats(): Promise<SipWorkerStats[]> {
+    return Promise.all(
+      this.workers.map(
+        (w, index) =>
+          new Promise<SipWorkerStats>((resolve, reject) => {
+            const id = ++this.statsSeq;
+            const timer = setTimeout(() => {
+              this.statsWaiting.delete(id);
+              reject(new Error(`sip worker ${index} did not report its stats within 2 s`));
+            }, 2000);
+            this.statsWaiting.set(id, (s) => {
+              clearTimeout(timer);
+              resolve(s);
+            });
+            w.postMessage({ type: 'stats', id } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
 
   /** Stop taking datagrams, let each worker hang up its calls and close, then end the threads. */
   close(): Promise<void> {

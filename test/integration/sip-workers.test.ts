@@ -59,6 +59,20 @@ describe('SIP worker threads', () => {
         workers.routed.every((n) => n > 0),
         `both threads took calls: ${workers.routed.join(' / ')}`,
       );
+      const stats = await workers.stats();
+      assert.deepEqual(
+        stats.map((s) => [s.index, s.liveCalls, s.liveLegs]),
+        [
+          [0, 0, 0],
+          [1, 0, 0],
+        ],
+        'every call ended and was forgotten in its thread',
+      );
+      assert.deepEqual(
+        stats.map((s) => s.transport.received),
+        workers.routed,
+        'each thread received exactly what the router handed it',
+      );
       // Bad input through the router is answered by the thread it lands on, with the reason; a
       // datagram without a Call-ID (unanswerable, RFC 3261 §8.2.6) is dropped and harms nothing.
       c.got.length = 0;
