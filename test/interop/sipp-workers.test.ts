@@ -1,0 +1,51 @@
+// SIPp calls callchart's SIP worker threads (SipWorkers: a Call-ID router on the main thread, one
+// engine per worker). SIPp's verdict says every call completed; the router's and the threads'
+// counters say both threads carried calls and forgot every one. With 10 % loss, retransmissions
+// go through the router to the thread that holds the transaction.
+// Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { runSipp, describeSipp, requireSipp, type SippResult } from './helpers/sipp.js';
+import { SipWorkers } from '../../src/sip/workers.js';
+import { silentLogger } from '../../src/logger.js';
+
+before(() => {
+  requireSipp();
+});
+
+const demo = new URL('../../src/demo.ts', import.meta.url).href;
+
+async function withWorkers(rtpPorts: string, fn: (w: SipWorkers) => Promise<void>): Promise<void> {
+  const w = new SipWorkers({ threads: 2, host: '127.0.0.1', port: 0, rtpPorts, logger: silentLogger(), logLevel: 'silent', app: { module: demo, export: 'demoApp' } });
+  await w.start();
+  try {
+    await fn(w);
+  } finally {
+    await w.close();
+  }
+}
+
+async function assertAllOkAndForgotten(w: SipWorkers, r: SippResult, calls: number): Promise<void> {
+  const why = describeSipp(r);
+  assert.equal(r.exitCode, 0, why);
+  assert.equal(r.stats?.failedCalls, 0, why);
+  assert.equal(r.stats?.successfulCalls, calls, why);
+  assert.ok(w.routed.every((n) => n > 0), `both threads took calls: ${w.routed.join(' / ')}`);
+  const stats = await w.stats();
+  assert.deepEqual(stats.map((s) => s.liveCalls + s.liveLegs), [0, 0], 'no call or dialog left in any thread');
+}
+
+test('SIPp built-in uac → 2 SIP worker threads: 200 calls at 100 cps, all succeed', { timeout: 60_000 }, async () => {
+  await withWorkers('36000-36999', async (w) => {
+    const r = await runSipp({ scenario: 'uac', calls: 200, rate: 100, timeoutMs: 30_000, remote: `127.0.0.1:${w.port}` });
+    await assertAllOkAndForgotten(w, r, 200);
+  });
+});
+
+test('SIPp built-in uac with 10% loss → 2 SIP worker threads: retransmissions recover all 20 calls', { timeout: 120_000 }, async () => {
+  await withWorkers('37000-37999', async (w) => {
+    const r = await runSipp({ scenario: 'uac', calls: 20, rate: 10, lost: 10, timeoutMs: 90_000, remote: `127.0.0.1:${w.port}` });
+    assert.ok((r.stats?.retransmissions ?? 0) > 0, `SIPp retransmitted under loss: ${describeSipp(r)}`);
+    await assertAllOkAndForgotten(w, r, 20);
+  });
+});
