@@ -186,19 +186,17 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
           this.statsWaiting.delete(m.id);
         }
       });
-      worker.on('error', (err) => {
-        this.log.error({ err, worker: data.index }, 'sip worker failed');
-        if (!ready) reject(err);
-        else if (!this.closing) this.emit('error', err);
-      });
-      worker.on('exit', (code) => {
-        if (!ready) reject(new Error(`sip worker ${data.index} exited with code ${code} before it was ready`));
-        else if (!this.closing) {
-          const err = new Error(`sip worker ${data.index} exited unexpectedly with code ${code}`);
-          this.log.error({ worker: data.index, code }, 'sip worker exited');
-          this.emit('error', err);
-        }
-      });
+      // A thread that throws also exits: report whichever comes first, once.
+      let reported = false;
+      const lost = (err: Error) => {
+        if (!ready) return reject(err);
+        if (reported || this.closing) return;
+        reported = true;
+        this.log.error({ err, worker: data.index }, 'sip worker lost');
+        this.emit('error', err);
+      };
+      worker.on('error', (err) => lost(err));
+      worker.on('exit', (code) => lost(new Error(`sip worker ${data.index} exited${ready ? ' unexpectedly' : ' before it was ready'} with code ${code}`)));
     });
   }
 

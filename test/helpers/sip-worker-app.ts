@@ -14,3 +14,15 @@ export function namesItsEngine(_options: unknown, engine: Engine): IncomingCallH
 }
 
 export const notAFactory = 42;
+
+/** Accepts calls, but a call from a user named "crash" throws outside any handler: the thread dies. */
+export function crashesOnRequest(): IncomingCallHook {
+  return (call) => {
+    if (call.from?.includes('crash')) {
+      setImmediate(() => {
+        throw new Error('app bug in a worker');
+      });
+    }
+    return { action: 'accept' };
+  };
+}

@@ -118,4 +118,23 @@ describe('SIP worker threads', () => {
       await naming.close();
     }
   });
+
+  test('a worker thread that dies is reported once as an error event', async () => {
+    const workers = pool({ module: appModule, export: 'crashesOnRequest' }, '35200-35399');
+    await workers.start();
+    const errors: Error[] = [];
+    const first = new Promise<Error>((resolve) => workers.on('error', (err) => (errors.push(err), resolve(err))));
+    const c = await new RawSip().open();
+    try {
+      const from = { 'Content-Type': 'application/sdp', From: `<sip:crash@127.0.0.1:${c.port}>;tag=c1` };
+      c.send(request('INVITE', workers.port, c.port, from, sdp), workers.port);
+      const err = await Promise.race([first, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no error event')), 5000))]);
+      assert.match(err.message, /app bug in a worker|exited unexpectedly/);
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(errors.length, 1, 'reported once although the thread both threw and exited');
+    } finally {
+      c.close();
+      await workers.close();
+    }
+  });
 });
