@@ -143,8 +143,14 @@ function findHeaderEnd(buf: Buffer, from: number): { headEnd: number; bodyStart:
 }
 
 /** "SIP/" at `at`, in any case: a status line. */
+/** `lower` (lower-case letters and '-') at `at`, letters in any case: each byte is OR-ed with 0x20. */
+function matchesLower(buf: Uint8Array, at: number, lower: string): boolean {
+  for (let k = 0; k < lower.length; k++) if ((buf[at + k]! | 0x20) !== lower.charCodeAt(k)) return false;
+  return true;
+}
+
 function startsWithSip(buf: Buffer, at: number): boolean {
-  return (buf[at]! | 0x20) === 0x73 && (buf[at + 1]! | 0x20) === 0x69 && (buf[at + 2]! | 0x20) === 0x70 && buf[at + 3] === 0x2f;
+  return matchesLower(buf, at, 'sip') && buf[at + 3] === 0x2f;
 }
 
 function failure(isResponse: boolean, status: ParseErrorStatus, reason: string, partial: PartialHeaders | undefined): ParseFailure {
@@ -338,10 +344,6 @@ export function callIdHash(buf: Uint8Array): number {
   return 0;
 }
 
-function matchesLower(buf: Uint8Array, at: number, lower: string): boolean {
-  for (let k = 0; k < lower.length; k++) if ((buf[at + k]! | 0x20) !== lower.charCodeAt(k)) return false;
-  return true;
-}
 
 export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
   const startLine =
