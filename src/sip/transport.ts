@@ -60,6 +60,10 @@ export interface SipTransportStats {
   sendErrors: number;
 }
 
+export function newTransportStats(): SipTransportStats {
+  return { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 };
+}
+
 // dgram resolves every destination through its lookup function, and dns.lookup answers even an
 // IP literal on the next tick: one extra tick and closure per datagram sent. Destinations here are
 // almost always addresses already (Via received/rport, SDP), so answer those at once.
@@ -78,7 +82,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   private boundPort: number | undefined;
   private unsubscribe: (() => void) | undefined;
   private readonly log: Logger;
-  readonly stats: SipTransportStats = { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 };
+  readonly stats: SipTransportStats = newTransportStats();
 
   constructor(private readonly opts: SipTransportOptions) {
     super();

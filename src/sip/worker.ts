@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine, type Engine } from '../engine.js';
 import { createLogger } from '../logger.js';
 import type { IncomingCallHook } from '../call.js';
-import type { DatagramFeed, Endpoint } from './transport.js';
+import { newTransportStats, type DatagramFeed, type Endpoint } from './transport.js';
 import type { FromWorker, SipWorkerData, ToWorker } from './workers.js';
 
 const port = parentPort;
@@ -50,7 +50,7 @@ port.on('message', (m: ToWorker) => {
         liveCalls: engine?.calls.size ?? 0,
         liveLegs: engine?.sip?.liveLegs ?? 0,
         heapUsedBytes: v8.getHeapStatistics().used_heap_size,
-        transport: { ...(engine?.sip?.transport.stats ?? { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 }) },
+        transport: { ...(engine?.sip?.transport.stats ?? newTransportStats()) },
       },
     });
     return;
@@ -73,9 +73,9 @@ try {
     logger,
     inboundCall: false,
     onIncomingCall: (call) => hook!(call),
-    ...(data.maxCalls !== undefined ? { maxCalls: data.maxCalls } : {}),
-    ...(data.ringTimeoutMs !== undefined ? { ringTimeoutMs: data.ringTimeoutMs } : {}),
-    ...(data.maxCallDurationMs !== undefined ? { maxCallDurationMs: data.maxCallDurationMs } : {}),
+    maxCalls: data.maxCalls, // undefined ones take the engine's defaults
+    ringTimeoutMs: data.ringTimeoutMs,
+    maxCallDurationMs: data.maxCallDurationMs,
     sip: { ...data.sip, datagrams: feed },
   });
   hook = await loadApp(engine);
