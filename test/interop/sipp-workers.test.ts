@@ -26,18 +26,21 @@ async function withWorkers(rtpPorts: string, fn: (w: SipWorkers) => Promise<void
   }
 }
 
-async function assertAllOkAndForgotten(w: SipWorkers, r: SippResult, calls: number): Promise<void> {
+async function assertAllOkAndForgotten(w: SipWorkers, r: SippResult, calls: number, settleMs = 2000): Promise<void> {
   const why = describeSipp(r);
   assert.equal(r.exitCode, 0, why);
   assert.equal(r.stats?.failedCalls, 0, why);
   assert.equal(r.stats?.successfulCalls, calls, why);
   assert.ok(w.routed.every((n) => n > 0), `both threads took calls: ${w.routed.join(' / ')}`);
-  // A thread forgets an ended leg on its next turn: give the last BYE that turn.
+  // A thread forgets an ended leg on its next turn: give the last BYE that turn (or, under loss,
+  // the RFC 3261 timers that end a call whose last messages were dropped).
+  const t0 = Date.now();
   let stats = await w.stats();
-  for (let tries = 0; tries < 40 && stats.some((s) => s.liveCalls + s.liveLegs > 0); tries++) {
+  while (Date.now() - t0 < settleMs && stats.some((s) => s.liveCalls + s.liveLegs > 0)) {
     await sleep(50);
     stats = await w.stats();
   }
+  if (Date.now() - t0 > 2000) process.stderr.write(`# threads settled after ${Date.now() - t0} ms\n`);
   assert.deepEqual(stats.map((s) => s.liveCalls + s.liveLegs), [0, 0], 'no call or dialog left in any thread');
 }
 
@@ -52,6 +55,9 @@ test('SIPp built-in uac with 10% loss → 2 SIP worker threads: retransmissions 
   await withWorkers('37000-37999', async (w) => {
     const r = await runSipp({ scenario: 'uac', calls: 20, rate: 10, lost: 10, timeoutMs: 90_000, remote: `127.0.0.1:${w.port}` });
     assert.ok((r.stats?.retransmissions ?? 0) > 0, `SIPp retransmitted under loss: ${describeSipp(r)}`);
-    await assertAllOkAndForgotten(w, r, 20);
+    // Seen here: now and then one call outlives SIPp's run by ~32 s (64*T1) and ends on the 2xx
+    // no-ACK timer; the single-thread engine takes the same path. Not a leak, and not explained
+    // yet (issue 3's closing note); the bound is that timer plus slack.
+    await assertAllOkAndForgotten(w, r, 20, 40_000);
   });
 });
