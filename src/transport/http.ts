@@ -8,6 +8,17 @@ import type { Logger } from 'pino';
 
 export type RouteParams = Record<string, string>;
 
+/** Who is on the other end of an accepted WebSocket, as the HTTP layer established it. */
+export interface ConnectionContext {
+  /**
+   * The authenticated principal (a user or app name) when the route requires credentials;
+   * undefined when authentication is off for this route.
+   */
+  principal: string | undefined;
+  /** The peer's IP address as the socket reports it. */
+  remoteAddress: string;
+}
+
 export interface WsRoute {
   /** Short name used in logs. */
   readonly name: string;
@@ -23,7 +34,7 @@ export interface WsRoute {
    * not speak the protocol must learn so before it sends anything.
    */
   readonly requireProtocol?: boolean;
-  onConnection(ws: WebSocket, req: IncomingMessage, params: RouteParams): void;
+  onConnection(ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext): void;
 }
 
 export interface HttpRoute {
@@ -170,7 +181,7 @@ export class HttpServer {
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => this.log.debug({ err, route: route.name }, 'websocket error'));
       try {
-        route.onConnection(ws, req, params);
+        route.onConnection(ws, req, params, { principal: undefined, remoteAddress: req.socket.remoteAddress ?? '' });
       } catch (err) {
         this.log.error({ err, route: route.name }, 'websocket route failed');
         ws.close(1011, 'internal error');
