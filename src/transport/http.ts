@@ -113,7 +113,8 @@ export class HttpServer {
   private readonly guard: ConnectionGuard;
   private readonly origins: Set<string> | undefined;
   private readonly requireOrigin: boolean;
-  private readonly refusalLog: ThrottledLog;
+  private readonly originLog: ThrottledLog;
+  private readonly authLog: ThrottledLog;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.log = opts.logger.child({ component: 'http' });
@@ -122,7 +123,8 @@ export class HttpServer {
     this.auth = sec.auth ? new Authenticator(sec.auth) : undefined;
     this.origins = sec.allowedOrigins ? new Set(sec.allowedOrigins.map(normalizeOrigin)) : undefined;
     this.requireOrigin = sec.requireOrigin ?? false;
-    this.refusalLog = new ThrottledLog(this.log);
+    this.originLog = new ThrottledLog(this.log);
+    this.authLog = new ThrottledLog(this.log);
     // Node's own timers back up the guard's on later requests of a keep-alive socket.
     const headersTimeout = this.guard.handshakeTimeoutMs;
     this.server = http.createServer({ headersTimeout, requestTimeout: Math.max(headersTimeout, 30_000) }, (req, res) => this.onRequest(req, res));
@@ -202,7 +204,7 @@ export class HttpServer {
     if (!this.auth) return { ok: true, ctx: { principal: undefined, remoteAddress } };
     const d = this.auth.authenticate(req, url);
     if (!d.ok) {
-      this.refusalLog.warn({ ip: remoteAddress, path: url.pathname, kind, reason: d.reason }, 'request refused: authentication failed');
+      this.authLog.warn({ ip: remoteAddress, path: url.pathname, kind, reason: d.reason }, 'request refused: authentication failed');
       return d;
     }
     const c = d.credential;
@@ -257,7 +259,7 @@ export class HttpServer {
       const origin = req.headers.origin;
       const allowed = origin === undefined ? !this.requireOrigin : this.origins.has(normalizeOrigin(origin));
       if (!allowed) {
-        this.refusalLog.warn({ ip: peerAddress(req.socket), path: url.pathname, origin: origin?.slice(0, 200) ?? null }, 'upgrade refused: origin not allowed');
+        this.originLog.warn({ ip: peerAddress(req.socket), path: url.pathname, origin: origin?.slice(0, 200) ?? null }, 'upgrade refused: origin not allowed');
         return refuseUpgrade(socket, 403, origin === undefined ? 'an Origin header is required' : 'origin not allowed');
       }
     }
