@@ -11,11 +11,18 @@ import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers.js';
 import os from 'node:os';
+import { mintToken, signUrl } from './transport/auth.js';
+import type { HttpSecurityOptions } from './transport/http.js';
 
 export const HELP = `callchart — actor-based call-control engine
 
 Usage:
   callchart serve [options]     run the engine with the demo application
+  callchart sign-url <url> --sub <principal> [--ttl <s>] [--scope <path>]
+                                print <url> signed for <principal> (HMAC with
+                                the auth secret, valid --ttl seconds, default 3600)
+  callchart token --sub <principal> [--ttl <s>] [--scope <path>]
+                                print a bearer token (Authorization: Bearer, or ?token=)
   callchart --help              show this help
 
 Options (environment variable in brackets):
@@ -40,6 +47,25 @@ Options (environment variable in brackets):
                          (default ./data)
   --public-ws-url <url>  how jambonz reaches this server, for the demo  [CALLCHART_PUBLIC_WS_URL]
                          IVR's listen verb (default ws://HOST:PORT)
+  --auth-secret <s>      require credentials on every WebSocket route  [CALLCHART_AUTH_SECRET]
+                         and every HTTP route but /status: tokens and
+                         signed URLs made with this secret (16+ chars;
+                         prefer the env var: argv is visible to others)
+  --auth-user <u:pw>     also accept HTTP Basic for user u (repeatable; [CALLCHART_AUTH_USERS]
+                         the env var takes u:pw,u2:pw2); jambonz sends
+                         it when its application has a username/password
+  --ws-max-connections <n>
+                         open sockets on the WS port (default 10000,    [CALLCHART_WS_MAX_CONNECTIONS]
+                         0 = no cap); beyond it, HTTP 503
+  --ws-max-connections-per-ip <n>
+                         open sockets from one address (default 5000,   [CALLCHART_WS_MAX_CONNECTIONS_PER_IP]
+                         0 = no cap); beyond it, HTTP 503
+  --ws-handshake-timeout <ms>
+                         time a socket has to send a complete request   [CALLCHART_WS_HANDSHAKE_TIMEOUT]
+                         or upgrade (default 5000)
+  --ws-allowed-origins <list>
+                         comma-separated browser origins allowed to     [CALLCHART_WS_ALLOWED_ORIGINS]
+                         open WebSockets (default any); others get 403
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -55,6 +81,9 @@ Also on the WebSocket port:
   ws://HOST:4143/recording        jambonz audio (audio.jambonz.org): one WAV per stream
                                   in <data-dir>/recordings
   GET /status, GET /rooms
+With --auth-secret, every route above but GET /status needs credentials (a token from
+"callchart token", a URL from "callchart sign-url", or --auth-user basic auth); see the
+README section "WebSocket security".
 SIP on udp/5060: calls are answered at once and hear their own audio (echo).
 `;
 
@@ -72,6 +101,8 @@ export interface ServeConfig {
   inspect: false | { filter?: string; port: number };
   dataDir: string;
   publicWsUrl?: string;
+  /** WebSocket/HTTP port hardening and auth; absent = engine defaults, auth off. */
+  security?: HttpSecurityOptions;
 }
 
 function port(name: string, v: string): number {
@@ -98,6 +129,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'inspect-port': { type: 'string' },
         'data-dir': { type: 'string' },
         'public-ws-url': { type: 'string' },
+        'auth-secret': { type: 'string' },
+        'auth-user': { type: 'string', multiple: true },
+        'ws-max-connections': { type: 'string' },
+        'ws-max-connections-per-ip': { type: 'string' },
+        'ws-handshake-timeout': { type: 'string' },
+        'ws-allowed-origins': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -129,8 +166,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (publicWsUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(publicWsUrl)) {
     throw new UsageError(`--public-ws-url must be a ws:// or wss:// URL, got ${JSON.stringify(publicWsUrl)}`);
   }
+  const security = parseSecurity(v, env);
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
+    ...(security ? { security } : {}),
     host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -141,6 +180,86 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
     inspect: inspectOn ? { port: port('--inspect-port', v['inspect-port'] ?? '8080'), ...(filter ? { filter } : {}) } : false,
   };
+}
+
+function count(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** The WS port's security flags; undefined when none is given (the engine's defaults apply). */
+function parseSecurity(v: Record<string, string | boolean | string[] | undefined>, env: NodeJS.ProcessEnv): HttpSecurityOptions | undefined {
+  const str = (flag: string, envName: string) => (v[flag] as string | undefined) ?? (env[envName] || undefined);
+  const sec: HttpSecurityOptions = {};
+  const maxConnections = count('--ws-max-connections', str('ws-max-connections', 'CALLCHART_WS_MAX_CONNECTIONS'), 0);
+  const maxConnectionsPerIp = count('--ws-max-connections-per-ip', str('ws-max-connections-per-ip', 'CALLCHART_WS_MAX_CONNECTIONS_PER_IP'), 0);
+  const handshakeTimeoutMs = count('--ws-handshake-timeout', str('ws-handshake-timeout', 'CALLCHART_WS_HANDSHAKE_TIMEOUT'), 1);
+  if (maxConnections !== undefined) sec.maxConnections = maxConnections;
+  if (maxConnectionsPerIp !== undefined) sec.maxConnectionsPerIp = maxConnectionsPerIp;
+  if (handshakeTimeoutMs !== undefined) sec.handshakeTimeoutMs = handshakeTimeoutMs;
+  const origins = str('ws-allowed-origins', 'CALLCHART_WS_ALLOWED_ORIGINS');
+  if (origins !== undefined) {
+    const list = origins.split(',').map((o) => o.trim()).filter(Boolean);
+    for (const o of list) if (!/^https?:\/\/[^/\s]+$/.test(o)) throw new UsageError(`--ws-allowed-origins takes origins such as https://app.example.com, got ${JSON.stringify(o)}`);
+    sec.allowedOrigins = list;
+  }
+  const secret = str('auth-secret', 'CALLCHART_AUTH_SECRET');
+  const userSpecs = (v['auth-user'] as string[] | undefined) ?? env.CALLCHART_AUTH_USERS?.split(',').filter(Boolean) ?? [];
+  if (userSpecs.length && secret === undefined) throw new UsageError('--auth-user needs --auth-secret (or CALLCHART_AUTH_SECRET): it turns authentication on');
+  if (secret !== undefined) {
+    if (secret.length < 16) throw new UsageError('--auth-secret must be at least 16 characters');
+    const users: Record<string, string> = {};
+    for (const spec of userSpecs) {
+      const i = spec.indexOf(':');
+      if (i <= 0 || i === spec.length - 1) throw new UsageError(`--auth-user takes user:password, got ${JSON.stringify(spec.replace(/:.*/, ':…'))}`);
+      users[spec.slice(0, i)] = spec.slice(i + 1);
+    }
+    sec.auth = { secret, ...(userSpecs.length ? { users } : {}) };
+  }
+  return Object.keys(sec).length ? sec : undefined;
+}
+
+export interface MintArgs {
+  kind: 'sign-url' | 'token';
+  secret: string;
+  url?: string;
+  sub: string;
+  ttlSeconds?: number;
+  scope?: string;
+}
+
+/** `callchart sign-url <url> --sub …` / `callchart token --sub …`. */
+export function parseMintArgs(kind: 'sign-url' | 'token', argv: string[], env: NodeJS.ProcessEnv = process.env): MintArgs {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { sub: { type: 'string' }, ttl: { type: 'string' }, scope: { type: 'string' }, 'auth-secret': { type: 'string' } },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const v = parsed.values;
+  const secret = v['auth-secret'] ?? env.CALLCHART_AUTH_SECRET;
+  if (!secret) throw new UsageError(`${kind} needs the server's secret: --auth-secret or CALLCHART_AUTH_SECRET`);
+  if (!v.sub) throw new UsageError(`${kind} needs --sub <principal>`);
+  const url = parsed.positionals[0];
+  if (kind === 'sign-url' && (!url || parsed.positionals.length > 1)) throw new UsageError('sign-url takes one URL (ws://host:port/path or /path)');
+  if (kind === 'token' && parsed.positionals.length) throw new UsageError('token takes no positional arguments');
+  const ttlSeconds = count('--ttl', v.ttl, 1);
+  return { kind, secret, sub: v.sub, ...(url ? { url } : {}), ...(ttlSeconds !== undefined ? { ttlSeconds } : {}), ...(v.scope ? { scope: v.scope } : {}) };
+}
+
+export function mint(a: MintArgs): string {
+  const o = { sub: a.sub, ...(a.ttlSeconds !== undefined ? { ttlSeconds: a.ttlSeconds } : {}), ...(a.scope ? { scope: a.scope } : {}) };
+  try {
+    return a.kind === 'token' ? mintToken(a.secret, o) : signUrl(a.secret, a.url!, o);
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
 }
 
 export async function serve(cfg: ServeConfig): Promise<Engine> {
@@ -161,6 +280,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
+    ...(cfg.security ? { security: cfg.security } : {}),
   });
   await engine.listen();
   if (cfg.sipPort !== 0 && sipWorkers > 0) {
@@ -188,7 +308,10 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   }
   // The listen URL needs the bound port (wsPort may be 0), so the jambonz demo is added after listen.
   const publicWs = (cfg.publicWsUrl ?? `ws://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${engine.wsPort}`).replace(/\/+$/, '');
-  demoJambonz(engine.jambonz, { listenUrl: `${publicWs}/recording` });
+  const listenUrl = `${publicWs}/recording`;
+  // With auth on, each listen gets its own short-lived signed URL: jambonz connects at once.
+  const auth = engine.auth;
+  demoJambonz(engine.jambonz, { listenUrl: auth ? () => auth.signUrl(listenUrl, { sub: 'demo-recorder', ttlSeconds: 300 }) : listenUrl });
   logger.info({ ws: `ws://${cfg.host}:${engine.wsPort}/` }, 'callchart ready (demo app)');
   return engine;
 }
@@ -198,6 +321,16 @@ export async function main(argv: string[]): Promise<number | undefined> {
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);
     return cmd ? 0 : 1;
+  }
+  if (cmd === 'sign-url' || cmd === 'token') {
+    try {
+      process.stdout.write(`${mint(parseMintArgs(cmd, rest))}\n`);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      process.stderr.write(`callchart: ${err.message}\n(see callchart --help)\n`);
+      return 2;
+    }
   }
   if (cmd !== 'serve') {
     process.stderr.write(`callchart: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);

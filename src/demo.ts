@@ -48,10 +48,11 @@ const DEMO_MENU_HOOK = '/hook/menu';
  * Register the demo jambonz routes on `service` (`engine.jambonz`). The hook route greets the
  * caller, gathers one digit and reads it back: 1 starts a recording of the caller through the
  * `listen` verb pointed back at this server's `/recording` (give `listenUrl` as jambonz reaches
- * it), any other digit says goodbye, no digit repeats the menu once. The audio route writes each
- * stream to a WAV file (the engine's `jambonz.recordingsDir`).
+ * it, or a function returning a fresh URL per call, e.g. a signed one when auth is on), any other
+ * digit says goodbye, no digit repeats the menu once. The audio route writes each stream to a WAV
+ * file (the engine's `jambonz.recordingsDir`).
  */
-export function demoJambonz(service: JambonzService, o: { listenUrl?: string } = {}): void {
+export function demoJambonz(service: JambonzService, o: { listenUrl?: string | (() => string) } = {}): void {
   const menu = (prefix: string) =>
     verbs().gather({ actionHook: DEMO_MENU_HOOK, input: ['digits'], numDigits: 1, timeout: 8, say: { text: `${prefix}Press 1 to record a message, or any other key to hang up.` } });
   service.hook(DEMO_JAMBONZ_HOOK, (session) => {
@@ -69,7 +70,7 @@ export function demoJambonz(service: JambonzService, o: { listenUrl?: string } =
         return session.reply(
           verbs()
             .say({ text: 'Record your message after the tone, then press pound.' })
-            .listen({ url: o.listenUrl, sampleRate: 16000, mixType: 'mono', finishOnKey: '#', maxLength: 60, playBeep: true })
+            .listen({ url: typeof o.listenUrl === 'function' ? o.listenUrl() : o.listenUrl, sampleRate: 16000, mixType: 'mono', finishOnKey: '#', maxLength: 60, playBeep: true })
             .say({ text: 'Thank you. Goodbye.' })
             .hangup(),
         );

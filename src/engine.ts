@@ -4,7 +4,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Supervisor } from './supervisor.js';
 import { CallManager } from './calls.js';
-import { HttpServer, type HttpRoute, type WsRoute } from './transport/http.js';
+import { HttpServer, type HttpRoute, type HttpSecurityOptions, type WsRoute } from './transport/http.js';
+import type { Authenticator } from './transport/auth.js';
 import { createInboundCallRoute, type InboundCallOptions } from './transport/inbound-call.js';
 import { createLogger, silentLogger, type LogLevel } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect.js';
@@ -86,6 +87,11 @@ export interface EngineOptions {
   };
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
+  /**
+   * Hardening of the WebSocket/HTTP port: connection caps and handshake deadline (on by default),
+   * an Origin allow-list, and `auth` (off by default) to require credentials on every route.
+   */
+  security?: HttpSecurityOptions;
 }
 
 export interface EngineEvents {
@@ -120,6 +126,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly jambonz: JambonzService;
   /** Media runtimes for calls: `media.playback` (PlaybackRuntime), `media.recording` (RecordingRuntime). */
   readonly media: MediaServices;
+  /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
+  readonly auth: Authenticator | undefined;
   private inspector: InspectorHandle | undefined;
   private readonly inspectorReady: Promise<void>;
   private closing: Promise<void> | undefined;
@@ -190,7 +198,8 @@ export class Engine extends EventEmitter<EngineEvents> {
             datagrams: opts.sip?.datagrams,
           });
 
-    this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger });
+    this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });
+    this.auth = this.http.auth;
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
     this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger }) : undefined;
     this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;

@@ -29,6 +29,7 @@ import {
 import { PcmWavWriter } from '../media/wav.js';
 import { LimitExceededError, stateToString } from '../supervisor.js';
 import type { WsRoute } from '../transport/http.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
 import {
   JAMBONZ_AUDIO_SUBPROTOCOL,
@@ -68,6 +69,13 @@ export interface JambonzAudioOptions {
   flushBytes?: number;
   /** Audio kept while the WAV file is being created (default 1 MiB); beyond it frames are dropped. */
   maxPendingBytes?: number;
+  /**
+   * Binary (audio) frames allowed per socket (default 250/s, burst 500: 5x the 50 frames/s of
+   * 20 ms packets); beyond, close 1008 `rate limit exceeded`. `false`: no limit.
+   */
+  binaryRate?: RateLimit | false;
+  /** Text frames allowed per socket, metadata included (default 20/s, burst 40). `false`: no limit. */
+  textRate?: RateLimit | false;
 }
 
 /** What the application gets when a stream ends. */
@@ -515,6 +523,10 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
   const routeId = ++routeSeq;
   let streamSeq = 0;
   const metadataTimeoutMs = opts.metadataTimeoutMs ?? DEFAULTS.metadataTimeoutMs;
+  const rates = {
+    text: opts.textRate === false ? false : checkRateLimit('jambonz audio textRate', opts.textRate ?? DEFAULT_FRAME_RATES.jambonzAudio.text),
+    binary: opts.binaryRate === false ? false : checkRateLimit('jambonz audio binaryRate', opts.binaryRate ?? DEFAULT_FRAME_RATES.jambonzAudio.binary),
+  } as const;
 
   const session = (id: string) => sessions.get(id);
   const machine = audioStreamMachine.provide({
@@ -560,8 +572,15 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
         ws.close(WS_CLOSE.policy, reason.slice(0, 120));
       };
       const metadataTimer = setTimeout(() => refuse(`no metadata within ${metadataTimeoutMs} ms`), metadataTimeoutMs);
+      const gate = new FrameGate(rates);
 
       ws.on('message', (data: RawData, isBinary: boolean) => {
+        if (!gate.allow(isBinary)) {
+          // The stream (if any) ends as a socket close: its WAV is finalised with what came in time.
+          if (ws.readyState === ws.OPEN) log.warn({ remote, callSid: s?.callSid, isBinary }, 'audio socket over its rate limit: closed');
+          ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
+          return;
+        }
         if (s) {
           if (s.isFinished) return;
           try {

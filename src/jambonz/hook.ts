@@ -15,7 +15,8 @@ import {
   type JambonzSessionEnd,
   type JambonzSessionMachine,
 } from '../../machines/jambonzSession.machine.js';
-import type { WsRoute } from '../transport/http.js';
+import type { ConnectionContext, RouteParams, WsRoute } from '../transport/http.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import { LimitExceededError, stateToString, type SupervisedActor } from '../supervisor.js';
 import type { Call, CallWire } from '../call.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
@@ -62,6 +63,14 @@ export interface JambonzHookOptions {
   reconnectGraceMs?: number;
   /** Commands kept while the socket is down, flushed on reconnect (default 100; oldest dropped). */
   maxQueuedCommands?: number;
+  /** Frames allowed per socket (default 200/s, burst 400); beyond, close 1008 `rate limit exceeded`. `false`: no limit. */
+  rateLimit?: RateLimit | false;
+  /**
+   * A session:reconnect for a call whose original socket still looks open is refused (1008), and
+   * that socket is pinged: without a pong within this time (default 2000 ms) it is taken for dead
+   * and closed, so jambonz's next reconnect attempt (it retries with backoff) succeeds.
+   */
+  reconnectProbeMs?: number;
 }
 
 export type JambonzHookHandler = (session: JambonzSession) => void | Promise<void>;
@@ -158,7 +167,12 @@ const WS_GOING_AWAY = 1001;
 interface Conn {
   ws: WebSocket;
   remote: string;
+  /** Who opened the socket (undefined when auth is off for the route). */
+  principal: string | undefined;
   sessions: Map<string, HookSession>;
+  gate: FrameGate;
+  /** Liveness probe running after a refused reconnect (see `reconnectProbeMs`). */
+  probe: NodeJS.Timeout | undefined;
 }
 
 interface Route {
@@ -237,6 +251,8 @@ class HookSession implements JambonzSession {
   call!: Call;
   sup!: SupervisedActor<JambonzSessionMachine>;
   conn: Conn | undefined;
+  /** The principal of the socket that started the session: only it may reconnect the session. */
+  readonly principal: string | undefined;
   private readonly listeners = new Map<string, Array<{ fn: (...args: never[]) => unknown; once: boolean }>>();
   private readonly inbound = new Map<string, { type: string; hook: string; data: Record<string, unknown> }>();
   private readonly outbox: JambonzOutboundMessage[] = [];
@@ -258,6 +274,7 @@ class HookSession implements JambonzSession {
     this.path = route.path;
     this.locals = route.ctx.locals;
     this.conn = conn;
+    this.principal = conn.principal;
   }
 
   get logger(): Logger {
@@ -647,6 +664,8 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
   const log = ctx.logger.child({ route: 'hook', path });
   const ackTimeoutMs = opts.ackTimeoutMs ?? 4000;
   const reconnectGraceMs = opts.reconnectGraceMs ?? 30_000;
+  const reconnectProbeMs = opts.reconnectProbeMs ?? 2000;
+  const rate = opts.rateLimit === false ? false : checkRateLimit('jambonz hook rateLimit', opts.rateLimit ?? DEFAULT_FRAME_RATES.jambonzHook.text);
   // The engine's own verbs pass the same gate as the app's.
   const fallbackVerbs = validateVerbs(opts.fallbackVerbs ?? DEFAULT_FALLBACK);
   const errorVerbs = validateVerbs(opts.errorVerbs ?? DEFAULT_ERROR);
@@ -753,6 +772,30 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     s.sup.ref.send({ type: 'SESSION.NEW', msgid: msg.msgid });
   }
 
+  /** Close a socket whose session:reconnect may not take the session; the session is untouched. */
+  function refuseReconnect(conn: Conn, s: HookSession, why: string): void {
+    s.logger.warn({ remote: conn.remote, principal: conn.principal, originalPrincipal: s.principal, why }, 'session:reconnect refused');
+    conn.ws.close(1008, `session:reconnect refused: ${why}`.slice(0, 123));
+  }
+
+  /** Ping a socket that should be dead if jambonz is reconnecting; no pong in time, close it. */
+  function probe(old: Conn): void {
+    if (old.probe) return;
+    const onPong = () => {
+      clearTimeout(old.probe);
+      old.probe = undefined;
+    };
+    old.ws.once('pong', onPong);
+    old.probe = setTimeout(() => {
+      old.probe = undefined;
+      old.ws.off('pong', onPong);
+      log.warn({ remote: old.remote }, 'hook socket did not answer a ping after a reconnect attempt: closed');
+      old.ws.terminate();
+    }, reconnectProbeMs);
+    old.probe.unref();
+    old.ws.ping();
+  }
+
   function reconnect(conn: Conn, msg: JambonzInbound<'session:reconnect'>): void {
     const s = sessions.get(msg.call_sid);
     if (!s || s.isClosed) {
@@ -760,7 +803,14 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
       log.warn({ callSid: msg.call_sid }, 'session:reconnect for an unknown call_sid: acked without verbs');
       return ackEmpty(conn.ws, msg.msgid);
     }
+    // Only the app that opened the session may resume it: with auth on, the same principal.
+    if (s.principal !== conn.principal) return refuseReconnect(conn, s, 'not the credentials of the original socket');
     const old = s.conn;
+    // jambonz reconnects only after its socket closed; a takeover of a live socket is never one.
+    if (old && old !== conn && old.ws.readyState === old.ws.OPEN) {
+      probe(old);
+      return refuseReconnect(conn, s, 'the session is live on another socket');
+    }
     if (old && old !== conn) {
       old.sessions.delete(s.callSid);
       // jambonz only reconnects after its socket closed; if we never saw that close, we do now.
@@ -804,10 +854,22 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     protocols: [JAMBONZ_WS_SUBPROTOCOL],
     requireProtocol: true,
     match: (url) => (url.pathname === path ? {} : null),
-    onConnection(ws: WebSocket, req: IncomingMessage) {
-      const conn: Conn = { ws, remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`, sessions: new Map() };
+    onConnection(ws: WebSocket, req: IncomingMessage, _params: RouteParams, cctx: ConnectionContext) {
+      const conn: Conn = {
+        ws,
+        remote: `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`,
+        principal: cctx.principal,
+        sessions: new Map(),
+        gate: new FrameGate({ any: rate }),
+        probe: undefined,
+      };
       sockets.add(ws);
       ws.on('message', (data: RawData, isBinary: boolean) => {
+        if (!conn.gate.allow(isBinary)) {
+          if (ws.readyState === ws.OPEN) log.warn({ remote: conn.remote, principal: conn.principal }, 'hook socket over its rate limit: closed');
+          ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
+          return;
+        }
         try {
           onMessage(conn, data, isBinary);
         } catch (err) {
@@ -817,6 +879,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
       });
       ws.on('close', (code: number) => {
         sockets.delete(ws);
+        clearTimeout(conn.probe);
         for (const s of [...conn.sessions.values()]) {
           if (s.conn !== conn) continue;
           s.conn = undefined;

@@ -1,12 +1,17 @@
 // Rooms over WebSocket: `/rooms/:roomId` joins (and on first join creates) a room actor running
 // the app's room service; `GET /rooms` lists rooms (`GET /status` is the HTTP server's own).
+//
+// With authentication on, a room belongs to the principal whose connection created it. Another
+// principal gets in only when the room is shared with it (`share(roomId, principal)`) or when its
+// credential was issued for this room's own path (a signed URL or scoped token: a capability URL
+// the app hands out). `GET /rooms` then lists only the rooms the caller may join.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
 import { LimitExceededError, type Supervisor } from '../supervisor.js';
-import type { HttpRoute, RouteParams, WsRoute } from '../transport/http.js';
-import { TokenBucket } from '../transport/rate-limit.js';
+import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../transport/http.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../transport/rate-limit.js';
 import { RoomRuntime, closeReason } from './runtime.js';
 import type {
   RoomFrame,
@@ -39,11 +44,20 @@ export interface RoomsRoutesOptions {
 export interface RoomsRoutes {
   wsRoute: WsRoute;
   httpRoutes: HttpRoute[];
-  rooms(): RoomSummary[];
+  /** Every live room; with a principal, only those it may join (owned or shared with it). */
+  rooms(principal?: string): RoomSummary[];
+  /**
+   * Let `principal` join a live room it does not own (auth on). False when there is no such room:
+   * a room's grants end with it, so an app invites into a room that does not exist yet with a
+   * capability URL (`engine.auth.signUrl('/rooms/<id>', { sub })`) instead.
+   */
+  share(roomId: string, principal: string): boolean;
+  /** Withdraw a share (members already in stay). False when there is no such room or share. */
+  unshare(roomId: string, principal: string): boolean;
   close(): Promise<void>;
 }
 
-const DEFAULT_RATE: RoomRateLimit = { messagesPerSecond: 200, burst: 400 };
+const DEFAULT_RATE: RoomRateLimit = { messagesPerSecond: DEFAULT_FRAME_RATES.rooms.any.perSecond, burst: DEFAULT_FRAME_RATES.rooms.any.burst };
 
 class WsMember implements RoomMemberTransport {
   readonly kind = 'websocket' as const;
@@ -118,9 +132,10 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     },
   }) as unknown as RoomMachine;
 
-  function openRoom(roomId: string): RoomRuntime {
+  function openRoom(roomId: string, owner: string | undefined): RoomRuntime {
     const service = opts.service(roomId);
     const runtime = new RoomRuntime(roomId, service, log);
+    runtime.owner = owner;
     rooms.set(roomId, runtime);
     try {
       const actor = supervisor.spawn(logic, {
@@ -160,8 +175,14 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     return runtime;
   }
 
-  function onConnection(ws: WebSocket, _req: IncomingMessage, params: RouteParams): void {
+  /** Owner, shared with, or holding a credential issued for this very room. */
+  function mayJoin(runtime: RoomRuntime, principal: string, ctx: ConnectionContext): boolean {
+    return runtime.owner === undefined || runtime.owner === principal || runtime.shared.has(principal) || ctx.credential?.scope === `${prefix}/${runtime.roomId}`;
+  }
+
+  function onConnection(ws: WebSocket, _req: IncomingMessage, params: RouteParams, ctx: ConnectionContext): void {
     const roomId = params.roomId ?? '';
+    const principal = ctx.principal;
     if (closing) {
       ws.close(1001, 'server shutting down');
       return;
@@ -171,9 +192,14 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
       return;
     }
     let runtime = rooms.get(roomId);
+    if (runtime && principal !== undefined && !mayJoin(runtime, principal, ctx)) {
+      log.warn({ roomId, principal, owner: runtime.owner }, 'join refused: room not shared with this principal');
+      ws.close(1008, 'forbidden: this room is not shared with you');
+      return;
+    }
     if (!runtime) {
       try {
-        runtime = openRoom(roomId);
+        runtime = openRoom(roomId, principal);
       } catch (err) {
         if (err instanceof LimitExceededError) {
           ws.close(1013, 'too many rooms');
@@ -191,12 +217,12 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     const room = runtime;
     const client = room.addMember(new WsMember(ws, maxBuffered));
     if (!room.client(client.id)) return; // refused (room full) or the room failed in connect()
-    const bucket = rate ? new TokenBucket({ perSecond: rate.messagesPerSecond, burst: rate.burst }) : undefined;
+    const gate = new FrameGate({ any: rate ? { perSecond: rate.messagesPerSecond, burst: rate.burst } : false });
 
     ws.on('message', (data, isBinary) => {
-      if (bucket && !bucket.take()) {
-        room.log.warn({ clientId: client.id }, 'client exceeded rate limit');
-        ws.close(1008, 'rate limit');
+      if (!gate.allow(isBinary)) {
+        if (ws.readyState === WebSocket.OPEN) room.log.warn({ clientId: client.id }, 'client exceeded rate limit');
+        ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
         return;
       }
       const buf = rawToBuffer(data);
@@ -224,7 +250,10 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     onConnection,
   };
 
-  const list = (): RoomSummary[] => [...rooms.values()].map((r) => ({ roomId: r.roomId, clients: r.size }));
+  const list = (principal?: string): RoomSummary[] =>
+    [...rooms.values()]
+      .filter((r) => principal === undefined || r.owner === undefined || r.owner === principal || r.shared.has(principal))
+      .map((r) => ({ roomId: r.roomId, clients: r.size, ...(r.owner !== undefined ? { owner: r.owner } : {}) }));
 
   const sendText = (res: ServerResponse, status: number, type: string, body: string) => {
     res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' }).end(body);
@@ -234,7 +263,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     {
       name: 'rooms-list',
       match: (method, url) => method === 'GET' && (url.pathname === prefix || url.pathname === prefix + '/'),
-      handle: (_req, res) => sendText(res, 200, 'application/json', JSON.stringify(list())),
+      handle: (_req, res, _url, ctx) => sendText(res, 200, 'application/json', JSON.stringify(list(ctx.principal))),
     },
   ];
 
@@ -242,6 +271,15 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     wsRoute,
     httpRoutes,
     rooms: list,
+    share(roomId, principal) {
+      const r = rooms.get(roomId);
+      if (!r || r.ended) return false;
+      r.shared.add(principal);
+      return true;
+    },
+    unshare(roomId, principal) {
+      return rooms.get(roomId)?.shared.delete(principal) ?? false;
+    },
     async close() {
       closing = true;
       for (const runtime of [...rooms.values()]) {

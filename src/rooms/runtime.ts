@@ -50,6 +50,10 @@ export class RoomRuntime implements RoomContext {
   /** Close code/reason for members still present when the room ends without failing. */
   endCode = 1001;
   endReason = 'room closed';
+  /** The principal whose connection created the room (undefined when auth is off). */
+  owner: string | undefined;
+  /** Principals the room is shared with (`RoomsRoutes.share`). */
+  readonly shared = new Set<string>();
 
   constructor(
     readonly roomId: string,

@@ -72,4 +72,6 @@ export interface RoomRateLimit {
 export interface RoomSummary {
   roomId: string;
   clients: number;
+  /** The principal that created the room (auth on only). */
+  owner?: string;
 }

@@ -1,10 +1,15 @@
 // One HTTP server carries every WebSocket protocol and the small HTTP endpoints on the WS port.
 // Protocols register routes; the server only matches paths and hands sockets over, so each
-// protocol module stays ignorant of the others.
+// protocol module stays ignorant of the others. Everything a route should never have to think
+// about happens here, before a socket reaches it: connection caps and the handshake deadline
+// (connection-guard.ts), the Origin allow-list, credentials (auth.ts) and subprotocol choice.
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { Authenticator, type AuthOptions, type Credential } from './auth.js';
+import { ConnectionGuard, ThrottledLog, peerAddress, type ConnectionLimits, type ConnectionStats } from './connection-guard.js';
 
 export type RouteParams = Record<string, string>;
 
@@ -17,6 +22,8 @@ export interface ConnectionContext {
   principal: string | undefined;
   /** The peer's IP address as the socket reports it. */
   remoteAddress: string;
+  /** How the principal proved itself, and the path its credential was issued for (if any). */
+  credential?: Credential;
 }
 
 export interface WsRoute {
@@ -26,7 +33,11 @@ export interface WsRoute {
   match(url: URL, req: IncomingMessage): RouteParams | null;
   /** Largest accepted frame in bytes; bigger frames close the socket with 1009. */
   readonly maxPayload?: number;
-  /** WebSocket subprotocols this route accepts (e.g. 'ws.jambonz.org'); none = any/none. */
+  /**
+   * WebSocket subprotocols this route speaks (e.g. 'ws.jambonz.org'), in preference order. The
+   * first one the client offers is selected; none = no subprotocol is ever selected (an offered
+   * one is not echoed back).
+   */
   readonly protocols?: readonly string[];
   /**
    * Refuse the upgrade (HTTP 400 naming the expected subprotocols) when the client offers none of
@@ -40,43 +51,102 @@ export interface WsRoute {
 export interface HttpRoute {
   readonly name: string;
   match(method: string, url: URL): boolean;
-  handle(req: IncomingMessage, res: ServerResponse, url: URL): void;
+  handle(req: IncomingMessage, res: ServerResponse, url: URL, ctx: ConnectionContext): void;
+}
+
+/** Hardening of the WebSocket/HTTP port. Caps and the deadline are on by default, auth is off. */
+export interface HttpSecurityOptions extends ConnectionLimits {
+  /**
+   * Browser origins allowed to open WebSockets (e.g. `https://app.example.com`); an upgrade whose
+   * Origin is not listed gets 403. Unset (default): any Origin.
+   */
+  allowedOrigins?: readonly string[];
+  /** With `allowedOrigins`, also refuse upgrades that carry no Origin (non-browser clients). Default false. */
+  requireOrigin?: boolean;
+  /** Require credentials on every WebSocket route and every HTTP route but `GET /status`. */
+  auth?: AuthOptions;
 }
 
 export interface HttpServerOptions {
   host: string;
   port: number;
   logger: Logger;
+  security?: HttpSecurityOptions;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' };
+
+/** Answer a refused upgrade on the raw socket and release it once written. */
+function refuseUpgrade(socket: Duplex, status: number, reason: string, headers: Array<[string, string]> = []): void {
+  const body = `${reason}\n`;
+  const lines = [
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}`,
+    'Connection: close',
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+    ...headers.map(([k, v]) => `${k}: ${v}`),
+  ];
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`, () => socket.destroy());
+}
+
+function normalizeOrigin(o: string): string {
+  try {
+    const u = new URL(o);
+    return u.origin === 'null' ? o.toLowerCase() : u.origin;
+  } catch {
+    return o.toLowerCase();
+  }
 }
 
 export class HttpServer {
   readonly server: http.Server;
+  /** Credentials checker (undefined when authentication is off). */
+  readonly auth: Authenticator | undefined;
   private readonly wsRoutes: WsRoute[] = [];
   private readonly httpRoutes: HttpRoute[] = [];
   private readonly wssByRoute = new Map<WsRoute, WebSocketServer>();
   private readonly log: Logger;
+  private readonly guard: ConnectionGuard;
+  private readonly origins: Set<string> | undefined;
+  private readonly requireOrigin: boolean;
+  private readonly originLog: ThrottledLog;
+  private readonly authLog: ThrottledLog;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.log = opts.logger.child({ component: 'http' });
-    this.server = http.createServer((req, res) => this.onRequest(req, res));
+    const sec = opts.security ?? {};
+    this.guard = new ConnectionGuard(sec, this.log);
+    this.auth = sec.auth ? new Authenticator(sec.auth) : undefined;
+    this.origins = sec.allowedOrigins ? new Set(sec.allowedOrigins.map(normalizeOrigin)) : undefined;
+    this.requireOrigin = sec.requireOrigin ?? false;
+    this.originLog = new ThrottledLog(this.log);
+    this.authLog = new ThrottledLog(this.log);
+    // Node's own timers back up the guard's on later requests of a keep-alive socket.
+    const headersTimeout = this.guard.handshakeTimeoutMs;
+    this.server = http.createServer({ headersTimeout, requestTimeout: Math.max(headersTimeout, 30_000) }, (req, res) => this.onRequest(req, res));
+    this.guard.attach(this.server);
     this.server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head));
     this.server.on('clientError', (_err, socket) => {
-      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n', () => socket.destroy());
       else socket.destroy();
     });
   }
 
   addWsRoute(route: WsRoute): void {
+    const protocols = route.protocols ?? [];
     const wss = new WebSocketServer({
       noServer: true,
       maxPayload: route.maxPayload ?? 64 * 1024,
       perMessageDeflate: false,
-      handleProtocols: route.protocols
-        ? (offered) => {
-            for (const p of route.protocols!) if (offered.has(p)) return p;
-            return false;
-          }
-        : undefined,
+      // Always decide: left undefined, ws would echo the first subprotocol offered, whatever it is.
+      handleProtocols: (offered) => {
+        for (const p of protocols) if (offered.has(p)) return p;
+        return false;
+      },
     });
     this.wssByRoute.set(route, wss);
     this.wsRoutes.push(route);
@@ -91,13 +161,18 @@ export class HttpServer {
     return typeof addr === 'object' && addr ? addr.port : this.opts.port;
   }
 
+  /** Open sockets, and those refused or timed out since start. */
+  connectionStats(): ConnectionStats {
+    return this.guard.stats();
+  }
+
   listen(): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(err);
       this.server.once('error', onError);
       this.server.listen(this.opts.port, this.opts.host, () => {
         this.server.off('error', onError);
-        this.log.info({ host: this.opts.host, port: this.port }, 'websocket/http listening');
+        this.log.info({ host: this.opts.host, port: this.port, auth: this.auth !== undefined }, 'websocket/http listening');
         resolve();
       });
     });
@@ -123,15 +198,38 @@ export class HttpServer {
     }
   }
 
+  /** Credentials for this request (ok with no credential when auth is off or the path is open). */
+  private authenticate(req: IncomingMessage, url: URL, kind: 'upgrade' | 'http'): { ok: true; ctx: ConnectionContext } | { ok: false; reason: string; challenges: string[] } {
+    const remoteAddress = peerAddress(req.socket);
+    if (!this.auth) return { ok: true, ctx: { principal: undefined, remoteAddress } };
+    const d = this.auth.authenticate(req, url);
+    if (!d.ok) {
+      this.authLog.warn({ ip: remoteAddress, path: url.pathname, kind, reason: d.reason }, 'request refused: authentication failed');
+      return d;
+    }
+    const c = d.credential;
+    return { ok: true, ctx: { principal: c?.principal, remoteAddress, ...(c ? { credential: c } : {}) } };
+  }
+
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (!this.guard.accepts(req.socket)) {
+      req.socket.destroy();
+      return;
+    }
+    this.guard.request(req.socket as Socket, res);
     const url = this.parseUrl(req);
     if (!url) {
       res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request\n');
       return;
     }
-    // Liveness belongs to the server, not to any one protocol mounted on it.
+    // Liveness belongs to the server, not to any one protocol mounted on it; it is never behind auth.
     if (req.method === 'GET' && url.pathname === '/status') {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('ok');
+      return;
+    }
+    const a = this.authenticate(req, url, 'http');
+    if (!a.ok) {
+      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'www-authenticate': a.challenges }).end(`${a.reason}\n`);
       return;
     }
     const route = this.httpRoutes.find((r) => r.match(req.method ?? 'GET', url));
@@ -140,7 +238,7 @@ export class HttpServer {
       return;
     }
     try {
-      route.handle(req, res, url);
+      route.handle(req, res, url, a.ctx);
     } catch (err) {
       this.log.error({ err, route: route.name }, 'http route failed');
       if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
@@ -149,39 +247,48 @@ export class HttpServer {
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = this.parseUrl(req);
-    let matched: { route: WsRoute; params: RouteParams } | null = null;
-    if (url) {
-      for (const route of this.wsRoutes) {
-        const params = route.match(url, req);
-        if (params) {
-          matched = { route, params };
-          break;
-        }
-      }
-    }
-    if (!matched) {
-      socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    if (!this.guard.accepts(req.socket)) {
+      socket.destroy();
       return;
     }
+    // The handshake is complete: from here every path either upgrades or answers and closes.
+    this.guard.upgraded(req.socket);
+    const url = this.parseUrl(req);
+    if (!url) return refuseUpgrade(socket, 400, 'bad request');
+    if (this.origins) {
+      const origin = req.headers.origin;
+      const allowed = origin === undefined ? !this.requireOrigin : this.origins.has(normalizeOrigin(origin));
+      if (!allowed) {
+        this.originLog.warn({ ip: peerAddress(req.socket), path: url.pathname, origin: origin?.slice(0, 200) ?? null }, 'upgrade refused: origin not allowed');
+        return refuseUpgrade(socket, 403, origin === undefined ? 'an Origin header is required' : 'origin not allowed');
+      }
+    }
+    const a = this.authenticate(req, url, 'upgrade');
+    if (!a.ok) return refuseUpgrade(socket, 401, a.reason, a.challenges.map((c) => ['WWW-Authenticate', c]));
+    let matched: { route: WsRoute; params: RouteParams } | null = null;
+    for (const route of this.wsRoutes) {
+      const params = route.match(url, req);
+      if (params) {
+        matched = { route, params };
+        break;
+      }
+    }
+    if (!matched) return refuseUpgrade(socket, 404, 'not found');
     const { route, params } = matched;
     if (route.requireProtocol && route.protocols?.length) {
       const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
       if (!route.protocols.some((p) => offered.includes(p))) {
         const reason = `unsupported WebSocket subprotocol: expected ${route.protocols.join(' or ')}`;
-        this.log.warn({ route: route.name, path: url?.pathname, offered: offered.filter(Boolean) }, reason);
-        socket.end(
-          `HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\n` +
-            `Content-Length: ${Buffer.byteLength(reason) + 1}\r\n\r\n${reason}\n`,
-        );
-        return;
+        this.log.warn({ route: route.name, path: url.pathname, offered: offered.filter(Boolean).slice(0, 8) }, reason);
+        return refuseUpgrade(socket, 400, reason);
       }
     }
     const wss = this.wssByRoute.get(route)!;
+    const ctx = a.ctx;
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', (err) => this.log.debug({ err, route: route.name }, 'websocket error'));
       try {
-        route.onConnection(ws, req, params, { principal: undefined, remoteAddress: req.socket.remoteAddress ?? '' });
+        route.onConnection(ws, req, params, ctx);
       } catch (err) {
         this.log.error({ err, route: route.name }, 'websocket route failed');
         ws.close(1011, 'internal error');

@@ -6,7 +6,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { Logger } from 'pino';
 import { v4 as uuidv4 } from 'uuid';
 import type { WsRoute } from './http.js';
-import { TokenBucket, type RateLimit } from './rate-limit.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from './rate-limit.js';
 import { parseClientMessage, encodeServerMessage, type InboundServerMessage } from '../protocols/inbound-call.js';
 import type { CallManager } from '../calls.js';
 import type { Call, CallWire } from '../call.js';
@@ -19,9 +19,9 @@ export interface InboundCallOptions {
   offerDelayMs?: number;
   /** Largest accepted frame (default 64 KiB); larger frames close the socket with 1009. */
   maxPayload?: number;
-  /** Text frames allowed per connection (default 20/s, burst 40). */
+  /** Text frames allowed per connection (default 20/s, burst 40); beyond, close 1008. */
   textRate?: RateLimit;
-  /** Binary (audio) frames allowed per connection (default 250/s, burst 500: 5x real time). */
+  /** Binary (audio) frames allowed per connection (default 250/s, burst 500: 5x real time); beyond, close 1008. */
   binaryRate?: RateLimit;
 }
 
@@ -37,8 +37,8 @@ export const WS_CLOSE = {
 export function createInboundCallRoute(calls: CallManager, logger: Logger, o: InboundCallOptions = {}): WsRoute {
   const path = o.path ?? '/';
   const offerDelayMs = o.offerDelayMs ?? 1000;
-  const textRate = o.textRate ?? { perSecond: 20, burst: 40 };
-  const binaryRate = o.binaryRate ?? { perSecond: 250, burst: 500 };
+  const textRate = checkRateLimit('inboundCall.textRate', o.textRate ?? DEFAULT_FRAME_RATES.inboundCall.text);
+  const binaryRate = checkRateLimit('inboundCall.binaryRate', o.binaryRate ?? DEFAULT_FRAME_RATES.inboundCall.binary);
   const log = logger.child({ component: 'inbound-call' });
 
   return {
@@ -86,8 +86,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       }
       sessionId = call.id;
       const clog = call.logger;
-      const textBucket = new TokenBucket(textRate);
-      const binBucket = new TokenBucket(binaryRate);
+      const gate = new FrameGate({ text: textRate, binary: binaryRate });
       const error = (reason: string) => {
         clog.debug({ reason }, 'client error');
         send({ event: 'error', reason, sessionId });
@@ -99,9 +98,9 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       }, offerDelayMs);
 
       ws.on('message', (data: RawData, isBinary: boolean) => {
-        if (!(isBinary ? binBucket : textBucket).take()) {
-          clog.warn({ isBinary }, 'flood: closing connection');
-          ws.close(WS_CLOSE.policy, 'rate limit exceeded');
+        if (!gate.allow(isBinary)) {
+          if (ws.readyState === ws.OPEN) clog.warn({ isBinary }, 'flood: closing connection');
+          ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
           return;
         }
         if (isBinary) {

@@ -40,3 +40,61 @@ export class TokenBucket {
     return true;
   }
 }
+
+/**
+ * Frame-rate defaults for every WebSocket route, in one place. Each is a flood cap, several times
+ * what a legitimate peer sends, not a fairness scheme; each route takes its own override.
+ */
+export const DEFAULT_FRAME_RATES = {
+  /** Inbound-call protocol: a few control messages, audio at 50 frames/s (20 ms) in real time. */
+  inboundCall: { text: { perSecond: 20, burst: 40 }, binary: { perSecond: 250, burst: 500 } },
+  /** Rooms: one bucket for every frame a member sends. */
+  rooms: { any: { perSecond: 200, burst: 400 } },
+  /**
+   * jambonz hook (`ws.jambonz.org`): call:status, verb:status, verb hooks, llm/tts events of the
+   * sessions on one socket. jambonz sends a handful per second per call; streaming llm/tts events
+   * can come in bursts.
+   */
+  jambonzHook: { text: { perSecond: 200, burst: 400 } },
+  /**
+   * jambonz audio (`audio.jambonz.org`): L16 at 20 ms is 50 binary frames/s; 5x real time with a
+   * 10 s burst absorbs a sender catching up. Text frames are rare (dtmf, marks, playDone).
+   */
+  jambonzAudio: { text: { perSecond: 20, burst: 40 }, binary: { perSecond: 250, burst: 500 } },
+} as const satisfies Record<string, Partial<Record<'text' | 'binary' | 'any', RateLimit>>>;
+
+/** Every route closes a flooding socket the same way. */
+export const RATE_LIMIT_CLOSE = { code: 1008, reason: 'rate limit exceeded' } as const;
+
+/** Validate a rate limit given by an embedder; a typo must not silently disable the limit. */
+export function checkRateLimit(name: string, r: RateLimit): RateLimit {
+  if (!(Number.isFinite(r.perSecond) && r.perSecond > 0 && Number.isFinite(r.burst) && r.burst >= 1)) {
+    throw new TypeError(`${name}: perSecond must be > 0 and burst >= 1, got ${JSON.stringify(r)}`);
+  }
+  return r;
+}
+
+export interface FrameRates {
+  text?: RateLimit | false;
+  binary?: RateLimit | false;
+  /** One bucket shared by text and binary frames (used when `text`/`binary` are not given). */
+  any?: RateLimit | false;
+}
+
+/** Per-socket frame limiter: one bucket per frame kind (or one shared), `false` turns a kind off. */
+export class FrameGate {
+  private readonly text: TokenBucket | undefined;
+  private readonly binary: TokenBucket | undefined;
+
+  constructor(rates: FrameRates) {
+    const shared = rates.any ? new TokenBucket(rates.any) : undefined;
+    this.text = rates.text ? new TokenBucket(rates.text) : rates.text === false ? undefined : shared;
+    this.binary = rates.binary ? new TokenBucket(rates.binary) : rates.binary === false ? undefined : shared;
+  }
+
+  /** Take a token for one frame; false means the socket is over its rate and must be closed. */
+  allow(isBinary: boolean): boolean {
+    const b = isBinary ? this.binary : this.text;
+    return b === undefined || b.take();
+  }
+}

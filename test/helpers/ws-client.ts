@@ -1,5 +1,5 @@
 // A WebSocket test client that queues what it receives, so tests can await frames in order.
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 
 export type Frame = { kind: 'text'; text: string; json: any } | { kind: 'binary'; data: Buffer };
 
@@ -10,8 +10,17 @@ export class TestClient {
   closed: { code: number; reason: string } | undefined;
   private closeWaiters: Array<() => void> = [];
 
-  constructor(url: string, protocols?: string | string[]) {
-    this.ws = new WebSocket(url, protocols);
+  /** HTTP status when the server refused the upgrade. */
+  refused: number | undefined;
+
+  constructor(url: string, protocols?: string | string[], options?: ClientOptions) {
+    this.ws = new WebSocket(url, protocols, options);
+    // With a listener here ws leaves the refused handshake to us: record it and abort (close 1006).
+    this.ws.on('unexpected-response', (_req, res) => {
+      this.refused = res.statusCode;
+      res.resume();
+      this.ws.terminate();
+    });
     this.ws.on('message', (data, isBinary) => {
       if (isBinary) this.frames.push({ kind: 'binary', data: data as Buffer });
       else {

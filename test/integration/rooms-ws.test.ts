@@ -229,13 +229,13 @@ describe('rooms bad input', () => {
     }
   });
 
-  test('a flooding client is closed with 1008 "rate limit"; its room neighbour is not', async () => {
+  test('a flooding client is closed with 1008 "rate limit exceeded"; its room neighbour is not', async () => {
     const srv = await startServer({ rateLimit: { messagesPerSecond: 5, burst: 10 } });
     try {
       const flood = await connect(srv.port, '/rooms/flood');
       const calm = await connect(srv.port, '/rooms/flood');
       for (let i = 0; i < 200; i++) flood.ws.send('hello');
-      assert.deepEqual(await flood.closed, { code: 1008, reason: 'rate limit' });
+      assert.deepEqual(await flood.closed, { code: 1008, reason: 'rate limit exceeded' });
       calm.ws.send('increment');
       assert.equal(await calm.next(), 'new value: 1');
       calm.ws.close();

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { parseServeArgs, UsageError, HELP } from '../../src/cli.js';
+import { parseServeArgs, serve, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -87,4 +87,82 @@ test('callchart serve starts, logs readiness and exits 0 on SIGTERM', async () =
   p.kill('SIGTERM');
   const code = await new Promise((r) => p.on('exit', r));
   assert.equal(code, 0);
+});
+
+test('WebSocket security flags and env vars: caps, deadline, origins, auth secret and basic users', () => {
+  const c = parseServeArgs(
+    ['--ws-max-connections', '200', '--ws-max-connections-per-ip=20', '--ws-handshake-timeout', '3000', '--ws-allowed-origins', 'https://a.example.com, http://b.example.com:8080', '--auth-secret', 'sixteen-chars-ok!', '--auth-user', 'jambonz:pw1', '--auth-user', 'ops:p:w'],
+    {},
+  );
+  assert.deepEqual(c.security, {
+    maxConnections: 200,
+    maxConnectionsPerIp: 20,
+    handshakeTimeoutMs: 3000,
+    allowedOrigins: ['https://a.example.com', 'http://b.example.com:8080'],
+    auth: { secret: 'sixteen-chars-ok!', users: { jambonz: 'pw1', ops: 'p:w' } },
+  });
+  const e = parseServeArgs([], { CALLCHART_AUTH_SECRET: 'from-the-environment', CALLCHART_AUTH_USERS: 'a:1,b:2', CALLCHART_WS_MAX_CONNECTIONS_PER_IP: '0' });
+  assert.deepEqual(e.security, { maxConnectionsPerIp: 0, auth: { secret: 'from-the-environment', users: { a: '1', b: '2' } } });
+  assert.equal(parseServeArgs(['--auth-secret', 'flag-wins-over-env'], { CALLCHART_AUTH_SECRET: 'from-the-environment' }).security?.auth?.secret, 'flag-wins-over-env');
+  assert.throws(() => parseServeArgs(['--auth-secret', 'short'], {}), /--auth-secret must be at least 16 characters/);
+  assert.throws(() => parseServeArgs(['--auth-user', 'a:b'], {}), /--auth-user needs --auth-secret/);
+  assert.throws(() => parseServeArgs(['--auth-secret', 'sixteen-chars-ok!', '--auth-user', 'nopassword'], {}), /--auth-user takes user:password/);
+  assert.throws(() => parseServeArgs(['--ws-allowed-origins', 'app.example.com'], {}), /--ws-allowed-origins takes origins/);
+  assert.throws(() => parseServeArgs(['--ws-max-connections=-1'], {}), /--ws-max-connections must be an integer >= 0/);
+  assert.throws(() => parseServeArgs(['--ws-handshake-timeout', '0'], {}), /--ws-handshake-timeout must be an integer >= 1/);
+});
+
+test('callchart sign-url / token mint credentials the server accepts', async () => {
+  const { Authenticator } = await import('../../src/transport/auth.js');
+  const secret = 'cli-secret-0123456789';
+  const auth = new Authenticator({ secret });
+  const req = (url: string, authorization?: string) => {
+    const u = new URL(url, 'http://localhost');
+    return auth.authenticate({ headers: authorization ? { authorization } : {} } as never, u);
+  };
+  const signed = await run(['sign-url', 'ws://127.0.0.1:4143/rooms/kitchen', '--sub', 'alice', '--ttl', '60'], { CALLCHART_AUTH_SECRET: secret });
+  assert.equal(signed.code, 0, signed.err);
+  assert.match(signed.out, /^ws:\/\/127\.0\.0\.1:4143\/rooms\/kitchen\?cc_sub=alice&cc_exp=\d+&cc_sig=[\w-]+\n$/);
+  assert.deepEqual(req(signed.out.trim()), { ok: true, credential: { principal: 'alice', method: 'signed-url', scope: '/rooms/kitchen' } });
+  const token = await run(['token', '--sub', 'jambonz', '--scope', '/hook', '--auth-secret', secret]);
+  assert.equal(token.code, 0, token.err);
+  assert.deepEqual(req('/hook', `Bearer ${token.out.trim()}`), { ok: true, credential: { principal: 'jambonz', method: 'bearer', scope: '/hook' } });
+  const noSecret = await run(['token', '--sub', 'x'], { CALLCHART_AUTH_SECRET: '' });
+  assert.equal(noSecret.code, 2);
+  assert.match(noSecret.err, /needs the server's secret/);
+  const h = await run(['--help']);
+  for (const flag of ['--auth-secret', 'CALLCHART_AUTH_SECRET', '--auth-user', '--ws-max-connections', '--ws-max-connections-per-ip', '--ws-handshake-timeout', '--ws-allowed-origins', 'sign-url']) assert.ok(h.out.includes(flag), flag);
+});
+
+test('serve --auth-secret: routes need credentials, /status stays open, the demo IVR hands jambonz a signed listen URL', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const http = await import('node:http');
+  const { JambonzSim, newCallSid } = await import('../helpers/jambonz-sim.js');
+  const { TestClient } = await import('../helpers/ws-client.js');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callchart-cli-auth-'));
+  const cfg = parseServeArgs(['--host', '127.0.0.1', '--ws-port', '0', '--sip-port', '0', '--log-level', 'silent', '--data-dir', dir, '--auth-secret', 'serve-secret-0123456789', '--auth-user', 'jambonz:app-pw'], {});
+  const engine = await serve(cfg);
+  const get = (p: string) => new Promise<number>((resolve, reject) => http.get({ host: '127.0.0.1', port: engine.wsPort, path: p }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject));
+  try {
+    assert.equal(await get('/status'), 200);
+    assert.equal(await get('/rooms'), 401);
+    const sim = await JambonzSim.connect(`ws://127.0.0.1:${engine.wsPort}/hook`, 'ws.jambonz.org', { auth: 'jambonz:app-pw' } as never);
+    const callSid = newCallSid();
+    await sim.ack(sim.sessionNew(callSid));
+    const reply = await sim.ack(sim.gatherDigits(callSid, '/hook/menu', '1'));
+    const listen = reply.data?.find((v) => v.verb === 'listen') as { url?: string } | undefined;
+    assert.match(String(listen?.url), /\/recording\?cc_sub=demo-recorder&cc_exp=\d+&cc_sig=/);
+    const audio = new TestClient(listen!.url!, 'audio.jambonz.org');
+    await audio.opened();
+    audio.close();
+    const bare = new TestClient(`ws://127.0.0.1:${engine.wsPort}/recording`, 'audio.jambonz.org');
+    await bare.waitClose();
+    assert.equal(bare.refused, 401);
+    sim.callStatus(callSid, 'completed');
+    sim.close();
+  } finally {
+    await engine.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
