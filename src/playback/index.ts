@@ -1,4 +1,14 @@
-export { createPlaybackRoutes, toApiSession, type PlaybackRoutes, type PlaybackRoutesOptions, type PlaybackPublishEvent } from './routes.js';
+export {
+  createPlaybackRoutes,
+  type PlaybackRoutes,
+  type PlaybackRoutesOptions,
+  type PlaybackPublishEvent,
+  type PlaybackShareTarget,
+  type PlaybackStats,
+} from './routes.js';
+export { defaultPlaybackLimits, mayUse, type Acl, type PlaybackLimits } from './policy.js';
+export { checkJson, type JsonBounds, type JsonCheck } from './bounded-json.js';
+export { sanitizeState } from './persisted.js';
 export {
   createFileStore,
   createMemoryStore,
@@ -12,5 +22,15 @@ export {
   type PlayerRecord,
   type PersistedSession,
 } from './store.js';
-export { parseInbound, PlaybackWireError, inboundSchemas, type OutboundFrame, type InboundMessage, type PlaybackErrorCode } from './wire.js';
+export {
+  parseInbound,
+  PlaybackWireError,
+  inboundSchemas,
+  toApiSession,
+  TRACK_BOUNDS,
+  PLAYLIST_LIMITS,
+  type OutboundFrame,
+  type InboundMessage,
+  type PlaybackErrorCode,
+} from './wire.js';
 export type * from './wire.js';

@@ -3,125 +3,43 @@
 // Each session is a playback-session actor under the supervisor. This module only translates:
 // wire message -> validated event -> actor, then actor snapshot -> wire frame -> recipients.
 // Where MoosicBox silently drops bad input, the sender gets a typed ERROR frame and stays connected.
+//
+// Hostile input is bounded at the edge (wire.ts) and nothing stored can take the process down:
+// saves, snapshots and frame encoding are caught, logged and counted (`stats`). With
+// authentication on, sessions, audio zones and connection registrations belong to the principal
+// that created them (policy.ts); every answer and broadcast is cut to what its recipient may see.
 import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
-import type { Logger } from 'pino';
-import type { SnapshotFrom } from 'xstate';
-import {
-  playbackSessionMachine,
-  type PlaybackSessionMachine,
-  type PlaybackTarget,
-} from '../../machines/playbackSession.machine.js';
-import { LimitExceededError, type SupervisedActor, type Supervisor } from '../supervisor.js';
+import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
+import { LimitExceededError } from '../supervisor.js';
 import type { WsRoute } from '../transport/http.js';
 import { TokenBucket } from '../transport/rate-limit.js';
 import {
   PlaybackWireError,
   parseInbound,
   patchFromUpdate,
-  type ApiAudioZoneWithSession,
-  type ApiConnection,
-  type ApiSession,
-  type ApiUpdateSession,
+  toApiUpdate,
+  type ApiShared,
   type InboundMessage,
   type OutboundFrame,
   type PlaybackErrorCode,
   type RegisterPlayer,
-  type UpdateSessionPayload,
 } from './wire.js';
-import {
-  emptyPlaybackState,
-  type AudioZoneRecord,
-  type ConnectionRecord,
-  type PlaybackState,
-  type PlaybackStore,
-  type PlayerRecord,
-} from './store.js';
+import type { AudioZoneRecord, ConnectionRecord, PersistedSession, PlaybackState, PlayerRecord } from './store.js';
+import { sanitizeState } from './persisted.js';
+import { aclFields, aclFor, defaultPlaybackLimits, mayShare, mayUse, mergePlayers, type Acl, type PlaybackLimits } from './policy.js';
+import { audioZonesView, connectionsView, sendEach, sessionsView, type FanOutOptions, type ViewSource } from './views.js';
+import type { LiveConnection, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats, SessionActor, SessionEntry } from './types.js';
 
-export interface PlaybackRoutesOptions {
-  supervisor: Supervisor;
-  logger: Logger;
-  /** Where sessions, zones and connections persist (default: memory only, lost on restart). */
-  store?: PlaybackStore;
-  /** WebSocket ping interval (default 5 s). */
-  heartbeatMs?: number;
-  /** A client silent (no frame, no pong) this long is dropped (default 10 s). */
-  silenceTimeoutMs?: number;
-  /** Route path (default `/playback`). */
-  path?: string;
-  /** Paused sessions stop after this long (default 30 min). */
-  pauseTimeoutMs?: number;
-  maxPayload?: number;
-  /** Per-connection frame rate; `false` disables it. */
-  rateLimit?: { messagesPerSecond: number; burst: number } | false;
-}
-
-/** Events an app publishes to playback clients. */
-export type PlaybackPublishEvent =
-  | { type: 'DOWNLOAD_EVENT'; payload: unknown; except?: string }
-  | { type: 'SCAN_EVENT'; payload: unknown; except?: string }
-  | { type: 'AUDIO_ZONE_WITH_SESSIONS'; to?: string }
-  | { type: 'SESSIONS'; to?: string }
-  | { type: 'CONNECTIONS'; to?: string };
-
-export interface PlaybackRoutes {
-  wsRoute: WsRoute;
-  /** Send an event to clients; returns how many connections it was sent to. */
-  publish(event: PlaybackPublishEvent): number;
-  /** Resolves once persisted state has been restored. */
-  ready: Promise<void>;
-  /** Live connection ids. */
-  connections(): string[];
-  close(): Promise<void>;
-}
-
-type SessionActor = SupervisedActor<PlaybackSessionMachine>;
-type SessionSnapshot = SnapshotFrom<PlaybackSessionMachine>;
-
-interface LiveConnection {
-  id: string;
-  ws: WebSocket;
-  lastSeen: number;
-  log: Logger;
-  /** Connection id this socket registered with REGISTER_CONNECTION. */
-  registeredAs?: string;
-  bucket?: TokenBucket;
-}
+export type { PlaybackPublishEvent, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats } from './types.js';
+export { toApiSession } from './wire.js';
 
 const DEFAULT_TARGET: PlaybackTarget = { type: 'AUDIO_ZONE', audioZoneId: 0 };
 let instances = 0;
 
-export function toApiSession(snap: SessionSnapshot): ApiSession {
-  const c = snap.context;
-  return {
-    sessionId: c.sessionId,
-    name: c.name,
-    active: c.active,
-    playing: snap.value === 'playing',
-    position: c.position,
-    seek: c.seek,
-    volume: c.volume,
-    playbackTarget: c.target,
-    playlist: c.playlist,
-  };
-}
-
-/** SESSION_UPDATED echoes the fields the patch carried, with the values the actor settled on. */
-function toApiUpdate(p: UpdateSessionPayload, snap: SessionSnapshot): ApiUpdateSession {
-  const c = snap.context;
-  const out: ApiUpdateSession = { sessionId: c.sessionId, profile: p.profile, playbackTarget: c.target ?? p.playbackTarget };
-  if (p.play !== undefined) out.play = p.play;
-  if (p.stop !== undefined) out.stop = p.stop;
-  if (p.name !== undefined) out.name = c.name;
-  if (p.active !== undefined) out.active = c.active;
-  if (p.playing !== undefined || p.play !== undefined || p.stop !== undefined) out.playing = snap.value === 'playing';
-  if (p.position !== undefined && c.position !== null) out.position = c.position;
-  if ((p.seek !== undefined || p.stop === true) && c.seek !== null) out.seek = c.seek;
-  if (p.volume !== undefined && c.volume !== null) out.volume = c.volume;
-  if (p.playlist !== undefined) out.playlist = c.playlist;
-  if (p.quality !== undefined && c.quality) out.quality = c.quality;
-  return out;
-}
+/** Tracks are bounded at the edge (depth ≤ 9 with the array), so stringify cannot recurse too far. */
+const playlistSize = (p: SessionPlaylist) => JSON.stringify(p.tracks).length;
+const sameTarget = (a: PlaybackTarget | null, b: PlaybackTarget) => a !== null && JSON.stringify(a) === JSON.stringify(b);
 
 export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoutes {
   const { supervisor, store } = opts;
@@ -130,8 +48,10 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   const silenceTimeoutMs = opts.silenceTimeoutMs ?? 10_000;
   if (!(heartbeatMs > 0) || !(silenceTimeoutMs > 0)) throw new TypeError('heartbeatMs and silenceTimeoutMs must be > 0');
   const rate = opts.rateLimit === false ? undefined : (opts.rateLimit ?? { messagesPerSecond: 100, burst: 200 });
+  const limits: PlaybackLimits = { ...defaultPlaybackLimits, ...opts.limits };
   const log = opts.logger.child({ component: 'playback' });
   const tag = `playback${++instances}`;
+  const stats: PlaybackStats = { saveErrors: 0, snapshotErrors: 0, encodeErrors: 0, restoreErrors: 0, refused: 0 };
 
   const logic = (
     opts.pauseTimeoutMs !== undefined
@@ -140,139 +60,146 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   ) as PlaybackSessionMachine;
 
   const live = new Map<string, LiveConnection>();
-  const sessions = new Map<number, SessionActor>();
+  const sessions = new Map<number, SessionEntry>();
   const zones = new Map<number, AudioZoneRecord>();
   const registered = new Map<string, ConnectionRecord>();
   let counters = { nextSessionId: 1, nextAudioZoneId: 1, nextPlayerId: 1 };
+  let playlistTotal = 0;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
   let loaded = false;
 
   // ---- outbound ------------------------------------------------------------------------------
 
-  const encode = (frame: OutboundFrame) => JSON.stringify(frame);
-
-  function sendRaw(conn: LiveConnection, text: string): void {
-    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.send(text);
-  }
-
-  function sendTo(conn: LiveConnection, frame: OutboundFrame): void {
-    sendRaw(conn, encode(frame));
-  }
-
-  function sendAll(frame: OutboundFrame, exceptId?: string): number {
-    const text = encode(frame);
-    let n = 0;
-    for (const conn of live.values()) {
-      if (conn.id === exceptId) continue;
-      sendRaw(conn, text);
-      n++;
+  /** A frame that cannot be encoded is logged and counted, and not sent. */
+  function encode(frame: OutboundFrame): string | undefined {
+    try {
+      return JSON.stringify(frame);
+    } catch (err) {
+      stats.encodeErrors++;
+      log.error({ err, frame: frame.type }, 'playback frame could not be encoded; not sent');
+      return undefined;
     }
-    return n;
   }
+
+  function sendText(conn: LiveConnection, text: string | undefined): void {
+    if (text !== undefined && conn.ws.readyState === WebSocket.OPEN) conn.ws.send(text);
+  }
+
+  const sendTo = (conn: LiveConnection, frame: OutboundFrame) => sendText(conn, encode(frame));
+
+  const fanOut = (build: (principal: string | undefined) => string | undefined, o: FanOutOptions = {}) => sendEach(live.values(), build, sendText, o);
 
   function sendError(conn: LiveConnection, code: PlaybackErrorCode, reason: string, request: string | null): void {
     sendTo(conn, { type: 'ERROR', payload: { code, reason, request } });
   }
 
-  const sessionsFrame = (): OutboundFrame => ({
-    type: 'SESSIONS',
-    payload: [...sessions.values()]
-      .sort((a, b) => a.ref.getSnapshot().context.sessionId - b.ref.getSnapshot().context.sessionId)
-      .map((s) => toApiSession(s.ref.getSnapshot())),
-  });
+  /** An ownership refusal: counted, and logged with who asked. */
+  function refuse(conn: LiveConnection, code: PlaybackErrorCode, reason: string, request: string): void {
+    stats.refused++;
+    conn.log.info({ principal: conn.principal, request, reason }, 'playback request refused');
+    sendError(conn, code, reason, request);
+  }
+
+  function snapshotFailed(sessionId: number, err: unknown): void {
+    stats.snapshotErrors++;
+    log.error({ err, sessionId }, 'playback session snapshot failed; left out');
+  }
 
   const aliveIds = () => new Set([...live.values()].map((c) => c.registeredAs).filter((x): x is string => !!x));
+  const view: ViewSource = { sessions, zones, registered, alive: aliveIds, encode, snapshotFailed };
+  const sessionsText = (principal: string | undefined) => sessionsView(view, principal);
+  const connectionsText = (principal: string | undefined) => connectionsView(view, principal);
+  const audioZonesText = (principal: string | undefined) => audioZonesView(view, principal);
 
-  const connectionsFrame = (): OutboundFrame => {
-    const alive = aliveIds();
-    const payload: ApiConnection[] = [...registered.values()].map((c) => ({
-      connectionId: c.connectionId,
-      name: c.name,
-      alive: alive.has(c.connectionId),
-      players: c.players.map((p) => ({ ...p })),
-    }));
-    return { type: 'CONNECTIONS', payload };
-  };
-
-  const audioZonesFrame = (): OutboundFrame => {
-    const payload: ApiAudioZoneWithSession[] = [];
-    for (const s of sessions.values()) {
-      const c = s.ref.getSnapshot().context;
-      if (c.target?.type !== 'AUDIO_ZONE') continue;
-      const zone = zones.get(c.target.audioZoneId);
-      if (zone) payload.push({ id: zone.id, sessionId: c.sessionId, name: zone.name, players: zone.players.map((p) => ({ ...p })) });
-    }
-    return { type: 'AUDIO_ZONE_WITH_SESSIONS', payload };
-  };
+  const broadcastSessions = (except?: string) => fanOut(sessionsText, except !== undefined ? { except } : {});
+  const broadcastConnections = (except?: string) => fanOut(connectionsText, except !== undefined ? { except } : {});
 
   // ---- persistence ---------------------------------------------------------------------------
 
   let saveQueued = false;
 
   function snapshotState(): PlaybackState {
-    return {
-      version: 1,
-      ...counters,
-      sessions: [...sessions.values()].map((s) => ({
-        sessionId: s.ref.getSnapshot().context.sessionId,
-        snapshot: s.ref.getPersistedSnapshot(),
-      })),
-      audioZones: [...zones.values()],
-      connections: [...registered.values()],
-    };
+    const saved: PersistedSession[] = [];
+    for (const [sessionId, e] of sessions) {
+      try {
+        e.lastPersisted = e.actor.ref.getPersistedSnapshot();
+      } catch (err) {
+        snapshotFailed(sessionId, err);
+      }
+      if (e.lastPersisted !== undefined) saved.push({ sessionId, snapshot: e.lastPersisted, ...aclFields(e.acl) });
+    }
+    return { version: 1, ...counters, sessions: saved, audioZones: [...zones.values()], connections: [...registered.values()] };
+  }
+
+  function saveFailed(err: unknown): void {
+    stats.saveErrors++;
+    log.error({ err }, 'saving playback state failed');
   }
 
   /** Coalesce all changes of one tick into one save (the file store debounces writes further). */
   function persist(): void {
-    if (!store || saveQueued || !loaded) return;
+    if (!store || saveQueued || !loaded || closed) return;
     saveQueued = true;
     queueMicrotask(() => {
       saveQueued = false;
-      store.save(snapshotState()).catch((err) => log.error({ err }, 'saving playback state failed'));
+      try {
+        store.save(snapshotState()).catch(saveFailed);
+      } catch (err) {
+        saveFailed(err);
+      }
     });
   }
 
   // ---- sessions ------------------------------------------------------------------------------
 
-  function spawnSession(sessionId: number, init: { input?: { sessionId: number; name: string; target?: PlaybackTarget | null; playlist?: { sessionPlaylistId: number; tracks: Array<Record<string, unknown>> } }; snapshot?: unknown }): SessionActor {
-    let actor: SessionActor | undefined;
+  type SpawnInit = { input: { sessionId: number; name: string; target: PlaybackTarget | null; playlist: SessionPlaylist } } | { snapshot: unknown };
+
+  function spawnSession(sessionId: number, init: SpawnInit, acl: Acl, size: number): SessionEntry | undefined {
+    let entry: SessionEntry | undefined;
+    let spawned: SessionActor | undefined;
     const provided = logic.provide({
       actions: {
+        // Runs inside the actor's timer: a failure here must not crash the session.
         notifyAutoStopped: ({ context }) => {
-          sendAll({
-            type: 'SESSION_UPDATED',
-            payload: {
-              sessionId: context.sessionId,
-              profile: context.profile ?? '',
-              playbackTarget: context.target ?? DEFAULT_TARGET,
-              stop: true,
-              playing: false,
-              seek: context.seek ?? 0,
-            },
-          });
-          persist();
+          try {
+            const text = encode({
+              type: 'SESSION_UPDATED',
+              payload: { sessionId: context.sessionId, profile: context.profile ?? '', playbackTarget: context.target ?? DEFAULT_TARGET, stop: true, playing: false, seek: context.seek ?? 0 },
+            });
+            if (entry) fanOut(() => text, { only: (c) => mayUse(entry!.acl, c.principal) });
+            persist();
+          } catch (err) {
+            log.error({ err, sessionId }, 'announcing an auto-stopped session failed');
+          }
         },
       },
     }) as PlaybackSessionMachine;
-    actor = supervisor.spawn(provided, {
+    const actor = (spawned = supervisor.spawn(provided, {
       kind: 'session',
       id: `${tag}:session:${sessionId}`,
       bindings: { sessionId },
-      input: init.input ?? { sessionId, name: '' },
-      ...(init.snapshot !== undefined ? { snapshot: init.snapshot } : {}),
-      onExit: () => {
-        if (sessions.get(sessionId) === actor) sessions.delete(sessionId);
-      },
+      ...('input' in init ? { input: init.input } : { input: { sessionId, name: '' }, snapshot: init.snapshot }),
+      // May run inside spawn() (an actor that fails at once), before `spawned` is set.
+      onExit: () => spawned && forget(sessionId, spawned),
       onCrash: () => {
-        if (!closed) {
-          sendAll(sessionsFrame());
-          persist();
-        }
+        if (closed) return;
+        broadcastSessions();
+        persist();
       },
-    });
-    if (actor.ref.getSnapshot().status === 'active') sessions.set(sessionId, actor);
-    return actor;
+    }));
+    if (actor.ref.getSnapshot().status !== 'active') return undefined;
+    entry = { actor, acl, size };
+    sessions.set(sessionId, entry);
+    playlistTotal += size;
+    return entry;
+  }
+
+  function forget(sessionId: number, actor: SessionActor): void {
+    const e = sessions.get(sessionId);
+    if (e?.actor !== actor) return;
+    sessions.delete(sessionId);
+    playlistTotal -= e.size;
   }
 
   function restore(state: PlaybackState): void {
@@ -281,23 +208,44 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     for (const c of state.connections) registered.set(c.connectionId, c);
     for (const s of state.sessions) {
       try {
-        const actor = spawnSession(s.sessionId, { snapshot: s.snapshot });
+        const snap = s.snapshot as { context: { playlist: SessionPlaylist } };
+        const size = playlistSize(snap.context.playlist);
+        if (playlistTotal + size > limits.storedPlaylistSize) throw new Error('stored playlists exceed limits.storedPlaylistSize');
+        const e = spawnSession(s.sessionId, { snapshot: s.snapshot }, aclFields(s), size);
         // Timers are not part of a persisted snapshot: re-arm them.
-        actor.ref.send({ type: 'SESSION.RESTORED' });
+        e?.actor.ref.send({ type: 'SESSION.RESTORED' });
       } catch (err) {
+        stats.restoreErrors++;
         log.error({ err, sessionId: s.sessionId }, 'could not restore playback session; dropped');
       }
     }
     log.info({ sessions: sessions.size, audioZones: zones.size, connections: registered.size }, 'playback state restored');
   }
 
+  // A corrupt or hostile data file never stops the start: what cannot be read is logged, counted
+  // and skipped (a copy is kept by stores that can), the rest is restored.
   const ready = (async () => {
     if (!store) return;
+    let raw: PlaybackState | undefined;
     try {
-      const state = await store.load();
-      if (state && !closed) restore(state);
+      raw = await store.load();
     } catch (err) {
+      stats.restoreErrors++;
       log.error({ err }, 'playback state could not be loaded; starting empty');
+      return;
+    }
+    if (raw === undefined || closed) return;
+    try {
+      const { state, problems } = sanitizeState(raw, limits);
+      if (problems.length) {
+        stats.restoreErrors += problems.length;
+        const copy = await store.preserve?.().catch(() => undefined);
+        log.error({ problems: problems.slice(0, 20), skipped: problems.length, copy }, 'stored playback entries refused; the rest is restored');
+      }
+      restore(state);
+    } catch (err) {
+      stats.restoreErrors++;
+      log.error({ err }, 'playback state could not be restored; starting empty');
     }
   })().finally(() => {
     loaded = true;
@@ -305,95 +253,191 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
 
   // ---- inbound -------------------------------------------------------------------------------
 
-  function upsertPlayers(list: PlayerRecord[], players: RegisterPlayer[]): PlayerRecord[] {
-    const out = [...list];
-    for (const p of players) {
-      const existing = out.find((x) => x.audioOutputId === p.audioOutputId);
-      if (existing) existing.name = p.name;
-      else out.push({ playerId: counters.nextPlayerId++, audioOutputId: p.audioOutputId, name: p.name, playing: false });
+  const upsertPlayers = (list: PlayerRecord[], players: RegisterPlayer[]) => mergePlayers(list, players, () => counters.nextPlayerId++);
+
+  /** A session this client may use, or undefined (absent and someone else's look the same). */
+  function findSession(conn: LiveConnection, sessionId: number): SessionEntry | undefined {
+    const e = sessions.get(sessionId);
+    if (e && !mayUse(e.acl, conn.principal)) {
+      stats.refused++;
+      conn.log.info({ principal: conn.principal, sessionId }, 'playback session of another principal refused');
+      return undefined;
     }
-    return out;
+    return e;
+  }
+
+  /** A target naming someone else's zone or registration is refused as if it did not exist. */
+  function targetRefusal(target: PlaybackTarget, principal: string | undefined): string | undefined {
+    if (target.type === 'AUDIO_ZONE') {
+      const z = zones.get(target.audioZoneId);
+      if (z && !mayUse(z, principal)) return `no audio zone ${target.audioZoneId}`;
+    } else if (target.type === 'CONNECTION_OUTPUT') {
+      const c = registered.get(target.connectionId);
+      if (c && !mayUse(c, principal)) return `no connection ${target.connectionId}`;
+    }
+    return undefined;
+  }
+
+  /** The live socket holding a connection id: its registration, or its own server-given id. */
+  const holderOf = (connectionId: string) => [...live.values()].find((c) => c.registeredAs === connectionId || c.id === connectionId);
+
+  /** Room for one more registration: forget the oldest one without a live socket if full. */
+  function roomForRegistration(): boolean {
+    if (registered.size < limits.connections) return true;
+    const alive = aliveIds();
+    for (const id of registered.keys()) {
+      if (!alive.has(id)) {
+        registered.delete(id);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  function setShares(acl: Acl, principals: string[]): void {
+    if (principals.length) acl.sharedWith = principals;
+    else delete acl.sharedWith;
+  }
+
+  /** SHARE_*: only the owner changes the list; others get NOT_FOUND or FORBIDDEN. */
+  function shareFrom(conn: LiveConnection, acl: Acl | undefined, what: string, request: string, principals: string[], shared: ApiShared): boolean {
+    if (!acl || !mayUse(acl, conn.principal)) {
+      if (acl) stats.refused++;
+      sendError(conn, 'NOT_FOUND', `no ${what}`, request);
+      return false;
+    }
+    if (!mayShare(acl, conn.principal)) {
+      const reason =
+        conn.principal === undefined ? 'sharing needs authentication: with it off every client already shares everything' : `only the owner may share ${what}`;
+      refuse(conn, 'FORBIDDEN', reason, request);
+      return false;
+    }
+    setShares(acl, principals);
+    sendTo(conn, { type: 'SHARED', payload: shared });
+    persist();
+    return true;
   }
 
   function handle(conn: LiveConnection, msg: InboundMessage): void {
+    const who = conn.principal;
     switch (msg.type) {
       case 'PING':
         return;
       case 'GET_CONNECTION_ID':
         sendTo(conn, { type: 'CONNECTION_ID', connectionId: conn.id });
-        sendTo(conn, sessionsFrame());
+        sendText(conn, sessionsText(who));
         return;
       case 'GET_SESSIONS':
-        sendTo(conn, sessionsFrame());
+        sendText(conn, sessionsText(who));
         return;
       case 'CREATE_SESSION': {
         const p = msg.payload;
-        const sessionId = counters.nextSessionId++;
-        spawnSession(sessionId, {
-          input: {
-            sessionId,
-            name: p.name,
-            target: p.audioZoneId !== undefined ? { type: 'AUDIO_ZONE', audioZoneId: p.audioZoneId } : null,
-            playlist: { sessionPlaylistId: sessionId, tracks: p.playlist.tracks.map((trackId) => ({ trackId })) },
-          },
-        });
+        if (sessions.size >= limits.sessions) return sendError(conn, 'LIMIT_EXCEEDED', `too many sessions: limit of ${limits.sessions} reached`, msg.type);
+        const target: PlaybackTarget | null = p.audioZoneId !== undefined ? { type: 'AUDIO_ZONE', audioZoneId: p.audioZoneId } : null;
+        const refusal = target && targetRefusal(target, who);
+        if (refusal) return refuse(conn, 'NOT_FOUND', refusal, msg.type);
+        const sessionId = counters.nextSessionId;
+        const playlist = { sessionPlaylistId: sessionId, tracks: p.playlist.tracks.map((trackId) => ({ trackId })) };
+        const size = playlistSize(playlist);
+        if (playlistTotal + size > limits.storedPlaylistSize) return sendError(conn, 'LIMIT_EXCEEDED', 'stored playlists are over their size limit', msg.type);
+        counters.nextSessionId++;
+        spawnSession(sessionId, { input: { sessionId, name: p.name, target, playlist } }, aclFor(who), size);
         conn.log.debug({ sessionId }, 'session created');
-        sendAll(sessionsFrame());
+        broadcastSessions();
         persist();
         return;
       }
       case 'UPDATE_SESSION': {
         const p = msg.payload;
-        const actor = sessions.get(p.sessionId);
-        if (!actor) return sendError(conn, 'NOT_FOUND', `no session ${p.sessionId}`, msg.type);
-        actor.ref.send({ type: 'SESSION.UPDATE', patch: patchFromUpdate(p) });
-        const snap = actor.ref.getSnapshot();
+        const e = findSession(conn, p.sessionId);
+        if (!e) return sendError(conn, 'NOT_FOUND', `no session ${p.sessionId}`, msg.type);
+        const current = e.actor.ref.getSnapshot().context.target;
+        const refusal = sameTarget(current, p.playbackTarget) ? undefined : targetRefusal(p.playbackTarget, who);
+        if (refusal) return refuse(conn, 'NOT_FOUND', refusal, msg.type);
+        const size = p.playlist ? playlistSize(p.playlist) : e.size;
+        if (playlistTotal - e.size + size > limits.storedPlaylistSize) return sendError(conn, 'LIMIT_EXCEEDED', 'stored playlists are over their size limit', msg.type);
+        e.actor.ref.send({ type: 'SESSION.UPDATE', patch: patchFromUpdate(p) });
+        const snap = e.actor.ref.getSnapshot();
         if (snap.status !== 'active') return sendError(conn, 'INTERNAL', `session ${p.sessionId} failed`, msg.type);
-        sendAll({ type: 'SESSION_UPDATED', payload: toApiUpdate(p, snap) }, conn.id);
+        playlistTotal += size - e.size;
+        e.size = size;
+        const text = encode({ type: 'SESSION_UPDATED', payload: toApiUpdate(p, snap) });
+        fanOut(() => text, { except: conn.id, only: (c) => mayUse(e.acl, c.principal) });
         persist();
         return;
       }
       case 'DELETE_SESSION': {
-        const actor = sessions.get(msg.payload.sessionId);
-        if (!actor) return sendError(conn, 'NOT_FOUND', `no session ${msg.payload.sessionId}`, msg.type);
-        actor.ref.send({ type: 'SESSION.DELETE' });
-        sessions.delete(msg.payload.sessionId);
-        sendAll(sessionsFrame());
+        const { sessionId } = msg.payload;
+        const e = findSession(conn, sessionId);
+        if (!e) return sendError(conn, 'NOT_FOUND', `no session ${sessionId}`, msg.type);
+        e.actor.ref.send({ type: 'SESSION.DELETE' });
+        forget(sessionId, e.actor);
+        broadcastSessions();
         persist();
         return;
       }
       case 'REGISTER_CONNECTION': {
         const p = msg.payload;
+        // Always, authentication or not: a registration a live socket holds is that socket's.
+        const holder = holderOf(p.connectionId);
+        if (holder && holder !== conn) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is held by another live connection`, msg.type);
         const prev = registered.get(p.connectionId);
-        registered.set(p.connectionId, {
-          connectionId: p.connectionId,
-          name: p.name,
-          players: upsertPlayers(prev?.players ?? [], p.players),
-        });
+        if (prev && !mayUse(prev, who)) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is registered by another principal`, msg.type);
+        const players = upsertPlayers(prev?.players ?? [], p.players);
+        if (players.length > limits.playersPerConnection) return sendError(conn, 'LIMIT_EXCEEDED', `more than ${limits.playersPerConnection} players`, msg.type);
+        if (!prev && !roomForRegistration()) return sendError(conn, 'LIMIT_EXCEEDED', `too many connections: limit of ${limits.connections} reached`, msg.type);
+        registered.set(p.connectionId, { connectionId: p.connectionId, name: p.name, players, ...aclFields(prev ?? aclFor(who)) });
         conn.registeredAs = p.connectionId;
-        sendAll(connectionsFrame());
+        broadcastConnections();
         persist();
         return;
       }
       case 'REGISTER_PLAYERS': {
         const rec = registered.get(conn.registeredAs ?? conn.id);
-        if (!rec) return sendError(conn, 'NOT_FOUND', 'connection not registered: send REGISTER_CONNECTION first', msg.type);
-        rec.players = upsertPlayers(rec.players, msg.payload);
-        sendAll(connectionsFrame());
+        if (!rec || !mayUse(rec, who)) return sendError(conn, 'NOT_FOUND', 'connection not registered: send REGISTER_CONNECTION first', msg.type);
+        const players = upsertPlayers(rec.players, msg.payload);
+        if (players.length > limits.playersPerConnection) return sendError(conn, 'LIMIT_EXCEEDED', `more than ${limits.playersPerConnection} players`, msg.type);
+        rec.players = players;
+        broadcastConnections();
         persist();
         return;
       }
       case 'CREATE_AUDIO_ZONE': {
+        if (zones.size >= limits.audioZones) return sendError(conn, 'LIMIT_EXCEEDED', `too many audio zones: limit of ${limits.audioZones} reached`, msg.type);
         const id = counters.nextAudioZoneId++;
-        zones.set(id, { id, name: msg.payload.name, players: [] });
-        sendAll(sessionsFrame());
-        sendAll(connectionsFrame(), conn.id);
+        zones.set(id, { id, name: msg.payload.name, players: [], ...aclFor(who) });
+        broadcastSessions();
+        broadcastConnections(conn.id);
         persist();
         return;
       }
-      case 'SET_SEEK':
-        sendAll({ type: 'SET_SEEK', payload: msg.payload }, conn.id);
+      case 'SET_SEEK': {
+        const e = sessions.get(msg.payload.sessionId);
+        // Without authentication seeks are relayed as MoosicBox does, known session or not.
+        if (who !== undefined && !findSession(conn, msg.payload.sessionId)) return sendError(conn, 'NOT_FOUND', `no session ${msg.payload.sessionId}`, msg.type);
+        const text = encode({ type: 'SET_SEEK', payload: msg.payload });
+        fanOut(() => text, { except: conn.id, ...(e ? { only: (c: LiveConnection) => mayUse(e.acl, c.principal) } : {}) });
         return;
+      }
+      case 'SHARE_SESSION': {
+        const { sessionId, principals } = msg.payload;
+        if (shareFrom(conn, sessions.get(sessionId)?.acl, `session ${sessionId}`, msg.type, principals, { kind: 'SESSION', sessionId, principals })) {
+          broadcastSessions(conn.id);
+        }
+        return;
+      }
+      case 'SHARE_AUDIO_ZONE': {
+        const { audioZoneId, principals } = msg.payload;
+        shareFrom(conn, zones.get(audioZoneId), `audio zone ${audioZoneId}`, msg.type, principals, { kind: 'AUDIO_ZONE', audioZoneId, principals });
+        return;
+      }
+      case 'SHARE_CONNECTION': {
+        const { connectionId, principals } = msg.payload;
+        if (shareFrom(conn, registered.get(connectionId), `connection ${connectionId}`, msg.type, principals, { kind: 'CONNECTION', connectionId, principals })) {
+          broadcastConnections(conn.id);
+        }
+        return;
+      }
     }
   }
 
@@ -449,7 +493,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
 
   // ---- connections ---------------------------------------------------------------------------
 
-  function onConnection(ws: WebSocket): void {
+  function onConnection(ws: WebSocket, principal: string | undefined): void {
     if (closed) {
       ws.close(1001, 'server shutting down');
       return;
@@ -458,13 +502,14 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     const conn: LiveConnection = {
       id,
       ws,
+      principal,
       lastSeen: Date.now(),
       log: log.child({ connectionId: id }),
       ...(rate ? { bucket: new TokenBucket({ perSecond: rate.messagesPerSecond, burst: rate.burst }) } : {}),
     };
     live.set(id, conn);
     ensureHeartbeat();
-    conn.log.debug('playback client connected');
+    conn.log.debug({ principal }, 'playback client connected');
     ws.on('pong', () => {
       conn.lastSeen = Date.now();
     });
@@ -485,7 +530,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       if (!live.delete(id)) return;
       ensureHeartbeat();
       conn.log.debug('playback client disconnected');
-      if (!closed) sendAll(connectionsFrame());
+      if (!closed) broadcastConnections();
     });
   }
 
@@ -493,24 +538,39 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     name: 'playback',
     maxPayload: opts.maxPayload ?? 1024 * 1024,
     match: (url) => (url.pathname === routePath ? {} : null),
-    onConnection: (ws) => onConnection(ws),
+    onConnection: (ws, _req, _params, ctx) => onConnection(ws, ctx?.principal),
   };
+
+  function share(target: PlaybackShareTarget, principals: string[]): boolean {
+    const list = [...new Set(principals)];
+    const acl = target.kind === 'SESSION' ? sessions.get(target.sessionId)?.acl : target.kind === 'AUDIO_ZONE' ? zones.get(target.audioZoneId) : registered.get(target.connectionId);
+    if (!acl) return false;
+    setShares(acl, list);
+    if (target.kind === 'SESSION') broadcastSessions();
+    if (target.kind === 'CONNECTION') broadcastConnections();
+    persist();
+    return true;
+  }
 
   return {
     wsRoute,
     ready,
+    stats,
+    share,
     connections: () => [...live.keys()],
     publish(event) {
       switch (event.type) {
         case 'DOWNLOAD_EVENT':
-        case 'SCAN_EVENT':
-          return sendAll({ type: event.type, payload: event.payload }, event.except);
+        case 'SCAN_EVENT': {
+          const text = encode({ type: event.type, payload: event.payload });
+          return fanOut(() => text, event.except !== undefined ? { except: event.except } : {});
+        }
         default: {
-          const frame = event.type === 'SESSIONS' ? sessionsFrame() : event.type === 'CONNECTIONS' ? connectionsFrame() : audioZonesFrame();
-          if (event.to === undefined) return sendAll(frame);
+          const build = event.type === 'SESSIONS' ? sessionsText : event.type === 'CONNECTIONS' ? connectionsText : audioZonesText;
+          if (event.to === undefined) return fanOut(build);
           const conn = live.get(event.to);
           if (!conn) return 0;
-          sendTo(conn, frame);
+          sendText(conn, build(conn.principal));
           return 1;
         }
       }
@@ -518,17 +578,19 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     async close() {
       if (closed) return;
       await ready;
-      const state = store ? snapshotState() : undefined;
+      let state: PlaybackState | undefined;
+      try {
+        state = store ? snapshotState() : undefined;
+      } catch (err) {
+        saveFailed(err);
+      }
       closed = true;
       if (heartbeat) clearInterval(heartbeat);
       heartbeat = undefined;
       for (const conn of live.values()) conn.ws.close(1001, 'server shutting down');
       live.clear();
-      if (store && state) {
-        await store.save(state).catch((err) => log.error({ err }, 'saving playback state failed'));
-        await store.flush?.();
-      }
-      for (const actor of [...sessions.values()]) supervisor.stop(actor.id);
+      if (store && state) await Promise.all([store.save(state), store.flush?.()]).catch(saveFailed);
+      for (const e of [...sessions.values()]) supervisor.stop(e.actor.id);
       sessions.clear();
     },
   };

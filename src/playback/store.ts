@@ -2,8 +2,12 @@
 // registered connections. The default is one JSON file written atomically (tmp + rename) so a
 // crash mid-write leaves the previous file intact; writes are debounced so a burst of seeks costs
 // one write.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+//
+// What comes back from load() is only as trustworthy as the disk: the routes validate every entry
+// (persisted.ts) before using it, and nothing here may throw out of a timer.
+import { copyFile, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Acl } from './policy.js';
 
 export interface PlayerRecord {
   playerId: number;
@@ -12,19 +16,20 @@ export interface PlayerRecord {
   playing: boolean;
 }
 
-export interface ConnectionRecord {
+/** Records carry their owner and share list (absent: created while authentication was off). */
+export interface ConnectionRecord extends Acl {
   connectionId: string;
   name: string;
   players: PlayerRecord[];
 }
 
-export interface AudioZoneRecord {
+export interface AudioZoneRecord extends Acl {
   id: number;
   name: string;
   players: PlayerRecord[];
 }
 
-export interface PersistedSession {
+export interface PersistedSession extends Acl {
   sessionId: number;
   /** `actor.getPersistedSnapshot()` of the session's actor. */
   snapshot: unknown;
@@ -41,30 +46,25 @@ export interface PlaybackState {
 }
 
 export interface PlaybackStore {
-  /** The last saved state, or undefined when nothing was saved yet. */
+  /**
+   * The last saved state, or undefined when nothing was saved yet. Treated as untrusted: entries
+   * that fail validation are skipped (and logged) by the routes.
+   */
   load(): Promise<PlaybackState | undefined>;
   /** Record the current state; a store may write it later (flush() forces the write). */
   save(state: PlaybackState): Promise<void>;
   flush?(): Promise<void>;
+  /**
+   * Keep a copy of what load() returned, because part of it was refused and the next save will
+   * drop it; resolves with where the copy went.
+   */
+  preserve?(): Promise<string | undefined>;
 }
 
 export function emptyPlaybackState(): PlaybackState {
   return { version: 1, nextSessionId: 1, nextAudioZoneId: 1, nextPlayerId: 1, sessions: [], audioZones: [], connections: [] };
 }
 
-function isState(v: unknown): v is PlaybackState {
-  if (typeof v !== 'object' || v === null) return false;
-  const s = v as Record<string, unknown>;
-  return (
-    s.version === 1 &&
-    Number.isInteger(s.nextSessionId) &&
-    Number.isInteger(s.nextAudioZoneId) &&
-    Number.isInteger(s.nextPlayerId) &&
-    Array.isArray(s.sessions) &&
-    Array.isArray(s.audioZones) &&
-    Array.isArray(s.connections)
-  );
-}
 
 /** In-memory store: survives a routes restart within one process (tests, embedding). */
 export function createMemoryStore(initial?: PlaybackState): PlaybackStore & { readonly saves: number; peek(): PlaybackState | undefined } {
@@ -79,8 +79,8 @@ export function createMemoryStore(initial?: PlaybackState): PlaybackStore & { re
       return state ? (JSON.parse(state) as PlaybackState) : undefined;
     },
     async save(s) {
-      saves++;
       state = JSON.stringify(s);
+      saves++;
     },
   };
 }
@@ -117,7 +117,15 @@ export function createFileStore(opts: FileStoreOptions): PlaybackStore & { flush
     pending = undefined;
     waiters = [];
     if (!state) return chain;
-    const body = JSON.stringify(state);
+    // Runs from a timer: a state that cannot be serialised fails its savers, never the process.
+    let body: string;
+    try {
+      body = JSON.stringify(state);
+    } catch (err) {
+      const failure = new PlaybackStoreError('playback state could not be serialised; not written', { cause: err });
+      settled.forEach((w) => w.reject(failure));
+      return Promise.reject(failure);
+    }
     const tmp = `${file}.${process.pid}.${++seq}.tmp`;
     chain = chain
       .catch(() => {})
@@ -128,9 +136,21 @@ export function createFileStore(opts: FileStoreOptions): PlaybackStore & { flush
       });
     chain.then(
       () => settled.forEach((w) => w.resolve()),
-      (err) => settled.forEach((w) => w.reject(err)),
+      (err) => settled.forEach((w) => w.reject(new PlaybackStoreError(`cannot write ${file}`, { cause: err }))),
     );
     return chain;
+  };
+
+  const stamp = () => new Date().toISOString().replace(/[:.]/g, '-');
+  /** Keep an unreadable file for the operator instead of overwriting it with the next save. */
+  const setAside = async (): Promise<string | undefined> => {
+    const aside = `${file}.corrupt-${stamp()}`;
+    try {
+      await rename(file, aside);
+      return aside;
+    } catch {
+      return undefined;
+    }
   };
 
   return {
@@ -147,19 +167,34 @@ export function createFileStore(opts: FileStoreOptions): PlaybackStore & { flush
       try {
         json = JSON.parse(text);
       } catch (err) {
-        throw new PlaybackStoreError(`${file} is not valid JSON`, { cause: err });
+        const aside = await setAside();
+        throw new PlaybackStoreError(`${file} is not valid JSON${aside ? ` (kept as ${aside})` : ''}`, { cause: err });
       }
-      if (!isState(json)) throw new PlaybackStoreError(`${file} is not a playback state (version 1)`);
-      return json;
+      if (typeof json !== 'object' || json === null || Array.isArray(json) || (json as { version?: unknown }).version !== 1) {
+        const aside = await setAside();
+        throw new PlaybackStoreError(`${file} is not a playback state (version 1)${aside ? ` (kept as ${aside})` : ''}`);
+      }
+      // Entry by entry validation is the routes' (they know the session machine).
+      return json as PlaybackState;
     },
     save(state) {
       pending = state;
       const done = new Promise<void>((resolve, reject) => waiters.push({ resolve, reject }));
+      // Failures reach every saver through `done`; the timer itself must never throw.
       if (!timer) timer = setTimeout(() => void writeNow().catch(() => {}), debounceMs);
       return done;
     },
     async flush() {
       await writeNow();
+    },
+    async preserve() {
+      const copy = `${file}.rejected-${stamp()}`;
+      try {
+        await copyFile(file, copy);
+        return copy;
+      } catch {
+        return undefined;
+      }
     },
   };
 }

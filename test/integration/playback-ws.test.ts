@@ -290,6 +290,114 @@ describe('playback bad input', () => {
     }
   });
 
+  test('stored free-form fields are bounded: bad tracks are refused with a reason and the session is unchanged', async () => {
+    // Frames larger than the default 1 MiB, so the playlist's own size bound is reached.
+    const srv = await start({ maxPayload: 4 * 1024 * 1024 });
+    try {
+      const { c } = await join(srv.port);
+      c.send({ type: 'CREATE_SESSION', payload: { name: 'Kitchen', playlist: { tracks: [5] } } });
+      await c.nextOf('SESSIONS');
+      const withTracks = (tracks: unknown) => ({
+        type: 'UPDATE_SESSION',
+        payload: { sessionId: 1, profile: 'p', playbackTarget: target, play: true, playlist: { sessionPlaylistId: 1, tracks } },
+      });
+      const cases: Array<[unknown, RegExp]> = [
+        [[{ a: [[[[[[[[1]]]]]]]] }], /playlist\.tracks\.0\.a\.0\.0\.0\.0\.0\.0\.0: nested deeper than 8 levels/],
+        [[{ title: 'x'.repeat(5000) }], /playlist\.tracks\.0\.title: string longer than 4096/],
+        [[Object.fromEntries(Array.from({ length: 200 }, (_, i) => [`k${i}`, i]))], /more than 128 keys/],
+        [[{ list: Array.from({ length: 2000 }, () => 0) }], /array longer than 1024/],
+        [[{ a: 'x'.repeat(4000), b: 'x'.repeat(4000), c: 'x'.repeat(4000), d: 'x'.repeat(4000), e: 'x'.repeat(4000) }], /larger than 16384/],
+        [Array.from({ length: 300 }, () => ({ t: 'x'.repeat(4000) })), /playlist larger than 1048576/],
+        [[7], /a track must be a JSON object/],
+        [[{ trackId: { no: 1 } }], /trackId must be a number or a string/],
+        [[{ album: { xstate$$type: 1, id: 'x' } }], /key "xstate\$\$type" is reserved/],
+        [[{ sessionId: 1, send: true, ref: 'r' }], /actor reference/],
+      ];
+      for (const [tracks, reason] of cases) {
+        c.send(withTracks(tracks));
+        const err = await c.next();
+        assert.equal(err.type, 'ERROR');
+        assert.equal(err.payload.code, 'INVALID_PAYLOAD');
+        assert.match(err.payload.reason, reason);
+      }
+      c.send({ type: 'UPDATE_SESSION', payload: { sessionId: 1, profile: 'p'.repeat(300), playbackTarget: target } });
+      assert.match((await c.next()).payload.reason, /profile/);
+      c.send({ type: 'GET_SESSIONS' });
+      const [s] = (await c.next()).payload;
+      assert.deepEqual([s.playing, s.playlist], [false, { sessionPlaylistId: 1, tracks: [{ trackId: 5 }] }]);
+      c.ws.close();
+      await c.closed;
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('caps on sessions, zones, players and registrations answer LIMIT_EXCEEDED', async () => {
+    const srv = await start({ limits: { sessions: 2, audioZones: 1, playersPerConnection: 2, connections: 2, storedPlaylistSize: 40 } });
+    try {
+      const { c } = await join(srv.port);
+      const code = async () => (await c.nextOf('ERROR')).payload.code;
+      c.send({ type: 'CREATE_SESSION', payload: { name: 'big', playlist: { tracks: [1, 2, 3, 4] } } });
+      assert.equal(await code(), 'LIMIT_EXCEEDED', 'playlist over the stored size');
+      for (const name of ['a', 'b']) {
+        c.send({ type: 'CREATE_SESSION', payload: { name, playlist: { tracks: [] } } });
+        await c.nextOf('SESSIONS');
+      }
+      c.send({ type: 'CREATE_SESSION', payload: { name: 'c', playlist: { tracks: [] } } });
+      assert.equal(await code(), 'LIMIT_EXCEEDED');
+      c.send({ type: 'CREATE_AUDIO_ZONE', payload: { name: 'z1' } });
+      await c.nextOf('SESSIONS');
+      c.send({ type: 'CREATE_AUDIO_ZONE', payload: { name: 'z2' } });
+      assert.equal(await code(), 'LIMIT_EXCEEDED');
+      const players = (n: number) => Array.from({ length: n }, (_, i) => ({ audioOutputId: `o${i}`, name: `p${i}` }));
+      c.send({ type: 'REGISTER_CONNECTION', payload: { connectionId: 'one', name: 'one', players: players(3) } });
+      assert.equal(await code(), 'LIMIT_EXCEEDED');
+      c.send({ type: 'REGISTER_CONNECTION', payload: { connectionId: 'one', name: 'one', players: players(2) } });
+      await c.nextOf('CONNECTIONS');
+      c.send({ type: 'REGISTER_PLAYERS', payload: [{ audioOutputId: 'more', name: 'more' }] });
+      assert.equal(await code(), 'LIMIT_EXCEEDED');
+      // Registrations without a live socket make room: 'one' is released when this socket moves on.
+      for (const id of ['two', 'three', 'four']) {
+        c.send({ type: 'REGISTER_CONNECTION', payload: { connectionId: id, name: id, players: [] } });
+        await c.nextOf('CONNECTIONS');
+      }
+      c.send({ type: 'GET_SESSIONS' });
+      await c.nextOf('SESSIONS');
+      srv.routes.publish({ type: 'CONNECTIONS' });
+      assert.deepEqual((await c.nextOf('CONNECTIONS')).payload.map((x: any) => x.connectionId), ['three', 'four']);
+      c.ws.close();
+      await c.closed;
+    } finally {
+      await srv.stop();
+    }
+  });
+
+  test('a store that fails is logged and counted; clients are not affected', async () => {
+    const failing: PlaybackStore = {
+      load: async () => {
+        throw new Error('disk on fire');
+      },
+      save: async () => {
+        throw new Error('disk full');
+      },
+    };
+    const srv = await start({ store: failing });
+    try {
+      assert.equal(srv.routes.stats.restoreErrors, 1);
+      const { c } = await join(srv.port);
+      c.send({ type: 'CREATE_SESSION', payload: { name: 'a', playlist: { tracks: [] } } });
+      await c.nextOf('SESSIONS');
+      c.send({ type: 'GET_SESSIONS' });
+      assert.equal((await c.nextOf('SESSIONS')).payload.length, 1);
+      assert.ok(srv.routes.stats.saveErrors >= 1);
+      c.ws.close();
+      await c.closed;
+    } finally {
+      await srv.stop();
+    }
+    assert.ok(srv.routes.stats.saveErrors >= 2, 'the final save on close failed too, and was contained');
+  });
+
   test('flood closes with 1008, oversized frame with 1009', async () => {
     const srv = await start({ rateLimit: { messagesPerSecond: 5, burst: 10 }, maxPayload: 2048 });
     try {
