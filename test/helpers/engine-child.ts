@@ -168,7 +168,8 @@ export class EngineChild {
 
   /** The last lines of both streams, for failure messages. */
   tail(n = 40): string {
-    return [...this.lines.slice(-n), ...this.stderrLines.slice(-n).map((l) => `stderr: ${l}`)].join('\n');
+    const cut = (l: string) => (l.length > 400 ? `${l.slice(0, 400)}…` : l);
+    return [...this.lines.slice(-n).map(cut), ...this.stderrLines.slice(-n).map((l) => `stderr: ${cut(l)}`)].join('\n');
   }
 
   /** SIGTERM (SIGKILL after `graceMs`); resolves with the exit status. Removes the data dir. */
