@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { exited, freeUdpPort, terminate, track, waitUntil } from '../interop/helpers/procs.js';
+import { exited, freeTcpPort, freeUdpPort, terminate, track, udpPortBound, waitUntil } from '../interop/helpers/procs.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -63,13 +63,15 @@ export class EngineChild {
     const root = o.root ?? REPO_ROOT;
     const dataDir = mkdtempSync(path.join(tmpdir(), 'callchart-child-'));
     const sipPort = o.sipPort === false ? 0 : (o.sipPort ?? (await freeUdpPort()));
+    // A known port rather than 0: readiness is then seen whatever the log level (GET /status).
+    const wsPort = o.script ? 0 : await freeTcpPort();
     const argv = o.script ?? [
       'src/cli.ts',
       'serve',
       '--host',
       '127.0.0.1',
       '--ws-port',
-      '0',
+      String(wsPort),
       '--sip-port',
       String(sipPort),
       '--rtp-ports',
@@ -92,12 +94,25 @@ export class EngineChild {
     proc.stdout!.on('data', (d: Buffer) => child.take(d, false));
     proc.stderr!.on('data', (d: Buffer) => child.take(d, true));
     proc.once('exit', (code, signal) => (child.exit = { code, signal }));
+    let answered = false;
+    const poll = setInterval(() => {
+      if (!wsPort || answered) return;
+      fetch(`http://127.0.0.1:${wsPort}/status`, { signal: AbortSignal.timeout(500) }).then(
+        (r) => void r.text().then(() => (answered = r.status === 200)),
+        () => {},
+      );
+    }, 100);
     try {
-      await waitUntil(() => child.wsPort > 0 || exited(proc), o.startTimeoutMs ?? 30_000, 'the engine child to listen');
+      await waitUntil(() => (wsPort ? answered : child.wsPort > 0) || exited(proc), o.startTimeoutMs ?? 30_000, 'the engine child to listen');
+      if (wsPort) child.wsPort = wsPort;
+      // HTTP listens first, then SIP binds: wait for both.
+      if (sipPort) await waitUntil(() => udpPortBound(sipPort) || exited(proc), 10_000, 'the engine child to bind SIP');
     } catch (err) {
+      clearInterval(poll);
       await child.stop();
       throw new Error(`${(err as Error).message}\n${child.tail()}`);
     }
+    clearInterval(poll);
     if (exited(proc)) throw new Error(`engine child exited at start-up (code ${proc.exitCode})\n${child.tail()}`);
     return child;
   }

@@ -3,6 +3,7 @@
 // `ws.jambonz.org`, sends session:new / verb:hook / call:status … with realistic payloads, and
 // waits for the app's acks (matched by msgid) and commands.
 import { randomBytes } from 'node:crypto';
+import type WebSocket from 'ws';
 import { TestClient } from './ws-client.js';
 
 export const newMsgid = () => randomBytes(16).toString('base64url').slice(0, 22);
@@ -71,13 +72,13 @@ export function callInfo(callSid: string, o: { direction?: 'inbound' | 'outbound
 
 export class JambonzSim {
   readonly client: TestClient;
-  private constructor(url: string, protocols: string | string[] | undefined) {
-    this.client = new TestClient(url, protocols);
+  private constructor(url: string, protocols: string | string[] | undefined, options?: WebSocket.ClientOptions) {
+    this.client = new TestClient(url, protocols, options);
   }
 
   /** Open a hook socket the way the feature-server does (subprotocol `ws.jambonz.org`). */
-  static async connect(url: string, protocols: string | string[] | undefined = 'ws.jambonz.org'): Promise<JambonzSim> {
-    const sim = new JambonzSim(url, protocols);
+  static async connect(url: string, protocols: string | string[] | undefined = 'ws.jambonz.org', options?: WebSocket.ClientOptions): Promise<JambonzSim> {
+    const sim = new JambonzSim(url, protocols, options);
     await sim.client.opened();
     return sim;
   }

@@ -10,8 +10,8 @@ export class TestClient {
   closed: { code: number; reason: string } | undefined;
   private closeWaiters: Array<() => void> = [];
 
-  constructor(url: string, protocols?: string | string[]) {
-    this.ws = new WebSocket(url, protocols);
+  constructor(url: string, protocols?: string | string[], options?: WebSocket.ClientOptions) {
+    this.ws = new WebSocket(url, protocols, options);
     this.ws.on('message', (data, isBinary) => {
       if (isBinary) this.frames.push({ kind: 'binary', data: data as Buffer });
       else {
