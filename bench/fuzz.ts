@@ -122,8 +122,18 @@ async function main(): Promise<void> {
     ['failures', failures.length],
   ]);
   if (failures.length) {
-    const rows: Cell[][] = failures.slice(0, 40).map((f) => [f.round, f.area, f.problems.slice(0, 2).join(' | ').replace(/\|/g, '/').slice(0, 300)]);
-    printTable('failures (first 40; replay with FUZZ_SEED and FUZZ_START_ROUND)', ['round', 'area', 'problem'], rows);
+    // One row per kind of problem (numbers, ids and quoted text folded), with where it first showed.
+    const kinds = new Map<string, { count: number; first: string; example: string }>();
+    for (const f of failures) {
+      for (const p of f.problems) {
+        const key = p.replace(/"[^"]*"/g, '"…"').replace(/[0-9a-f]{8,}|\d+/g, 'N').slice(0, 70);
+        const k = kinds.get(key);
+        if (k) k.count++;
+        else kinds.set(key, { count: 1, first: `round ${f.round}, ${f.area}`, example: p });
+      }
+    }
+    const rows: Cell[][] = [...kinds.values()].map((k) => [k.count, k.first, k.example.replace(/\|/g, '/').replace(/\s+/g, ' ').slice(0, 260)]);
+    printTable('problems by kind (replay: FUZZ_SEED and FUZZ_START_ROUND of the first round)', ['times', 'first seen', 'example'], rows);
   }
   process.exitCode = failures.length || stop.code !== 0 ? 1 : 0;
 }

@@ -158,7 +158,7 @@ export async function health(child: EngineChild, o: HealthOptions = {}): Promise
   if (!child.alive()) return [`the engine exited (code ${child.exit?.code}, signal ${child.exit?.signal})`, ...child.alarms.slice(0, 10)];
   const problems = await legitHttp(child.wsPort);
   if (child.sipPort) {
-    const opt = await sipOptions(child.sipPort);
+    const opt = await sipOptions(child.sipPort, '127.0.0.1', 3000);
     if (opt.status !== 200) problems.push(`SIP OPTIONS answered ${opt.status ?? 'nothing'}`);
     if (o.sipCall !== false) {
       const call = await sipCallWorks(child.sipPort);
