@@ -13,7 +13,7 @@ import { exited, freeTcpPort, freeUdpPort, terminate, track, udpPortBound, waitU
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export interface EngineChildOptions {
-  /** Checkout whose `src/cli.ts` runs (default: this repository). */
+  /** Checkout whose `src/cli.ts` runs (default: FUZZ_ROOT, else this repository). */
   root?: string;
   /** Script (relative to `root`) and its arguments instead of `src/cli.ts serve …`. */
   script?: string[];
@@ -60,7 +60,8 @@ export class EngineChild {
   }
 
   static async start(o: EngineChildOptions = {}): Promise<EngineChild> {
-    const root = o.root ?? REPO_ROOT;
+    // FUZZ_ROOT runs the fuzz suite against another checkout (e.g. an export of fe89b32).
+    const root = o.root ?? (o.script ? undefined : process.env.FUZZ_ROOT) ?? REPO_ROOT;
     const dataDir = mkdtempSync(path.join(tmpdir(), 'callchart-child-'));
     const sipPort = o.sipPort === false ? 0 : (o.sipPort ?? (await freeUdpPort()));
     // A known port rather than 0: readiness is then seen whatever the log level (GET /status).
