@@ -63,7 +63,8 @@ export class EngineChild {
     // FUZZ_ROOT runs the fuzz suite against another checkout (e.g. an export of fe89b32).
     const root = o.root ?? (o.script ? undefined : process.env.FUZZ_ROOT) ?? REPO_ROOT;
     const dataDir = mkdtempSync(path.join(tmpdir(), 'callchart-child-'));
-    const sipPort = o.sipPort === false ? 0 : (o.sipPort ?? (await freeUdpPort()));
+    // A custom script binds what it binds: no SIP port is waited for unless one is given.
+    const sipPort = o.sipPort === false ? 0 : (o.sipPort ?? (o.script ? 0 : await freeUdpPort()));
     // A known port rather than 0: readiness is then seen whatever the log level (GET /status).
     const wsPort = o.script ? 0 : await freeTcpPort();
     const argv = o.script ?? [
