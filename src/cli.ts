@@ -13,6 +13,7 @@ import { SipWorkers } from './sip/workers.js';
 import os from 'node:os';
 import { mintToken, signUrl } from './transport/auth.js';
 import type { HttpSecurityOptions } from './transport/http.js';
+import { installProcessGuard } from './process-guard.js';
 
 export const HELP = `callchart — actor-based call-control engine
 
@@ -353,6 +354,9 @@ export async function main(argv: string[]): Promise<number | undefined> {
     process.stderr.write(`callchart: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
+  // The server owns its process: a bug reached by some input is logged and counted, not fatal
+  // (src/process-guard.ts says when it still exits).
+  installProcessGuard(engine);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       engine.logger.info({ signal }, 'signal received');
