@@ -17,7 +17,7 @@ export { Supervisor, LimitExceededError, type SupervisorOptions, type SpawnOptio
 export { HttpServer, type WsRoute, type HttpRoute, type RouteParams } from './transport/http.js';
 export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
-export type { InspectOptions } from './inspect.js';
+export type { InspectOptions } from './inspect/index.js';
 export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
 export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers.js';
 // Media plane: codecs and RTP sessions, and the media actors that play, record, bridge and mix.
