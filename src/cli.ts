@@ -14,6 +14,7 @@ import os from 'node:os';
 import { mintToken, signUrl } from './transport/auth.js';
 import type { HttpSecurityOptions } from './transport/http.js';
 import { installProcessGuard } from './process-guard.js';
+import { DEFAULT_INSPECT_HOST, DEFAULT_INSPECT_PORT, inspectAccessProblem } from './inspect/index.js';
 
 export const HELP = `callchart — actor-based call-control engine
 
@@ -38,11 +39,21 @@ Options (environment variable in brackets):
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
   --max-calls <n>        concurrent call limit (default 10000)         [CALLCHART_MAX_CALLS]
-  --inspect [filter]     start the Stately inspector's local relay on  [CALLCHART_INSPECT]
-                         port 8080 and watch actors; an optional filter
-                         (actor kind such as "call", or a call-id prefix)
-                         limits it to those actors
-  --inspect-port <port>  inspector relay port (default 8080)
+  --inspect [filter]     serve the live statechart viewer at           [CALLCHART_INSPECT]
+                         http://127.0.0.1:8080/inspect (works offline);
+                         an optional filter (actor kind such as "call",
+                         or a call-id prefix) limits it to those actors.
+                         It shows call data, caller numbers included
+  --inspect-port <port>  viewer port (default 8080)                    [CALLCHART_INSPECT_PORT]
+  --inspect-host <addr>  viewer bind address (default 127.0.0.1); any  [CALLCHART_INSPECT_HOST]
+                         other than loopback needs --inspect-token
+  --inspect-token <t>    require this token (16+ chars): open          [CALLCHART_INSPECT_TOKEN]
+                         /inspect?token=<t> once, or send
+                         "Authorization: Bearer <t>". Prefer the env var
+                         (flags show in ps)
+  --inspect-stately      also serve Stately's inspector at             [CALLCHART_INSPECT_STATELY]
+                         /inspect/stately: that page loads the stately.ai
+                         app (internet needed) and hands it the events
   --data-dir <dir>       where playback sessions persist and jambonz   [CALLCHART_DATA_DIR]
                          recordings are written (<dir>/recordings)
                          (default ./data)
@@ -99,7 +110,7 @@ export interface ServeConfig {
   rtpPorts: string;
   logLevel: LogLevel;
   maxCalls: number;
-  inspect: false | { filter?: string; port: number };
+  inspect: false | { filter?: string; port: number; host: string; token?: string; stately?: boolean };
   dataDir: string;
   publicWsUrl?: string;
   /** WebSocket/HTTP port hardening and auth; absent = engine defaults, auth off. */
@@ -128,6 +139,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'max-calls': { type: 'string' },
         inspect: { type: 'boolean' },
         'inspect-port': { type: 'string' },
+        'inspect-host': { type: 'string' },
+        'inspect-token': { type: 'string' },
+        'inspect-stately': { type: 'boolean' },
         'data-dir': { type: 'string' },
         'public-ws-url': { type: 'string' },
         'auth-secret': { type: 'string' },
@@ -163,6 +177,21 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const envInspect = env.CALLCHART_INSPECT;
   const inspectOn = v.inspect === true || (envInspect !== undefined && envInspect !== '' && envInspect !== '0' && envInspect !== 'false');
   const filter = positionals[0] ?? (envInspect && !['1', 'true'].includes(envInspect) ? envInspect : undefined);
+  let inspect: ServeConfig['inspect'] = false;
+  if (inspectOn) {
+    const host = pick(v['inspect-host'], 'CALLCHART_INSPECT_HOST', DEFAULT_INSPECT_HOST);
+    const token = v['inspect-token'] ?? (env.CALLCHART_INSPECT_TOKEN || undefined);
+    const problem = inspectAccessProblem(host, token);
+    if (problem) throw new UsageError(problem);
+    const stately = v['inspect-stately'] === true || ['1', 'true'].includes(env.CALLCHART_INSPECT_STATELY ?? '');
+    inspect = {
+      port: port('--inspect-port', pick(v['inspect-port'], 'CALLCHART_INSPECT_PORT', String(DEFAULT_INSPECT_PORT))),
+      host,
+      ...(filter ? { filter } : {}),
+      ...(token !== undefined ? { token } : {}),
+      ...(stately ? { stately } : {}),
+    };
+  }
   const publicWsUrl = v['public-ws-url'] ?? env.CALLCHART_PUBLIC_WS_URL;
   if (publicWsUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(publicWsUrl)) {
     throw new UsageError(`--public-ws-url must be a ws:// or wss:// URL, got ${JSON.stringify(publicWsUrl)}`);
@@ -179,7 +208,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     logLevel,
     maxCalls,
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
-    inspect: inspectOn ? { port: port('--inspect-port', v['inspect-port'] ?? '8080'), ...(filter ? { filter } : {}) } : false,
+    inspect,
   };
 }
 
@@ -285,7 +314,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   });
   await engine.listen();
   if (cfg.sipPort !== 0 && sipWorkers > 0) {
-    if (cfg.inspect) logger.warn('the inspector shows this thread\'s actors only; SIP calls run in the worker threads');
+    if (cfg.inspect) logger.warn('the statechart viewer shows this thread\'s actors only; SIP calls run in the worker threads');
     const workers = new SipWorkers({
       threads: sipWorkers,
       host: cfg.host,

@@ -8,7 +8,7 @@ import { HttpServer, type HttpRoute, type HttpSecurityOptions, type WsRoute } fr
 import type { Authenticator } from './transport/auth.js';
 import { createInboundCallRoute, type InboundCallOptions } from './transport/inbound-call.js';
 import { createLogger, silentLogger, type LogLevel } from './logger.js';
-import { startInspector, type InspectOptions, type InspectorHandle } from './inspect.js';
+import { startInspector, type InspectOptions, type InspectorHandle } from './inspect/index.js';
 import type { Call, IncomingCallHook } from './call.js';
 import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
 import type { DatagramFeed } from './sip/transport.js';
@@ -46,7 +46,10 @@ export interface EngineOptions {
   onIncomingCall?: IncomingCallHook;
   /** The simple inbound-call WebSocket protocol on `path` (default `/`); false to disable. */
   inboundCall?: InboundCallOptions | false;
-  /** Start the Stately inspector's local relay and connect (filtered) actors to it. */
+  /**
+   * The statechart viewer: a page at http://127.0.0.1:8080/inspect (own HTTP server, loopback by
+   * default) listing the watched actors live. `true` for the defaults. Off by default.
+   */
   inspect?: InspectOptions | boolean;
   /** SIP options (the UDP port is `sipPort`). */
   sip?: {
@@ -129,7 +132,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
   readonly auth: Authenticator | undefined;
   private inspector: InspectorHandle | undefined;
-  private readonly inspectorReady: Promise<void>;
+  private readonly inspectOptions: InspectOptions | undefined;
   private closing: Promise<void> | undefined;
   private readonly closers: Array<() => Promise<void> | void> = [];
 
@@ -143,24 +146,14 @@ export class Engine extends EventEmitter<EngineEvents> {
       rtpPorts: opts.rtpPorts ?? '20000-29999',
       maxCalls: opts.maxCalls ?? 10_000,
     };
-    // The inspector must exist before the first actor is created, so the supervisor takes a
-    // forwarding observer that starts delivering once the relay is up.
-    const inspectOpts: InspectOptions | undefined = opts.inspect === true ? {} : opts.inspect || undefined;
+    // The viewer starts in listen(); the supervisor asks it about each actor once it is up. Without
+    // `inspect` the supervisor has no inspector at all and no actor gets an inspection observer.
+    this.inspectOptions = opts.inspect === true ? {} : opts.inspect || undefined;
     this.supervisor = new Supervisor({
       logger: this.logger,
       limits: { call: this.options.maxCalls },
-      ...(inspectOpts
-        ? {
-            inspect: (ev) => this.inspector?.inspect.next?.(ev),
-            inspectFilter: (kind, id) => this.inspector?.filter(kind, id) ?? true,
-          }
-        : {}),
+      ...(this.inspectOptions ? { inspector: { watch: (kind, id, logic) => this.inspector?.watch(kind, id, logic) } } : {}),
     });
-    this.inspectorReady = inspectOpts
-      ? startInspector(inspectOpts, this.logger).then((h) => {
-          this.inspector = h;
-        })
-      : Promise.resolve();
 
     this.media = new MediaServices({
       supervisor: this.supervisor,
@@ -236,6 +229,11 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.http.port;
   }
 
+  /** The statechart viewer's page (when `inspect` is on and the engine listens). */
+  get inspectUrl(): string | undefined {
+    return this.inspector?.url;
+  }
+
   /** The bound SIP UDP port (useful with sipPort 0). */
   get sipPort(): number | undefined {
     return this.sip?.port;
@@ -265,17 +263,23 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   async listen(): Promise<this> {
-    await this.inspectorReady;
-    // Persisted playback sessions are restored before the first client can ask for them.
-    await this.playback?.ready;
-    if (this.options.wsPort !== false) await this.http.listen();
-    if (this.sip) {
-      try {
-        await this.sip.listen();
-      } catch (err) {
-        await this.http.close();
-        throw err;
+    if (this.inspectOptions && !this.inspector) this.inspector = await startInspector(this.inspectOptions, this.logger);
+    try {
+      // Persisted playback sessions are restored before the first client can ask for them.
+      await this.playback?.ready;
+      if (this.options.wsPort !== false) await this.http.listen();
+      if (this.sip) {
+        try {
+          await this.sip.listen();
+        } catch (err) {
+          await this.http.close();
+          throw err;
+        }
       }
+    } catch (err) {
+      await this.inspector?.close();
+      this.inspector = undefined;
+      throw err;
     }
     this.emit('listening');
     return this;
@@ -304,7 +308,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       await this.sip?.close();
       this.supervisor.stopAll();
       await this.ports.close();
-      this.inspector?.stop();
+      await this.inspector?.close();
       this.emit('closed');
     })();
     return this.closing;

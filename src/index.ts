@@ -20,7 +20,7 @@ export type { ConnectionLimits, ConnectionStats } from './transport/connection-g
 export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export { installProcessGuard, ProcessGuard, type ProcessGuardOptions, type ProcessGuardMetrics, type ProcessGuardExitReason } from './process-guard.js';
-export type { InspectOptions } from './inspect.js';
+export type { InspectOptions } from './inspect/index.js';
 export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
 export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers.js';
 // Media plane: codecs and RTP sessions, and the media actors that play, record, bridge and mix.

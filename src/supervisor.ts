@@ -56,9 +56,15 @@ export interface SupervisorOptions {
   tracer?: Tracer;
   /** Maximum live actors per kind; spawn() beyond it throws LimitExceededError. */
   limits?: Partial<Record<string, number>>;
-  /** Inspection hook (Stately inspector); `inspectFilter` chooses which actors are watched. */
-  inspect?: Observer<InspectionEvent> | ((event: InspectionEvent) => void);
-  inspectFilter?: (kind: string, id: string) => boolean;
+  /**
+   * Inspection (the statechart viewer): asked once per spawned actor for an inspection observer;
+   * an actor it declines gets none, so nothing about it is inspected or serialised.
+   */
+  inspector?: ActorInspector;
+}
+
+export interface ActorInspector {
+  watch(kind: string, id: string, logic: AnyActorLogic): { inspect: (event: InspectionEvent) => void; exit(): void } | undefined;
 }
 
 export interface SupervisorMetrics {
@@ -74,6 +80,8 @@ interface Entry extends SupervisedActor {
   opts: SpawnOptions<AnyActorLogic>;
   closed: boolean;
   unsubscribe: () => void;
+  /** Told when the actor leaves the registry (only for inspected actors). */
+  inspectExit: (() => void) | undefined;
 }
 
 function bump(rec: Record<string, number>, key: string): void {
@@ -141,12 +149,12 @@ export class Supervisor {
     const getLogger = () => (logger ??= this.log.child({ kind: opts.kind, id: opts.id, ...opts.bindings }));
     const debugOn = this.log.isLevelEnabled('debug');
     const span = opts.traced ? startActorSpan(this.tracer, opts.kind, opts.id, opts.bindings) : undefined;
-    const watched = this.opts.inspect && (!this.opts.inspectFilter || this.opts.inspectFilter(opts.kind, opts.id));
+    const watch = this.opts.inspector?.watch(opts.kind, opts.id, logic);
     const ref = createActor(logic, {
       id: opts.id,
       input: opts.input,
       ...(opts.snapshot !== undefined ? { snapshot: opts.snapshot as never } : {}),
-      ...(watched ? { inspect: this.opts.inspect } : {}),
+      ...(watch ? { inspect: watch.inspect } : {}),
     }) as Actor<TLogic>;
 
     const entry: Entry = {
@@ -161,6 +169,7 @@ export class Supervisor {
       opts: opts as SpawnOptions<AnyActorLogic>,
       closed: false,
       unsubscribe: () => {},
+      inspectExit: watch?.exit,
     };
     this.entries.set(opts.id, entry);
     this.live.set(opts.kind, (this.live.get(opts.kind) ?? 0) + 1);
@@ -229,6 +238,7 @@ export class Supervisor {
       set?.delete(entry.id);
       if (set && set.size === 0) this.groups.delete(entry.group);
     }
+    entry.inspectExit?.();
     try {
       entry.opts.onExit?.();
     } catch (err) {

@@ -23,10 +23,23 @@ test('env vars apply and flags override them', () => {
   assert.equal(f.sipPort, 5080);
 });
 
-test('--inspect with an optional filter', () => {
-  assert.deepEqual(parseServeArgs(['--inspect'], {}).inspect, { port: 8080 });
-  assert.deepEqual(parseServeArgs(['--inspect', 'call', '--inspect-port', '9000'], {}).inspect, { port: 9000, filter: 'call' });
-  assert.deepEqual(parseServeArgs([], { CALLCHART_INSPECT: 'room' }).inspect, { port: 8080, filter: 'room' });
+test('--inspect with an optional filter: the viewer on 127.0.0.1:8080', () => {
+  assert.deepEqual(parseServeArgs(['--inspect'], {}).inspect, { port: 8080, host: '127.0.0.1' });
+  assert.deepEqual(parseServeArgs(['--inspect', 'call', '--inspect-port', '9000'], {}).inspect, { port: 9000, host: '127.0.0.1', filter: 'call' });
+  assert.deepEqual(parseServeArgs([], { CALLCHART_INSPECT: 'room' }).inspect, { port: 8080, host: '127.0.0.1', filter: 'room' });
+  assert.deepEqual(parseServeArgs([], { CALLCHART_INSPECT: '1', CALLCHART_INSPECT_PORT: '9100' }).inspect, { port: 9100, host: '127.0.0.1' });
+  // The other inspect flags alone do not turn it on.
+  assert.equal(parseServeArgs(['--inspect-port', '9000', '--inspect-stately'], {}).inspect, false);
+});
+
+test('--inspect-host off loopback needs --inspect-token (or CALLCHART_INSPECT_TOKEN) of 16+ characters; --inspect-stately', () => {
+  const token = 'abcdefghijklmnopqrstuvwx';
+  assert.throws(() => parseServeArgs(['--inspect', '--inspect-host', '0.0.0.0'], {}), (e: unknown) => e instanceof UsageError && /needs a token/.test(e.message));
+  assert.throws(() => parseServeArgs(['--inspect', '--inspect-token', 'short'], {}), /at least 16 characters/);
+  assert.deepEqual(parseServeArgs(['--inspect', '--inspect-host', '0.0.0.0', '--inspect-token', token], {}).inspect, { port: 8080, host: '0.0.0.0', token });
+  assert.deepEqual(parseServeArgs(['--inspect'], { CALLCHART_INSPECT_HOST: '10.0.0.5', CALLCHART_INSPECT_TOKEN: token }).inspect, { port: 8080, host: '10.0.0.5', token });
+  assert.deepEqual(parseServeArgs(['--inspect', '--inspect-stately'], {}).inspect, { port: 8080, host: '127.0.0.1', stately: true });
+  assert.deepEqual(parseServeArgs(['--inspect'], { CALLCHART_INSPECT_STATELY: '1' }).inspect, { port: 8080, host: '127.0.0.1', stately: true });
 });
 
 test('--sip-workers takes a count or "auto" (one per core)', () => {
@@ -65,7 +78,7 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const h = await run(['--help']);
   assert.equal(h.code, 0);
   assert.equal(h.out, HELP);
-  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--log-level', '--inspect', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
+  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);
