@@ -39,7 +39,8 @@ export function parseClientMessage(text: string, expectedSessionId: string): Par
   const raw = json.value;
   const ev = raw.event;
   if (ev === undefined) return { ok: false, reason: 'missing field event' };
-  if (ev !== 'dtmf' && ev !== 'hangup') return { ok: false, reason: `unknown event: ${String(ev).slice(0, 40)}` };
+  // Never String() a client value: a deeply nested array stringifies recursively and overflows the stack.
+  if (ev !== 'dtmf' && ev !== 'hangup') return { ok: false, reason: typeof ev === 'string' ? `unknown event: ${ev.slice(0, 40)}` : `event must be a string, not ${Array.isArray(ev) ? 'an array' : typeof ev}` };
   const parsed = clientMessage.safeParse(raw);
   if (!parsed.success) return { ok: false, reason: parsed.error.issues[0]?.message ?? 'invalid message' };
   if (parsed.data.sessionId !== expectedSessionId) return { ok: false, reason: 'unknown sessionId' };

@@ -98,6 +98,17 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       }, offerDelayMs);
 
       ws.on('message', (data: RawData, isBinary: boolean) => {
+        try {
+          onFrame(data, isBinary);
+        } catch (err) {
+          // A bug reached by one frame (or the app's audio listener throwing) ends this call only.
+          clog.error({ err }, 'frame handling failed: closing this call');
+          if (!call.isEnded) call.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'frame handling failed' });
+          ws.close(WS_CLOSE.internal, 'internal error');
+        }
+      });
+
+      const onFrame = (data: RawData, isBinary: boolean): void => {
         if (!gate.allow(isBinary)) {
           if (ws.readyState === ws.OPEN) clog.warn({ isBinary }, 'flood: closing connection');
           ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
@@ -118,7 +129,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
         } else {
           call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'client hangup' });
         }
-      });
+      };
 
       ws.on('close', (code) => {
         clearTimeout(offerTimer);

@@ -103,6 +103,8 @@ describe('inbound-call protocol', () => {
       ['[1,2]', /JSON object/],
       [JSON.stringify({ sessionId }), /missing field event/],
       [JSON.stringify({ event: 'fax', sessionId }), /unknown event: fax/],
+      // A 20 000-deep array as the event used to overflow the stack in String(ev) and kill the process.
+      [`{"event":${'['.repeat(20_000)}${']'.repeat(20_000)},"sessionId":"x"}`, /event must be a string/],
       [JSON.stringify({ event: 'dtmf', digit: '1' }), /missing field sessionId/],
       [JSON.stringify({ event: 'dtmf', sessionId }), /missing field digit/],
       [JSON.stringify({ event: 'dtmf', sessionId, digit: 'X' }), /invalid digit/],
@@ -205,6 +207,24 @@ describe('inbound-call protocol', () => {
     const echo = await healthy.c.next((f) => f.kind === 'binary');
     assert.ok(echo.kind === 'binary');
     assert.equal(engine.calls.size, 1);
+    healthy.c.close();
+  });
+
+  test("an app whose audio listener throws ends only that call (1011); the server keeps serving", async () => {
+    const { engine, url } = await start({ onIncomingCall: demoApp({ answerDelayMs: 0, hangupAfterMs: 10_000 }) });
+    engine.on('call', (call) =>
+      call.on('audio', (frame) => {
+        if (frame.toString() === 'boom') throw new Error('listener bug');
+      }),
+    );
+    const healthy = await connectAnswered(url);
+    const victim = await connectAnswered(url);
+    victim.c.send(Buffer.from('boom'));
+    const closed = await victim.c.waitClose();
+    assert.equal(closed.code, 1011);
+    healthy.c.send(Buffer.from('x'));
+    const echo = await healthy.c.next((f) => f.kind === 'binary');
+    assert.ok(echo.kind === 'binary');
     healthy.c.close();
   });
 
