@@ -4,29 +4,16 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { HttpServer, type WsRoute } from '../../src/transport/http.js';
+import { HttpServer } from '../../src/transport/http.js';
+import { mintToken } from '../../src/transport/auth.js';
 import { Supervisor } from '../../src/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPlaybackRoutes, createMemoryStore, type PlaybackRoutesOptions } from '../../src/playback/index.js';
 
 type Frame = { type: string; payload?: any; connectionId?: string };
 
-/**
- * Stand-in for the HTTP layer's authentication, which lands from another branch: the principal is
- * read from a test header and handed to the playback route as ConnectionContext.principal would be.
- * Once real auth is merged these tests should authenticate for real.
- */
-function principalFromTestHeader(route: WsRoute): WsRoute {
-  return {
-    name: route.name,
-    ...(route.maxPayload !== undefined ? { maxPayload: route.maxPayload } : {}),
-    match: (url, req) => route.match(url, req),
-    onConnection: (ws, req, params, ctx) => {
-      const header = req.headers['x-test-principal'];
-      route.onConnection(ws, req, params, { ...ctx, principal: typeof header === 'string' ? header : undefined });
-    },
-  };
-}
+// Real authentication: each principal connects with a bearer token minted from the server's secret.
+const SECRET = 'playback-ownership-test-secret';
 
 class Client {
   readonly frames: Frame[] = [];
@@ -42,7 +29,7 @@ class Client {
   }
 
   static open(port: number, principal?: string): Promise<Client> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}/playback`, principal ? { headers: { 'x-test-principal': principal } } : {});
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/playback`, principal ? { headers: { authorization: `Bearer ${mintToken(SECRET, { sub: principal })}` } } : {});
     const c = new Client(ws);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(c));
@@ -97,12 +84,12 @@ class Client {
   }
 }
 
-async function start(extra: Partial<PlaybackRoutesOptions> = {}) {
+async function start(extra: Partial<PlaybackRoutesOptions> = {}, auth = true) {
   const logger = silentLogger();
   const supervisor = new Supervisor({ logger });
   const routes = createPlaybackRoutes({ supervisor, logger, ...extra });
-  const http = new HttpServer({ host: '127.0.0.1', port: 0, logger });
-  http.addWsRoute(principalFromTestHeader(routes.wsRoute));
+  const http = new HttpServer({ host: '127.0.0.1', port: 0, logger, ...(auth ? { security: { auth: { secret: SECRET } } } : {}) });
+  http.addWsRoute(routes.wsRoute);
   await http.listen();
   await routes.ready;
   return {
@@ -239,7 +226,7 @@ describe('playback ownership (authentication on)', () => {
 
 describe('playback connection registrations (authentication off)', () => {
   test('sessions stay shared, but a live socket keeps its registration', async () => {
-    const srv = await start();
+    const srv = await start({}, false);
     try {
       const a = await Client.open(srv.port);
       const b = await Client.open(srv.port);
