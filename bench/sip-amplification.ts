@@ -12,12 +12,14 @@
 //
 //   npx tsx bench/sip-amplification.ts            (BENCH_AMP_T1=500 for the RFC timers, 35 s)
 //   BENCH_AMP_HONEST=1 …                           (no maddr/received/c= tricks: Contact only)
+//   BENCH_AMP_REJECT=486 …                         (the app rejects instead of answering)
 import dgram from 'node:dgram';
 import { createEngine } from '../src/index.js';
 import { demoApp } from '../src/demo.js';
 
 const T1 = Number(process.env.BENCH_AMP_T1 ?? 50);
 const HONEST = process.env.BENCH_AMP_HONEST === '1';
+const REJECT = process.env.BENCH_AMP_REJECT ? Number(process.env.BENCH_AMP_REJECT) : undefined;
 
 interface Sink {
   name: string;
@@ -50,7 +52,7 @@ async function main(): Promise<void> {
     sipPort: 0,
     rtpPorts: '46000-46099',
     inboundCall: false,
-    onIncomingCall: demoApp(),
+    onIncomingCall: REJECT ? () => ({ action: 'reject', code: REJECT }) : demoApp(),
     sip: { timers: { t1: T1, t2: 8 * T1, t4: 10 * T1 } },
   });
   await engine.listen();
@@ -85,7 +87,7 @@ async function main(): Promise<void> {
   await new Promise((r) => setTimeout(r, 2 * 64 * T1 + 20 * T1));
   const rows = [client, via, contact, media, rtcp];
   const out = engine.sip!.transport.stats;
-  process.stdout.write(`INVITE: ${invite.length} B from 127.0.0.1 (T1 ${T1} ms${HONEST ? ', honest Via and c=' : ''}); SIP datagrams sent by callchart: ${out.sent}\n`);
+  process.stdout.write(`INVITE: ${invite.length} B from 127.0.0.1 (T1 ${T1} ms${HONEST ? ', honest Via and c=' : ''}${REJECT ? `, app rejects ${REJECT}` : ''}); SIP datagrams sent by callchart: ${out.sent}\n`);
   for (const s of rows) {
     const kinds = [...s.firstLines].map(([k, n]) => `${n}× ${k}`).join(', ');
     process.stdout.write(`  ${s.name.padEnd(24)} ${String(s.bytes).padStart(7)} B  ${(s.bytes / invite.length).toFixed(2).padStart(6)}×  ${kinds}\n`);

@@ -58,6 +58,13 @@ export interface TransactionUser {
   onStrayResponse(res: SipResponse, source: Endpoint): void;
 }
 
+/**
+ * Timer G copies of an INVITE's non-2xx final response (486, 480, 487 …) when the ACK does not
+ * come: 4 (at T1, 3T1, 7T1, 15T1) instead of RFC 3261's 10 until Timer H, the same budget the UA
+ * core gives an unconfirmed peer's 2xx. `timers.finalRetransmits: Infinity` restores the RFC's.
+ */
+export const DEFAULT_FINAL_RETRANSMITS = 4;
+
 /** A response handed to a server transaction, as it goes on the wire. */
 interface TuResponse {
   status: number;
@@ -268,7 +275,8 @@ export class TransactionLayer {
     private readonly logger: Logger,
     timers: Partial<SipTimerConfig> = {},
   ) {
-    this.timers = sipTimerConfig(timers);
+    const cfg = sipTimerConfig(timers);
+    this.timers = { ...cfg, finalRetransmits: cfg.finalRetransmits ?? DEFAULT_FINAL_RETRANSMITS };
     const server = (id: string) => this.byId.get(id) as ServerRecord | undefined;
     const client = (id: string) => this.byId.get(id) as ClientRecord | undefined;
     const transmitResponse = (id: string, p: { status: number; response: unknown; retransmission: boolean }) => {

@@ -9,6 +9,7 @@ import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
 import { createResponse, serialize, type SipResponse } from '../../src/sip/message.js';
 import { UNCONFIRMED_2XX_RETRANSMITS } from '../../src/sip/ua.js';
+import { DEFAULT_FINAL_RETRANSMITS } from '../../src/sip/transactions.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const engines: Engine[] = [];
@@ -188,6 +189,15 @@ describe('SIP retransmission budgets: an INVITE never ACKed buys little', () => 
     assert.equal(e.supervisor.count('dialog'), 0);
     assert.equal(e.ports.allocated, 0);
     assert.equal(e.sip!.pendingInviteCount, 0);
+  });
+
+  test('a rejected INVITE never ACKed: the 486 is sent 1 + DEFAULT_FINAL_RETRANSMITS times, not until Timer H', async () => {
+    const e = await start({ onIncomingCall: () => ({ action: 'reject', code: 486 }) });
+    const port = e.sipPort!;
+    const c = await raw();
+    c.send(request('INVITE', port, c.port, { 'Call-ID': 'rejected-never-acked@x', 'Content-Type': 'application/sdp' }, sdp(40120)), port);
+    await sleep(WHOLE_EXCHANGE_MS);
+    assert.equal(c.got.filter((r) => r.status === 486).length, 1 + DEFAULT_FINAL_RETRANSMITS);
   });
 
   test('an app hanging up before the ACK: the BYE waits for it (§15), and never goes if it never comes', async () => {
