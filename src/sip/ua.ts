@@ -709,7 +709,12 @@ export class SipUserAgent implements TransactionUser {
     // need an actor (TransactionLayer.answeredInline). Otherwise the pair is bound first.
     const pooled = RtpSession.fromPool(media);
     if (pooled) {
-      this.offerInvite(leg, pooled, tx, req, from, to, parsedOffer);
+      try {
+        this.offerInvite(leg, pooled, tx, req, from, to, parsedOffer);
+      } catch (err) {
+        if (!leg.call) this.settleInvite(leg); // onRequest answers 500
+        throw err;
+      }
       return;
     }
     RtpSession.create(media).then(
