@@ -78,6 +78,8 @@ export const sipInviteServerTransactionMachine = setup({
   guards: {
     hasResponse: ({ context }) => context.lastResponse !== undefined,
     reliableTransport: ({ context }) => context.reliable,
+    // The runtime's budget of Timer G copies (finalRetransmits) is spent: wait for ACK or Timer H.
+    retransmissionsSpent: ({ context }) => context.finalRetransmits !== undefined && context.retransmissions >= context.finalRetransmits,
     provisional: ({ event }) => event.type === 'TU.RESPONSE' && event.status >= 100 && event.status < 200,
     success: ({ event }) => event.type === 'TU.RESPONSE' && event.status >= 200 && event.status < 300,
     failure: ({ event }) => event.type === 'TU.RESPONSE' && event.status >= 300 && event.status < 700,
@@ -97,6 +99,7 @@ export const sipInviteServerTransactionMachine = setup({
     t2: input.t2,
     t4: input.t4,
     reliable: input.reliable,
+    ...(input.finalRetransmits !== undefined ? { finalRetransmits: input.finalRetransmits } : {}),
     retransmissions: 0,
     timerG: input.t1,
     lastRetransmitAt: 0,
@@ -203,7 +206,10 @@ export const sipInviteServerTransactionMachine = setup({
       },
       states: {
         retransmitting: {
-          always: { guard: 'reliableTransport', target: 'waiting' },
+          always: [
+            { guard: 'reliableTransport', target: 'waiting' },
+            { guard: 'retransmissionsSpent', target: 'waiting' },
+          ],
           after: {
             timerG: {
               target: 'retransmitting',

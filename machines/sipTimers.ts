@@ -12,6 +12,13 @@ export interface SipTimerConfig {
   t4: number;
   /** TCP/TLS/SCTP: the transport retransmits, so the transaction neither retransmits nor lingers. */
   reliable: boolean;
+  /**
+   * INVITE server: Timer G copies of a non-2xx final response at most. Left out, every one until
+   * Timer H (10 with the default timers), as RFC 3261 has it. A peer that never ACKs may never have
+   * sent the INVITE (a spoofed source), so the runtime bounds what it can make us send; a
+   * retransmitted INVITE is still answered, one for one, until Timer H.
+   */
+  finalRetransmits?: number;
 }
 
 export const defaultSipTimers: Readonly<SipTimerConfig> = Object.freeze({

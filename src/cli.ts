@@ -35,6 +35,14 @@ Options (environment variable in brackets):
                          one per core); default 0 = on the main thread.
                          calls are sharded by Call-ID (README: "SIP
                          worker threads")
+  --sip-users <list>     require digest authentication for inbound     [CALLCHART_SIP_USERS]
+                         SIP calls: user:password[,user:password...]
+                         (prefer the env var: a command line is visible
+                         to every local user); default: no auth
+  --sip-realm <realm>    digest realm (default the --host address, or   [CALLCHART_SIP_REALM]
+                         the machine's hostname when that is 0.0.0.0)
+  --sip-max-pending <n>  inbound INVITEs ringing or awaiting their ACK  [CALLCHART_SIP_MAX_PENDING]
+                         at once (default 1000); beyond: 503 Retry-After
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
@@ -115,6 +123,32 @@ export interface ServeConfig {
   publicWsUrl?: string;
   /** WebSocket/HTTP port hardening and auth; absent = engine defaults, auth off. */
   security?: HttpSecurityOptions;
+  /** Digest authentication of inbound SIP INVITEs (--sip-users); absent = none. */
+  sipAuth?: { realm: string; users: Record<string, string> };
+  /** Cap on pending inbound INVITEs (--sip-max-pending); absent = the engine's default. */
+  sipMaxPendingInvites?: number;
+}
+
+/**
+ * `alice:secret,bob:pa:ss` → { alice: 'secret', bob: 'pa:ss' }: the user name ends at the first
+ * colon, so passwords may hold colons but not commas. Names and passwords are non-empty, without
+ * control characters; names also without quotes, backslashes or spaces (they are quoted in
+ * Authorization headers). A name given twice is an error.
+ */
+export function parseSipUsers(spec: string): Record<string, string> {
+  const entries: Array<[string, string]> = [];
+  for (const item of spec.split(',')) {
+    const colon = item.indexOf(':');
+    const user = colon < 0 ? item : item.slice(0, colon);
+    const password = colon < 0 ? '' : item.slice(colon + 1);
+    if (!user || !password) throw new UsageError(`--sip-users entries look like user:password, got ${JSON.stringify(item)}`);
+    if (/[\s"\\\x00-\x1f\x7f]/.test(user)) throw new UsageError(`--sip-users: user name ${JSON.stringify(user)} may not hold spaces, quotes, backslashes or control characters`);
+    if (/[\x00-\x1f\x7f]/.test(password)) throw new UsageError(`--sip-users: the password of ${JSON.stringify(user)} holds a control character`);
+    if (entries.some(([u]) => u === user)) throw new UsageError(`--sip-users: user ${JSON.stringify(user)} is given twice`);
+    entries.push([user, password]);
+  }
+  // fromEntries defines own properties, so even a user called __proto__ is just a user.
+  return Object.fromEntries(entries);
 }
 
 function port(name: string, v: string): number {
@@ -150,6 +184,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'ws-max-connections-per-ip': { type: 'string' },
         'ws-handshake-timeout': { type: 'string' },
         'ws-allowed-origins': { type: 'string' },
+        'sip-users': { type: 'string' },
+        'sip-realm': { type: 'string' },
+        'sip-max-pending': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -197,10 +234,22 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new UsageError(`--public-ws-url must be a ws:// or wss:// URL, got ${JSON.stringify(publicWsUrl)}`);
   }
   const security = parseSecurity(v, env);
+  const host = pick(v.host, 'CALLCHART_HOST', '0.0.0.0');
+  const usersSpec = v['sip-users'] ?? env.CALLCHART_SIP_USERS;
+  const realm = v['sip-realm'] ?? env.CALLCHART_SIP_REALM ?? (host === '0.0.0.0' || host === '::' ? os.hostname() : host);
+  if (!realm || /["\\\x00-\x1f\x7f]/.test(realm)) throw new UsageError(`--sip-realm may not be empty or hold quotes, backslashes or control characters, got ${JSON.stringify(realm)}`);
+  const sipAuth = usersSpec ? { realm, users: parseSipUsers(usersSpec) } : undefined;
+  const pendingSpec = v['sip-max-pending'] ?? env.CALLCHART_SIP_MAX_PENDING;
+  const sipMaxPendingInvites = pendingSpec === undefined ? undefined : Number(pendingSpec);
+  if (sipMaxPendingInvites !== undefined && (!Number.isInteger(sipMaxPendingInvites) || sipMaxPendingInvites < 1)) {
+    throw new UsageError(`--sip-max-pending must be a positive integer, got ${JSON.stringify(pendingSpec)}`);
+  }
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
-    host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
+    ...(sipAuth ? { sipAuth } : {}),
+    ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
+    host,
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
     sipWorkers,
@@ -307,12 +356,16 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     logger,
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),
+    sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
     ...(cfg.security ? { security: cfg.security } : {}),
   });
   await engine.listen();
+  if (cfg.sipAuth && cfg.sipPort !== 0) {
+    logger.info({ realm: cfg.sipAuth.realm, users: Object.keys(cfg.sipAuth.users).length }, 'inbound SIP calls require digest authentication');
+  }
   if (cfg.sipPort !== 0 && sipWorkers > 0) {
     if (cfg.inspect) logger.warn('the statechart viewer shows this thread\'s actors only; SIP calls run in the worker threads');
     const workers = new SipWorkers({
@@ -322,6 +375,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       rtpPorts: cfg.rtpPorts,
       logger,
       maxCalls: cfg.maxCalls,
+      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
       app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },
     });
     workers.on('error', (err) => {

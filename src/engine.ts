@@ -55,6 +55,11 @@ export interface EngineOptions {
   sip?: {
     /** Challenge inbound INVITEs with digest authentication. */
     auth?: SipAuthOptions;
+    /**
+     * Inbound INVITEs being set up, ringing or waiting for their ACK, held at most (default 1000);
+     * beyond it new INVITEs get 503 + Retry-After before anything is allocated for them.
+     */
+    maxPendingInvites?: number;
     /** RFC 3261 timer base values (T1, T2, T4). */
     timers?: Partial<SipTimerConfig>;
     /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
@@ -189,6 +194,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
             codecs: opts.sip?.codecs,
             datagrams: opts.sip?.datagrams,
+            maxPendingInvites: opts.sip?.maxPendingInvites,
           });
 
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });

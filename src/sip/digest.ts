@@ -153,6 +153,12 @@ export interface DigestServerOptions {
   algorithm?: 'MD5' | 'SHA-256';
   /** Offer qop=auth (default true); false gives RFC 2069-style challenges. */
   qop?: boolean;
+  /**
+   * Nonces whose nonce-count is remembered for replay detection (default 65 536). Challenges
+   * keep no state (the nonce is signed), so only successful authentications add an entry; past
+   * this many, the oldest is forgotten (its nonce could then be replayed until it expires).
+   */
+  maxTrackedNonces?: number;
 }
 
 export interface VerifyInput {
@@ -185,6 +191,8 @@ export interface DigestServer {
   verify(input: VerifyInput): VerifyResult;
   /** Exposed for tests and diagnostics: 'valid' | 'expired' | 'invalid'. */
   checkNonce(nonce: string): 'valid' | 'expired' | 'invalid';
+  /** Nonces remembered for replay detection (bounded by maxTrackedNonces). */
+  readonly trackedNonces: number;
 }
 
 const NONCE_MAC_BYTES = 16;
@@ -194,7 +202,9 @@ export function createDigestServer(opts: DigestServerOptions): DigestServer {
   const secret = opts.secret === undefined ? randomBytes(32) : Buffer.from(opts.secret);
   const algorithm: DigestAlgorithm = opts.algorithm ?? 'MD5';
   const offerQop = opts.qop ?? true;
+  const maxTracked = opts.maxTrackedNonces ?? 65_536;
   // Highest nonce-count seen per nonce, to refuse replayed credentials while the nonce lives.
+  // In first-use order, which is close to issue order: expired entries gather at the head.
   const seenNc = new Map<string, { nc: number; issuedAt: number }>();
 
   const mac = (payload: Buffer): Buffer =>
@@ -225,13 +235,21 @@ export function createDigestServer(opts: DigestServerOptions): DigestServer {
     return age > opts.nonceTtlMs ? 'expired' : 'valid';
   }
 
+  // Amortised O(1): stops at the first live entry. An expired nonce is refused (stale) before its
+  // count is looked at, so one left behind costs memory only, and the cap bounds that.
   function prune(): void {
     const cutoff = now() - opts.nonceTtlMs;
-    for (const [n, v] of seenNc) if (v.issuedAt < cutoff) seenNc.delete(n);
+    for (const [n, v] of seenNc) {
+      if (v.issuedAt >= cutoff && seenNc.size < maxTracked) break;
+      seenNc.delete(n);
+    }
   }
 
   return {
     checkNonce,
+    get trackedNonces() {
+      return seenNc.size;
+    },
     challenge({ stale = false } = {}) {
       const params = new Map<string, string>([
         ['realm', opts.realm],

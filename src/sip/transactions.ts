@@ -24,13 +24,21 @@ export interface ServerTransaction {
   respond(res: SipResponse): void;
   /** Convenience: build and send a response to this transaction's request. */
   reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse;
+  /**
+   * A final response sent as a stateless UAS does (RFC 3261 §8.2.7): once, with no transaction
+   * kept to retransmit it or absorb retransmissions (each retransmitted request is answered
+   * afresh, one for one). For refusals that must cost nothing: challenges, overload, throttling.
+   * Only while the TU is handling the request inline; later it is an ordinary reply.
+   */
+  replyStateless(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse;
   /** The final status sent, once one was. */
   finalStatus: number | undefined;
   onTimeout?: () => void;
 }
 
 export interface ClientTransactionHandlers {
-  onResponse(res: SipResponse): void;
+  /** `source`: where the response came from (it echoed our branch, so it saw the request). */
+  onResponse(res: SipResponse, source: Endpoint): void;
   onTimeout?(): void;
   onTransportError?(err: unknown): void;
 }
@@ -50,10 +58,31 @@ export interface TransactionUser {
   onStrayResponse(res: SipResponse, source: Endpoint): void;
 }
 
+/**
+ * Timer G copies of an INVITE's non-2xx final response (486, 480, 487 …) when the ACK does not
+ * come: 4 (at T1, 3T1, 7T1, 15T1) instead of RFC 3261's 10 until Timer H, the same budget the UA
+ * core gives an unconfirmed peer's 2xx. `timers.finalRetransmits: Infinity` restores the RFC's.
+ */
+export const DEFAULT_FINAL_RETRANSMITS = 4;
+
 /** A response handed to a server transaction, as it goes on the wire. */
 interface TuResponse {
   status: number;
   wire: WireResponse;
+  /** Sent by replyStateless: no transaction survives it. */
+  stateless?: true;
+}
+
+/**
+ * Where a response to a request from `source` goes. §18.2.2 and RFC 3581 read it off the top Via
+ * (received, rport, sent-by port), but never toward another IP than the request came from:
+ * a Via the sender wrote (maddr, a received= it put there itself) must not aim our responses
+ * and their retransmissions at a third party. The port may differ (a Via without rport names
+ * the sender's listening port on the same host).
+ */
+export function responseTarget(res: SipResponse, source: Endpoint): Endpoint {
+  const d = responseDestination(res);
+  return d && d.host === source.address ? { address: d.host, port: d.port } : source;
 }
 
 /**
@@ -102,8 +131,7 @@ class ServerRecord implements ServerTransaction {
     const top = res.headers.get('Via');
     if (top !== this.destVia) {
       this.destVia = top;
-      const d = responseDestination(res);
-      this.dest = d ? { address: d.host, port: d.port } : this.source;
+      this.dest = responseTarget(res, this.source);
     }
     // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
     const bytes = serialize(res, { owned: true });
@@ -116,6 +144,13 @@ class ServerRecord implements ServerTransaction {
   reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse {
     const res = createResponse(this.request, status, reason, opts);
     this.respond(res);
+    return res;
+  }
+
+  replyStateless(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse {
+    const inline = this.inline;
+    const res = this.reply(status, reason, opts);
+    if (inline && status >= 200) inline[inline.length - 1]!.stateless = true;
     return res;
   }
 }
@@ -156,6 +191,8 @@ export interface TransactionLayerStats {
   responsesRetransmitted: number;
   requestsRetransmitted: number;
   timeouts: number;
+  /** Final responses sent with no transaction kept (ServerTransaction.replyStateless). */
+  statelessResponses: number;
 }
 
 function topVia(msg: SipRequest | SipResponse) {
@@ -210,6 +247,8 @@ export class TransactionLayer {
   private readonly byId = new Map<string, ServerRecord | ClientRecord>();
   private seq = 0;
   private readonly lingering = new Map<string, Lingering>();
+  /** Where each response handed to a client transaction came from (for its TU). */
+  private readonly responseSources = new WeakMap<SipResponse, Endpoint>();
   // Every linger lasts 64*T1, so insertion order is expiry order: a FIFO is the whole timer wheel.
   private readonly lingerQueue: Lingering[] = [];
   private lingerHead = 0;
@@ -222,6 +261,7 @@ export class TransactionLayer {
     responsesRetransmitted: 0,
     requestsRetransmitted: 0,
     timeouts: 0,
+    statelessResponses: 0,
   };
   private readonly ist;
   private readonly nist;
@@ -235,7 +275,8 @@ export class TransactionLayer {
     private readonly logger: Logger,
     timers: Partial<SipTimerConfig> = {},
   ) {
-    this.timers = sipTimerConfig(timers);
+    const cfg = sipTimerConfig(timers);
+    this.timers = { ...cfg, finalRetransmits: cfg.finalRetransmits ?? DEFAULT_FINAL_RETRANSMITS };
     const server = (id: string) => this.byId.get(id) as ServerRecord | undefined;
     const client = (id: string) => this.byId.get(id) as ClientRecord | undefined;
     const transmitResponse = (id: string, p: { status: number; response: unknown; retransmission: boolean }) => {
@@ -244,7 +285,11 @@ export class TransactionLayer {
       if (p.retransmission) this.stats.responsesRetransmitted++;
       const wire = p.response as WireResponse | undefined;
       if (wire) this.transport.sendBytes(wire.bytes, wire.to);
-      else this.transport.sendResponse(createResponse(tx.request, p.status), tx.source); // the automatic 100 Trying
+      else {
+        // The automatic 100 Trying.
+        const trying = createResponse(tx.request, p.status);
+        this.transport.send(trying, responseTarget(trying, tx.source));
+      }
     };
     const serverTimeout = (id: string) => {
       this.stats.timeouts++;
@@ -281,7 +326,8 @@ export class TransactionLayer {
       retransmitRequest: ({ self }: { self: { id: string } }) => transmitRequest(self.id, true),
       passToTU: ({ self }: { self: { id: string } }, p: { status: number; response: unknown }) => {
         const tx = client(self.id);
-        if (tx && p.response) tx.handlers.onResponse(p.response as SipResponse);
+        const res = p.response as SipResponse | undefined;
+        if (tx && res) tx.handlers.onResponse(res, this.responseSources.get(res) ?? tx.destination);
       },
       notifyTimeout: ({ self }: { self: { id: string } }) => {
         this.stats.timeouts++;
@@ -501,12 +547,17 @@ export class TransactionLayer {
     const responses = rec.inline;
     const final = responses.findIndex((r) => r.status >= 200);
     if (final < 0) return false;
-    if (rec.isInvite && responses[final]!.status >= 300) return false;
+    const stateless = responses[final]!.stateless === true;
+    if (rec.isInvite && responses[final]!.status >= 300 && !stateless) return false;
     rec.inline = undefined;
     this.servers.delete(rec.key);
     this.byId.delete(rec.id);
     // Responses after the final one are discarded, as in Completed.
     for (let i = 0; i <= final; i++) this.transport.sendBytes(responses[i]!.wire.bytes, responses[i]!.wire.to);
+    if (stateless) {
+      this.stats.statelessResponses++;
+      return true;
+    }
     // An accepted INVITE lingers Timer L on any transport, absorbing retransmissions silently
     // (the UA core retransmits its own 2xx); over a reliable transport Timer J is zero.
     if (rec.isInvite) this.linger(rec.key, undefined);
@@ -518,6 +569,7 @@ export class TransactionLayer {
     const key = clientKey(res);
     const tx = key ? this.clients.get(key) : undefined;
     if (tx) {
+      this.responseSources.set(res, source);
       this.supervisor.get(tx.id)?.ref.send({ type: 'RESPONSE.RECEIVED', status: res.status, response: res });
       return;
     }

@@ -16,10 +16,11 @@ import { LimitExceededError } from '../supervisor.js';
 import type { CallManager } from '../calls.js';
 import type { Call, CallWire } from '../call.js';
 import { SipUdpTransport, type DatagramFeed, type Endpoint } from './transport.js';
-import { TransactionLayer, type ServerTransaction, type TransactionUser } from './transactions.js';
+import { TransactionLayer, responseTarget, type ServerTransaction, type TransactionUser } from './transactions.js';
 import {
   createRequest,
   createResponse,
+  serialize,
   generateBranch,
   generateCallId,
   generateTag,
@@ -30,6 +31,8 @@ import { parseNameAddr, parseCSeq, parseContact, parseMaxForwards, formatNameAdd
 import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
 import { createOffer, negotiate, parseRemote, parseRemoteSdp, isHoldOffer, type AudioCodec, type ParsedRemote } from './sdp.js';
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
+import { AuthThrottle } from './auth-throttle.js';
+import { PeerAddresses } from './peer.js';
 import { RtpSession } from '../media/rtp-session.js';
 import { DTMF_DIGIT } from '../media/dtmf.js';
 import type { PortAllocator } from '../media/ports.js';
@@ -47,7 +50,24 @@ export interface SipAuthOptions {
   /** How long a nonce stays valid (default 5 min); an expired one gets stale=true. */
   nonceTtlMs?: number;
   algorithm?: 'MD5' | 'SHA-256';
+  /**
+   * Failed authentications allowed per source address and window (default 5); beyond them the
+   * source's INVITEs get 403 without their credentials being checked until the window ends.
+   */
+  maxFailures?: number;
+  /** That window, from the source's first failure (default 60 s). */
+  failureWindowMs?: number;
 }
+
+/** Default cap on inbound INVITEs not yet answered and ACKed (SipUserAgentOptions.maxPendingInvites). */
+export const DEFAULT_MAX_PENDING_INVITES = 1000;
+
+/**
+ * 2xx retransmissions sent to a peer that has not shown it receives them (no ACK, no in-dialog
+ * request, no RTP to the port our SDP gave): at T1, 3T1, 7T1 and 15T1 after the first 2xx
+ * (0.5 to 7.5 s), instead of up to 64*T1. See SipLeg.start2xxRetransmission.
+ */
+export const UNCONFIRMED_2XX_RETRANSMITS = 4;
 
 export interface SipUserAgentOptions {
   host: string;
@@ -65,6 +85,12 @@ export interface SipUserAgentOptions {
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;
+  /**
+   * Inbound INVITEs not yet finished (ringing, being set up, or answered and waiting for the ACK)
+   * held at most; beyond it a new INVITE gets 503 + Retry-After before any call, dialog or RTP
+   * port is created for it (default 1000).
+   */
+  maxPendingInvites?: number;
 }
 
 export interface OutboundCallOptions {
@@ -127,7 +153,10 @@ class SipLeg implements CallWire {
   originalTx: ServerTransaction | undefined;
   /** UAC: the initial INVITE and where it went. */
   invite: SipRequest | undefined;
+  /** UAS: the INVITE's source; UAC: where the INVITE goes. */
   remote: Endpoint;
+  /** The addresses the peer has shown it owns: where this dialog's datagrams may go (peer.ts). */
+  readonly peer: PeerAddresses;
   localTag: string;
   sdp: Sdp | undefined;
   /** UAS: the SDP answer computed when the INVITE arrived (sent with the 200). */
@@ -148,7 +177,7 @@ class SipLeg implements CallWire {
   localSdpVersion = 1;
   provisionalSeen = false;
   cancelPending = false;
-  answered2xx: SipResponse | undefined;
+  /** Set while our 2xx waits for its ACK (§13.3.1.4); a hangup's BYE waits with it (§15). */
   retransmit2xx: NodeJS.Timeout | undefined;
   heldByRemote = false;
   reinviteInFlight = false;
@@ -174,7 +203,19 @@ class SipLeg implements CallWire {
     readonly log: Logger,
   ) {
     this.remote = remote;
+    this.peer = new PeerAddresses(remote);
     this.localTag = generateTag();
+  }
+
+  /** The source the RTP session latched to, if it did: the peer owns that address too. */
+  latchedMedia(): string | undefined {
+    const s = this.rtp?.stats();
+    return s?.latched ? s.remote?.address : undefined;
+  }
+
+  /** Whether anything from the peer proved it receives what we send (peer.ts). */
+  peerConfirmed(): boolean {
+    return this.peer.confirmations > 0 || this.latchedMedia() !== undefined;
   }
 
   get dialogState() {
@@ -238,7 +279,7 @@ class SipLeg implements CallWire {
     this.heldEarly = undefined;
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
-    this.start2xxRetransmission(res);
+    this.start2xxRetransmission(res, responseTarget(res, tx.source));
   }
 
 
@@ -278,6 +319,9 @@ class SipLeg implements CallWire {
       this.queuedDirection = undefined;
       return;
     }
+    // §15: no BYE before the ACK of our 2xx; it goes when the ACK comes (SipUserAgent.onAck), or
+    // when the wait for it ends (ackTimedOut). A peer that never ACKs then never gets one.
+    if (this.retransmit2xx) return;
     this.dialog.send({ type: 'BYE.SENT' });
   }
 
@@ -311,7 +355,9 @@ class SipLeg implements CallWire {
   ended(): void {
     if (this.endedFlag) return;
     this.endedFlag = true;
-    this.stop2xxRetransmission();
+    // A live dialog whose 2xx is not ACKed yet keeps retransmitting it: its BYE is waiting (§15).
+    if (!this.dialog.getSnapshot().matches('live')) this.stop2xxRetransmission();
+    if (!this.retransmit2xx) this.ua.settleInvite(this);
     // The INVITE transaction lingers 64*T1 after the call; its timeout hook must not keep the
     // whole call (actor, media, RTP buffers) alive that long.
     if (this.originalTx) this.originalTx.onTimeout = undefined;
@@ -321,7 +367,6 @@ class SipLeg implements CallWire {
     // of lingering legs cost little heap (the RTP session alone holds its send buffers).
     this.rtp = undefined;
     this.answerSdp = undefined;
-    this.answered2xx = undefined;
     // A dialog that never confirmed (rejected, cancelled) ends with the call.
     if (this.dialog.getSnapshot().status === 'active' && !this.dialog.getSnapshot().matches('live')) {
       this.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'call ended' });
@@ -332,22 +377,32 @@ class SipLeg implements CallWire {
 
   // ---- 2xx reliability (§13.3.1.4): the UAS core retransmits its 2xx until ACK ------------
 
-  start2xxRetransmission(res: SipResponse): void {
-    this.answered2xx = res;
+  /**
+   * Retransmit the 2xx (to `to`, where the first one went) until the ACK stops it: T1, doubling
+   * up to T2, for 64*T1 — toward a peer that proved it receives what we send. An unconfirmed peer
+   * (maybe a spoofed source, maybe a phone whose ACKs are all lost) gets
+   * UNCONFIRMED_2XX_RETRANSMITS of them and one more interval to answer: an INVITE never ACKed
+   * must not buy 10 retransmitted 2xx and a BYE retransmitted 10 more times (issue 13).
+   */
+  start2xxRetransmission(res: SipResponse, to: Endpoint): void {
+    this.stop2xxRetransmission();
     const t1 = this.ua.timers.t1;
     const t2 = this.ua.timers.t2;
+    const bytes = serialize(res);
     let interval = t1;
     let elapsed = 0;
+    let sent = 0;
     const tick = () => {
       elapsed += interval;
-      if (elapsed >= 64 * t1) {
+      const confirmed = this.peerConfirmed();
+      if (elapsed >= 64 * t1 || (!confirmed && sent >= UNCONFIRMED_2XX_RETRANSMITS)) {
         this.retransmit2xx = undefined;
-        this.log.warn('no ACK for 2xx: ending call');
-        this.call.actor.send({ type: 'CALL.HANGUP', detail: 'no ACK received' });
+        this.ackTimedOut(confirmed);
         return;
       }
+      sent++;
       this.ua.stats.retransmitted2xx++;
-      this.ua.transport.sendResponse(res, this.remote);
+      this.ua.transport.sendBytes(bytes, to);
       interval = Math.min(interval * 2, t2);
       this.retransmit2xx = setTimeout(tick, interval);
     };
@@ -358,13 +413,44 @@ class SipLeg implements CallWire {
     clearTimeout(this.retransmit2xx);
     this.retransmit2xx = undefined;
   }
+
+  /** The ACK for our 2xx never came. */
+  private ackTimedOut(confirmed: boolean): void {
+    this.ua.stats.unacknowledged2xx++;
+    this.ua.settleInvite(this);
+    const live = this.dialog.getSnapshot().matches('live');
+    if (confirmed) {
+      // §13.3.1.4: the session ends with a BYE (now, if a hangup was already waiting for the ACK).
+      this.log.warn('no ACK for 2xx: ending the call with BYE');
+      if (this.call.isEnded) {
+        if (live) this.dialog.send({ type: 'BYE.SENT' });
+      } else this.call.actor.send({ type: 'CALL.HANGUP', detail: 'no ACK received' });
+      return;
+    }
+    // Nothing shows the peer receives what we send: a BYE (and its 10 retransmissions) would go
+    // to an address it may have spoofed. The dialog just ends here.
+    this.log.warn('no ACK for 2xx from a peer that never confirmed its address: ending the call without BYE');
+    this.ua.stats.byesWithheld++;
+    if (!this.call.isEnded) this.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no ACK received' });
+    if (live) this.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'no ACK received' });
+  }
 }
 
 export interface SipStats {
   invitesReceived: number;
   callsRejectedBusy: number;
+  /** INVITEs refused with 503 because maxPendingInvites were already pending. */
+  invitesRejectedPending: number;
   retransmitted2xx: number;
+  /** 2xx responses whose ACK never came. */
+  unacknowledged2xx: number;
+  /** … of which the peer never confirmed it receives us: the call ended without a BYE. */
+  byesWithheld: number;
   authChallenges: number;
+  /** Digest authentications that failed (bad password, unknown user, malformed, replayed). */
+  authFailures: number;
+  /** INVITEs refused with 403 unchecked: their source used up its failed attempts. */
+  authThrottled: number;
 }
 
 export class SipUserAgent implements TransactionUser {
@@ -372,7 +458,21 @@ export class SipUserAgent implements TransactionUser {
   readonly transactions: TransactionLayer;
   readonly timers: SipTimerConfig;
   readonly codecs: AudioCodec[];
-  readonly stats: SipStats = { invitesReceived: 0, callsRejectedBusy: 0, retransmitted2xx: 0, authChallenges: 0 };
+  readonly stats: SipStats = {
+    invitesReceived: 0,
+    callsRejectedBusy: 0,
+    invitesRejectedPending: 0,
+    retransmitted2xx: 0,
+    unacknowledged2xx: 0,
+    byesWithheld: 0,
+    authChallenges: 0,
+    authFailures: 0,
+    authThrottled: 0,
+  };
+  /** Inbound INVITEs being set up, ringing, or answered and not yet ACKed (maxPendingInvites). */
+  private readonly pendingInvites = new Set<SipLeg>();
+  private readonly maxPendingInvites: number;
+  private readonly authThrottle: AuthThrottle | undefined;
   private readonly legs = new Map<string, SipLeg>(); // by dialog key
   private readonly legsByCallId = new Map<string, SipLeg>(); // by Call-ID (one leg per Call-ID here)
   private readonly legsByDialogActor = new Map<string, SipLeg>();
@@ -392,6 +492,8 @@ export class SipUserAgent implements TransactionUser {
     this.digest = opts.auth
       ? createDigestServer({ realm: opts.auth.realm, nonceTtlMs: opts.auth.nonceTtlMs ?? 300_000, algorithm: opts.auth.algorithm })
       : undefined;
+    this.authThrottle = opts.auth ? new AuthThrottle({ maxFailures: opts.auth.maxFailures, windowMs: opts.auth.failureWindowMs }) : undefined;
+    this.maxPendingInvites = opts.maxPendingInvites ?? DEFAULT_MAX_PENDING_INVITES;
     const legOf = (id: string) => this.legsByDialogActor.get(id);
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
@@ -441,6 +543,16 @@ export class SipUserAgent implements TransactionUser {
 
   get liveLegs(): number {
     return this.legsByCallId.size;
+  }
+
+  /** Inbound INVITEs pending (set up, ringing, or waiting for the ACK of their 2xx). */
+  get pendingInviteCount(): number {
+    return this.pendingInvites.size;
+  }
+
+  /** The leg's INVITE is done with: answered and ACKed, refused, or given up on. */
+  settleInvite(leg: SipLeg): void {
+    this.pendingInvites.delete(leg);
   }
 
   // ---- TransactionUser ------------------------------------------------------------------------
@@ -494,6 +606,8 @@ export class SipUserAgent implements TransactionUser {
         tx.reply(481, 'Call/Transaction Does Not Exist');
         return;
       }
+      // It echoed our tag: the peer receives what we send, from this address too.
+      leg.peer.heardFrom(tx.source, true);
       const cseq = req.headers.parsedFirst('CSeq', parseCSeq)!;
       const contact = req.headers.get('Contact');
       leg.pending = tx;
@@ -511,20 +625,27 @@ export class SipUserAgent implements TransactionUser {
     tx.reply(481, 'Call/Transaction Does Not Exist');
   }
 
-  onAck(ack: SipRequest): void {
+  onAck(ack: SipRequest, source: Endpoint): void {
     const to = ack.headers.parsedFirst('To', parseNameAddr);
     const leg = to?.tag ? this.findLeg(ack, to.tag) : undefined;
     if (!leg) return; // an ACK for nothing we know: silently absorbed (§17.2.3)
+    leg.peer.heardFrom(source, true);
+    const waited = leg.retransmit2xx !== undefined;
     leg.stop2xxRetransmission();
+    this.settleInvite(leg);
     // Delayed offer: the SDP answer arrives in the ACK.
     if (ack.body.length && !leg.sdp) this.applyRemoteSdp(leg, ack.body.toString('utf8'));
+    // A hangup that waited for this ACK (§15) sends its BYE now.
+    if (waited && leg.call?.isEnded && leg.dialog.getSnapshot().matches('live')) leg.dialog.send({ type: 'BYE.SENT' });
   }
 
-  onStrayResponse(res: SipResponse): void {
+  onStrayResponse(res: SipResponse, source: Endpoint): void {
     const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
     if (!cseq || cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
     const leg = this.legsByCallId.get(res.headers.get('Call-ID') ?? '');
-    if (leg && leg.role === 'uac') this.sendAck2xx(leg, res); // retransmitted 2xx: ACK again
+    if (!leg || leg.role !== 'uac') return;
+    leg.peer.heardFrom(source, true);
+    this.sendAck2xx(leg, res); // retransmitted 2xx: ACK again
   }
 
   // ---- inbound INVITE -------------------------------------------------------------------------
@@ -532,6 +653,19 @@ export class SipUserAgent implements TransactionUser {
   /** `parsedTo`: the To header as route() already parsed it. */
   private onInvite(tx: ServerTransaction, req: SipRequest, parsedTo?: NameAddr): void {
     this.stats.invitesReceived++;
+    // Refusals that must cost nothing (overload, challenges, throttling) are sent statelessly
+    // (§8.2.7), before anything is allocated: no transaction retransmits them for 32 s.
+    if (this.pendingInvites.size >= this.maxPendingInvites) {
+      this.stats.invitesRejectedPending++;
+      tx.replyStateless(503, 'Service Unavailable (too many pending calls)', { headers: [['Retry-After', '5']] });
+      return;
+    }
+    const callLimit = this.opts.supervisor.limit('call');
+    if (callLimit !== undefined && this.opts.supervisor.count('call') >= callLimit) {
+      this.stats.callsRejectedBusy++;
+      tx.replyStateless(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
+      return;
+    }
     if (this.digest && !this.checkAuth(tx, req)) return;
     const callId = req.headers.get('Call-ID')!;
     if (this.legsByCallId.has(callId)) {
@@ -568,13 +702,19 @@ export class SipUserAgent implements TransactionUser {
 
     const leg = new SipLeg(this, 'uas', callId, tx.source, this.log);
     leg.inviteTx = tx;
+    this.pendingInvites.add(leg);
     const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 };
     // A rested pooled port pair needs no bind, so the call is offered to the app in this same
     // step: an app that answers synchronously answers before the INVITE's transaction would even
     // need an actor (TransactionLayer.answeredInline). Otherwise the pair is bound first.
     const pooled = RtpSession.fromPool(media);
     if (pooled) {
-      this.offerInvite(leg, pooled, tx, req, from, to, parsedOffer);
+      try {
+        this.offerInvite(leg, pooled, tx, req, from, to, parsedOffer);
+      } catch (err) {
+        if (!leg.call) this.settleInvite(leg); // onRequest answers 500
+        throw err;
+      }
       return;
     }
     RtpSession.create(media).then(
@@ -584,9 +724,11 @@ export class SipUserAgent implements TransactionUser {
         } catch (err) {
           this.log.error({ err, callId }, 'INVITE handling failed');
           if (tx.finalStatus === undefined) tx.reply(500, 'Server Internal Error');
+          if (!leg.call) this.settleInvite(leg);
         }
       },
       (err: unknown) => {
+        this.settleInvite(leg);
         this.log.warn({ err }, 'no RTP port for call');
         tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
       },
@@ -608,6 +750,7 @@ export class SipUserAgent implements TransactionUser {
     if (parsedOffer !== undefined) {
       const n = negotiate(parsedOffer, { address: this.advertisedHost, port: rtp.localPort, supported: this.codecs, telephoneEvent: true });
       if (!n.ok) {
+        this.settleInvite(leg);
         void rtp.close('not acceptable');
         tx.reply(488, 'Not Acceptable Here');
         return;
@@ -620,6 +763,7 @@ export class SipUserAgent implements TransactionUser {
     }
     if (tx.finalStatus !== undefined) {
       // CANCELled while we were allocating.
+      this.settleInvite(leg);
       void rtp.close('cancelled');
       return;
     }
@@ -638,6 +782,7 @@ export class SipUserAgent implements TransactionUser {
         bindings: { sipCallId: callId },
       });
     } catch (err) {
+      this.settleInvite(leg);
       void rtp.close('refused');
       if (err instanceof LimitExceededError) {
         this.stats.callsRejectedBusy++;
@@ -676,12 +821,23 @@ export class SipUserAgent implements TransactionUser {
     }
   }
 
+  /**
+   * Digest authentication of an INVITE (RFC 3261 §22.4). The challenge keeps no state (the nonce is
+   * signed) and every refusal is stateless; a source that failed too often is refused unchecked.
+   */
   private checkAuth(tx: ServerTransaction, req: SipRequest): boolean {
     const d = this.digest!;
+    const throttle = this.authThrottle!;
+    const source = tx.source.address;
+    if (throttle.locked(source)) {
+      this.stats.authThrottled++;
+      tx.replyStateless(403, 'Forbidden (too many failed attempts)');
+      return false;
+    }
     const authorization = req.headers.get('Authorization');
     const challenge = (stale: boolean) => {
       this.stats.authChallenges++;
-      tx.reply(401, 'Unauthorized', { headers: [['WWW-Authenticate', d.challenge({ stale })]] });
+      tx.replyStateless(401, 'Unauthorized', { headers: [['WWW-Authenticate', d.challenge({ stale })]] });
     };
     if (!authorization) {
       challenge(false);
@@ -691,15 +847,17 @@ export class SipUserAgent implements TransactionUser {
     const v = d.verify({
       method: req.method,
       authorization,
-      lookup: typeof users === 'function' ? users : (u) => users[u],
+      lookup: typeof users === 'function' ? users : (u) => (Object.hasOwn(users, u) ? users[u] : undefined),
       requestUri: formatUri(req.uri),
       body: req.body,
     });
     if (v.ok) return true;
     if (v.stale) challenge(true);
     else {
-      this.log.info({ reason: v.reason }, 'digest authentication failed');
-      tx.reply(403, 'Forbidden');
+      this.stats.authFailures++;
+      const locked = throttle.failed(source);
+      this.log.info({ reason: v.reason, username: v.username, source, locked }, 'digest authentication failed');
+      tx.replyStateless(403, 'Forbidden');
     }
     return false;
   }
@@ -805,7 +963,7 @@ export class SipUserAgent implements TransactionUser {
       contentType: 'application/sdp',
     });
     tx.respond(res);
-    leg.start2xxRetransmission(res);
+    leg.start2xxRetransmission(res, responseTarget(res, tx.source));
   }
 
   // ---- outbound -------------------------------------------------------------------------------
@@ -854,13 +1012,15 @@ export class SipUserAgent implements TransactionUser {
   sendInvite(leg: SipLeg): void {
     const invite = leg.invite!;
     this.transactions.request(invite, leg.remote, {
-      onResponse: (res) => this.onInviteResponse(leg, res),
+      onResponse: (res, source) => this.onInviteResponse(leg, res, source),
       onTimeout: () => leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no response to INVITE' }),
       onTransportError: (err) => leg.call.actor.send({ type: 'CALL.FAILED', code: 503, reason: `transport error: ${String(err)}` }),
     });
   }
 
-  private onInviteResponse(leg: SipLeg, res: SipResponse): void {
+  private onInviteResponse(leg: SipLeg, res: SipResponse, source: Endpoint): void {
+    // It echoed our branch: whoever sent it got our INVITE.
+    leg.peer.heardFrom(source, true);
     const call = leg.call;
     const to = res.headers.parsedFirst('To', parseNameAddr);
     const contact = res.headers.get('Contact');
@@ -1025,7 +1185,8 @@ export class SipUserAgent implements TransactionUser {
     for (const r of p.routeSet) req.headers.append('Route', r);
     const dest = this.nextHop(leg, target);
     this.transactions.request(req, dest, {
-      onResponse: (res) => {
+      onResponse: (res, source) => {
+        leg.peer.heardFrom(source, true);
         if (res.status >= 300) leg.log.info({ method: p.method, status: res.status, reason: res.reason }, 'in-dialog request failed');
         leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: res.headers.get('Contact') ? parseContactUri(res.headers.get('Contact')!) : undefined });
         if (p.method === 'INVITE' && res.status >= 200 && res.status < 300) {
@@ -1044,14 +1205,20 @@ export class SipUserAgent implements TransactionUser {
     });
   }
 
-  /** Where an in-dialog request goes: the first Route (loose routing) or the remote target. */
+  /**
+   * Where an in-dialog request goes: the first Route (loose routing) or the remote target, as
+   * long as the peer has shown it owns that address; otherwise (a third party's address, or a
+   * name: no DNS on the hot path) to the address it sent from. See peer.ts.
+   */
   private nextHop(leg: SipLeg, target: Uri): Endpoint {
     const route = leg.dialogState.routeSet[0];
     const na = route ? parseNameAddr(route) : undefined;
     const hp = uriHostPort(na?.uri) ?? uriHostPort(target);
-    // Without DNS on the hot path: an IP target is used as is, a name falls back to the peer we know.
-    if (hp && isIP(hp.host)) return { address: hp.host, port: hp.port };
-    return leg.remote;
+    const dest = leg.peer.destination(hp, leg.latchedMedia());
+    if (hp && (dest.address !== hp.host || dest.port !== hp.port)) {
+      leg.log.debug({ nextHop: hp, sentTo: dest }, 'next hop not proven to be the peer: sent to the address it used');
+    }
+    return dest;
   }
 
   private applyRemoteSdp(leg: SipLeg, sdp: string): void {
@@ -1142,6 +1309,8 @@ export class SipUserAgent implements TransactionUser {
     // The backstop timer's closure would otherwise hold the leg (and its call) for 64*T1.
     clearTimeout(leg.forgetTimer);
     leg.forgetTimer = undefined;
+    leg.stop2xxRetransmission();
+    this.settleInvite(leg);
     if (this.legsByCallId.get(leg.callId) === leg) this.legsByCallId.delete(leg.callId);
     this.legsByDialogActor.delete(`dlg-${leg.callId}`);
     this.opts.supervisor.stop(`dlg-${leg.callId}`);

@@ -19,6 +19,7 @@ import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import { callIdHash } from './message.js';
 import type { AudioCodec } from './sdp.js';
 import type { SipTransportStats } from './transport.js';
+import type { SipAuthOptions } from './ua.js';
 
 /**
  * The application each worker runs: a module exporting a factory `(options, engine)` that returns
@@ -55,6 +56,14 @@ export interface SipWorkersOptions {
     timers?: Partial<SipTimerConfig>;
     rtpTimeoutMs?: number;
     codecs?: AudioCodec[];
+    /**
+     * Digest authentication of inbound INVITEs in every worker. Users as a table (it is cloned
+     * to each thread). An INVITE and its authenticated retry share the Call-ID, so they reach the
+     * same worker; each thread signs its own nonces and counts failures on its own.
+     */
+    auth?: Omit<SipAuthOptions, 'users'> & { users: Record<string, string> };
+    /** Pending inbound INVITEs over all workers (each gets its share; default 1000 each). */
+    maxPendingInvites?: number;
   };
 }
 
@@ -156,7 +165,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
             maxCalls: o.maxCalls === undefined ? undefined : Math.ceil(o.maxCalls / o.threads),
             ringTimeoutMs: o.ringTimeoutMs,
             maxCallDurationMs: o.maxCallDurationMs,
-            sip: o.sip ?? {},
+            sip: workerSip(o.sip, o.threads),
             app: o.app,
           }),
         ),
@@ -258,6 +267,12 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     })();
     return this.closing;
   }
+}
+
+/** A worker's share of the SIP options (the pending-INVITE cap is split like maxCalls). */
+function workerSip(sip: SipWorkersOptions['sip'], threads: number): NonNullable<SipWorkersOptions['sip']> {
+  if (sip?.maxPendingInvites === undefined) return sip ?? {};
+  return { ...sip, maxPendingInvites: Math.ceil(sip.maxPendingInvites / threads) };
 }
 
 function stopWorker(worker: Worker): Promise<void> {

@@ -1,26 +1,48 @@
 // A raw SIP client for the integration tests: plain text over a real UDP socket on loopback, so
 // what callchart sends back is read exactly as a peer reads it.
 import dgram from 'node:dgram';
-import { parseMessage, type SipResponse } from '../../src/sip/message.js';
+import { parseMessage, type SipRequest, type SipResponse } from '../../src/sip/message.js';
 
 /** A raw SIP client: sends text, collects parsed responses. */
 export class RawSip {
   readonly sock = dgram.createSocket('udp4');
   readonly got: SipResponse[] = [];
+  /** Requests received (a BYE from the engine), in arrival order. */
+  readonly requests: SipRequest[] = [];
   /** The source port of every response received, in arrival order. */
   readonly fromPorts: number[] = [];
+  /** Every datagram's size, whatever it held. */
+  bytes = 0;
+  datagrams = 0;
   port = 0;
   private waiters: Array<() => void> = [];
-  async open(): Promise<this> {
-    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
+  /** `address`: another loopback address (127.0.0.3 …) stands for a third party. */
+  async open(address = '127.0.0.1', port = 0): Promise<this> {
+    await new Promise<void>((r) => this.sock.bind(port, address, () => r()));
     this.port = this.sock.address().port;
     this.sock.on('message', (buf, rinfo) => {
+      this.bytes += buf.length;
+      this.datagrams++;
       this.fromPorts.push(rinfo.port);
       const p = parseMessage(buf);
       if (p.ok && p.message.kind === 'response') this.got.push(p.message);
+      else if (p.ok && p.message.kind === 'request') this.requests.push(p.message);
       this.waiters.splice(0).forEach((w) => w());
     });
     return this;
+  }
+  /** Wait for a request (e.g. the engine's BYE) matching `pred`. */
+  async request(pred: (r: SipRequest) => boolean = () => true, timeoutMs = 3000): Promise<SipRequest> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.requests.findIndex(pred);
+      if (i >= 0) return this.requests.splice(i, 1)[0]!;
+      if (Date.now() > deadline) throw new Error('no matching SIP request');
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 50);
+        this.waiters.push(() => (clearTimeout(t), r()));
+      });
+    }
   }
   send(text: string, port: number): void {
     this.sock.send(Buffer.from(text.replace(/\n/g, '\r\n')), port, '127.0.0.1');

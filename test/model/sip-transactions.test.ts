@@ -468,6 +468,7 @@ const istSpec: MachineSpec = {
     if (cfg.reliable) assert.deepEqual(gFires, [], 'no Timer G on a reliable transport');
     else if (finalSentAt !== undefined) assert.deepEqual(gFires, backoffSchedule(finalSentAt, cfg.t1, cfg.t2, gFires.length), 'Timer G schedule');
     assert.equal(ctx.retransmissions, gFires.length);
+    if (cfg.finalRetransmits !== undefined) assert.ok(gFires.length <= cfg.finalRetransmits, `Timer G fired ${gFires.length} times, budget ${cfg.finalRetransmits}`);
     // Every response resent (retransmitted request or Timer G) repeats the latest one sent.
     let last: unknown;
     for (const l of run.log.filter((x) => x.action === 'transmitResponse')) {
@@ -533,6 +534,7 @@ const nistSpec: MachineSpec = {
 const configs: Array<[string, SipTimerConfig]> = [
   ['UDP', sipTimerConfig()],
   ['TCP', sipTimerConfig({ reliable: true })],
+  ['UDP with finalRetransmits 2', sipTimerConfig({ finalRetransmits: 2 })],
 ];
 
 for (const spec of [ictSpec, nictSpec, istSpec, nistSpec]) {
@@ -676,6 +678,19 @@ test('INVITE server on UDP: non-2xx resent by Timer G at 0.5, 1.5, 3.5, 7.5, 11.
   assert.deepEqual(resent, [500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500]);
   assert.deepEqual(h.at('notifyTimeout'), [32_000]);
   assert.deepEqual(h.actor.getSnapshot().output, { outcome: 'timeout', status: 486, retransmissions: 10 });
+});
+
+test('INVITE server with finalRetransmits: Timer G stops after the budget, a retransmitted INVITE is still answered, Timer H unchanged', () => {
+  const h = harness(ist, ['transmitResponse', 'notifyTimeout'], sipTimerConfig({ finalRetransmits: 4 }));
+  h.actor.send({ type: 'REQUEST.RECEIVED', request: 'INVITE' });
+  h.actor.send({ type: 'TU.RESPONSE', status: 486, response: 'busy' });
+  h.advance(20_000);
+  h.actor.send({ type: 'REQUEST.RETRANSMITTED' });
+  h.advance(20_000);
+  const resent = h.log.filter((l) => l.action === 'transmitResponse' && l.params.retransmission).map((l) => l.at);
+  assert.deepEqual(resent, [500, 1_500, 3_500, 7_500, 20_000]);
+  assert.deepEqual(h.at('notifyTimeout'), [32_000]);
+  assert.deepEqual(h.actor.getSnapshot().output, { outcome: 'timeout', status: 486, retransmissions: 4 });
 });
 
 test('INVITE server: ACK stops Timer G, and Confirmed absorbs ACK copies for T4', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { parseServeArgs, serve, UsageError, HELP } from '../../src/cli.js';
+import { parseServeArgs, parseSipUsers, serve, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -178,4 +178,41 @@ test('serve --auth-secret: routes need credentials, /status stays open, the demo
     await engine.close();
     fs.rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('--sip-users (or CALLCHART_SIP_USERS) turns on digest auth for inbound SIP, realm from --sip-realm or the host', () => {
+  assert.equal(parseServeArgs([], {}).sipAuth, undefined, 'off by default');
+  assert.deepEqual(parseServeArgs(['--sip-users', 'alice:secret,bob:pa:ss', '--host', '10.1.2.3'], {}).sipAuth, {
+    realm: '10.1.2.3',
+    users: { alice: 'secret', bob: 'pa:ss' },
+  });
+  assert.deepEqual(parseServeArgs([], { CALLCHART_SIP_USERS: 'carol:x', CALLCHART_SIP_REALM: 'pbx.example.com' }).sipAuth, {
+    realm: 'pbx.example.com',
+    users: { carol: 'x' },
+  });
+  assert.equal(parseServeArgs(['--sip-users', 'a:b'], {}).sipAuth?.realm, os.hostname(), 'bound to any address: the hostname');
+  assert.equal(parseServeArgs(['--sip-users', 'a:b', '--sip-realm', 'r1'], { CALLCHART_SIP_REALM: 'r2' }).sipAuth?.realm, 'r1');
+  for (const s of ['--sip-users', 'CALLCHART_SIP_USERS', '--sip-realm', 'CALLCHART_SIP_REALM', '--sip-max-pending', 'CALLCHART_SIP_MAX_PENDING']) assert.ok(HELP.includes(s), s);
+});
+
+test('parseSipUsers: user:password pairs, clear errors for the rest', () => {
+  assert.deepEqual(parseSipUsers('alice:s3cret'), { alice: 's3cret' });
+  const proto = parseSipUsers('__proto__:x');
+  assert.equal(Object.hasOwn(proto, '__proto__'), true, 'an own entry, not a prototype');
+  assert.throws(() => parseSipUsers('alice'), /user:password/);
+  assert.throws(() => parseSipUsers('alice:'), /user:password/);
+  assert.throws(() => parseSipUsers(':pw'), /user:password/);
+  assert.throws(() => parseSipUsers('alice:a,,bob:b'), /user:password/);
+  assert.throws(() => parseSipUsers('al ice:pw'), /may not hold spaces/);
+  assert.throws(() => parseSipUsers('"alice":pw'), /quotes/);
+  assert.throws(() => parseSipUsers('alice:a,alice:b'), /given twice/);
+  assert.throws(() => parseServeArgs(['--sip-users', 'bob'], {}), UsageError);
+  assert.throws(() => parseServeArgs(['--sip-users', 'a:b', '--sip-realm', 'say "hi"'], {}), /--sip-realm may not/);
+});
+
+test('--sip-max-pending (or CALLCHART_SIP_MAX_PENDING) caps pending inbound INVITEs', () => {
+  assert.equal(parseServeArgs([], {}).sipMaxPendingInvites, undefined, 'the engine default');
+  assert.equal(parseServeArgs(['--sip-max-pending', '50'], {}).sipMaxPendingInvites, 50);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_MAX_PENDING: '7' }).sipMaxPendingInvites, 7);
+  assert.throws(() => parseServeArgs(['--sip-max-pending', '0'], {}), /--sip-max-pending must be a positive integer/);
 });

@@ -8,6 +8,7 @@ import {
   parseChallenge,
   type DigestChallenge,
 } from '../../src/sip/digest.js';
+import { AuthThrottle } from '../../src/sip/auth-throttle.js';
 import { parseAuthHeader } from '../../src/sip/headers.js';
 import { parseMessage, type SipResponse } from '../../src/sip/message.js';
 
@@ -190,5 +191,60 @@ describe('digest server', () => {
     assert.ok(c);
     assert.equal(a.checkNonce(c.nonce), 'valid');
     assert.equal(b.checkNonce(c.nonce), 'invalid');
+  });
+});
+
+describe('digest server under a flood (issue 13, finding 7)', () => {
+  const lookup = (u: string): string | undefined => (u === 'alice' ? 'wonderland' : undefined);
+
+  it('keeps no state for challenges or failed attempts; successes are remembered up to maxTrackedNonces', () => {
+    const server = createDigestServer({ realm: 'r', nonceTtlMs: 60_000, maxTrackedNonces: 100 });
+    for (let i = 0; i < 5000; i++) {
+      const c = parseChallenge(server.challenge())!;
+      const bad = buildAuthorization({ challenge: c, method: 'INVITE', uri: 'sip:x@r', username: i % 2 ? 'alice' : 'mallory', password: `guess${i}` });
+      assert.equal(server.verify({ method: 'INVITE', authorization: bad.value, lookup }).ok, false);
+    }
+    assert.equal(server.trackedNonces, 0, 'a flood of challenges and wrong answers leaves nothing behind');
+    for (let i = 0; i < 500; i++) {
+      const c = parseChallenge(server.challenge())!;
+      const good = buildAuthorization({ challenge: c, method: 'INVITE', uri: 'sip:x@r', username: 'alice', password: 'wonderland' });
+      assert.equal(server.verify({ method: 'INVITE', authorization: good.value, lookup }).ok, true);
+    }
+    assert.ok(server.trackedNonces <= 100, `tracked ${server.trackedNonces}`);
+  });
+
+  it('forgets replay records once their nonce expired', () => {
+    let clock = 1_000_000;
+    const server = createDigestServer({ realm: 'r', nonceTtlMs: 1000, now: () => clock });
+    for (let i = 0; i < 50; i++) {
+      const c = parseChallenge(server.challenge())!;
+      assert.equal(server.verify({ method: 'INVITE', authorization: buildAuthorization({ challenge: c, method: 'INVITE', uri: 'sip:x@r', username: 'alice', password: 'wonderland' }).value, lookup }).ok, true);
+    }
+    assert.equal(server.trackedNonces, 50);
+    clock += 2000;
+    const c = parseChallenge(server.challenge())!;
+    server.verify({ method: 'INVITE', authorization: buildAuthorization({ challenge: c, method: 'INVITE', uri: 'sip:x@r', username: 'alice', password: 'wonderland' }).value, lookup });
+    assert.equal(server.trackedNonces, 1);
+  });
+});
+
+describe('failed authentications per source (AuthThrottle)', () => {
+  it('locks a source after maxFailures in its window, and only that source, until the window ends', () => {
+    let clock = 0;
+    const t = new AuthThrottle({ maxFailures: 3, windowMs: 1000, now: () => clock });
+    assert.equal(t.locked('10.0.0.1'), false);
+    assert.deepEqual([t.failed('10.0.0.1'), t.failed('10.0.0.1'), t.failed('10.0.0.1')], [false, false, true]);
+    assert.equal(t.locked('10.0.0.1'), true);
+    assert.equal(t.locked('10.0.0.2'), false);
+    clock += 999;
+    assert.equal(t.locked('10.0.0.1'), true);
+    clock += 1;
+    assert.equal(t.locked('10.0.0.1'), false, 'a new window');
+  });
+
+  it('tracks a bounded number of sources', () => {
+    const t = new AuthThrottle({ maxSources: 100, now: () => 0 });
+    for (let i = 0; i < 10_000; i++) t.failed(`10.0.${i >> 8}.${i & 255}`);
+    assert.ok(t.size <= 100, `size ${t.size}`);
   });
 });

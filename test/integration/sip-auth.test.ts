@@ -1,0 +1,120 @@
+// Digest authentication of inbound SIP calls, turned on from the CLI (issue 13, finding 7):
+// `callchart serve` with CALLCHART_SIP_USERS runs in a child process (on the main thread and with
+// SIP worker threads); a raw INVITE gets 401, a callchart UAC with the right credentials is
+// answered, and a source that failed too often is refused even with the right password.
+import { test, describe, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEngine, type Engine } from '../../src/index.js';
+import { parseChallenge } from '../../src/sip/digest.js';
+import { RawSip, request } from '../helpers/raw-sip.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'callchart-sip-auth-'));
+const children: ChildProcess[] = [];
+let caller: Engine | undefined;
+after(async () => {
+  await caller?.close();
+  for (const p of children) if (p.exitCode === null) p.kill('SIGKILL');
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = dgram.createSocket('udp4');
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** `callchart serve` on loopback with the given extra flags and env; resolves once it is ready. */
+async function serve(args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; sipPort: number }> {
+  const sipPort = await freeUdpPort();
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--sip-port', String(sipPort), '--data-dir', dir, ...args],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  children.push(proc);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`callchart serve not ready: ${out}`)), 20_000);
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes('callchart ready')) {
+        clearTimeout(t);
+        resolve();
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`callchart serve exited ${code}: ${out}`)));
+  });
+  return { proc, sipPort };
+}
+
+async function stop(proc: ChildProcess): Promise<void> {
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  await exited;
+}
+
+const env = { CALLCHART_SIP_USERS: 'alice:s3cret,bob:hunter2', CALLCHART_SIP_REALM: 'callchart.test', CALLCHART_LOG_LEVEL: 'info' };
+const sdp = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40200 RTP/AVP 0\n';
+
+async function uac(): Promise<Engine> {
+  caller ??= await createEngine({ host: '127.0.0.1', wsPort: false, sipPort: 0, rtpPorts: '38800-38899', inboundCall: false }).listen();
+  return caller;
+}
+
+for (const [name, args, rtpPorts] of [
+  ['on the main thread', [], '38900-38949'],
+  ['with SIP worker threads', ['--sip-workers', '2'], '38950-38999'],
+] as const) {
+  describe(`callchart serve --sip-users, ${name}`, () => {
+    test('an INVITE without credentials gets 401 with a challenge for the realm; the right credentials are answered', async () => {
+      const { proc, sipPort } = await serve([...args, '--rtp-ports', rtpPorts], env);
+      const c = await new RawSip().open();
+      try {
+        c.send(request('INVITE', sipPort, c.port, { 'Content-Type': 'application/sdp' }, sdp), sipPort);
+        const r401 = await c.response((r) => r.status >= 200);
+        assert.equal(r401.status, 401);
+        assert.equal(parseChallenge(r401.headers.get('WWW-Authenticate')!)?.realm, 'callchart.test');
+
+        const e = await uac();
+        const call = await e.call(`sip:echo@127.0.0.1:${sipPort}`, { auth: { username: 'bob', password: 'hunter2' } });
+        const answered = await Promise.race([
+          new Promise<boolean>((r) => call.once('answered', () => r(true))),
+          call.waitForEnd().then(() => false),
+        ]);
+        assert.equal(answered, true, 'the authenticated call is answered by the demo app');
+        call.hangup();
+        assert.equal((await call.waitForEnd()).reason, 'local-hangup');
+      } finally {
+        c.close();
+        await stop(proc);
+      }
+    });
+  });
+}
+
+describe('callchart serve --sip-users: guessing passwords', () => {
+  test('five failed attempts from a source, and even the right password from it gets 403', async () => {
+    const { proc, sipPort } = await serve(['--rtp-ports', '38900-38949'], env);
+    try {
+      const e = await uac();
+      const target = `sip:echo@127.0.0.1:${sipPort}`;
+      for (let i = 0; i < 5; i++) {
+        const end = await (await e.call(target, { auth: { username: 'alice', password: `guess-${i}` } })).waitForEnd();
+        assert.deepEqual([end.reason, end.code], ['rejected', 403], `attempt ${i}`);
+      }
+      const locked = await (await e.call(target, { auth: { username: 'alice', password: 's3cret' } })).waitForEnd();
+      assert.deepEqual([locked.reason, locked.code, locked.detail], ['rejected', 403, 'Forbidden (too many failed attempts)']);
+    } finally {
+      await stop(proc);
+    }
+  });
+});
