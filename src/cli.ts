@@ -10,6 +10,7 @@ import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers.js';
+import { parseAllowList } from './sip/admission.js';
 import os from 'node:os';
 
 export const HELP = `callchart — actor-based call-control engine
@@ -26,6 +27,13 @@ Options (environment variable in brackets):
                          one per core); default 0 = on the main thread.
                          calls are sharded by Call-ID (README: "SIP
                          worker threads")
+  --sip-allow <list>     only these sources may send SIP: comma-       [CALLCHART_SIP_ALLOW]
+                         separated addresses or CIDR blocks, IPv4 or
+                         IPv6 (e.g. 10.0.0.0/8,192.0.2.7); others are
+                         dropped silently. Default: everyone
+  --sip-invite-rate <n>  new INVITEs per second per source before 503  [CALLCHART_SIP_INVITE_RATE]
+                         + Retry-After, then silence (default 1000;
+                         "off" = no INVITE limit)
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
@@ -66,6 +74,10 @@ export interface ServeConfig {
   sipPort: number;
   /** SIP worker threads; 0 (default) = SIP on the main thread. */
   sipWorkers?: number;
+  /** Sources allowed to send SIP (CIDR or address); unset = everyone. */
+  sipAllow?: string[];
+  /** New INVITEs/s per source (burst the same); false = no INVITE limit; unset = the default. */
+  sipInviteRate?: number | false;
   rtpPorts: string;
   logLevel: LogLevel;
   maxCalls: number;
@@ -91,6 +103,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'ws-port': { type: 'string' },
         'sip-port': { type: 'string' },
         'sip-workers': { type: 'string' },
+        'sip-allow': { type: 'string' },
+        'sip-invite-rate': { type: 'string' },
         'rtp-ports': { type: 'string' },
         'log-level': { type: 'string' },
         'max-calls': { type: 'string' },
@@ -116,6 +130,21 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!Number.isInteger(sipWorkers) || sipWorkers < 0 || sipWorkers > 64) {
     throw new UsageError(`--sip-workers must be 0-64 or "auto", got ${JSON.stringify(workersSpec)}`);
   }
+  const allowSpec = v['sip-allow'] ?? env.CALLCHART_SIP_ALLOW;
+  const sipAllow = allowSpec === undefined ? undefined : allowSpec.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  if (sipAllow) {
+    if (sipAllow.length === 0) throw new UsageError('--sip-allow needs at least one address or CIDR block');
+    try {
+      parseAllowList(sipAllow);
+    } catch (err) {
+      throw new UsageError(`--sip-allow: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const rateSpec = v['sip-invite-rate'] ?? env.CALLCHART_SIP_INVITE_RATE;
+  const sipInviteRate = rateSpec === undefined ? undefined : rateSpec === 'off' ? false : Number(rateSpec);
+  if (typeof sipInviteRate === 'number' && !(Number.isFinite(sipInviteRate) && sipInviteRate > 0)) {
+    throw new UsageError(`--sip-invite-rate must be a positive number or "off", got ${JSON.stringify(rateSpec)}`);
+  }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
@@ -131,6 +160,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
+    ...(sipAllow ? { sipAllow } : {}),
+    ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -149,6 +180,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   // their actors live in the workers (and so are not shown by this process's inspector).
   const sipWorkers = cfg.sipWorkers ?? 0;
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
+  const rate = cfg.sipInviteRate;
+  const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: rate } };
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
@@ -156,6 +189,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
+    sip: { allow: cfg.sipAllow, rateLimits },
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),
     rooms: { service: counterService },
@@ -172,6 +206,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       rtpPorts: cfg.rtpPorts,
       logger,
       maxCalls: cfg.maxCalls,
+      allow: cfg.sipAllow,
+      rateLimits,
       app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },
     });
     workers.on('error', (err) => {

@@ -65,6 +65,8 @@ export interface SipUserAgentOptions {
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;
+  /** Admission, parser caps and scanner silence at the transport (src/sip/transport.ts). */
+  edge?: import('./transport.js').SipEdgeOptions;
 }
 
 export interface OutboundCallOptions {
@@ -383,7 +385,7 @@ export class SipUserAgent implements TransactionUser {
 
   constructor(private readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
-    this.transport = new SipUdpTransport({ host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
+    this.transport = new SipUdpTransport({ ...opts.edge, host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
     this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
     this.transactions.setUser(this);
     this.timers = this.transactions.timers;
