@@ -11,8 +11,9 @@ export class RawSip {
   readonly fromPorts: number[] = [];
   port = 0;
   private waiters: Array<() => void> = [];
-  async open(): Promise<this> {
-    await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
+  /** `address`: the loopback address to send from (all of 127/8 is local), 127.0.0.1 by default. */
+  async open(address = '127.0.0.1'): Promise<this> {
+    await new Promise<void>((r) => this.sock.bind(0, address, () => r()));
     this.port = this.sock.address().port;
     this.sock.on('message', (buf, rinfo) => {
       this.fromPorts.push(rinfo.port);

@@ -17,6 +17,7 @@ import {
   type SipRequest,
 } from '../../src/sip/message.js';
 import { HeaderList, parseVia } from '../../src/sip/headers.js';
+import { formatUri, parseUri } from '../../src/sip/uri.js';
 
 const crlf = (lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;
 
@@ -135,6 +136,12 @@ describe('header values (finding 4)', () => {
     const out = serialize(createResponse(req, 200, undefined, { toTag: 't1' })).toString('latin1');
     assert.ok(out.includes(`To: ${to};tag=t1\r\n`), 'To echoed as sent, plus our tag');
     assert.ok(out.length < wireIn.length + 100);
+  });
+
+  it('re-formats an escaped URI to the same escapes, UTF-8 or not (no 3-byte U+FFFD per %FF)', () => {
+    for (const u of ['sip:%FF%FE@192.0.2.1', 'sip:j%C3%B6rg@192.0.2.1', 'sip:a%00b@192.0.2.1;x=%E2%82', `sip:${'%FF'.repeat(1000)}@h`]) {
+      assert.equal(formatUri(parseUri(u)!), u);
+    }
   });
 
   it('never writes a CR, LF or NUL inside a header value or reason phrase, whoever put it there', () => {
