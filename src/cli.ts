@@ -32,7 +32,7 @@ Options (environment variable in brackets):
                          IPv6 (e.g. 10.0.0.0/8,192.0.2.7); others are
                          dropped silently. Default: everyone
   --sip-invite-rate <n>  new INVITEs per second per source before 503  [CALLCHART_SIP_INVITE_RATE]
-                         + Retry-After, then silence (default 1000;
+                         + Retry-After, then silence (default 200;
                          "off" = no INVITE limit)
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
@@ -76,7 +76,7 @@ export interface ServeConfig {
   sipWorkers?: number;
   /** Sources allowed to send SIP (CIDR or address); unset = everyone. */
   sipAllow?: string[];
-  /** New INVITEs/s per source (burst the same); false = no INVITE limit; unset = the default. */
+  /** New INVITEs/s per source (burst twice that); false = no INVITE limit; unset = the default. */
   sipInviteRate?: number | false;
   rtpPorts: string;
   logLevel: LogLevel;
@@ -181,7 +181,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const sipWorkers = cfg.sipWorkers ?? 0;
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
   const rate = cfg.sipInviteRate;
-  const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: rate } };
+  const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,

@@ -71,7 +71,7 @@ export interface EngineOptions {
      */
     allow?: string[];
     /**
-     * Per-source token buckets (src/sip/admission.ts DEFAULT_RATE_LIMITS: 1000 INVITE/s, 50
+     * Per-source token buckets (src/sip/admission.ts DEFAULT_RATE_LIMITS: 200 INVITE/s, 50
      * REGISTER/s, 100 OPTIONS/s, 20 000 datagrams/s per source); over them a 503 + Retry-After,
      * then silence. false: none.
      */
