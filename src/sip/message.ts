@@ -50,13 +50,22 @@ export interface SipResponse {
 export type SipMessage = SipRequest | SipResponse;
 
 /** CR, LF and NUL: never inside a start line or a header line we write, whoever built the value. */
-const BREAKS_RE = /[\r\n\0]/;
-const BREAKS_ALL_RE = /[\r\n\0]/g;
+const BREAKS_RE = /[\r\n\0]/g;
 const NON_LATIN1_RE = /[^\x00-\xff]+/g;
 
-/** One line of the head, with any CR/LF/NUL (from an app's value, say) turned into a space. */
-function wireLine(line: string): string {
-  return BREAKS_RE.test(line) ? line.replace(BREAKS_ALL_RE, ' ') : line;
+/**
+ * True when the only CRs and LFs in `head` are its `breaks` CRLF line ends and there is no NUL: the
+ * common case, checked with a few native scans instead of a regex per line.
+ */
+function onlyOurBreaks(head: string, breaks: number): boolean {
+  if (head.indexOf('\0') >= 0) return false;
+  let n = 0;
+  for (let i = head.indexOf('\n'); i >= 0; i = head.indexOf('\n', i + 1)) {
+    if (head.charCodeAt(i - 1) !== 13 || ++n > breaks) return false;
+  }
+  let r = 0;
+  for (let i = head.indexOf('\r'); i >= 0; i = head.indexOf('\r', i + 1)) if (++r > breaks) return false;
+  return n === breaks && r === breaks;
 }
 
 /**
@@ -71,7 +80,7 @@ export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
     msg.kind === 'request'
       ? `${msg.method} ${formatUri(msg.uri)} SIP/2.0`
       : `SIP/2.0 ${msg.status} ${msg.reason}`;
-  const lines = [wireLine(startLine)];
+  const lines = [startLine];
   let wroteLength = false;
   for (const h of msg.headers) {
     if (h.name === 'Content-Length') {
@@ -79,11 +88,13 @@ export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
       lines.push(`Content-Length: ${msg.body.length}`);
       wroteLength = true;
     } else {
-      lines.push(wireLine(`${h.name}: ${h.value}`));
+      lines.push(`${h.name}: ${h.value}`);
     }
   }
   if (!wroteLength) lines.push(`Content-Length: ${msg.body.length}`);
   let head = `${lines.join('\r\n')}\r\n\r\n`;
+  // A CR, LF or NUL inside a line (an app's value, say) becomes a space: no header injection.
+  if (!onlyOurBreaks(head, lines.length + 1)) head = `${lines.map((l) => l.replace(BREAKS_RE, ' ')).join('\r\n')}\r\n\r\n`;
   const enc = msg.headers.encoding;
   if (enc === 'latin1') head = head.replace(NON_LATIN1_RE, (s) => Buffer.from(s, 'utf8').toString('latin1'));
   const headLength = Buffer.byteLength(head, enc);
@@ -140,16 +151,21 @@ export interface ResponseOptions {
  * come back as they were (re-formatting would re-escape its URI: a `%FF` would come back as the
  * 9-byte escape of U+FFFD). A To that already has a tag, or does not parse, is left as it is.
  */
-function withTag(value: string, parsed: NameAddr | undefined, tag: string): string {
-  return !parsed || parsed.tag !== undefined ? value : `${value};tag=${tag}`;
+function withTag(value: string, from: HeaderList | undefined, tag: string): string {
+  // Without the letters "tag" anywhere there is no tag parameter: no need for the parse.
+  if (!TAG_RE.test(value)) return `${value};tag=${tag}`;
+  const na = from ? from.parsedFirst('To', parseNameAddr) : parseNameAddr(value);
+  return !na || na.tag !== undefined ? value : `${value};tag=${tag}`;
 }
+
+const TAG_RE = /tag/i;
 
 interface Echo {
   via: readonly string[];
   from: string;
   to: string;
-  /** The parse of `to`, for withTag(). */
-  parsedTo: () => NameAddr | undefined;
+  /** The request's headers, whose To parse withTag() reuses (undefined: parse `to`). */
+  request: HeaderList | undefined;
   callId: string;
   cseq: string;
   encoding: HeaderList['encoding'];
@@ -160,7 +176,7 @@ function buildResponse(echo: Echo, status: number, reason: string | undefined, o
   headers.encoding = echo.encoding;
   for (const v of echo.via) headers.append('Via', v);
   headers.append('From', echo.from);
-  headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, echo.parsedTo(), opts.toTag));
+  headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, echo.request, opts.toTag));
   headers.append('Call-ID', echo.callId);
   headers.append('CSeq', echo.cseq);
   for (const [n, v] of opts.headers ?? []) headers.append(n, v);
@@ -183,7 +199,7 @@ export function createResponse(req: SipRequest, status: number, reason?: string,
       via: req.headers.getAll('Via'),
       from: req.headers.get('From') ?? '',
       to: req.headers.get('To') ?? '',
-      parsedTo: () => req.headers.parsedFirst('To', parseNameAddr),
+      request: req.headers,
       callId: req.headers.get('Call-ID') ?? '',
       cseq: req.headers.get('CSeq') ?? '',
       encoding: req.headers.encoding,
@@ -218,12 +234,11 @@ export function createErrorResponse(failure: ParseFailure, opts: ResponseOptions
   if (failure.isResponse || !p || p.via.length === 0 || !p.from || !p.to || !p.callId || !p.cseq) return undefined;
   if (CONTROL_RE.test(p.from) || CONTROL_RE.test(p.to) || CONTROL_RE.test(p.callId) || CONTROL_RE.test(p.cseq)) return undefined;
   if (p.via.some((v) => CONTROL_RE.test(v))) return undefined;
-  const to = p.to;
   const echo: Echo = {
     via: p.via,
     from: p.from,
-    to,
-    parsedTo: () => parseNameAddr(to),
+    to: p.to,
+    request: undefined,
     callId: p.callId,
     cseq: p.cseq,
     encoding: p.latin1 ? 'latin1' : 'utf8',

@@ -110,10 +110,13 @@ const COUNTED = new Set([...SINGLETONS, 'Via']);
 const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route', 'path', 'service-route']);
 
 /**
- * A NUL, or a CR not starting a CRLF, anywhere in the head: one native scan decides whether the
+ * A NUL, or a CR not starting a CRLF, anywhere in the head: a few native scans decide whether the
  * per-field check below is needed at all (LFs end lines, so none is left inside one).
  */
-const HEAD_CTL_RE = /\x00|\r(?!\n)/;
+function hasNulOrBareCr(head: string): boolean {
+  for (let i = head.indexOf('\r'); i >= 0; i = head.indexOf('\r', i + 1)) if (head.charCodeAt(i + 1) !== 10) return true;
+  return head.indexOf('\0') >= 0;
+}
 /**
  * What no header line may hold: CR and LF would end the line for whoever reads it next (header
  * injection in anything that echoes it), NUL truncates it in C. Refused even as an RFC 3261
@@ -227,7 +230,7 @@ function parseInner(buf: Buffer, maxSize: number, lim: SipParseLimits, partial: 
   const latin1 = !isAscii(headBytes) && !isUtf8(headBytes);
   if (latin1) partial.latin1 = true;
   const head = headBytes.toString(latin1 ? 'latin1' : 'utf8');
-  const dirty = HEAD_CTL_RE.test(head);
+  const dirty = hasNulOrBareCr(head);
 
   let lineEnd = head.indexOf('\n');
   if (lineEnd < 0) lineEnd = head.length;
@@ -267,47 +270,6 @@ function parseInner(buf: Buffer, maxSize: number, lim: SipParseLimits, partial: 
   let fields = 0;
   let vias = 0;
 
-  /** One header field, unfolded: checked, split into list elements, stored. */
-  const addField = (line: string): ParseFailure | undefined => {
-    // name [SP/HTAB] ":" [SP/HTAB] value — the name ends at the first colon.
-    const colon = line.indexOf(':');
-    if (colon < 0) return fail(400, 'Malformed header line');
-    let nameEnd = colon;
-    while (nameEnd > 0 && (line.charCodeAt(nameEnd - 1) === 32 || line.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
-    const rawName = line.slice(0, nameEnd);
-    if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
-    const key = headerKey(rawName);
-    const name = canonicalHeaderNameOfKey(key, rawName);
-    // Checked before the value is kept anywhere, the echo of an error response included: a bare CR
-    // or a NUL never reaches a response (`Call-ID: x<CR>Contact: ...` would inject a header).
-    if (dirty && LINE_CTL_RE.test(line)) return fail(400, `NUL or bare CR in ${name} header`);
-    const value = trimLws(line.slice(colon + 1));
-    if (isListHeaderKey(key)) {
-      for (const v of splitTopLevel(value)) {
-        if (v === '') {
-          if (STRICT_LISTS.has(key)) return fail(400, `Empty ${name} element`);
-          continue;
-        }
-        if (++fields > lim.maxHeaderFields) return fail(513, 'Too many header fields');
-        headers.appendKeyed(name, key, v);
-        if (name === 'Via') {
-          if (++vias > lim.maxVias) return fail(513, 'Too many Via headers');
-          partial.via.push(v);
-          counts.set(name, vias);
-        }
-      }
-      return undefined;
-    }
-    if (++fields > lim.maxHeaderFields) return fail(513, 'Too many header fields');
-    headers.appendKeyed(name, key, value);
-    if (COUNTED.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-    if (name === 'From') partial.from = value;
-    else if (name === 'To') partial.to = value;
-    else if (name === 'Call-ID') partial.callId = value;
-    else if (name === 'CSeq') partial.cseq = value;
-    return undefined;
-  };
-
   // Continuation lines are collected and joined once the field ends, so a header folded into
   // thousands of lines costs what the same bytes on one line cost.
   let field: string | undefined;
@@ -330,8 +292,44 @@ function parseInner(buf: Buffer, maxSize: number, lim: SipParseLimits, partial: 
       }
     }
     if (field !== undefined) {
-      const bad = addField(folds ? unfold(field, folds) : field);
-      if (bad) return bad;
+      // The field that just ended, unfolded: checked, split into list elements, stored.
+      const text = folds ? unfold(field, folds) : field;
+      // name [SP/HTAB] ":" [SP/HTAB] value — the name ends at the first colon.
+      const colon = text.indexOf(':');
+      if (colon < 0) return fail(400, 'Malformed header line');
+      let nameEnd = colon;
+      while (nameEnd > 0 && (text.charCodeAt(nameEnd - 1) === 32 || text.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
+      const rawName = text.slice(0, nameEnd);
+      if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
+      const key = headerKey(rawName);
+      const name = canonicalHeaderNameOfKey(key, rawName);
+      // Checked before the value is kept anywhere, the echo of an error response included: a bare CR
+      // or a NUL never reaches a response (`Call-ID: x<CR>Contact: ...` would inject a header).
+      if (dirty && LINE_CTL_RE.test(text)) return fail(400, `NUL or bare CR in ${name} header`);
+      const value = trimLws(text.slice(colon + 1));
+      if (isListHeaderKey(key)) {
+        for (const v of splitTopLevel(value)) {
+          if (v === '') {
+            if (STRICT_LISTS.has(key)) return fail(400, `Empty ${name} element`);
+            continue;
+          }
+          if (++fields > lim.maxHeaderFields) return fail(513, 'Too many header fields');
+          headers.appendKeyed(name, key, v);
+          if (name === 'Via') {
+            if (++vias > lim.maxVias) return fail(513, 'Too many Via headers');
+            partial.via.push(v);
+            counts.set(name, vias);
+          }
+        }
+      } else {
+        if (++fields > lim.maxHeaderFields) return fail(513, 'Too many header fields');
+        headers.appendKeyed(name, key, value);
+        if (COUNTED.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
+        if (name === 'From') partial.from = value;
+        else if (name === 'To') partial.to = value;
+        else if (name === 'Call-ID') partial.callId = value;
+        else if (name === 'CSeq') partial.cseq = value;
+      }
     }
     if (line === undefined) break;
     field = line;
