@@ -18,6 +18,7 @@
 // Requests from known scanners (by User-Agent) are dropped after parsing, in the transport
 // (isScannerRequest below): that is a property of the message, not of the source.
 import { BlockList, isIP } from 'node:net';
+import type { Logger } from 'pino';
 import type { Endpoint } from './transport.js';
 import { applyReceivedRport, createResponse, generateTag, parseMessage, responseDestination, serialize, type ParseOptions, type SipRequest } from './message.js';
 
@@ -323,4 +324,31 @@ export class SipAdmission {
     if (l.datagrams) s.datagrams = Math.min(l.datagrams.burst, s.datagrams + (dt * l.datagrams.rate) / 1000);
     s.replies = Math.min(l.replies.burst, s.replies + (dt * l.replies.rate) / 1000);
   }
+}
+
+/**
+ * Logs (warn) what admission refused in each `everyMs` window where it refused anything, so an
+ * operator sees a flood or a misconfigured allow-list without a log line per datagram. Returns the
+ * stop function; the timer does not keep the process alive.
+ */
+export function logRefusals(admission: SipAdmission, log: Logger, everyMs = 10_000): () => void {
+  const snapshot = () => {
+    const st = admission.stats;
+    return {
+      notAllowed: st.notAllowed,
+      refused: st.refused.invite + st.refused.register + st.refused.options,
+      silenced: st.silenced.invite + st.silenced.register + st.silenced.options,
+      overBudget: st.overBudget,
+      overflowed: st.overflowed,
+    };
+  };
+  let last = snapshot();
+  const timer = setInterval(() => {
+    const now = snapshot();
+    const delta = Object.fromEntries(Object.entries(now).map(([k, v]) => [k, v - last[k as keyof typeof now]]));
+    last = now;
+    if (Object.values(delta).some((v) => v > 0)) log.warn({ ...delta, windowMs: everyMs, sources: admission.stats.sources }, 'sip admission refused datagrams');
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }

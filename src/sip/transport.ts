@@ -22,7 +22,7 @@ import {
   type SipResponse,
 } from './message.js';
 import type { Via } from './headers.js';
-import { SipAdmission, isScannerRequest, type SipAdmissionOptions } from './admission.js';
+import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
 
 export interface Endpoint {
   address: string;
@@ -111,6 +111,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   /** The bound port, read once after bind: Via/Contact ask for it on every message. */
   private boundPort: number | undefined;
   private unsubscribe: (() => void) | undefined;
+  private stopRefusalLog: (() => void) | undefined;
   private readonly log: Logger;
   private readonly parseOptions: ParseOptions;
   private readonly dropScanners: boolean;
@@ -159,6 +160,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
         this.socket = socket;
         this.boundPort = socket.address().port;
         this.unsubscribe = feed?.subscribe((buf, from) => this.onDatagram(buf, from));
+        if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
         this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
         resolve();
       });
@@ -171,6 +173,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     this.boundPort = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.stopRefusalLog?.();
+    this.stopRefusalLog = undefined;
     if (!s) return Promise.resolve();
     return new Promise((resolve) => s.close(() => resolve()));
   }

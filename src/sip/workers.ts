@@ -22,7 +22,7 @@ import type { LogLevel } from '../logger.js';
 import { splitPortRange } from '../media/ports.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import { callIdHash, resolveParseLimits, type SipParseLimits } from './message.js';
-import { SipAdmission, type SipRateLimits } from './admission.js';
+import { SipAdmission, logRefusals, type SipRateLimits } from './admission.js';
 import type { AudioCodec } from './sdp.js';
 import type { SipTransportStats } from './transport.js';
 
@@ -137,6 +137,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   /** Allow-list and per-source rate limits, for all threads (undefined when both are off). */
   readonly admission: SipAdmission | undefined;
   private readonly parseLimits: SipParseLimits;
+  private stopRefusalLog: (() => void) | undefined;
 
   constructor(private readonly opts: SipWorkersOptions) {
     super();
@@ -180,6 +181,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
         ),
       );
       this.socket = await this.bindRouter(port);
+      if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
     } catch (err) {
       await this.close();
       throw err;
@@ -283,6 +285,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   /** Stop taking datagrams, let each worker hang up its calls and close, then end the threads. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopRefusalLog?.();
       const s = this.socket;
       this.socket = undefined;
       if (s) await new Promise<void>((r) => s.close(() => r()));

@@ -1,8 +1,10 @@
 // Per-source admission at the SIP edge (issue 13, finding 5), on a fake clock: token buckets, the
 // 503-then-silence rule, the allow-list and the bounded table of sources.
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import assert from 'node:assert/strict';
-import { SipAdmission, parseAllowList, requestKind, resolveRateLimits, DEFAULT_RATE_LIMITS, type SipAdmissionOptions } from '../../src/sip/admission.js';
+import { SipAdmission, logRefusals, parseAllowList, requestKind, resolveRateLimits, DEFAULT_RATE_LIMITS, type SipAdmissionOptions } from '../../src/sip/admission.js';
 import { parseMessage } from '../../src/sip/message.js';
 import { parseNameAddr } from '../../src/sip/headers.js';
 
@@ -169,5 +171,35 @@ describe('the table of sources', () => {
     assert.equal(a.stats.overflowed, 1, 'took the idle slot instead');
     assert.equal(a.check('192.0.2.2', INVITE), 'refuse', 'with a bucket of its own');
     assert.equal(a.stats.sources, 1);
+  });
+});
+
+describe('logRefusals', () => {
+  it('logs one warn line per window in which something was refused, none otherwise', () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        cb();
+      },
+    });
+    const log = pino({ level: 'warn' }, sink);
+    const { a } = clocked({ allow: ['192.0.2.0/24'], rateLimits: { invite: { rate: 1, burst: 1 } } });
+    mock.timers.enable({ apis: ['setInterval'] });
+    try {
+      const stop = logRefusals(a, log, 1000);
+      a.check('192.0.2.1', INVITE);
+      a.check('192.0.2.1', INVITE); // refused
+      a.check('198.51.100.1', INVITE); // not allowed
+      mock.timers.tick(1000);
+      mock.timers.tick(1000);
+      stop();
+    } finally {
+      mock.timers.reset();
+    }
+    assert.equal(lines.length, 1);
+    assert.equal(lines[0]!.msg, 'sip admission refused datagrams');
+    assert.equal(lines[0]!.refused, 1);
+    assert.equal(lines[0]!.notAllowed, 1);
   });
 });
