@@ -180,7 +180,7 @@ function findHeaderEnd(buf: Buffer, from: number): { headEnd: number; bodyStart:
 }
 
 /** `lower` (lower-case letters and '-') at `at`, letters in any case: each byte is OR-ed with 0x20. */
-export function matchesLower(buf: Uint8Array, at: number, lower: string): boolean {
+function matchesLower(buf: Uint8Array, at: number, lower: string): boolean {
   for (let k = 0; k < lower.length; k++) if ((buf[at + k]! | 0x20) !== lower.charCodeAt(k)) return false;
   return true;
 }
