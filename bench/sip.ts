@@ -94,7 +94,9 @@ async function startCallchartTarget(workers?: string): Promise<Target> {
   const port = await freeUdpPort();
   const out = new Tail(16 * 1024);
   const entry = FROM_SOURCE ? ['--import', 'tsx', 'src/cli.ts'] : [(built ??= buildOnce())];
-  const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999'];
+  // SIPp calls from one address: lift the per-source INVITE rate (default 200/s) above the ladder,
+  // leaving the buckets on (their cost is part of what is measured).
+  const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999', '--sip-invite-rate', '100000'];
   if (workers) args.push('--sip-workers', workers);
   const child: ChildProcess = track(spawn(process.execPath, [...entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout!.on('data', (d) => out.push(d));

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers.js';
+import { parseAllowList } from './sip/admission.js';
 import os from 'node:os';
 import { mintToken, signUrl } from './transport/auth.js';
 import type { HttpSecurityOptions } from './transport/http.js';
@@ -43,6 +44,13 @@ Options (environment variable in brackets):
                          the machine's hostname when that is 0.0.0.0)
   --sip-max-pending <n>  inbound INVITEs ringing or awaiting their ACK  [CALLCHART_SIP_MAX_PENDING]
                          at once (default 1000); beyond: 503 Retry-After
+  --sip-allow <list>     only these sources may send SIP: comma-       [CALLCHART_SIP_ALLOW]
+                         separated addresses or CIDR blocks, IPv4 or
+                         IPv6 (e.g. 10.0.0.0/8,192.0.2.7); others are
+                         dropped silently. Default: everyone
+  --sip-invite-rate <n>  new INVITEs per second per source before 503  [CALLCHART_SIP_INVITE_RATE]
+                         + Retry-After, then silence (default 200;
+                         "off" = no INVITE limit)
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
@@ -115,6 +123,10 @@ export interface ServeConfig {
   sipPort: number;
   /** SIP worker threads; 0 (default) = SIP on the main thread. */
   sipWorkers?: number;
+  /** Sources allowed to send SIP (CIDR or address); unset = everyone. */
+  sipAllow?: string[];
+  /** New INVITEs/s per source (burst twice that); false = no INVITE limit; unset = the default. */
+  sipInviteRate?: number | false;
   rtpPorts: string;
   logLevel: LogLevel;
   maxCalls: number;
@@ -168,6 +180,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'ws-port': { type: 'string' },
         'sip-port': { type: 'string' },
         'sip-workers': { type: 'string' },
+        'sip-allow': { type: 'string' },
+        'sip-invite-rate': { type: 'string' },
         'rtp-ports': { type: 'string' },
         'log-level': { type: 'string' },
         'max-calls': { type: 'string' },
@@ -204,6 +218,21 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const sipWorkers = workersSpec === 'auto' ? os.availableParallelism() : Number(workersSpec);
   if (!Number.isInteger(sipWorkers) || sipWorkers < 0 || sipWorkers > 64) {
     throw new UsageError(`--sip-workers must be 0-64 or "auto", got ${JSON.stringify(workersSpec)}`);
+  }
+  const allowSpec = v['sip-allow'] ?? env.CALLCHART_SIP_ALLOW;
+  const sipAllow = allowSpec === undefined ? undefined : allowSpec.split(',').map((a) => a.trim()).filter((a) => a !== '');
+  if (sipAllow) {
+    if (sipAllow.length === 0) throw new UsageError('--sip-allow needs at least one address or CIDR block');
+    try {
+      parseAllowList(sipAllow);
+    } catch (err) {
+      throw new UsageError(`--sip-allow: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  const rateSpec = v['sip-invite-rate'] ?? env.CALLCHART_SIP_INVITE_RATE;
+  const sipInviteRate = rateSpec === undefined ? undefined : rateSpec === 'off' ? false : Number(rateSpec);
+  if (typeof sipInviteRate === 'number' && !(Number.isFinite(sipInviteRate) && sipInviteRate > 0)) {
+    throw new UsageError(`--sip-invite-rate must be a positive number or "off", got ${JSON.stringify(rateSpec)}`);
   }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
@@ -249,6 +278,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
+    ...(sipAllow ? { sipAllow } : {}),
+    ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     host,
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -347,6 +378,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   // their actors live in the workers (and so are not shown by this process's inspector).
   const sipWorkers = cfg.sipWorkers ?? 0;
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
+  const rate = cfg.sipInviteRate;
+  const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
@@ -354,9 +387,9 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
+    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),
-    sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
@@ -376,6 +409,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       logger,
       maxCalls: cfg.maxCalls,
       sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
+      allow: cfg.sipAllow,
+      rateLimits,
       app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },
     });
     workers.on('error', (err) => {

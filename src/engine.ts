@@ -12,6 +12,8 @@ import { startInspector, type InspectOptions, type InspectorHandle } from './ins
 import type { Call, IncomingCallHook } from './call.js';
 import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
 import type { DatagramFeed } from './sip/transport.js';
+import type { SipRateLimits } from './sip/admission.js';
+import type { SipParseLimits } from './sip/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/ports.js';
 import { createRoomsRoutes, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
@@ -71,6 +73,20 @@ export interface EngineOptions {
      * the port: the socket is bound with SO_REUSEADDR beside the router's and only sends.
      */
     datagrams?: DatagramFeed;
+    /**
+     * Only these sources may send SIP: CIDR blocks or addresses, IPv4 or IPv6 (e.g.
+     * `['10.0.0.0/8', '192.0.2.7']`). Datagrams from elsewhere are dropped without an answer.
+     * Default: everyone.
+     */
+    allow?: string[];
+    /**
+     * Per-source token buckets (src/sip/admission.ts DEFAULT_RATE_LIMITS: 200 INVITE/s, 50
+     * REGISTER/s, 100 OPTIONS/s, 20 000 datagrams/s per source); over them a 503 + Retry-After,
+     * then silence. false: none.
+     */
+    rateLimits?: Partial<SipRateLimits> | false;
+    /** Parser caps (src/sip/parse.ts DEFAULT_PARSE_LIMITS); over them, 513. */
+    parseLimits?: Partial<SipParseLimits>;
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {
@@ -195,6 +211,10 @@ export class Engine extends EventEmitter<EngineEvents> {
             codecs: opts.sip?.codecs,
             datagrams: opts.sip?.datagrams,
             maxPendingInvites: opts.sip?.maxPendingInvites,
+            edge: {
+              admission: { allow: opts.sip?.allow, rateLimits: opts.sip?.rateLimits },
+              parseLimits: opts.sip?.parseLimits,
+            },
           });
 
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });

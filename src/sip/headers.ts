@@ -82,6 +82,12 @@ export class HeaderList implements Iterable<HeaderEntry> {
    * raw string, so a header that changes simply misses.
    */
   #parsed: Array<{ parse: (raw: string) => unknown; raw: string; value: unknown }> | undefined;
+  /**
+   * How serialize() writes the values: 'latin1' for a message whose header bytes were not UTF-8,
+   * whose values are byte strings (one character per byte; see parse.ts), so that they go back out
+   * as the same bytes. Responses take it from their request.
+   */
+  encoding: 'utf8' | 'latin1' = 'utf8';
 
   constructor(init?: Iterable<readonly [string, string]>) {
     if (init) for (const [n, v] of init) this.append(n, v);
@@ -229,6 +235,7 @@ export class HeaderList implements Iterable<HeaderEntry> {
 
   clone(): HeaderList {
     const c = new HeaderList();
+    c.encoding = this.encoding;
     c.#entries = this.#entries.slice();
     c.#keys = this.#keys.slice();
     return c;

@@ -1,32 +1,33 @@
+// SIP messages: the types, the wire form (serialize), and the builders of requests and responses.
+// Parsing lives in parse.ts (re-exported here).
 import { randomUUID } from 'node:crypto';
 import { randomHex } from '../random.js';
 import {
   BRANCH_MAGIC_COOKIE,
   HeaderList,
-  canonicalHeaderNameOfKey,
   formatCSeq,
   formatNameAddr,
   formatVia,
-  headerKey,
-  isListHeaderKey,
-  parseCSeq,
-  parseCallId,
-  parseContact,
-  parseContentLength,
-  parseContentType,
-  parseDate,
-  parseDeltaSeconds,
-  parseMaxForwards,
   parseNameAddr,
-  parseRetryAfter,
   parseVia,
-  splitTopLevel,
-  TOKEN_RE,
-  trimLws,
   type NameAddr,
   type Via,
 } from './headers.js';
-import { formatUri, parseUri, type SipUri, type Uri } from './uri.js';
+import { formatUri, type SipUri, type Uri } from './uri.js';
+import type { ParseFailure } from './parse.js';
+
+export {
+  parseMessage,
+  callIdHash,
+  resolveParseLimits,
+  DEFAULT_PARSE_LIMITS,
+  type ParseFailure,
+  type ParseResult,
+  type ParseOptions,
+  type ParseErrorStatus,
+  type PartialHeaders,
+  type SipParseLimits,
+} from './parse.js';
 
 export interface SipRequest {
   kind: 'request';
@@ -48,303 +49,32 @@ export interface SipResponse {
 
 export type SipMessage = SipRequest | SipResponse;
 
-/** Raw values of the headers an error response has to echo, kept when they could be read. */
-export interface PartialHeaders {
-  method?: string;
-  via: string[];
-  from?: string;
-  to?: string;
-  callId?: string;
-  cseq?: string;
-}
-
-/** 416 is only produced for a well-formed request whose Request-URI scheme we cannot handle. */
-export type ParseErrorStatus = 400 | 413 | 416 | 505;
-
-export interface ParseFailure {
-  ok: false;
-  /** A failed response cannot be answered; the caller just drops it. */
-  isResponse: boolean;
-  status: ParseErrorStatus;
-  reason: string;
-  partial?: PartialHeaders;
-}
-
-export type ParseResult = { ok: true; message: SipMessage } | ParseFailure;
-
-export interface ParseOptions {
-  /** Largest datagram accepted, in bytes (default 65535, the UDP ceiling). */
-  maxSize?: number;
-}
-
-const DEFAULT_MAX_SIZE = 65535;
-
-/** Headers that must appear at most once (RFC 3261 §7.3, RFC 4475 multi01/mcl01). */
-const SINGLETONS = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Content-Length', 'Content-Type', 'Expires'];
-const REQUIRED_IN_REQUEST = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Via'];
-const REQUIRED_IN_RESPONSE = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
-/** Headers counted while the lines are read, for the two checks above. */
-const COUNTED = new Set([...SINGLETONS, 'Via']);
-/** List headers whose elements are name-addrs: an empty element is a syntax error, not noise. */
-const STRICT_LISTS = new Set(['via', 'contact', 'route', 'record-route', 'path', 'service-route']);
-
-/** Why a header value is invalid (the 400 reason), or undefined when it is fine. */
-function validateHeader(name: string, value: string, headers: HeaderList): string | undefined {
-  switch (name) {
-    case 'Via':
-      return headers.parseValue(value, parseVia) ? undefined : `Bad ${name} header`;
-    case 'From':
-    case 'To':
-    case 'Route':
-    case 'Record-Route':
-    case 'Path':
-    case 'Service-Route':
-      return headers.parseValue(value, parseNameAddr) ? undefined : `Bad ${name} header`;
-    case 'Contact': {
-      const c = headers.parseValue(value, parseContact);
-      if (!c) return `Bad ${name} header`;
-      const exp = c.params.get('expires');
-      if (exp !== undefined && (exp === null || parseDeltaSeconds(exp) === undefined)) return `Bad ${name} header`;
-      return undefined;
-    }
-    case 'CSeq':
-      return headers.parseValue(value, parseCSeq) ? undefined : `Bad ${name} header`;
-    case 'Call-ID':
-      return parseCallId(value) ? undefined : `Bad ${name} header`;
-    case 'Max-Forwards':
-      return parseMaxForwards(value) === undefined ? `Bad ${name} header` : undefined;
-    case 'Content-Length':
-      return parseContentLength(value) === undefined ? `Bad ${name} header` : undefined;
-    case 'Expires':
-    case 'Min-Expires':
-      return parseDeltaSeconds(value) === undefined ? `Bad ${name} header` : undefined;
-    case 'Retry-After':
-      return parseRetryAfter(value) === undefined ? `Bad ${name} header` : undefined;
-    case 'Date':
-      return parseDate(value) ? undefined : `Bad ${name} header`;
-    case 'Content-Type':
-      return parseContentType(value) ? undefined : `Bad ${name} header`;
-    default:
-      return undefined;
-  }
-}
+/** CR, LF and NUL: never inside a start line or a header line we write, whoever built the value. */
+const BREAKS_RE = /[\r\n\0]/g;
+const NON_LATIN1_RE = /[^\x00-\xff]+/g;
 
 /**
- * The empty line ending the headers (CRLF CRLF, or bare LFs as some peers send), found on the
- * bytes: no string is made of the whole datagram, body included, just to look for it.
+ * True when the only CRs and LFs in `head` are its `breaks` CRLF line ends and there is no NUL: the
+ * common case, checked with a few native scans instead of a regex per line.
  */
-function findHeaderEnd(buf: Buffer, from: number): { headEnd: number; bodyStart: number } | undefined {
-  for (let i = buf.indexOf(0x0a, from); i >= 0; i = buf.indexOf(0x0a, i + 1)) {
-    let next = i + 1;
-    if (buf[next] === 0x0d) next++;
-    if (buf[next] === 0x0a) return { headEnd: i > from && buf[i - 1] === 0x0d ? i - 1 : i, bodyStart: next + 1 };
+function onlyOurBreaks(head: string, breaks: number): boolean {
+  if (head.indexOf('\0') >= 0) return false;
+  let n = 0;
+  for (let i = head.indexOf('\n'); i >= 0; i = head.indexOf('\n', i + 1)) {
+    if (head.charCodeAt(i - 1) !== 13 || ++n > breaks) return false;
   }
-  return undefined;
-}
-
-/** "SIP/" at `at`, in any case: a status line. */
-/** `lower` (lower-case letters and '-') at `at`, letters in any case: each byte is OR-ed with 0x20. */
-function matchesLower(buf: Uint8Array, at: number, lower: string): boolean {
-  for (let k = 0; k < lower.length; k++) if ((buf[at + k]! | 0x20) !== lower.charCodeAt(k)) return false;
-  return true;
-}
-
-function startsWithSip(buf: Buffer, at: number): boolean {
-  return matchesLower(buf, at, 'sip') && buf[at + 3] === 0x2f;
-}
-
-function failure(isResponse: boolean, status: ParseErrorStatus, reason: string, partial: PartialHeaders | undefined): ParseFailure {
-  const f: ParseFailure = { ok: false, isResponse, status, reason };
-  if (partial) f.partial = partial;
-  return f;
-}
-
-function parseInner(buf: Buffer, maxSize: number, partial: PartialHeaders): SipMessage | ParseFailure {
-  // RFC 3261 §7.5: CRLFs before the start-line are keep-alive noise, not an error.
-  let start = 0;
-  while (start < buf.length && (buf[start] === 0x0d || buf[start] === 0x0a)) start++;
-  const isResponse = startsWithSip(buf, start);
-  const fail = (status: ParseErrorStatus, reason: string, withPartial = true): ParseFailure =>
-    failure(isResponse, status, reason, withPartial ? partial : undefined);
-  if (buf.length > maxSize) return fail(413, 'Message Too Large', false);
-
-  // Offsets are found on the bytes; only the header section is decoded.
-  const bounds = findHeaderEnd(buf, start);
-  if (!bounds) return fail(400, 'Missing empty line after headers', false);
-  const head = buf.toString('utf8', start, bounds.headEnd);
-  let lineEnd = head.indexOf('\n');
-  if (lineEnd < 0) lineEnd = head.length;
-  const startLine = head.charCodeAt(lineEnd - 1) === 13 ? head.slice(0, lineEnd - 1) : head.slice(0, lineEnd);
-  const lines: string[] = [];
-  for (let from = lineEnd + 1; from < head.length; ) {
-    let end = head.indexOf('\n', from);
-    if (end < 0) end = head.length;
-    const l = head.charCodeAt(end - 1) === 13 && end - 1 >= from ? head.slice(from, end - 1) : head.slice(from, end);
-    from = end + 1;
-    const c0 = l.charCodeAt(0);
-    if (c0 === 32 || c0 === 9) {
-      // Folded continuation: the CRLF plus leading whitespace is equivalent to one SP (§7.3.1).
-      if (lines.length === 0) return fail(400, 'Continuation line before any header', false);
-      lines[lines.length - 1] = `${(lines[lines.length - 1] ?? '').trimEnd()} ${l.trimStart()}`;
-    } else {
-      lines.push(l);
-    }
-  }
-
-  let method: string | undefined;
-  let uri: Uri | undefined;
-  let status = 0;
-  let reason = '';
-  let versionError = false;
-  if (isResponse) {
-    const m = /^SIP\/(\d+\.\d+) (\d{3}) ([^\x00-\x08\x0a-\x1f\x7f]*)$/i.exec(startLine);
-    if (!m) return fail(400, 'Malformed Status-Line', false);
-    if (m[1] !== '2.0') return fail(505, 'Version Not Supported', false);
-    status = Number(m[2]);
-    if (status < 100 || status > 699) return fail(400, 'Status code out of range', false);
-    reason = m[3] ?? '';
-  } else {
-    // Exactly one SP between elements (RFC 4475 lwsstart, trws, lwsruri).
-    const parts = startLine.split(' ');
-    if (parts.length !== 3 || parts.some((p) => p === '')) return fail(400, 'Malformed Request-Line', false);
-    const [m = '', rawUri = '', version = ''] = parts;
-    if (!TOKEN_RE.test(m)) return fail(400, 'Malformed method', false);
-    method = m;
-    partial.method = m;
-    if (!/^SIP\/\d+\.\d+$/i.test(version)) return fail(400, 'Malformed SIP-Version');
-    versionError = version.slice(4) !== '2.0';
-    if (rawUri.startsWith('<')) return fail(400, 'Request-URI must not be enclosed in <>');
-    uri = parseUri(rawUri);
-    if (!uri) return fail(400, 'Malformed Request-URI');
-  }
-
-  const headers = new HeaderList();
-  const counts = new Map<string, number>();
-  for (const line of lines) {
-    // name [SP/HTAB] ":" [SP/HTAB] value — the name ends at the first colon.
-    const colon = line.indexOf(':');
-    if (colon < 0) return fail(400, 'Malformed header line');
-    let nameEnd = colon;
-    while (nameEnd > 0 && (line.charCodeAt(nameEnd - 1) === 32 || line.charCodeAt(nameEnd - 1) === 9)) nameEnd--;
-    const rawName = line.slice(0, nameEnd);
-    if (!TOKEN_RE.test(rawName)) return fail(400, 'Malformed header name');
-    const key = headerKey(rawName);
-    const name = canonicalHeaderNameOfKey(key, rawName);
-    const value = trimLws(line.slice(colon + 1));
-    if (isListHeaderKey(key)) {
-      for (const v of splitTopLevel(value)) {
-        if (v === '') {
-          if (STRICT_LISTS.has(key)) return fail(400, `Empty ${name} element`);
-          continue;
-        }
-        headers.appendKeyed(name, key, v);
-        if (name === 'Via') {
-          partial.via.push(v);
-          counts.set(name, (counts.get(name) ?? 0) + 1);
-        }
-      }
-      continue;
-    }
-    headers.appendKeyed(name, key, value);
-    if (COUNTED.has(name)) counts.set(name, (counts.get(name) ?? 0) + 1);
-    if (name === 'From') partial.from = value;
-    else if (name === 'To') partial.to = value;
-    else if (name === 'Call-ID') partial.callId = value;
-    else if (name === 'CSeq') partial.cseq = value;
-  }
-
-  for (const e of headers) {
-    const bad = validateHeader(e.name, e.value, headers);
-    if (bad !== undefined) return fail(400, bad);
-  }
-  for (const n of SINGLETONS) {
-    if ((counts.get(n) ?? 0) > 1) return fail(400, `Multiple ${n} headers`);
-  }
-  for (const n of isResponse ? REQUIRED_IN_RESPONSE : REQUIRED_IN_REQUEST) {
-    if (!counts.has(n)) return fail(400, `Missing ${n} header`);
-  }
-  const cseq = headers.parsedFirst('CSeq', parseCSeq);
-  if (!cseq) return fail(400, 'Bad CSeq header');
-  if (method !== undefined && cseq.method !== method) return fail(400, 'CSeq method does not match Request-Line');
-
-  let body: Buffer;
-  const cl = headers.get('Content-Length');
-  const available = buf.length - bounds.bodyStart;
-  if (cl !== undefined) {
-    const n = parseContentLength(cl) ?? 0;
-    if (n > available) return fail(400, 'Content-Length larger than message');
-    // Datagram framing: whatever follows the declared body is discarded (RFC 3261 §18.3).
-    body = Buffer.from(buf.subarray(bounds.bodyStart, bounds.bodyStart + n));
-  } else {
-    body = Buffer.from(buf.subarray(bounds.bodyStart));
-  }
-
-  if (isResponse) {
-    return { kind: 'response', status, reason, version: 'SIP/2.0', headers, body };
-  }
-  // Checked last so that a request broken in other ways gets the more useful 400.
-  if (versionError) return fail(505, 'Version Not Supported');
-  if (!uri || method === undefined) return fail(400, 'Malformed Request-Line');
-  if (uri.kind === 'other') return fail(416, 'Unsupported URI Scheme');
-  if (uri.kind === 'sip' && uri.headers.size > 0) return fail(400, 'Request-URI must not carry headers');
-  return { kind: 'request', method, uri, version: 'SIP/2.0', headers, body };
-}
-
-/** Parses one datagram. Never throws: malformed input yields `{ ok: false }`. */
-export function parseMessage(input: Buffer | string, opts?: ParseOptions): ParseResult {
-  const buf = typeof input === 'string' ? Buffer.from(input, 'utf8') : input;
-  const partial: PartialHeaders = { via: [] };
-  try {
-    const r = parseInner(buf, opts?.maxSize ?? DEFAULT_MAX_SIZE, partial);
-    return 'ok' in r ? r : { ok: true, message: r };
-  } catch {
-    // Defensive: a parser bug must not take the transport down with it.
-    return { ok: false, isResponse: buf.subarray(0, 4).toString('latin1') === 'SIP/', status: 400, reason: 'Unparseable message' };
-  }
+  let r = 0;
+  for (let i = head.indexOf('\r'); i >= 0; i = head.indexOf('\r', i + 1)) if (++r > breaks) return false;
+  return n === breaks && r === breaks;
 }
 
 /**
  * Canonical wire form; Content-Length always reflects the body actually sent. Written into one
  * buffer: `owned` gives it its own memory (allocUnsafeSlow) for bytes kept long, since a slice of
- * node's shared 8 KB pool would pin the whole slab.
+ * node's shared 8 KB pool would pin the whole slab. Headers of a message read as latin1 (see
+ * parse.ts) are written back as the bytes they were; a character above U+00FF that our side added
+ * to such a message is written as its UTF-8 bytes.
  */
-/**
- * FNV-1a hash of a datagram's Call-ID value, read off the bytes without parsing the message: the
- * SIP router (src/sip/workers.ts) shards calls over worker threads by it, so every request and
- * response of one call reaches the thread holding that call. Header names match case-insensitively
- * and in compact form (`i`), with optional whitespace before the colon (RFC 3261 §7.3.1); only the
- * first line of a folded value counts, which is enough since retransmissions repeat the bytes.
- * 0 when no Call-ID is readable: such a datagram belongs to no call, and whoever gets it rejects it.
- */
-export function callIdHash(buf: Uint8Array): number {
-  const n = buf.length;
-  let i = buf.indexOf(10);
-  while (i >= 0 && ++i < n) {
-    if (buf[i] === 13 || buf[i] === 10) return 0; // the empty line: the headers ended
-    const c = buf[i]! | 0x20;
-    let j = -1;
-    if (c === 0x69) j = i + 1; // i
-    else if (c === 0x63 && i + 7 <= n && matchesLower(buf, i + 1, 'all-id')) j = i + 7;
-    if (j > 0) {
-      while (j < n && (buf[j] === 32 || buf[j] === 9)) j++;
-      if (buf[j] === 58) {
-        j++;
-        while (j < n && (buf[j] === 32 || buf[j] === 9)) j++;
-        let end = j;
-        while (end < n && buf[end] !== 13 && buf[end] !== 10) end++;
-        while (end > j && (buf[end - 1] === 32 || buf[end - 1] === 9)) end--;
-        if (end === j) return 0;
-        let h = 0x811c9dc5;
-        for (let k = j; k < end; k++) h = Math.imul(h ^ buf[k]!, 0x01000193);
-        return h >>> 0 || 1;
-      }
-    }
-    i = buf.indexOf(10, i);
-  }
-  return 0;
-}
-
-
 export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
   const startLine =
     msg.kind === 'request'
@@ -362,11 +92,15 @@ export function serialize(msg: SipMessage, opts?: { owned?: boolean }): Buffer {
     }
   }
   if (!wroteLength) lines.push(`Content-Length: ${msg.body.length}`);
-  const head = `${lines.join('\r\n')}\r\n\r\n`;
-  const headLength = Buffer.byteLength(head, 'utf8');
+  let head = `${lines.join('\r\n')}\r\n\r\n`;
+  // A CR, LF or NUL inside a line (an app's value, say) becomes a space: no header injection.
+  if (!onlyOurBreaks(head, lines.length + 1)) head = `${lines.map((l) => l.replace(BREAKS_RE, ' ')).join('\r\n')}\r\n\r\n`;
+  const enc = msg.headers.encoding;
+  if (enc === 'latin1') head = head.replace(NON_LATIN1_RE, (s) => Buffer.from(s, 'utf8').toString('latin1'));
+  const headLength = Buffer.byteLength(head, enc);
   const size = headLength + msg.body.length;
   const out = opts?.owned ? Buffer.allocUnsafeSlow(size) : Buffer.allocUnsafe(size);
-  out.write(head, 0, 'utf8');
+  out.write(head, 0, enc);
   msg.body.copy(out, headLength);
   return out;
 }
@@ -412,27 +146,37 @@ export interface ResponseOptions {
   contentType?: string;
 }
 
-// A UAS's 180 and 200 carry the same To with the same tag, usually one right after the other.
-let lastTagged: { value: string; tag: string; out: string } | undefined;
-
-function withTag(value: string, tag: string): string {
-  if (lastTagged && lastTagged.value === value && lastTagged.tag === tag) return lastTagged.out;
-  const na = parseNameAddr(value);
-  const out = !na || na.tag !== undefined ? value : formatNameAddr({ ...na, tag });
-  lastTagged = { value, tag, out };
-  return out;
+/**
+ * The To of a response with our tag: the request's text with `;tag=` appended, so the peer's bytes
+ * come back as they were (re-formatting would re-escape its URI: a `%FF` would come back as the
+ * 9-byte escape of U+FFFD). A To that already has a tag, or does not parse, is left as it is.
+ */
+function withTag(value: string, from: HeaderList | undefined, tag: string): string {
+  // Without the letters "tag" anywhere there is no tag parameter: no need for the parse.
+  if (!TAG_RE.test(value)) return `${value};tag=${tag}`;
+  const na = from ? from.parsedFirst('To', parseNameAddr) : parseNameAddr(value);
+  return !na || na.tag !== undefined ? value : `${value};tag=${tag}`;
 }
 
-function buildResponse(
-  echo: { via: readonly string[]; from: string; to: string; callId: string; cseq: string },
-  status: number,
-  reason: string | undefined,
-  opts: ResponseOptions,
-): SipResponse {
+const TAG_RE = /tag/i;
+
+interface Echo {
+  via: readonly string[];
+  from: string;
+  to: string;
+  /** The request's headers, whose To parse withTag() reuses (undefined: parse `to`). */
+  request: HeaderList | undefined;
+  callId: string;
+  cseq: string;
+  encoding: HeaderList['encoding'];
+}
+
+function buildResponse(echo: Echo, status: number, reason: string | undefined, opts: ResponseOptions): SipResponse {
   const headers = new HeaderList();
+  headers.encoding = echo.encoding;
   for (const v of echo.via) headers.append('Via', v);
   headers.append('From', echo.from);
-  headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, opts.toTag));
+  headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, echo.request, opts.toTag));
   headers.append('Call-ID', echo.callId);
   headers.append('CSeq', echo.cseq);
   for (const [n, v] of opts.headers ?? []) headers.append(n, v);
@@ -455,8 +199,10 @@ export function createResponse(req: SipRequest, status: number, reason?: string,
       via: req.headers.getAll('Via'),
       from: req.headers.get('From') ?? '',
       to: req.headers.get('To') ?? '',
+      request: req.headers,
       callId: req.headers.get('Call-ID') ?? '',
       cseq: req.headers.get('CSeq') ?? '',
+      encoding: req.headers.encoding,
     },
     status,
     reason,
@@ -474,11 +220,30 @@ export function createResponse(req: SipRequest, status: number, reason?: string,
   return res;
 }
 
-/** Builds the stateless error reply for a request the parser rejected, if enough of it was readable. */
+/** Any C0 control but HTAB, or DEL. */
+const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
+
+/**
+ * Builds the stateless error reply for a request the parser rejected, if enough of it was readable.
+ * It echoes values in the bytes they came in, and none with a control character in it (parse.ts
+ * never keeps one with CR, LF or NUL; BEL and the like, legal in a quoted-pair, are not echoed
+ * either): such a request gets no answer.
+ */
 export function createErrorResponse(failure: ParseFailure, opts: ResponseOptions = {}): SipResponse | undefined {
   const p = failure.partial;
   if (failure.isResponse || !p || p.via.length === 0 || !p.from || !p.to || !p.callId || !p.cseq) return undefined;
-  return buildResponse({ via: p.via, from: p.from, to: p.to, callId: p.callId, cseq: p.cseq }, failure.status, failure.reason, opts);
+  if (CONTROL_RE.test(p.from) || CONTROL_RE.test(p.to) || CONTROL_RE.test(p.callId) || CONTROL_RE.test(p.cseq)) return undefined;
+  if (p.via.some((v) => CONTROL_RE.test(v))) return undefined;
+  const echo: Echo = {
+    via: p.via,
+    from: p.from,
+    to: p.to,
+    request: undefined,
+    callId: p.callId,
+    cseq: p.cseq,
+    encoding: p.latin1 ? 'latin1' : 'utf8',
+  };
+  return buildResponse(echo, failure.status, failure.reason, opts);
 }
 
 export interface RequestInit {
@@ -525,35 +290,26 @@ export function createRequest(init: RequestInit): SipRequest {
 // Transport-facing Via handling
 // ---------------------------------------------------------------------------
 
-function bareAddress(s: string): string {
-  return (s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s).toLowerCase();
-}
-
-function sameAddress(a: string, b: string): boolean {
-  return bareAddress(a) === bareAddress(b);
-}
-
 /**
  * RFC 3261 §18.2.1 + RFC 3581 §4: stamps the top Via with where the request really came from.
  * Returns the updated Via, or undefined when the request has no usable Via.
+ *
+ * Deliberately stricter than §18.2.1, which adds `received` only when the sent-by host differs from
+ * the source: `received` is ALWAYS set to the real source address, so a `received` the client wrote
+ * itself (say, a third party's address behind a sent-by equal to its own) never survives to steer
+ * the response. An `rport` with a value (requests must send it empty) is overwritten the same way.
  */
 export function applyReceivedRport(req: SipRequest, sourceAddress: string, sourcePort: number): Via | undefined {
   const top = req.headers.get('Via');
   // A fresh parse, not the shared one validation kept: this Via is about to change.
   const via = top === undefined ? undefined : parseVia(top);
   if (!via) return undefined;
-  const address = sourceAddress.startsWith('[') ? sourceAddress.slice(1, -1) : sourceAddress;
-  if (via.rport === true) {
-    // RFC 3581 requires received whenever rport is filled, even if the host already matches.
-    via.rport = sourcePort;
-    via.received = address;
-  } else if (!sameAddress(via.host, address)) {
-    via.received = address;
-  }
+  via.received = sourceAddress.startsWith('[') ? sourceAddress.slice(1, -1) : sourceAddress;
+  if (via.rport !== undefined) via.rport = sourcePort;
   const stamped = formatVia(via);
   req.headers.replaceAt('Via', 0, stamped);
   // Remembered as the parse of the new text, so its raw params must say what the text says.
-  if (via.received !== undefined) via.params.set('received', via.received);
+  via.params.set('received', via.received);
   if (typeof via.rport === 'number') via.params.set('rport', String(via.rport));
   req.headers.remember(parseVia, stamped, via);
   return via;
@@ -569,13 +325,19 @@ function defaultPort(transport: string): number {
   return transport === 'TLS' || transport === 'WSS' ? 5061 : 5060;
 }
 
-/** RFC 3261 §18.2.2 + RFC 3581: where an unreliable-transport response goes, from its top Via. */
+/**
+ * Where an unreliable-transport response goes, from its top Via: the address the request came from
+ * (`received`, which applyReceivedRport always sets), at the RFC 3581 `rport` when the client asked
+ * for it, else at the sent-by port (RFC 3261 §18.2.2).
+ *
+ * Deliberate deviation from §18.2.2: `maddr` is ignored. Honouring it lets any sender aim our
+ * responses (and their retransmissions) at an address of its choosing, a reflection tool; callchart
+ * does not do SIP multicast, and a real client reachable at its source needs no maddr.
+ */
 export function responseDestination(res: SipResponse): Destination | undefined {
   const via = res.headers.parsedFirst('Via', parseVia);
   if (!via) return undefined;
-  const fallbackPort = via.port ?? defaultPort(via.transport);
-  if (via.maddr) return { host: via.maddr, port: fallbackPort, transport: via.transport };
-  const port = typeof via.rport === 'number' ? via.rport : fallbackPort;
+  const port = typeof via.rport === 'number' ? via.rport : (via.port ?? defaultPort(via.transport));
   return { host: via.received ?? via.host, port, transport: via.transport };
 }
 

@@ -1,6 +1,8 @@
-// SIP over UDP (RFC 3261 §18): one datagram = one message. The transport validates at the edge:
-// a request that does not parse is answered statelessly (400/413/416/505 with the reason) when
-// enough of it was readable, a broken response is dropped, and neither reaches the transaction layer.
+// SIP over UDP (RFC 3261 §18): one datagram = one message. The transport is the edge: a datagram
+// first passes per-source admission (allow-list, rate limits: admission.ts), then the parser; a
+// request that does not parse is answered statelessly (400/416/505/513 with the reason) when enough
+// of it was readable and the answer is no bigger than the request allows, a broken response is
+// dropped, a known scanner gets silence, and none of these reach the transaction layer.
 import dgram from 'node:dgram';
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { EventEmitter } from 'node:events';
@@ -12,11 +14,15 @@ import {
   createErrorResponse,
   applyReceivedRport,
   responseDestination,
+  resolveParseLimits,
+  type ParseOptions,
   type SipMessage,
+  type SipParseLimits,
   type SipRequest,
   type SipResponse,
 } from './message.js';
 import type { Via } from './headers.js';
+import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
 
 export interface Endpoint {
   address: string;
@@ -38,7 +44,27 @@ export interface DatagramFeed {
   subscribe(deliver: (buf: Buffer, from: Endpoint) => void): () => void;
 }
 
-export interface SipTransportOptions {
+/** What the edge checks before a datagram reaches the transaction layer. */
+export interface SipEdgeOptions {
+  /**
+   * Allow-list and per-source rate limits (admission.ts; defaults on). false: none. Ignored with a
+   * `feed`: the router that feeds this transport applies them, once for all threads.
+   */
+  admission?: SipAdmissionOptions | false;
+  /** Parser caps (parse.ts DEFAULT_PARSE_LIMITS for the missing ones). */
+  parseLimits?: Partial<SipParseLimits>;
+  /** Drop requests from known scanner User-Agents without an answer (default true). */
+  dropScanners?: boolean;
+}
+
+/**
+ * An error response may exceed its request by at most this many bytes (full header names for
+ * compact ones, a reason phrase); a bigger one is not sent. Without the cap, one short compact
+ * Via line listing many elements comes back as many full Via lines.
+ */
+export const ERROR_REPLY_SLACK = 128;
+
+export interface SipTransportOptions extends SipEdgeOptions {
   host: string;
   port: number;
   logger: Logger;
@@ -58,10 +84,14 @@ export interface SipTransportStats {
   dropped: number;
   /** Datagrams the OS refused to send (logged at warn). */
   sendErrors: number;
+  /** Requests from known scanners, dropped without an answer. */
+  scanners: number;
+  /** Error responses not sent because they would have been bigger than their request allows. */
+  withheld: number;
 }
 
 export function newTransportStats(): SipTransportStats {
-  return { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0 };
+  return { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0, scanners: 0, withheld: 0 };
 }
 
 // dgram resolves every destination through its lookup function, and dns.lookup answers even an
@@ -81,12 +111,21 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   /** The bound port, read once after bind: Via/Contact ask for it on every message. */
   private boundPort: number | undefined;
   private unsubscribe: (() => void) | undefined;
+  private stopRefusalLog: (() => void) | undefined;
   private readonly log: Logger;
+  private readonly parseOptions: ParseOptions;
+  private readonly dropScanners: boolean;
   readonly stats: SipTransportStats = newTransportStats();
+  /** Allow-list and rate limits on our own socket (undefined when off, or when a router feeds us). */
+  readonly admission: SipAdmission | undefined;
 
   constructor(private readonly opts: SipTransportOptions) {
     super();
     this.log = opts.logger.child({ component: 'sip-udp' });
+    this.parseOptions = { maxSize: opts.maxMessageSize, limits: resolveParseLimits(opts.parseLimits) };
+    this.dropScanners = opts.dropScanners ?? true;
+    const admission = opts.feed || opts.admission === false ? undefined : new SipAdmission(opts.admission);
+    this.admission = admission?.active ? admission : undefined;
   }
 
   get port(): number {
@@ -121,6 +160,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
         this.socket = socket;
         this.boundPort = socket.address().port;
         this.unsubscribe = feed?.subscribe((buf, from) => this.onDatagram(buf, from));
+        if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
         this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
         resolve();
       });
@@ -133,6 +173,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     this.boundPort = undefined;
     this.unsubscribe?.();
     this.unsubscribe = undefined;
+    this.stopRefusalLog?.();
+    this.stopRefusalLog = undefined;
     if (!s) return Promise.resolve();
     return new Promise((resolve) => s.close(() => resolve()));
   }
@@ -170,9 +212,20 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
 
   private onDatagram(buf: Buffer, from: Endpoint): void {
     this.stats.received++;
+    const admission = this.admission;
+    if (admission) {
+      const verdict = admission.check(from.address, buf);
+      if (verdict !== 'accept') {
+        if (verdict === 'refuse') {
+          const r = admission.refusal(buf, from, this.parseOptions);
+          if (r) this.sendBytes(r.bytes, r.to);
+        }
+        return;
+      }
+    }
     // Keep-alive CRLFs (RFC 5626) are not messages.
     if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
-    const parsed = parseMessage(buf, { maxSize: this.opts.maxMessageSize });
+    const parsed = parseMessage(buf, this.parseOptions);
     if (!parsed.ok) {
       if (parsed.isResponse) {
         this.stats.dropped++;
@@ -182,11 +235,19 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
       this.stats.rejected++;
       const res = createErrorResponse(parsed);
       this.log.info({ from, status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
-      if (res) this.send(res, from);
+      if (!res) return;
+      // Statelessly, to the source: never much bigger than what came in (no amplification).
+      const bytes = serialize(res);
+      if (bytes.length > buf.length + ERROR_REPLY_SLACK) this.stats.withheld++;
+      else this.sendBytes(bytes, from);
       return;
     }
     const msg = parsed.message;
     if (msg.kind === 'request') {
+      if (this.dropScanners && isScannerRequest(msg)) {
+        this.stats.scanners++;
+        return;
+      }
       const via = applyReceivedRport(msg, from.address, from.port);
       this.emit('request', msg, from, via);
     } else {

@@ -91,6 +91,8 @@ export interface SipUserAgentOptions {
    * port is created for it (default 1000).
    */
   maxPendingInvites?: number;
+  /** Admission, parser caps and scanner silence at the transport (src/sip/transport.ts). */
+  edge?: import('./transport.js').SipEdgeOptions;
 }
 
 export interface OutboundCallOptions {
@@ -483,7 +485,7 @@ export class SipUserAgent implements TransactionUser {
 
   constructor(private readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
-    this.transport = new SipUdpTransport({ host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
+    this.transport = new SipUdpTransport({ ...opts.edge, host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
     this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
     this.transactions.setUser(this);
     this.timers = this.transactions.timers;

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { isIPv4, isIPv6 } from 'node:net';
 
 /** Parameter maps keep insertion order; names are lower-cased, a `null` value is a flag parameter. */
@@ -6,7 +7,10 @@ export type ParamMap = Map<string, string | null>;
 export interface SipUri {
   kind: 'sip';
   scheme: 'sip' | 'sips';
-  /** Percent-decoded user part (may contain any octet, e.g. NUL from `%00`). */
+  /**
+   * Percent-decoded user part (may contain any octet, e.g. NUL from `%00`; octets that are not
+   * UTF-8 as lone surrogates U+DC80–U+DCFF, so that formatUri() writes the same escapes back).
+   */
   user?: string;
   password?: string;
   /** Lower-cased; IPv6 addresses are stored without brackets. */
@@ -43,7 +47,41 @@ const HOSTNAME_RE = /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9]
 const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+\-.]*$/;
 const TEL_RE = /^[0-9A-Fa-f+\-.()*#pwPW]+$/;
 
-/** Decodes %XX escapes as UTF-8 octets; returns undefined on a malformed escape. */
+/**
+ * Octets that are not UTF-8 become lone surrogates U+DC80–U+DCFF (Python's "surrogateescape"), which
+ * escapeWith() turns back into the same %XX: a URI with `%FF` round-trips as `%FF`, instead of
+ * coming back as the 9-byte escape of U+FFFD.
+ */
+function decodeOctets(bytes: Uint8Array): string {
+  if (isUtf8(bytes)) return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  let out = '';
+  for (let i = 0; i < bytes.length; ) {
+    const n = utf8SequenceLength(bytes, i);
+    if (n === 0) out += String.fromCharCode(0xdc00 | bytes[i++]!);
+    else {
+      out += Buffer.from(bytes.subarray(i, i + n)).toString('utf8');
+      i += n;
+    }
+  }
+  return out;
+}
+
+/** Length of the well-formed UTF-8 sequence at `i` (RFC 3629 table), 0 when there is none. */
+function utf8SequenceLength(b: Uint8Array, i: number): number {
+  const c = b[i]!;
+  if (c < 0x80) return 1;
+  const cont = (k: number, lo = 0x80, hi = 0xbf) => b[i + k] !== undefined && b[i + k]! >= lo && b[i + k]! <= hi;
+  if (c >= 0xc2 && c <= 0xdf) return cont(1) ? 2 : 0;
+  if (c === 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
+  if ((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) return cont(1) && cont(2) ? 3 : 0;
+  if (c === 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
+  if (c === 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
+  if (c >= 0xf1 && c <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
+  if (c === 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
+  return 0;
+}
+
+/** Decodes %XX escapes as UTF-8 octets (see decodeOctets); returns undefined on a malformed escape. */
 export function unescapeUriPart(s: string): string | undefined {
   if (!s.includes('%')) return s;
   const bytes: number[] = [];
@@ -58,14 +96,27 @@ export function unescapeUriPart(s: string): string | undefined {
       for (const b of Buffer.from(s[i] ?? '', 'utf8')) bytes.push(b);
     }
   }
-  return Buffer.from(bytes).toString('utf8');
+  return decodeOctets(Uint8Array.from(bytes));
+}
+
+const ESCAPED_OCTET_RE = /[\udc80-\udcff]/;
+
+function escapeByte(b: number, allowed: RegExp): string {
+  const c = String.fromCharCode(b);
+  return b < 0x80 && allowed.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
 }
 
 function escapeWith(s: string, allowed: RegExp): string {
   let out = '';
-  for (const b of Buffer.from(s, 'utf8')) {
-    const c = String.fromCharCode(b);
-    out += b < 0x80 && allowed.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  if (!ESCAPED_OCTET_RE.test(s)) {
+    for (const b of Buffer.from(s, 'utf8')) out += escapeByte(b, allowed);
+    return out;
+  }
+  // Code point by code point: a lone low surrogate from decodeOctets is the octet it stands for.
+  for (const cp of s) {
+    const u = cp.charCodeAt(0);
+    if (cp.length === 1 && u >= 0xdc80 && u <= 0xdcff) out += escapeByte(u & 0xff, allowed);
+    else for (const b of Buffer.from(cp, 'utf8')) out += escapeByte(b, allowed);
   }
   return out;
 }

@@ -9,6 +9,11 @@
 // actors. Workers send from sockets bound to the same port with SO_REUSEADDR: Linux delivers a
 // port's unicast datagrams to the socket bound last, which is the router's, and a worker's
 // replies leave from the port its Via and Contact name (RFC 3581 symmetric responses).
+//
+// The router is also the SIP edge's admission point (admission.ts: allow-list, per-source rate
+// limits, 503s to sources over them): it sees every datagram of every source, so a source's budget
+// is the same whatever the thread count. The workers' transports, fed by it, skip that step; they
+// parse, apply the parser caps and drop known scanners as a single-threaded engine does.
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -16,7 +21,8 @@ import type { Logger } from 'pino';
 import type { LogLevel } from '../logger.js';
 import { splitPortRange } from '../media/ports.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
-import { callIdHash } from './message.js';
+import { callIdHash, resolveParseLimits, type SipParseLimits } from './message.js';
+import { SipAdmission, logRefusals, type SipRateLimits } from './admission.js';
 import type { AudioCodec } from './sdp.js';
 import type { SipTransportStats } from './transport.js';
 import type { SipAuthOptions } from './ua.js';
@@ -64,7 +70,13 @@ export interface SipWorkersOptions {
     auth?: Omit<SipAuthOptions, 'users'> & { users: Record<string, string> };
     /** Pending inbound INVITEs over all workers (each gets its share; default 1000 each). */
     maxPendingInvites?: number;
+    /** Parser caps, in every worker (and for the router's 503s). */
+    parseLimits?: Partial<SipParseLimits>;
   };
+  /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
+  allow?: string[];
+  /** Per-source token buckets, applied by the router; see EngineOptions.sip.rateLimits. */
+  rateLimits?: Partial<SipRateLimits> | false;
 }
 
 /** What a worker gets as workerData. */
@@ -131,12 +143,19 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   private readonly statsWaiting = new Map<number, (s: SipWorkerStats) => void>();
   /** Datagrams handed to each worker so far. */
   readonly routed: number[];
+  /** Allow-list and per-source rate limits, for all threads (undefined when both are off). */
+  readonly admission: SipAdmission | undefined;
+  private readonly parseLimits: SipParseLimits;
+  private stopRefusalLog: (() => void) | undefined;
 
   constructor(private readonly opts: SipWorkersOptions) {
     super();
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     this.log = opts.logger.child({ component: 'sip-router' });
     this.routed = new Array<number>(opts.threads).fill(0);
+    const admission = new SipAdmission({ allow: opts.allow, rateLimits: opts.rateLimits });
+    this.admission = admission.active ? admission : undefined;
+    this.parseLimits = resolveParseLimits(opts.sip?.parseLimits);
   }
 
   get port(): number {
@@ -171,6 +190,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
         ),
       );
       this.socket = await this.bindRouter(port);
+      if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
     } catch (err) {
       await this.close();
       throw err;
@@ -229,12 +249,26 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
 
   // The whole hot path of the router thread: hash, pick, hand over (the bytes move, not copy).
   private readonly route = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const admission = this.admission;
+    if (admission) {
+      const verdict = admission.check(rinfo.address, buf);
+      if (verdict !== 'accept') {
+        if (verdict === 'refuse') this.refuse(admission, buf, rinfo);
+        return;
+      }
+    }
     const i = callIdHash(buf) % this.workers.length;
     this.routed[i]!++;
     const owned = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
     const d = owned ? buf : new Uint8Array(buf);
     this.workers[i]!.postMessage({ d, a: rinfo.address, p: rinfo.port } satisfies ToWorker, [d.buffer as ArrayBuffer]);
   };
+
+  /** The stateless 503 for a request over its source's rate, from the SIP port itself. */
+  private refuse(admission: SipAdmission, buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    const r = admission.refusal(buf, { address: rinfo.address, port: rinfo.port }, { limits: this.parseLimits });
+    if (r) this.socket?.send(r.bytes, r.to.port, r.to.address);
+  }
 
   /** Each worker's live calls, legs, heap and transport counters (asked of the threads; 2 s bound). */
   stats(): Promise<SipWorkerStats[]> {
@@ -260,6 +294,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   /** Stop taking datagrams, let each worker hang up its calls and close, then end the threads. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopRefusalLog?.();
       const s = this.socket;
       this.socket = undefined;
       if (s) await new Promise<void>((r) => s.close(() => r()));

@@ -50,6 +50,23 @@ test('--sip-workers takes a count or "auto" (one per core)', () => {
   assert.throws(() => parseServeArgs(['--sip-workers=-1'], {}), /--sip-workers must be/);
 });
 
+test('--sip-allow (or CALLCHART_SIP_ALLOW) takes addresses and CIDR blocks, IPv4 and IPv6', () => {
+  assert.deepEqual(parseServeArgs(['--sip-allow', '10.0.0.0/8, 192.0.2.7,2001:db8::/32'], {}).sipAllow, ['10.0.0.0/8', '192.0.2.7', '2001:db8::/32']);
+  assert.deepEqual(parseServeArgs([], { CALLCHART_SIP_ALLOW: '127.0.0.1' }).sipAllow, ['127.0.0.1']);
+  assert.equal(parseServeArgs([], {}).sipAllow, undefined);
+  assert.throws(() => parseServeArgs(['--sip-allow', '10.0.0.0/40'], {}), (e: unknown) => e instanceof UsageError && /--sip-allow: .*10\.0\.0\.0\/40/.test(e.message));
+  assert.throws(() => parseServeArgs(['--sip-allow', 'example.com'], {}), UsageError);
+  assert.throws(() => parseServeArgs(['--sip-allow', ','], {}), /at least one/);
+});
+
+test('--sip-invite-rate (or CALLCHART_SIP_INVITE_RATE) takes a positive number or "off"', () => {
+  assert.equal(parseServeArgs(['--sip-invite-rate', '250'], {}).sipInviteRate, 250);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_INVITE_RATE: 'off' }).sipInviteRate, false);
+  assert.equal(parseServeArgs([], {}).sipInviteRate, undefined);
+  assert.throws(() => parseServeArgs(['--sip-invite-rate', '0'], {}), /--sip-invite-rate must be a positive number or "off"/);
+  assert.throws(() => parseServeArgs(['--sip-invite-rate', 'lots'], {}), UsageError);
+});
+
 test('bad values are usage errors with a clear message', () => {
   assert.throws(() => parseServeArgs(['--ws-port', 'abc'], {}), (e: unknown) => e instanceof UsageError && /--ws-port must be a port/.test(e.message));
   assert.throws(() => parseServeArgs(['--rtp-ports', '300-200'], {}), /--rtp-ports must look like/);

@@ -159,10 +159,10 @@ describe('parseMessage', () => {
     assert.equal(err.headers.get('CSeq'), '1 INVITE');
   });
 
-  it('rejects oversize messages with 413', () => {
+  it('rejects oversize messages with 513 Message Too Large (RFC 3261 §21.5.13; 413 is about bodies)', () => {
     const r = parseMessage(INVITE, { maxSize: 100 });
     assert.equal(r.ok, false);
-    assert.equal(!r.ok && r.status, 413);
+    assert.equal(!r.ok && r.status, 513);
   });
 
   it('enforces mandatory headers and CSeq/method agreement', () => {
@@ -329,10 +329,12 @@ describe('building messages', () => {
     assert.deepEqual(responseDestination(res), { host: '203.0.113.7', port: 40123, transport: 'UDP' });
   });
 
-  it('adds received only when the host differs and rport was not requested', () => {
+  it('always stamps received with the real source, whatever the Via says (issue 13, finding 2)', () => {
+    // §18.2.1 would add received only when the host differs; callchart always does, so that a
+    // received the client wrote itself never survives.
     const same = req(INVITE.replace(';rport', ''));
     applyReceivedRport(same, '192.0.2.10', 5060);
-    assert.equal(parseVia(same.headers.get('Via') ?? '')?.received, undefined);
+    assert.equal(parseVia(same.headers.get('Via') ?? '')?.received, '192.0.2.10');
     assert.deepEqual(responseDestination(createResponse(same, 200)), { host: '192.0.2.10', port: 5060, transport: 'UDP' });
     const natted = req(INVITE.replace(';rport', ''));
     applyReceivedRport(natted, '198.51.100.1', 6000);
