@@ -52,11 +52,13 @@ describe('SIP no reflection: the UA sends only to addresses the peer has shown i
     const e = await start({ onIncomingCall: () => ({ action: 'accept' }) });
     const port = e.sipPort!;
     const c = await raw();
-    const third = await raw('127.0.0.3');
+    // The third party listens on the same port as the caller, so an honoured maddr would reach it.
+    const third = await new RawSip().open('127.0.0.3', c.port);
+    sockets.push(third);
     const callP = firstCall(e);
     c.send(
       request('INVITE', port, c.port, {
-        Via: `SIP/2.0/UDP 127.0.0.1:${third.port};branch=z9hG4bKmaddr1;maddr=127.0.0.3`,
+        Via: `SIP/2.0/UDP 127.0.0.1:${c.port};branch=z9hG4bKmaddr1;maddr=127.0.0.3`,
         'Call-ID': 'reflect-maddr@x',
         Contact: `<sip:victim@127.0.0.3:${third.port}>`,
         'Content-Type': 'application/sdp',
