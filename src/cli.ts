@@ -10,6 +10,7 @@ import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers.js';
+import { STRICT_RTP_MODES, type StrictRtpMode } from './media/rtp-latch.js';
 import os from 'node:os';
 
 export const HELP = `callchart — actor-based call-control engine
@@ -27,6 +28,11 @@ Options (environment variable in brackets):
                          calls are sharded by Call-ID (README: "SIP
                          worker threads")
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
+  --strict-rtp <mode>    which source a call's RTP is taken from:      [CALLCHART_STRICT_RTP]
+                         probation (default: the SDP address at once,
+                         others, as behind NAT, after 4 packets in
+                         sequence), strict (SDP address only), first
+                         (first sender wins: RTP hijack, labs only)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
   --max-calls <n>        concurrent call limit (default 10000)         [CALLCHART_MAX_CALLS]
@@ -67,6 +73,8 @@ export interface ServeConfig {
   /** SIP worker threads; 0 (default) = SIP on the main thread. */
   sipWorkers?: number;
   rtpPorts: string;
+  /** Strict RTP mode; absent = the engine default (probation). */
+  strictRtp?: StrictRtpMode;
   logLevel: LogLevel;
   maxCalls: number;
   inspect: false | { filter?: string; port: number };
@@ -92,6 +100,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-port': { type: 'string' },
         'sip-workers': { type: 'string' },
         'rtp-ports': { type: 'string' },
+        'strict-rtp': { type: 'string' },
         'log-level': { type: 'string' },
         'max-calls': { type: 'string' },
         inspect: { type: 'boolean' },
@@ -116,6 +125,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (!Number.isInteger(sipWorkers) || sipWorkers < 0 || sipWorkers > 64) {
     throw new UsageError(`--sip-workers must be 0-64 or "auto", got ${JSON.stringify(workersSpec)}`);
   }
+  const strictRtp = v['strict-rtp'] ?? env.CALLCHART_STRICT_RTP;
+  if (strictRtp !== undefined && !STRICT_RTP_MODES.includes(strictRtp as StrictRtpMode)) {
+    throw new UsageError(`--strict-rtp must be one of ${STRICT_RTP_MODES.join(', ')}, got ${JSON.stringify(strictRtp)}`);
+  }
+  // The worker threads do not take the option yet (SipWorkersOptions.sip): refuse rather than run weaker than asked.
+  if (strictRtp !== undefined && sipWorkers > 0) throw new UsageError('--strict-rtp cannot be combined with --sip-workers yet');
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
@@ -131,6 +146,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
+    ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
     host: pick(v.host, 'CALLCHART_HOST', '0.0.0.0'),
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -155,6 +171,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     sipPort: sipHere ? cfg.sipPort : false,
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
+    ...(cfg.strictRtp ? { sip: { strictRtp: { mode: cfg.strictRtp } } } : {}),
     logger,
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),

@@ -40,7 +40,7 @@ export interface RtpLatchOptions {
 /** `unlatched`: nothing accepted yet. `learning`: latched to a non-SDP source, which may still be replaced. `locked`: only the SDP address may take over. */
 export type RtpLatchState = 'unlatched' | 'learning' | 'locked';
 
-export interface Endpoint {
+export interface RemoteEndpoint {
   address: string;
   port: number;
 }
@@ -49,9 +49,9 @@ export interface RtpLatchSnapshot {
   mode: StrictRtpMode;
   state: RtpLatchState;
   /** Latched RTP source (where RTP is sent once latched). */
-  source: Endpoint | null;
+  source: RemoteEndpoint | null;
   /** Where RTCP reports go now; null = nowhere yet (the peer has not shown an address). */
-  rtcp: Endpoint | null;
+  rtcp: RemoteEndpoint | null;
   /** Times the RTP source was (re)latched. */
   moves: number;
   /** RTP datagrams dropped because they came from a non-latched source (probation included). */
@@ -275,7 +275,7 @@ export class RtpSourceLatch {
   }
 
   /** Where RTP goes: the latched source, else the SDP address, else nowhere. Allocates: call on change only. */
-  sendTarget(): Endpoint | null {
+  sendTarget(): RemoteEndpoint | null {
     if (this.srcAddr !== null) return { address: this.srcAddr, port: this.srcPort };
     return this.sdpAddr !== null ? { address: this.sdpAddr, port: this.sdpPort } : null;
   }
@@ -286,7 +286,7 @@ export class RtpSourceLatch {
    * port + 1 otherwise (as behind NAT); else nowhere — never to a bare SDP address (`first` mode
    * excepted, as before strict RTP).
    */
-  rtcpTarget(): Endpoint | null {
+  rtcpTarget(): RemoteEndpoint | null {
     if (this.rtcpAddr !== null) return { address: this.rtcpAddr, port: this.rtcpPort };
     if (this.srcAddr !== null) {
       if (this.sourceIsSdp()) return this.sdpRtcpPort ? { address: this.srcAddr, port: this.sdpRtcpPort } : null;

@@ -15,7 +15,9 @@ import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions 
 import { RtpReceiveStats, estimateMos, type ReceiveStatsSnapshot } from './stats.js';
 import type { PortAllocator, PortPair } from './ports.js';
 import { randomUint16, randomUint32 } from '../random.js';
-import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RtpLatchOptions, type RtpLatchSnapshot } from './rtp-latch.js';
+import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RtpLatchOptions, type RtpLatchSnapshot, type RemoteEndpoint } from './rtp-latch.js';
+
+export type { RemoteEndpoint };
 
 const CLOCK_RATE = 8000;
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
@@ -53,10 +55,6 @@ export interface RtpSessionOptions {
   logger?: Logger;
 }
 
-export interface RemoteEndpoint {
-  address: string;
-  port: number;
-}
 
 export interface RtpSessionStats {
   ssrc: number;
