@@ -11,6 +11,7 @@ import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers.js';
 import { parseAllowList } from './sip/admission.js';
+import { STRICT_RTP_MODES, type StrictRtpMode } from './media/rtp-latch.js';
 import os from 'node:os';
 import { mintToken, signUrl } from './transport/auth.js';
 import type { HttpSecurityOptions } from './transport/http.js';
@@ -52,6 +53,11 @@ Options (environment variable in brackets):
                          + Retry-After, then silence (default 200;
                          "off" = no INVITE limit)
   --rtp-ports <a-b>      RTP port range (default 20000-29999)          [CALLCHART_RTP_PORTS]
+  --strict-rtp <mode>    which source a call's RTP is taken from:      [CALLCHART_STRICT_RTP]
+                         probation (default: the SDP address at once,
+                         others, as behind NAT, after 4 packets in
+                         sequence), strict (SDP address only), first
+                         (first sender wins: RTP hijack, labs only)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
   --max-calls <n>        concurrent call limit (default 10000)         [CALLCHART_MAX_CALLS]
@@ -128,6 +134,8 @@ export interface ServeConfig {
   /** New INVITEs/s per source (burst twice that); false = no INVITE limit; unset = the default. */
   sipInviteRate?: number | false;
   rtpPorts: string;
+  /** Strict RTP mode; absent = the engine default (probation). */
+  strictRtp?: StrictRtpMode;
   logLevel: LogLevel;
   maxCalls: number;
   inspect: false | { filter?: string; port: number; host: string; token?: string; stately?: boolean };
@@ -183,6 +191,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-allow': { type: 'string' },
         'sip-invite-rate': { type: 'string' },
         'rtp-ports': { type: 'string' },
+        'strict-rtp': { type: 'string' },
         'log-level': { type: 'string' },
         'max-calls': { type: 'string' },
         inspect: { type: 'boolean' },
@@ -234,6 +243,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (typeof sipInviteRate === 'number' && !(Number.isFinite(sipInviteRate) && sipInviteRate > 0)) {
     throw new UsageError(`--sip-invite-rate must be a positive number or "off", got ${JSON.stringify(rateSpec)}`);
   }
+  const strictRtp = v['strict-rtp'] ?? env.CALLCHART_STRICT_RTP;
+  if (strictRtp !== undefined && !STRICT_RTP_MODES.includes(strictRtp as StrictRtpMode)) {
+    throw new UsageError(`--strict-rtp must be one of ${STRICT_RTP_MODES.join(', ')}, got ${JSON.stringify(strictRtp)}`);
+  }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
@@ -280,6 +293,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
     ...(sipAllow ? { sipAllow } : {}),
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
+    ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
     host,
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -380,6 +394,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
+  const strictRtp = cfg.strictRtp ? { strictRtp: { mode: cfg.strictRtp } } : {};
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
@@ -387,7 +402,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
-    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
+    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),
     rooms: { service: counterService },
@@ -408,7 +423,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       rtpPorts: cfg.rtpPorts,
       logger,
       maxCalls: cfg.maxCalls,
-      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites },
+      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
       allow: cfg.sipAllow,
       rateLimits,
       app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },

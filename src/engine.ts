@@ -16,6 +16,7 @@ import type { SipRateLimits } from './sip/admission.js';
 import type { SipParseLimits } from './sip/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/ports.js';
+import type { RtpLatchOptions } from './media/rtp-latch.js';
 import { createRoomsRoutes, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 import { createPlaybackRoutes, type PlaybackRoutes, type PlaybackRoutesOptions } from './playback/index.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
@@ -66,6 +67,13 @@ export interface EngineOptions {
     timers?: Partial<SipTimerConfig>;
     /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
     rtpTimeoutMs?: number;
+    /**
+     * Strict RTP (docs/media.md): which source a call's RTP and RTCP are taken from. Default
+     * `{ mode: 'probation' }`: the SDP address at once, other sources (callers behind NAT) after
+     * 4 in-sequence packets; `strict` takes the SDP address only; `first` is the old
+     * first-source-wins, open to RTP hijack (labs only).
+     */
+    strictRtp?: RtpLatchOptions;
     /** Audio codecs offered/accepted, in preference order (default PCMU, PCMA). */
     codecs?: AudioCodec[];
     /**
@@ -208,6 +216,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             auth: opts.sip?.auth,
             timers: opts.sip?.timers,
             rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
+            strictRtp: opts.sip?.strictRtp,
             codecs: opts.sip?.codecs,
             datagrams: opts.sip?.datagrams,
             maxPendingInvites: opts.sip?.maxPendingInvites,

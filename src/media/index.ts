@@ -9,3 +9,4 @@ export * from './wav.js';
 export * from './ports.js';
 export * from './pacer.js';
 export * from './rtp-session.js';
+export * from './rtp-latch.js';

@@ -15,6 +15,9 @@ import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions 
 import { RtpReceiveStats, estimateMos, type ReceiveStatsSnapshot } from './stats.js';
 import type { PortAllocator, PortPair } from './ports.js';
 import { randomUint16, randomUint32 } from '../random.js';
+import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RtpLatchOptions, type RtpLatchSnapshot, type RemoteEndpoint } from './rtp-latch.js';
+
+export type { RemoteEndpoint };
 
 const CLOCK_RATE = 8000;
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
@@ -31,11 +34,12 @@ export interface RtpSessionOptions {
   ssrc?: number;
   cname?: string;
   /**
-   * Symmetric RTP (RFC 4961 / NAT latching): send to wherever the peer's media actually comes
-   * from instead of trusting the SDP address. On by default; SIP endpoints behind NAT need it.
+   * Which source RTP and RTCP are taken from (strict RTP, src/media/rtp-latch.ts). Media is sent
+   * back to the latched source (symmetric RTP, RFC 4961), so callers behind NAT are heard and
+   * hear us. Default: mode `probation`, 4 packets.
    */
-  symmetric?: boolean;
-  /** Remote SSRC from SDP (a=ssrc) if known; latching then ignores other sources. */
+  strictRtp?: RtpLatchOptions;
+  /** Remote SSRC from SDP (a=ssrc) if known; sources sending another SSRC are never latched. */
   expectedRemoteSsrc?: number;
   /** Emit 'timeout' after this long without RTP. 0 disables. Default 30 s. */
   timeoutMs?: number;
@@ -51,10 +55,6 @@ export interface RtpSessionOptions {
   logger?: Logger;
 }
 
-export interface RemoteEndpoint {
-  address: string;
-  port: number;
-}
 
 export interface RtpSessionStats {
   ssrc: number;
@@ -66,10 +66,13 @@ export interface RtpSessionStats {
   octetsSent: number;
   dtmfSent: number;
   receive: ReceiveStatsSnapshot;
-  /** Datagrams that failed to parse, carried an unexpected PT, or came from a non-latched source. */
+  /** Datagrams that failed to parse. */
   malformed: number;
   unknownPayloadType: number;
+  /** RTP datagrams dropped because they came from a non-latched source (probation included). */
   foreignSource: number;
+  /** Strict RTP: mode, state, latched source, where RTCP goes, RTCP dropped from unshown addresses. */
+  latch: RtpLatchSnapshot;
   /** What the peer last reported about our stream (RTCP RR/SR report block). */
   remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number } | null;
   rttMs: number | null;
@@ -113,7 +116,9 @@ function loopTurn(): number {
 }
 
 const monotonicNow = (): number => performance.now();
-const wallNow = (): number => Date.now();
+// Sub-millisecond: an SR and the RR answering it within one Date.now() tick made the round trip
+// come out negative (no RTT) on fast links such as loopback.
+const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** SEND_SLOTS send buffers as views of one allocation. */
 function sendRing(): Buffer[] {
@@ -135,8 +140,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private readonly log: Logger | undefined;
   private readonly clock: () => number;
   private readonly wallClock: () => number;
-  private readonly symmetric: boolean;
-  private readonly expectedSsrc: number | undefined;
+  private readonly latch: RtpSourceLatch;
+  /** 'IPv4' or 'IPv6': the family of the bound sockets, which remote addresses must match. */
+  private readonly family: string;
   private readonly timeoutMs: number;
   private readonly rtcpIntervalMs: number;
   private readonly dtmfOpts: DtmfSenderOptions;
@@ -157,11 +163,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private dtmfSent = 0;
   private lastSendAt = -1;
 
-  // remote
+  /** Where RTP is sent: the latched source, else the SDP address (RtpSourceLatch.sendTarget()). */
   private remote: RemoteEndpoint | null = null;
-  private remoteRtcp: RemoteEndpoint | null = null;
-  private latched = false;
-  private rtcpLatched = false;
 
   // receive state
   private readonly rx = createRtpPacket();
@@ -175,7 +178,6 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private timedOut = false;
   private malformed = 0;
   private unknownPt = 0;
-  private foreign = 0;
 
   // RTCP state
   private lastSrCompact = 0;
@@ -207,6 +209,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.ports = ports;
     this.rtp = ports.rtp;
     this.rtcp = ports.rtcp;
+    this.family = ports.rtp.address().family;
     this.codec = opts.codec ?? 'PCMU';
     this.payloadType = G711_PT[this.codec];
     this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
@@ -215,8 +218,6 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
     this.clock = opts.clock ?? monotonicNow;
     this.wallClock = opts.wallClock ?? wallNow;
-    this.symmetric = opts.symmetric ?? true;
-    this.expectedSsrc = opts.expectedRemoteSsrc;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
     this.dtmfOpts = opts.dtmf ?? {};
@@ -224,11 +225,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.seq = randomUint16();
     this.ts = randomUint32();
 
-
     this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
     this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
 
     this.createdAt = this.clock();
+    this.latch = new RtpSourceLatch({ ...opts.strictRtp, expectedSsrc: opts.expectedRemoteSsrc }, this.createdAt);
     this.nextRtcpAt = this.createdAt + this.rtcpDelay();
     this.rtp.on('message', (msg, rinfo) => this.onRtp(msg, rinfo));
     this.rtcp.on('message', (msg, rinfo) => this.onRtcp(msg, rinfo));
@@ -251,17 +252,13 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   }
 
   get isLatched(): boolean {
-    return this.latched;
+    return this.latch.latched;
   }
 
   get closed(): boolean {
     return this.closing !== null;
   }
 
-  /**
-   * Destination from SDP (c= address, m= port; rtcpPort from a=rtcp, else port + 1). Resets
-   * latching, so after a re-INVITE the first packets from the new source win again.
-   */
   /**
    * Switch to the codec an SDP answer chose (the offer listed several). Ports stay; the receive
    * path follows because it decodes by payload type.
@@ -272,12 +269,23 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.telephoneEventPt = telephoneEventPt;
   }
 
-  setRemote(address: string, port: number, rtcpPort = port + 1): void {
-    this.remote = { address, port };
-    this.remoteRtcp = { address, port: rtcpPort };
-    this.latched = false;
-    this.rtcpLatched = false;
+  /**
+   * The peer's address from SDP (c= address, m= port; rtcpPort from a=rtcp, else port + 1). A new
+   * address restarts latching (strict RTP: the SDP address at once, others after probation).
+   * Returns false, changing nothing, for what is no unicast IP address of this socket's family or
+   * no port: host names are not resolved per packet, and 0.0.0.0, multicast or broadcast would
+   * send this call's media where no peer asked for it.
+   */
+  setRemote(address: string, port: number, rtcpPort = port + 1): boolean {
+    if (this.closing) return false;
+    if (!usableRemote(address, port, this.family)) {
+      this.log?.warn({ address, port }, 'rtp remote refused: not a unicast IP address and port of this socket family');
+      return false;
+    }
+    this.latch.setSdp(address, port, rtcpPort, this.clock());
+    this.remote = this.latch.sendTarget();
     this.log?.debug({ address, port }, 'rtp remote set');
+    return true;
   }
 
   // ---- send -----------------------------------------------------------------------------------
@@ -427,21 +435,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       return;
     }
 
-    if (this.symmetric) {
-      if (!this.latched) {
-        if (this.expectedSsrc !== undefined && pkt.ssrc !== this.expectedSsrc) {
-          this.foreign++;
-          return;
-        }
-        this.latch(rinfo);
-      } else if (rinfo.port !== this.remote!.port || rinfo.address !== this.remote!.address) {
-        // After latching, only the latched source may feed this leg (no media hijack).
-        this.foreign++;
-        return;
-      }
-    }
-
     const now = this.clock();
+    // Strict RTP: only the latched source feeds this leg (no hijack, no injected audio).
+    const verdict = this.latch.rtp(rinfo.address, rinfo.port, pkt.ssrc, pkt.sequenceNumber, now);
+    if (verdict === RTP_DROP) return;
+    if (verdict === RTP_MOVED) this.latched();
     if (this.remoteSsrc !== pkt.ssrc) {
       if (this.remoteSsrc !== null) {
         this.log?.info({ from: this.remoteSsrc, to: pkt.ssrc }, 'remote SSRC changed; restarting receive stats');
@@ -471,18 +469,15 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     }
   }
 
-  private latch(rinfo: RemoteInfo): void {
-    this.latched = true;
+  /** The latched source changed (rare): media now goes back to it. */
+  private latched(): void {
     const prev = this.remote;
-    const moved = !prev || prev.address !== rinfo.address || prev.port !== rinfo.port;
-    this.remote = { address: rinfo.address, port: rinfo.port };
-    // Keep an SDP a=rtcp port when media came from where SDP said; behind NAT, guess +1 until
-    // the peer's own RTCP arrives and latches the RTCP side.
-    if (!this.rtcpLatched && (moved || !this.remoteRtcp)) this.remoteRtcp = { address: rinfo.address, port: rinfo.port + 1 };
-    if (moved) {
-      this.log?.info({ sdp: prev, actual: this.remote }, 'symmetric RTP: latched to media source');
+    const remote = this.latch.sendTarget()!;
+    this.remote = remote;
+    if (!prev || prev.address !== remote.address || prev.port !== remote.port) {
+      this.log?.info({ sdp: prev, actual: remote, state: this.latch.state }, 'strict RTP: latched to media source');
     }
-    this.emit('latched', { ...this.remote });
+    this.emit('latched', { ...remote });
   }
 
   private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
@@ -492,10 +487,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.malformed++;
       return;
     }
-    if (this.symmetric && !this.rtcpLatched) {
-      this.rtcpLatched = true;
-      this.remoteRtcp = { address: rinfo.address, port: rinfo.port };
-    }
+    if (!this.latch.rtcp(rinfo.address, rinfo.port, senderSsrc(packets), this.remoteSsrc ?? -1)) return;
     const now = this.clock();
     for (const p of packets) {
       if (p.type === 'SR') {
@@ -565,17 +557,26 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     return { type: 'RR', ssrc: this.ssrc, reports };
   }
 
-  /** Send a compound report now (plus `extra` packets such as BYE). Exposed for tests/tools. */
+  /**
+   * Send a compound report now (plus `extra` packets such as BYE). Exposed for tests/tools. Goes
+   * only where the peer has shown it is (RtpSourceLatch.rtcpTarget()): until then, nowhere.
+   * Never rejects.
+   */
   sendRtcp(extra: RtcpPacket[]): Promise<void> {
-    const dst = this.remoteRtcp;
+    const dst = this.latch.rtcpTarget();
     if (!dst) return Promise.resolve();
     const buf = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
     this.rtcpSent++;
     return new Promise((resolve) => {
-      this.rtcp.send(buf, dst.port, dst.address, (err) => {
+      const done = (err: Error | null): void => {
         if (err) this.log?.debug({ err }, 'rtcp send failed');
         resolve();
-      });
+      };
+      try {
+        this.rtcp.send(buf, dst.port, dst.address, done);
+      } catch (err) {
+        done(err as Error); // a closed socket throws at once; a timer must not turn that into an unhandled rejection
+      }
     });
   }
 
@@ -588,14 +589,15 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       codec: this.codec,
       local: { rtpPort: this.ports.rtpPort, rtcpPort: this.ports.rtcpPort },
       remote: this.remote ? { ...this.remote } : null,
-      latched: this.latched,
+      latched: this.latch.latched,
       packetsSent: this.packetsSent,
       octetsSent: this.octetsSent,
       dtmfSent: this.dtmfSent,
       receive,
       malformed: this.malformed,
       unknownPayloadType: this.unknownPt,
-      foreignSource: this.foreign,
+      foreignSource: this.latch.foreignRtp,
+      latch: this.latch.snapshot(),
       remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
       rttMs: this.rttMs,
       mos: estimateMos({

@@ -33,7 +33,7 @@ import { createOffer, negotiate, parseRemote, parseRemoteSdp, isHoldOffer, type 
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
 import { AuthThrottle } from './auth-throttle.js';
 import { PeerAddresses } from './peer.js';
-import { RtpSession } from '../media/rtp-session.js';
+import { RtpSession, type RtpSessionOptions } from '../media/rtp-session.js';
 import { DTMF_DIGIT } from '../media/dtmf.js';
 import type { PortAllocator } from '../media/ports.js';
 import { callMediaLeg } from '../media-actors/call-media.js';
@@ -82,6 +82,8 @@ export interface SipUserAgentOptions {
   userAgent?: string;
   /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
   rtpTimeoutMs?: number;
+  /** Strict RTP for every call's media (src/media/rtp-latch.ts; default mode `probation`). */
+  strictRtp?: RtpSessionOptions['strictRtp'];
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;
@@ -705,7 +707,7 @@ export class SipUserAgent implements TransactionUser {
     const leg = new SipLeg(this, 'uas', callId, tx.source, this.log);
     leg.inviteTx = tx;
     this.pendingInvites.add(leg);
-    const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 };
+    const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000, strictRtp: this.opts.strictRtp };
     // A rested pooled port pair needs no bind, so the call is offered to the app in this same
     // step: an app that answers synchronously answers before the INVITE's transaction would even
     // need an actor (TransactionLayer.answeredInline). Otherwise the pair is bound first.
@@ -977,7 +979,7 @@ export class SipUserAgent implements TransactionUser {
     const dest = await resolve(hp);
     const callId = generateCallId(this.advertisedHost);
     const leg = new SipLeg(this, 'uac', callId, dest, this.log);
-    leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec: this.codecs[0], timeoutMs: this.opts.rtpTimeoutMs ?? 60_000 });
+    leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec: this.codecs[0], timeoutMs: this.opts.rtpTimeoutMs ?? 60_000, strictRtp: this.opts.strictRtp });
     const fromUri = parseUri(o.from ?? `sip:callchart@${this.advertisedHost}:${this.port}`);
     if (!fromUri) throw new Error(`bad from URI: ${o.from}`);
     const from: NameAddr = { uri: fromUri, params: new Map(), tag: leg.localTag, ...(o.displayName ? { displayName: o.displayName } : {}) };

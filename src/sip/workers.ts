@@ -22,6 +22,7 @@ import type { LogLevel } from '../logger.js';
 import { splitPortRange } from '../media/ports.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import { callIdHash, resolveParseLimits, type SipParseLimits } from './message.js';
+import type { RtpLatchOptions } from '../media/rtp-latch.js';
 import { SipAdmission, logRefusals, type SipRateLimits } from './admission.js';
 import type { AudioCodec } from './sdp.js';
 import type { SipTransportStats } from './transport.js';
@@ -72,6 +73,8 @@ export interface SipWorkersOptions {
     maxPendingInvites?: number;
     /** Parser caps, in every worker (and for the router's 503s). */
     parseLimits?: Partial<SipParseLimits>;
+    /** Which source each call's RTP is taken from (see EngineOptions.sip.strictRtp). */
+    strictRtp?: RtpLatchOptions;
   };
   /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
   allow?: string[];

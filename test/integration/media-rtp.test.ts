@@ -81,7 +81,7 @@ test("DTMF '123#' is detected exactly once per digit", async () => {
   await assert.rejects(a.sendDtmf('12X'), RangeError);
 });
 
-test('symmetric RTP latches to the real source port and ignores other sources afterwards', async () => {
+test('symmetric RTP latches to the real source port after probation and ignores other sources afterwards', async () => {
   const a = await session();
   const b = await session();
   // B's SDP view of A is wrong (as behind a NAT); nothing listens there.
@@ -89,7 +89,11 @@ test('symmetric RTP latches to the real source port and ignores other sources af
   b.setRemote(LO, bogus);
   a.setRemote(LO, b.localPort);
   const latched = once(b, 'latched');
-  a.send(new Int16Array(160));
+  // Probation: 4 packets in sequence, paced as a stream is (a burst does not qualify).
+  for (let i = 0; i < 4; i++) {
+    a.send(new Int16Array(160));
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const [src] = await latched;
   assert.deepEqual(src, { address: LO, port: a.localPort });
   assert.equal(b.remoteEndpoint!.port, a.localPort);
@@ -99,11 +103,12 @@ test('symmetric RTP latches to the real source port and ignores other sources af
   b.send(new Int16Array(160));
   await heard;
   // An intruder sending to B is not accepted after latching
+  const foreign = b.stats().foreignSource; // A's packets in probation were dropped too
   const intruder = dgram.createSocket('udp4');
   await new Promise<void>((r) => intruder.bind(0, LO, r));
   const pkt = writeRtp({ marker: false, payloadType: 0, sequenceNumber: 1, timestamp: 1, ssrc: 999 }, ulawEncode(new Int16Array(160)));
   intruder.send(pkt, b.localPort, LO);
-  await waitFor(() => b.stats().foreignSource === 1, 'intruder counted');
+  await waitFor(() => b.stats().foreignSource === foreign + 1, 'intruder counted');
   assert.equal(b.remoteEndpoint!.port, a.localPort);
   intruder.close();
 });
@@ -134,6 +139,13 @@ test('RTCP SR/RR exchange gives the peer a report block and a round-trip estimat
   const [a, b] = await pair();
   for (let i = 0; i < 20; i++) a.send(new Int16Array(160));
   await waitFor(() => b.stats().receive.packetsReceived >= 19, 'audio at B');
+  // RTCP goes only to a peer that has shown its address. A has heard no RTP from B (a receiver
+  // only), so A's report goes nowhere until B's own RTCP arrives from B's SDP address.
+  assert.equal(a.stats().latch.rtcp, null);
+  const firstRr = once(a, 'rtcp');
+  await b.sendRtcp([]);
+  await firstRr;
+  assert.deepEqual(a.stats().latch.rtcp, { address: LO, port: b.localRtcpPort });
   const srAtB = once(b, 'rtcp');
   await a.sendRtcp([]);
   const [pk] = await srAtB;
@@ -159,6 +171,8 @@ test('no RTP for the configured time emits timeout; close sends BYE and releases
   assert.ok(info.silentMs >= 300);
   await assert.rejects(RtpSession.create({ allocator: small }), PortExhaustedError);
   assert.ok(a.send(new Int16Array(160))); // a sender: it owes the others a BYE (RFC 3550 §6.3.7)
+  b.send(new Int16Array(160)); // and B has shown its address (RTCP goes nowhere else)
+  await waitFor(() => a.isLatched, 'A latched to B');
   const bye = once(b, 'bye');
   const aPort = a.localPort;
   await a.close('hangup');

@@ -80,6 +80,15 @@ test('--public-ws-url (or CALLCHART_PUBLIC_WS_URL) sets where jambonz reaches th
   assert.equal(parseServeArgs([], { CALLCHART_PUBLIC_WS_URL: 'ws://10.0.0.5:4143' }).publicWsUrl, 'ws://10.0.0.5:4143');
 });
 
+test('--strict-rtp (or CALLCHART_STRICT_RTP) picks the strict RTP mode; unknown modes are usage errors', () => {
+  assert.equal(parseServeArgs([], {}).strictRtp, undefined, 'absent: the engine default (probation)');
+  assert.equal(parseServeArgs(['--strict-rtp', 'strict'], {}).strictRtp, 'strict');
+  assert.equal(parseServeArgs([], { CALLCHART_STRICT_RTP: 'first' }).strictRtp, 'first');
+  assert.equal(parseServeArgs(['--strict-rtp=probation'], { CALLCHART_STRICT_RTP: 'first' }).strictRtp, 'probation');
+  assert.throws(() => parseServeArgs(['--strict-rtp', 'yes'], {}), /--strict-rtp must be one of strict, probation, first/);
+  assert.equal(parseServeArgs(['--strict-rtp', 'strict', '--sip-workers', '2'], {}).strictRtp, 'strict', 'worker threads take it too');
+});
+
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, ...env } });
@@ -95,7 +104,7 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const h = await run(['--help']);
   assert.equal(h.code, 0);
   assert.equal(h.out, HELP);
-  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
+  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);
