@@ -31,7 +31,7 @@ import { parseNameAddr, parseCSeq, parseContact, parseMaxForwards, formatNameAdd
 import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
 import { createOffer, negotiate, parseRemote, parseRemoteSdp, isHoldOffer, type AudioCodec, type ParsedRemote } from './sdp.js';
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
-import { AuthThrottle } from './auth-throttle.js';
+import { AuthThrottle } from '../auth-throttle.js';
 import { PeerAddresses } from './peer.js';
 import { RtpSession, type RtpSessionOptions } from '../media/rtp-session.js';
 import { DTMF_DIGIT } from '../media/dtmf.js';
