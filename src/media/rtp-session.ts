@@ -233,8 +233,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.nextRtcpAt = this.createdAt + this.rtcpDelay();
     this.rtp.on('message', (msg, rinfo) => this.onRtp(msg, rinfo));
     this.rtcp.on('message', (msg, rinfo) => this.onRtcp(msg, rinfo));
-    this.rtp.on('error', (err) => this.log?.warn({ err }, 'rtp socket error'));
-    this.rtcp.on('error', (err) => this.log?.warn({ err }, 'rtcp socket error'));
+    this.rtp.on('error', (err) => this.socketError(err, 'rtp'));
+    this.rtcp.on('error', (err) => this.socketError(err, 'rtcp'));
     this.housekeeping = setInterval(() => this.tick(), 250);
     this.housekeeping.unref();
   }
@@ -287,6 +287,20 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.log?.debug({ address, port }, 'rtp remote set');
     return true;
   }
+
+  /**
+   * Send errors come 50 times a second when the remote is unreachable: count them all, log the
+   * first and then at most one line per 10 s.
+   */
+  private socketError(err: Error, socket: 'rtp' | 'rtcp'): void {
+    this.socketErrors++;
+    const now = this.clock();
+    if (now - this.lastErrorLogAt < 10_000 && this.socketErrors > 1) return;
+    this.lastErrorLogAt = now;
+    this.log?.warn({ err, socket, errors: this.socketErrors }, 'rtp socket error');
+  }
+  private socketErrors = 0;
+  private lastErrorLogAt = -Infinity;
 
   // ---- send -----------------------------------------------------------------------------------
 

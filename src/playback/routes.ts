@@ -13,7 +13,7 @@ import { WebSocket, type RawData } from 'ws';
 import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError } from '../supervisor.js';
 import type { WsRoute } from '../transport/http.js';
-import { TokenBucket } from '../transport/rate-limit.js';
+import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../transport/rate-limit.js';
 import {
   PlaybackWireError,
   parseInbound,
@@ -41,13 +41,20 @@ let instances = 0;
 const playlistSize = (p: SessionPlaylist) => JSON.stringify(p.tracks).length;
 const sameTarget = (a: PlaybackTarget | null, b: PlaybackTarget) => a !== null && JSON.stringify(a) === JSON.stringify(b);
 
+const frameBytes = (data: RawData): number => (Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
+
 export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoutes {
   const { supervisor, store } = opts;
   const routePath = opts.path ?? '/playback';
   const heartbeatMs = opts.heartbeatMs ?? 5_000;
   const silenceTimeoutMs = opts.silenceTimeoutMs ?? 10_000;
   if (!(heartbeatMs > 0) || !(silenceTimeoutMs > 0)) throw new TypeError('heartbeatMs and silenceTimeoutMs must be > 0');
-  const rate = opts.rateLimit === false ? undefined : (opts.rateLimit ?? { messagesPerSecond: 100, burst: 200 });
+  const defaults = DEFAULT_FRAME_RATES.playback;
+  const rate = opts.rateLimit === false ? undefined : (opts.rateLimit ?? { messagesPerSecond: defaults.any.perSecond, burst: defaults.any.burst });
+  const byteRate = opts.byteRate === false ? undefined : (opts.byteRate ?? { bytesPerSecond: defaults.bytes.perSecond, burst: defaults.bytes.burst });
+  if (byteRate && !(byteRate.bytesPerSecond > 0 && byteRate.burst >= (opts.maxPayload ?? 1024 * 1024))) {
+    throw new TypeError('playback.byteRate: bytesPerSecond must be > 0 and burst at least maxPayload (one frame must fit)');
+  }
   const limits: PlaybackLimits = { ...defaultPlaybackLimits, ...opts.limits };
   const log = opts.logger.child({ component: 'playback' });
   const tag = `playback${++instances}`;
@@ -443,9 +450,9 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
 
   function onFrame(conn: LiveConnection, data: RawData, isBinary: boolean): void {
     conn.lastSeen = Date.now();
-    if (conn.bucket && !conn.bucket.take()) {
+    if ((conn.bucket && !conn.bucket.take()) || (conn.bytes && !conn.bytes.take(frameBytes(data)))) {
       conn.log.warn('playback client exceeded rate limit');
-      conn.ws.close(1008, 'rate limit');
+      conn.ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
       return;
     }
     if (isBinary) return sendError(conn, 'INVALID_PAYLOAD', 'binary frames are not part of this protocol', null);
@@ -506,6 +513,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       lastSeen: Date.now(),
       log: log.child({ connectionId: id }),
       ...(rate ? { bucket: new TokenBucket({ perSecond: rate.messagesPerSecond, burst: rate.burst }) } : {}),
+      ...(byteRate ? { bytes: new TokenBucket({ perSecond: byteRate.bytesPerSecond, burst: byteRate.burst }) } : {}),
     };
     live.set(id, conn);
     ensureHeartbeat();

@@ -23,8 +23,10 @@ export interface PlaybackRoutesOptions {
   /** Paused sessions stop after this long (default 30 min). */
   pauseTimeoutMs?: number;
   maxPayload?: number;
-  /** Per-connection frame rate; `false` disables it. */
+  /** Per-connection frame rate (default 100/s, burst 200); `false` disables it. */
   rateLimit?: { messagesPerSecond: number; burst: number } | false;
+  /** Per-connection bytes of text frames (default 1 MiB/s, burst 4 MiB); `false` disables it. */
+  byteRate?: { bytesPerSecond: number; burst: number } | false;
   /** Caps on what the server keeps (sessions, zones, registrations, playlist size); see policy.ts. */
   limits?: Partial<PlaybackLimits>;
 }
@@ -95,4 +97,6 @@ export interface LiveConnection {
   /** Connection id this socket registered with REGISTER_CONNECTION. */
   registeredAs?: string;
   bucket?: TokenBucket;
+  /** Bytes of frames, against one client flooding large playlists at the allowed frame rate. */
+  bytes?: TokenBucket;
 }

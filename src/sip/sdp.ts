@@ -172,6 +172,8 @@ function pickAudio(desc: SessionDescription): { index: number; media: MediaDescr
 function describeAudio(desc: SessionDescription, media: MediaDescription): RemoteSdpResult {
   const address = media.connection?.ip ?? desc.connection?.ip;
   if (address === undefined) return { ok: false, reason: 'no connection address' };
+  // An RTCP port (m= port + 1) must exist too: 65535 would make the session send to port 65536.
+  if (!Number.isInteger(media.port) || media.port < 1 || media.port > 65534) return { ok: false, reason: `bad media port ${media.port}` };
   const codecs = codecsOf(media);
   const te = codecs.find((c) => c.name === 'TELEPHONE-EVENT' && c.rate === 8000);
   const r: RemoteAudio = {

@@ -31,7 +31,7 @@ import { parseNameAddr, parseCSeq, parseContact, parseMaxForwards, formatNameAdd
 import { parseUri, formatUri, type SipUri, type Uri } from './uri.js';
 import { createOffer, negotiate, parseRemote, parseRemoteSdp, isHoldOffer, type AudioCodec, type ParsedRemote } from './sdp.js';
 import { buildAuthorization, challengeFromResponse, createDigestServer, type DigestServer } from './digest.js';
-import { AuthThrottle } from './auth-throttle.js';
+import { AuthThrottle } from '../auth-throttle.js';
 import { PeerAddresses } from './peer.js';
 import { RtpSession, type RtpSessionOptions } from '../media/rtp-session.js';
 import { DTMF_DIGIT } from '../media/dtmf.js';
@@ -762,7 +762,13 @@ export class SipUserAgent implements TransactionUser {
       leg.answerSdp = n.answer;
       leg.sdp = { codec: n.chosen.name, telephoneEventPt: n.telephoneEventPt, remote: { address: n.remote.address, port: n.remote.port } };
       rtp.setCodec(n.chosen.name, n.telephoneEventPt ?? null);
-      rtp.setRemote(n.remote.address, n.remote.port);
+      // c=0.0.0.0 is an RFC 2543 hold and acceptable; a host name, multicast or broadcast is not.
+      if (!rtp.setRemote(n.remote.address, n.remote.port) && n.remote.address !== '0.0.0.0') {
+        this.settleInvite(leg);
+        void rtp.close('not acceptable');
+        tx.reply(488, 'Not Acceptable Here', { headers: [['Warning', `305 ${this.advertisedHost} "Incompatible media format: connection address"`]] });
+        return;
+      }
       if (n.direction === 'recvonly' || n.direction === 'inactive') leg.heldByRemote = true;
     }
     if (tx.finalStatus !== undefined) {

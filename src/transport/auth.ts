@@ -35,6 +35,11 @@ export interface AuthOptions {
   routes?: Readonly<Record<string, RouteAuthPolicy>>;
   /** Realm named in WWW-Authenticate (default `callchart`). */
   realm?: string;
+  /**
+   * Wrong Basic passwords allowed per source address and minute (default 20); beyond, the
+   * source's requests get 429 without their credentials being checked until its minute is over.
+   */
+  maxPasswordFailures?: number;
 }
 
 /** Who a request proved to be, and how. */
@@ -51,7 +56,13 @@ export interface Credential {
 
 export type AuthDecision =
   | { ok: true; credential: Credential | undefined }
-  | { ok: false; reason: string; challenges: string[] };
+  | {
+      ok: false;
+      reason: string;
+      challenges: string[];
+      /** A user name and password were checked and did not match: a guess, counted per source. */
+      passwordGuess?: boolean;
+    };
 
 export interface MintOptions {
   /** The principal (1-128 printable ASCII characters, no spaces). */
@@ -147,7 +158,7 @@ export function signUrl(secret: string, url: string | URL, o: MintOptions): stri
   return absolute ? u.toString() : `${u.pathname}${u.search}`;
 }
 
-type Check = { ok: true; credential: Credential } | { ok: false; reason: string };
+type Check = { ok: true; credential: Credential } | { ok: false; reason: string; passwordGuess?: boolean };
 
 export class Authenticator {
   private readonly tokenKey: Buffer;
@@ -230,7 +241,8 @@ export class Authenticator {
     } else return fail('credentials required');
     if (!policy.includes(method)) return fail(`${method} credentials are not accepted on ${url.pathname}`);
     const r = check();
-    if (!r.ok) return fail(r.reason);
+    // Tokens and signed URLs carry a 256-bit MAC: only a password can be guessed.
+    if (!r.ok) return r.passwordGuess ? { ok: false, reason: r.reason, challenges, passwordGuess: true } : fail(r.reason);
     if (r.credential.scope !== undefined && !inScope(url.pathname, r.credential.scope)) return fail(`credentials are scoped to ${r.credential.scope}`);
     return { ok: true, credential: r.credential };
   }
@@ -285,7 +297,7 @@ export class Authenticator {
     const expected = this.users.get(user);
     // Always one comparison, so an unknown user takes as long as a wrong password.
     const match = safeEqual(decoded.slice(i + 1), expected ?? this.dummy);
-    if (expected === undefined || !match) return { ok: false, reason: 'unknown user or wrong password' };
+    if (expected === undefined || !match) return { ok: false, reason: 'unknown user or wrong password', passwordGuess: true };
     return { ok: true, credential: { principal: user, method: 'basic', scope: undefined } };
   }
 }

@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Logger } from 'pino';
+import { AuthThrottle } from '../auth-throttle.js';
 import { Authenticator, type AuthOptions, type Credential } from './auth.js';
 import { ConnectionGuard, ThrottledLog, peerAddress, type ConnectionLimits, type ConnectionStats } from './connection-guard.js';
 
@@ -74,7 +75,7 @@ export interface HttpServerOptions {
   security?: HttpSecurityOptions;
 }
 
-const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found' };
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests' };
 
 /** Answer a refused upgrade on the raw socket and release it once written. */
 function refuseUpgrade(socket: Duplex, status: number, reason: string, headers: Array<[string, string]> = []): void {
@@ -115,6 +116,8 @@ export class HttpServer {
   private readonly requireOrigin: boolean;
   private readonly originLog: ThrottledLog;
   private readonly authLog: ThrottledLog;
+  /** Wrong Basic passwords per source address: a password must not be guessable at line rate. */
+  private readonly guesses: AuthThrottle;
 
   constructor(private readonly opts: HttpServerOptions) {
     this.log = opts.logger.child({ component: 'http' });
@@ -125,6 +128,7 @@ export class HttpServer {
     this.requireOrigin = sec.requireOrigin ?? false;
     this.originLog = new ThrottledLog(this.log);
     this.authLog = new ThrottledLog(this.log);
+    this.guesses = new AuthThrottle({ maxFailures: sec.auth?.maxPasswordFailures ?? 20 });
     // Node's own timers back up the guard's on later requests of a keep-alive socket.
     const headersTimeout = this.guard.handshakeTimeoutMs;
     this.server = http.createServer({ headersTimeout, requestTimeout: Math.max(headersTimeout, 30_000) }, (req, res) => this.onRequest(req, res));
@@ -199,13 +203,22 @@ export class HttpServer {
   }
 
   /** Credentials for this request (ok with no credential when auth is off or the path is open). */
-  private authenticate(req: IncomingMessage, url: URL, kind: 'upgrade' | 'http'): { ok: true; ctx: ConnectionContext } | { ok: false; reason: string; challenges: string[] } {
+  private authenticate(
+    req: IncomingMessage,
+    url: URL,
+    kind: 'upgrade' | 'http',
+  ): { ok: true; ctx: ConnectionContext } | { ok: false; status: 401 | 429; reason: string; challenges: string[] } {
     const remoteAddress = peerAddress(req.socket);
     if (!this.auth) return { ok: true, ctx: { principal: undefined, remoteAddress } };
+    if (this.guesses.locked(remoteAddress) && /^\s*basic\s/i.test(req.headers.authorization ?? '')) {
+      this.authLog.warn({ ip: remoteAddress, path: url.pathname, kind }, 'request refused: too many wrong passwords from this address');
+      return { ok: false, status: 429, reason: 'too many failed logins: try again later', challenges: [] };
+    }
     const d = this.auth.authenticate(req, url);
     if (!d.ok) {
+      if (d.passwordGuess) this.guesses.failed(remoteAddress);
       this.authLog.warn({ ip: remoteAddress, path: url.pathname, kind, reason: d.reason }, 'request refused: authentication failed');
-      return d;
+      return { ok: false, status: 401, reason: d.reason, challenges: d.challenges };
     }
     const c = d.credential;
     return { ok: true, ctx: { principal: c?.principal, remoteAddress, ...(c ? { credential: c } : {}) } };
@@ -229,7 +242,8 @@ export class HttpServer {
     }
     const a = this.authenticate(req, url, 'http');
     if (!a.ok) {
-      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', 'www-authenticate': a.challenges }).end(`${a.reason}\n`);
+      const headers = a.status === 429 ? { 'retry-after': '60' } : { 'www-authenticate': a.challenges };
+      res.writeHead(a.status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${a.reason}\n`);
       return;
     }
     const route = this.httpRoutes.find((r) => r.match(req.method ?? 'GET', url));
@@ -264,7 +278,10 @@ export class HttpServer {
       }
     }
     const a = this.authenticate(req, url, 'upgrade');
-    if (!a.ok) return refuseUpgrade(socket, 401, a.reason, a.challenges.map((c) => ['WWW-Authenticate', c]));
+    if (!a.ok) {
+      const headers: Array<[string, string]> = a.status === 429 ? [['Retry-After', '60']] : a.challenges.map((c) => ['WWW-Authenticate', c]);
+      return refuseUpgrade(socket, a.status, a.reason, headers);
+    }
     let matched: { route: WsRoute; params: RouteParams } | null = null;
     for (const route of this.wsRoutes) {
       const params = route.match(url, req);

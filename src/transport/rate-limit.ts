@@ -30,13 +30,13 @@ export class TokenBucket {
     this.last = now();
   }
 
-  /** Take one token; false means the caller is over its rate. */
-  take(): boolean {
+  /** Take `cost` tokens (default one); false means the caller is over its rate. */
+  take(cost = 1): boolean {
     const t = this.now();
     this.tokens = Math.min(this.limit.burst, this.tokens + ((t - this.last) / 1000) * this.limit.perSecond);
     this.last = t;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
+    if (this.tokens < cost) return false;
+    this.tokens -= cost;
     return true;
   }
 }
@@ -61,7 +61,13 @@ export const DEFAULT_FRAME_RATES = {
    * 10 s burst absorbs a sender catching up. Text frames are rare (dtmf, marks, playDone).
    */
   jambonzAudio: { text: { perSecond: 20, burst: 40 }, binary: { perSecond: 250, burst: 500 } },
-} as const satisfies Record<string, Partial<Record<'text' | 'binary' | 'any', RateLimit>>>;
+  /**
+   * Playback sessions (MoosicBox protocol): control frames, and playlists of up to 1 MiB. Bytes
+   * are limited too: a client re-sending a large playlist at the frame rate would otherwise keep
+   * every other client's answers waiting behind its JSON.
+   */
+  playback: { any: { perSecond: 100, burst: 200 }, bytes: { perSecond: 1024 * 1024, burst: 4 * 1024 * 1024 } },
+} as const satisfies Record<string, Partial<Record<'text' | 'binary' | 'any' | 'bytes', RateLimit>>>;
 
 /** Every route closes a flooding socket the same way. */
 export const RATE_LIMIT_CLOSE = { code: 1008, reason: 'rate limit exceeded' } as const;

@@ -412,6 +412,21 @@ describe('playback bad input', () => {
     }
   });
 
+  test('large frames within the frame rate are still limited by bytes (1008), a small client alongside is not', async () => {
+    const srv = await start({ maxPayload: 64 * 1024, byteRate: { bytesPerSecond: 16 * 1024, burst: 64 * 1024 } });
+    try {
+      const big = await connect(srv.port);
+      const small = await connect(srv.port);
+      // 40 KB frames: two fit the 64 KB burst, the third is over it.
+      for (let i = 0; i < 3; i++) big.send({ type: 'PING', junk: 'x'.repeat(40_000) });
+      assert.equal(await big.closed, 1008);
+      small.send({ type: 'GET_CONNECTION_ID' });
+      assert.equal((await small.nextOf('CONNECTION_ID')).type, 'CONNECTION_ID');
+    } finally {
+      await srv.stop();
+    }
+  });
+
   test('a silent client is dropped by the heartbeat and the others get CONNECTIONS', async () => {
     const srv = await start({ heartbeatMs: 20, silenceTimeoutMs: 60 });
     try {

@@ -77,6 +77,21 @@ describe('SIP UAS edge: every bad or unsupported request gets a clear answer', (
     c.close();
   });
 
+  test('an SDP whose media address is no unicast IP gets 488, a media port without room for RTCP 400; no call is left', async () => {
+    const e = await start({ onIncomingCall: () => ({ action: 'accept' }) });
+    const c = await new RawSip().open();
+    const port = e.sipPort!;
+    const offer = (addr: string, mport: number) => `v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 ${addr}\nt=0 0\nm=audio ${mport} RTP/AVP 0\n`;
+    for (const [addr, mport, want] of [['239.1.2.3', 40000, 488], ['media.example.com', 40000, 488], ['255.255.255.255', 40000, 488], ['127.0.0.1', 65535, 400]] as const) {
+      c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': `bad-media-${addr}-${mport}@x` }, offer(addr, mport)), port);
+      const res = await c.response((r) => r.status >= 200);
+      assert.equal(res.status, want, `${addr} ${mport}: ${res.status} ${res.reason}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(e.calls.size, 0);
+    c.close();
+  });
+
   test('INVITE with unusable SDP gets 488; retransmitted INVITE is absorbed; CANCEL gives 200 + 487', async () => {
     const e = await start({ onIncomingCall: () => ({ action: 'defer' }) });
     const c = await new RawSip().open();

@@ -216,3 +216,22 @@ async function waitFor(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(cond(), 'condition never met');
 }
+
+test('wrong Basic passwords are throttled per address (429 without checking); tokens and other addresses are unaffected', async () => {
+  const e = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: false, inboundCall: false, rooms: { service: counterService }, security: { auth: { secret: SECRET, users: USERS, maxPasswordFailures: 3 } } });
+  await e.listen();
+  const from = (localAddress: string, authorization: string) =>
+    new Promise<number>((resolve, reject) => {
+      http.get({ host: '127.0.0.1', port: e.wsPort, path: '/rooms', localAddress, headers: { authorization } }, (res) => (res.resume(), resolve(res.statusCode ?? 0))).on('error', reject);
+    });
+  try {
+    for (let i = 0; i < 3; i++) assert.equal(await from('127.0.0.9', basic('jambonz', `guess-${i}`)), 401);
+    assert.equal(await from('127.0.0.9', basic('jambonz', 'hook-password')), 429, 'locked: even the right password is not checked');
+    assert.equal(await from('127.0.0.10', basic('jambonz', 'hook-password')), 200, 'another address is not locked');
+    assert.equal(await from('127.0.0.9', `Bearer ${mintToken(SECRET, { sub: 'alice' })}`), 200, 'a token cannot be guessed, so it is not locked out');
+    const ws = await attempt(`ws://127.0.0.1:${e.wsPort}/rooms/x`, undefined, { ...wsAuth('jambonz:hook-password'), localAddress: '127.0.0.9' });
+    assert.deepEqual(ws.opened ? ws : { opened: false, status: ws.status }, { opened: false, status: 429 }, 'the WebSocket upgrade is throttled too');
+  } finally {
+    await e.close();
+  }
+});

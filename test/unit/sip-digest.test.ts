@@ -8,7 +8,7 @@ import {
   parseChallenge,
   type DigestChallenge,
 } from '../../src/sip/digest.js';
-import { AuthThrottle } from '../../src/sip/auth-throttle.js';
+import { AuthThrottle } from '../../src/auth-throttle.js';
 import { parseAuthHeader } from '../../src/sip/headers.js';
 import { parseMessage, type SipResponse } from '../../src/sip/message.js';
 

@@ -1,7 +1,8 @@
-// Failed digest authentications per source address (issue 13, finding 7): a password must not be
-// guessable at line rate. Each source gets at most `maxFailures` failed attempts per window
-// (counted from its first failure); beyond that every INVITE from it is refused with 403 without
-// its credentials being checked, until the window ends. A success does not reset the count: an
+// Failed password checks per source address (issue 13, finding 7): a password must not be
+// guessable at line rate. Used by SIP digest (INVITE → 403) and WebSocket/HTTP Basic (→ 429).
+// Each source gets at most `maxFailures` failed attempts per window (counted from its first
+// failure); beyond that its attempts are refused without their credentials being checked, until
+// the window ends. A success does not reset the count: an
 // attacker holding one valid account could otherwise interleave it with guesses at another.
 // Memory is bounded: past `maxSources` tracked addresses the oldest entry is dropped.
 
