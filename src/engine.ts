@@ -63,6 +63,8 @@ export interface EngineOptions {
      * beyond it new INVITEs get 503 + Retry-After before anything is allocated for them.
      */
     maxPendingInvites?: number;
+    /** Of those, at most this many from one source address (default half of maxPendingInvites). */
+    maxPendingInvitesPerSource?: number;
     /** RFC 3261 timer base values (T1, T2, T4). */
     timers?: Partial<SipTimerConfig>;
     /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
@@ -220,6 +222,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             codecs: opts.sip?.codecs,
             datagrams: opts.sip?.datagrams,
             maxPendingInvites: opts.sip?.maxPendingInvites,
+            maxPendingInvitesPerSource: opts.sip?.maxPendingInvitesPerSource,
             edge: {
               admission: { allow: opts.sip?.allow, rateLimits: opts.sip?.rateLimits },
               parseLimits: opts.sip?.parseLimits,

@@ -93,6 +93,11 @@ export interface SipUserAgentOptions {
    * port is created for it (default 1000).
    */
   maxPendingInvites?: number;
+  /**
+   * Of those, at most this many from one source address (default half of maxPendingInvites), so
+   * one source that never completes its INVITEs cannot take every slot from the others.
+   */
+  maxPendingInvitesPerSource?: number;
   /** Admission, parser caps and scanner silence at the transport (src/sip/transport.ts). */
   edge?: import('./transport.js').SipEdgeOptions;
 }
@@ -445,6 +450,8 @@ export interface SipStats {
   callsRejectedBusy: number;
   /** INVITEs refused with 503 because maxPendingInvites were already pending. */
   invitesRejectedPending: number;
+  /** INVITEs refused with 503 because their source already held maxPendingInvitesPerSource. */
+  invitesRejectedPendingSource: number;
   retransmitted2xx: number;
   /** 2xx responses whose ACK never came. */
   unacknowledged2xx: number;
@@ -466,6 +473,7 @@ export class SipUserAgent implements TransactionUser {
     invitesReceived: 0,
     callsRejectedBusy: 0,
     invitesRejectedPending: 0,
+    invitesRejectedPendingSource: 0,
     retransmitted2xx: 0,
     unacknowledged2xx: 0,
     byesWithheld: 0,
@@ -473,9 +481,12 @@ export class SipUserAgent implements TransactionUser {
     authFailures: 0,
     authThrottled: 0,
   };
-  /** Inbound INVITEs being set up, ringing, or answered and not yet ACKed (maxPendingInvites). */
-  private readonly pendingInvites = new Set<SipLeg>();
+  /** Inbound INVITEs being set up, ringing, or answered and not yet ACKed (maxPendingInvites), with the source address each is counted against. */
+  private readonly pendingInvites = new Map<SipLeg, string>();
+  /** Pending INVITEs per source address (maxPendingInvitesPerSource). */
+  private readonly pendingBySource = new Map<string, number>();
   private readonly maxPendingInvites: number;
+  private readonly maxPendingPerSource: number;
   private readonly authThrottle: AuthThrottle | undefined;
   private readonly legs = new Map<string, SipLeg>(); // by dialog key
   private readonly legsByCallId = new Map<string, SipLeg>(); // by Call-ID (one leg per Call-ID here)
@@ -498,6 +509,7 @@ export class SipUserAgent implements TransactionUser {
       : undefined;
     this.authThrottle = opts.auth ? new AuthThrottle({ maxFailures: opts.auth.maxFailures, windowMs: opts.auth.failureWindowMs }) : undefined;
     this.maxPendingInvites = opts.maxPendingInvites ?? DEFAULT_MAX_PENDING_INVITES;
+    this.maxPendingPerSource = opts.maxPendingInvitesPerSource ?? Math.max(1, Math.ceil(this.maxPendingInvites / 2));
     const legOf = (id: string) => this.legsByDialogActor.get(id);
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
@@ -556,7 +568,12 @@ export class SipUserAgent implements TransactionUser {
 
   /** The leg's INVITE is done with: answered and ACKed, refused, or given up on. */
   settleInvite(leg: SipLeg): void {
+    const source = this.pendingInvites.get(leg);
+    if (source === undefined) return;
     this.pendingInvites.delete(leg);
+    const n = (this.pendingBySource.get(source) ?? 1) - 1;
+    if (n > 0) this.pendingBySource.set(source, n);
+    else this.pendingBySource.delete(source);
   }
 
   // ---- TransactionUser ------------------------------------------------------------------------
@@ -664,6 +681,11 @@ export class SipUserAgent implements TransactionUser {
       tx.replyStateless(503, 'Service Unavailable (too many pending calls)', { headers: [['Retry-After', '5']] });
       return;
     }
+    if ((this.pendingBySource.get(tx.source.address) ?? 0) >= this.maxPendingPerSource) {
+      this.stats.invitesRejectedPendingSource++;
+      tx.replyStateless(503, 'Service Unavailable (too many pending calls from this address)', { headers: [['Retry-After', '5']] });
+      return;
+    }
     const callLimit = this.opts.supervisor.limit('call');
     if (callLimit !== undefined && this.opts.supervisor.count('call') >= callLimit) {
       this.stats.callsRejectedBusy++;
@@ -706,7 +728,8 @@ export class SipUserAgent implements TransactionUser {
 
     const leg = new SipLeg(this, 'uas', callId, tx.source, this.log);
     leg.inviteTx = tx;
-    this.pendingInvites.add(leg);
+    this.pendingInvites.set(leg, tx.source.address);
+    this.pendingBySource.set(tx.source.address, (this.pendingBySource.get(tx.source.address) ?? 0) + 1);
     const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000, strictRtp: this.opts.strictRtp };
     // A rested pooled port pair needs no bind, so the call is offered to the app in this same
     // step: an app that answers synchronously answers before the INVITE's transaction would even

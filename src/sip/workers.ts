@@ -71,6 +71,8 @@ export interface SipWorkersOptions {
     auth?: Omit<SipAuthOptions, 'users'> & { users: Record<string, string> };
     /** Pending inbound INVITEs over all workers (each gets its share; default 1000 each). */
     maxPendingInvites?: number;
+    /** Of those, per source address over all workers (each gets its share). */
+    maxPendingInvitesPerSource?: number;
     /** Parser caps, in every worker (and for the router's 503s). */
     parseLimits?: Partial<SipParseLimits>;
     /** Which source each call's RTP is taken from (see EngineOptions.sip.strictRtp). */
@@ -309,8 +311,8 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
 
 /** A worker's share of the SIP options (the pending-INVITE cap is split like maxCalls). */
 function workerSip(sip: SipWorkersOptions['sip'], threads: number): NonNullable<SipWorkersOptions['sip']> {
-  if (sip?.maxPendingInvites === undefined) return sip ?? {};
-  return { ...sip, maxPendingInvites: Math.ceil(sip.maxPendingInvites / threads) };
+  const share = (n: number | undefined) => (n === undefined ? undefined : Math.ceil(n / threads));
+  return { ...sip, maxPendingInvites: share(sip?.maxPendingInvites), maxPendingInvitesPerSource: share(sip?.maxPendingInvitesPerSource) };
 }
 
 function stopWorker(worker: Worker): Promise<void> {

@@ -260,7 +260,7 @@ describe('SIP retransmission budgets: an INVITE never ACKed buys little', () => 
 describe('SIP pending-INVITE cap', () => {
   test('beyond maxPendingInvites an INVITE gets one 503 with Retry-After, before any call or RTP port; a settled INVITE frees its slot', async () => {
     const held: Call[] = [];
-    const e = await start({ sip: { maxPendingInvites: 2 }, onIncomingCall: (call) => (held.push(call), { action: 'defer' }) });
+    const e = await start({ sip: { maxPendingInvites: 2, maxPendingInvitesPerSource: 2 }, onIncomingCall: (call) => (held.push(call), { action: 'defer' }) });
     const port = e.sipPort!;
     const c = await raw();
     for (const id of ['p1@x', 'p2@x']) {
@@ -285,6 +285,27 @@ describe('SIP pending-INVITE cap', () => {
     c.send(request('INVITE', port, c.port, { 'Call-ID': 'p4@x', 'Content-Type': 'application/sdp' }, sdp(40118)), port);
     assert.equal((await c.response((r) => r.headers.get('Call-ID') === 'p4@x')).status, 180);
     for (const call of held.slice(1)) call.reject(486);
+  });
+
+  test('one source holds at most maxPendingInvitesPerSource of them: a flooder cannot take the slots of other callers', async () => {
+    const held: Call[] = [];
+    const e = await start({ sip: { maxPendingInvites: 4, maxPendingInvitesPerSource: 2 }, onIncomingCall: (call) => (held.push(call), { action: 'defer' }) });
+    const port = e.sipPort!;
+    const flooder = await raw('127.0.0.1');
+    const caller = await raw('127.0.0.2');
+    const statuses: number[] = [];
+    for (const id of ['f1@x', 'f2@x', 'f3@x']) {
+      flooder.send(request('INVITE', port, flooder.port, { 'Call-ID': id, 'Content-Type': 'application/sdp' }, sdp(40118)), port);
+      statuses.push((await flooder.response((r) => r.status !== 100 && r.headers.get('Call-ID') === id)).status);
+    }
+    assert.deepEqual(statuses, [180, 180, 503]);
+    assert.equal(e.sip!.stats.invitesRejectedPendingSource, 1);
+    for (const id of ['c1@x', 'c2@x']) {
+      caller.send(request('INVITE', port, caller.port, { 'Call-ID': id, 'Content-Type': 'application/sdp', Via: `SIP/2.0/UDP 127.0.0.2:${caller.port};branch=z9hG4bK${id.slice(0, 2)}src;rport` }, sdp(40120, '127.0.0.2')), port);
+      assert.equal((await caller.response((r) => r.status !== 100 && r.headers.get('Call-ID') === id)).status, 180, `${id} from another source`);
+    }
+    assert.equal(e.sip!.pendingInviteCount, 4);
+    for (const call of held) call.reject(486);
   });
 });
 
