@@ -11,7 +11,7 @@ import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers.js';
 import { parseAllowList } from './sip/admission.js';
-import { STRICT_RTP_MODES, type StrictRtpMode } from './media/rtp-latch.js';
+import { NAT_SOURCES, STRICT_RTP_MODES, type NatSources, type RtpLatchOptions, type StrictRtpMode } from './media/rtp-latch.js';
 import os from 'node:os';
 import { mintToken, signUrl } from './transport/auth.js';
 import type { HttpSecurityOptions } from './transport/http.js';
@@ -58,6 +58,10 @@ Options (environment variable in brackets):
                          others, as behind NAT, after 4 packets in
                          sequence), strict (SDP address only), first
                          (first sender wins: RTP hijack, labs only)
+  --strict-rtp-nat <h>   in probation mode, the hosts a NAT media      [CALLCHART_STRICT_RTP_NAT]
+                         source may send from: signalling (default: the
+                         SDP address's or the call's SIP source), any
+                         (media relayed from a third host)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info)
   --max-calls <n>        concurrent call limit (default 10000)         [CALLCHART_MAX_CALLS]
@@ -136,6 +140,8 @@ export interface ServeConfig {
   rtpPorts: string;
   /** Strict RTP mode; absent = the engine default (probation). */
   strictRtp?: StrictRtpMode;
+  /** Hosts a NAT media source may send from; absent = the engine default (signalling). */
+  strictRtpNat?: NatSources;
   logLevel: LogLevel;
   maxCalls: number;
   inspect: false | { filter?: string; port: number; host: string; token?: string; stately?: boolean };
@@ -192,6 +198,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-invite-rate': { type: 'string' },
         'rtp-ports': { type: 'string' },
         'strict-rtp': { type: 'string' },
+        'strict-rtp-nat': { type: 'string' },
         'log-level': { type: 'string' },
         'max-calls': { type: 'string' },
         inspect: { type: 'boolean' },
@@ -247,6 +254,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (strictRtp !== undefined && !STRICT_RTP_MODES.includes(strictRtp as StrictRtpMode)) {
     throw new UsageError(`--strict-rtp must be one of ${STRICT_RTP_MODES.join(', ')}, got ${JSON.stringify(strictRtp)}`);
   }
+  const strictRtpNat = v['strict-rtp-nat'] ?? env.CALLCHART_STRICT_RTP_NAT;
+  if (strictRtpNat !== undefined && !NAT_SOURCES.includes(strictRtpNat as NatSources)) {
+    throw new UsageError(`--strict-rtp-nat must be one of ${NAT_SOURCES.join(', ')}, got ${JSON.stringify(strictRtpNat)}`);
+  }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
   const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
@@ -294,6 +305,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipAllow ? { sipAllow } : {}),
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
+    ...(strictRtpNat ? { strictRtpNat: strictRtpNat as NatSources } : {}),
     host,
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
@@ -386,6 +398,12 @@ export function mint(a: MintArgs): string {
   }
 }
 
+/** The engine's (and every SIP worker's) `sip.strictRtp` from the flags; undefined = the defaults. */
+export function strictRtpOptions(cfg: Pick<ServeConfig, 'strictRtp' | 'strictRtpNat'>): RtpLatchOptions | undefined {
+  if (!cfg.strictRtp && !cfg.strictRtpNat) return undefined;
+  return { ...(cfg.strictRtp ? { mode: cfg.strictRtp } : {}), ...(cfg.strictRtpNat ? { natSources: cfg.strictRtpNat } : {}) };
+}
+
 export async function serve(cfg: ServeConfig): Promise<Engine> {
   const logger = createLogger(cfg.logLevel);
   // With SIP workers the main thread's engine serves the WebSocket protocols only; SIP calls and
@@ -394,7 +412,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
-  const strictRtp = cfg.strictRtp ? { strictRtp: { mode: cfg.strictRtp } } : {};
+  const latch = strictRtpOptions(cfg);
+  const strictRtp = latch ? { strictRtp: latch } : {};
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,

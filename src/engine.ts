@@ -73,7 +73,9 @@ export interface EngineOptions {
      * Strict RTP (docs/media.md): which source a call's RTP and RTCP are taken from. Default
      * `{ mode: 'probation' }`: the SDP address at once, other sources (callers behind NAT) after
      * 4 in-sequence packets; `strict` takes the SDP address only; `first` is the old
-     * first-source-wins, open to RTP hijack (labs only).
+     * first-source-wins, open to RTP hijack (labs only). `natSources` (default `signalling`): a
+     * NAT source must send from the SDP address's host or one the call's SIP came from; `any`
+     * for peers whose media comes from a third host.
      */
     strictRtp?: RtpLatchOptions;
     /** Audio codecs offered/accepted, in preference order (default PCMU, PCMA). */

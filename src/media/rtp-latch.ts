@@ -9,7 +9,8 @@ import type { RtcpPacket } from './rtcp.js';
 
 /**
  * - `probation` (default): RTP from the SDP address (c= address and m= port) is latched at once;
- *   any other source (a caller behind NAT) only after its first packets pass a probation.
+ *   another source (a caller behind NAT) on a host `natSources` allows only after its first
+ *   packets pass a probation.
  * - `strict`: only the SDP address; callers behind NAT get no audio.
  * - `first`: the first source to send is latched, whatever the SDP said (the behaviour before
  *   strict RTP; open to RTP hijack, for labs only).
@@ -17,9 +18,24 @@ import type { RtcpPacket } from './rtcp.js';
 export type StrictRtpMode = 'strict' | 'probation' | 'first';
 export const STRICT_RTP_MODES: readonly StrictRtpMode[] = ['strict', 'probation', 'first'];
 
+/**
+ * In `probation` mode, which hosts a source that is not the SDP address may send from to be put on
+ * probation at all (SBCs restrict NAT latching the same way):
+ * - `signalling` (default): the SDP address's IP (a NAT that changes only the port), or an IP the
+ *   peer's signalling came from (a phone behind NAT sends its RTP from the public IP its SIP comes
+ *   from). Until the signalling hosts are known (setSignalling; an RtpSession used without SIP never
+ *   learns them) any host is taken, as with `any`.
+ * - `any`: any host. For peers whose media comes from elsewhere than both their SDP address and
+ *   their signalling (a NAT'ed phone behind a proxy that leaves its SDP alone, a media relay).
+ */
+export type NatSources = 'signalling' | 'any';
+export const NAT_SOURCES: readonly NatSources[] = ['signalling', 'any'];
+
 export interface RtpLatchOptions {
   /** Default `probation`. */
   mode?: StrictRtpMode;
+  /** Default `signalling`: see NatSources. */
+  natSources?: NatSources;
   /** In-sequence packets (one SSRC, consecutive sequence numbers) a non-SDP source sends before it is latched. Default 4. */
   probationPackets?: number;
   /**
@@ -47,6 +63,9 @@ export interface RemoteEndpoint {
 
 export interface RtpLatchSnapshot {
   mode: StrictRtpMode;
+  natSources: NatSources;
+  /** The peer's signalling hosts the latch knows (most recent first); empty = not known. */
+  signalling: string[];
   state: RtpLatchState;
   /** Latched RTP source (where RTP is sent once latched). */
   source: RemoteEndpoint | null;
@@ -56,6 +75,12 @@ export interface RtpLatchSnapshot {
   moves: number;
   /** RTP datagrams dropped because they came from a non-latched source (probation included). */
   foreignRtp: number;
+  /**
+   * Of those, datagrams from a host that is neither the SDP address's nor a signalling host, never
+   * put on probation (`natSources: 'signalling'`). A peer whose media all counts here sends from
+   * elsewhere: `natSources: 'any'` takes it (docs/media.md).
+   */
+  offHostRtp: number;
   /** RTCP datagrams dropped because they came from an address the peer has not shown. */
   foreignRtcp: number;
 }
@@ -94,6 +119,7 @@ const validPort = (p: number): boolean => Number.isInteger(p) && p > 0 && p <= 6
 
 export class RtpSourceLatch {
   readonly mode: StrictRtpMode;
+  readonly natSources: NatSources;
   private readonly need: number;
   private readonly minMs: number;
   private readonly learningMs: number;
@@ -104,6 +130,11 @@ export class RtpSourceLatch {
   private sdpAddr: string | null = null;
   private sdpPort = 0;
   private sdpRtcpPort = 0;
+
+  // The peer's signalling hosts, most recent first (null = none known): two plain fields, so the
+  // host check of a foreign packet is two string compares, nothing allocated or hashed.
+  private sig1: string | null = null;
+  private sig2: string | null = null;
 
   // Latched RTP source.
   private srcAddr: string | null = null;
@@ -125,11 +156,14 @@ export class RtpSourceLatch {
 
   moves = 0;
   foreignRtp = 0;
+  offHostRtp = 0;
   foreignRtcp = 0;
 
   constructor(opts: RtpLatchOptions & { expectedSsrc?: number }, now: number) {
     this.mode = opts.mode ?? 'probation';
     if (!STRICT_RTP_MODES.includes(this.mode)) throw new RangeError(`strict RTP mode must be one of ${STRICT_RTP_MODES.join(', ')}, got ${JSON.stringify(this.mode)}`);
+    this.natSources = opts.natSources ?? 'signalling';
+    if (!NAT_SOURCES.includes(this.natSources)) throw new RangeError(`natSources must be one of ${NAT_SOURCES.join(', ')}, got ${JSON.stringify(this.natSources)}`);
     this.need = opts.probationPackets ?? 4;
     if (!Number.isInteger(this.need) || this.need < 1 || this.need > 1000) throw new RangeError(`probationPackets must be an integer 1-1000, got ${this.need}`);
     // One packet cannot span any time: a minimum would never be met.
@@ -173,6 +207,18 @@ export class RtpSourceLatch {
   }
 
   /**
+   * The IPs the peer's signalling came from, most recent first (SIP: the INVITE's source, where an
+   * outbound INVITE went and its responses came from, in-dialog requests); the first two distinct
+   * ones count. Empty: not known (any host may be put on probation). Changes nothing already
+   * latched or in probation; it decides which hosts may start a probation from now on.
+   */
+  setSignalling(addresses: readonly string[]): void {
+    this.sig1 = addresses[0] ?? null;
+    this.sig2 = null;
+    for (let i = 1; i < addresses.length && this.sig2 === null; i++) if (addresses[i] !== this.sig1) this.sig2 = addresses[i]!;
+  }
+
+  /**
    * One RTP packet that parsed and carries a negotiated payload type: accept it or not. Per
    * packet, so: no allocation, a few compares on the common path (the latched source).
    */
@@ -199,12 +245,23 @@ export class RtpSourceLatch {
       // The address the signalling gave wins at once, over any candidate or NAT source.
       this.latchTo(address, port, 'locked');
       return RTP_MOVED;
-    } else if (this.mode === 'probation' && this.probation(address, port, ssrc, seq, now)) {
-      this.latchTo(address, port, 'learning');
-      return RTP_MOVED;
+    } else if (this.mode === 'probation') {
+      if (!this.natHost(address)) {
+        // Neither the SDP host nor the signalling's: a stranger. It does not even reset the probation
+        // of the peer's own source.
+        this.offHostRtp++;
+      } else if (this.probation(address, port, ssrc, seq, now)) {
+        this.latchTo(address, port, 'learning');
+        return RTP_MOVED;
+      }
     }
     this.foreignRtp++;
     return RTP_DROP;
+  }
+
+  /** Whether a non-SDP source on this host may be put on probation (see NatSources). */
+  private natHost(address: string): boolean {
+    return this.natSources === 'any' || this.sig1 === null || address === this.sdpAddr || address === this.sig1 || address === this.sig2;
   }
 
   /** A packet from a non-SDP source while probation is allowed: true once it has passed. */
@@ -299,11 +356,14 @@ export class RtpSourceLatch {
   snapshot(): RtpLatchSnapshot {
     return {
       mode: this.mode,
+      natSources: this.natSources,
+      signalling: [this.sig1, this.sig2].filter((a): a is string => a !== null),
       state: this.phase,
       source: this.srcAddr !== null ? { address: this.srcAddr, port: this.srcPort } : null,
       rtcp: this.rtcpTarget(),
       moves: this.moves,
       foreignRtp: this.foreignRtp,
+      offHostRtp: this.offHostRtp,
       foreignRtcp: this.foreignRtcp,
     };
   }

@@ -39,6 +39,13 @@ export interface RtpSessionOptions {
    * hear us. Default: mode `probation`, 4 packets.
    */
   strictRtp?: RtpLatchOptions;
+  /**
+   * The IPs the peer's signalling came from, most recent first (the UA passes the INVITE's source
+   * or destination; setSignallingAddresses() updates them). With `strictRtp.natSources`
+   * `signalling` (the default) only these hosts and the SDP address's may become a NAT source.
+   * Absent or empty (media without SIP): any host may, as before.
+   */
+  signallingAddresses?: readonly string[];
   /** Remote SSRC from SDP (a=ssrc) if known; sources sending another SSRC are never latched. */
   expectedRemoteSsrc?: number;
   /** Emit 'timeout' after this long without RTP. 0 disables. Default 30 s. */
@@ -230,6 +237,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
     this.createdAt = this.clock();
     this.latch = new RtpSourceLatch({ ...opts.strictRtp, expectedSsrc: opts.expectedRemoteSsrc }, this.createdAt);
+    if (opts.signallingAddresses) this.latch.setSignalling(opts.signallingAddresses);
     this.nextRtcpAt = this.createdAt + this.rtcpDelay();
     this.rtp.on('message', (msg, rinfo) => this.onRtp(msg, rinfo));
     this.rtcp.on('message', (msg, rinfo) => this.onRtcp(msg, rinfo));
@@ -286,6 +294,14 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.remote = this.latch.sendTarget();
     this.log?.debug({ address, port }, 'rtp remote set');
     return true;
+  }
+
+  /**
+   * The IPs the peer's signalling now comes from, most recent first (see
+   * RtpSessionOptions.signallingAddresses). Call on change only.
+   */
+  setSignallingAddresses(addresses: readonly string[]): void {
+    this.latch.setSignalling(addresses);
   }
 
   /**
@@ -452,7 +468,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     const now = this.clock();
     // Strict RTP: only the latched source feeds this leg (no hijack, no injected audio).
     const verdict = this.latch.rtp(rinfo.address, rinfo.port, pkt.ssrc, pkt.sequenceNumber, now);
-    if (verdict === RTP_DROP) return;
+    if (verdict === RTP_DROP) {
+      if (!this.offHostLogged && this.latch.offHostRtp > 0) this.logOffHost(rinfo);
+      return;
+    }
     if (verdict === RTP_MOVED) this.latched();
     if (this.remoteSsrc !== pkt.ssrc) {
       if (this.remoteSsrc !== null) {
@@ -482,6 +501,20 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
     }
   }
+
+  /**
+   * Once per session: the symptom of a peer whose media comes from a third host (a relay, a NAT'ed
+   * phone behind a proxy) is silence, so say why, and what takes such peers.
+   */
+  private logOffHost(rinfo: RemoteInfo): void {
+    this.offHostLogged = true;
+    const snap = this.latch.snapshot();
+    this.log?.info(
+      { from: `${rinfo.address}:${rinfo.port}`, remote: this.remote, signalling: snap.signalling },
+      'strict RTP: RTP from a host that is neither the SDP address nor the signalling source dropped (a stranger, or media relayed from elsewhere: natSources "any" takes it)',
+    );
+  }
+  private offHostLogged = false;
 
   /** The latched source changed (rare): media now goes back to it. */
   private latched(): void {

@@ -16,6 +16,9 @@
 // The same record counts what proves the peer actually receives what we send (an ACK or request
 // echoing our random To tag, a response echoing our branch, RTP sent to the port our SDP gave):
 // an unconfirmed peer may be a spoofed source, so retransmission budgets depend on it (see ua.ts).
+//
+// The leg's RTP session learns the hosts too (hosts()): with strict RTP's default `natSources`, only
+// the SDP address's host and these may become a NAT media source (src/media/rtp-latch.ts).
 import { isIP } from 'node:net';
 import type { Endpoint } from './transport.js';
 
@@ -28,7 +31,11 @@ export class PeerAddresses {
   /** Messages from the peer that prove it receives ours (see the file comment). */
   confirmations = 0;
 
-  constructor(first: Endpoint) {
+  /** `onChange`: called when the sources (or their order) changed, e.g. to pass hosts() on. */
+  constructor(
+    first: Endpoint,
+    private readonly onChange?: () => void,
+  ) {
     this.sources = [first];
   }
 
@@ -40,6 +47,12 @@ export class PeerAddresses {
     if (i > 0) this.sources.splice(i, 1);
     this.sources.unshift({ address: source.address, port: source.port });
     if (this.sources.length > MAX_SOURCES) this.sources.length = MAX_SOURCES;
+    this.onChange?.();
+  }
+
+  /** The distinct IPs the peer sent from, most recent first. */
+  hosts(): string[] {
+    return [...new Set(this.sources.map((s) => s.address))];
   }
 
   /** The most recent source the peer sent from (UAC: the INVITE's destination until it answers). */

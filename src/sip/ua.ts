@@ -212,7 +212,8 @@ class SipLeg implements CallWire {
     readonly log: Logger,
   ) {
     this.remote = remote;
-    this.peer = new PeerAddresses(remote);
+    // Strict RTP takes a NAT media source only from the SDP's host or one the signalling came from.
+    this.peer = new PeerAddresses(remote, () => this.rtp?.setSignallingAddresses(this.peer.hosts()));
     this.localTag = generateTag();
   }
 
@@ -730,7 +731,7 @@ export class SipUserAgent implements TransactionUser {
     leg.inviteTx = tx;
     this.pendingInvites.set(leg, tx.source.address);
     this.pendingBySource.set(tx.source.address, (this.pendingBySource.get(tx.source.address) ?? 0) + 1);
-    const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000, strictRtp: this.opts.strictRtp };
+    const media = { allocator: this.opts.allocator, codec, timeoutMs: this.opts.rtpTimeoutMs ?? 60_000, strictRtp: this.opts.strictRtp, signallingAddresses: leg.peer.hosts() };
     // A rested pooled port pair needs no bind, so the call is offered to the app in this same
     // step: an app that answers synchronously answers before the INVITE's transaction would even
     // need an actor (TransactionLayer.answeredInline). Otherwise the pair is bound first.
@@ -1008,7 +1009,13 @@ export class SipUserAgent implements TransactionUser {
     const dest = await resolve(hp);
     const callId = generateCallId(this.advertisedHost);
     const leg = new SipLeg(this, 'uac', callId, dest, this.log);
-    leg.rtp = await RtpSession.create({ allocator: this.opts.allocator, codec: this.codecs[0], timeoutMs: this.opts.rtpTimeoutMs ?? 60_000, strictRtp: this.opts.strictRtp });
+    leg.rtp = await RtpSession.create({
+      allocator: this.opts.allocator,
+      codec: this.codecs[0],
+      timeoutMs: this.opts.rtpTimeoutMs ?? 60_000,
+      strictRtp: this.opts.strictRtp,
+      signallingAddresses: leg.peer.hosts(),
+    });
     const fromUri = parseUri(o.from ?? `sip:callchart@${this.advertisedHost}:${this.port}`);
     if (!fromUri) throw new Error(`bad from URI: ${o.from}`);
     const from: NameAddr = { uri: fromUri, params: new Map(), tag: leg.localTag, ...(o.displayName ? { displayName: o.displayName } : {}) };

@@ -2,22 +2,26 @@
 // (unlatched → learning → locked, back to unlatched on a new SDP address) that runs per packet, so
 // it is a plain class, not an XState machine (docs/media.md, "Strict RTP"). Here every sequence of
 // events up to a depth is generated from an alphabet (packets from the SDP address, a NAT source
-// and a stranger: in sequence, out of sequence, bursts, other SSRCs, paced runs; time passing;
-// re-INVITEs; RTCP from each), and after each step the latch must satisfy the rules written below
-// from the spec (Asterisk strictrtp + the issue), judged from what was sent, not from its fields.
+// on the signalling host, another port of the SDP host and a stranger: in sequence, out of
+// sequence, bursts, other SSRCs, paced runs; time passing; re-INVITEs; the signalling learning a
+// new host; RTCP from each), and after each step the latch must satisfy the rules written below
+// from the spec (Asterisk strictrtp + the issue, NAT sources limited to the SDP and signalling
+// hosts as SBCs do), judged from what was sent, not from its fields.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtpSourceLatch, RTP_DROP, type StrictRtpMode } from '../../src/media/rtp-latch.js';
+import { RtpSourceLatch, RTP_DROP, type NatSources, type StrictRtpMode } from '../../src/media/rtp-latch.js';
 
 interface Ep {
   address: string;
   port: number;
 }
 const S: Ep = { address: '10.0.0.1', port: 4000 }; // the SDP address at the start
-const N: Ep = { address: '10.0.0.2', port: 5000 }; // a caller behind NAT (or the SDP's new address)
-const X: Ep = { address: '10.0.0.3', port: 6000 }; // a stranger
-const SSRC: Record<string, number> = { S: 1, N: 2, X: 3 };
-const EP: Record<string, Ep> = { S, N, X };
+const N: Ep = { address: '10.0.0.2', port: 5000 }; // a caller behind NAT: its SIP comes from this host (or the SDP's new address)
+const X: Ep = { address: '10.0.0.3', port: 6000 }; // a stranger (until the signalling comes from its host)
+const P: Ep = { address: '10.0.0.1', port: 4100 }; // the SDP host, another port (a NAT that maps the port only)
+const SSRC: Record<string, number> = { S: 1, N: 2, X: 3, P: 4 };
+const EP: Record<string, Ep> = { S, N, X, P };
+type Src = 'S' | 'N' | 'X' | 'P';
 const key = (e: Ep | null) => (e ? `${e.address}:${e.port}` : 'none');
 
 const NEED = 4;
@@ -25,10 +29,11 @@ const MIN_MS = 22; // (4 − 1) × 9 − 5
 const LEARNING_MS = 5000;
 
 type Ev =
-  | { k: 'pkt'; src: 'S' | 'N' | 'X'; gap: 'next' | 'jump'; dt: 0 | 20; ssrc?: number }
-  | { k: 'run'; src: 'S' | 'N' | 'X' }
+  | { k: 'pkt'; src: Src; gap: 'next' | 'jump'; dt: number; ssrc?: number }
+  | { k: 'run'; src: Src }
   | { k: 'wait' }
   | { k: 'sdp'; to: 'S' | 'N' | 'same' }
+  | { k: 'sig'; from: 'X' }
   | { k: 'rtcp'; src: 'S' | 'N' | 'X' };
 
 interface Pkt {
@@ -36,10 +41,22 @@ interface Pkt {
   ssrc: number;
   seq: number;
   t: number;
+  /** It could touch a probation: not a packet from a host the latch must ignore outright. */
+  counts: boolean;
 }
+
+/**
+ * How the latch is set up: `signalling` (the default natSources, the peer's SIP from N's host),
+ * `any` (natSources any, same signalling), `unknown` (the default, no signalling host known: an
+ * RtpSession without SIP).
+ */
+type Config = 'signalling' | 'any' | 'unknown';
 
 interface World {
   latch: RtpSourceLatch;
+  natSources: NatSources;
+  /** The signalling hosts told to the latch, most recent first. */
+  sig: string[];
   t: number;
   sdp: Ep;
   seq: Record<string, number>;
@@ -54,19 +71,29 @@ interface World {
 
 function clone(w: World): World {
   const latch = Object.assign(Object.create(RtpSourceLatch.prototype) as RtpSourceLatch, w.latch);
-  return { ...w, latch, seq: { ...w.seq }, since: [...w.since], rtcpAccepted: new Set(w.rtcpAccepted) };
+  return { ...w, latch, sig: [...w.sig], seq: { ...w.seq }, since: [...w.since], rtcpAccepted: new Set(w.rtcpAccepted) };
 }
 
-function fresh(mode: StrictRtpMode): World {
-  const latch = new RtpSourceLatch({ mode }, 0);
+function fresh(mode: StrictRtpMode, config: Config = 'signalling'): World {
+  const natSources: NatSources = config === 'any' ? 'any' : 'signalling';
+  const latch = new RtpSourceLatch({ mode, natSources }, 0);
   latch.setSdp(S.address, S.port, S.port + 1, 0);
-  return { latch, t: 0, sdp: S, seq: { S: 100, N: 2000, X: 30000 }, since: [], sdpAt: 0, streamSsrc: -1, rtcpAccepted: new Set() };
+  const sig = config === 'unknown' ? [] : [N.address];
+  latch.setSignalling(sig);
+  return { latch, natSources, sig, t: 0, sdp: S, seq: { S: 100, N: 2000, X: 30000, P: 500 }, since: [], sdpAt: 0, streamSsrc: -1, rtcpAccepted: new Set() };
 }
 
 const source = (w: World): string => key(w.latch.snapshot().source);
 
+/**
+ * Whether a source on this host may be put on probation: any host with natSources `any` or while
+ * no signalling host is known; else the SDP address's host and the (two most recent) signalling hosts.
+ */
+const natHost = (w: World, ep: Ep): boolean =>
+  w.natSources === 'any' || w.sig.length === 0 || ep.address === w.sdp.address || w.sig.slice(0, 2).includes(ep.address);
+
 /** The rules, checked around one RTP packet. */
-function packet(w: World, mode: StrictRtpMode, name: 'S' | 'N' | 'X', gap: 'next' | 'jump', dt: number, ssrc = SSRC[name]!): void {
+function packet(w: World, mode: StrictRtpMode, name: Src, gap: 'next' | 'jump', dt: number, ssrc = SSRC[name]!): void {
   const ep = EP[name]!;
   w.t += dt;
   if (gap === 'jump') w.seq[name] = (w.seq[name]! + 100) & 0xffff;
@@ -78,8 +105,16 @@ function packet(w: World, mode: StrictRtpMode, name: 'S' | 'N' | 'X', gap: 'next
   const verdict = w.latch.rtp(ep.address, ep.port, ssrc, seq, w.t);
   const after = w.latch.snapshot();
   const accepted = verdict !== RTP_DROP;
-  w.since.push({ src: k, ssrc, seq, t: w.t });
-  const ctx = `${mode}: packet from ${name} (seq ${seq}, t ${w.t}), before ${JSON.stringify(before)}`;
+  const offHost = mode === 'probation' && !fromSdp && key(before.source) !== k && !natHost(w, ep);
+  w.since.push({ src: k, ssrc, seq, t: w.t, counts: !offHost });
+  const ctx = `${mode}/${w.natSources}/[${w.sig.join(',')}]: packet from ${name} (seq ${seq}, t ${w.t}), before ${JSON.stringify(before)}`;
+  if (offHost) {
+    // A host that is neither the SDP's nor the signalling's: never latched, and counted as such.
+    assert.ok(!accepted, `a source on another host than the SDP's and the signalling's is dropped — ${ctx}`);
+    assert.equal(after.offHostRtp, before.offHostRtp + 1, `counted off-host — ${ctx}`);
+  } else {
+    assert.equal(after.offHostRtp, before.offHostRtp, `only off-host packets are counted off-host — ${ctx}`);
+  }
 
   if (key(before.source) === k) {
     assert.ok(accepted, `latched source is always accepted — ${ctx}`);
@@ -95,7 +130,9 @@ function packet(w: World, mode: StrictRtpMode, name: 'S' | 'N' | 'X', gap: 'next
   } else if (accepted && key(before.source) !== k) {
     // A move to a non-SDP source: only after probation, and only while that is allowed.
     assert.equal(mode, 'probation', `strict mode never takes another source — ${ctx}`);
-    const run = w.since.slice(-NEED);
+    assert.ok(natHost(w, ep), `a NAT source only on the SDP's or a signalling host (natSources ${w.natSources}) — ${ctx}`);
+    // Packets from hosts the latch ignores outright do not interrupt a probation.
+    const run = w.since.filter((p) => p.counts).slice(-NEED);
     assert.equal(run.length, NEED, `probation needs ${NEED} packets since the SDP was set — ${ctx}`);
     for (let i = 0; i < NEED; i++) {
       assert.equal(run[i]!.src, k, `the last ${NEED} packets all come from the new source — ${ctx}`);
@@ -140,7 +177,18 @@ function step(w: World, mode: StrictRtpMode, ev: Ev): void {
       // learning is open (nothing latched yet, or a non-SDP source within the learning time).
       const k = key(EP[ev.src]!);
       const open = !before.source || (before.state === 'learning' && startT + 20 * NEED - w.sdpAt < LEARNING_MS);
-      if (mode === 'probation' && open) assert.equal(source(w), k, `${mode}: a run of ${NEED} from ${ev.src} is latched (before ${JSON.stringify(before)})`);
+      if (mode === 'probation' && open && natHost(w, EP[ev.src]!)) assert.equal(source(w), k, `${mode}/${w.natSources}: a run of ${NEED} from ${ev.src} is latched (before ${JSON.stringify(before)})`);
+      return;
+    }
+    case 'sig': {
+      // A request of the dialog comes from a new host: it may now send a NAT stream too.
+      const host = EP[ev.from]!.address;
+      const before = w.latch.snapshot();
+      w.sig = [host, ...w.sig.filter((a) => a !== host)];
+      w.latch.setSignalling(w.sig);
+      const after = w.latch.snapshot();
+      assert.deepEqual([after.state, key(after.source), after.rtcp], [before.state, key(before.source), before.rtcp], 'a new signalling host changes no latch');
+      assert.deepEqual(after.signalling, w.sig.slice(0, 2));
       return;
     }
     case 'wait':
@@ -188,15 +236,18 @@ const events: Ev[] = [
     { k: 'run', src },
     { k: 'rtcp', src },
   ]),
+  { k: 'pkt', src: 'P', gap: 'next', dt: 20 },
+  { k: 'run', src: 'P' },
   { k: 'pkt', src: 'N', gap: 'next', dt: 0 }, // a burst
   { k: 'pkt', src: 'N', gap: 'next', dt: 20, ssrc: 22 }, // same host and port, another SSRC
   { k: 'wait' },
   { k: 'sdp', to: 'same' },
   { k: 'sdp', to: 'N' },
   { k: 'sdp', to: 'S' },
+  { k: 'sig', from: 'X' },
 ];
 
-function explore(mode: StrictRtpMode, depth: number): { paths: number; states: Set<string> } {
+function explore(mode: StrictRtpMode, depth: number, config: Config = 'signalling'): { paths: number; states: Set<string> } {
   let paths = 0;
   const states = new Set<string>();
   const walk = (w: World, d: number): void => {
@@ -211,13 +262,15 @@ function explore(mode: StrictRtpMode, depth: number): { paths: number; states: S
       walk(next, d + 1);
     }
   };
-  walk(fresh(mode), 0);
+  walk(fresh(mode, config), 0);
   return { paths, states };
 }
 
-for (const [mode, depth] of [['probation', 4], ['strict', 4], ['first', 3]] as const) {
-  test(`${mode}: every sequence of ${depth} events (${events.length} kinds) keeps the strict RTP rules`, () => {
-    const { paths, states } = explore(mode, depth);
+// natSources matters in probation mode only; `any` and an unknown signalling host are today's
+// probation rule, explored less deep.
+for (const [mode, depth, config] of [['probation', 4, 'signalling'], ['probation', 3, 'any'], ['probation', 3, 'unknown'], ['strict', 4, 'signalling'], ['first', 3, 'signalling']] as const) {
+  test(`${mode} (${config === 'unknown' ? 'no signalling host known' : `natSources ${config}`}): every sequence of ${depth} events (${events.length} kinds) keeps the strict RTP rules`, () => {
+    const { paths, states } = explore(mode, depth, config);
     assert.equal(paths, events.length ** depth);
     const expected =
       mode === 'probation'
@@ -250,12 +303,42 @@ test('probation: the example paths of docs/media.md', () => {
   w = fresh('probation');
   for (let i = 0; i < 4; i++) step(w, 'probation', { k: 'pkt', src: 'N', gap: 'next', dt: 0 });
   assert.equal(w.latch.state, 'unlatched');
-  // Competing streams: a live latched source keeps a candidate from qualifying.
+  // Competing streams: a live latched source keeps a candidate (here on the SDP host) from qualifying.
   w = fresh('probation');
   step(w, 'probation', { k: 'run', src: 'N' });
   for (let i = 0; i < 6; i++) {
-    step(w, 'probation', { k: 'pkt', src: 'X', gap: 'next', dt: 20 });
+    step(w, 'probation', { k: 'pkt', src: 'P', gap: 'next', dt: 20 });
     step(w, 'probation', { k: 'pkt', src: 'N', gap: 'next', dt: 0 });
   }
   assert.equal(source(w), key(N));
+});
+
+test('probation: NAT sources only on the SDP host or a signalling host, unless natSources is any or no signalling is known', () => {
+  // A stranger's well-paced stream before the caller talks: never latched, whatever its length.
+  let w = fresh('probation');
+  for (let i = 0; i < 3; i++) step(w, 'probation', { k: 'run', src: 'X' });
+  assert.equal(w.latch.state, 'unlatched');
+  assert.equal(w.latch.snapshot().offHostRtp, 3 * NEED);
+  // Nor does it disturb the caller's probation: interleaved, the caller's 4th packet latches it.
+  for (let i = 0; i < NEED; i++) {
+    step(w, 'probation', { k: 'pkt', src: 'X', gap: 'next', dt: 10 });
+    step(w, 'probation', { k: 'pkt', src: 'N', gap: 'next', dt: 10 });
+  }
+  assert.equal(source(w), key(N));
+  // The SDP host at another port (a NAT mapping the port only) passes probation too.
+  w = fresh('probation');
+  step(w, 'probation', { k: 'run', src: 'P' });
+  assert.equal(source(w), key(P));
+  // Once the dialog's signalling comes from the stranger's host, that host may send a NAT stream.
+  w = fresh('probation');
+  step(w, 'probation', { k: 'sig', from: 'X' });
+  step(w, 'probation', { k: 'run', src: 'X' });
+  assert.equal(source(w), key(X));
+  // natSources any, or an RtpSession that never learnt a signalling host: any host, as before.
+  for (const config of ['any', 'unknown'] as const) {
+    w = fresh('probation', config);
+    step(w, 'probation', { k: 'run', src: 'X' });
+    assert.equal(source(w), key(X), config);
+    assert.equal(w.latch.snapshot().offHostRtp, 0, config);
+  }
 });

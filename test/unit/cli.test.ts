@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { parseServeArgs, parseSipUsers, serve, UsageError, HELP } from '../../src/cli.js';
+import { parseServeArgs, parseSipUsers, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -89,6 +89,18 @@ test('--strict-rtp (or CALLCHART_STRICT_RTP) picks the strict RTP mode; unknown 
   assert.equal(parseServeArgs(['--strict-rtp', 'strict', '--sip-workers', '2'], {}).strictRtp, 'strict', 'worker threads take it too');
 });
 
+test('--strict-rtp-nat (or CALLCHART_STRICT_RTP_NAT) picks the hosts a NAT media source may use; it reaches the engine with the mode', () => {
+  assert.equal(parseServeArgs([], {}).strictRtpNat, undefined, 'absent: the engine default (signalling)');
+  assert.equal(strictRtpOptions(parseServeArgs([], {})), undefined);
+  assert.equal(parseServeArgs(['--strict-rtp-nat', 'any'], {}).strictRtpNat, 'any');
+  assert.equal(parseServeArgs([], { CALLCHART_STRICT_RTP_NAT: 'any' }).strictRtpNat, 'any');
+  assert.equal(parseServeArgs(['--strict-rtp-nat=signalling'], { CALLCHART_STRICT_RTP_NAT: 'any' }).strictRtpNat, 'signalling');
+  assert.throws(() => parseServeArgs(['--strict-rtp-nat', 'anywhere'], {}), /--strict-rtp-nat must be one of signalling, any/);
+  assert.deepEqual(strictRtpOptions(parseServeArgs(['--strict-rtp-nat', 'any'], {})), { natSources: 'any' });
+  assert.deepEqual(strictRtpOptions(parseServeArgs(['--strict-rtp', 'probation'], { CALLCHART_STRICT_RTP_NAT: 'any' })), { mode: 'probation', natSources: 'any' });
+  assert.deepEqual(strictRtpOptions(parseServeArgs(['--strict-rtp', 'strict'], {})), { mode: 'strict' });
+});
+
 function run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { env: { ...process.env, ...env } });
@@ -104,7 +116,7 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const h = await run(['--help']);
   assert.equal(h.code, 0);
   assert.equal(h.out, HELP);
-  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
+  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--strict-rtp-nat', 'CALLCHART_STRICT_RTP_NAT', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);
