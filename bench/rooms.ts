@@ -66,7 +66,7 @@ async function serverRole(kind: Kind): Promise<void> {
     rooms = () => (wss.clients.size > 0 ? 1 : 0);
   } else {
     const { HttpServer } = await import('../src/transport/http.js');
-    const { Supervisor } = await import('../src/supervisor.js');
+    const { Supervisor } = await import('../src/actors/supervisor.js');
     const { silentLogger } = await import('../src/logger.js');
     const { createRoomsRoutes } = await import('../src/rooms/index.js');
     const logger = silentLogger();

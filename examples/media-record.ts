@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortAllocator, RtpSession, parseWav, sineTone, toneRatio, sharedPacer } from '../src/media/index.js';
 import { rtpLeg, RecordingRuntime } from '../src/media-actors/index.js';
-import { Supervisor } from '../src/supervisor.js';
+import { Supervisor } from '../src/actors/supervisor.js';
 import { silentLogger } from '../src/logger.js';
 
 const LO = '127.0.0.1';

@@ -5,7 +5,7 @@
 // Try it by hand:  npx wscat -c ws://127.0.0.1:4150/rooms/kitchen   then type `increment`.
 import { WebSocket } from 'ws';
 import { HttpServer } from '../src/transport/http.js';
-import { Supervisor } from '../src/supervisor.js';
+import { Supervisor } from '../src/actors/supervisor.js';
 import { createLogger } from '../src/logger.js';
 import { createRoomsRoutes, counterService } from '../src/rooms/index.js';
 

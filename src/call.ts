@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Actor } from 'xstate';
 import type { Logger } from 'pino';
-import { stateToString } from './supervisor.js';
+import { stateToString } from './actors/state.js';
 import { DTMF_STRING } from './media/dtmf.js';
 import type { CallEnd, CallMachine, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
 import type { MediaLeg } from './media-actors/leg.js';
@@ -95,6 +95,14 @@ export interface CallInfo {
 }
 
 
+// Set by Call's static block: CallDriver's access to a call's private fields.
+let driverAccess!: {
+  setActive(call: Call, active: boolean): void;
+  attachMedia(call: Call, binding: CallMediaBinding): void;
+  attachServices(call: Call, services: MediaServices): void;
+  finish(call: Call, end: CallEnd): void;
+};
+
 export class Call extends EventEmitter<CallEvents> {
   readonly id: string;
   readonly direction: CallDirection;
@@ -105,15 +113,17 @@ export class Call extends EventEmitter<CallEvents> {
   answeredAt: number | undefined;
   /** Free slot for the application's own per-call data. */
   data: Record<string, unknown> = {};
-  private endInfo: CallEnd | undefined;
+  // What the engine and the transport set, through CallDriver only: ES private fields keep it out
+  // of the public surface (and of the shipped types).
+  #endInfo: CallEnd | undefined;
   // Cached from the actor's snapshots so the audio fast path never walks the state tree.
-  private active = false;
-  private mediaBinding: CallMediaBinding | undefined;
-  private services: MediaServices | undefined;
-  private finalStats: CallMediaStats | undefined;
-  private playing: PlaybackStream | undefined;
-  private playSeq = 0;
-  private recSeq = 0;
+  #active = false;
+  #mediaBinding: CallMediaBinding | undefined;
+  #services: MediaServices | undefined;
+  #finalStats: CallMediaStats | undefined;
+  #playing: PlaybackStream | undefined;
+  #playSeq = 0;
+  #recSeq = 0;
 
   constructor(
     info: CallInfo,
@@ -141,21 +151,16 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** Answered and not ended (talking or held). */
   get isActive(): boolean {
-    return this.active;
-  }
-
-  /** @internal kept current by the engine from the actor's snapshots. */
-  _setActive(active: boolean): void {
-    this.active = active;
+    return this.#active;
   }
 
   get isEnded(): boolean {
-    return this.endInfo !== undefined || this.actor.getSnapshot().status !== 'active';
+    return this.#endInfo !== undefined || this.actor.getSnapshot().status !== 'active';
   }
 
   /** Why and how the call ended (undefined while it lives). */
   get end(): CallEnd | undefined {
-    return this.endInfo ?? (this.actor.getSnapshot().context.end as CallEnd | undefined);
+    return this.#endInfo ?? (this.actor.getSnapshot().context.end as CallEnd | undefined);
   }
 
   answer(): void {
@@ -191,7 +196,7 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** Send one audio frame to the far end. Returns false when the call cannot carry media now. */
   sendAudio(frame: Buffer): boolean {
-    if (!this.active || !this.wire.sendAudio) return false;
+    if (!this.#active || !this.wire.sendAudio) return false;
     return this.wire.sendAudio(frame);
   }
 
@@ -216,24 +221,14 @@ export class Call extends EventEmitter<CallEvents> {
    * calls use the `audio` event and `sendAudio()`). It closes when the call ends.
    */
   get media(): MediaLeg | undefined {
-    return this.mediaBinding?.leg;
+    return this.#mediaBinding?.leg;
   }
 
-  /** @internal the transport attaches the leg once its RTP session exists. */
-  _attachMedia(binding: CallMediaBinding): void {
-    this.mediaBinding = binding;
-  }
-
-  /** @internal the engine attaches its playback/recording runtimes to every call. */
-  _attachServices(services: MediaServices): void {
-    this.services = services;
-  }
-
-  private mediaFor(what: string): { leg: MediaLeg; services: MediaServices } {
-    const leg = this.mediaBinding?.leg;
+  #mediaFor(what: string): { leg: MediaLeg; services: MediaServices } {
+    const leg = this.#mediaBinding?.leg;
     if (!leg) throw new Error(`call ${this.id} (${this.transport}) has no media leg: cannot ${what}`);
-    if (!this.services) throw new Error(`call ${this.id} has no media runtimes (not created by an engine): cannot ${what}`);
-    return { leg, services: this.services };
+    if (!this.#services) throw new Error(`call ${this.id} has no media runtimes (not created by an engine): cannot ${what}`);
+    return { leg, services: this.#services };
   }
 
   /**
@@ -244,25 +239,25 @@ export class Call extends EventEmitter<CallEvents> {
    * default when these items are over), and `itemFinished` reports each item.
    */
   play(items: CallPlaySource | CallPlaySource[], opts: CallPlayOptions = {}): PlaybackStream {
-    const { leg, services } = this.mediaFor('play');
+    const { leg, services } = this.#mediaFor('play');
     const list: PlayRequest[] = (Array.isArray(items) ? items : [items]).map((i) => (typeof i === 'string' ? { kind: 'file', path: i } : i));
-    const prev = this.playing;
+    const prev = this.#playing;
     if (prev) void prev.close();
     const stream = services.playback.start(leg, {
-      id: `play-${this.id}-${++this.playSeq}`,
+      id: `play-${this.id}-${++this.#playSeq}`,
       group: this.id,
       bindings: { callId: this.id },
       ...(opts.gain !== undefined ? { gain: opts.gain } : {}),
     });
-    this.playing = stream;
+    this.#playing = stream;
     stream.once('closed', () => {
-      if (this.playing === stream) this.playing = undefined;
+      if (this.#playing === stream) this.#playing = undefined;
     });
     const go = (): void => {
       const all = stream.play(list);
       if (!opts.keepOpen) void all.then(() => stream.close());
     };
-    if (this.active || this.isEnded) go();
+    if (this.#active || this.isEnded) go();
     else {
       const onAnswered = (): void => {
         this.off('ended', onEnded);
@@ -277,7 +272,7 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** The stream currently playing into the call (from `play()`), if any. */
   get playback(): PlaybackStream | undefined {
-    return this.playing;
+    return this.#playing;
   }
 
   /**
@@ -286,11 +281,11 @@ export class Call extends EventEmitter<CallEvents> {
    * or when the call ends (`reason: 'leg-closed'`).
    */
   record(path: string, opts: CallRecordOptions = {}): RecordingHandle {
-    const { leg, services } = this.mediaFor('record');
+    const { leg, services } = this.#mediaFor('record');
     const handle = services.recording.record(leg, {
       path,
       mode: 'single',
-      id: opts.id ?? `rec-${this.id}-${++this.recSeq}`,
+      id: opts.id ?? `rec-${this.id}-${++this.#recSeq}`,
       group: this.id,
       bindings: { callId: this.id },
       ...(opts.flushBytes !== undefined ? { flushBytes: opts.flushBytes } : {}),
@@ -305,7 +300,7 @@ export class Call extends EventEmitter<CallEvents> {
    * Undefined for calls without RTP.
    */
   stats(): CallMediaStats | undefined {
-    return this.finalStats ?? this.mediaBinding?.stats();
+    return this.#finalStats ?? this.#mediaBinding?.stats();
   }
 
   /** Resolves with the end reason once the call has ended. */
@@ -319,14 +314,13 @@ export class Call extends EventEmitter<CallEvents> {
     return { id: this.id, direction: this.direction, transport: this.transport, from: this.from, to: this.to, state: this.state, end: this.end };
   }
 
-  /** @internal called by the engine when the actor is done. */
-  _finish(end: CallEnd): void {
-    if (this.endInfo) return;
-    this.endInfo = end;
-    this.active = false;
-    if (this.mediaBinding && !this.finalStats) {
+  #finish(end: CallEnd): void {
+    if (this.#endInfo) return;
+    this.#endInfo = end;
+    this.#active = false;
+    if (this.#mediaBinding && !this.#finalStats) {
       try {
-        this.finalStats = this.mediaBinding.stats();
+        this.#finalStats = this.#mediaBinding.stats();
       } catch {
         /* stats are best effort */
       }
@@ -336,5 +330,70 @@ export class Call extends EventEmitter<CallEvents> {
     } finally {
       this.emit('ended', end);
     }
+  }
+
+  static {
+    // The one door to the fields above, for CallDriver (this module only).
+    driverAccess = {
+      setActive: (c, active) => void (c.#active = active),
+      attachMedia: (c, binding) => void (c.#mediaBinding = binding),
+      attachServices: (c, services) => void (c.#services = services),
+      finish: (c, end) => c.#finish(end),
+    };
+  }
+}
+
+/**
+ * @internal What the engine and the transports do to a call that an application must not: keep
+ * its state current, attach its media, deliver its audio and events. One per call, created with it
+ * by CallManager (`calls.driverOf(call)`); never exported from the package.
+ */
+export class CallDriver {
+  constructor(readonly call: Call) {}
+
+  /** The call actor's snapshot changed: whether the call is now answered and live. */
+  setActive(active: boolean): void {
+    driverAccess.setActive(this.call, active);
+  }
+
+  /** The transport's media leg and statistics, once its RTP session exists. */
+  attachMedia(binding: CallMediaBinding): void {
+    driverAccess.attachMedia(this.call, binding);
+  }
+
+  /** The engine's playback and recording runtimes. */
+  attachServices(services: MediaServices): void {
+    driverAccess.attachServices(this.call, services);
+  }
+
+  /** The actor is done: freeze stats, tell the wire, emit `ended`. */
+  finish(end: CallEnd): void {
+    driverAccess.finish(this.call, end);
+  }
+
+  /** Whether the app listens to the call's audio (so a transport can skip making frames). */
+  get wantsAudio(): boolean {
+    return this.call.listenerCount('audio') > 0;
+  }
+
+  /** One frame of the far end's audio, handed straight to the app (never through the actor). */
+  audio(frame: Buffer): void {
+    this.call.emit('audio', frame);
+  }
+
+  /** A digit the call machine accepted. */
+  dtmf(digit: string, source: DtmfSource): void {
+    this.call.emit('dtmf', digit, source);
+  }
+
+  /** Transfer progress: the status line the transferee reported. */
+  transferProgress(status: number): void {
+    this.call.emit('transfer', status);
+  }
+
+  /** The call's state path changed (and, the first time it is live, it was answered). */
+  stateChanged(state: string, answered: boolean): void {
+    if (answered) this.call.emit('answered');
+    this.call.emit('state', state);
   }
 }

@@ -1,12 +1,13 @@
 // Creates call actors for every transport and runs the application's incoming-call hook.
-// The call machine is provided ONCE here: its wire actions dispatch to the CallWire registered for
-// the actor's id, so a call costs one createActor and no machine cloning.
+// The call machine is provided ONCE (an ActorRegistry): its wire actions dispatch to the CallWire
+// registered for the actor's id, so a call costs one createActor and no machine cloning.
 import { v4 as uuidv4 } from 'uuid';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
 import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../machines/call.machine.js';
-import { Call, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
-import type { Supervisor } from './supervisor.js';
+import { Call, CallDriver, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
+import type { Supervisor } from './actors/supervisor.js';
+import { ActorRegistry } from './actors/registry.js';
 
 export interface CallManagerOptions {
   supervisor: Supervisor;
@@ -34,63 +35,74 @@ interface CallSlot {
 }
 
 export class CallManager {
-  private readonly calls = new Map<string, Call>();
-  private readonly slots = new Map<string, CallSlot>();
+  /** Live calls by id: their drivers (the handle is `driver.call`). */
+  private readonly drivers = new Map<string, CallDriver>();
+  private readonly registry: ActorRegistry<CallMachine, CallSlot>;
   private readonly infoOn: boolean;
-  readonly machine: CallMachine;
 
   constructor(private readonly opts: CallManagerOptions) {
     this.infoOn = opts.logger.isLevelEnabled('info');
-    const wireOf = (id: string): CallWire | undefined => this.slots.get(id)?.wire;
     const timeoutEvent = { ring: { type: 'CALL.RING_TIMEOUT' }, duration: { type: 'CALL.MAX_DURATION' } } as const;
     const timeoutMs = { ring: opts.ringTimeoutMs, duration: opts.maxDurationMs };
-    this.machine = callMachine.provide({
-      actions: {
-        startTimer: ({ self }, p: { timer: CallTimer }) => {
-          const slot = this.slots.get(self.id);
-          if (!slot) return;
-          clearTimeout(slot[p.timer]);
-          slot[p.timer] = setTimeout(() => self.send(timeoutEvent[p.timer]), timeoutMs[p.timer]);
+    this.registry = new ActorRegistry(opts.supervisor, (slotOf) => {
+      const wireOf = (id: string): CallWire | undefined => slotOf(id)?.wire;
+      return callMachine.provide({
+        actions: {
+          startTimer: ({ self }, p: { timer: CallTimer }) => {
+            const slot = slotOf(self.id);
+            if (!slot) return;
+            clearTimeout(slot[p.timer]);
+            slot[p.timer] = setTimeout(() => self.send(timeoutEvent[p.timer]), timeoutMs[p.timer]);
+          },
+          stopTimer: ({ self }, p: { timer: CallTimer }) => {
+            const slot = slotOf(self.id);
+            if (!slot) return;
+            clearTimeout(slot[p.timer]);
+            slot[p.timer] = undefined;
+          },
+          announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
+          sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
+          sendProgress: ({ self }, p) => wireOf(self.id)?.sendProgress?.(p.code),
+          sendAnswer: ({ self }) => {
+            wireOf(self.id)?.sendAnswer?.();
+          },
+          sendReject: ({ self }, p) => wireOf(self.id)?.sendReject?.(p.code, p.reason),
+          sendRedirect: ({ self }, p) => wireOf(self.id)?.sendRedirect?.(p.code, p.contacts),
+          sendCancel: ({ self }) => wireOf(self.id)?.sendCancel?.(),
+          sendHangup: ({ self }) => wireOf(self.id)?.sendHangup?.(),
+          sendHold: ({ self }) => wireOf(self.id)?.sendHold?.(),
+          sendResume: ({ self }) => wireOf(self.id)?.sendResume?.(),
+          notifyDtmf: ({ self }, p) => {
+            const driver = this.drivers.get(self.id);
+            if (!driver) return;
+            driver.call.logger.info({ digit: p.digit, source: p.source }, 'dtmf');
+            driver.dtmf(p.digit, p.source);
+          },
         },
-        stopTimer: ({ self }, p: { timer: CallTimer }) => {
-          const slot = this.slots.get(self.id);
-          if (!slot) return;
-          clearTimeout(slot[p.timer]);
-          slot[p.timer] = undefined;
-        },
-        announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
-        sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
-        sendProgress: ({ self }, p) => wireOf(self.id)?.sendProgress?.(p.code),
-        sendAnswer: ({ self }) => {
-          wireOf(self.id)?.sendAnswer?.();
-        },
-        sendReject: ({ self }, p) => wireOf(self.id)?.sendReject?.(p.code, p.reason),
-        sendRedirect: ({ self }, p) => wireOf(self.id)?.sendRedirect?.(p.code, p.contacts),
-        sendCancel: ({ self }) => wireOf(self.id)?.sendCancel?.(),
-        sendHangup: ({ self }) => wireOf(self.id)?.sendHangup?.(),
-        sendHold: ({ self }) => wireOf(self.id)?.sendHold?.(),
-        sendResume: ({ self }) => wireOf(self.id)?.sendResume?.(),
-        notifyDtmf: ({ self }, p) => {
-          const call = this.calls.get(self.id);
-          if (!call) return;
-          call.logger.info({ digit: p.digit, source: p.source }, 'dtmf');
-          call.emit('dtmf', p.digit, p.source);
-        },
-      },
+      });
     });
   }
 
+  /** The call machine as provided for this engine. */
+  get machine(): CallMachine {
+    return this.registry.logic;
+  }
 
   get size(): number {
-    return this.calls.size;
+    return this.drivers.size;
   }
 
   get(id: string): Call | undefined {
-    return this.calls.get(id);
+    return this.drivers.get(id)?.call;
   }
 
   list(): Call[] {
-    return [...this.calls.values()];
+    return [...this.drivers.values()].map((d) => d.call);
+  }
+
+  /** @internal the transport's side of a live call (media, audio, transfer progress). */
+  driverOf(call: Call): CallDriver | undefined {
+    return this.drivers.get(call.id);
   }
 
   /**
@@ -101,61 +113,53 @@ export class CallManager {
     const callId = o.callId ?? uuidv4();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
     const slot: CallSlot = { wire: o.wire, ring: undefined, duration: undefined };
-    this.slots.set(callId, slot);
     const finish = (end: CallEnd) => {
       // An actor stopped from outside runs no exit actions: its timers are cleared here.
       clearTimeout(slot.ring);
       clearTimeout(slot.duration);
-      this.slots.delete(callId);
-      this.calls.delete(callId);
-      if (!call) return;
+      this.drivers.delete(callId);
+      if (!driver) return;
+      const call = driver.call;
       if (this.infoOn) call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
-      call._finish(end);
+      driver.finish(end);
     };
-    let call: Call | undefined;
+    let driver: CallDriver | undefined;
     let last = '';
     // One subscription per actor (the supervisor's): keep the handle's cached state current and
     // announce answer/state changes.
     const onSnapshot = (snap: SnapshotFrom<CallMachine>) => {
-      const c = call;
-      if (!c) return;
-      c._setActive(snap.status === 'active' && snap.matches('active'));
+      const d = driver;
+      if (!d) return;
+      const c = d.call;
+      d.setActive(snap.status === 'active' && snap.matches('active'));
       const now = c.state;
       if (now === last) return;
       last = now;
-      if (c.isActive && c.answeredAt === undefined) {
-        c.answeredAt = Date.now();
-        c.emit('answered');
-      }
-      c.emit('state', now);
+      const answered = c.isActive && c.answeredAt === undefined;
+      if (answered) c.answeredAt = Date.now();
+      d.stateChanged(now, answered);
     };
-    let supervised;
-    try {
-      supervised = this.opts.supervisor.spawn(this.machine, {
-        kind: 'call',
-        id: callId,
-        input,
-        group: o.group,
-        traced: true,
-        bindings: { callId, transport: o.transport, direction: o.direction, ...o.bindings },
-        onSnapshot,
-        onDone: (output) => finish(output as CallEnd),
-        onCrash: (err) =>
-          finish({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` }),
-        onExit: () => {
-          // Stopped from outside (disconnect, shutdown) without reaching `ended`.
-          if (this.calls.has(callId)) finish({ reason: 'failed', detail: 'call actor stopped' });
-        },
-      });
-    } catch (err) {
-      // Refused before it started: no timer was armed yet.
-      this.slots.delete(callId);
-      throw err;
-    }
-    const sup = supervised;
-    call = new Call({ id: callId, ...input }, sup.ref, o.wire, () => sup.logger);
+    // Throws when refused (LimitExceededError): the registry then forgets the slot, no timer is armed.
+    const sup = this.registry.spawn(slot, {
+      kind: 'call',
+      id: callId,
+      input,
+      group: o.group,
+      traced: true,
+      bindings: { callId, transport: o.transport, direction: o.direction, ...o.bindings },
+      onSnapshot,
+      onDone: (output) => finish(output as CallEnd),
+      onCrash: (err) =>
+        finish({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` }),
+      onExit: () => {
+        // Stopped from outside (disconnect, shutdown) without reaching `ended`.
+        if (this.drivers.has(callId)) finish({ reason: 'failed', detail: 'call actor stopped' });
+      },
+    });
+    const call = new Call({ id: callId, ...input }, sup.ref, o.wire, () => sup.logger);
+    driver = new CallDriver(call);
     last = call.state;
-    this.calls.set(callId, call);
+    this.drivers.set(callId, driver);
     if (this.infoOn) call.logger.info({ from: o.from, to: o.to }, 'call created');
     this.opts.onCall?.(call);
     return call;
@@ -202,7 +206,7 @@ export class CallManager {
 
   /** Hang up every live call (graceful shutdown). */
   hangupAll(detail = 'engine shutting down'): void {
-    for (const call of [...this.calls.values()]) {
+    for (const call of this.list()) {
       try {
         call.hangup(detail);
       } catch (err) {

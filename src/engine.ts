@@ -2,7 +2,7 @@
 // every WebSocket protocol, and (as they land) the SIP and RTP transports.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import { Supervisor } from './supervisor.js';
+import { Supervisor } from './actors/supervisor.js';
 import { CallManager } from './calls.js';
 import { HttpServer, type HttpRoute, type HttpSecurityOptions, type WsRoute } from './transport/http.js';
 import type { Authenticator } from './transport/auth.js';
@@ -201,7 +201,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       maxDurationMs: opts.maxCallDurationMs ?? defaultCallDelays.maxDuration,
       onIncomingCall: opts.onIncomingCall,
       onCall: (call) => {
-        call._attachServices(this.media);
+        this.calls.driverOf(call)?.attachServices(this.media);
         this.emit('call', call);
       },
     });

@@ -13,7 +13,7 @@ export {
   type CallMediaStats,
 } from './call.js';
 export { CallManager } from './calls.js';
-export { Supervisor, LimitExceededError, type SupervisorOptions, type SpawnOptions, type SupervisedActor } from './supervisor.js';
+export { Supervisor, LimitExceededError, type SupervisorOptions, type SpawnOptions, type SupervisedActor } from './actors/supervisor.js';
 export { HttpServer, type WsRoute, type HttpRoute, type RouteParams, type ConnectionContext, type HttpSecurityOptions } from './transport/http.js';
 export { Authenticator, mintToken, signUrl, type AuthOptions, type AuthMethod, type Credential, type MintOptions, type RouteAuthPolicy } from './transport/auth.js';
 export type { ConnectionLimits, ConnectionStats } from './transport/connection-guard.js';

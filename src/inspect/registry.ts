@@ -6,7 +6,7 @@
 // `keepStoppedMs`. Work per inspection event is O(1) and copies only the event's summary line;
 // contexts are copied (bounded) only when a browser looks at that actor.
 import type { AnyActorLogic, InspectionEvent } from 'xstate';
-import { stateToString } from '../supervisor.js';
+import { stateToString } from '../actors/state.js';
 import { activeStateIds, describeMachine, isStateMachine, type ViewerNode } from './definition.js';
 import { summarizeEvent, toJsonSafe, type JsonValue } from './summary.js';
 

@@ -27,7 +27,8 @@ import {
   type AudioStreamOutput,
 } from '../../machines/audioStream.machine.js';
 import { PcmWavWriter } from '../media/wav.js';
-import { LimitExceededError, stateToString } from '../supervisor.js';
+import { LimitExceededError } from '../actors/supervisor.js';
+import { stateToString } from '../actors/state.js';
 import type { WsRoute } from '../transport/http.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
 import type { JambonzContext, JambonzRoute } from './index.js';

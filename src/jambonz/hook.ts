@@ -17,7 +17,8 @@ import {
 } from '../../machines/jambonzSession.machine.js';
 import type { ConnectionContext, RouteParams, WsRoute } from '../transport/http.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
-import { LimitExceededError, stateToString, type SupervisedActor } from '../supervisor.js';
+import { LimitExceededError, type SupervisedActor } from '../actors/supervisor.js';
+import { stateToString } from '../actors/state.js';
 import type { Call, CallWire } from '../call.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
 import {

@@ -4,7 +4,7 @@
 // `engine.jambonz.audio(path, handler)` register routes on the engine's WebSocket port; several
 // routes may share the port, and `locals` is application state shared by every handler.
 import type { Logger } from 'pino';
-import type { Supervisor } from '../supervisor.js';
+import type { Supervisor } from '../actors/supervisor.js';
 import type { CallManager } from '../calls.js';
 import type { HttpServer } from '../transport/http.js';
 import { createHookRoute, type JambonzHookHandler, type JambonzHookOptions } from './hook.js';

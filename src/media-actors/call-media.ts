@@ -13,7 +13,7 @@
 import type { Logger } from 'pino';
 import type { RtpSession } from '../media/rtp-session.js';
 import { sharedPacer, type Pacer } from '../media/pacer.js';
-import type { Supervisor } from '../supervisor.js';
+import type { Supervisor } from '../actors/supervisor.js';
 import { rtpLeg, type MediaLeg, type PayloadPath } from './leg.js';
 import { bridge, type Bridge, type BridgeOptions, type MediaEventTarget } from './bridge.js';
 import { PlaybackRuntime, type PlaybackRuntimeOptions } from './playback.js';

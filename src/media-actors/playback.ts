@@ -4,7 +4,7 @@
 // Per 20 ms tick a playing stream copies (or, at gain 1, just views) 160 samples, applies the gain
 // and writes them to its leg. The actor hears only control events: item started (with duration),
 // position every `positionReportMs`, item ended/failed.
-import { stateToString } from '../supervisor.js';
+import { stateToString } from '../actors/state.js';
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
@@ -20,7 +20,7 @@ import {
 import { decodeWavTo8kMono } from '../media/wav.js';
 import { ToneSource } from '../media/tones.js';
 import { sharedPacer, type Pacer } from '../media/pacer.js';
-import type { Supervisor } from '../supervisor.js';
+import type { Supervisor } from '../actors/supervisor.js';
 import { FRAME_SAMPLES, SAMPLE_RATE, type MediaLeg } from './leg.js';
 
 export type { PlaybackItem, PlaybackSource, ItemFinished, PlaybackOutput } from '../../machines/playback.machine.js';

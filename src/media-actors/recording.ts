@@ -19,7 +19,7 @@ import {
 } from '../../machines/recording.machine.js';
 import { WavWriter } from '../media/wav.js';
 import { sharedPacer, type Pacer } from '../media/pacer.js';
-import type { Supervisor } from '../supervisor.js';
+import type { Supervisor } from '../actors/supervisor.js';
 import { FRAME_SAMPLES, FrameQueue, SAMPLE_RATE, type MediaLeg } from './leg.js';
 
 export type { RecordingMode, RecordingOutput, RecordingStopReason } from '../../machines/recording.machine.js';

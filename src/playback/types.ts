@@ -3,7 +3,7 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { PlaybackSessionMachine } from '../../machines/playbackSession.machine.js';
-import type { SupervisedActor, Supervisor } from '../supervisor.js';
+import type { SupervisedActor, Supervisor } from '../actors/supervisor.js';
 import type { WsRoute } from '../transport/http.js';
 import type { TokenBucket } from '../transport/rate-limit.js';
 import type { PlaybackStore } from './store.js';

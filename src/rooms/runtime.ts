@@ -6,7 +6,7 @@
 // a microtask per frame for no decision the statechart makes.
 import type { Logger } from 'pino';
 import type { RoomEvent, RoomMachine, RoomMember } from '../../machines/room.machine.js';
-import type { SupervisedActor } from '../supervisor.js';
+import type { SupervisedActor } from '../actors/supervisor.js';
 import type {
   RoomBroadcastOptions,
   RoomClient,

@@ -10,7 +10,7 @@ import {
   sipNonInviteClientTransactionMachine,
 } from '../../machines/index.js';
 import { sipTimerConfig, type SipTimerConfig } from '../../machines/sipTimers.js';
-import type { Supervisor } from '../supervisor.js';
+import type { Supervisor } from '../actors/supervisor.js';
 import { createResponse, createRequest, serialize, responseDestination, type SipRequest, type SipResponse } from './message.js';
 import { parseVia, parseCSeq, parseNameAddr, isRfc3261Branch, type Via } from './headers.js';
 import type { Endpoint, SipUdpTransport } from './transport.js';

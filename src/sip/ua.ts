@@ -11,8 +11,8 @@ import type { Logger } from 'pino';
 import { sipDialogMachine, type SipDialogEstablishment, type SipDialogEvent, type SipDialogInput, type SipDialogRequestParams } from '../../machines/sipDialog.machine.js';
 import type { SipTimerConfig } from '../../machines/sipTimers.js';
 import type { Actor } from 'xstate';
-import type { Supervisor } from '../supervisor.js';
-import { LimitExceededError } from '../supervisor.js';
+import type { Supervisor } from '../actors/supervisor.js';
+import { LimitExceededError } from '../actors/supervisor.js';
 import type { CallManager } from '../calls.js';
 import type { Call, CallWire } from '../call.js';
 import { SipUdpTransport, type DatagramFeed, type Endpoint } from './transport.js';
@@ -944,7 +944,7 @@ export class SipUserAgent implements TransactionUser {
         const status = /^SIP\/2\.0\s+(\d{3})/.exec(req.body.toString('utf8'))?.[1];
         if ((req.headers.get('Event') ?? '').toLowerCase().startsWith('refer') && status) {
           const code = Number(status);
-          call.emit('transfer', code);
+          this.opts.calls.driverOf(call)?.transferProgress(code);
           leg.log.info({ code }, 'transfer progress');
           // Blind transfer done: the transferee reached the target, so this leg hangs up.
           // The 200 to this NOTIFY is queued behind the transaction's current step: hang up on
@@ -1234,7 +1234,7 @@ export class SipUserAgent implements TransactionUser {
           if (res.body.length) this.applyRemoteSdp(leg, res.body.toString('utf8'));
         }
         if (p.method === 'INVITE' && res.status >= 200) this.reinviteDone(leg);
-        if (p.method === 'REFER' && res.status >= 300) leg.call.emit('transfer', res.status);
+        if (p.method === 'REFER' && res.status >= 300) this.opts.calls.driverOf(leg.call)?.transferProgress(res.status);
         if (p.method === 'BYE' && res.status >= 200) this.forgetLegLater(leg);
       },
       onTimeout: () => {
@@ -1280,9 +1280,11 @@ export class SipUserAgent implements TransactionUser {
     const rtp = leg.rtp;
     if (!rtp) return;
     const call = leg.call;
+    const driver = this.opts.calls.driverOf(call);
+    if (!driver) return;
     // The call's MediaLeg (echo, playback, recording, bridges attach here). It reads the session's
     // codec live, so it survives setCodec() after an SDP answer; it closes with the session.
-    call._attachMedia({ leg: callMediaLeg(rtp, call.id), stats: () => rtp.stats() });
+    driver.attachMedia({ leg: callMediaLeg(rtp, call.id), stats: () => rtp.stats() });
     rtp.on('started', () => call.actor.send({ type: 'MEDIA.STARTED' }));
     rtp.on('dtmf', (digit: string, durationMs: number) => call.actor.send({ type: 'DTMF', digit, source: 'rfc4733', durationMs }));
     rtp.on('timeout', () => {
@@ -1291,8 +1293,8 @@ export class SipUserAgent implements TransactionUser {
     });
     // The audio path bypasses the actor: frames go straight to the app's 'audio' listeners.
     rtp.on('audio', (frame: Int16Array) => {
-      if (call.listenerCount('audio') === 0) return;
-      call.emit('audio', Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
+      if (!driver.wantsAudio) return;
+      driver.audio(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength));
     });
   }
 

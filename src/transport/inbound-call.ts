@@ -10,7 +10,7 @@ import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type 
 import { parseClientMessage, encodeServerMessage, type InboundServerMessage } from '../protocols/inbound-call.js';
 import type { CallManager } from '../calls.js';
 import type { Call, CallWire } from '../call.js';
-import { LimitExceededError } from '../supervisor.js';
+import { LimitExceededError } from '../actors/supervisor.js';
 
 export interface InboundCallOptions {
   /** Path served (default `/`). */
@@ -85,6 +85,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
         return;
       }
       sessionId = call.id;
+      const driver = calls.driverOf(call)!;
       const clog = call.logger;
       const gate = new FrameGate({ text: textRate, binary: binaryRate });
       const error = (reason: string) => {
@@ -117,7 +118,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
         if (isBinary) {
           // Fast path: audio never goes through the actor, only its "may I" check.
           if (!call.isActive) return error('audio before answer');
-          call.emit('audio', data as Buffer);
+          driver.audio(data as Buffer);
           return;
         }
         const parsed = parseClientMessage(data.toString('utf8'), sessionId);

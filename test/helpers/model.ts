@@ -6,7 +6,7 @@
 // ordinary events, and when a generated path takes one, the real actor's SimulatedClock is advanced
 // by the named delay instead. The paths therefore drive the real actor through its real timers.
 import assert from 'node:assert/strict';
-import { stateToString as valueString } from '../../src/supervisor.js';
+import { stateToString as valueString } from '../../src/actors/state.js';
 import { TestModel } from 'xstate/graph';
 import {
   createActor,

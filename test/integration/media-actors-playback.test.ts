@@ -9,7 +9,7 @@ import { PortAllocator } from '../../src/media/ports.js';
 import { Pacer } from '../../src/media/pacer.js';
 import { encodeWav } from '../../src/media/wav.js';
 import { generateTone, toneRatio, meanSquare } from '../../src/media/tones.js';
-import { Supervisor } from '../../src/supervisor.js';
+import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { rtpLeg, PlaybackRuntime, type MediaLeg } from '../../src/media-actors/index.js';
 

@@ -9,7 +9,7 @@ import { PortAllocator } from '../../src/media/ports.js';
 import { Pacer } from '../../src/media/pacer.js';
 import { parseWav } from '../../src/media/wav.js';
 import { sineTone, toneRatio, detectFrequency } from '../../src/media/tones.js';
-import { Supervisor } from '../../src/supervisor.js';
+import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { rtpLeg, RecordingRuntime, type MediaLeg } from '../../src/media-actors/index.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
 import { HttpServer } from '../../src/transport/http.js';
 import { mintToken } from '../../src/transport/auth.js';
-import { Supervisor } from '../../src/supervisor.js';
+import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPlaybackRoutes, createMemoryStore, type PlaybackRoutesOptions } from '../../src/playback/index.js';
 

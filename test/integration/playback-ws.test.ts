@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket, type ClientOptions } from 'ws';
 import { HttpServer } from '../../src/transport/http.js';
-import { Supervisor } from '../../src/supervisor.js';
+import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import {
   createPlaybackRoutes,

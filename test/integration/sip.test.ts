@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
 import type { SipResponse } from '../../src/sip/message.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
-import { stateToString } from '../../src/supervisor.js';
+import { stateToString } from '../../src/actors/state.js';
 
 const engines: Engine[] = [];
 after(async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setup, fromCallback } from 'xstate';
-import { Supervisor, LimitExceededError } from '../../src/supervisor.js';
+import { Supervisor, LimitExceededError } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 
 const toggle = setup({

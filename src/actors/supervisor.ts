@@ -11,7 +11,8 @@
 // onCrash hook turns it into a clean end of that one call/room on the wire.
 import { createActor, type SnapshotFrom, type AnyActorLogic, type Actor, type InputFrom, type InspectionEvent, type Observer } from 'xstate';
 import type { Logger } from 'pino';
-import { getTracer, startActorSpan, failSpan, type Span, type Tracer } from './telemetry.js';
+import { getTracer, startActorSpan, failSpan, type Span, type Tracer } from '../telemetry.js';
+import { stateToString } from './state.js';
 
 export type ActorKind = 'call' | 'dialog' | 'transaction' | 'recording' | 'playback' | 'room' | 'session' | (string & {});
 
@@ -86,17 +87,6 @@ interface Entry extends SupervisedActor {
 
 function bump(rec: Record<string, number>, key: string): void {
   rec[key] = (rec[key] ?? 0) + 1;
-}
-
-/**
- * A state value as a path: `ringing`, `active.held`; parallel regions in parentheses,
- * `active.(phase.trying,retransmit.pending)`. The one formatter for logs, spans and handles.
- */
-export function stateToString(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (!value || typeof value !== 'object') return 'unknown';
-  const parts = Object.entries(value).map(([k, v]) => (v === undefined || (typeof v === 'object' && v && !Object.keys(v).length) ? k : `${k}.${stateToString(v)}`));
-  return parts.length === 1 ? parts[0]! : `(${parts.join(',')})`;
 }
 
 export class Supervisor {
