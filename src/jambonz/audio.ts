@@ -26,11 +26,11 @@ import {
   type AudioStreamMachine,
   type AudioStreamOutput,
 } from '../../machines/audioStream.machine.js';
-import { PcmWavWriter } from '../media/wav.js';
+import { PcmWavWriter } from '../media/codecs/wav.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { stateToString } from '../actors/state.js';
-import type { WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
+import type { WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
 import {
   JAMBONZ_AUDIO_SUBPROTOCOL,

@@ -15,11 +15,11 @@ import {
   type JambonzSessionEnd,
   type JambonzSessionMachine,
 } from '../../machines/jambonzSession.machine.js';
-import type { ConnectionContext, RouteParams, WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
+import type { ConnectionContext, RouteParams, WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { LimitExceededError, type SupervisedActor } from '../actors/supervisor.js';
 import { stateToString } from '../actors/state.js';
-import type { Call, CallWire } from '../call.js';
+import type { Call, CallWire } from '../call/call.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
 import {
   JAMBONZ_ACK_REQUIRED,

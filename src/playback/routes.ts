@@ -12,8 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
-import type { WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../transport/rate-limit.js';
+import type { WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../http/rate-limit.js';
 import {
   PlaybackWireError,
   parseInbound,

@@ -10,8 +10,8 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
 import { LimitExceededError, type Supervisor } from '../actors/supervisor.js';
-import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../transport/rate-limit.js';
+import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../http/rate-limit.js';
 import { RoomRuntime, closeReason } from './runtime.js';
 import type {
   RoomFrame,
