@@ -1,4 +1,5 @@
 // Token bucket used to cut off floods at the edge before they reach an actor.
+import { WS_CLOSE } from './close-codes.js';
 export interface RateLimit {
   /** Sustained allowance. */
   perSecond: number;
@@ -70,7 +71,7 @@ export const DEFAULT_FRAME_RATES = {
 } as const satisfies Record<string, Partial<Record<'text' | 'binary' | 'any' | 'bytes', RateLimit>>>;
 
 /** Every route closes a flooding socket the same way. */
-export const RATE_LIMIT_CLOSE = { code: 1008, reason: 'rate limit exceeded' } as const;
+export const RATE_LIMIT_CLOSE = { code: WS_CLOSE.policy, reason: 'rate limit exceeded' } as const;
 
 /** Validate a rate limit given by an embedder; a typo must not silently disable the limit. */
 export function checkRateLimit(name: string, r: RateLimit): RateLimit {

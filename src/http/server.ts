@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { AuthThrottle } from '../auth-throttle.js';
 import { Authenticator, type AuthOptions, type Credential } from './auth.js';
 import { ConnectionGuard, ThrottledLog, peerAddress, type ConnectionLimits, type ConnectionStats } from './connection-guard.js';
+import { WS_CLOSE } from './close-codes.js';
 
 export type RouteParams = Record<string, string>;
 
@@ -308,7 +309,7 @@ export class HttpServer {
         route.onConnection(ws, req, params, ctx);
       } catch (err) {
         this.log.error({ err, route: route.name }, 'websocket route failed');
-        ws.close(1011, 'internal error');
+        ws.close(WS_CLOSE.internal, 'internal error');
       }
     });
   }

@@ -11,6 +11,7 @@ import { parseClientMessage, encodeServerMessage, type InboundServerMessage } fr
 import type { CallManager } from '../call/manager.js';
 import type { Call, CallWire } from '../call/call.js';
 import { LimitExceededError } from '../actors/supervisor.js';
+import { WS_CLOSE } from '../http/close-codes.js';
 
 export interface InboundCallOptions {
   /** Path served (default `/`). */
@@ -24,15 +25,6 @@ export interface InboundCallOptions {
   /** Binary (audio) frames allowed per connection (default 250/s, burst 500: 5x real time); beyond, close 1008. */
   binaryRate?: RateLimit;
 }
-
-export const WS_CLOSE = {
-  normal: 1000,
-  goingAway: 1001,
-  policy: 1008,
-  tooBig: 1009,
-  internal: 1011,
-  tryAgainLater: 1013,
-} as const;
 
 export function createInboundCallRoute(calls: CallManager, logger: Logger, o: InboundCallOptions = {}): WsRoute {
   const path = o.path ?? '/';
