@@ -95,7 +95,7 @@ async function serverRole(kind: Kind): Promise<void> {
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
   } else if (kind === 'http-route') {
-    const { HttpServer } = await import('../src/transport/http.js');
+    const { HttpServer } = await import('../src/http/server.js');
     const { silentLogger } = await import('../src/logger.js');
     const srv = new HttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger() });
     let open = 0;

@@ -62,7 +62,7 @@ function readMarker(buf: Buffer, off: number): number {
 
 async function serverRole(kind: Kind): Promise<void> {
   const { RtpSession, PortAllocator } = await import('../src/media/index.js');
-  const { rtpLeg, startEcho } = await import('../src/media-actors/index.js');
+  const { rtpLeg, startEcho } = await import('../src/media/index.js');
   const allocator = new PortAllocator({ range: RTP_RANGE, host: LO });
   let closers: Array<() => Promise<void> | void> = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });

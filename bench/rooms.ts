@@ -65,7 +65,7 @@ async function serverRole(kind: Kind): Promise<void> {
     port = (server.address() as { port: number }).port;
     rooms = () => (wss.clients.size > 0 ? 1 : 0);
   } else {
-    const { HttpServer } = await import('../src/transport/http.js');
+    const { HttpServer } = await import('../src/http/server.js');
     const { Supervisor } = await import('../src/actors/supervisor.js');
     const { silentLogger } = await import('../src/logger.js');
     const { createRoomsRoutes } = await import('../src/rooms/index.js');

@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseMessage } from '../src/sip/message.js';
+import { parseMessage } from '../src/sip/codec/message.js';
 import { Tail, exited, freeUdpPort, sleep, terminate, track, udpPortBound, waitUntil } from '../test/interop/helpers/procs.js';
 import { percentile, printTable, progress, type Cell } from './table.js';
 

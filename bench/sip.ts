@@ -3,7 +3,7 @@
 // 30). Targets: (a) SIPp's own `-sn uas`, as the reference of what this box and SIPp can do,
 // (b) callchart (`callchart serve` from the compiled build in a child process, demo app answering
 // every call), SIP on the main thread, and (c) the same with `--sip-workers auto` (one SIP worker
-// thread per core, calls sharded by Call-ID; src/sip/workers.ts).
+// thread per core, calls sharded by Call-ID; src/sip/workers/router.ts).
 //
 // A step passes only if SIPp exits 0 with FailedCall 0, zero retransmissions and CurrentCall 0 at the
 // end (no call left open); a ladder stops at its first failing step. Reported per step: INVITE→200

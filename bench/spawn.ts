@@ -8,7 +8,7 @@
 // xstate 5 (statelyai/xstate#4990: snapshot.children is copied on every spawn/stop).
 import { createActor, setup, spawnChild, stopChild, type AnyActorRef } from 'xstate';
 import { createEngine, type Engine } from '../src/engine.js';
-import type { Call } from '../src/call.js';
+import type { Call } from '../src/call/call.js';
 import { callMachine } from '../machines/call.machine.js';
 import { printTable, percentile, progress, type Cell } from './table.js';
 

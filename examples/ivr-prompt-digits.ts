@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, createLogger, type Call } from '../src/index.js';
 import { encodeWav, generateTone, DTMF_FREQUENCIES } from '../src/media/index.js';
-import type { PlayRequest } from '../src/media-actors/playback.js';
+import type { PlayRequest } from '../src/media/runtimes/playback.js';
 
 const digitTimeoutMs = Number(process.env.IVR_DIGIT_TIMEOUT_MS ?? 5000);
 

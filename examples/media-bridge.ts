@@ -3,7 +3,7 @@
 //
 //   npx tsx examples/media-bridge.ts
 import { PortAllocator, RtpSession, sineTone, toneRatio, sharedPacer, type G711Law } from '../src/media/index.js';
-import { rtpLeg, bridge, MixerRoom } from '../src/media-actors/index.js';
+import { rtpLeg, bridge, MixerRoom } from '../src/media/index.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '45540-45579', host: LO });

@@ -6,7 +6,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortAllocator, RtpSession, encodeWav, generateTone, toneRatio, meanSquare, sharedPacer } from '../src/media/index.js';
-import { rtpLeg, PlaybackRuntime } from '../src/media-actors/index.js';
+import { rtpLeg, PlaybackRuntime } from '../src/media/index.js';
 import { Supervisor } from '../src/actors/supervisor.js';
 import { silentLogger } from '../src/logger.js';
 

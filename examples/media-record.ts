@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PortAllocator, RtpSession, parseWav, sineTone, toneRatio, sharedPacer } from '../src/media/index.js';
-import { rtpLeg, RecordingRuntime } from '../src/media-actors/index.js';
+import { rtpLeg, RecordingRuntime } from '../src/media/index.js';
 import { Supervisor } from '../src/actors/supervisor.js';
 import { silentLogger } from '../src/logger.js';
 

@@ -2,7 +2,7 @@
 //   npx tsx examples/playback-client.ts                        starts an in-process server, runs, exits
 //   npx tsx examples/playback-client.ts ws://host:port/playback  talks to a running server
 import { WebSocket } from 'ws';
-import { HttpServer } from '../src/transport/http.js';
+import { HttpServer } from '../src/http/server.js';
 import { Supervisor } from '../src/actors/supervisor.js';
 import { createLogger } from '../src/logger.js';
 import { createPlaybackRoutes } from '../src/playback/index.js';

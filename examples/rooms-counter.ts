@@ -4,7 +4,7 @@
 //   npx tsx examples/rooms-counter.ts --demo    serve, run three clients in two rooms, exit
 // Try it by hand:  npx wscat -c ws://127.0.0.1:4150/rooms/kitchen   then type `increment`.
 import { WebSocket } from 'ws';
-import { HttpServer } from '../src/transport/http.js';
+import { HttpServer } from '../src/http/server.js';
 import { Supervisor } from '../src/actors/supervisor.js';
 import { createLogger } from '../src/logger.js';
 import { createRoomsRoutes, counterService } from '../src/rooms/index.js';

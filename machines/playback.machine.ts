@@ -1,6 +1,6 @@
 // One playback stream into one call leg: what is queued, what plays, whether it is paused, and
 // what happened to each item. The per-frame sample pump lives in the runtime
-// (src/media-actors/playback.ts); this chart only decides, and the runtime reports back.
+// (src/media/runtimes/playback.ts); this chart only decides, and the runtime reports back.
 //
 // The runtime's effects are named actions with no-op defaults (provided once per runtime,
 // dispatching by actor id); item loading is bounded by the named delay `loadTimeout`.

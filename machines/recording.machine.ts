@@ -1,5 +1,5 @@
 // One recording of a call leg (or of two legs, mixed or as stereo) into a WAV file. The runtime
-// (src/media-actors/recording.ts) owns the writer and the frame path; this chart owns the life
+// (src/media/runtimes/recording.ts) owns the writer and the frame path; this chart owns the life
 // cycle: open → record ⇄ pause → finalise, with the maximum duration as the named delay
 // `maxDuration` and a dropped call (leg closed) finalising the file like a stop.
 import { assign, setup } from 'xstate';

@@ -9,12 +9,12 @@ import { demoApp, demoJambonz } from './demo.js';
 import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
-import { SipWorkers } from './sip/workers.js';
-import { parseAllowList } from './sip/admission.js';
-import { NAT_SOURCES, STRICT_RTP_MODES, type NatSources, type RtpLatchOptions, type StrictRtpMode } from './media/rtp-latch.js';
+import { SipWorkers } from './sip/workers/router.js';
+import { parseAllowList } from './sip/transport/admission.js';
+import { NAT_SOURCES, STRICT_RTP_MODES, type NatSources, type RtpLatchOptions, type StrictRtpMode } from './media/rtp/latch.js';
 import os from 'node:os';
-import { mintToken, signUrl } from './transport/auth.js';
-import type { HttpSecurityOptions } from './transport/http.js';
+import { mintToken, signUrl } from './http/auth.js';
+import type { HttpSecurityOptions } from './http/server.js';
 import { installProcessGuard } from './process-guard.js';
 import { DEFAULT_INSPECT_HOST, DEFAULT_INSPECT_PORT, inspectAccessProblem } from './inspect/index.js';
 

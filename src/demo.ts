@@ -3,8 +3,8 @@
 // SIP calls are answered at once and echoed with startEcho(call.media); WebSocket calls echo their
 // binary frames.
 // Embedders replace it with their own onIncomingCall hook.
-import type { Call, IncomingCallDecision } from './call.js';
-import { startEcho } from './media-actors/echo.js';
+import type { Call, IncomingCallDecision } from './call/call.js';
+import { startEcho } from './media/mixing/echo.js';
 import { verbs } from './jambonz/verbs.js';
 import type { JambonzService } from './jambonz/index.js';
 

@@ -11,22 +11,21 @@ export {
   type CallPlayOptions,
   type CallRecordOptions,
   type CallMediaStats,
-} from './call.js';
-export { CallManager } from './calls.js';
+} from './call/call.js';
+export { CallManager } from './call/manager.js';
 export { Supervisor, LimitExceededError, type SupervisorOptions, type SpawnOptions, type SupervisedActor } from './actors/supervisor.js';
-export { HttpServer, type WsRoute, type HttpRoute, type RouteParams, type ConnectionContext, type HttpSecurityOptions } from './transport/http.js';
-export { Authenticator, mintToken, signUrl, type AuthOptions, type AuthMethod, type Credential, type MintOptions, type RouteAuthPolicy } from './transport/auth.js';
-export type { ConnectionLimits, ConnectionStats } from './transport/connection-guard.js';
+export { HttpServer, type WsRoute, type HttpRoute, type RouteParams, type ConnectionContext, type HttpSecurityOptions } from './http/server.js';
+export { Authenticator, mintToken, signUrl, type AuthOptions, type AuthMethod, type Credential, type MintOptions, type RouteAuthPolicy } from './http/auth.js';
+export type { ConnectionLimits, ConnectionStats } from './http/connection-guard.js';
 export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export { installProcessGuard, ProcessGuard, type ProcessGuardOptions, type ProcessGuardMetrics, type ProcessGuardExitReason } from './process-guard.js';
 export type { InspectOptions } from './inspect/index.js';
-export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua.js';
-export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers.js';
+export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua/user-agent.js';
+export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers/router.js';
 // Media plane: codecs and RTP sessions, and the media actors that play, record, bridge and mix.
 export * from './media/index.js';
-export * from './media-actors/index.js'; // re-exports the media clock constants from ./media
-export { MediaServices, type MediaServicesOptions } from './media-actors/call-media.js';
+export { MediaServices, type MediaServicesOptions } from './media/call-media.js';
 // Rooms and MoosicBox-compatible playback sessions.
 export { createRoomsRoutes, counterService, RoomRuntime, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';

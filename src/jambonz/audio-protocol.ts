@@ -15,7 +15,7 @@
 //                  when bidirectional streaming is off), `{type:'killAudio'}`, `{type:'disconnect'}`,
 //                  `{type:'mark',data:{name}}`, `{type:'clearMarks'}`, and — with
 //                  `bidirectionalAudio.streaming` — binary L16 frames at `bidirectionalAudio.sampleRate`.
-import { parseJsonObject } from '../protocols/json.js';
+import { parseJsonObject } from '../json.js';
 import { z } from 'zod';
 
 export const JAMBONZ_AUDIO_SUBPROTOCOL = 'audio.jambonz.org';

@@ -26,11 +26,11 @@ import {
   type AudioStreamMachine,
   type AudioStreamOutput,
 } from '../../machines/audioStream.machine.js';
-import { PcmWavWriter } from '../media/wav.js';
+import { PcmWavWriter } from '../media/codecs/wav.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { stateToString } from '../actors/state.js';
-import type { WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
+import type { WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
 import {
   JAMBONZ_AUDIO_SUBPROTOCOL,
@@ -48,6 +48,7 @@ import {
   type JambonzPlayDoneEvent,
   type JambonzSampleRate,
 } from './audio-protocol.js';
+import { WS_CLOSE } from '../http/close-codes.js';
 
 export * from './audio-protocol.js';
 export type { AudioStreamEndReason } from '../../machines/audioStream.machine.js';
@@ -164,7 +165,6 @@ export interface JambonzAudioStream extends EventEmitter<JambonzAudioStreamEvent
 
 export type JambonzAudioHandler = (stream: JambonzAudioStream) => void | Promise<void>;
 
-const WS_CLOSE = { normal: 1000, goingAway: 1001, policy: 1008, internal: 1011, tryAgainLater: 1013 } as const;
 const DEFAULTS = {
   maxPayload: 1024 * 1024,
   metadataTimeoutMs: 10_000,

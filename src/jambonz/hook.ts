@@ -15,11 +15,11 @@ import {
   type JambonzSessionEnd,
   type JambonzSessionMachine,
 } from '../../machines/jambonzSession.machine.js';
-import type { ConnectionContext, RouteParams, WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../transport/rate-limit.js';
+import type { ConnectionContext, RouteParams, WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { LimitExceededError, type SupervisedActor } from '../actors/supervisor.js';
 import { stateToString } from '../actors/state.js';
-import type { Call, CallWire } from '../call.js';
+import type { Call, CallWire } from '../call/call.js';
 import type { JambonzContext, JambonzRoute } from './index.js';
 import {
   JAMBONZ_ACK_REQUIRED,
@@ -39,6 +39,7 @@ import {
   type JambonzOutboundMessage,
 } from './protocol.js';
 import { JAMBONZ_VERB_METHODS, JambonzVerbs, validateVerbs, type JambonzVerb, type JambonzVerbMethods } from './verbs.js';
+import { WS_CLOSE } from '../http/close-codes.js';
 
 export interface JambonzHookOptions {
   /** Largest accepted frame (default 256 KiB: session:new carries the whole SIP INVITE). */
@@ -162,8 +163,6 @@ export interface JambonzCommandOptions {
 
 const DEFAULT_FALLBACK: JambonzVerb[] = [{ verb: 'pause', length: 10 }];
 const DEFAULT_ERROR: JambonzVerb[] = [{ verb: 'hangup' }];
-const WS_NORMAL = 1000;
-const WS_GOING_AWAY = 1001;
 
 interface Conn {
   ws: WebSocket;
@@ -560,7 +559,7 @@ class HookSession implements JambonzSession {
     for (const w of this.closeWaiters.splice(0)) w(end);
     // A session the app closed takes its socket along, once nothing else rides on it.
     if (end.reason === 'local-close' && conn && conn.sessions.size === 0 && conn.ws.readyState === conn.ws.OPEN) {
-      setTimeout(() => conn.ws.close(WS_NORMAL, 'session closed'), 20).unref();
+      setTimeout(() => conn.ws.close(WS_CLOSE.normal, 'session closed'), 20).unref();
     }
   }
 }
@@ -776,7 +775,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
   /** Close a socket whose session:reconnect may not take the session; the session is untouched. */
   function refuseReconnect(conn: Conn, s: HookSession, why: string): void {
     s.logger.warn({ remote: conn.remote, principal: conn.principal, originalPrincipal: s.principal, why }, 'session:reconnect refused');
-    conn.ws.close(1008, `session:reconnect refused: ${why}`.slice(0, 123));
+    conn.ws.close(WS_CLOSE.policy, `session:reconnect refused: ${why}`.slice(0, 123));
   }
 
   /** Ping a socket that should be dead if jambonz is reconnecting; no pong in time, close it. */
@@ -904,7 +903,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
               clearTimeout(t);
               resolve();
             });
-            ws.close(WS_GOING_AWAY, 'server shutting down');
+            ws.close(WS_CLOSE.goingAway, 'server shutting down');
           }),
       );
       await Promise.all(closed);

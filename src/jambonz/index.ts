@@ -5,8 +5,8 @@
 // routes may share the port, and `locals` is application state shared by every handler.
 import type { Logger } from 'pino';
 import type { Supervisor } from '../actors/supervisor.js';
-import type { CallManager } from '../calls.js';
-import type { HttpServer } from '../transport/http.js';
+import type { CallManager } from '../call/manager.js';
+import type { HttpServer } from '../http/server.js';
 import { createHookRoute, type JambonzHookHandler, type JambonzHookOptions } from './hook.js';
 import { createAudioRoute, type JambonzAudioHandler, type JambonzAudioOptions } from './audio.js';
 

@@ -2,7 +2,7 @@
 // feature-server sends (validated with zod at the edge) and the ones an application sends back
 // (`ack`, `command`). Pure: no sockets, no actors. Field names and shapes follow the jambonz
 // WebSocket API reference and what jambonz-feature-server actually sends (ws-requestor.js).
-import { parseJsonObject } from '../protocols/json.js';
+import { parseJsonObject } from '../json.js';
 import { z } from 'zod';
 import type { JambonzVerb, JambonzDubProps, JambonzConfigProps, JambonzPlayVerb, JambonzSayVerb } from './verbs.js';
 

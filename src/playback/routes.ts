@@ -12,8 +12,8 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
-import type { WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../transport/rate-limit.js';
+import type { WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../http/rate-limit.js';
 import {
   PlaybackWireError,
   parseInbound,
@@ -30,6 +30,7 @@ import { sanitizeState } from './persisted.js';
 import { aclFields, aclFor, defaultPlaybackLimits, mayShare, mayUse, mergePlayers, type Acl, type PlaybackLimits } from './policy.js';
 import { audioZonesView, connectionsView, sendEach, sessionsView, type FanOutOptions, type ViewSource } from './views.js';
 import type { LiveConnection, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats, SessionActor, SessionEntry } from './types.js';
+import { WS_CLOSE } from '../http/close-codes.js';
 
 export type { PlaybackPublishEvent, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats } from './types.js';
 export { toApiSession } from './wire.js';
@@ -502,7 +503,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
 
   function onConnection(ws: WebSocket, principal: string | undefined): void {
     if (closed) {
-      ws.close(1001, 'server shutting down');
+      ws.close(WS_CLOSE.goingAway, 'server shutting down');
       return;
     }
     const id = randomUUID();
@@ -595,7 +596,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       closed = true;
       if (heartbeat) clearInterval(heartbeat);
       heartbeat = undefined;
-      for (const conn of live.values()) conn.ws.close(1001, 'server shutting down');
+      for (const conn of live.values()) conn.ws.close(WS_CLOSE.goingAway, 'server shutting down');
       live.clear();
       if (store && state) await Promise.all([store.save(state), store.flush?.()]).catch(saveFailed);
       for (const e of [...sessions.values()]) supervisor.stop(e.actor.id);

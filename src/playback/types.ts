@@ -4,8 +4,8 @@ import type { WebSocket } from 'ws';
 import type { Logger } from 'pino';
 import type { PlaybackSessionMachine } from '../../machines/playbackSession.machine.js';
 import type { SupervisedActor, Supervisor } from '../actors/supervisor.js';
-import type { WsRoute } from '../transport/http.js';
-import type { TokenBucket } from '../transport/rate-limit.js';
+import type { WsRoute } from '../http/server.js';
+import type { TokenBucket } from '../http/rate-limit.js';
 import type { PlaybackStore } from './store.js';
 import type { Acl, PlaybackLimits } from './policy.js';
 

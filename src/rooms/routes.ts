@@ -10,8 +10,8 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
 import { LimitExceededError, type Supervisor } from '../actors/supervisor.js';
-import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../transport/http.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../transport/rate-limit.js';
+import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../http/server.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../http/rate-limit.js';
 import { RoomRuntime, closeReason } from './runtime.js';
 import type {
   RoomFrame,
@@ -21,6 +21,7 @@ import type {
   RoomShutdown,
   RoomSummary,
 } from './types.js';
+import { WS_CLOSE } from '../http/close-codes.js';
 
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -69,7 +70,7 @@ class WsMember implements RoomMemberTransport {
   send(frame: RoomFrame): void {
     if (this.ws.readyState !== WebSocket.OPEN) return;
     if (this.ws.bufferedAmount > this.maxBuffered) {
-      this.ws.close(1008, 'slow consumer');
+      this.ws.close(WS_CLOSE.policy, 'slow consumer');
       return;
     }
     this.ws.send(frame.data, { binary: frame.binary });
@@ -125,7 +126,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
       serviceConnect: ({ context }, { member }) => roomOf(context.roomId).service.connect?.(member),
       serviceDisconnect: ({ context }, { member }) => roomOf(context.roomId).service.disconnect?.(member),
       serviceTimer: ({ context }) => roomOf(context.roomId).service.timer?.(),
-      rejectMember: ({ context }, { memberId }) => roomOf(context.roomId).reject(memberId, 1013, 'room full'),
+      rejectMember: ({ context }, { memberId }) => roomOf(context.roomId).reject(memberId, WS_CLOSE.tryAgainLater, 'room full'),
       escalateFailure: (_, { reason, error }) => {
         throw error instanceof Error ? error : new Error(reason);
       },
@@ -157,7 +158,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
           queueMicrotask(() => {
             if (runtime.failure !== undefined) {
               const f = runtime.failure;
-              runtime.closeMembers(1011, `room failed: ${f instanceof Error ? f.message : String(f)}`);
+              runtime.closeMembers(WS_CLOSE.internal, `room failed: ${f instanceof Error ? f.message : String(f)}`);
             } else {
               runtime.closeMembers(runtime.endCode, runtime.endReason);
             }
@@ -184,17 +185,17 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     const roomId = params.roomId ?? '';
     const principal = ctx.principal;
     if (closing) {
-      ws.close(1001, 'server shutting down');
+      ws.close(WS_CLOSE.goingAway, 'server shutting down');
       return;
     }
     if (!ROOM_ID_PATTERN.test(roomId)) {
-      ws.close(1008, 'invalid room id: expected 1-64 of A-Z a-z 0-9 _ . -');
+      ws.close(WS_CLOSE.policy, 'invalid room id: expected 1-64 of A-Z a-z 0-9 _ . -');
       return;
     }
     let runtime = rooms.get(roomId);
     if (runtime && principal !== undefined && !mayJoin(runtime, principal, ctx)) {
       log.warn({ roomId, principal, owner: runtime.owner }, 'join refused: room not shared with this principal');
-      ws.close(1008, 'forbidden: this room is not shared with you');
+      ws.close(WS_CLOSE.policy, 'forbidden: this room is not shared with you');
       return;
     }
     if (!runtime) {
@@ -202,16 +203,16 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
         runtime = openRoom(roomId, principal);
       } catch (err) {
         if (err instanceof LimitExceededError) {
-          ws.close(1013, 'too many rooms');
+          ws.close(WS_CLOSE.tryAgainLater, 'too many rooms');
         } else {
           log.error({ err, roomId }, 'room could not be created');
-          ws.close(1011, closeReason(`room could not be created: ${err instanceof Error ? err.message : String(err)}`));
+          ws.close(WS_CLOSE.internal, closeReason(`room could not be created: ${err instanceof Error ? err.message : String(err)}`));
         }
         return;
       }
     }
     if (runtime.ended) {
-      ws.close(1011, 'room failed while starting');
+      ws.close(WS_CLOSE.internal, 'room failed while starting');
       return;
     }
     const room = runtime;

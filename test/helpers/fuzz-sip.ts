@@ -2,7 +2,7 @@
 // keeps what came back, listeners standing in for third parties, and a legitimate caller
 // (OPTIONS, and a whole INVITE/200/ACK/BYE call) to prove the engine still serves.
 import dgram from 'node:dgram';
-import { parseMessage, type SipResponse } from '../../src/sip/message.js';
+import { parseMessage, type SipResponse } from '../../src/sip/codec/message.js';
 import type { Rng } from './prng.js';
 import { THIRD_PARTY, sdpOffer, sipFuzzCase, type SipContext } from './fuzz-gen.js';
 

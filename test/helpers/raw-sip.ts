@@ -1,7 +1,7 @@
 // A raw SIP client for the integration tests: plain text over a real UDP socket on loopback, so
 // what callchart sends back is read exactly as a peer reads it.
 import dgram from 'node:dgram';
-import { parseMessage, type SipRequest, type SipResponse } from '../../src/sip/message.js';
+import { parseMessage, type SipRequest, type SipResponse } from '../../src/sip/codec/message.js';
 
 /** A raw SIP client: sends text, collects parsed responses. */
 export class RawSip {

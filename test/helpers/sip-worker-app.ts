@@ -1,6 +1,6 @@
 // Application modules for SIP worker threads in tests: every worker imports this module and calls
 // the named factory with (options, engine).
-import type { IncomingCallHook } from '../../src/call.js';
+import type { IncomingCallHook } from '../../src/call/call.js';
 import type { Engine } from '../../src/engine.js';
 
 /** Accepts every call; `reject` makes it refuse with that code instead. */

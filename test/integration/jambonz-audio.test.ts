@@ -9,7 +9,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createEngine, type Engine } from '../../src/engine.js';
 import type { JambonzAudioOptions, JambonzAudioStream, JambonzAudioSummary } from '../../src/jambonz/audio.js';
-import { parseWav } from '../../src/media/wav.js';
+import { parseWav } from '../../src/media/codecs/wav.js';
 import { JambonzAudioSim, simMetadata, simFrame } from '../helpers/jambonz-audio-sim.js';
 
 const tmpRoot = mkdtempSync(path.join(tmpdir(), 'callchart-jambonz-audio-'));

@@ -9,7 +9,7 @@ import { JambonzAckTimeoutError, JambonzCommandError, JambonzVerbError, verbs, t
 import { JambonzSim, newCallSid, newMsgid } from '../helpers/jambonz-sim.js';
 import { TestClient } from '../helpers/ws-client.js';
 import { spawn } from 'node:child_process';
-import type { Call } from '../../src/call.js';
+import type { Call } from '../../src/call/call.js';
 import { ivr, MENU_HOOK, IVR_PATH } from '../../examples/jambonz-ivr.js';
 
 interface LogLine {

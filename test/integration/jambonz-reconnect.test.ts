@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import type WebSocket from 'ws';
 import { createEngine, type EngineOptions } from '../../src/engine.js';
-import { mintToken } from '../../src/transport/auth.js';
+import { mintToken } from '../../src/http/auth.js';
 import type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from '../../src/jambonz/index.js';
 import { JambonzSim, newCallSid } from '../helpers/jambonz-sim.js';
 

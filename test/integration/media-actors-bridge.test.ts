@@ -1,12 +1,12 @@
 // Bridge, mixer room and echo over real RtpSessions on loopback.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtpSession } from '../../src/media/rtp-session.js';
-import { PortAllocator } from '../../src/media/ports.js';
+import { RtpSession } from '../../src/media/rtp/session.js';
+import { PortAllocator } from '../../src/media/rtp/ports.js';
 import { Pacer } from '../../src/media/pacer.js';
-import { sineTone, toneRatio } from '../../src/media/tones.js';
-import type { G711Law } from '../../src/media/g711.js';
-import { rtpLeg, bridge, MixerRoom, startEcho, memoryLegPair, FrameQueue, type MediaLeg } from '../../src/media-actors/index.js';
+import { sineTone, toneRatio } from '../../src/media/codecs/tones.js';
+import type { G711Law } from '../../src/media/codecs/g711.js';
+import { rtpLeg, bridge, MixerRoom, startEcho, memoryLegPair, FrameQueue, type MediaLeg } from '../../src/media/index.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '45300-45499', host: LO });

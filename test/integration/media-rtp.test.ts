@@ -2,11 +2,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { RtpSession } from '../../src/media/rtp-session.js';
-import { PortAllocator, PortExhaustedError } from '../../src/media/ports.js';
-import { sineTone, toneRatio } from '../../src/media/tones.js';
-import { writeRtp } from '../../src/media/rtp.js';
-import { ulawEncode } from '../../src/media/g711.js';
+import { RtpSession } from '../../src/media/rtp/session.js';
+import { PortAllocator, PortExhaustedError } from '../../src/media/rtp/ports.js';
+import { sineTone, toneRatio } from '../../src/media/codecs/tones.js';
+import { writeRtp } from '../../src/media/codecs/rtp.js';
+import { ulawEncode } from '../../src/media/codecs/g711.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '44000-44099', host: LO });

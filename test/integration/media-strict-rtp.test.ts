@@ -5,11 +5,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { RtpSession, type RtpSessionOptions } from '../../src/media/rtp-session.js';
-import { PortAllocator } from '../../src/media/ports.js';
-import { writeRtp, parseRtp } from '../../src/media/rtp.js';
-import { parseRtcpCompound, buildRtcpCompound } from '../../src/media/rtcp.js';
-import { ulawEncode } from '../../src/media/g711.js';
+import { RtpSession, type RtpSessionOptions } from '../../src/media/rtp/session.js';
+import { PortAllocator } from '../../src/media/rtp/ports.js';
+import { writeRtp, parseRtp } from '../../src/media/codecs/rtp.js';
+import { parseRtcpCompound, buildRtcpCompound } from '../../src/media/codecs/rtcp.js';
+import { ulawEncode } from '../../src/media/codecs/g711.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '44300-44399', host: LO });

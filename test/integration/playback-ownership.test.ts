@@ -4,8 +4,8 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { HttpServer } from '../../src/transport/http.js';
-import { mintToken } from '../../src/transport/auth.js';
+import { HttpServer } from '../../src/http/server.js';
+import { mintToken } from '../../src/http/auth.js';
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { createPlaybackRoutes, createMemoryStore, type PlaybackRoutesOptions } from '../../src/playback/index.js';

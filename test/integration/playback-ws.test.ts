@@ -4,7 +4,7 @@ import { mkdtemp, readFile, rm, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { WebSocket, type ClientOptions } from 'ws';
-import { HttpServer } from '../../src/transport/http.js';
+import { HttpServer } from '../../src/http/server.js';
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import {

@@ -1,7 +1,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { WebSocket } from 'ws';
-import { HttpServer } from '../../src/transport/http.js';
+import { HttpServer } from '../../src/http/server.js';
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { createRoomsRoutes, counterService, type RoomsRoutesOptions, type RoomService, type RoomContext } from '../../src/rooms/index.js';

@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, type Engine } from '../../src/index.js';
-import { parseChallenge } from '../../src/sip/digest.js';
+import { parseChallenge } from '../../src/sip/codec/digest.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'callchart-sip-auth-'));

@@ -7,9 +7,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions } from '../../src/index.js';
-import { SipWorkers } from '../../src/sip/workers.js';
+import { SipWorkers } from '../../src/sip/workers/router.js';
 import { silentLogger } from '../../src/logger.js';
-import type { SipResponse } from '../../src/sip/message.js';
+import type { SipResponse } from '../../src/sip/codec/message.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const engines: Engine[] = [];

@@ -7,9 +7,9 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
-import { createResponse, serialize, type SipResponse } from '../../src/sip/message.js';
-import { UNCONFIRMED_2XX_RETRANSMITS } from '../../src/sip/ua.js';
-import { DEFAULT_FINAL_RETRANSMITS } from '../../src/sip/transactions.js';
+import { createResponse, serialize, type SipResponse } from '../../src/sip/codec/message.js';
+import { UNCONFIRMED_2XX_RETRANSMITS } from '../../src/sip/ua/user-agent.js';
+import { DEFAULT_FINAL_RETRANSMITS } from '../../src/sip/transactions/layer.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const engines: Engine[] = [];

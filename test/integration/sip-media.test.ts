@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { createEngine, demoApp, type Engine, type EngineOptions, type Call } from '../../src/index.js';
 import { readWavFile, parseWav, toneRatio, DTMF_FREQUENCIES } from '../../src/media/index.js';
-import { startEcho } from '../../src/media-actors/echo.js';
+import { startEcho } from '../../src/media/mixing/echo.js';
 import { readFileSync } from 'node:fs';
 
 const engines: Engine[] = [];

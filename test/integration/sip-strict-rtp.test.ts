@@ -7,10 +7,10 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createEngine, type Engine, type Call } from '../../src/index.js';
-import type { RtpLatchOptions } from '../../src/media/rtp-latch.js';
-import { createResponse, serialize } from '../../src/sip/message.js';
-import { writeRtp, parseRtp } from '../../src/media/rtp.js';
-import { ulawEncode } from '../../src/media/g711.js';
+import type { RtpLatchOptions } from '../../src/media/rtp/latch.js';
+import { createResponse, serialize } from '../../src/sip/codec/message.js';
+import { writeRtp, parseRtp } from '../../src/media/codecs/rtp.js';
+import { ulawEncode } from '../../src/media/codecs/g711.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const LO = '127.0.0.1';

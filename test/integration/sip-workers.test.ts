@@ -1,12 +1,12 @@
-// SIP served by worker threads behind the Call-ID router (src/sip/workers.ts), over real UDP on
+// SIP served by worker threads behind the Call-ID router (src/sip/workers/router.ts), over real UDP on
 // loopback: whole calls complete (so every message of a call reached the thread holding it),
 // replies leave from the SIP port, both threads take calls, and start/close leave nothing behind.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { SipWorkers, type SipWorkerApp } from '../../src/sip/workers.js';
+import { SipWorkers, type SipWorkerApp } from '../../src/sip/workers/router.js';
 import { silentLogger } from '../../src/logger.js';
-import type { SipResponse } from '../../src/sip/message.js';
+import type { SipResponse } from '../../src/sip/codec/message.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const appModule = new URL('../helpers/sip-worker-app.ts', import.meta.url).href;

@@ -5,7 +5,7 @@ import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
-import type { SipResponse } from '../../src/sip/message.js';
+import type { SipResponse } from '../../src/sip/codec/message.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { stateToString } from '../../src/actors/state.js';
 

@@ -11,7 +11,7 @@ import http from 'node:http';
 import WebSocket from 'ws';
 import { createEngine, type Engine } from '../../src/engine.js';
 import { counterService } from '../../src/rooms/index.js';
-import { mintToken, signUrl } from '../../src/transport/auth.js';
+import { mintToken, signUrl } from '../../src/http/auth.js';
 import { TestClient } from '../helpers/ws-client.js';
 
 const SECRET = 'test-secret-0123456789abcdef';

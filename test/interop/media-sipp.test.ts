@@ -10,7 +10,7 @@ import path from 'node:path';
 import { runSipp, describeSipp, scenarioPath, requireSipp, type SippResult } from './helpers/sipp.js';
 import { startEngine, within, type TestEngine, type CallRecord } from './helpers/engine.js';
 import { parseWav, readWavFile, meanSquare, toneRatio, encodeWav, generateTone } from '../../src/media/index.js';
-import type { RecordingHandle } from '../../src/media-actors/recording.js';
+import type { RecordingHandle } from '../../src/media/runtimes/recording.js';
 
 before(() => {
   requireSipp();

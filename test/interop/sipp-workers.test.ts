@@ -6,7 +6,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { runSipp, describeSipp, requireSipp, type SippResult } from './helpers/sipp.js';
-import { SipWorkers } from '../../src/sip/workers.js';
+import { SipWorkers } from '../../src/sip/workers/router.js';
 import { silentLogger } from '../../src/logger.js';
 import { sleep } from './helpers/procs.js';
 

@@ -9,7 +9,7 @@
 // hosts as SBCs do), judged from what was sent, not from its fields.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtpSourceLatch, RTP_DROP, type NatSources, type StrictRtpMode } from '../../src/media/rtp-latch.js';
+import { RtpSourceLatch, RTP_DROP, type NatSources, type StrictRtpMode } from '../../src/media/rtp/latch.js';
 
 interface Ep {
   address: string;

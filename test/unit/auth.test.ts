@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
-import { Authenticator, mintToken, signUrl } from '../../src/transport/auth.js';
+import { Authenticator, mintToken, signUrl } from '../../src/http/auth.js';
 
 const SECRET = 'unit-secret-0123456789';
 const req = (authorization?: string) => ({ headers: authorization ? { authorization } : {} }) as IncomingMessage;

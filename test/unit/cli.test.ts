@@ -164,7 +164,7 @@ test('WebSocket security flags and env vars: caps, deadline, origins, auth secre
 });
 
 test('callchart sign-url / token mint credentials the server accepts', async () => {
-  const { Authenticator } = await import('../../src/transport/auth.js');
+  const { Authenticator } = await import('../../src/http/auth.js');
   const secret = 'cli-secret-0123456789';
   const auth = new Authenticator({ secret });
   const req = (url: string, authorization?: string) => {

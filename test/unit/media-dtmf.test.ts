@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   encodeTelephoneEvent, decodeTelephoneEvent, digitToEvent, eventToDigit, DtmfReceiver, DtmfSender, planDtmf,
-} from '../../src/media/dtmf.js';
+} from '../../src/media/codecs/dtmf.js';
 
 test('payload codec', () => {
   const buf = encodeTelephoneEvent({ event: 11, end: true, volume: 10, duration: 800 });

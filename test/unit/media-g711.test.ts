@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   linearToUlaw, ulawToLinear, linearToAlaw, alawToLinear, ulawEncode, ulawDecode, alawEncode, alawDecode,
   encodeG711, pcmToL16BE, l16BEToPcm, pcmToLE, leToPcm, downsample16to8, upsample8to16, resampleLinear,
-} from '../../src/media/g711.js';
+} from '../../src/media/codecs/g711.js';
 
 test('μ-law reference values', () => {
   assert.equal(ulawToLinear(0xff), 0);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
-import { PortAllocator, PortExhaustedError, parsePortRange, splitPortRange } from '../../src/media/ports.js';
+import { PortAllocator, PortExhaustedError, parsePortRange, splitPortRange } from '../../src/media/rtp/ports.js';
 
 const BASE = 43100;
 

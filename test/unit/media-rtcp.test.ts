@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import {
   buildRtcpCompound, parseRtcpCompound, ntpFromUnixMs, ntpToUnixMs, ntpMiddle32, roundTripMs,
   type ReportBlock, type SenderReport,
-} from '../../src/media/rtcp.js';
+} from '../../src/media/codecs/rtcp.js';
 
 const rb: ReportBlock = { ssrc: 0x1234, fractionLost: 25, cumulativeLost: -3, extendedHighestSeq: 70000, jitter: 17, lsr: 0xabcd0000, dlsr: 65536 };
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   parseRtp, writeRtp, writeRtpHeader, seqDelta, seqNewer, extendSeq, tsDelta, tsNewer, tsAdd, rtpPacketSize,
-} from '../../src/media/rtp.js';
+} from '../../src/media/codecs/rtp.js';
 
 test('writeRtp/parseRtp round-trip of the fixed header', () => {
   const payload = Buffer.from([1, 2, 3, 4, 5]);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RtpReceiveStats, estimateMos, rFactor, mosFromR } from '../../src/media/stats.js';
+import { RtpReceiveStats, estimateMos, rFactor, mosFromR } from '../../src/media/rtp/stats.js';
 
 /** Feed packets with perfectly regular arrival (20 ms / 160 ticks) unless overridden. */
 function feed(s: RtpReceiveStats, seqs: number[], opts: { arrivalJitter?: (i: number) => number } = {}): void {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ToneSource, sineTone, dualTone, silenceFrame, generateTone, toFrames, detectFrequency, toneRatio, DTMF_FREQUENCIES, FRAME_SAMPLES } from '../../src/media/tones.js';
+import { ToneSource, sineTone, dualTone, silenceFrame, generateTone, toFrames, detectFrequency, toneRatio, DTMF_FREQUENCIES, FRAME_SAMPLES } from '../../src/media/codecs/tones.js';
 
 test('frames are 20 ms at 8 kHz and phase-continuous', () => {
   const src = sineTone(440, { amplitude: 10000 });

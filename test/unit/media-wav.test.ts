@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, WavFormatError, wavHeader } from '../../src/media/wav.js';
-import { linearToAlaw, linearToUlaw } from '../../src/media/g711.js';
-import { generateTone, toneRatio } from '../../src/media/tones.js';
+import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
+import { linearToAlaw, linearToUlaw } from '../../src/media/codecs/g711.js';
+import { generateTone, toneRatio } from '../../src/media/codecs/tones.js';
 
 function wavBytes(format: number, channels: number, rate: number, bits: number, data: Buffer, extraChunk = false): Buffer {
   const fmt = Buffer.alloc(16);

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as sdpTransform from 'sdp-transform';
-import { answerDirection, createOffer, isHoldOffer, negotiate, parseRemote, writeSession, type LocalMedia } from '../../src/sip/sdp.js';
+import { answerDirection, createOffer, isHoldOffer, negotiate, parseRemote, writeSession, type LocalMedia } from '../../src/sip/codec/sdp.js';
 
 const lines = (...l: string[]): string => `${l.join('\r\n')}\r\n`;
 

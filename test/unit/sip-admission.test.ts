@@ -4,9 +4,9 @@ import { describe, it, mock } from 'node:test';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import assert from 'node:assert/strict';
-import { SipAdmission, logRefusals, parseAllowList, requestKind, resolveRateLimits, DEFAULT_RATE_LIMITS, type SipAdmissionOptions } from '../../src/sip/admission.js';
-import { parseMessage } from '../../src/sip/message.js';
-import { parseNameAddr } from '../../src/sip/headers.js';
+import { SipAdmission, logRefusals, parseAllowList, requestKind, resolveRateLimits, DEFAULT_RATE_LIMITS, type SipAdmissionOptions } from '../../src/sip/transport/admission.js';
+import { parseMessage } from '../../src/sip/codec/message.js';
+import { parseNameAddr } from '../../src/sip/codec/headers.js';
 
 function req(method: string, callId = 'c1'): Buffer {
   return Buffer.from(

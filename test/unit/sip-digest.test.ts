@@ -7,10 +7,10 @@ import {
   createDigestServer,
   parseChallenge,
   type DigestChallenge,
-} from '../../src/sip/digest.js';
+} from '../../src/sip/codec/digest.js';
 import { AuthThrottle } from '../../src/auth-throttle.js';
-import { parseAuthHeader } from '../../src/sip/headers.js';
-import { parseMessage, type SipResponse } from '../../src/sip/message.js';
+import { parseAuthHeader } from '../../src/sip/codec/headers.js';
+import { parseMessage, type SipResponse } from '../../src/sip/codec/message.js';
 
 describe('digest client', () => {
   it('reproduces the RFC 2617 §3.5 MD5 qop=auth example', () => {

@@ -15,9 +15,9 @@ import {
   type ParseResult,
   type SipParseLimits,
   type SipRequest,
-} from '../../src/sip/message.js';
-import { HeaderList, parseVia } from '../../src/sip/headers.js';
-import { formatUri, parseUri } from '../../src/sip/uri.js';
+} from '../../src/sip/codec/message.js';
+import { HeaderList, parseVia } from '../../src/sip/codec/headers.js';
+import { formatUri, parseUri } from '../../src/sip/codec/uri.js';
 
 const crlf = (lines: string[]): string => `${lines.join('\r\n')}\r\n\r\n`;
 

@@ -14,7 +14,7 @@ import {
   serialize,
   type SipRequest,
   type SipResponse,
-} from '../../src/sip/message.js';
+} from '../../src/sip/codec/message.js';
 import {
   HeaderList,
   formatVia,
@@ -25,8 +25,8 @@ import {
   parseNameAddr,
   parseVia,
   tokenList,
-} from '../../src/sip/headers.js';
-import { formatUri, parseUri, sipUri, uriEquals, type SipUri } from '../../src/sip/uri.js';
+} from '../../src/sip/codec/headers.js';
+import { formatUri, parseUri, sipUri, uriEquals, type SipUri } from '../../src/sip/codec/uri.js';
 
 const crlf = (lines: string[]): string => lines.join('\r\n');
 

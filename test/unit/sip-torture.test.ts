@@ -2,7 +2,7 @@
 // each keeps the defect (or oddity) the RFC describes, with our own surrounding content.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseMessage, type ParseResult, type SipRequest, type SipResponse } from '../../src/sip/message.js';
+import { parseMessage, type ParseResult, type SipRequest, type SipResponse } from '../../src/sip/codec/message.js';
 import {
   isRfc3261Branch,
   parseContact,
@@ -11,8 +11,8 @@ import {
   parseNameAddr,
   parseVia,
   type NameAddr,
-} from '../../src/sip/headers.js';
-import type { SipUri, Uri } from '../../src/sip/uri.js';
+} from '../../src/sip/codec/headers.js';
+import type { SipUri, Uri } from '../../src/sip/codec/uri.js';
 
 const msg = (lines: string[], body = ''): string => `${lines.join('\r\n')}\r\n\r\n${body}`;
 

@@ -4,7 +4,7 @@
 // The contract members are reached through the SipEngine/SipCall views below so this file compiles
 // before the UA lands; startEngine() checks them at run time and fails loudly if they are missing.
 import { createEngine, type Engine } from '../../../src/engine.js';
-import type { Call, IncomingCallDecision } from '../../../src/call.js';
+import type { Call, IncomingCallDecision } from '../../../src/call/call.js';
 import type { CallEnd, DtmfSource } from '../../../machines/call.machine.js';
 import { silentLogger } from '../../../src/logger.js';
 import { LOOPBACK } from './procs.js';

@@ -1,0 +1,399 @@
+// The call handle an application holds. It owns no call state: state lives in the call actor, wire
+// effects live in the transport's CallWire. The handle turns app intents into actor events and
+// re-emits what the actor and the media path report.
+import { EventEmitter } from 'node:events';
+import type { Actor } from 'xstate';
+import type { Logger } from 'pino';
+import { stateToString } from '../actors/state.js';
+import { DTMF_STRING } from '../media/codecs/dtmf.js';
+import type { CallEnd, CallMachine, CallDirection, CallTransport, DtmfSource } from '../../machines/call.machine.js';
+import type { MediaLeg } from '../media/leg.js';
+import type { PlaybackStream, PlayRequest } from '../media/runtimes/playback.js';
+import type { RecordingHandle } from '../media/runtimes/recording.js';
+import type { MediaServices } from '../media/call-media.js';
+import type { RtpSessionStats } from '../media/rtp/session.js';
+
+/** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
+export type CallPlaySource = string | PlayRequest;
+
+export interface CallPlayOptions {
+  /** Gain 0..2 (default 1). */
+  gain?: number;
+  /**
+   * Keep the stream open after the items are over (queue more with `stream.play()`, close it
+   * yourself). Default false: the stream closes when the items given here are over, so
+   * `await call.play(…).done` waits for the prompt.
+   */
+  keepOpen?: boolean;
+}
+
+export interface CallRecordOptions {
+  /** Supervisor id of the recording actor (default `rec-<callId>-<n>`). */
+  id?: string;
+  /** WavWriter flush size in bytes (bounds what a crash can lose). */
+  flushBytes?: number;
+}
+
+/** RTP statistics of a call's media (SIP calls): counters, receive stats, RTT and an estimated MOS. */
+export type CallMediaStats = RtpSessionStats;
+
+/** @internal what a transport gives the call for its media. */
+export interface CallMediaBinding {
+  leg: MediaLeg;
+  stats: () => CallMediaStats;
+}
+
+/**
+ * What a transport does on the wire for one call. The call machine's named actions are provided once
+ * per engine and dispatch to the wire of the call they run for (looked up by actor id), so no machine
+ * is re-created per call.
+ */
+export interface CallWire {
+  announceIncoming?(): void;
+  sendDial?(): void;
+  sendProgress?(code: number): void;
+  sendAnswer?(): void;
+  sendReject?(code: number, reason?: string): void;
+  sendRedirect?(code: number, contacts: string[]): void;
+  sendCancel?(): void;
+  sendHangup?(): void;
+  sendHold?(): void;
+  sendResume?(): void;
+  /** Media out: one frame of audio in the transport's format (WS: as received; SIP: 16-bit PCM). */
+  sendAudio?(frame: Buffer): boolean;
+  sendDtmf?(digits: string): void;
+  /** Blind transfer of the far end to `target` (SIP REFER). */
+  transfer?(target: string): void;
+  /** Called once when the call actor has ended (after any final wire message was sent). */
+  ended?(end: CallEnd): void;
+}
+
+export type IncomingCallDecision =
+  | { action: 'accept' }
+  | { action: 'reject'; code?: number; reason?: string }
+  | { action: 'redirect'; contacts: string[]; code?: number }
+  | { action: 'defer' };
+
+export type IncomingCallHook = (call: Call) => IncomingCallDecision | void | Promise<IncomingCallDecision | void>;
+
+export interface CallEvents {
+  state: [state: string];
+  answered: [];
+  dtmf: [digit: string, source: DtmfSource];
+  audio: [frame: Buffer];
+  ended: [end: CallEnd];
+  /** Transfer progress: the status line the transferee reported (100, 180, 200, 503…). */
+  transfer: [status: number];
+}
+
+export interface CallInfo {
+  id: string;
+  direction: CallDirection;
+  transport: CallTransport;
+  from?: string;
+  to?: string;
+}
+
+
+// Set by Call's static block: CallDriver's access to a call's private fields.
+let driverAccess!: {
+  setActive(call: Call, active: boolean): void;
+  attachMedia(call: Call, binding: CallMediaBinding): void;
+  attachServices(call: Call, services: MediaServices): void;
+  finish(call: Call, end: CallEnd): void;
+};
+
+export class Call extends EventEmitter<CallEvents> {
+  readonly id: string;
+  readonly direction: CallDirection;
+  readonly transport: CallTransport;
+  readonly from: string | undefined;
+  readonly to: string | undefined;
+  readonly createdAt = Date.now();
+  answeredAt: number | undefined;
+  /** Free slot for the application's own per-call data. */
+  data: Record<string, unknown> = {};
+  // What the engine and the transport set, through CallDriver only: ES private fields keep it out
+  // of the public surface (and of the shipped types).
+  #endInfo: CallEnd | undefined;
+  // Cached from the actor's snapshots so the audio fast path never walks the state tree.
+  #active = false;
+  #mediaBinding: CallMediaBinding | undefined;
+  #services: MediaServices | undefined;
+  #finalStats: CallMediaStats | undefined;
+  #playing: PlaybackStream | undefined;
+  #playSeq = 0;
+  #recSeq = 0;
+
+  constructor(
+    info: CallInfo,
+    readonly actor: Actor<CallMachine>,
+    private readonly wire: CallWire,
+    private readonly loggerFactory: () => Logger,
+  ) {
+    super();
+    this.id = info.id;
+    this.direction = info.direction;
+    this.transport = info.transport;
+    this.from = info.from;
+    this.to = info.to;
+  }
+
+  /** Current state path, e.g. `ringing`, `active.talking`, `active.held`, `ended`. */
+  get state(): string {
+    return stateToString(this.actor.getSnapshot().value);
+  }
+
+  /** The call's pino child logger (bound to its ids). */
+  get logger(): Logger {
+    return this.loggerFactory();
+  }
+
+  /** Answered and not ended (talking or held). */
+  get isActive(): boolean {
+    return this.#active;
+  }
+
+  get isEnded(): boolean {
+    return this.#endInfo !== undefined || this.actor.getSnapshot().status !== 'active';
+  }
+
+  /** Why and how the call ended (undefined while it lives). */
+  get end(): CallEnd | undefined {
+    return this.#endInfo ?? (this.actor.getSnapshot().context.end as CallEnd | undefined);
+  }
+
+  answer(): void {
+    this.actor.send({ type: 'CALL.ANSWER' });
+  }
+
+  reject(code = 486, reason = 'Busy Here'): void {
+    this.actor.send({ type: 'CALL.REJECT', code, reason });
+  }
+
+  redirect(contacts: string[], code = 302): void {
+    this.actor.send({ type: 'CALL.REDIRECT', code, contacts });
+  }
+
+  progress(code = 180): void {
+    this.actor.send({ type: 'CALL.PROGRESS', code });
+  }
+
+  hangup(detail?: string): void {
+    const snap = this.actor.getSnapshot();
+    if (snap.status !== 'active') return;
+    if (snap.matches('ringing') && this.direction === 'outbound') this.actor.send({ type: 'CALL.CANCEL' });
+    else this.actor.send({ type: 'CALL.HANGUP', detail });
+  }
+
+  hold(): void {
+    this.actor.send({ type: 'CALL.HOLD', by: 'local' });
+  }
+
+  resume(): void {
+    this.actor.send({ type: 'CALL.RESUME' });
+  }
+
+  /** Send one audio frame to the far end. Returns false when the call cannot carry media now. */
+  sendAudio(frame: Buffer): boolean {
+    if (!this.#active || !this.wire.sendAudio) return false;
+    return this.wire.sendAudio(frame);
+  }
+
+  sendDtmf(digits: string): void {
+    if (!DTMF_STRING.test(digits)) throw new RangeError(`invalid DTMF digits: ${JSON.stringify(digits)}`);
+    if (!this.wire.sendDtmf) throw new Error(`transport ${this.transport} cannot send DTMF`);
+    this.wire.sendDtmf(digits);
+  }
+
+  /** Blind-transfer the far end to `target` (SIP only); progress arrives as `transfer` events. */
+  transfer(target: string): void {
+    if (!this.isActive) throw new Error('only an answered call can be transferred');
+    if (!this.wire.transfer) throw new Error(`transport ${this.transport} cannot transfer`);
+    this.wire.transfer(target);
+  }
+
+  // ---- media (see docs/media.md "Media on calls") --------------------------------------------
+
+  /**
+   * The call's audio as a MediaLeg (8 kHz PCM frames, G.711 pass-through on RTP): attach echo,
+   * bridges, mixers, playback or recording to it. Undefined for transports without RTP (WebSocket
+   * calls use the `audio` event and `sendAudio()`). It closes when the call ends.
+   */
+  get media(): MediaLeg | undefined {
+    return this.#mediaBinding?.leg;
+  }
+
+  #mediaFor(what: string): { leg: MediaLeg; services: MediaServices } {
+    const leg = this.#mediaBinding?.leg;
+    if (!leg) throw new Error(`call ${this.id} (${this.transport}) has no media leg: cannot ${what}`);
+    if (!this.#services) throw new Error(`call ${this.id} has no media runtimes (not created by an engine): cannot ${what}`);
+    return { leg, services: this.#services };
+  }
+
+  /**
+   * Play WAV files (PCM 8/16-bit, A-law, μ-law, any rate), tones and silence into the call, in
+   * order. One stream plays into a call at a time: a new play() closes the previous stream
+   * (barge-in). Before the call is answered the items wait for the answer. The returned stream
+   * pauses/resumes/seeks/changes volume/skips/stops; `stream.done` resolves when it closes (by
+   * default when these items are over), and `itemFinished` reports each item.
+   */
+  play(items: CallPlaySource | CallPlaySource[], opts: CallPlayOptions = {}): PlaybackStream {
+    const { leg, services } = this.#mediaFor('play');
+    const list: PlayRequest[] = (Array.isArray(items) ? items : [items]).map((i) => (typeof i === 'string' ? { kind: 'file', path: i } : i));
+    const prev = this.#playing;
+    if (prev) void prev.close();
+    const stream = services.playback.start(leg, {
+      id: `play-${this.id}-${++this.#playSeq}`,
+      group: this.id,
+      bindings: { callId: this.id },
+      ...(opts.gain !== undefined ? { gain: opts.gain } : {}),
+    });
+    this.#playing = stream;
+    stream.once('closed', () => {
+      if (this.#playing === stream) this.#playing = undefined;
+    });
+    const go = (): void => {
+      const all = stream.play(list);
+      if (!opts.keepOpen) void all.then(() => stream.close());
+    };
+    if (this.#active || this.isEnded) go();
+    else {
+      const onAnswered = (): void => {
+        this.off('ended', onEnded);
+        go();
+      };
+      const onEnded = (): void => void this.off('answered', onAnswered);
+      this.once('answered', onAnswered);
+      this.once('ended', onEnded);
+    }
+    return stream;
+  }
+
+  /** The stream currently playing into the call (from `play()`), if any. */
+  get playback(): PlaybackStream | undefined {
+    return this.#playing;
+  }
+
+  /**
+   * Record what the far end sends to a WAV file (8 kHz mono 16-bit). The file is valid while it
+   * grows and final once `handle.done` resolves: on `stop()`, at the runtime's maximum duration,
+   * or when the call ends (`reason: 'leg-closed'`).
+   */
+  record(path: string, opts: CallRecordOptions = {}): RecordingHandle {
+    const { leg, services } = this.#mediaFor('record');
+    const handle = services.recording.record(leg, {
+      path,
+      mode: 'single',
+      id: opts.id ?? `rec-${this.id}-${++this.#recSeq}`,
+      group: this.id,
+      bindings: { callId: this.id },
+      ...(opts.flushBytes !== undefined ? { flushBytes: opts.flushBytes } : {}),
+    });
+    services.trackRecording(handle.done);
+    return handle;
+  }
+
+  /**
+   * RTP statistics (SIP calls): packets/octets sent, receive stats (packets, loss, jitter), RTT
+   * from RTCP and an estimated MOS. Frozen at the values of the moment the call ended.
+   * Undefined for calls without RTP.
+   */
+  stats(): CallMediaStats | undefined {
+    return this.#finalStats ?? this.#mediaBinding?.stats();
+  }
+
+  /** Resolves with the end reason once the call has ended. */
+  waitForEnd(): Promise<CallEnd> {
+    const end = this.end;
+    if (end && this.isEnded) return Promise.resolve(end);
+    return new Promise((resolve) => this.once('ended', resolve));
+  }
+
+  toJSON(): CallInfo & { state: string; end?: CallEnd } {
+    return { id: this.id, direction: this.direction, transport: this.transport, from: this.from, to: this.to, state: this.state, end: this.end };
+  }
+
+  #finish(end: CallEnd): void {
+    if (this.#endInfo) return;
+    this.#endInfo = end;
+    this.#active = false;
+    if (this.#mediaBinding && !this.#finalStats) {
+      try {
+        this.#finalStats = this.#mediaBinding.stats();
+      } catch {
+        /* stats are best effort */
+      }
+    }
+    try {
+      this.wire.ended?.(end);
+    } finally {
+      this.emit('ended', end);
+    }
+  }
+
+  static {
+    // The one door to the fields above, for CallDriver (this module only).
+    driverAccess = {
+      setActive: (c, active) => void (c.#active = active),
+      attachMedia: (c, binding) => void (c.#mediaBinding = binding),
+      attachServices: (c, services) => void (c.#services = services),
+      finish: (c, end) => c.#finish(end),
+    };
+  }
+}
+
+/**
+ * @internal What the engine and the transports do to a call that an application must not: keep
+ * its state current, attach its media, deliver its audio and events. One per call, created with it
+ * by CallManager (`calls.driverOf(call)`); never exported from the package.
+ */
+export class CallDriver {
+  constructor(readonly call: Call) {}
+
+  /** The call actor's snapshot changed: whether the call is now answered and live. */
+  setActive(active: boolean): void {
+    driverAccess.setActive(this.call, active);
+  }
+
+  /** The transport's media leg and statistics, once its RTP session exists. */
+  attachMedia(binding: CallMediaBinding): void {
+    driverAccess.attachMedia(this.call, binding);
+  }
+
+  /** The engine's playback and recording runtimes. */
+  attachServices(services: MediaServices): void {
+    driverAccess.attachServices(this.call, services);
+  }
+
+  /** The actor is done: freeze stats, tell the wire, emit `ended`. */
+  finish(end: CallEnd): void {
+    driverAccess.finish(this.call, end);
+  }
+
+  /** Whether the app listens to the call's audio (so a transport can skip making frames). */
+  get wantsAudio(): boolean {
+    return this.call.listenerCount('audio') > 0;
+  }
+
+  /** One frame of the far end's audio, handed straight to the app (never through the actor). */
+  audio(frame: Buffer): void {
+    this.call.emit('audio', frame);
+  }
+
+  /** A digit the call machine accepted. */
+  dtmf(digit: string, source: DtmfSource): void {
+    this.call.emit('dtmf', digit, source);
+  }
+
+  /** Transfer progress: the status line the transferee reported. */
+  transferProgress(status: number): void {
+    this.call.emit('transfer', status);
+  }
+
+  /** The call's state path changed (and, the first time it is live, it was answered). */
+  stateChanged(state: string, answered: boolean): void {
+    if (answered) this.call.emit('answered');
+    this.call.emit('state', state);
+  }
+}

@@ -1,0 +1,217 @@
+// Creates call actors for every transport and runs the application's incoming-call hook.
+// The call machine is provided ONCE (an ActorRegistry): its wire actions dispatch to the CallWire
+// registered for the actor's id, so a call costs one createActor and no machine cloning.
+import { v4 as uuidv4 } from 'uuid';
+import type { Logger } from 'pino';
+import type { SnapshotFrom } from 'xstate';
+import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../../machines/call.machine.js';
+import { Call, CallDriver, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
+import type { Supervisor } from '../actors/supervisor.js';
+import { ActorRegistry } from '../actors/registry.js';
+
+export interface CallManagerOptions {
+  supervisor: Supervisor;
+  logger: Logger;
+  ringTimeoutMs: number;
+  maxDurationMs: number;
+  onIncomingCall?: IncomingCallHook;
+  /** Every new call (inbound and outbound), before the hook runs. */
+  onCall?: (call: Call) => void;
+}
+
+export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
+  callId?: string;
+  wire: CallWire;
+  /** Supervisor group (e.g. the WebSocket connection id) so a disconnect stops this call. */
+  group?: string;
+  bindings?: Record<string, string | number>;
+}
+
+/** A live call's wire and the timers its machine armed (startTimer/stopTimer). */
+interface CallSlot {
+  wire: CallWire;
+  ring: NodeJS.Timeout | undefined;
+  duration: NodeJS.Timeout | undefined;
+}
+
+export class CallManager {
+  /** Live calls by id: their drivers (the handle is `driver.call`). */
+  private readonly drivers = new Map<string, CallDriver>();
+  private readonly registry: ActorRegistry<CallMachine, CallSlot>;
+  private readonly infoOn: boolean;
+
+  constructor(private readonly opts: CallManagerOptions) {
+    this.infoOn = opts.logger.isLevelEnabled('info');
+    const timeoutEvent = { ring: { type: 'CALL.RING_TIMEOUT' }, duration: { type: 'CALL.MAX_DURATION' } } as const;
+    const timeoutMs = { ring: opts.ringTimeoutMs, duration: opts.maxDurationMs };
+    this.registry = new ActorRegistry(opts.supervisor, (slotOf) => {
+      const wireOf = (id: string): CallWire | undefined => slotOf(id)?.wire;
+      return callMachine.provide({
+        actions: {
+          startTimer: ({ self }, p: { timer: CallTimer }) => {
+            const slot = slotOf(self.id);
+            if (!slot) return;
+            clearTimeout(slot[p.timer]);
+            slot[p.timer] = setTimeout(() => self.send(timeoutEvent[p.timer]), timeoutMs[p.timer]);
+          },
+          stopTimer: ({ self }, p: { timer: CallTimer }) => {
+            const slot = slotOf(self.id);
+            if (!slot) return;
+            clearTimeout(slot[p.timer]);
+            slot[p.timer] = undefined;
+          },
+          announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
+          sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
+          sendProgress: ({ self }, p) => wireOf(self.id)?.sendProgress?.(p.code),
+          sendAnswer: ({ self }) => {
+            wireOf(self.id)?.sendAnswer?.();
+          },
+          sendReject: ({ self }, p) => wireOf(self.id)?.sendReject?.(p.code, p.reason),
+          sendRedirect: ({ self }, p) => wireOf(self.id)?.sendRedirect?.(p.code, p.contacts),
+          sendCancel: ({ self }) => wireOf(self.id)?.sendCancel?.(),
+          sendHangup: ({ self }) => wireOf(self.id)?.sendHangup?.(),
+          sendHold: ({ self }) => wireOf(self.id)?.sendHold?.(),
+          sendResume: ({ self }) => wireOf(self.id)?.sendResume?.(),
+          notifyDtmf: ({ self }, p) => {
+            const driver = this.drivers.get(self.id);
+            if (!driver) return;
+            driver.call.logger.info({ digit: p.digit, source: p.source }, 'dtmf');
+            driver.dtmf(p.digit, p.source);
+          },
+        },
+      });
+    });
+  }
+
+  /** The call machine as provided for this engine. */
+  get machine(): CallMachine {
+    return this.registry.logic;
+  }
+
+  get size(): number {
+    return this.drivers.size;
+  }
+
+  get(id: string): Call | undefined {
+    return this.drivers.get(id)?.call;
+  }
+
+  list(): Call[] {
+    return [...this.drivers.values()].map((d) => d.call);
+  }
+
+  /** @internal the transport's side of a live call (media, audio, transfer progress). */
+  driverOf(call: Call): CallDriver | undefined {
+    return this.drivers.get(call.id);
+  }
+
+  /**
+   * Spawn a call actor under the supervisor. Throws LimitExceededError when the engine is at its
+   * concurrent-call limit; the transport turns that into its own refusal (WS close 1013, SIP 503).
+   */
+  create(o: CreateCallOptions): Call {
+    const callId = o.callId ?? uuidv4();
+    const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
+    const slot: CallSlot = { wire: o.wire, ring: undefined, duration: undefined };
+    const finish = (end: CallEnd) => {
+      // An actor stopped from outside runs no exit actions: its timers are cleared here.
+      clearTimeout(slot.ring);
+      clearTimeout(slot.duration);
+      this.drivers.delete(callId);
+      if (!driver) return;
+      const call = driver.call;
+      if (this.infoOn) call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
+      driver.finish(end);
+    };
+    let driver: CallDriver | undefined;
+    let last = '';
+    // One subscription per actor (the supervisor's): keep the handle's cached state current and
+    // announce answer/state changes.
+    const onSnapshot = (snap: SnapshotFrom<CallMachine>) => {
+      const d = driver;
+      if (!d) return;
+      const c = d.call;
+      d.setActive(snap.status === 'active' && snap.matches('active'));
+      const now = c.state;
+      if (now === last) return;
+      last = now;
+      const answered = c.isActive && c.answeredAt === undefined;
+      if (answered) c.answeredAt = Date.now();
+      d.stateChanged(now, answered);
+    };
+    // Throws when refused (LimitExceededError): the registry then forgets the slot, no timer is armed.
+    const sup = this.registry.spawn(slot, {
+      kind: 'call',
+      id: callId,
+      input,
+      group: o.group,
+      traced: true,
+      bindings: { callId, transport: o.transport, direction: o.direction, ...o.bindings },
+      onSnapshot,
+      onDone: (output) => finish(output as CallEnd),
+      onCrash: (err) =>
+        finish({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` }),
+      onExit: () => {
+        // Stopped from outside (disconnect, shutdown) without reaching `ended`.
+        if (this.drivers.has(callId)) finish({ reason: 'failed', detail: 'call actor stopped' });
+      },
+    });
+    const call = new Call({ id: callId, ...input }, sup.ref, o.wire, () => sup.logger);
+    driver = new CallDriver(call);
+    last = call.state;
+    this.drivers.set(callId, driver);
+    if (this.infoOn) call.logger.info({ from: o.from, to: o.to }, 'call created');
+    this.opts.onCall?.(call);
+    return call;
+  }
+
+  /**
+   * Offer an inbound call to the app (the call must have been sent CALL.INCOMING). A hook that
+   * throws or rejects fails closed: the call is rejected with 500 rather than left ringing.
+   */
+  offer(call: Call): void {
+    const hook = this.opts.onIncomingCall;
+    if (!hook) return;
+    const apply = (d: IncomingCallDecision | void) => {
+      if (!d || call.isEnded) return;
+      switch (d.action) {
+        case 'accept':
+          return call.answer();
+        case 'reject':
+          return call.reject(d.code ?? 486, d.reason ?? 'Busy Here');
+        case 'redirect':
+          return call.redirect(d.contacts, d.code ?? 302);
+        case 'defer':
+          return;
+      }
+    };
+    const fail = (err: unknown) => {
+      call.logger.error({ err }, 'incoming-call hook failed');
+      if (!call.isEnded) call.reject(500, 'Application Error');
+    };
+    try {
+      const result = hook(call);
+      if (result && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<IncomingCallDecision | void>).then(apply, fail);
+      } else apply(result as IncomingCallDecision | void);
+    } catch (err) {
+      fail(err);
+    }
+  }
+
+  /** Stop whatever actors a connection still owns (after its socket closed). */
+  release(group: string): void {
+    this.opts.supervisor.stopGroup(group);
+  }
+
+  /** Hang up every live call (graceful shutdown). */
+  hangupAll(detail = 'engine shutting down'): void {
+    for (const call of this.list()) {
+      try {
+        call.hangup(detail);
+      } catch (err) {
+        call.logger.warn({ err }, 'hangup during shutdown failed');
+      }
+    }
+  }
+}

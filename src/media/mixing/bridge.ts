@@ -1,0 +1,76 @@
+// Bridge: two legs hear each other. Frames move leg → leg inside the receive callback (no queue,
+// no pacer: each side's own packet clock drives the other side). Codec differences disappear at
+// the MediaLeg boundary: an RTP leg decodes its codec to PCM and the other leg encodes its own,
+// so PCMU ↔ PCMA transcoding is just the two sessions' codecs. With `passthrough` and matching
+// codecs the G.711 bytes are forwarded as they are.
+//
+// Control events only: the bridge tells the calls' actors MEDIA.STARTED / MEDIA.STOPPED.
+import type { MediaLeg } from '../leg.js';
+
+/** Anything that accepts the call machine's media events (a call actor ref). */
+export interface MediaEventTarget {
+  send(event: { type: 'MEDIA.STARTED' } | { type: 'MEDIA.STOPPED' }): void;
+}
+
+export interface BridgeOptions {
+  /** Call actors to notify (e.g. `call.actor` for each leg's call). */
+  notify?: MediaEventTarget[];
+  /** Forward G.711 bytes when both legs are RTP with the same codec (default true). */
+  passthrough?: boolean;
+  /** Stop the bridge when either leg closes (default true). */
+  stopOnClose?: boolean;
+  onStop?: (reason: BridgeStopReason) => void;
+}
+
+export type BridgeStopReason = 'stopped' | 'leg-closed';
+
+export interface BridgeStats {
+  /** Frames forwarded a → b and b → a. */
+  aToB: number;
+  bToA: number;
+  mode: 'pcm' | 'passthrough';
+}
+
+export interface Bridge {
+  readonly active: boolean;
+  stats(): BridgeStats;
+  stop(): void;
+}
+
+export function bridge(a: MediaLeg, b: MediaLeg, opts: BridgeOptions = {}): Bridge {
+  if (a === b) throw new Error('cannot bridge a leg to itself');
+  const same = a.payload && b.payload && a.payload.codec === b.payload.codec;
+  const mode: BridgeStats['mode'] = (opts.passthrough ?? true) && same ? 'passthrough' : 'pcm';
+  let aToB = 0;
+  let bToA = 0;
+  const offs: Array<() => void> = [];
+  if (mode === 'passthrough') {
+    const pa = a.payload!;
+    const pb = b.payload!;
+    offs.push(pa.onPayload((p) => void (pb.writePayload(p) && aToB++)));
+    offs.push(pb.onPayload((p) => void (pa.writePayload(p) && bToA++)));
+  } else {
+    offs.push(a.onAudio((f) => void (b.write(f) && aToB++)));
+    offs.push(b.onAudio((f) => void (a.write(f) && bToA++)));
+  }
+  let active = true;
+  const end = (reason: BridgeStopReason): void => {
+    if (!active) return;
+    active = false;
+    for (const off of offs.splice(0)) off();
+    for (const t of opts.notify ?? []) t.send({ type: 'MEDIA.STOPPED' });
+    opts.onStop?.(reason);
+  };
+  if (opts.stopOnClose ?? true) {
+    offs.push(a.onClose(() => end('leg-closed')));
+    offs.push(b.onClose(() => end('leg-closed')));
+  }
+  for (const t of opts.notify ?? []) t.send({ type: 'MEDIA.STARTED' });
+  return {
+    get active() {
+      return active;
+    },
+    stats: () => ({ aToB, bToA, mode }),
+    stop: () => end('stopped'),
+  };
+}

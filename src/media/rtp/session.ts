@@ -1,0 +1,683 @@
+// One RTP + RTCP endpoint for a call leg. The per-packet paths (send(), the RTP 'message'
+// handler) reuse preallocated buffers and a reused parse target; RTCP, DTMF pacing and timeouts
+// run on slower timers where allocation does not matter.
+
+import { EventEmitter } from 'node:events';
+import type { Socket, RemoteInfo } from 'node:dgram';
+import type { Logger } from 'pino';
+import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE } from '../codecs/rtp.js';
+import {
+  buildRtcpCompound, parseRtcpCompound, ntpFromUnixMs, ntpMiddle32, roundTripMs,
+  type RtcpPacket, type ReportBlock,
+} from '../codecs/rtcp.js';
+import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from '../codecs/g711.js';
+import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions } from '../codecs/dtmf.js';
+import { RtpReceiveStats, estimateMos, type ReceiveStatsSnapshot } from './stats.js';
+import type { PortAllocator, PortPair } from './ports.js';
+import { randomUint16, randomUint32 } from '../../random.js';
+import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RtpLatchOptions, type RtpLatchSnapshot, type RemoteEndpoint } from './latch.js';
+
+export type { RemoteEndpoint };
+
+const CLOCK_RATE = 8000;
+/** Largest audio frame accepted by send(): 120 ms of G.711. */
+const MAX_FRAME_SAMPLES = 960;
+/** Send buffers in rotation (see sendBuffer()). */
+const SEND_SLOTS = 16;
+
+export interface RtpSessionOptions {
+  allocator: PortAllocator;
+  /** Negotiated audio codec. */
+  codec?: G711Law;
+  /** Negotiated telephone-event payload type; null disables RFC 4733. */
+  telephoneEventPt?: number | null;
+  ssrc?: number;
+  cname?: string;
+  /**
+   * Which source RTP and RTCP are taken from (strict RTP, src/media/rtp-latch.ts). Media is sent
+   * back to the latched source (symmetric RTP, RFC 4961), so callers behind NAT are heard and
+   * hear us. Default: mode `probation`, 4 packets.
+   */
+  strictRtp?: RtpLatchOptions;
+  /**
+   * The IPs the peer's signalling came from, most recent first (the UA passes the INVITE's source
+   * or destination; setSignallingAddresses() updates them). With `strictRtp.natSources`
+   * `signalling` (the default) only these hosts and the SDP address's may become a NAT source.
+   * Absent or empty (media without SIP): any host may, as before.
+   */
+  signallingAddresses?: readonly string[];
+  /** Remote SSRC from SDP (a=ssrc) if known; sources sending another SSRC are never latched. */
+  expectedRemoteSsrc?: number;
+  /** Emit 'timeout' after this long without RTP. 0 disables. Default 30 s. */
+  timeoutMs?: number;
+  /** Nominal RTCP report interval; randomised ×[0.5, 1.5] per RFC 3550 §6.3.1. Default 5 s. */
+  rtcpIntervalMs?: number;
+  dtmf?: DtmfSenderOptions;
+  /** Sequential packets before a new source's stats are trusted (RFC 3550 A.1). */
+  minSequential?: number;
+  /** Monotonic ms clock (default performance.now). */
+  clock?: () => number;
+  /** Wall clock in Unix ms for NTP timestamps in SR (default Date.now). */
+  wallClock?: () => number;
+  logger?: Logger;
+}
+
+
+export interface RtpSessionStats {
+  ssrc: number;
+  codec: G711Law;
+  local: { rtpPort: number; rtcpPort: number };
+  remote: RemoteEndpoint | null;
+  latched: boolean;
+  packetsSent: number;
+  octetsSent: number;
+  dtmfSent: number;
+  receive: ReceiveStatsSnapshot;
+  /** Datagrams that failed to parse. */
+  malformed: number;
+  unknownPayloadType: number;
+  /** RTP datagrams dropped because they came from a non-latched source (probation included). */
+  foreignSource: number;
+  /** Strict RTP: mode, state, latched source, where RTCP goes, RTCP dropped from unshown addresses. */
+  latch: RtpLatchSnapshot;
+  /** What the peer last reported about our stream (RTCP RR/SR report block). */
+  remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number } | null;
+  rttMs: number | null;
+  mos: number;
+}
+
+export interface RtpSessionEvents {
+  /** Decoded frame. The array is reused for the next packet: copy it to keep it. */
+  audio: [frame: Int16Array, timestamp: number, sequenceNumber: number];
+  /**
+   * Raw G.711 payload of an audio packet in the negotiated codec, for pass-through (echo,
+   * same-codec bridges) without decode/encode. The view is into the datagram: copy to keep.
+   * Emitted before 'audio'; decoding happens only when someone listens to 'audio'.
+   */
+  payload: [payload: Uint8Array, timestamp: number, sequenceNumber: number];
+  dtmf: [digit: string, durationMs: number];
+  started: [source: RemoteEndpoint & { ssrc: number }];
+  latched: [source: RemoteEndpoint];
+  timeout: [info: { silentMs: number }];
+  rtcp: [packets: RtcpPacket[]];
+  bye: [reason: string | undefined];
+  closed: [];
+}
+
+// Event-loop turn counter shared by all sessions: advanced by one setImmediate per turn in
+// which something was sent (armed lazily, so an idle process has nothing scheduled). By the
+// time it runs, every dgram send deferred in earlier callbacks of that turn has been handed to
+// libuv.
+let turnCount = 0;
+let turnArmed = false;
+const nextTurn = (): void => {
+  turnCount++;
+  turnArmed = false;
+};
+function loopTurn(): number {
+  if (!turnArmed) {
+    turnArmed = true;
+    setImmediate(nextTurn).unref();
+  }
+  return turnCount;
+}
+
+const monotonicNow = (): number => performance.now();
+// Sub-millisecond: an SR and the RR answering it within one Date.now() tick made the round trip
+// come out negative (no RTT) on fast links such as loopback.
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
+/** SEND_SLOTS send buffers as views of one allocation. */
+function sendRing(): Buffer[] {
+  const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES;
+  const block = Buffer.allocUnsafeSlow(SEND_SLOTS * size);
+  return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * size, (i + 1) * size));
+}
+
+export class RtpSession extends EventEmitter<RtpSessionEvents> {
+  readonly ssrc: number;
+  codec: G711Law;
+  payloadType: number;
+  telephoneEventPt: number | null;
+  readonly cname: string;
+
+  private readonly ports: PortPair;
+  private readonly rtp: Socket;
+  private readonly rtcp: Socket;
+  private readonly log: Logger | undefined;
+  private readonly clock: () => number;
+  private readonly wallClock: () => number;
+  private readonly latch: RtpSourceLatch;
+  /** 'IPv4' or 'IPv6': the family of the bound sockets, which remote addresses must match. */
+  private readonly family: string;
+  private readonly timeoutMs: number;
+  private readonly rtcpIntervalMs: number;
+  private readonly dtmfOpts: DtmfSenderOptions;
+
+  // send state
+  private seq: number;
+  private ts: number;
+  private markNext = true;
+  /** The send ring, allocated on the first send: many sessions (signalling-only calls) never send. */
+  private slots: Buffer[] | null = null;
+  private slot = 0;
+  private sendTurn = -1;
+  private sendsThisTurn = 0;
+  private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4);
+  private packetsSent = 0;
+  private octetsSent = 0;
+  private rtcpSent = 0;
+  private dtmfSent = 0;
+  private lastSendAt = -1;
+
+  /** Where RTP is sent: the latched source, else the SDP address (RtpSourceLatch.sendTarget()). */
+  private remote: RemoteEndpoint | null = null;
+
+  // receive state
+  private readonly rx = createRtpPacket();
+  private rxFrame = new Int16Array(160);
+  private readonly rxStats: RtpReceiveStats;
+  private readonly dtmfRx: DtmfReceiver;
+  private remoteSsrc: number | null = null;
+  private started = false;
+  private readonly createdAt: number;
+  private lastRxAt = -1;
+  private timedOut = false;
+  private malformed = 0;
+  private unknownPt = 0;
+
+  // RTCP state
+  private lastSrCompact = 0;
+  private lastSrAt = -1;
+  private rttMs: number | null = null;
+  private remoteReport: RtpSessionStats['remoteReport'] = null;
+  private nextRtcpAt: number;
+
+  // DTMF sending
+  private dtmfQueue: Array<{ sender: DtmfSender; intervalMs: number; resolve: () => void; reject: (e: Error) => void }> = [];
+  private dtmfTimer: NodeJS.Timeout | null = null;
+
+  private housekeeping: NodeJS.Timeout | null = null;
+  private closing: Promise<void> | null = null;
+
+  static async create(opts: RtpSessionOptions): Promise<RtpSession> {
+    const ports = await opts.allocator.allocate();
+    return new RtpSession(ports, opts);
+  }
+
+  /** A session on a rested pooled port pair, at once; undefined when none is ready (then create()). */
+  static fromPool(opts: RtpSessionOptions): RtpSession | undefined {
+    const ports = opts.allocator.allocateRested();
+    return ports ? new RtpSession(ports, opts) : undefined;
+  }
+
+  private constructor(ports: PortPair, opts: RtpSessionOptions) {
+    super();
+    this.ports = ports;
+    this.rtp = ports.rtp;
+    this.rtcp = ports.rtcp;
+    this.family = ports.rtp.address().family;
+    this.codec = opts.codec ?? 'PCMU';
+    this.payloadType = G711_PT[this.codec];
+    this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
+    this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
+    this.cname = opts.cname ?? `${this.ssrc.toString(16)}@callchart`;
+    this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
+    this.clock = opts.clock ?? monotonicNow;
+    this.wallClock = opts.wallClock ?? wallNow;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
+    this.dtmfOpts = opts.dtmf ?? {};
+    // Random initial sequence and timestamp (RFC 3550 §5.1) so known-plaintext is not trivial.
+    this.seq = randomUint16();
+    this.ts = randomUint32();
+
+    this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
+    this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
+
+    this.createdAt = this.clock();
+    this.latch = new RtpSourceLatch({ ...opts.strictRtp, expectedSsrc: opts.expectedRemoteSsrc }, this.createdAt);
+    if (opts.signallingAddresses) this.latch.setSignalling(opts.signallingAddresses);
+    this.nextRtcpAt = this.createdAt + this.rtcpDelay();
+    this.rtp.on('message', (msg, rinfo) => this.onRtp(msg, rinfo));
+    this.rtcp.on('message', (msg, rinfo) => this.onRtcp(msg, rinfo));
+    this.rtp.on('error', (err) => this.socketError(err, 'rtp'));
+    this.rtcp.on('error', (err) => this.socketError(err, 'rtcp'));
+    this.housekeeping = setInterval(() => this.tick(), 250);
+    this.housekeeping.unref();
+  }
+
+  get localPort(): number {
+    return this.ports.rtpPort;
+  }
+
+  get localRtcpPort(): number {
+    return this.ports.rtcpPort;
+  }
+
+  get remoteEndpoint(): RemoteEndpoint | null {
+    return this.remote;
+  }
+
+  get isLatched(): boolean {
+    return this.latch.latched;
+  }
+
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
+  /**
+   * Switch to the codec an SDP answer chose (the offer listed several). Ports stay; the receive
+   * path follows because it decodes by payload type.
+   */
+  setCodec(codec: G711Law, telephoneEventPt: number | null = this.telephoneEventPt): void {
+    this.codec = codec;
+    this.payloadType = G711_PT[codec];
+    this.telephoneEventPt = telephoneEventPt;
+  }
+
+  /**
+   * The peer's address from SDP (c= address, m= port; rtcpPort from a=rtcp, else port + 1). A new
+   * address restarts latching (strict RTP: the SDP address at once, others after probation).
+   * Returns false, changing nothing, for what is no unicast IP address of this socket's family or
+   * no port: host names are not resolved per packet, and 0.0.0.0, multicast or broadcast would
+   * send this call's media where no peer asked for it.
+   */
+  setRemote(address: string, port: number, rtcpPort = port + 1): boolean {
+    if (this.closing) return false;
+    if (!usableRemote(address, port, this.family)) {
+      this.log?.warn({ address, port }, 'rtp remote refused: not a unicast IP address and port of this socket family');
+      return false;
+    }
+    this.latch.setSdp(address, port, rtcpPort, this.clock());
+    this.remote = this.latch.sendTarget();
+    this.log?.debug({ address, port }, 'rtp remote set');
+    return true;
+  }
+
+  /**
+   * The IPs the peer's signalling now comes from, most recent first (see
+   * RtpSessionOptions.signallingAddresses). Call on change only.
+   */
+  setSignallingAddresses(addresses: readonly string[]): void {
+    this.latch.setSignalling(addresses);
+  }
+
+  /**
+   * Send errors come 50 times a second when the remote is unreachable: count them all, log the
+   * first and then at most one line per 10 s.
+   */
+  private socketError(err: Error, socket: 'rtp' | 'rtcp'): void {
+    this.socketErrors++;
+    const now = this.clock();
+    if (now - this.lastErrorLogAt < 10_000 && this.socketErrors > 1) return;
+    this.lastErrorLogAt = now;
+    this.log?.warn({ err, socket, errors: this.socketErrors }, 'rtp socket error');
+  }
+  private socketErrors = 0;
+  private lastErrorLogAt = -Infinity;
+
+  // ---- send -----------------------------------------------------------------------------------
+
+  /**
+   * Encode one frame (normally 160 samples = 20 ms) and send it. Returns false when nothing was
+   * sent: no remote yet, closed, or a DTMF event currently owns the timeline (RFC 4733 lets the
+   * sender suppress audio during an event; mixing both confuses many receivers).
+   */
+  send(pcm: Int16Array): boolean {
+    const buf = this.startPacket(pcm.length);
+    if (!buf) return false;
+    encodeG711(this.codec, pcm, buf, RTP_HEADER_SIZE);
+    this.finishPacket(buf, pcm.length);
+    return true;
+  }
+
+  /**
+   * Send one payload already encoded in this session's codec (one byte per sample), e.g. bytes
+   * received from a 'payload' listener of a session with the same codec. Same rules as send().
+   */
+  sendPayload(payload: Uint8Array): boolean {
+    const buf = this.startPacket(payload.length);
+    if (!buf) return false;
+    buf.set(payload, RTP_HEADER_SIZE);
+    this.finishPacket(buf, payload.length);
+    return true;
+  }
+
+  /** A send buffer with the RTP header written, or null when this session cannot send now. */
+  private startPacket(n: number): Buffer | null {
+    if (!this.remote || this.closing || this.dtmfTimer) return null;
+    if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
+    const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
+    writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
+    return buf;
+  }
+
+  private finishPacket(buf: Buffer, n: number): void {
+    const remote = this.remote!;
+    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address);
+    this.markNext = false;
+    this.seq = (this.seq + 1) & 0xffff;
+    this.ts = (this.ts + n) >>> 0;
+    this.afterSend(n);
+  }
+
+  /**
+   * The buffer for the next outgoing datagram, without a per-send completion callback (a
+   * callback + nextTick per packet was the largest cost of an echo call). dgram defers the
+   * actual send by one tick (address lookup), so a ring slot may be reused only in a later
+   * event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
+   * buffers. While libuv holds queued datagrams (the kernel pushed back), throwaway buffers are
+   * used too, so a queued datagram's bytes are never overwritten.
+   */
+  private sendBuffer(bytes: number): Buffer {
+    const turn = loopTurn();
+    if (turn !== this.sendTurn) {
+      this.sendTurn = turn;
+      this.sendsThisTurn = 0;
+    }
+    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes);
+    const buf = (this.slots ??= sendRing())[this.slot]!;
+    this.slot = (this.slot + 1) % SEND_SLOTS;
+    return buf;
+  }
+
+  private afterSend(payloadBytes: number): void {
+    this.packetsSent++;
+    this.octetsSent += payloadBytes;
+    this.lastSendAt = this.clock();
+  }
+
+  /**
+   * Send digits as RFC 4733 events, paced one packet per interval. Calls queue behind each
+   * other; resolves when the last end packet of the string has been sent.
+   */
+  sendDtmf(digits: string, opts: DtmfSenderOptions = {}): Promise<void> {
+    if (this.telephoneEventPt === null) return Promise.reject(new Error('telephone-event not negotiated'));
+    if (this.closing) return Promise.reject(new Error('RTP session closed'));
+    const merged = { ...this.dtmfOpts, ...opts, clockRate: CLOCK_RATE };
+    let sender: DtmfSender;
+    try {
+      sender = new DtmfSender(digits, merged); // validate digits before queueing anything
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.dtmfQueue.push({ sender, intervalMs: merged.intervalMs ?? 50, resolve, reject });
+      if (!this.dtmfTimer) this.startNextDtmf();
+    });
+  }
+
+  private startNextDtmf(): void {
+    const job = this.dtmfQueue[0];
+    if (!job) {
+      this.dtmfTimer = null;
+      this.markNext = true; // audio resumes: new talkspurt
+      return;
+    }
+    const step = (): void => {
+      if (!this.remote) {
+        clearInterval(this.dtmfTimer!);
+        this.dtmfQueue.shift();
+        this.dtmfTimer = null;
+        job.reject(new Error('no remote RTP address'));
+        this.startNextDtmf();
+        return;
+      }
+      const p = job.sender.tick(this.ts);
+      if (p) {
+        const buf = this.dtmfBuf;
+        writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrc);
+        encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
+        // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
+        this.rtp.send(Buffer.from(buf), this.remote.port, this.remote.address);
+        this.seq = (this.seq + 1) & 0xffff;
+        this.dtmfSent++;
+        this.afterSend(4);
+      }
+      this.ts = (this.ts + job.sender.tickSamples) >>> 0;
+      if (job.sender.done) {
+        clearInterval(this.dtmfTimer!);
+        this.dtmfQueue.shift();
+        job.resolve();
+        this.startNextDtmf();
+      }
+    };
+    this.dtmfTimer = setInterval(step, job.intervalMs);
+    step();
+  }
+
+  // ---- receive --------------------------------------------------------------------------------
+
+  private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    const pkt = this.rx;
+    if (!parseRtpInto(msg, pkt)) {
+      this.malformed++;
+      return;
+    }
+    const pt = pkt.payloadType;
+    const law = lawForPayloadType(pt);
+    const isEvent = pt === this.telephoneEventPt;
+    if (!law && !isEvent) {
+      this.unknownPt++; // comfort noise (13), unnegotiated codecs: ignore
+      return;
+    }
+
+    const now = this.clock();
+    // Strict RTP: only the latched source feeds this leg (no hijack, no injected audio).
+    const verdict = this.latch.rtp(rinfo.address, rinfo.port, pkt.ssrc, pkt.sequenceNumber, now);
+    if (verdict === RTP_DROP) {
+      if (!this.offHostLogged && this.latch.offHostRtp > 0) this.logOffHost(rinfo);
+      return;
+    }
+    if (verdict === RTP_MOVED) this.latched();
+    if (this.remoteSsrc !== pkt.ssrc) {
+      if (this.remoteSsrc !== null) {
+        this.log?.info({ from: this.remoteSsrc, to: pkt.ssrc }, 'remote SSRC changed; restarting receive stats');
+        this.rxStats.reset();
+        this.dtmfRx.reset();
+      }
+      this.remoteSsrc = pkt.ssrc;
+    }
+    this.rxStats.update(pkt.sequenceNumber, pkt.timestamp, now, pkt.payload.length, pkt.ssrc);
+    this.lastRxAt = now;
+    this.timedOut = false;
+    if (!this.started) {
+      this.started = true;
+      this.emit('started', { address: rinfo.address, port: rinfo.port, ssrc: pkt.ssrc });
+    }
+
+    if (isEvent) {
+      this.dtmfRx.push(pkt.timestamp, pkt.payload, now);
+    } else {
+      // Pass-through listeners only get packets in our own codec; anything else must be decoded.
+      if (law === this.codec && this.listenerCount('payload') > 0) this.emit('payload', pkt.payload, pkt.timestamp, pkt.sequenceNumber);
+      if (this.listenerCount('audio') === 0) return;
+      const n = pkt.payload.length;
+      if (this.rxFrame.length !== n) this.rxFrame = new Int16Array(n);
+      decodeG711(law!, pkt.payload, this.rxFrame);
+      this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
+    }
+  }
+
+  /**
+   * Once per session: the symptom of a peer whose media comes from a third host (a relay, a NAT'ed
+   * phone behind a proxy) is silence, so say why, and what takes such peers.
+   */
+  private logOffHost(rinfo: RemoteInfo): void {
+    this.offHostLogged = true;
+    const snap = this.latch.snapshot();
+    this.log?.info(
+      { from: `${rinfo.address}:${rinfo.port}`, remote: this.remote, signalling: snap.signalling },
+      'strict RTP: RTP from a host that is neither the SDP address nor the signalling source dropped (a stranger, or media relayed from elsewhere: natSources "any" takes it)',
+    );
+  }
+  private offHostLogged = false;
+
+  /** The latched source changed (rare): media now goes back to it. */
+  private latched(): void {
+    const prev = this.remote;
+    const remote = this.latch.sendTarget()!;
+    this.remote = remote;
+    if (!prev || prev.address !== remote.address || prev.port !== remote.port) {
+      this.log?.info({ sdp: prev, actual: remote, state: this.latch.state }, 'strict RTP: latched to media source');
+    }
+    this.emit('latched', { ...remote });
+  }
+
+  private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.closing) return;
+    const packets = parseRtcpCompound(msg);
+    if (!packets) {
+      this.malformed++;
+      return;
+    }
+    if (!this.latch.rtcp(rinfo.address, rinfo.port, senderSsrc(packets), this.remoteSsrc ?? -1)) return;
+    const now = this.clock();
+    for (const p of packets) {
+      if (p.type === 'SR') {
+        this.lastSrCompact = ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction });
+        this.lastSrAt = now;
+      }
+      if (p.type === 'SR' || p.type === 'RR') {
+        const mine = p.reports.find((r) => r.ssrc === this.ssrc);
+        if (mine) {
+          this.remoteReport = {
+            fractionLost: mine.fractionLost / 256,
+            cumulativeLost: mine.cumulativeLost,
+            jitterMs: (mine.jitter * 1000) / CLOCK_RATE,
+          };
+          const arrival = ntpMiddle32(ntpFromUnixMs(this.wallClock()));
+          const rtt = roundTripMs(arrival, mine.lsr, mine.dlsr);
+          if (rtt !== null) this.rttMs = rtt;
+        }
+      } else if (p.type === 'BYE') {
+        this.emit('bye', p.reason);
+      }
+    }
+    this.emit('rtcp', packets);
+  }
+
+  // ---- timers -----------------------------------------------------------------------------
+
+  private rtcpDelay(): number {
+    return this.rtcpIntervalMs * (0.5 + Math.random());
+  }
+
+  private tick(): void {
+    if (this.closing) return;
+    const now = this.clock();
+    this.dtmfRx.checkTimeout(now);
+    if (this.timeoutMs > 0 && !this.timedOut) {
+      const since = this.lastRxAt >= 0 ? this.lastRxAt : this.createdAt;
+      if (now - since >= this.timeoutMs) {
+        this.timedOut = true; // re-armed by the next RTP packet
+        this.log?.info({ silentMs: now - since }, 'rtp timeout');
+        this.emit('timeout', { silentMs: now - since });
+      }
+    }
+    if (now >= this.nextRtcpAt) {
+      this.nextRtcpAt = now + this.rtcpDelay();
+      this.sendRtcp([]);
+    }
+  }
+
+  private buildReport(): RtcpPacket {
+    const now = this.clock();
+    const reports: ReportBlock[] = [];
+    const dlsr = this.lastSrAt >= 0 ? Math.round(((now - this.lastSrAt) / 1000) * 65536) : 0;
+    const rb = this.rxStats.makeReportBlock(this.lastSrCompact, this.lastSrCompact ? dlsr : 0);
+    if (rb) reports.push(rb);
+    // RFC 3550 §6.4: a participant is a sender (SR) if it sent RTP within the last two intervals.
+    if (this.lastSendAt >= 0 && now - this.lastSendAt < 2 * this.rtcpIntervalMs) {
+      const ntp = ntpFromUnixMs(this.wallClock());
+      // The SR's RTP timestamp must correspond to its NTP time, not to the last packet.
+      const elapsed = this.lastSendAt >= 0 ? now - this.lastSendAt : 0;
+      const rtpTs = (this.ts + Math.round((elapsed * CLOCK_RATE) / 1000)) >>> 0;
+      return {
+        type: 'SR', ssrc: this.ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction,
+        rtpTimestamp: rtpTs, packetCount: this.packetsSent, octetCount: this.octetsSent, reports,
+      };
+    }
+    return { type: 'RR', ssrc: this.ssrc, reports };
+  }
+
+  /**
+   * Send a compound report now (plus `extra` packets such as BYE). Exposed for tests/tools. Goes
+   * only where the peer has shown it is (RtpSourceLatch.rtcpTarget()): until then, nowhere.
+   * Never rejects.
+   */
+  sendRtcp(extra: RtcpPacket[]): Promise<void> {
+    const dst = this.latch.rtcpTarget();
+    if (!dst) return Promise.resolve();
+    const buf = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
+    this.rtcpSent++;
+    return new Promise((resolve) => {
+      const done = (err: Error | null): void => {
+        if (err) this.log?.debug({ err }, 'rtcp send failed');
+        resolve();
+      };
+      try {
+        this.rtcp.send(buf, dst.port, dst.address, done);
+      } catch (err) {
+        done(err as Error); // a closed socket throws at once; a timer must not turn that into an unhandled rejection
+      }
+    });
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------
+
+  stats(): RtpSessionStats {
+    const receive = this.rxStats.snapshot();
+    return {
+      ssrc: this.ssrc,
+      codec: this.codec,
+      local: { rtpPort: this.ports.rtpPort, rtcpPort: this.ports.rtcpPort },
+      remote: this.remote ? { ...this.remote } : null,
+      latched: this.latch.latched,
+      packetsSent: this.packetsSent,
+      octetsSent: this.octetsSent,
+      dtmfSent: this.dtmfSent,
+      receive,
+      malformed: this.malformed,
+      unknownPayloadType: this.unknownPt,
+      foreignSource: this.latch.foreignRtp,
+      latch: this.latch.snapshot(),
+      remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
+      rttMs: this.rttMs,
+      mos: estimateMos({
+        latencyMs: this.rttMs !== null ? this.rttMs / 2 : 0,
+        jitterMs: receive.jitterMs,
+        lossPercent: receive.lossPercent,
+        codec: this.codec,
+      }),
+    };
+  }
+
+  /**
+   * Send RTCP BYE, stop timers, release the port pair. Idempotent. A session that never sent RTP
+   * or RTCP leaves silently (RFC 3550 §6.3.7), as a call hung up before any media does.
+   */
+  close(reason = 'session closed'): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      if (this.housekeeping) clearInterval(this.housekeeping);
+      if (this.dtmfTimer) clearInterval(this.dtmfTimer);
+      this.dtmfTimer = null;
+      for (const job of this.dtmfQueue.splice(0)) job.reject(new Error('RTP session closed'));
+      this.dtmfRx.flush();
+      if (this.packetsSent > 0 || this.rtcpSent > 0) {
+        try {
+          await this.sendRtcp([{ type: 'BYE', ssrcs: [this.ssrc], reason }]);
+        } catch (err) {
+          this.log?.debug({ err }, 'rtcp bye failed');
+        }
+      }
+      await this.ports.release();
+      this.emit('closed');
+    })();
+    return this.closing;
+  }
+}

@@ -1,0 +1,257 @@
+// SIP over UDP (RFC 3261 §18): one datagram = one message. The transport is the edge: a datagram
+// first passes per-source admission (allow-list, rate limits: admission.ts), then the parser; a
+// request that does not parse is answered statelessly (400/416/505/513 with the reason) when enough
+// of it was readable and the answer is no bigger than the request allows, a broken response is
+// dropped, a known scanner gets silence, and none of these reach the transaction layer.
+import dgram from 'node:dgram';
+import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
+import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
+import type { Logger } from 'pino';
+import {
+  parseMessage,
+  serialize,
+  createErrorResponse,
+  applyReceivedRport,
+  responseDestination,
+  resolveParseLimits,
+  type ParseOptions,
+  type SipMessage,
+  type SipParseLimits,
+  type SipRequest,
+  type SipResponse,
+} from '../codec/message.js';
+import type { Via } from '../codec/headers.js';
+import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export interface SipTransportEvents {
+  /** `topVia`: the request's top Via as parsed and stamped with received/rport, when it had one. */
+  request: [req: SipRequest, from: Endpoint, topVia: Via | undefined];
+  response: [res: SipResponse, from: Endpoint];
+  error: [err: Error];
+}
+
+/**
+ * Datagrams handed over from elsewhere (a SIP router thread) rather than read from our own
+ * socket. `subscribe` is called once the socket is bound; the function it returns stops delivery.
+ */
+export interface DatagramFeed {
+  subscribe(deliver: (buf: Buffer, from: Endpoint) => void): () => void;
+}
+
+/** What the edge checks before a datagram reaches the transaction layer. */
+export interface SipEdgeOptions {
+  /**
+   * Allow-list and per-source rate limits (admission.ts; defaults on). false: none. Ignored with a
+   * `feed`: the router that feeds this transport applies them, once for all threads.
+   */
+  admission?: SipAdmissionOptions | false;
+  /** Parser caps (parse.ts DEFAULT_PARSE_LIMITS for the missing ones). */
+  parseLimits?: Partial<SipParseLimits>;
+  /** Drop requests from known scanner User-Agents without an answer (default true). */
+  dropScanners?: boolean;
+}
+
+/**
+ * An error response may exceed its request by at most this many bytes (full header names for
+ * compact ones, a reason phrase); a bigger one is not sent. Without the cap, one short compact
+ * Via line listing many elements comes back as many full Via lines.
+ */
+export const ERROR_REPLY_SLACK = 128;
+
+export interface SipTransportOptions extends SipEdgeOptions {
+  host: string;
+  port: number;
+  logger: Logger;
+  /**
+   * Share the port with a router that receives for us: bind with SO_REUSEADDR (the router binds
+   * last, so Linux hands it the port's datagrams) and take ours from this feed.
+   */
+  feed?: DatagramFeed;
+  /** Largest datagram accepted (default 65535). */
+  maxMessageSize?: number;
+}
+
+export interface SipTransportStats {
+  received: number;
+  sent: number;
+  rejected: number;
+  dropped: number;
+  /** Datagrams the OS refused to send (logged at warn). */
+  sendErrors: number;
+  /** Requests from known scanners, dropped without an answer. */
+  scanners: number;
+  /** Error responses not sent because they would have been bigger than their request allows. */
+  withheld: number;
+}
+
+export function newTransportStats(): SipTransportStats {
+  return { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0, scanners: 0, withheld: 0 };
+}
+
+// dgram resolves every destination through its lookup function, and dns.lookup answers even an
+// IP literal on the next tick: one extra tick and closure per datagram sent. Destinations here are
+// almost always addresses already (Via received/rport, SDP), so answer those at once.
+function lookupLiteral(
+  host: string,
+  options: LookupOneOptions,
+  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  if (isIPv4(host)) cb(null, host, 4);
+  else dnsLookup(host, options, cb);
+}
+
+export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
+  private socket: dgram.Socket | undefined;
+  /** The bound port, read once after bind: Via/Contact ask for it on every message. */
+  private boundPort: number | undefined;
+  private unsubscribe: (() => void) | undefined;
+  private stopRefusalLog: (() => void) | undefined;
+  private readonly log: Logger;
+  private readonly parseOptions: ParseOptions;
+  private readonly dropScanners: boolean;
+  readonly stats: SipTransportStats = newTransportStats();
+  /** Allow-list and rate limits on our own socket (undefined when off, or when a router feeds us). */
+  readonly admission: SipAdmission | undefined;
+
+  constructor(private readonly opts: SipTransportOptions) {
+    super();
+    this.log = opts.logger.child({ component: 'sip-udp' });
+    this.parseOptions = { maxSize: opts.maxMessageSize, limits: resolveParseLimits(opts.parseLimits) };
+    this.dropScanners = opts.dropScanners ?? true;
+    const admission = opts.feed || opts.admission === false ? undefined : new SipAdmission(opts.admission);
+    this.admission = admission?.active ? admission : undefined;
+  }
+
+  get port(): number {
+    return this.boundPort ?? this.opts.port;
+  }
+
+  /** The address to put in Via/Contact/SDP: the bound host, or loopback when bound to any. */
+  get advertisedHost(): string {
+    const h = this.opts.host;
+    return h === '0.0.0.0' || h === '::' ? '127.0.0.1' : h;
+  }
+
+  listen(): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const feed = this.opts.feed;
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: feed !== undefined, lookup: lookupLiteral });
+      socket.once('error', reject);
+      socket.bind(this.opts.port, this.opts.host, () => {
+        socket.off('error', reject);
+        // Big buffers: a burst of INVITEs at thousands of calls/s must not overflow the kernel queue.
+        try {
+          socket.setRecvBufferSize(8 * 1024 * 1024);
+          socket.setSendBufferSize(8 * 1024 * 1024);
+        } catch {
+          /* not fatal: the OS may cap it */
+        }
+        socket.on('message', (buf, rinfo) => this.onDatagram(buf, { address: rinfo.address, port: rinfo.port }));
+        socket.on('error', (err) => {
+          this.log.error({ err }, 'sip socket error');
+          this.emit('error', err);
+        });
+        this.socket = socket;
+        this.boundPort = socket.address().port;
+        this.unsubscribe = feed?.subscribe((buf, from) => this.onDatagram(buf, from));
+        if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
+        this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
+        resolve();
+      });
+    });
+  }
+
+  close(): Promise<void> {
+    const s = this.socket;
+    this.socket = undefined;
+    this.boundPort = undefined;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.stopRefusalLog?.();
+    this.stopRefusalLog = undefined;
+    if (!s) return Promise.resolve();
+    return new Promise((resolve) => s.close(() => resolve()));
+  }
+
+  send(msg: SipMessage, to: Endpoint): void {
+    this.sendBytes(serialize(msg), to);
+  }
+
+  /** Send an already serialized message (transaction retransmissions keep bytes, not objects). */
+  sendBytes(buf: Buffer, to: Endpoint): void {
+    const s = this.socket;
+    if (!s) return;
+    this.stats.sent++;
+    s.send(buf, to.port, to.address, this.afterSend);
+  }
+
+  // One callback for every send (the error carries the address and port) rather than a closure each.
+  private readonly afterSend = (err: Error | null): void => {
+    if (err) {
+      this.stats.sendErrors++;
+      this.log.warn({ err }, 'sip send failed');
+    }
+  };
+
+  /** Send a response where §18.2.2 / RFC 3581 say it goes (received/rport of the top Via). */
+  sendResponse(res: SipResponse, fallback?: Endpoint): void {
+    const dest = responseDestination(res);
+    const to = dest ? { address: dest.host, port: dest.port } : fallback;
+    if (!to) {
+      this.stats.dropped++;
+      return;
+    }
+    this.send(res, to);
+  }
+
+  private onDatagram(buf: Buffer, from: Endpoint): void {
+    this.stats.received++;
+    const admission = this.admission;
+    if (admission) {
+      const verdict = admission.check(from.address, buf);
+      if (verdict !== 'accept') {
+        if (verdict === 'refuse') {
+          const r = admission.refusal(buf, from, this.parseOptions);
+          if (r) this.sendBytes(r.bytes, r.to);
+        }
+        return;
+      }
+    }
+    // Keep-alive CRLFs (RFC 5626) are not messages.
+    if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+    const parsed = parseMessage(buf, this.parseOptions);
+    if (!parsed.ok) {
+      if (parsed.isResponse) {
+        this.stats.dropped++;
+        this.log.debug({ from, reason: parsed.reason }, 'dropped malformed response');
+        return;
+      }
+      this.stats.rejected++;
+      const res = createErrorResponse(parsed);
+      this.log.info({ from, status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
+      if (!res) return;
+      // Statelessly, to the source: never much bigger than what came in (no amplification).
+      const bytes = serialize(res);
+      if (bytes.length > buf.length + ERROR_REPLY_SLACK) this.stats.withheld++;
+      else this.sendBytes(bytes, from);
+      return;
+    }
+    const msg = parsed.message;
+    if (msg.kind === 'request') {
+      if (this.dropScanners && isScannerRequest(msg)) {
+        this.stats.scanners++;
+        return;
+      }
+      const via = applyReceivedRport(msg, from.address, from.port);
+      this.emit('request', msg, from, via);
+    } else {
+      this.emit('response', msg, from);
+    }
+  }
+}

@@ -1,0 +1,347 @@
+// SIP on several threads: one engine per worker thread, each with its own supervisor, call and
+// dialog actors, transactions and RTP ports, and a router on the main thread that owns the SIP
+// port. XState, parsing and GC of one thread top out at about 1 500 calls/s on this box
+// (docs/interop.md); worker threads put the other cores to work without sharing any call state.
+//
+// The router keeps no call state: it reads each datagram's Call-ID off the bytes
+// (`callIdHash`) and hands the datagram to the worker that hash picks, so every request and
+// response of a call (and a CANCEL, an ACK, the authenticated retry of an INVITE) meets the same
+// actors. Workers send from sockets bound to the same port with SO_REUSEADDR: Linux delivers a
+// port's unicast datagrams to the socket bound last, which is the router's, and a worker's
+// replies leave from the port its Via and Contact name (RFC 3581 symmetric responses).
+//
+// The router is also the SIP edge's admission point (admission.ts: allow-list, per-source rate
+// limits, 503s to sources over them): it sees every datagram of every source, so a source's budget
+// is the same whatever the thread count. The workers' transports, fed by it, skip that step; they
+// parse, apply the parser caps and drop known scanners as a single-threaded engine does.
+import dgram from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { LogLevel } from '../../logger.js';
+import { splitPortRange } from '../../media/rtp/ports.js';
+import type { SipTimerConfig } from '../../../machines/sipTimers.js';
+import { callIdHash, resolveParseLimits, type SipParseLimits } from '../codec/message.js';
+import type { RtpLatchOptions } from '../../media/rtp/latch.js';
+import { SipAdmission, logRefusals, type SipRateLimits } from '../transport/admission.js';
+import type { AudioCodec } from '../codec/sdp.js';
+import type { SipTransportStats } from '../transport/udp.js';
+import type { SipAuthOptions } from '../ua/user-agent.js';
+
+/**
+ * The application each worker runs: a module exporting a factory `(options, engine)` that returns
+ * the onIncomingCall hook (e.g. `demoApp` in src/demo.ts); `engine` is that worker's engine (for
+ * `engine.call()`). It is imported in every worker, so it must not count on memory shared
+ * between calls of different workers.
+ */
+export interface SipWorkerApp {
+  /** Module specifier as `import()` takes it: a file URL or a package name. */
+  module: string;
+  /** The factory's export name (default `default`). */
+  export?: string;
+  /** Passed to the factory; must survive structured cloning. */
+  options?: unknown;
+}
+
+export interface SipWorkersOptions {
+  /** Worker threads (≥ 1). */
+  threads: number;
+  host: string;
+  /** The SIP UDP port (0 = a free one, chosen once for router and workers). */
+  port: number;
+  /** RTP range, cut into one slice per worker. */
+  rtpPorts: string;
+  app: SipWorkerApp;
+  logger: Logger;
+  /** Level for the workers' own pino loggers (default the router logger's). */
+  logLevel?: LogLevel;
+  /** Concurrent calls over all workers (each gets its share). */
+  maxCalls?: number;
+  ringTimeoutMs?: number;
+  maxCallDurationMs?: number;
+  sip?: {
+    timers?: Partial<SipTimerConfig>;
+    rtpTimeoutMs?: number;
+    codecs?: AudioCodec[];
+    /**
+     * Digest authentication of inbound INVITEs in every worker. Users as a table (it is cloned
+     * to each thread). An INVITE and its authenticated retry share the Call-ID, so they reach the
+     * same worker; each thread signs its own nonces and counts failures on its own.
+     */
+    auth?: Omit<SipAuthOptions, 'users'> & { users: Record<string, string> };
+    /** Pending inbound INVITEs over all workers (each gets its share; default 1000 each). */
+    maxPendingInvites?: number;
+    /** Of those, per source address over all workers (each gets its share). */
+    maxPendingInvitesPerSource?: number;
+    /** Parser caps, in every worker (and for the router's 503s). */
+    parseLimits?: Partial<SipParseLimits>;
+    /** Which source each call's RTP is taken from (see EngineOptions.sip.strictRtp). */
+    strictRtp?: RtpLatchOptions;
+  };
+  /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
+  allow?: string[];
+  /** Per-source token buckets, applied by the router; see EngineOptions.sip.rateLimits. */
+  rateLimits?: Partial<SipRateLimits> | false;
+}
+
+/** What a worker gets as workerData. */
+export interface SipWorkerData {
+  index: number;
+  host: string;
+  port: number;
+  rtpPorts: string;
+  logLevel: LogLevel;
+  maxCalls?: number;
+  ringTimeoutMs?: number;
+  maxCallDurationMs?: number;
+  sip: NonNullable<SipWorkersOptions['sip']>;
+  app: SipWorkerApp;
+}
+
+/** One worker's health, as `SipWorkers.stats()` reports it. */
+export interface SipWorkerStats {
+  index: number;
+  /** Calls alive in this thread's engine. */
+  liveCalls: number;
+  /** SIP legs (dialogs) the UA still tracks. */
+  liveLegs: number;
+  /** V8 heap in use in this thread, bytes (garbage not yet collected included). */
+  heapUsedBytes: number;
+  /** This thread's SIP transport counters (received = datagrams from the router). */
+  transport: SipTransportStats;
+}
+
+/** Router → worker. A datagram is the hot path: a bare object, its bytes transferred. */
+export type ToWorker = { d: Uint8Array; a: string; p: number } | { type: 'stats'; id: number } | { type: 'close' };
+/** Worker → router. */
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'failed'; error: string }
+  | { type: 'stats'; id: number; stats: SipWorkerStats }
+  | { type: 'closed' };
+
+export interface SipWorkersEvents {
+  /** A worker failed to start or died; its share of calls is lost. */
+  error: [err: Error];
+}
+
+const CLOSE_TIMEOUT_MS = 5000;
+
+function spawnWorker(data: SipWorkerData): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./thread.js', import.meta.url), { workerData: data });
+  // Run from source (tsx: `npm start`, the tests). Node 20 does not apply --import preloads to
+  // worker threads, so the worker loads its TypeScript through tsx's API explicitly. tsx is a
+  // devDependency; the built package never comes here.
+  const entry = new URL('./thread.ts', import.meta.url).href;
+  const api = import.meta.resolve('tsx/esm/api');
+  const code = `import(${JSON.stringify(api)}).then((tsx) => tsx.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(entry)}))`;
+  return new Worker(code, { eval: true, workerData: data });
+}
+
+export class SipWorkers extends EventEmitter<SipWorkersEvents> {
+  private readonly workers: Worker[] = [];
+  private socket: dgram.Socket | undefined;
+  private boundPort = 0;
+  private closing: Promise<void> | undefined;
+  private readonly log: Logger;
+  private statsSeq = 0;
+  private readonly statsWaiting = new Map<number, (s: SipWorkerStats) => void>();
+  /** Datagrams handed to each worker so far. */
+  readonly routed: number[];
+  /** Allow-list and per-source rate limits, for all threads (undefined when both are off). */
+  readonly admission: SipAdmission | undefined;
+  private readonly parseLimits: SipParseLimits;
+  private stopRefusalLog: (() => void) | undefined;
+
+  constructor(private readonly opts: SipWorkersOptions) {
+    super();
+    if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
+    this.log = opts.logger.child({ component: 'sip-router' });
+    this.routed = new Array<number>(opts.threads).fill(0);
+    const admission = new SipAdmission({ allow: opts.allow, rateLimits: opts.rateLimits });
+    this.admission = admission.active ? admission : undefined;
+    this.parseLimits = resolveParseLimits(opts.sip?.parseLimits);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get threads(): number {
+    return this.opts.threads;
+  }
+
+  /** Start the workers, wait until each has bound the port, then bind the router last. */
+  async start(): Promise<void> {
+    const o = this.opts;
+    const port = o.port === 0 ? await freeUdpPort(o.host) : o.port;
+    const slices = splitPortRange(o.rtpPorts, o.threads);
+    const level = o.logLevel ?? (o.logger.level as LogLevel);
+    try {
+      await Promise.all(
+        slices.map((rtpPorts, index) =>
+          this.startWorker({
+            index,
+            host: o.host,
+            port,
+            rtpPorts,
+            logLevel: level,
+            maxCalls: o.maxCalls === undefined ? undefined : Math.ceil(o.maxCalls / o.threads),
+            ringTimeoutMs: o.ringTimeoutMs,
+            maxCallDurationMs: o.maxCallDurationMs,
+            sip: workerSip(o.sip, o.threads),
+            app: o.app,
+          }),
+        ),
+      );
+      this.socket = await this.bindRouter(port);
+      if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.boundPort = port;
+    this.log.info({ host: o.host, port, threads: o.threads, rtpPorts: slices }, 'sip/udp listening (worker threads)');
+  }
+
+  private startWorker(data: SipWorkerData): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const worker = spawnWorker(data);
+      this.workers[data.index] = worker;
+      let ready = false;
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          ready = true;
+          resolve();
+        } else if (m.type === 'failed') {
+          reject(new Error(`sip worker ${data.index}: ${m.error}`));
+        } else if (m.type === 'stats') {
+          this.statsWaiting.get(m.id)?.(m.stats);
+          this.statsWaiting.delete(m.id);
+        }
+      });
+      // A thread that throws also exits: report whichever comes first, once.
+      let reported = false;
+      const lost = (err: Error) => {
+        if (!ready) return reject(err);
+        if (reported || this.closing) return;
+        reported = true;
+        this.log.error({ err, worker: data.index }, 'sip worker lost');
+        this.emit('error', err);
+      };
+      worker.on('error', (err) => lost(err));
+      worker.on('exit', (code) => lost(new Error(`sip worker ${data.index} exited${ready ? ' unexpectedly' : ' before it was ready'} with code ${code}`)));
+    });
+  }
+
+  private bindRouter(port: number): Promise<dgram.Socket> {
+    return new Promise((resolve, reject) => {
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      socket.once('error', reject);
+      socket.bind(port, this.opts.host, () => {
+        socket.off('error', reject);
+        try {
+          socket.setRecvBufferSize(8 * 1024 * 1024);
+        } catch {
+          /* not fatal: the OS may cap it */
+        }
+        socket.on('message', this.route);
+        socket.on('error', (err) => this.log.error({ err }, 'sip router socket error'));
+        resolve(socket);
+      });
+    });
+  }
+
+  // The whole hot path of the router thread: hash, pick, hand over (the bytes move, not copy).
+  private readonly route = (buf: Buffer, rinfo: dgram.RemoteInfo): void => {
+    const admission = this.admission;
+    if (admission) {
+      const verdict = admission.check(rinfo.address, buf);
+      if (verdict !== 'accept') {
+        if (verdict === 'refuse') this.refuse(admission, buf, rinfo);
+        return;
+      }
+    }
+    const i = callIdHash(buf) % this.workers.length;
+    this.routed[i]!++;
+    const owned = buf.byteOffset === 0 && buf.buffer.byteLength === buf.length;
+    const d = owned ? buf : new Uint8Array(buf);
+    this.workers[i]!.postMessage({ d, a: rinfo.address, p: rinfo.port } satisfies ToWorker, [d.buffer as ArrayBuffer]);
+  };
+
+  /** The stateless 503 for a request over its source's rate, from the SIP port itself. */
+  private refuse(admission: SipAdmission, buf: Buffer, rinfo: dgram.RemoteInfo): void {
+    const r = admission.refusal(buf, { address: rinfo.address, port: rinfo.port }, { limits: this.parseLimits });
+    if (r) this.socket?.send(r.bytes, r.to.port, r.to.address);
+  }
+
+  /** Each worker's live calls, legs, heap and transport counters (asked of the threads; 2 s bound). */
+  stats(): Promise<SipWorkerStats[]> {
+    return Promise.all(
+      this.workers.map(
+        (w, index) =>
+          new Promise<SipWorkerStats>((resolve, reject) => {
+            const id = ++this.statsSeq;
+            const timer = setTimeout(() => {
+              this.statsWaiting.delete(id);
+              reject(new Error(`sip worker ${index} did not report its stats within 2 s`));
+            }, 2000);
+            this.statsWaiting.set(id, (s) => {
+              clearTimeout(timer);
+              resolve(s);
+            });
+            w.postMessage({ type: 'stats', id } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+
+  /** Stop taking datagrams, let each worker hang up its calls and close, then end the threads. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopRefusalLog?.();
+      const s = this.socket;
+      this.socket = undefined;
+      if (s) await new Promise<void>((r) => s.close(() => r()));
+      await Promise.all(this.workers.map((w) => stopWorker(w)));
+    })();
+    return this.closing;
+  }
+}
+
+/** A worker's share of the SIP options (the pending-INVITE cap is split like maxCalls). */
+function workerSip(sip: SipWorkersOptions['sip'], threads: number): NonNullable<SipWorkersOptions['sip']> {
+  const share = (n: number | undefined) => (n === undefined ? undefined : Math.ceil(n / threads));
+  return { ...sip, maxPendingInvites: share(sip?.maxPendingInvites), maxPendingInvitesPerSource: share(sip?.maxPendingInvitesPerSource) };
+}
+
+function stopWorker(worker: Worker): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => void worker.terminate().then(finish, finish), CLOSE_TIMEOUT_MS);
+    worker.once('exit', finish);
+    try {
+      worker.postMessage({ type: 'close' } satisfies ToWorker);
+    } catch {
+      finish(); // already gone
+    }
+  });
+}
+
+/** A UDP port free right now on `host`, for router and workers to share. */
+function freeUdpPort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, host, () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}

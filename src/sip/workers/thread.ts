@@ -1,0 +1,87 @@
+// One SIP worker thread (see workers.ts): a whole engine without HTTP/WebSocket, whose SIP socket
+// shares the router's port and whose inbound datagrams arrive as messages from the router.
+import v8 from 'node:v8';
+import { parentPort, workerData } from 'node:worker_threads';
+import { createEngine, type Engine } from '../../engine.js';
+import { createLogger } from '../../logger.js';
+import type { IncomingCallHook } from '../../call/call.js';
+import { newTransportStats, type DatagramFeed, type Endpoint } from '../transport/udp.js';
+import type { FromWorker, SipWorkerData, ToWorker } from './router.js';
+
+const port = parentPort;
+if (!port) throw new Error('src/sip/workers/thread.ts runs as a worker thread (started by SipWorkers)');
+const data = workerData as SipWorkerData;
+const post = (m: FromWorker) => port.postMessage(m);
+
+async function loadApp(engine: Engine): Promise<IncomingCallHook> {
+  const mod = (await import(data.app.module)) as Record<string, unknown>;
+  const name = data.app.export ?? 'default';
+  const factory = mod[name];
+  if (typeof factory !== 'function') throw new Error(`app module ${data.app.module} has no function export ${JSON.stringify(name)}`);
+  const hook: unknown = await (factory as (options: unknown, engine: Engine) => unknown)(data.app.options, engine);
+  if (typeof hook !== 'function') throw new Error(`app factory ${name} of ${data.app.module} did not return an onIncomingCall hook`);
+  return hook as IncomingCallHook;
+}
+
+let deliver: ((buf: Buffer, from: Endpoint) => void) | undefined;
+const feed: DatagramFeed = {
+  subscribe(fn) {
+    deliver = fn;
+    return () => {
+      deliver = undefined;
+    };
+  },
+};
+
+let engine: Engine | undefined;
+port.on('message', (m: ToWorker) => {
+  if ('d' in m) {
+    deliver?.(Buffer.from(m.d.buffer, m.d.byteOffset, m.d.byteLength), { address: m.a, port: m.p });
+    return;
+  }
+  if (m.type === 'stats') {
+    // With --expose-gc (measurements) the heap figure is taken after a full collection.
+    (globalThis as { gc?: () => void }).gc?.();
+    post({
+      type: 'stats',
+      id: m.id,
+      stats: {
+        index: data.index,
+        liveCalls: engine?.calls.size ?? 0,
+        liveLegs: engine?.sip?.liveLegs ?? 0,
+        heapUsedBytes: v8.getHeapStatistics().used_heap_size,
+        transport: { ...(engine?.sip?.transport.stats ?? newTransportStats()) },
+      },
+    });
+    return;
+  }
+  void (engine?.close() ?? Promise.resolve()).finally(() => {
+    post({ type: 'closed' });
+    port.close();
+  });
+});
+
+try {
+  const logger = createLogger(data.logLevel).child({ worker: data.index });
+  // The app gets this thread's engine (for engine.call() and the like), so the hook is bound late.
+  let hook: IncomingCallHook | undefined;
+  engine = createEngine({
+    host: data.host,
+    wsPort: false,
+    sipPort: data.port,
+    rtpPorts: data.rtpPorts,
+    logger,
+    inboundCall: false,
+    onIncomingCall: (call) => hook!(call),
+    maxCalls: data.maxCalls, // undefined ones take the engine's defaults
+    ringTimeoutMs: data.ringTimeoutMs,
+    maxCallDurationMs: data.maxCallDurationMs,
+    sip: { ...data.sip, datagrams: feed },
+  });
+  hook = await loadApp(engine);
+  await engine.listen();
+  post({ type: 'ready' });
+} catch (err) {
+  post({ type: 'failed', error: err instanceof Error ? err.message : String(err) });
+  port.close();
+}
