@@ -1,6 +1,7 @@
 // SIP and RTP steps of bench/hostile.ts: each re-measures one figure of issue 13 against an engine
 // child over loopback and returns table rows (finding, figure, value).
 import dgram from 'node:dgram';
+import { existsSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';
 import type { EngineChild } from '../../test/helpers/engine-child.js';
@@ -205,7 +206,10 @@ function foldedOptions(port: number, from: { address: string; port: number }, by
 
 /** Parse time of one 60 KB folded header, in this process, with the target tree's own parser. */
 export async function parseCost(root: string): Promise<Row[]> {
-  const mod = (await import(pathToFileURL(path.join(root, 'src/sip/message.ts')).href)) as { parseMessage(b: Buffer): { ok: boolean } };
+  // The codec moved to src/sip/codec/ in issue 14; older trees (HOSTILE_ROOT) keep it in src/sip/.
+  const file = ['src/sip/codec/message.ts', 'src/sip/message.ts'].map((f) => path.join(root, f)).find((f) => existsSync(f));
+  if (!file) throw new Error(`no SIP message codec under ${root}`);
+  const mod = (await import(pathToFileURL(file).href)) as { parseMessage(b: Buffer): { ok: boolean } };
   const from = { address: '127.0.0.1', port: 5062 };
   const time = (text: string) => {
     const buf = Buffer.from(text, 'latin1');
