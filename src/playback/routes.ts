@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
+import { ActorRegistry } from '../actors/registry.js';
 import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../http/rate-limit.js';
 import {
@@ -34,6 +35,11 @@ import { WS_CLOSE } from '../http/close-codes.js';
 
 export type { PlaybackPublishEvent, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats } from './types.js';
 export { toApiSession } from './wire.js';
+
+/** What a session's actions reach through the registry: its entry, once it is live. */
+interface SessionSlot {
+  entry: SessionEntry | undefined;
+}
 
 const DEFAULT_TARGET: PlaybackTarget = { type: 'AUDIO_ZONE', audioZoneId: 0 };
 let instances = 0;
@@ -61,11 +67,31 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   const tag = `playback${++instances}`;
   const stats: PlaybackStats = { saveErrors: 0, snapshotErrors: 0, encodeErrors: 0, restoreErrors: 0, refused: 0 };
 
-  const logic = (
-    opts.pauseTimeoutMs !== undefined
-      ? playbackSessionMachine.provide({ delays: { pauseTimeout: opts.pauseTimeoutMs } })
-      : playbackSessionMachine
-  ) as PlaybackSessionMachine;
+  // Provided once for every session (an ActorRegistry): the action finds its session's entry by
+  // the actor's id. The slot is filled once the spawned actor is known to be live.
+  const registry = new ActorRegistry<PlaybackSessionMachine, SessionSlot>(
+    supervisor,
+    (slotOf) =>
+      playbackSessionMachine.provide({
+        ...(opts.pauseTimeoutMs !== undefined ? { delays: { pauseTimeout: opts.pauseTimeoutMs } } : {}),
+        actions: {
+          // Runs inside the actor's timer: a failure here must not crash the session.
+          notifyAutoStopped: ({ self, context }) => {
+            try {
+              const entry = slotOf(self.id)?.entry;
+              const text = encode({
+                type: 'SESSION_UPDATED',
+                payload: { sessionId: context.sessionId, profile: context.profile ?? '', playbackTarget: context.target ?? DEFAULT_TARGET, stop: true, playing: false, seek: context.seek ?? 0 },
+              });
+              if (entry) fanOut(() => text, { only: (c) => mayUse(entry.acl, c.principal) });
+              persist();
+            } catch (err) {
+              log.error({ err, sessionId: context.sessionId }, 'announcing an auto-stopped session failed');
+            }
+          },
+        },
+      }) as PlaybackSessionMachine,
+  );
 
   const live = new Map<string, LiveConnection>();
   const sessions = new Map<number, SessionEntry>();
@@ -164,26 +190,9 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   type SpawnInit = { input: { sessionId: number; name: string; target: PlaybackTarget | null; playlist: SessionPlaylist } } | { snapshot: unknown };
 
   function spawnSession(sessionId: number, init: SpawnInit, acl: Acl, size: number): SessionEntry | undefined {
-    let entry: SessionEntry | undefined;
     let spawned: SessionActor | undefined;
-    const provided = logic.provide({
-      actions: {
-        // Runs inside the actor's timer: a failure here must not crash the session.
-        notifyAutoStopped: ({ context }) => {
-          try {
-            const text = encode({
-              type: 'SESSION_UPDATED',
-              payload: { sessionId: context.sessionId, profile: context.profile ?? '', playbackTarget: context.target ?? DEFAULT_TARGET, stop: true, playing: false, seek: context.seek ?? 0 },
-            });
-            if (entry) fanOut(() => text, { only: (c) => mayUse(entry!.acl, c.principal) });
-            persist();
-          } catch (err) {
-            log.error({ err, sessionId }, 'announcing an auto-stopped session failed');
-          }
-        },
-      },
-    }) as PlaybackSessionMachine;
-    const actor = (spawned = supervisor.spawn(provided, {
+    const slot: SessionSlot = { entry: undefined };
+    const actor = (spawned = registry.spawn(slot, {
       kind: 'session',
       id: `${tag}:session:${sessionId}`,
       bindings: { sessionId },
@@ -197,7 +206,8 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       },
     }));
     if (actor.ref.getSnapshot().status !== 'active') return undefined;
-    entry = { actor, acl, size };
+    const entry: SessionEntry = { actor, acl, size };
+    slot.entry = entry;
     sessions.set(sessionId, entry);
     playlistTotal += size;
     return entry;
