@@ -218,7 +218,7 @@ export class RecordingRuntime {
   private readonly recorders: ActorRegistry<RecordingMachine, Recorder>;
   private seq = 0;
 
-  constructor(private readonly opts: RecordingRuntimeOptions) {
+  constructor(opts: RecordingRuntimeOptions) {
     this.pacer = opts.pacer ?? sharedPacer();
     this.recorders = new ActorRegistry(opts.supervisor, (rec) =>
       recordingMachine.provide({
