@@ -4,14 +4,14 @@
 // Engine internals (CallManager, HttpServer, SipUserAgent, RoomRuntime…) are not exported.
 
 // Engine
-export { createEngine, type Engine, type EngineOptions, type EngineEvents } from './engine.js';
-export { LimitExceededError, type Supervisor } from './actors/supervisor.js';
+export { createEngine, Engine, type EngineOptions, type EngineEvents } from './engine.js';
+export { Supervisor, LimitExceededError, type SupervisorOptions } from './actors/supervisor.js';
 export type { InspectOptions } from './inspect/index.js';
 export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export {
   installProcessGuard,
-  type ProcessGuard,
+  ProcessGuard,
   type ProcessGuardOptions,
   type ProcessGuardMetrics,
   type ProcessGuardExitReason,
@@ -72,8 +72,13 @@ export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './j
 export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './jambonz/audio.js';
 export { verbs, validateVerbs, isJambonzVerbName, JambonzVerbs, JambonzVerbError } from './jambonz/verbs.js';
 export {
+  JAMBONZ_WS_SUBPROTOCOL,
   JambonzAckTimeoutError,
   JambonzCommandError,
+  type JambonzAck,
+  type JambonzCommand,
+  type JambonzInbound,
+  type JambonzInboundType,
   type JambonzCallInfo,
   type JambonzCallStatus,
   type JambonzCallStatusMessage,
