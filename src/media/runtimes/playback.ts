@@ -159,6 +159,14 @@ type Loaded =
   | { kind: 'tone'; tone: ToneSource; total: number }
   | { kind: 'silence'; total: number };
 
+/** What every pump of a runtime shares: the pacer, the report interval, the WAV loader. */
+interface PumpEnv {
+  readonly pacer: Pacer;
+  /** Samples between two MEDIA.POSITION reports. */
+  readonly reportSamples: number;
+  load(path: string): Promise<Int16Array>;
+}
+
 /** The per-stream sample pump. All per-frame work is here. */
 class Pump {
   stream!: PlaybackStream;
@@ -175,7 +183,7 @@ class Pump {
   private readonly tick = () => this.onTick();
 
   constructor(
-    private readonly rt: PlaybackRuntime,
+    private readonly rt: PumpEnv,
     readonly leg: MediaLeg,
   ) {}
 
@@ -208,7 +216,7 @@ class Pump {
         ready({ kind: 'silence', total: msToSamples(s.durationMs) });
         return;
       case 'file':
-        this.rt._loadFile(s.path).then(
+        this.rt.load(s.path).then(
           (samples) => ready({ kind: 'pcm', samples }),
           (err: unknown) => {
             if (token !== this.token) return;
@@ -306,8 +314,7 @@ function msToSamples(ms: number): number {
 
 export class PlaybackRuntime {
   readonly pacer: Pacer;
-  /** @internal */
-  readonly reportSamples: number;
+  private readonly env: PumpEnv;
   private readonly pumps: ActorRegistry<PlaybackMachine, Pump>;
   private readonly cache = new Map<string, Int16Array>();
   private cachedSamples = 0;
@@ -318,7 +325,11 @@ export class PlaybackRuntime {
   constructor(private readonly opts: PlaybackRuntimeOptions) {
     this.pacer = opts.pacer ?? sharedPacer();
     this.log = opts.logger;
-    this.reportSamples = Math.max(FRAME_SAMPLES, Math.round(((opts.positionReportMs ?? 1000) * SAMPLE_RATE) / 1000));
+    this.env = {
+      pacer: this.pacer,
+      reportSamples: Math.max(FRAME_SAMPLES, Math.round(((opts.positionReportMs ?? 1000) * SAMPLE_RATE) / 1000)),
+      load: (path) => this.loadFile(path),
+    };
     this.cacheLimit = opts.fileCacheSamples ?? 4 * 1024 * 1024;
     this.pumps = new ActorRegistry(opts.supervisor, (pump) => {
       const stream = (id: string) => pump(id)?.stream;
@@ -370,7 +381,7 @@ export class PlaybackRuntime {
   /** Spawn a playback stream on `leg` under the supervisor. */
   start(leg: MediaLeg, o: StartPlaybackOptions = {}): PlaybackStream {
     const id = o.id ?? `playback-${++this.seq}`;
-    const pump = new Pump(this, leg);
+    const pump = new Pump(this.env, leg);
     let offClose = (): void => {};
     let stream: PlaybackStream | undefined;
     let finished = false;
@@ -407,8 +418,8 @@ export class PlaybackRuntime {
     return stream;
   }
 
-  /** @internal Read and decode a WAV file (cached by path, size and mtime). */
-  async _loadFile(path: string): Promise<Int16Array> {
+  /** Read and decode a WAV file (cached by path, size and mtime). */
+  private async loadFile(path: string): Promise<Int16Array> {
     const st = await fsp.stat(path);
     const key = `${path}\0${st.size}\0${st.mtimeMs}`;
     const hit = this.cache.get(key);
