@@ -1,8 +1,25 @@
-// Public API of callchart.
+// Public API of callchart: exactly the names README.md lists under "API" (test/unit/public-api.test.ts
+// holds the two equal). Lower-level pieces live behind subpaths: `callchart/machines` (the
+// statecharts) and `callchart/media` (codecs, RTP sessions, ports, playback/recording runtimes).
+// Engine internals (CallManager, HttpServer, SipUserAgent, RoomRuntime…) are not exported.
+
+// Engine
 export { createEngine, Engine, type EngineOptions, type EngineEvents } from './engine.js';
+export { Supervisor, LimitExceededError, type SupervisorOptions } from './actors/supervisor.js';
+export type { InspectOptions } from './inspect/index.js';
+export { demoApp, type DemoAppOptions } from './demo.js';
+export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+export {
+  installProcessGuard,
+  ProcessGuard,
+  type ProcessGuardOptions,
+  type ProcessGuardMetrics,
+  type ProcessGuardExitReason,
+} from './process-guard.js';
+
+// The call handle
 export {
   Call,
-  type CallWire,
   type IncomingCallDecision,
   type IncomingCallHook,
   type CallEvents,
@@ -12,24 +29,68 @@ export {
   type CallRecordOptions,
   type CallMediaStats,
 } from './call/call.js';
-export { CallManager } from './call/manager.js';
-export { Supervisor, LimitExceededError, type SupervisorOptions, type SpawnOptions, type SupervisedActor } from './actors/supervisor.js';
-export { HttpServer, type WsRoute, type HttpRoute, type RouteParams, type ConnectionContext, type HttpSecurityOptions } from './http/server.js';
-export { Authenticator, mintToken, signUrl, type AuthOptions, type AuthMethod, type Credential, type MintOptions, type RouteAuthPolicy } from './http/auth.js';
-export type { ConnectionLimits, ConnectionStats } from './http/connection-guard.js';
-export { demoApp, type DemoAppOptions } from './demo.js';
-export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
-export { installProcessGuard, ProcessGuard, type ProcessGuardOptions, type ProcessGuardMetrics, type ProcessGuardExitReason } from './process-guard.js';
-export type { InspectOptions } from './inspect/index.js';
-export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua/user-agent.js';
+export type { CallEnd, CallEndReason, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
+
+// SIP
+export type { SipAuthOptions, OutboundCallOptions } from './sip/ua/user-agent.js';
 export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers/router.js';
-// Media plane: codecs and RTP sessions, and the media actors that play, record, bridge and mix.
-export * from './media/index.js';
-export { MediaServices, type MediaServicesOptions } from './media/call-media.js';
-// Rooms and MoosicBox-compatible playback sessions.
-export { createRoomsRoutes, counterService, RoomRuntime, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
+
+// HTTP/WebSocket routes and their security
+export type { WsRoute, HttpRoute, RouteParams, ConnectionContext, HttpSecurityOptions } from './http/server.js';
+export { mintToken, signUrl, type AuthOptions, type AuthMethod, type Credential, type MintOptions, type RouteAuthPolicy } from './http/auth.js';
+export type { ConnectionLimits, ConnectionStats } from './http/connection-guard.js';
+
+// Media on calls
+export type { MediaLeg, PayloadPath, AudioListener } from './media/leg.js';
+export { startEcho, type Echo, type EchoMode, type EchoOptions } from './media/mixing/echo.js';
+export { bridge, type Bridge, type BridgeOptions, type BridgeStats, type BridgeStopReason } from './media/mixing/bridge.js';
+export { MixerRoom, type MixerOptions, type MixerLegStats } from './media/mixing/mixer.js';
+export type { MediaServices } from './media/call-media.js';
+export type { PlaybackStream, PlaybackStreamEvents, PlayRequest, ItemFinished, PlaybackSource } from './media/runtimes/playback.js';
+export type { RecordingHandle, RecordingEvents, RecordingOutput, RecordingStopReason } from './media/runtimes/recording.js';
+export type { RtpSessionStats } from './media/rtp/session.js';
+export type { StrictRtpMode } from './media/rtp/latch.js';
+export { l16BEToPcm, pcmToL16BE, downsample16to8, upsample8to16 } from './media/codecs/g711.js';
+
+// Rooms and MoosicBox-compatible playback sessions
+export { createRoomsRoutes, counterService, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';
-export { createPlaybackRoutes, createFileStore, createMemoryStore, type PlaybackRoutes, type PlaybackRoutesOptions, type PlaybackStore } from './playback/index.js';
-export * from '../machines/index.js';
-// jambonz application protocol: hook routes (ws.jambonz.org) and audio routes (audio.jambonz.org).
-export * from './jambonz/index.js';
+export type { RoomMember, RoomMemberKind } from '../machines/room.machine.js';
+export {
+  createPlaybackRoutes,
+  createFileStore,
+  createMemoryStore,
+  type PlaybackRoutes,
+  type PlaybackRoutesOptions,
+  type PlaybackStore,
+} from './playback/index.js';
+export type { PlaybackQuality, PlaybackTarget } from '../machines/playbackSession.machine.js';
+
+// jambonz: hook routes (ws.jambonz.org), audio routes (audio.jambonz.org), verbs and protocol types.
+export type { JambonzService, JambonzServiceOptions } from './jambonz/index.js';
+export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './jambonz/hook.js';
+export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './jambonz/audio.js';
+export { verbs, validateVerbs, isJambonzVerbName, JambonzVerbs, JambonzVerbError } from './jambonz/verbs.js';
+export {
+  JAMBONZ_WS_SUBPROTOCOL,
+  JambonzAckTimeoutError,
+  JambonzCommandError,
+  type JambonzAck,
+  type JambonzCommand,
+  type JambonzInbound,
+  type JambonzInboundType,
+  type JambonzCallInfo,
+  type JambonzCallStatus,
+  type JambonzCallStatusMessage,
+  type JambonzCommandName,
+  type JambonzCommandData,
+  type JambonzHookData,
+  type JambonzSessionNewMessage,
+  type JambonzVerbHookMessage,
+  type JambonzInboundMessage,
+  type JambonzOutboundMessage,
+} from './jambonz/protocol.js';
+export type { JambonzSessionEnd, JambonzSessionEndReason } from '../machines/jambonzSession.machine.js';
+// Everything generated from the verb specifications: JambonzVerb, JambonzVerbName, the verb tables,
+// and one Jambonz<Name>Verb / Jambonz<Name>Props type per verb and nested schema.
+export * from './jambonz/verb-types.generated.js';

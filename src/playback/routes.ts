@@ -8,26 +8,19 @@
 // saves, snapshots and frame encoding are caught, logged and counted (`stats`). With
 // authentication on, sessions, audio zones and connection registrations belong to the principal
 // that created them (policy.ts); every answer and broadcast is cut to what its recipient may see.
+// What each request does is in requests.ts; this file holds the state, sockets and persistence.
 import { randomUUID } from 'node:crypto';
 import { WebSocket, type RawData } from 'ws';
 import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
+import { ActorRegistry } from '../actors/registry.js';
 import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../http/rate-limit.js';
-import {
-  PlaybackWireError,
-  parseInbound,
-  patchFromUpdate,
-  toApiUpdate,
-  type ApiShared,
-  type InboundMessage,
-  type OutboundFrame,
-  type PlaybackErrorCode,
-  type RegisterPlayer,
-} from './wire.js';
-import type { AudioZoneRecord, ConnectionRecord, PersistedSession, PlaybackState, PlayerRecord } from './store.js';
+import { PlaybackWireError, parseInbound, type InboundMessage, type OutboundFrame, type PlaybackErrorCode } from './wire.js';
+import type { AudioZoneRecord, ConnectionRecord, PersistedSession, PlaybackState } from './store.js';
 import { sanitizeState } from './persisted.js';
-import { aclFields, aclFor, defaultPlaybackLimits, mayShare, mayUse, mergePlayers, type Acl, type PlaybackLimits } from './policy.js';
+import { createRequestHandler, playlistSize, setShares, type SpawnInit } from './requests.js';
+import { aclFields, defaultPlaybackLimits, mayUse, type Acl, type PlaybackLimits } from './policy.js';
 import { audioZonesView, connectionsView, sendEach, sessionsView, type FanOutOptions, type ViewSource } from './views.js';
 import type { LiveConnection, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats, SessionActor, SessionEntry } from './types.js';
 import { WS_CLOSE } from '../http/close-codes.js';
@@ -35,12 +28,14 @@ import { WS_CLOSE } from '../http/close-codes.js';
 export type { PlaybackPublishEvent, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats } from './types.js';
 export { toApiSession } from './wire.js';
 
+/** What a session's actions reach through the registry: its entry, once it is live. */
+interface SessionSlot {
+  entry: SessionEntry | undefined;
+}
+
 const DEFAULT_TARGET: PlaybackTarget = { type: 'AUDIO_ZONE', audioZoneId: 0 };
 let instances = 0;
 
-/** Tracks are bounded at the edge (depth ≤ 9 with the array), so stringify cannot recurse too far. */
-const playlistSize = (p: SessionPlaylist) => JSON.stringify(p.tracks).length;
-const sameTarget = (a: PlaybackTarget | null, b: PlaybackTarget) => a !== null && JSON.stringify(a) === JSON.stringify(b);
 
 const frameBytes = (data: RawData): number => (Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength);
 
@@ -61,17 +56,37 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   const tag = `playback${++instances}`;
   const stats: PlaybackStats = { saveErrors: 0, snapshotErrors: 0, encodeErrors: 0, restoreErrors: 0, refused: 0 };
 
-  const logic = (
-    opts.pauseTimeoutMs !== undefined
-      ? playbackSessionMachine.provide({ delays: { pauseTimeout: opts.pauseTimeoutMs } })
-      : playbackSessionMachine
-  ) as PlaybackSessionMachine;
+  // Provided once for every session (an ActorRegistry): the action finds its session's entry by
+  // the actor's id. The slot is filled once the spawned actor is known to be live.
+  const registry = new ActorRegistry<PlaybackSessionMachine, SessionSlot>(
+    supervisor,
+    (slotOf) =>
+      playbackSessionMachine.provide({
+        ...(opts.pauseTimeoutMs !== undefined ? { delays: { pauseTimeout: opts.pauseTimeoutMs } } : {}),
+        actions: {
+          // Runs inside the actor's timer: a failure here must not crash the session.
+          notifyAutoStopped: ({ self, context }) => {
+            try {
+              const entry = slotOf(self.id)?.entry;
+              const text = encode({
+                type: 'SESSION_UPDATED',
+                payload: { sessionId: context.sessionId, profile: context.profile ?? '', playbackTarget: context.target ?? DEFAULT_TARGET, stop: true, playing: false, seek: context.seek ?? 0 },
+              });
+              if (entry) fanOut(() => text, { only: (c) => mayUse(entry.acl, c.principal) });
+              persist();
+            } catch (err) {
+              log.error({ err, sessionId: context.sessionId }, 'announcing an auto-stopped session failed');
+            }
+          },
+        },
+      }) as PlaybackSessionMachine,
+  );
 
   const live = new Map<string, LiveConnection>();
   const sessions = new Map<number, SessionEntry>();
   const zones = new Map<number, AudioZoneRecord>();
   const registered = new Map<string, ConnectionRecord>();
-  let counters = { nextSessionId: 1, nextAudioZoneId: 1, nextPlayerId: 1 };
+  const counters = { nextSessionId: 1, nextAudioZoneId: 1, nextPlayerId: 1 };
   let playlistTotal = 0;
   let heartbeat: NodeJS.Timeout | undefined;
   let closed = false;
@@ -161,29 +176,10 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
 
   // ---- sessions ------------------------------------------------------------------------------
 
-  type SpawnInit = { input: { sessionId: number; name: string; target: PlaybackTarget | null; playlist: SessionPlaylist } } | { snapshot: unknown };
-
   function spawnSession(sessionId: number, init: SpawnInit, acl: Acl, size: number): SessionEntry | undefined {
-    let entry: SessionEntry | undefined;
     let spawned: SessionActor | undefined;
-    const provided = logic.provide({
-      actions: {
-        // Runs inside the actor's timer: a failure here must not crash the session.
-        notifyAutoStopped: ({ context }) => {
-          try {
-            const text = encode({
-              type: 'SESSION_UPDATED',
-              payload: { sessionId: context.sessionId, profile: context.profile ?? '', playbackTarget: context.target ?? DEFAULT_TARGET, stop: true, playing: false, seek: context.seek ?? 0 },
-            });
-            if (entry) fanOut(() => text, { only: (c) => mayUse(entry!.acl, c.principal) });
-            persist();
-          } catch (err) {
-            log.error({ err, sessionId }, 'announcing an auto-stopped session failed');
-          }
-        },
-      },
-    }) as PlaybackSessionMachine;
-    const actor = (spawned = supervisor.spawn(provided, {
+    const slot: SessionSlot = { entry: undefined };
+    const actor = (spawned = registry.spawn(slot, {
       kind: 'session',
       id: `${tag}:session:${sessionId}`,
       bindings: { sessionId },
@@ -197,7 +193,8 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       },
     }));
     if (actor.ref.getSnapshot().status !== 'active') return undefined;
-    entry = { actor, acl, size };
+    const entry: SessionEntry = { actor, acl, size };
+    slot.entry = entry;
     sessions.set(sessionId, entry);
     playlistTotal += size;
     return entry;
@@ -211,7 +208,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   }
 
   function restore(state: PlaybackState): void {
-    counters = { nextSessionId: state.nextSessionId, nextAudioZoneId: state.nextAudioZoneId, nextPlayerId: state.nextPlayerId };
+    Object.assign(counters, { nextSessionId: state.nextSessionId, nextAudioZoneId: state.nextAudioZoneId, nextPlayerId: state.nextPlayerId });
     for (const z of state.audioZones) zones.set(z.id, z);
     for (const c of state.connections) registered.set(c.connectionId, c);
     for (const s of state.sessions) {
@@ -259,195 +256,34 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     loaded = true;
   });
 
-  // ---- inbound -------------------------------------------------------------------------------
-
-  const upsertPlayers = (list: PlayerRecord[], players: RegisterPlayer[]) => mergePlayers(list, players, () => counters.nextPlayerId++);
-
-  /** A session this client may use, or undefined (absent and someone else's look the same). */
-  function findSession(conn: LiveConnection, sessionId: number): SessionEntry | undefined {
-    const e = sessions.get(sessionId);
-    if (e && !mayUse(e.acl, conn.principal)) {
-      stats.refused++;
-      conn.log.info({ principal: conn.principal, sessionId }, 'playback session of another principal refused');
-      return undefined;
-    }
-    return e;
-  }
-
-  /** A target naming someone else's zone or registration is refused as if it did not exist. */
-  function targetRefusal(target: PlaybackTarget, principal: string | undefined): string | undefined {
-    if (target.type === 'AUDIO_ZONE') {
-      const z = zones.get(target.audioZoneId);
-      if (z && !mayUse(z, principal)) return `no audio zone ${target.audioZoneId}`;
-    } else if (target.type === 'CONNECTION_OUTPUT') {
-      const c = registered.get(target.connectionId);
-      if (c && !mayUse(c, principal)) return `no connection ${target.connectionId}`;
-    }
-    return undefined;
-  }
-
-  /** The live socket holding a connection id: its registration, or its own server-given id. */
-  const holderOf = (connectionId: string) => [...live.values()].find((c) => c.registeredAs === connectionId || c.id === connectionId);
-
-  /** Room for one more registration: forget the oldest one without a live socket if full. */
-  function roomForRegistration(): boolean {
-    if (registered.size < limits.connections) return true;
-    const alive = aliveIds();
-    for (const id of registered.keys()) {
-      if (!alive.has(id)) {
-        registered.delete(id);
-        return true;
-      }
-    }
-    return false;
-  }
-
-  function setShares(acl: Acl, principals: string[]): void {
-    if (principals.length) acl.sharedWith = principals;
-    else delete acl.sharedWith;
-  }
-
-  /** SHARE_*: only the owner changes the list; others get NOT_FOUND or FORBIDDEN. */
-  function shareFrom(conn: LiveConnection, acl: Acl | undefined, what: string, request: string, principals: string[], shared: ApiShared): boolean {
-    if (!acl || !mayUse(acl, conn.principal)) {
-      if (acl) stats.refused++;
-      sendError(conn, 'NOT_FOUND', `no ${what}`, request);
-      return false;
-    }
-    if (!mayShare(acl, conn.principal)) {
-      const reason =
-        conn.principal === undefined ? 'sharing needs authentication: with it off every client already shares everything' : `only the owner may share ${what}`;
-      refuse(conn, 'FORBIDDEN', reason, request);
-      return false;
-    }
-    setShares(acl, principals);
-    sendTo(conn, { type: 'SHARED', payload: shared });
-    persist();
-    return true;
-  }
-
-  function handle(conn: LiveConnection, msg: InboundMessage): void {
-    const who = conn.principal;
-    switch (msg.type) {
-      case 'PING':
-        return;
-      case 'GET_CONNECTION_ID':
-        sendTo(conn, { type: 'CONNECTION_ID', connectionId: conn.id });
-        sendText(conn, sessionsText(who));
-        return;
-      case 'GET_SESSIONS':
-        sendText(conn, sessionsText(who));
-        return;
-      case 'CREATE_SESSION': {
-        const p = msg.payload;
-        if (sessions.size >= limits.sessions) return sendError(conn, 'LIMIT_EXCEEDED', `too many sessions: limit of ${limits.sessions} reached`, msg.type);
-        const target: PlaybackTarget | null = p.audioZoneId !== undefined ? { type: 'AUDIO_ZONE', audioZoneId: p.audioZoneId } : null;
-        const refusal = target && targetRefusal(target, who);
-        if (refusal) return refuse(conn, 'NOT_FOUND', refusal, msg.type);
-        const sessionId = counters.nextSessionId;
-        const playlist = { sessionPlaylistId: sessionId, tracks: p.playlist.tracks.map((trackId) => ({ trackId })) };
-        const size = playlistSize(playlist);
-        if (playlistTotal + size > limits.storedPlaylistSize) return sendError(conn, 'LIMIT_EXCEEDED', 'stored playlists are over their size limit', msg.type);
-        counters.nextSessionId++;
-        spawnSession(sessionId, { input: { sessionId, name: p.name, target, playlist } }, aclFor(who), size);
-        conn.log.debug({ sessionId }, 'session created');
-        broadcastSessions();
-        persist();
-        return;
-      }
-      case 'UPDATE_SESSION': {
-        const p = msg.payload;
-        const e = findSession(conn, p.sessionId);
-        if (!e) return sendError(conn, 'NOT_FOUND', `no session ${p.sessionId}`, msg.type);
-        const current = e.actor.ref.getSnapshot().context.target;
-        const refusal = sameTarget(current, p.playbackTarget) ? undefined : targetRefusal(p.playbackTarget, who);
-        if (refusal) return refuse(conn, 'NOT_FOUND', refusal, msg.type);
-        const size = p.playlist ? playlistSize(p.playlist) : e.size;
-        if (playlistTotal - e.size + size > limits.storedPlaylistSize) return sendError(conn, 'LIMIT_EXCEEDED', 'stored playlists are over their size limit', msg.type);
-        e.actor.ref.send({ type: 'SESSION.UPDATE', patch: patchFromUpdate(p) });
-        const snap = e.actor.ref.getSnapshot();
-        if (snap.status !== 'active') return sendError(conn, 'INTERNAL', `session ${p.sessionId} failed`, msg.type);
-        playlistTotal += size - e.size;
-        e.size = size;
-        const text = encode({ type: 'SESSION_UPDATED', payload: toApiUpdate(p, snap) });
-        fanOut(() => text, { except: conn.id, only: (c) => mayUse(e.acl, c.principal) });
-        persist();
-        return;
-      }
-      case 'DELETE_SESSION': {
-        const { sessionId } = msg.payload;
-        const e = findSession(conn, sessionId);
-        if (!e) return sendError(conn, 'NOT_FOUND', `no session ${sessionId}`, msg.type);
-        e.actor.ref.send({ type: 'SESSION.DELETE' });
-        forget(sessionId, e.actor);
-        broadcastSessions();
-        persist();
-        return;
-      }
-      case 'REGISTER_CONNECTION': {
-        const p = msg.payload;
-        // Always, authentication or not: a registration a live socket holds is that socket's.
-        const holder = holderOf(p.connectionId);
-        if (holder && holder !== conn) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is held by another live connection`, msg.type);
-        const prev = registered.get(p.connectionId);
-        if (prev && !mayUse(prev, who)) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is registered by another principal`, msg.type);
-        const players = upsertPlayers(prev?.players ?? [], p.players);
-        if (players.length > limits.playersPerConnection) return sendError(conn, 'LIMIT_EXCEEDED', `more than ${limits.playersPerConnection} players`, msg.type);
-        if (!prev && !roomForRegistration()) return sendError(conn, 'LIMIT_EXCEEDED', `too many connections: limit of ${limits.connections} reached`, msg.type);
-        registered.set(p.connectionId, { connectionId: p.connectionId, name: p.name, players, ...aclFields(prev ?? aclFor(who)) });
-        conn.registeredAs = p.connectionId;
-        broadcastConnections();
-        persist();
-        return;
-      }
-      case 'REGISTER_PLAYERS': {
-        const rec = registered.get(conn.registeredAs ?? conn.id);
-        if (!rec || !mayUse(rec, who)) return sendError(conn, 'NOT_FOUND', 'connection not registered: send REGISTER_CONNECTION first', msg.type);
-        const players = upsertPlayers(rec.players, msg.payload);
-        if (players.length > limits.playersPerConnection) return sendError(conn, 'LIMIT_EXCEEDED', `more than ${limits.playersPerConnection} players`, msg.type);
-        rec.players = players;
-        broadcastConnections();
-        persist();
-        return;
-      }
-      case 'CREATE_AUDIO_ZONE': {
-        if (zones.size >= limits.audioZones) return sendError(conn, 'LIMIT_EXCEEDED', `too many audio zones: limit of ${limits.audioZones} reached`, msg.type);
-        const id = counters.nextAudioZoneId++;
-        zones.set(id, { id, name: msg.payload.name, players: [], ...aclFor(who) });
-        broadcastSessions();
-        broadcastConnections(conn.id);
-        persist();
-        return;
-      }
-      case 'SET_SEEK': {
-        const e = sessions.get(msg.payload.sessionId);
-        // Without authentication seeks are relayed as MoosicBox does, known session or not.
-        if (who !== undefined && !findSession(conn, msg.payload.sessionId)) return sendError(conn, 'NOT_FOUND', `no session ${msg.payload.sessionId}`, msg.type);
-        const text = encode({ type: 'SET_SEEK', payload: msg.payload });
-        fanOut(() => text, { except: conn.id, ...(e ? { only: (c: LiveConnection) => mayUse(e.acl, c.principal) } : {}) });
-        return;
-      }
-      case 'SHARE_SESSION': {
-        const { sessionId, principals } = msg.payload;
-        if (shareFrom(conn, sessions.get(sessionId)?.acl, `session ${sessionId}`, msg.type, principals, { kind: 'SESSION', sessionId, principals })) {
-          broadcastSessions(conn.id);
-        }
-        return;
-      }
-      case 'SHARE_AUDIO_ZONE': {
-        const { audioZoneId, principals } = msg.payload;
-        shareFrom(conn, zones.get(audioZoneId), `audio zone ${audioZoneId}`, msg.type, principals, { kind: 'AUDIO_ZONE', audioZoneId, principals });
-        return;
-      }
-      case 'SHARE_CONNECTION': {
-        const { connectionId, principals } = msg.payload;
-        if (shareFrom(conn, registered.get(connectionId), `connection ${connectionId}`, msg.type, principals, { kind: 'CONNECTION', connectionId, principals })) {
-          broadcastConnections(conn.id);
-        }
-        return;
-      }
-    }
-  }
+  const handle = createRequestHandler({
+    limits,
+    stats,
+    live,
+    sessions,
+    zones,
+    registered,
+    counters,
+    get playlistTotal() {
+      return playlistTotal;
+    },
+    set playlistTotal(v) {
+      playlistTotal = v;
+    },
+    aliveIds,
+    encode,
+    sendText,
+    sendTo,
+    sendError,
+    refuse,
+    fanOut,
+    sessionsText,
+    broadcastSessions,
+    broadcastConnections,
+    persist,
+    spawnSession,
+    forget,
+  });
 
   function onFrame(conn: LiveConnection, data: RawData, isBinary: boolean): void {
     conn.lastSeen = Date.now();

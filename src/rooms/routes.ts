@@ -10,6 +10,7 @@ import { WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
 import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
 import { LimitExceededError, type Supervisor } from '../actors/supervisor.js';
+import { ActorRegistry } from '../actors/registry.js';
 import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../http/rate-limit.js';
 import { RoomRuntime, closeReason } from './runtime.js';
@@ -110,28 +111,28 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
 
   const actorId = (roomId: string) => `room:${roomId}`;
 
-  // One provided machine for every room: `provide()` rebuilds the whole state-node tree, which
-  // per room would cost tens of KB of heap. The actions find their room through its id.
-  const roomOf = (roomId: string): RoomRuntime => {
-    const r = rooms.get(roomId);
-    if (!r) throw new Error(`room runtime missing for ${roomId}`);
-    return r;
-  };
-  const logic = roomMachine.provide({
-    actions: {
-      serviceCreated: ({ context }) => {
-        const r = roomOf(context.roomId);
-        r.service.created?.(context.roomId, r);
-      },
-      serviceConnect: ({ context }, { member }) => roomOf(context.roomId).service.connect?.(member),
-      serviceDisconnect: ({ context }, { member }) => roomOf(context.roomId).service.disconnect?.(member),
-      serviceTimer: ({ context }) => roomOf(context.roomId).service.timer?.(),
-      rejectMember: ({ context }, { memberId }) => roomOf(context.roomId).reject(memberId, WS_CLOSE.tryAgainLater, 'room full'),
-      escalateFailure: (_, { reason, error }) => {
-        throw error instanceof Error ? error : new Error(reason);
-      },
-    },
-  }) as unknown as RoomMachine;
+  // One provided machine for every room (an ActorRegistry): `provide()` rebuilds the whole
+  // state-node tree, which per room would cost tens of KB of heap. The actions find their room's
+  // runtime by the actor's id; once the actor is gone, late actions find nothing.
+  const registry = new ActorRegistry<RoomMachine, RoomRuntime>(
+    supervisor,
+    (roomOf) =>
+      roomMachine.provide({
+        actions: {
+          serviceCreated: ({ self, context }) => {
+            const r = roomOf(self.id);
+            r?.service.created?.(context.roomId, r);
+          },
+          serviceConnect: ({ self }, { member }) => roomOf(self.id)?.service.connect?.(member),
+          serviceDisconnect: ({ self }, { member }) => roomOf(self.id)?.service.disconnect?.(member),
+          serviceTimer: ({ self }) => roomOf(self.id)?.service.timer?.(),
+          rejectMember: ({ self }, { memberId }) => roomOf(self.id)?.reject(memberId, WS_CLOSE.tryAgainLater, 'room full'),
+          escalateFailure: (_, { reason, error }) => {
+            throw error instanceof Error ? error : new Error(reason);
+          },
+        },
+      }) as unknown as RoomMachine,
+  );
 
   function openRoom(roomId: string, owner: string | undefined): RoomRuntime {
     const service = opts.service(roomId);
@@ -139,7 +140,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     runtime.owner = owner;
     rooms.set(roomId, runtime);
     try {
-      const actor = supervisor.spawn(logic, {
+      const actor = registry.spawn(runtime, {
         kind: 'room',
         id: actorId(roomId),
         input: { roomId, ...input },

@@ -1,5 +1,6 @@
-// Playback runtime: provides the playback machine ONCE (its actions dispatch to the per-stream
-// pump registered under the actor's id) and runs the per-frame sample pump on the shared pacer.
+// Playback runtime: provides the playback machine ONCE through an ActorRegistry (its actions
+// dispatch to the per-stream pump registered under the actor's id) and runs the per-frame sample
+// pump on the shared pacer.
 //
 // Per 20 ms tick a playing stream copies (or, at gain 1, just views) 160 samples, applies the gain
 // and writes them to its leg. The actor hears only control events: item started (with duration),
@@ -21,6 +22,7 @@ import { decodeWavTo8kMono } from '../codecs/wav.js';
 import { ToneSource } from '../codecs/tones.js';
 import { sharedPacer, type Pacer } from '../pacer.js';
 import type { Supervisor } from '../../actors/supervisor.js';
+import { ActorRegistry } from '../../actors/registry.js';
 import { FRAME_SAMPLES, SAMPLE_RATE, type MediaLeg } from '../leg.js';
 
 export type { PlaybackItem, PlaybackSource, ItemFinished, PlaybackOutput } from '../../../machines/playback.machine.js';
@@ -50,6 +52,12 @@ export interface StartPlaybackOptions {
 
 /** An item as the app gives it: a bare source, or a source with its own id. */
 export type PlayRequest = PlaybackSource | { id?: string; source: PlaybackSource };
+
+// Set by PlaybackStream's static block: what the runtime does to a stream that an app must not.
+let streamAccess!: {
+  settle(s: PlaybackStream, f: ItemFinished): void;
+  closed(s: PlaybackStream, out: PlaybackOutput): void;
+};
 
 export interface PlaybackStreamEvents {
   itemFinished: [info: ItemFinished];
@@ -98,7 +106,7 @@ export class PlaybackStream extends EventEmitter<PlaybackStreamEvents> {
     });
     const all = Promise.all(list.map((it) => new Promise<ItemFinished>((resolve) => this.waiting.set(it.id, resolve))));
     if (this.actor.getSnapshot().status !== 'active') {
-      for (const it of list) this._settle({ itemId: it.id, reason: 'stopped', positionMs: 0 });
+      for (const it of list) this.#settle({ itemId: it.id, reason: 'stopped', positionMs: 0 });
     } else this.actor.send({ type: 'PLAYBACK.PLAY', items: list });
     return all;
   }
@@ -127,8 +135,7 @@ export class PlaybackStream extends EventEmitter<PlaybackStreamEvents> {
     return this.done;
   }
 
-  /** @internal */
-  _settle(f: ItemFinished): void {
+  #settle(f: ItemFinished): void {
     const w = this.waiting.get(f.itemId);
     if (w) {
       this.waiting.delete(f.itemId);
@@ -136,11 +143,14 @@ export class PlaybackStream extends EventEmitter<PlaybackStreamEvents> {
     }
   }
 
-  /** @internal */
-  _closed(out: PlaybackOutput): void {
-    for (const id of [...this.waiting.keys()]) this._settle({ itemId: id, reason: 'stopped', positionMs: 0 });
+  #closed(out: PlaybackOutput): void {
+    for (const id of [...this.waiting.keys()]) this.#settle({ itemId: id, reason: 'stopped', positionMs: 0 });
     this.emit('closed', out);
     this.resolveDone(out);
+  }
+
+  static {
+    streamAccess = { settle: (s, f) => s.#settle(f), closed: (s, out) => s.#closed(out) };
   }
 }
 
@@ -148,6 +158,14 @@ type Loaded =
   | { kind: 'pcm'; samples: Int16Array }
   | { kind: 'tone'; tone: ToneSource; total: number }
   | { kind: 'silence'; total: number };
+
+/** What every pump of a runtime shares: the pacer, the report interval, the WAV loader. */
+interface PumpEnv {
+  readonly pacer: Pacer;
+  /** Samples between two MEDIA.POSITION reports. */
+  readonly reportSamples: number;
+  load(path: string): Promise<Int16Array>;
+}
 
 /** The per-stream sample pump. All per-frame work is here. */
 class Pump {
@@ -165,7 +183,7 @@ class Pump {
   private readonly tick = () => this.onTick();
 
   constructor(
-    private readonly rt: PlaybackRuntime,
+    private readonly rt: PumpEnv,
     readonly leg: MediaLeg,
   ) {}
 
@@ -198,7 +216,7 @@ class Pump {
         ready({ kind: 'silence', total: msToSamples(s.durationMs) });
         return;
       case 'file':
-        this.rt._loadFile(s.path).then(
+        this.rt.load(s.path).then(
           (samples) => ready({ kind: 'pcm', samples }),
           (err: unknown) => {
             if (token !== this.token) return;
@@ -295,11 +313,9 @@ function msToSamples(ms: number): number {
 }
 
 export class PlaybackRuntime {
-  readonly machine: PlaybackMachine;
   readonly pacer: Pacer;
-  /** @internal */
-  readonly reportSamples: number;
-  private readonly pumps = new Map<string, Pump>();
+  private readonly env: PumpEnv;
+  private readonly pumps: ActorRegistry<PlaybackMachine, Pump>;
   private readonly cache = new Map<string, Int16Array>();
   private cachedSamples = 0;
   private readonly cacheLimit: number;
@@ -309,39 +325,49 @@ export class PlaybackRuntime {
   constructor(private readonly opts: PlaybackRuntimeOptions) {
     this.pacer = opts.pacer ?? sharedPacer();
     this.log = opts.logger;
-    this.reportSamples = Math.max(FRAME_SAMPLES, Math.round(((opts.positionReportMs ?? 1000) * SAMPLE_RATE) / 1000));
+    this.env = {
+      pacer: this.pacer,
+      reportSamples: Math.max(FRAME_SAMPLES, Math.round(((opts.positionReportMs ?? 1000) * SAMPLE_RATE) / 1000)),
+      load: (path) => this.loadFile(path),
+    };
     this.cacheLimit = opts.fileCacheSamples ?? 4 * 1024 * 1024;
-    const pump = (id: string) => this.pumps.get(id);
-    const stream = (id: string) => this.pumps.get(id)?.stream;
-    this.machine = playbackMachine.provide({
-      delays: { loadTimeout: opts.loadTimeoutMs ?? 5000 },
-      actions: {
-        startItem: ({ self }, p) => pump(self.id)?.start(p.item, p.positionMs, p.gain),
-        pauseOutput: ({ self }) => pump(self.id)?.pause(),
-        resumeOutput: ({ self }) => pump(self.id)?.resume(),
-        seekOutput: ({ self }, p) => pump(self.id)?.seek(p.positionMs),
-        setGain: ({ self }, p) => pump(self.id)?.setGain(p.gain),
-        stopOutput: ({ self }) => pump(self.id)?.stop(),
-        notifyItemFinished: ({ self }, p) => {
-          const s = stream(self.id);
-          if (!s) return;
-          if (p.reason === 'failed') this.logFor(self.id).warn({ itemId: p.itemId, error: p.error }, 'playback item failed');
-          s._settle(p);
-          s.emit('itemFinished', p);
+    this.pumps = new ActorRegistry(opts.supervisor, (pump) => {
+      const stream = (id: string) => pump(id)?.stream;
+      return playbackMachine.provide({
+        delays: { loadTimeout: opts.loadTimeoutMs ?? 5000 },
+        actions: {
+          startItem: ({ self }, p) => pump(self.id)?.start(p.item, p.positionMs, p.gain),
+          pauseOutput: ({ self }) => pump(self.id)?.pause(),
+          resumeOutput: ({ self }) => pump(self.id)?.resume(),
+          seekOutput: ({ self }, p) => pump(self.id)?.seek(p.positionMs),
+          setGain: ({ self }, p) => pump(self.id)?.setGain(p.gain),
+          stopOutput: ({ self }) => pump(self.id)?.stop(),
+          notifyItemFinished: ({ self }, p) => {
+            const s = stream(self.id);
+            if (!s) return;
+            if (p.reason === 'failed') this.logFor(self.id).warn({ itemId: p.itemId, error: p.error }, 'playback item failed');
+            streamAccess.settle(s, p);
+            s.emit('itemFinished', p);
+          },
+          notifyDrained: ({ self }) => stream(self.id)?.emit('drained'),
+          notifyRefused: ({ self }, p) => {
+            const s = stream(self.id);
+            if (!s) return;
+            for (const itemId of p.itemIds) streamAccess.settle(s, { itemId, reason: 'failed', positionMs: 0, error: 'queue full' });
+            s.emit('refused', p.itemIds);
+          },
+          notifyCleared: ({ self }, p) => {
+            const s = stream(self.id);
+            if (s) for (const itemId of p.itemIds) streamAccess.settle(s, { itemId, reason: 'stopped', positionMs: 0 });
+          },
         },
-        notifyDrained: ({ self }) => stream(self.id)?.emit('drained'),
-        notifyRefused: ({ self }, p) => {
-          const s = stream(self.id);
-          if (!s) return;
-          for (const itemId of p.itemIds) s._settle({ itemId, reason: 'failed', positionMs: 0, error: 'queue full' });
-          s.emit('refused', p.itemIds);
-        },
-        notifyCleared: ({ self }, p) => {
-          const s = stream(self.id);
-          for (const itemId of p.itemIds) s?._settle({ itemId, reason: 'stopped', positionMs: 0 });
-        },
-      },
+      });
     });
+  }
+
+  /** The playback machine as provided once for every stream of this runtime. */
+  get machine(): PlaybackMachine {
+    return this.pumps.logic;
   }
 
   private logFor(id: string): Logger {
@@ -355,33 +381,28 @@ export class PlaybackRuntime {
   /** Spawn a playback stream on `leg` under the supervisor. */
   start(leg: MediaLeg, o: StartPlaybackOptions = {}): PlaybackStream {
     const id = o.id ?? `playback-${++this.seq}`;
-    const pump = new Pump(this, leg);
-    this.pumps.set(id, pump);
+    const pump = new Pump(this.env, leg);
     let offClose = (): void => {};
     let stream: PlaybackStream | undefined;
+    let finished = false;
     const finish = (out: PlaybackOutput): void => {
-      if (!this.pumps.has(id)) return;
+      if (finished) return;
+      finished = true;
       pump.stop();
       offClose();
-      this.pumps.delete(id);
-      stream?._closed(out);
+      if (stream) streamAccess.closed(stream, out);
     };
-    let sup;
-    try {
-      sup = this.opts.supervisor.spawn(this.machine, {
-        kind: 'playback',
-        id,
-        input: { legId: leg.id, maxQueue: this.opts.maxQueue, gain: o.gain },
-        group: o.group,
-        bindings: { legId: leg.id, ...o.bindings },
-        onDone: (out) => finish(out as PlaybackOutput),
-        onCrash: () => finish({ played: 0, skipped: 0, failed: 0, closedBy: 'app' }),
-        onExit: () => finish({ played: 0, skipped: 0, failed: 0, closedBy: 'app' }),
-      });
-    } catch (err) {
-      this.pumps.delete(id);
-      throw err;
-    }
+    // The registry forgets the pump when the actor leaves the supervisor (or if spawn throws).
+    const sup = this.pumps.spawn(pump, {
+      kind: 'playback',
+      id,
+      input: { legId: leg.id, maxQueue: this.opts.maxQueue, gain: o.gain },
+      group: o.group,
+      bindings: { legId: leg.id, ...o.bindings },
+      onDone: (out) => finish(out as PlaybackOutput),
+      onCrash: () => finish({ played: 0, skipped: 0, failed: 0, closedBy: 'app' }),
+      onExit: () => finish({ played: 0, skipped: 0, failed: 0, closedBy: 'app' }),
+    });
     stream = new PlaybackStream(id, leg, sup.ref);
     pump.stream = stream;
     let last = stream.state;
@@ -397,8 +418,8 @@ export class PlaybackRuntime {
     return stream;
   }
 
-  /** @internal Read and decode a WAV file (cached by path, size and mtime). */
-  async _loadFile(path: string): Promise<Int16Array> {
+  /** Read and decode a WAV file (cached by path, size and mtime). */
+  private async loadFile(path: string): Promise<Int16Array> {
     const st = await fsp.stat(path);
     const key = `${path}\0${st.size}\0${st.mtimeMs}`;
     const hit = this.cache.get(key);

@@ -1,5 +1,5 @@
-// Recording runtime: provides the recording machine ONCE (actions dispatch by actor id to the
-// per-recording Recorder) and moves audio from legs into a WavWriter.
+// Recording runtime: provides the recording machine ONCE through an ActorRegistry (actions dispatch
+// by actor id to the per-recording Recorder) and moves audio from legs into a WavWriter.
 //
 // - 'single': one leg, every received frame is written as it arrives (no queue, no timer).
 // - 'mixed' / 'stereo': two legs lined up on the shared pacer: each leg's frames go into a small
@@ -20,6 +20,7 @@ import {
 import { WavWriter } from '../codecs/wav.js';
 import { sharedPacer, type Pacer } from '../pacer.js';
 import type { Supervisor } from '../../actors/supervisor.js';
+import { ActorRegistry } from '../../actors/registry.js';
 import { FRAME_SAMPLES, FrameQueue, SAMPLE_RATE, type MediaLeg } from '../leg.js';
 
 export type { RecordingMode, RecordingOutput, RecordingStopReason } from '../../../machines/recording.machine.js';
@@ -42,6 +43,9 @@ export interface StartRecordingOptions {
   /** WavWriter flush size in bytes (bounds what a crash can lose). */
   flushBytes?: number;
 }
+
+// Set by RecordingHandle's static block: the runtime's way to finish a handle, which an app must not.
+let finishHandle!: (h: RecordingHandle, o: RecordingOutput) => void;
 
 export interface RecordingEvents {
   state: [state: string];
@@ -79,10 +83,13 @@ export class RecordingHandle extends EventEmitter<RecordingEvents> {
     return this.done;
   }
 
-  /** @internal */
-  _finished(o: RecordingOutput): void {
+  #finished(o: RecordingOutput): void {
     this.emit('finished', o);
     this.resolveDone(o);
+  }
+
+  static {
+    finishHandle = (h, o) => h.#finished(o);
   }
 }
 
@@ -207,25 +214,30 @@ class Recorder {
 }
 
 export class RecordingRuntime {
-  readonly machine: RecordingMachine;
   readonly pacer: Pacer;
-  private readonly recorders = new Map<string, Recorder>();
+  private readonly recorders: ActorRegistry<RecordingMachine, Recorder>;
   private seq = 0;
 
-  constructor(private readonly opts: RecordingRuntimeOptions) {
+  constructor(opts: RecordingRuntimeOptions) {
     this.pacer = opts.pacer ?? sharedPacer();
-    const rec = (id: string) => this.recorders.get(id);
-    this.machine = recordingMachine.provide({
-      delays: { maxDuration: opts.maxDurationMs ?? 60 * 60 * 1000 },
-      actions: {
-        openWriter: ({ self }) => rec(self.id)?.open(),
-        startCapture: ({ self }) => rec(self.id)?.start(),
-        pauseCapture: ({ self }) => rec(self.id)?.pause(),
-        resumeCapture: ({ self }) => rec(self.id)?.resume(),
-        finalize: ({ self }) => rec(self.id)?.finalize(),
-        abort: ({ self }) => rec(self.id)?.abort(),
-      },
-    });
+    this.recorders = new ActorRegistry(opts.supervisor, (rec) =>
+      recordingMachine.provide({
+        delays: { maxDuration: opts.maxDurationMs ?? 60 * 60 * 1000 },
+        actions: {
+          openWriter: ({ self }) => rec(self.id)?.open(),
+          startCapture: ({ self }) => rec(self.id)?.start(),
+          pauseCapture: ({ self }) => rec(self.id)?.pause(),
+          resumeCapture: ({ self }) => rec(self.id)?.resume(),
+          finalize: ({ self }) => rec(self.id)?.finalize(),
+          abort: ({ self }) => rec(self.id)?.abort(),
+        },
+      }),
+    );
+  }
+
+  /** The recording machine as provided once for every recording of this runtime. */
+  get machine(): RecordingMachine {
+    return this.recorders.logic;
   }
 
   get active(): number {
@@ -241,32 +253,27 @@ export class RecordingRuntime {
     }
     const id = o.id ?? `recording-${++this.seq}`;
     const recorder = new Recorder(this, list, mode, o.path, o.flushBytes);
-    this.recorders.set(id, recorder);
     let handle: RecordingHandle | undefined;
     const offs: Array<() => void> = [];
+    let finished = false;
     const finish = (out: RecordingOutput): void => {
-      if (!this.recorders.has(id)) return;
-      this.recorders.delete(id);
+      if (finished) return;
+      finished = true;
       for (const off of offs.splice(0)) off();
       recorder.abort();
-      handle?._finished(out);
+      if (handle) finishHandle(handle, out);
     };
-    let sup;
-    try {
-      sup = this.opts.supervisor.spawn(this.machine, {
-        kind: 'recording',
-        id,
-        input: { recordingId: id, path: o.path, mode, legIds: list.map((l) => l.id) },
-        group: o.group,
-        bindings: { path: o.path, ...o.bindings },
-        onDone: (out) => finish(out as RecordingOutput),
-        onCrash: (err) => finish({ path: o.path, reason: 'error', durationMs: 0, bytes: 0, error: String(err) }),
-        onExit: () => finish({ path: o.path, reason: 'error', durationMs: 0, bytes: 0, error: 'recording actor stopped' }),
-      });
-    } catch (err) {
-      this.recorders.delete(id);
-      throw err;
-    }
+    // The registry forgets the recorder when the actor leaves the supervisor (or if spawn throws).
+    const sup = this.recorders.spawn(recorder, {
+      kind: 'recording',
+      id,
+      input: { recordingId: id, path: o.path, mode, legIds: list.map((l) => l.id) },
+      group: o.group,
+      bindings: { path: o.path, ...o.bindings },
+      onDone: (out) => finish(out as RecordingOutput),
+      onCrash: (err) => finish({ path: o.path, reason: 'error', durationMs: 0, bytes: 0, error: String(err) }),
+      onExit: () => finish({ path: o.path, reason: 'error', durationMs: 0, bytes: 0, error: 'recording actor stopped' }),
+    });
     handle = new RecordingHandle(id, o.path, sup.ref);
     recorder.handle = handle;
     let last = handle.state;
