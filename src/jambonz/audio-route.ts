@@ -13,7 +13,8 @@
 import { promises as fsp } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
-import { audioStreamMachine, defaultAudioStreamDelays, type AudioStreamEndReason, type AudioStreamOutput } from '../../machines/audioStream.machine.js';
+import { audioStreamMachine, defaultAudioStreamDelays, type AudioStreamEndReason, type AudioStreamMachine, type AudioStreamOutput } from '../../machines/audioStream.machine.js';
+import { ActorRegistry } from '../actors/registry.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit } from '../http/rate-limit.js';
@@ -37,7 +38,8 @@ let routeSeq = 0;
 /** The WsRoute (plus `close()`) serving jambonz audio streams on `routePath`. */
 export function createAudioRoute(ctx: JambonzContext, routePath: string, handler: JambonzAudioHandler, opts: JambonzAudioOptions): WsRoute & JambonzRoute {
   const log = ctx.logger.child({ route: routePath, protocol: JAMBONZ_AUDIO_SUBPROTOCOL });
-  const sessions = new Map<string, AudioStreamSession>();
+  /** Streams whose actor runs, for shutdown (the registry dispatches the actions by actor id). */
+  const streams = new Set<AudioStreamSession>();
   /** Sockets not yet past their metadata frame (closed on shutdown too). */
   const waiting = new Set<WebSocket>();
   const dir = opts.recordingsDir ?? ctx.recordingsDir;
@@ -51,15 +53,16 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
     binary: opts.binaryRate === false ? false : checkRateLimit('jambonz audio binaryRate', opts.binaryRate ?? DEFAULT_FRAME_RATES.jambonzAudio.binary),
   } as const;
 
-  const session = (id: string) => sessions.get(id);
-  const machine = audioStreamMachine.provide({
-    delays: { maxDuration: opts.maxDurationMs ?? defaultAudioStreamDelays.maxDuration },
-    actions: {
-      openWriter: ({ self }) => session(self.id)?.openWriter(),
-      finalize: ({ self }) => session(self.id)?.finalize(),
-      abort: ({ self }) => session(self.id)?.abort(),
-    },
-  });
+  const registry = new ActorRegistry<AudioStreamMachine, AudioStreamSession>(ctx.supervisor, (session) =>
+    audioStreamMachine.provide({
+      delays: { maxDuration: opts.maxDurationMs ?? defaultAudioStreamDelays.maxDuration },
+      actions: {
+        openWriter: ({ self }) => session(self.id)?.openWriter(),
+        finalize: ({ self }) => session(self.id)?.finalize(),
+        abort: ({ self }) => session(self.id)?.abort(),
+      },
+    }),
+  );
 
   const name = `jambonz-audio ${routePath}`;
   const route: AudioStreamRoute = {
@@ -131,7 +134,7 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
       closing = true;
       for (const ws of waiting) ws.close(WS_CLOSE.goingAway, 'server shutting down');
       waiting.clear();
-      const open = [...sessions.values()];
+      const open = [...streams];
       for (const x of open) x.shutdown();
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([
@@ -152,12 +155,12 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
     // The session is registered before the actor starts: the first state's entry action (open
     // the writer) looks it up by actor id.
     const s = new AudioStreamSession(route, id, metadata, ws, log.child({ callSid: metadata.callSid, streamId: id }));
-    sessions.set(id, s);
     const ended = (out: AudioStreamOutput) => s.finish(out);
     const lost = (reason: AudioStreamEndReason, error: string) =>
       s.finish({ streamId: id, callSid: s.callSid, path: s.path ?? null, reason, ...s.totals(), error });
+    streams.add(s);
     try {
-      const sup = ctx.supervisor.spawn(machine, {
+      const sup = registry.spawn(s, {
         kind: 'recording',
         id,
         input: { streamId: id, callSid: metadata.callSid, record: route.record },
@@ -166,7 +169,7 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
         onDone: (out) => ended(out as AudioStreamOutput),
         onCrash: (err) => lost('error', err instanceof Error ? err.message : String(err)),
         onExit: () => {
-          sessions.delete(id);
+          streams.delete(s);
           // Stopped from outside (supervisor.stopAll) before finishing: the file is still closed.
           // Deferred, because a crash releases the actor before its onCrash reports the error.
           queueMicrotask(() => lost('shutdown', 'stream actor stopped'));
@@ -175,7 +178,7 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
       s.actor = sup.ref;
       s.logger = sup.logger;
     } catch (err) {
-      sessions.delete(id);
+      streams.delete(s);
       const reason = err instanceof LimitExceededError ? err.message : 'cannot start audio stream';
       log.warn({ err, remote, callSid: metadata.callSid }, 'audio stream refused');
       ws.close(err instanceof LimitExceededError ? WS_CLOSE.tryAgainLater : WS_CLOSE.internal, reason.slice(0, 120));
