@@ -6,7 +6,8 @@
 // hook-session.ts; what to send when is the session machine's decision.
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import { jambonzSessionMachine, type JambonzCommandParams, type JambonzSessionEnd, type JambonzSessionMachine } from '../../machines/jambonzSession.machine.js';
+import { jambonzSessionMachine, type JambonzSessionEnd, type JambonzSessionMachine } from '../../machines/jambonzSession.machine.js';
+import { ActorRegistry } from '../actors/registry.js';
 import type { ConnectionContext, RouteParams, WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, checkRateLimit } from '../http/rate-limit.js';
 import { LimitExceededError } from '../actors/supervisor.js';
@@ -17,7 +18,7 @@ import { callEventForStatus } from './call-status.js';
 import type { JambonzHookHandler, JambonzHookOptions } from './hook-types.js';
 import { HookSession, type HookSessionRoute } from './hook-session.js';
 import { ackEmpty, attachHookSocket, closeHookSockets, probeHookSocket, sendJson, type HookConn, type HookWireRoute } from './hook-wire.js';
-import { JAMBONZ_WS_SUBPROTOCOL, type JambonzInbound, type JambonzOutboundMessage } from './protocol.js';
+import { JAMBONZ_WS_SUBPROTOCOL, type JambonzInbound } from './protocol.js';
 import { validateVerbs, type JambonzVerb } from './verbs.js';
 
 const DEFAULT_FALLBACK: JambonzVerb[] = [{ verb: 'pause', length: 10 }];
@@ -28,45 +29,45 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
   const ackTimeoutMs = opts.ackTimeoutMs ?? 4000;
   const reconnectGraceMs = opts.reconnectGraceMs ?? 30_000;
   const reconnectProbeMs = opts.reconnectProbeMs ?? 2000;
+  const maxQueued = opts.maxQueuedCommands ?? 100;
   const rate = opts.rateLimit === false ? false : checkRateLimit('jambonz hook rateLimit', opts.rateLimit ?? DEFAULT_FRAME_RATES.jambonzHook.text);
   // The engine's own verbs pass the same gate as the app's.
   const fallbackVerbs = validateVerbs(opts.fallbackVerbs ?? DEFAULT_FALLBACK);
   const errorVerbs = validateVerbs(opts.errorVerbs ?? DEFAULT_ERROR);
   const sessions = new Map<string, HookSession>();
-  const byActor = new Map<string, HookSession>();
   const sockets = new Set<WebSocket>();
   let closing = false;
 
-  const of = (id: string) => byActor.get(id);
   // Provided once per route: each action finds its session by actor id (no per-session clone).
-  const machine: JambonzSessionMachine = jambonzSessionMachine.provide({
-    delays: { ackTimeout: ackTimeoutMs, reconnectGrace: reconnectGraceMs },
-    actions: {
-      startApp: ({ self }) => of(self.id)?.runHandler(),
-      deliverHook: ({ self }, p) => of(self.id)?.deliver(p.msgid),
-      deliverRedirect: ({ self }, p) => of(self.id)?.deliver(p.msgid),
-      sendAck: ({ self }, p) => of(self.id)?.write({ type: 'ack', msgid: p.msgid, ...(p.verbs.length ? { data: p.verbs as JambonzVerb[] } : {}) }),
-      sendFallbackAck: ({ self }, p) => of(self.id)?.write({ type: 'ack', msgid: p.msgid, data: fallbackVerbs }),
-      sendRedirect: ({ self }, p) => of(self.id)?.write({ type: 'command', command: 'redirect', queueCommand: p.queue, data: p.verbs as JambonzVerb[] }),
-      sendCommand: ({ self }, p: JambonzCommandParams) =>
-        of(self.id)?.write({
-          type: 'command',
-          command: p.command,
-          queueCommand: p.queue,
-          data: p.data,
-          ...(p.callSid !== undefined ? { callSid: p.callSid } : {}),
-          ...(p.toolCallId !== undefined ? { tool_call_id: p.toolCallId } : {}),
-        } as JambonzOutboundMessage),
-      notifyAckTimeout: ({ self }, p) => of(self.id)?.ackTimedOut(p.msgid, p.kind),
-      noteDisconnected: ({ self }, p) => {
-        const s = of(self.id);
-        if (!s) return;
-        s.logger.warn({ code: p.code, graceMs: reconnectGraceMs }, 'jambonz socket dropped: waiting for session:reconnect');
-        s.sup.span?.addEvent('jambonz.disconnected', { 'ws.close_code': p.code });
+  const registry = new ActorRegistry<JambonzSessionMachine, HookSession>(ctx.supervisor, (of) =>
+    jambonzSessionMachine.provide({
+      delays: { ackTimeout: ackTimeoutMs, reconnectGrace: reconnectGraceMs },
+      actions: {
+        startApp: ({ self }) => of(self.id)?.runHandler(),
+        deliverHook: ({ self }, p) => of(self.id)?.deliver(p.msgid),
+        deliverRedirect: ({ self }, p) => of(self.id)?.deliver(p.msgid),
+        sendAck: ({ self }, p) => of(self.id)?.writeAck(p.msgid, p.verbs as JambonzVerb[]),
+        sendFallbackAck: ({ self }, p) => of(self.id)?.writeAck(p.msgid, fallbackVerbs),
+        sendRedirect: ({ self }, p) => of(self.id)?.writeCommand({ command: 'redirect', data: p.verbs, queue: p.queue }),
+        sendCommand: ({ self }, p) => of(self.id)?.writeCommand(p),
+        sendQueued: ({ self }, p) => {
+          const s = of(self.id);
+          if (!s) return;
+          s.logger.info({ commands: p.commands.length }, 'sending the commands queued while disconnected');
+          for (const c of p.commands) s.writeCommand(c);
+        },
+        noteQueueFull: ({ self }, p) => of(self.id)?.logger.warn({ command: p.dropped }, 'command queue full while disconnected: oldest dropped'),
+        notifyAckTimeout: ({ self }, p) => of(self.id)?.ackTimedOut(p.msgid, p.kind),
+        noteDisconnected: ({ self }, p) => {
+          const s = of(self.id);
+          if (!s) return;
+          s.logger.warn({ code: p.code, graceMs: reconnectGraceMs }, 'jambonz socket dropped: waiting for session:reconnect');
+          s.sup.span?.addEvent('jambonz.disconnected', { 'ws.close_code': p.code });
+        },
+        noteReconnected: ({ self }) => of(self.id)?.reconnected(),
       },
-      noteReconnected: ({ self }) => of(self.id)?.reconnected(),
-    },
-  });
+    }),
+  );
   const route: HookSessionRoute = {
     path,
     ctx,
@@ -75,10 +76,8 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     ackTimeoutMs,
     reconnectGraceMs,
     errorVerbs,
-    maxQueued: opts.maxQueuedCommands ?? 100,
     forget(s) {
       if (sessions.get(s.callSid) === s) sessions.delete(s.callSid);
-      byActor.delete(s.sup.id);
     },
   };
 
@@ -110,13 +109,11 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
       return;
     }
     s.call = call;
-    const actorId = `jambonz:${callSid}`;
-    byActor.set(actorId, s);
     try {
-      s.sup = ctx.supervisor.spawn(machine, {
+      s.sup = registry.spawn(s, {
         kind: 'session',
-        id: actorId,
-        input: { callSid },
+        id: `jambonz:${callSid}`,
+        input: { callSid, maxQueued },
         traced: true,
         bindings: { callSid, path },
         onDone: (out) => s.finished(out as JambonzSessionEnd),
@@ -127,7 +124,6 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
         onExit: () => s.finished({ reason: 'local-close' }),
       });
     } catch (err) {
-      byActor.delete(actorId);
       log.error({ err, callSid }, 'cannot start jambonz session');
       call.actor.send({ type: 'CALL.FAILED', reason: 'cannot start jambonz session' });
       sendJson(conn.ws, { type: 'ack', msgid: msg.msgid, data: errorVerbs });
@@ -169,8 +165,9 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     }
     if (old && old !== conn) {
       old.sessions.delete(s.callSid);
-      // jambonz only reconnects after its socket closed; if we never saw that close, we do now.
-      if (s.state !== 'disconnected') s.sup.ref.send({ type: 'SOCKET.CLOSED', code: 1006 });
+      // jambonz only reconnects after its socket closed; if we never saw that close, we do now
+      // (a session already disconnected ignores it).
+      s.sup.ref.send({ type: 'SOCKET.CLOSED', code: 1006 });
     }
     s.conn = conn;
     conn.sessions.set(s.callSid, s);

@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { CallEvent } from '../../machines/call.machine.js';
-import type { JambonzPendingKind, JambonzSessionEnd, JambonzSessionMachine } from '../../machines/jambonzSession.machine.js';
+import type { JambonzCommandParams, JambonzPendingKind, JambonzSessionEnd, JambonzSessionMachine } from '../../machines/jambonzSession.machine.js';
 import type { SupervisedActor } from '../actors/supervisor.js';
 import { stateToString } from '../actors/state.js';
 import type { Call, CallWire } from '../call/call.js';
@@ -38,7 +38,6 @@ export interface HookSessionRoute {
   readonly ackTimeoutMs: number;
   readonly reconnectGraceMs: number;
   readonly errorVerbs: JambonzVerb[];
-  readonly maxQueued: number;
   /** The session is over: drop it from the route's tables. */
   forget(s: HookSession): void;
 }
@@ -61,7 +60,6 @@ export class HookSession extends EventEmitter implements JambonzSession, HookWir
   /** The principal of the socket that started the session: only it may reconnect the session. */
   readonly principal: string | undefined;
   private readonly inbound = new Map<string, { type: string; hook: string; data: Record<string, unknown> }>();
-  private readonly outbox: JambonzOutboundMessage[] = [];
   private payload = new JambonzVerbs();
   private feeding = false;
   private failed = false;
@@ -191,28 +189,33 @@ export class HookSession extends EventEmitter implements JambonzSession, HookWir
 
   // ---- wire ----------------------------------------------------------------------------------
 
-  write(msg: JambonzOutboundMessage): void {
-    const ws = this.conn?.ws;
-    if (ws && ws.readyState === ws.OPEN) {
-      ws.send(encodeJambonzMessage(msg));
-      return;
-    }
-    if (msg.type === 'ack') {
-      // The msgid died with the socket (jambonz abandons messages in flight when it drops).
-      this.logger.debug({ msgid: msg.msgid }, 'ack while disconnected: dropped');
-      return;
-    }
-    if (this.outbox.length >= this.route.maxQueued) {
-      const dropped = this.outbox.shift();
-      this.logger.warn({ command: dropped?.type === 'command' ? dropped.command : undefined }, 'command queue full while disconnected: oldest dropped');
-    }
-    this.outbox.push(msg);
+  /** sendAck/sendFallbackAck: an ack whose socket is gone is dropped (its msgid died with it). */
+  writeAck(msgid: string, verbs: readonly JambonzVerb[]): void {
+    const msg: JambonzOutboundMessage = { type: 'ack', msgid, ...(verbs.length ? { data: verbs as JambonzVerb[] } : {}) };
+    if (!this.writeJson(msg)) this.logger.debug({ msgid }, 'ack while disconnected: dropped');
   }
 
-  flush(): void {
+  /**
+   * sendCommand/sendRedirect/sendQueued. The machine queues commands while it knows the socket is
+   * down; one written in the moment between the socket closing and its close event is handed back.
+   */
+  writeCommand(p: JambonzCommandParams): void {
+    const msg = {
+      type: 'command',
+      command: p.command,
+      queueCommand: p.queue,
+      data: p.data,
+      ...(p.callSid !== undefined ? { callSid: p.callSid } : {}),
+      ...(p.toolCallId !== undefined ? { tool_call_id: p.toolCallId } : {}),
+    } as JambonzOutboundMessage;
+    if (!this.writeJson(msg) && !this.isClosed) this.sup.ref.send({ type: 'COMMAND.UNSENT', command: p });
+  }
+
+  private writeJson(msg: JambonzOutboundMessage): boolean {
     const ws = this.conn?.ws;
-    if (!ws || ws.readyState !== ws.OPEN) return;
-    for (const m of this.outbox.splice(0)) ws.send(encodeJambonzMessage(m));
+    if (!ws || ws.readyState !== ws.OPEN) return false;
+    ws.send(encodeJambonzMessage(msg));
+    return true;
   }
 
   /** Feed a call event that reports what jambonz did; the wire must not echo it back. */
@@ -315,9 +318,8 @@ export class HookSession extends EventEmitter implements JambonzSession, HookWir
   }
 
   reconnected(): void {
-    this.logger.info({ outbox: this.outbox.length }, 'jambonz reconnected');
+    this.logger.info('jambonz reconnected');
     this.sup.span?.addEvent('jambonz.reconnected');
-    this.flush();
     this.notify('reconnect');
   }
 
@@ -383,9 +385,8 @@ class HookCallWire implements CallWire {
   }
   sendHangup(): void {
     if (!this.s._wireLive()) return;
-    // Before anything was acked, the hangup verb is the answer to session:new.
-    if (this.s.state === 'live.awaitingApp') this.s.sup.ref.send({ type: 'APP.ACK', verbs: [{ verb: 'hangup' }] });
-    else this.cmd('call:status', { call_status: 'completed' });
+    // The machine knows whether this is the answer to session:new (a hangup verb) or a command.
+    this.s.sup.ref.send({ type: 'APP.HANGUP' });
   }
   sendCancel(): void {
     if (this.s._wireLive()) this.cmd('call:status', { call_status: 'no-answer' });
@@ -407,7 +408,7 @@ class HookCallWire implements CallWire {
   }
   ended(): void {
     // A call that ends while jambonz is away has nobody left to reconnect for.
-    if (!this.s.isClosed && this.s.state === 'disconnected') this.s.sup.ref.send({ type: 'SESSION.CLOSE' });
+    if (this.s.sup !== undefined && !this.s.isClosed) this.s.sup.ref.send({ type: 'CALL.ENDED' });
   }
 }
 
