@@ -14,7 +14,7 @@ import { WS_CLOSE } from '../http/close-codes.js';
 import type { JambonzContext } from './context.js';
 import { callEventForStatus } from './call-status.js';
 import type { HookConn, HookWireSession } from './hook-wire.js';
-import type { JambonzCommandOptions, JambonzHookHandler, JambonzSession, JambonzSessionVerbMethods } from './hook-types.js';
+import type { JambonzCommandOptions, JambonzHookHandler, JambonzSession } from './hook-types.js';
 import {
   JambonzAckTimeoutError,
   checkCommand,
@@ -27,7 +27,7 @@ import {
   type JambonzInboundMessage,
   type JambonzOutboundMessage,
 } from './protocol.js';
-import { JAMBONZ_VERB_METHODS, JambonzVerbs, validateVerbs, type JambonzVerb } from './verbs.js';
+import { JambonzVerbs, validateVerbs, withVerbMethods, type JambonzVerb } from './verbs.js';
 
 /** What a session needs of its route: settings, the app's handler, and a way to be forgotten. */
 export interface HookSessionRoute {
@@ -46,7 +46,13 @@ function isPromiseLike(v: unknown): v is PromiseLike<unknown> {
   return typeof v === 'object' && v !== null && typeof (v as { then?: unknown }).then === 'function';
 }
 
-export class HookSession extends EventEmitter implements JambonzSession, HookWireSession {
+/** The session's base: an emitter that takes verbs, so that the generated verb methods apply. */
+abstract class VerbTakingEmitter extends EventEmitter {
+  abstract add(verb: JambonzVerb): this;
+}
+
+// The fluent verbs (`session.say({…}).gather({…}).reply()`) are the generated mixin's methods.
+export class HookSession extends withVerbMethods(VerbTakingEmitter) implements JambonzSession, HookWireSession {
   readonly callSid: string;
   msgid: string;
   readonly b3: string | undefined;
@@ -144,7 +150,7 @@ export class HookSession extends EventEmitter implements JambonzSession, HookWir
   }
 
   /** @internal the fluent verb methods queue verbs for the next reply()/send(). */
-  _queueVerb(verb: JambonzVerb): this {
+  add(verb: JambonzVerb): this {
     this.payload.push(verb);
     return this;
   }
@@ -410,17 +416,4 @@ class HookCallWire implements CallWire {
     // A call that ends while jambonz is away has nobody left to reconnect for.
     if (this.s.sup !== undefined && !this.s.isClosed) this.s.sup.ref.send({ type: 'CALL.ENDED' });
   }
-}
-
-// Fluent verbs on the session (`session.say({…}).gather({…}).reply()`), installed once.
-export interface HookSession extends JambonzSessionVerbMethods {}
-for (const [method, verb] of Object.entries(JAMBONZ_VERB_METHODS)) {
-  if (method in HookSession.prototype) continue; // hangup(): the session's own
-  Object.defineProperty(HookSession.prototype, method, {
-    value: function (this: HookSession, props?: object) {
-      return this._queueVerb({ verb, ...props } as JambonzVerb);
-    },
-    writable: true,
-    configurable: true,
-  });
 }
