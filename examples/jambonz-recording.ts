@@ -10,7 +10,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { createEngine, createLogger } from '../src/index.js';
-import type { JambonzAudioStream } from '../src/jambonz/audio.js';
+import type { JambonzAudioStream } from '../src/jambonz/index.js';
 
 const echo = process.env.ECHO === '1';
 const engine = createEngine({

@@ -2,7 +2,8 @@
 // and the application about one call_sid. It decides, for every reply the app gives, whether it
 // is the `ack` of the message jambonz is waiting on or an unsolicited `command redirect`; when the
 // app is too slow it has the fallback ack sent (jambonz hangs up a call whose session:new is not
-// acked within 5 s); and it keeps the session through a dropped socket until jambonz reconnects.
+// acked within 5 s); and it keeps the session through a dropped socket until jambonz reconnects,
+// holding the app's reply and queueing its other commands to send once jambonz is back.
 // Pure statechart: every wire effect is a named action the hook route provides, every timer a
 // named delay (`ackTimeout`, `reconnectGrace`). Verb arrays are opaque here: validated upstream.
 import { assign, enqueueActions, setup } from 'xstate';
@@ -37,15 +38,21 @@ export interface JambonzSessionEnd {
 
 export interface JambonzSessionInput {
   callSid: string;
+  /** Commands kept while the socket is down (default 100); beyond, the oldest is dropped. */
+  maxQueued?: number;
 }
 
-export interface JambonzSessionContext extends JambonzSessionInput {
+export interface JambonzSessionContext {
+  callSid: string;
+  maxQueued: number;
   /** The message jambonz is waiting for an ack on; the app's next reply answers it. */
   pending: JambonzPending | null;
   /** The session start has been acked (by the app or by the fallback). */
   sessionAcked: boolean;
   /** A reply the app gave while the socket was down, sent once jambonz is back. */
   held: JambonzVerbList | null;
+  /** Commands the app gave while the socket was down, sent in order once jambonz is back. */
+  queued: JambonzCommandParams[];
   callStatus: string | null;
   hooks: number;
   reconnects: number;
@@ -61,6 +68,15 @@ export type JambonzSessionEvent =
   | { type: 'APP.ACK'; verbs: JambonzVerbList }
   /** Any other app command (`redirect` with data = verbs, `call:status`, `mute:status`, …). */
   | { type: 'APP.COMMAND'; command: string; data?: unknown; queue?: boolean; callSid?: string; toolCallId?: string }
+  /** The call is being hung up here: the hangup verb answers an unacked session start, else `call:status completed`. */
+  | { type: 'APP.HANGUP' }
+  /**
+   * The route could not write a command (the socket was already closing, its close not yet seen):
+   * it waits with the others for a reconnect.
+   */
+  | { type: 'COMMAND.UNSENT'; command: JambonzCommandParams }
+  /** The call actor ended: a session waiting for a reconnect has nobody left to wait for. */
+  | { type: 'CALL.ENDED' }
   | { type: 'CALL.STATUS'; status: string }
   | { type: 'SOCKET.CLOSED'; code: number }
   | { type: 'SESSION.CLOSE' };
@@ -75,6 +91,9 @@ export interface JambonzSessionDelays {
 export const defaultJambonzSessionDelays: JambonzSessionDelays = { ackTimeout: 4000, reconnectGrace: 30_000 };
 
 const TERMINAL = ['completed', 'failed', 'busy', 'no-answer'];
+const DEFAULT_MAX_QUEUED = 100;
+const HANGUP_VERBS: JambonzVerbList = [{ verb: 'hangup' }];
+const HANGUP_COMMAND: JambonzCommandParams = { command: 'call:status', data: { call_status: 'completed' }, queue: false };
 
 /** What `sendCommand` puts on the wire: the command, its data, and optional target leg / tool call. */
 export interface JambonzCommandParams {
@@ -112,6 +131,10 @@ export const jambonzSessionMachine = setup({
     sendFallbackAck: (_: unknown, _p: { msgid: string; kind: JambonzPendingKind }) => {},
     sendRedirect: (_: unknown, _p: { verbs: JambonzVerbList; queue: boolean }) => {},
     sendCommand: (_: unknown, _p: JambonzCommandParams) => {},
+    /** The commands queued while the socket was down, in order, on the new socket. */
+    sendQueued: (_: unknown, _p: { commands: readonly JambonzCommandParams[] }) => {},
+    /** The queue was full: its oldest command was dropped. */
+    noteQueueFull: (_: unknown, _p: { dropped: string }) => {},
     notifyAckTimeout: (_: unknown, _p: { msgid: string; kind: JambonzPendingKind }) => {},
     noteDisconnected: (_: unknown, _p: { code: number }) => {},
     noteReconnected: () => {},
@@ -140,6 +163,21 @@ export const jambonzSessionMachine = setup({
       enqueue.assign({ pending: { msgid: event.msgid, kind: 'redirect', hook: event.hook } });
       enqueue({ type: 'deliverRedirect', params: { msgid: event.msgid, hook: event.hook } });
     }),
+    /** No socket to send on: keep the command (bounded; the oldest goes first). */
+    queueCommand: enqueueActions(({ context, event, enqueue }) => {
+      const cmd =
+        event.type === 'APP.HANGUP' ? HANGUP_COMMAND : event.type === 'APP.COMMAND' ? commandParams({ event }) : event.type === 'COMMAND.UNSENT' ? event.command : null;
+      if (!cmd) return;
+      const queued = [...context.queued, cmd];
+      if (queued.length > context.maxQueued) enqueue({ type: 'noteQueueFull', params: { dropped: queued.shift()!.command } });
+      enqueue.assign({ queued });
+    }),
+    /** jambonz is back: what waited goes out now, then the app hears of the reconnect. */
+    resumeAfterReconnect: enqueueActions(({ context, enqueue }) => {
+      if (context.queued.length) enqueue({ type: 'sendQueued', params: { commands: context.queued } });
+      enqueue.assign({ queued: [], reconnects: context.reconnects + 1 });
+      enqueue('noteReconnected');
+    }),
     /** The app's verbs answer the waiting message. */
     ackPending: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'APP.ACK') return;
@@ -162,10 +200,12 @@ export const jambonzSessionMachine = setup({
 }).createMachine({
   id: 'jambonzSession',
   context: ({ input }) => ({
-    ...input,
+    callSid: input.callSid,
+    maxQueued: input.maxQueued ?? DEFAULT_MAX_QUEUED,
     pending: null,
     sessionAcked: false,
     held: null,
+    queued: [],
     callStatus: null,
     hooks: 0,
     reconnects: 0,
@@ -213,6 +253,8 @@ export const jambonzSessionMachine = setup({
         ],
         'SESSION.CLOSE': { target: 'closed', actions: assign({ end: { reason: 'local-close' } }) },
         'APP.COMMAND': { actions: { type: 'sendCommand', params: commandParams } },
+        'APP.HANGUP': { actions: { type: 'sendCommand', params: HANGUP_COMMAND } },
+        'COMMAND.UNSENT': { actions: 'queueCommand' },
       },
       states: {
         awaitingApp: {
@@ -233,6 +275,14 @@ export const jambonzSessionMachine = setup({
               target: 'executing',
               actions: [
                 { type: 'sendAck', params: ({ context, event }) => ({ msgid: context.pending!.msgid, verbs: event.data as JambonzVerbList }) },
+                assign({ pending: null, sessionAcked: true }),
+              ],
+            },
+            // Before anything was acked, the hangup verb is the answer to the session start.
+            'APP.HANGUP': {
+              target: 'executing',
+              actions: [
+                { type: 'sendAck', params: ({ context }) => ({ msgid: context.pending!.msgid, verbs: HANGUP_VERBS }) },
                 assign({ pending: null, sessionAcked: true }),
               ],
             },
@@ -321,19 +371,16 @@ export const jambonzSessionMachine = setup({
             target: 'live.executing',
             actions: [
               { type: 'sendAck', params: ({ context, event }) => ({ msgid: event.msgid, verbs: context.held! }) },
-              assign({ pending: null, held: null, sessionAcked: true, reconnects: ({ context }) => context.reconnects + 1 }),
-              'noteReconnected',
+              assign({ pending: null, held: null, sessionAcked: true }),
+              'resumeAfterReconnect',
             ],
           },
           {
             guard: 'sessionUnacked',
             target: 'live.awaitingApp',
             actions: [
-              assign({
-                pending: ({ event }) => ({ msgid: event.msgid, kind: 'session' as const }),
-                reconnects: ({ context }) => context.reconnects + 1,
-              }),
-              'noteReconnected',
+              assign({ pending: ({ event }) => ({ msgid: event.msgid, kind: 'session' as const }) }),
+              'resumeAfterReconnect',
             ],
           },
           {
@@ -342,16 +389,15 @@ export const jambonzSessionMachine = setup({
             actions: [
               { type: 'sendAck', params: ({ event }) => ({ msgid: event.msgid, verbs: [] }) },
               { type: 'sendRedirect', params: ({ context }) => ({ verbs: context.held!, queue: false }) },
-              assign({ held: null, reconnects: ({ context }) => context.reconnects + 1 }),
-              'noteReconnected',
+              assign({ held: null }),
+              'resumeAfterReconnect',
             ],
           },
           {
             target: 'live.executing',
             actions: [
               { type: 'sendAck', params: ({ event }) => ({ msgid: event.msgid, verbs: [] }) },
-              assign({ reconnects: ({ context }) => context.reconnects + 1 }),
-              'noteReconnected',
+              'resumeAfterReconnect',
             ],
           },
         ],
@@ -359,9 +405,13 @@ export const jambonzSessionMachine = setup({
         'APP.ACK': { actions: assign({ held: ({ event }) => event.verbs }) },
         'APP.COMMAND': [
           { guard: 'isRedirectCommand', actions: assign({ held: ({ event }) => event.data as JambonzVerbList }) },
-          // Other commands go out through the route, which queues them until the socket is back.
-          { actions: { type: 'sendCommand', params: commandParams } },
+          // Other commands wait here, in order, until the socket is back (dropped if it never is).
+          { actions: 'queueCommand' },
         ],
+        'APP.HANGUP': { actions: 'queueCommand' },
+        'COMMAND.UNSENT': { actions: 'queueCommand' },
+        // Nobody left to reconnect for.
+        'CALL.ENDED': { target: 'closed', actions: assign({ end: { reason: 'local-close' } }) },
         'CALL.STATUS': {
           guard: 'isTerminalStatus',
           target: 'closed',

@@ -1,6 +1,6 @@
 // Generates src/jambonz/verb-types.generated.ts from @jambonz/verb-specifications' specs.json: one
 // props interface per spec entry, one verb interface per verb (`{ verb: 'say', …props }`), the
-// `JambonzVerb` union and the builder's method table. The types say exactly what the package's
+// `JambonzVerb` union, the builder's method table and the chainable methods as mixins. The types say exactly what the package's
 // validator accepts (it compares `typeof`), so a value that type-checks also validates, and a
 // spec the validator cannot accept at all is typed `never` rather than promised.
 //
@@ -149,6 +149,28 @@ export function generateVerbTypes(): string {
   out.push('export interface JambonzVerbMethods<R> {');
   for (const e of all) out.push(`  ${camel(e.verb)}(props${e.optionalArg ? '?' : ''}: ${e.props}): R;`);
   out.push('}', '');
+  // The methods as class members (mixins), written out here rather than installed on a prototype
+  // at run time: the verb builder takes them all, a hook session all but `hangup`.
+  out.push('/** A class whose instances take one verb at a time: the verb builder, a hook session. */');
+  out.push('// A mixin\'s base must be constructible with any arguments (TypeScript\'s rule for mixins).');
+  out.push('// eslint-disable-next-line @typescript-eslint/no-explicit-any');
+  out.push('export type JambonzVerbSinkClass = abstract new (...args: any[]) => { add(verb: JambonzVerb): unknown };', '');
+  const method = (e: (typeof all)[number]) => [
+    `    ${camel(e.verb)}(props${e.optionalArg ? '?' : ''}: ${e.props}): this {`,
+    `      this.add({ verb: '${e.verb}', ...props } as JambonzVerb);`,
+    '      return this;',
+    '    }',
+  ];
+  out.push('/** `Base` with one chainable method per verb but `hangup` (on a session, `hangup()` hangs up now). */');
+  out.push('export function withVerbMethods<TBase extends JambonzVerbSinkClass>(Base: TBase) {');
+  out.push('  abstract class WithVerbMethods extends Base {');
+  for (const e of all) if (e.verb !== 'hangup') out.push(...method(e));
+  out.push('  }', '  return WithVerbMethods;', '}', '');
+  out.push('/** `Base` with the chainable `hangup` verb method. */');
+  out.push('export function withHangupVerb<TBase extends JambonzVerbSinkClass>(Base: TBase) {');
+  out.push('  abstract class WithHangupVerb extends Base {');
+  for (const e of all) if (e.verb === 'hangup') out.push(...method(e));
+  out.push('  }', '  return WithHangupVerb;', '}', '');
   return out.join('\n');
 }
 

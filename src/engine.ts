@@ -25,9 +25,7 @@ import type { Bridge, BridgeOptions } from './media/mixing/bridge.js';
 import type { AudioCodec } from './sip/codec/sdp.js';
 import os from 'node:os';
 import path from 'node:path';
-import { JambonzService } from './jambonz/index.js';
-import type { JambonzHookOptions } from './jambonz/hook.js';
-import type { JambonzAudioOptions } from './jambonz/audio.js';
+import { JambonzService, type JambonzHookOptions, type JambonzAudioOptions } from './jambonz/index.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */

@@ -1,91 +1,23 @@
 // The jambonz application protocol: hook routes (`ws.jambonz.org`, call control) and audio routes
 // (`audio.jambonz.org`, listen/stream audio). jambonz's feature-server dials out to the application;
 // callchart is that application's server. `engine.jambonz.hook(path, handler)` and
-// `engine.jambonz.audio(path, handler)` register routes on the engine's WebSocket port; several
-// routes may share the port, and `locals` is application state shared by every handler.
-import type { Logger } from 'pino';
-import type { Supervisor } from '../actors/supervisor.js';
-import type { CallManager } from '../call/manager.js';
-import type { HttpServer } from '../http/server.js';
-import { createHookRoute, type JambonzHookHandler, type JambonzHookOptions } from './hook.js';
-import { createAudioRoute, type JambonzAudioHandler, type JambonzAudioOptions } from './audio.js';
-
+// `engine.jambonz.audio(path, handler)` register routes on the engine's WebSocket port.
+//
+// This module only re-exports; the modules of this folder import from each other, never from here.
+//   protocol.ts / verbs.ts     hook messages, command schemas and checkCommand; typed verbs
+//   hook-types.ts              the hook route's public types (options, JambonzSession, events)
+//   call-status.ts             call:status → the call machine's event
+//   hook-wire.ts               a hook socket: JSON in and out, rate gate, liveness probe
+//   hook-session.ts            one session: the app API over the jambonzSession actor, the CallWire
+//   hook-route.ts              createHookRoute: the session registry, session:new / reconnect
+//   audio-protocol.ts          audio metadata, frames and commands
+//   audio-types.ts             the audio route's public types (options, JambonzAudioStream)
+//   audio-stream.ts            one stream: frames, WAV recording, app commands over its actor
+//   audio-route.ts             createAudioRoute: the socket's life up to the metadata, the registry
+//   service.ts                 JambonzService (`engine.jambonz`)
 export * from './protocol.js';
 export * from './verbs.js';
-export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './hook.js';
-export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './audio.js';
-
-/** What every jambonz route shares: the engine's actors, calls, logger and the app's state. */
-export interface JambonzContext {
-  supervisor: Supervisor;
-  calls: CallManager;
-  logger: Logger;
-  /** Application state shared by every handler on every route (`engine.jambonz.locals`). */
-  locals: Record<string, unknown>;
-  /** Base directory for per-call WAV files written by audio routes (default: `<tmp>/callchart-recordings`). */
-  recordingsDir: string;
-}
-
-/** A route the service registered; closing it ends its sessions (engine shutdown). */
-export interface JambonzRoute {
-  readonly path: string;
-  close(): Promise<void>;
-}
-
-export interface JambonzServiceOptions {
-  supervisor: Supervisor;
-  calls: CallManager;
-  logger: Logger;
-  http: HttpServer;
-  recordingsDir: string;
-  /** Defaults applied to every hook route (each `hook()` call may override). */
-  hook?: JambonzHookOptions;
-  /** Defaults applied to every audio route (each `audio()` call may override). */
-  audio?: JambonzAudioOptions;
-}
-
-export class JambonzService {
-  /** Application state shared by every handler (also reachable as `session.locals`). */
-  readonly locals: Record<string, unknown> = {};
-  private readonly ctx: JambonzContext;
-  private readonly routes: JambonzRoute[] = [];
-  private readonly paths = new Set<string>();
-
-  constructor(private readonly opts: JambonzServiceOptions) {
-    this.ctx = {
-      supervisor: opts.supervisor,
-      calls: opts.calls,
-      logger: opts.logger.child({ component: 'jambonz' }),
-      locals: this.locals,
-      recordingsDir: opts.recordingsDir,
-    };
-  }
-
-  /** Serve jambonz call-control sessions (`ws.jambonz.org`) on `path`. */
-  hook(path: string, handler: JambonzHookHandler, opts: JambonzHookOptions = {}): this {
-    this.claim(path);
-    const route = createHookRoute(this.ctx, path, handler, { ...this.opts.hook, ...opts });
-    this.opts.http.addWsRoute(route);
-    this.routes.push(route);
-    return this;
-  }
-
-  /** Serve jambonz audio streams (`audio.jambonz.org`, from the listen/stream verb) on `path`. */
-  audio(path: string, handler: JambonzAudioHandler = () => {}, opts: JambonzAudioOptions = {}): this {
-    this.claim(path);
-    const route = createAudioRoute(this.ctx, path, handler, { ...this.opts.audio, ...opts });
-    this.opts.http.addWsRoute(route);
-    this.routes.push(route);
-    return this;
-  }
-
-  async close(): Promise<void> {
-    await Promise.all(this.routes.map((r) => r.close()));
-  }
-
-  private claim(path: string): void {
-    if (!path.startsWith('/')) throw new Error(`jambonz route path must start with '/': ${path}`);
-    if (this.paths.has(path)) throw new Error(`jambonz route already registered: ${path}`);
-    this.paths.add(path);
-  }
-}
+export type { JambonzContext, JambonzRoute } from './context.js';
+export { JambonzService, type JambonzServiceOptions } from './service.js';
+export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './hook-types.js';
+export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './audio-types.js';

@@ -4,7 +4,7 @@
 // WebSocket API reference and what jambonz-feature-server actually sends (ws-requestor.js).
 import { parseJsonObject } from '../json.js';
 import { z } from 'zod';
-import type { JambonzVerb, JambonzDubProps, JambonzConfigProps, JambonzPlayVerb, JambonzSayVerb } from './verbs.js';
+import { validateVerbs, type JambonzVerb, type JambonzDubProps, type JambonzConfigProps, type JambonzPlayVerb, type JambonzSayVerb } from './verbs.js';
 
 export const JAMBONZ_WS_SUBPROTOCOL = 'ws.jambonz.org';
 
@@ -270,6 +270,36 @@ export const JAMBONZ_COMMAND_SCHEMAS: { [K in Exclude<JambonzCommandName, 'redir
   'tts:tokens': z.strictObject({ id: z.number().int(), tokens: z.string() }),
   'tts:flush': z.union([z.strictObject({}), z.undefined()]) as z.ZodType<JambonzCommandData['tts:flush']>,
 };
+
+/** Check a command's data at the edge (throws JambonzCommandError/JambonzVerbError); returns what goes on the wire. */
+export function checkCommand<K extends JambonzCommandName>(name: K, data: JambonzCommandData[K]): unknown {
+  switch (name) {
+    case 'redirect':
+      return validateVerbs(data);
+    case 'whisper': {
+      const w = (data as JambonzCommandData['whisper']).whisper;
+      const list = validateVerbs(Array.isArray(w) ? w : [w]);
+      const bad = list.find((v) => v.verb !== 'say' && v.verb !== 'play');
+      if (bad) throw new JambonzCommandError(name, `whisper takes say and play verbs only, not ${bad.verb}`);
+      return { whisper: Array.isArray(w) ? list : list[0] };
+    }
+    case 'dub':
+    case 'config': {
+      const { verb: _v, ...props } = validateVerbs([{ verb: name, ...(data as object) }])[0]!;
+      return props;
+    }
+    default: {
+      const schema = (JAMBONZ_COMMAND_SCHEMAS as Record<string, z.ZodType | undefined>)[name];
+      if (!schema) throw new JambonzCommandError(name, 'unknown command');
+      const r = schema.safeParse(data);
+      if (!r.success) {
+        const issue = r.error.issues[0];
+        throw new JambonzCommandError(name, `${issue?.message ?? 'invalid data'}${issue?.path.length ? ` (at ${issue.path.join('.')})` : ''}`);
+      }
+      return r.data;
+    }
+  }
+}
 
 export function encodeJambonzMessage(msg: JambonzOutboundMessage): string {
   return JSON.stringify(msg);

@@ -1398,3 +1398,178 @@ export interface JambonzVerbMethods<R> {
   voiceagentS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): R;
   ultravoxS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): R;
 }
+
+/** A class whose instances take one verb at a time: the verb builder, a hook session. */
+// A mixin's base must be constructible with any arguments (TypeScript's rule for mixins).
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type JambonzVerbSinkClass = abstract new (...args: any[]) => { add(verb: JambonzVerb): unknown };
+
+/** `Base` with one chainable method per verb but `hangup` (on a session, `hangup()` hangs up now). */
+export function withVerbMethods<TBase extends JambonzVerbSinkClass>(Base: TBase) {
+  abstract class WithVerbMethods extends Base {
+    alert(props: JambonzAlertProps): this {
+      this.add({ verb: 'alert', ...props } as JambonzVerb);
+      return this;
+    }
+    answer(props?: JambonzAnswerProps): this {
+      this.add({ verb: 'answer', ...props } as JambonzVerb);
+      return this;
+    }
+    conference(props: JambonzConferenceProps): this {
+      this.add({ verb: 'conference', ...props } as JambonzVerb);
+      return this;
+    }
+    config(props?: JambonzConfigProps): this {
+      this.add({ verb: 'config', ...props } as JambonzVerb);
+      return this;
+    }
+    dequeue(props: JambonzDequeueProps): this {
+      this.add({ verb: 'dequeue', ...props } as JambonzVerb);
+      return this;
+    }
+    dial(props: JambonzDialProps): this {
+      this.add({ verb: 'dial', ...props } as JambonzVerb);
+      return this;
+    }
+    dialogflow(props: JambonzDialogflowProps): this {
+      this.add({ verb: 'dialogflow', ...props } as JambonzVerb);
+      return this;
+    }
+    dtmf(props: JambonzDtmfProps): this {
+      this.add({ verb: 'dtmf', ...props } as JambonzVerb);
+      return this;
+    }
+    dub(props: JambonzDubProps): this {
+      this.add({ verb: 'dub', ...props } as JambonzVerb);
+      return this;
+    }
+    enqueue(props: JambonzEnqueueProps): this {
+      this.add({ verb: 'enqueue', ...props } as JambonzVerb);
+      return this;
+    }
+    gather(props?: JambonzGatherProps): this {
+      this.add({ verb: 'gather', ...props } as JambonzVerb);
+      return this;
+    }
+    leave(props?: JambonzLeaveProps): this {
+      this.add({ verb: 'leave', ...props } as JambonzVerb);
+      return this;
+    }
+    lex(props: JambonzLexProps): this {
+      this.add({ verb: 'lex', ...props } as JambonzVerb);
+      return this;
+    }
+    listen(props: JambonzListenProps): this {
+      this.add({ verb: 'listen', ...props } as JambonzVerb);
+      return this;
+    }
+    llm(props: JambonzLlmProps): this {
+      this.add({ verb: 'llm', ...props } as JambonzVerb);
+      return this;
+    }
+    message(props: JambonzMessageProps): this {
+      this.add({ verb: 'message', ...props } as JambonzVerb);
+      return this;
+    }
+    pause(props: JambonzPauseProps): this {
+      this.add({ verb: 'pause', ...props } as JambonzVerb);
+      return this;
+    }
+    pipeline(props: JambonzPipelineProps): this {
+      this.add({ verb: 'pipeline', ...props } as JambonzVerb);
+      return this;
+    }
+    play(props: JambonzPlayProps): this {
+      this.add({ verb: 'play', ...props } as JambonzVerb);
+      return this;
+    }
+    rasa(props: JambonzRasaProps): this {
+      this.add({ verb: 'rasa', ...props } as JambonzVerb);
+      return this;
+    }
+    record(props: JambonzRecordProps): this {
+      this.add({ verb: 'record', ...props } as JambonzVerb);
+      return this;
+    }
+    redirect(props: JambonzRedirectProps): this {
+      this.add({ verb: 'redirect', ...props } as JambonzVerb);
+      return this;
+    }
+    restDial(props: JambonzRestDialProps): this {
+      this.add({ verb: 'rest:dial', ...props } as JambonzVerb);
+      return this;
+    }
+    say(props?: JambonzSayProps): this {
+      this.add({ verb: 'say', ...props } as JambonzVerb);
+      return this;
+    }
+    sipDecline(props: JambonzSipDeclineProps): this {
+      this.add({ verb: 'sip:decline', ...props } as JambonzVerb);
+      return this;
+    }
+    sipRefer(props: JambonzSipReferProps): this {
+      this.add({ verb: 'sip:refer', ...props } as JambonzVerb);
+      return this;
+    }
+    sipRequest(props: JambonzSipRequestProps): this {
+      this.add({ verb: 'sip:request', ...props } as JambonzVerb);
+      return this;
+    }
+    tag(props: JambonzTagProps): this {
+      this.add({ verb: 'tag', ...props } as JambonzVerb);
+      return this;
+    }
+    transcribe(props?: JambonzTranscribeProps): this {
+      this.add({ verb: 'transcribe', ...props } as JambonzVerb);
+      return this;
+    }
+    stream(props: JambonzListenProps): this {
+      this.add({ verb: 'stream', ...props } as JambonzVerb);
+      return this;
+    }
+    s2s(props: JambonzLlmProps): this {
+      this.add({ verb: 's2s', ...props } as JambonzVerb);
+      return this;
+    }
+    openaiS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'openai_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+    microsoftS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'microsoft_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+    googleS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'google_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+    elevenlabsS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'elevenlabs_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+    deepgramS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'deepgram_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+    voiceagentS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'voiceagent_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+    ultravoxS2s(props: Omit<JambonzLlmProps, 'vendor'> & { vendor?: string }): this {
+      this.add({ verb: 'ultravox_s2s', ...props } as JambonzVerb);
+      return this;
+    }
+  }
+  return WithVerbMethods;
+}
+
+/** `Base` with the chainable `hangup` verb method. */
+export function withHangupVerb<TBase extends JambonzVerbSinkClass>(Base: TBase) {
+  abstract class WithHangupVerb extends Base {
+    hangup(props?: JambonzHangupProps): this {
+      this.add({ verb: 'hangup', ...props } as JambonzVerb);
+      return this;
+    }
+  }
+  return WithHangupVerb;
+}

@@ -3,13 +3,7 @@
 // Validation is @jambonz/verb-specifications — the schema jambonz itself applies — so an app
 // learns of a bad verb from callchart, synchronously, instead of from a call that went silent.
 import verbSpecifications from '@jambonz/verb-specifications';
-import {
-  JAMBONZ_VERB_METHODS,
-  JAMBONZ_VERB_NAMES,
-  type JambonzVerb,
-  type JambonzVerbMethods,
-  type JambonzVerbName,
-} from './verb-types.generated.js';
+import { JAMBONZ_VERB_NAMES, withHangupVerb, withVerbMethods, type JambonzVerb, type JambonzVerbName } from './verb-types.generated.js';
 
 export * from './verb-types.generated.js';
 
@@ -79,36 +73,29 @@ export function isJambonzVerbName(name: string): name is JambonzVerbName {
   return VERB_NAMES.has(name);
 }
 
-/**
- * A verb array with one chainable method per verb. It IS an array (JSON.stringify, spread, length
- * all work), so it can be handed to `session.reply()` or `validateVerbs()` as it is.
- */
-export class JambonzVerbs extends Array<JambonzVerb> {
-  // map/filter/slice return plain arrays, not builders.
-  static override get [Symbol.species](): ArrayConstructor {
-    return Array;
-  }
+/** The array under the builder: `add()` is what the generated verb methods call. */
+class VerbArray extends Array<JambonzVerb> {
   /** Append any verb object (e.g. one built elsewhere). */
   add(verb: JambonzVerb): this {
     this.push(verb);
     return this;
   }
+}
+
+/**
+ * A verb array with one chainable method per verb (generated: verb-types.generated.ts). It IS an
+ * array (JSON.stringify, spread, length all work), so it can be handed to `session.reply()` or
+ * `validateVerbs()` as it is.
+ */
+export class JambonzVerbs extends withHangupVerb(withVerbMethods(VerbArray)) {
+  // map/filter/slice return plain arrays, not builders.
+  static override get [Symbol.species](): ArrayConstructor {
+    return Array;
+  }
   /** Validate now (throws JambonzVerbError) and return a plain array. */
   validate(): JambonzVerb[] {
     return validateVerbs(this);
   }
-}
-// The per-verb methods are installed once from the generated table rather than written 39 times.
-export interface JambonzVerbs extends JambonzVerbMethods<JambonzVerbs> {}
-for (const [method, verb] of Object.entries(JAMBONZ_VERB_METHODS)) {
-  Object.defineProperty(JambonzVerbs.prototype, method, {
-    value: function (this: JambonzVerbs, props?: object) {
-      this.push({ verb, ...props } as JambonzVerb);
-      return this;
-    },
-    writable: true,
-    configurable: true,
-  });
 }
 
 /** Start a verb array: `verbs().say({ text: 'hi' }).hangup()`. */

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createEngine, type Engine } from '../../src/engine.js';
-import type { JambonzAudioOptions, JambonzAudioStream, JambonzAudioSummary } from '../../src/jambonz/audio.js';
+import type { JambonzAudioOptions, JambonzAudioStream, JambonzAudioSummary } from '../../src/jambonz/audio-types.js';
 import { parseWav } from '../../src/media/codecs/wav.js';
 import { JambonzAudioSim, simMetadata, simFrame } from '../helpers/jambonz-audio-sim.js';
 

@@ -1,9 +1,11 @@
 // Model-based tests for the jambonz session statechart: generated paths drive the real actor (ack
 // timeout and reconnect grace on a SimulatedClock); an independent oracle checks every state ×
-// event; directed tests pin the ack/redirect decisions; a planted bug must be caught.
+// event; a second oracle, written apart from the machine, says which commands wait while the
+// socket is down and which go out on the reconnect (checked on every generated path and on seeded
+// random walks); directed tests pin the ack/redirect decisions; planted bugs must be caught.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, createMachine, SimulatedClock, type EventObject } from 'xstate';
+import { assign, createActor, createMachine, SimulatedClock, type EventObject } from 'xstate';
 import {
   jambonzSessionMachine,
   type JambonzSessionContext,
@@ -11,11 +13,14 @@ import {
   type JambonzSessionEvent,
 } from '../../machines/jambonzSession.machine.js';
 import { runModel } from '../helpers/model.js';
+import { Rng } from '../helpers/prng.js';
 
 const ACK_MS = 4000;
 const GRACE_MS = 30_000;
 const machine = jambonzSessionMachine.provide({ delays: { ackTimeout: ACK_MS, reconnectGrace: GRACE_MS } });
-const input = { callSid: 'c1' };
+// A small queue bound, so the generated paths and the walks reach it.
+const MAX_QUEUED = 2;
+const input = { callSid: 'c1', maxQueued: MAX_QUEUED };
 const SAY = [{ verb: 'say', text: 'hi' }];
 
 const events: JambonzSessionEvent[] = [
@@ -26,6 +31,9 @@ const events: JambonzSessionEvent[] = [
   { type: 'APP.ACK', verbs: SAY },
   { type: 'APP.COMMAND', command: 'redirect', data: SAY },
   { type: 'APP.COMMAND', command: 'mute:status', data: { mute_status: 'mute' } },
+  { type: 'APP.HANGUP' },
+  { type: 'COMMAND.UNSENT', command: { command: 'dtmf', data: { dtmf: { digit: '1' } }, queue: false } },
+  { type: 'CALL.ENDED' },
   { type: 'CALL.STATUS', status: 'in-progress' },
   { type: 'CALL.STATUS', status: 'completed' },
   { type: 'SOCKET.CLOSED', code: 1006 },
@@ -45,7 +53,7 @@ function oracle(from: string, ev: EventObject, snap: { context: JambonzSessionCo
   }
   if (from === 'disconnected') {
     if (t === 'SESSION.RECONNECT') return !ctx.sessionAcked && ctx.held === null ? 'live.awaitingApp' : 'live.executing';
-    if (t.startsWith('xstate.after.reconnectGrace') || ends) return 'closed';
+    if (t.startsWith('xstate.after.reconnectGrace') || ends || t === 'CALL.ENDED') return 'closed';
     return undefined;
   }
   // live.*
@@ -55,7 +63,7 @@ function oracle(from: string, ev: EventObject, snap: { context: JambonzSessionCo
   const redirect = e.type === 'APP.COMMAND' && e.command === 'redirect';
   switch (from) {
     case 'live.awaitingApp':
-      return t === 'APP.ACK' || redirect ? 'live.executing' : undefined;
+      return t === 'APP.ACK' || t === 'APP.HANGUP' || redirect ? 'live.executing' : undefined;
     case 'live.executing':
       if (t === 'HOOK.RECEIVED') return 'live.awaitingHookReply';
       return t === 'SESSION.REDIRECT' ? 'live.redirected' : undefined;
@@ -70,6 +78,71 @@ function oracle(from: string, ev: EventObject, snap: { context: JambonzSessionCo
 }
 
 type Effect = { name: string; params?: Record<string, unknown> };
+type Params = { command: string; data: unknown; queue: boolean };
+
+const TERMINAL = new Set(['completed', 'failed', 'busy', 'no-answer']);
+const HANGUP_PARAMS: Params = { command: 'call:status', data: { call_status: 'completed' }, queue: false };
+
+/**
+ * The queue, from the events alone: while the socket is down (a drop, not a normal close) every
+ * app command but a redirect waits, the oldest dropped beyond MAX_QUEUED; a command the route
+ * could not write waits too; a reconnect sends what waited, in order; an end drops it. Time is
+ * tracked as the clock moves, since the grace runs out whatever delays advanced it.
+ */
+function expectedQueue(sent: readonly EventObject[]): { flushes: Params[][]; full: number; droppedAtEnd: number } {
+  let phase: 'new' | 'live' | 'down' | 'over' = 'new';
+  let q: Params[] = [];
+  let downFor = 0;
+  const out = { flushes: [] as Params[][], full: 0, droppedAtEnd: 0 };
+  const push = (p: Params) => {
+    q.push(p);
+    if (q.length > MAX_QUEUED) {
+      q.shift();
+      out.full++;
+    }
+  };
+  const end = () => {
+    out.droppedAtEnd += q.length;
+    q = [];
+    phase = 'over';
+  };
+  for (const ev of sent) {
+    const e = ev as JambonzSessionEvent;
+    const t = ev.type;
+    const ends = (e.type === 'CALL.STATUS' && TERMINAL.has(e.status)) || t === 'SESSION.CLOSE';
+    if (phase === 'new') {
+      if (t === 'SESSION.NEW') phase = 'live';
+      else if (t === 'SOCKET.CLOSED' || t === 'SESSION.CLOSE') phase = 'over';
+    } else if (phase === 'live') {
+      if (ends || (e.type === 'SOCKET.CLOSED' && e.code === 1000)) end();
+      else if (e.type === 'SOCKET.CLOSED') {
+        phase = 'down';
+        downFor = 0;
+      } else if (e.type === 'COMMAND.UNSENT') push(e.command as Params);
+    } else if (phase === 'down') {
+      if (t.startsWith('xstate.after.')) downFor += t.includes('reconnectGrace') ? GRACE_MS : ACK_MS;
+      if (ends || t === 'CALL.ENDED' || downFor >= GRACE_MS) end();
+      else if (t === 'SESSION.RECONNECT') {
+        if (q.length) out.flushes.push(q);
+        q = [];
+        phase = 'live';
+      } else if (e.type === 'APP.COMMAND' && e.command !== 'redirect') push({ command: e.command, data: e.data, queue: e.queue ?? false });
+      else if (e.type === 'APP.HANGUP') push(HANGUP_PARAMS);
+      else if (e.type === 'COMMAND.UNSENT') push(e.command as Params);
+    }
+  }
+  return out;
+}
+
+/** The machine's queue effects agree with expectedQueue for this event sequence. */
+function checkQueue(sent: readonly EventObject[], effects: readonly Effect[]): ReturnType<typeof expectedQueue> {
+  const want = expectedQueue(sent);
+  const path = sent.map((e) => e.type).join(' > ');
+  const flushed = effects.filter((e) => e.name === 'sendQueued').map((e) => e.params!.commands);
+  assert.deepEqual(flushed, want.flushes, `queued commands flushed wrongly: ${path}`);
+  assert.equal(effects.filter((e) => e.name === 'noteQueueFull').length, want.full, `queue bound: ${path}`);
+  return want;
+}
 
 function withEffects(base: typeof machine, effects: Effect[]) {
   const rec = (name: string) => (_: unknown, params?: unknown) => void effects.push({ name, params: params as Record<string, unknown> });
@@ -82,6 +155,8 @@ function withEffects(base: typeof machine, effects: Effect[]) {
       sendFallbackAck: rec('sendFallbackAck'),
       sendRedirect: rec('sendRedirect'),
       sendCommand: rec('sendCommand'),
+      sendQueued: rec('sendQueued'),
+      noteQueueFull: rec('noteQueueFull'),
       notifyAckTimeout: rec('notifyAckTimeout'),
       noteDisconnected: rec('noteDisconnected'),
       noteReconnected: rec('noteReconnected'),
@@ -98,7 +173,7 @@ function run(base: typeof machine) {
     events: events as EventObject[],
     oracle: oracle as never,
     serializeState: ((s: { value: unknown; status: string; context: JambonzSessionContext }) =>
-      JSON.stringify([s.value, s.status, s.context.pending?.kind ?? null, s.context.sessionAcked, s.context.held !== null])) as never,
+      JSON.stringify([s.value, s.status, s.context.pending?.kind ?? null, s.context.sessionAcked, s.context.held !== null, s.context.queued.length])) as never,
     makeActor: (clock) => {
       effects.length = 0;
       return createActor(m, { input, clock });
@@ -133,6 +208,7 @@ function run(base: typeof machine) {
       for (const id of new Set(acked)) {
         assert.ok(acked.filter((x) => x === id).length <= received.filter((x) => x === id).length, `${id} acked more often than received: ${sent.map((e) => e.type).join(' > ')}`);
       }
+      checkQueue(sent, effects);
       if (snap.status === 'done') {
         const out = snap.output as JambonzSessionEnd;
         assert.ok(['call-ended', 'socket-closed', 'reconnect-timeout', 'local-close'].includes(out.reason));
@@ -205,4 +281,108 @@ test('the jambonz session model catches a planted bug (reconnect dropped while d
   delete cfg.states.disconnected.on['SESSION.RECONNECT'];
   const buggy = createMachine(cfg as never, machine.implementations as never) as unknown as typeof machine;
   await assert.rejects(run(buggy), /oracle: disconnected --SESSION\.RECONNECT--> expected live\.(executing|awaitingApp)/);
+});
+
+/**
+ * Seeded random walks on the real actor, weighted towards drops and reconnects so that queues
+ * fill, flush and die: the queue oracle checks every walk, and after every step nothing but an
+ * ack-free reconnect flush may have gone out while the socket was down.
+ */
+function walk(base: typeof machine, seed: number, walks = 300, steps = 30): { flushed: number; dropped: number } {
+  const rng = new Rng(seed);
+  const pool: JambonzSessionEvent[] = [...events, { type: 'SOCKET.CLOSED', code: 1006 }, { type: 'SESSION.RECONNECT', msgid: 'm-rec2' }, { type: 'APP.HANGUP' }];
+  const afters = [
+    { type: 'xstate.after.ackTimeout', ms: ACK_MS },
+    { type: 'xstate.after.reconnectGrace', ms: GRACE_MS },
+  ];
+  let flushed = 0;
+  let dropped = 0;
+  for (let w = 0; w < walks; w++) {
+    const effects: Effect[] = [];
+    const clock = new SimulatedClock();
+    const actor = createActor(withEffects(base, effects), { input, clock }).start();
+    const start: JambonzSessionEvent = { type: 'SESSION.NEW', msgid: 'm-new' };
+    const sent: EventObject[] = [start];
+    actor.send(start);
+    for (let i = 0; i < steps && actor.getSnapshot().status === 'active'; i++) {
+      const down = actor.getSnapshot().matches('disconnected');
+      const before = effects.length;
+      if (rng.chance(0.1)) {
+        const a = afters[rng.int(afters.length)]!;
+        sent.push({ type: a.type });
+        clock.increment(a.ms);
+      } else {
+        const ev = pool[rng.int(pool.length)]!;
+        sent.push(ev);
+        actor.send(ev);
+      }
+      if (down && actor.getSnapshot().matches('disconnected')) {
+        const wrote = effects.slice(before).filter((e) => e.name.startsWith('send'));
+        assert.deepEqual(wrote, [], `wrote into a dead socket: ${sent.map((e) => e.type).join(' > ')}`);
+      }
+    }
+    const want = checkQueue(sent, effects);
+    flushed += want.flushes.length;
+    dropped += want.droppedAtEnd;
+    actor.stop();
+  }
+  return { flushed, dropped };
+}
+
+test('queued commands: flushed in order on reconnect, dropped on end (random walks, queue oracle)', () => {
+  const { flushed, dropped } = walk(machine, 14);
+  assert.ok(flushed >= 20, `only ${flushed} walks flushed a queue`);
+  assert.ok(dropped >= 10, `only ${dropped} queued commands were dropped by an end`);
+});
+
+test('commands given while disconnected go out after the reconnect ack and the held reply, oldest dropped beyond the bound', () => {
+  const { effects, actor } = actorWith();
+  actor.send({ type: 'SESSION.NEW', msgid: 'm1' });
+  actor.send({ type: 'APP.ACK', verbs: [] });
+  actor.send({ type: 'SOCKET.CLOSED', code: 1006 });
+  actor.send({ type: 'APP.COMMAND', command: 'mute:status', data: { mute_status: 'mute' } });
+  actor.send({ type: 'APP.COMMAND', command: 'redirect', data: SAY });
+  actor.send({ type: 'APP.COMMAND', command: 'dtmf', data: { dtmf: { digit: '5' } } });
+  actor.send({ type: 'APP.HANGUP' });
+  assert.equal(effects.filter((e) => e.name === 'sendCommand').length, 0, 'nothing sent into a dead socket');
+  assert.deepEqual(effects.at(-1), { name: 'noteQueueFull', params: { dropped: 'mute:status' } });
+  actor.send({ type: 'SESSION.RECONNECT', msgid: 'r1' });
+  assert.deepEqual(
+    effects.slice(-4).map((e) => [e.name, e.params]),
+    [
+      ['sendAck', { msgid: 'r1', verbs: [] }],
+      ['sendRedirect', { verbs: SAY, queue: false }],
+      ['sendQueued', { commands: [{ command: 'dtmf', data: { dtmf: { digit: '5' } }, queue: false }, HANGUP_PARAMS] }],
+      ['noteReconnected', undefined],
+    ],
+  );
+  assert.deepEqual(actor.getSnapshot().context.queued, []);
+});
+
+test('a call ended while jambonz is away closes the session and its queue goes with it', () => {
+  const { effects, clock, actor } = actorWith();
+  actor.send({ type: 'SESSION.NEW', msgid: 'm1' });
+  actor.send({ type: 'SOCKET.CLOSED', code: 1006 });
+  actor.send({ type: 'APP.HANGUP' });
+  actor.send({ type: 'CALL.ENDED' });
+  assert.equal(actor.getSnapshot().status, 'done');
+  assert.deepEqual(actor.getSnapshot().output, { reason: 'local-close' });
+  clock.increment(GRACE_MS);
+  assert.ok(!effects.some((e) => e.name === 'sendQueued' || e.name === 'sendCommand'));
+});
+
+test('a hangup before the session start is acked is the ack: a hangup verb', () => {
+  const { effects, actor } = actorWith();
+  actor.send({ type: 'SESSION.NEW', msgid: 'm1' });
+  actor.send({ type: 'APP.HANGUP' });
+  assert.deepEqual(effects.at(-1), { name: 'sendAck', params: { msgid: 'm1', verbs: [{ verb: 'hangup' }] } });
+  actor.send({ type: 'APP.HANGUP' });
+  assert.deepEqual(effects.at(-1), { name: 'sendCommand', params: HANGUP_PARAMS });
+});
+
+test('the queue oracle catches a planted bug (the queue forgotten on reconnect)', async () => {
+  const buggy = machine.provide({
+    actions: { resumeAfterReconnect: assign({ queued: [], reconnects: ({ context }) => context.reconnects + 1 }) as never },
+  });
+  assert.throws(() => walk(buggy, 14), /queued commands flushed wrongly/);
 });
