@@ -90,13 +90,7 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
       return;
     }
     answer = r.answer;
-    if (r.hold && !leg.heldByRemote) {
-      leg.heldByRemote = true;
-      leg.call.actor.send({ type: 'CALL.HOLD', by: 'remote' });
-    } else if (!r.hold && leg.heldByRemote) {
-      leg.heldByRemote = false;
-      leg.call.actor.send({ type: 'CALL.RESUME' });
-    }
+    leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
   } else {
     answer = leg.localSdp(); // re-INVITE without offer: we offer in the 200
   }
@@ -107,46 +101,34 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
     contentType: 'application/sdp',
   });
   tx.respond(res);
-  leg.start2xxRetransmission(res, responseTarget(res, tx.source));
+  leg.sent2xx(res, responseTarget(res, tx.source));
 }
 
 /**
- * §14.1: one INVITE transaction at a time per dialog. A hold/resume asked for while a re-INVITE
- * is outstanding is queued (only the latest wish matters) and sent when the first completes.
+ * Send the re-INVITE the session machine decided on (§14.1: it allows one at a time). When the
+ * dialog will not send it (it has ended), the machine hears at once that this one is done.
  */
-export function sendReinvite(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
-  if (leg.reinviteInFlight) {
-    leg.queuedDirection = direction;
-    return;
-  }
-  leg.reinviteInFlight = true;
-  leg.nextBody = leg.localSdp(direction);
-  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE' });
-}
-
-function reinviteDone(leg: SipLeg): void {
-  leg.reinviteInFlight = false;
-  if (leg.byePending) {
-    leg.byePending = false;
-    leg.dialog.send({ type: 'BYE.SENT' });
-    return;
-  }
-  const next = leg.queuedDirection;
-  leg.queuedDirection = undefined;
-  if (next && leg.call.isActive) sendReinvite(leg, next);
+export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
+  const before = leg.dialogState.localCSeq;
+  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', body: leg.localSdp(direction), contentType: 'application/sdp' });
+  if (leg.dialogState.localCSeq === before) leg.session.send({ type: 'REINVITE.DONE', status: 0 });
 }
 
 /** One DTMF digit as an INFO (when the peer has no telephone-event payload). */
 export function sendInfo(leg: SipLeg, digit: string): void {
-  leg.nextBody = formatDtmfInfo(digit);
-  leg.nextType = DTMF_RELAY;
-  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INFO' });
+  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INFO', body: formatDtmfInfo(digit), contentType: DTMF_RELAY });
 }
 
 /** Blind transfer (RFC 3515): REFER the far end to `target`; NOTIFYs report progress. */
-export function transfer(leg: SipLeg, target: string): void {
-  leg.referTo = target;
-  leg.dialog.send({ type: 'REQUEST.SEND', method: 'REFER' });
+export function transfer(ua: SipUserAgent, leg: SipLeg, target: string): void {
+  leg.dialog.send({
+    type: 'REQUEST.SEND',
+    method: 'REFER',
+    headers: [
+      ['Refer-To', `<${target}>`],
+      ['Referred-By', `<${formatUri(ua.contactUri())}>`],
+    ],
+  });
 }
 
 /** Build an in-dialog request from the dialog actor's state (§12.2.1.1) and send it. */
@@ -154,17 +136,9 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
   if (p.method === 'ACK') return;
   if (p.method === 'INVITE' && leg.invite && p.cseq === leg.invite.headers.parsedFirst('CSeq', parseCSeq)?.seq) return; // auth retry: sent by sendInvite
   const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
-  const headers: Array<[string, string]> = [['Allow', ALLOW]];
-  let body: string | undefined;
-  let contentType: string | undefined;
-  if (p.method === 'INVITE' || p.method === 'INFO') {
-    body = leg.nextBody;
-    contentType = p.method === 'INVITE' ? 'application/sdp' : (leg.nextType ?? DTMF_RELAY);
-    leg.nextBody = undefined;
-  }
-  if (p.method === 'REFER' && leg.referTo) {
-    headers.push(['Refer-To', `<${leg.referTo}>`], ['Referred-By', `<${formatUri(ua.contactUri())}>`]);
-  }
+  const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
+  const body = p.body;
+  const contentType = p.contentType;
   const req = createRequest({
     method: p.method,
     uri: target,
@@ -189,12 +163,12 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
         sendAck2xx(ua, leg, res);
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
       }
-      if (p.method === 'INVITE' && res.status >= 200) reinviteDone(leg);
+      if (p.method === 'INVITE' && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status);
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
     },
     onTimeout: () => {
-      if (p.method === 'INVITE') reinviteDone(leg);
+      if (p.method === 'INVITE') leg.session.send({ type: 'REINVITE.DONE', status: 408 });
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
       if (p.method === 'BYE') ua.forgetLegLater(leg);
     },

@@ -3,19 +3,22 @@
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { sipDialogMachine, SipDialogEstablishment, SipDialogEvent } from '../../../machines/sipDialog.machine.js';
+import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
 import type { Call, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, serialize, type SipRequest, type SipResponse } from '../codec/message.js';
+import type { DigestChallenge } from '../codec/digest.js';
 import { formatNameAddr, type NameAddr } from '../codec/headers.js';
 import type { AudioCodec } from '../codec/sdp.js';
 import { responseTarget, type ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
-import { ALLOW, UNCONFIRMED_2XX_RETRANSMITS } from './options.js';
+import { ALLOW } from './options.js';
 import { PeerAddresses } from './peer.js';
 import { buildLocalSdp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
 export type DialogActor = Actor<typeof sipDialogMachine>;
+export type SessionActor = Actor<SipInviteSessionMachine>;
 
 /** What the offer/answer settled on for the leg's media. */
 export interface Sdp {
@@ -57,22 +60,18 @@ export class SipLeg implements CallWire {
   heldEarly: SipDialogEvent | undefined;
   holdEarly = false;
   localSdpVersion = 1;
-  provisionalSeen = false;
-  cancelPending = false;
-  /** Set while our 2xx waits for its ACK (§13.3.1.4); a hangup's BYE waits with it (§15). */
-  retransmit2xx: NodeJS.Timeout | undefined;
-  heldByRemote = false;
-  reinviteInFlight = false;
-  byePending = false;
-  queuedDirection: 'sendonly' | 'sendrecv' | undefined;
-  authTried = false;
-  /** UAC: credentials for a 401/407 challenge. */
+  /** UAC: credentials for a 401/407 challenge, and the challenge being answered. */
   creds: { username: string; password: string } | undefined;
-  /** Body (and type) of the next in-dialog request this leg asks its dialog to send. */
-  nextBody: string | undefined;
-  nextType: string | undefined;
-  /** Target of the pending REFER. */
-  referTo: string | undefined;
+  challenge: DigestChallenge | undefined;
+  /**
+   * The INVITE session actor (machines/sipInviteSession.machine.ts): CANCEL gating, 2xx until
+   * ACK, one re-INVITE at a time, when the BYE may go, remote hold, the auth retry.
+   */
+  session!: SessionActor;
+  /** The session machine's timers (its startTimer/stopTimer actions). */
+  readonly timers: Partial<Record<SipSessionTimer, NodeJS.Timeout>> = {};
+  /** Our last 2xx to an INVITE and where it went, for its retransmissions. */
+  last2xx: { bytes: Buffer; to: Endpoint } | undefined;
   forgetTimer: NodeJS.Timeout | undefined;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
@@ -155,7 +154,7 @@ export class SipLeg implements CallWire {
     this.heldEarly = undefined;
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
-    this.start2xxRetransmission(res, responseTarget(res, tx.source));
+    this.sent2xx(res, responseTarget(res, tx.source));
   }
 
   sendReject(code: number, reason?: string): void {
@@ -173,39 +172,25 @@ export class SipLeg implements CallWire {
   }
 
   sendDial(): void {
-    if (this.invite) this.ua.sendInvite(this);
+    if (this.invite) this.session.send({ type: 'DIAL' });
   }
 
   sendCancel(): void {
-    if (this.role !== 'uac' || !this.invite) return;
-    if (!this.provisionalSeen) {
-      // §9.1: no CANCEL before a provisional response; send it when one arrives.
-      this.cancelPending = true;
-      return;
-    }
-    this.ua.sendCancel(this);
+    // §9.1: the session machine holds the CANCEL until a provisional response has come.
+    if (this.role === 'uac' && this.invite) this.session.send({ type: 'CANCEL' });
   }
 
   sendHangup(): void {
-    // A BYE in the middle of our own re-INVITE confuses strict peers: finish that transaction
-    // (and ACK it) first, then hang up.
-    if (this.reinviteInFlight) {
-      this.byePending = true;
-      this.queuedDirection = undefined;
-      return;
-    }
-    // §15: no BYE before the ACK of our 2xx; it goes when the ACK comes (onAck), or when the wait
-    // for it ends (ackTimedOut). A peer that never ACKs then never gets one.
-    if (this.retransmit2xx) return;
-    this.dialog.send({ type: 'BYE.SENT' });
+    // The session machine sends the BYE now, or once our re-INVITE is done and our 2xx ACKed.
+    this.session.send({ type: 'HANGUP' });
   }
 
   sendHold(): void {
-    this.ua.sendReinvite(this, 'sendonly');
+    this.session.send({ type: 'REINVITE', direction: 'sendonly' });
   }
 
   sendResume(): void {
-    this.ua.sendReinvite(this, 'sendrecv');
+    this.session.send({ type: 'REINVITE', direction: 'sendrecv' });
   }
 
   sendAudio(frame: Buffer): boolean {
@@ -230,8 +215,8 @@ export class SipLeg implements CallWire {
     if (this.endedFlag) return;
     this.endedFlag = true;
     // A live dialog whose 2xx is not ACKed yet keeps retransmitting it: its BYE is waiting (§15).
-    if (!this.dialog.getSnapshot().matches('live')) this.stop2xxRetransmission();
-    if (!this.retransmit2xx) this.ua.pendingInvites.settle(this);
+    if (!this.dialog.getSnapshot().matches('live')) this.session.send({ type: 'SESSION.END' });
+    if (!this.awaitingAck()) this.ua.pendingInvites.settle(this);
     // The INVITE transaction lingers 64*T1 after the call; its timeout hook must not keep the
     // whole call (actor, media, RTP buffers) alive that long.
     if (this.originalTx) this.originalTx.onTimeout = undefined;
@@ -248,64 +233,22 @@ export class SipLeg implements CallWire {
     this.ua.forgetLegLater(this);
   }
 
-  // ---- 2xx reliability (§13.3.1.4): the UAS core retransmits its 2xx until ACK ------------
-
-  /**
-   * Retransmit the 2xx (to `to`, where the first one went) until the ACK stops it: T1, doubling
-   * up to T2, for 64*T1 — toward a peer that proved it receives what we send. An unconfirmed peer
-   * (maybe a spoofed source, maybe a phone whose ACKs are all lost) gets
-   * UNCONFIRMED_2XX_RETRANSMITS of them and one more interval to answer: an INVITE never ACKed
-   * must not buy 10 retransmitted 2xx and a BYE retransmitted 10 more times (issue 13).
-   */
-  start2xxRetransmission(res: SipResponse, to: Endpoint): void {
-    this.stop2xxRetransmission();
-    const t1 = this.ua.timers.t1;
-    const t2 = this.ua.timers.t2;
-    const bytes = serialize(res);
-    let interval = t1;
-    let elapsed = 0;
-    let sent = 0;
-    const tick = () => {
-      elapsed += interval;
-      const confirmed = this.peerConfirmed();
-      if (elapsed >= 64 * t1 || (!confirmed && sent >= UNCONFIRMED_2XX_RETRANSMITS)) {
-        this.retransmit2xx = undefined;
-        this.ackTimedOut(confirmed);
-        return;
-      }
-      sent++;
-      this.ua.stats.retransmitted2xx++;
-      this.ua.transport.sendBytes(bytes, to);
-      interval = Math.min(interval * 2, t2);
-      this.retransmit2xx = setTimeout(tick, interval);
-    };
-    this.retransmit2xx = setTimeout(tick, interval);
+  /** Our 2xx is being retransmitted until its ACK (§13.3.1.4). */
+  awaitingAck(): boolean {
+    return this.session.getSnapshot().matches({ active: { ack: 'awaiting' } });
   }
 
-  stop2xxRetransmission(): void {
-    clearTimeout(this.retransmit2xx);
-    this.retransmit2xx = undefined;
+  /** A 2xx to an INVITE went out: the session machine retransmits it until the ACK (§13.3.1.4). */
+  sent2xx(res: SipResponse, to: Endpoint): void {
+    this.last2xx = { bytes: serialize(res), to };
+    this.session.send({ type: '2XX.SENT' });
   }
 
-  /** The ACK for our 2xx never came. */
-  private ackTimedOut(confirmed: boolean): void {
-    this.ua.stats.unacknowledged2xx++;
-    this.ua.pendingInvites.settle(this);
-    const live = this.dialog.getSnapshot().matches('live');
-    if (confirmed) {
-      // §13.3.1.4: the session ends with a BYE (now, if a hangup was already waiting for the ACK).
-      this.log.warn('no ACK for 2xx: ending the call with BYE');
-      if (this.call.isEnded) {
-        if (live) this.dialog.send({ type: 'BYE.SENT' });
-      } else this.call.actor.send({ type: 'CALL.HANGUP', detail: 'no ACK received' });
-      return;
-    }
-    // Nothing shows the peer receives what we send: a BYE (and its 10 retransmissions) would go
-    // to an address it may have spoofed. The dialog just ends here.
-    this.log.warn('no ACK for 2xx from a peer that never confirmed its address: ending the call without BYE');
-    this.ua.stats.byesWithheld++;
-    if (!this.call.isEnded) this.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no ACK received' });
-    if (live) this.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'no ACK received' });
+  /** The leg is forgotten: no timer of its session may fire any more. */
+  stopTimers(): void {
+    for (const t of Object.values(this.timers)) clearTimeout(t);
+    this.timers.ack2xx = this.timers.glare = undefined;
+    this.last2xx = undefined;
   }
 }
 
@@ -336,6 +279,11 @@ export class LegRegistry {
 
   byDialog(actorId: string): SipLeg | undefined {
     return this.byDialogActor.get(actorId);
+  }
+
+  /** The leg of an INVITE session actor (`ses-<Call-ID>`). */
+  bySession(actorId: string): SipLeg | undefined {
+    return this.byCallId.get(actorId.slice(4));
   }
 
   has(callId: string): boolean {

@@ -81,58 +81,36 @@ export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
 function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, source: Endpoint): void {
   // It echoed our branch: whoever sent it got our INVITE.
   leg.peer.heardFrom(source, true);
-  const call = leg.call;
   const to = res.headers.parsedFirst('To', parseNameAddr);
   const contact = res.headers.get('Contact');
   const recordRoute = res.headers.getAll('Record-Route');
   if (res.status < 200) {
-    if (res.status > 100) {
-      leg.provisionalSeen = true;
-      if (to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
-      call.actor.send({ type: 'CALL.PROGRESS', code: res.status });
-    } else leg.provisionalSeen = true;
-    if (leg.cancelPending) {
-      leg.cancelPending = false;
-      sendCancel(ua, leg);
-    }
+    if (res.status > 100 && to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
+    // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
+    leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
     return;
   }
   if (res.status < 300) {
     leg.dialog.send({ type: 'DIALOG.CONFIRMED', remoteTag: to?.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
     sendAck2xx(ua, leg, res);
     if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
-    if (call.isEnded) {
-      // We cancelled but the 2xx won the race: the call must still be torn down (§9.1).
-      leg.dialog.send({ type: 'BYE.SENT' });
-      return;
-    }
-    call.actor.send({ type: 'CALL.ANSWERED' });
+    // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the machine decides.
+    leg.session.send({ type: 'INVITE.ANSWERED' });
     return;
   }
   leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
-  const creds = leg.creds;
-  if ((res.status === 401 || res.status === 407) && creds && !leg.authTried && !call.isEnded) {
-    const challenge = challengeFromResponse(res);
-    if (challenge) {
-      leg.authTried = true;
-      retryWithAuth(ua, leg, challenge, creds);
-      return;
-    }
-  }
-  if (res.status >= 300 && res.status < 400) {
-    const contacts = res.headers.getAll('Contact').map((c) => contactUriOf(c) ?? c);
-    call.actor.send({ type: 'CALL.REDIRECT', code: res.status, contacts });
-    return;
-  }
-  call.actor.send({ type: 'CALL.REJECTED', code: res.status, reason: res.reason });
+  leg.challenge = leg.creds ? challengeFromResponse(res) : undefined;
+  const contacts = res.status < 400 ? res.headers.getAll('Contact').map((c) => contactUriOf(c) ?? c) : undefined;
+  // The machine retries once with credentials (§22.2), or reports the refusal.
+  leg.session.send({ type: 'INVITE.REJECTED', status: res.status, reason: res.reason, contacts, retryable: leg.challenge !== undefined });
 }
 
-function retryWithAuth(
-  ua: SipUserAgent,
-  leg: SipLeg,
-  challenge: NonNullable<ReturnType<typeof challengeFromResponse>>,
-  creds: { username: string; password: string },
-): void {
+/** The INVITE again, with an Authorization answering the challenge of the 401/407 (§22.2). */
+export function retryWithAuth(ua: SipUserAgent, leg: SipLeg): void {
+  const challenge = leg.challenge;
+  const creds = leg.creds;
+  leg.challenge = undefined;
+  if (!challenge || !creds) return;
   const old = leg.invite!;
   const cseq = old.headers.parsedFirst('CSeq', parseCSeq)!;
   const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
@@ -141,7 +119,6 @@ function retryWithAuth(
   invite.headers.set('Via', `SIP/2.0/UDP ${ua.advertisedHost}:${ua.port};branch=${generateBranch()};rport`);
   invite.headers.set(auth.name, auth.value);
   leg.invite = invite;
-  leg.provisionalSeen = false;
   leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', cseq: cseq.seq + 1 });
   sendInvite(ua, leg);
 }

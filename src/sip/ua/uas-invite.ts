@@ -118,6 +118,7 @@ function offerInvite(
 ): void {
   const callId = leg.callId;
   leg.rtp = rtp;
+  let heldByRemote = false;
   if (parsedOffer !== undefined) {
     const n = negotiate(parsedOffer, { address: ua.advertisedHost, port: rtp.localPort, supported: ua.codecs, telephoneEvent: true });
     if (!n.ok) {
@@ -136,7 +137,7 @@ function offerInvite(
       tx.reply(488, 'Not Acceptable Here', { headers: [['Warning', `305 ${ua.advertisedHost} "Incompatible media format: connection address"`]] });
       return;
     }
-    if (n.direction === 'recvonly' || n.direction === 'inactive') leg.heldByRemote = true;
+    heldByRemote = n.direction === 'recvonly' || n.direction === 'inactive';
   }
   if (tx.finalStatus !== undefined) {
     // CANCELled while we were allocating.
@@ -172,16 +173,20 @@ function offerInvite(
   const cseq = req.headers.parsedFirst('CSeq', parseCSeq)!;
   const contact = req.headers.get('Contact');
   const remoteTarget = contact ? contactUriOf(contact) : undefined;
-  ua.startDialog(leg, {
-    role: 'uas',
-    callId,
-    localTag: leg.localTag,
-    localUri: formatUri(to.uri),
-    remoteUri: formatUri(from.uri),
-    remoteTag: from.tag,
-    remoteCSeq: cseq.seq,
-    secure: false,
-  });
+  ua.startDialog(
+    leg,
+    {
+      role: 'uas',
+      callId,
+      localTag: leg.localTag,
+      localUri: formatUri(to.uri),
+      remoteUri: formatUri(from.uri),
+      remoteTag: from.tag,
+      remoteCSeq: cseq.seq,
+      secure: false,
+    },
+    { heldByRemote },
+  );
   // Record-Route of the request becomes the UAS route set (in order).
   const rr = req.headers.getAll('Record-Route');
   if (rr.length || remoteTarget) leg.establishment = { remoteTarget, recordRoute: rr };
@@ -259,17 +264,14 @@ export function onCancel(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   }
 }
 
-/** The ACK of our 2xx (§13.3.1.4): stops its retransmission; a hangup waiting for it sends its BYE. */
+/** The ACK of our 2xx (§13.3.1.4): the session machine stops its retransmission and sends a BYE that waited for it. */
 export function onAck(ua: SipUserAgent, ack: SipRequest, source: Endpoint): void {
   const to = ack.headers.parsedFirst('To', parseNameAddr);
   const leg = to?.tag ? ua.legs.find(ack, to.tag) : undefined;
   if (!leg) return; // an ACK for nothing we know: silently absorbed (§17.2.3)
   leg.peer.heardFrom(source, true);
-  const waited = leg.retransmit2xx !== undefined;
-  leg.stop2xxRetransmission();
   ua.pendingInvites.settle(leg);
   // Delayed offer: the SDP answer arrives in the ACK.
   if (ack.body.length && !leg.sdp) applyRemoteSdp(ua, leg, ack.body.toString('utf8'));
-  // A hangup that waited for this ACK (§15) sends its BYE now.
-  if (waited && leg.call?.isEnded && leg.dialog.getSnapshot().matches('live')) leg.dialog.send({ type: 'BYE.SENT' });
+  leg.session.send({ type: 'ACK.RECEIVED' });
 }

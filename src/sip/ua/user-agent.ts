@@ -24,6 +24,7 @@ import {
   ALLOWED_METHODS,
   DEFAULT_MAX_PENDING_INVITES,
   KNOWN_METHODS,
+  UNCONFIRMED_2XX_RETRANSMITS,
   emptySipStats,
   type OutboundCallOptions,
   type SipStats,
@@ -31,7 +32,8 @@ import {
 } from './options.js';
 import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
-import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, sendReinvite, transfer } from './in-dialog.js';
+import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
+import { inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
 
 export {
   ALLOWED_METHODS,
@@ -59,6 +61,7 @@ export class SipUserAgent implements TransactionUser {
   /** @internal */ readonly userAgentName: string;
   /** @internal */ readonly calls: CallManager;
   private readonly dialogMachine;
+  private readonly sessionMachine: InviteSessionLogic;
 
   constructor(/** @internal */ readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
@@ -76,6 +79,7 @@ export class SipUserAgent implements TransactionUser {
     const maxPending = opts.maxPendingInvites ?? DEFAULT_MAX_PENDING_INVITES;
     this.pendingInvites = new PendingInvites(maxPending, opts.maxPendingInvitesPerSource ?? Math.max(1, Math.ceil(maxPending / 2)));
     const legOf = (id: string) => this.legs.byDialog(id);
+    this.sessionMachine = provideInviteSession(this, (id) => this.legs.bySession(id));
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
@@ -117,7 +121,7 @@ export class SipUserAgent implements TransactionUser {
   }
 
   async close(): Promise<void> {
-    for (const leg of this.legs.values()) leg.stop2xxRetransmission();
+    for (const leg of this.legs.values()) leg.stopTimers();
     this.transactions.stopAll();
     await this.transport.close();
   }
@@ -146,16 +150,12 @@ export class SipUserAgent implements TransactionUser {
     sendCancel(this, leg);
   }
 
-  /** @internal */ sendReinvite(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
-    sendReinvite(leg, direction);
-  }
-
   /** @internal */ sendInfo(leg: SipLeg, digit: string): void {
     sendInfo(leg, digit);
   }
 
   /** @internal */ transfer(leg: SipLeg, target: string): void {
-    transfer(leg, target);
+    transfer(this, leg, target);
   }
 
   // ---- TransactionUser ------------------------------------------------------------------------
@@ -218,9 +218,17 @@ export class SipUserAgent implements TransactionUser {
 
   // ---- bookkeeping ------------------------------------------------------------------------------
 
-  /** @internal Spawn the leg's dialog actor and register the leg under it. */
-  startDialog(leg: SipLeg, input: SipDialogInput): void {
+  /** @internal Spawn the leg's dialog and INVITE session actors and register the leg under them. */
+  startDialog(leg: SipLeg, input: SipDialogInput, session: { heldByRemote?: boolean } = {}): void {
     const id = this.legs.add(leg);
+    leg.session = this.opts.supervisor.spawn(this.sessionMachine, {
+      kind: 'sip-session',
+      id: inviteSessionId(leg.callId),
+      input: { role: leg.role, t1: this.timers.t1, t2: this.timers.t2, unconfirmedLimit: UNCONFIRMED_2XX_RETRANSMITS, heldByRemote: session.heldByRemote },
+      group: leg.callId,
+      bindings: { sipCallId: leg.callId, role: leg.role },
+      onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'INVITE session actor crashed' }),
+    }).ref;
     const sup = this.opts.supervisor.spawn(this.dialogMachine, {
       kind: 'dialog',
       id,
@@ -263,9 +271,10 @@ export class SipUserAgent implements TransactionUser {
     // The backstop timer's closure would otherwise hold the leg (and its call) for 64*T1.
     clearTimeout(leg.forgetTimer);
     leg.forgetTimer = undefined;
-    leg.stop2xxRetransmission();
+    leg.stopTimers();
     this.pendingInvites.settle(leg);
     this.legs.remove(leg);
     this.opts.supervisor.stop(LegRegistry.dialogId(leg.callId));
+    this.opts.supervisor.stop(inviteSessionId(leg.callId));
   }
 }
