@@ -2,6 +2,9 @@
 // rules of RFC 3261 that span transactions, which the leg's adapter used to keep in flags.
 //
 // Parallel regions, each one rule:
+// - `invite` (UAS): while the app is asked about the call in the INVITE's own step (`offering`),
+//   the early dialog of our 180 waits: an answer or refusal in that same step takes the dialog
+//   straight from init to confirmed (or terminated); otherwise it becomes early when the step ends.
 // - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
 //   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
@@ -32,6 +35,7 @@ export interface SipInviteSessionInput {
 }
 
 export interface SipInviteSessionContext {
+  role: SipSessionRole;
   t1: number;
   t2: number;
   unconfirmedLimit: number;
@@ -45,6 +49,13 @@ export interface SipInviteSessionContext {
 }
 
 export type SipInviteSessionEvent =
+  // UAS INVITE
+  /** We sent a 180: the dialog becomes early (at once, or when the offering step ends). */
+  | { type: 'RINGING' }
+  /** The INVITE's own step (the app was asked about the call) is over. */
+  | { type: 'OFFER.END' }
+  /** We refused the INVITE (non-2xx final; our 2xx is 2XX.SENT). */
+  | { type: 'INVITE.REFUSED' }
   // UAC INVITE
   | { type: 'DIAL' }
   | { type: 'INVITE.PROVISIONAL'; status: number }
@@ -80,6 +91,8 @@ export const sipInviteSessionMachine = setup({
   },
   actions: {
     // Wire effects, provided by the SIP user agent.
+    /** Tell the dialog it is early (the 180 went out). */
+    dialogEarly: () => {},
     sendInvite: () => {},
     retryWithAuth: () => {},
     sendCancel: () => {},
@@ -116,6 +129,7 @@ export const sipInviteSessionMachine = setup({
     glare: ({ event }) => event.type === 'REINVITE.DONE' && event.status === 491,
     hasQueued: ({ context }) => context.queued !== undefined,
     heldAtStart: ({ context }) => context.heldAtStart,
+    isUas: ({ context }) => context.role === 'uas',
     // What a BYE must wait for.
     byeMustWait: or([stateIn('#sipInviteSession.active.reinvite.inFlight'), stateIn('#sipInviteSession.active.ack.awaiting')]),
     byeWithheld: stateIn('#sipInviteSession.active.ack.abandoned'),
@@ -126,6 +140,7 @@ export const sipInviteSessionMachine = setup({
 }).createMachine({
   id: 'sipInviteSession',
   context: ({ input }) => ({
+    role: input.role,
     t1: input.t1,
     t2: input.t2,
     unconfirmedLimit: input.unconfirmedLimit,
@@ -141,7 +156,18 @@ export const sipInviteSessionMachine = setup({
         invite: {
           initial: 'idle',
           states: {
-            idle: { on: { DIAL: { target: 'calling', actions: 'sendInvite' } } },
+            // A UAS session starts with the INVITE's offering step.
+            idle: { always: { guard: 'isUas', target: 'offering' }, on: { DIAL: { target: 'calling', actions: 'sendInvite' } } },
+            offering: {
+              on: { RINGING: 'offeringRinging', 'OFFER.END': 'waiting', '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+            },
+            offeringRinging: {
+              on: { 'OFFER.END': { target: 'ringing', actions: 'dialogEarly' }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+            },
+            waiting: {
+              on: { RINGING: { target: 'ringing', actions: 'dialogEarly' }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+            },
+            ringing: { on: { '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' } },
             calling: {
               on: {
                 'INVITE.PROVISIONAL': { target: 'proceeding', actions: { type: 'notifyProgress', params: ({ event }) => ({ status: event.status }) } },
@@ -172,7 +198,12 @@ export const sipInviteSessionMachine = setup({
             // (A retry with credentials is taken by calling/proceeding themselves.)
             'INVITE.REJECTED': [
               {
-                guard: not(or([stateIn('#sipInviteSession.active.invite.idle'), stateIn('#sipInviteSession.active.invite.answered'), stateIn('#sipInviteSession.active.invite.rejected')])),
+                guard: or([
+                  stateIn('#sipInviteSession.active.invite.calling'),
+                  stateIn('#sipInviteSession.active.invite.proceeding'),
+                  stateIn('#sipInviteSession.active.invite.cancelQueued'),
+                  stateIn('#sipInviteSession.active.invite.cancelling'),
+                ]),
                 target: '.rejected',
                 actions: { type: 'notifyRejected', params: ({ event }) => ({ status: event.status, reason: event.reason, contacts: event.contacts }) },
               },

@@ -41,6 +41,9 @@ const uacEvents: SipInviteSessionEvent[] = [
 ];
 
 const uasEvents: SipInviteSessionEvent[] = [
+  { type: 'RINGING' },
+  { type: 'OFFER.END' },
+  { type: 'INVITE.REFUSED' },
   { type: '2XX.SENT' },
   { type: 'ACK.RECEIVED' },
   { type: 'ACK.TIMER', confirmed: true },
@@ -71,9 +74,22 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
   const r = { ...(snap.value as { active: Regions }).active };
   const c = snap.context;
   const calling = r.invite === 'calling' || r.invite === 'proceeding';
+  const offered = ['offering', 'offeringRinging', 'waiting', 'ringing'].includes(r.invite);
   const cancelled = r.invite === 'cancelQueued' || r.invite === 'cancelling';
   let hangup = false;
   switch (ev.type) {
+    // UAS: the 180's early dialog waits for the end of the INVITE's step (offering*).
+    case 'RINGING':
+      if (r.invite === 'offering') r.invite = 'offeringRinging';
+      else if (r.invite === 'waiting') r.invite = 'ringing';
+      break;
+    case 'OFFER.END':
+      if (r.invite === 'offering') r.invite = 'waiting';
+      else if (r.invite === 'offeringRinging') r.invite = 'ringing';
+      break;
+    case 'INVITE.REFUSED':
+      if (offered) r.invite = 'rejected';
+      break;
     case 'DIAL':
       if (r.invite === 'idle') r.invite = 'calling';
       break;
@@ -99,6 +115,7 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
       } else if (calling || cancelled) r.invite = 'rejected';
       break;
     case '2XX.SENT': // (the dialog of an abandoned 2xx is over: no 2xx follows)
+      if (offered) r.invite = 'answered';
       if (r.ack !== 'abandoned') r.ack = 'awaiting';
       break;
     case 'ACK.RECEIVED':
@@ -150,7 +167,7 @@ type Logged = { type: string; params?: unknown };
 function spied(input: SipInviteSessionInput, machine = sipInviteSessionMachine) {
   const log: Logged[] = [];
   const names = [
-    'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
+    'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
     'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
   ] as const;
   const actions = Object.fromEntries(names.map((n) => [n, (_: unknown, params: unknown) => log.push(params === undefined ? { type: n } : { type: n, params })]));
@@ -299,6 +316,26 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
     assert.equal(s.did('notifyRemoteHold').length, 0, 'already held by the initial offer');
     s.send({ type: 'REMOTE.OFFER', hold: false }, { type: 'REMOTE.OFFER', hold: false });
     assert.equal(s.did('notifyRemoteResume').length, 1);
+  });
+
+  test('the early dialog of a 180 waits for the end of the INVITE’s step, and an answer in it replaces it', () => {
+    const late = spied(uasInput);
+    late.send({ type: 'RINGING' });
+    assert.equal(late.did('dialogEarly').length, 0, 'held during the step');
+    late.send({ type: 'OFFER.END' });
+    assert.equal(late.did('dialogEarly').length, 1, 'released when the step ends unanswered');
+    late.send({ type: '2XX.SENT' });
+    assert.match(late.at(), /invite\.answered/);
+
+    const quick = spied(uasInput);
+    quick.send({ type: 'RINGING' }, { type: '2XX.SENT' }, { type: 'OFFER.END' });
+    assert.equal(quick.did('dialogEarly').length, 0, 'answered in the step: straight to confirmed');
+
+    const after = spied(uasInput);
+    after.send({ type: 'OFFER.END' }, { type: 'RINGING' });
+    assert.equal(after.did('dialogEarly').length, 1, 'a 180 after the step makes the dialog early at once');
+    after.send({ type: 'INVITE.REFUSED' });
+    assert.match(after.at(), /invite\.rejected/);
   });
 
   test('SESSION.END stops the timers', () => {

@@ -28,6 +28,7 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
   };
   return sipInviteSessionMachine.provide({
     actions: {
+      dialogEarly: on((leg) => leg.dialogEarly()),
       sendInvite: on((leg) => sendInvite(ua, leg)),
       retryWithAuth: on((leg) => retryWithAuth(ua, leg)),
       sendCancel: on((leg) => sendCancel(ua, leg)),

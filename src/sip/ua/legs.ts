@@ -2,7 +2,7 @@
 // leg for an incoming message.
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
-import type { sipDialogMachine, SipDialogEstablishment, SipDialogEvent } from '../../../machines/sipDialog.machine.js';
+import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines/sipDialog.machine.js';
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
 import type { Call, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
@@ -51,14 +51,6 @@ export class SipLeg implements CallWire {
    * (the dialog only comes into being with our 1xx/2xx; one event carries both).
    */
   establishment: SipDialogEstablishment | undefined;
-  /**
-   * UAS: while the app is asked about the call in the INVITE's own step, the 180's DIALOG.EARLY
-   * waits here. An answer (or refusal) in that same step replaces it, so the dialog goes straight
-   * from init to confirmed (or terminated): nothing on the wire can act on the early dialog before
-   * the step ends, and the actor is spared a transition per call. Released as soon as the step is.
-   */
-  heldEarly: SipDialogEvent | undefined;
-  holdEarly = false;
   localSdpVersion = 1;
   /** UAC: credentials for a 401/407 challenge, and the challenge being answered. */
   creds: { username: string; password: string } | undefined;
@@ -75,7 +67,6 @@ export class SipLeg implements CallWire {
   forgetTimer: NodeJS.Timeout | undefined;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
-  private endedFlag = false;
 
   constructor(
     readonly ua: SipUserAgent,
@@ -117,17 +108,13 @@ export class SipLeg implements CallWire {
 
   announceIncoming(): void {
     this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
-    const early: SipDialogEvent = { type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '', ...this.establishment };
-    if (this.holdEarly) this.heldEarly = early;
-    else this.dialog.send(early);
+    // The dialog becomes early now, or (during the INVITE's own step) when that step ends unanswered.
+    this.session.send({ type: 'RINGING' });
   }
 
-  /** End of the INVITE's step: an early dialog nobody answered yet becomes real. */
-  releaseEarly(): void {
-    this.holdEarly = false;
-    const early = this.heldEarly;
-    this.heldEarly = undefined;
-    if (early) this.dialog.send(early);
+  /** Tell the dialog it is early (the session machine's dialogEarly action). */
+  dialogEarly(): void {
+    this.dialog.send({ type: 'DIALOG.EARLY', remoteTag: this.dialogState.remoteTag ?? '', ...this.establishment });
   }
 
   sendProgress(code: number): void {
@@ -151,7 +138,6 @@ export class SipLeg implements CallWire {
     });
     tx.respond(res);
     this.inviteTx = undefined;
-    this.heldEarly = undefined;
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
     this.sent2xx(res, responseTarget(res, tx.source));
@@ -160,14 +146,14 @@ export class SipLeg implements CallWire {
   sendReject(code: number, reason?: string): void {
     this.inviteTx?.reply(code, reason, { toTag: this.localTag });
     this.inviteTx = undefined;
-    this.heldEarly = undefined;
+    this.session.send({ type: 'INVITE.REFUSED' });
     this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
   }
 
   sendRedirect(code: number, contacts: string[]): void {
     this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: contacts.map((c) => ['Contact', c.startsWith('<') ? c : `<${c}>`] as const) });
     this.inviteTx = undefined;
-    this.heldEarly = undefined;
+    this.session.send({ type: 'INVITE.REFUSED' });
     this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
   }
 
@@ -211,9 +197,8 @@ export class SipLeg implements CallWire {
     this.ua.transfer(this, target);
   }
 
+  /** Called once per call (Call.#finish). */
   ended(): void {
-    if (this.endedFlag) return;
-    this.endedFlag = true;
     // A live dialog whose 2xx is not ACKed yet keeps retransmitting it: its BYE is waiting (§15).
     if (!this.dialog.getSnapshot().matches('live')) this.session.send({ type: 'SESSION.END' });
     if (!this.awaitingAck()) this.ua.pendingInvites.settle(this);

@@ -193,12 +193,12 @@ function offerInvite(
   bindMedia(ua, leg);
   tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
   leg.originalTx = tx;
-  leg.holdEarly = true;
+  // The session machine holds the 180's early dialog while the app is asked in this step.
   try {
     call.actor.send({ type: 'CALL.INCOMING' });
     if (call.state === 'ringing') ua.calls.offer(call);
   } finally {
-    leg.releaseEarly();
+    leg.session.send({ type: 'OFFER.END' });
   }
 }
 
