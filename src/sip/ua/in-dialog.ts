@@ -179,11 +179,13 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
 export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   const d = leg.dialogState;
   const cseq = res.headers.parsedFirst('CSeq', parseCSeq)!;
-  const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite!.uri;
+  const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite?.uri ?? parseUri(d.remoteUri)!;
+  // A UAS leg (ACKing the 2xx to its own re-INVITE) has no INVITE of its own: From is the dialog's.
+  const from = leg.invite ? parseNameAddr(leg.invite.headers.get('From')!)! : { uri: parseUri(d.localUri)!, params: new Map(), tag: d.localTag };
   const ack = createRequest({
     method: 'ACK',
     uri: target,
-    from: parseNameAddr(leg.invite!.headers.get('From')!)!,
+    from,
     to: res.headers.parsedFirst('To', parseNameAddr)!,
     callId: leg.callId,
     cseq: cseq.seq,
