@@ -27,7 +27,11 @@ export interface Sdp {
   remote: Endpoint;
 }
 
-/** One SIP call leg: the wire side of a call actor + dialog actor. */
+/**
+ * One SIP call leg: the wire side of a call actor, a dialog actor and an INVITE session actor. It
+ * holds wire handles only (transactions, RTP session, endpoints, tags, bytes); what state the call
+ * is in, and what may be sent when, is the machines'.
+ */
 export class SipLeg implements CallWire {
   call!: Call;
   dialog!: DialogActor;
