@@ -6,6 +6,7 @@ export * from './sipInviteServerTransaction.machine.js';
 export * from './sipNonInviteClientTransaction.machine.js';
 export * from './sipNonInviteServerTransaction.machine.js';
 export * from './sipDialog.machine.js';
+export * from './sipInviteSession.machine.js';
 export * from './room.machine.js';
 export * from './playbackSession.machine.js';
 export * from './playback.machine.js';

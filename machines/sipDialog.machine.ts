@@ -56,12 +56,14 @@ export type SipDialogEvent =
   | ({ type: 'DIALOG.CONFIRMED' } & SipDialogEstablishment)
   /** A non-2xx final response to the dialog-creating INVITE (sent or received). */
   | { type: 'DIALOG.REJECTED'; status: number }
-  /** `cseq` only for ACK/CANCEL, which reuse the number of the request they belong to. */
-  | { type: 'REQUEST.SEND'; method: string; cseq?: number }
+  /**
+   * `cseq` only for ACK/CANCEL, which reuse the number of the request they belong to. The body,
+   * its type and extra headers (Refer-To) travel with the event to the sendRequest action.
+   */
+  | ({ type: 'REQUEST.SEND'; method: string; cseq?: number } & SipRequestContent)
   | { type: 'REQUEST.RECEIVED'; method: string; cseq: number; contact?: string }
   /** The response to an in-dialog request this side sent. */
   | { type: 'RESPONSE.RECEIVED'; method: string; status: number; contact?: string }
-  | { type: 'BYE.SENT' }
   | { type: 'BYE.RECEIVED'; cseq?: number }
   | { type: 'DIALOG.TERMINATE'; reason: string };
 
@@ -81,8 +83,15 @@ export interface SipDialogContext {
   end?: SipDialogOutput;
 }
 
+/** What a request carries beyond the dialog's state: passed through untouched. */
+export interface SipRequestContent {
+  body?: string;
+  contentType?: string;
+  headers?: ReadonlyArray<readonly [string, string]>;
+}
+
 /** Everything the runtime needs to build an in-dialog request (§12.2.1.1). */
-export interface SipDialogRequestParams {
+export interface SipDialogRequestParams extends SipRequestContent {
   method: string;
   cseq: number;
   callId: string;
@@ -102,7 +111,9 @@ const TARGET_REFRESH = new Set(['INVITE', 'UPDATE', 'SUBSCRIBE', 'NOTIFY']);
 // local number nor count as out of order remotely.
 const SHARES_CSEQ = new Set(['ACK', 'CANCEL']);
 
-const requestParams = (context: SipDialogContext, method: string, cseq: number): SipDialogRequestParams => ({
+const requestParams = (context: SipDialogContext, method: string, cseq: number, content?: SipRequestContent): SipDialogRequestParams => ({
+  ...(content?.body !== undefined ? { body: content.body, contentType: content.contentType } : {}),
+  ...(content?.headers ? { headers: content.headers } : {}),
   method,
   cseq,
   callId: context.callId,
@@ -236,24 +247,14 @@ export const sipDialogMachine = setup({
           { guard: 'isBye' },
           {
             guard: and(['sharesCSeq', 'knowsSharedCSeq']),
-            actions: { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, event.cseq ?? context.localCSeq!) },
+            actions: { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, event.cseq ?? context.localCSeq!, event) },
           },
           // ACK/CANCEL of nothing: this side never sent a request in the dialog.
           { guard: 'sharesCSeq' },
           {
-            actions: ['consumeLocalCSeq', { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, context.localCSeq!) }],
+            actions: ['consumeLocalCSeq', { type: 'sendRequest', params: ({ context, event }) => requestParams(context, event.method, context.localCSeq!, event) }],
           },
         ],
-        // Shorthand for REQUEST.SEND { method: 'BYE' }, with the same early-dialog rule.
-        'BYE.SENT': {
-          guard: or(['isUac', 'isConfirmed']),
-          target: 'terminated',
-          actions: [
-            'consumeLocalCSeq',
-            { type: 'sendRequest', params: ({ context }) => requestParams(context, 'BYE', context.localCSeq!) },
-            { type: 'setEnd', params: { reason: 'local-bye' } },
-          ],
-        },
         'REQUEST.RECEIVED': [
           {
             guard: 'outOfOrder',

@@ -53,7 +53,7 @@ function samples(snap: Snap): SipDialogEvent[] {
     { type: 'DIALOG.CONFIRMED', remoteTag: peer, remoteTarget: 'sip:bob@192.0.2.5', recordRoute: RR_2XX },
     { type: 'DIALOG.CONFIRMED', remoteTag: 'forked-7', remoteTarget: 'sip:bob@198.51.100.9', recordRoute: RR_FORK },
     { type: 'DIALOG.REJECTED', status: 486 },
-    { type: 'REQUEST.SEND', method: 'INFO' },
+    { type: 'REQUEST.SEND', method: 'INFO', body: 'Signal=5\r\nDuration=160\r\n', contentType: 'application/dtmf-relay' },
     { type: 'REQUEST.SEND', method: 'ACK' },
     { type: 'REQUEST.SEND', method: 'BYE' },
     { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: (r ?? 100) + 1, contact: 'sip:peer@203.0.113.7' },
@@ -63,7 +63,7 @@ function samples(snap: Snap): SipDialogEvent[] {
     { type: 'RESPONSE.RECEIVED', method: 'INVITE', status: 200, contact: 'sip:peer@203.0.113.8' },
     { type: 'RESPONSE.RECEIVED', method: 'INFO', status: 481 },
     { type: 'RESPONSE.RECEIVED', method: 'INFO', status: 408 },
-    { type: 'BYE.SENT' },
+    { type: 'REQUEST.SEND', method: 'REFER', headers: [['Refer-To', '<sip:carol@chicago.com>']] },
     { type: 'BYE.RECEIVED', cseq: (r ?? 100) + 1 },
     { type: 'DIALOG.TERMINATE', reason: 'app-shutdown' },
   ];
@@ -84,7 +84,6 @@ function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string
   // Only the caller may send BYE on an early dialog (§15).
   const mayBye = from === 'confirmed' || ctx.role === 'uac';
   if (ev.type === 'REQUEST.SEND' && ev.method === 'BYE') return mayBye ? 'terminated' : undefined;
-  if (ev.type === 'BYE.SENT') return mayBye ? 'terminated' : undefined;
   if (ev.type === 'REQUEST.RECEIVED' && ev.method === 'BYE') return stale(ev.cseq) ? undefined : 'terminated';
   if (ev.type === 'BYE.RECEIVED') return stale(ev.cseq) ? undefined : 'terminated';
   if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) return 'terminated';
@@ -105,7 +104,6 @@ function expectedEnd(ev: SipDialogEvent): SipDialogOutput {
     case 'DIALOG.REJECTED':
       return { reason: 'rejected', status: ev.status };
     case 'REQUEST.SEND':
-    case 'BYE.SENT':
       return { reason: 'local-bye' };
     case 'REQUEST.RECEIVED':
     case 'BYE.RECEIVED':
@@ -141,9 +139,8 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
       else assert.equal(a.remoteTag, input.remoteTag, 'UAS keeps the From tag of the request');
       break;
     }
-    case 'REQUEST.SEND':
-    case 'BYE.SENT': {
-      const method = ev.type === 'BYE.SENT' ? 'BYE' : ev.method;
+    case 'REQUEST.SEND': {
+      const method = ev.method;
       const sent = of('sendRequest');
       if (sent.length === 0) {
         const uasEarlyBye = method === 'BYE' && enteredFrom === 'early' && input.role === 'uas';
@@ -159,6 +156,8 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
       assert.deepEqual(p.routeSet, b.routeSet);
       assert.equal(p.remoteTarget, b.remoteTarget);
       assert.deepEqual([p.callId, p.localTag, p.remoteTag], [b.callId, b.localTag, b.remoteTag]);
+      // Body, type and extra headers ride on the event to the action, untouched.
+      assert.deepEqual([p.body, p.contentType, p.headers], [ev.body, ev.body !== undefined ? ev.contentType : undefined, ev.headers]);
       if (method === 'ACK') {
         assert.equal(p.cseq, b.localCSeq, 'ACK reuses the INVITE CSeq');
         assert.equal(a.localCSeq, b.localCSeq);
@@ -321,7 +320,7 @@ describe('SIP dialog: scenarios', () => {
     assert.equal(actor.getSnapshot().context.remoteCSeq, 7);
     assert.equal(actor.getSnapshot().context.remoteTarget, 'sip:bob@c');
     actor.send({ type: 'REQUEST.SEND', method: 'INFO' });
-    actor.send({ type: 'BYE.SENT' });
+    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
     assert.deepEqual(sent.map((s) => (s as { cseq: number; method: string }).cseq), [314160, 314161]);
     assert.deepEqual(actor.getSnapshot().output, { reason: 'local-bye' });
   });
@@ -333,7 +332,7 @@ describe('SIP dialog: scenarios', () => {
     actor.send({ type: 'DIALOG.EARLY', remoteTag: '1928301774', remoteTarget: 'sip:alice@pc33', recordRoute: RR_18X });
     assert.deepEqual(actor.getSnapshot().context.routeSet, RR_18X, 'UAS keeps Record-Route order');
     actor.send({ type: 'REQUEST.SEND', method: 'UPDATE' });
-    actor.send({ type: 'BYE.SENT' });
+    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
     assert.ok(actor.getSnapshot().matches({ live: 'early' }));
     assert.deepEqual(sent, [{ ...sent[0]!, method: 'UPDATE', cseq: 1 }]);
     assert.equal(actor.getSnapshot().context.secure, true);

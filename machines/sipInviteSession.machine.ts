@@ -1,0 +1,311 @@
+// The INVITE session of one SIP call leg, beside its dialog (machines/sipDialog.machine.ts): the
+// rules of RFC 3261 that span transactions, which the leg's adapter used to keep in flags.
+//
+// Parallel regions, each one rule:
+// - `invite` (UAS): while the app is asked about the call in the INVITE's own step (`offering`),
+//   the early dialog of our 180 waits: an answer or refusal in that same step takes the dialog
+//   straight from init to confirmed (or terminated); otherwise it becomes early when the step ends.
+// - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
+//   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
+// - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
+//   most 64*T1, and only `unconfirmedLimit` times to a peer that never proved it receives us.
+// - `reinvite`: §14.1 one re-INVITE at a time; a hold/resume asked for meanwhile is queued (the
+//   latest wish wins); a 491 (glare) retries the same offer after the runtime's glare timer.
+// - `bye`: §15 a hangup's BYE waits for our re-INVITE to finish and for the ACK of our 2xx; it is
+//   withheld entirely when the 2xx went unACKed to a peer that never confirmed its address.
+// - `remoteHold`: whether the peer's last offer put us on hold.
+//
+// The timers are the runtime's (startTimer/stopTimer actions, fired back as ACK.TIMER and
+// GLARE.TIMER), as in call.machine: the machine does the arithmetic, never reads a clock.
+import { and, assign, not, or, raise, setup, stateIn } from 'xstate';
+
+export type SipSessionRole = 'uac' | 'uas';
+export type SipHoldDirection = 'sendonly' | 'sendrecv';
+export type SipSessionTimer = 'ack2xx' | 'glare';
+
+export interface SipInviteSessionInput {
+  role: SipSessionRole;
+  /** §17.1.1.1 T1 and T2 (ms). */
+  t1: number;
+  t2: number;
+  /** 2xx retransmissions allowed toward a peer that has not confirmed its address. */
+  unconfirmedLimit: number;
+  /** UAS: the initial INVITE's offer already put us on hold (recvonly / inactive). */
+  heldByRemote?: boolean;
+}
+
+export interface SipInviteSessionContext {
+  role: SipSessionRole;
+  t1: number;
+  t2: number;
+  unconfirmedLimit: number;
+  heldAtStart: boolean;
+  /** The 2xx retransmission schedule: current interval, time since the first 2xx, retransmissions sent. */
+  ack: { interval: number; elapsed: number; sent: number };
+  /** Direction of the re-INVITE in flight (or waiting out a glare). */
+  reinvite?: SipHoldDirection;
+  /** The hold/resume asked for while one was in flight. */
+  queued?: SipHoldDirection;
+}
+
+export type SipInviteSessionEvent =
+  // UAS INVITE
+  /** We sent a 180: the dialog becomes early (at once, or when the offering step ends). */
+  | { type: 'RINGING' }
+  /** The INVITE's own step (the app was asked about the call) is over. */
+  | { type: 'OFFER.END' }
+  /** We refused the INVITE (non-2xx final; our 2xx is 2XX.SENT). */
+  | { type: 'INVITE.REFUSED' }
+  // UAC INVITE
+  | { type: 'DIAL' }
+  | { type: 'INVITE.PROVISIONAL'; status: number }
+  | { type: 'INVITE.ANSWERED' }
+  /** A non-2xx final; `retryable`: a 401/407 whose challenge the runtime can answer. */
+  | { type: 'INVITE.REJECTED'; status: number; reason?: string; contacts?: string[]; retryable: boolean }
+  | { type: 'CANCEL' }
+  /** Raised by the machine itself when it retries with credentials. */
+  | { type: 'AUTH.RETRIED' }
+  // UAS 2xx reliability
+  | { type: '2XX.SENT' }
+  | { type: 'ACK.RECEIVED' }
+  /** The runtime's retransmission timer; `confirmed`: the peer has proved it receives us. */
+  | { type: 'ACK.TIMER'; confirmed: boolean }
+  // re-INVITE
+  | { type: 'REINVITE'; direction: SipHoldDirection }
+  /** Final response (or timeout: 408) to our re-INVITE; 0 when the dialog would not send it. */
+  | { type: 'REINVITE.DONE'; status: number }
+  | { type: 'GLARE.TIMER' }
+  /** An offer from the peer (initial or re-INVITE). */
+  | { type: 'REMOTE.OFFER'; hold: boolean }
+  // BYE
+  | { type: 'HANGUP' }
+  | { type: 'SESSION.END' };
+
+const reinviteTarget = { target: 'inFlight' as const, reenter: true };
+
+export const sipInviteSessionMachine = setup({
+  types: {
+    input: {} as SipInviteSessionInput,
+    context: {} as SipInviteSessionContext,
+    events: {} as SipInviteSessionEvent,
+  },
+  actions: {
+    // Wire effects, provided by the SIP user agent.
+    /** Tell the dialog it is early (the 180 went out). */
+    dialogEarly: () => {},
+    sendInvite: () => {},
+    retryWithAuth: () => {},
+    sendCancel: () => {},
+    notifyProgress: (_, _params: { status: number }) => {},
+    notifyAnswered: () => {},
+    notifyRejected: (_, _params: { status: number; reason?: string; contacts?: string[] }) => {},
+    retransmit2xx: () => {},
+    /** The 2xx never got its ACK; `confirmed` decides between a BYE and a silent end. */
+    ackTimedOut: (_, _params: { confirmed: boolean }) => {},
+    sendReinvite: (_, _params: { direction: SipHoldDirection }) => {},
+    sendBye: () => {},
+    notifyRemoteHold: () => {},
+    notifyRemoteResume: () => {},
+    startTimer: (_, _params: { timer: SipSessionTimer; ms?: number }) => {},
+    stopTimer: (_, _params: { timer: SipSessionTimer }) => {},
+    // Bookkeeping.
+    armAck: assign(({ context }) => ({ ack: { interval: context.t1, elapsed: 0, sent: 0 } })),
+    stepAck: assign(({ context }) => ({
+      ack: { interval: Math.min(context.ack.interval * 2, context.t2), elapsed: context.ack.elapsed + context.ack.interval, sent: context.ack.sent + 1 },
+    })),
+    startReinvite: assign((_, params: { direction: SipHoldDirection }) => ({ reinvite: params.direction })),
+    queueReinvite: assign((_, params: { direction: SipHoldDirection }) => ({ queued: params.direction })),
+    takeQueued: assign(({ context }) => ({ reinvite: context.queued, queued: undefined })),
+    clearReinvite: assign({ reinvite: undefined, queued: undefined }),
+    dropQueued: assign({ queued: undefined }),
+  },
+  guards: {
+    canRetryAuth: and([({ event }) => event.type === 'INVITE.REJECTED' && event.retryable, stateIn('#sipInviteSession.active.auth.untried')]),
+    // The schedule is over: 64*T1 since the first 2xx, or the unconfirmed peer had its share.
+    ackGiveUp: ({ context, event }) =>
+      event.type === 'ACK.TIMER' &&
+      (context.ack.elapsed + context.ack.interval >= 64 * context.t1 || (!event.confirmed && context.ack.sent >= context.unconfirmedLimit)),
+    confirmedPeer: ({ event }) => event.type === 'ACK.TIMER' && event.confirmed,
+    glare: ({ event }) => event.type === 'REINVITE.DONE' && event.status === 491,
+    hasQueued: ({ context }) => context.queued !== undefined,
+    heldAtStart: ({ context }) => context.heldAtStart,
+    isUas: ({ context }) => context.role === 'uas',
+    // What a BYE must wait for.
+    byeMustWait: or([stateIn('#sipInviteSession.active.reinvite.inFlight'), stateIn('#sipInviteSession.active.ack.awaiting')]),
+    byeWithheld: stateIn('#sipInviteSession.active.ack.abandoned'),
+    byeQueued: stateIn('#sipInviteSession.active.bye.queued'),
+    noBye: stateIn('#sipInviteSession.active.bye.none'),
+    isHold: ({ event }) => event.type === 'REMOTE.OFFER' && event.hold,
+  },
+}).createMachine({
+  id: 'sipInviteSession',
+  context: ({ input }) => ({
+    role: input.role,
+    t1: input.t1,
+    t2: input.t2,
+    unconfirmedLimit: input.unconfirmedLimit,
+    heldAtStart: input.heldByRemote ?? false,
+    ack: { interval: input.t1, elapsed: 0, sent: 0 },
+  }),
+  initial: 'active',
+  states: {
+    active: {
+      type: 'parallel',
+      on: { 'SESSION.END': '#sipInviteSession.ended' },
+      states: {
+        invite: {
+          initial: 'idle',
+          states: {
+            // A UAS session starts with the INVITE's offering step.
+            idle: { always: { guard: 'isUas', target: 'offering' }, on: { DIAL: { target: 'calling', actions: 'sendInvite' } } },
+            offering: {
+              on: { RINGING: 'offeringRinging', 'OFFER.END': 'waiting', '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+            },
+            offeringRinging: {
+              on: { 'OFFER.END': { target: 'ringing', actions: 'dialogEarly' }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+            },
+            waiting: {
+              on: { RINGING: { target: 'ringing', actions: 'dialogEarly' }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+            },
+            ringing: { on: { '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' } },
+            calling: {
+              on: {
+                'INVITE.PROVISIONAL': { target: 'proceeding', actions: { type: 'notifyProgress', params: ({ event }) => ({ status: event.status }) } },
+                CANCEL: 'cancelQueued', // §9.1: not before a provisional
+                'INVITE.REJECTED': { guard: 'canRetryAuth', target: 'calling', reenter: true, actions: ['retryWithAuth', raise({ type: 'AUTH.RETRIED' })] },
+              },
+            },
+            proceeding: {
+              on: {
+                'INVITE.PROVISIONAL': { actions: { type: 'notifyProgress', params: ({ event }) => ({ status: event.status }) } },
+                CANCEL: { target: 'cancelling', actions: 'sendCancel' },
+                'INVITE.REJECTED': { guard: 'canRetryAuth', target: 'calling', actions: ['retryWithAuth', raise({ type: 'AUTH.RETRIED' })] },
+              },
+            },
+            cancelQueued: {
+              on: { 'INVITE.PROVISIONAL': { target: 'cancelling', actions: 'sendCancel' } },
+            },
+            cancelling: {},
+            answered: {},
+            rejected: {},
+          },
+          on: {
+            // Final responses: a 2xx after our CANCEL still creates the dialog; it is ended with a BYE.
+            'INVITE.ANSWERED': [
+              { guard: or([stateIn('#sipInviteSession.active.invite.cancelQueued'), stateIn('#sipInviteSession.active.invite.cancelling')]), target: '.answered', actions: raise({ type: 'HANGUP' }) },
+              { guard: or([stateIn('#sipInviteSession.active.invite.calling'), stateIn('#sipInviteSession.active.invite.proceeding')]), target: '.answered', actions: 'notifyAnswered' },
+            ],
+            // (A retry with credentials is taken by calling/proceeding themselves.)
+            'INVITE.REJECTED': [
+              {
+                guard: or([
+                  stateIn('#sipInviteSession.active.invite.calling'),
+                  stateIn('#sipInviteSession.active.invite.proceeding'),
+                  stateIn('#sipInviteSession.active.invite.cancelQueued'),
+                  stateIn('#sipInviteSession.active.invite.cancelling'),
+                ]),
+                target: '.rejected',
+                actions: { type: 'notifyRejected', params: ({ event }) => ({ status: event.status, reason: event.reason, contacts: event.contacts }) },
+              },
+            ],
+          },
+        },
+        auth: {
+          initial: 'untried',
+          states: { untried: { on: { 'AUTH.RETRIED': 'tried' } }, tried: {} },
+        },
+        ack: {
+          initial: 'idle',
+          // (Per state, not on the region: re-entering a region re-enters every region beside it.)
+          states: {
+            idle: { on: { '2XX.SENT': 'awaiting' } },
+            awaiting: {
+              entry: ['armAck', { type: 'startTimer', params: ({ context }) => ({ timer: 'ack2xx', ms: context.ack.interval }) }],
+              exit: { type: 'stopTimer', params: { timer: 'ack2xx' } },
+              on: {
+                '2XX.SENT': { target: 'awaiting', reenter: true },
+                'ACK.RECEIVED': 'acked',
+                'ACK.TIMER': [
+                  { guard: and(['ackGiveUp', 'confirmedPeer']), target: 'timedOut', actions: { type: 'ackTimedOut', params: { confirmed: true } } },
+                  { guard: 'ackGiveUp', target: 'abandoned', actions: { type: 'ackTimedOut', params: { confirmed: false } } },
+                  {
+                    actions: ['stepAck', 'retransmit2xx', { type: 'startTimer', params: ({ context }) => ({ timer: 'ack2xx', ms: context.ack.interval }) }],
+                  },
+                ],
+              },
+            },
+            acked: { on: { '2XX.SENT': 'awaiting' } },
+            /** Given up on a confirmed peer: the session ends with a BYE. */
+            timedOut: { on: { '2XX.SENT': 'awaiting' } },
+            /** Given up on a peer that never confirmed its address: no BYE toward it. */
+            abandoned: {},
+          },
+        },
+        reinvite: {
+          initial: 'idle',
+          states: {
+            idle: {
+              on: {
+                REINVITE: {
+                  guard: 'noBye',
+                  target: 'inFlight',
+                  actions: [{ type: 'startReinvite', params: ({ event }) => ({ direction: event.direction }) }],
+                },
+              },
+            },
+            inFlight: {
+              entry: { type: 'sendReinvite', params: ({ context }) => ({ direction: context.reinvite ?? 'sendrecv' }) },
+              on: {
+                REINVITE: { actions: { type: 'queueReinvite', params: ({ event }) => ({ direction: event.direction }) } },
+                'REINVITE.DONE': [
+                  // A BYE waiting for this re-INVITE goes now (bye region); nothing more is sent.
+                  { guard: 'byeQueued', target: 'idle', actions: 'clearReinvite' },
+                  { guard: 'glare', target: 'glare' },
+                  { guard: 'hasQueued', ...reinviteTarget, actions: 'takeQueued' },
+                  { target: 'idle', actions: 'clearReinvite' },
+                ],
+                HANGUP: { actions: 'dropQueued' },
+              },
+            },
+            // §14.1: after a 491 the same offer is sent again once the glare timer runs out.
+            glare: {
+              entry: { type: 'startTimer', params: { timer: 'glare' } },
+              exit: { type: 'stopTimer', params: { timer: 'glare' } },
+              on: {
+                REINVITE: { actions: { type: 'startReinvite', params: ({ event }) => ({ direction: event.direction }) } },
+                'GLARE.TIMER': 'inFlight',
+                HANGUP: { target: 'idle', actions: 'clearReinvite' },
+              },
+            },
+          },
+        },
+        bye: {
+          initial: 'none',
+          states: {
+            none: {
+              on: {
+                HANGUP: [{ guard: 'byeWithheld', target: 'withheld' }, { guard: 'byeMustWait', target: 'queued' }, { target: 'sent', actions: 'sendBye' }],
+              },
+            },
+            queued: {
+              always: [{ guard: 'byeWithheld', target: 'withheld' }, { guard: not('byeMustWait'), target: 'sent', actions: 'sendBye' }],
+            },
+            sent: {},
+            withheld: {},
+          },
+        },
+        remoteHold: {
+          initial: 'start',
+          states: {
+            start: { always: [{ guard: 'heldAtStart', target: 'held' }, { target: 'notHeld' }] },
+            notHeld: { on: { 'REMOTE.OFFER': { guard: 'isHold', target: 'held', actions: 'notifyRemoteHold' } } },
+            held: { on: { 'REMOTE.OFFER': { guard: not('isHold'), target: 'notHeld', actions: 'notifyRemoteResume' } } },
+          },
+        },
+      },
+    },
+    ended: { type: 'final' },
+  },
+});
+
+export type SipInviteSessionMachine = typeof sipInviteSessionMachine;

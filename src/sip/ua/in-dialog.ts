@@ -1,0 +1,218 @@
+// Requests within a dialog (RFC 3261 §12.2, §14, §15; RFC 3515): received ones (BYE, re-INVITE,
+// INFO, NOTIFY, REFER) once the dialog actor accepted their CSeq, and the ones this side sends
+// (re-INVITE for hold/resume, INFO for DTMF, REFER, BYE) with the ACK of a 2xx.
+import type { SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
+import { parseDtmfInfo, formatDtmfInfo, DTMF_RELAY } from '../codec/dtmf-info.js';
+import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr } from '../codec/headers.js';
+import { createRequest, createResponse, type SipRequest, type SipResponse } from '../codec/message.js';
+import { formatUri, parseUri, type Uri } from '../codec/uri.js';
+import { responseTarget, type ServerTransaction } from '../transactions/layer.js';
+import type { Endpoint } from '../transport/udp.js';
+import type { SipLeg } from './legs.js';
+import { answerReoffer, applyRemoteSdp } from './media-binding.js';
+import { ALLOW } from './options.js';
+import type { SipUserAgent } from './user-agent.js';
+
+/** A request carrying our To tag: the dialog actor checks its CSeq, then accepts or rejects it. */
+export function onDialogRequest(ua: SipUserAgent, tx: ServerTransaction, req: SipRequest, toTag: string): void {
+  const leg = ua.legs.find(req, toTag);
+  if (!leg) {
+    tx.reply(481, 'Call/Transaction Does Not Exist');
+    return;
+  }
+  // It echoed our tag: the peer receives what we send, from this address too.
+  leg.peer.heardFrom(tx.source, true);
+  const cseq = req.headers.parsedFirst('CSeq', parseCSeq)!;
+  const contact = req.headers.get('Contact');
+  leg.pending = tx;
+  if (req.method === 'BYE') leg.dialog.send({ type: 'BYE.RECEIVED', cseq: cseq.seq });
+  else leg.dialog.send({ type: 'REQUEST.RECEIVED', method: req.method, cseq: cseq.seq, contact: contact ? contactUriOf(contact) : undefined });
+  // The dialog accepted or rejected synchronously; if it ignored the request, say so.
+  if (leg.pending === tx) {
+    leg.pending = undefined;
+    tx.reply(481, 'Call/Transaction Does Not Exist');
+  }
+}
+
+/** The dialog accepted the request (its CSeq is in order): act on it. */
+export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
+  const req = tx.request;
+  const call = leg.call;
+  switch (req.method) {
+    case 'BYE':
+      tx.reply(200, 'OK');
+      call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'BYE received' });
+      return;
+    case 'INVITE':
+      return onReinvite(ua, leg, tx);
+    case 'INFO': {
+      const dtmf = parseDtmfInfo(req.headers.get('Content-Type') ?? '', req.body.toString('utf8'));
+      if (!dtmf) {
+        if (req.body.length === 0) tx.reply(200, 'OK'); // empty INFO: a keep-alive
+        else tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/dtmf-relay, application/dtmf']] });
+        return;
+      }
+      tx.reply(200, 'OK');
+      call.actor.send({ type: 'DTMF', digit: dtmf.digit, source: 'sip-info', durationMs: dtmf.durationMs });
+      return;
+    }
+    case 'NOTIFY': {
+      tx.reply(200, 'OK');
+      const status = /^SIP\/2\.0\s+(\d{3})/.exec(req.body.toString('utf8'))?.[1];
+      if ((req.headers.get('Event') ?? '').toLowerCase().startsWith('refer') && status) {
+        const code = Number(status);
+        ua.calls.driverOf(call)?.transferProgress(code);
+        leg.log.info({ code }, 'transfer progress');
+        // Blind transfer done: the transferee reached the target, so this leg hangs up.
+        // The 200 to this NOTIFY is queued behind the transaction's current step: hang up on
+        // the next turn so the BYE cannot overtake it.
+        if (code >= 200 && code < 300) setImmediate(() => call.isActive && call.hangup('transferred'));
+      }
+      return;
+    }
+    case 'REFER':
+      // Being transferred away is not supported; say so instead of pretending.
+      tx.reply(603, 'Decline');
+      return;
+    default:
+      tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
+  }
+}
+
+function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
+  const req = tx.request;
+  const body = req.body.toString('utf8');
+  let answer: string;
+  if (body) {
+    const r = answerReoffer(ua, leg, body);
+    if (!r) {
+      tx.reply(488, 'Not Acceptable Here');
+      return;
+    }
+    answer = r.answer;
+    leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
+  } else {
+    answer = leg.localSdp(); // re-INVITE without offer: we offer in the 200
+  }
+  const res = createResponse(req, 200, 'OK', {
+    toTag: leg.localTag,
+    headers: [['Contact', formatNameAddr(leg.contact())]],
+    body: answer,
+    contentType: 'application/sdp',
+  });
+  tx.respond(res);
+  leg.sent2xx(res, responseTarget(res, tx.source));
+}
+
+/**
+ * Send the re-INVITE the session machine decided on (§14.1: it allows one at a time). When the
+ * dialog will not send it (it has ended), the machine hears at once that this one is done.
+ */
+export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
+  const before = leg.dialogState.localCSeq;
+  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', body: leg.localSdp(direction), contentType: 'application/sdp' });
+  if (leg.dialogState.localCSeq === before) leg.session.send({ type: 'REINVITE.DONE', status: 0 });
+}
+
+/** One DTMF digit as an INFO (when the peer has no telephone-event payload). */
+export function sendInfo(leg: SipLeg, digit: string): void {
+  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INFO', body: formatDtmfInfo(digit), contentType: DTMF_RELAY });
+}
+
+/** Blind transfer (RFC 3515): REFER the far end to `target`; NOTIFYs report progress. */
+export function transfer(ua: SipUserAgent, leg: SipLeg, target: string): void {
+  leg.dialog.send({
+    type: 'REQUEST.SEND',
+    method: 'REFER',
+    headers: [
+      ['Refer-To', `<${target}>`],
+      ['Referred-By', `<${formatUri(ua.contactUri())}>`],
+    ],
+  });
+}
+
+/** Build an in-dialog request from the dialog actor's state (§12.2.1.1) and send it. */
+export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestParams): void {
+  if (p.method === 'ACK') return;
+  if (p.method === 'INVITE' && leg.invite && p.cseq === leg.invite.headers.parsedFirst('CSeq', parseCSeq)?.seq) return; // auth retry: sent by sendInvite
+  const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
+  const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
+  const body = p.body;
+  const contentType = p.contentType;
+  const req = createRequest({
+    method: p.method,
+    uri: target,
+    from: { uri: parseUri(p.localUri)!, params: new Map(), tag: p.localTag },
+    to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
+    callId: p.callId,
+    cseq: p.cseq,
+    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+    contact: leg.contact(),
+    headers,
+    ...(body !== undefined ? { body, contentType } : {}),
+  });
+  for (const r of p.routeSet) req.headers.append('Route', r);
+  const dest = nextHop(leg, target);
+  ua.transactions.request(req, dest, {
+    onResponse: (res, source) => {
+      leg.peer.heardFrom(source, true);
+      if (res.status >= 300) leg.log.info({ method: p.method, status: res.status, reason: res.reason }, 'in-dialog request failed');
+      const contact = res.headers.get('Contact');
+      leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: contact ? contactUriOf(contact) : undefined });
+      if (p.method === 'INVITE' && res.status >= 200 && res.status < 300) {
+        sendAck2xx(ua, leg, res);
+        if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+      }
+      if (p.method === 'INVITE' && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
+      if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status);
+      if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
+    },
+    onTimeout: () => {
+      if (p.method === 'INVITE') leg.session.send({ type: 'REINVITE.DONE', status: 408 });
+      leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
+      if (p.method === 'BYE') ua.forgetLegLater(leg);
+    },
+  });
+}
+
+/** ACK a 2xx to our INVITE or re-INVITE (§13.2.2.4): to the remote target, through the route set. */
+export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
+  const d = leg.dialogState;
+  const cseq = res.headers.parsedFirst('CSeq', parseCSeq)!;
+  const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite?.uri ?? parseUri(d.remoteUri)!;
+  // A UAS leg (ACKing the 2xx to its own re-INVITE) has no INVITE of its own: From is the dialog's.
+  const from = leg.invite ? parseNameAddr(leg.invite.headers.get('From')!)! : { uri: parseUri(d.localUri)!, params: new Map(), tag: d.localTag };
+  const ack = createRequest({
+    method: 'ACK',
+    uri: target,
+    from,
+    to: res.headers.parsedFirst('To', parseNameAddr)!,
+    callId: leg.callId,
+    cseq: cseq.seq,
+    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+  });
+  for (const r of d.routeSet) ack.headers.append('Route', r);
+  ua.transactions.sendStateless(ack, nextHop(leg, target));
+}
+
+/** Host and port of a sip: URI (5060 by default). */
+export function uriHostPort(uri: Uri | undefined): { host: string; port: number } | undefined {
+  if (!uri || uri.kind !== 'sip') return undefined;
+  return { host: uri.host, port: uri.port ?? 5060 };
+}
+
+/**
+ * Where an in-dialog request goes: the first Route (loose routing) or the remote target, as
+ * long as the peer has shown it owns that address; otherwise (a third party's address, or a
+ * name: no DNS on the hot path) to the address it sent from. See peer.ts.
+ */
+function nextHop(leg: SipLeg, target: Uri): Endpoint {
+  const route = leg.dialogState.routeSet[0];
+  const na = route ? parseNameAddr(route) : undefined;
+  const hp = uriHostPort(na?.uri) ?? uriHostPort(target);
+  const dest = leg.peer.destination(hp, leg.latchedMedia());
+  if (hp && (dest.address !== hp.host || dest.port !== hp.port)) {
+    leg.log.debug({ nextHop: hp, sentTo: dest }, 'next hop not proven to be the peer: sent to the address it used');
+  }
+  return dest;
+}

@@ -1,0 +1,100 @@
+// The INVITE session machine's effects (machines/sipInviteSession.machine.ts), provided once per
+// user agent: each action looks its leg up by the actor's id and acts on the wire. The machine
+// decides when a CANCEL, a BYE, a re-INVITE or a retransmitted 2xx goes; this only sends them.
+import { sipInviteSessionMachine, type SipHoldDirection, type SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
+import type { SipLeg } from './legs.js';
+import { sendReinviteNow } from './in-dialog.js';
+import { retryWithAuth, sendCancel, sendInvite } from './uac-invite.js';
+import type { SipUserAgent } from './user-agent.js';
+
+export type InviteSessionLogic = ReturnType<typeof provideInviteSession>;
+
+export function inviteSessionId(callId: string): string {
+  return `ses-${callId}`;
+}
+
+/**
+ * §14.1 glare: after a 491 the owner of the Call-ID (the side that placed the call) waits 2.1 to
+ * 4 s, the other side 0 to 2 s, in units of 10 ms, before it tries its re-INVITE again.
+ */
+function glareDelayMs(leg: SipLeg): number {
+  return leg.role === 'uac' ? 2100 + Math.floor(Math.random() * 191) * 10 : Math.floor(Math.random() * 201) * 10;
+}
+
+export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined) {
+  const on = (f: (leg: SipLeg) => void) => ({ self }: { self: { id: string } }) => {
+    const leg = legOf(self.id);
+    if (leg) f(leg);
+  };
+  return sipInviteSessionMachine.provide({
+    actions: {
+      dialogEarly: on((leg) => leg.dialogEarly()),
+      sendInvite: on((leg) => sendInvite(ua, leg)),
+      retryWithAuth: on((leg) => retryWithAuth(ua, leg)),
+      sendCancel: on((leg) => sendCancel(ua, leg)),
+      notifyProgress: ({ self }, p: { status: number }) => {
+        // A 100 only lets the CANCEL go; the call hears of real progress (18x).
+        if (p.status > 100) legOf(self.id)?.call.actor.send({ type: 'CALL.PROGRESS', code: p.status });
+      },
+      notifyAnswered: on((leg) => leg.call.actor.send({ type: 'CALL.ANSWERED' })),
+      notifyRejected: ({ self }, p: { status: number; reason?: string; contacts?: string[] }) => {
+        const call = legOf(self.id)?.call;
+        if (!call) return;
+        if (p.status >= 300 && p.status < 400) call.actor.send({ type: 'CALL.REDIRECT', code: p.status, contacts: p.contacts ?? [] });
+        else call.actor.send({ type: 'CALL.REJECTED', code: p.status, reason: p.reason });
+      },
+      retransmit2xx: on((leg) => {
+        if (!leg.last2xx) return;
+        ua.stats.retransmitted2xx++;
+        ua.transport.sendBytes(leg.last2xx.bytes, leg.last2xx.to);
+      }),
+      ackTimedOut: ({ self }, p: { confirmed: boolean }) => {
+        const leg = legOf(self.id);
+        if (leg) ackTimedOut(ua, leg, p.confirmed);
+      },
+      sendReinvite: ({ self }, p: { direction: SipHoldDirection }) => {
+        const leg = legOf(self.id);
+        if (leg) sendReinviteNow(leg, p.direction);
+      },
+      sendBye: on((leg) => leg.dialog.send({ type: 'REQUEST.SEND', method: 'BYE' })),
+      notifyRemoteHold: on((leg) => leg.call.actor.send({ type: 'CALL.HOLD', by: 'remote' })),
+      notifyRemoteResume: on((leg) => leg.call.actor.send({ type: 'CALL.RESUME' })),
+      startTimer: ({ self }, p: { timer: SipSessionTimer; ms?: number }) => {
+        const leg = legOf(self.id);
+        if (!leg) return;
+        clearTimeout(leg.timers[p.timer]);
+        const ms = p.timer === 'glare' ? glareDelayMs(leg) : (p.ms ?? ua.timers.t1);
+        leg.timers[p.timer] = setTimeout(() => {
+          leg.timers[p.timer] = undefined;
+          // Whether the peer proved it receives us is asked when the timer fires, not when armed.
+          leg.session.send(p.timer === 'ack2xx' ? { type: 'ACK.TIMER', confirmed: leg.peerConfirmed() } : { type: 'GLARE.TIMER' });
+        }, ms);
+      },
+      stopTimer: ({ self }, p: { timer: SipSessionTimer }) => {
+        const leg = legOf(self.id);
+        if (!leg) return;
+        clearTimeout(leg.timers[p.timer]);
+        leg.timers[p.timer] = undefined;
+      },
+    },
+  });
+}
+
+/** The ACK for our 2xx never came (the machine gave up waiting). */
+function ackTimedOut(ua: SipUserAgent, leg: SipLeg, confirmed: boolean): void {
+  ua.stats.unacknowledged2xx++;
+  ua.pendingInvites.settle(leg);
+  if (confirmed) {
+    // §13.3.1.4: the session ends with a BYE: the machine sends one a hangup already queued, and
+    // the call's hangup asks for one otherwise.
+    leg.log.warn('no ACK for 2xx: ending the call with BYE');
+    if (!leg.call.isEnded) leg.call.actor.send({ type: 'CALL.HANGUP', detail: 'no ACK received' });
+    return;
+  }
+  // Nothing shows the peer receives what we send: a BYE (and its 10 retransmissions) would go
+  // to an address it may have spoofed. The dialog just ends here (the machine withholds the BYE).
+  leg.log.warn('no ACK for 2xx from a peer that never confirmed its address: ending the call without BYE');
+  ua.stats.byesWithheld++;
+  if (!leg.call.isEnded) leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no ACK received' });
+  if (leg.dialog.getSnapshot().matches('live')) leg.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'no ACK received' });
+}

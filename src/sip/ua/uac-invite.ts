@@ -1,0 +1,152 @@
+// The UAC side of an INVITE (RFC 3261 §13.2, §9.1, §22.2): placing a call, its responses, the
+// retry with credentials after a 401/407, CANCEL, and ACKs for retransmitted 2xx.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import type { Call } from '../../call/call.js';
+import { RtpSession } from '../../media/rtp/session.js';
+import { buildAuthorization, challengeFromResponse } from '../codec/digest.js';
+import { contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { createRequest, generateBranch, generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
+import { formatUri, parseUri } from '../codec/uri.js';
+import type { Endpoint } from '../transport/udp.js';
+import { sendAck2xx, uriHostPort } from './in-dialog.js';
+import { SipLeg } from './legs.js';
+import { applyRemoteSdp, bindMedia } from './media-binding.js';
+import { ALLOW, type OutboundCallOptions } from './options.js';
+import type { SipUserAgent } from './user-agent.js';
+
+async function resolve(hp: { host: string; port: number }): Promise<Endpoint> {
+  if (isIP(hp.host)) return { address: hp.host, port: hp.port };
+  const { address } = await lookup(hp.host, { family: 4 });
+  return { address, port: hp.port };
+}
+
+/** Place an outbound call: RTP session, INVITE with our offer, call and dialog actors, dial. */
+export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCallOptions = {}): Promise<Call> {
+  const uri = parseUri(target);
+  const hp = uriHostPort(uri);
+  if (!uri || !hp) throw new Error(`not a SIP URI: ${target}`);
+  const dest = await resolve(hp);
+  const callId = generateCallId(ua.advertisedHost);
+  const leg = new SipLeg(ua, 'uac', callId, dest, ua.log);
+  leg.rtp = await RtpSession.create({
+    allocator: ua.opts.allocator,
+    codec: ua.codecs[0],
+    timeoutMs: ua.opts.rtpTimeoutMs ?? 60_000,
+    strictRtp: ua.opts.strictRtp,
+    signallingAddresses: leg.peer.hosts(),
+  });
+  const fromUri = parseUri(o.from ?? `sip:callchart@${ua.advertisedHost}:${ua.port}`);
+  if (!fromUri) throw new Error(`bad from URI: ${o.from}`);
+  const from: NameAddr = { uri: fromUri, params: new Map(), tag: leg.localTag, ...(o.displayName ? { displayName: o.displayName } : {}) };
+  const to: NameAddr = { uri, params: new Map() };
+  leg.invite = createRequest({
+    method: 'INVITE',
+    uri,
+    from,
+    to,
+    callId,
+    cseq: 1,
+    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+    contact: leg.contact(),
+    headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...Object.entries(o.headers ?? {})],
+    body: leg.localSdp(),
+    contentType: 'application/sdp',
+  });
+  leg.creds = o.auth;
+  let call: Call;
+  try {
+    call = ua.calls.create({ callId, direction: 'outbound', transport: 'sip', from: formatUri(fromUri), to: target, wire: leg, group: callId, bindings: { sipCallId: callId } });
+  } catch (err) {
+    void leg.rtp.close('refused');
+    throw err;
+  }
+  leg.call = call;
+  ua.startDialog(leg, { role: 'uac', callId, localTag: leg.localTag, localUri: formatUri(fromUri), remoteUri: formatUri(uri), localCSeq: 1, secure: false });
+  bindMedia(ua, leg);
+  call.actor.send({ type: 'CALL.DIAL' });
+  return call;
+}
+
+/** Send (or re-send, after an auth challenge) the initial INVITE. */
+export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
+  const invite = leg.invite!;
+  ua.transactions.request(invite, leg.remote, {
+    onResponse: (res, source) => onInviteResponse(ua, leg, res, source),
+    onTimeout: () => leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no response to INVITE' }),
+    onTransportError: (err) => leg.call.actor.send({ type: 'CALL.FAILED', code: 503, reason: `transport error: ${String(err)}` }),
+  });
+}
+
+function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, source: Endpoint): void {
+  // It echoed our branch: whoever sent it got our INVITE.
+  leg.peer.heardFrom(source, true);
+  const to = res.headers.parsedFirst('To', parseNameAddr);
+  const contact = res.headers.get('Contact');
+  const recordRoute = res.headers.getAll('Record-Route');
+  if (res.status < 200) {
+    if (res.status > 100 && to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
+    // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
+    leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
+    return;
+  }
+  if (res.status < 300) {
+    leg.dialog.send({ type: 'DIALOG.CONFIRMED', remoteTag: to?.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
+    sendAck2xx(ua, leg, res);
+    if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+    // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the machine decides.
+    leg.session.send({ type: 'INVITE.ANSWERED' });
+    return;
+  }
+  leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
+  leg.challenge = leg.creds ? challengeFromResponse(res) : undefined;
+  const contacts = res.status < 400 ? res.headers.getAll('Contact').map((c) => contactUriOf(c) ?? c) : undefined;
+  // The machine retries once with credentials (§22.2), or reports the refusal.
+  leg.session.send({ type: 'INVITE.REJECTED', status: res.status, reason: res.reason, contacts, retryable: leg.challenge !== undefined });
+}
+
+/** The INVITE again, with an Authorization answering the challenge of the 401/407 (§22.2). */
+export function retryWithAuth(ua: SipUserAgent, leg: SipLeg): void {
+  const challenge = leg.challenge;
+  const creds = leg.creds;
+  leg.challenge = undefined;
+  if (!challenge || !creds) return;
+  const old = leg.invite!;
+  const cseq = old.headers.parsedFirst('CSeq', parseCSeq)!;
+  const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
+  const invite: SipRequest = { ...old, headers: old.headers.clone() };
+  invite.headers.set('CSeq', `${cseq.seq + 1} INVITE`);
+  invite.headers.set('Via', `SIP/2.0/UDP ${ua.advertisedHost}:${ua.port};branch=${generateBranch()};rport`);
+  invite.headers.set(auth.name, auth.value);
+  leg.invite = invite;
+  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', cseq: cseq.seq + 1 });
+  sendInvite(ua, leg);
+}
+
+/** CANCEL the leg's INVITE (§9.1): same branch, same Route, its own transaction. */
+export function sendCancel(ua: SipUserAgent, leg: SipLeg): void {
+  const invite = leg.invite!;
+  const cseq = invite.headers.parsedFirst('CSeq', parseCSeq)!;
+  const cancel = createRequest({
+    method: 'CANCEL',
+    uri: invite.uri,
+    from: invite.headers.parsedFirst('From', parseNameAddr)!,
+    to: invite.headers.parsedFirst('To', parseNameAddr)!,
+    callId: leg.callId,
+    cseq: cseq.seq,
+    via: { transport: 'UDP', host: ua.advertisedHost },
+  });
+  cancel.headers.set('Via', invite.headers.get('Via')!); // same branch as the INVITE (§9.1)
+  for (const r of invite.headers.getAll('Route')) cancel.headers.append('Route', r);
+  ua.transactions.request(cancel, leg.remote, { onResponse: () => {} });
+}
+
+/** A 2xx for our INVITE after its transaction ended (§13.2.2.4): ACK it again. */
+export function onStrayResponse(ua: SipUserAgent, res: SipResponse, source: Endpoint): void {
+  const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
+  if (!cseq || cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
+  const leg = ua.legs.byCall(res.headers.get('Call-ID'));
+  if (!leg || leg.role !== 'uac') return;
+  leg.peer.heardFrom(source, true);
+  sendAck2xx(ua, leg, res);
+}

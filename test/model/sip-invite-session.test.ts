@@ -1,0 +1,347 @@
+// Model-based tests for the INVITE session machine (machines/sipInviteSession.machine.ts): the
+// RFC 3261 rules that span transactions and that the SIP leg used to keep in flags.
+//
+// Paths are generated from the machine (test/helpers/model.ts) and every state reached is checked
+// against an oracle written from the RFC (§9.1 CANCEL after a provisional, §13.3.1.4 2xx until
+// ACK, §14.1 one re-INVITE at a time and 491 glare, §15 BYE after the ACK, §22.2 one auth retry)
+// for every sample event. Named scenarios then check the effects (action log) of the paths the
+// issue names: BYE during a re-INVITE, BYE before the ACK, CANCEL racing a 200, re-INVITE glare.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createActor, type EventObject, type SnapshotFrom } from 'xstate';
+import { stateToString } from '../../src/actors/state.js';
+import { runModel } from '../helpers/model.js';
+import {
+  sipInviteSessionMachine,
+  type SipInviteSessionEvent,
+  type SipInviteSessionInput,
+} from '../../machines/sipInviteSession.machine.js';
+
+type Snap = SnapshotFrom<typeof sipInviteSessionMachine>;
+
+// T1 = 1, T2 = 64: intervals 1, 2, 4 … 32, so the 64*T1 schedule is seven timer events long.
+const uacInput: SipInviteSessionInput = { role: 'uac', t1: 1, t2: 64, unconfirmedLimit: 2 };
+const uasInput: SipInviteSessionInput = { role: 'uas', t1: 1, t2: 64, unconfirmedLimit: 2 };
+
+const uacEvents: SipInviteSessionEvent[] = [
+  { type: 'DIAL' },
+  { type: 'INVITE.PROVISIONAL', status: 100 },
+  { type: 'INVITE.PROVISIONAL', status: 180 },
+  { type: 'INVITE.ANSWERED' },
+  { type: 'INVITE.REJECTED', status: 407, retryable: true },
+  { type: 'INVITE.REJECTED', status: 486, retryable: false },
+  { type: 'CANCEL' },
+  { type: 'HANGUP' },
+  { type: 'REINVITE', direction: 'sendonly' },
+  { type: 'REINVITE', direction: 'sendrecv' },
+  { type: 'REINVITE.DONE', status: 200 },
+  { type: 'REINVITE.DONE', status: 491 },
+  { type: 'GLARE.TIMER' },
+  { type: 'SESSION.END' },
+];
+
+const uasEvents: SipInviteSessionEvent[] = [
+  { type: 'RINGING' },
+  { type: 'OFFER.END' },
+  { type: 'INVITE.REFUSED' },
+  { type: '2XX.SENT' },
+  { type: 'ACK.RECEIVED' },
+  { type: 'ACK.TIMER', confirmed: true },
+  { type: 'ACK.TIMER', confirmed: false },
+  { type: 'HANGUP' },
+  { type: 'REINVITE', direction: 'sendonly' },
+  { type: 'REINVITE.DONE', status: 200 },
+  { type: 'REINVITE.DONE', status: 491 },
+  { type: 'GLARE.TIMER' },
+  { type: 'REMOTE.OFFER', hold: true },
+  { type: 'REMOTE.OFFER', hold: false },
+  { type: 'SESSION.END' },
+];
+
+interface Regions {
+  invite: string;
+  auth: string;
+  ack: string;
+  reinvite: string;
+  bye: string;
+  remoteHold: string;
+}
+
+/** The RFC's rules as plain code: the state each event must lead to. */
+function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
+  const ev = e as SipInviteSessionEvent;
+  if (ev.type === 'SESSION.END') return 'ended';
+  const r = { ...(snap.value as { active: Regions }).active };
+  const c = snap.context;
+  const calling = r.invite === 'calling' || r.invite === 'proceeding';
+  const offered = ['offering', 'offeringRinging', 'waiting', 'ringing'].includes(r.invite);
+  const cancelled = r.invite === 'cancelQueued' || r.invite === 'cancelling';
+  let hangup = false;
+  switch (ev.type) {
+    // UAS: the 180's early dialog waits for the end of the INVITE's step (offering*).
+    case 'RINGING':
+      if (r.invite === 'offering') r.invite = 'offeringRinging';
+      else if (r.invite === 'waiting') r.invite = 'ringing';
+      break;
+    case 'OFFER.END':
+      if (r.invite === 'offering') r.invite = 'waiting';
+      else if (r.invite === 'offeringRinging') r.invite = 'ringing';
+      break;
+    case 'INVITE.REFUSED':
+      if (offered) r.invite = 'rejected';
+      break;
+    case 'DIAL':
+      if (r.invite === 'idle') r.invite = 'calling';
+      break;
+    case 'INVITE.PROVISIONAL': // §9.1: any provisional (100 included) lets a held CANCEL go
+      if (r.invite === 'calling') r.invite = 'proceeding';
+      else if (r.invite === 'cancelQueued') r.invite = 'cancelling';
+      break;
+    case 'CANCEL':
+      if (r.invite === 'calling') r.invite = 'cancelQueued';
+      else if (r.invite === 'proceeding') r.invite = 'cancelling';
+      break;
+    case 'INVITE.ANSWERED':
+      if (calling) r.invite = 'answered';
+      if (cancelled) {
+        r.invite = 'answered';
+        hangup = true; // the 2xx won over our CANCEL: the dialog still needs its BYE
+      }
+      break;
+    case 'INVITE.REJECTED':
+      if (calling && ev.retryable && r.auth === 'untried') {
+        r.invite = 'calling';
+        r.auth = 'tried';
+      } else if (calling || cancelled) r.invite = 'rejected';
+      break;
+    case '2XX.SENT': // (the dialog of an abandoned 2xx is over: no 2xx follows)
+      if (offered) r.invite = 'answered';
+      if (r.ack !== 'abandoned') r.ack = 'awaiting';
+      break;
+    case 'ACK.RECEIVED':
+      if (r.ack === 'awaiting') r.ack = 'acked';
+      break;
+    case 'ACK.TIMER':
+      if (r.ack === 'awaiting') {
+        const over = c.ack.elapsed + c.ack.interval >= 64 * c.t1;
+        const unconfirmedDone = !ev.confirmed && c.ack.sent >= c.unconfirmedLimit;
+        if (over || unconfirmedDone) r.ack = ev.confirmed ? 'timedOut' : 'abandoned';
+      }
+      break;
+    case 'REINVITE':
+      if (r.reinvite === 'idle' && r.bye === 'none') r.reinvite = 'inFlight';
+      break;
+    case 'REINVITE.DONE':
+      if (r.reinvite === 'inFlight') {
+        if (r.bye === 'queued') r.reinvite = 'idle';
+        else if (ev.status === 491) r.reinvite = 'glare';
+        else r.reinvite = c.queued ? 'inFlight' : 'idle';
+      }
+      break;
+    case 'GLARE.TIMER':
+      if (r.reinvite === 'glare') r.reinvite = 'inFlight';
+      break;
+    case 'REMOTE.OFFER':
+      r.remoteHold = ev.hold ? 'held' : 'notHeld';
+      break;
+    case 'HANGUP':
+      hangup = true;
+      break;
+  }
+  if (hangup) {
+    // §15: the BYE waits for our re-INVITE and for the ACK of our 2xx; none to an unconfirmed peer.
+    const busy = r.reinvite === 'inFlight' || r.ack === 'awaiting';
+    if (r.reinvite === 'glare') r.reinvite = 'idle';
+    if (r.bye === 'none') r.bye = r.ack === 'abandoned' ? 'withheld' : busy ? 'queued' : 'sent';
+  }
+  if (r.bye === 'queued') {
+    if (r.ack === 'abandoned') r.bye = 'withheld';
+    else if (r.reinvite !== 'inFlight' && r.ack !== 'awaiting') r.bye = 'sent';
+  }
+  return stateToString({ active: r });
+}
+
+type Logged = { type: string; params?: unknown };
+
+/** An actor whose effects are logged. */
+function spied(input: SipInviteSessionInput, machine = sipInviteSessionMachine) {
+  const log: Logged[] = [];
+  const names = [
+    'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
+    'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
+  ] as const;
+  const actions = Object.fromEntries(names.map((n) => [n, (_: unknown, params: unknown) => log.push(params === undefined ? { type: n } : { type: n, params })]));
+  const actor = createActor(machine.provide({ actions: actions as never }), { input });
+  actor.start();
+  const did = (type: string) => log.filter((l) => l.type === type);
+  const send = (...events: SipInviteSessionEvent[]) => {
+    for (const ev of events) actor.send(ev);
+  };
+  return { actor, log, did, send, at: () => stateToString(actor.getSnapshot().value) };
+}
+
+describe('sipInviteSession machine: model paths with an RFC oracle', () => {
+  test('UAC: INVITE, CANCEL gating, auth retry, re-INVITE queue and glare, BYE', async () => {
+    const r = await runModel({ machine: sipInviteSessionMachine, input: uacInput, events: uacEvents, oracle, states: { ended: () => {} } });
+    assert.ok(r.paths > 50, `paths: ${r.paths}`);
+  });
+
+  test('UAS: 2xx until ACK, BYE after the ACK, re-INVITE, remote hold', async () => {
+    const r = await runModel({ machine: sipInviteSessionMachine, input: uasInput, events: uasEvents, oracle, states: { ended: () => {} } });
+    assert.ok(r.paths > 50, `paths: ${r.paths}`);
+  });
+
+  test('the model tests catch a planted bug (a BYE that does not wait for the re-INVITE)', async () => {
+    const buggy = sipInviteSessionMachine.provide({ guards: { byeMustWait: () => false } });
+    await assert.rejects(
+      runModel({ machine: buggy, input: uacInput, events: uacEvents, oracle, states: { ended: () => {} } }),
+      /oracle: .*reinvite\.inFlight.*--(HANGUP|INVITE\.ANSWERED)--> expected .*bye\.queued/,
+    );
+  });
+});
+
+describe('sipInviteSession machine: the named paths and their effects', () => {
+  test('BYE during a re-INVITE waits for its final response; a hold asked for meanwhile is dropped', () => {
+    const s = spied(uacInput);
+    s.send({ type: 'REINVITE', direction: 'sendonly' }, { type: 'HANGUP' }, { type: 'REINVITE', direction: 'sendrecv' });
+    assert.deepEqual(s.did('sendReinvite'), [{ type: 'sendReinvite', params: { direction: 'sendonly' } }]);
+    assert.equal(s.did('sendBye').length, 0, 'no BYE while our re-INVITE is in flight');
+    s.send({ type: 'REINVITE.DONE', status: 200 });
+    assert.equal(s.did('sendBye').length, 1);
+    assert.equal(s.did('sendReinvite').length, 1, 'the queued direction is not sent after the BYE');
+    s.send({ type: 'HANGUP' }, { type: 'REINVITE', direction: 'sendonly' });
+    assert.equal(s.did('sendBye').length, 1, 'one BYE');
+    assert.equal(s.did('sendReinvite').length, 1, 'no re-INVITE after the BYE');
+  });
+
+  test('one re-INVITE at a time: the latest wish is sent after the first completes', () => {
+    const s = spied(uacInput);
+    s.send({ type: 'REINVITE', direction: 'sendonly' }, { type: 'REINVITE', direction: 'sendrecv' }, { type: 'REINVITE', direction: 'sendonly' });
+    assert.equal(s.did('sendReinvite').length, 1);
+    s.send({ type: 'REINVITE.DONE', status: 200 });
+    assert.deepEqual(s.did('sendReinvite').map((l) => l.params), [{ direction: 'sendonly' }, { direction: 'sendonly' }]);
+    s.send({ type: 'REINVITE.DONE', status: 408 });
+    assert.match(s.at(), /reinvite\.idle/);
+  });
+
+  test('BYE before the ACK: held until the ACK; the 2xx is retransmitted T1, 2T1 … meanwhile', () => {
+    const s = spied({ role: 'uas', t1: 500, t2: 4000, unconfirmedLimit: 4 });
+    s.send({ type: '2XX.SENT' });
+    assert.deepEqual(s.did('startTimer').at(-1)?.params, { timer: 'ack2xx', ms: 500 });
+    s.send({ type: 'HANGUP' }, { type: 'ACK.TIMER', confirmed: true }, { type: 'ACK.TIMER', confirmed: true });
+    assert.equal(s.did('retransmit2xx').length, 2);
+    assert.deepEqual(s.did('startTimer').map((l) => (l.params as { ms: number }).ms), [500, 1000, 2000]);
+    assert.equal(s.did('sendBye').length, 0, 'no BYE before the ACK (§15)');
+    s.send({ type: 'ACK.RECEIVED' });
+    assert.equal(s.did('sendBye').length, 1);
+    assert.deepEqual(s.did('stopTimer').at(-1)?.params, { timer: 'ack2xx' });
+  });
+
+  test('BYE before an ACK that never comes: sent at 64*T1 to a confirmed peer, withheld from an unconfirmed one', () => {
+    const confirmed = spied({ role: 'uas', t1: 500, t2: 4000, unconfirmedLimit: 4 });
+    confirmed.send({ type: '2XX.SENT' }, { type: 'HANGUP' });
+    let ticks = 0;
+    while (confirmed.did('ackTimedOut').length === 0 && ticks < 50) {
+      confirmed.send({ type: 'ACK.TIMER', confirmed: true });
+      ticks++;
+    }
+    // At 0.5, 1.5, 3.5, 7.5, 11.5 … 31.5 s: ten retransmissions, then 64*T1 = 32 s is over.
+    assert.equal(confirmed.did('retransmit2xx').length, 10);
+    assert.deepEqual(confirmed.did('ackTimedOut')[0]?.params, { confirmed: true });
+    assert.equal(confirmed.did('sendBye').length, 1);
+
+    const unconfirmed = spied({ role: 'uas', t1: 500, t2: 4000, unconfirmedLimit: 4 });
+    unconfirmed.send({ type: '2XX.SENT' }, { type: 'HANGUP' });
+    for (let i = 0; i < 5; i++) unconfirmed.send({ type: 'ACK.TIMER', confirmed: false });
+    assert.equal(unconfirmed.did('retransmit2xx').length, 4);
+    assert.deepEqual(unconfirmed.did('ackTimedOut')[0]?.params, { confirmed: false });
+    assert.equal(unconfirmed.did('sendBye').length, 0, 'no BYE toward an address never confirmed');
+    unconfirmed.send({ type: 'HANGUP' });
+    assert.equal(unconfirmed.did('sendBye').length, 0);
+  });
+
+  test('CANCEL racing a 200: held until a provisional, and a 2xx that wins still gets its BYE', () => {
+    const early = spied(uacInput);
+    early.send({ type: 'DIAL' }, { type: 'CANCEL' });
+    assert.equal(early.did('sendCancel').length, 0, '§9.1: no CANCEL before a provisional');
+    early.send({ type: 'INVITE.ANSWERED' });
+    assert.equal(early.did('notifyAnswered').length, 0);
+    assert.equal(early.did('sendCancel').length, 0);
+    assert.equal(early.did('sendBye').length, 1, 'the 2xx won: BYE');
+
+    const late = spied(uacInput);
+    late.send({ type: 'DIAL' }, { type: 'INVITE.PROVISIONAL', status: 100 }, { type: 'CANCEL' });
+    assert.equal(late.did('sendCancel').length, 1);
+    assert.equal(late.did('notifyProgress').length, 1, 'the 100 is reported (the runtime drops it)');
+    late.send({ type: 'INVITE.ANSWERED' }, { type: 'INVITE.ANSWERED' });
+    assert.equal(late.did('sendBye').length, 1);
+    assert.equal(late.did('notifyAnswered').length, 0);
+
+    const queued = spied(uacInput);
+    queued.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'INVITE.PROVISIONAL', status: 180 });
+    assert.equal(queued.did('sendCancel').length, 1, 'the held CANCEL goes with the first provisional');
+    queued.send({ type: 'INVITE.REJECTED', status: 487, retryable: false });
+    assert.deepEqual(queued.did('notifyRejected')[0]?.params, { status: 487, reason: undefined, contacts: undefined });
+    assert.equal(queued.did('sendBye').length, 0);
+  });
+
+  test('re-INVITE glare (491): the offer is tried again after the glare timer; a hangup cancels the retry', () => {
+    const s = spied(uasInput);
+    s.send({ type: 'REINVITE', direction: 'sendonly' }, { type: 'REINVITE.DONE', status: 491 });
+    assert.deepEqual(s.did('startTimer').at(-1)?.params, { timer: 'glare' });
+    s.send({ type: 'GLARE.TIMER' });
+    assert.deepEqual(s.did('sendReinvite').map((l) => l.params), [{ direction: 'sendonly' }, { direction: 'sendonly' }]);
+    s.send({ type: 'REINVITE.DONE', status: 491 }, { type: 'REINVITE', direction: 'sendrecv' }, { type: 'GLARE.TIMER' });
+    assert.deepEqual(s.did('sendReinvite').at(-1)?.params, { direction: 'sendrecv' }, 'the latest wish is what is retried');
+    s.send({ type: 'REINVITE.DONE', status: 491 }, { type: 'HANGUP' });
+    assert.deepEqual(s.did('stopTimer').at(-1)?.params, { timer: 'glare' });
+    assert.equal(s.did('sendBye').length, 1, 'a BYE does not wait for a glare retry');
+    s.send({ type: 'GLARE.TIMER' });
+    assert.equal(s.did('sendReinvite').length, 3);
+  });
+
+  test('auth retry once: a second challenge is a rejection', () => {
+    const s = spied(uacInput);
+    s.send({ type: 'DIAL' }, { type: 'INVITE.REJECTED', status: 401, retryable: true });
+    assert.equal(s.did('retryWithAuth').length, 1);
+    assert.match(s.at(), /invite\.calling/);
+    s.send({ type: 'INVITE.REJECTED', status: 401, retryable: true });
+    assert.equal(s.did('retryWithAuth').length, 1);
+    assert.equal(s.did('notifyRejected').length, 1);
+  });
+
+  test('remote hold follows the peer’s offers, starting from the initial INVITE’s', () => {
+    const s = spied({ ...uasInput, heldByRemote: true });
+    s.send({ type: 'REMOTE.OFFER', hold: true });
+    assert.equal(s.did('notifyRemoteHold').length, 0, 'already held by the initial offer');
+    s.send({ type: 'REMOTE.OFFER', hold: false }, { type: 'REMOTE.OFFER', hold: false });
+    assert.equal(s.did('notifyRemoteResume').length, 1);
+  });
+
+  test('the early dialog of a 180 waits for the end of the INVITE’s step, and an answer in it replaces it', () => {
+    const late = spied(uasInput);
+    late.send({ type: 'RINGING' });
+    assert.equal(late.did('dialogEarly').length, 0, 'held during the step');
+    late.send({ type: 'OFFER.END' });
+    assert.equal(late.did('dialogEarly').length, 1, 'released when the step ends unanswered');
+    late.send({ type: '2XX.SENT' });
+    assert.match(late.at(), /invite\.answered/);
+
+    const quick = spied(uasInput);
+    quick.send({ type: 'RINGING' }, { type: '2XX.SENT' }, { type: 'OFFER.END' });
+    assert.equal(quick.did('dialogEarly').length, 0, 'answered in the step: straight to confirmed');
+
+    const after = spied(uasInput);
+    after.send({ type: 'OFFER.END' }, { type: 'RINGING' });
+    assert.equal(after.did('dialogEarly').length, 1, 'a 180 after the step makes the dialog early at once');
+    after.send({ type: 'INVITE.REFUSED' });
+    assert.match(after.at(), /invite\.rejected/);
+  });
+
+  test('SESSION.END stops the timers', () => {
+    const s = spied(uasInput);
+    s.send({ type: '2XX.SENT' }, { type: 'SESSION.END' });
+    assert.equal(s.actor.getSnapshot().status, 'done');
+    assert.deepEqual(s.did('stopTimer').at(-1)?.params, { timer: 'ack2xx' });
+  });
+});
