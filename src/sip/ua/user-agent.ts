@@ -905,10 +905,8 @@ export class SipUserAgent implements TransactionUser {
     tx.reply(200, 'OK');
     if (inviteTx.finalStatus !== undefined) return; // too late: the INVITE already has its final
     const leg = this.legsByCallId.get(req.headers.get('Call-ID') ?? '');
-    // The 200 for CANCEL goes out when its transaction finishes this step; 487 follows it.
-    const toTag = leg?.localTag ?? generateTag();
-    inviteTx.finalStatus = 487;
-    setImmediate(() => inviteTx.reply(487, 'Request Terminated', { toTag }));
+    // The 200 for CANCEL is already on the wire (its transaction sends as it steps); 487 follows.
+    inviteTx.reply(487, 'Request Terminated', { toTag: leg?.localTag ?? generateTag() });
     if (leg) {
       leg.inviteTx = undefined;
       leg.dialog?.send({ type: 'DIALOG.REJECTED', status: 487 });
