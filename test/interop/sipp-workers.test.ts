@@ -5,7 +5,7 @@
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSipp, describeSipp, requireSipp, type SippResult } from './helpers/sipp.js';
+import { runSipp, describeSipp, requireSipp, scenarioPath, assertNoCallSoonAfterLastBye, type SippResult } from './helpers/sipp.js';
 import { SipWorkers } from '../../src/sip/workers/router.js';
 import { silentLogger } from '../../src/logger.js';
 import { sleep } from './helpers/procs.js';
@@ -51,13 +51,13 @@ test('SIPp built-in uac → 2 SIP worker threads: 200 calls at 100 cps, all succ
   });
 });
 
-test('SIPp built-in uac with 10% loss → 2 SIP worker threads: retransmissions recover all 20 calls', { timeout: 120_000 }, async () => {
+test('SIPp with 10% loss (transaction-matched scenario) → 2 SIP worker threads: all 20 calls complete, none left 5 s after the last BYE', { timeout: 120_000 }, async () => {
   await withWorkers('37000-37999', async (w) => {
-    const r = await runSipp({ scenario: 'uac', calls: 20, rate: 10, lost: 10, timeoutMs: 90_000, remote: `127.0.0.1:${w.port}` });
+    // uac-loss.xml: see sipp-uas.test.ts. Retransmissions go through the router to the thread that
+    // holds the transaction; every thread must have forgotten every call soon after the last BYE.
+    const r = await runSipp({ scenario: scenarioPath('uac-loss'), calls: 20, rate: 10, lost: 10, recvTimeoutMs: 32_000, timeoutMs: 90_000, traceMessages: true, remote: `127.0.0.1:${w.port}` });
     assert.ok((r.stats?.retransmissions ?? 0) > 0, `SIPp retransmitted under loss: ${describeSipp(r)}`);
-    // Seen here: now and then one call outlives SIPp's run by ~32 s (64*T1) and ends on the 2xx
-    // no-ACK timer; the single-thread engine takes the same path. Not a leak, and not explained
-    // yet (issue 3's closing note); the bound is that timer plus slack.
-    await assertAllOkAndForgotten(w, r, 20, 40_000);
+    await assertNoCallSoonAfterLastBye(r, async () => (await w.stats()).reduce((n, s) => n + s.liveCalls + s.liveLegs, 0));
+    await assertAllOkAndForgotten(w, r, 20);
   });
 });

@@ -1,8 +1,10 @@
-// The RFC 3261 §17 transaction layer: matches messages to transactions and runs each transaction as
-// an actor of the four machines in machines/. The machines are provided ONCE here; their actions
-// dispatch to the transaction record registered under the actor's id.
+// The RFC 3261 §17 transaction layer: matches messages to transactions and runs each transaction on
+// the four machines in machines/. The machines are provided ONCE here; their actions dispatch to the
+// transaction record registered under the actor's id. A new server transaction first runs on the
+// machine's pure transition function (no actor) for the step in which its request arrives; it gets
+// an actor only if it is still open when that step ends (see TransactionLayer.onRequest).
 import type { Logger } from 'pino';
-import type { AnyActorLogic, AnyEventObject } from 'xstate';
+import { createActor, type AnyActorLogic, type AnyActorScope, type AnyEventObject, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import {
   sipInviteServerTransactionMachine,
   sipNonInviteServerTransactionMachine,
@@ -31,8 +33,8 @@ export interface ServerTransaction {
    * Only while the TU is handling the request inline; later it is an ordinary reply.
    */
   replyStateless(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse;
-  /** The final status sent, once one was. */
-  finalStatus: number | undefined;
+  /** The final status sent, once one was: the machine's, read-only (replies go through reply/respond). */
+  readonly finalStatus: number | undefined;
   onTimeout?: () => void;
 }
 
@@ -65,13 +67,12 @@ export interface TransactionUser {
  */
 export const DEFAULT_FINAL_RETRANSMITS = 4;
 
-/** A response handed to a server transaction, as it goes on the wire. */
-interface TuResponse {
-  status: number;
-  wire: WireResponse;
-  /** Sent by replyStateless: no transaction survives it. */
-  stateless?: true;
-}
+/** What a server transaction's machine is sent (both machines share these event shapes). */
+type ServerEvent =
+  | { type: 'REQUEST.RECEIVED'; request: SipRequest }
+  | { type: 'REQUEST.RETRANSMITTED' }
+  | { type: 'TU.RESPONSE'; status: number; response: WireResponse }
+  | { type: 'ACK.RECEIVED'; request: SipRequest };
 
 /**
  * Where a response to a request from `source` goes. §18.2.2 and RFC 3581 read it off the top Via
@@ -90,15 +91,20 @@ export function responseTarget(res: SipResponse, source: Endpoint): Endpoint {
  * One class (not a closure per transaction) because thousands are created per second.
  */
 class ServerRecord implements ServerTransaction {
-  finalStatus: number | undefined = undefined;
   onTimeout?: () => void;
-  /** The latest response (the final one once there is one): what the NIST linger resends. */
-  lastResponse: WireResponse | undefined = undefined;
+  /** The machine's `finalStatus`, copied from every snapshot (nothing else writes it). */
+  status: number | undefined = undefined;
   /**
-   * Set while the TU is called inline, before any actor exists (see TransactionLayer.onRequest):
-   * responses collect here instead of going to an actor.
+   * While the request's own step runs (TransactionLayer.onRequest): the machine's snapshot, stepped
+   * with its pure transition function, and the events it was given (replayed into an actor if the
+   * transaction outlives the step).
    */
-  inline: TuResponse[] | undefined = undefined;
+  snap: AnyMachineSnapshot | undefined = undefined;
+  events: ServerEvent[] | undefined = undefined;
+  /** Replaying `events` into a new actor: their effects already happened. */
+  muted = false;
+  /** The final response was sent by replyStateless during the request's step: keep nothing. */
+  stateless = false;
   // The parsed request is dropped once the final response is out (see WireResponse).
   private req: SipRequest | undefined;
   private destVia: string | undefined = undefined;
@@ -116,16 +122,16 @@ class ServerRecord implements ServerTransaction {
     this.dest = source;
   }
 
+  get finalStatus(): number | undefined {
+    return this.status;
+  }
+
   get request(): SipRequest {
     if (!this.req) throw new Error(`transaction ${this.id} is finished: its request is no longer kept`);
     return this.req;
   }
 
   respond(res: SipResponse): void {
-    if (res.status >= 200) {
-      this.finalStatus = res.status;
-      this.req = undefined;
-    }
     // Every response of a transaction echoes the request's Via, so its destination is worked out
     // once (and again only if a TU changed the Via).
     const top = res.headers.get('Via');
@@ -135,10 +141,8 @@ class ServerRecord implements ServerTransaction {
     }
     // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
     const bytes = serialize(res, { owned: true });
-    const wire: WireResponse = { bytes, to: this.dest };
-    this.lastResponse = wire;
-    if (this.inline) this.inline.push({ status: res.status, wire });
-    else this.layer.deliver(this.id, res.status, wire);
+    this.layer.deliver(this, { type: 'TU.RESPONSE', status: res.status, response: { bytes, to: this.dest } });
+    if (this.status !== undefined) this.req = undefined;
   }
 
   reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse {
@@ -148,9 +152,10 @@ class ServerRecord implements ServerTransaction {
   }
 
   replyStateless(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse {
-    const inline = this.inline;
+    const inStep = this.snap !== undefined;
     const res = this.reply(status, reason, opts);
-    if (inline && status >= 200) inline[inline.length - 1]!.stateless = true;
+    // The machine sent it (and took it as final); the layer just keeps no transaction afterwards.
+    if (inStep && this.status === status) this.stateless = true;
     return res;
   }
 }
@@ -241,6 +246,58 @@ export function ackForNon2xx(invite: SipRequest, res: SipResponse): SipRequest {
   return ack;
 }
 
+interface PureStepper {
+  /** The machine's initial snapshot for this layer's timers (immutable, shared). */
+  initial: AnyMachineSnapshot;
+  step(snap: AnyMachineSnapshot, event: AnyEventObject): [AnyMachineSnapshot, Array<{ type: string; params: unknown }>];
+}
+
+/**
+ * xstate's transition()/initialTransition() build a throwaway actor per call; this keeps one inert
+ * scope per machine and calls the machine's transition with it, collecting the actions to run.
+ */
+function pureStepper(logic: AnyStateMachine, input: SipTimerConfig): PureStepper {
+  const self = createActor(logic, { input });
+  let collected: Array<{ type: string; params: unknown }> = [];
+  const scope = {
+    self,
+    system: self.system,
+    id: '',
+    sessionId: '',
+    defer: () => {},
+    logger: () => {},
+    stopChild: () => {},
+    emit: () => {},
+    actionExecutor: (a: { type: string; params: unknown }) => {
+      collected.push(a);
+    },
+  } as unknown as AnyActorScope;
+  const run = (snap: AnyMachineSnapshot, event: AnyEventObject): [AnyMachineSnapshot, Array<{ type: string; params: unknown }>] => {
+    const actions: Array<{ type: string; params: unknown }> = (collected = []);
+    return [logic.transition(snap, event, scope), actions];
+  };
+  const initial = logic.getInitialSnapshot(scope, input);
+  // Every transaction starts with the same transition, idle --REQUEST.RECEIVED--> (no guard, and
+  // the request is not kept in context): its result is computed once and reused, with the actual
+  // request put into the params of its actions. Checked here: two different requests give the
+  // same snapshot, so the memo is the machine's own answer.
+  const [received, receivedActions] = run(initial, { type: 'REQUEST.RECEIVED', request: 1 });
+  const [check] = run(initial, { type: 'REQUEST.RECEIVED', request: 2 });
+  const memo = JSON.stringify([received.value, received.context]) === JSON.stringify([check.value, check.context]);
+  return {
+    initial,
+    step(snap, event) {
+      if (memo && snap === initial && event.type === 'REQUEST.RECEIVED') {
+        const actions = receivedActions.map((a) =>
+          a.params && typeof a.params === 'object' && 'request' in a.params ? { type: a.type, params: { ...a.params, request: (event as { request?: unknown }).request } } : a,
+        );
+        return [received, actions];
+      }
+      return run(snap, event);
+    },
+  };
+}
+
 export class TransactionLayer {
   private readonly servers = new Map<string, ServerRecord>();
   private readonly clients = new Map<string, ClientRecord>();
@@ -265,6 +322,8 @@ export class TransactionLayer {
   };
   private readonly ist;
   private readonly nist;
+  private readonly istPure: PureStepper;
+  private readonly nistPure: PureStepper;
   private readonly ict;
   private readonly nict;
   private tu: TransactionUser | undefined;
@@ -279,42 +338,21 @@ export class TransactionLayer {
     this.timers = { ...cfg, finalRetransmits: cfg.finalRetransmits ?? DEFAULT_FINAL_RETRANSMITS };
     const server = (id: string) => this.byId.get(id) as ServerRecord | undefined;
     const client = (id: string) => this.byId.get(id) as ClientRecord | undefined;
-    const transmitResponse = (id: string, p: { status: number; response: unknown; retransmission: boolean }) => {
-      const tx = server(id);
-      if (!tx) return;
-      if (p.retransmission) this.stats.responsesRetransmitted++;
-      const wire = p.response as WireResponse | undefined;
-      if (wire) this.transport.sendBytes(wire.bytes, wire.to);
-      else {
-        // The automatic 100 Trying.
-        const trying = createResponse(tx.request, p.status);
-        this.transport.send(trying, responseTarget(trying, tx.source));
-      }
+    // The actor runs the same effects as the pure step (serverEffect), looked up by actor id.
+    const effect = (type: string) => ({ self }: { self: { id: string } }, params: unknown) => {
+      const tx = server(self.id);
+      if (tx) this.serverEffect(tx, type, params);
     };
-    const serverTimeout = (id: string) => {
-      this.stats.timeouts++;
-      server(id)?.onTimeout?.();
+    const serverActions = {
+      passToTU: effect('passToTU'),
+      transmitResponse: effect('transmitResponse'),
+      notifyTimeout: effect('notifyTimeout'),
+      notifyTransportError: effect('notifyTransportError'),
     };
-    this.ist = sipInviteServerTransactionMachine.provide({
-      actions: {
-        // The TU already has the INVITE: the layer hands every new request over before any actor
-        // exists (answeredInline). An ACK for our 2xx that reused the INVITE's branch still
-        // belongs to the dialog.
-        passToTU: ({ self }, p) => {
-          const tx = server(self.id);
-          if (tx && p.method !== 'INVITE' && p.request) this.tu?.onAck(p.request as SipRequest, tx.source);
-        },
-        transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
-        notifyTimeout: ({ self }) => serverTimeout(self.id),
-      },
-    });
-    this.nist = sipNonInviteServerTransactionMachine.provide({
-      actions: {
-        // Nothing to pass: the layer handed the request to the TU before spawning (answeredInline).
-        passToTU: () => {},
-        transmitResponse: ({ self }, p) => transmitResponse(self.id, p),
-      },
-    });
+    this.ist = sipInviteServerTransactionMachine.provide({ actions: serverActions });
+    this.nist = sipNonInviteServerTransactionMachine.provide({ actions: serverActions });
+    this.istPure = pureStepper(this.ist, this.timers);
+    this.nistPure = pureStepper(this.nist, this.timers);
     const transmitRequest = (id: string, retransmission: boolean) => {
       const tx = client(id);
       if (!tx) return;
@@ -385,9 +423,81 @@ export class TransactionLayer {
     }
   }
 
-  /** A TU response for a server transaction's actor (ServerRecord.respond). */
-  deliver(id: string, status: number, wire: WireResponse): void {
-    this.supervisor.get(id)?.ref.send({ type: 'TU.RESPONSE', status, response: wire });
+  /**
+   * An event for a server transaction's machine: stepped purely during the request's own step,
+   * sent to its actor afterwards.
+   */
+  deliver(rec: ServerRecord, event: ServerEvent): void {
+    if (rec.snap) this.pureStep(rec, event);
+    else this.supervisor.get(rec.id)?.ref.send(event);
+  }
+
+  /** One pure transition of a server transaction's machine, then its effects, in order. */
+  private pureStep(rec: ServerRecord, event: ServerEvent): void {
+    const [next, actions] = (rec.isInvite ? this.istPure : this.nistPure).step(rec.snap!, event);
+    // Recorded before the effects run: the TU may answer (a nested step) from passToTU.
+    rec.snap = next;
+    rec.events!.push(event);
+    rec.status = (next.context as { finalStatus?: number }).finalStatus;
+    for (const a of actions) this.serverEffect(rec, a.type, a.params);
+  }
+
+  /**
+   * A server machine's effect, from its actor or from a pure step. Delayed events (xstate.raise /
+   * xstate.cancel) of a pure step are not run: a transaction still open when its step ends is given
+   * an actor, which schedules them; one that ends in Accepted/Completed is lingered instead.
+   */
+  private serverEffect(rec: ServerRecord, type: string, params: unknown): void {
+    switch (type) {
+      case 'passToTU': {
+        if (rec.muted) return;
+        const p = params as { request: SipRequest; method?: 'INVITE' | 'ACK' };
+        // An ACK for our 2xx that reused the INVITE's branch (IST Accepted) belongs to the dialog.
+        if (p.method === 'ACK') this.tu?.onAck(p.request, rec.source);
+        else this.tu?.onRequest(rec);
+        return;
+      }
+      case 'transmitResponse': {
+        if (rec.muted) return;
+        const p = params as { status: number; response: WireResponse | undefined; retransmission: boolean };
+        if (p.retransmission) this.stats.responsesRetransmitted++;
+        if (p.response) this.transport.sendBytes(p.response.bytes, p.response.to);
+        else {
+          // The automatic 100 Trying.
+          const trying = createResponse(rec.request, p.status);
+          this.transport.send(trying, responseTarget(trying, rec.source));
+        }
+        return;
+      }
+      case 'notifyTimeout':
+        if (rec.muted) return;
+        this.stats.timeouts++;
+        rec.onTimeout?.();
+        return;
+      case 'notifyTransportError':
+        return;
+      default:
+        if (!type.startsWith('xstate.')) throw new Error(`server transaction: unknown action ${type}`);
+    }
+  }
+
+  /**
+   * A server transaction that reached its linger phase (IST Accepted, NIST Completed) or its end:
+   * drop the record (and its actor, if any) and, lingering, keep only a table entry.
+   */
+  private settle(rec: ServerRecord, snap: AnyMachineSnapshot): boolean {
+    const lingers = rec.isInvite ? snap.matches('accepted') : snap.matches('completed');
+    if (!lingers && snap.status !== 'done') return false;
+    this.servers.delete(rec.key);
+    this.byId.delete(rec.id);
+    if (!lingers) return true;
+    // Timer J is zero over a reliable transport; an accepted INVITE lingers Timer L on any.
+    if (rec.isInvite) this.linger(rec.key, undefined);
+    else if (!this.timers.reliable) {
+      const last = (snap.context as { lastResponse?: { response: unknown } }).lastResponse;
+      this.linger(rec.key, last?.response as WireResponse | undefined);
+    }
+    return true;
   }
 
   /** Server transactions in their linger phase (absorbing retransmissions). */
@@ -439,7 +549,7 @@ export class TransactionLayer {
     logic: typeof this.ist | typeof this.nist | typeof this.ict | typeof this.nict,
     id: string,
     onExit: () => void,
-    onSnapshot?: (snap: { matches(state: string): boolean }) => void,
+    onSnapshot?: (snap: AnyMachineSnapshot) => void,
   ): { send(event: AnyEventObject): void } | undefined {
     try {
       return this.supervisor.spawn(logic as AnyActorLogic, {
@@ -466,7 +576,7 @@ export class TransactionLayer {
     const existing = this.servers.get(key);
     if (req.method === 'ACK') {
       if (existing?.isInvite) {
-        this.supervisor.get(existing.id)?.ref.send({ type: 'ACK.RECEIVED', request: req });
+        this.deliver(existing, { type: 'ACK.RECEIVED', request: req });
         return;
       }
       // A 2xx ACK (new branch, or the INVITE's branch while it lingers) belongs to the dialog.
@@ -475,7 +585,7 @@ export class TransactionLayer {
     }
     if (existing) {
       this.stats.retransmittedRequestsAbsorbed++;
-      this.supervisor.get(existing.id)?.ref.send({ type: 'REQUEST.RETRANSMITTED' });
+      this.deliver(existing, { type: 'REQUEST.RETRANSMITTED' });
       return;
     }
     const lingering = this.lingering.get(key);
@@ -495,7 +605,36 @@ export class TransactionLayer {
     this.servers.set(key, rec);
     this.byId.set(id, rec);
     this.stats.serverCreated++;
-    if (this.answeredInline(rec)) return;
+    // Most server transactions live one step: the TU answers a BYE, OPTIONS or error at once, and
+    // an INVITE it accepts at once goes straight to Accepted. An actor for one step would cost ten
+    // times the pure transitions, so the machine runs purely (its effects executed as they come)
+    // until the step ends; only a transaction still open then becomes an actor.
+    rec.snap = (isInvite ? this.istPure : this.nistPure).initial;
+    rec.events = [];
+    try {
+      this.pureStep(rec, { type: 'REQUEST.RECEIVED', request: req });
+    } catch (err) {
+      // The same end as an actor whose action threw: the transaction is gone.
+      rec.snap = rec.events = undefined;
+      this.servers.delete(key);
+      this.byId.delete(id);
+      this.logger.error({ err, id }, 'transaction crashed');
+      return;
+    }
+    const snap = rec.snap!;
+    const events = rec.events!;
+    rec.snap = rec.events = undefined;
+    if (rec.stateless) {
+      // §8.2.7: answered as a stateless UAS; retransmissions are answered afresh.
+      this.servers.delete(key);
+      this.byId.delete(id);
+      this.stats.statelessResponses++;
+      return;
+    }
+    if (this.settle(rec, snap)) return;
+    // Still open (no final answer yet, or an INVITE's non-2xx awaiting its ACK): an actor takes
+    // over, brought to the same state by the same events with their effects muted; its timers
+    // start now, as the step's would have.
     const actor = this.spawn(
       isInvite ? this.ist : this.nist,
       id,
@@ -503,66 +642,18 @@ export class TransactionLayer {
         this.servers.delete(key);
         this.byId.delete(id);
       },
-      (snap) => {
-        // Hand the linger phase (IST Accepted / NIST Completed) to a compact absorber.
-        if (this.timers.reliable) return;
-        if (isInvite ? snap.matches('accepted') : snap.matches('completed')) {
-          this.linger(key, isInvite ? undefined : rec.lastResponse);
-          this.supervisor.stop(id);
-        }
+      (s) => {
+        rec.status = (s.context as { finalStatus?: number }).finalStatus;
+        if (!rec.muted && this.settle(rec, s)) this.supervisor.stop(id);
       },
     );
-    actor?.send({ type: 'REQUEST.RECEIVED', request: req });
-    // The TU gave no final answer inline (or an INVITE's non-2xx): the actor takes over from
-    // Trying/Proceeding with what the TU already sent, in order.
-    const early = rec.inline ?? [];
-    rec.inline = undefined;
-    for (const r of early) actor?.send({ type: 'TU.RESPONSE', status: r.status, response: r.wire });
-  }
-
-  /**
-   * A server transaction whose TU answers in the same call would live as an actor for one step:
-   * a non-INVITE one (BYE, CANCEL, OPTIONS, INFO, NOTIFY, every error reply) goes from Trying to
-   * Completed, an INVITE one answered 2xx (a call the app accepts at once, its RTP pair coming
-   * from the pool) from Proceeding to Accepted (RFC 6026), and both of those are lingered as a
-   * table entry anyway. So the TU is called first, here (what the machines' passToTU does on
-   * REQUEST.RECEIVED); when such a final response came back synchronously it is sent (after any
-   * provisional one, as the machine would) and the transaction goes straight to the linger table.
-   * Otherwise (no final response yet, or an INVITE's non-2xx, which Completed retransmits until
-   * the ACK) the caller spawns the actor, which takes over with what the TU already sent; its
-   * passToTU does not hand the request over again.
-   */
-  private answeredInline(rec: ServerRecord): boolean {
-    rec.inline = [];
+    if (!actor) return;
+    rec.muted = true;
     try {
-      this.tu?.onRequest(rec);
-    } catch (err) {
-      // The same end as an actor whose action threw: the transaction is gone, nothing is sent.
-      rec.inline = undefined;
-      this.servers.delete(rec.key);
-      this.byId.delete(rec.id);
-      this.logger.error({ err, id: rec.id }, 'transaction crashed');
-      return true;
+      for (const e of events) actor.send(e);
+    } finally {
+      rec.muted = false;
     }
-    const responses = rec.inline;
-    const final = responses.findIndex((r) => r.status >= 200);
-    if (final < 0) return false;
-    const stateless = responses[final]!.stateless === true;
-    if (rec.isInvite && responses[final]!.status >= 300 && !stateless) return false;
-    rec.inline = undefined;
-    this.servers.delete(rec.key);
-    this.byId.delete(rec.id);
-    // Responses after the final one are discarded, as in Completed.
-    for (let i = 0; i <= final; i++) this.transport.sendBytes(responses[i]!.wire.bytes, responses[i]!.wire.to);
-    if (stateless) {
-      this.stats.statelessResponses++;
-      return true;
-    }
-    // An accepted INVITE lingers Timer L on any transport, absorbing retransmissions silently
-    // (the UA core retransmits its own 2xx); over a reliable transport Timer J is zero.
-    if (rec.isInvite) this.linger(rec.key, undefined);
-    else if (!this.timers.reliable) this.linger(rec.key, responses[final]!.wire);
-    return true;
   }
 
   private onResponse(res: SipResponse, source: Endpoint): void {

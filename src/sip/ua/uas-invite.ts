@@ -76,7 +76,7 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   const media = { allocator: ua.opts.allocator, codec, timeoutMs: ua.opts.rtpTimeoutMs ?? 60_000, strictRtp: ua.opts.strictRtp, signallingAddresses: leg.peer.hosts() };
   // A rested pooled port pair needs no bind, so the call is offered to the app in this same
   // step: an app that answers synchronously answers before the INVITE's transaction would even
-  // need an actor (TransactionLayer.answeredInline). Otherwise the pair is bound first.
+  // need an actor (answered in its first step, see TransactionLayer). Otherwise the pair is bound first.
   const pooled = RtpSession.fromPool(media);
   if (pooled) {
     try {
@@ -253,10 +253,8 @@ export function onCancel(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   tx.reply(200, 'OK');
   if (inviteTx.finalStatus !== undefined) return; // too late: the INVITE already has its final
   const leg = ua.legs.byCall(req.headers.get('Call-ID'));
-  // The 200 for CANCEL goes out when its transaction finishes this step; 487 follows it.
-  const toTag = leg?.localTag ?? generateTag();
-  inviteTx.finalStatus = 487;
-  setImmediate(() => inviteTx.reply(487, 'Request Terminated', { toTag }));
+  // The 200 for CANCEL is already on the wire (its transaction sends as it steps); 487 follows.
+  inviteTx.reply(487, 'Request Terminated', { toTag: leg?.localTag ?? generateTag() });
   if (leg) {
     leg.inviteTx = undefined;
     leg.dialog?.send({ type: 'DIALOG.REJECTED', status: 487 });

@@ -251,6 +251,36 @@ function collect(p: Prepared, opts: SippOptions, out: Tail, err: Tail, exit: { c
 }
 
 /** Run SIPp in the foreground until it exits (or the bound expires) and collect its results. */
+/**
+ * When SIPp last put a request of `method` on the wire, as epoch ms, read off a -trace_msg log
+ * (`traceMessages`). SIPp stamps each message with its local wall-clock time; copies it dropped
+ * itself (-lost) are logged without a message and do not count.
+ */
+export function lastSentAt(messages: string, method: string): number | undefined {
+  let last: number | undefined;
+  const re = /-{10,} (\d{4}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}\.\d{3})\d*\r?\nUDP message sent \(\d+ bytes\):\r?\n\r?\n(\S+) /g;
+  for (const m of messages.matchAll(re)) {
+    if (m[3] === method) last = new Date(`${m[1]}T${m[2]}`).getTime();
+  }
+  return last;
+}
+
+/**
+ * The engine must hold no call within `withinMs` of the last BYE SIPp put on the wire (the run must
+ * have `traceMessages`). `live` counts the engine's calls and dialogs, possibly asynchronously.
+ */
+export async function assertNoCallSoonAfterLastBye(r: SippResult, live: () => number | Promise<number>, withinMs = 5_000): Promise<void> {
+  const lastBye = lastSentAt(r.messages, 'BYE');
+  if (lastBye === undefined) throw new Error(`no BYE in SIPp's message trace (traceMessages?)\n${describeSipp(r)}`);
+  const deadline = lastBye + withinMs;
+  let n = await live();
+  while (n > 0 && Date.now() < deadline) {
+    await new Promise((res) => setTimeout(res, 50));
+    n = await live();
+  }
+  if (n > 0) throw new Error(`${n} call(s)/dialog(s) still held ${Date.now() - lastBye} ms after SIPp's last BYE\n${describeSipp(r)}`);
+}
+
 export async function runSipp(opts: SippOptions): Promise<SippResult> {
   const bin = requireSipp();
   const p = await prepare(opts, 1);
