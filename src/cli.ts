@@ -2,7 +2,8 @@
 // which override defaults. util.parseArgs (built into Node) is enough for this surface, so no CLI
 // dependency is pulled in.
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createEngine, type Engine } from './engine.js';
 import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
 import { demoApp, demoJambonz } from './demo.js';
@@ -28,6 +29,7 @@ Usage:
   callchart token --sub <principal> [--ttl <s>] [--scope <path>]
                                 print a bearer token (Authorization: Bearer, or ?token=)
   callchart --help              show this help
+  callchart --version           print the version
 
 Options (environment variable in brackets):
   --host <addr>          address to bind (default 0.0.0.0)            [CALLCHART_HOST]
@@ -127,6 +129,37 @@ SIP on udp/5060: calls are answered at once and hear their own audio (echo).
 
 export class UsageError extends Error {}
 
+/**
+ * parseArgs' own messages ("Unknown option '--x'. To specify a positional argument starting with
+ * a '-', place it at the end of the command after '--', …") are written for script authors; a
+ * person at the CLI needs the flag named and a pointer to the help.
+ */
+export function argsError(err: unknown, command: string): UsageError {
+  const e = err as { code?: string; message?: string };
+  const flag = /'(-[^']*)'/.exec(e.message ?? '')?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) return new UsageError(`unknown option ${flag} for "${command}"`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) {
+    const name = flag.split(/[ ,]/)[0]!;
+    return /argument missing/.test(e.message ?? '') ? new UsageError(`${name} needs a value`) : new UsageError(`${name} takes no value`);
+  }
+  return new UsageError(e.message ?? String(err));
+}
+
+/** This package's version, from the package.json above this file (src/ or dist/src/). */
+export function packageVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'callchart' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* not here: look one level up */
+    }
+    dir = path.dirname(dir);
+  }
+  return 'unknown';
+}
+
 export interface ServeConfig {
   host: string;
   wsPort: number;
@@ -221,7 +254,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       },
     });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw argsError(err, 'serve');
   }
   const v = parsed.values;
   const pick = (flag: string | undefined, envName: string, def: string) => flag ?? env[envName] ?? def;
@@ -376,7 +409,7 @@ export function parseMintArgs(kind: 'sign-url' | 'token', argv: string[], env: N
       options: { sub: { type: 'string' }, ttl: { type: 'string' }, scope: { type: 'string' }, 'auth-secret': { type: 'string' } },
     });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw argsError(err, kind);
   }
   const v = parsed.values;
   const secret = v['auth-secret'] ?? env.CALLCHART_AUTH_SECRET;
@@ -471,6 +504,10 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
 
 export async function main(argv: string[]): Promise<number | undefined> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);
     return cmd ? 0 : 1;
@@ -486,7 +523,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
     }
   }
   if (cmd !== 'serve') {
-    process.stderr.write(`callchart: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+    const what = cmd.startsWith('-') ? `unknown option ${cmd}` : `unknown command ${JSON.stringify(cmd)}`;
+    process.stderr.write(`callchart: ${what}\n(see callchart --help)\n`);
     return 2;
   }
   let cfg: ServeConfig;

@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import os from 'node:os';
-import { parseServeArgs, parseSipUsers, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
+import { readFileSync } from 'node:fs';
+import { parseServeArgs, parseSipUsers, packageVersion, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -120,6 +121,22 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);
+});
+
+test('callchart --version prints package.json\'s version; unknown flags are named, point to --help and exit 2', async () => {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(packageVersion(), version);
+  const v = await run(['--version']);
+  assert.equal(v.code, 0);
+  assert.equal(v.out, `${version}\n`);
+  const unknown = await run(['serve', '--sip-prot', '5060']);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.err, 'callchart: unknown option --sip-prot for "serve"\n(see callchart --help)\n');
+  const top = await run(['--verbose']);
+  assert.equal(top.code, 2);
+  assert.equal(top.err, 'callchart: unknown option --verbose\n(see callchart --help)\n');
+  assert.throws(() => parseServeArgs(['--ws-port'], {}), (e: unknown) => e instanceof UsageError && e.message === '--ws-port needs a value');
+  assert.throws(() => parseServeArgs(['--inspect=yes'], {}), (e: unknown) => e instanceof UsageError && e.message === '--inspect takes no value');
 });
 
 test('callchart serve starts, logs readiness and exits 0 on SIGTERM', async () => {
