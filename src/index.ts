@@ -19,6 +19,7 @@ export { Authenticator, mintToken, signUrl, type AuthOptions, type AuthMethod, t
 export type { ConnectionLimits, ConnectionStats } from './http/connection-guard.js';
 export { demoApp, type DemoAppOptions } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
+export * from './logging/index.js';
 export { installProcessGuard, ProcessGuard, type ProcessGuardOptions, type ProcessGuardMetrics, type ProcessGuardExitReason } from './process-guard.js';
 export type { InspectOptions } from './inspect/index.js';
 export { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua/user-agent.js';
