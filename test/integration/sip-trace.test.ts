@@ -106,4 +106,13 @@ test('every SIP message is traced with its Call-ID and exported as HEP v3; a cal
   assert.equal(typeof rtp.packetsSent, 'number');
   assert.equal(typeof rtp.packetsReceived, 'number');
   assert.equal(typeof ended.mos, 'number');
+
+  // A request the parser refuses: still traced, and the rejection line names its Call-ID.
+  call.client.send(`OPTIONS sip:x@127.0.0.1 SIP/2.0\nCall-ID: broken-1@h\nVia: SIP/2.0/UDP 127.0.0.1:${call.client.port};branch=z9hG4bK-b1\nCSeq: nope\n\n`, sipPort);
+  const until = Date.now() + 3000;
+  while (!lines.some((l) => l.msg === 'rejected malformed request') && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  const rejected = lines.find((l) => l.msg === 'rejected malformed request');
+  assert.ok(rejected, 'the malformed request was rejected');
+  assert.equal(rejected.callId, 'broken-1@h');
+  assert.ok(lines.some((l) => l.component === 'sip-trace' && l.dir === 'in' && l.callId === 'broken-1@h'));
 });

@@ -22,6 +22,7 @@ import {
   type SipResponse,
 } from '../codec/message.js';
 import type { Via } from '../codec/headers.js';
+import { sipCallId } from '../../logging/sip-trace.js';
 import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
 
 export interface Endpoint {
@@ -262,12 +263,13 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     if (!parsed.ok) {
       if (parsed.isResponse) {
         this.stats.dropped++;
-        this.log.debug({ from, reason: parsed.reason }, 'dropped malformed response');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ from, callId: sipCallId(buf), reason: parsed.reason }, 'dropped malformed response');
         return;
       }
       this.stats.rejected++;
       const res = createErrorResponse(parsed);
-      this.log.info({ from, status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
+      // The Call-ID as far as it is readable, so the line can be matched with the peer's trace.
+      this.log.info({ from, callId: sipCallId(buf), status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
       if (!res) return;
       // Statelessly, to the source: never much bigger than what came in (no amplification).
       const bytes = serialize(res);
