@@ -487,12 +487,13 @@ export function strictRtpOptions(cfg: Pick<ServeConfig, 'strictRtp' | 'strictRtp
 
 export async function serve(cfg: ServeConfig): Promise<Engine> {
   const logger = createCliLogger({ level: cfg.logLevel, format: cfg.logFormat ?? defaultLogFormat() });
-  const hep = cfg.hep ? new HepExporter({ ...cfg.hep, logger }) : undefined;
-  const trace = combineTraceHooks(cfg.sipTrace ? sipTraceLogger(logger) : undefined, hep?.hook);
   // With SIP workers the main thread's engine serves the WebSocket protocols only; SIP calls and
   // their actors live in the workers (and so are not shown by this process's inspector).
   const sipWorkers = cfg.sipWorkers ?? 0;
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
+  // With SIP workers each thread traces and exports its own SIP (SipWorkersOptions.log).
+  const hep = cfg.hep && sipHere ? new HepExporter({ ...cfg.hep, logger }) : undefined;
+  const trace = sipHere ? combineTraceHooks(cfg.sipTrace ? sipTraceLogger(logger) : undefined, hep?.hook) : undefined;
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const latch = strictRtpOptions(cfg);
@@ -519,19 +520,19 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     await hep?.close();
     throw err;
   }
-  if (hep) logger.info({ collector: `${cfg.hep!.host}:${cfg.hep!.port}` }, 'exporting SIP messages to HEP collector');
+  if (cfg.hep && cfg.sipPort !== 0) logger.info({ collector: `${cfg.hep.host}:${cfg.hep.port}` }, 'exporting SIP messages to HEP collector');
   if (cfg.sipAuth && cfg.sipPort !== 0) {
     logger.info({ realm: cfg.sipAuth.realm, users: Object.keys(cfg.sipAuth.users).length }, 'inbound SIP calls require digest authentication');
   }
   if (cfg.sipPort !== 0 && sipWorkers > 0) {
     if (cfg.inspect) logger.warn('the statechart viewer shows this thread\'s actors only; SIP calls run in the worker threads');
-    if (trace) logger.warn('--sip-trace and --hep cover SIP on the main thread only; with --sip-workers SIP runs in the worker threads and is not traced');
     const workers = new SipWorkers({
       threads: sipWorkers,
       host: cfg.host,
       port: cfg.sipPort,
       rtpPorts: cfg.rtpPorts,
       logger,
+      log: { format: cfg.logFormat ?? defaultLogFormat(), ...(cfg.sipTrace ? { sipTrace: true } : {}), ...(cfg.hep ? { hep: cfg.hep } : {}) },
       maxCalls: cfg.maxCalls,
       sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
       allow: cfg.sipAllow,

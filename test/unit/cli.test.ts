@@ -156,7 +156,7 @@ test('--log-format, --sip-trace, --hep and --hep-id (and their env vars)', () =>
   assert.throws(() => parseServeArgs(['--hep-id', '1'], {}), /--hep-id needs --hep/);
 });
 
-test('serve --sip-trace --hep: a SIP message shows in the (pretty) log and reaches the HEP collector', async () => {
+for (const workers of [[], ['--sip-workers', '1']]) test(`serve --sip-trace --hep ${workers.join(' ')}: a SIP message shows in the (pretty) log and reaches the HEP collector`, async () => {
   const collector = dgram.createSocket('udp4');
   const hep: Buffer[] = [];
   collector.on('message', (m) => hep.push(m));
@@ -166,7 +166,7 @@ test('serve --sip-trace --hep: a SIP message shows in the (pretty) log and reach
   const spare = dgram.createSocket('udp4');
   const sipPort = await new Promise<number>((r) => spare.bind(0, '127.0.0.1', () => r(spare.address().port)));
   await new Promise<void>((r) => spare.close(() => r()));
-  const args = ['serve', '--ws-port', '0', '--host', '127.0.0.1', '--sip-port', String(sipPort), '--sip-trace', '--hep', `127.0.0.1:${collector.address().port}`, '--log-format', 'pretty'];
+  const args = ['serve', '--ws-port', '0', '--host', '127.0.0.1', '--sip-port', String(sipPort), '--sip-trace', '--hep', `127.0.0.1:${collector.address().port}`, '--log-format', 'pretty', ...workers];
   const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
