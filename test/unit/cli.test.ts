@@ -118,7 +118,7 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const h = await run(['--help']);
   assert.equal(h.code, 0);
   assert.equal(h.out, HELP);
-  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--strict-rtp-nat', 'CALLCHART_STRICT_RTP_NAT', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
+  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--strict-rtp-nat', 'CALLCHART_STRICT_RTP_NAT', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT', '--version', '--log-format', '--sip-trace', '--hep', 'CALLCHART_HEP']) assert.ok(h.out.includes(flag), flag);
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);
