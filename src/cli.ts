@@ -2,9 +2,13 @@
 // which override defaults. util.parseArgs (built into Node) is enough for this surface, so no CLI
 // dependency is pulled in.
 import { parseArgs } from 'node:util';
-import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createEngine, type Engine } from './engine.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from './logger.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+import { createCliLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from './logging/format.js';
+import { combineTraceHooks, sipTraceLogger } from './logging/sip-trace.js';
+import { HepExporter, parseHepTarget } from './logging/hep-exporter.js';
 import { demoApp, demoJambonz } from './demo.js';
 import path from 'node:path';
 import { counterService } from './rooms/index.js';
@@ -28,6 +32,7 @@ Usage:
   callchart token --sub <principal> [--ttl <s>] [--scope <path>]
                                 print a bearer token (Authorization: Bearer, or ?token=)
   callchart --help              show this help
+  callchart --version           print the version
 
 Options (environment variable in brackets):
   --host <addr>          address to bind (default 0.0.0.0)            [CALLCHART_HOST]
@@ -63,7 +68,16 @@ Options (environment variable in brackets):
                          SDP address's or the call's SIP source), any
                          (media relayed from a third host)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
-                         (default info)
+                         (default info: one line per call offered,
+                         answered and ended, with reason, SIP code,
+                         duration, RTP stats and MOS)
+  --log-format <f>       json|pretty (default pretty on a terminal,    [CALLCHART_LOG_FORMAT]
+                         json otherwise)
+  --sip-trace            log every SIP message sent and received,      [CALLCHART_SIP_TRACE]
+                         with direction, address and Call-ID
+  --hep <host:port>      send every SIP message to a Homer (HEP v3)    [CALLCHART_HEP]
+                         collector over UDP
+  --hep-id <n>           HEP capture agent id (default 2026)           [CALLCHART_HEP_ID]
   --max-calls <n>        concurrent call limit (default 10000)         [CALLCHART_MAX_CALLS]
   --inspect [filter]     serve the live statechart viewer at           [CALLCHART_INSPECT]
                          http://127.0.0.1:8080/inspect (works offline);
@@ -127,6 +141,40 @@ SIP on udp/5060: calls are answered at once and hear their own audio (echo).
 
 export class UsageError extends Error {}
 
+/**
+ * parseArgs' own messages ("Unknown option '--x'. To specify a positional argument starting with
+ * a '-', place it at the end of the command after '--', …") are written for script authors; a
+ * person at the CLI needs the flag named and a pointer to the help.
+ */
+export function argsError(err: unknown, command: string): UsageError {
+  const e = err as { code?: string; message?: string };
+  const flag = /'(-[^']*)'/.exec(e.message ?? '')?.[1];
+  if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag) return new UsageError(`unknown option ${flag} for "${command}"`);
+  if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag) {
+    const name = flag.split(/[ ,]/)[0]!;
+    const m = e.message ?? '';
+    if (/argument missing/.test(m)) return new UsageError(`${name} needs a value`);
+    if (/does not take an argument/.test(m)) return new UsageError(`${name} takes no value`);
+    if (/ambiguous/.test(m)) return new UsageError(`${name} needs a value (one starting with "-" is written ${name}=-…)`);
+  }
+  return new UsageError(e.message ?? String(err));
+}
+
+/** This package's version, from the package.json above this file (src/ or dist/src/). */
+export function packageVersion(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    try {
+      const pkg = JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown; version?: unknown };
+      if (pkg.name === 'callchart' && typeof pkg.version === 'string') return pkg.version;
+    } catch {
+      /* not here: look one level up */
+    }
+    dir = path.dirname(dir);
+  }
+  return 'unknown';
+}
+
 export interface ServeConfig {
   host: string;
   wsPort: number;
@@ -143,6 +191,12 @@ export interface ServeConfig {
   /** Hosts a NAT media source may send from; absent = the engine default (signalling). */
   strictRtpNat?: NatSources;
   logLevel: LogLevel;
+  /** Absent: pretty when stdout is a terminal, JSON otherwise. */
+  logFormat?: LogFormat;
+  /** --sip-trace: a log line for every SIP message sent and received. */
+  sipTrace?: boolean;
+  /** --hep: export every SIP message to this HEP v3 collector. */
+  hep?: { host: string; port: number; captureId?: number };
   maxCalls: number;
   inspect: false | { filter?: string; port: number; host: string; token?: string; stately?: boolean };
   dataDir: string;
@@ -200,6 +254,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'strict-rtp': { type: 'string' },
         'strict-rtp-nat': { type: 'string' },
         'log-level': { type: 'string' },
+        'log-format': { type: 'string' },
+        'sip-trace': { type: 'boolean' },
+        hep: { type: 'string' },
+        'hep-id': { type: 'string' },
         'max-calls': { type: 'string' },
         inspect: { type: 'boolean' },
         'inspect-port': { type: 'string' },
@@ -221,7 +279,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       },
     });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw argsError(err, 'serve');
   }
   const v = parsed.values;
   const pick = (flag: string | undefined, envName: string, def: string) => flag ?? env[envName] ?? def;
@@ -260,6 +318,26 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
+  const logFormat = (v['log-format'] ?? (env.CALLCHART_LOG_FORMAT || undefined)) as LogFormat | undefined;
+  if (logFormat !== undefined && !LOG_FORMATS.includes(logFormat)) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, got ${JSON.stringify(logFormat)}`);
+  const sipTrace = v['sip-trace'] === true || ['1', 'true'].includes(env.CALLCHART_SIP_TRACE ?? '');
+  const hepSpec = v.hep ?? (env.CALLCHART_HEP || undefined);
+  let hep: ServeConfig['hep'];
+  if (hepSpec !== undefined) {
+    try {
+      hep = parseHepTarget(hepSpec);
+    } catch (err) {
+      throw new UsageError(`--hep: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const idSpec = v['hep-id'] ?? (env.CALLCHART_HEP_ID || undefined);
+    if (idSpec !== undefined) {
+      const captureId = Number(idSpec);
+      if (!Number.isInteger(captureId) || captureId < 0 || captureId > 0xffffffff) throw new UsageError(`--hep-id must be an integer 0-4294967295, got ${JSON.stringify(idSpec)}`);
+      hep.captureId = captureId;
+    }
+  } else if (v['hep-id'] !== undefined) {
+    throw new UsageError('--hep-id needs --hep <host:port>');
+  }
   const maxCalls = Number(pick(v['max-calls'], 'CALLCHART_MAX_CALLS', '10000'));
   if (!Number.isInteger(maxCalls) || maxCalls < 1) throw new UsageError('--max-calls must be a positive integer');
   // `--inspect call` : parseArgs treats the filter as a positional after `serve`.
@@ -306,12 +384,15 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
     ...(strictRtpNat ? { strictRtpNat: strictRtpNat as NatSources } : {}),
+    ...(sipTrace ? { sipTrace } : {}),
+    ...(hep ? { hep } : {}),
     host,
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
     sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
     sipWorkers,
     rtpPorts,
     logLevel,
+    ...(logFormat ? { logFormat } : {}),
     maxCalls,
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
     inspect,
@@ -376,7 +457,7 @@ export function parseMintArgs(kind: 'sign-url' | 'token', argv: string[], env: N
       options: { sub: { type: 'string' }, ttl: { type: 'string' }, scope: { type: 'string' }, 'auth-secret': { type: 'string' } },
     });
   } catch (err) {
-    throw new UsageError(err instanceof Error ? err.message : String(err));
+    throw argsError(err, kind);
   }
   const v = parsed.values;
   const secret = v['auth-secret'] ?? env.CALLCHART_AUTH_SECRET;
@@ -405,11 +486,14 @@ export function strictRtpOptions(cfg: Pick<ServeConfig, 'strictRtp' | 'strictRtp
 }
 
 export async function serve(cfg: ServeConfig): Promise<Engine> {
-  const logger = createLogger(cfg.logLevel);
+  const logger = createCliLogger({ level: cfg.logLevel, format: cfg.logFormat ?? defaultLogFormat() });
   // With SIP workers the main thread's engine serves the WebSocket protocols only; SIP calls and
   // their actors live in the workers (and so are not shown by this process's inspector).
   const sipWorkers = cfg.sipWorkers ?? 0;
   const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
+  // With SIP workers each thread traces and exports its own SIP (SipWorkersOptions.log).
+  const hep = cfg.hep && sipHere ? new HepExporter({ ...cfg.hep, logger }) : undefined;
+  const trace = sipHere ? combineTraceHooks(cfg.sipTrace ? sipTraceLogger(logger) : undefined, hep?.hook) : undefined;
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const latch = strictRtpOptions(cfg);
@@ -421,7 +505,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
-    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
+    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp, ...(trace ? { trace } : {}) },
     inspect: cfg.inspect || false,
     onIncomingCall: demoApp(),
     rooms: { service: counterService },
@@ -429,7 +513,14 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
     ...(cfg.security ? { security: cfg.security } : {}),
   });
-  await engine.listen();
+  if (hep) engine.onClose(() => hep.close());
+  try {
+    await engine.listen();
+  } catch (err) {
+    await hep?.close();
+    throw err;
+  }
+  if (cfg.hep && cfg.sipPort !== 0) logger.info({ collector: `${cfg.hep.host}:${cfg.hep.port}` }, 'exporting SIP messages to HEP collector');
   if (cfg.sipAuth && cfg.sipPort !== 0) {
     logger.info({ realm: cfg.sipAuth.realm, users: Object.keys(cfg.sipAuth.users).length }, 'inbound SIP calls require digest authentication');
   }
@@ -441,6 +532,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       port: cfg.sipPort,
       rtpPorts: cfg.rtpPorts,
       logger,
+      log: { format: cfg.logFormat ?? defaultLogFormat(), ...(cfg.sipTrace ? { sipTrace: true } : {}), ...(cfg.hep ? { hep: cfg.hep } : {}) },
       maxCalls: cfg.maxCalls,
       sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
       allow: cfg.sipAllow,
@@ -471,6 +563,10 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
 
 export async function main(argv: string[]): Promise<number | undefined> {
   const [cmd, ...rest] = argv;
+  if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
+    process.stdout.write(`${packageVersion()}\n`);
+    return 0;
+  }
   if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help' || rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(HELP);
     return cmd ? 0 : 1;
@@ -486,7 +582,8 @@ export async function main(argv: string[]): Promise<number | undefined> {
     }
   }
   if (cmd !== 'serve') {
-    process.stderr.write(`callchart: unknown command ${JSON.stringify(cmd)}\n\n${HELP}`);
+    const what = cmd.startsWith('-') ? `unknown option ${cmd}` : `unknown command ${JSON.stringify(cmd)}`;
+    process.stderr.write(`callchart: ${what}\n(see callchart --help)\n`);
     return 2;
   }
   let cfg: ServeConfig;

@@ -11,7 +11,7 @@ import { createLogger, silentLogger, type LogLevel } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect/index.js';
 import type { Call, IncomingCallHook } from './call/call.js';
 import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua/user-agent.js';
-import type { DatagramFeed } from './sip/transport/udp.js';
+import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
 import type { SipParseLimits } from './sip/codec/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
@@ -97,6 +97,11 @@ export interface EngineOptions {
     rateLimits?: Partial<SipRateLimits> | false;
     /** Parser caps (src/sip/parse.ts DEFAULT_PARSE_LIMITS); over them, 513. */
     parseLimits?: Partial<SipParseLimits>;
+    /**
+     * Called with every SIP datagram sent and received (direction, addresses, bytes): e.g.
+     * sipTraceLogger(logger) for a log line each, or a HepExporter's hook for Homer.
+     */
+    trace?: SipTraceHook;
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {
@@ -226,6 +231,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             edge: {
               admission: { allow: opts.sip?.allow, rateLimits: opts.sip?.rateLimits },
               parseLimits: opts.sip?.parseLimits,
+              trace: opts.sip?.trace,
             },
           });
 

@@ -8,6 +8,7 @@ import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallT
 import { Call, CallDriver, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
+import { logCallEvents } from '../logging/call-log.js';
 
 export interface CallManagerOptions {
   supervisor: Supervisor;
@@ -118,10 +119,7 @@ export class CallManager {
       clearTimeout(slot.ring);
       clearTimeout(slot.duration);
       this.drivers.delete(callId);
-      if (!driver) return;
-      const call = driver.call;
-      if (this.infoOn) call.logger.info({ end, durationMs: call.answeredAt ? Date.now() - call.answeredAt : 0 }, 'call ended');
-      driver.finish(end);
+      driver?.finish(end);
     };
     let driver: CallDriver | undefined;
     let last = '';
@@ -160,7 +158,8 @@ export class CallManager {
     driver = new CallDriver(call);
     last = call.state;
     this.drivers.set(callId, driver);
-    if (this.infoOn) call.logger.info({ from: o.from, to: o.to }, 'call created');
+    // offered / answered / ended lines (ended with reason, code, duration, RTP stats, MOS).
+    if (this.infoOn) logCallEvents(call);
     this.opts.onCall?.(call);
     return call;
   }

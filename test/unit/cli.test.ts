@@ -1,8 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import dgram from 'node:dgram';
 import os from 'node:os';
-import { parseServeArgs, parseSipUsers, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
+import { readFileSync } from 'node:fs';
+import { parseServeArgs, parseSipUsers, packageVersion, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -116,10 +118,81 @@ test('callchart --help explains the options; bad flags exit 2', async () => {
   const h = await run(['--help']);
   assert.equal(h.code, 0);
   assert.equal(h.out, HELP);
-  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--strict-rtp-nat', 'CALLCHART_STRICT_RTP_NAT', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT']) assert.ok(h.out.includes(flag), flag);
+  for (const flag of ['--host', '--ws-port', '--sip-port', '--sip-workers', '--rtp-ports', '--strict-rtp', '--strict-rtp-nat', 'CALLCHART_STRICT_RTP_NAT', '--log-level', '--inspect', '--inspect-host', '--inspect-token', '--inspect-stately', 'CALLCHART_INSPECT_TOKEN', 'CALLCHART_WS_PORT', '--version', '--log-format', '--sip-trace', '--hep', 'CALLCHART_HEP']) assert.ok(h.out.includes(flag), flag);
   const bad = await run(['serve', '--ws-port', 'x']);
   assert.equal(bad.code, 2);
   assert.match(bad.err, /--ws-port must be a port/);
+});
+
+test('callchart --version prints package.json\'s version; unknown flags are named, point to --help and exit 2', async () => {
+  const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  assert.equal(packageVersion(), version);
+  const v = await run(['--version']);
+  assert.equal(v.code, 0);
+  assert.equal(v.out, `${version}\n`);
+  const unknown = await run(['serve', '--sip-prot', '5060']);
+  assert.equal(unknown.code, 2);
+  assert.equal(unknown.err, 'callchart: unknown option --sip-prot for "serve"\n(see callchart --help)\n');
+  const top = await run(['--verbose']);
+  assert.equal(top.code, 2);
+  assert.equal(top.err, 'callchart: unknown option --verbose\n(see callchart --help)\n');
+  assert.throws(() => parseServeArgs(['--ws-port'], {}), (e: unknown) => e instanceof UsageError && e.message === '--ws-port needs a value');
+  assert.throws(() => parseServeArgs(['--inspect=yes'], {}), (e: unknown) => e instanceof UsageError && e.message === '--inspect takes no value');
+});
+
+test('--log-format, --sip-trace, --hep and --hep-id (and their env vars)', () => {
+  assert.equal(parseServeArgs([], {}).logFormat, undefined, 'absent: pretty on a terminal, JSON otherwise, decided at start');
+  assert.equal(parseServeArgs(['--log-format', 'pretty'], {}).logFormat, 'pretty');
+  assert.equal(parseServeArgs([], { CALLCHART_LOG_FORMAT: 'json' }).logFormat, 'json');
+  assert.throws(() => parseServeArgs(['--log-format', 'xml'], {}), (e: unknown) => e instanceof UsageError && /--log-format must be one of json, pretty/.test(e.message));
+  assert.equal(parseServeArgs(['--sip-trace'], {}).sipTrace, true);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_TRACE: '1' }).sipTrace, true);
+  assert.equal(parseServeArgs([], {}).sipTrace, undefined);
+  assert.deepEqual(parseServeArgs(['--hep', '10.0.0.9:9060'], {}).hep, { host: '10.0.0.9', port: 9060 });
+  assert.deepEqual(parseServeArgs(['--hep-id', '7'], { CALLCHART_HEP: '[::1]:9060' }).hep, { host: '::1', port: 9060, captureId: 7 });
+  assert.throws(() => parseServeArgs(['--hep', 'homer'], {}), (e: unknown) => e instanceof UsageError && /--hep: expected host:port/.test(e.message));
+  assert.throws(() => parseServeArgs(['--hep', '10.0.0.9:9060', '--hep-id=-1'], {}), /--hep-id must be an integer/);
+  assert.throws(() => parseServeArgs(['--hep', '10.0.0.9:9060', '--hep-id', '-1'], {}), (e: unknown) => e instanceof UsageError && e.message.startsWith('--hep-id needs a value'));
+  assert.throws(() => parseServeArgs(['--hep-id', '1'], {}), /--hep-id needs --hep/);
+});
+
+for (const workers of [[], ['--sip-workers', '1']]) test(`serve --sip-trace --hep ${workers.join(' ')}: a SIP message shows in the (pretty) log and reaches the HEP collector`, async () => {
+  const collector = dgram.createSocket('udp4');
+  const hep: Buffer[] = [];
+  collector.on('message', (m) => hep.push(m));
+  await new Promise<void>((r) => collector.bind(0, '127.0.0.1', () => r()));
+  const probe = dgram.createSocket('udp4');
+  await new Promise<void>((r) => probe.bind(0, '127.0.0.1', () => r()));
+  const spare = dgram.createSocket('udp4');
+  const sipPort = await new Promise<number>((r) => spare.bind(0, '127.0.0.1', () => r(spare.address().port)));
+  await new Promise<void>((r) => spare.close(() => r()));
+  const args = ['serve', '--ws-port', '0', '--host', '127.0.0.1', '--sip-port', String(sipPort), '--sip-trace', '--hep', `127.0.0.1:${collector.address().port}`, '--log-format', 'pretty', ...workers];
+  const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => (out += d));
+  p.stderr.on('data', (d) => (out += d));
+  const until = async (pred: () => boolean, what: string) => {
+    const deadline = Date.now() + 15000;
+    while (!pred()) {
+      if (Date.now() > deadline || p.exitCode !== null) throw new Error(`${what}:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  try {
+    await until(() => out.includes('callchart ready'), 'no readiness line');
+    const options = `OPTIONS sip:callchart@127.0.0.1:${sipPort} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${probe.address().port};branch=z9hG4bK-cli1\r\nFrom: <sip:t@127.0.0.1>;tag=1\r\nTo: <sip:callchart@127.0.0.1>\r\nCall-ID: cli-trace-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n`;
+    probe.send(options, sipPort, '127.0.0.1');
+    await until(() => /INFO: sent -> 127\.0\.0\.1:\d+ SIP\/2\.0 200 OK/.test(out) && hep.length >= 2, 'no trace of the OPTIONS and its 200');
+    assert.match(out, /INFO: recv <- 127\.0\.0\.1:\d+ OPTIONS sip:callchart@/);
+    assert.match(out, /callId: "cli-trace-1"/);
+    assert.doesNotMatch(out, /^\{"level"/m, 'pretty, not JSON');
+    assert.equal(hep[0]!.toString('ascii', 0, 4), 'HEP3');
+  } finally {
+    p.kill('SIGTERM');
+    await new Promise((r) => p.once('exit', r));
+    probe.close();
+    collector.close();
+  }
 });
 
 test('callchart serve starts, logs readiness and exits 0 on SIGTERM', async () => {

@@ -22,6 +22,7 @@ import {
   type SipResponse,
 } from '../codec/message.js';
 import type { Via } from '../codec/headers.js';
+import { sipCallId } from '../../logging/sip-trace.js';
 import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
 
 export interface Endpoint {
@@ -44,6 +45,20 @@ export interface DatagramFeed {
   subscribe(deliver: (buf: Buffer, from: Endpoint) => void): () => void;
 }
 
+/** One SIP datagram as it crossed the socket, for --sip-trace and HEP export (src/logging/). */
+export interface SipTraceRecord {
+  direction: 'in' | 'out';
+  /** Our side: the advertised host (loopback when bound to any) and the bound port. */
+  local: Endpoint;
+  remote: Endpoint;
+  /** The datagram as sent or received (not a copy: read it before returning). */
+  bytes: Buffer;
+  /** Wall clock, ms since the epoch. */
+  time: number;
+}
+
+export type SipTraceHook = (record: SipTraceRecord) => void;
+
 /** What the edge checks before a datagram reaches the transaction layer. */
 export interface SipEdgeOptions {
   /**
@@ -55,6 +70,11 @@ export interface SipEdgeOptions {
   parseLimits?: Partial<SipParseLimits>;
   /** Drop requests from known scanner User-Agents without an answer (default true). */
   dropScanners?: boolean;
+  /**
+   * Called with every datagram sent, and every one received that passed admission (keep-alive
+   * CRLFs aside), before it is parsed: a trace shows what a parser refused too.
+   */
+  trace?: SipTraceHook;
 }
 
 /**
@@ -115,6 +135,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   private readonly log: Logger;
   private readonly parseOptions: ParseOptions;
   private readonly dropScanners: boolean;
+  /** Set from the options; may be replaced while running (undefined: no tracing, no cost). */
+  trace: SipTraceHook | undefined;
   readonly stats: SipTransportStats = newTransportStats();
   /** Allow-list and rate limits on our own socket (undefined when off, or when a router feeds us). */
   readonly admission: SipAdmission | undefined;
@@ -124,6 +146,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     this.log = opts.logger.child({ component: 'sip-udp' });
     this.parseOptions = { maxSize: opts.maxMessageSize, limits: resolveParseLimits(opts.parseLimits) };
     this.dropScanners = opts.dropScanners ?? true;
+    this.trace = opts.trace;
     const admission = opts.feed || opts.admission === false ? undefined : new SipAdmission(opts.admission);
     this.admission = admission?.active ? admission : undefined;
   }
@@ -188,6 +211,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     const s = this.socket;
     if (!s) return;
     this.stats.sent++;
+    if (this.trace) this.traced('out', buf, to);
     s.send(buf, to.port, to.address, this.afterSend);
   }
 
@@ -210,6 +234,15 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     this.send(res, to);
   }
 
+  private traced(direction: 'in' | 'out', bytes: Buffer, remote: Endpoint): void {
+    try {
+      this.trace?.({ direction, local: { address: this.advertisedHost, port: this.port }, remote, bytes, time: Date.now() });
+    } catch (err) {
+      // A broken trace sink must not take SIP down with it.
+      this.log.warn({ err }, 'sip trace hook failed');
+    }
+  }
+
   private onDatagram(buf: Buffer, from: Endpoint): void {
     this.stats.received++;
     const admission = this.admission;
@@ -225,16 +258,18 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     }
     // Keep-alive CRLFs (RFC 5626) are not messages.
     if (buf.length <= 4 && buf.every((b) => b === 13 || b === 10)) return;
+    if (this.trace) this.traced('in', buf, from);
     const parsed = parseMessage(buf, this.parseOptions);
     if (!parsed.ok) {
       if (parsed.isResponse) {
         this.stats.dropped++;
-        this.log.debug({ from, reason: parsed.reason }, 'dropped malformed response');
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ from, callId: sipCallId(buf), reason: parsed.reason }, 'dropped malformed response');
         return;
       }
       this.stats.rejected++;
       const res = createErrorResponse(parsed);
-      this.log.info({ from, status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
+      // The Call-ID as far as it is readable, so the line can be matched with the peer's trace.
+      this.log.info({ from, callId: sipCallId(buf), status: parsed.status, reason: parsed.reason }, 'rejected malformed request');
       if (!res) return;
       // Statelessly, to the source: never much bigger than what came in (no amplification).
       const bytes = serialize(res);

@@ -19,6 +19,7 @@ import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { LogLevel } from '../../logger.js';
+import type { LogFormat } from '../../logging/format.js';
 import { splitPortRange } from '../../media/rtp/ports.js';
 import type { SipTimerConfig } from '../../../machines/sipTimers.js';
 import { callIdHash, resolveParseLimits, type SipParseLimits } from '../codec/message.js';
@@ -55,6 +56,11 @@ export interface SipWorkersOptions {
   logger: Logger;
   /** Level for the workers' own pino loggers (default the router logger's). */
   logLevel?: LogLevel;
+  /**
+   * The workers' log format (default JSON), and SIP tracing in every worker: a log line per
+   * message (--sip-trace) and/or HEP export (--hep). Plain data: each thread builds its own.
+   */
+  log?: SipWorkerLogOptions;
   /** Concurrent calls over all workers (each gets its share). */
   maxCalls?: number;
   ringTimeoutMs?: number;
@@ -84,6 +90,12 @@ export interface SipWorkersOptions {
   rateLimits?: Partial<SipRateLimits> | false;
 }
 
+export interface SipWorkerLogOptions {
+  format?: LogFormat;
+  sipTrace?: boolean;
+  hep?: { host: string; port: number; captureId?: number };
+}
+
 /** What a worker gets as workerData. */
 export interface SipWorkerData {
   index: number;
@@ -91,6 +103,7 @@ export interface SipWorkerData {
   port: number;
   rtpPorts: string;
   logLevel: LogLevel;
+  log?: SipWorkerLogOptions;
   maxCalls?: number;
   ringTimeoutMs?: number;
   maxCallDurationMs?: number;
@@ -186,6 +199,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
             port,
             rtpPorts,
             logLevel: level,
+            ...(o.log ? { log: o.log } : {}),
             maxCalls: o.maxCalls === undefined ? undefined : Math.ceil(o.maxCalls / o.threads),
             ringTimeoutMs: o.ringTimeoutMs,
             maxCallDurationMs: o.maxCallDurationMs,

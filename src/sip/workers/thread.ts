@@ -3,7 +3,9 @@
 import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine, type Engine } from '../../engine.js';
-import { createLogger } from '../../logger.js';
+import { createCliLogger } from '../../logging/format.js';
+import { combineTraceHooks, sipTraceLogger } from '../../logging/sip-trace.js';
+import { HepExporter } from '../../logging/hep-exporter.js';
 import type { IncomingCallHook } from '../../call/call.js';
 import { newTransportStats, type DatagramFeed, type Endpoint } from '../transport/udp.js';
 import type { FromWorker, SipWorkerData, ToWorker } from './router.js';
@@ -62,7 +64,9 @@ port.on('message', (m: ToWorker) => {
 });
 
 try {
-  const logger = createLogger(data.logLevel).child({ worker: data.index });
+  const logger = createCliLogger({ level: data.logLevel, format: data.log?.format ?? 'json' }).child({ worker: data.index });
+  const hep = data.log?.hep ? new HepExporter({ ...data.log.hep, logger }) : undefined;
+  const trace = combineTraceHooks(data.log?.sipTrace ? sipTraceLogger(logger) : undefined, hep?.hook);
   // The app gets this thread's engine (for engine.call() and the like), so the hook is bound late.
   let hook: IncomingCallHook | undefined;
   engine = createEngine({
@@ -76,8 +80,9 @@ try {
     maxCalls: data.maxCalls, // undefined ones take the engine's defaults
     ringTimeoutMs: data.ringTimeoutMs,
     maxCallDurationMs: data.maxCallDurationMs,
-    sip: { ...data.sip, datagrams: feed },
+    sip: { ...data.sip, datagrams: feed, ...(trace ? { trace } : {}) },
   });
+  if (hep) engine.onClose(() => hep.close());
   hook = await loadApp(engine);
   await engine.listen();
   post({ type: 'ready' });

@@ -1,0 +1,67 @@
+// The call lines a person reads at `info`: one per event that matters — offered (or dialling),
+// answered (with the set-up time), ended (reason, SIP code, duration, RTP statistics and MOS).
+// Every line comes from the call's own child logger, so it carries the call id, the SIP Call-ID
+// (sipCallId), transport and direction.
+import type { Call } from '../call/call.js';
+import type { CallEnd } from '../../machines/call.machine.js';
+import type { CallMediaStats } from '../call/call.js';
+
+export interface CallEndLine {
+  reason: CallEnd['reason'];
+  code?: number;
+  detail?: string;
+  /** From answer to end; 0 for a call never answered. */
+  durationMs: number;
+  /** From offer (or dial) to answer, when answered. */
+  setupMs?: number;
+  rtp?: { packetsSent: number; packetsReceived: number; lost: number; lossPercent: number; jitterMs: number; rttMs: number | null };
+  mos?: number;
+}
+
+const round = (n: number, places = 2): number => Math.round(n * 10 ** places) / 10 ** places;
+
+function rtpSummary(s: CallMediaStats): Pick<CallEndLine, 'rtp' | 'mos'> {
+  const r = s.receive;
+  return {
+    rtp: {
+      packetsSent: s.packetsSent,
+      packetsReceived: r.packetsReceived,
+      lost: Math.max(0, r.cumulativeLost),
+      lossPercent: round(r.lossPercent),
+      jitterMs: round(r.jitterMs),
+      rttMs: s.rttMs === null ? null : round(s.rttMs),
+    },
+    mos: round(s.mos),
+  };
+}
+
+export function callEndLine(call: Call, end: CallEnd, now: number = Date.now()): CallEndLine {
+  let stats: CallMediaStats | undefined;
+  try {
+    stats = call.stats();
+  } catch {
+    /* best effort: a line without RTP figures beats no line */
+  }
+  return {
+    reason: end.reason,
+    ...(end.code !== undefined ? { code: end.code } : {}),
+    ...(end.detail !== undefined ? { detail: end.detail } : {}),
+    durationMs: call.answeredAt !== undefined ? now - call.answeredAt : 0,
+    ...(call.answeredAt !== undefined ? { setupMs: call.answeredAt - call.createdAt } : {}),
+    ...(stats ? rtpSummary(stats) : {}),
+  };
+}
+
+/** Log this call's offered/answered/ended lines at info (call once, when the call is created). */
+export function logCallEvents(call: Call): void {
+  const log = call.logger;
+  log.info({ from: call.from, to: call.to }, call.direction === 'inbound' ? 'call offered' : 'call dialling');
+  const onAnswered = (): void => {
+    log.info({ setupMs: (call.answeredAt ?? Date.now()) - call.createdAt }, 'call answered');
+  };
+  call.once('answered', onAnswered);
+  call.once('ended', (end) => {
+    call.off('answered', onAnswered);
+    log.info(callEndLine(call, end), 'call ended');
+  });
+}
