@@ -104,6 +104,9 @@ Options (environment variable in brackets):
   --ws-allowed-origins <list>
                          comma-separated browser origins allowed to     [CALLCHART_WS_ALLOWED_ORIGINS]
                          open WebSockets (default any); others get 403
+  --metrics-port <port>  also serve GET /metrics and /health alone on    [CALLCHART_METRICS_PORT]
+                         this port (0 = ephemeral); /metrics is on the
+                         WebSocket port anyway (docs/operations.md)
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -153,6 +156,8 @@ export interface ServeConfig {
   sipAuth?: { realm: string; users: Record<string, string> };
   /** Cap on pending inbound INVITEs (--sip-max-pending); absent = the engine's default. */
   sipMaxPendingInvites?: number;
+  /** A separate /metrics + /health listener (--metrics-port); absent = none. */
+  metricsPort?: number;
 }
 
 /**
@@ -217,6 +222,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-users': { type: 'string' },
         'sip-realm': { type: 'string' },
         'sip-max-pending': { type: 'string' },
+        'metrics-port': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -297,11 +303,13 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (sipMaxPendingInvites !== undefined && (!Number.isInteger(sipMaxPendingInvites) || sipMaxPendingInvites < 1)) {
     throw new UsageError(`--sip-max-pending must be a positive integer, got ${JSON.stringify(pendingSpec)}`);
   }
+  const metricsPortSpec = v['metrics-port'] ?? (env.CALLCHART_METRICS_PORT || undefined);
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
+    ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
     ...(sipAllow ? { sipAllow } : {}),
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
@@ -428,6 +436,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
     ...(cfg.security ? { security: cfg.security } : {}),
+    ...(cfg.metricsPort !== undefined ? { metricsPort: cfg.metricsPort } : {}),
   });
   await engine.listen();
   if (cfg.sipAuth && cfg.sipPort !== 0) {

@@ -28,6 +28,9 @@ import path from 'node:path';
 import { JambonzService } from './jambonz/index.js';
 import type { JambonzHookOptions } from './jambonz/hook.js';
 import type { JambonzAudioOptions } from './jambonz/audio.js';
+import { EngineMetrics, type EngineMetricsOptions } from './metrics/engine-metrics.js';
+import { MetricsServer, metricsHandler, route } from './metrics/server.js';
+import type { Registry } from 'prom-client';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -121,6 +124,13 @@ export interface EngineOptions {
     hook?: JambonzHookOptions;
     audio?: JambonzAudioOptions;
   };
+  /**
+   * Prometheus metrics (docs/operations.md): `GET /metrics` on the WS/HTTP port and
+   * `engine.metrics()`. On by default; false: neither.
+   */
+  metrics?: EngineMetricsOptions | false;
+  /** A separate listener serving only /metrics and /health (0 = ephemeral; default false: none). */
+  metricsPort?: number | false;
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
   /**
@@ -164,6 +174,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly media: MediaServices;
   /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
   readonly auth: Authenticator | undefined;
+  private readonly prom: EngineMetrics | undefined;
+  private metricsServer: MetricsServer | undefined;
+  private readonly metricsPortOption: number | false;
   private inspector: InspectorHandle | undefined;
   private readonly inspectOptions: InspectOptions | undefined;
   private closing: Promise<void> | undefined;
@@ -202,6 +215,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       onIncomingCall: opts.onIncomingCall,
       onCall: (call) => {
         this.calls.driverOf(call)?.attachServices(this.media);
+        this.prom?.track(call);
         this.emit('call', call);
       },
     });
@@ -259,6 +273,9 @@ export class Engine extends EventEmitter<EngineEvents> {
     const jambonz = this.jambonz;
     this.onClose(() => jambonz.close());
     for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
+    this.prom = opts.metrics === false ? undefined : new EngineMetrics({ supervisor: this.supervisor, calls: this.calls, http: this.http, sip: this.sip }, opts.metrics);
+    this.metricsPortOption = opts.metricsPort ?? false;
+    if (this.prom) this.http.addHttpRoute(route('metrics', 'GET', '/metrics', metricsHandler(() => this.metrics(), this.logger)));
     if (opts.inboundCall !== false) {
       this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall || {}));
     }
@@ -272,6 +289,22 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** The statechart viewer's page (when `inspect` is on and the engine listens). */
   get inspectUrl(): string | undefined {
     return this.inspector?.url;
+  }
+
+  /** The Prometheus text of this engine's metrics (what `GET /metrics` serves). */
+  metrics(): Promise<string> {
+    if (!this.prom) return Promise.reject(new Error('metrics are off (metrics: false)'));
+    return this.prom.text();
+  }
+
+  /** This engine's own prom-client Registry (not the global one): add your metrics to it, or merge it. */
+  get metricsRegistry(): Registry | undefined {
+    return this.prom?.registry;
+  }
+
+  /** The bound port of the separate metrics listener (`metricsPort`), once listening. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
   }
 
   /** The bound SIP UDP port (useful with sipPort 0). */
@@ -316,6 +349,17 @@ export class Engine extends EventEmitter<EngineEvents> {
           throw err;
         }
       }
+      if (this.prom && this.metricsPortOption !== false && !this.metricsServer) {
+        const server = new MetricsServer({ host: this.options.host, port: this.metricsPortOption, logger: this.logger, routes: { 'GET /metrics': metricsHandler(() => this.metrics(), this.logger) } });
+        try {
+          await server.listen();
+        } catch (err) {
+          await this.http.close();
+          await this.sip?.close();
+          throw err;
+        }
+        this.metricsServer = server;
+      }
     } catch (err) {
       await this.inspector?.close();
       this.inspector = undefined;
@@ -345,6 +389,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
       }
       await this.http.close();
+      await this.metricsServer?.close();
       await this.sip?.close();
       this.supervisor.stopAll();
       await this.ports.close();

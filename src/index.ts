@@ -1,5 +1,6 @@
 // Public API of callchart.
 export { createEngine, Engine, type EngineOptions, type EngineEvents } from './engine.js';
+export { METRICS_CONTENT_TYPE, type EngineMetricsOptions } from './metrics/engine-metrics.js';
 export {
   Call,
   type CallWire,

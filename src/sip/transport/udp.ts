@@ -23,6 +23,7 @@ import {
 } from '../codec/message.js';
 import type { Via } from '../codec/headers.js';
 import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
+import { SipWireCounts } from '../../metrics/sip-wire.js';
 
 export interface Endpoint {
   address: string;
@@ -116,6 +117,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   private readonly parseOptions: ParseOptions;
   private readonly dropScanners: boolean;
   readonly stats: SipTransportStats = newTransportStats();
+  /** Messages in and out by method and status class (read by /metrics at scrape time). */
+  readonly wire = new SipWireCounts();
   /** Allow-list and rate limits on our own socket (undefined when off, or when a router feeds us). */
   readonly admission: SipAdmission | undefined;
 
@@ -188,6 +191,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     const s = this.socket;
     if (!s) return;
     this.stats.sent++;
+    this.wire.sent(buf);
     s.send(buf, to.port, to.address, this.afterSend);
   }
 
@@ -243,6 +247,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
       return;
     }
     const msg = parsed.message;
+    this.wire.received(buf);
     if (msg.kind === 'request') {
       if (this.dropScanners && isScannerRequest(msg)) {
         this.stats.scanners++;
