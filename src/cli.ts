@@ -107,6 +107,8 @@ Options (environment variable in brackets):
   --metrics-port <port>  also serve GET /metrics and /health alone on    [CALLCHART_METRICS_PORT]
                          this port (0 = ephemeral); /metrics is on the
                          WebSocket port anyway (docs/operations.md)
+  --admin-token <t>      enable POST /admin/drain and /admin/resume     [CALLCHART_ADMIN_TOKEN]
+                         with "Authorization: Bearer <t>" (16+ chars)
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -122,7 +124,10 @@ Also on the WebSocket port:
   ws://HOST:4143/recording        jambonz audio (audio.jambonz.org): one WAV per stream
                                   in <data-dir>/recordings
   GET /status, GET /rooms
-With --auth-secret, every route above but GET /status needs credentials (a token from
+  GET /health (JSON; 503 while draining), GET /metrics (Prometheus)
+Signals: SIGTERM/SIGINT shut down (live calls are hung up); SIGUSR1 drains: new
+calls are refused, live calls finish, then the process exits 0.
+With --auth-secret, every route above but GET /status and /health needs credentials (a token from
 "callchart token", a URL from "callchart sign-url", or --auth-user basic auth); see the
 README section "WebSocket security".
 SIP on udp/5060: calls are answered at once and hear their own audio (echo).
@@ -158,6 +163,8 @@ export interface ServeConfig {
   sipMaxPendingInvites?: number;
   /** A separate /metrics + /health listener (--metrics-port); absent = none. */
   metricsPort?: number;
+  /** Bearer token of POST /admin/drain (--admin-token); absent = no admin routes. */
+  adminToken?: string;
 }
 
 /**
@@ -223,6 +230,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-realm': { type: 'string' },
         'sip-max-pending': { type: 'string' },
         'metrics-port': { type: 'string' },
+        'admin-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -304,12 +312,15 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new UsageError(`--sip-max-pending must be a positive integer, got ${JSON.stringify(pendingSpec)}`);
   }
   const metricsPortSpec = v['metrics-port'] ?? (env.CALLCHART_METRICS_PORT || undefined);
+  const adminToken = v['admin-token'] ?? (env.CALLCHART_ADMIN_TOKEN || undefined);
+  if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
     ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
+    ...(adminToken ? { adminToken } : {}),
     ...(sipAllow ? { sipAllow } : {}),
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
@@ -437,6 +448,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
     ...(cfg.security ? { security: cfg.security } : {}),
     ...(cfg.metricsPort !== undefined ? { metricsPort: cfg.metricsPort } : {}),
+    ...(cfg.adminToken ? { adminToken: cfg.adminToken } : {}),
   });
   await engine.listen();
   if (cfg.sipAuth && cfg.sipPort !== 0) {
@@ -527,8 +539,20 @@ export async function main(argv: string[]): Promise<number | undefined> {
     };
     const onInt = () => stop('SIGINT');
     const onTerm = () => stop('SIGTERM');
+    // Rolling restart: refuse new calls, let live ones finish, exit 0 after the last (docs/operations.md).
+    const onUsr1 = () => {
+      engine.logger.info({ signal: 'SIGUSR1', liveCalls: engine.calls.size }, 'signal received: draining, exiting when idle');
+      void engine.drain({ exitWhenIdle: true });
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    process.on('SIGUSR1', onUsr1);
+    engine.once('closed', () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGUSR1', onUsr1);
+      resolve();
+    });
   });
   return 0;
 }

@@ -20,8 +20,8 @@ export interface EngineMetricsSources {
   calls: CallManager;
   http: HttpServer;
   sip: SipUserAgent | undefined;
-  /** SIP requests refused because the engine is draining. */
-  drainRefusals?: () => { sip: number; ws: number };
+  /** The engine's drain: whether it drains, and the new calls it refused (SIP INVITEs at the edge, calls of any transport). */
+  drain?: { draining: () => boolean; refused: { readonly sip: number; readonly calls: number } };
 }
 
 export interface EngineMetricsOptions {
@@ -161,12 +161,33 @@ export class EngineMetrics {
       },
     });
 
+    const drain = src.drain;
+    if (drain) {
+      new Gauge({
+        name: 'callchart_draining',
+        help: '1 while the engine drains (new inbound calls refused), else 0',
+        registers,
+        collect() {
+          this.set(drain.draining() ? 1 : 0);
+        },
+      });
+      new Counter({
+        name: 'callchart_calls_refused_draining_total',
+        help: 'New inbound calls refused while draining (SIP INVITEs answered 503 at the edge are in callchart_sip_refused_total)',
+        registers,
+        collect() {
+          this.reset();
+          this.inc(drain.refused.calls);
+        },
+      });
+    }
+
     if (src.sip) this.sipMetrics(src.sip, registers);
   }
 
   private sipMetrics(sip: SipUserAgent, registers: Registry[]): void {
     const wire = (): SipWireCounts => sip.transport.wire;
-    const drain = this.src.drainRefusals;
+    const drain = this.src.drain;
     new Counter({
       name: 'callchart_sip_requests_total',
       help: 'SIP requests received (parsed) and sent (retransmissions included), by method',
@@ -253,7 +274,7 @@ export class EngineMetrics {
         add('pending-invites-per-source', s.invitesRejectedPendingSource);
         add('max-calls', s.callsRejectedBusy);
         add('auth-throttled', s.authThrottled);
-        if (drain) add('draining', drain().sip);
+        if (drain) add('draining', drain.refused.sip);
       },
     });
   }

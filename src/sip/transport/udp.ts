@@ -45,6 +45,13 @@ export interface DatagramFeed {
   subscribe(deliver: (buf: Buffer, from: Endpoint) => void): () => void;
 }
 
+/**
+ * A check on each parsed request before the transaction layer sees it; true when the gate answered
+ * (or dropped) the request itself. Installed only while needed (the engine's drain), so it costs
+ * nothing otherwise.
+ */
+export type SipRequestGate = (req: SipRequest, topVia: Via | undefined, from: Endpoint) => boolean;
+
 /** What the edge checks before a datagram reaches the transaction layer. */
 export interface SipEdgeOptions {
   /**
@@ -119,6 +126,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   readonly stats: SipTransportStats = newTransportStats();
   /** Messages in and out by method and status class (read by /metrics at scrape time). */
   readonly wire = new SipWireCounts();
+  /** See SipRequestGate (src/drain/drain.ts sets it while draining). */
+  gate: SipRequestGate | undefined;
   /** Allow-list and rate limits on our own socket (undefined when off, or when a router feeds us). */
   readonly admission: SipAdmission | undefined;
 
@@ -254,6 +263,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
         return;
       }
       const via = applyReceivedRport(msg, from.address, from.port);
+      if (this.gate?.(msg, via, from)) return;
       this.emit('request', msg, from, via);
     } else {
       this.emit('response', msg, from);
