@@ -107,6 +107,7 @@ Options (environment variable in brackets):
   --metrics-port <port>  also serve GET /metrics and /health alone on    [CALLCHART_METRICS_PORT]
                          this port (0 = ephemeral); /metrics is on the
                          WebSocket port anyway (docs/operations.md)
+  --metrics on|off       Prometheus metrics (default on)               [CALLCHART_METRICS]
   --admin-token <t>      enable POST /admin/drain and /admin/resume     [CALLCHART_ADMIN_TOKEN]
                          with "Authorization: Bearer <t>" (16+ chars)
   -h, --help             show this help
@@ -165,6 +166,8 @@ export interface ServeConfig {
   metricsPort?: number;
   /** Bearer token of POST /admin/drain (--admin-token); absent = no admin routes. */
   adminToken?: string;
+  /** false: no /metrics at all (--metrics off); absent = on. */
+  metrics?: false;
 }
 
 /**
@@ -231,6 +234,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-max-pending': { type: 'string' },
         'metrics-port': { type: 'string' },
         'admin-token': { type: 'string' },
+        metrics: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -314,6 +318,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const metricsPortSpec = v['metrics-port'] ?? (env.CALLCHART_METRICS_PORT || undefined);
   const adminToken = v['admin-token'] ?? (env.CALLCHART_ADMIN_TOKEN || undefined);
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
+  const metricsSpec = v.metrics ?? (env.CALLCHART_METRICS || 'on');
+  if (metricsSpec !== 'on' && metricsSpec !== 'off') throw new UsageError(`--metrics must be on or off, got ${JSON.stringify(metricsSpec)}`);
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
@@ -321,6 +327,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
     ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
     ...(adminToken ? { adminToken } : {}),
+    ...(metricsSpec === 'off' ? { metrics: false as const } : {}),
     ...(sipAllow ? { sipAllow } : {}),
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
@@ -449,6 +456,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     ...(cfg.security ? { security: cfg.security } : {}),
     ...(cfg.metricsPort !== undefined ? { metricsPort: cfg.metricsPort } : {}),
     ...(cfg.adminToken ? { adminToken: cfg.adminToken } : {}),
+    ...(cfg.metrics === false ? { metrics: false as const } : {}),
   });
   await engine.listen();
   if (cfg.sipAuth && cfg.sipPort !== 0) {

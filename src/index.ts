@@ -1,6 +1,8 @@
 // Public API of callchart.
 export { createEngine, Engine, type EngineOptions, type EngineEvents } from './engine.js';
 export { METRICS_CONTENT_TYPE, type EngineMetricsOptions } from './metrics/engine-metrics.js';
+export { DrainingError, type DrainOptions, type DrainStatus } from './drain/drain.js';
+export type { Health } from './drain/routes.js';
 export {
   Call,
   type CallWire,

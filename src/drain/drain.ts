@@ -53,14 +53,16 @@ export type DrainStatus = 'open' | 'draining';
 export class EngineDrain {
   /** New calls refused because of the drain, by where. */
   readonly refused = { sip: 0, calls: 0 };
-  private readonly actor: Actor<DrainMachine>;
+  /** Spawned on the first drain(): an engine never drained runs no drain actor. */
+  private actor: Actor<DrainMachine> | undefined;
+  private readonly logic: DrainMachine;
   private readonly retryAfter: string;
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: EngineDrainOptions) {
     this.retryAfter = String(opts.retryAfterS ?? 30);
     const log = opts.logger.child({ component: 'drain' });
-    const logic = drainMachine.provide({
+    this.logic = drainMachine.provide({
       actions: {
         announceDraining: (_, p) => {
           log.info({ liveCalls: p.live }, 'draining: new calls are refused, live calls finish');
@@ -79,21 +81,21 @@ export class EngineDrain {
         },
       },
     });
-    this.actor = opts.supervisor.spawn(logic, { kind: 'drain', id: 'engine-drain' }).ref;
   }
 
   get status(): DrainStatus {
-    return this.actor.getSnapshot().matches('open') ? 'open' : 'draining';
+    return !this.actor || this.actor.getSnapshot().matches('open') ? 'open' : 'draining';
   }
 
   /** Draining and no live call left. */
   get idle(): boolean {
-    return this.actor.getSnapshot().matches('idle');
+    return this.actor?.getSnapshot().matches('idle') ?? false;
   }
 
   /** Start draining (idempotent); resolves once no live call is left. */
   drain(o: DrainOptions = {}): Promise<void> {
     const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.actor ??= this.opts.supervisor.spawn(this.logic, { kind: 'drain', id: 'engine-drain' }).ref;
     this.actor.send({ type: 'CALLS.CHANGED', live: this.opts.calls.size });
     this.actor.send({ type: 'DRAIN', exitWhenIdle: o.exitWhenIdle ?? false });
     if (this.idle) for (const w of this.idleWaiters.splice(0)) w();
@@ -102,7 +104,7 @@ export class EngineDrain {
 
   /** Take new calls again. */
   resume(): void {
-    this.actor.send({ type: 'RESUME' });
+    this.actor?.send({ type: 'RESUME' });
   }
 
   /** Every call, once: while draining, its start and end are told to the statechart. */
@@ -121,7 +123,7 @@ export class EngineDrain {
   }
 
   private callsChanged(): void {
-    this.actor.send({ type: 'CALLS.CHANGED', live: this.opts.calls.size });
+    this.actor?.send({ type: 'CALLS.CHANGED', live: this.opts.calls.size });
   }
 
   private setGate(on: boolean): void {
