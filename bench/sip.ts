@@ -14,7 +14,8 @@
 // 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart,callchart-workers),
 // BENCH_SIP_WORKERS (the --sip-workers value of callchart-workers, default auto),
 // BENCH_SIP_FROM_SOURCE=1 (run src/ through tsx instead of the compiled build), BENCH_SIP_WARMUP_S
-// (an unreported warm-up at the first rate before the ladder, default 5; 0 for none).
+// (an unreported warm-up at the first rate before the ladder, default 5; 0 for none). The server
+// inherits the environment: CALLCHART_METRICS=off runs the ladder without Prometheus metrics.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

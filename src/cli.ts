@@ -118,6 +118,12 @@ Options (environment variable in brackets):
   --ws-allowed-origins <list>
                          comma-separated browser origins allowed to     [CALLCHART_WS_ALLOWED_ORIGINS]
                          open WebSockets (default any); others get 403
+  --metrics-port <port>  also serve GET /metrics and /health alone on    [CALLCHART_METRICS_PORT]
+                         this port (0 = ephemeral); /metrics is on the
+                         WebSocket port anyway (docs/operations.md)
+  --metrics on|off       Prometheus metrics (default on)               [CALLCHART_METRICS]
+  --admin-token <t>      enable POST /admin/drain and /admin/resume     [CALLCHART_ADMIN_TOKEN]
+                         with "Authorization: Bearer <t>" (16+ chars)
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -133,7 +139,10 @@ Also on the WebSocket port:
   ws://HOST:4143/recording        jambonz audio (audio.jambonz.org): one WAV per stream
                                   in <data-dir>/recordings
   GET /status, GET /rooms
-With --auth-secret, every route above but GET /status needs credentials (a token from
+  GET /health (JSON; 503 while draining), GET /metrics (Prometheus)
+Signals: SIGTERM/SIGINT shut down (live calls are hung up); SIGUSR1 drains: new
+calls are refused, live calls finish, then the process exits 0.
+With --auth-secret, every route above but GET /status and /health needs credentials (a token from
 "callchart token", a URL from "callchart sign-url", or --auth-user basic auth); see the
 README section "WebSocket security".
 SIP on udp/5060: calls are answered at once and hear their own audio (echo).
@@ -207,6 +216,12 @@ export interface ServeConfig {
   sipAuth?: { realm: string; users: Record<string, string> };
   /** Cap on pending inbound INVITEs (--sip-max-pending); absent = the engine's default. */
   sipMaxPendingInvites?: number;
+  /** A separate /metrics + /health listener (--metrics-port); absent = none. */
+  metricsPort?: number;
+  /** Bearer token of POST /admin/drain (--admin-token); absent = no admin routes. */
+  adminToken?: string;
+  /** false: no /metrics at all (--metrics off); absent = on. */
+  metrics?: false;
 }
 
 /**
@@ -275,6 +290,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-users': { type: 'string' },
         'sip-realm': { type: 'string' },
         'sip-max-pending': { type: 'string' },
+        'metrics-port': { type: 'string' },
+        'admin-token': { type: 'string' },
+        metrics: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -375,11 +393,19 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (sipMaxPendingInvites !== undefined && (!Number.isInteger(sipMaxPendingInvites) || sipMaxPendingInvites < 1)) {
     throw new UsageError(`--sip-max-pending must be a positive integer, got ${JSON.stringify(pendingSpec)}`);
   }
+  const metricsPortSpec = v['metrics-port'] ?? (env.CALLCHART_METRICS_PORT || undefined);
+  const adminToken = v['admin-token'] ?? (env.CALLCHART_ADMIN_TOKEN || undefined);
+  if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
+  const metricsSpec = v.metrics ?? (env.CALLCHART_METRICS || 'on');
+  if (metricsSpec !== 'on' && metricsSpec !== 'off') throw new UsageError(`--metrics must be on or off, got ${JSON.stringify(metricsSpec)}`);
   return {
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
+    ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
+    ...(adminToken ? { adminToken } : {}),
+    ...(metricsSpec === 'off' ? { metrics: false as const } : {}),
     ...(sipAllow ? { sipAllow } : {}),
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
@@ -512,6 +538,9 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
     ...(cfg.security ? { security: cfg.security } : {}),
+    ...(cfg.metricsPort !== undefined ? { metricsPort: cfg.metricsPort } : {}),
+    ...(cfg.adminToken ? { adminToken: cfg.adminToken } : {}),
+    ...(cfg.metrics === false ? { metrics: false as const } : {}),
   });
   if (hep) engine.onClose(() => hep.close());
   try {
@@ -615,8 +644,20 @@ export async function main(argv: string[]): Promise<number | undefined> {
     };
     const onInt = () => stop('SIGINT');
     const onTerm = () => stop('SIGTERM');
+    // Rolling restart: refuse new calls, let live ones finish, exit 0 after the last (docs/operations.md).
+    const onUsr1 = () => {
+      engine.logger.info({ signal: 'SIGUSR1', liveCalls: engine.calls.size }, 'signal received: draining, exiting when idle');
+      void engine.drain({ exitWhenIdle: true });
+    };
     process.on('SIGINT', onInt);
     process.on('SIGTERM', onTerm);
+    process.on('SIGUSR1', onUsr1);
+    engine.once('closed', () => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      process.off('SIGUSR1', onUsr1);
+      resolve();
+    });
   });
   return 0;
 }

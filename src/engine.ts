@@ -26,6 +26,11 @@ import type { AudioCodec } from './sip/codec/sdp.js';
 import os from 'node:os';
 import path from 'node:path';
 import { JambonzService, type JambonzHookOptions, type JambonzAudioOptions } from './jambonz/index.js';
+import { EngineMetrics, type EngineMetricsOptions } from './metrics/engine-metrics.js';
+import { MetricsServer, metricsHandler, route } from './metrics/server.js';
+import type { Registry } from 'prom-client';
+import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.js';
+import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -124,6 +129,20 @@ export interface EngineOptions {
     hook?: JambonzHookOptions;
     audio?: JambonzAudioOptions;
   };
+  /**
+   * Prometheus metrics (docs/operations.md): `GET /metrics` on the WS/HTTP port and
+   * `engine.metrics()`. On by default; false: neither.
+   */
+  metrics?: EngineMetricsOptions | false;
+  /** A separate listener serving only /metrics and /health (0 = ephemeral; default false: none). */
+  metricsPort?: number | false;
+  /**
+   * Bearer token for `POST /admin/drain` and `POST /admin/resume` (16+ characters). Without one
+   * those routes do not exist (404).
+   */
+  adminToken?: string;
+  /** Drain (docs/operations.md): Retry-After of the SIP 503s sent while draining (default 30 s). */
+  drain?: { retryAfterS?: number };
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
   /**
@@ -137,6 +156,10 @@ export interface EngineEvents {
   call: [call: Call];
   listening: [];
   closed: [];
+  /** drain() began: new inbound calls are refused. */
+  draining: [];
+  /** Draining and the last live call has ended. */
+  idle: [];
 }
 
 export interface ResolvedEngineOptions {
@@ -167,6 +190,11 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly media: MediaServices;
   /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
   readonly auth: Authenticator | undefined;
+  private readonly prom: EngineMetrics | undefined;
+  private readonly drainer: EngineDrain;
+  private readonly startedAt = Date.now();
+  private metricsServer: MetricsServer | undefined;
+  private readonly metricsPortOption: number | false;
   private inspector: InspectorHandle | undefined;
   private readonly inspectOptions: InspectOptions | undefined;
   private closing: Promise<void> | undefined;
@@ -203,8 +231,11 @@ export class Engine extends EventEmitter<EngineEvents> {
       ringTimeoutMs: opts.ringTimeoutMs ?? defaultCallDelays.ringTimeout,
       maxDurationMs: opts.maxCallDurationMs ?? defaultCallDelays.maxDuration,
       onIncomingCall: opts.onIncomingCall,
+      admit: (o) => this.drainer.admit(o),
       onCall: (call) => {
         this.calls.driverOf(call)?.attachServices(this.media);
+        this.prom?.track(call);
+        this.drainer.track(call);
         this.emit('call', call);
       },
     });
@@ -235,6 +266,18 @@ export class Engine extends EventEmitter<EngineEvents> {
             },
           });
 
+    this.drainer = new EngineDrain({
+      supervisor: this.supervisor,
+      calls: this.calls,
+      sip: this.sip,
+      logger: this.logger,
+      retryAfterS: opts.drain?.retryAfterS,
+      onDraining: () => this.emit('draining'),
+      onIdle: (exit) => {
+        this.emit('idle');
+        if (exit) setImmediate(() => void this.close());
+      },
+    });
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });
     this.auth = this.http.auth;
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
@@ -263,6 +306,20 @@ export class Engine extends EventEmitter<EngineEvents> {
     const jambonz = this.jambonz;
     this.onClose(() => jambonz.close());
     for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
+    const drainer = this.drainer;
+    this.prom =
+      opts.metrics === false
+        ? undefined
+        : new EngineMetrics({ supervisor: this.supervisor, calls: this.calls, http: this.http, sip: this.sip, drain: { draining: () => drainer.status === 'draining', refused: drainer.refused } }, opts.metrics);
+    this.http.addHttpRoute(route('health', 'GET', '/health', healthHandler(() => this.health()), { public: true }));
+    if (opts.adminToken !== undefined) {
+      if (opts.adminToken.length < 16) throw new RangeError('adminToken must be at least 16 characters');
+      const admin = { drain: (exit: boolean) => void this.drain({ exitWhenIdle: exit }), resume: () => this.resume(), health: () => this.health() };
+      this.http.addHttpRoute(route('admin-drain', 'POST', '/admin/drain', adminHandler(opts.adminToken, 'drain', admin), { public: true }));
+      this.http.addHttpRoute(route('admin-resume', 'POST', '/admin/resume', adminHandler(opts.adminToken, 'resume', admin), { public: true }));
+    }
+    this.metricsPortOption = opts.metricsPort ?? false;
+    if (this.prom) this.http.addHttpRoute(route('metrics', 'GET', '/metrics', metricsHandler(() => this.metrics(), this.logger)));
     if (opts.inboundCall !== false) {
       this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall || {}));
     }
@@ -276,6 +333,46 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** The statechart viewer's page (when `inspect` is on and the engine listens). */
   get inspectUrl(): string | undefined {
     return this.inspector?.url;
+  }
+
+  /**
+   * Stop taking new inbound calls (SIP 503 + Retry-After, WebSocket 1013, jambonz decline 503);
+   * live calls finish. Resolves once the last live call has ended; with `exitWhenIdle` the engine
+   * then closes (the CLI exits 0). Outbound calls placed by the application still go.
+   */
+  drain(o: DrainOptions = {}): Promise<void> {
+    return this.drainer.drain(o);
+  }
+
+  /** Call a drain off: take new calls again. */
+  resume(): void {
+    this.drainer.resume();
+  }
+
+  /** `open`, or `draining` (from drain() until the engine closes or resume()). */
+  get status(): DrainStatus {
+    return this.drainer.status;
+  }
+
+  /** What `GET /health` answers. */
+  health(): Health {
+    return health(this.drainer.status, this.drainer.idle, this.calls.list(), this.startedAt);
+  }
+
+  /** The Prometheus text of this engine's metrics (what `GET /metrics` serves). */
+  metrics(): Promise<string> {
+    if (!this.prom) return Promise.reject(new Error('metrics are off (metrics: false)'));
+    return this.prom.text();
+  }
+
+  /** This engine's own prom-client Registry (not the global one): add your metrics to it, or merge it. */
+  get metricsRegistry(): Registry | undefined {
+    return this.prom?.registry;
+  }
+
+  /** The bound port of the separate metrics listener (`metricsPort`), once listening. */
+  get metricsPort(): number | undefined {
+    return this.metricsServer?.port;
   }
 
   /** The bound SIP UDP port (useful with sipPort 0). */
@@ -320,6 +417,18 @@ export class Engine extends EventEmitter<EngineEvents> {
           throw err;
         }
       }
+      if (this.prom && this.metricsPortOption !== false && !this.metricsServer) {
+        const routes = { 'GET /metrics': metricsHandler(() => this.metrics(), this.logger), 'GET /health': healthHandler(() => this.health()) };
+        const server = new MetricsServer({ host: this.options.host, port: this.metricsPortOption, logger: this.logger, routes });
+        try {
+          await server.listen();
+        } catch (err) {
+          await this.http.close();
+          await this.sip?.close();
+          throw err;
+        }
+        this.metricsServer = server;
+      }
     } catch (err) {
       await this.inspector?.close();
       this.inspector = undefined;
@@ -349,6 +458,7 @@ export class Engine extends EventEmitter<EngineEvents> {
         }
       }
       await this.http.close();
+      await this.metricsServer?.close();
       await this.sip?.close();
       this.supervisor.stopAll();
       await this.ports.close();

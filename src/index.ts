@@ -18,6 +18,9 @@ export {
 } from './process-guard.js';
 
 // The call handle
+export { METRICS_CONTENT_TYPE, type EngineMetricsOptions } from './metrics/engine-metrics.js';
+export { DrainingError, type DrainOptions, type DrainStatus } from './drain/drain.js';
+export type { Health } from './drain/routes.js';
 export {
   Call,
   type IncomingCallDecision,

@@ -18,6 +18,8 @@ export interface CallManagerOptions {
   onIncomingCall?: IncomingCallHook;
   /** Every new call (inbound and outbound), before the hook runs. */
   onCall?: (call: Call) => void;
+  /** Asked before a call actor is created; throws (a LimitExceededError) to refuse it (the engine's drain). */
+  admit?: (o: CreateCallOptions) => void;
 }
 
 export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
@@ -111,6 +113,7 @@ export class CallManager {
    * concurrent-call limit; the transport turns that into its own refusal (WS close 1013, SIP 503).
    */
   create(o: CreateCallOptions): Call {
+    this.opts.admit?.(o);
     const callId = o.callId ?? uuidv4();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
     const slot: CallSlot = { wire: o.wire, ring: undefined, duration: undefined };

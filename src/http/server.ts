@@ -52,6 +52,11 @@ export interface WsRoute {
 
 export interface HttpRoute {
   readonly name: string;
+  /**
+   * Served without the server's credentials (`security.auth`), like `GET /status`: health probes,
+   * and routes that check their own (POST /admin/drain's bearer token).
+   */
+  readonly public?: boolean;
   match(method: string, url: URL): boolean;
   handle(req: IncomingMessage, res: ServerResponse, url: URL, ctx: ConnectionContext): void;
 }
@@ -166,6 +171,11 @@ export class HttpServer {
     return typeof addr === 'object' && addr ? addr.port : this.opts.port;
   }
 
+  /** Open WebSocket connections per route name (for /metrics). */
+  wsConnectionCounts(): Array<[route: string, open: number]> {
+    return this.wsRoutes.map((r) => [r.name, this.wssByRoute.get(r)?.clients.size ?? 0]);
+  }
+
   /** Open sockets, and those refused or timed out since start. */
   connectionStats(): ConnectionStats {
     return this.guard.stats();
@@ -241,13 +251,13 @@ export class HttpServer {
       res.writeHead(200, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' }).end('ok');
       return;
     }
-    const a = this.authenticate(req, url, 'http');
+    const route = this.httpRoutes.find((r) => r.match(req.method ?? 'GET', url));
+    const a = route?.public ? ({ ok: true, ctx: { principal: undefined, remoteAddress: peerAddress(req.socket) } } as const) : this.authenticate(req, url, 'http');
     if (!a.ok) {
       const headers = a.status === 429 ? { 'retry-after': '60' } : { 'www-authenticate': a.challenges };
       res.writeHead(a.status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store', ...headers }).end(`${a.reason}\n`);
       return;
     }
-    const route = this.httpRoutes.find((r) => r.match(req.method ?? 'GET', url));
     if (!route) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       return;

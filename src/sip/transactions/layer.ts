@@ -505,6 +505,12 @@ export class TransactionLayer {
     return this.lingering.size;
   }
 
+  /** Whether a request is a retransmission for a server transaction here (live or lingering). */
+  knows(req: SipRequest, parsedTopVia?: Via): boolean {
+    const key = serverKey(req, parsedTopVia);
+    return key !== undefined && (this.servers.has(key) || this.lingering.has(key));
+  }
+
   /** The INVITE server transaction a CANCEL refers to (§9.2), if it is still there. */
   findInviteFor(cancel: SipRequest): ServerTransaction | undefined {
     const key = serverKey(cancel);

@@ -24,6 +24,7 @@ import {
 import type { Via } from '../codec/headers.js';
 import { sipCallId } from '../../logging/sip-trace.js';
 import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
+import { SipWireCounts } from '../../metrics/sip-wire.js';
 
 export interface Endpoint {
   address: string;
@@ -58,6 +59,12 @@ export interface SipTraceRecord {
 }
 
 export type SipTraceHook = (record: SipTraceRecord) => void;
+/**
+ * A check on each parsed request before the transaction layer sees it; true when the gate answered
+ * (or dropped) the request itself. Installed only while needed (the engine's drain), so it costs
+ * nothing otherwise.
+ */
+export type SipRequestGate = (req: SipRequest, topVia: Via | undefined, from: Endpoint) => boolean;
 
 /** What the edge checks before a datagram reaches the transaction layer. */
 export interface SipEdgeOptions {
@@ -138,6 +145,10 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
   /** Set from the options; may be replaced while running (undefined: no tracing, no cost). */
   trace: SipTraceHook | undefined;
   readonly stats: SipTransportStats = newTransportStats();
+  /** Messages in and out by method and status class (read by /metrics at scrape time). */
+  readonly wire = new SipWireCounts();
+  /** See SipRequestGate (src/drain/drain.ts sets it while draining). */
+  gate: SipRequestGate | undefined;
   /** Allow-list and rate limits on our own socket (undefined when off, or when a router feeds us). */
   readonly admission: SipAdmission | undefined;
 
@@ -212,6 +223,7 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     if (!s) return;
     this.stats.sent++;
     if (this.trace) this.traced('out', buf, to);
+    this.wire.sent(buf);
     s.send(buf, to.port, to.address, this.afterSend);
   }
 
@@ -278,12 +290,14 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
       return;
     }
     const msg = parsed.message;
+    this.wire.received(buf);
     if (msg.kind === 'request') {
       if (this.dropScanners && isScannerRequest(msg)) {
         this.stats.scanners++;
         return;
       }
       const via = applyReceivedRport(msg, from.address, from.port);
+      if (this.gate?.(msg, via, from)) return;
       this.emit('request', msg, from, via);
     } else {
       this.emit('response', msg, from);
