@@ -14,6 +14,7 @@ const engine = createEngine({
   host: '127.0.0.1',
   wsPort: Number(process.env.PORT ?? 4143),
   sipPort: false,
+  inboundCall: true,
   logger: createLogger('info'),
   onIncomingCall: (call) => {
     void lookup(call).then((kind) => {

@@ -13,6 +13,7 @@ const engine = createEngine({
   host: '127.0.0.1',
   wsPort: Number(process.env.PORT ?? 4143),
   sipPort: false,
+  inboundCall: true,
   onIncomingCall: demoApp({ answerDelayMs: 500, hangupAfterMs: 2000 }),
 });
 await engine.listen();
