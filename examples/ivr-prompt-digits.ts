@@ -8,7 +8,8 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEngine, createLogger, encodeWav, generateTone, DTMF_FREQUENCIES, type Call, type CallPlaySource } from 'callchart';
+import { createEngine, createLogger, type Call, type CallPlaySource } from 'callchart';
+import { encodeWav, generateTone, DTMF_FREQUENCIES } from 'callchart/media';
 
 const digitTimeoutMs = Number(process.env.IVR_DIGIT_TIMEOUT_MS ?? 5000);
 

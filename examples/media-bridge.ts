@@ -4,7 +4,9 @@
 //   npx tsx examples/media-bridge.ts
 // Every phone and leg runs in this process on loopback; RTP ports come from CALLCHART_RTP_PORTS
 // (default 20000-29999, the CLI's range). No engine is needed for the media plane alone.
-import { PortAllocator, RtpSession, sineTone, toneRatio, sharedPacer, rtpLeg, bridge, MixerRoom, type G711Law } from 'callchart';
+// The media plane's building blocks are the `callchart/media` subpath; bridge and MixerRoom are
+// also in 'callchart' itself, for bridging calls.
+import { PortAllocator, RtpSession, sineTone, toneRatio, sharedPacer, rtpLeg, bridge, MixerRoom, type G711Law } from 'callchart/media';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: process.env.CALLCHART_RTP_PORTS ?? '20000-29999', host: LO });

@@ -7,7 +7,8 @@
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEngine, RtpSession, encodeWav, generateTone, toneRatio, meanSquare, sharedPacer, rtpLeg } from 'callchart';
+import { createEngine } from 'callchart';
+import { RtpSession, encodeWav, generateTone, toneRatio, meanSquare, sharedPacer, rtpLeg } from 'callchart/media';
 
 const LO = '127.0.0.1';
 // The engine owns the actors (a playback stream is one) and the RTP port allocator.
