@@ -1,12 +1,13 @@
 // Embedding callchart: answer every inbound WebSocket call at once, echo its audio,
 // say goodbye when the caller presses '#', and refuse calls beyond the fifth.
 //   npx tsx examples/embed-basic.ts      then connect a client to ws://127.0.0.1:4143/
-import { createEngine, createLogger } from '../src/index.js';
+// Env: CALLCHART_HOST (default 127.0.0.1), CALLCHART_WS_PORT (default 4143, 0 = ephemeral).
+import { createEngine, createLogger } from 'callchart';
 
 const engine = createEngine({
-  host: '127.0.0.1',
-  wsPort: Number(process.env.PORT ?? 4143),
-  sipPort: false,
+  // Loopback unless told otherwise: an example is not meant to face the network.
+  host: process.env.CALLCHART_HOST ?? '127.0.0.1',
+  wsPort: Number(process.env.CALLCHART_WS_PORT ?? process.env.PORT ?? 4143),
   logger: createLogger('info'),
   inboundCall: { offerDelayMs: 0 },
   onIncomingCall: (call) => {
@@ -21,5 +22,5 @@ const engine = createEngine({
 });
 
 await engine.listen();
-engine.logger.info({ port: engine.wsPort }, 'example ready');
+engine.logger.info({ port: engine.wsPort }, `example ready on ws://127.0.0.1:${engine.wsPort}/`);
 for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void engine.close());

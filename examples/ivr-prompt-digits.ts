@@ -1,15 +1,15 @@
 // IVR over SIP: answer, play a prompt, collect digits until '#' (or a timeout), read them back as
 // DTMF tones, hang up. The prompt is generated at start-up (tones and silence → a WAV in a temp
 // dir), played with call.play(); the first digit barges in (stops the prompt).
-//   npx tsx examples/ivr-prompt-digits.ts        (SIP on 127.0.0.1:5072; SIP_PORT=0 picks a port)
-//   then call sip:ivr@127.0.0.1:5072 (softphone, or SIPp), press digits and '#'
-// Env: SIP_PORT, RTP_PORTS (default 41000-41099), IVR_DIGIT_TIMEOUT_MS (default 5000, restarted per digit).
+//   npx tsx examples/ivr-prompt-digits.ts        (SIP on 127.0.0.1:5060, the CLI's default)
+//   then call sip:ivr@127.0.0.1:5060 (softphone, baresip, or SIPp), press digits and '#'
+// Env: CALLCHART_HOST (default 127.0.0.1), CALLCHART_SIP_PORT (default 5060, 0 = ephemeral),
+// CALLCHART_RTP_PORTS (default 20000-29999), IVR_DIGIT_TIMEOUT_MS (default 5000, restarted per digit).
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEngine, createLogger, type Call } from '../src/index.js';
-import { encodeWav, generateTone, DTMF_FREQUENCIES } from '../src/media/index.js';
-import type { PlayRequest } from '../src/media/runtimes/playback.js';
+import { createEngine, createLogger, type Call, type CallPlaySource } from 'callchart';
+import { encodeWav, generateTone, DTMF_FREQUENCIES } from 'callchart/media';
 
 const digitTimeoutMs = Number(process.env.IVR_DIGIT_TIMEOUT_MS ?? 5000);
 
@@ -23,12 +23,10 @@ parts.reduce((off, p) => (prompt.set(p, off), off + p.length), 0);
 writeFileSync(promptPath, encodeWav(prompt, { sampleRate: 8000 }));
 
 const engine = createEngine({
-  host: '127.0.0.1',
-  wsPort: 0,
-  sipPort: Number(process.env.SIP_PORT ?? 5072),
-  rtpPorts: process.env.RTP_PORTS ?? '41000-41099',
+  host: process.env.CALLCHART_HOST ?? '127.0.0.1',
+  sipPort: Number(process.env.CALLCHART_SIP_PORT ?? process.env.SIP_PORT ?? 5060),
+  rtpPorts: process.env.CALLCHART_RTP_PORTS ?? process.env.RTP_PORTS ?? '20000-29999',
   logger: createLogger('info'),
-  inboundCall: false,
   onIncomingCall: (call) => {
     if (!call.media) return { action: 'reject', code: 488, reason: 'Not Acceptable Here' };
     void runIvr(call).catch((err) => {
@@ -73,8 +71,8 @@ async function runIvr(call: Call): Promise<void> {
   engine.logger.info({ callId: call.id, digits, end }, 'ivr: digits collected');
   if (end === 'hangup') return;
   // Read back: each digit as its DTMF tone pair; nothing entered → a short low tone.
-  const items: PlayRequest[] = digits
-    ? [...digits].flatMap((d): PlayRequest[] => [
+  const items: CallPlaySource[] = digits
+    ? [...digits].flatMap((d): CallPlaySource[] => [
         { kind: 'tone', frequencies: [...DTMF_FREQUENCIES[d]!], durationMs: 200 },
         { kind: 'silence', durationMs: 100 },
       ])

@@ -1,12 +1,13 @@
 // A jambonz IVR on a hook route: greet, gather one digit, branch, hang up.
-//   npx tsx examples/jambonz-ivr.ts            (PORT=4143 by default)
+//   npx tsx examples/jambonz-ivr.ts
+// Env: CALLCHART_HOST (default 127.0.0.1), CALLCHART_WS_PORT (default 4143, 0 = ephemeral), AGENT_NUMBER.
 // then point a jambonz application's calling webhook at ws://<this host>:<port>/ivr.
 //   1 → opening hours, then goodbye and hangup
 //   2 → dial the front desk (AGENT_NUMBER)
 //   anything else, or no key within 8 s → the menu again (three tries, then goodbye)
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createEngine, createLogger, verbs, type Engine, type JambonzSession, type Logger } from '../src/index.js';
+import { createEngine, createLogger, verbs, type Engine, type JambonzSession, type Logger } from 'callchart';
 
 export const IVR_PATH = '/ivr';
 export const MENU_HOOK = '/ivr/menu';
@@ -56,7 +57,7 @@ export function ivr(session: JambonzSession): void {
 }
 
 export async function startIvr(o: { port?: number; host?: string; logger?: Logger } = {}): Promise<Engine> {
-  const engine = createEngine({ host: o.host ?? '127.0.0.1', wsPort: o.port ?? 4143, sipPort: false, inboundCall: false, ...(o.logger ? { logger: o.logger } : {}) });
+  const engine = createEngine({ host: o.host ?? '127.0.0.1', wsPort: o.port ?? 4143, ...(o.logger ? { logger: o.logger } : {}) });
   engine.jambonz.hook(IVR_PATH, ivr);
   await engine.listen();
   return engine;
@@ -64,7 +65,11 @@ export async function startIvr(o: { port?: number; host?: string; logger?: Logge
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {
   const logger = createLogger('info');
-  const engine = await startIvr({ port: Number(process.env.PORT ?? 4143), logger });
+  const engine = await startIvr({
+    host: process.env.CALLCHART_HOST ?? '127.0.0.1',
+    port: Number(process.env.CALLCHART_WS_PORT ?? process.env.PORT ?? 4143),
+    logger,
+  });
   logger.info({ port: engine.wsPort, path: IVR_PATH }, 'example ready');
   for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => void engine.close());
 }

@@ -2,24 +2,28 @@
 // file (one per stream, header finalised however the stream ends), with a log line per second of
 // audio. With ECHO=1 it also plays the caller's audio straight back (bidirectional streaming).
 //
-//   npx tsx examples/jambonz-recording.ts          (PORT, RECORDINGS_DIR, ECHO=1 optional)
+//   npx tsx examples/jambonz-recording.ts
+// Env: CALLCHART_HOST (default 127.0.0.1), CALLCHART_WS_PORT (default 4143, 0 = ephemeral),
+// CALLCHART_DATA_DIR (recordings go to <dir>/recordings, as with the CLI; default the temp dir),
+// ECHO=1 (play the caller's audio back).
 //
 // The verb, in your jambonz application:
 //   { "verb": "listen", "url": "wss://<this host>/recording", "sampleRate": 16000, "mixType": "mono",
 //     "bidirectionalAudio": { "enabled": true, "streaming": true, "sampleRate": 16000 } }
 import os from 'node:os';
 import path from 'node:path';
-import { createEngine, createLogger } from '../src/index.js';
-import type { JambonzAudioStream } from '../src/jambonz/index.js';
+import { createEngine, createLogger, type JambonzAudioStream } from 'callchart';
 
 const echo = process.env.ECHO === '1';
 const engine = createEngine({
-  host: '127.0.0.1',
-  wsPort: Number(process.env.PORT ?? 4143),
-  sipPort: false,
-  inboundCall: false,
+  host: process.env.CALLCHART_HOST ?? '127.0.0.1',
+  wsPort: Number(process.env.CALLCHART_WS_PORT ?? process.env.PORT ?? 4143),
   logger: createLogger('info'),
-  jambonz: { recordingsDir: process.env.RECORDINGS_DIR ?? path.join(os.tmpdir(), 'callchart-recordings') },
+  jambonz: {
+    recordingsDir:
+      process.env.RECORDINGS_DIR ??
+      (process.env.CALLCHART_DATA_DIR ? path.join(process.env.CALLCHART_DATA_DIR, 'recordings') : path.join(os.tmpdir(), 'callchart-recordings')),
+  },
 });
 
 // Shared across every stream: how many calls this server has recorded.

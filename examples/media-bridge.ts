@@ -2,11 +2,14 @@
 // mixer room, and print what every phone heard.
 //
 //   npx tsx examples/media-bridge.ts
-import { PortAllocator, RtpSession, sineTone, toneRatio, sharedPacer, type G711Law } from '../src/media/index.js';
-import { rtpLeg, bridge, MixerRoom } from '../src/media/index.js';
+// Every phone and leg runs in this process on loopback; RTP ports come from CALLCHART_RTP_PORTS
+// (default 20000-29999, the CLI's range). No engine is needed for the media plane alone.
+// The media plane's building blocks are the `callchart/media` subpath; bridge and MixerRoom are
+// also in 'callchart' itself, for bridging calls.
+import { PortAllocator, RtpSession, sineTone, toneRatio, sharedPacer, rtpLeg, bridge, MixerRoom, type G711Law } from 'callchart/media';
 
 const LO = '127.0.0.1';
-const allocator = new PortAllocator({ range: '45540-45579', host: LO });
+const allocator = new PortAllocator({ range: process.env.CALLCHART_RTP_PORTS ?? '20000-29999', host: LO });
 const pacer = sharedPacer();
 const cleanup: Array<() => unknown> = [];
 
@@ -49,3 +52,4 @@ room.close();
 
 for (const c of cleanup) await c();
 pacer.stop();
+await allocator.close();

@@ -2,19 +2,19 @@
 // change volume on the way, and print what the far end actually heard.
 //
 //   npx tsx examples/media-playback.ts
+// Both ends run in this process on loopback; RTP ports come from CALLCHART_RTP_PORTS (default
+// 20000-29999, the CLI's range). The engine binds nothing else: no port is named for it.
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PortAllocator, RtpSession, encodeWav, generateTone, toneRatio, meanSquare, sharedPacer } from '../src/media/index.js';
-import { rtpLeg, PlaybackRuntime } from '../src/media/index.js';
-import { Supervisor } from '../src/actors/supervisor.js';
-import { silentLogger } from '../src/logger.js';
+import { createEngine } from 'callchart';
+import { RtpSession, encodeWav, generateTone, toneRatio, meanSquare, sharedPacer, rtpLeg } from 'callchart/media';
 
 const LO = '127.0.0.1';
-const logger = silentLogger();
-const supervisor = new Supervisor({ logger });
-const allocator = new PortAllocator({ range: '45500-45519', host: LO });
-const playback = new PlaybackRuntime({ supervisor, logger });
+// The engine owns the actors (a playback stream is one) and the RTP port allocator.
+const callchart = createEngine({ host: LO, rtpPorts: process.env.CALLCHART_RTP_PORTS ?? '20000-29999' });
+const allocator = callchart.ports;
+const playback = callchart.media.playback;
 
 // A 16 kHz prompt on disk (converted to 8 kHz mono when loaded).
 const dir = mkdtempSync(join(tmpdir(), 'callchart-example-'));
@@ -62,5 +62,6 @@ process.stdout.write(`items: ${results.map((r) => `${r.itemId}=${r.reason}`).joi
 
 await stream.close();
 await Promise.all([engine.close(), phone.close()]);
+await callchart.close();
 sharedPacer().stop();
 rmSync(dir, { recursive: true, force: true });

@@ -2,19 +2,19 @@
 // still complete and valid; then record two legs as stereo.
 //
 //   npx tsx examples/media-record.ts
+// Both ends run in this process on loopback; RTP ports come from CALLCHART_RTP_PORTS (default
+// 20000-29999, the CLI's range). The engine binds nothing else: no port is named for it.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PortAllocator, RtpSession, parseWav, sineTone, toneRatio, sharedPacer } from '../src/media/index.js';
-import { rtpLeg, RecordingRuntime } from '../src/media/index.js';
-import { Supervisor } from '../src/actors/supervisor.js';
-import { silentLogger } from '../src/logger.js';
+import { createEngine } from 'callchart';
+import { RtpSession, parseWav, sineTone, toneRatio, sharedPacer, rtpLeg } from 'callchart/media';
 
 const LO = '127.0.0.1';
-const logger = silentLogger();
-const supervisor = new Supervisor({ logger });
-const allocator = new PortAllocator({ range: '45520-45539', host: LO });
-const recording = new RecordingRuntime({ supervisor, logger, maxDurationMs: 60_000 });
+// The engine owns the actors (a recording is one) and the RTP port allocator.
+const callchart = createEngine({ host: LO, rtpPorts: process.env.CALLCHART_RTP_PORTS ?? '20000-29999', media: { maxRecordingMs: 60_000 } });
+const allocator = callchart.ports;
+const recording = callchart.media.recording;
 const pacer = sharedPacer();
 const dir = mkdtempSync(join(tmpdir(), 'callchart-example-'));
 
@@ -60,5 +60,6 @@ process.stdout.write(
 for (const x of [a, b, c]) x.stop();
 await Promise.all([a.phone, b.phone, c.phone].map((s) => s.close()));
 await Promise.all([b.leg.close(), c.leg.close()]);
+await callchart.close();
 pacer.stop();
 rmSync(dir, { recursive: true, force: true });

@@ -1,27 +1,19 @@
 // A MoosicBox-style playback client against callchart's /playback endpoint.
-//   npx tsx examples/playback-client.ts                        starts an in-process server, runs, exits
-//   npx tsx examples/playback-client.ts ws://host:port/playback  talks to a running server
+//   npx tsx examples/playback-client.ts                                 starts an in-process server, runs, exits
+//   npx tsx examples/playback-client.ts ws://127.0.0.1:4143/playback    talks to a running server (npm start)
+// The in-process server takes an ephemeral port (0) so that it never clashes with a running
+// `npm start` on 4143; CALLCHART_HOST (default 127.0.0.1) is where it binds.
 import { WebSocket } from 'ws';
-import { HttpServer } from '../src/http/server.js';
-import { Supervisor } from '../src/actors/supervisor.js';
-import { createLogger } from '../src/logger.js';
-import { createPlaybackRoutes } from '../src/playback/index.js';
+import { createEngine, createLogger } from 'callchart';
 
 let url = process.argv[2];
 let stop: () => Promise<void> = async () => {};
 if (!url) {
-  const logger = createLogger('warn');
-  const supervisor = new Supervisor({ logger });
-  const playback = createPlaybackRoutes({ supervisor, logger });
-  const server = new HttpServer({ host: '127.0.0.1', port: 0, logger });
-  server.addWsRoute(playback.wsRoute);
-  await server.listen();
-  url = `ws://127.0.0.1:${server.port}/playback`;
-  stop = async () => {
-    await playback.close();
-    await server.close();
-    supervisor.stopAll();
-  };
+  const host = process.env.CALLCHART_HOST ?? '127.0.0.1';
+  // `playback: {}` = sessions in memory; `createFileStore({ dir })` persists them as the CLI does.
+  const engine = await createEngine({ host, wsPort: 0, playback: {}, logger: createLogger('warn') }).listen();
+  url = `ws://${host}:${engine.wsPort}/playback`;
+  stop = () => engine.close();
 }
 
 const open = (name: string) =>

@@ -1,14 +1,15 @@
-// Inbound SIP: answer calls to sip:*@127.0.0.1:5070, reject a blocked caller, echo audio,
+// Inbound SIP: answer calls to sip:*@127.0.0.1:5060, reject a blocked caller, echo audio,
 // log DTMF (RFC 4733 or SIP INFO) and hang up on '#'.
 //   npx tsx examples/sip-inbound.ts
-//   sipp -sn uac 127.0.0.1:5070 -m 1          (or point a softphone at it)
-import { createEngine, createLogger } from '../src/index.js';
+//   sipp -sn uac 127.0.0.1:5060 -m 1          (or point a softphone at it)
+// Env: CALLCHART_HOST (default 127.0.0.1), CALLCHART_SIP_PORT (default 5060, 0 = ephemeral),
+// CALLCHART_RTP_PORTS (default 20000-29999) — the CLI's defaults; stop `npm start` first or pick another port.
+import { createEngine, createLogger } from 'callchart';
 
 const engine = createEngine({
-  host: '127.0.0.1',
-  wsPort: 0,
-  sipPort: Number(process.env.SIP_PORT ?? 5070),
-  rtpPorts: '40000-40999',
+  host: process.env.CALLCHART_HOST ?? '127.0.0.1',
+  sipPort: Number(process.env.CALLCHART_SIP_PORT ?? process.env.SIP_PORT ?? 5060),
+  rtpPorts: process.env.CALLCHART_RTP_PORTS ?? '20000-29999',
   logger: createLogger('info'),
   onIncomingCall: (call) => {
     if (call.from?.includes('blocked')) return { action: 'reject', code: 603, reason: 'Decline' };

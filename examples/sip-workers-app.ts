@@ -2,7 +2,7 @@
 // this module and calls createApp(options, engine) for its onIncomingCall hook. Calls are
 // answered, echoed (on the RTP fast path) and logged with the worker's own logger.
 import { threadId } from 'node:worker_threads';
-import { startEcho, type Engine, type IncomingCallHook } from '../src/index.js';
+import { startEcho, type Engine, type IncomingCallHook } from 'callchart';
 
 export function createApp(options: { blocked?: string }, engine: Engine): IncomingCallHook {
   return (call) => {

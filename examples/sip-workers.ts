@@ -1,16 +1,18 @@
 // SIP on worker threads: one engine per core, calls sharded by Call-ID (README, "SIP worker
 // threads"). The app lives in its own module because each thread imports it.
 //   npx tsx examples/sip-workers.ts
-//   sipp -sn uac 127.0.0.1:5070 -r 200 -m 2000    (calls spread over the threads)
+//   sipp -sn uac 127.0.0.1:5060 -r 200 -m 2000    (calls spread over the threads)
+// Env: CALLCHART_HOST (default 127.0.0.1), CALLCHART_SIP_PORT (default 5060, 0 = ephemeral),
+// CALLCHART_SIP_WORKERS (default one per core), CALLCHART_RTP_PORTS (default 20000-29999).
 import os from 'node:os';
-import { SipWorkers, createLogger } from '../src/index.js';
+import { SipWorkers, createLogger } from 'callchart';
 
 const logger = createLogger('info');
 const sip = new SipWorkers({
-  threads: os.availableParallelism(),
-  host: '127.0.0.1',
-  port: Number(process.env.SIP_PORT ?? 5070),
-  rtpPorts: '40000-40999',
+  threads: Number(process.env.CALLCHART_SIP_WORKERS ?? os.availableParallelism()),
+  host: process.env.CALLCHART_HOST ?? '127.0.0.1',
+  port: Number(process.env.CALLCHART_SIP_PORT ?? process.env.SIP_PORT ?? 5060),
+  rtpPorts: process.env.CALLCHART_RTP_PORTS ?? '20000-29999',
   logger,
   app: { module: new URL('./sip-workers-app.ts', import.meta.url).href, export: 'createApp', options: { blocked: 'spam' } },
 });

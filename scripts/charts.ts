@@ -1,5 +1,6 @@
 // Renders every machine exported from machines/ as a Mermaid state diagram, straight from the
-// machine definitions, into docs/statecharts.md and the README's charts section.
+// machine definitions, into docs/statecharts.md; the README's charts section is a generated index of
+// the machines linking there (the diagrams themselves are too long for the README).
 // `npm run charts` writes them; `npm run charts -- --check` (and the unit test) fails when the
 // committed diagrams differ from the machines, so the pictures cannot drift from the code.
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -102,12 +103,18 @@ export function docsMarkdown(): string {
 export const README_START = '<!-- charts:start -->';
 export const README_END = '<!-- charts:end -->';
 
+/** GitHub's heading anchor for `## name (\`id\`)` in docs/statecharts.md. */
+function anchor(name: string, id: string): string {
+  return `${name} ${id}`.toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-');
+}
+
 export function readmeSection(): string {
   const parts = [README_START, ''];
-  for (const { name, chart } of renderAll()) {
-    parts.push(`<details><summary><code>${name}</code></summary>`, '', '```mermaid', chart, '```', '', '</details>', '');
+  for (const { name, id, chart } of renderAll()) {
+    const states = chart.split('\n').filter((l) => /^\s*state /.test(l) && !l.includes('any_live_state')).length;
+    parts.push(`- [\`${name}\`](docs/statecharts.md#${anchor(name, id)}) (\`${id}\`, ${states} states)`);
   }
-  parts.push(README_END);
+  parts.push('', README_END);
   return parts.join('\n');
 }
 

@@ -37,7 +37,9 @@ Usage:
 Options (environment variable in brackets):
   --host <addr>          address to bind (default 0.0.0.0)            [CALLCHART_HOST]
   --ws-port <port>       WebSocket/HTTP port (default 4143)            [CALLCHART_WS_PORT]
-  --sip-port <port>      SIP UDP port (default 5060, 0 = off)          [CALLCHART_SIP_PORT]
+  --sip-port <port>      SIP UDP port (default 5060; 0 = an ephemeral  [CALLCHART_SIP_PORT]
+                         port; "off" = no SIP)
+  --no-sip               no SIP (the same as --sip-port off)
   --sip-workers <n>      serve SIP from n worker threads (or "auto":   [CALLCHART_SIP_WORKERS]
                          one per core); default 0 = on the main thread.
                          calls are sharded by Call-ID (README: "SIP
@@ -187,7 +189,8 @@ export function packageVersion(): string {
 export interface ServeConfig {
   host: string;
   wsPort: number;
-  sipPort: number;
+  /** SIP UDP port (0 = ephemeral) or false: no SIP. */
+  sipPort: number | false;
   /** SIP worker threads; 0 (default) = SIP on the main thread. */
   sipWorkers?: number;
   /** Sources allowed to send SIP (CIDR or address); unset = everyone. */
@@ -262,6 +265,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         host: { type: 'string' },
         'ws-port': { type: 'string' },
         'sip-port': { type: 'string' },
+        'no-sip': { type: 'boolean' },
         'sip-workers': { type: 'string' },
         'sip-allow': { type: 'string' },
         'sip-invite-rate': { type: 'string' },
@@ -414,7 +418,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(hep ? { hep } : {}),
     host,
     wsPort: port('--ws-port', pick(v['ws-port'], 'CALLCHART_WS_PORT', '4143')),
-    sipPort: port('--sip-port', pick(v['sip-port'], 'CALLCHART_SIP_PORT', '5060')),
+    sipPort: sipPortOf(v['no-sip'] === true, v['sip-port'], env.CALLCHART_SIP_PORT),
     sipWorkers,
     rtpPorts,
     logLevel,
@@ -423,6 +427,13 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
     inspect,
   };
+}
+
+/** `--sip-port`: a port (0 = ephemeral, as everywhere) or `off`; `--no-sip` wins. */
+function sipPortOf(noSip: boolean, flag: string | undefined, envValue: string | undefined): number | false {
+  if (noSip) return false;
+  const spec = flag ?? envValue ?? '5060';
+  return spec === 'off' ? false : port('--sip-port', spec);
 }
 
 function count(name: string, v: string | undefined, min: number): number | undefined {
@@ -516,7 +527,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   // With SIP workers the main thread's engine serves the WebSocket protocols only; SIP calls and
   // their actors live in the workers (and so are not shown by this process's inspector).
   const sipWorkers = cfg.sipWorkers ?? 0;
-  const sipHere = cfg.sipPort !== 0 && sipWorkers === 0;
+  const sipHere = cfg.sipPort !== false && sipWorkers === 0;
   // With SIP workers each thread traces and exports its own SIP (SipWorkersOptions.log).
   const hep = cfg.hep && sipHere ? new HepExporter({ ...cfg.hep, logger }) : undefined;
   const trace = sipHere ? combineTraceHooks(cfg.sipTrace ? sipTraceLogger(logger) : undefined, hep?.hook) : undefined;
@@ -533,6 +544,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     logger,
     sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp, ...(trace ? { trace } : {}) },
     inspect: cfg.inspect || false,
+    // The engine binds only what it is told; the server's defaults are spelled out here.
+    inboundCall: {},
     onIncomingCall: demoApp(),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
@@ -549,11 +562,11 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     await hep?.close();
     throw err;
   }
-  if (cfg.hep && cfg.sipPort !== 0) logger.info({ collector: `${cfg.hep.host}:${cfg.hep.port}` }, 'exporting SIP messages to HEP collector');
-  if (cfg.sipAuth && cfg.sipPort !== 0) {
+  if (cfg.hep && cfg.sipPort !== false) logger.info({ collector: `${cfg.hep.host}:${cfg.hep.port}` }, 'exporting SIP messages to HEP collector');
+  if (cfg.sipAuth && cfg.sipPort !== false) {
     logger.info({ realm: cfg.sipAuth.realm, users: Object.keys(cfg.sipAuth.users).length }, 'inbound SIP calls require digest authentication');
   }
-  if (cfg.sipPort !== 0 && sipWorkers > 0) {
+  if (cfg.sipPort !== false && sipWorkers > 0) {
     if (cfg.inspect) logger.warn('the statechart viewer shows this thread\'s actors only; SIP calls run in the worker threads');
     const workers = new SipWorkers({
       threads: sipWorkers,

@@ -35,9 +35,12 @@ import { adminHandler, health, healthHandler, type Health } from './drain/routes
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
   host?: string;
-  /** WebSocket/HTTP port (default 4143; 0 = ephemeral; false = no HTTP/WebSocket listener). */
+  /**
+   * WebSocket/HTTP port: 0 = an ephemeral port (read `engine.wsPort` after `listen()`). Default
+   * `false`: no HTTP/WebSocket listener. An embedded engine binds only the ports it is given.
+   */
   wsPort?: number | false;
-  /** SIP UDP port (default 5060; false = no SIP). */
+  /** SIP UDP port: 0 = an ephemeral port (read `engine.sipPort`). Default `false`: no SIP. */
   sipPort?: number | false;
   /** RTP port range, e.g. `20000-29999`. */
   rtpPorts?: string;
@@ -50,8 +53,11 @@ export interface EngineOptions {
   maxCallDurationMs?: number;
   /** The application's decision for each inbound call (accept / reject / redirect / defer). */
   onIncomingCall?: IncomingCallHook;
-  /** The simple inbound-call WebSocket protocol on `path` (default `/`); false to disable. */
-  inboundCall?: InboundCallOptions | false;
+  /**
+   * The simple inbound-call WebSocket protocol (README: "The inbound-call WebSocket protocol") on
+   * the WebSocket port at `path` (default `/`); `true` for the defaults. Default `false`: off.
+   */
+  inboundCall?: InboundCallOptions | boolean;
   /**
    * The statechart viewer: a page at http://127.0.0.1:8080/inspect (own HTTP server, loopback by
    * default) listing the watched actors live. `true` for the defaults. Off by default.
@@ -162,6 +168,16 @@ export interface EngineEvents {
   idle: [];
 }
 
+/** `engine.addresses`: what the engine listens on (absent entries are off). */
+export interface EngineAddresses {
+  /** WebSocket/HTTP (TCP). */
+  http?: { host: string; port: number };
+  /** SIP over UDP. */
+  sip?: { host: string; port: number };
+  /** The statechart viewer's page. */
+  inspect?: string;
+}
+
 export interface ResolvedEngineOptions {
   host: string;
   wsPort: number | false;
@@ -198,6 +214,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   private inspector: InspectorHandle | undefined;
   private readonly inspectOptions: InspectOptions | undefined;
   private closing: Promise<void> | undefined;
+  /** Options that add WebSocket/HTTP routes; with no wsPort, listen() warns that they go unserved. */
+  private readonly unservedRoutes: string[];
   private readonly closers: Array<() => Promise<void> | void> = [];
 
   constructor(opts: EngineOptions = {}) {
@@ -205,8 +223,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.logger = opts.logger ?? (opts.logLevel ? createLogger(opts.logLevel) : silentLogger());
     this.options = {
       host: opts.host ?? '0.0.0.0',
-      wsPort: opts.wsPort ?? 4143,
-      sipPort: opts.sipPort ?? 5060,
+      wsPort: opts.wsPort ?? false,
+      sipPort: opts.sipPort ?? false,
       rtpPorts: opts.rtpPorts ?? '20000-29999',
       maxCalls: opts.maxCalls ?? 10_000,
     };
@@ -240,6 +258,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       },
     });
 
+    this.unservedRoutes = (['inboundCall', 'rooms', 'playback', 'routes'] as const).filter((k) => opts[k]);
     this.ports = new PortAllocator({ range: this.options.rtpPorts, host: this.options.host, logger: this.logger });
     this.sip =
       this.options.sipPort === false
@@ -320,14 +339,28 @@ export class Engine extends EventEmitter<EngineEvents> {
     }
     this.metricsPortOption = opts.metricsPort ?? false;
     if (this.prom) this.http.addHttpRoute(route('metrics', 'GET', '/metrics', metricsHandler(() => this.metrics(), this.logger)));
-    if (opts.inboundCall !== false) {
-      this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall || {}));
+    if (opts.inboundCall) {
+      this.http.addWsRoute(createInboundCallRoute(this.calls, this.logger, opts.inboundCall === true ? {} : opts.inboundCall));
     }
   }
 
-  /** The bound WebSocket/HTTP port (useful with wsPort 0). */
+  /** The bound WebSocket/HTTP port (useful with wsPort 0); 0 when there is no listener. */
   get wsPort(): number {
     return this.http.port;
+  }
+
+  /**
+   * What this engine has bound, once `listen()` resolved: the WebSocket/HTTP and SIP UDP
+   * addresses (absent when off) and the statechart viewer's URL. RTP ports are taken per call
+   * from `rtpPorts`.
+   */
+  get addresses(): EngineAddresses {
+    const host = this.options.host;
+    return {
+      ...(this.options.wsPort !== false && this.http.port ? { http: { host, port: this.http.port } } : {}),
+      ...(this.sip?.port ? { sip: { host, port: this.sip.port } } : {}),
+      ...(this.inspector ? { inspect: this.inspector.url } : {}),
+    };
   }
 
   /** The statechart viewer's page (when `inspect` is on and the engine listens). */
@@ -385,7 +418,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * listen for `answered` / `ended` on it.
    */
   call(target: string, options: OutboundCallOptions = {}): Promise<Call> {
-    if (!this.sip) return Promise.reject(new Error('SIP is disabled (sipPort: false)'));
+    if (!this.sip) return Promise.reject(new Error('SIP is off: give createEngine() a sipPort (0 = an ephemeral port)'));
     return this.sip.call(target, options);
   }
 
@@ -409,6 +442,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       // Persisted playback sessions are restored before the first client can ask for them.
       await this.playback?.ready;
       if (this.options.wsPort !== false) await this.http.listen();
+      else if (this.unservedRoutes.length) {
+        this.logger.warn({ routes: this.unservedRoutes }, 'WebSocket/HTTP routes are configured but no wsPort is: nothing serves them');
+      }
       if (this.sip) {
         try {
           await this.sip.listen();

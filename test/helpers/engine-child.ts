@@ -21,7 +21,7 @@ export interface EngineChildOptions {
   args?: string[];
   /** `--rtp-ports` (default 50000-51999). */
   rtpPorts?: string;
-  /** SIP port (default: a free one; false = `--sip-port 0`, SIP off). */
+  /** SIP port (default: a free one; false = SIP off: `--sip-port off`, or `0` in another checkout). */
   sipPort?: number | false;
   logLevel?: string;
   env?: NodeJS.ProcessEnv;
@@ -75,7 +75,8 @@ export class EngineChild {
       '--ws-port',
       String(wsPort),
       '--sip-port',
-      String(sipPort),
+      // Older checkouts (FUZZ_ROOT) know `0` as off; this one reads 0 as an ephemeral port.
+      o.sipPort === false ? (root === REPO_ROOT ? 'off' : '0') : String(sipPort),
       '--rtp-ports',
       o.rtpPorts ?? '50000-51999',
       '--data-dir',

@@ -14,7 +14,7 @@ async function start(o: EngineOptions = {}): Promise<{ engine: Engine; url: stri
     host: '127.0.0.1',
     wsPort: 0,
     sipPort: false,
-    inboundCall: { offerDelayMs: 20, ...(o.inboundCall || {}) },
+    inboundCall: { offerDelayMs: 20, ...(typeof o.inboundCall === 'object' ? o.inboundCall : {}) },
     onIncomingCall: demoApp({ answerDelayMs: 50, hangupAfterMs: 400 }),
     ...o,
   });

@@ -19,7 +19,7 @@ interface Server {
 async function startServer(dataDir: string): Promise<Server> {
   const proc = spawn(
     process.execPath,
-    ['--import', 'tsx', 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--sip-port', '0', '--data-dir', dataDir, '--log-level', 'info'],
+    ['--import', 'tsx', 'src/cli.ts', 'serve', '--host', '127.0.0.1', '--ws-port', '0', '--sip-port', 'off', '--data-dir', dataDir, '--log-level', 'info'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let out = '';
