@@ -71,8 +71,8 @@ export type { PlaybackQuality, PlaybackTarget } from '../machines/playbackSessio
 
 // jambonz: hook routes (ws.jambonz.org), audio routes (audio.jambonz.org), verbs and protocol types.
 export type { JambonzService, JambonzServiceOptions } from './jambonz/index.js';
-export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './jambonz/hook.js';
-export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './jambonz/audio.js';
+export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './jambonz/hook-types.js';
+export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './jambonz/audio-types.js';
 export { verbs, validateVerbs, isJambonzVerbName, JambonzVerbs, JambonzVerbError } from './jambonz/verbs.js';
 export {
   JAMBONZ_WS_SUBPROTOCOL,
@@ -94,6 +94,13 @@ export {
   type JambonzOutboundMessage,
 } from './jambonz/protocol.js';
 export type { JambonzSessionEnd, JambonzSessionEndReason } from '../machines/jambonzSession.machine.js';
+// Logs and SIP traces: the CLI's logger, the SIP trace hook and the HEP v3 exporter/codec.
+export { createCliLogger, type LogFormat, type CliLoggerOptions } from './logging/format.js';
+export { sipTraceLogger, combineTraceHooks } from './logging/sip-trace.js';
+export { HepExporter, type HepExporterOptions, type HepExporterStats } from './logging/hep-exporter.js';
+export { encodeHep3, decodeHep3, type HepMessage, type HepDecodeResult } from './logging/hep.js';
+export type { SipTraceHook, SipTraceRecord } from './sip/transport/udp.js';
+
 // Everything generated from the verb specifications: JambonzVerb, JambonzVerbName, the verb tables,
 // and one Jambonz<Name>Verb / Jambonz<Name>Props type per verb and nested schema.
 export * from './jambonz/verb-types.generated.js';
