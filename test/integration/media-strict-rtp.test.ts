@@ -10,6 +10,7 @@ import { PortAllocator } from '../../src/media/rtp/ports.js';
 import { writeRtp, parseRtp } from '../../src/media/codecs/rtp.js';
 import { parseRtcpCompound, buildRtcpCompound } from '../../src/media/codecs/rtcp.js';
 import { ulawEncode } from '../../src/media/codecs/g711.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '44300-44399', host: LO });
@@ -24,16 +25,6 @@ async function session(opts: Partial<RtpSessionOptions> = {}): Promise<RtpSessio
   return s;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Poll until `cond` holds; the deadline only guards against hangs, it asserts nothing about speed. */
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** A peer: one UDP socket that counts the RTP (or RTCP) it receives and sends RTP streams. */
 class Peer {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createEngine, type Engine, type Call } from '../../src/index.js';
 import { createResponse, serialize, type SipRequest } from '../../src/sip/codec/message.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const LO = '127.0.0.1';
 const cleanup: Array<() => unknown> = [];
@@ -14,14 +15,6 @@ after(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 const SDP = `v=0\no=raw 1 1 IN IP4 ${LO}\ns=-\nc=IN IP4 ${LO}\nt=0 0\nm=audio 40300 RTP/AVP 0\na=rtpmap:0 PCMU/8000\n`;
 

@@ -12,6 +12,7 @@ import { createResponse, serialize } from '../../src/sip/codec/message.js';
 import { writeRtp, parseRtp } from '../../src/media/codecs/rtp.js';
 import { ulawEncode } from '../../src/media/codecs/g711.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const LO = '127.0.0.1';
 const cleanup: Array<() => unknown> = [];
@@ -19,14 +20,6 @@ after(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
 
 /** A UDP media endpoint: counts RTP received, sends a PCMU stream. */
 async function media(host: string, ssrc: number): Promise<{ port: number; rtpIn: () => number; send: (to: number, n: number) => Promise<void> }> {
