@@ -7,25 +7,15 @@ import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import WebSocket from 'ws';
-import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
+import { createEngine, type Engine, type Call } from '../../src/index.js';
 import { RawCall } from '../helpers/raw-call.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { sample } from '../helpers/prom.js';
+import { loopbackEngines } from '../helpers/loopback-engines.js';
 
-const engines: Engine[] = [];
-after(async () => {
-  await Promise.all(engines.map((e) => e.close()));
-});
-
-let rtpBase = 36900;
-async function start(o: EngineOptions = {}): Promise<Engine> {
-  const range = `${rtpBase}-${rtpBase + 49}`;
-  rtpBase += 50;
-  const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: 0, rtpPorts: range, inboundCall: false, onIncomingCall: () => ({ action: 'accept' }), ...o });
-  engines.push(engine);
-  await engine.listen();
-  return engine;
-}
+const loopback = loopbackEngines(36900, 50, { onIncomingCall: () => ({ action: 'accept' }) });
+const start = loopback.start;
+after(() => loopback.closeAll());
 
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const TOKEN = 'admin-token-0123456789';

@@ -3,25 +3,15 @@
 // counters are checked against what the test did.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createEngine, type Engine, type EngineOptions, type Call } from '../../src/index.js';
+import type { Engine, Call } from '../../src/index.js';
 import { RawCall } from '../helpers/raw-call.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { sample } from '../helpers/prom.js';
+import { loopbackEngines } from '../helpers/loopback-engines.js';
 
-const engines: Engine[] = [];
-after(async () => {
-  await Promise.all(engines.map((e) => e.close()));
-});
-
-let rtpBase = 36400;
-async function start(o: EngineOptions = {}): Promise<Engine> {
-  const range = `${rtpBase}-${rtpBase + 99}`;
-  rtpBase += 100;
-  const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: 0, rtpPorts: range, inboundCall: false, ...o });
-  engines.push(engine);
-  await engine.listen();
-  return engine;
-}
+const loopback = loopbackEngines(36400);
+const start = loopback.start;
+after(() => loopback.closeAll());
 
 async function scrape(port: number): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/metrics`);
