@@ -467,6 +467,14 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       throw err;
     }
     engine.onClose(() => workers.close());
+    engine.attachPeers({
+      get liveCalls() {
+        return workers.liveCalls;
+      },
+      drain: (on) => workers.drain(on),
+      metrics: () => workers.metrics(),
+      onCallsChanged: (fn) => workers.on('calls', fn),
+    });
   }
   // The listen URL needs the bound port (wsPort may be 0), so the jambonz demo is added after listen.
   const publicWs = (cfg.publicWsUrl ?? `ws://${cfg.host === '0.0.0.0' ? '127.0.0.1' : cfg.host}:${engine.wsPort}`).replace(/\/+$/, '');

@@ -31,6 +31,7 @@ import { MetricsServer, metricsHandler, route } from './metrics/server.js';
 import type { Registry } from 'prom-client';
 import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.js';
 import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
+import type { EnginePeers } from './drain/peers.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -208,6 +209,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly auth: Authenticator | undefined;
   private readonly prom: EngineMetrics | undefined;
   private readonly drainer: EngineDrain;
+  private peers: EnginePeers | undefined;
   private readonly startedAt = Date.now();
   private metricsServer: MetricsServer | undefined;
   private readonly metricsPortOption: number | false;
@@ -374,12 +376,25 @@ export class Engine extends EventEmitter<EngineEvents> {
    * then closes (the CLI exits 0). Outbound calls placed by the application still go.
    */
   drain(o: DrainOptions = {}): Promise<void> {
+    this.peers?.drain(true);
     return this.drainer.drain(o);
   }
 
   /** Call a drain off: take new calls again. */
   resume(): void {
+    this.peers?.drain(false);
     this.drainer.resume();
+  }
+
+  /**
+   * @internal The CLI's SIP worker threads: their calls count in /health and in drain, drain and
+   * resume reach them, and their metrics are merged into /metrics.
+   */
+  attachPeers(peers: EnginePeers): void {
+    this.peers = peers;
+    this.drainer.countRemote(() => peers.liveCalls);
+    peers.onCallsChanged(() => this.drainer.remoteChanged());
+    if (this.drainer.status === 'draining') peers.drain(true);
   }
 
   /** `open`, or `draining` (from drain() until the engine closes or resume()). */
@@ -389,13 +404,14 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** What `GET /health` answers. */
   health(): Health {
-    return health(this.drainer.status, this.drainer.idle, this.calls.list(), this.startedAt);
+    return health(this.drainer.status, this.drainer.idle, this.calls.list(), this.startedAt, this.peers?.liveCalls ?? 0);
   }
 
   /** The Prometheus text of this engine's metrics (what `GET /metrics` serves). */
   metrics(): Promise<string> {
     if (!this.prom) return Promise.reject(new Error('metrics are off (metrics: false)'));
-    return this.prom.text();
+    const prom = this.prom;
+    return this.peers ? this.peers.metrics().then((others) => prom.textWith(others)) : prom.text();
   }
 
   /** This engine's own prom-client Registry (not the global one): add your metrics to it, or merge it. */

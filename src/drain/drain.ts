@@ -58,6 +58,8 @@ export class EngineDrain {
   private readonly logic: DrainMachine;
   private readonly retryAfter: string;
   private idleWaiters: Array<() => void> = [];
+  /** Live calls outside this engine that its drain waits for too (the SIP worker threads'). */
+  private remoteLive: () => number = () => 0;
 
   constructor(private readonly opts: EngineDrainOptions) {
     this.retryAfter = String(opts.retryAfterS ?? 30);
@@ -96,7 +98,7 @@ export class EngineDrain {
   drain(o: DrainOptions = {}): Promise<void> {
     const done = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     this.actor ??= this.opts.supervisor.spawn(this.logic, { kind: 'drain', id: 'engine-drain' }).ref;
-    this.actor.send({ type: 'CALLS.CHANGED', live: this.opts.calls.size });
+    this.actor.send({ type: 'CALLS.CHANGED', live: this.live() });
     this.actor.send({ type: 'DRAIN', exitWhenIdle: o.exitWhenIdle ?? false });
     if (this.idle) for (const w of this.idleWaiters.splice(0)) w();
     return done;
@@ -122,8 +124,21 @@ export class EngineDrain {
     throw new DrainingError();
   }
 
+  /** Count calls that live elsewhere (see EnginePeers); call remoteChanged() when they change. */
+  countRemote(live: () => number): void {
+    this.remoteLive = live;
+  }
+
+  remoteChanged(): void {
+    if (this.status === 'draining') this.callsChanged();
+  }
+
+  private live(): number {
+    return this.opts.calls.size + this.remoteLive();
+  }
+
   private callsChanged(): void {
-    this.actor?.send({ type: 'CALLS.CHANGED', live: this.opts.calls.size });
+    this.actor?.send({ type: 'CALLS.CHANGED', live: this.live() });
   }
 
   private setGate(on: boolean): void {

@@ -35,8 +35,8 @@ export function packageVersion(): string {
   return (cachedVersion = 'unknown');
 }
 
-export function health(status: DrainStatus, idle: boolean, calls: readonly Call[], startedAt: number): Health {
-  const byTransport: Record<string, number> & { total: number } = { sip: 0, ws: 0, jambonz: 0, total: 0 };
+export function health(status: DrainStatus, idle: boolean, calls: readonly Call[], startedAt: number, remoteSip = 0): Health {
+  const byTransport: Record<string, number> & { total: number } = { sip: remoteSip, ws: 0, jambonz: 0, total: remoteSip };
   for (const c of calls) {
     byTransport[c.transport] = (byTransport[c.transport] ?? 0) + 1;
     byTransport.total++;

@@ -7,7 +7,7 @@
 // observations run once when the call is answered and once when it ends (RTP stats included, as
 // the call froze them). prom-client's default process metrics (event-loop lag, GC, heap) start on
 // the first scrape, so an embedder that never scrapes pays nothing for them.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Supervisor } from '../actors/supervisor.js';
 import type { CallManager } from '../call/manager.js';
 import type { Call } from '../call/call.js';
@@ -301,10 +301,24 @@ export class EngineMetrics {
 
   /** The Prometheus text exposition of every metric of this engine. */
   text(): Promise<string> {
-    if (!this.defaultsStarted) {
-      this.defaultsStarted = true;
-      collectDefaultMetrics({ register: this.registry });
-    }
+    this.startDefaults();
     return this.registry.metrics();
+  }
+
+  /**
+   * This engine's metrics merged with other registries' JSON (the SIP worker threads'): counters,
+   * gauges and histograms of the same name and labels are summed. One process: the defaults
+   * (event loop, GC, memory) come from this registry only.
+   */
+  async textWith(others: readonly MetricObjectWithValues<MetricValue<string>>[][]): Promise<string> {
+    this.startDefaults();
+    const own = await this.registry.getMetricsAsJSON();
+    return AggregatorRegistry.aggregate([own, ...others]).metrics();
+  }
+
+  private startDefaults(): void {
+    if (this.defaultsStarted) return;
+    this.defaultsStarted = true;
+    collectDefaultMetrics({ register: this.registry });
   }
 }

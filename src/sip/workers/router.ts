@@ -18,6 +18,7 @@ import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { LogLevel } from '../../logger.js';
 import type { LogFormat } from '../../logging/format.js';
 import { splitPortRange } from '../../media/rtp/ports.js';
@@ -125,17 +126,31 @@ export interface SipWorkerStats {
 }
 
 /** Router → worker. A datagram is the hot path: a bare object, its bytes transferred. */
-export type ToWorker = { d: Uint8Array; a: string; p: number } | { type: 'stats'; id: number } | { type: 'close' };
+export type ToWorker =
+  | { d: Uint8Array; a: string; p: number }
+  | { type: 'stats'; id: number }
+  | { type: 'metrics'; id: number }
+  | { type: 'drain' }
+  | { type: 'resume' }
+  | { type: 'close' };
 /** Worker → router. */
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; error: string }
   | { type: 'stats'; id: number; stats: SipWorkerStats }
+  | { type: 'metrics'; id: number; metrics: WorkerMetrics }
+  /** The thread's live calls by transport, sent when they change (coalesced; at once while draining). */
+  | { type: 'calls'; live: number }
   | { type: 'closed' };
+
+/** A worker registry's prom-client JSON (the main thread aggregates them into one /metrics). */
+export type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
 
 export interface SipWorkersEvents {
   /** A worker failed to start or died; its share of calls is lost. */
   error: [err: Error];
+  /** A worker's live call count changed (see liveCalls). */
+  calls: [];
 }
 
 const CLOSE_TIMEOUT_MS = 5000;
@@ -159,6 +174,10 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   private readonly log: Logger;
   private statsSeq = 0;
   private readonly statsWaiting = new Map<number, (s: SipWorkerStats) => void>();
+  private readonly metricsWaiting = new Map<number, (m: WorkerMetrics) => void>();
+  private readonly live: number[];
+  /** A thread told to drain counts as busy until it reports its calls (so a drain cannot end early). */
+  private readonly unreported: boolean[];
   /** Datagrams handed to each worker so far. */
   readonly routed: number[];
   /** Allow-list and per-source rate limits, for all threads (undefined when both are off). */
@@ -171,6 +190,8 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     if (!Number.isInteger(opts.threads) || opts.threads < 1) throw new RangeError(`threads must be a positive integer, got ${opts.threads}`);
     this.log = opts.logger.child({ component: 'sip-router' });
     this.routed = new Array<number>(opts.threads).fill(0);
+    this.live = new Array<number>(opts.threads).fill(0);
+    this.unreported = new Array<boolean>(opts.threads).fill(false);
     const admission = new SipAdmission({ allow: opts.allow, rateLimits: opts.rateLimits });
     this.admission = admission.active ? admission : undefined;
     this.parseLimits = resolveParseLimits(opts.sip?.parseLimits);
@@ -232,6 +253,13 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
         } else if (m.type === 'stats') {
           this.statsWaiting.get(m.id)?.(m.stats);
           this.statsWaiting.delete(m.id);
+        } else if (m.type === 'metrics') {
+          this.metricsWaiting.get(m.id)?.(m.metrics);
+          this.metricsWaiting.delete(m.id);
+        } else if (m.type === 'calls') {
+          this.live[data.index] = m.live;
+          this.unreported[data.index] = false;
+          this.emit('calls');
         }
       });
       // A thread that throws also exits: report whichever comes first, once.
@@ -291,23 +319,37 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
 
   /** Each worker's live calls, legs, heap and transport counters (asked of the threads; 2 s bound). */
   stats(): Promise<SipWorkerStats[]> {
-    return Promise.all(
-      this.workers.map(
-        (w, index) =>
-          new Promise<SipWorkerStats>((resolve, reject) => {
-            const id = ++this.statsSeq;
-            const timer = setTimeout(() => {
-              this.statsWaiting.delete(id);
-              reject(new Error(`sip worker ${index} did not report its stats within 2 s`));
-            }, 2000);
-            this.statsWaiting.set(id, (s) => {
-              clearTimeout(timer);
-              resolve(s);
-            });
-            w.postMessage({ type: 'stats', id } satisfies ToWorker);
-          }),
-      ),
-    );
+    return Promise.all(this.workers.map((w, index) => this.ask(w, index, 'stats', this.statsWaiting)));
+  }
+
+  /** Each worker's metrics registry as prom-client JSON (2 s bound), for one aggregated /metrics. */
+  metrics(): Promise<WorkerMetrics[]> {
+    return Promise.all(this.workers.map((w, index) => this.ask(w, index, 'metrics', this.metricsWaiting)));
+  }
+
+  /** Live calls in all threads, as last reported by them. */
+  get liveCalls(): number {
+    return this.live.reduce((a, b) => a + b, 0);
+  }
+
+  /** Each thread drains its engine (new INVITEs 503, live calls finish), or takes calls again. */
+  drain(on: boolean): void {
+    for (const w of this.workers) w.postMessage((on ? { type: 'drain' } : { type: 'resume' }) satisfies ToWorker);
+  }
+
+  private ask<T>(w: Worker, index: number, type: 'stats' | 'metrics', waiting: Map<number, (v: T) => void>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const id = ++this.statsSeq;
+      const timer = setTimeout(() => {
+        waiting.delete(id);
+        reject(new Error(`sip worker ${index} did not report its ${type} within 2 s`));
+      }, 2000);
+      waiting.set(id, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+      w.postMessage({ type, id } satisfies ToWorker);
+    });
   }
 
   /** Stop taking datagrams, let each worker hang up its calls and close, then end the threads. */

@@ -36,9 +36,39 @@ const feed: DatagramFeed = {
 };
 
 let engine: Engine | undefined;
+
+// The router's /health, metrics and drain need this thread's live call count: sent when it changes,
+// coalesced to one message per 100 ms so the call hot path pays no message per call, and at once
+// while draining (the router decides when the whole server is idle).
+let callsTimer: NodeJS.Timeout | undefined;
+const postCalls = () => {
+  callsTimer = undefined;
+  post({ type: 'calls', live: engine?.calls.size ?? 0 });
+};
+const callsChanged = () => {
+  // setImmediate: an ending call leaves the engine's list after its 'ended' listeners ran.
+  if (engine?.status === 'draining') {
+    clearTimeout(callsTimer);
+    callsTimer = undefined;
+    setImmediate(postCalls);
+  } else callsTimer ??= setTimeout(postCalls, 100);
+};
+
 port.on('message', (m: ToWorker) => {
   if ('d' in m) {
     deliver?.(Buffer.from(m.d.buffer, m.d.byteOffset, m.d.byteLength), { address: m.a, port: m.p });
+    return;
+  }
+  if (m.type === 'metrics') {
+    const registry = engine?.metricsRegistry;
+    void (registry ? registry.getMetricsAsJSON() : Promise.resolve([])).then((metrics) => post({ type: 'metrics', id: m.id, metrics }));
+    return;
+  }
+  if (m.type === 'drain' || m.type === 'resume') {
+    if (m.type === 'drain') void engine?.drain();
+    else engine?.resume();
+    clearTimeout(callsTimer);
+    postCalls(); // the router waits for this answer before it may call the drain done
     return;
   }
   if (m.type === 'stats') {
@@ -83,6 +113,11 @@ try {
     sip: { ...data.sip, datagrams: feed, ...(trace ? { trace } : {}) },
   });
   if (hep) engine.onClose(() => hep.close());
+  engine.on('call', (call) => {
+    callsChanged();
+    call.once('ended', callsChanged);
+  });
+  engine.onClose(() => clearTimeout(callsTimer));
   hook = await loadApp(engine);
   await engine.listen();
   post({ type: 'ready' });

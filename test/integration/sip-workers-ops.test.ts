@@ -1,0 +1,73 @@
+// `callchart serve --sip-workers 2`: the SIP calls live in worker threads, yet the main thread's
+// /health, drain and /metrics speak for the whole server. Real UDP on loopback, a raw SIP client.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseServeArgs, serve } from '../../src/cli.js';
+import { RawCall } from '../helpers/raw-call.js';
+import { RawSip, request } from '../helpers/raw-sip.js';
+import { sample } from '../helpers/prom.js';
+import { waitFor } from '../helpers/wait.js';
+
+function freeUdpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = dgram.createSocket('udp4');
+    s.once('error', reject);
+    s.bind(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+test('with SIP worker threads, health, drain and metrics count the threads\' calls', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'callchart-workers-ops-'));
+  const sipPort = await freeUdpPort();
+  const args = ['--host', '127.0.0.1', '--ws-port', '0', '--sip-port', String(sipPort), '--sip-workers', '2'];
+  const engine = await serve(parseServeArgs([...args, '--rtp-ports', '34600-34799', '--data-dir', dir, '--log-level', 'silent', '--log-format', 'json']));
+  const calls: RawCall[] = [];
+  const probe = await new RawSip().open();
+  try {
+    // A request handled in a worker shows in the main thread's /metrics.
+    probe.send(request('OPTIONS', sipPort, probe.port, { 'Call-ID': 'ops-options@127.0.0.1' }), sipPort);
+    assert.equal((await probe.response((r) => r.headers.get('Call-ID') === 'ops-options@127.0.0.1')).status, 200);
+    assert.ok(sample(await engine.metrics(), 'callchart_sip_requests_total', { direction: 'in', method: 'OPTIONS' }) >= 1, 'worker SIP counters merged into /metrics');
+
+    const call = await RawCall.invite(sipPort);
+    calls.push(call);
+    await call.answered();
+    await waitFor(() => engine.health().calls.sip === 1, 'the worker\'s live call in /health');
+    assert.equal(engine.health().calls.total, 1);
+    assert.equal(sample(await engine.metrics(), 'callchart_calls_active', { transport: 'sip', direction: 'inbound' }), 1);
+
+    let drained = false;
+    const done = engine.drain().then(() => (drained = true));
+    assert.equal(engine.health().status, 'draining');
+    const late = await RawCall.invite(sipPort, '+15550002222');
+    calls.push(late);
+    const refused = await late.client.response((r) => r.status >= 200);
+    assert.equal(refused.status, 503, 'a new INVITE to a draining worker is refused');
+    assert.equal(drained, false, 'the drain waits for the call in the worker');
+    assert.equal(engine.health().idle, false);
+
+    await call.bye();
+    await Promise.race([done, new Promise((_, reject) => setTimeout(() => reject(new Error('drain did not end after the last call')), 5000))]);
+    assert.equal(engine.health().idle, true);
+    assert.equal(engine.health().calls.total, 0);
+
+    engine.resume();
+    assert.equal(engine.health().status, 'open');
+    const again = await RawCall.invite(sipPort, '+15550003333');
+    calls.push(again);
+    await again.answered();
+    await again.bye();
+  } finally {
+    probe.close();
+    for (const c of calls) c.close();
+    await engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
