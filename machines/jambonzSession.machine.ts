@@ -6,7 +6,7 @@
 // holding the app's reply and queueing its other commands to send once jambonz is back.
 // Pure statechart: every wire effect is a named action the hook route provides, every timer a
 // named delay (`ackTimeout`, `reconnectGrace`). Verb arrays are opaque here: validated upstream.
-import { assign, enqueueActions, setup } from 'xstate';
+import { assign, enqueueActions, raise, setup } from 'xstate';
 
 /** What an un-acked message was: the session start (session:new/adulting/reconnect), a verb hook, a redirect. */
 export type JambonzPendingKind = 'session' | 'hook' | 'redirect';
@@ -56,6 +56,8 @@ export interface JambonzSessionContext {
   callStatus: string | null;
   hooks: number;
   reconnects: number;
+  /** The app failed once already: its error verbs went out, and further failures change nothing. */
+  appFailed: boolean;
   end: JambonzSessionEnd | null;
 }
 
@@ -66,6 +68,8 @@ export type JambonzSessionEvent =
   | { type: 'HOOK.RECEIVED'; msgid: string; hook: string }
   /** The app's reply: the ack of the pending message, or a `command redirect` when none is pending. */
   | { type: 'APP.ACK'; verbs: JambonzVerbList }
+  /** The app's code threw: the first failure answers as APP.ACK with the error verbs; later ones are only logged. */
+  | { type: 'APP.FAILED'; verbs: JambonzVerbList }
   /** Any other app command (`redirect` with data = verbs, `call:status`, `mute:status`, …). */
   | { type: 'APP.COMMAND'; command: string; data?: unknown; queue?: boolean; callSid?: string; toolCallId?: string }
   /** The call is being hung up here: the hangup verb answers an unacked session start, else `call:status completed`. */
@@ -209,10 +213,19 @@ export const jambonzSessionMachine = setup({
     callStatus: null,
     hooks: 0,
     reconnects: 0,
+    appFailed: false,
     end: null,
   }),
   initial: 'new',
   output: ({ context }) => context.end ?? { reason: 'local-close' },
+  on: {
+    // Once per session: a second failure (a listener throwing on the error of the first) must not
+    // redirect jambonz again.
+    'APP.FAILED': {
+      guard: ({ context }) => !context.appFailed,
+      actions: [assign({ appFailed: true }), raise(({ event }) => ({ type: 'APP.ACK' as const, verbs: event.verbs }))],
+    },
+  },
   states: {
     new: {
       on: {

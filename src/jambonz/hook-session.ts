@@ -67,8 +67,9 @@ export class HookSession extends withVerbMethods(VerbTakingEmitter) implements J
   readonly principal: string | undefined;
   private readonly inbound = new Map<string, { type: string; hook: string; data: Record<string, unknown> }>();
   private payload = new JambonzVerbs();
+  // A re-entrancy marker, not protocol state: true only while feed() is inside call.actor.send(),
+  // so the wire can tell a report from jambonz (not to be echoed) from an app intent.
   private feeding = false;
-  private failed = false;
   private ended: JambonzSessionEnd | undefined;
   private readonly closeWaiters: Array<(end: JambonzSessionEnd) => void> = [];
 
@@ -188,9 +189,7 @@ export class HookSession extends withVerbMethods(VerbTakingEmitter) implements J
     this.logger.error({ err: error, where }, 'jambonz app failed');
     this.sup.span?.addEvent('jambonz.app-error', { 'callchart.where': where, 'exception.message': error.message });
     if (where !== 'error') this.notify('error', error);
-    if (this.failed || this.isClosed) return;
-    this.failed = true;
-    this.sup.ref.send({ type: 'APP.ACK', verbs: this.route.errorVerbs });
+    if (!this.isClosed) this.sup.ref.send({ type: 'APP.FAILED', verbs: this.route.errorVerbs });
   }
 
   // ---- wire ----------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ const events: JambonzSessionEvent[] = [
   { type: 'SESSION.RECONNECT', msgid: 'm-rec' },
   { type: 'HOOK.RECEIVED', msgid: 'm-hook', hook: '/h' },
   { type: 'APP.ACK', verbs: SAY },
+  { type: 'APP.FAILED', verbs: [{ verb: 'hangup' }] },
   { type: 'APP.COMMAND', command: 'redirect', data: SAY },
   { type: 'APP.COMMAND', command: 'mute:status', data: { mute_status: 'mute' } },
   { type: 'APP.HANGUP' },
@@ -43,6 +44,8 @@ const events: JambonzSessionEvent[] = [
 
 /** The session protocol, written apart from the machine. */
 function oracle(from: string, ev: EventObject, snap: { context: JambonzSessionContext }): string | undefined {
+  // The app's first failure answers like a reply (its error verbs); any later one changes nothing.
+  if (ev.type === 'APP.FAILED') return snap.context.appFailed ? undefined : oracle(from, { type: 'APP.ACK' }, snap);
   const t = ev.type;
   const e = ev as JambonzSessionEvent;
   const ctx = snap.context;
@@ -173,7 +176,7 @@ function run(base: typeof machine) {
     events: events as EventObject[],
     oracle: oracle as never,
     serializeState: ((s: { value: unknown; status: string; context: JambonzSessionContext }) =>
-      JSON.stringify([s.value, s.status, s.context.pending?.kind ?? null, s.context.sessionAcked, s.context.held !== null, s.context.queued.length])) as never,
+      JSON.stringify([s.value, s.status, s.context.pending?.kind ?? null, s.context.sessionAcked, s.context.held !== null, s.context.queued.length, s.context.appFailed])) as never,
     makeActor: (clock) => {
       effects.length = 0;
       return createActor(m, { input, clock });
@@ -272,6 +275,29 @@ test('a hook reply lost to a drop is sent as a redirect after the reconnect ack'
     ['sendRedirect', { verbs: SAY, queue: false }],
     ['noteReconnected', undefined],
   ]);
+});
+
+test('the app failing answers the pending message once with the error verbs; a second failure sends nothing', () => {
+  const { effects, actor } = actorWith();
+  const ERR = [{ verb: 'hangup' }];
+  actor.send({ type: 'SESSION.NEW', msgid: 'm1' });
+  actor.send({ type: 'APP.FAILED', verbs: ERR });
+  actor.send({ type: 'HOOK.RECEIVED', msgid: 'h1', hook: '/g' });
+  actor.send({ type: 'APP.FAILED', verbs: ERR });
+  assert.deepEqual(
+    effects.filter((e) => e.name === 'sendAck').map((e) => e.params),
+    [{ msgid: 'm1', verbs: ERR }],
+  );
+  assert.ok(actor.getSnapshot().matches({ live: 'awaitingHookReply' }), 'the hook still waits for the app (or the fallback ack)');
+});
+
+test('the jambonz session model catches a planted bug (every app failure answers)', async () => {
+  const on = machine.config.on as Record<string, Record<string, unknown>>;
+  const plain = createMachine(
+    { ...machine.config, on: { ...on, 'APP.FAILED': { ...on['APP.FAILED'], guard: undefined } } } as never,
+    machine.implementations as never,
+  ) as unknown as typeof machine;
+  await assert.rejects(run(plain), /oracle: live\.\w+ --APP\.FAILED--> expected/);
 });
 
 test('the jambonz session model catches a planted bug (reconnect dropped while disconnected)', async () => {
