@@ -3,7 +3,7 @@
 // that list equal, so neither can drift from the other.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 
@@ -77,3 +77,32 @@ test('engine internals stay private', () => {
     assert.ok(!indexNames.has(n), `${n} is exported`);
   }
 });
+
+test('callchart/machines re-exports every statechart in machines/', () => {
+  const files = readdirSync(`${root}machines`).filter((f) => f.endsWith('.machine.ts'));
+  const index = readFileSync(`${root}machines/index.ts`, 'utf8');
+  const missing = files.filter((f) => !index.includes(`'./${f.replace(/\.ts$/, '.js')}'`));
+  assert.deepEqual(missing, [], 'machines/index.ts must export every machine file');
+  const names = exportsOf([`${root}machines/index.ts`]).get(`${root}machines/index.ts`)!;
+  for (const f of files) {
+    const base = f.replace(/\.machine\.ts$/, '');
+    assert.ok(names.has(`${base}Machine`), `callchart/machines exports ${base}Machine`);
+  }
+});
+
+test('callchart/media holds the media plane and none of the engine internals', () => {
+  const file = `${root}src/media/index.ts`;
+  const names = exportsOf([file]).get(file)!;
+  for (const n of ['RtpSession', 'PortAllocator', 'parseRtp', 'writeRtp', 'PlaybackRuntime', 'RecordingRuntime']) {
+    assert.ok(names.has(n), `callchart/media exports ${n}`);
+  }
+  for (const n of ['CallManager', 'CallDriver', 'CallWire', 'HttpServer', 'SipUserAgent', 'createEngine', 'ActorRegistry']) {
+    assert.ok(!names.has(n), `callchart/media must not export ${n}`);
+  }
+  // The package's exports map points each subpath at the build of these modules.
+  const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { exports: Record<string, string | { types: string; import: string }> };
+  assert.deepEqual(Object.keys(pkg.exports).sort(), ['.', './machines', './media', './package.json']);
+  assert.deepEqual(pkg.exports['./media'], { types: './dist/src/media/index.d.ts', import: './dist/src/media/index.js' });
+  assert.deepEqual(pkg.exports['./machines'], { types: './dist/machines/index.d.ts', import: './dist/machines/index.js' });
+});
+
