@@ -5,8 +5,8 @@ import dgram from 'node:dgram';
 import { parseMessage, type SipResponse } from '../../src/sip/codec/message.js';
 import type { Rng } from './prng.js';
 import { THIRD_PARTY, sdpOffer, sipFuzzCase, type SipContext } from './fuzz-gen.js';
+import { sleep } from './wait.js';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export function bindUdp(address: string, port = 0): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {

@@ -8,6 +8,7 @@ import { jsonText, mutateJson, randomJson, DEEP, deepArrayText } from './fuzz-ge
 import { TestClient } from './ws-client.js';
 import { JambonzSim, callInfo, newCallSid, newMsgid } from './jambonz-sim.js';
 import { JambonzAudioSim, simFrame, simMetadata } from './jambonz-audio-sim.js';
+import { sleep } from './wait.js';
 
 export type WsRouteName = 'inbound' | 'rooms' | 'playback' | 'hook' | 'recording';
 export const WS_ROUTE_NAMES: readonly WsRouteName[] = ['inbound', 'rooms', 'playback', 'hook', 'recording'];
@@ -21,7 +22,6 @@ export const WS_ROUTES: Record<WsRouteName, { path: string; known: readonly stri
   recording: { path: '/recording', known: ['audio.jambonz.org'] },
 };
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 // ---- messages ----------------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import { Pacer } from '../../src/media/pacer.js';
 import { sineTone, toneRatio } from '../../src/media/codecs/tones.js';
 import type { G711Law } from '../../src/media/codecs/g711.js';
 import { rtpLeg, bridge, MixerRoom, startEcho, memoryLegPair, FrameQueue, type MediaLeg } from '../../src/media/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '45300-45499', host: LO });
@@ -46,14 +47,6 @@ async function phone(hz: number, codec: G711Law = 'PCMU') {
   return { leg: rtpLeg(near, `phone-${hz}`), near, far, heard, hz, stop };
 }
 
-async function waitFor(cond: () => boolean, what: string, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 /** The last `n` samples a phone heard. */
 const tail = (heard: number[], n = 8000) => Int16Array.from(heard.slice(-n));
 
@@ -63,7 +56,7 @@ test('bridge: each leg hears the other tone and not its own; calls get MEDIA.STA
   const events: string[] = [];
   const br = bridge(a.leg, b.leg, { notify: [{ send: (e) => events.push(`a:${e.type}`) }, { send: (e) => events.push(`b:${e.type}`) }] });
   assert.equal(br.stats().mode, 'passthrough', 'same codec: bytes are forwarded');
-  await waitFor(() => a.heard.length >= 8000 && b.heard.length >= 8000, '1 s each way');
+  await waitFor(() => a.heard.length >= 8000 && b.heard.length >= 8000, '1 s each way', 8000);
   assert.ok(toneRatio(tail(a.heard), 8000, 1300) > 0.9, 'a hears b');
   assert.ok(toneRatio(tail(a.heard), 8000, 500) < 0.01, 'a does not hear itself');
   assert.ok(toneRatio(tail(b.heard), 8000, 500) > 0.9, 'b hears a');
@@ -86,13 +79,13 @@ test('bridge: PCMU ↔ PCMA transcodes through PCM; closing a leg stops the brid
   let stopReason = '';
   const br = bridge(a.leg, b.leg, { onStop: (r) => (stopReason = r) });
   assert.equal(br.stats().mode, 'pcm');
-  await waitFor(() => a.heard.length >= 8000 && b.heard.length >= 8000, '1 s each way');
+  await waitFor(() => a.heard.length >= 8000 && b.heard.length >= 8000, '1 s each way', 8000);
   assert.ok(toneRatio(tail(a.heard), 8000, 1100) > 0.9, 'PCMU side hears the PCMA tone');
   assert.ok(toneRatio(tail(b.heard), 8000, 700) > 0.9, 'PCMA side hears the PCMU tone');
   assert.ok(toneRatio(tail(a.heard), 8000, 700) < 0.01 && toneRatio(tail(b.heard), 8000, 1100) < 0.01, 'toneRatio(tail(a.heard), 8000, 700) < 0.01 && toneRatio(tail(b.heard), 8000, 1100) < 0.01');
   assert.equal(b.near.stats().codec, 'PCMA');
   await a.leg.close();
-  await waitFor(() => !br.active, 'bridge stopped');
+  await waitFor(() => !br.active, 'bridge stopped', 8000);
   assert.equal(stopReason, 'leg-closed');
   a.stop();
   b.stop();
@@ -103,7 +96,7 @@ test('mixer: with three legs each hears the other two tones and not its own', as
   const room = new MixerRoom({ pacer });
   for (const p of phones) room.add(p.leg);
   for (const p of phones) p.heard.length = 0;
-  await waitFor(() => phones.every((p) => p.heard.length >= 12000), '1.5 s of mix');
+  await waitFor(() => phones.every((p) => p.heard.length >= 12000), '1.5 s of mix', 8000);
   for (const p of phones) {
     const t = tail(p.heard);
     for (const q of phones) {
@@ -171,7 +164,7 @@ for (const mode of ['pcm', 'passthrough'] as const) {
     const p = await phone(800);
     const echo = startEcho(p.leg, { mode });
     assert.equal(echo.mode, mode);
-    await waitFor(() => p.heard.length >= 8000, 'echoed audio');
+    await waitFor(() => p.heard.length >= 8000, 'echoed audio', 8000);
     assert.ok(toneRatio(tail(p.heard), 8000, 800) > 0.9, 'toneRatio(tail(p.heard), 8000, 800) > 0.9');
     if (mode === 'passthrough') {
       assert.deepEqual(p.far.stats().receive.cumulativeLost, 0);
@@ -206,7 +199,7 @@ test('send buffers: a synchronous burst larger than the send ring still delivers
     if (i % 2) assert.equal(a.sendPayload(new Uint8Array(160).fill(i)), true, 'sent');
     else assert.equal(a.send(new Int16Array(160).fill(0)), true, 'sent');
   }
-  await waitFor(() => got.length >= 40, '40 packets');
+  await waitFor(() => got.length >= 40, '40 packets', 8000);
   const odd = got.filter((_, i) => i % 2 === 1);
   assert.deepEqual(odd, Array.from({ length: 20 }, (_, k) => 2 * k + 1), 'no payload overwritten before it left');
   assert.equal(b.stats().receive.packetsReceived + b.stats().receive.discarded, 40);

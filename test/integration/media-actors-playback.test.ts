@@ -12,6 +12,7 @@ import { generateTone, toneRatio, meanSquare } from '../../src/media/codecs/tone
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { rtpLeg, PlaybackRuntime, type MediaLeg } from '../../src/media/index.js';
+import { waitFor } from '../helpers/wait.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '45000-45099', host: LO });
@@ -51,14 +52,6 @@ const concat = (frames: Int16Array[]) => {
   return out;
 };
 
-async function waitFor(cond: () => boolean, what: string, ms = 8000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
-
 function writeWav(name: string, samples: Int16Array, sampleRate: number): string {
   const p = join(dir, name);
   writeFileSync(p, encodeWav(samples, { sampleRate }));
@@ -76,7 +69,7 @@ test('a 16 kHz 440 Hz WAV file is heard at the far end as 440 Hz, for its whole 
   const [done] = await stream.play({ kind: 'file', path: file });
   assert.equal(done!.reason, 'ended');
   assert.equal(done!.positionMs, 1000);
-  await waitFor(() => heard.length >= 50, 'all frames');
+  await waitFor(() => heard.length >= 50, 'all frames', 8000);
   const all = concat(heard);
   assert.equal(heard.length, 50, '1 s = 50 frames of 20 ms');
   assert.ok(toneRatio(all, 8000, 440) > 0.9, `440 Hz share ${toneRatio(all, 8000, 440)}`);
@@ -94,9 +87,9 @@ test('pause stops the audio, resume continues where it was; seek jumps; volume s
   const { leg, heard } = await legPair();
   const stream = runtime.start(leg);
   const finished = stream.play({ kind: 'file', path: file });
-  await waitFor(() => heard.length >= 10, 'first frames');
+  await waitFor(() => heard.length >= 10, 'first frames', 8000);
   stream.pause();
-  await waitFor(() => stream.state === 'active.paused', 'paused');
+  await waitFor(() => stream.state === 'active.paused', 'paused', 8000);
   await new Promise((r) => setTimeout(r, 60)); // let in-flight frames land
   const atPause = heard.length;
   await new Promise((r) => setTimeout(r, 200));
@@ -104,19 +97,19 @@ test('pause stops the audio, resume continues where it was; seek jumps; volume s
   assert.ok(stream.positionMs >= 200 && stream.positionMs < 1000, `position at pause ${stream.positionMs}`);
   const beforeResume = heard.length;
   stream.resume();
-  await waitFor(() => heard.length >= beforeResume + 5, 'resumed frames');
+  await waitFor(() => heard.length >= beforeResume + 5, 'resumed frames', 8000);
   assert.ok(toneRatio(concat(heard.slice(beforeResume, beforeResume + 5)), 8000, 440) > 0.8, 'resumed inside the 440 Hz part');
   // Seek into the 1000 Hz part.
   stream.seek(1200);
   const atSeek = heard.length;
-  await waitFor(() => heard.length >= atSeek + 12, 'frames after seek');
+  await waitFor(() => heard.length >= atSeek + 12, 'frames after seek', 8000);
   const afterSeek = concat(heard.slice(atSeek + 2, atSeek + 12));
   assert.ok(toneRatio(afterSeek, 8000, 1000) > 0.8, `1000 Hz after seek: ${toneRatio(afterSeek, 8000, 1000)}`);
   // Volume: half gain halves the amplitude (a quarter of the power).
   const loud = meanSquare(afterSeek);
   stream.volume(0.5);
   const atVol = heard.length;
-  await waitFor(() => heard.length >= atVol + 12, 'frames after volume');
+  await waitFor(() => heard.length >= atVol + 12, 'frames after volume', 8000);
   const quiet = meanSquare(concat(heard.slice(atVol + 2, atVol + 12)));
   assert.ok(quiet / loud > 0.2 && quiet / loud < 0.3, `power ratio ${quiet / loud}`);
   const [f] = await finished;
@@ -144,7 +137,7 @@ test('a queue plays in order; an unreadable file fails as an event and the queue
   assert.deepEqual(events, ['tone:ended', 'missing:failed', 'garbage:failed', 'gap:ended', 'tone2:ended']);
   assert.match(results[1]!.error ?? '', /ENOENT/);
   assert.match(results[2]!.error ?? '', /RIFF/);
-  await waitFor(() => heard.length >= 25, 'all frames');
+  await waitFor(() => heard.length >= 25, 'all frames', 8000);
   assert.equal(heard.length, 25, '200 + 100 + 200 ms');
   assert.ok(toneRatio(concat(heard.slice(0, 10)), 8000, 1000) > 0.9, 'toneRatio(concat(heard.slice(0, 10)), 8000, 1000) > 0.9');
   assert.ok(meanSquare(concat(heard.slice(11, 14))) < 100, 'silence in the middle');
@@ -162,16 +155,16 @@ test('skip and stop end items early; closing the leg closes the stream', async (
     { id: 'long2', source: { kind: 'tone', frequencies: [700], durationMs: 10_000 } },
     { id: 'long3', source: { kind: 'tone', frequencies: [900], durationMs: 10_000 } },
   ]);
-  await waitFor(() => heard.length >= 5, 'first frames');
+  await waitFor(() => heard.length >= 5, 'first frames', 8000);
   stream.skip();
-  await waitFor(() => stream.actor.getSnapshot().context.current?.id === 'long2' && heard.length >= 15, 'second item');
+  await waitFor(() => stream.actor.getSnapshot().context.current?.id === 'long2' && heard.length >= 15, 'second item', 8000);
   stream.stop();
   const r = await p;
   assert.deepEqual(r.map((f) => f.reason), ['skipped', 'stopped', 'stopped']);
   assert.equal(stream.state, 'idle');
   // A new item on the same stream, then the call drops.
   const q = stream.play({ id: 'last', source: { kind: 'tone', frequencies: [440], durationMs: 10_000 } });
-  await waitFor(() => stream.state === 'active.playing', 'playing again');
+  await waitFor(() => stream.state === 'active.playing', 'playing again', 8000);
   await leg.close();
   const out = await stream.done;
   assert.deepEqual(out, { played: 0, skipped: 1, failed: 0, closedBy: 'leg' });

@@ -12,6 +12,7 @@ import { sineTone, toneRatio, detectFrequency } from '../../src/media/codecs/ton
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { rtpLeg, RecordingRuntime, type MediaLeg } from '../../src/media/index.js';
+import { sleep } from '../helpers/wait.js';
 
 const LO = '127.0.0.1';
 const allocator = new PortAllocator({ range: '45200-45299', host: LO });
@@ -48,7 +49,6 @@ async function legWithTone(hz: number): Promise<{ leg: MediaLeg; sent: () => num
   return { leg: rtpLeg(near, `leg-${hz}`), sent: () => sent, stop };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('recording a leg that receives 440 Hz yields a valid WAV containing the tone', async () => {
   const { leg, stop } = await legWithTone(440);

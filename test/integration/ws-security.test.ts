@@ -15,8 +15,8 @@ import { silentLogger } from '../../src/logger.js';
 import { createEngine } from '../../src/engine.js';
 import { JambonzSim, newCallSid } from '../helpers/jambonz-sim.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { sleep } from '../helpers/wait.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Echo route without subprotocols, and one that speaks `good.proto`. */
 const echo: WsRoute = {
