@@ -10,7 +10,7 @@
 //   BENCH_SIP_CPU_ROOTS=/path/to/old/checkout npx tsx bench/sip-cpu.ts
 //
 // Per target: a warm-up batch (not reported), then BENCH_SIP_CPU_ROUNDS batches of
-// BENCH_SIP_CPU_CALLS calls at BENCH_SIP_CPU_RATE cps; each batch's CPU is read from the moment
+// BENCH_SIP_CPU_CALLS calls at BENCH_SIP_CPU_RATE cps, the targets' batches taking turns; each batch's CPU is read from the moment
 // SIPp starts until BENCH_SIP_CPU_TAIL_MS after it ends, minus the server's idle CPU over the same
 // span (measured before the batches). Reported: µs of server CPU per call, per round and median.
 // BENCH_SIP_CPU_PROF=<dir> runs the servers with --cpu-prof into that directory (profiles cost CPU:
@@ -34,10 +34,20 @@ const CLK_TCK = 100; // Linux USER_HZ
 
 /** utime + stime of a process in µs (clock ticks of 10 ms). */
 function cpuMicros(pid: number): number {
+  const { user, system } = cpuSplit(pid);
+  return user + system;
+}
+
+function vmRssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) / 1024 : NaN;
+}
+
+function cpuSplit(pid: number): { user: number; system: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(rest[11]) + Number(rest[12])) * 1e6) / CLK_TCK;
+  return { user: (Number(rest[11]) * 1e6) / CLK_TCK, system: (Number(rest[12]) * 1e6) / CLK_TCK };
 }
 
 function gitDescribe(root: string): string {
@@ -67,8 +77,8 @@ async function startServer(root: string): Promise<Server> {
   return { pid: child.pid!, port, child, out };
 }
 
-async function batch(s: Server, calls: number): Promise<{ ok: number; wallMs: number; cpuUs: number }> {
-  const before = cpuMicros(s.pid);
+async function batch(s: Server, calls: number): Promise<{ ok: number; retrans: number; wallMs: number; cpuUs: number; sysUs: number }> {
+  const before = cpuSplit(s.pid);
   const t0 = performance.now();
   const r = await runSipp({
     scenario: scenarioPath('uac-bench'),
@@ -79,7 +89,9 @@ async function batch(s: Server, calls: number): Promise<{ ok: number; wallMs: nu
     timeoutMs: (calls / RATE + 30) * 1000,
   });
   await sleep(TAIL_MS);
-  return { ok: r.stats?.successfulCalls ?? 0, wallMs: performance.now() - t0, cpuUs: cpuMicros(s.pid) - before };
+  const after = cpuSplit(s.pid);
+  const sysUs = after.system - before.system;
+  return { ok: r.stats?.successfulCalls ?? 0, retrans: r.stats?.retransmissions ?? 0, wallMs: performance.now() - t0, cpuUs: after.user - before.user + sysUs, sysUs };
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -92,33 +104,51 @@ async function main(): Promise<void> {
   progress('building this tree (tsc -p tsconfig.build.json) …');
   const b = spawnSync(process.execPath, [path.join(here, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: here, encoding: 'utf8' });
   if (b.status !== 0) throw new Error(`build failed:\n${b.stdout}${b.stderr}`);
-  const rows: Cell[][] = [];
-  for (const root of ROOTS) {
-    const name = `${path.basename(root)} @ ${gitDescribe(root)}`;
-    const s = await startServer(root);
-    try {
-      await sleep(1000);
-      const i0 = cpuMicros(s.pid);
-      await sleep(2000);
-      const idlePerMs = (cpuMicros(s.pid) - i0) / 2000;
-      progress(`${name}: warm-up ${Math.min(CALLS, 2000)} calls …`);
-      await batch(s, Math.min(CALLS, 2000));
-      const per: number[] = [];
-      let bad = '';
-      for (let i = 0; i < ROUNDS; i++) {
-        const r = await batch(s, CALLS);
-        if (r.ok !== CALLS) bad += ` round ${i + 1}: ${r.ok}/${CALLS} ok;`;
-        per.push((r.cpuUs - idlePerMs * r.wallMs) / CALLS);
-        progress(`${name}: round ${i + 1} → ${per.at(-1)!.toFixed(0)} µs/call (${r.ok}/${CALLS} ok)`);
-      }
-      rows.push([name, CALLS, RATE, per.map((x) => x.toFixed(0)).join(' / '), median(per).toFixed(0), (idlePerMs * 1000).toFixed(0), bad.trim() || 'ok']);
-    } finally {
-      await terminate(s.child, 'SIGTERM', 5000);
+  // All servers run side by side and the rounds alternate between them (A B A B …): a busy box's
+  // load drifts over minutes, and alternating spreads the drift over every tree alike.
+  const servers: Array<{ name: string; s: Server; idlePerMs: number; per: number[]; sys: number[]; rss: number; retrans: number; bad: string }> = [];
+  try {
+    for (const root of ROOTS) {
+      const s = await startServer(root);
+      servers.push({ name: `${path.basename(root)} @ ${gitDescribe(root)}`, s, idlePerMs: 0, per: [], sys: [], rss: NaN, retrans: 0, bad: '' });
     }
+    await sleep(1000);
+    for (const t of servers) {
+      const i0 = cpuMicros(t.s.pid);
+      await sleep(2000);
+      t.idlePerMs = (cpuMicros(t.s.pid) - i0) / 2000;
+      progress(`${t.name}: warm-up ${Math.min(CALLS, 2000)} calls …`);
+      await batch(t.s, Math.min(CALLS, 2000));
+    }
+    for (let i = 0; i < ROUNDS; i++) {
+      for (const t of servers) {
+        const r = await batch(t.s, CALLS);
+        if (r.ok !== CALLS) t.bad += ` round ${i + 1}: ${r.ok}/${CALLS} ok;`;
+        t.per.push((r.cpuUs - t.idlePerMs * r.wallMs) / CALLS);
+        t.sys.push(r.sysUs / CALLS);
+        t.retrans += r.retrans;
+        progress(`${t.name}: round ${i + 1} → ${t.per.at(-1)!.toFixed(0)} µs/call (${r.ok}/${CALLS} ok)`);
+      }
+    }
+    for (const t of servers) t.rss = vmRssMiB(t.s.pid);
+  } finally {
+    for (const t of servers) await terminate(t.s.child, 'SIGTERM', 5000);
   }
+  const rows: Cell[][] = servers.map((t) => [
+    t.name,
+    CALLS,
+    RATE,
+    t.per.map((x) => x.toFixed(0)).join(' / '),
+    median(t.per).toFixed(0),
+    median(t.sys).toFixed(0),
+    (t.idlePerMs * 1000).toFixed(0),
+    t.rss.toFixed(0),
+    t.retrans,
+    t.bad.trim() || 'ok',
+  ]);
   printTable(
     'SIP server CPU per call (SIPp uac-bench: INVITE/200/ACK/BYE, zero hold; user+system CPU of the server process)',
-    ['tree', 'calls/round', 'cps', 'µs/call per round', 'median µs/call', 'idle µs/s', 'result'],
+    ['tree', 'calls/round', 'cps', 'µs/call per round', 'median µs/call', 'of it system', 'idle µs/s', 'RSS MiB at end', 'SIPp retransmissions', 'result'],
     rows,
   );
 }
