@@ -114,9 +114,10 @@ async function main(): Promise<void> {
     }
     await sleep(1000);
     for (const t of servers) {
+      // Idle CPU over 5 s: the clock ticks are 10 ms, so a shorter window reads as 0.
       const i0 = cpuMicros(t.s.pid);
-      await sleep(2000);
-      t.idlePerMs = (cpuMicros(t.s.pid) - i0) / 2000;
+      await sleep(5000);
+      t.idlePerMs = (cpuMicros(t.s.pid) - i0) / 5000;
       progress(`${t.name}: warm-up ${Math.min(CALLS, 2000)} calls …`);
       await batch(t.s, Math.min(CALLS, 2000));
     }
