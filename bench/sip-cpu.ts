@@ -15,13 +15,21 @@
 // span (measured before the batches). Reported: µs of server CPU per call, per round and median.
 // BENCH_SIP_CPU_PROF=<dir> runs the servers with --cpu-prof into that directory (profiles cost CPU:
 // read them for where, not how much).
+//
+// A second table, in process and for this tree only, times the SIP machines' share of a call (the
+// INVITE session's start and its events, the dialog's) with no sockets: far less noisy than the
+// whole server on a shared box. BENCH_SIP_CPU_MACHINES=only prints just that table.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSipp, scenarioPath } from '../test/interop/helpers/sipp.js';
 import { Tail, freeUdpPort, sleep, terminate, track, udpPortBound, waitUntil, whichBinary, exited } from '../test/interop/helpers/procs.js';
+import { createActor } from 'xstate';
 import { printTable, progress, type Cell } from './table.js';
+import { sipInviteSessionMachine, type SipInviteSessionEvent, type SipInviteSessionInput } from '../machines/sipInviteSession.machine.js';
+import { sipDialogMachine, type SipDialogInput } from '../machines/sipDialog.machine.js';
+import { initialSessionSnapshots } from '../src/sip/ua/invite-session.js';
 
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CALLS = Math.max(100, Number(process.env.BENCH_SIP_CPU_CALLS ?? 4000));
@@ -96,7 +104,56 @@ async function batch(s: Server, calls: number): Promise<{ ok: number; retrans: n
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
+/** CPU µs per run of `f`, after a warm-up (JIT). */
+function timeIt(n: number, f: () => void): number {
+  for (let i = 0; i < Math.min(2000, n); i++) f();
+  const c0 = process.cpuUsage();
+  for (let i = 0; i < n; i++) f();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / n;
+}
+
+function machineCosts(): void {
+  const N = 20_000;
+  const noop = () => {};
+  const session = sipInviteSessionMachine.provide({
+    actions: Object.fromEntries(
+      ['dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut', 'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer'].map((n) => [n, noop]),
+    ),
+  });
+  const input: SipInviteSessionInput = { role: 'uas', t1: 500, t2: 4000, unconfirmedLimit: 4 };
+  const cached = initialSessionSnapshots(session)(input);
+  // What a UAS call that is answered at once sends its session (RINGING from the 180, then the 2xx).
+  const uasCall: SipInviteSessionEvent[] = [{ type: 'RINGING' }, { type: '2XX.SENT' }, { type: 'OFFER.END' }, { type: 'ACK.RECEIVED' }, { type: 'SESSION.END' }];
+  const run = (snapshot?: unknown, events: SipInviteSessionEvent[] = []) => () => {
+    const a = createActor(session, { input, ...(snapshot ? { snapshot: snapshot as never } : {}) });
+    a.start();
+    for (const e of events) a.send(e);
+    a.stop();
+  };
+  const dialog = sipDialogMachine.provide({ actions: { sendRequest: noop, acceptRequest: noop, rejectRequest: noop } });
+  const dIn: SipDialogInput = { role: 'uas', callId: 'c', localTag: 'l', localUri: 'sip:a@b', remoteUri: 'sip:c@d', remoteTag: 'r', remoteCSeq: 1, secure: false };
+  const rows: Cell[][] = [
+    ['INVITE session: start afresh + stop', timeIt(N, run()).toFixed(1)],
+    ['INVITE session: start from the cached initial snapshot (the UA) + stop', timeIt(N, run(cached)).toFixed(1)],
+    ['INVITE session: a UAS call (cached start, RINGING … SESSION.END)', timeIt(N, run(cached, uasCall)).toFixed(1)],
+    [
+      'dialog: a UAS call (start, DIALOG.CONFIRMED, BYE.RECEIVED)',
+      timeIt(N, () => {
+        const a = createActor(dialog, { input: dIn });
+        a.start();
+        a.send({ type: 'DIALOG.CONFIRMED', remoteTarget: 'sip:c@d' });
+        a.send({ type: 'BYE.RECEIVED', cseq: 2 });
+        a.stop();
+      }).toFixed(1),
+    ],
+  ];
+  printTable('SIP machines per call, in process (CPU µs, this tree)', ['what', 'µs'], rows);
+}
+
 async function main(): Promise<void> {
+  machineCosts();
+  if (process.env.BENCH_SIP_CPU_MACHINES === 'only') return;
   if (!whichBinary('sipp')) {
     process.stdout.write('\n(skipped: sipp is not installed)\n');
     return;
