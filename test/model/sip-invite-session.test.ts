@@ -8,9 +8,10 @@
 // issue names: BYE during a re-INVITE, BYE before the ACK, CANCEL racing a 200, re-INVITE glare.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, type EventObject, type SnapshotFrom } from 'xstate';
+import { createActor, createMachine, type EventObject, type SnapshotFrom } from 'xstate';
 import { stateToString } from '../../src/actors/state.js';
 import { runModel } from '../helpers/model.js';
+import { initialSessionSnapshots } from '../../src/sip/ua/invite-session.js';
 import {
   sipInviteSessionMachine,
   type SipInviteSessionEvent,
@@ -163,15 +164,16 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
 
 type Logged = { type: string; params?: unknown };
 
-/** An actor whose effects are logged. */
-function spied(input: SipInviteSessionInput, machine = sipInviteSessionMachine) {
+const effectNames = [
+  'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
+  'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
+] as const;
+
+/** An actor whose effects are logged; `snapshot`: started from it (as the UA does) instead of afresh. */
+function spied(input: SipInviteSessionInput, machine = sipInviteSessionMachine, snapshot?: unknown) {
   const log: Logged[] = [];
-  const names = [
-    'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
-    'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
-  ] as const;
-  const actions = Object.fromEntries(names.map((n) => [n, (_: unknown, params: unknown) => log.push(params === undefined ? { type: n } : { type: n, params })]));
-  const actor = createActor(machine.provide({ actions: actions as never }), { input });
+  const actions = Object.fromEntries(effectNames.map((n) => [n, (_: unknown, params: unknown) => log.push(params === undefined ? { type: n } : { type: n, params })]));
+  const actor = createActor(machine.provide({ actions: actions as never }), { input, ...(snapshot ? { snapshot: snapshot as never } : {}) });
   actor.start();
   const did = (type: string) => log.filter((l) => l.type === type);
   const send = (...events: SipInviteSessionEvent[]) => {
@@ -343,5 +345,69 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
     s.send({ type: '2XX.SENT' }, { type: 'SESSION.END' });
     assert.equal(s.actor.getSnapshot().status, 'done');
     assert.deepEqual(s.did('stopTimer').at(-1)?.params, { timer: 'ack2xx' });
+  });
+});
+
+describe('sipInviteSession machine: the UA starts sessions from the cached initial snapshot', () => {
+  const heldUas: SipInviteSessionInput = { ...uasInput, heldByRemote: true };
+  const startOf = initialSessionSnapshots(sipInviteSessionMachine);
+
+  test('the cached snapshot is the machine’s own initial snapshot, per input', () => {
+    for (const input of [uacInput, uasInput, heldUas]) {
+      const fresh = createActor(sipInviteSessionMachine, { input }).getSnapshot();
+      const restored = createActor(sipInviteSessionMachine, { input, snapshot: startOf(input) as never }).getSnapshot();
+      assert.deepEqual(restored.value, fresh.value, input.role);
+      assert.deepEqual(restored.context, fresh.context, input.role);
+      assert.equal(startOf(input), startOf({ ...input }), 'computed once per input');
+    }
+    assert.notDeepEqual(startOf(uasInput), startOf(heldUas), 'heldByRemote is part of the key');
+  });
+
+  test('a machine whose start has effects gets no cached snapshot', () => {
+    for (const input of [uacInput, uasInput, heldUas]) assert.ok(startOf(input), `${input.role}: the real machine's start is pure and cached`);
+    let ran = 0;
+    const effectful = createMachine({ ...sipInviteSessionMachine.config, entry: () => void ran++ }, sipInviteSessionMachine.implementations);
+    assert.equal(initialSessionSnapshots(effectful)(uasInput), undefined);
+    assert.equal(ran, 0, 'probing ran no effect');
+  });
+
+  /**
+   * Every path the model generates, run from both starts with the effects logged: the same
+   * effects in the same order and the same snapshot after every event.
+   */
+  async function sameFromBothStarts(input: SipInviteSessionInput, events: SipInviteSessionEvent[], start = startOf(input)): Promise<number> {
+    let compared = 0;
+    await runModel({
+      machine: sipInviteSessionMachine,
+      input,
+      events,
+      makeActor: (clock) => createActor(sipInviteSessionMachine, { input, clock, ...(start ? { snapshot: start as never } : {}) }),
+      oracle,
+      states: { ended: () => {} },
+      afterPath: (sent) => {
+        const fresh = spied(input);
+        const restored = spied(input, sipInviteSessionMachine, start);
+        assert.deepEqual(restored.log, fresh.log, 'effects of the start');
+        for (const ev of sent) {
+          fresh.send(ev as SipInviteSessionEvent);
+          restored.send(ev as SipInviteSessionEvent);
+          assert.deepEqual(restored.log, fresh.log, `effects after ${ev.type}`);
+          assert.deepEqual(restored.actor.getSnapshot().value, fresh.actor.getSnapshot().value, `state after ${ev.type}`);
+          assert.deepEqual(restored.actor.getSnapshot().context, fresh.actor.getSnapshot().context, `context after ${ev.type}`);
+        }
+        compared++;
+      },
+    });
+    return compared;
+  }
+
+  test('UAC, UAS and a UAS held from the start: every model path behaves the same from both starts', async () => {
+    assert.ok((await sameFromBothStarts(uacInput, uacEvents)) > 50);
+    assert.ok((await sameFromBothStarts(uasInput, uasEvents)) > 50);
+    assert.ok((await sameFromBothStarts(heldUas, uasEvents)) > 50);
+  });
+
+  test('the comparison catches a planted bug (a cached start of the wrong input)', async () => {
+    await assert.rejects(sameFromBothStarts(uasInput, uasEvents, startOf(heldUas)), /actor ended in|actor is not in|state after|context after|effects/);
   });
 });

@@ -20,8 +20,8 @@ import { ackForNon2xx, clientKey, responseTarget, serverKey } from './keys.js';
 
 export { ackForNon2xx, clientKey, responseTarget, serverKey } from './keys.js';
 
-import type { ClientTransaction, ClientTransactionHandlers, ServerTransaction, TransactionUser } from './types.js';
-export type { ClientTransaction, ClientTransactionHandlers, ServerTransaction, TransactionUser } from './types.js';
+import type { ClientTransaction, ClientTransactionHandlers, SentResponse, ServerTransaction, TransactionUser } from './types.js';
+export type { ClientTransaction, ClientTransactionHandlers, SentResponse, ServerTransaction, TransactionUser } from './types.js';
 
 /**
  * Timer G copies of an INVITE's non-2xx final response (486, 480, 487 …) when the ACK does not
@@ -83,7 +83,7 @@ class ServerRecord implements ServerTransaction {
     return this.req;
   }
 
-  respond(res: SipResponse): void {
+  respond(res: SipResponse): SentResponse {
     // Every response of a transaction echoes the request's Via, so its destination is worked out
     // once (and again only if a TU changed the Via).
     const top = res.headers.get('Via');
@@ -92,9 +92,10 @@ class ServerRecord implements ServerTransaction {
       this.dest = responseTarget(res, this.source);
     }
     // Own the bytes: a small pooled Buffer would pin its whole 8 KB pool slab for 64*T1.
-    const bytes = serialize(res, { owned: true });
-    this.layer.deliver(this, { type: 'TU.RESPONSE', status: res.status, response: { bytes, to: this.dest } });
+    const wire = { bytes: serialize(res, { owned: true }), to: this.dest };
+    this.layer.deliver(this, { type: 'TU.RESPONSE', status: res.status, response: wire });
     if (this.status !== undefined) this.req = undefined;
+    return wire;
   }
 
   reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse {

@@ -2,13 +2,22 @@
 import type { createResponse, SipRequest, SipResponse } from '../codec/message.js';
 import type { Endpoint } from '../transport/udp.js';
 
+/** A response as it went on the wire: the serialized bytes (owned, not pooled) and their destination. */
+export interface SentResponse {
+  readonly bytes: Buffer;
+  readonly to: Endpoint;
+}
+
 export interface ServerTransaction {
   readonly id: string;
   readonly request: SipRequest;
   readonly source: Endpoint;
   readonly isInvite: boolean;
-  /** Hand a response to the transaction (it sends and retransmits as the RFC says). */
-  respond(res: SipResponse): void;
+  /**
+   * Hand a response to the transaction (it sends and retransmits as the RFC says). Returns the
+   * bytes as sent and where they went, for a TU that resends them itself (a 2xx until its ACK).
+   */
+  respond(res: SipResponse): SentResponse;
   /** Convenience: build and send a response to this transaction's request. */
   reply(status: number, reason?: string, opts?: Parameters<typeof createResponse>[3]): SipResponse;
   /**

@@ -6,7 +6,7 @@ import { parseDtmfInfo, formatDtmfInfo, DTMF_RELAY } from '../codec/dtmf-info.js
 import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr } from '../codec/headers.js';
 import { createRequest, createResponse, type SipRequest, type SipResponse } from '../codec/message.js';
 import { formatUri, parseUri, type Uri } from '../codec/uri.js';
-import { responseTarget, type ServerTransaction } from '../transactions/layer.js';
+import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
@@ -100,8 +100,7 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
     body: answer,
     contentType: 'application/sdp',
   });
-  tx.respond(res);
-  leg.sent2xx(res, responseTarget(res, tx.source));
+  leg.sent2xx(tx.respond(res));
 }
 
 /**

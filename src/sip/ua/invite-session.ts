@@ -1,7 +1,13 @@
 // The INVITE session machine's effects (machines/sipInviteSession.machine.ts), provided once per
 // user agent: each action looks its leg up by the actor's id and acts on the wire. The machine
 // decides when a CANCEL, a BYE, a re-INVITE or a retransmitted 2xx goes; this only sends them.
-import { sipInviteSessionMachine, type SipHoldDirection, type SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
+import { createActor, type AnyActorScope, type AnyStateMachine, type Snapshot } from 'xstate';
+import {
+  sipInviteSessionMachine,
+  type SipHoldDirection,
+  type SipInviteSessionInput,
+  type SipSessionTimer,
+} from '../../../machines/sipInviteSession.machine.js';
 import type { SipLeg } from './legs.js';
 import { sendReinviteNow } from './in-dialog.js';
 import { retryWithAuth, sendCancel, sendInvite } from './uac-invite.js';
@@ -11,6 +17,54 @@ export type InviteSessionLogic = ReturnType<typeof provideInviteSession>;
 
 export function inviteSessionId(callId: string): string {
   return `ses-${callId}`;
+}
+
+/**
+ * The session machine's initial snapshot, computed by the machine once per input and restored into
+ * every new actor of that input. Entering six parallel regions and running their eventless
+ * transitions costs several times a dialog's whole start, once per call; restoring the finished
+ * result costs a fraction. Equal to starting afresh because the machine is pure (its initial
+ * snapshot depends on the input alone) and its initial step has no effects: that is checked here per
+ * input (a machine whose start does something gets no cached snapshot, and starts normally), and
+ * test/model/sip-invite-session.test.ts drives every model path from both starts.
+ */
+export function initialSessionSnapshots(logic: AnyStateMachine): (input: SipInviteSessionInput) => Snapshot<unknown> | undefined {
+  const cache = new Map<string, Snapshot<unknown> | null>();
+  return (input) => {
+    const key = JSON.stringify([input.role, input.t1, input.t2, input.unconfirmedLimit, input.heldByRemote ?? false]);
+    let snap = cache.get(key);
+    if (snap === undefined) {
+      const probe = createActor(logic, { input });
+      let effects = 0;
+      const scope = {
+        self: probe,
+        system: probe.system,
+        id: '',
+        sessionId: '',
+        defer: () => {},
+        logger: () => {},
+        stopChild: () => {},
+        emit: () => {},
+        actionExecutor: () => {
+          effects++;
+        },
+      } as unknown as AnyActorScope;
+      const initial = logic.getInitialSnapshot(scope, input);
+      // Shared by every actor restored from it: frozen, so that nothing can change one call's start
+      // under another (assign always builds a new context).
+      snap = effects === 0 && initial.status === 'active' ? deepFreeze(logic.getPersistedSnapshot(initial) as Snapshot<unknown>) : null;
+      cache.set(key, snap);
+    }
+    return snap ?? undefined;
+  };
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
 }
 
 /**

@@ -6,11 +6,11 @@ import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
 import type { Call, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
-import { createResponse, generateTag, serialize, type SipRequest, type SipResponse } from '../codec/message.js';
+import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
 import type { DigestChallenge } from '../codec/digest.js';
 import { formatNameAddr, type NameAddr } from '../codec/headers.js';
 import type { AudioCodec } from '../codec/sdp.js';
-import { responseTarget, type ServerTransaction } from '../transactions/layer.js';
+import type { SentResponse, ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import { ALLOW } from './options.js';
 import { PeerAddresses } from './peer.js';
@@ -140,11 +140,11 @@ export class SipLeg implements CallWire {
       body,
       contentType: 'application/sdp',
     });
-    tx.respond(res);
+    const sent = tx.respond(res);
     this.inviteTx = undefined;
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
-    this.sent2xx(res, responseTarget(res, tx.source));
+    this.sent2xx(sent);
   }
 
   sendReject(code: number, reason?: string): void {
@@ -228,8 +228,9 @@ export class SipLeg implements CallWire {
   }
 
   /** A 2xx to an INVITE went out: the session machine retransmits it until the ACK (§13.3.1.4). */
-  sent2xx(res: SipResponse, to: Endpoint): void {
-    this.last2xx = { bytes: serialize(res), to };
+  sent2xx(sent: SentResponse): void {
+    // The transaction's own bytes (serialized once): retransmissions resend exactly what went out.
+    this.last2xx = sent;
     this.session.send({ type: '2XX.SENT' });
   }
 

@@ -33,7 +33,7 @@ import {
 import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
-import { inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
+import { initialSessionSnapshots, inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
 
 export {
   ALLOWED_METHODS,
@@ -62,6 +62,7 @@ export class SipUserAgent implements TransactionUser {
   /** @internal */ readonly calls: CallManager;
   private readonly dialogMachine;
   private readonly sessionMachine: InviteSessionLogic;
+  private readonly sessionStart: ReturnType<typeof initialSessionSnapshots>;
 
   constructor(/** @internal */ readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
@@ -80,6 +81,7 @@ export class SipUserAgent implements TransactionUser {
     this.pendingInvites = new PendingInvites(maxPending, opts.maxPendingInvitesPerSource ?? Math.max(1, Math.ceil(maxPending / 2)));
     const legOf = (id: string) => this.legs.byDialog(id);
     this.sessionMachine = provideInviteSession(this, (id) => this.legs.bySession(id));
+    this.sessionStart = initialSessionSnapshots(this.sessionMachine);
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
@@ -221,10 +223,14 @@ export class SipUserAgent implements TransactionUser {
   /** @internal Spawn the leg's dialog and INVITE session actors and register the leg under them. */
   startDialog(leg: SipLeg, input: SipDialogInput, session: { heldByRemote?: boolean } = {}): void {
     const id = this.legs.add(leg);
+    const sessionInput = { role: leg.role, t1: this.timers.t1, t2: this.timers.t2, unconfirmedLimit: UNCONFIRMED_2XX_RETRANSMITS, heldByRemote: session.heldByRemote };
+    const start = this.sessionStart(sessionInput);
     leg.session = this.opts.supervisor.spawn(this.sessionMachine, {
       kind: 'sip-session',
       id: inviteSessionId(leg.callId),
-      input: { role: leg.role, t1: this.timers.t1, t2: this.timers.t2, unconfirmedLimit: UNCONFIRMED_2XX_RETRANSMITS, heldByRemote: session.heldByRemote },
+      input: sessionInput,
+      // The machine's own initial snapshot for this input, computed once (initialSessionSnapshots).
+      ...(start ? { snapshot: start } : {}),
       group: leg.callId,
       bindings: { sipCallId: leg.callId, role: leg.role },
       onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'INVITE session actor crashed' }),
