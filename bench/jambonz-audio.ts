@@ -21,7 +21,8 @@
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
 // JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
-// promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window).
+// promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
+// BENCH_HEAP_SAMPLE=<dir> (a sampling heap profile per window of what survived the young generation).
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -32,6 +33,7 @@ import { printTable, progress, type Cell } from './table.js';
 import { serveRpc, forkRpc } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
+import { HeapSampler } from './lib/heap-sampler.js';
 import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
 
 const FRAME_BYTES = 640;
@@ -116,6 +118,8 @@ class Meter {
 async function serverRole(kind: Kind): Promise<void> {
   const meter = new Meter();
   const gcMeter = new GcMeter();
+  const sampler = new HeapSampler();
+  let step = 0;
   let gcWindow: GcWindow | undefined;
   let port: number;
   let live: () => number;
@@ -156,11 +160,16 @@ async function serverRole(kind: Kind): Promise<void> {
   }
   serveRpc({
     live: () => live(),
-    measure: (a: { on: boolean }) => {
+    measure: async (a: { on: boolean }) => {
       if (a.on) meter.reset();
       meter.measuring = a.on;
-      if (a.on) gcMeter.start();
-      else gcWindow = gcMeter.stop();
+      if (a.on) {
+        await sampler.start();
+        gcMeter.start();
+      } else {
+        gcWindow = gcMeter.stop();
+        await sampler.stop(`jambonz-audio-${kind}-${++step}`);
+      }
       return true;
     },
     stats: () => meter.stats(),

@@ -44,8 +44,8 @@ interface GcEntry {
 const used = (side: HeapSide, name: string) => side.heapSpaceStatistics.find((s) => s.spaceName === name)?.spaceUsedSize ?? 0;
 const oldBytes = (side: HeapSide) => used(side, 'old_space') + used(side, 'large_object_space');
 
-/** Summarise GCProfiler entries recorded over `ms`; `startUsed` is heapUsed when recording began. */
-export function summarise(entries: readonly GcEntry[], ms: number, startUsed: number): GcWindow {
+/** Summarise GCProfiler entries recorded over `ms`; `startUsed`/`endUsed`: heapUsed when recording began/ended. */
+export function summarise(entries: readonly GcEntry[], ms: number, startUsed: number, endUsed: number): GcWindow {
   const w: GcWindow = { ms, scavenges: 0, scavengeMeanMs: 0, scavengeMaxMs: 0, promotedBytes: 0, allocatedBytes: 0, majors: 0, majorMs: 0 };
   let lastAfter = startUsed;
   let scavMs = 0;
@@ -64,6 +64,7 @@ export function summarise(entries: readonly GcEntry[], ms: number, startUsed: nu
       w.majorMs += pause;
     }
   }
+  w.allocatedBytes += Math.max(0, endUsed - lastAfter);
   w.scavengeMeanMs = w.scavenges ? scavMs / w.scavenges : 0;
   return w;
 }
@@ -88,8 +89,9 @@ export class GcMeter {
     const p = this.profiler;
     if (!p) return undefined;
     this.profiler = undefined;
+    const endUsed = process.memoryUsage().heapUsed;
     const data = p.stop() as unknown as { statistics: GcEntry[] };
-    return summarise(data.statistics, performance.now() - this.t0, this.used0);
+    return summarise(data.statistics, performance.now() - this.t0, this.used0, endUsed);
   }
 }
 
