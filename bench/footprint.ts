@@ -11,6 +11,7 @@
 //
 // Run: node --expose-gc --import tsx bench/footprint.ts [--route=inbound|jambonz-audio|all]
 //      [--calls=1000] [--frames=100000] [--record=0] [--objects]
+// BENCH_ENGINE_DIR=<dir>: the compiled build instead of src via tsx (see lib/engine-build.ts).
 // BENCH_HEAP_SAMPLE=<dir> writes an allocation profile (every allocation, sampled) of each frames window.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
@@ -24,15 +25,7 @@ import { HeapSampler } from './lib/heap-sampler.js';
 import type { HttpServer as HttpServerT, WsRoute } from '../src/http/server.js';
 import type * as EngineModule from '../src/engine.js';
 import type * as DemoModule from '../src/demo.js';
-
-/**
- * BENCH_ENGINE_DIR=<dir>: load the engine from a compiled build (`npx tsc -p tsconfig.build.json
- * --outDir /tmp/dist` → /tmp/dist/src) instead of src/ through tsx. tsx compiles with esbuild's
- * keepNames, which wraps every named function expression in `__name()` (a defineProperty): each
- * closure then carries its own property array, so tsx-run figures overstate the shipped build's.
- */
-const ENGINE_DIR = process.env.BENCH_ENGINE_DIR || new URL('../src', import.meta.url).pathname;
-const load = <T>(rel: string) => import(path.join(ENGINE_DIR, rel)) as Promise<T>;
+import { ENGINE_BUILD, loadEngineModule as load } from './lib/engine-build.js';
 const { HttpServer } = await load<{ HttpServer: typeof HttpServerT }>('http/server.js');
 
 const arg = (name: string) => process.argv.find((x) => x.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -373,6 +366,7 @@ async function perFrame(mk: () => Promise<Setup>): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  process.stdout.write(`engine: ${ENGINE_BUILD}\n`);
   for (const r of ROUTES) {
     const mk = r === 'inbound' ? inboundSetup : audioSetup;
     await heapPerCall(mk);

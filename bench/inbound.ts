@@ -10,7 +10,8 @@
 // A ladder step passes when the p99 echo latency (client clock: send → echo received) is ≤ 20 ms
 // and no frame of the measurement window is lost (missing or out of order) and no call dropped.
 // Each step also reports the server's GC over the window (scavenges, pauses, promoted bytes per 10 k
-// frames, allocated bytes per frame; BENCH_GC=0 turns it off).
+// frames, allocated bytes per frame; BENCH_GC=0 turns it off). BENCH_ENGINE_DIR=<dir> benches a
+// compiled build instead of src via tsx (see lib/engine-build.ts).
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,7 @@ import { printTable, progress, type Cell } from './table.js';
 import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
+import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
 import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
 
 const FRAME_BYTES = 320;
@@ -98,8 +100,8 @@ async function serverRole(kind: Kind): Promise<void> {
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
   } else if (kind === 'http-route') {
-    const { HttpServer } = await import('../src/http/server.js');
-    const { silentLogger } = await import('../src/logger.js');
+    const { HttpServer } = await loadEngineModule<typeof import('../src/http/server.js')>('http/server.js');
+    const { silentLogger } = await loadEngineModule<typeof import('../src/logger.js')>('logger.js');
     const srv = new HttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger() });
     let open = 0;
     srv.addWsRoute({
@@ -117,8 +119,8 @@ async function serverRole(kind: Kind): Promise<void> {
     port = srv.port;
     live = () => open;
   } else {
-    const { createEngine } = await import('../src/engine.js');
-    const { demoApp } = await import('../src/demo.js');
+    const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
+    const { demoApp } = await loadEngineModule<typeof import('../src/demo.js')>('demo.js');
     const engine = createEngine({
       wsPort: 0,
       host: '127.0.0.1',
@@ -554,7 +556,7 @@ async function orchestrate(): Promise<void> {
   process.stdout.write(
     `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ ${target * 100} %): ${ratio >= target ? 'MET' : 'NOT MET'}` +
       `; callchart heap over bare per call: ${((cc.heapPerCall - bare.heapPerCall) / 1024).toFixed(1)} KiB\n` +
-      `(ladder steps: ${LADDER.join(', ')}; the count resolution is the ladder's step size. Load generator: one child process, ` +
+      `(engine: ${ENGINE_BUILD}; ladder steps: ${LADDER.join(', ')}; the count resolution is the ladder's step size. Load generator: one child process, ` +
       `raw RFC 6455 client, ${FRAME_INTERVAL_MS} send slots of 1 ms; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
   );
 }

@@ -22,6 +22,7 @@
 // JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
+// BENCH_ENGINE_DIR=<dir> (a compiled build instead of src via tsx, see lib/engine-build.ts),
 // BENCH_HEAP_SAMPLE=<dir> (a sampling heap profile per window of what survived the young generation).
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -34,6 +35,7 @@ import { serveRpc, forkRpc } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { HeapSampler } from './lib/heap-sampler.js';
+import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
 import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
 
 const FRAME_BYTES = 640;
@@ -138,7 +140,7 @@ async function serverRole(kind: Kind): Promise<void> {
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
   } else {
-    const { createEngine } = await import('../src/engine.js');
+    const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'callchart-bench-audio-'));
     const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: false, inboundCall: false, jambonz: { recordingsDir: dir } });
     engine.jambonz.audio(
@@ -458,7 +460,7 @@ async function orchestrate(): Promise<void> {
       `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ 90 %): ${ratio >= 0.9 ? 'MET' : 'NOT MET'}\n`,
     );
   }
-  process.stdout.write(`(ladders: ${ladders.join('; ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+  process.stdout.write(`(engine: ${ENGINE_BUILD}; ladders: ${ladders.join('; ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
 }
 
 const role = arg('role');
