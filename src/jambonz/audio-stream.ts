@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
-import type { AudioStreamEvent, AudioStreamMachine, AudioStreamOutput } from '../../machines/audioStream.machine.js';
+import type { AudioStreamEndReason, AudioStreamEvent, AudioStreamMachine, AudioStreamOutput } from '../../machines/audioStream.machine.js';
 import { PcmWavWriter } from '../media/codecs/wav.js';
 import { stateToString } from '../actors/state.js';
 import { WS_CLOSE } from '../http/close-codes.js';
@@ -386,6 +386,11 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
     } catch (err) {
       this.logger.error({ err }, 'close listener threw');
     }
+  }
+
+  /** The actor ended without an output (crashed, or stopped from outside): report from the adapter's totals. */
+  lost(reason: AudioStreamEndReason, error: string): void {
+    this.finish({ streamId: this.id, callSid: this.callSid, path: this.path ?? null, reason, ...this.totals(), error });
   }
 
   /** The application's code failed inside this stream: end this stream only (1011). */
