@@ -40,7 +40,8 @@ import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-me
 
 const FRAME_BYTES = 640;
 const FRAME_INTERVAL_MS = 20;
-const WARMUP_MS = 1000;
+/** JAMBONZ_AUDIO_WARMUP_MS: streaming before the window (longer: the sessions' own state is promoted before it, not in it). */
+const WARMUP_MS = Number(process.env.JAMBONZ_AUDIO_WARMUP_MS ?? 1000);
 const WINDOW_MS = Number(process.env.JAMBONZ_AUDIO_WINDOW_MS ?? 4000);
 const P99_LIMIT_MS = 20;
 const FIXED_LADDER = process.env.JAMBONZ_AUDIO_LADDER?.split(',').map(Number);
