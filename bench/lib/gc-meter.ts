@@ -17,7 +17,11 @@ export interface GcWindow {
   /** Scavenge pauses (main-thread cost as V8 reports it), ms. */
   scavengeMeanMs: number;
   scavengeMaxMs: number;
-  /** Bytes scavenges moved into old space (plus large objects they promoted). */
+  /**
+   * Bytes scavenges moved into old space (plus large objects they promoted). Exact in a window
+   * without major GCs; with them, old space is being swept while scavenges run and this is a lower
+   * bound (the tables mark it with '≥').
+   */
   promotedBytes: number;
   /** Bytes allocated on the JS heap between GCs (young and old), over the window. */
   allocatedBytes: number;
@@ -104,7 +108,7 @@ export function gcCells(w: GcWindow | undefined, frames: number): Array<string |
   return [
     (w.scavenges * per10k).toFixed(2),
     `${w.scavengeMeanMs.toFixed(2)} / ${w.scavengeMaxMs.toFixed(2)}`,
-    ((w.promotedBytes * per10k) / 1024).toFixed(1),
+    `${w.majors ? '≥ ' : ''}${((w.promotedBytes * per10k) / 1024).toFixed(1)}`,
     Math.round(w.allocatedBytes / frames),
     w.majors ? `${w.majors} (${w.majorMs.toFixed(1)} ms)` : '0',
   ];
