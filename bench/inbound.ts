@@ -9,6 +9,9 @@
 //
 // A ladder step passes when the p99 echo latency (client clock: send → echo received) is ≤ 20 ms
 // and no frame of the measurement window is lost (missing or out of order) and no call dropped.
+// Each step also reports the server's GC over the window (scavenges, pauses, promoted bytes per 10 k
+// frames, allocated bytes per frame; BENCH_GC=0 turns it off). BENCH_ENGINE_DIR=<dir> benches a
+// compiled build instead of src via tsx (see lib/engine-build.ts).
 import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +20,8 @@ import { printTable, progress, type Cell } from './table.js';
 import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
+import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
+import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
 
 const FRAME_BYTES = 320;
 const FRAME_INTERVAL_MS = 20;
@@ -95,8 +100,8 @@ async function serverRole(kind: Kind): Promise<void> {
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
   } else if (kind === 'http-route') {
-    const { HttpServer } = await import('../src/http/server.js');
-    const { silentLogger } = await import('../src/logger.js');
+    const { HttpServer } = await loadEngineModule<typeof import('../src/http/server.js')>('http/server.js');
+    const { silentLogger } = await loadEngineModule<typeof import('../src/logger.js')>('logger.js');
     const srv = new HttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger() });
     let open = 0;
     srv.addWsRoute({
@@ -114,8 +119,8 @@ async function serverRole(kind: Kind): Promise<void> {
     port = srv.port;
     live = () => open;
   } else {
-    const { createEngine } = await import('../src/engine.js');
-    const { demoApp } = await import('../src/demo.js');
+    const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
+    const { demoApp } = await loadEngineModule<typeof import('../src/demo.js')>('demo.js');
     const engine = createEngine({
       wsPort: 0,
       host: '127.0.0.1',
@@ -128,8 +133,14 @@ async function serverRole(kind: Kind): Promise<void> {
     port = engine.wsPort;
     live = () => engine.calls.size;
   }
+  const gcMeter = new GcMeter();
   serveRpc({
     heap: () => settleHeap(),
+    gcStart: () => {
+      gcMeter.start();
+      return true;
+    },
+    gcStop: () => gcMeter.stop(),
     cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }),
     live: () => live(),
   });
@@ -457,7 +468,9 @@ async function benchServer(kind: Kind): Promise<ServerResult> {
       const grown = await load.call<{ connected: number; failures: number }>('prepare', { n }, 120_000);
       const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
       const b0 = readCpuTicks();
+      await server.call('gcStart');
       await load.call('measure', undefined, WINDOW_MS + 30_000);
+      const gc = await server.call<GcWindow | undefined>('gcStop');
       const b1 = readCpuTicks();
       const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
       const st = await load.call<StepStats>('collect', undefined, 30_000);
@@ -482,11 +495,14 @@ async function benchServer(kind: Kind): Promise<ServerResult> {
         `${st.loadCpuPct.toFixed(0)} %`,
         Number.isNaN(other) ? '?' : Math.max(0, other),
         st.genLagP99,
+        // Frames the window sent (each one echoed): the GC figures' denominator.
+        ...gcCells(gc, st.sent),
         pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? ' contended: retried' : ''}`,
       ]);
       progress(
         `${kind}: ${n} calls: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} %, ` +
-          `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, box contended: retrying' : 'FAIL'}`,
+          `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, box contended: retrying' : 'FAIL'}` +
+          (gc ? `; ${gcLine(gc, st.sent)}` : ''),
       );
       stepMs = performance.now() - s0 + (n > 1000 ? 1500 : 500);
       if (retry) {
@@ -516,7 +532,7 @@ async function orchestrate(): Promise<void> {
   for (const r of results) {
     printTable(
       `inbound: ${r.kind === 'bare' ? 'bare ws echo server' : r.kind === 'callchart' ? 'callchart (inbound-call protocol, demoApp echo)' : 'callchart HttpServer + plain echo route (diagnostic)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per call, ${WINDOW_MS / 1000} s window`,
-      ['calls', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'echo frames/s', 'server cpu', 'loadgen cpu', 'other load (cores)', 'gen lag p99 ms', 'result'],
+      ['calls', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'echo frames/s', 'server cpu', 'loadgen cpu', 'other load (cores)', 'gen lag p99 ms', ...GC_COLUMNS, 'result'],
       r.rows,
     );
   }
@@ -540,7 +556,7 @@ async function orchestrate(): Promise<void> {
   process.stdout.write(
     `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ ${target * 100} %): ${ratio >= target ? 'MET' : 'NOT MET'}` +
       `; callchart heap over bare per call: ${((cc.heapPerCall - bare.heapPerCall) / 1024).toFixed(1)} KiB\n` +
-      `(ladder steps: ${LADDER.join(', ')}; the count resolution is the ladder's step size. Load generator: one child process, ` +
+      `(engine: ${ENGINE_BUILD}; ladder steps: ${LADDER.join(', ')}; the count resolution is the ladder's step size. Load generator: one child process, ` +
       `raw RFC 6455 client, ${FRAME_INTERVAL_MS} send slots of 1 ms; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
   );
 }

@@ -20,7 +20,10 @@
 // so the target is resolved at that exact point (see relativeLadder).
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
 // JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
-// (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+// (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
+// promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
+// BENCH_ENGINE_DIR=<dir> (a compiled build instead of src via tsx, see lib/engine-build.ts),
+// BENCH_HEAP_SAMPLE=<dir> (a sampling heap profile per window of what survived the young generation).
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -31,10 +34,14 @@ import { printTable, progress, type Cell } from './table.js';
 import { serveRpc, forkRpc } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
+import { HeapSampler } from './lib/heap-sampler.js';
+import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
+import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
 
 const FRAME_BYTES = 640;
 const FRAME_INTERVAL_MS = 20;
-const WARMUP_MS = 1000;
+/** JAMBONZ_AUDIO_WARMUP_MS: streaming before the window (longer: the sessions' own state is promoted before it, not in it). */
+const WARMUP_MS = Number(process.env.JAMBONZ_AUDIO_WARMUP_MS ?? 1000);
 const WINDOW_MS = Number(process.env.JAMBONZ_AUDIO_WINDOW_MS ?? 4000);
 const P99_LIMIT_MS = 20;
 const FIXED_LADDER = process.env.JAMBONZ_AUDIO_LADDER?.split(',').map(Number);
@@ -83,10 +90,13 @@ const arg = (name: string) => process.argv.find((x) => x.startsWith(`--${name}=`
 class Meter {
   measuring = false;
   received = 0;
+  /** Every frame handled while measuring (the GC figures' denominator), flagged or not. */
+  handled = 0;
   lat = new Float64Array(1 << 18);
   n = 0;
   /** One handled frame: its first 8 bytes are the send time; byte 12 flags the window. */
   frame(pcm: Buffer): void {
+    if (this.measuring) this.handled++;
     if (pcm[12] !== 1) return;
     this.received++;
     if (this.n === this.lat.length) {
@@ -98,6 +108,7 @@ class Meter {
   }
   reset(): void {
     this.received = 0;
+    this.handled = 0;
     this.n = 0;
   }
   stats(): { received: number; p50: number; p99: number; max: number } {
@@ -109,6 +120,10 @@ class Meter {
 
 async function serverRole(kind: Kind): Promise<void> {
   const meter = new Meter();
+  const gcMeter = new GcMeter();
+  const sampler = new HeapSampler();
+  let step = 0;
+  let gcWindow: GcWindow | undefined;
   let port: number;
   let live: () => number;
   let cleanup: () => void = () => {};
@@ -126,7 +141,7 @@ async function serverRole(kind: Kind): Promise<void> {
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
   } else {
-    const { createEngine } = await import('../src/engine.js');
+    const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'callchart-bench-audio-'));
     const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: false, inboundCall: false, jambonz: { recordingsDir: dir } });
     engine.jambonz.audio(
@@ -148,12 +163,20 @@ async function serverRole(kind: Kind): Promise<void> {
   }
   serveRpc({
     live: () => live(),
-    measure: (a: { on: boolean }) => {
+    measure: async (a: { on: boolean }) => {
       if (a.on) meter.reset();
       meter.measuring = a.on;
+      if (a.on) {
+        await sampler.start();
+        gcMeter.start();
+      } else {
+        gcWindow = gcMeter.stop();
+        await sampler.stop(`jambonz-audio-${kind}-${++step}`);
+      }
       return true;
     },
     stats: () => meter.stats(),
+    gc: () => ({ window: gcWindow, frames: meter.handled }),
     cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }),
     cleanup: () => {
       cleanup();
@@ -338,6 +361,7 @@ async function ladder(kind: Kind, steps: number[], below: number[] = []): Promis
       await sleep(300);
       await server.call('measure', { on: false });
       const st = await server.call<{ received: number; p50: number; p99: number; max: number }>('stats');
+      const gc = await server.call<{ window: GcWindow | undefined; frames: number }>('gc');
       await load.call('closeAll');
       const gone = performance.now() + 5000;
       while ((await server.call<number>('live')) > 0 && performance.now() < gone) await sleep(50);
@@ -364,11 +388,13 @@ async function ladder(kind: Kind, steps: number[], below: number[] = []): Promis
         `${serverCpu.toFixed(0)} %`,
         st.received > 0 ? (serverCpu / 100) * 1e6 / (st.received / (WINDOW_MS / 1000)) : '-',
         Number.isNaN(other) ? '?' : Math.max(0, other),
+        ...gcCells(gc.window, gc.frames),
         pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
       ]);
       progress(
         `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${((serverCpu / 100) * 1e6 / Math.max(1, st.received / (WINDOW_MS / 1000))).toFixed(2)} µs/frame), ` +
-          `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}`,
+          `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}` +
+          (gc.window ? `; ${gcLine(gc.window, gc.frames)}` : ''),
       );
       if (retry) {
         retries++;
@@ -418,7 +444,7 @@ async function orchestrate(): Promise<void> {
   for (const r of results) {
     printTable(
       `jambonz-audio: ${r.kind === 'bare' ? 'bare ws server (counts frames)' : 'callchart engine.jambonz.audio (actor per stream, app listener, WAV per stream)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per session, ${WINDOW_MS / 1000} s window`,
-      ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'server µs CPU/frame', 'other load (cores)', 'result'],
+      ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'server µs CPU/frame', 'other load (cores)', ...GC_COLUMNS, 'result'],
       r.rows,
     );
   }
@@ -435,7 +461,7 @@ async function orchestrate(): Promise<void> {
       `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ 90 %): ${ratio >= 0.9 ? 'MET' : 'NOT MET'}\n`,
     );
   }
-  process.stdout.write(`(ladders: ${ladders.join('; ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+  process.stdout.write(`(engine: ${ENGINE_BUILD}; ladders: ${ladders.join('; ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
 }
 
 const role = arg('role');

@@ -9,7 +9,8 @@ import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { parseClientMessage, encodeServerMessage, type InboundServerMessage } from './protocol.js';
 import type { CallManager } from '../call/manager.js';
-import type { Call, CallWire } from '../call/call.js';
+import type { Call, CallDriver, CallWire } from '../call/call.js';
+import type { CallEnd } from '../../machines/call.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { WS_CLOSE } from '../http/close-codes.js';
 
@@ -26,12 +27,139 @@ export interface InboundCallOptions {
   binaryRate?: RateLimit;
 }
 
+/** What every connection of one route shares (one object per route, not per call). */
+interface RouteShared {
+  readonly calls: CallManager;
+  readonly log: Logger;
+  readonly path: string;
+  readonly offerDelayMs: number;
+  readonly textRate: RateLimit;
+  readonly binaryRate: RateLimit;
+}
+
+/** ws options for every audio frame sent back (one object, not one per frame). */
+const BINARY = { binary: true } as const;
+
+/**
+ * One connection: the call's wire and the socket's frame handler. A class rather than closures: a
+ * live call holds this one object and its two socket listeners, whatever the number of wire
+ * methods (closures per call were most of the adapter's share of a call's heap).
+ */
+class InboundConnection implements CallWire {
+  sessionId = '';
+  offerTimer: NodeJS.Timeout | undefined;
+  call!: Call;
+  driver!: CallDriver;
+  gate!: FrameGate;
+
+  constructor(
+    readonly r: RouteShared,
+    private readonly ws: WebSocket,
+  ) {}
+
+  send(msg: InboundServerMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeServerMessage(msg));
+  }
+
+  // ---- CallWire (the call machine's wire actions, dispatched by the call manager) ----------
+
+  announceIncoming(): void {
+    this.send({ event: 'incoming_call', sessionId: this.sessionId });
+  }
+  sendAnswer(): void {
+    this.send({ event: 'answer', sessionId: this.sessionId });
+  }
+  sendReject(code: number, reason?: string): void {
+    this.send({ event: 'hangup', sessionId: this.sessionId, code, reason });
+  }
+  sendRedirect(code: number, contacts: string[]): void {
+    this.send({ event: 'hangup', sessionId: this.sessionId, code, reason: `redirected to ${contacts.join(', ')}` });
+  }
+  sendHangup(): void {
+    this.send({ event: 'hangup', sessionId: this.sessionId });
+  }
+  sendAudio(frame: Buffer): boolean {
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(frame, BINARY);
+    return true;
+  }
+  ended(end: CallEnd): void {
+    clearTimeout(this.offerTimer);
+    const ws = this.ws;
+    if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
+      ws.close(end.reason === 'failed' ? WS_CLOSE.internal : WS_CLOSE.normal, `call ended: ${end.reason}`);
+    }
+  }
+
+  // ---- socket --------------------------------------------------------------------------------
+
+  error(reason: string): void {
+    this.call.logger.debug({ reason }, 'client error');
+    this.send({ event: 'error', reason, sessionId: this.sessionId });
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
+    try {
+      this.onFrame(data, isBinary);
+    } catch (err) {
+      // A bug reached by one frame (or the app's audio listener throwing) ends this call only.
+      const call = this.call;
+      call.logger.error({ err }, 'frame handling failed: closing this call');
+      if (!call.isEnded) call.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'frame handling failed' });
+      this.ws.close(WS_CLOSE.internal, 'internal error');
+    }
+  }
+
+  private onFrame(data: RawData, isBinary: boolean): void {
+    if (!this.gate.allow(isBinary)) {
+      if (this.ws.readyState === this.ws.OPEN) this.call.logger.warn({ isBinary }, 'flood: closing connection');
+      this.ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
+      return;
+    }
+    const call = this.call;
+    if (isBinary) {
+      // Fast path: audio never goes through the actor, only its "may I" check.
+      if (!call.isActive) return this.error('audio before answer');
+      this.driver.audio(data as Buffer);
+      return;
+    }
+    const parsed = parseClientMessage(data.toString('utf8'), this.sessionId);
+    if (!parsed.ok) return this.error(parsed.reason);
+    const msg = parsed.message;
+    if (msg.event === 'dtmf') {
+      if (!call.isActive) return this.error('dtmf before answer');
+      call.actor.send({ type: 'DTMF', digit: msg.digit, source: 'ws' });
+    } else {
+      call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'client hangup' });
+    }
+  }
+
+  onClose(code: number): void {
+    clearTimeout(this.offerTimer);
+    const call = this.call;
+    if (!call.isEnded) call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: `connection closed (${code})` });
+    this.r.calls.release(call.id);
+  }
+}
+
+/** The offer delay elapsed: the call rings and the application's hook is asked. */
+function offer(c: InboundConnection): void {
+  const call = c.call;
+  call.actor.send({ type: 'CALL.INCOMING' });
+  if (call.state === 'ringing') c.r.calls.offer(call);
+}
+
 export function createInboundCallRoute(calls: CallManager, logger: Logger, o: InboundCallOptions = {}): WsRoute {
-  const path = o.path ?? '/';
-  const offerDelayMs = o.offerDelayMs ?? 1000;
-  const textRate = checkRateLimit('inboundCall.textRate', o.textRate ?? DEFAULT_FRAME_RATES.inboundCall.text);
-  const binaryRate = checkRateLimit('inboundCall.binaryRate', o.binaryRate ?? DEFAULT_FRAME_RATES.inboundCall.binary);
-  const log = logger.child({ component: 'inbound-call' });
+  const shared: RouteShared = {
+    calls,
+    log: logger.child({ component: 'inbound-call' }),
+    path: o.path ?? '/',
+    offerDelayMs: o.offerDelayMs ?? 1000,
+    textRate: checkRateLimit('inboundCall.textRate', o.textRate ?? DEFAULT_FRAME_RATES.inboundCall.text),
+    binaryRate: checkRateLimit('inboundCall.binaryRate', o.binaryRate ?? DEFAULT_FRAME_RATES.inboundCall.binary),
+  };
+  const path = shared.path;
+  const rates = { text: shared.textRate, binary: shared.binaryRate };
 
   return {
     name: 'inbound-call',
@@ -41,94 +169,24 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       // The call id doubles as the connection's supervisor group: one id, one allocation.
       const callId = uuidv4();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
-      const send = (msg: InboundServerMessage) => {
-        if (ws.readyState === ws.OPEN) ws.send(encodeServerMessage(msg));
-      };
-      let sessionId = '';
-      let offerTimer: NodeJS.Timeout | undefined;
-
-      const wire: CallWire = {
-        announceIncoming: () => send({ event: 'incoming_call', sessionId }),
-        sendAnswer: () => send({ event: 'answer', sessionId }),
-        sendReject: (code, reason) => send({ event: 'hangup', sessionId, code, reason }),
-        sendRedirect: (code, contacts) => send({ event: 'hangup', sessionId, code, reason: `redirected to ${contacts.join(', ')}` }),
-        sendHangup: () => send({ event: 'hangup', sessionId }),
-        sendAudio: (frame) => {
-          if (ws.readyState !== ws.OPEN) return false;
-          ws.send(frame, { binary: true });
-          return true;
-        },
-        ended: (end) => {
-          clearTimeout(offerTimer);
-          if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
-            ws.close(end.reason === 'failed' ? WS_CLOSE.internal : WS_CLOSE.normal, `call ended: ${end.reason}`);
-          }
-        },
-      };
-
+      const c = new InboundConnection(shared, ws);
       let call: Call;
       try {
-        call = calls.create({ callId, direction: 'inbound', transport: 'ws', from: remote, to: path, wire, group: callId });
+        call = calls.create({ callId, direction: 'inbound', transport: 'ws', from: remote, to: path, wire: c, group: callId });
       } catch (err) {
         const reason = err instanceof LimitExceededError ? err.message : 'cannot create call';
-        log.warn({ err, remote }, 'call refused');
-        send({ event: 'error', reason });
+        shared.log.warn({ err, remote }, 'call refused');
+        c.send({ event: 'error', reason });
         ws.close(err instanceof LimitExceededError ? WS_CLOSE.tryAgainLater : WS_CLOSE.internal, reason.slice(0, 120));
         return;
       }
-      sessionId = call.id;
-      const driver = calls.driverOf(call)!;
-      const clog = call.logger;
-      const gate = new FrameGate({ text: textRate, binary: binaryRate });
-      const error = (reason: string) => {
-        clog.debug({ reason }, 'client error');
-        send({ event: 'error', reason, sessionId });
-      };
-
-      offerTimer = setTimeout(() => {
-        call.actor.send({ type: 'CALL.INCOMING' });
-        if (call.state === 'ringing') calls.offer(call);
-      }, offerDelayMs);
-
-      ws.on('message', (data: RawData, isBinary: boolean) => {
-        try {
-          onFrame(data, isBinary);
-        } catch (err) {
-          // A bug reached by one frame (or the app's audio listener throwing) ends this call only.
-          clog.error({ err }, 'frame handling failed: closing this call');
-          if (!call.isEnded) call.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'frame handling failed' });
-          ws.close(WS_CLOSE.internal, 'internal error');
-        }
-      });
-
-      const onFrame = (data: RawData, isBinary: boolean): void => {
-        if (!gate.allow(isBinary)) {
-          if (ws.readyState === ws.OPEN) clog.warn({ isBinary }, 'flood: closing connection');
-          ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
-          return;
-        }
-        if (isBinary) {
-          // Fast path: audio never goes through the actor, only its "may I" check.
-          if (!call.isActive) return error('audio before answer');
-          driver.audio(data as Buffer);
-          return;
-        }
-        const parsed = parseClientMessage(data.toString('utf8'), sessionId);
-        if (!parsed.ok) return error(parsed.reason);
-        const msg = parsed.message;
-        if (msg.event === 'dtmf') {
-          if (!call.isActive) return error('dtmf before answer');
-          call.actor.send({ type: 'DTMF', digit: msg.digit, source: 'ws' });
-        } else {
-          call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'client hangup' });
-        }
-      };
-
-      ws.on('close', (code) => {
-        clearTimeout(offerTimer);
-        if (!call.isEnded) call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: `connection closed (${code})` });
-        calls.release(callId);
-      });
+      c.call = call;
+      c.sessionId = call.id;
+      c.driver = calls.driverOf(call)!;
+      c.gate = new FrameGate(rates);
+      c.offerTimer = setTimeout(offer, shared.offerDelayMs, c);
+      ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));
+      ws.on('close', (code: number) => c.onClose(code));
     },
   };
 }

@@ -12,12 +12,13 @@
 // handler that throws) closes that socket only.
 import { promises as fsp } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
+import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
-import { audioStreamMachine, defaultAudioStreamDelays, type AudioStreamEndReason, type AudioStreamMachine, type AudioStreamOutput } from '../../machines/audioStream.machine.js';
+import { audioStreamMachine, defaultAudioStreamDelays, type AudioStreamMachine, type AudioStreamOutput } from '../../machines/audioStream.machine.js';
 import { ActorRegistry } from '../actors/registry.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import type { WsRoute } from '../http/server.js';
-import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit } from '../http/rate-limit.js';
+import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type FrameRates } from '../http/rate-limit.js';
 import { WS_CLOSE } from '../http/close-codes.js';
 import type { JambonzContext, JambonzRoute } from './context.js';
 import { JAMBONZ_AUDIO_SUBPROTOCOL, parseAudioMetadata, type JambonzAudioMetadata } from './audio-protocol.js';
@@ -74,6 +75,8 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
     ensureDir: () => (dirReady ??= fsp.mkdir(dir, { recursive: true }).then(() => undefined)),
   };
 
+  const sockets: SocketsShared = { log, rates, metadataTimeoutMs, waiting, open: (ws, metadata, remote) => open(ws, metadata, remote) };
+
   return {
     name,
     path: routePath,
@@ -88,46 +91,11 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
         ws.close(WS_CLOSE.goingAway, 'server shutting down');
         return;
       }
-      let s: AudioStreamSession | undefined;
+      const c = new AudioSocket(sockets, ws, remote);
       waiting.add(ws);
-      const refuse = (reason: string) => {
-        log.warn({ remote, reason }, 'audio socket refused');
-        ws.close(WS_CLOSE.policy, reason.slice(0, 120));
-      };
-      const metadataTimer = setTimeout(() => refuse(`no metadata within ${metadataTimeoutMs} ms`), metadataTimeoutMs);
-      const gate = new FrameGate(rates);
-
-      ws.on('message', (data: RawData, isBinary: boolean) => {
-        if (!gate.allow(isBinary)) {
-          // The stream (if any) ends as a socket close: its WAV is finalised with what came in time.
-          if (ws.readyState === ws.OPEN) log.warn({ remote, callSid: s?.callSid, isBinary }, 'audio socket over its rate limit: closed');
-          ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
-          return;
-        }
-        if (s) {
-          if (s.isFinished) return;
-          try {
-            if (isBinary) s.onBinary(data as Buffer);
-            else s.onText((data as Buffer).toString('utf8'));
-          } catch (err) {
-            s.fail(err, isBinary ? 'audio listener' : 'event listener');
-          }
-          return;
-        }
-        if (ws.readyState !== ws.OPEN) return; // already refused
-        if (isBinary) return refuse('binary frame before metadata');
-        const parsed = parseAudioMetadata((data as Buffer).toString('utf8'));
-        if (!parsed.ok) return refuse(parsed.reason);
-        clearTimeout(metadataTimer);
-        waiting.delete(ws);
-        s = open(ws, parsed.metadata, remote);
-      });
-
-      ws.on('close', (code: number) => {
-        clearTimeout(metadataTimer);
-        waiting.delete(ws);
-        s?.onSocketClosed(code);
-      });
+      c.metadataTimer = setTimeout(refuseLate, metadataTimeoutMs, c);
+      ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));
+      ws.on('close', (code: number) => c.onClose(code));
     },
 
     async close() {
@@ -154,10 +122,8 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
     const id = `jambonz-audio-${routeId}-${++streamSeq}`;
     // The session is registered before the actor starts: the first state's entry action (open
     // the writer) looks it up by actor id.
-    const s = new AudioStreamSession(route, id, metadata, ws, log.child({ callSid: metadata.callSid, streamId: id }));
-    const ended = (out: AudioStreamOutput) => s.finish(out);
-    const lost = (reason: AudioStreamEndReason, error: string) =>
-      s.finish({ streamId: id, callSid: s.callSid, path: s.path ?? null, reason, ...s.totals(), error });
+    // The route's logger until the actor's own (with the call's bindings) exists, a moment later.
+    const s = new AudioStreamSession(route, id, metadata, ws, log);
     streams.add(s);
     try {
       const sup = registry.spawn(s, {
@@ -166,13 +132,13 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
         input: { streamId: id, callSid: metadata.callSid, record: route.record },
         traced: true,
         bindings: { callSid: metadata.callSid, route: routePath },
-        onDone: (out) => ended(out as AudioStreamOutput),
-        onCrash: (err) => lost('error', err instanceof Error ? err.message : String(err)),
+        onDone: (out) => s.finish(out as AudioStreamOutput),
+        onCrash: (err) => s.lost('error', err instanceof Error ? err.message : String(err)),
         onExit: () => {
           streams.delete(s);
           // Stopped from outside (supervisor.stopAll) before finishing: the file is still closed.
           // Deferred, because a crash releases the actor before its onCrash reports the error.
-          queueMicrotask(() => lost('shutdown', 'stream actor stopped'));
+          queueMicrotask(() => s.lost('shutdown', 'stream actor stopped'));
         },
       });
       s.actor = sup.ref;
@@ -193,4 +159,83 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
     }
     return s;
   }
+}
+
+/** What every socket of one audio route shares (one object per route). */
+interface SocketsShared {
+  readonly log: Logger;
+  readonly rates: FrameRates;
+  readonly metadataTimeoutMs: number;
+  /** Sockets not yet past their metadata frame. */
+  readonly waiting: Set<WebSocket>;
+  open(ws: WebSocket, metadata: JambonzAudioMetadata, remote: string): AudioStreamSession | undefined;
+}
+
+/**
+ * One audio socket up to and after its metadata frame. A class rather than closures: a live stream
+ * holds this object and its two socket listeners, nothing per frame.
+ */
+class AudioSocket {
+  s: AudioStreamSession | undefined;
+  metadataTimer: NodeJS.Timeout | undefined;
+  private readonly gate: FrameGate;
+
+  constructor(
+    private readonly r: SocketsShared,
+    private readonly ws: WebSocket,
+    readonly remote: string,
+  ) {
+    this.gate = new FrameGate(r.rates);
+  }
+
+  refuse(reason: string): void {
+    this.r.log.warn({ remote: this.remote, reason }, 'audio socket refused');
+    this.ws.close(WS_CLOSE.policy, reason.slice(0, 120));
+  }
+
+  onMessage(data: RawData, isBinary: boolean): void {
+    const ws = this.ws;
+    if (!this.gate.allow(isBinary)) {
+      // The stream (if any) ends as a socket close: its WAV is finalised with what came in time.
+      if (ws.readyState === ws.OPEN) this.r.log.warn({ remote: this.remote, callSid: this.s?.callSid, isBinary }, 'audio socket over its rate limit: closed');
+      ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
+      return;
+    }
+    const s = this.s;
+    if (s) {
+      if (s.isFinished) return;
+      try {
+        if (isBinary) s.onBinary(data as Buffer);
+        else s.onText((data as Buffer).toString('utf8'));
+      } catch (err) {
+        s.fail(err, isBinary ? 'audio listener' : 'event listener');
+      }
+      return;
+    }
+    if (ws.readyState !== ws.OPEN) return; // already refused
+    if (isBinary) return this.refuse('binary frame before metadata');
+    const parsed = parseAudioMetadata((data as Buffer).toString('utf8'));
+    if (!parsed.ok) return this.refuse(parsed.reason);
+    clearTimeout(this.metadataTimer);
+    this.metadataTimer = undefined;
+    this.r.waiting.delete(ws);
+    this.s = this.r.open(ws, parsed.metadata, this.remote);
+  }
+
+  /** The metadata timer fired. */
+  late(): void {
+    this.metadataTimer = undefined;
+    this.refuse(`no metadata within ${this.r.metadataTimeoutMs} ms`);
+  }
+
+  onClose(code: number): void {
+    clearTimeout(this.metadataTimer);
+    this.metadataTimer = undefined;
+    this.r.waiting.delete(this.ws);
+    this.s?.onSocketClosed(code);
+  }
+}
+
+function refuseLate(c: AudioSocket): void {
+  c.late();
 }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
-import type { AudioStreamEvent, AudioStreamMachine, AudioStreamOutput } from '../../machines/audioStream.machine.js';
+import type { AudioStreamEndReason, AudioStreamEvent, AudioStreamMachine, AudioStreamOutput } from '../../machines/audioStream.machine.js';
 import { PcmWavWriter } from '../media/codecs/wav.js';
 import { stateToString } from '../actors/state.js';
 import { WS_CLOSE } from '../http/close-codes.js';
@@ -33,6 +33,11 @@ import type {
   PlayAudioInput,
   PlayAudioOptions,
 } from './audio-types.js';
+
+/** The listener table of Node's EventEmitter (a function, or an array of them, per event). */
+interface EmitterInternals {
+  _events: { audio?: ((pcm: Buffer) => void) | Array<(pcm: Buffer) => void> };
+}
 
 /** Attempts at a free `<callSid>-<n>.wav` before giving up (one per earlier stream of the call). */
 const MAX_FILE_INDEX = 10_000;
@@ -76,7 +81,12 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
   private resolveDone!: (s: JambonzAudioSummary) => void;
   private readonly counters: JambonzAudioStats = { frames: 0, bytes: 0, oddFrames: 0, droppedFrames: 0, sentBytes: 0 };
   private writer: PcmWavWriter | null = null;
-  private pending: Buffer[] = [];
+  /**
+   * Audio that came before the WAV file was open, copied: a frame from \`ws\` is a view into the
+   * socket read it arrived in (up to 64 KiB), so holding the frame itself would pin that whole
+   * read, and keep both alive across scavenges, for as long as the file takes to open.
+   */
+  private pending: Buffer | null = null;
   private pendingBytes = 0;
   /** Frames are taken from metadata until finalize/abort. */
   private accepting = true;
@@ -152,12 +162,27 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
     this.counters.bytes += frame.length;
     if (this.route.record) {
       if (this.writer) this.write(frame);
-      else if (this.pendingBytes + frame.length <= this.route.maxPendingBytes) {
-        this.pending.push(frame);
-        this.pendingBytes += frame.length;
-      } else this.counters.droppedFrames++;
+      else if (this.pendingBytes + frame.length <= this.route.maxPendingBytes) this.stash(frame);
+      else this.counters.droppedFrames++;
     }
-    this.emit('audio', frame);
+    // One listener (the usual case: the app's, or a readable()'s) is called directly:
+    // EventEmitter#emit allocates an argument array on every call, i.e. on every frame.
+    const l = (this as unknown as EmitterInternals)._events.audio;
+    if (typeof l === 'function') l.call(this, frame);
+    else if (l !== undefined) this.emit('audio', frame);
+  }
+
+  private stash(frame: Buffer): void {
+    const need = this.pendingBytes + frame.length;
+    let p = this.pending;
+    if (p === null || p.length < need) {
+      // Doubling, capped at maxPendingBytes (which the caller checked \`need\` against).
+      const grown = Buffer.allocUnsafeSlow(Math.min(this.route.maxPendingBytes, Math.max(16 * 1024, need * 2)));
+      if (p !== null) grown.set(p.subarray(0, this.pendingBytes));
+      this.pending = p = grown;
+    }
+    p.set(frame, this.pendingBytes);
+    this.pendingBytes = need;
   }
 
   onText(text: string): void {
@@ -302,8 +327,8 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
           return;
         }
         this.writer = w;
-        for (const f of this.pending) this.write(f);
-        this.pending = [];
+        if (this.pending !== null && this.pendingBytes > 0) this.write(this.pending.subarray(0, this.pendingBytes));
+        this.pending = null;
         this.pendingBytes = 0;
         this.toActor({ type: 'WRITER.READY', path: w.path });
       },
@@ -332,7 +357,8 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
 
   abort(): void {
     this.accepting = false;
-    this.pending = [];
+    this.pending = null;
+    this.pendingBytes = 0;
     // close() still patches the header over what was written: the file stays a valid WAV.
     this.writer?.close().catch(() => {});
   }
@@ -360,6 +386,11 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
     } catch (err) {
       this.logger.error({ err }, 'close listener threw');
     }
+  }
+
+  /** The actor ended without an output (crashed, or stopped from outside): report from the adapter's totals. */
+  lost(reason: AudioStreamEndReason, error: string): void {
+    this.finish({ streamId: this.id, callSid: this.callSid, path: this.path ?? null, reason, ...this.totals(), error });
   }
 
   /** The application's code failed inside this stream: end this stream only (1011). */
