@@ -7,18 +7,28 @@ import { RtpSession } from '../../media/rtp/session.js';
 import { buildAuthorization, challengeFromResponse } from '../codec/digest.js';
 import { contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { createRequest, generateBranch, generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
-import { formatUri, parseUri } from '../codec/uri.js';
+import { formatUri, parseUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
+import type { SipStreamKind } from '../transport/types.js';
 import { sendAck2xx, uriHostPort } from './in-dialog.js';
 import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import type { SipUserAgent } from './user-agent.js';
 
-async function resolve(hp: { host: string; port: number }): Promise<Endpoint> {
-  if (isIP(hp.host)) return { address: hp.host, port: hp.port };
+async function resolve(hp: { host: string; port: number }, transport: SipStreamKind | undefined): Promise<Endpoint> {
+  const t = transport ? { transport } : {};
+  if (isIP(hp.host)) return { address: hp.host, port: hp.port, ...t };
   const { address } = await lookup(hp.host, { family: 4 });
-  return { address, port: hp.port };
+  return { address, port: hp.port, ...t };
+}
+
+/** The transport a target URI asks for (§19.1, §26.2): sips: or ;transport=tls is TLS, ;transport=tcp TCP. */
+export function uriTransport(uri: Uri): SipStreamKind | undefined {
+  if (uri.kind !== 'sip') return undefined;
+  if (uri.scheme === 'sips') return 'tls';
+  const t = uri.params.get('transport')?.toLowerCase();
+  return t === 'tcp' || t === 'tls' ? t : undefined;
 }
 
 /** Place an outbound call: RTP session, INVITE with our offer, call and dialog actors, dial. */
@@ -26,7 +36,10 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
   const uri = parseUri(target);
   const hp = uriHostPort(uri);
   if (!uri || !hp) throw new Error(`not a SIP URI: ${target}`);
-  const dest = await resolve(hp);
+  const kind = uriTransport(uri);
+  if (kind && !ua.transport.stream(kind)) throw new Error(`${target} needs SIP over ${kind.toUpperCase()}, which is not configured`);
+  if (kind === 'tls' && uri.kind === 'sip' && uri.port === undefined) hp.port = 5061;
+  const dest = await resolve(hp, kind);
   const callId = generateCallId(ua.advertisedHost);
   const leg = new SipLeg(ua, 'uac', callId, dest, ua.log);
   leg.rtp = await RtpSession.create({
@@ -47,7 +60,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
     to,
     callId,
     cseq: 1,
-    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+    via: ua.viaFor(dest),
     contact: leg.contact(),
     headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...Object.entries(o.headers ?? {})],
     body: leg.localSdp(),
@@ -116,7 +129,8 @@ export function retryWithAuth(ua: SipUserAgent, leg: SipLeg): void {
   const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
   const invite: SipRequest = { ...old, headers: old.headers.clone() };
   invite.headers.set('CSeq', `${cseq.seq + 1} INVITE`);
-  invite.headers.set('Via', `SIP/2.0/UDP ${ua.advertisedHost}:${ua.port};branch=${generateBranch()};rport`);
+  const via = ua.viaFor(leg.remote);
+  invite.headers.set('Via', `SIP/2.0/${via.transport} ${via.host}:${via.port};branch=${generateBranch()};rport`);
   invite.headers.set(auth.name, auth.value);
   leg.invite = invite;
   leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', cseq: cseq.seq + 1 });
