@@ -14,6 +14,7 @@ import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions, type SipUs
 import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
 import type { SipStreamLimits, SipTlsOptions } from './sip/transport/stream.js';
+import type { SipDnsResolver } from './sip/resolve/rfc3263.js';
 import type { SipParseLimits } from './sip/codec/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/rtp/ports.js';
@@ -122,6 +123,8 @@ export interface EngineOptions {
     tls?: SipTlsOptions;
     /** Limits on TCP/TLS connections (src/sip/transport/stream.ts DEFAULT_SIP_STREAM_LIMITS). */
     streamLimits?: Partial<SipStreamLimits>;
+    /** DNS for RFC 3263 lookups of outbound call targets (default: node:dns's Resolver; tests inject one). */
+    resolver?: SipDnsResolver;
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {
@@ -294,6 +297,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             },
             tcp: opts.sip?.tcpPort !== undefined ? { port: opts.sip.tcpPort, limits: opts.sip.streamLimits } : undefined,
             tls: tlsOptions(opts.sip),
+            resolver: opts.sip?.resolver,
           });
 
     this.drainer = new EngineDrain({
