@@ -182,3 +182,27 @@ test('a stalled TLS handshake is dropped at the handshake timeout; connection li
   const again = await connect(port);
   await inboundCall(again, 'TCP', port, 'after-limit@127.0.0.1');
 });
+
+test('an INVITE sent over TCP is not retransmitted (Timer A is for UDP only)', async () => {
+  const e = await start();
+  let invites = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((s) => {
+    sockets.add(s);
+    const framer = new StreamFramer();
+    s.on('data', (chunk: Buffer) => {
+      for (const ev of framer.push(chunk)) if (ev.type === 'message' && ev.bytes.toString('latin1').startsWith('INVITE ')) invites++;
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  try {
+    const port = (server.address() as net.AddressInfo).port;
+    await e.call(`sip:bob@127.0.0.1:${port};transport=tcp`);
+    await waitFor(() => invites === 1, 'the INVITE');
+    await sleep(1700); // Timer A would have resent it at 0.5 s and 1.5 s
+    assert.equal(invites, 1);
+  } finally {
+    for (const s of sockets) s.destroy();
+    server.close();
+  }
+});
