@@ -265,7 +265,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> implements
 
   private traced(direction: 'in' | 'out', bytes: Buffer, remote: Endpoint): void {
     try {
-      this.trace?.({ direction, local: { address: this.advertisedHost, port: this.port }, remote, bytes, time: Date.now() });
+      const port = remote.transport ? (this.streams.get(remote.transport)?.port ?? this.port) : this.port;
+      this.trace?.({ direction, local: { address: this.advertisedHost, port, ...(remote.transport ? { transport: remote.transport } : {}) }, remote, bytes, time: Date.now() });
     } catch (err) {
       // A broken trace sink must not take SIP down with it.
       this.log.warn({ err }, 'sip trace hook failed');
