@@ -2,8 +2,9 @@
 // time) drives a target at increasing calls per second, each step BENCH_SIP_STEP_S seconds (default
 // 30). Targets: (a) SIPp's own `-sn uas`, as the reference of what this box and SIPp can do,
 // (b) callchart (`callchart serve` from the compiled build in a child process, demo app answering
-// every call), SIP on the main thread, and (c) the same with `--sip-workers auto` (one SIP worker
-// thread per core, calls sharded by Call-ID; src/sip/workers/router.ts).
+// every call), SIP on the main thread, (c) the same with `--sip-workers auto` (one SIP worker
+// thread per core, calls sharded by Call-ID; src/sip/workers/router.ts), and (d) callchart over TCP
+// (`--sip-tcp-port`, SIPp `-t t1`: every call on one connection), the TCP ladder beside UDP.
 //
 // A step passes only if SIPp exits 0 with FailedCall 0, zero retransmissions and CurrentCall 0 at the
 // end (no call left open); a ladder stops at its first failing step. Reported per step: INVITE→200
@@ -11,13 +12,14 @@
 // and, for callchart, the server's VmRSS before and after the ladder.
 //
 // Env: BENCH_SIP_STEP_S (seconds per step, default 30), BENCH_SIP_RATES (comma list, default
-// 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart,callchart-workers),
+// 200,500,1000,1500,2000,2500,3000,4000), BENCH_SIP_TARGETS (sipp,callchart,callchart-tcp,callchart-workers),
 // BENCH_SIP_WORKERS (the --sip-workers value of callchart-workers, default auto),
 // BENCH_SIP_FROM_SOURCE=1 (run src/ through tsx instead of the compiled build), BENCH_SIP_WARMUP_S
 // (an unreported warm-up at the first rate before the ladder, default 5; 0 for none). The server
 // inherits the environment: CALLCHART_METRICS=off runs the ladder without Prometheus metrics.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runSipp, startSippUas, scenarioPath, type SippResult, type SippUas } from '../test/interop/helpers/sipp.js';
@@ -30,15 +32,17 @@ const RATES = (process.env.BENCH_SIP_RATES ?? '200,500,1000,1500,2000,2500,3000,
   .split(',')
   .map((s) => Number(s.trim()))
   .filter((n) => Number.isFinite(n) && n > 0);
-const TARGETS = (process.env.BENCH_SIP_TARGETS ?? 'sipp,callchart,callchart-workers').split(',').map((s) => s.trim());
+const TARGETS = (process.env.BENCH_SIP_TARGETS ?? 'sipp,callchart,callchart-tcp,callchart-workers').split(',').map((s) => s.trim());
 const WORKERS = process.env.BENCH_SIP_WORKERS ?? 'auto';
-const KNOWN_TARGETS = ['sipp', 'callchart', 'callchart-workers'];
+const KNOWN_TARGETS = ['sipp', 'callchart', 'callchart-tcp', 'callchart-workers'];
 const FROM_SOURCE = process.env.BENCH_SIP_FROM_SOURCE === '1';
 const WARMUP_S = Math.max(0, Number(process.env.BENCH_SIP_WARMUP_S ?? 5));
 
 interface Target {
   name: string;
   port: number;
+  /** SIPp reaches it over TCP (`-t t1`) rather than UDP. */
+  tcp?: boolean;
   pid: number;
   alive(): boolean;
   stop(): Promise<void>;
@@ -91,7 +95,16 @@ function buildOnce(): string {
 
 let built: string | undefined;
 
-async function startCallchartTarget(workers?: string): Promise<Target> {
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function tcpPortOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ port, host: '127.0.0.1' });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function startCallchartTarget(workers?: string, tcp = false): Promise<Target> {
   const port = await freeUdpPort();
   const out = new Tail(16 * 1024);
   const entry = FROM_SOURCE ? ['--import', 'tsx', 'src/cli.ts'] : [(built ??= buildOnce())];
@@ -99,6 +112,8 @@ async function startCallchartTarget(workers?: string): Promise<Target> {
   // leaving the buckets on (their cost is part of what is measured).
   const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999', '--sip-invite-rate', '100000'];
   if (workers) args.push('--sip-workers', workers);
+  // TCP on the same port number as UDP (separate port spaces).
+  if (tcp) args.push('--sip-tcp-port', String(port));
   const child: ChildProcess = track(spawn(process.execPath, [...entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout!.on('data', (d) => out.push(d));
   child.stderr!.on('data', (d) => out.push(d));
@@ -109,9 +124,14 @@ async function startCallchartTarget(workers?: string): Promise<Target> {
     throw new Error(`${String(e)}\n${out.toString()}`);
   }
   if (exited(child)) throw new Error(`callchart exited at start-up (code ${child.exitCode})\n${out.toString()}`);
+  for (let i = 0; tcp && !(await tcpPortOpen(port)); i++) {
+    if (i > 100 || exited(child)) throw new Error(`callchart did not listen on tcp/${port}\n${out.toString()}`);
+    await sleep(100);
+  }
   return {
-    name: workers ? `callchart --sip-workers ${workers}` : 'callchart',
+    name: workers ? `callchart --sip-workers ${workers}` : tcp ? 'callchart (TCP)' : 'callchart',
     port,
+    tcp,
     pid: child.pid!,
     alive: () => !exited(child),
     stop: () => terminate(child, 'SIGTERM', 5000),
@@ -130,7 +150,7 @@ async function runStep(target: Target, rate: number, seconds = STEP_S): Promise<
     timeoutMs: (seconds + 30) * 1000,
     traceRtt: true,
     // Let SIPp read and schedule more per loop at high rates.
-    extraArgs: ['-max_recv_loops', '10000', '-max_sched_loops', '10000'],
+    extraArgs: ['-max_recv_loops', '10000', '-max_sched_loops', '10000', ...(target.tcp ? ['-t', 't1'] : [])],
   });
   const s = r.stats;
   const problems: string[] = [];
@@ -188,7 +208,7 @@ async function main(): Promise<void> {
     return;
   }
   process.stdout.write(
-    `\nSIPp uac-bench.xml (INVITE/200/ACK/BYE, zero hold time) over UDP on 127.0.0.1; ${STEP_S} s per step; ` +
+    `\nSIPp uac-bench.xml (INVITE/200/ACK/BYE, zero hold time) over UDP (TCP for "callchart (TCP)") on 127.0.0.1; ${STEP_S} s per step; ` +
       `rates ${RATES.join(', ')} cps${WARMUP_S > 0 ? ` after a ${WARMUP_S} s warm-up at ${RATES[0]} cps` : ''}; ` +
       `a step passes with exit 0, 0 failed, 0 retransmissions, 0 calls open.\n`,
   );
@@ -202,8 +222,8 @@ async function main(): Promise<void> {
     const isCallchart = t !== 'sipp';
     let target: Target | undefined;
     try {
-      target = t === 'sipp' ? await startSippTarget() : await startCallchartTarget(t === 'callchart-workers' ? WORKERS : undefined);
-      progress(`${target.name} listening on udp/${target.port} (pid ${target.pid})`);
+      target = t === 'sipp' ? await startSippTarget() : await startCallchartTarget(t === 'callchart-workers' ? WORKERS : undefined, t === 'callchart-tcp');
+      progress(`${target.name} listening on ${target.tcp ? 'tcp' : 'udp'}/${target.port} (pid ${target.pid})`);
       await sleep(1000);
       const rssBefore = isCallchart ? vmRssKiB(target.pid) : undefined;
       if (WARMUP_S > 0) {

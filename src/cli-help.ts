@@ -29,6 +29,12 @@ Options (environment variable in brackets):
                          the machine's hostname when that is 0.0.0.0)
   --sip-max-pending <n>  inbound INVITEs ringing or awaiting their ACK  [CALLCHART_SIP_MAX_PENDING]
                          at once (default 1000); beyond: 503 Retry-After
+  --sip-tcp-port <port>  SIP over TCP on this port too (e.g. 5060;     [CALLCHART_SIP_TCP_PORT]
+                         default: none)
+  --sip-tls-port <port>  SIP over TLS on this port (e.g. 5061; needs   [CALLCHART_SIP_TLS_PORT]
+                         --tls-cert and --tls-key; default: none)
+  --tls-cert <file>      PEM certificate (chain) for SIP over TLS      [CALLCHART_TLS_CERT]
+  --tls-key <file>       PEM private key for SIP over TLS              [CALLCHART_TLS_KEY]
   --sip-allow <list>     only these sources may send SIP: comma-       [CALLCHART_SIP_ALLOW]
                          separated addresses or CIDR blocks, IPv4 or
                          IPv6 (e.g. 10.0.0.0/8,192.0.2.7); others are

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createEngine, type Engine } from './engine.js';
+import { createEngine, type Engine, type EngineOptions } from './engine.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 import { createCliLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from './logging/format.js';
 import { combineTraceHooks, sipTraceLogger } from './logging/sip-trace.js';
@@ -100,6 +100,12 @@ export interface ServeConfig {
   adminToken?: string;
   /** false: no /metrics at all (--metrics off); absent = on. */
   metrics?: false;
+  /** SIP over TCP on this port (--sip-tcp-port); absent = no TCP. */
+  sipTcpPort?: number;
+  /** SIP over TLS on this port (--sip-tls-port) with the PEM files tlsCert/tlsKey; absent = no TLS. */
+  sipTlsPort?: number;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /**
@@ -169,6 +175,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-users': { type: 'string' },
         'sip-realm': { type: 'string' },
         'sip-max-pending': { type: 'string' },
+        'sip-tcp-port': { type: 'string' },
+        'sip-tls-port': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'metrics-port': { type: 'string' },
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
@@ -200,6 +210,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       throw new UsageError(`--sip-allow: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
+  const streams = sipStreamsOf(v, env, sipWorkers);
   const rateSpec = v['sip-invite-rate'] ?? env.CALLCHART_SIP_INVITE_RATE;
   const sipInviteRate = rateSpec === undefined ? undefined : rateSpec === 'off' ? false : Number(rateSpec);
   if (typeof sipInviteRate === 'number' && !(Number.isFinite(sipInviteRate) && sipInviteRate > 0)) {
@@ -286,6 +297,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(adminToken ? { adminToken } : {}),
     ...(metricsSpec === 'off' ? { metrics: false as const } : {}),
     ...(sipAllow ? { sipAllow } : {}),
+    ...streams,
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
     ...(strictRtpNat ? { strictRtpNat: strictRtpNat as NatSources } : {}),
@@ -301,6 +313,25 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     maxCalls,
     dataDir: pick(v['data-dir'], 'CALLCHART_DATA_DIR', 'data'),
     inspect,
+  };
+}
+
+/** --sip-tcp-port, --sip-tls-port (which needs --tls-cert and --tls-key) and their env vars. */
+function sipStreamsOf(
+  v: Record<string, unknown>,
+  env: NodeJS.ProcessEnv,
+  sipWorkers: number,
+): Pick<ServeConfig, 'sipTcpPort' | 'sipTlsPort' | 'tlsCert' | 'tlsKey'> {
+  const str = (flag: string, envName: string) => (typeof v[flag] === 'string' ? (v[flag] as string) : env[envName]);
+  const tcp = str('sip-tcp-port', 'CALLCHART_SIP_TCP_PORT');
+  const tls = str('sip-tls-port', 'CALLCHART_SIP_TLS_PORT');
+  const tlsCert = str('tls-cert', 'CALLCHART_TLS_CERT');
+  const tlsKey = str('tls-key', 'CALLCHART_TLS_KEY');
+  if (tls !== undefined && (!tlsCert || !tlsKey)) throw new UsageError('--sip-tls-port needs --tls-cert and --tls-key (PEM files)');
+  if ((tcp !== undefined || tls !== undefined) && sipWorkers > 0) throw new UsageError('--sip-tcp-port/--sip-tls-port are served on the main thread only: not with --sip-workers');
+  return {
+    ...(tcp !== undefined ? { sipTcpPort: port('--sip-tcp-port', tcp) } : {}),
+    ...(tls !== undefined ? { sipTlsPort: port('--sip-tls-port', tls), tlsCert, tlsKey } : {}),
   };
 }
 
@@ -397,6 +428,16 @@ export function strictRtpOptions(cfg: Pick<ServeConfig, 'strictRtp' | 'strictRtp
   return { ...(cfg.strictRtp ? { mode: cfg.strictRtp } : {}), ...(cfg.strictRtpNat ? { natSources: cfg.strictRtpNat } : {}) };
 }
 
+/** The engine's TCP/TLS options from the config (the PEM files are read here, once). */
+function sipStreamOptions(cfg: ServeConfig): NonNullable<EngineOptions['sip']> {
+  return {
+    ...(cfg.sipTcpPort !== undefined ? { tcpPort: cfg.sipTcpPort } : {}),
+    ...(cfg.sipTlsPort !== undefined && cfg.tlsCert && cfg.tlsKey
+      ? { tlsPort: cfg.sipTlsPort, tls: { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } }
+      : {}),
+  };
+}
+
 export async function serve(cfg: ServeConfig): Promise<Engine> {
   const logger = createCliLogger({ level: cfg.logLevel, format: cfg.logFormat ?? defaultLogFormat() });
   // With SIP workers the main thread's engine serves the WebSocket protocols only; SIP calls and
@@ -417,7 +458,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
-    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp, ...(trace ? { trace } : {}) },
+    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp, ...(trace ? { trace } : {}), ...sipStreamOptions(cfg) },
     inspect: cfg.inspect || false,
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},

@@ -10,9 +10,11 @@ import { createInboundCallRoute, type InboundCallOptions } from './inbound-call/
 import { createLogger, silentLogger, type LogLevel } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect/index.js';
 import type { Call, IncomingCallHook } from './call/call.js';
-import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions } from './sip/ua/user-agent.js';
+import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions, type SipUserAgentOptions } from './sip/ua/user-agent.js';
 import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
+import type { SipStreamLimits, SipTlsOptions } from './sip/transport/stream.js';
+import type { SipDnsResolver } from './sip/resolve/rfc3263.js';
 import type { SipParseLimits } from './sip/codec/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/rtp/ports.js';
@@ -114,6 +116,16 @@ export interface EngineOptions {
      * sipTraceLogger(logger) for a log line each, or a HepExporter's hook for Homer.
      */
     trace?: SipTraceHook;
+    /** SIP over TCP on this port beside UDP (0 = ephemeral: read `engine.sipTcpPort`). */
+    tcpPort?: number;
+    /** SIP over TLS on this port (needs `tls`; 0 = ephemeral: read `engine.sipTlsPort`). */
+    tlsPort?: number;
+    /** Certificate and key (PEM) for SIP over TLS; `ca`/`rejectUnauthorized` for connections we open. */
+    tls?: SipTlsOptions;
+    /** Limits on TCP/TLS connections (src/sip/transport/stream.ts DEFAULT_SIP_STREAM_LIMITS). */
+    streamLimits?: Partial<SipStreamLimits>;
+    /** DNS for RFC 3263 lookups of outbound call targets (default: node:dns's Resolver; tests inject one). */
+    resolver?: SipDnsResolver;
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {
@@ -285,6 +297,9 @@ export class Engine extends EventEmitter<EngineEvents> {
               parseLimits: opts.sip?.parseLimits,
               trace: opts.sip?.trace,
             },
+            tcp: opts.sip?.tcpPort !== undefined ? { port: opts.sip.tcpPort, limits: opts.sip.streamLimits } : undefined,
+            tls: tlsOptions(opts.sip),
+            resolver: opts.sip?.resolver,
           });
 
     this.drainer = new EngineDrain({
@@ -429,6 +444,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.sip?.port;
   }
 
+  /** The bound SIP TCP port, when `sip.tcpPort` is set. */
+  get sipTcpPort(): number | undefined {
+    return this.sip?.transport.stream('tcp')?.port;
+  }
+
+  /** The bound SIP TLS port, when `sip.tlsPort` is set. */
+  get sipTlsPort(): number | undefined {
+    return this.sip?.transport.stream('tls')?.port;
+  }
+
   /**
    * Place an outbound SIP call. Resolves once the INVITE is on its way with the call handle;
    * listen for `answered` / `ended` on it.
@@ -523,4 +548,10 @@ export class Engine extends EventEmitter<EngineEvents> {
 
 export function createEngine(opts: EngineOptions = {}): Engine {
   return new Engine(opts);
+}
+
+function tlsOptions(sip: EngineOptions['sip']): SipUserAgentOptions['tls'] {
+  if (sip?.tlsPort === undefined) return undefined;
+  if (!sip.tls) throw new Error('sip.tlsPort needs sip.tls: { cert, key } (PEM)');
+  return { ...sip.tls, port: sip.tlsPort, limits: sip.streamLimits };
 }

@@ -100,6 +100,9 @@ export { sipTraceLogger, combineTraceHooks } from './logging/sip-trace.js';
 export { HepExporter, type HepExporterOptions, type HepExporterStats } from './logging/hep-exporter.js';
 export { encodeHep3, decodeHep3, type HepMessage, type HepDecodeResult } from './logging/hep.js';
 export type { SipTraceHook, SipTraceRecord } from './sip/transport/udp.js';
+// SIP over TCP/TLS and RFC 3263 (EngineOptions.sip.tls, streamLimits, resolver).
+export type { SipTlsOptions, SipStreamLimits } from './sip/transport/stream.js';
+export type { SipDnsResolver } from './sip/resolve/rfc3263.js';
 
 // Everything generated from the verb specifications: JambonzVerb, JambonzVerbName, the verb tables,
 // and one Jambonz<Name>Verb / Jambonz<Name>Props type per verb and nested schema.

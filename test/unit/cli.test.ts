@@ -327,3 +327,17 @@ test('--sip-max-pending (or CALLCHART_SIP_MAX_PENDING) caps pending inbound INVI
   assert.equal(parseServeArgs([], { CALLCHART_SIP_MAX_PENDING: '7' }).sipMaxPendingInvites, 7);
   assert.throws(() => parseServeArgs(['--sip-max-pending', '0'], {}), /--sip-max-pending must be a positive integer/);
 });
+
+test('--sip-tcp-port, --sip-tls-port with --tls-cert/--tls-key (or their CALLCHART_* variables)', () => {
+  const none = parseServeArgs([], {});
+  assert.equal(none.sipTcpPort, undefined, 'no TCP by default');
+  assert.equal(none.sipTlsPort, undefined, 'no TLS by default');
+  assert.equal(parseServeArgs(['--sip-tcp-port', '5060'], {}).sipTcpPort, 5060);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_TCP_PORT: '0' }).sipTcpPort, 0);
+  const tls = parseServeArgs(['--sip-tls-port', '5061', '--tls-cert', 'c.pem'], { CALLCHART_TLS_KEY: 'k.pem' });
+  assert.deepEqual([tls.sipTlsPort, tls.tlsCert, tls.tlsKey], [5061, 'c.pem', 'k.pem']);
+  assert.throws(() => parseServeArgs(['--sip-tls-port', '5061'], {}), /needs --tls-cert and --tls-key/);
+  assert.throws(() => parseServeArgs(['--sip-tcp-port', 'x'], {}), /--sip-tcp-port must be a port/);
+  assert.throws(() => parseServeArgs(['--sip-tcp-port', '5060', '--sip-workers', '2'], {}), /not with --sip-workers/);
+  for (const s of ['--sip-tcp-port', 'CALLCHART_SIP_TCP_PORT', '--sip-tls-port', 'CALLCHART_SIP_TLS_PORT', '--tls-cert', 'CALLCHART_TLS_CERT', '--tls-key', 'CALLCHART_TLS_KEY']) assert.ok(HELP.includes(s), s);
+});

@@ -166,7 +166,7 @@ describe('parseMessage', () => {
   });
 
   it('enforces mandatory headers and CSeq/method agreement', () => {
-    for (const drop of ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Via']) {
+    for (const drop of ['To', 'From', 'CSeq', 'Call-ID', 'Via']) {
       const text = INVITE.split('\r\n').filter((l) => !l.startsWith(`${drop}:`)).join('\r\n');
       const r = parseMessage(text);
       assert.equal(r.ok, false, `missing ${drop}`);

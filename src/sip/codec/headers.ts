@@ -404,6 +404,24 @@ export function tokenList(headers: HeaderList, name: string): string[] {
     .filter((t) => t !== '');
 }
 
+/**
+ * Whether the request's Accept header (§20.1) admits `mediaType` (e.g. "application/sdp"): true
+ * without an Accept header; otherwise a range naming it, its type with a wildcard subtype, or the
+ * full wildcard, with a q other than 0.
+ */
+export function acceptsMediaType(headers: HeaderList, mediaType: string): boolean {
+  const ranges = tokenList(headers, 'Accept');
+  if (ranges.length === 0) return true;
+  const want = mediaType.toLowerCase();
+  const type = want.slice(0, want.indexOf('/'));
+  return ranges.some((r) => {
+    const [range = '', ...params] = r.split(';').map((x) => x.trim().toLowerCase());
+    if (range !== want && range !== `${type}/*` && range !== '*/*') return false;
+    const q = params.find((p) => p.startsWith('q='));
+    return q === undefined || Number(q.slice(2)) > 0;
+  });
+}
+
 // ---------------------------------------------------------------------------
 // Authentication headers (RFC 3261 §25.1 challenge / credentials)
 // ---------------------------------------------------------------------------

@@ -162,12 +162,13 @@ const TAG_RE = /tag/i;
 
 interface Echo {
   via: readonly string[];
-  from: string;
-  to: string;
+  /** Undefined (left out of the response) only for a stateless error reply to a request lacking it. */
+  from: string | undefined;
+  to: string | undefined;
   /** The request's headers, whose To parse withTag() reuses (undefined: parse `to`). */
   request: HeaderList | undefined;
-  callId: string;
-  cseq: string;
+  callId: string | undefined;
+  cseq: string | undefined;
   encoding: HeaderList['encoding'];
 }
 
@@ -175,10 +176,10 @@ function buildResponse(echo: Echo, status: number, reason: string | undefined, o
   const headers = new HeaderList();
   headers.encoding = echo.encoding;
   for (const v of echo.via) headers.append('Via', v);
-  headers.append('From', echo.from);
-  headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, echo.request, opts.toTag));
-  headers.append('Call-ID', echo.callId);
-  headers.append('CSeq', echo.cseq);
+  if (echo.from !== undefined) headers.append('From', echo.from);
+  if (echo.to !== undefined) headers.append('To', opts.toTag === undefined ? echo.to : withTag(echo.to, echo.request, opts.toTag));
+  if (echo.callId !== undefined) headers.append('Call-ID', echo.callId);
+  if (echo.cseq !== undefined) headers.append('CSeq', echo.cseq);
   for (const [n, v] of opts.headers ?? []) headers.append(n, v);
   const body = opts.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(opts.body) ? opts.body : Buffer.from(opts.body, 'utf8');
   if (opts.contentType !== undefined) headers.set('Content-Type', opts.contentType);
@@ -224,23 +225,24 @@ export function createResponse(req: SipRequest, status: number, reason?: string,
 const CONTROL_RE = /[\x00-\x08\x0a-\x1f\x7f]/;
 
 /**
- * Builds the stateless error reply for a request the parser rejected, if enough of it was readable.
- * It echoes values in the bytes they came in, and none with a control character in it (parse.ts
- * never keeps one with CR, LF or NUL; BEL and the like, legal in a quoted-pair, are not echoed
- * either): such a request gets no answer.
+ * Builds the stateless error reply for a request the parser rejected, if enough of it was readable:
+ * a top Via to answer to. A request missing From, To, Call-ID or CSeq still gets its 400 with the
+ * headers it had (RFC 4475 §3.1.2.18: "respond with 400, if it can"). It echoes values in the bytes
+ * they came in, and none with a control character in it (parse.ts never keeps one with CR, LF or
+ * NUL; BEL and the like, legal in a quoted-pair, are not echoed either): such a request gets no answer.
  */
 export function createErrorResponse(failure: ParseFailure, opts: ResponseOptions = {}): SipResponse | undefined {
   const p = failure.partial;
-  if (failure.isResponse || !p || p.via.length === 0 || !p.from || !p.to || !p.callId || !p.cseq) return undefined;
-  if (CONTROL_RE.test(p.from) || CONTROL_RE.test(p.to) || CONTROL_RE.test(p.callId) || CONTROL_RE.test(p.cseq)) return undefined;
+  if (failure.isResponse || !p || p.via.length === 0) return undefined;
+  for (const v of [p.from, p.to, p.callId, p.cseq]) if (v !== undefined && CONTROL_RE.test(v)) return undefined;
   if (p.via.some((v) => CONTROL_RE.test(v))) return undefined;
   const echo: Echo = {
     via: p.via,
-    from: p.from,
-    to: p.to,
+    from: p.from || undefined,
+    to: p.to || undefined,
     request: undefined,
-    callId: p.callId,
-    cseq: p.cseq,
+    callId: p.callId || undefined,
+    cseq: p.cseq || undefined,
     encoding: p.latin1 ? 'latin1' : 'utf8',
   };
   return buildResponse(echo, failure.status, failure.reason, opts);

@@ -102,7 +102,9 @@ const DEFAULT_MAX_SIZE = 65535;
 
 /** Headers that must appear at most once (RFC 3261 §7.3, RFC 4475 multi01/mcl01). */
 const SINGLETONS = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Content-Length', 'Content-Type', 'Expires'];
-const REQUIRED_IN_REQUEST = ['To', 'From', 'CSeq', 'Call-ID', 'Max-Forwards', 'Via'];
+// Max-Forwards is not required: an RFC 2543 request has none and is processed as if it said 70
+// (RFC 3261 §8.2, RFC 4475 §3.3.14); the UA core reads a missing one as 70.
+const REQUIRED_IN_REQUEST = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
 const REQUIRED_IN_RESPONSE = ['To', 'From', 'CSeq', 'Call-ID', 'Via'];
 /** Headers counted while the lines are read, for the two checks above. */
 const COUNTED = new Set([...SINGLETONS, 'Via']);

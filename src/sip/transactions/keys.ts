@@ -12,6 +12,8 @@ import type { Endpoint } from '../transport/udp.js';
  * the sender's listening port on the same host).
  */
 export function responseTarget(res: SipResponse, source: Endpoint): Endpoint {
+  // Over a stream, back on the connection the request came in on (§18.2.2).
+  if (source.transport !== undefined) return source;
   const d = responseDestination(res);
   return d && d.host === source.address ? { address: d.host, port: d.port } : source;
 }

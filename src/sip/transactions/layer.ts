@@ -436,10 +436,18 @@ export class TransactionLayer {
     this.byId.set(id, rec);
     this.stats.clientCreated++;
     const logic = req.method === 'INVITE' ? this.ict : this.nict;
-    const actor = this.spawn(logic, id, () => {
-      this.clients.delete(key);
-      this.byId.delete(id);
-    });
+    // Over TCP/TLS no Timer A/E retransmissions and no Timer D/K wait (§17.1.1.2, §17.1.2.2).
+    const input = dest.transport !== undefined && !this.timers.reliable ? { ...this.timers, reliable: true } : undefined;
+    const actor = this.spawn(
+      logic,
+      id,
+      () => {
+        this.clients.delete(key);
+        this.byId.delete(id);
+      },
+      undefined,
+      input,
+    );
     actor?.send({ type: 'SEND', request: req });
     return rec;
   }
@@ -464,12 +472,13 @@ export class TransactionLayer {
     id: string,
     onExit: () => void,
     onSnapshot?: (snap: AnyMachineSnapshot) => void,
+    input: SipTimerConfig = this.timers,
   ): { send(event: AnyEventObject): void } | undefined {
     try {
       return this.supervisor.spawn(logic as AnyActorLogic, {
         kind: 'transaction',
         id,
-        input: this.timers,
+        input,
         onExit,
         ...(onSnapshot ? { onSnapshot: onSnapshot as (snap: unknown) => void } : {}),
         onCrash: (err) => this.logger.error({ err, id }, 'transaction crashed'),

@@ -26,10 +26,8 @@ import { sipCallId } from '../../logging/sip-trace.js';
 import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
 import { SipWireCounts } from '../../metrics/sip-wire.js';
 
-export interface Endpoint {
-  address: string;
-  port: number;
-}
+import type { Endpoint, SipMessageTransport, SipStreamKind } from './types.js';
+export type { Endpoint } from './types.js';
 
 export interface SipTransportEvents {
   /** `topVia`: the request's top Via as parsed and stamped with received/rport, when it had one. */
@@ -133,7 +131,15 @@ function lookupLiteral(
   else dnsLookup(host, options, cb);
 }
 
-export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
+/**
+ * The UDP transport, and the hub every transport's messages pass through: stream transports
+ * (stream.ts) attached with attachStream() hand their framed messages to ingest(), so admission,
+ * parse errors, tracing, metrics and the drain gate are the same for all; and sendBytes() sends an
+ * Endpoint that names a stream over that stream.
+ */
+export class SipUdpTransport extends EventEmitter<SipTransportEvents> implements SipMessageTransport {
+  readonly kind = 'udp' as const;
+  private readonly streams = new Map<SipStreamKind, SipMessageTransport>();
   private socket: dgram.Socket | undefined;
   /** The bound port, read once after bind: Via/Contact ask for it on every message. */
   private boundPort: number | undefined;
@@ -186,14 +192,14 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
         } catch {
           /* not fatal: the OS may cap it */
         }
-        socket.on('message', (buf, rinfo) => this.onDatagram(buf, { address: rinfo.address, port: rinfo.port }));
+        socket.on('message', (buf, rinfo) => this.ingest(buf, { address: rinfo.address, port: rinfo.port }));
         socket.on('error', (err) => {
           this.log.error({ err }, 'sip socket error');
           this.emit('error', err);
         });
         this.socket = socket;
         this.boundPort = socket.address().port;
-        this.unsubscribe = feed?.subscribe((buf, from) => this.onDatagram(buf, from));
+        this.unsubscribe = feed?.subscribe((buf, from) => this.ingest(buf, from));
         if (this.admission) this.stopRefusalLog = logRefusals(this.admission, this.log);
         this.log.info({ host: this.opts.host, port: this.port }, 'sip/udp listening');
         resolve();
@@ -213,6 +219,16 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     return new Promise((resolve) => s.close(() => resolve()));
   }
 
+  /** Route messages for `kind` endpoints through `transport` (its listen/close stay its owner's). */
+  attachStream(kind: SipStreamKind, transport: SipMessageTransport): void {
+    this.streams.set(kind, transport);
+  }
+
+  /** The attached stream transport of a kind, if any. */
+  stream(kind: SipStreamKind): SipMessageTransport | undefined {
+    return this.streams.get(kind);
+  }
+
   send(msg: SipMessage, to: Endpoint): void {
     this.sendBytes(serialize(msg), to);
   }
@@ -224,7 +240,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
     this.stats.sent++;
     if (this.trace) this.traced('out', buf, to);
     this.wire.sent(buf);
-    s.send(buf, to.port, to.address, this.afterSend);
+    if (to.transport === undefined) s.send(buf, to.port, to.address, this.afterSend);
+    else if (this.streams.get(to.transport)?.sendBytes(buf, to) !== true) this.stats.sendErrors++;
   }
 
   // One callback for every send (the error carries the address and port) rather than a closure each.
@@ -248,14 +265,16 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
 
   private traced(direction: 'in' | 'out', bytes: Buffer, remote: Endpoint): void {
     try {
-      this.trace?.({ direction, local: { address: this.advertisedHost, port: this.port }, remote, bytes, time: Date.now() });
+      const port = remote.transport ? (this.streams.get(remote.transport)?.port ?? this.port) : this.port;
+      this.trace?.({ direction, local: { address: this.advertisedHost, port, ...(remote.transport ? { transport: remote.transport } : {}) }, remote, bytes, time: Date.now() });
     } catch (err) {
       // A broken trace sink must not take SIP down with it.
       this.log.warn({ err }, 'sip trace hook failed');
     }
   }
 
-  private onDatagram(buf: Buffer, from: Endpoint): void {
+  /** One message in: a UDP datagram, or a message a stream transport framed (`from.transport` set). */
+  ingest(buf: Buffer, from: Endpoint): void {
     this.stats.received++;
     const admission = this.admission;
     if (admission) {
@@ -263,7 +282,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> {
       if (verdict !== 'accept') {
         if (verdict === 'refuse') {
           const r = admission.refusal(buf, from, this.parseOptions);
-          if (r) this.sendBytes(r.bytes, r.to);
+          // Over a stream the refusal goes back on the connection (§18.2.2).
+          if (r) this.sendBytes(r.bytes, from.transport ? from : r.to);
         }
         return;
       }

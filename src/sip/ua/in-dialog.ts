@@ -145,7 +145,7 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
     to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
     callId: p.callId,
     cseq: p.cseq,
-    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+    via: ua.viaFor(leg.remote),
     contact: leg.contact(),
     headers,
     ...(body !== undefined ? { body, contentType } : {}),
@@ -188,7 +188,7 @@ export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): voi
     to: res.headers.parsedFirst('To', parseNameAddr)!,
     callId: leg.callId,
     cseq: cseq.seq,
-    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+    via: ua.viaFor(leg.remote),
   });
   for (const r of d.routeSet) ack.headers.append('Route', r);
   ua.transactions.sendStateless(ack, nextHop(leg, target));
@@ -206,6 +206,8 @@ export function uriHostPort(uri: Uri | undefined): { host: string; port: number 
  * name: no DNS on the hot path) to the address it sent from. See peer.ts.
  */
 function nextHop(leg: SipLeg, target: Uri): Endpoint {
+  // Over TCP/TLS the dialog's requests follow its flow: the connection its INVITE used.
+  if (leg.remote.transport !== undefined) return leg.remote;
   const route = leg.dialogState.routeSet[0];
   const na = route ? parseNameAddr(route) : undefined;
   const hp = uriHostPort(na?.uri) ?? uriHostPort(target);

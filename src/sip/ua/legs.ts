@@ -101,7 +101,7 @@ export class SipLeg implements CallWire {
   }
 
   contact(): NameAddr {
-    return { uri: this.ua.contactUri(), params: new Map() };
+    return { uri: this.ua.contactUri(this.remote.transport), params: new Map() };
   }
 
   localSdp(direction: 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive' = 'sendrecv'): string {

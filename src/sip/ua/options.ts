@@ -7,6 +7,8 @@ import type { PortAllocator } from '../../media/rtp/ports.js';
 import type { RtpSessionOptions } from '../../media/rtp/session.js';
 import type { AudioCodec } from '../codec/sdp.js';
 import type { DatagramFeed, SipEdgeOptions } from '../transport/udp.js';
+import type { SipStreamLimits, SipTlsOptions } from '../transport/stream.js';
+import type { SipDnsResolver } from '../resolve/rfc3263.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'] as const;
@@ -70,6 +72,12 @@ export interface SipUserAgentOptions {
   maxPendingInvitesPerSource?: number;
   /** Admission, parser caps and scanner silence at the transport (src/sip/transport.ts). */
   edge?: SipEdgeOptions;
+  /** SIP over TCP beside UDP (src/sip/transport/stream.ts); port 0: ephemeral. */
+  tcp?: { port: number; limits?: Partial<SipStreamLimits> };
+  /** SIP over TLS beside UDP, with the certificate and key to serve. */
+  tls?: SipTlsOptions & { port: number; limits?: Partial<SipStreamLimits> };
+  /** DNS for RFC 3263 lookups of outbound targets (default: node:dns's Resolver). */
+  resolver?: SipDnsResolver;
 }
 
 export interface OutboundCallOptions {

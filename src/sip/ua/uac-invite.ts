@@ -1,24 +1,75 @@
 // The UAC side of an INVITE (RFC 3261 §13.2, §9.1, §22.2): placing a call, its responses, the
 // retry with credentials after a 401/407, CANCEL, and ACKs for retransmitted 2xx.
-import { lookup } from 'node:dns/promises';
+import { lookup, Resolver } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { Call } from '../../call/call.js';
 import { RtpSession } from '../../media/rtp/session.js';
 import { buildAuthorization, challengeFromResponse } from '../codec/digest.js';
-import { contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { resolveSipTargets, type SipDnsResolver } from '../resolve/rfc3263.js';
 import { createRequest, generateBranch, generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
-import { formatUri, parseUri } from '../codec/uri.js';
+import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
+import type { SipStreamKind } from '../transport/types.js';
 import { sendAck2xx, uriHostPort } from './in-dialog.js';
 import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import type { SipUserAgent } from './user-agent.js';
 
-async function resolve(hp: { host: string; port: number }): Promise<Endpoint> {
-  if (isIP(hp.host)) return { address: hp.host, port: hp.port };
-  const { address } = await lookup(hp.host, { family: 4 });
-  return { address, port: hp.port };
+let defaultResolver: SipDnsResolver | undefined;
+
+/** node:dns for NAPTR and SRV; addresses through getaddrinfo, so /etc/hosts (localhost…) still counts. */
+function systemResolver(): SipDnsResolver {
+  const r = new Resolver();
+  const addresses = async (name: string, family: 4 | 6) => (await lookup(name, { family, all: true })).map((a) => a.address);
+  return {
+    resolveNaptr: (n) => r.resolveNaptr(n),
+    resolveSrv: (n) => r.resolveSrv(n),
+    resolve4: (n) => addresses(n, 4),
+    resolve6: (n) => addresses(n, 6),
+  };
+}
+
+/**
+ * Where an outbound INVITE goes: a numeric host as it is; a name through RFC 3263 (NAPTR, SRV,
+ * A), the targets after the first kept for failover on a timeout or a 503 (§4.3).
+ */
+async function resolve(ua: SipUserAgent, uri: SipUri, hp: { host: string; port: number }, transport: SipStreamKind | undefined): Promise<Endpoint[]> {
+  const t = transport ? { transport } : {};
+  if (isIP(hp.host)) return [{ address: hp.host, port: hp.port, ...t }];
+  const supported = (['udp', 'tcp', 'tls'] as const).filter((k) => k === 'udp' || ua.transport.stream(k));
+  const targets = await resolveSipTargets(uri, { resolver: ua.opts.resolver ?? (defaultResolver ??= systemResolver()), supported });
+  return targets.map((x) => ({ address: x.address, port: x.port, ...(x.transport === 'udp' ? {} : { transport: x.transport }) }));
+}
+
+/** Targets left to try for a leg's INVITE (RFC 3263 §4.3); kept beside the leg, not on it. */
+const failoverTargets = new WeakMap<SipLeg, Endpoint[]>();
+
+/**
+ * The INVITE again, to the next target (§4.3: identical but for a new Via branch, so a new
+ * transaction). False when there is none left: the failure stands.
+ */
+function failOver(ua: SipUserAgent, leg: SipLeg, why: string): boolean {
+  const next = failoverTargets.get(leg)?.shift();
+  if (!next || !leg.invite) return false;
+  leg.log.info({ failed: leg.remote, next, why }, 'INVITE failed over to the next RFC 3263 target');
+  leg.remote = next;
+  const invite: SipRequest = { ...leg.invite, headers: leg.invite.headers.clone() };
+  const via = ua.viaFor(next);
+  invite.headers.set('Via', `SIP/2.0/${via.transport} ${via.host}:${via.port};branch=${generateBranch()};rport`);
+  invite.headers.set('Contact', formatNameAddr(leg.contact()));
+  leg.invite = invite;
+  sendInvite(ua, leg);
+  return true;
+}
+
+/** The transport a target URI asks for (§19.1, §26.2): sips: or ;transport=tls is TLS, ;transport=tcp TCP. */
+export function uriTransport(uri: Uri): SipStreamKind | undefined {
+  if (uri.kind !== 'sip') return undefined;
+  if (uri.scheme === 'sips') return 'tls';
+  const t = uri.params.get('transport')?.toLowerCase();
+  return t === 'tcp' || t === 'tls' ? t : undefined;
 }
 
 /** Place an outbound call: RTP session, INVITE with our offer, call and dialog actors, dial. */
@@ -26,9 +77,14 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
   const uri = parseUri(target);
   const hp = uriHostPort(uri);
   if (!uri || !hp) throw new Error(`not a SIP URI: ${target}`);
-  const dest = await resolve(hp);
+  const kind = uriTransport(uri);
+  if (kind && !ua.transport.stream(kind)) throw new Error(`${target} needs SIP over ${kind.toUpperCase()}, which is not configured`);
+  if (kind === 'tls' && uri.kind === 'sip' && uri.port === undefined) hp.port = 5061;
+  const [dest, ...more] = uri.kind === 'sip' ? await resolve(ua, uri, hp, kind) : [];
+  if (!dest) throw new Error(`no SIP server found for ${target} (RFC 3263: NAPTR/SRV/A)`);
   const callId = generateCallId(ua.advertisedHost);
   const leg = new SipLeg(ua, 'uac', callId, dest, ua.log);
+  if (more.length) failoverTargets.set(leg, more);
   leg.rtp = await RtpSession.create({
     allocator: ua.opts.allocator,
     codec: ua.codecs[0],
@@ -47,7 +103,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
     to,
     callId,
     cseq: 1,
-    via: { transport: 'UDP', host: ua.advertisedHost, port: ua.port, rport: true },
+    via: ua.viaFor(dest),
     contact: leg.contact(),
     headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...Object.entries(o.headers ?? {})],
     body: leg.localSdp(),
@@ -73,8 +129,12 @@ export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
   const invite = leg.invite!;
   ua.transactions.request(invite, leg.remote, {
     onResponse: (res, source) => onInviteResponse(ua, leg, res, source),
-    onTimeout: () => leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no response to INVITE' }),
-    onTransportError: (err) => leg.call.actor.send({ type: 'CALL.FAILED', code: 503, reason: `transport error: ${String(err)}` }),
+    onTimeout: () => {
+      if (!failOver(ua, leg, 'timeout')) leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no response to INVITE' });
+    },
+    onTransportError: (err) => {
+      if (!failOver(ua, leg, 'transport error')) leg.call.actor.send({ type: 'CALL.FAILED', code: 503, reason: `transport error: ${String(err)}` });
+    },
   });
 }
 
@@ -98,6 +158,7 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
     leg.session.send({ type: 'INVITE.ANSWERED' });
     return;
   }
+  if (res.status === 503 && failOver(ua, leg, '503')) return;
   leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
   leg.challenge = leg.creds ? challengeFromResponse(res) : undefined;
   const contacts = res.status < 400 ? res.headers.getAll('Contact').map((c) => contactUriOf(c) ?? c) : undefined;
@@ -116,7 +177,8 @@ export function retryWithAuth(ua: SipUserAgent, leg: SipLeg): void {
   const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
   const invite: SipRequest = { ...old, headers: old.headers.clone() };
   invite.headers.set('CSeq', `${cseq.seq + 1} INVITE`);
-  invite.headers.set('Via', `SIP/2.0/UDP ${ua.advertisedHost}:${ua.port};branch=${generateBranch()};rport`);
+  const via = ua.viaFor(leg.remote);
+  invite.headers.set('Via', `SIP/2.0/${via.transport} ${via.host}:${via.port};branch=${generateBranch()};rport`);
   invite.headers.set(auth.name, auth.value);
   leg.invite = invite;
   leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', cseq: cseq.seq + 1 });

@@ -4,7 +4,7 @@ import { LimitExceededError } from '../../actors/supervisor.js';
 import type { Call } from '../../call/call.js';
 import { RtpSession } from '../../media/rtp/session.js';
 import { generateTag, type SipRequest } from '../codec/message.js';
-import { contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { acceptsMediaType, contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { formatUri } from '../codec/uri.js';
 import { negotiate, parseRemoteSdp, type AudioCodec, type ParsedRemote } from '../codec/sdp.js';
 import type { ServerTransaction } from '../transactions/layer.js';
@@ -49,6 +49,11 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   const offer = req.body.length ? req.body.toString('utf8') : undefined;
   if (offer !== undefined && !ct.startsWith('application/sdp')) {
     tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/sdp']] });
+    return;
+  }
+  // Our answer (or offer) is SDP: a peer whose Accept rules it out gets 406 (RFC 3261 §21.4.7).
+  if (!acceptsMediaType(req.headers, 'application/sdp')) {
+    tx.reply(406, 'Not Acceptable', { headers: [['Accept', 'application/sdp']] });
     return;
   }
   // Pick the codec from the offer before allocating, so the RTP session starts with it.

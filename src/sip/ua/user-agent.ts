@@ -12,6 +12,8 @@ import type { CallManager } from '../../call/manager.js';
 import type { Call } from '../../call/call.js';
 import { AuthThrottle } from '../../auth-throttle.js';
 import { SipUdpTransport, type Endpoint } from '../transport/udp.js';
+import { SipStreamTransport } from '../transport/stream.js';
+import { viaTransport, type SipStreamKind } from '../transport/types.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transactions/layer.js';
 import type { SipRequest, SipResponse } from '../codec/message.js';
 import { parseMaxForwards, parseNameAddr, tokenList } from '../codec/headers.js';
@@ -48,6 +50,8 @@ export type { SipLeg } from './legs.js';
 
 export class SipUserAgent implements TransactionUser {
   readonly transport: SipUdpTransport;
+  /** TCP and TLS transports, when configured (their messages pass through `transport`). */
+  readonly streams: SipStreamTransport[] = [];
   readonly transactions: TransactionLayer;
   readonly timers: SipTimerConfig;
   readonly codecs: AudioCodec[];
@@ -68,6 +72,20 @@ export class SipUserAgent implements TransactionUser {
     this.log = opts.logger.child({ component: 'sip' });
     this.calls = opts.calls;
     this.transport = new SipUdpTransport({ ...opts.edge, host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
+    for (const [kind, o] of [['tcp', opts.tcp], ['tls', opts.tls]] as const) {
+      if (!o) continue;
+      const st = new SipStreamTransport({
+        kind,
+        host: opts.host,
+        port: o.port,
+        logger: opts.logger,
+        tls: kind === 'tls' ? opts.tls : undefined,
+        limits: o.limits,
+        deliver: (buf, from) => this.transport.ingest(buf, from),
+      });
+      this.transport.attachStream(kind, st);
+      this.streams.push(st);
+    }
     this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
     this.transactions.setUser(this);
     this.timers = this.transactions.timers;
@@ -114,17 +132,32 @@ export class SipUserAgent implements TransactionUser {
     return this.transport.advertisedHost;
   }
 
-  contactUri(): SipUri {
-    return { kind: 'sip', scheme: 'sip', host: this.advertisedHost, port: this.port, params: new Map(), headers: new Map() } as SipUri;
+  /** Our port for a transport (UDP when `kind` is undefined). */
+  portFor(kind?: SipStreamKind): number {
+    return (kind && this.transport.stream(kind)?.port) || this.port;
+  }
+
+  /** Our Contact URI; over a stream it names the stream's port and `;transport=` (§19.1.1). */
+  contactUri(kind?: SipStreamKind): SipUri {
+    const params = new Map<string, string | null>();
+    if (kind && this.transport.stream(kind)) params.set('transport', kind);
+    return { kind: 'sip', scheme: 'sip', host: this.advertisedHost, port: this.portFor(kind), params, headers: new Map() } as SipUri;
+  }
+
+  /** The Via for a request sent to `to` (its transport and our port on it). */
+  viaFor(to: Endpoint): { transport: string; host: string; port: number; rport: true } {
+    return { transport: viaTransport(to.transport), host: this.advertisedHost, port: this.portFor(to.transport), rport: true };
   }
 
   async listen(): Promise<void> {
     await this.transport.listen();
+    for (const st of this.streams) await st.listen();
   }
 
   async close(): Promise<void> {
     for (const leg of this.legs.values()) leg.stopTimers();
     this.transactions.stopAll();
+    await Promise.all(this.streams.map((st) => st.close()));
     await this.transport.close();
   }
 

@@ -3,7 +3,7 @@
 //   → engine.sipPort; engine.call(uri, { from?, auth? }) → Call; call.transfer(uri); engine.close().
 // The contract members are reached through the SipEngine/SipCall views below so this file compiles
 // before the UA lands; startEngine() checks them at run time and fails loudly if they are missing.
-import { createEngine, type Engine } from '../../../src/engine.js';
+import { createEngine, type Engine, type EngineOptions } from '../../../src/engine.js';
 import type { Call, IncomingCallDecision } from '../../../src/call/call.js';
 import type { CallEnd, DtmfSource } from '../../../machines/call.machine.js';
 import { silentLogger } from '../../../src/logger.js';
@@ -63,6 +63,8 @@ export interface TestEngineOptions {
   /** Decide each incoming call (default: accept). */
   decide?: (rec: CallRecord) => IncomingCallDecision | void | Promise<IncomingCallDecision | void>;
   rtpPorts?: string;
+  /** Extra SIP options (e.g. `tcpPort: 0` for SIP over TCP). */
+  sip?: EngineOptions['sip'];
 }
 
 /** Start an engine on loopback with ephemeral WS and SIP ports. */
@@ -76,6 +78,7 @@ export async function startEngine(opts: TestEngineOptions = {}): Promise<TestEng
     rtpPorts: opts.rtpPorts ?? '30000-30999',
     logger: silentLogger(),
     inboundCall: false,
+    ...(opts.sip ? { sip: opts.sip } : {}),
     onIncomingCall: (call) => {
       const rec = record(call);
       incoming.push(rec);
