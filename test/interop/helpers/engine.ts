@@ -63,6 +63,8 @@ export interface TestEngineOptions {
   /** Decide each incoming call (default: accept). */
   decide?: (rec: CallRecord) => IncomingCallDecision | void | Promise<IncomingCallDecision | void>;
   rtpPorts?: string;
+  /** SRTP mode of the engine's SIP UA (EngineOptions.sip.srtp). */
+  srtp?: 'off' | 'optional' | 'required';
 }
 
 /** Start an engine on loopback with ephemeral WS and SIP ports. */
@@ -76,6 +78,7 @@ export async function startEngine(opts: TestEngineOptions = {}): Promise<TestEng
     rtpPorts: opts.rtpPorts ?? '30000-30999',
     logger: silentLogger(),
     inboundCall: false,
+    ...(opts.srtp ? { sip: { srtp: opts.srtp } } : {}),
     onIncomingCall: (call) => {
       const rec = record(call);
       incoming.push(rec);
