@@ -177,3 +177,34 @@ for (const [caller, callee] of [['required', 'required'], ['optional', 'required
     await sleep(50);
   });
 }
+
+test('hold and resume by re-INVITE keep SRTP: the re-offers carry the agreed key, the tone still comes back', async () => {
+  const b = await start({
+    sip: { srtp: 'required' },
+    onIncomingCall: (call) => {
+      startEcho(call.media!);
+      return { action: 'accept' };
+    },
+  });
+  const a = await start({ sip: { srtp: 'required' } });
+  const call = await a.call(`sip:echo@127.0.0.1:${b.sipPort}`);
+  await new Promise<void>((resolve, reject) => {
+    if (call.isActive) return resolve();
+    call.once('answered', () => resolve());
+    call.once('ended', (end) => reject(new Error(JSON.stringify(end))));
+  });
+  call.hold();
+  await sleep(300);
+  assert.equal(call.isActive, true, `still up after hold (state ${call.state})`);
+  call.resume();
+  await sleep(300);
+  const rec = call.record(join(dir, 'srtp-after-hold.wav'));
+  await call.play({ kind: 'tone', frequencies: [1000], durationMs: 800 }).done;
+  await sleep(100);
+  const s = readWavFile((await rec.stop()).path);
+  assert.ok(toneRatio(s, 8000, 1000) > 0.8, `1 kHz share after hold/resume ${toneRatio(s, 8000, 1000).toFixed(2)}`);
+  const st = call.stats() as { srtp?: { authFailed: number } } | undefined;
+  assert.equal(st?.srtp?.authFailed, 0, 'no packet failed authentication across the re-INVITEs');
+  call.hangup();
+  await sleep(50);
+});
