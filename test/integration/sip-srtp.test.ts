@@ -208,3 +208,31 @@ test('hold and resume by re-INVITE keep SRTP: the re-offers carry the agreed key
   call.hangup();
   await sleep(50);
 });
+
+test('optional calling off falls back to plain RTP (best-effort SDES ignored); required calling off is refused with 488', async () => {
+  const b = await start({
+    onIncomingCall: (call) => {
+      startEcho(call.media!);
+      return { action: 'accept' };
+    },
+  });
+  const optional = await start({ sip: { srtp: 'optional' } });
+  const call = await optional.call(`sip:echo@127.0.0.1:${b.sipPort}`);
+  await new Promise<void>((resolve, reject) => {
+    if (call.isActive) return resolve();
+    call.once('answered', () => resolve());
+    call.once('ended', (end) => reject(new Error(JSON.stringify(end))));
+  });
+  const rec = call.record(join(dir, 'srtp-optional-off.wav'));
+  await call.play({ kind: 'tone', frequencies: [1000], durationMs: 800 }).done;
+  await sleep(100);
+  const s = readWavFile((await rec.stop()).path);
+  assert.ok(toneRatio(s, 8000, 1000) > 0.8, `1 kHz share ${toneRatio(s, 8000, 1000).toFixed(2)}`);
+  assert.equal((call.stats() as { srtp?: unknown } | undefined)?.srtp, null, 'plain RTP');
+  call.hangup();
+
+  const required = await start({ sip: { srtp: 'required' } });
+  const refused = await required.call(`sip:echo@127.0.0.1:${b.sipPort}`);
+  const end = await refused.waitForEnd();
+  assert.equal(end.code, 488, JSON.stringify(end));
+});
