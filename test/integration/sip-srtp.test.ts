@@ -236,3 +236,32 @@ test('optional calling off falls back to plain RTP (best-effort SDES ignored); r
   const end = await refused.waitForEnd();
   assert.equal(end.code, 488, JSON.stringify(end));
 });
+
+test('required: a 200 whose answer has no a=crypto is ACKed and ended with a BYE; no RTP goes to its address in the clear', async () => {
+  const a = await start({ sip: { srtp: 'required' } });
+  const uas = await new RawSip().open();
+  const media = await udp();
+  let rtpSeen = 0;
+  media.on('message', () => rtpSeen++);
+  const call = await a.call(`sip:plain@127.0.0.1:${uas.port}`);
+  const inv = await uas.request((r) => r.method === 'INVITE');
+  const offerSdp = inv.body.toString('utf8');
+  assert.match(offerSdp, /^m=audio \d+ RTP\/SAVP /m);
+  assert.equal((offerSdp.match(/^a=crypto:/gm) ?? []).length, 2, 'both suites offered');
+  const h = (n: string): string => inv.headers.getAll(n).join(', ');
+  const answer = offer(media.address().port, 'RTP/AVP', []);
+  const resp = [
+    'SIP/2.0 200 OK', `Via: ${h('Via')}`, `From: ${h('From')}`, `To: ${h('To')};tag=plain1`, `Call-ID: ${h('Call-ID')}`, `CSeq: ${h('CSeq')}`,
+    `Contact: <sip:plain@127.0.0.1:${uas.port}>`, 'Content-Type: application/sdp', `Content-Length: ${Buffer.byteLength(answer.replace(/\n/g, '\r\n'))}`, '', answer,
+  ].join('\n');
+  uas.send(resp, a.sipPort!);
+  await uas.request((r) => r.method === 'ACK');
+  const bye = await uas.request((r) => r.method === 'BYE');
+  assert.ok(bye);
+  const end = await call.waitForEnd();
+  assert.match(JSON.stringify(end), /SRTP not negotiated/);
+  await sleep(200);
+  assert.equal(rtpSeen, 0, 'nothing sent to the plain answer\'s address');
+  uas.close();
+  media.close();
+});
