@@ -418,7 +418,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const latch = strictRtpOptions(cfg);
-  const strictRtp = { ...(latch ? { strictRtp: latch } : {}), ...(cfg.srtp ? { srtp: cfg.srtp } : {}) };
+  // Media options every SIP UA takes (main thread or workers): strict RTP and SRTP.
+  const mediaSip = { ...(latch ? { strictRtp: latch } : {}), ...(cfg.srtp ? { srtp: cfg.srtp } : {}) };
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
@@ -426,7 +427,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
-    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp, ...(trace ? { trace } : {}) },
+    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip, ...(trace ? { trace } : {}) },
     inspect: cfg.inspect || false,
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},
@@ -460,7 +461,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       logger,
       log: { format: cfg.logFormat ?? defaultLogFormat(), ...(cfg.sipTrace ? { sipTrace: true } : {}), ...(cfg.hep ? { hep: cfg.hep } : {}) },
       maxCalls: cfg.maxCalls,
-      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
+      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip },
       allow: cfg.sipAllow,
       rateLimits,
       app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },
