@@ -26,7 +26,7 @@ const root = path.resolve(path.dirname(thisFile), '..');
 const LO = '127.0.0.1';
 
 const LADDER = process.env.MEDIA_BENCH_LADDER ? process.env.MEDIA_BENCH_LADDER.split(',').map(Number) : [100, 200, 300, 500, 750, 1000, 1250, 1500];
-const KINDS = (process.env.MEDIA_BENCH_KINDS ?? 'bare,callchart').split(',');
+const KINDS = (process.env.MEDIA_BENCH_KINDS ?? 'bare,callchart,callchart-srtp').split(',');
 const STEP_MS = Number(process.env.MEDIA_BENCH_STEP_MS ?? 8000);
 const WARMUP_MS = 1000;
 const DRAIN_MS = 300;
@@ -36,7 +36,13 @@ const RTP_RANGE = '45000-47999'; // 1500 RTP/RTCP pairs
 const FRAME = 160;
 const PACKET = 12 + FRAME;
 
-type Kind = 'bare' | 'callchart' | 'callchart-pcm';
+type Kind = 'bare' | 'callchart' | 'callchart-pcm' | 'callchart-srtp';
+
+// SRTP echo (kind callchart-srtp): fixed SDES-style keys, the load side protects with the client
+// key and checks the echo with the server's, as a softphone would (so it pays for SRTP too).
+const SRTP_SUITE = 'AES_CM_128_HMAC_SHA1_80';
+const SRTP_CLIENT_KEY = Buffer.alloc(30, 0x11);
+const SRTP_SERVER_KEY = Buffer.alloc(30, 0x22);
 
 // ---- payload marker ------------------------------------------------------------------------
 // μ-law codes 0x10..0x1f decode and re-encode to themselves, so a nibble written with them
@@ -92,7 +98,8 @@ async function serverRole(kind: Kind): Promise<void> {
           closers.push(s.close);
         } else {
           const session = await RtpSession.create({ allocator, codec: 'PCMU', timeoutMs: 0 });
-          startEcho(rtpLeg(session), { mode: kind === 'callchart' ? 'auto' : 'pcm' });
+          if (kind === 'callchart-srtp') session.setSrtp({ suite: SRTP_SUITE, localKey: SRTP_SERVER_KEY, remoteKey: SRTP_CLIENT_KEY });
+          startEcho(rtpLeg(session), { mode: kind === 'callchart-pcm' ? 'pcm' : 'auto' });
           ports.push(session.localPort);
           closers.push(() => session.close());
         }
@@ -157,8 +164,11 @@ interface LoadResult {
 
 async function loadRole(): Promise<void> {
   serveRpc({
-    async run({ ports, durationMs, warmupMs }: { ports: number[]; durationMs: number; warmupMs: number }): Promise<LoadResult> {
+    async run({ ports, durationMs, warmupMs, srtp }: { ports: number[]; durationMs: number; warmupMs: number; srtp?: boolean }): Promise<LoadResult> {
       const n = ports.length;
+      const { SrtpContext } = await import('../src/media/rtp/srtp.js');
+      const srtpTx = srtp ? ports.map(() => new SrtpContext(SRTP_SUITE, SRTP_CLIENT_KEY)) : [];
+      const srtpRx = srtp ? ports.map(() => new SrtpContext(SRTP_SUITE, SRTP_SERVER_KEY)) : [];
       const RING = 4096;
       const sentAt = new Float64Array(n * RING).fill(-1);
       const minLat = new Float64Array(n).fill(Infinity);
@@ -189,6 +199,7 @@ async function loadRole(): Promise<void> {
               const s = dgram.createSocket('udp4');
               s.on('message', (msg) => {
                 const now = performance.now();
+                if (srtp && srtpRx[i]!.unprotectRtp(msg) < 0) return;
                 const k = readMarker(msg, 12);
                 if (k < 0) return;
                 const slot = i * RING + (k % RING);
@@ -208,7 +219,7 @@ async function loadRole(): Promise<void> {
                 s.connect(port, LO, () => resolve());
               });
               socks[i] = s;
-              const b = Buffer.alloc(PACKET, 0xff);
+              const b = Buffer.alloc(PACKET + (srtp ? 10 : 0), 0xff);
               b[0] = 0x80;
               b[1] = 0; // PT 0 = PCMU
               b.writeUInt32BE((0x10000000 + i) >>> 0, 8);
@@ -257,7 +268,11 @@ async function loadRole(): Promise<void> {
                 sent++;
               }
               sentAt[slot] = performance.now();
-              socks[i]!.send(b);
+              if (srtp) {
+                // Encrypted in place: the payload is rewritten per send anyway (marker, fill).
+                b.fill(0xff, 12 + 4, PACKET);
+                socks[i]!.send(b.subarray(0, srtpTx[i]!.protectRtp(b, PACKET)));
+              } else socks[i]!.send(b);
               seqs[i] = (seq + 1) & 0xffff;
               tss[i] = (tss[i]! + FRAME) >>> 0;
             }
@@ -320,7 +335,7 @@ async function step(server: RpcChild, load: RpcChild, kind: Kind, n: number): Pr
   const { ports } = await server.call<{ ports: number[] }>('setup', { n }, 120_000);
   await server.call('profile', { start: true });
   const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
-  const running = load.call<LoadResult>('run', { ports, durationMs: STEP_MS, warmupMs: WARMUP_MS }, STEP_MS + 60_000);
+  const running = load.call<LoadResult>('run', { ports, durationMs: STEP_MS, warmupMs: WARMUP_MS, srtp: kind === 'callchart-srtp' }, STEP_MS + 60_000);
   await new Promise((res) => setTimeout(res, WARMUP_MS));
   await server.call('watch');
   const r = await running;
@@ -371,6 +386,7 @@ async function orchestrate(): Promise<void> {
     await load.ready;
     const bare = KINDS.includes('bare') ? await ladder('bare', load, 80_000) : [];
     const cc = KINDS.includes('callchart') ? await ladder('callchart', load, 80_000) : [];
+    const srtp = KINDS.includes('callchart-srtp') ? await ladder('callchart-srtp', load, 80_000) : [];
     // Echo implementation choice: same load, pass-through vs decode + encode.
     const cmpN = Math.max(100, Math.min(500, ...[bare, cc].map((rows) => Math.max(0, ...rows.filter((r) => r.pass).map((r) => r.n)))));
     progress(`echo mode comparison at ${cmpN} calls`);
@@ -399,7 +415,7 @@ async function orchestrate(): Promise<void> {
       ];
     };
     const headers = ['server', 'calls', 'pkt/s in', 'pkt/s echoed', 'loss %', 'lat p50 ms', 'lat p99 ms', 'added jitter p99 ms', 'max ms', 'server CPU %', 'server loop delay p99 / max ms', 'server GC max ms', 'load CPU %', 'load loop p99 ms', 'pass'];
-    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms)`, headers, [...bare, ...cc].map(fmtRow));
+    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, the load side encrypting too)`, headers, [...bare, ...cc, ...srtp].map(fmtRow));
     printTable(`Echo implementation at ${cmpN} calls: payload pass-through vs decode → PCM → encode`, headers, cmp.map(fmtRow));
     const best = (rows: StepRow[]) => Math.max(0, ...rows.filter((r) => r.pass).map((r) => r.n));
     const bBest = best(bare);
@@ -408,6 +424,9 @@ async function orchestrate(): Promise<void> {
     printTable('Most concurrent echo calls passing', ['server', 'calls', 'packets/s in + out', 'vs bare'], [
       ['bare dgram echo (limit)', `${bBest}${capped(bare)}`, bBest * 100, '100 %'],
       ['callchart RtpSession + startEcho', `${cBest}${capped(cc)}`, cBest * 100, bBest ? `${Math.round((cBest / bBest) * 100)} %` : 'n/a'],
+      ...(srtp.length
+        ? [[`callchart SRTP echo (vs plain RTP echo: ${cBest ? `${Math.round((best(srtp) / cBest) * 100)} %` : 'n/a'})`, `${best(srtp)}${capped(srtp)}`, best(srtp) * 100, bBest ? `${Math.round((best(srtp) / bBest) * 100)} %` : 'n/a'] as Cell[]]
+        : []),
     ]);
   } finally {
     await load.stop();

@@ -52,6 +52,10 @@ Options (environment variable in brackets):
                          source may send from: signalling (default: the
                          SDP address's or the call's SIP source), any
                          (media relayed from a third host)
+  --srtp <mode>          SRTP with SDES keys (AES_CM_128_HMAC_SHA1_80,  [CALLCHART_SRTP]
+                         _32): off (default), optional (answer and
+                         offer a=crypto, plain RTP to peers without),
+                         required (no a=crypto: 488; offers RTP/SAVP)
   --log-level <level>    fatal|error|warn|info|debug|trace|silent      [CALLCHART_LOG_LEVEL]
                          (default info: one line per call offered,
                          answered and ended, with reason, SIP code,

@@ -16,6 +16,7 @@ import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers/router.js';
 import { parseAllowList } from './sip/transport/admission.js';
 import { NAT_SOURCES, STRICT_RTP_MODES, type NatSources, type RtpLatchOptions, type StrictRtpMode } from './media/rtp/latch.js';
+import { SRTP_MODES, type SrtpMode } from './sip/codec/sdp.js';
 import os from 'node:os';
 import { mintToken, signUrl } from './http/auth.js';
 import type { HttpSecurityOptions } from './http/server.js';
@@ -77,6 +78,8 @@ export interface ServeConfig {
   strictRtp?: StrictRtpMode;
   /** Hosts a NAT media source may send from; absent = the engine default (signalling). */
   strictRtpNat?: NatSources;
+  /** SRTP (SDES) mode; absent = off. */
+  srtp?: SrtpMode;
   logLevel: LogLevel;
   /** Absent: pretty when stdout is a terminal, JSON otherwise. */
   logFormat?: LogFormat;
@@ -153,6 +156,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'rtp-ports': { type: 'string' },
         'strict-rtp': { type: 'string' },
         'strict-rtp-nat': { type: 'string' },
+        srtp: { type: 'string' },
         'log-level': { type: 'string' },
         'log-format': { type: 'string' },
         'sip-trace': { type: 'boolean' },
@@ -223,6 +227,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const strictRtpNat = v['strict-rtp-nat'] ?? env.CALLCHART_STRICT_RTP_NAT;
   if (strictRtpNat !== undefined && !NAT_SOURCES.includes(strictRtpNat as NatSources)) {
     throw new UsageError(`--strict-rtp-nat must be one of ${NAT_SOURCES.join(', ')}, got ${JSON.stringify(strictRtpNat)}`);
+  }
+  const srtp = v.srtp ?? (env.CALLCHART_SRTP || undefined);
+  if (srtp !== undefined && !SRTP_MODES.includes(srtp as SrtpMode)) {
+    throw new UsageError(`--srtp must be one of ${SRTP_MODES.join(', ')}, got ${JSON.stringify(srtp)}`);
   }
   const logLevel = pick(v['log-level'], 'CALLCHART_LOG_LEVEL', 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}`);
@@ -301,6 +309,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipInviteRate !== undefined ? { sipInviteRate } : {}),
     ...(strictRtp ? { strictRtp: strictRtp as StrictRtpMode } : {}),
     ...(strictRtpNat ? { strictRtpNat: strictRtpNat as NatSources } : {}),
+    ...(srtp ? { srtp: srtp as SrtpMode } : {}),
     ...(sipTrace ? { sipTrace } : {}),
     ...(hep ? { hep } : {}),
     host,
@@ -450,7 +459,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const latch = strictRtpOptions(cfg);
-  const strictRtp = latch ? { strictRtp: latch } : {};
+  // Media options every SIP UA takes (main thread or workers): strict RTP and SRTP.
+  const mediaSip = { ...(latch ? { strictRtp: latch } : {}), ...(cfg.srtp ? { srtp: cfg.srtp } : {}) };
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
@@ -458,7 +468,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     rtpPorts: cfg.rtpPorts,
     maxCalls: cfg.maxCalls,
     logger,
-    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp, ...(trace ? { trace } : {}), ...sipStreamOptions(cfg) },
+    sip: { allow: cfg.sipAllow, rateLimits, auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip, ...(trace ? { trace } : {}), ...sipStreamOptions(cfg) },
     inspect: cfg.inspect || false,
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},
@@ -492,7 +502,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       logger,
       log: { format: cfg.logFormat ?? defaultLogFormat(), ...(cfg.sipTrace ? { sipTrace: true } : {}), ...(cfg.hep ? { hep: cfg.hep } : {}) },
       maxCalls: cfg.maxCalls,
-      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...strictRtp },
+      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip },
       allow: cfg.sipAllow,
       rateLimits,
       app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },

@@ -24,7 +24,7 @@ import { createPlaybackRoutes, type PlaybackRoutes, type PlaybackRoutesOptions }
 import { defaultCallDelays } from '../machines/call.machine.js';
 import { MediaServices, bridgeCalls } from './media/call-media.js';
 import type { Bridge, BridgeOptions } from './media/mixing/bridge.js';
-import type { AudioCodec } from './sip/codec/sdp.js';
+import type { AudioCodec, SrtpMode } from './sip/codec/sdp.js';
 import os from 'node:os';
 import path from 'node:path';
 import { JambonzService, type JambonzHookOptions, type JambonzAudioOptions } from './jambonz/index.js';
@@ -90,6 +90,13 @@ export interface EngineOptions {
      * for peers whose media comes from a third host.
      */
     strictRtp?: RtpLatchOptions;
+    /**
+     * SRTP with SDES keys (RFC 3711, RFC 4568 a=crypto, AES_CM_128_HMAC_SHA1_80/_32). `off`
+     * (default): plain RTP, RTP/SAVP offers get 488. `optional`: answer offers with a=crypto
+     * (RTP/SAVP, or RTP/AVP best-effort), offer a=crypto on RTP/AVP. `required`: offers without
+     * usable crypto get 488; outbound calls offer RTP/SAVP and end if the answer has no crypto.
+     */
+    srtp?: SrtpMode;
     /** Audio codecs offered/accepted, in preference order (default PCMU, PCMA). */
     codecs?: AudioCodec[];
     /**
@@ -288,6 +295,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             timers: opts.sip?.timers,
             rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
             strictRtp: opts.sip?.strictRtp,
+            srtp: opts.sip?.srtp,
             codecs: opts.sip?.codecs,
             datagrams: opts.sip?.datagrams,
             maxPendingInvites: opts.sip?.maxPendingInvites,

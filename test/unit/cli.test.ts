@@ -91,6 +91,14 @@ test('--strict-rtp (or CALLCHART_STRICT_RTP) picks the strict RTP mode; unknown 
   assert.equal(parseServeArgs(['--strict-rtp', 'strict', '--sip-workers', '2'], {}).strictRtp, 'strict', 'worker threads take it too');
 });
 
+test('--srtp (or CALLCHART_SRTP) picks the SRTP mode; unknown modes are usage errors', () => {
+  assert.equal(parseServeArgs([], {}).srtp, undefined, 'absent: off');
+  assert.equal(parseServeArgs(['--srtp', 'required'], {}).srtp, 'required');
+  assert.equal(parseServeArgs([], { CALLCHART_SRTP: 'optional' }).srtp, 'optional');
+  assert.equal(parseServeArgs(['--srtp=off'], { CALLCHART_SRTP: 'required' }).srtp, 'off');
+  assert.throws(() => parseServeArgs(['--srtp', 'yes'], {}), /--srtp must be one of off, optional, required/);
+});
+
 test('--strict-rtp-nat (or CALLCHART_STRICT_RTP_NAT) picks the hosts a NAT media source may use; it reaches the engine with the mode', () => {
   assert.equal(parseServeArgs([], {}).strictRtpNat, undefined, 'absent: the engine default (signalling)');
   assert.equal(strictRtpOptions(parseServeArgs([], {})), undefined);

@@ -199,7 +199,7 @@ describe('writeSession', () => {
       name: '-',
       connection: { version: ipVer, ip: address },
       timing: { start: 0, stop: 0 },
-      media: media.map((m) => ({ ...m, rtp: [...m.rtp], fmtp: [...m.fmtp] })),
+      media: media.map((m) => ({ ...m, rtp: [...m.rtp], fmtp: [...m.fmtp], ...(m.crypto ? { crypto: [...m.crypto] } : {}) })),
     });
   };
   const cases: Array<[string, Parameters<typeof writeSession>]> = [
@@ -208,6 +208,9 @@ describe('writeSession', () => {
     ]]],
     ['IPv6, no ptime, sendonly', ['2001:db8::1', '42', 7, [
       { type: 'audio', port: 40002, protocol: 'RTP/AVP', payloads: '8', rtp: [{ payload: 8, codec: 'PCMA', rate: 8000 }], fmtp: [], direction: 'sendonly' },
+    ]]],
+    ['SRTP offer: RTP/SAVP with two a=crypto lines', ['203.0.113.10', '77', 1, [
+      { type: 'audio', port: 40006, protocol: 'RTP/SAVP', payloads: '0 101', rtp: [{ payload: 0, codec: 'PCMU', rate: 8000 }, { payload: 101, codec: 'telephone-event', rate: 8000 }], fmtp: [{ payload: 101, config: '0-16' }], crypto: [{ id: 1, suite: 'AES_CM_128_HMAC_SHA1_80', config: `inline:${'A'.repeat(40)}` }, { id: 2, suite: 'AES_CM_128_HMAC_SHA1_32', config: `inline:${'B'.repeat(40)}` }], ptime: 20, direction: 'sendrecv' },
     ]]],
     ['answer with a rejected video stream and odd rtpmaps', ['198.51.100.1', '99', 3, [
       { type: 'audio', port: 40004, protocol: 'RTP/AVP', payloads: '0', rtp: [{ payload: 0, codec: 'PCMU', rate: 8000 }, { payload: 96, codec: 'opus', rate: 48000, encoding: 2 }, { payload: 97, codec: 'X' }], fmtp: [], ptime: 30, direction: 'inactive' },
@@ -226,5 +229,64 @@ describe('writeSession', () => {
     const n = negotiate(BARESIP_OFFER, local);
     assert.ok(n.ok);
     assert.equal(sdpTransform.write(sdpTransform.parse(n.answer)), n.answer);
+  });
+});
+
+describe('SDES (RFC 4568) in offers and answers', () => {
+  const KEY_A = Buffer.alloc(30, 0xa1);
+  const KEY_B = Buffer.alloc(30, 0xb2);
+  const inline = (k: Buffer): string => `inline:${k.toString('base64')}`;
+  const savp = (cryptoLines: string[], profile = 'RTP/SAVP'): string =>
+    lines('v=0', 'o=- 1 1 IN IP4 10.0.0.5', 's=-', 'c=IN IP4 10.0.0.5', 't=0 0', `m=audio 6000 ${profile} 0`, 'a=rtpmap:0 PCMU/8000', ...cryptoLines);
+
+  it('parses usable crypto lines in order, leaving out unknown suites, MKIs and session parameters', () => {
+    const r = parseRemote(savp([
+      `a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:${Buffer.alloc(46).toString('base64')}`,
+      `a=crypto:2 AES_CM_128_HMAC_SHA1_80 ${inline(KEY_A)}|2^20|1:4`,
+      `a=crypto:3 AES_CM_128_HMAC_SHA1_80 ${inline(KEY_A)} UNENCRYPTED_SRTP`,
+      `a=crypto:4 AES_CM_128_HMAC_SHA1_32 ${inline(KEY_A)}|2^31`,
+      `a=crypto:5 AES_CM_128_HMAC_SHA1_80 ${inline(KEY_B)}`,
+    ]));
+    assert.ok(r.ok);
+    assert.equal(r.secure, true);
+    assert.deepEqual(r.crypto.map((c) => [c.tag, c.suite]), [[4, 'AES_CM_128_HMAC_SHA1_32'], [5, 'AES_CM_128_HMAC_SHA1_80']]);
+    assert.deepEqual(r.crypto[0]!.key, KEY_A);
+  });
+
+  it('answers the first usable line with its tag and suite, our key, and the offer\'s profile', () => {
+    const n = negotiate(savp([`a=crypto:9 AES_CM_128_HMAC_SHA1_32 ${inline(KEY_A)}`, `a=crypto:10 AES_CM_128_HMAC_SHA1_80 ${inline(KEY_A)}`]), { ...local, srtp: { mode: 'optional', key: KEY_B } });
+    assert.ok(n.ok);
+    assert.match(n.answer, /^m=audio 40000 RTP\/SAVP 0/m);
+    assert.match(n.answer, new RegExp(`^a=crypto:9 AES_CM_128_HMAC_SHA1_32 ${inline(KEY_B).replace(/[+/]/g, '\\$&')}\\r$`, 'm'));
+    assert.equal((n.answer.match(/a=crypto/g) ?? []).length, 1);
+    assert.deepEqual(n.srtp && { tag: n.srtp.tag, suite: n.srtp.suite, protocol: n.srtp.protocol }, { tag: 9, suite: 'AES_CM_128_HMAC_SHA1_32', protocol: 'RTP/SAVP' });
+    assert.deepEqual(n.srtp?.remoteKey, KEY_A);
+    assert.deepEqual(n.srtp?.localKey, KEY_B);
+  });
+
+  it('per mode: off refuses RTP/SAVP and ignores best-effort a=crypto; required refuses offers without; optional falls back to RTP', () => {
+    const withCrypto = savp([`a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline(KEY_A)}`]);
+    const bestEffort = savp([`a=crypto:1 AES_CM_128_HMAC_SHA1_80 ${inline(KEY_A)}`], 'RTP/AVP');
+    const plain = savp([], 'RTP/AVP');
+    const offNeg = negotiate(withCrypto, local);
+    assert.deepEqual(offNeg.ok ? 'ok' : offNeg.status, 488);
+    const offBe = negotiate(bestEffort, local);
+    assert.ok(offBe.ok && !offBe.srtp && !/a=crypto/.test(offBe.answer));
+    const req = negotiate(plain, { ...local, srtp: { mode: 'required', key: KEY_B } });
+    assert.equal(req.ok, false);
+    const reqBe = negotiate(bestEffort, { ...local, srtp: { mode: 'required', key: KEY_B } });
+    assert.ok(reqBe.ok && reqBe.srtp?.protocol === 'RTP/AVP' && /^m=audio \d+ RTP\/AVP /m.test(reqBe.answer));
+    const opt = negotiate(plain, { ...local, srtp: { mode: 'optional', key: KEY_B } });
+    assert.ok(opt.ok && !opt.srtp);
+    const savpNoKeys = negotiate(savp([]), { ...local, srtp: { mode: 'optional', key: KEY_B } });
+    assert.equal(savpNoKeys.ok, false, 'RTP/SAVP without usable keys');
+  });
+
+  it('createOffer writes the profile and every crypto line', () => {
+    const offer = createOffer({ address: '203.0.113.10', port: 40000, codecs: ['PCMU'], protocol: 'RTP/SAVP', crypto: [{ tag: 1, suite: 'AES_CM_128_HMAC_SHA1_80', key: KEY_A }, { tag: 2, suite: 'AES_CM_128_HMAC_SHA1_32', key: KEY_B }] });
+    const r = parseRemote(offer);
+    assert.ok(r.ok);
+    assert.equal(r.secure, true);
+    assert.deepEqual(r.crypto.map((c) => [c.tag, c.suite, c.key.toString('hex')]), [[1, 'AES_CM_128_HMAC_SHA1_80', KEY_A.toString('hex')], [2, 'AES_CM_128_HMAC_SHA1_32', KEY_B.toString('hex')]]);
   });
 });

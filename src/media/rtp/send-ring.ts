@@ -1,6 +1,7 @@
 // The RTP session's send path helpers: a ring of reusable send buffers, and the event-loop turn
 // counter that tells when a ring slot handed to dgram may be written again. Also its clocks.
 import { RTP_HEADER_SIZE } from '../codecs/rtp.js';
+import { SRTP_MAX_TRAILER } from './srtp.js';
 
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
 export const MAX_FRAME_SAMPLES = 960;
@@ -32,7 +33,8 @@ export const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** SEND_SLOTS send buffers as views of one allocation. */
 export function sendRing(): Buffer[] {
-  const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES;
+  // Room for an SRTP tag, which is appended in place.
+  const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES + SRTP_MAX_TRAILER;
   const block = Buffer.allocUnsafeSlow(SEND_SLOTS * size);
   return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * size, (i + 1) * size));
 }

@@ -64,6 +64,8 @@ export interface RtpSessionStats {
   latch: RtpLatchSnapshot;
   /** What the peer last reported about our stream (RTCP RR/SR report block). */
   remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number } | null;
+  /** SRTP in use (null: plain RTP): its suite, and SRTP/SRTCP packets dropped as unauthentic or replayed. */
+  srtp: { suite: string; authFailed: number; replayed: number } | null;
   rttMs: number | null;
   mos: number;
 }

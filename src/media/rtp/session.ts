@@ -17,6 +17,8 @@ import type { PortPair } from './ports.js';
 import { randomUint16, randomUint32 } from '../../random.js';
 import type { RtpSessionEvents, RtpSessionOptions, RtpSessionStats } from './session-types.js';
 import { MAX_FRAME_SAMPLES, SEND_SLOTS, loopTurn, monotonicNow, sendRing, wallNow } from './send-ring.js';
+import { SRTP_MAX_TRAILER, type SrtpSuite } from './srtp.js';
+import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
 
 export type { RemoteEndpoint };
@@ -53,7 +55,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private slot = 0;
   private sendTurn = -1;
   private sendsThisTurn = 0;
-  private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4);
+  private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4 + SRTP_MAX_TRAILER);
   private packetsSent = 0;
   private octetsSent = 0;
   private rtcpSent = 0;
@@ -86,6 +88,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   // DTMF sending
   private dtmfQueue: Array<{ sender: DtmfSender; intervalMs: number; resolve: () => void; reject: (e: Error) => void }> = [];
   private dtmfTimer: NodeJS.Timeout | null = null;
+
+  /** SRTP (setSrtp()): our key protects what we send, the peer's what we receive. */
+  private srtp: SrtpPair | null = null;
 
   private housekeeping: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -168,6 +173,20 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   }
 
   /**
+   * SRTP from now on (RFC 3711, keys from SDES): `localKey` protects RTP/RTCP we send,
+   * `remoteKey` authenticates and decrypts what we receive; plain RTP is then dropped. null turns
+   * SRTP off. Repeated keys keep their context (ROC, replay window).
+   */
+  setSrtp(keys: SrtpKeys | null): void {
+    this.srtp = keys ? new SrtpPair(keys, this.srtp ?? undefined) : null;
+  }
+
+  /** The SRTP suite in use, or null for plain RTP. */
+  get srtpSuite(): SrtpSuite | null {
+    return this.srtp?.suite ?? null;
+  }
+
+  /**
    * The peer's address from SDP (c= address, m= port; rtcpPort from a=rtcp, else port + 1). A new
    * address restarts latching (strict RTP: the SDP address at once, others after probation).
    * Returns false, changing nothing, for what is no unicast IP address of this socket's family or
@@ -246,7 +265,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private finishPacket(buf: Buffer, n: number): void {
     const remote = this.remote!;
-    this.rtp.send(buf, 0, RTP_HEADER_SIZE + n, remote.port, remote.address);
+    const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + n) : RTP_HEADER_SIZE + n;
+    this.rtp.send(buf, 0, len, remote.port, remote.address);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
@@ -267,7 +287,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.sendTurn = turn;
       this.sendsThisTurn = 0;
     }
-    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes);
+    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes + SRTP_MAX_TRAILER);
     const buf = (this.slots ??= sendRing())[this.slot]!;
     this.slot = (this.slot + 1) % SEND_SLOTS;
     return buf;
@@ -320,8 +340,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
         const buf = this.dtmfBuf;
         writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrc);
         encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
+        const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + 4) : RTP_HEADER_SIZE + 4;
         // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
-        this.rtp.send(Buffer.from(buf), this.remote.port, this.remote.address);
+        this.rtp.send(Buffer.from(buf.subarray(0, len)), this.remote.port, this.remote.address);
         this.seq = (this.seq + 1) & 0xffff;
         this.dtmfSent++;
         this.afterSend(4);
@@ -342,6 +363,15 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closing) return;
+    if (this.srtp) {
+      // Before parsing and latching: a packet that does not authenticate never moves media.
+      const n = this.srtp.rx.unprotectRtp(msg);
+      if (n < 0) {
+        this.srtpDropped(n);
+        return;
+      }
+      msg = msg.subarray(0, n);
+    }
     const pkt = this.rx;
     if (!parseRtpInto(msg, pkt)) {
       this.malformed++;
@@ -417,8 +447,20 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.emit('latched', { ...remote });
   }
 
+  private srtpDropped(reason: number): void {
+    if (this.srtp?.dropped(reason)) this.log?.info({ reason }, 'SRTP packet dropped (authentication, replay or format); counted in stats().srtp');
+  }
+
   private onRtcp(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closing) return;
+    if (this.srtp) {
+      const r = this.srtp.rx.unprotectRtcp(msg);
+      if (typeof r === 'number') {
+        this.srtpDropped(r);
+        return;
+      }
+      msg = r;
+    }
     const packets = parseRtcpCompound(msg);
     if (!packets) {
       this.malformed++;
@@ -502,7 +544,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   sendRtcp(extra: RtcpPacket[]): Promise<void> {
     const dst = this.latch.rtcpTarget();
     if (!dst) return Promise.resolve();
-    const buf = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
+    const plain = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
+    const buf = this.srtp ? this.srtp.tx.protectRtcp(plain) : plain;
     this.rtcpSent++;
     return new Promise((resolve) => {
       const done = (err: Error | null): void => {
@@ -536,6 +579,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       foreignSource: this.latch.foreignRtp,
       latch: this.latch.snapshot(),
       remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
+      srtp: this.srtp ? this.srtp.stats() : null,
       rttMs: this.rttMs,
       mos: estimateMos({
         latencyMs: this.rttMs !== null ? this.rttMs / 2 : 0,

@@ -1,9 +1,21 @@
 import { isIPv6 } from 'node:net';
 import * as sdpTransform from 'sdp-transform';
 import { randomUint16, randomUint32 } from '../../random.js';
+import { formatSdesKey, parseSdesKey, SRTP_SUITES, type SrtpSuite } from '../../media/rtp/srtp.js';
 import type { MediaDescription, SessionDescription } from 'sdp-transform';
 
 export type AudioCodec = 'PCMU' | 'PCMA';
+/** SRTP by SDES (RFC 4568): never, when the peer offers or accepts it, or always (else 488). */
+export type SrtpMode = 'off' | 'optional' | 'required';
+export const SRTP_MODES: readonly SrtpMode[] = ['off', 'optional', 'required'];
+export type MediaProtocol = 'RTP/AVP' | 'RTP/SAVP';
+
+/** One `a=crypto` line (RFC 4568 §9.1) of a suite we support; key is key||salt (30 bytes). */
+export interface SdesCrypto {
+  tag: number;
+  suite: SrtpSuite;
+  key: Buffer;
+}
 export type Direction = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
 /** RFC 3551 static payload types we can name without an rtpmap. */
@@ -33,6 +45,10 @@ export interface RemoteAudio {
   telephoneEventPt?: number;
   direction: Direction;
   ptime?: number;
+  /** RTP/SAVP (or SAVPF): the offerer asks for SRTP. */
+  secure: boolean;
+  /** Its usable `a=crypto` lines in its order (unsupported suites, MKIs, session parameters left out). */
+  crypto: SdesCrypto[];
 }
 
 export type RemoteSdpResult = RemoteAudio | { ok: false; reason: string };
@@ -47,6 +63,9 @@ export interface OfferOptions {
   sessionId?: string;
   sessionVersion?: number;
   ptime?: number;
+  /** `a=crypto` lines to offer (SDES); the m= line says RTP/SAVP when `protocol` does. */
+  crypto?: readonly SdesCrypto[];
+  protocol?: MediaProtocol;
 }
 
 function ipVersion(address: string): 4 | 6 {
@@ -67,6 +86,8 @@ function audioMedia(o: {
   telephoneEventPt?: number;
   direction: Direction;
   ptime?: number;
+  protocol?: MediaProtocol;
+  crypto?: readonly SdesCrypto[];
 }): MediaDescription {
   const payloads = [...o.pts];
   const rtp = payloads.map((pt) => {
@@ -82,12 +103,13 @@ function audioMedia(o: {
   const m: MediaDescription = {
     type: 'audio',
     port: o.port,
-    protocol: 'RTP/AVP',
+    protocol: o.protocol ?? 'RTP/AVP',
     payloads: payloads.join(' '),
     rtp,
     fmtp,
     direction: o.direction,
   };
+  if (o.crypto?.length) m.crypto = o.crypto.map((c) => ({ id: c.tag, suite: c.suite, config: formatSdesKey(c.key) }));
   if (o.ptime !== undefined) m.ptime = o.ptime;
   return m;
 }
@@ -96,12 +118,12 @@ function audioMedia(o: {
  * The m= section of a stream we describe: what audioMedia() builds, or a rejected stream's slot.
  * Only these fields are written (see writeSession).
  */
-type LocalMediaDescription = Pick<MediaDescription, 'type' | 'port' | 'protocol' | 'payloads' | 'rtp' | 'fmtp' | 'ptime' | 'direction'>;
+type LocalMediaDescription = Pick<MediaDescription, 'type' | 'port' | 'protocol' | 'payloads' | 'rtp' | 'fmtp' | 'ptime' | 'direction' | 'crypto'>;
 
 /**
  * Writes the session descriptions this module builds: byte for byte what sdp-transform's write()
- * makes of the same object (RFC 4566 line order, its attribute order: rtpmap, fmtp, ptime,
- * direction), without its generic grammar walk, which was the largest SDP cost of a call.
+ * makes of the same object (RFC 4566 line order, its attribute order: rtpmap, fmtp, crypto,
+ * ptime, direction), without its generic grammar walk, which was the largest SDP cost of a call.
  * test/unit/sdp.test.ts checks the two agree.
  */
 export function writeSession(address: string, sessionId: string, sessionVersion: number, media: readonly LocalMediaDescription[]): string {
@@ -114,6 +136,7 @@ export function writeSession(address: string, sessionId: string, sessionVersion:
       out += r.encoding ? `/${r.rate}/${r.encoding}\r\n` : r.rate ? `/${r.rate}\r\n` : '\r\n';
     }
     for (const f of m.fmtp) out += `a=fmtp:${Number(f.payload)} ${f.config}\r\n`;
+    if (m.crypto) for (const c of m.crypto) out += `a=crypto:${Number(c.id)} ${c.suite} ${c.config}\r\n`;
     if (m.ptime != null) out += `a=ptime:${Number(m.ptime)}\r\n`;
     if (m.direction != null) out += `a=${m.direction}\r\n`;
   }
@@ -133,6 +156,8 @@ export function createOffer(opts: OfferOptions): string {
     ...(te === undefined ? {} : { telephoneEventPt: te }),
     direction: opts.direction ?? 'sendrecv',
     ptime: opts.ptime ?? 20,
+    ...(opts.protocol ? { protocol: opts.protocol } : {}),
+    ...(opts.crypto ? { crypto: opts.crypto } : {}),
   });
   return session(opts.address, opts.sessionId, opts.sessionVersion, [media]);
 }
@@ -163,6 +188,18 @@ function codecsOf(m: MediaDescription): RemoteCodec[] {
   return out;
 }
 
+function cryptoOf(m: MediaDescription): SdesCrypto[] {
+  const out: SdesCrypto[] = [];
+  for (const c of m.crypto ?? []) {
+    // Session parameters (UNENCRYPTED_SRTP, KDR=, ...) change the transform: not supported.
+    if (c.sessionConfig !== undefined || !SRTP_SUITES.includes(c.suite as SrtpSuite)) continue;
+    if (!Number.isInteger(c.id) || c.id < 0 || c.id > 999_999_999) continue;
+    const key = parseSdesKey(c.config);
+    if (key) out.push({ tag: c.id, suite: c.suite as SrtpSuite, key });
+  }
+  return out;
+}
+
 function pickAudio(desc: SessionDescription): { index: number; media: MediaDescription } | undefined {
   const index = desc.media.findIndex((m) => m.type === 'audio' && m.port > 0 && /^RTP\/(S?AVP|AVPF)$/i.test(m.protocol));
   const media = desc.media[index];
@@ -182,6 +219,8 @@ function describeAudio(desc: SessionDescription, media: MediaDescription): Remot
     port: media.port,
     codecs: codecs.filter((c) => c.name !== 'TELEPHONE-EVENT'),
     direction: media.direction ?? desc.direction ?? 'sendrecv',
+    secure: /^RTP\/SAVPF?$/i.test(media.protocol),
+    crypto: cryptoOf(media),
   };
   if (te) r.telephoneEventPt = te.pt;
   if (media.ptime !== undefined) r.ptime = media.ptime;
@@ -226,6 +265,18 @@ export interface LocalMedia {
   sessionId?: string;
   sessionVersion?: number;
   ptime?: number;
+  /** SDES: the mode, and our key||salt for the answer's `a=crypto` when one is chosen. */
+  srtp?: { mode: SrtpMode; key: Buffer };
+}
+
+/** The SDES keys an answer agreed on: the offer's line (tag, suite, its key), our key, the profile. */
+export interface SrtpAgreement {
+  tag: number;
+  suite: SrtpSuite;
+  localKey: Buffer;
+  remoteKey: Buffer;
+  /** RTP/SAVP when the offer said so; best-effort SDES stays RTP/AVP. */
+  protocol: MediaProtocol;
 }
 
 export type NegotiationResult =
@@ -236,6 +287,7 @@ export type NegotiationResult =
       telephoneEventPt?: number;
       remote: { address: string; port: number };
       direction: Direction;
+      srtp?: SrtpAgreement;
     }
   | { ok: false; status: 488; reason: string };
 
@@ -281,6 +333,8 @@ export function negotiate(offer: string | ParsedRemote, local: LocalMedia): Nego
       (c.name === 'PCMU' || c.name === 'PCMA') && c.rate === 8000 && local.supported.includes(c.name),
   );
   if (!match) return { ok: false, status: 488, reason: 'No common audio codec' };
+  const sec = chooseCrypto(remote, local.srtp);
+  if (!sec.ok) return { ok: false, status: 488, reason: sec.reason };
   const te = local.telephoneEvent ? remote.telephoneEventPt : undefined;
   const direction = answerDirection(remote.direction, local.direction);
   const media = desc.media.map((m, i): LocalMediaDescription => {
@@ -295,6 +349,9 @@ export function negotiate(offer: string | ParsedRemote, local: LocalMedia): Nego
       ...(te === undefined ? {} : { telephoneEventPt: te }),
       direction,
       ptime: local.ptime ?? remote.ptime ?? 20,
+      // The answer keeps the offer's profile (best-effort SDES answers RTP/AVP with a=crypto).
+      protocol: remote.secure ? 'RTP/SAVP' : 'RTP/AVP',
+      ...(sec.agreement ? { crypto: [{ tag: sec.agreement.tag, suite: sec.agreement.suite, key: sec.agreement.localKey }] } : {}),
     });
   });
   const result: NegotiationResult = {
@@ -305,7 +362,26 @@ export function negotiate(offer: string | ParsedRemote, local: LocalMedia): Nego
     direction,
   };
   if (te !== undefined) result.telephoneEventPt = te;
+  if (sec.agreement) result.srtp = sec.agreement;
   return result;
+}
+
+/**
+ * RFC 4568 §7.1.2: answer with the first offered crypto line we support. An RTP/SAVP offer needs
+ * one (and SRTP on); with `required` an offer without one is refused; `off` ignores a=crypto on
+ * RTP/AVP offers, as before.
+ */
+export function chooseCrypto(
+  remote: Pick<RemoteAudio, 'secure' | 'crypto'>,
+  srtp: { mode: SrtpMode; key: Buffer } | undefined,
+): { ok: true; agreement?: SrtpAgreement } | { ok: false; reason: string } {
+  const mode = srtp?.mode ?? 'off';
+  if (mode === 'off') return remote.secure ? { ok: false, reason: 'SRTP not enabled' } : { ok: true };
+  const c = remote.crypto[0];
+  if (c) return { ok: true, agreement: { tag: c.tag, suite: c.suite, localKey: srtp!.key, remoteKey: c.key, protocol: remote.secure ? 'RTP/SAVP' : 'RTP/AVP' } };
+  if (remote.secure) return { ok: false, reason: 'No supported crypto suite' };
+  if (mode === 'required') return { ok: false, reason: 'SRTP required' };
+  return { ok: true };
 }
 
 /** Recognises both hold styles: a sendonly/inactive stream (RFC 3264 §8.4) and the legacy c=0.0.0.0. */

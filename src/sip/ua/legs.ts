@@ -9,7 +9,7 @@ import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
 import type { DigestChallenge } from '../codec/digest.js';
 import { formatNameAddr, type NameAddr } from '../codec/headers.js';
-import type { AudioCodec } from '../codec/sdp.js';
+import type { AudioCodec, SdesCrypto, SrtpAgreement } from '../codec/sdp.js';
 import type { SentResponse, ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import { ALLOW } from './options.js';
@@ -25,6 +25,8 @@ export interface Sdp {
   codec: AudioCodec;
   telephoneEventPt?: number;
   remote: Endpoint;
+  /** SDES-keyed SRTP, when agreed (media-binding.ts). */
+  srtp?: SrtpAgreement;
 }
 
 /**
@@ -56,6 +58,8 @@ export class SipLeg implements CallWire {
    */
   establishment: SipDialogEstablishment | undefined;
   localSdpVersion = 1;
+  /** Our `a=crypto` lines of an offer not yet answered (SDES, media-binding.ts). */
+  srtpOffer: SdesCrypto[] | undefined;
   /** UAC: credentials for a 401/407 challenge, and the challenge being answered. */
   creds: { username: string; password: string } | undefined;
   challenge: DigestChallenge | undefined;

@@ -1,14 +1,57 @@
 // SDP offer/answer ↔ the leg's RTP session, and the RTP session ↔ the call (media leg, events).
+// SDES (RFC 4568) keys are chosen here too: what we offer, what the answer picked, rekeying.
+import { randomBytes } from 'node:crypto';
 import { callMediaLeg } from '../../media/call-media.js';
-import { createOffer, isHoldOffer, negotiate, parseRemote, type AudioCodec } from '../codec/sdp.js';
+import type { RtpSession } from '../../media/rtp/session.js';
+import { SRTP_MASTER_KEY_LENGTH, SRTP_MASTER_SALT_LENGTH, SRTP_SUITES } from '../../media/rtp/srtp.js';
+import {
+  createOffer, isHoldOffer, negotiate, parseRemote,
+  type AudioCodec, type MediaProtocol, type SdesCrypto, type SrtpAgreement, type SrtpMode,
+} from '../codec/sdp.js';
 import type { SipLeg } from './legs.js';
 import type { SipUserAgent } from './user-agent.js';
 
 export type SdpDirection = 'sendrecv' | 'sendonly' | 'recvonly' | 'inactive';
 
+const newSrtpKey = (): Buffer => randomBytes(SRTP_MASTER_KEY_LENGTH + SRTP_MASTER_SALT_LENGTH);
+
+function srtpMode(ua: SipUserAgent): SrtpMode {
+  return ua.opts.srtp ?? 'off';
+}
+
+/**
+ * The a=crypto lines and profile of an offer: the agreed suite and our key once negotiated, else
+ * (SRTP on) one fresh key per suite, kept on the leg until the answer picks one. `required`
+ * offers RTP/SAVP; `optional` offers RTP/AVP with a=crypto (best-effort SDES, which peers
+ * without SRTP ignore).
+ */
+function offerSecurity(leg: SipLeg): { crypto?: SdesCrypto[]; protocol?: MediaProtocol } {
+  const agreed = leg.sdp?.srtp;
+  if (agreed) return { crypto: [{ tag: agreed.tag, suite: agreed.suite, key: agreed.localKey }], protocol: agreed.protocol };
+  const mode = srtpMode(leg.ua);
+  if (mode === 'off') return {};
+  leg.srtpOffer ??= SRTP_SUITES.map((suite, i) => ({ tag: i + 1, suite, key: newSrtpKey() }));
+  return { crypto: leg.srtpOffer, protocol: mode === 'required' ? 'RTP/SAVP' : 'RTP/AVP' };
+}
+
+/** The `srtp` option of negotiate() when answering an offer on this UA. */
+export function srtpAnswer(ua: SipUserAgent, leg?: SipLeg): { srtp?: { mode: SrtpMode; key: Buffer } } {
+  const mode = srtpMode(ua);
+  return mode === 'off' ? {} : { srtp: { mode, key: leg?.sdp?.srtp?.localKey ?? newSrtpKey() } };
+}
+
+/** Keys agreed by an offer/answer: on the leg's record and the RTP session (before any media). */
+export function useSrtp(leg: SipLeg, rtp: RtpSession | undefined, agreement: SrtpAgreement | undefined): void {
+  if (!agreement) return;
+  if (leg.sdp) leg.sdp.srtp = agreement;
+  leg.srtpOffer = undefined;
+  rtp?.setSrtp({ suite: agreement.suite, localKey: agreement.localKey, remoteKey: agreement.remoteKey });
+}
+
 /** Our SDP (an offer, or the offer in a 200 to a re-INVITE without one), one version up each time. */
 export function buildLocalSdp(leg: SipLeg, direction: SdpDirection = 'sendrecv'): string {
   return createOffer({
+    ...offerSecurity(leg),
     address: leg.ua.advertisedHost,
     port: leg.rtp?.localPort ?? 9,
     codecs: leg.sdp ? [leg.sdp.codec] : leg.ua.codecs,
@@ -28,8 +71,24 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void
   }
   const codec = r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));
   if (!codec) return;
-  leg.sdp = { codec: codec.name as AudioCodec, telephoneEventPt: r.telephoneEventPt, remote: { address: r.address, port: r.port } };
+  // The answer's a=crypto must pick one of the lines we offered (same tag and suite, §7.1.3).
+  const offered = leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
+  const pick = r.crypto.find((c) => offered.some((o) => o.tag === c.tag && o.suite === c.suite));
+  const ours = pick && offered.find((o) => o.tag === pick.tag)!;
+  const wasSecure = leg.sdp?.srtp !== undefined;
+  if (!pick && (srtpMode(ua) === 'required' || r.secure || wasSecure)) {
+    // No media goes out in the clear: the remote is not set, and the call ends once answered.
+    leg.log.warn({ mode: srtpMode(ua), profile: r.secure ? 'RTP/SAVP' : 'RTP/AVP' }, 'SDP answer without an acceptable a=crypto: hanging up');
+    queueMicrotask(() => leg.call?.hangup('SRTP not negotiated'));
+    return;
+  }
+  const srtp = leg.sdp?.srtp;
+  leg.sdp = { codec: codec.name as AudioCodec, telephoneEventPt: r.telephoneEventPt, remote: { address: r.address, port: r.port }, ...(srtp ? { srtp } : {}) };
   leg.rtp?.setCodec(codec.name as AudioCodec, r.telephoneEventPt ?? null);
+  if (pick && ours) {
+    const protocol: MediaProtocol = r.secure || srtp?.protocol === 'RTP/SAVP' ? 'RTP/SAVP' : 'RTP/AVP';
+    useSrtp(leg, leg.rtp, { tag: pick.tag, suite: pick.suite, localKey: ours.key, remoteKey: pick.key, protocol });
+  }
   if (r.port) leg.rtp?.setRemote(r.address, r.port);
 }
 
@@ -43,8 +102,12 @@ export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { a
     port: leg.rtp?.localPort ?? 9,
     supported: leg.sdp ? [leg.sdp.codec] : ua.codecs,
     telephoneEvent: true,
+    ...srtpAnswer(ua, leg),
   });
   if (!n.ok) return undefined;
+  // Once encrypted, a re-offer without usable keys is refused rather than taken to plain RTP.
+  if (leg.sdp?.srtp && !n.srtp) return undefined;
+  useSrtp(leg, leg.rtp, n.srtp);
   if (n.remote.port && n.remote.address !== '0.0.0.0') leg.rtp?.setRemote(n.remote.address, n.remote.port);
   return { answer: n.answer, hold: isHoldOffer(offer) };
 }

@@ -5,7 +5,7 @@ import type { Supervisor } from '../../actors/supervisor.js';
 import type { CallManager } from '../../call/manager.js';
 import type { PortAllocator } from '../../media/rtp/ports.js';
 import type { RtpSessionOptions } from '../../media/rtp/session.js';
-import type { AudioCodec } from '../codec/sdp.js';
+import type { AudioCodec, SrtpMode } from '../codec/sdp.js';
 import type { DatagramFeed, SipEdgeOptions } from '../transport/udp.js';
 import type { SipStreamLimits, SipTlsOptions } from '../transport/stream.js';
 import type { SipDnsResolver } from '../resolve/rfc3263.js';
@@ -56,6 +56,8 @@ export interface SipUserAgentOptions {
   rtpTimeoutMs?: number;
   /** Strict RTP for every call's media (src/media/rtp-latch.ts; default mode `probation`). */
   strictRtp?: RtpSessionOptions['strictRtp'];
+  /** SRTP with SDES keys (RFC 3711/4568): 'off' (default), 'optional' or 'required'. */
+  srtp?: SrtpMode;
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;

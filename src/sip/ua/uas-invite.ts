@@ -10,7 +10,7 @@ import { negotiate, parseRemoteSdp, type AudioCodec, type ParsedRemote } from '.
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import { SipLeg } from './legs.js';
-import { applyRemoteSdp, bindMedia } from './media-binding.js';
+import { applyRemoteSdp, bindMedia, srtpAnswer, useSrtp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
 /** A new INVITE (no To tag). `parsedTo`: the To header as the router already parsed it. */
@@ -125,7 +125,7 @@ function offerInvite(
   leg.rtp = rtp;
   let heldByRemote = false;
   if (parsedOffer !== undefined) {
-    const n = negotiate(parsedOffer, { address: ua.advertisedHost, port: rtp.localPort, supported: ua.codecs, telephoneEvent: true });
+    const n = negotiate(parsedOffer, { address: ua.advertisedHost, port: rtp.localPort, supported: ua.codecs, telephoneEvent: true, ...srtpAnswer(ua) });
     if (!n.ok) {
       ua.pendingInvites.settle(leg);
       void rtp.close('not acceptable');
@@ -135,6 +135,7 @@ function offerInvite(
     leg.answerSdp = n.answer;
     leg.sdp = { codec: n.chosen.name, telephoneEventPt: n.telephoneEventPt, remote: { address: n.remote.address, port: n.remote.port } };
     rtp.setCodec(n.chosen.name, n.telephoneEventPt ?? null);
+    useSrtp(leg, rtp, n.srtp);
     // c=0.0.0.0 is an RFC 2543 hold and acceptable; a host name, multicast or broadcast is not.
     if (!rtp.setRemote(n.remote.address, n.remote.port) && n.remote.address !== '0.0.0.0') {
       ua.pendingInvites.settle(leg);

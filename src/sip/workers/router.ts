@@ -26,7 +26,7 @@ import type { SipTimerConfig } from '../../../machines/sipTimers.js';
 import { callIdHash, resolveParseLimits, type SipParseLimits } from '../codec/message.js';
 import type { RtpLatchOptions } from '../../media/rtp/latch.js';
 import { SipAdmission, logRefusals, type SipRateLimits } from '../transport/admission.js';
-import type { AudioCodec } from '../codec/sdp.js';
+import type { AudioCodec, SrtpMode } from '../codec/sdp.js';
 import type { SipTransportStats } from '../transport/udp.js';
 import type { SipAuthOptions } from '../ua/user-agent.js';
 
@@ -84,6 +84,8 @@ export interface SipWorkersOptions {
     parseLimits?: Partial<SipParseLimits>;
     /** Which source each call's RTP is taken from (see EngineOptions.sip.strictRtp). */
     strictRtp?: RtpLatchOptions;
+    /** SRTP with SDES keys in every worker (see EngineOptions.sip.srtp). */
+    srtp?: SrtpMode;
   };
   /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
   allow?: string[];

@@ -25,6 +25,8 @@ export interface BaresipOptions {
   recordTo?: string;
   /** Audio codecs offered, in order (default PCMU, PCMA). */
   codecs?: string[];
+  /** Media encryption of the account (`srtp` best effort, `srtp-mand` RTP/SAVP): loads srtp.so. */
+  mediaenc?: 'srtp' | 'srtp-mand';
   /** Hard bound for the process lifetime (default 120 s); it is SIGKILLed after that. */
   timeoutMs?: number;
 }
@@ -95,6 +97,7 @@ function writeConfig(dir: string, o: Required<Pick<BaresipOptions, 'user'>> & Ba
     ['module', 'aufile.so'],
     ['module', 'aubridge.so'],
     ...(o.recordTo ? [['module', 'sndfile.so'], ['snd_path', o.recordTo]] : []),
+    ...(o.mediaenc ? [['module', 'srtp.so']] : []),
     ['module_app', 'account.so'],
     ['module_app', 'menu.so'], // provides the dial/hangup/accept commands ctrl_tcp runs
     ['module_app', 'ctrl_tcp.so'],
@@ -103,7 +106,7 @@ function writeConfig(dir: string, o: Required<Pick<BaresipOptions, 'user'>> & Ba
   writeFileSync(path.join(dir, 'config'), lines.map(([k, v]) => `${k}\t\t${v}`).join('\n') + '\n');
   const codecs = (o.codecs ?? ['PCMU', 'PCMA']).join(',');
   const answer = o.autoAnswer === false ? 'manual' : 'auto';
-  writeFileSync(path.join(dir, 'accounts'), `<sip:${o.user}@${LOOPBACK}>;regint=0;answermode=${answer};audio_codecs=${codecs}\n`);
+  writeFileSync(path.join(dir, 'accounts'), `<sip:${o.user}@${LOOPBACK}>;regint=0;answermode=${answer};audio_codecs=${codecs}${o.mediaenc ? `;mediaenc=${o.mediaenc}` : ''}\n`);
   writeFileSync(path.join(dir, 'contacts'), '');
 }
 

@@ -65,6 +65,8 @@ export interface TestEngineOptions {
   rtpPorts?: string;
   /** Extra SIP options (e.g. `tcpPort: 0` for SIP over TCP). */
   sip?: EngineOptions['sip'];
+  /** SRTP mode of the engine's SIP UA (EngineOptions.sip.srtp). */
+  srtp?: 'off' | 'optional' | 'required';
 }
 
 /** Start an engine on loopback with ephemeral WS and SIP ports. */
@@ -78,7 +80,7 @@ export async function startEngine(opts: TestEngineOptions = {}): Promise<TestEng
     rtpPorts: opts.rtpPorts ?? '30000-30999',
     logger: silentLogger(),
     inboundCall: false,
-    ...(opts.sip ? { sip: opts.sip } : {}),
+    ...(opts.sip || opts.srtp ? { sip: { ...opts.sip, ...(opts.srtp ? { srtp: opts.srtp } : {}) } } : {}),
     onIncomingCall: (call) => {
       const rec = record(call);
       incoming.push(rec);
