@@ -7,6 +7,7 @@ import type { PortAllocator } from '../../media/rtp/ports.js';
 import type { RtpSessionOptions } from '../../media/rtp/session.js';
 import type { AudioCodec } from '../codec/sdp.js';
 import type { DatagramFeed, SipEdgeOptions } from '../transport/udp.js';
+import type { RegistrarOptions } from '../registrar/registrar.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'] as const;
@@ -70,6 +71,8 @@ export interface SipUserAgentOptions {
   maxPendingInvitesPerSource?: number;
   /** Admission, parser caps and scanner silence at the transport (src/sip/transport.ts). */
   edge?: SipEdgeOptions;
+  /** The registrar (src/sip/registrar/): on when `auth` is given, unless false. */
+  registrar?: RegistrarOptions | false;
 }
 
 export interface OutboundCallOptions {
