@@ -3,7 +3,7 @@
 // `engine.register()`; a call to a registered AOR bridged to the contact with `engine.connect()`.
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createEngine, type Engine, type Call } from '../../src/index.js';
+import { createEngine, demoApp, type Engine, type Call } from '../../src/index.js';
 import { buildAuthorization, parseChallenge } from '../../src/sip/codec/digest.js';
 import { createResponse, serialize, type SipResponse } from '../../src/sip/codec/message.js';
 import { RawSip } from '../helpers/raw-sip.js';
@@ -168,16 +168,10 @@ describe('registrar', () => {
 });
 
 describe('outbound registration', () => {
-  test('engine.register() registers with digest, a call to the AOR is connected to it, stop() unregisters', async () => {
+  test('engine.register() registers with digest, the demo connects a call to the AOR to it, stop() unregisters', async () => {
     const calls: Call[] = [];
-    const pbx = await registrar({
-      onIncomingCall: (call) => {
-        const binding = pbx.registrations.lookup(call.to ?? '')[0];
-        if (!binding) return { action: 'reject', code: 404, reason: 'Not Found' };
-        void pbx.connect(call, binding);
-        return { action: 'defer' };
-      },
-    });
+    // The CLI's demo app: a call to a registered user is connected to its phone (engine.connect).
+    const pbx: Engine = await registrar({ onIncomingCall: demoApp({ registrar: () => pbx }) });
     const phone = createEngine({ host: '127.0.0.1', sipPort: 0, rtpPorts: '42200-42299', onIncomingCall: (call) => (calls.push(call), { action: 'accept' }) });
     engines.push(phone);
     await phone.listen();

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { parseServeArgs, parseSipUsers, packageVersion, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
+import { parseServeArgs, parseSipUsers, parseSipRegister, packageVersion, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -326,4 +326,17 @@ test('--sip-max-pending (or CALLCHART_SIP_MAX_PENDING) caps pending inbound INVI
   assert.equal(parseServeArgs(['--sip-max-pending', '50'], {}).sipMaxPendingInvites, 50);
   assert.equal(parseServeArgs([], { CALLCHART_SIP_MAX_PENDING: '7' }).sipMaxPendingInvites, 7);
   assert.throws(() => parseServeArgs(['--sip-max-pending', '0'], {}), /--sip-max-pending must be a positive integer/);
+});
+
+test('--sip-register: sip:user:password@host[:port] → registrar, AOR and credentials', () => {
+  assert.deepEqual(parseSipRegister('sip:alice:s3cret@pbx.example.com:5070'), {
+    registrar: 'sip:pbx.example.com:5070',
+    aor: 'sip:alice@pbx.example.com',
+    username: 'alice',
+    password: 's3cret',
+  });
+  assert.throws(() => parseSipRegister('sip:alice@pbx.example.com'), /sip:user:password@host/);
+  const cfg = parseServeArgs(['serve', '--sip-register', 'sip:a:b@127.0.0.1', '--sip-register', 'sip:c:d@127.0.0.2:5080'], {});
+  assert.deepEqual(cfg.sipRegister?.map((r) => r.registrar), ['sip:127.0.0.1', 'sip:127.0.0.2:5080']);
+  assert.equal(parseServeArgs(['serve'], { CALLCHART_SIP_REGISTER: 'sip:a:b@h1,sip:c:d@h2' }).sipRegister?.length, 2);
 });
