@@ -25,6 +25,8 @@ export interface BaresipOptions {
   recordTo?: string;
   /** Audio codecs offered, in order (default PCMU, PCMA). */
   codecs?: string[];
+  /** Register the account (digest auth) to a registrar on loopback at this port. */
+  register?: { port: number; password: string };
   /** Hard bound for the process lifetime (default 120 s); it is SIGKILLed after that. */
   timeoutMs?: number;
 }
@@ -103,7 +105,10 @@ function writeConfig(dir: string, o: Required<Pick<BaresipOptions, 'user'>> & Ba
   writeFileSync(path.join(dir, 'config'), lines.map(([k, v]) => `${k}\t\t${v}`).join('\n') + '\n');
   const codecs = (o.codecs ?? ['PCMU', 'PCMA']).join(',');
   const answer = o.autoAnswer === false ? 'manual' : 'auto';
-  writeFileSync(path.join(dir, 'accounts'), `<sip:${o.user}@${LOOPBACK}>;regint=0;answermode=${answer};audio_codecs=${codecs}\n`);
+  const account = o.register
+    ? `<sip:${o.user}@${LOOPBACK}:${o.register.port}>;auth_pass=${o.register.password};regint=60`
+    : `<sip:${o.user}@${LOOPBACK}>;regint=0`;
+  writeFileSync(path.join(dir, 'accounts'), `${account};answermode=${answer};audio_codecs=${codecs}\n`);
   writeFileSync(path.join(dir, 'contacts'), '');
 }
 
