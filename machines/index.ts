@@ -14,3 +14,5 @@ export * from './recording.machine.js';
 export * from './jambonzSession.machine.js';
 export * from './audioStream.machine.js';
 export * from './drain.machine.js';
+export * from './sipRegistration.machine.js';
+export * from './sipRegistrationClient.machine.js';

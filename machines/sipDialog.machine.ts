@@ -210,6 +210,12 @@ export const sipDialogMachine = setup({
     // No dialog yet: it comes into being with a 1xx carrying a To tag (early) or a 2xx.
     init: {
       on: {
+        // The INVITE retried with credentials (§22.2) takes a new CSeq before any dialog exists;
+        // requests in the dialog it creates must count on from it (nothing is sent here).
+        'REQUEST.SEND': {
+          guard: ({ event }) => event.method === 'INVITE' && event.cseq !== undefined,
+          actions: assign({ localCSeq: ({ context, event }) => Math.max(context.localCSeq ?? 0, event.cseq ?? 0) }),
+        },
         'DIALOG.EARLY': {
           target: 'live.early',
           actions: {

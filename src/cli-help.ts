@@ -24,7 +24,12 @@ Options (environment variable in brackets):
   --sip-users <list>     require digest authentication for inbound     [CALLCHART_SIP_USERS]
                          SIP calls: user:password[,user:password...]
                          (prefer the env var: a command line is visible
-                         to every local user); default: no auth
+                         to every local user); default: no auth.
+                         These users may also REGISTER (a call to a
+                         registered user is connected to its phone)
+  --sip-register <uri>   register to a provider/PBX and keep it        [CALLCHART_SIP_REGISTER]
+                         registered: sip:user:password@host[:port]
+                         (repeatable; env: comma-separated)
   --sip-realm <realm>    digest realm (default the --host address, or   [CALLCHART_SIP_REALM]
                          the machine's hostname when that is 0.0.0.0)
   --sip-max-pending <n>  inbound INVITEs ringing or awaiting their ACK  [CALLCHART_SIP_MAX_PENDING]

@@ -15,6 +15,8 @@ import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
 import { SipWorkers } from './sip/workers/router.js';
 import { parseAllowList } from './sip/transport/admission.js';
+import { parseUri } from './sip/codec/uri.js';
+import type { RegisterOptions } from './sip/registrar/client.js';
 import { NAT_SOURCES, STRICT_RTP_MODES, type NatSources, type RtpLatchOptions, type StrictRtpMode } from './media/rtp/latch.js';
 import { SRTP_MODES, type SrtpMode } from './sip/codec/sdp.js';
 import os from 'node:os';
@@ -95,6 +97,8 @@ export interface ServeConfig {
   security?: HttpSecurityOptions;
   /** Digest authentication of inbound SIP INVITEs (--sip-users); absent = none. */
   sipAuth?: { realm: string; users: Record<string, string> };
+  /** Outbound registrations (--sip-register); absent = none. */
+  sipRegister?: RegisterOptions[];
   /** Cap on pending inbound INVITEs (--sip-max-pending); absent = the engine's default. */
   sipMaxPendingInvites?: number;
   /** A separate /metrics + /health listener (--metrics-port); absent = none. */
@@ -131,6 +135,19 @@ export function parseSipUsers(spec: string): Record<string, string> {
   }
   // fromEntries defines own properties, so even a user called __proto__ is just a user.
   return Object.fromEntries(entries);
+}
+
+/**
+ * `sip:alice:secret@pbx.example.com:5060` → register sip:alice@pbx.example.com at
+ * sip:pbx.example.com:5060 as alice/secret.
+ */
+export function parseSipRegister(spec: string): RegisterOptions {
+  const uri = parseUri(spec.trim());
+  if (uri?.kind !== 'sip' || !uri.user || uri.password === undefined) {
+    throw new UsageError(`--sip-register takes sip:user:password@host[:port], got ${JSON.stringify(spec.replace(/:[^:@]*@/, ':…@'))}`);
+  }
+  const host = uri.host.includes(':') ? `[${uri.host}]` : uri.host;
+  return { registrar: `sip:${host}${uri.port ? `:${uri.port}` : ''}`, aor: `sip:${uri.user}@${host}`, username: uri.user, password: uri.password };
 }
 
 function port(name: string, v: string): number {
@@ -178,6 +195,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'ws-allowed-origins': { type: 'string' },
         'sip-users': { type: 'string' },
         'sip-realm': { type: 'string' },
+        'sip-register': { type: 'string', multiple: true },
         'sip-max-pending': { type: 'string' },
         'sip-tcp-port': { type: 'string' },
         'sip-tls-port': { type: 'string' },
@@ -286,6 +304,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const realm = v['sip-realm'] ?? env.CALLCHART_SIP_REALM ?? (host === '0.0.0.0' || host === '::' ? os.hostname() : host);
   if (!realm || /["\\\x00-\x1f\x7f]/.test(realm)) throw new UsageError(`--sip-realm may not be empty or hold quotes, backslashes or control characters, got ${JSON.stringify(realm)}`);
   const sipAuth = usersSpec ? { realm, users: parseSipUsers(usersSpec) } : undefined;
+  const registerSpecs = (v['sip-register'] as string[] | undefined) ?? env.CALLCHART_SIP_REGISTER?.split(',').filter(Boolean) ?? [];
+  const sipRegister = registerSpecs.map(parseSipRegister);
   const pendingSpec = v['sip-max-pending'] ?? env.CALLCHART_SIP_MAX_PENDING;
   const sipMaxPendingInvites = pendingSpec === undefined ? undefined : Number(pendingSpec);
   if (sipMaxPendingInvites !== undefined && (!Number.isInteger(sipMaxPendingInvites) || sipMaxPendingInvites < 1)) {
@@ -300,6 +320,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
+    ...(sipRegister.length ? { sipRegister } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
     ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
     ...(adminToken ? { adminToken } : {}),
@@ -461,6 +482,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const latch = strictRtpOptions(cfg);
   // Media options every SIP UA takes (main thread or workers): strict RTP and SRTP.
   const mediaSip = { ...(latch ? { strictRtp: latch } : {}), ...(cfg.srtp ? { srtp: cfg.srtp } : {}) };
+  let registrar: Engine | undefined;
   const engine = createEngine({
     host: cfg.host,
     wsPort: cfg.wsPort,
@@ -472,7 +494,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     inspect: cfg.inspect || false,
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},
-    onIncomingCall: demoApp(),
+    // Connects calls between registered users (the engine exists once createEngine returns).
+    onIncomingCall: demoApp({ registrar: () => registrar }),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
@@ -481,12 +504,21 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     ...(cfg.adminToken ? { adminToken: cfg.adminToken } : {}),
     ...(cfg.metrics === false ? { metrics: false as const } : {}),
   });
+  registrar = engine;
   if (hep) engine.onClose(() => hep.close());
   try {
     await engine.listen();
   } catch (err) {
     await hep?.close();
     throw err;
+  }
+  for (const r of cfg.sipRegister ?? []) {
+    if (!sipHere) {
+      logger.warn({ aor: r.aor }, '--sip-register needs SIP on the main thread (no --sip-workers): not registering');
+      continue;
+    }
+    // Runs on its own: refreshes, retries with back-off, unregisters on shutdown.
+    await engine.register(r);
   }
   if (cfg.hep && cfg.sipPort !== false) logger.info({ collector: `${cfg.hep.host}:${cfg.hep.port}` }, 'exporting SIP messages to HEP collector');
   if (cfg.sipAuth && cfg.sipPort !== false) {

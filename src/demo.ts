@@ -1,12 +1,17 @@
 // The demo application `npm start` runs: the inbound-call protocol's reference behaviour.
 // Policy, not engine: ring for a while, answer, echo the caller's audio, hang up after a while.
 // SIP calls are answered at once and echoed with startEcho(call.media); WebSocket calls echo their
-// binary frames.
+// binary frames. With users registered to the engine (--sip-users), a SIP call to a registered
+// user is connected to that user's phone instead.
 // Embedders replace it with their own onIncomingCall hook.
 import type { Call, IncomingCallDecision } from './call/call.js';
 import { startEcho } from './media/mixing/echo.js';
 import { verbs } from './jambonz/verbs.js';
 import type { JambonzService } from './jambonz/index.js';
+import type { Engine } from './engine.js';
+
+/** What the demo needs of the engine to connect calls between registered users. */
+export type DemoRegistrar = Pick<Engine, 'registrations' | 'connect'>;
 
 export interface DemoAppOptions {
   /** Ring time before answering (default 5000 ms). */
@@ -15,12 +20,28 @@ export interface DemoAppOptions {
   hangupAfterMs?: number;
   /** Hang up when the caller presses this digit (default none). */
   hangupDigit?: string;
+  /**
+   * With the registrar on (users configured): a SIP call to a registered user is connected to
+   * that user's contact (engine.connect) instead of echoed. A function when the engine is made
+   * after the app (the CLI).
+   */
+  registrar?: DemoRegistrar | (() => DemoRegistrar | undefined);
 }
 
 export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDecision {
   const answerDelayMs = o.answerDelayMs ?? 5000;
   const hangupAfterMs = o.hangupAfterMs ?? 10_000;
   return (call) => {
+    const reg = typeof o.registrar === 'function' ? o.registrar() : o.registrar;
+    const binding = reg && call.transport === 'sip' && call.to ? reg.registrations.lookup(call.to)[0] : undefined;
+    if (reg && binding) {
+      // Ringing until the callee answers; then both are bridged (no echo).
+      reg.connect(call, binding).catch((err: unknown) => {
+        call.logger.warn({ err, contact: binding.contact }, 'demo: could not reach the registered contact');
+        call.reject(480, 'Temporarily Unavailable');
+      });
+      return { action: 'defer' };
+    }
     call.on('dtmf', (digit) => {
       if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
     });

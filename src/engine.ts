@@ -11,6 +11,9 @@ import { createLogger, silentLogger, type LogLevel } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect/index.js';
 import type { Call, IncomingCallHook } from './call/call.js';
 import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions, type SipUserAgentOptions } from './sip/ua/user-agent.js';
+import type { RegistrarOptions, Registration, Registrations } from './sip/registrar/registrar.js';
+import type { RegisterOptions, RegistrationClient } from './sip/registrar/client.js';
+import { connectCall, type ConnectOptions } from './sip/registrar/connect.js';
 import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
 import type { SipStreamLimits, SipTlsOptions } from './sip/transport/stream.js';
@@ -68,8 +71,13 @@ export interface EngineOptions {
   inspect?: InspectOptions | boolean;
   /** SIP options (the UDP port is `sipPort`). */
   sip?: {
-    /** Challenge inbound INVITEs with digest authentication. */
+    /** Challenge inbound INVITEs with digest authentication; its users may also REGISTER. */
     auth?: SipAuthOptions;
+    /**
+     * The registrar (README "Registering softphones"): REGISTERs from `auth.users` are accepted
+     * when `auth` is set; expiry bounds and binding caps here. false: REGISTER gets 405.
+     */
+    registrar?: RegistrarOptions | false;
     /**
      * Inbound INVITEs being set up, ringing or waiting for their ACK, held at most (default 1000);
      * beyond it new INVITEs get 503 + Retry-After before anything is allocated for them.
@@ -300,6 +308,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             datagrams: opts.sip?.datagrams,
             maxPendingInvites: opts.sip?.maxPendingInvites,
             maxPendingInvitesPerSource: opts.sip?.maxPendingInvitesPerSource,
+            registrar: opts.sip?.registrar,
             edge: {
               admission: { allow: opts.sip?.allow, rateLimits: opts.sip?.rateLimits },
               parseLimits: opts.sip?.parseLimits,
@@ -480,6 +489,34 @@ export class Engine extends EventEmitter<EngineEvents> {
     return bridgeCalls(a, b, opts);
   }
 
+  /**
+   * The registrar's location service: `registrations.lookup(call.to)` gives the live bindings of
+   * a registered AOR (empty when SIP or the registrar is off, or nobody is registered there).
+   */
+  get registrations(): Registrations {
+    return this.sip?.registrar ?? NO_REGISTRATIONS;
+  }
+
+  /**
+   * Keep a contact of ours registered at a registrar (a provider, a PBX): refreshed before
+   * expiry, challenges answered, retried with back-off, unregistered by `stop()` and on close.
+   * Calls to it arrive as ordinary inbound calls.
+   */
+  register(options: RegisterOptions): Promise<RegistrationClient> {
+    if (!this.sip) return Promise.reject(new Error('SIP is off: give createEngine() a sipPort (0 = an ephemeral port)'));
+    return this.sip.register(options);
+  }
+
+  /**
+   * Connect an inbound call to a target (a registered binding or a SIP URI) as a B2BUA: a new
+   * outbound call to the target; when it answers, `call` is answered and the two are bridged.
+   * Either side ending ends the other; a refusal is passed back to the caller. Resolves with the
+   * outbound call.
+   */
+  connect(call: Call, target: string | Registration, options: ConnectOptions = {}): Promise<Call> {
+    return connectCall(this, call, target, options);
+  }
+
   /** Register something to close on shutdown (transports, stores). Closed in reverse order. */
   onClose(fn: () => Promise<void> | void): void {
     this.closers.push(fn);
@@ -553,6 +590,8 @@ export class Engine extends EventEmitter<EngineEvents> {
     return this.closing;
   }
 }
+
+const NO_REGISTRATIONS: Registrations = { lookup: () => [], list: () => [], size: 0 };
 
 export function createEngine(opts: EngineOptions = {}): Engine {
   return new Engine(opts);

@@ -7,7 +7,7 @@
 export { createEngine, Engine, type EngineOptions, type EngineEvents } from './engine.js';
 export { Supervisor, LimitExceededError, type SupervisorOptions } from './actors/supervisor.js';
 export type { InspectOptions } from './inspect/index.js';
-export { demoApp, type DemoAppOptions } from './demo.js';
+export { demoApp, type DemoAppOptions, type DemoRegistrar } from './demo.js';
 export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.js';
 export {
   installProcessGuard,
@@ -36,6 +36,9 @@ export type { CallEnd, CallEndReason, CallDirection, CallTransport, DtmfSource }
 
 // SIP
 export type { SipAuthOptions, OutboundCallOptions } from './sip/ua/user-agent.js';
+export type { RegistrarOptions, Registration, Registrations } from './sip/registrar/registrar.js';
+export { RegistrationClient, type RegisterOptions, type RegistrationStateInfo, type RegistrationClientEvents } from './sip/registrar/client.js';
+export type { ConnectOptions } from './sip/registrar/connect.js';
 export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers/router.js';
 
 // HTTP/WebSocket routes and their security

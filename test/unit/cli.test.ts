@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import dgram from 'node:dgram';
 import os from 'node:os';
 import { readFileSync } from 'node:fs';
-import { parseServeArgs, parseSipUsers, packageVersion, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
+import { parseServeArgs, parseSipUsers, parseSipRegister, packageVersion, serve, strictRtpOptions, UsageError, HELP } from '../../src/cli.js';
 
 test('defaults match the documented ports', () => {
   const c = parseServeArgs([], {});
@@ -348,4 +348,17 @@ test('--sip-tcp-port, --sip-tls-port with --tls-cert/--tls-key (or their CALLCHA
   assert.throws(() => parseServeArgs(['--sip-tcp-port', 'x'], {}), /--sip-tcp-port must be a port/);
   assert.throws(() => parseServeArgs(['--sip-tcp-port', '5060', '--sip-workers', '2'], {}), /not with --sip-workers/);
   for (const s of ['--sip-tcp-port', 'CALLCHART_SIP_TCP_PORT', '--sip-tls-port', 'CALLCHART_SIP_TLS_PORT', '--tls-cert', 'CALLCHART_TLS_CERT', '--tls-key', 'CALLCHART_TLS_KEY']) assert.ok(HELP.includes(s), s);
+});
+
+test('--sip-register: sip:user:password@host[:port] → registrar, AOR and credentials', () => {
+  assert.deepEqual(parseSipRegister('sip:alice:s3cret@pbx.example.com:5070'), {
+    registrar: 'sip:pbx.example.com:5070',
+    aor: 'sip:alice@pbx.example.com',
+    username: 'alice',
+    password: 's3cret',
+  });
+  assert.throws(() => parseSipRegister('sip:alice@pbx.example.com'), /sip:user:password@host/);
+  const cfg = parseServeArgs(['serve', '--sip-register', 'sip:a:b@127.0.0.1', '--sip-register', 'sip:c:d@127.0.0.2:5080'], {});
+  assert.deepEqual(cfg.sipRegister?.map((r) => r.registrar), ['sip:127.0.0.1', 'sip:127.0.0.2:5080']);
+  assert.equal(parseServeArgs(['serve'], { CALLCHART_SIP_REGISTER: 'sip:a:b@h1,sip:c:d@h2' }).sipRegister?.length, 2);
 });

@@ -9,6 +9,7 @@ import type { AudioCodec, SrtpMode } from '../codec/sdp.js';
 import type { DatagramFeed, SipEdgeOptions } from '../transport/udp.js';
 import type { SipStreamLimits, SipTlsOptions } from '../transport/stream.js';
 import type { SipDnsResolver } from '../resolve/rfc3263.js';
+import type { RegistrarOptions } from '../registrar/registrar.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'] as const;
@@ -80,6 +81,8 @@ export interface SipUserAgentOptions {
   tls?: SipTlsOptions & { port: number; limits?: Partial<SipStreamLimits> };
   /** DNS for RFC 3263 lookups of outbound targets (default: node:dns's Resolver). */
   resolver?: SipDnsResolver;
+  /** The registrar (src/sip/registrar/): on when `auth` is given, unless false. */
+  registrar?: RegistrarOptions | false;
 }
 
 export interface OutboundCallOptions {

@@ -159,8 +159,11 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
     return;
   }
   if (res.status === 503 && failOver(ua, leg, '503')) return;
-  leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
   leg.challenge = leg.creds ? challengeFromResponse(res) : undefined;
+  // A challenge the session will answer (once) keeps the dialog for the retried INVITE: rejected
+  // here, the dialog would be terminated and the answered call could never send its BYE.
+  const retrying = leg.challenge !== undefined && leg.session.getSnapshot().matches({ active: { auth: 'untried' } });
+  if (!retrying) leg.dialog.send({ type: 'DIALOG.REJECTED', status: res.status });
   const contacts = res.status < 400 ? res.headers.getAll('Contact').map((c) => contactUriOf(c) ?? c) : undefined;
   // The machine retries once with credentials (§22.2), or reports the refusal.
   leg.session.send({ type: 'INVITE.REJECTED', status: res.status, reason: res.reason, contacts, retryable: leg.challenge !== undefined });

@@ -36,6 +36,8 @@ import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { initialSessionSnapshots, inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
+import { Registrar } from '../registrar/registrar.js';
+import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
 export {
   ALLOWED_METHODS,
@@ -64,7 +66,10 @@ export class SipUserAgent implements TransactionUser {
   /** @internal */ readonly log: Logger;
   /** @internal */ readonly userAgentName: string;
   /** @internal */ readonly calls: CallManager;
+  /** The registrar and location service (with `auth`, unless `registrar: false`). */
+  readonly registrar: Registrar | undefined;
   private readonly dialogMachine;
+  private clients: RegistrationClients | undefined;
   private readonly sessionMachine: InviteSessionLogic;
   private readonly sessionStart: ReturnType<typeof initialSessionSnapshots>;
 
@@ -95,6 +100,20 @@ export class SipUserAgent implements TransactionUser {
       ? createDigestServer({ realm: opts.auth.realm, nonceTtlMs: opts.auth.nonceTtlMs ?? 300_000, algorithm: opts.auth.algorithm })
       : undefined;
     this.authThrottle = opts.auth ? new AuthThrottle({ maxFailures: opts.auth.maxFailures, windowMs: opts.auth.failureWindowMs }) : undefined;
+    const auth = opts.auth;
+    this.registrar =
+      auth && this.digest && this.authThrottle && opts.registrar !== false
+        ? new Registrar(
+            {
+              supervisor: opts.supervisor,
+              log: this.log,
+              digest: this.digest,
+              throttle: this.authThrottle,
+              lookupUser: typeof auth.users === 'function' ? auth.users : (u) => (Object.hasOwn(auth.users, u) ? (auth.users as Record<string, string>)[u] : undefined),
+            },
+            opts.registrar || {},
+          )
+        : undefined;
     const maxPending = opts.maxPendingInvites ?? DEFAULT_MAX_PENDING_INVITES;
     this.pendingInvites = new PendingInvites(maxPending, opts.maxPendingInvitesPerSource ?? Math.max(1, Math.ceil(maxPending / 2)));
     const legOf = (id: string) => this.legs.byDialog(id);
@@ -155,6 +174,9 @@ export class SipUserAgent implements TransactionUser {
   }
 
   async close(): Promise<void> {
+    // Unregistered while the socket is still open: the registrar forgets us at once.
+    await this.clients?.stopAll();
+    this.registrar?.clear();
     for (const leg of this.legs.values()) leg.stopTimers();
     this.transactions.stopAll();
     await Promise.all(this.streams.map((st) => st.close()));
@@ -168,6 +190,12 @@ export class SipUserAgent implements TransactionUser {
   /** Inbound INVITEs pending (set up, ringing, or waiting for the ACK of their 2xx). */
   get pendingInviteCount(): number {
     return this.pendingInvites.size;
+  }
+
+  /** Register a contact of ours at a registrar (src/sip/registrar/client.ts). */
+  register(o: RegisterOptions): Promise<RegistrationClient> {
+    this.clients ??= new RegistrationClients(this);
+    return this.clients.register(o);
   }
 
   /** Place an outbound call to a SIP URI. */
@@ -215,6 +243,7 @@ export class SipUserAgent implements TransactionUser {
       tx.reply(501, 'Not Implemented', { headers: [['Allow', ALLOW]] });
       return;
     }
+    if (req.method === 'REGISTER' && this.registrar) return this.registrar.onRegister(tx, req);
     if (!(ALLOWED_METHODS as readonly string[]).includes(req.method)) {
       tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
       return;

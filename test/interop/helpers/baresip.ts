@@ -27,6 +27,8 @@ export interface BaresipOptions {
   codecs?: string[];
   /** Media encryption of the account (`srtp` best effort, `srtp-mand` RTP/SAVP): loads srtp.so. */
   mediaenc?: 'srtp' | 'srtp-mand';
+  /** Register the account (digest auth) to a registrar on loopback at this port. */
+  register?: { port: number; password: string };
   /** Hard bound for the process lifetime (default 120 s); it is SIGKILLed after that. */
   timeoutMs?: number;
 }
@@ -106,7 +108,10 @@ function writeConfig(dir: string, o: Required<Pick<BaresipOptions, 'user'>> & Ba
   writeFileSync(path.join(dir, 'config'), lines.map(([k, v]) => `${k}\t\t${v}`).join('\n') + '\n');
   const codecs = (o.codecs ?? ['PCMU', 'PCMA']).join(',');
   const answer = o.autoAnswer === false ? 'manual' : 'auto';
-  writeFileSync(path.join(dir, 'accounts'), `<sip:${o.user}@${LOOPBACK}>;regint=0;answermode=${answer};audio_codecs=${codecs}${o.mediaenc ? `;mediaenc=${o.mediaenc}` : ''}\n`);
+  const account = o.register
+    ? `<sip:${o.user}@${LOOPBACK}:${o.register.port}>;auth_pass=${o.register.password};regint=60`
+    : `<sip:${o.user}@${LOOPBACK}>;regint=0`;
+  writeFileSync(path.join(dir, 'accounts'), `${account};answermode=${answer};audio_codecs=${codecs}${o.mediaenc ? `;mediaenc=${o.mediaenc}` : ''}\n`);
   writeFileSync(path.join(dir, 'contacts'), '');
 }
 

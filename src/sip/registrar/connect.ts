@@ -1,0 +1,47 @@
+// `engine.connect(call, target)`: a B2BUA leg. The inbound call keeps ringing while a new
+// outbound call goes to the target (a registered contact, or any SIP URI); when the target
+// answers, the inbound call is answered and the two are bridged. Either side ending ends the
+// other; a target that refuses (or never answers) refuses the inbound call with its status.
+// Plain glue over the public Call API: both legs' state stays in their call actors.
+import type { Call } from '../../call/call.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../ua/options.js';
+import type { Registration } from './registrar.js';
+
+export interface ConnectDeps {
+  call(target: string, o: OutboundCallOptions): Promise<Call>;
+  bridge(a: Call, b: Call): Bridge;
+}
+
+/** What `engine.connect()` takes besides the target: the outbound leg's options. */
+export type ConnectOptions = OutboundCallOptions;
+
+export async function connectCall(deps: ConnectDeps, a: Call, target: string | Registration, o: ConnectOptions = {}): Promise<Call> {
+  const uri = typeof target === 'string' ? target : target.contact;
+  // The callee sees who called (the caller's From), unless told otherwise.
+  const b = await deps.call(uri, { ...(a.from ? { from: a.from } : {}), ...o });
+  if (a.isEnded) {
+    b.hangup('caller gone');
+    return b;
+  }
+  a.progress(180);
+  let bridge: Bridge | undefined;
+  b.once('answered', () => {
+    if (a.isEnded) return;
+    a.once('answered', () => {
+      if (!a.isEnded && !b.isEnded) bridge = deps.bridge(a, b);
+    });
+    a.answer();
+  });
+  a.once('ended', () => {
+    bridge?.stop();
+    if (!b.isEnded) b.hangup('other party hung up');
+  });
+  b.once('ended', (end) => {
+    bridge?.stop();
+    if (a.isEnded) return;
+    if (a.isActive) a.hangup('other party hung up');
+    else a.reject(end.code !== undefined && end.code >= 400 ? end.code : 480, end.code !== undefined && end.code >= 400 ? end.detail : 'Temporarily Unavailable');
+  });
+  return b;
+}

@@ -1,0 +1,85 @@
+// Two baresips register with digest auth to a callchart engine configured like `npm start` with
+// users (the demo app, the registrar on), and alice calls bob through callchart: callchart connects
+// the call to bob's registered contact and bridges the two legs; each hears the other's tone.
+// Needs `baresip` (apt-get install baresip-core). Run: npm run test:interop.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createEngine, demoApp, type Engine } from '../../src/index.js';
+import { decodeWavTo8kMono, toneRatio } from '../../src/media/index.js';
+import { startBaresip, requireBaresip, type Baresip } from './helpers/baresip.js';
+import { eventually } from './helpers/engine.js';
+import { sleep } from './helpers/procs.js';
+
+before(() => {
+  requireBaresip();
+});
+
+const root = mkdtempSync(path.join(tmpdir(), 'callchart-baresip-register-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+async function heardBy(p: Baresip): Promise<Int16Array> {
+  let files: string[] = [];
+  await eventually(() => (files = p.recordings().decoded).length > 0, 5000, `baresip wrote a -dec.wav (log: ${p.log().slice(-500)})`);
+  let samples: Int16Array = new Int16Array(0);
+  await eventually(() => {
+    try {
+      samples = decodeWavTo8kMono(readFileSync(files[files.length - 1]!));
+      return samples.length > 8000;
+    } catch {
+      return false;
+    }
+  }, 5000, `recording ${files[files.length - 1]} to hold audio`);
+  return samples;
+}
+
+test('two baresips register with digest auth and call each other through callchart; each hears the other', { timeout: 90_000 }, async () => {
+  const users = { alice: 'alice-secret', bob: 'bob-secret' };
+  const engine: Engine = createEngine({
+    host: '127.0.0.1',
+    sipPort: 0,
+    rtpPorts: '30300-30399',
+    sip: { auth: { realm: '127.0.0.1', users } },
+    onIncomingCall: demoApp({ registrar: () => engine }),
+  });
+  await engine.listen();
+  const port = engine.sipPort!;
+  const alice = await startBaresip({ user: 'alice', sineHz: 500, register: { port, password: users.alice }, recordTo: path.join(root, 'alice'), timeoutMs: 80_000 });
+  const bob = await startBaresip({ user: 'bob', sineHz: 1500, register: { port, password: users.bob }, recordTo: path.join(root, 'bob'), timeoutMs: 80_000 });
+  try {
+    // baresip registers as it starts, before ctrl_tcp is connected: watched on callchart's side.
+    await eventually(() => engine.registrations.lookup('alice').length === 1 && engine.registrations.lookup('bob').length === 1, 10_000, 'alice and bob registered');
+    const [b] = engine.registrations.lookup('bob');
+    assert.ok(b, 'bob is registered');
+    assert.match(b.contact, new RegExp(`^sip:bob[^@]*@127\\.0\\.0\\.1:${bob.sipPort}`));
+
+    const dialed = await alice.dial(`sip:bob@127.0.0.1:${port}`);
+    assert.ok(dialed.ok, dialed.data);
+    await bob.waitFor((ev) => ev.type === 'CALL_ESTABLISHED' && ev.direction === 'incoming', 10_000, 'bob answered');
+    await alice.waitFor((ev) => ev.type === 'CALL_ESTABLISHED' && ev.direction === 'outgoing', 10_000, 'alice connected');
+    await sleep(2500);
+    await alice.hangup();
+    await alice.waitFor((ev) => ev.type === 'CALL_CLOSED', 5000, 'alice CALL_CLOSED');
+    await bob.waitFor((ev) => ev.type === 'CALL_CLOSED', 5000, 'bob CALL_CLOSED (callchart hung up the other leg)');
+
+    const heardA = await heardBy(alice);
+    const heardB = await heardBy(bob);
+    const a1500 = toneRatio(heardA, 8000, 1500);
+    const a500 = toneRatio(heardA, 8000, 500);
+    const b500 = toneRatio(heardB, 8000, 500);
+    const b1500 = toneRatio(heardB, 8000, 1500);
+    assert.ok(a1500 > 0.5, `alice heard bob's 1500 Hz: share ${a1500.toFixed(2)}`);
+    assert.ok(a500 < 0.05, `alice did not hear her own 500 Hz: share ${a500.toFixed(3)}`);
+    assert.ok(b500 > 0.5, `bob heard alice's 500 Hz: share ${b500.toFixed(2)}`);
+    assert.ok(b1500 < 0.05, `bob did not hear his own 1500 Hz: share ${b1500.toFixed(3)}`);
+  } catch (err) {
+    if (err instanceof Error) for (const p of [alice, bob]) err.message += `\n--- baresip ${p.aor} log (tail) ---\n${p.log().slice(-2000)}`;
+    throw err;
+  } finally {
+    await alice.stop();
+    await bob.stop();
+    await engine.close();
+  }
+});
