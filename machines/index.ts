@@ -13,4 +13,5 @@ export * from './playback.machine.js';
 export * from './recording.machine.js';
 export * from './jambonzSession.machine.js';
 export * from './audioStream.machine.js';
+export * from './mediaStream.machine.js';
 export * from './drain.machine.js';

@@ -32,6 +32,7 @@ import type { Registry } from 'prom-client';
 import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.js';
 import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
 import type { EnginePeers } from './drain/peers.js';
+import { MediaStreamRuntime, registerMediaStreams, type MediaStreamRuntimeOptions } from './streams/runtime.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -122,6 +123,8 @@ export interface EngineOptions {
     /** Decoded WAV prompts kept in memory, in samples (default 4 M). */
     fileCacheSamples?: number;
   };
+  /** Twilio-format media streams of calls to bots (`call.stream(url)`): connect and reconnect timing. */
+  streams?: MediaStreamRuntimeOptions;
   /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
   rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
   /** MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store). */
@@ -205,6 +208,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly jambonz: JambonzService;
   /** Media runtimes for calls: `media.playback` (PlaybackRuntime), `media.recording` (RecordingRuntime). */
   readonly media: MediaServices;
+  /** Media streams of calls to bots (`call.stream(url)`). */
+  readonly streams: MediaStreamRuntime;
   /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
   readonly auth: Authenticator | undefined;
   private readonly prom: EngineMetrics | undefined;
@@ -245,6 +250,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       playback: opts.media?.fileCacheSamples !== undefined ? { fileCacheSamples: opts.media.fileCacheSamples } : {},
       recording: opts.media?.maxRecordingMs !== undefined ? { maxDurationMs: opts.media.maxRecordingMs } : {},
     });
+    this.streams = new MediaStreamRuntime(this.supervisor, this.logger, this.media.pacer, opts.streams);
+    registerMediaStreams(this.media, this.streams);
     this.calls = new CallManager({
       supervisor: this.supervisor,
       logger: this.logger,
@@ -502,6 +509,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       await new Promise((r) => setTimeout(r, 50));
       // Recordings of those calls finalise their files (bounded) before actors are stopped.
       await this.media.drain();
+      // Streams to bots send their `stop` (most ended with their call already).
+      await this.streams.close();
       for (const fn of [...this.closers].reverse()) {
         try {
           await fn();
