@@ -186,11 +186,17 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
         ws.close(WS_CLOSE.internal, 'internal error');
       }
     });
-    ws.on('error', (err) => this.logger.debug({ err }, 'media stream socket error'));
-    ws.on('close', (code: number) => {
+    let tooBig = false;
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws ends the connection itself on a frame over maxPayload; the close it reports is 1006.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true;
+      this.logger.debug({ err }, 'media stream socket error');
+    });
+    ws.on('close', (reported: number) => {
       if (this.ws !== ws) return;
       this.ws = null;
-      if (code === WS_CLOSE.tooBig) this.violation(`frame larger than ${this.settings.maxPayload} bytes`);
+      const code = tooBig ? WS_CLOSE.tooBig : reported;
+      if (tooBig) this.violation(`frame larger than ${this.settings.maxPayload} bytes`);
       this.logger.info({ code }, 'media stream socket closed');
       this.toActor({ type: 'SOCKET.CLOSED', code });
     });
