@@ -33,6 +33,7 @@ import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.
 import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
 import type { EnginePeers } from './drain/peers.js';
 import { MediaStreamRuntime, registerMediaStreams, type MediaStreamRuntimeOptions } from './streams/runtime.js';
+import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRouteOptions } from './streams/route.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -452,6 +453,17 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {
     return bridgeCalls(a, b, opts);
+  }
+
+  /**
+   * Serve the bot side of Twilio Media Streams on `path` (WebSocket port): each connection's
+   * `start` hands the handler a session with the caller's audio as events and `send` / `mark` /
+   * `clear` back. Point `call.stream()` (or Twilio) at it to run a bot inside callchart.
+   */
+  mediaStreams(path: string, handler: MediaStreamsHandler, opts: MediaStreamsRouteOptions = {}): void {
+    const route = createMediaStreamsRoute(path, handler, this.logger, opts);
+    this.http.addWsRoute(route);
+    this.onClose(() => route.close());
   }
 
   /** Register something to close on shutdown (transports, stores). Closed in reverse order. */
