@@ -4,7 +4,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { toneRatio } from '../../src/media/index.js';
-import type { Call, Engine } from '../../src/index.js';
+import { demoApp, type Call, type Engine } from '../../src/index.js';
 import type { MediaStream } from '../../src/streams/stream.js';
 import type { CallStreamOptions } from '../../src/streams/runtime.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
@@ -184,4 +184,26 @@ test('a bot that closes normally is not reconnected; an unreachable bot makes th
   assert.equal(out.connections, 0);
   await s.b.waitForEnd();
   assert.throws(() => s.b.stream('http://x/'), /ws:\/\/ or wss:\/\//);
+});
+
+test('demoApp({ streamUrl }) — what `callchart serve --stream-url` runs — streams each SIP call to the bot both ways', async () => {
+  const { a } = await engineswithBot();
+  const c = await engines.start({ onIncomingCall: demoApp({ streamUrl: bot.url }) });
+  const started = bot.nextStarted();
+  const call = await a.call(`sip:bot@127.0.0.1:${c.sipPort}`);
+  const conn = await started;
+  await waitFor(() => call.isActive, 'answered', 3000);
+  const heard: number[] = [];
+  call.media!.onAudio((f) => {
+    for (const x of f) heard.push(x);
+  });
+  conn.sendAudio(sine(600, 600));
+  conn.mark('hello');
+  await new Promise((r) => conn.once('mark', r));
+  await sleep(100);
+  const got = Int16Array.from(heard.slice(-4000));
+  assert.ok(toneRatio(got, 8000, 600) > 0.5, `600 Hz share at the caller ${toneRatio(got, 8000, 600).toFixed(2)}`);
+  // The bot leaves: the demo's fallback hangs the call up.
+  conn.ws.close(1000);
+  await call.waitForEnd();
 });
