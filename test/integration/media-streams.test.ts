@@ -3,6 +3,9 @@
 // receives, what the caller hears (frequencies), marks, clear, and bots that misbehave or vanish.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { toneRatio } from '../../src/media/index.js';
 import { demoApp, type Call, type Engine } from '../../src/index.js';
 import type { MediaStream } from '../../src/streams/stream.js';
@@ -11,6 +14,7 @@ import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { TwilioBotSim, sine, type BotConnection } from '../helpers/twilio-bot-sim.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const engines = loopbackEngines(48200, 50, { streams: { reconnectDelayMs: 50, connectTimeoutMs: 1000 } });
 let bot: TwilioBotSim;
 after(async () => {
@@ -206,4 +210,37 @@ test('demoApp({ streamUrl }) — what `callchart serve --stream-url` runs — st
   // The bot leaves: the demo's fallback hangs the call up.
   conn.ws.close(1000);
   await call.waitForEnd();
+});
+
+test('examples/voice-bot.ts: the README bot greets the caller with a beep and echoes what it hears', async () => {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/voice-bot.ts'], { cwd: ROOT, env: { ...process.env, BOT_PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
+  try {
+    await waitFor(() => /listening on (ws:\/\/\S+)/.test(out), `the example to listen: ${out}`, 20_000);
+    const url = /listening on (ws:\/\/\S+)/.exec(out)![1]!;
+    const { a, b } = await engineswithBot();
+    const streamed = new Promise<MediaStream>((resolve) => b.once('call', (call) => call.once('answered', () => resolve(call.stream(url)))));
+    const call = await a.call(`sip:bot@127.0.0.1:${b.sipPort}`);
+    const stream = await streamed;
+    await waitFor(() => call.isActive, 'answered', 3000);
+    const heard: number[] = [];
+    call.media!.onAudio((f) => {
+      for (const x of f) heard.push(x);
+    });
+    await waitFor(() => /mark greeting played/.test(out), `the greeting to play: ${out}`, 3000);
+    const beep = Int16Array.from(heard);
+    assert.ok(toneRatio(beep, 8000, 880) > 0.3, `880 Hz share of the greeting ${toneRatio(beep, 8000, 880).toFixed(2)}`);
+    heard.length = 0;
+    await call.play({ kind: 'tone', frequencies: [500], durationMs: 1500 }).done;
+    await sleep(700);
+    const echo = Int16Array.from(heard.slice(-8000));
+    assert.ok(toneRatio(echo, 8000, 500) > 0.5, `500 Hz share of the echo ${toneRatio(echo, 8000, 500).toFixed(2)}`);
+    call.hangup();
+    assert.equal((await stream.done).reason, 'call-ended');
+    await waitFor(() => /stream closed/.test(out), `the bot to see the close: ${out}`, 3000);
+  } finally {
+    proc.kill('SIGTERM');
+  }
 });
