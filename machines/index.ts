@@ -14,4 +14,5 @@ export * from './recording.machine.js';
 export * from './jambonzSession.machine.js';
 export * from './audioStream.machine.js';
 export * from './mediaStream.machine.js';
+export * from './mediaStreamServer.machine.js';
 export * from './drain.machine.js';

@@ -461,7 +461,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * `clear` back. Point `call.stream()` (or Twilio) at it to run a bot inside callchart.
    */
   mediaStreams(path: string, handler: MediaStreamsHandler, opts: MediaStreamsRouteOptions = {}): void {
-    const route = createMediaStreamsRoute(path, handler, this.logger, opts);
+    const route = createMediaStreamsRoute(path, handler, this.supervisor, this.logger, opts);
     this.http.addWsRoute(route);
     this.onClose(() => route.close());
   }
