@@ -13,6 +13,8 @@ export * from './playback.machine.js';
 export * from './recording.machine.js';
 export * from './jambonzSession.machine.js';
 export * from './audioStream.machine.js';
+export * from './mediaStream.machine.js';
+export * from './mediaStreamServer.machine.js';
 export * from './drain.machine.js';
 export * from './sipRegistration.machine.js';
 export * from './sipRegistrationClient.machine.js';

@@ -118,6 +118,11 @@ Options (environment variable in brackets):
   --metrics on|off       Prometheus metrics (default on)               [CALLCHART_METRICS]
   --admin-token <t>      enable POST /admin/drain and /admin/resume     [CALLCHART_ADMIN_TOKEN]
                          with "Authorization: Bearer <t>" (16+ chars)
+  --stream-url <url>     stream every SIP call to this voice bot        [CALLCHART_STREAM_URL]
+                         (ws:// or wss://) in Twilio's Media Streams
+                         format, both ways, instead of echoing it; the
+                         call hangs up when the bot is gone (README:
+                         "Connect a phone call to your voice bot")
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -139,5 +144,6 @@ calls are refused, live calls finish, then the process exits 0.
 With --auth-secret, every route above but GET /status and /health needs credentials (a token from
 "callchart token", a URL from "callchart sign-url", or --auth-user basic auth); see the
 README section "WebSocket security".
-SIP on udp/5060: calls are answered at once and hear their own audio (echo).
+SIP on udp/5060: calls are answered at once and hear their own audio (echo), or talk to
+the bot at --stream-url.
 `;

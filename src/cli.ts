@@ -113,6 +113,8 @@ export interface ServeConfig {
   sipTlsPort?: number;
   tlsCert?: string;
   tlsKey?: string;
+  /** --stream-url: stream every SIP call to this voice bot (Twilio Media Streams) instead of echoing it. */
+  streamUrl?: string;
 }
 
 /**
@@ -204,6 +206,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'metrics-port': { type: 'string' },
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
+        'stream-url': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -316,7 +319,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
   const metricsSpec = v.metrics ?? (env.CALLCHART_METRICS || 'on');
   if (metricsSpec !== 'on' && metricsSpec !== 'off') throw new UsageError(`--metrics must be on or off, got ${JSON.stringify(metricsSpec)}`);
+  const streamUrl = v['stream-url'] ?? (env.CALLCHART_STREAM_URL || undefined);
+  if (streamUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(streamUrl)) throw new UsageError(`--stream-url must be a ws:// or wss:// URL, got ${JSON.stringify(streamUrl)}`);
   return {
+    ...(streamUrl ? { streamUrl } : {}),
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
@@ -495,7 +501,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},
     // Connects calls between registered users (the engine exists once createEngine returns).
-    onIncomingCall: demoApp({ registrar: () => registrar }),
+    onIncomingCall: demoApp({ registrar: () => registrar, ...(cfg.streamUrl ? { streamUrl: cfg.streamUrl } : {}) }),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },
@@ -537,7 +543,11 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip },
       allow: cfg.sipAllow,
       rateLimits,
-      app: { module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href, export: 'demoApp' },
+      app: {
+        module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href,
+        export: 'demoApp',
+        ...(cfg.streamUrl ? { options: { streamUrl: cfg.streamUrl } } : {}),
+      },
     });
     workers.on('error', (err) => {
       logger.fatal({ err }, 'a SIP worker thread died; shutting down');

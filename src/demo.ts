@@ -26,6 +26,11 @@ export interface DemoAppOptions {
    * after the app (the CLI).
    */
   registrar?: DemoRegistrar | (() => DemoRegistrar | undefined);
+  /**
+   * Stream every call that has media (SIP) to this voice bot, bidirectionally in Twilio's Media
+   * Streams format, instead of echoing it; the call hangs up when the bot is gone.
+   */
+  streamUrl?: string;
 }
 
 export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDecision {
@@ -45,9 +50,20 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
     call.on('dtmf', (digit) => {
       if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
     });
+    const streamUrl = o.streamUrl;
+    if (streamUrl && call.media) {
+      call.once('answered', () => {
+        try {
+          call.stream(streamUrl, { bidirectional: true, fallback: 'hangup' });
+        } catch (err) {
+          call.logger.error({ err }, 'demo: cannot stream the call to the bot');
+          call.hangup('stream failed');
+        }
+      });
+    }
     // Echo on the media plane when the call has one: G.711 bytes go straight back (pass-through),
     // no per-frame EventEmitter hop, and it stops by itself when the call ends.
-    if (call.media) startEcho(call.media, { mode: 'auto' });
+    else if (call.media) startEcho(call.media, { mode: 'auto' });
     else call.on('audio', (frame) => call.sendAudio(frame));
     // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
     if (call.transport === 'sip') return { action: 'accept' };

@@ -37,6 +37,8 @@ import type { Registry } from 'prom-client';
 import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.js';
 import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
 import type { EnginePeers } from './drain/peers.js';
+import { MediaStreamRuntime, registerMediaStreams, type MediaStreamRuntimeOptions } from './streams/runtime.js';
+import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRouteOptions } from './streams/route.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -149,6 +151,8 @@ export interface EngineOptions {
     /** Decoded WAV prompts kept in memory, in samples (default 4 M). */
     fileCacheSamples?: number;
   };
+  /** Twilio-format media streams of calls to bots (`call.stream(url)`): connect and reconnect timing. */
+  streams?: MediaStreamRuntimeOptions;
   /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
   rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
   /** MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store). */
@@ -232,6 +236,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly jambonz: JambonzService;
   /** Media runtimes for calls: `media.playback` (PlaybackRuntime), `media.recording` (RecordingRuntime). */
   readonly media: MediaServices;
+  /** Media streams of calls to bots (`call.stream(url)`). */
+  readonly streams: MediaStreamRuntime;
   /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
   readonly auth: Authenticator | undefined;
   private readonly prom: EngineMetrics | undefined;
@@ -272,6 +278,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       playback: opts.media?.fileCacheSamples !== undefined ? { fileCacheSamples: opts.media.fileCacheSamples } : {},
       recording: opts.media?.maxRecordingMs !== undefined ? { maxDurationMs: opts.media.maxRecordingMs } : {},
     });
+    this.streams = new MediaStreamRuntime(this.supervisor, this.logger, this.media.pacer, opts.streams);
+    registerMediaStreams(this.media, this.streams);
     this.calls = new CallManager({
       supervisor: this.supervisor,
       logger: this.logger,
@@ -517,6 +525,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     return connectCall(this, call, target, options);
   }
 
+  /**
+   * Serve the bot side of Twilio Media Streams on `path` (WebSocket port): each connection's
+   * `start` hands the handler a session with the caller's audio as events and `send` / `mark` /
+   * `clear` back. Point `call.stream()` (or Twilio) at it to run a bot inside callchart.
+   */
+  mediaStreams(path: string, handler: MediaStreamsHandler, opts: MediaStreamsRouteOptions = {}): void {
+    const route = createMediaStreamsRoute(path, handler, this.supervisor, this.logger, opts);
+    this.http.addWsRoute(route);
+    this.onClose(() => route.close());
+  }
+
   /** Register something to close on shutdown (transports, stores). Closed in reverse order. */
   onClose(fn: () => Promise<void> | void): void {
     this.closers.push(fn);
@@ -572,6 +591,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       await new Promise((r) => setTimeout(r, 50));
       // Recordings of those calls finalise their files (bounded) before actors are stopped.
       await this.media.drain();
+      // Streams to bots send their `stop` (most ended with their call already).
+      await this.streams.close();
       for (const fn of [...this.closers].reverse()) {
         try {
           await fn();

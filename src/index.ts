@@ -58,6 +58,13 @@ export type { RtpSessionStats } from './media/rtp/session.js';
 export type { StrictRtpMode } from './media/rtp/latch.js';
 export { l16BEToPcm, pcmToL16BE, downsample16to8, upsample8to16 } from './media/codecs/g711.js';
 
+// Voice bots: calls streamed in Twilio's Media Streams format (call.stream), and the bot side (engine.mediaStreams)
+export type { CallStreamOptions, MediaStreamRuntimeOptions } from './streams/runtime.js';
+export type { MediaStream, MediaStreamEvents, MediaStreamStats, MediaStreamSummary } from './streams/stream.js';
+export type { MediaStreamsSession, MediaStreamsSessionEvents, MediaStreamsHandler, MediaStreamsRouteOptions } from './streams/route.js';
+export type { StreamTrack, MediaTrack, StartInfo, MediaFormat } from './streams/protocol.js';
+export type { MediaStreamFallback, MediaStreamEndReason } from '../machines/mediaStream.machine.js';
+
 // Rooms and MoosicBox-compatible playback sessions
 export { createRoomsRoutes, counterService, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';

@@ -12,6 +12,8 @@ import type { PlaybackStream, PlayRequest } from '../media/runtimes/playback.js'
 import type { RecordingHandle } from '../media/runtimes/recording.js';
 import type { MediaServices } from '../media/call-media.js';
 import type { RtpSessionStats } from '../media/rtp/session.js';
+import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
+import type { MediaStream } from '../streams/stream.js';
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -268,6 +270,33 @@ export class Call extends EventEmitter<CallEvents> {
       this.once('ended', onEnded);
     }
     return stream;
+  }
+
+  /**
+   * Stream the call to a voice bot over a WebSocket in Twilio's Media Streams format (README:
+   * "Connect a phone call to your voice bot"): the caller's audio goes out as `media` messages,
+   * the bot's `media` is played into the call paced at 20 ms, its marks are echoed once their
+   * audio has played, `clear` drops what is queued. The stream ends with the call or `stop()`;
+   * a bot that is gone (after `maxReconnects`) makes the call follow `fallback`.
+   */
+  stream(url: string, opts: CallStreamOptions = {}): MediaStream {
+    const { leg, services } = this.#mediaFor('stream');
+    const runtime = mediaStreamsOf(services);
+    if (!runtime) throw new Error(`call ${this.id} has no media-stream runtime (not created by an engine): cannot stream`);
+    return runtime.start(
+      {
+        id: this.id,
+        leg,
+        hangup: (detail) => this.hangup(detail),
+        onDtmf: (cb) => {
+          const fn = (digit: string) => cb(digit);
+          this.on('dtmf', fn);
+          return () => void this.off('dtmf', fn);
+        },
+      },
+      url,
+      opts,
+    );
   }
 
   /** The stream currently playing into the call (from `play()`), if any. */

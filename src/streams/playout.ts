@@ -1,0 +1,164 @@
+// The bot's audio on its way into the call: a bounded FIFO of μ-law bytes with the bot's marks
+// between them, drained one 20 ms frame per pacer tick. Pure (no clock, no socket): the stream
+// calls `frame()` on each tick and sends what it returns.
+//
+// Why a byte queue and not a frame queue: bots send audio in chunks of any length (a whole TTS
+// sentence at once is common), so the queue re-frames to 160 bytes. A mark is echoed once every
+// byte queued before it has been handed to the call; `clear()` drops the audio at once and returns
+// the marks it cut, which are echoed too (as Twilio does).
+import { FRAME_SAMPLES } from '../media/leg.js';
+
+/** μ-law silence (the code for 0). */
+export const ULAW_SILENCE = 0xff;
+
+type Item = { kind: 'audio'; bytes: Uint8Array; off: number } | { kind: 'mark'; name: string };
+
+export interface PlayoutResult {
+  /** One frame of μ-law (reused buffer: send or copy it before the next call), or null: nothing to play. */
+  frame: Uint8Array | null;
+  /** Marks whose audio has now been played, in order. */
+  marks: string[];
+}
+
+export interface PlayoutStats {
+  /** Bytes of audio queued now. */
+  queuedBytes: number;
+  /** Frames handed to the call. */
+  played: number;
+  /** Bytes refused because the queue was full. */
+  droppedBytes: number;
+  /** Bytes dropped by `clear()`. */
+  clearedBytes: number;
+  /** Ticks that found a partial frame and padded it with silence. */
+  padded: number;
+}
+
+export class PlayoutQueue {
+  private items: Item[] = [];
+  private head = 0;
+  private queued = 0;
+  /** Ticks the queue has held less than one frame with nothing behind it. */
+  private partialTicks = 0;
+  private readonly out = new Uint8Array(FRAME_SAMPLES);
+  readonly stats: PlayoutStats = { queuedBytes: 0, played: 0, droppedBytes: 0, clearedBytes: 0, padded: 0 };
+
+  /** @param maxBytes most audio held (bytes = samples at 8 kHz); beyond it new audio is refused. */
+  private marks = 0;
+
+  /**
+   * @param maxBytes most audio held (bytes = samples at 8 kHz); beyond it new audio is refused.
+   * @param maxMarks most marks waiting at once.
+   */
+  constructor(
+    readonly maxBytes: number,
+    readonly maxMarks = 1024,
+  ) {}
+
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** Marks waiting for their audio. */
+  get pendingMarks(): number {
+    return this.marks;
+  }
+
+  /** Queue audio (kept by reference: the caller must not reuse it). False: refused, the queue is full. */
+  push(bytes: Uint8Array): boolean {
+    if (bytes.length === 0) return true;
+    if (this.queued + bytes.length > this.maxBytes) {
+      this.stats.droppedBytes += bytes.length;
+      return false;
+    }
+    this.items.push({ kind: 'audio', bytes, off: 0 });
+    this.queued += bytes.length;
+    this.stats.queuedBytes = this.queued;
+    return true;
+  }
+
+  /**
+   * Queue a mark after the audio queued so far: `due` when nothing is queued (echo it now),
+   * `refused` beyond `maxMarks` waiting marks (a mark flood must not grow the queue either).
+   */
+  mark(name: string): 'queued' | 'due' | 'refused' {
+    if (this.head === this.items.length) return 'due';
+    if (this.marks >= this.maxMarks) return 'refused';
+    this.items.push({ kind: 'mark', name });
+    this.marks++;
+    return 'queued';
+  }
+
+  /** Drop every queued byte; the marks that were waiting are returned (to be echoed). */
+  clear(): string[] {
+    const marks: string[] = [];
+    for (let i = this.head; i < this.items.length; i++) {
+      const it = this.items[i]!;
+      if (it.kind === 'mark') marks.push(it.name);
+    }
+    this.stats.clearedBytes += this.queued;
+    this.marks = 0;
+    this.items = [];
+    this.head = 0;
+    this.queued = 0;
+    this.partialTicks = 0;
+    this.stats.queuedBytes = 0;
+    return marks;
+  }
+
+  /** One pacer tick: the next frame (if any) and the marks it completes. */
+  frame(): PlayoutResult {
+    const marks: string[] = [];
+    this.takeMarks(marks);
+    if (this.queued === 0) return { frame: null, marks };
+    // Less than a frame, and no mark behind it to say the utterance is over: give the bot one tick
+    // to send the rest before padding (a bot streaming odd-sized chunks in real time is not cut).
+    if (this.queued < FRAME_SAMPLES && !this.markAfterAudio() && this.partialTicks++ < 1) return { frame: null, marks };
+    this.partialTicks = 0;
+    let filled = 0;
+    while (filled < FRAME_SAMPLES && this.head < this.items.length) {
+      const it = this.items[this.head]!;
+      if (it.kind === 'mark') break;
+      const n = Math.min(FRAME_SAMPLES - filled, it.bytes.length - it.off);
+      this.out.set(it.bytes.subarray(it.off, it.off + n), filled);
+      filled += n;
+      it.off += n;
+      this.queued -= n;
+      if (it.off === it.bytes.length) this.head++;
+    }
+    if (filled < FRAME_SAMPLES) {
+      this.out.fill(ULAW_SILENCE, filled);
+      this.stats.padded++;
+    }
+    this.takeMarks(marks);
+    this.compact();
+    this.stats.played++;
+    this.stats.queuedBytes = this.queued;
+    return { frame: this.out, marks };
+  }
+
+  private markAfterAudio(): boolean {
+    for (let i = this.head; i < this.items.length; i++) if (this.items[i]!.kind === 'mark') return true;
+    return false;
+  }
+
+  private takeMarks(into: string[]): void {
+    while (this.head < this.items.length) {
+      const it = this.items[this.head]!;
+      if (it.kind !== 'mark') break;
+      into.push(it.name);
+      this.marks--;
+      this.head++;
+    }
+    this.compact();
+  }
+
+  private compact(): void {
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 64 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+  }
+}

@@ -1,0 +1,352 @@
+// One call's Twilio-format media stream to a bot (`call.stream(url)`), the wire of one mediaStream
+// actor: the WebSocket, the caller's audio out as `media` messages, the bot's audio in through a
+// paced playout queue, marks and `clear`. Its life cycle (connect, reconnect, stop, fallback) is
+// machines/mediaStream.machine.ts, whose named actions runtime.ts provides once and dispatches here.
+//
+// Anything a bot sends wrong (garbage, binary frames, a wrong streamSid, a frame over maxPayload,
+// audio faster than real time beyond the queue) is dropped, counted and logged (throttled); it
+// never reaches the call beyond this stream.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Actor } from 'xstate';
+import WebSocket, { type RawData } from 'ws';
+import type { MediaStreamEvent, MediaStreamMachine, MediaStreamOutput } from '../../machines/mediaStream.machine.js';
+import { stateToString } from '../actors/state.js';
+import { WS_CLOSE } from '../http/close-codes.js';
+import { decodeG711, ulawEncode } from '../media/codecs/g711.js';
+import type { MediaLeg } from '../media/leg.js';
+import type { Pacer } from '../media/pacer.js';
+import { PlatformEncoder, parseBotMessage, tracksOf, type StreamTrack } from './protocol.js';
+import { PlayoutQueue } from './playout.js';
+
+/** What a stream needs of the call it streams. */
+export interface StreamTarget {
+  readonly id: string;
+  readonly leg: MediaLeg;
+  /** Hang the call up (the `hangup` fallback). */
+  hangup(detail: string): void;
+  /** Subscribe to the call's DTMF digits; returns unsubscribe. */
+  onDtmf(cb: (digit: string) => void): () => void;
+}
+
+export interface MediaStreamSettings {
+  url: string;
+  streamSid: string;
+  callSid: string;
+  accountSid: string;
+  track: StreamTrack;
+  customParameters: Record<string, string>;
+  bidirectional: boolean;
+  /** Most bot audio queued, in bytes (8 per ms). */
+  maxQueueBytes: number;
+  /** Largest frame accepted from the bot; bigger ones end the connection (1009). */
+  maxPayload: number;
+  /** Outgoing bytes buffered in the socket beyond which caller audio is dropped (slow bot). */
+  maxBufferedBytes: number;
+  headers: Record<string, string>;
+}
+
+export interface MediaStreamStats {
+  /** `media` messages sent to the bot. */
+  sentFrames: number;
+  /** Caller frames dropped because the bot did not read its socket. */
+  sentDropped: number;
+  /** `media` messages received from the bot. */
+  receivedMedia: number;
+  /** Frames of bot audio played into the call. */
+  playedFrames: number;
+  /** Bytes of bot audio refused because the queue was full (flood). */
+  droppedBytes: number;
+  /** Bytes of bot audio dropped by `clear`. */
+  clearedBytes: number;
+  /** Marks echoed back to the bot. */
+  marksEchoed: number;
+  /** Messages from the bot that were dropped: not JSON, wrong shape, wrong streamSid, binary… */
+  violations: number;
+  /** Bytes of bot audio queued now. */
+  queuedBytes: number;
+}
+
+export interface MediaStreamSummary extends MediaStreamOutput {
+  stats: MediaStreamStats;
+}
+
+export interface MediaStreamEvents {
+  /** A connection to the bot is open and `start` was sent (again after each reconnect). */
+  connected: [];
+  /** A mark was echoed to the bot (its audio played, or was cleared). */
+  mark: [name: string];
+  /** A message from the bot was dropped (why, in words). */
+  violation: [reason: string];
+  /** The stream is over. */
+  stopped: [summary: MediaStreamSummary];
+}
+
+/** The handle `call.stream()` returns. */
+export interface MediaStream extends EventEmitter<MediaStreamEvents> {
+  readonly streamSid: string;
+  readonly callSid: string;
+  readonly url: string;
+  /** The actor's state: `connecting`, `streaming`, `reconnecting`, `stopping`, `stopped`. */
+  readonly state: string;
+  readonly stats: Readonly<MediaStreamStats>;
+  /** Resolves with the summary once the stream is over. */
+  readonly done: Promise<MediaStreamSummary>;
+  /** Send `stop` and close the socket; the call goes on. */
+  stop(): void;
+}
+
+export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implements MediaStream {
+  actor!: Actor<MediaStreamMachine>;
+  logger: Logger;
+  readonly done: Promise<MediaStreamSummary>;
+  private resolveDone!: (s: MediaStreamSummary) => void;
+  private finished: MediaStreamSummary | undefined;
+  private ws: WebSocket | null = null;
+  private encoder: PlatformEncoder | null = null;
+  private readonly playout: PlayoutQueue;
+  private readonly counters = { sentFrames: 0, sentDropped: 0, receivedMedia: 0, marksEchoed: 0, violations: 0 };
+  private unsubs: Array<() => void> = [];
+  private startedAt = 0;
+  private readonly pcmOut = new Int16Array(160);
+
+  constructor(
+    readonly id: string,
+    private readonly target: StreamTarget,
+    private readonly settings: MediaStreamSettings,
+    private readonly pacer: Pacer,
+    logger: Logger,
+  ) {
+    super();
+    this.logger = logger;
+    this.playout = new PlayoutQueue(settings.maxQueueBytes);
+    this.done = new Promise((r) => (this.resolveDone = r));
+  }
+
+  get streamSid(): string {
+    return this.settings.streamSid;
+  }
+
+  get callSid(): string {
+    return this.settings.callSid;
+  }
+
+  get url(): string {
+    return this.settings.url;
+  }
+
+  get state(): string {
+    return this.finished ? 'stopped' : stateToString(this.actor.getSnapshot().value);
+  }
+
+  get stats(): Readonly<MediaStreamStats> {
+    const p = this.playout.stats;
+    return { ...this.counters, playedFrames: p.played, droppedBytes: p.droppedBytes, clearedBytes: p.clearedBytes, queuedBytes: this.playout.queuedBytes };
+  }
+
+  get isFinished(): boolean {
+    return this.finished !== undefined;
+  }
+
+  stop(): void {
+    this.toActor({ type: 'APP.STOP' });
+  }
+
+  /** The call's media leg closed. */
+  callEnded(): void {
+    this.toActor({ type: 'CALL.ENDED' });
+  }
+
+  private toActor(ev: MediaStreamEvent): void {
+    if (this.finished === undefined) this.actor.send(ev);
+  }
+
+  // ---- actor actions ------------------------------------------------------------------------
+
+  openSocket(): void {
+    let ws: WebSocket;
+    try {
+      ws = new WebSocket(this.settings.url, { maxPayload: this.settings.maxPayload, headers: this.settings.headers, perMessageDeflate: false });
+    } catch (err) {
+      this.logger.warn({ err, url: this.settings.url }, 'media stream: cannot connect');
+      queueMicrotask(() => this.toActor({ type: 'SOCKET.CLOSED', code: 1006 }));
+      return;
+    }
+    this.ws = ws;
+    ws.on('open', () => {
+      if (this.ws === ws) this.toActor({ type: 'SOCKET.OPEN' });
+    });
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      if (this.ws !== ws) return;
+      try {
+        this.onMessage(data, isBinary);
+      } catch (err) {
+        // A bug reached by one message ends this connection only (the reconnect policy applies).
+        this.logger.error({ err }, 'media stream: message handling failed');
+        ws.close(WS_CLOSE.internal, 'internal error');
+      }
+    });
+    let tooBig = false;
+    ws.on('error', (err: Error & { code?: string }) => {
+      // ws ends the connection itself on a frame over maxPayload; the close it reports is 1006.
+      if (err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') tooBig = true;
+      this.logger.debug({ err }, 'media stream socket error');
+    });
+    ws.on('close', (reported: number) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      const code = tooBig ? WS_CLOSE.tooBig : reported;
+      if (tooBig) this.violation(`frame larger than ${this.settings.maxPayload} bytes`);
+      this.logger.info({ code }, 'media stream socket closed');
+      this.toActor({ type: 'SOCKET.CLOSED', code });
+    });
+  }
+
+  dropSocket(): void {
+    const ws = this.ws;
+    this.ws = null;
+    if (!ws) return;
+    ws.removeAllListeners('message');
+    ws.on('error', () => {});
+    ws.terminate();
+  }
+
+  startMedia(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    const s = this.settings;
+    this.encoder = new PlatformEncoder(s.streamSid);
+    this.startedAt = performance.now();
+    ws.send(this.encoder.connected());
+    ws.send(this.encoder.start({ accountSid: s.accountSid, callSid: s.callSid, tracks: tracksOf(s.track), customParameters: s.customParameters }));
+    const leg = this.target.leg;
+    const payload = leg.payload;
+    // G.711 μ-law on the wire already: its bytes go to the bot as they came (no decode/encode).
+    if (payload && payload.codec === 'PCMU') this.unsubs.push(payload.onPayload((p) => this.sendMedia(p)));
+    else this.unsubs.push(leg.onAudio((frame) => this.sendMedia(ulawEncode(frame))));
+    if (s.bidirectional) {
+      this.unsubs.push(this.pacer.add(() => this.tick()));
+      this.unsubs.push(this.target.onDtmf((digit) => this.send(this.encoder?.dtmf(digit))));
+    }
+    this.logger.info({ url: s.url, streamSid: s.streamSid, bidirectional: s.bidirectional }, 'media stream started');
+    this.emit('connected');
+  }
+
+  stopMedia(): void {
+    for (const u of this.unsubs.splice(0)) u();
+    this.playout.clear();
+  }
+
+  sendStop(): void {
+    const ws = this.ws;
+    if (!ws) return;
+    if (ws.readyState === WebSocket.OPEN) {
+      this.send(this.encoder?.stop(this.settings.accountSid, this.settings.callSid));
+      ws.close(WS_CLOSE.normal, 'stream stopped');
+    } else this.dropSocket();
+  }
+
+  hangupCall(): void {
+    this.logger.warn({ url: this.settings.url }, 'media stream: bot gone, hanging up (fallback hangup)');
+    this.target.hangup('media stream bot gone');
+  }
+
+  /** The actor is gone (stopped, crashed or stopped from outside): report once, release the socket. */
+  finish(out: MediaStreamOutput): void {
+    if (this.finished) return;
+    this.stopMedia();
+    this.dropSocket();
+    const summary: MediaStreamSummary = { ...out, stats: this.stats };
+    this.finished = summary;
+    this.logger.info({ reason: out.reason, reconnects: out.reconnects, stats: summary.stats }, 'media stream ended');
+    this.resolveDone(summary);
+    try {
+      this.emit('stopped', summary);
+    } catch (err) {
+      this.logger.error({ err }, 'stopped listener threw');
+    }
+  }
+
+  // ---- the wire -----------------------------------------------------------------------------
+
+  private send(text: string | undefined): boolean {
+    const ws = this.ws;
+    if (text === undefined || !ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(text);
+    return true;
+  }
+
+  /** Hot path: one frame of caller audio (μ-law) as a `media` message. */
+  private sendMedia(ulaw: Uint8Array): void {
+    const ws = this.ws;
+    if (!ws || !this.encoder || ws.readyState !== WebSocket.OPEN) return;
+    // A bot that does not read its socket must not grow our memory: drop, count.
+    if (ws.bufferedAmount > this.settings.maxBufferedBytes) {
+      if (this.counters.sentDropped++ % 500 === 0) this.logger.warn({ buffered: ws.bufferedAmount }, 'media stream: bot is not reading; caller audio dropped');
+      return;
+    }
+    ws.send(this.encoder.media('inbound', ulaw, performance.now() - this.startedAt));
+    this.counters.sentFrames++;
+  }
+
+  /** Pacer tick (bidirectional): one frame of the bot's audio into the call, and due marks back. */
+  private tick(): void {
+    const { frame, marks } = this.playout.frame();
+    if (frame) {
+      const leg = this.target.leg;
+      if (leg.payload && leg.payload.codec === 'PCMU') leg.payload.writePayload(frame);
+      else leg.write(decodeG711('PCMU', frame, this.pcmOut));
+    }
+    if (marks.length) this.echoMarks(marks);
+  }
+
+  private echoMarks(marks: string[]): void {
+    for (const name of marks) {
+      this.send(this.encoder?.mark(name));
+      this.counters.marksEchoed++;
+      this.emit('mark', name);
+    }
+    this.toActor({ type: 'MARK.DONE', count: marks.length });
+  }
+
+  private violation(reason: string): void {
+    const n = ++this.counters.violations;
+    // Logged the first time and then every 100th: a bot spewing garbage must not flood the log.
+    if (n === 1 || n % 100 === 0) this.logger.warn({ reason, violations: n }, 'media stream: bad message from bot dropped');
+    this.emit('violation', reason);
+  }
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    if (isBinary) return this.violation('binary frame (the protocol is JSON text)');
+    const parsed = parseBotMessage(data.toString());
+    if (!parsed.ok) return this.violation(parsed.reason);
+    const m = parsed.message;
+    if (m.streamSid !== this.settings.streamSid) return this.violation(`wrong streamSid ${JSON.stringify(m.streamSid.slice(0, 40))}`);
+    if (!this.settings.bidirectional) return this.violation(`${m.event} on a unidirectional stream`);
+    switch (m.event) {
+      case 'media': {
+        this.counters.receivedMedia++;
+        const bytes = Buffer.from(m.media.payload, 'base64');
+        if (!this.playout.push(bytes)) {
+          const dropped = this.playout.stats.droppedBytes;
+          if (dropped === bytes.length || dropped % (8000 * 10) < bytes.length) {
+            this.logger.warn({ droppedBytes: dropped, maxQueueBytes: this.settings.maxQueueBytes }, 'media stream: bot sends audio faster than real time; queue full, audio dropped');
+          }
+        }
+        return;
+      }
+      case 'mark': {
+        const r = this.playout.mark(m.mark.name);
+        if (r === 'refused') return this.violation('too many marks waiting');
+        this.toActor({ type: 'MARK.QUEUED' });
+        if (r === 'due') this.echoMarks([m.mark.name]);
+        return;
+      }
+      case 'clear': {
+        const marks = this.playout.clear();
+        if (marks.length) this.echoMarks(marks);
+        return;
+      }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+// The Twilio Media Streams codec and the playout queue: messages as Twilio documents them, what a
+// bot may send, and how the bot's audio is re-framed, marked and cleared.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PlatformEncoder, parseBotMessage, parsePlatformMessage, makeSid, tracksOf } from '../../src/streams/protocol.js';
+import { PlayoutQueue, ULAW_SILENCE } from '../../src/streams/playout.js';
+
+test('platform messages: connected, start, media, dtmf, mark, stop with string sequence numbers', () => {
+  const e = new PlatformEncoder('MZ1');
+  const connected = JSON.parse(e.connected());
+  assert.deepEqual(connected, { event: 'connected', protocol: 'Call', version: '1.0.0' });
+  const start = JSON.parse(e.start({ accountSid: 'AC1', callSid: 'CA1', tracks: ['inbound'], customParameters: { lang: 'fr' } }));
+  assert.deepEqual(start, {
+    event: 'start',
+    sequenceNumber: '1',
+    streamSid: 'MZ1',
+    start: {
+      streamSid: 'MZ1',
+      accountSid: 'AC1',
+      callSid: 'CA1',
+      tracks: ['inbound'],
+      customParameters: { lang: 'fr' },
+      mediaFormat: { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 },
+    },
+  });
+  const media = JSON.parse(e.media('inbound', new Uint8Array(160).fill(0xff), 20.4));
+  assert.deepEqual(media, { event: 'media', sequenceNumber: '2', streamSid: 'MZ1', media: { track: 'inbound', chunk: '1', timestamp: '20', payload: Buffer.alloc(160, 0xff).toString('base64') } });
+  assert.equal(JSON.parse(e.media('inbound', new Uint8Array(160), 40)).media.chunk, '2');
+  assert.deepEqual(JSON.parse(e.dtmf('5')), { event: 'dtmf', sequenceNumber: '4', streamSid: 'MZ1', dtmf: { track: 'inbound_track', digit: '5' } });
+  assert.deepEqual(JSON.parse(e.mark('m')), { event: 'mark', sequenceNumber: '5', streamSid: 'MZ1', mark: { name: 'm' } });
+  assert.deepEqual(JSON.parse(e.stop('AC1', 'CA1')), { event: 'stop', sequenceNumber: '6', streamSid: 'MZ1', stop: { accountSid: 'AC1', callSid: 'CA1' } });
+  // What the encoder writes, the platform parser reads back.
+  for (const text of [e.connected(), e.mark('x'), e.stop('AC1', 'CA1')]) assert.ok(parsePlatformMessage(text).ok, text);
+});
+
+test('bot messages: media, mark and clear are accepted; garbage is refused with a reason', () => {
+  assert.deepEqual(parseBotMessage('{"event":"media","streamSid":"MZ1","media":{"payload":"//8="}}'), {
+    ok: true,
+    message: { event: 'media', streamSid: 'MZ1', media: { payload: '//8=' } },
+  });
+  assert.ok(parseBotMessage('{"event":"mark","streamSid":"MZ1","mark":{"name":"end"}}').ok);
+  assert.ok(parseBotMessage('{"event":"clear","streamSid":"MZ1"}').ok);
+  const bad: Array<[string, RegExp]> = [
+    ['not json', /not valid JSON/],
+    ['[1]', /JSON object/],
+    ['{"event":"dance","streamSid":"MZ1"}', /event must be/],
+    ['{"event":"media","streamSid":"MZ1","media":{"payload":"%%%"}}', /base64/],
+    ['{"event":"media","streamSid":"MZ1"}', /media/],
+    ['{"event":"mark","streamSid":"MZ1","mark":{"name":""}}', /empty/],
+    ['{"event":"clear"}', /streamSid/],
+  ];
+  for (const [text, re] of bad) {
+    const r = parseBotMessage(text);
+    assert.equal(r.ok, false, text);
+    if (!r.ok) assert.match(r.reason, re, text);
+  }
+});
+
+test('sids look like Twilio sids; the callSid of a call is stable', () => {
+  assert.match(makeSid('MZ'), /^MZ[0-9a-f]{32}$/);
+  assert.equal(makeSid('CA', '0b6e1a2c-1111-4222-8333-944445555666'), 'CA0b6e1a2c111142228333944445555666');
+  assert.equal(makeSid('CA', 'abc@host'), makeSid('CA', 'abc@host'));
+  assert.deepEqual(tracksOf('both_tracks'), ['inbound', 'outbound']);
+});
+
+test('playout: bot chunks of any size are re-framed to 20 ms; marks come after their audio', () => {
+  const q = new PlayoutQueue(8000);
+  assert.equal(q.mark('early'), 'due', 'a mark with nothing queued is due at once');
+  q.push(new Uint8Array(250).fill(1));
+  assert.equal(q.mark('m1'), 'queued');
+  q.push(new Uint8Array(100).fill(2));
+  let r = q.frame();
+  assert.equal(r.frame!.length, 160);
+  assert.deepEqual(r.marks, []);
+  // 90 bytes left before the mark: played padded (the mark says the utterance is over), then the mark.
+  r = q.frame();
+  assert.deepEqual([...r.frame!.subarray(0, 90)], new Array(90).fill(1));
+  assert.equal(r.frame![90], ULAW_SILENCE);
+  assert.deepEqual(r.marks, ['m1']);
+  // 100 bytes with no mark behind: one tick of grace for the rest, then padded.
+  assert.equal(q.frame().frame, null);
+  q.push(new Uint8Array(60).fill(3));
+  r = q.frame();
+  assert.deepEqual([...r.frame!.subarray(95, 105)], [2, 2, 2, 2, 2, 3, 3, 3, 3, 3]);
+  assert.equal(q.queuedBytes, 0);
+  assert.equal(q.frame().frame, null);
+});
+
+test('playout: clear drops the audio at once and returns the marks it cut; the queue is bounded', () => {
+  const q = new PlayoutQueue(1600, 2);
+  assert.ok(q.push(new Uint8Array(800)));
+  q.mark('a');
+  assert.ok(q.push(new Uint8Array(800)));
+  q.mark('b');
+  assert.equal(q.mark('c'), 'refused', 'marks are bounded too');
+  assert.equal(q.push(new Uint8Array(1)), false, 'full: refused');
+  assert.equal(q.stats.droppedBytes, 1);
+  q.frame();
+  assert.deepEqual(q.clear(), ['a', 'b']);
+  assert.equal(q.queuedBytes, 0);
+  assert.equal(q.stats.clearedBytes, 1440);
+  assert.equal(q.frame().frame, null, 'nothing plays after clear');
+});
