@@ -14,3 +14,5 @@ export * from './recording.machine.js';
 export * from './jambonzSession.machine.js';
 export * from './audioStream.machine.js';
 export * from './drain.machine.js';
+export * from './jambonzVerbExecutor.machine.js';
+export * from './jambonzGather.machine.js';
