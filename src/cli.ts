@@ -100,6 +100,8 @@ export interface ServeConfig {
   adminToken?: string;
   /** false: no /metrics at all (--metrics off); absent = on. */
   metrics?: false;
+  /** Be the jambonz feature-server for inbound SIP calls, against this app URL (--jambonz-app). */
+  jambonzApp?: string;
 }
 
 /**
@@ -172,6 +174,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'metrics-port': { type: 'string' },
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
+        'jambonz-app': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -277,7 +280,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
   const metricsSpec = v.metrics ?? (env.CALLCHART_METRICS || 'on');
   if (metricsSpec !== 'on' && metricsSpec !== 'off') throw new UsageError(`--metrics must be on or off, got ${JSON.stringify(metricsSpec)}`);
+  const jambonzApp = v['jambonz-app'] ?? (env.CALLCHART_JAMBONZ_APP || undefined);
+  if (jambonzApp !== undefined && !/^wss?:\/\/[^\s]+$/i.test(jambonzApp)) throw new UsageError(`--jambonz-app must be a ws:// or wss:// URL, got ${JSON.stringify(jambonzApp)}`);
+  if (jambonzApp !== undefined && sipWorkers > 0) throw new UsageError('--jambonz-app runs SIP calls on the main thread: it cannot be combined with --sip-workers');
   return {
+    ...(jambonzApp ? { jambonzApp } : {}),
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
@@ -422,6 +429,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},
     onIncomingCall: demoApp(),
+    ...(cfg.jambonzApp ? { jambonzApp: { url: cfg.jambonzApp } } : {}),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },

@@ -327,3 +327,11 @@ test('--sip-max-pending (or CALLCHART_SIP_MAX_PENDING) caps pending inbound INVI
   assert.equal(parseServeArgs([], { CALLCHART_SIP_MAX_PENDING: '7' }).sipMaxPendingInvites, 7);
   assert.throws(() => parseServeArgs(['--sip-max-pending', '0'], {}), /--sip-max-pending must be a positive integer/);
 });
+
+test('--jambonz-app (or CALLCHART_JAMBONZ_APP) takes a ws(s):// URL; not with --sip-workers', () => {
+  assert.equal(parseServeArgs([], {}).jambonzApp, undefined);
+  assert.equal(parseServeArgs(['--jambonz-app', 'ws://127.0.0.1:3000/app'], {}).jambonzApp, 'ws://127.0.0.1:3000/app');
+  assert.equal(parseServeArgs([], { CALLCHART_JAMBONZ_APP: 'wss://apps.example/ivr' }).jambonzApp, 'wss://apps.example/ivr');
+  assert.throws(() => parseServeArgs(['--jambonz-app', 'http://x/app'], {}), (e: unknown) => e instanceof UsageError && /ws:\/\/ or wss:\/\//.test(e.message));
+  assert.throws(() => parseServeArgs(['--jambonz-app', 'ws://x/app', '--sip-workers', '2'], {}), /--sip-workers/);
+});
