@@ -10,6 +10,7 @@ import { createCliLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from '
 import { combineTraceHooks, sipTraceLogger } from './logging/sip-trace.js';
 import { HepExporter, parseHepTarget } from './logging/hep-exporter.js';
 import { demoApp, demoJambonz } from './demo.js';
+import { commandTts } from './jambonz/feature-server/index.js';
 import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
@@ -102,6 +103,8 @@ export interface ServeConfig {
   metrics?: false;
   /** Be the jambonz feature-server for inbound SIP calls, against this app URL (--jambonz-app). */
   jambonzApp?: string;
+  /** The `say` verb's TTS command, split into arguments (--jambonz-tts). */
+  jambonzTts?: string[];
 }
 
 /**
@@ -175,6 +178,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
         'jambonz-app': { type: 'string' },
+        'jambonz-tts': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -283,8 +287,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const jambonzApp = v['jambonz-app'] ?? (env.CALLCHART_JAMBONZ_APP || undefined);
   if (jambonzApp !== undefined && !/^wss?:\/\/[^\s]+$/i.test(jambonzApp)) throw new UsageError(`--jambonz-app must be a ws:// or wss:// URL, got ${JSON.stringify(jambonzApp)}`);
   if (jambonzApp !== undefined && sipWorkers > 0) throw new UsageError('--jambonz-app runs SIP calls on the main thread: it cannot be combined with --sip-workers');
+  const ttsSpec = v['jambonz-tts'] ?? (env.CALLCHART_JAMBONZ_TTS || undefined);
+  const jambonzTts = ttsSpec?.split(/\s+/).filter(Boolean);
+  if (jambonzTts && !jambonzTts.some((a) => a.includes('{file}'))) throw new UsageError('--jambonz-tts is a command that writes {file}, e.g. "espeak-ng -w {file} {text}"');
   return {
     ...(jambonzApp ? { jambonzApp } : {}),
+    ...(jambonzTts?.length ? { jambonzTts } : {}),
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
@@ -429,7 +437,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     // The engine binds only what it is told; the server's defaults are spelled out here.
     inboundCall: {},
     onIncomingCall: demoApp(),
-    ...(cfg.jambonzApp ? { jambonzApp: { url: cfg.jambonzApp } } : {}),
+    ...(cfg.jambonzApp ? { jambonzApp: { url: cfg.jambonzApp, ...(cfg.jambonzTts ? { tts: commandTts(cfg.jambonzTts) } : {}) } } : {}),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },

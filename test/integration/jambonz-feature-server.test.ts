@@ -150,3 +150,46 @@ test('bad applications: the socket closed mid-verb and not back → jambonz:erro
   const end = await call.waitForEnd();
   assert.equal(end.reason, 'remote-hangup');
 });
+
+test('jambonzApp { handler }: an in-process app on the engine’s own port; a dropped socket comes back with session:reconnect', async (t) => {
+  t.after(() => engines.closeAll());
+  let hooked: JambonzHookData | undefined;
+  const fs = await engines.start({
+    jambonzApp: {
+      handler: (s) => {
+        s.gather({ actionHook: '/d', input: ['digits'], maxDigits: 3, finishOnKey: '#', timeout: 10 }).reply();
+        s.on('/d', (data) => {
+          hooked = data;
+          s.reply([{ verb: 'hangup' }]);
+        });
+      },
+    },
+  });
+  const { call } = await dial(fs.sipPort!);
+  await waitFor(() => call.isActive, 'answered by the gather');
+  await new Promise((r) => setTimeout(r, 200));
+  call.sendDtmf('42#');
+  await call.waitForEnd();
+  assert.equal(hooked?.digits, '42', 'the finish key ends the gather and is not a digit');
+  assert.equal(hooked?.reason, 'dtmfDetected');
+
+  // Reconnect: the raw app drops the first socket once; callchart comes back with session:reconnect.
+  let sockets = 0;
+  const app = await rawApp((m, ws) => {
+    if (m.type === 'session:new') {
+      ws.send(JSON.stringify({ type: 'ack', msgid: m.msgid, data: [{ verb: 'answer' }, { verb: 'pause', length: 30 }] }));
+      setTimeout(() => ws.terminate(), 200);
+    }
+    if (m.type === 'session:reconnect') ws.send(JSON.stringify({ type: 'command', command: 'redirect', data: [{ verb: 'hangup' }] }));
+  });
+  app.wss.on('connection', () => void sockets++);
+  t.after(() => app.close());
+  const fs2 = await engines.start({ wsPort: false, jambonzApp: { url: app.url } });
+  const r = await dial(fs2.sipPort!);
+  const end = await r.call.waitForEnd();
+  assert.equal(end.reason, 'remote-hangup');
+  assert.equal(sockets, 2);
+  const re = app.got.find((m) => m.type === 'session:reconnect');
+  assert.ok(re, 'session:reconnect sent');
+  assert.equal(re.data.call_id, r.call.id, 'with the session:new data');
+});

@@ -32,7 +32,7 @@ test('SIPp pcap call (RFC 2833 "1") → jambonz feature-server → callchart hoo
     });
   });
   await app.listen();
-  const fs = createEngine({ host: '127.0.0.1', sipPort: 0, rtpPorts: '31000-31099', jambonzApp: { url: `ws://127.0.0.1:${app.wsPort}/app` } });
+  const fs = createEngine({ host: '127.0.0.1', sipPort: 0, rtpPorts: '38600-38699', logLevel: 'warn', jambonzApp: { url: `ws://127.0.0.1:${app.wsPort}/app` } });
   engines.push(fs);
   await fs.listen();
   const r = await runSipp({ scenario: scenarioPath('uac-pcap-g711a-dtmf'), remote: `127.0.0.1:${fs.sipPort}`, timeoutMs: 30_000 });

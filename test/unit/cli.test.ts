@@ -335,3 +335,9 @@ test('--jambonz-app (or CALLCHART_JAMBONZ_APP) takes a ws(s):// URL; not with --
   assert.throws(() => parseServeArgs(['--jambonz-app', 'http://x/app'], {}), (e: unknown) => e instanceof UsageError && /ws:\/\/ or wss:\/\//.test(e.message));
   assert.throws(() => parseServeArgs(['--jambonz-app', 'ws://x/app', '--sip-workers', '2'], {}), /--sip-workers/);
 });
+
+test('--jambonz-tts (or CALLCHART_JAMBONZ_TTS) is a command that writes {file}', () => {
+  assert.deepEqual(parseServeArgs(['--jambonz-tts', 'espeak-ng -w {file} {text}'], {}).jambonzTts, ['espeak-ng', '-w', '{file}', '{text}']);
+  assert.deepEqual(parseServeArgs([], { CALLCHART_JAMBONZ_TTS: 'x {file}' }).jambonzTts, ['x', '{file}']);
+  assert.throws(() => parseServeArgs(['--jambonz-tts', 'espeak-ng {text}'], {}), /\{file\}/);
+});

@@ -7,3 +7,4 @@
 export type { JambonzAppOptions, JambonzTtsProvider } from './types.js';
 export { JambonzFeatureServer, JAMBONZ_ACK_TIMEOUT_MS } from './feature-server.js';
 export { SUPPORTED_VERBS as JAMBONZ_FS_VERBS } from './verbs.js';
+export { commandTts, type CommandTtsOptions } from './tts-command.js';
