@@ -16,3 +16,4 @@ export * from './audioStream.machine.js';
 export * from './drain.machine.js';
 export * from './jambonzVerbExecutor.machine.js';
 export * from './jambonzGather.machine.js';
+export * from './jambonzListen.machine.js';

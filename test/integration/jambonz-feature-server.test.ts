@@ -8,8 +8,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { encodeWav } from '../../src/media/codecs/wav.js';
+import { encodeWav, readWavFile } from '../../src/media/codecs/wav.js';
 import type { JambonzHookData, JambonzSession } from '../../src/jambonz/index.js';
+import type { JambonzAudioSummary } from '../../src/jambonz/audio-types.js';
 import type { Call } from '../../src/call/call.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { waitFor } from '../helpers/wait.js';
@@ -192,4 +193,37 @@ test('jambonzApp { handler }: an in-process app on the engine’s own port; a dr
   const re = app.got.find((m) => m.type === 'session:reconnect');
   assert.ok(re, 'session:reconnect sent');
   assert.equal(re.data.call_id, r.call.id, 'with the session:new data');
+});
+
+test('listen: the caller’s audio goes to a callchart audio route (audio.jambonz.org) with jambonz’s metadata; the WAV holds it', async (t) => {
+  t.after(() => engines.closeAll());
+  const recordingsDir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-rec-'));
+  const app = await engines.start({ sipPort: false, jambonz: { recordingsDir } });
+  let listenUrl = '';
+  app.jambonz.hook('/app', (s) => s.reply([{ verb: 'answer' }, { verb: 'listen', url: listenUrl, mixType: 'mono', sampleRate: 16000, metadata: { tenant: 'acme' } }]));
+  let resolveSummary!: (s: JambonzAudioSummary) => void;
+  const summary = new Promise<JambonzAudioSummary>((r) => (resolveSummary = r));
+  let meta: Record<string, unknown> = {};
+  app.jambonz.audio('/recording', (stream) => {
+    meta = stream.metadata as unknown as Record<string, unknown>;
+    void stream.done.then(resolveSummary);
+  });
+  listenUrl = `ws://127.0.0.1:${app.wsPort}/recording`;
+  const fs = await engines.start({ wsPort: false, jambonzApp: { url: `ws://127.0.0.1:${app.wsPort}/app` } });
+  const { call } = await dial(fs.sipPort!);
+  await waitFor(() => call.isActive, 'answered');
+  await call.play({ kind: 'tone', frequencies: [440], durationMs: 1000 }).done;
+  call.hangup();
+  const sum = await summary;
+  assert.equal(meta.sampleRate, 16000);
+  assert.equal(meta.mixType, 'mono');
+  assert.equal(meta.tenant, 'acme', 'the verb’s metadata is merged in');
+  assert.equal(meta.callId, call.id);
+  assert.equal(meta.direction, 'inbound');
+  assert.ok(sum.path, 'a WAV was written');
+  const samples = readWavFile(sum.path, 16000);
+  let energy = 0;
+  for (const v of samples) energy += v * v;
+  assert.ok(sum.durationMs > 500, `recorded ${sum.durationMs} ms`);
+  assert.ok(Math.sqrt(energy / samples.length) > 300, 'the recording holds the caller’s tone, not silence');
 });

@@ -9,6 +9,8 @@ import type { Call } from '../../call/call.js';
 import { jambonzVerbExecutorMachine, type JambonzVerbExecutorMachine } from '../../../machines/jambonzVerbExecutor.machine.js';
 import { jambonzGatherMachine, type GatherInput, type JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
 import type { GatherWire } from './verbs.js';
+import { jambonzListenMachine, type JambonzListenMachine, type ListenInput } from '../../../machines/jambonzListen.machine.js';
+import type { ListenWire } from './listen.js';
 import { FsSession } from './session.js';
 import type { JambonzTtsProvider } from './types.js';
 
@@ -35,6 +37,8 @@ export class JambonzFeatureServer {
   private readonly executors: ActorRegistry<JambonzVerbExecutorMachine, FsSession>;
   private readonly gatherLogic: JambonzGatherMachine;
   private readonly gatherWires = new Map<string, GatherWire>();
+  private readonly listenLogic: JambonzListenMachine;
+  private readonly listenWires = new Map<string, ListenWire>();
 
   constructor(private readonly o: FeatureServerOptions) {
     this.log = o.logger.child({ component: 'jambonz-fs' });
@@ -54,6 +58,15 @@ export class JambonzFeatureServer {
       actions: {
         stopPrompt: ({ self }) => this.gatherWires.get(self.id)?.stopPrompt(),
         finish: ({ self }, p) => this.gatherWires.get(self.id)?.finish(p),
+      },
+    });
+    this.listenLogic = jambonzListenMachine.provide({
+      delays: { maxLength: ({ context }) => context.maxLengthMs },
+      actions: {
+        sendMetadata: ({ self }) => this.listenWires.get(self.id)?.sendMetadata(),
+        startStreaming: ({ self }) => this.listenWires.get(self.id)?.startStreaming(),
+        stopStreaming: ({ self }) => this.listenWires.get(self.id)?.stopStreaming(),
+        reportFailure: ({ self }, p) => this.listenWires.get(self.id)?.reportFailure(p.error),
       },
     });
   }
@@ -94,6 +107,12 @@ export class JambonzFeatureServer {
           fs.gatherWires.set(id, wire);
           const a = createActor(fs.gatherLogic, { id, input });
           a.subscribe({ complete: () => fs.gatherWires.delete(id), error: () => fs.gatherWires.delete(id) });
+          return a.start();
+        },
+        spawnListen(id: string, input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine> {
+          fs.listenWires.set(id, wire);
+          const a = createActor(fs.listenLogic, { id, input });
+          a.subscribe({ complete: () => fs.listenWires.delete(id), error: () => fs.listenWires.delete(id) });
           return a.start();
         },
         forget(session) {

@@ -10,6 +10,8 @@ import type { Call } from '../../call/call.js';
 import type { SupervisedActor } from '../../actors/supervisor.js';
 import type { ExecVerb, JambonzVerbExecutorMachine } from '../../../machines/jambonzVerbExecutor.machine.js';
 import type { GatherInput, JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
+import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
+import type { ListenWire } from './listen.js';
 import { validateVerbs } from '../verbs.js';
 import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
@@ -28,6 +30,7 @@ export interface FsSessionHost {
   headers: Record<string, string> | undefined;
   spawnExecutor(session: FsSession): SupervisedActor<JambonzVerbExecutorMachine>;
   spawnGather(id: string, input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
+  spawnListen(id: string, input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
   forget(session: FsSession): void;
 }
 
@@ -231,6 +234,10 @@ export class FsSession implements VerbHost {
 
   spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine> {
     return this.host.spawnGather(`gather:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine> {
+    return this.host.spawnListen(`listen:${this.callSid}:${++this.gathers}`, input, wire);
   }
 
   // ---- messages ---------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ import type { Call } from '../../call/call.js';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
 import { gatherHookReason, type GatherInput, type GatherOutput, type JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
 import type { JambonzTtsProvider } from './types.js';
+import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
+import { listenVerb, type ListenWire } from './listen.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -45,6 +47,8 @@ export interface VerbHost {
   configure(props: Record<string, unknown>): void;
   /** Spawn (and start) a gather actor whose `stopPrompt`/`finish` reach `wire`. */
   spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
+  /** Spawn (and start) a listen actor whose actions reach `wire`. */
+  spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
 }
 
 export interface GatherWire {
@@ -53,7 +57,7 @@ export interface GatherWire {
 }
 
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -214,6 +218,9 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       return {};
     case 'gather':
       return gatherVerb(host, verb, signal);
+    case 'listen':
+    case 'stream':
+      return listenVerb(host, verb, signal);
     case 'hangup':
       // Headers on BYE are not carried by the call handle: logged, not sent.
       if (verb.headers) host.logger.info({ headers: verb.headers }, 'hangup: custom headers are not sent');
