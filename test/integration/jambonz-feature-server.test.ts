@@ -227,3 +227,34 @@ test('listen: the caller’s audio goes to a callchart audio route (audio.jambon
   assert.ok(sum.durationMs > 500, `recorded ${sum.durationMs} ms`);
   assert.ok(Math.sqrt(energy / samples.length) > 300, 'the recording holds the caller’s tone, not silence');
 });
+
+test('commands: tag, dtmf, an unknown command (jambonz:error), call:status completed; config notifyEvents → verb:status', async (t) => {
+  t.after(() => engines.closeAll());
+  const app = await rawApp((m, ws) => {
+    if (m.type !== 'session:new') return;
+    ws.send(JSON.stringify({ type: 'ack', msgid: m.msgid, data: [{ verb: 'config', notifyEvents: true }, { verb: 'answer' }, { verb: 'pause', length: 30 }] }));
+    setTimeout(() => {
+      ws.send(JSON.stringify({ type: 'command', command: 'tag', data: { tag: { tenant: 'acme' } } }));
+      ws.send(JSON.stringify({ type: 'command', command: 'dtmf', data: { dtmf: { digit: '5' } } }));
+      ws.send(JSON.stringify({ type: 'command', command: 'no:such', data: {} }));
+      ws.send('not json');
+    }, 300);
+    setTimeout(() => ws.send(JSON.stringify({ type: 'command', command: 'call:status', data: { call_status: 'completed' } })), 900);
+  });
+  t.after(() => app.close());
+  const fs = await engines.start({ wsPort: false, jambonzApp: { url: app.url } });
+  const { call } = await dial(fs.sipPort!);
+  const digits: string[] = [];
+  call.on('dtmf', (d) => void digits.push(d));
+  const end = await call.waitForEnd();
+  assert.equal(end.reason, 'remote-hangup');
+  assert.deepEqual(digits, ['5']);
+  const errors = app.got.filter((m) => m.type === 'jambonz:error').map((m) => String(m.data.msg));
+  assert.ok(errors.some((e) => /no:such/.test(e)), errors.join(' | '));
+  assert.ok(errors.includes('InvalidMessage'), errors.join(' | '));
+  const statuses = app.got.filter((m) => m.type === 'verb:status').map((m) => `${String(m.data.name)}:${String(m.data.event)}`);
+  assert.deepEqual(statuses.filter((s) => !s.startsWith('config')).slice(0, 3), ['answer:starting', 'answer:finished', 'pause:starting']);
+  await waitFor(() => app.got.some((m) => m.type === 'call:status' && m.data.call_status === 'completed'), 'final call:status');
+  const last = app.got.filter((m) => m.type === 'call:status').at(-1)!;
+  assert.deepEqual(last.data.customerData, { tenant: 'acme' }, 'tag data rides on later messages');
+});
