@@ -18,3 +18,6 @@ export * from './mediaStreamServer.machine.js';
 export * from './drain.machine.js';
 export * from './sipRegistration.machine.js';
 export * from './sipRegistrationClient.machine.js';
+export * from './jambonzVerbExecutor.machine.js';
+export * from './jambonzGather.machine.js';
+export * from './jambonzListen.machine.js';

@@ -91,6 +91,14 @@ Options (environment variable in brackets):
   --data-dir <dir>       where playback sessions persist and jambonz   [CALLCHART_DATA_DIR]
                          recordings are written (<dir>/recordings)
                          (default ./data)
+  --jambonz-app <url>    be the jambonz feature-server: every inbound   [CALLCHART_JAMBONZ_APP]
+                         SIP call opens ws.jambonz.org to this ws(s)://
+                         app and runs its verbs (docs/jambonz.md
+                         "Feature-server"); not with --sip-workers
+  --jambonz-tts <cmd>    the say verb's speech: a command writing a WAV [CALLCHART_JAMBONZ_TTS]
+                         to {file} for {text} (also {voice},
+                         {language}), e.g. "espeak-ng -w {file} {text}";
+                         run without a shell. Default: say is skipped
   --public-ws-url <url>  how jambonz reaches this server, for the demo  [CALLCHART_PUBLIC_WS_URL]
                          IVR's listen verb (default ws://HOST:PORT)
   --auth-secret <s>      require credentials on every WebSocket route  [CALLCHART_AUTH_SECRET]

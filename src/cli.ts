@@ -10,6 +10,7 @@ import { createCliLogger, defaultLogFormat, LOG_FORMATS, type LogFormat } from '
 import { combineTraceHooks, sipTraceLogger } from './logging/sip-trace.js';
 import { HepExporter, parseHepTarget } from './logging/hep-exporter.js';
 import { demoApp, demoJambonz } from './demo.js';
+import { commandTts } from './jambonz/feature-server/index.js';
 import path from 'node:path';
 import { counterService } from './rooms/index.js';
 import { createFileStore } from './playback/index.js';
@@ -115,6 +116,10 @@ export interface ServeConfig {
   tlsKey?: string;
   /** --stream-url: stream every SIP call to this voice bot (Twilio Media Streams) instead of echoing it. */
   streamUrl?: string;
+  /** Be the jambonz feature-server for inbound SIP calls, against this app URL (--jambonz-app). */
+  jambonzApp?: string;
+  /** The `say` verb's TTS command, split into arguments (--jambonz-tts). */
+  jambonzTts?: string[];
 }
 
 /**
@@ -207,6 +212,8 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
         'stream-url': { type: 'string' },
+        'jambonz-app': { type: 'string' },
+        'jambonz-tts': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -321,8 +328,16 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (metricsSpec !== 'on' && metricsSpec !== 'off') throw new UsageError(`--metrics must be on or off, got ${JSON.stringify(metricsSpec)}`);
   const streamUrl = v['stream-url'] ?? (env.CALLCHART_STREAM_URL || undefined);
   if (streamUrl !== undefined && !/^wss?:\/\/[^/\s]+/.test(streamUrl)) throw new UsageError(`--stream-url must be a ws:// or wss:// URL, got ${JSON.stringify(streamUrl)}`);
+  const jambonzApp = v['jambonz-app'] ?? (env.CALLCHART_JAMBONZ_APP || undefined);
+  if (jambonzApp !== undefined && !/^wss?:\/\/[^\s]+$/i.test(jambonzApp)) throw new UsageError(`--jambonz-app must be a ws:// or wss:// URL, got ${JSON.stringify(jambonzApp)}`);
+  if (jambonzApp !== undefined && sipWorkers > 0) throw new UsageError('--jambonz-app runs SIP calls on the main thread: it cannot be combined with --sip-workers');
+  const ttsSpec = v['jambonz-tts'] ?? (env.CALLCHART_JAMBONZ_TTS || undefined);
+  const jambonzTts = ttsSpec?.split(/\s+/).filter(Boolean);
+  if (jambonzTts && !jambonzTts.some((a) => a.includes('{file}'))) throw new UsageError('--jambonz-tts is a command that writes {file}, e.g. "espeak-ng -w {file} {text}"');
   return {
     ...(streamUrl ? { streamUrl } : {}),
+    ...(jambonzApp ? { jambonzApp } : {}),
+    ...(jambonzTts?.length ? { jambonzTts } : {}),
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
@@ -502,6 +517,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     inboundCall: {},
     // Connects calls between registered users (the engine exists once createEngine returns).
     onIncomingCall: demoApp({ registrar: () => registrar, ...(cfg.streamUrl ? { streamUrl: cfg.streamUrl } : {}) }),
+    ...(cfg.jambonzApp ? { jambonzApp: { url: cfg.jambonzApp, ...(cfg.jambonzTts ? { tts: commandTts(cfg.jambonzTts) } : {}) } } : {}),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },

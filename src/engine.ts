@@ -31,6 +31,7 @@ import type { AudioCodec, SrtpMode } from './sip/codec/sdp.js';
 import os from 'node:os';
 import path from 'node:path';
 import { JambonzService, type JambonzHookOptions, type JambonzAudioOptions } from './jambonz/index.js';
+import { JambonzFeatureServer, type JambonzAppOptions } from './jambonz/feature-server/index.js';
 import { EngineMetrics, type EngineMetricsOptions } from './metrics/engine-metrics.js';
 import { MetricsServer, metricsHandler, route } from './metrics/server.js';
 import type { Registry } from 'prom-client';
@@ -168,6 +169,12 @@ export interface EngineOptions {
     audio?: JambonzAudioOptions;
   };
   /**
+   * Be the jambonz feature-server for inbound SIP calls (docs/jambonz.md "Feature-server"): each
+   * call opens `ws.jambonz.org` to the app (`url`, or an in-process `handler` served on this
+   * engine's WebSocket port) and runs the verbs it sends. SIP calls then skip `onIncomingCall`.
+   */
+  jambonzApp?: JambonzAppOptions;
+  /**
    * Prometheus metrics (docs/operations.md): `GET /metrics` on the WS/HTTP port and
    * `engine.metrics()`. On by default; false: neither.
    */
@@ -234,6 +241,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly playback: PlaybackRoutes | undefined;
   /** jambonz application protocol: `jambonz.hook(path, handler)`, `jambonz.audio(path, handler)`. */
   readonly jambonz: JambonzService;
+  /** The jambonz feature-server role (with `jambonzApp`): live sessions in `featureServer.size`. */
+  readonly featureServer: JambonzFeatureServer | undefined;
   /** Media runtimes for calls: `media.playback` (PlaybackRuntime), `media.recording` (RecordingRuntime). */
   readonly media: MediaServices;
   /** Media streams of calls to bots (`call.stream(url)`). */
@@ -285,7 +294,13 @@ export class Engine extends EventEmitter<EngineEvents> {
       logger: this.logger,
       ringTimeoutMs: opts.ringTimeoutMs ?? defaultCallDelays.ringTimeout,
       maxDurationMs: opts.maxCallDurationMs ?? defaultCallDelays.maxDuration,
-      onIncomingCall: opts.onIncomingCall,
+      onIncomingCall: opts.jambonzApp
+        ? (call) => {
+            if (call.transport !== 'sip') return opts.onIncomingCall?.(call);
+            this.featureServer!.take(call);
+            return { action: 'defer' };
+          }
+        : opts.onIncomingCall,
       admit: (o) => this.drainer.admit(o),
       onCall: (call) => {
         this.calls.driverOf(call)?.attachServices(this.media);
@@ -366,6 +381,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     });
     const jambonz = this.jambonz;
     this.onClose(() => jambonz.close());
+    this.featureServer = opts.jambonzApp ? this.createFeatureServer(opts.jambonzApp) : undefined;
     for (const r of opts.routes?.ws ?? []) this.http.addWsRoute(r);
     const drainer = this.drainer;
     this.prom =
@@ -462,6 +478,35 @@ export class Engine extends EventEmitter<EngineEvents> {
   /** The bound port of the separate metrics listener (`metricsPort`), once listening. */
   get metricsPort(): number | undefined {
     return this.metricsServer?.port;
+  }
+
+  private createFeatureServer(app: JambonzAppOptions): JambonzFeatureServer {
+    let url: () => string;
+    if ('handler' in app) {
+      const hookPath = app.path ?? '/jambonz-app';
+      this.jambonz.hook(hookPath, app.handler, app.hookOptions);
+      url = () => {
+        if (!this.wsPort) throw new Error('jambonzApp.handler needs a WebSocket port (wsPort)');
+        return `ws://127.0.0.1:${this.wsPort}${hookPath}`;
+      };
+    } else {
+      if (!/^wss?:\/\//i.test(app.url)) throw new Error(`jambonzApp.url must be a ws:// or wss:// URL: ${app.url}`);
+      url = () => app.url;
+    }
+    const fs = new JambonzFeatureServer({
+      supervisor: this.supervisor,
+      logger: this.logger,
+      url,
+      localSipAddress: () => (this.sip?.port ? `${this.options.host}:${this.sip.port}` : undefined),
+      ackTimeoutMs: app.ackTimeoutMs,
+      accountSid: app.accountSid,
+      applicationSid: app.applicationSid,
+      tts: app.tts,
+      maxReconnects: app.maxReconnects,
+      headers: app.headers,
+    });
+    this.onClose(() => fs.close());
+    return fs;
   }
 
   /** The bound SIP UDP port (useful with sipPort 0). */

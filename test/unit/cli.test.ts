@@ -362,3 +362,17 @@ test('--sip-register: sip:user:password@host[:port] → registrar, AOR and crede
   assert.deepEqual(cfg.sipRegister?.map((r) => r.registrar), ['sip:127.0.0.1', 'sip:127.0.0.2:5080']);
   assert.equal(parseServeArgs(['serve'], { CALLCHART_SIP_REGISTER: 'sip:a:b@h1,sip:c:d@h2' }).sipRegister?.length, 2);
 });
+
+test('--jambonz-app (or CALLCHART_JAMBONZ_APP) takes a ws(s):// URL; not with --sip-workers', () => {
+  assert.equal(parseServeArgs([], {}).jambonzApp, undefined);
+  assert.equal(parseServeArgs(['--jambonz-app', 'ws://127.0.0.1:3000/app'], {}).jambonzApp, 'ws://127.0.0.1:3000/app');
+  assert.equal(parseServeArgs([], { CALLCHART_JAMBONZ_APP: 'wss://apps.example/ivr' }).jambonzApp, 'wss://apps.example/ivr');
+  assert.throws(() => parseServeArgs(['--jambonz-app', 'http://x/app'], {}), (e: unknown) => e instanceof UsageError && /ws:\/\/ or wss:\/\//.test(e.message));
+  assert.throws(() => parseServeArgs(['--jambonz-app', 'ws://x/app', '--sip-workers', '2'], {}), /--sip-workers/);
+});
+
+test('--jambonz-tts (or CALLCHART_JAMBONZ_TTS) is a command that writes {file}', () => {
+  assert.deepEqual(parseServeArgs(['--jambonz-tts', 'espeak-ng -w {file} {text}'], {}).jambonzTts, ['espeak-ng', '-w', '{file}', '{text}']);
+  assert.deepEqual(parseServeArgs([], { CALLCHART_JAMBONZ_TTS: 'x {file}' }).jambonzTts, ['x', '{file}']);
+  assert.throws(() => parseServeArgs(['--jambonz-tts', 'espeak-ng {text}'], {}), /\{file\}/);
+});

@@ -1,0 +1,322 @@
+// One inbound SIP call run as a jambonz session: the app socket (app-socket.ts), the verb executor
+// actor (machines/jambonzVerbExecutor.machine.ts, which owns the verb stack and the ack deadline)
+// and the verb runners (verbs.ts). This class is the executor's wire: it starts and kills verb
+// runs, sends hooks and notifications, turns acks and commands into executor events, and reports
+// the call's status. Ack matching is by msgid of what the executor is waiting on right now.
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Actor } from 'xstate';
+import type { Call } from '../../call/call.js';
+import type { SupervisedActor } from '../../actors/supervisor.js';
+import type { ExecVerb, JambonzVerbExecutorMachine } from '../../../machines/jambonzVerbExecutor.machine.js';
+import type { GatherInput, JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
+import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
+import type { ListenWire } from './listen.js';
+import { validateVerbs } from '../verbs.js';
+import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
+import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
+import { runVerb, SUPPORTED_VERBS, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
+import type { JambonzTtsProvider } from './types.js';
+
+/** What a session needs of the feature-server that runs it. */
+export interface FsSessionHost {
+  url: string;
+  logger: Logger;
+  accountSid: string;
+  applicationSid: string;
+  localSipAddress: string | undefined;
+  tts: JambonzTtsProvider | undefined;
+  maxReconnects: number | undefined;
+  headers: Record<string, string> | undefined;
+  spawnExecutor(session: FsSession): SupervisedActor<JambonzVerbExecutorMachine>;
+  spawnGather(id: string, input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
+  spawnListen(id: string, input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
+  forget(session: FsSession): void;
+}
+
+const userOf = (uri: string | undefined): string => /^sips?:([^@;>]+)@/i.exec(uri ?? '')?.[1] ?? uri ?? '';
+
+/** `{ verb: name, … }` or `{ name: {…} }` → `{ verb: name, … }`; anything else keeps a name that fails validation. */
+function normalize(v: unknown): ExecVerb {
+  if (v && typeof v === 'object' && !Array.isArray(v)) {
+    const o = v as Record<string, unknown>;
+    if (typeof o.verb === 'string') return o as ExecVerb;
+    const keys = Object.keys(o);
+    const inner = keys.length === 1 ? o[keys[0]!] : undefined;
+    if (inner && typeof inner === 'object' && !Array.isArray(inner)) return { verb: keys[0]!, ...(inner as Record<string, unknown>) };
+  }
+  return { verb: '(not a verb)', value: v };
+}
+const normalizeAll = (data: unknown): ExecVerb[] => (Array.isArray(data) ? data.map(normalize) : []);
+
+export class FsSession implements VerbHost {
+  readonly callSid = randomUUID();
+  readonly logger: Logger;
+  readonly synth: SynthDefaults = {};
+  readonly socket: AppSocket;
+  private exec!: SupervisedActor<JambonzVerbExecutorMachine>;
+  private readonly sessionData: Record<string, unknown>;
+  private customerData: Record<string, unknown> = {};
+  private callStatus = 'trying';
+  private notifyEvents = false;
+  /** The message whose ack the executor waits on (session:new, a hook), and the verb run in flight. */
+  private waiting: string | undefined;
+  private run: { seq: number; abort: AbortController; verb: ExecVerb } | undefined;
+  private gathers = 0;
+  private ended = false;
+
+  constructor(
+    private readonly host: FsSessionHost,
+    readonly call: Call,
+  ) {
+    this.logger = host.logger.child({ callSid: this.callSid, callId: call.id });
+    this.socket = new AppSocket({
+      url: host.url,
+      callSid: this.callSid,
+      logger: this.logger,
+      ...(host.maxReconnects !== undefined ? { maxReconnects: host.maxReconnects } : {}),
+      ...(host.headers ? { headers: host.headers } : {}),
+    });
+    const from = userOf(call.from);
+    const to = userOf(call.to);
+    // session:new data: jambonz's callInfo, snake-cased (lib/session/call-info.js + ws-requestor).
+    this.sessionData = {
+      call_sid: this.callSid,
+      direction: 'inbound',
+      from,
+      to,
+      call_id: call.id,
+      caller_name: '',
+      sip_status: 100,
+      call_status: 'trying',
+      account_sid: host.accountSid,
+      application_sid: host.applicationSid,
+      trace_id: randomUUID().replace(/-/g, ''),
+      ...(host.localSipAddress ? { local_sip_address: host.localSipAddress, fs_sip_address: host.localSipAddress } : {}),
+      // Only what the call handle knows of the INVITE: From, To and Call-ID.
+      sip: { headers: { from: call.from ?? '', to: call.to ?? '', 'call-id': call.id }, method: 'INVITE', ...(call.to ? { uri: call.to } : {}) },
+    };
+  }
+
+  get tts(): JambonzTtsProvider | undefined {
+    return this.host.tts;
+  }
+
+  start(): void {
+    this.exec = this.host.spawnExecutor(this);
+    this.socket.on('ack', (a) => this.onAck(a));
+    this.socket.on('command', (c) => this.onCommand(c));
+    this.socket.on('invalid', (details, content) => {
+      this.logger.warn({ details }, 'invalid message from the jambonz app');
+      this.notify('jambonz:error', { msg: 'InvalidMessage', details, content: content.slice(0, 1024) });
+    });
+    this.socket.on('reconnected', (msgid) => {
+      // jambonz moves a still-unacked session:new wait to the session:reconnect.
+      if (this.waiting !== undefined && this.exec.ref.getSnapshot().matches('awaitingApp')) this.waiting = msgid;
+      this.logger.info('jambonz app socket back: session:reconnect sent');
+    });
+    this.socket.on('gone', (reason) => {
+      if (this.ended) return;
+      this.logger.warn({ reason }, 'jambonz app gone: hanging up');
+      this.exec.ref.send({ type: 'APP.GONE', error: reason });
+    });
+    this.call.on('answered', () => this.status('in-progress', 200));
+    this.call.once('ended', (end) => {
+      const answered = this.call.answeredAt !== undefined;
+      const st = answered ? 'completed' : end.reason === 'cancelled' ? 'no-answer' : end.reason === 'rejected' || end.reason === 'local-hangup' ? 'failed' : 'completed';
+      this.status(st, end.code ?? (answered ? 200 : 487));
+      this.exec.ref.send({ type: 'CALL.ENDED' });
+    });
+    this.waiting = this.socket.send('session:new', this.sessionData, this.b3());
+    this.socket.connect().catch((err: unknown) => {
+      const reason = `cannot reach the jambonz app at ${this.host.url}: ${err instanceof Error ? err.message : String(err)}`;
+      this.logger.warn({ url: this.host.url }, reason);
+      this.exec.ref.send({ type: 'APP.GONE', error: reason });
+    });
+  }
+
+  // ---- the executor's wire -------------------------------------------------------------------
+
+  startVerb(verb: ExecVerb, seq: number): void {
+    const send = (ev: { type: 'VERB.DONE'; seq: number; hook?: boolean } | { type: 'VERB.FAILED'; seq: number; error: string }): void => {
+      if (this.run?.seq === seq) this.run = undefined;
+      this.exec.ref.send(ev);
+    };
+    if (!SUPPORTED_VERBS.has(verb.verb)) {
+      queueMicrotask(() => send({ type: 'VERB.FAILED', seq, error: `${verb.verb}: verb not supported by the callchart feature-server` }));
+      return;
+    }
+    try {
+      validateVerbs([verb]);
+    } catch (err) {
+      queueMicrotask(() => send({ type: 'VERB.FAILED', seq, error: err instanceof Error ? err.message : String(err) }));
+      return;
+    }
+    const abort = new AbortController();
+    this.run = { seq, abort, verb };
+    this.verbStatus(verb, 'starting');
+    this.logger.debug({ verb: verb.verb, seq }, 'verb starts');
+    runVerb(this, verb, abort.signal).then(
+      (r) => {
+        this.verbStatus(verb, 'finished');
+        if (abort.signal.aborted) return;
+        if (r.hook) this.sendHook(r.hook);
+        send({ type: 'VERB.DONE', seq, ...(r.hook ? { hook: true } : {}) });
+      },
+      (err: unknown) => {
+        if (abort.signal.aborted) return;
+        send({ type: 'VERB.FAILED', seq, error: err instanceof Error ? err.message : String(err) });
+      },
+    );
+  }
+
+  killVerb(seq: number): void {
+    if (this.run?.seq !== seq) return;
+    this.run.abort.abort();
+    this.run = undefined;
+  }
+
+  reportError(error: string): void {
+    this.logger.warn({ error }, 'jambonz session error');
+    this.notify('jambonz:error', { msg: error, ...(this.run ? { verb: this.run.verb.verb } : {}) });
+  }
+
+  hangupCall(): void {
+    if (!this.call.isEnded) this.call.hangup('jambonz application over');
+  }
+
+  /** The executor is done: the socket closes with 1000 once the last status went out. */
+  finished(): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.run?.abort.abort();
+    this.hangupCall();
+    // Let the final call:status go before the close.
+    setImmediate(() => this.socket.close(1000));
+    this.host.forget(this);
+  }
+
+  // ---- VerbHost -------------------------------------------------------------------------------
+
+  hookData(): Record<string, unknown> {
+    return { ...this.sessionData, call_status: this.callStatus, ...(Object.keys(this.customerData).length ? { customerData: this.customerData } : {}) };
+  }
+
+  ensureAnswered(): Promise<void> {
+    if (this.call.isActive) return Promise.resolve();
+    if (this.call.isEnded) return Promise.reject(new Error('the call has ended'));
+    return new Promise((resolve, reject) => {
+      const ok = (): void => {
+        this.call.off('ended', gone);
+        resolve();
+      };
+      const gone = (): void => {
+        this.call.off('answered', ok);
+        reject(new Error('the call ended before it was answered'));
+      };
+      this.call.once('answered', ok);
+      this.call.once('ended', gone);
+      this.call.answer();
+    });
+  }
+
+  tag(data: Record<string, unknown>): void {
+    this.customerData = { ...data };
+  }
+
+  configure(props: Record<string, unknown>): void {
+    const s = props.synthesizer as SynthDefaults | undefined;
+    if (s) Object.assign(this.synth, { vendor: s.vendor, language: s.language, voice: s.voice });
+    if (typeof props.notifyEvents === 'boolean') this.notifyEvents = props.notifyEvents;
+    const ignored = Object.keys(props).filter((k) => k !== 'synthesizer' && k !== 'notifyEvents');
+    if (ignored.length) this.logger.info({ ignored }, 'config: these settings do not apply here and are ignored');
+  }
+
+  spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine> {
+    return this.host.spawnGather(`gather:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine> {
+    return this.host.spawnListen(`listen:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  // ---- messages ---------------------------------------------------------------------------------
+
+  private b3(): { b3?: string } {
+    const ctx = this.exec?.span?.spanContext();
+    return ctx ? { b3: `${ctx.traceId}-${ctx.spanId}-1` } : {};
+  }
+
+  private notify(type: 'jambonz:error' | 'verb:status' | 'call:status', data: Record<string, unknown>): void {
+    this.socket.send(type, data);
+  }
+
+  private verbStatus(verb: ExecVerb, event: 'starting' | 'finished'): void {
+    // call-session.js notifies task status only when the app asked with config notifyEvents.
+    if (this.notifyEvents) this.notify('verb:status', { ...(typeof verb.id === 'string' ? { id: verb.id } : {}), name: verb.verb, event });
+  }
+
+  private status(callStatus: string, sipStatus: number): void {
+    this.callStatus = callStatus;
+    this.notify('call:status', { ...this.hookData(), call_status: callStatus, sip_status: sipStatus });
+  }
+
+  private sendHook(h: VerbHook): void {
+    this.waiting = this.socket.send(h.type, h.data, { hook: h.url, ...this.b3() });
+  }
+
+  private onAck(a: AppAck): void {
+    if (a.msgid !== this.waiting) {
+      this.logger.debug({ msgid: a.msgid }, 'ack for nothing waiting (late or unknown): ignored');
+      return;
+    }
+    this.waiting = undefined;
+    const verbs = normalizeAll(a.data);
+    const snap = this.exec.ref.getSnapshot();
+    if (snap.matches('awaitingApp')) this.exec.ref.send({ type: 'APP.VERBS', verbs });
+    else this.exec.ref.send({ type: 'HOOK.REPLY', verbs });
+  }
+
+  private onCommand(c: AppCommand): void {
+    const bad = (details: string): void => {
+      this.logger.warn({ command: c.command, details }, 'jambonz command refused');
+      this.notify('jambonz:error', { msg: `command ${c.command}: ${details}` });
+    };
+    if (c.command === 'redirect') {
+      if (!Array.isArray(c.data)) return bad('data must be a verb array');
+      this.exec.ref.send({ type: 'APP.VERBS', verbs: normalizeAll(c.data), queue: c.queueCommand });
+      return;
+    }
+    const schema = (JAMBONZ_COMMAND_SCHEMAS as Record<string, { safeParse(d: unknown): { success: boolean; data?: unknown; error?: { issues: Array<{ message: string }> } } } | undefined>)[c.command];
+    if (!schema) return bad('unknown or unsupported command');
+    const r = schema.safeParse(c.data);
+    if (!r.success) return bad(r.error?.issues[0]?.message ?? 'invalid data');
+    const data: unknown = r.data;
+    switch (c.command) {
+      case 'call:status': {
+        const st = (data as { call_status: string }).call_status;
+        if (st === 'completed') this.hangupCall();
+        else if (st === 'no-answer' && !this.call.isActive) this.call.reject(480, 'Temporarily Unavailable');
+        return;
+      }
+      case 'mute:status':
+        // No bridged party here: muting affects nothing the caller hears; kept for the record.
+        this.logger.info({ mute: (data as { mute_status: string }).mute_status }, 'mute:status');
+        return;
+      case 'dtmf': {
+        const d = (data as { dtmf: { digit: string } }).dtmf;
+        try {
+          this.call.sendDtmf(d.digit);
+        } catch (err) {
+          bad(err instanceof Error ? err.message : String(err));
+        }
+        return;
+      }
+      case 'tag':
+        this.tag((data as { tag: Record<string, unknown> }).tag);
+        return;
+      default:
+        return bad('command not supported by the callchart feature-server');
+    }
+  }
+}

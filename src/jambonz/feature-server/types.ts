@@ -1,0 +1,41 @@
+// Public types of the feature-server role: `createEngine({ jambonzApp })` runs every inbound SIP
+// call as a jambonz session against an application (a `ws.jambonz.org` URL or an in-process hook
+// handler) and executes the verbs it sends on the call itself.
+import type { JambonzHookHandler, JambonzHookOptions } from '../hook-types.js';
+
+/** Text to speech for `say`: returns a WAV file to play (any rate; callchart resamples). */
+export interface JambonzTtsProvider {
+  synthesize(text: string, opts: { vendor?: string; language?: string; voice?: string }): Promise<string>;
+}
+
+interface JambonzAppCommon {
+  /**
+   * Milliseconds the executor waits for the ack of session:new, a verb:hook or a session:redirect
+   * (jambonz RESPONSE_TIMEOUT_MS, default 5000); past it the call gets `jambonz:error` and is hung up.
+   */
+  ackTimeoutMs?: number;
+  /** `account_sid` / `application_sid` sent in session:new (default: fixed callchart placeholders). */
+  accountSid?: string;
+  applicationSid?: string;
+  /** `say` speaks through this; without one, `say` is reported with `jambonz:error` and skipped. */
+  tts?: JambonzTtsProvider;
+  /** Connects in all, the first included, when the app socket drops (jambonz MAX_RECONNECTS, 5). */
+  maxReconnects?: number;
+  /** Extra upgrade headers (e.g. `authorization`). */
+  headers?: Record<string, string>;
+}
+
+export type JambonzAppOptions =
+  | (JambonzAppCommon & {
+      /** The application's `ws://` / `wss://` URL. */
+      url: string;
+    })
+  | (JambonzAppCommon & {
+      /**
+       * An in-process application: served as a hook route on this engine's WebSocket port (at
+       * `path`, default `/jambonz-app`) and dialled over loopback like any other.
+       */
+      handler: JambonzHookHandler;
+      path?: string;
+      hookOptions?: JambonzHookOptions;
+    });

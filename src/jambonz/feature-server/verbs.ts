@@ -1,0 +1,259 @@
+// How each jambonz verb runs on a SIP call (jambonz-feature-server lib/tasks/*.js), over the call
+// handle only (answer, play, hangup, reject, sendDtmf, `dtmf` events). A runner resolves when its
+// verb is over — with the hook to send when the verb reports to an actionHook — and rejects with
+// the reason a verb could not run (the executor reports it with jambonz:error and goes on). The
+// abort signal is the executor killing the verb (a redirect replaced the stack, the call ended).
+import { createHash } from 'node:crypto';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Actor } from 'xstate';
+import type { Logger } from 'pino';
+import type { Call } from '../../call/call.js';
+import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
+import { gatherHookReason, type GatherInput, type GatherOutput, type JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
+import type { JambonzTtsProvider } from './types.js';
+import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
+import { listenVerb, type ListenWire } from './listen.js';
+
+export interface VerbHook {
+  type: 'verb:hook' | 'session:redirect';
+  url: string;
+  data: Record<string, unknown>;
+}
+
+export interface VerbResult {
+  hook?: VerbHook;
+}
+
+export interface SynthDefaults {
+  vendor?: string;
+  language?: string;
+  voice?: string;
+}
+
+/** What a verb runner may do besides the call itself. */
+export interface VerbHost {
+  readonly call: Call;
+  readonly logger: Logger;
+  readonly tts: JambonzTtsProvider | undefined;
+  readonly synth: SynthDefaults;
+  /** The call description every hook carries (session:new's data, current status, customerData). */
+  hookData(): Record<string, unknown>;
+  /** Answer unless already answered; resolves once live. */
+  ensureAnswered(): Promise<void>;
+  tag(data: Record<string, unknown>): void;
+  configure(props: Record<string, unknown>): void;
+  /** Spawn (and start) a gather actor whose `stopPrompt`/`finish` reach `wire`. */
+  spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
+  /** Spawn (and start) a listen actor whose actions reach `wire`. */
+  spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
+}
+
+export interface GatherWire {
+  stopPrompt(): void;
+  finish(out: GatherOutput): void;
+}
+
+/** The verbs this feature-server runs; anything else is reported and skipped. */
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream']);
+
+const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+const MAX_REMOTE_BYTES = 20 * 1024 * 1024;
+
+/** A play url as a local file: a path, a file:// URL, or an http(s) WAV fetched once into the temp dir. */
+async function localFile(url: string): Promise<string> {
+  if (url.startsWith('file://')) return fileURLToPath(url);
+  if (!/^https?:\/\//i.test(url)) return url;
+  const dir = path.join(os.tmpdir(), 'callchart-play-cache');
+  const file = path.join(dir, createHash('sha256').update(url).digest('hex').slice(0, 32) + '.wav');
+  try {
+    await stat(file);
+    return file;
+  } catch {
+    /* not cached yet */
+  }
+  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  if (!res.ok) throw new Error(`play: GET ${url} answered ${res.status}`);
+  const len = Number(res.headers.get('content-length') ?? 0);
+  if (len > MAX_REMOTE_BYTES) throw new Error(`play: ${url} is over ${MAX_REMOTE_BYTES} bytes`);
+  const body = Buffer.from(await res.arrayBuffer());
+  if (body.length > MAX_REMOTE_BYTES) throw new Error(`play: ${url} is over ${MAX_REMOTE_BYTES} bytes`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(file, body);
+  return file;
+}
+
+/** Play files into the call in order; resolves when done or aborted, rejects when one cannot play. */
+async function playFiles(call: Call, files: string[], signal: AbortSignal): Promise<void> {
+  if (signal.aborted || files.length === 0) return;
+  const stream = call.play(files);
+  const stop = (): void => void stream.close();
+  signal.addEventListener('abort', stop, { once: true });
+  const errors: string[] = [];
+  stream.on('itemFinished', (f) => {
+    if (f.reason === 'failed') errors.push(f.error ?? 'cannot play');
+  });
+  try {
+    await stream.done;
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+  if (errors.length && !signal.aborted) throw new Error(`play: ${errors[0]}`);
+}
+
+function loops(v: unknown): number {
+  if (v === 'forever') return Number.POSITIVE_INFINITY;
+  return typeof v === 'number' && v > 0 ? Math.floor(v) : 1;
+}
+
+async function playVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<void> {
+  const urls = (Array.isArray(verb.url) ? verb.url : [verb.url]).filter((u): u is string => typeof u === 'string');
+  if (verb.earlyMedia !== true) await host.ensureAnswered();
+  const files = await Promise.all(urls.map(localFile));
+  for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !host.call.isEnded; i++) await playFiles(host.call, files, signal);
+}
+
+async function sayVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<void> {
+  if (!host.tts) throw new Error('say: no TTS provider configured (createEngine({ jambonzApp: { tts } }))');
+  const texts = (Array.isArray(verb.text) ? verb.text : [verb.text]).filter((t): t is string => typeof t === 'string');
+  const s = (verb.synthesizer ?? {}) as SynthDefaults;
+  const opts = { vendor: s.vendor ?? host.synth.vendor, language: s.language ?? host.synth.language, voice: s.voice ?? host.synth.voice };
+  if (verb.earlyMedia !== true) await host.ensureAnswered();
+  const files: string[] = [];
+  for (const t of texts) files.push(await host.tts.synthesize(t, opts));
+  for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !host.call.isEnded; i++) await playFiles(host.call, files, signal);
+}
+
+/** gather with DTMF input: the prompt (nested say/play) plays while the gather machine collects. */
+async function gatherVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
+  const input = Array.isArray(verb.input) ? (verb.input as string[]) : ['digits'];
+  if (!input.includes('digits')) throw new Error(`gather: input ${JSON.stringify(input)} needs a speech recogniser, which is not supported`);
+  await host.ensureAnswered();
+  const prompt = (verb.say ?? verb.play) as ExecVerb | undefined;
+  const promptAbort = new AbortController();
+  const num = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
+  const out = await new Promise<GatherOutput>((resolve, reject) => {
+    const actor = host.spawnGather(
+      {
+        numDigits: num(verb.numDigits),
+        minDigits: num(verb.minDigits),
+        maxDigits: num(verb.maxDigits),
+        finishOnKey: typeof verb.finishOnKey === 'string' ? verb.finishOnKey : undefined,
+        // gather.js: timeout seconds, default 15; interDigitTimeout seconds, default none.
+        timeoutMs: (num(verb.timeout) ?? 15) * 1000,
+        interDigitTimeoutMs: (num(verb.interDigitTimeout) ?? 0) * 1000,
+        hasPrompt: prompt !== undefined,
+        bargein: verb.dtmfBargein !== false,
+      },
+      { stopPrompt: () => promptAbort.abort(), finish: resolve },
+    );
+    const onDtmf = (digit: string): void => actor.send({ type: 'DTMF', digit });
+    const cleanup = (): void => {
+      host.call.off('dtmf', onDtmf);
+      signal.removeEventListener('abort', kill);
+      promptAbort.abort();
+    };
+    const kill = (): void => actor.send({ type: 'KILL' });
+    host.call.on('dtmf', onDtmf);
+    signal.addEventListener('abort', kill, { once: true });
+    actor.subscribe({
+      complete: () => {
+        cleanup();
+        const o = actor.getSnapshot().output;
+        if (o) resolve(o);
+      },
+      error: (err) => {
+        cleanup();
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
+    });
+    if (prompt) {
+      const run = prompt.verb === 'play' || (prompt.url !== undefined && prompt.text === undefined) ? playVerb(host, prompt, promptAbort.signal) : sayVerb(host, prompt, promptAbort.signal);
+      run.then(
+        () => actor.send({ type: 'PROMPT.DONE' }),
+        (err: unknown) => {
+          host.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'gather prompt failed: collecting without it');
+          actor.send({ type: 'PROMPT.DONE' });
+        },
+      );
+    }
+  });
+  const reason = gatherHookReason(out);
+  const url = hookUrl(verb.actionHook);
+  if (!reason || !url) return {};
+  return { hook: { type: 'verb:hook', url, data: { ...host.hookData(), reason, ...(reason === 'dtmfDetected' || out.digits ? { digits: out.digits } : {}) } } };
+}
+
+/** Run one validated verb. */
+export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
+  const call = host.call;
+  switch (verb.verb) {
+    case 'answer':
+      await host.ensureAnswered();
+      return {};
+    case 'pause':
+      await sleep((typeof verb.length === 'number' ? verb.length : 1) * 1000, signal);
+      return {};
+    case 'play':
+      await playVerb(host, verb, signal);
+      return {};
+    case 'say':
+      await sayVerb(host, verb, signal);
+      return {};
+    case 'gather':
+      return gatherVerb(host, verb, signal);
+    case 'listen':
+    case 'stream':
+      return listenVerb(host, verb, signal);
+    case 'hangup':
+      // Headers on BYE are not carried by the call handle: logged, not sent.
+      if (verb.headers) host.logger.info({ headers: verb.headers }, 'hangup: custom headers are not sent');
+      call.hangup('jambonz hangup verb');
+      return {};
+    case 'sip:decline': {
+      if (call.isActive) throw new Error('sip:decline: the call is already answered');
+      const status = typeof verb.status === 'number' ? verb.status : 603;
+      call.reject(status, typeof verb.reason === 'string' ? verb.reason : undefined);
+      return {};
+    }
+    case 'redirect': {
+      const url = hookUrl(verb.actionHook);
+      if (!url) throw new Error('redirect: no actionHook');
+      return { hook: { type: 'session:redirect', url, data: host.hookData() } };
+    }
+    case 'tag':
+      host.tag((verb.data ?? {}) as Record<string, unknown>);
+      return {};
+    case 'config': {
+      const { verb: _v, id: _id, ...props } = verb;
+      host.configure(props);
+      return {};
+    }
+    case 'dtmf': {
+      await host.ensureAnswered();
+      const digits = String(verb.dtmf ?? '');
+      call.sendDtmf(digits);
+      const per = typeof verb.duration === 'number' ? verb.duration : 500;
+      await sleep(digits.length * (per + 100), signal);
+      return {};
+    }
+    default:
+      throw new Error(`${verb.verb}: verb not supported by the callchart feature-server`);
+  }
+}
