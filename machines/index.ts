@@ -14,3 +14,4 @@ export * from './recording.machine.js';
 export * from './jambonzSession.machine.js';
 export * from './audioStream.machine.js';
 export * from './drain.machine.js';
+export * from './clusterMember.machine.js';
