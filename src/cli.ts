@@ -20,6 +20,8 @@ import os from 'node:os';
 import { mintToken, signUrl } from './http/auth.js';
 import type { HttpSecurityOptions } from './http/server.js';
 import { installProcessGuard } from './process-guard.js';
+import type { ServeClusterConfig } from './cluster/cli.js';
+import { dispatcherListCommand, parseCluster, parseDispatcherListArgs } from './cluster/cli.js';
 import { DEFAULT_INSPECT_HOST, DEFAULT_INSPECT_PORT, inspectAccessProblem } from './inspect/index.js';
 
 export { HELP } from './cli-help.js';
@@ -100,6 +102,8 @@ export interface ServeConfig {
   adminToken?: string;
   /** false: no /metrics at all (--metrics off); absent = on. */
   metrics?: false;
+  /** --cluster and friends; absent = a standalone node. */
+  cluster?: ServeClusterConfig;
 }
 
 /**
@@ -172,6 +176,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'metrics-port': { type: 'string' },
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
+        cluster: { type: 'string' },
+        'node-id': { type: 'string' },
+        'advertise-host': { type: 'string' },
+        'cluster-prefix': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -277,7 +285,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
   const metricsSpec = v.metrics ?? (env.CALLCHART_METRICS || 'on');
   if (metricsSpec !== 'on' && metricsSpec !== 'off') throw new UsageError(`--metrics must be on or off, got ${JSON.stringify(metricsSpec)}`);
+  const cluster = parseCluster(v, env);
   return {
+    ...(cluster ? { cluster } : {}),
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),
@@ -429,6 +439,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     ...(cfg.metricsPort !== undefined ? { metricsPort: cfg.metricsPort } : {}),
     ...(cfg.adminToken ? { adminToken: cfg.adminToken } : {}),
     ...(cfg.metrics === false ? { metrics: false as const } : {}),
+    // With SIP worker threads the engine itself binds no SIP: the configured port is advertised.
+    ...(cfg.cluster ? { cluster: { ...cfg.cluster, ...(!sipHere && cfg.sipPort ? { sipPort: cfg.sipPort } : {}) } } : {}),
   });
   if (hep) engine.onClose(() => hep.close());
   try {
@@ -492,6 +504,17 @@ export async function main(argv: string[]): Promise<number | undefined> {
     try {
       process.stdout.write(`${mint(parseMintArgs(cmd, rest))}\n`);
       return 0;
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      process.stderr.write(`callchart: ${err.message}\n(see callchart --help)\n`);
+      return 2;
+    }
+  }
+  if (cmd === 'cluster') {
+    const [sub, ...args] = rest;
+    try {
+      if (sub !== 'dispatcher-list') throw new UsageError(`unknown cluster command ${JSON.stringify(sub ?? '')} (try: cluster dispatcher-list)`);
+      return await dispatcherListCommand(parseDispatcherListArgs(args));
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
       process.stderr.write(`callchart: ${err.message}\n(see callchart --help)\n`);

@@ -19,6 +19,11 @@ export interface ClusterOptions {
    * `host`, or 127.0.0.1 when that is a wildcard.
    */
   advertiseHost?: string;
+  /**
+   * The SIP port to advertise when this engine binds none itself (SIP served by worker threads
+   * beside it); default: the engine's own SIP port.
+   */
+  sipPort?: number;
   /** Redis key prefix (default `callchart:`). */
   prefix?: string;
   /** A node's record lives this long without a heartbeat (default 5000 ms). */
@@ -96,6 +101,7 @@ export class ClusterMember {
   /** The record this node writes. */
   record(status: ClusterNodeStatus): ClusterNodeRecord {
     const p = this.opts.ports();
+    p.sip ??= this.opts.cluster.sipPort;
     return {
       id: this.nodeId,
       ...(p.sip ? { sip: `${this.advertiseHost}:${p.sip}` } : {}),

@@ -31,3 +31,24 @@ test('dispatcherList: a record whose address could break the file is skipped', (
   const lines = dispatcherList([node('evil', '1.2.3.4:5060\n1 sip:6.6.6.6:5060'), node('ok', '[::1]:5060')]).trim().split('\n').filter((l) => !l.startsWith('#'));
   assert.deepEqual(lines, ['1 sip:[::1]:5060 0 0 duid=ok']);
 });
+
+test('serve --cluster flags and env; dispatcher-list arguments', async () => {
+  const { parseServeArgs, UsageError } = await import('../../src/cli.js');
+  const { parseDispatcherListArgs } = await import('../../src/cluster/cli.js');
+  const c = parseServeArgs(['--cluster', 'redis://127.0.0.1:6379/2', '--node-id', 'n1', '--advertise-host', '10.0.0.5'], {});
+  assert.deepEqual(c.cluster, { redis: 'redis://127.0.0.1:6379/2', nodeId: 'n1', advertiseHost: '10.0.0.5' });
+  assert.deepEqual(parseServeArgs([], { CALLCHART_CLUSTER: 'redis://r:6379', CALLCHART_NODE_ID: 'e1' }).cluster, { redis: 'redis://r:6379', nodeId: 'e1' });
+  assert.equal(parseServeArgs([], {}).cluster, undefined);
+  assert.throws(() => parseServeArgs(['--node-id', 'n1'], {}), UsageError);
+  assert.throws(() => parseServeArgs(['--cluster', 'http://x'], {}), /--cluster takes redis:/);
+  assert.throws(() => parseServeArgs(['--cluster', 'redis://x:1', '--node-id', 'a b'], {}), /--node-id/);
+  assert.deepEqual(parseDispatcherListArgs(['--cluster', 'redis://x:1', '--out', '/tmp/d.list', '--reload', 'kamcmd  dispatcher.reload', '--watch', '500'], {}), {
+    redis: 'redis://x:1',
+    setId: 1,
+    out: '/tmp/d.list',
+    reload: ['kamcmd', 'dispatcher.reload'],
+    watchMs: 500,
+  });
+  assert.throws(() => parseDispatcherListArgs(['--cluster', 'redis://x:1', '--reload', 'kamcmd dispatcher.reload'], {}), /--reload needs --out/);
+  assert.throws(() => parseDispatcherListArgs([], {}), /needs --cluster/);
+});
