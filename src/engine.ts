@@ -32,6 +32,7 @@ import type { Registry } from 'prom-client';
 import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.js';
 import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
 import { ClusterMember, type ClusterOptions } from './cluster/member.js';
+import { createRoomsHome } from './cluster/rooms-home.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -322,7 +323,10 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });
     this.auth = this.http.auth;
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
-    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger }) : undefined;
+    // Clustered, a room lives on one node: the lease holder (src/cluster/rooms-home.ts).
+    const cluster = this.cluster;
+    const home = cluster && opts.rooms ? createRoomsHome(cluster, () => this.rooms?.rooms().map((r) => r.roomId) ?? [], this.logger) : undefined;
+    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, ...(home ? { home } : {}) }) : undefined;
     this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
     if (this.rooms) {
       for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r); // GET /rooms

@@ -67,6 +67,7 @@ export class ClusterMember {
   private actor: Actor<ClusterMemberMachine> | undefined;
   private readonly startedAt = Date.now();
   private leaving: Promise<void> | undefined;
+  private readonly leaseSources: Array<() => string[]> = [];
 
   constructor(private readonly opts: ClusterMemberOptions) {
     const c = opts.cluster;
@@ -84,7 +85,9 @@ export class ClusterMember {
         () => self.send({ type: 'STORE.OK' }),
         () => self.send({ type: 'STORE.FAILED' }),
       );
-    const write = ({ self }: { self: Parameters<typeof answer>[0] }, p: { status: ClusterNodeStatus }) => answer(self, this.store.putNode(this.record(p.status), this.ttlMs));
+    // Leases this node holds (rooms) are renewed with every write of its record: one heartbeat.
+    const write = ({ self }: { self: Parameters<typeof answer>[0] }, p: { status: ClusterNodeStatus }) =>
+      answer(self, this.store.putNode(this.record(p.status), this.ttlMs).then(() => this.renewLeases()));
     this.logic = clusterMemberMachine.provide({
       actions: {
         register: write,
@@ -96,6 +99,21 @@ export class ClusterMember {
       },
       delays: { heartbeatInterval: heartbeatMs, retryDelay: c.retryMs ?? 1000 },
     });
+  }
+
+  /** Keys (e.g. `room:<id>`) whose leases this node renews with each heartbeat, asked at each beat. */
+  holdLeases(keys: () => string[]): void {
+    this.leaseSources.push(keys);
+  }
+
+  /** Lease time to live: the record's. */
+  get leaseTtlMs(): number {
+    return this.ttlMs;
+  }
+
+  private async renewLeases(): Promise<void> {
+    const keys = this.leaseSources.flatMap((f) => f());
+    if (keys.length) await this.store.renewLeases(keys, this.nodeId, this.ttlMs);
   }
 
   /** The record this node writes. */
@@ -137,6 +155,9 @@ export class ClusterMember {
   leave(timeoutMs = 2000): Promise<void> {
     this.leaving ??= (async () => {
       const a = this.actor;
+      // Leases first (the rooms are closing with the engine): the next connection anywhere may take them now.
+      const keys = this.leaseSources.flatMap((f) => f());
+      if (keys.length && this.store.redis.status === 'ready') await Promise.allSettled(keys.map((k) => this.store.releaseLease(k, this.nodeId)));
       if (a && a.getSnapshot().status === 'active') {
         const done = new Promise<void>((resolve) => {
           const sub = a.subscribe({ complete: () => resolve(), error: () => resolve() });

@@ -5,6 +5,9 @@
 //               heartbeating disappears by itself
 //   nodes       a set of node ids, so the records can be listed without SCAN; ids whose record has
 //               expired are removed by whoever lists them
+//   lease:<key> "<node> <token>", PX ttl: which node holds a keyed object (a room), renewed with
+//               the holder's heartbeat, deleted on release; expires when the holder dies
+//   fence:<key> the key's fencing-token counter (INCR per new holder)
 //
 // The client is built to fail fast while Redis is unreachable (no offline queue, one retry, a
 // command timeout): a call never waits on Redis, and the membership statechart sees the failure
@@ -38,6 +41,31 @@ export interface ClusterStoreOptions {
 }
 
 const DEFAULT_PREFIX = 'callchart:';
+
+// Lease values are "<node> <token>"; node ids hold no spaces.
+const ACQUIRE = `
+local cur = redis.call('GET', KEYS[1])
+if cur then return cur end
+local t = redis.call('INCR', KEYS[2])
+local v = ARGV[1] .. ' ' .. t
+redis.call('SET', KEYS[1], v, 'PX', ARGV[2])
+return v`;
+const RENEW = `
+local n = 0
+local mine = ARGV[1] .. ' '
+for _, k in ipairs(KEYS) do
+  local cur = redis.call('GET', k)
+  if cur and string.sub(cur, 1, #mine) == mine then
+    redis.call('PEXPIRE', k, ARGV[2])
+    n = n + 1
+  end
+end
+return n`;
+const RELEASE = `
+local cur = redis.call('GET', KEYS[1])
+local mine = ARGV[1] .. ' '
+if cur and string.sub(cur, 1, #mine) == mine then redis.call('DEL', KEYS[1]) end
+return 0`;
 
 export class ClusterStore {
   readonly redis: Redis;
@@ -110,6 +138,38 @@ export class ClusterStore {
     });
     if (gone.length) await this.redis.srem(this.key('nodes'), ...gone);
     return out.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  /**
+   * Get-or-create the lease `lease:<key>` for `node`: when free, a fencing token is taken from
+   * `fence:<key>` (INCR, so every new holder gets a larger one) and the lease is set with PX ttl.
+   * Answers the holder, whoever it is (one atomic script: two nodes cannot both win).
+   */
+  async acquireLease(key: string, node: string, ttlMs: number): Promise<{ node: string; token: number }> {
+    await this.ensureConnected();
+    const v = (await this.redis.eval(ACQUIRE, 2, this.key('lease', key), this.key('fence', key), node, String(ttlMs))) as string;
+    const i = v.lastIndexOf(' ');
+    return { node: v.slice(0, i), token: Number(v.slice(i + 1)) };
+  }
+
+  /** Extend every lease of `keys` that `node` still holds; answers how many it held. */
+  async renewLeases(keys: readonly string[], node: string, ttlMs: number): Promise<number> {
+    if (!keys.length) return 0;
+    await this.ensureConnected();
+    return (await this.redis.eval(RENEW, keys.length, ...keys.map((k) => this.key('lease', k)), node, String(ttlMs))) as number;
+  }
+
+  /** Release `key` if `node` holds it. */
+  async releaseLease(key: string, node: string): Promise<void> {
+    await this.ensureConnected();
+    await this.redis.eval(RELEASE, 1, this.key('lease', key), node);
+  }
+
+  /** One node's record (undefined when it has expired or never was). */
+  async node(id: string): Promise<ClusterNodeRecord | undefined> {
+    await this.ensureConnected();
+    const raw = await this.redis.get(this.key('node', id));
+    return raw ? (JSON.parse(raw) as ClusterNodeRecord) : undefined;
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ import { runSipp, describeSipp, requireSipp, scenarioPath, type SippResult } fro
 import { KamailioPeer, RedisPeer } from './helpers/kamailio.js';
 import { ClusterStore, type ClusterNodeRecord } from '../../src/cluster/store.js';
 import { silentLogger } from '../../src/logger.js';
+import { WebSocket } from 'ws';
 
 const PING_S = 1;
 const CALLS = Number(process.env.CLUSTER_CALLS ?? 300);
@@ -118,6 +119,32 @@ function assertAllOk(r: SippResult, calls: number): void {
   assert.equal(r.stats?.failedCalls, 0, why);
 }
 
+/** A room client: the text frames it received, in order. */
+interface RoomClient {
+  ws: WebSocket;
+  got: string[];
+  closed: Promise<number>;
+}
+
+function joinRoom(n: EngineChild, room: string): Promise<RoomClient> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws://127.0.0.1:${n.wsPort}/rooms/${room}`);
+    const got: string[] = [];
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+    ws.on('message', (d) => got.push(d.toString()));
+    ws.once('open', () => resolve({ ws, got, closed }));
+    ws.once('error', reject);
+  });
+}
+
+/** Lease holder of a room, from Redis. */
+async function roomOwner(room: string): Promise<string | undefined> {
+  const v = await store.redis.get(`${PREFIX}lease:room:${room}`);
+  return v?.split(' ')[0];
+}
+
+const roomClients: RoomClient[] = [];
+
 /** Calls each node took between two `counts()`. */
 const delta = (a: Record<string, number>, b: Record<string, number>) => Object.fromEntries(Object.keys(b).map((k) => [k, b[k]! - (a[k] ?? 0)]));
 
@@ -142,6 +169,27 @@ test(`SIPp through Kamailio: ${CALLS} record-routed calls all complete, spread o
   const took = delta(before, await counts());
   assert.equal(Object.values(took).reduce((a, b) => a + b, 0), CALLS, JSON.stringify(took));
   for (const id of IDS) assert.ok(took[id]! > 0, `node ${id} took calls: ${JSON.stringify(took)}`);
+});
+
+test('a room joined through two nodes is one room: the owner holds the lease, the other proxies', { timeout: 60_000 }, async () => {
+  // Joined first through n3, so n3 takes the lease; the kill -9 test below kills the owner.
+  const a = await joinRoom(nodes.get('n3')!, 'lobby');
+  assert.equal(await roomOwner('lobby'), 'n3');
+  const b = await joinRoom(nodes.get('n1')!, 'lobby');
+  roomClients.push(a, b);
+  const listed = async (n: EngineChild) => ((await (await fetch(`http://127.0.0.1:${n.wsPort}/rooms`)).json()) as Array<{ roomId: string; clients: number }>);
+  // A proxied client's socket is open before the owner has it as a member (Redis lookup, then the
+  // node-to-owner handshake): wait for the owner to count both.
+  await until(async () => (await listed(nodes.get('n3')!))[0]?.clients === 2, 5000, 'both clients in the room on n3');
+  a.ws.send('increment');
+  await until(() => a.got.length >= 1 && b.got.length >= 1, 5000, 'the broadcast on both nodes');
+  b.ws.send('increment');
+  await until(() => a.got.length >= 2 && b.got.length >= 2, 5000, 'the second broadcast on both nodes');
+  assert.deepEqual(a.got, ['new value: 1', 'new value: 2']);
+  assert.deepEqual(b.got, a.got, 'the client on n1 is in the room on n3');
+  // The room is live on its owner only.
+  assert.deepEqual(await listed(nodes.get('n3')!), [{ roomId: 'lobby', clients: 2 }]);
+  assert.deepEqual(await listed(nodes.get('n1')!), []);
 });
 
 test('a drained node is probed out (OPTIONS 503), listed inactive, and takes no new call', { timeout: 120_000 }, async () => {
@@ -178,6 +226,21 @@ test('kill -9 of a node: every new call succeeds on the others, at once by failo
   await sleep(300);
   const took = delta(before, await counts());
   assert.equal(took.n1, 40, `n1 (the only open node left) took every call: ${JSON.stringify(took)}`);
+  // The room it owned: its clients were cut off; the lease expires and the room comes back on a
+  // live node at the next join (its counter starts again: rooms keep no state in Redis).
+  for (const c of roomClients) assert.equal(await Promise.race([c.closed, sleep(5000).then(() => -1)]) !== -1, true, 'room clients of the dead owner are closed');
+  let back: RoomClient | undefined;
+  await until(async () => {
+    back?.ws.terminate();
+    back = await joinRoom(nodes.get('n1')!, 'lobby');
+    const code = await Promise.race([back.closed, sleep(300).then(() => 0)]);
+    return code === 0;
+  }, 15_000, 'the room to come back on n1');
+  assert.equal(await roomOwner('lobby'), 'n1');
+  back!.ws.send('increment');
+  await until(() => back!.got.length >= 1, 5000, 'the room on n1 to answer');
+  assert.deepEqual(back!.got, ['new value: 1']);
+  back!.ws.close();
   // Its record expires with its heartbeat; the next list leaves it out.
   await until(async () => !(await store.nodes()).some((x) => x.id === 'n3'), 10_000, "n3's record to expire");
   assert.doesNotMatch(syncList(true), /duid=n3/);
