@@ -99,7 +99,7 @@ export function createRoomsHome(member: ClusterMember, roomIds: () => string[], 
     },
 
     released(roomId) {
-      member.store.releaseLease(leaseKey(roomId), member.nodeId).catch((err: Error) => log.warn({ roomId, err: err.message }, 'room lease release failed (it expires)'));
+      member.store.releaseLease(leaseKey(roomId), member.nodeId).catch((err: Error) => log.debug({ roomId, err: err.message }, 'room lease release failed (it expires)'));
     },
   };
 }

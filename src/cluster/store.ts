@@ -72,6 +72,7 @@ export class ClusterStore {
   readonly prefix: string;
   private readonly log: Logger;
   private lastError: string | undefined;
+  private closed = false;
 
   constructor(opts: ClusterStoreOptions) {
     this.prefix = opts.prefix ?? DEFAULT_PREFIX;
@@ -103,6 +104,8 @@ export class ClusterStore {
 
   /** Connect if not connected yet (the client then reconnects by itself). */
   async ensureConnected(): Promise<void> {
+    // Closed for good: a late release (a room ending after the node left) must not reconnect.
+    if (this.closed) throw new Error('cluster store closed');
     const s = this.redis.status;
     if (s === 'wait' || s === 'end') await this.redis.connect();
     else if (s !== 'ready') throw new Error(`redis not ready (${s})`);
@@ -173,6 +176,7 @@ export class ClusterStore {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     if (this.redis.status === 'end' || this.redis.status === 'wait') {
       this.redis.disconnect();
       return;
