@@ -21,3 +21,4 @@ export * from './sipRegistrationClient.machine.js';
 export * from './jambonzVerbExecutor.machine.js';
 export * from './jambonzGather.machine.js';
 export * from './jambonzListen.machine.js';
+export * from './clusterMember.machine.js';

@@ -8,6 +8,12 @@ Usage:
                                 the auth secret, valid --ttl seconds, default 3600)
   callchart token --sub <principal> [--ttl <s>] [--scope <path>]
                                 print a bearer token (Authorization: Bearer, or ?token=)
+  callchart cluster dispatcher-list [--cluster <redis-url>] [--out <file>]
+                                [--reload "<command>"] [--set <id>] [--watch <ms>]
+                                write Kamailio's dispatcher list from the nodes
+                                registered in Redis (stdout without --out); run
+                                --reload (e.g. "kamcmd dispatcher.reload") when the
+                                file changed; --watch repeats every <ms>
   callchart --help              show this help
   callchart --version           print the version
 
@@ -131,6 +137,15 @@ Options (environment variable in brackets):
                          format, both ways, instead of echoing it; the
                          call hangs up when the bot is gone (README:
                          "Connect a phone call to your voice bot")
+  --cluster <redis-url>  join a cluster through Redis (docs/scaling.md): [CALLCHART_CLUSTER]
+                         redis://[:password@]host:port[/db]; the node
+                         registers its SIP/WS addresses with a heartbeat,
+                         reports draining, leaves on shutdown
+  --node-id <id>         this node's id in the cluster                  [CALLCHART_NODE_ID]
+                         (default <hostname>-<pid>)
+  --advertise-host <h>   the address peers and Kamailio reach this node [CALLCHART_ADVERTISE_HOST]
+                         at (default --host, or 127.0.0.1 for 0.0.0.0)
+  --cluster-prefix <p>   Redis key prefix (default "callchart:")        [CALLCHART_CLUSTER_PREFIX]
   -h, --help             show this help
 
 Demo application (inbound-call protocol on ws://HOST:4143/):
@@ -146,7 +161,8 @@ Also on the WebSocket port:
   ws://HOST:4143/recording        jambonz audio (audio.jambonz.org): one WAV per stream
                                   in <data-dir>/recordings
   GET /status, GET /rooms
-  GET /health (JSON; 503 while draining), GET /metrics (Prometheus)
+  GET /health (JSON; 503 while draining; with --cluster, cluster.state is
+    live, or degraded while Redis is unreachable), GET /metrics (Prometheus)
 Signals: SIGTERM/SIGINT shut down (live calls are hung up); SIGUSR1 drains: new
 calls are refused, live calls finish, then the process exits 0.
 With --auth-secret, every route above but GET /status and /health needs credentials (a token from

@@ -24,6 +24,8 @@ import os from 'node:os';
 import { mintToken, signUrl } from './http/auth.js';
 import type { HttpSecurityOptions } from './http/server.js';
 import { installProcessGuard } from './process-guard.js';
+import type { ServeClusterConfig } from './cluster/cli.js';
+import { dispatcherListCommand, parseCluster, parseDispatcherListArgs } from './cluster/cli.js';
 import { DEFAULT_INSPECT_HOST, DEFAULT_INSPECT_PORT, inspectAccessProblem } from './inspect/index.js';
 
 export { HELP } from './cli-help.js';
@@ -120,6 +122,8 @@ export interface ServeConfig {
   jambonzApp?: string;
   /** The `say` verb's TTS command, split into arguments (--jambonz-tts). */
   jambonzTts?: string[];
+  /** --cluster and friends; absent = a standalone node. */
+  cluster?: ServeClusterConfig;
 }
 
 /**
@@ -214,6 +218,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'stream-url': { type: 'string' },
         'jambonz-app': { type: 'string' },
         'jambonz-tts': { type: 'string' },
+        cluster: { type: 'string' },
+        'node-id': { type: 'string' },
+        'advertise-host': { type: 'string' },
+        'cluster-prefix': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -334,7 +342,9 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const ttsSpec = v['jambonz-tts'] ?? (env.CALLCHART_JAMBONZ_TTS || undefined);
   const jambonzTts = ttsSpec?.split(/\s+/).filter(Boolean);
   if (jambonzTts && !jambonzTts.some((a) => a.includes('{file}'))) throw new UsageError('--jambonz-tts is a command that writes {file}, e.g. "espeak-ng -w {file} {text}"');
+  const cluster = parseCluster(v, env);
   return {
+    ...(cluster ? { cluster } : {}),
     ...(streamUrl ? { streamUrl } : {}),
     ...(jambonzApp ? { jambonzApp } : {}),
     ...(jambonzTts?.length ? { jambonzTts } : {}),
@@ -525,6 +535,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     ...(cfg.metricsPort !== undefined ? { metricsPort: cfg.metricsPort } : {}),
     ...(cfg.adminToken ? { adminToken: cfg.adminToken } : {}),
     ...(cfg.metrics === false ? { metrics: false as const } : {}),
+    // With SIP worker threads the engine itself binds no SIP: the configured port is advertised.
+    ...(cfg.cluster ? { cluster: { ...cfg.cluster, ...(!sipHere && cfg.sipPort ? { sipPort: cfg.sipPort } : {}) } } : {}),
   });
   registrar = engine;
   if (hep) engine.onClose(() => hep.close());
@@ -609,6 +621,17 @@ export async function main(argv: string[]): Promise<number | undefined> {
     try {
       process.stdout.write(`${mint(parseMintArgs(cmd, rest))}\n`);
       return 0;
+    } catch (err) {
+      if (!(err instanceof UsageError)) throw err;
+      process.stderr.write(`callchart: ${err.message}\n(see callchart --help)\n`);
+      return 2;
+    }
+  }
+  if (cmd === 'cluster') {
+    const [sub, ...args] = rest;
+    try {
+      if (sub !== 'dispatcher-list') throw new UsageError(`unknown cluster command ${JSON.stringify(sub ?? '')} (try: cluster dispatcher-list)`);
+      return await dispatcherListCommand(parseDispatcherListArgs(args));
     } catch (err) {
       if (!(err instanceof UsageError)) throw err;
       process.stderr.write(`callchart: ${err.message}\n(see callchart --help)\n`);

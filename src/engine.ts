@@ -40,6 +40,8 @@ import { adminHandler, health, healthHandler, type Health } from './drain/routes
 import type { EnginePeers } from './drain/peers.js';
 import { MediaStreamRuntime, registerMediaStreams, type MediaStreamRuntimeOptions } from './streams/runtime.js';
 import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRouteOptions } from './streams/route.js';
+import { ClusterMember, type ClusterOptions } from './cluster/member.js';
+import { createRoomsHome } from './cluster/rooms-home.js';
 
 export interface EngineOptions {
   /** Address every listener binds (default 0.0.0.0). */
@@ -188,6 +190,12 @@ export interface EngineOptions {
   adminToken?: string;
   /** Drain (docs/operations.md): Retry-After of the SIP 503s sent while draining (default 30 s). */
   drain?: { retryAfterS?: number };
+  /**
+   * Join a cluster coordinated through Redis (docs/scaling.md): the node registers its SIP and
+   * WebSocket addresses with a TTL heartbeat once listening, publishes open/draining, and removes
+   * itself on close. Redis being down degrades the node (GET /health says so); calls go on.
+   */
+  cluster?: ClusterOptions;
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
   routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
   /**
@@ -249,6 +257,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly streams: MediaStreamRuntime;
   /** Credentials of the WebSocket/HTTP port (`security.auth`): `auth.signUrl()`, `auth.token()`. */
   readonly auth: Authenticator | undefined;
+  /** This node's cluster membership (when `cluster` is given). */
+  readonly cluster: ClusterMember | undefined;
   private readonly prom: EngineMetrics | undefined;
   private readonly drainer: EngineDrain;
   private peers: EnginePeers | undefined;
@@ -348,16 +358,32 @@ export class Engine extends EventEmitter<EngineEvents> {
       sip: this.sip,
       logger: this.logger,
       retryAfterS: opts.drain?.retryAfterS,
-      onDraining: () => this.emit('draining'),
+      onDraining: () => {
+        this.cluster?.setStatus('draining');
+        this.emit('draining');
+      },
       onIdle: (exit) => {
         this.emit('idle');
         if (exit) setImmediate(() => void this.close());
       },
     });
+    this.cluster = opts.cluster
+      ? new ClusterMember({
+          cluster: opts.cluster,
+          supervisor: this.supervisor,
+          logger: this.logger,
+          host: this.options.host,
+          ports: () => ({ sip: this.sip?.port || undefined, ws: this.options.wsPort !== false ? this.http.port || undefined : undefined }),
+          liveCalls: () => this.calls.size,
+        })
+      : undefined;
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });
     this.auth = this.http.auth;
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
-    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger }) : undefined;
+    // Clustered, a room lives on one node: the lease holder (src/cluster/rooms-home.ts).
+    const cluster = this.cluster;
+    const home = cluster && opts.rooms ? createRoomsHome(cluster, () => this.rooms?.rooms().map((r) => r.roomId) ?? [], this.logger) : undefined;
+    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, ...(home ? { home } : {}) }) : undefined;
     this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
     if (this.rooms) {
       for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r); // GET /rooms
@@ -440,6 +466,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   resume(): void {
     this.peers?.drain(false);
     this.drainer.resume();
+    if (this.drainer.status === 'open') this.cluster?.setStatus('open');
   }
 
   /**
@@ -460,7 +487,8 @@ export class Engine extends EventEmitter<EngineEvents> {
 
   /** What `GET /health` answers. */
   health(): Health {
-    return health(this.drainer.status, this.drainer.idle, this.calls.list(), this.startedAt, this.peers?.liveCalls ?? 0);
+    const h = health(this.drainer.status, this.drainer.idle, this.calls.list(), this.startedAt, this.peers?.liveCalls ?? 0);
+    return this.cluster ? { ...h, cluster: this.cluster.health() } : h;
   }
 
   /** The Prometheus text of this engine's metrics (what `GET /metrics` serves). */
@@ -620,6 +648,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       this.inspector = undefined;
       throw err;
     }
+    // Registered only once every listener is bound: a node in Redis is a node that answers.
+    this.cluster?.start();
     this.emit('listening');
     return this;
   }
@@ -631,6 +661,8 @@ export class Engine extends EventEmitter<EngineEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.logger.info({ liveCalls: this.calls.size }, 'shutting down');
+      // Out of the cluster first, so dispatchers and peers stop sending here while calls end.
+      await this.cluster?.leave();
       this.calls.hangupAll();
       // Let hangup frames reach the wire before the sockets are torn down.
       await new Promise((r) => setTimeout(r, 50));

@@ -21,6 +21,8 @@ export {
 export { METRICS_CONTENT_TYPE, type EngineMetricsOptions } from './metrics/engine-metrics.js';
 export { DrainingError, type DrainOptions, type DrainStatus } from './drain/drain.js';
 export type { Health } from './drain/routes.js';
+export { ClusterStore, dispatcherList, type ClusterOptions, type ClusterHealth, type ClusterMemberState, type ClusterNodeRecord } from './cluster/index.js';
+export type { ClusterNodeStatus } from '../machines/clusterMember.machine.js';
 export {
   Call,
   type IncomingCallDecision,

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Call } from '../call/call.js';
 import type { DrainStatus } from './drain.js';
+import type { ClusterHealth } from '../cluster/member.js';
 
 export interface Health {
   status: DrainStatus;
@@ -17,6 +18,11 @@ export interface Health {
   calls: Record<string, number> & { total: number };
   version: string;
   uptimeSeconds: number;
+  /**
+   * Cluster membership (engines with `cluster`): `degraded` while Redis is unreachable. The HTTP
+   * status stays 200 then: the node still takes calls that need no shared state.
+   */
+  cluster?: ClusterHealth;
 }
 
 let cachedVersion: string | undefined;

@@ -23,6 +23,7 @@ import type {
   RoomSummary,
 } from './types.js';
 import { WS_CLOSE } from '../http/close-codes.js';
+import type { RoomsHome } from '../cluster/rooms-home.js';
 
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -41,6 +42,11 @@ export interface RoomsRoutesOptions {
   rateLimit?: RoomRateLimit | false;
   /** A member whose unsent backlog grows past this is closed (1008) instead of buffering forever. */
   maxBufferedBytes?: number;
+  /**
+   * Clustered engines: where a room not live here lives (src/cluster/rooms-home.ts): here (this
+   * node took its lease) or on its owner, to which the WebSocket is proxied.
+   */
+  home?: RoomsHome;
 }
 
 export interface RoomsRoutes {
@@ -155,6 +161,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
         },
         onExit: () => {
           if (rooms.get(roomId) === runtime) rooms.delete(roomId);
+          opts.home?.released(roomId);
           runtime.retire();
           queueMicrotask(() => {
             if (runtime.failure !== undefined) {
@@ -182,7 +189,32 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     return runtime.owner === undefined || runtime.owner === principal || runtime.shared.has(principal) || ctx.credential?.scope === `${prefix}/${runtime.roomId}`;
   }
 
-  function onConnection(ws: WebSocket, _req: IncomingMessage, params: RouteParams, ctx: ConnectionContext): void {
+  /**
+   * Clustered: ask where a room not live here belongs before creating it. Frames that arrive while
+   * Redis answers are held and handed on (to the room here, or to the proxy).
+   */
+  function placeThenConnect(home: RoomsHome, ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext): void {
+    const roomId = params.roomId ?? '';
+    const pending: Array<[RawData, boolean]> = [];
+    const hold = (d: RawData, binary: boolean) => void pending.push([d, binary]);
+    ws.on('message', hold);
+    void home.place(roomId, req).then(
+      (where) => {
+        ws.off('message', hold);
+        if (ws.readyState !== WebSocket.OPEN) return;
+        if (where.kind === 'remote') return home.proxy(ws, req, where.ws, pending);
+        if (where.kind === 'retry') return ws.close(WS_CLOSE.tryAgainLater, where.reason);
+        onConnection(ws, req, params, ctx, true);
+        for (const [d, binary] of pending) ws.emit('message', d, binary);
+      },
+      (err: unknown) => {
+        log.error({ err, roomId }, 'room placement failed');
+        ws.close(WS_CLOSE.tryAgainLater, 'room placement failed: retry');
+      },
+    );
+  }
+
+  function onConnection(ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext, placed = false): void {
     const roomId = params.roomId ?? '';
     const principal = ctx.principal;
     if (closing) {
@@ -194,6 +226,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
       return;
     }
     let runtime = rooms.get(roomId);
+    if (!runtime && opts.home && !placed) return placeThenConnect(opts.home, ws, req, params, ctx);
     if (runtime && principal !== undefined && !mayJoin(runtime, principal, ctx)) {
       log.warn({ roomId, principal, owner: runtime.owner }, 'join refused: room not shared with this principal');
       ws.close(WS_CLOSE.policy, 'forbidden: this room is not shared with you');
@@ -249,7 +282,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
       // Bad ids still match so the client is told why (close 1008) instead of getting a bare 404.
       return { roomId };
     },
-    onConnection,
+    onConnection: (ws, req, params, ctx) => onConnection(ws, req, params, ctx),
   };
 
   const list = (principal?: string): RoomSummary[] =>
