@@ -4,234 +4,38 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import { Supervisor } from './actors/supervisor.js';
 import { CallManager } from './call/manager.js';
-import { HttpServer, type HttpRoute, type HttpSecurityOptions, type WsRoute } from './http/server.js';
+import { HttpServer } from './http/server.js';
 import type { Authenticator } from './http/auth.js';
-import { createInboundCallRoute, type InboundCallOptions } from './inbound-call/route.js';
-import { createLogger, silentLogger, type LogLevel } from './logger.js';
+import { createInboundCallRoute } from './inbound-call/route.js';
+import { createLogger, silentLogger } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect/index.js';
-import type { Call, IncomingCallHook } from './call/call.js';
-import { SipUserAgent, type SipAuthOptions, type OutboundCallOptions, type SipUserAgentOptions } from './sip/ua/user-agent.js';
-import type { RegistrarOptions, Registration, Registrations } from './sip/registrar/registrar.js';
+import type { Call } from './call/call.js';
+import { SipUserAgent, type OutboundCallOptions, type SipUserAgentOptions } from './sip/ua/user-agent.js';
+import type { Registration, Registrations } from './sip/registrar/registrar.js';
 import type { RegisterOptions, RegistrationClient } from './sip/registrar/client.js';
 import { connectCall, type ConnectOptions } from './sip/registrar/connect.js';
-import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
-import type { SipRateLimits } from './sip/transport/admission.js';
-import type { SipStreamLimits, SipTlsOptions } from './sip/transport/stream.js';
-import type { SipDnsResolver } from './sip/resolve/rfc3263.js';
-import type { SipParseLimits } from './sip/codec/parse.js';
-import type { SipTimerConfig } from '../machines/sipTimers.js';
 import { PortAllocator } from './media/rtp/ports.js';
-import type { RtpLatchOptions } from './media/rtp/latch.js';
-import { createRoomsRoutes, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
-import { createPlaybackRoutes, type PlaybackRoutes, type PlaybackRoutesOptions } from './playback/index.js';
+import { createRoomsRoutes, type RoomsRoutes } from './rooms/index.js';
+import { createPlaybackRoutes, type PlaybackRoutes } from './playback/index.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
 import { MediaServices, bridgeCalls } from './media/call-media.js';
 import type { Bridge, BridgeOptions } from './media/mixing/bridge.js';
-import type { AudioCodec, SrtpMode } from './sip/codec/sdp.js';
 import os from 'node:os';
 import path from 'node:path';
-import { JambonzService, type JambonzHookOptions, type JambonzAudioOptions } from './jambonz/index.js';
+import { JambonzService } from './jambonz/index.js';
 import { JambonzFeatureServer, type JambonzAppOptions } from './jambonz/feature-server/index.js';
-import { EngineMetrics, type EngineMetricsOptions } from './metrics/engine-metrics.js';
+import { EngineMetrics } from './metrics/engine-metrics.js';
 import { MetricsServer, metricsHandler, route } from './metrics/server.js';
 import type { Registry } from 'prom-client';
 import { EngineDrain, type DrainOptions, type DrainStatus } from './drain/drain.js';
 import { adminHandler, health, healthHandler, type Health } from './drain/routes.js';
 import type { EnginePeers } from './drain/peers.js';
-import { MediaStreamRuntime, registerMediaStreams, type MediaStreamRuntimeOptions } from './streams/runtime.js';
+import { MediaStreamRuntime, registerMediaStreams } from './streams/runtime.js';
 import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRouteOptions } from './streams/route.js';
-import { ClusterMember, type ClusterOptions } from './cluster/member.js';
+import { ClusterMember } from './cluster/member.js';
 import { createRoomsHome } from './cluster/rooms-home.js';
-
-export interface EngineOptions {
-  /** Address every listener binds (default 0.0.0.0). */
-  host?: string;
-  /**
-   * WebSocket/HTTP port: 0 = an ephemeral port (read `engine.wsPort` after `listen()`). Default
-   * `false`: no HTTP/WebSocket listener. An embedded engine binds only the ports it is given.
-   */
-  wsPort?: number | false;
-  /** SIP UDP port: 0 = an ephemeral port (read `engine.sipPort`). Default `false`: no SIP. */
-  sipPort?: number | false;
-  /** RTP port range, e.g. `20000-29999`. */
-  rtpPorts?: string;
-  /** A pino logger; otherwise one is built at `logLevel` (default: silent when embedded). */
-  logger?: Logger;
-  logLevel?: LogLevel;
-  /** Concurrent calls allowed; new calls beyond it are refused with a clear reason. */
-  maxCalls?: number;
-  ringTimeoutMs?: number;
-  maxCallDurationMs?: number;
-  /** The application's decision for each inbound call (accept / reject / redirect / defer). */
-  onIncomingCall?: IncomingCallHook;
-  /**
-   * The simple inbound-call WebSocket protocol (README: "The inbound-call WebSocket protocol") on
-   * the WebSocket port at `path` (default `/`); `true` for the defaults. Default `false`: off.
-   */
-  inboundCall?: InboundCallOptions | boolean;
-  /**
-   * The statechart viewer: a page at http://127.0.0.1:8080/inspect (own HTTP server, loopback by
-   * default) listing the watched actors live. `true` for the defaults. Off by default.
-   */
-  inspect?: InspectOptions | boolean;
-  /** SIP options (the UDP port is `sipPort`). */
-  sip?: {
-    /** Challenge inbound INVITEs with digest authentication; its users may also REGISTER. */
-    auth?: SipAuthOptions;
-    /**
-     * The registrar (README "Registering softphones"): REGISTERs from `auth.users` are accepted
-     * when `auth` is set; expiry bounds and binding caps here. false: REGISTER gets 405.
-     */
-    registrar?: RegistrarOptions | false;
-    /**
-     * Inbound INVITEs being set up, ringing or waiting for their ACK, held at most (default 1000);
-     * beyond it new INVITEs get 503 + Retry-After before anything is allocated for them.
-     */
-    maxPendingInvites?: number;
-    /** Of those, at most this many from one source address (default half of maxPendingInvites). */
-    maxPendingInvitesPerSource?: number;
-    /** RFC 3261 timer base values (T1, T2, T4). */
-    timers?: Partial<SipTimerConfig>;
-    /** Hang up when no RTP arrives for this long (default 60 s; 0 = never). */
-    rtpTimeoutMs?: number;
-    /**
-     * Strict RTP (docs/media.md): which source a call's RTP and RTCP are taken from. Default
-     * `{ mode: 'probation' }`: the SDP address at once, other sources (callers behind NAT) after
-     * 4 in-sequence packets; `strict` takes the SDP address only; `first` is the old
-     * first-source-wins, open to RTP hijack (labs only). `natSources` (default `signalling`): a
-     * NAT source must send from the SDP address's host or one the call's SIP came from; `any`
-     * for peers whose media comes from a third host.
-     */
-    strictRtp?: RtpLatchOptions;
-    /**
-     * SRTP with SDES keys (RFC 3711, RFC 4568 a=crypto, AES_CM_128_HMAC_SHA1_80/_32). `off`
-     * (default): plain RTP, RTP/SAVP offers get 488. `optional`: answer offers with a=crypto
-     * (RTP/SAVP, or RTP/AVP best-effort), offer a=crypto on RTP/AVP. `required`: offers without
-     * usable crypto get 488; outbound calls offer RTP/SAVP and end if the answer has no crypto.
-     */
-    srtp?: SrtpMode;
-    /** Audio codecs offered/accepted, in preference order (default PCMU, PCMA). */
-    codecs?: AudioCodec[];
-    /**
-     * Take inbound datagrams from this feed (a SIP router, see `SipWorkers`) instead of owning
-     * the port: the socket is bound with SO_REUSEADDR beside the router's and only sends.
-     */
-    datagrams?: DatagramFeed;
-    /**
-     * Only these sources may send SIP: CIDR blocks or addresses, IPv4 or IPv6 (e.g.
-     * `['10.0.0.0/8', '192.0.2.7']`). Datagrams from elsewhere are dropped without an answer.
-     * Default: everyone.
-     */
-    allow?: string[];
-    /**
-     * Per-source token buckets (src/sip/admission.ts DEFAULT_RATE_LIMITS: 200 INVITE/s, 50
-     * REGISTER/s, 100 OPTIONS/s, 20 000 datagrams/s per source); over them a 503 + Retry-After,
-     * then silence. false: none.
-     */
-    rateLimits?: Partial<SipRateLimits> | false;
-    /** Parser caps (src/sip/parse.ts DEFAULT_PARSE_LIMITS); over them, 513. */
-    parseLimits?: Partial<SipParseLimits>;
-    /**
-     * Called with every SIP datagram sent and received (direction, addresses, bytes): e.g.
-     * sipTraceLogger(logger) for a log line each, or a HepExporter's hook for Homer.
-     */
-    trace?: SipTraceHook;
-    /** SIP over TCP on this port beside UDP (0 = ephemeral: read `engine.sipTcpPort`). */
-    tcpPort?: number;
-    /** SIP over TLS on this port (needs `tls`; 0 = ephemeral: read `engine.sipTlsPort`). */
-    tlsPort?: number;
-    /** Certificate and key (PEM) for SIP over TLS; `ca`/`rejectUnauthorized` for connections we open. */
-    tls?: SipTlsOptions;
-    /** Limits on TCP/TLS connections (src/sip/transport/stream.ts DEFAULT_SIP_STREAM_LIMITS). */
-    streamLimits?: Partial<SipStreamLimits>;
-    /** DNS for RFC 3263 lookups of outbound call targets (default: node:dns's Resolver; tests inject one). */
-    resolver?: SipDnsResolver;
-  };
-  /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
-  media?: {
-    /** Longest a call recording may run (default 1 h). */
-    maxRecordingMs?: number;
-    /** Decoded WAV prompts kept in memory, in samples (default 4 M). */
-    fileCacheSamples?: number;
-  };
-  /** Twilio-format media streams of calls to bots (`call.stream(url)`): connect and reconnect timing. */
-  streams?: MediaStreamRuntimeOptions;
-  /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
-  rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
-  /** MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store). */
-  playback?: Omit<PlaybackRoutesOptions, 'supervisor' | 'logger'> | false;
-  /**
-   * jambonz application protocol defaults. Routes are added with `engine.jambonz.hook(path, fn)`
-   * and `engine.jambonz.audio(path, fn)` (before or after `listen()`).
-   */
-  jambonz?: {
-    /** Where audio routes write one WAV per call (default `<tmp>/callchart-recordings`). */
-    recordingsDir?: string;
-    hook?: JambonzHookOptions;
-    audio?: JambonzAudioOptions;
-  };
-  /**
-   * Be the jambonz feature-server for inbound SIP calls (docs/jambonz.md "Feature-server"): each
-   * call opens `ws.jambonz.org` to the app (`url`, or an in-process `handler` served on this
-   * engine's WebSocket port) and runs the verbs it sends. SIP calls then skip `onIncomingCall`.
-   */
-  jambonzApp?: JambonzAppOptions;
-  /**
-   * Prometheus metrics (docs/operations.md): `GET /metrics` on the WS/HTTP port and
-   * `engine.metrics()`. On by default; false: neither.
-   */
-  metrics?: EngineMetricsOptions | false;
-  /** A separate listener serving only /metrics and /health (0 = ephemeral; default false: none). */
-  metricsPort?: number | false;
-  /**
-   * Bearer token for `POST /admin/drain` and `POST /admin/resume` (16+ characters). Without one
-   * those routes do not exist (404).
-   */
-  adminToken?: string;
-  /** Drain (docs/operations.md): Retry-After of the SIP 503s sent while draining (default 30 s). */
-  drain?: { retryAfterS?: number };
-  /**
-   * Join a cluster coordinated through Redis (docs/scaling.md): the node registers its SIP and
-   * WebSocket addresses with a TTL heartbeat once listening, publishes open/draining, and removes
-   * itself on close. Redis being down degrades the node (GET /health says so); calls go on.
-   */
-  cluster?: ClusterOptions;
-  /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */
-  routes?: { ws?: WsRoute[]; http?: HttpRoute[] };
-  /**
-   * Hardening of the WebSocket/HTTP port: connection caps and handshake deadline (on by default),
-   * an Origin allow-list, and `auth` (off by default) to require credentials on every route.
-   */
-  security?: HttpSecurityOptions;
-}
-
-export interface EngineEvents {
-  call: [call: Call];
-  listening: [];
-  closed: [];
-  /** drain() began: new inbound calls are refused. */
-  draining: [];
-  /** Draining and the last live call has ended. */
-  idle: [];
-}
-
-/** `engine.addresses`: what the engine listens on (absent entries are off). */
-export interface EngineAddresses {
-  /** WebSocket/HTTP (TCP). */
-  http?: { host: string; port: number };
-  /** SIP over UDP. */
-  sip?: { host: string; port: number };
-  /** The statechart viewer's page. */
-  inspect?: string;
-}
-
-export interface ResolvedEngineOptions {
-  host: string;
-  wsPort: number | false;
-  sipPort: number | false;
-  rtpPorts: string;
-  maxCalls: number;
-}
+import type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
+export type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 
 export class Engine extends EventEmitter<EngineEvents> {
   readonly logger: Logger;

@@ -1,7 +1,7 @@
 // The cluster's CLI surface (src/cli.ts stays the one entry point): `serve --cluster …` flags and
 // `callchart cluster dispatcher-list`.
 import { parseArgs } from 'node:util';
-import { argsError, UsageError } from '../cli.js';
+import { argsError, UsageError } from '../cli-args.js';
 import { silentLogger } from '../logger.js';
 import type { ClusterOptions } from './member.js';
 import { ClusterStore } from './store.js';

@@ -33,7 +33,7 @@ function freeUdpPort(): Promise<number> {
 }
 
 /** `callchart serve` on loopback with the given extra flags and env; resolves once it is ready. */
-async function serve(args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; sipPort: number }> {
+async function serve(args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; sipPort: number; output: () => string }> {
   const sipPort = await freeUdpPort();
   const proc = spawn(
     process.execPath,
@@ -53,7 +53,7 @@ async function serve(args: string[], env: Record<string, string>): Promise<{ pro
     });
     proc.once('exit', (code) => reject(new Error(`callchart serve exited ${code}: ${out}`)));
   });
-  return { proc, sipPort };
+  return { proc, sipPort, output: () => out };
 }
 
 async function stop(proc: ChildProcess): Promise<void> {
@@ -102,8 +102,8 @@ for (const [name, args, rtpPorts] of [
 }
 
 describe('callchart serve --sip-users: guessing passwords', () => {
-  test('five failed attempts from a source, and even the right password from it gets 403', async () => {
-    const { proc, sipPort } = await serve(['--rtp-ports', '38900-38949'], env);
+  test('five failed attempts from a source, and even the right password from it gets 403; each failure is logged with its Call-ID', async () => {
+    const { proc, sipPort, output } = await serve(['--rtp-ports', '38900-38949', '--log-format', 'json'], env);
     try {
       const e = await uac();
       const target = `sip:echo@127.0.0.1:${sipPort}`;
@@ -113,6 +113,15 @@ describe('callchart serve --sip-users: guessing passwords', () => {
       }
       const locked = await (await e.call(target, { auth: { username: 'alice', password: 's3cret' } })).waitForEnd();
       assert.deepEqual([locked.reason, locked.code, locked.detail], ['rejected', 403, 'Forbidden (too many failed attempts)']);
+      const failures = output()
+        .split('\n')
+        .filter((l) => l.includes('digest authentication failed'))
+        .map((l) => JSON.parse(l) as { callId?: unknown; username?: unknown });
+      assert.ok(failures.length >= 5, `${failures.length} failure lines`);
+      for (const f of failures) assert.equal(f.username, 'alice');
+      const ids = new Set(failures.map((f) => f.callId));
+      assert.ok([...ids].every((id) => typeof id === 'string' && id.length > 0), 'every failure line names its Call-ID');
+      assert.ok(ids.size >= 5, 'one Call-ID per attempt');
     } finally {
       await stop(proc);
     }

@@ -441,6 +441,7 @@ export class TransactionLayer {
     const actor = this.spawn(
       logic,
       id,
+      req.headers.get('Call-ID'),
       () => {
         this.clients.delete(key);
         this.byId.delete(id);
@@ -470,6 +471,7 @@ export class TransactionLayer {
   private spawn(
     logic: typeof this.ist | typeof this.nist | typeof this.ict | typeof this.nict,
     id: string,
+    callId: string | undefined,
     onExit: () => void,
     onSnapshot?: (snap: AnyMachineSnapshot) => void,
     input: SipTimerConfig = this.timers,
@@ -481,11 +483,11 @@ export class TransactionLayer {
         input,
         onExit,
         ...(onSnapshot ? { onSnapshot: onSnapshot as (snap: unknown) => void } : {}),
-        onCrash: (err) => this.logger.error({ err, id }, 'transaction crashed'),
+        onCrash: (err) => this.logger.error({ err, id, callId }, 'transaction crashed'),
       }).ref;
     } catch (err) {
       onExit();
-      this.logger.error({ err }, 'cannot create transaction');
+      this.logger.error({ err, id, callId }, 'cannot create transaction');
       return undefined;
     }
   }
@@ -541,7 +543,7 @@ export class TransactionLayer {
       rec.snap = rec.events = undefined;
       this.servers.delete(key);
       this.byId.delete(id);
-      this.logger.error({ err, id }, 'transaction crashed');
+      this.logger.error({ err, id, callId: req.headers.get('Call-ID') }, 'transaction crashed');
       return;
     }
     const snap = rec.snap!;
@@ -561,6 +563,7 @@ export class TransactionLayer {
     const actor = this.spawn(
       isInvite ? this.ist : this.nist,
       id,
+      req.headers.get('Call-ID'),
       () => {
         this.servers.delete(key);
         this.byId.delete(id);

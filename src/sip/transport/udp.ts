@@ -244,7 +244,8 @@ export class SipUdpTransport extends EventEmitter<SipTransportEvents> implements
     else if (this.streams.get(to.transport)?.sendBytes(buf, to) !== true) this.stats.sendErrors++;
   }
 
-  // One callback for every send (the error carries the address and port) rather than a closure each.
+  // One callback for every send (the error carries the address and port) rather than a closure each;
+  // so this line has no Call-ID: a closure per datagram to carry one would cost every send.
   private readonly afterSend = (err: Error | null): void => {
     if (err) {
       this.stats.sendErrors++;

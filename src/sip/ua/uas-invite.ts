@@ -104,7 +104,7 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
     },
     (err: unknown) => {
       pendingInvites.settle(leg);
-      ua.log.warn({ err }, 'no RTP port for call');
+      ua.log.warn({ err, callId }, 'no RTP port for call');
       tx.reply(503, 'Service Unavailable', { headers: [['Retry-After', '5']] });
     },
   );
@@ -243,7 +243,7 @@ function checkAuth(ua: SipUserAgent, tx: ServerTransaction, req: SipRequest): bo
   else {
     ua.stats.authFailures++;
     const locked = throttle.failed(source);
-    ua.log.info({ reason: v.reason, username: v.username, source, locked }, 'digest authentication failed');
+    ua.log.info({ reason: v.reason, username: v.username, source, locked, callId: req.headers.get('Call-ID') }, 'digest authentication failed');
     tx.replyStateless(403, 'Forbidden');
   }
   return false;

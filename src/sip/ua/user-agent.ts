@@ -228,7 +228,7 @@ export class SipUserAgent implements TransactionUser {
     try {
       this.route(tx, req);
     } catch (err) {
-      this.log.error({ err, method: req.method }, 'request handling failed');
+      this.log.error({ err, method: req.method, callId: req.headers.get('Call-ID') }, 'request handling failed');
       if (tx.finalStatus === undefined) tx.reply(500, 'Server Internal Error');
     }
   }
