@@ -4,12 +4,13 @@
 // Needs `baresip` (apt-get install baresip-core). Run: npm run test:interop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createEngine, demoApp, type Engine } from '../../src/index.js';
-import { decodeWavTo8kMono, toneRatio } from '../../src/media/index.js';
-import { startBaresip, requireBaresip, type Baresip } from './helpers/baresip.js';
+import { toneRatio } from '../../src/media/index.js';
+import { heardBy, withDiagnostics } from './helpers/baresip-audio.js';
+import { startBaresip, requireBaresip } from './helpers/baresip.js';
 import { eventually } from './helpers/engine.js';
 import { sleep } from './helpers/procs.js';
 
@@ -19,21 +20,6 @@ before(() => {
 
 const root = mkdtempSync(path.join(tmpdir(), 'callchart-baresip-register-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-async function heardBy(p: Baresip): Promise<Int16Array> {
-  let files: string[] = [];
-  await eventually(() => (files = p.recordings().decoded).length > 0, 5000, `baresip wrote a -dec.wav (log: ${p.log().slice(-500)})`);
-  let samples: Int16Array = new Int16Array(0);
-  await eventually(() => {
-    try {
-      samples = decodeWavTo8kMono(readFileSync(files[files.length - 1]!));
-      return samples.length > 8000;
-    } catch {
-      return false;
-    }
-  }, 5000, `recording ${files[files.length - 1]} to hold audio`);
-  return samples;
-}
 
 test('two baresips register with digest auth and call each other through callchart; each hears the other', { timeout: 90_000 }, async () => {
   const users = { alice: 'alice-secret', bob: 'bob-secret' };
@@ -75,8 +61,7 @@ test('two baresips register with digest auth and call each other through callcha
     assert.ok(b500 > 0.5, `bob heard alice's 500 Hz: share ${b500.toFixed(2)}`);
     assert.ok(b1500 < 0.05, `bob did not hear his own 1500 Hz: share ${b1500.toFixed(3)}`);
   } catch (err) {
-    if (err instanceof Error) for (const p of [alice, bob]) err.message += `\n--- baresip ${p.aor} log (tail) ---\n${p.log().slice(-2000)}`;
-    throw err;
+    withDiagnostics(err, [alice, bob]);
   } finally {
     await alice.stop();
     await bob.stop();

@@ -5,12 +5,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createEngine, type Call, type Engine } from '../../src/index.js';
 import { eventually } from './helpers/engine.js';
+import { freeUdpPort } from './helpers/procs.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'callchart-kamailio-'));
 const engines: Engine[] = [];
@@ -27,16 +27,6 @@ after(async () => {
   }
   rmSync(dir, { recursive: true, force: true });
 });
-
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const config = (port: number) => `#!KAMAILIO
 debug=1

@@ -5,13 +5,14 @@
 // Needs `baresip` (apt-get install baresip-core). Run: npm run test:interop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startBaresip, requireBaresip, type Baresip } from './helpers/baresip.js';
+import { heardBy, withDiagnostics } from './helpers/baresip-audio.js';
+import { startBaresip, requireBaresip } from './helpers/baresip.js';
 import { startEngine, eventually, within, type TestEngine } from './helpers/engine.js';
 import { sleep } from './helpers/procs.js';
-import { decodeWavTo8kMono, toneRatio } from '../../src/media/index.js';
+import { toneRatio } from '../../src/media/index.js';
 
 before(() => {
   requireBaresip();
@@ -19,28 +20,6 @@ before(() => {
 
 const root = mkdtempSync(path.join(tmpdir(), 'callchart-media-baresip-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-/** What a baresip instance heard on its (only) call, as 8 kHz mono samples. */
-async function heardBy(bob: Baresip): Promise<Int16Array> {
-  let files: string[] = [];
-  await eventually(() => (files = bob.recordings().decoded).length > 0, 5000, `baresip wrote a -dec.wav (log: ${bob.log().slice(-500)})`);
-  // sndfile finalises the file when the call's audio stream is torn down.
-  let samples: Int16Array = new Int16Array(0);
-  await eventually(() => {
-    try {
-      samples = decodeWavTo8kMono(readFileSync(files[files.length - 1]!));
-      return samples.length > 8000;
-    } catch {
-      return false;
-    }
-  }, 5000, `baresip's recording ${files[files.length - 1]} to hold audio`);
-  return samples;
-}
-
-function withDiagnostics(err: unknown, peers: Baresip[]): never {
-  if (err instanceof Error) for (const p of peers) err.message += `\n--- baresip ${p.aor}:${p.sipPort} log (tail) ---\n${p.log().slice(-2000)}`;
-  throw err;
-}
 
 test('baresip calls callchart; callchart plays 440 Hz; baresip\'s recording holds 440 Hz, not its own 1 kHz', { timeout: 60_000 }, async () => {
   const bob = await startBaresip({ sineHz: 1000, recordTo: path.join(root, 'bob'), timeoutMs: 60_000 });

@@ -5,12 +5,13 @@
 // Needs `baresip` with /usr/lib/baresip/modules/srtp.so. Run: npm run test:interop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startBaresip, requireBaresip, BARESIP_MODULE_PATH, type Baresip } from './helpers/baresip.js';
+import { heardBy, withDiagnostics } from './helpers/baresip-audio.js';
+import { startBaresip, requireBaresip, BARESIP_MODULE_PATH } from './helpers/baresip.js';
 import { startEngine, eventually, within, type TestEngine } from './helpers/engine.js';
-import { decodeWavTo8kMono, toneRatio } from '../../src/media/index.js';
+import { toneRatio } from '../../src/media/index.js';
 import { startEcho } from '../../src/media/mixing/echo.js';
 
 before(() => {
@@ -20,26 +21,6 @@ before(() => {
 
 const root = mkdtempSync(path.join(tmpdir(), 'callchart-srtp-baresip-'));
 after(() => rmSync(root, { recursive: true, force: true }));
-
-async function heardBy(bob: Baresip): Promise<Int16Array> {
-  let files: string[] = [];
-  await eventually(() => (files = bob.recordings().decoded).length > 0, 5000, `baresip wrote a -dec.wav (log: ${bob.log().slice(-500)})`);
-  let samples: Int16Array = new Int16Array(0);
-  await eventually(() => {
-    try {
-      samples = decodeWavTo8kMono(readFileSync(files[files.length - 1]!));
-      return samples.length > 8000;
-    } catch {
-      return false;
-    }
-  }, 5000, `baresip's recording ${files[files.length - 1]} to hold audio`);
-  return samples;
-}
-
-function withDiagnostics(err: unknown, peers: Baresip[]): never {
-  if (err instanceof Error) for (const p of peers) err.message += `\n--- baresip ${p.aor}:${p.sipPort} log (tail) ---\n${p.log().slice(-2000)}`;
-  throw err;
-}
 
 type SrtpStats = { srtp: { suite: string; authFailed: number; replayed: number } | null; packetsSent: number; receive: { packetsReceived: number } };
 
