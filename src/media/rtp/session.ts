@@ -12,6 +12,7 @@ import {
 } from '../codecs/rtcp.js';
 import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from '../codecs/g711.js';
 import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions } from '../codecs/dtmf.js';
+import { DtmfQueue } from './dtmf-queue.js';
 import { RtpReceiveStats, estimateMos } from './stats.js';
 import type { PortPair } from './ports.js';
 import { randomUint16, randomUint32 } from '../../random.js';
@@ -86,8 +87,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private nextRtcpAt: number;
 
   // DTMF sending
-  private dtmfQueue: Array<{ sender: DtmfSender; intervalMs: number; resolve: () => void; reject: (e: Error) => void }> = [];
-  private dtmfTimer: NodeJS.Timeout | null = null;
+  private readonly dtmf = new DtmfQueue({
+    tick: (sender) => this.dtmfTick(sender),
+    idle: () => {
+      this.markNext = true; // audio resumes: new talkspurt
+    },
+  });
 
   /** SRTP (setSrtp()): our key protects what we send, the peer's what we receive. */
   private srtp: SrtpPair | null = null;
@@ -256,7 +261,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   /** A send buffer with the RTP header written, or null when this session cannot send now. */
   private startPacket(n: number): Buffer | null {
-    if (!this.remote || this.closing || this.dtmfTimer) return null;
+    if (!this.remote || this.closing || this.dtmf.busy) return null;
     if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
     const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
@@ -313,50 +318,26 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return new Promise<void>((resolve, reject) => {
-      this.dtmfQueue.push({ sender, intervalMs: merged.intervalMs ?? 50, resolve, reject });
-      if (!this.dtmfTimer) this.startNextDtmf();
-    });
+    return this.dtmf.push(sender, merged.intervalMs ?? 50);
   }
 
-  private startNextDtmf(): void {
-    const job = this.dtmfQueue[0];
-    if (!job) {
-      this.dtmfTimer = null;
-      this.markNext = true; // audio resumes: new talkspurt
-      return;
+  /** One tick of the digit being sent (DtmfQueue): its packet, if any, and the media clock. */
+  private dtmfTick(sender: DtmfSender): boolean {
+    if (!this.remote) return false;
+    const p = sender.tick(this.ts);
+    if (p) {
+      const buf = this.dtmfBuf;
+      writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrc);
+      encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
+      const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + 4) : RTP_HEADER_SIZE + 4;
+      // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
+      this.rtp.send(Buffer.from(buf.subarray(0, len)), this.remote.port, this.remote.address);
+      this.seq = (this.seq + 1) & 0xffff;
+      this.dtmfSent++;
+      this.afterSend(4);
     }
-    const step = (): void => {
-      if (!this.remote) {
-        clearInterval(this.dtmfTimer!);
-        this.dtmfQueue.shift();
-        this.dtmfTimer = null;
-        job.reject(new Error('no remote RTP address'));
-        this.startNextDtmf();
-        return;
-      }
-      const p = job.sender.tick(this.ts);
-      if (p) {
-        const buf = this.dtmfBuf;
-        writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrc);
-        encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
-        const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + 4) : RTP_HEADER_SIZE + 4;
-        // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
-        this.rtp.send(Buffer.from(buf.subarray(0, len)), this.remote.port, this.remote.address);
-        this.seq = (this.seq + 1) & 0xffff;
-        this.dtmfSent++;
-        this.afterSend(4);
-      }
-      this.ts = (this.ts + job.sender.tickSamples) >>> 0;
-      if (job.sender.done) {
-        clearInterval(this.dtmfTimer!);
-        this.dtmfQueue.shift();
-        job.resolve();
-        this.startNextDtmf();
-      }
-    };
-    this.dtmfTimer = setInterval(step, job.intervalMs);
-    step();
+    this.ts = (this.ts + sender.tickSamples) >>> 0;
+    return true;
   }
 
   // ---- receive --------------------------------------------------------------------------------
@@ -598,9 +579,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       if (this.housekeeping) clearInterval(this.housekeeping);
-      if (this.dtmfTimer) clearInterval(this.dtmfTimer);
-      this.dtmfTimer = null;
-      for (const job of this.dtmfQueue.splice(0)) job.reject(new Error('RTP session closed'));
+      this.dtmf.close(new Error('RTP session closed'));
       this.dtmfRx.flush();
       if (this.packetsSent > 0 || this.rtcpSent > 0) {
         try {
