@@ -14,6 +14,7 @@ import type { MediaServices } from '../media/call-media.js';
 import type { RtpSessionStats } from '../media/rtp/session.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
+import { emitOne } from '../emit-one.js';
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -407,7 +408,7 @@ export class CallDriver {
 
   /** One frame of the far end's audio, handed straight to the app (never through the actor). */
   audio(frame: Buffer): void {
-    this.call.emit('audio', frame);
+    emitOne(this.call, 'audio', frame);
   }
 
   /** A digit the call machine accepted. */

@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
+import { emitOne } from '../emit-one.js';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
@@ -33,11 +34,6 @@ import type {
   PlayAudioInput,
   PlayAudioOptions,
 } from './audio-types.js';
-
-/** The listener table of Node's EventEmitter (a function, or an array of them, per event). */
-interface EmitterInternals {
-  _events: { audio?: ((pcm: Buffer) => void) | Array<(pcm: Buffer) => void> };
-}
 
 /** Attempts at a free `<callSid>-<n>.wav` before giving up (one per earlier stream of the call). */
 const MAX_FILE_INDEX = 10_000;
@@ -165,11 +161,8 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
       else if (this.pendingBytes + frame.length <= this.route.maxPendingBytes) this.stash(frame);
       else this.counters.droppedFrames++;
     }
-    // One listener (the usual case: the app's, or a readable()'s) is called directly:
-    // EventEmitter#emit allocates an argument array on every call, i.e. on every frame.
-    const l = (this as unknown as EmitterInternals)._events.audio;
-    if (typeof l === 'function') l.call(this, frame);
-    else if (l !== undefined) this.emit('audio', frame);
+    // One listener (the usual case: the app's, or a readable()'s) is called without emit's array.
+    emitOne(this, 'audio', frame);
   }
 
   private stash(frame: Buffer): void {

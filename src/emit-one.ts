@@ -1,0 +1,15 @@
+// The per-frame event fast path: EventEmitter#emit(type, ...args) allocates an argument array on
+// every call, i.e. on every audio frame. With one listener (the usual case) it is called directly.
+import type { EventEmitter } from 'node:events';
+
+interface EmitterInternals {
+  _events: Record<string | symbol, ((...a: unknown[]) => unknown) | unknown[] | undefined>;
+}
+
+/** `emitter.emit(event, arg)` without the argument array when a single listener is registered. */
+export function emitOne(emitter: object, event: string, arg: unknown): void {
+  // A `once` listener is stored as its self-removing wrapper, so calling it keeps once semantics.
+  const l = (emitter as unknown as EmitterInternals)._events[event];
+  if (typeof l === 'function') l.call(emitter, arg);
+  else if (l !== undefined) (emitter as EventEmitter).emit(event, arg);
+}
