@@ -28,6 +28,8 @@ const LO = '127.0.0.1';
 const LADDER = process.env.MEDIA_BENCH_LADDER ? process.env.MEDIA_BENCH_LADDER.split(',').map(Number) : [100, 200, 300, 500, 750, 1000, 1250, 1500];
 const KINDS = (process.env.MEDIA_BENCH_KINDS ?? 'bare,callchart,callchart-srtp').split(',');
 const STEP_MS = Number(process.env.MEDIA_BENCH_STEP_MS ?? 8000);
+/** Wall-clock allowance per ladder; longer steps (30 s for figures one claims) get proportionally more. */
+const LADDER_BUDGET_MS = Math.round(80_000 * Math.max(1, STEP_MS / 8000));
 const WARMUP_MS = 1000;
 const DRAIN_MS = 300;
 const MAX_LOSS = 0.001;
@@ -409,10 +411,10 @@ async function orchestrate(): Promise<void> {
   const load = forkRpc(thisFile, ['--role=load'], { cwd: root });
   try {
     await load.ready;
-    const bare = KINDS.includes('bare') ? await ladder('bare', load, 80_000) : [];
-    const cc = KINDS.includes('callchart') ? await ladder('callchart', load, 80_000) : [];
-    const srtp = KINDS.includes('callchart-srtp') ? await ladder('callchart-srtp', load, 80_000) : [];
-    const streamed = KINDS.includes('callchart-stream') ? await ladder('callchart-stream', load, 80_000) : [];
+    const bare = KINDS.includes('bare') ? await ladder('bare', load, LADDER_BUDGET_MS) : [];
+    const cc = KINDS.includes('callchart') ? await ladder('callchart', load, LADDER_BUDGET_MS) : [];
+    const srtp = KINDS.includes('callchart-srtp') ? await ladder('callchart-srtp', load, LADDER_BUDGET_MS) : [];
+    const streamed = KINDS.includes('callchart-stream') ? await ladder('callchart-stream', load, LADDER_BUDGET_MS) : [];
     // Echo implementation choice: same load, pass-through vs decode + encode.
     const cmpN = Math.max(100, Math.min(500, ...[bare, cc].map((rows) => Math.max(0, ...rows.filter((r) => r.pass).map((r) => r.n)))));
     progress(`echo mode comparison at ${cmpN} calls`);
