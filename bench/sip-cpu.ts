@@ -13,7 +13,8 @@
 // BENCH_SIP_CPU_CALLS calls at BENCH_SIP_CPU_RATE cps, the targets' batches taking turns; each batch's CPU is read from the moment
 // SIPp starts until BENCH_SIP_CPU_TAIL_MS after it ends, minus the server's idle CPU over the same
 // span (measured before the batches). Reported: µs of server CPU per call, per round and median.
-// BENCH_SIP_CPU_PROF=<dir> runs the servers with --cpu-prof into that directory (profiles cost CPU:
+// BENCH_SIP_CPU_METRICS=both adds this tree once more with CALLCHART_METRICS=off (what Prometheus
+// metrics cost per call). BENCH_SIP_CPU_PROF=<dir> runs the servers with --cpu-prof into that directory (profiles cost CPU:
 // read them for where, not how much).
 //
 // A second table, in process and for this tree only, times the SIP machines' share of a call (the
@@ -38,6 +39,7 @@ const ROUNDS = Math.max(1, Number(process.env.BENCH_SIP_CPU_ROUNDS ?? 3));
 const TAIL_MS = Math.max(0, Number(process.env.BENCH_SIP_CPU_TAIL_MS ?? 1000));
 const PROF_DIR = process.env.BENCH_SIP_CPU_PROF;
 const ROOTS = [here, ...(process.env.BENCH_SIP_CPU_ROOTS ?? '').split(',').map((s) => s.trim()).filter(Boolean)];
+const METRICS_BOTH = process.env.BENCH_SIP_CPU_METRICS === 'both';
 const CLK_TCK = 100; // Linux USER_HZ
 
 /** utime + stime of a process in µs (clock ticks of 10 ms). */
@@ -70,14 +72,14 @@ interface Server {
   out: Tail;
 }
 
-async function startServer(root: string): Promise<Server> {
+async function startServer(root: string, env: NodeJS.ProcessEnv = process.env): Promise<Server> {
   const entry = path.join(root, 'dist/src/cli.js');
   if (!existsSync(entry)) throw new Error(`${entry} missing: build that tree first`);
   const port = await freeUdpPort();
   const out = new Tail(16 * 1024);
   const node = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [];
   const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999', '--sip-invite-rate', '100000'];
-  const child = track(spawn(process.execPath, [...node, entry, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = track(spawn(process.execPath, [...node, entry, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout!.on('data', (d) => out.push(d));
   child.stderr!.on('data', (d) => out.push(d));
   await waitUntil(() => udpPortBound(port) || exited(child), 20_000, `callchart to bind SIP UDP ${port}`);
@@ -165,19 +167,23 @@ async function main(): Promise<void> {
   // load drifts over minutes, and alternating spreads the drift over every tree alike.
   const servers: Array<{ name: string; s: Server; idlePerMs: number; per: number[]; sys: number[]; rss: number; retrans: number; bad: string }> = [];
   try {
-    for (const root of ROOTS) {
-      const s = await startServer(root);
-      servers.push({ name: `${path.basename(root)} @ ${gitDescribe(root)}`, s, idlePerMs: 0, per: [], sys: [], rss: NaN, retrans: 0, bad: '' });
+    const targets = ROOTS.map((root) => ({ root, name: `${path.basename(root)} @ ${gitDescribe(root)}`, env: process.env }));
+    if (METRICS_BOTH) targets.splice(1, 0, { root: here, name: `${targets[0]!.name}, metrics off`, env: { ...process.env, CALLCHART_METRICS: 'off' } });
+    for (const t of targets) {
+      const s = await startServer(t.root, t.env);
+      servers.push({ name: t.name, s, idlePerMs: 0, per: [], sys: [], rss: NaN, retrans: 0, bad: '' });
     }
     await sleep(1000);
     for (const t of servers) {
-      // Idle CPU over 5 s: the clock ticks are 10 ms, so a shorter window reads as 0.
-      const i0 = cpuMicros(t.s.pid);
-      await sleep(5000);
-      t.idlePerMs = (cpuMicros(t.s.pid) - i0) / 5000;
       progress(`${t.name}: warm-up ${Math.min(CALLS, 2000)} calls …`);
       await batch(t.s, Math.min(CALLS, 2000));
     }
+    // Idle CPU over 5 s, every server after every warm-up, so none is read while it still settles
+    // (read right after start-up, a server showed ~30 ms/s that it never spent in its rounds). The
+    // clock ticks are 10 ms, so a shorter window reads as 0.
+    const i0 = servers.map((t) => cpuMicros(t.s.pid));
+    await sleep(5000);
+    servers.forEach((t, i) => (t.idlePerMs = (cpuMicros(t.s.pid) - i0[i]!) / 5000));
     for (let i = 0; i < ROUNDS; i++) {
       for (const t of servers) {
         const r = await batch(t.s, CALLS);
