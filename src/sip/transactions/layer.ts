@@ -4,7 +4,7 @@
 // machine's pure transition function (no actor) for the step in which its request arrives; it gets
 // an actor only if it is still open when that step ends (see TransactionLayer.onRequest).
 import type { Logger } from 'pino';
-import { createActor, type AnyActorLogic, type AnyActorScope, type AnyEventObject, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import { createActor, type AnyActorLogic, type AnyEventObject, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
 import {
   sipInviteServerTransactionMachine,
   sipNonInviteServerTransactionMachine,
@@ -13,6 +13,7 @@ import {
 } from '../../../machines/index.js';
 import { sipTimerConfig, type SipTimerConfig } from '../../../machines/sipTimers.js';
 import type { Supervisor } from '../../actors/supervisor.js';
+import { inertScope } from '../../actors/inert-scope.js';
 import { createResponse, serialize, type SipRequest, type SipResponse } from '../codec/message.js';
 import type { Via } from '../codec/headers.js';
 import type { Endpoint, SipUdpTransport } from '../transport/udp.js';
@@ -167,19 +168,9 @@ interface PureStepper {
 function pureStepper(logic: AnyStateMachine, input: SipTimerConfig): PureStepper {
   const self = createActor(logic, { input });
   let collected: Array<{ type: string; params: unknown }> = [];
-  const scope = {
-    self,
-    system: self.system,
-    id: '',
-    sessionId: '',
-    defer: () => {},
-    logger: () => {},
-    stopChild: () => {},
-    emit: () => {},
-    actionExecutor: (a: { type: string; params: unknown }) => {
-      collected.push(a);
-    },
-  } as unknown as AnyActorScope;
+  const scope = inertScope(self, (a) => {
+    collected.push(a);
+  });
   const run = (snap: AnyMachineSnapshot, event: AnyEventObject): [AnyMachineSnapshot, Array<{ type: string; params: unknown }>] => {
     const actions: Array<{ type: string; params: unknown }> = (collected = []);
     return [logic.transition(snap, event, scope), actions];

@@ -1,7 +1,8 @@
 // The INVITE session machine's effects (machines/sipInviteSession.machine.ts), provided once per
 // user agent: each action looks its leg up by the actor's id and acts on the wire. The machine
 // decides when a CANCEL, a BYE, a re-INVITE or a retransmitted 2xx goes; this only sends them.
-import { createActor, type AnyActorScope, type AnyStateMachine, type Snapshot } from 'xstate';
+import { createActor, type AnyStateMachine, type Snapshot } from 'xstate';
+import { inertScope } from '../../actors/inert-scope.js';
 import {
   sipInviteSessionMachine,
   type SipHoldDirection,
@@ -36,19 +37,9 @@ export function initialSessionSnapshots(logic: AnyStateMachine): (input: SipInvi
     if (snap === undefined) {
       const probe = createActor(logic, { input });
       let effects = 0;
-      const scope = {
-        self: probe,
-        system: probe.system,
-        id: '',
-        sessionId: '',
-        defer: () => {},
-        logger: () => {},
-        stopChild: () => {},
-        emit: () => {},
-        actionExecutor: () => {
-          effects++;
-        },
-      } as unknown as AnyActorScope;
+      const scope = inertScope(probe, () => {
+        effects++;
+      });
       const initial = logic.getInitialSnapshot(scope, input);
       // Shared by every actor restored from it: frozen, so that nothing can change one call's start
       // under another (assign always builds a new context).
