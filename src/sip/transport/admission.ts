@@ -31,7 +31,7 @@ export interface TokenRate {
 export interface SipRateLimits {
   /** New INVITEs per source (default 200/s, burst 400). */
   invite: TokenRate | false;
-  /** REGISTERs per source (default 50/s, burst 100): callchart is no registrar. */
+  /** REGISTERs per source (default 50/s, burst 100): the registrar's flood cap (src/sip/registrar/). */
   register: TokenRate | false;
   /** OPTIONS per source (default 100/s, burst 200). */
   options: TokenRate | false;
