@@ -178,9 +178,9 @@ async function main(): Promise<void> {
       progress(`${t.name}: warm-up ${Math.min(CALLS, 2000)} calls …`);
       await batch(t.s, Math.min(CALLS, 2000));
     }
-    // Idle CPU over 5 s, every server after every warm-up, so none is read while it still settles
-    // (read right after start-up, a server showed ~30 ms/s that it never spent in its rounds). The
-    // clock ticks are 10 ms, so a shorter window reads as 0.
+    // Idle CPU over 5 s, every server after every warm-up. Read one server at a time between the
+    // warm-ups, the second server showed ~30 ms/s, which an idle server started alone does not spend.
+    // The clock ticks are 10 ms, so a shorter window reads as 0.
     const i0 = servers.map((t) => cpuMicros(t.s.pid));
     await sleep(5000);
     servers.forEach((t, i) => (t.idlePerMs = (cpuMicros(t.s.pid) - i0[i]!) / 5000));
