@@ -8,28 +8,19 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEngine, demoApp, type Engine, type EngineOptions, type Call } from '../../src/index.js';
+import { demoApp, type Engine, type Call } from '../../src/index.js';
 import { readWavFile, toneRatio } from '../../src/media/index.js';
 import { startEcho } from '../../src/media/mixing/echo.js';
 import { SrtpContext, formatSdesKey, parseSdesKey } from '../../src/media/rtp/srtp.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
+import { loopbackEngines } from '../helpers/loopback-engines.js';
 
-const engines: Engine[] = [];
+const { start, closeAll } = loopbackEngines(36400);
 const dir = mkdtempSync(join(tmpdir(), 'callchart-sip-srtp-'));
 after(async () => {
-  await Promise.all(engines.map((e) => e.close()));
+  await closeAll();
   rmSync(dir, { recursive: true, force: true });
 });
-
-let rtpBase = 36400;
-async function start(o: EngineOptions = {}): Promise<Engine> {
-  const range = `${rtpBase}-${rtpBase + 99}`;
-  rtpBase += 100;
-  const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: 0, rtpPorts: range, inboundCall: false, ...o });
-  engines.push(engine);
-  await engine.listen();
-  return engine;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

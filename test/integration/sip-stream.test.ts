@@ -10,14 +10,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createEngine, type Engine, type EngineOptions } from '../../src/index.js';
+import type { Engine, EngineOptions } from '../../src/index.js';
 import { RawStream, streamRequest } from '../helpers/raw-stream.js';
 import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
 import { parseMessage, serialize, createResponse, type SipRequest } from '../../src/sip/codec/message.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { loopbackEngines } from '../helpers/loopback-engines.js';
 
 const SDP = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40100 RTP/AVP 0\n';
-const engines: Engine[] = [];
 const streams: RawStream[] = [];
 let certDir = '';
 let cert = '';
@@ -33,27 +33,14 @@ before(() => {
 
 after(async () => {
   for (const s of streams) s.close();
-  await Promise.all(engines.map((e) => e.close()));
+  await engines.closeAll();
   rmSync(certDir, { recursive: true, force: true });
 });
 
-let rtpBase = 38100;
-async function start(sip: EngineOptions['sip'] = {}, o: EngineOptions = {}): Promise<Engine> {
-  const range = `${rtpBase}-${rtpBase + 49}`;
-  rtpBase += 50;
-  const engine = createEngine({
-    host: '127.0.0.1',
-    wsPort: 0,
-    sipPort: 0,
-    rtpPorts: range,
-    inboundCall: false,
-    onIncomingCall: () => ({ action: 'accept' }),
-    ...o,
-    sip: { tcpPort: 0, tlsPort: 0, tls: { cert, key }, ...sip },
-  });
-  engines.push(engine);
-  await engine.listen();
-  return engine;
+const engines = loopbackEngines(38100, 50, { onIncomingCall: () => ({ action: 'accept' }) });
+/** An engine with SIP over TCP and TLS beside UDP (all ephemeral ports). */
+function start(sip: EngineOptions['sip'] = {}, o: EngineOptions = {}): Promise<Engine> {
+  return engines.start({ ...o, sip: { tcpPort: 0, tlsPort: 0, tls: { cert, key }, ...sip } });
 }
 
 async function connect(port: number, secure = false): Promise<RawStream> {
