@@ -12,20 +12,14 @@ import type { GatherWire } from './verbs.js';
 import { jambonzListenMachine, type JambonzListenMachine, type ListenInput } from '../../../machines/jambonzListen.machine.js';
 import type { ListenWire } from './listen.js';
 import { FsSession } from './session.js';
-import type { JambonzTtsProvider } from './types.js';
+import type { JambonzAppCommon } from './types.js';
 
-export interface FeatureServerOptions {
+export interface FeatureServerOptions extends JambonzAppCommon {
   supervisor: Supervisor;
   logger: Logger;
   /** The app's URL (resolved: an in-process handler's loopback URL is known only after listen()). */
   url: () => string;
   localSipAddress: () => string | undefined;
-  ackTimeoutMs?: number;
-  accountSid?: string;
-  applicationSid?: string;
-  tts?: JambonzTtsProvider;
-  maxReconnects?: number;
-  headers?: Record<string, string>;
 }
 
 /** ws-requestor's RESPONSE_TIMEOUT_MS default. */

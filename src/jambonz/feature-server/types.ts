@@ -8,7 +8,8 @@ export interface JambonzTtsProvider {
   synthesize(text: string, opts: { vendor?: string; language?: string; voice?: string }): Promise<string>;
 }
 
-interface JambonzAppCommon {
+/** What every `jambonzApp` form takes (also what the feature server is built with). */
+export interface JambonzAppCommon {
   /**
    * Milliseconds the executor waits for the ack of session:new, a verb:hook or a session:redirect
    * (jambonz RESPONSE_TIMEOUT_MS, default 5000); past it the call gets `jambonz:error` and is hung up.
