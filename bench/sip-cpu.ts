@@ -120,7 +120,7 @@ function machineCosts(): void {
   const noop = () => {};
   const session = sipInviteSessionMachine.provide({
     actions: Object.fromEntries(
-      ['dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut', 'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer'].map((n) => [n, noop]),
+      ['sendRinging', 'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut', 'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer'].map((n) => [n, noop]),
     ),
   });
   const input: SipInviteSessionInput = { role: 'uas', t1: 500, t2: 4000, unconfirmedLimit: 4 };

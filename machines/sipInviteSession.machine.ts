@@ -3,8 +3,10 @@
 //
 // Parallel regions, each one rule:
 // - `invite` (UAS): while the app is asked about the call in the INVITE's own step (`offering`),
-//   the early dialog of our 180 waits: an answer or refusal in that same step takes the dialog
-//   straight from init to confirmed (or terminated); otherwise it becomes early when the step ends.
+//   our 180 and the early dialog it makes wait: an answer or refusal in that same step goes out
+//   alone (no 180 ahead of it) and takes the dialog straight from init to confirmed (or
+//   terminated); otherwise the 180 goes and the dialog becomes early when the step ends. A 183 the
+//   app sent in the step stands in for the 180 (no 180 after early media).
 // - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
 //   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
@@ -50,8 +52,10 @@ export interface SipInviteSessionContext {
 
 export type SipInviteSessionEvent =
   // UAS INVITE
-  /** We sent a 180: the dialog becomes early (at once, or when the offering step ends). */
+  /** The call rings: our 180 goes and the dialog becomes early (at once, or when the offering step ends). */
   | { type: 'RINGING' }
+  /** We sent another provisional (a 183) with the dialog's tag. */
+  | { type: 'PROGRESS.SENT' }
   /** The INVITE's own step (the app was asked about the call) is over. */
   | { type: 'OFFER.END' }
   /** We refused the INVITE (non-2xx final; our 2xx is 2XX.SENT). */
@@ -91,7 +95,9 @@ export const sipInviteSessionMachine = setup({
   },
   actions: {
     // Wire effects, provided by the SIP user agent.
-    /** Tell the dialog it is early (the 180 went out). */
+    /** Send our 180 Ringing. */
+    sendRinging: () => {},
+    /** Tell the dialog it is early (our 180 or 183 went out). */
     dialogEarly: () => {},
     sendInvite: () => {},
     retryWithAuth: () => {},
@@ -162,10 +168,19 @@ export const sipInviteSessionMachine = setup({
               on: { RINGING: 'offeringRinging', 'OFFER.END': 'waiting', '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
             },
             offeringRinging: {
+              on: {
+                'OFFER.END': { target: 'ringing', actions: ['sendRinging', 'dialogEarly'] },
+                'PROGRESS.SENT': 'offeringEarly',
+                '2XX.SENT': 'answered',
+                'INVITE.REFUSED': 'rejected',
+              },
+            },
+            // A 183 went out during the step: it made the early dialog, and no 180 follows it.
+            offeringEarly: {
               on: { 'OFFER.END': { target: 'ringing', actions: 'dialogEarly' }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
             },
             waiting: {
-              on: { RINGING: { target: 'ringing', actions: 'dialogEarly' }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
+              on: { RINGING: { target: 'ringing', actions: ['sendRinging', 'dialogEarly'] }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
             },
             ringing: { on: { '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' } },
             calling: {

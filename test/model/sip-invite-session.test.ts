@@ -43,6 +43,7 @@ const uacEvents: SipInviteSessionEvent[] = [
 
 const uasEvents: SipInviteSessionEvent[] = [
   { type: 'RINGING' },
+  { type: 'PROGRESS.SENT' },
   { type: 'OFFER.END' },
   { type: 'INVITE.REFUSED' },
   { type: '2XX.SENT' },
@@ -75,18 +76,22 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
   const r = { ...(snap.value as { active: Regions }).active };
   const c = snap.context;
   const calling = r.invite === 'calling' || r.invite === 'proceeding';
-  const offered = ['offering', 'offeringRinging', 'waiting', 'ringing'].includes(r.invite);
+  const offered = ['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing'].includes(r.invite);
   const cancelled = r.invite === 'cancelQueued' || r.invite === 'cancelling';
   let hangup = false;
   switch (ev.type) {
-    // UAS: the 180's early dialog waits for the end of the INVITE's step (offering*).
+    // UAS: the 180 and its early dialog wait for the end of the INVITE's step (offering*); a 183
+    // sent in the step stands in for the 180.
     case 'RINGING':
       if (r.invite === 'offering') r.invite = 'offeringRinging';
       else if (r.invite === 'waiting') r.invite = 'ringing';
       break;
+    case 'PROGRESS.SENT':
+      if (r.invite === 'offeringRinging') r.invite = 'offeringEarly';
+      break;
     case 'OFFER.END':
       if (r.invite === 'offering') r.invite = 'waiting';
-      else if (r.invite === 'offeringRinging') r.invite = 'ringing';
+      else if (r.invite === 'offeringRinging' || r.invite === 'offeringEarly') r.invite = 'ringing';
       break;
     case 'INVITE.REFUSED':
       if (offered) r.invite = 'rejected';
@@ -165,7 +170,7 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
 type Logged = { type: string; params?: unknown };
 
 const effectNames = [
-  'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
+  'sendRinging', 'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
   'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
 ] as const;
 
@@ -320,21 +325,35 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
     assert.equal(s.did('notifyRemoteResume').length, 1);
   });
 
-  test('the early dialog of a 180 waits for the end of the INVITE’s step, and an answer in it replaces it', () => {
+  test('the 180 and its early dialog wait for the end of the INVITE’s step, and an answer in it goes alone', () => {
     const late = spied(uasInput);
     late.send({ type: 'RINGING' });
     assert.equal(late.did('dialogEarly').length, 0, 'held during the step');
+    assert.equal(late.did('sendRinging').length, 0, 'no 180 during the step');
     late.send({ type: 'OFFER.END' });
+    assert.equal(late.did('sendRinging').length, 1, 'the 180 goes when the step ends unanswered');
     assert.equal(late.did('dialogEarly').length, 1, 'released when the step ends unanswered');
+    assert.deepEqual(late.log.filter((l) => l.type === 'sendRinging' || l.type === 'dialogEarly').map((l) => l.type), ['sendRinging', 'dialogEarly']);
     late.send({ type: '2XX.SENT' });
     assert.match(late.at(), /invite\.answered/);
 
     const quick = spied(uasInput);
     quick.send({ type: 'RINGING' }, { type: '2XX.SENT' }, { type: 'OFFER.END' });
     assert.equal(quick.did('dialogEarly').length, 0, 'answered in the step: straight to confirmed');
+    assert.equal(quick.did('sendRinging').length, 0, 'answered in the step: no 180 ahead of the 200');
+
+    const refused = spied(uasInput);
+    refused.send({ type: 'RINGING' }, { type: 'INVITE.REFUSED' }, { type: 'OFFER.END' });
+    assert.equal(refused.did('sendRinging').length, 0, 'refused in the step: no 180 ahead of the refusal');
+
+    const early = spied(uasInput);
+    early.send({ type: 'RINGING' }, { type: 'PROGRESS.SENT' }, { type: 'OFFER.END' });
+    assert.equal(early.did('sendRinging').length, 0, 'a 183 sent in the step: no 180 after it');
+    assert.equal(early.did('dialogEarly').length, 1, 'the 183 made the dialog early');
 
     const after = spied(uasInput);
     after.send({ type: 'OFFER.END' }, { type: 'RINGING' });
+    assert.equal(after.did('sendRinging').length, 1, 'a call that rings after the step sends its 180 at once');
     assert.equal(after.did('dialogEarly').length, 1, 'a 180 after the step makes the dialog early at once');
     after.send({ type: 'INVITE.REFUSED' });
     assert.match(after.at(), /invite\.rejected/);

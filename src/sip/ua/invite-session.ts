@@ -73,6 +73,7 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
   };
   return sipInviteSessionMachine.provide({
     actions: {
+      sendRinging: on((leg) => leg.sendRinging()),
       dialogEarly: on((leg) => leg.dialogEarly()),
       sendInvite: on((leg) => sendInvite(ua, leg)),
       retryWithAuth: on((leg) => retryWithAuth(ua, leg)),

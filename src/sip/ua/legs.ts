@@ -115,9 +115,14 @@ export class SipLeg implements CallWire {
   // ---- CallWire (the call machine's actions land here) ---------------------------------------
 
   announceIncoming(): void {
-    this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
-    // The dialog becomes early now, or (during the INVITE's own step) when that step ends unanswered.
+    // The 180 goes now, or (during the INVITE's own step) when that step ends unanswered: a call
+    // answered in its INVITE's step gets its 200 with no 180 ahead of it (the session machine).
     this.session.send({ type: 'RINGING' });
+  }
+
+  /** Our 180 Ringing (the session machine's sendRinging action). */
+  sendRinging(): void {
+    this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
   }
 
   /** Tell the dialog it is early (the session machine's dialogEarly action). */
@@ -126,8 +131,9 @@ export class SipLeg implements CallWire {
   }
 
   sendProgress(code: number): void {
-    if (code === 180) return; // already sent when the call was announced
+    if (code === 180) return; // the session machine sends it when the call rings
     this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
+    this.session.send({ type: 'PROGRESS.SENT' });
   }
 
   sendAnswer(): void {
