@@ -35,11 +35,13 @@ export class DtmfQueue {
     });
   }
 
-  /** Stop sending; every queued string fails with `err`. */
-  close(err: Error): void {
+  /** Stop sending; every queued string fails with the error `err` makes (made only if one is queued: an Error's stack costs). */
+  close(err: () => Error): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const job of this.jobs.splice(0)) job.reject(err);
+    if (this.jobs.length === 0) return;
+    const e = err();
+    for (const job of this.jobs.splice(0)) job.reject(e);
   }
 
   private next(): void {

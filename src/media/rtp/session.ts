@@ -116,7 +116,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.ports = ports;
     this.rtp = ports.rtp;
     this.rtcp = ports.rtcp;
-    this.family = ports.rtp.address().family;
+    this.family = ports.family;
     this.codec = opts.codec ?? 'PCMU';
     this.payloadType = G711_PT[this.codec];
     this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
@@ -579,7 +579,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       if (this.housekeeping) clearInterval(this.housekeeping);
-      this.dtmf.close(new Error('RTP session closed'));
+      this.dtmf.close(() => new Error('RTP session closed'));
       this.dtmfRx.flush();
       if (this.packetsSent > 0 || this.rtcpSent > 0) {
         try {
