@@ -41,6 +41,8 @@ export interface PortPair {
   readonly rtcpPort: number;
   readonly rtp: dgram.Socket;
   readonly rtcp: dgram.Socket;
+  /** The sockets' address family (known from the bind host: no getsockname per call). */
+  readonly family: 'IPv4' | 'IPv6';
   /**
    * Give the pair back: it is closed, or kept bound for a later call (see PortAllocatorOptions.pool).
    * Either way it is no longer allocated once this resolves. Idempotent.
@@ -206,6 +208,7 @@ export class PortAllocator {
       rtcpPort: rtpPort + 1,
       rtp,
       rtcp,
+      family: this.host.includes(':') ? 'IPv6' : 'IPv4',
       release: () => {
         released ??= this.park(rtpPort, rtp, rtcp)
           ? Promise.resolve()
