@@ -66,7 +66,8 @@ export class RtpReceiveStats {
   private reordered = 0;
   private discarded = 0;
   private resets = 0;
-  private readonly seen = new Int32Array(DUP_WINDOW).fill(-1);
+  // 4 KiB, made on the first packet: a call that never receives RTP does not pay for it.
+  private seen: Int32Array | null = null;
   private started = false;
 
   constructor(opts: ReceiveStatsOptions = {}) {
@@ -85,7 +86,7 @@ export class RtpReceiveStats {
     this.transit = this.jitter = 0;
     this.haveTransit = false;
     this.octets = this.duplicates = this.reordered = this.discarded = 0;
-    this.seen.fill(-1);
+    this.seen?.fill(-1);
   }
 
   private initSeq(seq: number): void {
@@ -96,7 +97,7 @@ export class RtpReceiveStats {
     this.received = 0;
     this.receivedPrior = 0;
     this.expectedPrior = 0;
-    this.seen.fill(-1);
+    this.seen?.fill(-1);
   }
 
   /**
@@ -164,11 +165,12 @@ export class RtpReceiveStats {
 
     const ext = this.extendedFor(seq);
     const slot = ext & (DUP_WINDOW - 1);
-    if (this.seen[slot] === ext) {
+    const seen = (this.seen ??= new Int32Array(DUP_WINDOW).fill(-1));
+    if (seen[slot] === ext) {
       this.duplicates++;
       return true;
     }
-    this.seen[slot] = ext;
+    seen[slot] = ext;
     if (late) this.reordered++;
 
     // A.8: transit difference in timestamp units, smoothed with gain 1/16.
