@@ -215,6 +215,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       recordingsDir: opts.jambonz?.recordingsDir ?? path.join(os.tmpdir(), 'callchart-recordings'),
       hook: opts.jambonz?.hook,
       audio: opts.jambonz?.audio,
+      // Clustered, a hook session lives on the node that took session:new (src/cluster/home.ts).
+      ...(homes ? { home: (live: () => string[]) => homes.kind('jambonz', live) } : {}),
     });
     const jambonz = this.jambonz;
     this.onClose(() => jambonz.close());

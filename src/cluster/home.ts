@@ -27,6 +27,8 @@ export type Location = Placement | { kind: 'none' };
 /** Homing of one kind of object (rooms, playback, jambonz sessions). */
 export interface KeyedHome {
   readonly kind: string;
+  /** This node's id (a lease held by it is "here"). */
+  readonly nodeId: string;
   /** Take the lease if free (this node then owns the object), else say where the owner is. */
   place(id: string, req: IncomingMessage): Promise<Placement>;
   /** Who holds the lease, without taking it (for objects only their creator may start). */
@@ -88,6 +90,7 @@ export class HomeService {
 
     return {
       kind,
+      nodeId: member.nodeId,
       leaseKey,
       async place(id, req) {
         let holder: { node: string; token: number };
