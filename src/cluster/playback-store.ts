@@ -32,6 +32,7 @@ export function createRedisPlaybackStore(o: RedisPlaybackStoreOptions): Playback
 
   /** Keep an unreadable value for the operator instead of overwriting it with the next save. */
   const copyTo = async (suffix: string): Promise<string | undefined> => {
+    await o.store.ensureConnected();
     const v = await redis.get(full);
     if (v == null) return undefined;
     const aside = `${full}:${suffix}-${stamp()}`;
