@@ -22,7 +22,7 @@ export interface JambonzServiceOptions {
   hook?: JambonzHookOptions;
   /** Defaults applied to every audio route (each `audio()` call may override). */
   audio?: JambonzAudioOptions;
-  /** Clustered engines: where hook sessions live (src/cluster/home.ts, kind `jambonz`). */
+  /** @internal Clustered engines: where hook sessions live (src/cluster/home.ts, kind `jambonz`). */
   home?: (liveSessions: () => string[]) => KeyedHome;
 }
 
