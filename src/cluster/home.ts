@@ -58,6 +58,51 @@ function closeQuietly(ws: WebSocket, code: number, reason: string): void {
   }
 }
 
+export interface ProxySocketOptions {
+  client: WebSocket;
+  req: IncomingMessage;
+  /** The owner's `host:port`. */
+  target: string;
+  /** Frames received before the proxy was set up, sent first. */
+  pending: Array<[RawData, boolean]>;
+  /** This node's id (the proxy header). */
+  via: string;
+  kind: string;
+  log: Logger;
+}
+
+/** Bridge `client` to the same path on `target`, both ways, closing each side with the other. */
+export function proxySocket(o: ProxySocketOptions): void {
+  const { client, req, target, kind, log } = o;
+  const headers: Record<string, string> = { [HOME_PROXY_HEADER]: o.via };
+  if (req.headers.authorization) headers.authorization = req.headers.authorization;
+  // The owner's route may require the subprotocol the client was accepted with (jambonz).
+  const protocols = client.protocol ? [client.protocol] : [];
+  const up = new WebSocket(`ws://${target}${req.url ?? '/'}`, protocols, { headers, perMessageDeflate: false });
+  const queue = [...o.pending];
+  client.on('message', (d, binary) => {
+    if (up.readyState === WebSocket.OPEN) up.send(d, { binary });
+    else queue.push([d, binary]);
+  });
+  up.on('open', () => {
+    for (const [d, binary] of queue.splice(0)) up.send(d, { binary });
+  });
+  up.on('message', (d, binary) => {
+    if (client.readyState === WebSocket.OPEN) client.send(d, { binary });
+  });
+  up.on('close', (code, reason) => closeQuietly(client, code, reason.toString()));
+  up.on('unexpected-response', (_r, res) => {
+    log.warn({ target, status: res.statusCode }, 'owner refused the proxied connection');
+    closeQuietly(client, WS_CLOSE.tryAgainLater, `${kind} owner refused the connection`);
+    up.terminate();
+  });
+  up.on('error', (err) => {
+    log.warn({ target, err: err.message }, 'owner unreachable');
+    closeQuietly(client, WS_CLOSE.tryAgainLater, `${kind} owner unreachable: retry`);
+  });
+  client.on('close', (code, reason) => closeQuietly(up, code, reason.toString()));
+}
+
 export class HomeService {
   private readonly log: Logger;
   private readonly kinds = new Set<string>();
@@ -125,33 +170,7 @@ export class HomeService {
       },
 
       proxy(client, req, target, pending) {
-        const headers: Record<string, string> = { [HOME_PROXY_HEADER]: member.nodeId };
-        if (req.headers.authorization) headers.authorization = req.headers.authorization;
-        // The owner's route may require the subprotocol the client was accepted with (jambonz).
-        const protocols = client.protocol ? [client.protocol] : [];
-        const up = new WebSocket(`ws://${target}${req.url ?? '/'}`, protocols, { headers, perMessageDeflate: false });
-        const queue = [...pending];
-        client.on('message', (d, binary) => {
-          if (up.readyState === WebSocket.OPEN) up.send(d, { binary });
-          else queue.push([d, binary]);
-        });
-        up.on('open', () => {
-          for (const [d, binary] of queue.splice(0)) up.send(d, { binary });
-        });
-        up.on('message', (d, binary) => {
-          if (client.readyState === WebSocket.OPEN) client.send(d, { binary });
-        });
-        up.on('close', (code, reason) => closeQuietly(client, code, reason.toString()));
-        up.on('unexpected-response', (_r, res) => {
-          log.warn({ target, status: res.statusCode }, 'owner refused the proxied connection');
-          closeQuietly(client, WS_CLOSE.tryAgainLater, `${kind} owner refused the connection`);
-          up.terminate();
-        });
-        up.on('error', (err) => {
-          log.warn({ target, err: err.message }, 'owner unreachable');
-          closeQuietly(client, WS_CLOSE.tryAgainLater, `${kind} owner unreachable: retry`);
-        });
-        client.on('close', (code, reason) => closeQuietly(up, code, reason.toString()));
+        proxySocket({ client, req, target, pending, via: member.nodeId, kind, log });
       },
 
       released(id) {
