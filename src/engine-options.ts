@@ -138,7 +138,10 @@ export interface EngineOptions {
   streams?: MediaStreamRuntimeOptions;
   /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
   rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
-  /** MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store). */
+  /**
+   * MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store).
+   * With `cluster`, the space lives on one node at a time and its state in Redis: `store` is unused.
+   */
   playback?: Omit<PlaybackRoutesOptions, 'supervisor' | 'logger'> | false;
   /**
    * jambonz application protocol defaults. Routes are added with `engine.jambonz.hook(path, fn)`
@@ -174,6 +177,7 @@ export interface EngineOptions {
    * Join a cluster coordinated through Redis (docs/scaling.md): the node registers its SIP and
    * WebSocket addresses with a TTL heartbeat once listening, publishes open/draining, and removes
    * itself on close. Redis being down degrades the node (GET /health says so); calls go on.
+   * Rooms, the playback space and jambonz hook sessions are homed on one node each (leases).
    */
   cluster?: ClusterOptions;
   /** Extra WebSocket/HTTP routes on the WS port (protocol modules and embedders add theirs). */

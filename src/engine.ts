@@ -33,7 +33,8 @@ import type { EnginePeers } from './drain/peers.js';
 import { MediaStreamRuntime, registerMediaStreams } from './streams/runtime.js';
 import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRouteOptions } from './streams/route.js';
 import { ClusterMember } from './cluster/member.js';
-import { createRoomsHome } from './cluster/rooms-home.js';
+import { HomeService } from './cluster/home.js';
+import { createHomedPlayback } from './cluster/playback-home.js';
 import type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 export type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 
@@ -184,11 +185,17 @@ export class Engine extends EventEmitter<EngineEvents> {
     this.http = new HttpServer({ host: this.options.host, port: this.options.wsPort || 0, logger: this.logger, security: opts.security });
     this.auth = this.http.auth;
     for (const r of opts.routes?.http ?? []) this.http.addHttpRoute(r);
-    // Clustered, a room lives on one node: the lease holder (src/cluster/rooms-home.ts).
-    const cluster = this.cluster;
-    const home = cluster && opts.rooms ? createRoomsHome(cluster, () => this.rooms?.rooms().map((r) => r.roomId) ?? [], this.logger) : undefined;
+    // Clustered, a room lives on one node: the lease holder (src/cluster/home.ts).
+    const homes = this.cluster ? new HomeService(this.cluster, this.logger) : undefined;
+    const home = homes && opts.rooms ? homes.kind('room', () => this.rooms?.rooms().map((r) => r.roomId) ?? []) : undefined;
     this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, ...(home ? { home } : {}) }) : undefined;
-    this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
+    // Clustered, the playback space lives on its lease holder with its state in Redis (src/cluster/playback-home.ts).
+    const playbackOpts = opts.playback ? { ...opts.playback, supervisor: this.supervisor, logger: this.logger } : undefined;
+    this.playback = !playbackOpts
+      ? undefined
+      : homes && this.cluster
+        ? createHomedPlayback({ member: this.cluster, homes, routes: playbackOpts, logger: this.logger })
+        : createPlaybackRoutes(playbackOpts);
     if (this.rooms) {
       for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r); // GET /rooms
       this.http.addWsRoute(this.rooms.wsRoute);
@@ -208,6 +215,8 @@ export class Engine extends EventEmitter<EngineEvents> {
       recordingsDir: opts.jambonz?.recordingsDir ?? path.join(os.tmpdir(), 'callchart-recordings'),
       hook: opts.jambonz?.hook,
       audio: opts.jambonz?.audio,
+      // Clustered, a hook session lives on the node that took session:new (src/cluster/home.ts).
+      ...(homes ? { home: (live: () => string[]) => homes.kind('jambonz', live) } : {}),
     });
     const jambonz = this.jambonz;
     this.onClose(() => jambonz.close());

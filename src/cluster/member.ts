@@ -68,6 +68,7 @@ export class ClusterMember {
   private readonly startedAt = Date.now();
   private leaving: Promise<void> | undefined;
   private readonly leaseSources: Array<() => string[]> = [];
+  private readonly leaveHooks: Array<() => Promise<void>> = [];
 
   constructor(private readonly opts: ClusterMemberOptions) {
     const c = opts.cluster;
@@ -104,6 +105,11 @@ export class ClusterMember {
   /** Keys (e.g. `room:<id>`) whose leases this node renews with each heartbeat, asked at each beat. */
   holdLeases(keys: () => string[]): void {
     this.leaseSources.push(keys);
+  }
+
+  /** Run before the leases are released on leave (a homed object's last fenced write). */
+  beforeLeave(fn: () => Promise<void>): void {
+    this.leaveHooks.push(fn);
   }
 
   /** Lease time to live: the record's. */
@@ -155,6 +161,11 @@ export class ClusterMember {
   leave(timeoutMs = 2000): Promise<void> {
     this.leaving ??= (async () => {
       const a = this.actor;
+      // Homed objects write their last state while they still hold their leases (bounded).
+      if (this.leaveHooks.length) {
+        const hooks = Promise.allSettled(this.leaveHooks.map((fn) => fn()));
+        await Promise.race([hooks, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+      }
       // Leases first (the rooms are closing with the engine): the next connection anywhere may take them now.
       const keys = this.leaseSources.flatMap((f) => f());
       if (keys.length && this.store.redis.status === 'ready') await Promise.allSettled(keys.map((k) => this.store.releaseLease(k, this.nodeId)));

@@ -1,4 +1,4 @@
-// The cluster's shared state in Redis: node records (membership) and, later, per-key leases.
+// The cluster's shared state in Redis: node records (membership), per-key leases, fenced data.
 //
 // Layout (every key under `prefix`, default `callchart:`):
 //   node:<id>   a node's record (JSON, see ClusterNodeRecord), SET with PX = ttlMs; a node that stops
@@ -8,6 +8,8 @@
 //   lease:<key> "<node> <token>", PX ttl: which node holds a keyed object (a room), renewed with
 //               the holder's heartbeat, deleted on release; expires when the holder dies
 //   fence:<key> the key's fencing-token counter (INCR per new holder)
+//   <name>      data a lease holder writes with fencedSet (the playback space's state): written
+//               only while the writer's lease still reads "<node> <token>"
 //
 // The client is built to fail fast while Redis is unreachable (no offline queue, one retry, a
 // command timeout): a call never waits on Redis, and the membership statechart sees the failure
@@ -61,6 +63,10 @@ for _, k in ipairs(KEYS) do
   end
 end
 return n`;
+const FENCED_SET = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1`;
 const RELEASE = `
 local cur = redis.call('GET', KEYS[1])
 local mine = ARGV[1] .. ' '
@@ -160,6 +166,26 @@ export class ClusterStore {
     if (!keys.length) return 0;
     await this.ensureConnected();
     return (await this.redis.eval(RENEW, keys.length, ...keys.map((k) => this.key('lease', k)), node, String(ttlMs))) as number;
+  }
+
+  /** Who holds `lease:<key>` now (undefined: nobody). */
+  async leaseHolder(key: string): Promise<{ node: string; token: number } | undefined> {
+    await this.ensureConnected();
+    const v = await this.redis.get(this.key('lease', key));
+    if (v == null) return undefined;
+    const i = v.lastIndexOf(' ');
+    return { node: v.slice(0, i), token: Number(v.slice(i + 1)) };
+  }
+
+  /**
+   * SET `<prefix><dataKey>` to `value` only if `lease:<leaseKey>` is still `<node> <token>`: a
+   * holder that lost its lease (paused, partitioned) cannot overwrite its successor's writes.
+   * Answers false when fenced off.
+   */
+  async fencedSet(leaseKey: string, holder: { node: string; token: number }, dataKey: string, value: string): Promise<boolean> {
+    await this.ensureConnected();
+    const n = (await this.redis.eval(FENCED_SET, 2, this.key('lease', leaseKey), this.prefix + dataKey, `${holder.node} ${holder.token}`, value)) as number;
+    return n === 1;
   }
 
   /** Release `key` if `node` holds it. */

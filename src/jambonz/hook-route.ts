@@ -5,7 +5,7 @@
 // moves a session to its new socket on session:reconnect. The socket is hook-wire.ts, the session
 // hook-session.ts; what to send when is the session machine's decision.
 import type { IncomingMessage } from 'node:http';
-import type { WebSocket } from 'ws';
+import type { RawData, WebSocket } from 'ws';
 import { jambonzSessionMachine, type JambonzSessionEnd, type JambonzSessionMachine } from '../../machines/jambonzSession.machine.js';
 import { ActorRegistry } from '../actors/registry.js';
 import type { ConnectionContext, RouteParams, WsRoute } from '../http/server.js';
@@ -20,6 +20,7 @@ import { HookSession, type HookSessionRoute } from './hook-session.js';
 import { ackEmpty, attachHookSocket, closeHookSockets, probeHookSocket, sendJson, type HookConn, type HookWireRoute } from './hook-wire.js';
 import { JAMBONZ_WS_SUBPROTOCOL, type JambonzInbound } from './protocol.js';
 import { validateVerbs, type JambonzVerb } from './verbs.js';
+import type { KeyedHome, Location } from '../cluster/home.js';
 
 const DEFAULT_FALLBACK: JambonzVerb[] = [{ verb: 'pause', length: 10 }];
 const DEFAULT_ERROR: JambonzVerb[] = [{ verb: 'hangup' }];
@@ -77,7 +78,9 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     reconnectGraceMs,
     errorVerbs,
     forget(s) {
-      if (sessions.get(s.callSid) === s) sessions.delete(s.callSid);
+      if (sessions.get(s.callSid) !== s) return;
+      sessions.delete(s.callSid);
+      ctx.home?.released(s.callSid);
     },
   };
 
@@ -131,6 +134,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     }
     sessions.set(callSid, s);
     conn.sessions.set(callSid, s);
+    if (ctx.home) claim(ctx.home, callSid);
     // The call actor follows jambonz: offered (ringing) now, then whatever session:new reports.
     s.feed(direction === 'inbound' ? { type: 'CALL.INCOMING' } : { type: 'CALL.DIAL' });
     const initial = msg.data.call_status;
@@ -142,14 +146,47 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     s.sup.ref.send({ type: 'SESSION.NEW', msgid: msg.msgid });
   }
 
+  /** Clustered: this node owns the session from session:new on (its reconnects are proxied here). */
+  function claim(home: KeyedHome, callSid: string): void {
+    void home.claim(callSid).then((holder) => {
+      if (holder.node !== home.nodeId) log.warn({ callSid, holder: holder.node }, 'session:new for a call_sid another node holds: its reconnects go there');
+      // Ended while Redis answered: forget() released before the lease was taken.
+      else if (holder.token > 0 && !sessions.has(callSid)) home.released(callSid);
+    });
+  }
+
   /** Close a socket whose session:reconnect may not take the session; the session is untouched. */
   function refuseReconnect(conn: HookConn, s: HookSession, why: string): void {
     s.logger.warn({ remote: conn.remote, principal: conn.principal, originalPrincipal: s.principal, why }, 'session:reconnect refused');
     conn.ws.close(WS_CLOSE.policy, `session:reconnect refused: ${why}`.slice(0, 123));
   }
 
-  function reconnect(conn: HookConn, msg: JambonzInbound<'session:reconnect'>): void {
+  /**
+   * Clustered: a reconnect for a session this node does not have, on a socket carrying nothing
+   * else, may be for a session homed on another node (jambonz reconnects wherever its balancer
+   * sends it). The socket is then proxied to the owner whole, this message first.
+   */
+  function reconnectElsewhere(home: KeyedHome, conn: HookConn, msg: JambonzInbound<'session:reconnect'>, raw: RawData): void {
+    conn.hold = [];
+    const done = (where: Location | undefined) => {
+      const held = conn.hold ?? [];
+      conn.hold = undefined;
+      if (conn.ws.readyState !== conn.ws.OPEN) return;
+      if (where?.kind === 'remote') {
+        conn.handedOff = true;
+        log.info({ callSid: msg.call_sid, owner: where.node }, 'session:reconnect for a session homed on another node: proxied to it');
+        return home.proxy(conn.ws, conn.req, where.ws, [[raw, false], ...held]);
+      }
+      log.warn({ callSid: msg.call_sid, where: where?.kind }, 'session:reconnect for an unknown call_sid: acked without verbs');
+      ackEmpty(conn.ws, msg.msgid);
+      for (const [d, binary] of held) conn.ws.emit('message', d, binary);
+    };
+    void home.locate(msg.call_sid, conn.req).then(done, () => done(undefined));
+  }
+
+  function reconnect(conn: HookConn, msg: JambonzInbound<'session:reconnect'>, raw: RawData): void {
     const s = sessions.get(msg.call_sid);
+    if ((!s || s.isClosed) && ctx.home && conn.sessions.size === 0) return reconnectElsewhere(ctx.home, conn, msg, raw);
     if (!s || s.isClosed) {
       // Nothing to resume here (e.g. this process restarted): jambonz keeps running its verbs.
       log.warn({ callSid: msg.call_sid }, 'session:reconnect for an unknown call_sid: acked without verbs');
@@ -184,6 +221,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
     protocols: [JAMBONZ_WS_SUBPROTOCOL],
     requireProtocol: true,
     match: (url) => (url.pathname === path ? {} : null),
+    liveSessions: () => [...sessions.keys()],
     onConnection(ws: WebSocket, req: IncomingMessage, _params: RouteParams, cctx: ConnectionContext) {
       sockets.add(ws);
       ws.on('close', () => sockets.delete(ws));

@@ -37,13 +37,20 @@ export interface HookConn {
   readonly gate: FrameGate;
   /** Liveness probe running after a refused reconnect (see `reconnectProbeMs`). */
   probe: NodeJS.Timeout | undefined;
+  /** The upgrade request (clustered: a reconnect for a session homed elsewhere is proxied with it). */
+  readonly req: IncomingMessage;
+  /** Frames held while the route asks the cluster where a session lives (replayed after). */
+  hold: Array<[RawData, boolean]> | undefined;
+  /** The socket was handed to a proxy to the session's owner: this wire reads no more of it. */
+  handedOff: boolean;
 }
 
 /** The route's side of the wire: the three messages that are about a session rather than in one. */
 export interface HookWireRoute {
   readonly log: Logger;
   startSession(conn: HookConn, msg: JambonzInbound<'session:new'> | JambonzInbound<'session:adulting'>): void;
-  reconnect(conn: HookConn, msg: JambonzInbound<'session:reconnect'>): void;
+  /** `raw` is the message as received, for a proxy to pass on unchanged. */
+  reconnect(conn: HookConn, msg: JambonzInbound<'session:reconnect'>, raw: RawData): void;
 }
 
 /** Write one message if the socket is open (a message for a closed socket has nobody to read it). */
@@ -68,8 +75,13 @@ export function attachHookSocket(ws: WebSocket, req: IncomingMessage, cctx: Conn
     sessions: new Map(),
     gate: new FrameGate({ any: rate }),
     probe: undefined,
+    req,
+    hold: undefined,
+    handedOff: false,
   };
   ws.on('message', (data: RawData, isBinary: boolean) => {
+    if (conn.handedOff) return;
+    if (conn.hold) return void conn.hold.push([data, isBinary]);
     if (!conn.gate.allow(isBinary)) {
       if (ws.readyState === ws.OPEN) log.warn({ remote: conn.remote, principal: conn.principal }, 'hook socket over its rate limit: closed');
       ws.close(RATE_LIMIT_CLOSE.code, RATE_LIMIT_CLOSE.reason);
@@ -106,7 +118,7 @@ function onMessage(conn: HookConn, data: RawData, isBinary: boolean, route: Hook
   }
   const msg = parsed.msg;
   if (msg.type === 'session:new' || msg.type === 'session:adulting') return route.startSession(conn, msg);
-  if (msg.type === 'session:reconnect') return route.reconnect(conn, msg);
+  if (msg.type === 'session:reconnect') return route.reconnect(conn, msg, data);
   const s = conn.sessions.get(msg.call_sid);
   if (!s) {
     log.warn({ type: msg.type, callSid: msg.call_sid }, 'message for a call_sid with no session on this socket');

@@ -6,6 +6,7 @@ import type { Supervisor } from '../actors/supervisor.js';
 import type { CallManager } from '../call/manager.js';
 import type { HttpServer } from '../http/server.js';
 import type { JambonzContext, JambonzRoute } from './context.js';
+import type { KeyedHome } from '../cluster/home.js';
 import type { JambonzHookHandler, JambonzHookOptions } from './hook-types.js';
 import type { JambonzAudioHandler, JambonzAudioOptions } from './audio-types.js';
 import { createHookRoute } from './hook-route.js';
@@ -21,6 +22,8 @@ export interface JambonzServiceOptions {
   hook?: JambonzHookOptions;
   /** Defaults applied to every audio route (each `audio()` call may override). */
   audio?: JambonzAudioOptions;
+  /** @internal Clustered engines: where hook sessions live (src/cluster/home.ts, kind `jambonz`). */
+  home?: (liveSessions: () => string[]) => KeyedHome;
 }
 
 export class JambonzService {
@@ -38,6 +41,8 @@ export class JambonzService {
       locals: this.locals,
       recordingsDir: opts.recordingsDir,
     };
+    const home = opts.home?.(() => this.routes.flatMap((r) => r.liveSessions?.() ?? []));
+    if (home) this.ctx.home = home;
   }
 
   /** Serve jambonz call-control sessions (`ws.jambonz.org`) on `path`. */

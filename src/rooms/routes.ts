@@ -23,7 +23,7 @@ import type {
   RoomSummary,
 } from './types.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import type { RoomsHome } from '../cluster/rooms-home.js';
+import type { KeyedHome } from '../cluster/home.js';
 
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -43,10 +43,10 @@ export interface RoomsRoutesOptions {
   /** A member whose unsent backlog grows past this is closed (1008) instead of buffering forever. */
   maxBufferedBytes?: number;
   /**
-   * Clustered engines: where a room not live here lives (src/cluster/rooms-home.ts): here (this
+   * Clustered engines: where a room not live here lives (src/cluster/home.ts): here (this
    * node took its lease) or on its owner, to which the WebSocket is proxied.
    */
-  home?: RoomsHome;
+  home?: KeyedHome;
 }
 
 export interface RoomsRoutes {
@@ -193,7 +193,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
    * Clustered: ask where a room not live here belongs before creating it. Frames that arrive while
    * Redis answers are held and handed on (to the room here, or to the proxy).
    */
-  function placeThenConnect(home: RoomsHome, ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext): void {
+  function placeThenConnect(home: KeyedHome, ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext): void {
     const roomId = params.roomId ?? '';
     const pending: Array<[RawData, boolean]> = [];
     const hold = (d: RawData, binary: boolean) => void pending.push([d, binary]);
