@@ -8,6 +8,9 @@ import type { SipTraceHook } from '../sip/transport/udp.js';
 import { encodeHep3 } from './hep.js';
 import { sipCallId } from './sip-trace.js';
 
+const IPPROTO_TCP = 6;
+const IPPROTO_UDP = 17;
+
 export interface HepExporterOptions {
   host: string;
   port: number;
@@ -63,6 +66,8 @@ export class HepExporter {
         dstPort: dst.port,
         timeMs: r.time,
         captureId: this.captureId,
+        // IP protocol of the captured message: TCP for SIP over TCP and TLS (HEP has no TLS value).
+        ipProto: r.remote.transport ? IPPROTO_TCP : IPPROTO_UDP,
         payload: r.bytes,
         ...(this.opts.authKey !== undefined ? { authKey: this.opts.authKey } : {}),
         ...(correlationId ? { correlationId } : {}),

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeHep3, encodeHep3, HEP_CHUNK, HEP_MAX_PACKET, type HepMessage } from '../../src/logging/hep.js';
-import { parseHepTarget } from '../../src/logging/hep-exporter.js';
+import dgram from 'node:dgram';
+import pino from 'pino';
+import { HepExporter, parseHepTarget } from '../../src/logging/hep-exporter.js';
 
 const SIP = 'OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nCall-ID: abc@host\r\nContent-Length: 0\r\n\r\n';
 
@@ -77,4 +79,29 @@ test('parseHepTarget: host:port, [v6]:port, names; anything else is refused', ()
   assert.deepEqual(parseHepTarget('[::1]:9060'), { host: '::1', port: 9060 });
   assert.deepEqual(parseHepTarget('homer.local:9060'), { host: 'homer.local', port: 9060 });
   for (const bad of ['10.0.0.9', ':9060', '10.0.0.9:0', '10.0.0.9:70000', '::1:9060', '']) assert.throws(() => parseHepTarget(bad), /host:port/, bad);
+});
+
+test('the exporter marks SIP over TCP and TLS as IP protocol 6 and UDP as 17, over a real socket', async () => {
+  const collector = dgram.createSocket('udp4');
+  await new Promise<void>((r) => collector.bind(0, '127.0.0.1', () => r()));
+  const got: Buffer[] = [];
+  collector.on('message', (m) => got.push(m));
+  const hep = new HepExporter({ host: '127.0.0.1', port: collector.address().port, logger: pino({ level: 'silent' }) });
+  try {
+    const bytes = Buffer.from('OPTIONS sip:a@127.0.0.1 SIP/2.0\r\nCall-ID: x@y\r\n\r\n');
+    const local = { address: '127.0.0.1', port: 5060 };
+    for (const transport of [undefined, 'tcp', 'tls'] as const) {
+      hep.hook({ direction: 'in', local, remote: { address: '127.0.0.1', port: 40000, ...(transport ? { transport } : {}) }, bytes, time: Date.now() });
+    }
+    for (let t = 0; t < 100 && got.length < 3; t++) await new Promise((r) => setTimeout(r, 10));
+    const protos = got.map((p) => {
+      const d = decodeHep3(p);
+      assert.ok(d.ok);
+      return d.message.ipProto;
+    });
+    assert.deepEqual(protos, [17, 6, 6]);
+  } finally {
+    hep.close();
+    collector.close();
+  }
 });
