@@ -78,6 +78,19 @@ test('a call in over TCP: responses on the same connection, Contact ;transport=t
   await inboundCall(c, 'TCP', port, 'tcp-call-2@127.0.0.1');
 });
 
+test('over TCP a refused INVITE gets its 486 once: no Timer G retransmissions on a reliable transport (§17.2.1)', async () => {
+  const e = await start({}, { onIncomingCall: () => ({ action: 'reject', code: 486 }) });
+  const port = e.sipTcpPort!;
+  const c = await connect(port);
+  const from = `<sip:alice@127.0.0.1:${c.port}>;tag=a1`;
+  c.send(streamRequest('TCP', 'INVITE', port, c.port, { 'Call-ID': 'tcp-486@127.0.0.1', From: from, 'Content-Type': 'application/sdp' }, SDP));
+  await c.response((r) => r.status === 486);
+  // No ACK: over UDP Timer G would resend the 486 at 500 ms and 1 s (T1 = 500 ms).
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.equal(c.got.filter((r) => r.status === 486).length, 0, 'no second 486');
+  assert.equal(e.sip!.transactions.stats.responsesRetransmitted, 0);
+});
+
 test('a call in over TLS (self-signed certificate made at test time)', async () => {
   const e = await start();
   const c = await connect(e.sipTlsPort!, true);

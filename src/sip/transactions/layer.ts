@@ -223,6 +223,8 @@ export class TransactionLayer {
   private readonly nist;
   private readonly istPure: PureStepper;
   private readonly nistPure: PureStepper;
+  /** The same machines over TCP/TLS (no Timer G/I/J): made on the first request from a stream. */
+  private streamPure: { ist: PureStepper; nist: PureStepper; input: SipTimerConfig } | undefined;
   private readonly ict;
   private readonly nict;
   private tu: TransactionUser | undefined;
@@ -333,7 +335,7 @@ export class TransactionLayer {
 
   /** One pure transition of a server transaction's machine, then its effects, in order. */
   private pureStep(rec: ServerRecord, event: ServerEvent): void {
-    const [next, actions] = (rec.isInvite ? this.istPure : this.nistPure).step(rec.snap!, event);
+    const [next, actions] = this.steppers(rec).step(rec.snap!, event);
     // Recorded before the effects run: the TU may answer (a nested step) from passToTU.
     rec.snap = next;
     rec.events!.push(event);
@@ -392,7 +394,7 @@ export class TransactionLayer {
     if (!lingers) return true;
     // Timer J is zero over a reliable transport; an accepted INVITE lingers Timer L on any.
     if (rec.isInvite) this.linger(rec.key, undefined);
-    else if (!this.timers.reliable) {
+    else if (!this.timers.reliable && rec.source.transport === undefined) {
       const last = (snap.context as { lastResponse?: { response: unknown } }).lastResponse;
       this.linger(rec.key, last?.response as WireResponse | undefined);
     }
@@ -525,7 +527,7 @@ export class TransactionLayer {
     // an INVITE it accepts at once goes straight to Accepted. An actor for one step would cost ten
     // times the pure transitions, so the machine runs purely (its effects executed as they come)
     // until the step ends; only a transaction still open then becomes an actor.
-    rec.snap = (isInvite ? this.istPure : this.nistPure).initial;
+    rec.snap = this.steppers(rec).initial;
     rec.events = [];
     try {
       this.pureStep(rec, { type: 'REQUEST.RECEIVED', request: req });
@@ -563,6 +565,7 @@ export class TransactionLayer {
         rec.status = (s.context as { finalStatus?: number }).finalStatus;
         if (!rec.muted && this.settle(rec, s)) this.supervisor.stop(id);
       },
+      this.inputFor(rec),
     );
     if (!actor) return;
     rec.muted = true;
@@ -571,6 +574,23 @@ export class TransactionLayer {
     } finally {
       rec.muted = false;
     }
+  }
+
+  /** Over TCP/TLS a server transaction retransmits nothing and waits no Timer G/I/J (§17.2.1, §17.2.2). */
+  private inputFor(rec: ServerRecord): SipTimerConfig {
+    if (rec.source.transport === undefined || this.timers.reliable) return this.timers;
+    return (this.streamPure ??= this.makeStreamPure()).input;
+  }
+
+  private steppers(rec: ServerRecord): PureStepper {
+    if (rec.source.transport === undefined || this.timers.reliable) return rec.isInvite ? this.istPure : this.nistPure;
+    const sp = (this.streamPure ??= this.makeStreamPure());
+    return rec.isInvite ? sp.ist : sp.nist;
+  }
+
+  private makeStreamPure(): { ist: PureStepper; nist: PureStepper; input: SipTimerConfig } {
+    const input = { ...this.timers, reliable: true };
+    return { ist: pureStepper(this.ist, input), nist: pureStepper(this.nist, input), input };
   }
 
   private onResponse(res: SipResponse, source: Endpoint): void {
