@@ -241,6 +241,39 @@ export class EngineMetrics {
         this.inc({ role: 'client' }, sip.transactions.stats.clientCreated);
       },
     });
+    if (sip.streams.length > 0) {
+      new Gauge({
+        name: 'callchart_sip_stream_connections',
+        help: 'SIP over TCP/TLS connections open now (handshaking ones included), by transport',
+        labelNames: ['transport'],
+        registers,
+        collect() {
+          this.reset();
+          for (const st of sip.streams) this.set({ transport: st.kind }, st.openConnections);
+        },
+      });
+      new Counter({
+        name: 'callchart_sip_stream_events_total',
+        help: 'SIP over TCP/TLS connection events, by transport: accepted, connected (ours), refused (limits), framing-error, idle-closed, handshake-failure, slow-reader, ping',
+        labelNames: ['transport', 'event'],
+        registers,
+        collect() {
+          this.reset();
+          for (const st of sip.streams) {
+            const s = st.stats;
+            const add = (event: string, n: number) => this.inc({ transport: st.kind, event }, n);
+            add('accepted', s.accepted);
+            add('connected', s.connected);
+            add('refused', s.refused);
+            add('framing-error', s.framingErrors);
+            add('idle-closed', s.idleClosed);
+            add('handshake-failure', s.handshakeFailures);
+            add('slow-reader', s.slowReaders);
+            add('ping', s.pings);
+          }
+        },
+      });
+    }
     new Counter({
       name: 'callchart_sip_transaction_timeouts_total',
       help: 'SIP transactions that timed out (Timer B/F/H)',

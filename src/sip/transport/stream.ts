@@ -131,6 +131,11 @@ export class SipStreamTransport implements SipMessageTransport {
   private readonly perIp = new Map<string, number>();
   private readonly log: Logger;
 
+  /** Connections open now (handshaking ones included). */
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
   constructor(private readonly opts: SipStreamTransportOptions) {
     this.kind = opts.kind;
     if (opts.kind === 'tls' && !opts.tls) throw new Error('SIP over TLS needs a certificate and key (tls.cert, tls.key)');
