@@ -15,6 +15,7 @@ import type { RtpSessionStats } from '../media/rtp/session.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
 import { emitOne } from '../emit-one.js';
+import type { ReferRequest } from '../sip/ua/referee.js';
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -87,6 +88,8 @@ export interface CallEvents {
   ended: [end: CallEnd];
   /** Transfer progress: the status line the transferee reported (100, 180, 200, 503…). */
   transfer: [status: number];
+  /** The far end asks us to call another party instead (SIP REFER): accept or refuse it. */
+  refer: [request: ReferRequest];
 }
 
 export interface CallInfo {

@@ -11,6 +11,7 @@ import type { Endpoint } from '../transport/udp.js';
 import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
+import { onRefer } from './referee.js';
 import type { SipUserAgent } from './user-agent.js';
 
 /** A request carrying our To tag: the dialog actor checks its CSeq, then accepts or rejects it. */
@@ -71,9 +72,7 @@ export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransact
       return;
     }
     case 'REFER':
-      // Being transferred away is not supported; say so instead of pretending.
-      tx.reply(603, 'Decline');
-      return;
+      return onRefer(ua, leg, tx);
     default:
       tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
   }

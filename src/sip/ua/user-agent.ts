@@ -39,6 +39,8 @@ import { initialSessionSnapshots, inviteSessionId, provideInviteSession, type In
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
+import { refereeRegistry, type RefereeRegistry } from './referee.js';
+
 export {
   ALLOWED_METHODS,
   DEFAULT_MAX_PENDING_INVITES,
@@ -66,6 +68,7 @@ export class SipUserAgent implements TransactionUser {
   /** @internal */ readonly log: Logger;
   /** @internal */ readonly userAgentName: string;
   /** @internal */ readonly calls: CallManager;
+  /** @internal */ readonly referees: RefereeRegistry;
   /** The registrar and location service (with `auth`, unless `registrar: false`). */
   readonly registrar: Registrar | undefined;
   private readonly dialogMachine;
@@ -119,6 +122,7 @@ export class SipUserAgent implements TransactionUser {
     const legOf = (id: string) => this.legs.byDialog(id);
     this.sessionMachine = provideInviteSession(this, (id) => this.legs.bySession(id));
     this.sessionStart = initialSessionSnapshots(this.sessionMachine);
+    this.referees = refereeRegistry(this);
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
