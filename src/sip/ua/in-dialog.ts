@@ -46,6 +46,8 @@ export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransact
       return;
     case 'INVITE':
       return onReinvite(ua, leg, tx);
+    case 'UPDATE':
+      return onUpdate(ua, leg, tx);
     case 'INFO': {
       const dtmf = parseDtmfInfo(req.headers.get('Content-Type') ?? '', req.body.toString('utf8'));
       if (!dtmf) {
@@ -100,6 +102,39 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
     contentType: 'application/sdp',
   });
   leg.sent2xx(tx.respond(res));
+}
+
+/**
+ * UPDATE (RFC 3311): without a body a session refresh (200); with an offer, answered in the 200 as a
+ * re-INVITE's would be. §5.2: an offer while ours is out is 491; one before the call's own
+ * offer/answer is done (we have not answered the INVITE) is 500 with Retry-After.
+ */
+function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
+  const req = tx.request;
+  const body = req.body.toString('utf8');
+  if (!body) {
+    tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]] });
+    return;
+  }
+  if ((req.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
+    tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/sdp']] });
+    return;
+  }
+  if (leg.session.getSnapshot().matches({ active: { reinvite: 'inFlight' } })) {
+    tx.reply(491, 'Request Pending');
+    return;
+  }
+  if (!leg.call.isActive) {
+    tx.reply(500, 'Server Internal Error', { headers: [['Retry-After', String(1 + Math.floor(Math.random() * 10))]] });
+    return;
+  }
+  const r = answerReoffer(ua, leg, body);
+  if (!r) {
+    tx.reply(488, 'Not Acceptable Here');
+    return;
+  }
+  leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
+  tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: r.answer, contentType: 'application/sdp' });
 }
 
 /**

@@ -12,7 +12,7 @@ import type { SipDnsResolver } from '../resolve/rfc3263.js';
 import type { RegistrarOptions } from '../registrar/registrar.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
-export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY'] as const;
+export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY', 'UPDATE'] as const;
 export const KNOWN_METHODS: ReadonlySet<string> = new Set(['REGISTER', 'SUBSCRIBE', 'PUBLISH', 'MESSAGE', 'UPDATE', 'PRACK', ...ALLOWED_METHODS]);
 export const ALLOW = ALLOWED_METHODS.join(', ');
 
