@@ -31,19 +31,28 @@ function connect(port: number, options?: ClientOptions): Promise<Client> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws://127.0.0.1:${port}/playback`, options);
     const frames: Frame[] = [];
-    const waiters: Array<(f: Frame) => void> = [];
+    const waiters: Array<{ res: (f: Frame) => void; rej: (e: Error) => void }> = [];
     let cursor = 0;
+    let gone = false;
     ws.on('message', (data) => {
       frames.push(JSON.parse(data.toString()) as Frame);
       const w = waiters.shift();
-      if (w) w(frames[cursor++]!);
+      if (w) w.res(frames[cursor++]!);
     });
     ws.on('error', () => {});
-    const closed = new Promise<number>((res) => ws.on('close', (code) => res(code)));
+    const closed = new Promise<number>((res) =>
+      ws.on('close', (code) => {
+        // A frame awaited from a closed socket never comes: fail the test instead of hanging it.
+        gone = true;
+        for (const w of waiters.splice(0)) w.rej(new Error(`socket closed (${code}) while a frame was awaited`));
+        res(code);
+      }),
+    );
     const next = () =>
-      new Promise<Frame>((res) => {
+      new Promise<Frame>((res, rej) => {
         if (cursor < frames.length) res(frames[cursor++]!);
-        else waiters.push(res);
+        else if (gone) rej(new Error('socket closed while a frame was awaited'));
+        else waiters.push({ res, rej });
       });
     ws.once('open', () =>
       resolve({
@@ -428,7 +437,8 @@ describe('playback bad input', () => {
   });
 
   test('a silent client is dropped by the heartbeat and the others get CONNECTIONS', async () => {
-    const srv = await start({ heartbeatMs: 20, silenceTimeoutMs: 60 });
+    // Not too tight: on a busy box the live client's pongs must still beat the silence timeout.
+    const srv = await start({ heartbeatMs: 50, silenceTimeoutMs: 400 });
     try {
       const alive = await join(srv.port);
       const silent = await connect(srv.port, { autoPong: false });
