@@ -4,7 +4,7 @@
 // machine's pure transition function (no actor) for the step in which its request arrives; it gets
 // an actor only if it is still open when that step ends (see TransactionLayer.onRequest).
 import type { Logger } from 'pino';
-import { createActor, type AnyActorLogic, type AnyEventObject, type AnyMachineSnapshot, type AnyStateMachine } from 'xstate';
+import type { AnyActorLogic, AnyEventObject, AnyMachineSnapshot } from 'xstate';
 import {
   sipInviteServerTransactionMachine,
   sipNonInviteServerTransactionMachine,
@@ -13,7 +13,7 @@ import {
 } from '../../../machines/index.js';
 import { sipTimerConfig, type SipTimerConfig } from '../../../machines/sipTimers.js';
 import type { Supervisor } from '../../actors/supervisor.js';
-import { inertScope } from '../../actors/inert-scope.js';
+import { pureStepper, type PureStepper } from './pure-stepper.js';
 import { createResponse, serialize, type SipRequest, type SipResponse } from '../codec/message.js';
 import type { Via } from '../codec/headers.js';
 import type { Endpoint, SipUdpTransport } from '../transport/udp.js';
@@ -154,48 +154,6 @@ export interface TransactionLayerStats {
   statelessResponses: number;
 }
 
-
-interface PureStepper {
-  /** The machine's initial snapshot for this layer's timers (immutable, shared). */
-  initial: AnyMachineSnapshot;
-  step(snap: AnyMachineSnapshot, event: AnyEventObject): [AnyMachineSnapshot, Array<{ type: string; params: unknown }>];
-}
-
-/**
- * xstate's transition()/initialTransition() build a throwaway actor per call; this keeps one inert
- * scope per machine and calls the machine's transition with it, collecting the actions to run.
- */
-function pureStepper(logic: AnyStateMachine, input: SipTimerConfig): PureStepper {
-  const self = createActor(logic, { input });
-  let collected: Array<{ type: string; params: unknown }> = [];
-  const scope = inertScope(self, (a) => {
-    collected.push(a);
-  });
-  const run = (snap: AnyMachineSnapshot, event: AnyEventObject): [AnyMachineSnapshot, Array<{ type: string; params: unknown }>] => {
-    const actions: Array<{ type: string; params: unknown }> = (collected = []);
-    return [logic.transition(snap, event, scope), actions];
-  };
-  const initial = logic.getInitialSnapshot(scope, input);
-  // Every transaction starts with the same transition, idle --REQUEST.RECEIVED--> (no guard, and
-  // the request is not kept in context): its result is computed once and reused, with the actual
-  // request put into the params of its actions. Checked here: two different requests give the
-  // same snapshot, so the memo is the machine's own answer.
-  const [received, receivedActions] = run(initial, { type: 'REQUEST.RECEIVED', request: 1 });
-  const [check] = run(initial, { type: 'REQUEST.RECEIVED', request: 2 });
-  const memo = JSON.stringify([received.value, received.context]) === JSON.stringify([check.value, check.context]);
-  return {
-    initial,
-    step(snap, event) {
-      if (memo && snap === initial && event.type === 'REQUEST.RECEIVED') {
-        const actions = receivedActions.map((a) =>
-          a.params && typeof a.params === 'object' && 'request' in a.params ? { type: a.type, params: { ...a.params, request: (event as { request?: unknown }).request } } : a,
-        );
-        return [received, actions];
-      }
-      return run(snap, event);
-    },
-  };
-}
 
 export class TransactionLayer {
   private readonly servers = new Map<string, ServerRecord>();
