@@ -1,0 +1,204 @@
+// The MediaLeg of a WebSocket call whose binary frames carry 8 kHz, 16-bit little-endian mono PCM
+// (the inbound-call protocol). The same 8 kHz PCM as every other leg, so bridges to SIP legs need
+// no resampling: only the byte framing differs.
+//
+// Receive: the route hands every binary frame to `receive()`; it is cut (or joined) into 20 ms
+// frames of 160 samples whatever size the client sends, and a partial frame waits for the next
+// message. Nothing is done while nobody listens.
+// Send: `write()` copies the frame into a small ring of preallocated buffers and sends it as one
+// binary message. A buffer is reused only once the socket has written it; when the ring is full or
+// the socket's `bufferedAmount` is over the limit (a slow client), the frame is dropped and counted
+// rather than queued without bound.
+//
+// Fast path (issue 20): no closure, array or buffer is made per frame in either direction.
+import { endianness } from 'node:os';
+import { FRAME_SAMPLES, type AudioListener, type MediaLeg } from './leg.js';
+
+const FRAME_BYTES = FRAME_SAMPLES * 2;
+// The wire is little-endian; Int16Array views are host order.
+const BIG_ENDIAN = endianness() === 'BE';
+const NO_LISTENERS: readonly AudioListener[] = Object.freeze([]);
+const NO_CLOSERS: ReadonlyArray<() => void> = Object.freeze([]);
+/** ws send options for every frame (one object, not one per frame). */
+const BINARY = { binary: true } as const;
+
+/** What the leg needs of a `ws` WebSocket. */
+export interface WsLegSocket {
+  readonly readyState: number;
+  readonly OPEN: number;
+  /** Bytes queued on the socket but not yet written (ws's `bufferedAmount`). */
+  readonly bufferedAmount: number;
+  send(data: Buffer, opts: { binary: true }, cb?: (err?: Error) => void): void;
+}
+
+/** The leg's call: whether it may carry audio now (the protocol sends audio only after `answer`), and its hangup. */
+export interface WsLegCall {
+  readonly isActive: boolean;
+  hangup(detail?: string): void;
+}
+
+export interface WsLegOptions {
+  /** Frames handed to the socket and not yet written; beyond, `write()` drops (default 16 = 320 ms). */
+  maxQueuedFrames?: number;
+  /** `write()` drops while the socket's `bufferedAmount` is above this (default 8 KiB ≈ 25 frames). */
+  maxBufferedBytes?: number;
+}
+
+export interface WsLegStats {
+  /** 160-sample frames delivered to listeners. */
+  framesIn: number;
+  /** Frames sent to the client. */
+  framesOut: number;
+  /** Frames `write()` dropped because the client was not reading fast enough. */
+  dropped: number;
+}
+
+export class WsLeg implements MediaLeg {
+  private isClosed = false;
+  private listeners: readonly AudioListener[] = NO_LISTENERS;
+  private closers: ReadonlyArray<() => void> = NO_CLOSERS;
+  // Receive side, allocated by the first onAudio(): `acc` is the byte view of `frame`.
+  private frame: Int16Array | undefined;
+  private acc: Buffer | undefined;
+  private fill = 0;
+  // Send side, allocated by the first write(): ring[i] is the byte view of ringPcm[i].
+  private ring: Buffer[] | undefined;
+  private ringPcm: Int16Array[] = [];
+  private next = 0;
+  private inFlight = 0;
+  private sentCb: (() => void) | undefined;
+  private readonly maxQueued: number;
+  private readonly maxBuffered: number;
+  framesIn = 0;
+  framesOut = 0;
+  dropped = 0;
+
+  constructor(
+    readonly id: string,
+    private readonly ws: WsLegSocket,
+    private readonly call: WsLegCall,
+    opts: WsLegOptions = {},
+  ) {
+    this.maxQueued = Math.max(1, Math.floor(opts.maxQueuedFrames ?? 16));
+    this.maxBuffered = Math.max(0, opts.maxBufferedBytes ?? 8 * 1024);
+  }
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  stats(): WsLegStats {
+    return { framesIn: this.framesIn, framesOut: this.framesOut, dropped: this.dropped };
+  }
+
+  onAudio(cb: AudioListener): () => void {
+    if (this.isClosed) return () => {};
+    if (!this.frame) {
+      this.frame = new Int16Array(FRAME_SAMPLES);
+      this.acc = Buffer.from(this.frame.buffer, this.frame.byteOffset, FRAME_BYTES);
+    }
+    this.listeners = [...this.listeners, cb];
+    return () => {
+      const i = this.listeners.indexOf(cb);
+      if (i < 0) return;
+      // Copy on write: receive() may be iterating the current array.
+      const rest = this.listeners.slice();
+      rest.splice(i, 1);
+      this.listeners = rest.length ? rest : NO_LISTENERS;
+      if (!rest.length) this.fill = 0; // a partial frame of no one's would be stale later
+    };
+  }
+
+  /** One binary message from the client (any size, even an odd number of bytes). */
+  receive(data: Buffer): void {
+    if (this.listeners.length === 0 || this.isClosed) return;
+    const acc = this.acc!;
+    const frame = this.frame!;
+    const n = data.length;
+    let off = 0;
+    while (off < n) {
+      const take = Math.min(FRAME_BYTES - this.fill, n - off);
+      data.copy(acc, this.fill, off, off + take);
+      off += take;
+      this.fill += take;
+      if (this.fill < FRAME_BYTES) return;
+      this.fill = 0;
+      if (BIG_ENDIAN) acc.swap16();
+      this.framesIn++;
+      const ls = this.listeners;
+      for (let i = 0; i < ls.length; i++) ls[i]!(frame);
+      if (this.listeners.length === 0 || this.isClosed) return;
+    }
+  }
+
+  write(frame: Int16Array): boolean {
+    if (this.isClosed || !this.call.isActive) return false;
+    const ws = this.ws;
+    if (ws.readyState !== ws.OPEN) return false;
+    const ring = this.ring ?? this.makeRing();
+    if (this.inFlight >= ring.length || ws.bufferedAmount > this.maxBuffered) {
+      this.dropped++;
+      return false;
+    }
+    const n = frame.length;
+    let out: Buffer;
+    if (n <= FRAME_SAMPLES) {
+      const i = this.next;
+      this.next = i + 1 === ring.length ? 0 : i + 1;
+      this.ringPcm[i]!.set(frame);
+      out = n === FRAME_SAMPLES ? ring[i]! : ring[i]!.subarray(0, n * 2);
+    } else {
+      // Longer than a frame (not what the media actors write): a copy of its own.
+      out = Buffer.from(frame.buffer.slice(frame.byteOffset, frame.byteOffset + n * 2));
+    }
+    if (BIG_ENDIAN) out.swap16();
+    this.inFlight++;
+    this.framesOut++;
+    ws.send(out, BINARY, this.sentCb);
+    return true;
+  }
+
+  private makeRing(): Buffer[] {
+    const pcm = new Int16Array(FRAME_SAMPLES * this.maxQueued);
+    const ring: Buffer[] = [];
+    for (let i = 0; i < this.maxQueued; i++) {
+      this.ringPcm.push(pcm.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
+      ring.push(Buffer.from(pcm.buffer, i * FRAME_BYTES, FRAME_BYTES));
+    }
+    // Socket writes complete in order, so a count tells which buffers are free again.
+    this.sentCb = () => void this.inFlight--;
+    this.ring = ring;
+    return ring;
+  }
+
+  onClose(cb: () => void): () => void {
+    if (this.isClosed) {
+      queueMicrotask(cb);
+      return () => {};
+    }
+    this.closers = [...this.closers, cb];
+    return () => {
+      this.closers = this.closers.filter((c) => c !== cb);
+    };
+  }
+
+  /** The call is over (ended, or its socket closed): listeners go, onClose callbacks run once. */
+  end(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.listeners = NO_LISTENERS;
+    const closers = this.closers;
+    this.closers = NO_CLOSERS;
+    for (const c of closers) c();
+  }
+
+  /**
+   * Close the transport: the socket is the call, so the call hangs up (the client gets its
+   * `hangup` event, then the socket closes). Idempotent.
+   */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.end();
+    this.call.hangup('media closed');
+  }
+}
