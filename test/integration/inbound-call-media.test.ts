@@ -7,8 +7,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createEngine, demoApp, type Call, type Engine, type EngineOptions } from '../../src/index.js';
-import { ToneSource, toneRatio, readWavFile } from '../../src/media/index.js';
+import { toneRatio, readWavFile } from '../../src/media/index.js';
 import { TestClient } from '../helpers/ws-client.js';
+import { ToneCaller, assertHears } from '../helpers/ws-tone-caller.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -38,65 +39,6 @@ async function wsEngine(onCall: (call: Call) => void, o: EngineOptions = {}): Pr
   engines.push(engine);
   await engine.listen();
   return { engine, url: `ws://127.0.0.1:${engine.wsPort}/` };
-}
-
-/** A WebSocket caller: sends a tone in real time (`samplesPerMessage` per binary message) and keeps what it hears. */
-class ToneCaller {
-  readonly c: TestClient;
-  private timer: NodeJS.Timeout | undefined;
-  private readonly heard: Buffer[] = [];
-  sessionId = '';
-
-  constructor(url: string) {
-    this.c = new TestClient(url);
-    this.c.ws.on('message', (data, isBinary) => isBinary && this.heard.push(data as Buffer));
-  }
-
-  async answered(): Promise<void> {
-    await this.c.opened();
-    this.sessionId = (await this.c.json('incoming_call')).sessionId;
-    await this.c.json('answer');
-  }
-
-  /** Send `hz` for `ms` at real-time pace; resolves when all of it was sent. */
-  sendTone(hz: number, ms: number, samplesPerMessage = 160): Promise<number> {
-    const tone = new ToneSource([hz], { frameSamples: samplesPerMessage, amplitude: 10_000 });
-    const messages = Math.ceil((ms * 8) / samplesPerMessage);
-    let sent = 0;
-    return new Promise((resolve) => {
-      this.timer = setInterval(() => {
-        const pcm = tone.next();
-        const buf = Buffer.alloc(pcm.length * 2);
-        for (let i = 0; i < pcm.length; i++) buf.writeInt16LE(pcm[i]!, i * 2);
-        if (this.c.ws.readyState === this.c.ws.OPEN) this.c.send(buf);
-        if (++sent >= messages) {
-          clearInterval(this.timer);
-          resolve(sent * buf.length);
-        }
-      }, samplesPerMessage / 8);
-    });
-  }
-
-  /** What it heard so far, as 8 kHz samples (the protocol's 16-bit little-endian PCM). */
-  heardSamples(): Int16Array {
-    const all = Buffer.concat(this.heard);
-    const out = new Int16Array(all.length >> 1);
-    for (let i = 0; i < out.length; i++) out[i] = all.readInt16LE(i * 2);
-    return out;
-  }
-
-  hangup(): void {
-    clearInterval(this.timer);
-    if (this.sessionId) this.c.send({ event: 'hangup', sessionId: this.sessionId });
-  }
-}
-
-function assertHears(samples: Int16Array, want: number, notWant: number, who: string): void {
-  assert.ok(samples.length >= 4000, `${who} heard ${samples.length} samples (expected ≥ 0.5 s)`);
-  const yes = toneRatio(samples, 8000, want);
-  const no = toneRatio(samples, 8000, notWant);
-  assert.ok(yes > 0.5, `${who} heard ${want} Hz: share ${yes.toFixed(2)} over ${samples.length / 8} ms`);
-  assert.ok(no < 0.05, `${who} did not hear ${notWant} Hz: share ${no.toFixed(3)}`);
 }
 
 test('WS ↔ WS bridge: each client hears the other\'s tone and not its own (30 ms and 20 ms messages)', { timeout: 15_000 }, async () => {
