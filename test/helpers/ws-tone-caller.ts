@@ -51,7 +51,7 @@ export class ToneCaller {
 
   hangup(): void {
     clearInterval(this.timer);
-    if (this.sessionId) this.c.send({ event: 'hangup', sessionId: this.sessionId });
+    if (this.sessionId && this.c.ws.readyState === this.c.ws.OPEN) this.c.send({ event: 'hangup', sessionId: this.sessionId });
   }
 }
 
