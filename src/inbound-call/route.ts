@@ -99,7 +99,7 @@ class InboundConnection implements CallWire {
     const leg = this.leg;
     if (leg.closed) return;
     leg.end();
-    if (leg.dropped > 0) this.call.logger.warn(leg.stats(), 'client read audio too slowly: frames dropped');
+    if (leg.dropped > 0 || leg.overrunBytes > 0) this.call.logger.warn(leg.stats(), 'audio dropped: client too slow to read, or sending faster than real time');
   }
 
   // ---- socket --------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ class InboundConnection implements CallWire {
     this.endMedia();
     const call = this.call;
     if (!call.isEnded) call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: `connection closed (${code})` });
-    this.r.calls.release(call.id);
+    this.r.calls.release(call);
   }
 }
 
@@ -180,7 +180,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
     maxPayload: o.maxPayload ?? 64 * 1024,
     match: (url) => (url.pathname === path ? {} : null),
     onConnection(ws: WebSocket, req: IncomingMessage) {
-      // The call id doubles as the connection's supervisor group: one id, one allocation.
+      // The call id doubles as the call's supervisor group (its media actors join it): one id, one allocation.
       const callId = uuidv4();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
       const c = new InboundConnection(shared, ws);

@@ -42,6 +42,12 @@ export interface WsLegOptions {
   maxQueuedFrames?: number;
   /** `write()` drops while the socket's `bufferedAmount` is above this (default 8 KiB ≈ 25 frames). */
   maxBufferedBytes?: number;
+  /**
+   * Received audio handed to listeners is capped at this many times real time (default 5, like the
+   * route's frame rate), with a burst of one second's worth at that rate; the excess is dropped and
+   * counted. The route's rate limit counts messages, and one message may hold 64 KiB (~200 frames).
+   */
+  maxRealtime?: number;
 }
 
 export interface WsLegStats {
@@ -51,6 +57,8 @@ export interface WsLegStats {
   framesOut: number;
   /** Frames `write()` dropped because the client was not reading fast enough. */
   dropped: number;
+  /** Received bytes dropped because the client sent audio faster than `maxRealtime` allows. */
+  overrunBytes: number;
 }
 
 export class WsLeg implements MediaLeg {
@@ -69,9 +77,15 @@ export class WsLeg implements MediaLeg {
   private sentCb: (() => void) | undefined;
   private readonly maxQueued: number;
   private readonly maxBuffered: number;
+  // Receive budget in bytes (a token bucket refilled by the clock).
+  private readonly bytesPerMs: number;
+  private readonly burstBytes: number;
+  private budget: number;
+  private budgetAt = performance.now();
   framesIn = 0;
   framesOut = 0;
   dropped = 0;
+  overrunBytes = 0;
 
   constructor(
     readonly id: string,
@@ -81,6 +95,9 @@ export class WsLeg implements MediaLeg {
   ) {
     this.maxQueued = Math.max(1, Math.floor(opts.maxQueuedFrames ?? 16));
     this.maxBuffered = Math.max(0, opts.maxBufferedBytes ?? 8 * 1024);
+    this.bytesPerMs = (FRAME_BYTES / 20) * Math.max(1, opts.maxRealtime ?? 5);
+    this.burstBytes = this.bytesPerMs * 1000;
+    this.budget = this.burstBytes;
   }
 
   get closed(): boolean {
@@ -88,7 +105,7 @@ export class WsLeg implements MediaLeg {
   }
 
   stats(): WsLegStats {
-    return { framesIn: this.framesIn, framesOut: this.framesOut, dropped: this.dropped };
+    return { framesIn: this.framesIn, framesOut: this.framesOut, dropped: this.dropped, overrunBytes: this.overrunBytes };
   }
 
   onAudio(cb: AudioListener): () => void {
@@ -112,9 +129,19 @@ export class WsLeg implements MediaLeg {
   /** One binary message from the client (any size, even an odd number of bytes). */
   receive(data: Buffer): void {
     if (this.listeners.length === 0 || this.isClosed) return;
+    const now = performance.now();
+    this.budget = Math.min(this.burstBytes, this.budget + (now - this.budgetAt) * this.bytesPerMs);
+    this.budgetAt = now;
+    let n = data.length;
+    if (n > this.budget) {
+      // Drop an even number of bytes so the samples that follow keep their byte alignment.
+      const drop = (n - Math.floor(this.budget) + 1) & ~1;
+      this.overrunBytes += drop;
+      n -= drop;
+    }
+    this.budget -= n;
     const acc = this.acc!;
     const frame = this.frame!;
-    const n = data.length;
     let off = 0;
     while (off < n) {
       const take = Math.min(FRAME_BYTES - this.fill, n - off);

@@ -68,6 +68,19 @@ test('receive: nothing is done without a listener, and a partial frame is droppe
   off2();
 });
 
+test('receive: audio beyond maxRealtime (burst: 1 s at that rate) is dropped and counted, sample alignment kept', () => {
+  const leg = new WsLeg('ws:7', new FakeSocket(), live, { maxRealtime: 1 });
+  const got: number[] = [];
+  leg.onAudio((f) => {
+    for (const v of f) got.push(v);
+  });
+  const all = ramp(0, 15000); // 30 000 bytes at once: 1.9 s of audio, the burst is 1 s (16 000 bytes)
+  for (let off = 0; off < all.length; off += 10_001) leg.receive(all.subarray(off, off + 10_001));
+  assert.equal(leg.framesIn, 50, 'one second of audio delivered');
+  assert.ok(leg.overrunBytes >= 13_000 && leg.overrunBytes % 2 === 0, `overrun ${leg.overrunBytes}`);
+  for (let i = 0; i < got.length; i++) assert.equal(got[i], all.readInt16LE(i * 2), `sample ${i}`);
+});
+
 test('write: one binary message of little-endian bytes per frame; refused before answer and after end', () => {
   const ws = new FakeSocket();
   const call = { isActive: false, hangup() {} };
@@ -101,7 +114,7 @@ test('write: a buffer is reused only after the socket wrote it; past the ring or
   ws.bufferedAmount = 0;
   ws.readyState = 3;
   assert.equal(leg.write(frame(11)), false, 'socket closed');
-  assert.deepEqual(leg.stats(), { framesIn: 0, framesOut: 5, dropped: 3 });
+  assert.deepEqual(leg.stats(), { framesIn: 0, framesOut: 5, dropped: 3, overrunBytes: 0 });
   // What went out is what was written, frame by frame.
   assert.deepEqual(ws.copies.map((b) => b.readInt16LE(0)), [0, 1, 2, 3, 9]);
 });
