@@ -71,7 +71,7 @@ export class WsLeg implements MediaLeg {
   private fill = 0;
   // Send side, allocated by the first write(): ring[i] is the byte view of ringPcm[i].
   private ring: Buffer[] | undefined;
-  private ringPcm: Int16Array[] = [];
+  private ringPcm: Int16Array[] | undefined;
   private next = 0;
   private inFlight = 0;
   private sentCb: (() => void) | undefined;
@@ -95,7 +95,7 @@ export class WsLeg implements MediaLeg {
   ) {
     this.maxQueued = Math.max(1, Math.floor(opts.maxQueuedFrames ?? 16));
     this.maxBuffered = Math.max(0, opts.maxBufferedBytes ?? 8 * 1024);
-    this.bytesPerMs = (FRAME_BYTES / 20) * Math.max(1, opts.maxRealtime ?? 5);
+    this.bytesPerMs = (FRAME_BYTES / 20) * Math.max(0.01, opts.maxRealtime ?? 5);
     this.burstBytes = this.bytesPerMs * 1000;
     this.budget = this.burstBytes;
   }
@@ -134,8 +134,9 @@ export class WsLeg implements MediaLeg {
     this.budgetAt = now;
     let n = data.length;
     if (n > this.budget) {
-      // Drop an even number of bytes so the samples that follow keep their byte alignment.
-      const drop = (n - Math.floor(this.budget) + 1) & ~1;
+      // Drop an even number of bytes (at most all but the odd one) so the samples that follow keep
+      // their byte alignment; the budget may then go one byte below zero.
+      const drop = Math.min((n - Math.floor(this.budget) + 1) & ~1, n & ~1);
       this.overrunBytes += drop;
       n -= drop;
     }
@@ -172,7 +173,7 @@ export class WsLeg implements MediaLeg {
     if (n <= FRAME_SAMPLES) {
       const i = this.next;
       this.next = i + 1 === ring.length ? 0 : i + 1;
-      this.ringPcm[i]!.set(frame);
+      this.ringPcm![i]!.set(frame);
       out = n === FRAME_SAMPLES ? ring[i]! : ring[i]!.subarray(0, n * 2);
     } else {
       // Longer than a frame (not what the media actors write): a copy of its own.
@@ -188,12 +189,14 @@ export class WsLeg implements MediaLeg {
   private makeRing(): Buffer[] {
     const pcm = new Int16Array(FRAME_SAMPLES * this.maxQueued);
     const ring: Buffer[] = [];
+    const views: Int16Array[] = [];
     for (let i = 0; i < this.maxQueued; i++) {
-      this.ringPcm.push(pcm.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
+      views.push(pcm.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
       ring.push(Buffer.from(pcm.buffer, i * FRAME_BYTES, FRAME_BYTES));
     }
     // Socket writes complete in order, so a count tells which buffers are free again.
     this.sentCb = () => void this.inFlight--;
+    this.ringPcm = views;
     this.ring = ring;
     return ring;
   }

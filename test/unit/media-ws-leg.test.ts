@@ -79,6 +79,14 @@ test('receive: audio beyond maxRealtime (burst: 1 s at that rate) is dropped and
   assert.equal(leg.framesIn, 50, 'one second of audio delivered');
   assert.ok(leg.overrunBytes >= 13_000 && leg.overrunBytes % 2 === 0, `overrun ${leg.overrunBytes}`);
   for (let i = 0; i < got.length; i++) assert.equal(got[i], all.readInt16LE(i * 2), `sample ${i}`);
+  // A trickle of a budget (0.16 B/ms, burst 160 B): once it is spent, of an odd message two bytes
+  // are dropped, never three (that would shift every later sample by a byte).
+  const slow = new WsLeg('ws:8', new FakeSocket(), live, { maxRealtime: 0.01 });
+  slow.onAudio(() => {});
+  slow.receive(Buffer.alloc(200));
+  assert.equal(slow.overrunBytes, 40);
+  slow.receive(Buffer.alloc(3));
+  assert.equal(slow.overrunBytes, 42);
 });
 
 test('write: one binary message of little-endian bytes per frame; refused before answer and after end', () => {
