@@ -1,7 +1,7 @@
 // A caller on the inbound-call WebSocket protocol that talks a tone and keeps what it hears
 // (16-bit little-endian PCM at 8 kHz both ways), for tests that check audio by frequency.
 import assert from 'node:assert/strict';
-import { ToneSource, toneRatio } from '../../src/media/index.js';
+import { ToneSource, toneRatio, pcmToLE, leToPcm } from '../../src/media/index.js';
 import { TestClient } from './ws-client.js';
 
 /** A WebSocket caller: sends a tone in real time (`samplesPerMessage` per binary message) and keeps what it hears. */
@@ -29,9 +29,7 @@ export class ToneCaller {
     let sent = 0;
     return new Promise((resolve) => {
       this.timer = setInterval(() => {
-        const pcm = tone.next();
-        const buf = Buffer.alloc(pcm.length * 2);
-        for (let i = 0; i < pcm.length; i++) buf.writeInt16LE(pcm[i]!, i * 2);
+        const buf = pcmToLE(tone.next());
         if (this.c.ws.readyState === this.c.ws.OPEN) this.c.send(buf);
         if (++sent >= messages) {
           clearInterval(this.timer);
@@ -43,10 +41,7 @@ export class ToneCaller {
 
   /** What it heard so far, as 8 kHz samples (the protocol's 16-bit little-endian PCM). */
   heardSamples(): Int16Array {
-    const all = Buffer.concat(this.heard);
-    const out = new Int16Array(all.length >> 1);
-    for (let i = 0; i < out.length; i++) out[i] = all.readInt16LE(i * 2);
-    return out;
+    return leToPcm(Buffer.concat(this.heard));
   }
 
   hangup(): void {
