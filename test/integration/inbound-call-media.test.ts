@@ -76,6 +76,8 @@ test('a WS call recorded to WAV holds what the client sent (odd message sizes), 
   const { url } = await wsEngine((call) => void (rec = call.record(file)));
   const c = new ToneCaller(url);
   await c.answered();
+  // A recording captures from the moment its file is open (on a loaded box, after the answer).
+  await waitFor(() => rec?.actor.getSnapshot().matches('active') === true, 'the recording to be open', 3000);
   // 111 samples per message: frames straddle messages all the time.
   const bytes = await c.sendTone(700, 1000, 111);
   await new Promise((r) => setTimeout(r, 100));
