@@ -61,27 +61,57 @@ export interface WsLegStats {
   overrunBytes: number;
 }
 
+const NO_OPTIONS: WsLegOptions = Object.freeze({});
+
+/** Receive state, made by the first onAudio(): `acc` is the byte view of `frame`. */
+class Rx {
+  readonly frame = new Int16Array(FRAME_SAMPLES);
+  readonly acc = Buffer.from(this.frame.buffer, this.frame.byteOffset, FRAME_BYTES);
+  fill = 0;
+  // A token bucket of bytes, refilled by the clock.
+  readonly bytesPerMs: number;
+  readonly burst: number;
+  budget: number;
+  at = performance.now();
+
+  constructor(maxRealtime: number) {
+    this.bytesPerMs = (FRAME_BYTES / 20) * Math.max(0.01, maxRealtime);
+    this.burst = this.bytesPerMs * 1000;
+    this.budget = this.burst;
+  }
+}
+
+/** Send state, made by the first write(): ring[i] is the byte view of pcm[i]. */
+class Tx {
+  readonly ring: Buffer[] = [];
+  readonly pcm: Int16Array[] = [];
+  next = 0;
+  inFlight = 0;
+  // Socket writes complete in order, so a count tells which buffers are free again.
+  readonly sent = (): void => void this.inFlight--;
+
+  constructor(
+    slots: number,
+    readonly maxBuffered: number,
+  ) {
+    const pcm = new Int16Array(FRAME_SAMPLES * slots);
+    for (let i = 0; i < slots; i++) {
+      this.pcm.push(pcm.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
+      this.ring.push(Buffer.from(pcm.buffer, i * FRAME_BYTES, FRAME_BYTES));
+    }
+  }
+}
+
+/**
+ * One call's leg. Idle (nobody listening, nothing written: the demo's byte echo) it is one small
+ * object: the receive and send state are made on first use.
+ */
 export class WsLeg implements MediaLeg {
   private isClosed = false;
   private listeners: readonly AudioListener[] = NO_LISTENERS;
   private closers: ReadonlyArray<() => void> = NO_CLOSERS;
-  // Receive side, allocated by the first onAudio(): `acc` is the byte view of `frame`.
-  private frame: Int16Array | undefined;
-  private acc: Buffer | undefined;
-  private fill = 0;
-  // Send side, allocated by the first write(): ring[i] is the byte view of ringPcm[i].
-  private ring: Buffer[] | undefined;
-  private ringPcm: Int16Array[] | undefined;
-  private next = 0;
-  private inFlight = 0;
-  private sentCb: (() => void) | undefined;
-  private readonly maxQueued: number;
-  private readonly maxBuffered: number;
-  // Receive budget in bytes (a token bucket refilled by the clock).
-  private readonly bytesPerMs: number;
-  private readonly burstBytes: number;
-  private budget: number;
-  private budgetAt = performance.now();
+  private rx: Rx | undefined;
+  private tx: Tx | undefined;
   framesIn = 0;
   framesOut = 0;
   dropped = 0;
@@ -91,14 +121,8 @@ export class WsLeg implements MediaLeg {
     readonly id: string,
     private readonly ws: WsLegSocket,
     private readonly call: WsLegCall,
-    opts: WsLegOptions = {},
-  ) {
-    this.maxQueued = Math.max(1, Math.floor(opts.maxQueuedFrames ?? 16));
-    this.maxBuffered = Math.max(0, opts.maxBufferedBytes ?? 8 * 1024);
-    this.bytesPerMs = (FRAME_BYTES / 20) * Math.max(0.01, opts.maxRealtime ?? 5);
-    this.burstBytes = this.bytesPerMs * 1000;
-    this.budget = this.burstBytes;
-  }
+    private readonly opts: WsLegOptions = NO_OPTIONS,
+  ) {}
 
   get closed(): boolean {
     return this.isClosed;
@@ -110,10 +134,7 @@ export class WsLeg implements MediaLeg {
 
   onAudio(cb: AudioListener): () => void {
     if (this.isClosed) return () => {};
-    if (!this.frame) {
-      this.frame = new Int16Array(FRAME_SAMPLES);
-      this.acc = Buffer.from(this.frame.buffer, this.frame.byteOffset, FRAME_BYTES);
-    }
+    this.rx ??= new Rx(this.opts.maxRealtime ?? 5);
     this.listeners = [...this.listeners, cb];
     return () => {
       const i = this.listeners.indexOf(cb);
@@ -122,39 +143,39 @@ export class WsLeg implements MediaLeg {
       const rest = this.listeners.slice();
       rest.splice(i, 1);
       this.listeners = rest.length ? rest : NO_LISTENERS;
-      if (!rest.length) this.fill = 0; // a partial frame of no one's would be stale later
+      if (!rest.length) this.rx!.fill = 0; // a partial frame of no one's would be stale later
     };
   }
 
   /** One binary message from the client (any size, even an odd number of bytes). */
   receive(data: Buffer): void {
     if (this.listeners.length === 0 || this.isClosed) return;
+    const rx = this.rx!;
     const now = performance.now();
-    this.budget = Math.min(this.burstBytes, this.budget + (now - this.budgetAt) * this.bytesPerMs);
-    this.budgetAt = now;
+    rx.budget = Math.min(rx.burst, rx.budget + (now - rx.at) * rx.bytesPerMs);
+    rx.at = now;
     let n = data.length;
-    if (n > this.budget) {
+    if (n > rx.budget) {
       // Drop an even number of bytes (at most all but the odd one) so the samples that follow keep
       // their byte alignment; the budget may then go one byte below zero.
-      const drop = Math.min((n - Math.floor(this.budget) + 1) & ~1, n & ~1);
+      const drop = Math.min((n - Math.floor(rx.budget) + 1) & ~1, n & ~1);
       this.overrunBytes += drop;
       n -= drop;
     }
-    this.budget -= n;
-    const acc = this.acc!;
-    const frame = this.frame!;
+    rx.budget -= n;
+    const acc = rx.acc;
     let off = 0;
     while (off < n) {
-      const take = Math.min(FRAME_BYTES - this.fill, n - off);
-      data.copy(acc, this.fill, off, off + take);
+      const take = Math.min(FRAME_BYTES - rx.fill, n - off);
+      data.copy(acc, rx.fill, off, off + take);
       off += take;
-      this.fill += take;
-      if (this.fill < FRAME_BYTES) return;
-      this.fill = 0;
+      rx.fill += take;
+      if (rx.fill < FRAME_BYTES) return;
+      rx.fill = 0;
       if (BIG_ENDIAN) acc.swap16();
       this.framesIn++;
       const ls = this.listeners;
-      for (let i = 0; i < ls.length; i++) ls[i]!(frame);
+      for (let i = 0; i < ls.length; i++) ls[i]!(rx.frame);
       if (this.listeners.length === 0 || this.isClosed) return;
     }
   }
@@ -163,42 +184,28 @@ export class WsLeg implements MediaLeg {
     if (this.isClosed || !this.call.isActive) return false;
     const ws = this.ws;
     if (ws.readyState !== ws.OPEN) return false;
-    const ring = this.ring ?? this.makeRing();
-    if (this.inFlight >= ring.length || ws.bufferedAmount > this.maxBuffered) {
+    const tx = (this.tx ??= new Tx(Math.max(1, Math.floor(this.opts.maxQueuedFrames ?? 16)), Math.max(0, this.opts.maxBufferedBytes ?? 8 * 1024)));
+    const ring = tx.ring;
+    if (tx.inFlight >= ring.length || ws.bufferedAmount > tx.maxBuffered) {
       this.dropped++;
       return false;
     }
     const n = frame.length;
     let out: Buffer;
     if (n <= FRAME_SAMPLES) {
-      const i = this.next;
-      this.next = i + 1 === ring.length ? 0 : i + 1;
-      this.ringPcm![i]!.set(frame);
+      const i = tx.next;
+      tx.next = i + 1 === ring.length ? 0 : i + 1;
+      tx.pcm[i]!.set(frame);
       out = n === FRAME_SAMPLES ? ring[i]! : ring[i]!.subarray(0, n * 2);
     } else {
       // Longer than a frame (not what the media actors write): a copy of its own.
       out = Buffer.from(frame.buffer.slice(frame.byteOffset, frame.byteOffset + n * 2));
     }
     if (BIG_ENDIAN) out.swap16();
-    this.inFlight++;
+    tx.inFlight++;
     this.framesOut++;
-    ws.send(out, BINARY, this.sentCb);
+    ws.send(out, BINARY, tx.sent);
     return true;
-  }
-
-  private makeRing(): Buffer[] {
-    const pcm = new Int16Array(FRAME_SAMPLES * this.maxQueued);
-    const ring: Buffer[] = [];
-    const views: Int16Array[] = [];
-    for (let i = 0; i < this.maxQueued; i++) {
-      views.push(pcm.subarray(i * FRAME_SAMPLES, (i + 1) * FRAME_SAMPLES));
-      ring.push(Buffer.from(pcm.buffer, i * FRAME_BYTES, FRAME_BYTES));
-    }
-    // Socket writes complete in order, so a count tells which buffers are free again.
-    this.sentCb = () => void this.inFlight--;
-    this.ringPcm = views;
-    this.ring = ring;
-    return ring;
   }
 
   onClose(cb: () => void): () => void {
