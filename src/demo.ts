@@ -1,8 +1,9 @@
 // The demo application `npm start` runs: the inbound-call protocol's reference behaviour.
 // Policy, not engine: ring for a while, answer, echo the caller's audio, hang up after a while.
 // SIP calls are answered at once and echoed with startEcho(call.media); WebSocket calls echo their
-// binary frames byte for byte (the protocol promises them back unchanged, whatever their size). With users registered to the engine (--sip-users), a SIP call to a registered
-// user is connected to that user's phone instead.
+// binary frames byte for byte (the protocol promises them back unchanged, whatever their size).
+// With users registered to the engine (--sip-users), a SIP call to a registered user is connected
+// to that user's phone instead.
 // Embedders replace it with their own onIncomingCall hook.
 import type { Call, IncomingCallDecision } from './call/call.js';
 import { startEcho } from './media/mixing/echo.js';
@@ -27,8 +28,8 @@ export interface DemoAppOptions {
    */
   registrar?: DemoRegistrar | (() => DemoRegistrar | undefined);
   /**
-   * Stream every SIP call to this voice bot, bidirectionally in Twilio's Media
-   * Streams format, instead of echoing it; the call hangs up when the bot is gone.
+   * Stream every SIP call to this voice bot, bidirectionally in Twilio's Media Streams format,
+   * instead of echoing it; the call hangs up when the bot is gone.
    */
   streamUrl?: string;
 }
