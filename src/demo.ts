@@ -1,8 +1,9 @@
 // The demo application `npm start` runs: the inbound-call protocol's reference behaviour.
 // Policy, not engine: ring for a while, answer, echo the caller's audio, hang up after a while.
 // SIP calls are answered at once and echoed with startEcho(call.media); WebSocket calls echo their
-// binary frames. With users registered to the engine (--sip-users), a SIP call to a registered
-// user is connected to that user's phone instead.
+// binary frames byte for byte (the protocol promises them back unchanged, whatever their size).
+// With users registered to the engine (--sip-users), a SIP call to a registered user is connected
+// to that user's phone instead.
 // Embedders replace it with their own onIncomingCall hook.
 import type { Call, IncomingCallDecision } from './call/call.js';
 import { startEcho } from './media/mixing/echo.js';
@@ -27,8 +28,8 @@ export interface DemoAppOptions {
    */
   registrar?: DemoRegistrar | (() => DemoRegistrar | undefined);
   /**
-   * Stream every call that has media (SIP) to this voice bot, bidirectionally in Twilio's Media
-   * Streams format, instead of echoing it; the call hangs up when the bot is gone.
+   * Stream every SIP call to this voice bot, bidirectionally in Twilio's Media Streams format,
+   * instead of echoing it; the call hangs up when the bot is gone.
    */
   streamUrl?: string;
 }
@@ -51,7 +52,7 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
       if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
     });
     const streamUrl = o.streamUrl;
-    if (streamUrl && call.media) {
+    if (streamUrl && call.transport === 'sip' && call.media) {
       call.once('answered', () => {
         try {
           call.stream(streamUrl, { bidirectional: true, fallback: 'hangup' });
@@ -61,9 +62,10 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
         }
       });
     }
-    // Echo on the media plane when the call has one: G.711 bytes go straight back (pass-through),
-    // no per-frame EventEmitter hop, and it stops by itself when the call ends.
-    else if (call.media) startEcho(call.media, { mode: 'auto' });
+    // SIP: echo on the media plane, G.711 bytes straight back (pass-through), no per-frame
+    // EventEmitter hop, and it stops by itself when the call ends. WebSocket calls have a media
+    // leg too, but it re-frames to 20 ms: their echo returns each message as it came instead.
+    else if (call.transport === 'sip' && call.media) startEcho(call.media, { mode: 'auto' });
     else call.on('audio', (frame) => call.sendAudio(frame));
     // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
     if (call.transport === 'sip') return { action: 'accept' };

@@ -375,8 +375,9 @@ export class Engine extends EventEmitter<EngineEvents> {
   }
 
   /**
-   * Bridge two calls' media: each hears the other. Same-codec RTP legs relay the G.711 bytes,
-   * PCMU ↔ PCMA is transcoded through PCM. Both call actors get MEDIA.STARTED now and
+   * Bridge two calls' media, any pair of SIP and WebSocket calls: each hears the other. Same-codec
+   * RTP legs relay the G.711 bytes; PCMU ↔ PCMA and WebSocket legs go through 8 kHz PCM (every leg
+   * is 8 kHz: nothing is resampled). Both call actors get MEDIA.STARTED now and
    * MEDIA.STOPPED when the bridge stops (`bridge.stop()`, or either call ending).
    */
   bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {

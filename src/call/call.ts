@@ -41,10 +41,10 @@ export interface CallRecordOptions {
 /** RTP statistics of a call's media (SIP calls): counters, receive stats, RTT and an estimated MOS. */
 export type CallMediaStats = RtpSessionStats;
 
-/** @internal what a transport gives the call for its media. */
+/** @internal what a transport gives the call for its media (RTP statistics: SIP calls only). */
 export interface CallMediaBinding {
   leg: MediaLeg;
-  stats: () => CallMediaStats;
+  stats?: () => CallMediaStats;
 }
 
 /**
@@ -222,9 +222,10 @@ export class Call extends EventEmitter<CallEvents> {
   // ---- media (see docs/media.md "Media on calls") --------------------------------------------
 
   /**
-   * The call's audio as a MediaLeg (8 kHz PCM frames, G.711 pass-through on RTP): attach echo,
-   * bridges, mixers, playback or recording to it. Undefined for transports without RTP (WebSocket
-   * calls use the `audio` event and `sendAudio()`). It closes when the call ends.
+   * The call's audio as a MediaLeg (8 kHz PCM in 20 ms frames, G.711 pass-through on RTP): attach
+   * echo, bridges, mixers, playback or recording to it. SIP calls have one from their RTP session,
+   * inbound-call WebSocket calls from their binary frames (16-bit little-endian PCM). It closes
+   * when the call ends. The `audio` event and `sendAudio()` still carry the transport's own bytes.
    */
   get media(): MediaLeg | undefined {
     return this.#mediaBinding?.leg;
@@ -333,7 +334,7 @@ export class Call extends EventEmitter<CallEvents> {
    * Undefined for calls without RTP.
    */
   stats(): CallMediaStats | undefined {
-    return this.#finalStats ?? this.#mediaBinding?.stats();
+    return this.#finalStats ?? this.#mediaBinding?.stats?.();
   }
 
   /** Resolves with the end reason once the call has ended. */
@@ -351,7 +352,7 @@ export class Call extends EventEmitter<CallEvents> {
     if (this.#endInfo) return;
     this.#endInfo = end;
     this.#active = false;
-    if (this.#mediaBinding && !this.#finalStats) {
+    if (this.#mediaBinding?.stats && !this.#finalStats) {
       try {
         this.#finalStats = this.#mediaBinding.stats();
       } catch {

@@ -201,9 +201,13 @@ export class CallManager {
     }
   }
 
-  /** Stop whatever actors a connection still owns (after its socket closed). */
-  release(group: string): void {
-    this.opts.supervisor.stopGroup(group);
+  /**
+   * The call's transport is gone: stop its actor if it is still running. Not its whole supervisor
+   * group: the call's playback, recording and stream actors share it and end by themselves when
+   * the call's media leg closes (a recording still has its file to finalise).
+   */
+  release(call: Call): void {
+    this.opts.supervisor.stop(call.id);
   }
 
   /** Hang up every live call (graceful shutdown). */

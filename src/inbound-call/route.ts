@@ -13,6 +13,7 @@ import type { Call, CallDriver, CallWire } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { WS_CLOSE } from '../http/close-codes.js';
+import { WsLeg } from '../media/ws-leg.js';
 
 export interface InboundCallOptions {
   /** Path served (default `/`). */
@@ -51,6 +52,8 @@ class InboundConnection implements CallWire {
   call!: Call;
   driver!: CallDriver;
   gate!: FrameGate;
+  /** The call's MediaLeg (play, record, bridge, stream attach here); idle until someone listens or writes. */
+  leg!: WsLeg;
 
   constructor(
     readonly r: RouteShared,
@@ -85,10 +88,18 @@ class InboundConnection implements CallWire {
   }
   ended(end: CallEnd): void {
     clearTimeout(this.offerTimer);
+    this.endMedia();
     const ws = this.ws;
     if (ws.readyState === ws.OPEN || ws.readyState === ws.CONNECTING) {
       ws.close(end.reason === 'failed' ? WS_CLOSE.internal : WS_CLOSE.normal, `call ended: ${end.reason}`);
     }
+  }
+
+  private endMedia(): void {
+    const leg = this.leg;
+    if (leg.closed) return;
+    leg.end();
+    if (leg.dropped > 0 || leg.overrunBytes > 0) this.call.logger.warn(leg.stats(), 'audio dropped: client too slow to read, or sending faster than real time');
   }
 
   // ---- socket --------------------------------------------------------------------------------
@@ -118,8 +129,10 @@ class InboundConnection implements CallWire {
     }
     const call = this.call;
     if (isBinary) {
-      // Fast path: audio never goes through the actor, only its "may I" check.
+      // Fast path: audio never goes through the actor, only its "may I" check. The bytes go to the
+      // media leg (as PCM frames, when something listens) and, unchanged, to the app's `audio` event.
       if (!call.isActive) return this.error('audio before answer');
+      this.leg.receive(data as Buffer);
       this.driver.audio(data as Buffer);
       return;
     }
@@ -136,9 +149,10 @@ class InboundConnection implements CallWire {
 
   onClose(code: number): void {
     clearTimeout(this.offerTimer);
+    this.endMedia();
     const call = this.call;
     if (!call.isEnded) call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: `connection closed (${code})` });
-    this.r.calls.release(call.id);
+    this.r.calls.release(call);
   }
 }
 
@@ -166,7 +180,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
     maxPayload: o.maxPayload ?? 64 * 1024,
     match: (url) => (url.pathname === path ? {} : null),
     onConnection(ws: WebSocket, req: IncomingMessage) {
-      // The call id doubles as the connection's supervisor group: one id, one allocation.
+      // The call id doubles as the call's supervisor group (its media actors join it): one id, one allocation.
       const callId = uuidv4();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
       const c = new InboundConnection(shared, ws);
@@ -183,6 +197,8 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       c.call = call;
       c.sessionId = call.id;
       c.driver = calls.driverOf(call)!;
+      c.leg = new WsLeg(call.id, ws, call);
+      c.driver.attachMedia({ leg: c.leg });
       c.gate = new FrameGate(rates);
       c.offerTimer = setTimeout(offer, shared.offerDelayMs, c);
       ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));

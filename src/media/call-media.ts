@@ -104,14 +104,15 @@ export interface BridgeableCall {
 }
 
 /**
- * Bridge two calls' media: each hears the other. Same-codec RTP legs relay G.711 bytes
- * (`mode: 'passthrough'`), PCMU ↔ PCMA goes through PCM (`mode: 'pcm'`). Both call actors get
+ * Bridge two calls' media, SIP or WebSocket: each hears the other. Same-codec RTP legs relay G.711
+ * bytes (`mode: 'passthrough'`); PCMU ↔ PCMA and anything with a WebSocket leg goes through PCM
+ * (`mode: 'pcm'`). Every leg is 8 kHz, so nothing is resampled. Both call actors get
  * MEDIA.STARTED now and MEDIA.STOPPED when the bridge stops (by `stop()` or a call ending).
  */
 export function bridgeCalls(a: BridgeableCall, b: BridgeableCall, opts: Omit<BridgeOptions, 'notify'> & { notify?: MediaEventTarget[] } = {}): Bridge {
   if (a === b) throw new Error('cannot bridge a call to itself');
-  if (!a.media) throw new Error(`call ${a.id} has no media leg (no RTP)`);
-  if (!b.media) throw new Error(`call ${b.id} has no media leg (no RTP)`);
+  if (!a.media) throw new Error(`call ${a.id} has no media leg`);
+  if (!b.media) throw new Error(`call ${b.id} has no media leg`);
   if (a.media.closed || b.media.closed) throw new Error('cannot bridge a call whose media is closed');
   return bridge(a.media, b.media, { ...opts, notify: [a.actor, b.actor, ...(opts.notify ?? [])] });
 }

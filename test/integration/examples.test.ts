@@ -11,6 +11,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TestClient } from '../helpers/ws-client.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
+import { ToneCaller, assertHears } from '../helpers/ws-tone-caller.js';
+import { createEngine } from '../../src/index.js';
+import { readWavFile } from '../../src/media/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -127,6 +132,38 @@ test('examples/sip-outbound.ts calls examples/sip-inbound.ts: answer, hold, resu
     await waitFor(inbound, /"reason":"local-hangup"[^\n]*"msg":"example: call ended"/, 'the inbound example hung up');
   } finally {
     assert.equal(await stop(inbound), 0);
+  }
+});
+
+test('examples/bridge-phone-ws.ts bridges a SIP call with the waiting WebSocket caller: each hears the other; alone, a SIP call gets 480', async () => {
+  const ex = launch('examples/bridge-phone-ws.ts', { CALLCHART_WS_PORT: '0', CALLCHART_SIP_PORT: '0', CALLCHART_RTP_PORTS: '41100-41149' });
+  const phone = createEngine({ host: '127.0.0.1', sipPort: 0, rtpPorts: '41150-41199' });
+  const dir = mkdtempSync(path.join(tmpdir(), 'callchart-ex-bridge-'));
+  try {
+    await phone.listen();
+    const m = await waitFor(ex, /"wsPort":(\d+),"sipPort":(\d+)[^\n]*example ready/, 'example did not start');
+    const [wsPort, sipPort] = [Number(m[1]), Number(m[2])];
+    const alone = await phone.call(`sip:ws@127.0.0.1:${sipPort}`);
+    assert.equal((await alone.waitForEnd()).code, 480, 'nobody waiting: refused');
+    const ws = new ToneCaller(`ws://127.0.0.1:${wsPort}/`);
+    await ws.answered();
+    await waitFor(ex, /websocket caller waiting/, 'the WS caller waits');
+    const call = await phone.call(`sip:ws@127.0.0.1:${sipPort}`);
+    await new Promise<void>((r) => call.once('answered', () => r()));
+    const rec = call.record(path.join(dir, 'phone.wav'));
+    const tone = call.play({ kind: 'tone', frequencies: [600], durationMs: 1500, amplitude: 10_000 });
+    await Promise.all([ws.sendTone(1800, 1500), tone.done]);
+    await waitFor(ex, /"mode":"pcm"[^\n]*example: bridged/, 'the example bridged the calls');
+    call.hangup();
+    await rec.done;
+    assert.equal((await ws.c.waitClose()).code, 1000, 'the WS caller is hung up with the phone');
+    assertHears(ws.heardSamples(), 600, 1800, 'the WS caller');
+    assertHears(readWavFile(path.join(dir, 'phone.wav')), 1800, 600, 'the phone');
+    await waitFor(ex, /"aToB":\d{2,},"bToA":\d{2,}[^\n]*example: bridge over/, 'the bridge carried both ways');
+  } finally {
+    await phone.close();
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(await stop(ex), 0);
   }
 });
 
