@@ -21,4 +21,5 @@ export * from './sipRegistrationClient.machine.js';
 export * from './jambonzVerbExecutor.machine.js';
 export * from './jambonzGather.machine.js';
 export * from './jambonzListen.machine.js';
+export * from './jambonzDial.machine.js';
 export * from './clusterMember.machine.js';

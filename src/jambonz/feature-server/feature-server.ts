@@ -11,6 +11,10 @@ import { jambonzGatherMachine, type GatherInput, type JambonzGatherMachine } fro
 import type { GatherWire } from './verbs.js';
 import { jambonzListenMachine, type JambonzListenMachine, type ListenInput } from '../../../machines/jambonzListen.machine.js';
 import type { ListenWire } from './listen.js';
+import { jambonzDialMachine, type DialInput, type JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { DialWire } from './dial.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { FsSession } from './session.js';
 import type { JambonzAppCommon } from './types.js';
 
@@ -20,6 +24,9 @@ export interface FeatureServerOptions extends JambonzAppCommon {
   /** The app's URL (resolved: an in-process handler's loopback URL is known only after listen()). */
   url: () => string;
   localSipAddress: () => string | undefined;
+  /** dial's B leg and bridge (engine.call / engine.bridge). */
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
+  bridge(a: Call, b: Call): Bridge;
 }
 
 /** ws-requestor's RESPONSE_TIMEOUT_MS default. */
@@ -33,6 +40,8 @@ export class JambonzFeatureServer {
   private readonly gatherWires = new Map<string, GatherWire>();
   private readonly listenLogic: JambonzListenMachine;
   private readonly listenWires = new Map<string, ListenWire>();
+  private readonly dialLogic: JambonzDialMachine;
+  private readonly dialWires = new Map<string, DialWire>();
 
   constructor(private readonly o: FeatureServerOptions) {
     this.log = o.logger.child({ component: 'jambonz-fs' });
@@ -61,6 +70,16 @@ export class JambonzFeatureServer {
         startStreaming: ({ self }) => this.listenWires.get(self.id)?.startStreaming(),
         stopStreaming: ({ self }) => this.listenWires.get(self.id)?.stopStreaming(),
         reportFailure: ({ self }, p) => this.listenWires.get(self.id)?.reportFailure(p.error),
+      },
+    });
+    const dw = (id: string): DialWire | undefined => this.dialWires.get(id);
+    this.dialLogic = jambonzDialMachine.provide({
+      actions: {
+        placeCall: ({ self }) => dw(self.id)?.placeCall(),
+        ringCaller: ({ self }) => dw(self.id)?.ringCaller(),
+        answerCaller: ({ self }) => dw(self.id)?.answerCaller(),
+        bridge: ({ self }) => dw(self.id)?.bridge(),
+        hangupB: ({ self }) => dw(self.id)?.hangupB(),
       },
     });
   }
@@ -109,6 +128,15 @@ export class JambonzFeatureServer {
           a.subscribe({ complete: () => fs.listenWires.delete(id), error: () => fs.listenWires.delete(id) });
           return a.start();
         },
+        spawnDial(id: string, input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
+          fs.dialWires.set(id, wire);
+          const a = createActor(fs.dialLogic, { id, input });
+          a.subscribe({ complete: () => fs.dialWires.delete(id), error: () => fs.dialWires.delete(id) });
+          return a.start();
+        },
+        placeCall: (target, o) => this.o.placeCall(target, o),
+        bridge: (a, b) => this.o.bridge(a, b),
+        phoneTrunk: this.o.phoneTrunk,
         forget(session) {
           fs.sessions.delete(session);
         },

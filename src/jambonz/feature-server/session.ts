@@ -12,6 +12,10 @@ import type { ExecVerb, JambonzVerbExecutorMachine } from '../../../machines/jam
 import type { GatherInput, JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
 import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
 import type { ListenWire } from './listen.js';
+import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { DialWire } from './dial.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
 import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
@@ -31,6 +35,10 @@ export interface FsSessionHost {
   spawnExecutor(session: FsSession): SupervisedActor<JambonzVerbExecutorMachine>;
   spawnGather(id: string, input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
   spawnListen(id: string, input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
+  spawnDial(id: string, input: DialInput, wire: DialWire): Actor<JambonzDialMachine>;
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
+  bridge(a: Call, b: Call): Bridge;
+  phoneTrunk: string | undefined;
   forget(session: FsSession): void;
 }
 
@@ -238,6 +246,27 @@ export class FsSession implements VerbHost {
 
   spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine> {
     return this.host.spawnListen(`listen:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
+    return this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call> {
+    return this.host.placeCall(target, o);
+  }
+
+  bridge(a: Call, b: Call): Bridge {
+    return this.host.bridge(a, b);
+  }
+
+  get phoneTrunk(): string | undefined {
+    return this.host.phoneTrunk;
+  }
+
+  notifyHook(url: string, data: Record<string, unknown>): void {
+    // Not `waiting`: the executor waits on no ack for it (dial.js sends dtmfHook and goes on).
+    this.socket.send('verb:hook', data, { hook: url, ...this.b3() });
   }
 
   // ---- messages ---------------------------------------------------------------------------------

@@ -16,6 +16,10 @@ import { gatherHookReason, type GatherInput, type GatherOutput, type JambonzGath
 import type { JambonzTtsProvider } from './types.js';
 import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
 import { listenVerb, type ListenWire } from './listen.js';
+import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
+import { dialVerb, type DialWire } from './dial.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -49,6 +53,16 @@ export interface VerbHost {
   spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
   /** Spawn (and start) a listen actor whose actions reach `wire`. */
   spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
+  /** Spawn (and start) a dial actor whose actions reach `wire`. */
+  spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine>;
+  /** An outbound SIP call (the engine's UAC): dial's B leg. */
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
+  /** Bridge two calls' media (engine.bridge). */
+  bridge(a: Call, b: Call): Bridge;
+  /** SIP host[:port] that dial's `phone` targets go to (jambonzApp.phoneTrunk). */
+  readonly phoneTrunk: string | undefined;
+  /** A hook that wants no reply (dial's dtmfHook): sent, its ack ignored. */
+  notifyHook(url: string, data: Record<string, unknown>): void;
 }
 
 export interface GatherWire {
@@ -57,7 +71,7 @@ export interface GatherWire {
 }
 
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -221,6 +235,8 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
     case 'listen':
     case 'stream':
       return listenVerb(host, verb, signal);
+    case 'dial':
+      return dialVerb(host, verb, signal);
     case 'hangup':
       // Headers on BYE are not carried by the call handle: logged, not sent.
       if (verb.headers) host.logger.info({ headers: verb.headers }, 'hangup: custom headers are not sent');
