@@ -13,6 +13,8 @@ import { jambonzListenMachine, type JambonzListenMachine, type ListenInput } fro
 import type { ListenWire } from './listen.js';
 import { jambonzDialMachine, type DialInput, type JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
 import type { DialWire } from './dial.js';
+import { jambonzReferMachine, type JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
+import type { ReferWire } from './refer.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { FsSession } from './session.js';
@@ -42,6 +44,8 @@ export class JambonzFeatureServer {
   private readonly listenWires = new Map<string, ListenWire>();
   private readonly dialLogic: JambonzDialMachine;
   private readonly dialWires = new Map<string, DialWire>();
+  private readonly referLogic: JambonzReferMachine;
+  private readonly referWires = new Map<string, ReferWire>();
 
   constructor(private readonly o: FeatureServerOptions) {
     this.log = o.logger.child({ component: 'jambonz-fs' });
@@ -80,6 +84,12 @@ export class JambonzFeatureServer {
         answerCaller: ({ self }) => dw(self.id)?.answerCaller(),
         bridge: ({ self }) => dw(self.id)?.bridge(),
         hangupB: ({ self }) => dw(self.id)?.hangupB(),
+      },
+    });
+    this.referLogic = jambonzReferMachine.provide({
+      actions: {
+        sendRefer: ({ self }) => this.referWires.get(self.id)?.sendRefer(),
+        notifyEvent: ({ self }, p) => this.referWires.get(self.id)?.notifyEvent(p.code),
       },
     });
   }
@@ -132,6 +142,12 @@ export class JambonzFeatureServer {
           fs.dialWires.set(id, wire);
           const a = createActor(fs.dialLogic, { id, input });
           a.subscribe({ complete: () => fs.dialWires.delete(id), error: () => fs.dialWires.delete(id) });
+          return a.start();
+        },
+        spawnRefer(id: string, wire: ReferWire): Actor<JambonzReferMachine> {
+          fs.referWires.set(id, wire);
+          const a = createActor(fs.referLogic, { id });
+          a.subscribe({ complete: () => fs.referWires.delete(id), error: () => fs.referWires.delete(id) });
           return a.start();
         },
         placeCall: (target, o) => this.o.placeCall(target, o),

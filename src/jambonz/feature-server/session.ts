@@ -14,6 +14,8 @@ import type { JambonzListenMachine, ListenInput } from '../../../machines/jambon
 import type { ListenWire } from './listen.js';
 import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
 import type { DialWire } from './dial.js';
+import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
+import type { ReferWire } from './refer.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
@@ -36,6 +38,7 @@ export interface FsSessionHost {
   spawnGather(id: string, input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
   spawnListen(id: string, input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
   spawnDial(id: string, input: DialInput, wire: DialWire): Actor<JambonzDialMachine>;
+  spawnRefer(id: string, wire: ReferWire): Actor<JambonzReferMachine>;
   placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
   bridge(a: Call, b: Call): Bridge;
   phoneTrunk: string | undefined;
@@ -250,6 +253,10 @@ export class FsSession implements VerbHost {
 
   spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
     return this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  spawnRefer(wire: ReferWire): Actor<JambonzReferMachine> {
+    return this.host.spawnRefer(`refer:${this.callSid}:${++this.gathers}`, wire);
   }
 
   placeCall(target: string, o: OutboundCallOptions): Promise<Call> {

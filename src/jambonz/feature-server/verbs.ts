@@ -20,6 +20,8 @@ import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDia
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { dialVerb, type DialWire } from './dial.js';
+import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
+import { referVerb, type ReferWire } from './refer.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -61,8 +63,10 @@ export interface VerbHost {
   bridge(a: Call, b: Call): Bridge;
   /** SIP host[:port] that dial's `phone` targets go to (jambonzApp.phoneTrunk). */
   readonly phoneTrunk: string | undefined;
-  /** A hook that wants no reply (dial's dtmfHook): sent, its ack ignored. */
+  /** A hook that wants no reply (dial's dtmfHook, sip:refer's eventHook): sent, its ack ignored. */
   notifyHook(url: string, data: Record<string, unknown>): void;
+  /** Spawn (and start) a sip:refer actor whose actions reach `wire`. */
+  spawnRefer(wire: ReferWire): Actor<JambonzReferMachine>;
 }
 
 export interface GatherWire {
@@ -71,7 +75,7 @@ export interface GatherWire {
 }
 
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -237,6 +241,8 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       return listenVerb(host, verb, signal);
     case 'dial':
       return dialVerb(host, verb, signal);
+    case 'sip:refer':
+      return referVerb(host, verb, signal);
     case 'hangup':
       // Headers on BYE are not carried by the call handle: logged, not sent.
       if (verb.headers) host.logger.info({ headers: verb.headers }, 'hangup: custom headers are not sent');
