@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 
 const engines = loopbackEngines(43200, 40);
 
-test('sip:refer refused by the caller (603): actionHook refer_status 603, the stack goes on; unanswered call and bad referTo → jambonz:error', async (t) => {
+test('sip:refer refused by the caller (603): actionHook refer_status 603, the stack goes on; unanswered call and bad referTo → jambonz:error; record is refused with its reason', async (t) => {
   t.after(() => engines.closeAll());
   const hooks: JambonzHookData[] = [];
   const errors: string[] = [];
@@ -20,7 +20,7 @@ test('sip:refer refused by the caller (603): actionHook refer_status 603, the st
   app.jambonz.hook('/app', (s) => {
     s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
     if (++n === 1) s.reply([{ verb: 'answer' }, { verb: 'sip:refer', referTo: 'carol', headers: { 'X-Why': 'test' }, actionHook: '/referred' }]);
-    else s.reply([{ verb: 'sip:refer', referTo: 'sip:carol@127.0.0.1' }, { verb: 'answer' }, { verb: 'sip:refer', referTo: 'bad user<>' }, { verb: 'hangup' }]);
+    else s.reply([{ verb: 'record', path: '/tmp/never.wav' }, { verb: 'sip:refer', referTo: 'sip:carol@127.0.0.1' }, { verb: 'answer' }, { verb: 'sip:refer', referTo: 'bad user<>' }, { verb: 'hangup' }]);
     s.on('/referred', (data) => {
       hooks.push(data);
       s.reply([{ verb: 'hangup' }]);
@@ -37,7 +37,8 @@ test('sip:refer refused by the caller (603): actionHook refer_status 603, the st
 
   const a2 = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
   await a2.waitForEnd();
-  await waitFor(() => errors.length >= 2, 'two jambonz:errors');
-  assert.match(errors[0]!, /sip:refer: the call is not answered/);
-  assert.match(errors[1]!, /sip:refer: referTo "bad user<>"/);
+  await waitFor(() => errors.length >= 3, 'three jambonz:errors');
+  assert.match(errors[0]!, /record: jambonz has no record task/);
+  assert.match(errors[1]!, /sip:refer: the call is not answered/);
+  assert.match(errors[2]!, /sip:refer: referTo "bad user<>"/);
 });

@@ -74,6 +74,14 @@ export interface GatherWire {
   finish(out: GatherOutput): void;
 }
 
+/** Why some known verbs are not run here (reported with jambonz:error; the next verb runs). */
+export const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
+  // specs.json has record { path } but jambonz-feature-server has no task for it: recording there
+  // is config.record (startCallRecording: SIPREC or a cloud upload), which has no local file.
+  record: 'record: jambonz has no record task (its recording is config.record: SIPREC or cloud upload); not supported by the callchart feature-server',
+  conference: 'conference: verb not supported by the callchart feature-server (conference rooms of SIP calls are not wired to jambonz yet)',
+};
+
 /** The verbs this feature-server runs; anything else is reported and skipped. */
 export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer']);
 
