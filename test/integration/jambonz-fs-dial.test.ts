@@ -48,7 +48,12 @@ interface Rig {
 }
 
 /** Callee engine (its calls wait: `decide` answers, rejects or ignores each), app, feature-server, caller. */
-async function rig(dialVerb: (calleeUri: string) => Record<string, unknown>, decide: (c: Call) => void, after: Array<Record<string, unknown>> = [{ verb: 'hangup' }]): Promise<Rig> {
+async function rig(
+  dialVerb: (calleeUri: string) => Record<string, unknown>,
+  decide: (c: Call) => void,
+  after: Array<Record<string, unknown>> = [{ verb: 'hangup' }],
+  trunkToCallee = false,
+): Promise<Rig> {
   const calleeCalls: Call[] = [];
   const callee = await engines.start({
     wsPort: false,
@@ -73,7 +78,7 @@ async function rig(dialVerb: (calleeUri: string) => Record<string, unknown>, dec
       s.reply();
     });
   });
-  const fs = await engines.start({ wsPort: false, jambonzApp: { url: `ws://127.0.0.1:${app.wsPort}/app` } });
+  const fs = await engines.start({ wsPort: false, jambonzApp: { url: `ws://127.0.0.1:${app.wsPort}/app`, ...(trunkToCallee ? { phoneTrunk: `127.0.0.1:${callee.sipPort}` } : {}) } });
   const caller = await engines.start({ wsPort: false });
   return { callee, calleeCalls, fs, hooks, errors, caller };
 }
@@ -154,7 +159,7 @@ test('dial: the caller hanging up cancels the ringing B leg (no actionHook); tim
   assert.equal((lim.hooks[0]?.data as Record<string, unknown>).dial_call_status, 'completed');
 });
 
-test('dial: dtmfHook gets a dtmfCapture match from the caller while bridged; a phone target without a trunk is refused with jambonz:error', async (t) => {
+test('dial: dtmfHook gets a dtmfCapture match from the caller while bridged; a phone target without a trunk is refused with jambonz:error, with one it goes to the trunk', async (t) => {
   t.after(() => engines.closeAll());
   const r = await rig(
     (uri) => ({ verb: 'dial', actionHook: '/dialed', dtmfCapture: ['*2'], dtmfHook: '/dtmf', target: [{ type: 'sip', sipUri: uri }] }),
@@ -177,4 +182,10 @@ test('dial: dtmfHook gets a dtmfCapture match from the caller while bridged; a p
   await waitFor(() => p.errors.length > 0, 'jambonz:error reached the app');
   assert.match(p.errors[0]!, /phone targets need a trunk/);
   assert.equal(p.calleeCalls.length, 0);
+
+  const q = await rig(() => ({ verb: 'dial', actionHook: '/dialed', target: [{ type: 'phone', number: '+15550002' }] }), (c) => c.reject(600, 'Busy Everywhere'), [{ verb: 'hangup' }], true);
+  const a3 = await q.caller.call(`sip:app@127.0.0.1:${q.fs.sipPort}`);
+  await a3.waitForEnd();
+  assert.match(q.calleeCalls[0]?.to ?? '', /^sip:\+15550002@127\.0\.0\.1:/, 'the number went to the trunk');
+  assert.equal((q.hooks[0]?.data as Record<string, unknown>).dial_call_status, 'busy');
 });
