@@ -336,7 +336,7 @@ export class FsSession implements VerbHost {
         return;
       }
       case 'mute:status':
-        // No bridged party here: muting affects nothing the caller hears; kept for the record.
+        // Not applied (a dial's bridge has no mute yet): logged so it is not lost silently.
         this.logger.info({ mute: (data as { mute_status: string }).mute_status }, 'mute:status');
         return;
       case 'dtmf': {
