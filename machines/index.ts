@@ -23,4 +23,5 @@ export * from './jambonzGather.machine.js';
 export * from './jambonzListen.machine.js';
 export * from './jambonzDial.machine.js';
 export * from './jambonzRefer.machine.js';
+export * from './jambonzQueue.machine.js';
 export * from './clusterMember.machine.js';

@@ -15,6 +15,7 @@ import { jambonzDialMachine, type DialInput, type JambonzDialMachine } from '../
 import type { DialWire } from './dial.js';
 import { jambonzReferMachine, type JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
 import type { ReferWire } from './refer.js';
+import { FsQueues } from './queues.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { FsSession } from './session.js';
@@ -46,9 +47,11 @@ export class JambonzFeatureServer {
   private readonly dialWires = new Map<string, DialWire>();
   private readonly referLogic: JambonzReferMachine;
   private readonly referWires = new Map<string, ReferWire>();
+  private readonly queues: FsQueues;
 
   constructor(private readonly o: FeatureServerOptions) {
     this.log = o.logger.child({ component: 'jambonz-fs' });
+    this.queues = new FsQueues(this.log);
     this.executors = new ActorRegistry(o.supervisor, (of) =>
       jambonzVerbExecutorMachine.provide({
         delays: { ackTimeout: o.ackTimeoutMs ?? JAMBONZ_ACK_TIMEOUT_MS },
@@ -153,6 +156,8 @@ export class JambonzFeatureServer {
         placeCall: (target, o) => this.o.placeCall(target, o),
         bridge: (a, b) => this.o.bridge(a, b),
         phoneTrunk: this.o.phoneTrunk,
+        queue: this.queues,
+        ackTimeoutMs: this.o.ackTimeoutMs ?? JAMBONZ_ACK_TIMEOUT_MS,
         forget(session) {
           fs.sessions.delete(session);
         },
@@ -166,5 +171,6 @@ export class JambonzFeatureServer {
 
   close(): void {
     for (const s of this.sessions) s.finished();
+    this.queues.close();
   }
 }

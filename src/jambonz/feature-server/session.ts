@@ -16,6 +16,7 @@ import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDia
 import type { DialWire } from './dial.js';
 import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
 import type { ReferWire } from './refer.js';
+import type { QueueHost } from './queue.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
@@ -42,6 +43,9 @@ export interface FsSessionHost {
   placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
   bridge(a: Call, b: Call): Bridge;
   phoneTrunk: string | undefined;
+  queue: QueueHost;
+  /** How long a hook waits for its ack (ackTimeoutMs). */
+  ackTimeoutMs: number;
   forget(session: FsSession): void;
 }
 
@@ -75,6 +79,8 @@ export class FsSession implements VerbHost {
   private run: { seq: number; abort: AbortController; verb: ExecVerb } | undefined;
   private gathers = 0;
   private ended = false;
+  /** Hooks a running verb waits on itself (enqueue's waitHook), by msgid; not the executor's. */
+  private readonly verbRequests = new Map<string, (verbs: ExecVerb[]) => void>();
 
   constructor(
     private readonly host: FsSessionHost,
@@ -201,6 +207,7 @@ export class FsSession implements VerbHost {
     if (this.ended) return;
     this.ended = true;
     this.run?.abort.abort();
+    for (const done of [...this.verbRequests.values()]) done([]);
     this.hangupCall();
     // Let the final call:status go before the close.
     setImmediate(() => this.socket.close(1000));
@@ -271,6 +278,30 @@ export class FsSession implements VerbHost {
     return this.host.phoneTrunk;
   }
 
+  get queue(): QueueHost {
+    return this.host.queue;
+  }
+
+  requestHook(url: string, data: Record<string, unknown>): Promise<ExecVerb[]> {
+    if (this.ended) return Promise.resolve([]);
+    const msgid = this.socket.send('verb:hook', data, { hook: url, ...this.b3() });
+    return new Promise((resolve) => {
+      // No ack in time: the verb goes on as with an empty reply (jambonz logs and carries on).
+      const t = setTimeout(() => done([]), this.host.ackTimeoutMs);
+      const done = (verbs: ExecVerb[]): void => {
+        clearTimeout(t);
+        this.verbRequests.delete(msgid);
+        resolve(verbs);
+      };
+      this.verbRequests.set(msgid, done);
+    });
+  }
+
+  async runNested(verb: ExecVerb, signal: AbortSignal): Promise<void> {
+    validateVerbs([verb]);
+    await runVerb(this, verb, signal);
+  }
+
   notifyHook(url: string, data: Record<string, unknown>): void {
     // Not `waiting`: the executor waits on no ack for it (dial.js sends dtmfHook and goes on).
     this.socket.send('verb:hook', data, { hook: url, ...this.b3() });
@@ -302,6 +333,8 @@ export class FsSession implements VerbHost {
   }
 
   private onAck(a: AppAck): void {
+    const side = this.verbRequests.get(a.msgid);
+    if (side) return side(normalizeAll(a.data));
     if (a.msgid !== this.waiting) {
       this.logger.debug({ msgid: a.msgid }, 'ack for nothing waiting (late or unknown): ignored');
       return;

@@ -22,6 +22,7 @@ import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { dialVerb, type DialWire } from './dial.js';
 import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
 import { referVerb, type ReferWire } from './refer.js';
+import { dequeueVerb, enqueueVerb, type QueueHost } from './queue.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -67,6 +68,16 @@ export interface VerbHost {
   notifyHook(url: string, data: Record<string, unknown>): void;
   /** Spawn (and start) a sip:refer actor whose actions reach `wire`. */
   spawnRefer(wire: ReferWire): Actor<JambonzReferMachine>;
+  /** This call's call_sid. */
+  readonly callSid: string;
+  /** The feature-server's named queues (enqueue/dequeue). */
+  readonly queue: QueueHost;
+  /** A hook whose reply the verb itself uses (enqueue's waitHook): its verbs, [] on no reply. */
+  requestHook(url: string, data: Record<string, unknown>): Promise<ExecVerb[]>;
+  /** Run a verb inside another (enqueue's wait verbs): validated, its own hooks not sent. */
+  runNested(verb: ExecVerb, signal: AbortSignal): Promise<void>;
+  /** jambonz:error to the app, and a log line. */
+  reportError(error: string): void;
 }
 
 export interface GatherWire {
@@ -83,7 +94,7 @@ export const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
 };
 
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -251,6 +262,14 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       return dialVerb(host, verb, signal);
     case 'sip:refer':
       return referVerb(host, verb, signal);
+    case 'enqueue':
+      return enqueueVerb(host, verb, signal);
+    case 'dequeue':
+      return dequeueVerb(host, verb, signal);
+    case 'leave':
+      // leave.js acts inside an enqueue's waitHook (queue.ts); anywhere else it has nothing to leave.
+      host.logger.info('leave: not in a queue: nothing to do');
+      return {};
     case 'hangup':
       // Headers on BYE are not carried by the call handle: logged, not sent.
       if (verb.headers) host.logger.info({ headers: verb.headers }, 'hangup: custom headers are not sent');
