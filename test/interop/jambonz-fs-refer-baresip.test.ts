@@ -31,7 +31,7 @@ test('jambonz sip:refer: baresip alice is transferred to baresip bob; eventHook 
       sipPort: 0,
       rtpPorts: '43600-43699',
       inboundCall: false,
-      logger: pino({ level: process.env.DBG ? 'debug' : 'silent' }),
+      logger: pino({ level: 'silent' }),
       jambonzApp: {
         handler: (s) => {
           s.reply([{ verb: 'answer' }, { verb: 'pause', length: 1 }, { verb: 'sip:refer', referTo: bob.uri, eventHook: '/ev', actionHook: '/referred' }]);
