@@ -22,4 +22,7 @@ export * from './sipRegistrationClient.machine.js';
 export * from './jambonzVerbExecutor.machine.js';
 export * from './jambonzGather.machine.js';
 export * from './jambonzListen.machine.js';
+export * from './jambonzDial.machine.js';
+export * from './jambonzRefer.machine.js';
+export * from './jambonzQueue.machine.js';
 export * from './clusterMember.machine.js';

@@ -110,6 +110,8 @@ export interface ServeConfig {
   jambonzApp?: string;
   /** The `say` verb's TTS command, split into arguments (--jambonz-tts). */
   jambonzTts?: string[];
+  /** SIP host[:port] that the dial verb's phone targets go to (--jambonz-phone-trunk). */
+  jambonzPhoneTrunk?: string;
   /** --cluster and friends; absent = a standalone node. */
   cluster?: ServeClusterConfig;
 }
@@ -206,6 +208,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'stream-url': { type: 'string' },
         'jambonz-app': { type: 'string' },
         'jambonz-tts': { type: 'string' },
+        'jambonz-phone-trunk': { type: 'string' },
         cluster: { type: 'string' },
         'node-id': { type: 'string' },
         'advertise-host': { type: 'string' },
@@ -330,12 +333,17 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   const ttsSpec = v['jambonz-tts'] ?? (env.CALLCHART_JAMBONZ_TTS || undefined);
   const jambonzTts = ttsSpec?.split(/\s+/).filter(Boolean);
   if (jambonzTts && !jambonzTts.some((a) => a.includes('{file}'))) throw new UsageError('--jambonz-tts is a command that writes {file}, e.g. "espeak-ng -w {file} {text}"');
+  const jambonzPhoneTrunk = v['jambonz-phone-trunk'] ?? (env.CALLCHART_JAMBONZ_PHONE_TRUNK || undefined);
+  if (jambonzPhoneTrunk !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(jambonzPhoneTrunk)) {
+    throw new UsageError(`--jambonz-phone-trunk must be host[:port], got ${JSON.stringify(jambonzPhoneTrunk)}`);
+  }
   const cluster = parseCluster(v, env);
   return {
     ...(cluster ? { cluster } : {}),
     ...(streamUrl ? { streamUrl } : {}),
     ...(jambonzApp ? { jambonzApp } : {}),
     ...(jambonzTts?.length ? { jambonzTts } : {}),
+    ...(jambonzPhoneTrunk ? { jambonzPhoneTrunk } : {}),
     ...(publicWsUrl ? { publicWsUrl } : {}),
     ...(security ? { security } : {}),
     ...(sipAuth ? { sipAuth } : {}),

@@ -105,6 +105,9 @@ Options (environment variable in brackets):
                          to {file} for {text} (also {voice},
                          {language}), e.g. "espeak-ng -w {file} {text}";
                          run without a shell. Default: say is skipped
+  --jambonz-phone-trunk <host[:port]>                                   [CALLCHART_JAMBONZ_PHONE_TRUNK]
+                         where the dial verb's phone targets go
+                         (sip:<number>@host[:port]); default: refused
   --public-ws-url <url>  how jambonz reaches this server, for the demo  [CALLCHART_PUBLIC_WS_URL]
                          IVR's listen verb (default ws://HOST:PORT)
   --auth-secret <s>      require credentials on every WebSocket route  [CALLCHART_AUTH_SECRET]

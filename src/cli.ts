@@ -59,7 +59,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     inboundCall: {},
     // Connects calls between registered users (the engine exists once createEngine returns).
     onIncomingCall: demoApp({ registrar: () => registrar, ...(cfg.streamUrl ? { streamUrl: cfg.streamUrl } : {}) }),
-    ...(cfg.jambonzApp ? { jambonzApp: { url: cfg.jambonzApp, ...(cfg.jambonzTts ? { tts: commandTts(cfg.jambonzTts) } : {}) } } : {}),
+    ...(cfg.jambonzApp ? { jambonzApp: { url: cfg.jambonzApp, ...(cfg.jambonzTts ? { tts: commandTts(cfg.jambonzTts) } : {}), ...(cfg.jambonzPhoneTrunk ? { phoneTrunk: cfg.jambonzPhoneTrunk } : {}) } } : {}),
     rooms: { service: counterService },
     playback: { store: createFileStore({ dir: cfg.dataDir }) },
     jambonz: { recordingsDir: path.join(cfg.dataDir, 'recordings') },

@@ -345,6 +345,9 @@ export class Engine extends EventEmitter<EngineEvents> {
       tts: app.tts,
       maxReconnects: app.maxReconnects,
       headers: app.headers,
+      phoneTrunk: app.phoneTrunk,
+      placeCall: (target, o) => this.call(target, o),
+      bridge: (a, b) => this.bridge(a, b),
     });
     this.onClose(() => fs.close());
     return fs;

@@ -33,6 +33,7 @@ export {
   type CallPlayOptions,
   type CallRecordOptions,
   type CallMediaStats,
+  type CallTransferOptions,
 } from './call/call.js';
 export type { CallEnd, CallEndReason, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
 

@@ -67,7 +67,7 @@ export interface CallWire {
   sendAudio?(frame: Buffer): boolean;
   sendDtmf?(digits: string): void;
   /** Blind transfer of the far end to `target` (SIP REFER). */
-  transfer?(target: string): void;
+  transfer?(target: string, opts?: CallTransferOptions): void;
   /** Called once when the call actor has ended (after any final wire message was sent). */
   ended?(end: CallEnd): void;
 }
@@ -86,10 +86,21 @@ export interface CallEvents {
   dtmf: [digit: string, source: DtmfSource];
   audio: [frame: Buffer];
   ended: [end: CallEnd];
-  /** Transfer progress: the status line the transferee reported (100, 180, 200, 503…). */
-  transfer: [status: number];
+  /**
+   * Transfer progress: the status line the transferee reported in a NOTIFY (100, 180, 200, 503…;
+   * `from` 'notify'), or the REFER's own refusal (≥ 300; `from` 'refer').
+   */
+  transfer: [status: number, from: 'refer' | 'notify'];
   /** The far end asks us to call another party instead (SIP REFER): accept or refuse it. */
   refer: [request: ReferRequest];
+}
+
+/** What `call.transfer()` may add to its REFER. */
+export interface CallTransferOptions {
+  /** Referred-By URI (default: this side's contact). */
+  referredBy?: string;
+  /** Extra headers on the REFER. */
+  headers?: Record<string, string>;
 }
 
 export interface CallInfo {
@@ -213,10 +224,14 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   /** Blind-transfer the far end to `target` (SIP only); progress arrives as `transfer` events. */
-  transfer(target: string): void {
+  transfer(target: string, opts?: CallTransferOptions): void {
     if (!this.isActive) throw new Error('only an answered call can be transferred');
     if (!this.wire.transfer) throw new Error(`transport ${this.transport} cannot transfer`);
-    this.wire.transfer(target);
+    if (/[\s<>]/.test(target) || (opts?.referredBy !== undefined && /[\s<>]/.test(opts.referredBy))) throw new RangeError('transfer: target and referredBy must be bare URIs');
+    for (const [k, v] of Object.entries(opts?.headers ?? {})) {
+      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || typeof v !== 'string' || /[\r\n]/.test(v)) throw new RangeError(`transfer: header ${JSON.stringify(k)} is not a one-line SIP header`);
+    }
+    this.wire.transfer(target, opts);
   }
 
   // ---- media (see docs/media.md "Media on calls") --------------------------------------------
@@ -421,8 +436,8 @@ export class CallDriver {
   }
 
   /** Transfer progress: the status line the transferee reported. */
-  transferProgress(status: number): void {
-    this.call.emit('transfer', status);
+  transferProgress(status: number, from: 'refer' | 'notify'): void {
+    this.call.emit('transfer', status, from);
   }
 
   /** The call's state path changed (and, the first time it is live, it was answered). */

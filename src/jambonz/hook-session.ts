@@ -295,8 +295,13 @@ export class HookSession extends withVerbMethods(VerbTakingEmitter) implements J
     if (!m) return;
     // Outside the actor's transition: listeners may reply() synchronously.
     queueMicrotask(() => {
-      if (this.isClosed) return;
       const data = m.data as JambonzHookData;
+      if (this.isClosed) {
+        // The call ended right behind the hook (same socket read, e.g. a sip:refer's final
+        // actionHook): the app still hears of it; a reply has nowhere to go and is dropped.
+        if (this.notify(m.hook, data, m.hook) === 0) this.notify(m.type, m.hook, data);
+        return;
+      }
       let n = this.notify(m.hook, data, m.hook);
       if (n === 0) n = this.notify(m.type, m.hook, data);
       // As node-client-ws does: a hook nobody handles is acked with no verbs, so jambonz

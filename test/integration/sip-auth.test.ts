@@ -113,10 +113,14 @@ describe('callchart serve --sip-users: guessing passwords', () => {
       }
       const locked = await (await e.call(target, { auth: { username: 'alice', password: 's3cret' } })).waitForEnd();
       assert.deepEqual([locked.reason, locked.code, locked.detail], ['rejected', 403, 'Forbidden (too many failed attempts)']);
-      const failureLines = () => output().split('\n').filter((l) => l.includes('digest authentication failed'));
-      // The serve process's stdout reaches us through a pipe: its last lines may still be on the way.
-      for (let t = 0; t < 60 && failureLines().length < 5; t++) await new Promise((r) => setTimeout(r, 50));
-      const failures = failureLines().map((l) => JSON.parse(l) as { callId?: unknown; username?: unknown });
+      const failureLines = () =>
+        output()
+          .split('\n')
+          .filter((l) => l.includes('digest authentication failed'))
+          .map((l) => JSON.parse(l) as { callId?: unknown; username?: unknown });
+      // The server's log reaches its stdout pipe a little after the 403s: wait for it (bounded).
+      for (let t0 = Date.now(); failureLines().length < 5 && Date.now() - t0 < 3000; ) await new Promise((r) => setTimeout(r, 50));
+      const failures = failureLines();
       assert.ok(failures.length >= 5, `${failures.length} failure lines`);
       for (const f of failures) assert.equal(f.username, 'alice');
       const ids = new Set(failures.map((f) => f.callId));

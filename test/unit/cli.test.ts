@@ -376,3 +376,9 @@ test('--jambonz-tts (or CALLCHART_JAMBONZ_TTS) is a command that writes {file}',
   assert.deepEqual(parseServeArgs([], { CALLCHART_JAMBONZ_TTS: 'x {file}' }).jambonzTts, ['x', '{file}']);
   assert.throws(() => parseServeArgs(['--jambonz-tts', 'espeak-ng {text}'], {}), /\{file\}/);
 });
+
+test('--jambonz-phone-trunk (or CALLCHART_JAMBONZ_PHONE_TRUNK) is host[:port]', () => {
+  assert.equal(parseServeArgs(['--jambonz-phone-trunk', 'pbx.example.com:5080'], {}).jambonzPhoneTrunk, 'pbx.example.com:5080');
+  assert.equal(parseServeArgs([], { CALLCHART_JAMBONZ_PHONE_TRUNK: '192.0.2.7' }).jambonzPhoneTrunk, '192.0.2.7');
+  assert.throws(() => parseServeArgs(['--jambonz-phone-trunk', 'sip:pbx;transport=tcp'], {}), /host\[:port\]/);
+});

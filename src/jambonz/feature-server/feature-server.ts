@@ -11,6 +11,13 @@ import { jambonzGatherMachine, type GatherInput, type JambonzGatherMachine } fro
 import type { GatherWire } from './verbs.js';
 import { jambonzListenMachine, type JambonzListenMachine, type ListenInput } from '../../../machines/jambonzListen.machine.js';
 import type { ListenWire } from './listen.js';
+import { jambonzDialMachine, type DialInput, type JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { DialWire } from './dial.js';
+import { jambonzReferMachine, type JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
+import type { ReferWire } from './refer.js';
+import { FsQueues } from './queues.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { FsSession } from './session.js';
 import type { JambonzAppCommon } from './types.js';
 
@@ -20,6 +27,9 @@ export interface FeatureServerOptions extends JambonzAppCommon {
   /** The app's URL (resolved: an in-process handler's loopback URL is known only after listen()). */
   url: () => string;
   localSipAddress: () => string | undefined;
+  /** dial's B leg and bridge (engine.call / engine.bridge). */
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
+  bridge(a: Call, b: Call): Bridge;
 }
 
 /** ws-requestor's RESPONSE_TIMEOUT_MS default. */
@@ -33,9 +43,15 @@ export class JambonzFeatureServer {
   private readonly gatherWires = new Map<string, GatherWire>();
   private readonly listenLogic: JambonzListenMachine;
   private readonly listenWires = new Map<string, ListenWire>();
+  private readonly dialLogic: JambonzDialMachine;
+  private readonly dialWires = new Map<string, DialWire>();
+  private readonly referLogic: JambonzReferMachine;
+  private readonly referWires = new Map<string, ReferWire>();
+  private readonly queues: FsQueues;
 
   constructor(private readonly o: FeatureServerOptions) {
     this.log = o.logger.child({ component: 'jambonz-fs' });
+    this.queues = new FsQueues(this.log);
     this.executors = new ActorRegistry(o.supervisor, (of) =>
       jambonzVerbExecutorMachine.provide({
         delays: { ackTimeout: o.ackTimeoutMs ?? JAMBONZ_ACK_TIMEOUT_MS },
@@ -61,6 +77,22 @@ export class JambonzFeatureServer {
         startStreaming: ({ self }) => this.listenWires.get(self.id)?.startStreaming(),
         stopStreaming: ({ self }) => this.listenWires.get(self.id)?.stopStreaming(),
         reportFailure: ({ self }, p) => this.listenWires.get(self.id)?.reportFailure(p.error),
+      },
+    });
+    const dw = (id: string): DialWire | undefined => this.dialWires.get(id);
+    this.dialLogic = jambonzDialMachine.provide({
+      actions: {
+        placeCall: ({ self }) => dw(self.id)?.placeCall(),
+        ringCaller: ({ self }) => dw(self.id)?.ringCaller(),
+        answerCaller: ({ self }) => dw(self.id)?.answerCaller(),
+        bridge: ({ self }) => dw(self.id)?.bridge(),
+        hangupB: ({ self }) => dw(self.id)?.hangupB(),
+      },
+    });
+    this.referLogic = jambonzReferMachine.provide({
+      actions: {
+        sendRefer: ({ self }) => this.referWires.get(self.id)?.sendRefer(),
+        notifyEvent: ({ self }, p) => this.referWires.get(self.id)?.notifyEvent(p.code),
       },
     });
   }
@@ -109,6 +141,23 @@ export class JambonzFeatureServer {
           a.subscribe({ complete: () => fs.listenWires.delete(id), error: () => fs.listenWires.delete(id) });
           return a.start();
         },
+        spawnDial(id: string, input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
+          fs.dialWires.set(id, wire);
+          const a = createActor(fs.dialLogic, { id, input });
+          a.subscribe({ complete: () => fs.dialWires.delete(id), error: () => fs.dialWires.delete(id) });
+          return a.start();
+        },
+        spawnRefer(id: string, wire: ReferWire): Actor<JambonzReferMachine> {
+          fs.referWires.set(id, wire);
+          const a = createActor(fs.referLogic, { id });
+          a.subscribe({ complete: () => fs.referWires.delete(id), error: () => fs.referWires.delete(id) });
+          return a.start();
+        },
+        placeCall: (target, o) => this.o.placeCall(target, o),
+        bridge: (a, b) => this.o.bridge(a, b),
+        phoneTrunk: this.o.phoneTrunk,
+        queue: this.queues,
+        ackTimeoutMs: this.o.ackTimeoutMs ?? JAMBONZ_ACK_TIMEOUT_MS,
         forget(session) {
           fs.sessions.delete(session);
         },
@@ -122,5 +171,6 @@ export class JambonzFeatureServer {
 
   close(): void {
     for (const s of this.sessions) s.finished();
+    this.queues.close();
   }
 }

@@ -12,10 +12,17 @@ import type { ExecVerb, JambonzVerbExecutorMachine } from '../../../machines/jam
 import type { GatherInput, JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
 import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
 import type { ListenWire } from './listen.js';
+import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { DialWire } from './dial.js';
+import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
+import type { ReferWire } from './refer.js';
+import type { QueueHost } from './queue.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
 import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
-import { runVerb, SUPPORTED_VERBS, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
+import { runVerb, SUPPORTED_VERBS, UNSUPPORTED_WHY, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
 import type { JambonzTtsProvider } from './types.js';
 
 /** What a session needs of the feature-server that runs it. */
@@ -31,6 +38,14 @@ export interface FsSessionHost {
   spawnExecutor(session: FsSession): SupervisedActor<JambonzVerbExecutorMachine>;
   spawnGather(id: string, input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
   spawnListen(id: string, input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
+  spawnDial(id: string, input: DialInput, wire: DialWire): Actor<JambonzDialMachine>;
+  spawnRefer(id: string, wire: ReferWire): Actor<JambonzReferMachine>;
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
+  bridge(a: Call, b: Call): Bridge;
+  phoneTrunk: string | undefined;
+  queue: QueueHost;
+  /** How long a hook waits for its ack (ackTimeoutMs). */
+  ackTimeoutMs: number;
   forget(session: FsSession): void;
 }
 
@@ -64,6 +79,8 @@ export class FsSession implements VerbHost {
   private run: { seq: number; abort: AbortController; verb: ExecVerb } | undefined;
   private gathers = 0;
   private ended = false;
+  /** Hooks a running verb waits on itself (enqueue's waitHook), by msgid; not the executor's. */
+  private readonly verbRequests = new Map<string, (verbs: ExecVerb[]) => void>();
 
   constructor(
     private readonly host: FsSessionHost,
@@ -143,7 +160,7 @@ export class FsSession implements VerbHost {
       this.exec.ref.send(ev);
     };
     if (!SUPPORTED_VERBS.has(verb.verb)) {
-      queueMicrotask(() => send({ type: 'VERB.FAILED', seq, error: `${verb.verb}: verb not supported by the callchart feature-server` }));
+      queueMicrotask(() => send({ type: 'VERB.FAILED', seq, error: UNSUPPORTED_WHY[verb.verb] ?? `${verb.verb}: verb not supported by the callchart feature-server` }));
       return;
     }
     try {
@@ -190,6 +207,7 @@ export class FsSession implements VerbHost {
     if (this.ended) return;
     this.ended = true;
     this.run?.abort.abort();
+    for (const done of [...this.verbRequests.values()]) done([]);
     this.hangupCall();
     // Let the final call:status go before the close.
     setImmediate(() => this.socket.close(1000));
@@ -240,6 +258,55 @@ export class FsSession implements VerbHost {
     return this.host.spawnListen(`listen:${this.callSid}:${++this.gathers}`, input, wire);
   }
 
+  spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
+    return this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+  }
+
+  spawnRefer(wire: ReferWire): Actor<JambonzReferMachine> {
+    return this.host.spawnRefer(`refer:${this.callSid}:${++this.gathers}`, wire);
+  }
+
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call> {
+    return this.host.placeCall(target, o);
+  }
+
+  bridge(a: Call, b: Call): Bridge {
+    return this.host.bridge(a, b);
+  }
+
+  get phoneTrunk(): string | undefined {
+    return this.host.phoneTrunk;
+  }
+
+  get queue(): QueueHost {
+    return this.host.queue;
+  }
+
+  requestHook(url: string, data: Record<string, unknown>): Promise<ExecVerb[]> {
+    if (this.ended) return Promise.resolve([]);
+    const msgid = this.socket.send('verb:hook', data, { hook: url, ...this.b3() });
+    return new Promise((resolve) => {
+      // No ack in time: the verb goes on as with an empty reply (jambonz logs and carries on).
+      const t = setTimeout(() => done([]), this.host.ackTimeoutMs);
+      const done = (verbs: ExecVerb[]): void => {
+        clearTimeout(t);
+        this.verbRequests.delete(msgid);
+        resolve(verbs);
+      };
+      this.verbRequests.set(msgid, done);
+    });
+  }
+
+  async runNested(verb: ExecVerb, signal: AbortSignal): Promise<void> {
+    validateVerbs([verb]);
+    await runVerb(this, verb, signal);
+  }
+
+  notifyHook(url: string, data: Record<string, unknown>): void {
+    // Not `waiting`: the executor waits on no ack for it (dial.js sends dtmfHook and goes on).
+    this.socket.send('verb:hook', data, { hook: url, ...this.b3() });
+  }
+
   // ---- messages ---------------------------------------------------------------------------------
 
   private b3(): { b3?: string } {
@@ -266,6 +333,8 @@ export class FsSession implements VerbHost {
   }
 
   private onAck(a: AppAck): void {
+    const side = this.verbRequests.get(a.msgid);
+    if (side) return side(normalizeAll(a.data));
     if (a.msgid !== this.waiting) {
       this.logger.debug({ msgid: a.msgid }, 'ack for nothing waiting (late or unknown): ignored');
       return;
@@ -300,7 +369,7 @@ export class FsSession implements VerbHost {
         return;
       }
       case 'mute:status':
-        // No bridged party here: muting affects nothing the caller hears; kept for the record.
+        // Not applied (a dial's bridge has no mute yet): logged so it is not lost silently.
         this.logger.info({ mute: (data as { mute_status: string }).mute_status }, 'mute:status');
         return;
       case 'dtmf': {

@@ -24,6 +24,11 @@ export interface JambonzAppCommon {
   maxReconnects?: number;
   /** Extra upgrade headers (e.g. `authorization`). */
   headers?: Record<string, string>;
+  /**
+   * Where `dial`'s `phone` targets go: a SIP `host[:port]` (a trunk, a PBX); the number becomes
+   * the user part (`sip:<number>@<phoneTrunk>`). Without it a phone target is refused.
+   */
+  phoneTrunk?: string;
 }
 
 export type JambonzAppOptions =

@@ -16,6 +16,13 @@ import { gatherHookReason, type GatherInput, type GatherOutput, type JambonzGath
 import type { JambonzTtsProvider } from './types.js';
 import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
 import { listenVerb, type ListenWire } from './listen.js';
+import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
+import { dialVerb, type DialWire } from './dial.js';
+import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
+import { referVerb, type ReferWire } from './refer.js';
+import { dequeueVerb, enqueueVerb, type QueueHost } from './queue.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -49,6 +56,28 @@ export interface VerbHost {
   spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine>;
   /** Spawn (and start) a listen actor whose actions reach `wire`. */
   spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine>;
+  /** Spawn (and start) a dial actor whose actions reach `wire`. */
+  spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine>;
+  /** An outbound SIP call (the engine's UAC): dial's B leg. */
+  placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
+  /** Bridge two calls' media (engine.bridge). */
+  bridge(a: Call, b: Call): Bridge;
+  /** SIP host[:port] that dial's `phone` targets go to (jambonzApp.phoneTrunk). */
+  readonly phoneTrunk: string | undefined;
+  /** A hook that wants no reply (dial's dtmfHook, sip:refer's eventHook): sent, its ack ignored. */
+  notifyHook(url: string, data: Record<string, unknown>): void;
+  /** Spawn (and start) a sip:refer actor whose actions reach `wire`. */
+  spawnRefer(wire: ReferWire): Actor<JambonzReferMachine>;
+  /** This call's call_sid. */
+  readonly callSid: string;
+  /** The feature-server's named queues (enqueue/dequeue). */
+  readonly queue: QueueHost;
+  /** A hook whose reply the verb itself uses (enqueue's waitHook): its verbs, [] on no reply. */
+  requestHook(url: string, data: Record<string, unknown>): Promise<ExecVerb[]>;
+  /** Run a verb inside another (enqueue's wait verbs): validated, its own hooks not sent. */
+  runNested(verb: ExecVerb, signal: AbortSignal): Promise<void>;
+  /** jambonz:error to the app, and a log line. */
+  reportError(error: string): void;
 }
 
 export interface GatherWire {
@@ -56,8 +85,16 @@ export interface GatherWire {
   finish(out: GatherOutput): void;
 }
 
+/** Why some known verbs are not run here (reported with jambonz:error; the next verb runs). */
+export const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
+  // specs.json has record { path } but jambonz-feature-server has no task for it: recording there
+  // is config.record (startCallRecording: SIPREC or a cloud upload), which has no local file.
+  record: 'record: jambonz has no record task (its recording is config.record: SIPREC or cloud upload); not supported by the callchart feature-server',
+  conference: 'conference: verb not supported by the callchart feature-server (conference rooms of SIP calls are not wired to jambonz yet)',
+};
+
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -221,6 +258,18 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
     case 'listen':
     case 'stream':
       return listenVerb(host, verb, signal);
+    case 'dial':
+      return dialVerb(host, verb, signal);
+    case 'sip:refer':
+      return referVerb(host, verb, signal);
+    case 'enqueue':
+      return enqueueVerb(host, verb, signal);
+    case 'dequeue':
+      return dequeueVerb(host, verb, signal);
+    case 'leave':
+      // leave.js acts inside an enqueue's waitHook (queue.ts); anywhere else it has nothing to leave.
+      host.logger.info('leave: not in a queue: nothing to do');
+      return {};
     case 'hangup':
       // Headers on BYE are not carried by the call handle: logged, not sent.
       if (verb.headers) host.logger.info({ headers: verb.headers }, 'hangup: custom headers are not sent');

@@ -8,6 +8,7 @@ import { createRequest, createResponse, type SipRequest, type SipResponse } from
 import { formatUri, parseUri, type Uri } from '../codec/uri.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
+import type { CallTransferOptions } from '../../call/call.js';
 import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
@@ -64,7 +65,7 @@ export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransact
       const status = /^SIP\/2\.0\s+(\d{3})/.exec(req.body.toString('utf8'))?.[1];
       if ((req.headers.get('Event') ?? '').toLowerCase().startsWith('refer') && status) {
         const code = Number(status);
-        ua.calls.driverOf(call)?.transferProgress(code);
+        ua.calls.driverOf(call)?.transferProgress(code, 'notify');
         leg.log.info({ code }, 'transfer progress');
         // Blind transfer done: the transferee reached the target, so this leg hangs up.
         // The 200 to this NOTIFY is queued behind the transaction's current step: hang up on
@@ -153,13 +154,15 @@ export function sendInfo(leg: SipLeg, digit: string): void {
 }
 
 /** Blind transfer (RFC 3515): REFER the far end to `target`; NOTIFYs report progress. */
-export function transfer(ua: SipUserAgent, leg: SipLeg, target: string): void {
+export function transfer(ua: SipUserAgent, leg: SipLeg, target: string, opts: CallTransferOptions = {}): void {
+  const extra: Array<readonly [string, string]> = Object.entries(opts.headers ?? {}).filter(([k]) => !/^(refer-to|referred-by)$/i.test(k));
   leg.dialog.send({
     type: 'REQUEST.SEND',
     method: 'REFER',
     headers: [
       ['Refer-To', `<${target}>`],
-      ['Referred-By', `<${formatUri(ua.contactUri())}>`],
+      ['Referred-By', `<${opts.referredBy ?? formatUri(ua.contactUri())}>`],
+      ...extra,
     ],
   });
 }
@@ -197,7 +200,7 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
       }
       if (p.method === 'INVITE' && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
-      if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status);
+      if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
     },
     onTimeout: () => {

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines/sipDialog.machine.js';
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
-import type { Call, CallWire } from '../../call/call.js';
+import type { Call, CallTransferOptions, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
 import type { DigestChallenge } from '../codec/digest.js';
@@ -207,8 +207,8 @@ export class SipLeg implements CallWire {
     } else for (const d of digits) this.ua.sendInfo(this, d);
   }
 
-  transfer(target: string): void {
-    this.ua.transfer(this, target);
+  transfer(target: string, opts?: CallTransferOptions): void {
+    this.ua.transfer(this, target, opts);
   }
 
   /** Called once per call (Call.#finish). */

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import { sipDialogMachine, type SipDialogInput } from '../../../machines/sipDialog.machine.js';
 import type { SipTimerConfig } from '../../../machines/sipTimers.js';
 import type { CallManager } from '../../call/manager.js';
-import type { Call } from '../../call/call.js';
+import type { Call, CallTransferOptions } from '../../call/call.js';
 import { AuthThrottle } from '../../auth-throttle.js';
 import { SipUdpTransport, type Endpoint } from '../transport/udp.js';
 import { SipStreamTransport } from '../transport/stream.js';
@@ -221,8 +221,8 @@ export class SipUserAgent implements TransactionUser {
     sendInfo(leg, digit);
   }
 
-  /** @internal */ transfer(leg: SipLeg, target: string): void {
-    transfer(this, leg, target);
+  /** @internal */ transfer(leg: SipLeg, target: string, opts?: CallTransferOptions): void {
+    transfer(this, leg, target, opts);
   }
 
   // ---- TransactionUser ------------------------------------------------------------------------

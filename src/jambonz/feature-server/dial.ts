@@ -1,0 +1,196 @@
+// The `dial` verb on a SIP call (jambonz-feature-server lib/tasks/dial.js): one outbound B leg
+// through the engine's UAC, bridged to the caller when it answers; the dial machine
+// (machines/jambonzDial.machine.ts) holds the protocol (ringing, timers, who hangs up whom) and the
+// outcome; this file resolves the target, places and bridges the calls, and reports the actionHook
+// (`dial_call_sid`, `dial_call_status`, `dial_sip_status`, as dial.js's results are snake-cased).
+import { randomUUID } from 'node:crypto';
+import type { Actor } from 'xstate';
+import type { Call } from '../../call/call.js';
+import type { Bridge } from '../../media/mixing/bridge.js';
+import type { OutboundCallOptions } from '../../sip/ua/options.js';
+import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
+import type { DialInput, DialOutput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
+import type { VerbHost, VerbResult } from './verbs.js';
+
+export interface DialWire {
+  placeCall(): void;
+  ringCaller(): void;
+  answerCaller(): void;
+  bridge(): void;
+  hangupB(): void;
+}
+
+/** dial.js: `timeout` default 60 s. */
+const DEFAULT_TIMEOUT_S = 60;
+/** A timer's range (setTimeout caps at 2^31-1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
+
+/** SIP headers from the app: names must be tokens and values single-line strings (no header injection). */
+function sipHeaders(h: unknown, where: string): Record<string, string> {
+  if (h === undefined) return {};
+  if (!h || typeof h !== 'object' || Array.isArray(h)) throw new Error(`dial: ${where} headers must be an object`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h as Record<string, unknown>)) {
+    if (!HEADER_NAME.test(k)) throw new Error(`dial: ${where} header name ${JSON.stringify(k)} is not a SIP token`);
+    const s = typeof v === 'number' ? String(v) : v;
+    if (typeof s !== 'string' || /[\r\n]/.test(s)) throw new Error(`dial: ${where} header ${k} must be a one-line string`);
+    out[k] = s;
+  }
+  return out;
+}
+
+interface DialTarget {
+  uri: string;
+  auth?: { username: string; password: string };
+  headers: Record<string, string>;
+}
+
+function resolveTarget(host: VerbHost, t: Record<string, unknown>): DialTarget {
+  const headers = sipHeaders(t.headers, 'target');
+  const a = t.auth as { username?: unknown; password?: unknown } | undefined;
+  const auth = a && typeof a.username === 'string' && typeof a.password === 'string' ? { username: a.username, password: a.password } : undefined;
+  switch (t.type) {
+    case 'sip': {
+      const uri = typeof t.sipUri === 'string' ? t.sipUri.trim() : '';
+      if (!/^sips?:[^\s<>]+$/i.test(uri)) throw new Error(`dial: sipUri ${JSON.stringify(t.sipUri)} is not a sip: URI`);
+      return { uri, headers, ...(auth ? { auth } : {}) };
+    }
+    case 'phone': {
+      const number = typeof t.number === 'string' ? t.number.trim() : '';
+      if (!/^\+?[0-9*#]{1,32}$/.test(number)) throw new Error(`dial: number ${JSON.stringify(t.number)} is not a phone number`);
+      if (!host.phoneTrunk) throw new Error('dial: phone targets need a trunk (createEngine({ jambonzApp: { phoneTrunk: "host:port" } }))');
+      return { uri: `sip:${number}@${host.phoneTrunk}`, headers, ...(auth ? { auth } : {}) };
+    }
+    default:
+      throw new Error(`dial: target type ${JSON.stringify(t.type)} is not supported here (sip, phone)`);
+  }
+}
+
+/** dtmfCapture: an array (both legs) or { parentCall, childCall }. */
+function capturePatterns(v: unknown): { parent: string[]; child: string[] } {
+  const strings = (x: unknown): string[] => (Array.isArray(x) ? x.filter((s): s is string => typeof s === 'string' && s.length > 0) : []);
+  if (Array.isArray(v)) return { parent: strings(v), child: strings(v) };
+  const o = (v ?? {}) as { parentCall?: unknown; childCall?: unknown };
+  return { parent: strings(o.parentCall), child: strings(o.childCall) };
+}
+
+/** Digits in, a pattern out when the digits so far end with one (then the buffer starts over). */
+function collector(patterns: string[]): (digit: string) => string | undefined {
+  const longest = Math.max(0, ...patterns.map((p) => p.length));
+  let buf = '';
+  return (digit) => {
+    buf = (buf + digit).slice(-longest);
+    const hit = patterns.find((p) => buf.endsWith(p));
+    if (hit) buf = '';
+    return hit;
+  };
+}
+
+export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
+  const targets = Array.isArray(verb.target) ? (verb.target as Array<Record<string, unknown>>) : [];
+  if (targets.length !== 1) throw new Error(`dial: ${targets.length} targets: only one target is dialled here (no simultaneous ringing)`);
+  const target = resolveTarget(host, targets[0]!);
+  const a = host.call;
+  const callerId = typeof verb.callerId === 'string' ? verb.callerId.trim() : undefined;
+  if (callerId !== undefined && !/^[^\s@<>;:]+$/.test(callerId)) throw new Error(`dial: callerId ${JSON.stringify(verb.callerId)} is not a user part`);
+  const headers = { ...sipHeaders(verb.headers, 'verb'), ...target.headers };
+  const opts: OutboundCallOptions = {
+    // The callee sees the caller's From unless callerId replaces its user part.
+    ...(callerId ? { from: `sip:${callerId}@${/@([^;>]+)/.exec(a.from ?? '')?.[1] ?? 'localhost'}` } : a.from ? { from: a.from } : {}),
+    ...(typeof verb.callerName === 'string' ? { displayName: verb.callerName } : {}),
+    ...(Object.keys(headers).length ? { headers } : {}),
+    ...(target.auth ? { auth: target.auth } : {}),
+  };
+  const answerOnBridge = verb.answerOnBridge === true && !a.isActive;
+  if (!answerOnBridge) await host.ensureAnswered();
+  if (signal.aborted) return {};
+  const seconds = (v: unknown, dflt: number): number => (typeof v === 'number' && v > 0 ? Math.min(v * 1000, MAX_TIMER_MS) : dflt);
+  const input: DialInput = { answerOnBridge, timeoutMs: seconds(verb.timeout, DEFAULT_TIMEOUT_S * 1000), timeLimitMs: seconds(verb.timeLimit, 0) };
+  const dialCallSid = randomUUID();
+  const dtmfUrl = hookUrl(verb.dtmfHook);
+  const patterns = capturePatterns(verb.dtmfCapture);
+  let b: Call | undefined;
+  let bridge: Bridge | undefined;
+  const out = await new Promise<DialOutput>((resolve) => {
+    let actor!: Actor<JambonzDialMachine>;
+    const isDone = (): boolean => actor.getSnapshot().status !== 'active';
+    const onCallerAnswered = (): void => actor.send({ type: 'CALLER.ANSWERED' });
+    const onCallerEnded = (): void => actor.send({ type: 'CALLER.ENDED' });
+    const kill = (): void => actor.send({ type: 'KILL' });
+    const listeners: Array<() => void> = [];
+    const capture = (call: Call, list: string[]): void => {
+      if (!dtmfUrl || list.length === 0) return;
+      const match = collector(list);
+      const fn = (digit: string): void => {
+        const hit = match(digit);
+        if (hit) host.notifyHook(dtmfUrl, { dtmf: hit, ...host.hookData() });
+      };
+      call.on('dtmf', fn);
+      listeners.push(() => call.off('dtmf', fn));
+    };
+    const attach = (call: Call): void => {
+      b = call;
+      let progressed = false;
+      const sub = call.actor.subscribe((snap) => {
+        if (!progressed && snap.context.progress !== undefined && !call.isActive) {
+          progressed = true;
+          actor.send({ type: 'B.PROGRESS', code: snap.context.progress });
+        }
+      });
+      listeners.push(() => sub.unsubscribe());
+      call.once('answered', () => actor.send({ type: 'B.ANSWERED' }));
+      call.once('ended', (end) => actor.send({ type: 'B.ENDED', ...(call.answeredAt === undefined && end.code !== undefined ? { code: end.code } : {}) }));
+      capture(call, patterns.child);
+    };
+    actor = host.spawnDial(input, {
+      placeCall: () => {
+        host.placeCall(target.uri, opts).then(
+          (call) => {
+            // Killed while the INVITE was being built: B goes at once.
+            if (isDone()) return call.hangup('dial over');
+            attach(call);
+          },
+          (err: unknown) => {
+            host.logger.warn({ target: target.uri, err: err instanceof Error ? err.message : String(err) }, 'dial: cannot place the call');
+            actor.send({ type: 'B.FAILED', error: err instanceof Error ? err.message : String(err) });
+          },
+        );
+      },
+      ringCaller: () => {
+        if (!a.isActive && !a.isEnded) a.progress(180);
+      },
+      answerCaller: () => a.answer(),
+      bridge: () => {
+        if (!b || a.isEnded || b.isEnded) return;
+        try {
+          bridge = host.bridge(a, b);
+        } catch (err) {
+          host.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dial: cannot bridge the calls: hanging up the dialled leg');
+          b.hangup('cannot bridge');
+        }
+        capture(a, patterns.parent);
+      },
+      hangupB: () => b?.hangup('dial over'),
+    });
+    a.once('answered', onCallerAnswered);
+    a.once('ended', onCallerEnded);
+    signal.addEventListener('abort', kill, { once: true });
+    actor.subscribe({
+      complete: () => {
+        a.off('answered', onCallerAnswered);
+        a.off('ended', onCallerEnded);
+        signal.removeEventListener('abort', kill);
+        for (const off of listeners) off();
+        bridge?.stop();
+        resolve(actor.getSnapshot().output ?? { status: 'failed', sipStatus: 500, reason: 'killed' });
+      },
+    });
+  });
+  host.logger.info({ target: target.uri, ...out, dialCallSid }, 'dial over');
+  const url = hookUrl(verb.actionHook);
+  if (!url || out.reason === 'killed' || out.reason === 'caller-gone') return {};
+  return { hook: { type: 'verb:hook', url, data: { ...host.hookData(), dial_call_sid: dialCallSid, dial_call_status: out.status, dial_sip_status: out.sipStatus } } };
+}
