@@ -15,7 +15,7 @@ import type { Registration, Registrations } from './sip/registrar/registrar.js';
 import type { RegisterOptions, RegistrationClient } from './sip/registrar/client.js';
 import { connectCall, type ConnectOptions } from './sip/registrar/connect.js';
 import { PortAllocator } from './media/rtp/ports.js';
-import { createRoomsRoutes, type RoomsRoutes } from './rooms/index.js';
+import { createRoomsRoutes, type Room, type RoomsRoutes } from './rooms/index.js';
 import { createPlaybackRoutes, type PlaybackRoutes } from './playback/index.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
 import { MediaServices, bridgeCalls } from './media/call-media.js';
@@ -187,7 +187,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     // Clustered, a room lives on one node: the lease holder (src/cluster/rooms-home.ts).
     const cluster = this.cluster;
     const home = cluster && opts.rooms ? createRoomsHome(cluster, () => this.rooms?.rooms().map((r) => r.roomId) ?? [], this.logger) : undefined;
-    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, ...(home ? { home } : {}) }) : undefined;
+    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, media: this.media, ...(home ? { home } : {}) }) : undefined;
     this.playback = opts.playback ? createPlaybackRoutes({ ...opts.playback, supervisor: this.supervisor, logger: this.logger }) : undefined;
     if (this.rooms) {
       for (const r of this.rooms.httpRoutes) this.http.addHttpRoute(r); // GET /rooms
@@ -372,6 +372,16 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {
     return bridgeCalls(a, b, opts);
+  }
+
+  /**
+   * The live room `id` (created when there is none; needs the `rooms` option): put calls into its
+   * audio mix with `room.join(call)`, mute/deafen/kick members, record the mix, and listen for
+   * `joined` / `left` / `talking` (docs/rooms.md "Conference rooms of calls").
+   */
+  room(id: string): Room {
+    if (!this.rooms) throw new Error('rooms are off: give createEngine() a rooms option (rooms: {} for conference rooms only)');
+    return this.rooms.room(id);
   }
 
   /**
