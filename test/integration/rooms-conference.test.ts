@@ -5,7 +5,9 @@
 // tones; the rooms WebSocket API lists and mutes the call legs; the room mix is recorded.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Call, Engine, Room, RoomMemberInfo } from '../../src/index.js';
@@ -208,4 +210,37 @@ test('room mix recording and join tones: the WAV holds both parties and the join
   await waitFor(() => room.members().length === 0, 'room empty');
   room.close();
   assert.ok(room.ended || (await new Promise<boolean>((r) => room.once('ended', () => r(true)))));
+});
+
+test('examples/conference.ts: three callers in room "conf" each hear the other two; the rooms API lists them', { timeout: 40_000 }, async () => {
+  const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+  const env = { ...process.env, CALLCHART_SIP_PORT: '0', CALLCHART_WS_PORT: '0', CALLCHART_RTP_PORTS: '42500-42599' };
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'examples/conference.ts'], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d) => (out += d));
+  proc.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+  try {
+    await waitFor(() => /"msg":"example ready"/.test(out) || proc.exitCode !== null, 'the example to start', 20_000);
+    const sipPort = Number(/"sipPort":(\d+)/.exec(out)?.[1]);
+    const wsPort = Number(/"wsPort":(\d+)/.exec(out)?.[1]);
+    assert.ok(sipPort > 0 && wsPort > 0, out);
+    const a = await engines.start();
+    const parties = await dialParties(a, { sipPort } as Engine);
+    await waitFor(() => (out.match(/"msg":"example: joined"/g) ?? []).length === 3, `three joins in the example's log: ${out}`);
+    const heard = await listen(parties);
+    for (let i = 0; i < 3; i++) assertHears(heard[i]!, `party ${i}`, FREQS.filter((_, j) => j !== i), [FREQS[i]!]);
+    assert.match(out, /"talking":true[^\n]*"msg":"example: talking"/);
+    const ws = new TestClient(`ws://127.0.0.1:${wsPort}/rooms/conf`);
+    await ws.opened();
+    ws.send({ type: 'room.members' });
+    const list = await ws.json('room.members');
+    assert.equal((list.members as RoomMemberInfo[]).filter((m) => m.kind === 'call-leg').length, 3);
+    ws.close();
+    for (const p of parties) p.call.hangup();
+    await waitFor(() => (out.match(/"msg":"example: left"/g) ?? []).length === 3, `three leaves in the example's log`);
+  } finally {
+    proc.kill('SIGTERM');
+    assert.equal(await exited, 0, out.slice(-2000));
+  }
 });
