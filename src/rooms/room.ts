@@ -6,6 +6,7 @@
 import { EventEmitter } from 'node:events';
 import type { Call } from '../call/call.js';
 import type { MediaLeg } from '../media/leg.js';
+import type { MixerLegStats } from '../media/mixing/mixer.js';
 import type { RecordingHandle } from '../media/runtimes/recording.js';
 import type { RoomJoinOptions, RoomEvents, RoomMemberInfo } from './types.js';
 import type { RoomRuntime } from './runtime.js';
@@ -142,6 +143,14 @@ export class Room extends EventEmitter<RoomEvents> {
    */
   record(path: string, opts: { flushBytes?: number } = {}): RecordingHandle {
     return this.#runtime.record(path, opts);
+  }
+
+  /**
+   * Mixer counters per call leg (frames received, dropped on queue overflow, underruns, sent;
+   * mute/deaf/talking): what the conference bench and a dashboard read. Empty without call legs.
+   */
+  mixStats(): MixerLegStats[] {
+    return this.#runtime.mixStats();
   }
 
   /** End the room now: WebSocket members are closed with 1001, call legs leave the mix. */

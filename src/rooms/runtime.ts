@@ -10,6 +10,7 @@ import type { RoomEnd, RoomEvent, RoomMachine, RoomMember } from '../../machines
 import type { SupervisedActor } from '../actors/supervisor.js';
 import type { MediaLeg } from '../media/leg.js';
 import type { MediaServices } from '../media/call-media.js';
+import type { MixerLegStats } from '../media/mixing/mixer.js';
 import { RoomAudio } from './audio.js';
 import { Room } from './room.js';
 import { eventFrame } from './control.js';
@@ -237,7 +238,7 @@ export class RoomRuntime implements RoomContext {
   }
 
   /** Mixer statistics of the room's call legs (empty without any). */
-  mixStats(): ReturnType<RoomAudio['stats']> {
+  mixStats(): MixerLegStats[] {
     return this.audio?.stats() ?? [];
   }
 
