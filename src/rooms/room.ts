@@ -23,6 +23,8 @@ export class Room extends EventEmitter<RoomEvents> {
   /** @internal created by the room's runtime. */
   constructor(runtime: RoomRuntime) {
     super();
+    // Each joined call listens for its own leave (two listeners per call): no leak warning at 11.
+    this.setMaxListeners(0);
     this.#runtime = runtime;
   }
 

@@ -11,6 +11,7 @@ import type { SupervisedActor } from '../actors/supervisor.js';
 import type { MediaLeg } from '../media/leg.js';
 import type { MediaServices } from '../media/call-media.js';
 import type { MixerLegStats } from '../media/mixing/mixer.js';
+import type { RecordingHandle } from '../media/runtimes/recording.js';
 import { RoomAudio } from './audio.js';
 import { Room } from './room.js';
 import { eventFrame } from './control.js';
@@ -230,7 +231,7 @@ export class RoomRuntime implements RoomContext {
   }
 
   /** Record the room mix (needs a room created by an engine: `engine.room(id)`). */
-  record(path: string, opts: { flushBytes?: number } = {}): import('../media/runtimes/recording.js').RecordingHandle {
+  record(path: string, opts: { flushBytes?: number } = {}): RecordingHandle {
     if (!this.media) throw new Error(`room ${this.roomId} has no media runtimes: create it with engine.room()`);
     if (this.ended) throw new Error(`room ${this.roomId} has ended: cannot record`);
     this.audio ??= new RoomAudio(this.roomId, this.media.services, this.media.options, (id, talking) => this.talkChanged(id, talking), this.log);
