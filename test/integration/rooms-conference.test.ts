@@ -227,7 +227,7 @@ test('examples/conference.ts: three callers in room "conf" each hear the other t
     assert.ok(sipPort > 0 && wsPort > 0, out);
     const a = await engines.start();
     const parties = await dialParties(a, { sipPort } as Engine);
-    await waitFor(() => (out.match(/"msg":"example: joined"/g) ?? []).length === 3, `three joins in the example's log: ${out}`);
+    await waitFor(() => (out.match(/"msg":"example: joined"/g) ?? []).length === 3, `three joins in the example's log: ${out}`, 15_000);
     const heard = await listen(parties);
     for (let i = 0; i < 3; i++) assertHears(heard[i]!, `party ${i}`, FREQS.filter((_, j) => j !== i), [FREQS[i]!]);
     assert.match(out, /"talking":true[^\n]*"msg":"example: talking"/);
@@ -238,7 +238,7 @@ test('examples/conference.ts: three callers in room "conf" each hear the other t
     assert.equal((list.members as RoomMemberInfo[]).filter((m) => m.kind === 'call-leg').length, 3);
     ws.close();
     for (const p of parties) p.call.hangup();
-    await waitFor(() => (out.match(/"msg":"example: left"/g) ?? []).length === 3, `three leaves in the example's log`);
+    await waitFor(() => (out.match(/"msg":"example: left"/g) ?? []).length === 3, `three leaves in the example's log`, 15_000);
   } finally {
     proc.kill('SIGTERM');
     assert.equal(await exited, 0, out.slice(-2000));
