@@ -169,18 +169,20 @@ export class RoomRuntime implements RoomContext {
   /** The statechart let a member go (it left, or was kicked). */
   disconnected(member: RoomMember, kicked: boolean): void {
     const info = this.info(member);
+    // Gone from fan-out before the service hears of it (its broadcast must not reach the leaver).
+    this.members.delete(member.id);
     this.audio?.remove(member.id);
     this.subscribers.delete(member.id);
     this.service.disconnect?.(this.clientOf(member));
     this.report('left', info, kicked ? 'kicked' : 'left');
   }
 
-  /** A kicked member: drop its transport without another CLIENT.DISCONNECTED. */
+  /**
+   * A kicked member: close its transport. The entry stays for `disconnected` (run next in the same
+   * transition), and the socket's later close finds it gone, so there is no second disconnect.
+   */
   evict(member: RoomMember, detail: string | undefined): void {
-    const entry = this.members.get(member.id);
-    if (!entry) return;
-    this.members.delete(member.id);
-    entry.transport.close(1008, closeReason(`kicked${detail ? `: ${detail}` : ''}`));
+    this.members.get(member.id)?.transport.close(1008, closeReason(`kicked${detail ? `: ${detail}` : ''}`));
   }
 
   /** A member's mute/deaf state changed in the statechart. */
@@ -292,8 +294,9 @@ export class RoomRuntime implements RoomContext {
   removeMember(id: number): void {
     const entry = this.members.get(id);
     if (!entry) return;
-    this.members.delete(id);
+    // The `disconnected` action still reads the entry (a call leg's callId); it drops it then.
     this.dispatch({ type: 'CLIENT.DISCONNECTED', member: entry.client as RoomMember });
+    this.members.delete(id);
   }
 
   /** Statechart refused the member: drop it without telling the service it ever joined. */
