@@ -136,8 +136,11 @@ export interface EngineOptions {
   };
   /** Twilio-format media streams of calls to bots (`call.stream(url)`): connect and reconnect timing. */
   streams?: MediaStreamRuntimeOptions;
-  /** Rooms on `/rooms/:roomId` (one service instance per room id); off unless a service is given. */
-  rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger'> | false;
+  /**
+   * Rooms on `/rooms/:roomId` (one service instance per room id) and conference rooms of calls
+   * (`engine.room(id)`); off unless given (`rooms: {}` for rooms without a service).
+   */
+  rooms?: Omit<RoomsRoutesOptions, 'supervisor' | 'logger' | 'media'> | false;
   /**
    * MoosicBox-compatible playback sessions on `/playback`; off unless given (`{}` = in-memory store).
    * With `cluster`, the space lives on one node at a time and its state in Redis: `store` is unused.

@@ -15,7 +15,7 @@ import type { Registration, Registrations } from './sip/registrar/registrar.js';
 import type { RegisterOptions, RegistrationClient } from './sip/registrar/client.js';
 import { connectCall, type ConnectOptions } from './sip/registrar/connect.js';
 import { PortAllocator } from './media/rtp/ports.js';
-import { createRoomsRoutes, type RoomsRoutes } from './rooms/index.js';
+import { createRoomsRoutes, type Room, type RoomsRoutes } from './rooms/index.js';
 import { createPlaybackRoutes, type PlaybackRoutes } from './playback/index.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
 import { MediaServices, bridgeCalls } from './media/call-media.js';
@@ -188,7 +188,7 @@ export class Engine extends EventEmitter<EngineEvents> {
     // Clustered, a room lives on one node: the lease holder (src/cluster/home.ts).
     const homes = this.cluster ? new HomeService(this.cluster, this.logger) : undefined;
     const home = homes && opts.rooms ? homes.kind('room', () => this.rooms?.rooms().map((r) => r.roomId) ?? []) : undefined;
-    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, ...(home ? { home } : {}) }) : undefined;
+    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, media: this.media, ...(home ? { home } : {}) }) : undefined;
     // Clustered, the playback space lives on its lease holder with its state in Redis (src/cluster/playback-home.ts).
     const playbackOpts = opts.playback ? { ...opts.playback, supervisor: this.supervisor, logger: this.logger } : undefined;
     this.playback = !playbackOpts
@@ -385,6 +385,16 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {
     return bridgeCalls(a, b, opts);
+  }
+
+  /**
+   * The live room `id` (created when there is none; needs the `rooms` option): put calls into its
+   * audio mix with `room.join(call)`, mute/deafen/kick members, record the mix, and listen for
+   * `joined` / `left` / `talking` (docs/rooms.md "Conference rooms of calls").
+   */
+  room(id: string): Room {
+    if (!this.rooms) throw new Error('rooms are off: give createEngine() a rooms option (rooms: {} for conference rooms only)');
+    return this.rooms.room(id);
   }
 
   /**

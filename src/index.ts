@@ -54,7 +54,7 @@ export type { ConnectionLimits, ConnectionStats } from './http/connection-guard.
 export type { MediaLeg, PayloadPath, AudioListener } from './media/leg.js';
 export { startEcho, type Echo, type EchoMode, type EchoOptions } from './media/mixing/echo.js';
 export { bridge, type Bridge, type BridgeOptions, type BridgeStats, type BridgeStopReason } from './media/mixing/bridge.js';
-export { MixerRoom, type MixerOptions, type MixerLegStats } from './media/mixing/mixer.js';
+export { MixerRoom, type MixerOptions, type MixerLegStats, type MixerLegOptions, type MixerTalkOptions } from './media/mixing/mixer.js';
 export type { MediaServices } from './media/call-media.js';
 export type { PlaybackStream, PlaybackStreamEvents, PlayRequest, ItemFinished, PlaybackSource } from './media/runtimes/playback.js';
 export type { RecordingHandle, RecordingEvents, RecordingOutput, RecordingStopReason } from './media/runtimes/recording.js';
@@ -72,6 +72,17 @@ export type { MediaStreamFallback, MediaStreamEndReason } from '../machines/medi
 // Rooms and MoosicBox-compatible playback sessions
 export { createRoomsRoutes, counterService, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';
+export { Room, CONTROL_PREFIX } from './rooms/index.js';
+export type {
+  RoomJoinOptions,
+  RoomJoinLegOptions,
+  RoomMemberInfo,
+  RoomEvents,
+  RoomLeaveReason,
+  RoomMediaOptions,
+  RoomEnd,
+  RoomControlErrorCode,
+} from './rooms/index.js';
 export type { RoomMember, RoomMemberKind } from '../machines/room.machine.js';
 export {
   createPlaybackRoutes,

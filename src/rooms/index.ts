@@ -2,3 +2,5 @@ export { createRoomsRoutes, ROOM_ID_PATTERN, type RoomsRoutes, type RoomsRoutesO
 export { counterService } from './counter.js';
 export { RoomRuntime } from './runtime.js';
 export type * from './types.js';
+export { Room, type RoomJoinLegOptions } from './room.js';
+export { CONTROL_PREFIX, type RoomControlErrorCode } from './control.js';

@@ -8,14 +8,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { WebSocket, type RawData } from 'ws';
 import type { Logger } from 'pino';
-import { roomMachine, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
+import { roomMachine, type RoomEnd, type RoomMachine, type RoomInput } from '../../machines/room.machine.js';
 import { LimitExceededError, type Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
 import type { ConnectionContext, HttpRoute, RouteParams, WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE } from '../http/rate-limit.js';
 import { RoomRuntime, closeReason } from './runtime.js';
+import type { Room } from './room.js';
+import { CONTROL_PREFIX, handleControl } from './control.js';
+import type { MediaServices } from '../media/call-media.js';
 import type {
   RoomFrame,
+  RoomMediaOptions,
   RoomMemberTransport,
   RoomRateLimit,
   RoomServiceFactory,
@@ -30,7 +34,12 @@ export const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export interface RoomsRoutesOptions {
   supervisor: Supervisor;
   logger: Logger;
-  service: RoomServiceFactory;
+  /** The app's room service (default: none, for rooms that only carry calls and control messages). */
+  service?: RoomServiceFactory;
+  /** Conference settings of rooms that carry call legs: join/leave tones, talker detection. */
+  conference?: RoomMediaOptions;
+  /** @internal The engine's media runtimes (pacer, recording): rooms without them cannot carry calls. */
+  media?: MediaServices;
   /** Path prefix of room URLs (default `/rooms`). */
   prefix?: string;
   shutdown?: RoomShutdown;
@@ -62,8 +71,15 @@ export interface RoomsRoutes {
   share(roomId: string, principal: string): boolean;
   /** Withdraw a share (members already in stay). False when there is no such room or share. */
   unshare(roomId: string, principal: string): boolean;
+  /**
+   * The live room `roomId`, created (with no owner) when there is none: what `engine.room(id)`
+   * returns. Throws on a bad id, when the routes are closing, or at the supervisor's room limit.
+   */
+  room(roomId: string): Room;
   close(): Promise<void>;
 }
+
+const NO_SERVICE: RoomServiceFactory = () => ({});
 
 const DEFAULT_RATE: RoomRateLimit = { messagesPerSecond: DEFAULT_FRAME_RATES.rooms.any.perSecond, burst: DEFAULT_FRAME_RATES.rooms.any.burst };
 
@@ -129,8 +145,10 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
             const r = roomOf(self.id);
             r?.service.created?.(context.roomId, r);
           },
-          serviceConnect: ({ self }, { member }) => roomOf(self.id)?.service.connect?.(member),
-          serviceDisconnect: ({ self }, { member }) => roomOf(self.id)?.service.disconnect?.(member),
+          serviceConnect: ({ self }, { member }) => roomOf(self.id)?.connected(member),
+          serviceDisconnect: ({ self }, { member, kicked }) => roomOf(self.id)?.disconnected(member, kicked ?? false),
+          memberChanged: ({ self }, { member }) => roomOf(self.id)?.changed(member),
+          evictMember: ({ self }, { member, detail }) => roomOf(self.id)?.evict(member, detail),
           serviceTimer: ({ self }) => roomOf(self.id)?.service.timer?.(),
           rejectMember: ({ self }, { memberId }) => roomOf(self.id)?.reject(memberId, WS_CLOSE.tryAgainLater, 'room full'),
           escalateFailure: (_, { reason, error }) => {
@@ -141,8 +159,8 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
   );
 
   function openRoom(roomId: string, owner: string | undefined): RoomRuntime {
-    const service = opts.service(roomId);
-    const runtime = new RoomRuntime(roomId, service, log);
+    const service = (opts.service ?? NO_SERVICE)(roomId);
+    const runtime = new RoomRuntime(roomId, service, log, opts.media ? { services: opts.media, options: opts.conference ?? {} } : undefined);
     runtime.owner = owner;
     rooms.set(roomId, runtime);
     try {
@@ -157,6 +175,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
           runtime.failure = err ?? new Error('room failed');
         },
         onDone: (output) => {
+          runtime.endInfo = output as RoomEnd;
           runtime.log.info({ end: output }, 'room ended');
         },
         onExit: () => {
@@ -261,8 +280,15 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
         return;
       }
       const buf = rawToBuffer(data);
-      if (isBinary) room.onBinary(client, buf);
-      else room.onText(client, buf.toString('utf8'));
+      if (isBinary) return room.onBinary(client, buf);
+      const text = buf.toString('utf8');
+      if (text.startsWith(CONTROL_PREFIX)) {
+        // To the room, not its service. Moderating (mute/deaf/kick) takes the room's owner when it has one.
+        const reply = handleControl(room, client.id, text, room.owner === undefined || room.owner === principal);
+        if (ws.readyState === WebSocket.OPEN) ws.send(reply.data, { binary: false });
+        return;
+      }
+      room.onText(client, text);
     });
     ws.on('close', () => room.removeMember(client.id));
   }
@@ -314,6 +340,16 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     },
     unshare(roomId, principal) {
       return rooms.get(roomId)?.shared.delete(principal) ?? false;
+    },
+    room(roomId) {
+      if (!ROOM_ID_PATTERN.test(roomId)) throw new RangeError(`invalid room id ${JSON.stringify(roomId)}: expected 1-64 of A-Z a-z 0-9 _ . -`);
+      if (closing) throw new Error('rooms are shutting down');
+      const live = rooms.get(roomId);
+      if (live && !live.ended) return live.handle;
+      // Clustered, a room opened here for calls is not leased: calls are node-local (docs/rooms.md).
+      const runtime = openRoom(roomId, undefined);
+      if (runtime.ended) throw new Error(`room ${roomId} failed while starting`);
+      return runtime.handle;
     },
     async close() {
       closing = true;

@@ -1,7 +1,7 @@
 // The contract between the rooms adapter and an app's room service.
-import type { RoomMemberKind, RoomShutdownPolicy } from '../../machines/room.machine.js';
+import type { RoomEnd, RoomMemberKind, RoomShutdownPolicy } from '../../machines/room.machine.js';
 
-export type { RoomMemberKind, RoomShutdownPolicy };
+export type { RoomEnd, RoomMemberKind, RoomShutdownPolicy };
 
 /** A member of a room as its service sees it. Ids are scoped to the room, sequential from 1. */
 export interface RoomClient {
@@ -46,14 +46,61 @@ export interface RoomFrame {
 }
 
 /**
- * Extension point for members that are not WebSockets. A conference leg from the media plane will
- * implement this (kind 'call-leg') and join through `RoomRuntime.addMember`, so services keep
- * addressing every member by its room-scoped id whatever carries it.
+ * What carries a member: a WebSocket, or a call leg in the room's audio mix (`room.join(call)`).
+ * Services address every member by its room-scoped id whatever carries it.
  */
 export interface RoomMemberTransport {
   readonly kind: RoomMemberKind;
+  /** The call of a call-leg member. */
+  readonly callId?: string;
   send(frame: RoomFrame): void;
   close(code: number, reason: string): void;
+}
+
+/** A member as `room.members()` and the `room.members` control message list it. */
+export interface RoomMemberInfo {
+  id: number;
+  kind: RoomMemberKind;
+  /** The others do not hear it (call legs; only a flag for WebSocket clients). */
+  muted: boolean;
+  /** It hears nothing from the room. */
+  deaf: boolean;
+  /** Speaking now (call legs, talker detection on). */
+  talking: boolean;
+  /** The call of a call-leg member. */
+  callId?: string;
+}
+
+export interface RoomJoinOptions {
+  /** Join muted: the others do not hear this leg until `unmute`. */
+  muted?: boolean;
+  /** Join deaf: this leg hears silence until `undeafen`. */
+  deaf?: boolean;
+}
+
+/** Why a member left: it went (socket closed, call ended) or the room removed it (`kick`). */
+export type RoomLeaveReason = 'left' | 'kicked';
+
+/** Events of a room handle (`engine.room(id).on(...)`). */
+export interface RoomEvents {
+  joined: [member: RoomMemberInfo];
+  left: [member: RoomMemberInfo, reason: RoomLeaveReason];
+  /** A member's mute/deaf state changed. */
+  member: [member: RoomMemberInfo];
+  /** Talker detection: a call leg started (true) or stopped (false) speaking. */
+  talking: [member: RoomMemberInfo, talking: boolean];
+  ended: [end: RoomEnd];
+}
+
+/** Media settings of a room, fixed when the room is created. */
+export interface RoomMediaOptions {
+  /** Short beeps into the mix when a call leg joins (rising) or leaves (falling). Default true. */
+  tones?: boolean;
+  /**
+   * Talker detection on call legs: a frame louder than `thresholdRms` (0–32767, default 300 ≈
+   * −41 dBFS) starts "talking", `hangMs` (default 500) of quieter frames end it; `false` = off.
+   */
+  talk?: { thresholdRms?: number; hangMs?: number } | false;
 }
 
 export interface RoomShutdown {
@@ -71,6 +118,7 @@ export interface RoomRateLimit {
 
 export interface RoomSummary {
   roomId: string;
+  /** Members of every kind (WebSocket clients and call legs). */
   clients: number;
   /** The principal that created the room (auth on only). */
   owner?: string;
