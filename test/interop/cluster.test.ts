@@ -174,6 +174,8 @@ test(`SIPp through Kamailio: ${CALLS} record-routed calls all complete, spread o
 test('a room joined through two nodes is one room: the owner holds the lease, the other proxies', { timeout: 60_000 }, async () => {
   // Joined first through n3, so n3 takes the lease; the kill -9 test below kills the owner.
   const a = await joinRoom(nodes.get('n3')!, 'lobby');
+  // The socket opens before the node has placed the room (a Redis round trip): wait for the lease.
+  for (let t = 0; t < 60 && (await roomOwner('lobby')) === undefined; t++) await sleep(50);
   assert.equal(await roomOwner('lobby'), 'n3');
   const b = await joinRoom(nodes.get('n1')!, 'lobby');
   roomClients.push(a, b);
