@@ -1,7 +1,8 @@
 // What a baresip heard, read back from its sndfile recording, and its log on a failed assertion:
 // shared by the interop tests that check baresip's audio by frequency.
 import { readFileSync } from 'node:fs';
-import { decodeWavTo8kMono } from '../../../src/media/index.js';
+import assert from 'node:assert/strict';
+import { decodeWavTo8kMono, toneRatio } from '../../../src/media/index.js';
 import type { Baresip } from './baresip.js';
 import { eventually } from './engine.js';
 
@@ -26,4 +27,21 @@ export async function heardBy(p: Baresip): Promise<Int16Array> {
 export function withDiagnostics(err: unknown, peers: Baresip[]): never {
   if (err instanceof Error) for (const p of peers) err.message += `\n--- baresip ${p.aor}:${p.sipPort} log (tail) ---\n${p.log().slice(-2000)}`;
   throw err;
+}
+
+/**
+ * Two phones on one call: alice plays 500 Hz and bob 1500 Hz; each must hear the other's tone
+ * (share > 0.5) and not its own (share < 0.05).
+ */
+export async function assertHearEachOther(alice: Baresip, bob: Baresip): Promise<void> {
+  const heardA = await heardBy(alice);
+  const heardB = await heardBy(bob);
+  const a1500 = toneRatio(heardA, 8000, 1500);
+  const a500 = toneRatio(heardA, 8000, 500);
+  const b500 = toneRatio(heardB, 8000, 500);
+  const b1500 = toneRatio(heardB, 8000, 1500);
+  assert.ok(a1500 > 0.5, `alice heard bob's 1500 Hz: share ${a1500.toFixed(2)}`);
+  assert.ok(a500 < 0.05, `alice did not hear her own 500 Hz: share ${a500.toFixed(3)}`);
+  assert.ok(b500 > 0.5, `bob heard alice's 500 Hz: share ${b500.toFixed(2)}`);
+  assert.ok(b1500 < 0.05, `bob did not hear his own 1500 Hz: share ${b1500.toFixed(3)}`);
 }
