@@ -35,6 +35,8 @@ import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRou
 import { ClusterMember } from './cluster/member.js';
 import { HomeService } from './cluster/home.js';
 import { createHomedPlayback } from './cluster/playback-home.js';
+import { RoomCascade, localJoin, type RoomJoin } from './cluster/room-cascade.js';
+import type { RoomJoinOptions } from './rooms/types.js';
 import type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 export type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 
@@ -66,6 +68,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   readonly cluster: ClusterMember | undefined;
   private readonly prom: EngineMetrics | undefined;
   private readonly drainer: EngineDrain;
+  private readonly cascade: RoomCascade | undefined;
   private peers: EnginePeers | undefined;
   private readonly startedAt = Date.now();
   private metricsServer: MetricsServer | undefined;
@@ -109,19 +112,19 @@ export class Engine extends EventEmitter<EngineEvents> {
       logger: this.logger,
       ringTimeoutMs: opts.ringTimeoutMs ?? defaultCallDelays.ringTimeout,
       maxDurationMs: opts.maxCallDurationMs ?? defaultCallDelays.maxDuration,
-      onIncomingCall: opts.jambonzApp
-        ? (call) => {
-            if (call.transport !== 'sip') return opts.onIncomingCall?.(call);
-            this.featureServer!.take(call);
-            return { action: 'defer' };
-          }
-        : opts.onIncomingCall,
+      onIncomingCall: (call) => {
+        // A peer node's leg into a room homed here (src/cluster/room-cascade.ts): never the app's.
+        if (this.cascade?.isCascadeLeg(call)) return this.cascade.offer(call);
+        if (!opts.jambonzApp || call.transport !== 'sip') return opts.onIncomingCall?.(call);
+        this.featureServer!.take(call);
+        return { action: 'defer' };
+      },
       admit: (o) => this.drainer.admit(o),
       onCall: (call) => {
         this.calls.driverOf(call)?.attachServices(this.media);
         this.prom?.track(call);
         this.drainer.track(call);
-        this.emit('call', call);
+        if (!this.cascade?.isCascadeLeg(call)) this.emit('call', call);
       },
     });
 
@@ -189,6 +192,16 @@ export class Engine extends EventEmitter<EngineEvents> {
     const homes = this.cluster ? new HomeService(this.cluster, this.logger) : undefined;
     const home = homes && opts.rooms ? homes.kind('room', () => this.rooms?.rooms().map((r) => r.roomId) ?? []) : undefined;
     this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, media: this.media, ...(home ? { home } : {}) }) : undefined;
+    // Clustered, a call joins a room on another node through a SIP leg to the owner.
+    this.cascade =
+      home && this.cluster && this.sip
+        ? new RoomCascade({
+            member: this.cluster,
+            home,
+            host: { room: (id) => this.room(id), call: (t, o) => this.call(t, o), bridge: (a, b, o) => this.bridge(a, b, { onStop: o.onStop }) },
+            logger: this.logger,
+          })
+        : undefined;
     // Clustered, the playback space lives on its lease holder with its state in Redis (src/cluster/playback-home.ts).
     const playbackOpts = opts.playback ? { ...opts.playback, supervisor: this.supervisor, logger: this.logger } : undefined;
     this.playback = !playbackOpts
@@ -395,6 +408,19 @@ export class Engine extends EventEmitter<EngineEvents> {
   room(id: string): Room {
     if (!this.rooms) throw new Error('rooms are off: give createEngine() a rooms option (rooms: {} for conference rooms only)');
     return this.rooms.room(id);
+  }
+
+  /**
+   * Put a call into conference room `id` wherever that room lives. On one node it is
+   * `engine.room(id).join(call, opts)`. Clustered, the room's mix lives on the node holding its
+   * lease: a call that landed elsewhere is relayed there over a SIP leg between the nodes, so calls
+   * on any node meet in one room (docs/scaling.md "Rooms of calls across nodes").
+   */
+  async joinRoom(id: string, call: Call, opts: RoomJoinOptions = {}): Promise<RoomJoin> {
+    if (!this.rooms) throw new Error('rooms are off: give createEngine() a rooms option (rooms: {} for conference rooms only)');
+    if (this.cascade) return this.cascade.join(id, call, opts);
+    const room = this.room(id);
+    return localJoin(room, await room.join(call, opts), this.cluster?.nodeId);
   }
 
   /**

@@ -73,6 +73,7 @@ export type { MediaStreamFallback, MediaStreamEndReason } from '../machines/medi
 export { createRoomsRoutes, counterService, type RoomsRoutes, type RoomsRoutesOptions } from './rooms/index.js';
 export type { RoomService, RoomContext, RoomClient, RoomServiceFactory } from './rooms/index.js';
 export { Room, CONTROL_PREFIX } from './rooms/index.js';
+export type { RoomJoin } from './cluster/room-cascade.js';
 export type {
   RoomJoinOptions,
   RoomJoinLegOptions,

@@ -1,6 +1,7 @@
 // A node's membership of the cluster: runs machines/clusterMember.machine.ts under the supervisor
 // and provides its effects (the Redis writes of src/cluster/store.ts) and delays.
 import os from 'node:os';
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { RedisOptions } from 'ioredis';
 import type { Actor } from 'xstate';
@@ -62,6 +63,8 @@ export class ClusterMember {
   readonly nodeId: string;
   readonly store: ClusterStore;
   readonly advertiseHost: string;
+  /** Published in this node's record: only cluster members (Redis readers) can address a room leg here. */
+  readonly joinKey = randomBytes(16).toString('hex');
   private readonly ttlMs: number;
   private readonly logic: ClusterMemberMachine;
   private actor: Actor<ClusterMemberMachine> | undefined;
@@ -134,6 +137,7 @@ export class ClusterMember {
       liveCalls: this.opts.liveCalls(),
       updatedAt: Date.now(),
       startedAt: this.startedAt,
+      joinKey: this.joinKey,
     };
   }
 

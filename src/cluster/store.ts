@@ -30,6 +30,8 @@ export interface ClusterNodeRecord {
   /** ms since the epoch, when the record was written. */
   updatedAt: number;
   startedAt: number;
+  /** A random key peers put in the address of a room leg to this node (src/cluster/room-cascade.ts). */
+  joinKey?: string;
 }
 
 export interface ClusterStoreOptions {
