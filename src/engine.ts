@@ -35,6 +35,7 @@ import { createMediaStreamsRoute, type MediaStreamsHandler, type MediaStreamsRou
 import { ClusterMember } from './cluster/member.js';
 import { HomeService } from './cluster/home.js';
 import { createHomedPlayback } from './cluster/playback-home.js';
+import { createRoomStateStore } from './cluster/room-store.js';
 import { RoomCascade, localJoin, type RoomJoin } from './cluster/room-cascade.js';
 import type { RoomJoinOptions } from './rooms/types.js';
 import type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
@@ -191,7 +192,15 @@ export class Engine extends EventEmitter<EngineEvents> {
     // Clustered, a room lives on one node: the lease holder (src/cluster/home.ts).
     const homes = this.cluster ? new HomeService(this.cluster, this.logger) : undefined;
     const home = homes && opts.rooms ? homes.kind('room', () => this.rooms?.rooms().map((r) => r.roomId) ?? []) : undefined;
-    this.rooms = opts.rooms ? createRoomsRoutes({ ...opts.rooms, supervisor: this.supervisor, logger: this.logger, media: this.media, ...(home ? { home } : {}) }) : undefined;
+    this.rooms = opts.rooms
+      ? createRoomsRoutes({
+          ...opts.rooms,
+          supervisor: this.supervisor,
+          logger: this.logger,
+          media: this.media,
+          ...(home && this.cluster ? { home, state: createRoomStateStore(this.cluster.store, home, this.logger) } : {}),
+        })
+      : undefined;
     // Clustered, a call joins a room on another node through a SIP leg to the owner.
     this.cascade =
       home && this.cluster && this.sip

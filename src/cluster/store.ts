@@ -8,8 +8,8 @@
 //   lease:<key> "<node> <token>", PX ttl: which node holds a keyed object (a room), renewed with
 //               the holder's heartbeat, deleted on release; expires when the holder dies
 //   fence:<key> the key's fencing-token counter (INCR per new holder)
-//   <name>      data a lease holder writes with fencedSet (the playback space's state): written
-//               only while the writer's lease still reads "<node> <token>"
+//   <name>      data a lease holder writes with fencedSet (the playback space's state, a room's
+//               saved state): written only while the writer's lease still reads "<node> <token>"
 //
 // The client is built to fail fast while Redis is unreachable (no offline queue, one retry, a
 // command timeout): a call never waits on Redis, and the membership statechart sees the failure
@@ -68,6 +68,10 @@ return n`;
 const FENCED_SET = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[2], ARGV[2])
+return 1`;
+const FENCED_DEL = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
 return 1`;
 const RELEASE = `
 local cur = redis.call('GET', KEYS[1])
@@ -187,6 +191,13 @@ export class ClusterStore {
   async fencedSet(leaseKey: string, holder: { node: string; token: number }, dataKey: string, value: string): Promise<boolean> {
     await this.ensureConnected();
     const n = (await this.redis.eval(FENCED_SET, 2, this.key('lease', leaseKey), this.prefix + dataKey, `${holder.node} ${holder.token}`, value)) as number;
+    return n === 1;
+  }
+
+  /** Delete `dataKey` only while `holder` still holds `leaseKey`. */
+  async fencedDel(leaseKey: string, holder: { node: string; token: number }, dataKey: string): Promise<boolean> {
+    await this.ensureConnected();
+    const n = (await this.redis.eval(FENCED_DEL, 2, this.key('lease', leaseKey), this.prefix + dataKey, `${holder.node} ${holder.token}`)) as number;
     return n === 1;
   }
 

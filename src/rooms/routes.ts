@@ -25,9 +25,10 @@ import type {
   RoomServiceFactory,
   RoomShutdown,
   RoomSummary,
+  RoomStateStore,
 } from './types.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import type { KeyedHome } from '../cluster/home.js';
+import type { KeyedHome, Placement } from '../cluster/home.js';
 
 export const ROOM_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -56,6 +57,14 @@ export interface RoomsRoutesOptions {
    * node took its lease) or on its owner, to which the WebSocket is proxied.
    */
   home?: KeyedHome;
+  /** @internal Clustered: where homed rooms keep the state their service saves (src/cluster/room-store.ts). */
+  state?: RoomStateStore;
+}
+
+/** A room opened on this node after it took the room's lease (token > 0: Redis answered). */
+interface Homed {
+  token: number;
+  saved: string | undefined;
 }
 
 export interface RoomsRoutes {
@@ -143,7 +152,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
         actions: {
           serviceCreated: ({ self, context }) => {
             const r = roomOf(self.id);
-            r?.service.created?.(context.roomId, r);
+            r?.service.created?.(context.roomId, r, r.saved);
           },
           serviceConnect: ({ self }, { member }) => roomOf(self.id)?.connected(member),
           serviceDisconnect: ({ self }, { member, kicked }) => roomOf(self.id)?.disconnected(member, kicked ?? false),
@@ -158,10 +167,15 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
       }) as unknown as RoomMachine,
   );
 
-  function openRoom(roomId: string, owner: string | undefined): RoomRuntime {
+  function openRoom(roomId: string, owner: string | undefined, homed?: Homed): RoomRuntime {
     const service = (opts.service ?? NO_SERVICE)(roomId);
     const runtime = new RoomRuntime(roomId, service, log, opts.media ? { services: opts.media, options: opts.conference ?? {} } : undefined);
     runtime.owner = owner;
+    const store = opts.state;
+    if (homed && store) {
+      runtime.saved = homed.saved;
+      runtime.persist = (state) => store.save(roomId, homed.token, state);
+    }
     rooms.set(roomId, runtime);
     try {
       const actor = registry.spawn(runtime, {
@@ -180,6 +194,9 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
         },
         onExit: () => {
           if (rooms.get(roomId) === runtime) rooms.delete(roomId);
+          // Ended by itself (idle, empty): its state goes with it. A node shutting down keeps it
+          // for the node its clients reconnect to.
+          if (homed && !closing) opts.state?.drop(roomId, homed.token);
           opts.home?.released(roomId);
           runtime.retire();
           queueMicrotask(() => {
@@ -217,13 +234,22 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     const pending: Array<[RawData, boolean]> = [];
     const hold = (d: RawData, binary: boolean) => void pending.push([d, binary]);
     ws.on('message', hold);
-    void home.place(roomId, req).then(
-      (where) => {
+    // Taken here with Redis answering: the room comes back with what its last owner saved.
+    const withSaved = async (where: Placement): Promise<[Placement, Homed | undefined]> => {
+      if (where.kind !== 'here' || where.token === 0 || !opts.state) return [where, undefined];
+      const saved = await opts.state.load(roomId).catch((err: Error) => {
+        log.warn({ roomId, err: err.message }, 'saved room state unreadable: the room starts empty');
+        return undefined;
+      });
+      return [where, { token: where.token, saved }];
+    };
+    void home.place(roomId, req).then(withSaved).then(
+      ([where, homed]) => {
         ws.off('message', hold);
         if (ws.readyState !== WebSocket.OPEN) return;
         if (where.kind === 'remote') return home.proxy(ws, req, where.ws, pending);
         if (where.kind === 'retry') return ws.close(WS_CLOSE.tryAgainLater, where.reason);
-        onConnection(ws, req, params, ctx, true);
+        onConnection(ws, req, params, ctx, true, homed);
         for (const [d, binary] of pending) ws.emit('message', d, binary);
       },
       (err: unknown) => {
@@ -233,7 +259,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     );
   }
 
-  function onConnection(ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext, placed = false): void {
+  function onConnection(ws: WebSocket, req: IncomingMessage, params: RouteParams, ctx: ConnectionContext, placed = false, homed?: Homed): void {
     const roomId = params.roomId ?? '';
     const principal = ctx.principal;
     if (closing) {
@@ -253,7 +279,7 @@ export function createRoomsRoutes(opts: RoomsRoutesOptions): RoomsRoutes {
     }
     if (!runtime) {
       try {
-        runtime = openRoom(roomId, principal);
+        runtime = openRoom(roomId, principal, homed);
       } catch (err) {
         if (err instanceof LimitExceededError) {
           ws.close(WS_CLOSE.tryAgainLater, 'too many rooms');

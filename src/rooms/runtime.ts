@@ -66,6 +66,9 @@ export class CallLegMember implements RoomMemberTransport {
   }
 }
 
+/** The largest state a room service may `save()`. */
+const MAX_SAVED_STATE = 64 * 1024;
+
 export class RoomRuntime implements RoomContext {
   private readonly members = new Map<number, MemberEntry>();
   private nextId = 1;
@@ -80,6 +83,10 @@ export class RoomRuntime implements RoomContext {
   endReason = 'room closed';
   /** The statechart's output, when it reached a final state (set by the adapter's onDone). */
   endInfo: RoomEnd | undefined;
+  /** The state a previous owner saved (clustered), handed to the service's `created`. */
+  saved: string | undefined;
+  /** Where `save()` writes (clustered rooms homed here); unset: nowhere. */
+  persist: ((state: string) => void) | undefined;
   /** The principal whose connection created the room (undefined when auth is off). */
   owner: string | undefined;
   /** Principals the room is shared with (`RoomsRoutes.share`). */
@@ -359,6 +366,13 @@ export class RoomRuntime implements RoomContext {
 
   clearTimer(): void {
     this.dispatch({ type: 'TIMER.CLEAR' });
+  }
+
+  save(state: string): void {
+    if (typeof state !== 'string') throw new TypeError('room state must be a string');
+    if (Buffer.byteLength(state) > MAX_SAVED_STATE) throw new RangeError(`room state over ${MAX_SAVED_STATE} bytes`);
+    if (this.ended) return;
+    this.persist?.(state);
   }
 
   clients(): RoomClient[] {

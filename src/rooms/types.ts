@@ -25,11 +25,18 @@ export interface RoomContext {
   setTimer(ms: number): void;
   clearTimer(): void;
   clients(): RoomClient[];
+  /**
+   * Keep the room's state (any string up to 64 KiB, e.g. JSON) for whoever opens this room next
+   * after this node is gone: clustered, a fenced write to Redis that a node taking the room over
+   * hands to `created` (docs/scaling.md); on a single node it is not kept anywhere.
+   */
+  save(state: string): void;
 }
 
 /** App logic for one room. Every hook is optional; one instance lives as long as its room. */
 export interface RoomService {
-  created?(roomId: string, ctx: RoomContext): void;
+  /** `saved`: the last `ctx.save()` of this room on a node that went away (clustered only). */
+  created?(roomId: string, ctx: RoomContext, saved?: string): void;
   connect?(client: RoomClient): void;
   disconnect?(client: RoomClient): void;
   message?(client: RoomClient, text: string): void;
@@ -38,6 +45,16 @@ export interface RoomService {
 }
 
 export type RoomServiceFactory = (roomId: string) => RoomService;
+
+/** Where a homed room's `ctx.save()` goes (clustered: src/cluster/room-store.ts). */
+export interface RoomStateStore {
+  /** The last state saved for the room, if any. */
+  load(roomId: string): Promise<string | undefined>;
+  /** Write it while `token` still holds the room's lease (fenced); later writes land after earlier ones. */
+  save(roomId: string, token: number, state: string): void;
+  /** The room ended by itself: forget its state (fenced too). */
+  drop(roomId: string, token: number): void;
+}
 
 /** A frame encoded once and written to many members. */
 export interface RoomFrame {
