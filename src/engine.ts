@@ -457,7 +457,16 @@ export class Engine extends EventEmitter<EngineEvents> {
    * outbound call.
    */
   connect(call: Call, target: string | Registration, options: ConnectOptions = {}): Promise<Call> {
-    return connectCall(this, call, target, options);
+    return connectCall(
+      {
+        call: (t, o) => this.call(t, o),
+        bridge: (a, b) => this.bridge(a, b),
+        flowOpen: (e) => (e.transport ? (this.sip?.transport.stream(e.transport)?.connected?.(e) ?? false) : false),
+      },
+      call,
+      target,
+      options,
+    );
   }
 
   /**

@@ -64,8 +64,11 @@ export interface RtpSessionStats {
   latch: RtpLatchSnapshot;
   /** What the peer last reported about our stream (RTCP RR/SR report block). */
   remoteReport: { fractionLost: number; cumulativeLost: number; jitterMs: number } | null;
-  /** SRTP in use (null: plain RTP): its suite, and SRTP/SRTCP packets dropped as unauthentic or replayed. */
-  srtp: { suite: string; authFailed: number; replayed: number } | null;
+  /**
+   * SRTP in use (null: plain RTP): its suite, and SRTP/SRTCP packets dropped as unauthentic,
+   * replayed, or too short to carry SRTP's trailer (`malformed`: e.g. a plain RTCP packet).
+   */
+  srtp: { suite: string; authFailed: number; replayed: number; malformed: number } | null;
   rttMs: number | null;
   mos: number;
 }

@@ -1,6 +1,6 @@
 // The two SRTP contexts of one RTP session (ours to send, the peer's to receive) and what the
 // receive side dropped. Kept out of session.ts so the per-packet path there stays one call.
-import { SrtpContext, SRTP_REPLAYED, type SrtpSuite } from './srtp.js';
+import { SrtpContext, SRTP_MALFORMED, SRTP_REPLAYED, type SrtpSuite } from './srtp.js';
 
 export interface SrtpKeys {
   suite: SrtpSuite;
@@ -15,6 +15,8 @@ export class SrtpPair {
   readonly rx: SrtpContext;
   authFailed = 0;
   replayed = 0;
+  /** Too short to be SRTP/SRTCP (e.g. a plain RTCP packet some peers send before their SRTCP). */
+  malformed = 0;
   private readonly txKey: Buffer;
   private readonly rxKey: Buffer;
 
@@ -32,6 +34,7 @@ export class SrtpPair {
     if (prev && this.rx === prev.rx) {
       this.authFailed = prev.authFailed;
       this.replayed = prev.replayed;
+      this.malformed = prev.malformed;
     }
   }
 
@@ -42,11 +45,12 @@ export class SrtpPair {
   /** Counts a dropped packet; true for the session's first (worth one log line). */
   dropped(reason: number): boolean {
     if (reason === SRTP_REPLAYED) this.replayed++;
+    else if (reason === SRTP_MALFORMED) this.malformed++;
     else this.authFailed++;
-    return this.authFailed + this.replayed === 1;
+    return this.authFailed + this.replayed + this.malformed === 1;
   }
 
-  stats(): { suite: SrtpSuite; authFailed: number; replayed: number } {
-    return { suite: this.suite, authFailed: this.authFailed, replayed: this.replayed };
+  stats(): { suite: SrtpSuite; authFailed: number; replayed: number; malformed: number } {
+    return { suite: this.suite, authFailed: this.authFailed, replayed: this.replayed, malformed: this.malformed };
   }
 }

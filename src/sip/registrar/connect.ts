@@ -11,6 +11,8 @@ import type { Registration } from './registrar.js';
 export interface ConnectDeps {
   call(target: string, o: OutboundCallOptions): Promise<Call>;
   bridge(a: Call, b: Call): Bridge;
+  /** A TCP/TLS connection to this endpoint is open. */
+  flowOpen(e: Registration['source']): boolean;
 }
 
 /** What `engine.connect()` takes besides the target: the outbound leg's options. */
@@ -18,8 +20,12 @@ export type ConnectOptions = OutboundCallOptions;
 
 export async function connectCall(deps: ConnectDeps, a: Call, target: string | Registration, o: ConnectOptions = {}): Promise<Call> {
   const uri = typeof target === 'string' ? target : target.contact;
+  // A client registered over TCP/TLS is reached on that connection while it is open (RFC 5626
+  // §5.3's flow, as proxies do for clients behind NAT): it may listen nowhere else.
+  const flow = typeof target !== 'string' && target.source.transport && deps.flowOpen(target.source) ? target.source : undefined;
+  const hop = flow ? { nextHop: { address: flow.address, port: flow.port, transport: flow.transport! } } : {};
   // The callee sees who called (the caller's From), unless told otherwise.
-  const b = await deps.call(uri, { ...(a.from ? { from: a.from } : {}), ...o });
+  const b = await deps.call(uri, { ...(a.from ? { from: a.from } : {}), ...hop, ...o });
   if (a.isEnded) {
     b.hangup('caller gone');
     return b;

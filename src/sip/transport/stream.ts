@@ -193,6 +193,11 @@ export class SipStreamTransport implements SipMessageTransport {
     return new Promise((resolve) => server.close(() => resolve()));
   }
 
+  connected(to: Endpoint): boolean {
+    const conn = this.conns.get(key(to.address, to.port));
+    return conn !== undefined && !conn.socket.destroyed;
+  }
+
   /** Send on the connection to `to`, opening one if none is open. */
   sendBytes(buf: Buffer, to: Endpoint): boolean {
     let conn = this.conns.get(key(to.address, to.port));

@@ -24,6 +24,8 @@ export interface SipMessageTransport {
   close(): Promise<void>;
   /** Send one serialized message; false when it could not be (no socket, limits, closed). */
   sendBytes(buf: Buffer, to: Endpoint): boolean | void;
+  /** Streams: a connection to `to` is open now (a send would reuse it rather than connect). */
+  connected?(to: Endpoint): boolean;
 }
 
 /** The Via transport token for a kind (§20.42: "UDP", "TCP", "TLS"). */

@@ -94,6 +94,13 @@ export interface OutboundCallOptions {
   auth?: { username: string; password: string };
   /** Extra headers for the INVITE. */
   headers?: Record<string, string>;
+  /**
+   * Send the INVITE (and the dialog's requests until a Record-Route or Contact says otherwise)
+   * to this address instead of the one the target URI resolves to: an outbound proxy, or the
+   * connection a client registered over (`engine.connect` uses it for a TCP/TLS binding whose
+   * connection is still open: such clients often listen nowhere else).
+   */
+  nextHop?: { address: string; port: number; transport?: 'tcp' | 'tls' };
 }
 
 export interface SipStats {

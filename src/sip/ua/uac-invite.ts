@@ -80,7 +80,13 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
   const kind = uriTransport(uri);
   if (kind && !ua.transport.stream(kind)) throw new Error(`${target} needs SIP over ${kind.toUpperCase()}, which is not configured`);
   if (kind === 'tls' && uri.kind === 'sip' && uri.port === undefined) hp.port = 5061;
-  const [dest, ...more] = uri.kind === 'sip' ? await resolve(ua, uri, hp, kind) : [];
+  const hop = o.nextHop;
+  if (hop?.transport && !ua.transport.stream(hop.transport)) throw new Error(`nextHop needs SIP over ${hop.transport.toUpperCase()}, which is not configured`);
+  const [dest, ...more] = hop
+    ? [{ address: hop.address, port: hop.port, ...(hop.transport ? { transport: hop.transport } : {}) }]
+    : uri.kind === 'sip'
+      ? await resolve(ua, uri, hp, kind)
+      : [];
   if (!dest) throw new Error(`no SIP server found for ${target} (RFC 3263: NAPTR/SRV/A)`);
   const callId = generateCallId(ua.advertisedHost);
   const leg = new SipLeg(ua, 'uac', callId, dest, ua.log);

@@ -29,6 +29,12 @@ export interface BaresipOptions {
   mediaenc?: 'srtp' | 'srtp-mand';
   /** Register the account (digest auth) to a registrar on loopback at this port. */
   register?: { port: number; password: string };
+  /**
+   * SIP over TLS for the account (its registrar and outbound proxy: `;transport=tls`): `cafile`
+   * is the PEM baresip trusts for the server, `certificate` (cert + key in one PEM) its own TLS
+   * listener's identity, needed for requests that reach it over a new TLS connection.
+   */
+  tls?: { cafile: string; certificate?: string };
   /** Hard bound for the process lifetime (default 120 s); it is SIGKILLed after that. */
   timeoutMs?: number;
 }
@@ -83,6 +89,7 @@ function writeConfig(dir: string, o: Required<Pick<BaresipOptions, 'user'>> & Ba
     ['poll_method', 'epoll'],
     ['sip_listen', `${LOOPBACK}:${sipPort}`],
     ['net_interface', LOOPBACK], // SDP c= and Contact on loopback, not the default interface
+    ...(o.tls ? [['sip_cafile', o.tls.cafile], ...(o.tls.certificate ? [['sip_certificate', o.tls.certificate]] : [])] : []),
     ['call_local_timeout', '120'],
     ['call_max_calls', '4'],
     ['audio_player', 'aubridge,callchart-null'],
@@ -108,9 +115,10 @@ function writeConfig(dir: string, o: Required<Pick<BaresipOptions, 'user'>> & Ba
   writeFileSync(path.join(dir, 'config'), lines.map(([k, v]) => `${k}\t\t${v}`).join('\n') + '\n');
   const codecs = (o.codecs ?? ['PCMU', 'PCMA']).join(',');
   const answer = o.autoAnswer === false ? 'manual' : 'auto';
+  const tls = o.tls ? ';transport=tls' : '';
   const account = o.register
-    ? `<sip:${o.user}@${LOOPBACK}:${o.register.port}>;auth_pass=${o.register.password};regint=60`
-    : `<sip:${o.user}@${LOOPBACK}>;regint=0`;
+    ? `<sip:${o.user}@${LOOPBACK}:${o.register.port}${tls}>;auth_pass=${o.register.password};regint=60${tls ? `;outbound="sip:${LOOPBACK}:${o.register.port}${tls}"` : ''}`
+    : `<sip:${o.user}@${LOOPBACK}${tls}>;regint=0`;
   writeFileSync(path.join(dir, 'accounts'), `${account};answermode=${answer};audio_codecs=${codecs}${o.mediaenc ? `;mediaenc=${o.mediaenc}` : ''}\n`);
   writeFileSync(path.join(dir, 'contacts'), '');
 }
