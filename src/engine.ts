@@ -365,6 +365,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       accountSid: app.accountSid,
       applicationSid: app.applicationSid,
       tts: app.tts,
+      stt: app.stt,
       maxReconnects: app.maxReconnects,
       headers: app.headers,
       phoneTrunk: app.phoneTrunk,

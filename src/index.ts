@@ -99,7 +99,7 @@ export type { PlaybackQuality, PlaybackTarget } from '../machines/playbackSessio
 export type { JambonzService, JambonzServiceOptions } from './jambonz/index.js';
 export type { JambonzHookHandler, JambonzHookOptions, JambonzSession } from './jambonz/hook-types.js';
 export type { JambonzAudioHandler, JambonzAudioOptions, JambonzAudioStream } from './jambonz/audio-types.js';
-export type { JambonzAppOptions, JambonzTtsProvider, JambonzFeatureServer, CommandTtsOptions } from './jambonz/feature-server/index.js';
+export type { JambonzAppOptions, JambonzTtsProvider, JambonzSttProvider, JambonzSttOptions, JambonzSttEvents, JambonzSttSession, JambonzFeatureServer, CommandTtsOptions } from './jambonz/feature-server/index.js';
 export { commandTts } from './jambonz/feature-server/index.js';
 export { verbs, validateVerbs, isJambonzVerbName, JambonzVerbs, JambonzVerbError } from './jambonz/verbs.js';
 export {

@@ -67,6 +67,7 @@ export class JambonzFeatureServer {
     this.gatherLogic = jambonzGatherMachine.provide({
       actions: {
         stopPrompt: ({ self }) => this.gatherWires.get(self.id)?.stopPrompt(),
+        stopSpeech: ({ self }) => this.gatherWires.get(self.id)?.stopSpeech(),
         finish: ({ self }, p) => this.gatherWires.get(self.id)?.finish(p),
       },
     });
@@ -113,6 +114,7 @@ export class JambonzFeatureServer {
         applicationSid: this.o.applicationSid ?? 'callchart-application',
         localSipAddress: this.o.localSipAddress(),
         tts: this.o.tts,
+        stt: this.o.stt,
         maxReconnects: this.o.maxReconnects,
         headers: this.o.headers,
         spawnExecutor(session) {

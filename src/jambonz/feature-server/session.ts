@@ -23,7 +23,7 @@ import { validateVerbs } from '../verbs.js';
 import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
 import { runVerb, SUPPORTED_VERBS, UNSUPPORTED_WHY, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
-import type { JambonzTtsProvider } from './types.js';
+import type { JambonzSttProvider, JambonzTtsProvider } from './types.js';
 
 /** What a session needs of the feature-server that runs it. */
 export interface FsSessionHost {
@@ -33,6 +33,7 @@ export interface FsSessionHost {
   applicationSid: string;
   localSipAddress: string | undefined;
   tts: JambonzTtsProvider | undefined;
+  stt: JambonzSttProvider | undefined;
   maxReconnects: number | undefined;
   headers: Record<string, string> | undefined;
   spawnExecutor(session: FsSession): SupervisedActor<JambonzVerbExecutorMachine>;
@@ -68,6 +69,7 @@ export class FsSession implements VerbHost {
   readonly callSid = randomUUID();
   readonly logger: Logger;
   readonly synth: SynthDefaults = {};
+  readonly recognizer: { vendor?: string; language?: string } = {};
   readonly socket: AppSocket;
   private exec!: SupervisedActor<JambonzVerbExecutorMachine>;
   private readonly sessionData: Record<string, unknown>;
@@ -117,6 +119,10 @@ export class FsSession implements VerbHost {
 
   get tts(): JambonzTtsProvider | undefined {
     return this.host.tts;
+  }
+
+  get stt(): JambonzSttProvider | undefined {
+    return this.host.stt;
   }
 
   start(): void {
@@ -245,8 +251,13 @@ export class FsSession implements VerbHost {
   configure(props: Record<string, unknown>): void {
     const s = props.synthesizer as SynthDefaults | undefined;
     if (s) Object.assign(this.synth, { vendor: s.vendor, language: s.language, voice: s.voice });
+    const r = props.recognizer as { vendor?: unknown; language?: unknown } | undefined;
+    if (r && typeof r === 'object') {
+      if (typeof r.vendor === 'string') this.recognizer.vendor = r.vendor;
+      if (typeof r.language === 'string') this.recognizer.language = r.language;
+    }
     if (typeof props.notifyEvents === 'boolean') this.notifyEvents = props.notifyEvents;
-    const ignored = Object.keys(props).filter((k) => k !== 'synthesizer' && k !== 'notifyEvents');
+    const ignored = Object.keys(props).filter((k) => k !== 'synthesizer' && k !== 'recognizer' && k !== 'notifyEvents');
     if (ignored.length) this.logger.info({ ignored }, 'config: these settings do not apply here and are ignored');
   }
 

@@ -8,6 +8,39 @@ export interface JambonzTtsProvider {
   synthesize(text: string, opts: { vendor?: string; language?: string; voice?: string }): Promise<string>;
 }
 
+/**
+ * Speech to text for `gather` with `input: ['speech']`: one `start` per gather, fed the caller's
+ * audio until the gather ends. Plug in any recogniser (a cloud vendor's streaming API, a local
+ * engine); callchart ships none.
+ */
+export interface JambonzSttProvider {
+  start(opts: JambonzSttOptions, events: JambonzSttEvents): JambonzSttSession;
+}
+
+export interface JambonzSttOptions {
+  /** From the verb's `recognizer` (or `config`'s): vendor, language (default `en-US`), hints. */
+  vendor?: string;
+  language: string;
+  hints: string[];
+}
+
+/** What a recogniser reports; only the first `final` or `error` counts. */
+export interface JambonzSttEvents {
+  /** The caller started speaking (stops the prompt when the verb has `bargein`). */
+  speechStarted(): void;
+  /** The final transcript of the utterance. */
+  final(result: { transcript: string; confidence: number; language?: string }): void;
+  /** The recogniser failed: the gather ends with `reason: 'error'` (jambonz's stt-error). */
+  error(err: Error): void;
+}
+
+export interface JambonzSttSession {
+  /** One 20 ms frame of the caller's audio: 8 kHz 16-bit little-endian PCM (320 bytes). */
+  write(frame: Buffer): void;
+  /** The gather is over (result in, a digit came, killed): stop and release everything. */
+  stop(): void;
+}
+
 /** What every `jambonzApp` form takes (also what the feature server is built with). */
 export interface JambonzAppCommon {
   /**
@@ -20,6 +53,11 @@ export interface JambonzAppCommon {
   applicationSid?: string;
   /** `say` speaks through this; without one, `say` is reported with `jambonz:error` and skipped. */
   tts?: JambonzTtsProvider;
+  /**
+   * `gather` with speech input listens through this. Without one, a speech-only gather is
+   * reported with `jambonz:error` and skipped; one that also takes digits collects digits only.
+   */
+  stt?: JambonzSttProvider;
   /** Connects in all, the first included, when the app socket drops (jambonz MAX_RECONNECTS, 5). */
   maxReconnects?: number;
   /** Extra upgrade headers (e.g. `authorization`). */

@@ -12,8 +12,9 @@ import type { Actor } from 'xstate';
 import type { Logger } from 'pino';
 import type { Call } from '../../call/call.js';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
-import { gatherHookReason, type GatherInput, type GatherOutput, type JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
-import type { JambonzTtsProvider } from './types.js';
+import type { GatherInput, GatherOutput, JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
+import { gatherVerb } from './gather.js';
+import type { JambonzSttProvider, JambonzTtsProvider } from './types.js';
 import type { JambonzListenMachine, ListenInput } from '../../../machines/jambonzListen.machine.js';
 import { listenVerb, type ListenWire } from './listen.js';
 import type { DialInput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
@@ -45,7 +46,10 @@ export interface VerbHost {
   readonly call: Call;
   readonly logger: Logger;
   readonly tts: JambonzTtsProvider | undefined;
+  readonly stt: JambonzSttProvider | undefined;
   readonly synth: SynthDefaults;
+  /** Session defaults for speech recognition (`config.recognizer`). */
+  readonly recognizer: { vendor?: string; language?: string };
   /** The call description every hook carries (session:new's data, current status, customerData). */
   hookData(): Record<string, unknown>;
   /** Answer unless already answered; resolves once live. */
@@ -82,6 +86,7 @@ export interface VerbHost {
 
 export interface GatherWire {
   stopPrompt(): void;
+  stopSpeech(): void;
   finish(out: GatherOutput): void;
 }
 
@@ -177,66 +182,6 @@ async function sayVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Pro
   for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !host.call.isEnded; i++) await playFiles(host.call, files, signal);
 }
 
-/** gather with DTMF input: the prompt (nested say/play) plays while the gather machine collects. */
-async function gatherVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
-  const input = Array.isArray(verb.input) ? (verb.input as string[]) : ['digits'];
-  if (!input.includes('digits')) throw new Error(`gather: input ${JSON.stringify(input)} needs a speech recogniser, which is not supported`);
-  await host.ensureAnswered();
-  const prompt = (verb.say ?? verb.play) as ExecVerb | undefined;
-  const promptAbort = new AbortController();
-  const num = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
-  const out = await new Promise<GatherOutput>((resolve, reject) => {
-    const actor = host.spawnGather(
-      {
-        numDigits: num(verb.numDigits),
-        minDigits: num(verb.minDigits),
-        maxDigits: num(verb.maxDigits),
-        finishOnKey: typeof verb.finishOnKey === 'string' ? verb.finishOnKey : undefined,
-        // gather.js: timeout seconds, default 15; interDigitTimeout seconds, default none.
-        timeoutMs: (num(verb.timeout) ?? 15) * 1000,
-        interDigitTimeoutMs: (num(verb.interDigitTimeout) ?? 0) * 1000,
-        hasPrompt: prompt !== undefined,
-        bargein: verb.dtmfBargein !== false,
-      },
-      { stopPrompt: () => promptAbort.abort(), finish: resolve },
-    );
-    const onDtmf = (digit: string): void => actor.send({ type: 'DTMF', digit });
-    const cleanup = (): void => {
-      host.call.off('dtmf', onDtmf);
-      signal.removeEventListener('abort', kill);
-      promptAbort.abort();
-    };
-    const kill = (): void => actor.send({ type: 'KILL' });
-    host.call.on('dtmf', onDtmf);
-    signal.addEventListener('abort', kill, { once: true });
-    actor.subscribe({
-      complete: () => {
-        cleanup();
-        const o = actor.getSnapshot().output;
-        if (o) resolve(o);
-      },
-      error: (err) => {
-        cleanup();
-        reject(err instanceof Error ? err : new Error(String(err)));
-      },
-    });
-    if (prompt) {
-      const run = prompt.verb === 'play' || (prompt.url !== undefined && prompt.text === undefined) ? playVerb(host, prompt, promptAbort.signal) : sayVerb(host, prompt, promptAbort.signal);
-      run.then(
-        () => actor.send({ type: 'PROMPT.DONE' }),
-        (err: unknown) => {
-          host.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'gather prompt failed: collecting without it');
-          actor.send({ type: 'PROMPT.DONE' });
-        },
-      );
-    }
-  });
-  const reason = gatherHookReason(out);
-  const url = hookUrl(verb.actionHook);
-  if (!reason || !url) return {};
-  return { hook: { type: 'verb:hook', url, data: { ...host.hookData(), reason, ...(reason === 'dtmfDetected' || out.digits ? { digits: out.digits } : {}) } } };
-}
-
 /** Run one validated verb. */
 export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
   const call = host.call;
@@ -254,7 +199,9 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       await sayVerb(host, verb, signal);
       return {};
     case 'gather':
-      return gatherVerb(host, verb, signal);
+      return gatherVerb(host, verb, signal, (prompt, sig) =>
+        prompt.verb === 'play' || (prompt.url !== undefined && prompt.text === undefined) ? playVerb(host, prompt, sig) : sayVerb(host, prompt, sig),
+      );
     case 'listen':
     case 'stream':
       return listenVerb(host, verb, signal);
