@@ -3,10 +3,11 @@
 //
 // One SrtpContext per direction and master key (ours for sending, the peer's for receiving).
 // Per packet it reuses one AES-128-ECB cipher (the counter blocks are built here and encrypted
-// in one update(), which is AES-CM without a createCipheriv per packet) and one HMAC per packet
-// (node:crypto has no reusable HMAC; createHmac is cheap next to the datagram send).
+// in one update(), which is AES-CM without a createCipheriv per packet) and one HMAC-SHA1 key
+// (hmac-sha1.ts: node:crypto has no reusable HMAC, and createHmac per packet cost more than the AES).
 
-import { createCipheriv, createHmac, timingSafeEqual, type Cipher } from 'node:crypto';
+import { createCipheriv, type Cipher } from 'node:crypto';
+import { HmacSha1 } from './hmac-sha1.js';
 
 export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
 export const SRTP_SUITES: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
@@ -87,9 +88,11 @@ export class SrtpContext {
   readonly suite: SrtpSuite;
   readonly tagLength: number;
   private readonly rtpSalt: Buffer;
-  private readonly rtpAuth: Buffer;
+  private readonly rtpAuth: HmacSha1;
   private readonly rtcpSalt: Buffer;
-  private readonly rtcpAuth: Buffer;
+  private readonly rtcpAuth: HmacSha1;
+  /** The last computed tag (20 bytes), reused. */
+  private readonly mac = new Uint8Array(20);
   private readonly rtpAes: Cipher;
   private readonly rtcpAes: Cipher;
   /** Counter blocks of one packet, rebuilt per packet (no allocation). */
@@ -113,9 +116,9 @@ export class SrtpContext {
     const mk = key.subarray(0, SRTP_MASTER_KEY_LENGTH);
     const ms = key.subarray(SRTP_MASTER_KEY_LENGTH);
     this.rtpSalt = deriveSessionKey(mk, ms, LABEL_RTP_SALT, 14);
-    this.rtpAuth = deriveSessionKey(mk, ms, LABEL_RTP_AUTH, 20);
+    this.rtpAuth = new HmacSha1(deriveSessionKey(mk, ms, LABEL_RTP_AUTH, 20));
     this.rtcpSalt = deriveSessionKey(mk, ms, LABEL_RTCP_SALT, 14);
-    this.rtcpAuth = deriveSessionKey(mk, ms, LABEL_RTCP_AUTH, 20);
+    this.rtcpAuth = new HmacSha1(deriveSessionKey(mk, ms, LABEL_RTCP_AUTH, 20));
     this.rtpAes = ecb(deriveSessionKey(mk, ms, LABEL_RTP_ENCRYPTION, 16));
     this.rtcpAes = ecb(deriveSessionKey(mk, ms, LABEL_RTCP_ENCRYPTION, 16));
   }
@@ -136,8 +139,8 @@ export class SrtpContext {
     const ssrc = buf.readUInt32BE(8);
     this.cm(this.rtpAes, this.rtpSalt, ssrc, this.txRoc, seq, buf, hdr, length);
     this.rocBytes.writeUInt32BE(this.txRoc, 0);
-    const mac = createHmac('sha1', this.rtpAuth).update(buf.subarray(0, length)).update(this.rocBytes).digest();
-    mac.copy(buf, length, 0, this.tagLength);
+    this.rtpAuth.mac(buf, length, this.rocBytes, this.mac, 0);
+    buf.set(this.mac.subarray(0, this.tagLength), length);
     return length + this.tagLength;
   }
 
@@ -159,8 +162,8 @@ export class SrtpContext {
     const index = v * 0x10000 + seq;
     if (known && replayed(s, index)) return SRTP_REPLAYED;
     this.rocBytes.writeUInt32BE(v >>> 0, 0);
-    const mac = createHmac('sha1', this.rtpAuth).update(buf.subarray(0, length)).update(this.rocBytes).digest();
-    if (!timingSafeEqual(mac.subarray(0, this.tagLength), buf.subarray(length))) return SRTP_AUTH_FAILED;
+    this.rtpAuth.mac(buf, length, this.rocBytes, this.mac, 0);
+    if (!sameTag(this.mac, buf, length, this.tagLength)) return SRTP_AUTH_FAILED;
     this.cm(this.rtpAes, this.rtpSalt, ssrc, v, seq, buf, hdr, length);
     // §3.3.1 update, after authentication only.
     if (v === s.roc) {
@@ -191,8 +194,8 @@ export class SrtpContext {
     this.cm(this.rtcpAes, this.rtcpSalt, ssrc, 0, index, out, 8, rtcp.length, true);
     out.writeUInt32BE((0x80000000 | index) >>> 0, rtcp.length);
     const authEnd = rtcp.length + 4;
-    const mac = createHmac('sha1', this.rtcpAuth).update(out.subarray(0, authEnd)).digest();
-    mac.copy(out, authEnd, 0, 10);
+    this.rtcpAuth.mac(out, authEnd, undefined, this.mac, 0);
+    out.set(this.mac.subarray(0, 10), authEnd);
     return out;
   }
 
@@ -200,8 +203,8 @@ export class SrtpContext {
   unprotectRtcp(buf: Buffer): Buffer | number {
     if (buf.length < 8 + SRTCP_TRAILER) return SRTP_MALFORMED;
     const authEnd = buf.length - 10;
-    const mac = createHmac('sha1', this.rtcpAuth).update(buf.subarray(0, authEnd)).digest();
-    if (!timingSafeEqual(mac.subarray(0, 10), buf.subarray(authEnd))) return SRTP_AUTH_FAILED;
+    this.rtcpAuth.mac(buf, authEnd, undefined, this.mac, 0);
+    if (!sameTag(this.mac, buf, authEnd, 10)) return SRTP_AUTH_FAILED;
     const word = buf.readUInt32BE(authEnd - 4);
     const encrypted = (word & 0x80000000) !== 0;
     const index = word & 0x7fffffff;
@@ -264,6 +267,14 @@ export class SrtpContext {
     const ks = aes.update(c.subarray(0, blocks * 16));
     for (let i = 0; i < n; i++) buf[from + i]! ^= ks[i]!;
   }
+}
+
+/** mac[0, n) equals buf[at, at + n), in time independent of where they differ. */
+function sameTag(mac: Uint8Array, buf: Uint8Array, at: number, n: number): boolean {
+  if (buf.length - at !== n) return false;
+  let diff = 0;
+  for (let i = 0; i < n; i++) diff |= mac[i]! ^ buf[at + i]!;
+  return diff === 0;
 }
 
 function ecb(key: Buffer): Cipher {
