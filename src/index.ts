@@ -91,6 +91,10 @@ export {
   type PlaybackRoutes,
   type PlaybackRoutesOptions,
   type PlaybackStore,
+  type PlaybackPlayer,
+  type PlaybackPlayerOptions,
+  type PlaybackPlayerOutput,
+  type PlaybackTrackSource,
 } from './playback/index.js';
 export type { PlaybackQuality, PlaybackTarget } from '../machines/playbackSession.machine.js';
 
