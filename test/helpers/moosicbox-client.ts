@@ -14,7 +14,8 @@ export interface ApiPlayer {
 export type Target =
   | { type: 'AUDIO_ZONE'; audioZoneId: number }
   | { type: 'CONNECTION_OUTPUT'; connectionId: string; outputId: string }
-  | { type: 'CALL_LEG'; callId: string };
+  | { type: 'CALL_LEG'; callId: string }
+  | { type: 'ROOM'; roomId: string };
 
 export class MoosicBoxClient {
   readonly ws: TestClient;

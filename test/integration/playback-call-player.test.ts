@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Call, Engine } from '../../src/index.js';
+import type { Call, Engine, EngineOptions } from '../../src/index.js';
 import { encodeWav, generateTone, meanSquare, toneRatio } from '../../src/media/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { MoosicBoxClient } from '../helpers/moosicbox-client.js';
@@ -42,8 +42,8 @@ function listen(call: Call): { frames: Array<{ t: number; pcm: Int16Array }>; si
   };
 }
 
-async function callPair(): Promise<{ callee: Engine; caller: Call; inbound: Call }> {
-  const callee = await engines.start({ playback: { tracks: { dir } }, onIncomingCall: () => ({ action: 'accept' }) });
+async function callPair(extra: EngineOptions = {}): Promise<{ callee: Engine; caller: Call; inbound: Call }> {
+  const callee = await engines.start({ playback: { tracks: { dir } }, onIncomingCall: () => ({ action: 'accept' }), ...extra });
   const caller = await engines.start();
   const inboundP = new Promise<Call>((resolve) => callee.once('call', (c) => c.once('answered', () => resolve(c))));
   const call = await caller.call(`sip:moh@127.0.0.1:${callee.sipPort}`);
@@ -167,6 +167,30 @@ test('attachPlayer refuses without playback, for an unknown zone, twice for one 
   }
   const noPlayback = await engines.start();
   assert.throws(() => noPlayback.attachPlayer(inbound), /playback is off/);
+});
+
+test('a room as a player: the session plays into the room mix, and a call in the room hears it', { timeout: 20_000 }, async () => {
+  const { callee, caller, inbound } = await callPair({ rooms: {} });
+  const heard = listen(caller);
+  const room = callee.room('conf');
+  await room.join(inbound);
+  const player = callee.attachPlayer(room, { zone: 'conference' });
+  assert.equal(player.audioOutputId, 'room:conf');
+  assert.equal(room.members().length, 2, 'the player is one more leg of the mix');
+  const mb = await MoosicBoxClient.connect(callee.wsPort);
+  try {
+    const sessionId = await mb.createSession('room music', [1]);
+    const t = Date.now();
+    mb.update(sessionId, { type: 'ROOM', roomId: 'conf' }, { play: true });
+    await sleep(800);
+    const got = heard.since(t + 300);
+    assert.ok(hears(got, 700), `the call in the room hears the player: share ${toneRatio(got, 8000, 700).toFixed(2)}`);
+    player.detach();
+    await waitFor(() => room.members().length === 1, 'detach takes the player leg out of the mix');
+  } finally {
+    mb.close();
+    caller.hangup();
+  }
 });
 
 async function fetchConnections(e: Engine): Promise<Array<{ connectionId: string }>> {
