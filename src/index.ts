@@ -32,6 +32,7 @@ export {
   type CallPlaySource,
   type CallPlayOptions,
   type CallRecordOptions,
+  type CallRecordChannels,
   type CallMediaStats,
   type CallTransferOptions,
 } from './call/call.js';
