@@ -123,6 +123,7 @@ export class PlaybackPlayers {
 
   attach(output: PlaybackPlayerOutput, opts: PlaybackPlayerOptions = {}): PlaybackPlayer {
     if (this.#closed) throw new Error('playback routes are closed');
+    if (!this.tracks) throw new Error('playback has no track source: give the playback option tracks ({ dir } or a function)');
     const audioOutputId = `${output.kind}:${output.id}`;
     if (this.#attached.has(audioOutputId)) throw new Error(`${output.kind} ${output.id} is already a player`);
     const name = (opts.name ?? `${output.kind} ${output.id}`).slice(0, 256);

@@ -151,7 +151,7 @@ test('a session that targets an audio zone plays into every call in it; a CALL_L
   }
 });
 
-test('attachPlayer refuses without playback, for an unknown zone, twice for one call; clients cannot take the engine connection id', { timeout: 20_000 }, async () => {
+test('attachPlayer refuses without playback or tracks, for an unknown zone, twice for one call; clients cannot take the engine connection id', { timeout: 20_000 }, async () => {
   const { callee, caller, inbound } = await callPair();
   try {
     assert.throws(() => callee.attachPlayer(inbound, { zone: 77 }), /no audio zone 77/);
@@ -167,6 +167,9 @@ test('attachPlayer refuses without playback, for an unknown zone, twice for one 
   }
   const noPlayback = await engines.start();
   assert.throws(() => noPlayback.attachPlayer(inbound), /playback is off/);
+  const noTracks = await engines.start({ playback: {} });
+  const output = { kind: 'call' as const, id: 'x', open: () => assert.fail('not opened'), onGone: () => () => {} };
+  assert.throws(() => noTracks.playback!.attach(output), /no track source/);
 });
 
 test('a room as a player: the session plays into the room mix, and a call in the room hears it', { timeout: 20_000 }, async () => {
