@@ -15,8 +15,9 @@ import type { Registration, Registrations } from './sip/registrar/registrar.js';
 import type { RegisterOptions, RegistrationClient } from './sip/registrar/client.js';
 import { connectCall, type ConnectOptions } from './sip/registrar/connect.js';
 import { PortAllocator } from './media/rtp/ports.js';
-import { createRoomsRoutes, type Room, type RoomsRoutes } from './rooms/index.js';
-import { createPlaybackRoutes, type PlaybackRoutes } from './playback/index.js';
+import { createRoomsRoutes, Room, type RoomsRoutes } from './rooms/index.js';
+import { createPlaybackRoutes, type PlaybackPlayer, type PlaybackPlayerOptions, type PlaybackRoutes } from './playback/index.js';
+import { callPlayerOutput, roomPlayerOutput } from './playback/outputs.js';
 import { defaultCallDelays } from '../machines/call.machine.js';
 import { MediaServices, bridgeCalls } from './media/call-media.js';
 import type { Bridge, BridgeOptions } from './media/mixing/bridge.js';
@@ -408,6 +409,18 @@ export class Engine extends EventEmitter<EngineEvents> {
    */
   bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {
     return bridgeCalls(a, b, opts);
+  }
+
+  /**
+   * Make a call or a room a MoosicBox player of the `/playback` route (needs the `playback` option
+   * with a `tracks` source): it is listed under the engine's connection (`callchart`), in audio
+   * zone `zone` if given (a zone id, or a name: created when absent), and a playback session that
+   * targets it drives its audio: play, pause, seek, volume, next track (docs/playback.md "Calls and
+   * rooms as players"). It leaves when the call ends or the room closes, or on `detach()`.
+   */
+  attachPlayer(target: Call | Room, opts: PlaybackPlayerOptions = {}): PlaybackPlayer {
+    if (!this.playback) throw new Error('playback is off: give createEngine() a playback option ({ tracks: { dir } })');
+    return this.playback.attach(target instanceof Room ? roomPlayerOutput(target, this.media) : callPlayerOutput(target), opts);
   }
 
   /**

@@ -32,6 +32,7 @@ export {
   type CallPlaySource,
   type CallPlayOptions,
   type CallRecordOptions,
+  type CallRecordChannels,
   type CallMediaStats,
   type CallTransferOptions,
 } from './call/call.js';
@@ -92,6 +93,10 @@ export {
   type PlaybackRoutes,
   type PlaybackRoutesOptions,
   type PlaybackStore,
+  type PlaybackPlayer,
+  type PlaybackPlayerOptions,
+  type PlaybackPlayerOutput,
+  type PlaybackTrackSource,
 } from './playback/index.js';
 export type { PlaybackQuality, PlaybackTarget } from '../machines/playbackSession.machine.js';
 

@@ -11,6 +11,7 @@ import type { MediaLeg } from '../media/leg.js';
 import type { PlaybackStream, PlayRequest } from '../media/runtimes/playback.js';
 import type { RecordingHandle } from '../media/runtimes/recording.js';
 import type { MediaServices } from '../media/call-media.js';
+import { tapSent } from '../media/sent-tap.js';
 import type { RtpSessionStats } from '../media/rtp/session.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
@@ -31,7 +32,19 @@ export interface CallPlayOptions {
   keepOpen?: boolean;
 }
 
+/**
+ * Which side(s) of the call a recording holds: `in` what the far end sends (the default), `out`
+ * what this side sends it (plays, bridges, rooms, streams), `mixed` both in one mono channel,
+ * `stereo` both as two channels, the caller left and the callee right (an inbound call's far end
+ * is the caller, an outbound call's far end the callee).
+ */
+export type CallRecordChannels = 'in' | 'out' | 'mixed' | 'stereo';
+
+const RECORD_CHANNELS: readonly CallRecordChannels[] = ['in', 'out', 'mixed', 'stereo'];
+
 export interface CallRecordOptions {
+  /** Which side(s) to record (default `in`, the far end). */
+  channels?: CallRecordChannels;
   /** Supervisor id of the recording actor (default `rec-<callId>-<n>`). */
   id?: string;
   /** WavWriter flush size in bytes (bounds what a crash can lose). */
@@ -136,6 +149,8 @@ export class Call extends EventEmitter<CallEvents> {
   // Cached from the actor's snapshots so the audio fast path never walks the state tree.
   #active = false;
   #mediaBinding: CallMediaBinding | undefined;
+  /** What this side writes to its leg, as a leg to record from (src/media/sent-tap.ts). */
+  #sent: MediaLeg | undefined;
   #services: MediaServices | undefined;
   #finalStats: CallMediaStats | undefined;
   #playing: PlaybackStream | undefined;
@@ -325,15 +340,23 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   /**
-   * Record what the far end sends to a WAV file (8 kHz mono 16-bit). The file is valid while it
-   * grows and final once `handle.done` resolves: on `stop()`, at the runtime's maximum duration,
-   * or when the call ends (`reason: 'leg-closed'`).
+   * Record the call to a WAV file (8 kHz 16-bit): by default what the far end sends (mono);
+   * `channels` picks `out` (what this side sends), `mixed` (both, mono) or `stereo` (caller left,
+   * callee right). The file is valid while it grows and final once `handle.done` resolves: on
+   * `stop()`, at the runtime's maximum duration, or when the call ends (`reason: 'leg-closed'`).
+   * `out` holds what goes through `call.media` (plays, bridges, rooms, streams, echo), not raw
+   * `sendAudio()` frames.
    */
   record(path: string, opts: CallRecordOptions = {}): RecordingHandle {
+    const channels = opts.channels ?? 'in';
+    if (!RECORD_CHANNELS.includes(channels)) throw new RangeError(`record: channels must be one of ${RECORD_CHANNELS.join(', ')}, got ${JSON.stringify(channels)}`);
     const { leg, services } = this.#mediaFor('record');
-    const handle = services.recording.record(leg, {
+    const sent = this.#sent!;
+    // Stereo: the caller left, the callee right.
+    const legs = channels === 'in' ? [leg] : channels === 'out' ? [sent] : this.direction === 'inbound' ? [leg, sent] : [sent, leg];
+    const handle = services.recording.record(legs, {
       path,
-      mode: 'single',
+      mode: channels === 'mixed' ? 'mixed' : channels === 'stereo' ? 'stereo' : 'single',
       id: opts.id ?? `rec-${this.id}-${++this.#recSeq}`,
       group: this.id,
       bindings: { callId: this.id },
@@ -385,7 +408,11 @@ export class Call extends EventEmitter<CallEvents> {
     // The one door to the fields above, for CallDriver (this module only).
     driverAccess = {
       setActive: (c, active) => void (c.#active = active),
-      attachMedia: (c, binding) => void (c.#mediaBinding = binding),
+      attachMedia: (c, binding) => {
+        const tapped = tapSent(binding.leg);
+        c.#mediaBinding = { ...binding, leg: tapped.leg };
+        c.#sent = tapped.sent;
+      },
       attachServices: (c, services) => void (c.#services = services),
       finish: (c, end) => c.#finish(end),
     };

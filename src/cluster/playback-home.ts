@@ -105,6 +105,10 @@ export function createHomedPlayback(o: HomedPlaybackOptions): PlaybackRoutes {
     },
     share: (target, principals) => inner?.share(target, principals) ?? false,
     publish: (event) => inner?.publish(event) ?? 0,
+    // The space may live on another node than the call: players are node-local only.
+    attach: () => {
+      throw new Error('playback players (engine.attachPlayer) are not available with a cluster: the playback space may live on another node');
+    },
     connections: () => inner?.connections() ?? [],
     async close() {
       closed = true;

@@ -34,3 +34,10 @@ export {
   type PlaybackErrorCode,
 } from './wire.js';
 export type * from './wire.js';
+export {
+  ENGINE_CONNECTION_ID,
+  type PlaybackPlayer,
+  type PlaybackPlayerOptions,
+  type PlaybackPlayerOutput,
+  type PlaybackTrackSource,
+} from './players.js';

@@ -6,6 +6,7 @@ import { patchFromUpdate, toApiUpdate, type ApiShared, type InboundMessage, type
 import type { AudioZoneRecord, ConnectionRecord, PlayerRecord } from './store.js';
 import { aclFields, aclFor, mayShare, mayUse, mergePlayers, type Acl, type PlaybackLimits } from './policy.js';
 import type { FanOutOptions } from './views.js';
+import { ENGINE_CONNECTION_ID } from './players.js';
 import type { LiveConnection, PlaybackStats, SessionActor, SessionEntry } from './types.js';
 
 /** Tracks are bounded at the edge (depth ≤ 9 with the array), so stringify cannot recurse too far. */
@@ -39,6 +40,8 @@ export interface RequestContext {
   persist(): void;
   spawnSession(sessionId: number, init: SpawnInit, acl: Acl, size: number): SessionEntry | undefined;
   forget(sessionId: number, actor: SessionActor): void;
+  /** A client sought: the engine's players serving the session follow (players.ts). */
+  seekPlayers(sessionId: number, seconds: number): void;
 }
 
 export function setShares(acl: Acl, principals: string[]): void {
@@ -154,6 +157,7 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
         if (snap.status !== 'active') return sendError(conn, 'INTERNAL', `session ${p.sessionId} failed`, msg.type);
         ctx.playlistTotal += size - e.size;
         e.size = size;
+        if (p.seek !== undefined) ctx.seekPlayers(p.sessionId, p.seek);
         const text = encode({ type: 'SESSION_UPDATED', payload: toApiUpdate(p, snap) });
         fanOut(() => text, { except: conn.id, only: (c) => mayUse(e.acl, c.principal) });
         persist();
@@ -172,6 +176,7 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
       case 'REGISTER_CONNECTION': {
         const p = msg.payload;
         // Always, authentication or not: a registration a live socket holds is that socket's.
+        if (p.connectionId === ENGINE_CONNECTION_ID) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is the engine's own`, msg.type);
         const holder = holderOf(p.connectionId);
         if (holder && holder !== conn) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is held by another live connection`, msg.type);
         const prev = registered.get(p.connectionId);

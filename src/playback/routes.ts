@@ -16,7 +16,7 @@ import { LimitExceededError } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
 import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, RATE_LIMIT_CLOSE, TokenBucket } from '../http/rate-limit.js';
-import { PlaybackWireError, parseInbound, type InboundMessage, type OutboundFrame, type PlaybackErrorCode } from './wire.js';
+import { PlaybackWireError, parseInbound, patchFromUpdate, toApiUpdate, type InboundMessage, type OutboundFrame, type PlaybackErrorCode, type UpdateSessionPayload } from './wire.js';
 import type { AudioZoneRecord, ConnectionRecord, PersistedSession, PlaybackState } from './store.js';
 import { sanitizeState } from './persisted.js';
 import { createRequestHandler, playlistSize, setShares, type SpawnInit } from './requests.js';
@@ -24,6 +24,7 @@ import { aclFields, defaultPlaybackLimits, mayUse, type Acl, type PlaybackLimits
 import { audioZonesView, connectionsView, sendEach, sessionsView, type FanOutOptions, type ViewSource } from './views.js';
 import type { LiveConnection, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats, SessionActor, SessionEntry } from './types.js';
 import { WS_CLOSE } from '../http/close-codes.js';
+import { ENGINE_CONNECTION_ID, PlaybackPlayers } from './players.js';
 
 export type { PlaybackPublishEvent, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats } from './types.js';
 export { toApiSession } from './wire.js';
@@ -130,13 +131,63 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   }
 
   const aliveIds = () => new Set([...live.values()].map((c) => c.registeredAs).filter((x): x is string => !!x));
-  const view: ViewSource = { sessions, zones, registered, alive: aliveIds, encode, snapshotFailed };
+  // Clients see the engine's own players (calls and rooms) as one more, always live, connection.
+  const view: ViewSource = {
+    sessions,
+    zones,
+    get registered() {
+      const mine = players.connection();
+      return mine ? new Map([...registered, [ENGINE_CONNECTION_ID, mine]]) : registered;
+    },
+    alive: () => aliveIds().add(ENGINE_CONNECTION_ID),
+    encode,
+    snapshotFailed,
+  };
   const sessionsText = (principal: string | undefined) => sessionsView(view, principal);
   const connectionsText = (principal: string | undefined) => connectionsView(view, principal);
   const audioZonesText = (principal: string | undefined) => audioZonesView(view, principal);
 
   const broadcastSessions = (except?: string) => fanOut(sessionsText, except !== undefined ? { except } : {});
   const broadcastConnections = (except?: string) => fanOut(connectionsText, except !== undefined ? { except } : {});
+
+  // ---- the engine's players (calls and rooms) -----------------------------------------------
+
+  const players = new PlaybackPlayers(
+    {
+      log,
+      zones,
+      nextPlayerId: () => counters.nextPlayerId++,
+      createZone(name) {
+        if (zones.size >= limits.audioZones) throw new LimitExceededError('audio zone', limits.audioZones);
+        const zone: AudioZoneRecord = { id: counters.nextAudioZoneId++, name, players: [] };
+        zones.set(zone.id, zone);
+        return zone;
+      },
+      sessionSnapshots: () => [...sessions.values()].map((e) => e.actor.ref.getSnapshot()),
+      session: (sessionId) => sessions.get(sessionId)?.actor.ref.getSnapshot(),
+      updateSession: (sessionId, patch) => updateAsPlayer(sessionId, patch),
+      changed({ zones: zonesChanged }) {
+        broadcastConnections();
+        if (zonesChanged) broadcastSessions();
+        persist();
+      },
+    },
+    opts.tracks,
+  );
+
+  /** The engine, as the player of a session, moves it on (next track, end of playlist). */
+  function updateAsPlayer(sessionId: number, patch: { position?: number; seek?: number; stop?: boolean }): void {
+    const e = sessions.get(sessionId);
+    const before = e?.actor.ref.getSnapshot().context;
+    if (!e || !before?.target) return;
+    const update: UpdateSessionPayload = { sessionId, profile: before.profile ?? '', playbackTarget: before.target, ...patch } as UpdateSessionPayload;
+    e.actor.ref.send({ type: 'SESSION.UPDATE', patch: patchFromUpdate(update) });
+    const snap = e.actor.ref.getSnapshot();
+    if (snap.status !== 'active') return;
+    const text = encode({ type: 'SESSION_UPDATED', payload: toApiUpdate(update, snap) });
+    fanOut(() => text, { only: (c) => mayUse(e.acl, c.principal) });
+    persist();
+  }
 
   // ---- persistence ---------------------------------------------------------------------------
 
@@ -152,7 +203,8 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       }
       if (e.lastPersisted !== undefined) saved.push({ sessionId, snapshot: e.lastPersisted, ...aclFields(e.acl) });
     }
-    return { version: 1, ...counters, sessions: saved, audioZones: [...zones.values()], connections: [...registered.values()] };
+    const audioZones = [...zones.values()].map((z) => players.persistedZone(z));
+    return { version: 1, ...counters, sessions: saved, audioZones, connections: [...registered.values()] };
   }
 
   function saveFailed(err: unknown): void {
@@ -193,6 +245,17 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       },
     }));
     if (actor.ref.getSnapshot().status !== 'active') return undefined;
+    // Every snapshot of the session drives the players it targets (players.ts).
+    actor.ref.subscribe({
+      next: (snap) => {
+        try {
+          players.sync(snap);
+        } catch (err) {
+          log.error({ err, sessionId }, 'driving playback players failed');
+        }
+      },
+      error: () => {},
+    });
     const entry: SessionEntry = { actor, acl, size };
     slot.entry = entry;
     sessions.set(sessionId, entry);
@@ -283,6 +346,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     persist,
     spawnSession,
     forget,
+    seekPlayers: (sessionId, seconds) => players.seek(sessionId, seconds),
   });
 
   function onFrame(conn: LiveConnection, data: RawData, isBinary: boolean): void {
@@ -402,6 +466,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     ready,
     stats,
     share,
+    attach: (output, o) => players.attach(output, o),
     connections: () => [...live.keys()],
     publish(event) {
       switch (event.type) {
@@ -430,6 +495,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
         saveFailed(err);
       }
       closed = true;
+      players.close();
       if (heartbeat) clearInterval(heartbeat);
       heartbeat = undefined;
       for (const conn of live.values()) conn.ws.close(WS_CLOSE.goingAway, 'server shutting down');

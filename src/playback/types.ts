@@ -8,6 +8,7 @@ import type { WsRoute } from '../http/server.js';
 import type { TokenBucket } from '../http/rate-limit.js';
 import type { PlaybackStore } from './store.js';
 import type { Acl, PlaybackLimits } from './policy.js';
+import type { PlaybackPlayer, PlaybackPlayerOptions, PlaybackPlayerOutput, PlaybackTrackSource } from './players.js';
 
 export interface PlaybackRoutesOptions {
   supervisor: Supervisor;
@@ -29,6 +30,8 @@ export interface PlaybackRoutesOptions {
   byteRate?: { bytesPerSecond: number; burst: number } | false;
   /** Caps on what the server keeps (sessions, zones, registrations, playlist size); see policy.ts. */
   limits?: Partial<PlaybackLimits>;
+  /** Where the engine's players (calls, rooms) find a track's WAV file (docs/playback.md). */
+  tracks?: PlaybackTrackSource;
 }
 
 /** Events an app publishes to playback clients. */
@@ -70,6 +73,11 @@ export interface PlaybackRoutes {
   share(target: PlaybackShareTarget, principals: string[]): boolean;
   /** Resolves once persisted state has been restored. */
   ready: Promise<void>;
+  /**
+   * Register a call or room as a player of the engine's connection (`engine.attachPlayer()` builds
+   * the output): sessions that target it play their tracks into it.
+   */
+  attach(output: PlaybackPlayerOutput, opts?: PlaybackPlayerOptions): PlaybackPlayer;
   /** Live connection ids. */
   connections(): string[];
   readonly stats: Readonly<PlaybackStats>;

@@ -67,6 +67,8 @@ export interface TestEngineOptions {
   sip?: EngineOptions['sip'];
   /** SRTP mode of the engine's SIP UA (EngineOptions.sip.srtp). */
   srtp?: 'off' | 'optional' | 'required';
+  /** MoosicBox playback sessions (EngineOptions.playback), e.g. `{ tracks: { dir } }`. */
+  playback?: EngineOptions['playback'];
 }
 
 /** Start an engine on loopback with ephemeral WS and SIP ports. */
@@ -80,6 +82,7 @@ export async function startEngine(opts: TestEngineOptions = {}): Promise<TestEng
     rtpPorts: opts.rtpPorts ?? '30000-30999',
     logger: silentLogger(),
     inboundCall: false,
+    ...(opts.playback ? { playback: opts.playback } : {}),
     ...(opts.sip || opts.srtp ? { sip: { ...opts.sip, ...(opts.srtp ? { srtp: opts.srtp } : {}) } } : {}),
     onIncomingCall: (call) => {
       const rec = record(call);
