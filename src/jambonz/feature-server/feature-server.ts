@@ -52,6 +52,7 @@ export class JambonzFeatureServer {
   private readonly referLogic: JambonzReferMachine;
   private readonly referWires = new Map<string, ReferWire>();
   private readonly queues: FsQueues;
+  /** @internal the live conferences (tests read `size`). */
   readonly conferences: FsConferences;
 
   constructor(private readonly o: FeatureServerOptions) {
