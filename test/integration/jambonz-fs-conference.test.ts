@@ -28,8 +28,8 @@ const tone = (hz: number): string => {
 const toneA = tone(600);
 const toneB = tone(1400);
 
-// RTP ports 47000-47059 (this helper's range), 12 per engine.
-const engines = loopbackEngines(47000, 12);
+// RTP ports 47000-47059 (this helper's range), 10 per engine.
+const engines = loopbackEngines(47000, 10);
 
 function listen(call: Call): () => Int16Array {
   const chunks: Buffer[] = [];

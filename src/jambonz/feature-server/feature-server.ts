@@ -89,11 +89,11 @@ export class JambonzFeatureServer {
     const dw = (id: string): DialWire | undefined => this.dialWires.get(id);
     this.dialLogic = jambonzDialMachine.provide({
       actions: {
-        placeCall: ({ self }) => dw(self.id)?.placeCall(),
+        placeCall: ({ self }, p) => dw(self.id)?.placeCall(p.legs),
         ringCaller: ({ self }) => dw(self.id)?.ringCaller(),
         answerCaller: ({ self }) => dw(self.id)?.answerCaller(),
-        bridge: ({ self }) => dw(self.id)?.bridge(),
-        hangupB: ({ self }) => dw(self.id)?.hangupB(),
+        bridge: ({ self }, p) => dw(self.id)?.bridge(p.leg),
+        hangupB: ({ self }, p) => dw(self.id)?.hangupB(p.legs),
       },
     });
     this.referLogic = jambonzReferMachine.provide({
