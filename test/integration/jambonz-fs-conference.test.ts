@@ -4,7 +4,7 @@
 // side); a member with endConferenceOnExit hanging up ends the conference, the other member's
 // actionHook arrives with its call still up and its reply (hangup) runs; statusHook events in
 // order; maxParticipants refuses a third caller with jambonz:error and the app's next verb runs;
-// startConferenceOnEnter false waits (hearing its waitHook) until a starter comes.
+// startConferenceOnEnter false waits (hearing its waitHook) until a starter comes; joinMuted.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ const tone = (hz: number): string => {
 const toneA = tone(600);
 const toneB = tone(1400);
 
-// RTP ports 47000-47059 (this helper's range), 10 per engine.
+// RTP ports 47000-47079 (this helper's range; the interop test's 47060-47099 never runs beside it), 10 per engine.
 const engines = loopbackEngines(47000, 10);
 
 function listen(call: Call): () => Int16Array {
@@ -175,4 +175,28 @@ test('conference: startConferenceOnEnter false waits, hearing its waitHook, unti
   assert.equal(callLegs(r.fs, 'jconf.later'), 0);
   w.hangup();
   assert.deepEqual(r.errors, []);
+});
+
+test('conference: joinMuted — the others do not hear the muted member, it hears them', async (t) => {
+  t.after(() => engines.closeAll());
+  const r = await rig({
+    quiet: [{ verb: 'conference', name: 'hush', joinMuted: true }],
+    loud: [{ verb: 'conference', name: 'hush' }],
+  });
+  const q = await r.call('quiet');
+  await waitFor(() => callLegs(r.fs, 'jconf.hush') === 1, 'the muted member is in');
+  const l = await r.call('loud');
+  await waitFor(() => callLegs(r.fs, 'jconf.hush') === 2, 'both in');
+  assert.deepEqual(r.fs.room('jconf.hush').members().map((m) => m.muted), [true, false]);
+  const heardByQ = listen(q);
+  const heardByL = listen(l);
+  q.play(toneA);
+  l.play(toneB);
+  await sleep(1500);
+  const atQ = heardByQ();
+  const atL = heardByL();
+  assert.ok(toneRatio(atQ, 8000, 1400) > 0.4, `the muted member hears the other (ratio ${toneRatio(atQ, 8000, 1400).toFixed(2)})`);
+  assert.ok(toneRatio(atL, 8000, 600) < 0.05, `the other does not hear the muted member (ratio ${toneRatio(atL, 8000, 600).toFixed(2)})`);
+  q.hangup();
+  l.hangup();
 });
