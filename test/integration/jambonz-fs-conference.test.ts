@@ -28,8 +28,9 @@ const tone = (hz: number): string => {
 const toneA = tone(600);
 const toneB = tone(1400);
 
-// RTP ports 47000-47079 (this helper's range; the interop test's 47060-47099 never runs beside it), 10 per engine.
-const engines = loopbackEngines(47000, 10);
+// RTP ports from 47000 (this helper's range; the interop test's 47060-47099 never runs beside it),
+// 10 per engine; each test starts over at 47000 once the one before closed its engines.
+let engines = loopbackEngines(47000, 10);
 
 function listen(call: Call): () => Int16Array {
   const chunks: Buffer[] = [];
@@ -78,6 +79,7 @@ async function rig(byUser: Record<string, Array<Record<string, unknown>>>, repli
 const callLegs = (e: Engine, id: string): number => e.room(id).members().filter((m) => m.kind === 'call-leg').length;
 
 test('conference: two members hear each other; the endConferenceOnExit member hangs up → the other gets its actionHook, whose hangup runs; statusHook events', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   const status = ['start', 'join', 'leave', 'end'];
   const r = await rig(
@@ -124,6 +126,7 @@ test('conference: two members hear each other; the endConferenceOnExit member ha
 });
 
 test('conference: maxParticipants 2 refuses the third caller with jambonz:error and its next verb runs; the two members stay', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   const r = await rig({
     cap: [
@@ -151,6 +154,7 @@ test('conference: maxParticipants 2 refuses the third caller with jambonz:error 
 });
 
 test('conference: startConferenceOnEnter false waits, hearing its waitHook, until a starter comes; a conference with no one left ends', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   const r = await rig(
     {
@@ -178,6 +182,7 @@ test('conference: startConferenceOnEnter false waits, hearing its waitHook, unti
 });
 
 test('conference: joinMuted — the others do not hear the muted member, it hears them', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   const r = await rig({
     quiet: [{ verb: 'conference', name: 'hush', joinMuted: true }],

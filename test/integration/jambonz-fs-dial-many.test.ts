@@ -21,8 +21,9 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-dial-many-'));
 const toneCarol = path.join(dir, 'carol.wav');
 writeFileSync(toneCarol, encodeWav(generateTone([1200], 3000, { amplitude: 8000 }), { sampleRate: 8000 }));
 
-// RTP ports 47000-47059 (this helper's range; the files run one after another), 10 per engine.
-const engines = loopbackEngines(47000, 10);
+// RTP ports from 47000 (this helper's range; the interop test's 47060-47099 never runs beside it),
+// 10 per engine; each test starts over at 47000 once the one before closed its engines.
+let engines = loopbackEngines(47000, 10);
 
 interface Callee {
   engine: Engine;
@@ -66,6 +67,7 @@ async function rig(callees: Callee[], extra: Record<string, unknown> = {}): Prom
 }
 
 test('dial two targets: both ring, the first to answer is bridged (the caller hears it), the other is CANCELled; actionHook completed', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   let answerCarol!: () => void;
   const bob = await callee(() => {});
@@ -95,6 +97,7 @@ test('dial two targets: both ring, the first to answer is bridged (the caller he
 });
 
 test('dial two targets that answer together: one is bridged, the other is hung up (CANCEL, or BYE when its 200 crossed)', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   const bob = await callee((c) => c.answer());
   const carol = await callee((c) => c.answer());
@@ -112,6 +115,7 @@ test('dial two targets that answer together: one is bridged, the other is hung u
 });
 
 test('dial two targets that both refuse: the actionHook gets the last refusal; more than 10 targets are refused with jambonz:error', async (t) => {
+  engines = loopbackEngines(47000, 10);
   t.after(() => engines.closeAll());
   const bob = await callee((c) => c.reject(486, 'Busy Here'));
   const carol = await callee((c) => void setTimeout(() => c.reject(404, 'Not Found'), 300));
