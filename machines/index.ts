@@ -25,4 +25,5 @@ export * from './jambonzListen.machine.js';
 export * from './jambonzDial.machine.js';
 export * from './jambonzRefer.machine.js';
 export * from './jambonzQueue.machine.js';
+export * from './jambonzConference.machine.js';
 export * from './clusterMember.machine.js';

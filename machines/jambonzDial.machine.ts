@@ -1,12 +1,15 @@
-// One jambonz `dial` verb to a single target (jambonz-feature-server lib/tasks/dial.js and
-// lib/utils/single-dialer.js): place the B leg, let the caller hear it ring, and when B answers
-// answer the caller (answerOnBridge) and bridge the two; `timeout` is the ring-no-answer timer,
-// `timeLimit` caps the bridged call. The caller hanging up cancels (or hangs up) B; B hanging up
-// ends the verb and the app's verb stack goes on. The outcome is jambonz's actionHook results:
-// `dial_call_status` and `dial_sip_status`. Pure statechart: the adapter places, cancels and bridges
-// the calls (`placeCall`, `ringCaller`, `answerCaller`, `bridge`, `hangupB`) and reports B.* and
-// CALLER.* events; `timeout` and `timeLimit` are named delays.
-import { assign, setup } from 'xstate';
+// One jambonz `dial` verb (jambonz-feature-server lib/tasks/dial.js and lib/utils/single-dialer.js):
+// place a B leg to every target at once (simultaneous ringing), let the caller hear them ring, and
+// when the first answers answer the caller (answerOnBridge) and bridge the two; the other legs are
+// CANCELled, and one that answers late gets a BYE. `timeout` is the ring-no-answer timer across
+// all legs, `timeLimit` caps the bridged call. The caller hanging up cancels (or hangs up) every
+// live leg; the winner hanging up ends the verb and the app's verb stack goes on. When every leg
+// fails the dial is over with the last leg's result. The outcome is jambonz's actionHook results:
+// `dial_call_status`, `dial_sip_status` and which leg won. Pure statechart: the adapter places,
+// cancels and bridges the calls (`placeCall`, `ringCaller`, `answerCaller`, `bridge`, `hangupB`,
+// each B action naming its leg) and reports B.* (with the leg) and CALLER.* events; `timeout` and
+// `timeLimit` are named delays.
+import { and, assign, setup } from 'xstate';
 
 /** jambonz's CallStatus values a dial can end with. */
 export type DialCallStatus = 'completed' | 'busy' | 'no-answer' | 'failed';
@@ -21,21 +24,27 @@ export interface DialInput {
   timeoutMs: number;
   /** Longest bridged call; 0 = no limit (jambonz `timeLimit` s). */
   timeLimitMs: number;
+  /** Legs placed at once, numbered 0…targets-1 (default 1). */
+  targets?: number;
 }
 
 export interface DialContext extends DialInput {
   status: DialCallStatus;
   sipStatus: number;
   reason: DialEndReason | undefined;
+  /** Legs placed and not over (not yet answered, refused, failed or hung up by us). */
+  live: number[];
+  /** The leg that answered first and is (or was) bridged. */
+  winner: number | undefined;
 }
 
 export type DialEvent =
-  /** B could not be placed at all (bad URI, no route): jambonz reports failed / 500. */
-  | { type: 'B.FAILED'; error: string }
-  | { type: 'B.PROGRESS'; code: number }
-  | { type: 'B.ANSWERED' }
-  /** B is over; `code` is the final status of a B that never answered. */
-  | { type: 'B.ENDED'; code?: number }
+  /** A leg could not be placed at all (bad URI, no route): jambonz reports failed / 500. */
+  | { type: 'B.FAILED'; leg: number; error: string }
+  | { type: 'B.PROGRESS'; leg: number; code: number }
+  | { type: 'B.ANSWERED'; leg: number }
+  /** A leg is over; `code` is the final status of a leg that never answered. */
+  | { type: 'B.ENDED'; leg: number; code?: number }
   | { type: 'CALLER.ANSWERED' }
   | { type: 'CALLER.ENDED' }
   /** The executor killed the verb (a redirect replaced the stack). */
@@ -45,6 +54,8 @@ export interface DialOutput {
   status: DialCallStatus;
   sipStatus: number;
   reason: DialEndReason;
+  /** The leg that answered (absent when none did). */
+  winner?: number;
 }
 
 /** single-dialer.js: 487 is no-answer, 486 and 600 busy, any other refusal failed. */
@@ -55,6 +66,8 @@ export function dialStatusOf(code: number | undefined): { status: DialCallStatus
   return { status: 'failed', sipStatus: code };
 }
 
+const legOf = (e: DialEvent): number => ('leg' in e ? e.leg : -1);
+
 export const jambonzDialMachine = setup({
   types: {
     context: {} as DialContext,
@@ -63,18 +76,30 @@ export const jambonzDialMachine = setup({
     output: {} as DialOutput,
   },
   actions: {
-    placeCall: () => {},
+    /** Place these legs (all of them, at once, on entry). */
+    placeCall: (_, _p: { legs: number[] }) => {},
     /** 180 to the still-ringing caller (answerOnBridge): it hears B ring. */
     ringCaller: () => {},
     answerCaller: () => {},
-    bridge: () => {},
-    /** CANCEL a ringing B, BYE an answered one. */
-    hangupB: () => {},
+    /** Bridge the caller and the winning leg. */
+    bridge: (_, _p: { leg: number }) => {},
+    /** CANCEL these legs while they ring, BYE those answered. */
+    hangupB: (_, _p: { legs: number[] }) => {},
     setReason: assign((_, p: { reason: DialEndReason }) => ({ reason: p.reason })),
+    dropLive: assign({ live: [] as number[] }),
+    /** A leg that is over without answering: out of `live`; its result is the dial's so far (dial.js keeps the last). */
+    legOver: assign(({ context, event }) => ({
+      live: context.live.filter((l) => l !== legOf(event)),
+      ...(event.type === 'B.ENDED' ? dialStatusOf(event.code) : { status: 'failed' as const, sipStatus: 500 }),
+    })),
   },
   guards: {
     answerOnBridge: ({ context }) => context.answerOnBridge,
     hasTimeLimit: ({ context }) => context.timeLimitMs > 0,
+    isLive: ({ context, event }) => context.live.includes(legOf(event)),
+    lastLiveOver: ({ context, event }) => context.live.length === 1 && context.live[0] === legOf(event),
+    isWinner: ({ context, event }) => context.winner === legOf(event),
+    lateAnswer: ({ context, event }) => event.type === 'B.ANSWERED' && context.winner !== legOf(event),
   },
   delays: {
     timeout: ({ context }) => context.timeoutMs,
@@ -82,28 +107,57 @@ export const jambonzDialMachine = setup({
   },
 }).createMachine({
   id: 'jambonzDial',
-  context: ({ input }) => ({ ...input, status: 'failed', sipStatus: 500, reason: undefined }),
+  context: ({ input }) => ({
+    ...input,
+    status: 'failed',
+    sipStatus: 500,
+    reason: undefined,
+    live: Array.from({ length: Math.max(1, Math.floor(input.targets ?? 1)) }, (_, i) => i),
+    winner: undefined,
+  }),
   initial: 'outdialing',
-  output: ({ context }) => ({ status: context.status, sipStatus: context.sipStatus, reason: context.reason ?? 'killed' }),
+  output: ({ context }) => ({
+    status: context.status,
+    sipStatus: context.sipStatus,
+    reason: context.reason ?? 'killed',
+    ...(context.winner !== undefined ? { winner: context.winner } : {}),
+  }),
   states: {
-    // B is being called; the ring timer runs across trying and ringing.
+    // Every leg is being called; the ring timer runs across trying and ringing.
     outdialing: {
       initial: 'trying',
-      entry: 'placeCall',
+      entry: { type: 'placeCall', params: ({ context }) => ({ legs: context.live }) },
       after: {
-        timeout: { target: 'done', actions: ['hangupB', assign({ status: 'no-answer' as const, sipStatus: 487 }), { type: 'setReason', params: { reason: 'not-answered' } }] },
+        timeout: { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.live }) }, 'dropLive', assign({ status: 'no-answer' as const, sipStatus: 487 }), { type: 'setReason', params: { reason: 'not-answered' } }] },
       },
       on: {
-        'B.ANSWERED': { target: 'answered', actions: assign({ status: 'completed' as const, sipStatus: 200 }) },
-        'B.ENDED': { target: 'done', actions: [assign(({ event }) => dialStatusOf(event.code)), { type: 'setReason', params: { reason: 'not-answered' } }] },
-        'B.FAILED': { target: 'done', actions: [assign({ status: 'failed' as const, sipStatus: 500 }), { type: 'setReason', params: { reason: 'not-answered' } }] },
-        'CALLER.ENDED': { target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'caller-gone' } }] },
-        KILL: { target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'killed' } }] },
+        // The first leg to answer wins; the others are cancelled.
+        'B.ANSWERED': {
+          guard: 'isLive',
+          target: 'answered',
+          actions: [
+            assign(({ context, event }) => ({ status: 'completed' as const, sipStatus: 200, winner: event.leg, live: context.live.filter((l) => l !== event.leg) })),
+            { type: 'hangupB', params: ({ context }) => ({ legs: context.live }) }, 'dropLive',
+          ],
+        },
+        'B.ENDED': [
+          { guard: 'lastLiveOver', target: 'done', actions: ['legOver', { type: 'setReason', params: { reason: 'not-answered' } }] },
+          { guard: 'isLive', actions: 'legOver' },
+        ],
+        'B.FAILED': [
+          { guard: 'lastLiveOver', target: 'done', actions: ['legOver', { type: 'setReason', params: { reason: 'not-answered' } }] },
+          { guard: 'isLive', actions: 'legOver' },
+        ],
+        'CALLER.ENDED': { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.live }) }, 'dropLive', { type: 'setReason', params: { reason: 'caller-gone' } }] },
+        KILL: { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.live }) }, 'dropLive', { type: 'setReason', params: { reason: 'killed' } }] },
       },
       states: {
         trying: {
           on: {
-            'B.PROGRESS': [{ guard: 'answerOnBridge', target: 'ringing', actions: 'ringCaller' }, { target: 'ringing' }],
+            'B.PROGRESS': [
+              { guard: and(['isLive', 'answerOnBridge']), target: 'ringing', actions: 'ringCaller' },
+              { guard: 'isLive', target: 'ringing' },
+            ],
           },
         },
         ringing: {},
@@ -112,25 +166,28 @@ export const jambonzDialMachine = setup({
     answered: {
       always: [{ guard: 'answerOnBridge', target: 'answeringCaller' }, { target: 'bridged' }],
     },
-    // B is up; the caller gets its 200 OK now (answerOnBridge).
+    // The winner is up; the caller gets its 200 OK now (answerOnBridge).
     answeringCaller: {
       entry: 'answerCaller',
       on: {
         'CALLER.ANSWERED': 'bridged',
-        'B.ENDED': { target: 'done', actions: { type: 'setReason', params: { reason: 'b-ended' } } },
-        'CALLER.ENDED': { target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'caller-gone' } }] },
-        KILL: { target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'killed' } }] },
+        'B.ENDED': { guard: 'isWinner', target: 'done', actions: { type: 'setReason', params: { reason: 'b-ended' } } },
+        // A cancelled leg that answered anyway (its 200 crossed our CANCEL): BYE.
+        'B.ANSWERED': { guard: 'lateAnswer', actions: { type: 'hangupB', params: ({ event }) => ({ legs: [event.leg] }) } },
+        'CALLER.ENDED': { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.winner === undefined ? [] : [context.winner] }) }, { type: 'setReason', params: { reason: 'caller-gone' } }] },
+        KILL: { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.winner === undefined ? [] : [context.winner] }) }, { type: 'setReason', params: { reason: 'killed' } }] },
       },
     },
     bridged: {
-      entry: 'bridge',
+      entry: { type: 'bridge', params: ({ context }) => ({ leg: context.winner ?? 0 }) },
       after: {
-        timeLimit: { guard: 'hasTimeLimit', target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'time-limit' } }] },
+        timeLimit: { guard: 'hasTimeLimit', target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.winner === undefined ? [] : [context.winner] }) }, { type: 'setReason', params: { reason: 'time-limit' } }] },
       },
       on: {
-        'B.ENDED': { target: 'done', actions: { type: 'setReason', params: { reason: 'b-ended' } } },
-        'CALLER.ENDED': { target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'caller-gone' } }] },
-        KILL: { target: 'done', actions: ['hangupB', { type: 'setReason', params: { reason: 'killed' } }] },
+        'B.ENDED': { guard: 'isWinner', target: 'done', actions: { type: 'setReason', params: { reason: 'b-ended' } } },
+        'B.ANSWERED': { guard: 'lateAnswer', actions: { type: 'hangupB', params: ({ event }) => ({ legs: [event.leg] }) } },
+        'CALLER.ENDED': { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.winner === undefined ? [] : [context.winner] }) }, { type: 'setReason', params: { reason: 'caller-gone' } }] },
+        KILL: { target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.winner === undefined ? [] : [context.winner] }) }, { type: 'setReason', params: { reason: 'killed' } }] },
       },
     },
     done: { type: 'final' },

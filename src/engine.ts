@@ -372,6 +372,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       phoneTrunk: app.phoneTrunk,
       placeCall: (target, o) => this.call(target, o),
       bridge: (a, b) => this.bridge(a, b),
+      room: this.rooms ? (id) => this.room(id) : undefined,
     });
     this.onClose(() => fs.close());
     return fs;

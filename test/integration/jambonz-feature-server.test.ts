@@ -100,7 +100,7 @@ test('bad applications: invalid and unsupported verbs are reported with jambonz:
   const errors = app.got.filter((m) => m.type === 'jambonz:error').map((m) => String(m.data.msg));
   assert.equal(errors.length, 3, errors.join(' | '));
   assert.match(errors[0]!, /say/);
-  assert.match(errors[1]!, /conference: verb not supported/);
+  assert.match(errors[1]!, /conference: needs the engine's rooms/);
   assert.match(errors[2]!, /no TTS provider/);
 });
 

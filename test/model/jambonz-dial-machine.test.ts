@@ -6,86 +6,118 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, createMachine, type EventObject } from 'xstate';
-import { jambonzDialMachine, dialStatusOf, type DialEvent, type DialInput } from '../../machines/jambonzDial.machine.js';
+import { jambonzDialMachine, dialStatusOf, type DialContext, type DialEvent, type DialInput } from '../../machines/jambonzDial.machine.js';
 import { runModel } from '../helpers/model.js';
 
-const events: DialEvent[] = [
-  { type: 'B.FAILED', error: 'no route' },
-  { type: 'B.PROGRESS', code: 180 },
-  { type: 'B.ANSWERED' },
-  { type: 'B.ENDED', code: 486 },
-  { type: 'B.ENDED', code: 487 },
-  { type: 'B.ENDED', code: 503 },
-  { type: 'B.ENDED' },
-  { type: 'CALLER.ANSWERED' },
-  { type: 'CALLER.ENDED' },
-  { type: 'KILL' },
+const legEvents = (leg: number): DialEvent[] => [
+  { type: 'B.FAILED', leg, error: 'no route' },
+  { type: 'B.PROGRESS', leg, code: 180 },
+  { type: 'B.ANSWERED', leg },
+  { type: 'B.ENDED', leg, code: 486 },
+  { type: 'B.ENDED', leg, code: 487 },
+  { type: 'B.ENDED', leg, code: 503 },
+  { type: 'B.ENDED', leg },
 ];
+const common: DialEvent[] = [{ type: 'CALLER.ANSWERED' }, { type: 'CALLER.ENDED' }, { type: 'KILL' }];
+const eventsFor = (targets: number): DialEvent[] => [...legEvents(0), ...(targets > 1 ? [{ type: 'B.ANSWERED', leg: 1 } as DialEvent, { type: 'B.ENDED', leg: 1, code: 486 } as DialEvent, { type: 'B.PROGRESS', leg: 1, code: 180 } as DialEvent] : []), ...common];
 
 /** What dial.js does, from the spec: the state after `ev`, or undefined to stay. */
 function oracleFor(input: DialInput) {
-  return (from: string, ev: EventObject): string | undefined => {
+  return (from: string, ev: EventObject, snap: { context: DialContext }): string | undefined => {
     const e = ev as DialEvent;
+    const { live, winner } = snap.context;
+    const leg = 'leg' in e ? e.leg : -1;
     const isTimeout = ev.type.includes('after') && ev.type.endsWith('outdialing');
     const isLimit = ev.type.includes('after') && ev.type.endsWith('bridged');
     if (from.startsWith('outdialing')) {
       if (isTimeout) return 'done';
+      if (e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
+      if (!live.includes(leg)) return undefined;
       if (e.type === 'B.ANSWERED') return input.answerOnBridge ? 'answeringCaller' : 'bridged';
-      if (e.type === 'B.ENDED' || e.type === 'B.FAILED' || e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
+      // A leg over without answering: the dial is over once no leg is left.
+      if (e.type === 'B.ENDED' || e.type === 'B.FAILED') return live.length === 1 ? 'done' : undefined;
       if (e.type === 'B.PROGRESS' && from === 'outdialing.trying') return 'outdialing.ringing';
       return undefined;
     }
     if (from === 'answeringCaller') {
       if (e.type === 'CALLER.ANSWERED') return 'bridged';
-      if (e.type === 'B.ENDED' || e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
+      if (e.type === 'B.ENDED' && leg === winner) return 'done';
+      if (e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
       return undefined;
     }
     if (from === 'bridged') {
       if (isLimit && input.timeLimitMs > 0) return 'done';
-      if (e.type === 'B.ENDED' || e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
+      if (e.type === 'B.ENDED' && leg === winner) return 'done';
+      if (e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
     }
     return undefined;
   };
 }
 
 function run(machine: typeof jambonzDialMachine, input: DialInput) {
+  const targets = input.targets ?? 1;
   let log: string[] = [];
   const m = machine.provide({
     actions: {
-      placeCall: () => void log.push('place'),
+      placeCall: (_, p) => void log.push(`place:${p.legs.join(',')}`),
       ringCaller: () => void log.push('ring'),
       answerCaller: () => void log.push('answerA'),
-      bridge: () => void log.push('bridge'),
-      hangupB: () => void log.push('hangupB'),
+      bridge: (_, p) => void log.push(`bridge:${p.leg}`),
+      hangupB: (_, p) => {
+        for (const l of p.legs) log.push(`hangup:${l}`);
+      },
     },
   });
+  const all = Array.from({ length: targets }, (_, i) => i).join(',');
+  const noRing = (): string[] => log.filter((x) => x !== 'ring');
   return runModel({
     machine: m,
     input,
-    events: events as EventObject[],
+    events: eventsFor(targets) as EventObject[],
     oracle: oracleFor(input) as never,
     makeActor: (clock) => {
       log = [];
       return createActor(m, { clock, input });
     },
-    // B is hung up exactly when this side ends the dial (caller gone, killed, ring timeout, time
-    // limit), never when B itself ended or could not be placed.
     afterPath: (sent, snap) => {
-      if (snap.status !== 'done') return;
-      const last = sent[sent.length - 1]!.type;
-      const ours = last === 'CALLER.ENDED' || last === 'KILL' || last.startsWith('xstate.after');
-      assert.equal(log.filter((x) => x === 'hangupB').length, ours ? 1 : 0, `hangupB after ${last}`);
+      // Replayed from the events: the first leg to answer while every leg still rang wins; every
+      // other leg is over by itself or hung up by us; none is left ringing once the dial is done.
+      let first: number | undefined;
+      const overBySelf = new Set<number>();
+      for (const ev of sent as DialEvent[]) {
+        if (first === undefined && ev.type === 'B.ANSWERED' && !overBySelf.has(ev.leg)) first = ev.leg;
+        if (first === undefined && (ev.type === 'B.ENDED' || ev.type === 'B.FAILED')) overBySelf.add(ev.leg);
+        if (ev.type === 'B.ENDED' && ev.leg === first) overBySelf.add(ev.leg);
+      }
+      const bridged = log.find((x) => x.startsWith('bridge:'));
+      if (bridged) assert.equal(bridged, `bridge:${first}`, 'the first leg to answer is the one bridged');
+      for (let leg = 0; leg < targets; leg++) {
+        const ours = log.filter((x) => x === `hangup:${leg}`).length;
+        const lateAnswers = first !== undefined && leg !== first ? (sent as DialEvent[]).filter((e, i) => e.type === 'B.ANSWERED' && e.leg === leg && i > (sent as DialEvent[]).findIndex((x) => x.type === 'B.ANSWERED')).length : 0;
+        assert.ok(ours <= 1 + lateAnswers, `leg ${leg} hung up ${ours} times`);
+        if (snap.status === 'done' && !overBySelf.has(leg)) assert.ok(ours >= 1, `leg ${leg} is left up after the dial (${sent.map((e) => e.type + ('leg' in e ? String(e.leg) : '')).join(' ')})`);
+      }
+      if (snap.status === 'done' && targets === 1) {
+        const last = sent[sent.length - 1]!.type;
+        const byUs = last === 'CALLER.ENDED' || last === 'KILL' || last.startsWith('xstate.after');
+        assert.equal(log.filter((x) => x === 'hangup:0').length, byUs ? 1 : 0, `hangupB after ${last}`);
+      }
     },
     states: {
-      'outdialing.trying': () => assert.deepEqual(log, ['place']),
-      'outdialing.ringing': () => assert.deepEqual(log, input.answerOnBridge ? ['place', 'ring'] : ['place'], 'the caller hears B ring only while it rings itself'),
-      answeringCaller: () => assert.deepEqual(log.filter((x) => x !== 'ring'), ['place', 'answerA']),
-      bridged: () => {
-        assert.deepEqual(log.filter((x) => x !== 'ring'), input.answerOnBridge ? ['place', 'answerA', 'bridge'] : ['place', 'bridge']);
+      'outdialing.trying': () => assert.deepEqual(noRing().filter((x) => !x.startsWith('hangup')), [`place:${all}`]),
+      'outdialing.ringing': () => {
+        assert.deepEqual(noRing().filter((x) => !x.startsWith('hangup')), [`place:${all}`]);
+        assert.equal(log.filter((x) => x === 'ring').length, input.answerOnBridge ? 1 : 0, 'the caller hears B ring once, only while it rings itself');
+      },
+      answeringCaller: () => assert.deepEqual(noRing().filter((x) => !x.startsWith('hangup')), [`place:${all}`, 'answerA']),
+      bridged: (s) => {
+        const want = input.answerOnBridge ? [`place:${all}`, 'answerA', `bridge:${s.context.winner}`] : [`place:${all}`, `bridge:${s.context.winner}`];
+        assert.deepEqual(noRing().filter((x) => !x.startsWith('hangup')), want);
+        assert.deepEqual(s.context.live, [], 'once bridged no other leg is live');
       },
       done: (s) => {
-        assert.equal(log.filter((x) => x === 'place').length, 1, 'B placed once');
-        if (log.includes('bridge') || log.includes('answerA')) assert.equal(s.context.status, 'completed');
+        assert.equal(log.filter((x) => x.startsWith('place')).length, 1, 'legs placed once');
+        if (log.some((x) => x.startsWith('bridge')) || log.includes('answerA')) assert.equal(s.context.status, 'completed');
         assert.ok(s.output, 'done has output');
       },
     },
@@ -103,6 +135,11 @@ test('dial machine (caller answered first, no timeLimit): the same oracle; the b
   assert.ok(!r.statesCovered.has('answeringCaller'));
 });
 
+test('dial machine (two targets rung at once): the first to answer wins, the other is cancelled or hung up; nobody is left ringing', async () => {
+  const r = await run(jambonzDialMachine, { answerOnBridge: true, timeoutMs: 60_000, timeLimitMs: 30_000, targets: 2 });
+  for (const s of ['outdialing.trying', 'outdialing.ringing', 'answeringCaller', 'bridged', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
+});
+
 test('dial outcomes map like single-dialer.js (and the machine reports them)', () => {
   assert.deepEqual(dialStatusOf(487), { status: 'no-answer', sipStatus: 487 });
   assert.deepEqual(dialStatusOf(486), { status: 'busy', sipStatus: 486 });
@@ -110,13 +147,29 @@ test('dial outcomes map like single-dialer.js (and the machine reports them)', (
   assert.deepEqual(dialStatusOf(404), { status: 'failed', sipStatus: 404 });
   assert.deepEqual(dialStatusOf(undefined), { status: 'failed', sipStatus: 500 });
   const a = createActor(jambonzDialMachine, { input: { answerOnBridge: false, timeoutMs: 1000, timeLimitMs: 0 } }).start();
-  a.send({ type: 'B.PROGRESS', code: 180 });
-  a.send({ type: 'B.ENDED', code: 486 });
+  a.send({ type: 'B.PROGRESS', leg: 0, code: 180 });
+  a.send({ type: 'B.ENDED', leg: 0, code: 486 });
   assert.deepEqual(a.getSnapshot().output, { status: 'busy', sipStatus: 486, reason: 'not-answered' });
   const b = createActor(jambonzDialMachine, { input: { answerOnBridge: false, timeoutMs: 1000, timeLimitMs: 0 } }).start();
-  b.send({ type: 'B.ANSWERED' });
-  b.send({ type: 'B.ENDED' });
-  assert.deepEqual(b.getSnapshot().output, { status: 'completed', sipStatus: 200, reason: 'b-ended' });
+  b.send({ type: 'B.ANSWERED', leg: 0 });
+  b.send({ type: 'B.ENDED', leg: 0 });
+  assert.deepEqual(b.getSnapshot().output, { status: 'completed', sipStatus: 200, reason: 'b-ended', winner: 0 });
+  // Three legs ring; leg 1 answers: 0 and 2 are cancelled; leg 2 answering anyway gets a BYE.
+  const hung: number[][] = [];
+  const c = createActor(jambonzDialMachine.provide({ actions: { hangupB: (_, p) => void hung.push(p.legs) } }), { input: { answerOnBridge: false, timeoutMs: 1000, timeLimitMs: 0, targets: 3 } }).start();
+  c.send({ type: 'B.ENDED', leg: 0, code: 486 });
+  c.send({ type: 'B.ANSWERED', leg: 1 });
+  assert.deepEqual(hung, [[2]]);
+  c.send({ type: 'B.ANSWERED', leg: 2 });
+  assert.deepEqual(hung, [[2], [2]]);
+  c.send({ type: 'B.ENDED', leg: 1 });
+  assert.deepEqual(c.getSnapshot().output, { status: 'completed', sipStatus: 200, reason: 'b-ended', winner: 1 });
+  // Every leg refuses: the last result is the dial's.
+  const d = createActor(jambonzDialMachine, { input: { answerOnBridge: false, timeoutMs: 1000, timeLimitMs: 0, targets: 2 } }).start();
+  d.send({ type: 'B.ENDED', leg: 1, code: 486 });
+  assert.equal(d.getSnapshot().status, 'active');
+  d.send({ type: 'B.ENDED', leg: 0, code: 404 });
+  assert.deepEqual(d.getSnapshot().output, { status: 'failed', sipStatus: 404, reason: 'not-answered' });
 });
 
 test('the dial model tests catch a planted bug (a caller hangup while B rings leaves B ringing)', async () => {
@@ -126,4 +179,13 @@ test('the dial model tests catch a planted bug (a caller hangup while B rings le
   delete cfg.states.outdialing.on['CALLER.ENDED'];
   const buggy = createMachine(cfg as never, jambonzDialMachine.implementations as never) as unknown as typeof jambonzDialMachine;
   await assert.rejects(run(buggy, { answerOnBridge: true, timeoutMs: 60_000, timeLimitMs: 30_000 }), /oracle/);
+});
+
+test('the dial model tests catch a planted bug (simultaneous ringing: the winner does not cancel the other legs)', async () => {
+  const clone = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(clone) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) : v;
+  const cfg = clone(jambonzDialMachine.config) as { states: { outdialing: { on: { 'B.ANSWERED': { actions: unknown[] } } } } };
+  cfg.states.outdialing.on['B.ANSWERED'].actions = cfg.states.outdialing.on['B.ANSWERED'].actions.slice(0, 1);
+  const buggy = createMachine(cfg as never, jambonzDialMachine.implementations as never) as unknown as typeof jambonzDialMachine;
+  await assert.rejects(run(buggy, { answerOnBridge: false, timeoutMs: 60_000, timeLimitMs: 0, targets: 2 }), /left up|live/);
 });

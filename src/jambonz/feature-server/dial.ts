@@ -1,8 +1,9 @@
-// The `dial` verb on a SIP call (jambonz-feature-server lib/tasks/dial.js): one outbound B leg
-// through the engine's UAC, bridged to the caller when it answers; the dial machine
-// (machines/jambonzDial.machine.ts) holds the protocol (ringing, timers, who hangs up whom) and the
-// outcome; this file resolves the target, places and bridges the calls, and reports the actionHook
-// (`dial_call_sid`, `dial_call_status`, `dial_sip_status`, as dial.js's results are snake-cased).
+// The `dial` verb on a SIP call (jambonz-feature-server lib/tasks/dial.js): an outbound B leg to
+// every target at once through the engine's UAC (simultaneous ringing), the first to answer bridged
+// to the caller; the dial machine (machines/jambonzDial.machine.ts) holds the protocol (ringing,
+// timers, which leg won, who hangs up whom) and the outcome; this file resolves the targets, places
+// and bridges the calls, and reports the actionHook (`dial_call_sid`, `dial_call_status`,
+// `dial_sip_status`, as dial.js's results are snake-cased).
 import { randomUUID } from 'node:crypto';
 import type { Actor } from 'xstate';
 import type { Call } from '../../call/call.js';
@@ -13,12 +14,15 @@ import type { DialInput, DialOutput, JambonzDialMachine } from '../../../machine
 import type { VerbHost, VerbResult } from './verbs.js';
 
 export interface DialWire {
-  placeCall(): void;
+  placeCall(legs: number[]): void;
   ringCaller(): void;
   answerCaller(): void;
-  bridge(): void;
-  hangupB(): void;
+  bridge(leg: number): void;
+  hangupB(legs: number[]): void;
 }
+
+/** Legs rung at once at most (dial.js sets no limit; this keeps one verb from placing hundreds). */
+export const MAX_DIAL_TARGETS = 10;
 
 /** dial.js: `timeout` default 60 s. */
 const DEFAULT_TIMEOUT_S = 60;
@@ -90,29 +94,34 @@ function collector(patterns: string[]): (digit: string) => string | undefined {
 }
 
 export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
-  const targets = Array.isArray(verb.target) ? (verb.target as Array<Record<string, unknown>>) : [];
-  if (targets.length !== 1) throw new Error(`dial: ${targets.length} targets: only one target is dialled here (no simultaneous ringing)`);
-  const target = resolveTarget(host, targets[0]!);
+  const list = Array.isArray(verb.target) ? (verb.target as Array<Record<string, unknown>>) : [];
+  if (list.length < 1 || list.length > MAX_DIAL_TARGETS) throw new Error(`dial: ${list.length} targets: give 1 to ${MAX_DIAL_TARGETS}`);
+  const targets = list.map((t) => resolveTarget(host, t));
   const a = host.call;
   const callerId = typeof verb.callerId === 'string' ? verb.callerId.trim() : undefined;
   if (callerId !== undefined && !/^[^\s@<>;:]+$/.test(callerId)) throw new Error(`dial: callerId ${JSON.stringify(verb.callerId)} is not a user part`);
-  const headers = { ...sipHeaders(verb.headers, 'verb'), ...target.headers };
-  const opts: OutboundCallOptions = {
-    // The callee sees the caller's From unless callerId replaces its user part.
-    ...(callerId ? { from: `sip:${callerId}@${/@([^;>]+)/.exec(a.from ?? '')?.[1] ?? 'localhost'}` } : a.from ? { from: a.from } : {}),
-    ...(typeof verb.callerName === 'string' ? { displayName: verb.callerName } : {}),
-    ...(Object.keys(headers).length ? { headers } : {}),
-    ...(target.auth ? { auth: target.auth } : {}),
+  const verbHeaders = sipHeaders(verb.headers, 'verb');
+  const optsFor = (target: DialTarget): OutboundCallOptions => {
+    const headers = { ...verbHeaders, ...target.headers };
+    return {
+      // The callee sees the caller's From unless callerId replaces its user part.
+      ...(callerId ? { from: `sip:${callerId}@${/@([^;>]+)/.exec(a.from ?? '')?.[1] ?? 'localhost'}` } : a.from ? { from: a.from } : {}),
+      ...(typeof verb.callerName === 'string' ? { displayName: verb.callerName } : {}),
+      ...(Object.keys(headers).length ? { headers } : {}),
+      ...(target.auth ? { auth: target.auth } : {}),
+    };
   };
   const answerOnBridge = verb.answerOnBridge === true && !a.isActive;
   if (!answerOnBridge) await host.ensureAnswered();
   if (signal.aborted) return {};
   const seconds = (v: unknown, dflt: number): number => (typeof v === 'number' && v > 0 ? Math.min(v * 1000, MAX_TIMER_MS) : dflt);
-  const input: DialInput = { answerOnBridge, timeoutMs: seconds(verb.timeout, DEFAULT_TIMEOUT_S * 1000), timeLimitMs: seconds(verb.timeLimit, 0) };
-  const dialCallSid = randomUUID();
+  const input: DialInput = { answerOnBridge, timeoutMs: seconds(verb.timeout, DEFAULT_TIMEOUT_S * 1000), timeLimitMs: seconds(verb.timeLimit, 0), targets: targets.length };
+  const sids = targets.map(() => randomUUID());
+  /** The leg whose end was reported last: its sid goes to the actionHook when none answered (dial.js keeps the last status change's). */
+  let lastLeg = 0;
   const dtmfUrl = hookUrl(verb.dtmfHook);
   const patterns = capturePatterns(verb.dtmfCapture);
-  let b: Call | undefined;
+  const legs: Array<Call | undefined> = targets.map(() => undefined);
   let bridge: Bridge | undefined;
   const out = await new Promise<DialOutput>((resolve) => {
     let actor!: Actor<JambonzDialMachine>;
@@ -131,39 +140,52 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
       call.on('dtmf', fn);
       listeners.push(() => call.off('dtmf', fn));
     };
-    const attach = (call: Call): void => {
-      b = call;
+    /** A leg the machine has let go of (cancelled, or another won) before its INVITE was even built. */
+    const unwanted = (leg: number): boolean => {
+      if (isDone()) return true;
+      const c = actor.getSnapshot().context;
+      return !c.live.includes(leg) && c.winner !== leg;
+    };
+    const attach = (call: Call, leg: number): void => {
+      legs[leg] = call;
       let progressed = false;
       const sub = call.actor.subscribe((snap) => {
         if (!progressed && snap.context.progress !== undefined && !call.isActive) {
           progressed = true;
-          actor.send({ type: 'B.PROGRESS', code: snap.context.progress });
+          actor.send({ type: 'B.PROGRESS', leg, code: snap.context.progress });
         }
       });
       listeners.push(() => sub.unsubscribe());
-      call.once('answered', () => actor.send({ type: 'B.ANSWERED' }));
-      call.once('ended', (end) => actor.send({ type: 'B.ENDED', ...(call.answeredAt === undefined && end.code !== undefined ? { code: end.code } : {}) }));
-      capture(call, patterns.child);
+      call.once('answered', () => actor.send({ type: 'B.ANSWERED', leg }));
+      call.once('ended', (end) => {
+        lastLeg = leg;
+        actor.send({ type: 'B.ENDED', leg, ...(call.answeredAt === undefined && end.code !== undefined ? { code: end.code } : {}) });
+      });
     };
     actor = host.spawnDial(input, {
-      placeCall: () => {
-        host.placeCall(target.uri, opts).then(
-          (call) => {
-            // Killed while the INVITE was being built: B goes at once.
-            if (isDone()) return call.hangup('dial over');
-            attach(call);
-          },
-          (err: unknown) => {
-            host.logger.warn({ target: target.uri, err: err instanceof Error ? err.message : String(err) }, 'dial: cannot place the call');
-            actor.send({ type: 'B.FAILED', error: err instanceof Error ? err.message : String(err) });
-          },
-        );
+      placeCall: (which) => {
+        for (const leg of which) {
+          const target = targets[leg]!;
+          host.placeCall(target.uri, optsFor(target)).then(
+            (call) => {
+              // Let go of while the INVITE was being built (killed, timed out, another leg won): it goes at once.
+              if (unwanted(leg)) return call.hangup('dial over');
+              attach(call, leg);
+            },
+            (err: unknown) => {
+              host.logger.warn({ target: target.uri, err: err instanceof Error ? err.message : String(err) }, 'dial: cannot place the call');
+              lastLeg = leg;
+              actor.send({ type: 'B.FAILED', leg, error: err instanceof Error ? err.message : String(err) });
+            },
+          );
+        }
       },
       ringCaller: () => {
         if (!a.isActive && !a.isEnded) a.progress(180);
       },
       answerCaller: () => a.answer(),
-      bridge: () => {
+      bridge: (leg) => {
+        const b = legs[leg];
         if (!b || a.isEnded || b.isEnded) return;
         try {
           bridge = host.bridge(a, b);
@@ -172,8 +194,11 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
           b.hangup('cannot bridge');
         }
         capture(a, patterns.parent);
+        capture(b, patterns.child);
       },
-      hangupB: () => b?.hangup('dial over'),
+      hangupB: (which) => {
+        for (const leg of which) legs[leg]?.hangup('dial over');
+      },
     });
     a.once('answered', onCallerAnswered);
     a.once('ended', onCallerEnded);
@@ -189,7 +214,8 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
       },
     });
   });
-  host.logger.info({ target: target.uri, ...out, dialCallSid }, 'dial over');
+  const dialCallSid = sids[out.winner ?? lastLeg]!;
+  host.logger.info({ targets: targets.map((t) => t.uri), ...out, dialCallSid }, 'dial over');
   const url = hookUrl(verb.actionHook);
   if (!url || out.reason === 'killed' || out.reason === 'caller-gone') return {};
   return { hook: { type: 'verb:hook', url, data: { ...host.hookData(), dial_call_sid: dialCallSid, dial_call_status: out.status, dial_sip_status: out.sipStatus } } };

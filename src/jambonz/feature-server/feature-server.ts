@@ -16,6 +16,8 @@ import type { DialWire } from './dial.js';
 import { jambonzReferMachine, type JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
 import type { ReferWire } from './refer.js';
 import { FsQueues } from './queues.js';
+import { FsConferences } from './conferences.js';
+import type { Room } from '../../rooms/index.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { FsSession } from './session.js';
@@ -30,6 +32,8 @@ export interface FeatureServerOptions extends JambonzAppCommon {
   /** dial's B leg and bridge (engine.call / engine.bridge). */
   placeCall(target: string, o: OutboundCallOptions): Promise<Call>;
   bridge(a: Call, b: Call): Bridge;
+  /** The conference verb's rooms (engine.room); undefined when the engine has no rooms. */
+  room: ((id: string) => Room) | undefined;
 }
 
 /** ws-requestor's RESPONSE_TIMEOUT_MS default. */
@@ -48,10 +52,13 @@ export class JambonzFeatureServer {
   private readonly referLogic: JambonzReferMachine;
   private readonly referWires = new Map<string, ReferWire>();
   private readonly queues: FsQueues;
+  /** @internal the live conferences (tests read `size`). */
+  readonly conferences: FsConferences;
 
   constructor(private readonly o: FeatureServerOptions) {
     this.log = o.logger.child({ component: 'jambonz-fs' });
     this.queues = new FsQueues(this.log);
+    this.conferences = new FsConferences(this.log, o.room);
     this.executors = new ActorRegistry(o.supervisor, (of) =>
       jambonzVerbExecutorMachine.provide({
         delays: { ackTimeout: o.ackTimeoutMs ?? JAMBONZ_ACK_TIMEOUT_MS },
@@ -83,11 +90,11 @@ export class JambonzFeatureServer {
     const dw = (id: string): DialWire | undefined => this.dialWires.get(id);
     this.dialLogic = jambonzDialMachine.provide({
       actions: {
-        placeCall: ({ self }) => dw(self.id)?.placeCall(),
+        placeCall: ({ self }, p) => dw(self.id)?.placeCall(p.legs),
         ringCaller: ({ self }) => dw(self.id)?.ringCaller(),
         answerCaller: ({ self }) => dw(self.id)?.answerCaller(),
-        bridge: ({ self }) => dw(self.id)?.bridge(),
-        hangupB: ({ self }) => dw(self.id)?.hangupB(),
+        bridge: ({ self }, p) => dw(self.id)?.bridge(p.leg),
+        hangupB: ({ self }, p) => dw(self.id)?.hangupB(p.legs),
       },
     });
     this.referLogic = jambonzReferMachine.provide({
@@ -159,6 +166,7 @@ export class JambonzFeatureServer {
         bridge: (a, b) => this.o.bridge(a, b),
         phoneTrunk: this.o.phoneTrunk,
         queue: this.queues,
+        conference: this.conferences,
         ackTimeoutMs: this.o.ackTimeoutMs ?? JAMBONZ_ACK_TIMEOUT_MS,
         forget(session) {
           fs.sessions.delete(session);
@@ -174,5 +182,6 @@ export class JambonzFeatureServer {
   close(): void {
     for (const s of this.sessions) s.finished();
     this.queues.close();
+    this.conferences.close();
   }
 }

@@ -17,6 +17,7 @@ import type { DialWire } from './dial.js';
 import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
 import type { ReferWire } from './refer.js';
 import type { QueueHost } from './queue.js';
+import type { ConferenceHost } from './conferences.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
@@ -45,6 +46,7 @@ export interface FsSessionHost {
   bridge(a: Call, b: Call): Bridge;
   phoneTrunk: string | undefined;
   queue: QueueHost;
+  conference: ConferenceHost;
   /** How long a hook waits for its ack (ackTimeoutMs). */
   ackTimeoutMs: number;
   forget(session: FsSession): void;
@@ -291,6 +293,10 @@ export class FsSession implements VerbHost {
 
   get queue(): QueueHost {
     return this.host.queue;
+  }
+
+  get conference(): ConferenceHost {
+    return this.host.conference;
   }
 
   requestHook(url: string, data: Record<string, unknown>): Promise<ExecVerb[]> {

@@ -24,6 +24,8 @@ import { dialVerb, type DialWire } from './dial.js';
 import type { JambonzReferMachine } from '../../../machines/jambonzRefer.machine.js';
 import { referVerb, type ReferWire } from './refer.js';
 import { dequeueVerb, enqueueVerb, type QueueHost } from './queue.js';
+import { conferenceVerb } from './conference.js';
+import type { ConferenceHost } from './conferences.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -76,6 +78,8 @@ export interface VerbHost {
   readonly callSid: string;
   /** The feature-server's named queues (enqueue/dequeue). */
   readonly queue: QueueHost;
+  /** The feature-server's named conferences (conference). */
+  readonly conference: ConferenceHost;
   /** A hook whose reply the verb itself uses (enqueue's waitHook): its verbs, [] on no reply. */
   requestHook(url: string, data: Record<string, unknown>): Promise<ExecVerb[]>;
   /** Run a verb inside another (enqueue's wait verbs): validated, its own hooks not sent. */
@@ -95,11 +99,10 @@ export const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
   // specs.json has record { path } but jambonz-feature-server has no task for it: recording there
   // is config.record (startCallRecording: SIPREC or a cloud upload), which has no local file.
   record: 'record: jambonz has no record task (its recording is config.record: SIPREC or cloud upload); not supported by the callchart feature-server',
-  conference: 'conference: verb not supported by the callchart feature-server (conference rooms of SIP calls are not wired to jambonz yet)',
 };
 
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave', 'conference']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -213,6 +216,8 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       return enqueueVerb(host, verb, signal);
     case 'dequeue':
       return dequeueVerb(host, verb, signal);
+    case 'conference':
+      return conferenceVerb(host, verb, signal);
     case 'leave':
       // leave.js acts inside an enqueue's waitHook (queue.ts); anywhere else it has nothing to leave.
       host.logger.info('leave: not in a queue: nothing to do');
