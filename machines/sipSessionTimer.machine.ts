@@ -60,7 +60,7 @@ export const sipSessionTimerMachine = setup({
   },
   actions: {
     /** Send the INVITE again with Session-Expires and Min-SE raised to `interval` (§7.3). */
-    resendInvite: (_, _params: { interval: number }) => {},
+    resendInvite: (_, _params: { interval: number; minSE: number }) => {},
     /** Send a session refresh (§7.4): Session-Expires `interval`, refresher=uac. */
     sendRefresh: (_, _params: { method: SessionRefreshMethod; interval: number }) => {},
     /** Nobody refreshed the session in time: end it with a BYE (§10). */
@@ -102,7 +102,7 @@ export const sipSessionTimerMachine = setup({
           guard: 'canRetry',
           actions: [
             assign(({ context, event }) => ({ interval: event.minSE, minSE: Math.max(context.minSE, event.minSE), retried: true })),
-            { type: 'resendInvite', params: ({ context }) => ({ interval: context.interval }) },
+            { type: 'resendInvite', params: ({ context }) => ({ interval: context.interval, minSE: context.minSE }) },
           ],
         },
         AGREE: { target: 'running', actions: { type: 'agree', params: ({ event }) => event } },

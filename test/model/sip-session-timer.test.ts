@@ -131,7 +131,7 @@ function clocked(role: 'uac' | 'uas' = 'uac') {
     actions: {
       sendRefresh: (_, p) => void wire.push(`refresh ${p.method} ${p.interval}`),
       expire: () => void wire.push('expire'),
-      resendInvite: (_, p) => void wire.push(`invite ${p.interval}`),
+      resendInvite: (_, p) => void wire.push(`invite ${p.interval} ${p.minSE}`),
     },
   });
   const actor = createActor(m, { input: { role, minSE: 90 }, clock }).start();
@@ -185,10 +185,10 @@ test('422: the INVITE goes again once, with the larger interval; a 2xx without S
   actor.send({ type: 'OFFER', interval: 90 });
   actor.send({ type: 'TOO_BRIEF', minSE: 600 });
   actor.send({ type: 'TOO_BRIEF', minSE: 1200 });
-  assert.deepEqual(wire, ['invite 600']);
+  assert.deepEqual(wire, ['invite 600 600']);
   assert.equal(actor.getSnapshot().context.minSE, 600);
   actor.send({ type: 'DISARM' });
   clock.increment(10_000_000);
-  assert.deepEqual(wire, ['invite 600']);
+  assert.deepEqual(wire, ['invite 600 600']);
   assert.ok(actor.getSnapshot().matches('idle'));
 });

@@ -150,7 +150,8 @@ export class SipLeg implements CallWire {
     const tx = this.inviteTx;
     if (!tx) return;
     const body = this.answerSdp ?? this.localSdp();
-    const res = createResponse(tx.request, 200, 'OK', {
+    const request = tx.request; // (the transaction lets go of it once answered)
+    const res = createResponse(request, 200, 'OK', {
       toTag: this.localTag,
       headers: [
         ['Contact', formatNameAddr(this.contact())],
@@ -166,7 +167,7 @@ export class SipLeg implements CallWire {
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
     this.sent2xx(sent);
-    if (this.inviteTimer) uasAnswered(this.ua, this, this.inviteTimer, tx.request.headers);
+    if (this.inviteTimer) uasAnswered(this.ua, this, this.inviteTimer, request.headers);
     this.inviteTimer = undefined;
   }
 

@@ -152,8 +152,12 @@ export function uacHeaders(ua: SipUserAgent, leg: SipLeg): Array<readonly [strin
   if (!t || !(t.matches('running') || t.matches('offering'))) return [supported];
   const { interval, refresher, minSE } = t.context;
   // Whoever refreshes now stays the refresher: we are this request's UAC.
-  const who = t.matches('offering') || refresher === 'local' ? 'uac' : 'uas';
-  return [supported, ['Session-Expires', `${interval};refresher=${who}`], ['Min-SE', String(minSE)]];
+  return offerHeaders(interval, minSE, t.matches('offering') || refresher === 'local' ? 'uac' : 'uas');
+}
+
+/** Supported, Session-Expires and Min-SE of a session refresh request. */
+export function offerHeaders(interval: number, minSE: number, refresher: 'uac' | 'uas'): Array<readonly [string, string]> {
+  return [['Supported', 'timer'], ['Session-Expires', `${interval};refresher=${refresher}`], ['Min-SE', String(minSE)]];
 }
 
 /** UAC: our INVITE asks for a Session-Expires when configured to (the machine starts offering). */
@@ -172,16 +176,16 @@ export function glareDelayMs(role: 'uac' | 'uas'): number {
 
 /** What the leg's UA does for the timer machine's actions. */
 export interface SessionTimerEffects {
-  resendInvite(leg: SipLeg): void;
+  resendInvite(leg: SipLeg, interval: number, minSE: number): void;
   sendRefresh(leg: SipLeg, method: SessionRefreshMethod): void;
 }
 
 export function provideSessionTimer(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined, fx: SessionTimerEffects) {
   return sipSessionTimerMachine.provide({
     actions: {
-      resendInvite: ({ self }) => {
+      resendInvite: ({ self }, p) => {
         const leg = legOf(self.id);
-        if (leg) fx.resendInvite(leg);
+        if (leg) fx.resendInvite(leg, p.interval, p.minSE);
       },
       sendRefresh: ({ self }, p) => {
         const leg = legOf(self.id);

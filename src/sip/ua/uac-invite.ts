@@ -15,7 +15,7 @@ import { sendAck2xx, uriHostPort } from './in-dialog.js';
 import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
-import { offerOnInvite, parseMinSE, uacAnswered, uacHeaders } from './session-timer.js';
+import { offerHeaders, offerOnInvite, parseMinSE, uacAnswered, uacHeaders } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 
 let defaultResolver: SipDnsResolver | undefined;
@@ -192,9 +192,9 @@ export function retryWithAuth(ua: SipUserAgent, leg: SipLeg): void {
   reissueInvite(ua, leg, [[auth.name, auth.value]]);
 }
 
-/** RFC 4028 §7.3: the INVITE again after a 422, with Session-Expires and Min-SE as the timer machine now has them. */
-export function resendInviteWithTimer(ua: SipUserAgent, leg: SipLeg): void {
-  if (leg.invite) reissueInvite(ua, leg, uacHeaders(ua, leg));
+/** RFC 4028 §7.3: the INVITE again after a 422, with Session-Expires and Min-SE raised to the 422's Min-SE. */
+export function resendInviteWithTimer(ua: SipUserAgent, leg: SipLeg, interval: number, minSE: number): void {
+  if (leg.invite) reissueInvite(ua, leg, offerHeaders(interval, minSE, 'uac'));
 }
 
 /** The initial INVITE again as a new transaction (next CSeq, new branch), with `set` headers replaced. */

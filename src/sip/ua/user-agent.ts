@@ -131,7 +131,7 @@ export class SipUserAgent implements TransactionUser {
     this.referees = refereeRegistry(this);
     this.sessionTimers = sessionTimerConfig(opts.sessionTimers);
     this.timerMachine = provideSessionTimer(this, (id) => this.legs.bySession(id), {
-      resendInvite: (leg) => resendInviteWithTimer(this, leg),
+      resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
       sendRefresh: (leg, method) => sendRefresh(this, leg, method),
     });
     this.dialogMachine = sipDialogMachine.provide({
