@@ -86,7 +86,10 @@ export type UasSessionTimer =
 
 /** §9: the request's Session-Expires honoured (422 below our Min-SE), or ours when configured. */
 export function negotiateUas(cfg: SessionTimerConfig, h: HeaderList): UasSessionTimer {
-  const se = parseSessionExpires(h.get('Session-Expires'));
+  const raw = h.get('Session-Expires');
+  // The common INVITE (no timer asked, none configured) costs one header lookup.
+  if (raw === undefined && cfg.expires === undefined) return { kind: 'none' };
+  const se = parseSessionExpires(raw);
   const supported = supportsTimer(h);
   if (se) {
     if (se.interval < cfg.minSE) return { kind: 'too-brief', minSE: cfg.minSE };
