@@ -8,7 +8,8 @@
 //   The refresher refreshes at half the interval (§7.4, an UPDATE without a body when the peer
 //   allows UPDATE, else a re-INVITE); the other side ends the session with a BYE at the interval
 //   less min(32 s, a third of it) when no refresh came (§10). A refresh answered 491 (glare) goes
-//   again after the glare delay; one that failed otherwise leaves the session to its expiry.
+//   again after the glare delay, one answered 422 goes again with the 422's Min-SE (§7.4); one
+//   that failed otherwise leaves the session to its expiry.
 // - A 2xx without Session-Expires turns the timer off (DISARM, §7.2).
 //
 // Pure: the delays are named (`refresh`, `expiry`, `lapse` are arithmetic on the interval;
@@ -47,8 +48,8 @@ export type SipSessionTimerEvent =
   | { type: 'AGREE'; interval: number; refresher: SessionRefresher; useUpdate: boolean }
   /** A 2xx without Session-Expires, or the INVITE failed: no session timer. */
   | { type: 'DISARM' }
-  /** Our refresh got a final non-2xx (or 408 on timeout). */
-  | { type: 'REFRESH.FAILED'; status: number }
+  /** Our refresh got a final non-2xx (or 408 on timeout); a 422's Min-SE (seconds) with it. */
+  | { type: 'REFRESH.FAILED'; status: number; minSE?: number }
   /** The dialog is over. */
   | { type: 'STOP' };
 
@@ -76,6 +77,8 @@ export const sipSessionTimerMachine = setup({
     canRetry: ({ context, event }) => event.type === 'TOO_BRIEF' && !context.retried && event.minSE > context.interval,
     weRefresh: ({ context }) => context.refresher === 'local',
     glare: ({ event }) => event.type === 'REFRESH.FAILED' && event.status === 491,
+    // §7.4 → §7.3: a refresh refused 422 goes again with the larger interval (each 422 must raise it).
+    refreshTooBrief: ({ context, event }) => event.type === 'REFRESH.FAILED' && event.status === 422 && (event.minSE ?? 0) > context.interval,
   },
   delays: {
     refresh: ({ context }) => context.interval * 500,
@@ -83,6 +86,7 @@ export const sipSessionTimerMachine = setup({
     // From our failed refresh (at half the interval) to the expiry the peer would apply.
     lapse: ({ context }) => (context.interval / 2 - Math.min(32, context.interval / 3)) * 1000,
     glare: 2000,
+    raised: 0,
   },
 }).createMachine({
   id: 'sipSessionTimer',
@@ -121,9 +125,24 @@ export const sipSessionTimerMachine = setup({
         refreshDue: { after: { refresh: 'refreshing' } },
         refreshing: {
           entry: { type: 'sendRefresh', params: ({ context }) => ({ method: context.useUpdate ? 'UPDATE' : 'INVITE', interval: context.interval }) },
-          on: { 'REFRESH.FAILED': [{ guard: 'glare', target: 'glare' }, { target: 'lapsing' }] },
+          on: {
+            'REFRESH.FAILED': [
+              { guard: 'glare', target: 'glare' },
+              {
+                guard: 'refreshTooBrief',
+                target: 'raised',
+                actions: assign(({ context, event }) => ({ interval: event.minSE!, minSE: Math.max(context.minSE, event.minSE!) })),
+              },
+              { target: 'lapsing' },
+            ],
+          },
         },
         glare: { after: { glare: 'refreshing' } },
+        /**
+         * The interval was raised by a 422: the refresh goes again once the raised interval is in
+         * force (`raised`, no wait by default; a refresh by re-INVITE reads it from the snapshot).
+         */
+        raised: { after: { raised: 'refreshing' } },
         /** Our refresh failed: the session lasts until the expiry the peer applies, no longer. */
         lapsing: { after: { lapse: '#sipSessionTimer.expired' } },
         /** The peer refreshes: a refresh must come before the expiry. */

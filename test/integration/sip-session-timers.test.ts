@@ -155,6 +155,17 @@ test('the engine as refresher: UPDATE when the peer allows it, retried after a 4
   await c.request((r) => r.method === 'UPDATE', 3000); // and the next one a second later
   assert.equal(e.sip!.stats.sessionTimersExpired, 0);
 
+  // A refresh answered 422 goes again at once with the 422's Min-SE as its interval.
+  const r = await rawPeer();
+  await callIn(e, r, { 'Session-Expires': '2;refresher=uas', Supported: 'timer', Allow: 'INVITE, ACK, BYE, CANCEL, UPDATE' });
+  const tooBrief = await r.request((m) => m.method === 'UPDATE', 3000);
+  const refusedAt = Date.now();
+  reply(r, port, tooBrief, 422, [['Min-SE', '4']]);
+  const raised = await r.request((m) => m.method === 'UPDATE', 1000);
+  assert.ok(Date.now() - refusedAt < 500, 'sent again at once');
+  assert.equal(raised.headers.get('Session-Expires'), '4;refresher=uac');
+  assert.equal(raised.headers.get('Min-SE'), '4');
+
   // A peer whose Allow has no UPDATE is refreshed by re-INVITE, with our current SDP.
   const d = await rawPeer();
   await callIn(e, d, { 'Session-Expires': '2;refresher=uas', Supported: 'timer', Allow: 'INVITE, ACK, BYE, CANCEL' });

@@ -20,6 +20,8 @@ const events: SipSessionTimerEvent[] = [
   { type: 'DISARM' },
   { type: 'REFRESH.FAILED', status: 491 },
   { type: 'REFRESH.FAILED', status: 500 },
+  { type: 'REFRESH.FAILED', status: 422, minSE: 600 },
+  { type: 'REFRESH.FAILED', status: 422, minSE: 60 },
   { type: 'STOP' },
 ];
 
@@ -30,7 +32,7 @@ type Snap = { context: { interval: number; retried: boolean } };
  * session; a 2xx with Session-Expires (AGREE) restarts either, one without (DISARM) ends it; a 491
  * to our refresh is retried after the glare delay, any other failure lets the session run out.
  */
-function oracle(from: string, ev: EventObject): string | undefined {
+function oracle(from: string, ev: EventObject, snap: { context: { interval: number } }): string | undefined {
   if (from === 'expired' || from === 'stopped') return undefined;
   if (ev.type === 'STOP') return 'stopped';
   const agreed = () => ((ev as { refresher?: string }).refresher === 'local' ? 'running.refreshDue' : 'running.watching');
@@ -52,10 +54,17 @@ function oracle(from: string, ev: EventObject): string | undefined {
     case 'running.refreshDue':
       return after === 'refresh' ? 'running.refreshing' : undefined;
     case 'running.refreshing':
-      if (ev.type === 'REFRESH.FAILED') return (ev as { status?: number }).status === 491 ? 'running.glare' : 'running.lapsing';
+      if (ev.type === 'REFRESH.FAILED') {
+        const f = ev as unknown as { status: number; minSE?: number };
+        if (f.status === 491) return 'running.glare';
+        // A 422 asks for a longer interval: the refresh goes again with it (only if it is longer).
+        return f.status === 422 && (f.minSE ?? 0) > snap.context.interval ? 'running.raised' : 'running.lapsing';
+      }
       return undefined;
     case 'running.glare':
       return after === 'glare' ? 'running.refreshing' : undefined;
+    case 'running.raised':
+      return after === 'raised' ? 'running.refreshing' : undefined;
     case 'running.lapsing':
       return after === 'lapse' ? 'expired' : undefined;
     case 'running.watching':
@@ -73,13 +82,13 @@ function run(machine: typeof sipSessionTimerMachine) {
       expire: (_, p) => void wire.push({ type: 'expire', params: p }),
     },
     // Constant delays for the traversal (the interval varies); the arithmetic is tested below.
-    delays: { refresh: 1000, expiry: 2000, lapse: 500, glare: 100 },
+    delays: { refresh: 1000, expiry: 2000, lapse: 500, glare: 100, raised: 0 },
   });
   return runModel({
     machine: m,
     input,
     events: events as EventObject[],
-    oracle,
+    oracle: oracle as never,
     makeActor: (clock) => {
       wire.length = 0;
       return createActor(m, { input, clock });
@@ -99,6 +108,7 @@ function run(machine: typeof sipSessionTimerMachine) {
       'running.refreshDue': (s) => assert.equal(s.context.refresher, 'local', 'only the refresher refreshes'),
       'running.watching': (s) => assert.equal(s.context.refresher, 'remote', 'only the other side expires the session'),
       'running.glare': () => {},
+      'running.raised': (s) => assert.ok(s.context.interval >= 600, 'the 422 raised the interval'),
       'running.lapsing': () => {},
       idle: () => {},
       expired: () => assert.equal(wire.at(-1)?.type, 'expire'),
@@ -109,7 +119,7 @@ function run(machine: typeof sipSessionTimerMachine) {
 
 test('session timer: generated paths drive the real actor; an RFC 4028 oracle checks every transition', async () => {
   const r = await run(sipSessionTimerMachine);
-  for (const s of ['idle', 'offering', 'running.refreshDue', 'running.refreshing', 'running.glare', 'running.lapsing', 'running.watching', 'expired', 'stopped']) {
+  for (const s of ['idle', 'offering', 'running.refreshDue', 'running.refreshing', 'running.glare', 'running.raised', 'running.lapsing', 'running.watching', 'expired', 'stopped']) {
     assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
   }
 });
@@ -178,6 +188,17 @@ test('a failed refresh lets the session run to the expiry the peer applies; 491 
   assert.equal(wire.length, 2);
   clock.increment(1);
   assert.deepEqual(wire.at(-1), 'expire');
+});
+
+test('a refresh answered 422 goes again with the larger interval, and that interval is kept', () => {
+  const { clock, wire, actor } = clocked();
+  actor.send({ type: 'AGREE', interval: 90, refresher: 'local', useUpdate: true });
+  clock.increment(45_000);
+  actor.send({ type: 'REFRESH.FAILED', status: 422, minSE: 300 });
+  clock.increment(0);
+  assert.deepEqual(wire, ['refresh UPDATE 90', 'refresh UPDATE 300']);
+  actor.send({ type: 'REFRESH.FAILED', status: 422, minSE: 300 }); // not larger: no loop
+  assert.ok(actor.getSnapshot().matches({ running: 'lapsing' }));
 });
 
 test('422: the INVITE goes again once, with the larger interval; a 2xx without Session-Expires disarms', () => {

@@ -15,7 +15,7 @@ import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
-import { negotiateUas, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
+import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -188,7 +188,10 @@ export function sendRefresh(ua: SipUserAgent, leg: SipLeg, method: SessionRefres
 function refreshAnswered(ua: SipUserAgent, leg: SipLeg, method: string, res: SipResponse): void {
   if (res.status < 300) uacAnswered(ua, leg, res.headers);
   // A re-INVITE's 491 is retried by the INVITE session machine; an UPDATE's by the timer machine.
-  else if (!(method === 'INVITE' && res.status === 491)) leg.timer?.send({ type: 'REFRESH.FAILED', status: res.status });
+  else if (!(method === 'INVITE' && res.status === 491)) {
+    const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
+    leg.timer?.send({ type: 'REFRESH.FAILED', status: res.status, ...(minSE !== undefined ? { minSE } : {}) });
+  }
 }
 
 /** One DTMF digit as an INFO (when the peer has no telephone-event payload). */
