@@ -92,6 +92,8 @@ export interface ServeConfig {
   sipRegister?: RegisterOptions[];
   /** Cap on pending inbound INVITEs (--sip-max-pending); absent = the engine's default. */
   sipMaxPendingInvites?: number;
+  /** Session-Expires asked for in our INVITEs and 2xx (--sip-session-expires, s); absent = none asked. */
+  sipSessionExpires?: number;
   /** A separate /metrics + /health listener (--metrics-port); absent = none. */
   metricsPort?: number;
   /** Bearer token of POST /admin/drain (--admin-token); absent = no admin routes. */
@@ -198,6 +200,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-realm': { type: 'string' },
         'sip-register': { type: 'string', multiple: true },
         'sip-max-pending': { type: 'string' },
+        'sip-session-expires': { type: 'string' },
         'sip-tcp-port': { type: 'string' },
         'sip-tls-port': { type: 'string' },
         'tls-cert': { type: 'string' },
@@ -320,6 +323,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (sipMaxPendingInvites !== undefined && (!Number.isInteger(sipMaxPendingInvites) || sipMaxPendingInvites < 1)) {
     throw new UsageError(`--sip-max-pending must be a positive integer, got ${JSON.stringify(pendingSpec)}`);
   }
+  const seSpec = v['sip-session-expires'] ?? (env.CALLCHART_SIP_SESSION_EXPIRES || undefined);
+  const sipSessionExpires = seSpec === undefined ? undefined : Number(seSpec);
+  if (sipSessionExpires !== undefined && (!Number.isInteger(sipSessionExpires) || sipSessionExpires < 90)) {
+    throw new UsageError(`--sip-session-expires must be a whole number of seconds ≥ 90 (RFC 4028), got ${JSON.stringify(seSpec)}`);
+  }
   const metricsPortSpec = v['metrics-port'] ?? (env.CALLCHART_METRICS_PORT || undefined);
   const adminToken = v['admin-token'] ?? (env.CALLCHART_ADMIN_TOKEN || undefined);
   if (adminToken !== undefined && adminToken.length < 16) throw new UsageError('--admin-token must be at least 16 characters');
@@ -349,6 +357,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipAuth ? { sipAuth } : {}),
     ...(sipRegister.length ? { sipRegister } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
+    ...(sipSessionExpires !== undefined ? { sipSessionExpires } : {}),
     ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
     ...(adminToken ? { adminToken } : {}),
     ...(metricsSpec === 'off' ? { metrics: false as const } : {}),

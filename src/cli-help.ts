@@ -40,6 +40,10 @@ Options (environment variable in brackets):
                          the machine's hostname when that is 0.0.0.0)
   --sip-max-pending <n>  inbound INVITEs ringing or awaiting their ACK  [CALLCHART_SIP_MAX_PENDING]
                          at once (default 1000); beyond: 503 Retry-After
+  --sip-session-expires <s>                                             [CALLCHART_SIP_SESSION_EXPIRES]
+                         RFC 4028 session timers: ask for this many
+                         seconds in our INVITEs and 2xx (≥ 90; default
+                         none asked; a caller's is honoured)
   --sip-tcp-port <port>  SIP over TCP on this port too (e.g. 5060;     [CALLCHART_SIP_TCP_PORT]
                          default: none)
   --sip-tls-port <port>  SIP over TLS on this port (e.g. 5061; needs   [CALLCHART_SIP_TLS_PORT]

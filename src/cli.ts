@@ -43,8 +43,12 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
   const rate = cfg.sipInviteRate;
   const rateLimits = rate === undefined ? undefined : { invite: rate === false ? (false as const) : { rate, burst: 2 * rate } };
   const latch = strictRtpOptions(cfg);
-  // Media options every SIP UA takes (main thread or workers): strict RTP and SRTP.
-  const mediaSip = { ...(latch ? { strictRtp: latch } : {}), ...(cfg.srtp ? { srtp: cfg.srtp } : {}) };
+  // Options every SIP UA takes (main thread or workers): strict RTP, SRTP, session timers.
+  const mediaSip = {
+    ...(latch ? { strictRtp: latch } : {}),
+    ...(cfg.srtp ? { srtp: cfg.srtp } : {}),
+    ...(cfg.sipSessionExpires ? { sessionTimers: { expires: cfg.sipSessionExpires } } : {}),
+  };
   let registrar: Engine | undefined;
   const engine = createEngine({
     host: cfg.host,

@@ -6,6 +6,7 @@ import type { LogLevel } from './logger.js';
 import type { InspectOptions } from './inspect/index.js';
 import type { Call, IncomingCallHook } from './call/call.js';
 import type { SipAuthOptions } from './sip/ua/user-agent.js';
+import type { SipSessionTimerOptions } from './sip/ua/session-timer.js';
 import type { RegistrarOptions } from './sip/registrar/registrar.js';
 import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
@@ -126,6 +127,14 @@ export interface EngineOptions {
     streamLimits?: Partial<SipStreamLimits>;
     /** DNS for RFC 3263 lookups of outbound call targets (default: node:dns's Resolver; tests inject one). */
     resolver?: SipDnsResolver;
+    /**
+     * Session timers (RFC 4028, docs/architecture.md "Session timers"). By default callchart says
+     * `Supported: timer`, honours a caller's Session-Expires (422 below `minSE`, 90 s) and refreshes
+     * or watches as agreed, but asks for none itself: `expires` (seconds) asks for one in the
+     * INVITEs it sends and puts one in its 2xx when the caller asked for none. `minSE` below 90 is
+     * for tests only. false: no session timers, not even `Supported: timer`.
+     */
+    sessionTimers?: SipSessionTimerOptions | false;
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {

@@ -160,6 +160,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             tcp: opts.sip?.tcpPort !== undefined ? { port: opts.sip.tcpPort, limits: opts.sip.streamLimits } : undefined,
             tls: tlsOptions(opts.sip),
             resolver: opts.sip?.resolver,
+            sessionTimers: opts.sip?.sessionTimers,
           });
 
     this.drainer = new EngineDrain({

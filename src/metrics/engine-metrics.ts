@@ -231,6 +231,18 @@ export class EngineMetrics {
       },
     });
     new Counter({
+      name: 'callchart_sip_session_timer_total',
+      help: 'Session timers (RFC 4028): refreshes sent, calls ended because no refresh came, requests refused with 422',
+      labelNames: ['event'],
+      registers,
+      collect() {
+        this.reset();
+        this.inc({ event: 'refresh-sent' }, sip.stats.sessionRefreshesSent);
+        this.inc({ event: 'expired' }, sip.stats.sessionTimersExpired);
+        this.inc({ event: 'interval-too-small' }, sip.stats.sessionIntervalsTooSmall);
+      },
+    });
+    new Counter({
       name: 'callchart_sip_transactions_total',
       help: 'SIP transactions created, by role',
       labelNames: ['role'],

@@ -336,6 +336,14 @@ test('--sip-max-pending (or CALLCHART_SIP_MAX_PENDING) caps pending inbound INVI
   assert.throws(() => parseServeArgs(['--sip-max-pending', '0'], {}), /--sip-max-pending must be a positive integer/);
 });
 
+test('--sip-session-expires (or CALLCHART_SIP_SESSION_EXPIRES) asks for RFC 4028 session timers', () => {
+  assert.equal(parseServeArgs([], {}).sipSessionExpires, undefined, 'none asked by default');
+  assert.equal(parseServeArgs(['--sip-session-expires', '1800'], {}).sipSessionExpires, 1800);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_SESSION_EXPIRES: '600' }).sipSessionExpires, 600);
+  assert.throws(() => parseServeArgs(['--sip-session-expires', '60'], {}), /--sip-session-expires must be a whole number of seconds ≥ 90/);
+  assert.ok(HELP.includes('--sip-session-expires') && HELP.includes('CALLCHART_SIP_SESSION_EXPIRES'));
+});
+
 test('--sip-tcp-port, --sip-tls-port with --tls-cert/--tls-key (or their CALLCHART_* variables)', () => {
   const none = parseServeArgs([], {});
   assert.equal(none.sipTcpPort, undefined, 'no TCP by default');

@@ -1,6 +1,8 @@
-// Requests within a dialog (RFC 3261 §12.2, §14, §15; RFC 3515): received ones (BYE, re-INVITE,
-// INFO, NOTIFY, REFER) once the dialog actor accepted their CSeq, and the ones this side sends
-// (re-INVITE for hold/resume, INFO for DTMF, REFER, BYE) with the ACK of a 2xx.
+// Requests within a dialog (RFC 3261 §12.2, §14, §15; RFC 3515; RFC 3311): received ones (BYE,
+// re-INVITE, UPDATE, INFO, NOTIFY, REFER) once the dialog actor accepted their CSeq, and the ones
+// this side sends (re-INVITE for hold/resume, UPDATE or re-INVITE for a session refresh, INFO for
+// DTMF, REFER, BYE) with the ACK of a 2xx. Every re-INVITE and UPDATE is a session refresh
+// (RFC 4028): its 2xx carries (or drops) Session-Expires, and the session timer hears of it.
 import type { SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
 import { parseDtmfInfo, formatDtmfInfo, DTMF_RELAY } from '../codec/dtmf-info.js';
 import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr } from '../codec/headers.js';
@@ -13,6 +15,8 @@ import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
+import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
+import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
 
 /** A request carrying our To tag: the dialog actor checks its CSeq, then accepts or rejects it. */
@@ -81,8 +85,20 @@ export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransact
   }
 }
 
+/** RFC 4028 §9 for a refresh we received (undefined: no session timers); `refused`: it got its 422 here. */
+function refreshTimer(ua: SipUserAgent, tx: ServerTransaction): UasSessionTimer | undefined | 'refused' {
+  if (!ua.sessionTimers) return undefined;
+  const t = negotiateUas(ua.sessionTimers, tx.request.headers);
+  if (t.kind !== 'too-brief') return t;
+  ua.stats.sessionIntervalsTooSmall++;
+  tx.reply(422, 'Session Interval Too Small', { headers: [['Min-SE', String(t.minSE)]] });
+  return 'refused';
+}
+
 function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
   const req = tx.request;
+  const timer = refreshTimer(ua, tx);
+  if (timer === 'refused') return;
   const body = req.body.toString('utf8');
   let answer: string;
   if (body) {
@@ -98,11 +114,12 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
   }
   const res = createResponse(req, 200, 'OK', {
     toTag: leg.localTag,
-    headers: [['Contact', formatNameAddr(leg.contact())]],
+    headers: [['Contact', formatNameAddr(leg.contact())], ...(timer ? uasHeaders(timer) : [])],
     body: answer,
     contentType: 'application/sdp',
   });
   leg.sent2xx(tx.respond(res));
+  if (timer) uasAnswered(ua, leg, timer, req.headers);
 }
 
 /**
@@ -112,9 +129,13 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
  */
 function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
   const req = tx.request;
+  const timer = refreshTimer(ua, tx);
+  if (timer === 'refused') return;
+  const timerHeaders = timer ? uasHeaders(timer) : [];
   const body = req.body.toString('utf8');
   if (!body) {
-    tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]] });
+    tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())], ...timerHeaders] });
+    if (timer) uasAnswered(ua, leg, timer, req.headers);
     return;
   }
   if ((req.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
@@ -135,7 +156,8 @@ function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
     return;
   }
   leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
-  tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: r.answer, contentType: 'application/sdp' });
+  tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())], ...timerHeaders], body: r.answer, contentType: 'application/sdp' });
+  if (timer) uasAnswered(ua, leg, timer, req.headers);
 }
 
 /**
@@ -144,8 +166,32 @@ function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
  */
 export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
   const before = leg.dialogState.localCSeq;
-  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', body: leg.localSdp(direction), contentType: 'application/sdp' });
+  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', body: leg.localSdp(direction), contentType: 'application/sdp', headers: uacHeaders(leg.ua, leg) });
   if (leg.dialogState.localCSeq === before) leg.session.send({ type: 'REINVITE.DONE', status: 0 });
+}
+
+/**
+ * A session refresh the timer machine decided on (RFC 4028 §7.4): an UPDATE without a body, or a
+ * re-INVITE with the current SDP, which the INVITE session machine serializes with hold/resume
+ * (one re-INVITE at a time, its 491 retried there).
+ */
+export function sendRefresh(ua: SipUserAgent, leg: SipLeg, method: SessionRefreshMethod): void {
+  if (method === 'UPDATE') {
+    leg.dialog.send({ type: 'REQUEST.SEND', method: 'UPDATE', headers: uacHeaders(ua, leg) });
+    return;
+  }
+  const heldLocally = leg.call.actor.getSnapshot().context.heldBy === 'local';
+  leg.session.send({ type: 'REINVITE', direction: heldLocally ? 'sendonly' : 'sendrecv' });
+}
+
+/** The final response to our re-INVITE or UPDATE, for the session timer (RFC 4028 §7.2, §10). */
+function refreshAnswered(ua: SipUserAgent, leg: SipLeg, method: string, res: SipResponse): void {
+  if (res.status < 300) uacAnswered(ua, leg, res.headers);
+  // A re-INVITE's 491 is retried by the INVITE session machine; an UPDATE's by the timer machine.
+  else if (!(method === 'INVITE' && res.status === 491)) {
+    const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
+    leg.timer?.send({ type: 'REFRESH.FAILED', status: res.status, ...(minSE !== undefined ? { minSE } : {}) });
+  }
 }
 
 /** One DTMF digit as an INFO (when the peer has no telephone-event payload). */
@@ -200,11 +246,13 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
       }
       if (p.method === 'INVITE' && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
+      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, p.method, res);
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
     },
     onTimeout: () => {
       if (p.method === 'INVITE') leg.session.send({ type: 'REINVITE.DONE', status: 408 });
+      if (p.method === 'INVITE' || p.method === 'UPDATE') leg.timer?.send({ type: 'REFRESH.FAILED', status: 408 });
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
       if (p.method === 'BYE') ua.forgetLegLater(leg);
     },

@@ -12,6 +12,7 @@ import {
 import type { SipLeg } from './legs.js';
 import { sendReinviteNow } from './in-dialog.js';
 import { retryWithAuth, sendCancel, sendInvite } from './uac-invite.js';
+import { glareDelayMs } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 
 export type InviteSessionLogic = ReturnType<typeof provideInviteSession>;
@@ -58,13 +59,6 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/**
- * §14.1 glare: after a 491 the owner of the Call-ID (the side that placed the call) waits 2.1 to
- * 4 s, the other side 0 to 2 s, in units of 10 ms, before it tries its re-INVITE again.
- */
-function glareDelayMs(leg: SipLeg): number {
-  return leg.role === 'uac' ? 2100 + Math.floor(Math.random() * 191) * 10 : Math.floor(Math.random() * 201) * 10;
-}
 
 export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined) {
   const on = (f: (leg: SipLeg) => void) => ({ self }: { self: { id: string } }) => {
@@ -109,7 +103,7 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
         const leg = legOf(self.id);
         if (!leg) return;
         clearTimeout(leg.timers[p.timer]);
-        const ms = p.timer === 'glare' ? glareDelayMs(leg) : (p.ms ?? ua.timers.t1);
+        const ms = p.timer === 'glare' ? glareDelayMs(leg.role) : (p.ms ?? ua.timers.t1);
         leg.timers[p.timer] = setTimeout(() => {
           leg.timers[p.timer] = undefined;
           // Whether the peer proved it receives us is asked when the timer fires, not when armed.

@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines/sipDialog.machine.js';
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
+import type { SipSessionTimerMachine } from '../../../machines/sipSessionTimer.machine.js';
 import type { Call, CallTransferOptions, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
@@ -15,10 +16,12 @@ import type { Endpoint } from '../transport/udp.js';
 import { ALLOW } from './options.js';
 import { PeerAddresses } from './peer.js';
 import { buildLocalSdp } from './media-binding.js';
+import { uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 
 export type DialogActor = Actor<typeof sipDialogMachine>;
 export type SessionActor = Actor<SipInviteSessionMachine>;
+export type SessionTimerActor = Actor<SipSessionTimerMachine>;
 
 /** What the offer/answer settled on for the leg's media. */
 export interface Sdp {
@@ -68,6 +71,13 @@ export class SipLeg implements CallWire {
    * ACK, one re-INVITE at a time, when the BYE may go, remote hold, the auth retry.
    */
   session!: SessionActor;
+  /**
+   * The session timer actor (machines/sipSessionTimer.machine.ts, RFC 4028): spawned only when a
+   * session timer is asked for or agreed (session-timer.ts).
+   */
+  timer: SessionTimerActor | undefined;
+  /** UAS: what our 2xx to the INVITE says about the session timer (negotiated when it arrived). */
+  inviteTimer: UasSessionTimer | undefined;
   /** The session machine's timers (its startTimer/stopTimer actions). */
   readonly timers: Partial<Record<SipSessionTimer, NodeJS.Timeout>> = {};
   /** Our last 2xx to an INVITE and where it went, for its retransmissions. */
@@ -140,12 +150,14 @@ export class SipLeg implements CallWire {
     const tx = this.inviteTx;
     if (!tx) return;
     const body = this.answerSdp ?? this.localSdp();
-    const res = createResponse(tx.request, 200, 'OK', {
+    const request = tx.request; // (the transaction lets go of it once answered)
+    const res = createResponse(request, 200, 'OK', {
       toTag: this.localTag,
       headers: [
         ['Contact', formatNameAddr(this.contact())],
         ['Allow', ALLOW],
-        ['Supported', 'replaces'],
+        ['Supported', this.ua.supported],
+        ...(this.inviteTimer ? uasHeaders(this.inviteTimer) : []),
       ],
       body,
       contentType: 'application/sdp',
@@ -155,6 +167,8 @@ export class SipLeg implements CallWire {
     this.dialog.send({ type: 'DIALOG.CONFIRMED', ...this.establishment });
     this.establishment = undefined;
     this.sent2xx(sent);
+    if (this.inviteTimer) uasAnswered(this.ua, this, this.inviteTimer, request.headers);
+    this.inviteTimer = undefined;
   }
 
   sendReject(code: number, reason?: string): void {
@@ -215,6 +229,7 @@ export class SipLeg implements CallWire {
   ended(): void {
     // A live dialog whose 2xx is not ACKed yet keeps retransmitting it: its BYE is waiting (§15).
     if (!this.dialog.getSnapshot().matches('live')) this.session.send({ type: 'SESSION.END' });
+    this.timer?.send({ type: 'STOP' });
     if (!this.awaitingAck()) this.ua.pendingInvites.settle(this);
     // The INVITE transaction lingers 64*T1 after the call; its timeout hook must not keep the
     // whole call (actor, media, RTP buffers) alive that long.

@@ -10,6 +10,7 @@ import type { DatagramFeed, SipEdgeOptions } from '../transport/udp.js';
 import type { SipStreamLimits, SipTlsOptions } from '../transport/stream.js';
 import type { SipDnsResolver } from '../resolve/rfc3263.js';
 import type { RegistrarOptions } from '../registrar/registrar.js';
+import type { SipSessionTimerOptions } from './session-timer.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
 export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY', 'UPDATE'] as const;
@@ -83,6 +84,8 @@ export interface SipUserAgentOptions {
   resolver?: SipDnsResolver;
   /** The registrar (src/sip/registrar/): on when `auth` is given, unless false. */
   registrar?: RegistrarOptions | false;
+  /** Session timers (RFC 4028, src/sip/ua/session-timer.ts); false: none, not even `Supported: timer`. */
+  sessionTimers?: SipSessionTimerOptions | false;
 }
 
 export interface OutboundCallOptions {
@@ -120,6 +123,12 @@ export interface SipStats {
   authFailures: number;
   /** INVITEs refused with 403 unchecked: their source used up its failed attempts. */
   authThrottled: number;
+  /** Session refreshes (RFC 4028) we sent, UPDATE or re-INVITE. */
+  sessionRefreshesSent: number;
+  /** Calls ended by their session timer (no refresh came in time). */
+  sessionTimersExpired: number;
+  /** Session refresh requests refused with 422 (Session-Expires below our Min-SE). */
+  sessionIntervalsTooSmall: number;
 }
 
 export function emptySipStats(): SipStats {
@@ -134,5 +143,8 @@ export function emptySipStats(): SipStats {
     authChallenges: 0,
     authFailures: 0,
     authThrottled: 0,
+    sessionRefreshesSent: 0,
+    sessionTimersExpired: 0,
+    sessionIntervalsTooSmall: 0,
   };
 }

@@ -15,6 +15,7 @@ import { sendAck2xx, uriHostPort } from './in-dialog.js';
 import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
+import { offerHeaders, offerOnInvite, parseMinSE, uacAnswered, uacHeaders } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 
 let defaultResolver: SipDnsResolver | undefined;
@@ -125,6 +126,9 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
   }
   leg.call = call;
   ua.startDialog(leg, { role: 'uac', callId, localTag: leg.localTag, localUri: formatUri(fromUri), remoteUri: formatUri(uri), localCSeq: 1, secure: false });
+  // RFC 4028 §7.1: Supported: timer, and the Session-Expires we ask for when configured to.
+  offerOnInvite(ua, leg);
+  for (const [name, value] of uacHeaders(ua, leg)) leg.invite.headers.append(name, value);
   bindMedia(ua, leg);
   call.actor.send({ type: 'CALL.DIAL' });
   return call;
@@ -160,11 +164,19 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
     leg.dialog.send({ type: 'DIALOG.CONFIRMED', remoteTag: to?.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
     sendAck2xx(ua, leg, res);
     if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+    uacAnswered(ua, leg, res.headers);
     // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the machine decides.
     leg.session.send({ type: 'INVITE.ANSWERED' });
     return;
   }
   if (res.status === 503 && failOver(ua, leg, '503')) return;
+  // RFC 4028 §7.3: a 422 names the Min-SE the INVITE goes again with (once; the timer machine decides).
+  const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
+  if (minSE !== undefined && leg.timer?.getSnapshot().can({ type: 'TOO_BRIEF', minSE })) {
+    leg.log.info({ minSE }, '422 Session Interval Too Small: INVITE again with the larger interval');
+    leg.timer.send({ type: 'TOO_BRIEF', minSE });
+    return;
+  }
   leg.challenge = leg.creds ? challengeFromResponse(res) : undefined;
   // A challenge the session will answer (once) keeps the dialog for the retried INVITE: rejected
   // here, the dialog would be terminated and the answered call could never send its BYE.
@@ -182,13 +194,24 @@ export function retryWithAuth(ua: SipUserAgent, leg: SipLeg): void {
   leg.challenge = undefined;
   if (!challenge || !creds) return;
   const old = leg.invite!;
-  const cseq = old.headers.parsedFirst('CSeq', parseCSeq)!;
   const auth = buildAuthorization({ challenge, method: 'INVITE', uri: formatUri(old.uri), username: creds.username, password: creds.password, body: old.body });
+  reissueInvite(ua, leg, [[auth.name, auth.value]]);
+}
+
+/** RFC 4028 §7.3: the INVITE again after a 422, with Session-Expires and Min-SE raised to the 422's Min-SE. */
+export function resendInviteWithTimer(ua: SipUserAgent, leg: SipLeg, interval: number, minSE: number): void {
+  if (leg.invite) reissueInvite(ua, leg, offerHeaders(interval, minSE, 'uac'));
+}
+
+/** The initial INVITE again as a new transaction (next CSeq, new branch), with `set` headers replaced. */
+function reissueInvite(ua: SipUserAgent, leg: SipLeg, set: ReadonlyArray<readonly [string, string]>): void {
+  const old = leg.invite!;
+  const cseq = old.headers.parsedFirst('CSeq', parseCSeq)!;
   const invite: SipRequest = { ...old, headers: old.headers.clone() };
   invite.headers.set('CSeq', `${cseq.seq + 1} INVITE`);
   const via = ua.viaFor(leg.remote);
   invite.headers.set('Via', `SIP/2.0/${via.transport} ${via.host}:${via.port};branch=${generateBranch()};rport`);
-  invite.headers.set(auth.name, auth.value);
+  for (const [name, value] of set) invite.headers.set(name, value);
   leg.invite = invite;
   leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', cseq: cseq.seq + 1 });
   sendInvite(ua, leg);

@@ -11,6 +11,7 @@ import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia, srtpAnswer, useSrtp } from './media-binding.js';
+import { negotiateUas } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 
 /** A new INVITE (no To tag). `parsedTo`: the To header as the router already parsed it. */
@@ -56,6 +57,13 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
     tx.reply(406, 'Not Acceptable', { headers: [['Accept', 'application/sdp']] });
     return;
   }
+  // RFC 4028 §9: a Session-Expires below our Min-SE gets 422 naming it, before anything is allocated.
+  const sessionTimer = ua.sessionTimers ? negotiateUas(ua.sessionTimers, req.headers) : undefined;
+  if (sessionTimer?.kind === 'too-brief') {
+    stats.sessionIntervalsTooSmall++;
+    tx.reply(422, 'Session Interval Too Small', { headers: [['Min-SE', String(sessionTimer.minSE)]] });
+    return;
+  }
   // Pick the codec from the offer before allocating, so the RTP session starts with it.
   let codec: AudioCodec = ua.codecs[0]!;
   // Parsed once: negotiate() below answers from the same parse.
@@ -77,6 +85,7 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
 
   const leg = new SipLeg(ua, 'uas', callId, tx.source, ua.log);
   leg.inviteTx = tx;
+  if (sessionTimer?.kind === 'agree') leg.inviteTimer = sessionTimer;
   pendingInvites.add(leg, tx.source.address);
   const media = { allocator: ua.opts.allocator, codec, timeoutMs: ua.opts.rtpTimeoutMs ?? 60_000, strictRtp: ua.opts.strictRtp, signallingAddresses: leg.peer.hosts() };
   // A rested pooled port pair needs no bind, so the call is offered to the app in this same

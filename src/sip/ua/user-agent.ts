@@ -40,6 +40,9 @@ import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
 import { refereeRegistry, type RefereeRegistry } from './referee.js';
+import { provideSessionTimer, sessionTimerConfig, sessionTimerId, type SessionTimerConfig } from './session-timer.js';
+import { sendRefresh } from './in-dialog.js';
+import { resendInviteWithTimer } from './uac-invite.js';
 
 export {
   ALLOWED_METHODS,
@@ -71,6 +74,9 @@ export class SipUserAgent implements TransactionUser {
   /** @internal */ readonly referees: RefereeRegistry;
   /** The registrar and location service (with `auth`, unless `registrar: false`). */
   readonly registrar: Registrar | undefined;
+  /** Session timers (RFC 4028), unless `sessionTimers: false`. */
+  /** @internal */ readonly sessionTimers: SessionTimerConfig | undefined;
+  private readonly timerMachine: ReturnType<typeof provideSessionTimer>;
   private readonly dialogMachine;
   private clients: RegistrationClients | undefined;
   private readonly sessionMachine: InviteSessionLogic;
@@ -123,6 +129,11 @@ export class SipUserAgent implements TransactionUser {
     this.sessionMachine = provideInviteSession(this, (id) => this.legs.bySession(id));
     this.sessionStart = initialSessionSnapshots(this.sessionMachine);
     this.referees = refereeRegistry(this);
+    this.sessionTimers = sessionTimerConfig(opts.sessionTimers);
+    this.timerMachine = provideSessionTimer(this, (id) => this.legs.bySession(id), {
+      resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
+      sendRefresh: (leg, method) => sendRefresh(this, leg, method),
+    });
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
@@ -145,6 +156,11 @@ export class SipUserAgent implements TransactionUser {
         },
       },
     });
+  }
+
+  /** Our Supported header: the extensions we implement. */
+  get supported(): string {
+    return this.sessionTimers ? 'replaces, timer' : 'replaces';
   }
 
   get port(): number {
@@ -252,7 +268,7 @@ export class SipUserAgent implements TransactionUser {
       tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
       return;
     }
-    const unsupported = tokenList(req.headers, 'Require').filter((t) => t !== 'replaces');
+    const unsupported = tokenList(req.headers, 'Require').filter((t) => t !== 'replaces' && !(t === 'timer' && this.sessionTimers));
     if (unsupported.length && req.method !== 'CANCEL') {
       tx.reply(420, 'Bad Extension', { headers: [['Unsupported', unsupported.join(', ')]] });
       return;
@@ -263,7 +279,7 @@ export class SipUserAgent implements TransactionUser {
         headers: [
           ['Allow', ALLOW],
           ['Accept', 'application/sdp, application/dtmf-relay, message/sipfrag'],
-          ['Supported', 'replaces'],
+          ['Supported', this.supported],
           ['User-Agent', this.userAgentName],
         ],
       });
@@ -318,6 +334,18 @@ export class SipUserAgent implements TransactionUser {
     leg.dialog = sup.ref;
   }
 
+  /** @internal Spawn the leg's session timer actor (RFC 4028), on first need (session-timer.ts). */
+  spawnSessionTimer(leg: SipLeg, minSE: number): NonNullable<SipLeg['timer']> {
+    return this.opts.supervisor.spawn(this.timerMachine, {
+      kind: 'sip-session-timer',
+      id: sessionTimerId(leg.callId),
+      input: { role: leg.role, minSE },
+      group: leg.callId,
+      bindings: { sipCallId: leg.callId, role: leg.role },
+      onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'session timer actor crashed' }),
+    }).ref;
+  }
+
   /**
    * @internal Forget a leg once its dialog is over. Late retransmissions need no leg: the server
    * transactions absorb retransmitted BYEs, a stray ACK is dropped, and requests for a terminated
@@ -348,5 +376,6 @@ export class SipUserAgent implements TransactionUser {
     this.legs.remove(leg);
     this.opts.supervisor.stop(LegRegistry.dialogId(leg.callId));
     this.opts.supervisor.stop(inviteSessionId(leg.callId));
+    if (leg.timer) this.opts.supervisor.stop(sessionTimerId(leg.callId));
   }
 }

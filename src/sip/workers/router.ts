@@ -29,6 +29,7 @@ import { SipAdmission, logRefusals, type SipRateLimits } from '../transport/admi
 import type { AudioCodec, SrtpMode } from '../codec/sdp.js';
 import type { SipTransportStats } from '../transport/udp.js';
 import type { SipAuthOptions } from '../ua/user-agent.js';
+import type { SipSessionTimerOptions } from '../ua/session-timer.js';
 
 /**
  * The application each worker runs: a module exporting a factory `(options, engine)` that returns
@@ -86,6 +87,8 @@ export interface SipWorkersOptions {
     strictRtp?: RtpLatchOptions;
     /** SRTP with SDES keys in every worker (see EngineOptions.sip.srtp). */
     srtp?: SrtpMode;
+    /** Session timers (RFC 4028) in every worker (see EngineOptions.sip.sessionTimers). */
+    sessionTimers?: SipSessionTimerOptions | false;
   };
   /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
   allow?: string[];
