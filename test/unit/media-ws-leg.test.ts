@@ -158,12 +158,13 @@ test('playout: a burst of messages comes out one frame per 20 ms tick, in order,
   const got: Array<{ first: number; at: number }> = [];
   const off = leg.playout.onAudio((f) => got.push({ first: f[100]!, at: performance.now() }));
   leg.receive(ramp(0, 160 * 6)); // 120 ms of audio in one message
-  await new Promise((r) => setTimeout(r, 200));
+  for (let i = 0; i < 100 && got.length < 6; i++) await new Promise((r) => setTimeout(r, 20));
   off();
   const real = got.slice(0, 6).map((g) => g.first);
   assert.deepEqual(real, [0, 1, 2, 3, 4, 5].map((k) => ramp(k * 160 + 100, 1).readInt16LE(0)), 'in order, one per tick');
   const spread = got[5]!.at - got[0]!.at;
-  assert.ok(spread >= 80, `paced over ${spread.toFixed(0)} ms, not dumped`);
+  // 100 ms on an idle box; the pacer catches up after a stall, so allow a loaded one less.
+  assert.ok(spread >= 40, `paced over ${spread.toFixed(0)} ms, not dumped`);
   const jb = leg.stats().jitterBuffer!;
   assert.equal(jb.packets, 6);
   assert.ok(jb.framesOut >= 6);
