@@ -15,6 +15,7 @@ import type { SipDnsResolver } from './sip/resolve/rfc3263.js';
 import type { SipParseLimits } from './sip/codec/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
 import type { RtpLatchOptions } from './media/rtp/latch.js';
+import type { JitterBufferOptions } from './media/jitter/jitter-buffer.js';
 import type { RoomsRoutesOptions } from './rooms/index.js';
 import type { PlaybackRoutesOptions } from './playback/index.js';
 import type { AudioCodec, SrtpMode } from './sip/codec/sdp.js';
@@ -142,6 +143,12 @@ export interface EngineOptions {
     maxRecordingMs?: number;
     /** Decoded WAV prompts kept in memory, in samples (default 4 M). */
     fileCacheSamples?: number;
+    /**
+     * The receive-side jitter buffer that bridges in PCM mode, conference rooms and recordings
+     * listen through (docs/media.md "Jitter buffer"): depth bounds, or false for frames as they
+     * arrive. Default on (20–200 ms, adaptive). Echo and pass-through relays never buffer.
+     */
+    jitterBuffer?: JitterBufferOptions | false;
   };
   /** Twilio-format media streams of calls to bots (`call.stream(url)`): connect and reconnect timing. */
   streams?: MediaStreamRuntimeOptions;

@@ -106,6 +106,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       logger: this.logger,
       playback: opts.media?.fileCacheSamples !== undefined ? { fileCacheSamples: opts.media.fileCacheSamples } : {},
       recording: opts.media?.maxRecordingMs !== undefined ? { maxDurationMs: opts.media.maxRecordingMs } : {},
+      ...(opts.media?.jitterBuffer !== undefined ? { jitterBuffer: opts.media.jitterBuffer } : {}),
     });
     this.streams = new MediaStreamRuntime(this.supervisor, this.logger, this.media.pacer, opts.streams);
     registerMediaStreams(this.media, this.streams);
@@ -410,7 +411,7 @@ export class Engine extends EventEmitter<EngineEvents> {
    * MEDIA.STOPPED when the bridge stops (`bridge.stop()`, or either call ending).
    */
   bridge(a: Call, b: Call, opts: Omit<BridgeOptions, 'notify'> = {}): Bridge {
-    return bridgeCalls(a, b, opts);
+    return bridgeCalls(a, b, { jitter: this.media.jitterBuffer, ...opts });
   }
 
   /**

@@ -61,6 +61,9 @@ export type { MediaServices } from './media/call-media.js';
 export type { PlaybackStream, PlaybackStreamEvents, PlayRequest, ItemFinished, PlaybackSource } from './media/runtimes/playback.js';
 export type { RecordingHandle, RecordingEvents, RecordingOutput, RecordingStopReason } from './media/runtimes/recording.js';
 export type { RtpSessionStats } from './media/rtp/session.js';
+export type { WsLegStats } from './media/ws-leg.js';
+export type { JitterBufferOptions, JitterBufferStats } from './media/jitter/jitter-buffer.js';
+export { onLegAudio, type PlayoutPath } from './media/jitter/playout.js';
 export type { StrictRtpMode } from './media/rtp/latch.js';
 export { l16BEToPcm, pcmToL16BE, downsample16to8, upsample8to16 } from './media/codecs/g711.js';
 

@@ -13,6 +13,7 @@ import type { RecordingHandle } from '../media/runtimes/recording.js';
 import type { MediaServices } from '../media/call-media.js';
 import { tapSent } from '../media/sent-tap.js';
 import type { RtpSessionStats } from '../media/rtp/session.js';
+import type { WsLegStats } from '../media/ws-leg.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
 import { emitOne } from '../emit-one.js';
@@ -51,8 +52,11 @@ export interface CallRecordOptions {
   flushBytes?: number;
 }
 
-/** RTP statistics of a call's media (SIP calls): counters, receive stats, RTT and an estimated MOS. */
-export type CallMediaStats = RtpSessionStats;
+/**
+ * Media statistics of a call, by `kind`: `rtp` (SIP calls: counters, receive stats, RTT, MOS) or
+ * `ws` (WebSocket calls: frames in/out, drops); both carry `jitterBuffer`.
+ */
+export type CallMediaStats = RtpSessionStats | WsLegStats;
 
 /** @internal what a transport gives the call for its media (RTP statistics: SIP calls only). */
 export interface CallMediaBinding {
@@ -367,9 +371,9 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   /**
-   * RTP statistics (SIP calls): packets/octets sent, receive stats (packets, loss, jitter), RTT
-   * from RTCP and an estimated MOS. Frozen at the values of the moment the call ended.
-   * Undefined for calls without RTP.
+   * Media statistics, frozen at the moment the call ended: `kind: 'rtp'` for SIP calls (packets,
+   * loss, jitter, RTT, MOS), `kind: 'ws'` for WebSocket calls (frames, drops); both with the
+   * jitter buffer's (`jitterBuffer`: depth, target, concealed, late). Undefined without media.
    */
   stats(): CallMediaStats | undefined {
     return this.#finalStats ?? this.#mediaBinding?.stats?.();

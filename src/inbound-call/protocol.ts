@@ -28,6 +28,8 @@ export type InboundServerMessage =
   | { event: 'incoming_call'; sessionId: string; from?: string; to?: string }
   | { event: 'answer'; sessionId: string }
   | { event: 'hangup'; sessionId: string; reason?: string; code?: number }
+  /** A digit from the application (`call.sendDtmf`), the same shape as the client's `dtmf`. */
+  | { event: 'dtmf'; sessionId: string; digit: string }
   | { event: 'error'; reason: string; sessionId?: string };
 
 export type ParseClientResult = { ok: true; message: InboundClientMessage } | { ok: false; reason: string };

@@ -81,6 +81,11 @@ class InboundConnection implements CallWire {
   sendHangup(): void {
     this.send({ event: 'hangup', sessionId: this.sessionId });
   }
+  /** One `dtmf` message per digit (the call has validated them). */
+  sendDtmf(digits: string): void {
+    if (!this.call.isActive) throw new Error('cannot send DTMF before the call is answered');
+    for (const digit of digits) this.send({ event: 'dtmf', sessionId: this.sessionId, digit });
+  }
   sendAudio(frame: Buffer): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
     this.ws.send(frame, BINARY);
@@ -198,7 +203,8 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       c.sessionId = call.id;
       c.driver = calls.driverOf(call)!;
       c.leg = new WsLeg(call.id, ws, call);
-      c.driver.attachMedia({ leg: c.leg });
+      const leg = c.leg;
+      c.driver.attachMedia({ leg, stats: () => leg.stats() });
       c.gate = new FrameGate(rates);
       c.offerTimer = setTimeout(offer, shared.offerDelayMs, c);
       ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));

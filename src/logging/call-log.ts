@@ -16,11 +16,16 @@ export interface CallEndLine {
   setupMs?: number;
   rtp?: { packetsSent: number; packetsReceived: number; lost: number; lossPercent: number; jitterMs: number; rttMs: number | null };
   mos?: number;
+  /** The jitter buffer's toll, when the call's audio went through one. */
+  jitterBuffer?: { concealed: number; late: number; targetMs: number };
 }
 
 const round = (n: number, places = 2): number => Math.round(n * 10 ** places) / 10 ** places;
 
-function rtpSummary(s: CallMediaStats): Pick<CallEndLine, 'rtp' | 'mos'> {
+function mediaSummary(s: CallMediaStats): Pick<CallEndLine, 'rtp' | 'mos' | 'jitterBuffer'> {
+  const jb = s.jitterBuffer;
+  const jitterBuffer = jb ? { jitterBuffer: { concealed: jb.concealed, late: jb.late, targetMs: jb.targetMs } } : {};
+  if (s.kind !== 'rtp') return jitterBuffer;
   const r = s.receive;
   return {
     rtp: {
@@ -32,6 +37,7 @@ function rtpSummary(s: CallMediaStats): Pick<CallEndLine, 'rtp' | 'mos'> {
       rttMs: s.rttMs === null ? null : round(s.rttMs),
     },
     mos: round(s.mos),
+    ...jitterBuffer,
   };
 }
 
@@ -48,7 +54,7 @@ export function callEndLine(call: Call, end: CallEnd, now: number = Date.now()):
     ...(end.detail !== undefined ? { detail: end.detail } : {}),
     durationMs: call.answeredAt !== undefined ? now - call.answeredAt : 0,
     ...(call.answeredAt !== undefined ? { setupMs: call.answeredAt - call.createdAt } : {}),
-    ...(stats ? rtpSummary(stats) : {}),
+    ...(stats ? mediaSummary(stats) : {}),
   };
 }
 

@@ -18,6 +18,7 @@ import { rtpLeg, type MediaLeg, type PayloadPath } from './leg.js';
 import { bridge, type Bridge, type BridgeOptions, type MediaEventTarget } from './mixing/bridge.js';
 import { PlaybackRuntime, type PlaybackRuntimeOptions } from './runtimes/playback.js';
 import { RecordingRuntime, type RecordingRuntimeOptions } from './runtimes/recording.js';
+import type { JitterBufferOptions } from './jitter/jitter-buffer.js';
 
 /**
  * The MediaLeg of a SIP call's RTP session (`rtpLeg` underneath). Its `payload.codec` reads the
@@ -45,6 +46,9 @@ export function callMediaLeg(session: RtpSession, id: string): MediaLeg {
     onClose: (cb) => base.onClose(cb),
     close: () => base.close(),
     payload,
+    get playout() {
+      return session.playout();
+    },
   };
 }
 
@@ -54,7 +58,9 @@ export interface MediaServicesOptions {
   /** Default: the process-wide shared pacer. */
   pacer?: Pacer;
   playback?: Omit<PlaybackRuntimeOptions, 'supervisor' | 'logger' | 'pacer'>;
-  recording?: Omit<RecordingRuntimeOptions, 'supervisor' | 'logger' | 'pacer'>;
+  recording?: Omit<RecordingRuntimeOptions, 'supervisor' | 'logger' | 'pacer' | 'jitter'>;
+  /** What bridges, rooms and recordings of calls listen through (default: on, defaults; false: off). */
+  jitterBuffer?: JitterBufferOptions | false;
 }
 
 /** The engine's media runtimes (one of each per engine). */
@@ -62,12 +68,15 @@ export class MediaServices {
   readonly pacer: Pacer;
   readonly playback: PlaybackRuntime;
   readonly recording: RecordingRuntime;
+  /** The jitter buffer that bridges, rooms and recordings of calls listen through, or false. */
+  readonly jitterBuffer: JitterBufferOptions | false;
 
   constructor(opts: MediaServicesOptions) {
     this.pacer = opts.pacer ?? sharedPacer();
+    this.jitterBuffer = opts.jitterBuffer ?? {};
     const logger = opts.logger.child({ component: 'media' });
     this.playback = new PlaybackRuntime({ ...opts.playback, supervisor: opts.supervisor, logger, pacer: this.pacer });
-    this.recording = new RecordingRuntime({ ...opts.recording, supervisor: opts.supervisor, logger, pacer: this.pacer });
+    this.recording = new RecordingRuntime({ ...opts.recording, supervisor: opts.supervisor, logger, pacer: this.pacer, jitter: this.jitterBuffer });
   }
 
   private readonly recordings = new Set<Promise<unknown>>();

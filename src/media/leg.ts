@@ -11,6 +11,7 @@
 // `write()` encodes and sends synchronously; it must not retain the frame either.
 import type { RtpSession } from './rtp/session.js';
 import type { G711Law } from './codecs/g711.js';
+import type { PlayoutPath } from './jitter/playout.js';
 
 // One definition of the media clock (8 kHz, 20 ms frames) for codecs and actors alike.
 import { FRAME_SAMPLES, SAMPLE_RATE, FRAME_MS } from './codecs/tones.js';
@@ -46,6 +47,11 @@ export interface MediaLeg {
   close(): Promise<void>;
   /** Optional G.711 pass-through (present on RTP legs). */
   readonly payload?: PayloadPath;
+  /**
+   * Optional jitter-buffered receive path (RTP and WebSocket legs): the same audio in order, one
+   * frame per pacer tick, losses concealed. Subscribe with `onLegAudio(leg, cb, jitter)`.
+   */
+  readonly playout?: PlayoutPath;
 }
 
 /**
@@ -84,6 +90,9 @@ export function rtpLeg(session: RtpSession, id: string = `rtp:${session.localPor
       };
     },
     close: () => session.close(),
+    get playout() {
+      return session.playout();
+    },
     payload: {
       codec: session.codec,
       onPayload(cb) {

@@ -45,6 +45,8 @@ export function tapSent(base: MediaLeg): TappedLeg {
     ...(base.sendDtmf ? { sendDtmf: (digits: string) => base.sendDtmf!(digits) } : {}),
     ...(payload ? { payload } : {}),
   };
+  // The jitter-buffered receive path is the base leg's own (made lazily there): pass it through.
+  if ('playout' in base) Object.defineProperty(leg, 'playout', { get: () => base.playout, enumerable: true });
   const sent: MediaLeg = {
     id: `${base.id}:sent`,
     get closed() {

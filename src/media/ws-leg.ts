@@ -10,9 +10,15 @@
 // the socket's `bufferedAmount` is over the limit (a slow client), the frame is dropped and counted
 // rather than queued without bound.
 //
+// Jitter buffer: `playout` (src/media/jitter/) gives the same frames paced by the 20 ms pacer,
+// underruns concealed: a WebSocket loses nothing, but its messages arrive in bursts.
+// DTMF: `sendDtmf()` goes through the call (a `dtmf` message of the inbound-call protocol).
+//
 // Fast path (issue 20): no closure, array or buffer is made per frame in either direction.
 import { endianness } from 'node:os';
 import { FRAME_SAMPLES, type AudioListener, type MediaLeg } from './leg.js';
+import { JitterPlayout } from './jitter/playout.js';
+import type { JitterBufferStats } from './jitter/jitter-buffer.js';
 
 const FRAME_BYTES = FRAME_SAMPLES * 2;
 // The wire is little-endian; Int16Array views are host order.
@@ -35,6 +41,8 @@ export interface WsLegSocket {
 export interface WsLegCall {
   readonly isActive: boolean;
   hangup(detail?: string): void;
+  /** Digits to the client (the call's `sendDtmf`); absent: the leg cannot send DTMF. */
+  sendDtmf?(digits: string): void;
 }
 
 export interface WsLegOptions {
@@ -51,6 +59,7 @@ export interface WsLegOptions {
 }
 
 export interface WsLegStats {
+  kind: 'ws';
   /** 160-sample frames delivered to listeners. */
   framesIn: number;
   /** Frames sent to the client. */
@@ -59,6 +68,8 @@ export interface WsLegStats {
   dropped: number;
   /** Received bytes dropped because the client sent audio faster than `maxRealtime` allows. */
   overrunBytes: number;
+  /** The playout path's jitter buffer (depth, concealed frames…), or null while nothing listened through it. */
+  jitterBuffer: JitterBufferStats | null;
 }
 
 const NO_OPTIONS: WsLegOptions = Object.freeze({});
@@ -112,6 +123,7 @@ export class WsLeg implements MediaLeg {
   private closers: ReadonlyArray<() => void> = NO_CLOSERS;
   private rx: Rx | undefined;
   private tx: Tx | undefined;
+  private jitter: JitterPlayout | undefined;
   framesIn = 0;
   framesOut = 0;
   dropped = 0;
@@ -129,7 +141,30 @@ export class WsLeg implements MediaLeg {
   }
 
   stats(): WsLegStats {
-    return { framesIn: this.framesIn, framesOut: this.framesOut, dropped: this.dropped, overrunBytes: this.overrunBytes };
+    return {
+      kind: 'ws',
+      framesIn: this.framesIn,
+      framesOut: this.framesOut,
+      dropped: this.dropped,
+      overrunBytes: this.overrunBytes,
+      jitterBuffer: this.jitter?.stats() ?? null,
+    };
+  }
+
+  /** The jitter-buffered receive path (made on first use). */
+  get playout(): JitterPlayout {
+    if (!this.jitter) {
+      this.jitter = new JitterPlayout();
+      this.rx ??= new Rx(this.opts.maxRealtime ?? 5);
+      if (this.isClosed) this.jitter.close();
+    }
+    return this.jitter;
+  }
+
+  /** DTMF to the client, as the protocol's `dtmf` messages (one per digit). */
+  async sendDtmf(digits: string): Promise<void> {
+    if (!this.call.sendDtmf) throw new Error('this WebSocket call cannot send DTMF');
+    this.call.sendDtmf(digits);
   }
 
   onAudio(cb: AudioListener): () => void {
@@ -143,13 +178,14 @@ export class WsLeg implements MediaLeg {
       const rest = this.listeners.slice();
       rest.splice(i, 1);
       this.listeners = rest.length ? rest : NO_LISTENERS;
-      if (!rest.length) this.rx!.fill = 0; // a partial frame of no one's would be stale later
+      if (!rest.length && !this.jitter?.wanted) this.rx!.fill = 0; // a partial frame of no one's would be stale later
     };
   }
 
   /** One binary message from the client (any size, even an odd number of bytes). */
   receive(data: Buffer): void {
-    if (this.listeners.length === 0 || this.isClosed) return;
+    const jitter = this.jitter !== undefined && this.jitter.wanted ? this.jitter : undefined;
+    if ((this.listeners.length === 0 && !jitter) || this.isClosed) return;
     const rx = this.rx!;
     const now = performance.now();
     rx.budget = Math.min(rx.burst, rx.budget + (now - rx.at) * rx.bytesPerMs);
@@ -174,9 +210,10 @@ export class WsLeg implements MediaLeg {
       rx.fill = 0;
       if (BIG_ENDIAN) acc.swap16();
       this.framesIn++;
+      jitter?.pushInOrder(rx.frame);
       const ls = this.listeners;
       for (let i = 0; i < ls.length; i++) ls[i]!(rx.frame);
-      if (this.listeners.length === 0 || this.isClosed) return;
+      if ((this.listeners.length === 0 && !jitter) || this.isClosed) return;
     }
   }
 
@@ -224,6 +261,7 @@ export class WsLeg implements MediaLeg {
     if (this.isClosed) return;
     this.isClosed = true;
     this.listeners = NO_LISTENERS;
+    this.jitter?.close();
     const closers = this.closers;
     this.closers = NO_CLOSERS;
     for (const c of closers) c();

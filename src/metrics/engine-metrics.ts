@@ -332,7 +332,7 @@ export class EngineMetrics {
       this.callsTotal.inc({ ...labels, reason: end.reason });
       if (call.answeredAt !== undefined) this.durationSeconds.observe(labels, (Date.now() - call.answeredAt) / 1000);
       const st = call.stats();
-      if (!st) return;
+      if (!st || st.kind !== 'rtp') return;
       this.rtpPackets.inc({ direction: 'sent' }, st.packetsSent);
       this.rtpPackets.inc({ direction: 'received' }, st.receive.packetsReceived);
       this.rtpLost.inc(Math.max(0, st.receive.cumulativeLost));

@@ -42,6 +42,7 @@ export class RoomAudio {
     const talk = opts.talk === false ? undefined : opts.talk;
     this.mixer = new MixerRoom({
       pacer: services.pacer,
+      jitter: services.jitterBuffer,
       ...(opts.talk === false
         ? {}
         : {

@@ -13,6 +13,7 @@ import { writeRtp, parseRtp } from '../../src/media/codecs/rtp.js';
 import { ulawEncode } from '../../src/media/codecs/g711.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { rtpStats } from '../helpers/call-stats.js';
 
 const LO = '127.0.0.1';
 const cleanup: Array<() => unknown> = [];
@@ -92,7 +93,7 @@ test('SIP call: a stranger scanning RTP ports first gets none of the call; the c
   const stranger = await media('127.0.0.5', 0x6666);
   const { rtpPort } = await invite(c, engine.sipPort!, 'bleed@x', sdp(LO, caller.port, 1));
   const call = calls[0]!;
-  await waitFor(() => (call.stats()?.packetsSent ?? 0) > 10, 'the tone is playing');
+  await waitFor(() => (call.stats()?.kind === 'rtp' ? rtpStats(call).packetsSent : 0) > 10, 'the tone is playing');
   // The scan: one probe per pass over the port range, sequence numbers from a global counter.
   const probe = dgram.createSocket('udp4');
   let probeIn = 0;
@@ -108,12 +109,12 @@ test('SIP call: a stranger scanning RTP ports first gets none of the call; the c
   }
   await sleep(50);
   assert.equal(probeIn + stranger.rtpIn(), 0, 'the stranger heard nothing');
-  assert.equal(call.stats()!.latch.state, 'unlatched');
-  assert.equal(call.stats()!.foreignSource, 10);
+  assert.equal(rtpStats(call).latch.state, 'unlatched');
+  assert.equal(rtpStats(call).foreignSource, 10);
   await caller.send(rtpPort, 2);
   await waitFor(() => caller.rtpIn() > 20, 'the tone at the caller');
   assert.equal(probeIn + stranger.rtpIn(), 0);
-  assert.deepEqual(call.stats()!.latch.source, { address: LO, port: caller.port });
+  assert.deepEqual(rtpStats(call).latch.source, { address: LO, port: caller.port });
 });
 
 test('SIP re-INVITE to a NAT address: the stream follows the SIP host after 4 packets in sequence, not at the first packet', async () => {
@@ -131,14 +132,14 @@ test('SIP re-INVITE to a NAT address: the stream follows the SIP host after 4 pa
   const announced = await media('127.0.0.7', 0);
   const natted = await media(LO, 0x2222);
   await invite(c, engine.sipPort!, 'reinvite@x', sdp('127.0.0.7', announced.port, 2), { toTag, cseq: 2 });
-  await waitFor(() => call.stats()!.remote?.port === announced.port, 'the re-INVITE applied');
+  await waitFor(() => rtpStats(call).remote?.port === announced.port, 'the re-INVITE applied');
   await natted.send(rtpPort, 3);
   await sleep(40);
   assert.equal(natted.rtpIn(), 0, 'nothing to a source in probation');
-  assert.equal(call.stats()!.latch.state, 'unlatched');
+  assert.equal(rtpStats(call).latch.state, 'unlatched');
   await natted.send(rtpPort, 1);
   await waitFor(() => natted.rtpIn() > 5, 'the tone follows the NAT source');
-  assert.deepEqual(call.stats()!.latch.source, { address: LO, port: natted.port });
+  assert.deepEqual(rtpStats(call).latch.source, { address: LO, port: natted.port });
   const callerHad = caller.rtpIn();
   await caller.send(rtpPort, 3); // the old address is a stranger now (on the SIP host: probation applies)
   await sleep(60);
@@ -160,8 +161,8 @@ test('SIP call in strict mode: a stranger with a well-formed stream gets nothing
   await waitFor(() => caller.rtpIn() > 10, 'the tone at the caller');
   await stranger.send(rtpPort, 10);
   assert.equal(stranger.rtpIn(), 0);
-  assert.equal(call.stats()!.latch.mode, 'strict');
-  assert.equal(call.stats()!.foreignSource, 20);
+  assert.equal(rtpStats(call).latch.mode, 'strict');
+  assert.equal(rtpStats(call).foreignSource, 20);
 });
 
 // ---- NAT sources only from the caller's own hosts (natSources) ---------------------------------
@@ -184,7 +185,7 @@ test('SIP call behind NAT: a stranger\'s paced stream sent first gets nothing an
   await stranger.send(rtpPort, 12);
   await sleep(40);
   assert.equal(stranger.rtpIn(), 0, 'the stranger heard nothing');
-  let latch = call.stats()!.latch;
+  let latch = rtpStats(call).latch;
   assert.equal(latch.state, 'unlatched');
   assert.equal(latch.offHostRtp, 12, 'dropped as from a host that is neither the SDP\'s nor the SIP\'s');
   assert.deepEqual(latch.signalling, [LO]);
@@ -197,7 +198,7 @@ test('SIP call behind NAT: a stranger\'s paced stream sent first gets nothing an
   await stranger.send(rtpPort, 12);
   await sleep(40);
   assert.equal(stranger.rtpIn(), 0);
-  latch = call.stats()!.latch;
+  latch = rtpStats(call).latch;
   assert.deepEqual(latch.source, { address: LO, port: caller.port });
   assert.equal(latch.moves, 1);
   assert.equal(latch.offHostRtp, 24);
@@ -213,7 +214,7 @@ test('SIP call behind NAT with natSources any: the stranger\'s paced stream is l
   const call = calls[0]!;
   await stranger.send(rtpPort, 10);
   await waitFor(() => stranger.rtpIn() > 3, 'the tone at the stranger');
-  const latch = call.stats()!.latch;
+  const latch = rtpStats(call).latch;
   assert.equal(latch.natSources, 'any');
   assert.deepEqual(latch.source, { address: STRANGER, port: stranger.port });
   assert.equal(latch.offHostRtp, 0);
@@ -230,15 +231,15 @@ test('SIP call behind NAT: a host the dialog\'s requests come from may send the 
   await moved.send(rtpPort, 6);
   await sleep(40);
   assert.equal(moved.rtpIn(), 0, '127.0.0.8 is nobody yet');
-  assert.equal(call.stats()!.latch.offHostRtp, 6);
+  assert.equal(rtpStats(call).latch.offHostRtp, 6);
   // The phone's public address changes: its re-INVITE (same SDP) comes from 127.0.0.8.
   const c2 = await new RawSip().open('127.0.0.8');
   cleanup.push(() => c2.close());
   await invite(c2, engine.sipPort!, 'nat-moved@x', sdp(PRIVATE, announced.port, 2), { toTag, cseq: 2 });
-  assert.deepEqual(call.stats()!.latch.signalling, ['127.0.0.8', LO]);
+  assert.deepEqual(rtpStats(call).latch.signalling, ['127.0.0.8', LO]);
   await moved.send(rtpPort, 4);
   await waitFor(() => moved.rtpIn() > 5, 'the tone at the new address');
-  assert.deepEqual(call.stats()!.latch.source, { address: '127.0.0.8', port: moved.port });
+  assert.deepEqual(rtpStats(call).latch.source, { address: '127.0.0.8', port: moved.port });
 });
 
 test('outbound SIP call to a callee behind NAT: a stranger\'s paced stream gets nothing; the callee\'s media from the host we called is latched', async () => {
@@ -266,10 +267,10 @@ test('outbound SIP call to a callee behind NAT: a stranger\'s paced stream gets 
   await stranger.send(rtpPort, 12);
   await sleep(40);
   assert.equal(stranger.rtpIn(), 0, 'the stranger heard nothing');
-  assert.equal(call.stats()!.latch.state, 'unlatched');
+  assert.equal(rtpStats(call).latch.state, 'unlatched');
   await callee.send(rtpPort, 4);
   await waitFor(() => callee.rtpIn() > 5, 'the tone at the callee');
-  assert.deepEqual(call.stats()!.latch.source, { address: LO, port: callee.port });
+  assert.deepEqual(rtpStats(call).latch.source, { address: LO, port: callee.port });
   assert.equal(stranger.rtpIn(), 0);
-  assert.deepEqual(call.stats()!.latch.signalling, [LO]);
+  assert.deepEqual(rtpStats(call).latch.signalling, [LO]);
 });

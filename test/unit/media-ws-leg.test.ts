@@ -122,7 +122,7 @@ test('write: a buffer is reused only after the socket wrote it; past the ring or
   ws.bufferedAmount = 0;
   ws.readyState = 3;
   assert.equal(leg.write(frame(11)), false, 'socket closed');
-  assert.deepEqual(leg.stats(), { framesIn: 0, framesOut: 5, dropped: 3, overrunBytes: 0 });
+  assert.deepEqual(leg.stats(), { kind: 'ws', framesIn: 0, framesOut: 5, dropped: 3, overrunBytes: 0, jitterBuffer: null });
   // What went out is what was written, frame by frame.
   assert.deepEqual(ws.copies.map((b) => b.readInt16LE(0)), [0, 1, 2, 3, 9]);
 });
@@ -151,4 +151,30 @@ test('onClose runs once on end(); close() hangs the call up; late subscribers ar
   assert.deepEqual(call.hangups, ['media closed']);
   const late = await new Promise<boolean>((resolve) => leg.onClose(() => resolve(true)));
   assert.equal(late, true);
+});
+
+test('playout: a burst of messages comes out one frame per 20 ms tick, in order, counted in stats().jitterBuffer', async () => {
+  const leg = new WsLeg('ws:9', new FakeSocket(), live);
+  const got: Array<{ first: number; at: number }> = [];
+  const off = leg.playout.onAudio((f) => got.push({ first: f[100]!, at: performance.now() }));
+  leg.receive(ramp(0, 160 * 6)); // 120 ms of audio in one message
+  for (let i = 0; i < 100 && got.length < 6; i++) await new Promise((r) => setTimeout(r, 20));
+  off();
+  const real = got.slice(0, 6).map((g) => g.first);
+  assert.deepEqual(real, [0, 1, 2, 3, 4, 5].map((k) => ramp(k * 160 + 100, 1).readInt16LE(0)), 'in order, one per tick');
+  const spread = got[5]!.at - got[0]!.at;
+  // 100 ms on an idle box; the pacer catches up after a stall, so allow a loaded one less.
+  assert.ok(spread >= 40, `paced over ${spread.toFixed(0)} ms, not dumped`);
+  const jb = leg.stats().jitterBuffer!;
+  assert.equal(jb.packets, 6);
+  assert.ok(jb.framesOut >= 6);
+  assert.equal(jb.late, 0);
+});
+
+test('sendDtmf goes through the call (the protocol\'s dtmf message); a call without it refuses', async () => {
+  const sent: string[] = [];
+  const leg = new WsLeg('ws:10', new FakeSocket(), { ...live, sendDtmf: (d: string) => void sent.push(d) });
+  await leg.sendDtmf('12#');
+  assert.deepEqual(sent, ['12#']);
+  await assert.rejects(new WsLeg('ws:11', new FakeSocket(), live).sendDtmf('1'), /cannot send DTMF/);
 });

@@ -4,8 +4,14 @@
 // so PCMU ↔ PCMA transcoding is just the two sessions' codecs. With `passthrough` and matching
 // codecs the G.711 bytes are forwarded as they are.
 //
+// In `pcm` mode each side listens through its leg's jitter buffer (`leg.playout`) unless
+// `jitter: false`: the other side then gets ordered, paced frames with losses concealed. A
+// pass-through relay stays unbuffered: the far endpoints run their own jitter buffers.
+//
 // Control events only: the bridge tells the calls' actors MEDIA.STARTED / MEDIA.STOPPED.
 import type { MediaLeg } from '../leg.js';
+import { onLegAudio } from '../jitter/playout.js';
+import type { JitterBufferOptions } from '../jitter/jitter-buffer.js';
 
 /** Anything that accepts the call machine's media events (a call actor ref). */
 export interface MediaEventTarget {
@@ -19,6 +25,8 @@ export interface BridgeOptions {
   passthrough?: boolean;
   /** Stop the bridge when either leg closes (default true). */
   stopOnClose?: boolean;
+  /** `pcm` mode: each side's jitter buffer (default on with its defaults; false: frames as they arrive). */
+  jitter?: JitterBufferOptions | false;
   onStop?: (reason: BridgeStopReason) => void;
 }
 
@@ -50,8 +58,8 @@ export function bridge(a: MediaLeg, b: MediaLeg, opts: BridgeOptions = {}): Brid
     offs.push(pa.onPayload((p) => void (pb.writePayload(p) && aToB++)));
     offs.push(pb.onPayload((p) => void (pa.writePayload(p) && bToA++)));
   } else {
-    offs.push(a.onAudio((f) => void (b.write(f) && aToB++)));
-    offs.push(b.onAudio((f) => void (a.write(f) && bToA++)));
+    offs.push(onLegAudio(a, (f) => void (b.write(f) && aToB++), opts.jitter));
+    offs.push(onLegAudio(b, (f) => void (a.write(f) && bToA++), opts.jitter));
   }
   let active = true;
   const end = (reason: BridgeStopReason): void => {

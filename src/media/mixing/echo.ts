@@ -1,6 +1,8 @@
 // Echo: whatever a leg receives is sent straight back (the demo app's default for SIP calls).
 // Per packet this is one callback; no XState, no timers, no allocation.
 import type { MediaLeg } from '../leg.js';
+import { onLegAudio } from '../jitter/playout.js';
+import type { JitterBufferOptions } from '../jitter/jitter-buffer.js';
 
 export type EchoMode = 'auto' | 'pcm' | 'passthrough';
 
@@ -11,6 +13,11 @@ export interface EchoOptions {
    * pass-through when the leg offers it. See docs/media.md for the measured difference.
    */
   mode?: EchoMode;
+  /**
+   * `pcm` mode: echo what the leg's jitter buffer plays out instead of each frame as it arrives.
+   * Default false: buffering adds its depth (and up to a tick) to the echo's latency.
+   */
+  jitter?: JitterBufferOptions | false;
 }
 
 export interface Echo {
@@ -32,9 +39,9 @@ export function startEcho(leg: MediaLeg, opts: EchoOptions = {}): Echo {
       if (payload!.writePayload(p)) frames++;
     });
   } else {
-    offAudio = leg.onAudio((f) => {
+    offAudio = onLegAudio(leg, (f) => {
       if (leg.write(f)) frames++;
-    });
+    }, opts.jitter ?? false);
   }
   let stopped = false;
   const stop = (): void => {

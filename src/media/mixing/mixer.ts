@@ -12,6 +12,8 @@
 // short pauses do not flap. Callbacks fire only on a change, never per frame.
 import { sharedPacer, type Pacer } from '../pacer.js';
 import { FrameQueue, FRAME_MS, FRAME_SAMPLES, type AudioListener, type MediaLeg } from '../leg.js';
+import { onLegAudio } from '../jitter/playout.js';
+import type { JitterBufferOptions } from '../jitter/jitter-buffer.js';
 
 export interface MixerTalkOptions {
   /** A frame whose RMS exceeds this level (0–32767) counts as speech. Default 300 (≈ −41 dBFS). */
@@ -29,6 +31,11 @@ export interface MixerOptions {
   prefillFrames?: number;
   /** Talker detection (off when absent). */
   talk?: MixerTalkOptions;
+  /**
+   * Each leg is heard through its jitter buffer (`leg.playout`), so a late or lost packet is a
+   * concealed frame rather than a hole in the mix (default on; false: frames as they arrive).
+   */
+  jitter?: JitterBufferOptions | false;
 }
 
 export interface MixerLegOptions {
@@ -80,9 +87,11 @@ export class MixerRoom {
   private readonly talk: { threshold: number; hangTicks: number; onChange: MixerTalkOptions['onChange'] } | undefined;
   private unsubscribe: (() => void) | null = null;
   private ticks = 0;
+  private readonly jitter: JitterBufferOptions | false;
 
   constructor(opts: MixerOptions = {}) {
     this.pacer = opts.pacer ?? sharedPacer();
+    this.jitter = opts.jitter ?? {};
     this.queueFrames = opts.queueFrames ?? 3;
     this.prefill = Math.min(opts.prefillFrames ?? 1, this.queueFrames);
     if (opts.talk) {
@@ -126,10 +135,10 @@ export class MixerRoom {
       hang: 0,
       off: () => {},
     };
-    const offAudio = leg.onAudio((f) => {
+    const offAudio = onLegAudio(leg, (f) => {
       m.received++;
       queue.push(f);
-    });
+    }, this.jitter);
     const offClose = leg.onClose(() => this.remove(leg.id));
     m.off = () => {
       offAudio();

@@ -4,6 +4,7 @@ import type { RtcpPacket } from '../codecs/rtcp.js';
 import type { G711Law } from '../codecs/g711.js';
 import type { DtmfSenderOptions } from '../codecs/dtmf.js';
 import type { ReceiveStatsSnapshot } from './stats.js';
+import type { JitterBufferStats } from '../jitter/jitter-buffer.js';
 import type { PortAllocator } from './ports.js';
 import type { RtpLatchOptions, RtpLatchSnapshot, RemoteEndpoint } from './latch.js';
 
@@ -46,6 +47,7 @@ export interface RtpSessionOptions {
 
 
 export interface RtpSessionStats {
+  kind: 'rtp';
   ssrc: number;
   codec: G711Law;
   local: { rtpPort: number; rtcpPort: number };
@@ -69,6 +71,11 @@ export interface RtpSessionStats {
    * replayed, or too short to carry SRTP's trailer (`malformed`: e.g. a plain RTCP packet).
    */
   srtp: { suite: string; authFailed: number; replayed: number; malformed: number } | null;
+  /**
+   * The jitter buffer of the leg's playout path (depth, target, concealed and late frames), or
+   * null while nothing has listened through it (echo and pass-through relays do not).
+   */
+  jitterBuffer: JitterBufferStats | null;
   rttMs: number | null;
   mos: number;
 }

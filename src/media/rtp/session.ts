@@ -20,6 +20,7 @@ import type { RtpSessionEvents, RtpSessionOptions, RtpSessionStats } from './ses
 import { MAX_FRAME_SAMPLES, SEND_SLOTS, loopTurn, monotonicNow, sendRing, wallNow } from './send-ring.js';
 import { SRTP_MAX_TRAILER, type SrtpSuite } from './srtp.js';
 import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
+import { JitterPlayout } from '../jitter/playout.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
 
 export type { RemoteEndpoint };
@@ -78,6 +79,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private timedOut = false;
   private malformed = 0;
   private unknownPt = 0;
+  /** The jitter-buffered receive path (playout()), made on first use. */
+  private jitter: JitterPlayout | null = null;
 
   // RTCP state
   private lastSrCompact = 0;
@@ -165,6 +168,15 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   get closed(): boolean {
     return this.closing !== null;
+  }
+
+  /** The jitter-buffered receive path (src/media/jitter/), made on first use; 'audio' events go on. */
+  playout(): JitterPlayout {
+    if (!this.jitter) {
+      this.jitter = new JitterPlayout({ clock: this.clock });
+      if (this.closing) this.jitter.close();
+    }
+    return this.jitter;
   }
 
   /**
@@ -379,6 +391,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
         this.log?.info({ from: this.remoteSsrc, to: pkt.ssrc }, 'remote SSRC changed; restarting receive stats');
         this.rxStats.reset();
         this.dtmfRx.reset();
+        this.jitter?.reset();
       }
       this.remoteSsrc = pkt.ssrc;
     }
@@ -395,10 +408,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     } else {
       // Pass-through listeners only get packets in our own codec; anything else must be decoded.
       if (law === this.codec && this.listenerCount('payload') > 0) this.emit('payload', pkt.payload, pkt.timestamp, pkt.sequenceNumber);
-      if (this.listenerCount('audio') === 0) return;
+      const jitter = this.jitter !== null && this.jitter.wanted;
+      if (!jitter && this.listenerCount('audio') === 0) return;
       const n = pkt.payload.length;
       if (this.rxFrame.length !== n) this.rxFrame = new Int16Array(n);
       decodeG711(law!, pkt.payload, this.rxFrame);
+      if (jitter) this.jitter!.push(this.rxFrame, pkt.timestamp, pkt.sequenceNumber, now);
       this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
     }
   }
@@ -546,6 +561,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   stats(): RtpSessionStats {
     const receive = this.rxStats.snapshot();
     return {
+      kind: 'rtp',
       ssrc: this.ssrc,
       codec: this.codec,
       local: { rtpPort: this.ports.rtpPort, rtcpPort: this.ports.rtcpPort },
@@ -561,6 +577,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       latch: this.latch.snapshot(),
       remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
       srtp: this.srtp ? this.srtp.stats() : null,
+      jitterBuffer: this.jitter?.stats() ?? null,
       rttMs: this.rttMs,
       mos: estimateMos({
         latencyMs: this.rttMs !== null ? this.rttMs / 2 : 0,
@@ -579,6 +596,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (this.closing) return this.closing;
     this.closing = (async () => {
       if (this.housekeeping) clearInterval(this.housekeeping);
+      this.jitter?.close();
       this.dtmf.close(() => new Error('RTP session closed'));
       this.dtmfRx.flush();
       if (this.packetsSent > 0 || this.rtcpSent > 0) {

@@ -22,6 +22,8 @@ import { sharedPacer, type Pacer } from '../pacer.js';
 import type { Supervisor } from '../../actors/supervisor.js';
 import { ActorRegistry } from '../../actors/registry.js';
 import { FRAME_SAMPLES, FrameQueue, SAMPLE_RATE, type MediaLeg } from '../leg.js';
+import { onLegAudio } from '../jitter/playout.js';
+import type { JitterBufferOptions } from '../jitter/jitter-buffer.js';
 
 export type { RecordingMode, RecordingOutput, RecordingStopReason } from '../../../machines/recording.machine.js';
 
@@ -31,6 +33,11 @@ export interface RecordingRuntimeOptions {
   pacer?: Pacer;
   /** Default maximum duration (wall clock, default 1 h). */
   maxDurationMs?: number;
+  /**
+   * Legs are recorded through their jitter buffers (`leg.playout`): in order, losses concealed,
+   * one frame per 20 ms (default on; false: frames as they arrive).
+   */
+  jitter?: JitterBufferOptions | false;
 }
 
 export interface StartRecordingOptions {
@@ -135,9 +142,9 @@ class Recorder {
     if (this.mode === 'single') {
       const leg = this.legs[0]!;
       this.offs.push(
-        leg.onAudio((f) => {
+        onLegAudio(leg, (f) => {
           if (!this.paused && this.writer) this.writer.write(f);
-        }),
+        }, this.rt.jitter),
       );
       return;
     }
@@ -145,9 +152,9 @@ class Recorder {
     this.legs.forEach((leg, i) => {
       const q = this.queues[i]!;
       this.offs.push(
-        leg.onAudio((f) => {
+        onLegAudio(leg, (f) => {
           if (!this.paused) q.push(f);
-        }),
+        }, this.rt.jitter),
       );
     });
     this.offs.push(this.rt.pacer.add(this.tick));
@@ -215,11 +222,13 @@ class Recorder {
 
 export class RecordingRuntime {
   readonly pacer: Pacer;
+  readonly jitter: JitterBufferOptions | false;
   private readonly recorders: ActorRegistry<RecordingMachine, Recorder>;
   private seq = 0;
 
   constructor(opts: RecordingRuntimeOptions) {
     this.pacer = opts.pacer ?? sharedPacer();
+    this.jitter = opts.jitter ?? {};
     this.recorders = new ActorRegistry(opts.supervisor, (rec) =>
       recordingMachine.provide({
         delays: { maxDuration: opts.maxDurationMs ?? 60 * 60 * 1000 },
