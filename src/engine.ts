@@ -369,6 +369,7 @@ export class Engine extends EventEmitter<EngineEvents> {
       applicationSid: app.applicationSid,
       tts: app.tts,
       stt: app.stt,
+      recordDir: app.recordDir,
       maxReconnects: app.maxReconnects,
       headers: app.headers,
       phoneTrunk: app.phoneTrunk,

@@ -38,7 +38,7 @@ test('sip:refer refused by the caller (603): actionHook refer_status 603, the st
   const a2 = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
   await a2.waitForEnd();
   await waitFor(() => errors.length >= 3, 'three jambonz:errors');
-  assert.match(errors[0]!, /record: jambonz has no record task/);
+  assert.match(errors[0]!, /record: no recording directory configured/);
   assert.match(errors[1]!, /sip:refer: the call is not answered/);
   assert.match(errors[2]!, /sip:refer: referTo "bad user<>"/);
 });

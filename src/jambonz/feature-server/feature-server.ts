@@ -122,6 +122,7 @@ export class JambonzFeatureServer {
         localSipAddress: this.o.localSipAddress(),
         tts: this.o.tts,
         stt: this.o.stt,
+        recordDir: this.o.recordDir,
         maxReconnects: this.o.maxReconnects,
         headers: this.o.headers,
         spawnExecutor(session) {

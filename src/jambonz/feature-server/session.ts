@@ -23,7 +23,7 @@ import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
 import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
-import { runVerb, SUPPORTED_VERBS, UNSUPPORTED_WHY, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
+import { runVerb, SUPPORTED_VERBS, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
 import type { JambonzSttProvider, JambonzTtsProvider } from './types.js';
 
 /** What a session needs of the feature-server that runs it. */
@@ -35,6 +35,7 @@ export interface FsSessionHost {
   localSipAddress: string | undefined;
   tts: JambonzTtsProvider | undefined;
   stt: JambonzSttProvider | undefined;
+  recordDir: string | undefined;
   maxReconnects: number | undefined;
   headers: Record<string, string> | undefined;
   spawnExecutor(session: FsSession): SupervisedActor<JambonzVerbExecutorMachine>;
@@ -123,6 +124,10 @@ export class FsSession implements VerbHost {
     return this.host.tts;
   }
 
+  get recordDir(): string | undefined {
+    return this.host.recordDir;
+  }
+
   get stt(): JambonzSttProvider | undefined {
     return this.host.stt;
   }
@@ -168,7 +173,7 @@ export class FsSession implements VerbHost {
       this.exec.ref.send(ev);
     };
     if (!SUPPORTED_VERBS.has(verb.verb)) {
-      queueMicrotask(() => send({ type: 'VERB.FAILED', seq, error: UNSUPPORTED_WHY[verb.verb] ?? `${verb.verb}: verb not supported by the callchart feature-server` }));
+      queueMicrotask(() => send({ type: 'VERB.FAILED', seq, error: `${verb.verb}: verb not supported by the callchart feature-server` }));
       return;
     }
     try {

@@ -58,6 +58,12 @@ export interface JambonzAppCommon {
    * reported with `jambonz:error` and skipped; one that also takes digits collects digits only.
    */
   stt?: JambonzSttProvider;
+  /**
+   * Where the `record` verb writes: its `path` is taken relative to this directory (a `.wav`
+   * inside it; anything that would leave it is refused). Without it, `record` is reported with
+   * `jambonz:error` and skipped: a remote app never chooses a file on this machine by itself.
+   */
+  recordDir?: string;
   /** Connects in all, the first included, when the app socket drops (jambonz MAX_RECONNECTS, 5). */
   maxReconnects?: number;
   /** Extra upgrade headers (e.g. `authorization`). */

@@ -49,6 +49,8 @@ export interface VerbHost {
   readonly logger: Logger;
   readonly tts: JambonzTtsProvider | undefined;
   readonly stt: JambonzSttProvider | undefined;
+  /** jambonzApp.recordDir: where `record` may write. */
+  readonly recordDir: string | undefined;
   readonly synth: SynthDefaults;
   /** Session defaults for speech recognition (`config.recognizer`). */
   readonly recognizer: { vendor?: string; language?: string };
@@ -94,15 +96,8 @@ export interface GatherWire {
   finish(out: GatherOutput): void;
 }
 
-/** Why some known verbs are not run here (reported with jambonz:error; the next verb runs). */
-export const UNSUPPORTED_WHY: Readonly<Record<string, string>> = {
-  // specs.json has record { path } but jambonz-feature-server has no task for it: recording there
-  // is config.record (startCallRecording: SIPREC or a cloud upload), which has no local file.
-  record: 'record: jambonz has no record task (its recording is config.record: SIPREC or cloud upload); not supported by the callchart feature-server',
-};
-
 /** The verbs this feature-server runs; anything else is reported and skipped. */
-export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave', 'conference']);
+export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave', 'conference', 'record']);
 
 const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
@@ -185,6 +180,26 @@ async function sayVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Pro
   for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !host.call.isEnded; i++) await playFiles(host.call, files, signal);
 }
 
+/**
+ * record { path }: specs.json has it, jambonz-feature-server has no task for it (its recording is
+ * config.record: SIPREC or a cloud upload). Here it records the call, both sides in stereo (caller
+ * left), to a WAV under jambonzApp.recordDir until the call ends; the next verb runs at once.
+ */
+async function recordVerb(host: VerbHost, verb: ExecVerb): Promise<void> {
+  if (!host.recordDir) throw new Error('record: no recording directory configured (createEngine({ jambonzApp: { recordDir } }))');
+  const rel = String(verb.path);
+  const root = path.resolve(host.recordDir);
+  const file = path.resolve(root, rel);
+  if (!file.startsWith(root + path.sep) || path.extname(file).toLowerCase() !== '.wav') {
+    throw new Error(`record: path ${JSON.stringify(rel)} must name a .wav file inside the recording directory`);
+  }
+  await host.ensureAnswered();
+  await mkdir(path.dirname(file), { recursive: true });
+  const rec = host.call.record(file, { channels: 'stereo' });
+  host.logger.info({ file }, 'record: recording the call');
+  rec.done.catch((err: unknown) => host.logger.warn({ file, err: err instanceof Error ? err.message : String(err) }, 'record: the recording failed'));
+}
+
 /** Run one validated verb. */
 export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<VerbResult> {
   const call = host.call;
@@ -218,6 +233,9 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       return dequeueVerb(host, verb, signal);
     case 'conference':
       return conferenceVerb(host, verb, signal);
+    case 'record':
+      await recordVerb(host, verb);
+      return {};
     case 'leave':
       // leave.js acts inside an enqueue's waitHook (queue.ts); anywhere else it has nothing to leave.
       host.logger.info('leave: not in a queue: nothing to do');
