@@ -8,6 +8,7 @@
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
 import type { Room, RoomLeaveReason, RoomMemberInfo } from '../../rooms/index.js';
 import type { VerbHost, VerbResult } from './verbs.js';
+import { hookUrl, abortableSleep } from './verb-util.js';
 
 /** conference.js: the statusEvents a statusHook may ask for. */
 const STATUS_EVENTS = ['start', 'end', 'join', 'leave', 'start-talking', 'stop-talking'] as const;
@@ -20,25 +21,10 @@ const WAIT_GAP_MS = 750;
 /** Fields of the verb this feature-server does not apply (logged, not refused). */
 const NOT_APPLIED = ['memberTag', 'speakOnlyTo', 'endConferenceDuration', 'enterHook', 'record', 'listen', 'distributeDtmf'] as const;
 
-const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
-
 function conferenceName(verb: ExecVerb): string {
   const name = typeof verb.name === 'string' ? verb.name.trim() : '';
   if (!name || name.length > 128) throw new Error('conference: name must be a non-empty string of at most 128 characters');
   return name;
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 type Outcome = 'ended' | 'kicked' | 'gone';
@@ -159,7 +145,7 @@ export async function conferenceVerb(host: VerbHost, verb: ExecVerb, signal: Abo
     if (!waitUrl || verb.startConferenceOnEnter !== false) return;
     void (async () => {
       for (let i = 0; i < MAX_WAIT_HOOKS && !waitAbort.signal.aborted; i++) {
-        await pause(WAIT_GAP_MS, waitAbort.signal);
+        await abortableSleep(WAIT_GAP_MS, waitAbort.signal);
         if (waitAbort.signal.aborted) return;
         const verbs = await host.requestHook(waitUrl, { ...host.hookData(), conferenceSid: name, friendlyName: name });
         if (waitAbort.signal.aborted || verbs.length === 0) return;

@@ -12,6 +12,7 @@ import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
 import type { DialInput, DialOutput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
 import type { VerbHost, VerbResult } from './verbs.js';
+import { hookUrl } from './verb-util.js';
 
 export interface DialWire {
   placeCall(legs: number[]): void;
@@ -29,8 +30,6 @@ const DEFAULT_TIMEOUT_S = 60;
 /** A timer's range (setTimeout caps at 2^31-1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
-
-const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
 /** SIP headers from the app: names must be tokens and values single-line strings (no header injection). */
 function sipHeaders(h: unknown, where: string): Record<string, string> {

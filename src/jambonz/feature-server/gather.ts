@@ -8,6 +8,7 @@ import type { Call } from '../../call/call.js';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
 import { gatherHookReason, type GatherInput, type GatherOutput, type GatherSpeech, type JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
 import type { JambonzSttProvider, JambonzSttSession } from './types.js';
+import { hookUrl } from './verb-util.js';
 
 /** What gather needs of its session (a subset of VerbHost). */
 export interface GatherHost {
@@ -30,7 +31,6 @@ export interface GatherHook {
 
 type PromptRunner = (prompt: ExecVerb, signal: AbortSignal) => Promise<void>;
 
-const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 const num = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
 
 export async function gatherVerb(host: GatherHost, verb: ExecVerb, signal: AbortSignal, runPrompt: PromptRunner): Promise<{ hook?: GatherHook }> {

@@ -8,6 +8,7 @@
 import type { Call } from '../../call/call.js';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
 import type { VerbHost, VerbResult } from './verbs.js';
+import { hookUrl } from './verb-util.js';
 
 /** A call taking part in a queue: told when the queue connects it to its counterpart. */
 export interface QueueParty {
@@ -30,8 +31,6 @@ export interface QueueHost {
 /** enqueue.js: only these verbs may run while a call waits in a queue. */
 const WAIT_VERBS: ReadonlySet<string> = new Set(['play', 'say', 'pause', 'leave']);
 const MAX_WAIT_HOOKS = 10_000;
-
-const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
 function queueName(verb: ExecVerb): string {
   const name = typeof verb.name === 'string' ? verb.name.trim() : '';

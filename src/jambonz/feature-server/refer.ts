@@ -7,13 +7,12 @@ import type { Actor } from 'xstate';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
 import type { JambonzReferMachine, ReferOutput } from '../../../machines/jambonzRefer.machine.js';
 import type { VerbHost, VerbResult } from './verbs.js';
+import { hookUrl } from './verb-util.js';
 
 export interface ReferWire {
   sendRefer(): void;
   notifyEvent(code: number): void;
 }
-
-const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
 
 /** sip_refer.js `_normalizeReferHeaders`: a bare user or number becomes sip:<it>@<the caller's host>. */
 function referUri(v: string, host: string | undefined, what: string): string {

@@ -26,6 +26,7 @@ import { referVerb, type ReferWire } from './refer.js';
 import { dequeueVerb, enqueueVerb, type QueueHost } from './queue.js';
 import { conferenceVerb } from './conference.js';
 import type { ConferenceHost } from './conferences.js';
+import { hookUrl, abortableSleep } from './verb-util.js';
 
 export interface VerbHook {
   type: 'verb:hook' | 'session:redirect';
@@ -98,21 +99,6 @@ export interface GatherWire {
 
 /** The verbs this feature-server runs; anything else is reported and skipped. */
 export const SUPPORTED_VERBS: ReadonlySet<string> = new Set(['answer', 'pause', 'play', 'say', 'gather', 'hangup', 'redirect', 'sip:decline', 'tag', 'config', 'dtmf', 'listen', 'stream', 'dial', 'sip:refer', 'enqueue', 'dequeue', 'leave', 'conference', 'record']);
-
-const hookUrl = (h: unknown): string | undefined => (typeof h === 'string' ? h : h && typeof h === 'object' && typeof (h as { url?: unknown }).url === 'string' ? (h as { url: string }).url : undefined);
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 const MAX_REMOTE_BYTES = 20 * 1024 * 1024;
 
@@ -208,7 +194,7 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       await host.ensureAnswered();
       return {};
     case 'pause':
-      await sleep((typeof verb.length === 'number' ? verb.length : 1) * 1000, signal);
+      await abortableSleep((typeof verb.length === 'number' ? verb.length : 1) * 1000, signal);
       return {};
     case 'play':
       await playVerb(host, verb, signal);
@@ -269,7 +255,7 @@ export async function runVerb(host: VerbHost, verb: ExecVerb, signal: AbortSigna
       const digits = String(verb.dtmf ?? '');
       call.sendDtmf(digits);
       const per = typeof verb.duration === 'number' ? verb.duration : 500;
-      await sleep(digits.length * (per + 100), signal);
+      await abortableSleep(digits.length * (per + 100), signal);
       return {};
     }
     default:
