@@ -6,10 +6,8 @@ import { EventEmitter } from 'node:events';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { Logger } from 'pino';
 import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE } from '../codecs/rtp.js';
-import {
-  buildRtcpCompound, parseRtcpCompound, ntpFromUnixMs, ntpMiddle32, roundTripMs,
-  type RtcpPacket, type ReportBlock,
-} from '../codecs/rtcp.js';
+import { buildRtcpCompound, parseRtcpCompound, type RtcpPacket } from '../codecs/rtcp.js';
+import { RtcpReports } from './rtcp-reports.js';
 import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from '../codecs/g711.js';
 import { DtmfReceiver, DtmfSender, encodeTelephoneEvent, type DtmfSenderOptions } from '../codecs/dtmf.js';
 import { DtmfQueue } from './dtmf-queue.js';
@@ -83,10 +81,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private jitter: JitterPlayout | null = null;
 
   // RTCP state
-  private lastSrCompact = 0;
-  private lastSrAt = -1;
-  private rttMs: number | null = null;
-  private remoteReport: RtpSessionStats['remoteReport'] = null;
+  private readonly reports: RtcpReports;
   private nextRtcpAt: number;
 
   // DTMF sending
@@ -130,6 +125,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.wallClock = opts.wallClock ?? wallNow;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.rtcpIntervalMs = opts.rtcpIntervalMs ?? 5000;
+    this.reports = new RtcpReports(CLOCK_RATE, this.rtcpIntervalMs);
     this.dtmfOpts = opts.dtmf ?? {};
     // Random initial sequence and timestamp (RFC 3550 §5.1) so known-plaintext is not trivial.
     this.seq = randomUint16();
@@ -463,28 +459,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       return;
     }
     if (!this.latch.rtcp(rinfo.address, rinfo.port, senderSsrc(packets), this.remoteSsrc ?? -1)) return;
-    const now = this.clock();
-    for (const p of packets) {
-      if (p.type === 'SR') {
-        this.lastSrCompact = ntpMiddle32({ seconds: p.ntpSeconds, fraction: p.ntpFraction });
-        this.lastSrAt = now;
-      }
-      if (p.type === 'SR' || p.type === 'RR') {
-        const mine = p.reports.find((r) => r.ssrc === this.ssrc);
-        if (mine) {
-          this.remoteReport = {
-            fractionLost: mine.fractionLost / 256,
-            cumulativeLost: mine.cumulativeLost,
-            jitterMs: (mine.jitter * 1000) / CLOCK_RATE,
-          };
-          const arrival = ntpMiddle32(ntpFromUnixMs(this.wallClock()));
-          const rtt = roundTripMs(arrival, mine.lsr, mine.dlsr);
-          if (rtt !== null) this.rttMs = rtt;
-        }
-      } else if (p.type === 'BYE') {
-        this.emit('bye', p.reason);
-      }
-    }
+    this.reports.received(packets, this.ssrc, this.clock(), this.wallClock());
+    for (const p of packets) if (p.type === 'BYE') this.emit('bye', p.reason);
     this.emit('rtcp', packets);
   }
 
@@ -512,24 +488,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     }
   }
 
-  private buildReport(): RtcpPacket {
-    const now = this.clock();
-    const reports: ReportBlock[] = [];
-    const dlsr = this.lastSrAt >= 0 ? Math.round(((now - this.lastSrAt) / 1000) * 65536) : 0;
-    const rb = this.rxStats.makeReportBlock(this.lastSrCompact, this.lastSrCompact ? dlsr : 0);
-    if (rb) reports.push(rb);
-    // RFC 3550 §6.4: a participant is a sender (SR) if it sent RTP within the last two intervals.
-    if (this.lastSendAt >= 0 && now - this.lastSendAt < 2 * this.rtcpIntervalMs) {
-      const ntp = ntpFromUnixMs(this.wallClock());
-      // The SR's RTP timestamp must correspond to its NTP time, not to the last packet.
-      const elapsed = this.lastSendAt >= 0 ? now - this.lastSendAt : 0;
-      const rtpTs = (this.ts + Math.round((elapsed * CLOCK_RATE) / 1000)) >>> 0;
-      return {
-        type: 'SR', ssrc: this.ssrc, ntpSeconds: ntp.seconds, ntpFraction: ntp.fraction,
-        rtpTimestamp: rtpTs, packetCount: this.packetsSent, octetCount: this.octetsSent, reports,
-      };
-    }
-    return { type: 'RR', ssrc: this.ssrc, reports };
+  private senderReport(): RtcpPacket {
+    const sender = { ssrc: this.ssrc, ts: this.ts, lastSendAt: this.lastSendAt, packetsSent: this.packetsSent, octetsSent: this.octetsSent };
+    return this.reports.build(sender, this.rxStats, this.clock(), this.wallClock());
   }
 
   /**
@@ -540,7 +501,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   sendRtcp(extra: RtcpPacket[]): Promise<void> {
     const dst = this.latch.rtcpTarget();
     if (!dst) return Promise.resolve();
-    const plain = buildRtcpCompound([this.buildReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
+    const plain = buildRtcpCompound([this.senderReport(), { type: 'SDES', chunks: [{ ssrc: this.ssrc, cname: this.cname }] }, ...extra]);
     const buf = this.srtp ? this.srtp.tx.protectRtcp(plain) : plain;
     this.rtcpSent++;
     return new Promise((resolve) => {
@@ -575,12 +536,12 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       unknownPayloadType: this.unknownPt,
       foreignSource: this.latch.foreignRtp,
       latch: this.latch.snapshot(),
-      remoteReport: this.remoteReport ? { ...this.remoteReport } : null,
+      remoteReport: this.reports.remoteReport ? { ...this.reports.remoteReport } : null,
       srtp: this.srtp ? this.srtp.stats() : null,
       jitterBuffer: this.jitter?.stats() ?? null,
-      rttMs: this.rttMs,
+      rttMs: this.reports.rttMs,
       mos: estimateMos({
-        latencyMs: this.rttMs !== null ? this.rttMs / 2 : 0,
+        latencyMs: this.reports.rttMs !== null ? this.reports.rttMs / 2 : 0,
         jitterMs: receive.jitterMs,
         lossPercent: receive.lossPercent,
         codec: this.codec,
