@@ -6,37 +6,25 @@
 // ringing B leg, dtmfHook, and a phone target without a trunk refused with jambonz:error.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { encodeWav } from '../../src/media/codecs/wav.js';
-import { generateTone, toneRatio } from '../../src/media/codecs/tones.js';
+import { toneRatio } from '../../src/media/codecs/tones.js';
 import type { JambonzHookData, JambonzSession } from '../../src/jambonz/index.js';
 import type { Call } from '../../src/call/call.js';
 import type { Engine } from '../../src/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
+import { collectAudio, toneWav } from '../helpers/jambonz-fs-app.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-dial-'));
-const tone = (hz: number): string => {
-  const f = path.join(dir, `${hz}.wav`);
-  writeFileSync(f, encodeWav(generateTone([hz], 3000, { amplitude: 8000 }), { sampleRate: 8000 }));
-  return f;
-};
+const tone = (hz: number): string => toneWav(dir, hz);
 const toneA = tone(600);
 const toneB = tone(1000);
 
 const engines = loopbackEngines(43000, 40);
 
-/** Collect a call's received audio (8 kHz PCM) from now on. */
-function listen(call: Call): () => Int16Array {
-  const chunks: Buffer[] = [];
-  call.on('audio', (f) => void chunks.push(Buffer.from(f)));
-  return () => {
-    const b = Buffer.concat(chunks);
-    return new Int16Array(b.buffer, b.byteOffset, b.byteLength >> 1);
-  };
-}
+const listen = collectAudio;
 
 interface Rig {
   callee: Engine;

@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WebSocketServer } from 'ws';
 import { encodeWav, parseWav } from '../../src/media/codecs/wav.js';
 import { toneRatio } from '../../src/media/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { waitFor } from '../helpers/wait.js';
+import { rawJambonzApp } from '../helpers/jambonz-fs-app.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-record-'));
 const recordDir = path.join(dir, 'recordings');
@@ -26,25 +26,8 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Msg = { type: string; msgid: string; data: Record<string, unknown> };
-
-async function rawApp(first: unknown[]) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (p) => (p.has('ws.jambonz.org') ? 'ws.jambonz.org' : false) });
-  await new Promise((r) => wss.once('listening', r));
-  const got: Msg[] = [];
-  wss.on('connection', (ws) => {
-    ws.on('message', (raw) => {
-      const m = JSON.parse(String(raw)) as Msg;
-      got.push(m);
-      if (m.type === 'session:new') ws.send(JSON.stringify({ type: 'ack', msgid: m.msgid, data: first }));
-    });
-  });
-  after(() => new Promise((r) => wss.close(r)));
-  return { got, url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/app` };
-}
-
 test('record: the call is recorded in stereo under recordDir while the next verbs run', async () => {
-  const app = await rawApp([{ verb: 'record', path: 'calls/one.wav' }, { verb: 'pause', length: 2 }, { verb: 'hangup' }]);
+  const app = await rawJambonzApp([{ verb: 'record', path: 'calls/one.wav' }, { verb: 'pause', length: 2 }, { verb: 'hangup' }]);
   const fs = await engines.start({ wsPort: false, jambonzApp: { url: app.url, recordDir } });
   const caller = await engines.start({ wsPort: false });
   const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort!}`);
@@ -72,7 +55,7 @@ test('record: the call is recorded in stereo under recordDir while the next verb
 });
 
 test('record: a path leaving recordDir, or no recordDir, is reported with jambonz:error and skipped', async () => {
-  const app = await rawApp([{ verb: 'record', path: '../escape.wav' }, { verb: 'record', path: 'x.mp3' }, { verb: 'hangup' }]);
+  const app = await rawJambonzApp([{ verb: 'record', path: '../escape.wav' }, { verb: 'record', path: 'x.mp3' }, { verb: 'hangup' }]);
   const fs = await engines.start({ wsPort: false, jambonzApp: { url: app.url, recordDir } });
   const caller = await engines.start({ wsPort: false });
   const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort!}`);

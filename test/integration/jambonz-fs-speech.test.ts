@@ -9,11 +9,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { WebSocketServer } from 'ws';
 import { encodeWav } from '../../src/media/codecs/wav.js';
 import type { JambonzSttProvider, JambonzSttOptions } from '../../src/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { waitFor } from '../helpers/wait.js';
+import { rawJambonzApp } from '../helpers/jambonz-fs-app.js';
+
+const HANGUP = [{ verb: 'hangup' }];
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-speech-'));
 const tone = path.join(dir, 'tone.wav');
@@ -61,25 +63,6 @@ function toneRecogniser(rec: Recorded, fail = false): JambonzSttProvider {
   };
 }
 
-type Msg = { type: string; msgid: string; call_sid: string; data: Record<string, unknown>; hook?: string };
-
-/** A raw jambonz app: `first` answers session:new, every verb:hook is recorded and answered with hangup. */
-async function rawApp(first: unknown[]) {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (p) => (p.has('ws.jambonz.org') ? 'ws.jambonz.org' : false) });
-  await new Promise((r) => wss.once('listening', r));
-  const got: Msg[] = [];
-  wss.on('connection', (ws) => {
-    ws.on('message', (raw) => {
-      const m = JSON.parse(String(raw)) as Msg;
-      got.push(m);
-      if (m.type === 'session:new') ws.send(JSON.stringify({ type: 'ack', msgid: m.msgid, data: first }));
-      if (m.type === 'verb:hook') ws.send(JSON.stringify({ type: 'ack', msgid: m.msgid, data: [{ verb: 'hangup' }] }));
-    });
-  });
-  after(() => new Promise((r) => wss.close(r)));
-  return { got, url: `ws://127.0.0.1:${(wss.address() as { port: number }).port}/app` };
-}
-
 async function callWithTone(fsPort: number, opts: { dtmf?: string } = {}) {
   const caller = await engines.start({ wsPort: false });
   const call = await caller.call(`sip:app@127.0.0.1:${fsPort}`);
@@ -91,7 +74,7 @@ async function callWithTone(fsPort: number, opts: { dtmf?: string } = {}) {
 
 test('speech: the caller’s audio reaches the recogniser; the actionHook gets speechDetected with the transcript', async () => {
   const rec: Recorded = { started: [], frames: 0, stopped: 0 };
-  const app = await rawApp([{ verb: 'gather', input: ['speech'], actionHook: '/speech', timeout: 10, recognizer: { vendor: 'custom', language: 'de-DE', hints: ['ja', 'nein'] } }]);
+  const app = await rawJambonzApp([{ verb: 'gather', input: ['speech'], actionHook: '/speech', timeout: 10, recognizer: { vendor: 'custom', language: 'de-DE', hints: ['ja', 'nein'] } }]);
   const fs = await engines.start({ wsPort: false, jambonzApp: { url: app.url, stt: toneRecogniser(rec) } });
   const call = await callWithTone(fs.sipPort!);
   const end = await call.waitForEnd();
@@ -108,7 +91,7 @@ test('speech: the caller’s audio reaches the recogniser; the actionHook gets s
 
 test('speech + digits: a digit first wins (the recogniser is stopped); a recogniser failure is reason "error"', async () => {
   const rec: Recorded = { started: [], frames: 0, stopped: 0 };
-  const app = await rawApp([{ verb: 'gather', input: ['speech', 'digits'], numDigits: 1, actionHook: '/in', timeout: 10 }]);
+  const app = await rawJambonzApp([{ verb: 'gather', input: ['speech', 'digits'], numDigits: 1, actionHook: '/in', timeout: 10 }], HANGUP);
   const fs = await engines.start({ wsPort: false, jambonzApp: { url: app.url, stt: toneRecogniser(rec) } });
   const call = await callWithTone(fs.sipPort!, { dtmf: '7' });
   await call.waitForEnd();
@@ -120,7 +103,7 @@ test('speech + digits: a digit first wins (the recogniser is stopped); a recogni
   assert.ok(rec.stopped >= 1);
 
   const failing: Recorded = { started: [], frames: 0, stopped: 0 };
-  const app2 = await rawApp([{ verb: 'gather', input: ['speech'], actionHook: '/in', timeout: 10 }]);
+  const app2 = await rawJambonzApp([{ verb: 'gather', input: ['speech'], actionHook: '/in', timeout: 10 }], HANGUP);
   const fs2 = await engines.start({ wsPort: false, jambonzApp: { url: app2.url, stt: toneRecogniser(failing, true) } });
   const call2 = await callWithTone(fs2.sipPort!);
   await call2.waitForEnd();
@@ -131,7 +114,7 @@ test('speech + digits: a digit first wins (the recogniser is stopped); a recogni
 });
 
 test('no recogniser: a speech-only gather is reported with jambonz:error and skipped; speech + digits collects digits', async () => {
-  const app = await rawApp([{ verb: 'gather', input: ['speech'], actionHook: '/in', timeout: 10 }, { verb: 'hangup' }]);
+  const app = await rawJambonzApp([{ verb: 'gather', input: ['speech'], actionHook: '/in', timeout: 10 }, { verb: 'hangup' }], HANGUP);
   const fs = await engines.start({ wsPort: false, jambonzApp: { url: app.url } });
   const caller = await engines.start({ wsPort: false });
   const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort!}`);
@@ -141,7 +124,7 @@ test('no recogniser: a speech-only gather is reported with jambonz:error and ski
   assert.equal(errors.length, 1, errors.join(' | '));
   assert.match(errors[0]!, /speech recogniser/);
 
-  const app2 = await rawApp([{ verb: 'gather', input: ['speech', 'digits'], numDigits: 1, actionHook: '/in', timeout: 10 }]);
+  const app2 = await rawJambonzApp([{ verb: 'gather', input: ['speech', 'digits'], numDigits: 1, actionHook: '/in', timeout: 10 }], HANGUP);
   const fs2 = await engines.start({ wsPort: false, jambonzApp: { url: app2.url } });
   const call2 = await callWithTone(fs2.sipPort!, { dtmf: '3' });
   await call2.waitForEnd();
