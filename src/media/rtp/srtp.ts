@@ -2,12 +2,13 @@
 // AES_CM_128_HMAC_SHA1_32. A pure codec: keys in, packets transformed in place, no sockets.
 //
 // One SrtpContext per direction and master key (ours for sending, the peer's for receiving).
-// Per packet it reuses one AES-128-ECB cipher (the counter blocks are built here and encrypted
-// in one update(), which is AES-CM without a createCipheriv per packet) and one HMAC-SHA1 key
+// Per packet it reuses one AES-128-ECB cipher (aes-cm.ts builds the counter blocks, for several
+// packets ahead, and encrypts them in one update(): AES-CM without a createCipheriv per packet) and one HMAC-SHA1 key
 // (hmac-sha1.ts: node:crypto has no reusable HMAC, and createHmac per packet cost more than the AES).
 
 import { createCipheriv, type Cipher } from 'node:crypto';
 import { HmacSha1 } from './hmac-sha1.js';
+import { AesCm } from './aes-cm.js';
 
 export type SrtpSuite = 'AES_CM_128_HMAC_SHA1_80' | 'AES_CM_128_HMAC_SHA1_32';
 export const SRTP_SUITES: readonly SrtpSuite[] = ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32'];
@@ -36,8 +37,6 @@ const LABEL_RTCP_SALT = 5;
 const REPLAY_WINDOW = 64;
 /** Receive streams (SSRCs) remembered per context; a new one past this evicts the oldest. */
 const MAX_STREAMS = 8;
-/** Largest datagram transformed (AES blocks prepared once per context). */
-const MAX_PACKET = 1500;
 
 export function tagLength(suite: SrtpSuite): number {
   return suite === 'AES_CM_128_HMAC_SHA1_32' ? 4 : 10;
@@ -93,10 +92,8 @@ export class SrtpContext {
   private readonly rtcpAuth: HmacSha1;
   /** The last computed tag (20 bytes), reused. */
   private readonly mac = new Uint8Array(20);
-  private readonly rtpAes: Cipher;
-  private readonly rtcpAes: Cipher;
-  /** Counter blocks of one packet, rebuilt per packet (no allocation). */
-  private readonly counters = Buffer.allocUnsafeSlow(Math.ceil(MAX_PACKET / 16) * 16);
+  private readonly rtpCm: AesCm;
+  private readonly rtcpCm: AesCm;
   private readonly rocBytes = Buffer.alloc(4);
 
   // send state
@@ -119,8 +116,8 @@ export class SrtpContext {
     this.rtpAuth = new HmacSha1(deriveSessionKey(mk, ms, LABEL_RTP_AUTH, 20));
     this.rtcpSalt = deriveSessionKey(mk, ms, LABEL_RTCP_SALT, 14);
     this.rtcpAuth = new HmacSha1(deriveSessionKey(mk, ms, LABEL_RTCP_AUTH, 20));
-    this.rtpAes = ecb(deriveSessionKey(mk, ms, LABEL_RTP_ENCRYPTION, 16));
-    this.rtcpAes = ecb(deriveSessionKey(mk, ms, LABEL_RTCP_ENCRYPTION, 16));
+    this.rtpCm = new AesCm(ecb(deriveSessionKey(mk, ms, LABEL_RTP_ENCRYPTION, 16)), this.rtpSalt);
+    this.rtcpCm = new AesCm(ecb(deriveSessionKey(mk, ms, LABEL_RTCP_ENCRYPTION, 16)), this.rtcpSalt);
   }
 
   // ---- SRTP -----------------------------------------------------------------------------
@@ -137,7 +134,7 @@ export class SrtpContext {
     if (this.txSeq >= 0 && seq < this.txSeq && this.txSeq - seq > 0x8000) this.txRoc = (this.txRoc + 1) >>> 0;
     this.txSeq = seq;
     const ssrc = buf.readUInt32BE(8);
-    this.cm(this.rtpAes, this.rtpSalt, ssrc, this.txRoc, seq, buf, hdr, length);
+    this.rtpCm.rtp(ssrc, this.txRoc, seq, buf, hdr, length);
     this.rocBytes.writeUInt32BE(this.txRoc, 0);
     this.rtpAuth.mac(buf, length, this.rocBytes, this.mac, 0);
     buf.set(this.mac.subarray(0, this.tagLength), length);
@@ -164,7 +161,7 @@ export class SrtpContext {
     this.rocBytes.writeUInt32BE(v >>> 0, 0);
     this.rtpAuth.mac(buf, length, this.rocBytes, this.mac, 0);
     if (!sameTag(this.mac, buf, length, this.tagLength)) return SRTP_AUTH_FAILED;
-    this.cm(this.rtpAes, this.rtpSalt, ssrc, v, seq, buf, hdr, length);
+    this.rtpCm.rtp(ssrc, v, seq, buf, hdr, length);
     // §3.3.1 update, after authentication only.
     if (v === s.roc) {
       if (seq > s.seq) s.seq = seq;
@@ -191,7 +188,7 @@ export class SrtpContext {
     this.txRtcpIndex = (this.txRtcpIndex + 1) & 0x7fffffff;
     const index = this.txRtcpIndex;
     const ssrc = out.readUInt32BE(4);
-    this.cm(this.rtcpAes, this.rtcpSalt, ssrc, 0, index, out, 8, rtcp.length, true);
+    this.rtcpCm.rtcp(ssrc, index, out, 8, rtcp.length);
     out.writeUInt32BE((0x80000000 | index) >>> 0, rtcp.length);
     const authEnd = rtcp.length + 4;
     this.rtcpAuth.mac(out, authEnd, undefined, this.mac, 0);
@@ -213,7 +210,7 @@ export class SrtpContext {
     const s = known ?? newStream(0);
     if (known && replayed(s, index)) return SRTP_REPLAYED;
     const end = authEnd - 4;
-    if (encrypted) this.cm(this.rtcpAes, this.rtcpSalt, ssrc, 0, index, buf, 8, end, true);
+    if (encrypted) this.rtcpCm.rtcp(ssrc, index, buf, 8, end);
     remember(s, index);
     if (!known) this.addStream(this.rtcpStreams, ssrc, s);
     return buf.subarray(0, end);
@@ -224,48 +221,6 @@ export class SrtpContext {
   private addStream(map: Map<number, StreamState>, ssrc: number, s: StreamState): void {
     if (map.size >= MAX_STREAMS) map.delete(map.keys().next().value!);
     map.set(ssrc, s);
-  }
-
-  /**
-   * AES-CM (§4.1.1) over buf[from, to): IV = (salt·2^16) ⊕ (SSRC·2^64) ⊕ (index·2^16), counter
-   * blocks IV + j. For SRTP the index is ROC·2^16 + SEQ; for SRTCP (`rtcp`) the 31-bit SRTCP
-   * index, passed as `seq` with roc 0 (it spans bytes 10..13 of the IV).
-   */
-  private cm(aes: Cipher, salt: Buffer, ssrc: number, roc: number, seq: number, buf: Buffer, from: number, to: number, rtcp = false): void {
-    const n = to - from;
-    if (n <= 0) return;
-    if (n > MAX_PACKET) throw new RangeError('packet too large for SRTP');
-    const blocks = Math.ceil(n / 16);
-    const c = this.counters;
-    // First block: the IV.
-    c.set(salt, 0);
-    c[14] = 0;
-    c[15] = 0;
-    c[4]! ^= ssrc >>> 24;
-    c[5]! ^= (ssrc >>> 16) & 0xff;
-    c[6]! ^= (ssrc >>> 8) & 0xff;
-    c[7]! ^= ssrc & 0xff;
-    if (rtcp) {
-      c[10]! ^= (seq >>> 24) & 0xff;
-      c[11]! ^= (seq >>> 16) & 0xff;
-      c[12]! ^= (seq >>> 8) & 0xff;
-      c[13]! ^= seq & 0xff;
-    } else {
-      c[8]! ^= roc >>> 24;
-      c[9]! ^= (roc >>> 16) & 0xff;
-      c[10]! ^= (roc >>> 8) & 0xff;
-      c[11]! ^= roc & 0xff;
-      c[12]! ^= seq >>> 8;
-      c[13]! ^= seq & 0xff;
-    }
-    for (let j = 1; j < blocks; j++) {
-      const o = j * 16;
-      c.copy(c, o, 0, 14);
-      c[o + 14] = j >>> 8;
-      c[o + 15] = j & 0xff;
-    }
-    const ks = aes.update(c.subarray(0, blocks * 16));
-    for (let i = 0; i < n; i++) buf[from + i]! ^= ks[i]!;
   }
 }
 
