@@ -88,6 +88,9 @@ interface Attached {
 const tagFor = (sessionId: number, position: number, trackId: unknown) => `mb:${sessionId}:${position}:${encodeURIComponent(String(trackId))}:`;
 const TAG = /^mb:(\d+):(\d+):/;
 
+/** A playing player writes its position into the session's `seek` at most this often. */
+const SEEK_REPORT_MS = 900;
+
 const SAFE_TRACK_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 
 export function trackPath(source: PlaybackTrackSource | undefined, track: PlaylistTrack): string | undefined {
@@ -275,7 +278,30 @@ export class PlaybackPlayers {
       const m = TAG.exec(f.itemId);
       if (m) this.#advanceLater(Number(m[1]), Number(m[2]));
     });
+    // The playback actor's position reports (every second while playing) and its pauses go back
+    // into the session's `seek`, as a MoosicBox player reports its progress.
+    let reported = -1;
+    stream.actor.subscribe((ps) => {
+      const m = TAG.exec(ps.context.current?.id ?? '');
+      const pos = ps.context.positionMs;
+      // While paused the position moves only when the pause lands (or a seek): report it exactly.
+      if (!m || pos === reported || (!ps.matches({ active: 'paused' }) && Math.abs(pos - reported) < SEEK_REPORT_MS)) return;
+      reported = pos;
+      this.#reportSeekLater(Number(m[1]), Number(m[2]), pos);
+    });
     return stream;
+  }
+
+  /** Write a player's position into its session's `seek`, if the session still plays that position. */
+  #reportSeekLater(sessionId: number, position: number, positionMs: number): void {
+    queueMicrotask(() => {
+      const snap = this.host.session(sessionId);
+      if (this.#closed || !snap || snap.status !== 'active' || snap.value === 'stopped' || (snap.context.position ?? 0) !== position) return;
+      const seconds = positionMs / 1000;
+      // A client's own seek the player just followed needs no echo.
+      if (snap.context.seek !== null && snap.context.seek !== undefined && Math.abs(snap.context.seek - seconds) < 0.25) return;
+      this.host.updateSession(sessionId, { seek: seconds });
+    });
   }
 
   /**

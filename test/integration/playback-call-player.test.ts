@@ -12,6 +12,7 @@ import type { Call, Engine, EngineOptions } from '../../src/index.js';
 import { encodeWav, generateTone, meanSquare, toneRatio } from '../../src/media/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { MoosicBoxClient } from '../helpers/moosicbox-client.js';
+import { TestClient } from '../helpers/ws-client.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'callchart-playback-player-'));
@@ -117,6 +118,49 @@ test('a MoosicBox client plays WAV tracks into a call: play, pause, resume, volu
   // The call's end detaches its player.
   const conns = (await fetchConnections(callee)).find((c) => c.connectionId === 'callchart');
   assert.equal(conns, undefined, 'no engine players left');
+});
+
+test('the player writes its position into the session: SESSION_UPDATED seek while playing and at a pause', { timeout: 20_000 }, async () => {
+  const { callee, caller, inbound } = await callPair();
+  const player = callee.attachPlayer(inbound);
+  const mb = await MoosicBoxClient.connect(callee.wsPort);
+  try {
+    const target = { type: 'CONNECTION_OUTPUT' as const, connectionId: 'callchart', outputId: player.audioOutputId };
+    const sessionId = await mb.createSession('progress', [1]);
+    mb.update(sessionId, target, { play: true, position: 0, seek: 0 });
+    // The 3 s track reports about once a second.
+    const progress = await mb.updated(sessionId, (u) => typeof u.seek === 'number' && u.seek >= 0.9, 3000);
+    assert.ok((progress.seek as number) < 2.5, `progress seek ${String(progress.seek)}`);
+    await sleep(300);
+    mb.update(sessionId, target, { playing: false });
+    const paused = await mb.updated(sessionId, (u) => typeof u.seek === 'number' && (u.seek as number) > (progress.seek as number), 2000);
+    const at = player.stream!.positionMs / 1000;
+    assert.ok(Math.abs((paused.seek as number) - at) < 0.05, `the pause writes the exact position: ${String(paused.seek)} vs ${at}`);
+    // A client that connects later sees where the track stands.
+    const late = new TestClient(`ws://127.0.0.1:${callee.wsPort}/playback`);
+    try {
+      await late.opened();
+      late.send({ type: 'GET_CONNECTION_ID' });
+      const sessions = (await late.json('SESSIONS')).payload as Array<{ sessionId: number; seek: unknown }>;
+      const s = sessions.find((x) => x.sessionId === sessionId);
+      assert.ok(s && Math.abs((s.seek as number) - at) < 0.05, JSON.stringify(s));
+    } finally {
+      late.ws.close();
+    }
+    // A client seek is followed, not echoed back as a second update.
+    let echoes = 0;
+    mb.ws.ws.on('message', (raw: unknown) => {
+      const m = JSON.parse(String(raw)) as { type: string; payload?: { sessionId?: number; seek?: number } };
+      if (m.type === 'SESSION_UPDATED' && m.payload?.sessionId === sessionId && m.payload.seek !== undefined) echoes++;
+    });
+    mb.update(sessionId, target, { seek: 0.5 });
+    await waitFor(() => Math.abs(player.stream!.positionMs - 500) < 25, 'the player follows the seek');
+    await sleep(300);
+    assert.ok(echoes <= 1, `${echoes} seek updates for one client seek`);
+  } finally {
+    mb.close();
+    caller.hangup();
+  }
 });
 
 test('a session that targets an audio zone plays into every call in it; a CALL_LEG target reaches one call', { timeout: 30_000 }, async () => {
