@@ -6,7 +6,22 @@
 // sentence at once is common), so the queue re-frames to 160 bytes. A mark is echoed once every
 // byte queued before it has been handed to the call; `clear()` drops the audio at once and returns
 // the marks it cut, which are echoed too (as Twilio does).
+//
+// Why catch-up credit: a bot streaming in real time (an echo, a speech-to-speech model) answers
+// each frame of the caller's a round trip later. When the event loop stalls, the pacer's owed
+// ticks run before the delayed audio is back, find the queue empty, and the frames that arrive
+// next would then sit one tick each behind the ones before them for the rest of the call: every
+// stall added latency for good (the media bench saw medians of 70-170 ms). So a tick that finds
+// the queue dry in the middle of a stream is remembered (at most MAX_OWED), and later ticks play
+// one more frame each while audio is queued, until it is made up. After IDLE_RESET_TICKS dry
+// ticks in a row the bot has paused, the credit goes, and a long utterance that follows (TTS
+// sent at once) plays at exactly one frame per tick.
 import { FRAME_SAMPLES } from '../media/leg.js';
+
+/** Dry ticks remembered at most (100 ms): what a stall may be made up by. */
+const MAX_OWED = 5;
+/** Dry ticks in a row after which the bot is taken to have paused (the credit is dropped). */
+const IDLE_RESET_TICKS = 10;
 
 /** μ-law silence (the code for 0). */
 export const ULAW_SILENCE = 0xff;
@@ -31,6 +46,8 @@ export interface PlayoutStats {
   clearedBytes: number;
   /** Ticks that found a partial frame and padded it with silence. */
   padded: number;
+  /** Frames played in a tick beyond its own, making up ticks that found the queue dry. */
+  caughtUp: number;
 }
 
 export class PlayoutQueue {
@@ -40,7 +57,11 @@ export class PlayoutQueue {
   /** Ticks the queue has held less than one frame with nothing behind it. */
   private partialTicks = 0;
   private readonly out = new Uint8Array(FRAME_SAMPLES);
-  readonly stats: PlayoutStats = { queuedBytes: 0, played: 0, droppedBytes: 0, clearedBytes: 0, padded: 0 };
+  readonly stats: PlayoutStats = { queuedBytes: 0, played: 0, droppedBytes: 0, clearedBytes: 0, padded: 0, caughtUp: 0 };
+  /** Dry ticks in the middle of a stream not yet made up. */
+  private owed = 0;
+  /** Dry ticks in a row since the last frame played (IDLE_RESET_TICKS or more: a pause). */
+  private dry = IDLE_RESET_TICKS;
 
   /** @param maxBytes most audio held (bytes = samples at 8 kHz); beyond it new audio is refused. */
   private marks = 0;
@@ -101,6 +122,7 @@ export class PlayoutQueue {
     this.head = 0;
     this.queued = 0;
     this.partialTicks = 0;
+    this.owed = 0;
     this.stats.queuedBytes = 0;
     return marks;
   }
@@ -109,11 +131,12 @@ export class PlayoutQueue {
   frame(): PlayoutResult {
     const marks: string[] = [];
     this.takeMarks(marks);
-    if (this.queued === 0) return { frame: null, marks };
+    if (this.queued === 0) return this.dryTick(marks);
     // Less than a frame, and no mark behind it to say the utterance is over: give the bot one tick
     // to send the rest before padding (a bot streaming odd-sized chunks in real time is not cut).
-    if (this.queued < FRAME_SAMPLES && !this.markAfterAudio() && this.partialTicks++ < 1) return { frame: null, marks };
+    if (this.queued < FRAME_SAMPLES && !this.markAfterAudio() && this.partialTicks++ < 1) return this.dryTick(marks);
     this.partialTicks = 0;
+    this.dry = 0;
     let filled = 0;
     while (filled < FRAME_SAMPLES && this.head < this.items.length) {
       const it = this.items[this.head]!;
@@ -134,6 +157,23 @@ export class PlayoutQueue {
     this.stats.played++;
     this.stats.queuedBytes = this.queued;
     return { frame: this.out, marks };
+  }
+
+  /**
+   * After this tick's frame: true when one more frame should go in the same tick, to make up a
+   * dry tick of this stream (see the top of the file). Only whole frames are made up.
+   */
+  catchUp(): boolean {
+    if (this.owed === 0 || this.queued < FRAME_SAMPLES) return false;
+    this.owed--;
+    this.stats.caughtUp++;
+    return true;
+  }
+
+  private dryTick(marks: string[]): PlayoutResult {
+    if (++this.dry >= IDLE_RESET_TICKS) this.owed = 0;
+    else if (this.owed < MAX_OWED) this.owed++;
+    return { frame: null, marks };
   }
 
   private markAfterAudio(): boolean {

@@ -291,13 +291,18 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
 
   /** Pacer tick (bidirectional): one frame of the bot's audio into the call, and due marks back. */
   private tick(): void {
-    const { frame, marks } = this.playout.frame();
-    if (frame) {
-      const leg = this.target.leg;
-      if (leg.payload && leg.payload.codec === 'PCMU') leg.payload.writePayload(frame);
-      else leg.write(decodeG711('PCMU', frame, this.pcmOut));
+    let more = true;
+    while (more) {
+      const { frame, marks } = this.playout.frame();
+      if (frame) {
+        const leg = this.target.leg;
+        if (leg.payload && leg.payload.codec === 'PCMU') leg.payload.writePayload(frame);
+        else leg.write(decodeG711('PCMU', frame, this.pcmOut));
+      }
+      if (marks.length) this.echoMarks(marks);
+      // Making up ticks that found the queue dry after a stall (playout.ts).
+      more = frame !== null && this.playout.catchUp();
     }
-    if (marks.length) this.echoMarks(marks);
   }
 
   private echoMarks(marks: string[]): void {

@@ -101,3 +101,49 @@ test('playout: clear drops the audio at once and returns the marks it cut; the q
   assert.equal(q.stats.clearedBytes, 1440);
   assert.equal(q.frame().frame, null, 'nothing plays after clear');
 });
+
+test('playout: ticks that found the queue dry mid-stream are made up, a pause drops the credit', () => {
+  const frame = () => new Uint8Array(160).fill(7);
+  /** One pacer tick as the stream runs it: the frames it plays. */
+  const tick = (q: PlayoutQueue): number => {
+    let n = 0;
+    for (let more = true; more; ) {
+      const r = q.frame();
+      if (r.frame) n++;
+      more = r.frame !== null && q.catchUp();
+    }
+    return n;
+  };
+  const q = new PlayoutQueue(16000);
+  assert.equal(tick(q), 0);
+  assert.equal(tick(q), 0, 'no credit before the bot has played anything');
+  // A real-time bot: one frame per tick.
+  for (let i = 0; i < 5; i++) {
+    q.push(frame());
+    assert.equal(tick(q), 1);
+  }
+  // A stall: three owed ticks run before the delayed frames are back.
+  for (let i = 0; i < 3; i++) assert.equal(tick(q), 0);
+  for (let i = 0; i < 4; i++) q.push(frame());
+  assert.equal(tick(q), 4, 'the three dry ticks are made up at once: no standing backlog');
+  assert.equal(q.queuedBytes, 0);
+  assert.equal(q.stats.caughtUp, 3);
+  // Credit is capped at 5 ticks.
+  q.push(frame());
+  tick(q);
+  for (let i = 0; i < 8; i++) tick(q);
+  for (let i = 0; i < 10; i++) q.push(frame());
+  assert.equal(tick(q), 6, '1 + at most 5 made up');
+  while (q.queuedBytes > 0) tick(q);
+  // A pause of 10 dry ticks: the bot stopped talking; the next utterance (sent at once) plays one frame per tick.
+  for (let i = 0; i < 10; i++) tick(q);
+  for (let i = 0; i < 20; i++) q.push(frame());
+  for (let i = 0; i < 20; i++) assert.equal(tick(q), 1);
+  // clear() drops the credit too.
+  for (let i = 0; i < 3; i++) tick(q);
+  q.push(frame());
+  q.clear();
+  q.push(frame());
+  q.push(frame());
+  assert.equal(tick(q), 1);
+});
