@@ -12,12 +12,15 @@ import { TestClient } from '../helpers/ws-client.js';
 import { ToneCaller, assertHears } from '../helpers/ws-tone-caller.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { waitFor } from '../helpers/wait.js';
+import { TwilioBotSim, sine } from '../helpers/twilio-bot-sim.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'callchart-ws-media-'));
 const engines: Engine[] = [];
 // RTP for the SIP ↔ WS case: this file's own slice of ports.
 const sipEngines = loopbackEngines(41000, 50);
+let bot: TwilioBotSim | undefined;
 after(async () => {
+  await bot?.close();
   await Promise.all(engines.map((e) => e.close()));
   await sipEngines.closeAll();
   rmSync(dir, { recursive: true, force: true });
@@ -160,4 +163,31 @@ test('SIP ↔ WS bridge: a SIP caller and a WS client each hear the other', { ti
   assertHears(readWavFile(heardFile), 1800, 600, 'the SIP phone');
   const st = br.stats();
   assert.ok(st.aToB > 50 && st.bToA > 50, JSON.stringify(st));
+});
+
+test('a WS call streamed to a Twilio-format bot: the bot hears the client, the client hears the bot, stop on hangup', { timeout: 15_000 }, async () => {
+  bot = await TwilioBotSim.start();
+  const started = bot.nextStarted();
+  let stream: ReturnType<Call['stream']> | undefined;
+  const { url } = await wsEngine((call) => void call.once('answered', () => (stream = call.stream(bot!.url))));
+  const c = new ToneCaller(url);
+  await c.answered();
+  const conn = await started;
+  assert.deepEqual(conn.start!.mediaFormat, { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 });
+  // The client speaks 700 Hz: the bot gets it as μ-law media.
+  await c.sendTone(700, 1000);
+  await waitFor(() => conn.inbound.length >= 8000 * 0.6, 'client audio at the bot', 3000);
+  const got = Int16Array.from(conn.inbound.slice(-8000 * 0.6));
+  assert.ok(toneRatio(got, 8000, 700) > 0.5, `700 Hz share at the bot ${toneRatio(got, 8000, 700).toFixed(2)}`);
+  // The bot answers 1 s of 1300 Hz at once: the client hears it, paced.
+  const before = c.heardSamples().length;
+  conn.sendAudio(sine(1300, 1000));
+  await waitFor(() => c.heardSamples().length - before >= 8000 * 0.9, 'the bot audio at the client', 3000);
+  const heard = c.heardSamples().subarray(before);
+  assertHears(heard, 1300, 700, 'the WS client');
+  assert.deepEqual(conn.problems, []);
+  c.hangup();
+  await waitFor(() => conn.closed !== undefined, 'bot socket closed', 3000);
+  assert.equal(conn.messages.at(-1)!.event, 'stop');
+  assert.equal((await stream!.done).reason, 'call-ended');
 });
