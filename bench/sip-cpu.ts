@@ -15,7 +15,7 @@
 // span (measured before the batches). Reported: µs of server CPU per call, per round and median.
 // BENCH_SIP_CPU_METRICS=both adds this tree once more with CALLCHART_METRICS=off (what Prometheus
 // metrics cost per call). BENCH_SIP_CPU_PROF=<dir> runs the servers with --cpu-prof into that directory (profiles cost CPU:
-// read them for where, not how much).
+// read them for where, not how much). BENCH_SIP_CPU_NODE_ARGS adds node flags to the servers.
 //
 // A second table, in process and for this tree only, times the SIP machines' share of a call (the
 // INVITE session's start and its events, the dialog's) with no sockets: far less noisy than the
@@ -38,6 +38,8 @@ const RATE = Math.max(10, Number(process.env.BENCH_SIP_CPU_RATE ?? 400));
 const ROUNDS = Math.max(1, Number(process.env.BENCH_SIP_CPU_ROUNDS ?? 3));
 const TAIL_MS = Math.max(0, Number(process.env.BENCH_SIP_CPU_TAIL_MS ?? 1000));
 const PROF_DIR = process.env.BENCH_SIP_CPU_PROF;
+/** Extra node flags for the servers, e.g. `--trace-gc-nvp` (BENCH_SIP_CPU_NODE_ARGS). */
+const NODE_ARGS = process.env.BENCH_SIP_CPU_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const ROOTS = [here, ...(process.env.BENCH_SIP_CPU_ROOTS ?? '').split(',').map((s) => s.trim()).filter(Boolean)];
 const METRICS_BOTH = process.env.BENCH_SIP_CPU_METRICS === 'both';
 const CLK_TCK = 100; // Linux USER_HZ
@@ -77,7 +79,7 @@ async function startServer(root: string, env: NodeJS.ProcessEnv = process.env): 
   if (!existsSync(entry)) throw new Error(`${entry} missing: build that tree first`);
   const port = await freeUdpPort();
   const out = new Tail(16 * 1024);
-  const node = PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : [];
+  const node = [...(PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', PROF_DIR] : []), ...NODE_ARGS];
   const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999', '--sip-invite-rate', '100000'];
   const child = track(spawn(process.execPath, [...node, entry, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] }));
   child.stdout!.on('data', (d) => out.push(d));
