@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { JitterBuffer, POP_AUDIO, POP_CONCEALED, POP_NONE, type JitterBufferOptions } from '../../src/media/jitter/jitter-buffer.js';
 import { Concealer, bestLag } from '../../src/media/jitter/plc.js';
+import { accelerate, ACCELERATE_INPUT } from '../../src/media/jitter/accelerate.js';
 import { generateTone, meanSquare, toneRatio } from '../../src/media/codecs/tones.js';
 import { Rng } from '../helpers/prng.js';
 
@@ -136,14 +137,14 @@ test('adaptive depth: the target follows the measured jitter, within the bounds,
   assert.equal(capped.targetMs, 40, 'maxMs bounds the target');
 });
 
-test('a delay spike grows the buffer by holding playout; afterwards the excess is discarded', () => {
+test('a delay spike grows the buffer by holding playout; afterwards the excess is given back', () => {
   const arrivals: Arrival[] = [];
   for (let k = 0; k < 300; k++) arrivals.push({ k, at: 5 + k * 20 + (k >= 50 && k < 60 ? 60 : 0) }); // 60 ms more delay for 200 ms
   const { jb, out } = simulate(arrivals, 300 * 20 + 400, { minMs: 20, startMs: 20 }, (k) => new Int16Array(160).fill(k));
   const s = jb.stats();
   assert.equal(s.late, 0, 'held, not dropped');
   assert.ok(s.concealed >= 4, `the spike was bridged by concealment: ${s.concealed}`);
-  assert.ok(s.discarded >= 1, `latency given back: ${s.discarded}`);
+  assert.ok(s.accelerated + s.discarded >= 1, `latency given back: ${s.accelerated} time-compressed, ${s.discarded} dropped`);
   // Whatever was played is in order.
   let last = -Infinity;
   for (const o of out) if (o.kind === POP_AUDIO) {
@@ -235,4 +236,63 @@ test('PLC: real audio after a loss is cross-faded in, and silence conceals as si
   quiet.conceal(q);
   assert.equal(meanSquare(q), 0);
   assert.equal(bestLag(new Int16Array(400)), 0);
+});
+
+test('accelerate: a voiced frame loses whole pitch periods, a quiet one 15 ms, noise nothing', () => {
+  const out = new Int16Array(160);
+  // 200 Hz with a harmonic: period 40 samples.
+  const voiced = new Int16Array(ACCELERATE_INPUT);
+  for (let i = 0; i < voiced.length; i++) voiced[i] = Math.round(6000 * Math.sin((2 * Math.PI * 200 * i) / 8000) + 2000 * Math.sin((2 * Math.PI * 400 * i) / 8000));
+  const t = accelerate(voiced, out);
+  assert.ok(t > 0 && t % 40 === 0, `a multiple of the period removed: ${t}`);
+  // No seam: the frame is the waveform from t on.
+  for (let i = 0; i < 160; i++) assert.ok(Math.abs(out[i]! - voiced[i]!) <= 1, `sample ${i}`);
+  const quiet = new Int16Array(ACCELERATE_INPUT).fill(3);
+  assert.equal(accelerate(quiet, out), 120);
+  const rng = new Rng(7);
+  const noise = new Int16Array(ACCELERATE_INPUT);
+  for (let i = 0; i < noise.length; i++) noise[i] = Math.round((rng.next() - 0.5) * 16000);
+  const before = Int16Array.from(out);
+  assert.equal(accelerate(noise, out), 0, 'white noise has no period');
+  assert.deepEqual(out, before, 'untouched when nothing is removed');
+});
+
+test('after a delay spike, voiced audio is time-compressed back to the target: no frame dropped, no seam, pitch kept', () => {
+  // A continuous 200 Hz tone in 20 ms packets; 80 ms more delay for 200 ms, then back.
+  const tone = (k: number): Int16Array => {
+    const f = new Int16Array(160);
+    for (let i = 0; i < 160; i++) f[i] = Math.round(8000 * Math.sin((2 * Math.PI * 200 * (k * 160 + i)) / 8000));
+    return f;
+  };
+  const arrivals: Arrival[] = [];
+  for (let k = 0; k < 400; k++) arrivals.push({ k, at: 5 + k * 20 + (k >= 50 && k < 60 ? 80 : 0) });
+  const { jb, out } = simulate(arrivals, 400 * 20 + 400, { minMs: 20, startMs: 20 }, tone);
+  const s = jb.stats();
+  assert.equal(s.discarded, 0, 'nothing dropped whole');
+  assert.ok(s.accelerated >= 2, `time-compressed frames: ${s.accelerated}`);
+  assert.ok(s.depthMs <= s.targetMs + 20, `latency back near the target: depth ${s.depthMs} ms, target ${s.targetMs} ms`);
+  // Continuity after the spike's concealment has passed: the largest step between neighbouring
+  // samples stays that of the tone (2π·200/8000·8000 ≈ 1257), so no seam.
+  const played = out.filter((o) => o.kind === POP_AUDIO).slice(-300);
+  const pcm = new Int16Array(played.length * 160);
+  played.forEach((o, i) => pcm.set(o.frame, i * 160));
+  let maxStep = 0;
+  for (let i = 1; i < pcm.length; i++) maxStep = Math.max(maxStep, Math.abs(pcm[i]! - pcm[i - 1]!));
+  assert.ok(maxStep < 1400, `largest step ${maxStep}`);
+  assert.ok(toneRatio(pcm, 8000, 200) > 0.9, 'the pitch is kept');
+});
+
+test('noise with excess depth: no period to remove, so after 1.2 s one frame is dropped', () => {
+  const rng = new Rng(11);
+  const noise = (): Int16Array => {
+    const f = new Int16Array(160);
+    for (let i = 0; i < 160; i++) f[i] = Math.round((rng.next() - 0.5) * 16000);
+    return f;
+  };
+  const arrivals: Arrival[] = [];
+  for (let k = 0; k < 300; k++) arrivals.push({ k, at: 5 + k * 20 + (k >= 50 && k < 60 ? 80 : 0) });
+  const { jb } = simulate(arrivals, 300 * 20 + 400, { minMs: 20, startMs: 20 }, noise);
+  const s = jb.stats();
+  assert.equal(s.accelerated, 0);
+  assert.ok(s.discarded >= 1, `dropped: ${s.discarded}`);
 });

@@ -14,10 +14,14 @@
 //   WITHOUT moving the timeline, so a delayed packet still plays; after `idleMs` of that the buffer
 //   goes quiet (pop() returns NONE) until audio returns, and re-anchors on it.
 // - More than the target buffered for 200 ms (a delay spike has passed, the sender's clock runs
-//   fast): one frame is dropped (`discarded`) to bring latency back; more than maxMs: at once.
+//   fast): frames are time-compressed (accelerate.ts: one pitch period, or 15 ms of quiet, cut out
+//   of a frame without a seam; `accelerated`) until the depth is back. Audio with no period to cut
+//   (noise, music) still over for another second loses a whole frame (`discarded`); more than
+//   maxMs buffered is dropped at once.
 //
 // Nothing is allocated per packet or per frame.
 import { Concealer } from './plc.js';
+import { accelerate, ACCELERATE_INPUT } from './accelerate.js';
 
 const FRAME = 160;
 const SAMPLES_PER_MS = 8;
@@ -28,6 +32,10 @@ const MASK = CAP - 1;
 const MAX_PACKET = 960;
 /** Consecutive late packets after which the sender is taken to have restarted its timestamps. */
 const LATE_RESET = 10;
+/** Pops with excess depth before frames are time-compressed (200 ms). */
+const ACCELERATE_AFTER = 10;
+/** Pops with excess depth before a whole frame is dropped instead (1.2 s: time compression found no period). */
+const DISCARD_AFTER = 60;
 
 export interface JitterBufferOptions {
   /** Smallest target depth in ms (default 20). */
@@ -59,7 +67,9 @@ export interface JitterBufferStats {
   reordered: number;
   /** Packets whose audio was already buffered. */
   duplicates: number;
-  /** Frames dropped to bring the depth back to the target (or under maxMs). */
+  /** Frames played time-compressed (a pitch period, or 15 ms of quiet, removed) to bring the depth back to the target. */
+  accelerated: number;
+  /** Frames dropped whole to bring the depth back to the target (or under maxMs). */
   discarded: number;
   /** Times the buffer re-anchored on a timestamp jump or a restarted sender. */
   resets: number;
@@ -84,6 +94,8 @@ export class JitterBuffer {
   private readonly ring = new Int16Array(CAP);
   private readonly have = new Uint8Array(CAP);
   private readonly scratch = new Int16Array(FRAME);
+  /** The input of one time-compressed frame. */
+  private readonly stretch = new Int16Array(ACCELERATE_INPUT);
   private readonly plc = new Concealer();
 
   private readonly minS: number;
@@ -121,6 +133,7 @@ export class JitterBuffer {
   private reordered = 0;
   private duplicates = 0;
   private discarded = 0;
+  private accelerated = 0;
   private resets = 0;
 
   constructor(opts: JitterBufferOptions = {}) {
@@ -223,8 +236,10 @@ export class JitterBuffer {
     let present = 0;
     for (let i = 0; i < FRAME; i++) present += have[(base + i) & MASK]!;
     let result: PopResult;
+    let removed = 0;
     if (present === FRAME) {
-      for (let i = 0; i < FRAME; i++) out[i] = ring[(base + i) & MASK]!;
+      if (this.excessRun >= ACCELERATE_AFTER) removed = this.accelerate(out);
+      if (removed === 0) for (let i = 0; i < FRAME; i++) out[i] = ring[(base + i) & MASK]!;
       this.plc.observe(out);
       result = POP_AUDIO;
     } else {
@@ -240,7 +255,7 @@ export class JitterBuffer {
       result = POP_CONCEALED;
     }
     this.underrunFrom = -1;
-    this.advance(FRAME);
+    this.advance(FRAME + removed);
     this.framesOut++;
     this.trim();
     return result;
@@ -274,6 +289,7 @@ export class JitterBuffer {
       late: this.late,
       reordered: this.reordered,
       duplicates: this.duplicates,
+      accelerated: this.accelerated,
       discarded: this.discarded,
       resets: this.resets,
     };
@@ -349,7 +365,10 @@ export class JitterBuffer {
     return POP_CONCEALED;
   }
 
-  /** Latency beyond the target for 200 ms: drop a frame. */
+  /**
+   * Counts pops with latency beyond the target: after 200 ms of it pop() time-compresses frames;
+   * if that has not brought it down after 1.2 s, a whole frame is dropped.
+   */
   private trim(): void {
     // Just after a pop, a buffer at its target holds target − 1 frame: a frame more than that is excess.
     const excess = tsDiff(this.endTs, this.playTs) + FRAME - this.target;
@@ -357,10 +376,23 @@ export class JitterBuffer {
       this.excessRun = 0;
       return;
     }
-    if (++this.excessRun < 10) return;
+    if (++this.excessRun < DISCARD_AFTER) return;
     this.excessRun = 0;
     this.advance(FRAME);
     this.discarded++;
+  }
+
+  /** A time-compressed frame into `out`: the samples removed, or 0 (not all of its input is here, or no period). */
+  private accelerate(out: Int16Array): number {
+    if (tsDiff(this.endTs, this.playTs) < ACCELERATE_INPUT) return 0;
+    const x = this.stretch;
+    for (let i = 0, p = this.playTs; i < ACCELERATE_INPUT; i++, p++) {
+      if (!this.have[p & MASK]) return 0;
+      x[i] = this.ring[p & MASK]!;
+    }
+    const removed = accelerate(x, out);
+    if (removed > 0) this.accelerated++;
+    return removed;
   }
 
   /** Over maxMs (a burst, a fast sender): drop the oldest audio at once, down to the target. */
