@@ -162,6 +162,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             tls: tlsOptions(opts.sip),
             resolver: opts.sip?.resolver,
             sessionTimers: opts.sip?.sessionTimers,
+            reliableProvisionals: opts.sip?.reliableProvisionals,
           });
 
     this.drainer = new EngineDrain({

@@ -15,6 +15,7 @@ import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
+import { onPrack } from './prack.js';
 import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -80,6 +81,8 @@ export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransact
     }
     case 'REFER':
       return onRefer(ua, leg, tx);
+    case 'PRACK':
+      return onPrack(leg, tx);
     default:
       tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
   }

@@ -16,6 +16,7 @@ import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import { offerHeaders, offerOnInvite, parseMinSE, uacAnswered, uacHeaders } from './session-timer.js';
+import { inviteHeaders as prackInviteHeaders, onProvisional } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
 
 let defaultResolver: SipDnsResolver | undefined;
@@ -112,7 +113,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
     cseq: 1,
     via: ua.viaFor(dest),
     contact: leg.contact(),
-    headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...Object.entries(o.headers ?? {})],
+    headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...prackInviteHeaders(ua.reliableProvisionals), ...Object.entries(o.headers ?? {})],
     body: leg.localSdp(),
     contentType: 'application/sdp',
   });
@@ -156,6 +157,8 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
   const recordRoute = res.headers.getAll('Record-Route');
   if (res.status < 200) {
     if (res.status > 100 && to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
+    // RFC 3262: a reliable 18x is PRACKed (prack.ts); a retransmitted or out-of-order one goes no further.
+    if (res.status > 100 && !onProvisional(ua, leg, res)) return;
     // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
     leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
     return;
