@@ -164,6 +164,43 @@ test('a PRACK that names nothing outstanding gets 481; the right one 200, then t
   assert.equal((await c.response((r) => r.headers.get('CSeq') === '4 BYE')).status, 200);
 });
 
+test('answered while the 2xx waits for the PRACK: a CANCEL gets 487 and ends the call; a hangup refuses the INVITE 480', async () => {
+  const calls: Call[] = [];
+  const e = await engines.start({
+    onIncomingCall: (call) => {
+      calls.push(call);
+      setTimeout(() => call.answer(), 30);
+      return { action: 'defer' };
+    },
+  });
+  const c = await rawPeer();
+  const port = e.sipPort!;
+  // The caller never PRACKs, and CANCELs once the call is answered on our side.
+  const invite = request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', Require: '100rel' }, SDP);
+  c.send(invite, port);
+  await c.response((r) => r.status === 180);
+  await waitFor(() => calls[0]?.isActive === true, 'answered by the app');
+  const head = invite.split('\n\n')[0]!.split('\n');
+  const keep = (name: string) => head.find((l) => l.startsWith(`${name}:`))!;
+  const cancel = ['CANCEL ' + head[0]!.split(' ')[1] + ' SIP/2.0', keep('Via'), keep('From'), keep('To'), keep('Call-ID'), 'CSeq: 1 CANCEL', 'Max-Forwards: 70', 'Content-Length: 0', '', ''].join('\n');
+  c.send(cancel, port);
+  assert.equal((await c.response((r) => (r.headers.get('CSeq') ?? '').endsWith('CANCEL'))).status, 200);
+  assert.equal((await c.response((r) => r.status >= 200 && r.headers.get('CSeq') === '1 INVITE')).status, 487);
+  await waitFor(() => calls[0]!.isEnded, 'the call ended');
+  assert.equal(calls[0]!.end?.reason, 'remote-hangup');
+  assert.equal(c.got.filter((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE').length, 0, 'no 2xx went');
+
+  // Answered, then hung up by the app before any PRACK: the INVITE is refused (no BYE on an early dialog).
+  calls.length = 0;
+  c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', Require: '100rel' }, SDP), port);
+  await c.response((r) => r.status === 180);
+  await waitFor(() => calls[0]?.isActive === true, 'answered by the app');
+  calls[0]!.hangup();
+  assert.equal((await c.response((r) => r.status >= 200 && r.headers.get('CSeq') === '1 INVITE')).status, 480);
+  await waitFor(() => calls[0]!.isEnded, 'the call ended');
+  assert.equal(c.requests.filter((r) => r.method === 'BYE').length, 0);
+});
+
 test('Require: 100rel with reliableProvisionals off gets 420 Unsupported: 100rel; required gets 421 from a caller without it', async () => {
   const off = await engines.start({ onIncomingCall: () => ({ action: 'accept' }), sip: { reliableProvisionals: 'off' } });
   const c = await rawPeer();

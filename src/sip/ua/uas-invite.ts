@@ -283,7 +283,9 @@ export function onCancel(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
     leg.inviteTx = undefined;
     leg.rel?.send({ type: 'FINAL' });
     leg.dialog?.send({ type: 'DIALOG.REJECTED', status: 487 });
-    leg.call?.actor.send({ type: 'CALL.CANCELLED' });
+    // Answered, but the 2xx was waiting for a PRACK (RFC 3262): the call was up for the app, and is over.
+    if (leg.call?.isActive) leg.call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'CANCEL before our 2xx went (it waited for a PRACK)' });
+    else leg.call?.actor.send({ type: 'CALL.CANCELLED' });
   }
 }
 
