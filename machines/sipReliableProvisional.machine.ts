@@ -7,7 +7,9 @@
 // waits for that PRACK too (`unacked.answer.held`): §3 requires it when the provisional carried
 // SDP and allows it always, and it keeps the answer behind the early dialog's only handshake.
 // After 64*T1 without a PRACK the INVITE is rejected with a 5xx (§3, `failed`). A non-2xx final
-// (a refusal, a CANCEL's 487) ends the retransmissions.
+// (a refusal, a CANCEL's 487) ends the retransmissions. An INVITE without an offer gets ours in
+// the first reliable 18x (RFC 3261 §13.3.1: the first reliable non-failure message; the PRACK
+// carries the answer), and then the 2xx carries no SDP.
 //
 // UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
 // of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
@@ -25,16 +27,21 @@ export interface SipReliableProvisionalInput {
   firstRSeq?: number;
   /** UAS: the CSeq number of the INVITE (a PRACK's RAck must name it). */
   inviteCSeq?: number;
+  /** UAS: the INVITE had no offer: the first reliable 18x carries ours. */
+  delayedOffer?: boolean;
 }
 
 export interface SipReliableProvisionalContext {
   role: 'uac' | 'uas';
   t1: number;
   inviteCSeq: number;
+  delayedOffer: boolean;
+  /** UAS: our offer went in a reliable 18x (the 2xx then carries no SDP). */
+  offered: boolean;
   /** UAS: the RSeq the next reliable provisional takes. */
   nextRSeq: number;
   /** UAS: the provisional awaiting its PRACK. */
-  pending?: { status: number; rseq: number };
+  pending?: { status: number; rseq: number; offer: boolean };
   /** UAS: an 18x asked for while one was outstanding (the latest wins). */
   queued?: number;
   /** UAS: the retransmission schedule: the next interval, and time since the first send (ms). */
@@ -63,6 +70,14 @@ const budget = (c: SipReliableProvisionalContext) => 64 * c.t1;
 /** The next wait: the doubled interval, cut to what is left of the budget. */
 const nextWait = (c: SipReliableProvisionalContext) => Math.min(c.interval, budget(c) - c.elapsed);
 
+/** The next reliable 18x: the next RSeq, and our offer if the INVITE had none and none went yet. */
+const pend = (c: SipReliableProvisionalContext, status: number) => {
+  const offer = c.delayedOffer && !c.offered;
+  return { pending: { status, rseq: c.nextRSeq, offer }, nextRSeq: c.nextRSeq + 1, offered: c.offered || offer };
+};
+const answerParams = ({ context }: { context: SipReliableProvisionalContext }) => ({ sdp: !context.offered });
+const acceptPrack = { type: 'acceptPrack' as const, params: ({ context }: { context: SipReliableProvisionalContext }) => ({ answer: context.pending?.offer ?? false }) };
+
 export const sipReliableProvisionalMachine = setup({
   types: {
     input: {} as SipReliableProvisionalInput,
@@ -71,23 +86,23 @@ export const sipReliableProvisionalMachine = setup({
   },
   actions: {
     // Wire effects, provided by the SIP user agent.
-    /** UAS: send the 18x with Require: 100rel and this RSeq. */
-    sendProvisional: (_, _params: { status: number; rseq: number }) => {},
+    /** UAS: send the 18x with Require: 100rel and this RSeq (and our SDP offer when `offer`). */
+    sendProvisional: (_, _params: { status: number; rseq: number; offer: boolean }) => {},
     /** UAS: send the outstanding 18x again (the same bytes). */
     retransmit: (_, _params: { rseq: number }) => {},
-    /** UAS: 200 to the PRACK that matched. */
-    acceptPrack: () => {},
+    /** UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x. */
+    acceptPrack: (_, _params: { answer: boolean }) => {},
     /** UAS: 481 to a PRACK that matches no outstanding provisional (§3). */
     rejectPrack: () => {},
-    /** UAS: send our 2xx to the INVITE. */
-    sendAnswer: () => {},
+    /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (no offer/answer was done in a reliable 18x). */
+    sendAnswer: (_, _params: { sdp: boolean }) => {},
     /** UAS: no PRACK within 64*T1: reject the INVITE with a 5xx (§3). */
     giveUp: () => {},
     /** UAC: PRACK this provisional (RAck: rseq cseq INVITE) in its early dialog. */
     sendPrack: (_, _params: { tag: string; rseq: number; cseq: number; status: number }) => {},
     // Bookkeeping.
-    setPending: assign(({ context }, p: { status: number }) => ({ pending: { status: p.status, rseq: context.nextRSeq }, nextRSeq: context.nextRSeq + 1 })),
-    takeQueued: assign(({ context }) => ({ pending: { status: context.queued!, rseq: context.nextRSeq }, nextRSeq: context.nextRSeq + 1, queued: undefined })),
+    setPending: assign(({ context }, p: { status: number }) => pend(context, p.status)),
+    takeQueued: assign(({ context }) => ({ ...pend(context, context.queued!), queued: undefined })),
     queue: assign((_, p: { status: number }) => ({ queued: p.status })),
     clear: assign({ pending: undefined, queued: undefined }),
     arm: assign(({ context }) => ({ interval: context.t1, elapsed: 0 })),
@@ -119,6 +134,8 @@ export const sipReliableProvisionalMachine = setup({
     role: input.role,
     t1: input.t1,
     inviteCSeq: input.inviteCSeq ?? 0,
+    delayedOffer: input.delayedOffer ?? false,
+    offered: false,
     nextRSeq: input.firstRSeq ?? 1,
     interval: input.t1,
     elapsed: 0,
@@ -137,18 +154,18 @@ export const sipReliableProvisionalMachine = setup({
         idle: {
           on: {
             PROVISIONAL: { target: 'unacked', actions: { type: 'setPending', params: ({ event }) => ({ status: event.status }) } },
-            ANSWER: { target: 'done', actions: 'sendAnswer' },
+            ANSWER: { target: 'done', actions: { type: 'sendAnswer', params: answerParams } },
             FINAL: 'done',
           },
         },
         unacked: {
           type: 'parallel',
-          entry: ['arm', { type: 'sendProvisional', params: ({ context }) => ({ status: context.pending!.status, rseq: context.pending!.rseq }) }],
+          entry: ['arm', { type: 'sendProvisional', params: ({ context }) => ({ ...context.pending! }) }],
           on: {
             PRACK: [
-              { guard: and(['prackMatches', 'answerHeld']), target: 'done', actions: ['acceptPrack', 'clear', 'sendAnswer'] },
-              { guard: and(['prackMatches', 'hasQueued']), target: 'unacked', reenter: true, actions: ['acceptPrack', 'takeQueued'] },
-              { guard: 'prackMatches', target: 'idle', actions: ['acceptPrack', 'clear'] },
+              { guard: and(['prackMatches', 'answerHeld']), target: 'done', actions: [acceptPrack, 'clear', { type: 'sendAnswer', params: answerParams }] },
+              { guard: and(['prackMatches', 'hasQueued']), target: 'unacked', reenter: true, actions: [acceptPrack, 'takeQueued'] },
+              { guard: 'prackMatches', target: 'idle', actions: [acceptPrack, 'clear'] },
               { actions: 'rejectPrack' },
             ],
             PROVISIONAL: { actions: { type: 'queue', params: ({ event }) => ({ status: event.status }) } },

@@ -164,6 +164,33 @@ test('a PRACK that names nothing outstanding gets 481; the right one 200, then t
   assert.equal((await c.response((r) => r.headers.get('CSeq') === '4 BYE')).status, 200);
 });
 
+test('an INVITE without an offer: ours goes in the reliable 180, the answer in the PRACK, the 2xx has no SDP', async () => {
+  const e = await engines.start({
+    onIncomingCall: (call) => {
+      setTimeout(() => call.answer(), 30);
+      return { action: 'defer' };
+    },
+  });
+  const c = await rawPeer();
+  const port = e.sipPort!;
+  const callId = `late-${Math.random().toString(36).slice(2)}@x`;
+  c.send(request('INVITE', port, c.port, { 'Call-ID': callId, Require: '100rel' }), port);
+  const ringing = await c.response((r) => r.status === 180);
+  assert.match(ringing.headers.get('Content-Type') ?? '', /application\/sdp/);
+  assert.match(ringing.body.toString(), /m=audio \d+ RTP\/AVP/, 'the 180 carries our offer');
+  const to = ringing.headers.get('To')!;
+  const answer = SDP.replace('27990', '27992');
+  c.send(request('PRACK', port, c.port, { 'Call-ID': callId, CSeq: '2 PRACK', To: to, RAck: `${ringing.headers.get('RSeq')} 1 INVITE`, 'Content-Type': 'application/sdp' }, answer), port);
+  assert.equal((await c.response((r) => r.headers.get('CSeq') === '2 PRACK')).status, 200);
+  const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
+  assert.equal(ok.body.length, 0, 'no SDP in the 2xx: the offer/answer is done');
+  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: ok.headers.get('To')! }), port);
+  const leg = e.sip!.legs.byCall(callId)!;
+  assert.deepEqual(leg.sdp?.remote, { address: LO, port: 27992 }, 'the PRACK\'s answer set where media goes');
+  c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '3 BYE', To: ok.headers.get('To')! }), port);
+  assert.equal((await c.response((r) => r.headers.get('CSeq') === '3 BYE')).status, 200);
+});
+
 test('answered while the 2xx waits for the PRACK: a CANCEL gets 487 and ends the call; a hangup refuses the INVITE 480', async () => {
   const calls: Call[] = [];
   const e = await engines.start({

@@ -5,7 +5,7 @@
 // is checked on a SimulatedClock against the RFC's arithmetic.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, createMachine, SimulatedClock, type EventObject } from 'xstate';
+import { assign, createActor, createMachine, SimulatedClock, type EventObject } from 'xstate';
 import { sipReliableProvisionalMachine, type SipReliableProvisionalEvent } from '../../machines/sipReliableProvisional.machine.js';
 import { runModel } from '../helpers/model.js';
 
@@ -57,7 +57,7 @@ function uasOracle(from: string, ev: EventObject, snap: { context: Ctx }): strin
   return undefined;
 }
 
-function runUas(machine: typeof sipReliableProvisionalMachine) {
+function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uasInput & { delayedOffer?: boolean } = uasInput) {
   const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
   const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
   const m = machine.provide({
@@ -74,12 +74,12 @@ function runUas(machine: typeof sipReliableProvisionalMachine) {
   });
   return runModel({
     machine: m,
-    input: uasInput,
+    input,
     events: uasEvents as EventObject[],
     oracle: uasOracle as never,
     makeActor: (clock) => {
       wire.length = 0;
-      return createActor(m, { input: uasInput, clock });
+      return createActor(m, { input, clock });
     },
     states: {
       'uas.idle': (s) => {
@@ -88,14 +88,20 @@ function runUas(machine: typeof sipReliableProvisionalMachine) {
       },
       'uas.unacked': (s) => {
         const sent = wire.filter((w) => w.type === 'sendProvisional');
-        assert.deepEqual(sent.at(-1)!.params, { status: s.context.pending!.status, rseq: s.context.pending!.rseq }, 'the outstanding 18x went with its RSeq');
+        assert.deepEqual(sent.at(-1)!.params, s.context.pending, 'the outstanding 18x went with its RSeq');
+        // RFC 3261 §13.3.1: an INVITE without an offer gets ours in the first reliable 18x, and only there.
+        sent.forEach((w, i) => assert.equal(w.params!.offer, input.delayedOffer === true && i === 0, `offer in 18x #${i + 1}`));
         // RSeqs go up by one, from the first (§3).
         sent.forEach((w, i) => assert.equal(w.params!.rseq, 100 + i));
         const answered = wire.filter((w) => w.type === 'sendAnswer').length;
         assert.equal(answered, 0, 'the 2xx waits for the PRACK');
       },
       'uas.done': () => {
-        assert.ok(wire.filter((w) => w.type === 'sendAnswer').length <= 1, 'one 2xx at most');
+        const answers = wire.filter((w) => w.type === 'sendAnswer');
+        assert.ok(answers.length <= 1, 'one 2xx at most');
+        // The 2xx carries SDP unless our offer went in a reliable 18x.
+        const offered = input.delayedOffer === true && wire.some((w) => w.type === 'sendProvisional');
+        if (answers.length) assert.equal(answers[0]!.params!.sdp, !offered);
       },
       'uas.failed': () => assert.ok(wire.some((w) => w.type === 'giveUp')),
     },
@@ -103,6 +109,9 @@ function runUas(machine: typeof sipReliableProvisionalMachine) {
       // Every PRACK got exactly one answer: 200 or 481.
       const pracks = events.filter((e) => e.type === 'PRACK').length;
       assert.equal(wire.filter((w) => w.type === 'acceptPrack' || w.type === 'rejectPrack').length, pracks);
+      // Only the PRACK of the 18x that carried our offer carries the answer.
+      const accepted = wire.filter((w) => w.type === 'acceptPrack');
+      accepted.forEach((w, i) => assert.equal(w.params!.answer, input.delayedOffer === true && i === 0));
     },
   });
 }
@@ -110,6 +119,25 @@ function runUas(machine: typeof sipReliableProvisionalMachine) {
 test('reliable provisionals (UAS): generated paths drive the real actor; an RFC 3262 §3 oracle checks every transition', async () => {
   const r = await runUas(sipReliableProvisionalMachine);
   for (const s of ['uas.idle', 'uas.unacked', 'uas.done', 'uas.failed']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
+});
+
+test('reliable provisionals (UAS), INVITE without an offer: ours in the first reliable 18x, the answer in its PRACK, no SDP in the 2xx', async () => {
+  await runUas(sipReliableProvisionalMachine, { ...uasInput, delayedOffer: true });
+});
+
+test('reliable provisionals (UAS): the model tests catch a planted bug (the offer goes in every reliable 18x)', async () => {
+  const buggy = createMachine(sipReliableProvisionalMachine.config, {
+    ...sipReliableProvisionalMachine.implementations,
+    actions: {
+      ...sipReliableProvisionalMachine.implementations.actions,
+      setPending: assign(({ context }, p: { status: number }) => ({
+        pending: { status: p.status, rseq: context.nextRSeq, offer: context.delayedOffer },
+        nextRSeq: context.nextRSeq + 1,
+        offered: context.delayedOffer,
+      })),
+    },
+  } as never) as unknown as typeof sipReliableProvisionalMachine;
+  await assert.rejects(runUas(buggy, { ...uasInput, delayedOffer: true }), /offer in 18x #\d/);
 });
 
 test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx does not wait for the PRACK)', async () => {
@@ -128,7 +156,7 @@ test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx 
             ...uas.states,
             unacked: {
               ...unacked,
-              states: { ...unacked.states, answer: { ...answer, states: { ...answer.states, none: { on: { ANSWER: { target: '#sipReliableProvisional.uas.done', actions: 'sendAnswer' } } } } } },
+              states: { ...unacked.states, answer: { ...answer, states: { ...answer.states, none: { on: { ANSWER: { target: '#sipReliableProvisional.uas.done', actions: { type: 'sendAnswer', params: { sdp: true } } } } } } } },
             },
           },
         },

@@ -165,11 +165,11 @@ export class SipLeg implements CallWire {
     else this.sendAnswerNow();
   }
 
-  /** Our 2xx to the INVITE, now. */
-  sendAnswerNow(): void {
+  /** Our 2xx to the INVITE, now; without SDP when the offer/answer was done in a reliable 18x and its PRACK. */
+  sendAnswerNow(sdp = true): void {
     const tx = this.inviteTx;
     if (!tx) return;
-    const body = this.answerSdp ?? this.localSdp();
+    const body = sdp ? (this.answerSdp ?? this.localSdp()) : undefined;
     const request = tx.request; // (the transaction lets go of it once answered)
     const res = createResponse(request, 200, 'OK', {
       toTag: this.localTag,
@@ -179,8 +179,7 @@ export class SipLeg implements CallWire {
         ['Supported', this.ua.supported],
         ...(this.inviteTimer ? uasHeaders(this.inviteTimer) : []),
       ],
-      body,
-      contentType: 'application/sdp',
+      ...(body !== undefined ? { body, contentType: 'application/sdp' } : {}),
     });
     const sent = tx.respond(res);
     this.inviteTx = undefined;

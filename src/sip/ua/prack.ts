@@ -63,10 +63,10 @@ export function reliableProvisionalId(callId: string): string {
 }
 
 /** UAS: the INVITE's 18x go reliably (called once its dialog exists). */
-export function startReliableUas(ua: SipUserAgent, leg: SipLeg, inviteCSeq: number): void {
+export function startReliableUas(ua: SipUserAgent, leg: SipLeg, inviteCSeq: number, delayedOffer: boolean): void {
   // §3: the first RSeq is chosen uniformly between 1 and 2**31-1.
   const firstRSeq = 1 + Math.floor(Math.random() * (2 ** 31 - 2));
-  leg.rel = ua.spawnReliableProvisional(leg, { role: 'uas', t1: ua.timers.t1, firstRSeq, inviteCSeq });
+  leg.rel = ua.spawnReliableProvisional(leg, { role: 'uas', t1: ua.timers.t1, firstRSeq, inviteCSeq, delayedOffer });
 }
 
 /** A PRACK in the early dialog (its CSeq accepted by the dialog actor): the machine matches its RAck. */
@@ -118,23 +118,30 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
     };
   return sipReliableProvisionalMachine.provide({
     actions: {
-      sendProvisional: on((leg, p: { status: number; rseq: number }) => {
+      sendProvisional: on((leg, p: { status: number; rseq: number; offer: boolean }) => {
         const tx = leg.inviteTx;
         if (!tx) return;
         const res = createResponse(tx.request, p.status, p.status === 180 ? 'Ringing' : undefined, {
           toTag: leg.localTag,
           headers: [['Contact', formatNameAddr(leg.contact())], ['Require', '100rel'], ['RSeq', String(p.rseq)]],
+          // The INVITE had no offer: ours goes in the first reliable 18x (RFC 3261 §13.3.1, RFC 3262 §5).
+          ...(p.offer ? { body: leg.localSdp(), contentType: 'application/sdp' } : {}),
         });
         leg.reliableSent = tx.respond(res);
       }),
       retransmit: on((leg) => {
         if (leg.reliableSent && leg.inviteTx) ua.transport.sendBytes(leg.reliableSent.bytes, leg.reliableSent.to);
       }),
-      acceptPrack: on((leg) => answerPrack(leg, 200, 'OK')),
+      acceptPrack: on((leg, p: { answer: boolean }) => {
+        // The answer to the offer our reliable 18x carried (RFC 3262 §5) comes in its PRACK.
+        const body = leg.prackTx?.request.body;
+        if (p.answer && body?.length) applyRemoteSdp(ua, leg, body.toString('utf8'));
+        answerPrack(leg, 200, 'OK');
+      }),
       rejectPrack: on((leg) => answerPrack(leg, 481, 'Call/Transaction Does Not Exist')),
-      sendAnswer: on((leg) => {
+      sendAnswer: on((leg, p: { sdp: boolean }) => {
         leg.reliableSent = undefined;
-        leg.sendAnswerNow();
+        leg.sendAnswerNow(p.sdp);
       }),
       giveUp: on((leg) => {
         leg.reliableSent = undefined;

@@ -213,7 +213,7 @@ function offerInvite(
   // Record-Route of the request becomes the UAS route set (in order).
   const rr = req.headers.getAll('Record-Route');
   if (rr.length || remoteTarget) leg.establishment = { remoteTarget, recordRoute: rr };
-  if (reliable) startReliableUas(ua, leg, cseq.seq);
+  if (reliable) startReliableUas(ua, leg, cseq.seq, parsedOffer === undefined);
   bindMedia(ua, leg);
   tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
   leg.originalTx = tx;
