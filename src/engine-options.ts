@@ -145,6 +145,12 @@ export interface EngineOptions {
      * that does not gets 421. 'off': no 100rel; an INVITE requiring it gets 420.
      */
     reliableProvisionals?: ReliableProvisionalMode;
+    /**
+     * How `call.hold()`/`call.resume()` send their offer: 'INVITE' (default, a re-INVITE) or
+     * 'UPDATE' (RFC 3311, an UPDATE with the SDP offer, answered in its 200) toward a peer whose
+     * Allow names UPDATE; a peer that does not still gets a re-INVITE.
+     */
+    holdMethod?: 'INVITE' | 'UPDATE';
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {

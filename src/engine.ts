@@ -163,6 +163,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             resolver: opts.sip?.resolver,
             sessionTimers: opts.sip?.sessionTimers,
             reliableProvisionals: opts.sip?.reliableProvisionals,
+            holdMethod: opts.sip?.holdMethod,
           });
 
     this.drainer = new EngineDrain({

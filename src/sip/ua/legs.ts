@@ -85,6 +85,8 @@ export class SipLeg implements CallWire {
   rel: ReliableProvisionalActor | undefined;
   /** UAS: our outstanding reliable 18x as sent, for its retransmissions. */
   reliableSent: SentResponse | undefined;
+  /** The methods the peer's Allow named (its INVITE, or its 2xx to ours): an UPDATE offer needs UPDATE there. */
+  peerAllow: ReadonlySet<string> | undefined;
   /** UAS: a PRACK awaiting the reliable provisional actor's verdict. */
   prackTx: ServerTransaction | undefined;
   /** UAS: what our 2xx to the INVITE says about the session timer (negotiated when it arrived). */

@@ -87,6 +87,8 @@ export interface SipUserAgentOptions {
   registrar?: RegistrarOptions | false;
   /** Session timers (RFC 4028, src/sip/ua/session-timer.ts); false: none, not even `Supported: timer`. */
   sessionTimers?: SipSessionTimerOptions | false;
+  /** Hold/resume offers by re-INVITE (default) or, toward a peer whose Allow names it, UPDATE (RFC 3311). */
+  holdMethod?: 'INVITE' | 'UPDATE';
   /** Reliable provisional responses (RFC 3262, src/sip/ua/prack.ts); default 'supported'. */
   reliableProvisionals?: ReliableProvisionalMode;
 }

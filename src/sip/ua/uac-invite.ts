@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { Call } from '../../call/call.js';
 import { RtpSession } from '../../media/rtp/session.js';
 import { buildAuthorization, challengeFromResponse } from '../codec/digest.js';
-import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { allowSet, contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { resolveSipTargets, type SipDnsResolver } from '../resolve/rfc3263.js';
 import { createRequest, generateBranch, generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
 import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
@@ -168,6 +168,7 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
     sendAck2xx(ua, leg, res);
     if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
     uacAnswered(ua, leg, res.headers);
+    if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
     // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the machine decides.
     leg.session.send({ type: 'INVITE.ANSWERED' });
     return;

@@ -4,7 +4,7 @@ import { LimitExceededError } from '../../actors/supervisor.js';
 import type { Call } from '../../call/call.js';
 import { RtpSession } from '../../media/rtp/session.js';
 import { generateTag, type SipRequest } from '../codec/message.js';
-import { acceptsMediaType, contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { acceptsMediaType, allowSet, contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { formatUri } from '../codec/uri.js';
 import { negotiate, parseRemoteSdp, type AudioCodec, type ParsedRemote } from '../codec/sdp.js';
 import type { ServerTransaction } from '../transactions/layer.js';
@@ -214,6 +214,7 @@ function offerInvite(
   const rr = req.headers.getAll('Record-Route');
   if (rr.length || remoteTarget) leg.establishment = { remoteTarget, recordRoute: rr };
   if (reliable) startReliableUas(ua, leg, cseq.seq, parsedOffer === undefined);
+  if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(req.headers);
   bindMedia(ua, leg);
   tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
   leg.originalTx = tx;

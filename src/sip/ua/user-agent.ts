@@ -136,6 +136,9 @@ export class SipUserAgent implements TransactionUser {
     this.referees = refereeRegistry(this);
     this.sessionTimers = sessionTimerConfig(opts.sessionTimers);
     this.reliableProvisionals = reliableProvisionalMode(opts.reliableProvisionals);
+    if (opts.holdMethod !== undefined && opts.holdMethod !== 'INVITE' && opts.holdMethod !== 'UPDATE') {
+      throw new Error(`sip.holdMethod must be 'INVITE' or 'UPDATE', got ${String(opts.holdMethod)}`);
+    }
     this.relMachine = provideReliableProvisional(this, (id) => this.legs.bySession(id));
     this.timerMachine = provideSessionTimer(this, (id) => this.legs.bySession(id), {
       resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),

@@ -92,6 +92,8 @@ export interface SipWorkersOptions {
     sessionTimers?: SipSessionTimerOptions | false;
     /** Reliable provisional responses (RFC 3262) in every worker (see EngineOptions.sip.reliableProvisionals). */
     reliableProvisionals?: ReliableProvisionalMode;
+    /** Hold/resume by re-INVITE or UPDATE in every worker (see EngineOptions.sip.holdMethod). */
+    holdMethod?: 'INVITE' | 'UPDATE';
   };
   /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
   allow?: string[];
