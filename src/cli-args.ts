@@ -94,6 +94,8 @@ export interface ServeConfig {
   sipMaxPendingInvites?: number;
   /** Session-Expires asked for in our INVITEs and 2xx (--sip-session-expires, s); absent = none asked. */
   sipSessionExpires?: number;
+  /** Reliable provisional responses (--sip-100rel off|supported|required); absent = 'supported'. */
+  sip100rel?: 'off' | 'supported' | 'required';
   /** A separate /metrics + /health listener (--metrics-port); absent = none. */
   metricsPort?: number;
   /** Bearer token of POST /admin/drain (--admin-token); absent = no admin routes. */
@@ -201,6 +203,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-register': { type: 'string', multiple: true },
         'sip-max-pending': { type: 'string' },
         'sip-session-expires': { type: 'string' },
+        'sip-100rel': { type: 'string' },
         'sip-tcp-port': { type: 'string' },
         'sip-tls-port': { type: 'string' },
         'tls-cert': { type: 'string' },
@@ -323,6 +326,11 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (sipMaxPendingInvites !== undefined && (!Number.isInteger(sipMaxPendingInvites) || sipMaxPendingInvites < 1)) {
     throw new UsageError(`--sip-max-pending must be a positive integer, got ${JSON.stringify(pendingSpec)}`);
   }
+  const relSpec = v['sip-100rel'] ?? (env.CALLCHART_SIP_100REL || undefined);
+  if (relSpec !== undefined && relSpec !== 'off' && relSpec !== 'supported' && relSpec !== 'required') {
+    throw new UsageError(`--sip-100rel must be off, supported or required, got ${JSON.stringify(relSpec)}`);
+  }
+  const sip100rel = relSpec;
   const seSpec = v['sip-session-expires'] ?? (env.CALLCHART_SIP_SESSION_EXPIRES || undefined);
   const sipSessionExpires = seSpec === undefined ? undefined : Number(seSpec);
   if (sipSessionExpires !== undefined && (!Number.isInteger(sipSessionExpires) || sipSessionExpires < 90)) {
@@ -358,6 +366,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipRegister.length ? { sipRegister } : {}),
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
     ...(sipSessionExpires !== undefined ? { sipSessionExpires } : {}),
+    ...(sip100rel !== undefined ? { sip100rel } : {}),
     ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
     ...(adminToken ? { adminToken } : {}),
     ...(metricsSpec === 'off' ? { metrics: false as const } : {}),

@@ -44,6 +44,8 @@ Options (environment variable in brackets):
                          RFC 4028 session timers: ask for this many
                          seconds in our INVITEs and 2xx (≥ 90; default
                          none asked; a caller's is honoured)
+  --sip-100rel <mode>    RFC 3262 reliable provisionals: off,           [CALLCHART_SIP_100REL]
+                         supported (default) or required
   --sip-tcp-port <port>  SIP over TCP on this port too (e.g. 5060;     [CALLCHART_SIP_TCP_PORT]
                          default: none)
   --sip-tls-port <port>  SIP over TLS on this port (e.g. 5061; needs   [CALLCHART_SIP_TLS_PORT]

@@ -48,6 +48,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     ...(latch ? { strictRtp: latch } : {}),
     ...(cfg.srtp ? { srtp: cfg.srtp } : {}),
     ...(cfg.sipSessionExpires ? { sessionTimers: { expires: cfg.sipSessionExpires } } : {}),
+    ...(cfg.sip100rel ? { reliableProvisionals: cfg.sip100rel } : {}),
   };
   let registrar: Engine | undefined;
   const engine = createEngine({

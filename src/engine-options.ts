@@ -7,6 +7,7 @@ import type { InspectOptions } from './inspect/index.js';
 import type { Call, IncomingCallHook } from './call/call.js';
 import type { SipAuthOptions } from './sip/ua/user-agent.js';
 import type { SipSessionTimerOptions } from './sip/ua/session-timer.js';
+import type { ReliableProvisionalMode } from './sip/ua/prack.js';
 import type { RegistrarOptions } from './sip/registrar/registrar.js';
 import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
@@ -136,6 +137,20 @@ export interface EngineOptions {
      * for tests only. false: no session timers, not even `Supported: timer`.
      */
     sessionTimers?: SipSessionTimerOptions | false;
+    /**
+     * Reliable provisional responses (RFC 3262, 100rel/PRACK). 'supported' (default): callchart
+     * says `Supported: 100rel`, sends its 18x reliably (RSeq, retransmitted until PRACK, the 2xx
+     * after it) when an INVITE requires it, and PRACKs reliable 18x to its own INVITEs. 'required':
+     * its INVITEs require 100rel, its 18x are reliable whenever the caller supports it, and an INVITE
+     * that does not gets 421. 'off': no 100rel; an INVITE requiring it gets 420.
+     */
+    reliableProvisionals?: ReliableProvisionalMode;
+    /**
+     * How `call.hold()`/`call.resume()` send their offer: 'INVITE' (default, a re-INVITE) or
+     * 'UPDATE' (RFC 3311, an UPDATE with the SDP offer, answered in its 200) toward a peer whose
+     * Allow names UPDATE; a peer that does not still gets a re-INVITE.
+     */
+    holdMethod?: 'INVITE' | 'UPDATE';
   };
   /** Media runtimes (playback, recording) used by `call.play()` / `call.record()`. */
   media?: {

@@ -162,6 +162,8 @@ export class Engine extends EventEmitter<EngineEvents> {
             tls: tlsOptions(opts.sip),
             resolver: opts.sip?.resolver,
             sessionTimers: opts.sip?.sessionTimers,
+            reliableProvisionals: opts.sip?.reliableProvisionals,
+            holdMethod: opts.sip?.holdMethod,
           });
 
     this.drainer = new EngineDrain({

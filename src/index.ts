@@ -41,6 +41,7 @@ export type { CallEnd, CallEndReason, CallDirection, CallTransport, DtmfSource }
 // SIP
 export type { SipAuthOptions, OutboundCallOptions } from './sip/ua/user-agent.js';
 export type { SipSessionTimerOptions } from './sip/ua/session-timer.js';
+export type { ReliableProvisionalMode } from './sip/ua/prack.js';
 export { REFER_DECISION_MS, type ReferRequest } from './sip/ua/referee.js';
 export type { RegistrarOptions, Registration, Registrations } from './sip/registrar/registrar.js';
 export { RegistrationClient, type RegisterOptions, type RegistrationStateInfo, type RegistrationClientEvents } from './sip/registrar/client.js';

@@ -32,8 +32,9 @@ function traced(): { sent: Array<{ method?: string; status?: number; headers: Ma
       const m = p.message;
       const headers = new Map<string, string>();
       for (const name of ['Session-Expires', 'Min-SE', 'Require', 'Supported', 'CSeq']) {
-        const v = m.headers.get(name);
-        if (v !== undefined) headers.set(name, v);
+        // All of a header's lines (our INVITE has `Supported: 100rel` and `Supported: timer`).
+        const v = m.headers.getAll(name);
+        if (v.length) headers.set(name, v.join(', '));
       }
       sent.push(m.kind === 'request' ? { method: m.method, headers } : { status: m.status, headers });
     },

@@ -336,6 +336,14 @@ test('--sip-max-pending (or CALLCHART_SIP_MAX_PENDING) caps pending inbound INVI
   assert.throws(() => parseServeArgs(['--sip-max-pending', '0'], {}), /--sip-max-pending must be a positive integer/);
 });
 
+test('--sip-100rel (or CALLCHART_SIP_100REL) sets reliable provisionals', () => {
+  assert.equal(parseServeArgs([], {}).sip100rel, undefined, "the engine's default");
+  assert.equal(parseServeArgs(['--sip-100rel', 'required'], {}).sip100rel, 'required');
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_100REL: 'off' }).sip100rel, 'off');
+  assert.throws(() => parseServeArgs(['--sip-100rel', 'yes'], {}), /--sip-100rel must be off, supported or required/);
+  assert.ok(HELP.includes('--sip-100rel') && HELP.includes('CALLCHART_SIP_100REL'));
+});
+
 test('--sip-session-expires (or CALLCHART_SIP_SESSION_EXPIRES) asks for RFC 4028 session timers', () => {
   assert.equal(parseServeArgs([], {}).sipSessionExpires, undefined, 'none asked by default');
   assert.equal(parseServeArgs(['--sip-session-expires', '1800'], {}).sipSessionExpires, 1800);

@@ -404,6 +404,12 @@ export function tokenList(headers: HeaderList, name: string): string[] {
     .filter((t) => t !== '');
 }
 
+/** The methods an Allow header names, upper-cased; undefined when the message has none. */
+export function allowSet(headers: HeaderList): ReadonlySet<string> | undefined {
+  const methods = tokenList(headers, 'Allow');
+  return methods.length ? new Set(methods.map((m) => m.trim().toUpperCase())) : undefined;
+}
+
 /**
  * Whether the request's Accept header (§20.1) admits `mediaType` (e.g. "application/sdp"): true
  * without an Accept header; otherwise a range naming it, its type with a wildcard subtype, or the

@@ -15,6 +15,7 @@ import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
+import { onPrack } from './prack.js';
 import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -80,6 +81,8 @@ export function handleInDialog(ua: SipUserAgent, leg: SipLeg, tx: ServerTransact
     }
     case 'REFER':
       return onRefer(ua, leg, tx);
+    case 'PRACK':
+      return onPrack(leg, tx);
     default:
       tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
   }
@@ -161,12 +164,15 @@ function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
 }
 
 /**
- * Send the re-INVITE the session machine decided on (§14.1: it allows one at a time). When the
- * dialog will not send it (it has ended), the machine hears at once that this one is done.
+ * Send the re-INVITE the session machine decided on (§14.1: it allows one at a time), or, with
+ * `sip.holdMethod: 'UPDATE'` toward a peer whose Allow names UPDATE, the same offer in an UPDATE
+ * (RFC 3311 §5.1: one offer at a time too, 491 and its retry alike). When the dialog will not send
+ * it (it has ended), the machine hears at once that this one is done.
  */
 export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
   const before = leg.dialogState.localCSeq;
-  leg.dialog.send({ type: 'REQUEST.SEND', method: 'INVITE', body: leg.localSdp(direction), contentType: 'application/sdp', headers: uacHeaders(leg.ua, leg) });
+  const method = leg.ua.opts.holdMethod === 'UPDATE' && leg.peerAllow?.has('UPDATE') ? 'UPDATE' : 'INVITE';
+  leg.dialog.send({ type: 'REQUEST.SEND', method, body: leg.localSdp(direction), contentType: 'application/sdp', headers: uacHeaders(leg.ua, leg) });
   if (leg.dialogState.localCSeq === before) leg.session.send({ type: 'REINVITE.DONE', status: 0 });
 }
 
@@ -185,10 +191,10 @@ export function sendRefresh(ua: SipUserAgent, leg: SipLeg, method: SessionRefres
 }
 
 /** The final response to our re-INVITE or UPDATE, for the session timer (RFC 4028 §7.2, §10). */
-function refreshAnswered(ua: SipUserAgent, leg: SipLeg, method: string, res: SipResponse): void {
+function refreshAnswered(ua: SipUserAgent, leg: SipLeg, offer: boolean, res: SipResponse): void {
   if (res.status < 300) uacAnswered(ua, leg, res.headers);
-  // A re-INVITE's 491 is retried by the INVITE session machine; an UPDATE's by the timer machine.
-  else if (!(method === 'INVITE' && res.status === 491)) {
+  // An offer's 491 (re-INVITE, or UPDATE with SDP) is retried by the INVITE session machine; a bare UPDATE's by the timer machine.
+  else if (!(offer && res.status === 491)) {
     const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
     leg.timer?.send({ type: 'REFRESH.FAILED', status: res.status, ...(minSE !== undefined ? { minSE } : {}) });
   }
@@ -235,23 +241,25 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
   });
   for (const r of p.routeSet) req.headers.append('Route', r);
   const dest = nextHop(leg, target);
+  // An UPDATE with an offer is the session machine's re-offer (sendReinviteNow), not a bare refresh.
+  const offer = p.method === 'INVITE' || (p.method === 'UPDATE' && body !== undefined);
   ua.transactions.request(req, dest, {
     onResponse: (res, source) => {
       leg.peer.heardFrom(source, true);
       if (res.status >= 300) leg.log.info({ method: p.method, status: res.status, reason: res.reason }, 'in-dialog request failed');
       const contact = res.headers.get('Contact');
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: contact ? contactUriOf(contact) : undefined });
-      if (p.method === 'INVITE' && res.status >= 200 && res.status < 300) {
-        sendAck2xx(ua, leg, res);
+      if (offer && res.status >= 200 && res.status < 300) {
+        if (p.method === 'INVITE') sendAck2xx(ua, leg, res);
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
       }
-      if (p.method === 'INVITE' && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
-      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, p.method, res);
+      if (offer && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
+      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, offer, res);
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
     },
     onTimeout: () => {
-      if (p.method === 'INVITE') leg.session.send({ type: 'REINVITE.DONE', status: 408 });
+      if (offer) leg.session.send({ type: 'REINVITE.DONE', status: 408 });
       if (p.method === 'INVITE' || p.method === 'UPDATE') leg.timer?.send({ type: 'REFRESH.FAILED', status: 408 });
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
       if (p.method === 'BYE') ua.forgetLegLater(leg);

@@ -5,6 +5,7 @@ import type { Actor } from 'xstate';
 import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines/sipDialog.machine.js';
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
 import type { SipSessionTimerMachine } from '../../../machines/sipSessionTimer.machine.js';
+import type { SipReliableProvisionalMachine } from '../../../machines/sipReliableProvisional.machine.js';
 import type { Call, CallTransferOptions, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
@@ -22,6 +23,7 @@ import type { SipUserAgent } from './user-agent.js';
 export type DialogActor = Actor<typeof sipDialogMachine>;
 export type SessionActor = Actor<SipInviteSessionMachine>;
 export type SessionTimerActor = Actor<SipSessionTimerMachine>;
+export type ReliableProvisionalActor = Actor<SipReliableProvisionalMachine>;
 
 /** What the offer/answer settled on for the leg's media. */
 export interface Sdp {
@@ -76,6 +78,17 @@ export class SipLeg implements CallWire {
    * session timer is asked for or agreed (session-timer.ts).
    */
   timer: SessionTimerActor | undefined;
+  /**
+   * The reliable provisional actor (machines/sipReliableProvisional.machine.ts, RFC 3262): spawned
+   * only when 100rel is in use on the call (prack.ts).
+   */
+  rel: ReliableProvisionalActor | undefined;
+  /** UAS: our outstanding reliable 18x as sent, for its retransmissions. */
+  reliableSent: SentResponse | undefined;
+  /** The methods the peer's Allow named (its INVITE, or its 2xx to ours): an UPDATE offer needs UPDATE there. */
+  peerAllow: ReadonlySet<string> | undefined;
+  /** UAS: a PRACK awaiting the reliable provisional actor's verdict. */
+  prackTx: ServerTransaction | undefined;
   /** UAS: what our 2xx to the INVITE says about the session timer (negotiated when it arrived). */
   inviteTimer: UasSessionTimer | undefined;
   /** The session machine's timers (its startTimer/stopTimer actions). */
@@ -132,6 +145,7 @@ export class SipLeg implements CallWire {
 
   /** Our 180 Ringing (the session machine's sendRinging action). */
   sendRinging(): void {
+    if (this.rel) return void this.rel.send({ type: 'PROVISIONAL', status: 180 }); // RFC 3262: prack.ts
     this.inviteTx?.reply(180, 'Ringing', { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
   }
 
@@ -142,14 +156,22 @@ export class SipLeg implements CallWire {
 
   sendProgress(code: number): void {
     if (code === 180) return; // the session machine sends it when the call rings
-    this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
+    if (this.rel) this.rel.send({ type: 'PROVISIONAL', status: code });
+    else this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
     this.session.send({ type: 'PROGRESS.SENT' });
   }
 
   sendAnswer(): void {
+    // With 100rel the 2xx waits for the PRACK of an outstanding reliable 18x (the machine sends it).
+    if (this.rel) this.rel.send({ type: 'ANSWER' });
+    else this.sendAnswerNow();
+  }
+
+  /** Our 2xx to the INVITE, now; without SDP when the offer/answer was done in a reliable 18x and its PRACK. */
+  sendAnswerNow(sdp = true): void {
     const tx = this.inviteTx;
     if (!tx) return;
-    const body = this.answerSdp ?? this.localSdp();
+    const body = sdp ? (this.answerSdp ?? this.localSdp()) : undefined;
     const request = tx.request; // (the transaction lets go of it once answered)
     const res = createResponse(request, 200, 'OK', {
       toTag: this.localTag,
@@ -159,8 +181,7 @@ export class SipLeg implements CallWire {
         ['Supported', this.ua.supported],
         ...(this.inviteTimer ? uasHeaders(this.inviteTimer) : []),
       ],
-      body,
-      contentType: 'application/sdp',
+      ...(body !== undefined ? { body, contentType: 'application/sdp' } : {}),
     });
     const sent = tx.respond(res);
     this.inviteTx = undefined;
@@ -172,8 +193,14 @@ export class SipLeg implements CallWire {
   }
 
   sendReject(code: number, reason?: string): void {
+    this.rejectInvite(code, reason);
+  }
+
+  /** A non-2xx final response to the INVITE: the session, the dialog and the reliable 18x hear of it. */
+  rejectInvite(code: number, reason?: string): void {
     this.inviteTx?.reply(code, reason, { toTag: this.localTag });
     this.inviteTx = undefined;
+    this.rel?.send({ type: 'FINAL' });
     this.session.send({ type: 'INVITE.REFUSED' });
     this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
   }
@@ -181,6 +208,7 @@ export class SipLeg implements CallWire {
   sendRedirect(code: number, contacts: string[]): void {
     this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: contacts.map((c) => ['Contact', c.startsWith('<') ? c : `<${c}>`] as const) });
     this.inviteTx = undefined;
+    this.rel?.send({ type: 'FINAL' });
     this.session.send({ type: 'INVITE.REFUSED' });
     this.dialog.send({ type: 'DIALOG.REJECTED', status: code });
   }
@@ -195,6 +223,9 @@ export class SipLeg implements CallWire {
   }
 
   sendHangup(): void {
+    // Answered, but the 2xx still waits for a PRACK (RFC 3262): the early dialog cannot take a BYE
+    // (§15), so the INVITE is refused instead.
+    if (this.rel?.getSnapshot().matches({ uas: { unacked: { answer: 'held' } } })) return this.rejectInvite(480, 'Temporarily Unavailable');
     // The session machine sends the BYE now, or once our re-INVITE is done and our 2xx ACKed.
     this.session.send({ type: 'HANGUP' });
   }
@@ -230,6 +261,7 @@ export class SipLeg implements CallWire {
     // A live dialog whose 2xx is not ACKed yet keeps retransmitting it: its BYE is waiting (§15).
     if (!this.dialog.getSnapshot().matches('live')) this.session.send({ type: 'SESSION.END' });
     this.timer?.send({ type: 'STOP' });
+    this.rel?.send({ type: 'FINAL' });
     if (!this.awaitingAck()) this.ua.pendingInvites.settle(this);
     // The INVITE transaction lingers 64*T1 after the call; its timeout hook must not keep the
     // whole call (actor, media, RTP buffers) alive that long.
@@ -263,6 +295,7 @@ export class SipLeg implements CallWire {
   stopTimers(): void {
     for (const t of Object.values(this.timers)) clearTimeout(t);
     this.timers.ack2xx = this.timers.glare = undefined;
+    this.rel?.send({ type: 'FINAL' }); // its retransmission timer is the machine's own
     this.last2xx = undefined;
   }
 }

@@ -11,9 +11,10 @@ import type { SipStreamLimits, SipTlsOptions } from '../transport/stream.js';
 import type { SipDnsResolver } from '../resolve/rfc3263.js';
 import type { RegistrarOptions } from '../registrar/registrar.js';
 import type { SipSessionTimerOptions } from './session-timer.js';
+import type { ReliableProvisionalMode } from './prack.js';
 
 /** Methods this UA implements; anything else gets 405 (known) or 501 (unknown), with Allow. */
-export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY', 'UPDATE'] as const;
+export const ALLOWED_METHODS = ['INVITE', 'ACK', 'BYE', 'CANCEL', 'OPTIONS', 'INFO', 'REFER', 'NOTIFY', 'UPDATE', 'PRACK'] as const;
 export const KNOWN_METHODS: ReadonlySet<string> = new Set(['REGISTER', 'SUBSCRIBE', 'PUBLISH', 'MESSAGE', 'UPDATE', 'PRACK', ...ALLOWED_METHODS]);
 export const ALLOW = ALLOWED_METHODS.join(', ');
 
@@ -86,6 +87,10 @@ export interface SipUserAgentOptions {
   registrar?: RegistrarOptions | false;
   /** Session timers (RFC 4028, src/sip/ua/session-timer.ts); false: none, not even `Supported: timer`. */
   sessionTimers?: SipSessionTimerOptions | false;
+  /** Hold/resume offers by re-INVITE (default) or, toward a peer whose Allow names it, UPDATE (RFC 3311). */
+  holdMethod?: 'INVITE' | 'UPDATE';
+  /** Reliable provisional responses (RFC 3262, src/sip/ua/prack.ts); default 'supported'. */
+  reliableProvisionals?: ReliableProvisionalMode;
 }
 
 export interface OutboundCallOptions {

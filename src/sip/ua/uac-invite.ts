@@ -5,7 +5,7 @@ import { isIP } from 'node:net';
 import type { Call } from '../../call/call.js';
 import { RtpSession } from '../../media/rtp/session.js';
 import { buildAuthorization, challengeFromResponse } from '../codec/digest.js';
-import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { allowSet, contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { resolveSipTargets, type SipDnsResolver } from '../resolve/rfc3263.js';
 import { createRequest, generateBranch, generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
 import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
@@ -16,6 +16,7 @@ import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import { offerHeaders, offerOnInvite, parseMinSE, uacAnswered, uacHeaders } from './session-timer.js';
+import { inviteHeaders as prackInviteHeaders, onProvisional } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
 
 let defaultResolver: SipDnsResolver | undefined;
@@ -112,7 +113,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
     cseq: 1,
     via: ua.viaFor(dest),
     contact: leg.contact(),
-    headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...Object.entries(o.headers ?? {})],
+    headers: [['Allow', ALLOW], ['User-Agent', ua.userAgentName], ...prackInviteHeaders(ua.reliableProvisionals), ...Object.entries(o.headers ?? {})],
     body: leg.localSdp(),
     contentType: 'application/sdp',
   });
@@ -156,6 +157,8 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
   const recordRoute = res.headers.getAll('Record-Route');
   if (res.status < 200) {
     if (res.status > 100 && to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
+    // RFC 3262: a reliable 18x is PRACKed (prack.ts); a retransmitted or out-of-order one goes no further.
+    if (res.status > 100 && !onProvisional(ua, leg, res)) return;
     // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
     leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
     return;
@@ -165,6 +168,7 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
     sendAck2xx(ua, leg, res);
     if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
     uacAnswered(ua, leg, res.headers);
+    if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
     // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the machine decides.
     leg.session.send({ type: 'INVITE.ANSWERED' });
     return;

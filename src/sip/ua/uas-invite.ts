@@ -4,7 +4,7 @@ import { LimitExceededError } from '../../actors/supervisor.js';
 import type { Call } from '../../call/call.js';
 import { RtpSession } from '../../media/rtp/session.js';
 import { generateTag, type SipRequest } from '../codec/message.js';
-import { acceptsMediaType, contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
+import { acceptsMediaType, allowSet, contactUriOf, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { formatUri } from '../codec/uri.js';
 import { negotiate, parseRemoteSdp, type AudioCodec, type ParsedRemote } from '../codec/sdp.js';
 import type { ServerTransaction } from '../transactions/layer.js';
@@ -12,6 +12,7 @@ import type { Endpoint } from '../transport/udp.js';
 import { SipLeg } from './legs.js';
 import { applyRemoteSdp, bindMedia, srtpAnswer, useSrtp } from './media-binding.js';
 import { negotiateUas } from './session-timer.js';
+import { startReliableUas, uasReliability } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
 
 /** A new INVITE (no To tag). `parsedTo`: the To header as the router already parsed it. */
@@ -64,6 +65,12 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
     tx.reply(422, 'Session Interval Too Small', { headers: [['Min-SE', String(sessionTimer.minSE)]] });
     return;
   }
+  // RFC 3262 §3: reliable 18x when the caller requires them (or, configured 'required', supports them).
+  const reliability = uasReliability(ua.reliableProvisionals, req.headers);
+  if (reliability === 'extension-required') {
+    tx.reply(421, 'Extension Required', { headers: [['Require', '100rel']] });
+    return;
+  }
   // Pick the codec from the offer before allocating, so the RTP session starts with it.
   let codec: AudioCodec = ua.codecs[0]!;
   // Parsed once: negotiate() below answers from the same parse.
@@ -94,7 +101,7 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   const pooled = RtpSession.fromPool(media);
   if (pooled) {
     try {
-      offerInvite(ua, leg, pooled, tx, req, from, to, parsedOffer);
+      offerInvite(ua, leg, pooled, tx, req, from, to, parsedOffer, reliability === 'reliable');
     } catch (err) {
       if (!leg.call) pendingInvites.settle(leg); // onRequest answers 500
       throw err;
@@ -104,7 +111,7 @@ export function onInvite(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   RtpSession.create(media).then(
     (rtp) => {
       try {
-        offerInvite(ua, leg, rtp, tx, req, from, to, parsedOffer);
+        offerInvite(ua, leg, rtp, tx, req, from, to, parsedOffer, reliability === 'reliable');
       } catch (err) {
         ua.log.error({ err, callId }, 'INVITE handling failed');
         if (tx.finalStatus === undefined) tx.reply(500, 'Server Internal Error');
@@ -129,6 +136,7 @@ function offerInvite(
   from: NameAddr,
   to: NameAddr,
   parsedOffer: ParsedRemote | undefined,
+  reliable: boolean,
 ): void {
   const callId = leg.callId;
   leg.rtp = rtp;
@@ -205,6 +213,8 @@ function offerInvite(
   // Record-Route of the request becomes the UAS route set (in order).
   const rr = req.headers.getAll('Record-Route');
   if (rr.length || remoteTarget) leg.establishment = { remoteTarget, recordRoute: rr };
+  if (reliable) startReliableUas(ua, leg, cseq.seq, parsedOffer === undefined);
+  if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(req.headers);
   bindMedia(ua, leg);
   tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
   leg.originalTx = tx;
@@ -272,8 +282,11 @@ export function onCancel(ua: SipUserAgent, tx: ServerTransaction, req: SipReques
   inviteTx.reply(487, 'Request Terminated', { toTag: leg?.localTag ?? generateTag() });
   if (leg) {
     leg.inviteTx = undefined;
+    leg.rel?.send({ type: 'FINAL' });
     leg.dialog?.send({ type: 'DIALOG.REJECTED', status: 487 });
-    leg.call?.actor.send({ type: 'CALL.CANCELLED' });
+    // Answered, but the 2xx was waiting for a PRACK (RFC 3262): the call was up for the app, and is over.
+    if (leg.call?.isActive) leg.call.actor.send({ type: 'CALL.REMOTE_HANGUP', detail: 'CANCEL before our 2xx went (it waited for a PRACK)' });
+    else leg.call?.actor.send({ type: 'CALL.CANCELLED' });
   }
 }
 

@@ -43,6 +43,8 @@ import { refereeRegistry, type RefereeRegistry } from './referee.js';
 import { provideSessionTimer, sessionTimerConfig, sessionTimerId, type SessionTimerConfig } from './session-timer.js';
 import { sendRefresh } from './in-dialog.js';
 import { resendInviteWithTimer } from './uac-invite.js';
+import { provideReliableProvisional, reliableProvisionalId, reliableProvisionalMode, type ReliableProvisionalMode } from './prack.js';
+import type { SipReliableProvisionalInput } from '../../../machines/sipReliableProvisional.machine.js';
 
 export {
   ALLOWED_METHODS,
@@ -77,6 +79,9 @@ export class SipUserAgent implements TransactionUser {
   /** Session timers (RFC 4028), unless `sessionTimers: false`. */
   /** @internal */ readonly sessionTimers: SessionTimerConfig | undefined;
   private readonly timerMachine: ReturnType<typeof provideSessionTimer>;
+  /** Reliable provisional responses (RFC 3262): 'off', 'supported' or 'required'. */
+  /** @internal */ readonly reliableProvisionals: ReliableProvisionalMode;
+  private readonly relMachine: ReturnType<typeof provideReliableProvisional>;
   private readonly dialogMachine;
   private clients: RegistrationClients | undefined;
   private readonly sessionMachine: InviteSessionLogic;
@@ -130,6 +135,11 @@ export class SipUserAgent implements TransactionUser {
     this.sessionStart = initialSessionSnapshots(this.sessionMachine);
     this.referees = refereeRegistry(this);
     this.sessionTimers = sessionTimerConfig(opts.sessionTimers);
+    this.reliableProvisionals = reliableProvisionalMode(opts.reliableProvisionals);
+    if (opts.holdMethod !== undefined && opts.holdMethod !== 'INVITE' && opts.holdMethod !== 'UPDATE') {
+      throw new Error(`sip.holdMethod must be 'INVITE' or 'UPDATE', got ${String(opts.holdMethod)}`);
+    }
+    this.relMachine = provideReliableProvisional(this, (id) => this.legs.bySession(id));
     this.timerMachine = provideSessionTimer(this, (id) => this.legs.bySession(id), {
       resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
       sendRefresh: (leg, method) => sendRefresh(this, leg, method),
@@ -160,7 +170,8 @@ export class SipUserAgent implements TransactionUser {
 
   /** Our Supported header: the extensions we implement. */
   get supported(): string {
-    return this.sessionTimers ? 'replaces, timer' : 'replaces';
+    const rel = this.reliableProvisionals === 'off' ? '' : ', 100rel';
+    return (this.sessionTimers ? 'replaces, timer' : 'replaces') + rel;
   }
 
   get port(): number {
@@ -268,7 +279,9 @@ export class SipUserAgent implements TransactionUser {
       tx.reply(405, 'Method Not Allowed', { headers: [['Allow', ALLOW]] });
       return;
     }
-    const unsupported = tokenList(req.headers, 'Require').filter((t) => t !== 'replaces' && !(t === 'timer' && this.sessionTimers));
+    const unsupported = tokenList(req.headers, 'Require').filter(
+      (t) => t !== 'replaces' && !(t === 'timer' && this.sessionTimers) && !(t === '100rel' && this.reliableProvisionals !== 'off'),
+    );
     if (unsupported.length && req.method !== 'CANCEL') {
       tx.reply(420, 'Bad Extension', { headers: [['Unsupported', unsupported.join(', ')]] });
       return;
@@ -346,6 +359,18 @@ export class SipUserAgent implements TransactionUser {
     }).ref;
   }
 
+  /** @internal Spawn the leg's reliable provisional actor (RFC 3262), when 100rel is in use (prack.ts). */
+  spawnReliableProvisional(leg: SipLeg, input: SipReliableProvisionalInput): NonNullable<SipLeg['rel']> {
+    return this.opts.supervisor.spawn(this.relMachine, {
+      kind: 'sip-prack',
+      id: reliableProvisionalId(leg.callId),
+      input,
+      group: leg.callId,
+      bindings: { sipCallId: leg.callId, role: leg.role },
+      onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'reliable provisional actor crashed' }),
+    }).ref;
+  }
+
   /**
    * @internal Forget a leg once its dialog is over. Late retransmissions need no leg: the server
    * transactions absorb retransmitted BYEs, a stray ACK is dropped, and requests for a terminated
@@ -377,5 +402,6 @@ export class SipUserAgent implements TransactionUser {
     this.opts.supervisor.stop(LegRegistry.dialogId(leg.callId));
     this.opts.supervisor.stop(inviteSessionId(leg.callId));
     if (leg.timer) this.opts.supervisor.stop(sessionTimerId(leg.callId));
+    if (leg.rel) this.opts.supervisor.stop(reliableProvisionalId(leg.callId));
   }
 }

@@ -29,6 +29,7 @@ import { SipAdmission, logRefusals, type SipRateLimits } from '../transport/admi
 import type { AudioCodec, SrtpMode } from '../codec/sdp.js';
 import type { SipTransportStats } from '../transport/udp.js';
 import type { SipAuthOptions } from '../ua/user-agent.js';
+import type { ReliableProvisionalMode } from '../ua/prack.js';
 import type { SipSessionTimerOptions } from '../ua/session-timer.js';
 
 /**
@@ -89,6 +90,10 @@ export interface SipWorkersOptions {
     srtp?: SrtpMode;
     /** Session timers (RFC 4028) in every worker (see EngineOptions.sip.sessionTimers). */
     sessionTimers?: SipSessionTimerOptions | false;
+    /** Reliable provisional responses (RFC 3262) in every worker (see EngineOptions.sip.reliableProvisionals). */
+    reliableProvisionals?: ReliableProvisionalMode;
+    /** Hold/resume by re-INVITE or UPDATE in every worker (see EngineOptions.sip.holdMethod). */
+    holdMethod?: 'INVITE' | 'UPDATE';
   };
   /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
   allow?: string[];

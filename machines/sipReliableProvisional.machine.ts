@@ -1,0 +1,214 @@
+// Reliable provisional responses (RFC 3262) of one INVITE, from either side.
+//
+// UAS (`uas`): each 18x goes with `Require: 100rel` and the next RSeq, and is retransmitted at
+// T1, doubling, until a PRACK names it (RAck: its RSeq, the INVITE's CSeq, INVITE); the PRACK gets
+// 200, any other gets 481 (§3). One reliable provisional is outstanding at a time: an 18x asked
+// for meanwhile is queued (the latest wins) and goes once the outstanding one is PRACKed. Our 2xx
+// waits for that PRACK too (`unacked.answer.held`): §3 requires it when the provisional carried
+// SDP and allows it always, and it keeps the answer behind the early dialog's only handshake.
+// After 64*T1 without a PRACK the INVITE is rejected with a 5xx (§3, `failed`). A non-2xx final
+// (a refusal, a CANCEL's 487) ends the retransmissions. An INVITE without an offer gets ours in
+// the first reliable 18x (RFC 3261 §13.3.1: the first reliable non-failure message; the PRACK
+// carries the answer), and then the 2xx carries no SDP.
+//
+// UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
+// of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
+// out-of-order one is neither PRACKed nor processed further (§4). Each early dialog (To tag, a
+// forked INVITE has several) keeps its own sequence.
+//
+// Pure: the retransmission delay is arithmetic on the context; the wire effects are named actions.
+import { and, assign, setup, stateIn } from 'xstate';
+
+export interface SipReliableProvisionalInput {
+  role: 'uac' | 'uas';
+  /** §17.1.1.1 T1 (ms). */
+  t1: number;
+  /** UAS: the RSeq of our first reliable provisional (§3: chosen at random in 1..2**31-1 by the runtime). */
+  firstRSeq?: number;
+  /** UAS: the CSeq number of the INVITE (a PRACK's RAck must name it). */
+  inviteCSeq?: number;
+  /** UAS: the INVITE had no offer: the first reliable 18x carries ours. */
+  delayedOffer?: boolean;
+}
+
+export interface SipReliableProvisionalContext {
+  role: 'uac' | 'uas';
+  t1: number;
+  inviteCSeq: number;
+  delayedOffer: boolean;
+  /** UAS: our offer went in a reliable 18x (the 2xx then carries no SDP). */
+  offered: boolean;
+  /** UAS: the RSeq the next reliable provisional takes. */
+  nextRSeq: number;
+  /** UAS: the provisional awaiting its PRACK. */
+  pending?: { status: number; rseq: number; offer: boolean };
+  /** UAS: an 18x asked for while one was outstanding (the latest wins). */
+  queued?: number;
+  /** UAS: the retransmission schedule: the next interval, and time since the first send (ms). */
+  interval: number;
+  elapsed: number;
+  /** UAC: the last in-order RSeq per early dialog (To tag). */
+  acked: Record<string, number>;
+}
+
+export type SipReliableProvisionalEvent =
+  // UAS
+  /** Send this 18x reliably (now, or once the outstanding one is PRACKed). */
+  | { type: 'PROVISIONAL'; status: number }
+  /** A PRACK arrived with this RAck. */
+  | { type: 'PRACK'; rseq: number; cseq: number; method: string }
+  /** The app answered: our 2xx goes now, or once the outstanding provisional is PRACKed. */
+  | { type: 'ANSWER' }
+  /** A non-2xx final response went (refusal, 487 after CANCEL): nothing more is retransmitted. */
+  | { type: 'FINAL' }
+  // UAC
+  /** A reliable 18x (Require: 100rel, RSeq) of the early dialog `tag`, to our INVITE of CSeq `cseq`. */
+  | { type: 'RELIABLE'; tag: string; rseq: number; cseq: number; status: number };
+
+/** The timer's 64*T1 budget (§3), measured from the first send. */
+const budget = (c: SipReliableProvisionalContext) => 64 * c.t1;
+/** The next wait: the doubled interval, cut to what is left of the budget. */
+const nextWait = (c: SipReliableProvisionalContext) => Math.min(c.interval, budget(c) - c.elapsed);
+
+/** The next reliable 18x: the next RSeq, and our offer if the INVITE had none and none went yet. */
+const pend = (c: SipReliableProvisionalContext, status: number) => {
+  const offer = c.delayedOffer && !c.offered;
+  return { pending: { status, rseq: c.nextRSeq, offer }, nextRSeq: c.nextRSeq + 1, offered: c.offered || offer };
+};
+const answerParams = ({ context }: { context: SipReliableProvisionalContext }) => ({ sdp: !context.offered });
+const acceptPrack = { type: 'acceptPrack' as const, params: ({ context }: { context: SipReliableProvisionalContext }) => ({ answer: context.pending?.offer ?? false }) };
+
+export const sipReliableProvisionalMachine = setup({
+  types: {
+    input: {} as SipReliableProvisionalInput,
+    context: {} as SipReliableProvisionalContext,
+    events: {} as SipReliableProvisionalEvent,
+  },
+  actions: {
+    // Wire effects, provided by the SIP user agent.
+    /** UAS: send the 18x with Require: 100rel and this RSeq (and our SDP offer when `offer`). */
+    sendProvisional: (_, _params: { status: number; rseq: number; offer: boolean }) => {},
+    /** UAS: send the outstanding 18x again (the same bytes). */
+    retransmit: (_, _params: { rseq: number }) => {},
+    /** UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x. */
+    acceptPrack: (_, _params: { answer: boolean }) => {},
+    /** UAS: 481 to a PRACK that matches no outstanding provisional (§3). */
+    rejectPrack: () => {},
+    /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (no offer/answer was done in a reliable 18x). */
+    sendAnswer: (_, _params: { sdp: boolean }) => {},
+    /** UAS: no PRACK within 64*T1: reject the INVITE with a 5xx (§3). */
+    giveUp: () => {},
+    /** UAC: PRACK this provisional (RAck: rseq cseq INVITE) in its early dialog. */
+    sendPrack: (_, _params: { tag: string; rseq: number; cseq: number; status: number }) => {},
+    // Bookkeeping.
+    setPending: assign(({ context }, p: { status: number }) => pend(context, p.status)),
+    takeQueued: assign(({ context }) => ({ ...pend(context, context.queued!), queued: undefined })),
+    queue: assign((_, p: { status: number }) => ({ queued: p.status })),
+    clear: assign({ pending: undefined, queued: undefined }),
+    arm: assign(({ context }) => ({ interval: context.t1, elapsed: 0 })),
+    step: assign(({ context }) => ({ elapsed: context.elapsed + nextWait(context), interval: context.interval * 2 })),
+    record: assign(({ context }, p: { tag: string; rseq: number }) => ({ acked: { ...context.acked, [p.tag]: p.rseq } })),
+  },
+  guards: {
+    isUas: ({ context }) => context.role === 'uas',
+    // §3: the RAck names the outstanding provisional: its RSeq, the INVITE's CSeq and method.
+    prackMatches: ({ context, event }) =>
+      event.type === 'PRACK' && context.pending !== undefined && event.rseq === context.pending.rseq && event.cseq === context.inviteCSeq && event.method === 'INVITE',
+    hasQueued: ({ context }) => context.queued !== undefined,
+    answerHeld: stateIn('#sipReliableProvisional.uas.unacked.answer.held'),
+    // The wait that just ended used up the 64*T1 budget.
+    exhausted: ({ context }) => context.elapsed + nextWait(context) >= budget(context),
+    // §4: the first reliable provisional of a dialog, or the next in its sequence.
+    inOrder: ({ context, event }) => {
+      if (event.type !== 'RELIABLE') return false;
+      const last = context.acked[event.tag];
+      return last === undefined || event.rseq === last + 1;
+    },
+  },
+  delays: {
+    retransmit: ({ context }) => nextWait(context),
+  },
+}).createMachine({
+  id: 'sipReliableProvisional',
+  context: ({ input }) => ({
+    role: input.role,
+    t1: input.t1,
+    inviteCSeq: input.inviteCSeq ?? 0,
+    delayedOffer: input.delayedOffer ?? false,
+    offered: false,
+    nextRSeq: input.firstRSeq ?? 1,
+    interval: input.t1,
+    elapsed: 0,
+    acked: {},
+  }),
+  initial: 'start',
+  states: {
+    start: { always: [{ guard: 'isUas', target: 'uas' }, { target: 'uac' }] },
+    uas: {
+      initial: 'idle',
+      on: {
+        // Whatever is not the outstanding provisional's PRACK (handled in `unacked`) gets 481.
+        PRACK: { actions: 'rejectPrack' },
+      },
+      states: {
+        idle: {
+          on: {
+            PROVISIONAL: { target: 'unacked', actions: { type: 'setPending', params: ({ event }) => ({ status: event.status }) } },
+            ANSWER: { target: 'done', actions: { type: 'sendAnswer', params: answerParams } },
+            FINAL: 'done',
+          },
+        },
+        unacked: {
+          type: 'parallel',
+          entry: ['arm', { type: 'sendProvisional', params: ({ context }) => ({ ...context.pending! }) }],
+          on: {
+            PRACK: [
+              { guard: and(['prackMatches', 'answerHeld']), target: 'done', actions: [acceptPrack, 'clear', { type: 'sendAnswer', params: answerParams }] },
+              { guard: and(['prackMatches', 'hasQueued']), target: 'unacked', reenter: true, actions: [acceptPrack, 'takeQueued'] },
+              { guard: 'prackMatches', target: 'idle', actions: [acceptPrack, 'clear'] },
+              { actions: 'rejectPrack' },
+            ],
+            PROVISIONAL: { actions: { type: 'queue', params: ({ event }) => ({ status: event.status }) } },
+            FINAL: { target: 'done', actions: 'clear' },
+          },
+          states: {
+            retransmit: {
+              initial: 'waiting',
+              states: {
+                waiting: {
+                  after: {
+                    retransmit: [
+                      { guard: 'exhausted', target: '#sipReliableProvisional.uas.failed', actions: ['giveUp', 'clear'] },
+                      { target: 'waiting', reenter: true, actions: ['step', { type: 'retransmit', params: ({ context }) => ({ rseq: context.pending!.rseq }) }] },
+                    ],
+                  },
+                },
+              },
+            },
+            answer: {
+              initial: 'none',
+              states: { none: { on: { ANSWER: 'held' } }, held: {} },
+            },
+          },
+        },
+        /** The INVITE has its final response (or our 2xx went): PRACKs now match nothing. */
+        done: {},
+        /** No PRACK came within 64*T1: the INVITE was rejected. */
+        failed: {},
+      },
+    },
+    uac: {
+      on: {
+        RELIABLE: {
+          guard: 'inOrder',
+          actions: [
+            { type: 'record', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq }) },
+            { type: 'sendPrack', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq, cseq: event.cseq, status: event.status }) },
+          ],
+        },
+      },
+    },
+  },
+});
+
+export type SipReliableProvisionalMachine = typeof sipReliableProvisionalMachine;

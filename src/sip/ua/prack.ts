@@ -1,0 +1,164 @@
+// Reliable provisional responses (RFC 3262) on the wire: `100rel` in Supported/Require, RSeq on our
+// reliable 18x and RAck on PRACK, and the effects of the reliable provisional machine
+// (machines/sipReliableProvisional.machine.ts), which holds the RSeq sequence, the retransmission
+// schedule, which PRACK matches, when our held 2xx may go, and which 18x a UAC PRACKs. A leg gets
+// that actor only when 100rel is in use on it: other calls cost nothing more and keep their wire.
+import { sipReliableProvisionalMachine } from '../../../machines/sipReliableProvisional.machine.js';
+import { formatNameAddr, parseCSeq, parseNameAddr, tokenList } from '../codec/headers.js';
+import type { HeaderList } from '../codec/header-list.js';
+import { createResponse, type SipResponse } from '../codec/message.js';
+import type { ServerTransaction } from '../transactions/layer.js';
+import type { SipLeg } from './legs.js';
+import { applyRemoteSdp } from './media-binding.js';
+import type { SipUserAgent } from './user-agent.js';
+
+/**
+ * `sip.reliableProvisionals`: 'off' (no 100rel: an INVITE requiring it gets 420), 'supported'
+ * (the default: `Supported: 100rel` in our INVITEs and 2xx; our 18x are reliable when the INVITE
+ * requires it; a reliable 18x to our INVITE is PRACKed), 'required' (our INVITEs require it; our
+ * 18x are reliable whenever the caller supports it, and an INVITE that does not gets 421).
+ */
+export type ReliableProvisionalMode = 'off' | 'supported' | 'required';
+
+export function reliableProvisionalMode(m: unknown): ReliableProvisionalMode {
+  if (m === undefined) return 'supported';
+  if (m === 'off' || m === 'supported' || m === 'required') return m;
+  throw new Error(`sip.reliableProvisionals must be 'off', 'supported' or 'required', got ${String(m)}`);
+}
+
+const has100rel = (h: HeaderList, name: string) => tokenList(h, name).some((t) => t.toLowerCase() === '100rel');
+
+/** UAS (§3): whether this INVITE's 18x go reliably, or the INVITE gets 421 (we require what it lacks). */
+export function uasReliability(mode: ReliableProvisionalMode, h: HeaderList): 'reliable' | 'unreliable' | 'extension-required' {
+  if (mode === 'off') return 'unreliable'; // an INVITE requiring 100rel already got 420
+  if (has100rel(h, 'Require')) return 'reliable';
+  if (mode === 'supported') return 'unreliable';
+  return has100rel(h, 'Supported') ? 'reliable' : 'extension-required';
+}
+
+/** UAC: what our INVITE says about 100rel. */
+export function inviteHeaders(mode: ReliableProvisionalMode): Array<[string, string]> {
+  if (mode === 'supported') return [['Supported', '100rel']];
+  return mode === 'required' ? [['Require', '100rel']] : [];
+}
+
+/** §7.1: RSeq = 1*DIGIT, 1 to 2**32-1. */
+export function parseRSeq(v: string | undefined): number | undefined {
+  if (v === undefined || !/^\s*\d{1,10}\s*$/.test(v)) return undefined;
+  const n = Number(v);
+  return n >= 1 && n <= 0xffffffff ? n : undefined;
+}
+
+/** §7.2: RAck = response-num LWS CSeq-num LWS Method. */
+export function parseRAck(v: string | undefined): { rseq: number; cseq: number; method: string } | undefined {
+  const m = v === undefined ? null : /^\s*(\d{1,10})\s+(\d{1,10})\s+([A-Za-z0-9.!%*_+`'~-]+)\s*$/.exec(v);
+  if (!m) return undefined;
+  const rseq = parseRSeq(m[1]);
+  const cseq = Number(m[2]);
+  return rseq === undefined || cseq > 0xffffffff ? undefined : { rseq, cseq, method: m[3]! };
+}
+
+export function reliableProvisionalId(callId: string): string {
+  return `rel-${callId}`;
+}
+
+/** UAS: the INVITE's 18x go reliably (called once its dialog exists). */
+export function startReliableUas(ua: SipUserAgent, leg: SipLeg, inviteCSeq: number, delayedOffer: boolean): void {
+  // §3: the first RSeq is chosen uniformly between 1 and 2**31-1.
+  const firstRSeq = 1 + Math.floor(Math.random() * (2 ** 31 - 2));
+  leg.rel = ua.spawnReliableProvisional(leg, { role: 'uas', t1: ua.timers.t1, firstRSeq, inviteCSeq, delayedOffer });
+}
+
+/** A PRACK in the early dialog (its CSeq accepted by the dialog actor): the machine matches its RAck. */
+export function onPrack(leg: SipLeg, tx: ServerTransaction): void {
+  const rack = parseRAck(tx.request.headers.get('RAck'));
+  if (!rack) {
+    tx.reply(400, 'Bad Request (RAck)');
+    return;
+  }
+  leg.prackTx = tx;
+  leg.rel?.send({ type: 'PRACK', ...rack });
+  // No machine (no 100rel on this call), or it did not answer: nothing outstanding matches (§3).
+  if (leg.prackTx === tx) {
+    leg.prackTx = undefined;
+    tx.reply(481, 'Call/Transaction Does Not Exist');
+  }
+}
+
+/**
+ * UAC: a 18x to our INVITE, after its early dialog was made. A reliable one (Require: 100rel, RSeq)
+ * is PRACKed when in order; false when it is a retransmission or out of order: §4 says such a
+ * response is not processed further.
+ */
+export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse): boolean {
+  if (ua.reliableProvisionals === 'off' || !has100rel(res.headers, 'Require')) return true;
+  const rseq = parseRSeq(res.headers.get('RSeq'));
+  const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag;
+  const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
+  if (rseq === undefined || !tag || !cseq) {
+    leg.log.info({ status: res.status }, 'reliable provisional without a valid RSeq or To tag: not PRACKed');
+    return true;
+  }
+  leg.rel ??= ua.spawnReliableProvisional(leg, { role: 'uac', t1: ua.timers.t1 });
+  const ev = { type: 'RELIABLE' as const, tag, rseq, cseq: cseq.seq, status: res.status };
+  if (!leg.rel.getSnapshot().can(ev)) return false;
+  leg.rel.send(ev);
+  // §5: an answer in a reliable 18x is the answer to our offer (early media).
+  if (res.body.length && !leg.sdp) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+  return true;
+}
+
+/** What the machine's actions do on the wire. */
+export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined) {
+  const on =
+    <P>(f: (leg: SipLeg, p: P) => void) =>
+    ({ self }: { self: { id: string } }, p: P) => {
+      const leg = legOf(self.id);
+      if (leg) f(leg, p);
+    };
+  return sipReliableProvisionalMachine.provide({
+    actions: {
+      sendProvisional: on((leg, p: { status: number; rseq: number; offer: boolean }) => {
+        const tx = leg.inviteTx;
+        if (!tx) return;
+        const res = createResponse(tx.request, p.status, p.status === 180 ? 'Ringing' : undefined, {
+          toTag: leg.localTag,
+          headers: [['Contact', formatNameAddr(leg.contact())], ['Require', '100rel'], ['RSeq', String(p.rseq)]],
+          // The INVITE had no offer: ours goes in the first reliable 18x (RFC 3261 §13.3.1, RFC 3262 §5).
+          ...(p.offer ? { body: leg.localSdp(), contentType: 'application/sdp' } : {}),
+        });
+        leg.reliableSent = tx.respond(res);
+      }),
+      retransmit: on((leg) => {
+        if (leg.reliableSent && leg.inviteTx) ua.transport.sendBytes(leg.reliableSent.bytes, leg.reliableSent.to);
+      }),
+      acceptPrack: on((leg, p: { answer: boolean }) => {
+        // The answer to the offer our reliable 18x carried (RFC 3262 §5) comes in its PRACK.
+        const body = leg.prackTx?.request.body;
+        if (p.answer && body?.length) applyRemoteSdp(ua, leg, body.toString('utf8'));
+        answerPrack(leg, 200, 'OK');
+      }),
+      rejectPrack: on((leg) => answerPrack(leg, 481, 'Call/Transaction Does Not Exist')),
+      sendAnswer: on((leg, p: { sdp: boolean }) => {
+        leg.reliableSent = undefined;
+        leg.sendAnswerNow(p.sdp);
+      }),
+      giveUp: on((leg) => {
+        leg.reliableSent = undefined;
+        leg.log.warn('no PRACK for our reliable provisional within 64*T1: rejecting the INVITE');
+        // §3: the UAS SHOULD reject the original request with a 5xx.
+        leg.rejectInvite(504, 'Server Time-out (no PRACK)');
+        leg.call?.actor.send({ type: 'CALL.FAILED', code: 504, reason: 'no PRACK for a reliable provisional response' });
+      }),
+      sendPrack: on((leg, p: { rseq: number; cseq: number }) => {
+        leg.dialog.send({ type: 'REQUEST.SEND', method: 'PRACK', headers: [['RAck', `${p.rseq} ${p.cseq} INVITE`]] });
+      }),
+    },
+  });
+}
+
+function answerPrack(leg: SipLeg, status: number, reason: string): void {
+  const tx = leg.prackTx;
+  leg.prackTx = undefined;
+  tx?.reply(status, reason);
+}

@@ -1,0 +1,266 @@
+// Model-based tests of the reliable provisional machine (RFC 3262): generated paths drive the real
+// actor through its real (simulated) retransmission timer; an independent oracle written from §3
+// checks every reachable state × event of the UAS side, and a reference implementation of §4
+// checks the UAC side over random sequences; planted bugs are caught. The retransmission schedule
+// is checked on a SimulatedClock against the RFC's arithmetic.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { assign, createActor, createMachine, SimulatedClock, type EventObject } from 'xstate';
+import { sipReliableProvisionalMachine, type SipReliableProvisionalEvent } from '../../machines/sipReliableProvisional.machine.js';
+import { runModel } from '../helpers/model.js';
+
+const T1 = 500;
+const uasInput = { role: 'uas' as const, t1: T1, firstRSeq: 100, inviteCSeq: 7 };
+
+const uasEvents: SipReliableProvisionalEvent[] = [
+  { type: 'PROVISIONAL', status: 180 },
+  { type: 'PROVISIONAL', status: 183 },
+  { type: 'PRACK', rseq: 100, cseq: 7, method: 'INVITE' },
+  { type: 'PRACK', rseq: 101, cseq: 7, method: 'INVITE' },
+  { type: 'PRACK', rseq: 100, cseq: 8, method: 'INVITE' },
+  { type: 'PRACK', rseq: 100, cseq: 7, method: 'UPDATE' },
+  { type: 'ANSWER' },
+  { type: 'FINAL' },
+];
+
+type Ctx = { pending?: { status: number; rseq: number }; queued?: number; elapsed: number; interval: number };
+const UNACKED = (answer: 'none' | 'held') => `uas.unacked.(retransmit.waiting,answer.${answer})`;
+
+/**
+ * §3 as rules, apart from the machine: one reliable provisional outstanding; the PRACK that names
+ * it (RSeq, the INVITE's CSeq, INVITE) frees the next one, or the held 2xx; the 2xx waits for it;
+ * a non-2xx final ends it; the retransmissions stop at 64*T1, rejecting the INVITE.
+ */
+function uasOracle(from: string, ev: EventObject, snap: { context: Ctx }): string | undefined {
+  const c = snap.context;
+  if (from === 'uas.done' || from === 'uas.failed') return undefined;
+  if (from === 'uas.idle') {
+    if (ev.type === 'PROVISIONAL') return UNACKED('none');
+    if (ev.type === 'ANSWER' || ev.type === 'FINAL') return 'uas.done';
+    return undefined;
+  }
+  const held = from === UNACKED('held');
+  if (ev.type === 'FINAL') return 'uas.done';
+  if (ev.type === 'ANSWER') return UNACKED('held');
+  if (ev.type === 'PRACK') {
+    const p = ev as unknown as { rseq: number; cseq: number; method: string };
+    const matches = p.rseq === c.pending?.rseq && p.cseq === 7 && p.method === 'INVITE';
+    if (!matches) return undefined;
+    if (held) return 'uas.done';
+    return c.queued !== undefined ? UNACKED('none') : 'uas.idle';
+  }
+  if (ev.type.startsWith('xstate.after.')) {
+    // The budget is 64*T1 from the first send, whatever the doubling would say.
+    const wait = Math.min(c.interval, 64 * T1 - c.elapsed);
+    return c.elapsed + wait >= 64 * T1 ? 'uas.failed' : undefined;
+  }
+  return undefined;
+}
+
+function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uasInput & { delayedOffer?: boolean } = uasInput) {
+  const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
+  const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
+  const m = machine.provide({
+    actions: {
+      sendProvisional: log('sendProvisional'),
+      retransmit: log('retransmit'),
+      acceptPrack: log('acceptPrack'),
+      rejectPrack: log('rejectPrack'),
+      sendAnswer: log('sendAnswer'),
+      giveUp: log('giveUp'),
+    },
+    // A constant delay for the traversal (the schedule's arithmetic is in the context; timed below).
+    delays: { retransmit: T1 },
+  });
+  return runModel({
+    machine: m,
+    input,
+    events: uasEvents as EventObject[],
+    oracle: uasOracle as never,
+    makeActor: (clock) => {
+      wire.length = 0;
+      return createActor(m, { input, clock });
+    },
+    states: {
+      'uas.idle': (s) => {
+        assert.equal(s.context.pending, undefined);
+        assert.ok(!wire.some((w) => w.type === 'sendAnswer'), 'no 2xx yet');
+      },
+      'uas.unacked': (s) => {
+        const sent = wire.filter((w) => w.type === 'sendProvisional');
+        assert.deepEqual(sent.at(-1)!.params, s.context.pending, 'the outstanding 18x went with its RSeq');
+        // RFC 3261 §13.3.1: an INVITE without an offer gets ours in the first reliable 18x, and only there.
+        sent.forEach((w, i) => assert.equal(w.params!.offer, input.delayedOffer === true && i === 0, `offer in 18x #${i + 1}`));
+        // RSeqs go up by one, from the first (§3).
+        sent.forEach((w, i) => assert.equal(w.params!.rseq, 100 + i));
+        const answered = wire.filter((w) => w.type === 'sendAnswer').length;
+        assert.equal(answered, 0, 'the 2xx waits for the PRACK');
+      },
+      'uas.done': () => {
+        const answers = wire.filter((w) => w.type === 'sendAnswer');
+        assert.ok(answers.length <= 1, 'one 2xx at most');
+        // The 2xx carries SDP unless our offer went in a reliable 18x.
+        const offered = input.delayedOffer === true && wire.some((w) => w.type === 'sendProvisional');
+        if (answers.length) assert.equal(answers[0]!.params!.sdp, !offered);
+      },
+      'uas.failed': () => assert.ok(wire.some((w) => w.type === 'giveUp')),
+    },
+    afterPath: (events) => {
+      // Every PRACK got exactly one answer: 200 or 481.
+      const pracks = events.filter((e) => e.type === 'PRACK').length;
+      assert.equal(wire.filter((w) => w.type === 'acceptPrack' || w.type === 'rejectPrack').length, pracks);
+      // Only the PRACK of the 18x that carried our offer carries the answer.
+      const accepted = wire.filter((w) => w.type === 'acceptPrack');
+      accepted.forEach((w, i) => assert.equal(w.params!.answer, input.delayedOffer === true && i === 0));
+    },
+  });
+}
+
+test('reliable provisionals (UAS): generated paths drive the real actor; an RFC 3262 §3 oracle checks every transition', async () => {
+  const r = await runUas(sipReliableProvisionalMachine);
+  for (const s of ['uas.idle', 'uas.unacked', 'uas.done', 'uas.failed']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
+});
+
+test('reliable provisionals (UAS), INVITE without an offer: ours in the first reliable 18x, the answer in its PRACK, no SDP in the 2xx', async () => {
+  await runUas(sipReliableProvisionalMachine, { ...uasInput, delayedOffer: true });
+});
+
+test('reliable provisionals (UAS): the model tests catch a planted bug (the offer goes in every reliable 18x)', async () => {
+  const buggy = createMachine(sipReliableProvisionalMachine.config, {
+    ...sipReliableProvisionalMachine.implementations,
+    actions: {
+      ...sipReliableProvisionalMachine.implementations.actions,
+      setPending: assign(({ context }, p: { status: number }) => ({
+        pending: { status: p.status, rseq: context.nextRSeq, offer: context.delayedOffer },
+        nextRSeq: context.nextRSeq + 1,
+        offered: context.delayedOffer,
+      })),
+    },
+  } as never) as unknown as typeof sipReliableProvisionalMachine;
+  await assert.rejects(runUas(buggy, { ...uasInput, delayedOffer: true }), /offer in 18x #\d/);
+});
+
+test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx does not wait for the PRACK)', async () => {
+  const cfg = sipReliableProvisionalMachine.config;
+  const uas = cfg.states!.uas!;
+  const unacked = uas.states!.unacked!;
+  const answer = unacked.states!.answer!;
+  const buggy = createMachine(
+    {
+      ...cfg,
+      states: {
+        ...cfg.states,
+        uas: {
+          ...uas,
+          states: {
+            ...uas.states,
+            unacked: {
+              ...unacked,
+              states: { ...unacked.states, answer: { ...answer, states: { ...answer.states, none: { on: { ANSWER: { target: '#sipReliableProvisional.uas.done', actions: { type: 'sendAnswer', params: { sdp: true } } } } } } } },
+            },
+          },
+        },
+      },
+    } as typeof cfg,
+    sipReliableProvisionalMachine.implementations as never,
+  ) as unknown as typeof sipReliableProvisionalMachine;
+  await assert.rejects(runUas(buggy), /expected uas\.unacked\.\(retransmit\.waiting,answer\.held\), machine went to uas\.done|the 2xx waits/);
+});
+
+test('reliable provisionals (UAS): retransmitted at T1, 3T1, 7T1 … 63T1; the INVITE rejected at 64*T1', () => {
+  const clock = new SimulatedClock();
+  const wire: string[] = [];
+  const m = sipReliableProvisionalMachine.provide({
+    actions: {
+      sendProvisional: (_, p) => void wire.push(`send ${p.status} ${p.rseq} @${clock.now()}`),
+      retransmit: (_, p) => void wire.push(`again ${p.rseq} @${clock.now()}`),
+      giveUp: () => void wire.push(`5xx @${clock.now()}`),
+      sendAnswer: () => void wire.push('2xx'),
+    },
+  });
+  const a = createActor(m, { input: uasInput, clock }).start();
+  a.send({ type: 'PROVISIONAL', status: 180 });
+  a.send({ type: 'ANSWER' });
+  for (let t = 0; t < 70 * T1; t += T1 / 2) clock.increment(T1 / 2);
+  const expected = ['send 180 100 @0', ...[1, 3, 7, 15, 31, 63].map((k) => `again 100 @${k * T1}`), `5xx @${64 * T1}`];
+  assert.deepEqual(wire, expected);
+  assert.ok(a.getSnapshot().matches({ uas: 'failed' }));
+});
+
+test('reliable provisionals (UAS): a PRACK stops the retransmissions and frees the queued 183; the 2xx waits for its PRACK', () => {
+  const clock = new SimulatedClock();
+  const wire: string[] = [];
+  const m = sipReliableProvisionalMachine.provide({
+    actions: {
+      sendProvisional: (_, p) => void wire.push(`send ${p.status} ${p.rseq}`),
+      retransmit: (_, p) => void wire.push(`again ${p.rseq}`),
+      acceptPrack: () => void wire.push('200 PRACK'),
+      rejectPrack: () => void wire.push('481 PRACK'),
+      sendAnswer: () => void wire.push('2xx'),
+    },
+  });
+  const a = createActor(m, { input: uasInput, clock }).start();
+  a.send({ type: 'PROVISIONAL', status: 180 });
+  clock.increment(T1);
+  a.send({ type: 'PROVISIONAL', status: 183 });
+  a.send({ type: 'PRACK', rseq: 101, cseq: 7, method: 'INVITE' }); // names nothing outstanding
+  a.send({ type: 'PRACK', rseq: 100, cseq: 7, method: 'INVITE' });
+  a.send({ type: 'ANSWER' });
+  clock.increment(T1);
+  a.send({ type: 'PRACK', rseq: 101, cseq: 7, method: 'INVITE' });
+  clock.increment(100 * T1);
+  a.send({ type: 'PRACK', rseq: 101, cseq: 7, method: 'INVITE' }); // a late one: nothing outstanding
+  assert.deepEqual(wire, ['send 180 100', 'again 100', '481 PRACK', '200 PRACK', 'send 183 101', 'again 101', '200 PRACK', '2xx', '481 PRACK']);
+  // Answered while a provisional is outstanding and another queued: the 2xx follows the PRACK, the queued 18x is moot.
+  wire.length = 0;
+  const b = createActor(m, { input: uasInput, clock }).start();
+  b.send({ type: 'PROVISIONAL', status: 180 });
+  b.send({ type: 'PROVISIONAL', status: 183 });
+  b.send({ type: 'ANSWER' });
+  b.send({ type: 'PRACK', rseq: 100, cseq: 7, method: 'INVITE' });
+  assert.deepEqual(wire, ['send 180 100', '200 PRACK', '2xx']);
+});
+
+// ---- UAC (§4) -------------------------------------------------------------------------------
+
+/** §4, apart from the machine: PRACK the first of a dialog and then only the next RSeq. */
+function uacReference(events: Array<{ tag: string; rseq: number }>): string[] {
+  const last = new Map<string, number>();
+  const out: string[] = [];
+  for (const e of events) {
+    const l = last.get(e.tag);
+    if (l !== undefined && e.rseq !== l + 1) continue;
+    last.set(e.tag, e.rseq);
+    out.push(`${e.tag}:${e.rseq}`);
+  }
+  return out;
+}
+
+function driveUac(machine: typeof sipReliableProvisionalMachine, events: Array<{ tag: string; rseq: number }>): string[] {
+  const pracks: string[] = [];
+  const m = machine.provide({ actions: { sendPrack: (_, p) => void pracks.push(`${p.tag}:${p.rseq}`) } });
+  const a = createActor(m, { input: { role: 'uac', t1: T1 } }).start();
+  for (const e of events) a.send({ type: 'RELIABLE', tag: e.tag, rseq: e.rseq, cseq: 1, status: 183 });
+  return pracks;
+}
+
+function randomSequences(n: number): Array<Array<{ tag: string; rseq: number }>> {
+  let seed = 42;
+  const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff), seed % k);
+  return Array.from({ length: n }, () => Array.from({ length: 1 + rnd(8) }, () => ({ tag: rnd(3) === 0 ? 'b' : 'a', rseq: 20 + rnd(5) })));
+}
+
+test('reliable provisionals (UAC): PRACKed in order only, per early dialog (against a §4 reference, 500 random sequences)', () => {
+  for (const seq of randomSequences(500)) assert.deepEqual(driveUac(sipReliableProvisionalMachine, seq), uacReference(seq), JSON.stringify(seq));
+  // The cases by name: a retransmission and a gap are not PRACKed; the next one is.
+  assert.deepEqual(driveUac(sipReliableProvisionalMachine, [{ tag: 'a', rseq: 5 }, { tag: 'a', rseq: 5 }, { tag: 'a', rseq: 7 }, { tag: 'a', rseq: 6 }]), ['a:5', 'a:6']);
+});
+
+test('reliable provisionals (UAC): the tests catch a planted bug (a retransmission PRACKed again)', () => {
+  const buggy = sipReliableProvisionalMachine.provide({
+    guards: { inOrder: ({ context, event }) => event.type === 'RELIABLE' && (context.acked[event.tag] === undefined || event.rseq >= context.acked[event.tag]!) },
+  });
+  assert.throws(() => {
+    for (const seq of randomSequences(500)) assert.deepEqual(driveUac(buggy, seq), uacReference(seq));
+  }, assert.AssertionError);
+});
