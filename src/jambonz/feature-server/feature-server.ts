@@ -83,6 +83,7 @@ export class JambonzFeatureServer {
       actions: {
         sendMetadata: ({ self }) => this.listenWires.get(self.id)?.sendMetadata(),
         startStreaming: ({ self }) => this.listenWires.get(self.id)?.startStreaming(),
+        holdStreaming: ({ self }) => this.listenWires.get(self.id)?.holdStreaming(),
         stopStreaming: ({ self }) => this.listenWires.get(self.id)?.stopStreaming(),
         reportFailure: ({ self }, p) => this.listenWires.get(self.id)?.reportFailure(p.error),
       },
