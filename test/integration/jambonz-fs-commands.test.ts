@@ -1,10 +1,16 @@
 // The feature-server's view of the INVITE and the app's live commands, over real loopback sockets:
 // the INVITE's headers in session:new (`sip`) and on the call handle, `sip:request` sent in the
 // caller's dialog (a raw SIP caller reads it and answers), and `listen:status` pausing and
-// resuming a running listen (an audio.jambonz.org server counts the frames).
+// resuming a running listen (an audio.jambonz.org server counts the frames), and `whisper` into a
+// bridged dial (the dialled party hears the whisper instead of the caller, then the caller again).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { pino, type Logger } from 'pino';
+import { toneRatio } from '../../src/media/codecs/tones.js';
+import { collectAudio, toneWav } from '../helpers/jambonz-fs-app.js';
 import { WebSocketServer } from 'ws';
 import type { JambonzSession } from '../../src/jambonz/index.js';
 import type { Call } from '../../src/call/call.js';
@@ -198,6 +204,79 @@ test('listen:status with no listen running is answered with jambonz:error', asyn
   session!.command('listen:status', { listen_status: 'pause' });
   await waitFor(() => errors.some((e) => /listen:status.*no listen/.test(e)), 'jambonz:error');
   assert.ok(call.isActive, 'the call goes on');
+  call.hangup();
+  await call.waitForEnd();
+});
+
+test('whisper: during a bridged dial the dialled party hears the whisper (not the caller), then the bridge is back', async (t) => {
+  t.after(() => engines.closeAll());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-whisper-'));
+  const callerTone = toneWav(dir, 600, 6000);
+  const whisperTone = toneWav(dir, 1000, 800);
+  let b: Call | undefined;
+  const callee = await engines.start({ wsPort: false, onIncomingCall: (c) => ((b = c), { action: 'accept' }) });
+  let session: JambonzSession | undefined;
+  const errors: string[] = [];
+  const fs = await engines.start({
+    wsPort: 0,
+    logger: pino({ level: 'silent' }),
+    jambonzApp: {
+      handler: (s: JambonzSession) => {
+        session = s;
+        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
+        s.reply([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }] as never);
+      },
+    },
+  });
+  const caller = await engines.start({ wsPort: false });
+  const a = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
+  await waitFor(() => a.isActive && b?.isActive === true && session !== undefined, 'the dial is bridged');
+  a.play(callerTone);
+  await new Promise((r) => setTimeout(r, 500));
+  let heard = collectAudio(b!);
+  await new Promise((r) => setTimeout(r, 400));
+  assert.ok(toneRatio(heard(), 8000, 600) > 0.5, 'B hears the caller before the whisper');
+
+  // Whisper a call_sid other than the session's: the dialled party (dial.js: B's call_sid).
+  session!.command('whisper', { whisper: { verb: 'play', url: whisperTone } }, { callSid: 'the-dialled-leg' });
+  await new Promise((r) => setTimeout(r, 150));
+  heard = collectAudio(b!);
+  await new Promise((r) => setTimeout(r, 500));
+  const during = heard();
+  assert.ok(toneRatio(during, 8000, 1000) > 0.5, `B hears the whisper (ratio ${toneRatio(during, 8000, 1000).toFixed(2)})`);
+  assert.ok(toneRatio(during, 8000, 600) < 0.1, `B does not hear the caller during the whisper (ratio ${toneRatio(during, 8000, 600).toFixed(2)})`);
+
+  await new Promise((r) => setTimeout(r, 600));
+  heard = collectAudio(b!);
+  await new Promise((r) => setTimeout(r, 500));
+  const afterW = heard();
+  assert.ok(toneRatio(afterW, 8000, 600) > 0.5, `the bridge is back: B hears the caller again (ratio ${toneRatio(afterW, 8000, 600).toFixed(2)})`);
+  assert.deepEqual(errors, []);
+  a.hangup();
+  await a.waitForEnd();
+  await waitFor(() => fs.featureServer!.size === 0, 'the session is gone');
+});
+
+test('whisper with no bridged dial running is answered with jambonz:error', async (t) => {
+  t.after(() => engines.closeAll());
+  let session: JambonzSession | undefined;
+  const errors: string[] = [];
+  const fs = await engines.start({
+    wsPort: 0,
+    logger: pino({ level: 'silent' }),
+    jambonzApp: {
+      handler: (s: JambonzSession) => {
+        session = s;
+        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
+        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
+      },
+    },
+  });
+  const caller = await engines.start({ wsPort: false });
+  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
+  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
+  session!.command('whisper', { whisper: { verb: 'say', text: 'hello' } });
+  await waitFor(() => errors.some((e) => /whisper.*no bridged dial/.test(e)), 'jambonz:error');
   call.hangup();
   await call.waitForEnd();
 });

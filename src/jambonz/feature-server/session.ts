@@ -21,7 +21,7 @@ import type { ConferenceHost } from './conferences.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
-import { JAMBONZ_COMMAND_SCHEMAS, type JambonzCommandData } from '../protocol.js';
+import { checkCommand, JAMBONZ_COMMAND_SCHEMAS, type JambonzCommandData } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
 import { runVerb, SUPPORTED_VERBS, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
 import type { JambonzSttProvider, JambonzTtsProvider } from './types.js';
@@ -107,6 +107,8 @@ export class FsSession implements VerbHost {
   private waiting: string | undefined;
   private run: { seq: number; abort: AbortController; verb: ExecVerb } | undefined;
   private gathers = 0;
+  /** The running dial's actor and wire, for whisper. */
+  private dial: { actor: Actor<JambonzDialMachine>; wire: DialWire } | undefined;
   /** The running listen/stream verb's actor, for listen:status. */
   private listen: Actor<JambonzListenMachine> | undefined;
   private ended = false;
@@ -305,7 +307,11 @@ export class FsSession implements VerbHost {
   }
 
   spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
-    return this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+    const actor = this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+    const d = { actor, wire };
+    this.dial = d;
+    actor.subscribe({ complete: () => void (this.dial === d && (this.dial = undefined)) });
+    return actor;
   }
 
   spawnRefer(wire: ReferWire): Actor<JambonzReferMachine> {
@@ -415,6 +421,26 @@ export class FsSession implements VerbHost {
     );
   }
 
+  /**
+   * call-session.js `_lccWhisper` → dial.js `whisper`: say/play verbs to one party of the running
+   * dial while the two are unbridged. dial.js plays to B when the command's call_sid is B's; B's
+   * sid reaches the app only in the actionHook here, so any call_sid but the session's own means B.
+   */
+  private whisper(c: AppCommand, bad: (details: string) => void): void {
+    let verbs: ExecVerb[];
+    try {
+      const w = checkCommand('whisper', c.data as JambonzCommandData['whisper']) as JambonzCommandData['whisper'];
+      verbs = (Array.isArray(w.whisper) ? w.whisper : [w.whisper]).map(normalize);
+    } catch (err) {
+      return bad(err instanceof Error ? err.message : String(err));
+    }
+    const d = this.dial;
+    if (!d || !d.actor.getSnapshot().matches({ bridged: 'connected' })) return bad('no bridged dial to whisper into (or a whisper is playing)');
+    const to = c.callSid !== undefined && c.callSid !== this.callSid ? 'callee' : 'caller';
+    this.logger.info({ to, calleeSid: d.wire.calleeSid(), verbs: verbs.length }, 'whisper');
+    d.actor.send({ type: 'WHISPER', to, verbs });
+  }
+
   /** call-session.js `_lccListenStatus` → listen.js `updateListen`: pause or resume the running listen. */
   private listenStatus(status: JambonzCommandData['listen:status']['listen_status'], bad: (details: string) => void): void {
     if (!this.listen) return bad('no listen or stream verb is running');
@@ -433,6 +459,7 @@ export class FsSession implements VerbHost {
       this.exec.ref.send({ type: 'APP.VERBS', verbs: normalizeAll(c.data), queue: c.queueCommand });
       return;
     }
+    if (c.command === 'whisper') return this.whisper(c, bad);
     const schema = (JAMBONZ_COMMAND_SCHEMAS as Record<string, { safeParse(d: unknown): { success: boolean; data?: unknown; error?: { issues: Array<{ message: string }> } } } | undefined>)[c.command];
     if (!schema) return bad('unknown or unsupported command');
     const r = schema.safeParse(c.data);
