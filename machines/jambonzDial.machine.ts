@@ -8,7 +8,9 @@
 // `dial_call_status`, `dial_sip_status` and which leg won. Pure statechart: the adapter places,
 // cancels and bridges the calls (`placeCall`, `ringCaller`, `answerCaller`, `bridge`, `hangupB`,
 // each B action naming its leg) and reports B.* (with the leg) and CALLER.* events; `timeout` and
-// `timeLimit` are named delays.
+// `timeLimit` are named delays. The app's `whisper` command (dial.js `whisper`) unbridges the
+// two, plays its say/play verbs to one party (`startWhisper`), and bridges them again when they
+// are over (WHISPER.DONE); the time limit runs on through it.
 import { and, assign, setup } from 'xstate';
 
 /** jambonz's CallStatus values a dial can end with. */
@@ -48,7 +50,14 @@ export type DialEvent =
   | { type: 'CALLER.ANSWERED' }
   | { type: 'CALLER.ENDED' }
   /** The executor killed the verb (a redirect replaced the stack). */
-  | { type: 'KILL' };
+  | { type: 'KILL' }
+  /** The app's whisper command: say/play verbs (opaque here) to one party while unbridged. */
+  | { type: 'WHISPER'; to: WhisperParty; verbs: readonly object[] }
+  /** The whisper's verbs are over (played, or failed): bridge again. */
+  | { type: 'WHISPER.DONE' };
+
+/** Who hears a whisper: the caller (the session's call) or the dialled party (B). */
+export type WhisperParty = 'caller' | 'callee';
 
 export interface DialOutput {
   status: DialCallStatus;
@@ -83,6 +92,11 @@ export const jambonzDialMachine = setup({
     answerCaller: () => {},
     /** Bridge the caller and the winning leg. */
     bridge: (_, _p: { leg: number }) => {},
+    /** Take the bridge down (for a whisper, or at the end). */
+    unbridge: () => {},
+    startWhisper: (_, _p: { to: WhisperParty; verbs: readonly object[] }) => {},
+    /** Stop a whisper still playing (the dial ends under it). */
+    stopWhisper: () => {},
     /** CANCEL these legs while they ring, BYE those answered. */
     hangupB: (_, _p: { legs: number[] }) => {},
     setReason: assign((_, p: { reason: DialEndReason }) => ({ reason: p.reason })),
@@ -179,7 +193,21 @@ export const jambonzDialMachine = setup({
       },
     },
     bridged: {
-      entry: { type: 'bridge', params: ({ context }) => ({ leg: context.winner ?? 0 }) },
+      initial: 'connected',
+      states: {
+        connected: {
+          entry: { type: 'bridge', params: ({ context }) => ({ leg: context.winner ?? 0 }) },
+          exit: 'unbridge',
+          on: {
+            WHISPER: { target: 'whispering', actions: { type: 'startWhisper', params: ({ event }) => ({ to: event.to, verbs: event.verbs }) } },
+          },
+        },
+        // One whisper at a time: another WHISPER while this one plays is ignored.
+        whispering: {
+          exit: 'stopWhisper',
+          on: { 'WHISPER.DONE': 'connected' },
+        },
+      },
       after: {
         timeLimit: { guard: 'hasTimeLimit', target: 'done', actions: [{ type: 'hangupB', params: ({ context }) => ({ legs: context.winner === undefined ? [] : [context.winner] }) }, { type: 'setReason', params: { reason: 'time-limit' } }] },
       },

@@ -1,9 +1,11 @@
 // One jambonz `listen` / `stream` verb (jambonz-feature-server lib/tasks/listen.js): open an
 // `audio.jambonz.org` socket to the verb's url, send the metadata frame, stream the caller's audio
 // as L16 until the app closes the socket, `maxLength` passes, the `finishOnKey` is pressed or the
-// verb is killed. Pure statechart: the adapter reports SOCKET.* and DTMF and provides
-// `sendMetadata`, `startStreaming`, `stopStreaming` and `reportFailure`; `maxLength` is a named
-// delay (the verb's maxLength seconds).
+// verb is killed; the app's `listen:status` command pauses and resumes the audio in between
+// (listen.js `updateListen`: mod_audio_fork sends nothing while paused; the socket stays open).
+// Pure statechart: the adapter reports SOCKET.*, DTMF, PAUSE and RESUME and provides
+// `sendMetadata`, `startStreaming`, `holdStreaming`, `stopStreaming` and `reportFailure`;
+// `maxLength` is a named delay (the verb's maxLength seconds, running through pauses).
 import { assign, setup } from 'xstate';
 
 export type ListenEndReason = 'app-closed' | 'max-length' | 'finish-key' | 'killed' | 'connect-failed';
@@ -25,6 +27,9 @@ export type ListenEvent =
   | { type: 'SOCKET.FAILED'; error: string }
   | { type: 'SOCKET.CLOSED' }
   | { type: 'DTMF'; digit: string }
+  /** listen:status pause / resume. */
+  | { type: 'PAUSE' }
+  | { type: 'RESUME' }
   | { type: 'KILL' };
 
 export interface ListenOutput {
@@ -41,6 +46,8 @@ export const jambonzListenMachine = setup({
   actions: {
     sendMetadata: () => {},
     startStreaming: () => {},
+    /** Paused: no audio goes to the socket until startStreaming again. */
+    holdStreaming: () => {},
     stopStreaming: (_, _params: { reason: ListenEndReason }) => {},
     reportFailure: (_, _params: { error: string }) => {},
   },
@@ -67,7 +74,12 @@ export const jambonzListenMachine = setup({
       },
     },
     streaming: {
-      entry: ['sendMetadata', 'startStreaming'],
+      entry: 'sendMetadata',
+      initial: 'flowing',
+      states: {
+        flowing: { entry: 'startStreaming', exit: 'holdStreaming', on: { PAUSE: 'paused' } },
+        paused: { on: { RESUME: 'flowing' } },
+      },
       after: { maxLength: { target: 'done', actions: assign({ endReason: 'max-length' as const }) } },
       on: {
         'SOCKET.CLOSED': { target: 'done', actions: assign({ endReason: 'app-closed' as const }) },

@@ -3,6 +3,8 @@
 // is the `ack` of the message jambonz is waiting on or an unsolicited `command redirect`; when the
 // app is too slow it has the fallback ack sent (jambonz hangs up a call whose session:new is not
 // acked within 5 s); and it keeps the session through a dropped socket until jambonz reconnects,
+// Hooks (verb:hook, session:redirect) may be outstanding several at once, as in jambonz: each waits
+// for its own reply in `replies` (by msgid, oldest first) under its own ack deadline.
 // holding the app's reply and queueing its other commands to send once jambonz is back.
 // Pure statechart: every wire effect is a named action the hook route provides, every timer a
 // named delay (`ackTimeout`, `reconnectGrace`). Verb arrays are opaque here: validated upstream.
@@ -45,8 +47,10 @@ export interface JambonzSessionInput {
 export interface JambonzSessionContext {
   callSid: string;
   maxQueued: number;
-  /** The message jambonz is waiting for an ack on; the app's next reply answers it. */
+  /** The session start (session:new/adulting/reconnect) while it waits for its ack. */
   pending: JambonzPending | null;
+  /** Hooks and redirects jambonz waits on, oldest first; each is answered by msgid (or, unnamed, oldest first). */
+  replies: JambonzPending[];
   /** The session start has been acked (by the app or by the fallback). */
   sessionAcked: boolean;
   /** A reply the app gave while the socket was down, sent once jambonz is back. */
@@ -66,8 +70,14 @@ export type JambonzSessionEvent =
   | { type: 'SESSION.REDIRECT'; msgid: string; hook: string }
   | { type: 'SESSION.RECONNECT'; msgid: string }
   | { type: 'HOOK.RECEIVED'; msgid: string; hook: string }
-  /** The app's reply: the ack of the pending message, or a `command redirect` when none is pending. */
-  | { type: 'APP.ACK'; verbs: JambonzVerbList }
+  /**
+   * The app's reply. With `msgid`: the ack of that hook, dropped (noted) when it no longer waits
+   * (answered by the fallback, or lost to a drop). Without: the ack of the session start or of the
+   * oldest waiting hook, or a `command redirect` when nothing waits.
+   */
+  | { type: 'APP.ACK'; verbs: JambonzVerbList; msgid?: string }
+  /** A hook's own ack deadline passed (raised by the machine, delay `ackTimeout`, one per msgid). */
+  | { type: 'REPLY.TIMEOUT'; msgid: string }
   /** The app's code threw: the first failure answers as APP.ACK with the error verbs; later ones are only logged. */
   | { type: 'APP.FAILED'; verbs: JambonzVerbList }
   /** Any other app command (`redirect` with data = verbs, `call:status`, `mute:status`, …). */
@@ -140,32 +150,55 @@ export const jambonzSessionMachine = setup({
     /** The queue was full: its oldest command was dropped. */
     noteQueueFull: (_: unknown, _p: { dropped: string }) => {},
     notifyAckTimeout: (_: unknown, _p: { msgid: string; kind: JambonzPendingKind }) => {},
+    /** A reply named a hook that no longer waits: dropped, never sent as a redirect. */
+    noteLateReply: (_: unknown, _p: { msgid: string }) => {},
     noteDisconnected: (_: unknown, _p: { code: number }) => {},
     noteReconnected: () => {},
-    // The three transitions every state that waits on the app shares (awaitingApp, awaitingHookReply,
-    // redirected), named once here.
-    /** The app did not answer the waiting message in time: jambonz gets the fallback, the app is told. */
+    // What the waiting states (awaitingApp for the session start, awaitingReply for hooks) do, named once here.
+    /** The app did not answer the session start in time: jambonz gets the fallback, the app is told. */
     fallbackAckPending: enqueueActions(({ context, enqueue }) => {
       const p = { msgid: context.pending!.msgid, kind: context.pending!.kind };
       enqueue({ type: 'sendFallbackAck', params: p });
       enqueue({ type: 'notifyAckTimeout', params: p });
       enqueue.assign({ pending: null });
     }),
-    /** A newer message supersedes the waiting one, which is acked empty (jambonz keeps running its verbs). */
-    ackPendingEmpty: enqueueActions(({ context, enqueue }) => {
-      enqueue({ type: 'sendAck', params: { msgid: context.pending!.msgid, verbs: [] } });
+    /** verb:hook / session:redirect: it joins the waiting hooks, under its own deadline, and goes to the app. */
+    takeReply: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'HOOK.RECEIVED' && event.type !== 'SESSION.REDIRECT') return;
+      const kind = event.type === 'HOOK.RECEIVED' ? ('hook' as const) : ('redirect' as const);
+      enqueue.assign({
+        replies: [...context.replies, { msgid: event.msgid, kind, hook: event.hook }],
+        ...(kind === 'hook' ? { hooks: context.hooks + 1 } : {}),
+      });
+      enqueue.raise({ type: 'REPLY.TIMEOUT', msgid: event.msgid }, { delay: 'ackTimeout', id: `reply:${event.msgid}` });
+      enqueue({ type: kind === 'hook' ? 'deliverHook' : 'deliverRedirect', params: { msgid: event.msgid, hook: event.hook } });
     }),
-    /** verb:hook: it becomes the waiting message and goes to the app. */
-    takeHook: enqueueActions(({ context, event, enqueue }) => {
-      if (event.type !== 'HOOK.RECEIVED') return;
-      enqueue.assign({ pending: { msgid: event.msgid, kind: 'hook', hook: event.hook }, hooks: context.hooks + 1 });
-      enqueue({ type: 'deliverHook', params: { msgid: event.msgid, hook: event.hook } });
+    /** The app's reply answers the hook it names (or the oldest); a reply for a hook gone is only noted. */
+    answerReply: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'APP.ACK') return;
+      const target = event.msgid === undefined ? context.replies[0] : context.replies.find((r) => r.msgid === event.msgid);
+      if (!target) {
+        if (event.msgid !== undefined) enqueue({ type: 'noteLateReply', params: { msgid: event.msgid } });
+        else enqueue({ type: 'sendRedirect', params: { verbs: event.verbs, queue: false } });
+        return;
+      }
+      enqueue.cancel(`reply:${target.msgid}`);
+      enqueue({ type: 'sendAck', params: { msgid: target.msgid, verbs: event.verbs } });
+      enqueue.assign({ replies: context.replies.filter((r) => r !== target) });
     }),
-    /** session:redirect: it becomes the waiting message and goes to the app. */
-    takeRedirect: enqueueActions(({ event, enqueue }) => {
-      if (event.type !== 'SESSION.REDIRECT') return;
-      enqueue.assign({ pending: { msgid: event.msgid, kind: 'redirect', hook: event.hook } });
-      enqueue({ type: 'deliverRedirect', params: { msgid: event.msgid, hook: event.hook } });
+    /** A hook's deadline: jambonz gets the fallback for it, the app is told. */
+    fallbackReply: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'REPLY.TIMEOUT') return;
+      const target = context.replies.find((r) => r.msgid === event.msgid);
+      if (!target) return;
+      enqueue({ type: 'sendFallbackAck', params: { msgid: target.msgid, kind: target.kind } });
+      enqueue({ type: 'notifyAckTimeout', params: { msgid: target.msgid, kind: target.kind } });
+      enqueue.assign({ replies: context.replies.filter((r) => r !== target) });
+    }),
+    /** The socket dropped: jambonz abandons the hooks in flight (their acks have nowhere to go). */
+    dropReplies: enqueueActions(({ context, enqueue }) => {
+      for (const r of context.replies) enqueue.cancel(`reply:${r.msgid}`);
+      enqueue.assign({ replies: [] });
     }),
     /** No socket to send on: keep the command (bounded; the oldest goes first). */
     queueCommand: enqueueActions(({ context, event, enqueue }) => {
@@ -196,6 +229,14 @@ export const jambonzSessionMachine = setup({
     sessionUnacked: ({ context }) => !context.sessionAcked,
     sessionUnackedWithHeld: ({ context }) => !context.sessionAcked && context.held !== null,
     hasHeld: ({ context }) => context.held !== null,
+    /** After this event no hook waits any more (it answered or timed out the last one). */
+    settlesLastReply: ({ context, event }) => {
+      if (event.type !== 'APP.ACK' && event.type !== 'REPLY.TIMEOUT') return false;
+      const id = event.type === 'REPLY.TIMEOUT' || event.msgid !== undefined ? event.msgid : context.replies[0]?.msgid;
+      return context.replies.length === 1 && context.replies[0]!.msgid === id;
+    },
+    isNewReply: ({ context, event }) =>
+      (event.type === 'HOOK.RECEIVED' || event.type === 'SESSION.REDIRECT') && !context.replies.some((r) => r.msgid === event.msgid),
   },
   delays: {
     ackTimeout: defaultJambonzSessionDelays.ackTimeout,
@@ -207,6 +248,7 @@ export const jambonzSessionMachine = setup({
     callSid: input.callSid,
     maxQueued: input.maxQueued ?? DEFAULT_MAX_QUEUED,
     pending: null,
+    replies: [],
     sessionAcked: false,
     held: null,
     queued: [],
@@ -259,7 +301,7 @@ export const jambonzSessionMachine = setup({
             actions: [
               // jambonz abandons the messages in flight when its socket drops — except the
               // session start, whose ack it then expects on the session:reconnect instead.
-              assign({ pending: ({ context }) => (context.pending?.kind === 'session' ? context.pending : null) }),
+              'dropReplies',
               { type: 'noteDisconnected', params: ({ event }) => ({ code: event.code }) },
             ],
           },
@@ -307,64 +349,19 @@ export const jambonzSessionMachine = setup({
         },
         executing: {
           on: {
-            'HOOK.RECEIVED': {
-              target: 'awaitingHookReply',
-              actions: 'takeHook',
-            },
-            'SESSION.REDIRECT': {
-              target: 'redirected',
-              actions: 'takeRedirect',
-            },
-            'APP.ACK': { actions: { type: 'sendRedirect', params: ({ event }) => ({ verbs: event.verbs, queue: false }) } },
+            'HOOK.RECEIVED': { target: 'awaitingReply', actions: 'takeReply' },
+            'SESSION.REDIRECT': { target: 'awaitingReply', actions: 'takeReply' },
+            // Nothing waits: an unnamed reply is a redirect, a named one is late.
+            'APP.ACK': { actions: 'answerReply' },
           },
         },
-        awaitingHookReply: {
-          after: {
-            ackTimeout: {
-              target: 'executing',
-              actions: 'fallbackAckPending',
-            },
-          },
+        // One or more hooks (verb:hook, session:redirect) wait for the app, each with its deadline.
+        awaitingReply: {
           on: {
-            'APP.ACK': {
-              target: 'executing',
-              actions: 'ackPending',
-            },
-            // A newer hook supersedes the one still waiting: that one is acked empty (jambonz
-            // keeps running its verbs) and the app's next reply answers the newer one.
-            'HOOK.RECEIVED': {
-              target: 'awaitingHookReply',
-              reenter: true,
-              actions: ['ackPendingEmpty', 'takeHook'],
-            },
-            'SESSION.REDIRECT': {
-              target: 'redirected',
-              actions: ['ackPendingEmpty', 'takeRedirect'],
-            },
-          },
-        },
-        // session:redirect: jambonz wants a new application for the call from the app.
-        redirected: {
-          after: {
-            ackTimeout: {
-              target: 'executing',
-              actions: 'fallbackAckPending',
-            },
-          },
-          on: {
-            'APP.ACK': {
-              target: 'executing',
-              actions: 'ackPending',
-            },
-            'HOOK.RECEIVED': {
-              target: 'awaitingHookReply',
-              actions: ['ackPendingEmpty', 'takeHook'],
-            },
-            'SESSION.REDIRECT': {
-              target: 'redirected',
-              reenter: true,
-              actions: ['ackPendingEmpty', 'takeRedirect'],
-            },
+            'HOOK.RECEIVED': { guard: 'isNewReply', actions: 'takeReply' },
+            'SESSION.REDIRECT': { guard: 'isNewReply', actions: 'takeReply' },
+            'APP.ACK': [{ guard: 'settlesLastReply', target: 'executing', actions: 'answerReply' }, { actions: 'answerReply' }],
+            'REPLY.TIMEOUT': [{ guard: 'settlesLastReply', target: 'executing', actions: 'fallbackReply' }, { actions: 'fallbackReply' }],
           },
         },
       },

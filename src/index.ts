@@ -35,6 +35,10 @@ export {
   type CallRecordChannels,
   type CallMediaStats,
   type CallTransferOptions,
+  type CallSipHeader,
+  type CallSipInvite,
+  type CallSipRequestOptions,
+  type CallSipResponse,
 } from './call/call.js';
 export type { CallEnd, CallEndReason, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
 

@@ -18,6 +18,7 @@ import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
 import { emitOne } from '../emit-one.js';
 import type { ReferRequest } from '../sip/ua/referee.js';
+import { headerKey } from '../sip/codec/header-list.js';
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -85,6 +86,8 @@ export interface CallWire {
   sendDtmf?(digits: string): void;
   /** Blind transfer of the far end to `target` (SIP REFER). */
   transfer?(target: string, opts?: CallTransferOptions): void;
+  /** An in-dialog request (INFO, MESSAGE, NOTIFY, …); resolves with its final response. */
+  sipRequest?(method: string, opts: CallSipRequestOptions): Promise<CallSipResponse>;
   /** Called once when the call actor has ended (after any final wire message was sent). */
   ended?(end: CallEnd): void;
 }
@@ -128,6 +131,46 @@ export interface CallInfo {
   to?: string;
 }
 
+/** One header line of a SIP message: the name as received (known names in canonical case), its value. */
+export interface CallSipHeader {
+  readonly name: string;
+  readonly value: string;
+}
+
+/** What `call.sipRequest()` puts in its request. */
+export interface CallSipRequestOptions {
+  /** Content-Type of `body` (required with a body). */
+  contentType?: string;
+  body?: string;
+  /** Extra headers (one-line values; the dialog's own headers cannot be replaced). */
+  headers?: Record<string, string>;
+}
+
+/** The final response to a `call.sipRequest()` (408 when the far end never answered). */
+export interface CallSipResponse {
+  status: number;
+  reason: string;
+  headers: readonly CallSipHeader[];
+  body: string;
+}
+
+/** The INVITE that created an inbound SIP call, as received (read-only). */
+export interface CallSipInvite {
+  /** The Request-URI. */
+  readonly uri: string;
+  /** Every header line in order; list headers (Via, Route, …) one entry per element. */
+  readonly headers: readonly CallSipHeader[];
+  /** The body (the SDP offer, or '' without one). */
+  readonly body: string;
+}
+
+
+/** Methods the call's own machines send: never through sipRequest. */
+const OWN_METHODS: ReadonlySet<string> = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'PRACK', 'UPDATE', 'REFER', 'SUBSCRIBE', 'REGISTER']);
+/** Headers the dialog writes (§12.2.1.1) or the body defines: never the app's. */
+const DIALOG_HEADERS: ReadonlySet<string> = new Set(
+  ['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Route', 'Record-Route', 'Max-Forwards', 'Content-Length', 'Content-Type'].map(headerKey),
+);
 
 // Set by Call's static block: CallDriver's access to a call's private fields.
 let driverAccess!: {
@@ -143,6 +186,8 @@ export class Call extends EventEmitter<CallEvents> {
   readonly transport: CallTransport;
   readonly from: string | undefined;
   readonly to: string | undefined;
+  /** Inbound SIP calls: the INVITE's Request-URI, headers and body (undefined for other calls). */
+  readonly sipInvite: CallSipInvite | undefined;
   readonly createdAt = Date.now();
   answeredAt: number | undefined;
   /** Free slot for the application's own per-call data. */
@@ -162,7 +207,7 @@ export class Call extends EventEmitter<CallEvents> {
   #recSeq = 0;
 
   constructor(
-    info: CallInfo,
+    info: CallInfo & { sipInvite?: CallSipInvite },
     readonly actor: Actor<CallMachine>,
     private readonly wire: CallWire,
     private readonly loggerFactory: () => Logger,
@@ -173,6 +218,16 @@ export class Call extends EventEmitter<CallEvents> {
     this.transport = info.transport;
     this.from = info.from;
     this.to = info.to;
+    this.sipInvite = info.sipInvite;
+  }
+
+  /**
+   * The first value of header `name` in the INVITE of an inbound SIP call (case-insensitive;
+   * compact forms such as `f` are matched to their full names); undefined when absent.
+   */
+  sipHeader(name: string): string | undefined {
+    const key = headerKey(name);
+    return this.sipInvite?.headers.find((h) => headerKey(h.name) === key)?.value;
   }
 
   /** Current state path, e.g. `ringing`, `active.talking`, `active.held`, `ended`. */
@@ -251,6 +306,26 @@ export class Call extends EventEmitter<CallEvents> {
       if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || typeof v !== 'string' || /[\r\n]/.test(v)) throw new RangeError(`transfer: header ${JSON.stringify(k)} is not a one-line SIP header`);
     }
     this.wire.transfer(target, opts);
+  }
+
+  /**
+   * Send a request in the call's dialog (SIP only, answered calls): INFO, MESSAGE, NOTIFY,
+   * OPTIONS or any other method but those the call itself runs (INVITE, ACK, BYE, CANCEL, PRACK,
+   * UPDATE, REFER, SUBSCRIBE, REGISTER). Resolves with the final response.
+   */
+  sipRequest(method: string, opts: CallSipRequestOptions = {}): Promise<CallSipResponse> {
+    if (!/^[A-Za-z0-9!%*_+`'~.-]+$/.test(method)) throw new RangeError(`sipRequest: ${JSON.stringify(method)} is not a SIP method`);
+    const m = method.toUpperCase();
+    if (OWN_METHODS.has(m)) throw new RangeError(`sipRequest: ${m} is sent by the call itself, not by sipRequest`);
+    if (opts.body !== undefined && !opts.contentType) throw new RangeError('sipRequest: a body needs a contentType');
+    if (opts.contentType !== undefined && /[\r\n]/.test(opts.contentType)) throw new RangeError('sipRequest: contentType must be one line');
+    for (const [k, v] of Object.entries(opts.headers ?? {})) {
+      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || typeof v !== 'string' || /[\r\n]/.test(v)) throw new RangeError(`sipRequest: header ${JSON.stringify(k)} is not a one-line SIP header`);
+      if (DIALOG_HEADERS.has(headerKey(k))) throw new RangeError(`sipRequest: header ${k} belongs to the dialog`);
+    }
+    if (!this.wire.sipRequest) throw new Error(`transport ${this.transport} cannot send SIP requests`);
+    if (!this.isActive) throw new Error('sipRequest: only an answered call has a dialog to send in');
+    return this.wire.sipRequest(m, opts);
   }
 
   // ---- media (see docs/media.md "Media on calls") --------------------------------------------

@@ -5,7 +5,7 @@ import { v4 as uuidv4 } from 'uuid';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
 import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../../machines/call.machine.js';
-import { Call, CallDriver, type CallWire, type IncomingCallHook, type IncomingCallDecision } from './call.js';
+import { Call, CallDriver, type CallWire, type CallSipInvite, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
 import { logCallEvents } from '../logging/call-log.js';
@@ -28,6 +28,8 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
   /** Supervisor group (e.g. the WebSocket connection id) so a disconnect stops this call. */
   group?: string;
   bindings?: Record<string, string | number>;
+  /** Inbound SIP: the INVITE as received (call.sipInvite). */
+  sipInvite?: CallSipInvite;
 }
 
 /** A live call's wire and the timers its machine armed (startTimer/stopTimer). */
@@ -157,7 +159,7 @@ export class CallManager {
         if (this.drivers.has(callId)) finish({ reason: 'failed', detail: 'call actor stopped' });
       },
     });
-    const call = new Call({ id: callId, ...input }, sup.ref, o.wire, () => sup.logger);
+    const call = new Call({ id: callId, ...input, ...(o.sipInvite ? { sipInvite: o.sipInvite } : {}) }, sup.ref, o.wire, () => sup.logger);
     driver = new CallDriver(call);
     last = call.state;
     this.drivers.set(callId, driver);

@@ -59,6 +59,7 @@ export function createHookRoute(ctx: JambonzContext, path: string, handler: Jamb
         },
         noteQueueFull: ({ self }, p) => of(self.id)?.logger.warn({ command: p.dropped }, 'command queue full while disconnected: oldest dropped'),
         notifyAckTimeout: ({ self }, p) => of(self.id)?.ackTimedOut(p.msgid, p.kind),
+        noteLateReply: ({ self }, p) => of(self.id)?.logger.warn({ msgid: p.msgid }, 'reply for a hook that no longer waits (fallback sent, or lost to a drop): dropped'),
         noteDisconnected: ({ self }, p) => {
           const s = of(self.id);
           if (!s) return;

@@ -70,6 +70,8 @@ export class HookSession extends withVerbMethods(VerbTakingEmitter) implements J
   // A re-entrancy marker, not protocol state: true only while feed() is inside call.actor.send(),
   // so the wire can tell a report from jambonz (not to be echoed) from an app intent.
   private feeding = false;
+  // Also a re-entrancy marker: the msgid of the hook whose listeners run right now.
+  private delivering: string | undefined;
   private ended: JambonzSessionEnd | undefined;
   private readonly closeWaiters: Array<(end: JambonzSessionEnd) => void> = [];
 
@@ -105,10 +107,12 @@ export class HookSession extends withVerbMethods(VerbTakingEmitter) implements J
 
   // ---- app API -------------------------------------------------------------------------------
 
-  reply(list?: readonly JambonzVerb[]): void {
+  reply(list?: readonly JambonzVerb[], opts: { msgid?: string } = {}): void {
     const verbs = validateVerbs(list ?? this.takePayload());
     if (this.isClosed) return this.logger.debug('reply after the session closed: dropped');
-    this.sup.ref.send({ type: 'APP.ACK', verbs });
+    // A reply made inside a hook's listener answers that hook, whatever else waits.
+    const msgid = opts.msgid ?? this.delivering;
+    this.sup.ref.send({ type: 'APP.ACK', verbs, ...(msgid !== undefined ? { msgid } : {}) });
   }
 
   send(list?: readonly JambonzVerb[], opts: { queue?: boolean } = {}): void {
@@ -302,11 +306,17 @@ export class HookSession extends withVerbMethods(VerbTakingEmitter) implements J
         if (this.notify(m.hook, data, m.hook) === 0) this.notify(m.type, m.hook, data);
         return;
       }
-      let n = this.notify(m.hook, data, m.hook);
-      if (n === 0) n = this.notify(m.type, m.hook, data);
+      this.delivering = msgid;
+      let n: number;
+      try {
+        n = this.notify(m.hook, data, m.hook, msgid);
+        if (n === 0) n = this.notify(m.type, m.hook, data, msgid);
+      } finally {
+        this.delivering = undefined;
+      }
       // As node-client-ws does: a hook nobody handles is acked with no verbs, so jambonz
       // carries on with the verbs it has instead of waiting out its timeout.
-      if (n === 0) this.sup.ref.send({ type: 'APP.ACK', verbs: [] });
+      if (n === 0) this.sup.ref.send({ type: 'APP.ACK', verbs: [], msgid });
     });
   }
 

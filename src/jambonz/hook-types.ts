@@ -18,7 +18,7 @@ export interface JambonzHookOptions {
   ackTimeoutMs?: number;
   /**
    * The fallback ack's verbs. Default `[{ verb: 'pause', length: 10 }]`: the call stays up, so
-   * the app's late reply still lands (as a `command redirect`); if none comes the call ends.
+   * an unnamed late reply still lands (as a `command redirect`); if none comes the call ends.
    */
   fallbackVerbs?: JambonzVerb[];
   /** Sent when the handler or a listener throws: default `[{ verb: 'hangup' }]` (a clean end). */
@@ -46,11 +46,11 @@ export type JambonzHookHandler = (session: JambonzSession) => void | Promise<voi
 /** What jambonz sends that the app may listen to, with each listener's arguments. */
 export interface JambonzSessionEvents {
   /** Any verb hook no listener took by its hook name. Reply with `session.reply()`. */
-  'verb:hook': [hook: string, data: JambonzHookData];
+  'verb:hook': [hook: string, data: JambonzHookData, msgid: string];
   /** jambonz asks for a new application (a redirect to a relative hook). Reply with `session.reply()`. */
-  'session:redirect': [hook: string, data: JambonzCallInfo];
-  'dial:confirm': [hook: string, data: JambonzHookData];
-  'queue:status': [hook: string, data: Record<string, unknown>];
+  'session:redirect': [hook: string, data: JambonzCallInfo, msgid: string];
+  'dial:confirm': [hook: string, data: JambonzHookData, msgid: string];
+  'queue:status': [hook: string, data: Record<string, unknown>, msgid: string];
   'call:status': [data: JambonzInbound<'call:status'>['data']];
   'verb:status': [data: JambonzInbound<'verb:status'>['data']];
   'jambonz:error': [data: JambonzInbound<'jambonz:error'>['data']];
@@ -66,7 +66,8 @@ export interface JambonzSessionEvents {
 }
 export type JambonzSessionEventName = keyof JambonzSessionEvents;
 /** A listener of a verb hook by its hook name. */
-export type JambonzHookListener = (data: JambonzHookData, hook: string) => unknown;
+/** `msgid`: the hook's own, for `reply(verbs, { msgid })` when the reply comes later than the listener. */
+export type JambonzHookListener = (data: JambonzHookData, hook: string, msgid: string) => unknown;
 
 /**
  * Fluent verbs queued for the next reply()/send(): `session.say({…}).gather({…}).reply()`. The
@@ -97,11 +98,15 @@ export interface JambonzSession extends JambonzSessionVerbMethods {
   readonly state: string;
   readonly isClosed: boolean;
   /**
-   * Answer the message jambonz is waiting on (session:new, verb:hook, session:redirect) with these
-   * verbs, or with the verbs queued by the fluent methods. When nothing is waiting the verbs go as
-   * a `command redirect`. Throws JambonzVerbError (nothing sent) when a verb is invalid.
+   * Answer a message jambonz is waiting on (session:new, verb:hook, session:redirect) with these
+   * verbs, or with the verbs queued by the fluent methods. Several hooks may wait at once, each
+   * acked on its own: a reply made inside a hook's listener answers that hook; a later one answers
+   * the hook named by `msgid` (the listener's third argument), else the oldest still waiting. A
+   * reply naming a hook that no longer waits (its fallback went out) is dropped and logged; an
+   * unnamed reply when nothing waits goes as a `command redirect`. Throws JambonzVerbError
+   * (nothing sent) when a verb is invalid.
    */
-  reply(verbs?: readonly JambonzVerb[]): void;
+  reply(verbs?: readonly JambonzVerb[], opts?: { msgid?: string }): void;
   /** Send verbs as a `command redirect` (replace the running app, or append with `queue`). */
   send(verbs?: readonly JambonzVerb[], opts?: { queue?: boolean }): void;
   /** Any other live-call-control command, data checked at the edge (JambonzCommandError/JambonzVerbError). */

@@ -2,7 +2,8 @@
 // and time-limit timers included) for both answerOnBridge settings; an independent oracle (dial.js
 // and single-dialer.js's rules, written apart from the machine) checks every reachable state ×
 // event; B is always placed once and, whenever the caller goes or the verb is killed while B lives,
-// hung up once; the bridge comes up only after B (and the caller) answered.
+// hung up once; the bridge comes up only after B (and the caller) answered, is down exactly while
+// a whisper plays, and comes back up after it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, createMachine, type EventObject } from 'xstate';
@@ -18,7 +19,13 @@ const legEvents = (leg: number): DialEvent[] => [
   { type: 'B.ENDED', leg, code: 503 },
   { type: 'B.ENDED', leg },
 ];
-const common: DialEvent[] = [{ type: 'CALLER.ANSWERED' }, { type: 'CALLER.ENDED' }, { type: 'KILL' }];
+const common: DialEvent[] = [
+  { type: 'CALLER.ANSWERED' },
+  { type: 'CALLER.ENDED' },
+  { type: 'KILL' },
+  { type: 'WHISPER', to: 'callee', verbs: [{ verb: 'say', text: 'hi' }] },
+  { type: 'WHISPER.DONE' },
+];
 const eventsFor = (targets: number): DialEvent[] => [...legEvents(0), ...(targets > 1 ? [{ type: 'B.ANSWERED', leg: 1 } as DialEvent, { type: 'B.ENDED', leg: 1, code: 486 } as DialEvent, { type: 'B.PROGRESS', leg: 1, code: 180 } as DialEvent] : []), ...common];
 
 /** What dial.js does, from the spec: the state after `ev`, or undefined to stay. */
@@ -33,22 +40,25 @@ function oracleFor(input: DialInput) {
       if (isTimeout) return 'done';
       if (e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
       if (!live.includes(leg)) return undefined;
-      if (e.type === 'B.ANSWERED') return input.answerOnBridge ? 'answeringCaller' : 'bridged';
+      if (e.type === 'B.ANSWERED') return input.answerOnBridge ? 'answeringCaller' : 'bridged.connected';
       // A leg over without answering: the dial is over once no leg is left.
       if (e.type === 'B.ENDED' || e.type === 'B.FAILED') return live.length === 1 ? 'done' : undefined;
       if (e.type === 'B.PROGRESS' && from === 'outdialing.trying') return 'outdialing.ringing';
       return undefined;
     }
     if (from === 'answeringCaller') {
-      if (e.type === 'CALLER.ANSWERED') return 'bridged';
+      if (e.type === 'CALLER.ANSWERED') return 'bridged.connected';
       if (e.type === 'B.ENDED' && leg === winner) return 'done';
       if (e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
       return undefined;
     }
-    if (from === 'bridged') {
+    if (from.startsWith('bridged')) {
       if (isLimit && input.timeLimitMs > 0) return 'done';
       if (e.type === 'B.ENDED' && leg === winner) return 'done';
       if (e.type === 'CALLER.ENDED' || e.type === 'KILL') return 'done';
+      // dial.js whisper: unbridge, play, bridge again; one at a time.
+      if (from === 'bridged.connected' && e.type === 'WHISPER') return 'bridged.whispering';
+      if (from === 'bridged.whispering' && e.type === 'WHISPER.DONE') return 'bridged.connected';
     }
     return undefined;
   };
@@ -63,13 +73,23 @@ function run(machine: typeof jambonzDialMachine, input: DialInput) {
       ringCaller: () => void log.push('ring'),
       answerCaller: () => void log.push('answerA'),
       bridge: (_, p) => void log.push(`bridge:${p.leg}`),
+      unbridge: () => void log.push('unbridge'),
+      startWhisper: (_, p) => void log.push(`whisper:${p.to}`),
+      stopWhisper: () => void log.push('stopWhisper'),
       hangupB: (_, p) => {
         for (const l of p.legs) log.push(`hangup:${l}`);
       },
     },
   });
   const all = Array.from({ length: targets }, (_, i) => i).join(',');
-  const noRing = (): string[] => log.filter((x) => x !== 'ring');
+  // The call-setup log: without rings, the bridge's downs and ups after the first, and whispers.
+  const noRing = (): string[] => {
+    const setup = log.filter((x) => x !== 'ring' && x !== 'unbridge' && !x.startsWith('whisper') && x !== 'stopWhisper');
+    const first = setup.findIndex((x) => x.startsWith('bridge:'));
+    return first < 0 ? setup : setup.filter((x, i) => i <= first || !x.startsWith('bridge:'));
+  };
+  /** The bridge is down exactly while a whisper plays: bridge/unbridge alternate, each whisper inside a down. */
+  const bridgeLog = (): string[] => log.filter((x) => x.startsWith('bridge:') || x === 'unbridge' || x.startsWith('whisper:'));
   return runModel({
     machine: m,
     input,
@@ -110,7 +130,16 @@ function run(machine: typeof jambonzDialMachine, input: DialInput) {
         assert.equal(log.filter((x) => x === 'ring').length, input.answerOnBridge ? 1 : 0, 'the caller hears B ring once, only while it rings itself');
       },
       answeringCaller: () => assert.deepEqual(noRing().filter((x) => !x.startsWith('hangup')), [`place:${all}`, 'answerA']),
-      bridged: (s) => {
+      'bridged.whispering': (s) => {
+        const b = bridgeLog();
+        assert.equal(b.at(-1), 'whisper:callee', 'the whisper plays');
+        assert.equal(b.at(-2), 'unbridge', 'the bridge is down while the whisper plays');
+        assert.equal(log.filter((x) => x === `bridge:${s.context.winner}`).length, log.filter((x) => x === 'stopWhisper').length + 1);
+      },
+      'bridged.connected': (s) => {
+        const b = bridgeLog();
+        assert.equal(b.at(-1), `bridge:${s.context.winner}`, 'bridged (again) after each whisper');
+        assert.equal(log.filter((x) => x.startsWith('whisper:')).length, log.filter((x) => x === 'stopWhisper').length);
         const want = input.answerOnBridge ? [`place:${all}`, 'answerA', `bridge:${s.context.winner}`] : [`place:${all}`, `bridge:${s.context.winner}`];
         assert.deepEqual(noRing().filter((x) => !x.startsWith('hangup')), want);
         assert.deepEqual(s.context.live, [], 'once bridged no other leg is live');
@@ -126,18 +155,18 @@ function run(machine: typeof jambonzDialMachine, input: DialInput) {
 
 test('dial machine (answerOnBridge, timeLimit): generated paths drive the real actor; an oracle checks every transition', async () => {
   const r = await run(jambonzDialMachine, { answerOnBridge: true, timeoutMs: 60_000, timeLimitMs: 30_000 });
-  for (const s of ['outdialing.trying', 'outdialing.ringing', 'answeringCaller', 'bridged', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
+  for (const s of ['outdialing.trying', 'outdialing.ringing', 'answeringCaller', 'bridged.connected', 'bridged.whispering', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
 });
 
 test('dial machine (caller answered first, no timeLimit): the same oracle; the bridge has no timer', async () => {
   const r = await run(jambonzDialMachine, { answerOnBridge: false, timeoutMs: 60_000, timeLimitMs: 0 });
-  for (const s of ['outdialing.trying', 'outdialing.ringing', 'bridged', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
+  for (const s of ['outdialing.trying', 'outdialing.ringing', 'bridged.connected', 'bridged.whispering', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
   assert.ok(!r.statesCovered.has('answeringCaller'));
 });
 
 test('dial machine (two targets rung at once): the first to answer wins, the other is cancelled or hung up; nobody is left ringing', async () => {
   const r = await run(jambonzDialMachine, { answerOnBridge: true, timeoutMs: 60_000, timeLimitMs: 30_000, targets: 2 });
-  for (const s of ['outdialing.trying', 'outdialing.ringing', 'answeringCaller', 'bridged', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
+  for (const s of ['outdialing.trying', 'outdialing.ringing', 'answeringCaller', 'bridged.connected', 'done']) assert.ok(r.statesCovered.has(s), `state ${s} never reached`);
 });
 
 test('dial outcomes map like single-dialer.js (and the machine reports them)', () => {
@@ -188,4 +217,13 @@ test('the dial model tests catch a planted bug (simultaneous ringing: the winner
   cfg.states.outdialing.on['B.ANSWERED'].actions = cfg.states.outdialing.on['B.ANSWERED'].actions.slice(0, 1);
   const buggy = createMachine(cfg as never, jambonzDialMachine.implementations as never) as unknown as typeof jambonzDialMachine;
   await assert.rejects(run(buggy, { answerOnBridge: false, timeoutMs: 60_000, timeLimitMs: 0, targets: 2 }), /left up|live/);
+});
+
+test('the dial model tests catch a planted bug (a whisper played over a live bridge)', async () => {
+  const clone = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(clone) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) : v;
+  const cfg = clone(jambonzDialMachine.config) as { states: { bridged: { states: { connected: Record<string, unknown> } } } };
+  delete cfg.states.bridged.states.connected.exit;
+  const buggy = createMachine(cfg as never, jambonzDialMachine.implementations as never) as unknown as typeof jambonzDialMachine;
+  await assert.rejects(run(buggy, { answerOnBridge: false, timeoutMs: 60_000, timeLimitMs: 0 }), /the bridge is down while the whisper plays/);
 });

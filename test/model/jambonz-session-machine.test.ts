@@ -2,10 +2,12 @@
 // timeout and reconnect grace on a SimulatedClock); an independent oracle checks every state ×
 // event; a second oracle, written apart from the machine, says which commands wait while the
 // socket is down and which go out on the reconnect (checked on every generated path and on seeded
-// random walks); directed tests pin the ack/redirect decisions; planted bugs must be caught.
+// random walks); a third, the reply oracle, says from the events alone which hook is acked with
+// which verbs (several hooks may wait at once, each on its own msgid and deadline); directed tests
+// pin the ack/redirect decisions; planted bugs must be caught.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assign, createActor, createMachine, SimulatedClock, type EventObject } from 'xstate';
+import { assign, createActor, createMachine, enqueueActions, SimulatedClock, type EventObject } from 'xstate';
 import {
   jambonzSessionMachine,
   type JambonzSessionContext,
@@ -22,13 +24,19 @@ const machine = jambonzSessionMachine.provide({ delays: { ackTimeout: ACK_MS, re
 const MAX_QUEUED = 2;
 const input = { callSid: 'c1', maxQueued: MAX_QUEUED };
 const SAY = [{ verb: 'say', text: 'hi' }];
+const BYE = [{ verb: 'hangup' }];
+/** The msgids of hooks and redirects in the sample events (the reply oracle's concern). */
+const REPLY_IDS = new Set(['m-hook', 'm-hook2', 'm-redir']);
 
 const events: JambonzSessionEvent[] = [
   { type: 'SESSION.NEW', msgid: 'm-new' },
   { type: 'SESSION.REDIRECT', msgid: 'm-redir', hook: '/r' },
   { type: 'SESSION.RECONNECT', msgid: 'm-rec' },
   { type: 'HOOK.RECEIVED', msgid: 'm-hook', hook: '/h' },
+  { type: 'HOOK.RECEIVED', msgid: 'm-hook2', hook: '/h2' },
   { type: 'APP.ACK', verbs: SAY },
+  { type: 'APP.ACK', verbs: BYE, msgid: 'm-hook2' },
+  { type: 'REPLY.TIMEOUT', msgid: 'm-hook' },
   { type: 'APP.FAILED', verbs: [{ verb: 'hangup' }] },
   { type: 'APP.COMMAND', command: 'redirect', data: SAY },
   { type: 'APP.COMMAND', command: 'mute:status', data: { mute_status: 'mute' } },
@@ -68,13 +76,12 @@ function oracle(from: string, ev: EventObject, snap: { context: JambonzSessionCo
     case 'live.awaitingApp':
       return t === 'APP.ACK' || t === 'APP.HANGUP' || redirect ? 'live.executing' : undefined;
     case 'live.executing':
-      if (t === 'HOOK.RECEIVED') return 'live.awaitingHookReply';
-      return t === 'SESSION.REDIRECT' ? 'live.redirected' : undefined;
-    case 'live.awaitingHookReply':
-    case 'live.redirected':
-      if (t === 'APP.ACK') return 'live.executing';
-      if (t === 'HOOK.RECEIVED') return 'live.awaitingHookReply';
-      return t === 'SESSION.REDIRECT' ? 'live.redirected' : undefined;
+      return t === 'HOOK.RECEIVED' || t === 'SESSION.REDIRECT' ? 'live.awaitingReply' : undefined;
+    case 'live.awaitingReply': {
+      // Back to executing once the last waiting hook is answered or timed out.
+      const named = e.type === 'APP.ACK' ? (e.msgid ?? ctx.replies[0]?.msgid) : e.type === 'REPLY.TIMEOUT' ? e.msgid : undefined;
+      return ctx.replies.length === 1 && named === ctx.replies[0]!.msgid ? 'live.executing' : undefined;
+    }
     default:
       return undefined;
   }
@@ -147,6 +154,109 @@ function checkQueue(sent: readonly EventObject[], effects: readonly Effect[]): R
   return want;
 }
 
+type ReplyEffect = [name: string, arg: unknown];
+
+/**
+ * The reply oracle, from the events alone: which hook/redirect is acked, with which verbs, which
+ * gets the fallback, which named reply is late and which unnamed reply becomes a redirect. Hooks
+ * wait side by side (none supersedes another); a reply names its hook or takes the oldest; a drop
+ * abandons the hooks in flight; a reply given while the socket is down is held and, once the
+ * session start is acked, sent as a redirect after the reconnect.
+ */
+function expectedReplies(sent: readonly EventObject[]): ReplyEffect[] {
+  let phase: 'new' | 'start' | 'live' | 'down' | 'over' = 'new';
+  let startAcked = false;
+  let failed = false;
+  let replies: string[] = [];
+  let held: unknown = null;
+  let downFor = 0;
+  const out: ReplyEffect[] = [];
+  for (const ev of sent) {
+    let e = ev as JambonzSessionEvent;
+    const t = ev.type;
+    if (phase === 'over') break;
+    if (e.type === 'APP.FAILED') {
+      if (failed) continue;
+      failed = true;
+      e = { type: 'APP.ACK', verbs: e.verbs };
+    }
+    const ends = (e.type === 'CALL.STATUS' && TERMINAL.has(e.status)) || t === 'SESSION.CLOSE';
+    if (phase === 'new') {
+      if (t === 'SESSION.NEW') phase = 'start';
+      else if (t === 'SOCKET.CLOSED' || t === 'SESSION.CLOSE') phase = 'over';
+      continue;
+    }
+    if (phase === 'down') {
+      if (t.startsWith('xstate.after.')) downFor += t.includes('reconnectGrace') ? GRACE_MS : ACK_MS;
+      if (ends || t === 'CALL.ENDED' || downFor >= GRACE_MS) phase = 'over';
+      else if (e.type === 'APP.ACK') held = e.verbs;
+      else if (e.type === 'APP.COMMAND' && e.command === 'redirect') held = e.data;
+      else if (t === 'SESSION.RECONNECT') {
+        if (!startAcked) {
+          phase = held !== null ? 'live' : 'start';
+          startAcked = held !== null;
+        } else {
+          if (held !== null) out.push(['redirect', held]);
+          phase = 'live';
+        }
+        held = null;
+      }
+      continue;
+    }
+    // start / live: a socket is up.
+    if (ends || (e.type === 'SOCKET.CLOSED' && e.code === 1000)) {
+      phase = 'over';
+      continue;
+    }
+    if (e.type === 'SOCKET.CLOSED') {
+      phase = 'down';
+      downFor = 0;
+      replies = [];
+      continue;
+    }
+    if (phase === 'start') {
+      if (e.type === 'HOOK.RECEIVED' || e.type === 'SESSION.REDIRECT') out.push(['ack', [e.msgid, []]]);
+      // Time moves by at least the ack timeout at once: the session start's deadline passes.
+      const answers = e.type === 'APP.ACK' || e.type === 'APP.HANGUP' || (e.type === 'APP.COMMAND' && e.command === 'redirect') || t.startsWith('xstate.after.');
+      if (answers) {
+        phase = 'live';
+        startAcked = true;
+      }
+      continue;
+    }
+    if (t.startsWith('xstate.after.')) {
+      // Every waiting hook arrived at least an ack timeout ago now: each gets its fallback, oldest first.
+      for (const r of replies) out.push(['fallback', r]);
+      replies = [];
+    } else if ((e.type === 'HOOK.RECEIVED' || e.type === 'SESSION.REDIRECT') && !replies.includes(e.msgid)) replies.push(e.msgid);
+    else if (e.type === 'APP.ACK') {
+      const target = e.msgid === undefined ? replies[0] : replies.find((r) => r === e.msgid);
+      if (target !== undefined) {
+        out.push(['ack', [target, e.verbs]]);
+        replies = replies.filter((r) => r !== target);
+      } else if (e.msgid !== undefined) out.push(['late', e.msgid]);
+      else out.push(['redirect', e.verbs]);
+    } else if (e.type === 'REPLY.TIMEOUT' && replies.includes(e.msgid)) {
+      out.push(['fallback', e.msgid]);
+      replies = replies.filter((r) => r !== e.msgid);
+    }
+  }
+  return out;
+}
+
+/** The machine's reply effects (acks of hooks/redirects, fallbacks, late notes, redirects) agree with expectedReplies. */
+function checkReplies(sent: readonly EventObject[], effects: readonly Effect[]): void {
+  const got: ReplyEffect[] = [];
+  for (const ef of effects) {
+    const p = ef.params ?? {};
+    if (ef.name === 'sendAck' && REPLY_IDS.has(p.msgid as string)) got.push(['ack', [p.msgid, p.verbs]]);
+    else if (ef.name === 'sendFallbackAck' && REPLY_IDS.has(p.msgid as string)) got.push(['fallback', p.msgid]);
+    else if (ef.name === 'noteLateReply') got.push(['late', p.msgid]);
+    else if (ef.name === 'sendRedirect') got.push(['redirect', p.verbs]);
+  }
+  assert.deepEqual(got, expectedReplies(sent), `replies: ${sent.map((e) => ('msgid' in e ? `${e.type}(${String(e.msgid)})` : e.type)).join(' > ')}`);
+}
+
 function withEffects(base: typeof machine, effects: Effect[]) {
   const rec = (name: string) => (_: unknown, params?: unknown) => void effects.push({ name, params: params as Record<string, unknown> });
   return base.provide({
@@ -161,6 +271,7 @@ function withEffects(base: typeof machine, effects: Effect[]) {
       sendQueued: rec('sendQueued'),
       noteQueueFull: rec('noteQueueFull'),
       notifyAckTimeout: rec('notifyAckTimeout'),
+      noteLateReply: rec('noteLateReply'),
       noteDisconnected: rec('noteDisconnected'),
       noteReconnected: rec('noteReconnected'),
     },
@@ -176,7 +287,7 @@ function run(base: typeof machine) {
     events: events as EventObject[],
     oracle: oracle as never,
     serializeState: ((s: { value: unknown; status: string; context: JambonzSessionContext }) =>
-      JSON.stringify([s.value, s.status, s.context.pending?.kind ?? null, s.context.sessionAcked, s.context.held !== null, s.context.queued.length, s.context.appFailed])) as never,
+      JSON.stringify([s.value, s.status, s.context.pending?.kind ?? null, s.context.replies.map((r) => r.msgid), s.context.sessionAcked, s.context.held !== null, s.context.queued.length, s.context.appFailed])) as never,
     makeActor: (clock) => {
       effects.length = 0;
       return createActor(m, { input, clock });
@@ -187,18 +298,19 @@ function run(base: typeof machine) {
         assert.equal(s.context.pending?.kind, 'session');
         assert.equal(s.context.sessionAcked, false);
       },
-      'live.executing': (s) => assert.equal(s.context.pending, null),
-      'live.awaitingHookReply': (s) => {
-        assert.equal(effects.at(-1)?.name, 'deliverHook');
-        assert.equal(s.context.pending?.kind, 'hook');
+      'live.executing': (s) => {
+        assert.equal(s.context.pending, null);
+        assert.deepEqual(s.context.replies, []);
       },
-      'live.redirected': (s) => {
-        assert.equal(effects.at(-1)?.name, 'deliverRedirect');
-        assert.equal(s.context.pending?.kind, 'redirect');
+      'live.awaitingReply': (s) => {
+        assert.ok(s.context.replies.length > 0);
+        // Every waiting hook was handed to the app.
+        for (const r of s.context.replies) assert.ok(effects.some((e) => (e.name === 'deliverHook' || e.name === 'deliverRedirect') && e.params!.msgid === r.msgid));
       },
       disconnected: (s) => {
         assert.ok(effects.some((e) => e.name === 'noteDisconnected'));
         assert.ok(s.context.pending === null || s.context.pending.kind === 'session', 'only the session start survives a drop');
+        assert.deepEqual(s.context.replies, [], 'hooks in flight die with the socket');
       },
       closed: (s) => assert.equal(s.status, 'done'),
     },
@@ -212,6 +324,7 @@ function run(base: typeof machine) {
         assert.ok(acked.filter((x) => x === id).length <= received.filter((x) => x === id).length, `${id} acked more often than received: ${sent.map((e) => e.type).join(' > ')}`);
       }
       checkQueue(sent, effects);
+      checkReplies(sent, effects);
       if (snap.status === 'done') {
         const out = snap.output as JambonzSessionEnd;
         assert.ok(['call-ended', 'socket-closed', 'reconnect-timeout', 'local-close'].includes(out.reason));
@@ -222,7 +335,7 @@ function run(base: typeof machine) {
 
 test('jambonz session machine: generated paths drive the real actor; an oracle checks every transition', async () => {
   const result = await run(machine);
-  for (const s of ['new', 'live.awaitingApp', 'live.executing', 'live.awaitingHookReply', 'live.redirected', 'disconnected', 'closed']) {
+  for (const s of ['new', 'live.awaitingApp', 'live.executing', 'live.awaitingReply', 'disconnected', 'closed']) {
     assert.ok(result.statesCovered.has(s), `state ${s} never reached`);
   }
   // Paths that are prefixes of longer ones are folded; the oracle still checks every state × event.
@@ -288,7 +401,7 @@ test('the app failing answers the pending message once with the error verbs; a s
     effects.filter((e) => e.name === 'sendAck').map((e) => e.params),
     [{ msgid: 'm1', verbs: ERR }],
   );
-  assert.ok(actor.getSnapshot().matches({ live: 'awaitingHookReply' }), 'the hook still waits for the app (or the fallback ack)');
+  assert.ok(actor.getSnapshot().matches({ live: 'awaitingReply' }), 'the hook still waits for the app (or the fallback ack)');
 });
 
 test('the jambonz session model catches a planted bug (every app failure answers)', async () => {
@@ -316,7 +429,14 @@ test('the jambonz session model catches a planted bug (reconnect dropped while d
  */
 function walk(base: typeof machine, seed: number, walks = 300, steps = 30): { flushed: number; dropped: number } {
   const rng = new Rng(seed);
-  const pool: JambonzSessionEvent[] = [...events, { type: 'SOCKET.CLOSED', code: 1006 }, { type: 'SESSION.RECONNECT', msgid: 'm-rec2' }, { type: 'APP.HANGUP' }];
+  const pool: JambonzSessionEvent[] = [
+    ...events,
+    { type: 'SOCKET.CLOSED', code: 1006 },
+    { type: 'SOCKET.CLOSED', code: 1006 },
+    { type: 'SESSION.RECONNECT', msgid: 'm-rec2' },
+    { type: 'SESSION.RECONNECT', msgid: 'm-rec3' },
+    { type: 'APP.HANGUP' },
+  ];
   const afters = [
     { type: 'xstate.after.ackTimeout', ms: ACK_MS },
     { type: 'xstate.after.reconnectGrace', ms: GRACE_MS },
@@ -348,6 +468,7 @@ function walk(base: typeof machine, seed: number, walks = 300, steps = 30): { fl
       }
     }
     const want = checkQueue(sent, effects);
+    checkReplies(sent, effects);
     flushed += want.flushes.length;
     dropped += want.droppedAtEnd;
     actor.stop();
@@ -411,4 +532,47 @@ test('the queue oracle catches a planted bug (the queue forgotten on reconnect)'
     actions: { resumeAfterReconnect: assign({ queued: [], reconnects: ({ context }) => context.reconnects + 1 }) as never },
   });
   assert.throws(() => walk(buggy, 14), /queued commands flushed wrongly/);
+});
+
+test('two hooks waiting at once: each is acked with its own reply (in order, or by msgid); a named late reply is dropped, not a redirect', () => {
+  const { effects, clock, actor } = actorWith();
+  actor.send({ type: 'SESSION.NEW', msgid: 'm1' });
+  actor.send({ type: 'APP.ACK', verbs: [] });
+  actor.send({ type: 'HOOK.RECEIVED', msgid: 'h1', hook: '/a' });
+  actor.send({ type: 'HOOK.RECEIVED', msgid: 'h2', hook: '/b' });
+  assert.deepEqual(effects.filter((e) => e.name === 'sendAck').length, 1, 'the second hook does not ack the first');
+  actor.send({ type: 'APP.ACK', verbs: SAY });
+  actor.send({ type: 'APP.ACK', verbs: BYE });
+  assert.deepEqual(
+    effects.filter((e) => e.name === 'sendAck').slice(1).map((e) => e.params),
+    [{ msgid: 'h1', verbs: SAY }, { msgid: 'h2', verbs: BYE }],
+  );
+  assert.ok(actor.getSnapshot().matches({ live: 'executing' }));
+  // Out of order by msgid; the first hook's deadline passes before its reply.
+  actor.send({ type: 'HOOK.RECEIVED', msgid: 'h3', hook: '/c' });
+  clock.increment(1000);
+  actor.send({ type: 'HOOK.RECEIVED', msgid: 'h4', hook: '/d' });
+  actor.send({ type: 'APP.ACK', verbs: BYE, msgid: 'h4' });
+  clock.increment(ACK_MS - 1000);
+  assert.deepEqual(effects.filter((e) => e.name === 'sendFallbackAck').map((e) => e.params), [{ msgid: 'h3', kind: 'hook' }]);
+  actor.send({ type: 'APP.ACK', verbs: SAY, msgid: 'h3' });
+  assert.deepEqual(effects.at(-1), { name: 'noteLateReply', params: { msgid: 'h3' } });
+  assert.ok(!effects.some((e) => e.name === 'sendRedirect'), 'no late reply became a redirect');
+  clock.increment(ACK_MS);
+  assert.equal(effects.filter((e) => e.name === 'sendFallbackAck').length, 1, 'h4 was answered: its deadline was cancelled');
+});
+
+test('the reply oracle catches a planted bug (a newer hook supersedes the one waiting)', () => {
+  const buggy = machine.provide({
+    actions: {
+      takeReply: enqueueActions(({ event: ev, enqueue }) => {
+        const event = ev as JambonzSessionEvent;
+        if (event.type !== 'HOOK.RECEIVED' && event.type !== 'SESSION.REDIRECT') return;
+        const kind = event.type === 'HOOK.RECEIVED' ? ('hook' as const) : ('redirect' as const);
+        enqueue.assign({ replies: [{ msgid: event.msgid, kind, hook: event.hook }] });
+        enqueue({ type: kind === 'hook' ? 'deliverHook' : 'deliverRedirect', params: { msgid: event.msgid, hook: event.hook } });
+      }) as never,
+    },
+  });
+  assert.throws(() => walk(buggy, 14), /replies: /);
 });

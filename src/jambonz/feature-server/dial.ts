@@ -10,8 +10,8 @@ import type { Call } from '../../call/call.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import type { ExecVerb } from '../../../machines/jambonzVerbExecutor.machine.js';
-import type { DialInput, DialOutput, JambonzDialMachine } from '../../../machines/jambonzDial.machine.js';
-import type { VerbHost, VerbResult } from './verbs.js';
+import type { DialInput, DialOutput, JambonzDialMachine, WhisperParty } from '../../../machines/jambonzDial.machine.js';
+import { whisperVerb, type VerbHost, type VerbResult } from './verbs.js';
 import { hookUrl } from './verb-util.js';
 
 export interface DialWire {
@@ -19,7 +19,12 @@ export interface DialWire {
   ringCaller(): void;
   answerCaller(): void;
   bridge(leg: number): void;
+  unbridge(): void;
+  startWhisper(to: WhisperParty, verbs: readonly object[]): void;
+  stopWhisper(): void;
   hangupB(legs: number[]): void;
+  /** The bridged leg's dial_call_sid (whisper's target test), once one answered. */
+  calleeSid(): string | undefined;
 }
 
 /** Legs rung at once at most (dial.js sets no limit; this keeps one verb from placing hundreds). */
@@ -122,6 +127,8 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
   const patterns = capturePatterns(verb.dtmfCapture);
   const legs: Array<Call | undefined> = targets.map(() => undefined);
   let bridge: Bridge | undefined;
+  let captured = false;
+  let whisper: AbortController | undefined;
   const out = await new Promise<DialOutput>((resolve) => {
     let actor!: Actor<JambonzDialMachine>;
     const isDone = (): boolean => actor.getSnapshot().status !== 'active';
@@ -192,8 +199,36 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
           host.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dial: cannot bridge the calls: hanging up the dialled leg');
           b.hangup('cannot bridge');
         }
+        // Bridged again after a whisper: the digit collectors are already on.
+        if (captured) return;
+        captured = true;
         capture(a, patterns.parent);
         capture(b, patterns.child);
+      },
+      unbridge: () => {
+        bridge?.stop();
+        bridge = undefined;
+      },
+      startWhisper: (to, verbs) => {
+        const w = new AbortController();
+        whisper = w;
+        const winner = actor.getSnapshot().context.winner;
+        const target = to === 'callee' ? (winner === undefined ? undefined : legs[winner]) : a;
+        void (async () => {
+          for (const v of verbs) {
+            if (w.signal.aborted || !target || target.isEnded) break;
+            await whisperVerb(host, target, v as ExecVerb, w.signal);
+          }
+        })()
+          .catch((err: unknown) => host.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dial: whisper failed'))
+          .finally(() => {
+            if (whisper === w && !isDone()) actor.send({ type: 'WHISPER.DONE' });
+          });
+      },
+      stopWhisper: () => whisper?.abort(),
+      calleeSid: () => {
+        const winner = actor.getSnapshot().context.winner;
+        return winner === undefined ? undefined : sids[winner];
       },
       hangupB: (which) => {
         for (const leg of which) legs[leg]?.hangup('dial over');

@@ -83,6 +83,7 @@ export class JambonzFeatureServer {
       actions: {
         sendMetadata: ({ self }) => this.listenWires.get(self.id)?.sendMetadata(),
         startStreaming: ({ self }) => this.listenWires.get(self.id)?.startStreaming(),
+        holdStreaming: ({ self }) => this.listenWires.get(self.id)?.holdStreaming(),
         stopStreaming: ({ self }) => this.listenWires.get(self.id)?.stopStreaming(),
         reportFailure: ({ self }, p) => this.listenWires.get(self.id)?.reportFailure(p.error),
       },
@@ -94,6 +95,9 @@ export class JambonzFeatureServer {
         ringCaller: ({ self }) => dw(self.id)?.ringCaller(),
         answerCaller: ({ self }) => dw(self.id)?.answerCaller(),
         bridge: ({ self }, p) => dw(self.id)?.bridge(p.leg),
+        unbridge: ({ self }) => dw(self.id)?.unbridge(),
+        startWhisper: ({ self }, p) => dw(self.id)?.startWhisper(p.to, p.verbs),
+        stopWhisper: ({ self }) => dw(self.id)?.stopWhisper(),
         hangupB: ({ self }, p) => dw(self.id)?.hangupB(p.legs),
       },
     });

@@ -11,6 +11,7 @@ import type { VerbHost, VerbResult } from './verbs.js';
 export interface ListenWire {
   sendMetadata(): void;
   startStreaming(): void;
+  holdStreaming(): void;
   stopStreaming(): void;
   reportFailure(error: string): void;
 }
@@ -62,6 +63,7 @@ export async function listenVerb(host: VerbHost, verb: ExecVerb, signal: AbortSi
       {
         sendMetadata: () => ws.send(JSON.stringify(metadata)),
         startStreaming: () => void call.on('audio', onAudio),
+        holdStreaming: () => void call.off('audio', onAudio),
         stopStreaming: () => {
           call.off('audio', onAudio);
           if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.close(1000);

@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
-import type { Call } from '../../call/call.js';
+import type { Call, CallSipResponse } from '../../call/call.js';
 import type { SupervisedActor } from '../../actors/supervisor.js';
 import type { ExecVerb, JambonzVerbExecutorMachine } from '../../../machines/jambonzVerbExecutor.machine.js';
 import type { GatherInput, JambonzGatherMachine } from '../../../machines/jambonzGather.machine.js';
@@ -21,7 +21,7 @@ import type { ConferenceHost } from './conferences.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
 import type { OutboundCallOptions } from '../../sip/ua/options.js';
 import { validateVerbs } from '../verbs.js';
-import { JAMBONZ_COMMAND_SCHEMAS } from '../protocol.js';
+import { checkCommand, JAMBONZ_COMMAND_SCHEMAS, type JambonzCommandData } from '../protocol.js';
 import { AppSocket, type AppAck, type AppCommand } from './app-socket.js';
 import { runVerb, SUPPORTED_VERBS, type GatherWire, type SynthDefaults, type VerbHook, type VerbHost } from './verbs.js';
 import type { JambonzSttProvider, JambonzTtsProvider } from './types.js';
@@ -55,6 +55,30 @@ export interface FsSessionHost {
 
 const userOf = (uri: string | undefined): string => /^sips?:([^@;>]+)@/i.exec(uri ?? '')?.[1] ?? uri ?? '';
 
+/**
+ * session:new's `sip`: the INVITE as drachtio-srf's SipMessage serialises it (jambonz sends
+ * `{ sip: req.msg }`): `headers` by lower-case name, repeated headers joined with ',', then
+ * `body`, `method`, `version`, `uri`. Built with fromEntries so a header named `__proto__` stays data.
+ */
+function sipMessageOf(call: Call): Record<string, unknown> {
+  const inv = call.sipInvite;
+  if (!inv) return { headers: { from: call.from ?? '', to: call.to ?? '', 'call-id': call.id }, method: 'INVITE', ...(call.to ? { uri: call.to } : {}) };
+  const headers = new Map<string, string>();
+  for (const h of inv.headers) {
+    const k = h.name.toLowerCase();
+    const prev = headers.get(k);
+    headers.set(k, prev === undefined ? h.value : `${prev},${h.value}`);
+  }
+  return { headers: Object.fromEntries(headers), body: inv.body, method: 'INVITE', version: '2.0', uri: inv.uri };
+}
+
+/** call-info.js: `callerName = from.name || ''` (the From header's display name). */
+function callerNameOf(call: Call): string {
+  const from = call.sipHeader('From') ?? '';
+  const m = /^\s*(?:"((?:[^"\\]|\\.)*)"|([^<"]*?))\s*</.exec(from);
+  return (m?.[1] ?? m?.[2] ?? '').replace(/\\(.)/g, '$1').trim();
+}
+
 /** `{ verb: name, … }` or `{ name: {…} }` → `{ verb: name, … }`; anything else keeps a name that fails validation. */
 function normalize(v: unknown): ExecVerb {
   if (v && typeof v === 'object' && !Array.isArray(v)) {
@@ -83,6 +107,10 @@ export class FsSession implements VerbHost {
   private waiting: string | undefined;
   private run: { seq: number; abort: AbortController; verb: ExecVerb } | undefined;
   private gathers = 0;
+  /** The running dial's actor and wire, for whisper. */
+  private dial: { actor: Actor<JambonzDialMachine>; wire: DialWire } | undefined;
+  /** The running listen/stream verb's actor, for listen:status. */
+  private listen: Actor<JambonzListenMachine> | undefined;
   private ended = false;
   /** Hooks a running verb waits on itself (enqueue's waitHook), by msgid; not the executor's. */
   private readonly verbRequests = new Map<string, (verbs: ExecVerb[]) => void>();
@@ -108,15 +136,14 @@ export class FsSession implements VerbHost {
       from,
       to,
       call_id: call.id,
-      caller_name: '',
+      caller_name: callerNameOf(call),
       sip_status: 100,
       call_status: 'trying',
       account_sid: host.accountSid,
       application_sid: host.applicationSid,
       trace_id: randomUUID().replace(/-/g, ''),
       ...(host.localSipAddress ? { local_sip_address: host.localSipAddress, fs_sip_address: host.localSipAddress } : {}),
-      // Only what the call handle knows of the INVITE: From, To and Call-ID.
-      sip: { headers: { from: call.from ?? '', to: call.to ?? '', 'call-id': call.id }, method: 'INVITE', ...(call.to ? { uri: call.to } : {}) },
+      sip: sipMessageOf(call),
     };
   }
 
@@ -273,11 +300,18 @@ export class FsSession implements VerbHost {
   }
 
   spawnListen(input: ListenInput, wire: ListenWire): Actor<JambonzListenMachine> {
-    return this.host.spawnListen(`listen:${this.callSid}:${++this.gathers}`, input, wire);
+    const a = this.host.spawnListen(`listen:${this.callSid}:${++this.gathers}`, input, wire);
+    this.listen = a;
+    a.subscribe({ complete: () => void (this.listen === a && (this.listen = undefined)) });
+    return a;
   }
 
   spawnDial(input: DialInput, wire: DialWire): Actor<JambonzDialMachine> {
-    return this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+    const actor = this.host.spawnDial(`dial:${this.callSid}:${++this.gathers}`, input, wire);
+    const d = { actor, wire };
+    this.dial = d;
+    actor.subscribe({ complete: () => void (this.dial === d && (this.dial = undefined)) });
+    return actor;
   }
 
   spawnRefer(wire: ReferWire): Actor<JambonzReferMachine> {
@@ -368,6 +402,53 @@ export class FsSession implements VerbHost {
     else this.exec.ref.send({ type: 'HOOK.REPLY', verbs });
   }
 
+  /**
+   * call-session.js `_lccSipRequest`: a request in the caller's dialog, its `content_type` as the
+   * Content-Type. jambonz logs the response and tells the app nothing; so does this.
+   */
+  private sipRequest(r: JambonzCommandData['sip:request']['sip_request'], bad: (details: string) => void): void {
+    const headers = Object.fromEntries(Object.entries(r.headers ?? {}).filter(([k]) => k.toLowerCase() !== 'content-type'));
+    const contentType = r.content_type ?? Object.entries(r.headers ?? {}).find(([k]) => k.toLowerCase() === 'content-type')?.[1];
+    let sent: Promise<CallSipResponse>;
+    try {
+      sent = this.call.sipRequest(r.method, { headers, ...(r.content !== undefined ? { body: r.content } : {}), ...(contentType !== undefined ? { contentType } : {}) });
+    } catch (err) {
+      return bad(err instanceof Error ? err.message : String(err));
+    }
+    sent.then(
+      (res) => this.logger.info({ method: r.method, status: res.status, reason: res.reason }, 'sip:request answered'),
+      (err: unknown) => this.logger.info({ method: r.method, err: err instanceof Error ? err.message : String(err) }, 'sip:request not sent'),
+    );
+  }
+
+  /**
+   * call-session.js `_lccWhisper` → dial.js `whisper`: say/play verbs to one party of the running
+   * dial while the two are unbridged. dial.js plays to B when the command's call_sid is B's; B's
+   * sid reaches the app only in the actionHook here, so any call_sid but the session's own means B.
+   */
+  private whisper(c: AppCommand, bad: (details: string) => void): void {
+    let verbs: ExecVerb[];
+    try {
+      const w = checkCommand('whisper', c.data as JambonzCommandData['whisper']) as JambonzCommandData['whisper'];
+      verbs = (Array.isArray(w.whisper) ? w.whisper : [w.whisper]).map(normalize);
+    } catch (err) {
+      return bad(err instanceof Error ? err.message : String(err));
+    }
+    const d = this.dial;
+    if (!d || !d.actor.getSnapshot().matches({ bridged: 'connected' })) return bad('no bridged dial to whisper into (or a whisper is playing)');
+    const to = c.callSid !== undefined && c.callSid !== this.callSid ? 'callee' : 'caller';
+    this.logger.info({ to, calleeSid: d.wire.calleeSid(), verbs: verbs.length }, 'whisper');
+    d.actor.send({ type: 'WHISPER', to, verbs });
+  }
+
+  /** call-session.js `_lccListenStatus` → listen.js `updateListen`: pause or resume the running listen. */
+  private listenStatus(status: JambonzCommandData['listen:status']['listen_status'], bad: (details: string) => void): void {
+    if (!this.listen) return bad('no listen or stream verb is running');
+    // updateListen acts on pause and resume only; anything else changes nothing there either.
+    if (status === 'pause' || status === 'resume') this.listen.send({ type: status === 'pause' ? 'PAUSE' : 'RESUME' });
+    else this.logger.info({ status }, 'listen:status: only pause and resume apply');
+  }
+
   private onCommand(c: AppCommand): void {
     const bad = (details: string): void => {
       this.logger.warn({ command: c.command, details }, 'jambonz command refused');
@@ -378,6 +459,7 @@ export class FsSession implements VerbHost {
       this.exec.ref.send({ type: 'APP.VERBS', verbs: normalizeAll(c.data), queue: c.queueCommand });
       return;
     }
+    if (c.command === 'whisper') return this.whisper(c, bad);
     const schema = (JAMBONZ_COMMAND_SCHEMAS as Record<string, { safeParse(d: unknown): { success: boolean; data?: unknown; error?: { issues: Array<{ message: string }> } } } | undefined>)[c.command];
     if (!schema) return bad('unknown or unsupported command');
     const r = schema.safeParse(c.data);
@@ -406,6 +488,10 @@ export class FsSession implements VerbHost {
       case 'tag':
         this.tag((data as { tag: Record<string, unknown> }).tag);
         return;
+      case 'sip:request':
+        return this.sipRequest((data as JambonzCommandData['sip:request']).sip_request, bad);
+      case 'listen:status':
+        return this.listenStatus((data as JambonzCommandData['listen:status']).listen_status, bad);
       default:
         return bad('command not supported by the callchart feature-server');
     }

@@ -155,15 +155,31 @@ async function playVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Pr
   for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !host.call.isEnded; i++) await playFiles(host.call, files, signal);
 }
 
-async function sayVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<void> {
+/** say's text as WAV files, through the configured TTS provider. */
+async function synthesize(host: VerbHost, verb: ExecVerb): Promise<string[]> {
   if (!host.tts) throw new Error('say: no TTS provider configured (createEngine({ jambonzApp: { tts } }))');
   const texts = (Array.isArray(verb.text) ? verb.text : [verb.text]).filter((t): t is string => typeof t === 'string');
   const s = (verb.synthesizer ?? {}) as SynthDefaults;
   const opts = { vendor: s.vendor ?? host.synth.vendor, language: s.language ?? host.synth.language, voice: s.voice ?? host.synth.voice };
-  if (verb.earlyMedia !== true) await host.ensureAnswered();
   const files: string[] = [];
   for (const t of texts) files.push(await host.tts.synthesize(t, opts));
+  return files;
+}
+
+async function sayVerb(host: VerbHost, verb: ExecVerb, signal: AbortSignal): Promise<void> {
+  if (!host.tts) throw new Error('say: no TTS provider configured (createEngine({ jambonzApp: { tts } }))');
+  if (verb.earlyMedia !== true) await host.ensureAnswered();
+  const files = await synthesize(host, verb);
   for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !host.call.isEnded; i++) await playFiles(host.call, files, signal);
+}
+
+/** whisper (dial.js `whisper`): one say or play verb to `call`, a party of a bridged dial. */
+export async function whisperVerb(host: VerbHost, call: Call, verb: ExecVerb, signal: AbortSignal): Promise<void> {
+  const files =
+    verb.verb === 'play'
+      ? await Promise.all((Array.isArray(verb.url) ? verb.url : [verb.url]).filter((u): u is string => typeof u === 'string').map(localFile))
+      : await synthesize(host, verb);
+  for (let i = 0, n = loops(verb.loop); i < n && !signal.aborted && !call.isEnded; i++) await playFiles(call, files, signal);
 }
 
 /**

@@ -10,7 +10,7 @@ import { createRequest, createResponse, type SipRequest, type SipResponse } from
 import { formatUri, parseUri, type Uri } from '../codec/uri.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
-import type { CallTransferOptions } from '../../call/call.js';
+import type { CallSipRequestOptions, CallSipResponse, CallTransferOptions } from '../../call/call.js';
 import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
@@ -219,6 +219,30 @@ export function transfer(ua: SipUserAgent, leg: SipLeg, target: string, opts: Ca
   });
 }
 
+/**
+ * An app's request in the dialog (call.sipRequest): the dialog actor numbers and sends it; the
+ * promise settles with its final response (or 408 when the transaction times out).
+ */
+export function sendAppRequest(leg: SipLeg, method: string, o: CallSipRequestOptions): Promise<CallSipResponse> {
+  const before = leg.dialogState.localCSeq;
+  leg.dialog.send({
+    type: 'REQUEST.SEND',
+    method,
+    headers: Object.entries(o.headers ?? {}),
+    ...(o.body !== undefined ? { body: o.body, contentType: o.contentType } : {}),
+  });
+  const cseq = leg.dialogState.localCSeq;
+  if (cseq === undefined || cseq === before) return Promise.reject(new Error(`${method} not sent: the dialog is over`));
+  return new Promise((resolve) => (leg.appRequests ??= new Map()).set(cseq, resolve));
+}
+
+function settleAppRequest(leg: SipLeg, cseq: number, res: CallSipResponse): void {
+  const done = leg.appRequests?.get(cseq);
+  if (!done) return;
+  leg.appRequests!.delete(cseq);
+  done(res);
+}
+
 /** Build an in-dialog request from the dialog actor's state (§12.2.1.1) and send it. */
 export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestParams): void {
   if (p.method === 'ACK') return;
@@ -257,12 +281,14 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
       if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, offer, res);
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
+      if (res.status >= 200) settleAppRequest(leg, p.cseq, { status: res.status, reason: res.reason, headers: Object.freeze([...res.headers]), body: res.body.toString('utf8') });
     },
     onTimeout: () => {
       if (offer) leg.session.send({ type: 'REINVITE.DONE', status: 408 });
       if (p.method === 'INVITE' || p.method === 'UPDATE') leg.timer?.send({ type: 'REFRESH.FAILED', status: 408 });
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
       if (p.method === 'BYE') ua.forgetLegLater(leg);
+      settleAppRequest(leg, p.cseq, { status: 408, reason: 'Request Timeout', headers: [], body: '' });
     },
   });
 }

@@ -6,7 +6,7 @@ import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
 import type { SipSessionTimerMachine } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipReliableProvisionalMachine } from '../../../machines/sipReliableProvisional.machine.js';
-import type { Call, CallTransferOptions, CallWire } from '../../call/call.js';
+import type { Call, CallSipRequestOptions, CallSipResponse, CallTransferOptions, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
 import type { DigestChallenge } from '../codec/digest.js';
@@ -19,6 +19,7 @@ import { PeerAddresses } from './peer.js';
 import { buildLocalSdp } from './media-binding.js';
 import { uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
+import { sendAppRequest } from './in-dialog.js';
 
 export type DialogActor = Actor<typeof sipDialogMachine>;
 export type SessionActor = Actor<SipInviteSessionMachine>;
@@ -98,6 +99,8 @@ export class SipLeg implements CallWire {
   forgetTimer: NodeJS.Timeout | undefined;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
+  /** call.sipRequest()s awaiting their final response, by CSeq (a promise's resolver, no protocol state). */
+  appRequests: Map<number, (res: CallSipResponse) => void> | undefined;
 
   constructor(
     readonly ua: SipUserAgent,
@@ -254,6 +257,10 @@ export class SipLeg implements CallWire {
 
   transfer(target: string, opts?: CallTransferOptions): void {
     this.ua.transfer(this, target, opts);
+  }
+
+  sipRequest(method: string, opts: CallSipRequestOptions): Promise<CallSipResponse> {
+    return sendAppRequest(this, method, opts);
   }
 
   /** Called once per call (Call.#finish). */

@@ -180,6 +180,8 @@ function offerInvite(
       wire: leg,
       group: callId,
       bindings: { sipCallId: callId },
+      // The header entries are the parser's own immutable objects: kept, not copied one by one.
+      sipInvite: Object.freeze({ uri: formatUri(req.uri), headers: Object.freeze([...req.headers]), body: req.body.toString('utf8') }),
     });
   } catch (err) {
     ua.pendingInvites.settle(leg);
