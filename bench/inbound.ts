@@ -22,6 +22,7 @@ import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
 import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
+import { snapshotTotals, diffTotals, type HeapTotals } from './lib/heap-objects.js';
 
 const FRAME_BYTES = 320;
 const FRAME_INTERVAL_MS = 20;
@@ -137,8 +138,20 @@ async function serverRole(kind: Kind): Promise<void> {
     live = () => engine.calls.size;
   }
   const gcMeter = new GcMeter();
+  let marked: HeapTotals | undefined;
   serveRpc({
     heap: () => settleHeap(),
+    /** Heap snapshot totals by constructor now (bench/inbound-heap.ts diffs two of them). */
+    objectsMark: async () => {
+      await settleHeap();
+      marked = snapshotTotals();
+      return true;
+    },
+    /** What was added since objectsMark, per live call (`n` calls), largest first. */
+    objectsDiff: async (a: { n: number; top: number }) => {
+      await settleHeap();
+      return diffTotals(marked ?? new Map(), snapshotTotals(), a.n).slice(0, a.top);
+    },
     gcStart: () => {
       gcMeter.start();
       return true;
