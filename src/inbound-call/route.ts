@@ -13,7 +13,7 @@ import type { Call, CallDriver, CallWire } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { WsLeg } from '../media/ws-leg.js';
+import { WsLeg, type WsLegStats } from '../media/ws-leg.js';
 
 export interface InboundCallOptions {
   /** Path served (default `/`). */
@@ -100,6 +100,11 @@ class InboundConnection implements CallWire {
     }
   }
 
+  /** The call's media statistics (the connection is the call's media binding: `leg` and this). */
+  stats(): WsLegStats {
+    return this.leg.stats();
+  }
+
   private endMedia(): void {
     const leg = this.leg;
     if (leg.closed) return;
@@ -163,6 +168,7 @@ class InboundConnection implements CallWire {
 
 /** The offer delay elapsed: the call rings and the application's hook is asked. */
 function offer(c: InboundConnection): void {
+  c.offerTimer = undefined;
   const call = c.call;
   call.actor.send({ type: 'CALL.INCOMING' });
   if (call.state === 'ringing') c.r.calls.offer(call);
@@ -203,8 +209,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       c.sessionId = call.id;
       c.driver = calls.driverOf(call)!;
       c.leg = new WsLeg(call.id, ws, call);
-      const leg = c.leg;
-      c.driver.attachMedia({ leg, stats: () => leg.stats() });
+      c.driver.attachMedia(c);
       c.gate = new FrameGate(rates);
       c.offerTimer = setTimeout(offer, shared.offerDelayMs, c);
       ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));
