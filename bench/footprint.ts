@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
+import v8 from 'node:v8';
 import path from 'node:path';
 import type { WebSocket } from 'ws';
 import { GcMeter, gcLine, type GcWindow } from './lib/gc-meter.js';
@@ -187,6 +188,7 @@ async function heapPerCall(mk: () => Promise<Setup>): Promise<void> {
   const fake = await fakeWsBytes();
   const per = (loaded - base) / CALLS - fake;
   process.stdout.write(`\n## ${s.label}: heap per live call\n${CALLS} calls: ${(per / 1024).toFixed(2)} KiB per call (heapUsed after gc, minus ${fake.toFixed(0)} B of stand-in socket)\n`);
+  if (process.env.FOOTPRINT_SNAPSHOT) v8.writeHeapSnapshot(process.env.FOOTPRINT_SNAPSHOT);
   if (before) process.stdout.write(objectTable(diffTotals(before, snapshotTotals(), CALLS)));
   for (const ws of socks) ws.close(1000);
   while (s.liveCount() > 0) await sleep(5);

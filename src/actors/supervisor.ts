@@ -9,7 +9,7 @@
 // Every root actor gets an error observer: an unobserved actor error would be rethrown and crash Node.
 // A crash ends only that actor: it is logged, its span is failed, it is counted, and the spawner's
 // onCrash hook turns it into a clean end of that one call/room on the wire.
-import { createActor, type SnapshotFrom, type AnyActorLogic, type Actor, type InputFrom, type InspectionEvent, type Observer, type Subscription } from 'xstate';
+import { createActor, fromTransition, type SnapshotFrom, type AnyActorLogic, type AnyActorRef, type Actor, type EventObject, type InputFrom, type InspectionEvent, type Observer, type Subscription } from 'xstate';
 import type { Logger } from 'pino';
 import { getTracer, startActorSpan, failSpan, isSpanContextValid, type Span, type Tracer } from '../telemetry.js';
 import { stateToString } from './state.js';
@@ -34,6 +34,13 @@ export interface SpawnOptions<TLogic extends AnyActorLogic> {
   group?: string;
   /** Trace this actor with its own span (calls and dialogs; not per-transaction actors). */
   traced?: boolean;
+  /**
+   * Join the supervisor's one XState actor system instead of making one of its own (a root
+   * actor's system is ~1.9 KB of maps and closures held for its life). Only for machines without
+   * delayed transitions (`after`): XState cancels a stopping actor's delayed events by scanning
+   * every scheduled event of its system. An inspected actor always gets its own system.
+   */
+  sharedSystem?: boolean;
   /** Restore from a persisted snapshot instead of starting fresh. */
   snapshot?: unknown;
   /** Every snapshot the actor emits (one subscription per actor: spawners hook in here). */
@@ -78,6 +85,13 @@ export interface SupervisorMetrics {
   refused: Record<string, number>;
 }
 
+type HostEvent = { type: 'supervisor.stop'; actor: AnyActorRef } | EventObject;
+const hostLogic = fromTransition((n: number, event: HostEvent, scope) => {
+  if (event.type === 'supervisor.stop' && 'actor' in event) scope.stopChild(event.actor as AnyActorRef);
+  return n;
+}, 0);
+type HostLogic = typeof hostLogic;
+
 /** Told when an actor leaves the registry, before its spawner's onExit (the ActorRegistry's wire table). */
 export interface ActorExitHook {
   released(id: string): void;
@@ -108,6 +122,8 @@ class Entry implements SupervisedActor, Observer<unknown> {
     readonly exitHook: ActorExitHook | undefined,
     /** Told when the actor leaves the registry (only for inspected actors). */
     readonly inspectExit: (() => void) | undefined,
+    /** The shared system's parent, for an actor that joined it (sharedSystem). */
+    readonly host: Actor<HostLogic> | undefined,
   ) {}
 
   get kind(): ActorKind {
@@ -159,6 +175,7 @@ export class Supervisor {
   /** Members of each group: one id as a string (most groups: a call and nothing else), more as a Set. */
   private readonly groups = new Map<string, string | Set<string>>();
   private readonly live = new Map<string, number>();
+  private hostRef: Actor<HostLogic> | undefined;
   /** @internal the parent of every actor's child logger. */
   readonly baseLogger: Logger;
   private readonly tracer: Tracer;
@@ -207,14 +224,16 @@ export class Supervisor {
     this.checkLimit(opts.kind);
     const span = opts.traced ? this.startSpan(opts) : undefined;
     const watch = this.opts.inspector?.watch(opts.kind, opts.id, logic);
+    const host = opts.sharedSystem && !watch ? this.host() : undefined;
     const ref = createActor(logic, {
       id: opts.id,
       input: opts.input,
+      ...(host ? { parent: host } : {}),
       ...(opts.snapshot !== undefined ? { snapshot: opts.snapshot as never } : {}),
       ...(watch ? { inspect: watch.inspect } : {}),
     }) as Actor<TLogic>;
 
-    const entry = new Entry(this, opts as SpawnOptions<AnyActorLogic>, ref as Actor<AnyActorLogic>, span, exit, watch?.exit);
+    const entry = new Entry(this, opts as SpawnOptions<AnyActorLogic>, ref as Actor<AnyActorLogic>, span, exit, watch?.exit, host);
     this.entries.set(opts.id, entry);
     this.live.set(opts.kind, (this.live.get(opts.kind) ?? 0) + 1);
     const group = opts.group;
@@ -228,6 +247,18 @@ export class Supervisor {
     entry.sub = ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
     ref.start();
     return entry as unknown as SupervisedActor<TLogic>;
+  }
+
+  /**
+   * The parent of the actors that share one system: it stops them when asked and ignores the done
+   * and error events XState relays to a parent (the supervisor's observer already has them).
+   */
+  private host(): Actor<HostLogic> {
+    if (!this.hostRef) {
+      this.hostRef = createActor(hostLogic, { id: 'supervisor' });
+      this.hostRef.start();
+    }
+    return this.hostRef;
   }
 
   /**
@@ -245,7 +276,9 @@ export class Supervisor {
     if (!entry || entry.closed) return;
     bump(this.metrics.stopped, entry.kind);
     this.release(entry);
-    entry.ref.stop();
+    // An actor in the shared system has the host as its parent: only the parent may stop it.
+    if (entry.host) entry.host.send({ type: 'supervisor.stop', actor: entry.ref });
+    else entry.ref.stop();
     entry.span?.end();
   }
 

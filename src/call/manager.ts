@@ -1,7 +1,8 @@
 // Creates call actors for every transport and runs the application's incoming-call hook.
 // The call machine is provided ONCE (an ActorRegistry): its wire actions dispatch to the CallWire
 // registered for the actor's id, so a call costs one createActor and no machine cloning.
-import { v4 as uuidv4 } from 'uuid';
+// node:crypto's UUID is one flat string; uuid's v4 is a rope of ~20 concatenated pieces held for the call's life.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
 import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../../machines/call.machine.js';
@@ -38,6 +39,8 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
 class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
   readonly kind = 'call';
   readonly traced = true;
+  /** The call machine has no delayed transitions (its timers are the runtime's): it may share the supervisor's system. */
+  readonly sharedSystem = true;
   ring: NodeJS.Timeout | undefined = undefined;
   duration: NodeJS.Timeout | undefined = undefined;
   /** The state path last announced (`state` event). */
@@ -193,7 +196,7 @@ export class CallManager {
    */
   create(o: CreateCallOptions): Call {
     this.opts.admit?.(o);
-    const callId = o.callId ?? uuidv4();
+    const callId = o.callId ?? randomUUID();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
     const slot = new CallSlot(this, o.wire, input, o.group, o.bindings);
     // Throws when refused (LimitExceededError): the registry then forgets the slot, no timer is armed.

@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from 'pino';
-import { v4 as uuidv4 } from 'uuid';
+// node:crypto's UUID is one flat string; uuid's v4 is a rope of ~20 concatenated pieces held for the call's life.
+import { randomUUID } from 'node:crypto';
 import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { parseClientMessage, encodeServerMessage, type InboundServerMessage } from './protocol.js';
@@ -192,7 +193,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
     match: (url) => (url.pathname === path ? {} : null),
     onConnection(ws: WebSocket, req: IncomingMessage) {
       // The call id doubles as the call's supervisor group (its media actors join it): one id, one allocation.
-      const callId = uuidv4();
+      const callId = randomUUID();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
       const c = new InboundConnection(shared, ws);
       let call: Call;
