@@ -17,11 +17,12 @@ import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import v8 from 'node:v8';
+import path from 'node:path';
 import type { WebSocket } from 'ws';
 import { GcMeter, gcLine, type GcWindow } from './lib/gc-meter.js';
 import { HeapSampler } from './lib/heap-sampler.js';
+import { snapshotTotals, diffTotals, objectTable } from './lib/heap-objects.js';
 import type { HttpServer as HttpServerT, WsRoute } from '../src/http/server.js';
 import type * as EngineModule from '../src/engine.js';
 import type * as DemoModule from '../src/demo.js';
@@ -169,73 +170,6 @@ async function audioSetup(): Promise<Setup> {
   };
 }
 
-/**
- * Heap snapshot → bytes and counts by constructor (objects, closures) or by type; internal arrays
- * and hidden objects are named by what holds them (`(array) ← Owner.edge`), which is where a
- * call's bytes hide.
- */
-function snapshotTotals(): Map<string, { size: number; count: number }> {
-  const snap = JSON.parse(readStream(v8.getHeapSnapshot())) as {
-    snapshot: { meta: { node_fields: string[]; node_types: [string[]]; edge_fields: string[]; edge_types: [string[]] } };
-    nodes: number[];
-    edges: number[];
-    strings: string[];
-  };
-  const meta = snap.snapshot.meta;
-  const f = meta.node_fields;
-  const w = f.length;
-  const iType = f.indexOf('type');
-  const iName = f.indexOf('name');
-  const iSize = f.indexOf('self_size');
-  const iEdges = f.indexOf('edge_count');
-  const ew = meta.edge_fields.length;
-  const eType = meta.edge_fields.indexOf('type');
-  const eName = meta.edge_fields.indexOf('name_or_index');
-  const eTo = meta.edge_fields.indexOf('to_node');
-  const types = meta.node_types[0];
-  const edgeTypes = meta.edge_types[0];
-  const nodeName = (i: number): string => {
-    const type = types[snap.nodes[i + iType]!]!;
-    if (type === 'object' || type === 'native') return snap.strings[snap.nodes[i + iName]!]!.slice(0, 40);
-    if (type === 'closure') return `closure ${snap.strings[snap.nodes[i + iName]!]! || '(anon)'}`.slice(0, 50);
-    return `(${type})`;
-  };
-  // First owner of each array/hidden node (the first retaining edge that is not weak).
-  const owner = new Map<number, string>();
-  let e = 0;
-  for (let i = 0; i < snap.nodes.length; i += w) {
-    const n = snap.nodes[i + iEdges]!;
-    for (let k = 0; k < n; k++, e += ew) {
-      const to = snap.edges[e + eTo]!;
-      const tt = types[snap.nodes[to + iType]!];
-      if ((tt !== 'array' && tt !== 'hidden' && tt !== 'object shape') || owner.has(to)) continue;
-      const et = edgeTypes[snap.edges[e + eType]!];
-      if (et === 'weak') continue;
-      const en = et === 'element' || et === 'hidden' ? `[${snap.edges[e + eName]}]` : snap.strings[snap.edges[e + eName]!]!;
-      owner.set(to, `${nodeName(i)}.${String(en).slice(0, 30)}`);
-    }
-  }
-  const out = new Map<string, { size: number; count: number }>();
-  for (let i = 0; i < snap.nodes.length; i += w) {
-    let key = nodeName(i);
-    const via = owner.get(i);
-    if (via !== undefined) key = `${key} ← ${via}`;
-    const x = out.get(key) ?? { size: 0, count: 0 };
-    x.size += snap.nodes[i + iSize]!;
-    x.count++;
-    out.set(key, x);
-  }
-  return out;
-}
-
-function readStream(s: NodeJS.ReadableStream): string {
-  const chunks: Buffer[] = [];
-  let c: Buffer | string | null;
-  const r = s as unknown as { read(): Buffer | null };
-  while ((c = r.read()) !== null) chunks.push(Buffer.isBuffer(c) ? c : Buffer.from(c));
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 async function heapPerCall(mk: () => Promise<Setup>): Promise<void> {
   const s = await mk();
   // Warm the paths (first call compiles code, fills caches), then measure.
@@ -254,19 +188,8 @@ async function heapPerCall(mk: () => Promise<Setup>): Promise<void> {
   const fake = await fakeWsBytes();
   const per = (loaded - base) / CALLS - fake;
   process.stdout.write(`\n## ${s.label}: heap per live call\n${CALLS} calls: ${(per / 1024).toFixed(2)} KiB per call (heapUsed after gc, minus ${fake.toFixed(0)} B of stand-in socket)\n`);
-  if (before) {
-    const after = snapshotTotals();
-    const rows: Array<[string, number, number]> = [];
-    for (const [k, v] of after) {
-      const b = before.get(k) ?? { size: 0, count: 0 };
-      const d = (v.size - b.size) / CALLS;
-      if (Math.abs(d) >= 8) rows.push([k, d, (v.count - b.count) / CALLS]);
-    }
-    rows.sort((a, b) => b[1] - a[1]);
-    process.stdout.write(`| object (constructor / type) | bytes per call | objects per call |\n|---|---|---|\n`);
-    for (const [k, d, c] of rows.slice(0, 40)) process.stdout.write(`| ${k.replace(/\|/g, '/')} | ${d.toFixed(0)} | ${c.toFixed(2)} |\n`);
-    process.stdout.write(`| total | ${rows.reduce((a, r) => a + r[1], 0).toFixed(0)} | |\n`);
-  }
+  if (process.env.FOOTPRINT_SNAPSHOT) v8.writeHeapSnapshot(process.env.FOOTPRINT_SNAPSHOT);
+  if (before) process.stdout.write(objectTable(diffTotals(before, snapshotTotals(), CALLS)));
   for (const ws of socks) ws.close(1000);
   while (s.liveCount() > 0) await sleep(5);
   await s.close();

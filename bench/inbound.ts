@@ -10,7 +10,8 @@
 // A ladder step passes when the p99 echo latency (client clock: send → echo received) is ≤ 20 ms
 // and no frame of the measurement window is lost (missing or out of order) and no call dropped.
 // Each step also reports the server's GC over the window (scavenges, pauses, promoted bytes per 10 k
-// frames, allocated bytes per frame; BENCH_GC=0 turns it off). BENCH_ENGINE_DIR=<dir> benches a
+// frames, allocated bytes per frame; BENCH_GC=0 turns it off; BENCH_HEAP_SAMPLE=<dir> writes a sampling
+// heap profile of each window's survivors; INBOUND_WARMUP_MS: streaming before each window, default 1000). BENCH_ENGINE_DIR=<dir> benches a
 // compiled build instead of src via tsx (see lib/engine-build.ts).
 import http from 'node:http';
 import path from 'node:path';
@@ -21,11 +22,13 @@ import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
-import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
+import { GcMeter, GC_COLUMNS, GC_SUMMARY_HEADERS, gcCells, gcLine, gcSummaryRows, type GcStep, type GcWindow } from './lib/gc-meter.js';
+import { snapshotTotals, diffTotals, type HeapTotals } from './lib/heap-objects.js';
+import { HeapSampler } from './lib/heap-sampler.js';
 
 const FRAME_BYTES = 320;
 const FRAME_INTERVAL_MS = 20;
-const WARMUP_MS = 1000;
+const WARMUP_MS = Number(process.env.INBOUND_WARMUP_MS ?? 1000);
 const WINDOW_MS = Number(process.env.INBOUND_WINDOW_MS ?? 8000);
 const P99_LIMIT_MS = 20;
 const LADDER = process.env.INBOUND_LADDER
@@ -137,13 +140,33 @@ async function serverRole(kind: Kind): Promise<void> {
     live = () => engine.calls.size;
   }
   const gcMeter = new GcMeter();
+  // BENCH_HEAP_SAMPLE=<dir>: a sampling heap profile per window of what outlived the young generation.
+  const sampler = new HeapSampler();
+  let windows = 0;
+  let marked: HeapTotals | undefined;
   serveRpc({
     heap: () => settleHeap(),
-    gcStart: () => {
+    /** Heap snapshot totals by constructor now (bench/inbound-heap.ts diffs two of them). */
+    objectsMark: async () => {
+      await settleHeap();
+      marked = snapshotTotals();
+      return true;
+    },
+    /** What was added since objectsMark, per live call (`n` calls), largest first. */
+    objectsDiff: async (a: { n: number; top: number }) => {
+      await settleHeap();
+      return diffTotals(marked ?? new Map(), snapshotTotals(), a.n).slice(0, a.top);
+    },
+    gcStart: async () => {
+      await sampler.start();
       gcMeter.start();
       return true;
     },
-    gcStop: () => gcMeter.stop(),
+    gcStop: async () => {
+      const w = gcMeter.stop();
+      await sampler.stop(`inbound-${kind}-${++windows}-${live()}`);
+      return w;
+    },
     cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }),
     live: () => live(),
   });
@@ -410,6 +433,7 @@ interface ServerResult {
   heapPerCall: number;
   rssPerCall: number;
   externalPerCall: number;
+  gc: GcStep[];
 }
 
 async function waitLive(server: RpcChild, want: number, timeoutMs = 5000): Promise<number> {
@@ -450,6 +474,7 @@ async function benchServer(kind: Kind): Promise<ServerResult> {
 
     // Ladder.
     const rows: Cell[][] = [];
+    const gcSteps: GcStep[] = [];
     let best = 0;
     let stoppedBy = 'end of ladder';
     const start = performance.now();
@@ -487,6 +512,7 @@ async function benchServer(kind: Kind): Promise<ServerResult> {
       if (st.dropped > 0 || grown.failures > 0 || grown.connected < n) reasons.push('calls');
       const pass = reasons.length === 0;
       const retry = !pass && other > CONTENDED_CORES && retries < MAX_RETRIES;
+      if (!retry) gcSteps.push({ server: kind, load: n, frames: st.sent, window: gc });
       rows.push([
         n,
         st.p50,
@@ -520,7 +546,7 @@ async function benchServer(kind: Kind): Promise<ServerResult> {
       best = n;
     }
     await load.call('closeAll');
-    return { kind, best, rows, stoppedBy, heapPerCall, rssPerCall, externalPerCall };
+    return { kind, best, rows, stoppedBy, heapPerCall, rssPerCall, externalPerCall, gc: gcSteps };
   } finally {
     await load.stop();
     await server.stop();
@@ -539,6 +565,11 @@ async function orchestrate(): Promise<void> {
       r.rows,
     );
   }
+  printTable(
+    `inbound: the servers' GC per window, side by side (v8.GCProfiler in each server; promoted '≥' where a mark-compact ran in the window)`,
+    GC_SUMMARY_HEADERS,
+    gcSummaryRows(results.flatMap((r) => r.gc)),
+  );
   const bare = results.find((r) => r.kind === 'bare');
   const cc = results.find((r) => r.kind === 'callchart');
   if (!bare || !cc) return;

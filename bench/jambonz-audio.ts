@@ -36,7 +36,7 @@ import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { HeapSampler } from './lib/heap-sampler.js';
 import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
-import { GcMeter, GC_COLUMNS, gcCells, gcLine, type GcWindow } from './lib/gc-meter.js';
+import { GcMeter, GC_COLUMNS, GC_SUMMARY_HEADERS, gcCells, gcLine, gcSummaryRows, type GcStep, type GcWindow } from './lib/gc-meter.js';
 
 const FRAME_BYTES = 640;
 const FRAME_INTERVAL_MS = 20;
@@ -74,7 +74,8 @@ const MAX_RETRIES = 2;
 const ROUTE = '/recording';
 const PROTOCOL = 'audio.jambonz.org';
 
-type Kind = 'bare' | 'callchart';
+/** `http-route` (diagnostic, JAMBONZ_AUDIO_SERVERS=http-route): callchart's HttpServer with a counting route and no stream actor. */
+type Kind = 'bare' | 'callchart' | 'http-route';
 const KINDS = (process.env.JAMBONZ_AUDIO_SERVERS?.split(',') ?? ['bare', 'callchart']) as Kind[];
 
 const thisFile = fileURLToPath(import.meta.url);
@@ -143,6 +144,27 @@ async function serverRole(kind: Kind): Promise<void> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
+  } else if (kind === 'http-route') {
+    const { HttpServer } = await loadEngineModule<typeof import('../src/http/server.js')>('http/server.js');
+    const { silentLogger } = await loadEngineModule<typeof import('../src/logger.js')>('logger.js');
+    const srv = new HttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger() });
+    let open = 0;
+    srv.addWsRoute({
+      name: 'count',
+      protocols: [PROTOCOL],
+      maxPayload: 1024 * 1024,
+      match: () => ({}),
+      onConnection(ws) {
+        open++;
+        ws.on('message', (data, isBinary) => {
+          if (isBinary) meter.frame(data as Buffer);
+        });
+        ws.on('close', () => open--);
+      },
+    });
+    await srv.listen();
+    port = srv.port;
+    live = () => open;
   } else {
     const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'callchart-bench-audio-'));
@@ -323,12 +345,14 @@ interface LadderResult {
   bestP99: number;
   rows: Cell[][];
   stoppedBy: string;
+  gc: GcStep[];
 }
 
 async function ladder(kind: Kind, steps: number[], below: number[] = []): Promise<LadderResult> {
   const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root, nodeArgs: SERVER_NODE_ARGS });
   const load = forkRpc(thisFile, ['--role=load'], { cwd: root });
   const rows: Cell[][] = [];
+  const gcSteps: GcStep[] = [];
   let best = 0;
   let bestP99 = NaN;
   let stoppedBy = 'end of ladder';
@@ -381,6 +405,7 @@ async function ladder(kind: Kind, steps: number[], below: number[] = []): Promis
       // (a burst of other work shorter than the window hides in the window's average).
       const retry = !pass && retries < MAX_RETRIES && (other > CONTENDED_CORES || retriedStep !== n);
       if (retry) retriedStep = n;
+      else gcSteps.push({ server: kind, load: n, frames: gc.frames, window: gc.window });
       rows.push([
         n,
         st.p50,
@@ -431,7 +456,7 @@ async function ladder(kind: Kind, steps: number[], below: number[] = []): Promis
     await load.stop();
     await server.stop();
   }
-  return { kind, best, bestP99, rows, stoppedBy };
+  return { kind, best, bestP99, rows, stoppedBy, gc: gcSteps };
 }
 
 async function orchestrate(): Promise<void> {
@@ -451,6 +476,11 @@ async function orchestrate(): Promise<void> {
       r.rows,
     );
   }
+  printTable(
+    `jambonz-audio: the servers' GC per window, side by side (v8.GCProfiler in each server; promoted '≥' where a mark-compact ran in the window)`,
+    GC_SUMMARY_HEADERS,
+    gcSummaryRows(results.flatMap((r) => r.gc)),
+  );
   const bare = results.find((r) => r.kind === 'bare');
   const cc = results.find((r) => r.kind === 'callchart');
   printTable(
@@ -470,7 +500,7 @@ async function orchestrate(): Promise<void> {
 const role = arg('role');
 if (role === 'server') {
   const kind = arg('kind') as Kind;
-  if (kind !== 'bare' && kind !== 'callchart') throw new Error('--kind must be bare or callchart');
+  if (kind !== 'bare' && kind !== 'callchart' && kind !== 'http-route') throw new Error('--kind must be bare, callchart or http-route');
   void serverRole(kind);
 } else if (role === 'load') {
   loadRole();

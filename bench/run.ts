@@ -6,7 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const MODULES = ['inbound', 'spawn', 'rooms', 'sip', 'media', 'conference', 'jambonz-hook', 'jambonz-audio', 'jambonz-fs', 'fuzz', 'hostile', 'cluster'] as const;
+const MODULES = ['inbound', 'inbound-heap', 'footprint', 'gc', 'spawn', 'rooms', 'sip', 'media', 'conference', 'jambonz-hook', 'jambonz-audio', 'jambonz-fs', 'fuzz', 'hostile', 'cluster'] as const;
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');

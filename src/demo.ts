@@ -34,9 +34,39 @@ export interface DemoAppOptions {
   streamUrl?: string;
 }
 
+/** WebSocket echo: each message back as it came (`this` is the call: one function for every call). */
+function echoAudio(this: Call, frame: Buffer): void {
+  this.sendAudio(frame);
+}
+
 export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDecision {
   const answerDelayMs = o.answerDelayMs ?? 5000;
   const hangupAfterMs = o.hangupAfterMs ?? 10_000;
+  const hangupDigit = o.hangupDigit;
+  // The app's listeners and timer callbacks are made once, here, and shared by every call (`this`
+  // is the call); a call holds only its one pending timer, in `timers`.
+  const timers = new Map<Call, NodeJS.Timeout>();
+  const onDigit = function (this: Call, digit: string): void {
+    if (digit === hangupDigit) this.hangup(`caller pressed ${digit}`);
+  };
+  const hangup = (call: Call): void => {
+    timers.delete(call);
+    call.hangup('demo talk time over');
+  };
+  const answer = (call: Call): void => {
+    timers.delete(call);
+    call.answer();
+  };
+  const onAnswered = function (this: Call): void {
+    clearTimeout(timers.get(this));
+    timers.set(this, setTimeout(hangup, hangupAfterMs, this));
+  };
+  const onEnded = function (this: Call): void {
+    clearTimeout(timers.get(this));
+    timers.delete(this);
+    this.off('answered', onAnswered);
+    this.off('ended', onEnded);
+  };
   return (call) => {
     const reg = typeof o.registrar === 'function' ? o.registrar() : o.registrar;
     const binding = reg && call.transport === 'sip' && call.to ? reg.registrations.lookup(call.to)[0] : undefined;
@@ -48,9 +78,7 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
       });
       return { action: 'defer' };
     }
-    call.on('dtmf', (digit) => {
-      if (digit === o.hangupDigit) call.hangup(`caller pressed ${digit}`);
-    });
+    if (hangupDigit !== undefined) call.on('dtmf', onDigit);
     const streamUrl = o.streamUrl;
     if (streamUrl && call.transport === 'sip' && call.media) {
       call.once('answered', () => {
@@ -66,14 +94,13 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
     // EventEmitter hop, and it stops by itself when the call ends. WebSocket calls have a media
     // leg too, but it re-frames to 20 ms: their echo returns each message as it came instead.
     else if (call.transport === 'sip' && call.media) startEcho(call.media, { mode: 'auto' });
-    else call.on('audio', (frame) => call.sendAudio(frame));
+    else call.on('audio', echoAudio);
     // SIP callers dial in to hear themselves: answer at once and echo until they hang up.
     if (call.transport === 'sip') return { action: 'accept' };
-    const timers: NodeJS.Timeout[] = [];
-    call.once('ended', () => timers.forEach(clearTimeout));
-    call.once('answered', () => timers.push(setTimeout(() => call.hangup('demo talk time over'), hangupAfterMs)));
+    call.on('ended', onEnded);
+    call.on('answered', onAnswered);
     if (answerDelayMs <= 0) return { action: 'accept' };
-    timers.push(setTimeout(() => call.answer(), answerDelayMs));
+    timers.set(call, setTimeout(answer, answerDelayMs, call));
     return { action: 'defer' };
   };
 }

@@ -1,6 +1,8 @@
 // Spans through the OpenTelemetry API only: without an SDK registered these are no-ops and cost
 // next to nothing, so the engine always instruments and the embedder decides whether to export.
-import { trace, SpanStatusCode, type Span, type Tracer, type Attributes } from '@opentelemetry/api';
+import { trace, SpanStatusCode, isSpanContextValid, type Span, type Tracer, type Attributes } from '@opentelemetry/api';
+
+export { isSpanContextValid };
 
 export const TRACER_NAME = 'callchart';
 

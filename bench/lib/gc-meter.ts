@@ -120,3 +120,39 @@ export function gcLine(w: GcWindow | undefined, frames: number): string {
   const [sc, pause, prom, alloc] = gcCells(w, frames);
   return `gc: ${sc} scavenges/10k fr (${pause} ms), promoted ${prom} KiB/10k fr, ${alloc} B/frame allocated, ${w.majors} major`;
 }
+
+/** One measured window of one server, for the side-by-side GC table. */
+export interface GcStep {
+  server: string;
+  /** Calls or sessions live in the window. */
+  load: number;
+  frames: number;
+  window: GcWindow | undefined;
+}
+
+/**
+ * The GC figures of every measured window, the servers side by side per load step: scavenges,
+ * mean/max scavenge pause and promoted bytes per 10 k frames (the numbers a regression moves).
+ */
+export function gcSummaryRows(steps: readonly GcStep[]): Array<Array<string | number>> {
+  return steps
+    .filter((s) => s.window)
+    .sort((a, b) => a.load - b.load || a.server.localeCompare(b.server))
+    .map((s) => {
+      const w = s.window!;
+      const per10k = 10_000 / Math.max(1, s.frames);
+      return [
+        s.load,
+        s.server,
+        s.frames,
+        (w.scavenges * per10k).toFixed(2),
+        w.scavengeMeanMs.toFixed(2),
+        w.scavengeMaxMs.toFixed(2),
+        `${w.majors ? '≥ ' : ''}${((w.promotedBytes * per10k) / 1024).toFixed(1)}`,
+        Math.round(w.allocatedBytes / Math.max(1, s.frames)),
+        w.majors ? `${w.majors} (${w.majorMs.toFixed(1)} ms)` : '0',
+      ];
+    });
+}
+
+export const GC_SUMMARY_HEADERS = ['load', 'server', 'frames', 'scavenges /10k fr', 'scav mean ms', 'scav max ms', 'promoted KiB /10k fr', 'alloc B/frame', 'major GCs'];

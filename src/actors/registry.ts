@@ -6,7 +6,7 @@
 // nothing. The registry also ties each wire's life to its actor's: the entry is removed whenever
 // the actor leaves the supervisor (done, crashed or stopped), so no table keeps a dead id.
 import type { AnyActorLogic } from 'xstate';
-import type { SpawnOptions, SupervisedActor, Supervisor } from './supervisor.js';
+import type { ActorExitHook, SpawnOptions, SupervisedActor, Supervisor } from './supervisor.js';
 
 /**
  * `wireOf(id)` for the action implementations: the wire registered for the actor whose action
@@ -14,7 +14,7 @@ import type { SpawnOptions, SupervisedActor, Supervisor } from './supervisor.js'
  */
 export type WireLookup<TWire> = (actorId: string) => TWire | undefined;
 
-export class ActorRegistry<TLogic extends AnyActorLogic, TWire> {
+export class ActorRegistry<TLogic extends AnyActorLogic, TWire> implements ActorExitHook {
   /** The machine with its implementations, provided once for every actor of this registry. */
   readonly logic: TLogic;
   private readonly wires = new Map<string, TWire>();
@@ -35,6 +35,11 @@ export class ActorRegistry<TLogic extends AnyActorLogic, TWire> {
     return this.wires.size;
   }
 
+  /** The wires of the live actors. */
+  values(): IterableIterator<TWire> {
+    return this.wires.values();
+  }
+
   /** The wire of a live actor. */
   wire(actorId: string): TWire | undefined {
     return this.wires.get(actorId);
@@ -48,18 +53,17 @@ export class ActorRegistry<TLogic extends AnyActorLogic, TWire> {
   spawn(wire: TWire, opts: SpawnOptions<TLogic>): SupervisedActor<TLogic> {
     if (this.wires.has(opts.id)) throw new Error(`actor id already registered: ${opts.id}`);
     this.wires.set(opts.id, wire);
-    const onExit = opts.onExit;
     try {
-      return this.supervisor.spawn(this.logic, {
-        ...opts,
-        onExit: () => {
-          this.wires.delete(opts.id);
-          onExit?.();
-        },
-      });
+      // `opts` goes through as it is (it may be a class instance whose hooks are methods).
+      return this.supervisor.spawn(this.logic, opts, this);
     } catch (err) {
       this.wires.delete(opts.id);
       throw err;
     }
+  }
+
+  /** @internal the supervisor's exit hook: the actor left, its wire goes (before the spawner's onExit). */
+  released(id: string): void {
+    this.wires.delete(id);
   }
 }

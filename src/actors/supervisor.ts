@@ -9,9 +9,9 @@
 // Every root actor gets an error observer: an unobserved actor error would be rethrown and crash Node.
 // A crash ends only that actor: it is logged, its span is failed, it is counted, and the spawner's
 // onCrash hook turns it into a clean end of that one call/room on the wire.
-import { createActor, type SnapshotFrom, type AnyActorLogic, type Actor, type InputFrom, type InspectionEvent, type Observer } from 'xstate';
+import { createActor, fromTransition, type SnapshotFrom, type AnyActorLogic, type AnyActorRef, type Actor, type EventObject, type InputFrom, type InspectionEvent, type Observer, type Subscription } from 'xstate';
 import type { Logger } from 'pino';
-import { getTracer, startActorSpan, failSpan, type Span, type Tracer } from '../telemetry.js';
+import { getTracer, startActorSpan, failSpan, isSpanContextValid, type Span, type Tracer } from '../telemetry.js';
 import { stateToString } from './state.js';
 
 export type ActorKind = 'call' | 'dialog' | 'transaction' | 'recording' | 'playback' | 'room' | 'session' | (string & {});
@@ -34,6 +34,13 @@ export interface SpawnOptions<TLogic extends AnyActorLogic> {
   group?: string;
   /** Trace this actor with its own span (calls and dialogs; not per-transaction actors). */
   traced?: boolean;
+  /**
+   * Join the supervisor's one XState actor system instead of making one of its own (a root
+   * actor's system is ~1.9 KB of maps and closures held for its life). Only for machines without
+   * delayed transitions (`after`): XState cancels a stopping actor's delayed events by scanning
+   * every scheduled event of its system. An inspected actor always gets its own system.
+   */
+  sharedSystem?: boolean;
   /** Restore from a persisted snapshot instead of starting fresh. */
   snapshot?: unknown;
   /** Every snapshot the actor emits (one subscription per actor: spawners hook in here). */
@@ -50,6 +57,8 @@ export interface SupervisedActor<TLogic extends AnyActorLogic = AnyActorLogic> {
   readonly ref: Actor<TLogic>;
   readonly logger: Logger;
   readonly span: Span | undefined;
+  /** One info line with the actor's ids, without making its child logger (which lives as long as the actor). */
+  info(obj: object, msg: string): void;
 }
 
 export interface SupervisorOptions {
@@ -76,29 +85,104 @@ export interface SupervisorMetrics {
   refused: Record<string, number>;
 }
 
-interface Entry extends SupervisedActor {
-  group: string | undefined;
-  opts: SpawnOptions<AnyActorLogic>;
-  closed: boolean;
-  unsubscribe: () => void;
-  /** Told when the actor leaves the registry (only for inspected actors). */
-  inspectExit: (() => void) | undefined;
+type HostEvent = { type: 'supervisor.stop'; actor: AnyActorRef } | EventObject;
+const hostLogic = fromTransition((n: number, event: HostEvent, scope) => {
+  if (event.type === 'supervisor.stop' && 'actor' in event) scope.stopChild(event.actor as AnyActorRef);
+  return n;
+}, 0);
+type HostLogic = typeof hostLogic;
+
+/** Told when an actor leaves the registry, before its spawner's onExit (the ActorRegistry's wire table). */
+export interface ActorExitHook {
+  released(id: string): void;
 }
 
 function bump(rec: Record<string, number>, key: string): void {
   rec[key] = (rec[key] ?? 0) + 1;
 }
 
+/**
+ * One live actor: its registry entry and its observer. A class with prototype methods, not an
+ * object of closures: a live call holds this one object whatever it observes (closures per actor
+ * were most of the supervisor's share of a call's heap). The spawner's hooks are called as
+ * methods of its options object, so a spawner can pass a class instance and allocate no closure
+ * either.
+ */
+class Entry implements SupervisedActor, Observer<unknown> {
+  closed = false;
+  sub: Subscription | undefined = undefined;
+  private lastState: string | undefined = undefined;
+  private child: Logger | undefined = undefined;
+
+  constructor(
+    readonly sup: Supervisor,
+    readonly opts: SpawnOptions<AnyActorLogic>,
+    readonly ref: Actor<AnyActorLogic>,
+    readonly span: Span | undefined,
+    readonly exitHook: ActorExitHook | undefined,
+    /** Told when the actor leaves the registry (only for inspected actors). */
+    readonly inspectExit: (() => void) | undefined,
+    /** The shared system's parent, for an actor that joined it (sharedSystem). */
+    readonly host: Actor<HostLogic> | undefined,
+  ) {}
+
+  get kind(): ActorKind {
+    return this.opts.kind;
+  }
+  get id(): string {
+    return this.opts.id;
+  }
+  get group(): string | undefined {
+    return this.opts.group;
+  }
+
+  /** Built on first use: most actors never log, and a pino child with bindings costs ~1.4 KB per live actor. */
+  get logger(): Logger {
+    return (this.child ??= this.sup.baseLogger.child({ kind: this.opts.kind, id: this.opts.id, ...this.opts.bindings }));
+  }
+
+  /** One info line with the actor's ids: through its child logger if it exists, else without making it. */
+  info(obj: object, msg: string): void {
+    if (this.child) this.child.info(obj, msg);
+    else this.sup.baseLogger.info({ kind: this.opts.kind, id: this.opts.id, ...this.opts.bindings, ...obj }, msg);
+  }
+
+  next(snap: unknown): void {
+    this.opts.onSnapshot?.(snap);
+    // Without an OpenTelemetry SDK (or for an unsampled trace) the span records nothing: do not
+    // format every state for it.
+    const span = this.span?.isRecording() ? this.span : undefined;
+    const debugOn = this.sup.baseLogger.isLevelEnabled('debug');
+    if (!span && !debugOn) return;
+    const s = (snap as { value?: unknown }).value;
+    if (s === undefined) return;
+    const state = stateToString(s);
+    if (state === this.lastState) return;
+    this.lastState = state;
+    span?.addEvent('state', { 'callchart.state': state });
+    if (debugOn) this.logger.debug({ state }, 'state');
+  }
+  error(err: unknown): void {
+    this.sup.crashed(this, err);
+  }
+  complete(): void {
+    this.sup.completed(this);
+  }
+}
+
 export class Supervisor {
   private readonly entries = new Map<string, Entry>();
-  private readonly groups = new Map<string, Set<string>>();
+  /** Members of each group: one id as a string (most groups: a call and nothing else), more as a Set. */
+  private readonly groups = new Map<string, string | Set<string>>();
   private readonly live = new Map<string, number>();
-  private readonly log: Logger;
+  private hostRef: Actor<HostLogic> | undefined;
+  /** @internal the parent of every actor's child logger. */
+  readonly baseLogger: Logger;
   private readonly tracer: Tracer;
   readonly metrics: SupervisorMetrics = { spawned: {}, completed: {}, stopped: {}, crashed: {}, refused: {} };
 
   constructor(private readonly opts: SupervisorOptions) {
-    this.log = opts.logger;
+    this.baseLogger = opts.logger;
     this.tracer = opts.tracer ?? getTracer();
   }
 
@@ -130,69 +214,60 @@ export class Supervisor {
     return kind === undefined ? all : all.filter((e) => e.kind === kind);
   }
 
-  spawn<TLogic extends AnyActorLogic>(logic: TLogic, opts: SpawnOptions<TLogic>): SupervisedActor<TLogic> {
+  /**
+   * Create, register and start a root actor. The hooks in `opts` are called as its methods
+   * (`opts.onDone(…)`), so `opts` may be a class instance; `exit` (the ActorRegistry) is told
+   * before `opts.onExit`.
+   */
+  spawn<TLogic extends AnyActorLogic>(logic: TLogic, opts: SpawnOptions<TLogic>, exit?: ActorExitHook): SupervisedActor<TLogic> {
     if (this.entries.has(opts.id)) throw new Error(`actor id already in use: ${opts.id}`);
     this.checkLimit(opts.kind);
-    // The child logger is built on first use: most actors never log on their hot path, and a
-    // pino child with bindings costs ~1.4 KB per live actor.
-    let logger: Logger | undefined;
-    const getLogger = () => (logger ??= this.log.child({ kind: opts.kind, id: opts.id, ...opts.bindings }));
-    const debugOn = this.log.isLevelEnabled('debug');
-    const span = opts.traced ? startActorSpan(this.tracer, opts.kind, opts.id, opts.bindings) : undefined;
+    const span = opts.traced ? this.startSpan(opts) : undefined;
     const watch = this.opts.inspector?.watch(opts.kind, opts.id, logic);
+    const host = opts.sharedSystem && !watch ? this.host() : undefined;
     const ref = createActor(logic, {
       id: opts.id,
       input: opts.input,
+      ...(host ? { parent: host } : {}),
       ...(opts.snapshot !== undefined ? { snapshot: opts.snapshot as never } : {}),
       ...(watch ? { inspect: watch.inspect } : {}),
     }) as Actor<TLogic>;
 
-    const entry: Entry = {
-      kind: opts.kind,
-      id: opts.id,
-      ref,
-      get logger() {
-        return getLogger();
-      },
-      span,
-      group: opts.group,
-      opts: opts as SpawnOptions<AnyActorLogic>,
-      closed: false,
-      unsubscribe: () => {},
-      inspectExit: watch?.exit,
-    };
+    const entry = new Entry(this, opts as SpawnOptions<AnyActorLogic>, ref as Actor<AnyActorLogic>, span, exit, watch?.exit, host);
     this.entries.set(opts.id, entry);
     this.live.set(opts.kind, (this.live.get(opts.kind) ?? 0) + 1);
-    if (opts.group !== undefined) {
-      let set = this.groups.get(opts.group);
-      if (!set) this.groups.set(opts.group, (set = new Set()));
-      set.add(opts.id);
+    const group = opts.group;
+    if (group !== undefined) {
+      const members = this.groups.get(group);
+      if (members === undefined) this.groups.set(group, opts.id);
+      else if (typeof members === 'string') this.groups.set(group, new Set([members, opts.id]));
+      else members.add(opts.id);
     }
     bump(this.metrics.spawned, opts.kind);
-
-    let lastState: string | undefined;
-    // Without an OpenTelemetry SDK (or for an unsampled trace) the span records nothing: do not
-    // format every state for it.
-    const stateSpan = span?.isRecording() ? span : undefined;
-    const observer: Observer<ReturnType<typeof ref.getSnapshot>> = {
-      next: (snap) => {
-        opts.onSnapshot?.(snap as SnapshotFrom<TLogic>);
-        if (!stateSpan && !debugOn) return;
-        const s = (snap as { value?: unknown }).value;
-        if (s === undefined) return;
-        const state = stateToString(s);
-        if (state === lastState) return;
-        lastState = state;
-        stateSpan?.addEvent('state', { 'callchart.state': state });
-        if (debugOn) getLogger().debug({ state }, 'state');
-      },
-      error: (err) => this.onCrash(entry, err),
-      complete: () => this.onComplete(entry),
-    };
-    const sub = ref.subscribe(observer);
-    entry.unsubscribe = () => sub.unsubscribe();
+    entry.sub = ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
     ref.start();
     return entry as unknown as SupervisedActor<TLogic>;
+  }
+
+  /**
+   * The parent of the actors that share one system: it stops them when asked and ignores the done
+   * and error events XState relays to a parent (the supervisor's observer already has them).
+   */
+  private host(): Actor<HostLogic> {
+    if (!this.hostRef) {
+      this.hostRef = createActor(hostLogic, { id: 'supervisor' });
+      this.hostRef.start();
+    }
+    return this.hostRef;
+  }
+
+  /**
+   * The actor's span. Without an OpenTelemetry SDK the API hands out one shared no-op span with an
+   * invalid context: keep none then (nothing to record, nothing to propagate).
+   */
+  private startSpan(opts: SpawnOptions<AnyActorLogic>): Span | undefined {
+    const span = startActorSpan(this.tracer, opts.kind, opts.id, opts.bindings);
+    return span.isRecording() || isSpanContextValid(span.spanContext()) ? span : undefined;
   }
 
   /** Stop one actor (no-op when it is already gone). */
@@ -201,15 +276,18 @@ export class Supervisor {
     if (!entry || entry.closed) return;
     bump(this.metrics.stopped, entry.kind);
     this.release(entry);
-    entry.ref.stop();
+    // An actor in the shared system has the host as its parent: only the parent may stop it.
+    if (entry.host) entry.host.send({ type: 'supervisor.stop', actor: entry.ref });
+    else entry.ref.stop();
     entry.span?.end();
   }
 
   /** Stop every actor of a group (e.g. on WebSocket disconnect). */
   stopGroup(group: string): void {
-    const ids = this.groups.get(group);
-    if (!ids) return;
-    for (const id of [...ids]) this.stop(id);
+    const members = this.groups.get(group);
+    if (members === undefined) return;
+    if (typeof members === 'string') this.stop(members);
+    else for (const id of [...members]) this.stop(id);
     this.groups.delete(group);
   }
 
@@ -220,23 +298,29 @@ export class Supervisor {
   private release(entry: Entry): void {
     if (entry.closed) return;
     entry.closed = true;
-    entry.unsubscribe();
+    entry.sub?.unsubscribe();
     this.entries.delete(entry.id);
     this.live.set(entry.kind, (this.live.get(entry.kind) ?? 1) - 1);
-    if (entry.group !== undefined) {
-      const set = this.groups.get(entry.group);
-      set?.delete(entry.id);
-      if (set && set.size === 0) this.groups.delete(entry.group);
+    const group = entry.group;
+    if (group !== undefined) {
+      const members = this.groups.get(group);
+      if (members === entry.id) this.groups.delete(group);
+      else if (typeof members === 'object') {
+        members.delete(entry.id);
+        if (members.size === 0) this.groups.delete(group);
+      }
     }
     entry.inspectExit?.();
     try {
+      entry.exitHook?.released(entry.id);
       entry.opts.onExit?.();
     } catch (err) {
       entry.logger.error({ err }, 'onExit hook failed');
     }
   }
 
-  private onComplete(entry: Entry): void {
+  /** @internal the actor completed (its observer's `complete`). */
+  completed(entry: Entry): void {
     if (entry.closed) return;
     bump(this.metrics.completed, entry.kind);
     const snap = entry.ref.getSnapshot() as { output?: unknown };
@@ -250,7 +334,8 @@ export class Supervisor {
     this.release(entry);
   }
 
-  private onCrash(entry: Entry, err: unknown): void {
+  /** @internal the actor failed (its observer's `error`). */
+  crashed(entry: Entry, err: unknown): void {
     if (entry.closed) return;
     bump(this.metrics.crashed, entry.kind);
     entry.logger.error({ err }, `${entry.kind} actor crashed`);

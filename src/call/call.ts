@@ -11,7 +11,7 @@ import type { MediaLeg } from '../media/leg.js';
 import type { PlaybackStream, PlayRequest } from '../media/runtimes/playback.js';
 import type { RecordingHandle } from '../media/runtimes/recording.js';
 import type { MediaServices } from '../media/call-media.js';
-import { tapSent } from '../media/sent-tap.js';
+import { tapSent, type TappedLeg } from '../media/sent-tap.js';
 import type { RtpSessionStats } from '../media/rtp/session.js';
 import type { WsLegStats } from '../media/ws-leg.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
@@ -59,10 +59,10 @@ export interface CallRecordOptions {
  */
 export type CallMediaStats = RtpSessionStats | WsLegStats;
 
-/** @internal what a transport gives the call for its media (RTP statistics: SIP calls only). */
+/** @internal what a transport gives the call for its media (called as a method: the binding may be the transport's own object). */
 export interface CallMediaBinding {
-  leg: MediaLeg;
-  stats?: () => CallMediaStats;
+  readonly leg: MediaLeg;
+  stats?(): CallMediaStats;
 }
 
 /**
@@ -172,8 +172,21 @@ const DIALOG_HEADERS: ReadonlySet<string> = new Set(
   ['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Route', 'Record-Route', 'Max-Forwards', 'Content-Length', 'Content-Type'].map(headerKey),
 );
 
+/** @internal where a call's logger comes from: its actor's supervisor entry. */
+export interface CallLogSource {
+  readonly logger: Logger;
+  /** One info line with the call's ids, without making its child logger. */
+  info(obj: object, msg: string): void;
+}
+
+/** @internal the call's log source (the call lines use it; not part of the package's API). */
+export function logSourceOf(call: Call): CallLogSource {
+  return driverAccess.logSource(call);
+}
+
 // Set by Call's static block: CallDriver's access to a call's private fields.
 let driverAccess!: {
+  logSource(call: Call): CallLogSource;
   setActive(call: Call, active: boolean): void;
   attachMedia(call: Call, binding: CallMediaBinding): void;
   attachServices(call: Call, services: MediaServices): void;
@@ -190,16 +203,19 @@ export class Call extends EventEmitter<CallEvents> {
   readonly sipInvite: CallSipInvite | undefined;
   readonly createdAt = Date.now();
   answeredAt: number | undefined;
-  /** Free slot for the application's own per-call data. */
-  data: Record<string, unknown> = {};
+  #data: Record<string, unknown> | undefined;
   // What the engine and the transport set, through CallDriver only: ES private fields keep it out
   // of the public surface (and of the shipped types).
   #endInfo: CallEnd | undefined;
   // Cached from the actor's snapshots so the audio fast path never walks the state tree.
   #active = false;
   #mediaBinding: CallMediaBinding | undefined;
-  /** What this side writes to its leg, as a leg to record from (src/media/sent-tap.ts). */
-  #sent: MediaLeg | undefined;
+  /**
+   * The transport's leg with what this side writes to it tapped, as a leg to record from
+   * (src/media/sent-tap.ts). Made when `media` is first asked for: every writer gets the leg
+   * there, so a call whose media nobody touches (the demo's byte echo) never pays for the tap.
+   */
+  #tap: TappedLeg | undefined;
   #services: MediaServices | undefined;
   #finalStats: CallMediaStats | undefined;
   #playing: PlaybackStream | undefined;
@@ -210,7 +226,8 @@ export class Call extends EventEmitter<CallEvents> {
     info: CallInfo & { sipInvite?: CallSipInvite },
     readonly actor: Actor<CallMachine>,
     private readonly wire: CallWire,
-    private readonly loggerFactory: () => Logger,
+    /** Where the call's child logger comes from (the supervisor's entry for its actor, which makes it on first use). */
+    private readonly logSource: CallLogSource,
   ) {
     super();
     this.id = info.id;
@@ -237,7 +254,15 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** The call's pino child logger (bound to its ids). */
   get logger(): Logger {
-    return this.loggerFactory();
+    return this.logSource.logger;
+  }
+
+  /** Free slot for the application's own per-call data (made on first use). */
+  get data(): Record<string, unknown> {
+    return (this.#data ??= {});
+  }
+  set data(value: Record<string, unknown>) {
+    this.#data = value;
   }
 
   /** Answered and not ended (talking or held). */
@@ -337,14 +362,19 @@ export class Call extends EventEmitter<CallEvents> {
    * when the call ends. The `audio` event and `sendAudio()` still carry the transport's own bytes.
    */
   get media(): MediaLeg | undefined {
-    return this.#mediaBinding?.leg;
+    return this.#tapped()?.leg;
   }
 
-  #mediaFor(what: string): { leg: MediaLeg; services: MediaServices } {
-    const leg = this.#mediaBinding?.leg;
-    if (!leg) throw new Error(`call ${this.id} (${this.transport}) has no media leg: cannot ${what}`);
+  #tapped(): TappedLeg | undefined {
+    const binding = this.#mediaBinding;
+    return binding && (this.#tap ??= tapSent(binding.leg));
+  }
+
+  #mediaFor(what: string): { leg: MediaLeg; sent: MediaLeg; services: MediaServices } {
+    const tap = this.#tapped();
+    if (!tap) throw new Error(`call ${this.id} (${this.transport}) has no media leg: cannot ${what}`);
     if (!this.#services) throw new Error(`call ${this.id} has no media runtimes (not created by an engine): cannot ${what}`);
-    return { leg, services: this.#services };
+    return { leg: tap.leg, sent: tap.sent, services: this.#services };
   }
 
   /**
@@ -429,8 +459,7 @@ export class Call extends EventEmitter<CallEvents> {
   record(path: string, opts: CallRecordOptions = {}): RecordingHandle {
     const channels = opts.channels ?? 'in';
     if (!RECORD_CHANNELS.includes(channels)) throw new RangeError(`record: channels must be one of ${RECORD_CHANNELS.join(', ')}, got ${JSON.stringify(channels)}`);
-    const { leg, services } = this.#mediaFor('record');
-    const sent = this.#sent!;
+    const { leg, sent, services } = this.#mediaFor('record');
     // Stereo: the caller left, the callee right.
     const legs = channels === 'in' ? [leg] : channels === 'out' ? [sent] : this.direction === 'inbound' ? [leg, sent] : [sent, leg];
     const handle = services.recording.record(legs, {
@@ -486,11 +515,11 @@ export class Call extends EventEmitter<CallEvents> {
   static {
     // The one door to the fields above, for CallDriver (this module only).
     driverAccess = {
+      logSource: (c) => c.logSource,
       setActive: (c, active) => void (c.#active = active),
       attachMedia: (c, binding) => {
-        const tapped = tapSent(binding.leg);
-        c.#mediaBinding = { ...binding, leg: tapped.leg };
-        c.#sent = tapped.sent;
+        c.#mediaBinding = binding;
+        c.#tap = undefined;
       },
       attachServices: (c, services) => void (c.#services = services),
       finish: (c, end) => c.#finish(end),
@@ -504,7 +533,12 @@ export class Call extends EventEmitter<CallEvents> {
  * by CallManager (`calls.driverOf(call)`); never exported from the package.
  */
 export class CallDriver {
-  constructor(readonly call: Call) {}
+  /** The call this driver drives (set once, by the manager, right after the call's actor exists). */
+  call!: Call;
+
+  setCall(call: Call): void {
+    this.call = call;
+  }
 
   /** The call actor's snapshot changed: whether the call is now answered and live. */
   setActive(active: boolean): void {

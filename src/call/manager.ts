@@ -1,12 +1,13 @@
 // Creates call actors for every transport and runs the application's incoming-call hook.
 // The call machine is provided ONCE (an ActorRegistry): its wire actions dispatch to the CallWire
 // registered for the actor's id, so a call costs one createActor and no machine cloning.
-import { v4 as uuidv4 } from 'uuid';
+// node:crypto's UUID is one flat string; uuid's v4 is a rope of ~20 concatenated pieces held for the call's life.
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
 import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../../machines/call.machine.js';
 import { Call, CallDriver, type CallWire, type CallSipInvite, type IncomingCallHook, type IncomingCallDecision } from './call.js';
-import type { Supervisor } from '../actors/supervisor.js';
+import type { SpawnOptions, Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
 import { logCallEvents } from '../logging/call-log.js';
 
@@ -32,17 +33,89 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
   sipInvite?: CallSipInvite;
 }
 
-/** A live call's wire and the timers its machine armed (startTimer/stopTimer). */
-interface CallSlot {
-  wire: CallWire;
-  ring: NodeJS.Timeout | undefined;
-  duration: NodeJS.Timeout | undefined;
+/**
+ * One live call as the manager keeps it: the transport's driver of the call, its wire, the timers
+ * its machine armed (startTimer/stopTimer), and the supervisor's hooks for its actor — as methods
+ * of this one object (the spawn options), so a call costs no closure here.
+ */
+class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
+  readonly kind = 'call';
+  readonly traced = true;
+  /** The call machine has no delayed transitions (its timers are the runtime's): it may share the supervisor's system. */
+  readonly sharedSystem = true;
+  ring: NodeJS.Timeout | undefined = undefined;
+  duration: NodeJS.Timeout | undefined = undefined;
+  /** The state path last announced (`state` event). */
+  last = '';
+  finished = false;
+
+  constructor(
+    private readonly manager: CallManager,
+    readonly wire: CallWire,
+    readonly input: CallInput,
+    readonly group: string | undefined,
+    private readonly extra: Record<string, string | number> | undefined,
+  ) {
+    // The handle is made once the actor exists (setCall): its driver is this slot.
+    super();
+  }
+
+  get id(): string {
+    return this.input.callId;
+  }
+
+  /** The actor's logger and span ids (read when the logger is first made, and for a recording span). */
+  get bindings(): Record<string, string | number> {
+    const i = this.input;
+    return { callId: i.callId, transport: i.transport, direction: i.direction, ...this.extra };
+  }
+
+  /** One subscription per actor (the supervisor's): keep the handle's cached state current and announce answer/state changes. */
+  onSnapshot(snap: SnapshotFrom<CallMachine>): void {
+    const c = this.call;
+    if (!c) return;
+    this.setActive(snap.status === 'active' && snap.matches('active'));
+    const now = c.state;
+    if (now === this.last) return;
+    this.last = now;
+    const answered = c.isActive && c.answeredAt === undefined;
+    if (answered) c.answeredAt = Date.now();
+    this.stateChanged(now, answered);
+  }
+
+  onDone(output: unknown): void {
+    this.end(output as CallEnd);
+  }
+
+  onCrash(err: unknown): void {
+    this.end({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` });
+  }
+
+  /** Stopped from outside (disconnect, shutdown) without reaching `ended`. */
+  onExit(): void {
+    if (!this.finished) this.end({ reason: 'failed', detail: 'call actor stopped' });
+  }
+
+  private end(end: CallEnd): void {
+    if (this.finished) return;
+    this.finished = true;
+    // An actor stopped from outside runs no exit actions: its timers are cleared here.
+    clearTimeout(this.ring);
+    clearTimeout(this.duration);
+    this.manager.forget(this);
+    if (this.call) this.finish(end);
+  }
+}
+
+/** A call timer fired: its event to the actor (module-level, so arming a timer makes no closure). */
+function sendTimeout(actor: { send(event: { type: 'CALL.RING_TIMEOUT' } | { type: 'CALL.MAX_DURATION' }): void }, event: { type: 'CALL.RING_TIMEOUT' } | { type: 'CALL.MAX_DURATION' }): void {
+  actor.send(event);
 }
 
 export class CallManager {
-  /** Live calls by id: their drivers (the handle is `driver.call`). */
-  private readonly drivers = new Map<string, CallDriver>();
+  /** Live calls by id (the handle is `slot.call`): the registry's wires are the slots. */
   private readonly registry: ActorRegistry<CallMachine, CallSlot>;
+  private live = 0;
   private readonly infoOn: boolean;
 
   constructor(private readonly opts: CallManagerOptions) {
@@ -57,7 +130,7 @@ export class CallManager {
             const slot = slotOf(self.id);
             if (!slot) return;
             clearTimeout(slot[p.timer]);
-            slot[p.timer] = setTimeout(() => self.send(timeoutEvent[p.timer]), timeoutMs[p.timer]);
+            slot[p.timer] = setTimeout(sendTimeout, timeoutMs[p.timer], self, timeoutEvent[p.timer]);
           },
           stopTimer: ({ self }, p: { timer: CallTimer }) => {
             const slot = slotOf(self.id);
@@ -78,7 +151,7 @@ export class CallManager {
           sendHold: ({ self }) => wireOf(self.id)?.sendHold?.(),
           sendResume: ({ self }) => wireOf(self.id)?.sendResume?.(),
           notifyDtmf: ({ self }, p) => {
-            const driver = this.drivers.get(self.id);
+            const driver = slotOf(self.id);
             if (!driver) return;
             driver.call.logger.info({ digit: p.digit, source: p.source }, 'dtmf');
             driver.dtmf(p.digit, p.source);
@@ -94,20 +167,29 @@ export class CallManager {
   }
 
   get size(): number {
-    return this.drivers.size;
+    return this.live;
   }
 
   get(id: string): Call | undefined {
-    return this.drivers.get(id)?.call;
+    const slot = this.registry.wire(id);
+    return slot && !slot.finished ? slot.call : undefined;
   }
 
   list(): Call[] {
-    return [...this.drivers.values()].map((d) => d.call);
+    const out: Call[] = [];
+    for (const slot of this.registry.values()) if (!slot.finished && slot.call) out.push(slot.call);
+    return out;
   }
 
   /** @internal the transport's side of a live call (media, audio, transfer progress). */
   driverOf(call: Call): CallDriver | undefined {
-    return this.drivers.get(call.id);
+    const slot = this.registry.wire(call.id);
+    return slot && !slot.finished ? slot : undefined;
+  }
+
+  /** @internal a slot's call has ended (it leaves the registry with its actor). */
+  forget(_slot: CallSlot): void {
+    this.live--;
   }
 
   /**
@@ -116,53 +198,15 @@ export class CallManager {
    */
   create(o: CreateCallOptions): Call {
     this.opts.admit?.(o);
-    const callId = o.callId ?? uuidv4();
+    const callId = o.callId ?? randomUUID();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
-    const slot: CallSlot = { wire: o.wire, ring: undefined, duration: undefined };
-    const finish = (end: CallEnd) => {
-      // An actor stopped from outside runs no exit actions: its timers are cleared here.
-      clearTimeout(slot.ring);
-      clearTimeout(slot.duration);
-      this.drivers.delete(callId);
-      driver?.finish(end);
-    };
-    let driver: CallDriver | undefined;
-    let last = '';
-    // One subscription per actor (the supervisor's): keep the handle's cached state current and
-    // announce answer/state changes.
-    const onSnapshot = (snap: SnapshotFrom<CallMachine>) => {
-      const d = driver;
-      if (!d) return;
-      const c = d.call;
-      d.setActive(snap.status === 'active' && snap.matches('active'));
-      const now = c.state;
-      if (now === last) return;
-      last = now;
-      const answered = c.isActive && c.answeredAt === undefined;
-      if (answered) c.answeredAt = Date.now();
-      d.stateChanged(now, answered);
-    };
+    const slot = new CallSlot(this, o.wire, input, o.group, o.bindings);
     // Throws when refused (LimitExceededError): the registry then forgets the slot, no timer is armed.
-    const sup = this.registry.spawn(slot, {
-      kind: 'call',
-      id: callId,
-      input,
-      group: o.group,
-      traced: true,
-      bindings: { callId, transport: o.transport, direction: o.direction, ...o.bindings },
-      onSnapshot,
-      onDone: (output) => finish(output as CallEnd),
-      onCrash: (err) =>
-        finish({ reason: 'failed', code: 500, detail: `call actor crashed: ${err instanceof Error ? err.message : String(err)}` }),
-      onExit: () => {
-        // Stopped from outside (disconnect, shutdown) without reaching `ended`.
-        if (this.drivers.has(callId)) finish({ reason: 'failed', detail: 'call actor stopped' });
-      },
-    });
-    const call = new Call({ id: callId, ...input, ...(o.sipInvite ? { sipInvite: o.sipInvite } : {}) }, sup.ref, o.wire, () => sup.logger);
-    driver = new CallDriver(call);
-    last = call.state;
-    this.drivers.set(callId, driver);
+    const sup = this.registry.spawn(slot, slot);
+    const call = new Call({ id: callId, ...input, ...(o.sipInvite ? { sipInvite: o.sipInvite } : {}) }, sup.ref, o.wire, sup);
+    slot.setCall(call);
+    slot.last = call.state;
+    this.live++;
     // offered / answered / ended lines (ended with reason, code, duration, RTP stats, MOS).
     if (this.infoOn) logCallEvents(call);
     this.opts.onCall?.(call);

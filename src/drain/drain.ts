@@ -112,10 +112,13 @@ export class EngineDrain {
   /** Every call, once: while draining, its start and end are told to the statechart. */
   track(call: Call): void {
     if (this.status === 'draining') this.callsChanged();
-    call.once('ended', () => {
-      if (this.status === 'draining') this.callsChanged();
-    });
+    // One listener for every call (a call ends once): a live call holds no closure of the drainer's.
+    call.on('ended', this.onCallEnded);
   }
+
+  private readonly onCallEnded = (): void => {
+    if (this.status === 'draining') this.callsChanged();
+  };
 
   /** CallManager's admission: a new inbound call while draining throws DrainingError. */
   admit(o: Pick<CreateCallOptions, 'direction'>): void {

@@ -138,13 +138,21 @@ export class ConnectionGuard {
     this.sockets.set(socket, t);
     this.perIp.set(ip, fromIp + 1);
     this.arm(socket, t);
-    socket.once('close', () => {
-      clearTimeout(t.timer);
-      this.sockets.delete(socket);
-      const n = (this.perIp.get(ip) ?? 1) - 1;
-      if (n <= 0) this.perIp.delete(ip);
-      else this.perIp.set(ip, n);
-    });
+    // One listener for every socket (`this` is the socket): a live connection holds no closure here.
+    socket.on('close', this.onSocketClose);
+  }
+
+  private readonly onSocketClose = socketCloseListener(this);
+
+  /** @internal a tracked socket closed. */
+  closed(socket: Socket): void {
+    const t = this.sockets.get(socket);
+    if (!t) return;
+    clearTimeout(t.timer);
+    this.sockets.delete(socket);
+    const n = (this.perIp.get(t.ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(t.ip);
+    else this.perIp.set(t.ip, n);
   }
 
   private arm(socket: Socket, t: Tracked): void {
@@ -181,6 +189,12 @@ export class ConnectionGuard {
       if (t.inflight === 0 && !socket.destroyed && this.sockets.has(socket)) this.arm(socket, t);
     });
   }
+}
+
+function socketCloseListener(guard: ConnectionGuard): (this: Socket) => void {
+  return function (this: Socket) {
+    guard.closed(this);
+  };
 }
 
 function stripUndefined<T extends object>(o: T): Partial<T> {

@@ -116,6 +116,7 @@ export class HttpServer {
   private readonly wsRoutes: WsRoute[] = [];
   private readonly httpRoutes: HttpRoute[] = [];
   private readonly wssByRoute = new Map<WsRoute, WebSocketServer>();
+  private readonly wsErrorListeners = new Map<WsRoute, (err: Error) => void>();
   private readonly log: Logger;
   private readonly guard: ConnectionGuard;
   private readonly origins: Set<string> | undefined;
@@ -159,6 +160,10 @@ export class HttpServer {
       },
     });
     this.wssByRoute.set(route, wss);
+    // One error listener per route, not a closure per connection (which would also keep the
+    // upgrade request alive for the connection's life through its scope).
+    const log = this.log;
+    this.wsErrorListeners.set(route, (err: Error) => log.debug({ err, route: route.name }, 'websocket error'));
     this.wsRoutes.push(route);
   }
 
@@ -314,7 +319,7 @@ export class HttpServer {
     const wss = this.wssByRoute.get(route)!;
     const ctx = a.ctx;
     wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', (err) => this.log.debug({ err, route: route.name }, 'websocket error'));
+      ws.on('error', this.wsErrorListeners.get(route)!);
       try {
         route.onConnection(ws, req, params, ctx);
       } catch (err) {

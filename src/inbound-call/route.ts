@@ -4,7 +4,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from 'pino';
-import { v4 as uuidv4 } from 'uuid';
+// node:crypto's UUID is one flat string; uuid's v4 is a rope of ~20 concatenated pieces held for the call's life.
+import { randomUUID } from 'node:crypto';
 import type { WsRoute } from '../http/server.js';
 import { DEFAULT_FRAME_RATES, FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { parseClientMessage, encodeServerMessage, type InboundServerMessage } from './protocol.js';
@@ -13,7 +14,7 @@ import type { Call, CallDriver, CallWire } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { WsLeg } from '../media/ws-leg.js';
+import { WsLeg, type WsLegStats } from '../media/ws-leg.js';
 
 export interface InboundCallOptions {
   /** Path served (default `/`). */
@@ -100,6 +101,11 @@ class InboundConnection implements CallWire {
     }
   }
 
+  /** The call's media statistics (the connection is the call's media binding: `leg` and this). */
+  stats(): WsLegStats {
+    return this.leg.stats();
+  }
+
   private endMedia(): void {
     const leg = this.leg;
     if (leg.closed) return;
@@ -163,6 +169,7 @@ class InboundConnection implements CallWire {
 
 /** The offer delay elapsed: the call rings and the application's hook is asked. */
 function offer(c: InboundConnection): void {
+  c.offerTimer = undefined;
   const call = c.call;
   call.actor.send({ type: 'CALL.INCOMING' });
   if (call.state === 'ringing') c.r.calls.offer(call);
@@ -186,7 +193,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
     match: (url) => (url.pathname === path ? {} : null),
     onConnection(ws: WebSocket, req: IncomingMessage) {
       // The call id doubles as the call's supervisor group (its media actors join it): one id, one allocation.
-      const callId = uuidv4();
+      const callId = randomUUID();
       const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
       const c = new InboundConnection(shared, ws);
       let call: Call;
@@ -203,8 +210,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       c.sessionId = call.id;
       c.driver = calls.driverOf(call)!;
       c.leg = new WsLeg(call.id, ws, call);
-      const leg = c.leg;
-      c.driver.attachMedia({ leg, stats: () => leg.stats() });
+      c.driver.attachMedia(c);
       c.gate = new FrameGate(rates);
       c.offerTimer = setTimeout(offer, shared.offerDelayMs, c);
       ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));

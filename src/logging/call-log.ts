@@ -2,7 +2,7 @@
 // answered (with the set-up time), ended (reason, SIP code, duration, RTP statistics and MOS).
 // Every line comes from the call's own child logger, so it carries the call id, the SIP Call-ID
 // (sipCallId), transport and direction.
-import type { Call } from '../call/call.js';
+import { logSourceOf, type Call } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import type { CallMediaStats } from '../call/call.js';
 
@@ -58,16 +58,25 @@ export function callEndLine(call: Call, end: CallEnd, now: number = Date.now()):
   };
 }
 
-/** Log this call's offered/answered/ended lines at info (call once, when the call is created). */
+/**
+ * Log this call's offered/answered/ended lines at info (call once, when the call is created). The
+ * lines carry the call's ids as its child logger's would, without making that logger (a pino child
+ * per live call is ~1 KB held for the call's life); the listeners are module functions (`this` is
+ * the call), so a live call holds no closure for its lines either.
+ */
 export function logCallEvents(call: Call): void {
-  const log = call.logger;
-  log.info({ from: call.from, to: call.to }, call.direction === 'inbound' ? 'call offered' : 'call dialling');
-  const onAnswered = (): void => {
-    log.info({ setupMs: (call.answeredAt ?? Date.now()) - call.createdAt }, 'call answered');
-  };
-  call.once('answered', onAnswered);
-  call.once('ended', (end) => {
-    call.off('answered', onAnswered);
-    log.info(callEndLine(call, end), 'call ended');
-  });
+  logSourceOf(call).info({ from: call.from, to: call.to }, call.direction === 'inbound' ? 'call offered' : 'call dialling');
+  call.on('answered', onAnswered);
+  call.on('ended', onEnded);
+}
+
+function onAnswered(this: Call): void {
+  this.off('answered', onAnswered);
+  logSourceOf(this).info({ setupMs: (this.answeredAt ?? Date.now()) - this.createdAt }, 'call answered');
+}
+
+function onEnded(this: Call, end: CallEnd): void {
+  this.off('answered', onAnswered);
+  this.off('ended', onEnded);
+  logSourceOf(this).info(callEndLine(this, end), 'call ended');
 }

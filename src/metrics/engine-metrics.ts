@@ -11,6 +11,7 @@ import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefault
 import type { Supervisor } from '../actors/supervisor.js';
 import type { CallManager } from '../call/manager.js';
 import type { Call } from '../call/call.js';
+import type { CallEnd } from '../../machines/call.machine.js';
 import type { HttpServer } from '../http/server.js';
 import type { SipUserAgent } from '../sip/ua/user-agent.js';
 import { SIP_METHODS, SIP_STATUS_CLASSES, type SipWireCounts } from './sip-wire.js';
@@ -326,22 +327,36 @@ export class EngineMetrics {
 
   /** Count a call: answer (setup time) and end (reason, talk time, RTP). Called once per call. */
   track(call: Call): void {
+    // Listeners shared by every call (`this` is the call): a live call holds no closure of the metrics'.
+    call.on('answered', this.onAnswered);
+    call.on('ended', this.onEnded);
+  }
+
+  private readonly onAnswered = answeredListener(this);
+  private readonly onEnded = endedListener(this);
+
+  /** @internal a tracked call answered: its set-up time. */
+  answered(call: Call): void {
+    call.off('answered', this.onAnswered);
+    this.setupSeconds.observe({ transport: call.transport, direction: call.direction }, ((call.answeredAt ?? Date.now()) - call.createdAt) / 1000);
+  }
+
+  /** @internal a tracked call ended: its reason, talk time and RTP figures. */
+  ended(call: Call, end: CallEnd): void {
+    call.off('answered', this.onAnswered);
     const labels = { transport: call.transport, direction: call.direction };
-    call.once('answered', () => this.setupSeconds.observe(labels, ((call.answeredAt ?? Date.now()) - call.createdAt) / 1000));
-    call.once('ended', (end) => {
-      this.callsTotal.inc({ ...labels, reason: end.reason });
-      if (call.answeredAt !== undefined) this.durationSeconds.observe(labels, (Date.now() - call.answeredAt) / 1000);
-      const st = call.stats();
-      if (!st || st.kind !== 'rtp') return;
-      this.rtpPackets.inc({ direction: 'sent' }, st.packetsSent);
-      this.rtpPackets.inc({ direction: 'received' }, st.receive.packetsReceived);
-      this.rtpLost.inc(Math.max(0, st.receive.cumulativeLost));
-      // A call that never received RTP has no jitter, loss or MOS worth a sample.
-      if (st.receive.packetsReceived === 0) return;
-      this.jitterMs.observe(st.receive.jitterMs);
-      this.lossPercent.observe(Math.max(0, st.receive.lossPercent));
-      this.mos.observe(st.mos);
-    });
+    this.callsTotal.inc({ ...labels, reason: end.reason });
+    if (call.answeredAt !== undefined) this.durationSeconds.observe(labels, (Date.now() - call.answeredAt) / 1000);
+    const st = call.stats();
+    if (!st || st.kind !== 'rtp') return;
+    this.rtpPackets.inc({ direction: 'sent' }, st.packetsSent);
+    this.rtpPackets.inc({ direction: 'received' }, st.receive.packetsReceived);
+    this.rtpLost.inc(Math.max(0, st.receive.cumulativeLost));
+    // A call that never received RTP has no jitter, loss or MOS worth a sample.
+    if (st.receive.packetsReceived === 0) return;
+    this.jitterMs.observe(st.receive.jitterMs);
+    this.lossPercent.observe(Math.max(0, st.receive.lossPercent));
+    this.mos.observe(st.mos);
   }
 
   /** The Prometheus text exposition of every metric of this engine. */
@@ -366,4 +381,16 @@ export class EngineMetrics {
     this.defaultsStarted = true;
     collectDefaultMetrics({ register: this.registry });
   }
+}
+
+// The call's listeners, one pair per metrics object: EventEmitter calls them with the call as `this`.
+function answeredListener(m: EngineMetrics): (this: Call) => void {
+  return function (this: Call) {
+    m.answered(this);
+  };
+}
+function endedListener(m: EngineMetrics): (this: Call, end: CallEnd) => void {
+  return function (this: Call, end: CallEnd) {
+    m.ended(this, end);
+  };
 }

@@ -87,3 +87,59 @@ test('errors from invoked/callback actors inside a supervised actor are containe
   assert.equal(crashed, true);
   assert.equal(sup.count(), 0);
 });
+
+test('actors in the shared system: one system for all, stop, crash and finish each end only that actor, and the system keeps serving', () => {
+  const sup = new Supervisor({ logger: silentLogger() });
+  const crashes: unknown[] = [];
+  const done: unknown[] = [];
+  const exits: string[] = [];
+  const spawn = (id: string) =>
+    sup.spawn(toggle, {
+      kind: 'call',
+      id,
+      group: `g-${id}`,
+      sharedSystem: true,
+      onCrash: (e) => crashes.push(e),
+      onDone: (o) => done.push(o),
+      onExit: () => exits.push(id),
+    });
+  const a = spawn('a');
+  const b = spawn('b');
+  const c = spawn('c');
+  assert.equal(a.ref.system, b.ref.system, 'one system for the actors that share it');
+  assert.notEqual(sup.spawn(toggle, { kind: 'room', id: 'own' }).ref.system, a.ref.system, 'without sharedSystem an actor has its own');
+  // Crash: contained, and the host is still alive for the others.
+  a.ref.send({ type: 'BOOM' });
+  assert.equal(crashes.length, 1);
+  assert.match(String(crashes[0]), /boom/);
+  // Finish: the done event XState relays to the parent is ignored, the output reaches onDone.
+  b.ref.send({ type: 'FINISH' });
+  assert.deepEqual(done, [{ done: true }]);
+  // Stop from outside (a root actor's stop() would throw for a parented actor).
+  sup.stopGroup('g-c');
+  assert.equal(c.ref.getSnapshot().status, 'stopped');
+  assert.deepEqual(exits.sort(), ['a', 'b', 'c']);
+  assert.equal(sup.count('call'), 0);
+  // The shared system still serves new actors after all that.
+  const d = spawn('d');
+  d.ref.send({ type: 'GO' });
+  assert.equal(d.ref.getSnapshot().value, 'busy');
+  sup.stop('d');
+  assert.equal(d.ref.getSnapshot().status, 'stopped');
+  assert.equal(sup.count(), 1);
+});
+
+test('a group of one keeps its id, of more a set: stopGroup stops exactly its members either way', () => {
+  const sup = new Supervisor({ logger: silentLogger() });
+  sup.spawn(toggle, { kind: 'call', id: 'solo', group: 'g1' });
+  sup.spawn(toggle, { kind: 'call', id: 'x', group: 'g2' });
+  sup.spawn(toggle, { kind: 'call', id: 'y', group: 'g2' });
+  sup.stop('x');
+  sup.spawn(toggle, { kind: 'call', id: 'z', group: 'g2' });
+  sup.stopGroup('g1');
+  assert.equal(sup.get('solo'), undefined);
+  assert.equal(sup.count(), 2);
+  sup.stopGroup('g2');
+  assert.equal(sup.count(), 0);
+  sup.stopGroup('g2');
+});
