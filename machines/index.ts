@@ -9,6 +9,7 @@ export * from './sipDialog.machine.js';
 export * from './sipInviteSession.machine.js';
 export * from './sipReferee.machine.js';
 export * from './sipSessionTimer.machine.js';
+export * from './sipInviteForks.machine.js';
 export * from './room.machine.js';
 export * from './playbackSession.machine.js';
 export * from './playback.machine.js';

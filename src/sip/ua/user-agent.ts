@@ -36,6 +36,7 @@ import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { initialSessionSnapshots, inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
+import { inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
@@ -77,6 +78,7 @@ export class SipUserAgent implements TransactionUser {
   /** Session timers (RFC 4028), unless `sessionTimers: false`. */
   /** @internal */ readonly sessionTimers: SessionTimerConfig | undefined;
   private readonly timerMachine: ReturnType<typeof provideSessionTimer>;
+  private readonly forksMachine: InviteForksLogic;
   private readonly dialogMachine;
   private clients: RegistrationClients | undefined;
   private readonly sessionMachine: InviteSessionLogic;
@@ -134,6 +136,7 @@ export class SipUserAgent implements TransactionUser {
       resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
       sendRefresh: (leg, method) => sendRefresh(this, leg, method),
     });
+    this.forksMachine = provideInviteForks(this, (id) => this.legs.bySession(id));
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
@@ -346,6 +349,17 @@ export class SipUserAgent implements TransactionUser {
     }).ref;
   }
 
+  /** @internal Spawn a UAC leg's branches actor (forked INVITE), with its first tagged response (forks.ts). */
+  spawnInviteForks(leg: SipLeg): NonNullable<SipLeg['forks']> {
+    return this.opts.supervisor.spawn(this.forksMachine, {
+      kind: 'sip-invite-forks',
+      id: inviteForksId(leg.callId),
+      group: leg.callId,
+      bindings: { sipCallId: leg.callId, role: leg.role },
+      onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'INVITE branches actor crashed' }),
+    }).ref;
+  }
+
   /**
    * @internal Forget a leg once its dialog is over. Late retransmissions need no leg: the server
    * transactions absorb retransmitted BYEs, a stray ACK is dropped, and requests for a terminated
@@ -377,5 +391,6 @@ export class SipUserAgent implements TransactionUser {
     this.opts.supervisor.stop(LegRegistry.dialogId(leg.callId));
     this.opts.supervisor.stop(inviteSessionId(leg.callId));
     if (leg.timer) this.opts.supervisor.stop(sessionTimerId(leg.callId));
+    if (leg.forks) this.opts.supervisor.stop(inviteForksId(leg.callId));
   }
 }
