@@ -34,11 +34,12 @@ function establishment(res: SipResponse) {
  * actor is spawned with the first such response: a call that never got one costs none.
  */
 export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
-  leg.forks ??= ua.spawnInviteForks(leg);
-  const forks = leg.forks.getSnapshot().status === 'active' ? leg.forks : undefined;
+  // (Never for a leg already forgotten: nothing would stop the actor.)
+  if (!leg.forks && ua.legs.byCall(leg.callId) === leg) leg.forks = ua.spawnInviteForks(leg);
+  const forks = leg.forks?.getSnapshot().status === 'active' ? leg.forks : undefined;
   const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag ?? '';
   if (!forks) {
-    // The leg was forgotten (its call long over): a 2xx still gets its ACK, nothing more.
+    // The leg was forgotten (its call over): a 2xx still gets its ACK, nothing more.
     if (res.status >= 200 && res.status < 300) sendAck2xx(ua, leg, res);
     return;
   }
