@@ -10,6 +10,7 @@ export * from './sipInviteSession.machine.js';
 export * from './sipReferee.machine.js';
 export * from './sipSessionTimer.machine.js';
 export * from './sipReliableProvisional.machine.js';
+export * from './sipInviteForks.machine.js';
 export * from './room.machine.js';
 export * from './playbackSession.machine.js';
 export * from './playback.machine.js';

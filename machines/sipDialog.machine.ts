@@ -126,6 +126,10 @@ const requestParams = (context: SipDialogContext, method: string, cseq: number, 
   secure: context.secure,
 });
 
+/** UAC: an event from another branch of the INVITE than the one the dialog has (a different To tag). */
+const otherBranch = (context: SipDialogContext, e: { remoteTag?: string }): boolean =>
+  context.role === 'uac' && e.remoteTag !== undefined && context.remoteTag !== undefined && e.remoteTag !== context.remoteTag;
+
 // The empty local sequence (§12.2.1.1) starts at 1: any value below 2**31 is allowed, and a
 // runtime wanting a random start passes it as input.localCSeq.
 const nextLocalCSeq = (context: SipDialogContext): number => (context.localCSeq ?? 0) + 1;
@@ -148,7 +152,8 @@ export const sipDialogMachine = setup({
       // A UAS learnt the remote tag from the request's From; it is part of the dialog id and
       // cannot be changed by a later event.
       remoteTag: context.role === 'uas' ? (context.remoteTag ?? params.remoteTag) : (params.remoteTag ?? context.remoteTag),
-      remoteTarget: params.remoteTarget ?? context.remoteTarget,
+      // Another To tag (UAC) is another branch's dialog: nothing of the previous one carries over.
+      remoteTarget: params.remoteTarget ?? (otherBranch(context, params) ? undefined : context.remoteTarget),
       // §12.1.2: the UAC's route set is the response's Record-Route reversed, recomputed from
       // the 2xx even if the 1xx had one (no Record-Route then means no route). The UAS's comes
       // from the request, in order (§12.1.1), and a later event need not repeat it.
@@ -174,9 +179,8 @@ export const sipDialogMachine = setup({
     sharesCSeq: ({ event }) => event.type === 'REQUEST.SEND' && SHARES_CSEQ.has(event.method),
     isConfirmed: stateIn('#sipDialog.live.confirmed'),
     knowsSharedCSeq: ({ context, event }) => event.type === 'REQUEST.SEND' && (event.cseq !== undefined || context.localCSeq !== undefined),
-    // A 2xx carrying another To tag is a forked dialog: the runtime creates a separate machine.
-    sameRemoteTag: ({ context, event }) =>
-      event.type === 'DIALOG.CONFIRMED' && (event.remoteTag === undefined || context.remoteTag === undefined || event.remoteTag === context.remoteTag),
+    // A 1xx from another branch of a forked INVITE (another To tag).
+    otherEarlyBranch: ({ context, event }) => event.type === 'DIALOG.EARLY' && otherBranch(context, event),
     outOfOrder: ({ context, event }) => {
       if (event.type === 'BYE.RECEIVED') return event.cseq !== undefined && context.remoteCSeq !== undefined && event.cseq <= context.remoteCSeq;
       if (event.type !== 'REQUEST.RECEIVED' || SHARES_CSEQ.has(event.method)) return false;
@@ -319,8 +323,21 @@ export const sipDialogMachine = setup({
       states: {
         early: {
           on: {
+            // UAC, forked INVITE: the call's dialog is the early dialog of the latest 1xx (requests in
+            // the early dialog, a PRACK, go to that branch); which early dialogs exist is the
+            // sipInviteForks machine's. The same tag again changes nothing (§12.1.2: the 1xx that
+            // created the early dialog fixed its route set).
+            'DIALOG.EARLY': {
+              guard: 'otherEarlyBranch',
+              actions: {
+                type: 'establish',
+                params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+              },
+            },
+            // The 2xx that won confirms the call's dialog, whichever branch it came from (§13.2.2.4:
+            // the sipInviteForks machine sends only the winner here; a later 2xx of another branch gets
+            // its own dialog, ACK and BYE).
             'DIALOG.CONFIRMED': {
-              guard: 'sameRemoteTag',
               target: 'confirmed',
               // §13.2.2.4: the 2xx, not the earlier 1xx, fixes the UAC's route set and target.
               actions: {

@@ -247,26 +247,9 @@ function settleAppRequest(leg: SipLeg, cseq: number, res: CallSipResponse): void
 export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestParams): void {
   if (p.method === 'ACK') return;
   if (p.method === 'INVITE' && leg.invite && p.cseq === leg.invite.headers.parsedFirst('CSeq', parseCSeq)?.seq) return; // auth retry: sent by sendInvite
-  const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
-  const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
-  const body = p.body;
-  const contentType = p.contentType;
-  const req = createRequest({
-    method: p.method,
-    uri: target,
-    from: { uri: parseUri(p.localUri)!, params: new Map(), tag: p.localTag },
-    to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
-    callId: p.callId,
-    cseq: p.cseq,
-    via: ua.viaFor(leg.remote),
-    contact: leg.contact(),
-    headers,
-    ...(body !== undefined ? { body, contentType } : {}),
-  });
-  for (const r of p.routeSet) req.headers.append('Route', r);
-  const dest = nextHop(leg, target);
+  const { req, dest } = inDialogRequest(ua, leg, p);
   // An UPDATE with an offer is the session machine's re-offer (sendReinviteNow), not a bare refresh.
-  const offer = p.method === 'INVITE' || (p.method === 'UPDATE' && body !== undefined);
+  const offer = p.method === 'INVITE' || (p.method === 'UPDATE' && p.body !== undefined);
   ua.transactions.request(req, dest, {
     onResponse: (res, source) => {
       leg.peer.heardFrom(source, true);
@@ -293,6 +276,28 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
   });
 }
 
+/** An in-dialog request built from a dialog's state (§12.2.1.1), and the next hop it goes to. */
+export function inDialogRequest(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestParams): { req: SipRequest; dest: Endpoint } {
+  const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
+  const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
+  const body = p.body;
+  const contentType = p.contentType;
+  const req = createRequest({
+    method: p.method,
+    uri: target,
+    from: { uri: parseUri(p.localUri)!, params: new Map(), tag: p.localTag },
+    to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
+    callId: p.callId,
+    cseq: p.cseq,
+    via: ua.viaFor(leg.remote),
+    contact: leg.contact(),
+    headers,
+    ...(body !== undefined ? { body, contentType } : {}),
+  });
+  for (const r of p.routeSet) req.headers.append('Route', r);
+  return { req, dest: nextHop(leg, p.routeSet, target) };
+}
+
 /** ACK a 2xx to our INVITE or re-INVITE (§13.2.2.4): to the remote target, through the route set. */
 export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   const d = leg.dialogState;
@@ -310,7 +315,7 @@ export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): voi
     via: ua.viaFor(leg.remote),
   });
   for (const r of d.routeSet) ack.headers.append('Route', r);
-  ua.transactions.sendStateless(ack, nextHop(leg, target));
+  ua.transactions.sendStateless(ack, nextHop(leg, d.routeSet, target));
 }
 
 /** Host and port of a sip: URI (5060 by default). */
@@ -324,10 +329,10 @@ export function uriHostPort(uri: Uri | undefined): { host: string; port: number 
  * long as the peer has shown it owns that address; otherwise (a third party's address, or a
  * name: no DNS on the hot path) to the address it sent from. See peer.ts.
  */
-function nextHop(leg: SipLeg, target: Uri): Endpoint {
+function nextHop(leg: SipLeg, routeSet: readonly string[], target: Uri): Endpoint {
   // Over TCP/TLS the dialog's requests follow its flow: the connection its INVITE used.
   if (leg.remote.transport !== undefined) return leg.remote;
-  const route = leg.dialogState.routeSet[0];
+  const route = routeSet[0];
   const na = route ? parseNameAddr(route) : undefined;
   const hp = uriHostPort(na?.uri) ?? uriHostPort(target);
   const dest = leg.peer.destination(hp, leg.latchedMedia());

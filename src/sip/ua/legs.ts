@@ -6,6 +6,7 @@ import type { sipDialogMachine, SipDialogEstablishment } from '../../../machines
 import type { SipInviteSessionMachine, SipSessionTimer } from '../../../machines/sipInviteSession.machine.js';
 import type { SipSessionTimerMachine } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipReliableProvisionalMachine } from '../../../machines/sipReliableProvisional.machine.js';
+import type { SipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
 import type { Call, CallSipRequestOptions, CallSipResponse, CallTransferOptions, CallWire } from '../../call/call.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
@@ -25,6 +26,7 @@ export type DialogActor = Actor<typeof sipDialogMachine>;
 export type SessionActor = Actor<SipInviteSessionMachine>;
 export type SessionTimerActor = Actor<SipSessionTimerMachine>;
 export type ReliableProvisionalActor = Actor<SipReliableProvisionalMachine>;
+export type InviteForksActor = Actor<SipInviteForksMachine>;
 
 /** What the offer/answer settled on for the leg's media. */
 export interface Sdp {
@@ -92,6 +94,11 @@ export class SipLeg implements CallWire {
   prackTx: ServerTransaction | undefined;
   /** UAS: what our 2xx to the INVITE says about the session timer (negotiated when it arrived). */
   inviteTimer: UasSessionTimer | undefined;
+  /**
+   * UAC: the branches of the INVITE (machines/sipInviteForks.machine.ts: early dialogs, the 2xx
+   * that won, late 2xx), spawned with the first response that has a To tag (forks.ts).
+   */
+  forks: InviteForksActor | undefined;
   /** The session machine's timers (its startTimer/stopTimer actions). */
   readonly timers: Partial<Record<SipSessionTimer, NodeJS.Timeout>> = {};
   /** Our last 2xx to an INVITE and where it went, for its retransmissions. */

@@ -11,11 +11,12 @@ import { createRequest, generateBranch, generateCallId, type SipRequest, type Si
 import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { SipStreamKind } from '../transport/types.js';
-import { sendAck2xx, uriHostPort } from './in-dialog.js';
+import { uriHostPort } from './in-dialog.js';
+import { onBranchResponse, onInviteReissued } from './forks.js';
 import { SipLeg } from './legs.js';
-import { applyRemoteSdp, bindMedia } from './media-binding.js';
+import { bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
-import { offerHeaders, offerOnInvite, parseMinSE, uacAnswered, uacHeaders } from './session-timer.js';
+import { offerHeaders, offerOnInvite, parseMinSE, uacHeaders } from './session-timer.js';
 import { inviteHeaders as prackInviteHeaders, onProvisional } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -138,6 +139,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
 /** Send (or re-send, after an auth challenge) the initial INVITE. */
 export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
   const invite = leg.invite!;
+  onInviteReissued(leg);
   ua.transactions.request(invite, leg.remote, {
     onResponse: (res, source) => onInviteResponse(ua, leg, res, source),
     onTimeout: () => {
@@ -152,27 +154,17 @@ export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
 function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, source: Endpoint): void {
   // It echoed our branch: whoever sent it got our INVITE.
   leg.peer.heardFrom(source, true);
-  const to = res.headers.parsedFirst('To', parseNameAddr);
-  const contact = res.headers.get('Contact');
-  const recordRoute = res.headers.getAll('Record-Route');
+  // Early dialogs, the winning 2xx and the 2xx of other branches (a forking proxy): forks.ts.
+  if (res.status > 100) onBranchResponse(ua, leg, res);
   if (res.status < 200) {
-    if (res.status > 100 && to?.tag) leg.dialog.send({ type: 'DIALOG.EARLY', remoteTag: to.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
-    // RFC 3262: a reliable 18x is PRACKed (prack.ts); a retransmitted or out-of-order one goes no further.
+    // RFC 3262: a reliable 18x is PRACKed (prack.ts) in the early dialog its branch opened just
+    // above; a retransmitted or out-of-order one goes no further.
     if (res.status > 100 && !onProvisional(ua, leg, res)) return;
     // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
     leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
     return;
   }
-  if (res.status < 300) {
-    leg.dialog.send({ type: 'DIALOG.CONFIRMED', remoteTag: to?.tag, remoteTarget: contact ? contactUriOf(contact) : undefined, recordRoute });
-    sendAck2xx(ua, leg, res);
-    if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
-    uacAnswered(ua, leg, res.headers);
-    if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
-    // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the machine decides.
-    leg.session.send({ type: 'INVITE.ANSWERED' });
-    return;
-  }
+  if (res.status < 300) return;
   if (res.status === 503 && failOver(ua, leg, '503')) return;
   // RFC 4028 §7.3: a 422 names the Min-SE the INVITE goes again with (once; the timer machine decides).
   const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
@@ -246,5 +238,6 @@ export function onStrayResponse(ua: SipUserAgent, res: SipResponse, source: Endp
   const leg = ua.legs.byCall(res.headers.get('Call-ID'));
   if (!leg || leg.role !== 'uac') return;
   leg.peer.heardFrom(source, true);
-  sendAck2xx(ua, leg, res);
+  // The winner's again: ACKed again; another branch's: ACKed and sent a BYE (forks.ts).
+  onBranchResponse(ua, leg, res);
 }

@@ -36,6 +36,7 @@ import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { initialSessionSnapshots, inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
+import { inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
@@ -82,6 +83,7 @@ export class SipUserAgent implements TransactionUser {
   /** Reliable provisional responses (RFC 3262): 'off', 'supported' or 'required'. */
   /** @internal */ readonly reliableProvisionals: ReliableProvisionalMode;
   private readonly relMachine: ReturnType<typeof provideReliableProvisional>;
+  private readonly forksMachine: InviteForksLogic;
   private readonly dialogMachine;
   private clients: RegistrationClients | undefined;
   private readonly sessionMachine: InviteSessionLogic;
@@ -144,6 +146,7 @@ export class SipUserAgent implements TransactionUser {
       resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
       sendRefresh: (leg, method) => sendRefresh(this, leg, method),
     });
+    this.forksMachine = provideInviteForks(this, (id) => this.legs.bySession(id));
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
@@ -371,6 +374,17 @@ export class SipUserAgent implements TransactionUser {
     }).ref;
   }
 
+  /** @internal Spawn a UAC leg's branches actor (forked INVITE), with its first tagged response (forks.ts). */
+  spawnInviteForks(leg: SipLeg): NonNullable<SipLeg['forks']> {
+    return this.opts.supervisor.spawn(this.forksMachine, {
+      kind: 'sip-invite-forks',
+      id: inviteForksId(leg.callId),
+      group: leg.callId,
+      bindings: { sipCallId: leg.callId, role: leg.role },
+      onCrash: () => leg.call?.actor.send({ type: 'CALL.FAILED', code: 500, reason: 'INVITE branches actor crashed' }),
+    }).ref;
+  }
+
   /**
    * @internal Forget a leg once its dialog is over. Late retransmissions need no leg: the server
    * transactions absorb retransmitted BYEs, a stray ACK is dropped, and requests for a terminated
@@ -403,5 +417,6 @@ export class SipUserAgent implements TransactionUser {
     this.opts.supervisor.stop(inviteSessionId(leg.callId));
     if (leg.timer) this.opts.supervisor.stop(sessionTimerId(leg.callId));
     if (leg.rel) this.opts.supervisor.stop(reliableProvisionalId(leg.callId));
+    if (leg.forks) this.opts.supervisor.stop(inviteForksId(leg.callId));
   }
 }

@@ -1,0 +1,127 @@
+// The branches of an INVITE we sent (RFC 3261 §12.1.2, §13.2.2.4): the effects of the
+// sipInviteForks machine (machines/sipInviteForks.machine.ts), which holds which early dialogs
+// exist, which branch won and which were answered too late. A proxy that forks our INVITE can
+// bring 1xx from several To tags and more than one 2xx; the app sees one call, the winner's.
+import { createActor } from 'xstate';
+import { sipDialogMachine, type SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
+import { sipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
+import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/headers.js';
+import type { SipResponse } from '../codec/message.js';
+import { inDialogRequest, sendAck2xx } from './in-dialog.js';
+import type { SipLeg } from './legs.js';
+import { applyRemoteSdp } from './media-binding.js';
+import { uacAnswered } from './session-timer.js';
+import type { SipUserAgent } from './user-agent.js';
+
+export type InviteForksLogic = ReturnType<typeof provideInviteForks>;
+
+export function inviteForksId(callId: string): string {
+  return `frk-${callId}`;
+}
+
+/** The dialog-forming headers of a response: To tag, Contact, Record-Route. */
+function establishment(res: SipResponse) {
+  const contact = res.headers.get('Contact');
+  return {
+    remoteTag: res.headers.parsedFirst('To', parseNameAddr)?.tag ?? '',
+    remoteTarget: contact ? contactUriOf(contact) : undefined,
+    recordRoute: res.headers.getAll('Record-Route'),
+  };
+}
+
+/**
+ * A response with a To tag (1xx, 2xx) or a non-2xx final, for the leg's branches machine. Its
+ * actor is spawned with the first such response: a call that never got one costs none.
+ */
+export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
+  // (Never for a leg already forgotten: nothing would stop the actor.)
+  if (!leg.forks && ua.legs.byCall(leg.callId) === leg) leg.forks = ua.spawnInviteForks(leg);
+  const forks = leg.forks?.getSnapshot().status === 'active' ? leg.forks : undefined;
+  const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag ?? '';
+  if (!forks) {
+    // The leg was forgotten (its call over): a 2xx still gets its ACK, nothing more.
+    if (res.status >= 200 && res.status < 300) sendAck2xx(ua, leg, res);
+    return;
+  }
+  if (res.status >= 300) forks.send({ type: 'FAILED', status: res.status });
+  else if (res.status >= 200) forks.send({ type: 'ANSWER', tag, response: res });
+  else if (tag) forks.send({ type: 'PROVISIONAL', tag, response: res });
+}
+
+/** The INVITE went out again as a new transaction: a branches machine that saw it fail starts over. */
+export function onInviteReissued(leg: SipLeg): void {
+  if (leg.forks?.getSnapshot().status === 'active') leg.forks.send({ type: 'REISSUED' });
+}
+
+/**
+ * The requests of a losing branch's dialog (§13.2.2.4: "a new dialog in the confirmed state MUST
+ * be constructed"), computed by a dialog machine of its own: built from its 2xx, with the
+ * INVITE's CSeq, and dropped once it has said what to send.
+ */
+function lateDialogRequest(leg: SipLeg, res: SipResponse, method: 'ACK' | 'BYE'): SipDialogRequestParams | undefined {
+  const d = leg.dialogState;
+  const cseq = res.headers.parsedFirst('CSeq', parseCSeq)?.seq;
+  if (cseq === undefined) return undefined;
+  let out: SipDialogRequestParams | undefined;
+  const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => void (out = p) } }), {
+    input: { role: 'uac', callId: leg.callId, localTag: leg.localTag, localUri: d.localUri, remoteUri: d.remoteUri, localCSeq: cseq, secure: d.secure },
+  });
+  actor.start();
+  actor.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
+  actor.send(method === 'ACK' ? { type: 'REQUEST.SEND', method, cseq } : { type: 'REQUEST.SEND', method });
+  actor.stop();
+  return out;
+}
+
+/** The 2xx that won: the call's dialog is confirmed with it, ACKed, and its answer taken. */
+function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
+  leg.dialog.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
+  sendAck2xx(ua, leg, res);
+  if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+  uacAnswered(ua, leg, res.headers);
+  if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
+  // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the session machine decides.
+  leg.session.send({ type: 'INVITE.ANSWERED' });
+}
+
+export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined) {
+  /** The action's leg and the response it carries (opaque to the machine). */
+  const with2 =
+    (f: (leg: SipLeg, res: SipResponse, tag: string) => void) =>
+    ({ self }: { self: { id: string } }, p: { tag: string; response: unknown }) => {
+      const leg = legOf(self.id);
+      if (leg && p.response) f(leg, p.response as SipResponse, p.tag);
+    };
+  return sipInviteForksMachine.provide({
+    actions: {
+      earlyDialog: ({ self }, p) => {
+        const leg = legOf(self.id);
+        if (!leg || !p.response) return;
+        const e = establishment(p.response as SipResponse);
+        const current = leg.dialogState.remoteTag;
+        if (p.created && current !== undefined && current !== p.tag) leg.log.info({ tag: p.tag, first: current }, 'forked INVITE: early dialog of another branch');
+        leg.dialog.send({ type: 'DIALOG.EARLY', ...e, remoteTag: p.tag });
+      },
+      confirm: with2((leg, res) => confirm(ua, leg, res)),
+      dropEarly: ({ self }, p) => legOf(self.id)?.log.info({ tags: p.tags }, 'forked INVITE: early dialogs that never answered dropped'),
+      ackAgain: with2((leg, res) => sendAck2xx(ua, leg, res)),
+      ackLate: with2((leg, res) => {
+        const p = lateDialogRequest(leg, res, 'ACK');
+        if (!p) return;
+        const { req, dest } = inDialogRequest(ua, leg, p);
+        ua.transactions.sendStateless(req, dest);
+      }),
+      byeLate: with2((leg, res, tag) => {
+        const p = lateDialogRequest(leg, res, 'BYE');
+        if (!p) return;
+        leg.log.info({ tag, winner: leg.dialogState.remoteTag }, 'forked INVITE: 2xx from another branch ACKed and sent a BYE');
+        const { req, dest } = inDialogRequest(ua, leg, p);
+        ua.transactions.request(req, dest, {
+          onResponse: (r) => {
+            if (r.status >= 200) leg.log.debug({ tag, status: r.status }, 'BYE of a losing branch answered');
+          },
+        });
+      }),
+    },
+  });
+}

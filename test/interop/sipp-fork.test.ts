@@ -1,0 +1,51 @@
+// callchart's INVITE forked (RFC 3261 §12.1.2, §13.2.2.4), against SIPp playing the forking proxy:
+// 1xx and 2xx from several To tags for one INVITE. SIPp's scenarios check the To tag of every
+// ACK and BYE it receives (a wrong one fails the call in SIPp's stats); here: one call, answered
+// once, media toward the winner's SDP, and the hangup's BYE in the winner's dialog.
+// Needs `sipp`; run: npm run test:interop.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { startSippUas, describeSipp, scenarioPath, requireSipp } from './helpers/sipp.js';
+import { startEngine, eventually, within } from './helpers/engine.js';
+import { sleep } from './helpers/procs.js';
+
+before(() => {
+  requireSipp();
+});
+
+async function forked(scenario: string, rtpPorts: string, mediaPort: number, lateAnswerMs: number) {
+  const uas = await startSippUas({ scenario: scenarioPath(scenario), calls: 1, timeoutMs: 30_000, mediaPort });
+  const e = await startEngine({ rtpPorts });
+  try {
+    const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
+    let answered = 0;
+    rec.call.on('answered', () => answered++);
+    await eventually(() => rec.call.isActive, 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    // Past the late branch's 2xx, its ACK and BYE (the scenario's pause).
+    await sleep(lateAnswerMs);
+    assert.ok(rec.call.isActive, `the call lives on: ${rec.call.state}`);
+    for (let i = 0; i < 10; i++) rec.call.sendAudio(Buffer.alloc(320));
+    await sleep(100);
+    const stats = rec.call.stats();
+    assert.ok(stats && 'remote' in stats, 'RTP stats');
+    assert.equal(stats.remote?.port, mediaPort, `media to the winner's SDP (${JSON.stringify(stats.remote)})`);
+    rec.call.hangup();
+    const end = await within(rec.end, 10_000, 'call to end');
+    assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
+    assert.ok(answered <= 1, `answered ${answered} times`);
+    const r = await uas.stop();
+    assert.equal(r.stats?.failedCalls, 0, describeSipp(r));
+    assert.equal(r.stats?.successfulCalls, 1, describeSipp(r));
+  } finally {
+    await e.close();
+    await uas.stop();
+  }
+}
+
+test('SIPp forks: 180 from branchA and branchB, 200 from B, 200 from A later → both ACKed, BYE to A, the call is B', { timeout: 40_000 }, async () => {
+  await forked('peer-uas-fork', '28100-28139', 28200, 800);
+});
+
+test('SIPp forks: 180 from branchA, then 200 from branchC (no 1xx) → the call is C', { timeout: 40_000 }, async () => {
+  await forked('peer-uas-fork-unseen', '28140-28179', 28204, 100);
+});

@@ -1,0 +1,141 @@
+// Model-based tests for the branches of a forked outbound INVITE (machines/sipInviteForks.machine.ts).
+// Paths come from the machine (test/helpers/model.ts) and every state reached is checked against a
+// state oracle; then every sequence of up to five responses (and random longer ones) is run on a
+// real actor and its effects compared with a second oracle, written from RFC 3261 §13.2.2.4 as plain
+// code with no reference to the machine: the first 2xx is confirmed, the winner's retransmissions
+// ACKed again, every other 2xx ACKed and sent one BYE, early dialogs dropped by the final response.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createActor, createMachine, type EventObject } from 'xstate';
+import { runModel } from '../helpers/model.js';
+import { Rng } from '../helpers/prng.js';
+import { sipInviteForksMachine, type SipInviteForksEvent } from '../../machines/sipInviteForks.machine.js';
+
+const alphabet: SipInviteForksEvent[] = [
+  { type: 'PROVISIONAL', tag: 'A' },
+  { type: 'PROVISIONAL', tag: 'B' },
+  { type: 'ANSWER', tag: 'A' },
+  { type: 'ANSWER', tag: 'B' },
+  { type: 'ANSWER', tag: 'C' },
+  { type: 'FAILED', status: 487 },
+  { type: 'REISSUED' },
+];
+
+/** Where each event leads (undefined: stay). */
+function stateOracle(from: string, e: EventObject): string | undefined {
+  const ev = e as SipInviteForksEvent;
+  if (from === 'calling' && ev.type === 'ANSWER') return 'answered';
+  if (from === 'calling' && ev.type === 'FAILED') return 'failed';
+  if (from === 'failed' && ev.type === 'REISSUED') return 'calling';
+  return undefined;
+}
+
+/** The wire effects §13.2.2.4 asks for, as text, for a sequence of responses. */
+function effectsOracle(events: SipInviteForksEvent[]): string[] {
+  const out: string[] = [];
+  let phase: 'calling' | 'answered' | 'failed' = 'calling';
+  let early: string[] = [];
+  let winner: string | undefined;
+  const byed = new Set<string>();
+  for (const ev of events) {
+    if (ev.type === 'REISSUED') {
+      if (phase === 'failed') phase = 'calling';
+    } else if (ev.type === 'FAILED') {
+      if (phase !== 'calling') continue;
+      if (early.length) out.push(`drop ${early.join(',')}`);
+      early = [];
+      phase = 'failed';
+    } else if (ev.type === 'PROVISIONAL') {
+      if (phase !== 'calling') continue;
+      out.push(`early ${ev.tag} ${early.includes(ev.tag) ? 'again' : 'new'}`);
+      if (!early.includes(ev.tag)) early.push(ev.tag);
+    } else if (phase === 'calling') {
+      winner = ev.tag;
+      out.push(`confirm ${ev.tag}`);
+      const losers = early.filter((t) => t !== ev.tag);
+      if (losers.length) out.push(`drop ${losers.join(',')}`);
+      early = [];
+      phase = 'answered';
+    } else if (phase === 'answered' && ev.tag === winner) {
+      out.push(`ack ${ev.tag}`);
+    } else {
+      out.push(`ack-late ${ev.tag}`);
+      if (!byed.has(ev.tag)) out.push(`bye-late ${ev.tag}`);
+      byed.add(ev.tag);
+    }
+  }
+  return out;
+}
+
+function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[]): string[] {
+  const out: string[] = [];
+  const actor = createActor(
+    machine.provide({
+      actions: {
+        earlyDialog: (_, p) => out.push(`early ${p.tag} ${p.created ? 'new' : 'again'}`),
+        confirm: (_, p) => out.push(`confirm ${p.tag}`),
+        dropEarly: (_, p) => out.push(`drop ${p.tags.join(',')}`),
+        ackAgain: (_, p) => out.push(`ack ${p.tag}`),
+        ackLate: (_, p) => out.push(`ack-late ${p.tag}`),
+        byeLate: (_, p) => out.push(`bye-late ${p.tag}`),
+      },
+    }),
+  );
+  actor.start();
+  for (const e of events) actor.send(e);
+  actor.stop();
+  return out;
+}
+
+/** Every sequence up to `len` events, then `random` longer ones: the first disagreement, if any. */
+function compare(machine: typeof sipInviteForksMachine, len: number, random: number): string | undefined {
+  const seqs: SipInviteForksEvent[][] = [[]];
+  for (let i = 0; i < len; i++) for (const s of seqs.splice(0)) for (const e of alphabet) seqs.push([...s, e]);
+  const rnd = new Rng(16);
+  for (let i = 0; i < random; i++) seqs.push(Array.from({ length: 6 + Math.floor(rnd.next() * 6) }, () => alphabet[Math.floor(rnd.next() * alphabet.length)]!));
+  for (const seq of seqs) {
+    const want = effectsOracle(seq);
+    const got = run(machine, seq);
+    if (JSON.stringify(want) !== JSON.stringify(got)) {
+      const label = seq.map((e) => ('tag' in e ? `${e.type}(${e.tag})` : e.type)).join(' → ');
+      return `${label}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
+    }
+  }
+  return undefined;
+}
+
+describe('sipInviteForks machine', () => {
+  test('model paths against a state oracle', async () => {
+    const r = await runModel({ machine: sipInviteForksMachine, events: alphabet, oracle: stateOracle, states: { answered: () => {}, failed: () => {} } });
+    assert.ok(r.paths >= 3, `paths: ${r.paths}`);
+  });
+
+  test('every response sequence up to 5 (and 300 longer ones) has the effects RFC 3261 §13.2.2.4 asks for', () => {
+    assert.equal(compare(sipInviteForksMachine, 5, 300), undefined);
+  });
+
+  test('the oracle catches a planted bug (a late 2xx of a new branch taken for a retransmission: no BYE)', () => {
+    const cfg = sipInviteForksMachine.config;
+    const answered = cfg.states!.answered!;
+    const on = answered.on as { ANSWER: unknown[] };
+    const buggy = createMachine(
+      { ...cfg, states: { ...cfg.states, answered: { ...answered, on: { ...on, ANSWER: [on.ANSWER[0], { actions: { type: 'ackLate', params: ({ event }: { event: { tag: string } }) => ({ tag: event.tag }) } }] } } } } as typeof cfg,
+      sipInviteForksMachine.implementations as never,
+    ) as unknown as typeof sipInviteForksMachine;
+    const miss = compare(buggy, 3, 0);
+    assert.match(miss ?? '', /ANSWER\(A\) → ANSWER\(B\).*bye-late B/);
+  });
+
+  test('two branches ring, B answers, A answers later: B is the call, A ACKed and sent one BYE', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A' },
+      { type: 'PROVISIONAL', tag: 'B' },
+      { type: 'PROVISIONAL', tag: 'A' },
+      { type: 'ANSWER', tag: 'B' },
+      { type: 'ANSWER', tag: 'B' },
+      { type: 'ANSWER', tag: 'A' },
+      { type: 'ANSWER', tag: 'A' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'early B new', 'early A again', 'confirm B', 'drop A', 'ack B', 'ack-late A', 'bye-late A', 'ack-late A']);
+  });
+});
