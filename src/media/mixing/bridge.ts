@@ -42,8 +42,16 @@ export interface BridgeStats {
 export interface Bridge {
   readonly active: boolean;
   stats(): BridgeStats;
+  /**
+   * Mute one side: what leg `a` (or `b`) says reaches the other side as silence (frames keep
+   * flowing, so the far end's RTP timeout does not fire), until unmuted.
+   */
+  mute(side: 'a' | 'b', muted: boolean): void;
   stop(): void;
 }
+
+/** G.711 silence per codec (what a muted side's frames become in a pass-through bridge). */
+const G711_SILENCE: Record<string, number> = { PCMU: 0xff, PCMA: 0xd5 };
 
 export function bridge(a: MediaLeg, b: MediaLeg, opts: BridgeOptions = {}): Bridge {
   if (a === b) throw new Error('cannot bridge a leg to itself');
@@ -51,15 +59,25 @@ export function bridge(a: MediaLeg, b: MediaLeg, opts: BridgeOptions = {}): Brid
   const mode: BridgeStats['mode'] = (opts.passthrough ?? true) && same ? 'passthrough' : 'pcm';
   let aToB = 0;
   let bToA = 0;
+  let muteA = false;
+  let muteB = false;
+  // A muted side's frames become silence of the same length (one buffer, grown when needed).
+  let quiet = new Int16Array(0);
+  let quietBytes = new Uint8Array(0);
+  const silentPcm = (n: number): Int16Array => (quiet.length >= n ? quiet : (quiet = new Int16Array(n))).subarray(0, n);
+  const silentPayload = (n: number, codec: string): Uint8Array => {
+    if (quietBytes.length < n || quietBytes[0] !== G711_SILENCE[codec]) quietBytes = new Uint8Array(Math.max(n, quietBytes.length)).fill(G711_SILENCE[codec] ?? 0);
+    return quietBytes.subarray(0, n);
+  };
   const offs: Array<() => void> = [];
   if (mode === 'passthrough') {
     const pa = a.payload!;
     const pb = b.payload!;
-    offs.push(pa.onPayload((p) => void (pb.writePayload(p) && aToB++)));
-    offs.push(pb.onPayload((p) => void (pa.writePayload(p) && bToA++)));
+    offs.push(pa.onPayload((p) => void (pb.writePayload(muteA ? silentPayload(p.length, pa.codec) : p) && aToB++)));
+    offs.push(pb.onPayload((p) => void (pa.writePayload(muteB ? silentPayload(p.length, pb.codec) : p) && bToA++)));
   } else {
-    offs.push(onLegAudio(a, (f) => void (b.write(f) && aToB++), opts.jitter));
-    offs.push(onLegAudio(b, (f) => void (a.write(f) && bToA++), opts.jitter));
+    offs.push(onLegAudio(a, (f) => void (b.write(muteA ? silentPcm(f.length) : f) && aToB++), opts.jitter));
+    offs.push(onLegAudio(b, (f) => void (a.write(muteB ? silentPcm(f.length) : f) && bToA++), opts.jitter));
   }
   let active = true;
   const end = (reason: BridgeStopReason): void => {
@@ -79,6 +97,10 @@ export function bridge(a: MediaLeg, b: MediaLeg, opts: BridgeOptions = {}): Brid
       return active;
     },
     stats: () => ({ aToB, bToA, mode }),
+    mute: (side, muted) => {
+      if (side === 'a') muteA = muted;
+      else muteB = muted;
+    },
     stop: () => end('stopped'),
   };
 }
