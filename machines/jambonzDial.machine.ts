@@ -10,7 +10,9 @@
 // each B action naming its leg) and reports B.* (with the leg) and CALLER.* events; `timeout` and
 // `timeLimit` are named delays. The app's `whisper` command (dial.js `whisper`) unbridges the
 // two, plays its say/play verbs to one party (`startWhisper`), and bridges them again when they
-// are over (WHISPER.DONE); the time limit runs on through it.
+// are over (WHISPER.DONE); the time limit runs on through it. The app's `mute:status` (dial.js
+// `mute`) mutes one party towards the other (MUTE): the wish is kept here, applied to the bridge
+// at once and again whenever the two are bridged anew (after a whisper).
 import { and, assign, setup } from 'xstate';
 
 /** jambonz's CallStatus values a dial can end with. */
@@ -38,6 +40,8 @@ export interface DialContext extends DialInput {
   live: number[];
   /** The leg that answered first and is (or was) bridged. */
   winner: number | undefined;
+  /** Parties muted towards the other (mute:status). */
+  muted: { caller: boolean; callee: boolean };
 }
 
 export type DialEvent =
@@ -54,7 +58,9 @@ export type DialEvent =
   /** The app's whisper command: say/play verbs (opaque here) to one party while unbridged. */
   | { type: 'WHISPER'; to: WhisperParty; verbs: readonly object[] }
   /** The whisper's verbs are over (played, or failed): bridge again. */
-  | { type: 'WHISPER.DONE' };
+  | { type: 'WHISPER.DONE' }
+  /** The app's mute:status: what `party` says reaches the other as silence (or again). */
+  | { type: 'MUTE'; party: WhisperParty; muted: boolean };
 
 /** Who hears a whisper: the caller (the session's call) or the dialled party (B). */
 export type WhisperParty = 'caller' | 'callee';
@@ -90,8 +96,11 @@ export const jambonzDialMachine = setup({
     /** 180 to the still-ringing caller (answerOnBridge): it hears B ring. */
     ringCaller: () => {},
     answerCaller: () => {},
-    /** Bridge the caller and the winning leg. */
-    bridge: (_, _p: { leg: number }) => {},
+    /** Bridge the caller and the winning leg, with the parties muted so far. */
+    bridge: (_, _p: { leg: number; muted: { caller: boolean; callee: boolean } }) => {},
+    /** Mute or unmute one party on the bridge in place (none: the wish waits for the next bridge). */
+    applyMute: (_, _p: { party: WhisperParty; muted: boolean }) => {},
+    rememberMute: assign(({ context }, p: { party: WhisperParty; muted: boolean }) => ({ muted: { ...context.muted, [p.party]: p.muted } })),
     /** Take the bridge down (for a whisper, or at the end). */
     unbridge: () => {},
     startWhisper: (_, _p: { to: WhisperParty; verbs: readonly object[] }) => {},
@@ -128,8 +137,17 @@ export const jambonzDialMachine = setup({
     reason: undefined,
     live: Array.from({ length: Math.max(1, Math.floor(input.targets ?? 1)) }, (_, i) => i),
     winner: undefined,
+    muted: { caller: false, callee: false },
   }),
   initial: 'outdialing',
+  on: {
+    MUTE: {
+      actions: [
+        { type: 'rememberMute', params: ({ event }) => ({ party: event.party, muted: event.muted }) },
+        { type: 'applyMute', params: ({ event }) => ({ party: event.party, muted: event.muted }) },
+      ],
+    },
+  },
   output: ({ context }) => ({
     status: context.status,
     sipStatus: context.sipStatus,
@@ -196,7 +214,7 @@ export const jambonzDialMachine = setup({
       initial: 'connected',
       states: {
         connected: {
-          entry: { type: 'bridge', params: ({ context }) => ({ leg: context.winner ?? 0 }) },
+          entry: { type: 'bridge', params: ({ context }) => ({ leg: context.winner ?? 0, muted: context.muted }) },
           exit: 'unbridge',
           on: {
             WHISPER: { target: 'whispering', actions: { type: 'startWhisper', params: ({ event }) => ({ to: event.to, verbs: event.verbs }) } },

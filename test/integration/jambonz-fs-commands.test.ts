@@ -2,14 +2,15 @@
 // the INVITE's headers in session:new (`sip`) and on the call handle, `sip:request` sent in the
 // caller's dialog (a raw SIP caller reads it and answers), and `listen:status` pausing and
 // resuming a running listen (an audio.jambonz.org server counts the frames), and `whisper` into a
-// bridged dial (the dialled party hears the whisper instead of the caller, then the caller again).
+// bridged dial (the dialled party hears the whisper instead of the caller, then the caller again),
+// and `mute:status` in a dial (the muted party reaches the other as silence, then again).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pino, type Logger } from 'pino';
-import { toneRatio } from '../../src/media/codecs/tones.js';
+import { meanSquare, toneRatio } from '../../src/media/codecs/tones.js';
 import { collectAudio, toneWav } from '../helpers/jambonz-fs-app.js';
 import { WebSocketServer } from 'ws';
 import type { JambonzSession } from '../../src/jambonz/index.js';
@@ -277,6 +278,83 @@ test('whisper with no bridged dial running is answered with jambonz:error', asyn
   await waitFor(() => call.isActive && session !== undefined, 'the call is up');
   session!.command('whisper', { whisper: { verb: 'say', text: 'hello' } });
   await waitFor(() => errors.some((e) => /whisper.*no bridged dial/.test(e)), 'jambonz:error');
+  call.hangup();
+  await call.waitForEnd();
+});
+
+test('mute:status in a bridged dial: the muted party reaches the other as silence until unmuted; B by its call_sid', async (t) => {
+  t.after(() => engines.closeAll());
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-mute-'));
+  const callerTone = toneWav(dir, 600, 8000);
+  const calleeTone = toneWav(dir, 900, 8000);
+  let b: Call | undefined;
+  const callee = await engines.start({ wsPort: false, onIncomingCall: (c) => ((b = c), { action: 'accept' }) });
+  let session: JambonzSession | undefined;
+  const errors: string[] = [];
+  const fs = await engines.start({
+    wsPort: 0,
+    logger: pino({ level: 'silent' }),
+    jambonzApp: {
+      handler: (s: JambonzSession) => {
+        session = s;
+        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
+        s.reply([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }] as never);
+      },
+    },
+  });
+  const caller = await engines.start({ wsPort: false });
+  const a = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
+  await waitFor(() => a.isActive && b?.isActive === true && session !== undefined, 'the dial is bridged');
+  a.play(callerTone);
+  b!.play(calleeTone);
+  const window = async (call: Call): Promise<Int16Array> => {
+    await new Promise((r) => setTimeout(r, 150));
+    const heard = collectAudio(call);
+    await new Promise((r) => setTimeout(r, 500));
+    return heard();
+  };
+  const loud = (pcm: Int16Array): boolean => pcm.length >= 2400 && meanSquare(pcm) > 1e5;
+  await new Promise((r) => setTimeout(r, 300));
+  assert.ok(toneRatio(await window(b!), 8000, 600) > 0.5, 'B hears the caller');
+
+  session!.command('mute:status', { mute_status: 'mute' }); // no call_sid: the session's own call, the caller
+  const bMuted = await window(b!);
+  assert.ok(bMuted.length >= 2400, `frames keep coming while muted (${bMuted.length} samples)`);
+  assert.ok(!loud(bMuted), `B hears silence while the caller is muted (mean square ${meanSquare(bMuted).toFixed(0)})`);
+  assert.ok(toneRatio(await window(a), 8000, 900) > 0.5, 'the caller still hears B');
+
+  session!.command('mute:status', { mute_status: 'unmute' });
+  assert.ok(toneRatio(await window(b!), 8000, 600) > 0.5, 'B hears the caller again');
+
+  session!.command('mute:status', { mute_status: 'mute' }, { callSid: 'the-dialled-leg' });
+  assert.ok(!loud(await window(a)), 'the caller hears silence while B is muted');
+  assert.ok(toneRatio(await window(b!), 8000, 600) > 0.5, 'B still hears the caller');
+  assert.deepEqual(errors, []);
+  a.hangup();
+  await a.waitForEnd();
+  await waitFor(() => fs.featureServer!.size === 0, 'the session is gone');
+});
+
+test('mute:status with neither a dial nor a conference running is answered with jambonz:error', async (t) => {
+  t.after(() => engines.closeAll());
+  let session: JambonzSession | undefined;
+  const errors: string[] = [];
+  const fs = await engines.start({
+    wsPort: 0,
+    logger: pino({ level: 'silent' }),
+    jambonzApp: {
+      handler: (s: JambonzSession) => {
+        session = s;
+        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
+        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
+      },
+    },
+  });
+  const caller = await engines.start({ wsPort: false });
+  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
+  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
+  session!.command('mute:status', { mute_status: 'mute' });
+  await waitFor(() => errors.some((e) => /mute:status.*neither a dial nor a conference/.test(e)), 'jambonz:error');
   call.hangup();
   await call.waitForEnd();
 });

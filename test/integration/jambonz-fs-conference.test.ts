@@ -35,6 +35,8 @@ interface Rig {
   caller: Engine;
   hooks: Array<{ name: string; to: string; data: JambonzHookData }>;
   errors: string[];
+  /** Each called user's session (the last one). */
+  sessions: Map<string, JambonzSession>;
   call(user: string): Promise<Call>;
 }
 
@@ -42,6 +44,7 @@ interface Rig {
 async function rig(byUser: Record<string, Array<Record<string, unknown>>>, replies: Record<string, Array<Record<string, unknown>>> = {}): Promise<Rig> {
   const hooks: Rig['hooks'] = [];
   const errors: string[] = [];
+  const sessions = new Map<string, JambonzSession>();
   const fs = await engines.start({
     wsPort: 0,
     rooms: {},
@@ -49,6 +52,7 @@ async function rig(byUser: Record<string, Array<Record<string, unknown>>>, repli
     jambonzApp: {
       handler: (s: JambonzSession) => {
         const to = String(s.request.to);
+        sessions.set(to, s);
         s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
         // statusHook events want no reply (a reply could answer a newer hook, or go as a redirect
         // when several arrive in one read): left unanswered, the next hook supersedes them.
@@ -62,7 +66,7 @@ async function rig(byUser: Record<string, Array<Record<string, unknown>>>, repli
     },
   });
   const caller = await engines.start({ wsPort: false });
-  return { fs, caller, hooks, errors, call: (user) => caller.call(`sip:${user}@127.0.0.1:${fs.sipPort}`) };
+  return { fs, caller, hooks, errors, sessions, call: (user) => caller.call(`sip:${user}@127.0.0.1:${fs.sipPort}`) };
 }
 
 const callLegs = (e: Engine, id: string): number => e.room(id).members().filter((m) => m.kind === 'call-leg').length;
@@ -193,4 +197,34 @@ test('conference: joinMuted — the others do not hear the muted member, it hear
   assert.ok(toneRatio(atL, 8000, 600) < 0.05, `the other does not hear the muted member (ratio ${toneRatio(atL, 8000, 600).toFixed(2)})`);
   q.hangup();
   l.hangup();
+});
+
+test('conference: mute:status mutes and unmutes the member (conference.js mute): the others stop hearing it, then hear it again', async (t) => {
+  engines = loopbackEngines(47000, 10);
+  t.after(() => engines.closeAll());
+  const r = await rig({ one: [{ verb: 'conference', name: 'talk' }], two: [{ verb: 'conference', name: 'talk' }] });
+  const one = await r.call('one');
+  await waitFor(() => callLegs(r.fs, 'jconf.talk') === 1, 'one is in');
+  const two = await r.call('two');
+  await waitFor(() => callLegs(r.fs, 'jconf.talk') === 2, 'both in');
+  one.play(toneA);
+  await sleep(400);
+  let heard = listen(two);
+  await sleep(600);
+  assert.ok(toneRatio(heard(), 8000, 600) > 0.4, 'two hears one');
+  r.sessions.get('one')!.command('mute:status', { mute_status: 'mute' });
+  await waitFor(() => r.fs.room('jconf.talk').members().some((m) => m.muted), 'one muted in the room');
+  await sleep(150);
+  heard = listen(two);
+  await sleep(600);
+  assert.ok(toneRatio(heard(), 8000, 600) < 0.05, 'two no longer hears one');
+  r.sessions.get('one')!.command('mute:status', { mute_status: 'unmute' });
+  await waitFor(() => r.fs.room('jconf.talk').members().every((m) => !m.muted), 'one unmuted');
+  await sleep(150);
+  heard = listen(two);
+  await sleep(600);
+  assert.ok(toneRatio(heard(), 8000, 600) > 0.4, 'two hears one again');
+  assert.deepEqual(r.errors, []);
+  one.hangup();
+  two.hangup();
 });

@@ -3,7 +3,8 @@
 // and single-dialer.js's rules, written apart from the machine) checks every reachable state ×
 // event; B is always placed once and, whenever the caller goes or the verb is killed while B lives,
 // hung up once; the bridge comes up only after B (and the caller) answered, is down exactly while
-// a whisper plays, and comes back up after it.
+// a whisper plays, and comes back up after it; the caller's mute (mute:status) is what the last
+// MUTE asked for on whatever bridge is up, the one rebuilt after a whisper included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, createMachine, type EventObject } from 'xstate';
@@ -25,6 +26,8 @@ const common: DialEvent[] = [
   { type: 'KILL' },
   { type: 'WHISPER', to: 'callee', verbs: [{ verb: 'say', text: 'hi' }] },
   { type: 'WHISPER.DONE' },
+  { type: 'MUTE', party: 'caller', muted: true },
+  { type: 'MUTE', party: 'caller', muted: false },
 ];
 const eventsFor = (targets: number): DialEvent[] => [...legEvents(0), ...(targets > 1 ? [{ type: 'B.ANSWERED', leg: 1 } as DialEvent, { type: 'B.ENDED', leg: 1, code: 486 } as DialEvent, { type: 'B.PROGRESS', leg: 1, code: 180 } as DialEvent] : []), ...common];
 
@@ -72,7 +75,8 @@ function run(machine: typeof jambonzDialMachine, input: DialInput) {
       placeCall: (_, p) => void log.push(`place:${p.legs.join(',')}`),
       ringCaller: () => void log.push('ring'),
       answerCaller: () => void log.push('answerA'),
-      bridge: (_, p) => void log.push(`bridge:${p.leg}`),
+      bridge: (_, p) => void log.push(`bridge:${p.leg}`, `bmute:caller:${p.muted.caller}`),
+      applyMute: (_, p) => void log.push(`mute:${p.party}:${p.muted}`),
       unbridge: () => void log.push('unbridge'),
       startWhisper: (_, p) => void log.push(`whisper:${p.to}`),
       stopWhisper: () => void log.push('stopWhisper'),
@@ -84,7 +88,7 @@ function run(machine: typeof jambonzDialMachine, input: DialInput) {
   const all = Array.from({ length: targets }, (_, i) => i).join(',');
   // The call-setup log: without rings, the bridge's downs and ups after the first, and whispers.
   const noRing = (): string[] => {
-    const setup = log.filter((x) => x !== 'ring' && x !== 'unbridge' && !x.startsWith('whisper') && x !== 'stopWhisper');
+    const setup = log.filter((x) => x !== 'ring' && x !== 'unbridge' && !x.startsWith('whisper') && x !== 'stopWhisper' && !x.startsWith('mute:') && !x.startsWith('bmute:'));
     const first = setup.findIndex((x) => x.startsWith('bridge:'));
     return first < 0 ? setup : setup.filter((x, i) => i <= first || !x.startsWith('bridge:'));
   };
@@ -100,6 +104,15 @@ function run(machine: typeof jambonzDialMachine, input: DialInput) {
       return createActor(m, { clock, input });
     },
     afterPath: (sent, snap) => {
+      // The caller's mute on the bridge that is up: set when it was built, then changed in place.
+      if ((snap as { matches(v: unknown): boolean }).matches({ bridged: 'connected' })) {
+        const lastMute = (sent as DialEvent[]).filter((e) => e.type === 'MUTE').at(-1) as { muted: boolean } | undefined;
+        let from = -1;
+        log.forEach((x, i) => void (x.startsWith('bridge:') && (from = i)));
+        let effective = log[from + 1] === 'bmute:caller:true';
+        for (const x of log.slice(from + 2)) if (x.startsWith('mute:caller:')) effective = x === 'mute:caller:true';
+        assert.equal(effective, lastMute?.muted ?? false, `the caller's mute on the live bridge (${sent.map((e) => e.type).join(' ')})`);
+      }
       // Replayed from the events: the first leg to answer while every leg still rang wins; every
       // other leg is over by itself or hung up by us; none is left ringing once the dial is done.
       let first: number | undefined;
@@ -226,4 +239,39 @@ test('the dial model tests catch a planted bug (a whisper played over a live bri
   delete cfg.states.bridged.states.connected.exit;
   const buggy = createMachine(cfg as never, jambonzDialMachine.implementations as never) as unknown as typeof jambonzDialMachine;
   await assert.rejects(run(buggy, { answerOnBridge: false, timeoutMs: 60_000, timeLimitMs: 0 }), /the bridge is down while the whisper plays/);
+});
+
+/** mute:status around a whisper, checked against dial.js: the muted party stays muted on the bridge rebuilt after it. */
+function muteScenario(machine: typeof jambonzDialMachine): void {
+  const log: string[] = [];
+  const a = createActor(
+    machine.provide({
+      actions: {
+        bridge: (_, p) => void log.push(`bridge caller:${p.muted.caller} callee:${p.muted.callee}`),
+        applyMute: (_, p) => void log.push(`mute ${p.party}:${p.muted}`),
+      },
+    }),
+    { input: { answerOnBridge: false, timeoutMs: 60_000, timeLimitMs: 0 } },
+  ).start();
+  a.send({ type: 'MUTE', party: 'callee', muted: true }); // before the answer: kept for the bridge
+  a.send({ type: 'B.ANSWERED', leg: 0 });
+  a.send({ type: 'MUTE', party: 'caller', muted: true });
+  a.send({ type: 'WHISPER', to: 'callee', verbs: [] });
+  a.send({ type: 'WHISPER.DONE' });
+  a.send({ type: 'MUTE', party: 'callee', muted: false });
+  assert.deepEqual(log, ['mute callee:true', 'bridge caller:false callee:true', 'mute caller:true', 'bridge caller:true callee:true', 'mute callee:false']);
+  a.stop();
+}
+
+test('mute:status in a dial: a mute asked for before the answer or before a whisper holds on the bridge built after it', () => {
+  muteScenario(jambonzDialMachine);
+});
+
+test('the dial mute scenario catches a planted bug (the bridge rebuilt after a whisper forgets the caller’s mute)', () => {
+  const clone = (v: unknown): unknown =>
+    Array.isArray(v) ? v.map(clone) : v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, clone(x)])) : v;
+  const cfg = clone(jambonzDialMachine.config) as { states: { bridged: { states: { connected: Record<string, unknown> } } } };
+  cfg.states.bridged.states.connected.entry = { type: 'bridge', params: ({ context }: { context: DialContext }) => ({ leg: context.winner ?? 0, muted: { caller: false, callee: false } }) };
+  const buggy = createMachine(cfg as never, jambonzDialMachine.implementations as never) as unknown as typeof jambonzDialMachine;
+  assert.throws(() => muteScenario(buggy), /deepStrictEqual|Expected values/);
 });

@@ -126,10 +126,13 @@ export async function conferenceVerb(host: VerbHost, verb: ExecVerb, signal: Abo
               r.on('talking', onTalking);
               r.on('left', onLeft);
               r.on('ended', onRoomEnded);
+              // conference.js `mute`: the app's mute:status mutes this member of the room.
+              host.setConferenceMute((muted) => void (muted ? r.mute(m.id) : r.unmute(m.id)));
               cleanups.push(() => {
                 r.off('talking', onTalking);
                 r.off('left', onLeft);
                 r.off('ended', onRoomEnded);
+                host.setConferenceMute(undefined);
               });
             },
             (err: unknown) => settle(() => (confs.leave(name, host.callSid), reject(new Error(`conference ${name}: cannot join the room: ${err instanceof Error ? err.message : String(err)}`)))),

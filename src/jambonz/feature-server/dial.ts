@@ -18,7 +18,9 @@ export interface DialWire {
   placeCall(legs: number[]): void;
   ringCaller(): void;
   answerCaller(): void;
-  bridge(leg: number): void;
+  bridge(leg: number, muted: { caller: boolean; callee: boolean }): void;
+  /** Mute one party on the live bridge (mute:status); no bridge: nothing (the machine keeps the wish). */
+  mute(party: WhisperParty, muted: boolean): void;
   unbridge(): void;
   startWhisper(to: WhisperParty, verbs: readonly object[]): void;
   stopWhisper(): void;
@@ -190,11 +192,14 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
         if (!a.isActive && !a.isEnded) a.progress(180);
       },
       answerCaller: () => a.answer(),
-      bridge: (leg) => {
+      bridge: (leg, muted) => {
         const b = legs[leg];
         if (!b || a.isEnded || b.isEnded) return;
         try {
           bridge = host.bridge(a, b);
+          // The caller is the bridge's side a, B its side b.
+          if (muted.caller) bridge.mute('a', true);
+          if (muted.callee) bridge.mute('b', true);
         } catch (err) {
           host.logger.warn({ err: err instanceof Error ? err.message : String(err) }, 'dial: cannot bridge the calls: hanging up the dialled leg');
           b.hangup('cannot bridge');
@@ -205,6 +210,7 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
         capture(a, patterns.parent);
         capture(b, patterns.child);
       },
+      mute: (party, muted) => bridge?.mute(party === 'caller' ? 'a' : 'b', muted),
       unbridge: () => {
         bridge?.stop();
         bridge = undefined;

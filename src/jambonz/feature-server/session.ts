@@ -109,6 +109,8 @@ export class FsSession implements VerbHost {
   private gathers = 0;
   /** The running dial's actor and wire, for whisper. */
   private dial: { actor: Actor<JambonzDialMachine>; wire: DialWire } | undefined;
+  /** The running conference's mute of this call, for mute:status. */
+  private conferenceMute: ((muted: boolean) => void) | undefined;
   /** The running listen/stream verb's actor, for listen:status. */
   private listen: Actor<JambonzListenMachine> | undefined;
   private ended = false;
@@ -295,6 +297,10 @@ export class FsSession implements VerbHost {
     if (ignored.length) this.logger.info({ ignored }, 'config: these settings do not apply here and are ignored');
   }
 
+  setConferenceMute(mute: ((muted: boolean) => void) | undefined): void {
+    this.conferenceMute = mute;
+  }
+
   spawnGather(input: GatherInput, wire: GatherWire): Actor<JambonzGatherMachine> {
     return this.host.spawnGather(`gather:${this.callSid}:${++this.gathers}`, input, wire);
   }
@@ -441,6 +447,27 @@ export class FsSession implements VerbHost {
     d.actor.send({ type: 'WHISPER', to, verbs });
   }
 
+  /**
+   * call-session.js `_lccMuteStatus` → dial.js / conference.js `mute`: in a dial, the party the
+   * call_sid names (any but the session's own: B, as for whisper) is muted towards the other; in a
+   * conference, this call's member of the room.
+   */
+  private muteStatus(c: AppCommand, muted: boolean, bad: (details: string) => void): void {
+    const d = this.dial;
+    if (d) {
+      const party = c.callSid !== undefined && c.callSid !== this.callSid ? 'callee' : 'caller';
+      this.logger.info({ party, muted }, 'mute:status');
+      d.actor.send({ type: 'MUTE', party, muted });
+      return;
+    }
+    if (this.conferenceMute) {
+      this.logger.info({ muted }, 'mute:status (conference)');
+      this.conferenceMute(muted);
+      return;
+    }
+    bad('neither a dial nor a conference is running');
+  }
+
   /** call-session.js `_lccListenStatus` → listen.js `updateListen`: pause or resume the running listen. */
   private listenStatus(status: JambonzCommandData['listen:status']['listen_status'], bad: (details: string) => void): void {
     if (!this.listen) return bad('no listen or stream verb is running');
@@ -473,9 +500,7 @@ export class FsSession implements VerbHost {
         return;
       }
       case 'mute:status':
-        // Not applied (a dial's bridge has no mute yet): logged so it is not lost silently.
-        this.logger.info({ mute: (data as { mute_status: string }).mute_status }, 'mute:status');
-        return;
+        return this.muteStatus(c, (data as JambonzCommandData['mute:status']).mute_status === 'mute', bad);
       case 'dtmf': {
         const d = (data as { dtmf: { digit: string } }).dtmf;
         try {

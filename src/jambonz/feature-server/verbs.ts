@@ -89,6 +89,8 @@ export interface VerbHost {
   runNested(verb: ExecVerb, signal: AbortSignal): Promise<void>;
   /** jambonz:error to the app, and a log line. */
   reportError(error: string): void;
+  /** The running conference's mute of this call (mute:status); undefined when it is over. */
+  setConferenceMute(mute: ((muted: boolean) => void) | undefined): void;
 }
 
 export interface GatherWire {
