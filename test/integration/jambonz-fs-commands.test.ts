@@ -15,6 +15,7 @@ import { collectAudio, toneWav } from '../helpers/jambonz-fs-app.js';
 import { WebSocketServer } from 'ws';
 import type { JambonzSession } from '../../src/jambonz/index.js';
 import type { Call } from '../../src/call/call.js';
+import type { Engine } from '../../src/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,6 +27,50 @@ function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknow
   const lines: Array<Record<string, unknown>> = [];
   const logger: Logger = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as Record<string, unknown>) });
   return { logger, lines };
+}
+
+/** An app that answers and pauses: its session and the jambonz:errors it gets, and the call to it. */
+async function pausedCall(): Promise<{ session: JambonzSession; errors: string[]; call: Call }> {
+  let session: JambonzSession | undefined;
+  const errors: string[] = [];
+  const fs = await engines.start({
+    wsPort: 0,
+    logger: pino({ level: 'silent' }),
+    jambonzApp: {
+      handler: (s: JambonzSession) => {
+        session = s;
+        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
+        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
+      },
+    },
+  });
+  const caller = await engines.start({ wsPort: false });
+  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
+  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
+  return { session: session!, errors, call };
+}
+
+/** An app that dials B: the caller's call, B's, the session and its jambonz:errors, once bridged. */
+async function bridgedDial(): Promise<{ a: Call; b: Call; session: JambonzSession; errors: string[]; fs: Engine }> {
+  let b: Call | undefined;
+  const callee = await engines.start({ wsPort: false, onIncomingCall: (c) => ((b = c), { action: 'accept' }) });
+  let session: JambonzSession | undefined;
+  const errors: string[] = [];
+  const fs = await engines.start({
+    wsPort: 0,
+    logger: pino({ level: 'silent' }),
+    jambonzApp: {
+      handler: (s: JambonzSession) => {
+        session = s;
+        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
+        s.reply([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }] as never);
+      },
+    },
+  });
+  const caller = await engines.start({ wsPort: false });
+  const a = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
+  await waitFor(() => a.isActive && b?.isActive === true && session !== undefined, 'the dial is bridged');
+  return { a, b: b!, session: session!, errors, fs };
 }
 
 test('the INVITE on the call handle: call.sipInvite and call.sipHeader (compact forms, case-insensitive)', async (t) => {
@@ -184,71 +229,29 @@ test('listen:status pause stops the audio to the listen socket (still open) and 
   assert.deepEqual(errors, []);
 });
 
-test('listen:status with no listen running is answered with jambonz:error', async (t) => {
-  t.after(() => engines.closeAll());
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
-  session!.command('listen:status', { listen_status: 'pause' });
-  await waitFor(() => errors.some((e) => /listen:status.*no listen/.test(e)), 'jambonz:error');
-  assert.ok(call.isActive, 'the call goes on');
-  call.hangup();
-  await call.waitForEnd();
-});
-
 test('whisper: during a bridged dial the dialled party hears the whisper (not the caller), then the bridge is back', async (t) => {
   t.after(() => engines.closeAll());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-whisper-'));
   const callerTone = toneWav(dir, 600, 6000);
   const whisperTone = toneWav(dir, 1000, 800);
-  let b: Call | undefined;
-  const callee = await engines.start({ wsPort: false, onIncomingCall: (c) => ((b = c), { action: 'accept' }) });
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }] as never);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const a = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => a.isActive && b?.isActive === true && session !== undefined, 'the dial is bridged');
+  const { a, b, session, errors, fs } = await bridgedDial();
   a.play(callerTone);
   await new Promise((r) => setTimeout(r, 500));
-  let heard = collectAudio(b!);
+  let heard = collectAudio(b);
   await new Promise((r) => setTimeout(r, 400));
   assert.ok(toneRatio(heard(), 8000, 600) > 0.5, 'B hears the caller before the whisper');
 
   // Whisper a call_sid other than the session's: the dialled party (dial.js: B's call_sid).
-  session!.command('whisper', { whisper: { verb: 'play', url: whisperTone } }, { callSid: 'the-dialled-leg' });
+  session.command('whisper', { whisper: { verb: 'play', url: whisperTone } }, { callSid: 'the-dialled-leg' });
   await new Promise((r) => setTimeout(r, 150));
-  heard = collectAudio(b!);
+  heard = collectAudio(b);
   await new Promise((r) => setTimeout(r, 500));
   const during = heard();
   assert.ok(toneRatio(during, 8000, 1000) > 0.5, `B hears the whisper (ratio ${toneRatio(during, 8000, 1000).toFixed(2)})`);
   assert.ok(toneRatio(during, 8000, 600) < 0.1, `B does not hear the caller during the whisper (ratio ${toneRatio(during, 8000, 600).toFixed(2)})`);
 
   await new Promise((r) => setTimeout(r, 600));
-  heard = collectAudio(b!);
+  heard = collectAudio(b);
   await new Promise((r) => setTimeout(r, 500));
   const afterW = heard();
   assert.ok(toneRatio(afterW, 8000, 600) > 0.5, `the bridge is back: B hears the caller again (ratio ${toneRatio(afterW, 8000, 600).toFixed(2)})`);
@@ -258,55 +261,14 @@ test('whisper: during a bridged dial the dialled party hears the whisper (not th
   await waitFor(() => fs.featureServer!.size === 0, 'the session is gone');
 });
 
-test('whisper with no bridged dial running is answered with jambonz:error', async (t) => {
-  t.after(() => engines.closeAll());
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
-  session!.command('whisper', { whisper: { verb: 'say', text: 'hello' } });
-  await waitFor(() => errors.some((e) => /whisper.*no bridged dial/.test(e)), 'jambonz:error');
-  call.hangup();
-  await call.waitForEnd();
-});
-
 test('mute:status in a bridged dial: the muted party reaches the other as silence until unmuted; B by its call_sid', async (t) => {
   t.after(() => engines.closeAll());
   const dir = mkdtempSync(path.join(os.tmpdir(), 'cc-jfs-mute-'));
   const callerTone = toneWav(dir, 600, 8000);
   const calleeTone = toneWav(dir, 900, 8000);
-  let b: Call | undefined;
-  const callee = await engines.start({ wsPort: false, onIncomingCall: (c) => ((b = c), { action: 'accept' }) });
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }] as never);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const a = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => a.isActive && b?.isActive === true && session !== undefined, 'the dial is bridged');
+  const { a, b, session, errors, fs } = await bridgedDial();
   a.play(callerTone);
-  b!.play(calleeTone);
+  b.play(calleeTone);
   const window = async (call: Call): Promise<Int16Array> => {
     await new Promise((r) => setTimeout(r, 150));
     const heard = collectAudio(call);
@@ -315,46 +277,37 @@ test('mute:status in a bridged dial: the muted party reaches the other as silenc
   };
   const loud = (pcm: Int16Array): boolean => pcm.length >= 2400 && meanSquare(pcm) > 1e5;
   await new Promise((r) => setTimeout(r, 300));
-  assert.ok(toneRatio(await window(b!), 8000, 600) > 0.5, 'B hears the caller');
+  assert.ok(toneRatio(await window(b), 8000, 600) > 0.5, 'B hears the caller');
 
-  session!.command('mute:status', { mute_status: 'mute' }); // no call_sid: the session's own call, the caller
-  const bMuted = await window(b!);
+  session.command('mute:status', { mute_status: 'mute' }); // no call_sid: the session's own call, the caller
+  const bMuted = await window(b);
   assert.ok(bMuted.length >= 2400, `frames keep coming while muted (${bMuted.length} samples)`);
   assert.ok(!loud(bMuted), `B hears silence while the caller is muted (mean square ${meanSquare(bMuted).toFixed(0)})`);
   assert.ok(toneRatio(await window(a), 8000, 900) > 0.5, 'the caller still hears B');
 
-  session!.command('mute:status', { mute_status: 'unmute' });
-  assert.ok(toneRatio(await window(b!), 8000, 600) > 0.5, 'B hears the caller again');
+  session.command('mute:status', { mute_status: 'unmute' });
+  assert.ok(toneRatio(await window(b), 8000, 600) > 0.5, 'B hears the caller again');
 
-  session!.command('mute:status', { mute_status: 'mute' }, { callSid: 'the-dialled-leg' });
+  session.command('mute:status', { mute_status: 'mute' }, { callSid: 'the-dialled-leg' });
   assert.ok(!loud(await window(a)), 'the caller hears silence while B is muted');
-  assert.ok(toneRatio(await window(b!), 8000, 600) > 0.5, 'B still hears the caller');
+  assert.ok(toneRatio(await window(b), 8000, 600) > 0.5, 'B still hears the caller');
   assert.deepEqual(errors, []);
   a.hangup();
   await a.waitForEnd();
   await waitFor(() => fs.featureServer!.size === 0, 'the session is gone');
 });
 
-test('mute:status with neither a dial nor a conference running is answered with jambonz:error', async (t) => {
+
+test('listen:status, whisper and mute:status with nothing to act on are answered with jambonz:error; the call goes on', async (t) => {
   t.after(() => engines.closeAll());
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
-  session!.command('mute:status', { mute_status: 'mute' });
-  await waitFor(() => errors.some((e) => /mute:status.*neither a dial nor a conference/.test(e)), 'jambonz:error');
+  const { session, errors, call } = await pausedCall();
+  session.command('listen:status', { listen_status: 'pause' });
+  await waitFor(() => errors.some((e) => /listen:status.*no listen/.test(e)), 'jambonz:error for listen:status');
+  session.command('whisper', { whisper: { verb: 'say', text: 'hello' } });
+  await waitFor(() => errors.some((e) => /whisper.*no bridged dial/.test(e)), 'jambonz:error for whisper');
+  session.command('mute:status', { mute_status: 'mute' });
+  await waitFor(() => errors.some((e) => /mute:status.*neither a dial nor a conference/.test(e)), 'jambonz:error for mute:status');
+  assert.ok(call.isActive, 'the call goes on');
   call.hangup();
   await call.waitForEnd();
 });
