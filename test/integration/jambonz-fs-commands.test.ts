@@ -29,8 +29,8 @@ function capturingLogger(): { logger: Logger; lines: Array<Record<string, unknow
   return { logger, lines };
 }
 
-/** An app that answers and pauses: its session and the jambonz:errors it gets, and the call to it. */
-async function pausedCall(): Promise<{ session: JambonzSession; errors: string[]; call: Call }> {
+/** A call to an app that replies `verbs`: the call, the app's session and the jambonz:errors it got. */
+async function appCall(verbs: unknown[]): Promise<{ session: JambonzSession; errors: string[]; call: Call; fs: Engine }> {
   let session: JambonzSession | undefined;
   const errors: string[] = [];
   const fs = await engines.start({
@@ -40,37 +40,26 @@ async function pausedCall(): Promise<{ session: JambonzSession; errors: string[]
       handler: (s: JambonzSession) => {
         session = s;
         s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
+        s.reply(verbs as never);
       },
     },
   });
   const caller = await engines.start({ wsPort: false });
   const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
   await waitFor(() => call.isActive && session !== undefined, 'the call is up');
-  return { session: session!, errors, call };
+  return { session: session!, errors, call, fs };
 }
 
-/** An app that dials B: the caller's call, B's, the session and its jambonz:errors, once bridged. */
+/** An app that answers and pauses. */
+const pausedCall = () => appCall([{ verb: 'answer' }, { verb: 'pause', length: 5 }]);
+
+/** An app that dials B: the caller's call (a), B's, the session and its jambonz:errors, once bridged. */
 async function bridgedDial(): Promise<{ a: Call; b: Call; session: JambonzSession; errors: string[]; fs: Engine }> {
   let b: Call | undefined;
   const callee = await engines.start({ wsPort: false, onIncomingCall: (c) => ((b = c), { action: 'accept' }) });
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }] as never);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const a = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => a.isActive && b?.isActive === true && session !== undefined, 'the dial is bridged');
-  return { a, b: b!, session: session!, errors, fs };
+  const { call: a, session, errors, fs } = await appCall([{ verb: 'dial', target: [{ type: 'sip', sipUri: `sip:bob@127.0.0.1:${callee.sipPort}` }] }]);
+  await waitFor(() => b?.isActive === true, 'the dial is bridged');
+  return { a, b: b!, session, errors, fs };
 }
 
 test('the INVITE on the call handle: call.sipInvite and call.sipHeader (compact forms, case-insensitive)', async (t) => {
