@@ -52,11 +52,17 @@ test('SIPp uac requiring 100rel of a callchart with reliableProvisionals off: 42
 });
 
 test('engine.call() → SIPp uas sending a reliable 180 (twice): one PRACK with RAck 1 1 INVITE, answered, hung up', { timeout: 30_000 }, async () => {
-  const uas = await startSippUas({ timeoutMs: 30_000, scenario: scenarioPath('peer-uas-100rel'), calls: 1 });
+  const uas = await startSippUas({ timeoutMs: 30_000, scenario: scenarioPath('peer-uas-100rel'), calls: 1, traceMessages: true });
   const e = await startEngine({ rtpPorts: '27180-27219' });
   try {
     const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
-    await eventually(() => rec.call.isActive, 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    try {
+      await eventually(() => rec.call.isActive, 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    } catch (err) {
+      // SIPp's side of the exchange says which message went astray.
+      const r = await uas.stop();
+      throw new Error(`${(err as Error).message}; states now: ${rec.states.join(' > ')}\n${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`);
+    }
     assert.ok(rec.states.some((s) => s.startsWith('ringing')), `rang first: ${rec.states.join(' > ')}`);
     await sleep(300); // a second PRACK would reach SIPp now and fail its call
     rec.call.hangup();
