@@ -43,6 +43,12 @@ export interface EngineOptions {
   logLevel?: LogLevel;
   /** Concurrent calls allowed; new calls beyond it are refused with a clear reason. */
   maxCalls?: number;
+  /**
+   * Keep V8's allocation-site pretenuring on. Default false: createEngine turns it off for the
+   * whole process, because after a burst of set-ups it sends every audio frame's short-lived
+   * objects to old space (docs/architecture.md, "Pretenuring"; measured there).
+   */
+  v8Pretenuring?: boolean;
   ringTimeoutMs?: number;
   maxCallDurationMs?: number;
   /** The application's decision for each inbound call (accept / reject / redirect / defer). */

@@ -40,6 +40,7 @@ import { createRoomStateStore } from './cluster/room-store.js';
 import { RoomCascade, localJoin, type RoomJoin } from './cluster/room-cascade.js';
 import type { RoomJoinOptions } from './rooms/types.js';
 import type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
+import { disablePretenuring } from './v8-pretenuring.js';
 export type { EngineAddresses, EngineEvents, EngineOptions, ResolvedEngineOptions } from './engine-options.js';
 
 export class Engine extends EventEmitter<EngineEvents> {
@@ -85,6 +86,7 @@ export class Engine extends EventEmitter<EngineEvents> {
   constructor(opts: EngineOptions = {}) {
     super();
     this.logger = opts.logger ?? (opts.logLevel ? createLogger(opts.logLevel) : silentLogger());
+    if (!opts.v8Pretenuring && disablePretenuring()) this.logger.debug('V8 allocation-site pretenuring turned off for this process');
     this.options = {
       host: opts.host ?? '0.0.0.0',
       wsPort: opts.wsPort ?? false,
