@@ -312,7 +312,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     }
   }
 
-  private echoMarks(marks: string[]): void {
+  private echoMarks(marks: readonly string[]): void {
     for (const name of marks) {
       this.send(this.encoder?.mark(name));
       this.counters.marksEchoed++;
