@@ -18,7 +18,12 @@ const PAD = 0x3d; // '='
 const QUOTE = 0x22;
 /** 1 for the bytes of the base64 alphabet (padding aside). */
 const IS_B64 = new Uint8Array(256);
-for (const c of B64) IS_B64[c] = 1;
+/** The 6-bit value of each base64 alphabet byte. */
+const B64_VALUE = new Uint8Array(256);
+B64.forEach((c, i) => {
+  IS_B64[c] = 1;
+  B64_VALUE[c] = i;
+});
 /** What protocol.ts's schema allows a payload to be, in characters. */
 const MAX_PAYLOAD_CHARS = 4 * 1024 * 1024;
 
@@ -48,6 +53,33 @@ export function base64Into(src: Uint8Array, dst: Uint8Array, off: number): numbe
     dst[off++] = PAD;
   }
   return off;
+}
+
+/**
+ * Decode base64 that base64End accepted (alphabet, then at most two '='), as
+ * Buffer.from(text, 'base64') does: padding optional, a lone last character ignored, the unused
+ * low bits of the last group ignored. One pass, no intermediate string.
+ */
+export function decodeBase64(data: Uint8Array, from: number, to: number): Buffer {
+  let end = to;
+  while (end > from && data[end - 1] === PAD) end--;
+  const n = end - from;
+  const rem = n & 3;
+  const out = Buffer.allocUnsafe((n >> 2) * 3 + (rem === 3 ? 2 : rem === 2 ? 1 : 0));
+  let o = 0;
+  let i = from;
+  for (const stop = end - rem; i < stop; i += 4) {
+    const v = (B64_VALUE[data[i]!]! << 18) | (B64_VALUE[data[i + 1]!]! << 12) | (B64_VALUE[data[i + 2]!]! << 6) | B64_VALUE[data[i + 3]!]!;
+    out[o++] = v >> 16;
+    out[o++] = (v >> 8) & 255;
+    out[o++] = v & 255;
+  }
+  if (rem >= 2) {
+    const v = (B64_VALUE[data[i]!]! << 18) | (B64_VALUE[data[i + 1]!]! << 12) | (rem === 3 ? B64_VALUE[data[i + 2]!]! << 6 : 0);
+    out[o++] = v >> 16;
+    if (rem === 3) out[o++] = (v >> 8) & 255;
+  }
+  return out;
 }
 
 const base64Length = (n: number): number => Math.ceil(n / 3) * 4;
@@ -121,16 +153,29 @@ export class BotMediaTemplate {
     const end = data.length - this.tail.length;
     if (this.tail.compare(data, end) !== 0) return null;
     if (base64End(data, h.length, end) !== end) return null;
-    return Buffer.from(data.toString('latin1', h.length, end), 'base64');
+    return decodeBase64(data, h.length, end);
   }
 }
 
 /** The platform's `media` message as parsePlatformMessage returns it. */
 export type PlatformMedia = Extract<PlatformMessage, { event: 'media' }>;
 
+/** What the bot's session takes of a `media` message: its fields as numbers, its payload decoded. */
+export interface MediaFrame {
+  track: MediaTrack;
+  chunk: number;
+  timestamp: number;
+  ulaw: Buffer;
+}
+
+/** A `media` message (full path) as a MediaFrame. */
+export function mediaFrameOf(m: PlatformMedia): MediaFrame {
+  return { track: m.media.track, chunk: Number(m.media.chunk), timestamp: Number(m.media.timestamp), ulaw: Buffer.from(m.media.payload, 'base64') };
+}
+
 /**
  * A platform's `media` message for `streamSid` in canonical form (the bot's side), equal to
- * what parsePlatformMessage returns; null for anything else (take the full path).
+ * mediaFrameOf(what parsePlatformMessage returns); null for anything else (take the full path).
  */
 export class PlatformMediaMatcher {
   private readonly head = ascii('{"event":"media","sequenceNumber":"');
@@ -149,12 +194,11 @@ export class PlatformMediaMatcher {
     this.matchable = sidOk(streamSid);
   }
 
-  match(data: Buffer): PlatformMedia | null {
+  match(data: Buffer): MediaFrame | null {
     if (!this.matchable) return null;
     let o = expect(data, 0, this.head);
     const seqEnd = digitsEnd(data, o, true);
     if (seqEnd < 0) return null;
-    const seqStart = o;
     o = expect(data, seqEnd, this.sid);
     if (o < 0) return null;
     let track: MediaTrack;
@@ -177,22 +221,20 @@ export class PlatformMediaMatcher {
     if (o < 0) return null;
     const end = data.length - this.tail.length;
     if (end < o || this.tail.compare(data, end) !== 0 || base64End(data, o, end) !== end) return null;
-    return {
-      event: 'media',
-      sequenceNumber: data.toString('latin1', seqStart, seqEnd),
-      streamSid: this.streamSid,
-      media: {
-        track,
-        chunk: data.toString('latin1', chunkStart, chunkEnd),
-        timestamp: data.toString('latin1', tsStart, tsEnd),
-        payload: data.toString('latin1', o, end),
-      },
-    };
+    return { track, chunk: decimal(data, chunkStart, chunkEnd), timestamp: decimal(data, tsStart, tsEnd), ulaw: decodeBase64(data, o, end) };
   }
 }
 
 /** protocol.ts's `sid`: 1-128 characters. */
 const sidOk = (sid: string): boolean => sid.length >= 1 && sid.length <= 128;
+
+/** The value of 1-16 ASCII digits (as Number() reads them; exact below 2^53, rounded above, alike). */
+function decimal(data: Buffer, from: number, to: number): number {
+  if (to - from > 15) return Number(data.toString('latin1', from, to));
+  let v = 0;
+  for (let i = from; i < to; i++) v = v * 10 + (data[i]! - 0x30);
+  return v;
+}
 
 function copy(src: Buffer, dst: Buffer, off: number): number {
   src.copy(dst, off);

@@ -22,7 +22,7 @@ import {
 import { WS_CLOSE } from '../http/close-codes.js';
 import { FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { ulawDecode, ulawEncode } from '../media/codecs/g711.js';
-import { BotMediaTemplate, PlatformMediaMatcher } from './fast-media.js';
+import { BotMediaTemplate, PlatformMediaMatcher, mediaFrameOf, type MediaFrame } from './fast-media.js';
 import { MAX_MARK_NAME, encodeMessage, parsePlatformMessage, type MediaTrack, type PlatformMessage, type StartInfo } from './protocol.js';
 
 export interface MediaStreamsRouteOptions {
@@ -121,7 +121,7 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
   onText(data: Buffer): PlatformMessage['event'] | undefined {
     const fast = this.mediaIn.match(data);
     if (fast) {
-      this.dispatch(fast);
+      this.dispatchMedia(fast);
       return 'media';
     }
     const parsed = parsePlatformMessage(data.toString('utf8'));
@@ -133,14 +133,15 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     return m.event;
   }
 
+  private dispatchMedia(f: MediaFrame): void {
+    this.emit('media', f.ulaw, { track: f.track, chunk: f.chunk, timestamp: f.timestamp });
+    if (f.track === 'inbound' && this.listenerCount('audio') > 0) this.emit('audio', ulawDecode(f.ulaw));
+  }
+
   private dispatch(m: Exclude<PlatformMessage, { event: 'connected' | 'start' }>): void {
     switch (m.event) {
-      case 'media': {
-        const ulaw = Buffer.from(m.media.payload, 'base64');
-        this.emit('media', ulaw, { track: m.media.track, chunk: Number(m.media.chunk), timestamp: Number(m.media.timestamp) });
-        if (m.media.track === 'inbound' && this.listenerCount('audio') > 0) this.emit('audio', ulawDecode(ulaw));
-        return;
-      }
+      case 'media':
+        return this.dispatchMedia(mediaFrameOf(m));
       case 'dtmf':
         this.emit('dtmf', m.dtmf.digit);
         return;

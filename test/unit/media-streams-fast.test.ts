@@ -5,7 +5,7 @@
 // must be caught by the same corpus, so the corpus is shown to have teeth.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BotMediaTemplate, PlatformMediaMatcher, base64Into, type PlatformMedia } from '../../src/streams/fast-media.js';
+import { BotMediaTemplate, PlatformMediaMatcher, base64Into, decodeBase64, mediaFrameOf, type MediaFrame } from '../../src/streams/fast-media.js';
 import { PlatformEncoder, parseBotMessage, parsePlatformMessage, makeSid } from '../../src/streams/protocol.js';
 import { Rng } from '../helpers/prng.js';
 
@@ -20,6 +20,18 @@ test('base64Into writes what Buffer#toString("base64") writes, every length 0-30
     const end = base64Into(src, out, 1);
     assert.equal(out.toString('latin1', 1, end), src.toString('base64'), `length ${n}`);
     assert.equal(out[end], 0x21, 'nothing written past the end');
+  }
+});
+
+test('decodeBase64 reads what Buffer.from(text, "base64") reads, padded or not, odd lengths too', () => {
+  const rng = new Rng(seed + 5);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let k = 0; k < 3000; k++) {
+    let text = '';
+    for (let n = rng.int(40); n > 0; n--) text += alphabet[rng.int(64)];
+    text += '='.repeat(rng.int(3));
+    const wire = Buffer.from(`xx${text}yy`, 'latin1');
+    assert.deepEqual(decodeBase64(wire, 2, wire.length - 2), Buffer.from(text, 'base64'), JSON.stringify(text));
   }
 });
 
@@ -130,11 +142,11 @@ test('planted bug: a matcher that skips the payload check is caught by the same 
   assert.notEqual(botDisagreement(corpus(rng, botCanonical(rng, sid), 4000), sid, sloppy), undefined);
 });
 
-/** The full path of route.ts for a platform's message: the media message it dispatches, or null. */
-function platformFull(text: string, sid: string): PlatformMedia | null {
+/** The full path of route.ts for a platform's message: the media frame it dispatches, or null. */
+function platformFull(text: string, sid: string): MediaFrame | null {
   const r = parsePlatformMessage(text);
   if (!r.ok || r.message.event !== 'media' || r.message.streamSid !== sid) return null;
-  return r.message;
+  return mediaFrameOf(r.message);
 }
 
 test("a platform's media message: the fast path takes every canonical one and equals parsePlatformMessage on hostile ones", () => {
@@ -146,6 +158,7 @@ test("a platform's media message: the fast path takes every canonical one and eq
     for (let i = 0; i < 40; i++) canonical.push(enc.mediaBytes(rng.pick(['inbound', 'outbound'] as const), bytes(rng, rng.pick([0, 1, 160, rng.int(2000)])), rng.next() * 1e7).toString('utf8'));
     // Twilio's own field order, with numbers near the schema's limits.
     canonical.push(`{"event":"media","sequenceNumber":"${'9'.repeat(16)}","streamSid":${JSON.stringify(sid)},"media":{"track":"inbound","chunk":"1","timestamp":"0000","payload":"//8="}}`);
+    canonical.push(`{"event":"media","sequenceNumber":"7","streamSid":${JSON.stringify(sid)},"media":{"track":"outbound","chunk":"${'9'.repeat(16)}","timestamp":"${'9'.repeat(16)}","payload":"QQ"}}`);
     for (const text of canonical) {
       const got = m.match(Buffer.from(text));
       assert.ok(got, `canonical message taken: ${text.slice(0, 80)}`);
