@@ -75,14 +75,24 @@ function readMarker(buf: Buffer, off: number): number {
 // ---- server child --------------------------------------------------------------------------
 
 /** A Twilio-format echo bot on an engine's WebSocket port, and a stream runtime pointed at it. */
-async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/index.js').MediaLeg) => void }> {
+async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/index.js').MediaLeg) => Promise<void> }> {
   const { createEngine } = await import('../src/index.js');
   const engine = createEngine({ host: LO, wsPort: 0, metrics: false, security: { maxConnections: 0, maxConnectionsPerIp: 0 } });
   engine.mediaStreams('/echo', (session) => void session.on('media', (ulaw) => void session.send(ulaw)), { textRate: false });
   await engine.listen();
   const url = `ws://${LO}:${engine.wsPort}/echo`;
   return {
-    stream: (leg) => void engine.streams.start({ id: leg.id, leg, hangup: () => {}, onDtmf: () => () => {} }, url, { maxReconnects: 0, fallback: 'continue' }),
+    // Resolves once the bot has the stream: setup waits for every handshake, so a loaded box's slow
+    // connects are not counted as lost audio in the measured window.
+    stream: (leg) =>
+      new Promise<void>((resolve, reject) => {
+        const s = engine.streams.start({ id: leg.id, leg, hangup: () => {}, onDtmf: () => () => {} }, url, { maxReconnects: 0, fallback: 'continue' });
+        const timer = setTimeout(() => reject(new Error(`stream of ${leg.id} not connected within 15 s`)), 15_000);
+        s.once('connected', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
   };
 }
 
@@ -112,6 +122,7 @@ async function serverRole(kind: Kind): Promise<void> {
   serveRpc({
     async setup({ n }: { n: number }) {
       const ports: number[] = [];
+      const connecting: Array<Promise<void>> = [];
       for (let i = 0; i < n; i++) {
         if (kind === 'bare') {
           const s = await bareSocket();
@@ -120,7 +131,7 @@ async function serverRole(kind: Kind): Promise<void> {
         } else if (streamBot) {
           const session = await RtpSession.create({ allocator, codec: 'PCMU', timeoutMs: 0 });
           const leg = rtpLeg(session, `bench-${i}`);
-          streamBot.stream(leg);
+          connecting.push(streamBot.stream(leg));
           ports.push(session.localPort);
           closers.push(() => session.close());
         } else {
@@ -131,6 +142,7 @@ async function serverRole(kind: Kind): Promise<void> {
           closers.push(() => session.close());
         }
       }
+      await Promise.all(connecting);
       return { ports };
     },
     async teardown() {

@@ -26,13 +26,16 @@ const IDLE_RESET_TICKS = 10;
 /** μ-law silence (the code for 0). */
 export const ULAW_SILENCE = 0xff;
 
+/** The marks of a tick that completed none (most ticks): shared, so a tick allocates no array. */
+const NO_MARKS: readonly string[] = Object.freeze([]);
+
 type Item = { kind: 'audio'; bytes: Uint8Array; off: number } | { kind: 'mark'; name: string };
 
 export interface PlayoutResult {
   /** One frame of μ-law (reused buffer: send or copy it before the next call), or null: nothing to play. */
   frame: Uint8Array | null;
   /** Marks whose audio has now been played, in order. */
-  marks: string[];
+  marks: readonly string[];
 }
 
 export interface PlayoutStats {
@@ -129,8 +132,7 @@ export class PlayoutQueue {
 
   /** One pacer tick: the next frame (if any) and the marks it completes. */
   frame(): PlayoutResult {
-    const marks: string[] = [];
-    this.takeMarks(marks);
+    let marks = this.takeMarks(NO_MARKS);
     if (this.queued === 0) return this.dryTick(marks);
     // Less than a frame, and no mark behind it to say the utterance is over: give the bot one tick
     // to send the rest before padding (a bot streaming odd-sized chunks in real time is not cut).
@@ -152,7 +154,7 @@ export class PlayoutQueue {
       this.out.fill(ULAW_SILENCE, filled);
       this.stats.padded++;
     }
-    this.takeMarks(marks);
+    marks = this.takeMarks(marks);
     this.compact();
     this.stats.played++;
     this.stats.queuedBytes = this.queued;
@@ -170,7 +172,7 @@ export class PlayoutQueue {
     return true;
   }
 
-  private dryTick(marks: string[]): PlayoutResult {
+  private dryTick(marks: readonly string[]): PlayoutResult {
     if (++this.dry >= IDLE_RESET_TICKS) this.owed = 0;
     else if (this.owed < MAX_OWED) this.owed++;
     return { frame: null, marks };
@@ -181,15 +183,20 @@ export class PlayoutQueue {
     return false;
   }
 
-  private takeMarks(into: string[]): void {
+  /** The marks at the head of the queue appended to `marks` (a new array only when there are some). */
+  private takeMarks(marks: readonly string[]): readonly string[] {
+    // Only this class makes these arrays: any but NO_MARKS is its own, still being filled.
+    let out = marks as string[];
     while (this.head < this.items.length) {
       const it = this.items[this.head]!;
       if (it.kind !== 'mark') break;
-      into.push(it.name);
+      if (out === NO_MARKS) out = [];
+      out.push(it.name);
       this.marks--;
       this.head++;
     }
     this.compact();
+    return out;
   }
 
   private compact(): void {

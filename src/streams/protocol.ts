@@ -15,6 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseJsonObject } from '../json.js';
+import { PlatformMediaTemplate } from './fast-media.js';
 
 export const MEDIA_FORMAT = { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 } as const;
 export type MediaFormat = typeof MEDIA_FORMAT;
@@ -136,6 +137,7 @@ export function encodeMessage(m: PlatformMessage | BotMessage): string {
 export class PlatformEncoder {
   private seq = 0;
   private readonly chunks: Record<MediaTrack, number> = { inbound: 0, outbound: 0 };
+  private template: PlatformMediaTemplate | undefined;
 
   constructor(readonly streamSid: string) {}
 
@@ -162,6 +164,12 @@ export class PlatformEncoder {
       streamSid: this.streamSid,
       media: { track, chunk, timestamp: String(Math.max(0, Math.round(timestampMs))), payload },
     });
+  }
+
+  /** `media()` as the bytes of the text frame, written from a template (the per-frame hot path; fast-media.ts). */
+  mediaBytes(track: MediaTrack, ulaw: Uint8Array, timestampMs: number): Buffer {
+    this.template ??= new PlatformMediaTemplate(this.streamSid);
+    return this.template.build(++this.seq, track, ++this.chunks[track], Math.max(0, Math.round(timestampMs)), ulaw);
   }
 
   dtmf(digit: string): string {

@@ -22,6 +22,7 @@ import {
 import { WS_CLOSE } from '../http/close-codes.js';
 import { FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { ulawDecode, ulawEncode } from '../media/codecs/g711.js';
+import { BotMediaTemplate, PlatformMediaMatcher, mediaFrameOf, type MediaFrame } from './fast-media.js';
 import { MAX_MARK_NAME, encodeMessage, parsePlatformMessage, type MediaTrack, type PlatformMessage, type StartInfo } from './protocol.js';
 
 export interface MediaStreamsRouteOptions {
@@ -56,6 +57,10 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
   readonly customParameters: Readonly<Record<string, string>>;
   /** Messages from the platform that were dropped (malformed, wrong streamSid, out of place). */
   violations = 0;
+  // The `media` messages both ways without JSON (fast-media.ts): built from a template, and the
+  // platform's canonical ones recognised before JSON.parse + the schema.
+  private readonly mediaOut: BotMediaTemplate;
+  private readonly mediaIn: PlatformMediaMatcher;
 
   constructor(
     readonly start: StartInfo,
@@ -68,6 +73,8 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     this.accountSid = start.accountSid;
     this.tracks = start.tracks;
     this.customParameters = start.customParameters;
+    this.mediaOut = new BotMediaTemplate(start.streamSid);
+    this.mediaIn = new PlatformMediaMatcher(start.streamSid);
   }
 
   get isOpen(): boolean {
@@ -76,9 +83,11 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
 
   /** Play audio to the caller: PCM (Int16Array, 8 kHz) or μ-law bytes (Uint8Array/Buffer). */
   send(audio: Int16Array | Uint8Array): boolean {
-    const ulaw = audio instanceof Int16Array ? ulawEncode(audio) : Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength);
+    const ulaw = audio instanceof Int16Array ? ulawEncode(audio) : audio;
     if (ulaw.length === 0) return true;
-    return this.write({ event: 'media', streamSid: this.streamSid, media: { payload: ulaw.toString('base64') } });
+    if (this.ws.readyState !== this.ws.OPEN) return false;
+    this.ws.send(this.mediaOut.build(ulaw), TEXT_FRAME);
+    return true;
   }
 
   /** Place a mark after the audio sent so far; the platform echoes it (`mark` event) once played. */
@@ -109,8 +118,13 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
   }
 
   /** @internal one text frame after `start`; returns the event it carried (undefined: dropped). */
-  onText(text: string): PlatformMessage['event'] | undefined {
-    const parsed = parsePlatformMessage(text);
+  onText(data: Buffer): PlatformMessage['event'] | undefined {
+    const fast = this.mediaIn.match(data);
+    if (fast) {
+      this.dispatchMedia(fast);
+      return 'media';
+    }
+    const parsed = parsePlatformMessage(data.toString('utf8'));
     if (!parsed.ok) return this.violation(parsed.reason);
     const m = parsed.message;
     if (m.event === 'connected' || m.event === 'start') return this.violation(`${m.event} after start`);
@@ -119,14 +133,15 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     return m.event;
   }
 
+  private dispatchMedia(f: MediaFrame): void {
+    this.emit('media', f.ulaw, { track: f.track, chunk: f.chunk, timestamp: f.timestamp });
+    if (f.track === 'inbound' && this.listenerCount('audio') > 0) this.emit('audio', ulawDecode(f.ulaw));
+  }
+
   private dispatch(m: Exclude<PlatformMessage, { event: 'connected' | 'start' }>): void {
     switch (m.event) {
-      case 'media': {
-        const ulaw = Buffer.from(m.media.payload, 'base64');
-        this.emit('media', ulaw, { track: m.media.track, chunk: Number(m.media.chunk), timestamp: Number(m.media.timestamp) });
-        if (m.media.track === 'inbound' && this.listenerCount('audio') > 0) this.emit('audio', ulawDecode(ulaw));
-        return;
-      }
+      case 'media':
+        return this.dispatchMedia(mediaFrameOf(m));
       case 'dtmf':
         this.emit('dtmf', m.dtmf.digit);
         return;
@@ -145,6 +160,12 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     return undefined;
   }
 }
+
+/** ws hands text frames over as one Buffer (binaryType nodebuffer); the other shapes, just in case. */
+const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
+
+/** ws options of a text frame given as bytes (one object, not one per frame). */
+const TEXT_FRAME = { binary: false } as const;
 
 export type MediaStreamsHandler = (session: MediaStreamsSession) => void | Promise<void>;
 
@@ -266,7 +287,7 @@ export function createMediaStreamsRoute(
           // Fast path: after start, messages go to the session, only `stop` to the actor.
           if (isBinary) return session.onBinary();
           try {
-            if (session.onText((data as Buffer).toString('utf8')) === 'stop') toActor({ type: 'MSG.STOP' });
+            if (session.onText(asBuffer(data)) === 'stop') toActor({ type: 'MSG.STOP' });
           } catch (err) {
             log.error({ err }, 'media streams listener failed: closing this stream');
             ws.close(WS_CLOSE.internal, 'internal error');
@@ -274,7 +295,7 @@ export function createMediaStreamsRoute(
           return;
         }
         if (isBinary) return toActor({ type: 'MSG.EARLY', what: 'binary frame' });
-        const parsed = parsePlatformMessage((data as Buffer).toString('utf8'));
+        const parsed = parsePlatformMessage(asBuffer(data).toString('utf8'));
         if (!parsed.ok) return toActor({ type: 'MSG.EARLY', what: `invalid message (${parsed.reason})` });
         const m = parsed.message;
         if (m.event === 'connected') return toActor({ type: 'MSG.CONNECTED' });

@@ -16,6 +16,7 @@ import { WS_CLOSE } from '../http/close-codes.js';
 import { decodeG711, ulawEncode } from '../media/codecs/g711.js';
 import type { MediaLeg } from '../media/leg.js';
 import type { Pacer } from '../media/pacer.js';
+import { BotMediaTemplate } from './fast-media.js';
 import { PlatformEncoder, parseBotMessage, tracksOf, type StreamTrack } from './protocol.js';
 import { PlayoutQueue } from './playout.js';
 
@@ -96,6 +97,9 @@ export interface MediaStream extends EventEmitter<MediaStreamEvents> {
   stop(): void;
 }
 
+/** ws options of a text frame given as bytes (one object, not one per frame). */
+const TEXT_FRAME = { binary: false } as const;
+
 export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implements MediaStream {
   actor!: Actor<MediaStreamMachine>;
   logger: Logger;
@@ -109,6 +113,8 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
   private unsubs: Array<() => void> = [];
   private startedAt = 0;
   private readonly pcmOut = new Int16Array(160);
+  /** Recognises the bot's canonical `media` messages without JSON.parse (fast-media.ts). */
+  private readonly botMedia: BotMediaTemplate;
 
   constructor(
     readonly id: string,
@@ -120,6 +126,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     super();
     this.logger = logger;
     this.playout = new PlayoutQueue(settings.maxQueueBytes);
+    this.botMedia = new BotMediaTemplate(settings.streamSid);
     this.done = new Promise((r) => (this.resolveDone = r));
   }
 
@@ -285,7 +292,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
       if (this.counters.sentDropped++ % 500 === 0) this.logger.warn({ buffered: ws.bufferedAmount }, 'media stream: bot is not reading; caller audio dropped');
       return;
     }
-    ws.send(this.encoder.media('inbound', ulaw, performance.now() - this.startedAt));
+    ws.send(this.encoder.mediaBytes('inbound', ulaw, performance.now() - this.startedAt), TEXT_FRAME);
     this.counters.sentFrames++;
   }
 
@@ -305,7 +312,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     }
   }
 
-  private echoMarks(marks: string[]): void {
+  private echoMarks(marks: readonly string[]): void {
     for (const name of marks) {
       this.send(this.encoder?.mark(name));
       this.counters.marksEchoed++;
@@ -321,25 +328,32 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     this.emit('violation', reason);
   }
 
+  private onMedia(bytes: Buffer): void {
+    this.counters.receivedMedia++;
+    if (!this.playout.push(bytes)) {
+      const dropped = this.playout.stats.droppedBytes;
+      if (dropped === bytes.length || dropped % (8000 * 10) < bytes.length) {
+        this.logger.warn({ droppedBytes: dropped, maxQueueBytes: this.settings.maxQueueBytes }, 'media stream: bot sends audio faster than real time; queue full, audio dropped');
+      }
+    }
+  }
+
   private onMessage(data: RawData, isBinary: boolean): void {
     if (isBinary) return this.violation('binary frame (the protocol is JSON text)');
+    // The bot's audio, 50 times a second: its canonical form skips JSON.parse and the schema
+    // (equal to them, test/unit/media-streams-fast.test.ts); anything else takes the full path.
+    if (this.settings.bidirectional && Buffer.isBuffer(data)) {
+      const bytes = this.botMedia.match(data);
+      if (bytes) return this.onMedia(bytes);
+    }
     const parsed = parseBotMessage(data.toString());
     if (!parsed.ok) return this.violation(parsed.reason);
     const m = parsed.message;
     if (m.streamSid !== this.settings.streamSid) return this.violation(`wrong streamSid ${JSON.stringify(m.streamSid.slice(0, 40))}`);
     if (!this.settings.bidirectional) return this.violation(`${m.event} on a unidirectional stream`);
     switch (m.event) {
-      case 'media': {
-        this.counters.receivedMedia++;
-        const bytes = Buffer.from(m.media.payload, 'base64');
-        if (!this.playout.push(bytes)) {
-          const dropped = this.playout.stats.droppedBytes;
-          if (dropped === bytes.length || dropped % (8000 * 10) < bytes.length) {
-            this.logger.warn({ droppedBytes: dropped, maxQueueBytes: this.settings.maxQueueBytes }, 'media stream: bot sends audio faster than real time; queue full, audio dropped');
-          }
-        }
-        return;
-      }
+      case 'media':
+        return this.onMedia(Buffer.from(m.media.payload, 'base64'));
       case 'mark': {
         const r = this.playout.mark(m.mark.name);
         if (r === 'refused') return this.violation('too many marks waiting');
