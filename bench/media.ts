@@ -47,8 +47,11 @@ const SRTP_CLIENT_KEY = Buffer.alloc(30, 0x11);
 const SRTP_SERVER_KEY = Buffer.alloc(30, 0x22);
 
 // callchart-stream: each RTP leg is streamed (call.stream's runtime) to a local Twilio-format echo
-// bot (engine.mediaStreams' session in the same process) whose μ-law comes back through the paced
-// playout queue: the voice-bot path, next to the plain echo. Opt in: MEDIA_BENCH_KINDS=…,callchart-stream.
+// bot whose μ-law comes back through the paced playout queue: the voice-bot path, next to the plain
+// echo. The bot (engine.mediaStreams, callchart standing in for a bot) runs in its own process on
+// the same box, as a deployed bot would, so the server's CPU is the platform side's;
+// MEDIA_BENCH_BOT=inline puts it in the server process (both ends counted). Opt in:
+// MEDIA_BENCH_KINDS=…,callchart-stream.
 /** The voice-bot path re-times audio on the pacer: its pass line is the issue's p99 added latency ≤ 40 ms. */
 const MAX_STREAM_JITTER_P99_MS = 40;
 
@@ -74,13 +77,39 @@ function readMarker(buf: Buffer, off: number): number {
 
 // ---- server child --------------------------------------------------------------------------
 
-/** A Twilio-format echo bot on an engine's WebSocket port, and a stream runtime pointed at it. */
-async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/index.js').MediaLeg) => Promise<void> }> {
+/** Where the echo bot runs: its own process (default, as a real bot would) or inside the server. */
+const BOT_PLACE = process.env.MEDIA_BENCH_BOT === 'inline' ? 'inline' : 'process';
+
+/** A Twilio-format echo bot (engine.mediaStreams, callchart standing in for a bot) on a WebSocket port. */
+async function startEchoBot(): Promise<string> {
   const { createEngine } = await import('../src/index.js');
   const engine = createEngine({ host: LO, wsPort: 0, metrics: false, security: { maxConnections: 0, maxConnectionsPerIp: 0 } });
   engine.mediaStreams('/echo', (session) => void session.on('media', (ulaw) => void session.send(ulaw)), { textRate: false });
   await engine.listen();
-  const url = `ws://${LO}:${engine.wsPort}/echo`;
+  return `ws://${LO}:${engine.wsPort}/echo`;
+}
+
+/** The bot child (--role=bot): the bot's CPU is not the server's, as with any real voice bot. */
+async function botRole(): Promise<void> {
+  const url = await startEchoBot();
+  serveRpc({ cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }) });
+  process.send?.({ ready: { url } });
+}
+
+/** A stream runtime pointed at the echo bot (in its own process unless MEDIA_BENCH_BOT=inline). */
+async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/index.js').MediaLeg) => Promise<void>; close: () => Promise<void> }> {
+  const { createEngine } = await import('../src/index.js');
+  let url: string;
+  let bot: RpcChild | undefined;
+  let engine: import('../src/index.js').Engine;
+  if (BOT_PLACE === 'inline') {
+    url = await startEchoBot();
+    engine = createEngine({ metrics: false });
+  } else {
+    bot = forkRpc(thisFile, ['--role=bot'], { cwd: root });
+    url = ((await bot.ready) as { url: string }).url;
+    engine = createEngine({ metrics: false });
+  }
   return {
     // Resolves once the bot has the stream: setup waits for every handshake, so a loaded box's slow
     // connects are not counted as lost audio in the measured window.
@@ -93,6 +122,9 @@ async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/in
           resolve();
         });
       }),
+    close: async () => {
+      await bot?.stop();
+    },
   };
 }
 
@@ -498,4 +530,5 @@ const role = process.argv.find((a) => a.startsWith('--role='))?.slice(7);
 const kindArg = process.argv.find((a) => a.startsWith('--kind='))?.slice(7) as Kind | undefined;
 if (role === 'server') await serverRole(kindArg ?? 'callchart');
 else if (role === 'load') await loadRole();
+else if (role === 'bot') await botRole();
 else await orchestrate();
