@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  parseRtp, writeRtp, writeRtpHeader, seqDelta, seqNewer, extendSeq, tsDelta, tsNewer, tsAdd, rtpPacketSize,
+  parseRtp, parseRtpInto, createRtpPacket, writeRtp, writeRtpHeader, seqDelta, seqNewer, extendSeq, tsDelta, tsNewer, tsAdd, rtpPacketSize,
 } from '../../src/media/codecs/rtp.js';
 
 test('writeRtp/parseRtp round-trip of the fixed header', () => {
@@ -18,6 +18,18 @@ test('writeRtp/parseRtp round-trip of the fixed header', () => {
   assert.equal(p.timestamp, 0xfffffff0);
   assert.equal(p.ssrc, 0xdeadbeef);
   assert.deepEqual([...p.payload], [1, 2, 3, 4, 5]);
+});
+
+test('parseRtpInto with a length parses only buf[0, len) (an SRTP packet decrypted in place, tag after it)', () => {
+  const payload = Buffer.from('abc');
+  // Padded packet with ten tag-like bytes after it: the pad count must be read at len - 1.
+  const rtp = writeRtp({ marker: false, payloadType: 0, sequenceNumber: 7, timestamp: 160, ssrc: 1, padTo: 4 }, payload);
+  const buf = Buffer.concat([rtp, Buffer.alloc(10, 0xee)]);
+  const p = createRtpPacket();
+  assert.equal(parseRtpInto(buf, p, rtp.length), true);
+  assert.deepEqual([...p.payload], [...payload]);
+  assert.equal(parseRtpInto(buf, p, buf.length + 1), false, 'a length past the buffer');
+  assert.equal(parseRtpInto(buf, p, 11), false, 'shorter than a header');
 });
 
 test('CSRC list, header extension and padding are written and skipped on parse', () => {

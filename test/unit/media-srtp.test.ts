@@ -173,6 +173,21 @@ describe('SRTP receive checks', () => {
     assert.ok(rx.unprotectRtp(send(a, 5, 1)) > 0);
     assert.ok(rx.unprotectRtp(send(a, 5, 2)) > 0, 'same SEQ, other SSRC: not a replay');
   });
+
+  it('checks replays per SSRC with streams interleaved (the last-stream shortcut never mixes them)', () => {
+    const a = new SrtpContext('AES_CM_128_HMAC_SHA1_80', KEY);
+    const b = new SrtpContext('AES_CM_128_HMAC_SHA1_80', KEY);
+    const rx = new SrtpContext('AES_CM_128_HMAC_SHA1_80', KEY);
+    const a1 = send(a, 100, 1);
+    const b1 = send(b, 100, 2);
+    const a2 = send(a, 101, 1);
+    assert.ok(rx.unprotectRtp(Buffer.from(a1)) > 0);
+    assert.ok(rx.unprotectRtp(Buffer.from(b1)) > 0);
+    assert.equal(rx.unprotectRtp(Buffer.from(a1)), SRTP_REPLAYED, 'A replayed after B');
+    assert.ok(rx.unprotectRtp(Buffer.from(a2)) > 0);
+    assert.equal(rx.unprotectRtp(Buffer.from(b1)), SRTP_REPLAYED, 'B replayed after A');
+    assert.equal(rx.unprotectRtp(Buffer.from(a2)), SRTP_REPLAYED, 'A replayed right after itself');
+  });
 });
 
 describe('ROC estimation (RFC 3711 §3.3.1)', () => {

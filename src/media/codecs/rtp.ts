@@ -60,10 +60,11 @@ export function createRtpPacket(): RtpPacket {
 /**
  * Parse into `out` (reused across packets by the receive loop). Returns false for anything that
  * is not a well-formed RTP v2 packet: short buffer, wrong version, CSRC/extension running past the
- * end, or a padding count that is zero or larger than what follows the header.
+ * end, or a padding count that is zero or larger than what follows the header. `len` (default
+ * the whole buffer) parses buf[0, len) only: an SRTP packet decrypted in place, without its tag.
  */
-export function parseRtpInto(buf: Buffer, out: RtpPacket): boolean {
-  const len = buf.length;
+export function parseRtpInto(buf: Buffer, out: RtpPacket, len = buf.length): boolean {
+  if (len > buf.length) return false;
   if (len < RTP_HEADER_SIZE) return false;
   const b0 = buf[0]!;
   const version = b0 >>> 6;

@@ -61,27 +61,42 @@ function compress(h: Int32Array, buf: Uint8Array, off: number): void {
   h[4] = (h[4]! + e) | 0;
 }
 
+/** TypedArray.prototype.set costs a builtin call with checks; for five words a copy is cheaper. */
+function copy5(from: Int32Array, at: number, to: Int32Array): void {
+  to[0] = from[at]!;
+  to[1] = from[at + 1]!;
+  to[2] = from[at + 2]!;
+  to[3] = from[at + 3]!;
+  to[4] = from[at + 4]!;
+}
+
 const IV = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0];
 
 /** One HMAC-SHA1 key: `mac()` writes the 20-byte tag of (data ‖ extra) without allocating. */
+// The running hash and the message tail are scratch shared by every key of the process (mac()
+// runs to completion before another starts): an echo server has hundreds of keys, and per-key
+// scratch was cache lines to fetch cold for every packet (docs/architecture.md, SRTP).
+const H = new Int32Array(5);
+/** Tail of the message plus padding: at most two blocks. */
+const TAIL = new Uint8Array(128);
+
 export class HmacSha1 {
-  private readonly innerState = new Int32Array(5);
-  private readonly outerState = new Int32Array(5);
-  private readonly h = new Int32Array(5);
-  /** Tail of the message plus padding: at most two blocks. */
-  private readonly tail = new Uint8Array(128);
+  /** SHA-1 state after (K ⊕ ipad) in [0, 5) and after (K ⊕ opad) in [5, 10): one object per key. */
+  private readonly keyState = new Int32Array(10);
 
   constructor(key: Uint8Array) {
     if (key.length > 64) throw new RangeError('HMAC-SHA1 keys over 64 bytes are not used by SRTP');
     const pad = new Uint8Array(64);
-    for (const [state, byte] of [
-      [this.innerState, 0x36],
-      [this.outerState, 0x5c],
+    const state = new Int32Array(5);
+    for (const [at, byte] of [
+      [0, 0x36],
+      [5, 0x5c],
     ] as const) {
       pad.fill(byte);
       for (let i = 0; i < key.length; i++) pad[i] = key[i]! ^ byte;
       state.set(IV);
       compress(state, pad, 0);
+      this.keyState.set(state, at);
     }
   }
 
@@ -90,15 +105,15 @@ export class HmacSha1 {
    * (4 bytes, or none).
    */
   mac(data: Uint8Array, length: number, extra: Uint8Array | undefined, out: Uint8Array, outOff: number): void {
-    const h = this.h;
-    h.set(this.innerState);
+    const h = H;
+    copy5(this.keyState, 0, h);
     const extraLen = extra ? extra.length : 0;
     const total = length + extraLen;
     // Whole blocks straight from data.
     const whole = length & ~63;
     for (let off = 0; off < whole; off += 64) compress(h, data, off);
     // The rest of data, then extra, then padding, in the tail buffer.
-    const tail = this.tail;
+    const tail = TAIL;
     let n = 0;
     for (let i = whole; i < length; i++) tail[n++] = data[i]!;
     for (let i = 0; i < extraLen; i++) tail[n++] = extra![i]!;
@@ -111,7 +126,7 @@ export class HmacSha1 {
       tail[i * 4 + 2] = (v >>> 8) & 0xff;
       tail[i * 4 + 3] = v & 0xff;
     }
-    h.set(this.outerState);
+    copy5(this.keyState, 5, h);
     this.finish(h, tail, 20, 64 + 20);
     for (let i = 0; i < 5; i++) {
       const v = h[i]!;

@@ -352,17 +352,17 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private onRtp(msg: Buffer, rinfo: RemoteInfo): void {
     if (this.closing) return;
+    let len = msg.length;
     if (this.srtp) {
       // Before parsing and latching: a packet that does not authenticate never moves media.
-      const n = this.srtp.rx.unprotectRtp(msg);
-      if (n < 0) {
-        this.srtpDropped(n);
+      len = this.srtp.rx.unprotectRtp(msg);
+      if (len < 0) {
+        this.srtpDropped(len);
         return;
       }
-      msg = msg.subarray(0, n);
     }
     const pkt = this.rx;
-    if (!parseRtpInto(msg, pkt)) {
+    if (!parseRtpInto(msg, pkt, len)) {
       this.malformed++;
       return;
     }
