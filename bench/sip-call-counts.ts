@@ -1,6 +1,7 @@
 // What one SIP call costs in XState terms: per actor kind, how many actors a call creates, how many
 // events they receive, how many macrosteps/microsteps/transitions run and how many actions (and
-// assigns) execute; plus the transaction machines' pure steps (no actor). Counted through XState's
+// assigns) execute; plus the transaction machines' pure steps (no actor: macrosteps asked, microsteps
+// the machine computed rather than a memo answered). Counted through XState's
 // inspection API on a server driven by SIPp's uac-bench (INVITE/200/ACK/BYE), the calls of
 // `bench/sip-cpu.ts`, divided by the calls made. Prints one table; costs nothing when not run.
 //
@@ -78,12 +79,25 @@ async function main(): Promise<void> {
   };
   // The transaction layer's pure steps (machine.transition without an actor).
   const layer = engine.sip!.transactions as unknown as Record<string, { step: (...a: unknown[]) => unknown }>;
-  for (const name of ['istPure', 'nistPure'] as const) {
-    const stepper = layer[name]!;
+  // macrosteps: steps asked of the stepper; microsteps: those the machine computed (the rest are memos).
+  let pure: Count | undefined;
+  for (const name of ['ist', 'nist'] as const) {
+    const stepper = layer[`${name}Pure`]!;
     const step = stepper.step.bind(stepper);
     stepper.step = (...a: unknown[]) => {
-      if (counting) of(`transaction (pure ${name.slice(0, -4)})`).macrosteps++;
-      return step(...a);
+      pure = counting ? of(`transaction (pure ${name} steps)`) : undefined;
+      if (pure) pure.macrosteps++;
+      try {
+        return step(...a);
+      } finally {
+        pure = undefined;
+      }
+    };
+    const logic = layer[name] as unknown as { transition: (...a: unknown[]) => unknown };
+    const transition = logic.transition.bind(logic);
+    logic.transition = (...a: unknown[]) => {
+      if (pure) pure.microsteps++;
+      return transition(...a);
     };
   }
   try {
