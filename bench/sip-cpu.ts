@@ -18,8 +18,8 @@
 // read them for where, not how much). BENCH_SIP_CPU_NODE_ARGS adds node flags to the servers.
 //
 // A second table, in process and for this tree only, times the SIP machines' share of a call (the
-// INVITE session's start and its events, the dialog's) with no sockets: far less noisy than the
-// whole server on a shared box. BENCH_SIP_CPU_MACHINES=only prints just that table.
+// INVITE session's start and its events, plain and with its transitions remembered as the UA runs
+// it, the dialog's) with no sockets: far less noisy than the whole server on a shared box. BENCH_SIP_CPU_MACHINES=only prints just that table.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +30,7 @@ import { createActor } from 'xstate';
 import { printTable, progress, type Cell } from './table.js';
 import { sipInviteSessionMachine, type SipInviteSessionEvent, type SipInviteSessionInput } from '../machines/sipInviteSession.machine.js';
 import { sipDialogMachine, type SipDialogInput } from '../machines/sipDialog.machine.js';
-import { initialSessionSnapshots } from '../src/sip/ua/invite-session.js';
+import { initialSessionSnapshots, memoizedSessions } from '../src/sip/ua/invite-session.js';
 
 const here = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CALLS = Math.max(100, Number(process.env.BENCH_SIP_CPU_CALLS ?? 4000));
@@ -129,8 +129,10 @@ function machineCosts(): void {
   const cached = initialSessionSnapshots(session)(input);
   // What a UAS call that is answered at once sends its session (RINGING from the 180, then the 2xx).
   const uasCall: SipInviteSessionEvent[] = [{ type: 'RINGING' }, { type: '2XX.SENT' }, { type: 'OFFER.END' }, { type: 'ACK.RECEIVED' }, { type: 'SESSION.END' }];
-  const run = (snapshot?: unknown, events: SipInviteSessionEvent[] = []) => () => {
-    const a = createActor(session, { input, ...(snapshot ? { snapshot: snapshot as never } : {}) });
+  const memo = memoizedSessions(session);
+  const memoStart = memo.start(input);
+  const run = (snapshot?: unknown, events: SipInviteSessionEvent[] = [], logic = session) => () => {
+    const a = createActor(logic, { input, ...(snapshot ? { snapshot: snapshot as never } : {}) });
     a.start();
     for (const e of events) a.send(e);
     a.stop();
@@ -141,6 +143,7 @@ function machineCosts(): void {
     ['INVITE session: start afresh + stop', timeIt(N, run()).toFixed(1)],
     ['INVITE session: start from the cached initial snapshot (the UA) + stop', timeIt(N, run(cached)).toFixed(1)],
     ['INVITE session: a UAS call (cached start, RINGING … SESSION.END)', timeIt(N, run(cached, uasCall)).toFixed(1)],
+    ['INVITE session: the same call as the UA runs it (transitions remembered: memoizedSessions)', timeIt(N, run(memoStart, uasCall, memo.logic)).toFixed(1)],
     [
       'dialog: a UAS call (start, DIALOG.CONFIRMED, BYE.RECEIVED)',
       timeIt(N, () => {

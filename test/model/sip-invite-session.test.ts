@@ -12,6 +12,7 @@ import { createActor, createMachine, type EventObject, type SnapshotFrom } from 
 import { stateToString } from '../../src/actors/state.js';
 import { runModel } from '../helpers/model.js';
 import { initialSessionSnapshots } from '../../src/sip/ua/invite-session.js';
+import { memoizeTransitions } from '../../src/actors/memo-transitions.js';
 import {
   sipInviteSessionMachine,
   type SipInviteSessionEvent,
@@ -428,5 +429,89 @@ describe('sipInviteSession machine: the UA starts sessions from the cached initi
 
   test('the comparison catches a planted bug (a cached start of the wrong input)', async () => {
     await assert.rejects(sameFromBothStarts(uasInput, uasEvents, startOf(heldUas)), /actor ended in|actor is not in|state after|context after|effects/);
+  });
+});
+
+describe('sipInviteSession machine: the UA reuses its payload-free transitions (memoizeTransitions)', () => {
+  const heldUas: SipInviteSessionInput = { ...uasInput, heldByRemote: true };
+  const keyOf = (i: SipInviteSessionInput) => JSON.stringify(i);
+
+  /**
+   * One memoized logic shared by every path's actor (as the UA shares it by all its calls), its
+   * effects logged per actor through `self`: each path runs on it and on a plain actor started
+   * afresh, with the same effects (and params) in the same order and the same snapshot after every
+   * event; the memo actor is checked against the RFC oracle too.
+   */
+  async function sameAsTheMachine(runs: Array<[SipInviteSessionInput, SipInviteSessionEvent[]]>, reusable?: (e: EventObject) => boolean) {
+    const logs = new Map<string, Logged[]>();
+    const actions = Object.fromEntries(
+      effectNames.map((n) => [n, ({ self }: { self: { id: string } }, params: unknown) => logs.get(self.id)?.push(params === undefined ? { type: n } : { type: n, params })]),
+    );
+    const memo = memoizeTransitions(sipInviteSessionMachine.provide({ actions: actions as never }), reusable);
+    let seq = 0;
+    let compared = 0;
+    for (const [input, events] of runs) {
+      const start = memo.start(input, keyOf(input));
+      assert.ok(start, `${input.role}: the machine's start is pure`);
+      const memoActor = (clock?: unknown) => {
+        const id = `m${++seq}`;
+        logs.set(id, []);
+        return createActor(memo.logic, { id, input, snapshot: start.persisted as never, ...(clock ? { clock: clock as never } : {}) });
+      };
+      await runModel({
+        machine: sipInviteSessionMachine,
+        input,
+        events,
+        makeActor: (clock) => memoActor(clock) as never,
+        oracle,
+        states: { ended: () => {} },
+        afterPath: (sent) => {
+          const plain = spied(input);
+          const m = memoActor().start();
+          const log = logs.get(m.id)!;
+          for (const ev of sent) {
+            plain.send(ev as SipInviteSessionEvent);
+            m.send(ev as SipInviteSessionEvent);
+            assert.deepEqual(log, plain.log, `effects after ${ev.type}`);
+            assert.deepEqual(m.getSnapshot().value, plain.actor.getSnapshot().value, `state after ${ev.type}`);
+            assert.deepEqual(m.getSnapshot().context, plain.actor.getSnapshot().context, `context after ${ev.type}`);
+            assert.equal(m.getSnapshot().status, plain.actor.getSnapshot().status, `status after ${ev.type}`);
+          }
+          logs.delete(m.id);
+          compared++;
+        },
+      });
+    }
+    return { compared, reused: memo.reused };
+  }
+
+  test('UAC, UAS and a UAS held from the start: every model path has the machine’s effects and states', async () => {
+    const r = await sameAsTheMachine([
+      [uacInput, uacEvents],
+      [uasInput, uasEvents],
+      [heldUas, uasEvents],
+    ]);
+    assert.ok(r.compared > 150, `paths compared: ${r.compared}`);
+    assert.ok(r.reused > 1000, `steps answered from the memo: ${r.reused}`);
+  });
+
+  test('a UAS call answered at once is answered from the memo after the first call', () => {
+    const memo = memoizeTransitions(sipInviteSessionMachine);
+    const start = memo.start(uasInput, keyOf(uasInput))!;
+    const call = () => {
+      const a = createActor(memo.logic, { input: uasInput, snapshot: start.persisted as never }).start();
+      for (const type of ['RINGING', '2XX.SENT', 'OFFER.END', 'ACK.RECEIVED', 'SESSION.END'] as const) a.send({ type });
+      return a.getSnapshot();
+    };
+    const first = call();
+    const before = memo.reused;
+    const second = call();
+    assert.equal(memo.reused - before, 5, 'every step of the second call reused');
+    assert.equal(second, first, 'the same (shared, frozen) final snapshot');
+    assert.ok(Object.isFrozen(second.context));
+  });
+
+  test('the comparison catches a planted bug (a memo that ignores event payloads)', async () => {
+    await assert.rejects(sameAsTheMachine([[uasInput, uasEvents]], () => true), /oracle|actor ended in|actor is not in|effects after|state after|context after/);
   });
 });

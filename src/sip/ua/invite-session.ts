@@ -1,8 +1,8 @@
 // The INVITE session machine's effects (machines/sipInviteSession.machine.ts), provided once per
 // user agent: each action looks its leg up by the actor's id and acts on the wire. The machine
 // decides when a CANCEL, a BYE, a re-INVITE or a retransmitted 2xx goes; this only sends them.
-import { createActor, type AnyStateMachine, type Snapshot } from 'xstate';
-import { inertScope } from '../../actors/inert-scope.js';
+import type { AnyStateMachine, Snapshot } from 'xstate';
+import { memoizeTransitions } from '../../actors/memo-transitions.js';
 import {
   sipInviteSessionMachine,
   type SipHoldDirection,
@@ -31,34 +31,23 @@ export function inviteSessionId(callId: string): string {
  * test/model/sip-invite-session.test.ts drives every model path from both starts.
  */
 export function initialSessionSnapshots(logic: AnyStateMachine): (input: SipInviteSessionInput) => Snapshot<unknown> | undefined {
-  const cache = new Map<string, Snapshot<unknown> | null>();
-  return (input) => {
-    const key = JSON.stringify([input.role, input.t1, input.t2, input.unconfirmedLimit, input.heldByRemote ?? false]);
-    let snap = cache.get(key);
-    if (snap === undefined) {
-      const probe = createActor(logic, { input });
-      let effects = 0;
-      const scope = inertScope(probe, () => {
-        effects++;
-      });
-      const initial = logic.getInitialSnapshot(scope, input);
-      // Shared by every actor restored from it: frozen, so that nothing can change one call's start
-      // under another (assign always builds a new context).
-      snap = effects === 0 && initial.status === 'active' ? deepFreeze(logic.getPersistedSnapshot(initial) as Snapshot<unknown>) : null;
-      cache.set(key, snap);
-    }
-    return snap ?? undefined;
+  return memoizedSessions(logic).start;
+}
+
+/**
+ * The session logic the UA runs: the machine with its payload-free transitions remembered from
+ * the shared start (src/actors/memo-transitions.ts). Every call's session sees the same few
+ * snapshots (its context is the input's), so RINGING, 2XX.SENT, OFFER.END, ACK.RECEIVED … are
+ * the machine's own answers computed once per UA; events with a payload (REINVITE, ACK.TIMER,
+ * REMOTE.OFFER …) and what follows them run the machine as usual.
+ */
+export function memoizedSessions<M extends AnyStateMachine>(logic: M): { logic: M; start: (input: SipInviteSessionInput) => Snapshot<unknown> | undefined } {
+  const memo = memoizeTransitions(logic);
+  return {
+    logic: memo.logic,
+    start: (input) => memo.start(input, JSON.stringify([input.role, input.t1, input.t2, input.unconfirmedLimit, input.heldByRemote ?? false]))?.persisted,
   };
 }
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o)) deepFreeze(v);
-  }
-  return o;
-}
-
 
 export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined) {
   const on = (f: (leg: SipLeg) => void) => ({ self }: { self: { id: string } }) => {

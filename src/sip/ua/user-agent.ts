@@ -35,7 +35,7 @@ import {
 import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
-import { initialSessionSnapshots, inviteSessionId, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
+import { inviteSessionId, memoizedSessions, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
 import { inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
@@ -87,7 +87,7 @@ export class SipUserAgent implements TransactionUser {
   private readonly dialogMachine;
   private clients: RegistrationClients | undefined;
   private readonly sessionMachine: InviteSessionLogic;
-  private readonly sessionStart: ReturnType<typeof initialSessionSnapshots>;
+  private readonly sessionStart: ReturnType<typeof memoizedSessions>['start'];
 
   constructor(/** @internal */ readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
@@ -133,8 +133,10 @@ export class SipUserAgent implements TransactionUser {
     const maxPending = opts.maxPendingInvites ?? DEFAULT_MAX_PENDING_INVITES;
     this.pendingInvites = new PendingInvites(maxPending, opts.maxPendingInvitesPerSource ?? Math.max(1, Math.ceil(maxPending / 2)));
     const legOf = (id: string) => this.legs.byDialog(id);
-    this.sessionMachine = provideInviteSession(this, (id) => this.legs.bySession(id));
-    this.sessionStart = initialSessionSnapshots(this.sessionMachine);
+    // Provided once, its payload-free transitions remembered from the shared start (invite-session.ts).
+    const sessions = memoizedSessions(provideInviteSession(this, (id) => this.legs.bySession(id)));
+    this.sessionMachine = sessions.logic;
+    this.sessionStart = sessions.start;
     this.referees = refereeRegistry(this);
     this.sessionTimers = sessionTimerConfig(opts.sessionTimers);
     this.reliableProvisionals = reliableProvisionalMode(opts.reliableProvisionals);
@@ -327,7 +329,7 @@ export class SipUserAgent implements TransactionUser {
       kind: 'sip-session',
       id: inviteSessionId(leg.callId),
       input: sessionInput,
-      // The machine's own initial snapshot for this input, computed once (initialSessionSnapshots).
+      // The machine's own initial snapshot for this input, computed once and shared (memoizedSessions).
       ...(start ? { snapshot: start } : {}),
       group: leg.callId,
       bindings: { sipCallId: leg.callId, role: leg.role },
