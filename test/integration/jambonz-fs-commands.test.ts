@@ -182,33 +182,18 @@ test('listen:status pause stops the audio to the listen socket (still open) and 
     ws.on('close', () => void (closed = true));
   });
   const url = `ws://127.0.0.1:${(wss.address() as { port: number }).port}/listen`;
-  let session: JambonzSession | undefined;
-  const errors: string[] = [];
-  const fs = await engines.start({
-    wsPort: 0,
-    logger: pino({ level: 'silent' }),
-    jambonzApp: {
-      handler: (s: JambonzSession) => {
-        session = s;
-        s.on('jambonz:error', (d) => void errors.push(String((d as { msg?: unknown }).msg)));
-        s.reply([{ verb: 'answer' }, { verb: 'listen', url, sampleRate: 8000 }]);
-      },
-    },
-  });
-  const caller = await engines.start({ wsPort: false });
-  const call = await caller.call(`sip:app@127.0.0.1:${fs.sipPort}`);
-  await waitFor(() => call.isActive && session !== undefined, 'the call is up');
+  const { session, errors, call, fs } = await appCall([{ verb: 'answer' }, { verb: 'listen', url, sampleRate: 8000 }]);
   const tone = call.play({ kind: 'tone', frequencies: [440], durationMs: 4000 });
   await waitFor(() => frames.length >= 10, 'audio flows to the listen socket');
 
-  session!.command('listen:status', { listen_status: 'pause' });
+  session.command('listen:status', { listen_status: 'pause' });
   const pausedAt = Date.now();
   await new Promise((r) => setTimeout(r, 800));
   const inPause = frames.filter((f) => f > pausedAt + 150).length;
   assert.equal(inPause, 0, 'no frame while paused');
   assert.equal(closed, false, 'the socket stays open while paused');
 
-  session!.command('listen:status', { listen_status: 'resume' });
+  session.command('listen:status', { listen_status: 'resume' });
   const resumedAt = Date.now();
   await waitFor(() => frames.filter((f) => f > resumedAt).length >= 10, 'audio flows again after resume');
   tone.stop();
