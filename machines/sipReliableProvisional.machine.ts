@@ -9,7 +9,9 @@
 // After 64*T1 without a PRACK the INVITE is rejected with a 5xx (§3, `failed`). A non-2xx final
 // (a refusal, a CANCEL's 487) ends the retransmissions. An INVITE without an offer gets ours in
 // the first reliable 18x (RFC 3261 §13.3.1: the first reliable non-failure message; the PRACK
-// carries the answer), and then the 2xx carries no SDP.
+// carries the answer), and then the 2xx carries no SDP. An INVITE with an offer gets our answer in
+// the first reliable 183 (early media, RFC 3262 §5: the caller hears us before the answer); the
+// 2xx repeats that same answer (RFC 3261 §13.2.1: the caller takes the first and ignores the rest).
 //
 // UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
 // of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
@@ -38,10 +40,12 @@ export interface SipReliableProvisionalContext {
   delayedOffer: boolean;
   /** UAS: our offer went in a reliable 18x (the 2xx then carries no SDP). */
   offered: boolean;
+  /** UAS: our answer to the INVITE's offer went in a reliable 183 (early media). */
+  earlyAnswer: boolean;
   /** UAS: the RSeq the next reliable provisional takes. */
   nextRSeq: number;
   /** UAS: the provisional awaiting its PRACK. */
-  pending?: { status: number; rseq: number; offer: boolean };
+  pending?: { status: number; rseq: number; offer: boolean; answer: boolean };
   /** UAS: an 18x asked for while one was outstanding (the latest wins). */
   queued?: number;
   /** UAS: the retransmission schedule: the next interval, and time since the first send (ms). */
@@ -70,10 +74,19 @@ const budget = (c: SipReliableProvisionalContext) => 64 * c.t1;
 /** The next wait: the doubled interval, cut to what is left of the budget. */
 const nextWait = (c: SipReliableProvisionalContext) => Math.min(c.interval, budget(c) - c.elapsed);
 
-/** The next reliable 18x: the next RSeq, and our offer if the INVITE had none and none went yet. */
+/**
+ * The next reliable 18x: the next RSeq; our offer if the INVITE had none and none went yet; our
+ * answer if the INVITE had an offer, this is a 183 (early media) and no answer went yet.
+ */
 const pend = (c: SipReliableProvisionalContext, status: number) => {
   const offer = c.delayedOffer && !c.offered;
-  return { pending: { status, rseq: c.nextRSeq, offer }, nextRSeq: c.nextRSeq + 1, offered: c.offered || offer };
+  const answer = !c.delayedOffer && !c.earlyAnswer && status === 183;
+  return {
+    pending: { status, rseq: c.nextRSeq, offer, answer },
+    nextRSeq: c.nextRSeq + 1,
+    offered: c.offered || offer,
+    earlyAnswer: c.earlyAnswer || answer,
+  };
 };
 const answerParams = ({ context }: { context: SipReliableProvisionalContext }) => ({ sdp: !context.offered });
 const acceptPrack = { type: 'acceptPrack' as const, params: ({ context }: { context: SipReliableProvisionalContext }) => ({ answer: context.pending?.offer ?? false }) };
@@ -86,15 +99,18 @@ export const sipReliableProvisionalMachine = setup({
   },
   actions: {
     // Wire effects, provided by the SIP user agent.
-    /** UAS: send the 18x with Require: 100rel and this RSeq (and our SDP offer when `offer`). */
-    sendProvisional: (_, _params: { status: number; rseq: number; offer: boolean }) => {},
+    /**
+     * UAS: send the 18x with Require: 100rel and this RSeq; with our SDP offer when `offer`, our
+     * SDP answer when `answer` (early media starts with it).
+     */
+    sendProvisional: (_, _params: { status: number; rseq: number; offer: boolean; answer: boolean }) => {},
     /** UAS: send the outstanding 18x again (the same bytes). */
     retransmit: (_, _params: { rseq: number }) => {},
     /** UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x. */
     acceptPrack: (_, _params: { answer: boolean }) => {},
     /** UAS: 481 to a PRACK that matches no outstanding provisional (§3). */
     rejectPrack: () => {},
-    /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (no offer/answer was done in a reliable 18x). */
+    /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (the answer, repeated if a 183 carried it; none after our offer in an 18x). */
     sendAnswer: (_, _params: { sdp: boolean }) => {},
     /** UAS: no PRACK within 64*T1: reject the INVITE with a 5xx (§3). */
     giveUp: () => {},
@@ -136,6 +152,7 @@ export const sipReliableProvisionalMachine = setup({
     inviteCSeq: input.inviteCSeq ?? 0,
     delayedOffer: input.delayedOffer ?? false,
     offered: false,
+    earlyAnswer: false,
     nextRSeq: input.firstRSeq ?? 1,
     interval: input.t1,
     elapsed: 0,

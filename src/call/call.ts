@@ -83,6 +83,8 @@ export interface CallWire {
   sendResume?(): void;
   /** Media out: one frame of audio in the transport's format (WS: as received; SIP: 16-bit PCM). */
   sendAudio?(frame: Buffer): boolean;
+  /** Whether the far end takes our media before the answer (SIP: our answer went in a reliable 183). */
+  earlyMedia?(): boolean;
   sendDtmf?(digits: string): void;
   /** Blind transfer of the far end to `target` (SIP REFER). */
   transfer?(target: string, opts?: CallTransferOptions): void;
@@ -103,6 +105,11 @@ export type IncomingCallHook = (call: Call) => IncomingCallDecision | void | Pro
 export interface CallEvents {
   state: [state: string];
   answered: [];
+  /**
+   * Media flows before the answer: the far end has our SDP answer (SIP: in a reliable 183 after
+   * `call.progress(183)`), so a `play()` starts now instead of at the answer.
+   */
+  earlyMedia: [];
   dtmf: [digit: string, source: DtmfSource];
   audio: [frame: Buffer];
   ended: [end: CallEnd];
@@ -310,9 +317,9 @@ export class Call extends EventEmitter<CallEvents> {
     this.actor.send({ type: 'CALL.RESUME' });
   }
 
-  /** Send one audio frame to the far end. Returns false when the call cannot carry media now. */
+  /** Send one audio frame to the far end. Returns false when the call cannot carry media now (not answered, no early media). */
   sendAudio(frame: Buffer): boolean {
-    if (!this.#active || !this.wire.sendAudio) return false;
+    if (!(this.#active || this.wire.earlyMedia?.()) || !this.wire.sendAudio) return false;
     return this.wire.sendAudio(frame);
   }
 
@@ -380,9 +387,10 @@ export class Call extends EventEmitter<CallEvents> {
   /**
    * Play WAV files (PCM 8/16-bit, A-law, μ-law, any rate), tones and silence into the call, in
    * order. One stream plays into a call at a time: a new play() closes the previous stream
-   * (barge-in). Before the call is answered the items wait for the answer. The returned stream
-   * pauses/resumes/seeks/changes volume/skips/stops; `stream.done` resolves when it closes (by
-   * default when these items are over), and `itemFinished` reports each item.
+   * (barge-in). Before the call is answered the items wait for the answer or for early media
+   * (`earlyMedia`). The returned stream pauses/resumes/seeks/changes volume/skips/stops;
+   * `stream.done` resolves when it closes (by default when these items are over), and
+   * `itemFinished` reports each item.
    */
   play(items: CallPlaySource | CallPlaySource[], opts: CallPlayOptions = {}): PlaybackStream {
     const { leg, services } = this.#mediaFor('play');
@@ -403,15 +411,11 @@ export class Call extends EventEmitter<CallEvents> {
       const all = stream.play(list);
       if (!opts.keepOpen) void all.then(() => stream.close());
     };
-    if (this.#active || this.isEnded) go();
+    if (this.#active || this.isEnded || this.wire.earlyMedia?.()) go();
     else {
-      const onAnswered = (): void => {
-        this.off('ended', onEnded);
-        go();
-      };
-      const onEnded = (): void => void this.off('answered', onAnswered);
-      this.once('answered', onAnswered);
-      this.once('ended', onEnded);
+      const off = (): void => void this.off('answered', onAnswered).off('earlyMedia', onAnswered).off('ended', off);
+      const onAnswered = (): void => (off(), go());
+      this.once('answered', onAnswered).once('earlyMedia', onAnswered).once('ended', off);
     }
     return stream;
   }
@@ -568,6 +572,11 @@ export class CallDriver {
   /** One frame of the far end's audio, handed straight to the app (never through the actor). */
   audio(frame: Buffer): void {
     emitOne(this.call, 'audio', frame);
+  }
+
+  /** The far end has our answer before the call is answered (early media): waiting plays start. */
+  earlyMedia(): void {
+    this.call.emit('earlyMedia');
   }
 
   /** A digit the call machine accepted. */

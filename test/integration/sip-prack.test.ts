@@ -1,5 +1,6 @@
 // Reliable provisional responses (RFC 3262) on loopback: two engines with 100rel both ways (the
-// caller's PRACK, the callee's RSeq, the 2xx after the PRACK's 200, audio on the answered call),
+// caller's PRACK, the callee's RSeq, the 2xx after the PRACK's 200, audio on the answered call;
+// early media: our answer in a reliable 183, the tone heard before the 2xx),
 // and a raw SIP peer for what a peer may get wrong: no PRACK (retransmissions at T1 doubling, then
 // 504 at 64*T1), a PRACK naming nothing (481), and the 420/421 refusals.
 import { test, after } from 'node:test';
@@ -115,6 +116,56 @@ test("a caller that only supports 100rel gets today's unreliable 180 from the de
   const ringing = tb.sent.find((s) => isRes(s, 180, 'INVITE'))!;
   assert.equal(ringing.msg.headers.get('RSeq'), undefined);
   assert.equal(ringing.msg.headers.get('Require'), undefined);
+  call.hangup();
+  await waitFor(() => call.isEnded, 'hung up');
+});
+
+test('early media, two engines with the default 100rel: a plain 180, then a reliable 183 with the answer; the caller hears the tone before the 2xx, which repeats the answer', async () => {
+  const tb = traced();
+  let answerAt = 0;
+  const b = await engines.start({
+    onIncomingCall: (call) => {
+      // The caller only supports 100rel: the 180 is plain; the 183 asked for later goes reliably.
+      setTimeout(() => {
+        call.progress(183);
+        call.play({ kind: 'tone', frequencies: [440], durationMs: 3000 });
+      }, 100);
+      setTimeout(() => {
+        answerAt = Date.now();
+        call.answer();
+      }, 1100);
+      return { action: 'defer' };
+    },
+    sip: { trace: tb.hook },
+  });
+  const ta = traced();
+  const a = await engines.start({ sip: { trace: ta.hook } });
+  const call: Call = await a.call(`sip:early@${LO}:${b.sipPort}`);
+  const early: Int16Array[] = [];
+  call.on('audio', (f) => {
+    if (!call.isActive) early.push(new Int16Array(f.buffer.slice(f.byteOffset, f.byteOffset + f.byteLength)));
+  });
+  await waitFor(() => call.state === 'active.talking', 'answered', 5000);
+
+  const ringing = tb.sent.find((s) => isRes(s, 180, 'INVITE'))!;
+  assert.equal(ringing.msg.headers.get('Require'), undefined, 'the 180 is plain');
+  assert.equal(ringing.msg.body.length, 0, 'the 180 has no SDP');
+  const progress = tb.sent.filter((s) => isRes(s, 183, 'INVITE'));
+  assert.ok(progress.length >= 1, 'a 183 went');
+  assert.equal(progress[0]!.msg.headers.get('Require'), '100rel');
+  const rseq = Number(progress[0]!.msg.headers.get('RSeq'));
+  assert.ok(rseq >= 1, 'with an RSeq');
+  const answer = progress[0]!.msg.body.toString('utf8');
+  assert.match(answer, /^m=audio \d+ RTP\/AVP/m, 'the 183 carries our SDP answer');
+  assert.deepEqual(ta.sent.filter((s) => isReq(s, 'PRACK')).map((s) => s.msg.headers.get('RAck')), [`${rseq} 1 INVITE`], 'the caller PRACKed the 183');
+  const ok = tb.sent.find((s) => isRes(s, 200, 'INVITE'))!;
+  assert.equal(ok.msg.body.toString('utf8'), answer, 'the 2xx repeats the answer');
+  assert.ok(ok.at >= answerAt, 'the 2xx went when the callee answered');
+
+  // The caller heard the tone before the answer (20 ms frames for ~1 s).
+  const samples = Int16Array.from(early.flatMap((f) => Array.from(f)));
+  assert.ok(samples.length >= 8000 * 0.5, `${samples.length} samples of early media`);
+  assert.ok(toneRatio(samples, 8000, 440) > 0.8, `440 Hz share ${toneRatio(samples, 8000, 440).toFixed(2)}`);
   call.hangup();
   await waitFor(() => call.isEnded, 'hung up');
 });

@@ -91,6 +91,10 @@ function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uas
         assert.deepEqual(sent.at(-1)!.params, s.context.pending, 'the outstanding 18x went with its RSeq');
         // RFC 3261 §13.3.1: an INVITE without an offer gets ours in the first reliable 18x, and only there.
         sent.forEach((w, i) => assert.equal(w.params!.offer, input.delayedOffer === true && i === 0, `offer in 18x #${i + 1}`));
+        // RFC 3262 §5 / RFC 3264: an INVITE with an offer gets our answer in the first reliable 183
+        // (early media), and in no other 18x (a 180 never; a later 183 need not repeat it).
+        const first183 = sent.findIndex((w) => w.params!.status === 183);
+        sent.forEach((w, i) => assert.equal(w.params!.answer, input.delayedOffer !== true && i === first183, `answer in 18x #${i + 1}`));
         // RSeqs go up by one, from the first (§3).
         sent.forEach((w, i) => assert.equal(w.params!.rseq, 100 + i));
         const answered = wire.filter((w) => w.type === 'sendAnswer').length;
@@ -99,7 +103,7 @@ function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uas
       'uas.done': () => {
         const answers = wire.filter((w) => w.type === 'sendAnswer');
         assert.ok(answers.length <= 1, 'one 2xx at most');
-        // The 2xx carries SDP unless our offer went in a reliable 18x.
+        // The 2xx carries SDP unless our offer went in a reliable 18x (an answer in a 183 is repeated).
         const offered = input.delayedOffer === true && wire.some((w) => w.type === 'sendProvisional');
         if (answers.length) assert.equal(answers[0]!.params!.sdp, !offered);
       },
@@ -131,13 +135,71 @@ test('reliable provisionals (UAS): the model tests catch a planted bug (the offe
     actions: {
       ...sipReliableProvisionalMachine.implementations.actions,
       setPending: assign(({ context }, p: { status: number }) => ({
-        pending: { status: p.status, rseq: context.nextRSeq, offer: context.delayedOffer },
+        pending: { status: p.status, rseq: context.nextRSeq, offer: context.delayedOffer, answer: false },
         nextRSeq: context.nextRSeq + 1,
         offered: context.delayedOffer,
       })),
     },
   } as never) as unknown as typeof sipReliableProvisionalMachine;
   await assert.rejects(runUas(buggy, { ...uasInput, delayedOffer: true }), /offer in 18x #\d/);
+});
+
+/**
+ * RFC 3262 §5 / RFC 3264 §5 with RFC 3261 §13.2.1, by hand: an INVITE with an offer rings (180,
+ * no SDP), asks for early media (183 with our answer), is answered while that 183 awaits its PRACK,
+ * and its 2xx goes after the PRACK with the same answer (SDP); the PRACK carries no answer.
+ */
+function earlyMediaScenario(machine: typeof sipReliableProvisionalMachine): void {
+  const wire: string[] = [];
+  const m = machine.provide({
+    actions: {
+      sendProvisional: (_, p) => void wire.push(`${p.status} rseq ${p.rseq}${p.answer ? ' +answer' : ''}${p.offer ? ' +offer' : ''}`),
+      acceptPrack: (_, p) => void wire.push(`200 PRACK${p.answer ? ' (answer)' : ''}`),
+      sendAnswer: (_, p) => void wire.push(`2xx${p.sdp ? ' +sdp' : ''}`),
+    },
+  });
+  const a = createActor(m, { input: uasInput }).start();
+  a.send({ type: 'PROVISIONAL', status: 180 });
+  a.send({ type: 'PRACK', rseq: 100, cseq: 7, method: 'INVITE' });
+  a.send({ type: 'PROVISIONAL', status: 183 });
+  assert.equal(a.getSnapshot().context.earlyAnswer, true, 'the answer went (early media)');
+  a.send({ type: 'ANSWER' });
+  a.send({ type: 'PRACK', rseq: 101, cseq: 7, method: 'INVITE' });
+  assert.deepEqual(wire, ['180 rseq 100', '200 PRACK', '183 rseq 101 +answer', '200 PRACK', '2xx +sdp'], 'the 2xx repeats the answer the 183 carried');
+}
+
+test('reliable provisionals (UAS), INVITE with an offer: our answer in the first reliable 183, the 2xx repeats it', () => {
+  earlyMediaScenario(sipReliableProvisionalMachine);
+});
+
+test('reliable provisionals (UAS): the model tests catch a planted bug (the answer goes in the 180 too)', async () => {
+  const buggy = createMachine(sipReliableProvisionalMachine.config, {
+    ...sipReliableProvisionalMachine.implementations,
+    actions: {
+      ...sipReliableProvisionalMachine.implementations.actions,
+      setPending: assign(({ context }, p: { status: number }) => {
+        const answer = !context.delayedOffer && !context.earlyAnswer;
+        return { pending: { status: p.status, rseq: context.nextRSeq, offer: false, answer }, nextRSeq: context.nextRSeq + 1, earlyAnswer: context.earlyAnswer || answer };
+      }),
+    },
+  } as never) as unknown as typeof sipReliableProvisionalMachine;
+  await assert.rejects(runUas(buggy), /answer in 18x #\d/);
+});
+
+test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx drops the answer a 183 carried)', () => {
+  const buggy = createMachine(sipReliableProvisionalMachine.config, {
+    ...sipReliableProvisionalMachine.implementations,
+    actions: {
+      ...sipReliableProvisionalMachine.implementations.actions,
+      setPending: assign(({ context }, p: { status: number }) => {
+        const answer = !context.delayedOffer && !context.earlyAnswer && p.status === 183;
+        // Bug: the answer in the 183 is booked as an offer, so the 2xx would go without SDP.
+        return { pending: { status: p.status, rseq: context.nextRSeq, offer: false, answer }, nextRSeq: context.nextRSeq + 1, earlyAnswer: context.earlyAnswer || answer, offered: context.offered || answer };
+      }),
+    },
+  } as never) as unknown as typeof sipReliableProvisionalMachine;
+  // (The generated paths reach that 'done' by a FINAL after the 183, the same context: the scenario sees the 2xx.)
+  assert.throws(() => earlyMediaScenario(buggy), /2xx/);
 });
 
 test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx does not wait for the PRACK)', async () => {

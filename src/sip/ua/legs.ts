@@ -21,6 +21,7 @@ import { buildLocalSdp } from './media-binding.js';
 import { uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 import { sendAppRequest } from './in-dialog.js';
+import { startReliableForEarlyMedia } from './prack.js';
 
 export type DialogActor = Actor<typeof sipDialogMachine>;
 export type SessionActor = Actor<SipInviteSessionMachine>;
@@ -166,9 +167,20 @@ export class SipLeg implements CallWire {
 
   sendProgress(code: number): void {
     if (code === 180) return; // the session machine sends it when the call rings
-    if (this.rel) this.rel.send({ type: 'PROVISIONAL', status: code });
+    // RFC 3262: reliable (a 183 then carries our answer: prack.ts), else a plain 18x without SDP.
+    if (this.rel || startReliableForEarlyMedia(this.ua, this, code)) this.rel!.send({ type: 'PROVISIONAL', status: code });
     else this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
     this.session.send({ type: 'PROGRESS.SENT' });
+  }
+
+  /** Whether our answer went in a reliable 183, so media flows before the 2xx (the reliable provisional machine knows). */
+  earlyMedia(): boolean {
+    return this.rel?.getSnapshot().context.earlyAnswer === true;
+  }
+
+  /** Our answer went in a reliable 183: a play() waiting for the answer may start now. */
+  startEarlyMedia(): void {
+    this.ua.calls.driverOf(this.call)?.earlyMedia();
   }
 
   sendAnswer(): void {

@@ -62,6 +62,21 @@ export function reliableProvisionalId(callId: string): string {
   return `rel-${callId}`;
 }
 
+/**
+ * UAS, 'supported' mode: a 183 (early media) to an INVITE with an offer whose caller supports 100rel
+ * but did not require it goes reliably, so it may carry our answer (RFC 3261 §13.3.1: an answer goes
+ * only in a reliable response). False when this call keeps plain 18x.
+ */
+export function startReliableForEarlyMedia(ua: SipUserAgent, leg: SipLeg, status: number): boolean {
+  const invite = leg.inviteTx?.request;
+  if (leg.rel || status !== 183 || ua.reliableProvisionals === 'off' || !invite || leg.answerSdp === undefined) return false;
+  if (!has100rel(invite.headers, 'Supported') && !has100rel(invite.headers, 'Require')) return false;
+  const cseq = invite.headers.parsedFirst('CSeq', parseCSeq);
+  if (!cseq) return false;
+  startReliableUas(ua, leg, cseq.seq, false);
+  return true;
+}
+
 /** UAS: the INVITE's 18x go reliably (called once its dialog exists). */
 export function startReliableUas(ua: SipUserAgent, leg: SipLeg, inviteCSeq: number, delayedOffer: boolean): void {
   // §3: the first RSeq is chosen uniformly between 1 and 2**31-1.
@@ -118,16 +133,20 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
     };
   return sipReliableProvisionalMachine.provide({
     actions: {
-      sendProvisional: on((leg, p: { status: number; rseq: number; offer: boolean }) => {
+      sendProvisional: on((leg, p: { status: number; rseq: number; offer: boolean; answer: boolean }) => {
         const tx = leg.inviteTx;
         if (!tx) return;
+        // The INVITE had no offer: ours goes in the first reliable 18x (RFC 3261 §13.3.1, RFC 3262 §5).
+        // It had one: our answer goes in the first reliable 183, the same bytes the 2xx repeats.
+        const body = p.offer ? leg.localSdp() : p.answer ? leg.answerSdp : undefined;
         const res = createResponse(tx.request, p.status, p.status === 180 ? 'Ringing' : undefined, {
           toTag: leg.localTag,
           headers: [['Contact', formatNameAddr(leg.contact())], ['Require', '100rel'], ['RSeq', String(p.rseq)]],
-          // The INVITE had no offer: ours goes in the first reliable 18x (RFC 3261 §13.3.1, RFC 3262 §5).
-          ...(p.offer ? { body: leg.localSdp(), contentType: 'application/sdp' } : {}),
+          ...(body !== undefined ? { body, contentType: 'application/sdp' } : {}),
         });
         leg.reliableSent = tx.respond(res);
+        // The caller has our answer: media may flow before the 2xx (a play() waiting for it starts).
+        if (p.answer && body !== undefined) leg.startEarlyMedia();
       }),
       retransmit: on((leg) => {
         if (leg.reliableSent && leg.inviteTx) ua.transport.sendBytes(leg.reliableSent.bytes, leg.reliableSent.to);

@@ -1,0 +1,122 @@
+// Early media on an inbound SIP call (RFC 3262 §5, RFC 3264): a SIPp caller that offers SDP and
+// supports 100rel gets the app's 183 reliably with our SDP answer in it, PRACKs it, and gets the
+// 200 with the same answer (scenarios/uac-100rel-early-media.xml); the tone the app plays before
+// answering reaches the SDP's media address (a UDP socket of this test) between the 183 and the
+// answer. A caller without 100rel gets a plain 183 without SDP and no media before the answer
+// (scenarios/uac-early-media-no100rel.xml).
+// Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
+import { test, before } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { once } from 'node:events';
+import { runSipp, describeSipp, scenarioPath, requireSipp } from './helpers/sipp.js';
+import { startEngine, within } from './helpers/engine.js';
+import { LOOPBACK } from './helpers/procs.js';
+
+before(() => {
+  requireSipp();
+});
+
+/** A UDP socket standing in for the caller's media address: the arrival time of each RTP packet (PT 0). */
+async function rtpSink(): Promise<{ port: number; arrivals: number[]; close(): void }> {
+  const sock = dgram.createSocket('udp4');
+  const arrivals: number[] = [];
+  sock.on('message', (m) => {
+    // RTP version 2, payload type 0 (PCMU, the only codec offered); RTCP (PT 200-204) is not counted.
+    if (m.length >= 12 && m[0]! >> 6 === 2 && (m[1]! & 0x7f) === 0) arrivals.push(Date.now());
+  });
+  sock.bind(0, LOOPBACK);
+  await once(sock, 'listening');
+  return { port: sock.address().port, arrivals, close: () => sock.close() };
+}
+
+/** The body of the first message in SIPp's -trace_msg output whose text matches `first` and `also`. */
+function traced(messages: string, first: RegExp, also: RegExp): string | undefined {
+  for (const chunk of messages.split(/^-{10,}.*$/m)) {
+    const at = chunk.search(/^(SIP\/2\.0|[A-Z]+ sip:)/m);
+    if (at < 0) continue;
+    const msg = chunk.slice(at).replace(/\r\n/g, '\n');
+    if (!first.test(msg.split('\n', 1)[0]!) || !also.test(msg)) continue;
+    const sep = msg.indexOf('\n\n');
+    return sep < 0 ? '' : msg.slice(sep + 2).trim();
+  }
+  return undefined;
+}
+
+test('SIPp uac with Supported: 100rel and an offer: reliable 183 with our answer, early RTP, the 200 repeats the answer', { timeout: 30_000 }, async () => {
+  const sink = await rtpSink();
+  let earlyAt = 0;
+  let answerAt = 0;
+  const e = await startEngine({
+    rtpPorts: '27220-27259',
+    decide: (rec) => {
+      rec.call.once('earlyMedia', () => (earlyAt = Date.now()));
+      // Early media: the 183 (with our answer) goes in the INVITE's own step, then a tone plays
+      // before the call is answered, 800 ms later.
+      rec.call.progress(183);
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 3000, amplitude: 8000 });
+      setTimeout(() => {
+        answerAt = Date.now();
+        rec.call.answer();
+      }, 800);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath('uac-100rel-early-media'), remote: `127.0.0.1:${e.sipPort}`, vars: { rtp_port: sink.port }, traceMessages: true });
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
+    assert.equal(r.exitCode, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+    assert.equal(r.stats?.failedCalls, 0, why);
+    const end = await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    assert.equal(end.reason, 'remote-hangup');
+    // The 2xx repeats the answer the 183 carried, byte for byte (RFC 3261 §13.2.1: no second answer).
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    assert.ok(early && /^m=audio \d+ RTP\/AVP 0/m.test(early), `the 183 carries an SDP answer: ${String(early)}\n${why}`);
+    assert.equal(final, early, 'the 200 carries the same SDP answer as the 183');
+    // Media flowed to the SDP's address between the 183 and the answer (20 ms frames for 800 ms).
+    assert.ok(earlyAt > 0 && answerAt > earlyAt, 'early media started before the answer');
+    const before = sink.arrivals.filter((t) => t < answerAt);
+    assert.ok(before.length >= 20, `${before.length} RTP packets reached the caller's media address before the answer (want >= 20)`);
+    assert.ok(before[0]! >= earlyAt, 'no RTP before the 183 with the answer');
+  } finally {
+    sink.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac without 100rel: a plain 183 without SDP, no RTP before the answer, the answer in the 200', { timeout: 30_000 }, async () => {
+  const sink = await rtpSink();
+  let answerAt = 0;
+  let early = false;
+  const e = await startEngine({
+    rtpPorts: '27260-27299',
+    decide: (rec) => {
+      rec.call.once('earlyMedia', () => (early = true));
+      rec.call.progress(183);
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 3000, amplitude: 8000 });
+      setTimeout(() => {
+        answerAt = Date.now();
+        rec.call.answer();
+      }, 800);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath('uac-early-media-no100rel'), remote: `127.0.0.1:${e.sipPort}`, vars: { rtp_port: sink.port }, traceMessages: true });
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
+    assert.equal(r.exitCode, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+    await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    assert.equal(traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m), '', 'the 183 has no body');
+    assert.match(traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m) ?? '', /^m=audio \d+ RTP\/AVP 0/m, 'the answer is in the 200');
+    assert.equal(early, false, 'no early media without 100rel');
+    assert.ok(answerAt > 0);
+    assert.equal(sink.arrivals.filter((t) => t < answerAt).length, 0, 'no RTP before the answer');
+    assert.ok(sink.arrivals.length >= 10, `the tone played after the answer (${sink.arrivals.length} packets)`);
+  } finally {
+    sink.close();
+    await e.close();
+  }
+});
