@@ -329,7 +329,7 @@ const ictSpec: MachineSpec = {
     // to one that follows a failure).
     assert.ok(count(run, 'passToTU', (p) => (p.status as number) >= 300) <= 1, 'retransmitted non-2xx absorbed');
     const sent = run.events.findIndex((e) => e.event.type === 'SEND' && e.live);
-    const got2xx = sent < 0 ? 0 : run.events.slice(sent).filter((e) => e.live && e.event.type === 'RESPONSE.RECEIVED' && cls((e.event as { status: number }).status) === '2xx').length;
+    const got2xx = sent < 0 ? 0 : run.events.slice(sent).filter((e) => e.live && e.event.type === 'RESPONSE.RECEIVED' && cls((e.event as EventObject & { status: number }).status) === '2xx').length;
     assert.equal(count(run, 'passToTU', (p) => cls(p.status as number) === '2xx'), got2xx, 'every 2xx reaches the TU');
     for (const t of timesOf(run, 'notifyTimeout')) assert.equal(t - sentAt!, 64 * cfg.t1, 'Timer B = 64*T1');
     if (snap.status === 'done') {
