@@ -231,11 +231,14 @@ export function sendCancel(ua: SipUserAgent, leg: SipLeg): void {
   ua.transactions.request(cancel, leg.remote, { onResponse: () => {} });
 }
 
-/** A 2xx for our INVITE after its transaction ended (§13.2.2.4): ACK it again. */
+/** A 2xx for our INVITE after its transaction ended (§13.2.2.4): ACKed again, or ACKed and ended with a BYE. */
 export function onStrayResponse(ua: SipUserAgent, res: SipResponse, source: Endpoint): void {
   const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
   if (!cseq || cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
-  const leg = ua.legs.byCall(res.headers.get('Call-ID'));
+  const callId = res.headers.get('Call-ID');
+  // A call whose INVITE failed is forgotten, but another branch may still answer it (over TCP
+  // past its transaction): its branches machine ACKs and BYEs that 2xx.
+  const leg = ua.legs.byCall(callId) ?? (callId ? ua.failedInvites.get(callId)?.leg : undefined);
   if (!leg || leg.role !== 'uac') return;
   leg.peer.heardFrom(source, true);
   // The winner's again: ACKed again; another branch's: ACKed and sent a BYE (forks.ts).
