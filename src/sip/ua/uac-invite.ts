@@ -17,7 +17,7 @@ import { SipLeg } from './legs.js';
 import { bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import { offerHeaders, offerOnInvite, parseMinSE, uacHeaders } from './session-timer.js';
-import { inviteHeaders as prackInviteHeaders, onProvisional } from './prack.js';
+import { inviteHeaders as prackInviteHeaders, onProvisional, repeatedReliable } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
 
 let defaultResolver: SipDnsResolver | undefined;
@@ -154,6 +154,9 @@ export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
 function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, source: Endpoint): void {
   // It echoed our branch: whoever sent it got our INVITE.
   leg.peer.heardFrom(source, true);
+  // RFC 3262 §4: a retransmitted or out-of-order reliable 18x goes no further, not even to the
+  // branches machine (it would turn the call's dialog back to that branch's early dialog).
+  if (res.status > 100 && res.status < 200 && repeatedReliable(ua, leg, res)) return;
   // Early dialogs, the winning 2xx and the 2xx of other branches (a forking proxy): forks.ts.
   if (res.status > 100) onBranchResponse(ua, leg, res);
   if (res.status < 200) {
