@@ -62,8 +62,11 @@ export type SipDialogEvent =
    */
   | ({ type: 'REQUEST.SEND'; method: string; cseq?: number } & SipRequestContent)
   | { type: 'REQUEST.RECEIVED'; method: string; cseq: number; contact?: string }
-  /** The response to an in-dialog request this side sent. */
-  | { type: 'RESPONSE.RECEIVED'; method: string; status: number; contact?: string }
+  /**
+   * The response to an in-dialog request this side sent. `remoteTag`: the To tag that request
+   * carried (UAC, forked INVITE: a PRACK goes to the early dialog of its own branch).
+   */
+  | { type: 'RESPONSE.RECEIVED'; method: string; status: number; contact?: string; remoteTag?: string }
   | { type: 'BYE.RECEIVED'; cseq?: number }
   | { type: 'DIALOG.TERMINATE'; reason: string };
 
@@ -181,6 +184,9 @@ export const sipDialogMachine = setup({
     knowsSharedCSeq: ({ context, event }) => event.type === 'REQUEST.SEND' && (event.cseq !== undefined || context.localCSeq !== undefined),
     // A 1xx from another branch of a forked INVITE (another To tag).
     otherEarlyBranch: ({ context, event }) => event.type === 'DIALOG.EARLY' && otherBranch(context, event),
+    // The answer to a request sent in another branch's early dialog (a PRACK to a 1xx the dialog
+    // no longer follows): a 481 or 408 there ends that branch only, never the call's dialog.
+    responseOfOtherBranch: ({ context, event }) => event.type === 'RESPONSE.RECEIVED' && otherBranch(context, event),
     outOfOrder: ({ context, event }) => {
       if (event.type === 'BYE.RECEIVED') return event.cseq !== undefined && context.remoteCSeq !== undefined && event.cseq <= context.remoteCSeq;
       if (event.type !== 'REQUEST.RECEIVED' || SHARES_CSEQ.has(event.method)) return false;
@@ -311,6 +317,7 @@ export const sipDialogMachine = setup({
           },
         ],
         'RESPONSE.RECEIVED': [
+          { guard: 'responseOfOtherBranch' },
           // §12.2.1.2: either status means the peer no longer has this dialog.
           { guard: 'noSuchDialog', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'call-does-not-exist', status: 481 } } },
           { guard: 'timedOut', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'request-timeout', status: 408 } } },

@@ -4,6 +4,8 @@
 // retransmissions and forked 2xx from other branches reach the core with no transaction to
 // match, and stacks end up special-casing them. RFC 6026 keeps the transaction alive for
 // Timer M (64*T1) so every such 2xx is matched here and handed to the TU, which owns the ACK.
+// A 2xx in Completed (after a non-2xx final: a forked branch answering past the 487) goes to the
+// TU too: it is another branch's dialog, which the TU ACKs and ends (RFC 3261 §13.2.2.4).
 //
 // Messages are opaque: the machine only reads `status`. Every wire effect is a named no-op
 // action the SIP runtime replaces with `.provide()`.
@@ -203,8 +205,14 @@ export const sipInviteClientTransactionMachine = setup({
     completed: {
       after: { timerD: 'terminated' },
       on: {
-        // A retransmitted final means our ACK was lost: ACK again, but the TU already knows.
-        'RESPONSE.RECEIVED': { guard: 'failure', actions: [{ type: 'sendAck', params: ({ event }) => ({ status: event.status, response: event.response }) }, 'countAck'] },
+        'RESPONSE.RECEIVED': [
+          // A retransmitted final means our ACK was lost: ACK again, but the TU already knows.
+          { guard: 'failure', actions: [{ type: 'sendAck', params: ({ event }) => ({ status: event.status, response: event.response }) }, 'countAck'] },
+          // A 2xx after the non-2xx final: another branch of a forked INVITE answered as the proxy
+          // gave up (or past our CANCEL's 487). It has the INVITE's branch, so it lands here; the TU
+          // must see it to ACK it and end its dialog with a BYE (RFC 3261 §13.2.2.4).
+          { guard: 'success', actions: { type: 'passToTU', params: ({ event }) => ({ status: event.status, response: event.response }) } },
+        ],
         'TRANSPORT.ERROR': {
           target: 'terminated',
           actions: [

@@ -1,7 +1,8 @@
 // A forked outbound INVITE (RFC 3261 §12.1.2, §13.2.2.4) on loopback: a raw SIP socket plays a
 // forking proxy and answers the engine's INVITE from several branches (To tags). The first 2xx
 // is the call (its SDP, its dialog for the BYE); a 2xx from another branch later is ACKed in its
-// own dialog and sent a BYE; retransmissions of either get an ACK again and nothing more.
+// own dialog and sent a BYE; retransmissions of either get an ACK again and nothing more. So is a
+// 2xx that comes after another branch's refusal, once the call is over and its leg forgotten.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -121,4 +122,33 @@ test('a 2xx from a branch that never sent a 1xx wins over the ringing one', { ti
   assert.equal(bye.uri.kind === 'sip' && bye.uri.user, 'branchC');
   sip.close();
   rtpC.sock.close();
+});
+
+test('branch A refuses (486), branch B answers after it: the call stays rejected, B ACKed and sent one BYE', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  let answered = 0;
+  call.on('answered', () => answered++);
+  respond(sip, engine, invite, 180, 'Ringing', 'branchA');
+  respond(sip, engine, invite, 486, 'Busy Here', 'branchA');
+  const ack486 = await sip.request((r) => r.method === 'ACK');
+  assert.equal(toTag(ack486), 'branchA', 'the transaction ACKs the 486');
+  const end = await call.waitForEnd();
+  assert.equal(end.reason, 'rejected', JSON.stringify(end));
+  // The leg is forgotten on the next turn: B answers past that.
+  await sleep(50);
+  respond(sip, engine, invite, 200, 'OK', 'branchB', sdp(9));
+  const ackB = await sip.request((r) => r.method === 'ACK');
+  assert.equal(toTag(ackB), 'branchB');
+  assert.equal(ackB.uri.kind === 'sip' && ackB.uri.user, 'branchB', 'ACK to B’s Contact');
+  const byeB = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(byeB), 'branchB');
+  assert.equal(byeB.uri.kind === 'sip' && byeB.uri.user, 'branchB', 'BYE to B’s Contact');
+  ok(sip, engine, byeB);
+  // B's 2xx again (our ACK lost): another ACK, no second BYE.
+  respond(sip, engine, invite, 200, 'OK', 'branchB', sdp(9));
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchB');
+  await assert.rejects(sip.request((r) => r.method === 'BYE', 400), /no matching SIP request/);
+  assert.equal(answered, 0, 'the app never heard of B');
+  assert.equal(engine.sip?.liveLegs, 0, 'no leg kept');
+  sip.close();
 });

@@ -49,3 +49,49 @@ test('SIPp forks: 180 from branchA and branchB, 200 from B, 200 from A later →
 test('SIPp forks: 180 from branchA, then 200 from branchC (no 1xx) → the call is C', { timeout: 40_000 }, async () => {
   await forked('peer-uas-fork-unseen', '28140-28179', 28204, 100);
 });
+
+test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branchB → B ACKed and sent a BYE at once', { timeout: 40_000 }, async () => {
+  const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-after-cancel'), calls: 1, timeoutMs: 30_000, mediaPort: 28208, traceMessages: true });
+  const e = await startEngine({ rtpPorts: '28210-28249' });
+  try {
+    const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
+    // The 180 came (an outbound call is `ringing` from the dial on; a CANCEL waits for a 1xx).
+    await eventually(() => rec.call.actor.getSnapshot().context.progress === 180, 10_000, `180 received (states: ${rec.states.join(' > ')})`);
+    rec.call.hangup();
+    const end = await within(rec.end, 10_000, 'call to end');
+    assert.equal(end.reason, 'cancelled', JSON.stringify(end));
+    // SIPp ends its call only once the ACK and the BYE of branchB came, with branchB's To tag.
+    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
+    assert.equal(rec.answered, false, 'the late branch never reached the app');
+    const r = await uas.stop();
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
+    assert.equal(r.stats?.failedCalls, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+    assert.equal(e.engine.sip?.liveLegs ?? 0, 0, 'no call left');
+  } finally {
+    await e.close();
+    await uas.stop();
+  }
+});
+
+test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog, B answers', { timeout: 40_000 }, async () => {
+  const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-100rel'), calls: 1, timeoutMs: 30_000, mediaPort: 28250, traceMessages: true });
+  const e = await startEngine({ rtpPorts: '28252-28291' });
+  try {
+    const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
+    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    assert.ok(rec.call.isActive, `answered: ${rec.states.join(' > ')}`);
+    await sleep(200);
+    rec.call.hangup();
+    const end = await within(rec.end, 10_000, 'call to end');
+    assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
+    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
+    const r = await uas.stop();
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
+    assert.equal(r.stats?.failedCalls, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+  } finally {
+    await e.close();
+    await uas.stop();
+  }
+});

@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestModel } from 'xstate/graph';
-import { createActor, getNextSnapshot, type SnapshotFrom } from 'xstate';
+import { createActor, createMachine, getNextSnapshot, type SnapshotFrom } from 'xstate';
 import {
   sipDialogMachine,
   type SipDialogContext,
@@ -65,6 +65,8 @@ function samples(snap: Snap): SipDialogEvent[] {
     { type: 'RESPONSE.RECEIVED', method: 'INVITE', status: 200, contact: 'sip:peer@203.0.113.8' },
     { type: 'RESPONSE.RECEIVED', method: 'INFO', status: 481 },
     { type: 'RESPONSE.RECEIVED', method: 'INFO', status: 408 },
+    // A PRACK's 481 from the early dialog of branch forked-8 (a forked INVITE's other branch).
+    { type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'forked-8' },
     { type: 'REQUEST.SEND', method: 'REFER', headers: [['Refer-To', '<sip:carol@chicago.com>']] },
     { type: 'BYE.RECEIVED', cseq: (r ?? 100) + 1 },
     { type: 'DIALOG.TERMINATE', reason: 'app-shutdown' },
@@ -72,6 +74,10 @@ function samples(snap: Snap): SipDialogEvent[] {
 }
 
 const stateOf = (s: Snap): string => (s.status === 'done' ? 'terminated' : typeof s.value === 'string' ? s.value : Object.values(s.value)[0]!);
+
+/** The response answers a request sent in another dialog than this one (another To tag, UAC). */
+const fromOtherDialog = (ev: SipDialogEvent, ctx: SipDialogContext): boolean =>
+  ev.type === 'RESPONSE.RECEIVED' && ctx.role === 'uac' && ev.remoteTag !== undefined && ctx.remoteTag !== undefined && ev.remoteTag !== ctx.remoteTag;
 
 /** §12/§13/§15 as a table: the state an event must lead to (undefined = stay). */
 function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string | undefined {
@@ -88,7 +94,9 @@ function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string
   if (ev.type === 'REQUEST.SEND' && ev.method === 'BYE') return mayBye ? 'terminated' : undefined;
   if (ev.type === 'REQUEST.RECEIVED' && ev.method === 'BYE') return stale(ev.cseq) ? undefined : 'terminated';
   if (ev.type === 'BYE.RECEIVED') return stale(ev.cseq) ? undefined : 'terminated';
-  if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) return 'terminated';
+  // §12.2.1.2: a 481/408 ends the dialog the request was sent in; another branch's early dialog
+  // (a PRACK to a 1xx this dialog no longer follows) is not this one.
+  if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) return fromOtherDialog(ev, ctx) ? undefined : 'terminated';
   if (from === 'early') {
     // §13.2.2.4: the winning 2xx confirms the call's dialog, from whichever branch (the forks
     // machine sends no other 2xx); a 1xx of another branch keeps it early.
@@ -201,6 +209,7 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
       break;
     }
     case 'RESPONSE.RECEIVED':
+      if (fromOtherDialog(ev, b)) assert.deepEqual(a, b, 'a response of another dialog leaves this one untouched');
       if (ev.status === 200 && ev.method === 'INVITE') assert.equal(a.remoteTarget, ev.contact, '2xx to re-INVITE refreshes the target');
       break;
   }
@@ -208,7 +217,7 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
   if (enteredFrom === 'confirmed') assert.deepEqual(a.routeSet, b.routeSet, 'route set frozen in confirmed');
 }
 
-async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple', opts: { bound?: number; only?: string[] } = {}) {
+async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple', opts: { bound?: number; only?: string[] } = {}, machine = sipDialogMachine) {
   const baseLocal = input.localCSeq ?? 0;
   const baseRemote = input.remoteCSeq ?? 100;
   const bound = opts.bound ?? 2;
@@ -216,14 +225,14 @@ async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple'
   // early dialogs multiplies the acyclic paths; the shortest-path runs cover it.)
   const lifeCycle = (e: SipDialogEvent) => opts.only!.includes(e.type) && !(e.type === 'DIALOG.EARLY' && e.remoteTag === 'forked-8');
   const pick = (snap: Snap) => samples(snap).filter((e) => !opts.only || lifeCycle(e));
-  const model = createTestModel(sipDialogMachine, {
+  const model = createTestModel(machine, {
     input,
     events: pick as never,
     // A done actor ignores events, but the pure traversal would keep applying root handlers.
     stopWhen: (snap) => snap.status === 'done',
     // CSeq numbers grow without bound; two in-dialog requests each way cover every rule.
     filterEvents: (snap, ev) => {
-      const next = getNextSnapshot(sipDialogMachine, snap, ev);
+      const next = getNextSnapshot(machine, snap, ev);
       return (next.context.localCSeq ?? 0) <= baseLocal + bound && (next.context.remoteCSeq ?? 0) <= baseRemote + bound;
     },
   });
@@ -234,7 +243,7 @@ async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple'
     const calls: Call[] = [];
     const spy = (action: string) => (_: unknown, params: unknown) => calls.push({ action, params: params as Record<string, unknown> });
     const actor = createActor(
-      sipDialogMachine.provide({
+      machine.provide({
         actions: { sendRequest: spy('sendRequest'), acceptRequest: spy('acceptRequest'), rejectRequest: spy('rejectRequest'), notifyEnded: spy('notifyEnded') },
       }),
       { input },
@@ -283,7 +292,7 @@ async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple'
       for (const ev of samples(snap)) {
         const from = stateOf(snap);
         const want: string = oracle(from, ev, snap.context) ?? from;
-        const got = stateOf(getNextSnapshot(sipDialogMachine, snap, ev));
+        const got = stateOf(getNextSnapshot(machine, snap, ev));
         assert.equal(got, want, `oracle (${input.role}): ${from} --${ev.type}${'method' in ev ? `(${ev.method})` : ''}--> expected ${want}, machine went to ${got}`);
       }
     }
@@ -312,6 +321,17 @@ describe('SIP dialog: model-based', () => {
     t.diagnostic(`${r.paths} paths, ${r.steps} steps`);
     assert.ok(r.paths > 50);
   });
+});
+
+test('SIP dialog oracle catches a planted bug (a PRACK\'s 481 from another branch ends the call\'s dialog)', async () => {
+  const cfg = sipDialogMachine.config;
+  const live = cfg.states!.live!;
+  const on = live.on as { 'RESPONSE.RECEIVED': unknown[] };
+  const buggy = createMachine(
+    { ...cfg, states: { ...cfg.states, live: { ...live, on: { ...on, 'RESPONSE.RECEIVED': on['RESPONSE.RECEIVED'].slice(1) } } } } as typeof cfg,
+    sipDialogMachine.implementations as never,
+  ) as unknown as typeof sipDialogMachine;
+  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, buggy), /a response of another dialog leaves this one untouched|RESPONSE.RECEIVED\(PRACK\)--> expected early, machine went to terminated/);
 });
 
 describe('SIP dialog: scenarios', () => {
@@ -355,6 +375,19 @@ describe('SIP dialog: scenarios', () => {
     assert.deepEqual([c.context.remoteTag, c.context.remoteTarget, c.context.routeSet], ['C', 'sip:carol@c', RR_FORK]);
     actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'D', remoteTarget: 'sip:dave@d' });
     assert.equal(actor.getSnapshot().context.remoteTag, 'C', 'a confirmed dialog is never re-established');
+  });
+
+  test('UAC, forked INVITE: a 481 to the PRACK of branch A leaves the dialog following branch B; B\'s own 481 ends it', () => {
+    const actor = createActor(sipDialogMachine, { input: uacInput });
+    actor.start();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
+    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'A' });
+    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 408, remoteTag: 'A' });
+    assert.ok(actor.getSnapshot().matches({ live: 'early' }));
+    assert.equal(actor.getSnapshot().context.remoteTag, 'B');
+    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'B' });
+    assert.deepEqual(actor.getSnapshot().output, { reason: 'call-does-not-exist', status: 481 });
   });
 
   test('UAS: empty local CSeq starts at 1; the callee cannot BYE an early dialog; a non-2xx final ends it', () => {

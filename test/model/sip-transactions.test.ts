@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { TestModel } from 'xstate/graph';
 import {
   createActor,
+  createMachine,
   initialTransition,
   SimulatedClock,
   transition,
@@ -117,7 +118,7 @@ interface LogEntry {
 interface PathRun {
   log: LogEntry[];
   /** Events actually applied, with the clock time they were applied at. */
-  events: Array<{ event: EventObject; at: number }>;
+  events: Array<{ event: EventObject; at: number; live: boolean }>;
   /** When each RFC state was (first, per visit) entered. */
   enteredAt: Map<string, number>;
   now: number;
@@ -188,6 +189,7 @@ async function runModel(spec: MachineSpec, cfg: SipTimerConfig, kind: 'shortest'
     const exec = (step: { event: EventObject; state: TimedSnapshot }) => {
       report.steps++;
       const before = rfc;
+      const live = actor.getSnapshot().status === 'active';
       if (isTimerEvent(step.event)) {
         clock.increment(step.event.afterMs);
         report.timers.add(timerName(step.event.type));
@@ -195,7 +197,7 @@ async function runModel(spec: MachineSpec, cfg: SipTimerConfig, kind: 'shortest'
         actor.send(step.event as never);
       }
       run.now = clock.now();
-      run.events.push({ event: step.event, at: clock.now() });
+      run.events.push({ event: step.event, at: clock.now(), live });
       const snap = actor.getSnapshot();
       rfc = spec.rfcState(snap);
       if (rfc !== before) run.enteredAt.set(rfc, clock.now());
@@ -322,9 +324,13 @@ const ictSpec: MachineSpec = {
     // ACK: only for 300-699, once per received non-2xx final (retransmissions included).
     assert.ok(run.log.filter((l) => l.action === 'sendAck').every((l) => (l.params.status as number) >= 300), 'ACK only for non-2xx');
     assert.equal(ctx.acksSent, count(run, 'sendAck'));
-    // The TU sees a non-2xx final once, but every 2xx (it must ACK each).
+    // The TU sees a non-2xx final once, but every 2xx the live transaction receives once the
+    // INVITE went, before or after a non-2xx final (§13.2.2.4: the TU ACKs each, and sends a BYE
+    // to one that follows a failure).
     assert.ok(count(run, 'passToTU', (p) => (p.status as number) >= 300) <= 1, 'retransmitted non-2xx absorbed');
-    if (count(run, 'sendAck') > 0) assert.equal(count(run, 'passToTU', (p) => (p.status as number) < 300 && (p.status as number) >= 200), 0);
+    const sent = run.events.findIndex((e) => e.event.type === 'SEND' && e.live);
+    const got2xx = sent < 0 ? 0 : run.events.slice(sent).filter((e) => e.live && e.event.type === 'RESPONSE.RECEIVED' && cls((e.event as EventObject & { status: number }).status) === '2xx').length;
+    assert.equal(count(run, 'passToTU', (p) => cls(p.status as number) === '2xx'), got2xx, 'every 2xx reaches the TU');
     for (const t of timesOf(run, 'notifyTimeout')) assert.equal(t - sentAt!, 64 * cfg.t1, 'Timer B = 64*T1');
     if (snap.status === 'done') {
       const out = snap.output as { outcome: string; status?: number };
@@ -554,6 +560,64 @@ for (const spec of [ictSpec, nictSpec, istSpec, nistSpec]) {
     });
   });
 }
+
+/**
+ * Every sequence of up to `len` sample events (no timers) on a real actor of `machine`, with the
+ * spec's independent RFC checks after each step: the first one that fails, if any. Unlike the
+ * model's paths, this also sends the events that change nothing in the machine's state.
+ */
+function exhaustiveChecks(spec: MachineSpec, machine: AnyStateMachine, cfg: SipTimerConfig, len: number): string | undefined {
+  const samples = spec.samples(undefined as never);
+  let seqs: EventObject[][] = [[]];
+  for (let i = 0; i < len; i++) seqs = seqs.flatMap((q) => samples.map((e) => [...q, e]));
+  for (const seq of seqs) {
+    const run: PathRun = { log: [], events: [], enteredAt: new Map([['idle', 0]]), now: 0 };
+    const spies = Object.fromEntries(spec.effects.map((n) => [n, (_: unknown, params: unknown) => run.log.push({ action: n, at: 0, params: (params ?? {}) as Record<string, unknown> })]));
+    const actor = createActor(machine.provide({ actions: spies as never }), { input: cfg as never, clock: new SimulatedClock() });
+    actor.start();
+    try {
+      for (const event of seq) {
+        const live = actor.getSnapshot().status === 'active';
+        actor.send(event as never);
+        run.events.push({ event, at: 0, live });
+        spec.check(run, actor.getSnapshot(), cfg);
+      }
+    } catch (err) {
+      return `${seq.map((e) => ('status' in e ? String(e.status) : e.type)).join(' → ')}: ${(err as Error).message}`;
+    } finally {
+      actor.stop();
+    }
+  }
+  return undefined;
+}
+
+test('INVITE client: every sequence of up to 4 events (no-op ones too) passes the RFC checks', () => {
+  for (const [, cfg] of configs.slice(0, 2)) assert.equal(exhaustiveChecks(ictSpec, ict, cfg, 4), undefined);
+});
+
+test('INVITE client: the checks catch a planted bug (a 2xx after the non-2xx final dropped in Completed)', () => {
+  const cfg = ict.config;
+  const completed = cfg.states!.completed!;
+  const on = completed.on as { 'RESPONSE.RECEIVED': unknown[] };
+  const buggy = createMachine(
+    { ...cfg, states: { ...cfg.states, completed: { ...completed, on: { ...on, 'RESPONSE.RECEIVED': [on['RESPONSE.RECEIVED'][0]] } } } } as typeof cfg,
+    ict.implementations as never,
+  );
+  assert.match(exhaustiveChecks(ictSpec, buggy, defaultSipTimers, 4) ?? '', /486 → 200: every 2xx reaches the TU/);
+});
+
+test('INVITE client: a 2xx after the 487 (another branch) goes to the TU; the transaction ACKs only the 487', () => {
+  const h = harness(ict, ['sendAck', 'passToTU']);
+  h.actor.send({ type: 'SEND', request: 'INVITE' });
+  h.actor.send({ type: 'RESPONSE.RECEIVED', status: 180, response: 'A180' });
+  h.actor.send({ type: 'RESPONSE.RECEIVED', status: 487, response: 'A487' });
+  h.actor.send({ type: 'RESPONSE.RECEIVED', status: 200, response: 'B200' });
+  h.actor.send({ type: 'RESPONSE.RECEIVED', status: 200, response: 'B200' });
+  assert.deepEqual(h.log.filter((l) => l.action === 'passToTU').map((l) => l.params.response), ['A180', 'A487', 'B200', 'B200']);
+  assert.deepEqual(h.log.filter((l) => l.action === 'sendAck').map((l) => l.params.response), ['A487']);
+  assert.ok(h.actor.getSnapshot().matches('completed'));
+  assert.deepEqual(h.actor.getSnapshot().output, undefined);
+});
 
 test('model coverage: every RFC state and every timer is exercised', async () => {
   const expect: Array<[MachineSpec, string[], string[]]> = [

@@ -255,7 +255,7 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
       leg.peer.heardFrom(source, true);
       if (res.status >= 300) leg.log.info({ method: p.method, status: res.status, reason: res.reason }, 'in-dialog request failed');
       const contact = res.headers.get('Contact');
-      leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: contact ? contactUriOf(contact) : undefined });
+      leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: contact ? contactUriOf(contact) : undefined, remoteTag: p.remoteTag });
       if (offer && res.status >= 200 && res.status < 300) {
         if (p.method === 'INVITE') sendAck2xx(ua, leg, res);
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
@@ -269,7 +269,7 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
     onTimeout: () => {
       if (offer) leg.session.send({ type: 'REINVITE.DONE', status: 408 });
       if (p.method === 'INVITE' || p.method === 'UPDATE') leg.timer?.send({ type: 'REFRESH.FAILED', status: 408 });
-      leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408 });
+      leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408, remoteTag: p.remoteTag });
       if (p.method === 'BYE') ua.forgetLegLater(leg);
       settleAppRequest(leg, p.cseq, { status: 408, reason: 'Request Timeout', headers: [], body: '' });
     },

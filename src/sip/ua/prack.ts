@@ -106,21 +106,36 @@ export function onPrack(leg: SipLeg, tx: ServerTransaction): void {
  * response is not processed further.
  */
 export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse): boolean {
-  if (ua.reliableProvisionals === 'off' || !has100rel(res.headers, 'Require')) return true;
-  const rseq = parseRSeq(res.headers.get('RSeq'));
-  const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag;
-  const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
-  if (rseq === undefined || !tag || !cseq) {
-    leg.log.info({ status: res.status }, 'reliable provisional without a valid RSeq or To tag: not PRACKed');
+  const ev = reliableEvent(ua, res);
+  if (!ev) {
+    if (ev === null) leg.log.info({ status: res.status }, 'reliable provisional without a valid RSeq or To tag: not PRACKed');
     return true;
   }
   leg.rel ??= ua.spawnReliableProvisional(leg, { role: 'uac', t1: ua.timers.t1 });
-  const ev = { type: 'RELIABLE' as const, tag, rseq, cseq: cseq.seq, status: res.status };
   if (!leg.rel.getSnapshot().can(ev)) return false;
   leg.rel.send(ev);
   // §5: an answer in a reliable 18x is the answer to our offer (early media).
   if (res.body.length && !leg.sdp) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
   return true;
+}
+
+/** UAC: a reliable 18x as the machine's event; undefined when not reliable, null when malformed. */
+function reliableEvent(ua: SipUserAgent, res: SipResponse) {
+  if (ua.reliableProvisionals === 'off' || !has100rel(res.headers, 'Require')) return undefined;
+  const rseq = parseRSeq(res.headers.get('RSeq'));
+  const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag;
+  const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
+  if (rseq === undefined || !tag || !cseq) return null;
+  return { type: 'RELIABLE' as const, tag, rseq, cseq: cseq.seq, status: res.status };
+}
+
+/**
+ * UAC: a reliable 18x the machine would not PRACK (a retransmission, or out of order). §4: it is
+ * not processed further, so it must not even turn the call's dialog back to its branch (forks.ts).
+ */
+export function repeatedReliable(ua: SipUserAgent, leg: SipLeg, res: SipResponse): boolean {
+  const ev = reliableEvent(ua, res);
+  return !!ev && leg.rel !== undefined && !leg.rel.getSnapshot().can(ev);
 }
 
 /** What the machine's actions do on the wire. */

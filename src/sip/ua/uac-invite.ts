@@ -17,7 +17,7 @@ import { SipLeg } from './legs.js';
 import { bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import { offerHeaders, offerOnInvite, parseMinSE, uacHeaders } from './session-timer.js';
-import { inviteHeaders as prackInviteHeaders, onProvisional } from './prack.js';
+import { inviteHeaders as prackInviteHeaders, onProvisional, repeatedReliable } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
 
 let defaultResolver: SipDnsResolver | undefined;
@@ -154,6 +154,9 @@ export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
 function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, source: Endpoint): void {
   // It echoed our branch: whoever sent it got our INVITE.
   leg.peer.heardFrom(source, true);
+  // RFC 3262 §4: a retransmitted or out-of-order reliable 18x goes no further, not even to the
+  // branches machine (it would turn the call's dialog back to that branch's early dialog).
+  if (res.status > 100 && res.status < 200 && repeatedReliable(ua, leg, res)) return;
   // Early dialogs, the winning 2xx and the 2xx of other branches (a forking proxy): forks.ts.
   if (res.status > 100) onBranchResponse(ua, leg, res);
   if (res.status < 200) {
@@ -231,11 +234,14 @@ export function sendCancel(ua: SipUserAgent, leg: SipLeg): void {
   ua.transactions.request(cancel, leg.remote, { onResponse: () => {} });
 }
 
-/** A 2xx for our INVITE after its transaction ended (§13.2.2.4): ACK it again. */
+/** A 2xx for our INVITE after its transaction ended (§13.2.2.4): ACKed again, or ACKed and ended with a BYE. */
 export function onStrayResponse(ua: SipUserAgent, res: SipResponse, source: Endpoint): void {
   const cseq = res.headers.parsedFirst('CSeq', parseCSeq);
   if (!cseq || cseq.method !== 'INVITE' || res.status < 200 || res.status >= 300) return;
-  const leg = ua.legs.byCall(res.headers.get('Call-ID'));
+  const callId = res.headers.get('Call-ID');
+  // A call whose INVITE failed is forgotten, but another branch may still answer it (over TCP
+  // past its transaction): its branches machine ACKs and BYEs that 2xx.
+  const leg = ua.legs.byCall(callId) ?? (callId ? ua.failedInvites.get(callId)?.leg : undefined);
   if (!leg || leg.role !== 'uac') return;
   leg.peer.heardFrom(source, true);
   // The winner's again: ACKed again; another branch's: ACKed and sent a BYE (forks.ts).

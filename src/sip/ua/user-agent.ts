@@ -68,6 +68,11 @@ export class SipUserAgent implements TransactionUser {
   readonly stats: SipStats = emptySipStats();
   // The rest is for the ua/ rooms, not for users of the class.
   /** @internal */ readonly legs = new LegRegistry();
+  /**
+   * @internal UAC legs forgotten after their INVITE failed, by Call-ID: their branches actor
+   * lingers as long as the INVITE transaction may still bring another branch's 2xx (forks.ts).
+   */
+  readonly failedInvites = new Map<string, { leg: SipLeg; timer: NodeJS.Timeout }>();
   /** @internal */ readonly pendingInvites: PendingInvites;
   /** @internal */ readonly authThrottle: AuthThrottle | undefined;
   /** @internal */ readonly digest: DigestServer | undefined;
@@ -148,7 +153,7 @@ export class SipUserAgent implements TransactionUser {
       resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
       sendRefresh: (leg, method) => sendRefresh(this, leg, method),
     });
-    this.forksMachine = provideInviteForks(this, (id) => this.legs.bySession(id));
+    this.forksMachine = provideInviteForks(this, (id) => this.legs.bySession(id) ?? this.failedInvites.get(id.slice(4))?.leg);
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
@@ -214,6 +219,8 @@ export class SipUserAgent implements TransactionUser {
     await this.clients?.stopAll();
     this.registrar?.clear();
     for (const leg of this.legs.values()) leg.stopTimers();
+    for (const f of this.failedInvites.values()) clearTimeout(f.timer);
+    this.failedInvites.clear();
     this.transactions.stopAll();
     await Promise.all(this.streams.map((st) => st.close()));
     await this.transport.close();
@@ -419,6 +426,20 @@ export class SipUserAgent implements TransactionUser {
     this.opts.supervisor.stop(inviteSessionId(leg.callId));
     if (leg.timer) this.opts.supervisor.stop(sessionTimerId(leg.callId));
     if (leg.rel) this.opts.supervisor.stop(reliableProvisionalId(leg.callId));
-    if (leg.forks) this.opts.supervisor.stop(inviteForksId(leg.callId));
+    if (leg.forks?.getSnapshot().matches('failed')) this.lingerFailedInvite(leg);
+    else if (leg.forks) this.opts.supervisor.stop(inviteForksId(leg.callId));
+  }
+
+  /**
+   * A failed INVITE's branches actor outlives its leg while the transaction can still match a 2xx
+   * (Timer D on UDP; a stray after it, on TCP): the machine ACKs and BYEs each such branch once.
+   */
+  private lingerFailedInvite(leg: SipLeg): void {
+    const timer = setTimeout(() => {
+      this.failedInvites.delete(leg.callId);
+      this.opts.supervisor.stop(inviteForksId(leg.callId));
+    }, Math.max(32_000, 64 * this.timers.t1));
+    timer.unref();
+    this.failedInvites.set(leg.callId, { leg, timer });
   }
 }
