@@ -93,6 +93,8 @@ export class SipLeg implements CallWire {
   peerAllow: ReadonlySet<string> | undefined;
   /** UAS: a PRACK awaiting the reliable provisional actor's verdict. */
   prackTx: ServerTransaction | undefined;
+  /** UAS: an early UPDATE's offer awaiting the reliable provisional actor's verdict (early-update.ts). */
+  updateTx: ServerTransaction | undefined;
   /** UAS: what our 2xx to the INVITE says about the session timer (negotiated when it arrived). */
   inviteTimer: UasSessionTimer | undefined;
   /**
