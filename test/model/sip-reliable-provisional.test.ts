@@ -312,7 +312,7 @@ test('reliable provisionals (UAS): an UPDATE offer in the early dialog (RFC 3311
  */
 function randomUpdates(machine: typeof sipReliableProvisionalMachine, delayedOffer: boolean, n = 400): void {
   let seed = 16;
-  const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % k);
+  const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), Math.floor(seed / 65536) % k); // (the high bits: the low ones cycle)
   for (let i = 0; i < n; i++) {
     const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
     const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
