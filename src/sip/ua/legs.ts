@@ -169,15 +169,30 @@ export class SipLeg implements CallWire {
 
   sendProgress(code: number): void {
     if (code === 180) return; // the session machine sends it when the call rings
-    // RFC 3262: reliable (a 183 then carries our answer: prack.ts), else a plain 18x without SDP.
+    // RFC 3262: reliable (a 183 then carries our answer: prack.ts); else, to a caller without
+    // 100rel, a 183 with our answer all the same (gateways play what it brings; the 2xx repeats
+    // it) unless `unreliableEarlyMedia: false`; any other 18x goes plain without SDP.
     if (this.rel || startReliableForEarlyMedia(this.ua, this, code)) this.rel!.send({ type: 'PROVISIONAL', status: code });
+    else if (code === 183 && this.answerSdp !== undefined && this.ua.opts.unreliableEarlyMedia !== false) return this.sendUnreliableEarlyAnswer();
     else this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
     this.session.send({ type: 'PROGRESS.SENT' });
   }
 
-  /** Whether our answer went in a reliable 183, so media flows before the 2xx (the reliable provisional machine knows). */
+  private sendUnreliableEarlyAnswer(): void {
+    const body = this.answerSdp!;
+    this.inviteTx?.reply(183, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]], body, contentType: 'application/sdp' });
+    this.session.send({ type: 'PROGRESS.SENT' });
+    const before = this.earlyMedia();
+    this.session.send({ type: 'EARLY_ANSWER.SENT' });
+    if (!before && this.earlyMedia()) this.startEarlyMedia();
+  }
+
+  /**
+   * Whether our answer went before the 2xx, so media flows: in a reliable 183 (the reliable
+   * provisional machine knows) or an unreliable one (the INVITE session machine knows).
+   */
   earlyMedia(): boolean {
-    return this.rel?.getSnapshot().context.earlyAnswer === true;
+    return this.rel?.getSnapshot().context.earlyAnswer === true || this.session.getSnapshot().context.earlyAnswer;
   }
 
   /** Our answer went in a reliable 183: a play() waiting for the answer may start now. */
