@@ -195,7 +195,7 @@ export class SipLeg implements CallWire {
     return this.rel?.getSnapshot().context.earlyAnswer === true || this.session.getSnapshot().context.earlyAnswer;
   }
 
-  /** Our answer went in a reliable 183: a play() waiting for the answer may start now. */
+  /** Our answer went in a 183 (reliable or not): a play() waiting for the answer may start now. */
   startEarlyMedia(): void {
     this.ua.calls.driverOf(this.call)?.earlyMedia();
   }
