@@ -3,6 +3,7 @@
 // our offer (in the reliable 180 of an INVITE without one) awaits its PRACK gets 491; once the
 // offer/answer is done it is answered in the 200, media moves to its address, and the 2xx to the
 // INVITE carries that latest answer (or, after our offer in the 180, no SDP). A bodyless one: 200.
+// To a caller without 100rel our answer goes in an unreliable 183, which answers nothing binding: 500.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Call } from '../../src/index.js';
@@ -116,4 +117,39 @@ test('early UPDATE, INVITE without an offer: 491 while our offer in the reliable
   send('ACK', 1, ok.headers.get('To')!);
   send('BYE', 5, ok.headers.get('To')!);
   assert.equal((await reply(5, 'BYE')).status, 200);
+});
+
+test('a caller without 100rel: our answer in an unreliable 183 (early media), an UPDATE offer still gets 500 (nothing binding was answered), the 2xx repeats the answer', async () => {
+  let call: Call | undefined;
+  const e = await engines.start({
+    onIncomingCall: (c) => {
+      call = c;
+      return { action: 'defer' };
+    },
+  });
+  const c = await rawPeer();
+  const port = e.sipPort!;
+  const callId = `eupd-unrel-${Math.random().toString(36).slice(2)}@x`;
+  const SDPH = { 'Content-Type': 'application/sdp' };
+  c.send(request('INVITE', port, c.port, { ...SDPH, 'Call-ID': callId }, sdp(27990, 1)), port);
+  await waitFor(() => call !== undefined, 'the call offered to the app');
+  let early = false;
+  call!.once('earlyMedia', () => (early = true));
+  call!.progress(183);
+  const progress = await c.response((r) => r.status === 183);
+  assert.equal(progress.headers.get('Require'), undefined, 'unreliable');
+  assert.equal(progress.headers.get('RSeq'), undefined);
+  assert.match(progress.body.toString(), /^m=audio \d+ RTP\/AVP 0/m, 'the 183 carries our answer');
+  assert.ok(early, 'the call emitted earlyMedia');
+  const to = progress.headers.get('To')!;
+  c.send(request('UPDATE', port, c.port, { ...SDPH, 'Call-ID': callId, CSeq: '2 UPDATE', To: to }, sdp(27994, 2)), port);
+  const refused = await c.response((r) => r.headers.get('CSeq') === '2 UPDATE');
+  assert.equal(refused.status, 500);
+  assert.match(refused.headers.get('Retry-After') ?? '', /^\d+$/);
+  call!.answer();
+  const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
+  assert.equal(ok.body.toString(), progress.body.toString(), 'the 2xx repeats the answer');
+  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: ok.headers.get('To')! }), port);
+  c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '3 BYE', To: ok.headers.get('To')! }), port);
+  assert.equal((await c.response((r) => r.headers.get('CSeq') === '3 BYE')).status, 200);
 });
