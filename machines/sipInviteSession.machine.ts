@@ -6,7 +6,9 @@
 //   our 180 and the early dialog it makes wait: an answer or refusal in that same step goes out
 //   alone (no 180 ahead of it) and takes the dialog straight from init to confirmed (or
 //   terminated); otherwise the 180 goes and the dialog becomes early when the step ends. A 183 the
-//   app sent in the step stands in for the 180 (no 180 after early media).
+//   app sent in the step stands in for the 180 (no 180 after early media). Our answer in an
+//   unreliable 183 (early media to a caller without 100rel) is context `earlyAnswer`: media may
+//   flow before the 2xx, which carries the answer again; it counts only before our final response.
 // - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
 //   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
@@ -48,6 +50,8 @@ export interface SipInviteSessionContext {
   reinvite?: SipHoldDirection;
   /** The hold/resume asked for while one was in flight. */
   queued?: SipHoldDirection;
+  /** UAS: our answer went in an unreliable 183 before our final response (early media without 100rel). */
+  earlyAnswer: boolean;
 }
 
 export type SipInviteSessionEvent =
@@ -56,6 +60,8 @@ export type SipInviteSessionEvent =
   | { type: 'RINGING' }
   /** We sent another provisional (a 183) with the dialog's tag. */
   | { type: 'PROGRESS.SENT' }
+  /** That 183 went unreliably with our SDP answer (a caller without 100rel): early media. */
+  | { type: 'EARLY_ANSWER.SENT' }
   /** The INVITE's own step (the app was asked about the call) is over. */
   | { type: 'OFFER.END' }
   /** We refused the INVITE (non-2xx final; our 2xx is 2XX.SENT). */
@@ -124,6 +130,7 @@ export const sipInviteSessionMachine = setup({
     takeQueued: assign(({ context }) => ({ reinvite: context.queued, queued: undefined })),
     clearReinvite: assign({ reinvite: undefined, queued: undefined }),
     dropQueued: assign({ queued: undefined }),
+    markEarlyAnswer: assign({ earlyAnswer: true }),
   },
   guards: {
     canRetryAuth: and([({ event }) => event.type === 'INVITE.REJECTED' && event.retryable, stateIn('#sipInviteSession.active.auth.untried')]),
@@ -152,6 +159,7 @@ export const sipInviteSessionMachine = setup({
     unconfirmedLimit: input.unconfirmedLimit,
     heldAtStart: input.heldByRemote ?? false,
     ack: { interval: input.t1, elapsed: 0, sent: 0 },
+    earlyAnswer: false,
   }),
   initial: 'active',
   states: {
@@ -205,6 +213,11 @@ export const sipInviteSessionMachine = setup({
             rejected: {},
           },
           on: {
+            // Only while the INVITE awaits our final response (UAS); after it a 183 is no more.
+            'EARLY_ANSWER.SENT': {
+              guard: or(['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing'].map((s) => stateIn(`#sipInviteSession.active.invite.${s}`))),
+              actions: 'markEarlyAnswer',
+            },
             // Final responses: a 2xx after our CANCEL still creates the dialog; it is ended with a BYE.
             'INVITE.ANSWERED': [
               { guard: or([stateIn('#sipInviteSession.active.invite.cancelQueued'), stateIn('#sipInviteSession.active.invite.cancelling')]), target: '.answered', actions: raise({ type: 'HANGUP' }) },

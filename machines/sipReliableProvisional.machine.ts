@@ -12,6 +12,10 @@
 // carries the answer), and then the 2xx carries no SDP. An INVITE with an offer gets our answer in
 // the first reliable 183 (early media, RFC 3262 §5: the caller hears us before the answer); the
 // 2xx repeats that same answer (RFC 3261 §13.2.1: the caller takes the first and ignores the rest).
+// An UPDATE with an offer in the early dialog (RFC 3311 §5.2) is answered in its 200 once the
+// INVITE's offer/answer is done (our answer went in a reliable 183, or our offer's PRACK answered
+// it); while our offer in an 18x awaits its PRACK it gets 491, while the INVITE's offer has no
+// answer yet 500 with Retry-After. After it the 2xx carries the latest answer (the runtime's bytes).
 //
 // UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
 // of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
@@ -65,6 +69,8 @@ export type SipReliableProvisionalEvent =
   | { type: 'ANSWER' }
   /** A non-2xx final response went (refusal, 487 after CANCEL): nothing more is retransmitted. */
   | { type: 'FINAL' }
+  /** An UPDATE with an SDP offer arrived in the early dialog (before our final response). */
+  | { type: 'UPDATE.OFFER' }
   // UAC
   /** A reliable 18x (Require: 100rel, RSeq) of the early dialog `tag`, to our INVITE of CSeq `cseq`. */
   | { type: 'RELIABLE'; tag: string; rseq: number; cseq: number; status: number };
@@ -112,6 +118,10 @@ export const sipReliableProvisionalMachine = setup({
     rejectPrack: () => {},
     /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (the answer, repeated if a 183 carried it; none after our offer in an 18x). */
     sendAnswer: (_, _params: { sdp: boolean }) => {},
+    /** UAS: 200 to the early UPDATE with our answer to its offer (media follows its address). */
+    answerUpdate: () => {},
+    /** UAS: refuse the early UPDATE's offer: 491 (our offer is out) or 500 with Retry-After (the INVITE's offer is unanswered). */
+    refuseUpdate: (_, _params: { status: 491 | 500 }) => {},
     /** UAS: no PRACK within 64*T1: reject the INVITE with a 5xx (§3). */
     giveUp: () => {},
     /** UAC: PRACK this provisional (RAck: rseq cseq INVITE) in its early dialog. */
@@ -131,6 +141,11 @@ export const sipReliableProvisionalMachine = setup({
     prackMatches: ({ context, event }) =>
       event.type === 'PRACK' && context.pending !== undefined && event.rseq === context.pending.rseq && event.cseq === context.inviteCSeq && event.method === 'INVITE',
     hasQueued: ({ context }) => context.queued !== undefined,
+    // RFC 3311 §5.2: our offer (in a reliable 18x) has no answer yet: its PRACK brings it.
+    ourOfferOut: ({ context }) => context.pending?.offer === true,
+    // …and the early offer/answer is not done: the INVITE's offer has no answer (no reliable 183
+    // carried it), or (no offer in the INVITE) ours has not gone yet.
+    offerAnswerOpen: ({ context }) => !(context.delayedOffer ? context.offered : context.earlyAnswer),
     answerHeld: stateIn('#sipReliableProvisional.uas.unacked.answer.held'),
     // The wait that just ended used up the 64*T1 budget.
     exhausted: ({ context }) => context.elapsed + nextWait(context) >= budget(context),
@@ -166,6 +181,12 @@ export const sipReliableProvisionalMachine = setup({
       on: {
         // Whatever is not the outstanding provisional's PRACK (handled in `unacked`) gets 481.
         PRACK: { actions: 'rejectPrack' },
+        // Before our final response (idle, unacked): once it went, the UPDATE is the confirmed dialog's.
+        'UPDATE.OFFER': [
+          { guard: 'ourOfferOut', actions: { type: 'refuseUpdate', params: { status: 491 } } },
+          { guard: 'offerAnswerOpen', actions: { type: 'refuseUpdate', params: { status: 500 } } },
+          { actions: 'answerUpdate' },
+        ],
       },
       states: {
         idle: {
@@ -209,9 +230,9 @@ export const sipReliableProvisionalMachine = setup({
           },
         },
         /** The INVITE has its final response (or our 2xx went): PRACKs now match nothing. */
-        done: {},
+        done: { on: { 'UPDATE.OFFER': {} } },
         /** No PRACK came within 64*T1: the INVITE was rejected. */
-        failed: {},
+        failed: { on: { 'UPDATE.OFFER': {} } },
       },
     },
     uac: {

@@ -152,6 +152,12 @@ export interface EngineOptions {
      */
     reliableProvisionals?: ReliableProvisionalMode;
     /**
+     * Early media to a caller without 100rel (true, the default): `call.progress(183)` on an inbound
+     * call whose INVITE had an offer sends the 183 unreliably with our SDP answer, media starts, and
+     * the 2xx repeats the answer (what many gateways rely on). false: that 183 carries no SDP.
+     */
+    unreliableEarlyMedia?: boolean;
+    /**
      * How `call.hold()`/`call.resume()` send their offer: 'INVITE' (default, a re-INVITE) or
      * 'UPDATE' (RFC 3311, an UPDATE with the SDP offer, answered in its 200) toward a peer whose
      * Allow names UPDATE; a peer that does not still gets a re-INVITE.

@@ -165,6 +165,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             resolver: opts.sip?.resolver,
             sessionTimers: opts.sip?.sessionTimers,
             reliableProvisionals: opts.sip?.reliableProvisionals,
+            unreliableEarlyMedia: opts.sip?.unreliableEarlyMedia,
             holdMethod: opts.sip?.holdMethod,
           });
 

@@ -2,8 +2,11 @@
 // supports 100rel gets the app's 183 reliably with our SDP answer in it, PRACKs it, and gets the
 // 200 with the same answer (scenarios/uac-100rel-early-media.xml); the tone the app plays before
 // answering reaches the SDP's media address (a UDP socket of this test) between the 183 and the
-// answer. A caller without 100rel gets a plain 183 without SDP and no media before the answer
-// (scenarios/uac-early-media-no100rel.xml).
+// answer. A caller without 100rel gets an unreliable 183 with our answer and the tone before the
+// answer (scenarios/uac-early-media-unreliable.xml), or with `unreliableEarlyMedia: false` a plain
+// 183 without SDP and no media before the answer (scenarios/uac-early-media-no100rel.xml). An UPDATE with a new offer after the PRACK (RFC 3311
+// §5.2) gets our answer in its 200, the tone moves to its new media address (a second socket), and
+// the 200 to the INVITE carries that latest answer (scenarios/uac-100rel-early-update.xml).
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -16,6 +19,12 @@ import { LOOPBACK } from './helpers/procs.js';
 before(() => {
   requireSipp();
 });
+
+/** The o= line's session id and version of an SDP body. */
+function origin(sdp: string | undefined): { id: string; version: number } | undefined {
+  const m = /^o=\S+ (\S+) (\d+) /m.exec(sdp ?? '');
+  return m ? { id: m[1]!, version: Number(m[2]) } : undefined;
+}
 
 /** A UDP socket standing in for the caller's media address: the arrival time of each RTP packet (PT 0). */
 async function rtpSink(): Promise<{ port: number; arrivals: number[]; close(): void }> {
@@ -86,12 +95,49 @@ test('SIPp uac with Supported: 100rel and an offer: reliable 183 with our answer
   }
 });
 
-test('SIPp uac without 100rel: a plain 183 without SDP, no RTP before the answer, the answer in the 200', { timeout: 30_000 }, async () => {
+test('SIPp uac without 100rel: an unreliable 183 with our answer, early RTP, the 200 repeats the answer', { timeout: 30_000 }, async () => {
+  const sink = await rtpSink();
+  let earlyAt = 0;
+  let answerAt = 0;
+  const e = await startEngine({
+    rtpPorts: '27340-27379',
+    decide: (rec) => {
+      rec.call.once('earlyMedia', () => (earlyAt = Date.now()));
+      rec.call.progress(183);
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 3000, amplitude: 8000 });
+      setTimeout(() => {
+        answerAt = Date.now();
+        rec.call.answer();
+      }, 800);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath('uac-early-media-unreliable'), remote: `127.0.0.1:${e.sipPort}`, vars: { rtp_port: sink.port }, traceMessages: true });
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
+    assert.equal(r.exitCode, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+    assert.equal(r.stats?.failedCalls, 0, why);
+    await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    assert.ok(early && /^m=audio \d+ RTP\/AVP 0/m.test(early), `the 183 carries our SDP answer: ${String(early)}\n${why}`);
+    assert.equal(traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m), early, 'the 200 repeats the answer the 183 carried');
+    assert.ok(earlyAt > 0 && answerAt > earlyAt, 'early media started before the answer');
+    const before = sink.arrivals.filter((t) => t < answerAt);
+    assert.ok(before.length >= 20, `${before.length} RTP packets reached the caller's media address before the answer (want >= 20)`);
+  } finally {
+    sink.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac without 100rel, unreliableEarlyMedia: false: a plain 183 without SDP, no RTP before the answer, the answer in the 200', { timeout: 30_000 }, async () => {
   const sink = await rtpSink();
   let answerAt = 0;
   let early = false;
   const e = await startEngine({
     rtpPorts: '27260-27299',
+    sip: { unreliableEarlyMedia: false },
     decide: (rec) => {
       rec.call.once('earlyMedia', () => (early = true));
       rec.call.progress(183);
@@ -111,12 +157,66 @@ test('SIPp uac without 100rel: a plain 183 without SDP, no RTP before the answer
     await within(e.incoming[0]!.end, 10_000, 'the call to end');
     assert.equal(traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m), '', 'the 183 has no body');
     assert.match(traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m) ?? '', /^m=audio \d+ RTP\/AVP 0/m, 'the answer is in the 200');
-    assert.equal(early, false, 'no early media without 100rel');
+    assert.equal(early, false, 'no early media without 100rel when it is off');
     assert.ok(answerAt > 0);
     assert.equal(sink.arrivals.filter((t) => t < answerAt).length, 0, 'no RTP before the answer');
     assert.ok(sink.arrivals.length >= 10, `the tone played after the answer (${sink.arrivals.length} packets)`);
   } finally {
     sink.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, the early RTP moves to its port, the 200 carries the latest answer', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  let answerAt = 0;
+  const e = await startEngine({
+    rtpPorts: '27300-27339',
+    decide: (rec) => {
+      rec.call.progress(183);
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 4000, amplitude: 8000 });
+      // Long enough for the UPDATE (right after the PRACK's 200) and 20 ms frames at its new port.
+      setTimeout(() => {
+        answerAt = Date.now();
+        rec.call.answer();
+      }, 1200);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    const r = await runSipp({
+      timeoutMs: 20_000,
+      scenario: scenarioPath('uac-100rel-early-update'),
+      remote: `127.0.0.1:${e.sipPort}`,
+      vars: { rtp_port: first.port, rtp_port2: second.port },
+      traceMessages: true,
+    });
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
+    assert.equal(r.exitCode, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+    assert.equal(r.stats?.failedCalls, 0, why);
+    const end = await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    assert.equal(end.reason, 'remote-hangup');
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    const updated = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*3 UPDATE/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    assert.match(updated ?? '', /^m=audio \d+ RTP\/AVP 0/m, `the UPDATE's 200 carries an answer\n${why}`);
+    // RFC 3264 §8: the same session, a newer version; the 2xx carries that latest answer.
+    const o183 = origin(early);
+    const oUpdate = origin(updated);
+    assert.ok(o183 && oUpdate, `o= lines in the 183 and the UPDATE's 200\n${why}`);
+    assert.equal(oUpdate.id, o183.id, 'the same SDP session');
+    assert.ok(oUpdate.version > o183.version, `the UPDATE's answer has a newer o= version (${o183.version} -> ${oUpdate.version})`);
+    assert.equal(final, updated, 'the 200 to the INVITE carries the answer the UPDATE got');
+    // The tone went to the first address, then to the UPDATE's, before the call was answered.
+    const moved = second.arrivals.filter((t) => t < answerAt);
+    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the UPDATE's media address before the answer (want >= 20)`);
+    const movedAt = moved[0]!;
+    assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
+  } finally {
+    first.close();
+    second.close();
     await e.close();
   }
 });

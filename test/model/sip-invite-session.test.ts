@@ -45,6 +45,7 @@ const uacEvents: SipInviteSessionEvent[] = [
 const uasEvents: SipInviteSessionEvent[] = [
   { type: 'RINGING' },
   { type: 'PROGRESS.SENT' },
+  { type: 'EARLY_ANSWER.SENT' },
   { type: 'OFFER.END' },
   { type: 'INVITE.REFUSED' },
   { type: '2XX.SENT' },
@@ -188,6 +189,34 @@ function spied(input: SipInviteSessionInput, machine = sipInviteSessionMachine, 
   return { actor, log, did, send, at: () => stateToString(actor.getSnapshot().value) };
 }
 
+/**
+ * Early media without 100rel: our answer in an unreliable 183 counts only while the INVITE awaits
+ * our final response (before a 2xx or a refusal, and before the session ended).
+ */
+function earlyAnswerRule(events: EventObject[], snap: Snap): void {
+  const over = (i: number) => events.slice(0, i).some((e) => e.type === '2XX.SENT' || e.type === 'INVITE.REFUSED' || e.type === 'SESSION.END');
+  const want = events.some((e, i) => e.type === 'EARLY_ANSWER.SENT' && !over(i));
+  assert.equal(snap.context.earlyAnswer, want, 'early media only from a 183 before our final response');
+}
+
+/** The shortest paths reach each (state, context) once; random UAS sequences also reach it the wrong way. */
+function randomEarlyAnswers(machine: typeof sipInviteSessionMachine, n = 500): void {
+  let seed = 183;
+  const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), Math.floor(seed / 65536) % k); // (the high bits: the low ones cycle)
+  for (let i = 0; i < n; i++) {
+    const a = createActor(machine, { input: uasInput }).start();
+    const sent: EventObject[] = [];
+    for (let j = 0, len = 1 + rnd(8); j < len; j++) {
+      const ev = uasEvents[rnd(uasEvents.length)]!;
+      sent.push(ev);
+      a.send(ev);
+    }
+    const snap = a.getSnapshot();
+    if (snap.status === 'active') earlyAnswerRule(sent, snap);
+    a.stop();
+  }
+}
+
 describe('sipInviteSession machine: model paths with an RFC oracle', () => {
   test('UAC: INVITE, CANCEL gating, auth retry, re-INVITE queue and glare, BYE', async () => {
     const r = await runModel({ machine: sipInviteSessionMachine, input: uacInput, events: uacEvents, oracle, states: { ended: () => {} } });
@@ -195,8 +224,32 @@ describe('sipInviteSession machine: model paths with an RFC oracle', () => {
   });
 
   test('UAS: 2xx until ACK, BYE after the ACK, re-INVITE, remote hold', async () => {
-    const r = await runModel({ machine: sipInviteSessionMachine, input: uasInput, events: uasEvents, oracle, states: { ended: () => {} } });
+    const r = await runModel({ machine: sipInviteSessionMachine, input: uasInput, events: uasEvents, oracle, states: { ended: () => {} }, afterPath: earlyAnswerRule });
     assert.ok(r.paths > 50, `paths: ${r.paths}`);
+  });
+
+  test('the model tests catch a planted bug (an unreliable 183 after our 2xx counted as early media)', async () => {
+    const buggy = sipInviteSessionMachine.provide({ guards: {} });
+    const cfg = buggy.config;
+    const invite = cfg.states!.active!.states!.invite!;
+    const planted = createMachine(
+      {
+        ...cfg,
+        states: {
+          ...cfg.states,
+          active: {
+            ...cfg.states!.active!,
+            states: { ...cfg.states!.active!.states, invite: { ...invite, on: { ...invite.on, 'EARLY_ANSWER.SENT': { actions: 'markEarlyAnswer' } } } },
+          },
+        },
+      } as typeof cfg,
+      sipInviteSessionMachine.implementations as never,
+    ) as unknown as typeof sipInviteSessionMachine;
+    assert.throws(() => randomEarlyAnswers(planted), /early media only from a 183 before our final response/);
+  });
+
+  test('UAS: early media without 100rel over 500 random event sequences (the rule above)', () => {
+    randomEarlyAnswers(sipInviteSessionMachine);
   });
 
   test('the model tests catch a planted bug (a BYE that does not wait for the re-INVITE)', async () => {

@@ -21,6 +21,7 @@ const uasEvents: SipReliableProvisionalEvent[] = [
   { type: 'PRACK', rseq: 100, cseq: 7, method: 'UPDATE' },
   { type: 'ANSWER' },
   { type: 'FINAL' },
+  { type: 'UPDATE.OFFER' },
 ];
 
 type Ctx = { pending?: { status: number; rseq: number }; queued?: number; elapsed: number; interval: number };
@@ -58,6 +59,7 @@ function uasOracle(from: string, ev: EventObject, snap: { context: Ctx }): strin
 }
 
 function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uasInput & { delayedOffer?: boolean } = uasInput) {
+  // The actions and (as `event:<type>`) the events the actor received, in order.
   const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
   const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
   const m = machine.provide({
@@ -68,6 +70,8 @@ function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uas
       rejectPrack: log('rejectPrack'),
       sendAnswer: log('sendAnswer'),
       giveUp: log('giveUp'),
+      answerUpdate: log('answerUpdate'),
+      refuseUpdate: log('refuseUpdate'),
     },
     // A constant delay for the traversal (the schedule's arithmetic is in the context; timed below).
     delays: { retransmit: T1 },
@@ -79,7 +83,14 @@ function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uas
     oracle: uasOracle as never,
     makeActor: (clock) => {
       wire.length = 0;
-      return createActor(m, { input, clock });
+      return createActor(m, {
+        input,
+        clock,
+        inspect: (e) => {
+          if (e.type === '@xstate.event' && e.event.type === 'UPDATE.OFFER') wire.push({ type: `event:${e.event.type}` });
+          if (e.type === '@xstate.event' && e.event.type === 'FINAL') wire.push({ type: 'event:FINAL' });
+        },
+      });
     },
     states: {
       'uas.idle': (s) => {
@@ -116,7 +127,31 @@ function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uas
       // Only the PRACK of the 18x that carried our offer carries the answer.
       const accepted = wire.filter((w) => w.type === 'acceptPrack');
       accepted.forEach((w, i) => assert.equal(w.params!.answer, input.delayedOffer === true && i === 0));
+      updateOracle(wire);
     },
+  });
+}
+
+/**
+ * RFC 3311 §5.2 for an UPDATE offer in the early dialog, from what went on the wire before it: our
+ * offer sent (in an 18x) and not yet answered (its PRACK) → 491; no answer sent to the INVITE's
+ * offer and no offer/answer of ours done → 500 (with Retry-After); else answered in its 200. Once
+ * the INVITE has its final response (2xx, 5xx for no PRACK, FINAL) the machine leaves it alone.
+ */
+function updateOracle(wire: Array<{ type: string; params?: Record<string, unknown> }>): void {
+  let offerOut = false;
+  let answered = false;
+  let over = false;
+  wire.forEach((w, i) => {
+    if (w.type === 'sendProvisional' && w.params!.offer) offerOut = true;
+    if (w.type === 'sendProvisional' && w.params!.answer) answered = true;
+    if (w.type === 'acceptPrack' && w.params!.answer) [offerOut, answered] = [false, true];
+    if (w.type === 'sendAnswer' || w.type === 'giveUp' || w.type === 'event:FINAL') over = true;
+    if (w.type !== 'event:UPDATE.OFFER') return;
+    const next = wire[i + 1];
+    const got = next?.type === 'answerUpdate' ? 200 : next?.type === 'refuseUpdate' ? next.params!.status : undefined;
+    const want = over ? undefined : offerOut ? 491 : answered ? 200 : 500;
+    assert.equal(got, want, `UPDATE offer #${wire.slice(0, i + 1).filter((x) => x.type === w.type).length}: RFC 3311 §5.2 wants ${String(want)}`);
   });
 }
 
@@ -228,6 +263,105 @@ test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx 
   ) as unknown as typeof sipReliableProvisionalMachine;
   await assert.rejects(runUas(buggy), /expected uas\.unacked\.\(retransmit\.waiting,answer\.held\), machine went to uas\.done|the 2xx waits/);
 });
+
+/**
+ * RFC 3311 §5.2 and RFC 3262 §5 by hand, with the oracle above checking the replies: an UPDATE
+ * offer before the 183's answer is 500; after it, its 200 carries our answer (before and after the
+ * PRACK, while the 2xx is held); with no offer in the INVITE, 491 while ours awaits its PRACK.
+ */
+function earlyUpdateScenario(machine: typeof sipReliableProvisionalMachine, delayedOffer: boolean): string[] {
+  const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
+  const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
+  const m = machine.provide({
+    actions: {
+      sendProvisional: log('sendProvisional'),
+      acceptPrack: log('acceptPrack'),
+      sendAnswer: log('sendAnswer'),
+      answerUpdate: log('answerUpdate'),
+      refuseUpdate: log('refuseUpdate'),
+    },
+  });
+  const a = createActor(m, { input: { ...uasInput, delayedOffer } }).start();
+  const update = () => {
+    wire.push({ type: 'event:UPDATE.OFFER' });
+    a.send({ type: 'UPDATE.OFFER' });
+  };
+  update(); // no early dialog yet, nothing answered
+  a.send({ type: 'PROVISIONAL', status: 180 });
+  update(); // a 180 answers nothing; with a delayed offer ours is in it
+  a.send({ type: 'PRACK', rseq: 100, cseq: 7, method: 'INVITE' });
+  update(); // the PRACK answered our offer (delayed offer); else the INVITE's offer is still open
+  a.send({ type: 'PROVISIONAL', status: 183 });
+  update(); // our answer went in the 183
+  a.send({ type: 'ANSWER' });
+  update(); // the 2xx is held for the PRACK
+  a.send({ type: 'PRACK', rseq: 101, cseq: 7, method: 'INVITE' });
+  update(); // the 2xx went: the confirmed dialog's, not this machine's
+  updateOracle(wire);
+  return wire.filter((w) => w.type === 'answerUpdate' || w.type === 'refuseUpdate').map((w) => (w.type === 'answerUpdate' ? '200' : String(w.params!.status)));
+}
+
+test('reliable provisionals (UAS): an UPDATE offer in the early dialog (RFC 3311 §5.2): 500 before our answer, 200 after it, 491 while our offer is out', () => {
+  assert.deepEqual(earlyUpdateScenario(sipReliableProvisionalMachine, false), ['500', '500', '500', '200', '200']);
+  assert.deepEqual(earlyUpdateScenario(sipReliableProvisionalMachine, true), ['500', '491', '200', '200', '200']);
+});
+
+/**
+ * The generated paths leave out events that change nothing (an UPDATE's reply is one), so the §5.2
+ * oracle also runs over seeded random sequences of every UAS event, timeouts included, on the real actor.
+ */
+function randomUpdates(machine: typeof sipReliableProvisionalMachine, delayedOffer: boolean, n = 400): void {
+  let seed = 16;
+  const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), Math.floor(seed / 65536) % k); // (the high bits: the low ones cycle)
+  for (let i = 0; i < n; i++) {
+    const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
+    const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
+    const m = machine.provide({
+      actions: {
+        sendProvisional: log('sendProvisional'),
+        acceptPrack: log('acceptPrack'),
+        sendAnswer: log('sendAnswer'),
+        giveUp: log('giveUp'),
+        answerUpdate: log('answerUpdate'),
+        refuseUpdate: log('refuseUpdate'),
+      },
+    });
+    const clock = new SimulatedClock();
+    const a = createActor(m, { input: { ...uasInput, delayedOffer }, clock }).start();
+    for (let j = 0, len = 1 + rnd(10); j < len; j++) {
+      const k = rnd(uasEvents.length + 1);
+      if (k === uasEvents.length) {
+        clock.increment(64 * T1); // every retransmission and the 64*T1 budget
+        continue;
+      }
+      const ev = uasEvents[k]!;
+      if (ev.type === 'UPDATE.OFFER' || ev.type === 'FINAL') wire.push({ type: `event:${ev.type}` });
+      a.send(ev);
+    }
+    updateOracle(wire);
+  }
+}
+
+test('reliable provisionals (UAS): UPDATE offers in the early dialog over 800 random event sequences (RFC 3311 §5.2 oracle)', () => {
+  randomUpdates(sipReliableProvisionalMachine, false);
+  randomUpdates(sipReliableProvisionalMachine, true);
+});
+
+for (const [bug, guards] of [
+  ['an UPDATE offer answered before the INVITE offer has its answer', { offerAnswerOpen: () => false }],
+  ['an UPDATE offer answered while our offer awaits its PRACK', { ourOfferOut: () => false }],
+] as const) {
+  test(`reliable provisionals (UAS): the model tests catch a planted bug (${bug})`, async () => {
+    const buggy = createMachine(sipReliableProvisionalMachine.config, {
+      ...sipReliableProvisionalMachine.implementations,
+      guards: { ...sipReliableProvisionalMachine.implementations.guards, ...guards },
+    } as never) as unknown as typeof sipReliableProvisionalMachine;
+    // The random sequences and the scenario each see it.
+    const delayed = 'ourOfferOut' in guards;
+    assert.throws(() => randomUpdates(buggy, delayed), /RFC 3311 §5\.2 wants/);
+    assert.throws(() => earlyUpdateScenario(buggy, delayed), /RFC 3311 §5\.2 wants/);
+  });
+}
 
 test('reliable provisionals (UAS): retransmitted at T1, 3T1, 7T1 … 63T1; the INVITE rejected at 64*T1', () => {
   const clock = new SimulatedClock();

@@ -16,6 +16,7 @@ import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
 import { onPrack } from './prack.js';
+import { onEarlyUpdate } from './early-update.js';
 import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -127,10 +128,12 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
 
 /**
  * UPDATE (RFC 3311): without a body a session refresh (200); with an offer, answered in the 200 as a
- * re-INVITE's would be. §5.2: an offer while ours is out is 491; one before the call's own
- * offer/answer is done (we have not answered the INVITE) is 500 with Retry-After.
+ * re-INVITE's would be. §5.2: an offer while ours is out is 491; one while the call's own
+ * offer/answer is not done is 500 with Retry-After (in the early dialog: early-update.ts).
  */
 function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
+  // Before our final response to the INVITE: the early dialog's rules (early-update.ts).
+  if (leg.inviteTx) return onEarlyUpdate(leg, tx);
   const req = tx.request;
   const timer = refreshTimer(ua, tx);
   if (timer === 'refused') return;

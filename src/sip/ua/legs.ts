@@ -93,6 +93,8 @@ export class SipLeg implements CallWire {
   peerAllow: ReadonlySet<string> | undefined;
   /** UAS: a PRACK awaiting the reliable provisional actor's verdict. */
   prackTx: ServerTransaction | undefined;
+  /** UAS: an early UPDATE's offer awaiting the reliable provisional actor's verdict (early-update.ts). */
+  updateTx: ServerTransaction | undefined;
   /** UAS: what our 2xx to the INVITE says about the session timer (negotiated when it arrived). */
   inviteTimer: UasSessionTimer | undefined;
   /**
@@ -167,18 +169,33 @@ export class SipLeg implements CallWire {
 
   sendProgress(code: number): void {
     if (code === 180) return; // the session machine sends it when the call rings
-    // RFC 3262: reliable (a 183 then carries our answer: prack.ts), else a plain 18x without SDP.
+    // RFC 3262: reliable (a 183 then carries our answer: prack.ts); else, to a caller without
+    // 100rel, a 183 with our answer all the same (gateways play what it brings; the 2xx repeats
+    // it) unless `unreliableEarlyMedia: false`; any other 18x goes plain without SDP.
     if (this.rel || startReliableForEarlyMedia(this.ua, this, code)) this.rel!.send({ type: 'PROVISIONAL', status: code });
+    else if (code === 183 && this.answerSdp !== undefined && this.ua.opts.unreliableEarlyMedia !== false) return this.sendUnreliableEarlyAnswer();
     else this.inviteTx?.reply(code, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]] });
     this.session.send({ type: 'PROGRESS.SENT' });
   }
 
-  /** Whether our answer went in a reliable 183, so media flows before the 2xx (the reliable provisional machine knows). */
-  earlyMedia(): boolean {
-    return this.rel?.getSnapshot().context.earlyAnswer === true;
+  private sendUnreliableEarlyAnswer(): void {
+    const body = this.answerSdp!;
+    this.inviteTx?.reply(183, undefined, { toTag: this.localTag, headers: [['Contact', formatNameAddr(this.contact())]], body, contentType: 'application/sdp' });
+    this.session.send({ type: 'PROGRESS.SENT' });
+    const before = this.earlyMedia();
+    this.session.send({ type: 'EARLY_ANSWER.SENT' });
+    if (!before && this.earlyMedia()) this.startEarlyMedia();
   }
 
-  /** Our answer went in a reliable 183: a play() waiting for the answer may start now. */
+  /**
+   * Whether our answer went before the 2xx, so media flows: in a reliable 183 (the reliable
+   * provisional machine knows) or an unreliable one (the INVITE session machine knows).
+   */
+  earlyMedia(): boolean {
+    return this.rel?.getSnapshot().context.earlyAnswer === true || this.session.getSnapshot().context.earlyAnswer;
+  }
+
+  /** Our answer went in a 183 (reliable or not): a play() waiting for the answer may start now. */
   startEarlyMedia(): void {
     this.ua.calls.driverOf(this.call)?.earlyMedia();
   }

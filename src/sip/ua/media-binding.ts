@@ -48,6 +48,15 @@ export function useSrtp(leg: SipLeg, rtp: RtpSession | undefined, agreement: Srt
   rtp?.setSrtp({ suite: agreement.suite, localKey: agreement.localKey, remoteKey: agreement.remoteKey });
 }
 
+/**
+ * The o= line's session id and the next version (RFC 3264 §5, §8): one session per leg, its
+ * version one up with every description we send, offer or answer, so a changed answer (to a
+ * re-INVITE or an early UPDATE) is told apart from a repeated one.
+ */
+export function sdpOrigin(leg: SipLeg): { sessionId: string; sessionVersion: number } {
+  return { sessionId: leg.callId.replace(/\D/g, '').slice(0, 10) || '1', sessionVersion: leg.localSdpVersion++ };
+}
+
 /** Our SDP (an offer, or the offer in a 200 to a re-INVITE without one), one version up each time. */
 export function buildLocalSdp(leg: SipLeg, direction: SdpDirection = 'sendrecv'): string {
   return createOffer({
@@ -57,8 +66,7 @@ export function buildLocalSdp(leg: SipLeg, direction: SdpDirection = 'sendrecv')
     codecs: leg.sdp ? [leg.sdp.codec] : leg.ua.codecs,
     telephoneEvent: leg.sdp ? (leg.sdp.telephoneEventPt ?? false) : 101,
     direction,
-    sessionId: leg.callId.replace(/\D/g, '').slice(0, 10) || '1',
-    sessionVersion: leg.localSdpVersion++,
+    ...sdpOrigin(leg),
   });
 }
 
@@ -103,6 +111,7 @@ export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { a
     supported: leg.sdp ? [leg.sdp.codec] : ua.codecs,
     telephoneEvent: true,
     ...srtpAnswer(ua, leg),
+    ...sdpOrigin(leg),
   });
   if (!n.ok) return undefined;
   // Once encrypted, a re-offer without usable keys is refused rather than taken to plain RTP.

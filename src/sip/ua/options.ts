@@ -91,6 +91,8 @@ export interface SipUserAgentOptions {
   holdMethod?: 'INVITE' | 'UPDATE';
   /** Reliable provisional responses (RFC 3262, src/sip/ua/prack.ts); default 'supported'. */
   reliableProvisionals?: ReliableProvisionalMode;
+  /** Our answer in an unreliable 183 to a caller without 100rel (default true; legs.ts). */
+  unreliableEarlyMedia?: boolean;
 }
 
 export interface OutboundCallOptions {

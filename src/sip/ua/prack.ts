@@ -9,6 +9,7 @@ import type { HeaderList } from '../codec/header-list.js';
 import { createResponse, type SipResponse } from '../codec/message.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
+import { answerEarlyUpdate, refuseEarlyUpdate } from './early-update.js';
 import { applyRemoteSdp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -173,6 +174,8 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
         answerPrack(leg, 200, 'OK');
       }),
       rejectPrack: on((leg) => answerPrack(leg, 481, 'Call/Transaction Does Not Exist')),
+      answerUpdate: on((leg) => answerEarlyUpdate(ua, leg)),
+      refuseUpdate: on((leg, p: { status: 491 | 500 }) => refuseEarlyUpdate(leg, p.status)),
       sendAnswer: on((leg, p: { sdp: boolean }) => {
         leg.reliableSent = undefined;
         leg.sendAnswerNow(p.sdp);

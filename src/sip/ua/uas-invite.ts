@@ -10,7 +10,7 @@ import { negotiate, parseRemoteSdp, type AudioCodec, type ParsedRemote } from '.
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import { SipLeg } from './legs.js';
-import { applyRemoteSdp, bindMedia, srtpAnswer, useSrtp } from './media-binding.js';
+import { applyRemoteSdp, bindMedia, sdpOrigin, srtpAnswer, useSrtp } from './media-binding.js';
 import { negotiateUas } from './session-timer.js';
 import { startReliableUas, uasReliability } from './prack.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -142,7 +142,7 @@ function offerInvite(
   leg.rtp = rtp;
   let heldByRemote = false;
   if (parsedOffer !== undefined) {
-    const n = negotiate(parsedOffer, { address: ua.advertisedHost, port: rtp.localPort, supported: ua.codecs, telephoneEvent: true, ...srtpAnswer(ua) });
+    const n = negotiate(parsedOffer, { address: ua.advertisedHost, port: rtp.localPort, supported: ua.codecs, telephoneEvent: true, ...srtpAnswer(ua), ...sdpOrigin(leg) });
     if (!n.ok) {
       ua.pendingInvites.settle(leg);
       void rtp.close('not acceptable');

@@ -145,6 +145,9 @@ export class SipUserAgent implements TransactionUser {
     this.referees = refereeRegistry(this);
     this.sessionTimers = sessionTimerConfig(opts.sessionTimers);
     this.reliableProvisionals = reliableProvisionalMode(opts.reliableProvisionals);
+    if (opts.unreliableEarlyMedia !== undefined && typeof opts.unreliableEarlyMedia !== 'boolean') {
+      throw new Error(`sip.unreliableEarlyMedia must be a boolean, got ${String(opts.unreliableEarlyMedia)}`);
+    }
     if (opts.holdMethod !== undefined && opts.holdMethod !== 'INVITE' && opts.holdMethod !== 'UPDATE') {
       throw new Error(`sip.holdMethod must be 'INVITE' or 'UPDATE', got ${String(opts.holdMethod)}`);
     }

@@ -92,6 +92,8 @@ export interface SipWorkersOptions {
     sessionTimers?: SipSessionTimerOptions | false;
     /** Reliable provisional responses (RFC 3262) in every worker (see EngineOptions.sip.reliableProvisionals). */
     reliableProvisionals?: ReliableProvisionalMode;
+    /** Early media to callers without 100rel in every worker (see EngineOptions.sip.unreliableEarlyMedia). */
+    unreliableEarlyMedia?: boolean;
     /** Hold/resume by re-INVITE or UPDATE in every worker (see EngineOptions.sip.holdMethod). */
     holdMethod?: 'INVITE' | 'UPDATE';
   };

@@ -1,0 +1,66 @@
+// UPDATE in the early dialog as the callee (RFC 3311 §5.2), before our final response to the
+// INVITE. Whether an offer in it may be answered (the INVITE's offer/answer done in a reliable
+// 18x and its PRACK, nothing of ours outstanding) is the reliable provisional machine's call
+// (machines/sipReliableProvisional.machine.ts, `UPDATE.OFFER`); here are its wire effects. An
+// answered offer moves media to the UPDATE's address as a re-INVITE's does, and our later 2xx to
+// the INVITE carries this latest answer.
+import { formatNameAddr } from '../codec/headers.js';
+import type { ServerTransaction } from '../transactions/layer.js';
+import type { SipLeg } from './legs.js';
+import { answerReoffer } from './media-binding.js';
+import type { SipUserAgent } from './user-agent.js';
+
+/**
+ * An UPDATE (its CSeq accepted by the dialog actor) while the INVITE has no final response yet.
+ * No session timer is negotiated here: the INVITE's 2xx does that.
+ */
+export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
+  const req = tx.request;
+  const contact: [string, string] = ['Contact', formatNameAddr(leg.contact())];
+  if (req.body.length === 0) {
+    tx.reply(200, 'OK', { headers: [contact] });
+    return;
+  }
+  if ((req.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
+    tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/sdp']] });
+    return;
+  }
+  leg.updateTx = tx;
+  leg.rel?.send({ type: 'UPDATE.OFFER' });
+  // No machine (no reliable 18x, so no early offer/answer took place), or it let this one be.
+  if (leg.updateTx === tx) {
+    leg.updateTx = undefined;
+    refuse(tx, 500);
+  }
+}
+
+/** The machine's `answerUpdate`: our answer in the UPDATE's 200; 488 when nothing in the offer is acceptable. */
+export function answerEarlyUpdate(ua: SipUserAgent, leg: SipLeg): void {
+  const tx = leg.updateTx;
+  leg.updateTx = undefined;
+  if (!tx) return;
+  const r = answerReoffer(ua, leg, tx.request.body.toString('utf8'));
+  if (!r) {
+    tx.reply(488, 'Not Acceptable Here');
+    return;
+  }
+  // RFC 3261 §13.2.1 has the caller ignore SDP in the 2xx after the answer in a 183; ours then
+  // carries this answer, so a caller that does read it sees the session the UPDATE made.
+  if (leg.answerSdp !== undefined) leg.answerSdp = r.answer;
+  leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
+  tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: r.answer, contentType: 'application/sdp' });
+  leg.log.info('answered an UPDATE offer in the early dialog');
+}
+
+/** The machine's `refuseUpdate`: 491 (our offer is out) or 500 with Retry-After (an offer has no answer yet). */
+export function refuseEarlyUpdate(leg: SipLeg, status: 491 | 500): void {
+  const tx = leg.updateTx;
+  leg.updateTx = undefined;
+  if (tx) refuse(tx, status);
+}
+
+function refuse(tx: ServerTransaction, status: 491 | 500): void {
+  // §5.2: the 500's Retry-After is chosen at random between 0 and 10 s.
+  if (status === 491) tx.reply(491, 'Request Pending');
+  else tx.reply(500, 'Server Internal Error', { headers: [['Retry-After', String(Math.floor(Math.random() * 11))]] });
+}
