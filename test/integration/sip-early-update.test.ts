@@ -28,23 +28,38 @@ async function rawPeer(): Promise<RawSip> {
   return c;
 }
 
-test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP, then answered after the reliable 183; the 2xx carries the latest answer', async () => {
-  let call: Call | undefined;
+const SDPH = { 'Content-Type': 'application/sdp' };
+
+/**
+ * An engine whose app defers every call, and a raw peer with its requests of one dialog: `send`
+ * an in-dialog request with this CSeq and To, `reply` awaits the response to one.
+ */
+async function earlyDialog(tag: string) {
+  const peer: { call?: Call } = {};
   const e = await engines.start({
     onIncomingCall: (c) => {
-      call = c;
+      peer.call = c;
       return { action: 'defer' };
     },
   });
   const c = await rawPeer();
   const port = e.sipPort!;
-  const callId = `eupd-${Math.random().toString(36).slice(2)}@x`;
+  const callId = `${tag}-${Math.random().toString(36).slice(2)}@x`;
+  const invite = (headers: Record<string, string>, body = '') => c.send(request('INVITE', port, c.port, { 'Call-ID': callId, ...headers }, body), port);
   const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
     c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
   const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);
-  const SDPH = { 'Content-Type': 'application/sdp' };
+  const offered = async (): Promise<Call> => {
+    await waitFor(() => peer.call !== undefined, 'the call offered to the app');
+    return peer.call!;
+  };
+  return { c, invite, send, reply, offered };
+}
 
-  c.send(request('INVITE', port, c.port, { ...SDPH, 'Call-ID': callId, Require: '100rel' }, sdp(27990, 1)), port);
+test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP, then answered after the reliable 183; the 2xx carries the latest answer', async () => {
+  const { c, invite, send, reply, offered } = await earlyDialog('eupd');
+
+  invite({ ...SDPH, Require: '100rel' }, sdp(27990, 1));
   const ringing = await c.response((r) => r.status === 180);
   assert.equal(ringing.body.length, 0, 'a 180 carries no answer');
   const to = ringing.headers.get('To')!;
@@ -58,8 +73,8 @@ test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP
   send('PRACK', 4, to, { RAck: `${ringing.headers.get('RSeq')} 1 INVITE` });
   assert.equal((await reply(4, 'PRACK')).status, 200);
 
-  await waitFor(() => call !== undefined, 'the call offered to the app');
-  call!.progress(183);
+  const call = await offered();
+  call.progress(183);
   const early = await c.response((r) => r.status === 183);
   assert.match(early.body.toString(), /^m=audio \d+ RTP\/AVP 0/m, 'the 183 carries our answer');
   send('UPDATE', 5, to, SDPH, sdp(27994, 2));
@@ -71,7 +86,7 @@ test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP
   assert.equal(oUpd[1], o183[1], 'the same o= session');
   assert.ok(Number(oUpd[2]) > Number(o183[2]), 'a newer o= version');
 
-  call!.answer();
+  call.answer();
   send('PRACK', 6, to, { RAck: `${early.headers.get('RSeq')} 1 INVITE` });
   assert.equal((await reply(6, 'PRACK')).status, 200);
   const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
@@ -82,22 +97,9 @@ test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP
 });
 
 test('early UPDATE, INVITE without an offer: 491 while our offer in the reliable 180 awaits its PRACK, answered after it; the 2xx has no SDP', async () => {
-  let call: Call | undefined;
-  const e = await engines.start({
-    onIncomingCall: (c) => {
-      call = c;
-      return { action: 'defer' };
-    },
-  });
-  const c = await rawPeer();
-  const port = e.sipPort!;
-  const callId = `eupd-late-${Math.random().toString(36).slice(2)}@x`;
-  const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
-    c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
-  const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);
-  const SDPH = { 'Content-Type': 'application/sdp' };
+  const { c, invite, send, reply, offered } = await earlyDialog('eupd-late');
 
-  c.send(request('INVITE', port, c.port, { 'Call-ID': callId, Require: '100rel' }), port);
+  invite({ Require: '100rel' });
   const ringing = await c.response((r) => r.status === 180);
   assert.match(ringing.body.toString(), /^m=audio \d+ RTP\/AVP/m, 'the 180 carries our offer');
   const to = ringing.headers.get('To')!;
@@ -110,8 +112,8 @@ test('early UPDATE, INVITE without an offer: 491 while our offer in the reliable
   assert.equal(updated.status, 200);
   assert.match(updated.body.toString(), /^m=audio \d+ RTP\/AVP 0/m, 'our answer');
 
-  await waitFor(() => call !== undefined, 'the call offered to the app');
-  call!.answer();
+  const call = await offered();
+  call.answer();
   const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
   assert.equal(ok.body.length, 0, 'no SDP in the 2xx: the offer/answer went in the 180 and its PRACK');
   send('ACK', 1, ok.headers.get('To')!);
@@ -120,36 +122,26 @@ test('early UPDATE, INVITE without an offer: 491 while our offer in the reliable
 });
 
 test('a caller without 100rel: our answer in an unreliable 183 (early media), an UPDATE offer still gets 500 (nothing binding was answered), the 2xx repeats the answer', async () => {
-  let call: Call | undefined;
-  const e = await engines.start({
-    onIncomingCall: (c) => {
-      call = c;
-      return { action: 'defer' };
-    },
-  });
-  const c = await rawPeer();
-  const port = e.sipPort!;
-  const callId = `eupd-unrel-${Math.random().toString(36).slice(2)}@x`;
-  const SDPH = { 'Content-Type': 'application/sdp' };
-  c.send(request('INVITE', port, c.port, { ...SDPH, 'Call-ID': callId }, sdp(27990, 1)), port);
-  await waitFor(() => call !== undefined, 'the call offered to the app');
+  const { c, invite, send, reply, offered } = await earlyDialog('eupd-unrel');
+  invite(SDPH, sdp(27990, 1));
+  const call = await offered();
   let early = false;
-  call!.once('earlyMedia', () => (early = true));
-  call!.progress(183);
+  call.once('earlyMedia', () => (early = true));
+  call.progress(183);
   const progress = await c.response((r) => r.status === 183);
   assert.equal(progress.headers.get('Require'), undefined, 'unreliable');
   assert.equal(progress.headers.get('RSeq'), undefined);
   assert.match(progress.body.toString(), /^m=audio \d+ RTP\/AVP 0/m, 'the 183 carries our answer');
   assert.ok(early, 'the call emitted earlyMedia');
   const to = progress.headers.get('To')!;
-  c.send(request('UPDATE', port, c.port, { ...SDPH, 'Call-ID': callId, CSeq: '2 UPDATE', To: to }, sdp(27994, 2)), port);
-  const refused = await c.response((r) => r.headers.get('CSeq') === '2 UPDATE');
+  send('UPDATE', 2, to, SDPH, sdp(27994, 2));
+  const refused = await reply(2, 'UPDATE');
   assert.equal(refused.status, 500);
   assert.match(refused.headers.get('Retry-After') ?? '', /^\d+$/);
-  call!.answer();
+  call.answer();
   const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
   assert.equal(ok.body.toString(), progress.body.toString(), 'the 2xx repeats the answer');
-  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: ok.headers.get('To')! }), port);
-  c.send(request('BYE', port, c.port, { 'Call-ID': callId, CSeq: '3 BYE', To: ok.headers.get('To')! }), port);
-  assert.equal((await c.response((r) => r.headers.get('CSeq') === '3 BYE')).status, 200);
+  send('ACK', 1, ok.headers.get('To')!);
+  send('BYE', 3, ok.headers.get('To')!);
+  assert.equal((await reply(3, 'BYE')).status, 200);
 });

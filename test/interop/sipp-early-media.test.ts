@@ -52,32 +52,46 @@ function traced(messages: string, first: RegExp, also: RegExp): string | undefin
   return undefined;
 }
 
-test('SIPp uac with Supported: 100rel and an offer: reliable 183 with our answer, early RTP, the 200 repeats the answer', { timeout: 30_000 }, async () => {
-  const sink = await rtpSink();
-  let earlyAt = 0;
-  let answerAt = 0;
+/**
+ * An engine whose app sends a 183 (early media) at once, plays a tone, and answers `answerAfterMs`
+ * later; the times of the `earlyMedia` event and of the answer are recorded.
+ */
+async function earlyMediaEngine(rtpPorts: string, answerAfterMs: number, sip?: { unreliableEarlyMedia: boolean }) {
+  const at = { early: 0, answer: 0 };
   const e = await startEngine({
-    rtpPorts: '27220-27259',
+    rtpPorts,
+    ...(sip ? { sip } : {}),
     decide: (rec) => {
-      rec.call.once('earlyMedia', () => (earlyAt = Date.now()));
-      // Early media: the 183 (with our answer) goes in the INVITE's own step, then a tone plays
-      // before the call is answered, 800 ms later.
+      rec.call.once('earlyMedia', () => (at.early = Date.now()));
+      // The 183 goes in the INVITE's own step, then a tone plays before the call is answered.
       rec.call.progress(183);
-      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 3000, amplitude: 8000 });
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 4000, amplitude: 8000 });
       setTimeout(() => {
-        answerAt = Date.now();
+        at.answer = Date.now();
         rec.call.answer();
-      }, 800);
+      }, answerAfterMs);
       return { action: 'defer' };
     },
   });
+  return { e, at };
+}
+
+/** Runs a caller scenario against the engine: one call, SIPp exits 0, the engine's call ends. */
+async function runCaller(e: Awaited<ReturnType<typeof startEngine>>, scenario: string, vars: Record<string, number>) {
+  const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath(scenario), remote: `127.0.0.1:${e.sipPort}`, vars, traceMessages: true });
+  const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
+  assert.equal(r.exitCode, 0, why);
+  assert.equal(r.stats?.successfulCalls, 1, why);
+  assert.equal(r.stats?.failedCalls, 0, why);
+  const end = await within(e.incoming[0]!.end, 10_000, 'the call to end');
+  return { r, why, end };
+}
+
+test('SIPp uac with Supported: 100rel and an offer: reliable 183 with our answer, early RTP, the 200 repeats the answer', { timeout: 30_000 }, async () => {
+  const sink = await rtpSink();
+  const { e, at } = await earlyMediaEngine('27220-27259', 800);
   try {
-    const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath('uac-100rel-early-media'), remote: `127.0.0.1:${e.sipPort}`, vars: { rtp_port: sink.port }, traceMessages: true });
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
-    assert.equal(r.exitCode, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
-    assert.equal(r.stats?.failedCalls, 0, why);
-    const end = await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    const { r, why, end } = await runCaller(e, 'uac-100rel-early-media', { rtp_port: sink.port });
     assert.equal(end.reason, 'remote-hangup');
     // The 2xx repeats the answer the 183 carried, byte for byte (RFC 3261 §13.2.1: no second answer).
     const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
@@ -85,10 +99,10 @@ test('SIPp uac with Supported: 100rel and an offer: reliable 183 with our answer
     assert.ok(early && /^m=audio \d+ RTP\/AVP 0/m.test(early), `the 183 carries an SDP answer: ${String(early)}\n${why}`);
     assert.equal(final, early, 'the 200 carries the same SDP answer as the 183');
     // Media flowed to the SDP's address between the 183 and the answer (20 ms frames for 800 ms).
-    assert.ok(earlyAt > 0 && answerAt > earlyAt, 'early media started before the answer');
-    const before = sink.arrivals.filter((t) => t < answerAt);
+    assert.ok(at.early > 0 && at.answer > at.early, 'early media started before the answer');
+    const before = sink.arrivals.filter((t) => t < at.answer);
     assert.ok(before.length >= 20, `${before.length} RTP packets reached the caller's media address before the answer (want >= 20)`);
-    assert.ok(before[0]! >= earlyAt, 'no RTP before the 183 with the answer');
+    assert.ok(before[0]! >= at.early, 'no RTP before the 183 with the answer');
   } finally {
     sink.close();
     await e.close();
@@ -97,33 +111,14 @@ test('SIPp uac with Supported: 100rel and an offer: reliable 183 with our answer
 
 test('SIPp uac without 100rel: an unreliable 183 with our answer, early RTP, the 200 repeats the answer', { timeout: 30_000 }, async () => {
   const sink = await rtpSink();
-  let earlyAt = 0;
-  let answerAt = 0;
-  const e = await startEngine({
-    rtpPorts: '27340-27379',
-    decide: (rec) => {
-      rec.call.once('earlyMedia', () => (earlyAt = Date.now()));
-      rec.call.progress(183);
-      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 3000, amplitude: 8000 });
-      setTimeout(() => {
-        answerAt = Date.now();
-        rec.call.answer();
-      }, 800);
-      return { action: 'defer' };
-    },
-  });
+  const { e, at } = await earlyMediaEngine('27340-27379', 800);
   try {
-    const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath('uac-early-media-unreliable'), remote: `127.0.0.1:${e.sipPort}`, vars: { rtp_port: sink.port }, traceMessages: true });
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
-    assert.equal(r.exitCode, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
-    assert.equal(r.stats?.failedCalls, 0, why);
-    await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    const { r, why } = await runCaller(e, 'uac-early-media-unreliable', { rtp_port: sink.port });
     const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
     assert.ok(early && /^m=audio \d+ RTP\/AVP 0/m.test(early), `the 183 carries our SDP answer: ${String(early)}\n${why}`);
     assert.equal(traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m), early, 'the 200 repeats the answer the 183 carried');
-    assert.ok(earlyAt > 0 && answerAt > earlyAt, 'early media started before the answer');
-    const before = sink.arrivals.filter((t) => t < answerAt);
+    assert.ok(at.early > 0 && at.answer > at.early, 'early media started before the answer');
+    const before = sink.arrivals.filter((t) => t < at.answer);
     assert.ok(before.length >= 20, `${before.length} RTP packets reached the caller's media address before the answer (want >= 20)`);
   } finally {
     sink.close();
@@ -133,33 +128,14 @@ test('SIPp uac without 100rel: an unreliable 183 with our answer, early RTP, the
 
 test('SIPp uac without 100rel, unreliableEarlyMedia: false: a plain 183 without SDP, no RTP before the answer, the answer in the 200', { timeout: 30_000 }, async () => {
   const sink = await rtpSink();
-  let answerAt = 0;
-  let early = false;
-  const e = await startEngine({
-    rtpPorts: '27260-27299',
-    sip: { unreliableEarlyMedia: false },
-    decide: (rec) => {
-      rec.call.once('earlyMedia', () => (early = true));
-      rec.call.progress(183);
-      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 3000, amplitude: 8000 });
-      setTimeout(() => {
-        answerAt = Date.now();
-        rec.call.answer();
-      }, 800);
-      return { action: 'defer' };
-    },
-  });
+  const { e, at } = await earlyMediaEngine('27260-27299', 800, { unreliableEarlyMedia: false });
   try {
-    const r = await runSipp({ timeoutMs: 20_000, scenario: scenarioPath('uac-early-media-no100rel'), remote: `127.0.0.1:${e.sipPort}`, vars: { rtp_port: sink.port }, traceMessages: true });
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
-    assert.equal(r.exitCode, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
-    await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    const { r } = await runCaller(e, 'uac-early-media-no100rel', { rtp_port: sink.port });
     assert.equal(traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m), '', 'the 183 has no body');
     assert.match(traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m) ?? '', /^m=audio \d+ RTP\/AVP 0/m, 'the answer is in the 200');
-    assert.equal(early, false, 'no early media without 100rel when it is off');
-    assert.ok(answerAt > 0);
-    assert.equal(sink.arrivals.filter((t) => t < answerAt).length, 0, 'no RTP before the answer');
+    assert.equal(at.early, 0, 'no early media without 100rel when it is off');
+    assert.ok(at.answer > 0);
+    assert.equal(sink.arrivals.filter((t) => t < at.answer).length, 0, 'no RTP before the answer');
     assert.ok(sink.arrivals.length >= 10, `the tone played after the answer (${sink.arrivals.length} packets)`);
   } finally {
     sink.close();
@@ -170,33 +146,10 @@ test('SIPp uac without 100rel, unreliableEarlyMedia: false: a plain 183 without 
 test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, the early RTP moves to its port, the 200 carries the latest answer', { timeout: 30_000 }, async () => {
   const first = await rtpSink();
   const second = await rtpSink();
-  let answerAt = 0;
-  const e = await startEngine({
-    rtpPorts: '27300-27339',
-    decide: (rec) => {
-      rec.call.progress(183);
-      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 4000, amplitude: 8000 });
-      // Long enough for the UPDATE (right after the PRACK's 200) and 20 ms frames at its new port.
-      setTimeout(() => {
-        answerAt = Date.now();
-        rec.call.answer();
-      }, 1200);
-      return { action: 'defer' };
-    },
-  });
+  // Long enough for the UPDATE (right after the PRACK's 200) and 20 ms frames at its new port.
+  const { e, at } = await earlyMediaEngine('27300-27339', 1200);
   try {
-    const r = await runSipp({
-      timeoutMs: 20_000,
-      scenario: scenarioPath('uac-100rel-early-update'),
-      remote: `127.0.0.1:${e.sipPort}`,
-      vars: { rtp_port: first.port, rtp_port2: second.port },
-      traceMessages: true,
-    });
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages}`;
-    assert.equal(r.exitCode, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
-    assert.equal(r.stats?.failedCalls, 0, why);
-    const end = await within(e.incoming[0]!.end, 10_000, 'the call to end');
+    const { r, why, end } = await runCaller(e, 'uac-100rel-early-update', { rtp_port: first.port, rtp_port2: second.port });
     assert.equal(end.reason, 'remote-hangup');
     const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
     const updated = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*3 UPDATE/m);
@@ -210,7 +163,7 @@ test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, 
     assert.ok(oUpdate.version > o183.version, `the UPDATE's answer has a newer o= version (${o183.version} -> ${oUpdate.version})`);
     assert.equal(final, updated, 'the 200 to the INVITE carries the answer the UPDATE got');
     // The tone went to the first address, then to the UPDATE's, before the call was answered.
-    const moved = second.arrivals.filter((t) => t < answerAt);
+    const moved = second.arrivals.filter((t) => t < at.answer);
     assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the UPDATE's media address before the answer (want >= 20)`);
     const movedAt = moved[0]!;
     assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
