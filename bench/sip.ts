@@ -109,8 +109,10 @@ async function startCallchartTarget(workers?: string, tcp = false): Promise<Targ
   const out = new Tail(16 * 1024);
   const entry = FROM_SOURCE ? ['--import', 'tsx', 'src/cli.ts'] : [(built ??= buildOnce())];
   // SIPp calls from one address: lift the per-source INVITE rate (default 200/s) above the ladder,
-  // leaving the buckets on (their cost is part of what is measured).
-  const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999', '--sip-invite-rate', '100000'];
+  // leaving the buckets on (their cost is part of what is measured), and the pending-INVITE cap
+  // (default 1000, half per source): a pause of ~0.5 s at 1000 cps fills one source's 500 slots
+  // and the flood guard's 503s would fail the step, however fast the engine catches up.
+  const args = ['serve', '--host', '127.0.0.1', '--sip-port', String(port), '--ws-port', '0', '--log-level', 'warn', '--rtp-ports', '30000-39999', '--sip-invite-rate', '100000', '--sip-max-pending', '100000'];
   if (workers) args.push('--sip-workers', workers);
   // TCP on the same port number as UDP (separate port spaces).
   if (tcp) args.push('--sip-tcp-port', String(port));
