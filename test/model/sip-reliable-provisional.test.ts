@@ -58,9 +58,14 @@ function uasOracle(from: string, ev: EventObject, snap: { context: Ctx }): strin
   return undefined;
 }
 
-function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uasInput & { delayedOffer?: boolean } = uasInput) {
-  // The actions and (as `event:<type>`) the events the actor received, in order.
-  const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
+type WireEntry = { type: string; params?: Record<string, unknown> };
+
+/**
+ * The machine with every UAS action logged into `wire` (type and params, in order); `delays`
+ * replaces the retransmission schedule where a traversal wants a constant one.
+ */
+function loggedUas(machine: typeof sipReliableProvisionalMachine, delays?: { retransmit: number }) {
+  const wire: WireEntry[] = [];
   const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
   const m = machine.provide({
     actions: {
@@ -73,9 +78,15 @@ function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uas
       answerUpdate: log('answerUpdate'),
       refuseUpdate: log('refuseUpdate'),
     },
-    // A constant delay for the traversal (the schedule's arithmetic is in the context; timed below).
-    delays: { retransmit: T1 },
+    ...(delays ? { delays } : {}),
   });
+  return { m, wire };
+}
+
+function runUas(machine: typeof sipReliableProvisionalMachine, input: typeof uasInput & { delayedOffer?: boolean } = uasInput) {
+  // The actions and (as `event:<type>`) the events the actor received, in order. A constant delay
+  // for the traversal (the schedule's arithmetic is in the context; timed below).
+  const { m, wire } = loggedUas(machine, { retransmit: T1 });
   return runModel({
     machine: m,
     input,
@@ -270,17 +281,7 @@ test('reliable provisionals (UAS): the model tests catch a planted bug (the 2xx 
  * PRACK, while the 2xx is held); with no offer in the INVITE, 491 while ours awaits its PRACK.
  */
 function earlyUpdateScenario(machine: typeof sipReliableProvisionalMachine, delayedOffer: boolean): string[] {
-  const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
-  const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
-  const m = machine.provide({
-    actions: {
-      sendProvisional: log('sendProvisional'),
-      acceptPrack: log('acceptPrack'),
-      sendAnswer: log('sendAnswer'),
-      answerUpdate: log('answerUpdate'),
-      refuseUpdate: log('refuseUpdate'),
-    },
-  });
+  const { m, wire } = loggedUas(machine);
   const a = createActor(m, { input: { ...uasInput, delayedOffer } }).start();
   const update = () => {
     wire.push({ type: 'event:UPDATE.OFFER' });
@@ -314,18 +315,7 @@ function randomUpdates(machine: typeof sipReliableProvisionalMachine, delayedOff
   let seed = 16;
   const rnd = (k: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), Math.floor(seed / 65536) % k); // (the high bits: the low ones cycle)
   for (let i = 0; i < n; i++) {
-    const wire: Array<{ type: string; params?: Record<string, unknown> }> = [];
-    const log = (type: string) => (_: unknown, params?: unknown) => void wire.push({ type, params: params as Record<string, unknown> });
-    const m = machine.provide({
-      actions: {
-        sendProvisional: log('sendProvisional'),
-        acceptPrack: log('acceptPrack'),
-        sendAnswer: log('sendAnswer'),
-        giveUp: log('giveUp'),
-        answerUpdate: log('answerUpdate'),
-        refuseUpdate: log('refuseUpdate'),
-      },
-    });
+    const { m, wire } = loggedUas(machine);
     const clock = new SimulatedClock();
     const a = createActor(m, { input: { ...uasInput, delayedOffer }, clock }).start();
     for (let j = 0, len = 1 + rnd(10); j < len; j++) {
