@@ -15,8 +15,15 @@ import type { SipUserAgent } from './user-agent.js';
 
 export type InviteForksLogic = ReturnType<typeof provideInviteForks>;
 
+const FORKS_PREFIX = 'frk-';
+
 export function inviteForksId(callId: string): string {
-  return `frk-${callId}`;
+  return `${FORKS_PREFIX}${callId}`;
+}
+
+/** The Call-ID of a branches actor's id (the inverse of inviteForksId). */
+export function callIdOfInviteForks(actorId: string): string {
+  return actorId.slice(FORKS_PREFIX.length);
 }
 
 /** The dialog-forming headers of a response: To tag, Contact, Record-Route. */

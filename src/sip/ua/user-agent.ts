@@ -36,7 +36,7 @@ import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { inviteSessionId, memoizedSessions, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
-import { inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
+import { callIdOfInviteForks, inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
@@ -156,7 +156,7 @@ export class SipUserAgent implements TransactionUser {
       resendInvite: (leg, interval, minSE) => resendInviteWithTimer(this, leg, interval, minSE),
       sendRefresh: (leg, method) => sendRefresh(this, leg, method),
     });
-    this.forksMachine = provideInviteForks(this, (id) => this.legs.bySession(id) ?? this.failedInvites.get(id.slice(4))?.leg);
+    this.forksMachine = provideInviteForks(this, (id) => this.legs.bySession(id) ?? this.failedInvites.get(callIdOfInviteForks(id))?.leg);
     this.dialogMachine = sipDialogMachine.provide({
       actions: {
         sendRequest: ({ self }, p) => {
