@@ -74,7 +74,7 @@ test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branch
   }
 });
 
-test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog, B answers', { timeout: 40_000 }, async () => {
+test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog (each CSeq 2), B answers', { timeout: 40_000 }, async () => {
   const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-100rel'), calls: 1, timeoutMs: 30_000, mediaPort: 28250, traceMessages: true });
   const e = await startEngine({ rtpPorts: '28252-28291' });
   try {

@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestModel } from 'xstate/graph';
-import { createActor, createMachine, getNextSnapshot, type SnapshotFrom } from 'xstate';
+import { assign, createActor, createMachine, getNextSnapshot, type SnapshotFrom } from 'xstate';
 import {
   sipDialogMachine,
   type SipDialogContext,
@@ -152,6 +152,23 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
         }
       }
       // §12.1.1/§12.1.2: UAS keeps Record-Route order, UAC reverses it; target is the Contact.
+      // §12.2.1.1 for a forked INVITE: every early dialog (To tag) has a local CSeq sequence of its
+      // own, starting from the INVITE's; the 2xx's branch keeps its own in the confirmed dialog.
+      if (input.role === 'uac') {
+        const back = b.branches.find((x) => x.remoteTag === ev.remoteTag);
+        const otherTag = b.remoteTag !== undefined && ev.remoteTag !== b.remoteTag;
+        if (enteredFrom === 'init' && ev.type === 'DIALOG.EARLY') assert.equal(a.inviteCSeq, b.localCSeq, "the INVITE's CSeq noted");
+        if (enteredFrom === 'early' && otherTag) {
+          assert.equal(a.localCSeq, back ? back.localCSeq : b.inviteCSeq, "another branch's early dialog: its own local CSeq (the INVITE's at first)");
+        }
+        if (enteredFrom === 'early' && ev.type === 'DIALOG.EARLY' && otherTag) {
+          assert.deepEqual(a.branches.at(-1), { remoteTag: b.remoteTag, localCSeq: b.localCSeq, remoteTarget: b.remoteTarget, routeSet: b.routeSet }, 'the branch left is set aside');
+        }
+        if (enteredFrom === 'early' && ev.type === 'DIALOG.CONFIRMED') {
+          if (!otherTag) assert.equal(a.localCSeq, b.localCSeq, "the followed branch's CSeq goes on");
+          assert.deepEqual(a.branches, [], 'the other early dialogs are over');
+        }
+      }
       const rr = ev.recordRoute ?? [];
       assert.deepEqual(a.routeSet, input.role === 'uac' ? [...rr].reverse() : rr, 'route set');
       assert.equal(a.remoteTarget, ev.remoteTarget, 'remote target');
@@ -334,6 +351,21 @@ test('SIP dialog oracle catches a planted bug (a PRACK\'s 481 from another branc
   await assert.rejects(runDialogModel(uacInput, 'shortest', {}, buggy), /a response of another dialog leaves this one untouched|RESPONSE.RECEIVED\(PRACK\)--> expected early, machine went to terminated/);
 });
 
+test('SIP dialog oracle catches a planted bug (one local CSeq sequence for every branch of a forked INVITE)', async () => {
+  // The branches are set aside as they should be, but the local CSeq runs on across them.
+  const shared = sipDialogMachine.provide({
+    actions: {
+      switchBranch: assign(({ context }, params: { remoteTag: string }) => ({
+        branches: [
+          ...context.branches.filter((x) => x.remoteTag !== params.remoteTag),
+          { remoteTag: context.remoteTag!, localCSeq: context.localCSeq, remoteTarget: context.remoteTarget, routeSet: context.routeSet },
+        ],
+      })),
+    },
+  });
+  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, shared), /its own local CSeq/);
+});
+
 describe('SIP dialog: scenarios', () => {
   test('UAC: early route set replaced by the 2xx one, then a stale request gets 500 and changes nothing', () => {
     const rejected: unknown[] = [];
@@ -375,6 +407,40 @@ describe('SIP dialog: scenarios', () => {
     assert.deepEqual([c.context.remoteTag, c.context.remoteTarget, c.context.routeSet], ['C', 'sip:carol@c', RR_FORK]);
     actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'D', remoteTarget: 'sip:dave@d' });
     assert.equal(actor.getSnapshot().context.remoteTag, 'C', 'a confirmed dialog is never re-established');
+  });
+
+  test('UAC, forked INVITE: each branch\'s early dialog counts its own CSeq from the INVITE\'s; the winner\'s goes on', () => {
+    const sent: Array<{ method: string; cseq: number; remoteTag?: string }> = [];
+    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 7 } });
+    actor.start();
+    const prack = () => actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
+    prack();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
+    prack();
+    prack();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
+    prack();
+    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
+    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
+    assert.deepEqual(
+      sent.map((p) => [p.method, p.remoteTag, p.cseq]),
+      [
+        ['PRACK', 'A', 8],
+        ['PRACK', 'B', 8],
+        ['PRACK', 'B', 9],
+        ['PRACK', 'A', 9],
+        ['BYE', 'B', 10],
+      ],
+    );
+    // A 2xx from a branch that sent no 1xx: its dialog's first request follows the INVITE's CSeq.
+    const unseen = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 7 } });
+    unseen.start();
+    unseen.send({ type: 'DIALOG.EARLY', remoteTag: 'A' });
+    unseen.send({ type: 'REQUEST.SEND', method: 'PRACK' });
+    unseen.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'C' });
+    unseen.send({ type: 'REQUEST.SEND', method: 'BYE' });
+    assert.deepEqual(sent.at(-1)?.cseq, 8);
   });
 
   test('UAC, forked INVITE: a 481 to the PRACK of branch A leaves the dialog following branch B; B\'s own 481 ends it', () => {
