@@ -3,8 +3,10 @@
 // The machine owns the dialog state the RFC defines (id, CSeq spaces, route set, remote
 // target, secure flag) and decides what that state implies; building and sending messages is
 // the runtime's job through the named actions. It never sees a SIP message: events carry the
-// few header values the runtime extracted (tags, Contact, Record-Route, CSeq, method).
-import { and, assign, or, setup, stateIn } from 'xstate';
+// few header values the runtime extracted (tags, Contact, Record-Route, CSeq, method). A UAC whose
+// INVITE was forked keeps the early dialogs of the branches it does not follow at the moment in
+// `branches`, each with its own local CSeq, and falls back to one when the followed one ends.
+import { and, assign, not, or, setup, stateIn } from 'xstate';
 
 export type SipDialogRole = 'uac' | 'uas';
 
@@ -195,6 +197,17 @@ export const sipDialogMachine = setup({
         localCSeq: back ? back.localCSeq : (context.inviteCSeq ?? context.localCSeq),
       };
     }),
+    // A 481/408 from a branch set aside: that early dialog is no more (§12.2.1.2).
+    dropBranch: assign(({ context, event }) =>
+      event.type === 'RESPONSE.RECEIVED' && (event.status === 481 || event.status === 408)
+        ? { branches: context.branches.filter((b) => b.remoteTag !== event.remoteTag) }
+        : {},
+    ),
+    // The branch followed is gone but another rang: the call's dialog follows the one it left last.
+    fallBack: assign(({ context }) => {
+      const last = context.branches.at(-1)!;
+      return { branches: context.branches.slice(0, -1), remoteTag: last.remoteTag, localCSeq: last.localCSeq, remoteTarget: last.remoteTarget, routeSet: last.routeSet };
+    }),
     // The winning 2xx: its branch's sequence goes on in the confirmed dialog (the INVITE's, for a
     // branch that sent no 1xx); the other early dialogs are over.
     confirmBranch: assign(({ context }, params: { remoteTag?: string }) => {
@@ -230,6 +243,7 @@ export const sipDialogMachine = setup({
     successfulRefresh: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status >= 200 && event.status < 300 && TARGET_REFRESH.has(event.method),
     noSuchDialog: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 481,
     timedOut: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 408,
+    otherBranchRang: ({ context }) => context.branches.length > 0,
   },
 }).createMachine({
   id: 'sipDialog',
@@ -355,7 +369,7 @@ export const sipDialogMachine = setup({
           },
         ],
         'RESPONSE.RECEIVED': [
-          { guard: 'responseOfOtherBranch' },
+          { guard: 'responseOfOtherBranch', actions: 'dropBranch' },
           // §12.2.1.2: either status means the peer no longer has this dialog.
           { guard: 'noSuchDialog', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'call-does-not-exist', status: 481 } } },
           { guard: 'timedOut', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'request-timeout', status: 408 } } },
@@ -399,6 +413,12 @@ export const sipDialogMachine = setup({
             'DIALOG.REJECTED': {
               target: '#sipDialog.terminated',
               actions: { type: 'setEnd', params: ({ event }) => ({ reason: 'rejected', status: event.status }) },
+            },
+            // UAC, forked INVITE: a 481/408 ends only the early dialog of the branch followed now
+            // (a PRACK refused); while another branch's early dialog exists the call goes on in it.
+            'RESPONSE.RECEIVED': {
+              guard: and([or(['noSuchDialog', 'timedOut']), not('responseOfOtherBranch'), 'otherBranchRang']),
+              actions: 'fallBack',
             },
           },
         },
