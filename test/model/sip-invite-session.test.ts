@@ -362,32 +362,21 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
   });
 
   test('a call hung up before any provisional: the session outlives it until the INVITE’s outcome (§9.1)', () => {
-    // A 180 comes: the CANCEL goes then, and its 487 ends the session (nobody left to tell).
-    const ringing = spied(uacInput);
-    ringing.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'SESSION.END' });
-    assert.equal(ringing.actor.getSnapshot().status, 'active', 'the session waits for a provisional');
-    ringing.send({ type: 'INVITE.PROVISIONAL', status: 180 });
-    assert.equal(ringing.did('sendCancel').length, 1);
-    assert.equal(ringing.did('notifyProgress').length, 0, 'the call is over: no progress');
-    ringing.send({ type: 'INVITE.REJECTED', status: 487, retryable: false });
-    assert.equal(ringing.did('notifyRejected').length, 0);
-    assert.equal(ringing.actor.getSnapshot().status, 'done');
-
-    // A 2xx comes instead: its dialog gets its BYE, then the session ends.
-    const answered = spied(uacInput);
-    answered.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'SESSION.END' }, { type: 'INVITE.ANSWERED' });
-    assert.equal(answered.did('sendCancel').length, 0, '§9.1: never without a provisional');
-    assert.equal(answered.did('sendBye').length, 1);
-    assert.equal(answered.did('notifyAnswered').length, 0);
-    assert.equal(answered.actor.getSnapshot().status, 'done');
-
-    // Nothing comes: Timer B ends it, without a word to the call.
-    const silent = spied(uacInput);
-    silent.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'SESSION.END' }, { type: 'INVITE.TIMEOUT', status: 408, reason: 'Timer B' });
-    assert.equal(silent.did('sendCancel').length + silent.did('notifyFailed').length, 0);
-    assert.equal(silent.actor.getSnapshot().status, 'done');
-
-    // A live call whose INVITE times out fails through the session.
+    const over = (...events: SipInviteSessionEvent[]) => {
+      const s = spied(uacInput);
+      s.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'SESSION.END' }, ...events);
+      return { ...s, status: s.actor.getSnapshot().status, count: (t: string) => s.did(t).length };
+    };
+    assert.equal(over().status, 'active', 'the session waits for a provisional');
+    // A 180: the CANCEL goes then; its 487 ends the session (the call, over, hears of neither).
+    const rang = over({ type: 'INVITE.PROVISIONAL', status: 180 }, { type: 'INVITE.REJECTED', status: 487, retryable: false });
+    assert.deepEqual([rang.count('sendCancel'), rang.count('notifyProgress'), rang.count('notifyRejected'), rang.status], [1, 0, 0, 'done']);
+    // A 2xx instead: no CANCEL ever (§9.1), a BYE for its dialog, then the end.
+    const answered = over({ type: 'INVITE.ANSWERED' });
+    assert.deepEqual([answered.count('sendCancel'), answered.count('sendBye'), answered.count('notifyAnswered'), answered.status], [0, 1, 0, 'done']);
+    // Nothing: Timer B ends it without a word to the call; a live call's INVITE fails through the session.
+    const silent = over({ type: 'INVITE.TIMEOUT', status: 408, reason: 'Timer B' });
+    assert.deepEqual([silent.count('sendCancel'), silent.count('notifyFailed'), silent.status], [0, 0, 'done']);
     const live = spied(uacInput);
     live.send({ type: 'DIAL' }, { type: 'INVITE.TIMEOUT', status: 408, reason: 'no response to INVITE' });
     assert.deepEqual(live.did('notifyFailed')[0]?.params, { status: 408, reason: 'no response to INVITE' });
