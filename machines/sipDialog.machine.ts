@@ -3,8 +3,10 @@
 // The machine owns the dialog state the RFC defines (id, CSeq spaces, route set, remote
 // target, secure flag) and decides what that state implies; building and sending messages is
 // the runtime's job through the named actions. It never sees a SIP message: events carry the
-// few header values the runtime extracted (tags, Contact, Record-Route, CSeq, method).
-import { and, assign, or, setup, stateIn } from 'xstate';
+// few header values the runtime extracted (tags, Contact, Record-Route, CSeq, method). A UAC whose
+// INVITE was forked keeps the early dialogs of the branches it does not follow at the moment in
+// `branches`, each with its own local CSeq, and falls back to one when the followed one ends.
+import { and, assign, not, or, setup, stateIn } from 'xstate';
 
 export type SipDialogRole = 'uac' | 'uas';
 
@@ -70,6 +72,17 @@ export type SipDialogEvent =
   | { type: 'BYE.RECEIVED'; cseq?: number }
   | { type: 'DIALOG.TERMINATE'; reason: string };
 
+/**
+ * UAC, forked INVITE: the early dialog of a branch the call's dialog does not follow at the moment
+ * (§12.1.2: each To tag of a 1xx is a dialog of its own, with its own local CSeq sequence).
+ */
+export interface SipEarlyBranch {
+  remoteTag: string;
+  localCSeq?: number;
+  remoteTarget?: string;
+  routeSet: string[];
+}
+
 export interface SipDialogContext {
   role: SipDialogRole;
   callId: string;
@@ -84,6 +97,10 @@ export interface SipDialogContext {
   remoteTarget?: string;
   secure: boolean;
   end?: SipDialogOutput;
+  /** UAC: the CSeq of the INVITE that made the dialog early: every branch's early dialog counts on from it. */
+  inviteCSeq?: number;
+  /** UAC, forked INVITE: the other branches' early dialogs, in the order the call's dialog left them. */
+  branches: SipEarlyBranch[];
 }
 
 /** What a request carries beyond the dialog's state: passed through untouched. */
@@ -168,6 +185,36 @@ export const sipDialogMachine = setup({
             : context.routeSet,
     })),
     consumeLocalCSeq: assign(({ context }) => ({ localCSeq: nextLocalCSeq(context) })),
+    noteInvite: assign(({ context }) => (context.role === 'uac' ? { inviteCSeq: context.localCSeq } : {})),
+    // Another branch's 1xx: the early dialog followed so far is set aside with its own CSeq, and the
+    // new one's sequence resumes (or, the first time, starts from the INVITE's). `establish` then
+    // takes the 1xx's tag, target and route set.
+    switchBranch: assign(({ context }, params: { remoteTag: string }) => {
+      const back = context.branches.find((b) => b.remoteTag === params.remoteTag);
+      const left: SipEarlyBranch = { remoteTag: context.remoteTag!, localCSeq: context.localCSeq, remoteTarget: context.remoteTarget, routeSet: context.routeSet };
+      return {
+        branches: [...context.branches.filter((b) => b !== back), left],
+        localCSeq: back ? back.localCSeq : (context.inviteCSeq ?? context.localCSeq),
+      };
+    }),
+    // A 481/408 from a branch set aside: that early dialog is no more (§12.2.1.2).
+    dropBranch: assign(({ context, event }) =>
+      event.type === 'RESPONSE.RECEIVED' && (event.status === 481 || event.status === 408)
+        ? { branches: context.branches.filter((b) => b.remoteTag !== event.remoteTag) }
+        : {},
+    ),
+    // The branch followed is gone but another rang: the call's dialog follows the one it left last.
+    fallBack: assign(({ context }) => {
+      const last = context.branches.at(-1)!;
+      return { branches: context.branches.slice(0, -1), remoteTag: last.remoteTag, localCSeq: last.localCSeq, remoteTarget: last.remoteTarget, routeSet: last.routeSet };
+    }),
+    // The winning 2xx: its branch's sequence goes on in the confirmed dialog (the INVITE's, for a
+    // branch that sent no 1xx); the other early dialogs are over.
+    confirmBranch: assign(({ context }, params: { remoteTag?: string }) => {
+      if (!otherBranch(context, params)) return { branches: [] };
+      const won = context.branches.find((b) => b.remoteTag === params.remoteTag);
+      return { branches: [], localCSeq: won ? won.localCSeq : (context.inviteCSeq ?? context.localCSeq) };
+    }),
     recordRemoteCSeq: assign(({ context }, params: { method: string; cseq: number }) => ({
       remoteCSeq: SHARES_CSEQ.has(params.method) ? context.remoteCSeq : params.cseq,
     })),
@@ -196,6 +243,7 @@ export const sipDialogMachine = setup({
     successfulRefresh: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status >= 200 && event.status < 300 && TARGET_REFRESH.has(event.method),
     noSuchDialog: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 481,
     timedOut: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 408,
+    otherBranchRang: ({ context }) => context.branches.length > 0,
   },
 }).createMachine({
   id: 'sipDialog',
@@ -210,6 +258,7 @@ export const sipDialogMachine = setup({
     remoteCSeq: input.remoteCSeq,
     routeSet: [],
     secure: input.secure,
+    branches: [],
   }),
   initial: 'init',
   output: ({ context }) => context.end ?? { reason: 'terminated' },
@@ -228,10 +277,13 @@ export const sipDialogMachine = setup({
         },
         'DIALOG.EARLY': {
           target: 'live.early',
-          actions: {
-            type: 'establish',
-            params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
-          },
+          actions: [
+            'noteInvite',
+            {
+              type: 'establish',
+              params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+            },
+          ],
         },
         'DIALOG.CONFIRMED': {
           target: 'live.confirmed',
@@ -317,7 +369,7 @@ export const sipDialogMachine = setup({
           },
         ],
         'RESPONSE.RECEIVED': [
-          { guard: 'responseOfOtherBranch' },
+          { guard: 'responseOfOtherBranch', actions: 'dropBranch' },
           // §12.2.1.2: either status means the peer no longer has this dialog.
           { guard: 'noSuchDialog', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'call-does-not-exist', status: 481 } } },
           { guard: 'timedOut', target: 'terminated', actions: { type: 'setEnd', params: { reason: 'request-timeout', status: 408 } } },
@@ -336,10 +388,13 @@ export const sipDialogMachine = setup({
             // created the early dialog fixed its route set).
             'DIALOG.EARLY': {
               guard: 'otherEarlyBranch',
-              actions: {
-                type: 'establish',
-                params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
-              },
+              actions: [
+                { type: 'switchBranch', params: ({ event }) => ({ remoteTag: event.remoteTag }) },
+                {
+                  type: 'establish',
+                  params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+                },
+              ],
             },
             // The 2xx that won confirms the call's dialog, whichever branch it came from (§13.2.2.4:
             // the sipInviteForks machine sends only the winner here; a later 2xx of another branch gets
@@ -347,14 +402,23 @@ export const sipDialogMachine = setup({
             'DIALOG.CONFIRMED': {
               target: 'confirmed',
               // §13.2.2.4: the 2xx, not the earlier 1xx, fixes the UAC's route set and target.
-              actions: {
-                type: 'establish',
-                params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
-              },
+              actions: [
+                { type: 'confirmBranch', params: ({ event }) => ({ remoteTag: event.remoteTag }) },
+                {
+                  type: 'establish',
+                  params: ({ event }) => ({ remoteTag: event.remoteTag, remoteTarget: event.remoteTarget, recordRoute: event.recordRoute }),
+                },
+              ],
             },
             'DIALOG.REJECTED': {
               target: '#sipDialog.terminated',
               actions: { type: 'setEnd', params: ({ event }) => ({ reason: 'rejected', status: event.status }) },
+            },
+            // UAC, forked INVITE: a 481/408 ends only the early dialog of the branch followed now
+            // (a PRACK refused); while another branch's early dialog exists the call goes on in it.
+            'RESPONSE.RECEIVED': {
+              guard: and([or(['noSuchDialog', 'timedOut']), not('responseOfOtherBranch'), 'otherBranchRang']),
+              actions: 'fallBack',
             },
           },
         },

@@ -11,6 +11,9 @@
 //   flow before the 2xx, which carries the answer again; it counts only before our final response.
 // - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
 //   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
+//   The call ends at once when hung up, but a CANCEL (queued or sent) leaves our INVITE pending:
+//   SESSION.END then only marks `callEnded`, and the session ends itself with the INVITE's
+//   outcome (a final response, or Timer B as INVITE.TIMEOUT; a 2xx once its BYE went).
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
 //   most 64*T1, and only `unconfirmedLimit` times to a peer that never proved it receives us.
 // - `reinvite`: §14.1 one re-INVITE at a time; a hold/resume asked for meanwhile is queued (the
@@ -52,6 +55,8 @@ export interface SipInviteSessionContext {
   queued?: SipHoldDirection;
   /** UAS: our answer went in an unreliable 183 before our final response (early media without 100rel). */
   earlyAnswer: boolean;
+  /** UAC: the call is over while our cancelled INVITE awaits its outcome (the session outlives it). */
+  callEnded: boolean;
 }
 
 export type SipInviteSessionEvent =
@@ -73,6 +78,8 @@ export type SipInviteSessionEvent =
   /** A non-2xx final; `retryable`: a 401/407 whose challenge the runtime can answer. */
   | { type: 'INVITE.REJECTED'; status: number; reason?: string; contacts?: string[]; retryable: boolean }
   | { type: 'CANCEL' }
+  /** No final response to our INVITE (Timer B, or a transport error) and no target left to try. */
+  | { type: 'INVITE.TIMEOUT'; status: number; reason: string }
   /** Raised by the machine itself when it retries with credentials. */
   | { type: 'AUTH.RETRIED' }
   // UAS 2xx reliability
@@ -111,6 +118,7 @@ export const sipInviteSessionMachine = setup({
     notifyProgress: (_, _params: { status: number }) => {},
     notifyAnswered: () => {},
     notifyRejected: (_, _params: { status: number; reason?: string; contacts?: string[] }) => {},
+    notifyFailed: (_, _params: { status: number; reason: string }) => {},
     retransmit2xx: () => {},
     /** The 2xx never got its ACK; `confirmed` decides between a BYE and a silent end. */
     ackTimedOut: (_, _params: { confirmed: boolean }) => {},
@@ -131,6 +139,7 @@ export const sipInviteSessionMachine = setup({
     clearReinvite: assign({ reinvite: undefined, queued: undefined }),
     dropQueued: assign({ queued: undefined }),
     markEarlyAnswer: assign({ earlyAnswer: true }),
+    markCallEnded: assign({ callEnded: true }),
   },
   guards: {
     canRetryAuth: and([({ event }) => event.type === 'INVITE.REJECTED' && event.retryable, stateIn('#sipInviteSession.active.auth.untried')]),
@@ -149,6 +158,13 @@ export const sipInviteSessionMachine = setup({
     byeQueued: stateIn('#sipInviteSession.active.bye.queued'),
     noBye: stateIn('#sipInviteSession.active.bye.none'),
     isHold: ({ event }) => event.type === 'REMOTE.OFFER' && event.hold,
+    // §9.1: our INVITE was cancelled (or will be, after a provisional) and has no final response yet.
+    cancelPending: or([stateIn('#sipInviteSession.active.invite.cancelQueued'), stateIn('#sipInviteSession.active.invite.cancelling')]),
+    inviting: or([stateIn('#sipInviteSession.active.invite.calling'), stateIn('#sipInviteSession.active.invite.proceeding')]),
+    // SESSION.END while a CANCEL is pending: the session outlives the call (the same states, named apart).
+    outlivesCall: or([stateIn('#sipInviteSession.active.invite.cancelQueued'), stateIn('#sipInviteSession.active.invite.cancelling')]),
+    callEnded: ({ context }) => context.callEnded,
+    byeSent: stateIn('#sipInviteSession.active.bye.sent'),
   },
 }).createMachine({
   id: 'sipInviteSession',
@@ -160,12 +176,20 @@ export const sipInviteSessionMachine = setup({
     heldAtStart: input.heldByRemote ?? false,
     ack: { interval: input.t1, elapsed: 0, sent: 0 },
     earlyAnswer: false,
+    callEnded: false,
   }),
   initial: 'active',
   states: {
     active: {
       type: 'parallel',
-      on: { 'SESSION.END': '#sipInviteSession.ended' },
+      on: {
+        'SESSION.END': [
+          // The call is over but our INVITE is not: the CANCEL still waits for a provisional, or a
+          // 2xx may still come and need its ACK and BYE.
+          { guard: 'outlivesCall', actions: 'markCallEnded' },
+          { target: '#sipInviteSession.ended' },
+        ],
+      },
       states: {
         invite: {
           initial: 'idle',
@@ -209,8 +233,9 @@ export const sipInviteSessionMachine = setup({
               on: { 'INVITE.PROVISIONAL': { target: 'cancelling', actions: 'sendCancel' } },
             },
             cancelling: {},
-            answered: {},
-            rejected: {},
+            // A 2xx that beat our CANCEL, once its BYE went: nothing more for a call already over.
+            answered: { always: { guard: and(['callEnded', 'byeSent']), target: '#sipInviteSession.ended' } },
+            rejected: { always: { guard: 'callEnded', target: '#sipInviteSession.ended' } },
           },
           on: {
             // Only while the INVITE awaits our final response (UAS); after it a 183 is no more.
@@ -220,21 +245,23 @@ export const sipInviteSessionMachine = setup({
             },
             // Final responses: a 2xx after our CANCEL still creates the dialog; it is ended with a BYE.
             'INVITE.ANSWERED': [
-              { guard: or([stateIn('#sipInviteSession.active.invite.cancelQueued'), stateIn('#sipInviteSession.active.invite.cancelling')]), target: '.answered', actions: raise({ type: 'HANGUP' }) },
-              { guard: or([stateIn('#sipInviteSession.active.invite.calling'), stateIn('#sipInviteSession.active.invite.proceeding')]), target: '.answered', actions: 'notifyAnswered' },
+              { guard: 'cancelPending', target: '.answered', actions: raise({ type: 'HANGUP' }) },
+              { guard: 'inviting', target: '.answered', actions: 'notifyAnswered' },
             ],
             // (A retry with credentials is taken by calling/proceeding themselves.)
             'INVITE.REJECTED': [
+              // (The 487 of our CANCEL, or any final, for a call already over: nobody to tell.)
+              { guard: and(['cancelPending', 'callEnded']), target: '.rejected' },
               {
-                guard: or([
-                  stateIn('#sipInviteSession.active.invite.calling'),
-                  stateIn('#sipInviteSession.active.invite.proceeding'),
-                  stateIn('#sipInviteSession.active.invite.cancelQueued'),
-                  stateIn('#sipInviteSession.active.invite.cancelling'),
-                ]),
+                guard: or(['inviting', 'cancelPending']),
                 target: '.rejected',
                 actions: { type: 'notifyRejected', params: ({ event }) => ({ status: event.status, reason: event.reason, contacts: event.contacts }) },
               },
+            ],
+            // Timer B: the INVITE (and a CANCEL of it) is given up on (§9.1, §17.1.1.2).
+            'INVITE.TIMEOUT': [
+              { guard: 'cancelPending', target: '.rejected' },
+              { guard: 'inviting', target: '.rejected', actions: { type: 'notifyFailed', params: ({ event }) => ({ status: event.status, reason: event.reason }) } },
             ],
           },
         },

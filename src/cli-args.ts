@@ -96,6 +96,8 @@ export interface ServeConfig {
   sipSessionExpires?: number;
   /** Reliable provisional responses (--sip-100rel off|supported|required); absent = 'supported'. */
   sip100rel?: 'off' | 'supported' | 'required';
+  /** false: no SDP answer in an unreliable 183 to a caller without 100rel (--no-sip-unreliable-early-media); absent = on. */
+  sipUnreliableEarlyMedia?: false;
   /** A separate /metrics + /health listener (--metrics-port); absent = none. */
   metricsPort?: number;
   /** Bearer token of POST /admin/drain (--admin-token); absent = no admin routes. */
@@ -204,6 +206,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-max-pending': { type: 'string' },
         'sip-session-expires': { type: 'string' },
         'sip-100rel': { type: 'string' },
+        'no-sip-unreliable-early-media': { type: 'boolean' },
         'sip-tcp-port': { type: 'string' },
         'sip-tls-port': { type: 'string' },
         'tls-cert': { type: 'string' },
@@ -331,6 +334,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     throw new UsageError(`--sip-100rel must be off, supported or required, got ${JSON.stringify(relSpec)}`);
   }
   const sip100rel = relSpec;
+  // The flag only turns it off; the variable says on or off (like --metrics).
+  const earlySpec = env.CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA || undefined;
+  if (earlySpec !== undefined && earlySpec !== 'on' && earlySpec !== 'off') {
+    throw new UsageError(`CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA must be on or off, got ${JSON.stringify(earlySpec)}`);
+  }
+  const sipUnreliableEarlyMedia = v['no-sip-unreliable-early-media'] === true || earlySpec === 'off' ? (false as const) : undefined;
   const seSpec = v['sip-session-expires'] ?? (env.CALLCHART_SIP_SESSION_EXPIRES || undefined);
   const sipSessionExpires = seSpec === undefined ? undefined : Number(seSpec);
   if (sipSessionExpires !== undefined && (!Number.isInteger(sipSessionExpires) || sipSessionExpires < 90)) {
@@ -367,6 +376,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     ...(sipMaxPendingInvites !== undefined ? { sipMaxPendingInvites } : {}),
     ...(sipSessionExpires !== undefined ? { sipSessionExpires } : {}),
     ...(sip100rel !== undefined ? { sip100rel } : {}),
+    ...(sipUnreliableEarlyMedia === false ? { sipUnreliableEarlyMedia } : {}),
     ...(metricsPortSpec !== undefined ? { metricsPort: port('--metrics-port', metricsPortSpec) } : {}),
     ...(adminToken ? { adminToken } : {}),
     ...(metricsSpec === 'off' ? { metrics: false as const } : {}),

@@ -46,6 +46,10 @@ Options (environment variable in brackets):
                          none asked; a caller's is honoured)
   --sip-100rel <mode>    RFC 3262 reliable provisionals: off,           [CALLCHART_SIP_100REL]
                          supported (default) or required
+  --no-sip-unreliable-early-media                                       [CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA=off]
+                         no early media to a caller without 100rel:
+                         its 183 carries no SDP answer (default: our
+                         answer goes in an unreliable 183)
   --sip-tcp-port <port>  SIP over TCP on this port too (e.g. 5060;     [CALLCHART_SIP_TCP_PORT]
                          default: none)
   --sip-tls-port <port>  SIP over TLS on this port (e.g. 5061; needs   [CALLCHART_SIP_TLS_PORT]

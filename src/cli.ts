@@ -49,6 +49,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
     ...(cfg.srtp ? { srtp: cfg.srtp } : {}),
     ...(cfg.sipSessionExpires ? { sessionTimers: { expires: cfg.sipSessionExpires } } : {}),
     ...(cfg.sip100rel ? { reliableProvisionals: cfg.sip100rel } : {}),
+    ...(cfg.sipUnreliableEarlyMedia === false ? { unreliableEarlyMedia: false } : {}),
   };
   let registrar: Engine | undefined;
   const engine = createEngine({

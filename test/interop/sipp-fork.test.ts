@@ -74,7 +74,7 @@ test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branch
   }
 });
 
-test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog, B answers', { timeout: 40_000 }, async () => {
+test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog (each CSeq 2), B answers', { timeout: 40_000 }, async () => {
   const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-100rel'), calls: 1, timeoutMs: 30_000, mediaPort: 28250, traceMessages: true });
   const e = await startEngine({ rtpPorts: '28252-28291' });
   try {
@@ -82,6 +82,29 @@ test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 fr
     await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
     assert.ok(rec.call.isActive, `answered: ${rec.states.join(' > ')}`);
     await sleep(200);
+    rec.call.hangup();
+    const end = await within(rec.end, 10_000, 'call to end');
+    assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
+    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
+    const r = await uas.stop();
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
+    assert.equal(r.stats?.failedCalls, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+  } finally {
+    await e.close();
+    await uas.stop();
+  }
+});
+
+test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 481 → the call goes on in branchA, which answers; BYE to A with CSeq 3', { timeout: 40_000 }, async () => {
+  const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-100rel-481'), calls: 1, timeoutMs: 30_000, mediaPort: 28294, traceMessages: true });
+  const e = await startEngine({ rtpPorts: '28296-28335' });
+  try {
+    const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
+    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    assert.ok(rec.call.isActive, `answered by branchA after branchB's 481: ${rec.states.join(' > ')} ${JSON.stringify(rec.call.end)}`);
+    const stats = rec.call.stats();
+    assert.equal(stats && 'remote' in stats ? stats.remote?.port : undefined, 28294, "media toward branchA's SDP");
     rec.call.hangup();
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));

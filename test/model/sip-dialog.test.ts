@@ -7,7 +7,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestModel } from 'xstate/graph';
-import { createActor, createMachine, getNextSnapshot, type SnapshotFrom } from 'xstate';
+import { assign, createActor, createMachine, getNextSnapshot, type SnapshotFrom } from 'xstate';
 import {
   sipDialogMachine,
   type SipDialogContext,
@@ -96,7 +96,10 @@ function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string
   if (ev.type === 'BYE.RECEIVED') return stale(ev.cseq) ? undefined : 'terminated';
   // §12.2.1.2: a 481/408 ends the dialog the request was sent in; another branch's early dialog
   // (a PRACK to a 1xx this dialog no longer follows) is not this one.
-  if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) return fromOtherDialog(ev, ctx) ? undefined : 'terminated';
+  // A UAC's early dialog is one branch's: while another branch rang, the call goes on in that one.
+  if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) {
+    return fromOtherDialog(ev, ctx) || (from === 'early' && ctx.branches.length > 0) ? undefined : 'terminated';
+  }
   if (from === 'early') {
     // §13.2.2.4: the winning 2xx confirms the call's dialog, from whichever branch (the forks
     // machine sends no other 2xx); a 1xx of another branch keeps it early.
@@ -152,6 +155,23 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
         }
       }
       // §12.1.1/§12.1.2: UAS keeps Record-Route order, UAC reverses it; target is the Contact.
+      // §12.2.1.1 for a forked INVITE: every early dialog (To tag) has a local CSeq sequence of its
+      // own, starting from the INVITE's; the 2xx's branch keeps its own in the confirmed dialog.
+      if (input.role === 'uac') {
+        const back = b.branches.find((x) => x.remoteTag === ev.remoteTag);
+        const otherTag = b.remoteTag !== undefined && ev.remoteTag !== b.remoteTag;
+        if (enteredFrom === 'init' && ev.type === 'DIALOG.EARLY') assert.equal(a.inviteCSeq, b.localCSeq, "the INVITE's CSeq noted");
+        if (enteredFrom === 'early' && otherTag) {
+          assert.equal(a.localCSeq, back ? back.localCSeq : b.inviteCSeq, "another branch's early dialog: its own local CSeq (the INVITE's at first)");
+        }
+        if (enteredFrom === 'early' && ev.type === 'DIALOG.EARLY' && otherTag) {
+          assert.deepEqual(a.branches.at(-1), { remoteTag: b.remoteTag, localCSeq: b.localCSeq, remoteTarget: b.remoteTarget, routeSet: b.routeSet }, 'the branch left is set aside');
+        }
+        if (enteredFrom === 'early' && ev.type === 'DIALOG.CONFIRMED') {
+          if (!otherTag) assert.equal(a.localCSeq, b.localCSeq, "the followed branch's CSeq goes on");
+          assert.deepEqual(a.branches, [], 'the other early dialogs are over');
+        }
+      }
       const rr = ev.recordRoute ?? [];
       assert.deepEqual(a.routeSet, input.role === 'uac' ? [...rr].reverse() : rr, 'route set');
       assert.equal(a.remoteTarget, ev.remoteTarget, 'remote target');
@@ -208,10 +228,23 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
       }
       break;
     }
-    case 'RESPONSE.RECEIVED':
-      if (fromOtherDialog(ev, b)) assert.deepEqual(a, b, 'a response of another dialog leaves this one untouched');
+    case 'RESPONSE.RECEIVED': {
+      const ends = ev.status === 481 || ev.status === 408;
+      if (fromOtherDialog(ev, b)) {
+        // …but that branch's early dialog is over, if it was one set aside.
+        const branches = ends ? b.branches.filter((x) => x.remoteTag !== ev.remoteTag) : b.branches;
+        assert.deepEqual(a, { ...b, branches }, 'a response of another dialog leaves this one untouched');
+      } else if (ends && enteredFrom === 'early' && b.branches.length > 0) {
+        const last = b.branches.at(-1)!;
+        assert.deepEqual(
+          [a.remoteTag, a.localCSeq, a.remoteTarget, a.routeSet, a.branches],
+          [last.remoteTag, last.localCSeq, last.remoteTarget, last.routeSet, b.branches.slice(0, -1)],
+          'the followed branch is gone: the call follows the branch it left last',
+        );
+      }
       if (ev.status === 200 && ev.method === 'INVITE') assert.equal(a.remoteTarget, ev.contact, '2xx to re-INVITE refreshes the target');
       break;
+    }
   }
   // Route set is fixed once confirmed (§12.2): nothing after confirmation may change it.
   if (enteredFrom === 'confirmed') assert.deepEqual(a.routeSet, b.routeSet, 'route set frozen in confirmed');
@@ -334,6 +367,26 @@ test('SIP dialog oracle catches a planted bug (a PRACK\'s 481 from another branc
   await assert.rejects(runDialogModel(uacInput, 'shortest', {}, buggy), /a response of another dialog leaves this one untouched|RESPONSE.RECEIVED\(PRACK\)--> expected early, machine went to terminated/);
 });
 
+test('SIP dialog oracle catches a planted bug (one local CSeq sequence for every branch of a forked INVITE)', async () => {
+  // The branches are set aside as they should be, but the local CSeq runs on across them.
+  const shared = sipDialogMachine.provide({
+    actions: {
+      switchBranch: assign(({ context }, params: { remoteTag: string }) => ({
+        branches: [
+          ...context.branches.filter((x) => x.remoteTag !== params.remoteTag),
+          { remoteTag: context.remoteTag!, localCSeq: context.localCSeq, remoteTarget: context.remoteTarget, routeSet: context.routeSet },
+        ],
+      })),
+    },
+  });
+  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, shared), /its own local CSeq/);
+});
+
+test('SIP dialog oracle catches a planted bug (a 481 to the followed branch\'s PRACK ends the call though another branch rang)', async () => {
+  const buggy = sipDialogMachine.provide({ guards: { otherBranchRang: () => false } });
+  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, buggy), /RESPONSE.RECEIVED\((INFO|PRACK)\)--> expected early, machine went to terminated|the call follows the branch it left last/);
+});
+
 describe('SIP dialog: scenarios', () => {
   test('UAC: early route set replaced by the 2xx one, then a stale request gets 500 and changes nothing', () => {
     const rejected: unknown[] = [];
@@ -377,6 +430,40 @@ describe('SIP dialog: scenarios', () => {
     assert.equal(actor.getSnapshot().context.remoteTag, 'C', 'a confirmed dialog is never re-established');
   });
 
+  test('UAC, forked INVITE: each branch\'s early dialog counts its own CSeq from the INVITE\'s; the winner\'s goes on', () => {
+    const sent: Array<{ method: string; cseq: number; remoteTag?: string }> = [];
+    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 7 } });
+    actor.start();
+    const prack = () => actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
+    prack();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
+    prack();
+    prack();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
+    prack();
+    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
+    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
+    assert.deepEqual(
+      sent.map((p) => [p.method, p.remoteTag, p.cseq]),
+      [
+        ['PRACK', 'A', 8],
+        ['PRACK', 'B', 8],
+        ['PRACK', 'B', 9],
+        ['PRACK', 'A', 9],
+        ['BYE', 'B', 10],
+      ],
+    );
+    // A 2xx from a branch that sent no 1xx: its dialog's first request follows the INVITE's CSeq.
+    const unseen = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 7 } });
+    unseen.start();
+    unseen.send({ type: 'DIALOG.EARLY', remoteTag: 'A' });
+    unseen.send({ type: 'REQUEST.SEND', method: 'PRACK' });
+    unseen.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'C' });
+    unseen.send({ type: 'REQUEST.SEND', method: 'BYE' });
+    assert.deepEqual(sent.at(-1)?.cseq, 8);
+  });
+
   test('UAC, forked INVITE: a 481 to the PRACK of branch A leaves the dialog following branch B; B\'s own 481 ends it', () => {
     const actor = createActor(sipDialogMachine, { input: uacInput });
     actor.start();
@@ -388,6 +475,24 @@ describe('SIP dialog: scenarios', () => {
     assert.equal(actor.getSnapshot().context.remoteTag, 'B');
     actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'B' });
     assert.deepEqual(actor.getSnapshot().output, { reason: 'call-does-not-exist', status: 481 });
+  });
+
+  test('UAC, forked INVITE: a 481 to the PRACK of the branch followed now falls back to the other branch, which goes on with its own CSeq', () => {
+    const sent: Array<{ method: string; cseq: number; remoteTag?: string; remoteTarget?: string }> = [];
+    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 1 } });
+    actor.start();
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a', recordRoute: RR_18X });
+    actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
+    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
+    actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
+    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'B' });
+    const c = actor.getSnapshot();
+    assert.ok(c.matches({ live: 'early' }), 'branch A rang: the call goes on');
+    assert.deepEqual([c.context.remoteTag, c.context.remoteTarget, c.context.routeSet, c.context.branches], ['A', 'sip:bob@a', [...RR_18X].reverse(), []]);
+    actor.send({ type: 'REQUEST.SEND', method: 'UPDATE' });
+    assert.deepEqual(sent.map((p) => [p.method, p.remoteTag, p.cseq]), [['PRACK', 'A', 2], ['PRACK', 'B', 2], ['UPDATE', 'A', 3]]);
+    actor.send({ type: 'RESPONSE.RECEIVED', method: 'UPDATE', status: 408, remoteTag: 'A' });
+    assert.deepEqual(actor.getSnapshot().output, { reason: 'request-timeout', status: 408 }, 'no branch left: the dialog ends');
   });
 
   test('UAS: empty local CSeq starts at 1; the callee cannot BYE an early dialog; a non-2xx final ends it', () => {

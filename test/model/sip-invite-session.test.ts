@@ -33,6 +33,7 @@ const uacEvents: SipInviteSessionEvent[] = [
   { type: 'INVITE.REJECTED', status: 407, retryable: true },
   { type: 'INVITE.REJECTED', status: 486, retryable: false },
   { type: 'CANCEL' },
+  { type: 'INVITE.TIMEOUT', status: 408, reason: 'Timer B' },
   { type: 'HANGUP' },
   { type: 'REINVITE', direction: 'sendonly' },
   { type: 'REINVITE', direction: 'sendrecv' },
@@ -74,12 +75,13 @@ interface Regions {
 /** The RFC's rules as plain code: the state each event must lead to. */
 function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
   const ev = e as SipInviteSessionEvent;
-  if (ev.type === 'SESSION.END') return 'ended';
   const r = { ...(snap.value as { active: Regions }).active };
   const c = snap.context;
   const calling = r.invite === 'calling' || r.invite === 'proceeding';
   const offered = ['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing'].includes(r.invite);
   const cancelled = r.invite === 'cancelQueued' || r.invite === 'cancelling';
+  // §9.1: a call that ends with its INVITE cancelled (or to be) leaves the session to that INVITE's outcome.
+  if (ev.type === 'SESSION.END') return cancelled ? stateToString({ active: r }) : 'ended';
   let hangup = false;
   switch (ev.type) {
     // UAS: the 180 and its early dialog wait for the end of the INVITE's step (offering*); a 183
@@ -121,6 +123,9 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
         r.invite = 'calling';
         r.auth = 'tried';
       } else if (calling || cancelled) r.invite = 'rejected';
+      break;
+    case 'INVITE.TIMEOUT':
+      if (calling || cancelled) r.invite = 'rejected';
       break;
     case '2XX.SENT': // (the dialog of an abandoned 2xx is over: no 2xx follows)
       if (offered) r.invite = 'answered';
@@ -166,13 +171,15 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
     if (r.ack === 'abandoned') r.bye = 'withheld';
     else if (r.reinvite !== 'inFlight' && r.ack !== 'awaiting') r.bye = 'sent';
   }
+  // The call was over: the INVITE's outcome (a final, Timer B, a 2xx once BYEd) ends the session.
+  if (c.callEnded && (r.invite === 'rejected' || (r.invite === 'answered' && r.bye === 'sent'))) return 'ended';
   return stateToString({ active: r });
 }
 
 type Logged = { type: string; params?: unknown };
 
 const effectNames = [
-  'sendRinging', 'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'retransmit2xx', 'ackTimedOut',
+  'sendRinging', 'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'notifyFailed', 'retransmit2xx', 'ackTimedOut',
   'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
 ] as const;
 
@@ -250,6 +257,14 @@ describe('sipInviteSession machine: model paths with an RFC oracle', () => {
 
   test('UAS: early media without 100rel over 500 random event sequences (the rule above)', () => {
     randomEarlyAnswers(sipInviteSessionMachine);
+  });
+
+  test('the model tests catch a planted bug (the session ends with the call while its CANCEL waits for a provisional)', async () => {
+    const buggy = sipInviteSessionMachine.provide({ guards: { outlivesCall: () => false } });
+    await assert.rejects(
+      runModel({ machine: buggy, input: uacInput, events: uacEvents, oracle, states: { ended: () => {} } }),
+      /oracle: .*invite\.cancel(Queued|ling).*--SESSION\.END--> expected .*invite\.cancel/,
+    );
   });
 
   test('the model tests catch a planted bug (a BYE that does not wait for the re-INVITE)', async () => {
@@ -344,6 +359,27 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
     queued.send({ type: 'INVITE.REJECTED', status: 487, retryable: false });
     assert.deepEqual(queued.did('notifyRejected')[0]?.params, { status: 487, reason: undefined, contacts: undefined });
     assert.equal(queued.did('sendBye').length, 0);
+  });
+
+  test('a call hung up before any provisional: the session outlives it until the INVITE’s outcome (§9.1)', () => {
+    const over = (...events: SipInviteSessionEvent[]) => {
+      const s = spied(uacInput);
+      s.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'SESSION.END' }, ...events);
+      return { ...s, status: s.actor.getSnapshot().status, count: (t: string) => s.did(t).length };
+    };
+    assert.equal(over().status, 'active', 'the session waits for a provisional');
+    // A 180: the CANCEL goes then; its 487 ends the session (the call, over, hears of neither).
+    const rang = over({ type: 'INVITE.PROVISIONAL', status: 180 }, { type: 'INVITE.REJECTED', status: 487, retryable: false });
+    assert.deepEqual([rang.count('sendCancel'), rang.count('notifyProgress'), rang.count('notifyRejected'), rang.status], [1, 0, 0, 'done']);
+    // A 2xx instead: no CANCEL ever (§9.1), a BYE for its dialog, then the end.
+    const answered = over({ type: 'INVITE.ANSWERED' });
+    assert.deepEqual([answered.count('sendCancel'), answered.count('sendBye'), answered.count('notifyAnswered'), answered.status], [0, 1, 0, 'done']);
+    // Nothing: Timer B ends it without a word to the call; a live call's INVITE fails through the session.
+    const silent = over({ type: 'INVITE.TIMEOUT', status: 408, reason: 'Timer B' });
+    assert.deepEqual([silent.count('sendCancel'), silent.count('notifyFailed'), silent.status], [0, 0, 'done']);
+    const live = spied(uacInput);
+    live.send({ type: 'DIAL' }, { type: 'INVITE.TIMEOUT', status: 408, reason: 'no response to INVITE' });
+    assert.deepEqual(live.did('notifyFailed')[0]?.params, { status: 408, reason: 'no response to INVITE' });
   });
 
   test('re-INVITE glare (491): the offer is tried again after the glare timer; a hangup cancels the retry', () => {

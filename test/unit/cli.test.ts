@@ -344,6 +344,33 @@ test('--sip-100rel (or CALLCHART_SIP_100REL) sets reliable provisionals', () => 
   assert.ok(HELP.includes('--sip-100rel') && HELP.includes('CALLCHART_SIP_100REL'));
 });
 
+test('--no-sip-unreliable-early-media (or CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA=off) turns off early media without 100rel', async () => {
+  assert.equal(parseServeArgs([], {}).sipUnreliableEarlyMedia, undefined, "the engine's default (on)");
+  assert.equal(parseServeArgs(['--no-sip-unreliable-early-media'], {}).sipUnreliableEarlyMedia, false);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA: 'off' }).sipUnreliableEarlyMedia, false);
+  assert.equal(parseServeArgs([], { CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA: 'on' }).sipUnreliableEarlyMedia, undefined);
+  assert.equal(parseServeArgs(['--no-sip-unreliable-early-media'], { CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA: 'on' }).sipUnreliableEarlyMedia, false, 'the flag wins');
+  assert.throws(() => parseServeArgs([], { CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA: 'no' }), /CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA must be on or off/);
+  assert.ok(HELP.includes('--no-sip-unreliable-early-media') && HELP.includes('CALLCHART_SIP_UNRELIABLE_EARLY_MEDIA'));
+  // It reaches the SIP user agent (src/sip/ua/legs.ts reads it when a 183 goes to a caller without 100rel).
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callchart-cli-early-'));
+  const base = ['--host', '127.0.0.1', '--ws-port', '0', '--sip-port', '0', '--log-level', 'silent', '--metrics', 'off', '--data-dir', dir];
+  try {
+    for (const [args, want] of [[['--no-sip-unreliable-early-media'], false], [[], undefined]] as const) {
+      const engine = await serve(parseServeArgs([...base, ...args], {}));
+      try {
+        assert.equal(engine.sip?.opts.unreliableEarlyMedia, want, args.join(' ') || 'default');
+      } finally {
+        await engine.close();
+      }
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('--sip-session-expires (or CALLCHART_SIP_SESSION_EXPIRES) asks for RFC 4028 session timers', () => {
   assert.equal(parseServeArgs([], {}).sipSessionExpires, undefined, 'none asked by default');
   assert.equal(parseServeArgs(['--sip-session-expires', '1800'], {}).sipSessionExpires, 1800);

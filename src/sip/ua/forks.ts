@@ -84,9 +84,12 @@ function lateDialogRequest(leg: SipLeg, res: SipResponse, method: 'ACK' | 'BYE')
 function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   leg.dialog.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
   sendAck2xx(ua, leg, res);
-  if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
-  uacAnswered(ua, leg, res.headers);
-  if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
+  // A call hung up before this 2xx has no media nor session timer to set up: only its BYE is left.
+  if (!leg.call.isEnded) {
+    if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+    uacAnswered(ua, leg, res.headers);
+    if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
+  }
   // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the session machine decides.
   leg.session.send({ type: 'INVITE.ANSWERED' });
 }

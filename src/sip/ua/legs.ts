@@ -315,11 +315,18 @@ export class SipLeg implements CallWire {
     // of lingering legs cost little heap (the RTP session alone holds its send buffers).
     this.rtp = undefined;
     this.answerSdp = undefined;
-    // A dialog that never confirmed (rejected, cancelled) ends with the call.
-    if (this.dialog.getSnapshot().status === 'active' && !this.dialog.getSnapshot().matches('live')) {
+    // A dialog that never confirmed (rejected, cancelled) ends with the call, unless our cancelled
+    // INVITE has no outcome yet (the session outlives the call): that outcome ends it.
+    if (this.dialog.getSnapshot().status === 'active' && !this.dialog.getSnapshot().matches('live') && !this.cancelPending()) {
       this.dialog.send({ type: 'DIALOG.TERMINATE', reason: 'call ended' });
     }
     this.ua.forgetLegLater(this);
+  }
+
+  /** UAC: the call is over but its cancelled INVITE awaits a provisional (for the CANCEL) or a final (§9.1). */
+  cancelPending(): boolean {
+    const s = this.session.getSnapshot();
+    return s.status === 'active' && s.context.callEnded;
   }
 
   /** Our 2xx is being retransmitted until its ACK (§13.3.1.4). */

@@ -54,6 +54,8 @@ const failoverTargets = new WeakMap<SipLeg, Endpoint[]>();
  * transaction). False when there is none left: the failure stands.
  */
 function failOver(ua: SipUserAgent, leg: SipLeg, why: string): boolean {
+  // A call hung up meanwhile only waits for its INVITE's outcome (the session's CANCEL): no new try.
+  if (leg.call.isEnded) return false;
   const next = failoverTargets.get(leg)?.shift();
   if (!next || !leg.invite) return false;
   leg.log.info({ failed: leg.remote, next, why }, 'INVITE failed over to the next RFC 3263 target');
@@ -143,12 +145,21 @@ export function sendInvite(ua: SipUserAgent, leg: SipLeg): void {
   ua.transactions.request(invite, leg.remote, {
     onResponse: (res, source) => onInviteResponse(ua, leg, res, source),
     onTimeout: () => {
-      if (!failOver(ua, leg, 'timeout')) leg.call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'no response to INVITE' });
+      if (!failOver(ua, leg, 'timeout')) inviteTimedOut(leg, 408, 'no response to INVITE');
     },
     onTransportError: (err) => {
-      if (!failOver(ua, leg, 'transport error')) leg.call.actor.send({ type: 'CALL.FAILED', code: 503, reason: `transport error: ${String(err)}` });
+      if (!failOver(ua, leg, 'transport error')) inviteTimedOut(leg, 503, `transport error: ${String(err)}`);
     },
   });
+}
+
+/**
+ * No final response will come: the session fails the call, or ends itself when the call was
+ * already cancelled; a dialog still waiting for the INVITE's outcome (early, or not yet made) ends.
+ */
+function inviteTimedOut(leg: SipLeg, status: number, reason: string): void {
+  if (leg.session.getSnapshot().status === 'active') leg.session.send({ type: 'INVITE.TIMEOUT', status, reason });
+  if (leg.dialog.getSnapshot().status === 'active') leg.dialog.send({ type: 'DIALOG.REJECTED', status });
 }
 
 function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, source: Endpoint): void {
