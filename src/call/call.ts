@@ -19,6 +19,7 @@ import type { MediaStream } from '../streams/stream.js';
 import { emitOne } from '../emit-one.js';
 import type { ReferRequest } from '../sip/ua/referee.js';
 import { headerKey } from '../sip/codec/header-list.js';
+import { checkSipRequest } from './sip-request-check.js';
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -170,14 +171,6 @@ export interface CallSipInvite {
   /** The body (the SDP offer, or '' without one). */
   readonly body: string;
 }
-
-
-/** Methods the call's own machines send: never through sipRequest. */
-const OWN_METHODS: ReadonlySet<string> = new Set(['INVITE', 'ACK', 'BYE', 'CANCEL', 'PRACK', 'UPDATE', 'REFER', 'SUBSCRIBE', 'REGISTER']);
-/** Headers the dialog writes (§12.2.1.1) or the body defines: never the app's. */
-const DIALOG_HEADERS: ReadonlySet<string> = new Set(
-  ['Via', 'From', 'To', 'Call-ID', 'CSeq', 'Contact', 'Route', 'Record-Route', 'Max-Forwards', 'Content-Length', 'Content-Type'].map(headerKey),
-);
 
 /** @internal where a call's logger comes from: its actor's supervisor entry. */
 export interface CallLogSource {
@@ -346,15 +339,7 @@ export class Call extends EventEmitter<CallEvents> {
    * UPDATE, REFER, SUBSCRIBE, REGISTER). Resolves with the final response.
    */
   sipRequest(method: string, opts: CallSipRequestOptions = {}): Promise<CallSipResponse> {
-    if (!/^[A-Za-z0-9!%*_+`'~.-]+$/.test(method)) throw new RangeError(`sipRequest: ${JSON.stringify(method)} is not a SIP method`);
-    const m = method.toUpperCase();
-    if (OWN_METHODS.has(m)) throw new RangeError(`sipRequest: ${m} is sent by the call itself, not by sipRequest`);
-    if (opts.body !== undefined && !opts.contentType) throw new RangeError('sipRequest: a body needs a contentType');
-    if (opts.contentType !== undefined && /[\r\n]/.test(opts.contentType)) throw new RangeError('sipRequest: contentType must be one line');
-    for (const [k, v] of Object.entries(opts.headers ?? {})) {
-      if (!/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(k) || typeof v !== 'string' || /[\r\n]/.test(v)) throw new RangeError(`sipRequest: header ${JSON.stringify(k)} is not a one-line SIP header`);
-      if (DIALOG_HEADERS.has(headerKey(k))) throw new RangeError(`sipRequest: header ${k} belongs to the dialog`);
-    }
+    const m = checkSipRequest(method, opts);
     if (!this.wire.sipRequest) throw new Error(`transport ${this.transport} cannot send SIP requests`);
     if (!this.isActive) throw new Error('sipRequest: only an answered call has a dialog to send in');
     return this.wire.sipRequest(m, opts);
