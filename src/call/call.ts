@@ -20,6 +20,7 @@ import { emitOne } from '../emit-one.js';
 import type { ReferRequest } from '../sip/ua/referee.js';
 import { headerKey } from '../sip/codec/header-list.js';
 import { checkSipRequest } from './sip-request-check.js';
+import type { CallUpdateOptions, CallUpdateResult } from './update.js';
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -91,6 +92,8 @@ export interface CallWire {
   transfer?(target: string, opts?: CallTransferOptions): void;
   /** An in-dialog request (INFO, MESSAGE, NOTIFY, …); resolves with its final response. */
   sipRequest?(method: string, opts: CallSipRequestOptions): Promise<CallSipResponse>;
+  /** A new offer of ours in the call's dialog (SIP re-INVITE or UPDATE); resolves once its answer is in use. */
+  update?(opts?: CallUpdateOptions): Promise<CallUpdateResult>;
   /** Called once when the call actor has ended (after any final wire message was sent). */
   ended?(end: CallEnd): void;
 }
@@ -343,6 +346,19 @@ export class Call extends EventEmitter<CallEvents> {
     if (!this.wire.sipRequest) throw new Error(`transport ${this.transport} cannot send SIP requests`);
     if (!this.isActive) throw new Error('sipRequest: only an answered call has a dialog to send in');
     return this.wire.sipRequest(m, opts);
+  }
+
+  /**
+   * Send a new SDP offer in the call's dialog (SIP only, answered calls): a session refresh with
+   * the same media, or `codecs` to move to another codec; in a re-INVITE or, `method: 'UPDATE'`,
+   * an UPDATE (RFC 3311). One offer at a time (queued behind a hold in flight), a 491 retried
+   * after the glare delay. Resolves once the answer is in use (codec, address, port); rejects with
+   * a `CallUpdateError` when refused (`status`), and throws for options the call cannot honour.
+   */
+  update(opts?: CallUpdateOptions): Promise<CallUpdateResult> {
+    if (!this.wire.update) throw new Error(`transport ${this.transport} cannot update`);
+    if (!this.isActive) throw new Error('update: only an answered call has a dialog to send an offer in');
+    return this.wire.update(opts);
   }
 
   // ---- media (see docs/media.md "Media on calls") --------------------------------------------

@@ -17,6 +17,7 @@ import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
 import { onPrack } from './prack.js';
 import { onEarlyUpdate } from './early-update.js';
+import { sendUpdateOffer } from './reoffer.js';
 import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -172,7 +173,8 @@ function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
  * (RFC 3311 §5.1: one offer at a time too, 491 and its retry alike). When the dialog will not send
  * it (it has ended), the machine hears at once that this one is done.
  */
-export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
+export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv', update?: number): void {
+  if (update !== undefined) return sendUpdateOffer(leg, update); // the app's call.update() (reoffer.ts)
   const before = leg.dialogState.localCSeq;
   const method = leg.ua.opts.holdMethod === 'UPDATE' && leg.peerAllow?.has('UPDATE') ? 'UPDATE' : 'INVITE';
   leg.dialog.send({ type: 'REQUEST.SEND', method, body: leg.localSdp(direction), contentType: 'application/sdp', headers: uacHeaders(leg.ua, leg) });
