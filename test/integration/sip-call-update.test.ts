@@ -2,7 +2,8 @@
 // A raw peer answers a codec change on a new port after a 491, and the RTP the engine sends then
 // arrives there with the new payload type; two engines refresh the session by UPDATE (o= version
 // up) and move codec by re-INVITE, a callee without the codec refuses it (488) and the call goes
-// on; options the call cannot honour throw before anything is sent.
+// on; a peer's re-offer of another codec moves our media too; options the call cannot honour
+// throw before anything is sent.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -92,6 +93,34 @@ test('a codec change answered on a new port after a 491: the retry is answered a
   assert.deepEqual(moved.pts.slice(0, 3), [8, 8, 8], 'PCMA after the update');
   assert.equal(first.pts.length, before, 'nothing more to the old port');
   assert.equal(call.state, 'active.talking');
+  call.hangup();
+  const bye = await c.request((r) => r.method === 'BYE');
+  reply(c, port, bye, 200, 'OK');
+  await call.waitForEnd();
+});
+
+test('a peer\'s re-offer may move us to another codec: answered PCMA, and our RTP follows as payload type 8', async () => {
+  const e = await engines.start({ onIncomingCall: () => ({ action: 'accept' }) });
+  const port = e.sipPort!;
+  const first = await udp();
+  const moved = await udp();
+  const c = await new RawSip().open();
+  cleanup.push(() => c.close());
+  const callId = `upd-${Math.random().toString(36).slice(2)}@x`;
+  const incoming = new Promise<Call>((r) => e.once('call', r));
+  c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp(first.port, '0 8')), port);
+  const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
+  const to = ok.headers.get('To')!;
+  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: to }), port);
+  const call = await incoming;
+  await waitFor(() => call.state === 'active.talking', 'talking');
+  c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId, CSeq: '2 INVITE', To: to }, sdp(moved.port, '8', 2)), port);
+  const answer = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '2 INVITE');
+  assert.match(answer.body.toString(), /m=audio \d+ RTP\/AVP 8\r?\n/, 'answered PCMA');
+  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '2 ACK', To: to }), port);
+  for (let i = 0; i < 3; i++) call.sendAudio(frame);
+  await waitFor(() => moved.pts.length >= 3, 'RTP at the re-offer\'s port');
+  assert.deepEqual(moved.pts.slice(0, 3), [8, 8, 8], 'PCMA after the re-offer');
   call.hangup();
   const bye = await c.request((r) => r.method === 'BYE');
   reply(c, port, bye, 200, 'OK');
