@@ -14,7 +14,9 @@
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
 //   most 64*T1, and only `unconfirmedLimit` times to a peer that never proved it receives us.
 // - `reinvite`: §14.1 one re-INVITE at a time; a hold/resume asked for meanwhile is queued (the
-//   latest wish wins); a 491 (glare) retries the same offer after the runtime's glare timer. The
+//   latest wish wins); a 491 (glare) retries the same offer after the runtime's glare timer, a
+//   500 with Retry-After (a peer busy with its own offer, §14.2, RFC 3311 §5.2) after the 0–10 s
+//   it names (the timer is the runtime's either way). The
 //   app's own re-offers (call.update(), numbered by the runtime) share it: each is queued in
 //   order, goes alone, is retried on 491 like a hold, and is reported done (`updateDone`) with
 //   its final status, or status 0 when it never went (a hangup dropped it).
@@ -53,6 +55,8 @@ export interface SipInviteSessionContext {
   reinvite?: SipHoldDirection;
   /** The hold/resume asked for while one was in flight. */
   queued?: SipHoldDirection;
+  /** The wait a 500's Retry-After asked for before the retry (ms); unset after a 491. */
+  retryAfterMs?: number;
   /** The app's re-offer in flight (or waiting out a glare), by the runtime's number. */
   update?: number;
   /** The app's re-offers asked for while another offer was in flight, oldest first. */
@@ -91,8 +95,11 @@ export type SipInviteSessionEvent =
   | { type: 'REINVITE'; direction: SipHoldDirection }
   /** The app asks for a new offer of its own (call.update()), numbered `id` by the runtime. */
   | { type: 'REOFFER'; id: number }
-  /** Final response (or timeout: 408) to our re-INVITE; 0 when the dialog would not send it. */
-  | { type: 'REINVITE.DONE'; status: number }
+  /**
+   * Final response (or timeout: 408) to our re-INVITE or UPDATE offer; 0 when the dialog would not
+   * send it. `retryAfter`: the response's Retry-After (seconds).
+   */
+  | { type: 'REINVITE.DONE'; status: number; retryAfter?: number }
   | { type: 'GLARE.TIMER' }
   /** An offer from the peer (initial or re-INVITE). */
   | { type: 'REMOTE.OFFER'; hold: boolean }
@@ -164,7 +171,9 @@ export const sipInviteSessionMachine = setup({
       event.type === 'ACK.TIMER' &&
       (context.ack.elapsed + context.ack.interval >= 64 * context.t1 || (!event.confirmed && context.ack.sent >= context.unconfirmedLimit)),
     confirmedPeer: ({ event }) => event.type === 'ACK.TIMER' && event.confirmed,
-    glare: ({ event }) => event.type === 'REINVITE.DONE' && event.status === 491,
+    // A 491, or a 500 whose Retry-After is within the 10 s a busy peer may ask for (§14.2).
+    glare: ({ event }) =>
+      event.type === 'REINVITE.DONE' && (event.status === 491 || (event.status === 500 && event.retryAfter !== undefined && event.retryAfter <= 10)),
     hasQueued: ({ context }) => context.queued !== undefined,
     hasQueuedUpdate: ({ context }) => context.updates.length > 0,
     updating: ({ context }) => context.update !== undefined,
@@ -324,7 +333,11 @@ export const sipInviteSessionMachine = setup({
                 'REINVITE.DONE': [
                   // A BYE waiting for this re-INVITE goes now (bye region); nothing more is sent.
                   { guard: 'byeQueued', target: 'idle', actions: [updateFinished, queuedUpdatesDropped, 'clearReinvite'] },
-                  { guard: 'glare', target: 'glare' },
+                  {
+                    guard: 'glare',
+                    target: 'glare',
+                    actions: assign({ retryAfterMs: ({ event }) => (event.status === 500 && event.retryAfter !== undefined ? event.retryAfter * 1000 : undefined) }),
+                  },
                   // A queued hold/resume goes before queued updates (each update offers the hold state of its time).
                   { guard: 'hasQueued', ...reinviteTarget, actions: [updateFinished, 'takeQueued'] },
                   { guard: 'hasQueuedUpdate', ...reinviteTarget, actions: [updateFinished, 'takeUpdate'] },
@@ -333,9 +346,13 @@ export const sipInviteSessionMachine = setup({
                 HANGUP: { actions: [queuedUpdatesDropped, 'dropQueued'] },
               },
             },
-            // §14.1: after a 491 the same offer is sent again once the glare timer runs out.
+            // §14.1: after a 491 the same offer is sent again once the glare timer runs out (after a
+            // 500, once its Retry-After has passed).
             glare: {
-              entry: { type: 'startTimer', params: { timer: 'glare' } },
+              entry: {
+                type: 'startTimer',
+                params: ({ context }) => (context.retryAfterMs !== undefined ? { timer: 'glare' as const, ms: context.retryAfterMs } : { timer: 'glare' as const }),
+              },
               exit: { type: 'stopTimer', params: { timer: 'glare' } },
               on: {
                 // The retry is a hold/resume: the latest wish replaces it; it is an update: the wish waits its turn.

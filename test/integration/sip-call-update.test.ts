@@ -1,6 +1,6 @@
 // call.update() on loopback: a new offer of ours in the confirmed dialog (RFC 3261 §14.1, RFC 3311).
 // A raw peer answers a codec change on a new port after a 491, and the RTP the engine sends then
-// arrives there with the new payload type; two engines refresh the session by UPDATE (o= version
+// arrives there with the new payload type; a 500 with Retry-After is retried after it; two engines refresh the session by UPDATE (o= version
 // up) and move codec by re-INVITE, a callee without the codec refuses it (488) and the call goes
 // on; a peer's re-offer of another codec moves our media too; options the call cannot honour
 // throw before anything is sent.
@@ -124,6 +124,33 @@ test('a peer\'s re-offer may move us to another codec: answered PCMA, and our RT
   call.hangup();
   const bye = await c.request((r) => r.method === 'BYE');
   reply(c, port, bye, 200, 'OK');
+  await call.waitForEnd();
+});
+
+test('as the caller: a 500 with Retry-After: 1 is retried after that second (not the 2.1–4 s glare wait)', async () => {
+  const e = await engines.start();
+  const media = await udp();
+  const c = await new RawSip().open();
+  cleanup.push(() => c.close());
+  const call = await e.call(`sip:peer@${LO}:${c.port}`);
+  const invite = await c.request((r) => r.method === 'INVITE');
+  const contact: [string, string] = ['Contact', `<sip:peer@${LO}:${c.port}>`];
+  c.sock.send(serialize(createResponse(invite, 200, 'OK', { toTag: 'peer1', headers: [contact, ['Allow', 'INVITE, ACK, BYE, UPDATE']], body: sdp(media.port, '0'), contentType: 'application/sdp' })), e.sipPort!, LO);
+  await c.request((r) => r.method === 'ACK');
+  await waitFor(() => call.state === 'active.talking', 'answered');
+  const done = call.update({ method: 'UPDATE' });
+  const first = await c.request((r) => r.method === 'UPDATE');
+  const t0 = Date.now();
+  c.sock.send(serialize(createResponse(first, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] })), e.sipPort!, LO);
+  const again = await c.request((r) => r.method === 'UPDATE', 4000);
+  const waited = Date.now() - t0;
+  assert.ok(waited >= 900 && waited < 2000, `retried after ${waited} ms`);
+  assert.notEqual(again.headers.get('CSeq'), first.headers.get('CSeq'));
+  c.sock.send(serialize(createResponse(again, 200, 'OK', { headers: [contact], body: sdp(media.port, '0', 2), contentType: 'application/sdp' })), e.sipPort!, LO);
+  assert.equal((await done).status, 200);
+  call.hangup();
+  const bye = await c.request((r) => r.method === 'BYE');
+  c.sock.send(serialize(createResponse(bye, 200, 'OK')), e.sipPort!, LO);
   await call.waitForEnd();
 });
 

@@ -1,6 +1,7 @@
 // The app's own re-offers (call.update()) in the INVITE session machine's `reinvite` region
 // (machines/sipInviteSession.machine.ts): one offer at a time (RFC 3261 §14.1, RFC 3311 §5.1),
-// queued in order behind a hold/resume or another update, retried after a 491's glare timer,
+// queued in order behind a hold/resume or another update, retried after a 491's glare timer (a
+// 500's Retry-After when it names one within 10 s),
 // reported done once with their final status, or with 0 when a hangup meant they never went.
 //
 // A reference model written from those rules as plain code runs beside the real actor over
@@ -74,7 +75,10 @@ class Reference {
           this.done(this.updates, 0);
           this.clear();
           this.byeNow();
-        } else if (ev.status === 491) this.region = 'glare';
+        } else if (ev.status === 491 || (ev.status === 500 && ev.retryAfter !== undefined && ev.retryAfter <= 10)) {
+          this.region = 'glare';
+          this.effects.push(`glare timer ${ev.status === 500 ? `${ev.retryAfter! * 1000} ms` : 'random'}`);
+        }
         else if (this.queuedDir !== undefined) {
           this.done(this.curIds(), ev.status);
           this.cur = { dir: this.queuedDir };
@@ -120,7 +124,7 @@ function spied(machine = sipInviteSessionMachine) {
         sendReinvite: (_, p: { direction: SipHoldDirection; update?: number }) => void effects.push(`send ${p.update !== undefined ? `update#${p.update}` : p.direction}`),
         updateDone: (_, p: { ids: readonly number[]; status: number }) => void (p.ids.length && effects.push(`done ${p.ids.join(',')}:${p.status}`)),
         sendBye: () => void effects.push('bye'),
-        startTimer: () => {},
+        startTimer: (_, p: { timer: string; ms?: number }) => void (p.timer === 'glare' && effects.push(`glare timer ${p.ms !== undefined ? `${p.ms} ms` : 'random'}`)),
         stopTimer: () => {},
       },
     }),
@@ -161,7 +165,7 @@ function randomRuns(machine = sipInviteSessionMachine, n = 1500): void {
         : k === 3 ? { type: 'REINVITE', direction: rnd(2) ? 'sendonly' : 'sendrecv' }
         : k === 4 ? { type: 'REINVITE.DONE', status: 200 }
         : k === 5 ? { type: 'REINVITE.DONE', status: 491 }
-        : k === 6 ? { type: 'REINVITE.DONE', status: 488 }
+        : k === 6 ? [{ type: 'REINVITE.DONE', status: 488 } as const, { type: 'REINVITE.DONE', status: 500, retryAfter: 3 } as const, { type: 'REINVITE.DONE', status: 500, retryAfter: 60 } as const, { type: 'REINVITE.DONE', status: 500 } as const][rnd(4)]!
         : k === 7 ? { type: 'GLARE.TIMER' }
         : rnd(3) === 0 ? { type: 'HANGUP' } : { type: 'REINVITE.DONE', status: 200 },
       );
@@ -185,6 +189,7 @@ describe('sipInviteSession machine: the app’s re-offers (call.update())', () =
       { type: 'REINVITE', direction: 'sendrecv' },
       { type: 'REINVITE.DONE', status: 200 },
       { type: 'REINVITE.DONE', status: 488 },
+      { type: 'REINVITE.DONE', status: 500, retryAfter: 2 },
       { type: 'REINVITE.DONE', status: 491 },
       { type: 'GLARE.TIMER' },
       { type: 'HANGUP' },
@@ -216,7 +221,18 @@ describe('sipInviteSession machine: the app’s re-offers (call.update())', () =
     s.actor.send({ type: 'REINVITE', direction: 'sendrecv' }); // a resume during the update's glare waits its turn
     s.actor.send({ type: 'GLARE.TIMER' });
     s.actor.send({ type: 'REINVITE.DONE', status: 200 });
-    assert.deepEqual(s.effects, ['send sendonly', 'send update#1', 'send update#1', 'done 1:200', 'send sendrecv']);
+    assert.deepEqual(s.effects, ['send sendonly', 'send update#1', 'glare timer random', 'send update#1', 'done 1:200', 'send sendrecv']);
+  });
+
+  test('named path: a 500 with Retry-After is retried after that many seconds; without one, or past 10 s, it is the update\'s failure', () => {
+    const s = spied();
+    s.actor.send({ type: 'REOFFER', id: 1 });
+    s.actor.send({ type: 'REINVITE.DONE', status: 500, retryAfter: 4 });
+    s.actor.send({ type: 'GLARE.TIMER' });
+    s.actor.send({ type: 'REINVITE.DONE', status: 500, retryAfter: 11 });
+    s.actor.send({ type: 'REOFFER', id: 2 });
+    s.actor.send({ type: 'REINVITE.DONE', status: 500 });
+    assert.deepEqual(s.effects, ['send update#1', 'glare timer 4000 ms', 'send update#1', 'done 1:500', 'send update#2', 'done 2:500']);
   });
 
   test('named path: a refused update reports its status; one asked for after the BYE never goes', () => {

@@ -195,11 +195,17 @@ export function sendRefresh(ua: SipUserAgent, leg: SipLeg, method: SessionRefres
   leg.session.send({ type: 'REINVITE', direction: heldLocally ? 'sendonly' : 'sendrecv' });
 }
 
+/** A response's Retry-After in seconds (§20.33: delta-seconds, then an optional comment and params). */
+function retryAfterOf(res: SipResponse): number | undefined {
+  const m = /^\s*(\d{1,9})/.exec(res.headers.get('Retry-After') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The final response to our re-INVITE or UPDATE, for the session timer (RFC 4028 §7.2, §10). */
-function refreshAnswered(ua: SipUserAgent, leg: SipLeg, offer: boolean, res: SipResponse): void {
+function refreshAnswered(ua: SipUserAgent, leg: SipLeg, offer: boolean, res: SipResponse, retried: boolean): void {
   if (res.status < 300) uacAnswered(ua, leg, res.headers);
-  // An offer's 491 (re-INVITE, or UPDATE with SDP) is retried by the INVITE session machine; a bare UPDATE's by the timer machine.
-  else if (!(offer && res.status === 491)) {
+  // An offer's 491 or 500 with Retry-After (re-INVITE, or UPDATE with SDP) is retried by the INVITE session machine; a bare UPDATE's by the timer machine.
+  else if (!(offer && retried)) {
     const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
     leg.timer?.send({ type: 'REFRESH.FAILED', status: res.status, ...(minSE !== undefined ? { minSE } : {}) });
   }
@@ -265,8 +271,13 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
         if (p.method === 'INVITE') sendAck2xx(ua, leg, res);
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
       }
-      if (offer && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
-      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, offer, res);
+      let retried = false;
+      if (offer && res.status >= 200) {
+        const retryAfter = res.status === 500 ? retryAfterOf(res) : undefined;
+        leg.session.send({ type: 'REINVITE.DONE', status: res.status, ...(retryAfter !== undefined ? { retryAfter } : {}) });
+        retried = leg.session.getSnapshot().matches({ active: { reinvite: 'glare' } });
+      }
+      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, offer, res, retried);
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
       if (res.status >= 200) settleAppRequest(leg, p.cseq, { status: res.status, reason: res.reason, headers: Object.freeze([...res.headers]), body: res.body.toString('utf8') });

@@ -97,7 +97,8 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
         const leg = legOf(self.id);
         if (!leg) return;
         clearTimeout(leg.timers[p.timer]);
-        const ms = p.timer === 'glare' ? glareDelayMs(leg.role) : (p.ms ?? ua.timers.t1);
+        // The glare wait is random per §14.1 unless a 500's Retry-After named it.
+        const ms = p.timer === 'glare' ? (p.ms ?? glareDelayMs(leg.role)) : (p.ms ?? ua.timers.t1);
         leg.timers[p.timer] = setTimeout(() => {
           leg.timers[p.timer] = undefined;
           // Whether the peer proved it receives us is asked when the timer fires, not when armed.
