@@ -154,6 +154,58 @@ test('as the caller: a 500 with Retry-After: 1 is retried after that second (not
   await call.waitForEnd();
 });
 
+test('as the caller in the early dialog: an UPDATE once the reliable 183 with the answer was PRACKed; the 2xx repeating the old answer does not undo it', async () => {
+  const e = await engines.start();
+  const early = await udp();
+  const moved = await udp();
+  const c = await new RawSip().open();
+  cleanup.push(() => c.close());
+  const port = e.sipPort!;
+  const call = await e.call(`sip:peer@${LO}:${c.port}`);
+  const invite = await c.request((r) => r.method === 'INVITE');
+  assert.match(invite.headers.get('Supported') ?? '', /100rel/);
+  const contact: [string, string] = ['Contact', `<sip:peer@${LO}:${c.port}>`];
+  const answer = sdp(early.port, '0');
+  c.sock.send(
+    serialize(createResponse(invite, 183, 'Session Progress', { toTag: 'peer1', headers: [contact, ['Require', '100rel'], ['RSeq', '1'], ['Allow', 'INVITE, ACK, BYE, CANCEL, PRACK, UPDATE']], body: answer, contentType: 'application/sdp' })),
+    port,
+    LO,
+  );
+  const prack = await c.request((r) => r.method === 'PRACK');
+  await waitFor(() => call.state === 'ringing', 'ringing');
+  assert.throws(() => call.update(), /early offer\/answer is not done/, 'not before the PRACK is answered');
+  assert.throws(() => call.update({ method: 'INVITE' }), /re-INVITE cannot go in an early dialog/);
+  c.sock.send(serialize(createResponse(prack, 200, 'OK', { headers: [contact] })), port, LO);
+  // The 200 to the PRACK is in once the machine says so (polled: the 200 travels on loopback).
+  let done: Promise<unknown> | undefined;
+  await waitFor(() => {
+    try {
+      done = call.update({ codecs: ['PCMA'] });
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'the early offer/answer done');
+  const update = await c.request((r) => r.method === 'UPDATE');
+  assert.match(update.headers.get('To') ?? '', /tag=peer1/, 'in the early dialog');
+  assert.match(update.body.toString(), /RTP\/AVP 8\r?\n/, 'offers PCMA');
+  assert.equal(update.headers.get('Session-Expires'), undefined, 'no session timer in the early dialog');
+  c.sock.send(serialize(createResponse(update, 200, 'OK', { headers: [contact], body: sdp(moved.port, '8', 2), contentType: 'application/sdp' })), port, LO);
+  assert.deepEqual(await done, { method: 'UPDATE', status: 200, codec: 'PCMA', remote: { address: LO, port: moved.port } });
+  assert.equal(call.state, 'ringing');
+  // The callee's 2xx repeats the 183's answer (o= version 1): §13.2.1 has it ignored.
+  c.sock.send(serialize(createResponse(invite, 200, 'OK', { toTag: 'peer1', headers: [contact], body: answer, contentType: 'application/sdp' })), port, LO);
+  await waitFor(() => call.state === 'active.talking', 'answered');
+  for (let i = 0; i < 3; i++) call.sendAudio(frame);
+  await waitFor(() => moved.pts.length >= 3, 'RTP at the UPDATE answer\'s port');
+  assert.deepEqual(moved.pts.slice(0, 3), [8, 8, 8], 'PCMA');
+  assert.equal(early.pts.length, 0, 'nothing to the 183\'s port');
+  call.hangup();
+  const bye = await c.request((r) => r.method === 'BYE');
+  c.sock.send(serialize(createResponse(bye, 200, 'OK')), port, LO);
+  await call.waitForEnd();
+});
+
 test('two engines: a session refresh by UPDATE (same codec, o= version up), then a codec change by re-INVITE', async () => {
   const ta = traced();
   const tb = traced();

@@ -15,7 +15,7 @@ import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
-import { onPrack } from './prack.js';
+import { onPrack, parseRAck } from './prack.js';
 import { onEarlyUpdate } from './early-update.js';
 import { sendUpdateOffer } from './reoffer.js';
 import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
@@ -211,6 +211,12 @@ function refreshAnswered(ua: SipUserAgent, leg: SipLeg, offer: boolean, res: Sip
   }
 }
 
+/** The reliable provisional machine hears how our PRACK was answered (its early offer/answer may be done). */
+function prackAnswered(leg: SipLeg, p: SipDialogRequestParams, status: number): void {
+  const rack = parseRAck(p.headers?.find(([k]) => k === 'RAck')?.[1]);
+  if (rack) leg.rel?.send({ type: 'PRACK.ANSWERED', tag: p.remoteTag!, rseq: rack.rseq, status });
+}
+
 /** One DTMF digit as an INFO (when the peer has no telephone-event payload). */
 export function sendInfo(leg: SipLeg, digit: string): void {
   leg.dialog.send({ type: 'REQUEST.SEND', method: 'INFO', body: formatDtmfInfo(digit), contentType: DTMF_RELAY });
@@ -261,6 +267,8 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
   const { req, dest } = inDialogRequest(ua, leg, p);
   // An UPDATE with an offer is the session machine's re-offer (sendReinviteNow), not a bare refresh.
   const offer = p.method === 'INVITE' || (p.method === 'UPDATE' && p.body !== undefined);
+  // One in the early dialog (RFC 3311 §5.1) refreshes no session: the INVITE's 2xx sets the timer.
+  const early = leg.dialog.getSnapshot().matches({ live: 'early' });
   ua.transactions.request(req, dest, {
     onResponse: (res, source) => {
       leg.peer.heardFrom(source, true);
@@ -277,7 +285,8 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
         leg.session.send({ type: 'REINVITE.DONE', status: res.status, ...(retryAfter !== undefined ? { retryAfter } : {}) });
         retried = leg.session.getSnapshot().matches({ active: { reinvite: 'glare' } });
       }
-      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, offer, res, retried);
+      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200 && !early) refreshAnswered(ua, leg, offer, res, retried);
+      if (p.method === 'PRACK' && res.status >= 200 && p.remoteTag) prackAnswered(leg, p, res.status);
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
       if (res.status >= 200) settleAppRequest(leg, p.cseq, { status: res.status, reason: res.reason, headers: Object.freeze([...res.headers]), body: res.body.toString('utf8') });

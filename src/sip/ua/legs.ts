@@ -69,6 +69,8 @@ export class SipLeg implements CallWire {
    */
   establishment: SipDialogEstablishment | undefined;
   localSdpVersion = 1;
+  /** The o= session id and version of the latest SDP from the peer we took (media-binding.ts). */
+  remoteOrigin: { id: string; version: number } | undefined;
   /** Our `a=crypto` lines of an offer not yet answered (SDES, media-binding.ts). */
   srtpOffer: SdesCrypto[] | undefined;
   /** UAC: credentials for a 401/407 challenge, and the challenge being answered. */

@@ -73,11 +73,30 @@ export function buildLocalSdp(leg: SipLeg, direction: SdpDirection = 'sendrecv',
   });
 }
 
+/**
+ * Whether this SDP from the peer is older than one we took (RFC 3264 §8: same o= session, lower
+ * version): the INVITE's 2xx repeating the answer of a reliable 183 after an early UPDATE changed
+ * it. Records the origin of any other.
+ */
+function olderThanTaken(leg: SipLeg, sdp: string): boolean {
+  const m = /^o=\S+ (\S+) (\d{1,20})/m.exec(sdp);
+  if (!m) return false;
+  const origin = { id: m[1]!, version: Number(m[2]) };
+  const last = leg.remoteOrigin;
+  if (last && last.id === origin.id && origin.version < last.version) return true;
+  leg.remoteOrigin = origin;
+  return false;
+}
+
 /** An SDP answer (to our offer, in a 2xx or an ACK) sets the codec and where media goes. */
 export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void {
   const r = parseRemote(sdp);
   if (!r.ok) {
     leg.log.warn({ reason: r.reason }, 'bad SDP answer');
+    return;
+  }
+  if (olderThanTaken(leg, sdp)) {
+    leg.log.debug('SDP older than the one in use (a repeated early answer): media unchanged');
     return;
   }
   const codec = r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));

@@ -1,5 +1,6 @@
 // call.update() on a SIP leg: a new offer of ours in the confirmed dialog, in a re-INVITE (RFC 3261
-// §14.1) or an UPDATE (RFC 3311 §5.1). The INVITE session machine decides when it goes (one offer
+// §14.1) or an UPDATE (RFC 3311 §5.1); as the caller also in the early dialog, by UPDATE only, once
+// the early offer/answer is done (the reliable provisional machine's `earlyOfferAnswer`). The INVITE session machine decides when it goes (one offer
 // at a time: after a hold/resume in flight, again after a 491's glare timer) and when it is over
 // (`REOFFER` in, `sendReinvite`/`updateDone` out); here the offer is built and sent and the app's
 // promise settled. The answer itself is applied (codec, address, port) where every answer to our
@@ -33,13 +34,29 @@ export function startUpdate(leg: SipLeg, opts: CallUpdateOptions = {}): Promise<
   }
   if (opts.method !== undefined && opts.method !== 'INVITE' && opts.method !== 'UPDATE') throw new RangeError(`update: method must be 'INVITE' or 'UPDATE', got ${String(opts.method)}`);
   const peerUpdates = leg.peerAllow?.has('UPDATE') === true;
+  if (!leg.dialog.getSnapshot().matches('live')) throw new Error('update: the call has no dialog (yet) to send an offer in');
+  const early = leg.dialog.getSnapshot().matches({ live: 'early' });
+  if (early) checkEarly(leg, opts, peerUpdates);
   // §5.1 of RFC 3311: an UPDATE only toward a peer that said it understands one.
-  if (opts.method === 'UPDATE' && !peerUpdates) throw new Error('update: the peer does not allow UPDATE (its Allow does not name it)');
-  const method: Method = opts.method ?? (leg.ua.opts.holdMethod === 'UPDATE' && peerUpdates ? 'UPDATE' : 'INVITE');
+  else if (opts.method === 'UPDATE' && !peerUpdates) throw new Error('update: the peer does not allow UPDATE (its Allow does not name it)');
+  const method: Method = early ? 'UPDATE' : (opts.method ?? (leg.ua.opts.holdMethod === 'UPDATE' && peerUpdates ? 'UPDATE' : 'INVITE'));
   const id = ++leg.updateSeq;
   const done = new Promise<CallUpdateResult>((resolve, reject) => (leg.updates ??= new Map()).set(id, { method, codecs, resolve, reject }));
   leg.session.send({ type: 'REOFFER', id });
   return done;
+}
+
+/**
+ * RFC 3311 §5.1 in the early dialog (we are the caller: only the caller's call is early here): an
+ * UPDATE, toward a peer whose Allow (in its 18x) names it, once the answer to our INVITE's offer
+ * came in a reliable 18x whose PRACK got a 2xx, in the dialog the call follows now.
+ */
+function checkEarly(leg: SipLeg, opts: CallUpdateOptions, peerUpdates: boolean): void {
+  if (opts.method === 'INVITE') throw new Error('update: a re-INVITE cannot go in an early dialog (use UPDATE)');
+  if (!peerUpdates) throw new Error('update: the peer does not allow UPDATE (its Allow does not name it)');
+  const tag = leg.dialogState.remoteTag;
+  const rel = leg.rel?.getSnapshot().context.earlyOfferAnswer;
+  if (!tag || rel?.[tag]?.done !== true) throw new Error('update: the early offer/answer is not done (no answer in a reliable 18x whose PRACK was answered)');
 }
 
 /** The machine's `sendReinvite` for update `id`: the offer, in the hold state of this moment. */
@@ -49,7 +66,9 @@ export function sendUpdateOffer(leg: SipLeg, id: number): void {
   if (u) {
     const direction = leg.call.actor.getSnapshot().context.heldBy === 'local' ? 'sendonly' : 'sendrecv';
     const body = buildLocalSdp(leg, direction, u.codecs);
-    leg.dialog.send({ type: 'REQUEST.SEND', method: u.method, body, contentType: 'application/sdp', headers: uacHeaders(leg.ua, leg) });
+    // (No session timer headers in the early dialog: the INVITE's 2xx settles the timer.)
+    const headers = leg.dialog.getSnapshot().matches({ live: 'early' }) ? [] : uacHeaders(leg.ua, leg);
+    leg.dialog.send({ type: 'REQUEST.SEND', method: u.method, body, contentType: 'application/sdp', headers });
   }
   // Not sent (the dialog is over, or the app's promise is gone): the machine hears so at once.
   if (leg.dialogState.localCSeq === before) leg.session.send({ type: 'REINVITE.DONE', status: 0 });
