@@ -1,9 +1,10 @@
-// call.update() on loopback: a new offer of ours in the confirmed dialog (RFC 3261 §14.1, RFC 3311).
-// A raw peer answers a codec change on a new port after a 491, and the RTP the engine sends then
-// arrives there with the new payload type; a 500 with Retry-After is retried after it; two engines refresh the session by UPDATE (o= version
-// up) and move codec by re-INVITE, a callee without the codec refuses it (488) and the call goes
-// on; a peer's re-offer of another codec moves our media too; options the call cannot honour
-// throw before anything is sent.
+// call.update() on loopback: a new offer of ours (RFC 3261 §14.1, RFC 3311). A raw peer answers a
+// codec change on a new port after a 491, and the RTP the engine sends then arrives there with the
+// new payload type; a 500 with Retry-After is retried after it; as the caller, an UPDATE in the
+// early dialog once the 183's answer was PRACKed moves media for good; two engines refresh the
+// session by UPDATE (o= version up) and move codec by re-INVITE; a callee without the codec refuses
+// it (488) and the call goes on; a peer's re-offer of another codec moves our media too; options
+// the call cannot honour throw before anything is sent.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
@@ -154,7 +155,7 @@ test('as the caller: a 500 with Retry-After: 1 is retried after that second (not
   await call.waitForEnd();
 });
 
-test('as the caller in the early dialog: an UPDATE once the reliable 183 with the answer was PRACKed; the 2xx repeating the old answer does not undo it', async () => {
+test('as the caller in the early dialog: an UPDATE once the reliable 183 with the answer was PRACKed, retried after a 500 with Retry-After; the 2xx repeating the old answer does not undo it', async () => {
   const e = await engines.start();
   const early = await udp();
   const moved = await udp();
@@ -186,7 +187,11 @@ test('as the caller in the early dialog: an UPDATE once the reliable 183 with th
       return false;
     }
   }, 'the early offer/answer done');
-  const update = await c.request((r) => r.method === 'UPDATE');
+  // §5.2: a callee busy with an offer of its own answers 500 with Retry-After: tried again after it.
+  const busy = await c.request((r) => r.method === 'UPDATE');
+  c.sock.send(serialize(createResponse(busy, 500, 'Server Internal Error', { headers: [['Retry-After', '1']] })), port, LO);
+  const update = await c.request((r) => r.method === 'UPDATE', 3000);
+  assert.notEqual(update.headers.get('CSeq'), busy.headers.get('CSeq'));
   assert.match(update.headers.get('To') ?? '', /tag=peer1/, 'in the early dialog');
   assert.match(update.body.toString(), /RTP\/AVP 8\r?\n/, 'offers PCMA');
   assert.equal(update.headers.get('Session-Expires'), undefined, 'no session timer in the early dialog');
