@@ -1,10 +1,11 @@
 // call.update() on a SIP leg: a new offer of ours in the confirmed dialog, in a re-INVITE (RFC 3261
 // §14.1) or an UPDATE (RFC 3311 §5.1); as the caller also in the early dialog, by UPDATE only, once
-// the early offer/answer is done (the reliable provisional machine's `earlyOfferAnswer`). The INVITE session machine decides when it goes (one offer
-// at a time: after a hold/resume in flight, again after a 491's glare timer) and when it is over
-// (`REOFFER` in, `sendReinvite`/`updateDone` out); here the offer is built and sent and the app's
-// promise settled. The answer itself is applied (codec, address, port) where every answer to our
-// offers is, in in-dialog.ts. The map below holds promises and options, no protocol state.
+// the early offer/answer is done (the reliable provisional machine's `earlyOfferAnswer`). The
+// INVITE session machine decides when it goes (one offer at a time: after a hold/resume in flight,
+// again after a 491's glare timer or a 500's Retry-After) and when it is over (`REOFFER` in,
+// `sendReinvite`/`updateDone` out); here the offer is built and sent and the app's promise
+// settled. The answer itself is applied (codec, address, port) where every answer to our offers
+// is, in in-dialog.ts. The map below holds promises and options, no protocol state.
 import { CallUpdateError, type CallUpdateOptions, type CallUpdateResult } from '../../call/update.js';
 import type { SipLeg } from './legs.js';
 import { buildLocalSdp } from './media-binding.js';
