@@ -17,7 +17,12 @@
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
 //   most 64*T1, and only `unconfirmedLimit` times to a peer that never proved it receives us.
 // - `reinvite`: §14.1 one re-INVITE at a time; a hold/resume asked for meanwhile is queued (the
-//   latest wish wins); a 491 (glare) retries the same offer after the runtime's glare timer.
+//   latest wish wins); a 491 (glare) retries the same offer after the runtime's glare timer, a
+//   500 with Retry-After (a peer busy with its own offer, §14.2, RFC 3311 §5.2) after the 0–10 s
+//   it names (the timer is the runtime's either way). The
+//   app's own re-offers (call.update(), numbered by the runtime) share it: each is queued in
+//   order, goes alone, is retried on 491 like a hold, and is reported done (`updateDone`) with
+//   its final status, or status 0 when it never went (a hangup dropped it).
 // - `bye`: §15 a hangup's BYE waits for our re-INVITE to finish and for the ACK of our 2xx; it is
 //   withheld entirely when the 2xx went unACKed to a peer that never confirmed its address.
 // - `remoteHold`: whether the peer's last offer put us on hold.
@@ -53,6 +58,12 @@ export interface SipInviteSessionContext {
   reinvite?: SipHoldDirection;
   /** The hold/resume asked for while one was in flight. */
   queued?: SipHoldDirection;
+  /** The wait a 500's Retry-After asked for before the retry (ms); unset after a 491. */
+  retryAfterMs?: number;
+  /** The app's re-offer in flight (or waiting out a glare), by the runtime's number. */
+  update?: number;
+  /** The app's re-offers asked for while another offer was in flight, oldest first. */
+  updates: number[];
   /** UAS: our answer went in an unreliable 183 before our final response (early media without 100rel). */
   earlyAnswer: boolean;
   /** UAC: the call is over while our cancelled INVITE awaits its outcome (the session outlives it). */
@@ -89,8 +100,13 @@ export type SipInviteSessionEvent =
   | { type: 'ACK.TIMER'; confirmed: boolean }
   // re-INVITE
   | { type: 'REINVITE'; direction: SipHoldDirection }
-  /** Final response (or timeout: 408) to our re-INVITE; 0 when the dialog would not send it. */
-  | { type: 'REINVITE.DONE'; status: number }
+  /** The app asks for a new offer of its own (call.update()), numbered `id` by the runtime. */
+  | { type: 'REOFFER'; id: number }
+  /**
+   * Final response (or timeout: 408) to our re-INVITE or UPDATE offer; 0 when the dialog would not
+   * send it. `retryAfter`: the response's Retry-After (seconds).
+   */
+  | { type: 'REINVITE.DONE'; status: number; retryAfter?: number }
   | { type: 'GLARE.TIMER' }
   /** An offer from the peer (initial or re-INVITE). */
   | { type: 'REMOTE.OFFER'; hold: boolean }
@@ -99,6 +115,16 @@ export type SipInviteSessionEvent =
   | { type: 'SESSION.END' };
 
 const reinviteTarget = { target: 'inFlight' as const, reenter: true };
+
+// The app's re-offer in flight is over with the event's status (a hangup's: 0); those queued never go.
+const updateFinished = {
+  type: 'updateDone' as const,
+  params: ({ context, event }: { context: SipInviteSessionContext; event: SipInviteSessionEvent }) => ({
+    ids: context.update !== undefined ? [context.update] : [],
+    status: event.type === 'REINVITE.DONE' ? event.status : 0,
+  }),
+};
+const queuedUpdatesDropped = { type: 'updateDone' as const, params: ({ context }: { context: SipInviteSessionContext }) => ({ ids: context.updates, status: 0 }) };
 
 export const sipInviteSessionMachine = setup({
   types: {
@@ -122,7 +148,10 @@ export const sipInviteSessionMachine = setup({
     retransmit2xx: () => {},
     /** The 2xx never got its ACK; `confirmed` decides between a BYE and a silent end. */
     ackTimedOut: (_, _params: { confirmed: boolean }) => {},
-    sendReinvite: (_, _params: { direction: SipHoldDirection }) => {},
+    /** `update`: the app's re-offer of that number, not a hold/resume. */
+    sendReinvite: (_, _params: { direction: SipHoldDirection; update?: number }) => {},
+    /** The app's re-offers `ids` are over: their final status, 0 when never sent (ids may be empty). */
+    updateDone: (_, _params: { ids: readonly number[]; status: number }) => {},
     sendBye: () => {},
     notifyRemoteHold: () => {},
     notifyRemoteResume: () => {},
@@ -135,9 +164,12 @@ export const sipInviteSessionMachine = setup({
     })),
     startReinvite: assign((_, params: { direction: SipHoldDirection }) => ({ reinvite: params.direction })),
     queueReinvite: assign((_, params: { direction: SipHoldDirection }) => ({ queued: params.direction })),
-    takeQueued: assign(({ context }) => ({ reinvite: context.queued, queued: undefined })),
-    clearReinvite: assign({ reinvite: undefined, queued: undefined }),
-    dropQueued: assign({ queued: undefined }),
+    takeQueued: assign(({ context }) => ({ reinvite: context.queued, queued: undefined, update: undefined })),
+    startUpdate: assign((_, params: { id: number }) => ({ update: params.id })),
+    queueUpdate: assign(({ context }, params: { id: number }) => ({ updates: [...context.updates, params.id] })),
+    takeUpdate: assign(({ context }) => ({ update: context.updates[0], updates: context.updates.slice(1), reinvite: undefined })),
+    clearReinvite: assign({ reinvite: undefined, queued: undefined, update: undefined, updates: [] }),
+    dropQueued: assign({ queued: undefined, updates: [] }),
     markEarlyAnswer: assign({ earlyAnswer: true }),
     markCallEnded: assign({ callEnded: true }),
   },
@@ -148,8 +180,12 @@ export const sipInviteSessionMachine = setup({
       event.type === 'ACK.TIMER' &&
       (context.ack.elapsed + context.ack.interval >= 64 * context.t1 || (!event.confirmed && context.ack.sent >= context.unconfirmedLimit)),
     confirmedPeer: ({ event }) => event.type === 'ACK.TIMER' && event.confirmed,
-    glare: ({ event }) => event.type === 'REINVITE.DONE' && event.status === 491,
+    // A 491, or a 500 whose Retry-After is within the 10 s a busy peer may ask for (§14.2).
+    glare: ({ event }) =>
+      event.type === 'REINVITE.DONE' && (event.status === 491 || (event.status === 500 && event.retryAfter !== undefined && event.retryAfter <= 10)),
     hasQueued: ({ context }) => context.queued !== undefined,
+    hasQueuedUpdate: ({ context }) => context.updates.length > 0,
+    updating: ({ context }) => context.update !== undefined,
     heldAtStart: ({ context }) => context.heldAtStart,
     isUas: ({ context }) => context.role === 'uas',
     // What a BYE must wait for.
@@ -177,6 +213,7 @@ export const sipInviteSessionMachine = setup({
     ack: { interval: input.t1, elapsed: 0, sent: 0 },
     earlyAnswer: false,
     callEnded: false,
+    updates: [],
   }),
   initial: 'active',
   states: {
@@ -306,30 +343,53 @@ export const sipInviteSessionMachine = setup({
                   target: 'inFlight',
                   actions: [{ type: 'startReinvite', params: ({ event }) => ({ direction: event.direction }) }],
                 },
+                REOFFER: [
+                  { guard: 'noBye', target: 'inFlight', actions: { type: 'startUpdate', params: ({ event }) => ({ id: event.id }) } },
+                  { actions: { type: 'updateDone', params: ({ event }) => ({ ids: [event.id], status: 0 }) } },
+                ],
               },
             },
             inFlight: {
-              entry: { type: 'sendReinvite', params: ({ context }) => ({ direction: context.reinvite ?? 'sendrecv' }) },
+              entry: {
+                type: 'sendReinvite',
+                params: ({ context }) => ({ direction: context.reinvite ?? 'sendrecv', ...(context.update !== undefined ? { update: context.update } : {}) }),
+              },
               on: {
                 REINVITE: { actions: { type: 'queueReinvite', params: ({ event }) => ({ direction: event.direction }) } },
+                REOFFER: { actions: { type: 'queueUpdate', params: ({ event }) => ({ id: event.id }) } },
                 'REINVITE.DONE': [
                   // A BYE waiting for this re-INVITE goes now (bye region); nothing more is sent.
-                  { guard: 'byeQueued', target: 'idle', actions: 'clearReinvite' },
-                  { guard: 'glare', target: 'glare' },
-                  { guard: 'hasQueued', ...reinviteTarget, actions: 'takeQueued' },
-                  { target: 'idle', actions: 'clearReinvite' },
+                  { guard: 'byeQueued', target: 'idle', actions: [updateFinished, queuedUpdatesDropped, 'clearReinvite'] },
+                  {
+                    guard: 'glare',
+                    target: 'glare',
+                    actions: assign({ retryAfterMs: ({ event }) => (event.status === 500 && event.retryAfter !== undefined ? event.retryAfter * 1000 : undefined) }),
+                  },
+                  // A queued hold/resume goes before queued updates (each update offers the hold state of its time).
+                  { guard: 'hasQueued', ...reinviteTarget, actions: [updateFinished, 'takeQueued'] },
+                  { guard: 'hasQueuedUpdate', ...reinviteTarget, actions: [updateFinished, 'takeUpdate'] },
+                  { target: 'idle', actions: [updateFinished, 'clearReinvite'] },
                 ],
-                HANGUP: { actions: 'dropQueued' },
+                HANGUP: { actions: [queuedUpdatesDropped, 'dropQueued'] },
               },
             },
-            // §14.1: after a 491 the same offer is sent again once the glare timer runs out.
+            // §14.1: after a 491 the same offer is sent again once the glare timer runs out (after a
+            // 500, once its Retry-After has passed).
             glare: {
-              entry: { type: 'startTimer', params: { timer: 'glare' } },
+              entry: {
+                type: 'startTimer',
+                params: ({ context }) => (context.retryAfterMs !== undefined ? { timer: 'glare' as const, ms: context.retryAfterMs } : { timer: 'glare' as const }),
+              },
               exit: { type: 'stopTimer', params: { timer: 'glare' } },
               on: {
-                REINVITE: { actions: { type: 'startReinvite', params: ({ event }) => ({ direction: event.direction }) } },
+                // The retry is a hold/resume: the latest wish replaces it; it is an update: the wish waits its turn.
+                REINVITE: [
+                  { guard: 'updating', actions: { type: 'queueReinvite', params: ({ event }) => ({ direction: event.direction }) } },
+                  { actions: { type: 'startReinvite', params: ({ event }) => ({ direction: event.direction }) } },
+                ],
+                REOFFER: { actions: { type: 'queueUpdate', params: ({ event }) => ({ id: event.id }) } },
                 'GLARE.TIMER': 'inFlight',
-                HANGUP: { target: 'idle', actions: 'clearReinvite' },
+                HANGUP: { target: 'idle', actions: [updateFinished, queuedUpdatesDropped, 'clearReinvite'] },
               },
             },
           },

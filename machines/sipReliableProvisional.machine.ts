@@ -20,7 +20,10 @@
 // UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
 // of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
 // out-of-order one is neither PRACKed nor processed further (§4). Each early dialog (To tag, a
-// forked INVITE has several) keeps its own sequence.
+// forked INVITE has several) keeps its own sequence. The early offer/answer of a dialog is done
+// once the reliable 18x that carried the answer to our offer was PRACKed and that PRACK got a 2xx
+// (context `earlyOfferAnswer`): only then may we send an UPDATE with a new offer in that early
+// dialog (RFC 3311 §5.1).
 //
 // Pure: the retransmission delay is arithmetic on the context; the wire effects are named actions.
 import { and, assign, setup, stateIn } from 'xstate';
@@ -57,6 +60,11 @@ export interface SipReliableProvisionalContext {
   elapsed: number;
   /** UAC: the last in-order RSeq per early dialog (To tag). */
   acked: Record<string, number>;
+  /**
+   * UAC: per early dialog, the RSeq of the reliable 18x that carried the answer to our offer, and
+   * whether its PRACK got a 2xx (the early offer/answer is done: an UPDATE offer may go).
+   */
+  earlyOfferAnswer: Record<string, { rseq: number; done: boolean }>;
 }
 
 export type SipReliableProvisionalEvent =
@@ -73,7 +81,10 @@ export type SipReliableProvisionalEvent =
   | { type: 'UPDATE.OFFER' }
   // UAC
   /** A reliable 18x (Require: 100rel, RSeq) of the early dialog `tag`, to our INVITE of CSeq `cseq`. */
-  | { type: 'RELIABLE'; tag: string; rseq: number; cseq: number; status: number };
+  /** `answer`: it carries the answer to our INVITE's offer. */
+  | { type: 'RELIABLE'; tag: string; rseq: number; cseq: number; status: number; answer?: boolean }
+  /** The final response to our PRACK of the reliable 18x `rseq` of early dialog `tag`. */
+  | { type: 'PRACK.ANSWERED'; tag: string; rseq: number; status: number };
 
 /** The timer's 64*T1 budget (§3), measured from the first send. */
 const budget = (c: SipReliableProvisionalContext) => 64 * c.t1;
@@ -134,6 +145,10 @@ export const sipReliableProvisionalMachine = setup({
     arm: assign(({ context }) => ({ interval: context.t1, elapsed: 0 })),
     step: assign(({ context }) => ({ elapsed: context.elapsed + nextWait(context), interval: context.interval * 2 })),
     record: assign(({ context }, p: { tag: string; rseq: number }) => ({ acked: { ...context.acked, [p.tag]: p.rseq } })),
+    recordAnswer: assign(({ context }, p: { tag: string; rseq: number }) => ({ earlyOfferAnswer: { ...context.earlyOfferAnswer, [p.tag]: { rseq: p.rseq, done: false } } })),
+    answerPracked: assign(({ context }, p: { tag: string }) => ({
+      earlyOfferAnswer: { ...context.earlyOfferAnswer, [p.tag]: { rseq: context.earlyOfferAnswer[p.tag]!.rseq, done: true } },
+    })),
   },
   guards: {
     isUas: ({ context }) => context.role === 'uas',
@@ -149,6 +164,10 @@ export const sipReliableProvisionalMachine = setup({
     answerHeld: stateIn('#sipReliableProvisional.uas.unacked.answer.held'),
     // The wait that just ended used up the 64*T1 budget.
     exhausted: ({ context }) => context.elapsed + nextWait(context) >= budget(context),
+    carriesAnswer: ({ event }) => event.type === 'RELIABLE' && event.answer === true,
+    // The 2xx to the PRACK of the 18x that carried the answer (not of a later one).
+    answerPracked: ({ context, event }) =>
+      event.type === 'PRACK.ANSWERED' && event.status >= 200 && event.status < 300 && context.earlyOfferAnswer[event.tag]?.rseq === event.rseq,
     // §4: the first reliable provisional of a dialog, or the next in its sequence.
     inOrder: ({ context, event }) => {
       if (event.type !== 'RELIABLE') return false;
@@ -172,6 +191,7 @@ export const sipReliableProvisionalMachine = setup({
     interval: input.t1,
     elapsed: 0,
     acked: {},
+    earlyOfferAnswer: {},
   }),
   initial: 'start',
   states: {
@@ -237,13 +257,24 @@ export const sipReliableProvisionalMachine = setup({
     },
     uac: {
       on: {
-        RELIABLE: {
-          guard: 'inOrder',
-          actions: [
-            { type: 'record', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq }) },
-            { type: 'sendPrack', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq, cseq: event.cseq, status: event.status }) },
-          ],
-        },
+        RELIABLE: [
+          {
+            guard: and(['inOrder', 'carriesAnswer']),
+            actions: [
+              { type: 'record', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq }) },
+              { type: 'recordAnswer', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq }) },
+              { type: 'sendPrack', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq, cseq: event.cseq, status: event.status }) },
+            ],
+          },
+          {
+            guard: 'inOrder',
+            actions: [
+              { type: 'record', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq }) },
+              { type: 'sendPrack', params: ({ event }) => ({ tag: event.tag, rseq: event.rseq, cseq: event.cseq, status: event.status }) },
+            ],
+          },
+        ],
+        'PRACK.ANSWERED': { guard: 'answerPracked', actions: { type: 'answerPracked', params: ({ event }) => ({ tag: event.tag }) } },
       },
     },
   },

@@ -41,6 +41,7 @@ export {
   type CallSipResponse,
 } from './call/call.js';
 export type { CallEnd, CallEndReason, CallDirection, CallTransport, DtmfSource } from '../machines/call.machine.js';
+export { CallUpdateError, type CallUpdateOptions, type CallUpdateResult } from './call/update.js';
 
 // SIP
 export type { SipAuthOptions, OutboundCallOptions } from './sip/ua/user-agent.js';

@@ -88,7 +88,7 @@ function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   if (!leg.call.isEnded) {
     if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
     uacAnswered(ua, leg, res.headers);
-    if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(res.headers);
+    leg.peerAllow = allowSet(res.headers); // (call.update() may ask for UPDATE whatever holdMethod says)
   }
   // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the session machine decides.
   leg.session.send({ type: 'INVITE.ANSWERED' });

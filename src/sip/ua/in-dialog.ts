@@ -15,8 +15,9 @@ import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
-import { onPrack } from './prack.js';
+import { onPrack, parseRAck } from './prack.js';
 import { onEarlyUpdate } from './early-update.js';
+import { sendUpdateOffer } from './reoffer.js';
 import { negotiateUas, parseMinSE, uacAnswered, uacHeaders, uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.js';
 import type { SessionRefreshMethod } from '../../../machines/sipSessionTimer.machine.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -172,7 +173,8 @@ function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
  * (RFC 3311 §5.1: one offer at a time too, 491 and its retry alike). When the dialog will not send
  * it (it has ended), the machine hears at once that this one is done.
  */
-export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv'): void {
+export function sendReinviteNow(leg: SipLeg, direction: 'sendonly' | 'sendrecv', update?: number): void {
+  if (update !== undefined) return sendUpdateOffer(leg, update); // the app's call.update() (reoffer.ts)
   const before = leg.dialogState.localCSeq;
   const method = leg.ua.opts.holdMethod === 'UPDATE' && leg.peerAllow?.has('UPDATE') ? 'UPDATE' : 'INVITE';
   leg.dialog.send({ type: 'REQUEST.SEND', method, body: leg.localSdp(direction), contentType: 'application/sdp', headers: uacHeaders(leg.ua, leg) });
@@ -193,14 +195,26 @@ export function sendRefresh(ua: SipUserAgent, leg: SipLeg, method: SessionRefres
   leg.session.send({ type: 'REINVITE', direction: heldLocally ? 'sendonly' : 'sendrecv' });
 }
 
+/** A response's Retry-After in seconds (§20.33: delta-seconds, then an optional comment and params). */
+function retryAfterOf(res: SipResponse): number | undefined {
+  const m = /^\s*(\d{1,9})/.exec(res.headers.get('Retry-After') ?? '');
+  return m ? Number(m[1]) : undefined;
+}
+
 /** The final response to our re-INVITE or UPDATE, for the session timer (RFC 4028 §7.2, §10). */
-function refreshAnswered(ua: SipUserAgent, leg: SipLeg, offer: boolean, res: SipResponse): void {
+function refreshAnswered(ua: SipUserAgent, leg: SipLeg, offer: boolean, res: SipResponse, retried: boolean): void {
   if (res.status < 300) uacAnswered(ua, leg, res.headers);
-  // An offer's 491 (re-INVITE, or UPDATE with SDP) is retried by the INVITE session machine; a bare UPDATE's by the timer machine.
-  else if (!(offer && res.status === 491)) {
+  // An offer's 491 or 500 with Retry-After (re-INVITE, or UPDATE with SDP) is retried by the INVITE session machine; a bare UPDATE's by the timer machine.
+  else if (!(offer && retried)) {
     const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;
     leg.timer?.send({ type: 'REFRESH.FAILED', status: res.status, ...(minSE !== undefined ? { minSE } : {}) });
   }
+}
+
+/** The reliable provisional machine hears how our PRACK was answered (its early offer/answer may be done). */
+function prackAnswered(leg: SipLeg, p: SipDialogRequestParams, status: number): void {
+  const rack = parseRAck(p.headers?.find(([k]) => k === 'RAck')?.[1]);
+  if (rack) leg.rel?.send({ type: 'PRACK.ANSWERED', tag: p.remoteTag!, rseq: rack.rseq, status });
 }
 
 /** One DTMF digit as an INFO (when the peer has no telephone-event payload). */
@@ -253,6 +267,8 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
   const { req, dest } = inDialogRequest(ua, leg, p);
   // An UPDATE with an offer is the session machine's re-offer (sendReinviteNow), not a bare refresh.
   const offer = p.method === 'INVITE' || (p.method === 'UPDATE' && p.body !== undefined);
+  // One in the early dialog (RFC 3311 §5.1) refreshes no session: the INVITE's 2xx sets the timer.
+  const early = leg.dialog.getSnapshot().matches({ live: 'early' });
   ua.transactions.request(req, dest, {
     onResponse: (res, source) => {
       leg.peer.heardFrom(source, true);
@@ -263,8 +279,14 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
         if (p.method === 'INVITE') sendAck2xx(ua, leg, res);
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
       }
-      if (offer && res.status >= 200) leg.session.send({ type: 'REINVITE.DONE', status: res.status });
-      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200) refreshAnswered(ua, leg, offer, res);
+      let retried = false;
+      if (offer && res.status >= 200) {
+        const retryAfter = res.status === 500 ? retryAfterOf(res) : undefined;
+        leg.session.send({ type: 'REINVITE.DONE', status: res.status, ...(retryAfter !== undefined ? { retryAfter } : {}) });
+        retried = leg.session.getSnapshot().matches({ active: { reinvite: 'glare' } });
+      }
+      if ((p.method === 'INVITE' || p.method === 'UPDATE') && res.status >= 200 && !early) refreshAnswered(ua, leg, offer, res, retried);
+      if (p.method === 'PRACK' && res.status >= 200 && p.remoteTag) prackAnswered(leg, p, res.status);
       if (p.method === 'REFER' && res.status >= 300) ua.calls.driverOf(leg.call)?.transferProgress(res.status, 'refer');
       if (p.method === 'BYE' && res.status >= 200) ua.forgetLegLater(leg);
       if (res.status >= 200) settleAppRequest(leg, p.cseq, { status: res.status, reason: res.reason, headers: Object.freeze([...res.headers]), body: res.body.toString('utf8') });

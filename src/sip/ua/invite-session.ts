@@ -11,6 +11,7 @@ import {
 } from '../../../machines/sipInviteSession.machine.js';
 import type { SipLeg } from './legs.js';
 import { sendReinviteNow } from './in-dialog.js';
+import { updatesDone } from './reoffer.js';
 import { retryWithAuth, sendCancel, sendInvite } from './uac-invite.js';
 import { glareDelayMs } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -82,9 +83,13 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
         const leg = legOf(self.id);
         if (leg) ackTimedOut(ua, leg, p.confirmed);
       },
-      sendReinvite: ({ self }, p: { direction: SipHoldDirection }) => {
+      sendReinvite: ({ self }, p: { direction: SipHoldDirection; update?: number }) => {
         const leg = legOf(self.id);
-        if (leg) sendReinviteNow(leg, p.direction);
+        if (leg) sendReinviteNow(leg, p.direction, p.update);
+      },
+      updateDone: ({ self }, p: { ids: readonly number[]; status: number }) => {
+        const leg = p.ids.length > 0 ? legOf(self.id) : undefined;
+        if (leg) updatesDone(leg, p.ids, p.status);
       },
       sendBye: on((leg) => leg.dialog.send({ type: 'REQUEST.SEND', method: 'BYE' })),
       notifyRemoteHold: on((leg) => leg.call.actor.send({ type: 'CALL.HOLD', by: 'remote' })),
@@ -93,7 +98,8 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
         const leg = legOf(self.id);
         if (!leg) return;
         clearTimeout(leg.timers[p.timer]);
-        const ms = p.timer === 'glare' ? glareDelayMs(leg.role) : (p.ms ?? ua.timers.t1);
+        // The glare wait is random per §14.1 unless a 500's Retry-After named it.
+        const ms = p.timer === 'glare' ? (p.ms ?? glareDelayMs(leg.role)) : (p.ms ?? ua.timers.t1);
         leg.timers[p.timer] = setTimeout(() => {
           leg.timers[p.timer] = undefined;
           // Whether the peer proved it receives us is asked when the timer fires, not when armed.

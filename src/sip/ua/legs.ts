@@ -8,6 +8,7 @@ import type { SipSessionTimerMachine } from '../../../machines/sipSessionTimer.m
 import type { SipReliableProvisionalMachine } from '../../../machines/sipReliableProvisional.machine.js';
 import type { SipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
 import type { Call, CallSipRequestOptions, CallSipResponse, CallTransferOptions, CallWire } from '../../call/call.js';
+import type { CallUpdateOptions, CallUpdateResult } from '../../call/update.js';
 import type { RtpSession } from '../../media/rtp/session.js';
 import { createResponse, generateTag, type SipRequest } from '../codec/message.js';
 import type { DigestChallenge } from '../codec/digest.js';
@@ -22,6 +23,7 @@ import { uasAnswered, uasHeaders, type UasSessionTimer } from './session-timer.j
 import type { SipUserAgent } from './user-agent.js';
 import { sendAppRequest } from './in-dialog.js';
 import { startReliableForEarlyMedia } from './prack.js';
+import { dropUpdates, startUpdate, type PendingUpdate } from './reoffer.js';
 
 export type DialogActor = Actor<typeof sipDialogMachine>;
 export type SessionActor = Actor<SipInviteSessionMachine>;
@@ -67,6 +69,8 @@ export class SipLeg implements CallWire {
    */
   establishment: SipDialogEstablishment | undefined;
   localSdpVersion = 1;
+  /** The o= session id and version of the latest SDP from the peer we took (media-binding.ts). */
+  remoteOrigin: { id: string; version: number } | undefined;
   /** Our `a=crypto` lines of an offer not yet answered (SDES, media-binding.ts). */
   srtpOffer: SdesCrypto[] | undefined;
   /** UAC: credentials for a 401/407 challenge, and the challenge being answered. */
@@ -111,6 +115,9 @@ export class SipLeg implements CallWire {
   pending: ServerTransaction | undefined;
   /** call.sipRequest()s awaiting their final response, by CSeq (a promise's resolver, no protocol state). */
   appRequests: Map<number, (res: CallSipResponse) => void> | undefined;
+  /** call.update()s the session machine has not reported done, by their number (reoffer.ts). */
+  updates: Map<number, PendingUpdate> | undefined;
+  updateSeq = 0;
 
   constructor(
     readonly ua: SipUserAgent,
@@ -299,12 +306,17 @@ export class SipLeg implements CallWire {
     return sendAppRequest(this, method, opts);
   }
 
+  update(opts?: CallUpdateOptions): Promise<CallUpdateResult> {
+    return startUpdate(this, opts);
+  }
+
   /** Called once per call (Call.#finish). */
   ended(): void {
     // A live dialog whose 2xx is not ACKed yet keeps retransmitting it: its BYE is waiting (§15).
     if (!this.dialog.getSnapshot().matches('live')) this.session.send({ type: 'SESSION.END' });
     this.timer?.send({ type: 'STOP' });
     this.rel?.send({ type: 'FINAL' });
+    dropUpdates(this);
     if (!this.awaitingAck()) this.ua.pendingInvites.settle(this);
     // The INVITE transaction lingers 64*T1 after the call; its timeout hook must not keep the
     // whole call (actor, media, RTP buffers) alive that long.

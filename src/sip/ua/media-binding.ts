@@ -57,17 +57,35 @@ export function sdpOrigin(leg: SipLeg): { sessionId: string; sessionVersion: num
   return { sessionId: leg.callId.replace(/\D/g, '').slice(0, 10) || '1', sessionVersion: leg.localSdpVersion++ };
 }
 
-/** Our SDP (an offer, or the offer in a 200 to a re-INVITE without one), one version up each time. */
-export function buildLocalSdp(leg: SipLeg, direction: SdpDirection = 'sendrecv'): string {
+/**
+ * Our SDP (an offer, or the offer in a 200 to a re-INVITE without one), one version up each time:
+ * the codec in use once negotiated, unless `codecs` (call.update()) lists others.
+ */
+export function buildLocalSdp(leg: SipLeg, direction: SdpDirection = 'sendrecv', codecs?: readonly AudioCodec[]): string {
   return createOffer({
     ...offerSecurity(leg),
     address: leg.ua.advertisedHost,
     port: leg.rtp?.localPort ?? 9,
-    codecs: leg.sdp ? [leg.sdp.codec] : leg.ua.codecs,
+    codecs: codecs ?? (leg.sdp ? [leg.sdp.codec] : leg.ua.codecs),
     telephoneEvent: leg.sdp ? (leg.sdp.telephoneEventPt ?? false) : 101,
     direction,
     ...sdpOrigin(leg),
   });
+}
+
+/**
+ * Whether this SDP from the peer is older than one we took (RFC 3264 §8: same o= session, lower
+ * version): the INVITE's 2xx repeating the answer of a reliable 183 after an early UPDATE changed
+ * it. Records the origin of any other.
+ */
+function olderThanTaken(leg: SipLeg, sdp: string): boolean {
+  const m = /^o=\S+ (\S+) (\d{1,20})/m.exec(sdp);
+  if (!m) return false;
+  const origin = { id: m[1]!, version: Number(m[2]) };
+  const last = leg.remoteOrigin;
+  if (last && last.id === origin.id && origin.version < last.version) return true;
+  leg.remoteOrigin = origin;
+  return false;
 }
 
 /** An SDP answer (to our offer, in a 2xx or an ACK) sets the codec and where media goes. */
@@ -75,6 +93,10 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void
   const r = parseRemote(sdp);
   if (!r.ok) {
     leg.log.warn({ reason: r.reason }, 'bad SDP answer');
+    return;
+  }
+  if (olderThanTaken(leg, sdp)) {
+    leg.log.debug('SDP older than the one in use (a repeated early answer): media unchanged');
     return;
   }
   const codec = r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));
@@ -101,14 +123,15 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void
 }
 
 /**
- * The offer of a re-INVITE: the answer to send, and whether it puts us on hold; undefined when
- * nothing in it is acceptable (488). Media follows the offer's address.
+ * The offer of a re-INVITE or UPDATE: the answer to send, and whether it puts us on hold;
+ * undefined when nothing in it is acceptable (488). Media follows the offer's address, and its
+ * codec: a re-offer may move to another of ours (RFC 3264 §8.3.2, the offer's order decides).
  */
 export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { answer: string; hold: boolean } | undefined {
   const n = negotiate(offer, {
     address: ua.advertisedHost,
     port: leg.rtp?.localPort ?? 9,
-    supported: leg.sdp ? [leg.sdp.codec] : ua.codecs,
+    supported: ua.codecs,
     telephoneEvent: true,
     ...srtpAnswer(ua, leg),
     ...sdpOrigin(leg),
@@ -117,7 +140,16 @@ export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { a
   // Once encrypted, a re-offer without usable keys is refused rather than taken to plain RTP.
   if (leg.sdp?.srtp && !n.srtp) return undefined;
   useSrtp(leg, leg.rtp, n.srtp);
-  if (n.remote.port && n.remote.address !== '0.0.0.0') leg.rtp?.setRemote(n.remote.address, n.remote.port);
+  // (Only a codec change touches the DTMF payload: a hold offer without telephone-event keeps ours, as before.)
+  if (leg.sdp && leg.sdp.codec !== n.chosen.name) {
+    leg.sdp.codec = n.chosen.name;
+    leg.sdp.telephoneEventPt = n.telephoneEventPt;
+    leg.rtp?.setCodec(n.chosen.name, n.telephoneEventPt ?? null);
+  }
+  if (n.remote.port && n.remote.address !== '0.0.0.0') {
+    leg.rtp?.setRemote(n.remote.address, n.remote.port);
+    if (leg.sdp) leg.sdp.remote = { address: n.remote.address, port: n.remote.port };
+  }
   return { answer: n.answer, hold: isHoldOffer(offer) };
 }
 

@@ -4,7 +4,7 @@
 // schedule, which PRACK matches, when our held 2xx may go, and which 18x a UAC PRACKs. A leg gets
 // that actor only when 100rel is in use on it: other calls cost nothing more and keep their wire.
 import { sipReliableProvisionalMachine } from '../../../machines/sipReliableProvisional.machine.js';
-import { formatNameAddr, parseCSeq, parseNameAddr, tokenList } from '../codec/headers.js';
+import { allowSet, formatNameAddr, parseCSeq, parseNameAddr, tokenList } from '../codec/headers.js';
 import type { HeaderList } from '../codec/header-list.js';
 import { createResponse, type SipResponse } from '../codec/message.js';
 import type { ServerTransaction } from '../transactions/layer.js';
@@ -114,9 +114,12 @@ export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse): 
   }
   leg.rel ??= ua.spawnReliableProvisional(leg, { role: 'uac', t1: ua.timers.t1 });
   if (!leg.rel.getSnapshot().can(ev)) return false;
-  leg.rel.send(ev);
-  // §5: an answer in a reliable 18x is the answer to our offer (early media).
-  if (res.body.length && !leg.sdp) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+  // §5: an answer in a reliable 18x is the answer to our offer (early media); once its PRACK is
+  // answered the early dialog may take an UPDATE offer of ours (RFC 3311 §5.1), if its Allow says so.
+  const answer = res.body.length > 0 && !leg.sdp;
+  leg.rel.send(answer ? { ...ev, answer } : ev);
+  leg.peerAllow = allowSet(res.headers) ?? leg.peerAllow;
+  if (answer) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
   return true;
 }
 

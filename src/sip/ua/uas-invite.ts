@@ -216,7 +216,7 @@ function offerInvite(
   const rr = req.headers.getAll('Record-Route');
   if (rr.length || remoteTarget) leg.establishment = { remoteTarget, recordRoute: rr };
   if (reliable) startReliableUas(ua, leg, cseq.seq, parsedOffer === undefined);
-  if (ua.opts.holdMethod === 'UPDATE') leg.peerAllow = allowSet(req.headers);
+  leg.peerAllow = allowSet(req.headers); // (call.update() may ask for UPDATE whatever holdMethod says)
   bindMedia(ua, leg);
   tx.onTimeout = () => call.actor.send({ type: 'CALL.FAILED', code: 408, reason: 'INVITE transaction timed out' });
   leg.originalTx = tx;
