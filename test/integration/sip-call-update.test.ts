@@ -54,24 +54,31 @@ function traced(): { sent: SipMessage[]; hook: (r: { direction: 'in' | 'out'; by
   };
 }
 
+/** A raw peer calls the engine (offering PCMU and PCMA at `rtpPort`), ACKs the 200 and waits until the call talks. */
+async function rawCallTalking(e: Awaited<ReturnType<typeof engines.start>>, rtpPort: number) {
+  const port = e.sipPort!;
+  const c = await new RawSip().open();
+  cleanup.push(() => c.close());
+  const callId = `upd-${Math.random().toString(36).slice(2)}@x`;
+  const incoming = new Promise<Call>((r) => e.once('call', r));
+  c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp(rtpPort, '0 8')), port);
+  const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
+  const to = ok.headers.get('To')!;
+  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: to }), port);
+  const call = await incoming;
+  await waitFor(() => call.state === 'active.talking', 'talking');
+  return { port, c, callId, ok, to, call };
+}
+
 const versionOf = (body: string) => Number(/^o=\S+ \S+ (\d+)/m.exec(body)?.[1]);
 const frame = Buffer.alloc(320, 0x11);
 
 test('a codec change answered on a new port after a 491: the retry is answered and media follows the answer', async () => {
   const e = await engines.start({ onIncomingCall: () => ({ action: 'accept' }) });
-  const port = e.sipPort!;
   const first = await udp();
   const moved = await udp();
-  const c = await new RawSip().open();
-  cleanup.push(() => c.close());
-  const callId = `upd-${Math.random().toString(36).slice(2)}@x`;
-  const incoming = new Promise<Call>((r) => e.once('call', r));
-  c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp(first.port, '0 8')), port);
-  const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
+  const { port, c, ok, call } = await rawCallTalking(e, first.port);
   assert.match(ok.body.toString(), /m=audio \d+ RTP\/AVP 0\b/, 'PCMU first');
-  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: ok.headers.get('To')! }), port);
-  const call = await incoming;
-  await waitFor(() => call.state === 'active.talking', 'talking');
   call.sendAudio(frame);
   await waitFor(() => first.pts.length > 0, 'RTP before the update');
   assert.equal(first.pts[0], 0, 'PCMU before the update');
@@ -102,19 +109,9 @@ test('a codec change answered on a new port after a 491: the retry is answered a
 
 test('a peer\'s re-offer may move us to another codec: answered PCMA, and our RTP follows as payload type 8', async () => {
   const e = await engines.start({ onIncomingCall: () => ({ action: 'accept' }) });
-  const port = e.sipPort!;
   const first = await udp();
   const moved = await udp();
-  const c = await new RawSip().open();
-  cleanup.push(() => c.close());
-  const callId = `upd-${Math.random().toString(36).slice(2)}@x`;
-  const incoming = new Promise<Call>((r) => e.once('call', r));
-  c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId }, sdp(first.port, '0 8')), port);
-  const ok = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '1 INVITE');
-  const to = ok.headers.get('To')!;
-  c.send(request('ACK', port, c.port, { 'Call-ID': callId, CSeq: '1 ACK', To: to }), port);
-  const call = await incoming;
-  await waitFor(() => call.state === 'active.talking', 'talking');
+  const { port, c, callId, to, call } = await rawCallTalking(e, first.port);
   c.send(request('INVITE', port, c.port, { 'Content-Type': 'application/sdp', 'Call-ID': callId, CSeq: '2 INVITE', To: to }, sdp(moved.port, '8', 2)), port);
   const answer = await c.response((r) => r.status === 200 && r.headers.get('CSeq') === '2 INVITE');
   assert.match(answer.body.toString(), /m=audio \d+ RTP\/AVP 8\r?\n/, 'answered PCMA');
