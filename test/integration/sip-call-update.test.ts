@@ -9,11 +9,12 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { CallUpdateError, type Call } from '../../src/index.js';
-import { createResponse, parseMessage, serialize, type SipMessage, type SipRequest } from '../../src/sip/codec/message.js';
+import { createResponse, serialize, type SipRequest } from '../../src/sip/codec/message.js';
 import { CallManager } from '../../src/call/manager.js';
 import { Supervisor } from '../../src/actors/supervisor.js';
 import { silentLogger } from '../../src/logger.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
+import { traced } from '../helpers/sip-trace.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -40,18 +41,6 @@ async function udp(): Promise<{ sock: dgram.Socket; port: number; pts: number[] 
 function reply(c: RawSip, port: number, req: SipRequest, status: number, reason: string, body?: string): void {
   const res = createResponse(req, status, reason, { toTag: 'peer1', ...(body ? { body, contentType: 'application/sdp' } : {}) });
   c.sock.send(serialize(res), port, LO);
-}
-
-function traced(): { sent: SipMessage[]; hook: (r: { direction: 'in' | 'out'; bytes: Buffer }) => void } {
-  const sent: SipMessage[] = [];
-  return {
-    sent,
-    hook: (r) => {
-      if (r.direction !== 'out') return;
-      const p = parseMessage(Buffer.from(r.bytes));
-      if (p.ok) sent.push(p.message);
-    },
-  };
 }
 
 /** A raw peer calls the engine (offering PCMU and PCMA at `rtpPort`), ACKs the 200 and waits until the call talks. */

@@ -4,8 +4,8 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Call } from '../../src/index.js';
-import { parseMessage, type SipMessage } from '../../src/sip/codec/message.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
+import { traced } from '../helpers/sip-trace.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -16,18 +16,6 @@ after(async () => {
   for (const r of raws.splice(0)) r.close();
   await engines.closeAll();
 });
-
-function traced(): { sent: SipMessage[]; hook: (r: { direction: 'in' | 'out'; bytes: Buffer }) => void } {
-  const sent: SipMessage[] = [];
-  return {
-    sent,
-    hook: (r) => {
-      if (r.direction !== 'out') return;
-      const p = parseMessage(Buffer.from(r.bytes));
-      if (p.ok) sent.push(p.message);
-    },
-  };
-}
 
 test('holdMethod UPDATE: hold and resume go as UPDATE with the offer, answered in the 200; no re-INVITE', async () => {
   const ta = traced();
