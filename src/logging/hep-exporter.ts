@@ -2,6 +2,7 @@
 // collector (heplify-server, homer-app). Fire and forget over UDP, like every capture agent: a
 // collector that is down costs a failed send, never a SIP delay.
 import dgram from 'node:dgram';
+import { lookupLiteral } from '../udp-lookup.js';
 import { isIPv6 } from 'node:net';
 import type { Logger } from 'pino';
 import type { SipTraceHook } from '../sip/transport/udp.js';
@@ -47,7 +48,7 @@ export class HepExporter {
   constructor(private readonly opts: HepExporterOptions) {
     this.log = opts.logger.child({ component: 'hep' });
     this.captureId = opts.captureId ?? 2026;
-    this.socket = dgram.createSocket(isIPv6(opts.host) ? 'udp6' : 'udp4');
+    this.socket = dgram.createSocket({ type: isIPv6(opts.host) ? 'udp6' : 'udp4', lookup: lookupLiteral });
     this.socket.on('error', (err) => this.log.warn({ err }, 'hep socket error'));
     // Tracing must not keep a process alive that is otherwise done.
     this.socket.unref();

@@ -2,6 +2,7 @@
 // port held by another process is discovered at bind time and skipped rather than trusted.
 
 import dgram from 'node:dgram';
+import { lookupLiteral } from '../../udp-lookup.js';
 import type { Logger } from 'pino';
 
 export interface PortRange {
@@ -85,7 +86,7 @@ export class PortExhaustedError extends Error {
 
 function bindSocket(type: 'udp4' | 'udp6', port: number, host: string): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type });
+    const sock = dgram.createSocket({ type, lookup: lookupLiteral });
     const onError = (err: Error): void => {
       sock.close();
       reject(err);

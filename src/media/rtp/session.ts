@@ -53,6 +53,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   /** The send ring, allocated on the first send: many sessions (signalling-only calls) never send. */
   private slots: Buffer[] | null = null;
   private slot = 0;
+  /** The ring slot sendBuffer() last handed out, -1 for a throwaway buffer. */
+  private lastSlot = -1;
+  /** Per ring slot, its last exact-length view (sendView()). */
+  private views: Array<Buffer | undefined> | null = null;
   private sendTurn = -1;
   private sendsThisTurn = 0;
   private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4 + SRTP_MAX_TRAILER);
@@ -279,7 +283,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private finishPacket(buf: Buffer, n: number): void {
     const remote = this.remote!;
     const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + n) : RTP_HEADER_SIZE + n;
-    this.rtp.send(buf, 0, len, remote.port, remote.address);
+    this.rtp.send(this.sendView(buf, len), remote.port, remote.address);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
@@ -288,9 +292,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   /**
    * The buffer for the next outgoing datagram, without a per-send completion callback (a
-   * callback + nextTick per packet was the largest cost of an echo call). dgram defers the
-   * actual send by one tick (address lookup), so a ring slot may be reused only in a later
-   * event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
+   * callback + nextTick per packet was the largest cost of an echo call). dgram may defer the
+   * actual send (a host name's DNS lookup; IP literals go at once, udp-lookup.ts), so a ring slot
+   * may be reused only in a later event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
    * buffers. While libuv holds queued datagrams (the kernel pushed back), throwaway buffers are
    * used too, so a queued datagram's bytes are never overwritten.
    */
@@ -300,10 +304,28 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.sendTurn = turn;
       this.sendsThisTurn = 0;
     }
-    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) return Buffer.allocUnsafe(bytes + SRTP_MAX_TRAILER);
+    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) {
+      this.lastSlot = -1;
+      return Buffer.allocUnsafe(bytes + SRTP_MAX_TRAILER);
+    }
     const buf = (this.slots ??= sendRing())[this.slot]!;
+    this.lastSlot = this.slot;
     this.slot = (this.slot + 1) % SEND_SLOTS;
     return buf;
+  }
+
+  /**
+   * buf[0, len) as a Buffer of exactly that length: dgram slices a (buf, offset, length) send, an
+   * object per packet. Each ring slot keeps its last view, which packets of one size (an echo,
+   * a codec's frames) reuse.
+   */
+  private sendView(buf: Buffer, len: number): Buffer {
+    const k = this.lastSlot;
+    if (k < 0) return buf.subarray(0, len);
+    const views = (this.views ??= new Array<Buffer | undefined>(SEND_SLOTS));
+    let v = views[k];
+    if (v === undefined || v.length !== len) views[k] = v = buf.subarray(0, len);
+    return v;
   }
 
   private afterSend(payloadBytes: number): void {

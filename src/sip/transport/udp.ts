@@ -4,9 +4,7 @@
 // of it was readable and the answer is no bigger than the request allows, a broken response is
 // dropped, a known scanner gets silence, and none of these reach the transaction layer.
 import dgram from 'node:dgram';
-import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { EventEmitter } from 'node:events';
-import { isIPv4 } from 'node:net';
 import type { Logger } from 'pino';
 import {
   parseMessage,
@@ -23,6 +21,7 @@ import {
 } from '../codec/message.js';
 import type { Via } from '../codec/headers.js';
 import { sipCallId } from '../../logging/sip-trace.js';
+import { lookupLiteral } from '../../udp-lookup.js';
 import { SipAdmission, isScannerRequest, logRefusals, type SipAdmissionOptions } from './admission.js';
 import { SipWireCounts } from '../../metrics/sip-wire.js';
 
@@ -117,18 +116,6 @@ export interface SipTransportStats {
 
 export function newTransportStats(): SipTransportStats {
   return { received: 0, sent: 0, rejected: 0, dropped: 0, sendErrors: 0, scanners: 0, withheld: 0 };
-}
-
-// dgram resolves every destination through its lookup function, and dns.lookup answers even an
-// IP literal on the next tick: one extra tick and closure per datagram sent. Destinations here are
-// almost always addresses already (Via received/rport, SDP), so answer those at once.
-function lookupLiteral(
-  host: string,
-  options: LookupOneOptions,
-  cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  if (isIPv4(host)) cb(null, host, 4);
-  else dnsLookup(host, options, cb);
 }
 
 /**

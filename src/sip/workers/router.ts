@@ -22,6 +22,7 @@ import type { MetricObjectWithValues, MetricValue } from 'prom-client';
 import type { LogLevel } from '../../logger.js';
 import type { LogFormat } from '../../logging/format.js';
 import { splitPortRange } from '../../media/rtp/ports.js';
+import { lookupLiteral } from '../../udp-lookup.js';
 import type { SipTimerConfig } from '../../../machines/sipTimers.js';
 import { callIdHash, resolveParseLimits, type SipParseLimits } from '../codec/message.js';
 import type { RtpLatchOptions } from '../../media/rtp/latch.js';
@@ -290,7 +291,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
 
   private bindRouter(port: number): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
-      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true, lookup: lookupLiteral });
       socket.once('error', reject);
       socket.bind(port, this.opts.host, () => {
         socket.off('error', reject);
