@@ -5,8 +5,9 @@
 //
 // Three processes: this orchestrator, a SERVER child (callchart: one RtpSession per call from a
 // PortAllocator + startEcho(rtpLeg(session)); bare: one dgram socket per call that sends back what
-// it gets — the limit), and a LOAD child that sends PCMU RTP (real headers, seq/timestamps, 20 ms
-// per call, phases staggered over the 20 ms) from one socket per call and times every echo.
+// it gets — the limit), and LOAD children (MEDIA_BENCH_LOADS, default 2, each a share of the
+// calls) that send PCMU RTP (real headers, seq/timestamps, 20 ms per call, phases staggered over
+// the 20 ms) from one socket per call and time every echo.
 // Each packet's load-generator sequence number is carried in the payload (4 nibbles in μ-law codes
 // that survive a decode/encode round trip), so echoes are matched whether the server returns the
 // bytes or re-encodes them under its own RTP header.
@@ -231,6 +232,9 @@ interface LoadResult {
   /** Load generator's own CPU % and event-loop delay p99 (ms): when these are high, the load side is the limit. */
   loadCpu: number;
   loadLoopP99: number;
+  /** Sampled latencies and added jitters (ms), for merging the percentiles of several load processes. */
+  latSample: number[];
+  jitSample: number[];
 }
 
 async function loadRole(): Promise<void> {
@@ -358,7 +362,7 @@ async function loadRole(): Promise<void> {
       for (let k = 0; k < countedSeq.length; k++) if (countedSeq[k] && sentAt[k]! >= 0) late++;
       await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
       // Percentiles over a sample (sorting 400 k values is fine, but keep it bounded).
-      const stride = Math.max(1, Math.floor(nLat / 200_000));
+      const stride = Math.max(1, Math.floor(nLat / 100_000));
       const lats: number[] = [];
       const jits: number[] = [];
       let jitMax = 0;
@@ -381,6 +385,8 @@ async function loadRole(): Promise<void> {
         sendLagP99: percentile(sendLag, 99),
         loadCpu,
         loadLoopP99: lagHist.percentile(99) / 1e6,
+        latSample: lats,
+        jitSample: jits,
       };
     },
   });
@@ -388,6 +394,54 @@ async function loadRole(): Promise<void> {
 }
 
 // ---- orchestrator --------------------------------------------------------------------------
+
+/**
+ * The load side: MEDIA_BENCH_LOADS processes (default 2), each sending and timing every k-th
+ * call. One process timing every echo queued echoes behind its own sends: with SRTP (it encrypts
+ * and checks too) a bare dgram echo measured 4.9 ms p99 at 400 calls and failed 500, so the
+ * ladder measured the load generator. Every server kind gets the same pool.
+ */
+const LOADS = Math.max(1, Number(process.env.MEDIA_BENCH_LOADS ?? 2));
+
+class LoadPool {
+  private constructor(private readonly children: RpcChild[]) {}
+
+  static async start(): Promise<LoadPool> {
+    const children = Array.from({ length: LOADS }, () => forkRpc(thisFile, ['--role=load'], { cwd: root }));
+    await Promise.all(children.map((c) => c.ready));
+    return new LoadPool(children);
+  }
+
+  async run(ports: number[], srtp: boolean): Promise<LoadResult> {
+    const k = this.children.length;
+    const shares = this.children.map((_, j) => ports.filter((_, i) => i % k === j));
+    const rs = await Promise.all(
+      this.children.map((c, j) => c.call<LoadResult>('run', { ports: shares[j], durationMs: STEP_MS, warmupMs: WARMUP_MS, srtp }, STEP_MS + 60_000)),
+    );
+    const lats = rs.flatMap((r) => r.latSample);
+    const jits = rs.flatMap((r) => r.jitSample);
+    const sum = (f: (r: LoadResult) => number): number => rs.reduce((a, r) => a + f(r), 0);
+    const max = (f: (r: LoadResult) => number): number => Math.max(...rs.map(f));
+    return {
+      sent: sum((r) => r.sent),
+      received: sum((r) => r.received),
+      late: sum((r) => r.late),
+      latP50: percentile(lats, 50),
+      latP99: percentile(lats, 99),
+      jitP99: percentile(jits, 99),
+      jitMax: max((r) => r.jitMax),
+      sendLagP99: max((r) => r.sendLagP99),
+      loadCpu: sum((r) => r.loadCpu),
+      loadLoopP99: max((r) => r.loadLoopP99),
+      latSample: [],
+      jitSample: [],
+    };
+  }
+
+  stop(): Promise<void[]> {
+    return Promise.all(this.children.map((c) => c.stop()));
+  }
+}
 
 interface StepRow {
   kind: Kind;
@@ -402,11 +456,11 @@ interface StepRow {
   gcTotal: number;
 }
 
-async function step(server: RpcChild, load: RpcChild, kind: Kind, n: number): Promise<StepRow> {
+async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Promise<StepRow> {
   const { ports } = await server.call<{ ports: number[] }>('setup', { n }, 120_000);
   await server.call('profile', { start: true });
   const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
-  const running = load.call<LoadResult>('run', { ports, durationMs: STEP_MS, warmupMs: WARMUP_MS, srtp: kind === 'callchart-srtp' }, STEP_MS + 60_000);
+  const running = load.run(ports, kind === 'callchart-srtp');
   await new Promise((res) => setTimeout(res, WARMUP_MS));
   await server.call('watch');
   const r = await running;
@@ -421,7 +475,7 @@ async function step(server: RpcChild, load: RpcChild, kind: Kind, n: number): Pr
   return { kind, n, r, serverCpu, pass, ...w };
 }
 
-async function ladder(kind: Kind, load: RpcChild, budgetMs: number): Promise<StepRow[]> {
+async function ladder(kind: Kind, load: LoadPool, budgetMs: number): Promise<StepRow[]> {
   const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root });
   const rows: StepRow[] = [];
   const t0 = performance.now();
@@ -452,9 +506,8 @@ async function ladder(kind: Kind, load: RpcChild, budgetMs: number): Promise<Ste
 }
 
 async function orchestrate(): Promise<void> {
-  const load = forkRpc(thisFile, ['--role=load'], { cwd: root });
+  const load = await LoadPool.start();
   try {
-    await load.ready;
     const bare = KINDS.includes('bare') ? await ladder('bare', load, LADDER_BUDGET_MS) : [];
     const cc = KINDS.includes('callchart') ? await ladder('callchart', load, LADDER_BUDGET_MS) : [];
     const srtp = KINDS.includes('callchart-srtp') ? await ladder('callchart-srtp', load, LADDER_BUDGET_MS) : [];
@@ -515,7 +568,7 @@ async function orchestrate(): Promise<void> {
   }
 }
 
-async function ladderAt(kind: Kind, load: RpcChild, n: number): Promise<StepRow[]> {
+async function ladderAt(kind: Kind, load: LoadPool, n: number): Promise<StepRow[]> {
   const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root });
   try {
     await server.ready;
