@@ -173,3 +173,32 @@ test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, 
     await e.close();
   }
 });
+
+test('SIPp uac: a PRACK with a new offer gets our answer in its 200, the early RTP moves to its port, the 200 to the INVITE carries that answer', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  const { e, at } = await earlyMediaEngine('29500-29539', 1200);
+  try {
+    const { r, why, end } = await runCaller(e, 'uac-100rel-prack-offer', { rtp_port: first.port, rtp_port2: second.port });
+    assert.equal(end.reason, 'remote-hangup');
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    const pracked = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*2 PRACK/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    assert.match(pracked ?? '', /^m=audio \d+ RTP\/AVP 0/m, `the PRACK's 200 carries an answer\n${why}`);
+    // RFC 3264 §8: the same session, a newer version; the 2xx carries that latest answer.
+    const o183 = origin(early);
+    const oPrack = origin(pracked);
+    assert.ok(o183 && oPrack, `o= lines in the 183 and the PRACK's 200\n${why}`);
+    assert.equal(oPrack.id, o183.id, 'the same SDP session');
+    assert.ok(oPrack.version > o183.version, `the PRACK's answer has a newer o= version (${o183.version} -> ${oPrack.version})`);
+    assert.equal(final, pracked, 'the 200 to the INVITE carries the answer the PRACK got');
+    const moved = second.arrivals.filter((t) => t < at.answer);
+    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the PRACK offer's media address before the answer (want >= 20)`);
+    const movedAt = moved[0]!;
+    assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
+  } finally {
+    first.close();
+    second.close();
+    await e.close();
+  }
+});
