@@ -16,6 +16,11 @@
 // INVITE's offer/answer is done (our answer went in a reliable 183, or our offer's PRACK answered
 // it); while our offer in an 18x awaits its PRACK it gets 491, while the INVITE's offer has no
 // answer yet 500 with Retry-After. After it the 2xx carries the latest answer (the runtime's bytes).
+// A PRACK may carry a new offer once the INVITE's offer/answer is done (RFC 3262 §5, RFC 6337
+// §3.1: the 18x it names, or an earlier one, carried our answer; or our offer's PRACK answered it):
+// the PRACK's 200 carries our answer (`acceptPrack`'s `offer`; media follows it as for an UPDATE).
+// An offer in the PRACK of a 18x while the INVITE's offer is still unanswered breaks §5: that PRACK
+// gets 500 with Retry-After and acknowledges nothing (the 18x stays outstanding, PRACK it again).
 //
 // UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
 // of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
@@ -72,7 +77,8 @@ export type SipReliableProvisionalEvent =
   /** Send this 18x reliably (now, or once the outstanding one is PRACKed). */
   | { type: 'PROVISIONAL'; status: number }
   /** A PRACK arrived with this RAck. */
-  | { type: 'PRACK'; rseq: number; cseq: number; method: string }
+  /** `sdp`: it carries SDP: the answer to the offer in the 18x it names, else a new offer (RFC 3262 §5). */
+  | { type: 'PRACK'; rseq: number; cseq: number; method: string; sdp?: boolean }
   /** The app answered: our 2xx goes now, or once the outstanding provisional is PRACKed. */
   | { type: 'ANSWER' }
   /** A non-2xx final response went (refusal, 487 after CANCEL): nothing more is retransmitted. */
@@ -106,7 +112,14 @@ const pend = (c: SipReliableProvisionalContext, status: number) => {
   };
 };
 const answerParams = ({ context }: { context: SipReliableProvisionalContext }) => ({ sdp: !context.offered });
-const acceptPrack = { type: 'acceptPrack' as const, params: ({ context }: { context: SipReliableProvisionalContext }) => ({ answer: context.pending?.offer ?? false }) };
+/** `answer`: the PRACK carries the answer to our 18x's offer; `offer`: it carries a new offer of the caller's. */
+const acceptPrack = {
+  type: 'acceptPrack' as const,
+  params: ({ context, event }: { context: SipReliableProvisionalContext; event: SipReliableProvisionalEvent }) => {
+    const answer = context.pending?.offer ?? false;
+    return { answer, offer: !answer && event.type === 'PRACK' && event.sdp === true };
+  },
+};
 
 export const sipReliableProvisionalMachine = setup({
   types: {
@@ -123,8 +136,13 @@ export const sipReliableProvisionalMachine = setup({
     sendProvisional: (_, _params: { status: number; rseq: number; offer: boolean; answer: boolean }) => {},
     /** UAS: send the outstanding 18x again (the same bytes). */
     retransmit: (_, _params: { rseq: number }) => {},
-    /** UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x. */
-    acceptPrack: (_, _params: { answer: boolean }) => {},
+    /**
+     * UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x;
+     * `offer`: it carries a new offer, answered in that 200 (488 when nothing in it is acceptable).
+     */
+    acceptPrack: (_, _params: { answer: boolean; offer: boolean }) => {},
+    /** UAS: 500 with Retry-After to a matching PRACK whose offer came before the INVITE's offer was answered. */
+    refusePrackOffer: () => {},
     /** UAS: 481 to a PRACK that matches no outstanding provisional (§3). */
     rejectPrack: () => {},
     /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (the answer, repeated if a 183 carried it; none after our offer in an 18x). */
@@ -156,6 +174,8 @@ export const sipReliableProvisionalMachine = setup({
     prackMatches: ({ context, event }) =>
       event.type === 'PRACK' && context.pending !== undefined && event.rseq === context.pending.rseq && event.cseq === context.inviteCSeq && event.method === 'INVITE',
     hasQueued: ({ context }) => context.queued !== undefined,
+    // RFC 3262 §5: SDP in a PRACK is the answer to the offer in the 18x it names, else a new offer.
+    prackOffer: ({ context, event }) => event.type === 'PRACK' && event.sdp === true && context.pending?.offer !== true,
     // RFC 3311 §5.2: our offer (in a reliable 18x) has no answer yet: its PRACK brings it.
     ourOfferOut: ({ context }) => context.pending?.offer === true,
     // …and the early offer/answer is not done: the INVITE's offer has no answer (no reliable 183
@@ -221,6 +241,8 @@ export const sipReliableProvisionalMachine = setup({
           entry: ['arm', { type: 'sendProvisional', params: ({ context }) => ({ ...context.pending! }) }],
           on: {
             PRACK: [
+              // A new offer before the INVITE's has its answer: refused whole, the 18x stays outstanding.
+              { guard: and(['prackMatches', 'prackOffer', 'offerAnswerOpen']), actions: 'refusePrackOffer' },
               { guard: and(['prackMatches', 'answerHeld']), target: 'done', actions: [acceptPrack, 'clear', { type: 'sendAnswer', params: answerParams }] },
               { guard: and(['prackMatches', 'hasQueued']), target: 'unacked', reenter: true, actions: [acceptPrack, 'takeQueued'] },
               { guard: 'prackMatches', target: 'idle', actions: [acceptPrack, 'clear'] },

@@ -38,18 +38,25 @@ export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
 export function answerEarlyUpdate(ua: SipUserAgent, leg: SipLeg): void {
   const tx = leg.updateTx;
   leg.updateTx = undefined;
-  if (!tx) return;
+  if (tx) answerEarlyOffer(ua, leg, tx, 'UPDATE');
+}
+
+/**
+ * A new offer in the early dialog (an UPDATE's, or a PRACK's: RFC 3262 §5) answered in the 200 to
+ * its request, media following it; 488 when nothing in it is acceptable (the session stays as it was).
+ */
+export function answerEarlyOffer(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction, method: 'UPDATE' | 'PRACK'): void {
   const r = answerReoffer(ua, leg, tx.request.body.toString('utf8'));
   if (!r) {
     tx.reply(488, 'Not Acceptable Here');
     return;
   }
   // RFC 3261 §13.2.1 has the caller ignore SDP in the 2xx after the answer in a 183; ours then
-  // carries this answer, so a caller that does read it sees the session the UPDATE made.
+  // carries this answer, so a caller that does read it sees the session the offer made.
   if (leg.answerSdp !== undefined) leg.answerSdp = r.answer;
   leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
   tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: r.answer, contentType: 'application/sdp' });
-  leg.log.info('answered an UPDATE offer in the early dialog');
+  leg.log.info({ method }, 'answered an offer in the early dialog');
 }
 
 /** The machine's `refuseUpdate`: 491 (our offer is out) or 500 with Retry-After (an offer has no answer yet). */
@@ -59,7 +66,7 @@ export function refuseEarlyUpdate(leg: SipLeg, status: 491 | 500): void {
   if (tx) refuse(tx, status);
 }
 
-function refuse(tx: ServerTransaction, status: 491 | 500): void {
+export function refuse(tx: ServerTransaction, status: 491 | 500): void {
   // §5.2: the 500's Retry-After is chosen at random between 0 and 10 s.
   if (status === 491) tx.reply(491, 'Request Pending');
   else tx.reply(500, 'Server Internal Error', { headers: [['Retry-After', String(Math.floor(Math.random() * 11))]] });
