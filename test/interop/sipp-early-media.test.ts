@@ -6,7 +6,9 @@
 // answer (scenarios/uac-early-media-unreliable.xml), or with `unreliableEarlyMedia: false` a plain
 // 183 without SDP and no media before the answer (scenarios/uac-early-media-no100rel.xml). An UPDATE with a new offer after the PRACK (RFC 3311
 // §5.2) gets our answer in its 200, the tone moves to its new media address (a second socket), and
-// the 200 to the INVITE carries that latest answer (scenarios/uac-100rel-early-update.xml).
+// the 200 to the INVITE carries that latest answer (scenarios/uac-100rel-early-update.xml). So
+// does a new offer in the PRACK itself (RFC 3262 §5), answered in the PRACK's 200
+// (scenarios/uac-100rel-prack-offer.xml).
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
