@@ -26,12 +26,17 @@ export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
     return;
   }
   leg.updateTx = tx;
-  leg.rel?.send({ type: 'UPDATE.OFFER' });
+  leg.rel?.send({ type: 'UPDATE.OFFER', localOffer: localOfferOut(leg) });
   // No machine (no reliable 18x, so no early offer/answer took place), or it let this one be.
   if (leg.updateTx === tx) {
     leg.updateTx = undefined;
     refuse(tx, 500);
   }
+}
+
+/** Our early UPDATE's offer awaits its answer: the INVITE session machine has it in flight. */
+export function localOfferOut(leg: SipLeg): boolean {
+  return leg.session.getSnapshot().matches({ active: { reinvite: 'inFlight' } });
 }
 
 /** The machine's `answerUpdate`: our answer in the UPDATE's 200; 488 when nothing in the offer is acceptable. */

@@ -9,7 +9,7 @@ import type { HeaderList } from '../codec/header-list.js';
 import { createResponse, type SipResponse } from '../codec/message.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
-import { answerEarlyOffer, answerEarlyUpdate, refuse, refuseEarlyUpdate } from './early-update.js';
+import { answerEarlyOffer, answerEarlyUpdate, localOfferOut, refuse, refuseEarlyUpdate } from './early-update.js';
 import { applyRemoteSdp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -99,7 +99,7 @@ export function onPrack(leg: SipLeg, tx: ServerTransaction): void {
     return;
   }
   leg.prackTx = tx;
-  leg.rel?.send({ type: 'PRACK', ...rack, ...(sdp ? { sdp } : {}) });
+  leg.rel?.send({ type: 'PRACK', ...rack, ...(sdp ? { sdp, localOffer: localOfferOut(leg) } : {}) });
   // No machine (no 100rel on this call), or it did not answer: nothing outstanding matches (§3).
   if (leg.prackTx === tx) {
     leg.prackTx = undefined;
@@ -189,11 +189,11 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
         if (p.answer && body?.length) applyRemoteSdp(ua, leg, body.toString('utf8'));
         answerPrack(leg, 200, 'OK');
       }),
-      refusePrackOffer: on((leg) => {
+      refusePrackOffer: on((leg, p: { status: 491 | 500 }) => {
         const tx = leg.prackTx;
         leg.prackTx = undefined;
-        leg.log.info('an offer in a PRACK before the INVITE\'s offer was answered: 500');
-        if (tx) refuse(tx, 500);
+        leg.log.info({ status: p.status }, 'an offer in a PRACK refused: the INVITE\'s offer unanswered (500) or ours out (491)');
+        if (tx) refuse(tx, p.status);
       }),
       rejectPrack: on((leg) => answerPrack(leg, 481, 'Call/Transaction Does Not Exist')),
       answerUpdate: on((leg) => answerEarlyUpdate(ua, leg)),
