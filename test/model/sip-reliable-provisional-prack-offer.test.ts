@@ -2,43 +2,56 @@
 // machine (machines/sipReliableProvisional.machine.ts, UAS). SDP in the PRACK of the 18x that
 // carried our offer is the answer to it; any other SDP in a PRACK is a new offer, answered in the
 // PRACK's 200 once the INVITE's offer/answer is done, else the PRACK gets 500 and the 18x stays
-// outstanding. A PRACK that names no outstanding 18x gets 481.
+// outstanding. A PRACK that names no outstanding 18x gets 481. Once the PRACK of the 18x that
+// carried our answer (or our offer) got our 200, the early offer/answer is done both ways
+// (`answerAcked`): call.update() may send an UPDATE offer of ours (RFC 3311 §5.1); while it is out
+// (`localOffer`) a PRACK or UPDATE offer of the caller's gets 491.
 //
 // A reference written from those rules (plain code, no XState) runs beside the real actor over
 // seeded random sequences of 18x, PRACKs (matching or not, with or without SDP), the app's answer
-// and a non-2xx final, for INVITEs with and without an offer; the outcome of every PRACK must
-// agree. A planted bug (an offer in a PRACK answered before the INVITE's offer is) is caught.
+// and a non-2xx final, early UPDATE offers, with and without an offer of ours out, for INVITEs with
+// and without an offer; the outcome of every PRACK and UPDATE, and `answerAcked` after every step,
+// must agree. Planted bugs are caught.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor } from 'xstate';
+import { assign, createActor } from 'xstate';
 import { sipReliableProvisionalMachine, type SipReliableProvisionalEvent } from '../../machines/sipReliableProvisional.machine.js';
 
 const FIRST = 100;
 const CSEQ = 7;
 
 /** What one PRACK got: 481, 500 (offer refused, nothing acknowledged), or 200 plain / with the answer to ours / with our answer. */
-type Outcome = '481' | '500' | '200' | '200+their-answer' | '200+our-answer';
+type Outcome = '481' | '500' | '491' | '200' | '200+their-answer' | '200+our-answer' | 'UPDATE 200' | 'UPDATE 491' | 'UPDATE 500';
 
-/** The rules as plain code: the outcome of each PRACK in `events`. */
-function reference(events: SipReliableProvisionalEvent[], delayedOffer: boolean): Outcome[] {
+/** The rules as plain code: the outcome of each PRACK and early UPDATE offer, and `answerAcked` after each event. */
+function reference(events: SipReliableProvisionalEvent[], delayedOffer: boolean): { out: Outcome[]; acked: boolean[] } {
   let phase = 'idle' as 'idle' | 'unacked' | 'done';
   let next = FIRST;
-  let outstanding: { rseq: number; ourOffer: boolean } | undefined;
+  let outstanding: { rseq: number; ourOffer: boolean; ourAnswer: boolean } | undefined;
   let queued: number | undefined;
   let held = false;
   let offerSent = false; // our offer went (INVITE without one)
   let answerSent = false; // our answer to the INVITE's offer went in a reliable 183
   let ourOfferAnswered = false; // the PRACK of the 18x with our offer came
+  let acked = false; // the PRACK of the 18x with our answer or offer got our 200
   const out: Outcome[] = [];
+  const ackedAfter: boolean[] = [];
+  const done = () => (delayedOffer ? ourOfferAnswered : answerSent);
   const send = (status: number) => {
     const ourOffer = delayedOffer && !offerSent;
     if (ourOffer) offerSent = true;
-    if (!delayedOffer && status === 183) answerSent = true;
-    outstanding = { rseq: next++, ourOffer };
+    const ourAnswer = !delayedOffer && status === 183 && !answerSent;
+    if (ourAnswer) answerSent = true;
+    outstanding = { rseq: next++, ourOffer, ourAnswer };
     phase = 'unacked';
   };
   for (const ev of events) {
-    if (ev.type === 'PROVISIONAL') {
+    if (ev.type === 'UPDATE.OFFER') {
+      if (phase !== 'done') {
+        const ourOut = outstanding?.ourOffer === true || ev.localOffer === true;
+        out.push(ourOut ? 'UPDATE 491' : done() ? 'UPDATE 200' : 'UPDATE 500');
+      }
+    } else if (ev.type === 'PROVISIONAL') {
       if (phase === 'idle') send(ev.status);
       else if (phase === 'unacked') queued = ev.status;
     } else if (ev.type === 'ANSWER') {
@@ -50,16 +63,23 @@ function reference(events: SipReliableProvisionalEvent[], delayedOffer: boolean)
       const matches = phase === 'unacked' && outstanding?.rseq === ev.rseq && ev.cseq === CSEQ && ev.method === 'INVITE';
       if (!matches) {
         out.push('481');
+        ackedAfter.push(acked);
         continue;
       }
       const sdp = ev.sdp === true;
       if (outstanding!.ourOffer) {
         ourOfferAnswered = true;
         out.push('200+their-answer');
-      } else if (sdp && !(delayedOffer ? ourOfferAnswered : answerSent)) {
+      } else if (sdp && !done()) {
         out.push('500');
+        ackedAfter.push(acked);
         continue; // acknowledged nothing
+      } else if (sdp && ev.localOffer === true) {
+        out.push('491');
+        ackedAfter.push(acked);
+        continue;
       } else out.push(sdp ? '200+our-answer' : '200');
+      if (outstanding!.ourOffer || outstanding!.ourAnswer) acked = true;
       outstanding = undefined;
       if (held) phase = 'done';
       else if (queued !== undefined) {
@@ -68,13 +88,15 @@ function reference(events: SipReliableProvisionalEvent[], delayedOffer: boolean)
         send(q);
       } else phase = 'idle';
     }
+    ackedAfter.push(acked);
   }
-  return out;
+  return { out, acked: ackedAfter };
 }
 
 /** The real actor, its PRACK outcomes read off the actions it ran. */
-function actual(machine: typeof sipReliableProvisionalMachine, events: SipReliableProvisionalEvent[], delayedOffer: boolean): Outcome[] {
+function actual(machine: typeof sipReliableProvisionalMachine, events: SipReliableProvisionalEvent[], delayedOffer: boolean): { out: Outcome[]; acked: boolean[] } {
   const out: Outcome[] = [];
+  const acked: boolean[] = [];
   const nop = () => {};
   const actor = createActor(
     machine.provide({
@@ -83,18 +105,21 @@ function actual(machine: typeof sipReliableProvisionalMachine, events: SipReliab
         retransmit: nop,
         sendAnswer: nop,
         giveUp: nop,
-        answerUpdate: nop,
-        refuseUpdate: nop,
+        answerUpdate: () => void out.push('UPDATE 200'),
+        refuseUpdate: (_, p: { status: 491 | 500 }) => void out.push(`UPDATE ${p.status}`),
         rejectPrack: () => void out.push('481'),
-        refusePrackOffer: () => void out.push('500'),
+        refusePrackOffer: (_, p: { status: 491 | 500 }) => void out.push(`${p.status}`),
         acceptPrack: (_, p: { answer: boolean; offer: boolean }) => void out.push(p.answer ? '200+their-answer' : p.offer ? '200+our-answer' : '200'),
       },
     }),
     { input: { role: 'uas', t1: 500, firstRSeq: FIRST, inviteCSeq: CSEQ, delayedOffer } },
   ).start();
-  for (const ev of events) actor.send(ev);
+  for (const ev of events) {
+    actor.send(ev);
+    acked.push(actor.getSnapshot().context.answerAcked);
+  }
   actor.stop();
-  return out;
+  return { out, acked };
 }
 
 function randomEvents(rnd: (k: number) => number): SipReliableProvisionalEvent[] {
@@ -105,8 +130,8 @@ function randomEvents(rnd: (k: number) => number): SipReliableProvisionalEvent[]
     else if (k < 8) {
       // Mostly a RAck naming one of the first RSeqs; sometimes another CSeq.
       const ev: SipReliableProvisionalEvent = { type: 'PRACK', rseq: FIRST + rnd(3), cseq: rnd(8) ? CSEQ : CSEQ + 1, method: 'INVITE' };
-      events.push(rnd(2) ? { ...ev, sdp: true } : ev);
-    } else if (k < 9) events.push({ type: 'ANSWER' });
+      events.push(rnd(2) ? { ...ev, sdp: true, ...(rnd(3) ? {} : { localOffer: true }) } : ev);
+    } else if (k < 9) events.push(rnd(2) ? { type: 'ANSWER' } : { type: 'UPDATE.OFFER', ...(rnd(3) ? {} : { localOffer: true }) });
     else events.push({ type: 'FINAL' });
   }
   return events;
@@ -123,7 +148,7 @@ function runs(machine = sipReliableProvisionalMachine, n = 1000): void {
 }
 
 describe('sipReliableProvisional machine (UAS): an offer in a PRACK (RFC 3262 §5)', () => {
-  test('1000 seeded random sequences: every PRACK’s outcome agrees with the reference', () => {
+  test('1000 seeded random sequences: every PRACK’s and UPDATE’s outcome, and answerAcked, agree with the reference', () => {
     runs();
   });
 
@@ -137,6 +162,16 @@ describe('sipReliableProvisional machine (UAS): an offer in a PRACK (RFC 3262 §
     assert.throws(() => runs(buggy, 300), /delayedOffer/);
   });
 
+  test('the comparison catches a planted bug (any matching PRACK completes the early offer/answer for our UPDATE)', () => {
+    const buggy = sipReliableProvisionalMachine.provide({ actions: { ackAnswer: assign({ answerAcked: true }) } });
+    assert.throws(() => runs(buggy, 300), /delayedOffer/);
+  });
+
+  test('the comparison catches a planted bug (a caller’s offer answered while ours is out: no glare)', () => {
+    const buggy = sipReliableProvisionalMachine.provide({ guards: { localOfferOut: () => false } });
+    assert.throws(() => runs(buggy, 300), /delayedOffer/);
+  });
+
   test('named path: 180 PRACKed with an offer → 500, still outstanding; PRACKed plain → 200; 183 (our answer) PRACKed with an offer → 200 with our answer; the held 2xx then goes', () => {
     const events: SipReliableProvisionalEvent[] = [
       { type: 'PROVISIONAL', status: 180 },
@@ -147,7 +182,11 @@ describe('sipReliableProvisional machine (UAS): an offer in a PRACK (RFC 3262 §
       { type: 'PRACK', rseq: FIRST + 1, cseq: CSEQ, method: 'INVITE', sdp: true },
       { type: 'PRACK', rseq: FIRST + 1, cseq: CSEQ, method: 'INVITE', sdp: true },
     ];
-    assert.deepEqual(actual(sipReliableProvisionalMachine, events, false), ['500', '200', '200+our-answer', '481']);
+    assert.deepEqual(actual(sipReliableProvisionalMachine, events, false), {
+      out: ['500', '200', '200+our-answer', '481'],
+      // Only the 183's PRACK (it carried our answer) completes the early offer/answer.
+      acked: [false, false, false, false, false, true, true],
+    });
     const sent: string[] = [];
     const actor = createActor(
       sipReliableProvisionalMachine.provide({
