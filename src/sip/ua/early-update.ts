@@ -3,7 +3,8 @@
 // 18x and its PRACK, nothing of ours outstanding) is the reliable provisional machine's call
 // (machines/sipReliableProvisional.machine.ts, `UPDATE.OFFER`); here are its wire effects. An
 // answered offer moves media to the UPDATE's address as a re-INVITE's does, and our later 2xx to
-// the INVITE carries this latest answer.
+// the INVITE carries this latest answer. While an UPDATE offer of ours is out (call.update() while
+// ringing, reoffer.ts) the event says so (`localOffer`) and the machine answers 491.
 import { formatNameAddr } from '../codec/headers.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
