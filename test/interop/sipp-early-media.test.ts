@@ -8,7 +8,9 @@
 // §5.2) gets our answer in its 200, the tone moves to its new media address (a second socket), and
 // the 200 to the INVITE carries that latest answer (scenarios/uac-100rel-early-update.xml). So
 // does a new offer in the PRACK itself (RFC 3262 §5), answered in the PRACK's 200
-// (scenarios/uac-100rel-prack-offer.xml).
+// (scenarios/uac-100rel-prack-offer.xml). The app's call.update() while ringing sends an UPDATE to
+// a caller that allows it (RFC 3311 §5.1), whose answer moves the early RTP
+// (scenarios/uac-100rel-uas-update.xml).
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -196,6 +198,58 @@ test('SIPp uac: a PRACK with a new offer gets our answer in its 200, the early R
     assert.equal(final, pracked, 'the 200 to the INVITE carries the answer the PRACK got');
     const moved = second.arrivals.filter((t) => t < at.answer);
     assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the PRACK offer's media address before the answer (want >= 20)`);
+    const movedAt = moved[0]!;
+    assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
+  } finally {
+    first.close();
+    second.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac allowing UPDATE: call.update() while ringing sends an UPDATE after the PRACK, the early RTP moves to the answer’s port, the 200 carries our offer', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  const at = { answer: 0 };
+  let updated: Promise<unknown> | undefined;
+  const e = await startEngine({
+    rtpPorts: '29540-29579',
+    decide: (rec) => {
+      rec.call.progress(183);
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 4000, amplitude: 8000 });
+      // The update may go once SIPp's PRACK of the 183 got our 200: try until it no longer throws.
+      const poll = setInterval(() => {
+        try {
+          updated = rec.call.update();
+          clearInterval(poll);
+        } catch {
+          // not yet
+        }
+      }, 20);
+      setTimeout(() => {
+        clearInterval(poll);
+        at.answer = Date.now();
+        rec.call.answer();
+      }, 1200);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    const { r, why, end } = await runCaller(e, 'uac-100rel-uas-update', { rtp_port: first.port, rtp_port2: second.port });
+    assert.equal(end.reason, 'remote-hangup');
+    assert.ok(updated, 'call.update() went while the call rang');
+    assert.deepEqual(await updated, { method: 'UPDATE', status: 200, codec: 'PCMU', remote: { address: LOOPBACK, port: second.port } });
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    const offer = traced(r.messages, /^UPDATE sip:/, /^CSeq:\s*\d+ UPDATE/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    const o183 = origin(early);
+    const oUpdate = origin(offer);
+    assert.ok(o183 && oUpdate, `o= lines in the 183 and our UPDATE\n${why}`);
+    assert.equal(oUpdate.id, o183.id, 'the same SDP session');
+    assert.ok(oUpdate.version > o183.version, `our UPDATE's offer has a newer o= version (${o183.version} -> ${oUpdate.version})`);
+    assert.equal(final, offer, 'the 200 to the INVITE carries our latest SDP (the UPDATE’s offer)');
+    const moved = second.arrivals.filter((t) => t < at.answer);
+    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the answer's media address before the 2xx (want >= 20)`);
     const movedAt = moved[0]!;
     assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
   } finally {
