@@ -85,15 +85,16 @@ export type SipReliableProvisionalEvent =
   // UAS
   /** Send this 18x reliably (now, or once the outstanding one is PRACKed). */
   | { type: 'PROVISIONAL'; status: number }
-  /** A PRACK arrived with this RAck. */
-  /** `sdp`: it carries SDP: the answer to the offer in the 18x it names, else a new offer (RFC 3262 §5). */
-  /** `localOffer`: an offer of ours (an early UPDATE) awaits its answer. */
+  /**
+   * A PRACK arrived with this RAck. `sdp`: it carries SDP: the answer to the offer in the 18x it
+   * names, else a new offer (RFC 3262 §5). `localOffer`: an offer of ours (an early UPDATE) awaits its answer.
+   */
   | { type: 'PRACK'; rseq: number; cseq: number; method: string; sdp?: boolean; localOffer?: boolean }
   /** The app answered: our 2xx goes now, or once the outstanding provisional is PRACKed. */
   | { type: 'ANSWER' }
   /** A non-2xx final response went (refusal, 487 after CANCEL): nothing more is retransmitted. */
   | { type: 'FINAL' }
-  /** An UPDATE with an SDP offer arrived in the early dialog (before our final response). */
+  /** An UPDATE with an SDP offer arrived in the early dialog (before our final response); `localOffer` as for PRACK. */
   | { type: 'UPDATE.OFFER'; localOffer?: boolean }
   // UAC
   /** A reliable 18x (Require: 100rel, RSeq) of the early dialog `tag`, to our INVITE of CSeq `cseq`. */
