@@ -2,8 +2,8 @@
 // 3262), to a raw SIP peer on loopback: `call.update()` on a ringing inbound call throws until the
 // PRACK of our reliable 183 with the answer has come; then the UPDATE goes with our new offer, the
 // caller's answer moves media, and the 2xx to the INVITE carries our latest SDP. While our offer is
-// out an UPDATE or a PRACK offer of the caller's gets 491; a 488 rejects the promise and media stays;
-// a caller whose Allow lacks UPDATE is never sent one.
+// out an UPDATE offer of the caller's gets 491; our UPDATE's 491 is retried; a 488 rejects the
+// promise and media stays; a caller whose Allow lacks UPDATE is never sent one.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallUpdateError, type Call } from '../../src/index.js';
@@ -96,13 +96,21 @@ test('call.update() while an inbound call rings: an UPDATE with our offer after 
   assert.equal((await reply(5, 'BYE')).status, 200);
 });
 
-test('call.update() while ringing: a 488 rejects it (media stays); no UPDATE toward a caller whose Allow lacks it, nor as a re-INVITE', async () => {
+test('call.update() while ringing: a 491 is retried after the glare delay; a 488 rejects it (media stays); no UPDATE toward a caller whose Allow lacks it, nor as a re-INVITE', async () => {
   const { c, call, respond, remote } = await ringingCall('uupd-488');
+  // RFC 3261 §14.1 (RFC 3311 §5.1 alike): the callee, not owning the Call-ID, retries within 0–2 s.
+  const retried = call.update();
+  const first = await c.request((r) => r.method === 'UPDATE');
+  respond(first, 491, 'Request Pending');
+  const again = await c.request((r) => r.method === 'UPDATE', 4000);
+  assert.notEqual(again.headers.get('CSeq'), first.headers.get('CSeq'), 'a new UPDATE, not a retransmission');
+  respond(again, 200, 'OK', sdp(27994, 2));
+  assert.equal((await retried).remote.port, 27994);
   const refused = call.update();
   const upd = await c.request((r) => r.method === 'UPDATE');
   respond(upd, 488, 'Not Acceptable Here');
   await assert.rejects(refused, (err: unknown) => err instanceof CallUpdateError && err.status === 488);
-  assert.deepEqual(remote(), { address: LO, port: 27990 }, 'media stays');
+  assert.deepEqual(remote(), { address: LO, port: 27994 }, 'media stays where the last answer put it');
   assert.throws(() => call.update({ method: 'INVITE' }), /re-INVITE cannot go in an early dialog/);
   call.hangup();
 
