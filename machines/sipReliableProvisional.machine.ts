@@ -16,6 +16,15 @@
 // INVITE's offer/answer is done (our answer went in a reliable 183, or our offer's PRACK answered
 // it); while our offer in an 18x awaits its PRACK it gets 491, while the INVITE's offer has no
 // answer yet 500 with Retry-After. After it the 2xx carries the latest answer (the runtime's bytes).
+// A PRACK may carry a new offer once the INVITE's offer/answer is done (RFC 3262 §5, RFC 6337
+// §3.1: the 18x it names, or an earlier one, carried our answer; or our offer's PRACK answered it):
+// the PRACK's 200 carries our answer (`acceptPrack`'s `offer`; media follows it as for an UPDATE).
+// An offer in the PRACK of a 18x while the INVITE's offer is still unanswered breaks §5: that PRACK
+// gets 500 with Retry-After and acknowledges nothing (the 18x stays outstanding, PRACK it again).
+// Once the PRACK of the 18x that carried our answer (or of the one with our offer, carrying its
+// answer) got our 200 (`answerAcked`), we may send an UPDATE with an offer of ours in the early
+// dialog (RFC 3311 §5.1, call.update() while ringing); while it awaits its answer (`localOffer` on
+// the event: the INVITE session machine holds that) an UPDATE or PRACK offer of the caller's gets 491.
 //
 // UAC (`uac`): a reliable 18x is PRACKed only when its RSeq is one more than the last in-order one
 // of its early dialog (the first one of a dialog sets the sequence); a retransmission or an
@@ -49,6 +58,11 @@ export interface SipReliableProvisionalContext {
   offered: boolean;
   /** UAS: our answer to the INVITE's offer went in a reliable 183 (early media). */
   earlyAnswer: boolean;
+  /**
+   * UAS: the PRACK of the 18x that carried our answer (or our offer, its PRACK the answer) got our
+   * 200: the early offer/answer is done both ways, and an UPDATE offer of ours may go (RFC 3311 §5.1).
+   */
+  answerAcked: boolean;
   /** UAS: the RSeq the next reliable provisional takes. */
   nextRSeq: number;
   /** UAS: the provisional awaiting its PRACK. */
@@ -71,14 +85,17 @@ export type SipReliableProvisionalEvent =
   // UAS
   /** Send this 18x reliably (now, or once the outstanding one is PRACKed). */
   | { type: 'PROVISIONAL'; status: number }
-  /** A PRACK arrived with this RAck. */
-  | { type: 'PRACK'; rseq: number; cseq: number; method: string }
+  /**
+   * A PRACK arrived with this RAck. `sdp`: it carries SDP: the answer to the offer in the 18x it
+   * names, else a new offer (RFC 3262 §5). `localOffer`: an offer of ours (an early UPDATE) awaits its answer.
+   */
+  | { type: 'PRACK'; rseq: number; cseq: number; method: string; sdp?: boolean; localOffer?: boolean }
   /** The app answered: our 2xx goes now, or once the outstanding provisional is PRACKed. */
   | { type: 'ANSWER' }
   /** A non-2xx final response went (refusal, 487 after CANCEL): nothing more is retransmitted. */
   | { type: 'FINAL' }
-  /** An UPDATE with an SDP offer arrived in the early dialog (before our final response). */
-  | { type: 'UPDATE.OFFER' }
+  /** An UPDATE with an SDP offer arrived in the early dialog (before our final response); `localOffer` as for PRACK. */
+  | { type: 'UPDATE.OFFER'; localOffer?: boolean }
   // UAC
   /** A reliable 18x (Require: 100rel, RSeq) of the early dialog `tag`, to our INVITE of CSeq `cseq`. */
   /** `answer`: it carries the answer to our INVITE's offer. */
@@ -106,7 +123,14 @@ const pend = (c: SipReliableProvisionalContext, status: number) => {
   };
 };
 const answerParams = ({ context }: { context: SipReliableProvisionalContext }) => ({ sdp: !context.offered });
-const acceptPrack = { type: 'acceptPrack' as const, params: ({ context }: { context: SipReliableProvisionalContext }) => ({ answer: context.pending?.offer ?? false }) };
+/** `answer`: the PRACK carries the answer to our 18x's offer; `offer`: it carries a new offer of the caller's. */
+const acceptPrack = {
+  type: 'acceptPrack' as const,
+  params: ({ context, event }: { context: SipReliableProvisionalContext; event: SipReliableProvisionalEvent }) => {
+    const answer = context.pending?.offer ?? false;
+    return { answer, offer: !answer && event.type === 'PRACK' && event.sdp === true };
+  },
+};
 
 export const sipReliableProvisionalMachine = setup({
   types: {
@@ -123,8 +147,16 @@ export const sipReliableProvisionalMachine = setup({
     sendProvisional: (_, _params: { status: number; rseq: number; offer: boolean; answer: boolean }) => {},
     /** UAS: send the outstanding 18x again (the same bytes). */
     retransmit: (_, _params: { rseq: number }) => {},
-    /** UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x. */
-    acceptPrack: (_, _params: { answer: boolean }) => {},
+    /**
+     * UAS: 200 to the PRACK that matched; `answer`: it carries the answer to the offer in that 18x;
+     * `offer`: it carries a new offer, answered in that 200 (488 when nothing in it is acceptable).
+     */
+    acceptPrack: (_, _params: { answer: boolean; offer: boolean }) => {},
+    /**
+     * UAS: refuse a matching PRACK's offer, acknowledging nothing: 500 with Retry-After (the
+     * INVITE's offer has no answer yet) or 491 (our UPDATE's offer awaits its answer).
+     */
+    refusePrackOffer: (_, _params: { status: 491 | 500 }) => {},
     /** UAS: 481 to a PRACK that matches no outstanding provisional (§3). */
     rejectPrack: () => {},
     /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (the answer, repeated if a 183 carried it; none after our offer in an 18x). */
@@ -142,6 +174,8 @@ export const sipReliableProvisionalMachine = setup({
     takeQueued: assign(({ context }) => ({ ...pend(context, context.queued!), queued: undefined })),
     queue: assign((_, p: { status: number }) => ({ queued: p.status })),
     clear: assign({ pending: undefined, queued: undefined }),
+    // Before `clear`/`takeQueued`: the PRACK that matched acknowledged the 18x with our answer or offer.
+    ackAnswer: assign(({ context }) => ({ answerAcked: context.answerAcked || context.pending?.answer === true || context.pending?.offer === true })),
     arm: assign(({ context }) => ({ interval: context.t1, elapsed: 0 })),
     step: assign(({ context }) => ({ elapsed: context.elapsed + nextWait(context), interval: context.interval * 2 })),
     record: assign(({ context }, p: { tag: string; rseq: number }) => ({ acked: { ...context.acked, [p.tag]: p.rseq } })),
@@ -156,8 +190,11 @@ export const sipReliableProvisionalMachine = setup({
     prackMatches: ({ context, event }) =>
       event.type === 'PRACK' && context.pending !== undefined && event.rseq === context.pending.rseq && event.cseq === context.inviteCSeq && event.method === 'INVITE',
     hasQueued: ({ context }) => context.queued !== undefined,
+    // RFC 3262 §5: SDP in a PRACK is the answer to the offer in the 18x it names, else a new offer.
+    prackOffer: ({ context, event }) => event.type === 'PRACK' && event.sdp === true && context.pending?.offer !== true,
     // RFC 3311 §5.2: our offer (in a reliable 18x) has no answer yet: its PRACK brings it.
-    ourOfferOut: ({ context }) => context.pending?.offer === true,
+    ourOfferOut: ({ context, event }) => context.pending?.offer === true || ('localOffer' in event && event.localOffer === true),
+    localOfferOut: ({ event }) => 'localOffer' in event && event.localOffer === true,
     // …and the early offer/answer is not done: the INVITE's offer has no answer (no reliable 183
     // carried it), or (no offer in the INVITE) ours has not gone yet.
     offerAnswerOpen: ({ context }) => !(context.delayedOffer ? context.offered : context.earlyAnswer),
@@ -187,6 +224,7 @@ export const sipReliableProvisionalMachine = setup({
     delayedOffer: input.delayedOffer ?? false,
     offered: false,
     earlyAnswer: false,
+    answerAcked: false,
     nextRSeq: input.firstRSeq ?? 1,
     interval: input.t1,
     elapsed: 0,
@@ -221,9 +259,13 @@ export const sipReliableProvisionalMachine = setup({
           entry: ['arm', { type: 'sendProvisional', params: ({ context }) => ({ ...context.pending! }) }],
           on: {
             PRACK: [
-              { guard: and(['prackMatches', 'answerHeld']), target: 'done', actions: [acceptPrack, 'clear', { type: 'sendAnswer', params: answerParams }] },
-              { guard: and(['prackMatches', 'hasQueued']), target: 'unacked', reenter: true, actions: [acceptPrack, 'takeQueued'] },
-              { guard: 'prackMatches', target: 'idle', actions: [acceptPrack, 'clear'] },
+              // A new offer before the INVITE's has its answer: refused whole, the 18x stays outstanding.
+              { guard: and(['prackMatches', 'prackOffer', 'offerAnswerOpen']), actions: { type: 'refusePrackOffer', params: { status: 500 } } },
+              // RFC 3311 §5.2's glare rule, for an offer in a PRACK while our UPDATE's awaits its answer.
+              { guard: and(['prackMatches', 'prackOffer', 'localOfferOut']), actions: { type: 'refusePrackOffer', params: { status: 491 } } },
+              { guard: and(['prackMatches', 'answerHeld']), target: 'done', actions: [acceptPrack, 'ackAnswer', 'clear', { type: 'sendAnswer', params: answerParams }] },
+              { guard: and(['prackMatches', 'hasQueued']), target: 'unacked', reenter: true, actions: [acceptPrack, 'ackAnswer', 'takeQueued'] },
+              { guard: 'prackMatches', target: 'idle', actions: [acceptPrack, 'ackAnswer', 'clear'] },
               { actions: 'rejectPrack' },
             ],
             PROVISIONAL: { actions: { type: 'queue', params: ({ event }) => ({ status: event.status }) } },

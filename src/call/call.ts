@@ -349,8 +349,8 @@ export class Call extends EventEmitter<CallEvents> {
   }
 
   /**
-   * Send a new SDP offer in the call's dialog (SIP only; answered calls, or outbound ones ringing
-   * once the callee's answer came in a reliable 18x, by UPDATE): a session refresh with
+   * Send a new SDP offer in the call's dialog (SIP only; answered calls, or ringing ones once the
+   * early offer/answer is done in a reliable 18x and its PRACK, by UPDATE): a session refresh with
    * the same media, or `codecs` to move to another codec; in a re-INVITE or, `method: 'UPDATE'`,
    * an UPDATE (RFC 3311). One offer at a time (queued behind a hold in flight), a 491 retried
    * after the glare delay. Resolves once the answer is in use (codec, address, port); rejects with
@@ -358,7 +358,7 @@ export class Call extends EventEmitter<CallEvents> {
    */
   update(opts?: CallUpdateOptions): Promise<CallUpdateResult> {
     if (!this.wire.update) throw new Error(`transport ${this.transport} cannot update`);
-    if (!this.isActive && !(this.direction === 'outbound' && this.state === 'ringing')) throw new Error('update: the call has no dialog to send an offer in');
+    if (!this.isActive && this.state !== 'ringing') throw new Error('update: the call has no dialog to send an offer in');
     return this.wire.update(opts);
   }
 

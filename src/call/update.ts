@@ -7,7 +7,7 @@ export interface CallUpdateOptions {
   /**
    * `INVITE` (a re-INVITE) or `UPDATE` (RFC 3311; only toward a peer whose Allow names UPDATE).
    * Default: UPDATE when `sip.holdMethod` is `'UPDATE'` and the peer allows it, else INVITE; in
-   * the caller's early dialog (the call still ringing) always UPDATE.
+   * the early dialog (the call still ringing, either side) always UPDATE.
    */
   method?: 'INVITE' | 'UPDATE';
   /**

@@ -6,7 +6,11 @@
 // answer (scenarios/uac-early-media-unreliable.xml), or with `unreliableEarlyMedia: false` a plain
 // 183 without SDP and no media before the answer (scenarios/uac-early-media-no100rel.xml). An UPDATE with a new offer after the PRACK (RFC 3311
 // §5.2) gets our answer in its 200, the tone moves to its new media address (a second socket), and
-// the 200 to the INVITE carries that latest answer (scenarios/uac-100rel-early-update.xml).
+// the 200 to the INVITE carries that latest answer (scenarios/uac-100rel-early-update.xml). So
+// does a new offer in the PRACK itself (RFC 3262 §5), answered in the PRACK's 200
+// (scenarios/uac-100rel-prack-offer.xml). The app's call.update() while ringing sends an UPDATE to
+// a caller that allows it (RFC 3311 §5.1), whose answer moves the early RTP
+// (scenarios/uac-100rel-uas-update.xml).
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -165,6 +169,87 @@ test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, 
     // The tone went to the first address, then to the UPDATE's, before the call was answered.
     const moved = second.arrivals.filter((t) => t < at.answer);
     assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the UPDATE's media address before the answer (want >= 20)`);
+    const movedAt = moved[0]!;
+    assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
+  } finally {
+    first.close();
+    second.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac: a PRACK with a new offer gets our answer in its 200, the early RTP moves to its port, the 200 to the INVITE carries that answer', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  const { e, at } = await earlyMediaEngine('29500-29539', 1200);
+  try {
+    const { r, why, end } = await runCaller(e, 'uac-100rel-prack-offer', { rtp_port: first.port, rtp_port2: second.port });
+    assert.equal(end.reason, 'remote-hangup');
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    const pracked = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*2 PRACK/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    assert.match(pracked ?? '', /^m=audio \d+ RTP\/AVP 0/m, `the PRACK's 200 carries an answer\n${why}`);
+    // RFC 3264 §8: the same session, a newer version; the 2xx carries that latest answer.
+    const o183 = origin(early);
+    const oPrack = origin(pracked);
+    assert.ok(o183 && oPrack, `o= lines in the 183 and the PRACK's 200\n${why}`);
+    assert.equal(oPrack.id, o183.id, 'the same SDP session');
+    assert.ok(oPrack.version > o183.version, `the PRACK's answer has a newer o= version (${o183.version} -> ${oPrack.version})`);
+    assert.equal(final, pracked, 'the 200 to the INVITE carries the answer the PRACK got');
+    const moved = second.arrivals.filter((t) => t < at.answer);
+    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the PRACK offer's media address before the answer (want >= 20)`);
+    const movedAt = moved[0]!;
+    assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
+  } finally {
+    first.close();
+    second.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac allowing UPDATE: call.update() while ringing sends an UPDATE after the PRACK, the early RTP moves to the answer’s port, the 200 carries our offer', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  const at = { answer: 0 };
+  let updated: Promise<unknown> | undefined;
+  const e = await startEngine({
+    rtpPorts: '29540-29579',
+    decide: (rec) => {
+      rec.call.progress(183);
+      rec.call.play({ kind: 'tone', frequencies: [440], durationMs: 4000, amplitude: 8000 });
+      // The update may go once SIPp's PRACK of the 183 got our 200: try until it no longer throws.
+      const poll = setInterval(() => {
+        try {
+          updated = rec.call.update();
+          clearInterval(poll);
+        } catch {
+          // not yet
+        }
+      }, 20);
+      setTimeout(() => {
+        clearInterval(poll);
+        at.answer = Date.now();
+        rec.call.answer();
+      }, 1200);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    const { r, why, end } = await runCaller(e, 'uac-100rel-uas-update', { rtp_port: first.port, rtp_port2: second.port });
+    assert.equal(end.reason, 'remote-hangup');
+    assert.ok(updated, 'call.update() went while the call rang');
+    assert.deepEqual(await updated, { method: 'UPDATE', status: 200, codec: 'PCMU', remote: { address: LOOPBACK, port: second.port } });
+    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
+    const offer = traced(r.messages, /^UPDATE sip:/, /^CSeq:\s*\d+ UPDATE/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    const o183 = origin(early);
+    const oUpdate = origin(offer);
+    assert.ok(o183 && oUpdate, `o= lines in the 183 and our UPDATE\n${why}`);
+    assert.equal(oUpdate.id, o183.id, 'the same SDP session');
+    assert.ok(oUpdate.version > o183.version, `our UPDATE's offer has a newer o= version (${o183.version} -> ${oUpdate.version})`);
+    assert.equal(final, offer, 'the 200 to the INVITE carries our latest SDP (the UPDATE’s offer)');
+    const moved = second.arrivals.filter((t) => t < at.answer);
+    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the answer's media address before the 2xx (want >= 20)`);
     const movedAt = moved[0]!;
     assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
   } finally {

@@ -3,7 +3,8 @@
 // 18x and its PRACK, nothing of ours outstanding) is the reliable provisional machine's call
 // (machines/sipReliableProvisional.machine.ts, `UPDATE.OFFER`); here are its wire effects. An
 // answered offer moves media to the UPDATE's address as a re-INVITE's does, and our later 2xx to
-// the INVITE carries this latest answer.
+// the INVITE carries this latest answer. While an UPDATE offer of ours is out (call.update() while
+// ringing, reoffer.ts) the event says so (`localOffer`) and the machine answers 491.
 import { formatNameAddr } from '../codec/headers.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
@@ -26,7 +27,7 @@ export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
     return;
   }
   leg.updateTx = tx;
-  leg.rel?.send({ type: 'UPDATE.OFFER' });
+  leg.rel?.send({ type: 'UPDATE.OFFER', localOffer: localOfferOut(leg) });
   // No machine (no reliable 18x, so no early offer/answer took place), or it let this one be.
   if (leg.updateTx === tx) {
     leg.updateTx = undefined;
@@ -34,22 +35,34 @@ export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
   }
 }
 
+/** Our early UPDATE's offer awaits its answer: the INVITE session machine has it in flight. */
+export function localOfferOut(leg: SipLeg): boolean {
+  return leg.session.getSnapshot().matches({ active: { reinvite: 'inFlight' } });
+}
+
 /** The machine's `answerUpdate`: our answer in the UPDATE's 200; 488 when nothing in the offer is acceptable. */
 export function answerEarlyUpdate(ua: SipUserAgent, leg: SipLeg): void {
   const tx = leg.updateTx;
   leg.updateTx = undefined;
-  if (!tx) return;
+  if (tx) answerEarlyOffer(ua, leg, tx, 'UPDATE');
+}
+
+/**
+ * A new offer in the early dialog (an UPDATE's, or a PRACK's: RFC 3262 §5) answered in the 200 to
+ * its request, media following it; 488 when nothing in it is acceptable (the session stays as it was).
+ */
+export function answerEarlyOffer(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction, method: 'UPDATE' | 'PRACK'): void {
   const r = answerReoffer(ua, leg, tx.request.body.toString('utf8'));
   if (!r) {
     tx.reply(488, 'Not Acceptable Here');
     return;
   }
   // RFC 3261 §13.2.1 has the caller ignore SDP in the 2xx after the answer in a 183; ours then
-  // carries this answer, so a caller that does read it sees the session the UPDATE made.
+  // carries this answer, so a caller that does read it sees the session the offer made.
   if (leg.answerSdp !== undefined) leg.answerSdp = r.answer;
   leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
   tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: r.answer, contentType: 'application/sdp' });
-  leg.log.info('answered an UPDATE offer in the early dialog');
+  leg.log.info({ method }, 'answered an offer in the early dialog');
 }
 
 /** The machine's `refuseUpdate`: 491 (our offer is out) or 500 with Retry-After (an offer has no answer yet). */
@@ -59,7 +72,7 @@ export function refuseEarlyUpdate(leg: SipLeg, status: 491 | 500): void {
   if (tx) refuse(tx, status);
 }
 
-function refuse(tx: ServerTransaction, status: 491 | 500): void {
+export function refuse(tx: ServerTransaction, status: 491 | 500): void {
   // §5.2: the 500's Retry-After is chosen at random between 0 and 10 s.
   if (status === 491) tx.reply(491, 'Request Pending');
   else tx.reply(500, 'Server Internal Error', { headers: [['Retry-After', String(Math.floor(Math.random() * 11))]] });

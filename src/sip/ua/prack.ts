@@ -9,7 +9,7 @@ import type { HeaderList } from '../codec/header-list.js';
 import { createResponse, type SipResponse } from '../codec/message.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
-import { answerEarlyUpdate, refuseEarlyUpdate } from './early-update.js';
+import { answerEarlyOffer, answerEarlyUpdate, localOfferOut, refuse, refuseEarlyUpdate } from './early-update.js';
 import { applyRemoteSdp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -92,8 +92,14 @@ export function onPrack(leg: SipLeg, tx: ServerTransaction): void {
     tx.reply(400, 'Bad Request (RAck)');
     return;
   }
+  // SDP in a PRACK is an answer or a new offer (RFC 3262 §5); another body type is neither.
+  const sdp = tx.request.body.length > 0;
+  if (sdp && (tx.request.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase() !== 'application/sdp') {
+    tx.reply(415, 'Unsupported Media Type', { headers: [['Accept', 'application/sdp']] });
+    return;
+  }
   leg.prackTx = tx;
-  leg.rel?.send({ type: 'PRACK', ...rack });
+  leg.rel?.send({ type: 'PRACK', ...rack, ...(sdp ? { sdp, localOffer: localOfferOut(leg) } : {}) });
   // No machine (no 100rel on this call), or it did not answer: nothing outstanding matches (§3).
   if (leg.prackTx === tx) {
     leg.prackTx = undefined;
@@ -170,11 +176,24 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
       retransmit: on((leg) => {
         if (leg.reliableSent && leg.inviteTx) ua.transport.sendBytes(leg.reliableSent.bytes, leg.reliableSent.to);
       }),
-      acceptPrack: on((leg, p: { answer: boolean }) => {
+      acceptPrack: on((leg, p: { answer: boolean; offer: boolean }) => {
+        const tx = leg.prackTx;
+        // A new offer (§5): our answer goes in this PRACK's 200.
+        if (p.offer && tx) {
+          leg.prackTx = undefined;
+          answerEarlyOffer(ua, leg, tx, 'PRACK');
+          return;
+        }
         // The answer to the offer our reliable 18x carried (RFC 3262 §5) comes in its PRACK.
-        const body = leg.prackTx?.request.body;
+        const body = tx?.request.body;
         if (p.answer && body?.length) applyRemoteSdp(ua, leg, body.toString('utf8'));
         answerPrack(leg, 200, 'OK');
+      }),
+      refusePrackOffer: on((leg, p: { status: 491 | 500 }) => {
+        const tx = leg.prackTx;
+        leg.prackTx = undefined;
+        leg.log.info({ status: p.status }, 'an offer in a PRACK refused: the INVITE\'s offer unanswered (500) or ours out (491)');
+        if (tx) refuse(tx, p.status);
       }),
       rejectPrack: on((leg) => answerPrack(leg, 481, 'Call/Transaction Does Not Exist')),
       answerUpdate: on((leg) => answerEarlyUpdate(ua, leg)),

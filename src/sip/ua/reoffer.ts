@@ -1,6 +1,7 @@
 // call.update() on a SIP leg: a new offer of ours in the confirmed dialog, in a re-INVITE (RFC 3261
-// §14.1) or an UPDATE (RFC 3311 §5.1); as the caller also in the early dialog, by UPDATE only, once
-// the early offer/answer is done (the reliable provisional machine's `earlyOfferAnswer`). The
+// §14.1) or an UPDATE (RFC 3311 §5.1); in the early dialog by UPDATE only, once the early
+// offer/answer is done (the reliable provisional machine's `earlyOfferAnswer` as the caller,
+// `answerAcked` as the callee: the PRACK of our 18x with the answer got our 200). The
 // INVITE session machine decides when it goes (one offer at a time: after a hold/resume in flight,
 // again after a 491's glare timer or a 500's Retry-After) and when it is over (`REOFFER` in,
 // `sendReinvite`/`updateDone` out); here the offer is built and sent and the app's promise
@@ -17,6 +18,8 @@ type Method = CallUpdateResult['method'];
 export interface PendingUpdate {
   method: Method;
   codecs: CallUpdateOptions['codecs'];
+  /** The offer as sent (as the callee before our 2xx: that 2xx then carries it, our latest SDP). */
+  sdp?: string;
   resolve(r: CallUpdateResult): void;
   reject(e: CallUpdateError): void;
 }
@@ -48,13 +51,20 @@ export function startUpdate(leg: SipLeg, opts: CallUpdateOptions = {}): Promise<
 }
 
 /**
- * RFC 3311 §5.1 in the early dialog (we are the caller: only the caller's call is early here): an
- * UPDATE, toward a peer whose Allow (in its 18x) names it, once the answer to our INVITE's offer
- * came in a reliable 18x whose PRACK got a 2xx, in the dialog the call follows now.
+ * RFC 3311 §5.1 in the early dialog: an UPDATE, toward a peer whose Allow (in its 18x, or its
+ * INVITE) names it. As the caller once the answer to our INVITE's offer came in a reliable 18x
+ * whose PRACK got a 2xx, in the dialog the call follows now; as the callee once the PRACK of our
+ * reliable 18x with the answer (or of the one with our offer) got our 200.
  */
 function checkEarly(leg: SipLeg, opts: CallUpdateOptions, peerUpdates: boolean): void {
   if (opts.method === 'INVITE') throw new Error('update: a re-INVITE cannot go in an early dialog (use UPDATE)');
   if (!peerUpdates) throw new Error('update: the peer does not allow UPDATE (its Allow does not name it)');
+  if (leg.call.direction === 'inbound') {
+    if (leg.rel?.getSnapshot().context.answerAcked !== true) {
+      throw new Error('update: the early offer/answer is not done (no reliable 18x of ours with the answer, or its PRACK has not come)');
+    }
+    return;
+  }
   const tag = leg.dialogState.remoteTag;
   const rel = leg.rel?.getSnapshot().context.earlyOfferAnswer;
   if (!tag || rel?.[tag]?.done !== true) throw new Error('update: the early offer/answer is not done (no answer in a reliable 18x whose PRACK was answered)');
@@ -67,6 +77,7 @@ export function sendUpdateOffer(leg: SipLeg, id: number): void {
   if (u) {
     const direction = leg.call.actor.getSnapshot().context.heldBy === 'local' ? 'sendonly' : 'sendrecv';
     const body = buildLocalSdp(leg, direction, u.codecs);
+    u.sdp = body;
     // (No session timer headers in the early dialog: the INVITE's 2xx settles the timer.)
     const headers = leg.dialog.getSnapshot().matches({ live: 'early' }) ? [] : uacHeaders(leg.ua, leg);
     leg.dialog.send({ type: 'REQUEST.SEND', method: u.method, body, contentType: 'application/sdp', headers });
@@ -83,6 +94,9 @@ export function updatesDone(leg: SipLeg, ids: readonly number[], status: number)
     leg.updates!.delete(id);
     const sdp = leg.sdp;
     if (status >= 200 && status < 300 && sdp && (u.codecs === undefined || u.codecs.includes(sdp.codec))) {
+      // As the callee before our 2xx: the 2xx carries our latest SDP (RFC 3261 §13.2.1 has the
+      // caller ignore it, but one that reads it sees the session this UPDATE made).
+      if (leg.inviteTx && leg.answerSdp !== undefined && u.sdp !== undefined) leg.answerSdp = u.sdp;
       u.resolve({ method: u.method, status, codec: sdp.codec, remote: { address: sdp.remote.address, port: sdp.remote.port } });
       leg.log.info({ method: u.method, codec: sdp.codec, remote: sdp.remote }, 'update answered');
     } else if (status >= 200 && status < 300) {

@@ -1,0 +1,120 @@
+// An UPDATE with an offer sent by us as the callee in the early dialog (RFC 3311 §5.1 with RFC
+// 3262), to a raw SIP peer on loopback: `call.update()` on a ringing inbound call throws until the
+// PRACK of our reliable 183 with the answer has come; then the UPDATE goes with our new offer, the
+// caller's answer moves media, and the 2xx to the INVITE carries our latest SDP. While our offer is
+// out an UPDATE offer of the caller's gets 491; our UPDATE's 491 is retried; a 488 rejects the
+// promise and media stays; a caller whose Allow lacks UPDATE is never sent one.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { CallUpdateError, type Call } from '../../src/index.js';
+import { createResponse, serialize, type SipRequest } from '../../src/sip/codec/message.js';
+import { loopbackEngines } from '../helpers/loopback-engines.js';
+import { RawSip, request } from '../helpers/raw-sip.js';
+import { waitFor } from '../helpers/wait.js';
+
+const LO = '127.0.0.1';
+const engines = loopbackEngines(29700, 20);
+const raws: RawSip[] = [];
+after(async () => {
+  for (const r of raws.splice(0)) r.close();
+  await engines.closeAll();
+});
+
+const sdp = (port: number, version: number, pts = '0') =>
+  `v=0\no=raw 1 ${version} IN IP4 ${LO}\ns=-\nc=IN IP4 ${LO}\nt=0 0\nm=audio ${port} RTP/AVP ${pts}\na=rtpmap:0 PCMU/8000\na=rtpmap:8 PCMA/8000\n`;
+const SDPH = { 'Content-Type': 'application/sdp' };
+const ALLOW = 'INVITE, ACK, CANCEL, BYE, PRACK, UPDATE';
+
+/**
+ * A raw caller (offer at port 27990, 100rel required) whose call the app defers; the app's 183
+ * with our answer goes and is PRACKed when `prack183` (the 180 is PRACKed first either way).
+ */
+async function ringingCall(tag: string, allow = ALLOW, prack183 = true) {
+  const peer: { call?: Call } = {};
+  const e = await engines.start({
+    sip: { codecs: ['PCMU', 'PCMA'] },
+    onIncomingCall: (c) => {
+      peer.call = c;
+      return { action: 'defer' };
+    },
+  });
+  const c = await new RawSip().open();
+  raws.push(c);
+  const port = e.sipPort!;
+  const callId = `${tag}-${Math.random().toString(36).slice(2)}@x`;
+  const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
+    c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
+  const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);
+  const respond = (req: SipRequest, status: number, reason: string, body?: string) =>
+    c.sock.send(serialize(createResponse(req, status, reason, body ? { body, contentType: 'application/sdp' } : {})), port, LO);
+  c.send(request('INVITE', port, c.port, { 'Call-ID': callId, Require: '100rel', Allow: allow, ...SDPH }, sdp(27990, 1, '0 8')), port);
+  const ringing = await c.response((r) => r.status === 180);
+  const to = ringing.headers.get('To')!;
+  await waitFor(() => peer.call !== undefined, 'the call offered to the app');
+  const call = peer.call!;
+  // The 180 carried no answer: nothing to update yet (a caller without UPDATE is refused first).
+  const notYet = allow === ALLOW ? /early offer\/answer is not done/ : /does not allow UPDATE/;
+  assert.throws(() => call.update(), notYet);
+  send('PRACK', 2, to, { RAck: `${ringing.headers.get('RSeq')} 1 INVITE` });
+  assert.equal((await reply(2, 'PRACK')).status, 200);
+  call.progress(183);
+  const early = await c.response((r) => r.status === 183);
+  assert.match(early.body.toString(), /^m=audio \d+ RTP\/AVP 0/m, 'the 183 carries our answer');
+  if (prack183) {
+    assert.throws(() => call.update(), notYet, 'not before the 183’s PRACK');
+    send('PRACK', 3, to, { RAck: `${early.headers.get('RSeq')} 1 INVITE` });
+    assert.equal((await reply(3, 'PRACK')).status, 200);
+  }
+  const remote = () => e.sip!.legs.byCall(callId)?.sdp?.remote;
+  return { c, call, to, early, send, reply, respond, remote };
+}
+
+test('call.update() while an inbound call rings: an UPDATE with our offer after the 183’s PRACK, media follows the answer, the 2xx carries our latest SDP', async () => {
+  const { c, call, to, early, send, reply, respond, remote } = await ringingCall('uupd');
+  const done = call.update({ codecs: ['PCMA'] });
+  const upd = await c.request((r) => r.method === 'UPDATE');
+  assert.equal(upd.headers.get('Content-Type'), 'application/sdp');
+  const offer = upd.body.toString();
+  assert.match(offer, /^m=audio \d+ RTP\/AVP 8\b/m, 'our offer names the asked codec');
+  const [oEarly, oUpd] = [/^o=\S+ (\S+) (\d+) /m.exec(early.body.toString()), /^o=\S+ (\S+) (\d+) /m.exec(offer)];
+  assert.ok(oEarly && oUpd);
+  assert.equal(oUpd[1], oEarly[1], 'the same o= session');
+  assert.ok(Number(oUpd[2]) > Number(oEarly[2]), 'a newer o= version');
+  // Glare while our offer is out (RFC 3311 §5.2): the caller's UPDATE offer gets 491.
+  send('UPDATE', 4, to, SDPH, sdp(27996, 2));
+  assert.equal((await reply(4, 'UPDATE')).status, 491);
+  respond(upd, 200, 'OK', sdp(27994, 3, '8'));
+  const r = await done;
+  assert.deepEqual(r, { method: 'UPDATE', status: 200, codec: 'PCMA', remote: { address: LO, port: 27994 } });
+  assert.deepEqual(remote(), { address: LO, port: 27994 }, 'media follows the answer');
+
+  call.answer();
+  const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
+  assert.equal(ok.body.toString(), offer, 'the 2xx carries our latest SDP');
+  send('ACK', 1, ok.headers.get('To')!);
+  send('BYE', 5, ok.headers.get('To')!);
+  assert.equal((await reply(5, 'BYE')).status, 200);
+});
+
+test('call.update() while ringing: a 491 is retried after the glare delay; a 488 rejects it (media stays); no UPDATE toward a caller whose Allow lacks it, nor as a re-INVITE', async () => {
+  const { c, call, respond, remote } = await ringingCall('uupd-488');
+  // RFC 3261 §14.1 (RFC 3311 §5.1 alike): the callee, not owning the Call-ID, retries within 0–2 s.
+  const retried = call.update();
+  const first = await c.request((r) => r.method === 'UPDATE');
+  respond(first, 491, 'Request Pending');
+  const again = await c.request((r) => r.method === 'UPDATE', 4000);
+  assert.notEqual(again.headers.get('CSeq'), first.headers.get('CSeq'), 'a new UPDATE, not a retransmission');
+  respond(again, 200, 'OK', sdp(27994, 2));
+  assert.equal((await retried).remote.port, 27994);
+  const refused = call.update();
+  const upd = await c.request((r) => r.method === 'UPDATE');
+  respond(upd, 488, 'Not Acceptable Here');
+  await assert.rejects(refused, (err: unknown) => err instanceof CallUpdateError && err.status === 488);
+  assert.deepEqual(remote(), { address: LO, port: 27994 }, 'media stays where the last answer put it');
+  assert.throws(() => call.update({ method: 'INVITE' }), /re-INVITE cannot go in an early dialog/);
+  call.hangup();
+
+  const other = await ringingCall('uupd-noallow', 'INVITE, ACK, CANCEL, BYE, PRACK');
+  assert.throws(() => other.call.update(), /does not allow UPDATE/);
+  other.call.hangup();
+});
