@@ -1,7 +1,7 @@
-// The `lookup` every UDP socket of ours is created with. dgram's default sends each datagram to an
-// unconnected socket through dns.lookup(), which for an IP literal still costs a nextTick, a
-// callback closure and ~0.8 KB of garbage per packet (an RTP echo's largest allocation, and the
-// scavenges that follow are its p99 jitter). Literals are answered at once; names still resolve.
+// The `lookup` the SIP sockets (transport, worker router, HEP exporter) are created with. dgram's
+// default sends each datagram to an unconnected socket through dns.lookup(), which for an IP
+// literal still costs a nextTick, a callback closure and ~0.5 KB of garbage per datagram. Literals
+// are answered at once; names still resolve. RTP sockets keep the default (media/rtp/ports.ts).
 import { lookup as dnsLookup, type LookupOneOptions } from 'node:dns';
 import { isIPv4, isIPv6 } from 'node:net';
 

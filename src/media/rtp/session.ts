@@ -292,9 +292,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   /**
    * The buffer for the next outgoing datagram, without a per-send completion callback (a
-   * callback + nextTick per packet was the largest cost of an echo call). dgram may defer the
-   * actual send (a host name's DNS lookup; IP literals go at once, udp-lookup.ts), so a ring slot
-   * may be reused only in a later event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
+   * callback + nextTick per packet was the largest cost of an echo call). dgram defers the
+   * actual send by one tick (address lookup), so a ring slot may be reused only in a later
+   * event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
    * buffers. While libuv holds queued datagrams (the kernel pushed back), throwaway buffers are
    * used too, so a queued datagram's bytes are never overwritten.
    */
