@@ -132,7 +132,9 @@ async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/in
 async function serverRole(kind: Kind): Promise<void> {
   const { RtpSession, PortAllocator } = await import('../src/media/index.js');
   const { rtpLeg, startEcho } = await import('../src/media/index.js');
-  const allocator = new PortAllocator({ range: RTP_RANGE, host: LO });
+  // A fresh allocator per step, closed at teardown: a released pair stays bound (parked) for reuse,
+  // and the interleaved ladders keep every kind's server alive, each with its own pairs parked.
+  let allocator = new PortAllocator({ range: RTP_RANGE, host: LO });
   const streamBot = kind === 'callchart-stream' ? await startStreamBot() : undefined;
   let closers: Array<() => Promise<void> | void> = [];
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
@@ -182,6 +184,8 @@ async function serverRole(kind: Kind): Promise<void> {
       const c = closers;
       closers = [];
       await Promise.all(c.map((f) => f()));
+      await allocator.close();
+      allocator = new PortAllocator({ range: RTP_RANGE, host: LO });
       return true;
     },
     cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }),
@@ -475,32 +479,43 @@ async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Pr
   return { kind, n, r, serverCpu, pass, ...w };
 }
 
-async function ladder(kind: Kind, load: LoadPool, budgetMs: number): Promise<StepRow[]> {
-  const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root });
-  const rows: StepRow[] = [];
+/**
+ * The ladders of several server kinds, interleaved: each step count is run for every kind still
+ * passing before the next count, so a box that slows down during the run (this one does: a
+ * kind run last measured 50 % more CPU per packet than at the start) weighs on every kind alike.
+ */
+async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise<Map<Kind, StepRow[]>> {
+  const servers = new Map(kinds.map((k) => [k, forkRpc(thisFile, ['--role=server', `--kind=${k}`], { cwd: root })] as const));
+  const rows = new Map<Kind, StepRow[]>(kinds.map((k) => [k, []]));
+  const active = new Set(kinds);
   const t0 = performance.now();
   try {
-    await server.ready;
+    await Promise.all([...servers.values()].map((s) => s.ready));
     for (const n of LADDER) {
+      if (active.size === 0) break;
       if (performance.now() - t0 > budgetMs) {
-        progress(`${kind}: time budget reached`);
+        progress('time budget reached');
         break;
       }
-      progress(`${kind}: ${n} calls`);
-      let row = await step(server, load, kind, n);
-      if (!row.pass) {
-        // The box is shared (other processes, the load generator itself): one retry before a
-        // step counts as failed, for every server kind alike.
-        progress(`${kind}: ${n} calls failed (loss ${((1 - row.r.received / Math.max(1, row.r.sent)) * 100).toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms); retrying once`);
-        row = await step(server, load, kind, n);
+      for (const kind of kinds) {
+        if (!active.has(kind)) continue;
+        const server = servers.get(kind)!;
+        progress(`${kind}: ${n} calls`);
+        let row = await step(server, load, kind, n);
+        if (!row.pass) {
+          // The box is shared (other processes, the load generator itself): one retry before a
+          // step counts as failed, for every server kind alike.
+          progress(`${kind}: ${n} calls failed (loss ${((1 - row.r.received / Math.max(1, row.r.sent)) * 100).toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms); retrying once`);
+          row = await step(server, load, kind, n);
+        }
+        rows.get(kind)!.push(row);
+        const loss = row.r.sent ? (1 - row.r.received / row.r.sent) * 100 : 100;
+        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms ${row.pass ? 'PASS' : 'FAIL'}`);
+        if (!row.pass) active.delete(kind);
       }
-      rows.push(row);
-      const loss = row.r.sent ? (1 - row.r.received / row.r.sent) * 100 : 100;
-      progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms ${row.pass ? 'PASS' : 'FAIL'}`);
-      if (!row.pass) break;
     }
   } finally {
-    await server.stop();
+    await Promise.all([...servers.values()].map((s) => s.stop()));
   }
   return rows;
 }
@@ -508,10 +523,12 @@ async function ladder(kind: Kind, load: LoadPool, budgetMs: number): Promise<Ste
 async function orchestrate(): Promise<void> {
   const load = await LoadPool.start();
   try {
-    const bare = KINDS.includes('bare') ? await ladder('bare', load, LADDER_BUDGET_MS) : [];
-    const cc = KINDS.includes('callchart') ? await ladder('callchart', load, LADDER_BUDGET_MS) : [];
-    const srtp = KINDS.includes('callchart-srtp') ? await ladder('callchart-srtp', load, LADDER_BUDGET_MS) : [];
-    const streamed = KINDS.includes('callchart-stream') ? await ladder('callchart-stream', load, LADDER_BUDGET_MS) : [];
+    const laddered = (['bare', 'callchart', 'callchart-srtp', 'callchart-stream'] as const).filter((k) => KINDS.includes(k));
+    const all = await ladders(laddered, load, LADDER_BUDGET_MS * laddered.length);
+    const bare = all.get('bare') ?? [];
+    const cc = all.get('callchart') ?? [];
+    const srtp = all.get('callchart-srtp') ?? [];
+    const streamed = all.get('callchart-stream') ?? [];
     // Echo implementation choice: same load, pass-through vs decode + encode.
     const cmpN = Math.max(100, Math.min(500, ...[bare, cc].map((rows) => Math.max(0, ...rows.filter((r) => r.pass).map((r) => r.n)))));
     progress(`echo mode comparison at ${cmpN} calls`);
