@@ -6,12 +6,10 @@
 // To a caller without 100rel our answer goes in an unreliable 183, which answers nothing binding: 500.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Call } from '../../src/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
-import { RawSip, request } from '../helpers/raw-sip.js';
-import { waitFor } from '../helpers/wait.js';
+import type { RawSip } from '../helpers/raw-sip.js';
+import { earlyDialog, origin, rawSdp, SDPH } from '../helpers/sip-early-dialog.js';
 
-const LO = '127.0.0.1';
 const engines = loopbackEngines(49400, 20);
 const raws: RawSip[] = [];
 after(async () => {
@@ -19,45 +17,10 @@ after(async () => {
   await engines.closeAll();
 });
 
-const sdp = (port: number, version: number) => `v=0\no=raw 1 ${version} IN IP4 ${LO}\ns=-\nc=IN IP4 ${LO}\nt=0 0\nm=audio ${port} RTP/AVP 0\na=rtpmap:0 PCMU/8000\n`;
-const origin = (body: string) => /^o=\S+ (\S+) (\d+) /m.exec(body);
-
-async function rawPeer(): Promise<RawSip> {
-  const c = await new RawSip().open();
-  raws.push(c);
-  return c;
-}
-
-const SDPH = { 'Content-Type': 'application/sdp' };
-
-/**
- * An engine whose app defers every call, and a raw peer with its requests of one dialog: `send`
- * an in-dialog request with this CSeq and To, `reply` awaits the response to one.
- */
-async function earlyDialog(tag: string) {
-  const peer: { call?: Call } = {};
-  const e = await engines.start({
-    onIncomingCall: (c) => {
-      peer.call = c;
-      return { action: 'defer' };
-    },
-  });
-  const c = await rawPeer();
-  const port = e.sipPort!;
-  const callId = `${tag}-${Math.random().toString(36).slice(2)}@x`;
-  const invite = (headers: Record<string, string>, body = '') => c.send(request('INVITE', port, c.port, { 'Call-ID': callId, ...headers }, body), port);
-  const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
-    c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
-  const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);
-  const offered = async (): Promise<Call> => {
-    await waitFor(() => peer.call !== undefined, 'the call offered to the app');
-    return peer.call!;
-  };
-  return { c, invite, send, reply, offered };
-}
+const sdp = rawSdp;
 
 test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP, then answered after the reliable 183; the 2xx carries the latest answer', async () => {
-  const { c, invite, send, reply, offered } = await earlyDialog('eupd');
+  const { c, invite, send, reply, offered } = await earlyDialog(engines, raws, 'eupd');
 
   invite({ ...SDPH, Require: '100rel' }, sdp(27990, 1));
   const ringing = await c.response((r) => r.status === 180);
@@ -97,7 +60,7 @@ test('early UPDATE, INVITE with an offer: 500 before our answer, 200 without SDP
 });
 
 test('early UPDATE, INVITE without an offer: 491 while our offer in the reliable 180 awaits its PRACK, answered after it; the 2xx has no SDP', async () => {
-  const { c, invite, send, reply, offered } = await earlyDialog('eupd-late');
+  const { c, invite, send, reply, offered } = await earlyDialog(engines, raws, 'eupd-late');
 
   invite({ Require: '100rel' });
   const ringing = await c.response((r) => r.status === 180);
@@ -122,7 +85,7 @@ test('early UPDATE, INVITE without an offer: 491 while our offer in the reliable
 });
 
 test('a caller without 100rel: our answer in an unreliable 183 (early media), an UPDATE offer still gets 500 (nothing binding was answered), the 2xx repeats the answer', async () => {
-  const { c, invite, send, reply, offered } = await earlyDialog('eupd-unrel');
+  const { c, invite, send, reply, offered } = await earlyDialog(engines, raws, 'eupd-unrel');
   invite(SDPH, sdp(27990, 1));
   const call = await offered();
   let early = false;

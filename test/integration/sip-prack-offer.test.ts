@@ -7,10 +7,9 @@
 // of an INVITE without one (answered in its PRACK), the PRACK of a later 183 may offer anew too.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Call } from '../../src/index.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
-import { RawSip, request } from '../helpers/raw-sip.js';
-import { waitFor } from '../helpers/wait.js';
+import type { RawSip } from '../helpers/raw-sip.js';
+import { earlyDialog, origin, rawSdp, SDPH } from '../helpers/sip-early-dialog.js';
 
 const LO = '127.0.0.1';
 const engines = loopbackEngines(29600, 20);
@@ -20,38 +19,10 @@ after(async () => {
   await engines.closeAll();
 });
 
-const sdp = (port: number, version: number, pt = '0', rtpmap = 'PCMU/8000') =>
-  `v=0\no=raw 1 ${version} IN IP4 ${LO}\ns=-\nc=IN IP4 ${LO}\nt=0 0\nm=audio ${port} RTP/AVP ${pt}\na=rtpmap:${pt} ${rtpmap}\n`;
-const origin = (body: string) => /^o=\S+ (\S+) (\d+) /m.exec(body);
-const SDPH = { 'Content-Type': 'application/sdp' };
-
-/** An engine whose app defers every call, and a raw peer sending the requests of one dialog. */
-async function earlyDialog(tag: string) {
-  const peer: { call?: Call } = {};
-  const e = await engines.start({
-    onIncomingCall: (c) => {
-      peer.call = c;
-      return { action: 'defer' };
-    },
-  });
-  const c = await new RawSip().open();
-  raws.push(c);
-  const port = e.sipPort!;
-  const callId = `${tag}-${Math.random().toString(36).slice(2)}@x`;
-  const invite = (headers: Record<string, string>, body = '') => c.send(request('INVITE', port, c.port, { 'Call-ID': callId, ...headers }, body), port);
-  const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
-    c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
-  const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);
-  const offered = async (): Promise<Call> => {
-    await waitFor(() => peer.call !== undefined, 'the call offered to the app');
-    return peer.call!;
-  };
-  const remote = () => e.sip!.legs.byCall(callId)?.sdp?.remote;
-  return { c, invite, send, reply, offered, remote };
-}
+const sdp = rawSdp;
 
 test('offer in a PRACK after our answer in a reliable 183: answered in the PRACK’s 200, media moves, the 2xx carries that answer', async () => {
-  const { c, invite, send, reply, offered, remote } = await earlyDialog('poff');
+  const { c, invite, send, reply, offered, remote } = await earlyDialog(engines, raws, 'poff');
   invite({ ...SDPH, Require: '100rel' }, sdp(27990, 1));
   const ringing = await c.response((r) => r.status === 180);
   const to = ringing.headers.get('To')!;
@@ -83,7 +54,7 @@ test('offer in a PRACK after our answer in a reliable 183: answered in the PRACK
 });
 
 test('offer in a PRACK refused: 500 before the INVITE’s offer is answered (the 180 stays outstanding), 415 for a non-SDP body, 488 for nothing acceptable', async () => {
-  const { c, invite, send, reply, offered, remote } = await earlyDialog('poff-bad');
+  const { c, invite, send, reply, offered, remote } = await earlyDialog(engines, raws, 'poff-bad');
   invite({ ...SDPH, Require: '100rel' }, sdp(27990, 1));
   const ringing = await c.response((r) => r.status === 180);
   assert.equal(ringing.body.length, 0, 'a 180 carries no answer');
@@ -116,7 +87,7 @@ test('offer in a PRACK refused: 500 before the INVITE’s offer is answered (the
 });
 
 test('INVITE without an offer: ours in the reliable 180, the answer in its PRACK; the PRACK of the 183 then offers anew and gets our answer; the 2xx has no SDP', async () => {
-  const { c, invite, send, reply, offered, remote } = await earlyDialog('poff-late');
+  const { c, invite, send, reply, offered, remote } = await earlyDialog(engines, raws, 'poff-late');
   invite({ Require: '100rel' });
   const ringing = await c.response((r) => r.status === 180);
   assert.match(ringing.body.toString(), /^m=audio \d+ RTP\/AVP/m, 'the 180 carries our offer');
