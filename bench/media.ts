@@ -132,8 +132,7 @@ async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/in
 async function serverRole(kind: Kind): Promise<void> {
   const { RtpSession, PortAllocator } = await import('../src/media/index.js');
   const { rtpLeg, startEcho } = await import('../src/media/index.js');
-  // A fresh allocator per step, closed at teardown: a released pair stays bound (parked) for reuse,
-  // and the interleaved ladders keep every kind's server alive, each with its own pairs parked.
+  // A fresh allocator per step, closed at teardown: released pairs stay bound (parked) otherwise.
   let allocator = new PortAllocator({ range: RTP_RANGE, host: LO });
   const streamBot = kind === 'callchart-stream' ? await startStreamBot() : undefined;
   let closers: Array<() => Promise<void> | void> = [];
@@ -401,9 +400,8 @@ async function loadRole(): Promise<void> {
 
 /**
  * The load side: MEDIA_BENCH_LOADS processes (default 2), each sending and timing every k-th
- * call. One process timing every echo queued echoes behind its own sends: with SRTP (it encrypts
- * and checks too) a bare dgram echo measured 4.9 ms p99 at 400 calls and failed 500, so the
- * ladder measured the load generator. Every server kind gets the same pool.
+ * call. One process queued echoes behind its own sends and SRTP work: a bare dgram echo behind an
+ * SRTP load failed 500 calls at 12 ms p99 with one load process, passed at 3.1 ms with two.
  */
 const LOADS = Math.max(1, Number(process.env.MEDIA_BENCH_LOADS ?? 2));
 
@@ -479,11 +477,8 @@ async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Pr
   return { kind, n, r, serverCpu, pass, ...w };
 }
 
-/**
- * The ladders of several server kinds, interleaved: each step count is run for every kind still
- * passing before the next count, so a box that slows down during the run (this one does: a
- * kind run last measured 50 % more CPU per packet than at the start) weighs on every kind alike.
- */
+// The kinds' ladders interleaved (each count for every kind still passing, then the next count):
+// a box that slows down during a run (this one does) then weighs on every kind alike.
 async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise<Map<Kind, StepRow[]>> {
   const servers = new Map(kinds.map((k) => [k, forkRpc(thisFile, ['--role=server', `--kind=${k}`], { cwd: root })] as const));
   const rows = new Map<Kind, StepRow[]>(kinds.map((k) => [k, []]));
