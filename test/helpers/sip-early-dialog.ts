@@ -1,6 +1,6 @@
 // The early-dialog tests' common setup (UPDATE and PRACK offers as the callee): an engine whose app
 // defers every call, and a raw SIP peer on loopback that sends the requests of one dialog.
-import type { Call } from '../../src/index.js';
+import type { Call, EngineOptions } from '../../src/index.js';
 import type { LoopbackEngines } from './loopback-engines.js';
 import { RawSip, request } from './raw-sip.js';
 import { waitFor } from './wait.js';
@@ -18,11 +18,13 @@ export const origin = (body: string): RegExpExecArray | null => /^o=\S+ (\S+) (\
 /**
  * An engine from `engines` and a raw peer (closed by the caller through `raws`): `invite` sends
  * the INVITE, `send` an in-dialog request with this CSeq and To, `reply` awaits the response to
- * one, `offered` the call the app was offered, `remote` the address our media goes to.
+ * one, `offered` the call the app was offered, `remote` the address our media goes to; `port`
+ * is the engine's SIP port. `opts` adds engine options.
  */
-export async function earlyDialog(engines: LoopbackEngines, raws: RawSip[], tag: string) {
+export async function earlyDialog(engines: LoopbackEngines, raws: RawSip[], tag: string, opts: EngineOptions = {}) {
   const peer: { call?: Call } = {};
   const e = await engines.start({
+    ...opts,
     onIncomingCall: (c) => {
       peer.call = c;
       return { action: 'defer' };
@@ -41,5 +43,5 @@ export async function earlyDialog(engines: LoopbackEngines, raws: RawSip[], tag:
     return peer.call!;
   };
   const remote = () => e.sip!.legs.byCall(callId)?.sdp?.remote;
-  return { c, invite, send, reply, offered, remote };
+  return { c, port, invite, send, reply, offered, remote };
 }

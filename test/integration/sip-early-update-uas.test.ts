@@ -6,11 +6,11 @@
 // promise and media stays; a caller whose Allow lacks UPDATE is never sent one.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { CallUpdateError, type Call } from '../../src/index.js';
+import { CallUpdateError } from '../../src/index.js';
 import { createResponse, serialize, type SipRequest } from '../../src/sip/codec/message.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
-import { RawSip, request } from '../helpers/raw-sip.js';
-import { waitFor } from '../helpers/wait.js';
+import type { RawSip } from '../helpers/raw-sip.js';
+import { earlyDialog, origin, SDPH } from '../helpers/sip-early-dialog.js';
 
 const LO = '127.0.0.1';
 const engines = loopbackEngines(29700, 20);
@@ -22,7 +22,6 @@ after(async () => {
 
 const sdp = (port: number, version: number, pts = '0') =>
   `v=0\no=raw 1 ${version} IN IP4 ${LO}\ns=-\nc=IN IP4 ${LO}\nt=0 0\nm=audio ${port} RTP/AVP ${pts}\na=rtpmap:0 PCMU/8000\na=rtpmap:8 PCMA/8000\n`;
-const SDPH = { 'Content-Type': 'application/sdp' };
 const ALLOW = 'INVITE, ACK, CANCEL, BYE, PRACK, UPDATE';
 
 /**
@@ -30,28 +29,13 @@ const ALLOW = 'INVITE, ACK, CANCEL, BYE, PRACK, UPDATE';
  * with our answer goes and is PRACKed when `prack183` (the 180 is PRACKed first either way).
  */
 async function ringingCall(tag: string, allow = ALLOW, prack183 = true) {
-  const peer: { call?: Call } = {};
-  const e = await engines.start({
-    sip: { codecs: ['PCMU', 'PCMA'] },
-    onIncomingCall: (c) => {
-      peer.call = c;
-      return { action: 'defer' };
-    },
-  });
-  const c = await new RawSip().open();
-  raws.push(c);
-  const port = e.sipPort!;
-  const callId = `${tag}-${Math.random().toString(36).slice(2)}@x`;
-  const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
-    c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
-  const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);
+  const { c, port, invite, send, reply, offered, remote } = await earlyDialog(engines, raws, tag, { sip: { codecs: ['PCMU', 'PCMA'] } });
   const respond = (req: SipRequest, status: number, reason: string, body?: string) =>
     c.sock.send(serialize(createResponse(req, status, reason, body ? { body, contentType: 'application/sdp' } : {})), port, LO);
-  c.send(request('INVITE', port, c.port, { 'Call-ID': callId, Require: '100rel', Allow: allow, ...SDPH }, sdp(27990, 1, '0 8')), port);
+  invite({ Require: '100rel', Allow: allow, ...SDPH }, sdp(27990, 1, '0 8'));
   const ringing = await c.response((r) => r.status === 180);
   const to = ringing.headers.get('To')!;
-  await waitFor(() => peer.call !== undefined, 'the call offered to the app');
-  const call = peer.call!;
+  const call = await offered();
   // The 180 carried no answer: nothing to update yet (a caller without UPDATE is refused first).
   const notYet = allow === ALLOW ? /early offer\/answer is not done/ : /does not allow UPDATE/;
   assert.throws(() => call.update(), notYet);
@@ -65,7 +49,6 @@ async function ringingCall(tag: string, allow = ALLOW, prack183 = true) {
     send('PRACK', 3, to, { RAck: `${early.headers.get('RSeq')} 1 INVITE` });
     assert.equal((await reply(3, 'PRACK')).status, 200);
   }
-  const remote = () => e.sip!.legs.byCall(callId)?.sdp?.remote;
   return { c, call, to, early, send, reply, respond, remote };
 }
 
@@ -76,7 +59,7 @@ test('call.update() while an inbound call rings: an UPDATE with our offer after 
   assert.equal(upd.headers.get('Content-Type'), 'application/sdp');
   const offer = upd.body.toString();
   assert.match(offer, /^m=audio \d+ RTP\/AVP 8\b/m, 'our offer names the asked codec');
-  const [oEarly, oUpd] = [/^o=\S+ (\S+) (\d+) /m.exec(early.body.toString()), /^o=\S+ (\S+) (\d+) /m.exec(offer)];
+  const [oEarly, oUpd] = [origin(early.body.toString()), origin(offer)];
   assert.ok(oEarly && oUpd);
   assert.equal(oUpd[1], oEarly[1], 'the same o= session');
   assert.ok(Number(oUpd[2]) > Number(oEarly[2]), 'a newer o= version');
