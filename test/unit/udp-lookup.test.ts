@@ -32,7 +32,7 @@ test('a name still resolves through DNS (asynchronously)', async () => {
   assert.equal(family, 4);
 });
 
-test('a socket created with it sends to a literal within the send() call, and the datagram arrives', async () => {
+test('a socket created with it sends to a literal within send(): closing it right after still delivers', async () => {
   const rx = dgram.createSocket('udp4');
   const tx = dgram.createSocket({ type: 'udp4', lookup: lookupLiteral });
   try {
@@ -41,14 +41,13 @@ test('a socket created with it sends to a literal within the send() call, and th
     // callback form (registered first) sees it.
     await new Promise<void>((resolve) => tx.bind(0, '127.0.0.1', resolve));
     const got = once(rx, 'message');
+    // dgram's default lookup defers the send by a tick, and a socket closed before it sends
+    // nothing; with the literal answered at once the datagram has left before close().
     tx.send(Buffer.from('ping'), rx.address().port, '127.0.0.1');
-    // dgram's default lookup defers the send by a tick; with the literal answered at once the
-    // datagram has left (or been queued in libuv) before send() returns.
-    assert.equal(tx.getSendQueueCount(), 0);
+    tx.close();
     const [msg] = (await got) as [Buffer];
     assert.equal(msg.toString(), 'ping');
   } finally {
     rx.close();
-    tx.close();
   }
 });
