@@ -147,28 +147,33 @@ test('SIPp uac without 100rel, unreliableEarlyMedia: false: a plain 183 without 
   }
 });
 
-test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, the early RTP moves to its port, the 200 carries the latest answer', { timeout: 30_000 }, async () => {
+/**
+ * A SIPp caller makes a new offer in the early dialog (`by`: the request whose 200 we answer in,
+ * e.g. `3 UPDATE`, `2 PRACK`) with a second media port: our answer is a newer version of the 183's
+ * session, the 2xx to the INVITE carries it, and the early RTP moves to the new port.
+ */
+async function earlyReoffer(scenario: string, rtpPorts: string, by: string, what: string): Promise<void> {
   const first = await rtpSink();
   const second = await rtpSink();
-  // Long enough for the UPDATE (right after the PRACK's 200) and 20 ms frames at its new port.
-  const { e, at } = await earlyMediaEngine('27300-27339', 1200);
+  // Long enough for the new offer (right after the first PRACK's 200) and 20 ms frames at its port.
+  const { e, at } = await earlyMediaEngine(rtpPorts, 1200);
   try {
-    const { r, why, end } = await runCaller(e, 'uac-100rel-early-update', { rtp_port: first.port, rtp_port2: second.port });
+    const { r, why, end } = await runCaller(e, scenario, { rtp_port: first.port, rtp_port2: second.port });
     assert.equal(end.reason, 'remote-hangup');
     const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
-    const updated = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*3 UPDATE/m);
+    const answered = traced(r.messages, /^SIP\/2\.0 200/, new RegExp(`^CSeq:\\s*${by}`, 'm'));
     const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
-    assert.match(updated ?? '', /^m=audio \d+ RTP\/AVP 0/m, `the UPDATE's 200 carries an answer\n${why}`);
+    assert.match(answered ?? '', /^m=audio \d+ RTP\/AVP 0/m, `the ${what}'s 200 carries an answer\n${why}`);
     // RFC 3264 §8: the same session, a newer version; the 2xx carries that latest answer.
     const o183 = origin(early);
-    const oUpdate = origin(updated);
-    assert.ok(o183 && oUpdate, `o= lines in the 183 and the UPDATE's 200\n${why}`);
-    assert.equal(oUpdate.id, o183.id, 'the same SDP session');
-    assert.ok(oUpdate.version > o183.version, `the UPDATE's answer has a newer o= version (${o183.version} -> ${oUpdate.version})`);
-    assert.equal(final, updated, 'the 200 to the INVITE carries the answer the UPDATE got');
-    // The tone went to the first address, then to the UPDATE's, before the call was answered.
+    const oNew = origin(answered);
+    assert.ok(o183 && oNew, `o= lines in the 183 and the ${what}'s 200\n${why}`);
+    assert.equal(oNew.id, o183.id, 'the same SDP session');
+    assert.ok(oNew.version > o183.version, `the ${what}'s answer has a newer o= version (${o183.version} -> ${oNew.version})`);
+    assert.equal(final, answered, `the 200 to the INVITE carries the answer the ${what} got`);
+    // The tone went to the first address, then to the new offer's, before the call was answered.
     const moved = second.arrivals.filter((t) => t < at.answer);
-    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the UPDATE's media address before the answer (want >= 20)`);
+    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the ${what} offer's media address before the answer (want >= 20)`);
     const movedAt = moved[0]!;
     assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
   } finally {
@@ -176,36 +181,13 @@ test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, 
     second.close();
     await e.close();
   }
-});
+}
 
-test('SIPp uac: a PRACK with a new offer gets our answer in its 200, the early RTP moves to its port, the 200 to the INVITE carries that answer', { timeout: 30_000 }, async () => {
-  const first = await rtpSink();
-  const second = await rtpSink();
-  const { e, at } = await earlyMediaEngine('29500-29539', 1200);
-  try {
-    const { r, why, end } = await runCaller(e, 'uac-100rel-prack-offer', { rtp_port: first.port, rtp_port2: second.port });
-    assert.equal(end.reason, 'remote-hangup');
-    const early = traced(r.messages, /^SIP\/2\.0 183/, /^CSeq:\s*1 INVITE/m);
-    const pracked = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*2 PRACK/m);
-    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
-    assert.match(pracked ?? '', /^m=audio \d+ RTP\/AVP 0/m, `the PRACK's 200 carries an answer\n${why}`);
-    // RFC 3264 §8: the same session, a newer version; the 2xx carries that latest answer.
-    const o183 = origin(early);
-    const oPrack = origin(pracked);
-    assert.ok(o183 && oPrack, `o= lines in the 183 and the PRACK's 200\n${why}`);
-    assert.equal(oPrack.id, o183.id, 'the same SDP session');
-    assert.ok(oPrack.version > o183.version, `the PRACK's answer has a newer o= version (${o183.version} -> ${oPrack.version})`);
-    assert.equal(final, pracked, 'the 200 to the INVITE carries the answer the PRACK got');
-    const moved = second.arrivals.filter((t) => t < at.answer);
-    assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the PRACK offer's media address before the answer (want >= 20)`);
-    const movedAt = moved[0]!;
-    assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
-  } finally {
-    first.close();
-    second.close();
-    await e.close();
-  }
-});
+test('SIPp uac: an UPDATE with a new offer in the early dialog gets our answer, the early RTP moves to its port, the 200 carries the latest answer', { timeout: 30_000 }, () =>
+  earlyReoffer('uac-100rel-early-update', '27300-27339', '3 UPDATE', 'UPDATE'));
+
+test('SIPp uac: a PRACK with a new offer gets our answer in its 200, the early RTP moves to its port, the 200 to the INVITE carries that answer', { timeout: 30_000 }, () =>
+  earlyReoffer('uac-100rel-prack-offer', '29500-29539', '2 PRACK', 'PRACK'));
 
 test('SIPp uac allowing UPDATE: call.update() while ringing sends an UPDATE after the PRACK, the early RTP moves to the answer’s port, the 200 carries our offer', { timeout: 30_000 }, async () => {
   const first = await rtpSink();
