@@ -20,7 +20,9 @@ import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { printTable, percentile, progress, type Cell } from './table.js';
-import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
+import { serveRpc, forkRpc as forkChild, type RpcChild } from './lib/rpc.js';
+import { pin } from './lib/pin.js';
+import { readMarker, writeMarker } from './lib/rtp-marker.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(thisFile), '..');
@@ -29,8 +31,15 @@ const LO = '127.0.0.1';
 const LADDER = process.env.MEDIA_BENCH_LADDER ? process.env.MEDIA_BENCH_LADDER.split(',').map(Number) : [100, 200, 300, 500, 750, 1000, 1250, 1500];
 const KINDS = (process.env.MEDIA_BENCH_KINDS ?? 'bare,callchart,callchart-srtp').split(',');
 const STEP_MS = Number(process.env.MEDIA_BENCH_STEP_MS ?? 8000);
-/** Wall-clock allowance per ladder; longer steps (30 s for figures one claims) get proportionally more. */
-const LADDER_BUDGET_MS = Math.round(80_000 * Math.max(1, STEP_MS / 8000));
+/** Wall-clock allowance per ladder (MEDIA_BENCH_BUDGET_S); longer steps get proportionally more. */
+const LADDER_BUDGET_MS = Number(process.env.MEDIA_BENCH_BUDGET_S ?? 0) * 1000 || Math.round(80_000 * Math.max(1, STEP_MS / 8000));
+// MEDIA_BENCH_PIN=1: servers on CPU 0, load (and bot) processes on the others (bench/lib/pin.ts).
+const PIN = process.env.MEDIA_BENCH_PIN === '1';
+function forkRpc(file: string, argv: string[], opts: { cwd: string }): RpcChild {
+  const c = forkChild(file, argv, opts);
+  if (PIN) pin(c.child, argv.includes('--role=server') ? 'server' : 'load');
+  return c;
+}
 const WARMUP_MS = 1000;
 const DRAIN_MS = 300;
 const MAX_LOSS = 0.001;
@@ -55,26 +64,6 @@ const SRTP_SERVER_KEY = Buffer.alloc(30, 0x22);
 // MEDIA_BENCH_KINDS=…,callchart-stream.
 /** The voice-bot path re-times audio on the pacer: its pass line is the issue's p99 added latency ≤ 40 ms. */
 const MAX_STREAM_JITTER_P99_MS = 40;
-
-// ---- payload marker ------------------------------------------------------------------------
-// μ-law codes 0x10..0x1f decode and re-encode to themselves, so a nibble written with them
-// survives an echo that decodes to PCM and encodes again.
-function writeMarker(buf: Buffer, off: number, seq: number): void {
-  buf[off] = 0x10 | ((seq >> 12) & 15);
-  buf[off + 1] = 0x10 | ((seq >> 8) & 15);
-  buf[off + 2] = 0x10 | ((seq >> 4) & 15);
-  buf[off + 3] = 0x10 | (seq & 15);
-}
-function readMarker(buf: Buffer, off: number): number {
-  if (buf.length < off + 4) return -1;
-  let v = 0;
-  for (let i = 0; i < 4; i++) {
-    const b = buf[off + i]!;
-    if ((b & 0xf0) !== 0x10) return -1;
-    v = (v << 4) | (b & 15);
-  }
-  return v;
-}
 
 // ---- server child --------------------------------------------------------------------------
 
@@ -552,7 +541,7 @@ async function orchestrate(): Promise<void> {
       ];
     };
     const headers = ['server', 'calls', 'pkt/s in', 'pkt/s echoed', 'loss %', 'lat p50 ms', 'lat p99 ms', 'added jitter p99 ms', 'max ms', 'server CPU %', 'server loop delay p99 / max ms', 'server GC max ms', 'load CPU %', 'load loop p99 ms', 'pass'];
-    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, the load side encrypting too)`, headers, [...bare, ...cc, ...srtp].map(fmtRow));
+    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, the load side encrypting too${PIN ? '; pinned: servers on CPU 0, load processes on the others' : ''})`, headers, [...bare, ...cc, ...srtp].map(fmtRow));
     printTable(`Echo implementation at ${cmpN} calls: payload pass-through vs decode → PCM → encode`, headers, cmp.map(fmtRow));
     if (streamed.length) {
       printTable(
