@@ -16,6 +16,7 @@ import type { SnapshotFrom } from 'xstate';
 import type { PlaybackSessionMachine, PlaybackTarget, PlaylistTrack } from '../../machines/playbackSession.machine.js';
 import type { PlaybackStream } from '../media/runtimes/playback.js';
 import type { AudioZoneRecord, ConnectionRecord, PlayerRecord } from './store.js';
+import { EVERYONE } from './policy.js';
 
 /** The connection id under which the engine's own players (calls, rooms) are listed. */
 export const ENGINE_CONNECTION_ID = 'callchart';
@@ -45,6 +46,12 @@ export interface PlaybackPlayerOptions {
   name?: string;
   /** Put the player in this audio zone: an existing zone's id, or a zone name (created if absent). */
   zone?: number | string;
+  /**
+   * With authentication on, the principals who see this player and whose sessions play into it
+   * (`'*'`: every authenticated principal). Unset: everyone, as without authentication. Sessions
+   * created while authentication was off (no owner) still reach it.
+   */
+  principals?: readonly string[];
 }
 
 /** A call or room registered as a MoosicBox player. */
@@ -70,6 +77,8 @@ export interface PlayersHost {
   /** Create a zone (unowned) for `attach({ zone: name })`; throws at the zone cap. */
   createZone(name: string): AudioZoneRecord;
   sessionSnapshots(): SessionSnapshot[];
+  /** The principal that owns a session (undefined: none, created while authentication was off). */
+  sessionOwner(sessionId: number): string | undefined;
   session(sessionId: number): SessionSnapshot | undefined;
   /** Apply a patch to a session as its player (broadcast as SESSION_UPDATED). */
   updateSession(sessionId: number, patch: { position?: number; seek?: number; stop?: boolean }): void;
@@ -78,6 +87,8 @@ export interface PlayersHost {
 
 interface Attached {
   record: PlayerRecord;
+  /** Who may see it and play into it (PlaybackPlayerOptions.principals); undefined: everyone. */
+  principals: readonly string[] | undefined;
   output: PlaybackPlayerOutput;
   zoneId: number | undefined;
   stream: PlaybackStream | undefined;
@@ -91,7 +102,17 @@ const TAG = /^mb:(\d+):(\d+):/;
 /** A playing player writes its position into the session's `seek` at most this often. */
 const SEEK_REPORT_MS = 900;
 
+/** May `principal` (undefined: authentication off, or a session with no owner) use a player? */
+function allows(a: Attached, principal: string | undefined): boolean {
+  return principal === undefined || a.principals === undefined || a.principals.includes(principal) || a.principals.includes(EVERYONE);
+}
+
 const SAFE_TRACK_ID = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
+function checkPrincipals(list: readonly string[]): readonly string[] {
+  if (!Array.isArray(list) || list.some((p) => typeof p !== 'string' || p.length === 0)) throw new TypeError('attachPlayer: principals must be a list of non-empty strings');
+  return [...list];
+}
 
 export function trackPath(source: PlaybackTrackSource | undefined, track: PlaylistTrack): string | undefined {
   if (!source) return undefined;
@@ -111,11 +132,29 @@ export class PlaybackPlayers {
     private readonly tracks: PlaybackTrackSource | undefined,
   ) {}
 
-  /** The engine's connection as CONNECTIONS shows it (absent while nothing is attached). */
-  connection(): ConnectionRecord | undefined {
-    if (this.#attached.size === 0) return undefined;
-    const players = [...this.#attached.values()].map((a) => ({ ...a.record, playing: a.stream?.state === 'active.playing' }));
-    return { connectionId: ENGINE_CONNECTION_ID, name: 'callchart', players };
+  /**
+   * The engine's connection as CONNECTIONS shows it to `principal`: the players it may use
+   * (absent while there are none).
+   */
+  connection(principal: string | undefined): ConnectionRecord | undefined {
+    const players = [...this.#attached.values()].filter((a) => allows(a, principal)).map((a) => ({ ...a.record, playing: a.stream?.state === 'active.playing' }));
+    return players.length ? { connectionId: ENGINE_CONNECTION_ID, name: 'callchart', players } : undefined;
+  }
+
+  /** Whether `principal` sees player `playerId` (any player that is not one of the engine's: yes). */
+  visible(playerId: number, principal: string | undefined): boolean {
+    for (const a of this.#attached.values()) if (a.record.playerId === playerId) return allows(a, principal);
+    return true;
+  }
+
+  /**
+   * Why `principal` may not name this target, when it names one of the engine's players kept
+   * from it: refused as if the player did not exist, like someone else's zone.
+   */
+  refusal(target: PlaybackTarget, principal: string | undefined): string | undefined {
+    if (target.type === 'AUDIO_ZONE') return undefined;
+    const a = this.#targeted(target)[0];
+    return a && !allows(a, principal) ? `no player ${a.record.audioOutputId}` : undefined;
   }
 
   /** A zone as it is persisted: without the engine's players (they do not outlive the process). */
@@ -138,8 +177,9 @@ export class PlaybackPlayers {
       const zoneName = opts.zone;
       zone = [...this.host.zones.values()].find((z) => z.name === zoneName) ?? this.host.createZone(zoneName.slice(0, 256));
     }
+    const principals = opts.principals === undefined ? undefined : checkPrincipals(opts.principals);
     const record: PlayerRecord = { playerId: this.host.nextPlayerId(), audioOutputId, name, playing: false };
-    const a: Attached = { record, output, zoneId: zone?.id, stream: undefined, offGone: () => {} };
+    const a: Attached = { record, principals, output, zoneId: zone?.id, stream: undefined, offGone: () => {} };
     this.#attached.set(audioOutputId, a);
     zone?.players.push({ ...record });
     a.offGone = output.onGone(() => this.#detach(a));
@@ -216,7 +256,9 @@ export class PlaybackPlayers {
     if (this.#attached.size === 0) return;
     const sessionId = snap.context.sessionId;
     const live = snap.status === 'active';
-    const targeted = new Set(live ? this.#targeted(snap.context.target) : []);
+    // A player kept from the session's owner is not driven by it, even through a zone both share.
+    const owner = this.host.sessionOwner(sessionId);
+    const targeted = new Set(live ? this.#targeted(snap.context.target).filter((a) => allows(a, owner)) : []);
     for (const a of this.#attached.values()) {
       if (targeted.has(a)) this.#drive(a, snap);
       else if (this.#servedSession(a) === sessionId) a.stream!.stop();

@@ -42,6 +42,8 @@ export interface RequestContext {
   forget(sessionId: number, actor: SessionActor): void;
   /** A client sought: the engine's players serving the session follow (players.ts). */
   seekPlayers(sessionId: number, seconds: number): void;
+  /** Why `principal` may not target one of the engine's players (players.ts), or undefined. */
+  playerRefusal(target: PlaybackTarget, principal: string | undefined): string | undefined;
 }
 
 export function setShares(acl: Acl, principals: string[]): void {
@@ -76,7 +78,7 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
       const c = registered.get(target.connectionId);
       if (c && !mayUse(c, principal)) return `no connection ${target.connectionId}`;
     }
-    return undefined;
+    return ctx.playerRefusal(target, principal);
   }
 
   /** The live socket holding a connection id: its registration, or its own server-given id. */

@@ -24,7 +24,7 @@ import { aclFields, defaultPlaybackLimits, mayUse, type Acl, type PlaybackLimits
 import { audioZonesView, connectionsView, sendEach, sessionsView, type FanOutOptions, type ViewSource } from './views.js';
 import type { LiveConnection, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats, SessionActor, SessionEntry } from './types.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { ENGINE_CONNECTION_ID, PlaybackPlayers } from './players.js';
+import { PlaybackPlayers } from './players.js';
 
 export type { PlaybackPublishEvent, PlaybackRoutes, PlaybackRoutesOptions, PlaybackShareTarget, PlaybackStats } from './types.js';
 export { toApiSession } from './wire.js';
@@ -135,11 +135,10 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
   const view: ViewSource = {
     sessions,
     zones,
-    get registered() {
-      const mine = players.connection();
-      return mine ? new Map([...registered, [ENGINE_CONNECTION_ID, mine]]) : registered;
-    },
-    alive: () => aliveIds().add(ENGINE_CONNECTION_ID),
+    registered,
+    engineConnection: (principal) => players.connection(principal),
+    playerVisible: (playerId, principal) => players.visible(playerId, principal),
+    alive: aliveIds,
     encode,
     snapshotFailed,
   };
@@ -164,6 +163,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
         return zone;
       },
       sessionSnapshots: () => [...sessions.values()].map((e) => e.actor.ref.getSnapshot()),
+      sessionOwner: (sessionId) => sessions.get(sessionId)?.acl.owner,
       session: (sessionId) => sessions.get(sessionId)?.actor.ref.getSnapshot(),
       updateSession: (sessionId, patch) => updateAsPlayer(sessionId, patch),
       changed({ zones: zonesChanged }) {
@@ -347,6 +347,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
     spawnSession,
     forget,
     seekPlayers: (sessionId, seconds) => players.seek(sessionId, seconds),
+    playerRefusal: (target, principal) => players.refusal(target, principal),
   });
 
   function onFrame(conn: LiveConnection, data: RawData, isBinary: boolean): void {

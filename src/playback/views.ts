@@ -10,6 +10,10 @@ export interface ViewSource {
   sessions: ReadonlyMap<number, SessionEntry>;
   zones: ReadonlyMap<number, AudioZoneRecord>;
   registered: ReadonlyMap<string, ConnectionRecord>;
+  /** The engine's own connection (its call and room players) as `principal` may see it. */
+  engineConnection(principal: string | undefined): ConnectionRecord | undefined;
+  /** Whether `principal` may see a player (the engine's players may be kept from some). */
+  playerVisible(playerId: number, principal: string | undefined): boolean;
   /** Connection ids a live socket holds. */
   alive(): Set<string>;
   /** Encode a frame, or log and count the failure and return undefined. */
@@ -51,6 +55,9 @@ export function connectionsView(src: ViewSource, principal: string | undefined):
     if (!mayUse(c, principal)) continue;
     payload.push({ connectionId: c.connectionId, name: c.name, alive: alive.has(c.connectionId), players: c.players.map((p) => ({ ...p })) });
   }
+  const mine = src.engineConnection(principal);
+  // The engine's connection is always live: it is this process.
+  if (mine) payload.push({ connectionId: mine.connectionId, name: mine.name, alive: true, players: mine.players });
   return src.encode({ type: 'CONNECTIONS', payload });
 }
 
@@ -62,7 +69,10 @@ export function audioZonesView(src: ViewSource, principal: string | undefined): 
     const c = e.actor.ref.getSnapshot().context;
     if (c.target?.type !== 'AUDIO_ZONE') continue;
     const zone = src.zones.get(c.target.audioZoneId);
-    if (zone && mayUse(zone, principal)) payload.push({ id: zone.id, sessionId: c.sessionId, name: zone.name, players: zone.players.map((p) => ({ ...p })) });
+    if (zone && mayUse(zone, principal)) {
+      const players = zone.players.filter((p) => src.playerVisible(p.playerId, principal)).map((p) => ({ ...p }));
+      payload.push({ id: zone.id, sessionId: c.sessionId, name: zone.name, players });
+    }
   }
   return src.encode({ type: 'AUDIO_ZONE_WITH_SESSIONS', payload });
 }

@@ -21,12 +21,13 @@ export class MoosicBoxClient {
   readonly ws: TestClient;
   connectionId = '';
 
-  private constructor(url: string) {
-    this.ws = new TestClient(url);
+  private constructor(url: string, token?: string) {
+    this.ws = new TestClient(url, undefined, token ? { headers: { authorization: `Bearer ${token}` } } : undefined);
   }
 
-  static async connect(port: number, name = 'remote'): Promise<MoosicBoxClient> {
-    const c = new MoosicBoxClient(`ws://127.0.0.1:${port}/playback`);
+  /** `token`: a bearer token, for an engine with authentication on. */
+  static async connect(port: number, name = 'remote', token?: string): Promise<MoosicBoxClient> {
+    const c = new MoosicBoxClient(`ws://127.0.0.1:${port}/playback`, token);
     await c.ws.opened();
     c.ws.send({ type: 'GET_CONNECTION_ID' });
     c.connectionId = (await c.ws.json('CONNECTION_ID')).connectionId;

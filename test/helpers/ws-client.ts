@@ -92,6 +92,11 @@ export class TestClient {
     return [...this.frames];
   }
 
+  /** Drop every frame received so far (a test that only wants what comes next). */
+  discard(): void {
+    this.frames.length = 0;
+  }
+
   send(data: string | Buffer | object): void {
     this.ws.send(typeof data === 'string' || Buffer.isBuffer(data) ? data : JSON.stringify(data));
   }
