@@ -101,3 +101,40 @@ test('call.update() while ringing: a 491 is retried after the glare delay; a 488
   assert.throws(() => other.call.update(), /does not allow UPDATE/);
   other.call.hangup();
 });
+
+/** The 200 to the INVITE, if one came (it stays in the peer's inbox for a later `response`). */
+const inviteOk = (c: RawSip) => c.got.find((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
+
+test('call.answer() while our early UPDATE is out: the 2xx to the INVITE waits for the UPDATE’s 200 and carries the UPDATE’s offer (RFC 3311 §5.1)', async () => {
+  const { c, call, send, reply, respond } = await ringingCall('uupd-held');
+  const done = call.update({ codecs: ['PCMA'] });
+  done.catch(() => {}); // (asserted below; a failing step must not leave it unhandled)
+  call.answer();
+  const upd = await c.request((r) => r.method === 'UPDATE');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(inviteOk(c), undefined, 'no 200 to the INVITE while our UPDATE awaits its answer');
+  respond(upd, 200, 'OK', sdp(27994, 3, '8'));
+  const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
+  assert.equal(ok.body.toString(), upd.body.toString(), 'the 2xx carries the offer the UPDATE agreed');
+  assert.equal((await done).codec, 'PCMA');
+  send('ACK', 1, ok.headers.get('To')!);
+  send('BYE', 5, ok.headers.get('To')!);
+  assert.equal((await reply(5, 'BYE')).status, 200);
+});
+
+test('call.answer() while our early UPDATE is out: after a 488 to the UPDATE the held 2xx carries the SDP agreed before it', async () => {
+  const { c, call, early, send, reply, respond } = await ringingCall('uupd-held-488');
+  const refused = call.update({ codecs: ['PCMA'] });
+  refused.catch(() => {}); // (asserted below)
+  call.answer();
+  const upd = await c.request((r) => r.method === 'UPDATE');
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(inviteOk(c), undefined, 'no 200 to the INVITE while our UPDATE awaits its answer');
+  respond(upd, 488, 'Not Acceptable Here');
+  await assert.rejects(refused, (err: unknown) => err instanceof CallUpdateError && err.status === 488);
+  const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
+  assert.equal(ok.body.toString(), early.body.toString(), 'the 2xx carries the answer of our 183, not the refused offer');
+  send('ACK', 1, ok.headers.get('To')!);
+  send('BYE', 5, ok.headers.get('To')!);
+  assert.equal((await reply(5, 'BYE')).status, 200);
+});
