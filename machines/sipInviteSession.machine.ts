@@ -138,7 +138,7 @@ const updateFinished = {
   }),
 };
 // The INVITE awaits our final response (UAS).
-const beforeFinal = or(['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing'].map((s) => stateIn(`#sipInviteSession.active.invite.${s}`)));
+const beforeFinal = or(['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing', 'answerHeld'].map((s) => stateIn(`#sipInviteSession.active.invite.${s}`)));
 const answerSdp = ({ event }: { event: SipInviteSessionEvent }) => ({ sdp: !(event.type === 'ANSWER' && event.sdp === false) });
 
 const queuedUpdatesDropped = { type: 'updateDone' as const, params: ({ context }: { context: SipInviteSessionContext }) => ({ ids: context.updates, status: 0 }) };
@@ -297,7 +297,11 @@ export const sipInviteSessionMachine = setup({
                 target: 'ringing',
                 actions: [{ type: 'sendAnswer', params: ({ context }) => ({ sdp: context.heldAnswer?.sdp ?? true }) }, 'releaseAnswer'],
               },
-              on: { 'INVITE.REFUSED': { target: 'rejected', actions: 'releaseAnswer' } },
+              on: {
+                ANSWER: {}, // (held already)
+                '2XX.SENT': { target: 'answered', actions: 'releaseAnswer' },
+                'INVITE.REFUSED': { target: 'rejected', actions: 'releaseAnswer' },
+              },
             },
             calling: {
               on: {
@@ -324,7 +328,7 @@ export const sipInviteSessionMachine = setup({
           on: {
             // Only while the INVITE awaits our final response (UAS); after it a 183 is no more.
             'EARLY_ANSWER.SENT': { guard: beforeFinal, actions: 'markEarlyAnswer' },
-            // The app's answer, unless `ringing` held it above; once our final response went, nothing.
+            // The app's answer, unless held above; once our final response went, nothing.
             ANSWER: { guard: beforeFinal, actions: { type: 'sendAnswer', params: answerSdp } },
             // Final responses: a 2xx after our CANCEL still creates the dialog; it is ended with a BYE.
             'INVITE.ANSWERED': [
