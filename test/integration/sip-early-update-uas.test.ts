@@ -3,7 +3,10 @@
 // PRACK of our reliable 183 with the answer has come; then the UPDATE goes with our new offer, the
 // caller's answer moves media, and the 2xx to the INVITE carries our latest SDP. While our offer is
 // out an UPDATE offer of the caller's gets 491; our UPDATE's 491 is retried; a 488 rejects the
-// promise and media stays; a caller whose Allow lacks UPDATE is never sent one.
+// promise and media stays; a caller whose Allow lacks UPDATE is never sent one. An answer() while
+// our UPDATE is out (RFC 3311 §5.1) holds the 2xx until the UPDATE's final response: it then carries
+// the UPDATE's offer (200) or the earlier SDP (488; a 491 releases it at once, the retry follows);
+// a CANCEL or hangup meanwhile sends no 2xx; an answer held for a PRACK first is held again after it.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { CallUpdateError } from '../../src/index.js';
@@ -186,4 +189,26 @@ test('call.answer() while our early UPDATE is out: a CANCEL (487) or the app’s
     assert.equal(inviteOk(c), undefined, 'no 200 to the INVITE');
     assert.equal(c.requests.filter((r) => r.method === 'BYE').length, 0, 'no BYE on a dialog never confirmed');
   }
+});
+
+test('call.answer() held for a PRACK, then call.update(): the PRACK releases the answer to the session machine, which holds it until the UPDATE’s 200 (both gates, in turn)', async () => {
+  const { c, call, to, send, reply, respond } = await ringingCall('uupd-held-prack');
+  call.progress(183); // a second reliable 183 (no SDP: the answer went), outstanding until its PRACK
+  const again = await c.response((r) => r.status === 183);
+  assert.equal(again.body.length, 0);
+  call.answer(); // held by the reliable provisional machine (RFC 3262 §3)
+  const done = call.update({ codecs: ['PCMA'] });
+  done.catch(() => {}); // (asserted below)
+  const upd = await c.request((r) => r.method === 'UPDATE');
+  send('PRACK', 4, to, { RAck: `${again.headers.get('RSeq')} 1 INVITE` });
+  assert.equal((await reply(4, 'PRACK')).status, 200);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(inviteOk(c), undefined, 'the PRACK came, but our UPDATE still awaits its answer: no 200 to the INVITE');
+  respond(upd, 200, 'OK', sdp(27994, 3, '8'));
+  const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
+  assert.equal(ok.body.toString(), upd.body.toString(), 'the 2xx carries the offer the UPDATE agreed');
+  assert.equal((await done).codec, 'PCMA');
+  send('ACK', 1, ok.headers.get('To')!);
+  send('BYE', 5, ok.headers.get('To')!);
+  assert.equal((await reply(5, 'BYE')).status, 200);
 });
