@@ -9,6 +9,11 @@
 //   app sent in the step stands in for the 180 (no 180 after early media). Our answer in an
 //   unreliable 183 (early media to a caller without 100rel) is context `earlyAnswer`: media may
 //   flow before the 2xx, which carries the answer again; it counts only before our final response.
+//   The app's answer (ANSWER, after the reliable provisional machine's PRACK gate) sends our 2xx at
+//   once, except while ringing with an offer of ours out (call.update()'s UPDATE in the early
+//   dialog, `reinvite.inFlight`): RFC 3311 §5.1 / RFC 3261 §13.3.1.4 let the 2xx carry only the
+//   session agreed, so it is held (`answerHeld`, context `heldAnswer`) until that offer's final
+//   response, and then carries the UPDATE's offer (a 2xx) or the SDP agreed before (a failure).
 // - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
 //   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
 //   The call ends at once when hung up, but a CANCEL (queued or sent) leaves our INVITE pending:
@@ -68,6 +73,8 @@ export interface SipInviteSessionContext {
   earlyAnswer: boolean;
   /** UAC: the call is over while our cancelled INVITE awaits its outcome (the session outlives it). */
   callEnded: boolean;
+  /** UAS: the app's answer, held while our early offer is out (`invite.answerHeld`); `sdp`: its 2xx carries SDP. */
+  heldAnswer?: { sdp: boolean };
 }
 
 export type SipInviteSessionEvent =
@@ -82,6 +89,12 @@ export type SipInviteSessionEvent =
   | { type: 'OFFER.END' }
   /** We refused the INVITE (non-2xx final; our 2xx is 2XX.SENT). */
   | { type: 'INVITE.REFUSED' }
+  /**
+   * The app answered (past the reliable provisional machine's PRACK gate): our 2xx goes, now or
+   * once our early offer has its final response. `sdp: false`: our offer went in a reliable 18x,
+   * so the 2xx carries no SDP (absent: it carries our answer).
+   */
+  | { type: 'ANSWER'; sdp?: false }
   // UAC INVITE
   | { type: 'DIAL' }
   | { type: 'INVITE.PROVISIONAL'; status: number }
@@ -124,6 +137,10 @@ const updateFinished = {
     status: event.type === 'REINVITE.DONE' ? event.status : 0,
   }),
 };
+// The INVITE awaits our final response (UAS).
+const beforeFinal = or(['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing', 'answerHeld'].map((s) => stateIn(`#sipInviteSession.active.invite.${s}`)));
+const answerSdp = ({ event }: { event: SipInviteSessionEvent }) => ({ sdp: !(event.type === 'ANSWER' && event.sdp === false) });
+
 const queuedUpdatesDropped = { type: 'updateDone' as const, params: ({ context }: { context: SipInviteSessionContext }) => ({ ids: context.updates, status: 0 }) };
 
 export const sipInviteSessionMachine = setup({
@@ -136,6 +153,8 @@ export const sipInviteSessionMachine = setup({
     // Wire effects, provided by the SIP user agent.
     /** Send our 180 Ringing. */
     sendRinging: () => {},
+    /** UAS: send our 2xx to the INVITE; `sdp`: with our latest agreed SDP. */
+    sendAnswer: (_, _params: { sdp: boolean }) => {},
     /** Tell the dialog it is early (our 180 or 183 went out). */
     dialogEarly: () => {},
     sendInvite: () => {},
@@ -172,6 +191,8 @@ export const sipInviteSessionMachine = setup({
     dropQueued: assign({ queued: undefined, updates: [] }),
     markEarlyAnswer: assign({ earlyAnswer: true }),
     markCallEnded: assign({ callEnded: true }),
+    holdAnswer: assign((_, params: { sdp: boolean }) => ({ heldAnswer: { sdp: params.sdp } })),
+    releaseAnswer: assign({ heldAnswer: undefined }),
   },
   guards: {
     canRetryAuth: and([({ event }) => event.type === 'INVITE.REJECTED' && event.retryable, stateIn('#sipInviteSession.active.auth.untried')]),
@@ -188,6 +209,8 @@ export const sipInviteSessionMachine = setup({
     updating: ({ context }) => context.update !== undefined,
     heldAtStart: ({ context }) => context.heldAtStart,
     isUas: ({ context }) => context.role === 'uas',
+    // An offer of ours is on the wire, awaiting its final response (not one waiting out a glare).
+    offerOut: stateIn('#sipInviteSession.active.reinvite.inFlight'),
     // What a BYE must wait for.
     byeMustWait: or([stateIn('#sipInviteSession.active.reinvite.inFlight'), stateIn('#sipInviteSession.active.ack.awaiting')]),
     byeWithheld: stateIn('#sipInviteSession.active.ack.abandoned'),
@@ -251,7 +274,35 @@ export const sipInviteSessionMachine = setup({
             waiting: {
               on: { RINGING: { target: 'ringing', actions: ['sendRinging', 'dialogEarly'] }, '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' },
             },
-            ringing: { on: { '2XX.SENT': 'answered', 'INVITE.REFUSED': 'rejected' } },
+            ringing: {
+              on: {
+                // Our early UPDATE's offer is out (only here: the early dialog it needs came with RINGING).
+                ANSWER: { guard: 'offerOut', target: 'answerHeld', actions: { type: 'holdAnswer', params: answerSdp } },
+                '2XX.SENT': 'answered',
+                'INVITE.REFUSED': 'rejected',
+              },
+            },
+            // RFC 3311 §5.1: the 2xx waits for our offer's final response; by then the runtime's
+            // answer SDP is the UPDATE's offer (a 2xx to it) or still the one agreed before.
+            // Released as soon as no offer is on the wire, so also when a 491 (or a 500 with
+            // Retry-After) sends the UPDATE to wait out its glare timer: the 2xx then goes with the
+            // SDP agreed before and the retry follows it in the confirmed dialog (an UPDATE is as
+            // valid there). Waiting for the retry instead would hold the caller's 2xx for a random
+            // 0–2 s (up to 10 s after a 500) for no rule's sake. Offers the app queued behind the
+            // first go in turn before it (each is on the wire as soon as the one before is done).
+            // A CANCEL or hangup meanwhile refuses the INVITE (the runtime's 487/480): nothing held goes.
+            answerHeld: {
+              always: {
+                guard: not('offerOut'),
+                target: 'ringing',
+                actions: [{ type: 'sendAnswer', params: ({ context }) => ({ sdp: context.heldAnswer?.sdp ?? true }) }, 'releaseAnswer'],
+              },
+              on: {
+                ANSWER: {}, // (held already)
+                '2XX.SENT': { target: 'answered', actions: 'releaseAnswer' },
+                'INVITE.REFUSED': { target: 'rejected', actions: 'releaseAnswer' },
+              },
+            },
             calling: {
               on: {
                 'INVITE.PROVISIONAL': { target: 'proceeding', actions: { type: 'notifyProgress', params: ({ event }) => ({ status: event.status }) } },
@@ -276,10 +327,9 @@ export const sipInviteSessionMachine = setup({
           },
           on: {
             // Only while the INVITE awaits our final response (UAS); after it a 183 is no more.
-            'EARLY_ANSWER.SENT': {
-              guard: or(['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing'].map((s) => stateIn(`#sipInviteSession.active.invite.${s}`))),
-              actions: 'markEarlyAnswer',
-            },
+            'EARLY_ANSWER.SENT': { guard: beforeFinal, actions: 'markEarlyAnswer' },
+            // The app's answer, unless held above; once our final response went, nothing.
+            ANSWER: { guard: beforeFinal, actions: { type: 'sendAnswer', params: answerSdp } },
             // Final responses: a 2xx after our CANCEL still creates the dialog; it is ended with a BYE.
             'INVITE.ANSWERED': [
               { guard: 'cancelPending', target: '.answered', actions: raise({ type: 'HANGUP' }) },

@@ -159,7 +159,11 @@ export const sipReliableProvisionalMachine = setup({
     refusePrackOffer: (_, _params: { status: 491 | 500 }) => {},
     /** UAS: 481 to a PRACK that matches no outstanding provisional (§3). */
     rejectPrack: () => {},
-    /** UAS: send our 2xx to the INVITE; `sdp`: with our SDP (the answer, repeated if a 183 carried it; none after our offer in an 18x). */
+    /**
+     * UAS: our 2xx to the INVITE may go as far as PRACKs go (the runtime passes it to the INVITE
+     * session machine, which holds it while our early UPDATE's offer is out); `sdp`: with our SDP
+     * (the answer, repeated if a 183 carried it; none after our offer in an 18x).
+     */
     sendAnswer: (_, _params: { sdp: boolean }) => {},
     /** UAS: 200 to the early UPDATE with our answer to its offer (media follows its address). */
     answerUpdate: () => {},

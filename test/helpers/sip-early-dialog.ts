@@ -17,7 +17,7 @@ export const origin = (body: string): RegExpExecArray | null => /^o=\S+ (\S+) (\
 
 /**
  * An engine from `engines` and a raw peer (closed by the caller through `raws`): `invite` sends
- * the INVITE, `send` an in-dialog request with this CSeq and To, `reply` awaits the response to
+ * the INVITE (and returns its text), `send` an in-dialog request with this CSeq and To, `reply` awaits the response to
  * one, `offered` the call the app was offered, `remote` the address our media goes to; `port`
  * is the engine's SIP port. `opts` adds engine options.
  */
@@ -34,7 +34,11 @@ export async function earlyDialog(engines: LoopbackEngines, raws: RawSip[], tag:
   raws.push(c);
   const port = e.sipPort!;
   const callId = `${tag}-${Math.random().toString(36).slice(2)}@x`;
-  const invite = (headers: Record<string, string>, body = '') => c.send(request('INVITE', port, c.port, { 'Call-ID': callId, ...headers }, body), port);
+  const invite = (headers: Record<string, string>, body = ''): string => {
+    const text = request('INVITE', port, c.port, { 'Call-ID': callId, ...headers }, body);
+    c.send(text, port);
+    return text;
+  };
   const send = (method: string, cseq: number, to: string, extra: Record<string, string> = {}, body = '') =>
     c.send(request(method, port, c.port, { 'Call-ID': callId, CSeq: `${cseq} ${method}`, To: to, ...extra }, body), port);
   const reply = (cseq: number, method: string) => c.response((r) => r.headers.get('CSeq') === `${cseq} ${method}`);

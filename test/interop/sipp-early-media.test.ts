@@ -10,7 +10,8 @@
 // does a new offer in the PRACK itself (RFC 3262 §5), answered in the PRACK's 200
 // (scenarios/uac-100rel-prack-offer.xml). The app's call.update() while ringing sends an UPDATE to
 // a caller that allows it (RFC 3311 §5.1), whose answer moves the early RTP
-// (scenarios/uac-100rel-uas-update.xml).
+// (scenarios/uac-100rel-uas-update.xml); an answer() right after it waits for the UPDATE’s 200
+// and carries its offer (scenarios/uac-100rel-uas-update-held.xml).
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -234,6 +235,45 @@ test('SIPp uac allowing UPDATE: call.update() while ringing sends an UPDATE afte
     assert.ok(moved.length >= 20, `${moved.length} RTP packets reached the answer's media address before the 2xx (want >= 20)`);
     const movedAt = moved[0]!;
     assert.equal(first.arrivals.filter((t) => t > movedAt + 100).length, 0, 'no RTP to the old address once it moved');
+  } finally {
+    first.close();
+    second.close();
+    await e.close();
+  }
+});
+
+test('SIPp uac allowing UPDATE: call.answer() right after call.update() while ringing: the 200 to the INVITE waits for the UPDATE’s 200 and carries our offer', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  let updated: Promise<unknown> | undefined;
+  const e = await startEngine({
+    rtpPorts: '29580-29599',
+    decide: (rec) => {
+      rec.call.progress(183);
+      // Once SIPp's PRACK of the 183 got our 200 the update may go; the app answers in the same tick.
+      const poll = setInterval(() => {
+        try {
+          updated = rec.call.update();
+        } catch {
+          return; // not yet
+        }
+        clearInterval(poll);
+        rec.call.answer();
+      }, 20);
+      setTimeout(() => clearInterval(poll), 5000);
+      return { action: 'defer' };
+    },
+  });
+  try {
+    // SIPp answers the UPDATE 500 ms late and fails the call on a 200 to the INVITE before it.
+    const { r, why, end } = await runCaller(e, 'uac-100rel-uas-update-held', { rtp_port: first.port, rtp_port2: second.port });
+    assert.equal(end.reason, 'remote-hangup');
+    assert.ok(updated, 'call.update() went while the call rang');
+    assert.deepEqual(await updated, { method: 'UPDATE', status: 200, codec: 'PCMU', remote: { address: LOOPBACK, port: second.port } });
+    const offer = traced(r.messages, /^UPDATE sip:/, /^CSeq:\s*\d+ UPDATE/m);
+    const final = traced(r.messages, /^SIP\/2\.0 200/, /^CSeq:\s*1 INVITE/m);
+    assert.ok(offer && /^m=audio \d+ RTP\/AVP 0/m.test(offer), `our UPDATE carries an offer\n${why}`);
+    assert.equal(final, offer, 'the 200 to the INVITE carries the offer the UPDATE agreed');
   } finally {
     first.close();
     second.close();

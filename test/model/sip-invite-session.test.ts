@@ -48,6 +48,7 @@ const uasEvents: SipInviteSessionEvent[] = [
   { type: 'PROGRESS.SENT' },
   { type: 'EARLY_ANSWER.SENT' },
   { type: 'OFFER.END' },
+  { type: 'ANSWER' },
   { type: 'INVITE.REFUSED' },
   { type: '2XX.SENT' },
   { type: 'ACK.RECEIVED' },
@@ -78,7 +79,7 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
   const r = { ...(snap.value as { active: Regions }).active };
   const c = snap.context;
   const calling = r.invite === 'calling' || r.invite === 'proceeding';
-  const offered = ['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing'].includes(r.invite);
+  const offered = ['offering', 'offeringRinging', 'offeringEarly', 'waiting', 'ringing', 'answerHeld'].includes(r.invite);
   const cancelled = r.invite === 'cancelQueued' || r.invite === 'cancelling';
   // §9.1: a call that ends with its INVITE cancelled (or to be) leaves the session to that INVITE's outcome.
   if (ev.type === 'SESSION.END') return cancelled ? stateToString({ active: r }) : 'ended';
@@ -99,6 +100,11 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
       break;
     case 'INVITE.REFUSED':
       if (offered) r.invite = 'rejected';
+      break;
+    // RFC 3311 §5.1: while ringing with an offer of ours out, the app's answer waits for that
+    // offer's final response (released below once none is out).
+    case 'ANSWER':
+      if (r.invite === 'ringing' && r.reinvite === 'inFlight') r.invite = 'answerHeld';
       break;
     case 'DIAL':
       if (r.invite === 'idle') r.invite = 'calling';
@@ -167,6 +173,7 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
     if (r.reinvite === 'glare') r.reinvite = 'idle';
     if (r.bye === 'none') r.bye = r.ack === 'abandoned' ? 'withheld' : busy ? 'queued' : 'sent';
   }
+  if (r.invite === 'answerHeld' && r.reinvite !== 'inFlight') r.invite = 'ringing';
   if (r.bye === 'queued') {
     if (r.ack === 'abandoned') r.bye = 'withheld';
     else if (r.reinvite !== 'inFlight' && r.ack !== 'awaiting') r.bye = 'sent';
@@ -180,7 +187,7 @@ type Logged = { type: string; params?: unknown };
 
 const effectNames = [
   'sendRinging', 'dialogEarly', 'sendInvite', 'retryWithAuth', 'sendCancel', 'notifyProgress', 'notifyAnswered', 'notifyRejected', 'notifyFailed', 'retransmit2xx', 'ackTimedOut',
-  'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
+  'sendAnswer', 'sendReinvite', 'sendBye', 'notifyRemoteHold', 'notifyRemoteResume', 'startTimer', 'stopTimer',
 ] as const;
 
 /** An actor whose effects are logged; `snapshot`: started from it (as the UA does) instead of afresh. */

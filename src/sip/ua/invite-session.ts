@@ -58,6 +58,7 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
   return sipInviteSessionMachine.provide({
     actions: {
       sendRinging: on((leg) => leg.sendRinging()),
+      sendAnswer: ({ self }, p: { sdp: boolean }) => legOf(self.id)?.sendAnswerNow(p.sdp),
       dialogEarly: on((leg) => leg.dialogEarly()),
       sendInvite: on((leg) => sendInvite(ua, leg)),
       retryWithAuth: on((leg) => retryWithAuth(ua, leg)),

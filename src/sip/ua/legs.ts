@@ -208,12 +208,16 @@ export class SipLeg implements CallWire {
   }
 
   sendAnswer(): void {
-    // With 100rel the 2xx waits for the PRACK of an outstanding reliable 18x (the machine sends it).
+    // With 100rel the 2xx waits for the PRACK of an outstanding reliable 18x (that machine passes
+    // the answer on); then the session machine holds it while our early UPDATE's offer is out.
     if (this.rel) this.rel.send({ type: 'ANSWER' });
-    else this.sendAnswerNow();
+    else this.session.send({ type: 'ANSWER' });
   }
 
-  /** Our 2xx to the INVITE, now; without SDP when the offer/answer was done in a reliable 18x and its PRACK. */
+  /**
+   * Our 2xx to the INVITE, now (the session machine's sendAnswer); without SDP when the
+   * offer/answer was done in a reliable 18x and its PRACK.
+   */
   sendAnswerNow(sdp = true): void {
     const tx = this.inviteTx;
     if (!tx) return;
@@ -270,8 +274,9 @@ export class SipLeg implements CallWire {
 
   sendHangup(): void {
     // Answered, but the 2xx still waits for a PRACK (RFC 3262): the early dialog cannot take a BYE
-    // (§15), so the INVITE is refused instead.
+    // (§15), so the INVITE is refused instead; so too while it waits for our early UPDATE's answer.
     if (this.rel?.getSnapshot().matches({ uas: { unacked: { answer: 'held' } } })) return this.rejectInvite(480, 'Temporarily Unavailable');
+    if (this.session.getSnapshot().matches({ active: { invite: 'answerHeld' } })) return this.rejectInvite(480, 'Temporarily Unavailable');
     // The session machine sends the BYE now, or once our re-INVITE is done and our 2xx ACKed.
     this.session.send({ type: 'HANGUP' });
   }

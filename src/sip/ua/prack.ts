@@ -200,7 +200,8 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
       refuseUpdate: on((leg, p: { status: 491 | 500 }) => refuseEarlyUpdate(leg, p.status)),
       sendAnswer: on((leg, p: { sdp: boolean }) => {
         leg.reliableSent = undefined;
-        leg.sendAnswerNow(p.sdp);
+        // The session machine sends it, once our early UPDATE's offer (if out) has its answer.
+        leg.session.send(p.sdp ? { type: 'ANSWER' } : { type: 'ANSWER', sdp: false });
       }),
       giveUp: on((leg) => {
         leg.reliableSent = undefined;
