@@ -6,6 +6,7 @@
 // counted and its payload type read.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { RawSip } from '../helpers/raw-sip.js';
@@ -20,16 +21,17 @@ after(async () => {
   await engines.closeAll();
 });
 
-/** A UDP socket standing for a branch's RTP port: the payload type of every RTP packet that arrives. */
-async function rtpSink(): Promise<{ port: number; pts: number[] }> {
+/** A UDP socket standing for a branch's RTP port: the payload type and size of every RTP packet that arrives. */
+async function rtpSink(): Promise<{ port: number; pts: number[]; sizes: number[] }> {
   const sock = dgram.createSocket('udp4');
   const pts: number[] = [];
+  const sizes: number[] = [];
   sock.on('message', (m) => {
-    if (m.length >= 12 && m[0]! >> 6 === 2) pts.push(m[1]! & 0x7f);
+    if (m.length >= 12 && m[0]! >> 6 === 2) pts.push(m[1]! & 0x7f), sizes.push(m.length);
   });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
   closers.push(() => sock.close());
-  return { port: sock.address().port, pts };
+  return { port: sock.address().port, pts, sizes };
 }
 
 /** A branch's answer: RTP to `port`, in PCMU (0) or PCMA (8); its own o= session. */
@@ -80,8 +82,8 @@ async function sendFrames(call: Call, sinks: Record<string, { pts: number[] }>):
   return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
 }
 
-async function placed(): Promise<{ engine: Engine; sip: RawSip; call: Call; invite: SipRequest }> {
-  const engine = await engines.start();
+async function placed(o: Parameters<typeof engines.start>[0] = {}): Promise<{ engine: Engine; sip: RawSip; call: Call; invite: SipRequest }> {
+  const engine = await engines.start(o);
   const sip = await new RawSip().open();
   closers.push(() => sip.close());
   const call = await engine.call(`sip:bob@127.0.0.1:${sip.port}`);
@@ -151,6 +153,39 @@ test('B\'s early dialog ends (481 to its PRACK): RTP goes back to A\'s answer; A
   got = await sendFrames(call, { A, B });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
   assert.equal(got.B!.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+/** An SRTP answer (RTP/SAVP, PCMU) picking the offer's crypto line `tag` with a key of the branch's own. */
+const srtpSdp = (branch: string, port: number, tag: 1 | 2) =>
+  `v=0\no=${branch} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/SAVP 0\na=rtpmap:0 PCMU/8000\n` +
+  `a=crypto:${tag} AES_CM_128_HMAC_SHA1_${tag === 1 ? 80 : 32} inline:${randomBytes(30).toString('base64')}\na=sendrecv\n`;
+
+test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its suite (not a hang-up), back to A with A\'s on A\'s 2xx', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
+  const A = await rtpSink();
+  const B = await rtpSink();
+  // PCMU 160 bytes + 12 of header + the auth tag: 10 bytes (…_80) or 4 (…_32).
+  const sizesOf = async () => {
+    const before = { A: A.sizes.length, B: B.sizes.length };
+    await sendFrames(call, { A, B });
+    return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
+  };
+  await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
+  let got = await sizesOf();
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), JSON.stringify(got));
+  await early183(sip, engine, invite, 'branchB', srtpSdp('b', B.port, 2));
+  got = await sizesOf();
+  assert.ok(got.B.length >= 1 && got.B.every((n) => n === 176), `B's suite: ${JSON.stringify(got)}`);
+  assert.equal(got.A.length, 0);
+  assert.ok(!call.isEnded, 'B picking another of our offered lines is no SRTP failure');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sizesOf();
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `back to A's suite: ${JSON.stringify(got)}`);
+  assert.equal(got.B.length, 0);
   call.hangup();
   reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
 });
