@@ -67,8 +67,8 @@ function reply(sip: RawSip, engine: Engine, req: SipRequest, status = 200): void
 const toTag = (r: SipRequest) => /;tag=([^;>\s]+)/.exec(r.headers.get('To') ?? '')?.[1];
 
 /** The branch's reliable 183 with its answer, and the engine's PRACK to it answered `status`. */
-async function early183(sip: RawSip, engine: Engine, invite: SipRequest, tag: string, body: string, prackStatus = 200): Promise<void> {
-  respond(sip, engine, invite, 183, tag, { body, rseq: 1 });
+async function early183(sip: RawSip, engine: Engine, invite: SipRequest, tag: string, body: string, prackStatus = 200, rseq = 1): Promise<void> {
+  respond(sip, engine, invite, 183, tag, { body, rseq });
   const prack = await sip.request((r) => r.method === 'PRACK' && toTag(r) === tag);
   reply(sip, engine, prack, prackStatus);
 }
@@ -186,6 +186,28 @@ test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its s
   got = await sizesOf();
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `back to A's suite: ${JSON.stringify(got)}`);
   assert.equal(got.B.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('a reliable 183 from B with SDP that is no session description is no answer: RTP stays with A; B\'s next reliable 183 with SDP is its answer', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', 'v=0\nm=video\nnonsense\n');
+  let got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
+  assert.ok(!call.isEnded);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), 200, 2);
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.B!.length >= 1 && got.B!.every((pt) => pt === 8), JSON.stringify(got));
+  assert.equal(got.A!.length, 0);
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.B!.length === 0, JSON.stringify(got));
   call.hangup();
   reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
 });
