@@ -9,6 +9,7 @@ import { sipDialogMachine, type SipDialogRequestParams } from '../../../machines
 import { sipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
 import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/headers.js';
 import type { SipResponse } from '../codec/message.js';
+import { parseRemote } from '../codec/sdp.js';
 import { inDialogRequest, sendAck2xx } from './in-dialog.js';
 import type { SipLeg } from './legs.js';
 import { applyRemoteSdp } from './media-binding.js';
@@ -54,11 +55,22 @@ export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse
     return;
   }
   if (res.status >= 300) forks.send({ type: 'FAILED', status: res.status });
-  else if (res.status >= 200) forks.send({ type: 'ANSWER', tag, response: res, ...(res.body.length ? { answer: res.body.toString('utf8') } : {}) });
-  else if (tag) {
-    const answer = reliableAnswer(ua, res);
+  else if (res.status >= 200) {
+    const answer = usableAnswer(leg, res.body.length ? res.body.toString('utf8') : undefined);
+    forks.send({ type: 'ANSWER', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
+  } else if (tag) {
+    const answer = usableAnswer(leg, reliableAnswer(ua, res));
     forks.send({ type: 'PROVISIONAL', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
   }
+}
+
+/** SDP that can be an answer (parsed, with audio): anything else is not kept as a branch's answer. */
+function usableAnswer(leg: SipLeg, sdp: string | undefined): string | undefined {
+  if (sdp === undefined) return undefined;
+  const r = parseRemote(sdp);
+  if (r.ok) return sdp;
+  leg.log.warn({ reason: r.reason }, 'bad SDP answer from a branch: not taken');
+  return undefined;
 }
 
 /** Whether the early dialog of this 1xx's branch already has the answer to our offer. */
