@@ -110,10 +110,10 @@ export function onPrack(leg: SipLeg, tx: ServerTransaction): void {
 /**
  * UAC: a 18x to our INVITE, after its early dialog was made. A reliable one (Require: 100rel, RSeq)
  * is PRACKed when in order; false when it is a retransmission or out of order: §4 says such a
- * response is not processed further. `firstAnswer`: its SDP is the first of its early dialog, the
- * answer to our offer (media follows it through the branches machine, forks.ts).
+ * response is not processed further. `answer`: its SDP is the answer to our offer, the first of its
+ * early dialog (media follows it through the branches machine, forks.ts).
  */
-export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse, firstAnswer: boolean): boolean {
+export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse, answer: boolean): boolean {
   const ev = reliableEvent(ua, res);
   if (!ev) {
     if (ev === null) leg.log.info({ status: res.status }, 'reliable provisional without a valid RSeq or To tag: not PRACKed');
@@ -123,7 +123,6 @@ export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse, f
   if (!leg.rel.getSnapshot().can(ev)) return false;
   // §5: an answer in a reliable 18x is the answer to our offer (early media); once its PRACK is
   // answered the early dialog may take an UPDATE offer of ours (RFC 3311 §5.1), if its Allow says so.
-  const answer = firstAnswer && reliableAnswer(ua, res) !== undefined;
   leg.rel.send(answer ? { ...ev, answer } : ev);
   leg.peerAllow = allowSet(res.headers) ?? leg.peerAllow;
   return true;

@@ -176,7 +176,8 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
   if (res.status < 200) {
     // RFC 3262: a reliable 18x is PRACKed (prack.ts) in the early dialog its branch opened just
     // above; a retransmitted or out-of-order one goes no further.
-    if (res.status > 100 && !onProvisional(ua, leg, res, !answeredBefore)) return;
+    // (Its SDP answered our offer if it became its branch's answer just now.)
+    if (res.status > 100 && !onProvisional(ua, leg, res, !answeredBefore && branchAnswered(leg, res))) return;
     // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
     leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
     return;
