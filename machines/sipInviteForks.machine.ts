@@ -13,15 +13,27 @@
 //   racing our CANCEL's 487) cannot make a call any more: ACK and BYE as for a late branch. The
 //   INVITE sent again (auth retry, 422, RFC 3263 failover) starts over in `calling`.
 //
+// Early media (RFC 3960 §3: the UAC renders the early media of the most recent early dialog that
+// has any): the answer to our offer in a branch's reliable 18x is that dialog's answer (RFC 3261
+// §13.2.1, RFC 3262 §5; a later SDP in the same dialog is none) and is kept per branch
+// (`answers`). Media goes to the answer of the branch the call followed last among those that
+// answered (`mediaFollows`): a 1xx of a branch with an answer moves it there, one without leaves it
+// where it is (there is nowhere else to send). When that branch's early dialog ends
+// (`EARLY_ENDED`: a 481/408 to a request in it, its PRACK) media goes back the same way. The
+// winning 2xx takes media to its own SDP, else to the answer its early dialog gave, even when media
+// was following another branch then.
+//
 // Responses are opaque (`response: unknown`), as in the transaction machines: the runtime builds
-// the ACK and BYE from them. A 2xx without a To tag (RFC 2543) has the tag ''.
+// the ACK and BYE from them. SDP is opaque text. A 2xx without a To tag (RFC 2543) has the tag ''.
 import { assign, enqueueActions, setup } from 'xstate';
 
 export type SipInviteForksEvent =
-  /** A 101–199 with a To tag. */
-  | { type: 'PROVISIONAL'; tag: string; response?: unknown }
-  /** A 2xx, through the INVITE transaction (RFC 6026 Accepted) or after it. */
-  | { type: 'ANSWER'; tag: string; response?: unknown }
+  /** A 101–199 with a To tag. `answer`: the SDP of a reliable 18x (RFC 3262), an answer to our offer. */
+  | { type: 'PROVISIONAL'; tag: string; response?: unknown; answer?: string }
+  /** A 2xx, through the INVITE transaction (RFC 6026 Accepted) or after it. `answer`: its SDP. */
+  | { type: 'ANSWER'; tag: string; response?: unknown; answer?: string }
+  /** A 481/408 to a request in this branch's early dialog (its PRACK): that early dialog is over. */
+  | { type: 'EARLY_ENDED'; tag: string }
   /** A non-2xx final response. */
   | { type: 'FAILED'; status: number }
   /** The INVITE went out again as a new transaction (credentials, 422, failover). */
@@ -30,10 +42,25 @@ export type SipInviteForksEvent =
 export interface SipInviteForksContext {
   /** To tags of the early dialogs, in order of creation. */
   early: string[];
+  /**
+   * The early dialogs by when the call's dialog last followed each, the one it follows now last
+   * (the dialog machine's order: it falls back to the one it left last).
+   */
+  followed: string[];
+  /** The answer to our offer each early dialog's reliable 18x carried (its first; opaque SDP). */
+  answers: SipInviteForksAnswer[];
+  /** The branch whose answer media goes to now. */
+  media?: string;
   /** To tag of the 2xx that won. */
   winner?: string;
   /** Branches answered too late: ACKed and sent a BYE. */
   late: string[];
+}
+
+/** One early dialog's answer to our offer. */
+export interface SipInviteForksAnswer {
+  tag: string;
+  sdp: string;
 }
 
 /** A response of one branch: its To tag and the message, opaque to the machine. */
@@ -42,7 +69,15 @@ export interface SipInviteForksResponse {
   response: unknown;
 }
 
-export const sipInviteForksMachine = setup({
+const answerOf = (c: SipInviteForksContext, tag: string): string | undefined => c.answers.find((a) => a.tag === tag)?.sdp;
+
+/** The branch media should go to: the one followed last among those with an answer. */
+function mediaBranch(c: SipInviteForksContext): string | undefined {
+  for (let i = c.followed.length - 1; i >= 0; i--) if (answerOf(c, c.followed[i]!) !== undefined) return c.followed[i];
+  return undefined;
+}
+
+const forksSetup = setup({
   types: {
     context: {} as SipInviteForksContext,
     events: {} as SipInviteForksEvent,
@@ -50,8 +85,13 @@ export const sipInviteForksMachine = setup({
   actions: {
     /** The call's dialog follows the early dialog of this 1xx; `created`: its first 1xx. */
     earlyDialog: (_, _params: SipInviteForksResponse & { created: boolean }) => {},
-    /** The winning 2xx: confirm the call's dialog with it, ACK it, take its answer. */
+    /** The winning 2xx: confirm the call's dialog with it, ACK it (its media came just before: `mediaFollows`). */
     confirm: (_, _params: SipInviteForksResponse) => {},
+    /**
+     * Media goes to this branch's answer (its address, codec, keys). `branch`: another branch than
+     * media went to so far (another peer: its SDP is no later version of the one in use).
+     */
+    mediaFollows: (_, _params: { tag: string; sdp: string; branch: boolean }) => {},
     /** Early dialogs that will never be confirmed. */
     dropEarly: (_, _params: { tags: string[] }) => {},
     /** ACK the winner's 2xx again (a retransmission). */
@@ -62,38 +102,78 @@ export const sipInviteForksMachine = setup({
     byeLate: (_, _params: SipInviteForksResponse) => {},
     addEarly: assign(({ context }, params: { tag: string }) => ({ early: [...context.early, params.tag] })),
     addLate: assign(({ context }, params: { tag: string }) => ({ late: [...context.late, params.tag] })),
+    // The call's dialog follows this branch now; its first answer is kept (§13.2.1: the only one).
+    follow: assign(({ context }, params: { tag: string; answer?: string }) => ({
+      followed: [...context.followed.filter((t) => t !== params.tag), params.tag],
+      answers: params.answer !== undefined && answerOf(context, params.tag) === undefined ? [...context.answers, { tag: params.tag, sdp: params.answer }] : context.answers,
+    })),
+    endEarly: assign(({ context }, params: { tag: string }) => ({
+      early: context.early.filter((t) => t !== params.tag),
+      followed: context.followed.filter((t) => t !== params.tag),
+      answers: context.answers.filter((a) => a.tag !== params.tag),
+    })),
+    clearEarly: assign({ early: [], followed: [], answers: [] }),
   },
   guards: {
-    knownEarly: ({ context, event }) => event.type === 'PROVISIONAL' && context.early.includes(event.tag),
+    knownEarly: ({ context, event }) => (event.type === 'PROVISIONAL' || event.type === 'EARLY_ENDED') && context.early.includes(event.tag),
     isWinner: ({ context, event }) => event.type === 'ANSWER' && event.tag === context.winner,
     isLate: ({ context, event }) => event.type === 'ANSWER' && context.late.includes(event.tag),
   },
-}).createMachine({
+});
+
+// Media to the branch followed last among those that answered, when that changed it.
+const mediaToLatest = forksSetup.enqueueActions(({ context, enqueue }) => {
+  const tag = mediaBranch(context);
+  if (tag === context.media) return;
+  enqueue.assign({ media: tag });
+  if (tag !== undefined) enqueue({ type: 'mediaFollows', params: { tag, sdp: answerOf(context, tag)!, branch: true } });
+});
+
+export const sipInviteForksMachine = forksSetup.createMachine({
   id: 'sipInviteForks',
-  context: { early: [], late: [] },
+  context: { early: [], followed: [], answers: [], late: [] },
   initial: 'calling',
   states: {
     calling: {
       on: {
         PROVISIONAL: [
-          { guard: 'knownEarly', actions: { type: 'earlyDialog', params: ({ event }) => ({ tag: event.tag, response: event.response, created: false }) } },
+          {
+            guard: 'knownEarly',
+            actions: [
+              { type: 'earlyDialog', params: ({ event }) => ({ tag: event.tag, response: event.response, created: false }) },
+              { type: 'follow', params: ({ event }) => ({ tag: event.tag, answer: event.answer }) },
+              mediaToLatest,
+            ],
+          },
           {
             actions: [
               { type: 'addEarly', params: ({ event }) => ({ tag: event.tag }) },
               { type: 'earlyDialog', params: ({ event }) => ({ tag: event.tag, response: event.response, created: true }) },
+              { type: 'follow', params: ({ event }) => ({ tag: event.tag, answer: event.answer }) },
+              mediaToLatest,
             ],
           },
         ],
+        // (An early dialog never created, or already over, is no news.)
+        EARLY_ENDED: { guard: 'knownEarly', actions: [{ type: 'endEarly', params: ({ event }) => ({ tag: event.tag }) }, mediaToLatest] },
         ANSWER: {
           target: 'answered',
           actions: [
             assign({ winner: ({ event }) => event.tag }),
+            // Media first, so the call is answered with it in place: the 2xx's SDP, else (media
+            // elsewhere) the winner's early answer; nothing when media is already there.
+            enqueueActions(({ context, event, enqueue }) => {
+              const branch = context.media !== event.tag;
+              const sdp = event.answer ?? (branch ? answerOf(context, event.tag) : undefined);
+              if (sdp !== undefined) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp, branch } });
+              enqueue.assign({ media: event.tag });
+            }),
             { type: 'confirm', params: ({ event }) => ({ tag: event.tag, response: event.response }) },
             enqueueActions(({ context, event, enqueue }) => {
               const losers = context.early.filter((t) => t !== event.tag);
               if (losers.length) enqueue({ type: 'dropEarly', params: { tags: losers } });
             }),
-            assign({ early: [] }),
+            'clearEarly',
           ],
         },
         FAILED: {
@@ -102,7 +182,8 @@ export const sipInviteForksMachine = setup({
             enqueueActions(({ context, enqueue }) => {
               if (context.early.length) enqueue({ type: 'dropEarly', params: { tags: context.early } });
             }),
-            assign({ early: [] }),
+            'clearEarly',
+            assign({ media: undefined }),
           ],
         },
       },

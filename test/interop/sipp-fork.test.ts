@@ -1,10 +1,12 @@
 // callchart's INVITE forked (RFC 3261 §12.1.2, §13.2.2.4), against SIPp playing the forking proxy:
 // 1xx and 2xx from several To tags for one INVITE. SIPp's scenarios check the To tag of every
 // ACK and BYE it receives (a wrong one fails the call in SIPp's stats); here: one call, answered
-// once, media toward the winner's SDP, and the hangup's BYE in the winner's dialog.
+// once, media toward the winner's SDP, and the hangup's BYE in the winner's dialog. With early media
+// from two branches, two UDP sockets stand for their RTP ports and read where callchart's RTP goes.
 // Needs `sipp`; run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { startSippUas, describeSipp, scenarioPath, requireSipp } from './helpers/sipp.js';
 import { startEngine, eventually, within } from './helpers/engine.js';
 import { sleep } from './helpers/procs.js';
@@ -116,5 +118,56 @@ test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 48
   } finally {
     await e.close();
     await uas.stop();
+  }
+});
+
+test('SIPp forks, early media from both branches: reliable 183 from A (PCMU), from B (PCMA), then 200 from A without SDP → RTP to A, to B, back to A', { timeout: 40_000 }, async () => {
+  // Each branch's RTP port: every packet that arrives, in order, as branch:payload type.
+  const arrivals: string[] = [];
+  const sink = async (name: string) => {
+    const sock = dgram.createSocket('udp4');
+    sock.on('message', (m) => m.length >= 12 && arrivals.push(`${name}:${m[1]! & 0x7f}`));
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    return sock;
+  };
+  const a = await sink('A');
+  const b = await sink('B');
+  const uas = await startSippUas({
+    scenario: scenarioPath('peer-uas-fork-early-media'),
+    calls: 1,
+    timeoutMs: 30_000,
+    mediaPort: 28640,
+    traceMessages: true,
+    vars: { pa: a.address().port, pb: b.address().port },
+  });
+  const e = await startEngine({ rtpPorts: '28600-28639' });
+  let frames: NodeJS.Timeout | undefined;
+  try {
+    const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
+    // 20 ms frames through the call's media leg from the dial on (early media goes before the answer).
+    const frame = new Int16Array(160);
+    frames = setInterval(() => rec.call.media?.write(frame), 20);
+    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    assert.ok(rec.call.isActive, rec.states.join(' > '));
+    await sleep(300);
+    clearInterval(frames);
+    // The runs of arrivals: A's early media, B's after its 183, A's again once A answered.
+    const runs = arrivals.filter((x, i) => x !== arrivals[i - 1]);
+    assert.deepEqual(runs, ['A:0', 'B:8', 'A:0'], `arrivals: ${arrivals.join(' ')}`);
+    assert.ok(arrivals.filter((x) => x === 'B:8').length >= 10, `B's early media ~500 ms: ${arrivals.join(' ')}`);
+    rec.call.hangup();
+    const end = await within(rec.end, 10_000, 'call to end');
+    assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
+    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
+    const r = await uas.stop();
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
+    assert.equal(r.stats?.failedCalls, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+  } finally {
+    clearInterval(frames);
+    await e.close();
+    await uas.stop();
+    a.close();
+    b.close();
   }
 });

@@ -4,12 +4,16 @@
 // real actor and its effects compared with a second oracle, written from RFC 3261 §13.2.2.4 as plain
 // code with no reference to the machine: the first 2xx is confirmed, the winner's retransmissions
 // ACKed again, every other 2xx ACKed and sent one BYE, early dialogs dropped by the final response.
+// Early media (RFC 3960 §3, RFC 3261 §13.2.1) has its own alphabet of 18x with and without an
+// answer, 2xx with and without SDP and early dialogs ending: media goes to the answer of the branch
+// the call followed last among those that answered; the winner's 2xx takes it to its SDP, else to
+// its early answer.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, createMachine, type EventObject } from 'xstate';
+import { createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
 import { runModel } from '../helpers/model.js';
 import { Rng } from '../helpers/prng.js';
-import { sipInviteForksMachine, type SipInviteForksEvent } from '../../machines/sipInviteForks.machine.js';
+import { sipInviteForksMachine, type SipInviteForksContext, type SipInviteForksEvent } from '../../machines/sipInviteForks.machine.js';
 
 const alphabet: SipInviteForksEvent[] = [
   { type: 'PROVISIONAL', tag: 'A' },
@@ -17,6 +21,23 @@ const alphabet: SipInviteForksEvent[] = [
   { type: 'ANSWER', tag: 'A' },
   { type: 'ANSWER', tag: 'B' },
   { type: 'ANSWER', tag: 'C' },
+  { type: 'FAILED', status: 487 },
+  { type: 'REISSUED' },
+];
+
+/** Early media: answers in reliable 18x (a2: a second SDP in A's dialog, no answer), 2xx with or without SDP, early dialogs ending. */
+const mediaAlphabet: SipInviteForksEvent[] = [
+  { type: 'PROVISIONAL', tag: 'A' },
+  { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+  { type: 'PROVISIONAL', tag: 'A', answer: 'a2' },
+  { type: 'PROVISIONAL', tag: 'B' },
+  { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+  { type: 'ANSWER', tag: 'A' },
+  { type: 'ANSWER', tag: 'A', answer: 'a3' },
+  { type: 'ANSWER', tag: 'B' },
+  { type: 'ANSWER', tag: 'C' },
+  { type: 'EARLY_ENDED', tag: 'A' },
+  { type: 'EARLY_ENDED', tag: 'B' },
   { type: 'FAILED', status: 487 },
   { type: 'REISSUED' },
 ];
@@ -37,6 +58,15 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
   let early: string[] = [];
   let winner: string | undefined;
   const byed = new Set<string>();
+  // Early media: the branches newest-followed last, each early dialog's first answer, where media goes.
+  let recent: string[] = [];
+  let answers = new Map<string, string>();
+  let media: string | undefined;
+  const mediaToLatest = () => {
+    const to = [...recent].reverse().find((t) => answers.has(t));
+    if (to !== media && to !== undefined) out.push(`media ${to} ${answers.get(to)} branch`);
+    media = to;
+  };
   for (const ev of events) {
     if (ev.type === 'REISSUED') {
       if (phase === 'failed') phase = 'calling';
@@ -44,17 +74,34 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       if (phase !== 'calling') continue;
       if (early.length) out.push(`drop ${early.join(',')}`);
       early = [];
+      recent = [];
+      answers = new Map();
+      media = undefined;
       phase = 'failed';
+    } else if (ev.type === 'EARLY_ENDED') {
+      if (phase !== 'calling' || !early.includes(ev.tag)) continue;
+      early = early.filter((t) => t !== ev.tag);
+      recent = recent.filter((t) => t !== ev.tag);
+      answers.delete(ev.tag);
+      mediaToLatest();
     } else if (ev.type === 'PROVISIONAL') {
       if (phase !== 'calling') continue;
       out.push(`early ${ev.tag} ${early.includes(ev.tag) ? 'again' : 'new'}`);
       if (!early.includes(ev.tag)) early.push(ev.tag);
+      recent = [...recent.filter((t) => t !== ev.tag), ev.tag];
+      if (ev.answer !== undefined && !answers.has(ev.tag)) answers.set(ev.tag, ev.answer);
+      mediaToLatest();
     } else if (phase === 'calling') {
       winner = ev.tag;
+      // The 2xx's own SDP; else, media being elsewhere, the answer its early dialog gave.
+      if (ev.answer !== undefined) out.push(`media ${ev.tag} ${ev.answer} ${media === ev.tag ? 'same' : 'branch'}`);
+      else if (media !== ev.tag && answers.has(ev.tag)) out.push(`media ${ev.tag} ${answers.get(ev.tag)} branch`);
       out.push(`confirm ${ev.tag}`);
       const losers = early.filter((t) => t !== ev.tag);
       if (losers.length) out.push(`drop ${losers.join(',')}`);
       early = [];
+      recent = [];
+      answers = new Map();
       phase = 'answered';
     } else if (phase === 'answered' && ev.tag === winner) {
       out.push(`ack ${ev.tag}`);
@@ -74,6 +121,7 @@ function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[
       actions: {
         earlyDialog: (_, p) => out.push(`early ${p.tag} ${p.created ? 'new' : 'again'}`),
         confirm: (_, p) => out.push(`confirm ${p.tag}`),
+        mediaFollows: (_, p) => out.push(`media ${p.tag} ${p.sdp} ${p.branch ? 'branch' : 'same'}`),
         dropEarly: (_, p) => out.push(`drop ${p.tags.join(',')}`),
         ackAgain: (_, p) => out.push(`ack ${p.tag}`),
         ackLate: (_, p) => out.push(`ack-late ${p.tag}`),
@@ -88,16 +136,16 @@ function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[
 }
 
 /** Every sequence up to `len` events, then `random` longer ones: the first disagreement, if any. */
-function compare(machine: typeof sipInviteForksMachine, len: number, random: number): string | undefined {
+function compare(machine: typeof sipInviteForksMachine, len: number, random: number, events = alphabet): string | undefined {
   const seqs: SipInviteForksEvent[][] = [[]];
-  for (let i = 0; i < len; i++) for (const s of seqs.splice(0)) for (const e of alphabet) seqs.push([...s, e]);
+  for (let i = 0; i < len; i++) for (const s of seqs.splice(0)) for (const e of events) seqs.push([...s, e]);
   const rnd = new Rng(16);
-  for (let i = 0; i < random; i++) seqs.push(Array.from({ length: 6 + Math.floor(rnd.next() * 6) }, () => alphabet[Math.floor(rnd.next() * alphabet.length)]!));
+  for (let i = 0; i < random; i++) seqs.push(Array.from({ length: 6 + Math.floor(rnd.next() * 6) }, () => events[Math.floor(rnd.next() * events.length)]!));
   for (const seq of seqs) {
     const want = effectsOracle(seq);
     const got = run(machine, seq);
     if (JSON.stringify(want) !== JSON.stringify(got)) {
-      const label = seq.map((e) => ('tag' in e ? `${e.type}(${e.tag})` : e.type)).join(' → ');
+      const label = seq.map((e) => ('tag' in e ? `${e.type}(${e.tag}${'answer' in e && e.answer ? `:${e.answer}` : ''})` : e.type)).join(' → ');
       return `${label}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
     }
   }
@@ -124,6 +172,48 @@ describe('sipInviteForks machine', () => {
     ) as unknown as typeof sipInviteForksMachine;
     const miss = compare(buggy, 3, 0);
     assert.match(miss ?? '', /ANSWER\(A\) → ANSWER\(B\).*bye-late B/);
+  });
+
+  test('early media: every sequence up to 4 of the media alphabet (and 1500 longer ones) sends media where RFC 3960 §3 and §13.2.1 say', () => {
+    assert.equal(compare(sipInviteForksMachine, 4, 1500, mediaAlphabet), undefined);
+  });
+
+  test('the media oracle catches a planted bug (a winning 2xx without SDP leaves media on the branch it was following)', () => {
+    const cfg = sipInviteForksMachine.config;
+    const calling = cfg.states!.calling!;
+    const on = calling.on as { ANSWER: { actions: unknown[] } };
+    // Only the 2xx's own SDP moves media: the winner's early answer is forgotten.
+    const only2xx = enqueueActions((({ context, event, enqueue }: { context: SipInviteForksContext; event: SipInviteForksEvent; enqueue: (a: unknown) => void }) => {
+      if (event.type === 'ANSWER' && event.answer !== undefined) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp: event.answer, branch: context.media !== event.tag } });
+    }) as never);
+    const actions = [on.ANSWER.actions[0], only2xx, ...on.ANSWER.actions.slice(2)];
+    const buggy = createMachine(
+      { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: { ...on.ANSWER, actions } } } } } as typeof cfg,
+      sipInviteForksMachine.implementations as never,
+    ) as unknown as typeof sipInviteForksMachine;
+    const miss = compare(buggy, 3, 0, mediaAlphabet);
+    assert.match(miss ?? '', /ANSWER\((A|B)\).*expected .*"media (A|B) (a1|b1) branch"/);
+  });
+
+  test('183 with an answer from A, from B, then A\'s 200 without SDP: media to A, to B, back to A (its early answer)', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b2' },
+      { type: 'ANSWER', tag: 'A' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'early B again', 'media A a1 branch', 'confirm A', 'drop B']);
+  });
+
+  test('the followed branch\'s early dialog ends: media back to the branch followed before it that answered', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+      { type: 'EARLY_ENDED', tag: 'B' },
+      { type: 'EARLY_ENDED', tag: 'B' },
+      { type: 'ANSWER', tag: 'A', answer: 'a1' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a1 branch', 'media A a1 same', 'confirm A']);
   });
 
   test('two branches ring, B answers, A answers later: B is the call, A ACKed and sent one BYE', () => {

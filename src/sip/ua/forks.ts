@@ -1,15 +1,19 @@
 // The branches of an INVITE we sent (RFC 3261 §12.1.2, §13.2.2.4): the effects of the
 // sipInviteForks machine (machines/sipInviteForks.machine.ts), which holds which early dialogs
-// exist, which branch won and which were answered too late. A proxy that forks our INVITE can
-// bring 1xx from several To tags and more than one 2xx; the app sees one call, the winner's.
+// exist, which branch won and which were answered too late, and each early dialog's answer. A
+// proxy that forks our INVITE can bring 1xx from several To tags and more than one 2xx; the app
+// sees one call, the winner's. The call's one RTP session goes where the machine says
+// (`mediaFollows`): the answer of the branch it follows, then the winner's.
 import { createActor } from 'xstate';
 import { sipDialogMachine, type SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
 import { sipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
 import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/headers.js';
 import type { SipResponse } from '../codec/message.js';
+import { parseRemote } from '../codec/sdp.js';
 import { inDialogRequest, sendAck2xx } from './in-dialog.js';
 import type { SipLeg } from './legs.js';
 import { applyRemoteSdp } from './media-binding.js';
+import { reliableAnswer } from './prack.js';
 import { uacAnswered } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -51,8 +55,28 @@ export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse
     return;
   }
   if (res.status >= 300) forks.send({ type: 'FAILED', status: res.status });
-  else if (res.status >= 200) forks.send({ type: 'ANSWER', tag, response: res });
-  else if (tag) forks.send({ type: 'PROVISIONAL', tag, response: res });
+  else if (res.status >= 200) {
+    const answer = usableAnswer(leg, res.body.length ? res.body.toString('utf8') : undefined);
+    forks.send({ type: 'ANSWER', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
+  } else if (tag) {
+    const answer = usableAnswer(leg, reliableAnswer(ua, res));
+    forks.send({ type: 'PROVISIONAL', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
+  }
+}
+
+/** SDP that can be an answer (parsed, with audio): anything else is not kept as a branch's answer. */
+function usableAnswer(leg: SipLeg, sdp: string | undefined): string | undefined {
+  if (sdp === undefined) return undefined;
+  const r = parseRemote(sdp);
+  if (r.ok) return sdp;
+  leg.log.warn({ reason: r.reason }, 'bad SDP answer from a branch: not taken');
+  return undefined;
+}
+
+/** Whether the early dialog of this 1xx's branch already has the answer to our offer. */
+export function branchAnswered(leg: SipLeg, res: SipResponse): boolean {
+  const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag;
+  return tag !== undefined && leg.forks?.getSnapshot().context.answers.some((a) => a.tag === tag) === true;
 }
 
 /** The INVITE went out again as a new transaction: a branches machine that saw it fail starts over. */
@@ -84,9 +108,9 @@ function lateDialogRequest(leg: SipLeg, res: SipResponse, method: 'ACK' | 'BYE')
 function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   leg.dialog.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
   sendAck2xx(ua, leg, res);
-  // A call hung up before this 2xx has no media nor session timer to set up: only its BYE is left.
+  // A call hung up before this 2xx has no session timer to set up: only its BYE is left. (Its
+  // media was set just before, by `mediaFollows`.)
   if (!leg.call.isEnded) {
-    if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
     uacAnswered(ua, leg, res.headers);
     leg.peerAllow = allowSet(res.headers); // (call.update() may ask for UPDATE whatever holdMethod says)
   }
@@ -113,6 +137,13 @@ export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) =>
         leg.dialog.send({ type: 'DIALOG.EARLY', ...e, remoteTag: p.tag });
       },
       confirm: with2((leg, res) => confirm(ua, leg, res)),
+      mediaFollows: ({ self }, p) => {
+        const leg = legOf(self.id);
+        // (A call hung up meanwhile has no media to move.)
+        if (!leg || leg.call.isEnded) return;
+        leg.log.debug({ tag: p.tag, branch: p.branch }, 'media follows a branch\'s answer');
+        applyRemoteSdp(ua, leg, p.sdp, { branch: p.branch });
+      },
       dropEarly: ({ self }, p) => legOf(self.id)?.log.info({ tags: p.tags }, 'forked INVITE: early dialogs that never answered dropped'),
       ackAgain: with2((leg, res) => sendAck2xx(ua, leg, res)),
       ackLate: with2((leg, res) => {

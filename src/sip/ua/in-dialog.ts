@@ -275,6 +275,7 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
       if (res.status >= 300) leg.log.info({ method: p.method, status: res.status, reason: res.reason }, 'in-dialog request failed');
       const contact = res.headers.get('Contact');
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: res.status, contact: contact ? contactUriOf(contact) : undefined, remoteTag: p.remoteTag });
+      if (res.status === 481 || res.status === 408) earlyDialogEnded(leg, p.remoteTag);
       if (offer && res.status >= 200 && res.status < 300) {
         if (p.method === 'INVITE') sendAck2xx(ua, leg, res);
         if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
@@ -295,10 +296,19 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
       if (offer) leg.session.send({ type: 'REINVITE.DONE', status: 408 });
       if (p.method === 'INVITE' || p.method === 'UPDATE') leg.timer?.send({ type: 'REFRESH.FAILED', status: 408 });
       leg.dialog.send({ type: 'RESPONSE.RECEIVED', method: p.method, status: 408, remoteTag: p.remoteTag });
+      earlyDialogEnded(leg, p.remoteTag);
       if (p.method === 'BYE') ua.forgetLegLater(leg);
       settleAppRequest(leg, p.cseq, { status: 408, reason: 'Request Timeout', headers: [], body: '' });
     },
   });
+}
+
+/**
+ * §12.2.1.2: a 481/408 to a request in a branch's early dialog (its PRACK) ends it; the branches
+ * machine moves media back to the branch the call then follows (forks.ts). Answered, it ignores this.
+ */
+function earlyDialogEnded(leg: SipLeg, tag: string | undefined): void {
+  if (tag !== undefined && leg.forks?.getSnapshot().status === 'active') leg.forks.send({ type: 'EARLY_ENDED', tag });
 }
 
 /** An in-dialog request built from a dialog's state (§12.2.1.1), and the next hop it goes to. */

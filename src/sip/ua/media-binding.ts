@@ -88,13 +88,19 @@ function olderThanTaken(leg: SipLeg, sdp: string): boolean {
   return false;
 }
 
-/** An SDP answer (to our offer, in a 2xx or an ACK) sets the codec and where media goes. */
-export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void {
+/**
+ * An SDP answer (to our offer, in a reliable 18x, a 2xx or an ACK) sets the codec and where media
+ * goes. `branch`: the answer of another branch of a forked INVITE than the one media followed
+ * (forks.ts): another peer, so its o= line is no later version of the last, and its a=crypto picks
+ * among those of our INVITE's offer, not the key the other branch agreed.
+ */
+export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { branch?: boolean } = {}): void {
   const r = parseRemote(sdp);
   if (!r.ok) {
     leg.log.warn({ reason: r.reason }, 'bad SDP answer');
     return;
   }
+  if (o.branch) leg.remoteOrigin = undefined;
   if (olderThanTaken(leg, sdp)) {
     leg.log.debug('SDP older than the one in use (a repeated early answer): media unchanged');
     return;
@@ -102,10 +108,15 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void
   const codec = r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));
   if (!codec) return;
   // The answer's a=crypto must pick one of the lines we offered (same tag and suite, §7.1.3).
-  const offered = leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
-  const pick = r.crypto.find((c) => offered.some((o) => o.tag === c.tag && o.suite === c.suite));
-  const ours = pick && offered.find((o) => o.tag === pick.tag)!;
+  const offered = o.branch ? inviteCrypto(leg) : leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
+  const pick = r.crypto.find((c) => offered.some((x) => x.tag === c.tag && x.suite === c.suite));
+  const ours = pick && offered.find((x) => x.tag === pick.tag)!;
   const wasSecure = leg.sdp?.srtp !== undefined;
+  if (!pick && o.branch && wasSecure && srtpMode(ua) !== 'required' && !r.secure) {
+    // The RTP session cannot go back to plain RTP: that branch's early media is not played.
+    leg.log.warn('a forked branch answered in plain RTP after another agreed SRTP: media stays');
+    return;
+  }
   if (!pick && (srtpMode(ua) === 'required' || r.secure || wasSecure)) {
     // No media goes out in the clear: the remote is not set, and the call ends once answered.
     leg.log.warn({ mode: srtpMode(ua), profile: r.secure ? 'RTP/SAVP' : 'RTP/AVP' }, 'SDP answer without an acceptable a=crypto: hanging up');
@@ -120,6 +131,12 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string): void
     useSrtp(leg, leg.rtp, { tag: pick.tag, suite: pick.suite, localKey: ours.key, remoteKey: pick.key, protocol });
   }
   if (r.port) leg.rtp?.setRemote(r.address, r.port);
+}
+
+/** The a=crypto lines of our INVITE's offer (the one every branch of a forked INVITE answers). */
+function inviteCrypto(leg: SipLeg): SdesCrypto[] {
+  const offer = leg.invite && parseRemote(leg.invite.body.toString('utf8'));
+  return offer?.ok ? offer.crypto : [];
 }
 
 /**

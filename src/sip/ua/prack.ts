@@ -110,9 +110,10 @@ export function onPrack(leg: SipLeg, tx: ServerTransaction): void {
 /**
  * UAC: a 18x to our INVITE, after its early dialog was made. A reliable one (Require: 100rel, RSeq)
  * is PRACKed when in order; false when it is a retransmission or out of order: §4 says such a
- * response is not processed further.
+ * response is not processed further. `answer`: its SDP is the answer to our offer, the first of its
+ * early dialog (media follows it through the branches machine, forks.ts).
  */
-export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse): boolean {
+export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse, answer: boolean): boolean {
   const ev = reliableEvent(ua, res);
   if (!ev) {
     if (ev === null) leg.log.info({ status: res.status }, 'reliable provisional without a valid RSeq or To tag: not PRACKed');
@@ -122,11 +123,19 @@ export function onProvisional(ua: SipUserAgent, leg: SipLeg, res: SipResponse): 
   if (!leg.rel.getSnapshot().can(ev)) return false;
   // §5: an answer in a reliable 18x is the answer to our offer (early media); once its PRACK is
   // answered the early dialog may take an UPDATE offer of ours (RFC 3311 §5.1), if its Allow says so.
-  const answer = res.body.length > 0 && !leg.sdp;
   leg.rel.send(answer ? { ...ev, answer } : ev);
   leg.peerAllow = allowSet(res.headers) ?? leg.peerAllow;
-  if (answer) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
   return true;
+}
+
+/**
+ * UAC: the SDP of a reliable 18x (RFC 3262 §5: it may carry the answer to our offer; an unreliable
+ * one carries none, RFC 3261 §13.2.1), for the branches machine, which keeps each early dialog's first.
+ */
+export function reliableAnswer(ua: SipUserAgent, res: SipResponse): string | undefined {
+  if (res.body.length === 0 || !reliableEvent(ua, res)) return undefined;
+  const type = (res.headers.get('Content-Type') ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'application/sdp' ? res.body.toString('utf8') : undefined;
 }
 
 /** UAC: a reliable 18x as the machine's event; undefined when not reliable, null when malformed. */

@@ -12,7 +12,7 @@ import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { SipStreamKind } from '../transport/types.js';
 import { uriHostPort } from './in-dialog.js';
-import { onBranchResponse, onInviteReissued } from './forks.js';
+import { branchAnswered, onBranchResponse, onInviteReissued } from './forks.js';
 import { SipLeg } from './legs.js';
 import { bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
@@ -168,12 +168,16 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
   // RFC 3262 §4: a retransmitted or out-of-order reliable 18x goes no further, not even to the
   // branches machine (it would turn the call's dialog back to that branch's early dialog).
   if (res.status > 100 && res.status < 200 && repeatedReliable(ua, leg, res)) return;
-  // Early dialogs, the winning 2xx and the 2xx of other branches (a forking proxy): forks.ts.
+  // Whether this 18x's early dialog had its answer already (§13.2.1: a later SDP in it is none),
+  // asked before the branches machine hears of it.
+  const answeredBefore = res.status > 100 && res.status < 200 && branchAnswered(leg, res);
+  // Early dialogs (and their early media), the winning 2xx and the 2xx of other branches (a forking proxy): forks.ts.
   if (res.status > 100) onBranchResponse(ua, leg, res);
   if (res.status < 200) {
     // RFC 3262: a reliable 18x is PRACKed (prack.ts) in the early dialog its branch opened just
     // above; a retransmitted or out-of-order one goes no further.
-    if (res.status > 100 && !onProvisional(ua, leg, res)) return;
+    // (Its SDP answered our offer if it became its branch's answer just now.)
+    if (res.status > 100 && !onProvisional(ua, leg, res, !answeredBefore && branchAnswered(leg, res))) return;
     // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
     leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
     return;

@@ -1,0 +1,213 @@
+// Early media of a forked outbound INVITE (RFC 3261 §13.2.2.4, RFC 3262, RFC 3960 §3) on loopback:
+// a raw SIP socket plays a forking proxy whose branches (To tags) each send a reliable 183 with
+// their own answer, pointing RTP at a UDP socket of their own. callchart's RTP must go where the
+// branch the call follows now asked (its address and codec), and once a 2xx wins, to that branch's
+// answer: its 2xx's SDP, else the answer its early dialog gave. What arrives at each socket is
+// counted and its payload type read.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import dgram from 'node:dgram';
+import { loopbackEngines } from '../helpers/loopback-engines.js';
+import { RawSip } from '../helpers/raw-sip.js';
+import { sleep, waitFor } from '../helpers/wait.js';
+import type { SipRequest } from '../../src/sip/codec/message.js';
+import type { Call, Engine } from '../../src/index.js';
+
+const engines = loopbackEngines(28400, 40);
+const closers: Array<() => void> = [];
+after(async () => {
+  for (const c of closers.splice(0)) c();
+  await engines.closeAll();
+});
+
+/** A UDP socket standing for a branch's RTP port: the payload type and size of every RTP packet that arrives. */
+async function rtpSink(): Promise<{ port: number; pts: number[]; sizes: number[] }> {
+  const sock = dgram.createSocket('udp4');
+  const pts: number[] = [];
+  const sizes: number[] = [];
+  sock.on('message', (m) => {
+    if (m.length >= 12 && m[0]! >> 6 === 2) pts.push(m[1]! & 0x7f), sizes.push(m.length);
+  });
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  closers.push(() => sock.close());
+  return { port: sock.address().port, pts, sizes };
+}
+
+/** A branch's answer: RTP to `port`, in PCMU (0) or PCMA (8); its own o= session. */
+const sdp = (tag: string, port: number, pt: 0 | 8) =>
+  `v=0\no=${tag} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/AVP ${pt}\na=rtpmap:${pt} ${pt ? 'PCMA' : 'PCMU'}/8000\na=sendrecv\n`;
+
+/** A response to the engine's INVITE from one branch; `rseq` makes it reliable (Require: 100rel). */
+function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number } = {}): void {
+  const h = invite.headers;
+  const body = o.body ?? '';
+  const lines = [
+    `SIP/2.0 ${status} ${status === 200 ? 'OK' : status === 180 ? 'Ringing' : 'Session Progress'}`,
+    ...h.getAll('Via').map((v) => `Via: ${v}`),
+    `From: ${h.get('From')}`,
+    `To: ${h.get('To')};tag=${tag}`,
+    `Call-ID: ${h.get('Call-ID')}`,
+    `CSeq: ${h.get('CSeq')}`,
+    `Contact: <sip:${tag}@127.0.0.1:${sip.port}>`,
+    ...(o.rseq !== undefined ? ['Require: 100rel', `RSeq: ${o.rseq}`] : []),
+    ...(body ? ['Content-Type: application/sdp'] : []),
+    `Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`,
+  ];
+  sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
+}
+
+/** A final response to a request the engine sent (PRACK, BYE). */
+function reply(sip: RawSip, engine: Engine, req: SipRequest, status = 200): void {
+  const h = req.headers;
+  const lines = [`SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Call/Transaction Does Not Exist'}`, ...h.getAll('Via').map((v) => `Via: ${v}`), `From: ${h.get('From')}`, `To: ${h.get('To')}`, `Call-ID: ${h.get('Call-ID')}`, `CSeq: ${h.get('CSeq')}`, 'Content-Length: 0'];
+  sip.send(`${lines.join('\n')}\n\n`, engine.sipPort!);
+}
+
+const toTag = (r: SipRequest) => /;tag=([^;>\s]+)/.exec(r.headers.get('To') ?? '')?.[1];
+
+/** The branch's reliable 183 with its answer, and the engine's PRACK to it answered `status`. */
+async function early183(sip: RawSip, engine: Engine, invite: SipRequest, tag: string, body: string, prackStatus = 200, rseq = 1): Promise<void> {
+  respond(sip, engine, invite, 183, tag, { body, rseq });
+  const prack = await sip.request((r) => r.method === 'PRACK' && toTag(r) === tag);
+  reply(sip, engine, prack, prackStatus);
+}
+
+/** 20 ms frames through the call's media leg (before the answer too): what each sink got meanwhile. */
+async function sendFrames(call: Call, sinks: Record<string, { pts: number[] }>): Promise<Record<string, number[]>> {
+  const before = Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.length]));
+  const frame = new Int16Array(160);
+  for (let i = 0; i < 5; i++) call.media!.write(frame);
+  await sleep(200);
+  return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
+}
+
+async function placed(o: Parameters<typeof engines.start>[0] = {}): Promise<{ engine: Engine; sip: RawSip; call: Call; invite: SipRequest }> {
+  const engine = await engines.start(o);
+  const sip = await new RawSip().open();
+  closers.push(() => sip.close());
+  const call = await engine.call(`sip:bob@127.0.0.1:${sip.port}`);
+  const invite = await sip.request((r) => r.method === 'INVITE');
+  return { engine, sip, call, invite };
+}
+
+test('183 from A, then 183 from B, then 200 from A without SDP: RTP goes to A, then to B (its codec), then back to A', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  let got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A's early media, PCMU: ${JSON.stringify(got)}`);
+  assert.equal(got.B!.length, 0);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8));
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.B!.length >= 1 && got.B!.every((pt) => pt === 8), `B's early media, PCMA: ${JSON.stringify(got)}`);
+  assert.equal(got.A!.length, 0, 'nothing to A while the call follows B');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A won: its early answer, PCMU: ${JSON.stringify(got)}`);
+  assert.equal(got.B!.length, 0, 'nothing to the losing branch');
+  call.hangup();
+  const bye = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(bye), 'branchA');
+  reply(sip, engine, bye);
+});
+
+test('A and B answered early, A rings again, B wins with a 2xx without SDP: RTP to B from its early answer', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8));
+  // A's 180 (unreliable, no SDP): the call follows A again, and so does the media.
+  respond(sip, engine, invite, 180, 'branchA');
+  await sleep(50);
+  let got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `back to A's early media: ${JSON.stringify(got)}`);
+  assert.equal(got.B!.length, 0);
+  respond(sip, engine, invite, 200, 'branchB');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchB');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.B!.length >= 1 && got.B!.every((pt) => pt === 8), `B won: its early answer, PCMA: ${JSON.stringify(got)}`);
+  assert.equal(got.A!.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('B\'s early dialog ends (481 to its PRACK): RTP goes back to A\'s answer; A\'s 200 with its SDP keeps it there', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), 481);
+  await sleep(50);
+  let got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `B's dialog gone, A's early media: ${JSON.stringify(got)}`);
+  assert.equal(got.B!.length, 0);
+  respond(sip, engine, invite, 200, 'branchA', { body: sdp('a', A.port, 0) });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
+  assert.equal(got.B!.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+/** An SRTP answer (RTP/SAVP, PCMU) picking the offer's crypto line `tag` with a key of the branch's own. */
+const srtpSdp = (branch: string, port: number, tag: 1 | 2) =>
+  `v=0\no=${branch} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/SAVP 0\na=rtpmap:0 PCMU/8000\n` +
+  `a=crypto:${tag} AES_CM_128_HMAC_SHA1_${tag === 1 ? 80 : 32} inline:${randomBytes(30).toString('base64')}\na=sendrecv\n`;
+
+test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its suite (not a hang-up), back to A with A\'s on A\'s 2xx', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
+  const A = await rtpSink();
+  const B = await rtpSink();
+  // PCMU 160 bytes + 12 of header + the auth tag: 10 bytes (…_80) or 4 (…_32).
+  const sizesOf = async () => {
+    const before = { A: A.sizes.length, B: B.sizes.length };
+    await sendFrames(call, { A, B });
+    return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
+  };
+  await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
+  let got = await sizesOf();
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), JSON.stringify(got));
+  await early183(sip, engine, invite, 'branchB', srtpSdp('b', B.port, 2));
+  got = await sizesOf();
+  assert.ok(got.B.length >= 1 && got.B.every((n) => n === 176), `B's suite: ${JSON.stringify(got)}`);
+  assert.equal(got.A.length, 0);
+  assert.ok(!call.isEnded, 'B picking another of our offered lines is no SRTP failure');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sizesOf();
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `back to A's suite: ${JSON.stringify(got)}`);
+  assert.equal(got.B.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('a reliable 183 from B with SDP that is no session description is no answer: RTP stays with A; B\'s next reliable 183 with SDP is its answer', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', 'v=0\nm=video\nnonsense\n');
+  let got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
+  assert.ok(!call.isEnded);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), 200, 2);
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.B!.length >= 1 && got.B!.every((pt) => pt === 8), JSON.stringify(got));
+  assert.equal(got.A!.length, 0);
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.B!.length === 0, JSON.stringify(got));
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
