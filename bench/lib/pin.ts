@@ -1,7 +1,7 @@
 // CPU pinning for bench children (Linux `taskset`): the server under test on one core, its load
 // generators on the others, so a ladder measures the server rather than who the scheduler let run.
 import { execFileSync } from 'node:child_process';
-import { availableParallelism } from 'node:os';
+import { cpus as cpuList } from 'node:os';
 import type { ChildProcess } from 'node:child_process';
 
 export type PinRole = 'server' | 'load';
@@ -12,7 +12,9 @@ export type PinRole = 'server' | 'load';
  * pinned figure that was not pinned would be a false label.
  */
 export function pin(child: ChildProcess, role: PinRole): void {
-  const cpus = availableParallelism();
+  // The box's CPUs, not availableParallelism(): that follows this process's own affinity, and a
+  // pinned server spawning its bot would see one CPU.
+  const cpus = cpuList().length;
   if (cpus < 2) throw new Error('bench pinning needs at least 2 CPUs');
   const list = role === 'server' ? '0' : `1-${cpus - 1}`;
   if (child.pid === undefined) throw new Error('bench child has no pid to pin');
