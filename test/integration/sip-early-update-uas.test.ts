@@ -115,14 +115,20 @@ test('call.update() while ringing: a 491 is retried after the glare delay; a 488
 /** The 200 to the INVITE, if one came (it stays in the peer's inbox for a later `response`). */
 const inviteOk = (c: RawSip) => c.got.find((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
 
+/** A ringing call whose app asks for PCMA by an early UPDATE and answers in the same tick; returns once the UPDATE is out and no 2xx went for `ms`. */
+async function answerDuringUpdate(tag: string, ms = 300) {
+  const ringing = await ringingCall(tag);
+  const done = ringing.call.update({ codecs: ['PCMA'] });
+  done.catch(() => {}); // (each test asserts it; a failing step must not leave it unhandled)
+  ringing.call.answer();
+  const upd = await ringing.c.request((r) => r.method === 'UPDATE');
+  await new Promise((r) => setTimeout(r, ms));
+  assert.equal(inviteOk(ringing.c), undefined, 'no 200 to the INVITE while our UPDATE awaits its answer');
+  return { ...ringing, done, upd };
+}
+
 test('call.answer() while our early UPDATE is out: the 2xx to the INVITE waits for the UPDATE’s 200 and carries the UPDATE’s offer (RFC 3311 §5.1)', async () => {
-  const { c, call, send, reply, respond } = await ringingCall('uupd-held');
-  const done = call.update({ codecs: ['PCMA'] });
-  done.catch(() => {}); // (asserted below; a failing step must not leave it unhandled)
-  call.answer();
-  const upd = await c.request((r) => r.method === 'UPDATE');
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(inviteOk(c), undefined, 'no 200 to the INVITE while our UPDATE awaits its answer');
+  const { c, send, reply, respond, done, upd } = await answerDuringUpdate('uupd-held');
   respond(upd, 200, 'OK', sdp(27994, 3, '8'));
   const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
   assert.equal(ok.body.toString(), upd.body.toString(), 'the 2xx carries the offer the UPDATE agreed');
@@ -133,13 +139,7 @@ test('call.answer() while our early UPDATE is out: the 2xx to the INVITE waits f
 });
 
 test('call.answer() while our early UPDATE is out: after a 488 to the UPDATE the held 2xx carries the SDP agreed before it', async () => {
-  const { c, call, early, send, reply, respond } = await ringingCall('uupd-held-488');
-  const refused = call.update({ codecs: ['PCMA'] });
-  refused.catch(() => {}); // (asserted below)
-  call.answer();
-  const upd = await c.request((r) => r.method === 'UPDATE');
-  await new Promise((r) => setTimeout(r, 300));
-  assert.equal(inviteOk(c), undefined, 'no 200 to the INVITE while our UPDATE awaits its answer');
+  const { c, early, send, reply, respond, done: refused, upd } = await answerDuringUpdate('uupd-held-488');
   respond(upd, 488, 'Not Acceptable Here');
   await assert.rejects(refused, (err: unknown) => err instanceof CallUpdateError && err.status === 488);
   const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
@@ -150,13 +150,7 @@ test('call.answer() while our early UPDATE is out: after a 488 to the UPDATE the
 });
 
 test('call.answer() while our early UPDATE is out: a 491 takes the offer off the wire, so the held 2xx goes then with the earlier SDP and the retried UPDATE follows in the confirmed dialog', async () => {
-  const { c, call, early, send, reply, respond } = await ringingCall('uupd-held-491');
-  const done = call.update({ codecs: ['PCMA'] });
-  done.catch(() => {}); // (asserted below)
-  call.answer();
-  const first = await c.request((r) => r.method === 'UPDATE');
-  await new Promise((r) => setTimeout(r, 200));
-  assert.equal(inviteOk(c), undefined, 'no 200 to the INVITE while our UPDATE awaits its answer');
+  const { c, early, send, reply, respond, done, upd: first } = await answerDuringUpdate('uupd-held-491', 200);
   respond(first, 491, 'Request Pending');
   const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
   assert.equal(ok.body.toString(), early.body.toString(), 'the 2xx carries the answer of our 183');
