@@ -157,9 +157,9 @@ test('B\'s early dialog ends (481 to its PRACK): RTP goes back to A\'s answer; A
   reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
 });
 
-/** An SRTP answer (RTP/SAVP, PCMU) picking the offer's crypto line `tag` with a key of the branch's own. */
-const srtpSdp = (branch: string, port: number, tag: 1 | 2) =>
-  `v=0\no=${branch} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/SAVP 0\na=rtpmap:0 PCMU/8000\n` +
+/** An SRTP answer (PCMU; RTP/SAVP, or RTP/AVP to a best-effort offer) picking the offer's crypto line `tag` with a key of the branch's own. */
+const srtpSdp = (branch: string, port: number, tag: 1 | 2, profile = 'RTP/SAVP') =>
+  `v=0\no=${branch} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} ${profile} 0\na=rtpmap:0 PCMU/8000\n` +
   `a=crypto:${tag} AES_CM_128_HMAC_SHA1_${tag === 1 ? 80 : 32} inline:${randomBytes(30).toString('base64')}\na=sendrecv\n`;
 
 test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its suite (not a hang-up), back to A with A\'s on A\'s 2xx', { timeout: 20_000 }, async () => {
@@ -185,6 +185,35 @@ test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its s
   await waitFor(() => call.isActive, 'answered');
   got = await sizesOf();
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `back to A's suite: ${JSON.stringify(got)}`);
+  assert.equal(got.B.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('SRTP optional: A answers with a key, B in the clear: plain RTP to B (not stuck on A), SRTP to A again on A\'s 2xx without SDP', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed({ sip: { srtp: 'optional' } });
+  assert.match(invite.body.toString(), /^m=audio \d+ RTP\/AVP /m, 'a best-effort offer: RTP/AVP with a=crypto');
+  const A = await rtpSink();
+  const B = await rtpSink();
+  // PCMU 160 bytes + 12 of header, + 10 of auth tag under AES_CM_128_HMAC_SHA1_80.
+  const sizesOf = async () => {
+    const before = { A: A.sizes.length, B: B.sizes.length };
+    await sendFrames(call, { A, B });
+    return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
+  };
+  await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1, 'RTP/AVP'));
+  let got = await sizesOf();
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `A's SRTP: ${JSON.stringify(got)}`);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
+  got = await sizesOf();
+  assert.ok(got.B.length >= 1 && got.B.every((n) => n === 172), `B's plain RTP: ${JSON.stringify(got)}`);
+  assert.equal(got.A.length, 0, 'nothing to A while the call follows B');
+  assert.ok(!call.isEnded);
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sizesOf();
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `A won: SRTP again: ${JSON.stringify(got)}`);
   assert.equal(got.B.length, 0);
   call.hangup();
   reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
