@@ -111,19 +111,18 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { 
   const offered = o.branch ? inviteCrypto(leg) : leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
   const pick = r.crypto.find((c) => offered.some((x) => x.tag === c.tag && x.suite === c.suite));
   const ours = pick && offered.find((x) => x.tag === pick.tag)!;
-  const wasSecure = leg.sdp?.srtp !== undefined;
-  if (!pick && o.branch && wasSecure && srtpMode(ua) !== 'required' && !r.secure) {
-    // The RTP session cannot go back to plain RTP: that branch's early media is not played.
-    leg.log.warn('a forked branch answered in plain RTP after another agreed SRTP: media stays');
-    return;
-  }
+  // Another branch of a forked INVITE answering in the clear, where SRTP is only optional: media
+  // follows it in plain RTP; a return to an SRTP branch picks its keys again from our offer.
+  const toPlain = !pick && o.branch === true && srtpMode(ua) === 'optional' && !r.secure;
+  if (toPlain && leg.sdp?.srtp) leg.rtp?.setSrtp(null);
+  const wasSecure = !toPlain && leg.sdp?.srtp !== undefined;
   if (!pick && (srtpMode(ua) === 'required' || r.secure || wasSecure)) {
     // No media goes out in the clear: the remote is not set, and the call ends once answered.
     leg.log.warn({ mode: srtpMode(ua), profile: r.secure ? 'RTP/SAVP' : 'RTP/AVP' }, 'SDP answer without an acceptable a=crypto: hanging up');
     queueMicrotask(() => leg.call?.hangup('SRTP not negotiated'));
     return;
   }
-  const srtp = leg.sdp?.srtp;
+  const srtp = toPlain ? undefined : leg.sdp?.srtp;
   leg.sdp = { codec: codec.name as AudioCodec, telephoneEventPt: r.telephoneEventPt, remote: { address: r.address, port: r.port }, ...(srtp ? { srtp } : {}) };
   leg.rtp?.setCodec(codec.name as AudioCodec, r.telephoneEventPt ?? null);
   if (pick && ours) {
