@@ -5,6 +5,7 @@ import {
   SrtpContext, deriveSessionKey, estimateRoc, formatSdesKey, parseSdesKey,
   SRTP_AUTH_FAILED, SRTP_REPLAYED, SRTP_MALFORMED,
 } from '../../src/media/rtp/srtp.js';
+import { SrtpPair, type SrtpKeys } from '../../src/media/rtp/srtp-pair.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
@@ -187,6 +188,36 @@ describe('SRTP receive checks', () => {
     assert.ok(rx.unprotectRtp(Buffer.from(a2)) > 0);
     assert.equal(rx.unprotectRtp(Buffer.from(b1)), SRTP_REPLAYED, 'B replayed after A');
     assert.equal(rx.unprotectRtp(Buffer.from(a2)), SRTP_REPLAYED, 'A replayed right after itself');
+  });
+});
+
+describe('SRTP contexts across key changes (SrtpPair)', () => {
+  const suite = 'AES_CM_128_HMAC_SHA1_80' as const;
+  const A: SrtpKeys = { suite, localKey: KEY, remoteKey: Buffer.alloc(30, 3) };
+  const B: SrtpKeys = { suite, localKey: Buffer.alloc(30, 5), remoteKey: Buffer.alloc(30, 9) };
+  const sendOn = (pair: SrtpPair, seq: number) => send(pair.tx, seq);
+
+  it('back on a branch\'s keys (A → B → plain → A), A\'s contexts come back: our ROC goes on past a wrap', () => {
+    const peerA = new SrtpContext(suite, KEY); // branch A decrypting what we send under A's keys
+    const pairA = new SrtpPair(A);
+    for (const seq of [65534, 65535, 0]) assert.ok(peerA.unprotectRtp(sendOn(pairA, seq)) > 0, `seq ${seq}`);
+    let before = SrtpPair.retire(pairA, []);
+    const pairB = new SrtpPair(B, before);
+    assert.notEqual(pairB.tx, pairA.tx);
+    before = SrtpPair.retire(null, SrtpPair.retire(pairB, before)); // B, then plain RTP (setSrtp(null))
+    const again = new SrtpPair(A, before);
+    assert.equal(again.tx, pairA.tx);
+    assert.equal(again.rx, pairA.rx);
+    assert.ok(peerA.unprotectRtp(sendOn(again, 1)) > 0, 'ROC 1 after the wrap, as A expects');
+    // What a fresh context would send: ROC 0 at seq 2, which A reads as ROC 1 and rejects.
+    assert.ok(peerA.unprotectRtp(sendOn(new SrtpPair(A), 2)) < 0);
+  });
+
+  it('keeps the latest few pairs, each once', () => {
+    const pairs = Array.from({ length: 6 }, (_, i) => new SrtpPair({ suite, localKey: Buffer.alloc(30, i), remoteKey: Buffer.alloc(30, 100 + i) }));
+    let before: SrtpPair[] = [];
+    for (const p of [...pairs, pairs[5]!]) before = SrtpPair.retire(p, before);
+    assert.deepEqual(before, [pairs[5], pairs[4], pairs[3], pairs[2]]);
   });
 });
 

@@ -98,6 +98,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   /** SRTP (setSrtp()): our key protects what we send, the peer's what we receive. */
   private srtp: SrtpPair | null = null;
+  /** Pairs setSrtp() replaced, latest first: keys used again take their contexts back (SrtpPair). */
+  private srtpBefore: SrtpPair[] = [];
 
   private housekeeping: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;
@@ -192,10 +194,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   /**
    * SRTP from now on (RFC 3711, keys from SDES): `localKey` protects RTP/RTCP we send,
    * `remoteKey` authenticates and decrypts what we receive; plain RTP is then dropped. null turns
-   * SRTP off. Repeated keys keep their context (ROC, replay window).
+   * SRTP off. Keys used before on this session keep their context (ROC, replay window).
    */
   setSrtp(keys: SrtpKeys | null): void {
-    this.srtp = keys ? new SrtpPair(keys, this.srtp ?? undefined) : null;
+    this.srtpBefore = SrtpPair.retire(this.srtp, this.srtpBefore);
+    this.srtp = keys ? new SrtpPair(keys, this.srtpBefore) : null;
   }
 
   /** The SRTP suite in use, or null for plain RTP. */

@@ -10,6 +10,9 @@ export interface SrtpKeys {
   remoteKey: Uint8Array;
 }
 
+/** Earlier pairs an RTP session keeps for keys that may come back. */
+const PAIRS_KEPT = 4;
+
 export class SrtpPair {
   readonly tx: SrtpContext;
   readonly rx: SrtpContext;
@@ -21,21 +24,28 @@ export class SrtpPair {
   private readonly rxKey: Buffer;
 
   /**
-   * `prev`: the pair these keys replace. A side whose suite and key are unchanged keeps its
-   * context (a re-INVITE repeating a key keeps ROC and replay state); a new key starts afresh.
+   * `prev`: the pairs these keys replace, latest first. A side whose suite and key one of them had
+   * keeps that context (a re-INVITE repeating a key, or a forked call returning to a branch's keys,
+   * keeps ROC and replay state: a fresh context would restart the ROC, and once the sequence
+   * numbers had wrapped, repeat packet indices under the same key); a new key starts afresh.
    */
-  constructor(keys: SrtpKeys, prev?: SrtpPair) {
+  constructor(keys: SrtpKeys, prev: readonly SrtpPair[] = []) {
     this.txKey = Buffer.from(keys.localKey);
     this.rxKey = Buffer.from(keys.remoteKey);
-    const same = (ctx: SrtpContext | undefined, old: Buffer | undefined, key: Buffer): boolean =>
-      ctx !== undefined && ctx.suite === keys.suite && old !== undefined && old.equals(key);
-    this.tx = prev && same(prev.tx, prev.txKey, this.txKey) ? prev.tx : new SrtpContext(keys.suite, this.txKey);
-    this.rx = prev && same(prev.rx, prev.rxKey, this.rxKey) ? prev.rx : new SrtpContext(keys.suite, this.rxKey);
-    if (prev && this.rx === prev.rx) {
-      this.authFailed = prev.authFailed;
-      this.replayed = prev.replayed;
-      this.malformed = prev.malformed;
+    const fits = (ctx: SrtpContext, old: Buffer, key: Buffer): boolean => ctx.suite === keys.suite && old.equals(key);
+    this.tx = prev.find((p) => fits(p.tx, p.txKey, this.txKey))?.tx ?? new SrtpContext(keys.suite, this.txKey);
+    const rxFrom = prev.find((p) => fits(p.rx, p.rxKey, this.rxKey));
+    this.rx = rxFrom?.rx ?? new SrtpContext(keys.suite, this.rxKey);
+    if (rxFrom) {
+      this.authFailed = rxFrom.authFailed;
+      this.replayed = rxFrom.replayed;
+      this.malformed = rxFrom.malformed;
     }
+  }
+
+  /** The pairs to keep after `current` is replaced, latest first (a few: a forked call's branches). */
+  static retire(current: SrtpPair | null, before: readonly SrtpPair[]): SrtpPair[] {
+    return current ? [current, ...before.filter((p) => p !== current)].slice(0, PAIRS_KEPT) : [...before];
   }
 
   get suite(): SrtpSuite {
