@@ -127,8 +127,9 @@ async function answerDuringUpdate(tag: string, ms = 300) {
   return { ...ringing, done, upd };
 }
 
-test('call.answer() while our early UPDATE is out: the 2xx to the INVITE waits for the UPDATE’s 200 and carries the UPDATE’s offer (RFC 3311 §5.1)', async () => {
-  const { c, send, reply, respond, done, upd } = await answerDuringUpdate('uupd-held');
+/** Our held UPDATE gets its 200 (PCMA): the 2xx to the INVITE goes then, with the UPDATE's offer; the call is ACKed and ended. */
+async function agreedThenAnswered(h: Pick<Awaited<ReturnType<typeof answerDuringUpdate>>, 'c' | 'send' | 'reply' | 'respond' | 'done' | 'upd'>): Promise<void> {
+  const { c, send, reply, respond, done, upd } = h;
   respond(upd, 200, 'OK', sdp(27994, 3, '8'));
   const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
   assert.equal(ok.body.toString(), upd.body.toString(), 'the 2xx carries the offer the UPDATE agreed');
@@ -136,6 +137,10 @@ test('call.answer() while our early UPDATE is out: the 2xx to the INVITE waits f
   send('ACK', 1, ok.headers.get('To')!);
   send('BYE', 5, ok.headers.get('To')!);
   assert.equal((await reply(5, 'BYE')).status, 200);
+}
+
+test('call.answer() while our early UPDATE is out: the 2xx to the INVITE waits for the UPDATE’s 200 and carries the UPDATE’s offer (RFC 3311 §5.1)', async () => {
+  await agreedThenAnswered(await answerDuringUpdate('uupd-held'));
 });
 
 test('call.answer() while our early UPDATE is out: after a 488 to the UPDATE the held 2xx carries the SDP agreed before it', async () => {
@@ -198,11 +203,5 @@ test('call.answer() held for a PRACK, then call.update(): the PRACK releases the
   assert.equal((await reply(4, 'PRACK')).status, 200);
   await new Promise((r) => setTimeout(r, 300));
   assert.equal(inviteOk(c), undefined, 'the PRACK came, but our UPDATE still awaits its answer: no 200 to the INVITE');
-  respond(upd, 200, 'OK', sdp(27994, 3, '8'));
-  const ok = await c.response((x) => x.status === 200 && x.headers.get('CSeq') === '1 INVITE');
-  assert.equal(ok.body.toString(), upd.body.toString(), 'the 2xx carries the offer the UPDATE agreed');
-  assert.equal((await done).codec, 'PCMA');
-  send('ACK', 1, ok.headers.get('To')!);
-  send('BYE', 5, ok.headers.get('To')!);
-  assert.equal((await reply(5, 'BYE')).status, 200);
+  await agreedThenAnswered({ c, send, reply, respond, done, upd });
 });

@@ -82,6 +82,14 @@ async function sendFrames(call: Call, sinks: Record<string, { pts: number[] }>):
   return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
 }
 
+/** The sizes of the RTP packets each sink got while sendFrames ran (SRTP adds the auth tag). */
+async function sizesAt(call: Call, sinks: { A: { pts: number[]; sizes: number[] }; B: { pts: number[]; sizes: number[] } }): Promise<{ A: number[]; B: number[] }> {
+  const { A, B } = sinks;
+  const before = { A: A.sizes.length, B: B.sizes.length };
+  await sendFrames(call, sinks);
+  return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
+}
+
 async function placed(o: Parameters<typeof engines.start>[0] = {}): Promise<{ engine: Engine; sip: RawSip; call: Call; invite: SipRequest }> {
   const engine = await engines.start(o);
   const sip = await new RawSip().open();
@@ -167,11 +175,7 @@ test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its s
   const A = await rtpSink();
   const B = await rtpSink();
   // PCMU 160 bytes + 12 of header + the auth tag: 10 bytes (…_80) or 4 (…_32).
-  const sizesOf = async () => {
-    const before = { A: A.sizes.length, B: B.sizes.length };
-    await sendFrames(call, { A, B });
-    return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
-  };
+  const sizesOf = () => sizesAt(call, { A, B });
   await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
   let got = await sizesOf();
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), JSON.stringify(got));
@@ -196,11 +200,7 @@ test('SRTP optional: A answers with a key, B in the clear: plain RTP to B (not s
   const A = await rtpSink();
   const B = await rtpSink();
   // PCMU 160 bytes + 12 of header, + 10 of auth tag under AES_CM_128_HMAC_SHA1_80.
-  const sizesOf = async () => {
-    const before = { A: A.sizes.length, B: B.sizes.length };
-    await sendFrames(call, { A, B });
-    return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
-  };
+  const sizesOf = () => sizesAt(call, { A, B });
   await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1, 'RTP/AVP'));
   let got = await sizesOf();
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `A's SRTP: ${JSON.stringify(got)}`);
