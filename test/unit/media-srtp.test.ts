@@ -215,7 +215,7 @@ describe('SRTP contexts across key changes (SrtpPair)', () => {
 
   it('keeps the latest few pairs, each once', () => {
     const pairs = Array.from({ length: 6 }, (_, i) => new SrtpPair({ suite, localKey: Buffer.alloc(30, i), remoteKey: Buffer.alloc(30, 100 + i) }));
-    let before: SrtpPair[] = [];
+    let before: readonly SrtpPair[] = [];
     for (const p of [...pairs, pairs[5]!]) before = SrtpPair.retire(p, before);
     assert.deepEqual(before, [pairs[5], pairs[4], pairs[3], pairs[2]]);
   });

@@ -99,7 +99,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   /** SRTP (setSrtp()): our key protects what we send, the peer's what we receive. */
   private srtp: SrtpPair | null = null;
   /** Pairs setSrtp() replaced, latest first: keys used again take their contexts back (SrtpPair). */
-  private srtpBefore: SrtpPair[] = [];
+  private srtpBefore: readonly SrtpPair[] = [];
 
   private housekeeping: NodeJS.Timeout | null = null;
   private closing: Promise<void> | null = null;

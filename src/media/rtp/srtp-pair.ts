@@ -44,8 +44,8 @@ export class SrtpPair {
   }
 
   /** The pairs to keep after `current` is replaced, latest first (a few: a forked call's branches). */
-  static retire(current: SrtpPair | null, before: readonly SrtpPair[]): SrtpPair[] {
-    return current ? [current, ...before.filter((p) => p !== current)].slice(0, PAIRS_KEPT) : [...before];
+  static retire(current: SrtpPair | null, before: readonly SrtpPair[]): readonly SrtpPair[] {
+    return current ? [current, ...before.filter((p) => p !== current)].slice(0, PAIRS_KEPT) : before;
   }
 
   get suite(): SrtpSuite {
