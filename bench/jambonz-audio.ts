@@ -12,12 +12,12 @@
 //
 // Roles, one file (the server under test has its own process, so the load does not share its
 // event loop):
-//   orchestrator (default)   forks the servers and the load generator, runs the ladders, prints tables
+//   orchestrator (default)   forks the servers and a load generator per server, runs the ladders, prints tables
 //   --role=server --kind=K   K = bare | callchart
 //   --role=load              the load generator (raw RFC 6455 client)
 //
-// Ladders: bare 200, 300 … 1000 (steps of 100); callchart starts at 90 % of bare's highest passing step,
-// so the target is resolved at that exact point (see relativeLadder).
+// Ladders: bare 200, 300 … 1400; at each step callchart runs 90 % of bare's count (the target's point), the two
+// interleaved step by step (see runLadders).
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
 // JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
@@ -31,7 +31,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { printTable, progress, type Cell } from './table.js';
-import { serveRpc, forkRpc } from './lib/rpc.js';
+import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { HeapSampler } from './lib/heap-sampler.js';
@@ -48,18 +48,6 @@ const FIXED_LADDER = process.env.JAMBONZ_AUDIO_LADDER?.split(',').map(Number);
 /** The bare server's ladder: steps of 100, so its level is known to ~100 sessions. */
 const BARE_LADDER = FIXED_LADDER ?? [200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400];
 const round10 = (x: number) => Math.max(10, Math.round(x / 10) * 10);
-/**
- * callchart's ladder is placed on the bare server's result b (unless JAMBONZ_AUDIO_LADDER fixes
- * both): 90 % of b first, so the target is resolved exactly, then b and up; if 90 % fails, down
- * in 10 % steps to report where callchart does pass.
- */
-function relativeLadder(b: number): { up: number[]; down: number[] } {
-  if (FIXED_LADDER || b <= 0) return { up: FIXED_LADDER ?? BARE_LADDER, down: [] };
-  return {
-    up: [...new Set([0.9, 1, 1.1, 1.2, 1.35, 1.5].map((f) => round10(f * b)))],
-    down: [...new Set([0.8, 0.7, 0.6, 0.5, 0.4, 0.3].map((f) => round10(f * b)))],
-  };
-}
 /**
  * Wall-clock allowance per server for its ladder (the whole bench stays around 2 min with the
  * default window); longer windows (30 s for figures one claims) get proportionally more.
@@ -348,127 +336,153 @@ interface LadderResult {
   gc: GcStep[];
 }
 
-async function ladder(kind: Kind, steps: number[], below: number[] = []): Promise<LadderResult> {
+/** One server and its load generator, alive for the whole run. */
+interface Side extends LadderResult {
+  server: RpcChild;
+  load: RpcChild;
+  out: boolean;
+  retries: number;
+  spentMs: number;
+}
+
+async function openSide(kind: Kind): Promise<Side> {
   const server = forkRpc(thisFile, ['--role=server', `--kind=${kind}`], { cwd: root, nodeArgs: SERVER_NODE_ARGS });
   const load = forkRpc(thisFile, ['--role=load'], { cwd: root });
-  const rows: Cell[][] = [];
-  const gcSteps: GcStep[] = [];
-  let best = 0;
-  let bestP99 = NaN;
-  let stoppedBy = 'end of ladder';
+  const { port } = await server.ready;
+  await load.ready;
+  await load.call('init', { port });
+  return { kind, server, load, best: 0, bestP99: NaN, rows: [], stoppedBy: 'end of ladder', gc: [], out: false, retries: 0, spentMs: 0 };
+}
+
+/**
+ * One step of n sessions on one server. A failure is measured twice: once more whenever the box
+ * was contended, and once anyway (a burst of other work shorter than the window hides in the
+ * window's average). True when the step passed.
+ */
+async function runStep(side: Side, n: number): Promise<boolean> {
+  const { kind, server, load } = side;
+  const s0 = performance.now();
+  for (let retried = false; ; retried = true) {
+    const grown = await load.call<{ connected: number; failures: number; rampMs: number }>('prepare', { n }, 120_000);
+    // Every session must be live at the server (callchart: one stream actor each) before measuring.
+    const deadline = performance.now() + 5000;
+    let liveN = await server.call<number>('live');
+    while (liveN < n && performance.now() < deadline) {
+      await sleep(50);
+      liveN = await server.call<number>('live');
+    }
+    await server.call('measure', { on: true });
+    const b0 = readCpuTicks();
+    const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
+    const m = await load.call<{ sent: number; dropped: number; genLagMax: number; cpuPct: number }>('measure', undefined, WINDOW_MS + 30_000);
+    const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
+    const b1 = readCpuTicks();
+    // Frames of the window still in flight get a moment to arrive before counting.
+    await sleep(300);
+    await server.call('measure', { on: false });
+    const st = await server.call<{ received: number; p50: number; p99: number; max: number }>('stats');
+    const gc = await server.call<{ window: GcWindow | undefined; frames: number }>('gc');
+    await load.call('closeAll');
+    const gone = performance.now() + 5000;
+    while ((await server.call<number>('live')) > 0 && performance.now() < gone) await sleep(50);
+    await server.call('cleanup');
+    const serverCpu = ((c1.cpu.user - c0.cpu.user + c1.cpu.system - c0.cpu.system) / 1000 / (c1.at - c0.at)) * 100;
+    const other = busyCores(b0, b1) - (serverCpu + m.cpuPct) / 100;
+    const lost = Math.max(0, m.sent - st.received);
+    const reasons: string[] = [];
+    if (!(st.p99 <= P99_LIMIT_MS)) reasons.push('p99');
+    if (lost > 0) reasons.push('loss');
+    if (m.dropped > 0 || grown.failures > 0 || liveN < n) reasons.push('sessions');
+    const pass = reasons.length === 0;
+    const retry = !pass && side.retries < MAX_RETRIES && (other > CONTENDED_CORES || !retried);
+    if (!retry) side.gc.push({ server: kind, load: n, frames: gc.frames, window: gc.window });
+    const perFrame = st.received > 0 ? ((serverCpu / 100) * 1e6) / (st.received / (WINDOW_MS / 1000)) : NaN;
+    side.rows.push([
+      n,
+      st.p50,
+      st.p99,
+      st.max,
+      lost,
+      Math.round(st.received / (WINDOW_MS / 1000)),
+      `${serverCpu.toFixed(0)} %`,
+      Number.isNaN(perFrame) ? '-' : perFrame,
+      Number.isNaN(other) ? '?' : Math.max(0, other),
+      ...gcCells(gc.window, gc.frames),
+      pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
+    ]);
+    progress(
+      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame), ` +
+        `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}` +
+        (gc.window ? `; ${gcLine(gc.window, gc.frames)}` : ''),
+    );
+    if (retry) {
+      side.retries++;
+      await waitQuiet(CONTENDED_CORES, 10_000);
+      continue;
+    }
+    side.spentMs += performance.now() - s0;
+    if (pass) {
+      side.best = Math.max(side.best, n);
+      if (side.best === n) side.bestP99 = st.p99;
+    }
+    await sleep(300);
+    return pass;
+  }
+}
+
+/**
+ * The servers' ladders, interleaved: at each step of bare's ladder b, bare runs b sessions and
+ * callchart 90 % of b (the target's point), the order alternating from step to step; a server
+ * that fails a step stops there, the other goes on. This box slows down over a long run, so ladders
+ * run one after the other would hand the later server a slower box. If callchart fails its first
+ * step it goes down in 10 % steps to report where it does pass. JAMBONZ_AUDIO_LADDER fixes one
+ * ladder for every server.
+ */
+async function runLadders(kinds: Kind[]): Promise<{ results: LadderResult[]; ladders: string[] }> {
+  const relative = !FIXED_LADDER && kinds.includes('bare');
+  const stepFor = (kind: Kind, b: number) => (relative && kind !== 'bare' ? round10(0.9 * b) : b);
+  const sides: Side[] = [];
   try {
-    const { port } = await server.ready;
-    await load.ready;
-    await load.call('init', { port });
-    const start = performance.now();
-    let retries = 0;
-    let descending = false;
-    let retriedStep = -1;
-    for (let i = 0; i < steps.length; i++) {
-      const n = steps[i]!;
-      if (performance.now() - start > LADDER_BUDGET_MS) {
-        stoppedBy = `time budget (${LADDER_BUDGET_MS / 1000} s)`;
-        break;
-      }
-      const grown = await load.call<{ connected: number; failures: number; rampMs: number }>('prepare', { n }, 120_000);
-      // Every session must be live at the server (callchart: one stream actor each) before measuring.
-      const deadline = performance.now() + 5000;
-      let liveN = await server.call<number>('live');
-      while (liveN < n && performance.now() < deadline) {
-        await sleep(50);
-        liveN = await server.call<number>('live');
-      }
-      await server.call('measure', { on: true });
-      const b0 = readCpuTicks();
-      const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
-      const m = await load.call<{ sent: number; dropped: number; genLagMax: number; cpuPct: number }>('measure', undefined, WINDOW_MS + 30_000);
-      const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
-      const b1 = readCpuTicks();
-      // Frames of the window still in flight get a moment to arrive before counting.
-      await sleep(300);
-      await server.call('measure', { on: false });
-      const st = await server.call<{ received: number; p50: number; p99: number; max: number }>('stats');
-      const gc = await server.call<{ window: GcWindow | undefined; frames: number }>('gc');
-      await load.call('closeAll');
-      const gone = performance.now() + 5000;
-      while ((await server.call<number>('live')) > 0 && performance.now() < gone) await sleep(50);
-      await server.call('cleanup');
-      const serverCpu = ((c1.cpu.user - c0.cpu.user + c1.cpu.system - c0.cpu.system) / 1000 / (c1.at - c0.at)) * 100;
-      const other = busyCores(b0, b1) - (serverCpu + m.cpuPct) / 100;
-      const lost = Math.max(0, m.sent - st.received);
-      const reasons: string[] = [];
-      if (!(st.p99 <= P99_LIMIT_MS)) reasons.push('p99');
-      if (lost > 0) reasons.push('loss');
-      if (m.dropped > 0 || grown.failures > 0 || liveN < n) reasons.push('sessions');
-      const pass = reasons.length === 0;
-      // A failure is measured twice: once more whenever the box was contended, and once anyway
-      // (a burst of other work shorter than the window hides in the window's average).
-      const retry = !pass && retries < MAX_RETRIES && (other > CONTENDED_CORES || retriedStep !== n);
-      if (retry) retriedStep = n;
-      else gcSteps.push({ server: kind, load: n, frames: gc.frames, window: gc.window });
-      rows.push([
-        n,
-        st.p50,
-        st.p99,
-        st.max,
-        lost,
-        Math.round(st.received / (WINDOW_MS / 1000)),
-        `${serverCpu.toFixed(0)} %`,
-        st.received > 0 ? (serverCpu / 100) * 1e6 / (st.received / (WINDOW_MS / 1000)) : '-',
-        Number.isNaN(other) ? '?' : Math.max(0, other),
-        ...gcCells(gc.window, gc.frames),
-        pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
-      ]);
-      progress(
-        `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${((serverCpu / 100) * 1e6 / Math.max(1, st.received / (WINDOW_MS / 1000))).toFixed(2)} µs/frame), ` +
-          `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}` +
-          (gc.window ? `; ${gcLine(gc.window, gc.frames)}` : ''),
-      );
-      if (retry) {
-        retries++;
-        i--;
-        await waitQuiet(CONTENDED_CORES, 10_000);
-        continue;
-      }
-      if (!pass) {
-        if (best === 0 && !descending && below.length) {
-          // The first step failed: look for the level that passes below it.
-          descending = true;
-          steps = below;
-          i = -1;
-          retries = 0;
-          stoppedBy = `first failing step (${n}), then down`;
+    for (const kind of kinds) sides.push(await openSide(kind));
+    for (let i = 0; i < BARE_LADDER.length; i++) {
+      const b = BARE_LADDER[i]!;
+      for (const side of i % 2 === 0 ? sides : [...sides].reverse()) {
+        if (side.out) continue;
+        if (side.spentMs > LADDER_BUDGET_MS) {
+          side.out = true;
+          side.stoppedBy = `time budget (${LADDER_BUDGET_MS / 1000} s)`;
           continue;
         }
-        if (!descending) stoppedBy = `first failing step (${n})`;
-        if (!descending || best > 0) break;
-        continue;
+        const n = stepFor(side.kind, b);
+        if (await runStep(side, n)) continue;
+        side.out = true;
+        side.stoppedBy = `first failing step (${n})`;
+        if (side.best === 0 && relative && side.kind !== 'bare') {
+          for (const f of [0.8, 0.7, 0.6, 0.5, 0.4, 0.3]) {
+            const down = round10((f * n) / 0.9);
+            if (down >= n) continue;
+            if (await runStep(side, down)) {
+              side.stoppedBy += `, then down to the first passing step (${down})`;
+              break;
+            }
+          }
+        }
       }
-      best = n;
-      bestP99 = st.p99;
-      if (descending) {
-        stoppedBy += ` to the first passing step (${n})`;
-        break;
-      }
-      await sleep(300);
+      if (sides.every((s) => s.out)) break;
     }
+    const ladders = sides.map((s) => `${s.kind}: ${BARE_LADDER.map((b) => stepFor(s.kind, b)).join(', ')}`);
+    return { results: sides.map(({ kind, best, bestP99, rows, stoppedBy, gc }) => ({ kind, best, bestP99, rows, stoppedBy, gc })), ladders };
   } finally {
-    await load.stop();
-    await server.stop();
+    for (const s of sides) {
+      await s.load.stop();
+      await s.server.stop();
+    }
   }
-  return { kind, best, bestP99, rows, stoppedBy, gc: gcSteps };
 }
 
 async function orchestrate(): Promise<void> {
   const t0 = performance.now();
-  const results: LadderResult[] = [];
-  const ladders: string[] = [];
-  for (const kind of KINDS) {
-    const bareBest = results.find((r) => r.kind === 'bare')?.best ?? 0;
-    const { up, down } = kind === 'callchart' ? relativeLadder(bareBest) : { up: BARE_LADDER, down: [] };
-    ladders.push(`${kind}: ${up.join(', ')}${down.length ? ` (then ${down.join(', ')} if the first fails)` : ''}`);
-    results.push(await ladder(kind, up, down));
-  }
+  const { results, ladders } = await runLadders(KINDS);
   for (const r of results) {
     printTable(
       `jambonz-audio: ${r.kind === 'bare' ? 'bare ws server (counts frames)' : 'callchart engine.jambonz.audio (actor per stream, app listener, WAV per stream)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per session, ${WINDOW_MS / 1000} s window`,
