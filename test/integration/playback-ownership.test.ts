@@ -263,3 +263,65 @@ describe('playback connection registrations (authentication off)', () => {
     }
   });
 });
+
+describe('playback caps per principal (authentication on)', () => {
+  test('one principal cannot take every session, zone, registration or the playlist store: the others still can', async () => {
+    const srv = await start({
+      limits: { sessions: 10, audioZones: 10, connections: 10, storedPlaylistSize: 1000, sessionsPerPrincipal: 2, audioZonesPerPrincipal: 1, connectionsPerPrincipal: 1, storedPlaylistSizePerPrincipal: 100 },
+    });
+    try {
+      const mallory = await Client.open(srv.port, 'mallory');
+      const alice = await Client.open(srv.port, 'alice');
+      const create = (name: string, tracks: number[] = []) => ({ type: 'CREATE_SESSION', payload: { name, playlist: { tracks } } });
+      for (const name of ['m1', 'm2']) assert.equal(errorOf(await mallory.request(create(name))), undefined, name);
+      assert.deepEqual(errorOf(await mallory.request(create('m3'))), {
+        code: 'LIMIT_EXCEEDED',
+        reason: 'too many sessions for one principal: limit of 2 reached',
+        request: 'CREATE_SESSION',
+      });
+      assert.equal(errorOf(await alice.request(create('a1'))), undefined, 'alice still creates hers');
+      assert.deepEqual((await alice.sessions()).map((s) => s.name), ['a1']);
+
+      // A playlist over the principal's share of the store, though the store has room.
+      const big = Array.from({ length: 40 }, (_, i) => i + 1);
+      assert.equal(errorOf(await mallory.request({ type: 'DELETE_SESSION', payload: { sessionId: 2 } })), undefined);
+      assert.deepEqual(errorOf(await mallory.request(create('huge', big))), {
+        code: 'LIMIT_EXCEEDED',
+        reason: "this principal's stored playlists are over their size limit",
+        request: 'CREATE_SESSION',
+      });
+      assert.deepEqual(errorOf(await mallory.request(update(1, { playlist: { sessionPlaylistId: 1, tracks: big.map((trackId) => ({ trackId })) } }))), {
+        code: 'LIMIT_EXCEEDED',
+        reason: "this principal's stored playlists are over their size limit",
+        request: 'UPDATE_SESSION',
+      });
+      assert.equal(errorOf(await alice.request(create('a2', big.slice(0, 10)))), undefined);
+
+      assert.equal(errorOf(await mallory.request({ type: 'CREATE_AUDIO_ZONE', payload: { name: 'mz1' } })), undefined);
+      assert.deepEqual(errorOf(await mallory.request({ type: 'CREATE_AUDIO_ZONE', payload: { name: 'mz2' } })), {
+        code: 'LIMIT_EXCEEDED',
+        reason: 'too many audio zones for one principal: limit of 1 reached',
+        request: 'CREATE_AUDIO_ZONE',
+      });
+      assert.equal(errorOf(await alice.request({ type: 'CREATE_AUDIO_ZONE', payload: { name: 'az1' } })), undefined);
+
+      const register = (connectionId: string) => ({ type: 'REGISTER_CONNECTION', payload: { connectionId, name: connectionId, players: [] } });
+      assert.equal(errorOf(await mallory.request(register('mc1'))), undefined);
+      // The same socket registering again under its own id is an update, not a new one.
+      assert.equal(errorOf(await mallory.request(register('mc1'))), undefined);
+      const mallory2 = await Client.open(srv.port, 'mallory');
+      assert.deepEqual(errorOf(await mallory2.request(register('mc2'))), {
+        code: 'LIMIT_EXCEEDED',
+        reason: 'too many connections for one principal: limit of 1 reached',
+        request: 'REGISTER_CONNECTION',
+      });
+      assert.equal(errorOf(await alice.request(register('ac1'))), undefined);
+      // A principal's registration without a live socket makes room for its next one.
+      await mallory.close();
+      assert.equal(errorOf(await mallory2.request(register('mc2'))), undefined, 'mc1 is forgotten once its socket is gone');
+      await Promise.all([mallory2.close(), alice.close()]);
+    } finally {
+      await srv.stop();
+    }
+  });
+});
