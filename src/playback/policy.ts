@@ -71,6 +71,16 @@ export interface PlaybackLimits {
   playersPerConnection: number;
   /** JSON size of every session's playlist together, in characters (default 64 Mi). */
   storedPlaylistSize: number;
+  /**
+   * With authentication on, what one principal may own of the above, so that one client (or one
+   * leaked token) cannot fill a cap for everyone: sessions (default 100), audio zones (default
+   * 100), registered connections (default 100; its oldest without a live socket makes room) and
+   * playlist characters (default 8 Mi). A shared user's playlist edits count against the owner.
+   */
+  sessionsPerPrincipal: number;
+  audioZonesPerPrincipal: number;
+  connectionsPerPrincipal: number;
+  storedPlaylistSizePerPrincipal: number;
 }
 
 export const defaultPlaybackLimits: PlaybackLimits = {
@@ -79,4 +89,16 @@ export const defaultPlaybackLimits: PlaybackLimits = {
   connections: 1_000,
   playersPerConnection: 64,
   storedPlaylistSize: 64 * 1024 * 1024,
+  sessionsPerPrincipal: 100,
+  audioZonesPerPrincipal: 100,
+  connectionsPerPrincipal: 100,
+  storedPlaylistSizePerPrincipal: 8 * 1024 * 1024,
 };
+
+/** How many of `records` `principal` owns (authentication off: nobody owns anything). */
+export function ownedBy(records: Iterable<Acl>, principal: string | undefined): number {
+  if (principal === undefined) return 0;
+  let n = 0;
+  for (const r of records) if (r.owner === principal) n++;
+  return n;
+}

@@ -4,13 +4,14 @@
 import type { PlaybackTarget, SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { patchFromUpdate, toApiUpdate, type ApiShared, type InboundMessage, type OutboundFrame, type PlaybackErrorCode, type RegisterPlayer } from './wire.js';
 import type { AudioZoneRecord, ConnectionRecord, PlayerRecord } from './store.js';
-import { aclFields, aclFor, mayShare, mayUse, mergePlayers, type Acl, type PlaybackLimits } from './policy.js';
+import { aclFields, aclFor, mayShare, mayUse, mergePlayers, ownedBy, type Acl, type PlaybackLimits } from './policy.js';
 import type { FanOutOptions } from './views.js';
 import { ENGINE_CONNECTION_ID } from './players.js';
 import type { LiveConnection, PlaybackStats, SessionActor, SessionEntry } from './types.js';
 
 /** Tracks are bounded at the edge (depth ≤ 9 with the array), so stringify cannot recurse too far. */
 export const playlistSize = (p: SessionPlaylist) => JSON.stringify(p.tracks).length;
+const OWN_PLAYLISTS_OVER = "this principal's stored playlists are over their size limit";
 const sameTarget = (a: PlaybackTarget | null, b: PlaybackTarget) => a !== null && JSON.stringify(a) === JSON.stringify(b);
 
 /** A new session's input, or a persisted snapshot to restore. */
@@ -81,20 +82,37 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
     return ctx.playerRefusal(target, principal);
   }
 
+  /** Sessions' ACLs, for counting what a principal owns. */
+  function* sessionAcls(): Iterable<Acl> {
+    for (const e of sessions.values()) yield e.acl;
+  }
+
+  /** JSON size of the playlists `owner` owns (undefined: nobody's share is counted). */
+  function playlistsOf(owner: string | undefined): number {
+    if (owner === undefined) return 0;
+    let n = 0;
+    for (const e of sessions.values()) if (e.acl.owner === owner) n += e.size;
+    return n;
+  }
+
   /** The live socket holding a connection id: its registration, or its own server-given id. */
   const holderOf = (connectionId: string) => [...live.values()].find((c) => c.registeredAs === connectionId || c.id === connectionId);
 
-  /** Room for one more registration: forget the oldest one without a live socket if full. */
-  function roomForRegistration(): boolean {
-    if (registered.size < limits.connections) return true;
+  /**
+   * Room for one more registration of `who`: past its own cap, or the server's, forget the oldest
+   * registration without a live socket (its own, for its cap); the reason when there is none.
+   */
+  function roomForRegistration(who: string | undefined): string | undefined {
+    const mine = ownedBy(registered.values(), who) >= limits.connectionsPerPrincipal;
+    if (!mine && registered.size < limits.connections) return undefined;
     const alive = aliveIds();
-    for (const id of registered.keys()) {
-      if (!alive.has(id)) {
+    for (const [id, rec] of registered) {
+      if (!alive.has(id) && (!mine || rec.owner === who)) {
         registered.delete(id);
-        return true;
+        return undefined;
       }
     }
-    return false;
+    return mine ? `too many connections for one principal: limit of ${limits.connectionsPerPrincipal} reached` : `too many connections: limit of ${limits.connections} reached`;
   }
 
   /** SHARE_*: only the owner changes the list; others get NOT_FOUND or FORBIDDEN. */
@@ -131,6 +149,9 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
       case 'CREATE_SESSION': {
         const p = msg.payload;
         if (sessions.size >= limits.sessions) return sendError(conn, 'LIMIT_EXCEEDED', `too many sessions: limit of ${limits.sessions} reached`, msg.type);
+        if (ownedBy(sessionAcls(), who) >= limits.sessionsPerPrincipal) {
+          return sendError(conn, 'LIMIT_EXCEEDED', `too many sessions for one principal: limit of ${limits.sessionsPerPrincipal} reached`, msg.type);
+        }
         const target: PlaybackTarget | null = p.audioZoneId !== undefined ? { type: 'AUDIO_ZONE', audioZoneId: p.audioZoneId } : null;
         const refusal = target && targetRefusal(target, who);
         if (refusal) return refuse(conn, 'NOT_FOUND', refusal, msg.type);
@@ -138,6 +159,7 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
         const playlist = { sessionPlaylistId: sessionId, tracks: p.playlist.tracks.map((trackId) => ({ trackId })) };
         const size = playlistSize(playlist);
         if (ctx.playlistTotal + size > limits.storedPlaylistSize) return sendError(conn, 'LIMIT_EXCEEDED', 'stored playlists are over their size limit', msg.type);
+        if (who !== undefined && playlistsOf(who) + size > limits.storedPlaylistSizePerPrincipal) return sendError(conn, 'LIMIT_EXCEEDED', OWN_PLAYLISTS_OVER, msg.type);
         counters.nextSessionId++;
         spawnSession(sessionId, { input: { sessionId, name: p.name, target, playlist } }, aclFor(who), size);
         conn.log.debug({ sessionId }, 'session created');
@@ -154,6 +176,10 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
         if (refusal) return refuse(conn, 'NOT_FOUND', refusal, msg.type);
         const size = p.playlist ? playlistSize(p.playlist) : e.size;
         if (ctx.playlistTotal - e.size + size > limits.storedPlaylistSize) return sendError(conn, 'LIMIT_EXCEEDED', 'stored playlists are over their size limit', msg.type);
+        const owner = e.acl.owner;
+        if (owner !== undefined && size > e.size && playlistsOf(owner) - e.size + size > limits.storedPlaylistSizePerPrincipal) {
+          return sendError(conn, 'LIMIT_EXCEEDED', OWN_PLAYLISTS_OVER, msg.type);
+        }
         e.actor.ref.send({ type: 'SESSION.UPDATE', patch: patchFromUpdate(p) });
         const snap = e.actor.ref.getSnapshot();
         if (snap.status !== 'active') return sendError(conn, 'INTERNAL', `session ${p.sessionId} failed`, msg.type);
@@ -185,7 +211,8 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
         if (prev && !mayUse(prev, who)) return refuse(conn, 'CONFLICT', `connection id ${p.connectionId} is registered by another principal`, msg.type);
         const players = upsertPlayers(prev?.players ?? [], p.players);
         if (players.length > limits.playersPerConnection) return sendError(conn, 'LIMIT_EXCEEDED', `more than ${limits.playersPerConnection} players`, msg.type);
-        if (!prev && !roomForRegistration()) return sendError(conn, 'LIMIT_EXCEEDED', `too many connections: limit of ${limits.connections} reached`, msg.type);
+        const full = prev ? undefined : roomForRegistration(who);
+        if (full) return sendError(conn, 'LIMIT_EXCEEDED', full, msg.type);
         registered.set(p.connectionId, { connectionId: p.connectionId, name: p.name, players, ...aclFields(prev ?? aclFor(who)) });
         conn.registeredAs = p.connectionId;
         broadcastConnections();
@@ -204,6 +231,9 @@ export function createRequestHandler(ctx: RequestContext): (conn: LiveConnection
       }
       case 'CREATE_AUDIO_ZONE': {
         if (zones.size >= limits.audioZones) return sendError(conn, 'LIMIT_EXCEEDED', `too many audio zones: limit of ${limits.audioZones} reached`, msg.type);
+        if (ownedBy(zones.values(), who) >= limits.audioZonesPerPrincipal) {
+          return sendError(conn, 'LIMIT_EXCEEDED', `too many audio zones for one principal: limit of ${limits.audioZonesPerPrincipal} reached`, msg.type);
+        }
         const id = counters.nextAudioZoneId++;
         zones.set(id, { id, name: msg.payload.name, players: [], ...aclFor(who) });
         broadcastSessions();
