@@ -114,3 +114,99 @@ test('connect() to a TCP-registered client: down its registration connection whi
     server.close();
   }
 });
+
+// RFC 5626: a client that registers with `+sip.instance` and `reg-id` asks for an outbound binding,
+// one per flow. The binding is keyed by instance and reg-id (a re-REGISTER over a new connection
+// replaces it, Contact and all), the 200 says `Require: outbound`, and once that flow is gone a call
+// to it gets 430 (Flow Failed, §5.3) instead of a connection to a Contact the client may not listen on.
+test('outbound (RFC 5626) bindings: keyed by instance and reg-id, down their flow, 430 once the flow failed', { timeout: 30_000 }, async () => {
+  let accepted = 0;
+  const server = net.createServer((s) => {
+    accepted++;
+    s.destroy();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const contactOf = (n: number) => `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp;ob;n=${n}>`;
+  const instance = '"<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>"';
+  try {
+    const pbx: Engine = await engine({ rtpPorts: '28380-28419', sip: { auth: { realm: 'test', users }, tcpPort: 0 }, onIncomingCall: demoApp({ registrar: () => pbx }) });
+    const caller = await engine({ rtpPorts: '28420-28459' });
+
+    /** Register bob over a new TCP connection with this Contact (and outbound's parameters). */
+    const register = async (n: number, contact: string, outbound = true) => {
+      const reg = await RawStream.connect(pbx.sipTcpPort!);
+      const got: SipRequest[] = [];
+      reg.socket.on('data', answer((b) => reg.socket.write(b), got, contact));
+      const text = (cseq: number, auth?: string) =>
+        [
+          `REGISTER sip:127.0.0.1:${pbx.sipTcpPort} SIP/2.0`,
+          `Via: SIP/2.0/TCP 127.0.0.1:${reg.port};branch=z9hG4bKob${n}x${cseq}`,
+          'Max-Forwards: 70',
+          'From: <sip:bob@127.0.0.1>;tag=ob1',
+          'To: <sip:bob@127.0.0.1>',
+          'Call-ID: reg-outbound-1',
+          `CSeq: ${n * 10 + cseq} REGISTER`,
+          'Supported: outbound, path',
+          `Contact: ${contact}${outbound ? `;+sip.instance=${instance};reg-id=1` : ''}`,
+          'Expires: 120',
+          ...(auth ? [`Authorization: ${auth}`] : []),
+          'Content-Length: 0',
+          '',
+          '',
+        ].join('\n');
+      reg.send(text(1));
+      const challenge = parseChallenge((await reg.response((r) => r.status === 401)).headers.get('WWW-Authenticate')!)!;
+      const auth = buildAuthorization({ challenge, method: 'REGISTER', uri: `sip:127.0.0.1:${pbx.sipTcpPort}`, username: 'bob', password: users.bob });
+      reg.send(text(2, auth.value));
+      const ok = await reg.response((r) => r.headers.get('CSeq') === `${n * 10 + 2} REGISTER`);
+      return { reg, got, ok };
+    };
+    const call = async () => {
+      const out = await caller.call(`sip:bob@127.0.0.1:${pbx.sipPort}`, { from: 'sip:alice@127.0.0.1', auth: { username: 'alice', password: users.alice } });
+      return new Promise<{ answered: boolean; code?: number }>((resolve) => {
+        out.once('answered', () => {
+          out.hangup();
+          resolve({ answered: true });
+        });
+        out.once('ended', (end) => resolve({ answered: false, ...(end.code !== undefined ? { code: end.code } : {}) }));
+      });
+    };
+
+    const first = await register(1, contactOf(1));
+    assert.equal(first.ok.status, 200);
+    assert.match(first.ok.headers.get('Require') ?? '', /\boutbound\b/, 'the 200 requires outbound');
+    const [b1] = pbx.registrations.lookup('bob');
+    assert.deepEqual(b1?.outbound, { instance: '<urn:uuid:00000000-0000-1000-8000-AABBCCDDEEFF>', regId: 1 });
+
+    // The same instance and reg-id over a new connection, with another Contact: that binding, replaced.
+    const second = await register(2, contactOf(2));
+    assert.equal(second.ok.status, 200);
+    const bindings = pbx.registrations.lookup('bob');
+    assert.equal(bindings.length, 1, 'one binding per instance and reg-id');
+    assert.equal(bindings[0]!.contact, contactOf(2).slice(1, -1));
+    assert.equal(bindings[0]!.source.port, second.reg.port, 'the binding follows the new flow');
+    first.reg.close();
+    await first.reg.closed;
+
+    assert.deepEqual(await call(), { answered: true });
+    assert.deepEqual(second.got.map((r) => r.method).slice(0, 1), ['INVITE'], 'down the new flow');
+    assert.equal(first.got.length, 0);
+
+    // The flow fails: 430 to the caller, the binding goes, and no connection to the Contact is tried.
+    second.reg.close();
+    await second.reg.closed;
+    assert.deepEqual(await call(), { answered: false, code: 430 });
+    assert.equal(accepted, 0, 'no connection to the Contact');
+    assert.equal(pbx.registrations.lookup('bob').length, 0, 'the failed flow\'s binding is removed');
+
+    // Without outbound's parameters a binding is by Contact, and the 200 does not require outbound.
+    const plain = await register(3, contactOf(3), false);
+    assert.equal(plain.ok.status, 200);
+    assert.equal(plain.ok.headers.get('Require'), undefined);
+    assert.equal(pbx.registrations.lookup('bob')[0]!.outbound, undefined);
+    plain.reg.close();
+    await plain.reg.closed;
+  } finally {
+    server.close();
+  }
+});
