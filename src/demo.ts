@@ -74,7 +74,8 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
       // Ringing until the callee answers; then both are bridged (no echo).
       reg.connect(call, binding).catch((err: unknown) => {
         call.logger.warn({ err, contact: binding.contact }, 'demo: could not reach the registered contact');
-        call.reject(480, 'Temporarily Unavailable');
+        // connect() may have answered the caller itself (430 for a failed outbound flow).
+        if (!call.isEnded) call.reject(480, 'Temporarily Unavailable');
       });
       return { action: 'defer' };
     }

@@ -485,6 +485,8 @@ export class Engine extends EventEmitter<EngineEvents> {
         call: (t, o) => this.call(t, o),
         bridge: (a, b) => this.bridge(a, b),
         flowOpen: (e) => (e.transport ? (this.sip?.transport.stream(e.transport)?.connected?.(e) ?? false) : false),
+        bindings: (aor) => this.registrations.lookup(aor),
+        flowFailed: (r) => this.sip?.registrar?.flowFailed(r),
       },
       call,
       target,

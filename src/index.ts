@@ -48,9 +48,9 @@ export type { SipAuthOptions, OutboundCallOptions } from './sip/ua/user-agent.js
 export type { SipSessionTimerOptions } from './sip/ua/session-timer.js';
 export type { ReliableProvisionalMode } from './sip/ua/prack.js';
 export { REFER_DECISION_MS, type ReferRequest } from './sip/ua/referee.js';
-export type { RegistrarOptions, Registration, Registrations } from './sip/registrar/registrar.js';
+export type { OutboundBinding, RegistrarOptions, Registration, Registrations } from './sip/registrar/registrar.js';
 export { RegistrationClient, type RegisterOptions, type RegistrationStateInfo, type RegistrationClientEvents } from './sip/registrar/client.js';
-export type { ConnectOptions } from './sip/registrar/connect.js';
+export { FlowFailedError, type ConnectOptions } from './sip/registrar/connect.js';
 export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers/router.js';
 
 // HTTP/WebSocket routes and their security

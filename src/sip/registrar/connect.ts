@@ -13,17 +13,54 @@ export interface ConnectDeps {
   bridge(a: Call, b: Call): Bridge;
   /** A TCP/TLS connection to this endpoint is open. */
   flowOpen(e: Registration['source']): boolean;
+  /** The AOR's live bindings (another flow of the same client, RFC 5626 §5.3). */
+  bindings(aor: string): Registration[];
+  /** An outbound binding's flow is gone: the registrar drops the binding. */
+  flowFailed(r: Registration): void;
+}
+
+/** `engine.connect()` to an RFC 5626 outbound binding whose flow is gone: the caller got 430. */
+export class FlowFailedError extends Error {
+  constructor(readonly registration: Registration) {
+    super(`the flow of ${registration.aor}'s binding ${registration.contact} is gone (430 Flow Failed)`);
+    this.name = 'FlowFailedError';
+  }
+}
+
+/** The flow to send down for a binding: undefined to use its Contact as any URI; null when it failed. */
+function flowOf(deps: ConnectDeps, r: Registration): Registration['source'] | undefined | null {
+  const s = r.source;
+  if (!s.transport) return r.outbound ? s : undefined; // outbound over UDP: its flow is its source
+  if (deps.flowOpen(s)) return s;
+  return r.outbound ? null : undefined;
 }
 
 /** What `engine.connect()` takes besides the target: the outbound leg's options. */
 export type ConnectOptions = OutboundCallOptions;
 
 export async function connectCall(deps: ConnectDeps, a: Call, target: string | Registration, o: ConnectOptions = {}): Promise<Call> {
-  const uri = typeof target === 'string' ? target : target.contact;
   // A client registered over TCP/TLS is reached on that connection while it is open (RFC 5626
-  // §5.3's flow, as proxies do for clients behind NAT): it may listen nowhere else.
-  const flow = typeof target !== 'string' && target.source.transport && deps.flowOpen(target.source) ? target.source : undefined;
-  const hop = flow ? { nextHop: { address: flow.address, port: flow.port, transport: flow.transport! } } : {};
+  // §5.3's flow, as proxies do for clients behind NAT): it may listen nowhere else. An outbound
+  // binding (RFC 5626) is reached only down its flow, or another flow of the same instance; with
+  // none left the caller gets 430 and the binding goes.
+  let flow: Registration['source'] | undefined;
+  if (typeof target !== 'string') {
+    let f = flowOf(deps, target);
+    if (f === null) {
+      deps.flowFailed(target);
+      const instance = target.outbound!.instance;
+      const other = deps.bindings(target.aor).find((r) => r !== target && r.outbound?.instance === instance && flowOf(deps, r));
+      if (!other) {
+        if (!a.isEnded) a.reject(430, 'Flow Failed');
+        throw new FlowFailedError(target);
+      }
+      target = other;
+      f = flowOf(deps, other);
+    }
+    flow = f ?? undefined;
+  }
+  const uri = typeof target === 'string' ? target : target.contact;
+  const hop = flow ? { nextHop: { address: flow.address, port: flow.port, ...(flow.transport ? { transport: flow.transport } : {}) } } : {};
   // The callee sees who called (the caller's From), unless told otherwise.
   const b = await deps.call(uri, { ...(a.from ? { from: a.from } : {}), ...hop, ...o });
   if (a.isEnded) {

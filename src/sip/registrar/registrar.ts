@@ -46,9 +46,21 @@ export interface Registration {
   expiresAt: number;
   /** The q-value of the Contact, when given. */
   q?: number;
-  /** Where the REGISTER came from. */
+  /** Where the REGISTER came from: for an outbound binding, its flow. */
   source: Endpoint;
   callId: string;
+  /**
+   * Set for an RFC 5626 outbound binding (the Contact had `+sip.instance` and `reg-id`, and the
+   * REGISTER came straight from the client): one binding per flow, keyed by these two, and calls
+   * to it go down that flow or fail with 430.
+   */
+  outbound?: OutboundBinding;
+}
+
+/** The identity of an RFC 5626 outbound binding (§4.1 instance id, §4.2 reg-id). */
+export interface OutboundBinding {
+  instance: string;
+  regId: number;
 }
 
 /** The location service's read side: `engine.registrations`. */
@@ -81,8 +93,17 @@ interface BindingWire {
   user: string;
   aor: string;
   contact: string;
+  /** The binding's key among its AOR's: the Contact URI, or the outbound instance and reg-id. */
+  key: string;
+  /** Where the last REGISTER came from (an outbound binding's flow moves with its re-REGISTERs). */
   source: Endpoint;
+  outbound?: OutboundBinding;
 }
+
+/** RFC 5626 §4.2: reg-id is 1 to 2**31 - 1. */
+const REG_ID_MAX = 2 ** 31 - 1;
+const INSTANCE_ID = /^<[A-Za-z0-9:._~%!$&'()*+,;=@/?-]{1,256}>$/;
+const outboundKey = (o: OutboundBinding) => `outbound ${o.regId} ${o.instance}`;
 
 const ACTOR_PREFIX = 'registration:';
 
@@ -96,7 +117,7 @@ export function aorKey(aorOrUser: string): string | undefined {
 export class Registrar implements Registrations {
   readonly stats: RegistrarStats = { registers: 0, refused: 0 };
   private readonly registry: ActorRegistry<typeof sipRegistrationMachine, BindingWire>;
-  /** user → contact → actor id: which binding actors exist (their state lives in them). */
+  /** user → binding key (Contact, or outbound instance and reg-id) → actor id: which binding actors exist (their state lives in them). */
   private readonly index = new Map<string, Map<string, string>>();
   private readonly minExpires: number;
   private readonly maxExpires: number;
@@ -168,7 +189,18 @@ export class Registrar implements Registrations {
       callId: c.callId,
     };
     if (c.q !== undefined) r.q = c.q;
+    if (w.outbound) r.outbound = w.outbound;
     return r;
+  }
+
+  /**
+   * An outbound binding's flow is gone (RFC 5626 §5.3): the binding goes with it, so later calls
+   * look for another flow rather than this one.
+   */
+  flowFailed(r: Registration): void {
+    if (!r.outbound) return;
+    const id = this.bindingsOf(r.user)?.get(outboundKey(r.outbound));
+    if (id && this.registry.wire(id)?.source === r.source) this.ref(id)?.send({ type: 'EVICT' });
   }
 
   private ref(id: string) {
@@ -204,8 +236,11 @@ export class Registrar implements Registrations {
     const headerExpires = expiresHeader === undefined ? undefined : parseExpires(expiresHeader);
     if (expiresHeader !== undefined && headerExpires === undefined) return refuse(400, 'Bad Request (Expires)');
 
-    const contacts: Array<{ uri: string; expires: number; q?: number }> = [];
+    const contacts: Array<{ uri: string; expires: number; q?: number; outbound?: OutboundBinding }> = [];
     let star = false;
+    // RFC 5626 §6: outbound needs the client's own connection, i.e. no proxy between us (one Via).
+    const direct = req.headers.getAll('Via').flatMap((v) => splitTopLevel(v)).length === 1;
+    let regIds = 0;
     for (const raw of req.headers.getAll('Contact').flatMap((v) => splitTopLevel(v))) {
       const c = parseContact(raw);
       if (!c) return refuse(400, 'Bad Request (Contact)');
@@ -217,7 +252,19 @@ export class Registrar implements Registrations {
       const e = pe === undefined || pe === null ? headerExpires : parseExpires(pe);
       const qs = c.params.get('q');
       const q = qs === undefined || qs === null ? undefined : Number(qs);
-      contacts.push({ uri: formatUri(c.uri), expires: e ?? this.defaultExpires, ...(q !== undefined && Number.isFinite(q) ? { q } : {}) });
+      const rid = c.params.get('reg-id');
+      const instance = c.params.get('+sip.instance');
+      let outbound: OutboundBinding | undefined;
+      if (rid !== undefined) {
+        const regId = rid === null || !/^\d{1,10}$/.test(rid) ? NaN : Number(rid);
+        if (!(regId >= 1 && regId <= REG_ID_MAX)) return refuse(400, 'Bad Request (reg-id)');
+        if (++regIds > 1) return refuse(400, 'Bad Request (more than one Contact with reg-id)');
+        // An instance id is a URN in angle brackets (§4.1); it goes back quoted in the 200's Contact.
+        if (instance !== undefined && (instance === null || !INSTANCE_ID.test(instance))) return refuse(400, 'Bad Request (+sip.instance)');
+        // reg-id without an instance id, or through a proxy: an ordinary binding (§6).
+        if (instance && direct) outbound = { instance, regId };
+      }
+      contacts.push({ uri: formatUri(c.uri), expires: e ?? this.defaultExpires, ...(q !== undefined && Number.isFinite(q) ? { q } : {}), ...(outbound ? { outbound } : {}) });
     }
     const ids = this.bindingsOf(username);
     if (star) {
@@ -235,40 +282,48 @@ export class Registrar implements Registrations {
     }
     // §10.3 step 7: judged for every contact before any changes, so a failing REGISTER changes nothing.
     const at = this.now();
-    const plan: Array<{ id: string | undefined; uri: string; expires: number; q?: number }> = [];
+    const plan: Array<{ id: string | undefined; uri: string; key: string; expires: number; q?: number; outbound?: OutboundBinding }> = [];
     let added = 0;
     let removed = 0;
     for (const c of contacts) {
       const expires = Math.min(c.expires, this.maxExpires);
-      const id = ids?.get(c.uri);
+      const key = c.outbound ? outboundKey(c.outbound) : c.uri;
+      const id = ids?.get(key);
       if (id) {
         const ref = this.ref(id);
         const event = { type: 'REGISTER.REFRESH' as const, callId, cseq, expires, at };
         if (ref && !ref.getSnapshot().can(event)) return refuse(500, 'Server Internal Error (out-of-order REGISTER)');
         if (expires === 0) removed++;
       } else if (expires > 0) added++;
-      plan.push({ id, uri: c.uri, expires, ...(c.q !== undefined ? { q: c.q } : {}) });
+      plan.push({ id, uri: c.uri, key, expires, ...(c.q !== undefined ? { q: c.q } : {}), ...(c.outbound ? { outbound: c.outbound } : {}) });
     }
     if ((ids?.size ?? 0) + added - removed > this.maxPerAor) return refuse(403, `Forbidden (at most ${this.maxPerAor} contacts per address-of-record)`);
     if (added > 0 && this.size + added > this.maxBindings) return refuse(503, 'Service Unavailable (registrar full)', [['Retry-After', '60']]);
+    const input = (p: (typeof plan)[number]): SipRegistrationInput => ({ aor, contact: p.uri, callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}) });
     for (const p of plan) {
-      if (p.id) {
+      const wire: BindingWire = { user: username, aor, contact: p.uri, key: p.key, source: tx.source, ...(p.outbound ? { outbound: p.outbound } : {}) };
+      const old = p.id ? this.registry.wire(p.id) : undefined;
+      if (p.id && old && old.contact !== p.uri) {
+        // The same outbound flow id with another Contact (§6): the new binding replaces the old.
+        this.ref(p.id)?.send({ type: 'EVICT' });
+        if (p.expires > 0) this.bind(wire, input(p));
+      } else if (p.id) {
+        // An outbound binding follows its flow: the re-REGISTER's connection is the one to use.
+        if (old && p.outbound) old.source = tx.source;
         this.ref(p.id)?.send({ type: 'REGISTER.REFRESH', callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}) });
-      } else if (p.expires > 0) {
-        this.bind({ user: username, aor, contact: p.uri, source: tx.source }, { aor, contact: p.uri, callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}) });
-      }
+      } else if (p.expires > 0) this.bind(wire, input(p));
     }
-    this.ok(tx, username);
+    this.ok(tx, username, contacts.some((c) => c.outbound));
   }
 
   private bind(wire: BindingWire, input: SipRegistrationInput): void {
     const id = `${ACTOR_PREFIX}${++this.seq}`;
     let ids = this.index.get(wire.user);
     if (!ids) this.index.set(wire.user, (ids = new Map()));
-    ids.set(wire.contact, id);
+    ids.set(wire.key, id);
     const forget = () => {
       const m = this.index.get(wire.user);
-      if (m?.get(wire.contact) === id) m.delete(wire.contact);
+      if (m?.get(wire.key) === id) m.delete(wire.key);
       if (m?.size === 0) this.index.delete(wire.user);
     };
     try {
@@ -279,9 +334,16 @@ export class Registrar implements Registrations {
     }
   }
 
-  /** 200 with every current contact and its remaining expiry (§10.3 step 8). */
-  private ok(tx: ServerTransaction, user: string): void {
-    const headers: Array<[string, string]> = this.lookup(user).map((r) => ['Contact', `<${r.contact}>;expires=${r.expires}${r.q !== undefined ? `;q=${r.q}` : ''}`]);
+  /**
+   * 200 with every current contact and its remaining expiry (§10.3 step 8); `Require: outbound`
+   * when the REGISTER made or refreshed an outbound binding (RFC 5626 §6).
+   */
+  private ok(tx: ServerTransaction, user: string, outbound = false): void {
+    const headers: Array<[string, string]> = this.lookup(user).map((r) => [
+      'Contact',
+      `<${r.contact}>;expires=${r.expires}${r.q !== undefined ? `;q=${r.q}` : ''}${r.outbound ? `;+sip.instance="${r.outbound.instance}";reg-id=${r.outbound.regId}` : ''}`,
+    ]);
+    if (outbound) headers.push(['Require', 'outbound']);
     headers.push(['Date', new Date(this.now()).toUTCString()]);
     tx.reply(200, 'OK', { headers });
   }
