@@ -5,6 +5,9 @@
 // - `calling`: each 1xx with a To tag creates (first time) or updates (again) the early dialog of
 //   that tag; the call's dialog follows the latest one (`earlyDialog`). The first 2xx wins
 //   (`confirm`: it becomes the call's dialog) and the early dialogs of the other branches are dropped.
+//   A winning 2xx with no answer to our offer, neither its early dialog's nor its own (§13.2.1: the
+//   peer's protocol error, or an answer we could not accept), makes no call (`abandon`: its dialog
+//   is ACKed and sent a BYE, the call fails) and takes media nowhere.
 //   A non-2xx final ends the transaction: every early dialog is dropped (`failed`).
 // - `answered`: the winner's 2xx again is a retransmission (`ackAgain`: its ACK was lost). A 2xx
 //   with another To tag is another dialog, which must be constructed, ACKed and ended with a BYE
@@ -20,8 +23,10 @@
 // answered (`mediaFollows`): a 1xx of a branch with an answer moves it there, one without leaves it
 // where it is (there is nowhere else to send). When that branch's early dialog ends
 // (`EARLY_ENDED`: a 481/408 to a request in it, its PRACK) media goes back the same way. The
-// winning 2xx takes media to its own SDP, else to the answer its early dialog gave, even when media
-// was following another branch then.
+// winning 2xx takes media to the answer its early dialog gave, even when media was following
+// another branch then, and only without one to its own SDP (§13.2.1: the UAC ignores session
+// descriptions in later responses once a dialog has its answer). An SDP the runtime cannot accept
+// (unparsable; with SRTP, no acceptable a=crypto) is no answer: it never reaches the machine.
 //
 // Responses are opaque (`response: unknown`), as in the transaction machines: the runtime builds
 // the ACK and BYE from them. SDP is opaque text. A 2xx without a To tag (RFC 2543) has the tag ''.
@@ -30,7 +35,7 @@ import { assign, enqueueActions, setup } from 'xstate';
 export type SipInviteForksEvent =
   /** A 101–199 with a To tag. `answer`: the SDP of a reliable 18x (RFC 3262), an answer to our offer. */
   | { type: 'PROVISIONAL'; tag: string; response?: unknown; answer?: string }
-  /** A 2xx, through the INVITE transaction (RFC 6026 Accepted) or after it. `answer`: its SDP. */
+  /** A 2xx, through the INVITE transaction (RFC 6026 Accepted) or after it. `answer`: its SDP, if acceptable. */
   | { type: 'ANSWER'; tag: string; response?: unknown; answer?: string }
   /** A 481/408 to a request in this branch's early dialog (its PRACK): that early dialog is over. */
   | { type: 'EARLY_ENDED'; tag: string }
@@ -87,6 +92,8 @@ const forksSetup = setup({
     earlyDialog: (_, _params: SipInviteForksResponse & { created: boolean }) => {},
     /** The winning 2xx: confirm the call's dialog with it, ACK it (its media came just before: `mediaFollows`). */
     confirm: (_, _params: SipInviteForksResponse) => {},
+    /** The winning 2xx brought no answer: confirm its dialog, ACK it, then end it with a BYE; the call fails. */
+    abandon: (_, _params: SipInviteForksResponse) => {},
     /**
      * Media goes to this branch's answer (its address, codec, keys). `branch`: another branch than
      * media went to so far (another peer: its SDP is no later version of the one in use).
@@ -118,6 +125,8 @@ const forksSetup = setup({
     knownEarly: ({ context, event }) => (event.type === 'PROVISIONAL' || event.type === 'EARLY_ENDED') && context.early.includes(event.tag),
     isWinner: ({ context, event }) => event.type === 'ANSWER' && event.tag === context.winner,
     isLate: ({ context, event }) => event.type === 'ANSWER' && context.late.includes(event.tag),
+    // §13.2.1: the answer to our offer came neither in this branch's early dialog nor in its 2xx.
+    noAnswer: ({ context, event }) => event.type === 'ANSWER' && event.answer === undefined && answerOf(context, event.tag) === undefined,
   },
 });
 
@@ -127,6 +136,12 @@ const mediaToLatest = forksSetup.enqueueActions(({ context, enqueue }) => {
   if (tag === context.media) return;
   enqueue.assign({ media: tag });
   if (tag !== undefined) enqueue({ type: 'mediaFollows', params: { tag, sdp: answerOf(context, tag)!, branch: true } });
+});
+
+// The early dialogs of the branches that lost the 2xx.
+const dropLosers = forksSetup.enqueueActions(({ context, event, enqueue }) => {
+  const losers = context.early.filter((t) => event.type !== 'ANSWER' || t !== event.tag);
+  if (losers.length) enqueue({ type: 'dropEarly', params: { tags: losers } });
 });
 
 export const sipInviteForksMachine = forksSetup.createMachine({
@@ -156,26 +171,35 @@ export const sipInviteForksMachine = forksSetup.createMachine({
         ],
         // (An early dialog never created, or already over, is no news.)
         EARLY_ENDED: { guard: 'knownEarly', actions: [{ type: 'endEarly', params: ({ event }) => ({ tag: event.tag }) }, mediaToLatest] },
-        ANSWER: {
-          target: 'answered',
-          actions: [
-            assign({ winner: ({ event }) => event.tag }),
-            // Media first, so the call is answered with it in place: the 2xx's SDP, else (media
-            // elsewhere) the winner's early answer; nothing when media is already there.
-            enqueueActions(({ context, event, enqueue }) => {
-              const branch = context.media !== event.tag;
-              const sdp = event.answer ?? (branch ? answerOf(context, event.tag) : undefined);
-              if (sdp !== undefined) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp, branch } });
-              enqueue.assign({ media: event.tag });
-            }),
-            { type: 'confirm', params: ({ event }) => ({ tag: event.tag, response: event.response }) },
-            enqueueActions(({ context, event, enqueue }) => {
-              const losers = context.early.filter((t) => t !== event.tag);
-              if (losers.length) enqueue({ type: 'dropEarly', params: { tags: losers } });
-            }),
-            'clearEarly',
-          ],
-        },
+        ANSWER: [
+          {
+            // It still won: its retransmissions are ACKed again, other branches' 2xx are late.
+            guard: 'noAnswer',
+            target: 'answered',
+            actions: [
+              assign({ winner: ({ event }) => event.tag, media: undefined }),
+              { type: 'abandon', params: ({ event }) => ({ tag: event.tag, response: event.response }) },
+              dropLosers,
+              'clearEarly',
+            ],
+          },
+          {
+            target: 'answered',
+            actions: [
+              assign({ winner: ({ event }) => event.tag }),
+              // Media first, so the call is answered with it in place: the winner's early answer,
+              // else its 2xx's SDP; nothing when media is already there (only an answered branch has it).
+              enqueueActions(({ context, event, enqueue }) => {
+                const sdp = answerOf(context, event.tag) ?? event.answer;
+                if (sdp !== undefined && context.media !== event.tag) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp, branch: true } });
+                enqueue.assign({ media: event.tag });
+              }),
+              { type: 'confirm', params: ({ event }) => ({ tag: event.tag, response: event.response }) },
+              dropLosers,
+              'clearEarly',
+            ],
+          },
+        ],
         FAILED: {
           target: 'failed',
           actions: [

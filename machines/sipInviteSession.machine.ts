@@ -15,7 +15,8 @@
 //   session agreed, so it is held (`answerHeld`, context `heldAnswer`) until that offer's final
 //   response, and then carries the UPDATE's offer (a 2xx) or the SDP agreed before (a failure).
 // - `invite` (UAC): §9.1 CANCEL only after a provisional response (queued until one comes); a
-//   2xx that races our CANCEL still ends the call with a BYE; §22.2 one retry with credentials.
+//   2xx that races our CANCEL still ends the call with a BYE, and so does a 2xx that makes no
+//   session (INVITE.UNUSABLE: no answer to our offer), failing the call; §22.2 one retry with credentials.
 //   The call ends at once when hung up, but a CANCEL (queued or sent) leaves our INVITE pending:
 //   SESSION.END then only marks `callEnded`, and the session ends itself with the INVITE's
 //   outcome (a final response, or Timer B as INVITE.TIMEOUT; a 2xx once its BYE went).
@@ -99,6 +100,12 @@ export type SipInviteSessionEvent =
   | { type: 'DIAL' }
   | { type: 'INVITE.PROVISIONAL'; status: number }
   | { type: 'INVITE.ANSWERED' }
+  /**
+   * A 2xx that makes no session (RFC 3261 §13.2.1: no answer to our offer in it or in its early
+   * dialog, or none we can accept), confirmed and ACKed by the runtime: its dialog gets a BYE and
+   * the call fails, never answered.
+   */
+  | { type: 'INVITE.UNUSABLE'; reason: string }
   /** A non-2xx final; `retryable`: a 401/407 whose challenge the runtime can answer. */
   | { type: 'INVITE.REJECTED'; status: number; reason?: string; contacts?: string[]; retryable: boolean }
   | { type: 'CANCEL' }
@@ -163,7 +170,7 @@ export const sipInviteSessionMachine = setup({
     notifyProgress: (_, _params: { status: number }) => {},
     notifyAnswered: () => {},
     notifyRejected: (_, _params: { status: number; reason?: string; contacts?: string[] }) => {},
-    notifyFailed: (_, _params: { status: number; reason: string }) => {},
+    notifyFailed: (_, _params: { status?: number; reason: string }) => {},
     retransmit2xx: () => {},
     /** The 2xx never got its ACK; `confirmed` decides between a BYE and a silent end. */
     ackTimedOut: (_, _params: { confirmed: boolean }) => {},
@@ -334,6 +341,15 @@ export const sipInviteSessionMachine = setup({
             'INVITE.ANSWERED': [
               { guard: 'cancelPending', target: '.answered', actions: raise({ type: 'HANGUP' }) },
               { guard: 'inviting', target: '.answered', actions: 'notifyAnswered' },
+            ],
+            // A 2xx without a usable answer: a dialog all the same, ended with a BYE; a live call fails.
+            'INVITE.UNUSABLE': [
+              { guard: 'cancelPending', target: '.answered', actions: raise({ type: 'HANGUP' }) },
+              {
+                guard: 'inviting',
+                target: '.answered',
+                actions: [{ type: 'notifyFailed', params: ({ event }) => ({ reason: event.reason }) }, raise({ type: 'HANGUP' })],
+              },
             ],
             // (A retry with credentials is taken by calling/proceeding themselves.)
             'INVITE.REJECTED': [

@@ -240,3 +240,153 @@ test('a reliable 183 from B with SDP that is no session description is no answer
   call.hangup();
   reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
 });
+
+// Issue 16's gaps: a 2xx that brings no answer, a 2xx's SDP after its dialog's early answer, and
+// (srtp 'required') a branch's early answer without an acceptable a=crypto.
+
+/** Frames written through `media` after the call ended: what each sink got meanwhile (none, the RTP session closed). */
+async function framesAfterEnd(media: Call['media'], sinks: Record<string, { pts: number[] }>): Promise<Record<string, number[]>> {
+  const before = Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.length]));
+  const frame = new Int16Array(160);
+  for (let i = 0; i < 5; i++) {
+    try {
+      media?.write(frame);
+    } catch {
+      // (a closed media leg may refuse the frame: that is the point)
+    }
+  }
+  await sleep(200);
+  return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
+}
+
+/** The 2xx made no call: ACKed and sent a BYE in `tag`'s dialog; the call fails without ever being answered. */
+async function endedUnanswered(sip: RawSip, engine: Engine, call: Call, tag: string, answered: () => boolean): Promise<{ reason: string; detail?: string }> {
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), tag);
+  const bye = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(bye), tag);
+  reply(sip, engine, bye);
+  const end = await call.waitForEnd();
+  assert.equal(end.reason, 'failed', JSON.stringify(end));
+  assert.equal(answered(), false, 'the app never hears the call answered');
+  return end;
+}
+
+test('A answered in a reliable 183, B (which never answered) wins with a 200 without SDP: ACK and BYE to B, the call fails, no RTP goes on to A', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  respond(sip, engine, invite, 180, 'branchB');
+  await sleep(50);
+  const got = await sendFrames(call, { A });
+  assert.ok(got.A!.length >= 1, `A's early media (the call followed B, which has no answer): ${JSON.stringify(got)}`);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'branchB');
+  const end = await endedUnanswered(sip, engine, call, 'branchB', () => answered);
+  assert.match(end.detail ?? '', /2xx without an answer to our offer/);
+  assert.deepEqual(await framesAfterEnd(media, { A }), { A: [] }, 'nothing more to the losing branch A');
+});
+
+test('one branch: a 200 without SDP after an unreliable 183 with SDP (no answer) is ACKed and sent a BYE; the call fails, no RTP ever', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  respond(sip, engine, invite, 183, 'only', { body: sdp('a', A.port, 0) });
+  await sleep(50);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'only');
+  const end = await endedUnanswered(sip, engine, call, 'only', () => answered);
+  assert.match(end.detail ?? '', /2xx without an answer to our offer/);
+  assert.deepEqual(await framesAfterEnd(media, { A }), { A: [] });
+  assert.equal(A.pts.length, 0, 'an unreliable 183\'s SDP is no answer: RTP never went there');
+});
+
+test('A and B answered early, A wins with a 200 carrying another SDP: ignored (§13.2.1), RTP goes to A\'s early answer', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  const C = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8));
+  respond(sip, engine, invite, 200, 'branchA', { body: sdp('c', C.port, 8) });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  const got = await sendFrames(call, { A, B, C });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A's early answer, PCMU: ${JSON.stringify(got)}`);
+  assert.deepEqual([got.B, got.C], [[], []], 'nothing to B, nor to the 2xx\'s SDP');
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('one branch: a reliable 183 answered, then the 200 carries a newer version moving RTP elsewhere: ignored, RTP stays on the early answer', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const C = await rtpSink();
+  await early183(sip, engine, invite, 'only', sdp('a', A.port, 0));
+  // The same o= session one version up: no repeat of the early answer, a second answer.
+  respond(sip, engine, invite, 200, 'only', { body: sdp('a', A.port, 0).replace(/^o=a (\d+) 1 /m, 'o=a $1 2 ').replace(`m=audio ${A.port} RTP/AVP 0\na=rtpmap:0 PCMU`, `m=audio ${C.port} RTP/AVP 8\na=rtpmap:8 PCMA`) });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'only');
+  await waitFor(() => call.isActive, 'answered');
+  const got = await sendFrames(call, { A, C });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `the early answer, PCMU: ${JSON.stringify(got)}`);
+  assert.deepEqual(got.C, []);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('SRTP required: B\'s early answer in the clear is no answer (the call goes on, SRTP stays with A); A\'s 200 answers the call', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
+  const A = await rtpSink();
+  const B = await rtpSink();
+  await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
+  await sleep(50);
+  assert.ok(!call.isEnded, 'one branch\'s unacceptable answer does not end the forked call');
+  let got = await sizesAt(call, { A, B });
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `SRTP to A still: ${JSON.stringify(got)}`);
+  assert.equal(B.sizes.length, 0, 'nothing ever to B in the clear');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sizesAt(call, { A, B });
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), JSON.stringify(got));
+  assert.equal(B.sizes.length, 0);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('SRTP required: B, whose only early answer was in the clear, wins with a 200 without SDP: ACK and BYE to B, the call fails', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
+  const A = await rtpSink();
+  const B = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
+  await sleep(50);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'branchB');
+  await endedUnanswered(sip, engine, call, 'branchB', () => answered);
+  assert.deepEqual(await framesAfterEnd(media, { A, B }), { A: [], B: [] });
+  assert.equal(B.sizes.length, 0, 'nothing ever to B in the clear');
+});
+
+test('SRTP required, one branch: its reliable 183 in the clear moves no media; its 200 repeating that answer is ACKed and sent a BYE (SRTP not negotiated)', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
+  const A = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  await early183(sip, engine, invite, 'only', sdp('a', A.port, 0));
+  await sleep(50);
+  assert.ok(!call.isEnded, 'the call waits for an acceptable answer (a 2xx may still bring one)');
+  await sendFrames(call, { A });
+  assert.equal(A.sizes.length, 0, 'nothing in the clear');
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'only', { body: sdp('a', A.port, 0) });
+  const end = await endedUnanswered(sip, engine, call, 'only', () => answered);
+  assert.match(end.detail ?? '', /SRTP not negotiated/);
+  await framesAfterEnd(media, { A });
+  assert.equal(A.sizes.length, 0, 'never any RTP in the clear');
+});

@@ -171,3 +171,44 @@ test('SIPp forks, early media from both branches: reliable 183 from A (PCMU), fr
     b.close();
   }
 });
+
+test('SIPp forks, the winner never answered: reliable 183 from A (PCMU), 180 from B, 200 from B without SDP → ACK and BYE to B, the call fails, RTP to A stops', { timeout: 40_000 }, async () => {
+  const arrivals: number[] = [];
+  const a = dgram.createSocket('udp4');
+  a.on('message', (m) => m.length >= 12 && arrivals.push(Date.now()));
+  await new Promise<void>((r) => a.bind(0, '127.0.0.1', () => r()));
+  const uas = await startSippUas({
+    scenario: scenarioPath('peer-uas-fork-no-answer'),
+    calls: 1,
+    timeoutMs: 30_000,
+    mediaPort: 28684,
+    traceMessages: true,
+    vars: { pa: a.address().port },
+  });
+  const e = await startEngine({ rtpPorts: '28644-28683' });
+  let frames: NodeJS.Timeout | undefined;
+  try {
+    const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
+    const frame = new Int16Array(160);
+    frames = setInterval(() => rec.call.media?.write(frame), 20);
+    const end = await within(rec.end, 10_000, 'call to end');
+    const endedAt = Date.now();
+    assert.equal(end.reason, 'failed', JSON.stringify(end));
+    assert.match(end.detail ?? '', /2xx without an answer to our offer/);
+    assert.equal(rec.answered, false, 'never answered');
+    await sleep(300);
+    clearInterval(frames);
+    assert.ok(arrivals.filter((t) => t < endedAt).length >= 5, `A's early media: ${arrivals.length} packets`);
+    assert.equal(arrivals.filter((t) => t > endedAt + 20).length, 0, 'no RTP to the losing branch A once B won');
+    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
+    const r = await uas.stop();
+    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
+    assert.equal(r.stats?.failedCalls, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+  } finally {
+    clearInterval(frames);
+    await e.close();
+    await uas.stop();
+    a.close();
+  }
+});

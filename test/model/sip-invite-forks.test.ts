@@ -6,8 +6,9 @@
 // ACKed again, every other 2xx ACKed and sent one BYE, early dialogs dropped by the final response.
 // Early media (RFC 3960 §3, RFC 3261 §13.2.1) has its own alphabet of 18x with and without an
 // answer, 2xx with and without SDP and early dialogs ending: media goes to the answer of the branch
-// the call followed last among those that answered; the winner's 2xx takes it to its SDP, else to
-// its early answer.
+// the call followed last among those that answered; the winner's 2xx takes it to its early dialog's
+// answer, else to its own SDP (§13.2.1: the first answer in a dialog is the one); a 2xx with
+// neither makes no call (`abandon`: ACKed, sent a BYE, the call fails).
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
@@ -15,17 +16,21 @@ import { runModel } from '../helpers/model.js';
 import { Rng } from '../helpers/prng.js';
 import { sipInviteForksMachine, type SipInviteForksContext, type SipInviteForksEvent } from '../../machines/sipInviteForks.machine.js';
 
+// (Each 2xx with SDP: one without an answer anywhere makes no call, the media alphabet's concern.)
 const alphabet: SipInviteForksEvent[] = [
   { type: 'PROVISIONAL', tag: 'A' },
   { type: 'PROVISIONAL', tag: 'B' },
-  { type: 'ANSWER', tag: 'A' },
-  { type: 'ANSWER', tag: 'B' },
-  { type: 'ANSWER', tag: 'C' },
+  { type: 'ANSWER', tag: 'A', answer: 'a' },
+  { type: 'ANSWER', tag: 'B', answer: 'b' },
+  { type: 'ANSWER', tag: 'C', answer: 'c' },
   { type: 'FAILED', status: 487 },
   { type: 'REISSUED' },
 ];
 
-/** Early media: answers in reliable 18x (a2: a second SDP in A's dialog, no answer), 2xx with or without SDP, early dialogs ending. */
+/**
+ * Early media: answers in reliable 18x (a2: a second SDP in A's dialog, no answer), 2xx with or
+ * without SDP (b3 after B's early answer: none either), early dialogs ending.
+ */
 const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'PROVISIONAL', tag: 'A' },
   { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
@@ -35,7 +40,9 @@ const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'ANSWER', tag: 'A' },
   { type: 'ANSWER', tag: 'A', answer: 'a3' },
   { type: 'ANSWER', tag: 'B' },
+  { type: 'ANSWER', tag: 'B', answer: 'b3' },
   { type: 'ANSWER', tag: 'C' },
+  { type: 'ANSWER', tag: 'C', answer: 'c1' },
   { type: 'EARLY_ENDED', tag: 'A' },
   { type: 'EARLY_ENDED', tag: 'B' },
   { type: 'FAILED', status: 487 },
@@ -93,10 +100,14 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       mediaToLatest();
     } else if (phase === 'calling') {
       winner = ev.tag;
-      // The 2xx's own SDP; else, media being elsewhere, the answer its early dialog gave.
-      if (ev.answer !== undefined) out.push(`media ${ev.tag} ${ev.answer} ${media === ev.tag ? 'same' : 'branch'}`);
-      else if (media !== ev.tag && answers.has(ev.tag)) out.push(`media ${ev.tag} ${answers.get(ev.tag)} branch`);
-      out.push(`confirm ${ev.tag}`);
+      // §13.2.1: the answer its early dialog gave is the dialog's answer (the 2xx's SDP is then
+      // ignored); else the 2xx's SDP; else there is none: the call cannot be made.
+      const sdp = answers.get(ev.tag) ?? ev.answer;
+      if (sdp === undefined) out.push(`abandon ${ev.tag}`);
+      else {
+        if (media !== ev.tag) out.push(`media ${ev.tag} ${sdp} branch`);
+        out.push(`confirm ${ev.tag}`);
+      }
       const losers = early.filter((t) => t !== ev.tag);
       if (losers.length) out.push(`drop ${losers.join(',')}`);
       early = [];
@@ -121,6 +132,7 @@ function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[
       actions: {
         earlyDialog: (_, p) => out.push(`early ${p.tag} ${p.created ? 'new' : 'again'}`),
         confirm: (_, p) => out.push(`confirm ${p.tag}`),
+        abandon: (_, p) => out.push(`abandon ${p.tag}`),
         mediaFollows: (_, p) => out.push(`media ${p.tag} ${p.sdp} ${p.branch ? 'branch' : 'same'}`),
         dropEarly: (_, p) => out.push(`drop ${p.tags.join(',')}`),
         ackAgain: (_, p) => out.push(`ack ${p.tag}`),
@@ -171,28 +183,72 @@ describe('sipInviteForks machine', () => {
       sipInviteForksMachine.implementations as never,
     ) as unknown as typeof sipInviteForksMachine;
     const miss = compare(buggy, 3, 0);
-    assert.match(miss ?? '', /ANSWER\(A\) → ANSWER\(B\).*bye-late B/);
+    assert.match(miss ?? '', /ANSWER\(A:a\) → ANSWER\(B:b\).*bye-late B/);
   });
 
   test('early media: every sequence up to 4 of the media alphabet (and 1500 longer ones) sends media where RFC 3960 §3 and §13.2.1 say', () => {
     assert.equal(compare(sipInviteForksMachine, 4, 1500, mediaAlphabet), undefined);
   });
 
-  test('the media oracle catches a planted bug (a winning 2xx without SDP leaves media on the branch it was following)', () => {
+  /** The machine with the media action of the winning 2xx's transition replaced by `media`. */
+  function winnerMedia(media: (a: { context: SipInviteForksContext; event: SipInviteForksEvent; enqueue: (a: unknown) => void }) => void) {
     const cfg = sipInviteForksMachine.config;
     const calling = cfg.states!.calling!;
-    const on = calling.on as { ANSWER: { actions: unknown[] } };
-    // Only the 2xx's own SDP moves media: the winner's early answer is forgotten.
-    const only2xx = enqueueActions((({ context, event, enqueue }: { context: SipInviteForksContext; event: SipInviteForksEvent; enqueue: (a: unknown) => void }) => {
-      if (event.type === 'ANSWER' && event.answer !== undefined) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp: event.answer, branch: context.media !== event.tag } });
-    }) as never);
-    const actions = [on.ANSWER.actions[0], only2xx, ...on.ANSWER.actions.slice(2)];
-    const buggy = createMachine(
-      { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: { ...on.ANSWER, actions } } } } } as typeof cfg,
+    const on = calling.on as { ANSWER: Array<{ actions: unknown[] }> };
+    const [answerless, answered] = on.ANSWER as [unknown, { actions: unknown[] }];
+    const actions = [answered.actions[0], enqueueActions(media as never), ...answered.actions.slice(2)];
+    return createMachine(
+      { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: [answerless, { ...answered, actions }] } } } } as typeof cfg,
       sipInviteForksMachine.implementations as never,
     ) as unknown as typeof sipInviteForksMachine;
+  }
+
+  test('the media oracle catches a planted bug (a winning 2xx without SDP leaves media on the branch it was following)', () => {
+    // Only a 2xx's own SDP moves media (when its branch gave no early answer): the winner's early answer is forgotten.
+    const buggy = winnerMedia(({ context, event, enqueue }) => {
+      const early = context.answers.some((a) => event.type === 'ANSWER' && a.tag === event.tag);
+      if (event.type === 'ANSWER' && !early && event.answer !== undefined) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp: event.answer, branch: true } });
+    });
     const miss = compare(buggy, 3, 0, mediaAlphabet);
     assert.match(miss ?? '', /ANSWER\((A|B)\).*expected .*"media (A|B) (a1|b1) branch"/);
+  });
+
+  test('the media oracle catches a planted bug (the winner\'s 2xx SDP taken over its early dialog\'s answer, §13.2.1)', () => {
+    const buggy = winnerMedia(({ context, event, enqueue }) => {
+      if (event.type !== 'ANSWER') return;
+      const branch = context.media !== event.tag;
+      const sdp = event.answer ?? (branch ? context.answers.find((a) => a.tag === event.tag)?.sdp : undefined);
+      if (sdp !== undefined) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp, branch } });
+    });
+    const miss = compare(buggy, 3, 0, mediaAlphabet);
+    assert.match(miss ?? '', /PROVISIONAL\((A|B):(a1|b1)\).*ANSWER\((A:a3|B:b3)\): expected .*got .*"media (A|B) (a3|b3)/);
+  });
+
+  test('the media oracle catches a planted bug (a 2xx with no answer in it or its early dialog confirmed as a call)', () => {
+    const buggy = sipInviteForksMachine.provide({ guards: { noAnswer: () => false } });
+    const miss = compare(buggy, 3, 0, mediaAlphabet);
+    assert.match(miss ?? '', /ANSWER\((A|B|C)\): expected .*"abandon (A|B|C)".*got .*"confirm (A|B|C)"/);
+  });
+
+  test('a 2xx without SDP from a branch that never answered (A did): abandoned, A dropped, no media moves; a later 2xx of A is a late one', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+      { type: 'PROVISIONAL', tag: 'B' },
+      { type: 'ANSWER', tag: 'B' },
+      { type: 'ANSWER', tag: 'B' },
+      { type: 'ANSWER', tag: 'A', answer: 'a1' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'abandon B', 'drop A', 'ack B', 'ack-late A', 'bye-late A']);
+  });
+
+  test('the winner\'s 2xx SDP after its early answer is ignored: media to the early answer, or nowhere new', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+      { type: 'ANSWER', tag: 'A', answer: 'a3' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a1 branch', 'confirm A', 'drop B']);
+    assert.deepEqual(run(sipInviteForksMachine, [seq[0]!, seq[2]!]), ['early A new', 'media A a1 branch', 'confirm A']);
   });
 
   test('183 with an answer from A, from B, then A\'s 200 without SDP: media to A, to B, back to A (its early answer)', () => {
@@ -213,7 +269,7 @@ describe('sipInviteForks machine', () => {
       { type: 'EARLY_ENDED', tag: 'B' },
       { type: 'ANSWER', tag: 'A', answer: 'a1' },
     ];
-    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a1 branch', 'media A a1 same', 'confirm A']);
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a1 branch', 'confirm A']);
   });
 
   test('two branches ring, B answers, A answers later: B is the call, A ACKed and sent one BYE', () => {
@@ -221,11 +277,11 @@ describe('sipInviteForks machine', () => {
       { type: 'PROVISIONAL', tag: 'A' },
       { type: 'PROVISIONAL', tag: 'B' },
       { type: 'PROVISIONAL', tag: 'A' },
-      { type: 'ANSWER', tag: 'B' },
-      { type: 'ANSWER', tag: 'B' },
-      { type: 'ANSWER', tag: 'A' },
-      { type: 'ANSWER', tag: 'A' },
+      { type: 'ANSWER', tag: 'B', answer: 'b' },
+      { type: 'ANSWER', tag: 'B', answer: 'b' },
+      { type: 'ANSWER', tag: 'A', answer: 'a' },
+      { type: 'ANSWER', tag: 'A', answer: 'a' },
     ];
-    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'early B new', 'early A again', 'confirm B', 'drop A', 'ack B', 'ack-late A', 'bye-late A', 'ack-late A']);
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'early B new', 'early A again', 'media B b branch', 'confirm B', 'drop A', 'ack B', 'ack-late A', 'bye-late A', 'ack-late A']);
   });
 });

@@ -30,6 +30,7 @@ const uacEvents: SipInviteSessionEvent[] = [
   { type: 'INVITE.PROVISIONAL', status: 100 },
   { type: 'INVITE.PROVISIONAL', status: 180 },
   { type: 'INVITE.ANSWERED' },
+  { type: 'INVITE.UNUSABLE', reason: '2xx without an answer to our offer' },
   { type: 'INVITE.REJECTED', status: 407, retryable: true },
   { type: 'INVITE.REJECTED', status: 486, retryable: false },
   { type: 'CANCEL' },
@@ -122,6 +123,12 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
       if (cancelled) {
         r.invite = 'answered';
         hangup = true; // the 2xx won over our CANCEL: the dialog still needs its BYE
+      }
+      break;
+    case 'INVITE.UNUSABLE': // a 2xx that makes no session (no answer to our offer): its dialog gets a BYE
+      if (calling || cancelled) {
+        r.invite = 'answered';
+        hangup = true;
       }
       break;
     case 'INVITE.REJECTED':
@@ -366,6 +373,20 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
     queued.send({ type: 'INVITE.REJECTED', status: 487, retryable: false });
     assert.deepEqual(queued.did('notifyRejected')[0]?.params, { status: 487, reason: undefined, contacts: undefined });
     assert.equal(queued.did('sendBye').length, 0);
+  });
+
+  test('a 2xx that makes no session (no answer to our offer): the call fails, never answered, and the dialog gets its BYE', () => {
+    const s = spied(uacInput);
+    s.send({ type: 'DIAL' }, { type: 'INVITE.PROVISIONAL', status: 183 }, { type: 'INVITE.UNUSABLE', reason: '2xx without an answer to our offer' });
+    assert.equal(s.did('notifyAnswered').length, 0);
+    assert.deepEqual(s.did('notifyFailed').map((l) => l.params), [{ reason: '2xx without an answer to our offer' }]);
+    assert.equal(s.did('sendBye').length, 1);
+    s.send({ type: 'INVITE.ANSWERED' }, { type: 'INVITE.UNUSABLE', reason: 'again' }, { type: 'HANGUP' });
+    assert.deepEqual([s.did('notifyAnswered').length, s.did('notifyFailed').length, s.did('sendBye').length], [0, 1, 1], 'a retransmission changes nothing');
+    // A call already hung up (its CANCEL pending): the BYE alone, then the session ends.
+    const over = spied(uacInput);
+    over.send({ type: 'DIAL' }, { type: 'CANCEL' }, { type: 'SESSION.END' }, { type: 'INVITE.UNUSABLE', reason: 'x' });
+    assert.deepEqual([over.did('notifyFailed').length, over.did('sendBye').length, over.actor.getSnapshot().status], [0, 1, 'done']);
   });
 
   test('a call hung up before any provisional: the session outlives it until the INVITE’s outcome (§9.1)', () => {

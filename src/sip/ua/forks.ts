@@ -3,16 +3,16 @@
 // exist, which branch won and which were answered too late, and each early dialog's answer. A
 // proxy that forks our INVITE can bring 1xx from several To tags and more than one 2xx; the app
 // sees one call, the winner's. The call's one RTP session goes where the machine says
-// (`mediaFollows`): the answer of the branch it follows, then the winner's.
+// (`mediaFollows`): the answer of the branch it follows, then the winner's. A winning 2xx with no
+// acceptable answer, in it or its early dialog, makes no call (`abandon`: ACK, BYE, the call fails).
 import { createActor } from 'xstate';
 import { sipDialogMachine, type SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
 import { sipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
 import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/headers.js';
 import type { SipResponse } from '../codec/message.js';
-import { parseRemote } from '../codec/sdp.js';
 import { inDialogRequest, sendAck2xx } from './in-dialog.js';
 import type { SipLeg } from './legs.js';
-import { applyRemoteSdp } from './media-binding.js';
+import { applyRemoteSdp, inviteAnswerRefusal } from './media-binding.js';
 import { reliableAnswer } from './prack.js';
 import { uacAnswered } from './session-timer.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -56,21 +56,25 @@ export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse
   }
   if (res.status >= 300) forks.send({ type: 'FAILED', status: res.status });
   else if (res.status >= 200) {
-    const answer = usableAnswer(leg, res.body.length ? res.body.toString('utf8') : undefined);
+    // (A 2xx's refused SDP is told of by `abandon`, when the machine finds no answer elsewhere.)
+    const { answer } = asAnswer(ua, leg, res.body.length ? res.body.toString('utf8') : undefined);
     forks.send({ type: 'ANSWER', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
   } else if (tag) {
-    const answer = usableAnswer(leg, reliableAnswer(ua, res));
+    const { answer, refusal } = asAnswer(ua, leg, reliableAnswer(ua, res));
+    if (refusal !== undefined) leg.log.warn({ tag, reason: refusal }, 'a branch\'s early answer is not acceptable: not taken, no media to that branch');
     forks.send({ type: 'PROVISIONAL', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
   }
 }
 
-/** SDP that can be an answer (parsed, with audio): anything else is not kept as a branch's answer. */
-function usableAnswer(leg: SipLeg, sdp: string | undefined): string | undefined {
-  if (sdp === undefined) return undefined;
-  const r = parseRemote(sdp);
-  if (r.ok) return sdp;
-  leg.log.warn({ reason: r.reason }, 'bad SDP answer from a branch: not taken');
-  return undefined;
+/**
+ * An SDP as the answer to our offer, or why it cannot be one (unparsable; with SRTP, none of our
+ * a=crypto picked). A refused one is no branch's answer: media never goes there (an SRTP-required
+ * call never in the clear), and a forked call goes on with its other branches.
+ */
+function asAnswer(ua: SipUserAgent, leg: SipLeg, sdp: string | undefined): { answer?: string; refusal?: string } {
+  if (sdp === undefined) return {};
+  const refusal = inviteAnswerRefusal(ua, leg, sdp);
+  return refusal === undefined ? { answer: sdp } : { refusal };
 }
 
 /** Whether the early dialog of this 1xx's branch already has the answer to our offer. */
@@ -118,6 +122,20 @@ function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   leg.session.send({ type: 'INVITE.ANSWERED' });
 }
 
+/**
+ * The winning 2xx brought no answer to our offer, in it or its early dialog (§13.2.1; a refused
+ * one counts as none): it is a dialog all the same, confirmed and ACKed, and the session machine
+ * ends it with a BYE and fails the call (INVITE.UNUSABLE).
+ */
+function abandon(ua: SipUserAgent, leg: SipLeg, res: SipResponse, tag: string): void {
+  leg.dialog.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
+  sendAck2xx(ua, leg, res);
+  const sdp = res.body.length ? res.body.toString('utf8') : undefined;
+  const reason = (sdp !== undefined ? inviteAnswerRefusal(ua, leg, sdp) : undefined) ?? '2xx without an answer to our offer';
+  leg.log.warn({ tag, reason }, 'the winning 2xx makes no session: ACKed and ended with a BYE');
+  leg.session.send({ type: 'INVITE.UNUSABLE', reason });
+}
+
 export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) => SipLeg | undefined) {
   /** The action's leg and the response it carries (opaque to the machine). */
   const with2 =
@@ -137,6 +155,7 @@ export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) =>
         leg.dialog.send({ type: 'DIALOG.EARLY', ...e, remoteTag: p.tag });
       },
       confirm: with2((leg, res) => confirm(ua, leg, res)),
+      abandon: with2((leg, res, tag) => abandon(ua, leg, res, tag)),
       mediaFollows: ({ self }, p) => {
         const leg = legOf(self.id);
         // (A call hung up meanwhile has no media to move.)

@@ -68,7 +68,7 @@ export function provideInviteSession(ua: SipUserAgent, legOf: (actorId: string) 
         if (p.status > 100) legOf(self.id)?.call.actor.send({ type: 'CALL.PROGRESS', code: p.status });
       },
       notifyAnswered: on((leg) => leg.call.actor.send({ type: 'CALL.ANSWERED' })),
-      notifyFailed: ({ self }, p: { status: number; reason: string }) => legOf(self.id)?.call.actor.send({ type: 'CALL.FAILED', code: p.status, reason: p.reason }),
+      notifyFailed: ({ self }, p: { status?: number; reason: string }) => legOf(self.id)?.call.actor.send({ type: 'CALL.FAILED', code: p.status, reason: p.reason }),
       notifyRejected: ({ self }, p: { status: number; reason?: string; contacts?: string[] }) => {
         const call = legOf(self.id)?.call;
         if (!call) return;

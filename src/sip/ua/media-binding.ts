@@ -132,6 +132,19 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { 
   if (r.port) leg.rtp?.setRemote(r.address, r.port);
 }
 
+/**
+ * Why an SDP cannot be the answer to our INVITE's offer, if it cannot: unparsable, or no a=crypto
+ * picking one of the offer's lines (RFC 4568 §7.1.3) where SRTP is required or the answer is
+ * RTP/SAVP. Such an SDP is no branch's answer (forks.ts): the media of a call never goes there.
+ */
+export function inviteAnswerRefusal(ua: SipUserAgent, leg: SipLeg, sdp: string): string | undefined {
+  const r = parseRemote(sdp);
+  if (!r.ok) return `bad SDP answer: ${r.reason}`;
+  const offered = inviteCrypto(leg);
+  const picked = r.crypto.some((c) => offered.some((x) => x.tag === c.tag && x.suite === c.suite));
+  return !picked && (srtpMode(ua) === 'required' || r.secure) ? 'SRTP not negotiated' : undefined;
+}
+
 /** The a=crypto lines of our INVITE's offer (the one every branch of a forked INVITE answers). */
 function inviteCrypto(leg: SipLeg): SdesCrypto[] {
   const offer = leg.invite && parseRemote(leg.invite.body.toString('utf8'));
