@@ -43,6 +43,40 @@ function answer(write: (b: Buffer) => void, got: SipRequest[], contact: string):
   };
 }
 
+/**
+ * bob registers over a new TCP connection to `pbx` with this Contact (digest: 401, then again with
+ * credentials); the connection answers INVITEs and BYEs sent down it, recorded in `got`.
+ */
+async function registerBob(pbx: Engine, contact: string, o: { cseq?: number; callId?: string; contactParams?: string; headers?: string[] } = {}) {
+  const reg = await RawStream.connect(pbx.sipTcpPort!);
+  const got: SipRequest[] = [];
+  reg.socket.on('data', answer((b) => reg.socket.write(b), got, contact));
+  const base = o.cseq ?? 0;
+  const text = (cseq: number, auth?: string) =>
+    [
+      `REGISTER sip:127.0.0.1:${pbx.sipTcpPort} SIP/2.0`,
+      `Via: SIP/2.0/TCP 127.0.0.1:${reg.port};branch=z9hG4bKreg${base + cseq}`,
+      'Max-Forwards: 70',
+      'From: <sip:bob@127.0.0.1>;tag=r1',
+      'To: <sip:bob@127.0.0.1>',
+      `Call-ID: ${o.callId ?? 'reg-tcp-1'}`,
+      `CSeq: ${base + cseq} REGISTER`,
+      ...(o.headers ?? []),
+      `Contact: ${contact}${o.contactParams ?? ''}`,
+      'Expires: 120',
+      ...(auth ? [`Authorization: ${auth}`] : []),
+      'Content-Length: 0',
+      '',
+      '',
+    ].join('\n');
+  reg.send(text(1));
+  const challenge = parseChallenge((await reg.response((r) => r.status === 401)).headers.get('WWW-Authenticate')!)!;
+  const auth = buildAuthorization({ challenge, method: 'REGISTER', uri: `sip:127.0.0.1:${pbx.sipTcpPort}`, username: 'bob', password: users.bob });
+  reg.send(text(2, auth.value));
+  const ok = await reg.response((r) => r.headers.get('CSeq') === `${base + 2} REGISTER`);
+  return { reg, got, ok };
+}
+
 test('connect() to a TCP-registered client: down its registration connection while open, a new connection to its Contact once closed', { timeout: 30_000 }, async () => {
   // The phone: a TCP listener (its Contact) and the connection it registers over.
   const got: SipRequest[] = [];
@@ -58,30 +92,8 @@ test('connect() to a TCP-registered client: down its registration connection whi
   try {
     const pbx: Engine = await engine({ rtpPorts: '28300-28339', sip: { auth: { realm: 'test', users }, tcpPort: 0 }, onIncomingCall: demoApp({ registrar: () => pbx }) });
     const caller = await engine({ rtpPorts: '28340-28379' });
-    const reg = await RawStream.connect(pbx.sipTcpPort!);
-    const viaGot: SipRequest[] = [];
-    reg.socket.on('data', answer((b) => reg.socket.write(b), viaGot, contact));
-    const registerText = (cseq: number, auth?: string) =>
-      [
-        `REGISTER sip:127.0.0.1:${pbx.sipTcpPort} SIP/2.0`,
-        `Via: SIP/2.0/TCP 127.0.0.1:${reg.port};branch=z9hG4bKreg${cseq}`,
-        'Max-Forwards: 70',
-        'From: <sip:bob@127.0.0.1>;tag=r1',
-        'To: <sip:bob@127.0.0.1>',
-        'Call-ID: reg-tcp-1',
-        `CSeq: ${cseq} REGISTER`,
-        `Contact: ${contact}`,
-        'Expires: 120',
-        ...(auth ? [`Authorization: ${auth}`] : []),
-        'Content-Length: 0',
-        '',
-        '',
-      ].join('\n');
-    reg.send(registerText(1));
-    const challenge = parseChallenge((await reg.response((r) => r.status === 401)).headers.get('WWW-Authenticate')!)!;
-    const auth = buildAuthorization({ challenge, method: 'REGISTER', uri: `sip:127.0.0.1:${pbx.sipTcpPort}`, username: 'bob', password: users.bob });
-    reg.send(registerText(2, auth.value));
-    assert.equal((await reg.response((r) => r.headers.get('CSeq') === '2 REGISTER')).status, 200);
+    const { reg, got: viaGot, ok } = await registerBob(pbx, contact);
+    assert.equal(ok.status, 200);
     assert.equal(pbx.registrations.lookup('bob').length, 1);
 
     const call = async () => {
@@ -133,34 +145,13 @@ test('outbound (RFC 5626) bindings: keyed by instance and reg-id, down their flo
     const caller = await engine({ rtpPorts: '28420-28459' });
 
     /** Register bob over a new TCP connection with this Contact (and outbound's parameters). */
-    const register = async (n: number, contact: string, outbound = true) => {
-      const reg = await RawStream.connect(pbx.sipTcpPort!);
-      const got: SipRequest[] = [];
-      reg.socket.on('data', answer((b) => reg.socket.write(b), got, contact));
-      const text = (cseq: number, auth?: string) =>
-        [
-          `REGISTER sip:127.0.0.1:${pbx.sipTcpPort} SIP/2.0`,
-          `Via: SIP/2.0/TCP 127.0.0.1:${reg.port};branch=z9hG4bKob${n}x${cseq}`,
-          'Max-Forwards: 70',
-          'From: <sip:bob@127.0.0.1>;tag=ob1',
-          'To: <sip:bob@127.0.0.1>',
-          'Call-ID: reg-outbound-1',
-          `CSeq: ${n * 10 + cseq} REGISTER`,
-          'Supported: outbound, path',
-          `Contact: ${contact}${outbound ? `;+sip.instance=${instance};reg-id=1` : ''}`,
-          'Expires: 120',
-          ...(auth ? [`Authorization: ${auth}`] : []),
-          'Content-Length: 0',
-          '',
-          '',
-        ].join('\n');
-      reg.send(text(1));
-      const challenge = parseChallenge((await reg.response((r) => r.status === 401)).headers.get('WWW-Authenticate')!)!;
-      const auth = buildAuthorization({ challenge, method: 'REGISTER', uri: `sip:127.0.0.1:${pbx.sipTcpPort}`, username: 'bob', password: users.bob });
-      reg.send(text(2, auth.value));
-      const ok = await reg.response((r) => r.headers.get('CSeq') === `${n * 10 + 2} REGISTER`);
-      return { reg, got, ok };
-    };
+    const register = (n: number, contact: string, outbound = true) =>
+      registerBob(pbx, contact, {
+        cseq: n * 10,
+        callId: 'reg-outbound-1',
+        headers: ['Supported: outbound, path'],
+        ...(outbound ? { contactParams: `;+sip.instance=${instance};reg-id=1` } : {}),
+      });
     const call = async () => {
       const out = await caller.call(`sip:bob@127.0.0.1:${pbx.sipPort}`, { from: 'sip:alice@127.0.0.1', auth: { username: 'alice', password: users.alice } });
       return new Promise<{ answered: boolean; code?: number }>((resolve) => {
