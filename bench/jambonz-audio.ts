@@ -18,7 +18,8 @@
 //
 // Ladders: bare 200, 300 … 1400; at each step callchart runs 90 % of bare's count (the target's point), the two
 // interleaved step by step (see runLadders).
-// Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
+// Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_BARE_LADDER (bare's steps,
+// callchart at 90 % of each), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
 // JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
@@ -46,7 +47,7 @@ const WINDOW_MS = Number(process.env.JAMBONZ_AUDIO_WINDOW_MS ?? 4000);
 const P99_LIMIT_MS = 20;
 const FIXED_LADDER = process.env.JAMBONZ_AUDIO_LADDER?.split(',').map(Number);
 /** The bare server's ladder: steps of 100, so its level is known to ~100 sessions. */
-const BARE_LADDER = FIXED_LADDER ?? [200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400];
+const BARE_LADDER = FIXED_LADDER ?? process.env.JAMBONZ_AUDIO_BARE_LADDER?.split(',').map(Number) ?? [200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400];
 const round10 = (x: number) => Math.max(10, Math.round(x / 10) * 10);
 /**
  * Wall-clock allowance per server for its ladder (the whole bench stays around 2 min with the
