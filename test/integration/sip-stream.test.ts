@@ -206,3 +206,29 @@ test('an INVITE sent over TCP is not retransmitted (Timer A is for UDP only)', a
     server.close();
   }
 });
+
+test('a connection carrying a dialog is not idle-closed (a silent client still gets our BYE on it); the idle timeout resumes once the dialog is gone', async () => {
+  let inbound: import('../../src/index.js').Call | undefined;
+  // T1 of 10 ms: the ended leg lingers 64*T1 for retransmissions, then lets its connection go.
+  const e = await start({ streamLimits: { idleTimeoutMs: 300 }, timers: { t1: 10 } }, { onIncomingCall: (call) => ((inbound = call), { action: 'accept' }) });
+  const port = e.sipTcpPort!;
+  const c = await connect(port);
+  const id = 'tcp-idle-dialog@127.0.0.1';
+  const from = `<sip:alice@127.0.0.1:${c.port}>;tag=a1`;
+  c.send(streamRequest('TCP', 'INVITE', port, c.port, { 'Call-ID': id, From: from, 'Content-Type': 'application/sdp' }, SDP));
+  const ok = await c.response((r) => r.status === 200 && r.headers.get('Call-ID') === id);
+  c.send(streamRequest('TCP', 'ACK', port, c.port, { 'Call-ID': id, From: from, To: ok.headers.get('To'), CSeq: '1 ACK' }));
+  // Silent for well over the idle timeout: the call's connection stays open.
+  await sleep(900);
+  assert.equal(c.socket.destroyed, false, 'the dialog keeps its connection open');
+  inbound!.hangup();
+  const bye = await c.request((r) => r.method === 'BYE');
+  c.socket.write(serialize(createResponse(bye, 200)));
+  // The dialog is over: the connection is idle-closed again.
+  await c.closed;
+  // A connection with no dialog is closed at the idle timeout as before.
+  const idle = await connect(port);
+  const t0 = performance.now();
+  await idle.closed;
+  assert.ok(performance.now() - t0 < 1500, 'an idle connection is closed at the idle timeout');
+});
