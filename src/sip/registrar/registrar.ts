@@ -80,6 +80,8 @@ export interface RegistrarDeps {
   throttle: AuthThrottle;
   /** The configured users' passwords. */
   lookupUser: (username: string) => string | undefined;
+  /** Keep the stream connection a binding came over from the idle timeout (its release; UDP: none). */
+  holdFlow?: (e: Endpoint) => (() => void) | undefined;
   now?: () => number;
 }
 
@@ -98,6 +100,8 @@ interface BindingWire {
   /** Where the last REGISTER came from (an outbound binding's flow moves with its re-REGISTERs). */
   source: Endpoint;
   outbound?: OutboundBinding;
+  /** Lets `source`'s connection idle out again (the binding held it: calls come down it). */
+  release?: (() => void) | undefined;
 }
 
 /** RFC 5626 §4.2: reg-id is 1 to 2**31 - 1. */
@@ -309,7 +313,11 @@ export class Registrar implements Registrations {
         if (p.expires > 0) this.bind(wire, input(p));
       } else if (p.id) {
         // An outbound binding follows its flow: the re-REGISTER's connection is the one to use.
-        if (old && p.outbound) old.source = tx.source;
+        if (old && p.outbound && old.source !== tx.source) {
+          old.release?.();
+          old.source = tx.source;
+          old.release = this.deps.holdFlow?.(tx.source);
+        }
         this.ref(p.id)?.send({ type: 'REGISTER.REFRESH', callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}) });
       } else if (p.expires > 0) this.bind(wire, input(p));
     }
@@ -321,7 +329,10 @@ export class Registrar implements Registrations {
     let ids = this.index.get(wire.user);
     if (!ids) this.index.set(wire.user, (ids = new Map()));
     ids.set(wire.key, id);
+    wire.release = this.deps.holdFlow?.(wire.source);
     const forget = () => {
+      wire.release?.();
+      wire.release = undefined;
       const m = this.index.get(wire.user);
       if (m?.get(wire.key) === id) m.delete(wire.key);
       if (m?.size === 0) this.index.delete(wire.user);

@@ -29,7 +29,10 @@ export interface SipStreamLimits {
   maxHeaderBytes: number;
   /** Bytes queued for a peer that does not read before its connection is dropped (default 1 MiB). */
   maxQueuedBytes: number;
-  /** A connection with no traffic for this long is closed (default 300 000 ms; keep-alives count). */
+  /**
+   * A connection with no traffic for this long is closed (default 300 000 ms; keep-alives count),
+   * unless a dialog or a registration binding uses it.
+   */
   idleTimeoutMs: number;
   /** A TLS handshake not done within this is abandoned (default 5 000 ms). */
   handshakeTimeoutMs: number;
@@ -129,6 +132,8 @@ export class SipStreamTransport implements SipMessageTransport {
   /** Every socket counted against the limits, handshaking ones included. */
   private readonly sockets = new Set<net.Socket>();
   private readonly perIp = new Map<string, number>();
+  /** Holders (dialogs, registrations) of the connection to "address|port": it is not idle-closed. */
+  private readonly holds = new Map<string, number>();
   private readonly log: Logger;
 
   /** Connections open now (handshaking ones included). */
@@ -196,6 +201,21 @@ export class SipStreamTransport implements SipMessageTransport {
   connected(to: Endpoint): boolean {
     const conn = this.conns.get(key(to.address, to.port));
     return conn !== undefined && !conn.socket.destroyed;
+  }
+
+  hold(to: Endpoint): () => void {
+    const k = key(to.address, to.port);
+    this.holds.set(k, (this.holds.get(k) ?? 0) + 1);
+    this.conns.get(k)?.socket.setTimeout(0);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const n = (this.holds.get(k) ?? 1) - 1;
+      if (n > 0) return void this.holds.set(k, n);
+      this.holds.delete(k);
+      this.conns.get(k)?.socket.setTimeout(this.limits.idleTimeoutMs);
+    };
   }
 
   /** Send on the connection to `to`, opening one if none is open. */
@@ -266,11 +286,13 @@ export class SipStreamTransport implements SipMessageTransport {
     this.conns.get(k)?.socket.destroy();
     this.conns.set(k, conn);
     socket.setNoDelay(true);
-    socket.setTimeout(this.limits.idleTimeoutMs, () => {
+    // Silent dialogs and registrations on a connection are normal: only an unheld one idles out.
+    socket.on('timeout', () => {
       this.stats.idleClosed++;
       this.log.debug({ remote: ep }, 'idle sip connection closed');
       socket.destroy();
     });
+    socket.setTimeout(this.holds.has(k) ? 0 : this.limits.idleTimeoutMs);
     socket.on('data', (chunk: Buffer) => this.onData(conn, chunk));
     socket.on('error', (err) => this.log.debug({ remote: ep, err: err.message }, 'sip connection error'));
     socket.once('close', () => {

@@ -26,6 +26,11 @@ export interface SipMessageTransport {
   sendBytes(buf: Buffer, to: Endpoint): boolean | void;
   /** Streams: a connection to `to` is open now (a send would reuse it rather than connect). */
   connected?(to: Endpoint): boolean;
+  /**
+   * Streams: keep the connection to `to` (now or once one opens) from the idle timeout until the
+   * returned release is called: a dialog or a registration on it needs it, however silent.
+   */
+  hold?(to: Endpoint): () => void;
 }
 
 /** The Via transport token for a kind (§20.42: "UDP", "TCP", "TLS"). */

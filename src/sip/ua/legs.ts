@@ -111,6 +111,8 @@ export class SipLeg implements CallWire {
   /** Our last 2xx to an INVITE and where it went, for its retransmissions. */
   last2xx: { bytes: Buffer; to: Endpoint } | undefined;
   forgetTimer: NodeJS.Timeout | undefined;
+  /** Lets the stream connection the dialog uses idle out again (user-agent.ts holdFlow). */
+  releaseFlow: (() => void) | undefined;
   /** In-dialog request awaiting the dialog actor's accept/reject. */
   pending: ServerTransaction | undefined;
   /** call.sipRequest()s awaiting their final response, by CSeq (a promise's resolver, no protocol state). */

@@ -60,6 +60,7 @@ function failOver(ua: SipUserAgent, leg: SipLeg, why: string): boolean {
   if (!next || !leg.invite) return false;
   leg.log.info({ failed: leg.remote, next, why }, 'INVITE failed over to the next RFC 3263 target');
   leg.remote = next;
+  ua.holdFlow(leg);
   const invite: SipRequest = { ...leg.invite, headers: leg.invite.headers.clone() };
   const via = ua.viaFor(next);
   invite.headers.set('Via', `SIP/2.0/${via.transport} ${via.host}:${via.port};branch=${generateBranch()};rport`);

@@ -131,6 +131,7 @@ export class SipUserAgent implements TransactionUser {
               digest: this.digest,
               throttle: this.authThrottle,
               lookupUser: typeof auth.users === 'function' ? auth.users : (u) => (Object.hasOwn(auth.users, u) ? (auth.users as Record<string, string>)[u] : undefined),
+              holdFlow: (e) => this.holdFlowTo(e),
             },
             opts.registrar || {},
           )
@@ -330,9 +331,24 @@ export class SipUserAgent implements TransactionUser {
 
   // ---- bookkeeping ------------------------------------------------------------------------------
 
+  /** A stream connection to `e` kept from the idle timeout until the release is called (UDP: none). */
+  private holdFlowTo(e: Endpoint): (() => void) | undefined {
+    return e.transport ? this.transport.stream(e.transport)?.hold?.(e) : undefined;
+  }
+
+  /**
+   * @internal The connection the leg's dialog uses stays open while the leg lives (§18: a silent
+   * call's BYE must still reach a client that listens nowhere else); again when the leg moves.
+   */
+  holdFlow(leg: SipLeg): void {
+    leg.releaseFlow?.();
+    leg.releaseFlow = this.holdFlowTo(leg.remote);
+  }
+
   /** @internal Spawn the leg's dialog and INVITE session actors and register the leg under them. */
   startDialog(leg: SipLeg, input: SipDialogInput, session: { heldByRemote?: boolean } = {}): void {
     const id = this.legs.add(leg);
+    this.holdFlow(leg);
     const sessionInput = { role: leg.role, t1: this.timers.t1, t2: this.timers.t2, unconfirmedLimit: UNCONFIRMED_2XX_RETRANSMITS, heldByRemote: session.heldByRemote };
     const start = this.sessionStart(sessionInput);
     leg.session = this.opts.supervisor.spawn(this.sessionMachine, {
@@ -423,6 +439,8 @@ export class SipUserAgent implements TransactionUser {
     clearTimeout(leg.forgetTimer);
     leg.forgetTimer = undefined;
     leg.stopTimers();
+    leg.releaseFlow?.();
+    leg.releaseFlow = undefined;
     this.pendingInvites.settle(leg);
     this.legs.remove(leg);
     this.opts.supervisor.stop(LegRegistry.dialogId(leg.callId));
