@@ -390,3 +390,63 @@ test('SRTP required, one branch: its reliable 183 in the clear moves no media; i
   await framesAfterEnd(media, { A });
   assert.equal(A.sizes.length, 0, 'never any RTP in the clear');
 });
+
+// An answer whose audio has none of our codecs (telephone-event aside) is no answer either: the
+// call's media could not go there, so it is never taken, and a 2xx left with no other one is abandoned.
+
+/** An answer in G.729 (18) only, with telephone-event: none of the engine's codecs (PCMU, PCMA). */
+const g729Sdp = (tag: string, port: number) =>
+  `v=0\no=${tag} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/AVP 18 101\na=rtpmap:18 G729/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=sendrecv\n`;
+
+test('B\'s early answer with none of our codecs is no answer (RTP stays with A); B wins with a 200 repeating it: ACK and BYE to B, the call fails (no codec in common)', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', g729Sdp('b', B.port));
+  await sleep(50);
+  assert.ok(!call.isEnded, 'one branch\'s unusable answer does not end the forked call');
+  const got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A's early media still: ${JSON.stringify(got)}`);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'branchB', { body: g729Sdp('b', B.port) });
+  const end = await endedUnanswered(sip, engine, call, 'branchB', () => answered);
+  assert.match(end.detail ?? '', /no codec in common/);
+  assert.deepEqual(await framesAfterEnd(media, { A, B }), { A: [], B: [] }, 'nothing more to A, never anything to B');
+  assert.equal(B.pts.length, 0);
+});
+
+test('one branch: a 200 whose SDP has none of our codecs (only telephone-event besides) is ACKed and sent a BYE; the call fails (no codec in common)', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  respond(sip, engine, invite, 180, 'only');
+  await sleep(50);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'only', { body: g729Sdp('a', A.port) });
+  const end = await endedUnanswered(sip, engine, call, 'only', () => answered);
+  assert.match(end.detail ?? '', /no codec in common/);
+  await framesAfterEnd(media, { A });
+  assert.equal(A.pts.length, 0, 'no RTP ever');
+});
+
+test('one branch: its reliable 183 with none of our codecs moves no media; its 200 with a PCMA answer answers the call, RTP there', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const C = await rtpSink();
+  await early183(sip, engine, invite, 'only', g729Sdp('a', A.port));
+  await sleep(50);
+  assert.ok(!call.isEnded, 'the call waits for a usable answer (the 2xx may bring one)');
+  await sendFrames(call, { A });
+  respond(sip, engine, invite, 200, 'only', { body: sdp('c', C.port, 8) });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'only');
+  await waitFor(() => call.isActive, 'answered');
+  const got = await sendFrames(call, { A, C });
+  assert.ok(got.C!.length >= 1 && got.C!.every((pt) => pt === 8), `the 2xx's answer, PCMA: ${JSON.stringify(got)}`);
+  assert.equal(A.pts.length, 0, 'nothing ever to the unusable early answer');
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
