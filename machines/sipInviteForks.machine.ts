@@ -26,7 +26,8 @@
 // winning 2xx takes media to the answer its early dialog gave, even when media was following
 // another branch then, and only without one to its own SDP (§13.2.1: the UAC ignores session
 // descriptions in later responses once a dialog has its answer). An SDP the runtime cannot accept
-// (unparsable; with SRTP, no acceptable a=crypto) is no answer: it never reaches the machine.
+// (unparsable; none of our codecs; with SRTP, no acceptable a=crypto) is no answer: it never
+// reaches the machine.
 //
 // Responses are opaque (`response: unknown`), as in the transaction machines: the runtime builds
 // the ACK and BYE from them. SDP is opaque text. A 2xx without a To tag (RFC 2543) has the tag ''.
