@@ -13,7 +13,7 @@
 // at once, media coming back there later goes to it.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
+import { assign, createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
 import { runModel } from '../helpers/model.js';
 import { Rng } from '../helpers/prng.js';
 import { sipInviteForksMachine, type SipInviteForksContext, type SipInviteForksEvent } from '../../machines/sipInviteForks.machine.js';
@@ -207,13 +207,14 @@ describe('sipInviteForks machine', () => {
     assert.equal(compare(sipInviteForksMachine, 4, 1500, mediaAlphabet), undefined);
   });
 
-  /** The machine with the media action of the winning 2xx's transition replaced by `media`. */
+  /** The machine with the media action of the winning 2xx's transition replaced by `media` (media then the winner's). */
   function winnerMedia(media: (a: { context: SipInviteForksContext; event: SipInviteForksEvent; enqueue: (a: unknown) => void }) => void) {
     const cfg = sipInviteForksMachine.config;
     const calling = cfg.states!.calling!;
     const on = calling.on as { ANSWER: Array<{ actions: unknown[] }> };
     const [answerless, answered] = on.ANSWER as [unknown, { actions: unknown[] }];
-    const actions = [answered.actions[0], enqueueActions(media as never), ...answered.actions.slice(2)];
+    // (Media is then the winner's, as in the machine: only where it is sent changes.)
+    const actions = [answered.actions[0], enqueueActions(media as never), assign({ media: ({ event }: { event: { tag: string } }) => event.tag }), ...answered.actions.slice(2)];
     return createMachine(
       { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: [answerless, { ...answered, actions }] } } } } as typeof cfg,
       sipInviteForksMachine.implementations as never,
