@@ -18,15 +18,18 @@
 //
 // Early media (RFC 3960 §3: the UAC renders the early media of the most recent early dialog that
 // has any): the answer to our offer in a branch's reliable 18x is that dialog's answer (RFC 3261
-// §13.2.1, RFC 3262 §5; a later SDP in the same dialog is none) and is kept per branch
-// (`answers`). Media goes to the answer of the branch the call followed last among those that
+// §13.2.1, RFC 3262 §5; a later SDP in a 1xx of the same dialog is none) and is kept per branch
+// (`answers`). A later offer/answer completed in that early dialog (`EARLY_SESSION`: our early
+// UPDATE answered, RFC 3311) makes the session its answer: media there follows it at once (the
+// same peer: `branch` false), media coming back there later goes to it. Media goes to the answer of the branch the call followed last among those that
 // answered (`mediaFollows`): a 1xx of a branch with an answer moves it there, one without leaves it
 // where it is (there is nowhere else to send). When that branch's early dialog ends
 // (`EARLY_ENDED`: a 481/408 to a request in it, its PRACK) media goes back the same way. The
 // winning 2xx takes media to the answer its early dialog gave, even when media was following
 // another branch then, and only without one to its own SDP (§13.2.1: the UAC ignores session
 // descriptions in later responses once a dialog has its answer). An SDP the runtime cannot accept
-// (unparsable; with SRTP, no acceptable a=crypto) is no answer: it never reaches the machine.
+// (unparsable; none of our codecs; with SRTP, no acceptable a=crypto) is no answer: it never
+// reaches the machine.
 //
 // Responses are opaque (`response: unknown`), as in the transaction machines: the runtime builds
 // the ACK and BYE from them. SDP is opaque text. A 2xx without a To tag (RFC 2543) has the tag ''.
@@ -39,6 +42,8 @@ export type SipInviteForksEvent =
   | { type: 'ANSWER'; tag: string; response?: unknown; answer?: string }
   /** A 481/408 to a request in this branch's early dialog (its PRACK): that early dialog is over. */
   | { type: 'EARLY_ENDED'; tag: string }
+  /** An offer/answer completed in this branch's dialog (our UPDATE's 2xx): its session is now `sdp`. */
+  | { type: 'EARLY_SESSION'; tag: string; sdp: string }
   /** A non-2xx final response. */
   | { type: 'FAILED'; status: number }
   /** The INVITE went out again as a new transaction (credentials, 422, failover). */
@@ -52,7 +57,10 @@ export interface SipInviteForksContext {
    * (the dialog machine's order: it falls back to the one it left last).
    */
   followed: string[];
-  /** The answer to our offer each early dialog's reliable 18x carried (its first; opaque SDP). */
+  /**
+   * Each early dialog's answer to our offer (opaque SDP): its reliable 18x's first, or the answer
+   * of an offer/answer completed in it since.
+   */
   answers: SipInviteForksAnswer[];
   /** The branch whose answer media goes to now. */
   media?: string;
@@ -114,6 +122,10 @@ const forksSetup = setup({
       followed: [...context.followed.filter((t) => t !== params.tag), params.tag],
       answers: params.answer !== undefined && answerOf(context, params.tag) === undefined ? [...context.answers, { tag: params.tag, sdp: params.answer }] : context.answers,
     })),
+    // A newer session of this early dialog (EARLY_SESSION) replaces its answer.
+    setAnswer: assign(({ context }, params: { tag: string; sdp: string }) => ({
+      answers: [...context.answers.filter((a) => a.tag !== params.tag), { tag: params.tag, sdp: params.sdp }],
+    })),
     endEarly: assign(({ context }, params: { tag: string }) => ({
       early: context.early.filter((t) => t !== params.tag),
       followed: context.followed.filter((t) => t !== params.tag),
@@ -122,7 +134,9 @@ const forksSetup = setup({
     clearEarly: assign({ early: [], followed: [], answers: [] }),
   },
   guards: {
-    knownEarly: ({ context, event }) => (event.type === 'PROVISIONAL' || event.type === 'EARLY_ENDED') && context.early.includes(event.tag),
+    knownEarly: ({ context, event }) => (event.type === 'PROVISIONAL' || event.type === 'EARLY_ENDED' || event.type === 'EARLY_SESSION') && context.early.includes(event.tag),
+    // (The dialog media goes to now: the branch it follows, or the call's once answered.)
+    mediaHere: ({ context, event }) => event.type === 'EARLY_SESSION' && context.media === event.tag,
     isWinner: ({ context, event }) => event.type === 'ANSWER' && event.tag === context.winner,
     isLate: ({ context, event }) => event.type === 'ANSWER' && context.late.includes(event.tag),
     // §13.2.1: the answer to our offer came neither in this branch's early dialog nor in its 2xx.
@@ -136,6 +150,11 @@ const mediaToLatest = forksSetup.enqueueActions(({ context, enqueue }) => {
   if (tag === context.media) return;
   enqueue.assign({ media: tag });
   if (tag !== undefined) enqueue({ type: 'mediaFollows', params: { tag, sdp: answerOf(context, tag)!, branch: true } });
+});
+
+// A newer session of the dialog media goes to: media follows it (the same peer).
+const sessionHere = forksSetup.enqueueActions(({ event, enqueue }) => {
+  if (event.type === 'EARLY_SESSION') enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp: event.sdp, branch: false } });
 });
 
 // The early dialogs of the branches that lost the 2xx.
@@ -171,6 +190,11 @@ export const sipInviteForksMachine = forksSetup.createMachine({
         ],
         // (An early dialog never created, or already over, is no news.)
         EARLY_ENDED: { guard: 'knownEarly', actions: [{ type: 'endEarly', params: ({ event }) => ({ tag: event.tag }) }, mediaToLatest] },
+        EARLY_SESSION: [
+          { guard: 'mediaHere', actions: [{ type: 'setAnswer', params: ({ event }) => event }, sessionHere] },
+          // Not where media is: kept for when media comes back (or there now, a first usable answer).
+          { guard: 'knownEarly', actions: [{ type: 'setAnswer', params: ({ event }) => event }, mediaToLatest] },
+        ],
         ANSWER: [
           {
             // It still won: its retransmissions are ACKed again, other branches' 2xx are late.
@@ -214,6 +238,8 @@ export const sipInviteForksMachine = forksSetup.createMachine({
     },
     answered: {
       on: {
+        // An early UPDATE answered once the dialog was confirmed: the call's session, if its dialog's.
+        EARLY_SESSION: { guard: 'mediaHere', actions: sessionHere },
         ANSWER: [
           { guard: 'isWinner', actions: { type: 'ackAgain', params: ({ event }) => ({ tag: event.tag, response: event.response }) } },
           { guard: 'isLate', actions: { type: 'ackLate', params: ({ event }) => ({ tag: event.tag, response: event.response }) } },

@@ -39,7 +39,7 @@ const sdp = (tag: string, port: number, pt: 0 | 8) =>
   `v=0\no=${tag} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/AVP ${pt}\na=rtpmap:${pt} ${pt ? 'PCMA' : 'PCMU'}/8000\na=sendrecv\n`;
 
 /** A response to the engine's INVITE from one branch; `rseq` makes it reliable (Require: 100rel). */
-function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number } = {}): void {
+function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number; headers?: string[] } = {}): void {
   const h = invite.headers;
   const body = o.body ?? '';
   const lines = [
@@ -51,17 +51,20 @@ function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number
     `CSeq: ${h.get('CSeq')}`,
     `Contact: <sip:${tag}@127.0.0.1:${sip.port}>`,
     ...(o.rseq !== undefined ? ['Require: 100rel', `RSeq: ${o.rseq}`] : []),
+    ...(o.headers ?? []),
     ...(body ? ['Content-Type: application/sdp'] : []),
     `Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`,
   ];
   sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
 }
 
-/** A final response to a request the engine sent (PRACK, BYE). */
-function reply(sip: RawSip, engine: Engine, req: SipRequest, status = 200): void {
+/** A final response to a request the engine sent (PRACK, BYE; an UPDATE's 200 with its answer). */
+function reply(sip: RawSip, engine: Engine, req: SipRequest, status = 200, body = ''): void {
   const h = req.headers;
-  const lines = [`SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Call/Transaction Does Not Exist'}`, ...h.getAll('Via').map((v) => `Via: ${v}`), `From: ${h.get('From')}`, `To: ${h.get('To')}`, `Call-ID: ${h.get('Call-ID')}`, `CSeq: ${h.get('CSeq')}`, 'Content-Length: 0'];
-  sip.send(`${lines.join('\n')}\n\n`, engine.sipPort!);
+  const lines = [`SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Call/Transaction Does Not Exist'}`, ...h.getAll('Via').map((v) => `Via: ${v}`), `From: ${h.get('From')}`, `To: ${h.get('To')}`, `Call-ID: ${h.get('Call-ID')}`, `CSeq: ${h.get('CSeq')}`];
+  if (body) lines.push('Content-Type: application/sdp');
+  lines.push(`Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`);
+  sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
 }
 
 const toTag = (r: SipRequest) => /;tag=([^;>\s]+)/.exec(r.headers.get('To') ?? '')?.[1];
@@ -389,4 +392,145 @@ test('SRTP required, one branch: its reliable 183 in the clear moves no media; i
   assert.match(end.detail ?? '', /SRTP not negotiated/);
   await framesAfterEnd(media, { A });
   assert.equal(A.sizes.length, 0, 'never any RTP in the clear');
+});
+
+// An answer whose audio has none of our codecs (telephone-event aside) is no answer either: the
+// call's media could not go there, so it is never taken, and a 2xx left with no other one is abandoned.
+
+/** An answer in G.729 (18) only, with telephone-event: none of the engine's codecs (PCMU, PCMA). */
+const g729Sdp = (tag: string, port: number) =>
+  `v=0\no=${tag} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/AVP 18 101\na=rtpmap:18 G729/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=sendrecv\n`;
+
+test('B\'s early answer with none of our codecs is no answer (RTP stays with A); B wins with a 200 repeating it: ACK and BYE to B, the call fails (no codec in common)', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const B = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
+  await early183(sip, engine, invite, 'branchB', g729Sdp('b', B.port));
+  await sleep(50);
+  assert.ok(!call.isEnded, 'one branch\'s unusable answer does not end the forked call');
+  const got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A's early media still: ${JSON.stringify(got)}`);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'branchB', { body: g729Sdp('b', B.port) });
+  const end = await endedUnanswered(sip, engine, call, 'branchB', () => answered);
+  assert.match(end.detail ?? '', /no codec in common/);
+  assert.deepEqual(await framesAfterEnd(media, { A, B }), { A: [], B: [] }, 'nothing more to A, never anything to B');
+  assert.equal(B.pts.length, 0);
+});
+
+test('one branch: a 200 whose SDP has none of our codecs (only telephone-event besides) is ACKed and sent a BYE; the call fails (no codec in common)', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
+  respond(sip, engine, invite, 180, 'only');
+  await sleep(50);
+  const media = call.media;
+  respond(sip, engine, invite, 200, 'only', { body: g729Sdp('a', A.port) });
+  const end = await endedUnanswered(sip, engine, call, 'only', () => answered);
+  assert.match(end.detail ?? '', /no codec in common/);
+  await framesAfterEnd(media, { A });
+  assert.equal(A.pts.length, 0, 'no RTP ever');
+});
+
+test('one branch: its reliable 183 with none of our codecs moves no media; its 200 with a PCMA answer answers the call, RTP there', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A = await rtpSink();
+  const C = await rtpSink();
+  await early183(sip, engine, invite, 'only', g729Sdp('a', A.port));
+  await sleep(50);
+  assert.ok(!call.isEnded, 'the call waits for a usable answer (the 2xx may bring one)');
+  await sendFrames(call, { A });
+  respond(sip, engine, invite, 200, 'only', { body: sdp('c', C.port, 8) });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'only');
+  await waitFor(() => call.isActive, 'answered');
+  const got = await sendFrames(call, { A, C });
+  assert.ok(got.C!.length >= 1 && got.C!.every((pt) => pt === 8), `the 2xx's answer, PCMA: ${JSON.stringify(got)}`);
+  assert.equal(A.pts.length, 0, 'nothing ever to the unusable early answer');
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+// A branch's answer is the latest offer/answer of its early dialog: our early UPDATE (RFC 3311)
+// answered by that branch's 200 replaces its reliable 183's answer, so media coming back to it
+// (RFC 3960 §3) goes where that UPDATE's answer said.
+
+const ALLOW_UPDATE = 'Allow: INVITE, ACK, BYE, CANCEL, PRACK, UPDATE';
+
+/** `sdp()` one o= version up (the same session, a newer description). */
+const newer = (body: string) => body.replace(/^(o=\S+ \S+) 1 /m, '$1 2 ');
+
+/** call.update() once the engine has the early offer/answer of the dialog it follows done (its PRACK's 200 is in). */
+async function earlyUpdate(call: Call): Promise<{ done: Promise<unknown> }> {
+  let done: Promise<unknown> | undefined;
+  await waitFor(() => {
+    try {
+      done = call.update();
+      return true;
+    } catch {
+      return false;
+    }
+  }, 'the early offer/answer done');
+  // (Wrapped: an async function returning the promise itself would wait for the update's answer.)
+  return { done: done! };
+}
+
+test('A\'s early UPDATE moves A\'s media; B answers early (media to B); A rings again: media back to A\'s UPDATE answer, not its 183\'s; A\'s 200 keeps it there', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A1 = await rtpSink();
+  const A2 = await rtpSink();
+  const B = await rtpSink();
+  respond(sip, engine, invite, 183, 'branchA', { body: sdp('a', A1.port, 0), rseq: 1, headers: [ALLOW_UPDATE] });
+  reply(sip, engine, await sip.request((r) => r.method === 'PRACK' && toTag(r) === 'branchA'));
+  const { done } = await earlyUpdate(call);
+  const update = await sip.request((r) => r.method === 'UPDATE');
+  assert.equal(toTag(update), 'branchA');
+  reply(sip, engine, update, 200, newer(sdp('a', A2.port, 8)));
+  await done;
+  let got = await sendFrames(call, { A1, A2, B });
+  assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `the UPDATE's answer: ${JSON.stringify(got)}`);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
+  got = await sendFrames(call, { A1, A2, B });
+  assert.ok(got.B!.length >= 1 && got.A2!.length === 0, `B's early media: ${JSON.stringify(got)}`);
+  respond(sip, engine, invite, 180, 'branchA');
+  await sleep(50);
+  got = await sendFrames(call, { A1, A2, B });
+  assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `back to A: its UPDATE's answer, PCMA: ${JSON.stringify(got)}`);
+  assert.deepEqual([got.A1, got.B], [[], []]);
+  respond(sip, engine, invite, 200, 'branchA', { body: sdp('a', A1.port, 0) });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A1, A2, B });
+  assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `A won: its latest answer: ${JSON.stringify(got)}`);
+  assert.equal(A1.pts.length, 0, 'nothing ever to the answer the UPDATE replaced');
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+});
+
+test('A\'s early UPDATE answered after B\'s early answer took media: media stays with B; A\'s 200 without SDP takes it to the UPDATE\'s answer', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite } = await placed();
+  const A1 = await rtpSink();
+  const A2 = await rtpSink();
+  const B = await rtpSink();
+  respond(sip, engine, invite, 183, 'branchA', { body: sdp('a', A1.port, 0), rseq: 1, headers: [ALLOW_UPDATE] });
+  reply(sip, engine, await sip.request((r) => r.method === 'PRACK' && toTag(r) === 'branchA'));
+  const { done } = await earlyUpdate(call);
+  const update = await sip.request((r) => r.method === 'UPDATE');
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
+  reply(sip, engine, update, 200, newer(sdp('a', A2.port, 8)));
+  await done;
+  let got = await sendFrames(call, { A1, A2, B });
+  assert.ok(got.B!.length >= 1, `B, followed last, keeps the media: ${JSON.stringify(got)}`);
+  assert.deepEqual([got.A1, got.A2], [[], []], 'A\'s answer changed, but the call follows B');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered');
+  got = await sendFrames(call, { A1, A2, B });
+  assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `A won: its UPDATE's answer, PCMA: ${JSON.stringify(got)}`);
+  assert.deepEqual([got.A1, got.B], [[], []]);
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
 });

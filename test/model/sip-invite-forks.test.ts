@@ -8,10 +8,12 @@
 // answer, 2xx with and without SDP and early dialogs ending: media goes to the answer of the branch
 // the call followed last among those that answered; the winner's 2xx takes it to its early dialog's
 // answer, else to its own SDP (§13.2.1: the first answer in a dialog is the one); a 2xx with
-// neither makes no call (`abandon`: ACKed, sent a BYE, the call fails).
+// neither makes no call (`abandon`: ACKed, sent a BYE, the call fails). An offer/answer completed
+// later in an early dialog (our early UPDATE's 200) makes that its answer: media there follows it
+// at once, media coming back there later goes to it.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
+import { assign, createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
 import { runModel } from '../helpers/model.js';
 import { Rng } from '../helpers/prng.js';
 import { sipInviteForksMachine, type SipInviteForksContext, type SipInviteForksEvent } from '../../machines/sipInviteForks.machine.js';
@@ -29,7 +31,8 @@ const alphabet: SipInviteForksEvent[] = [
 
 /**
  * Early media: answers in reliable 18x (a2: a second SDP in A's dialog, no answer), 2xx with or
- * without SDP (b3 after B's early answer: none either), early dialogs ending.
+ * without SDP (b3 after B's early answer: none either), early dialogs ending, a new offer/answer
+ * done in an early dialog (a4, b4).
  */
 const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'PROVISIONAL', tag: 'A' },
@@ -45,6 +48,8 @@ const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'ANSWER', tag: 'C', answer: 'c1' },
   { type: 'EARLY_ENDED', tag: 'A' },
   { type: 'EARLY_ENDED', tag: 'B' },
+  { type: 'EARLY_SESSION', tag: 'A', sdp: 'a4' },
+  { type: 'EARLY_SESSION', tag: 'B', sdp: 'b4' },
   { type: 'FAILED', status: 487 },
   { type: 'REISSUED' },
 ];
@@ -64,6 +69,8 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
   let phase: 'calling' | 'answered' | 'failed' = 'calling';
   let early: string[] = [];
   let winner: string | undefined;
+  // The winner confirmed as the call (not abandoned): its dialog's media.
+  let live: string | undefined;
   const byed = new Set<string>();
   // Early media: the branches newest-followed last, each early dialog's first answer, where media goes.
   let recent: string[] = [];
@@ -91,6 +98,14 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       recent = recent.filter((t) => t !== ev.tag);
       answers.delete(ev.tag);
       mediaToLatest();
+    } else if (ev.type === 'EARLY_SESSION') {
+      // The latest offer/answer of a dialog is its session: where media is, media follows it (the
+      // same peer, a newer description); elsewhere it is what media comes back to.
+      if (phase === 'answered' && ev.tag === live) out.push(`media ${ev.tag} ${ev.sdp} same`);
+      if (phase !== 'calling' || !early.includes(ev.tag)) continue;
+      answers.set(ev.tag, ev.sdp);
+      if (media === ev.tag) out.push(`media ${ev.tag} ${ev.sdp} same`);
+      else mediaToLatest();
     } else if (ev.type === 'PROVISIONAL') {
       if (phase !== 'calling') continue;
       out.push(`early ${ev.tag} ${early.includes(ev.tag) ? 'again' : 'new'}`);
@@ -107,6 +122,7 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       else {
         if (media !== ev.tag) out.push(`media ${ev.tag} ${sdp} branch`);
         out.push(`confirm ${ev.tag}`);
+        live = ev.tag;
       }
       const losers = early.filter((t) => t !== ev.tag);
       if (losers.length) out.push(`drop ${losers.join(',')}`);
@@ -157,7 +173,8 @@ function compare(machine: typeof sipInviteForksMachine, len: number, random: num
     const want = effectsOracle(seq);
     const got = run(machine, seq);
     if (JSON.stringify(want) !== JSON.stringify(got)) {
-      const label = seq.map((e) => ('tag' in e ? `${e.type}(${e.tag}${'answer' in e && e.answer ? `:${e.answer}` : ''})` : e.type)).join(' → ');
+      const sdpOf = (e: SipInviteForksEvent) => ('answer' in e && e.answer ? `:${e.answer}` : 'sdp' in e ? `:${e.sdp}` : '');
+      const label = seq.map((e) => ('tag' in e ? `${e.type}(${e.tag}${sdpOf(e)})` : e.type)).join(' → ');
       return `${label}: expected ${JSON.stringify(want)}, got ${JSON.stringify(got)}`;
     }
   }
@@ -190,13 +207,14 @@ describe('sipInviteForks machine', () => {
     assert.equal(compare(sipInviteForksMachine, 4, 1500, mediaAlphabet), undefined);
   });
 
-  /** The machine with the media action of the winning 2xx's transition replaced by `media`. */
+  /** The machine with the media action of the winning 2xx's transition replaced by `media` (media then the winner's). */
   function winnerMedia(media: (a: { context: SipInviteForksContext; event: SipInviteForksEvent; enqueue: (a: unknown) => void }) => void) {
     const cfg = sipInviteForksMachine.config;
     const calling = cfg.states!.calling!;
     const on = calling.on as { ANSWER: Array<{ actions: unknown[] }> };
     const [answerless, answered] = on.ANSWER as [unknown, { actions: unknown[] }];
-    const actions = [answered.actions[0], enqueueActions(media as never), ...answered.actions.slice(2)];
+    // (Media is then the winner's, as in the machine: only where it is sent changes.)
+    const actions = [answered.actions[0], enqueueActions(media as never), assign({ media: ({ event }: { event: { tag: string } }) => event.tag }), ...answered.actions.slice(2)];
     return createMachine(
       { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: [answerless, { ...answered, actions }] } } } } as typeof cfg,
       sipInviteForksMachine.implementations as never,
@@ -228,6 +246,27 @@ describe('sipInviteForks machine', () => {
     const buggy = sipInviteForksMachine.provide({ guards: { noAnswer: () => false } });
     const miss = compare(buggy, 3, 0, mediaAlphabet);
     assert.match(miss ?? '', /ANSWER\((A|B|C)\): expected .*"abandon (A|B|C)".*got .*"confirm (A|B|C)"/);
+  });
+
+  test('the media oracle catches a planted bug (a branch\'s answer kept from its reliable 18x only, a later early offer/answer forgotten)', () => {
+    const buggy = sipInviteForksMachine.provide({ actions: { setAnswer: () => {} } });
+    const miss = compare(buggy, 4, 0, mediaAlphabet);
+    assert.match(miss ?? '', /EARLY_SESSION\((A:a4|B:b4)\).*expected .*"media (A|B) (a4|b4) (same|branch)"/);
+  });
+
+  test('A\'s early answer replaced by its early UPDATE\'s (media there follows it), B answers, A rings again: media back to A\'s latest; a late one after the 2xx moves the winner\'s media', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+      { type: 'EARLY_SESSION', tag: 'A', sdp: 'a4' },
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+      { type: 'PROVISIONAL', tag: 'A' },
+      { type: 'ANSWER', tag: 'A', answer: 'a3' },
+      { type: 'EARLY_SESSION', tag: 'A', sdp: 'a5' },
+      { type: 'EARLY_SESSION', tag: 'B', sdp: 'b4' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), [
+      'early A new', 'media A a1 branch', 'media A a4 same', 'early B new', 'media B b1 branch', 'early A again', 'media A a4 branch', 'confirm A', 'drop B', 'media A a5 same',
+    ]);
   });
 
   test('a 2xx without SDP from a branch that never answered (A did): abandoned, A dropped, no media moves; a later 2xx of A is a late one', () => {

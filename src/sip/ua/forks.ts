@@ -67,8 +67,8 @@ export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse
 }
 
 /**
- * An SDP as the answer to our offer, or why it cannot be one (unparsable; with SRTP, none of our
- * a=crypto picked). A refused one is no branch's answer: media never goes there (an SRTP-required
+ * An SDP as the answer to our offer, or why it cannot be one (unparsable; none of our codecs;
+ * with SRTP, none of our a=crypto picked). A refused one is no branch's answer: media never goes there (an SRTP-required
  * call never in the clear), and a forked call goes on with its other branches.
  */
 function asAnswer(ua: SipUserAgent, leg: SipLeg, sdp: string | undefined): { answer?: string; refusal?: string } {

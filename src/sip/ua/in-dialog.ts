@@ -12,7 +12,7 @@ import type { ServerTransaction } from '../transactions/layer.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { CallSipRequestOptions, CallSipResponse, CallTransferOptions } from '../../call/call.js';
 import type { SipLeg } from './legs.js';
-import { answerReoffer, applyRemoteSdp } from './media-binding.js';
+import { answerReoffer, applyRemoteSdp, inviteAnswerRefusal } from './media-binding.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
 import { onPrack, parseRAck } from './prack.js';
@@ -278,7 +278,8 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
       if (res.status === 481 || res.status === 408) earlyDialogEnded(leg, p.remoteTag);
       if (offer && res.status >= 200 && res.status < 300) {
         if (p.method === 'INVITE') sendAck2xx(ua, leg, res);
-        if (res.body.length) applyRemoteSdp(ua, leg, res.body.toString('utf8'));
+        const sdp = res.body.length ? res.body.toString('utf8') : undefined;
+        if (sdp !== undefined && !(early && earlySession(ua, leg, p.remoteTag, sdp))) applyRemoteSdp(ua, leg, sdp);
       }
       let retried = false;
       if (offer && res.status >= 200) {
@@ -309,6 +310,20 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
  */
 function earlyDialogEnded(leg: SipLeg, tag: string | undefined): void {
   if (tag !== undefined && leg.forks?.getSnapshot().status === 'active') leg.forks.send({ type: 'EARLY_ENDED', tag });
+}
+
+/**
+ * The answer to our offer in an early dialog (an UPDATE's 2xx, RFC 3311 §5.1) of an INVITE we
+ * sent: the session of that branch now, and its answer from then on (RFC 3960 §3: media coming
+ * back there goes to it). The branches machine moves media to it only if media is at that branch:
+ * a 1xx of another may have taken it meanwhile. False when it is not the machine's to place (no
+ * branches, or an answer we cannot use: applied as any other, which says why).
+ */
+function earlySession(ua: SipUserAgent, leg: SipLeg, tag: string | undefined, sdp: string): boolean {
+  if (tag === undefined || leg.forks?.getSnapshot().status !== 'active') return false;
+  if (inviteAnswerRefusal(ua, leg, sdp) !== undefined) return false;
+  leg.forks.send({ type: 'EARLY_SESSION', tag, sdp });
+  return true;
 }
 
 /** An in-dialog request built from a dialog's state (§12.2.1.1), and the next hop it goes to. */

@@ -6,7 +6,7 @@ import type { RtpSession } from '../../media/rtp/session.js';
 import { SRTP_MASTER_KEY_LENGTH, SRTP_MASTER_SALT_LENGTH, SRTP_SUITES } from '../../media/rtp/srtp.js';
 import {
   createOffer, isHoldOffer, negotiate, parseRemote,
-  type AudioCodec, type MediaProtocol, type SdesCrypto, type SrtpAgreement, type SrtpMode,
+  type AudioCodec, type MediaProtocol, type RemoteAudio, type SdesCrypto, type SrtpAgreement, type SrtpMode,
 } from '../codec/sdp.js';
 import type { SipLeg } from './legs.js';
 import type { SipUserAgent } from './user-agent.js';
@@ -106,7 +106,11 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { 
     return;
   }
   const codec = r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));
-  if (!codec) return;
+  if (!codec) {
+    // (An INVITE's answer like this never gets here: inviteAnswerRefusal. A re-offer's does.)
+    leg.log.warn({ codecs: r.codecs.map((c) => c.name) }, 'SDP answer with none of our codecs: media unchanged');
+    return;
+  }
   // The answer's a=crypto must pick one of the lines we offered (same tag and suite, §7.1.3).
   const offered = o.branch ? inviteCrypto(leg) : leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
   const pick = r.crypto.find((c) => offered.some((x) => x.tag === c.tag && x.suite === c.suite));
@@ -133,22 +137,32 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { 
 }
 
 /**
- * Why an SDP cannot be the answer to our INVITE's offer, if it cannot: unparsable, or no a=crypto
+ * Why an SDP cannot be the answer to our INVITE's offer, if it cannot: unparsable; its audio with
+ * none of the codecs we offered (telephone-event aside: media could go nowhere); or no a=crypto
  * picking one of the offer's lines (RFC 4568 §7.1.3) where SRTP is required or the answer is
  * RTP/SAVP. Such an SDP is no branch's answer (forks.ts): the media of a call never goes there.
  */
 export function inviteAnswerRefusal(ua: SipUserAgent, leg: SipLeg, sdp: string): string | undefined {
   const r = parseRemote(sdp);
   if (!r.ok) return `bad SDP answer: ${r.reason}`;
-  const offered = inviteCrypto(leg);
+  const offer = inviteOffer(leg);
+  // (By name, as applyRemoteSdp picks: a peer may renumber a dynamic payload type.)
+  const codecs: readonly string[] = offer ? offer.codecs.map((c) => c.name) : ua.codecs;
+  if (!r.codecs.some((c) => codecs.includes(c.name) && ua.codecs.includes(c.name as AudioCodec))) return 'no codec in common';
+  const offered = offer?.crypto ?? [];
   const picked = r.crypto.some((c) => offered.some((x) => x.tag === c.tag && x.suite === c.suite));
   return !picked && (srtpMode(ua) === 'required' || r.secure) ? 'SRTP not negotiated' : undefined;
 }
 
-/** The a=crypto lines of our INVITE's offer (the one every branch of a forked INVITE answers). */
-function inviteCrypto(leg: SipLeg): SdesCrypto[] {
+/** Our INVITE's offer (the one every branch of a forked INVITE answers), as parsed. */
+function inviteOffer(leg: SipLeg): RemoteAudio | undefined {
   const offer = leg.invite && parseRemote(leg.invite.body.toString('utf8'));
-  return offer?.ok ? offer.crypto : [];
+  return offer?.ok ? offer : undefined;
+}
+
+/** The a=crypto lines of our INVITE's offer. */
+function inviteCrypto(leg: SipLeg): SdesCrypto[] {
+  return inviteOffer(leg)?.crypto ?? [];
 }
 
 /**
