@@ -44,6 +44,14 @@ async function forked(scenario: string, rtpPorts: string, mediaPort: number, lat
   }
 }
 
+/** Stop SIPp and check its one call ran its scenario through (the messages shown when not). */
+async function stopClean(uas: Awaited<ReturnType<typeof startSippUas>>): Promise<void> {
+  const r = await uas.stop();
+  const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
+  assert.equal(r.stats?.failedCalls, 0, why);
+  assert.equal(r.stats?.successfulCalls, 1, why);
+}
+
 test('SIPp forks: 180 from branchA and branchB, 200 from B, 200 from A later → both ACKed, BYE to A, the call is B', { timeout: 40_000 }, async () => {
   await forked('peer-uas-fork', '28100-28139', 28200, 800);
 });
@@ -65,10 +73,7 @@ test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branch
     // SIPp ends its call only once the ACK and the BYE of branchB came, with branchB's To tag.
     await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
     assert.equal(rec.answered, false, 'the late branch never reached the app');
-    const r = await uas.stop();
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
-    assert.equal(r.stats?.failedCalls, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
+    await stopClean(uas);
     assert.equal(e.engine.sip?.liveLegs ?? 0, 0, 'no call left');
   } finally {
     await e.close();
@@ -88,10 +93,7 @@ test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 fr
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
     await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
-    const r = await uas.stop();
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
-    assert.equal(r.stats?.failedCalls, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
+    await stopClean(uas);
   } finally {
     await e.close();
     await uas.stop();
@@ -111,10 +113,7 @@ test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 48
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
     await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
-    const r = await uas.stop();
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
-    assert.equal(r.stats?.failedCalls, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
+    await stopClean(uas);
   } finally {
     await e.close();
     await uas.stop();
@@ -159,10 +158,7 @@ test('SIPp forks, early media from both branches: reliable 183 from A (PCMU), fr
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
     await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
-    const r = await uas.stop();
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
-    assert.equal(r.stats?.failedCalls, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
+    await stopClean(uas);
   } finally {
     clearInterval(frames);
     await e.close();
@@ -201,10 +197,7 @@ test('SIPp forks, the winner never answered: reliable 183 from A (PCMU), 180 fro
     assert.ok(arrivals.filter((t) => t < endedAt).length >= 5, `A's early media: ${arrivals.length} packets`);
     assert.equal(arrivals.filter((t) => t > endedAt + 20).length, 0, 'no RTP to the losing branch A once B won');
     await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
-    const r = await uas.stop();
-    const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
-    assert.equal(r.stats?.failedCalls, 0, why);
-    assert.equal(r.stats?.successfulCalls, 1, why);
+    await stopClean(uas);
   } finally {
     clearInterval(frames);
     await e.close();
