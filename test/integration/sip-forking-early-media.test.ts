@@ -77,6 +77,12 @@ async function early183(sip: RawSip, engine: Engine, invite: SipRequest, tag: st
 }
 
 /** 20 ms frames through the call's media leg (before the answer too): what each sink got meanwhile. */
+/** We hang up the answered call; the peer answers our BYE. */
+async function hangUp(sip: RawSip, engine: Engine, call: Call): Promise<void> {
+  call.hangup();
+  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+}
+
 async function sendFrames(call: Call, sinks: Record<string, { pts: number[] }>): Promise<Record<string, number[]>> {
   const before = Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.length]));
   const frame = new Int16Array(160);
@@ -144,8 +150,7 @@ test('A and B answered early, A rings again, B wins with a 2xx without SDP: RTP 
   got = await sendFrames(call, { A, B });
   assert.ok(got.B!.length >= 1 && got.B!.every((pt) => pt === 8), `B won: its early answer, PCMA: ${JSON.stringify(got)}`);
   assert.equal(got.A!.length, 0);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('B\'s early dialog ends (481 to its PRACK): RTP goes back to A\'s answer; A\'s 200 with its SDP keeps it there', { timeout: 20_000 }, async () => {
@@ -164,8 +169,7 @@ test('B\'s early dialog ends (481 to its PRACK): RTP goes back to A\'s answer; A
   got = await sendFrames(call, { A, B });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
   assert.equal(got.B!.length, 0);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 /** An SRTP answer (PCMU; RTP/SAVP, or RTP/AVP to a best-effort offer) picking the offer's crypto line `tag` with a key of the branch's own. */
@@ -193,8 +197,7 @@ test('SRTP: A picks the 80-bit tag suite, B the 32-bit one: SRTP to B with its s
   got = await sizesOf();
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `back to A's suite: ${JSON.stringify(got)}`);
   assert.equal(got.B.length, 0);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('SRTP optional: A answers with a key, B in the clear: plain RTP to B (not stuck on A), SRTP to A again on A\'s 2xx without SDP', { timeout: 20_000 }, async () => {
@@ -218,8 +221,7 @@ test('SRTP optional: A answers with a key, B in the clear: plain RTP to B (not s
   got = await sizesOf();
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `A won: SRTP again: ${JSON.stringify(got)}`);
   assert.equal(got.B.length, 0);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('a reliable 183 from B with SDP that is no session description is no answer: RTP stays with A; B\'s next reliable 183 with SDP is its answer', { timeout: 20_000 }, async () => {
@@ -240,8 +242,7 @@ test('a reliable 183 from B with SDP that is no session description is no answer
   await waitFor(() => call.isActive, 'answered');
   got = await sendFrames(call, { A, B });
   assert.ok(got.A!.length >= 1 && got.B!.length === 0, JSON.stringify(got));
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 // Issue 16's gaps: a 2xx that brings no answer, a 2xx's SDP after its dialog's early answer, and
@@ -319,8 +320,7 @@ test('A and B answered early, A wins with a 200 carrying another SDP: ignored (Â
   const got = await sendFrames(call, { A, B, C });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A's early answer, PCMU: ${JSON.stringify(got)}`);
   assert.deepEqual([got.B, got.C], [[], []], 'nothing to B, nor to the 2xx\'s SDP');
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('one branch: a reliable 183 answered, then the 200 carries a newer version moving RTP elsewhere: ignored, RTP stays on the early answer', { timeout: 20_000 }, async () => {
@@ -335,8 +335,7 @@ test('one branch: a reliable 183 answered, then the 200 carries a newer version 
   const got = await sendFrames(call, { A, C });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `the early answer, PCMU: ${JSON.stringify(got)}`);
   assert.deepEqual(got.C, []);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('SRTP required: B\'s early answer in the clear is no answer (the call goes on, SRTP stays with A); A\'s 200 answers the call', { timeout: 20_000 }, async () => {
@@ -356,8 +355,7 @@ test('SRTP required: B\'s early answer in the clear is no answer (the call goes 
   got = await sizesAt(call, { A, B });
   assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), JSON.stringify(got));
   assert.equal(B.sizes.length, 0);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('SRTP required: B, whose only early answer was in the clear, wins with a 200 without SDP: ACK and BYE to B, the call fails', { timeout: 20_000 }, async () => {
@@ -450,8 +448,7 @@ test('one branch: its reliable 183 with none of our codecs moves no media; its 2
   const got = await sendFrames(call, { A, C });
   assert.ok(got.C!.length >= 1 && got.C!.every((pt) => pt === 8), `the 2xx's answer, PCMA: ${JSON.stringify(got)}`);
   assert.equal(A.pts.length, 0, 'nothing ever to the unusable early answer');
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 // A branch's answer is the latest offer/answer of its early dialog: our early UPDATE (RFC 3311)
@@ -506,8 +503,7 @@ test('A\'s early UPDATE moves A\'s media; B answers early (media to B); A rings 
   got = await sendFrames(call, { A1, A2, B });
   assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `A won: its latest answer: ${JSON.stringify(got)}`);
   assert.equal(A1.pts.length, 0, 'nothing ever to the answer the UPDATE replaced');
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
 
 test('A\'s early UPDATE answered after B\'s early answer took media: media stays with B; A\'s 200 without SDP takes it to the UPDATE\'s answer', { timeout: 20_000 }, async () => {
@@ -531,6 +527,5 @@ test('A\'s early UPDATE answered after B\'s early answer took media: media stays
   got = await sendFrames(call, { A1, A2, B });
   assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `A won: its UPDATE's answer, PCMA: ${JSON.stringify(got)}`);
   assert.deepEqual([got.A1, got.B], [[], []]);
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await hangUp(sip, engine, call);
 });
