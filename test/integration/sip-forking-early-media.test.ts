@@ -475,7 +475,11 @@ async function earlyUpdate(call: Call): Promise<{ done: Promise<unknown> }> {
   return { done: done! };
 }
 
-test('A\'s early UPDATE moves A\'s media; B answers early (media to B); A rings again: media back to A\'s UPDATE answer, not its 183\'s; A\'s 200 keeps it there', { timeout: 20_000 }, async () => {
+/**
+ * Branches A and B (and A's next address) as RTP sinks; A's reliable 183 answered and PRACKed, and
+ * our early UPDATE sent into A's dialog (its 200 is the test's to give).
+ */
+async function aUpdating() {
   const { engine, sip, call, invite } = await placed();
   const A1 = await rtpSink();
   const A2 = await rtpSink();
@@ -484,6 +488,11 @@ test('A\'s early UPDATE moves A\'s media; B answers early (media to B); A rings 
   reply(sip, engine, await sip.request((r) => r.method === 'PRACK' && toTag(r) === 'branchA'));
   const { done } = await earlyUpdate(call);
   const update = await sip.request((r) => r.method === 'UPDATE');
+  return { engine, sip, call, invite, A1, A2, B, done, update };
+}
+
+test('A\'s early UPDATE moves A\'s media; B answers early (media to B); A rings again: media back to A\'s UPDATE answer, not its 183\'s; A\'s 200 keeps it there', { timeout: 20_000 }, async () => {
+  const { engine, sip, call, invite, A1, A2, B, done, update } = await aUpdating();
   assert.equal(toTag(update), 'branchA');
   reply(sip, engine, update, 200, newer(sdp('a', A2.port, 8)));
   await done;
@@ -507,14 +516,7 @@ test('A\'s early UPDATE moves A\'s media; B answers early (media to B); A rings 
 });
 
 test('A\'s early UPDATE answered after B\'s early answer took media: media stays with B; A\'s 200 without SDP takes it to the UPDATE\'s answer', { timeout: 20_000 }, async () => {
-  const { engine, sip, call, invite } = await placed();
-  const A1 = await rtpSink();
-  const A2 = await rtpSink();
-  const B = await rtpSink();
-  respond(sip, engine, invite, 183, 'branchA', { body: sdp('a', A1.port, 0), rseq: 1, headers: [ALLOW_UPDATE] });
-  reply(sip, engine, await sip.request((r) => r.method === 'PRACK' && toTag(r) === 'branchA'));
-  const { done } = await earlyUpdate(call);
-  const update = await sip.request((r) => r.method === 'UPDATE');
+  const { engine, sip, call, invite, A1, A2, B, done, update } = await aUpdating();
   await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
   reply(sip, engine, update, 200, newer(sdp('a', A2.port, 8)));
   await done;

@@ -44,8 +44,9 @@ async function forked(scenario: string, rtpPorts: string, mediaPort: number, lat
   }
 }
 
-/** Stop SIPp and check its one call ran its scenario through (the messages shown when not). */
+/** Wait for SIPp's one call to end, stop SIPp and check the call ran its scenario through (the messages shown when not). */
 async function stopClean(uas: Awaited<ReturnType<typeof startSippUas>>): Promise<void> {
+  await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
   const r = await uas.stop();
   const why = `${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`;
   assert.equal(r.stats?.failedCalls, 0, why);
@@ -71,9 +72,8 @@ test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branch
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'cancelled', JSON.stringify(end));
     // SIPp ends its call only once the ACK and the BYE of branchB came, with branchB's To tag.
-    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
-    assert.equal(rec.answered, false, 'the late branch never reached the app');
     await stopClean(uas);
+    assert.equal(rec.answered, false, 'the late branch never reached the app');
     assert.equal(e.engine.sip?.liveLegs ?? 0, 0, 'no call left');
   } finally {
     await e.close();
@@ -92,7 +92,6 @@ test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 fr
     rec.call.hangup();
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
-    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
     await stopClean(uas);
   } finally {
     await e.close();
@@ -112,7 +111,6 @@ test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 48
     rec.call.hangup();
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
-    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
     await stopClean(uas);
   } finally {
     await e.close();
@@ -157,7 +155,6 @@ test('SIPp forks, early media from both branches: reliable 183 from A (PCMU), fr
     rec.call.hangup();
     const end = await within(rec.end, 10_000, 'call to end');
     assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
-    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
     await stopClean(uas);
   } finally {
     clearInterval(frames);
@@ -196,7 +193,6 @@ test('SIPp forks, the winner never answered: reliable 183 from A (PCMU), 180 fro
     clearInterval(frames);
     assert.ok(arrivals.filter((t) => t < endedAt).length >= 5, `A's early media: ${arrivals.length} packets`);
     assert.equal(arrivals.filter((t) => t > endedAt + 20).length, 0, 'no RTP to the losing branch A once B won');
-    await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
     await stopClean(uas);
   } finally {
     clearInterval(frames);
