@@ -20,6 +20,11 @@ export interface SipRegistrationInput {
   at: number;
   /** Contact q-value, when given. */
   q?: number;
+  /**
+   * The REGISTER's Path values in order (RFC 3327): the proxies calls to this contact go through,
+   * as a preloaded Route set. Each REGISTER replaces it: a refresh without Path clears it.
+   */
+  path?: string[];
 }
 
 export interface SipRegistrationContext extends SipRegistrationInput {
@@ -30,7 +35,7 @@ export type SipRegistrationEndReason = 'expired' | 'unregistered' | 'evicted';
 
 export type SipRegistrationEvent =
   /** A REGISTER naming this contact again: expires 0 removes, more refreshes. */
-  | { type: 'REGISTER.REFRESH'; callId: string; cseq: number; expires: number; at: number; q?: number }
+  | { type: 'REGISTER.REFRESH'; callId: string; cseq: number; expires: number; at: number; q?: number; path?: string[] }
   /** `Contact: *` with Expires: 0: every binding of the AOR goes (§10.3 step 6, same ordering rule). */
   | { type: 'REGISTER.REMOVE_ALL'; callId: string; cseq: number }
   /** The registrar drops the binding (shutdown, or the user was removed). */
@@ -77,6 +82,8 @@ export const sipRegistrationMachine = setup({
               at: event.at,
               expiresAt: event.at + event.expires * 1000,
               ...(event.q !== undefined ? { q: event.q } : {}),
+              // The Path of the latest REGISTER (RFC 3327 §5.3): the phone may now come through another edge proxy, or none.
+              path: event.path,
             })),
           },
         ],

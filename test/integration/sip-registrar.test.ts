@@ -155,6 +155,40 @@ describe('registrar', () => {
     assert.equal(e.registrations.size, 3);
   });
 
+  // RFC 5626 §4.2 / §6: reg-id is 1 to 2^31-1, +sip.instance a URN in angle brackets, and at most
+  // one Contact of a REGISTER carries reg-id. Each of these is a 400 naming the fault, binding nothing.
+  test('outbound (RFC 5626): a bad reg-id, a bad +sip.instance, two Contacts with reg-id: 400 with the reason, no binding', async () => {
+    const e = await registrar();
+    const s = await raw();
+    const instance = '+sip.instance="<urn:uuid:00000000-0000-1000-8000-000000000001>"';
+    const cases: Array<[string[], string]> = [
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id=0`], 'Bad Request (reg-id)'],
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id=abc`], 'Bad Request (reg-id)'],
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id=2147483648`], 'Bad Request (reg-id)'],
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id=99999999999`], 'Bad Request (reg-id)'],
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id`], 'Bad Request (reg-id)'],
+      [['<sip:alice@127.0.0.1:7201>;+sip.instance="urn:uuid:no-angle-brackets";reg-id=1'], 'Bad Request (+sip.instance)'],
+      [['<sip:alice@127.0.0.1:7201>;+sip.instance;reg-id=1'], 'Bad Request (+sip.instance)'],
+      [[`<sip:alice@127.0.0.1:7201>;+sip.instance="<${'a'.repeat(300)}>";reg-id=1`], 'Bad Request (+sip.instance)'],
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id=1`, `<sip:alice@127.0.0.1:7202>;${instance};reg-id=2`], 'Bad Request (more than one Contact with reg-id)'],
+      // Two in one header line, comma-separated: the same.
+      [[`<sip:alice@127.0.0.1:7201>;${instance};reg-id=1, <sip:alice@127.0.0.1:7202>;${instance};reg-id=2`], 'Bad Request (more than one Contact with reg-id)'],
+    ];
+    for (const [contacts, reason] of cases) {
+      const res = await register(s, e.sipPort!, { user: 'alice', contacts, expires: 600, callId: callId(), cseq: 1 });
+      assert.equal(res.status, 400, contacts.join(', '));
+      assert.equal(res.reason, reason, contacts.join(', '));
+      assert.equal(res.headers.get('Require'), undefined);
+      assert.equal(e.registrations.size, 0, `no binding for ${contacts.join(', ')}`);
+      assert.equal(e.supervisor.count('registration'), 0);
+    }
+    // The largest reg-id (2^31-1) is good: the same REGISTER binds.
+    const ok = await register(s, e.sipPort!, { user: 'alice', contacts: [`<sip:alice@127.0.0.1:7201>;${instance};reg-id=2147483647`], expires: 600, callId: callId(), cseq: 1 });
+    assert.equal(ok.status, 200);
+    assert.match(ok.headers.get('Require') ?? '', /\boutbound\b/);
+    assert.deepEqual(e.registrations.lookup('alice')[0]?.outbound, { instance: '<urn:uuid:00000000-0000-1000-8000-000000000001>', regId: 2147483647 });
+  });
+
   test('REGISTERs from many unknown users bind nothing and stay challenged statelessly', async () => {
     const e = await registrar();
     const s = await raw();

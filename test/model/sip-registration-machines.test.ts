@@ -80,6 +80,18 @@ test('registration binding: expires after the granted seconds, a refresh restart
   assert.ok(a.getSnapshot().matches('expired'));
 });
 
+test('registration binding: each in-order REGISTER replaces the Path (RFC 3327), a stale one keeps it', () => {
+  const a = createActor(sipRegistrationMachine, { input: { ...bindingInput, path: ['<sip:edge1@192.0.2.9;lr>'] } }).start();
+  assert.deepEqual(a.getSnapshot().context.path, ['<sip:edge1@192.0.2.9;lr>']);
+  a.send({ type: 'REGISTER.REFRESH', callId: 'c1', cseq: 6, expires: 60, at: 2000, path: ['<sip:edge2@192.0.2.10;lr>', '<sip:core@192.0.2.11;lr>'] });
+  assert.deepEqual(a.getSnapshot().context.path, ['<sip:edge2@192.0.2.10;lr>', '<sip:core@192.0.2.11;lr>'], 'another edge proxy');
+  a.send({ type: 'REGISTER.REFRESH', callId: 'c1', cseq: 4, expires: 60, at: 3000 });
+  assert.equal(a.getSnapshot().context.path?.length, 2, 'out of order: unchanged');
+  a.send({ type: 'REGISTER.REFRESH', callId: 'c1', cseq: 7, expires: 60, at: 4000 });
+  assert.equal(a.getSnapshot().context.path, undefined, 'no Path now: straight to the contact');
+  a.stop();
+});
+
 test('the binding model tests catch a planted bug (an out-of-order REGISTER that still refreshes)', async () => {
   const cfg = clone(sipRegistrationMachine.config) as { states: { bound: { on: Record<string, Array<Record<string, unknown>>> } } };
   delete cfg.states.bound.on['REGISTER.REFRESH']![1]!.guard;

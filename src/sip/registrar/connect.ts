@@ -44,7 +44,11 @@ export async function connectCall(deps: ConnectDeps, a: Call, target: string | R
   // binding (RFC 5626) is reached only down its flow, or another flow of the same instance; with
   // none left the caller gets 430 and the binding goes.
   let flow: Registration['source'] | undefined;
-  if (typeof target !== 'string') {
+  // A binding registered through proxies with Path (RFC 3327) is reached through them: the Path is
+  // the INVITE's preloaded Route set (its first hop decides where it goes), whatever connection the
+  // REGISTER came over. Such a binding is never an outbound one (the edge proxy keeps the flow).
+  const route = typeof target !== 'string' && target.path?.length ? { route: target.path } : undefined;
+  if (typeof target !== 'string' && !route) {
     let f = flowOf(deps, target);
     if (f === null) {
       deps.flowFailed(target);
@@ -62,7 +66,7 @@ export async function connectCall(deps: ConnectDeps, a: Call, target: string | R
   const uri = typeof target === 'string' ? target : target.contact;
   const hop = flow ? { nextHop: { address: flow.address, port: flow.port, ...(flow.transport ? { transport: flow.transport } : {}) } } : {};
   // The callee sees who called (the caller's From), unless told otherwise.
-  const b = await deps.call(uri, { ...(a.from ? { from: a.from } : {}), ...hop, ...o });
+  const b = await deps.call(uri, { ...(a.from ? { from: a.from } : {}), ...hop, ...route, ...o });
   if (a.isEnded) {
     b.hangup('caller gone');
     return b;

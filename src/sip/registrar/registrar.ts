@@ -55,6 +55,12 @@ export interface Registration {
    * to it go down that flow or fail with 430.
    */
   outbound?: OutboundBinding;
+  /**
+   * The REGISTER's Path (RFC 3327), when it came through proxies that added one: their name-addrs
+   * in order, nearest the registrar first. Calls to the binding (`engine.connect`) take it as their
+   * preloaded Route set, so they reach the phone through the same proxies. Each REGISTER replaces it.
+   */
+  path?: string[];
 }
 
 /** The identity of an RFC 5626 outbound binding (§4.1 instance id, §4.2 reg-id). */
@@ -108,6 +114,12 @@ interface BindingWire {
 const REG_ID_MAX = 2 ** 31 - 1;
 const INSTANCE_ID = /^<[A-Za-z0-9:._~%!$&'()*+,;=@/?-]{1,256}>$/;
 const outboundKey = (o: OutboundBinding) => `outbound ${o.regId} ${o.instance}`;
+
+/**
+ * A Path value calls can be routed by: a name-addr (angle brackets: its parameters are the URI's)
+ * of a SIP URI. The parser already refused bad syntax; this refuses what is no SIP hop (tel:, bare).
+ */
+const isPathHop = (v: string) => parseNameAddr(v)?.uri.kind === 'sip' && v.includes('<');
 
 const ACTOR_PREFIX = 'registration:';
 
@@ -194,6 +206,7 @@ export class Registrar implements Registrations {
     };
     if (c.q !== undefined) r.q = c.q;
     if (w.outbound) r.outbound = w.outbound;
+    if (c.path?.length) r.path = [...c.path];
     return r;
   }
 
@@ -239,11 +252,18 @@ export class Registrar implements Registrations {
     const expiresHeader = req.headers.get('Expires');
     const headerExpires = expiresHeader === undefined ? undefined : parseExpires(expiresHeader);
     if (expiresHeader !== undefined && headerExpires === undefined) return refuse(400, 'Bad Request (Expires)');
+    // RFC 3327 §5.3: the proxies that added Path want the calls back through them: stored with each
+    // contact, in order. Taken (and echoed) whether or not the UA's Supported names `path`: RFC 3327
+    // lets a registrar refuse that with 420, but Path is the proxies' doing, not the UA's, and a 420
+    // would leave a phone behind an edge proxy unreachable rather than reachable.
+    const path = req.headers.getAll('Path').flatMap((v) => splitTopLevel(v)).map((v) => v.trim());
+    if (!path.every(isPathHop)) return refuse(400, 'Bad Request (Path)');
 
     const contacts: Array<{ uri: string; expires: number; q?: number; outbound?: OutboundBinding }> = [];
     let star = false;
     // RFC 5626 §6: outbound needs the client's own connection, i.e. no proxy between us (one Via).
-    const direct = req.headers.getAll('Via').flatMap((v) => splitTopLevel(v)).length === 1;
+    // With a Path an edge proxy keeps the flow: an ordinary binding, called through the Path.
+    const direct = req.headers.getAll('Via').flatMap((v) => splitTopLevel(v)).length === 1 && path.length === 0;
     let regIds = 0;
     for (const raw of req.headers.getAll('Contact').flatMap((v) => splitTopLevel(v))) {
       const c = parseContact(raw);
@@ -278,7 +298,7 @@ export class Registrar implements Registrations {
       const refs = [...(ids?.values() ?? [])].map((id) => this.ref(id));
       if (refs.some((r) => r && !r.getSnapshot().can(event))) return refuse(500, 'Server Internal Error (out-of-order REGISTER)');
       for (const r of refs) r?.send(event);
-      return this.ok(tx, username);
+      return this.ok(tx, username, { path });
     }
     // §10.3 step 6: a nonzero expiry below the minimum gets 423 with Min-Expires.
     if (contacts.some((c) => c.expires > 0 && c.expires < this.minExpires)) {
@@ -303,7 +323,8 @@ export class Registrar implements Registrations {
     }
     if ((ids?.size ?? 0) + added - removed > this.maxPerAor) return refuse(403, `Forbidden (at most ${this.maxPerAor} contacts per address-of-record)`);
     if (added > 0 && this.size + added > this.maxBindings) return refuse(503, 'Service Unavailable (registrar full)', [['Retry-After', '60']]);
-    const input = (p: (typeof plan)[number]): SipRegistrationInput => ({ aor, contact: p.uri, callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}) });
+    const paths = path.length ? { path } : {};
+    const input = (p: (typeof plan)[number]): SipRegistrationInput => ({ aor, contact: p.uri, callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}), ...paths });
     for (const p of plan) {
       const wire: BindingWire = { user: username, aor, contact: p.uri, key: p.key, source: tx.source, ...(p.outbound ? { outbound: p.outbound } : {}) };
       const old = p.id ? this.registry.wire(p.id) : undefined;
@@ -318,10 +339,10 @@ export class Registrar implements Registrations {
           old.source = tx.source;
           old.release = this.deps.holdFlow?.(tx.source);
         }
-        this.ref(p.id)?.send({ type: 'REGISTER.REFRESH', callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}) });
+        this.ref(p.id)?.send({ type: 'REGISTER.REFRESH', callId, cseq, expires: p.expires, at, ...(p.q !== undefined ? { q: p.q } : {}), ...paths });
       } else if (p.expires > 0) this.bind(wire, input(p));
     }
-    this.ok(tx, username, contacts.some((c) => c.outbound));
+    this.ok(tx, username, { outbound: contacts.some((c) => c.outbound), path });
   }
 
   private bind(wire: BindingWire, input: SipRegistrationInput): void {
@@ -347,14 +368,17 @@ export class Registrar implements Registrations {
 
   /**
    * 200 with every current contact and its remaining expiry (§10.3 step 8); `Require: outbound`
-   * when the REGISTER made or refreshed an outbound binding (RFC 5626 §6).
+   * when the REGISTER made or refreshed an outbound binding (RFC 5626 §6); the REGISTER's Path
+   * values back, in order (RFC 3327 §5.3), and `Supported: path`.
    */
-  private ok(tx: ServerTransaction, user: string, outbound = false): void {
+  private ok(tx: ServerTransaction, user: string, o: { outbound?: boolean; path?: readonly string[] } = {}): void {
     const headers: Array<[string, string]> = this.lookup(user).map((r) => [
       'Contact',
       `<${r.contact}>;expires=${r.expires}${r.q !== undefined ? `;q=${r.q}` : ''}${r.outbound ? `;+sip.instance="${r.outbound.instance}";reg-id=${r.outbound.regId}` : ''}`,
     ]);
-    if (outbound) headers.push(['Require', 'outbound']);
+    if (o.outbound) headers.push(['Require', 'outbound']);
+    for (const p of o.path ?? []) headers.push(['Path', p]);
+    headers.push(['Supported', 'path']);
     headers.push(['Date', new Date(this.now()).toUTCString()]);
     tx.reply(200, 'OK', { headers });
   }

@@ -111,6 +111,15 @@ export interface OutboundCallOptions {
    * connection is still open: such clients often listen nowhere else).
    */
   nextHop?: { address: string; port: number; transport?: 'tcp' | 'tls' };
+  /**
+   * A preloaded Route set (RFC 3261 §8.1.2), e.g. a registered binding's Path (RFC 3327): name-addrs
+   * of SIP URIs, first hop first. The INVITE carries them as Route headers and goes to the first
+   * one's host (resolved as any URI, unless `nextHop` says otherwise). With `lr` on the first
+   * (loose routing) the target stays the Request-URI; without it (a strict router, §12.2.1.1) the
+   * first route becomes the Request-URI and the target the last Route. The dialog's own route set
+   * still comes from the answer's Record-Route.
+   */
+  route?: string[];
 }
 
 export interface SipStats {

@@ -78,22 +78,41 @@ export function uriTransport(uri: Uri): SipStreamKind | undefined {
   return t === 'tcp' || t === 'tls' ? t : undefined;
 }
 
+/**
+ * A preloaded route set (§8.1.2) as the initial INVITE carries it (§12.2.1.1): the Request-URI, the
+ * Route values, and the URI whose host the INVITE goes to. Loose routing (`lr` on the first route)
+ * keeps the target as Request-URI; a strict router becomes the Request-URI (without what a
+ * Request-URI may not hold, §19.1.1) and the target goes last in Route.
+ */
+function preloadedRoute(target: SipUri, route: readonly string[] | undefined): { requestUri: SipUri; routes: string[]; hopUri: SipUri } {
+  if (!route?.length) return { requestUri: target, routes: [], hopUri: target };
+  const routes = route.map((r) => r.trim());
+  const uris = routes.map((r) => {
+    const na = parseNameAddr(r);
+    if (!na || na.uri.kind !== 'sip' || !r.includes('<')) throw new Error(`not a SIP route (a name-addr of a sip: or sips: URI): ${r}`);
+    return na.uri;
+  });
+  const hop = uris[0]!;
+  if (hop.params.has('lr')) return { requestUri: target, routes, hopUri: hop };
+  const params = new Map([...hop.params].filter(([k]) => k !== 'method'));
+  return { requestUri: { ...hop, params, headers: new Map() }, routes: [...routes.slice(1), `<${formatUri(target)}>`], hopUri: hop };
+}
+
 /** Place an outbound call: RTP session, INVITE with our offer, call and dialog actors, dial. */
 export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCallOptions = {}): Promise<Call> {
   const uri = parseUri(target);
-  const hp = uriHostPort(uri);
-  if (!uri || !hp) throw new Error(`not a SIP URI: ${target}`);
-  const kind = uriTransport(uri);
-  if (kind && !ua.transport.stream(kind)) throw new Error(`${target} needs SIP over ${kind.toUpperCase()}, which is not configured`);
-  if (kind === 'tls' && uri.kind === 'sip' && uri.port === undefined) hp.port = 5061;
+  if (!uri || uri.kind !== 'sip') throw new Error(`not a SIP URI: ${target}`);
+  // With a route set the INVITE goes to its first hop, over the transport that hop's URI names.
+  const { requestUri, routes, hopUri } = preloadedRoute(uri, o.route);
+  const hp = uriHostPort(hopUri)!;
+  const kind = uriTransport(hopUri);
+  const named = hopUri === uri ? target : formatUri(hopUri);
+  if (kind && !ua.transport.stream(kind)) throw new Error(`${named} needs SIP over ${kind.toUpperCase()}, which is not configured`);
+  if (kind === 'tls' && hopUri.port === undefined) hp.port = 5061;
   const hop = o.nextHop;
   if (hop?.transport && !ua.transport.stream(hop.transport)) throw new Error(`nextHop needs SIP over ${hop.transport.toUpperCase()}, which is not configured`);
-  const [dest, ...more] = hop
-    ? [{ address: hop.address, port: hop.port, ...(hop.transport ? { transport: hop.transport } : {}) }]
-    : uri.kind === 'sip'
-      ? await resolve(ua, uri, hp, kind)
-      : [];
-  if (!dest) throw new Error(`no SIP server found for ${target} (RFC 3263: NAPTR/SRV/A)`);
+  const [dest, ...more] = hop ? [{ address: hop.address, port: hop.port, ...(hop.transport ? { transport: hop.transport } : {}) }] : await resolve(ua, hopUri, hp, kind);
+  if (!dest) throw new Error(`no SIP server found for ${named} (RFC 3263: NAPTR/SRV/A)`);
   const callId = generateCallId(ua.advertisedHost);
   const leg = new SipLeg(ua, 'uac', callId, dest, ua.log);
   if (more.length) failoverTargets.set(leg, more);
@@ -110,7 +129,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
   const to: NameAddr = { uri, params: new Map() };
   leg.invite = createRequest({
     method: 'INVITE',
-    uri,
+    uri: requestUri,
     from,
     to,
     callId,
@@ -121,6 +140,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
     body: leg.localSdp(),
     contentType: 'application/sdp',
   });
+  for (const r of routes) leg.invite.headers.append('Route', r);
   leg.creds = o.auth;
   let call: Call;
   try {
