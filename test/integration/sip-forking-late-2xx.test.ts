@@ -103,6 +103,7 @@ test('a 2xx after the failed call is forgotten: ACKed, then one BYE; its retrans
   assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchB');
   await assert.rejects(sip.request((r) => r.method === 'BYE', 400), /no matching SIP request/);
   assert.equal(engine.sip!.liveLegs, 0, 'no leg made for it');
+  assert.equal(engine.sip!.stats.forgotten2xxEnded, 1);
   sip.close();
 });
 
@@ -116,17 +117,35 @@ test('a late 2xx whose From tag does not verify, or that is malformed, gets noth
   answer(sip, engine, invite, 'b1', { From: from.replace(tag, forged) });
   answer(sip, engine, invite, 'b2', { 'Call-ID': `other-${invite.headers.get('Call-ID')}` });
   answer(sip, engine, invite, 'b3', { From: '<sip:alice@127.0.0.1>;tag=a1', 'Call-ID': 'foreign@127.0.0.1' });
-  // Ours, but malformed: no Contact, a Contact that is no SIP URI, no To tag, an unreadable Record-Route.
+  // Ours, but malformed: no Contact, a Contact that is no SIP URI, no To tag, a Record-Route that
+  // is no SIP URI; an unreadable Contact or Record-Route (the parser drops those before the UA).
   answer(sip, engine, invite, 'b4', { Contact: undefined });
   answer(sip, engine, invite, 'b5', { Contact: '<http://127.0.0.1/x>' });
   answer(sip, engine, invite, 'b6', { Contact: '<sip:@@@>' });
   answer(sip, engine, invite, undefined);
-  answer(sip, engine, invite, 'b7', { 'Record-Route': '<nonsense' });
+  answer(sip, engine, invite, 'b7', { 'Record-Route': '<http://127.0.0.1/rr>' });
+  answer(sip, engine, invite, 'b9', { 'Record-Route': '<nonsense' });
   await sleep(500);
   assert.equal(sip.datagrams, before, 'not one datagram back');
+  assert.equal(engine.sip!.stats.stray2xxDropped, 7);
+  assert.equal(engine.sip!.stats.forgotten2xxEnded, 0);
   // The engine is still there: the well-formed 2xx is answered.
   answer(sip, engine, invite, 'b8');
   assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'b8');
   ok(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  sip.close();
+});
+
+test('a late 2xx naming a third party as Contact and Record-Route: ACK and BYE go to where it came from', { timeout: 20_000 }, async (t) => {
+  const { engine, sip, invite } = await forgottenCall(t);
+  const third = await new RawSip().open('127.0.0.3');
+  answer(sip, engine, invite, 'branchB', { Contact: `<sip:victim@127.0.0.3:${third.port}>`, 'Record-Route': `<sip:127.0.0.3:${third.port};lr>` });
+  const ack = await sip.request((r) => r.method === 'ACK');
+  assert.equal(ack.headers.get('Route'), `<sip:127.0.0.3:${third.port};lr>`, 'the route set kept in the message');
+  assert.equal(ack.uri.kind === 'sip' && ack.uri.user, 'victim');
+  ok(sip, engine, await sip.request((r) => r.method === 'BYE'));
+  await sleep(300);
+  assert.equal(third.datagrams, 0, 'nothing to the third party');
+  third.close();
   sip.close();
 });

@@ -136,6 +136,10 @@ export interface SipStats {
   sessionTimersExpired: number;
   /** Session refresh requests refused with 422 (Session-Expires below our Min-SE). */
   sessionIntervalsTooSmall: number;
+  /** Dialogs of a 2xx to an INVITE already forgotten (its From tag ours): ACKed and sent a BYE. */
+  forgotten2xxEnded: number;
+  /** 2xx to INVITE matching no transaction or call whose From tag is not ours, or malformed: dropped unanswered. */
+  stray2xxDropped: number;
 }
 
 export function emptySipStats(): SipStats {
@@ -153,5 +157,7 @@ export function emptySipStats(): SipStats {
     sessionRefreshesSent: 0,
     sessionTimersExpired: 0,
     sessionIntervalsTooSmall: 0,
+    forgotten2xxEnded: 0,
+    stray2xxDropped: 0,
   };
 }
