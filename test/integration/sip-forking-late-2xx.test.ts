@@ -2,7 +2,7 @@
 // RFC 6026): branch A refuses, the call fails, and once Timer D and the branches actor's linger
 // (32 s, skipped with mocked timers) are over, branch B answers. Nothing of the call is left, but
 // its From tag proves the INVITE was ours (src/sip/ua/stray-2xx.ts): B's 2xx is ACKed and its
-// dialog ended with one BYE. A 2xx whose tag does not verify, or that is malformed, gets nothing.
+// dialog ended with one BYE (so is C's, another branch). A 2xx whose tag does not verify, or that is malformed, gets nothing.
 import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
@@ -102,8 +102,14 @@ test('a 2xx after the failed call is forgotten: ACKed, then one BYE; its retrans
   answer(sip, engine, invite, 'branchB');
   assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchB');
   await assert.rejects(sip.request((r) => r.method === 'BYE', 400), /no matching SIP request/);
-  assert.equal(engine.sip!.liveLegs, 0, 'no leg made for it');
-  assert.equal(engine.sip!.stats.forgotten2xxEnded, 1);
+  // Another branch answering late is another dialog: its own ACK and BYE.
+  answer(sip, engine, invite, 'branchC');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchC');
+  const byeC = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(byeC), 'branchC');
+  ok(sip, engine, byeC);
+  assert.equal(engine.sip!.liveLegs, 0, 'no leg made for them');
+  assert.equal(engine.sip!.stats.forgotten2xxEnded, 2);
   sip.close();
 });
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SIGNED_TAG_LENGTH, TagSigner } from '../../src/sip/ua/tag-auth.js';
-import { RecentKeys } from '../../src/sip/ua/stray-2xx.js';
+import { EndedDialogs, MAX_ENDED_BRANCHES } from '../../src/sip/ua/stray-2xx.js';
 
 test('a signed tag is a short lowercase-hex token that verifies for its Call-ID only', () => {
   const s = new TagSigner();
@@ -39,15 +39,18 @@ test('a given secret verifies across signers (and a short one is refused)', () =
   assert.throws(() => new TagSigner(Buffer.alloc(8)), /at least 16 bytes/);
 });
 
-test('RecentKeys: a key is new once per TTL, and at most `max` are kept', () => {
-  const k = new RecentKeys(3, 1000);
-  assert.ok(k.add('a', 0));
-  assert.ok(!k.add('a', 500));
-  assert.ok(k.add('a', 1000), 'expired');
-  for (const key of ['b', 'c', 'd']) assert.ok(k.add(key, 1100));
+test('EndedDialogs: a dialog gets its BYE once per TTL, a Call-ID a few, and at most `max` Call-IDs are kept', () => {
+  const k = new EndedDialogs(3, 1000);
+  assert.ok(k.add('a', 't1', 0));
+  assert.ok(!k.add('a', 't1', 500), 'the same dialog again');
+  assert.ok(k.add('a', 't2', 500), 'another branch of the same call');
+  for (let i = 3; i <= MAX_ENDED_BRANCHES; i++) assert.ok(k.add('a', `t${i}`, 500));
+  assert.ok(!k.add('a', 'made-up', 500), 'no more BYEs for that Call-ID');
+  assert.ok(k.add('a', 't1', 1000), 'expired');
+  for (const key of ['b', 'c', 'd']) assert.ok(k.add(key, 't', 1100));
   assert.equal(k.size, 3, 'the oldest dropped');
-  assert.ok(k.add('a', 1200), 'evicted, so new again');
-  assert.ok(!k.add('d', 1200));
-  assert.ok(k.add('e', 5000));
+  assert.ok(k.add('a', 't1', 1200), 'evicted, so new again');
+  assert.ok(!k.add('d', 't', 1200));
+  assert.ok(k.add('e', 't', 5000));
   assert.equal(k.size, 1, 'expired entries swept');
 });

@@ -19,18 +19,23 @@ import { dialogRequest, uriHostPort } from './in-dialog.js';
 import { PeerAddresses } from './peer.js';
 import type { SipUserAgent } from './user-agent.js';
 
-/** Dialogs of forgotten INVITEs we sent a BYE to, remembered at most (see RecentKeys). */
+/** Call-IDs of forgotten INVITEs whose 2xx got a BYE, remembered at most (see EndedDialogs). */
 export const MAX_ENDED_FORGOTTEN = 1024;
+/**
+ * BYEs per such Call-ID at most: one per branch (To tag) that answered late. Whoever saw our
+ * INVITE could otherwise make up To tags and get a BYE transaction (and its retransmissions) each.
+ */
+export const MAX_ENDED_BRANCHES = 4;
 
 /**
- * Keys seen recently, at most `max`, each for `ttlMs`: the dialogs of forgotten INVITEs that got
- * their BYE, so a retransmitted 2xx gets its ACK but no second BYE. This is no call state (the
- * call is gone): a cache that only saves duplicate BYEs. When it overflows or an entry expires,
- * the worst is one more BYE, which the far end answers 481.
+ * The dialogs of forgotten INVITEs that got their BYE, by Call-ID (at most `max` Call-IDs, each
+ * for `ttlMs`, at most MAX_ENDED_BRANCHES To tags each), so a retransmitted 2xx gets its ACK but
+ * no second BYE. This is no call state (the call is gone): a cache that only saves duplicate BYEs.
+ * When it overflows or an entry expires, the worst is one more BYE, which the far end answers 481.
  */
-export class RecentKeys {
+export class EndedDialogs {
   // Insertion order is expiry order (one TTL for all): the oldest entry is always first.
-  private readonly expiry = new Map<string, number>();
+  private readonly byCallId = new Map<string, { expires: number; tags: string[] }>();
 
   constructor(
     private readonly max: number,
@@ -38,18 +43,26 @@ export class RecentKeys {
   ) {}
 
   get size(): number {
-    return this.expiry.size;
+    return this.byCallId.size;
   }
 
-  /** Whether `key` is new (or its entry expired); either way it is remembered from `now`. */
-  add(key: string, now = Date.now()): boolean {
-    for (const [k, t] of this.expiry) {
-      if (t > now) break;
-      this.expiry.delete(k);
+  /**
+   * Whether the dialog (Call-ID, To tag) should get its BYE now: it is new, or its entry expired,
+   * and its Call-ID has not had MAX_ENDED_BRANCHES already. Remembered from `now` either way.
+   */
+  add(callId: string, tag: string, now = Date.now()): boolean {
+    for (const [k, e] of this.byCallId) {
+      if (e.expires > now) break;
+      this.byCallId.delete(k);
     }
-    if (this.expiry.has(key)) return false;
-    this.expiry.set(key, now + this.ttlMs);
-    if (this.expiry.size > this.max) this.expiry.delete(this.expiry.keys().next().value!);
+    const e = this.byCallId.get(callId);
+    if (e) {
+      if (e.tags.includes(tag) || e.tags.length >= MAX_ENDED_BRANCHES) return false;
+      e.tags.push(tag);
+      return true;
+    }
+    this.byCallId.set(callId, { expires: now + this.ttlMs, tags: [tag] });
+    if (this.byCallId.size > this.max) this.byCallId.delete(this.byCallId.keys().next().value!);
     return true;
   }
 }
@@ -99,7 +112,7 @@ export function onForgotten2xx(ua: SipUserAgent, res: SipResponse, source: Endpo
   ack.req.headers.set('From', formatNameAddr(from)); // as the INVITE had it (display name too)
   ua.transactions.sendStateless(ack.req, dest);
   // One BYE per dialog (Call-ID and To tag: each branch is its own), however often the 2xx comes.
-  if (!ua.endedForgotten.add(`${callId}\n${to.tag}`)) {
+  if (!ua.endedForgotten.add(callId, to.tag)) {
     ua.log.debug({ callId, tag: to.tag }, 'a forgotten INVITE\'s 2xx again: ACKed again');
     return;
   }

@@ -37,7 +37,7 @@ import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { inviteSessionId, memoizedSessions, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
 import { callIdOfInviteForks, inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
-import { MAX_ENDED_FORGOTTEN, RecentKeys } from './stray-2xx.js';
+import { EndedDialogs, MAX_ENDED_FORGOTTEN } from './stray-2xx.js';
 import { TagSigner } from './tag-auth.js';
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
@@ -79,7 +79,7 @@ export class SipUserAgent implements TransactionUser {
   /** @internal Signs the From tags of our INVITEs, so a 2xx that outlives the call is known as ours (tag-auth.ts). */
   readonly tags = new TagSigner();
   /** @internal Dialogs of forgotten INVITEs already sent their BYE (stray-2xx.ts): bounded, no call state. */
-  readonly endedForgotten: RecentKeys;
+  readonly endedForgotten: EndedDialogs;
   /** @internal */ readonly authThrottle: AuthThrottle | undefined;
   /** @internal */ readonly digest: DigestServer | undefined;
   /** @internal */ readonly log: Logger;
@@ -122,7 +122,7 @@ export class SipUserAgent implements TransactionUser {
     this.transactions.setUser(this);
     this.timers = this.transactions.timers;
     // As long as the far end retransmits its 2xx (64*T1, Timer D's 32 s at least).
-    this.endedForgotten = new RecentKeys(MAX_ENDED_FORGOTTEN, Math.max(32_000, 64 * this.timers.t1));
+    this.endedForgotten = new EndedDialogs(MAX_ENDED_FORGOTTEN, Math.max(32_000, 64 * this.timers.t1));
     this.codecs = opts.codecs ?? ['PCMU', 'PCMA'];
     this.userAgentName = opts.userAgent ?? 'callchart';
     this.digest = opts.auth
