@@ -64,6 +64,8 @@ export interface SipUserAgentOptions {
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;
+  /** Signs our INVITEs' From tags (tag-auth.ts; default fresh random bytes). */
+  tagSecret?: Uint8Array;
   /**
    * Inbound INVITEs not yet finished (ringing, being set up, or answered and waiting for the ACK)
    * held at most; beyond it a new INVITE gets 503 + Retry-After before any call, dialog or RTP

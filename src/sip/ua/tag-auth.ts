@@ -6,10 +6,9 @@
 // can make a tag that passes (so a 2xx we never asked for cannot make us send anything).
 //
 // Lowercase hex only: a SIP token whatever the case rules of the middleboxes in between, 28
-// characters. With SIP worker threads each thread has its own secret; the router hands every
-// message of a Call-ID to the same thread (workers/router.ts), so a late 2xx reaches the thread
-// that signed its INVITE's tag. After a restart the secret is new: such a 2xx is dropped, as all
-// stray responses were before.
+// characters. SIP worker threads share one secret (workers/router.ts), so a late 2xx verifies in
+// whichever thread its Call-ID is routed to. After a restart the secret is new: a 2xx to an INVITE
+// of the previous process is dropped, as all stray responses were before.
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { randomHex } from '../../random.js';
 
