@@ -97,6 +97,15 @@ function destination(source: Endpoint, routeSet: readonly string[], target: Uri)
 
 /** A stray 2xx to an INVITE (no transaction, no leg): ACKed and ended with a BYE when its From tag is ours. */
 export function onForgotten2xx(ua: SipUserAgent, res: SipResponse, source: Endpoint): void {
+  try {
+    endForgotten(ua, res, source);
+  } catch (err) {
+    // Called from the transport's receive path, where a throw would take the process down.
+    ua.log.warn({ err, callId: res.headers.get('Call-ID') }, 'a forgotten INVITE\'s 2xx could not be answered: dropped');
+  }
+}
+
+function endForgotten(ua: SipUserAgent, res: SipResponse, source: Endpoint): void {
   const ok = validate(ua, res);
   if (!ok) {
     if (res.status >= 200 && res.status < 300) ua.stats.stray2xxDropped++;
