@@ -107,6 +107,12 @@ export interface EngineOptions {
      */
     datagrams?: DatagramFeed;
     /**
+     * The secret the From tags of our INVITEs are signed with (at least 16 bytes; default 32
+     * random bytes drawn at start), so a 2xx that comes after the call is forgotten is known as
+     * ours and ended with a BYE. `SipWorkers` gives all its threads one.
+     */
+    tagSecret?: Uint8Array;
+    /**
      * Only these sources may send SIP: CIDR blocks or addresses, IPv4 or IPv6 (e.g.
      * `['10.0.0.0/8', '192.0.2.7']`). Datagrams from elsewhere are dropped without an answer.
      * Default: everyone.

@@ -152,6 +152,7 @@ export class Engine extends EventEmitter<EngineEvents> {
             srtp: opts.sip?.srtp,
             codecs: opts.sip?.codecs,
             datagrams: opts.sip?.datagrams,
+            tagSecret: opts.sip?.tagSecret,
             maxPendingInvites: opts.sip?.maxPendingInvites,
             maxPendingInvitesPerSource: opts.sip?.maxPendingInvitesPerSource,
             registrar: opts.sip?.registrar,

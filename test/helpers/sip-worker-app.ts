@@ -1,6 +1,7 @@
 // Application modules for SIP worker threads in tests: every worker imports this module and calls
 // the named factory with (options, engine).
 import type { IncomingCallHook } from '../../src/call/call.js';
+import { threadId } from 'node:worker_threads';
 import type { Engine } from '../../src/engine.js';
 
 /** Accepts every call; `reject` makes it refuse with that code instead. */
@@ -25,4 +26,15 @@ export function crashesOnRequest(): IncomingCallHook {
     }
     return { action: 'accept' };
   };
+}
+
+/**
+ * Places `calls` outbound calls to `target` once the worker listens, each INVITE naming its
+ * thread in X-Thread; accepts inbound calls.
+ */
+export function dialsOut(options: { target: string; calls: number }, engine: Engine): IncomingCallHook {
+  setTimeout(() => {
+    for (let i = 0; i < options.calls; i++) void engine.call(options.target, { headers: { 'X-Thread': String(threadId) } }).catch(() => {});
+  }, 300);
+  return () => ({ action: 'accept' });
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { SipWorkers, type SipWorkerApp } from '../../src/sip/workers/router.js';
 import { silentLogger } from '../../src/logger.js';
-import type { SipResponse } from '../../src/sip/codec/message.js';
+import { callIdHash, type SipRequest, type SipResponse } from '../../src/sip/codec/message.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
 
 const appModule = new URL('../helpers/sip-worker-app.ts', import.meta.url).href;
@@ -140,6 +140,41 @@ describe('SIP worker threads', () => {
     } finally {
       c.close();
       await workers.close();
+    }
+  });
+
+  test('outbound calls from both threads: a 2xx routed to the thread that did not send its INVITE is still known as ours (one tag secret) and ACKed', async () => {
+    const c = await new RawSip().open();
+    const workers = pool({ module: appModule, export: 'dialsOut', options: { target: `sip:bob@127.0.0.1:${c.port}`, calls: 6 } }, '35400-35599');
+    await workers.start();
+    try {
+      const invites = new Map<string, SipRequest>();
+      while (invites.size < 12) {
+        const inv = await c.request((r) => r.method === 'INVITE' && !invites.has(r.headers.get('Call-ID')!), 5000);
+        invites.set(inv.headers.get('Call-ID')!, inv);
+      }
+      // Worker i is the i-th thread started (thread ids grow); the router picks by Call-ID hash.
+      const threads = [...new Set([...invites.values()].map((r) => Number(r.headers.get('X-Thread'))))].sort((a, b) => a - b);
+      assert.equal(threads.length, 2, 'both threads placed calls');
+      const routedTo = (id: string) => callIdHash(Buffer.from(`SIP/2.0 200 OK\r\nCall-ID: ${id}\r\n\r\n`)) % 2;
+      const elsewhere = new Set([...invites].filter(([id, r]) => threads[routedTo(id)] !== Number(r.headers.get('X-Thread'))).map(([id]) => id));
+      // An outbound Call-ID is random, not chosen for its thread, so its responses reach the other
+      // thread one time in two (that call then fails with 408; all 12 on their own: 1 in 4 096).
+      // Should Call-IDs ever be chosen per thread, this test's misrouted half is gone with it.
+      assert.ok(elsewhere.size > 0 && elsewhere.size < 12, `${elsewhere.size} of 12 routed to the other thread`);
+      for (const [id, inv] of invites) {
+        const h = inv.headers;
+        const body = sdp.replace(/\n/g, '\r\n');
+        const lines = ['SIP/2.0 200 OK', ...h.getAll('Via').map((v) => `Via: ${v}`), `From: ${h.get('From')}`, `To: ${h.get('To')};tag=b-${id.slice(0, 8)}`, `Call-ID: ${id}`, `CSeq: ${h.get('CSeq')}`, `Contact: <sip:bob@127.0.0.1:${c.port}>`, 'Content-Type: application/sdp', `Content-Length: ${body.length}`];
+        c.send(`${lines.join('\n')}\n\n${sdp}`, workers.port);
+      }
+      for (const id of invites.keys()) await c.request((r) => r.method === 'ACK' && r.headers.get('Call-ID') === id, 5000);
+      // The thread that got a 2xx it had not asked for has no call for it: it ends the dialog.
+      for (const id of elsewhere) await c.request((r) => r.method === 'BYE' && r.headers.get('Call-ID') === id, 5000);
+      assert.ok(!c.requests.some((r) => r.method === 'BYE'), 'no BYE for a call its own thread answered');
+    } finally {
+      await workers.close();
+      c.close();
     }
   });
 });

@@ -6,7 +6,7 @@
 // (`mediaFollows`): the answer of the branch it follows, then the winner's. A winning 2xx with no
 // acceptable answer, in it or its early dialog, makes no call (`abandon`: ACK, BYE, the call fails).
 import { createActor } from 'xstate';
-import { sipDialogMachine, type SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
+import { sipDialogMachine, type SipDialogInput, type SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
 import { sipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
 import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/headers.js';
 import type { SipResponse } from '../codec/message.js';
@@ -91,21 +91,31 @@ export function onInviteReissued(leg: SipLeg): void {
 /**
  * The requests of a losing branch's dialog (§13.2.2.4: "a new dialog in the confirmed state MUST
  * be constructed"), computed by a dialog machine of its own: built from its 2xx, with the
- * INVITE's CSeq, and dropped once it has said what to send.
+ * INVITE's CSeq, and dropped once it has said what to send. `dialog`: our side of the INVITE
+ * (the leg's, or for a 2xx to an INVITE already forgotten, what the 2xx echoes: stray-2xx.ts).
  */
-function lateDialogRequest(leg: SipLeg, res: SipResponse, method: 'ACK' | 'BYE'): SipDialogRequestParams | undefined {
-  const d = leg.dialogState;
+export function lateDialogRequest(
+  dialog: Pick<SipDialogInput, 'callId' | 'localTag' | 'localUri' | 'remoteUri' | 'secure'>,
+  res: SipResponse,
+  method: 'ACK' | 'BYE',
+): SipDialogRequestParams | undefined {
   const cseq = res.headers.parsedFirst('CSeq', parseCSeq)?.seq;
   if (cseq === undefined) return undefined;
   let out: SipDialogRequestParams | undefined;
   const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => void (out = p) } }), {
-    input: { role: 'uac', callId: leg.callId, localTag: leg.localTag, localUri: d.localUri, remoteUri: d.remoteUri, localCSeq: cseq, secure: d.secure },
+    input: { role: 'uac', ...dialog, localCSeq: cseq },
   });
   actor.start();
   actor.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
   actor.send(method === 'ACK' ? { type: 'REQUEST.SEND', method, cseq } : { type: 'REQUEST.SEND', method });
   actor.stop();
   return out;
+}
+
+/** Our side of the leg's INVITE, for lateDialogRequest. */
+function legDialog(leg: SipLeg) {
+  const d = leg.dialogState;
+  return { callId: leg.callId, localTag: leg.localTag, localUri: d.localUri, remoteUri: d.remoteUri, secure: d.secure };
 }
 
 /** The 2xx that won: the call's dialog is confirmed with it, ACKed, and its answer taken. */
@@ -166,13 +176,13 @@ export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) =>
       dropEarly: ({ self }, p) => legOf(self.id)?.log.info({ tags: p.tags }, 'forked INVITE: early dialogs that never answered dropped'),
       ackAgain: with2((leg, res) => sendAck2xx(ua, leg, res)),
       ackLate: with2((leg, res) => {
-        const p = lateDialogRequest(leg, res, 'ACK');
+        const p = lateDialogRequest(legDialog(leg), res, 'ACK');
         if (!p) return;
         const { req, dest } = inDialogRequest(ua, leg, p);
         ua.transactions.sendStateless(req, dest);
       }),
       byeLate: with2((leg, res, tag) => {
-        const p = lateDialogRequest(leg, res, 'BYE');
+        const p = lateDialogRequest(legDialog(leg), res, 'BYE');
         if (!p) return;
         leg.log.info({ tag, winner: leg.dialogState.remoteTag }, 'forked INVITE: 2xx from another branch ACKed and sent a BYE');
         const { req, dest } = inDialogRequest(ua, leg, p);

@@ -5,7 +5,7 @@
 // (RFC 4028): its 2xx carries (or drops) Session-Expires, and the session timer hears of it.
 import type { SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
 import { parseDtmfInfo, formatDtmfInfo, DTMF_RELAY } from '../codec/dtmf-info.js';
-import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr } from '../codec/headers.js';
+import { contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { createRequest, createResponse, type SipRequest, type SipResponse } from '../codec/message.js';
 import { formatUri, parseUri, type Uri } from '../codec/uri.js';
 import type { ServerTransaction } from '../transactions/layer.js';
@@ -328,6 +328,15 @@ function earlySession(ua: SipUserAgent, leg: SipLeg, tag: string | undefined, sd
 
 /** An in-dialog request built from a dialog's state (§12.2.1.1), and the next hop it goes to. */
 export function inDialogRequest(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestParams): { req: SipRequest; dest: Endpoint } {
+  const { req, target } = dialogRequest(ua, p, leg.remote, leg.contact());
+  return { req, dest: nextHop(leg, p.routeSet, target) };
+}
+
+/**
+ * The request of `p` (§12.2.1.1): Request-URI the remote target, Route the route set, Via for the
+ * transport of `via` (where it goes). Also its target, for the next hop.
+ */
+export function dialogRequest(ua: SipUserAgent, p: SipDialogRequestParams, via: Endpoint, contact: NameAddr): { req: SipRequest; target: Uri } {
   const target = (p.remoteTarget ? parseUri(p.remoteTarget) : undefined) ?? parseUri(p.remoteUri)!;
   const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
   const body = p.body;
@@ -339,13 +348,13 @@ export function inDialogRequest(ua: SipUserAgent, leg: SipLeg, p: SipDialogReque
     to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
     callId: p.callId,
     cseq: p.cseq,
-    via: ua.viaFor(leg.remote),
-    contact: leg.contact(),
+    via: ua.viaFor(via),
+    contact,
     headers,
     ...(body !== undefined ? { body, contentType } : {}),
   });
   for (const r of p.routeSet) req.headers.append('Route', r);
-  return { req, dest: nextHop(leg, p.routeSet, target) };
+  return { req, target };
 }
 
 /** ACK a 2xx to our INVITE or re-INVITE (§13.2.2.4): to the remote target, through the route set. */

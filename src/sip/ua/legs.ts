@@ -131,7 +131,8 @@ export class SipLeg implements CallWire {
     this.remote = remote;
     // Strict RTP takes a NAT media source only from the SDP's host or one the signalling came from.
     this.peer = new PeerAddresses(remote, () => this.rtp?.setSignallingAddresses(this.peer.hosts()));
-    this.localTag = generateTag();
+    // Our INVITE's From tag proves itself ours to a 2xx that outlives the call (tag-auth.ts).
+    this.localTag = role === 'uac' ? ua.tags.sign(callId) : generateTag();
   }
 
   /** The source the RTP session latched to, if it did: the peer owns that address too. */

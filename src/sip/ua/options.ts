@@ -64,6 +64,8 @@ export interface SipUserAgentOptions {
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;
+  /** Signs our INVITEs' From tags (tag-auth.ts; default fresh random bytes). */
+  tagSecret?: Uint8Array;
   /**
    * Inbound INVITEs not yet finished (ringing, being set up, or answered and waiting for the ACK)
    * held at most; beyond it a new INVITE gets 503 + Retry-After before any call, dialog or RTP
@@ -145,6 +147,10 @@ export interface SipStats {
   sessionTimersExpired: number;
   /** Session refresh requests refused with 422 (Session-Expires below our Min-SE). */
   sessionIntervalsTooSmall: number;
+  /** Dialogs of a 2xx to an INVITE already forgotten (its From tag ours): ACKed and sent a BYE. */
+  forgotten2xxEnded: number;
+  /** 2xx to INVITE matching no transaction or call whose From tag is not ours, or malformed: dropped unanswered. */
+  stray2xxDropped: number;
 }
 
 export function emptySipStats(): SipStats {
@@ -162,5 +168,7 @@ export function emptySipStats(): SipStats {
     sessionRefreshesSent: 0,
     sessionTimersExpired: 0,
     sessionIntervalsTooSmall: 0,
+    forgotten2xxEnded: 0,
+    stray2xxDropped: 0,
   };
 }

@@ -14,6 +14,7 @@ import type { SipStreamKind } from '../transport/types.js';
 import { uriHostPort } from './in-dialog.js';
 import { branchAnswered, onBranchResponse, onInviteReissued } from './forks.js';
 import { SipLeg } from './legs.js';
+import { onForgotten2xx } from './stray-2xx.js';
 import { bindMedia } from './media-binding.js';
 import { ALLOW, type OutboundCallOptions } from './options.js';
 import { offerHeaders, offerOnInvite, parseMinSE, uacHeaders } from './session-timer.js';
@@ -278,7 +279,9 @@ export function onStrayResponse(ua: SipUserAgent, res: SipResponse, source: Endp
   // A call whose INVITE failed is forgotten, but another branch may still answer it (over TCP
   // past its transaction): its branches machine ACKs and BYEs that 2xx.
   const leg = ua.legs.byCall(callId) ?? (callId ? ua.failedInvites.get(callId)?.leg : undefined);
-  if (!leg || leg.role !== 'uac') return;
+  // Forgotten altogether: ACKed and sent a BYE if its From tag proves the INVITE ours (stray-2xx.ts).
+  if (!leg) return onForgotten2xx(ua, res, source);
+  if (leg.role !== 'uac') return;
   leg.peer.heardFrom(source, true);
   // The winner's again: ACKed again; another branch's: ACKed and sent a BYE (forks.ts).
   onBranchResponse(ua, leg, res);

@@ -37,6 +37,8 @@ import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite
 import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { inviteSessionId, memoizedSessions, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
 import { callIdOfInviteForks, inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
+import { EndedDialogs, MAX_ENDED_FORGOTTEN } from './stray-2xx.js';
+import { TagSigner } from './tag-auth.js';
 import { Registrar } from '../registrar/registrar.js';
 import { RegistrationClients, type RegisterOptions, type RegistrationClient } from '../registrar/client.js';
 
@@ -74,6 +76,10 @@ export class SipUserAgent implements TransactionUser {
    */
   readonly failedInvites = new Map<string, { leg: SipLeg; timer: NodeJS.Timeout }>();
   /** @internal */ readonly pendingInvites: PendingInvites;
+  /** @internal Signs the From tags of our INVITEs, so a 2xx that outlives the call is known as ours (tag-auth.ts). */
+  readonly tags: TagSigner;
+  /** @internal Dialogs of forgotten INVITEs already sent their BYE (stray-2xx.ts): bounded, no call state. */
+  readonly endedForgotten: EndedDialogs;
   /** @internal */ readonly authThrottle: AuthThrottle | undefined;
   /** @internal */ readonly digest: DigestServer | undefined;
   /** @internal */ readonly log: Logger;
@@ -115,6 +121,9 @@ export class SipUserAgent implements TransactionUser {
     this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
     this.transactions.setUser(this);
     this.timers = this.transactions.timers;
+    this.tags = new TagSigner(opts.tagSecret);
+    // As long as the far end retransmits its 2xx (64*T1, Timer D's 32 s at least).
+    this.endedForgotten = new EndedDialogs(MAX_ENDED_FORGOTTEN, Math.max(32_000, 64 * this.timers.t1));
     this.codecs = opts.codecs ?? ['PCMU', 'PCMA'];
     this.userAgentName = opts.userAgent ?? 'callchart';
     this.digest = opts.auth

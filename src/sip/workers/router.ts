@@ -14,6 +14,7 @@
 // limits, 503s to sources over them): it sees every datagram of every source, so a source's budget
 // is the same whatever the thread count. The workers' transports, fed by it, skip that step; they
 // parse, apply the parser caps and drop known scanners as a single-threaded engine does.
+import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
@@ -123,6 +124,11 @@ export interface SipWorkerData {
   maxCallDurationMs?: number;
   sip: NonNullable<SipWorkersOptions['sip']>;
   app: SipWorkerApp;
+  /**
+   * One secret for every thread's INVITE From tags (src/sip/ua/tag-auth.ts): a 2xx that outlives
+   * its call verifies whichever thread its Call-ID reaches.
+   */
+  tagSecret: Uint8Array;
 }
 
 /** One worker's health, as `SipWorkers.stats()` reports it. */
@@ -224,6 +230,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     const port = o.port === 0 ? await freeUdpPort(o.host) : o.port;
     const slices = splitPortRange(o.rtpPorts, o.threads);
     const level = o.logLevel ?? (o.logger.level as LogLevel);
+    const tagSecret = randomBytes(32);
     try {
       await Promise.all(
         slices.map((rtpPorts, index) =>
@@ -239,6 +246,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
             maxCallDurationMs: o.maxCallDurationMs,
             sip: workerSip(o.sip, o.threads),
             app: o.app,
+            tagSecret,
           }),
         ),
       );

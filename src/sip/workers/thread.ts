@@ -110,7 +110,7 @@ try {
     maxCalls: data.maxCalls, // undefined ones take the engine's defaults
     ringTimeoutMs: data.ringTimeoutMs,
     maxCallDurationMs: data.maxCallDurationMs,
-    sip: { ...data.sip, datagrams: feed, ...(trace ? { trace } : {}) },
+    sip: { ...data.sip, datagrams: feed, tagSecret: data.tagSecret, ...(trace ? { trace } : {}) },
   });
   if (hep) engine.onClose(() => hep.close());
   engine.on('call', (call) => {
