@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   applyReceivedRport,
   callIdHash,
+  callIdValueHash,
   createErrorResponse,
   createRequest,
   createResponse,
@@ -387,6 +388,11 @@ describe('callIdHash (the SIP worker router reads the Call-ID off the bytes)', (
     }
     const res = Buffer.from(crlf(['SIP/2.0 200 OK', 'Via: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1', 'i: abc123@host', 'CSeq: 2 BYE', '', '']));
     assert.equal(callIdHash(res), h, 'a response hashes like its request');
+    assert.equal(callIdValueHash('abc123@host'), h, 'a Call-ID we make hashes as the router will read it');
+    for (let i = 0; i < 50; i++) {
+      const id = generateCallId('192.0.2.7');
+      assert.equal(callIdValueHash(id), callIdHash(msg(`Call-ID: ${id}`)), id);
+    }
   });
   it('differs between calls and is 0 without a Call-ID (the body does not count)', () => {
     assert.notEqual(callIdHash(msg('Call-ID: abc124@host')), callIdHash(msg('Call-ID: abc123@host')));

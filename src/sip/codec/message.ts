@@ -19,6 +19,7 @@ import type { ParseFailure } from './parse.js';
 export {
   parseMessage,
   callIdHash,
+  callIdValueHash,
   resolveParseLimits,
   DEFAULT_PARSE_LIMITS,
   type ParseFailure,

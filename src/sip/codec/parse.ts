@@ -399,6 +399,16 @@ export function parseMessage(input: Buffer | string, opts?: ParseOptions): Parse
  * first line of a folded value counts, which is enough since retransmissions repeat the bytes.
  * 0 when no Call-ID is readable: such a datagram belongs to no call, and whoever gets it rejects it.
  */
+/**
+ * callIdHash's value for a Call-ID we make (ASCII): the same FNV-1a over its bytes, so a SIP
+ * worker thread can pick Call-IDs the router sends back to it.
+ */
+export function callIdValueHash(callId: string): number {
+  let h = 0x811c9dc5;
+  for (let k = 0; k < callId.length; k++) h = Math.imul(h ^ (callId.charCodeAt(k) & 0xff), 0x01000193);
+  return h >>> 0 || 1;
+}
+
 export function callIdHash(buf: Uint8Array): number {
   const n = buf.length;
   let i = buf.indexOf(10);

@@ -14,7 +14,7 @@ import {
 import { ActorRegistry } from '../../actors/registry.js';
 import { buildAuthorization, challengeFromResponse, type DigestChallenge } from '../codec/digest.js';
 import { parseContact, parseExpires, parseRetryAfter, splitTopLevel } from '../codec/headers.js';
-import { createRequest, generateCallId, generateTag, type SipResponse } from '../codec/message.js';
+import { createRequest, generateTag, type SipResponse } from '../codec/message.js';
 import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { SipUserAgent } from '../ua/user-agent.js';
@@ -165,7 +165,7 @@ export class RegistrationClients {
     const contact = formatUri({ kind: 'sip', scheme: 'sip', user: aorUri.user, host: o.contactHost ?? this.ua.advertisedHost, port: this.ua.port, params: new Map(), headers: new Map() });
     const actor = { ref: undefined as undefined | { send(e: SipRegistrationClientEvent): void } };
     const handle = new RegistrationClient(o.aor, contact, id, (e) => actor.ref?.send(e));
-    const wire: ClientWire = { handle, o, aorUri, dest, callId: generateCallId(this.ua.advertisedHost), fromTag: generateTag(), cseq: 0, current: 0, challenge: undefined, nc: 0 };
+    const wire: ClientWire = { handle, o, aorUri, dest, callId: this.ua.newCallId(), fromTag: generateTag(), cseq: 0, current: 0, challenge: undefined, nc: 0 };
     actor.ref = this.registry.spawn(wire, {
       kind: 'registration-client',
       id,

@@ -41,6 +41,12 @@ export interface SipTransportEvents {
  */
 export interface DatagramFeed {
   subscribe(deliver: (buf: Buffer, from: Endpoint) => void): () => void;
+  /**
+   * For a feed that gets only some Call-IDs (a router sharding by Call-ID): whether the
+   * responses to a request with this Call-ID would come here. The requests we start (INVITE,
+   * REGISTER) take a Call-ID it owns.
+   */
+  owns?(callId: string): boolean;
 }
 
 /** One SIP datagram as it crossed the socket, for --sip-trace and HEP export (src/logging/). */

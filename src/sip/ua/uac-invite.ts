@@ -7,7 +7,7 @@ import { RtpSession } from '../../media/rtp/session.js';
 import { buildAuthorization, challengeFromResponse } from '../codec/digest.js';
 import { allowSet, contactUriOf, formatNameAddr, parseCSeq, parseNameAddr, type NameAddr } from '../codec/headers.js';
 import { resolveSipTargets, type SipDnsResolver } from '../resolve/rfc3263.js';
-import { createRequest, generateBranch, generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
+import { createRequest, generateBranch, type SipRequest, type SipResponse } from '../codec/message.js';
 import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { SipStreamKind } from '../transport/types.js';
@@ -114,7 +114,7 @@ export async function placeCall(ua: SipUserAgent, target: string, o: OutboundCal
   if (hop?.transport && !ua.transport.stream(hop.transport)) throw new Error(`nextHop needs SIP over ${hop.transport.toUpperCase()}, which is not configured`);
   const [dest, ...more] = hop ? [{ address: hop.address, port: hop.port, ...(hop.transport ? { transport: hop.transport } : {}) }] : await resolve(ua, hopUri, hp, kind);
   if (!dest) throw new Error(`no SIP server found for ${named} (RFC 3263: NAPTR/SRV/A)`);
-  const callId = generateCallId(ua.advertisedHost);
+  const callId = ua.newCallId();
   const leg = new SipLeg(ua, 'uac', callId, dest, ua.log);
   if (more.length) failoverTargets.set(leg, more);
   leg.rtp = await RtpSession.create({

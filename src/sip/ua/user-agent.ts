@@ -15,7 +15,8 @@ import { SipUdpTransport, type Endpoint } from '../transport/udp.js';
 import { SipStreamTransport } from '../transport/stream.js';
 import { viaTransport, type SipStreamKind } from '../transport/types.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transactions/layer.js';
-import type { SipRequest, SipResponse } from '../codec/message.js';
+import { generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
+import type { DatagramFeed } from '../transport/udp.js';
 import { parseMaxForwards, parseNameAddr, tokenList } from '../codec/headers.js';
 import type { SipUri } from '../codec/uri.js';
 import type { AudioCodec } from '../codec/sdp.js';
@@ -62,6 +63,8 @@ export type { SipLeg } from './legs.js';
 
 export class SipUserAgent implements TransactionUser {
   readonly transport: SipUdpTransport;
+  /** Where datagrams come from when not our own socket (a router thread): see newCallId(). */
+  private readonly feed: DatagramFeed | undefined;
   /** TCP and TLS transports, when configured (their messages pass through `transport`). */
   readonly streams: SipStreamTransport[] = [];
   readonly transactions: TransactionLayer;
@@ -103,6 +106,7 @@ export class SipUserAgent implements TransactionUser {
   constructor(/** @internal */ readonly opts: SipUserAgentOptions) {
     this.log = opts.logger.child({ component: 'sip' });
     this.calls = opts.calls;
+    this.feed = opts.datagrams;
     this.transport = new SipUdpTransport({ ...opts.edge, host: opts.host, port: opts.port, logger: opts.logger, feed: opts.datagrams });
     for (const [kind, o] of [['tcp', opts.tcp], ['tls', opts.tls]] as const) {
       if (!o) continue;
@@ -203,6 +207,19 @@ export class SipUserAgent implements TransactionUser {
 
   get advertisedHost(): string {
     return this.transport.advertisedHost;
+  }
+
+  /**
+   * A Call-ID for a request we start. Behind a router that shards by Call-ID (SIP worker threads),
+   * one it routes back to this thread: else the responses would reach another thread, which knows
+   * nothing of the request. N threads take N draws on average.
+   */
+  newCallId(): string {
+    const owns = this.feed?.owns?.bind(this.feed);
+    for (let i = 0; ; i++) {
+      const id = generateCallId(this.advertisedHost);
+      if (!owns || owns(id) || i >= 10_000) return id;
+    }
   }
 
   /** Our port for a transport (UDP when `kind` is undefined). */

@@ -114,6 +114,8 @@ export interface SipWorkerLogOptions {
 /** What a worker gets as workerData. */
 export interface SipWorkerData {
   index: number;
+  /** How many worker threads the router shards Call-IDs over (callIdHash % threads = index). */
+  threads: number;
   host: string;
   port: number;
   rtpPorts: string;
@@ -236,6 +238,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
         slices.map((rtpPorts, index) =>
           this.startWorker({
             index,
+            threads: o.threads,
             host: o.host,
             port,
             rtpPorts,

@@ -8,6 +8,7 @@ import { combineTraceHooks, sipTraceLogger } from '../../logging/sip-trace.js';
 import { HepExporter } from '../../logging/hep-exporter.js';
 import type { IncomingCallHook } from '../../call/call.js';
 import { newTransportStats, type DatagramFeed, type Endpoint } from '../transport/udp.js';
+import { callIdValueHash } from '../codec/message.js';
 import type { FromWorker, SipWorkerData, ToWorker } from './router.js';
 
 const port = parentPort;
@@ -33,6 +34,8 @@ const feed: DatagramFeed = {
       deliver = undefined;
     };
   },
+  // The router's pick (router.ts): the Call-IDs this thread makes come back to it.
+  owns: (callId) => callIdValueHash(callId) % data.threads === data.index,
 };
 
 let engine: Engine | undefined;
