@@ -9,7 +9,7 @@ import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallT
 import { Call, CallDriver, type CallWire, type CallSipInvite, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { SpawnOptions, Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
-import { logCallEvents } from '../logging/call-log.js';
+import { logCallAnswered, logCallEnded, logCallOffered } from '../logging/call-log.js';
 
 export interface CallManagerOptions {
   supervisor: Supervisor;
@@ -19,6 +19,12 @@ export interface CallManagerOptions {
   onIncomingCall?: IncomingCallHook;
   /** Every new call (inbound and outbound), before the hook runs. */
   onCall?: (call: Call) => void;
+  /**
+   * Every call's answer and end (the engine's metrics and drain), before the app's listeners:
+   * hooks here instead of listeners on each call, so a live call holds no listener array for them.
+   */
+  onAnswered?: (call: Call) => void;
+  onEnded?: (call: Call, end: CallEnd) => void;
   /** Asked before a call actor is created; throws (a LimitExceededError) to refuse it (the engine's drain). */
   admit?: (o: CreateCallOptions) => void;
 }
@@ -79,8 +85,16 @@ class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
     if (now === this.last) return;
     this.last = now;
     const answered = c.isActive && c.answeredAt === undefined;
-    if (answered) c.answeredAt = Date.now();
+    if (answered) {
+      c.answeredAt = Date.now();
+      this.manager.answered(c);
+    }
     this.stateChanged(now, answered);
+  }
+
+  /** The call ends: the manager's observers, before the app's `ended` listeners. */
+  override ending(end: CallEnd): void {
+    this.manager.ended(this.call, end);
   }
 
   onDone(output: unknown): void {
@@ -192,6 +206,18 @@ export class CallManager {
     this.live--;
   }
 
+  /** @internal a call answered: its info line and the engine's hook. */
+  answered(call: Call): void {
+    if (this.infoOn) logCallAnswered(call);
+    this.opts.onAnswered?.(call);
+  }
+
+  /** @internal a call ended: its info line (reason, duration, RTP, MOS) and the engine's hook. */
+  ended(call: Call, end: CallEnd): void {
+    if (this.infoOn) logCallEnded(call, end);
+    this.opts.onEnded?.(call, end);
+  }
+
   /**
    * Spawn a call actor under the supervisor. Throws LimitExceededError when the engine is at its
    * concurrent-call limit; the transport turns that into its own refusal (WS close 1013, SIP 503).
@@ -207,8 +233,8 @@ export class CallManager {
     slot.setCall(call);
     slot.last = call.state;
     this.live++;
-    // offered / answered / ended lines (ended with reason, code, duration, RTP stats, MOS).
-    if (this.infoOn) logCallEvents(call);
+    // The offered line; answered and ended come from the slot's hooks (answered(), ended()).
+    if (this.infoOn) logCallOffered(call);
     this.opts.onCall?.(call);
     return call;
   }
