@@ -194,7 +194,8 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
     onConnection(ws: WebSocket, req: IncomingMessage) {
       // The call id doubles as the call's supervisor group (its media actors join it): one id, one allocation.
       const callId = randomUUID();
-      const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+      // join, not a template: one flat string (~32 B) instead of a rope (~88 B), kept as the call's `from`.
+      const remote = [req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0].join(':');
       const c = new InboundConnection(shared, ws);
       let call: Call;
       try {
