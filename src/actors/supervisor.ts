@@ -240,8 +240,11 @@ export class Supervisor {
     const group = opts.group;
     if (group !== undefined) {
       const members = this.groups.get(group);
-      if (members === undefined) this.groups.set(group, opts.id);
-      else if (typeof members === 'string') this.groups.set(group, new Set([members, opts.id]));
+      // An actor named like its group (a call: its media actors join its id) is the group's
+      // implicit member (stopGroup finds it in `entries`): no table entry for a group of one.
+      if (members === undefined) {
+        if (group !== opts.id) this.groups.set(group, opts.id);
+      } else if (typeof members === 'string') this.groups.set(group, new Set([members, opts.id]));
       else members.add(opts.id);
     }
     bump(this.metrics.spawned, opts.kind);
@@ -288,6 +291,8 @@ export class Supervisor {
 
   /** Stop every actor of a group (e.g. on WebSocket disconnect). */
   stopGroup(group: string): void {
+    // The actor named like its group first (normally the first spawned), then the other members.
+    if (this.entries.get(group)?.group === group) this.stop(group);
     const members = this.groups.get(group);
     if (members === undefined) return;
     if (typeof members === 'string') this.stop(members);
