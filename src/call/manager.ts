@@ -9,6 +9,7 @@ import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallT
 import { Call, CallDriver, type CallWire, type CallSipInvite, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { SpawnOptions, Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
+import { DeadlineQueue, type DeadlineEntry } from './deadlines.js';
 import { logCallAnswered, logCallEnded, logCallOffered } from '../logging/call-log.js';
 
 export interface CallManagerOptions {
@@ -44,13 +45,16 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
  * its machine armed (startTimer/stopTimer), and the supervisor's hooks for its actor — as methods
  * of this one object (the spawn options), so a call costs no closure here.
  */
-class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
+class CallSlot extends CallDriver implements SpawnOptions<CallMachine>, DeadlineEntry {
   readonly kind = 'call';
   readonly traced = true;
   /** The call machine has no delayed transitions (its timers are the runtime's): it may share the supervisor's system. */
   readonly sharedSystem = true;
   ring: NodeJS.Timeout | undefined = undefined;
-  duration: NodeJS.Timeout | undefined = undefined;
+  /** The maximum-duration timer: this slot's place in the manager's one queue of them. */
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineAt = -1;
   /** The state path last announced (`state` event). */
   last = '';
   finished = false;
@@ -115,15 +119,17 @@ class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
     this.finished = true;
     // An actor stopped from outside runs no exit actions: its timers are cleared here.
     clearTimeout(this.ring);
-    clearTimeout(this.duration);
     this.manager.forget(this);
     if (this.call) this.finish(end);
   }
 }
 
-/** A call timer fired: its event to the actor (module-level, so arming a timer makes no closure). */
-function sendTimeout(actor: { send(event: { type: 'CALL.RING_TIMEOUT' } | { type: 'CALL.MAX_DURATION' }): void }, event: { type: 'CALL.RING_TIMEOUT' } | { type: 'CALL.MAX_DURATION' }): void {
-  actor.send(event);
+const RING_TIMEOUT = { type: 'CALL.RING_TIMEOUT' } as const;
+const MAX_DURATION = { type: 'CALL.MAX_DURATION' } as const;
+
+/** The ring timer fired: its event to the actor (module-level, so arming a timer makes no closure). */
+function sendRingTimeout(actor: { send(event: typeof RING_TIMEOUT): void }): void {
+  actor.send(RING_TIMEOUT);
 }
 
 export class CallManager {
@@ -131,11 +137,12 @@ export class CallManager {
   private readonly registry: ActorRegistry<CallMachine, CallSlot>;
   private live = 0;
   private readonly infoOn: boolean;
+  /** Every answered call's maximum-duration timer: one Node timer, not one per call (all have the same length). */
+  private readonly durations: DeadlineQueue<CallSlot>;
 
   constructor(private readonly opts: CallManagerOptions) {
     this.infoOn = opts.logger.isLevelEnabled('info');
-    const timeoutEvent = { ring: { type: 'CALL.RING_TIMEOUT' }, duration: { type: 'CALL.MAX_DURATION' } } as const;
-    const timeoutMs = { ring: opts.ringTimeoutMs, duration: opts.maxDurationMs };
+    const durations = (this.durations = new DeadlineQueue<CallSlot>(opts.maxDurationMs, (slot) => opts.supervisor.get(slot.id)?.ref.send(MAX_DURATION)));
     this.registry = new ActorRegistry(opts.supervisor, (slotOf) => {
       const wireOf = (id: string): CallWire | undefined => slotOf(id)?.wire;
       return callMachine.provide({
@@ -143,14 +150,16 @@ export class CallManager {
           startTimer: ({ self }, p: { timer: CallTimer }) => {
             const slot = slotOf(self.id);
             if (!slot) return;
-            clearTimeout(slot[p.timer]);
-            slot[p.timer] = setTimeout(sendTimeout, timeoutMs[p.timer], self, timeoutEvent[p.timer]);
+            if (p.timer === 'duration') return durations.add(slot);
+            clearTimeout(slot.ring);
+            slot.ring = setTimeout(sendRingTimeout, opts.ringTimeoutMs, self);
           },
           stopTimer: ({ self }, p: { timer: CallTimer }) => {
             const slot = slotOf(self.id);
             if (!slot) return;
-            clearTimeout(slot[p.timer]);
-            slot[p.timer] = undefined;
+            if (p.timer === 'duration') return durations.remove(slot);
+            clearTimeout(slot.ring);
+            slot.ring = undefined;
           },
           announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
           sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
@@ -201,8 +210,9 @@ export class CallManager {
     return slot && !slot.finished ? slot : undefined;
   }
 
-  /** @internal a slot's call has ended (it leaves the registry with its actor). */
-  forget(_slot: CallSlot): void {
+  /** @internal a slot's call has ended (it leaves the registry with its actor; its timers are cleared). */
+  forget(slot: CallSlot): void {
+    this.durations.remove(slot);
     this.live--;
   }
 
