@@ -14,6 +14,7 @@ export interface DeadlineEntry {
 // Whole ms (a small integer field instead of a boxed double per entry).
 const now = (): number => Math.ceil(performance.now());
 const SLACK_MS = 2;
+const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export class DeadlineQueue<T extends DeadlineEntry> {
   private head: T | undefined = undefined;
@@ -68,7 +69,8 @@ export class DeadlineQueue<T extends DeadlineEntry> {
 
   private arm(delay: number): void {
     clearTimeout(this.timer);
-    this.timer = setTimeout(fire, Math.max(1, delay), this);
+    // Node's longest delay is 2^31-1 ms (beyond, it fires after 1 ms): a later head is re-armed then.
+    this.timer = setTimeout(fire, Math.min(MAX_DELAY_MS, Math.max(1, delay)), this);
   }
 
   /** @internal the timer fired: every entry due by now falls due, in order. */
