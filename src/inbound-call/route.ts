@@ -48,7 +48,6 @@ const BINARY = { binary: true } as const;
  * methods (closures per call were most of the adapter's share of a call's heap).
  */
 class InboundConnection implements CallWire {
-  sessionId = '';
   offerTimer: NodeJS.Timeout | undefined;
   call!: Call;
   driver!: CallDriver;
@@ -60,6 +59,12 @@ class InboundConnection implements CallWire {
     readonly r: RouteShared,
     private readonly ws: WebSocket,
   ) {}
+
+  /** The protocol's session id is the call's id (a getter: no field per call). */
+  get sessionId(): string {
+    // '' until the call exists (as the field was): a message sent while it is created has none.
+    return this.call === undefined ? '' : this.call.id;
+  }
 
   send(msg: InboundServerMessage): void {
     if (this.ws.readyState === this.ws.OPEN) this.ws.send(encodeServerMessage(msg));
@@ -223,7 +228,6 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
         return;
       }
       c.call = call;
-      c.sessionId = call.id;
       c.driver = calls.driverOf(call)!;
       c.leg = new WsLeg(call.id, ws, call);
       c.driver.attachMedia(c);
