@@ -127,9 +127,13 @@ export class Engine extends EventEmitter<EngineEvents> {
       admit: (o) => this.drainer.admit(o),
       onCall: (call) => {
         this.calls.driverOf(call)?.attachServices(this.media);
-        this.prom?.track(call);
-        this.drainer.track(call);
+        this.drainer.callsMoved();
         if (!this.cascade?.isCascadeLeg(call)) this.emit('call', call);
+      },
+      onAnswered: (call) => this.prom?.answered(call),
+      onEnded: (call, end) => {
+        this.prom?.ended(call, end);
+        this.drainer.callsMoved();
       },
     });
 

@@ -7,6 +7,7 @@
 export function stateToString(value: unknown): string {
   if (typeof value === 'string') return value;
   if (!value || typeof value !== 'object') return 'unknown';
-  const parts = Object.entries(value).map(([k, v]) => (v === undefined || (typeof v === 'object' && v && !Object.keys(v).length) ? k : `${k}.${stateToString(v)}`));
+  // join, not `+`: a flat string (~32 B) instead of a rope of three (~90 B), for a path a live call keeps.
+  const parts = Object.entries(value).map(([k, v]) => (v === undefined || (typeof v === 'object' && v && !Object.keys(v).length) ? k : [k, stateToString(v)].join('.')));
   return parts.length === 1 ? parts[0]! : `(${parts.join(',')})`;
 }

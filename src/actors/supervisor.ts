@@ -9,7 +9,7 @@
 // Every root actor gets an error observer: an unobserved actor error would be rethrown and crash Node.
 // A crash ends only that actor: it is logged, its span is failed, it is counted, and the spawner's
 // onCrash hook turns it into a clean end of that one call/room on the wire.
-import { createActor, fromTransition, type SnapshotFrom, type AnyActorLogic, type AnyActorRef, type Actor, type EventObject, type InputFrom, type InspectionEvent, type Observer, type Subscription } from 'xstate';
+import { createActor, fromTransition, type SnapshotFrom, type AnyActorLogic, type AnyActorRef, type Actor, type EventObject, type InputFrom, type InspectionEvent, type Observer } from 'xstate';
 import type { Logger } from 'pino';
 import { getTracer, startActorSpan, failSpan, isSpanContextValid, type Span, type Tracer } from '../telemetry.js';
 import { stateToString } from './state.js';
@@ -110,7 +110,6 @@ function bump(rec: Record<string, number>, key: string): void {
  */
 class Entry implements SupervisedActor, Observer<unknown> {
   closed = false;
-  sub: Subscription | undefined = undefined;
   private lastState: string | undefined = undefined;
   private child: Logger | undefined = undefined;
 
@@ -148,6 +147,8 @@ class Entry implements SupervisedActor, Observer<unknown> {
   }
 
   next(snap: unknown): void {
+    // Released but not stopped yet (a stop is queued behind the event being processed).
+    if (this.closed) return;
     this.opts.onSnapshot?.(snap);
     // Without an OpenTelemetry SDK (or for an unsampled trace) the span records nothing: do not
     // format every state for it.
@@ -239,12 +240,18 @@ export class Supervisor {
     const group = opts.group;
     if (group !== undefined) {
       const members = this.groups.get(group);
-      if (members === undefined) this.groups.set(group, opts.id);
-      else if (typeof members === 'string') this.groups.set(group, new Set([members, opts.id]));
+      // An actor named like its group (a call: its media actors join its id) is the group's
+      // implicit member (stopGroup finds it in `entries`): no table entry for a group of one.
+      if (members === undefined) {
+        if (group !== opts.id) this.groups.set(group, opts.id);
+      } else if (typeof members === 'string') this.groups.set(group, new Set([members, opts.id]));
       else members.add(opts.id);
     }
     bump(this.metrics.spawned, opts.kind);
-    entry.sub = ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
+    // The subscription is not kept (its object and unsubscribe closure were ~130 B per actor): a
+    // released entry ignores what its actor still reports, and the actor drops its observers
+    // when it stops, completes or fails, which release() always leads to.
+    ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
     ref.start();
     return entry as unknown as SupervisedActor<TLogic>;
   }
@@ -284,6 +291,8 @@ export class Supervisor {
 
   /** Stop every actor of a group (e.g. on WebSocket disconnect). */
   stopGroup(group: string): void {
+    // The actor named like its group first (normally the first spawned), then the other members.
+    if (this.entries.get(group)?.group === group) this.stop(group);
     const members = this.groups.get(group);
     if (members === undefined) return;
     if (typeof members === 'string') this.stop(members);
@@ -298,7 +307,6 @@ export class Supervisor {
   private release(entry: Entry): void {
     if (entry.closed) return;
     entry.closed = true;
-    entry.sub?.unsubscribe();
     this.entries.delete(entry.id);
     this.live.set(entry.kind, (this.live.get(entry.kind) ?? 1) - 1);
     const group = entry.group;

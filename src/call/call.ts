@@ -193,7 +193,7 @@ let driverAccess!: {
   setActive(call: Call, active: boolean): void;
   attachMedia(call: Call, binding: CallMediaBinding): void;
   attachServices(call: Call, services: MediaServices): void;
-  finish(call: Call, end: CallEnd): void;
+  finish(call: Call, end: CallEnd, driver: CallDriver): void;
 };
 
 export class Call extends EventEmitter<CallEvents> {
@@ -213,11 +213,8 @@ export class Call extends EventEmitter<CallEvents> {
   // Cached from the actor's snapshots so the audio fast path never walks the state tree.
   #active = false;
   #mediaBinding: CallMediaBinding | undefined;
-  /**
-   * The transport's leg with what this side writes to it tapped, as a leg to record from
-   * (src/media/sent-tap.ts). Made when `media` is first asked for: every writer gets the leg
-   * there, so a call whose media nobody touches (the demo's byte echo) never pays for the tap.
-   */
+  // The leg with what this side writes tapped (src/media/sent-tap.ts), made when `media` is first
+  // asked for: a call whose media nobody touches (the demo's byte echo) never pays for the tap.
   #tap: TappedLeg | undefined;
   #services: MediaServices | undefined;
   #finalStats: CallMediaStats | undefined;
@@ -500,7 +497,7 @@ export class Call extends EventEmitter<CallEvents> {
     return { id: this.id, direction: this.direction, transport: this.transport, from: this.from, to: this.to, state: this.state, end: this.end };
   }
 
-  #finish(end: CallEnd): void {
+  #finish(end: CallEnd, driver: CallDriver): void {
     if (this.#endInfo) return;
     this.#endInfo = end;
     this.#active = false;
@@ -514,7 +511,11 @@ export class Call extends EventEmitter<CallEvents> {
     try {
       this.wire.ended?.(end);
     } finally {
-      this.emit('ended', end);
+      try {
+        driver.ending(end);
+      } finally {
+        this.emit('ended', end);
+      }
     }
   }
 
@@ -528,7 +529,7 @@ export class Call extends EventEmitter<CallEvents> {
         c.#tap = undefined;
       },
       attachServices: (c, services) => void (c.#services = services),
-      finish: (c, end) => c.#finish(end),
+      finish: (c, end, driver) => c.#finish(end, driver),
     };
   }
 }
@@ -561,10 +562,13 @@ export class CallDriver {
     driverAccess.attachServices(this.call, services);
   }
 
-  /** The actor is done: freeze stats, tell the wire, emit `ended`. */
+  /** The actor is done: freeze stats, tell the wire, run `ending`, emit `ended`. */
   finish(end: CallEnd): void {
-    driverAccess.finish(this.call, end);
+    driverAccess.finish(this.call, end, this);
   }
+
+  /** The engine's own end observers (a hook, not a listener array per call). */
+  ending(_end: CallEnd): void {}
 
   /** Whether the app listens to the call's audio (so a transport can skip making frames). */
   get wantsAudio(): boolean {

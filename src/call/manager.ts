@@ -9,7 +9,8 @@ import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallT
 import { Call, CallDriver, type CallWire, type CallSipInvite, type IncomingCallHook, type IncomingCallDecision } from './call.js';
 import type { SpawnOptions, Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
-import { logCallEvents } from '../logging/call-log.js';
+import { DeadlineQueue, type DeadlineEntry } from './deadlines.js';
+import { logCallAnswered, logCallEnded, logCallOffered } from '../logging/call-log.js';
 
 export interface CallManagerOptions {
   supervisor: Supervisor;
@@ -19,6 +20,12 @@ export interface CallManagerOptions {
   onIncomingCall?: IncomingCallHook;
   /** Every new call (inbound and outbound), before the hook runs. */
   onCall?: (call: Call) => void;
+  /**
+   * Every call's answer and end (the engine's metrics and drain), before the app's listeners:
+   * hooks here instead of listeners on each call, so a live call holds no listener array for them.
+   */
+  onAnswered?: (call: Call) => void;
+  onEnded?: (call: Call, end: CallEnd) => void;
   /** Asked before a call actor is created; throws (a LimitExceededError) to refuse it (the engine's drain). */
   admit?: (o: CreateCallOptions) => void;
 }
@@ -38,13 +45,23 @@ export interface CreateCallOptions extends Omit<CallInput, 'callId'> {
  * its machine armed (startTimer/stopTimer), and the supervisor's hooks for its actor — as methods
  * of this one object (the spawn options), so a call costs no closure here.
  */
-class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
-  readonly kind = 'call';
-  readonly traced = true;
+class CallSlot extends CallDriver implements SpawnOptions<CallMachine>, DeadlineEntry {
+  // The constant spawn options are prototype getters: as instance fields they were 24 B per call.
+  get kind(): 'call' {
+    return 'call';
+  }
+  get traced(): boolean {
+    return true;
+  }
   /** The call machine has no delayed transitions (its timers are the runtime's): it may share the supervisor's system. */
-  readonly sharedSystem = true;
+  get sharedSystem(): boolean {
+    return true;
+  }
   ring: NodeJS.Timeout | undefined = undefined;
-  duration: NodeJS.Timeout | undefined = undefined;
+  /** The maximum-duration timer: this slot's place in the manager's one queue of them. */
+  deadlinePrev: DeadlineEntry | undefined = undefined;
+  deadlineNext: DeadlineEntry | undefined = undefined;
+  deadlineAt = -1;
   /** The state path last announced (`state` event). */
   last = '';
   finished = false;
@@ -79,8 +96,16 @@ class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
     if (now === this.last) return;
     this.last = now;
     const answered = c.isActive && c.answeredAt === undefined;
-    if (answered) c.answeredAt = Date.now();
+    if (answered) {
+      c.answeredAt = Date.now();
+      this.manager.answered(c);
+    }
     this.stateChanged(now, answered);
+  }
+
+  /** The call ends: the manager's observers, before the app's `ended` listeners. */
+  override ending(end: CallEnd): void {
+    this.manager.ended(this.call, end);
   }
 
   onDone(output: unknown): void {
@@ -101,15 +126,17 @@ class CallSlot extends CallDriver implements SpawnOptions<CallMachine> {
     this.finished = true;
     // An actor stopped from outside runs no exit actions: its timers are cleared here.
     clearTimeout(this.ring);
-    clearTimeout(this.duration);
     this.manager.forget(this);
     if (this.call) this.finish(end);
   }
 }
 
-/** A call timer fired: its event to the actor (module-level, so arming a timer makes no closure). */
-function sendTimeout(actor: { send(event: { type: 'CALL.RING_TIMEOUT' } | { type: 'CALL.MAX_DURATION' }): void }, event: { type: 'CALL.RING_TIMEOUT' } | { type: 'CALL.MAX_DURATION' }): void {
-  actor.send(event);
+const RING_TIMEOUT = { type: 'CALL.RING_TIMEOUT' } as const;
+const MAX_DURATION = { type: 'CALL.MAX_DURATION' } as const;
+
+/** The ring timer fired: its event to the actor (module-level, so arming a timer makes no closure). */
+function sendRingTimeout(actor: { send(event: typeof RING_TIMEOUT): void }): void {
+  actor.send(RING_TIMEOUT);
 }
 
 export class CallManager {
@@ -117,11 +144,12 @@ export class CallManager {
   private readonly registry: ActorRegistry<CallMachine, CallSlot>;
   private live = 0;
   private readonly infoOn: boolean;
+  /** Every answered call's maximum-duration timer: one Node timer, not one per call (all have the same length). */
+  private readonly durations: DeadlineQueue<CallSlot>;
 
   constructor(private readonly opts: CallManagerOptions) {
     this.infoOn = opts.logger.isLevelEnabled('info');
-    const timeoutEvent = { ring: { type: 'CALL.RING_TIMEOUT' }, duration: { type: 'CALL.MAX_DURATION' } } as const;
-    const timeoutMs = { ring: opts.ringTimeoutMs, duration: opts.maxDurationMs };
+    const durations = (this.durations = new DeadlineQueue<CallSlot>(opts.maxDurationMs, (slot) => opts.supervisor.get(slot.id)?.ref.send(MAX_DURATION)));
     this.registry = new ActorRegistry(opts.supervisor, (slotOf) => {
       const wireOf = (id: string): CallWire | undefined => slotOf(id)?.wire;
       return callMachine.provide({
@@ -129,14 +157,16 @@ export class CallManager {
           startTimer: ({ self }, p: { timer: CallTimer }) => {
             const slot = slotOf(self.id);
             if (!slot) return;
-            clearTimeout(slot[p.timer]);
-            slot[p.timer] = setTimeout(sendTimeout, timeoutMs[p.timer], self, timeoutEvent[p.timer]);
+            if (p.timer === 'duration') return durations.add(slot);
+            clearTimeout(slot.ring);
+            slot.ring = setTimeout(sendRingTimeout, opts.ringTimeoutMs, self);
           },
           stopTimer: ({ self }, p: { timer: CallTimer }) => {
             const slot = slotOf(self.id);
             if (!slot) return;
-            clearTimeout(slot[p.timer]);
-            slot[p.timer] = undefined;
+            if (p.timer === 'duration') return durations.remove(slot);
+            clearTimeout(slot.ring);
+            slot.ring = undefined;
           },
           announceIncoming: ({ self }) => wireOf(self.id)?.announceIncoming?.(),
           sendDial: ({ self }) => wireOf(self.id)?.sendDial?.(),
@@ -187,9 +217,22 @@ export class CallManager {
     return slot && !slot.finished ? slot : undefined;
   }
 
-  /** @internal a slot's call has ended (it leaves the registry with its actor). */
-  forget(_slot: CallSlot): void {
+  /** @internal a slot's call has ended (it leaves the registry with its actor; its timers are cleared). */
+  forget(slot: CallSlot): void {
+    this.durations.remove(slot);
     this.live--;
+  }
+
+  /** @internal a call answered: its info line and the engine's hook. */
+  answered(call: Call): void {
+    if (this.infoOn) logCallAnswered(call);
+    this.opts.onAnswered?.(call);
+  }
+
+  /** @internal a call ended: its info line (reason, duration, RTP, MOS) and the engine's hook. */
+  ended(call: Call, end: CallEnd): void {
+    if (this.infoOn) logCallEnded(call, end);
+    this.opts.onEnded?.(call, end);
   }
 
   /**
@@ -207,8 +250,8 @@ export class CallManager {
     slot.setCall(call);
     slot.last = call.state;
     this.live++;
-    // offered / answered / ended lines (ended with reason, code, duration, RTP stats, MOS).
-    if (this.infoOn) logCallEvents(call);
+    // The offered line; answered and ended come from the slot's hooks (answered(), ended()).
+    if (this.infoOn) logCallOffered(call);
     this.opts.onCall?.(call);
     return call;
   }

@@ -15,7 +15,6 @@ import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import { LimitExceededError, type Supervisor } from '../actors/supervisor.js';
 import type { CallManager, CreateCallOptions } from '../call/manager.js';
-import type { Call } from '../call/call.js';
 import type { SipUserAgent } from '../sip/ua/user-agent.js';
 import type { SipRequestGate } from '../sip/transport/udp.js';
 import { createResponse, generateTag } from '../sip/codec/message.js';
@@ -109,16 +108,10 @@ export class EngineDrain {
     this.actor?.send({ type: 'RESUME' });
   }
 
-  /** Every call, once: while draining, its start and end are told to the statechart. */
-  track(call: Call): void {
+  /** A call started or ended (the call manager's hooks): while draining, the statechart is told. */
+  callsMoved(): void {
     if (this.status === 'draining') this.callsChanged();
-    // One listener for every call (a call ends once): a live call holds no closure of the drainer's.
-    call.on('ended', this.onCallEnded);
   }
-
-  private readonly onCallEnded = (): void => {
-    if (this.status === 'draining') this.callsChanged();
-  };
 
   /** CallManager's admission: a new inbound call while draining throws DrainingError. */
   admit(o: Pick<CreateCallOptions, 'direction'>): void {

@@ -86,7 +86,8 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
     match: (url) => (url.pathname === routePath ? {} : null),
 
     onConnection(ws: WebSocket, req: IncomingMessage) {
-      const remote = `${req.socket.remoteAddress ?? '?'}:${req.socket.remotePort ?? 0}`;
+      // join, not a template: one flat string instead of a rope, kept for the stream's life.
+      const remote = [req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0].join(':');
       if (closing) {
         ws.close(WS_CLOSE.goingAway, 'server shutting down');
         return;
@@ -94,8 +95,9 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
       const c = new AudioSocket(sockets, ws, remote);
       waiting.add(ws);
       c.metadataTimer = setTimeout(refuseLate, metadataTimeoutMs, c);
-      ws.on('message', (data: RawData, isBinary: boolean) => c.onMessage(data, isBinary));
-      ws.on('close', (code: number) => c.onClose(code));
+      audioSockets.set(ws, c);
+      ws.on('message', onSocketMessage);
+      ws.on('close', onSocketClose);
     },
 
     async close() {
@@ -119,7 +121,7 @@ export function createAudioRoute(ctx: JambonzContext, routePath: string, handler
   };
 
   function open(ws: WebSocket, metadata: JambonzAudioMetadata, remote: string): AudioStreamSession | undefined {
-    const id = `jambonz-audio-${routeId}-${++streamSeq}`;
+    const id = ['jambonz-audio', routeId, ++streamSeq].join('-');
     // The session is registered before the actor starts: the first state's entry action (open
     // the writer) looks it up by actor id.
     // The route's logger until the actor's own (with the call's bindings) exists, a moment later.
@@ -173,7 +175,7 @@ interface SocketsShared {
 
 /**
  * One audio socket up to and after its metadata frame. A class rather than closures: a live stream
- * holds this object and its two socket listeners, nothing per frame.
+ * holds this object (its socket's listeners are shared), nothing per frame.
  */
 class AudioSocket {
   s: AudioStreamSession | undefined;
@@ -234,6 +236,21 @@ class AudioSocket {
     this.r.waiting.delete(this.ws);
     this.s?.onSocketClosed(code);
   }
+}
+
+/**
+ * Each socket's AudioSocket, for the two socket listeners every socket shares (`this` is the
+ * socket): no pair of closures and their scope per stream.
+ */
+const audioSockets = new WeakMap<WebSocket, AudioSocket>();
+function onSocketMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+  audioSockets.get(this)?.onMessage(data, isBinary);
+}
+function onSocketClose(this: WebSocket, code: number): void {
+  const c = audioSockets.get(this);
+  if (!c) return;
+  audioSockets.delete(this);
+  c.onClose(code);
 }
 
 function refuseLate(c: AudioSocket): void {

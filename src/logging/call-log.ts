@@ -59,24 +59,19 @@ export function callEndLine(call: Call, end: CallEnd, now: number = Date.now()):
 }
 
 /**
- * Log this call's offered/answered/ended lines at info (call once, when the call is created). The
- * lines carry the call's ids as its child logger's would, without making that logger (a pino child
- * per live call is ~1 KB held for the call's life); the listeners are module functions (`this` is
- * the call), so a live call holds no closure for its lines either.
+ * The call lines, called by the call manager (when info is enabled): offered when the call is
+ * created, answered and ended from the manager's hooks before the app's listeners run. They carry
+ * the call's ids as its child logger's would, without making that logger (a pino child per live
+ * call is ~1 KB held for the call's life), and a call holds no listener for them.
  */
-export function logCallEvents(call: Call): void {
+export function logCallOffered(call: Call): void {
   logSourceOf(call).info({ from: call.from, to: call.to }, call.direction === 'inbound' ? 'call offered' : 'call dialling');
-  call.on('answered', onAnswered);
-  call.on('ended', onEnded);
 }
 
-function onAnswered(this: Call): void {
-  this.off('answered', onAnswered);
-  logSourceOf(this).info({ setupMs: (this.answeredAt ?? Date.now()) - this.createdAt }, 'call answered');
+export function logCallAnswered(call: Call): void {
+  logSourceOf(call).info({ setupMs: (call.answeredAt ?? Date.now()) - call.createdAt }, 'call answered');
 }
 
-function onEnded(this: Call, end: CallEnd): void {
-  this.off('answered', onAnswered);
-  this.off('ended', onEnded);
-  logSourceOf(this).info(callEndLine(this, end), 'call ended');
+export function logCallEnded(call: Call, end: CallEnd): void {
+  logSourceOf(call).info(callEndLine(call, end), 'call ended');
 }

@@ -3,5 +3,5 @@ export { createCliLogger, defaultLogFormat, LOG_FORMATS, type LogFormat, type Cl
 export { sipTraceLogger, combineTraceHooks, sipCallId, traceLine, type SipTraceLine } from './sip-trace.js';
 export { HepExporter, parseHepTarget, type HepExporterOptions, type HepExporterStats } from './hep-exporter.js';
 export { encodeHep3, decodeHep3, HEP_CHUNK, type HepMessage, type HepDecodeResult } from './hep.js';
-export { callEndLine, logCallEvents, type CallEndLine } from './call-log.js';
+export { callEndLine, logCallOffered, logCallAnswered, logCallEnded, type CallEndLine } from './call-log.js';
 export type { SipTraceHook, SipTraceRecord } from '../sip/transport/udp.js';

@@ -325,25 +325,13 @@ export class EngineMetrics {
     });
   }
 
-  /** Count a call: answer (setup time) and end (reason, talk time, RTP). Called once per call. */
-  track(call: Call): void {
-    // Listeners shared by every call (`this` is the call): a live call holds no closure of the metrics'.
-    call.on('answered', this.onAnswered);
-    call.on('ended', this.onEnded);
-  }
-
-  private readonly onAnswered = answeredListener(this);
-  private readonly onEnded = endedListener(this);
-
-  /** @internal a tracked call answered: its set-up time. */
+  /** @internal a call answered (the call manager's hook, once per call): its set-up time. */
   answered(call: Call): void {
-    call.off('answered', this.onAnswered);
     this.setupSeconds.observe({ transport: call.transport, direction: call.direction }, ((call.answeredAt ?? Date.now()) - call.createdAt) / 1000);
   }
 
-  /** @internal a tracked call ended: its reason, talk time and RTP figures. */
+  /** @internal a call ended (the call manager's hook, once per call): its reason, talk time and RTP figures. */
   ended(call: Call, end: CallEnd): void {
-    call.off('answered', this.onAnswered);
     const labels = { transport: call.transport, direction: call.direction };
     this.callsTotal.inc({ ...labels, reason: end.reason });
     if (call.answeredAt !== undefined) this.durationSeconds.observe(labels, (Date.now() - call.answeredAt) / 1000);
@@ -381,16 +369,4 @@ export class EngineMetrics {
     this.defaultsStarted = true;
     collectDefaultMetrics({ register: this.registry });
   }
-}
-
-// The call's listeners, one pair per metrics object: EventEmitter calls them with the call as `this`.
-function answeredListener(m: EngineMetrics): (this: Call) => void {
-  return function (this: Call) {
-    m.answered(this);
-  };
-}
-function endedListener(m: EngineMetrics): (this: Call, end: CallEnd) => void {
-  return function (this: Call, end: CallEnd) {
-    m.ended(this, end);
-  };
 }

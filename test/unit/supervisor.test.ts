@@ -143,3 +143,30 @@ test('a group of one keeps its id, of more a set: stopGroup stops exactly its me
   assert.equal(sup.count(), 0);
   sup.stopGroup('g2');
 });
+
+test('an actor named like its group is stopped with it, first, whether it is alone or joined', () => {
+  const sup = new Supervisor({ logger: silentLogger() });
+  const stopped: string[] = [];
+  const spawn = (id: string, group: string) => sup.spawn(toggle, { kind: 'call', id, group, onExit: () => stopped.push(id) });
+  spawn('c1', 'c1');
+  spawn('c2', 'c2');
+  spawn('rec-c2', 'c2');
+  spawn('play-c2', 'c2');
+  sup.stop('rec-c2');
+  sup.stopGroup('c1');
+  assert.deepEqual(stopped, ['rec-c2', 'c1']);
+  sup.stopGroup('c2');
+  assert.deepEqual(stopped, ['rec-c2', 'c1', 'c2', 'play-c2']);
+  assert.equal(sup.count(), 0);
+  // Its media actors outlive it (a recording finalising its file): the group still stops them.
+  spawn('c3', 'c3');
+  spawn('rec-c3', 'c3');
+  sup.stop('c3');
+  sup.stopGroup('c3');
+  assert.equal(sup.count(), 0);
+  // Members that joined before it, then it.
+  spawn('m', 'c4');
+  spawn('c4', 'c4');
+  sup.stopGroup('c4');
+  assert.equal(sup.count(), 0);
+});
