@@ -19,9 +19,10 @@
 // Early media (RFC 3960 §3: the UAC renders the early media of the most recent early dialog that
 // has any): the answer to our offer in a branch's reliable 18x is that dialog's answer (RFC 3261
 // §13.2.1, RFC 3262 §5; a later SDP in a 1xx of the same dialog is none) and is kept per branch
-// (`answers`). A later offer/answer completed in that early dialog (`EARLY_SESSION`: our early
-// UPDATE answered, RFC 3311) makes the session its answer: media there follows it at once (the
-// same peer: `branch` false), media coming back there later goes to it. Media goes to the answer of the branch the call followed last among those that
+// (`answers`). A later offer/answer completed in that early dialog (`EARLY_SESSION`, RFC 3311: our
+// early UPDATE answered, or the callee's UPDATE offer answered by us, `local` then being our
+// answer) makes the session its answer: media there follows it at once (the same peer: `branch`
+// false), media coming back there later goes to it. Media goes to the answer of the branch the call followed last among those that
 // answered (`mediaFollows`): a 1xx of a branch with an answer moves it there, one without leaves it
 // where it is (there is nowhere else to send). When that branch's early dialog ends
 // (`EARLY_ENDED`: a 481/408 to a request in it, its PRACK) media goes back the same way. The
@@ -42,8 +43,11 @@ export type SipInviteForksEvent =
   | { type: 'ANSWER'; tag: string; response?: unknown; answer?: string }
   /** A 481/408 to a request in this branch's early dialog (its PRACK): that early dialog is over. */
   | { type: 'EARLY_ENDED'; tag: string }
-  /** An offer/answer completed in this branch's dialog (our UPDATE's 2xx): its session is now `sdp`. */
-  | { type: 'EARLY_SESSION'; tag: string; sdp: string }
+  /**
+   * An offer/answer completed in this branch's dialog: its session is now `sdp`, the peer's side
+   * (the answer in our UPDATE's 2xx; or its UPDATE's offer, which we answered with `local`).
+   */
+  | { type: 'EARLY_SESSION'; tag: string; sdp: string; local?: string }
   /** A non-2xx final response. */
   | { type: 'FAILED'; status: number }
   /** The INVITE went out again as a new transaction (credentials, 422, failover). */
@@ -70,10 +74,11 @@ export interface SipInviteForksContext {
   late: string[];
 }
 
-/** One early dialog's answer to our offer. */
+/** One early dialog's answer to our offer (or, with `local`, the peer's offer and our answer to it). */
 export interface SipInviteForksAnswer {
   tag: string;
   sdp: string;
+  local?: string;
 }
 
 /** A response of one branch: its To tag and the message, opaque to the machine. */
@@ -83,6 +88,11 @@ export interface SipInviteForksResponse {
 }
 
 const answerOf = (c: SipInviteForksContext, tag: string): string | undefined => c.answers.find((a) => a.tag === tag)?.sdp;
+/** What `mediaFollows` takes of a branch's session: its SDP, and our answer when the offer was the peer's. */
+const sessionOf = (c: SipInviteForksContext, tag: string) => {
+  const a = c.answers.find((x) => x.tag === tag)!;
+  return a.local !== undefined ? { sdp: a.sdp, local: a.local } : { sdp: a.sdp };
+};
 
 /** The branch media should go to: the one followed last among those with an answer. */
 function mediaBranch(c: SipInviteForksContext): string | undefined {
@@ -104,9 +114,10 @@ const forksSetup = setup({
     abandon: (_, _params: SipInviteForksResponse) => {},
     /**
      * Media goes to this branch's answer (its address, codec, keys). `branch`: another branch than
-     * media went to so far (another peer: its SDP is no later version of the one in use).
+     * media went to so far (another peer: its SDP is no later version of the one in use). `local`:
+     * `sdp` is the peer's offer and this our answer to it (codec and keys as that answer chose).
      */
-    mediaFollows: (_, _params: { tag: string; sdp: string; branch: boolean }) => {},
+    mediaFollows: (_, _params: { tag: string; sdp: string; branch: boolean; local?: string }) => {},
     /** Early dialogs that will never be confirmed. */
     dropEarly: (_, _params: { tags: string[] }) => {},
     /** ACK the winner's 2xx again (a retransmission). */
@@ -123,8 +134,11 @@ const forksSetup = setup({
       answers: params.answer !== undefined && answerOf(context, params.tag) === undefined ? [...context.answers, { tag: params.tag, sdp: params.answer }] : context.answers,
     })),
     // A newer session of this early dialog (EARLY_SESSION) replaces its answer.
-    setAnswer: assign(({ context }, params: { tag: string; sdp: string }) => ({
-      answers: [...context.answers.filter((a) => a.tag !== params.tag), { tag: params.tag, sdp: params.sdp }],
+    setAnswer: assign(({ context }, params: { tag: string; sdp: string; local?: string }) => ({
+      answers: [
+        ...context.answers.filter((a) => a.tag !== params.tag),
+        { tag: params.tag, sdp: params.sdp, ...(params.local !== undefined ? { local: params.local } : {}) },
+      ],
     })),
     endEarly: assign(({ context }, params: { tag: string }) => ({
       early: context.early.filter((t) => t !== params.tag),
@@ -149,12 +163,14 @@ const mediaToLatest = forksSetup.enqueueActions(({ context, enqueue }) => {
   const tag = mediaBranch(context);
   if (tag === context.media) return;
   enqueue.assign({ media: tag });
-  if (tag !== undefined) enqueue({ type: 'mediaFollows', params: { tag, sdp: answerOf(context, tag)!, branch: true } });
+  if (tag !== undefined) enqueue({ type: 'mediaFollows', params: { tag, ...sessionOf(context, tag), branch: true } });
 });
 
 // A newer session of the dialog media goes to: media follows it (the same peer).
 const sessionHere = forksSetup.enqueueActions(({ event, enqueue }) => {
-  if (event.type === 'EARLY_SESSION') enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp: event.sdp, branch: false } });
+  if (event.type === 'EARLY_SESSION') {
+    enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp: event.sdp, branch: false, ...(event.local !== undefined ? { local: event.local } : {}) } });
+  }
 });
 
 // The early dialogs of the branches that lost the 2xx.
@@ -214,8 +230,8 @@ export const sipInviteForksMachine = forksSetup.createMachine({
               // Media first, so the call is answered with it in place: the winner's early answer,
               // else its 2xx's SDP; nothing when media is already there (only an answered branch has it).
               enqueueActions(({ context, event, enqueue }) => {
-                const sdp = answerOf(context, event.tag) ?? event.answer;
-                if (sdp !== undefined && context.media !== event.tag) enqueue({ type: 'mediaFollows', params: { tag: event.tag, sdp, branch: true } });
+                const session = answerOf(context, event.tag) !== undefined ? sessionOf(context, event.tag) : event.answer !== undefined ? { sdp: event.answer } : undefined;
+                if (session !== undefined && context.media !== event.tag) enqueue({ type: 'mediaFollows', params: { tag: event.tag, ...session, branch: true } });
                 enqueue.assign({ media: event.tag });
               }),
               { type: 'confirm', params: ({ event }) => ({ tag: event.tag, response: event.response }) },

@@ -32,7 +32,9 @@
 // forked INVITE has several) keeps its own sequence. The early offer/answer of a dialog is done
 // once the reliable 18x that carried the answer to our offer was PRACKed and that PRACK got a 2xx
 // (context `earlyOfferAnswer`): only then may we send an UPDATE with a new offer in that early
-// dialog (RFC 3311 §5.1).
+// dialog (RFC 3311 §5.1), and only then is the callee's UPDATE offer in it answered
+// (`answerBranchUpdate`: that branch's early session becomes the new offer/answer); before, 500
+// with Retry-After; while our own early UPDATE's offer awaits its answer, 491 (§5.2).
 //
 // Pure: the retransmission delay is arithmetic on the context; the wire effects are named actions.
 import { and, assign, setup, stateIn } from 'xstate';
@@ -94,8 +96,11 @@ export type SipReliableProvisionalEvent =
   | { type: 'ANSWER' }
   /** A non-2xx final response went (refusal, 487 after CANCEL): nothing more is retransmitted. */
   | { type: 'FINAL' }
-  /** An UPDATE with an SDP offer arrived in the early dialog (before our final response); `localOffer` as for PRACK. */
-  | { type: 'UPDATE.OFFER'; localOffer?: boolean }
+  /**
+   * An UPDATE with an SDP offer arrived in the early dialog (UAS: before our final response; UAC:
+   * before the INVITE's 2xx); `localOffer` as for PRACK. `tag`: UAC, the early dialog (its From tag).
+   */
+  | { type: 'UPDATE.OFFER'; localOffer?: boolean; tag?: string }
   // UAC
   /** A reliable 18x (Require: 100rel, RSeq) of the early dialog `tag`, to our INVITE of CSeq `cseq`. */
   /** `answer`: it carries the answer to our INVITE's offer. */
@@ -167,10 +172,15 @@ export const sipReliableProvisionalMachine = setup({
     sendAnswer: (_, _params: { sdp: boolean }) => {},
     /** UAS: 200 to the early UPDATE with our answer to its offer (media follows its address). */
     answerUpdate: () => {},
-    /** UAS: refuse the early UPDATE's offer: 491 (our offer is out) or 500 with Retry-After (the INVITE's offer is unanswered). */
+    /** Refuse the early UPDATE's offer: 491 (our offer is out) or 500 with Retry-After (the early offer/answer is not done). */
     refuseUpdate: (_, _params: { status: 491 | 500 }) => {},
     /** UAS: no PRACK within 64*T1: reject the INVITE with a 5xx (§3). */
     giveUp: () => {},
+    /**
+     * UAC: 200 to the callee's early UPDATE with our answer to its offer (488 when nothing in it is
+     * acceptable): the offer/answer is early dialog `tag`'s session now (media there follows it).
+     */
+    answerBranchUpdate: (_, _params: { tag: string }) => {},
     /** UAC: PRACK this provisional (RAck: rseq cseq INVITE) in its early dialog. */
     sendPrack: (_, _params: { tag: string; rseq: number; cseq: number; status: number }) => {},
     // Bookkeeping.
@@ -206,6 +216,8 @@ export const sipReliableProvisionalMachine = setup({
     // The wait that just ended used up the 64*T1 budget.
     exhausted: ({ context }) => context.elapsed + nextWait(context) >= budget(context),
     carriesAnswer: ({ event }) => event.type === 'RELIABLE' && event.answer === true,
+    // UAC: the early offer/answer of the UPDATE's dialog is done (its answer's PRACK got a 2xx).
+    branchOfferAnswerDone: ({ context, event }) => event.type === 'UPDATE.OFFER' && event.tag !== undefined && context.earlyOfferAnswer[event.tag]?.done === true,
     // The 2xx to the PRACK of the 18x that carried the answer (not of a later one).
     answerPracked: ({ context, event }) =>
       event.type === 'PRACK.ANSWERED' && event.status >= 200 && event.status < 300 && context.earlyOfferAnswer[event.tag]?.rseq === event.rseq,
@@ -321,6 +333,12 @@ export const sipReliableProvisionalMachine = setup({
           },
         ],
         'PRACK.ANSWERED': { guard: 'answerPracked', actions: { type: 'answerPracked', params: ({ event }) => ({ tag: event.tag }) } },
+        // RFC 3311 §5.2 as the caller (the runtime sends it only while the dialog is early).
+        'UPDATE.OFFER': [
+          { guard: 'localOfferOut', actions: { type: 'refuseUpdate', params: { status: 491 } } },
+          { guard: 'branchOfferAnswerDone', actions: { type: 'answerBranchUpdate', params: ({ event }) => ({ tag: event.tag! }) } },
+          { actions: { type: 'refuseUpdate', params: { status: 500 } } },
+        ],
       },
     },
   },

@@ -11,14 +11,16 @@
 // (scenarios/uac-100rel-prack-offer.xml). The app's call.update() while ringing sends an UPDATE to
 // a caller that allows it (RFC 3311 §5.1), whose answer moves the early RTP
 // (scenarios/uac-100rel-uas-update.xml); an answer() right after it waits for the UPDATE’s 200
-// and carries its offer (scenarios/uac-100rel-uas-update-held.xml).
+// and carries its offer (scenarios/uac-100rel-uas-update-held.xml). As the caller, a SIPp callee's
+// UPDATE offer after its reliable 183 and our PRACK (RFC 3311 §5.2) is answered and the early RTP
+// moves to its port, where its 200 without SDP keeps it (scenarios/peer-uas-100rel-early-update.xml).
 // Needs `sipp` (apt-get install sip-tester); fails loudly without it. Run: npm run test:interop.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { once } from 'node:events';
-import { runSipp, describeSipp, scenarioPath, requireSipp } from './helpers/sipp.js';
-import { startEngine, within } from './helpers/engine.js';
+import { runSipp, describeSipp, scenarioPath, requireSipp, startSippUas } from './helpers/sipp.js';
+import { eventually, startEngine, within } from './helpers/engine.js';
 import { LOOPBACK } from './helpers/procs.js';
 
 before(() => {
@@ -278,5 +280,58 @@ test('SIPp uac allowing UPDATE: call.answer() right after call.update() while ri
     first.close();
     second.close();
     await e.close();
+  }
+});
+
+test('engine.call() → SIPp uas whose UPDATE offers a new port after its reliable 183 and our PRACK: answered, the early RTP moves there, its 200 without SDP keeps it', { timeout: 30_000 }, async () => {
+  const first = await rtpSink();
+  const second = await rtpSink();
+  const uas = await startSippUas({
+    timeoutMs: 30_000,
+    scenario: scenarioPath('peer-uas-100rel-early-update'),
+    calls: 1,
+    traceMessages: true,
+    vars: { rtp_port: first.port, rtp_port2: second.port },
+  });
+  const e = await startEngine({ rtpPorts: '29660-29699' });
+  let frames: NodeJS.Timeout | undefined;
+  try {
+    const rec = await e.dial(`sip:service@${LOOPBACK}:${uas.port}`);
+    // 20 ms frames from the start: early media goes wherever the branch's session says.
+    frames = setInterval(() => rec.call.media?.write(new Int16Array(160)), 20);
+    try {
+      await eventually(() => rec.call.isActive, 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    } catch (err) {
+      const r = await uas.stop();
+      throw new Error(`${(err as Error).message}\n${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`);
+    }
+    const answeredAt = Date.now();
+    await new Promise((r) => setTimeout(r, 300));
+    rec.call.hangup();
+    const end = await within(rec.end, 10_000, 'outbound call to end');
+    assert.equal(end.reason, 'local-hangup', JSON.stringify(end));
+    await uas.waitForStats((st) => st.successfulCalls + st.failedCalls >= 1 && st.currentCalls === 0, 10_000);
+    const r = await uas.stop();
+    const why = describeSipp(r);
+    assert.equal(r.stats?.failedCalls, 0, why);
+    assert.equal(r.stats?.successfulCalls, 1, why);
+    // Our answer: the INVITE offer's o= session, a newer version.
+    const offer = traced(r.messages ?? '', /^INVITE sip:/, /^CSeq:\s*\d+ INVITE/m);
+    const answer = traced(r.messages ?? '', /^SIP\/2\.0 200/, /^CSeq:\s*1 UPDATE/m);
+    const [oOffer, oAnswer] = [origin(offer), origin(answer)];
+    assert.ok(oOffer && oAnswer, `o= lines in our INVITE and our answer to the UPDATE\n${why}`);
+    assert.equal(oAnswer.id, oOffer.id, 'the same SDP session');
+    assert.ok(oAnswer.version > oOffer.version, `a newer o= version (${oOffer.version} -> ${oAnswer.version})`);
+    const early = second.arrivals.filter((t) => t < answeredAt);
+    assert.ok(early.length >= 15, `${early.length} RTP packets reached the UPDATE offer's port before the 2xx (want >= 15)`);
+    assert.ok(first.arrivals.length >= 5, `early media went to the 183's port first (${first.arrivals.length} packets)`);
+    assert.equal(first.arrivals.filter((t) => t > early[0]! + 100).length, 0, 'no RTP to the old port once it moved');
+    assert.ok(second.arrivals.filter((t) => t > answeredAt).length >= 5, 'answered: RTP stays at the UPDATE offer\'s port');
+  } finally {
+    clearInterval(frames);
+    first.close();
+    second.close();
+    await e.close();
+    await uas.stop();
   }
 });

@@ -9,8 +9,9 @@
 // the call followed last among those that answered; the winner's 2xx takes it to its early dialog's
 // answer, else to its own SDP (§13.2.1: the first answer in a dialog is the one); a 2xx with
 // neither makes no call (`abandon`: ACKed, sent a BYE, the call fails). An offer/answer completed
-// later in an early dialog (our early UPDATE's 200) makes that its answer: media there follows it
-// at once, media coming back there later goes to it.
+// later in an early dialog (our early UPDATE's 200, or the callee's UPDATE offer with our answer,
+// which media then takes along) makes that its answer: media there follows it at once, media
+// coming back there later goes to it.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assign, createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
@@ -32,7 +33,7 @@ const alphabet: SipInviteForksEvent[] = [
 /**
  * Early media: answers in reliable 18x (a2: a second SDP in A's dialog, no answer), 2xx with or
  * without SDP (b3 after B's early answer: none either), early dialogs ending, a new offer/answer
- * done in an early dialog (a4, b4).
+ * done in an early dialog (a4, b4; a6 the callee's offer, which our answer l6 answered).
  */
 const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'PROVISIONAL', tag: 'A' },
@@ -50,6 +51,7 @@ const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'EARLY_ENDED', tag: 'B' },
   { type: 'EARLY_SESSION', tag: 'A', sdp: 'a4' },
   { type: 'EARLY_SESSION', tag: 'B', sdp: 'b4' },
+  { type: 'EARLY_SESSION', tag: 'A', sdp: 'a6', local: 'l6' },
   { type: 'FAILED', status: 487 },
   { type: 'REISSUED' },
 ];
@@ -100,11 +102,13 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       mediaToLatest();
     } else if (ev.type === 'EARLY_SESSION') {
       // The latest offer/answer of a dialog is its session: where media is, media follows it (the
-      // same peer, a newer description); elsewhere it is what media comes back to.
-      if (phase === 'answered' && ev.tag === live) out.push(`media ${ev.tag} ${ev.sdp} same`);
+      // same peer, a newer description); elsewhere it is what media comes back to. The callee's
+      // offer goes with our answer to it, wherever media takes it.
+      const session = ev.local !== undefined ? `${ev.sdp}/${ev.local}` : ev.sdp;
+      if (phase === 'answered' && ev.tag === live) out.push(`media ${ev.tag} ${session} same`);
       if (phase !== 'calling' || !early.includes(ev.tag)) continue;
-      answers.set(ev.tag, ev.sdp);
-      if (media === ev.tag) out.push(`media ${ev.tag} ${ev.sdp} same`);
+      answers.set(ev.tag, session);
+      if (media === ev.tag) out.push(`media ${ev.tag} ${session} same`);
       else mediaToLatest();
     } else if (ev.type === 'PROVISIONAL') {
       if (phase !== 'calling') continue;
@@ -149,7 +153,7 @@ function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[
         earlyDialog: (_, p) => out.push(`early ${p.tag} ${p.created ? 'new' : 'again'}`),
         confirm: (_, p) => out.push(`confirm ${p.tag}`),
         abandon: (_, p) => out.push(`abandon ${p.tag}`),
-        mediaFollows: (_, p) => out.push(`media ${p.tag} ${p.sdp} ${p.branch ? 'branch' : 'same'}`),
+        mediaFollows: (_, p) => out.push(`media ${p.tag} ${p.sdp}${p.local !== undefined ? `/${p.local}` : ''} ${p.branch ? 'branch' : 'same'}`),
         dropEarly: (_, p) => out.push(`drop ${p.tags.join(',')}`),
         ackAgain: (_, p) => out.push(`ack ${p.tag}`),
         ackLate: (_, p) => out.push(`ack-late ${p.tag}`),
@@ -254,6 +258,16 @@ describe('sipInviteForks machine', () => {
     assert.match(miss ?? '', /EARLY_SESSION\((A:a4|B:b4)\).*expected .*"media (A|B) (a4|b4) (same|branch)"/);
   });
 
+  test('the media oracle catches a planted bug (the callee\'s offer kept as a branch\'s session without our answer to it)', () => {
+    const buggy = sipInviteForksMachine.provide({
+      actions: {
+        setAnswer: assign(({ context }, p: { tag: string; sdp: string }) => ({ answers: [...context.answers.filter((a) => a.tag !== p.tag), { tag: p.tag, sdp: p.sdp }] })),
+      },
+    });
+    const miss = compare(buggy, 4, 0, mediaAlphabet);
+    assert.match(miss ?? '', /EARLY_SESSION\(A:a6\).*expected .*"media A a6\/l6 branch"/);
+  });
+
   test('A\'s early answer replaced by its early UPDATE\'s (media there follows it), B answers, A rings again: media back to A\'s latest; a late one after the 2xx moves the winner\'s media', () => {
     const seq: SipInviteForksEvent[] = [
       { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
@@ -267,6 +281,17 @@ describe('sipInviteForks machine', () => {
     assert.deepEqual(run(sipInviteForksMachine, seq), [
       'early A new', 'media A a1 branch', 'media A a4 same', 'early B new', 'media B b1 branch', 'early A again', 'media A a4 branch', 'confirm A', 'drop B', 'media A a5 same',
     ]);
+  });
+
+  test('the callee\'s early UPDATE offer in A answered while media follows B: kept with our answer; A\'s 200 without SDP takes media to both', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A', answer: 'a1' },
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+      { type: 'EARLY_SESSION', tag: 'A', sdp: 'a6', local: 'l6' },
+      { type: 'ANSWER', tag: 'A', answer: 'a3' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a6/l6 branch', 'confirm A', 'drop B']);
+    assert.deepEqual(run(sipInviteForksMachine, [seq[0]!, seq[2]!, { type: 'ANSWER', tag: 'A' }]), ['early A new', 'media A a1 branch', 'media A a6/l6 same', 'confirm A']);
   });
 
   test('a 2xx without SDP from a branch that never answered (A did): abandoned, A dropped, no media moves; a later 2xx of A is a late one', () => {

@@ -1,19 +1,23 @@
-// UPDATE in the early dialog as the callee (RFC 3311 §5.2), before our final response to the
-// INVITE. Whether an offer in it may be answered (the INVITE's offer/answer done in a reliable
-// 18x and its PRACK, nothing of ours outstanding) is the reliable provisional machine's call
-// (machines/sipReliableProvisional.machine.ts, `UPDATE.OFFER`); here are its wire effects. An
-// answered offer moves media to the UPDATE's address as a re-INVITE's does, and our later 2xx to
-// the INVITE carries this latest answer. While an UPDATE offer of ours is out (call.update() while
-// ringing, reoffer.ts) the event says so (`localOffer`) and the machine answers 491.
-import { formatNameAddr } from '../codec/headers.js';
+// UPDATE in the early dialog (RFC 3311 §5.2): as the callee before our final response to the
+// INVITE, as the caller before the INVITE's 2xx. Whether an offer in it may be answered (the
+// INVITE's offer/answer done in a reliable 18x and its PRACK, nothing of ours outstanding) is the
+// reliable provisional machine's call (machines/sipReliableProvisional.machine.ts, `UPDATE.OFFER`);
+// here are its wire effects. As the callee an answered offer moves media to the UPDATE's address
+// as a re-INVITE's does, and our later 2xx to the INVITE carries this latest answer. As the caller
+// it becomes that branch's early session (the branches machine, forks.ts: media follows it if it
+// is at that branch, else when that branch is followed again or wins). While an UPDATE offer of
+// ours is out (call.update() while ringing, reoffer.ts) the event says so (`localOffer`) and the
+// machine answers 491.
+import { formatNameAddr, parseNameAddr } from '../codec/headers.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
-import { answerReoffer } from './media-binding.js';
+import { answerBranchOffer, answerReoffer, isSecureSdp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
 /**
- * An UPDATE (its CSeq accepted by the dialog actor) while the INVITE has no final response yet.
- * No session timer is negotiated here: the INVITE's 2xx does that.
+ * An UPDATE (its CSeq accepted by the dialog actor) while the INVITE has no final response yet
+ * (ours as the callee, the peer's as the caller). No session timer is negotiated here: the
+ * INVITE's 2xx does that.
  */
 export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
   const req = tx.request;
@@ -27,7 +31,9 @@ export function onEarlyUpdate(leg: SipLeg, tx: ServerTransaction): void {
     return;
   }
   leg.updateTx = tx;
-  leg.rel?.send({ type: 'UPDATE.OFFER', localOffer: localOfferOut(leg) });
+  // (The From tag names the caller's early dialog: a forked INVITE has one per branch.)
+  const tag = req.headers.parsedFirst('From', parseNameAddr)?.tag;
+  leg.rel?.send({ type: 'UPDATE.OFFER', localOffer: localOfferOut(leg), ...(tag ? { tag } : {}) });
   // No machine (no reliable 18x, so no early offer/answer took place), or it let this one be.
   if (leg.updateTx === tx) {
     leg.updateTx = undefined;
@@ -63,6 +69,32 @@ export function answerEarlyOffer(ua: SipUserAgent, leg: SipLeg, tx: ServerTransa
   leg.session.send({ type: 'REMOTE.OFFER', hold: r.hold });
   tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: r.answer, contentType: 'application/sdp' });
   leg.log.info({ method }, 'answered an offer in the early dialog');
+}
+
+/**
+ * The machine's `answerBranchUpdate` (as the caller): our answer in the UPDATE's 200, and the
+ * offer/answer made branch `tag`'s early session; 488 when nothing in the offer is acceptable
+ * (the session stays as it was), 481 when that early dialog is over meanwhile.
+ */
+export function answerBranchUpdate(ua: SipUserAgent, leg: SipLeg, tag: string): void {
+  const tx = leg.updateTx;
+  leg.updateTx = undefined;
+  if (!tx) return;
+  const forks = leg.forks?.getSnapshot();
+  if (forks?.status !== 'active' || forks.value !== 'calling' || !forks.context.early.includes(tag)) {
+    tx.reply(481, 'Call/Transaction Does Not Exist');
+    return;
+  }
+  const offer = tx.request.body.toString('utf8');
+  const session = forks.context.answers.find((a) => a.tag === tag);
+  const answer = answerBranchOffer(ua, leg, offer, session !== undefined && isSecureSdp(session.local ?? session.sdp));
+  if (answer === undefined) {
+    tx.reply(488, 'Not Acceptable Here');
+    return;
+  }
+  leg.forks!.send({ type: 'EARLY_SESSION', tag, sdp: offer, local: answer });
+  tx.reply(200, 'OK', { headers: [['Contact', formatNameAddr(leg.contact())]], body: answer, contentType: 'application/sdp' });
+  leg.log.info({ tag }, 'answered the callee’s offer in its early dialog');
 }
 
 /** The machine's `refuseUpdate`: 491 (our offer is out) or 500 with Retry-After (an offer has no answer yet). */

@@ -171,7 +171,7 @@ export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) =>
         // (A call hung up meanwhile has no media to move.)
         if (!leg || leg.call.isEnded) return;
         leg.log.debug({ tag: p.tag, branch: p.branch }, 'media follows a branch\'s answer');
-        applyRemoteSdp(ua, leg, p.sdp, { branch: p.branch });
+        applyRemoteSdp(ua, leg, p.sdp, { branch: p.branch, ...(p.local !== undefined ? { local: p.local } : {}) });
       },
       dropEarly: ({ self }, p) => legOf(self.id)?.log.info({ tags: p.tags }, 'forked INVITE: early dialogs that never answered dropped'),
       ackAgain: with2((leg, res) => sendAck2xx(ua, leg, res)),

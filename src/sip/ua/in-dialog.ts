@@ -133,8 +133,9 @@ function onReinvite(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void 
  * offer/answer is not done is 500 with Retry-After (in the early dialog: early-update.ts).
  */
 function onUpdate(ua: SipUserAgent, leg: SipLeg, tx: ServerTransaction): void {
-  // Before our final response to the INVITE: the early dialog's rules (early-update.ts).
-  if (leg.inviteTx) return onEarlyUpdate(leg, tx);
+  // Before our final response to the INVITE, or (as the caller) before its 2xx: the early
+  // dialog's rules (early-update.ts).
+  if (leg.inviteTx || leg.dialog.getSnapshot().matches({ live: 'early' })) return onEarlyUpdate(leg, tx);
   const req = tx.request;
   const timer = refreshTimer(ua, tx);
   if (timer === 'refused') return;

@@ -92,9 +92,11 @@ function olderThanTaken(leg: SipLeg, sdp: string): boolean {
  * An SDP answer (to our offer, in a reliable 18x, a 2xx or an ACK) sets the codec and where media
  * goes. `branch`: the answer of another branch of a forked INVITE than the one media followed
  * (forks.ts): another peer, so its o= line is no later version of the last, and its a=crypto picks
- * among those of our INVITE's offer, not the key the other branch agreed.
+ * among those of our INVITE's offer, not the key the other branch agreed. `local`: `sdp` is instead
+ * the peer's offer in its early dialog (an UPDATE, RFC 3311 §5.2) and this our answer to it: the
+ * codec and a=crypto line (our key) are the ones that answer picked.
  */
-export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { branch?: boolean } = {}): void {
+export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { branch?: boolean; local?: string } = {}): void {
   const r = parseRemote(sdp);
   if (!r.ok) {
     leg.log.warn({ reason: r.reason }, 'bad SDP answer');
@@ -105,19 +107,23 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { 
     leg.log.debug('SDP older than the one in use (a repeated early answer): media unchanged');
     return;
   }
-  const codec = r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));
+  const ours = o.local !== undefined ? parseRemote(o.local) : undefined;
+  if (ours && !ours.ok) return;
+  const codec = ours ? r.codecs.find((c) => c.name === ours.codecs[0]?.name) : r.codecs.find((c) => ua.codecs.includes(c.name as AudioCodec));
   if (!codec) {
     // (An INVITE's answer like this never gets here: inviteAnswerRefusal. A re-offer's does.)
     leg.log.warn({ codecs: r.codecs.map((c) => c.name) }, 'SDP answer with none of our codecs: media unchanged');
     return;
   }
   // The answer's a=crypto must pick one of the lines we offered (same tag and suite, §7.1.3).
-  const offered = o.branch ? inviteCrypto(leg) : leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
+  // (The peer's offer: the line our answer took, with our key.)
+  const offered = ours ? ours.crypto : o.branch ? inviteCrypto(leg) : leg.sdp?.srtp ? [{ tag: leg.sdp.srtp.tag, suite: leg.sdp.srtp.suite, key: leg.sdp.srtp.localKey }] : (leg.srtpOffer ?? []);
   const pick = r.crypto.find((c) => offered.some((x) => x.tag === c.tag && x.suite === c.suite));
-  const ours = pick && offered.find((x) => x.tag === pick.tag)!;
+  const mine = pick && offered.find((x) => x.tag === pick.tag)!;
   // Another branch of a forked INVITE answering in the clear, where SRTP is only optional: media
-  // follows it in plain RTP; a return to an SRTP branch picks its keys again from our offer.
-  const toPlain = !pick && o.branch === true && srtpMode(ua) === 'optional' && !r.secure;
+  // follows it in plain RTP; a return to an SRTP branch picks its keys again from our offer. So
+  // too a session whose plain offer we answered in the clear.
+  const toPlain = !pick && (ours ? ours.crypto.length === 0 : o.branch === true && srtpMode(ua) === 'optional' && !r.secure);
   if (toPlain && leg.sdp?.srtp) leg.rtp?.setSrtp(null);
   const wasSecure = !toPlain && leg.sdp?.srtp !== undefined;
   if (!pick && (srtpMode(ua) === 'required' || r.secure || wasSecure)) {
@@ -129,9 +135,9 @@ export function applyRemoteSdp(ua: SipUserAgent, leg: SipLeg, sdp: string, o: { 
   const srtp = toPlain ? undefined : leg.sdp?.srtp;
   leg.sdp = { codec: codec.name as AudioCodec, telephoneEventPt: r.telephoneEventPt, remote: { address: r.address, port: r.port }, ...(srtp ? { srtp } : {}) };
   leg.rtp?.setCodec(codec.name as AudioCodec, r.telephoneEventPt ?? null);
-  if (pick && ours) {
+  if (pick && mine) {
     const protocol: MediaProtocol = r.secure || srtp?.protocol === 'RTP/SAVP' ? 'RTP/SAVP' : 'RTP/AVP';
-    useSrtp(leg, leg.rtp, { tag: pick.tag, suite: pick.suite, localKey: ours.key, remoteKey: pick.key, protocol });
+    useSrtp(leg, leg.rtp, { tag: pick.tag, suite: pick.suite, localKey: mine.key, remoteKey: pick.key, protocol });
   }
   if (r.port) leg.rtp?.setRemote(r.address, r.port);
 }
@@ -194,6 +200,32 @@ export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { a
     if (leg.sdp) leg.sdp.remote = { address: n.remote.address, port: n.remote.port };
   }
   return { answer: n.answer, hold: isHoldOffer(offer) };
+}
+
+/**
+ * As the caller, the callee's offer in a branch's early dialog (an UPDATE, RFC 3311 §5.2): our
+ * answer (our RTP address and port, the offer's first codec of ours, SDES as configured), or
+ * undefined when nothing in it is acceptable (488). Nothing moves here: the branches machine takes
+ * media there if it is at that branch (forks.ts, `applyRemoteSdp`'s `local`). `secured`: that
+ * branch's session is SRTP now, so an offer in the clear is refused, as for a re-offer.
+ */
+export function answerBranchOffer(ua: SipUserAgent, leg: SipLeg, offer: string, secured: boolean): string | undefined {
+  const n = negotiate(offer, {
+    address: ua.advertisedHost,
+    port: leg.rtp?.localPort ?? 9,
+    supported: ua.codecs,
+    telephoneEvent: true,
+    ...srtpAnswer(ua, leg),
+    ...sdpOrigin(leg),
+  });
+  if (!n.ok || (secured && !n.srtp)) return undefined;
+  return n.answer;
+}
+
+/** Whether an SDP (a branch's session) is SRTP: RTP/SAVP, or a=crypto lines. */
+export function isSecureSdp(sdp: string): boolean {
+  const r = parseRemote(sdp);
+  return r.ok && (r.secure || r.crypto.length > 0);
 }
 
 /** Attach the leg's RTP session to its call: the media leg, and RTP's events as call events. */

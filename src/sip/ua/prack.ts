@@ -9,7 +9,7 @@ import type { HeaderList } from '../codec/header-list.js';
 import { createResponse, type SipResponse } from '../codec/message.js';
 import type { ServerTransaction } from '../transactions/layer.js';
 import type { SipLeg } from './legs.js';
-import { answerEarlyOffer, answerEarlyUpdate, localOfferOut, refuse, refuseEarlyUpdate } from './early-update.js';
+import { answerBranchUpdate, answerEarlyOffer, answerEarlyUpdate, localOfferOut, refuse, refuseEarlyUpdate } from './early-update.js';
 import { applyRemoteSdp } from './media-binding.js';
 import type { SipUserAgent } from './user-agent.js';
 
@@ -206,6 +206,7 @@ export function provideReliableProvisional(ua: SipUserAgent, legOf: (actorId: st
       }),
       rejectPrack: on((leg) => answerPrack(leg, 481, 'Call/Transaction Does Not Exist')),
       answerUpdate: on((leg) => answerEarlyUpdate(ua, leg)),
+      answerBranchUpdate: on((leg, p: { tag: string }) => answerBranchUpdate(ua, leg, p.tag)),
       refuseUpdate: on((leg, p: { status: 491 | 500 }) => refuseEarlyUpdate(leg, p.status)),
       sendAnswer: on((leg, p: { sdp: boolean }) => {
         leg.reliableSent = undefined;
