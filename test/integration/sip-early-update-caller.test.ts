@@ -8,12 +8,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
-import { RawSip } from '../helpers/raw-sip.js';
+import type { RawSip } from '../helpers/raw-sip.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { early183 as reliable183, hangUp, placeCall, reply, respond as respondAs, rtpSink as newSink, sendFrames, sizesAt, toTag } from '../helpers/sip-branch-callee.js';
 import type { SipRequest, SipResponse } from '../../src/sip/codec/message.js';
-import type { Call, Engine } from '../../src/index.js';
+import type { Call, Engine, EngineOptions } from '../../src/index.js';
 
 const LO = '127.0.0.1';
 const engines = loopbackEngines(30400, 20);
@@ -22,21 +22,8 @@ after(async () => {
   for (const c of closers.splice(0)) c();
   await engines.closeAll();
 });
-
-/** A UDP socket standing for the callee's RTP port: the payload type and size of every RTP packet that arrives. */
-async function rtpSink(): Promise<{ port: number; pts: number[]; sizes: number[] }> {
-  const sock = dgram.createSocket('udp4');
-  const pts: number[] = [];
-  const sizes: number[] = [];
-  sock.on('message', (m) => {
-    if (m.length >= 12 && m[0]! >> 6 === 2) pts.push(m[1]! & 0x7f), sizes.push(m.length);
-  });
-  await new Promise<void>((r) => sock.bind(0, LO, () => r()));
-  closers.push(() => sock.close());
-  return { port: sock.address().port, pts, sizes };
-}
-
-type Sink = Awaited<ReturnType<typeof rtpSink>>;
+const placed = (o: EngineOptions = {}) => placeCall(engines, closers, o);
+const rtpSink = () => newSink(closers);
 
 /** The callee's SDP: RTP to `port` in PCMU (0) or PCMA (8), its o= session at `version`. */
 const sdp = (tag: string, port: number, pt: 0 | 8, version = 1) =>
@@ -53,34 +40,9 @@ const srtpSdp = (tag: string, port: number, version: number, cryptoTag: number, 
 
 const ALLOW = 'Allow: INVITE, ACK, BYE, CANCEL, PRACK, UPDATE';
 
-/** A response to the engine's INVITE from the branch `tag`; `rseq` makes it reliable. */
-function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number } = {}): void {
-  const h = invite.headers;
-  const body = o.body ?? '';
-  const lines = [
-    `SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Session Progress'}`,
-    ...h.getAll('Via').map((v) => `Via: ${v}`),
-    `From: ${h.get('From')}`,
-    `To: ${h.get('To')};tag=${tag}`,
-    `Call-ID: ${h.get('Call-ID')}`,
-    `CSeq: ${h.get('CSeq')}`,
-    `Contact: <sip:${tag}@${LO}:${sip.port}>`,
-    ALLOW,
-    ...(o.rseq !== undefined ? ['Require: 100rel', `RSeq: ${o.rseq}`] : []),
-    ...(body ? ['Content-Type: application/sdp'] : []),
-    `Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`,
-  ];
-  sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
-}
-
-/** A final response to a request the engine sent (PRACK, UPDATE, BYE). */
-function reply(sip: RawSip, engine: Engine, req: SipRequest, status = 200, body = ''): void {
-  const h = req.headers;
-  const lines = [`SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Other'}`, ...h.getAll('Via').map((v) => `Via: ${v}`), `From: ${h.get('From')}`, `To: ${h.get('To')}`, `Call-ID: ${h.get('Call-ID')}`, `CSeq: ${h.get('CSeq')}`];
-  if (body) lines.push('Content-Type: application/sdp');
-  lines.push(`Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`);
-  sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
-}
+/** A response to the engine's INVITE from the branch `tag`, which allows UPDATE; `rseq` makes it reliable. */
+const respond = (sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number } = {}) =>
+  respondAs(sip, engine, invite, status, tag, { ...o, headers: [ALLOW] });
 
 /** The callee's UPDATE in branch `tag`'s early dialog, with an SDP offer; resolves with the engine's final response. */
 async function calleeUpdate(sip: RawSip, engine: Engine, invite: SipRequest, tag: string, cseq: number, body: string): Promise<SipResponse> {
@@ -102,37 +64,9 @@ async function calleeUpdate(sip: RawSip, engine: Engine, invite: SipRequest, tag
   return sip.response((r) => r.headers.get('CSeq') === `${cseq} UPDATE` && r.status >= 200);
 }
 
-const toTag = (r: SipRequest) => /;tag=([^;>\s]+)/.exec(r.headers.get('To') ?? '')?.[1];
-
-/** 20 ms frames through the call's media leg (before the answer too): what each sink got meanwhile. */
-async function sendFrames(call: Call, sinks: Record<string, Sink>): Promise<Record<string, number[]>> {
-  const before = Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.length]));
-  const frame = new Int16Array(160);
-  for (let i = 0; i < 5; i++) call.media!.write(frame);
-  await sleep(200);
-  return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
-}
-
-/** The same, as packet sizes (SRTP adds its auth tag: 10 bytes for …_80, 4 for …_32). */
-async function sizesAt(call: Call, sinks: Record<string, Sink>): Promise<Record<string, number[]>> {
-  const before = Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.sizes.length]));
-  await sendFrames(call, sinks);
-  return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.sizes.slice(before[k])]));
-}
-
-async function placed(o: Parameters<typeof engines.start>[0] = {}) {
-  const engine = await engines.start(o);
-  const sip = await new RawSip().open();
-  closers.push(() => sip.close());
-  const call = await engine.call(`sip:bob@${LO}:${sip.port}`);
-  const invite = await sip.request((r) => r.method === 'INVITE');
-  return { engine, sip, call, invite };
-}
-
 /** Branch `tag`'s reliable 183 with `body`, and the engine's PRACK of it answered 200. */
 async function early183(sip: RawSip, engine: Engine, invite: SipRequest, tag: string, body: string): Promise<void> {
-  respond(sip, engine, invite, 183, tag, { body, rseq: 1 });
-  reply(sip, engine, await sip.request((r) => r.method === 'PRACK' && toTag(r) === tag));
+  await reliable183(sip, engine, invite, tag, body, { headers: [ALLOW] });
   // (The engine counts the early offer/answer done once that 200 is in.)
   await sleep(50);
 }
@@ -142,11 +76,6 @@ async function answer(sip: RawSip, engine: Engine, invite: SipRequest, call: Cal
   respond(sip, engine, invite, 200, tag, body !== undefined ? { body } : {});
   assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), tag);
   await waitFor(() => call.isActive, 'answered');
-}
-
-async function hangUp(sip: RawSip, engine: Engine, call: Call): Promise<void> {
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
 }
 
 const origin = (body: string) => /^o=\S+ (\S+) (\d+) /m.exec(body);

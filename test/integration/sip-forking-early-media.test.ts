@@ -7,12 +7,11 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import dgram from 'node:dgram';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
-import { RawSip } from '../helpers/raw-sip.js';
+import type { RawSip } from '../helpers/raw-sip.js';
 import { sleep, waitFor } from '../helpers/wait.js';
-import type { SipRequest } from '../../src/sip/codec/message.js';
-import type { Call, Engine } from '../../src/index.js';
+import { early183, hangUp, placeCall, reply, respond, rtpSink as newSink, sendFrames, sizesAt, toTag } from '../helpers/sip-branch-callee.js';
+import type { Call, Engine, EngineOptions } from '../../src/index.js';
 
 const engines = loopbackEngines(28400, 40);
 const closers: Array<() => void> = [];
@@ -20,93 +19,12 @@ after(async () => {
   for (const c of closers.splice(0)) c();
   await engines.closeAll();
 });
-
-/** A UDP socket standing for a branch's RTP port: the payload type and size of every RTP packet that arrives. */
-async function rtpSink(): Promise<{ port: number; pts: number[]; sizes: number[] }> {
-  const sock = dgram.createSocket('udp4');
-  const pts: number[] = [];
-  const sizes: number[] = [];
-  sock.on('message', (m) => {
-    if (m.length >= 12 && m[0]! >> 6 === 2) pts.push(m[1]! & 0x7f), sizes.push(m.length);
-  });
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  closers.push(() => sock.close());
-  return { port: sock.address().port, pts, sizes };
-}
+const placed = (o: EngineOptions = {}) => placeCall(engines, closers, o);
+const rtpSink = () => newSink(closers);
 
 /** A branch's answer: RTP to `port`, in PCMU (0) or PCMA (8); its own o= session. */
 const sdp = (tag: string, port: number, pt: 0 | 8) =>
   `v=0\no=${tag} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/AVP ${pt}\na=rtpmap:${pt} ${pt ? 'PCMA' : 'PCMU'}/8000\na=sendrecv\n`;
-
-/** A response to the engine's INVITE from one branch; `rseq` makes it reliable (Require: 100rel). */
-function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number; headers?: string[] } = {}): void {
-  const h = invite.headers;
-  const body = o.body ?? '';
-  const lines = [
-    `SIP/2.0 ${status} ${status === 200 ? 'OK' : status === 180 ? 'Ringing' : 'Session Progress'}`,
-    ...h.getAll('Via').map((v) => `Via: ${v}`),
-    `From: ${h.get('From')}`,
-    `To: ${h.get('To')};tag=${tag}`,
-    `Call-ID: ${h.get('Call-ID')}`,
-    `CSeq: ${h.get('CSeq')}`,
-    `Contact: <sip:${tag}@127.0.0.1:${sip.port}>`,
-    ...(o.rseq !== undefined ? ['Require: 100rel', `RSeq: ${o.rseq}`] : []),
-    ...(o.headers ?? []),
-    ...(body ? ['Content-Type: application/sdp'] : []),
-    `Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`,
-  ];
-  sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
-}
-
-/** A final response to a request the engine sent (PRACK, BYE; an UPDATE's 200 with its answer). */
-function reply(sip: RawSip, engine: Engine, req: SipRequest, status = 200, body = ''): void {
-  const h = req.headers;
-  const lines = [`SIP/2.0 ${status} ${status === 200 ? 'OK' : 'Call/Transaction Does Not Exist'}`, ...h.getAll('Via').map((v) => `Via: ${v}`), `From: ${h.get('From')}`, `To: ${h.get('To')}`, `Call-ID: ${h.get('Call-ID')}`, `CSeq: ${h.get('CSeq')}`];
-  if (body) lines.push('Content-Type: application/sdp');
-  lines.push(`Content-Length: ${Buffer.byteLength(body.replace(/\n/g, '\r\n'))}`);
-  sip.send(`${lines.join('\n')}\n\n${body}`, engine.sipPort!);
-}
-
-const toTag = (r: SipRequest) => /;tag=([^;>\s]+)/.exec(r.headers.get('To') ?? '')?.[1];
-
-/** The branch's reliable 183 with its answer, and the engine's PRACK to it answered `status`. */
-async function early183(sip: RawSip, engine: Engine, invite: SipRequest, tag: string, body: string, prackStatus = 200, rseq = 1): Promise<void> {
-  respond(sip, engine, invite, 183, tag, { body, rseq });
-  const prack = await sip.request((r) => r.method === 'PRACK' && toTag(r) === tag);
-  reply(sip, engine, prack, prackStatus);
-}
-
-/** 20 ms frames through the call's media leg (before the answer too): what each sink got meanwhile. */
-/** We hang up the answered call; the peer answers our BYE. */
-async function hangUp(sip: RawSip, engine: Engine, call: Call): Promise<void> {
-  call.hangup();
-  reply(sip, engine, await sip.request((r) => r.method === 'BYE'));
-}
-
-async function sendFrames(call: Call, sinks: Record<string, { pts: number[] }>): Promise<Record<string, number[]>> {
-  const before = Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.length]));
-  const frame = new Int16Array(160);
-  for (let i = 0; i < 5; i++) call.media!.write(frame);
-  await sleep(200);
-  return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
-}
-
-/** The sizes of the RTP packets each sink got while sendFrames ran (SRTP adds the auth tag). */
-async function sizesAt(call: Call, sinks: { A: { pts: number[]; sizes: number[] }; B: { pts: number[]; sizes: number[] } }): Promise<{ A: number[]; B: number[] }> {
-  const { A, B } = sinks;
-  const before = { A: A.sizes.length, B: B.sizes.length };
-  await sendFrames(call, sinks);
-  return { A: A.sizes.slice(before.A), B: B.sizes.slice(before.B) };
-}
-
-async function placed(o: Parameters<typeof engines.start>[0] = {}): Promise<{ engine: Engine; sip: RawSip; call: Call; invite: SipRequest }> {
-  const engine = await engines.start(o);
-  const sip = await new RawSip().open();
-  closers.push(() => sip.close());
-  const call = await engine.call(`sip:bob@127.0.0.1:${sip.port}`);
-  const invite = await sip.request((r) => r.method === 'INVITE');
-  return { engine, sip, call, invite };
-}
 
 test('183 from A, then 183 from B, then 200 from A without SDP: RTP goes to A, then to B (its codec), then back to A', { timeout: 20_000 }, async () => {
   const { engine, sip, call, invite } = await placed();
@@ -158,7 +76,7 @@ test('B\'s early dialog ends (481 to its PRACK): RTP goes back to A\'s answer; A
   const A = await rtpSink();
   const B = await rtpSink();
   await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
-  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), 481);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), { prackStatus: 481 });
   await sleep(50);
   let got = await sendFrames(call, { A, B });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `B's dialog gone, A's early media: ${JSON.stringify(got)}`);
@@ -233,7 +151,7 @@ test('a reliable 183 from B with SDP that is no session description is no answer
   let got = await sendFrames(call, { A, B });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
   assert.ok(!call.isEnded);
-  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), 200, 2);
+  await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 8), { rseq: 2 });
   got = await sendFrames(call, { A, B });
   assert.ok(got.B!.length >= 1 && got.B!.every((pt) => pt === 8), JSON.stringify(got));
   assert.equal(got.A!.length, 0);
