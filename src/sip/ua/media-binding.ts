@@ -177,14 +177,7 @@ function inviteCrypto(leg: SipLeg): SdesCrypto[] {
  * codec: a re-offer may move to another of ours (RFC 3264 §8.3.2, the offer's order decides).
  */
 export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { answer: string; hold: boolean } | undefined {
-  const n = negotiate(offer, {
-    address: ua.advertisedHost,
-    port: leg.rtp?.localPort ?? 9,
-    supported: ua.codecs,
-    telephoneEvent: true,
-    ...srtpAnswer(ua, leg),
-    ...sdpOrigin(leg),
-  });
+  const n = negotiateOffer(ua, leg, offer);
   if (!n.ok) return undefined;
   // Once encrypted, a re-offer without usable keys is refused rather than taken to plain RTP.
   if (leg.sdp?.srtp && !n.srtp) return undefined;
@@ -210,7 +203,14 @@ export function answerReoffer(ua: SipUserAgent, leg: SipLeg, offer: string): { a
  * branch's session is SRTP now, so an offer in the clear is refused, as for a re-offer.
  */
 export function answerBranchOffer(ua: SipUserAgent, leg: SipLeg, offer: string, secured: boolean): string | undefined {
-  const n = negotiate(offer, {
+  const n = negotiateOffer(ua, leg, offer);
+  if (!n.ok || (secured && !n.srtp)) return undefined;
+  return n.answer;
+}
+
+/** A peer's offer in a session that already has our RTP port: our answer, from our codecs and SRTP settings. */
+function negotiateOffer(ua: SipUserAgent, leg: SipLeg, offer: string): ReturnType<typeof negotiate> {
+  return negotiate(offer, {
     address: ua.advertisedHost,
     port: leg.rtp?.localPort ?? 9,
     supported: ua.codecs,
@@ -218,8 +218,6 @@ export function answerBranchOffer(ua: SipUserAgent, leg: SipLeg, offer: string, 
     ...srtpAnswer(ua, leg),
     ...sdpOrigin(leg),
   });
-  if (!n.ok || (secured && !n.srtp)) return undefined;
-  return n.answer;
 }
 
 /** Whether an SDP (a branch's session) is SRTP: RTP/SAVP, or a=crypto lines. */
