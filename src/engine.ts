@@ -10,7 +10,8 @@ import { createInboundCallRoute } from './inbound-call/route.js';
 import { createLogger, silentLogger } from './logger.js';
 import { startInspector, type InspectOptions, type InspectorHandle } from './inspect/index.js';
 import type { Call } from './call/call.js';
-import { SipUserAgent, type OutboundCallOptions, type SipUserAgentOptions } from './sip/ua/user-agent.js';
+import type { SipUserAgent, OutboundCallOptions } from './sip/ua/user-agent.js';
+import { createSipUserAgent } from './engine-sip.js';
 import type { Registration, Registrations } from './sip/registrar/registrar.js';
 import type { RegisterOptions, RegistrationClient } from './sip/registrar/client.js';
 import { connectCall, type ConnectOptions } from './sip/registrar/connect.js';
@@ -139,40 +140,14 @@ export class Engine extends EventEmitter<EngineEvents> {
 
     this.unservedRoutes = (['inboundCall', 'rooms', 'playback', 'routes'] as const).filter((k) => opts[k]);
     this.ports = new PortAllocator({ range: this.options.rtpPorts, host: this.options.host, logger: this.logger });
-    this.sip =
-      this.options.sipPort === false
-        ? undefined
-        : new SipUserAgent({
-            host: this.options.host,
-            port: this.options.sipPort,
-            logger: this.logger,
-            supervisor: this.supervisor,
-            calls: this.calls,
-            allocator: this.ports,
-            auth: opts.sip?.auth,
-            timers: opts.sip?.timers,
-            rtpTimeoutMs: opts.sip?.rtpTimeoutMs,
-            strictRtp: opts.sip?.strictRtp,
-            srtp: opts.sip?.srtp,
-            codecs: opts.sip?.codecs,
-            datagrams: opts.sip?.datagrams,
-            tagSecret: opts.sip?.tagSecret,
-            maxPendingInvites: opts.sip?.maxPendingInvites,
-            maxPendingInvitesPerSource: opts.sip?.maxPendingInvitesPerSource,
-            registrar: opts.sip?.registrar,
-            edge: {
-              admission: { allow: opts.sip?.allow, rateLimits: opts.sip?.rateLimits },
-              parseLimits: opts.sip?.parseLimits,
-              trace: opts.sip?.trace,
-            },
-            tcp: opts.sip?.tcpPort !== undefined ? { port: opts.sip.tcpPort, limits: opts.sip.streamLimits } : undefined,
-            tls: tlsOptions(opts.sip),
-            resolver: opts.sip?.resolver,
-            sessionTimers: opts.sip?.sessionTimers,
-            reliableProvisionals: opts.sip?.reliableProvisionals,
-            unreliableEarlyMedia: opts.sip?.unreliableEarlyMedia,
-            holdMethod: opts.sip?.holdMethod,
-          });
+    this.sip = createSipUserAgent(opts.sip, {
+      host: this.options.host,
+      port: this.options.sipPort,
+      logger: this.logger,
+      supervisor: this.supervisor,
+      calls: this.calls,
+      allocator: this.ports,
+    });
 
     this.drainer = new EngineDrain({
       supervisor: this.supervisor,
@@ -594,10 +569,4 @@ const NO_REGISTRATIONS: Registrations = { lookup: () => [], list: () => [], size
 
 export function createEngine(opts: EngineOptions = {}): Engine {
   return new Engine(opts);
-}
-
-function tlsOptions(sip: EngineOptions['sip']): SipUserAgentOptions['tls'] {
-  if (sip?.tlsPort === undefined) return undefined;
-  if (!sip.tls) throw new Error('sip.tlsPort needs sip.tls: { cert, key } (PEM)');
-  return { ...sip.tls, port: sip.tlsPort, limits: sip.streamLimits };
 }
