@@ -4,7 +4,9 @@
 //
 // - `calling`: each 1xx with a To tag creates (first time) or updates (again) the early dialog of
 //   that tag; the call's dialog follows the latest one (`earlyDialog`). The first 2xx wins
-//   (`confirm`: it becomes the call's dialog) and the early dialogs of the other branches are dropped.
+//   (`confirm`: it becomes the call's dialog; when its early session was the callee's offer, that
+//   offer goes along, so a hold it asked for is the call's once answered) and the early dialogs of
+//   the other branches are dropped.
 //   A winning 2xx with no answer to our offer, neither its early dialog's nor its own (§13.2.1: the
 //   peer's protocol error, or an answer we could not accept), makes no call (`abandon`: its dialog
 //   is ACKed and sent a BYE, the call fails) and takes media nowhere.
@@ -108,8 +110,12 @@ const forksSetup = setup({
   actions: {
     /** The call's dialog follows the early dialog of this 1xx; `created`: its first 1xx. */
     earlyDialog: (_, _params: SipInviteForksResponse & { created: boolean }) => {},
-    /** The winning 2xx: confirm the call's dialog with it, ACK it (its media came just before: `mediaFollows`). */
-    confirm: (_, _params: SipInviteForksResponse) => {},
+    /**
+     * The winning 2xx: confirm the call's dialog with it, ACK it (its media came just before:
+     * `mediaFollows`). `peerOffer`: its early dialog's session was the callee's offer (its early
+     * UPDATE, which we answered), so the call starts in whatever that offer asked (a hold).
+     */
+    confirm: (_, _params: SipInviteForksResponse & { peerOffer?: string }) => {},
     /** The winning 2xx brought no answer: confirm its dialog, ACK it, then end it with a BYE; the call fails. */
     abandon: (_, _params: SipInviteForksResponse) => {},
     /**
@@ -234,7 +240,13 @@ export const sipInviteForksMachine = forksSetup.createMachine({
                 if (session !== undefined && context.media !== event.tag) enqueue({ type: 'mediaFollows', params: { tag: event.tag, ...session, branch: true } });
                 enqueue.assign({ media: event.tag });
               }),
-              { type: 'confirm', params: ({ event }) => ({ tag: event.tag, response: event.response }) },
+              {
+                type: 'confirm',
+                params: ({ context, event }) => {
+                  const a = context.answers.find((x) => x.tag === event.tag);
+                  return { tag: event.tag, response: event.response, ...(a?.local !== undefined ? { peerOffer: a.sdp } : {}) };
+                },
+              },
               dropLosers,
               'clearEarly',
             ],

@@ -106,7 +106,25 @@ test('the callee\'s early UPDATE offer after its reliable 183 and our PRACK: 200
   got = await sendFrames(call, { A1, A2 });
   assert.ok(got.A2!.length >= 1 && got.A2!.every((pt) => pt === 8), `answered: the UPDATE's session: ${JSON.stringify(got)}`);
   assert.equal(got.A1!.length, 0);
+  assert.equal(call.state, 'active.talking', 'a sendrecv offer holds nothing');
   await hangUp(sip, engine, call);
+});
+
+test('the callee\'s early UPDATE offer that puts us on hold (sendonly, then inactive): answered recvonly/inactive while ringing, and the call is answered held (remote); its UPDATE back to sendrecv resumes it', { timeout: 20_000 }, async () => {
+  for (const dir of ['sendonly', 'inactive'] as const) {
+    const { engine, sip, call, invite } = await placed();
+    const A1 = await rtpSink();
+    await early183(sip, engine, invite, `hold-${dir}`, sdp('a', A1.port, 0));
+    const res = await calleeUpdate(sip, engine, invite, `hold-${dir}`, 10, sdp('a', A1.port, 0, 2).replace('a=sendrecv', `a=${dir}`));
+    assert.equal(res.status, 200);
+    assert.match(res.body.toString(), new RegExp(`^a=${dir === 'sendonly' ? 'recvonly' : 'inactive'}`, 'm'), 'our answer mirrors the hold');
+    await answer(sip, engine, invite, call, `hold-${dir}`);
+    await waitFor(() => call.state === 'active.held', `held once answered (${dir})`);
+    const resumed = await calleeUpdate(sip, engine, invite, `hold-${dir}`, 11, sdp('a', A1.port, 0, 3));
+    assert.equal(resumed.status, 200);
+    await waitFor(() => call.state === 'active.talking', `resumed (${dir})`);
+    await hangUp(sip, engine, call);
+  }
 });
 
 test('the callee\'s early UPDATE offer before our PRACK got its 200: 500 with Retry-After (media stays); after it: answered, and the 2xx\'s SDP ignored', { timeout: 20_000 }, async () => {

@@ -125,7 +125,9 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       if (sdp === undefined) out.push(`abandon ${ev.tag}`);
       else {
         if (media !== ev.tag) out.push(`media ${ev.tag} ${sdp} branch`);
-        out.push(`confirm ${ev.tag}`);
+        // A session that was the callee's offer (offer/our answer) goes with the confirmation.
+        const early = answers.get(ev.tag);
+        out.push(`confirm ${ev.tag}${early?.includes('/') ? ` offer ${early.split('/')[0]}` : ''}`);
         live = ev.tag;
       }
       const losers = early.filter((t) => t !== ev.tag);
@@ -151,7 +153,7 @@ function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[
     machine.provide({
       actions: {
         earlyDialog: (_, p) => out.push(`early ${p.tag} ${p.created ? 'new' : 'again'}`),
-        confirm: (_, p) => out.push(`confirm ${p.tag}`),
+        confirm: (_, p) => out.push(`confirm ${p.tag}${p.peerOffer !== undefined ? ` offer ${p.peerOffer}` : ''}`),
         abandon: (_, p) => out.push(`abandon ${p.tag}`),
         mediaFollows: (_, p) => out.push(`media ${p.tag} ${p.sdp}${p.local !== undefined ? `/${p.local}` : ''} ${p.branch ? 'branch' : 'same'}`),
         dropEarly: (_, p) => out.push(`drop ${p.tags.join(',')}`),
@@ -290,8 +292,8 @@ describe('sipInviteForks machine', () => {
       { type: 'EARLY_SESSION', tag: 'A', sdp: 'a6', local: 'l6' },
       { type: 'ANSWER', tag: 'A', answer: 'a3' },
     ];
-    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a6/l6 branch', 'confirm A', 'drop B']);
-    assert.deepEqual(run(sipInviteForksMachine, [seq[0]!, seq[2]!, { type: 'ANSWER', tag: 'A' }]), ['early A new', 'media A a1 branch', 'media A a6/l6 same', 'confirm A']);
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'media A a1 branch', 'early B new', 'media B b1 branch', 'media A a6/l6 branch', 'confirm A offer a6', 'drop B']);
+    assert.deepEqual(run(sipInviteForksMachine, [seq[0]!, seq[2]!, { type: 'ANSWER', tag: 'A' }]), ['early A new', 'media A a1 branch', 'media A a6/l6 same', 'confirm A offer a6']);
   });
 
   test('a 2xx without SDP from a branch that never answered (A did): abandoned, A dropped, no media moves; a later 2xx of A is a late one', () => {

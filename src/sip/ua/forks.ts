@@ -12,6 +12,7 @@ import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/heade
 import type { SipResponse } from '../codec/message.js';
 import { inDialogRequest, sendAck2xx } from './in-dialog.js';
 import type { SipLeg } from './legs.js';
+import { isHoldOffer } from '../codec/sdp.js';
 import { applyRemoteSdp, inviteAnswerRefusal } from './media-binding.js';
 import { reliableAnswer } from './prack.js';
 import { uacAnswered } from './session-timer.js';
@@ -118,8 +119,12 @@ function legDialog(leg: SipLeg) {
   return { callId: leg.callId, localTag: leg.localTag, localUri: d.localUri, remoteUri: d.remoteUri, secure: d.secure };
 }
 
-/** The 2xx that won: the call's dialog is confirmed with it, ACKed, and its answer taken. */
-function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
+/**
+ * The 2xx that won: the call's dialog is confirmed with it, ACKed, and its answer taken.
+ * `peerOffer`: the callee's early UPDATE offer that its early session is (we answered it while
+ * ringing); a hold it asked for is the answered call's, as a re-INVITE's would be.
+ */
+function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse, peerOffer?: string): void {
   leg.dialog.send({ type: 'DIALOG.CONFIRMED', ...establishment(res) });
   sendAck2xx(ua, leg, res);
   // A call hung up before this 2xx has no session timer to set up: only its BYE is left. (Its
@@ -130,6 +135,7 @@ function confirm(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
   }
   // Answered — or, when our CANCEL lost the race, ended with a BYE (§9.1): the session machine decides.
   leg.session.send({ type: 'INVITE.ANSWERED' });
+  if (peerOffer !== undefined && !leg.call.isEnded && leg.session.getSnapshot().status === 'active') leg.session.send({ type: 'REMOTE.OFFER', hold: isHoldOffer(peerOffer) });
 }
 
 /**
@@ -164,7 +170,10 @@ export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) =>
         if (p.created && current !== undefined && current !== p.tag) leg.log.info({ tag: p.tag, first: current }, 'forked INVITE: early dialog of another branch');
         leg.dialog.send({ type: 'DIALOG.EARLY', ...e, remoteTag: p.tag });
       },
-      confirm: with2((leg, res) => confirm(ua, leg, res)),
+      confirm: ({ self }, p) => {
+        const leg = legOf(self.id);
+        if (leg && p.response) confirm(ua, leg, p.response as SipResponse, p.peerOffer);
+      },
       abandon: with2((leg, res, tag) => abandon(ua, leg, res, tag)),
       mediaFollows: ({ self }, p) => {
         const leg = legOf(self.id);
