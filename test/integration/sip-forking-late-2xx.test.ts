@@ -155,3 +155,32 @@ test('a late 2xx naming a third party as Contact and Record-Route: ACK and BYE g
   third.close();
   sip.close();
 });
+
+test('after a restart with the same sip.tagSecret, a 2xx to the previous process\'s INVITE is ACKed and sent one BYE; under a new secret it gets nothing', { timeout: 20_000 }, async () => {
+  const tagSecret = Buffer.from('0123456789abcdef0123456789abcdef');
+  const first = await engines.start({ sip: { tagSecret } });
+  const port = first.sipPort!;
+  const sip = await new RawSip().open();
+  void first.call(`sip:bob@127.0.0.1:${sip.port}`).catch(() => {});
+  const invite = await sip.request((r) => r.method === 'INVITE');
+  await first.close();
+  // The same address, a new process's state: nothing of the call is known there.
+  const fresh = await engines.start({ sipPort: port });
+  const before = sip.datagrams;
+  answer(sip, fresh, invite, 'branchB');
+  await sleep(300);
+  assert.equal(sip.datagrams, before, 'a new secret: the tag does not verify, nothing back');
+  assert.equal(fresh.sip!.stats.stray2xxDropped, 1);
+  await fresh.close();
+  const again = await engines.start({ sipPort: port, sip: { tagSecret } });
+  answer(sip, again, invite, 'branchB');
+  const ack = await sip.request((r) => r.method === 'ACK');
+  assert.equal(toTag(ack), 'branchB');
+  assert.equal(fromTag(ack.headers.get('From')), fromTag(invite.headers.get('From')));
+  const bye = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(bye), 'branchB');
+  ok(sip, again, bye);
+  assert.equal(again.sip!.stats.forgotten2xxEnded, 1);
+  assert.equal(again.sip!.liveLegs, 0);
+  sip.close();
+});
