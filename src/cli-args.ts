@@ -110,6 +110,8 @@ export interface ServeConfig {
   sipTlsPort?: number;
   tlsCert?: string;
   tlsKey?: string;
+  /** File whose bytes sign our INVITEs' From tags (--sip-tag-secret-file): kept across restarts. */
+  sipTagSecretFile?: string;
   /** --stream-url: stream every SIP call to this voice bot (Twilio Media Streams) instead of echoing it. */
   streamUrl?: string;
   /** Be the jambonz feature-server for inbound SIP calls, against this app URL (--jambonz-app). */
@@ -211,6 +213,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
         'sip-tls-port': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
+        'sip-tag-secret-file': { type: 'string' },
         'metrics-port': { type: 'string' },
         'admin-token': { type: 'string' },
         metrics: { type: 'string' },
@@ -362,8 +365,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
   if (jambonzPhoneTrunk !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/.test(jambonzPhoneTrunk)) {
     throw new UsageError(`--jambonz-phone-trunk must be host[:port], got ${JSON.stringify(jambonzPhoneTrunk)}`);
   }
+  const sipTagSecretFile = v['sip-tag-secret-file'] ?? (env.CALLCHART_SIP_TAG_SECRET_FILE || undefined);
   const cluster = parseCluster(v, env);
   return {
+    ...(sipTagSecretFile !== undefined ? { sipTagSecretFile } : {}),
     ...(cluster ? { cluster } : {}),
     ...(streamUrl ? { streamUrl } : {}),
     ...(jambonzApp ? { jambonzApp } : {}),

@@ -56,6 +56,11 @@ Options (environment variable in brackets):
                          --tls-cert and --tls-key; default: none)
   --tls-cert <file>      PEM certificate (chain) for SIP over TLS      [CALLCHART_TLS_CERT]
   --tls-key <file>       PEM private key for SIP over TLS              [CALLCHART_TLS_KEY]
+  --sip-tag-secret-file <file>                                          [CALLCHART_SIP_TAG_SECRET_FILE]
+                         secret (≥ 16 bytes) our INVITEs' From tags are
+                         signed with; the same file after a restart lets
+                         a late 2xx to an earlier INVITE be ACKed and
+                         ended with a BYE (default: random per start)
   --sip-allow <list>     only these sources may send SIP: comma-       [CALLCHART_SIP_ALLOW]
                          separated addresses or CIDR blocks, IPv4 or
                          IPv6 (e.g. 10.0.0.0/8,192.0.2.7); others are

@@ -21,14 +21,25 @@ import { UsageError, packageVersion, parseServeArgs, parseMintArgs, mint, strict
 export { UsageError, argsError, packageVersion, parseSipUsers, parseSipRegister, parseServeArgs, parseMintArgs, mint, strictRtpOptions } from './cli-args.js';
 export type { ServeConfig, MintArgs } from './cli-args.js';
 
-/** The engine's TCP/TLS options from the config (the PEM files are read here, once). */
+/** The engine's TCP/TLS options and tag secret from the config (the files are read here, once). */
 function sipStreamOptions(cfg: ServeConfig): NonNullable<EngineOptions['sip']> {
   return {
+    ...(cfg.sipTagSecretFile !== undefined ? { tagSecret: tagSecretOf(cfg.sipTagSecretFile) } : {}),
     ...(cfg.sipTcpPort !== undefined ? { tcpPort: cfg.sipTcpPort } : {}),
     ...(cfg.sipTlsPort !== undefined && cfg.tlsCert && cfg.tlsKey
       ? { tlsPort: cfg.sipTlsPort, tls: { cert: readFileSync(cfg.tlsCert), key: readFileSync(cfg.tlsKey) } }
       : {}),
   };
+}
+
+/** The secret file's bytes without trailing whitespace (a newline an editor added is no part of it). */
+function tagSecretOf(file: string): Buffer {
+  let b = readFileSync(file);
+  let end = b.length;
+  while (end > 0 && (b[end - 1] === 0x0a || b[end - 1] === 0x0d || b[end - 1] === 0x20)) end--;
+  b = b.subarray(0, end);
+  if (b.length < 16) throw new UsageError(`--sip-tag-secret-file ${JSON.stringify(file)} holds ${b.length} bytes; at least 16 are needed`);
+  return b;
 }
 
 export async function serve(cfg: ServeConfig): Promise<Engine> {
@@ -106,7 +117,7 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       logger,
       log: { format: cfg.logFormat ?? defaultLogFormat(), ...(cfg.sipTrace ? { sipTrace: true } : {}), ...(cfg.hep ? { hep: cfg.hep } : {}) },
       maxCalls: cfg.maxCalls,
-      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip },
+      sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip, ...(cfg.sipTagSecretFile !== undefined ? { tagSecret: tagSecretOf(cfg.sipTagSecretFile) } : {}) },
       allow: cfg.sipAllow,
       rateLimits,
       app: {

@@ -425,3 +425,34 @@ test('--jambonz-phone-trunk (or CALLCHART_JAMBONZ_PHONE_TRUNK) is host[:port]', 
   assert.equal(parseServeArgs([], { CALLCHART_JAMBONZ_PHONE_TRUNK: '192.0.2.7' }).jambonzPhoneTrunk, '192.0.2.7');
   assert.throws(() => parseServeArgs(['--jambonz-phone-trunk', 'sip:pbx;transport=tcp'], {}), /host\[:port\]/);
 });
+
+test('--sip-tag-secret-file (or CALLCHART_SIP_TAG_SECRET_FILE): the file signs the From tags, so a second engine with it verifies the first one\'s; under 16 bytes is a usage error', async () => {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  assert.ok(HELP.includes('--sip-tag-secret-file') && HELP.includes('CALLCHART_SIP_TAG_SECRET_FILE'));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'callchart-cli-tagsecret-'));
+  const file = path.join(dir, 'tag-secret');
+  const short = path.join(dir, 'short');
+  fs.writeFileSync(file, 'a-secret-of-32-characters-000000\n');
+  fs.writeFileSync(short, '15-bytes-secret\n');
+  const base = ['--host', '127.0.0.1', '--ws-port', '0', '--sip-port', '0', '--log-level', 'silent', '--metrics', 'off', '--data-dir', dir];
+  try {
+    assert.equal(parseServeArgs(['--sip-tag-secret-file', file], {}).sipTagSecretFile, file);
+    assert.equal(parseServeArgs([], { CALLCHART_SIP_TAG_SECRET_FILE: file }).sipTagSecretFile, file);
+    assert.equal(parseServeArgs([], {}).sipTagSecretFile, undefined);
+    await assert.rejects(serve(parseServeArgs([...base, '--sip-tag-secret-file', short], {})), (e: unknown) => e instanceof UsageError && /15 bytes; at least 16/.test(e.message));
+    const a = await serve(parseServeArgs([...base, '--sip-tag-secret-file', file], {}));
+    const b = await serve(parseServeArgs(base, { CALLCHART_SIP_TAG_SECRET_FILE: file }));
+    const c = await serve(parseServeArgs(base, {}));
+    try {
+      const tag = a.sip!.tags.sign('call-1@example.com');
+      assert.equal(b.sip!.tags.verify(tag, 'call-1@example.com'), true, 'the same file: the same secret (its trailing newline left out)');
+      assert.equal(b.sip!.tags.verify(tag, 'call-2@example.com'), false);
+      assert.equal(c.sip!.tags.verify(tag, 'call-1@example.com'), false, 'no file: a random secret');
+    } finally {
+      await Promise.all([a.close(), b.close(), c.close()]);
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -98,6 +98,8 @@ export interface SipWorkersOptions {
     unreliableEarlyMedia?: boolean;
     /** Hold/resume by re-INVITE or UPDATE in every worker (see EngineOptions.sip.holdMethod). */
     holdMethod?: 'INVITE' | 'UPDATE';
+    /** The From-tag secret of every worker (see EngineOptions.sip.tagSecret; default 32 random bytes per start). */
+    tagSecret?: Uint8Array;
   };
   /** Only these sources may send SIP (CIDR or address, IPv4/IPv6); see EngineOptions.sip.allow. */
   allow?: string[];
@@ -232,7 +234,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     const port = o.port === 0 ? await freeUdpPort(o.host) : o.port;
     const slices = splitPortRange(o.rtpPorts, o.threads);
     const level = o.logLevel ?? (o.logger.level as LogLevel);
-    const tagSecret = randomBytes(32);
+    const tagSecret = o.sip?.tagSecret ?? randomBytes(32);
     try {
       await Promise.all(
         slices.map((rtpPorts, index) =>
