@@ -173,7 +173,7 @@ describe('Path (RFC 3327)', () => {
     assert.equal(pbx.registrations.lookup('bob')[0]?.path, undefined);
   });
 
-  test('a strict-routing Path (no lr): Request-URI is the Path URI, the Contact the last Route (RFC 3261 §12.2.1.1)', { timeout: 30_000 }, async () => {
+  test('a strict-routing Path (no lr): Request-URI is the Path URI, the Contact the last Route (RFC 3261 §12.2.1.1); a strict router in Record-Route: the ACK and BYE route strictly too', { timeout: 30_000 }, async () => {
     const pbx: Engine = await engine({ rtpPorts: '28660-28699', sip: { auth: { realm: 'test', users } }, onIncomingCall: demoApp({ registrar: () => pbx }) });
     const caller = await engine({ rtpPorts: '28700-28739' });
     const proxy = await raw();
@@ -190,6 +190,19 @@ describe('Path (RFC 3327)', () => {
     await answerInvite(proxy, invite, contact, undefined, phone);
     await answered(out);
     await hangUp(out, phone);
+
+    // The strict router records its route: the dialog's ACK and BYE route strictly too (§12.2.1.1).
+    const before = phone.datagrams;
+    const again = await callBob(caller, pbx);
+    const invite2 = await proxy.request((r) => r.method === 'INVITE' && r !== invite);
+    const ack = await answerInvite(proxy, invite2, contact, `<sip:proxy@127.0.0.1:${proxy.port};method=INVITE>`);
+    await answered(again);
+    for (const [what, req] of [['ACK', ack], ['BYE', await hangUp(again, proxy)]] as const) {
+      assert.equal(req.uri.kind === 'sip' && `${req.uri.user}@${req.uri.host}:${req.uri.port}`, `proxy@127.0.0.1:${proxy.port}`, `${what}: Request-URI is the strict router`);
+      assert.equal(req.uri.kind === 'sip' && req.uri.params.has('method'), false, `${what}: without the method parameter (§19.1.1)`);
+      assert.deepEqual(req.headers.getAll('Route'), [contact], `${what}: the remote target is the last Route`);
+    }
+    assert.equal(phone.datagrams, before, 'nothing went straight to the Contact');
   });
 
   test('a malformed Path is a 400 naming it, binding nothing; reg-id through a proxy with Path is an ordinary binding with the Path', { timeout: 30_000 }, async () => {

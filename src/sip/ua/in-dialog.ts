@@ -13,6 +13,7 @@ import type { Endpoint } from '../transport/udp.js';
 import type { CallSipRequestOptions, CallSipResponse, CallTransferOptions } from '../../call/call.js';
 import type { SipLeg } from './legs.js';
 import { answerReoffer, applyRemoteSdp, inviteAnswerRefusal } from './media-binding.js';
+import { routedRequest } from './route-set.js';
 import { ALLOW } from './options.js';
 import { onRefer } from './referee.js';
 import { onPrack, parseRAck } from './prack.js';
@@ -342,9 +343,10 @@ export function dialogRequest(ua: SipUserAgent, p: SipDialogRequestParams, via: 
   const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
   const body = p.body;
   const contentType = p.contentType;
+  const { requestUri, routes } = routedRequest(target, p.routeSet, p.routeSet.length ? parseNameAddr(p.routeSet[0]!)?.uri : undefined);
   const req = createRequest({
     method: p.method,
-    uri: target,
+    uri: requestUri,
     from: { uri: parseUri(p.localUri)!, params: new Map(), tag: p.localTag },
     to: { uri: parseUri(p.remoteUri)!, params: new Map(), ...(p.remoteTag ? { tag: p.remoteTag } : {}) },
     callId: p.callId,
@@ -354,7 +356,7 @@ export function dialogRequest(ua: SipUserAgent, p: SipDialogRequestParams, via: 
     headers,
     ...(body !== undefined ? { body, contentType } : {}),
   });
-  for (const r of p.routeSet) req.headers.append('Route', r);
+  for (const r of routes) req.headers.append('Route', r);
   return { req, target };
 }
 
@@ -365,16 +367,17 @@ export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): voi
   const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite?.uri ?? parseUri(d.remoteUri)!;
   // A UAS leg (ACKing the 2xx to its own re-INVITE) has no INVITE of its own: From is the dialog's.
   const from = leg.invite ? parseNameAddr(leg.invite.headers.get('From')!)! : { uri: parseUri(d.localUri)!, params: new Map(), tag: d.localTag };
+  const { requestUri, routes } = routedRequest(target, d.routeSet, d.routeSet.length ? parseNameAddr(d.routeSet[0]!)?.uri : undefined);
   const ack = createRequest({
     method: 'ACK',
-    uri: target,
+    uri: requestUri,
     from,
     to: res.headers.parsedFirst('To', parseNameAddr)!,
     callId: leg.callId,
     cseq: cseq.seq,
     via: ua.viaFor(leg.remote),
   });
-  for (const r of d.routeSet) ack.headers.append('Route', r);
+  for (const r of routes) ack.headers.append('Route', r);
   ua.transactions.sendStateless(ack, nextHop(leg, d.routeSet, target));
 }
 

@@ -12,6 +12,7 @@ import { formatUri, parseUri, type SipUri, type Uri } from '../codec/uri.js';
 import type { Endpoint } from '../transport/udp.js';
 import type { SipStreamKind } from '../transport/types.js';
 import { uriHostPort } from './in-dialog.js';
+import { routedRequest } from './route-set.js';
 import { branchAnswered, onBranchResponse, onInviteReissued } from './forks.js';
 import { SipLeg } from './legs.js';
 import { onForgotten2xx } from './stray-2xx.js';
@@ -94,9 +95,8 @@ function preloadedRoute(target: SipUri, route: readonly string[] | undefined): {
     return na.uri;
   });
   const hop = uris[0]!;
-  if (hop.params.has('lr')) return { requestUri: target, routes, hopUri: hop };
-  const params = new Map([...hop.params].filter(([k]) => k !== 'method'));
-  return { requestUri: { ...hop, params, headers: new Map() }, routes: [...routes.slice(1), `<${formatUri(target)}>`], hopUri: hop };
+  const r = routedRequest(target, routes, hop);
+  return { requestUri: r.requestUri as SipUri, routes: [...r.routes], hopUri: hop };
 }
 
 /** Place an outbound call: RTP session, INVITE with our offer, call and dialog actors, dial. */
