@@ -1,9 +1,9 @@
-// Model-based tests for the RFC 3261 §12 dialog machine. It has no timers, so xstate/graph's
-// createTestModel() generates the paths directly; each path drives a fresh real actor whose
-// actions are spied on. Every step is checked three ways: the actor agrees with the model
-// (value + context), the event had the effect §12 prescribes (checked from the actor's
-// before/after snapshots and action log, not from the machine's code), and an oracle written
-// from §12/§15 predicts the next state for every event in every reachable state.
+// Model-based tests for the RFC 3261 §12 dialog machine, which has no timers. Two kinds of run
+// (runDialogModel): every reachable state, each sample event sent once to a real actor restored
+// there; and xstate/graph's simple paths, each driving a fresh real actor that must agree with the
+// model (value + context). Actions are spied on, and every step is checked two ways: the event had
+// the effect §12 prescribes (judged from the actor's before/after snapshots and action log, not
+// from the machine's code), and an oracle written from §12/§15 predicts the state it leads to.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestModel } from 'xstate/graph';
