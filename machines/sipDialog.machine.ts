@@ -5,7 +5,10 @@
 // the runtime's job through the named actions. It never sees a SIP message: events carry the
 // few header values the runtime extracted (tags, Contact, Record-Route, CSeq, method). A UAC whose
 // INVITE was forked keeps the early dialogs of the branches it does not follow at the moment in
-// `branches`, each with its own local CSeq, and falls back to one when the followed one ends.
+// `branches`, each with its own local CSeq, and falls back to one when the followed one ends. A
+// request from one of those (the callee's UPDATE in its early dialog, §12.2.2) is checked against
+// and recorded in that branch's own remote CSeq and target, never the followed dialog's; one from
+// a To tag no early dialog has gets 481.
 import { and, assign, not, or, setup, stateIn } from 'xstate';
 
 export type SipDialogRole = 'uac' | 'uas';
@@ -63,7 +66,8 @@ export type SipDialogEvent =
    * its type and extra headers (Refer-To) travel with the event to the sendRequest action.
    */
   | ({ type: 'REQUEST.SEND'; method: string; cseq?: number } & SipRequestContent)
-  | { type: 'REQUEST.RECEIVED'; method: string; cseq: number; contact?: string }
+  /** `remoteTag`: the request's From tag (UAC, forked INVITE: which branch's early dialog it is in). */
+  | { type: 'REQUEST.RECEIVED'; method: string; cseq: number; contact?: string; remoteTag?: string }
   /**
    * The response to an in-dialog request this side sent. `remoteTag`: the To tag that request
    * carried (UAC, forked INVITE: a PRACK goes to the early dialog of its own branch).
@@ -74,11 +78,13 @@ export type SipDialogEvent =
 
 /**
  * UAC, forked INVITE: the early dialog of a branch the call's dialog does not follow at the moment
- * (§12.1.2: each To tag of a 1xx is a dialog of its own, with its own local CSeq sequence).
+ * (§12.1.2: each To tag of a 1xx is a dialog of its own, with its own local and remote CSeq sequences).
  */
 export interface SipEarlyBranch {
   remoteTag: string;
   localCSeq?: number;
+  /** The last CSeq of a request that branch sent us (§12.2.2), if any. */
+  remoteCSeq?: number;
   remoteTarget?: string;
   routeSet: string[];
 }
@@ -191,10 +197,18 @@ export const sipDialogMachine = setup({
     // takes the 1xx's tag, target and route set.
     switchBranch: assign(({ context }, params: { remoteTag: string }) => {
       const back = context.branches.find((b) => b.remoteTag === params.remoteTag);
-      const left: SipEarlyBranch = { remoteTag: context.remoteTag!, localCSeq: context.localCSeq, remoteTarget: context.remoteTarget, routeSet: context.routeSet };
+      const left: SipEarlyBranch = {
+        remoteTag: context.remoteTag!,
+        localCSeq: context.localCSeq,
+        remoteCSeq: context.remoteCSeq,
+        remoteTarget: context.remoteTarget,
+        routeSet: context.routeSet,
+      };
       return {
         branches: [...context.branches.filter((b) => b !== back), left],
         localCSeq: back ? back.localCSeq : (context.inviteCSeq ?? context.localCSeq),
+        // (Each early dialog's remote sequence is its own too, empty until it sends a request.)
+        remoteCSeq: back?.remoteCSeq,
       };
     }),
     // A 481/408 from a branch set aside: that early dialog is no more (§12.2.1.2).
@@ -206,14 +220,21 @@ export const sipDialogMachine = setup({
     // The branch followed is gone but another rang: the call's dialog follows the one it left last.
     fallBack: assign(({ context }) => {
       const last = context.branches.at(-1)!;
-      return { branches: context.branches.slice(0, -1), remoteTag: last.remoteTag, localCSeq: last.localCSeq, remoteTarget: last.remoteTarget, routeSet: last.routeSet };
+      return {
+        branches: context.branches.slice(0, -1),
+        remoteTag: last.remoteTag,
+        localCSeq: last.localCSeq,
+        remoteCSeq: last.remoteCSeq,
+        remoteTarget: last.remoteTarget,
+        routeSet: last.routeSet,
+      };
     }),
     // The winning 2xx: its branch's sequence goes on in the confirmed dialog (the INVITE's, for a
     // branch that sent no 1xx); the other early dialogs are over.
     confirmBranch: assign(({ context }, params: { remoteTag?: string }) => {
       if (!otherBranch(context, params)) return { branches: [] };
       const won = context.branches.find((b) => b.remoteTag === params.remoteTag);
-      return { branches: [], localCSeq: won ? won.localCSeq : (context.inviteCSeq ?? context.localCSeq) };
+      return { branches: [], localCSeq: won ? won.localCSeq : (context.inviteCSeq ?? context.localCSeq), remoteCSeq: won?.remoteCSeq };
     }),
     recordRemoteCSeq: assign(({ context }, params: { method: string; cseq: number }) => ({
       remoteCSeq: SHARES_CSEQ.has(params.method) ? context.remoteCSeq : params.cseq,
@@ -221,6 +242,21 @@ export const sipDialogMachine = setup({
     refreshTarget: assign(({ context }, params: { method: string; contact?: string }) => ({
       remoteTarget: TARGET_REFRESH.has(params.method) && params.contact ? params.contact : context.remoteTarget,
     })),
+    // A request in the early dialog of a branch set aside: its own remote CSeq and target.
+    branchRequest: assign(({ context, event }) => {
+      if (event.type !== 'REQUEST.RECEIVED') return {};
+      return {
+        branches: context.branches.map((b) =>
+          b.remoteTag !== event.remoteTag
+            ? b
+            : {
+                ...b,
+                remoteCSeq: SHARES_CSEQ.has(event.method) ? b.remoteCSeq : event.cseq,
+                remoteTarget: TARGET_REFRESH.has(event.method) && event.contact ? event.contact : b.remoteTarget,
+              },
+        ),
+      };
+    }),
     setEnd: assign((_, params: SipDialogOutput) => ({ end: params })),
   },
   guards: {
@@ -234,6 +270,15 @@ export const sipDialogMachine = setup({
     // The answer to a request sent in another branch's early dialog (a PRACK to a 1xx the dialog
     // no longer follows): a 481 or 408 there ends that branch only, never the call's dialog.
     responseOfOtherBranch: ({ context, event }) => event.type === 'RESPONSE.RECEIVED' && otherBranch(context, event),
+    // UAC: a request whose From tag is not the followed branch's; whether that tag is an early
+    // dialog set aside; and whether its CSeq is below that dialog's own remote sequence.
+    requestOfOtherBranch: ({ context, event }) => event.type === 'REQUEST.RECEIVED' && otherBranch(context, event),
+    knownBranch: ({ context, event }) => event.type === 'REQUEST.RECEIVED' && context.branches.some((b) => b.remoteTag === event.remoteTag),
+    branchOutOfOrder: ({ context, event }) => {
+      if (event.type !== 'REQUEST.RECEIVED' || SHARES_CSEQ.has(event.method)) return false;
+      const last = context.branches.find((b) => b.remoteTag === event.remoteTag)?.remoteCSeq;
+      return last !== undefined && event.cseq <= last;
+    },
     outOfOrder: ({ context, event }) => {
       if (event.type === 'BYE.RECEIVED') return event.cseq !== undefined && context.remoteCSeq !== undefined && event.cseq <= context.remoteCSeq;
       if (event.type !== 'REQUEST.RECEIVED' || SHARES_CSEQ.has(event.method)) return false;
@@ -324,6 +369,25 @@ export const sipDialogMachine = setup({
           },
         ],
         'REQUEST.RECEIVED': [
+          // §12.2.2: no dialog of ours has that remote tag.
+          {
+            guard: and(['requestOfOtherBranch', not('knownBranch')]),
+            actions: {
+              type: 'rejectRequest',
+              params: ({ event }) => ({ status: 481, reason: 'Call/Transaction Does Not Exist', method: event.method, cseq: event.cseq }),
+            },
+          },
+          {
+            guard: and(['requestOfOtherBranch', 'branchOutOfOrder']),
+            actions: {
+              type: 'rejectRequest',
+              params: ({ event }) => ({ status: 500, reason: 'CSeq out of order', method: event.method, cseq: event.cseq }),
+            },
+          },
+          {
+            guard: 'requestOfOtherBranch',
+            actions: ['branchRequest', { type: 'acceptRequest', params: ({ event }) => ({ method: event.method, cseq: event.cseq }) }],
+          },
           {
             guard: 'outOfOrder',
             actions: {

@@ -243,6 +243,25 @@ export class EngineMetrics {
         this.inc({ event: 'interval-too-small' }, sip.stats.sessionIntervalsTooSmall);
       },
     });
+    // RFC 6026: a 2xx to an INVITE that matches no transaction or call (a late branch's, or junk).
+    new Counter({
+      name: 'callchart_sip_forgotten_2xx_ended_total',
+      help: 'Dialogs of a 2xx to an INVITE of ours already forgotten (its From tag verified): ACKed and sent a BYE, one per branch',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sip.stats.forgotten2xxEnded);
+      },
+    });
+    new Counter({
+      name: 'callchart_sip_stray_2xx_dropped_total',
+      help: 'SIP 2xx to INVITE matching no transaction or call whose From tag is not ours, or malformed: dropped unanswered',
+      registers,
+      collect() {
+        this.reset();
+        this.inc(sip.stats.stray2xxDropped);
+      },
+    });
     new Counter({
       name: 'callchart_sip_transactions_total',
       help: 'SIP transactions created, by role',

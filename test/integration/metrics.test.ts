@@ -42,6 +42,19 @@ test('3 raw SIP calls answered and hung up, 1 rejected: /metrics counts calls, s
   const r = await new RawSip().open();
   r.send(request('INVITE', port, r.port, { 'Call-ID': 'metrics-reject@x' }), port);
   assert.equal((await r.response((x) => x.status >= 200)).status, 486);
+  // A 2xx to an INVITE the engine never sent (a foreign From tag): dropped unanswered.
+  const stray = [
+    'SIP/2.0 200 OK',
+    `Via: SIP/2.0/UDP 127.0.0.1:${port};branch=z9hG4bKnotours`,
+    'From: <sip:alice@127.0.0.1>;tag=foreign',
+    'To: <sip:bob@127.0.0.1>;tag=b1',
+    'Call-ID: metrics-stray@x',
+    'CSeq: 1 INVITE',
+    `Contact: <sip:bob@127.0.0.1:${r.port}>`,
+    'Content-Length: 0',
+  ];
+  r.send(`${stray.join('\n')}\n\n`, port);
+  await until(() => e.sip!.stats.stray2xxDropped === 1);
   r.close();
   await until(() => e.calls.size === 0);
 
@@ -63,6 +76,10 @@ test('3 raw SIP calls answered and hung up, 1 rejected: /metrics counts calls, s
   // Every call was answered or refused in its INVITE's step: no 180 went ahead of the final answer.
   assert.equal(sample(text, 'callchart_sip_responses_total', { direction: 'out', class: '1xx' }), 0);
   assert.equal(sample(text, 'callchart_sip_transactions_total', { role: 'server' }), 7);
+  assert.equal(sample(text, 'callchart_sip_stray_2xx_dropped_total'), 1);
+  // (Its dialogs are counted once a forgotten INVITE of ours is answered: sip-forking-late-2xx.test.ts.)
+  assert.match(text, /^# TYPE callchart_sip_forgotten_2xx_ended_total counter$/m);
+  assert.equal(sample(text, 'callchart_sip_forgotten_2xx_ended_total'), 0);
   assert.equal(sample(text, 'callchart_actors_spawned_total', { kind: 'call' }), 4);
   assert.equal(sample(text, 'callchart_actors_live', { kind: 'call' }), 0);
   // prom-client's process metrics are there too.

@@ -7,6 +7,7 @@ import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 import { RawSip } from '../helpers/raw-sip.js';
+import { sample } from '../helpers/prom.js';
 import { sleep } from '../helpers/wait.js';
 import type { SipRequest } from '../../src/sip/codec/message.js';
 import type { Engine } from '../../src/index.js';
@@ -110,6 +111,7 @@ test('a 2xx after the failed call is forgotten: ACKed, then one BYE; its retrans
   ok(sip, engine, byeC);
   assert.equal(engine.sip!.liveLegs, 0, 'no leg made for them');
   assert.equal(engine.sip!.stats.forgotten2xxEnded, 2);
+  assert.equal(sample(await engine.metrics(), 'callchart_sip_forgotten_2xx_ended_total'), 2);
   sip.close();
 });
 
@@ -134,6 +136,7 @@ test('a late 2xx whose From tag does not verify, or that is malformed, gets noth
   await sleep(500);
   assert.equal(sip.datagrams, before, 'not one datagram back');
   assert.equal(engine.sip!.stats.stray2xxDropped, 7);
+  assert.equal(sample(await engine.metrics(), 'callchart_sip_stray_2xx_dropped_total'), 7);
   assert.equal(engine.sip!.stats.forgotten2xxEnded, 0);
   // The engine is still there: the well-formed 2xx is answered.
   answer(sip, engine, invite, 'b8');

@@ -1,9 +1,9 @@
-// Model-based tests for the RFC 3261 §12 dialog machine. It has no timers, so xstate/graph's
-// createTestModel() generates the paths directly; each path drives a fresh real actor whose
-// actions are spied on. Every step is checked three ways: the actor agrees with the model
-// (value + context), the event had the effect §12 prescribes (checked from the actor's
-// before/after snapshots and action log, not from the machine's code), and an oracle written
-// from §12/§15 predicts the next state for every event in every reachable state.
+// Model-based tests for the RFC 3261 §12 dialog machine, which has no timers. Two kinds of run
+// (runDialogModel): every reachable state, each sample event sent once to a real actor restored
+// there; and xstate/graph's simple paths, each driving a fresh real actor that must agree with the
+// model (value + context). Actions are spied on, and every step is checked two ways: the event had
+// the effect §12 prescribes (judged from the actor's before/after snapshots and action log, not
+// from the machine's code), and an oracle written from §12/§15 predicts the state it leads to.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createTestModel } from 'xstate/graph';
@@ -48,7 +48,19 @@ function samples(snap: Snap): SipDialogEvent[] {
   const r = snap.context.remoteCSeq;
   // The peer's tag: To tag of Bob's responses for the UAC, From tag of Alice's INVITE for the UAS.
   const peer = snap.context.role === 'uac' ? 'a6c85cf' : '1928301774';
+  const aside = snap.context.branches.find((b) => b.remoteTag === 'forked-8')?.remoteCSeq;
+  // UAC: requests from the early dialog of branch forked-8 (its UPDATE, numbered below the other
+  // branch's 101, then a stale INFO once it has a sequence) and from a To tag no dialog has.
+  const otherBranchRequests: SipDialogEvent[] =
+    snap.context.role === 'uac'
+      ? [
+          { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: (aside ?? 99) + 1, contact: 'sip:forked@198.51.100.10', remoteTag: 'forked-8' },
+          ...(aside !== undefined ? [{ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: aside, remoteTag: 'forked-8' } as const] : []),
+          { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: 7, remoteTag: 'forked-9' },
+        ]
+      : [];
   return [
+    ...otherBranchRequests,
     { type: 'DIALOG.EARLY', remoteTag: peer, remoteTarget: 'sip:bob@192.0.2.4', recordRoute: RR_18X },
     { type: 'DIALOG.CONFIRMED', remoteTag: peer, remoteTarget: 'sip:bob@192.0.2.5', recordRoute: RR_2XX },
     { type: 'DIALOG.CONFIRMED', remoteTag: 'forked-7', remoteTarget: 'sip:bob@198.51.100.9', recordRoute: RR_FORK },
@@ -142,6 +154,11 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
     assert.deepEqual(after.output, expectedEnd(ev), 'output reason');
     assert.deepEqual(of('notifyEnded'), [after.output], 'notifyEnded once, with the output');
   }
+  // No dialog yet: only the INVITE's responses (and TERMINATE) do anything, and nothing is sent.
+  if (enteredFrom === 'init' && !ev.type.startsWith('DIALOG.')) {
+    assert.deepEqual([calls, a], [[], b], `${ev.type} before any dialog exists does nothing`);
+    return;
+  }
   switch (ev.type) {
     case 'DIALOG.EARLY':
     case 'DIALOG.CONFIRMED': {
@@ -163,9 +180,14 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
         if (enteredFrom === 'init' && ev.type === 'DIALOG.EARLY') assert.equal(a.inviteCSeq, b.localCSeq, "the INVITE's CSeq noted");
         if (enteredFrom === 'early' && otherTag) {
           assert.equal(a.localCSeq, back ? back.localCSeq : b.inviteCSeq, "another branch's early dialog: its own local CSeq (the INVITE's at first)");
+          assert.equal(a.remoteCSeq, back?.remoteCSeq, "another branch's early dialog: its own remote CSeq (empty at first)");
         }
         if (enteredFrom === 'early' && ev.type === 'DIALOG.EARLY' && otherTag) {
-          assert.deepEqual(a.branches.at(-1), { remoteTag: b.remoteTag, localCSeq: b.localCSeq, remoteTarget: b.remoteTarget, routeSet: b.routeSet }, 'the branch left is set aside');
+          assert.deepEqual(
+            a.branches.at(-1),
+            { remoteTag: b.remoteTag, localCSeq: b.localCSeq, remoteCSeq: b.remoteCSeq, remoteTarget: b.remoteTarget, routeSet: b.routeSet },
+            'the branch left is set aside',
+          );
         }
         if (enteredFrom === 'early' && ev.type === 'DIALOG.CONFIRMED') {
           if (!otherTag) assert.equal(a.localCSeq, b.localCSeq, "the followed branch's CSeq goes on");
@@ -211,6 +233,23 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
     case 'REQUEST.RECEIVED':
     case 'BYE.RECEIVED': {
       const method = ev.type === 'BYE.RECEIVED' ? 'BYE' : ev.method;
+      if (ev.type === 'REQUEST.RECEIVED' && input.role === 'uac' && ev.remoteTag !== undefined && b.remoteTag !== undefined && ev.remoteTag !== b.remoteTag) {
+        // §12.2.2 per dialog: another branch's early dialog checks and records its own sequence
+        // and target; a tag no dialog has gets 481. The dialog followed is untouched either way.
+        const branch = b.branches.find((x) => x.remoteTag === ev.remoteTag);
+        const stale = branch?.remoteCSeq !== undefined && method !== 'ACK' && ev.cseq <= branch.remoteCSeq;
+        if (!branch || stale) {
+          const [status, reason] = branch ? [500, 'CSeq out of order'] : [481, 'Call/Transaction Does Not Exist'];
+          const why = branch ? "500 to a stale request in another branch's early dialog" : '481 to a request from a tag no dialog has';
+          assert.deepEqual([of('rejectRequest'), of('acceptRequest')], [[{ status, reason, method, cseq: ev.cseq }], []], why);
+          assert.deepEqual(a, b, 'a refused request of another dialog changes nothing');
+        } else {
+          assert.deepEqual([of('rejectRequest'), of('acceptRequest')], [[], [{ method, cseq: ev.cseq }]], "a request in order in another branch's early dialog is accepted");
+          const updated = { ...branch, remoteCSeq: method === 'ACK' ? branch.remoteCSeq : ev.cseq, remoteTarget: method === 'UPDATE' && ev.contact ? ev.contact : branch.remoteTarget };
+          assert.deepEqual(a, { ...b, branches: b.branches.map((x) => (x === branch ? updated : x)) }, 'only that branch\'s early dialog records it');
+        }
+        break;
+      }
       const cseq = ev.cseq!;
       const stale = method !== 'ACK' && b.remoteCSeq !== undefined && cseq <= b.remoteCSeq;
       if (stale) {
@@ -237,8 +276,8 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
       } else if (ends && enteredFrom === 'early' && b.branches.length > 0) {
         const last = b.branches.at(-1)!;
         assert.deepEqual(
-          [a.remoteTag, a.localCSeq, a.remoteTarget, a.routeSet, a.branches],
-          [last.remoteTag, last.localCSeq, last.remoteTarget, last.routeSet, b.branches.slice(0, -1)],
+          [a.remoteTag, a.localCSeq, a.remoteCSeq, a.remoteTarget, a.routeSet, a.branches],
+          [last.remoteTag, last.localCSeq, last.remoteCSeq, last.remoteTarget, last.routeSet, b.branches.slice(0, -1)],
           'the followed branch is gone: the call follows the branch it left last',
         );
       }
@@ -250,39 +289,88 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
   if (enteredFrom === 'confirmed') assert.deepEqual(a.routeSet, b.routeSet, 'route set frozen in confirmed');
 }
 
-async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple', opts: { bound?: number; only?: string[] } = {}, machine = sipDialogMachine) {
+type DialogMachine = typeof sipDialogMachine;
+
+/** A real actor of `machine` whose effect actions are logged in `calls`; from `snapshot` if given. */
+function spiedActor(machine: DialogMachine, input: SipDialogInput, calls: Call[], snapshot?: Snap) {
+  const spy = (action: string) => (_: unknown, params: unknown) => calls.push({ action, params: params as Record<string, unknown> });
+  const spied = machine.provide({
+    actions: { sendRequest: spy('sendRequest'), acceptRequest: spy('acceptRequest'), rejectRequest: spy('rejectRequest'), notifyEnded: spy('notifyEnded') },
+  });
+  return createActor(spied, snapshot ? { input, snapshot } : { input });
+}
+
+const label = (ev: SipDialogEvent): string => ev.type + ('method' in ev ? `(${String(ev.method)})` : '') + ('remoteTag' in ev && ev.remoteTag ? `[${ev.remoteTag}]` : '');
+
+/**
+ * `states`: breadth-first over every reachable state, each sample event sent once to a real actor
+ * restored there, so an event that changes nothing (a refused request) is judged too, and a bug
+ * is found at the first step that shows it. `simple`: every acyclic path (xstate/graph) driven on
+ * one fresh actor, step by step, the actor agreeing with the model. Its states are a subset of
+ * the `states` run's (fewer events, a lower bound), so the one-step checks are not repeated there.
+ */
+async function runDialogModel(input: SipDialogInput, kind: 'states' | 'simple', opts: { bound?: number; only?: string[] } = {}, machine = sipDialogMachine) {
   const baseLocal = input.localCSeq ?? 0;
   const baseRemote = input.remoteCSeq ?? 100;
   const bound = opts.bound ?? 2;
-  // (The life-cycle run leaves out the other branch's 1xx: switching back and forth between two
-  // early dialogs multiplies the acyclic paths; the shortest-path runs cover it.)
-  const lifeCycle = (e: SipDialogEvent) => opts.only!.includes(e.type) && !(e.type === 'DIALOG.EARLY' && e.remoteTag === 'forked-8');
+  // CSeq numbers grow without bound; two in-dialog requests each way cover every rule, and one
+  // request in a branch set aside (its stale one is then judged where it changes nothing). A
+  // tagged request of the dialog followed is its untagged sample again: judged, not followed.
+  const within = (snap: Snap, ev: SipDialogEvent, next: Snap): boolean => {
+    if (ev.type === 'REQUEST.RECEIVED' && ev.remoteTag !== undefined && ev.remoteTag === snap.context.remoteTag) return false;
+    const c = next.context;
+    return (c.localCSeq ?? 0) <= baseLocal + bound && (c.remoteCSeq ?? 0) <= baseRemote + bound && c.branches.every((b) => (b.remoteCSeq ?? 0) <= baseRemote);
+  };
+  const visited = new Set<string>();
+  let steps = 0;
+  if (kind === 'states') {
+    const key = (snap: Snap) => JSON.stringify([snap.status, snap.value, snap.context]);
+    const first = createActor(machine, { input }).getSnapshot();
+    const seen = new Set([key(first)]);
+    const queue = [first];
+    for (let snap = queue.shift(); snap; snap = queue.shift()) {
+      const from = stateOf(snap);
+      visited.add(from);
+      if (snap.status === 'done') continue;
+      for (const ev of samples(snap)) {
+        const calls: Call[] = [];
+        const actor = spiedActor(machine, input, calls, snap);
+        actor.start();
+        const before = actor.getSnapshot();
+        actor.send(ev);
+        steps++;
+        const after = actor.getSnapshot();
+        actor.stop();
+        // Oracle first: a wrong state is the plainest finding.
+        const want: string = oracle(from, ev, snap.context) ?? from;
+        assert.equal(stateOf(after), want, `oracle (${input.role}): ${from} --${label(ev)}--> expected ${want}, machine went to ${stateOf(after)}`);
+        checkEffect(ev, before, after, calls, input);
+        const k = key(after);
+        if (!seen.has(k) && within(snap, ev, after)) {
+          seen.add(k);
+          queue.push(after);
+        }
+      }
+    }
+    return { paths: 0, states: seen.size, steps, visited };
+  }
+  // (The life-cycle run leaves out the other branches' 1xx and requests: switching back and forth
+  // between two early dialogs multiplies the acyclic paths; the `states` runs cover them.)
+  const lifeCycle = (e: SipDialogEvent) => opts.only!.includes(e.type) && !((e.type === 'DIALOG.EARLY' || e.type === 'REQUEST.RECEIVED') && e.remoteTag !== undefined);
   const pick = (snap: Snap) => samples(snap).filter((e) => !opts.only || lifeCycle(e));
   const model = createTestModel(machine, {
     input,
     events: pick as never,
     // A done actor ignores events, but the pure traversal would keep applying root handlers.
     stopWhen: (snap) => snap.status === 'done',
-    // CSeq numbers grow without bound; two in-dialog requests each way cover every rule.
-    filterEvents: (snap, ev) => {
-      const next = getNextSnapshot(machine, snap, ev);
-      return (next.context.localCSeq ?? 0) <= baseLocal + bound && (next.context.remoteCSeq ?? 0) <= baseRemote + bound;
-    },
+    filterEvents: (snap, ev) => within(snap, ev, getNextSnapshot(machine, snap, ev)),
   });
-  const paths = kind === 'shortest' ? model.getShortestPaths() : model.getSimplePaths();
-  const visited = new Set<string>();
-  let steps = 0;
+  const paths = model.getSimplePaths();
   for (const path of paths) {
     const calls: Call[] = [];
-    const spy = (action: string) => (_: unknown, params: unknown) => calls.push({ action, params: params as Record<string, unknown> });
-    const actor = createActor(
-      machine.provide({
-        actions: { sendRequest: spy('sendRequest'), acceptRequest: spy('acceptRequest'), rejectRequest: spy('rejectRequest'), notifyEnded: spy('notifyEnded') },
-      }),
-      { input },
-    );
+    const actor = spiedActor(machine, input, calls);
     actor.start();
-    const trail = path.steps.map((s) => s.event.type + ('method' in s.event ? `(${String(s.event.method)})` : '')).join(' → ');
+    const trail = path.steps.map((s) => label(s.event)).join(' → ');
     const exec = ({ event, state }: { event: SipDialogEvent; state: Snap }) => {
       steps++;
       const before = actor.getSnapshot();
@@ -317,20 +405,7 @@ async function runDialogModel(input: SipDialogInput, kind: 'shortest' | 'simple'
     });
     actor.stop();
   }
-  // Oracle over every reachable state and every sample event.
-  for (const path of paths) {
-    for (const step of path.steps) {
-      const snap = step.state;
-      if (snap.status === 'done') continue;
-      for (const ev of samples(snap)) {
-        const from = stateOf(snap);
-        const want: string = oracle(from, ev, snap.context) ?? from;
-        const got = stateOf(getNextSnapshot(machine, snap, ev));
-        assert.equal(got, want, `oracle (${input.role}): ${from} --${ev.type}${'method' in ev ? `(${ev.method})` : ''}--> expected ${want}, machine went to ${got}`);
-      }
-    }
-  }
-  return { paths: paths.length, steps, visited };
+  return { paths: paths.length, states: undefined, steps, visited };
 }
 
 describe('SIP dialog: model-based', () => {
@@ -338,9 +413,9 @@ describe('SIP dialog: model-based', () => {
     ['UAC', uacInput],
     ['UAS', uasInput],
   ] as const) {
-    test(`${role}: shortest paths`, async (t) => {
-      const r = await runDialogModel(input, 'shortest');
-      t.diagnostic(`${r.paths} paths, ${r.steps} steps`);
+    test(`${role}: every reachable state, every sample event`, async (t) => {
+      const r = await runDialogModel(input, 'states');
+      t.diagnostic(`${r.states} states, ${r.steps} events judged`);
       assert.deepEqual([...r.visited].sort(), ['confirmed', 'early', 'init', 'terminated']);
     });
   }
@@ -364,27 +439,43 @@ test('SIP dialog oracle catches a planted bug (a PRACK\'s 481 from another branc
     { ...cfg, states: { ...cfg.states, live: { ...live, on: { ...on, 'RESPONSE.RECEIVED': on['RESPONSE.RECEIVED'].slice(1) } } } } as typeof cfg,
     sipDialogMachine.implementations as never,
   ) as unknown as typeof sipDialogMachine;
-  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, buggy), /a response of another dialog leaves this one untouched|RESPONSE.RECEIVED\(PRACK\)--> expected early, machine went to terminated/);
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /a response of another dialog leaves this one untouched|RESPONSE.RECEIVED\(PRACK\)\[forked-8\]--> expected early, machine went to terminated/);
 });
 
 test('SIP dialog oracle catches a planted bug (one local CSeq sequence for every branch of a forked INVITE)', async () => {
-  // The branches are set aside as they should be, but the local CSeq runs on across them.
+  // The branches are set aside as they should be (remote CSeq too), but the local CSeq runs on across them.
   const shared = sipDialogMachine.provide({
     actions: {
       switchBranch: assign(({ context }, params: { remoteTag: string }) => ({
         branches: [
           ...context.branches.filter((x) => x.remoteTag !== params.remoteTag),
-          { remoteTag: context.remoteTag!, localCSeq: context.localCSeq, remoteTarget: context.remoteTarget, routeSet: context.routeSet },
+          { remoteTag: context.remoteTag!, localCSeq: context.localCSeq, remoteCSeq: context.remoteCSeq, remoteTarget: context.remoteTarget, routeSet: context.routeSet },
         ],
+        remoteCSeq: context.branches.find((x) => x.remoteTag === params.remoteTag)?.remoteCSeq,
       })),
     },
   });
-  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, shared), /its own local CSeq/);
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, shared), /its own local CSeq/);
+});
+
+test('SIP dialog oracle catches a planted bug (a request from another branch\'s early dialog taken as the followed one\'s)', async () => {
+  const buggy = sipDialogMachine.provide({ guards: { requestOfOtherBranch: () => false } });
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /481 to a request from a tag no dialog has|only that branch's early dialog records it/);
+});
+
+test('SIP dialog oracle catches a planted bug (a request from a To tag no early dialog has accepted)', async () => {
+  const buggy = sipDialogMachine.provide({ guards: { knownBranch: () => true } });
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /481 to a request from a tag no dialog has/);
+});
+
+test('SIP dialog oracle catches a planted bug (one remote CSeq sequence for every branch of a forked INVITE)', async () => {
+  const buggy = sipDialogMachine.provide({ guards: { branchOutOfOrder: () => false } });
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /500 to a stale request in another branch's early dialog/);
 });
 
 test('SIP dialog oracle catches a planted bug (a 481 to the followed branch\'s PRACK ends the call though another branch rang)', async () => {
   const buggy = sipDialogMachine.provide({ guards: { otherBranchRang: () => false } });
-  await assert.rejects(runDialogModel(uacInput, 'shortest', {}, buggy), /RESPONSE.RECEIVED\((INFO|PRACK)\)--> expected early, machine went to terminated|the call follows the branch it left last/);
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /RESPONSE.RECEIVED\((INFO|PRACK)\)--> expected early, machine went to terminated|the call follows the branch it left last/);
 });
 
 describe('SIP dialog: scenarios', () => {

@@ -36,7 +36,11 @@ export function onDialogRequest(ua: SipUserAgent, tx: ServerTransaction, req: Si
   const contact = req.headers.get('Contact');
   leg.pending = tx;
   if (req.method === 'BYE') leg.dialog.send({ type: 'BYE.RECEIVED', cseq: cseq.seq });
-  else leg.dialog.send({ type: 'REQUEST.RECEIVED', method: req.method, cseq: cseq.seq, contact: contact ? contactUriOf(contact) : undefined });
+  else {
+    // (The From tag: a forked INVITE's early dialogs are told apart by it.)
+    const remoteTag = req.headers.parsedFirst('From', parseNameAddr)?.tag;
+    leg.dialog.send({ type: 'REQUEST.RECEIVED', method: req.method, cseq: cseq.seq, contact: contact ? contactUriOf(contact) : undefined, ...(remoteTag ? { remoteTag } : {}) });
+  }
   // The dialog accepted or rejected synchronously; if it ignored the request, say so.
   if (leg.pending === tx) {
     leg.pending = undefined;
