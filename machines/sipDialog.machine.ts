@@ -73,7 +73,8 @@ export type SipDialogEvent =
    * carried (UAC, forked INVITE: a PRACK goes to the early dialog of its own branch).
    */
   | { type: 'RESPONSE.RECEIVED'; method: string; status: number; contact?: string; remoteTag?: string }
-  | { type: 'BYE.RECEIVED'; cseq?: number }
+  /** `remoteTag`: the BYE's From tag (UAC: a BYE from a tag not the followed dialog's is no BYE of ours). */
+  | { type: 'BYE.RECEIVED'; cseq?: number; remoteTag?: string }
   | { type: 'DIALOG.TERMINATE'; reason: string };
 
 /**
@@ -273,6 +274,9 @@ export const sipDialogMachine = setup({
     // UAC: a request whose From tag is not the followed branch's; whether that tag is an early
     // dialog set aside; and whether its CSeq is below that dialog's own remote sequence.
     requestOfOtherBranch: ({ context, event }) => event.type === 'REQUEST.RECEIVED' && otherBranch(context, event),
+    // UAC: a BYE from another tag (a branch that answered late, whose dialog we ended; an early
+    // dialog's callee, which §15 forbids) ends nothing of the call's dialog.
+    byeOfOtherDialog: ({ context, event }) => event.type === 'BYE.RECEIVED' && otherBranch(context, event),
     knownBranch: ({ context, event }) => event.type === 'REQUEST.RECEIVED' && context.branches.some((b) => b.remoteTag === event.remoteTag),
     branchOutOfOrder: ({ context, event }) => {
       if (event.type !== 'REQUEST.RECEIVED' || SHARES_CSEQ.has(event.method)) return false;
@@ -413,6 +417,13 @@ export const sipDialogMachine = setup({
           },
         ],
         'BYE.RECEIVED': [
+          {
+            guard: 'byeOfOtherDialog',
+            actions: {
+              type: 'rejectRequest',
+              params: ({ event, context }) => ({ status: 481, reason: 'Call/Transaction Does Not Exist', method: 'BYE', cseq: event.cseq ?? context.remoteCSeq ?? 0 }),
+            },
+          },
           {
             guard: 'outOfOrder',
             actions: {

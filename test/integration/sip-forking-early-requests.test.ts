@@ -2,7 +2,8 @@
 // §12.1.2, §12.2.2; RFC 3311): every branch's early dialog keeps its own remote CSeq, so the
 // UPDATE of a branch the call does not follow now is checked against that branch's sequence only,
 // never the followed one's, and does not move the followed one's either. A request from a To tag
-// no early dialog has gets 481. The branch that wins keeps its sequence in the confirmed dialog.
+// no early dialog has gets 481. The branch that wins keeps its sequence in the confirmed dialog, and
+// a BYE from any other tag (a losing branch's) gets 481 instead of ending the call.
 // A raw SIP callee on loopback answers as two branches with reliable 183s.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,7 +30,7 @@ const sdp = (tag: string, port: number) => `v=0\no=${tag} 7 1 IN IP4 ${LO}\ns=-\
  * A request without body from the callee in branch `tag`'s dialog (its From tag), numbered `cseq`
  * of that branch's own sequence; resolves with the engine's final response to it.
  */
-async function calleeRequest(sip: RawSip, engine: Engine, invite: SipRequest, method: 'UPDATE' | 'INFO', tag: string, cseq: number): Promise<number> {
+async function calleeRequest(sip: RawSip, engine: Engine, invite: SipRequest, method: 'UPDATE' | 'INFO' | 'BYE', tag: string, cseq: number): Promise<number> {
   const h = invite.headers;
   const target = /<([^>]+)>/.exec(h.get('Contact') ?? '')?.[1] ?? `sip:callchart@${LO}:${engine.sipPort}`;
   const branch = `z9hG4bK${Math.random().toString(36).slice(2)}`;
@@ -76,5 +77,9 @@ test('a forked call: the UPDATE of the branch not followed is checked against it
   assert.equal(await calleeRequest(sip, engine, invite, 'INFO', 'branchA', 31), 200);
   // B's early dialog is over with the 2xx of A.
   assert.equal(await calleeRequest(sip, engine, invite, 'INFO', 'branchB', 22), 481);
+  // Nor does B's BYE (or any other tag's) end A's call: 481, and the call goes on.
+  assert.equal(await calleeRequest(sip, engine, invite, 'BYE', 'branchB', 23), 481);
+  assert.equal(await calleeRequest(sip, engine, invite, 'BYE', 'branchZ', 102), 481);
+  assert.ok(call.isActive, 'the call of A is still up');
   await hangUp(sip, engine, call);
 });

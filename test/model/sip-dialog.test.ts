@@ -15,33 +15,9 @@ import {
   type SipDialogInput,
   type SipDialogOutput,
 } from '../../machines/sipDialog.machine.js';
+import { RR_18X, RR_2XX, RR_FORK, uacInput, uasInput } from '../helpers/sip-dialog-inputs.js';
 
 type Snap = SnapshotFrom<typeof sipDialogMachine>;
-
-const RR_18X = ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>'];
-const RR_2XX = ['<sip:p1.example.com;lr>', '<sip:p2.example.com;lr>', '<sip:p3.example.com;lr>'];
-const RR_FORK = ['<sip:q1.example.com;lr>'];
-
-const uacInput: SipDialogInput = {
-  role: 'uac',
-  callId: 'a84b4c76e66710@pc33.atlanta.com',
-  localTag: '1928301774',
-  localUri: 'sip:alice@atlanta.com',
-  remoteUri: 'sip:bob@biloxi.com',
-  localCSeq: 314159,
-  secure: false,
-};
-
-const uasInput: SipDialogInput = {
-  role: 'uas',
-  callId: 'a84b4c76e66710@pc33.atlanta.com',
-  localTag: 'a6c85cf',
-  remoteTag: '1928301774',
-  localUri: 'sip:bob@biloxi.com',
-  remoteUri: 'sip:alice@atlanta.com',
-  remoteCSeq: 314159,
-  secure: true,
-};
 
 /** Event samples; CSeq values follow the state so that both in-order and stale requests occur. */
 function samples(snap: Snap): SipDialogEvent[] {
@@ -57,6 +33,7 @@ function samples(snap: Snap): SipDialogEvent[] {
           { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: (aside ?? 99) + 1, contact: 'sip:forked@198.51.100.10', remoteTag: 'forked-8' },
           ...(aside !== undefined ? [{ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: aside, remoteTag: 'forked-8' } as const] : []),
           { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: 7, remoteTag: 'forked-9' },
+          { type: 'BYE.RECEIVED', cseq: 8, remoteTag: 'forked-9' },
         ]
       : [];
   return [
@@ -92,6 +69,9 @@ const fromOtherDialog = (ev: SipDialogEvent, ctx: SipDialogContext): boolean =>
   ev.type === 'RESPONSE.RECEIVED' && ctx.role === 'uac' && ev.remoteTag !== undefined && ctx.remoteTag !== undefined && ev.remoteTag !== ctx.remoteTag;
 
 /** §12/§13/§15 as a table: the state an event must lead to (undefined = stay). */
+const fromOtherTag = (ev: { remoteTag?: string }, ctx: SipDialogContext): boolean =>
+  ctx.role === 'uac' && ev.remoteTag !== undefined && ctx.remoteTag !== undefined && ev.remoteTag !== ctx.remoteTag;
+
 function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string | undefined {
   if (ev.type === 'DIALOG.TERMINATE') return 'terminated';
   if (from === 'init') {
@@ -105,7 +85,8 @@ function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string
   const mayBye = from === 'confirmed' || ctx.role === 'uac';
   if (ev.type === 'REQUEST.SEND' && ev.method === 'BYE') return mayBye ? 'terminated' : undefined;
   if (ev.type === 'REQUEST.RECEIVED' && ev.method === 'BYE') return stale(ev.cseq) ? undefined : 'terminated';
-  if (ev.type === 'BYE.RECEIVED') return stale(ev.cseq) ? undefined : 'terminated';
+  // UAC: a BYE from a tag not the dialog's (a late branch's) is refused.
+  if (ev.type === 'BYE.RECEIVED') return stale(ev.cseq) || fromOtherTag(ev, ctx) ? undefined : 'terminated';
   // §12.2.1.2: a 481/408 ends the dialog the request was sent in; another branch's early dialog
   // (a PRACK to a 1xx this dialog no longer follows) is not this one.
   // A UAC's early dialog is one branch's: while another branch rang, the call goes on in that one.
@@ -233,6 +214,11 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
     case 'REQUEST.RECEIVED':
     case 'BYE.RECEIVED': {
       const method = ev.type === 'BYE.RECEIVED' ? 'BYE' : ev.method;
+      if (ev.type === 'BYE.RECEIVED' && fromOtherTag(ev, b)) {
+        assert.deepEqual([of('rejectRequest'), of('acceptRequest')], [[{ status: 481, reason: 'Call/Transaction Does Not Exist', method, cseq: ev.cseq }], []], "481 to a BYE from another dialog's tag");
+        assert.deepEqual(a, b, 'a BYE of another dialog changes nothing');
+        break;
+      }
       if (ev.type === 'REQUEST.RECEIVED' && input.role === 'uac' && ev.remoteTag !== undefined && b.remoteTag !== undefined && ev.remoteTag !== b.remoteTag) {
         // §12.2.2 per dialog: another branch's early dialog checks and records its own sequence
         // and target; a tag no dialog has gets 481. The dialog followed is untouched either way.
@@ -468,6 +454,11 @@ test('SIP dialog oracle catches a planted bug (a request from a To tag no early 
   await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /481 to a request from a tag no dialog has/);
 });
 
+test('SIP dialog oracle catches a planted bug (a BYE from a late branch\'s tag ends the call\'s dialog)', async () => {
+  const buggy = sipDialogMachine.provide({ guards: { byeOfOtherDialog: () => false } });
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /BYE.RECEIVED\[forked-9\]--> expected (early|confirmed), machine went to terminated/);
+});
+
 test('SIP dialog oracle catches a planted bug (one remote CSeq sequence for every branch of a forked INVITE)', async () => {
   const buggy = sipDialogMachine.provide({ guards: { branchOutOfOrder: () => false } });
   await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /500 to a stale request in another branch's early dialog/);
@@ -476,128 +467,4 @@ test('SIP dialog oracle catches a planted bug (one remote CSeq sequence for ever
 test('SIP dialog oracle catches a planted bug (a 481 to the followed branch\'s PRACK ends the call though another branch rang)', async () => {
   const buggy = sipDialogMachine.provide({ guards: { otherBranchRang: () => false } });
   await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /RESPONSE.RECEIVED\((INFO|PRACK)\)--> expected early, machine went to terminated|the call follows the branch it left last/);
-});
-
-describe('SIP dialog: scenarios', () => {
-  test('UAC: early route set replaced by the 2xx one, then a stale request gets 500 and changes nothing', () => {
-    const rejected: unknown[] = [];
-    const sent: unknown[] = [];
-    const actor = createActor(
-      sipDialogMachine.provide({ actions: { rejectRequest: (_, p) => rejected.push(p), sendRequest: (_, p) => sent.push(p) } }),
-      { input: uacInput },
-    );
-    actor.start();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'x', remoteTarget: 'sip:bob@a', recordRoute: RR_18X });
-    assert.deepEqual(actor.getSnapshot().context.routeSet, [...RR_18X].reverse());
-    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'x', remoteTarget: 'sip:bob@b' });
-    assert.ok(actor.getSnapshot().matches({ live: 'confirmed' }));
-    assert.deepEqual(actor.getSnapshot().context.routeSet, [], 'a 2xx without Record-Route means no route set');
-    actor.send({ type: 'REQUEST.RECEIVED', method: 'INVITE', cseq: 7, contact: 'sip:bob@c' });
-    actor.send({ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: 7 });
-    actor.send({ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: 6 });
-    assert.deepEqual(rejected.map((r) => (r as { cseq: number }).cseq), [7, 6]);
-    assert.equal(actor.getSnapshot().context.remoteCSeq, 7);
-    assert.equal(actor.getSnapshot().context.remoteTarget, 'sip:bob@c');
-    actor.send({ type: 'REQUEST.SEND', method: 'INFO' });
-    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
-    assert.deepEqual(sent.map((s) => (s as { cseq: number; method: string }).cseq), [314160, 314161]);
-    assert.deepEqual(actor.getSnapshot().output, { reason: 'local-bye' });
-  });
-
-  test('UAC, forked INVITE: the early dialog follows the latest branch; the 2xx of a third one confirms it afresh', () => {
-    const actor = createActor(sipDialogMachine, { input: uacInput });
-    actor.start();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a', recordRoute: RR_18X });
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a2' });
-    assert.deepEqual([actor.getSnapshot().context.remoteTarget, actor.getSnapshot().context.routeSet], ['sip:bob@a', [...RR_18X].reverse()], 'same branch: unchanged');
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B' });
-    const b = actor.getSnapshot().context;
-    assert.deepEqual([b.remoteTag, b.remoteTarget, b.routeSet], ['B', undefined, []], 'nothing of branch A carries over');
-    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'C', remoteTarget: 'sip:carol@c', recordRoute: RR_FORK });
-    const c = actor.getSnapshot();
-    assert.ok(c.matches({ live: 'confirmed' }));
-    assert.deepEqual([c.context.remoteTag, c.context.remoteTarget, c.context.routeSet], ['C', 'sip:carol@c', RR_FORK]);
-    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'D', remoteTarget: 'sip:dave@d' });
-    assert.equal(actor.getSnapshot().context.remoteTag, 'C', 'a confirmed dialog is never re-established');
-  });
-
-  test('UAC, forked INVITE: each branch\'s early dialog counts its own CSeq from the INVITE\'s; the winner\'s goes on', () => {
-    const sent: Array<{ method: string; cseq: number; remoteTag?: string }> = [];
-    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 7 } });
-    actor.start();
-    const prack = () => actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
-    prack();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
-    prack();
-    prack();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
-    prack();
-    actor.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
-    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
-    assert.deepEqual(
-      sent.map((p) => [p.method, p.remoteTag, p.cseq]),
-      [
-        ['PRACK', 'A', 8],
-        ['PRACK', 'B', 8],
-        ['PRACK', 'B', 9],
-        ['PRACK', 'A', 9],
-        ['BYE', 'B', 10],
-      ],
-    );
-    // A 2xx from a branch that sent no 1xx: its dialog's first request follows the INVITE's CSeq.
-    const unseen = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 7 } });
-    unseen.start();
-    unseen.send({ type: 'DIALOG.EARLY', remoteTag: 'A' });
-    unseen.send({ type: 'REQUEST.SEND', method: 'PRACK' });
-    unseen.send({ type: 'DIALOG.CONFIRMED', remoteTag: 'C' });
-    unseen.send({ type: 'REQUEST.SEND', method: 'BYE' });
-    assert.deepEqual(sent.at(-1)?.cseq, 8);
-  });
-
-  test('UAC, forked INVITE: a 481 to the PRACK of branch A leaves the dialog following branch B; B\'s own 481 ends it', () => {
-    const actor = createActor(sipDialogMachine, { input: uacInput });
-    actor.start();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a' });
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
-    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'A' });
-    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 408, remoteTag: 'A' });
-    assert.ok(actor.getSnapshot().matches({ live: 'early' }));
-    assert.equal(actor.getSnapshot().context.remoteTag, 'B');
-    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'B' });
-    assert.deepEqual(actor.getSnapshot().output, { reason: 'call-does-not-exist', status: 481 });
-  });
-
-  test('UAC, forked INVITE: a 481 to the PRACK of the branch followed now falls back to the other branch, which goes on with its own CSeq', () => {
-    const sent: Array<{ method: string; cseq: number; remoteTag?: string; remoteTarget?: string }> = [];
-    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: { ...uacInput, localCSeq: 1 } });
-    actor.start();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'A', remoteTarget: 'sip:bob@a', recordRoute: RR_18X });
-    actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: 'B', remoteTarget: 'sip:bob@b' });
-    actor.send({ type: 'REQUEST.SEND', method: 'PRACK' });
-    actor.send({ type: 'RESPONSE.RECEIVED', method: 'PRACK', status: 481, remoteTag: 'B' });
-    const c = actor.getSnapshot();
-    assert.ok(c.matches({ live: 'early' }), 'branch A rang: the call goes on');
-    assert.deepEqual([c.context.remoteTag, c.context.remoteTarget, c.context.routeSet, c.context.branches], ['A', 'sip:bob@a', [...RR_18X].reverse(), []]);
-    actor.send({ type: 'REQUEST.SEND', method: 'UPDATE' });
-    assert.deepEqual(sent.map((p) => [p.method, p.remoteTag, p.cseq]), [['PRACK', 'A', 2], ['PRACK', 'B', 2], ['UPDATE', 'A', 3]]);
-    actor.send({ type: 'RESPONSE.RECEIVED', method: 'UPDATE', status: 408, remoteTag: 'A' });
-    assert.deepEqual(actor.getSnapshot().output, { reason: 'request-timeout', status: 408 }, 'no branch left: the dialog ends');
-  });
-
-  test('UAS: empty local CSeq starts at 1; the callee cannot BYE an early dialog; a non-2xx final ends it', () => {
-    const sent: Array<{ method: string; cseq: number }> = [];
-    const actor = createActor(sipDialogMachine.provide({ actions: { sendRequest: (_, p) => sent.push(p) } }), { input: uasInput });
-    actor.start();
-    actor.send({ type: 'DIALOG.EARLY', remoteTag: '1928301774', remoteTarget: 'sip:alice@pc33', recordRoute: RR_18X });
-    assert.deepEqual(actor.getSnapshot().context.routeSet, RR_18X, 'UAS keeps Record-Route order');
-    actor.send({ type: 'REQUEST.SEND', method: 'UPDATE' });
-    actor.send({ type: 'REQUEST.SEND', method: 'BYE' });
-    assert.ok(actor.getSnapshot().matches({ live: 'early' }));
-    assert.deepEqual(sent, [{ ...sent[0]!, method: 'UPDATE', cseq: 1 }]);
-    assert.equal(actor.getSnapshot().context.secure, true);
-    actor.send({ type: 'DIALOG.REJECTED', status: 480 });
-    assert.deepEqual(actor.getSnapshot().output, { reason: 'rejected', status: 480 });
-  });
 });

@@ -35,10 +35,10 @@ export function onDialogRequest(ua: SipUserAgent, tx: ServerTransaction, req: Si
   const cseq = req.headers.parsedFirst('CSeq', parseCSeq)!;
   const contact = req.headers.get('Contact');
   leg.pending = tx;
-  if (req.method === 'BYE') leg.dialog.send({ type: 'BYE.RECEIVED', cseq: cseq.seq });
+  // (The From tag: a forked INVITE's early dialogs, and a late branch's dialog, are told apart by it.)
+  const remoteTag = req.headers.parsedFirst('From', parseNameAddr)?.tag;
+  if (req.method === 'BYE') leg.dialog.send({ type: 'BYE.RECEIVED', cseq: cseq.seq, ...(remoteTag ? { remoteTag } : {}) });
   else {
-    // (The From tag: a forked INVITE's early dialogs are told apart by it.)
-    const remoteTag = req.headers.parsedFirst('From', parseNameAddr)?.tag;
     leg.dialog.send({ type: 'REQUEST.RECEIVED', method: req.method, cseq: cseq.seq, contact: contact ? contactUriOf(contact) : undefined, ...(remoteTag ? { remoteTag } : {}) });
   }
   // The dialog accepted or rejected synchronously; if it ignored the request, say so.
