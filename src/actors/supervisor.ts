@@ -253,6 +253,10 @@ export class Supervisor {
     // when it stops, completes or fails, which release() always leads to.
     ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
     ref.start();
+    // XState builds `options` as `{ ...defaults, ...options }`, and on Node 20's V8 every property
+    // added to a spread clone makes a map of its own: ~450 B of hidden classes per live actor. The
+    // same properties copied by Object.assign share one map (XState reads only `devTools` after start).
+    (ref as { options: object }).options = Object.assign({}, ref.options);
     return entry as unknown as SupervisedActor<TLogic>;
   }
 
