@@ -83,10 +83,20 @@ class CallTimers {
     this.timer = undefined;
     // Node's timers run on a clock that may trail performance.now() by a ms or two.
     const now = this.now() + 2;
-    for (const [call, at] of this.added) {
-      if (at + this.ms > now) return this.arm(at + this.ms - this.now());
-      this.added.delete(call);
-      this.due(call);
+    try {
+      for (const [call, at] of this.added) {
+        if (at + this.ms > now) break;
+        this.added.delete(call);
+        this.due(call);
+      }
+    } finally {
+      // Even after a throwing callback, the calls behind it keep their time.
+      const head = this.added.values().next();
+      if (!head.done) this.arm(head.value + this.ms - this.now());
+      else if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
     }
   }
 }
