@@ -104,6 +104,14 @@ export interface ActorExitHook {
   released(id: string): void;
 }
 
+/** What a traced, inspected or debug-logged actor keeps besides its entry (most actors: nothing). */
+interface EntryTrace {
+  span: Span | undefined;
+  inspectExit: (() => void) | undefined;
+  /** The state last reported to the span or the debug log. */
+  lastState: string | undefined;
+}
+
 function bump(rec: Record<string, number>, key: string): void {
   rec[key] = (rec[key] ?? 0) + 1;
 }
@@ -117,20 +125,29 @@ function bump(rec: Record<string, number>, key: string): void {
  */
 class Entry implements SupervisedActor, Observer<unknown> {
   closed = false;
-  private lastState: string | undefined = undefined;
   private child: Logger | undefined = undefined;
+  private trace: EntryTrace | undefined;
 
   constructor(
     readonly sup: Supervisor,
     readonly opts: SpawnOptions<AnyActorLogic>,
     readonly ref: Actor<AnyActorLogic>,
-    readonly span: Span | undefined,
+    span: Span | undefined,
     readonly exitHook: ActorExitHook | undefined,
-    /** Told when the actor leaves the registry (only for inspected actors). */
-    readonly inspectExit: (() => void) | undefined,
+    inspectExit: (() => void) | undefined,
     /** The shared system's parent, for an actor that joined it (sharedSystem). */
     readonly host: Actor<HostLogic> | undefined,
-  ) {}
+  ) {
+    this.trace = span || inspectExit ? { span, inspectExit, lastState: undefined } : undefined;
+  }
+
+  get span(): Span | undefined {
+    return this.trace?.span;
+  }
+  /** Told when the actor leaves the registry (only for inspected actors). */
+  get inspectExit(): (() => void) | undefined {
+    return this.trace?.inspectExit;
+  }
 
   get kind(): ActorKind {
     return this.opts.kind;
@@ -165,8 +182,8 @@ class Entry implements SupervisedActor, Observer<unknown> {
     const s = (snap as { value?: unknown }).value;
     if (s === undefined) return;
     const state = stateToString(s);
-    if (state === this.lastState) return;
-    this.lastState = state;
+    if (state === this.trace?.lastState) return;
+    (this.trace ??= { span: undefined, inspectExit: undefined, lastState: undefined }).lastState = state;
     span?.addEvent('state', { 'callchart.state': state });
     if (debugOn) this.logger.debug({ state }, 'state');
   }
