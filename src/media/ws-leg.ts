@@ -79,8 +79,6 @@ class Rx {
   readonly frame = new Int16Array(FRAME_SAMPLES);
   readonly acc = Buffer.from(this.frame.buffer, this.frame.byteOffset, FRAME_BYTES);
   fill = 0;
-  framesIn = 0;
-  overrunBytes = 0;
   // A token bucket of bytes, refilled by the clock.
   readonly bytesPerMs: number;
   readonly burst: number;
@@ -100,8 +98,6 @@ class Tx {
   readonly pcm: Int16Array[] = [];
   next = 0;
   inFlight = 0;
-  framesOut = 0;
-  dropped = 0;
   // Socket writes complete in order, so a count tells which buffers are free again.
   readonly sent = (): void => void this.inFlight--;
 
@@ -128,6 +124,10 @@ export class WsLeg implements MediaLeg {
   private rx: Rx | undefined;
   private tx: Tx | undefined;
   private jitter: JitterPlayout | undefined;
+  framesIn = 0;
+  framesOut = 0;
+  dropped = 0;
+  overrunBytes = 0;
 
   constructor(
     readonly id: string,
@@ -138,20 +138,6 @@ export class WsLeg implements MediaLeg {
 
   get closed(): boolean {
     return this.isClosed;
-  }
-
-  // The counters live in the receive and send state: an idle leg holds none of them.
-  get framesIn(): number {
-    return this.rx?.framesIn ?? 0;
-  }
-  get framesOut(): number {
-    return this.tx?.framesOut ?? 0;
-  }
-  get dropped(): number {
-    return this.tx?.dropped ?? 0;
-  }
-  get overrunBytes(): number {
-    return this.rx?.overrunBytes ?? 0;
   }
 
   stats(): WsLegStats {
@@ -209,7 +195,7 @@ export class WsLeg implements MediaLeg {
       // Drop an even number of bytes (at most all but the odd one) so the samples that follow keep
       // their byte alignment; the budget may then go one byte below zero.
       const drop = Math.min((n - Math.floor(rx.budget) + 1) & ~1, n & ~1);
-      rx.overrunBytes += drop;
+      this.overrunBytes += drop;
       n -= drop;
     }
     rx.budget -= n;
@@ -223,7 +209,7 @@ export class WsLeg implements MediaLeg {
       if (rx.fill < FRAME_BYTES) return;
       rx.fill = 0;
       if (BIG_ENDIAN) acc.swap16();
-      rx.framesIn++;
+      this.framesIn++;
       jitter?.pushInOrder(rx.frame);
       const ls = this.listeners;
       for (let i = 0; i < ls.length; i++) ls[i]!(rx.frame);
@@ -238,7 +224,7 @@ export class WsLeg implements MediaLeg {
     const tx = (this.tx ??= new Tx(Math.max(1, Math.floor(this.opts.maxQueuedFrames ?? 16)), Math.max(0, this.opts.maxBufferedBytes ?? 8 * 1024)));
     const ring = tx.ring;
     if (tx.inFlight >= ring.length || ws.bufferedAmount > tx.maxBuffered) {
-      tx.dropped++;
+      this.dropped++;
       return false;
     }
     const n = frame.length;
@@ -254,7 +240,7 @@ export class WsLeg implements MediaLeg {
     }
     if (BIG_ENDIAN) out.swap16();
     tx.inFlight++;
-    tx.framesOut++;
+    this.framesOut++;
     ws.send(out, BINARY, tx.sent);
     return true;
   }
