@@ -39,31 +39,90 @@ function echoAudio(this: Call, frame: Buffer): void {
   this.sendAudio(frame);
 }
 
+/**
+ * The demo's ring and talk timers: one length for every call, so a Map in insertion order is in due
+ * order and one Node timer for its head serves them all (a Timeout per call was ~180 B of a live
+ * call). Entries hold the ms they were added at, on the queue's own clock: a small integer.
+ */
+class CallTimers {
+  private readonly added = new Map<Call, number>();
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private readonly t0 = performance.now();
+
+  constructor(
+    private readonly ms: number,
+    private readonly due: (call: Call) => void,
+  ) {}
+
+  private now(): number {
+    return Math.ceil(performance.now() - this.t0);
+  }
+
+  /** Fire `due(call)` in `ms` (restarted if it was pending). */
+  add(call: Call): void {
+    this.added.delete(call);
+    this.added.set(call, this.now());
+    if (!this.timer) this.arm(this.ms);
+  }
+
+  delete(call: Call): void {
+    if (!this.added.delete(call) || this.added.size > 0) return;
+    // Nothing pending: no timer left to keep the process up.
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(delay: number): void {
+    clearTimeout(this.timer);
+    // Node's longest delay is 2^31-1 ms (beyond, it fires after 1 ms): a later head is re-armed then.
+    this.timer = setTimeout(fireTimers, Math.min(2 ** 31 - 1, Math.max(1, delay)), this);
+  }
+
+  /** @internal the head's time came (or an earlier head's, since removed): fire what is due, re-arm. */
+  fired(): void {
+    this.timer = undefined;
+    // Node's timers run on a clock that may trail performance.now() by a ms or two.
+    const now = this.now() + 2;
+    try {
+      for (const [call, at] of this.added) {
+        if (at + this.ms > now) break;
+        this.added.delete(call);
+        this.due(call);
+      }
+    } finally {
+      // Even after a throwing callback, the calls behind it keep their time.
+      const head = this.added.values().next();
+      if (!head.done) this.arm(head.value + this.ms - this.now());
+      else if (this.timer) {
+        clearTimeout(this.timer);
+        this.timer = undefined;
+      }
+    }
+  }
+}
+
+function fireTimers(t: CallTimers): void {
+  t.fired();
+}
+
 export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDecision {
   const answerDelayMs = o.answerDelayMs ?? 5000;
   const hangupAfterMs = o.hangupAfterMs ?? 10_000;
   const hangupDigit = o.hangupDigit;
   // The app's listeners and timer callbacks are made once, here, and shared by every call (`this`
-  // is the call); a call holds only its one pending timer, in `timers`.
-  const timers = new Map<Call, NodeJS.Timeout>();
+  // is the call); a call holds only its entry in one of the two timer queues.
   const onDigit = function (this: Call, digit: string): void {
     if (digit === hangupDigit) this.hangup(`caller pressed ${digit}`);
   };
-  const hangup = (call: Call): void => {
-    timers.delete(call);
-    call.hangup('demo talk time over');
-  };
-  const answer = (call: Call): void => {
-    timers.delete(call);
-    call.answer();
-  };
+  const ringing = new CallTimers(answerDelayMs, (call) => call.answer());
+  const talking = new CallTimers(hangupAfterMs, (call) => call.hangup('demo talk time over'));
   const onAnswered = function (this: Call): void {
-    clearTimeout(timers.get(this));
-    timers.set(this, setTimeout(hangup, hangupAfterMs, this));
+    ringing.delete(this);
+    talking.add(this);
   };
   const onEnded = function (this: Call): void {
-    clearTimeout(timers.get(this));
-    timers.delete(this);
+    ringing.delete(this);
+    talking.delete(this);
     this.off('answered', onAnswered);
     this.off('ended', onEnded);
   };
@@ -101,7 +160,7 @@ export function demoApp(o: DemoAppOptions = {}): (call: Call) => IncomingCallDec
     call.on('ended', onEnded);
     call.on('answered', onAnswered);
     if (answerDelayMs <= 0) return { action: 'accept' };
-    timers.set(call, setTimeout(answer, answerDelayMs, call));
+    ringing.add(call);
     return { action: 'defer' };
   };
 }

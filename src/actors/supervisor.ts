@@ -85,16 +85,31 @@ export interface SupervisorMetrics {
   refused: Record<string, number>;
 }
 
-type HostEvent = { type: 'supervisor.stop'; actor: AnyActorRef } | EventObject;
-const hostLogic = fromTransition((n: number, event: HostEvent, scope) => {
-  if (event.type === 'supervisor.stop' && 'actor' in event) scope.stopChild(event.actor as AnyActorRef);
-  return n;
-}, 0);
-type HostLogic = typeof hostLogic;
+type HostEvent = { type: 'supervisor.stop'; actor: AnyActorRef } | { type: string; actorId: string; error: unknown } | EventObject;
+/**
+ * The shared system's parent: it stops its children when asked, and hands the supervisor the
+ * errors XState relays to a parent (its children have no observer of their own to tell).
+ */
+function hostLogic(sup: Supervisor) {
+  return fromTransition((n: number, event: HostEvent, scope) => {
+    if (event.type === 'supervisor.stop' && 'actor' in event) scope.stopChild(event.actor as AnyActorRef);
+    else if ('actorId' in event && event.type.startsWith('xstate.error.actor.')) sup.childFailed(event.actorId, event.error);
+    return n;
+  }, 0);
+}
+type HostLogic = ReturnType<typeof hostLogic>;
 
 /** Told when an actor leaves the registry, before its spawner's onExit (the ActorRegistry's wire table). */
 export interface ActorExitHook {
   released(id: string): void;
+}
+
+/** What a traced, inspected or debug-logged actor keeps besides its entry (most actors: nothing). */
+interface EntryTrace {
+  span: Span | undefined;
+  inspectExit: (() => void) | undefined;
+  /** The state last reported to the span or the debug log. */
+  lastState: string | undefined;
 }
 
 function bump(rec: Record<string, number>, key: string): void {
@@ -110,20 +125,29 @@ function bump(rec: Record<string, number>, key: string): void {
  */
 class Entry implements SupervisedActor, Observer<unknown> {
   closed = false;
-  private lastState: string | undefined = undefined;
   private child: Logger | undefined = undefined;
+  private trace: EntryTrace | undefined;
 
   constructor(
     readonly sup: Supervisor,
     readonly opts: SpawnOptions<AnyActorLogic>,
     readonly ref: Actor<AnyActorLogic>,
-    readonly span: Span | undefined,
+    span: Span | undefined,
     readonly exitHook: ActorExitHook | undefined,
-    /** Told when the actor leaves the registry (only for inspected actors). */
-    readonly inspectExit: (() => void) | undefined,
+    inspectExit: (() => void) | undefined,
     /** The shared system's parent, for an actor that joined it (sharedSystem). */
     readonly host: Actor<HostLogic> | undefined,
-  ) {}
+  ) {
+    this.trace = span || inspectExit ? { span, inspectExit, lastState: undefined } : undefined;
+  }
+
+  get span(): Span | undefined {
+    return this.trace?.span;
+  }
+  /** Told when the actor leaves the registry (only for inspected actors). */
+  get inspectExit(): (() => void) | undefined {
+    return this.trace?.inspectExit;
+  }
 
   get kind(): ActorKind {
     return this.opts.kind;
@@ -158,8 +182,8 @@ class Entry implements SupervisedActor, Observer<unknown> {
     const s = (snap as { value?: unknown }).value;
     if (s === undefined) return;
     const state = stateToString(s);
-    if (state === this.lastState) return;
-    this.lastState = state;
+    if (state === this.trace?.lastState) return;
+    (this.trace ??= { span: undefined, inspectExit: undefined, lastState: undefined }).lastState = state;
     span?.addEvent('state', { 'callchart.state': state });
     if (debugOn) this.logger.debug({ state }, 'state');
   }
@@ -248,24 +272,49 @@ export class Supervisor {
       else members.add(opts.id);
     }
     bump(this.metrics.spawned, opts.kind);
-    // The subscription is not kept (its object and unsubscribe closure were ~130 B per actor): a
-    // released entry ignores what its actor still reports, and the actor drops its observers
-    // when it stops, completes or fails, which release() always leads to.
-    ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
+    // An actor of the shared system is observed through the system's one inspection observer
+    // (inspected()) and its parent (childFailed()): a subscription is an observer object and three
+    // bound functions (~190 B) per actor. Others subscribe; the subscription is not kept (its
+    // unsubscribe closure was ~130 B more): a released entry ignores what its actor still reports,
+    // and the actor drops its observers when it stops, completes or fails.
+    if (!host) ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
     ref.start();
+    // XState builds `options` as `{ ...defaults, ...options }`, and on Node 20's V8 every property
+    // added to a spread clone makes a map of its own: ~450 B of hidden classes per live actor. The
+    // same properties copied by Object.assign share one map (XState reads only `devTools` after start).
+    (ref as { options: object }).options = Object.assign({}, ref.options);
     return entry as unknown as SupervisedActor<TLogic>;
   }
 
-  /**
-   * The parent of the actors that share one system: it stops them when asked and ignores the done
-   * and error events XState relays to a parent (the supervisor's observer already has them).
-   */
+  /** The parent of the actors that share one system (made with the first of them). */
   private host(): Actor<HostLogic> {
     if (!this.hostRef) {
-      this.hostRef = createActor(hostLogic, { id: 'supervisor' });
+      this.hostRef = createActor(hostLogic(this), { id: 'supervisor' });
+      this.hostRef.system.inspect({ next: (ev: InspectionEvent) => this.inspected(ev) });
       this.hostRef.start();
     }
     return this.hostRef;
+  }
+
+  /**
+   * Every inspection event of the shared system: an actor's new snapshot goes to its entry as an
+   * observer's would (`next` while active and for the done snapshot, then `complete`).
+   */
+  private inspected(ev: InspectionEvent): void {
+    if (ev.type !== '@xstate.snapshot') return;
+    const ref = ev.actorRef as AnyActorRef;
+    const entry = this.entries.get(ref.id);
+    if (!entry || entry.ref !== ref) return;
+    const status = (ev.snapshot as { status?: string }).status;
+    if (status !== 'active' && status !== 'done') return;
+    entry.next(ev.snapshot);
+    if (status === 'done') entry.complete();
+  }
+
+  /** @internal a shared-system actor failed (its error, relayed to the host). */
+  childFailed(id: string, err: unknown): void {
+    const entry = this.entries.get(id);
+    if (entry?.host) this.crashed(entry, err);
   }
 
   /**

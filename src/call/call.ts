@@ -21,6 +21,9 @@ import type { ReferRequest } from '../sip/ua/referee.js';
 import { headerKey } from '../sip/codec/header-list.js';
 import { checkSipRequest } from './sip-request-check.js';
 import type { CallUpdateOptions, CallUpdateResult } from './update.js';
+import type { CallSipHeader, CallSipInvite, CallSipRequestOptions, CallSipResponse } from './sip-message.js';
+
+export type { CallSipHeader, CallSipInvite, CallSipRequestOptions, CallSipResponse };
 
 /** What `call.play()` accepts per item: a WAV path, a source (`file`/`tone`/`silence`), or `{ id, source }`. */
 export type CallPlaySource = string | PlayRequest;
@@ -142,39 +145,6 @@ export interface CallInfo {
   to?: string;
 }
 
-/** One header line of a SIP message: the name as received (known names in canonical case), its value. */
-export interface CallSipHeader {
-  readonly name: string;
-  readonly value: string;
-}
-
-/** What `call.sipRequest()` puts in its request. */
-export interface CallSipRequestOptions {
-  /** Content-Type of `body` (required with a body). */
-  contentType?: string;
-  body?: string;
-  /** Extra headers (one-line values; the dialog's own headers cannot be replaced). */
-  headers?: Record<string, string>;
-}
-
-/** The final response to a `call.sipRequest()` (408 when the far end never answered). */
-export interface CallSipResponse {
-  status: number;
-  reason: string;
-  headers: readonly CallSipHeader[];
-  body: string;
-}
-
-/** The INVITE that created an inbound SIP call, as received (read-only). */
-export interface CallSipInvite {
-  /** The Request-URI. */
-  readonly uri: string;
-  /** Every header line in order; list headers (Via, Route, …) one entry per element. */
-  readonly headers: readonly CallSipHeader[];
-  /** The body (the SDP offer, or '' without one). */
-  readonly body: string;
-}
-
 /** @internal where a call's logger comes from: its actor's supervisor entry. */
 export interface CallLogSource {
   readonly logger: Logger;
@@ -185,6 +155,15 @@ export interface CallLogSource {
 /** @internal the call's log source (the call lines use it; not part of the package's API). */
 export function logSourceOf(call: Call): CallLogSource {
   return driverAccess.logSource(call);
+}
+
+/** A call's media use: the leg with what this side writes tapped (src/media/sent-tap.ts), the playing stream, the id counters, the stats frozen at the end. */
+interface CallUses {
+  tap: TappedLeg | undefined;
+  playing: PlaybackStream | undefined;
+  playSeq: number;
+  recSeq: number;
+  finalStats: CallMediaStats | undefined;
 }
 
 // Set by Call's static block: CallDriver's access to a call's private fields.
@@ -213,14 +192,9 @@ export class Call extends EventEmitter<CallEvents> {
   // Cached from the actor's snapshots so the audio fast path never walks the state tree.
   #active = false;
   #mediaBinding: CallMediaBinding | undefined;
-  // The leg with what this side writes tapped (src/media/sent-tap.ts), made when `media` is first
-  // asked for: a call whose media nobody touches (the demo's byte echo) never pays for the tap.
-  #tap: TappedLeg | undefined;
   #services: MediaServices | undefined;
-  #finalStats: CallMediaStats | undefined;
-  #playing: PlaybackStream | undefined;
-  #playSeq = 0;
-  #recSeq = 0;
+  // Made when the media is first used or the call ends: a live call nobody plays to holds one field.
+  #uses: CallUses | undefined;
 
   constructor(
     info: CallInfo & { sipInvite?: CallSipInvite },
@@ -371,9 +345,15 @@ export class Call extends EventEmitter<CallEvents> {
     return this.#tapped()?.leg;
   }
 
+  #used(): CallUses {
+    return (this.#uses ??= { tap: undefined, playing: undefined, playSeq: 0, recSeq: 0, finalStats: undefined });
+  }
+
   #tapped(): TappedLeg | undefined {
     const binding = this.#mediaBinding;
-    return binding && (this.#tap ??= tapSent(binding.leg));
+    if (!binding) return undefined;
+    const uses = this.#used();
+    return (uses.tap ??= tapSent(binding.leg));
   }
 
   #mediaFor(what: string): { leg: MediaLeg; sent: MediaLeg; services: MediaServices } {
@@ -394,17 +374,18 @@ export class Call extends EventEmitter<CallEvents> {
   play(items: CallPlaySource | CallPlaySource[], opts: CallPlayOptions = {}): PlaybackStream {
     const { leg, services } = this.#mediaFor('play');
     const list: PlayRequest[] = (Array.isArray(items) ? items : [items]).map((i) => (typeof i === 'string' ? { kind: 'file', path: i } : i));
-    const prev = this.#playing;
+    const uses = this.#used();
+    const prev = uses.playing;
     if (prev) void prev.close();
     const stream = services.playback.start(leg, {
-      id: `play-${this.id}-${++this.#playSeq}`,
+      id: `play-${this.id}-${++uses.playSeq}`,
       group: this.id,
       bindings: { callId: this.id },
       ...(opts.gain !== undefined ? { gain: opts.gain } : {}),
     });
-    this.#playing = stream;
+    uses.playing = stream;
     stream.once('closed', () => {
-      if (this.#playing === stream) this.#playing = undefined;
+      if (uses.playing === stream) uses.playing = undefined;
     });
     const go = (): void => {
       const all = stream.play(list);
@@ -448,7 +429,7 @@ export class Call extends EventEmitter<CallEvents> {
 
   /** The stream currently playing into the call (from `play()`), if any. */
   get playback(): PlaybackStream | undefined {
-    return this.#playing;
+    return this.#uses?.playing;
   }
 
   /**
@@ -468,7 +449,7 @@ export class Call extends EventEmitter<CallEvents> {
     const handle = services.recording.record(legs, {
       path,
       mode: channels === 'mixed' ? 'mixed' : channels === 'stereo' ? 'stereo' : 'single',
-      id: opts.id ?? `rec-${this.id}-${++this.#recSeq}`,
+      id: opts.id ?? `rec-${this.id}-${++this.#used().recSeq}`,
       group: this.id,
       bindings: { callId: this.id },
       ...(opts.flushBytes !== undefined ? { flushBytes: opts.flushBytes } : {}),
@@ -483,7 +464,7 @@ export class Call extends EventEmitter<CallEvents> {
    * jitter buffer's (`jitterBuffer`: depth, target, concealed, late). Undefined without media.
    */
   stats(): CallMediaStats | undefined {
-    return this.#finalStats ?? this.#mediaBinding?.stats?.();
+    return this.#uses?.finalStats ?? this.#mediaBinding?.stats?.();
   }
 
   /** Resolves with the end reason once the call has ended. */
@@ -501,9 +482,9 @@ export class Call extends EventEmitter<CallEvents> {
     if (this.#endInfo) return;
     this.#endInfo = end;
     this.#active = false;
-    if (this.#mediaBinding?.stats && !this.#finalStats) {
+    if (this.#mediaBinding?.stats && !this.#uses?.finalStats) {
       try {
-        this.#finalStats = this.#mediaBinding.stats();
+        this.#used().finalStats = this.#mediaBinding.stats();
       } catch {
         /* stats are best effort */
       }
@@ -526,7 +507,7 @@ export class Call extends EventEmitter<CallEvents> {
       setActive: (c, active) => void (c.#active = active),
       attachMedia: (c, binding) => {
         c.#mediaBinding = binding;
-        c.#tap = undefined;
+        if (c.#uses) c.#uses.tap = undefined;
       },
       attachServices: (c, services) => void (c.#services = services),
       finish: (c, end, driver) => c.#finish(end, driver),

@@ -80,7 +80,8 @@ function checkLimit(name: string, v: number): number {
 
 export class ConnectionGuard {
   private readonly limits: Required<ConnectionLimits>;
-  private readonly sockets = new Map<Socket, Tracked>();
+  /** Each open socket: its tracking, or once upgraded (never idle-policed again) just its peer's IP. */
+  private readonly sockets = new Map<Socket, Tracked | string>();
   private readonly perIp = new Map<string, number>();
   private refused = 0;
   private timedOut = 0;
@@ -147,12 +148,13 @@ export class ConnectionGuard {
   /** @internal a tracked socket closed. */
   closed(socket: Socket): void {
     const t = this.sockets.get(socket);
-    if (!t) return;
-    clearTimeout(t.timer);
+    if (t === undefined) return;
+    if (typeof t !== 'string') clearTimeout(t.timer);
+    const ip = typeof t === 'string' ? t : t.ip;
     this.sockets.delete(socket);
-    const n = (this.perIp.get(t.ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(t.ip);
-    else this.perIp.set(t.ip, n);
+    const n = (this.perIp.get(ip) ?? 1) - 1;
+    if (n <= 0) this.perIp.delete(ip);
+    else this.perIp.set(ip, n);
   }
 
   private arm(socket: Socket, t: Tracked): void {
@@ -172,15 +174,16 @@ export class ConnectionGuard {
   /** The socket upgraded to a WebSocket (or was handed over): it is no longer idle-policed. */
   upgraded(socket: Socket): void {
     const t = this.sockets.get(socket);
-    if (!t) return;
+    if (t === undefined || typeof t === 'string') return;
     clearTimeout(t.timer);
-    t.timer = undefined;
+    // The IP alone from now on: a live WebSocket holds no tracking object here.
+    this.sockets.set(socket, t.ip);
   }
 
   /** An HTTP request arrived; the deadline restarts once the socket has answered everything. */
   request(socket: Socket, res: http.ServerResponse): void {
     const t = this.sockets.get(socket);
-    if (!t) return;
+    if (t === undefined || typeof t === 'string') return;
     clearTimeout(t.timer);
     t.timer = undefined;
     t.inflight++;

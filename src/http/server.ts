@@ -117,6 +117,11 @@ export class HttpServer {
   private readonly httpRoutes: HttpRoute[] = [];
   private readonly wssByRoute = new Map<WsRoute, WebSocketServer>();
   private readonly wsErrorListeners = new Map<WsRoute, (err: Error) => void>();
+  /**
+   * Each route's open WebSockets and the one close listener that forgets them. Not ws's own
+   * client tracking: that is a closure and its scope per connection (~100 B of a live call).
+   */
+  private readonly wsOpen = new Map<WsRoute, { sockets: Set<WebSocket>; onClose: (this: WebSocket) => void }>();
   private readonly log: Logger;
   private readonly guard: ConnectionGuard;
   private readonly origins: Set<string> | undefined;
@@ -153,6 +158,7 @@ export class HttpServer {
       noServer: true,
       maxPayload: route.maxPayload ?? 64 * 1024,
       perMessageDeflate: false,
+      clientTracking: false,
       // Always decide: left undefined, ws would echo the first subprotocol offered, whatever it is.
       handleProtocols: (offered) => {
         for (const p of protocols) if (offered.has(p)) return p;
@@ -164,6 +170,13 @@ export class HttpServer {
     // upgrade request alive for the connection's life through its scope).
     const log = this.log;
     this.wsErrorListeners.set(route, (err: Error) => log.debug({ err, route: route.name }, 'websocket error'));
+    const sockets = new Set<WebSocket>();
+    this.wsOpen.set(route, {
+      sockets,
+      onClose(this: WebSocket) {
+        sockets.delete(this);
+      },
+    });
     this.wsRoutes.push(route);
   }
 
@@ -178,7 +191,7 @@ export class HttpServer {
 
   /** Open WebSocket connections per route name (for /metrics). */
   wsConnectionCounts(): Array<[route: string, open: number]> {
-    return this.wsRoutes.map((r) => [r.name, this.wssByRoute.get(r)?.clients.size ?? 0]);
+    return this.wsRoutes.map((r) => [r.name, this.wsOpen.get(r)?.sockets.size ?? 0]);
   }
 
   /** Open sockets, and those refused or timed out since start. */
@@ -199,8 +212,8 @@ export class HttpServer {
   }
 
   async close(): Promise<void> {
-    for (const wss of this.wssByRoute.values()) {
-      for (const ws of wss.clients) ws.terminate();
+    for (const [route, wss] of this.wssByRoute) {
+      for (const ws of this.wsOpen.get(route)?.sockets ?? []) ws.terminate();
       wss.close();
     }
     await new Promise<void>((resolve) => {
@@ -320,6 +333,9 @@ export class HttpServer {
     const ctx = a.ctx;
     wss.handleUpgrade(req, socket, head, (ws) => {
       ws.on('error', this.wsErrorListeners.get(route)!);
+      const open = this.wsOpen.get(route)!;
+      open.sockets.add(ws);
+      ws.on('close', open.onClose);
       try {
         route.onConnection(ws, req, params, ctx);
       } catch (err) {
