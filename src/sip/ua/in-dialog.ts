@@ -347,7 +347,7 @@ export function dialogRequest(ua: SipUserAgent, p: SipDialogRequestParams, via: 
   const headers: Array<readonly [string, string]> = [['Allow', ALLOW], ...(p.headers ?? [])];
   const body = p.body;
   const contentType = p.contentType;
-  const { requestUri, routes } = routedRequest(target, p.routeSet, p.routeSet.length ? parseNameAddr(p.routeSet[0]!)?.uri : undefined);
+  const { requestUri, routes } = routedRequest(target, p.routeSet);
   const req = createRequest({
     method: p.method,
     uri: requestUri,
@@ -371,7 +371,7 @@ export function sendAck2xx(ua: SipUserAgent, leg: SipLeg, res: SipResponse): voi
   const target = (d.remoteTarget ? parseUri(d.remoteTarget) : undefined) ?? leg.invite?.uri ?? parseUri(d.remoteUri)!;
   // A UAS leg (ACKing the 2xx to its own re-INVITE) has no INVITE of its own: From is the dialog's.
   const from = leg.invite ? parseNameAddr(leg.invite.headers.get('From')!)! : { uri: parseUri(d.localUri)!, params: new Map(), tag: d.localTag };
-  const { requestUri, routes } = routedRequest(target, d.routeSet, d.routeSet.length ? parseNameAddr(d.routeSet[0]!)?.uri : undefined);
+  const { requestUri, routes } = routedRequest(target, d.routeSet);
   const ack = createRequest({
     method: 'ACK',
     uri: requestUri,
