@@ -4,7 +4,8 @@
 // by constructor, per call — what one live call holds, socket included (bare's rows are the
 // socket's own: `WebSocket`, `Receiver`, `Sender`, `Socket`, …).
 //
-// Run: npm run bench -- inbound-heap    (INBOUND_HEAP_CALLS=2000, INBOUND_HEAP_TOP=40)
+// Run: npm run bench -- inbound-heap    (INBOUND_HEAP_CALLS=2000, INBOUND_HEAP_TOP=40,
+// INBOUND_HEAP_SNAPSHOT=/tmp/h writes /tmp/h-<server>.heapsnapshot with the calls live)
 // The servers are bench/inbound.ts's server role (bare: WebSocketServer echo; callchart: the
 // engine with the demo app answering at once), the client its load role (raw RFC 6455 client).
 import path from 'node:path';
@@ -16,6 +17,8 @@ import { ENGINE_BUILD } from './lib/engine-build.js';
 
 const CALLS = Number(process.env.INBOUND_HEAP_CALLS ?? 2000);
 const TOP = Number(process.env.INBOUND_HEAP_TOP ?? 40);
+/** INBOUND_HEAP_SNAPSHOT=<path prefix>: also write each server's heap snapshot with the calls live. */
+const SNAPSHOT = process.env.INBOUND_HEAP_SNAPSHOT;
 const KINDS = ['bare', 'callchart'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -71,6 +74,7 @@ async function measure(kind: Kind): Promise<Result> {
     await sleep(200);
     const loaded = await server.call<HeapSample>('heap');
     const rows = await server.call<ObjectRow[]>('objectsDiff', { n: live, top: 400 }, 120_000);
+    if (SNAPSHOT) progress(`${kind}: heap snapshot ${await server.call<string>('writeSnapshot', { file: `${SNAPSHOT}-${kind}.heapsnapshot` }, 120_000)}`);
     await load.call('closeAll');
     const per = (k: keyof HeapSample) => (loaded[k] - base[k]) / live;
     return { kind, calls: live, heap: per('heapUsed'), rss: per('rss'), external: per('external'), rows };

@@ -16,6 +16,7 @@
 // heap profile of each window's survivors; INBOUND_WARMUP_MS: streaming before each window, default 1000). BENCH_ENGINE_DIR=<dir> benches a
 // compiled build instead of src via tsx (see lib/engine-build.ts).
 import http from 'node:http';
+import v8 from 'node:v8';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
@@ -154,6 +155,11 @@ async function serverRole(kind: Kind): Promise<void> {
     objectsDiff: async (a: { n: number; top: number }) => {
       await settleHeap();
       return diffTotals(marked ?? new Map(), snapshotTotals(), a.n).slice(0, a.top);
+    },
+    /** A full heap snapshot written to `file` (INBOUND_HEAP_SNAPSHOT in bench/inbound-heap.ts), for retainer paths. */
+    writeSnapshot: async (a: { file: string }) => {
+      await settleHeap();
+      return v8.writeHeapSnapshot(a.file);
     },
     gcStart: async () => {
       await sampler.start();

@@ -9,6 +9,7 @@
 // Every root actor gets an error observer: an unobserved actor error would be rethrown and crash Node.
 // A crash ends only that actor: it is logged, its span is failed, it is counted, and the spawner's
 // onCrash hook turns it into a clean end of that one call/room on the wire.
+import { createLeanActor } from './lean-actor.js';
 import { createActor, fromTransition, type SnapshotFrom, type AnyActorLogic, type AnyActorRef, type Actor, type EventObject, type InputFrom, type InspectionEvent, type Observer } from 'xstate';
 import type { Logger } from 'pino';
 import { getTracer, startActorSpan, failSpan, isSpanContextValid, type Span, type Tracer } from '../telemetry.js';
@@ -250,7 +251,7 @@ export class Supervisor {
     const span = opts.traced ? this.startSpan(opts) : undefined;
     const watch = this.opts.inspector?.watch(opts.kind, opts.id, logic);
     const host = opts.sharedSystem && !watch ? this.host() : undefined;
-    const ref = createActor(logic, {
+    const ref = createLeanActor(logic, {
       id: opts.id,
       input: opts.input,
       ...(host ? { parent: host } : {}),
@@ -282,7 +283,10 @@ export class Supervisor {
     // XState builds `options` as `{ ...defaults, ...options }`, and on Node 20's V8 every property
     // added to a spread clone makes a map of its own: ~450 B of hidden classes per live actor. The
     // same properties copied by Object.assign share one map (XState reads only `devTools` after start).
-    (ref as { options: object }).options = Object.assign({}, ref.options);
+    // The input is dropped from the copy: XState read it for the first snapshot and the init event.
+    const options = Object.assign({}, ref.options) as { input?: unknown };
+    options.input = undefined;
+    (ref as { options: object }).options = options;
     return entry as unknown as SupervisedActor<TLogic>;
   }
 

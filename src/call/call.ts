@@ -16,7 +16,7 @@ import type { RtpSessionStats } from '../media/rtp/session.js';
 import type { WsLegStats } from '../media/ws-leg.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
-import { emitOne } from '../emit-one.js';
+import { emitOne, leanListeners } from '../emit-one.js';
 import type { ReferRequest } from '../sip/ua/referee.js';
 import { headerKey } from '../sip/codec/header-list.js';
 import { checkSipRequest } from './sip-request-check.js';
@@ -204,6 +204,7 @@ export class Call extends EventEmitter<CallEvents> {
     private readonly logSource: CallLogSource,
   ) {
     super();
+    leanListeners(this);
     this.id = info.id;
     this.direction = info.direction;
     this.transport = info.transport;

@@ -66,19 +66,33 @@ class CallSlot extends CallDriver implements SpawnOptions<CallMachine>, Deadline
   last = '';
   finished = false;
 
+  /** The actor's input, kept only until the handle exists (released()): the call then holds the same ids. */
+  #input: CallInput | undefined;
+
   constructor(
     private readonly manager: CallManager,
     readonly wire: CallWire,
-    readonly input: CallInput,
+    input: CallInput,
     readonly group: string | undefined,
     private readonly extra: Record<string, string | number> | undefined,
   ) {
     // The handle is made once the actor exists (setCall): its driver is this slot.
     super();
+    this.#input = input;
+  }
+
+  get input(): CallInput {
+    const c = this.call;
+    return this.#input ?? { callId: c.id, direction: c.direction, transport: c.transport, from: c.from, to: c.to };
+  }
+
+  /** The handle exists: the input object is no longer needed (~60 B per live call). */
+  released(): void {
+    this.#input = undefined;
   }
 
   get id(): string {
-    return this.input.callId;
+    return this.#input?.callId ?? this.call.id;
   }
 
   /** The actor's logger and span ids (read when the logger is first made, and for a recording span). */
@@ -248,6 +262,7 @@ export class CallManager {
     const sup = this.registry.spawn(slot, slot);
     const call = new Call({ id: callId, ...input, ...(o.sipInvite ? { sipInvite: o.sipInvite } : {}) }, sup.ref, o.wire, sup);
     slot.setCall(call);
+    slot.released();
     slot.last = call.state;
     this.live++;
     // The offered line; answered and ended come from the slot's hooks (answered(), ended()).

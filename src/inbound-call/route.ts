@@ -52,8 +52,8 @@ class InboundConnection implements CallWire {
   call!: Call;
   driver!: CallDriver;
   gate!: FrameGate;
-  /** The call's MediaLeg (play, record, bridge, stream attach here); idle until someone listens or writes. */
-  leg!: WsLeg;
+  /** The call's MediaLeg, made when `call.media` first asks for it (the demo's byte echo never does). */
+  private wsLeg: WsLeg | undefined;
 
   constructor(
     readonly r: RouteShared,
@@ -106,14 +106,23 @@ class InboundConnection implements CallWire {
     }
   }
 
-  /** The call's media statistics (the connection is the call's media binding: `leg` and this). */
+  /** The call's media leg (the connection is the call's media binding: `leg` and `stats`). */
+  get leg(): WsLeg {
+    if (!this.wsLeg) {
+      this.wsLeg = new WsLeg(this.call.id, this.ws, this.call);
+      if (this.call.isEnded) this.wsLeg.end();
+    }
+    return this.wsLeg;
+  }
+
+  /** The call's media statistics: all zero until the leg exists (it counts only what it delivers or sends). */
   stats(): WsLegStats {
-    return this.leg.stats();
+    return this.wsLeg?.stats() ?? { kind: 'ws', framesIn: 0, framesOut: 0, dropped: 0, overrunBytes: 0, jitterBuffer: null };
   }
 
   private endMedia(): void {
-    const leg = this.leg;
-    if (leg.closed) return;
+    const leg = this.wsLeg;
+    if (!leg || leg.closed) return;
     leg.end();
     if (leg.dropped > 0 || leg.overrunBytes > 0) this.call.logger.warn(leg.stats(), 'audio dropped: client too slow to read, or sending faster than real time');
   }
@@ -148,7 +157,7 @@ class InboundConnection implements CallWire {
       // Fast path: audio never goes through the actor, only its "may I" check. The bytes go to the
       // media leg (as PCM frames, when something listens) and, unchanged, to the app's `audio` event.
       if (!call.isActive) return this.error('audio before answer');
-      this.leg.receive(data as Buffer);
+      this.wsLeg?.receive(data as Buffer);
       this.driver.audio(data as Buffer);
       return;
     }
@@ -229,7 +238,6 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       }
       c.call = call;
       c.driver = calls.driverOf(call)!;
-      c.leg = new WsLeg(call.id, ws, call);
       c.driver.attachMedia(c);
       c.gate = new FrameGate(rates);
       c.offerTimer = setTimeout(offer, shared.offerDelayMs, c);

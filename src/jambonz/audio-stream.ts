@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { emitOne } from '../emit-one.js';
+import { emitOne, leanListeners } from '../emit-one.js';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
@@ -98,6 +98,7 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
     logger: Logger,
   ) {
     super();
+    leanListeners(this);
     this.callSid = metadata.callSid;
     this.sampleRate = metadata.sampleRate;
     this.channels = channelsFor(metadata.mixType);

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
-import { emitOne } from '../../src/emit-one.js';
+import { emitOne, leanListeners } from '../../src/emit-one.js';
 
 test('emitOne calls a single listener with the emitter as this', () => {
   const e = new EventEmitter();
@@ -28,4 +28,31 @@ test('emitOne keeps once semantics, reaches every listener of several, and does 
   e.on('audio', (f: string) => seen.push(`y:${f}`));
   emitOne(e, 'audio', 'c');
   assert.deepEqual(seen, ['once:a', 'x:c', 'y:c']);
+});
+
+test('leanListeners: an emitter with the fast table behaves as with Node\'s own, inherited names included', () => {
+  const e = new EventEmitter();
+  leanListeners(e);
+  const seen: string[] = [];
+  // Names an ordinary object would inherit from Object.prototype must not look like listeners.
+  for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+    assert.equal(e.listenerCount(name), 0, name);
+    assert.equal(e.emit(name, 1), false, name);
+  }
+  assert.deepEqual(e.eventNames(), []);
+  const a = (x: string) => seen.push(`a:${x}`);
+  e.on('audio', a);
+  e.once('ended', (x: string) => seen.push(`ended:${x}`));
+  e.on('constructor', (x: string) => seen.push(`ctor:${x}`));
+  emitOne(e, 'audio', '1');
+  assert.equal(e.emit('ended', '2'), true);
+  assert.equal(e.emit('ended', '3'), false);
+  e.emit('constructor', '4');
+  assert.deepEqual(e.eventNames(), ['audio', 'constructor']);
+  e.off('audio', a);
+  emitOne(e, 'audio', '5');
+  e.removeAllListeners();
+  e.emit('constructor', '6');
+  assert.deepEqual(seen, ['a:1', 'ended:2', 'ctor:4']);
+  assert.equal(Object.getPrototypeOf((e as unknown as { _events: object })._events) === Object.prototype, false);
 });

@@ -20,6 +20,7 @@ import { SRTP_MAX_TRAILER, type SrtpSuite } from './srtp.js';
 import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
 import { JitterPlayout } from '../jitter/playout.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
+import { leanListeners } from '../../emit-one.js';
 
 export type { RemoteEndpoint };
 export type { RtpSessionOptions, RtpSessionStats, RtpSessionEvents } from './session-types.js';
@@ -117,6 +118,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
 
   private constructor(ports: PortPair, opts: RtpSessionOptions) {
     super();
+    leanListeners(this);
     this.ports = ports;
     this.rtp = ports.rtp;
     this.rtcp = ports.rtcp;
