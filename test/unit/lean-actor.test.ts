@@ -16,7 +16,7 @@ const machine = setup({ types: { events: {} as { type: 'GO' }, emitted: {} as { 
 test('subscribers and emitted-event listeners of one actor reach that actor only', () => {
   const a = createLeanActor(machine).start();
   const b = createLeanActor(machine).start();
-  assert.ok(a instanceof LeanActor);
+  assert.equal(a instanceof LeanActor, true);
   const seen: string[] = [];
   const sub = a.subscribe({ next: (s) => seen.push(`a:${String(s.value)}`), complete: () => seen.push('a:complete') });
   a.on('went', (e) => seen.push(`a:went:${e.n}`));
