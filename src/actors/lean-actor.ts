@@ -42,3 +42,39 @@ export class LeanActor<TLogic extends AnyActorLogic> extends Actor<TLogic> {
 export function createLeanActor<TLogic extends AnyActorLogic>(logic: TLogic, options?: ActorOptions<TLogic>): Actor<TLogic> {
   return new LeanActor(logic, options);
 }
+
+/** Shared by every snapshot without tags: adding to it throws (XState never does). */
+class NoTags extends Set<string> {
+  override add(): this {
+    throw new Error('the shared empty tag set is read-only');
+  }
+}
+const NO_TAGS: ReadonlySet<string> = new NoTags();
+/** Shared by every snapshot without history: frozen (XState copies a history value to change it). */
+const NO_HISTORY: Readonly<Record<string, never>> = Object.freeze({});
+
+interface MachineSnapshotParts {
+  tags?: ReadonlySet<string>;
+  historyValue?: object;
+}
+
+/**
+ * A machine snapshot's empty `tags` set (a `Set` with a 120 B table, made for every snapshot) and
+ * empty `historyValue` (kept from snapshot to snapshot while no history state changes) replaced
+ * by shared read-only empties. Called on each snapshot the supervisor sees, before the next event;
+ * a frozen snapshot is left alone.
+ */
+export function leanSnapshot(snap: unknown): void {
+  const s = snap as MachineSnapshotParts;
+  // A remembered snapshot shared by many actors (memo-transitions) is frozen: left as it is.
+  if (Object.isFrozen(s)) return;
+  const tags = s.tags;
+  if (tags !== undefined && tags !== NO_TAGS && tags.size === 0) s.tags = NO_TAGS;
+  const h = s.historyValue;
+  if (h !== undefined && h !== NO_HISTORY && isEmpty(h)) s.historyValue = NO_HISTORY;
+}
+
+function isEmpty(o: object): boolean {
+  for (const _ in o) return false;
+  return true;
+}

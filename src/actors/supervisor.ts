@@ -9,7 +9,7 @@
 // Every root actor gets an error observer: an unobserved actor error would be rethrown and crash Node.
 // A crash ends only that actor: it is logged, its span is failed, it is counted, and the spawner's
 // onCrash hook turns it into a clean end of that one call/room on the wire.
-import { createLeanActor } from './lean-actor.js';
+import { createLeanActor, leanSnapshot } from './lean-actor.js';
 import { createActor, fromTransition, type SnapshotFrom, type AnyActorLogic, type AnyActorRef, type Actor, type EventObject, type InputFrom, type InspectionEvent, type Observer } from 'xstate';
 import type { Logger } from 'pino';
 import { getTracer, startActorSpan, failSpan, isSpanContextValid, type Span, type Tracer } from '../telemetry.js';
@@ -174,6 +174,7 @@ class Entry implements SupervisedActor, Observer<unknown> {
   next(snap: unknown): void {
     // Released but not stopped yet (a stop is queued behind the event being processed).
     if (this.closed) return;
+    leanSnapshot(snap);
     this.opts.onSnapshot?.(snap);
     // Without an OpenTelemetry SDK (or for an unsampled trace) the span records nothing: do not
     // format every state for it.
@@ -280,6 +281,7 @@ export class Supervisor {
     // and the actor drops its observers when it stops, completes or fails.
     if (!host) ref.subscribe(entry as Observer<ReturnType<typeof ref.getSnapshot>>);
     ref.start();
+    leanSnapshot(ref.getSnapshot());
     // XState builds `options` as `{ ...defaults, ...options }`, and on Node 20's V8 every property
     // added to a spread clone makes a map of its own: ~450 B of hidden classes per live actor. The
     // same properties copied by Object.assign share one map (XState reads only `devTools` after start).

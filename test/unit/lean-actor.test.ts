@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createActor, emit, setup } from 'xstate';
-import { LeanActor, createLeanActor } from '../../src/actors/lean-actor.js';
+import { LeanActor, createLeanActor, leanSnapshot } from '../../src/actors/lean-actor.js';
 
 const machine = setup({ types: { events: {} as { type: 'GO' }, emitted: {} as { type: 'went'; n: number } } }).createMachine({
   initial: 'idle',
@@ -45,4 +45,47 @@ test('an actor nobody subscribed to stops, completes and reports like createActo
   const stopped = createLeanActor(machine).start();
   stopped.stop();
   assert.equal(stopped.getSnapshot().status, 'stopped');
+});
+
+const tagged = setup({ types: { events: {} as { type: 'NEXT' } | { type: 'OUT' } | { type: 'BACK' } } }).createMachine({
+  initial: 'plain',
+  states: {
+    plain: { on: { NEXT: 'work' } },
+    work: {
+      initial: 'a',
+      states: { a: { tags: ['busy'], on: { NEXT: 'b' } }, b: { on: { NEXT: 'a' } }, hist: { type: 'history' } },
+      on: { OUT: 'away' },
+    },
+    away: { on: { BACK: 'work.hist' } },
+  },
+});
+
+test('leanSnapshot shares empty tags and history, and a machine with tags and history runs as before', () => {
+  const lean = createLeanActor(tagged).start();
+  const plain = createActor(tagged).start();
+  const seen: string[] = [];
+  lean.subscribe((s) => {
+    leanSnapshot(s);
+    seen.push(`${JSON.stringify(s.value)}:${s.hasTag('busy')}`);
+  });
+  leanSnapshot(lean.getSnapshot());
+  const first = lean.getSnapshot();
+  for (const type of ['NEXT', 'NEXT', 'OUT', 'BACK', 'NEXT', 'OUT', 'BACK'] as const) {
+    lean.send({ type });
+    plain.send({ type });
+    assert.deepEqual(lean.getSnapshot().value, plain.getSnapshot().value, type);
+    assert.equal(lean.getSnapshot().hasTag('busy'), plain.getSnapshot().hasTag('busy'), type);
+  }
+  // History came back to b, then to a: the shared empty history was replaced, never written.
+  assert.deepEqual(seen, ['{"work":"a"}:true', '{"work":"b"}:false', '"away":false', '{"work":"b"}:false', '{"work":"a"}:true', '"away":false', '{"work":"a"}:true']);
+  const second = createLeanActor(tagged).start();
+  leanSnapshot(second.getSnapshot());
+  assert.equal(second.getSnapshot().tags, first.tags, 'one shared empty tag set');
+  assert.throws(() => (first.tags as Set<string>).add('x'), /read-only/);
+});
+
+test('leanSnapshot leaves a frozen (shared, remembered) snapshot alone', () => {
+  const snap = Object.freeze({ ...createActor(tagged).start().getSnapshot() });
+  assert.doesNotThrow(() => leanSnapshot(snap));
+  assert.equal(snap.tags.size, 0);
 });
