@@ -142,6 +142,31 @@ describe('SIP over TCP/TLS with worker threads', () => {
     await call(again, 'TCP', port, 'ws-after-drop@127.0.0.1');
   });
 
+  test("a thread's dialog holds its connection open past the router's idle timeout; once the calls are gone it idles out", async () => {
+    // T1 of 10 ms: an ended leg lingers 64*T1, then lets its connection go.
+    const w = await pool('37000-37199', { streamLimits: { idleTimeoutMs: 300 }, sip: { timers: { t1: 10 } } });
+    const port = w.tcpPort!;
+    const c = await connect(port);
+    const dialogs: { id: string; from: string; to: string | undefined }[] = [];
+    for (const id of ['ws-idle-a@127.0.0.1', 'ws-idle-b@127.0.0.1', 'ws-idle-c@127.0.0.1']) {
+      const from = `<sip:alice@127.0.0.1:${c.port}>;tag=i${id.slice(8, 9)}`;
+      c.send(streamRequest('TCP', 'INVITE', port, c.port, { 'Call-ID': id, From: from, 'Content-Type': 'application/sdp' }, SDP));
+      const ok = await c.response((r) => r.status === 200 && r.headers.get('Call-ID') === id);
+      c.send(streamRequest('TCP', 'ACK', port, c.port, { 'Call-ID': id, From: from, To: ok.headers.get('To'), CSeq: '1 ACK' }));
+      dialogs.push({ id, from, to: ok.headers.get('To') });
+    }
+    await sleep(900);
+    assert.equal(c.socket.destroyed, false, 'the dialogs keep their connection open');
+    for (const d of dialogs) {
+      c.send(streamRequest('TCP', 'BYE', port, c.port, { 'Call-ID': d.id, From: d.from, To: d.to, CSeq: '2 BYE' }));
+      assert.equal((await c.response((r) => r.headers.get('Call-ID') === d.id && r.headers.get('CSeq') === '2 BYE')).status, 200);
+    }
+    const t0 = performance.now();
+    await c.closed;
+    assert.ok(performance.now() - t0 < 3000, 'idle-closed once no dialog holds it');
+    assert.equal(w.streamStats('tcp')?.idleClosed, 1);
+  });
+
   test('an oversized message gets 513 and its connection closed, a never-ending one too, by the router; calls go on', async () => {
     const w = await pool('36600-36799', { streamLimits: { maxMessageBytes: 8192, maxHeaderBytes: 2048 } });
     const port = w.tcpPort!;

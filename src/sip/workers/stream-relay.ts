@@ -52,8 +52,6 @@ export interface SipStreamRouterOptions extends SipWorkersStreamOptions {
 
 export class SipStreamRouter {
   private readonly transports = new Map<SipStreamKind, SipStreamTransport>();
-  /** Connections that delivered at least one message: their close is told to the threads. */
-  private readonly announced = new Map<SipStreamKind, Set<number>>();
   /** Holds a thread has on a peer's connection, by "index|kind|address|port". */
   private readonly holds = new Map<string, () => void>();
   private readonly log: Logger;
@@ -77,8 +75,8 @@ export class SipStreamRouter {
     const ports: Partial<Record<SipStreamKind, number>> = {};
     for (const [kind, port] of [['tcp', this.opts.tcpPort], ['tls', this.opts.tlsPort]] as const) {
       if (port === undefined) continue;
+      // Connections that delivered at least one message: their close is told to the threads.
       const announced = new Set<number>();
-      this.announced.set(kind, announced);
       const st = new SipStreamTransport({
         kind,
         host: this.opts.host,
@@ -86,7 +84,7 @@ export class SipStreamRouter {
         logger: this.opts.logger,
         tls: kind === 'tls' ? this.opts.tls : undefined,
         limits: this.opts.streamLimits,
-        deliver: (bytes, from, conn) => this.route(kind, st, bytes, from, conn),
+        deliver: (bytes, from, conn) => this.route(kind, st, announced, bytes, from, conn),
         closed: (conn) => {
           if (!announced.delete(conn)) return;
           for (let i = 0; i < this.opts.threads; i++) this.opts.post(i, { type: 'stream-closed', k: kind, c: conn });
@@ -112,7 +110,7 @@ export class SipStreamRouter {
   }
 
   // Per message: admission, hash, hand over.
-  private route(kind: SipStreamKind, st: SipStreamTransport, bytes: Buffer, from: Endpoint, conn: number): void {
+  private route(kind: SipStreamKind, st: SipStreamTransport, announced: Set<number>, bytes: Buffer, from: Endpoint, conn: number): void {
     const admission = this.opts.admission;
     if (admission) {
       const verdict = admission.check(from.address, bytes);
@@ -126,39 +124,45 @@ export class SipStreamRouter {
     }
     const i = callIdHash(bytes) % this.opts.threads;
     this.opts.routed[i]!++;
-    this.announced.get(kind)?.add(conn);
+    announced.add(conn);
     // The framer's bytes may share a pooled slab: only a buffer of their own can be transferred.
     const owned = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
     const s = owned ? bytes : new Uint8Array(bytes);
     this.opts.post(i, { s, c: conn, k: kind, a: from.address, p: from.port }, [s.buffer as ArrayBuffer]);
   }
 
-  /** A thread's send or hold. Checked: a bad one is logged and, for a send, reported back as failed. */
+  /** A thread's send or hold. Checked: a bad one is dropped and, for a send, reported back as failed. */
   fromWorker(index: number, m: StreamFromWorker): void {
+    if (m.type === 'stream-hold') return this.holdFor(index, m);
     const st = this.transports.get(m.k);
-    const to: Endpoint = { address: m.a, port: m.p, transport: m.k };
-    const validPeer = typeof m.a === 'string' && m.a.length > 0 && m.a.length < 256 && Number.isInteger(m.p) && m.p > 0 && m.p < 65536;
-    if (m.type === 'stream-hold') {
-      if (!st || !validPeer) return;
-      const k = `${index}|${m.k}|${m.a}|${m.p}`;
-      if (m.on) {
-        if (!this.holds.has(k)) this.holds.set(k, st.hold(to));
-      } else {
-        this.holds.get(k)?.();
-        this.holds.delete(k);
-      }
-      return;
-    }
-    const fail = (reason: string) => this.opts.post(index, { type: 'stream-failed', k: m.k, ...(m.c !== undefined ? { c: m.c } : {}), a: m.a, p: m.p, reason });
-    if (!st || !this.listening) return fail(`SIP over ${String(m.k).toUpperCase()} is not served`);
-    if (!(m.d instanceof Uint8Array)) return fail('no bytes');
+    if (!st || !this.listening) return this.failSend(index, m, `SIP over ${String(m.k).toUpperCase()} is not served`);
+    if (!(m.d instanceof Uint8Array)) return this.failSend(index, m, 'no bytes');
     const buf = Buffer.from(m.d.buffer, m.d.byteOffset, m.d.byteLength);
+    // On the connection the thread named; one that is gone is not reopened for it (stream.ts sendOn).
     if (m.c !== undefined) {
-      if (!st.sendOn(m.c, buf)) fail('connection closed');
+      if (!st.sendOn(m.c, buf)) this.failSend(index, m, 'connection closed');
       return;
     }
-    if (!validPeer) return fail('not an IP address and port');
-    if (!st.sendBytes(buf, to)) fail('no connection (limits, or closing)');
+    if (!validPeer(m.a, m.p)) return this.failSend(index, m, 'no valid peer address and port');
+    if (!st.sendBytes(buf, { address: m.a, port: m.p, transport: m.k })) this.failSend(index, m, 'no connection (limits, or closing)');
+  }
+
+  private failSend(index: number, m: Extract<StreamFromWorker, { type: 'stream-send' }>, reason: string): void {
+    this.log.debug({ worker: index, remote: { address: m.a, port: m.p, transport: m.k }, conn: m.c, reason }, 'relayed sip send failed');
+    this.opts.post(index, { type: 'stream-failed', k: m.k, ...(m.c !== undefined ? { c: m.c } : {}), a: m.a, p: m.p, reason });
+  }
+
+  /** A thread's first hold on a peer's connection takes one here; its last release gives it back. */
+  private holdFor(index: number, m: Extract<StreamFromWorker, { type: 'stream-hold' }>): void {
+    const st = this.transports.get(m.k);
+    if (!st || !validPeer(m.a, m.p)) return;
+    const k = `${index}|${m.k}|${m.a}|${m.p}`;
+    if (m.on) {
+      if (!this.holds.has(k)) this.holds.set(k, st.hold({ address: m.a, port: m.p, transport: m.k }));
+    } else {
+      this.holds.get(k)?.();
+      this.holds.delete(k);
+    }
   }
 
   close(): Promise<void> {
@@ -167,4 +171,8 @@ export class SipStreamRouter {
     this.listening = false;
     return Promise.all([...this.transports.values()].map((st) => st.close())).then(() => undefined);
   }
+}
+
+function validPeer(address: unknown, port: unknown): boolean {
+  return typeof address === 'string' && address.length > 0 && address.length < 256 && Number.isInteger(port) && (port as number) > 0 && (port as number) < 65536;
 }
