@@ -90,7 +90,10 @@ test('serve --sip-workers 2 --sip-tcp-port: SIP over TCP is served through the w
       assert.equal(res.status, 200);
       assert.match(res.headers.get('Via') ?? '', /^SIP\/2\.0\/TCP /);
     }
-    assert.ok(sample(await engine.metrics(), 'callchart_sip_requests_total', { direction: 'in', method: 'OPTIONS' }) >= 6, 'the threads counted them');
+    const metrics = await engine.metrics();
+    assert.ok(sample(metrics, 'callchart_sip_requests_total', { direction: 'in', method: 'OPTIONS' }) >= 6, 'the threads counted them');
+    assert.equal(sample(metrics, 'callchart_sip_stream_connections', { transport: 'tcp' }), 1, "the router's connection in /metrics");
+    assert.equal(sample(metrics, 'callchart_sip_stream_events_total', { transport: 'tcp', event: 'accepted' }), 1);
   } finally {
     c.close();
     await engine.close();

@@ -391,9 +391,13 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     return Promise.all(this.workers.map((w, index) => this.ask(w, index, 'stats', this.statsWaiting)));
   }
 
-  /** Each worker's metrics registry as prom-client JSON (2 s bound), for one aggregated /metrics. */
-  metrics(): Promise<WorkerMetrics[]> {
-    return Promise.all(this.workers.map((w, index) => this.ask(w, index, 'metrics', this.metricsWaiting)));
+  /**
+   * Each worker's metrics registry as prom-client JSON (2 s bound), and the router's TCP/TLS
+   * connection metrics, for one aggregated /metrics.
+   */
+  async metrics(): Promise<WorkerMetrics[]> {
+    const threads = await Promise.all(this.workers.map((w, index) => this.ask(w, index, 'metrics', this.metricsWaiting)));
+    return this.streams.active ? [...threads, await this.streams.metrics()] : threads;
   }
 
   /** Live calls in all threads, as last reported by them. */

@@ -12,6 +12,8 @@
 // none known, to the peer's address (the connection to it reused, or opened: §18.1.1). The only
 // state here is transport state: the connections, which threads heard of each, and holds.
 import type { Logger } from 'pino';
+import { Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
+import { registerSipStreamMetrics } from '../../metrics/engine-metrics.js';
 import { callIdHash, type SipParseLimits } from '../codec/message.js';
 import type { SipAdmission } from '../transport/admission.js';
 import { SipStreamTransport, type SipStreamLimits, type SipStreamStats, type SipTlsOptions } from '../transport/stream.js';
@@ -56,10 +58,18 @@ export class SipStreamRouter {
   private readonly holds = new Map<string, () => void>();
   private readonly log: Logger;
   private listening = false;
+  /** The connection metrics (they live here, not in the threads), merged into the threads' /metrics. */
+  private readonly registry = new Registry();
 
   constructor(private readonly opts: SipStreamRouterOptions) {
     this.log = opts.logger.child({ component: 'sip-router' });
     if (opts.tlsPort !== undefined && !opts.tls) throw new Error('tlsPort needs tls: { cert, key } (PEM)');
+    if (this.active) registerSipStreamMetrics([this.registry], () => this.transports.values());
+  }
+
+  /** callchart_sip_stream_* as prom-client JSON (none when no stream is served). */
+  metrics(): Promise<MetricObjectWithValues<MetricValue<string>>[]> {
+    return this.registry.getMetricsAsJSON();
   }
 
   get active(): boolean {
