@@ -109,7 +109,8 @@ export interface EngineOptions {
     datagrams?: DatagramFeed;
     /**
      * Take SIP over TCP/TLS from this relay (a SIP router, see `SipWorkers`), which owns the
-     * listening sockets and connections; `tcpPort`/`tlsPort` are then not bound here.
+     * listening sockets and connections, for each kind it serves that `tcpPort`/`tlsPort` do
+     * not already give this engine a socket of its own for.
      */
     streamRelay?: SipStreamRelay;
     /**
