@@ -247,11 +247,6 @@ export class SipStreamTransport implements SipMessageTransport {
     return conn !== undefined && this.write(conn, buf);
   }
 
-  /** The endpoint connection `id` names, while it is open. */
-  endpointOf(id: number): Endpoint | undefined {
-    return this.byId.get(id)?.endpoint;
-  }
-
   private write(conn: Conn, buf: Buffer): boolean {
     const s = conn.socket;
     if (s.destroyed) return false;

@@ -429,11 +429,12 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.stopRefusalLog?.();
-      await this.streams.close();
       const s = this.socket;
       this.socket = undefined;
       if (s) await new Promise<void>((r) => s.close(() => r()));
       await Promise.all(this.workers.map((w) => stopWorker(w)));
+      // Connections last: the threads' BYEs on closing went out on them (and their 200s came back).
+      await this.streams.close();
     })();
     return this.closing;
   }

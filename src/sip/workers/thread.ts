@@ -61,7 +61,7 @@ const relay: SipStreamRelay = {
   send(kind, bytes, to, conn) {
     // A copy to transfer: the transaction layer keeps its bytes for retransmissions.
     const d = new Uint8Array(bytes);
-    post({ type: 'stream-send', k: kind, ...(conn !== undefined ? { c: conn } : {}), a: to.address, p: to.port, d }, [d.buffer]);
+    post({ type: 'stream-send', k: kind, c: conn, a: to.address, p: to.port, d }, [d.buffer]);
   },
   hold(kind, to, on) {
     post({ type: 'stream-hold', k: kind, a: to.address, p: to.port, on });
