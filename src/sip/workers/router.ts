@@ -10,6 +10,10 @@
 // port's unicast datagrams to the socket bound last, which is the router's, and a worker's
 // replies leave from the port its Via and Contact name (RFC 3581 symmetric responses).
 //
+// TCP and TLS connections cannot be shared that way: the router owns them (stream-relay.ts), frames
+// each message, hashes its Call-ID the same way and posts it with its connection id; a thread's
+// sends over a stream come back here to be written.
+//
 // The router is also the SIP edge's admission point (admission.ts: allow-list, per-source rate
 // limits, 503s to sources over them): it sees every datagram of every source, so a source's budget
 // is the same whatever the thread count. The workers' transports, fed by it, skip that step; they
