@@ -188,6 +188,19 @@ describe('SIP over TCP/TLS with worker threads', () => {
     for (let i = 0; i < 4; i++) await call(good, 'TCP', port, `ws-after-hostile-${i}@127.0.0.1`);
   });
 
+  test("the router's admission applies to stream messages: an INVITE over the source's rate gets its 503 on the connection and reaches no thread", async () => {
+    const w = await pool('37200-37399', { rateLimits: { invite: { rate: 0.001, burst: 2 } } });
+    const port = w.tcpPort!;
+    const c = await connect(port);
+    const from = `<sip:alice@127.0.0.1:${c.port}>;tag=r1`;
+    for (let i = 0; i < 3; i++) c.send(streamRequest('TCP', 'INVITE', port, c.port, { 'Call-ID': `ws-rate-${i}@127.0.0.1`, From: from, 'Content-Type': 'application/sdp' }, SDP));
+    const refused = await c.response((r) => r.status === 503);
+    assert.equal(refused.headers.get('Call-ID'), 'ws-rate-2@127.0.0.1');
+    assert.ok(refused.headers.get('Retry-After'));
+    for (let i = 0; i < 2; i++) await c.response((r) => r.status === 200 && r.headers.get('Call-ID') === `ws-rate-${i}@127.0.0.1`);
+    assert.equal(w.routed.reduce((a, b) => a + b, 0), 2, 'the refused INVITE reached no thread');
+  });
+
   test("outbound calls over TCP from both threads: the router opens one connection, each 2xx reaches its thread's call and is ACKed on it", async () => {
     const got: SipRequest[] = [];
     const sockets = new Set<net.Socket>();
