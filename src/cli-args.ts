@@ -253,7 +253,7 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
       throw new UsageError(`--sip-allow: ${err instanceof Error ? err.message : String(err)}`);
     }
   }
-  const streams = sipStreamsOf(v, env, sipWorkers);
+  const streams = sipStreamsOf(v, env);
   const rateSpec = v['sip-invite-rate'] ?? env.CALLCHART_SIP_INVITE_RATE;
   const sipInviteRate = rateSpec === undefined ? undefined : rateSpec === 'off' ? false : Number(rateSpec);
   if (typeof sipInviteRate === 'number' && !(Number.isFinite(sipInviteRate) && sipInviteRate > 0)) {
@@ -407,18 +407,13 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 }
 
 /** --sip-tcp-port, --sip-tls-port (which needs --tls-cert and --tls-key) and their env vars. */
-function sipStreamsOf(
-  v: Record<string, unknown>,
-  env: NodeJS.ProcessEnv,
-  sipWorkers: number,
-): Pick<ServeConfig, 'sipTcpPort' | 'sipTlsPort' | 'tlsCert' | 'tlsKey'> {
+function sipStreamsOf(v: Record<string, unknown>, env: NodeJS.ProcessEnv): Pick<ServeConfig, 'sipTcpPort' | 'sipTlsPort' | 'tlsCert' | 'tlsKey'> {
   const str = (flag: string, envName: string) => (typeof v[flag] === 'string' ? (v[flag] as string) : env[envName]);
   const tcp = str('sip-tcp-port', 'CALLCHART_SIP_TCP_PORT');
   const tls = str('sip-tls-port', 'CALLCHART_SIP_TLS_PORT');
   const tlsCert = str('tls-cert', 'CALLCHART_TLS_CERT');
   const tlsKey = str('tls-key', 'CALLCHART_TLS_KEY');
   if (tls !== undefined && (!tlsCert || !tlsKey)) throw new UsageError('--sip-tls-port needs --tls-cert and --tls-key (PEM files)');
-  if ((tcp !== undefined || tls !== undefined) && sipWorkers > 0) throw new UsageError('--sip-tcp-port/--sip-tls-port are served on the main thread only: not with --sip-workers');
   return {
     ...(tcp !== undefined ? { sipTcpPort: port('--sip-tcp-port', tcp) } : {}),
     ...(tls !== undefined ? { sipTlsPort: port('--sip-tls-port', tls), tlsCert, tlsKey } : {}),

@@ -120,6 +120,8 @@ export async function serve(cfg: ServeConfig): Promise<Engine> {
       sip: { auth: cfg.sipAuth, maxPendingInvites: cfg.sipMaxPendingInvites, ...mediaSip, ...(cfg.sipTagSecretFile !== undefined ? { tagSecret: tagSecretOf(cfg.sipTagSecretFile) } : {}) },
       allow: cfg.sipAllow,
       rateLimits,
+      // TCP/TLS: the router owns the connections and relays each message to its thread.
+      ...(({ tcpPort, tlsPort, tls }) => ({ tcpPort, tlsPort, tls }))(sipStreamOptions(cfg)),
       app: {
         module: new URL(`./demo${path.extname(new URL(import.meta.url).pathname)}`, import.meta.url).href,
         export: 'demoApp',

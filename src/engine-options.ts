@@ -12,6 +12,7 @@ import type { RegistrarOptions } from './sip/registrar/registrar.js';
 import type { DatagramFeed, SipTraceHook } from './sip/transport/udp.js';
 import type { SipRateLimits } from './sip/transport/admission.js';
 import type { SipStreamLimits, SipTlsOptions } from './sip/transport/stream.js';
+import type { SipStreamRelay } from './sip/transport/relayed-stream.js';
 import type { SipDnsResolver } from './sip/resolve/rfc3263.js';
 import type { SipParseLimits } from './sip/codec/parse.js';
 import type { SipTimerConfig } from '../machines/sipTimers.js';
@@ -106,6 +107,12 @@ export interface EngineOptions {
      * the port: the socket is bound with SO_REUSEADDR beside the router's and only sends.
      */
     datagrams?: DatagramFeed;
+    /**
+     * Take SIP over TCP/TLS from this relay (a SIP router, see `SipWorkers`), which owns the
+     * listening sockets and connections, for each kind it serves that `tcpPort`/`tlsPort` do
+     * not already give this engine a socket of its own for.
+     */
+    streamRelay?: SipStreamRelay;
     /**
      * The secret the From tags of our INVITEs are signed with (at least 16 bytes; default 32
      * random bytes drawn at start), so a 2xx that comes after the call is forgotten is known as

@@ -29,6 +29,7 @@ export function createSipUserAgent(sip: EngineOptions['sip'], services: EngineSi
     srtp: sip?.srtp,
     codecs: sip?.codecs,
     datagrams: sip?.datagrams,
+    streamRelay: sip?.streamRelay,
     tagSecret: sip?.tagSecret,
     maxPendingInvites: sip?.maxPendingInvites,
     maxPendingInvitesPerSource: sip?.maxPendingInvitesPerSource,

@@ -52,6 +52,8 @@ export type { OutboundBinding, RegistrarOptions, Registration, Registrations } f
 export { RegistrationClient, type RegisterOptions, type RegistrationStateInfo, type RegistrationClientEvents } from './sip/registrar/client.js';
 export { FlowFailedError, type ConnectOptions } from './sip/registrar/connect.js';
 export { SipWorkers, type SipWorkersOptions, type SipWorkerApp, type SipWorkerStats } from './sip/workers/router.js';
+export type { SipWorkersStreamOptions } from './sip/workers/stream-relay.js';
+export type { SipRelayedStreamStats } from './sip/transport/relayed-stream.js';
 
 // HTTP/WebSocket routes and their security
 export type { WsRoute, HttpRoute, RouteParams, ConnectionContext, HttpSecurityOptions } from './http/server.js';

@@ -14,6 +14,7 @@ import type { Call } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import type { HttpServer } from '../http/server.js';
 import type { SipUserAgent } from '../sip/ua/user-agent.js';
+import type { SipStreamStats } from '../sip/transport/stream.js';
 import { SIP_METHODS, SIP_STATUS_CLASSES, type SipWireCounts } from './sip-wire.js';
 
 export interface EngineMetricsSources {
@@ -273,39 +274,7 @@ export class EngineMetrics {
         this.inc({ role: 'client' }, sip.transactions.stats.clientCreated);
       },
     });
-    if (sip.streams.length > 0) {
-      new Gauge({
-        name: 'callchart_sip_stream_connections',
-        help: 'SIP over TCP/TLS connections open now (handshaking ones included), by transport',
-        labelNames: ['transport'],
-        registers,
-        collect() {
-          this.reset();
-          for (const st of sip.streams) this.set({ transport: st.kind }, st.openConnections);
-        },
-      });
-      new Counter({
-        name: 'callchart_sip_stream_events_total',
-        help: 'SIP over TCP/TLS connection events, by transport: accepted, connected (ours), refused (limits), framing-error, idle-closed, handshake-failure, slow-reader, ping',
-        labelNames: ['transport', 'event'],
-        registers,
-        collect() {
-          this.reset();
-          for (const st of sip.streams) {
-            const s = st.stats;
-            const add = (event: string, n: number) => this.inc({ transport: st.kind, event }, n);
-            add('accepted', s.accepted);
-            add('connected', s.connected);
-            add('refused', s.refused);
-            add('framing-error', s.framingErrors);
-            add('idle-closed', s.idleClosed);
-            add('handshake-failure', s.handshakeFailures);
-            add('slow-reader', s.slowReaders);
-            add('ping', s.pings);
-          }
-        },
-      });
-    }
+    if (sip.streams.length > 0) registerSipStreamMetrics(registers, () => sip.streams);
     new Counter({
       name: 'callchart_sip_transaction_timeouts_total',
       help: 'SIP transactions that timed out (Timer B/F/H)',
@@ -388,4 +357,50 @@ export class EngineMetrics {
     this.defaultsStarted = true;
     collectDefaultMetrics({ register: this.registry });
   }
+}
+
+/** What the stream metrics read of a TCP/TLS transport (stream.ts; the SIP router's too). */
+export interface SipStreamMetricsSource {
+  readonly kind: string;
+  readonly openConnections: number;
+  readonly stats: SipStreamStats;
+}
+
+/**
+ * callchart_sip_stream_connections and callchart_sip_stream_events_total, read at scrape time: an
+ * engine's own streams, or the SIP router's (src/sip/workers/stream-relay.ts) when worker threads
+ * serve TCP/TLS, whose connections live on the main thread.
+ */
+export function registerSipStreamMetrics(registers: Registry[], streams: () => Iterable<SipStreamMetricsSource>): void {
+  new Gauge({
+    name: 'callchart_sip_stream_connections',
+    help: 'SIP over TCP/TLS connections open now (handshaking ones included), by transport',
+    labelNames: ['transport'],
+    registers,
+    collect() {
+      this.reset();
+      for (const st of streams()) this.set({ transport: st.kind }, st.openConnections);
+    },
+  });
+  new Counter({
+    name: 'callchart_sip_stream_events_total',
+    help: 'SIP over TCP/TLS connection events, by transport: accepted, connected (ours), refused (limits), framing-error, idle-closed, handshake-failure, slow-reader, ping',
+    labelNames: ['transport', 'event'],
+    registers,
+    collect() {
+      this.reset();
+      for (const st of streams()) {
+        const s = st.stats;
+        const add = (event: string, n: number) => this.inc({ transport: st.kind, event }, n);
+        add('accepted', s.accepted);
+        add('connected', s.connected);
+        add('refused', s.refused);
+        add('framing-error', s.framingErrors);
+        add('idle-closed', s.idleClosed);
+        add('handshake-failure', s.handshakeFailures);
+        add('slow-reader', s.slowReaders);
+        add('ping', s.pings);
+      }
+    },
+  });
 }

@@ -3,12 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
+import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseServeArgs, serve } from '../../src/cli.js';
 import { RawCall } from '../helpers/raw-call.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
+import { RawStream, streamRequest } from '../helpers/raw-stream.js';
 import { sample } from '../helpers/prom.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -71,3 +73,41 @@ test('with SIP worker threads, health, drain and metrics count the threads\' cal
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('serve --sip-workers 2 --sip-tcp-port: SIP over TCP is served through the worker threads', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'callchart-workers-tcp-'));
+  const sipPort = await freeUdpPort();
+  const tcpPort = await freeTcpPort();
+  const args = ['--host', '127.0.0.1', '--ws-port', '0', '--sip-port', String(sipPort), '--sip-tcp-port', String(tcpPort), '--sip-workers', '2'];
+  const engine = await serve(parseServeArgs([...args, '--rtp-ports', '34800-34999', '--data-dir', dir, '--log-level', 'silent', '--log-format', 'json']));
+  const c = await RawStream.connect(tcpPort);
+  try {
+    // OPTIONS with Call-IDs for both threads, on one connection: each answered on it.
+    for (let i = 0; i < 6; i++) {
+      const id = `ops-tcp-${i}@127.0.0.1`;
+      c.send(streamRequest('TCP', 'OPTIONS', tcpPort, c.port, { 'Call-ID': id }));
+      const res = await c.response((r) => r.headers.get('Call-ID') === id);
+      assert.equal(res.status, 200);
+      assert.match(res.headers.get('Via') ?? '', /^SIP\/2\.0\/TCP /);
+    }
+    const metrics = await engine.metrics();
+    assert.ok(sample(metrics, 'callchart_sip_requests_total', { direction: 'in', method: 'OPTIONS' }) >= 6, 'the threads counted them');
+    assert.equal(sample(metrics, 'callchart_sip_stream_connections', { transport: 'tcp' }), 1, "the router's connection in /metrics");
+    assert.equal(sample(metrics, 'callchart_sip_stream_events_total', { transport: 'tcp', event: 'accepted' }), 1);
+  } finally {
+    c.close();
+    await engine.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+function freeTcpPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}

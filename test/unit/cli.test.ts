@@ -389,7 +389,9 @@ test('--sip-tcp-port, --sip-tls-port with --tls-cert/--tls-key (or their CALLCHA
   assert.deepEqual([tls.sipTlsPort, tls.tlsCert, tls.tlsKey], [5061, 'c.pem', 'k.pem']);
   assert.throws(() => parseServeArgs(['--sip-tls-port', '5061'], {}), /needs --tls-cert and --tls-key/);
   assert.throws(() => parseServeArgs(['--sip-tcp-port', 'x'], {}), /--sip-tcp-port must be a port/);
-  assert.throws(() => parseServeArgs(['--sip-tcp-port', '5060', '--sip-workers', '2'], {}), /not with --sip-workers/);
+  // With worker threads too: the router owns the connections (src/sip/workers/stream-relay.ts).
+  const workers = parseServeArgs(['--sip-tcp-port', '5060', '--sip-tls-port', '5061', '--tls-cert', 'c.pem', '--tls-key', 'k.pem', '--sip-workers', '2'], {});
+  assert.deepEqual([workers.sipWorkers, workers.sipTcpPort, workers.sipTlsPort], [2, 5060, 5061]);
   for (const s of ['--sip-tcp-port', 'CALLCHART_SIP_TCP_PORT', '--sip-tls-port', 'CALLCHART_SIP_TLS_PORT', '--tls-cert', 'CALLCHART_TLS_CERT', '--tls-key', 'CALLCHART_TLS_KEY']) assert.ok(HELP.includes(s), s);
 });
 

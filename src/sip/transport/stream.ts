@@ -94,8 +94,13 @@ export interface SipStreamTransportOptions {
   /** Required for kind 'tls'. */
   tls?: SipTlsOptions;
   limits?: Partial<SipStreamLimits>;
-  /** Every complete message, with the endpoint naming its connection. */
-  deliver: (bytes: Buffer, from: Endpoint) => void;
+  /**
+   * Every complete message, with the endpoint naming its connection and that connection's id (a
+   * SIP router hands both to a worker thread, which sends back on the id: sendOn()).
+   */
+  deliver: (bytes: Buffer, from: Endpoint, conn: number) => void;
+  /** A connection that delivered or was opened is gone (its id is never used again). */
+  closed?: (conn: number) => void;
 }
 
 export interface SipStreamStats {
@@ -114,6 +119,7 @@ export interface SipStreamStats {
 }
 
 interface Conn {
+  id: number;
   socket: net.Socket;
   endpoint: Endpoint;
   framer: StreamFramer;
@@ -129,6 +135,9 @@ export class SipStreamTransport implements SipMessageTransport {
   private boundPort: number | undefined;
   /** Open (or opening) connections by "address|port". */
   private readonly conns = new Map<string, Conn>();
+  /** The same connections by id, for sendOn(). */
+  private readonly byId = new Map<number, Conn>();
+  private nextId = 1;
   /** Every socket counted against the limits, handshaking ones included. */
   private readonly sockets = new Set<net.Socket>();
   private readonly perIp = new Map<string, number>();
@@ -226,6 +235,19 @@ export class SipStreamTransport implements SipMessageTransport {
       conn = this.connect(to);
       if (!conn) return false;
     }
+    return this.write(conn, buf);
+  }
+
+  /**
+   * Send on connection `id` only (as deliver() named it): false when it is gone. A response
+   * belongs on the connection its request came in on (§18.2.2); no new one is opened for it.
+   */
+  sendOn(id: number, buf: Buffer): boolean {
+    const conn = this.byId.get(id);
+    return conn !== undefined && this.write(conn, buf);
+  }
+
+  private write(conn: Conn, buf: Buffer): boolean {
     const s = conn.socket;
     if (s.destroyed) return false;
     if (s.writableLength > this.limits.maxQueuedBytes) {
@@ -282,9 +304,10 @@ export class SipStreamTransport implements SipMessageTransport {
   private attach(socket: net.Socket, endpoint?: Endpoint): Conn {
     const ep: Endpoint = endpoint ?? { address: normalise(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0, transport: this.kind };
     const k = key(ep.address, ep.port);
-    const conn: Conn = { socket, endpoint: ep, framer: new StreamFramer({ maxMessageBytes: this.limits.maxMessageBytes, maxHeaderBytes: this.limits.maxHeaderBytes }) };
+    const conn: Conn = { id: this.nextId++, socket, endpoint: ep, framer: new StreamFramer({ maxMessageBytes: this.limits.maxMessageBytes, maxHeaderBytes: this.limits.maxHeaderBytes }) };
     this.conns.get(k)?.socket.destroy();
     this.conns.set(k, conn);
+    this.byId.set(conn.id, conn);
     socket.setNoDelay(true);
     // Silent dialogs and registrations on a connection are normal: only an unheld one idles out.
     socket.on('timeout', () => {
@@ -297,13 +320,15 @@ export class SipStreamTransport implements SipMessageTransport {
     socket.on('error', (err) => this.log.debug({ remote: ep, err: err.message }, 'sip connection error'));
     socket.once('close', () => {
       if (this.conns.get(k) === conn) this.conns.delete(k);
+      this.byId.delete(conn.id);
+      this.opts.closed?.(conn.id);
     });
     return conn;
   }
 
   private onData(conn: Conn, chunk: Buffer): void {
     for (const ev of conn.framer.push(chunk)) {
-      if (ev.type === 'message') this.opts.deliver(ev.bytes, conn.endpoint);
+      if (ev.type === 'message') this.opts.deliver(ev.bytes, conn.endpoint, conn.id);
       else if (ev.type === 'ping') {
         this.stats.pings++;
         conn.socket.write(PONG);

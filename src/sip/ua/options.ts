@@ -8,6 +8,7 @@ import type { RtpSessionOptions } from '../../media/rtp/session.js';
 import type { AudioCodec, SrtpMode } from '../codec/sdp.js';
 import type { DatagramFeed, SipEdgeOptions } from '../transport/udp.js';
 import type { SipStreamLimits, SipTlsOptions } from '../transport/stream.js';
+import type { SipStreamRelay } from '../transport/relayed-stream.js';
 import type { SipDnsResolver } from '../resolve/rfc3263.js';
 import type { RegistrarOptions } from '../registrar/registrar.js';
 import type { SipSessionTimerOptions } from './session-timer.js';
@@ -64,6 +65,11 @@ export interface SipUserAgentOptions {
   codecs?: AudioCodec[];
   /** Inbound datagrams come from this feed (a SIP router thread); see SipTransportOptions.feed. */
   datagrams?: DatagramFeed;
+  /**
+   * TCP/TLS connections held by a router thread (src/sip/workers/): each kind it serves gets a
+   * relayed stream transport (relayed-stream.ts) instead of a socket of ours.
+   */
+  streamRelay?: SipStreamRelay;
   /** Signs our INVITEs' From tags (tag-auth.ts; default fresh random bytes). */
   tagSecret?: Uint8Array;
   /**

@@ -13,6 +13,7 @@ import type { Call, CallTransferOptions } from '../../call/call.js';
 import { AuthThrottle } from '../../auth-throttle.js';
 import { SipUdpTransport, type Endpoint } from '../transport/udp.js';
 import { SipStreamTransport } from '../transport/stream.js';
+import { SipRelayedStreamTransport } from '../transport/relayed-stream.js';
 import { viaTransport, type SipStreamKind } from '../transport/types.js';
 import { TransactionLayer, type ServerTransaction, type TransactionUser } from '../transactions/layer.js';
 import { generateCallId, type SipRequest, type SipResponse } from '../codec/message.js';
@@ -67,6 +68,8 @@ export class SipUserAgent implements TransactionUser {
   private readonly feed: DatagramFeed | undefined;
   /** TCP and TLS transports, when configured (their messages pass through `transport`). */
   readonly streams: SipStreamTransport[] = [];
+  /** TCP and TLS relayed by a router thread (src/sip/workers/), when it serves them. */
+  readonly relayed: SipRelayedStreamTransport[] = [];
   readonly transactions: TransactionLayer;
   readonly timers: SipTimerConfig;
   readonly codecs: AudioCodec[];
@@ -121,6 +124,13 @@ export class SipUserAgent implements TransactionUser {
       });
       this.transport.attachStream(kind, st);
       this.streams.push(st);
+    }
+    const relay = opts.streamRelay;
+    for (const kind of ['tcp', 'tls'] as const) {
+      if (!relay || relay.ports[kind] === undefined || this.transport.stream(kind)) continue;
+      const rt = new SipRelayedStreamTransport({ kind, relay, logger: opts.logger, deliver: (buf, from) => this.transport.ingest(buf, from) });
+      this.transport.attachStream(kind, rt);
+      this.relayed.push(rt);
     }
     this.transactions = new TransactionLayer(this.transport, opts.supervisor, this.log, opts.timers);
     this.transactions.setUser(this);
@@ -242,6 +252,7 @@ export class SipUserAgent implements TransactionUser {
   async listen(): Promise<void> {
     await this.transport.listen();
     for (const st of this.streams) await st.listen();
+    for (const rt of this.relayed) await rt.listen();
   }
 
   async close(): Promise<void> {
@@ -253,6 +264,7 @@ export class SipUserAgent implements TransactionUser {
     this.failedInvites.clear();
     this.transactions.stopAll();
     await Promise.all(this.streams.map((st) => st.close()));
+    await Promise.all(this.relayed.map((rt) => rt.close()));
     await this.transport.close();
   }
 

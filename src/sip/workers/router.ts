@@ -10,6 +10,10 @@
 // port's unicast datagrams to the socket bound last, which is the router's, and a worker's
 // replies leave from the port its Via and Contact name (RFC 3581 symmetric responses).
 //
+// TCP and TLS connections cannot be shared that way: the router owns them (stream-relay.ts), frames
+// each message, hashes its Call-ID the same way and posts it with its connection id; a thread's
+// sends over a stream come back here to be written.
+//
 // The router is also the SIP edge's admission point (admission.ts: allow-list, per-source rate
 // limits, 503s to sources over them): it sees every datagram of every source, so a source's budget
 // is the same whatever the thread count. The workers' transports, fed by it, skip that step; they
@@ -33,6 +37,9 @@ import type { SipTransportStats } from '../transport/udp.js';
 import type { SipAuthOptions } from '../ua/user-agent.js';
 import type { ReliableProvisionalMode } from '../ua/prack.js';
 import type { SipSessionTimerOptions } from '../ua/session-timer.js';
+import type { SipStreamKind } from '../transport/types.js';
+import type { SipRelayedStreamStats } from '../transport/relayed-stream.js';
+import { SipStreamRouter, type SipWorkersStreamOptions, type StreamFromWorker, type StreamToWorker } from './stream-relay.js';
 
 /**
  * The application each worker runs: a module exporting a factory `(options, engine)` that returns
@@ -49,7 +56,11 @@ export interface SipWorkerApp {
   options?: unknown;
 }
 
-export interface SipWorkersOptions {
+/**
+ * `tcpPort`/`tlsPort` (with `tls`) add SIP over TCP/TLS: the router owns those sockets and
+ * connections and relays each message to the thread its Call-ID picks (stream-relay.ts).
+ */
+export interface SipWorkersOptions extends SipWorkersStreamOptions {
   /** Worker threads (≥ 1). */
   threads: number;
   host: string;
@@ -120,6 +131,8 @@ export interface SipWorkerData {
   threads: number;
   host: string;
   port: number;
+  /** The router's TCP/TLS ports, when it serves them (the thread's Via and Contact name them). */
+  streams?: Partial<Record<SipStreamKind, number>>;
   rtpPorts: string;
   logLevel: LogLevel;
   log?: SipWorkerLogOptions;
@@ -144,13 +157,16 @@ export interface SipWorkerStats {
   liveLegs: number;
   /** V8 heap in use in this thread, bytes (garbage not yet collected included). */
   heapUsedBytes: number;
-  /** This thread's SIP transport counters (received = datagrams from the router). */
+  /** This thread's SIP transport counters (received = datagrams and stream messages from the router). */
   transport: SipTransportStats;
+  /** Its relayed TCP/TLS transports' counters, for the kinds the router serves. */
+  streams: Partial<Record<SipStreamKind, SipRelayedStreamStats>>;
 }
 
 /** Router → worker. A datagram is the hot path: a bare object, its bytes transferred. */
 export type ToWorker =
   | { d: Uint8Array; a: string; p: number }
+  | StreamToWorker
   | { type: 'stats'; id: number }
   | { type: 'metrics'; id: number }
   | { type: 'drain' }
@@ -164,7 +180,8 @@ export type FromWorker =
   | { type: 'metrics'; id: number; metrics: WorkerMetrics }
   /** The thread's live calls by transport, sent when they change (coalesced; at once while draining). */
   | { type: 'calls'; live: number }
-  | { type: 'closed' };
+  | { type: 'closed' }
+  | StreamFromWorker;
 
 /** A worker registry's prom-client JSON (the main thread aggregates them into one /metrics). */
 export type WorkerMetrics = MetricObjectWithValues<MetricValue<string>>[];
@@ -207,6 +224,8 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
   readonly admission: SipAdmission | undefined;
   private readonly parseLimits: SipParseLimits;
   private stopRefusalLog: (() => void) | undefined;
+  /** TCP/TLS: the connections, relayed to the threads. */
+  private readonly streams: SipStreamRouter;
 
   constructor(private readonly opts: SipWorkersOptions) {
     super();
@@ -218,10 +237,33 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     const admission = new SipAdmission({ allow: opts.allow, rateLimits: opts.rateLimits });
     this.admission = admission.active ? admission : undefined;
     this.parseLimits = resolveParseLimits(opts.sip?.parseLimits);
+    this.streams = new SipStreamRouter({
+      ...opts,
+      logger: opts.logger,
+      post: (i, m, transfer) => this.workers[i]?.postMessage(m satisfies ToWorker, transfer),
+      routed: this.routed,
+      admission: this.admission,
+      parseLimits: this.parseLimits,
+    });
   }
 
   get port(): number {
     return this.boundPort;
+  }
+
+  /** The bound SIP TCP port, when `tcpPort` is set. */
+  get tcpPort(): number | undefined {
+    return this.streams.port('tcp');
+  }
+
+  /** The bound SIP TLS port, when `tlsPort` is set. */
+  get tlsPort(): number | undefined {
+    return this.streams.port('tls');
+  }
+
+  /** The router's TCP/TLS connection counters (undefined for a kind not served). */
+  streamStats(kind: SipStreamKind): ReturnType<SipStreamRouter['stats']> {
+    return this.streams.stats(kind);
   }
 
   get threads(): number {
@@ -236,6 +278,8 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     const level = o.logLevel ?? (o.logger.level as LogLevel);
     const tagSecret = o.sip?.tagSecret ?? randomBytes(32);
     try {
+      // Streams first: the threads need their ports, and may send over them from the start.
+      const streams = await this.streams.listen();
       await Promise.all(
         slices.map((rtpPorts, index) =>
           this.startWorker({
@@ -243,6 +287,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
             threads: o.threads,
             host: o.host,
             port,
+            ...(this.streams.active ? { streams } : {}),
             rtpPorts,
             logLevel: level,
             ...(o.log ? { log: o.log } : {}),
@@ -262,7 +307,7 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
       throw err;
     }
     this.boundPort = port;
-    this.log.info({ host: o.host, port, threads: o.threads, rtpPorts: slices }, 'sip/udp listening (worker threads)');
+    this.log.info({ host: o.host, port, tcpPort: this.tcpPort, tlsPort: this.tlsPort, threads: o.threads, rtpPorts: slices }, 'sip listening (worker threads)');
   }
 
   private startWorker(data: SipWorkerData): Promise<void> {
@@ -271,7 +316,9 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
       this.workers[data.index] = worker;
       let ready = false;
       worker.on('message', (m: FromWorker) => {
-        if (m.type === 'ready') {
+        if (m.type === 'stream-send' || m.type === 'stream-hold') {
+          this.streams.fromWorker(data.index, m);
+        } else if (m.type === 'ready') {
           ready = true;
           resolve();
         } else if (m.type === 'failed') {
@@ -348,9 +395,13 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
     return Promise.all(this.workers.map((w, index) => this.ask(w, index, 'stats', this.statsWaiting)));
   }
 
-  /** Each worker's metrics registry as prom-client JSON (2 s bound), for one aggregated /metrics. */
-  metrics(): Promise<WorkerMetrics[]> {
-    return Promise.all(this.workers.map((w, index) => this.ask(w, index, 'metrics', this.metricsWaiting)));
+  /**
+   * Each worker's metrics registry as prom-client JSON (2 s bound), and the router's TCP/TLS
+   * connection metrics, for one aggregated /metrics.
+   */
+  async metrics(): Promise<WorkerMetrics[]> {
+    const threads = await Promise.all(this.workers.map((w, index) => this.ask(w, index, 'metrics', this.metricsWaiting)));
+    return this.streams.active ? [...threads, await this.streams.metrics()] : threads;
   }
 
   /** Live calls in all threads, as last reported by them. */
@@ -386,6 +437,8 @@ export class SipWorkers extends EventEmitter<SipWorkersEvents> {
       this.socket = undefined;
       if (s) await new Promise<void>((r) => s.close(() => r()));
       await Promise.all(this.workers.map((w) => stopWorker(w)));
+      // Connections last: the threads' BYEs on closing went out on them (and their 200s came back).
+      await this.streams.close();
     })();
     return this.closing;
   }

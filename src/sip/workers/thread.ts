@@ -1,5 +1,7 @@
-// One SIP worker thread (see workers.ts): a whole engine without HTTP/WebSocket, whose SIP socket
-// shares the router's port and whose inbound datagrams arrive as messages from the router.
+// One SIP worker thread (see router.ts): a whole engine without HTTP/WebSocket, whose SIP socket
+// shares the router's port and whose inbound datagrams arrive as messages from the router; TCP/TLS
+// messages arrive the same way, and what it sends over a stream goes back to the router
+// (stream-relay.ts), which owns the connections.
 import v8 from 'node:v8';
 import { parentPort, workerData } from 'node:worker_threads';
 import { createEngine, type Engine } from '../../engine.js';
@@ -8,13 +10,15 @@ import { combineTraceHooks, sipTraceLogger } from '../../logging/sip-trace.js';
 import { HepExporter } from '../../logging/hep-exporter.js';
 import type { IncomingCallHook } from '../../call/call.js';
 import { newTransportStats, type DatagramFeed, type Endpoint } from '../transport/udp.js';
+import type { SipStreamRelay, SipStreamRelayHandlers } from '../transport/relayed-stream.js';
+import type { SipStreamKind } from '../transport/types.js';
 import { callIdValueHash } from '../codec/message.js';
 import type { FromWorker, SipWorkerData, ToWorker } from './router.js';
 
 const port = parentPort;
 if (!port) throw new Error('src/sip/workers/thread.ts runs as a worker thread (started by SipWorkers)');
 const data = workerData as SipWorkerData;
-const post = (m: FromWorker) => port.postMessage(m);
+const post = (m: FromWorker, transfer?: ArrayBuffer[]) => port.postMessage(m, transfer);
 
 async function loadApp(engine: Engine): Promise<IncomingCallHook> {
   const mod = (await import(data.app.module)) as Record<string, unknown>;
@@ -38,6 +42,36 @@ const feed: DatagramFeed = {
   owns: (callId) => callIdValueHash(callId) % data.threads === data.index,
 };
 
+// The router's TCP/TLS connections, as this thread's relayed stream transports see them.
+const streamHandlers = new Map<SipStreamKind, SipStreamRelayHandlers>();
+// The router listens before this thread's engine does: what comes in meanwhile waits (bounded).
+const MAX_EARLY_STREAM_MESSAGES = 1024;
+let early: Extract<ToWorker, { s: Uint8Array }>[] | undefined = data.streams ? [] : undefined;
+const relay: SipStreamRelay = {
+  ports: data.streams ?? {},
+  subscribe(kind, handlers) {
+    streamHandlers.set(kind, handlers);
+    if (early && streamHandlers.size === Object.keys(relay.ports).length) {
+      const waiting = early;
+      early = undefined;
+      for (const m of waiting) streamMessage(m);
+    }
+    return () => void streamHandlers.delete(kind);
+  },
+  send(kind, bytes, to, conn) {
+    // A copy to transfer: the transaction layer keeps its bytes for retransmissions.
+    const d = new Uint8Array(bytes);
+    post({ type: 'stream-send', k: kind, c: conn, a: to.address, p: to.port, d }, [d.buffer]);
+  },
+  hold(kind, to, on) {
+    post({ type: 'stream-hold', k: kind, a: to.address, p: to.port, on });
+  },
+};
+
+function streamMessage(m: Extract<ToWorker, { s: Uint8Array }>): void {
+  streamHandlers.get(m.k)?.message(Buffer.from(m.s.buffer, m.s.byteOffset, m.s.byteLength), { address: m.a, port: m.p, transport: m.k }, m.c);
+}
+
 let engine: Engine | undefined;
 
 // The router's /health, metrics and drain need this thread's live call count: sent when it changes,
@@ -60,6 +94,19 @@ const callsChanged = () => {
 port.on('message', (m: ToWorker) => {
   if ('d' in m) {
     deliver?.(Buffer.from(m.d.buffer, m.d.byteOffset, m.d.byteLength), { address: m.a, port: m.p });
+    return;
+  }
+  if ('s' in m) {
+    if (!early) streamMessage(m);
+    else if (early.length < MAX_EARLY_STREAM_MESSAGES) early.push(m);
+    return;
+  }
+  if (m.type === 'stream-closed') {
+    streamHandlers.get(m.k)?.closed(m.c);
+    return;
+  }
+  if (m.type === 'stream-failed') {
+    streamHandlers.get(m.k)?.failed(m.c, { address: m.a, port: m.p, transport: m.k }, m.reason);
     return;
   }
   if (m.type === 'metrics') {
@@ -86,6 +133,7 @@ port.on('message', (m: ToWorker) => {
         liveLegs: engine?.sip?.liveLegs ?? 0,
         heapUsedBytes: v8.getHeapStatistics().used_heap_size,
         transport: { ...(engine?.sip?.transport.stats ?? newTransportStats()) },
+        streams: Object.fromEntries((engine?.sip?.relayed ?? []).map((rt) => [rt.kind, { ...rt.stats }])),
       },
     });
     return;
@@ -113,7 +161,7 @@ try {
     maxCalls: data.maxCalls, // undefined ones take the engine's defaults
     ringTimeoutMs: data.ringTimeoutMs,
     maxCallDurationMs: data.maxCallDurationMs,
-    sip: { ...data.sip, datagrams: feed, tagSecret: data.tagSecret, ...(trace ? { trace } : {}) },
+    sip: { ...data.sip, datagrams: feed, ...(data.streams ? { streamRelay: relay } : {}), tagSecret: data.tagSecret, ...(trace ? { trace } : {}) },
   });
   if (hep) engine.onClose(() => hep.close());
   engine.on('call', (call) => {
