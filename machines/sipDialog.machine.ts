@@ -8,7 +8,9 @@
 // `branches`, each with its own local CSeq, and falls back to one when the followed one ends. A
 // request from one of those (the callee's UPDATE in its early dialog, §12.2.2) is checked against
 // and recorded in that branch's own remote CSeq and target, never the followed dialog's; one from
-// a To tag no early dialog has gets 481.
+// a To tag no early dialog has gets 481. The UAC may end one early dialog with a BYE (§15,
+// `EARLY.BYE`: a branch whose answer it refused): that branch is dropped, and when it was the only
+// one the machine is back in `init` until another branch's 1xx, a 2xx or the INVITE's final response.
 import { and, assign, not, or, setup, stateIn } from 'xstate';
 
 export type SipDialogRole = 'uac' | 'uas';
@@ -75,7 +77,13 @@ export type SipDialogEvent =
   | { type: 'RESPONSE.RECEIVED'; method: string; status: number; contact?: string; remoteTag?: string }
   /** `remoteTag`: the BYE's From tag (UAC: a BYE from a tag not the followed dialog's is no BYE of ours). */
   | { type: 'BYE.RECEIVED'; cseq?: number; remoteTag?: string }
-  | { type: 'DIALOG.TERMINATE'; reason: string };
+  | { type: 'DIALOG.TERMINATE'; reason: string }
+  /**
+   * UAC, before the INVITE's final response: end the early dialog of branch `remoteTag` with a BYE
+   * (§15: the caller may; the callee then answers the INVITE for that branch with 487). The
+   * sipInviteForks machine sends it when that branch's answer to our offer is refused.
+   */
+  | { type: 'EARLY.BYE'; remoteTag: string };
 
 /**
  * UAC, forked INVITE: the early dialog of a branch the call's dialog does not follow at the moment
@@ -153,6 +161,13 @@ const requestParams = (context: SipDialogContext, method: string, cseq: number, 
   secure: context.secure,
 });
 
+/** The BYE of a branch set aside (EARLY.BYE): its own tag, next CSeq, target and route set. */
+const branchByeParams = (context: SipDialogContext, remoteTag: string): SipDialogRequestParams => {
+  const b = context.branches.find((x) => x.remoteTag === remoteTag)!;
+  const cseq = (b.localCSeq ?? context.inviteCSeq ?? context.localCSeq ?? 0) + 1;
+  return { ...requestParams(context, 'BYE', cseq), remoteTag, remoteTarget: b.remoteTarget, routeSet: b.routeSet };
+};
+
 /** UAC: an event from another branch of the INVITE than the one the dialog has (a different To tag). */
 const otherBranch = (context: SipDialogContext, e: { remoteTag?: string }): boolean =>
   context.role === 'uac' && e.remoteTag !== undefined && context.remoteTag !== undefined && e.remoteTag !== context.remoteTag;
@@ -175,6 +190,11 @@ export const sipDialogMachine = setup({
     /** §12.2.2: an out-of-order CSeq gets 500 without touching the dialog. */
     rejectRequest: (_, _params: { status: number; reason: string; method: string; cseq: number }) => {},
     notifyEnded: (_, _params: SipDialogOutput) => {},
+    /**
+     * The BYE of one early dialog (EARLY.BYE), built from that dialog's own state: it ends that
+     * branch only, never the call's dialog (which goes on in another branch, or awaits the INVITE's outcome).
+     */
+    sendEarlyBye: (_, _params: SipDialogRequestParams) => {},
     establish: assign(({ context }, params: SipDialogEstablishment) => ({
       // A UAS learnt the remote tag from the request's From; it is part of the dialog id and
       // cannot be changed by a later event.
@@ -258,6 +278,17 @@ export const sipDialogMachine = setup({
         ),
       };
     }),
+    // EARLY.BYE of the followed branch, the only one: no early dialog is left, as before the first
+    // 1xx; the next branch's (or a 2xx without one) starts from the INVITE's CSeq again.
+    forgetEarly: assign(({ context }) => ({
+      remoteTag: undefined,
+      remoteTarget: undefined,
+      routeSet: [],
+      remoteCSeq: undefined,
+      localCSeq: context.inviteCSeq ?? context.localCSeq,
+    })),
+    // EARLY.BYE of a branch set aside: gone from the branches (its BYE went with its own next CSeq).
+    forgetBranch: assign(({ context }, params: { remoteTag: string }) => ({ branches: context.branches.filter((b) => b.remoteTag !== params.remoteTag) })),
     setEnd: assign((_, params: SipDialogOutput) => ({ end: params })),
   },
   guards: {
@@ -293,6 +324,8 @@ export const sipDialogMachine = setup({
     noSuchDialog: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 481,
     timedOut: ({ event }) => event.type === 'RESPONSE.RECEIVED' && event.status === 408,
     otherBranchRang: ({ context }) => context.branches.length > 0,
+    byeFollowed: ({ context, event }) => event.type === 'EARLY.BYE' && context.role === 'uac' && event.remoteTag === context.remoteTag,
+    byeSetAside: ({ context, event }) => event.type === 'EARLY.BYE' && context.role === 'uac' && context.branches.some((b) => b.remoteTag === event.remoteTag),
   },
 }).createMachine({
   id: 'sipDialog',
@@ -489,6 +522,26 @@ export const sipDialogMachine = setup({
               target: '#sipDialog.terminated',
               actions: { type: 'setEnd', params: ({ event }) => ({ reason: 'rejected', status: event.status }) },
             },
+            // §15: a BYE ends the early dialog it is sent in, and that one only. The followed one's:
+            // the call's dialog falls back to the branch it left last, or (none) to no dialog yet.
+            'EARLY.BYE': [
+              {
+                guard: and(['byeFollowed', 'otherBranchRang']),
+                actions: ['consumeLocalCSeq', { type: 'sendEarlyBye', params: ({ context }) => requestParams(context, 'BYE', context.localCSeq!) }, 'fallBack'],
+              },
+              {
+                guard: 'byeFollowed',
+                target: '#sipDialog.init',
+                actions: ['consumeLocalCSeq', { type: 'sendEarlyBye', params: ({ context }) => requestParams(context, 'BYE', context.localCSeq!) }, 'forgetEarly'],
+              },
+              {
+                guard: 'byeSetAside',
+                actions: [
+                  { type: 'sendEarlyBye', params: ({ context, event }) => branchByeParams(context, event.remoteTag) },
+                  { type: 'forgetBranch', params: ({ event }) => ({ remoteTag: event.remoteTag }) },
+                ],
+              },
+            ],
             // UAC, forked INVITE: a 481/408 ends only the early dialog of the branch followed now
             // (a PRACK refused); while another branch's early dialog exists the call goes on in it.
             'RESPONSE.RECEIVED': {

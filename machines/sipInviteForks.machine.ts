@@ -11,6 +11,15 @@
 //   peer's protocol error, or an answer we could not accept), makes no call (`abandon`: its dialog
 //   is ACKed and sent a BYE, the call fails) and takes media nowhere.
 //   A non-2xx final ends the transaction: every early dialog is dropped (`failed`).
+//   A branch whose answer to our offer (in its reliable 18x) we refuse (`REFUSED`: none of our
+//   codecs; with SRTP, no acceptable a=crypto) would ring on without media: its early dialog gets
+//   a BYE (`byeEarly`, RFC 3261 §15) and the branch is dropped; its later 1xx are no news, its 2xx
+//   is ACKed and sent a BYE as a late one's. With other early dialogs the call rings on in them.
+//   With none left the INVITE's final response (the 487 the BYE brings, or whatever comes; a 2xx
+//   of a refused branch counts) fails the call for that refusal (`refuseCall`), not its own status;
+//   the call's ring timeout (its CANCEL) still ends a call whose final response never comes.
+//   Only the answer to the INVITE's offer counts: a refused answer to our later early UPDATE, or
+//   our 488 to the callee's early offer, leaves the branch its session (as in a confirmed dialog).
 // - `answered`: the winner's 2xx again is a retransmission (`ackAgain`: its ACK was lost). A 2xx
 //   with another To tag is another dialog, which must be constructed, ACKed and ended with a BYE
 //   (§13.2.2.4): `ackLate` + `byeLate` the first time, `ackLate` alone for its retransmissions.
@@ -36,7 +45,7 @@
 //
 // Responses are opaque (`response: unknown`), as in the transaction machines: the runtime builds
 // the ACK and BYE from them. SDP is opaque text. A 2xx without a To tag (RFC 2543) has the tag ''.
-import { assign, enqueueActions, setup } from 'xstate';
+import { and, assign, enqueueActions, setup } from 'xstate';
 
 export type SipInviteForksEvent =
   /** A 101–199 with a To tag. `answer`: the SDP of a reliable 18x (RFC 3262), an answer to our offer. */
@@ -50,6 +59,11 @@ export type SipInviteForksEvent =
    * (the answer in our UPDATE's 2xx; or its UPDATE's offer, which we answered with `local`).
    */
   | { type: 'EARLY_SESSION'; tag: string; sdp: string; local?: string }
+  /**
+   * The answer to our offer in this branch's reliable 18x is refused (`reason`: why): its early
+   * dialog is ended with a BYE (sent after the 18x's PRACK) and the branch dropped.
+   */
+  | { type: 'REFUSED'; tag: string; reason: string }
   /** A non-2xx final response. */
   | { type: 'FAILED'; status: number }
   /** The INVITE went out again as a new transaction (credentials, 422, failover). */
@@ -74,6 +88,16 @@ export interface SipInviteForksContext {
   winner?: string;
   /** Branches answered too late: ACKed and sent a BYE. */
   late: string[];
+  /** Branches whose answer we refused, their early dialogs ended with a BYE, in order. */
+  refused: SipInviteForksRefusal[];
+  /** Set when the call failed for refused answers (every branch that rang refused): why. */
+  refusal?: string;
+}
+
+/** A branch whose answer to our offer we refused, and why. */
+export interface SipInviteForksRefusal {
+  tag: string;
+  reason: string;
 }
 
 /** One early dialog's answer to our offer (or, with `local`, the peer's offer and our answer to it). */
@@ -102,6 +126,9 @@ function mediaBranch(c: SipInviteForksContext): string | undefined {
   return undefined;
 }
 
+/** Why the call fails when every branch that rang was refused, if that is so. */
+const callRefusal = (c: SipInviteForksContext): string | undefined => (c.early.length === 0 ? c.refused.at(-1)?.reason : undefined);
+
 const forksSetup = setup({
   types: {
     context: {} as SipInviteForksContext,
@@ -124,6 +151,13 @@ const forksSetup = setup({
      * `sdp` is the peer's offer and this our answer to it (codec and keys as that answer chose).
      */
     mediaFollows: (_, _params: { tag: string; sdp: string; branch: boolean; local?: string }) => {},
+    /** End this branch's early dialog with a BYE (§15): its answer was refused. */
+    byeEarly: (_, _params: { tag: string }) => {},
+    /**
+     * The INVITE is over (a non-2xx final, `status`; or a refused branch's 2xx, none) with every
+     * branch that rang refused: the call fails for that (`reason`, the latest refusal).
+     */
+    refuseCall: (_, _params: { reason: string; status?: number }) => {},
     /** Early dialogs that will never be confirmed. */
     dropEarly: (_, _params: { tags: string[] }) => {},
     /** ACK the winner's 2xx again (a retransmission). */
@@ -152,9 +186,17 @@ const forksSetup = setup({
       answers: context.answers.filter((a) => a.tag !== params.tag),
     })),
     clearEarly: assign({ early: [], followed: [], answers: [] }),
+    addRefused: assign(({ context }, params: SipInviteForksRefusal) => ({ refused: [...context.refused, params] })),
   },
   guards: {
-    knownEarly: ({ context, event }) => (event.type === 'PROVISIONAL' || event.type === 'EARLY_ENDED' || event.type === 'EARLY_SESSION') && context.early.includes(event.tag),
+    knownEarly: ({ context, event }) =>
+      (event.type === 'PROVISIONAL' || event.type === 'EARLY_ENDED' || event.type === 'EARLY_SESSION' || event.type === 'REFUSED') && context.early.includes(event.tag),
+    // (Refused only while the branch has no answer: a later SDP in its 1xx is none, §13.2.1.)
+    unanswered: ({ context, event }) => event.type === 'REFUSED' && answerOf(context, event.tag) === undefined,
+    isRefused: ({ context, event }) => (event.type === 'PROVISIONAL' || event.type === 'ANSWER') && context.refused.some((r) => r.tag === event.tag),
+    ringing: ({ context }) => context.early.length > 0,
+    // Every branch that rang was refused (none rings now): the call fails for that.
+    allRefused: ({ context }) => callRefusal(context) !== undefined,
     // (The dialog media goes to now: the branch it follows, or the call's once answered.)
     mediaHere: ({ context, event }) => event.type === 'EARLY_SESSION' && context.media === event.tag,
     isWinner: ({ context, event }) => event.type === 'ANSWER' && event.tag === context.winner,
@@ -179,6 +221,15 @@ const sessionHere = forksSetup.enqueueActions(({ event, enqueue }) => {
   }
 });
 
+// A 2xx of a branch no longer in the running: ACKed and sent a BYE in a dialog of its own (§13.2.2.4).
+const lateBranch = forksSetup.enqueueActions(({ event, enqueue }) => {
+  if (event.type !== 'ANSWER') return;
+  const r = { tag: event.tag, response: event.response };
+  enqueue({ type: 'addLate', params: { tag: event.tag } });
+  enqueue({ type: 'ackLate', params: r });
+  enqueue({ type: 'byeLate', params: r });
+});
+
 // The early dialogs of the branches that lost the 2xx.
 const dropLosers = forksSetup.enqueueActions(({ context, event, enqueue }) => {
   const losers = context.early.filter((t) => event.type !== 'ANSWER' || t !== event.tag);
@@ -187,12 +238,14 @@ const dropLosers = forksSetup.enqueueActions(({ context, event, enqueue }) => {
 
 export const sipInviteForksMachine = forksSetup.createMachine({
   id: 'sipInviteForks',
-  context: { early: [], followed: [], answers: [], late: [] },
+  context: { early: [], followed: [], answers: [], late: [], refused: [] },
   initial: 'calling',
   states: {
     calling: {
       on: {
         PROVISIONAL: [
+          // (Its early dialog is over: we sent it a BYE.)
+          { guard: 'isRefused' },
           {
             guard: 'knownEarly',
             actions: [
@@ -212,12 +265,34 @@ export const sipInviteForksMachine = forksSetup.createMachine({
         ],
         // (An early dialog never created, or already over, is no news.)
         EARLY_ENDED: { guard: 'knownEarly', actions: [{ type: 'endEarly', params: ({ event }) => ({ tag: event.tag }) }, mediaToLatest] },
+        // §15: its early dialog ends with our BYE; media never went there (it had no answer).
+        REFUSED: {
+          guard: and(['knownEarly', 'unanswered']),
+          actions: [
+            { type: 'byeEarly', params: ({ event }) => ({ tag: event.tag }) },
+            { type: 'addRefused', params: ({ event }) => ({ tag: event.tag, reason: event.reason }) },
+            { type: 'endEarly', params: ({ event }) => ({ tag: event.tag }) },
+          ],
+        },
         EARLY_SESSION: [
           { guard: 'mediaHere', actions: [{ type: 'setAnswer', params: ({ event }) => event }, sessionHere] },
           // Not where media is: kept for when media comes back (or there now, a first usable answer).
           { guard: 'knownEarly', actions: [{ type: 'setAnswer', params: ({ event }) => event }, mediaToLatest] },
         ],
         ANSWER: [
+          { guard: and(['isRefused', 'isLate']), actions: { type: 'ackLate', params: ({ event }) => ({ tag: event.tag, response: event.response }) } },
+          // A refused branch's 2xx never wins: a late one's. Other branches ring on; with none
+          // left, it ends the INVITE (a proxy cancels the rest after a 2xx) and the call fails.
+          { guard: and(['isRefused', 'ringing']), actions: lateBranch },
+          {
+            guard: 'isRefused',
+            target: 'failed',
+            actions: [
+              lateBranch,
+              enqueueActions(({ context, enqueue }) => enqueue({ type: 'refuseCall', params: { reason: callRefusal(context)! } })),
+              assign({ refusal: ({ context }) => callRefusal(context) }),
+            ],
+          },
           {
             // It still won: its retransmissions are ACKed again, other branches' 2xx are late.
             guard: 'noAnswer',
@@ -252,16 +327,27 @@ export const sipInviteForksMachine = forksSetup.createMachine({
             ],
           },
         ],
-        FAILED: {
-          target: 'failed',
-          actions: [
-            enqueueActions(({ context, enqueue }) => {
-              if (context.early.length) enqueue({ type: 'dropEarly', params: { tags: context.early } });
-            }),
-            'clearEarly',
-            assign({ media: undefined }),
-          ],
-        },
+        FAILED: [
+          {
+            // (The 487 our BYE brought, most likely: no early dialog is left to drop.)
+            guard: 'allRefused',
+            target: 'failed',
+            actions: [
+              assign({ refusal: ({ context }) => callRefusal(context) }),
+              { type: 'refuseCall', params: ({ context, event }) => ({ reason: callRefusal(context)!, status: event.status }) },
+            ],
+          },
+          {
+            target: 'failed',
+            actions: [
+              enqueueActions(({ context, enqueue }) => {
+                if (context.early.length) enqueue({ type: 'dropEarly', params: { tags: context.early } });
+              }),
+              'clearEarly',
+              assign({ media: undefined }),
+            ],
+          },
+        ],
       },
     },
     answered: {
@@ -283,7 +369,8 @@ export const sipInviteForksMachine = forksSetup.createMachine({
     },
     failed: {
       on: {
-        REISSUED: 'calling',
+        // (A new transaction: its branches start afresh.)
+        REISSUED: { target: 'calling', actions: assign({ refused: [], refusal: undefined }) },
         ANSWER: [
           { guard: 'isLate', actions: { type: 'ackLate', params: ({ event }) => ({ tag: event.tag, response: event.response }) } },
           {

@@ -19,7 +19,8 @@
 //   session (INVITE.UNUSABLE: no answer to our offer), failing the call; §22.2 one retry with credentials.
 //   The call ends at once when hung up, but a CANCEL (queued or sent) leaves our INVITE pending:
 //   SESSION.END then only marks `callEnded`, and the session ends itself with the INVITE's
-//   outcome (a final response, or Timer B as INVITE.TIMEOUT; a 2xx once its BYE went).
+//   outcome (a final response, or Timer B as INVITE.TIMEOUT; a 2xx once its BYE went). A call
+//   whose every branch's answer was refused fails with INVITE.FAILED (sipInviteForks) as by Timer B.
 // - `ack` (UAS): §13.3.1.4 our 2xx is retransmitted (T1 doubling to T2) until its ACK, for at
 //   most 64*T1, and only `unconfirmedLimit` times to a peer that never proved it receives us.
 // - `reinvite`: §14.1 one re-INVITE at a time; a hold/resume asked for meanwhile is queued (the
@@ -111,6 +112,12 @@ export type SipInviteSessionEvent =
   | { type: 'CANCEL' }
   /** No final response to our INVITE (Timer B, or a transport error) and no target left to try. */
   | { type: 'INVITE.TIMEOUT'; status: number; reason: string }
+  /**
+   * The INVITE ended (its final response, or a 2xx the runtime ACKed and ended with a BYE) with
+   * every branch's answer to our offer refused, their early dialogs ended with our BYE (RFC 3261
+   * §15): the call fails for that (`status`: 488), not for the final response's own status.
+   */
+  | { type: 'INVITE.FAILED'; status: number; reason: string }
   /** Raised by the machine itself when it retries with credentials. */
   | { type: 'AUTH.RETRIED' }
   // UAS 2xx reliability
@@ -363,6 +370,11 @@ export const sipInviteSessionMachine = setup({
             ],
             // Timer B: the INVITE (and a CANCEL of it) is given up on (§9.1, §17.1.1.2).
             'INVITE.TIMEOUT': [
+              { guard: 'cancelPending', target: '.rejected' },
+              { guard: 'inviting', target: '.rejected', actions: { type: 'notifyFailed', params: ({ event }) => ({ status: event.status, reason: event.reason }) } },
+            ],
+            // Every branch's answer refused (sipInviteForks): failed as by Timer B, with why.
+            'INVITE.FAILED': [
               { guard: 'cancelPending', target: '.rejected' },
               { guard: 'inviting', target: '.rejected', actions: { type: 'notifyFailed', params: ({ event }) => ({ status: event.status, reason: event.reason }) } },
             ],

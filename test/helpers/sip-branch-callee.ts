@@ -25,7 +25,7 @@ export async function rtpSink(closers: Array<() => void>): Promise<{ port: numbe
 
 export type Sink = Awaited<ReturnType<typeof rtpSink>>;
 
-const REASONS: Record<number, string> = { 180: 'Ringing', 200: 'OK', 481: 'Call/Transaction Does Not Exist' };
+const REASONS: Record<number, string> = { 180: 'Ringing', 200: 'OK', 481: 'Call/Transaction Does Not Exist', 487: 'Request Terminated' };
 
 /** A response to the engine's INVITE from the branch `tag`; `rseq` makes it reliable (Require: 100rel). */
 export function respond(sip: RawSip, engine: Engine, invite: SipRequest, status: number, tag: string, o: { body?: string; rseq?: number; headers?: string[] } = {}): void {

@@ -164,7 +164,8 @@ test('a reliable 183 from B with SDP that is no session description is no answer
 });
 
 // Issue 16's gaps: a 2xx that brings no answer, a 2xx's SDP after its dialog's early answer, and
-// (srtp 'required') a branch's early answer without an acceptable a=crypto.
+// (srtp 'required') a branch's early answer without an acceptable a=crypto: refused, that branch's
+// early dialog gets a BYE (RFC 3261 §15) and a 2xx of it is a late one's (ACK, BYE).
 
 /** Frames written through `media` after the call ended: what each sink got meanwhile (none, the RTP session closed). */
 async function framesAfterEnd(media: Call['media'], sinks: Record<string, { pts: number[] }>): Promise<Record<string, number[]>> {
@@ -179,6 +180,15 @@ async function framesAfterEnd(media: Call['media'], sinks: Record<string, { pts:
   }
   await sleep(200);
   return Object.fromEntries(Object.entries(sinks).map(([k, s]) => [k, s.pts.slice(before[k])]));
+}
+
+/** Our BYE in `tag`'s early dialog, its answer refused (RFC 3261 §15): answered 200; the call is not over for it. */
+async function earlyBye(sip: RawSip, engine: Engine, call: Call, tag: string): Promise<void> {
+  const bye = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(bye), tag);
+  assert.match(bye.headers.get('CSeq') ?? '', /^\d+ BYE$/);
+  reply(sip, engine, bye);
+  assert.ok(!call.isEnded, 'a BYE in an early dialog ends that branch only');
 }
 
 /** The 2xx made no call: ACKed and sent a BYE in `tag`'s dialog; the call fails without ever being answered. */
@@ -256,12 +266,13 @@ test('one branch: a reliable 183 answered, then the 200 carries a newer version 
   await hangUp(sip, engine, call);
 });
 
-test('SRTP required: B\'s early answer in the clear is no answer (the call goes on, SRTP stays with A); A\'s 200 answers the call', { timeout: 20_000 }, async () => {
+test('SRTP required: B\'s early answer in the clear is refused (a BYE in B\'s early dialog; the call goes on, SRTP stays with A); A\'s 200 answers the call', { timeout: 20_000 }, async () => {
   const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
   const A = await rtpSink();
   const B = await rtpSink();
   await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
   await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
+  await earlyBye(sip, engine, call, 'branchB');
   await sleep(50);
   assert.ok(!call.isEnded, 'one branch\'s unacceptable answer does not end the forked call');
   let got = await sizesAt(call, { A, B });
@@ -276,65 +287,76 @@ test('SRTP required: B\'s early answer in the clear is no answer (the call goes 
   await hangUp(sip, engine, call);
 });
 
-test('SRTP required: B, whose only early answer was in the clear, wins with a 200 without SDP: ACK and BYE to B, the call fails', { timeout: 20_000 }, async () => {
+test('SRTP required: B, whose only early answer was in the clear, gets a BYE in its early dialog; its 200 crossing it is ACKed and sent a BYE; the call rings on with A, whose 200 answers it', { timeout: 20_000 }, async () => {
   const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
   const A = await rtpSink();
   const B = await rtpSink();
-  let answered = false;
-  call.on('answered', () => (answered = true));
   await early183(sip, engine, invite, 'branchA', srtpSdp('a', A.port, 1));
   await early183(sip, engine, invite, 'branchB', sdp('b', B.port, 0));
-  await sleep(50);
-  const media = call.media;
+  await earlyBye(sip, engine, call, 'branchB');
   respond(sip, engine, invite, 200, 'branchB');
-  await endedUnanswered(sip, engine, call, 'branchB', () => answered);
-  assert.deepEqual(await framesAfterEnd(media, { A, B }), { A: [], B: [] });
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchB');
+  const late = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(late), 'branchB');
+  reply(sip, engine, late);
+  await sleep(50);
+  assert.ok(!call.isEnded && !call.isActive, 'still ringing, with A');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered by A');
+  const got = await sizesAt(call, { A, B });
+  assert.ok(got.A.length >= 1 && got.A.every((n) => n === 182), `SRTP to A: ${JSON.stringify(got)}`);
   assert.equal(B.sizes.length, 0, 'nothing ever to B in the clear');
+  await hangUp(sip, engine, call);
 });
 
-test('SRTP required, one branch: its reliable 183 in the clear moves no media; its 200 repeating that answer is ACKed and sent a BYE (SRTP not negotiated)', { timeout: 20_000 }, async () => {
+test('SRTP required, one branch: its reliable 183 in the clear moves no media and gets a BYE in its early dialog; its 200 crossing it is ACKed and sent a BYE, the call fails (answer refused: SRTP not negotiated)', { timeout: 20_000 }, async () => {
   const { engine, sip, call, invite } = await placed({ sip: { srtp: 'required' } });
   const A = await rtpSink();
   let answered = false;
   call.on('answered', () => (answered = true));
   await early183(sip, engine, invite, 'only', sdp('a', A.port, 0));
-  await sleep(50);
-  assert.ok(!call.isEnded, 'the call waits for an acceptable answer (a 2xx may still bring one)');
+  await earlyBye(sip, engine, call, 'only');
   await sendFrames(call, { A });
   assert.equal(A.sizes.length, 0, 'nothing in the clear');
+  assert.ok(!call.isEnded, 'the call waits for the INVITE\'s final response');
   const media = call.media;
   respond(sip, engine, invite, 200, 'only', { body: sdp('a', A.port, 0) });
   const end = await endedUnanswered(sip, engine, call, 'only', () => answered);
-  assert.match(end.detail ?? '', /SRTP not negotiated/);
+  assert.match(end.detail ?? '', /answer refused: SRTP not negotiated/);
   await framesAfterEnd(media, { A });
   assert.equal(A.sizes.length, 0, 'never any RTP in the clear');
 });
 
-// An answer whose audio has none of our codecs (telephone-event aside) is no answer either: the
-// call's media could not go there, so it is never taken, and a 2xx left with no other one is abandoned.
+// An answer whose audio has none of our codecs (telephone-event aside) is refused too: the call's
+// media could not go there, so it is never taken, and the branch's early dialog gets a BYE (§15).
 
 /** An answer in G.729 (18) only, with telephone-event: none of the engine's codecs (PCMU, PCMA). */
 const g729Sdp = (tag: string, port: number) =>
   `v=0\no=${tag} ${port} 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio ${port} RTP/AVP 18 101\na=rtpmap:18 G729/8000\na=rtpmap:101 telephone-event/8000\na=fmtp:101 0-16\na=sendrecv\n`;
 
-test('B\'s early answer with none of our codecs is no answer (RTP stays with A); B wins with a 200 repeating it: ACK and BYE to B, the call fails (no codec in common)', { timeout: 20_000 }, async () => {
+test('B\'s early answer with none of our codecs is refused (a BYE in B\'s early dialog, RTP stays with A); B\'s 200 repeating it is ACKed and sent a BYE; A\'s 200 answers the call', { timeout: 20_000 }, async () => {
   const { engine, sip, call, invite } = await placed();
   const A = await rtpSink();
   const B = await rtpSink();
-  let answered = false;
-  call.on('answered', () => (answered = true));
   await early183(sip, engine, invite, 'branchA', sdp('a', A.port, 0));
   await early183(sip, engine, invite, 'branchB', g729Sdp('b', B.port));
-  await sleep(50);
-  assert.ok(!call.isEnded, 'one branch\'s unusable answer does not end the forked call');
-  const got = await sendFrames(call, { A, B });
+  await earlyBye(sip, engine, call, 'branchB');
+  let got = await sendFrames(call, { A, B });
   assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), `A's early media still: ${JSON.stringify(got)}`);
-  const media = call.media;
   respond(sip, engine, invite, 200, 'branchB', { body: g729Sdp('b', B.port) });
-  const end = await endedUnanswered(sip, engine, call, 'branchB', () => answered);
-  assert.match(end.detail ?? '', /no codec in common/);
-  assert.deepEqual(await framesAfterEnd(media, { A, B }), { A: [], B: [] }, 'nothing more to A, never anything to B');
-  assert.equal(B.pts.length, 0);
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchB');
+  const late = await sip.request((r) => r.method === 'BYE');
+  assert.equal(toTag(late), 'branchB');
+  reply(sip, engine, late);
+  assert.ok(!call.isEnded, 'the call rings on with A');
+  respond(sip, engine, invite, 200, 'branchA');
+  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'branchA');
+  await waitFor(() => call.isActive, 'answered by A');
+  got = await sendFrames(call, { A, B });
+  assert.ok(got.A!.length >= 1 && got.A!.every((pt) => pt === 0), JSON.stringify(got));
+  assert.equal(B.pts.length, 0, 'never anything to B');
+  await hangUp(sip, engine, call);
 });
 
 test('one branch: a 200 whose SDP has none of our codecs (only telephone-event besides) is ACKed and sent a BYE; the call fails (no codec in common)', { timeout: 20_000 }, async () => {
@@ -352,21 +374,21 @@ test('one branch: a 200 whose SDP has none of our codecs (only telephone-event b
   assert.equal(A.pts.length, 0, 'no RTP ever');
 });
 
-test('one branch: its reliable 183 with none of our codecs moves no media; its 200 with a PCMA answer answers the call, RTP there', { timeout: 20_000 }, async () => {
+test('one branch: its reliable 183 with none of our codecs moves no media and gets a BYE; its 200 crossing it (a PCMA answer, §13.2.1 too late) is ACKed and sent a BYE, the call fails', { timeout: 20_000 }, async () => {
   const { engine, sip, call, invite } = await placed();
   const A = await rtpSink();
   const C = await rtpSink();
+  let answered = false;
+  call.on('answered', () => (answered = true));
   await early183(sip, engine, invite, 'only', g729Sdp('a', A.port));
-  await sleep(50);
-  assert.ok(!call.isEnded, 'the call waits for a usable answer (the 2xx may bring one)');
+  await earlyBye(sip, engine, call, 'only');
   await sendFrames(call, { A });
+  const media = call.media;
   respond(sip, engine, invite, 200, 'only', { body: sdp('c', C.port, 8) });
-  assert.equal(toTag(await sip.request((r) => r.method === 'ACK')), 'only');
-  await waitFor(() => call.isActive, 'answered');
-  const got = await sendFrames(call, { A, C });
-  assert.ok(got.C!.length >= 1 && got.C!.every((pt) => pt === 8), `the 2xx's answer, PCMA: ${JSON.stringify(got)}`);
-  assert.equal(A.pts.length, 0, 'nothing ever to the unusable early answer');
-  await hangUp(sip, engine, call);
+  const end = await endedUnanswered(sip, engine, call, 'only', () => answered);
+  assert.match(end.detail ?? '', /answer refused: no codec in common/);
+  await framesAfterEnd(media, { A, C });
+  assert.equal(A.pts.length + C.pts.length, 0, 'no RTP ever');
 });
 
 // A branch's answer is the latest offer/answer of its early dialog: our early UPDATE (RFC 3311)

@@ -34,6 +34,9 @@ function samples(snap: Snap): SipDialogEvent[] {
           ...(aside !== undefined ? [{ type: 'REQUEST.RECEIVED', method: 'INFO', cseq: aside, remoteTag: 'forked-8' } as const] : []),
           { type: 'REQUEST.RECEIVED', method: 'UPDATE', cseq: 7, remoteTag: 'forked-9' },
           { type: 'BYE.RECEIVED', cseq: 8, remoteTag: 'forked-9' },
+          // §15: our BYE in one early dialog (a branch whose answer we refused).
+          { type: 'EARLY.BYE', remoteTag: peer },
+          { type: 'EARLY.BYE', remoteTag: 'forked-8' },
         ]
       : [];
   return [
@@ -93,6 +96,9 @@ function oracle(from: string, ev: SipDialogEvent, ctx: SipDialogContext): string
   if (ev.type === 'RESPONSE.RECEIVED' && (ev.status === 481 || ev.status === 408)) {
     return fromOtherDialog(ev, ctx) || (from === 'early' && ctx.branches.length > 0) ? undefined : 'terminated';
   }
+  // §15: our BYE ends that early dialog only; the call's dialog falls back to another branch, or
+  // with none left has no dialog yet (the INVITE's outcome, or another branch's 1xx, is to come).
+  if (ev.type === 'EARLY.BYE') return from === 'early' && ctx.role === 'uac' && ev.remoteTag === ctx.remoteTag && ctx.branches.length === 0 ? 'init' : undefined;
   if (from === 'early') {
     // §13.2.2.4: the winning 2xx confirms the call's dialog, from whichever branch (the forks
     // machine sends no other 2xx); a 1xx of another branch keeps it early.
@@ -141,6 +147,41 @@ function checkEffect(ev: SipDialogEvent, before: Snap, after: Snap, calls: Call[
     return;
   }
   switch (ev.type) {
+    case 'EARLY.BYE': {
+      const sent = of('sendEarlyBye');
+      const aside = b.branches.find((x) => x.remoteTag === ev.remoteTag);
+      const followed = b.remoteTag === ev.remoteTag;
+      if (enteredFrom !== 'early' || input.role !== 'uac' || (!aside && !followed)) {
+        assert.deepEqual([calls, a], [[], b], 'EARLY.BYE of no early dialog of ours does nothing');
+        break;
+      }
+      // §12.2.1.1 in that early dialog: its tag, target, route set and next local CSeq.
+      const d = aside ?? { remoteTag: b.remoteTag, localCSeq: b.localCSeq, remoteTarget: b.remoteTarget, routeSet: b.routeSet };
+      assert.equal(sent.length, 1, 'one BYE');
+      const p = sent[0]!;
+      assert.deepEqual(
+        [p.method, p.cseq, p.remoteTag, p.remoteTarget, p.routeSet, p.callId, p.localTag],
+        ['BYE', (d.localCSeq ?? 0) + 1, ev.remoteTag, d.remoteTarget, d.routeSet, b.callId, b.localTag],
+        "the BYE is that early dialog's",
+      );
+      assert.deepEqual(of('sendRequest'), [], 'no request of the call\'s dialog');
+      if (aside) assert.deepEqual(a, { ...b, branches: b.branches.filter((x) => x !== aside) }, 'a branch set aside is dropped, the followed one untouched');
+      else if (b.branches.length > 0) {
+        const last = b.branches.at(-1)!;
+        assert.deepEqual(
+          [a.remoteTag, a.localCSeq, a.remoteCSeq, a.remoteTarget, a.routeSet, a.branches],
+          [last.remoteTag, last.localCSeq, last.remoteCSeq, last.remoteTarget, last.routeSet, b.branches.slice(0, -1)],
+          'the followed branch ended: the call follows the branch it left last',
+        );
+      } else {
+        assert.deepEqual(
+          [a.remoteTag, a.localCSeq, a.remoteCSeq, a.remoteTarget, a.routeSet],
+          [undefined, b.inviteCSeq, undefined, undefined, []],
+          'the only early dialog ended: no dialog yet, the next counts on from the INVITE\'s CSeq',
+        );
+      }
+      break;
+    }
     case 'DIALOG.EARLY':
     case 'DIALOG.CONFIRMED': {
       if (stateOf(after) === enteredFrom) {
@@ -281,7 +322,7 @@ type DialogMachine = typeof sipDialogMachine;
 function spiedActor(machine: DialogMachine, input: SipDialogInput, calls: Call[], snapshot?: Snap) {
   const spy = (action: string) => (_: unknown, params: unknown) => calls.push({ action, params: params as Record<string, unknown> });
   const spied = machine.provide({
-    actions: { sendRequest: spy('sendRequest'), acceptRequest: spy('acceptRequest'), rejectRequest: spy('rejectRequest'), notifyEnded: spy('notifyEnded') },
+    actions: { sendRequest: spy('sendRequest'), sendEarlyBye: spy('sendEarlyBye'), acceptRequest: spy('acceptRequest'), rejectRequest: spy('rejectRequest'), notifyEnded: spy('notifyEnded') },
   });
   return createActor(spied, snapshot ? { input, snapshot } : { input });
 }
@@ -349,7 +390,9 @@ async function runDialogModel(input: SipDialogInput, kind: 'states' | 'simple', 
     events: pick as never,
     // A done actor ignores events, but the pure traversal would keep applying root handlers.
     stopWhen: (snap) => snap.status === 'done',
-    filterEvents: (snap, ev) => within(snap, ev, getNextSnapshot(machine, snap, ev)),
+    // (xstate/graph also sends every other event type bare; a bare EARLY.BYE ends no branch and
+    // would only multiply the paths: the `states` runs judge it with its tags.)
+    filterEvents: (snap, ev) => ev.type !== 'EARLY.BYE' && within(snap, ev, getNextSnapshot(machine, snap, ev)),
   });
   const paths = model.getSimplePaths();
   for (const path of paths) {
@@ -466,5 +509,15 @@ test('SIP dialog oracle catches a planted bug (one remote CSeq sequence for ever
 
 test('SIP dialog oracle catches a planted bug (a 481 to the followed branch\'s PRACK ends the call though another branch rang)', async () => {
   const buggy = sipDialogMachine.provide({ guards: { otherBranchRang: () => false } });
-  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /RESPONSE.RECEIVED\((INFO|PRACK)\)--> expected early, machine went to terminated|the call follows the branch it left last/);
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /RESPONSE.RECEIVED\((INFO|PRACK)\)--> expected early, machine went to terminated|EARLY.BYE\[[\w-]+\]--> expected early, machine went to init|the call follows the branch it left last/);
+});
+
+test('SIP dialog oracle catches a planted bug (the BYE of a branch set aside sent in the followed early dialog)', async () => {
+  const buggy = sipDialogMachine.provide({ guards: { byeFollowed: ({ context, event }) => event.type === 'EARLY.BYE' && context.role === 'uac' && context.remoteTag !== undefined } });
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /the BYE is that early dialog's|EARLY.BYE\[forked-8\]--> expected early, machine went to init/);
+});
+
+test('SIP dialog oracle catches a planted bug (the only early dialog BYE\'d, its tag kept as the call\'s dialog)', async () => {
+  const buggy = sipDialogMachine.provide({ actions: { forgetEarly: assign({}) } });
+  await assert.rejects(runDialogModel(uacInput, 'states', {}, buggy), /the only early dialog ended: no dialog yet/);
 });

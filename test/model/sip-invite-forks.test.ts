@@ -11,7 +11,9 @@
 // neither makes no call (`abandon`: ACKed, sent a BYE, the call fails). An offer/answer completed
 // later in an early dialog (our early UPDATE's 200, or the callee's UPDATE offer with our answer,
 // which media then takes along) makes that its answer: media there follows it at once, media
-// coming back there later goes to it.
+// coming back there later goes to it. A branch whose answer we refuse (RFC 3261 §15) gets a BYE in
+// its early dialog and is gone: its 1xx are then no news, its 2xx a late one's (ACK, BYE); once no
+// branch rings, the INVITE's final response (a non-2xx, or that 2xx) fails the call for the refusal.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { assign, createActor, createMachine, enqueueActions, type EventObject } from 'xstate';
@@ -26,6 +28,8 @@ const alphabet: SipInviteForksEvent[] = [
   { type: 'ANSWER', tag: 'A', answer: 'a' },
   { type: 'ANSWER', tag: 'B', answer: 'b' },
   { type: 'ANSWER', tag: 'C', answer: 'c' },
+  { type: 'REFUSED', tag: 'A', reason: 'ra' },
+  { type: 'REFUSED', tag: 'B', reason: 'rb' },
   { type: 'FAILED', status: 487 },
   { type: 'REISSUED' },
 ];
@@ -52,14 +56,20 @@ const mediaAlphabet: SipInviteForksEvent[] = [
   { type: 'EARLY_SESSION', tag: 'A', sdp: 'a4' },
   { type: 'EARLY_SESSION', tag: 'B', sdp: 'b4' },
   { type: 'EARLY_SESSION', tag: 'A', sdp: 'a6', local: 'l6' },
+  { type: 'REFUSED', tag: 'B', reason: 'rb' },
   { type: 'FAILED', status: 487 },
   { type: 'REISSUED' },
 ];
 
 /** Where each event leads (undefined: stay). */
-function stateOracle(from: string, e: EventObject): string | undefined {
+function stateOracle(from: string, e: EventObject, snap: { context: SipInviteForksContext }): string | undefined {
+  const ctx = snap.context;
   const ev = e as SipInviteForksEvent;
-  if (from === 'calling' && ev.type === 'ANSWER') return 'answered';
+  if (from === 'calling' && ev.type === 'ANSWER') {
+    // A refused branch's 2xx ends the INVITE only when no other branch rings (and only its first).
+    if (!ctx.refused.some((r) => r.tag === ev.tag)) return 'answered';
+    return ctx.early.length > 0 || ctx.late.includes(ev.tag) ? undefined : 'failed';
+  }
   if (from === 'calling' && ev.type === 'FAILED') return 'failed';
   if (from === 'failed' && ev.type === 'REISSUED') return 'calling';
   return undefined;
@@ -74,6 +84,12 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
   // The winner confirmed as the call (not abandoned): its dialog's media.
   let live: string | undefined;
   const byed = new Set<string>();
+  // Branches refused (BYE in their early dialog), with why; the latest refusal.
+  let refused = new Map<string, string>();
+  let lastRefusal: string | undefined;
+  const refuseCall = (status?: number) => {
+    if (early.length === 0 && lastRefusal !== undefined) out.push(`refuse-call ${lastRefusal}${status !== undefined ? ` ${status}` : ''}`);
+  };
   // Early media: the branches newest-followed last, each early dialog's first answer, where media goes.
   let recent: string[] = [];
   let answers = new Map<string, string>();
@@ -85,10 +101,23 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
   };
   for (const ev of events) {
     if (ev.type === 'REISSUED') {
-      if (phase === 'failed') phase = 'calling';
+      if (phase === 'failed') {
+        phase = 'calling';
+        refused = new Map();
+        lastRefusal = undefined;
+      }
+    } else if (ev.type === 'REFUSED') {
+      // §15: only an early dialog that exists and has no answer yet (§13.2.1: the first is the one).
+      if (phase !== 'calling' || !early.includes(ev.tag) || answers.has(ev.tag)) continue;
+      out.push(`bye-early ${ev.tag}`);
+      refused.set(ev.tag, ev.reason);
+      lastRefusal = ev.reason;
+      early = early.filter((t) => t !== ev.tag);
+      recent = recent.filter((t) => t !== ev.tag);
     } else if (ev.type === 'FAILED') {
       if (phase !== 'calling') continue;
       if (early.length) out.push(`drop ${early.join(',')}`);
+      refuseCall(ev.status);
       early = [];
       recent = [];
       answers = new Map();
@@ -111,12 +140,25 @@ function effectsOracle(events: SipInviteForksEvent[]): string[] {
       if (media === ev.tag) out.push(`media ${ev.tag} ${session} same`);
       else mediaToLatest();
     } else if (ev.type === 'PROVISIONAL') {
-      if (phase !== 'calling') continue;
+      if (phase !== 'calling' || refused.has(ev.tag)) continue;
       out.push(`early ${ev.tag} ${early.includes(ev.tag) ? 'again' : 'new'}`);
       if (!early.includes(ev.tag)) early.push(ev.tag);
       recent = [...recent.filter((t) => t !== ev.tag), ev.tag];
       if (ev.answer !== undefined && !answers.has(ev.tag)) answers.set(ev.tag, ev.answer);
       mediaToLatest();
+    } else if (phase === 'calling' && refused.has(ev.tag)) {
+      // A refused branch's 2xx: never the call. Its first is ACKed and sent a BYE, again only ACKed.
+      out.push(`ack-late ${ev.tag}`);
+      if (byed.has(ev.tag)) continue;
+      out.push(`bye-late ${ev.tag}`);
+      byed.add(ev.tag);
+      if (early.length === 0) {
+        refuseCall();
+        phase = 'failed';
+        recent = [];
+        answers = new Map();
+        media = undefined;
+      }
     } else if (phase === 'calling') {
       winner = ev.tag;
       // §13.2.1: the answer its early dialog gave is the dialog's answer (the 2xx's SDP is then
@@ -160,6 +202,8 @@ function run(machine: typeof sipInviteForksMachine, events: SipInviteForksEvent[
         ackAgain: (_, p) => out.push(`ack ${p.tag}`),
         ackLate: (_, p) => out.push(`ack-late ${p.tag}`),
         byeLate: (_, p) => out.push(`bye-late ${p.tag}`),
+        byeEarly: (_, p) => out.push(`bye-early ${p.tag}`),
+        refuseCall: (_, p) => out.push(`refuse-call ${p.reason}${p.status !== undefined ? ` ${p.status}` : ''}`),
       },
     }),
   );
@@ -218,11 +262,13 @@ describe('sipInviteForks machine', () => {
     const cfg = sipInviteForksMachine.config;
     const calling = cfg.states!.calling!;
     const on = calling.on as { ANSWER: Array<{ actions: unknown[] }> };
-    const [answerless, answered] = on.ANSWER as [unknown, { actions: unknown[] }];
+    // (The last two: a 2xx without an answer, and the winner's; refused branches' come first.)
+    const refusedOnes = on.ANSWER.slice(0, -2);
+    const [answerless, answered] = on.ANSWER.slice(-2) as [unknown, { actions: unknown[] }];
     // (Media is then the winner's, as in the machine: only where it is sent changes.)
     const actions = [answered.actions[0], enqueueActions(media as never), assign({ media: ({ event }: { event: { tag: string } }) => event.tag }), ...answered.actions.slice(2)];
     return createMachine(
-      { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: [answerless, { ...answered, actions }] } } } } as typeof cfg,
+      { ...cfg, states: { ...cfg.states, calling: { ...calling, on: { ...on, ANSWER: [...refusedOnes, answerless, { ...answered, actions }] } } } } as typeof cfg,
       sipInviteForksMachine.implementations as never,
     ) as unknown as typeof sipInviteForksMachine;
   }
@@ -268,6 +314,51 @@ describe('sipInviteForks machine', () => {
     });
     const miss = compare(buggy, 4, 0, mediaAlphabet);
     assert.match(miss ?? '', /EARLY_SESSION\(A:a6\).*expected .*"media A a6\/l6 branch"/);
+  });
+
+  test('the oracle catches a planted bug (a refused branch\'s early dialog left ringing: no BYE)', () => {
+    const buggy = sipInviteForksMachine.provide({ guards: { unanswered: () => false } });
+    const miss = compare(buggy, 2, 0);
+    assert.match(miss ?? '', /PROVISIONAL\((A|B)\) → REFUSED\((A|B)\): expected \["early (A|B) new","bye-early (A|B)"\]/);
+  });
+
+  test('the oracle catches a planted bug (a refused branch taken back: its 1xx a new early dialog, its 2xx the call)', () => {
+    const buggy = sipInviteForksMachine.provide({ guards: { isRefused: () => false } });
+    const miss = compare(buggy, 3, 0);
+    assert.match(miss ?? '', /REFUSED\((A|B)\) → (PROVISIONAL\((A|B)\): expected \["early (A|B) new","bye-early (A|B)"\]|ANSWER\((A|B):(a|b)\): expected .*"ack-late (A|B)","bye-late (A|B)")/);
+  });
+
+  test('the oracle catches a planted bug (the call failed with the final response\'s status, not for the refusal)', () => {
+    const buggy = sipInviteForksMachine.provide({ guards: { allRefused: () => false } });
+    const miss = compare(buggy, 3, 0);
+    assert.match(miss ?? '', /REFUSED\((A|B)\) → FAILED: expected .*"refuse-call (ra|rb) 487"/);
+  });
+
+  test('a lone branch refused: BYE in its early dialog, its 1xx ignored, the 487 fails the call for the refusal', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'A' },
+      { type: 'REFUSED', tag: 'A', reason: 'no codec' },
+      { type: 'PROVISIONAL', tag: 'A' },
+      { type: 'FAILED', status: 487 },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early A new', 'bye-early A', 'refuse-call no codec 487']);
+    // Its 2xx instead (it crossed our BYE): ACKed, sent a BYE, and the call fails all the same.
+    assert.deepEqual(run(sipInviteForksMachine, [seq[0]!, seq[1]!, { type: 'ANSWER', tag: 'A', answer: 'a' }, { type: 'ANSWER', tag: 'A', answer: 'a' }]), [
+      'early A new', 'bye-early A', 'ack-late A', 'bye-late A', 'refuse-call no codec', 'ack-late A',
+    ]);
+  });
+
+  test('A refused while B rings with an answer: A gets a BYE, media stays with B, B wins; A\'s late 2xx ACKed and sent a BYE', () => {
+    const seq: SipInviteForksEvent[] = [
+      { type: 'PROVISIONAL', tag: 'B', answer: 'b1' },
+      { type: 'PROVISIONAL', tag: 'A' },
+      { type: 'REFUSED', tag: 'A', reason: 'no codec' },
+      { type: 'ANSWER', tag: 'A', answer: 'a3' },
+      { type: 'ANSWER', tag: 'B' },
+    ];
+    assert.deepEqual(run(sipInviteForksMachine, seq), ['early B new', 'media B b1 branch', 'early A new', 'bye-early A', 'ack-late A', 'bye-late A', 'confirm B']);
+    // A refusal of a branch that has its answer already is none (§13.2.1: a later SDP is no answer).
+    assert.deepEqual(run(sipInviteForksMachine, [seq[0]!, { type: 'REFUSED', tag: 'B', reason: 'x' }, seq[4]!]), ['early B new', 'media B b1 branch', 'confirm B']);
   });
 
   test('A\'s early answer replaced by its early UPDATE\'s (media there follows it), B answers, A rings again: media back to A\'s latest; a late one after the 2xx moves the winner\'s media', () => {

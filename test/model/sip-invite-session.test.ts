@@ -35,6 +35,7 @@ const uacEvents: SipInviteSessionEvent[] = [
   { type: 'INVITE.REJECTED', status: 486, retryable: false },
   { type: 'CANCEL' },
   { type: 'INVITE.TIMEOUT', status: 408, reason: 'Timer B' },
+  { type: 'INVITE.FAILED', status: 488, reason: 'answer refused: no codec in common' },
   { type: 'HANGUP' },
   { type: 'REINVITE', direction: 'sendonly' },
   { type: 'REINVITE', direction: 'sendrecv' },
@@ -138,6 +139,7 @@ function oracle(_from: string, e: EventObject, snap: Snap): string | undefined {
       } else if (calling || cancelled) r.invite = 'rejected';
       break;
     case 'INVITE.TIMEOUT':
+    case 'INVITE.FAILED': // every branch's answer refused: over as by Timer B
       if (calling || cancelled) r.invite = 'rejected';
       break;
     case '2XX.SENT': // (the dialog of an abandoned 2xx is over: no 2xx follows)
@@ -408,6 +410,12 @@ describe('sipInviteSession machine: the named paths and their effects', () => {
     const live = spied(uacInput);
     live.send({ type: 'DIAL' }, { type: 'INVITE.TIMEOUT', status: 408, reason: 'no response to INVITE' });
     assert.deepEqual(live.did('notifyFailed')[0]?.params, { status: 408, reason: 'no response to INVITE' });
+    // Every branch's answer refused: a live call fails with why; a cancelled one ends without a word.
+    const refused = spied(uacInput);
+    refused.send({ type: 'DIAL' }, { type: 'INVITE.PROVISIONAL', status: 183 }, { type: 'INVITE.FAILED', status: 488, reason: 'answer refused: no codec in common' });
+    assert.deepEqual(refused.did('notifyFailed')[0]?.params, { status: 488, reason: 'answer refused: no codec in common' });
+    const gone = over({ type: 'INVITE.PROVISIONAL', status: 180 }, { type: 'INVITE.FAILED', status: 488, reason: 'answer refused' });
+    assert.deepEqual([gone.count('notifyFailed'), gone.status], [0, 'done']);
   });
 
   test('re-INVITE glare (491): the offer is tried again after the glare timer; a hangup cancels the retry', () => {

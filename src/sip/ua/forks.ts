@@ -5,6 +5,9 @@
 // sees one call, the winner's. The call's one RTP session goes where the machine says
 // (`mediaFollows`): the answer of the branch it follows, then the winner's. A winning 2xx with no
 // acceptable answer, in it or its early dialog, makes no call (`abandon`: ACK, BYE, the call fails).
+// A branch whose reliable 18x brings an answer we refuse gets a BYE in its early dialog once that
+// 18x is PRACKed (`REFUSED` → `byeEarly`, RFC 3261 §15); with every branch refused, the INVITE's
+// final response fails the call for that (`refuseCall`: 488, why).
 import { createActor } from 'xstate';
 import { sipDialogMachine, type SipDialogInput, type SipDialogRequestParams } from '../../../machines/sipDialog.machine.js';
 import { sipInviteForksMachine } from '../../../machines/sipInviteForks.machine.js';
@@ -12,7 +15,7 @@ import { allowSet, contactUriOf, parseCSeq, parseNameAddr } from '../codec/heade
 import type { SipResponse } from '../codec/message.js';
 import { inDialogRequest, sendAck2xx } from './in-dialog.js';
 import type { SipLeg } from './legs.js';
-import { isHoldOffer } from '../codec/sdp.js';
+import { isHoldOffer, parseRemote } from '../codec/sdp.js';
 import { applyRemoteSdp, inviteAnswerRefusal } from './media-binding.js';
 import { reliableAnswer } from './prack.js';
 import { uacAnswered } from './session-timer.js';
@@ -41,11 +44,19 @@ function establishment(res: SipResponse) {
   };
 }
 
+/** A branch's answer to our offer that we refused: its To tag, and why. */
+export interface BranchRefusal {
+  tag: string;
+  reason: string;
+}
+
 /**
  * A response with a To tag (1xx, 2xx) or a non-2xx final, for the leg's branches machine. Its
- * actor is spawned with the first such response: a call that never got one costs none.
+ * actor is spawned with the first such response: a call that never got one costs none. A 1xx
+ * whose answer (its branch's first) we refuse is returned: the caller tells the machine
+ * (`onBranchRefused`) once the 1xx is PRACKed, so the BYE follows the PRACK in that early dialog.
  */
-export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse): void {
+export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse): BranchRefusal | undefined {
   // (Never for a leg already forgotten: nothing would stop the actor.)
   if (!leg.forks && ua.legs.byCall(leg.callId) === leg) leg.forks = ua.spawnInviteForks(leg);
   const forks = leg.forks?.getSnapshot().status === 'active' ? leg.forks : undefined;
@@ -53,7 +64,7 @@ export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse
   if (!forks) {
     // The leg was forgotten (its call over): a 2xx still gets its ACK, nothing more.
     if (res.status >= 200 && res.status < 300) sendAck2xx(ua, leg, res);
-    return;
+    return undefined;
   }
   if (res.status >= 300) forks.send({ type: 'FAILED', status: res.status });
   else if (res.status >= 200) {
@@ -61,10 +72,37 @@ export function onBranchResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse
     const { answer } = asAnswer(ua, leg, res.body.length ? res.body.toString('utf8') : undefined);
     forks.send({ type: 'ANSWER', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
   } else if (tag) {
-    const { answer, refusal } = asAnswer(ua, leg, reliableAnswer(ua, res));
-    if (refusal !== undefined) leg.log.warn({ tag, reason: refusal }, 'a branch\'s early answer is not acceptable: not taken, no media to that branch');
+    // (Only a branch's first answer counts, §13.2.1: a later SDP in its 1xx is none to refuse.)
+    const answered = branchAnswered(leg, res);
+    const sdp = reliableAnswer(ua, res);
+    const { answer, refusal } = asAnswer(ua, leg, sdp);
     forks.send({ type: 'PROVISIONAL', tag, response: res, ...(answer !== undefined ? { answer } : {}) });
+    // An SDP that is no session description is no answer at all (its next reliable 18x may bring
+    // one); a well-formed one refused is the branch's answer, which it cannot take back (§13.2.1).
+    if (refusal !== undefined && !answered && sdp !== undefined && parseRemote(sdp).ok) {
+      leg.log.warn({ tag, reason: refusal }, 'a branch\'s early answer is not acceptable: its early dialog is ended with a BYE');
+      return { tag, reason: refusal };
+    }
+    if (refusal !== undefined) leg.log.warn({ tag, reason: refusal }, 'a branch\'s early SDP is no answer: not taken, no media to that branch');
   }
+  return undefined;
+}
+
+/** The refused answer of a 1xx just handled (and PRACKed): the machine ends that early dialog. */
+export function onBranchRefused(leg: SipLeg, r: BranchRefusal): void {
+  if (leg.forks?.getSnapshot().status === 'active') leg.forks.send({ type: 'REFUSED', tag: r.tag, reason: r.reason });
+}
+
+/** Whether this 1xx is of a branch whose early dialog we ended (refused): no news, not even PRACKed. */
+export function branchRefused(leg: SipLeg, res: SipResponse): boolean {
+  const tag = res.headers.parsedFirst('To', parseNameAddr)?.tag;
+  const f = leg.forks?.getSnapshot();
+  return tag !== undefined && f?.status === 'active' && f.value === 'calling' && f.context.refused.some((r) => r.tag === tag);
+}
+
+/** Whether the branches machine failed the call for refused answers (`refuseCall`): its final response is told of. */
+export function callRefused(leg: SipLeg): boolean {
+  return leg.forks?.getSnapshot().context.refusal !== undefined;
 }
 
 /**
@@ -181,6 +219,14 @@ export function provideInviteForks(ua: SipUserAgent, legOf: (actorId: string) =>
         if (!leg || leg.call.isEnded) return;
         leg.log.debug({ tag: p.tag, branch: p.branch }, 'media follows a branch\'s answer');
         applyRemoteSdp(ua, leg, p.sdp, { branch: p.branch, ...(p.local !== undefined ? { local: p.local } : {}) });
+      },
+      byeEarly: ({ self }, p) => legOf(self.id)?.dialog.send({ type: 'EARLY.BYE', remoteTag: p.tag }),
+      refuseCall: ({ self }, p) => {
+        const leg = legOf(self.id);
+        if (!leg) return;
+        leg.log.warn({ finalStatus: p.status, reason: p.reason }, 'every branch\'s answer refused: the call fails');
+        if (leg.dialog.getSnapshot().status === 'active') leg.dialog.send({ type: 'DIALOG.REJECTED', status: p.status ?? 488 });
+        if (leg.session.getSnapshot().status === 'active') leg.session.send({ type: 'INVITE.FAILED', status: 488, reason: `answer refused: ${p.reason}` });
       },
       dropEarly: ({ self }, p) => legOf(self.id)?.log.info({ tags: p.tags }, 'forked INVITE: early dialogs that never answered dropped'),
       ackAgain: with2((leg, res) => sendAck2xx(ua, leg, res)),

@@ -311,6 +311,24 @@ export function sendInDialog(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestP
 }
 
 /**
+ * §15: the BYE that ends one early dialog of our INVITE (the dialog machine's `sendEarlyBye`: a
+ * branch whose answer we refused), built from that dialog's state like any request in it. Its
+ * answer changes nothing here: the dialog machine has dropped that branch already, the INVITE's
+ * final response (its 487) or the other branches decide the call, and the leg is not forgotten.
+ */
+export function sendEarlyBye(ua: SipUserAgent, leg: SipLeg, p: SipDialogRequestParams): void {
+  const { req, dest } = inDialogRequest(ua, leg, p);
+  leg.log.info({ tag: p.remoteTag, cseq: p.cseq }, 'BYE in the early dialog of a branch whose answer was refused');
+  ua.transactions.request(req, dest, {
+    onResponse: (res, source) => {
+      leg.peer.heardFrom(source, true);
+      if (res.status >= 200) leg.log.debug({ tag: p.remoteTag, status: res.status }, 'BYE of a refused branch\'s early dialog answered');
+    },
+    onTimeout: () => leg.log.debug({ tag: p.remoteTag }, 'BYE of a refused branch\'s early dialog unanswered'),
+  });
+}
+
+/**
  * §12.2.1.2: a 481/408 to a request in a branch's early dialog (its PRACK) ends it; the branches
  * machine moves media back to the branch the call then follows (forks.ts). Answered, it ignores this.
  */

@@ -13,7 +13,7 @@ import type { Endpoint } from '../transport/udp.js';
 import type { SipStreamKind } from '../transport/types.js';
 import { uriHostPort } from './in-dialog.js';
 import { routedRequest } from './route-set.js';
-import { branchAnswered, onBranchResponse, onInviteReissued } from './forks.js';
+import { branchAnswered, branchRefused, callRefused, onBranchRefused, onBranchResponse, onInviteReissued } from './forks.js';
 import { SipLeg } from './legs.js';
 import { onForgotten2xx } from './stray-2xx.js';
 import { bindMedia } from './media-binding.js';
@@ -190,11 +190,13 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
   // RFC 3262 §4: a retransmitted or out-of-order reliable 18x goes no further, not even to the
   // branches machine (it would turn the call's dialog back to that branch's early dialog).
   if (res.status > 100 && res.status < 200 && repeatedReliable(ua, leg, res)) return;
+  // A 1xx of a branch whose early dialog our BYE ended (§15): no news, and no PRACK (that dialog is over).
+  if (res.status > 100 && res.status < 200 && branchRefused(leg, res)) return;
   // Whether this 18x's early dialog had its answer already (§13.2.1: a later SDP in it is none),
   // asked before the branches machine hears of it.
   const answeredBefore = res.status > 100 && res.status < 200 && branchAnswered(leg, res);
   // Early dialogs (and their early media), the winning 2xx and the 2xx of other branches (a forking proxy): forks.ts.
-  if (res.status > 100) onBranchResponse(ua, leg, res);
+  const refused = res.status > 100 ? onBranchResponse(ua, leg, res) : undefined;
   if (res.status < 200) {
     // RFC 3262: a reliable 18x is PRACKed (prack.ts) in the early dialog its branch opened just
     // above; a retransmitted or out-of-order one goes no further.
@@ -202,9 +204,13 @@ function onInviteResponse(ua: SipUserAgent, leg: SipLeg, res: SipResponse, sourc
     if (res.status > 100 && !onProvisional(ua, leg, res, !answeredBefore && branchAnswered(leg, res))) return;
     // The session machine reports 18x to the call and lets a waiting CANCEL go (§9.1).
     leg.session.send({ type: 'INVITE.PROVISIONAL', status: res.status });
+    // Its answer refused: its early dialog gets a BYE now, after the PRACK (RFC 3262 §4 asks for one).
+    if (refused) onBranchRefused(leg, refused);
     return;
   }
   if (res.status < 300) return;
+  // Every branch's answer refused: the branches machine failed the call (forks.ts `refuseCall`), no retry.
+  if (callRefused(leg)) return;
   if (res.status === 503 && failOver(ua, leg, '503')) return;
   // RFC 4028 §7.3: a 422 names the Min-SE the INVITE goes again with (once; the timer machine decides).
   const minSE = res.status === 422 ? parseMinSE(res.headers.get('Min-SE')) : undefined;

@@ -36,7 +36,7 @@ import {
 } from './options.js';
 import { onAck, onCancel, onInvite } from './uas-invite.js';
 import { onStrayResponse, placeCall, sendCancel, sendInvite } from './uac-invite.js';
-import { handleInDialog, onDialogRequest, sendInDialog, sendInfo, transfer } from './in-dialog.js';
+import { handleInDialog, onDialogRequest, sendEarlyBye, sendInDialog, sendInfo, transfer } from './in-dialog.js';
 import { inviteSessionId, memoizedSessions, provideInviteSession, type InviteSessionLogic } from './invite-session.js';
 import { callIdOfInviteForks, inviteForksId, provideInviteForks, type InviteForksLogic } from './forks.js';
 import { EndedDialogs, MAX_ENDED_FORGOTTEN } from './stray-2xx.js';
@@ -186,6 +186,10 @@ export class SipUserAgent implements TransactionUser {
         sendRequest: ({ self }, p) => {
           const leg = legOf(self.id);
           if (leg) sendInDialog(this, leg, p);
+        },
+        sendEarlyBye: ({ self }, p) => {
+          const leg = legOf(self.id);
+          if (leg) sendEarlyBye(this, leg, p);
         },
         acceptRequest: ({ self }) => {
           const leg = legOf(self.id);
