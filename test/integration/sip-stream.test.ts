@@ -5,36 +5,31 @@
 // call in progress.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Engine, EngineOptions } from '../../src/index.js';
 import { RawStream, streamRequest } from '../helpers/raw-stream.js';
 import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
 import { parseMessage, serialize, createResponse, type SipRequest } from '../../src/sip/codec/message.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { selfSignedCert, type SelfSignedCert } from '../helpers/tls-cert.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 
 const SDP = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40100 RTP/AVP 0\n';
 const streams: RawStream[] = [];
-let certDir = '';
+let tls: SelfSignedCert | undefined;
 let cert = '';
 let key = '';
 
 before(() => {
-  // A throwaway self-signed pair, made now: no key material is shipped.
-  certDir = mkdtempSync(join(tmpdir(), 'callchart-tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem'), '-days', '1', '-subj', '/CN=127.0.0.1'], { stdio: 'ignore' });
-  cert = readFileSync(join(certDir, 'cert.pem'), 'utf8');
-  key = readFileSync(join(certDir, 'key.pem'), 'utf8');
+  tls = selfSignedCert();
+  cert = tls.cert;
+  key = tls.key;
 });
 
 after(async () => {
   for (const s of streams) s.close();
   await engines.closeAll();
-  rmSync(certDir, { recursive: true, force: true });
+  tls?.remove();
 });
 
 const engines = loopbackEngines(38100, 50, { onIncomingCall: () => ({ action: 'accept' }) });

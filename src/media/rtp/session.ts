@@ -1,7 +1,6 @@
 // One RTP + RTCP endpoint for a call leg. The per-packet paths (send(), the RTP 'message'
 // handler) reuse preallocated buffers and a reused parse target; RTCP, DTMF pacing and timeouts
 // run on slower timers where allocation does not matter.
-
 import { EventEmitter } from 'node:events';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { Logger } from 'pino';
@@ -22,8 +21,7 @@ import { JitterPlayout } from '../jitter/playout.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
 import { leanListeners } from '../../emit-one.js';
 
-export type { RemoteEndpoint };
-export type { RtpSessionOptions, RtpSessionStats, RtpSessionEvents } from './session-types.js';
+export type { RemoteEndpoint, RtpSessionOptions, RtpSessionStats, RtpSessionEvents };
 
 const CLOCK_RATE = 8000;
 
