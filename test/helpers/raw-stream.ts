@@ -3,7 +3,7 @@
 // peer reads it, keep-alive pongs included.
 import net from 'node:net';
 import tls from 'node:tls';
-import { parseMessage, type SipRequest, type SipResponse } from '../../src/sip/codec/message.js';
+import { createResponse, parseMessage, serialize, type SipRequest, type SipResponse } from '../../src/sip/codec/message.js';
 import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
 import { request } from './raw-sip.js';
 
@@ -77,4 +77,23 @@ async function take<T>(list: T[], pred: (x: T) => boolean, timeoutMs: number, wh
 /** A request as raw-sip.ts builds it, with a TCP or TLS Via. */
 export function streamRequest(kind: 'TCP' | 'TLS', method: string, port: number, clientPort: number, extra: Partial<Record<string, string>> = {}, body = ''): string {
   return request(method, port, clientPort, extra, body).replace('SIP/2.0/UDP', `SIP/2.0/${kind}`);
+}
+
+/**
+ * A scripted callee on a stream, as a 'data' listener: INVITEs get a 200 with `sdp` and
+ * `contact` (To tag `b1`), BYEs a 200; every request is recorded in `got`.
+ */
+export function answerRequests(write: (b: Buffer) => void, got: SipRequest[], contact: string, sdp: string): (chunk: Buffer) => void {
+  const framer = new StreamFramer();
+  return (chunk) => {
+    for (const ev of framer.push(chunk)) {
+      if (ev.type !== 'message') continue;
+      const p = parseMessage(ev.bytes);
+      if (!p.ok || p.message.kind !== 'request') continue;
+      got.push(p.message);
+      if (p.message.method === 'INVITE') {
+        write(serialize(createResponse(p.message, 200, 'OK', { toTag: 'b1', headers: [['Contact', contact]], body: sdp, contentType: 'application/sdp' })));
+      } else if (p.message.method === 'BYE') write(serialize(createResponse(p.message, 200)));
+    }
+  };
 }

@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { createEngine, demoApp, type Engine } from '../../src/index.js';
 import { buildAuthorization, parseChallenge } from '../../src/sip/codec/digest.js';
-import { createResponse, parseMessage, serialize, type SipRequest } from '../../src/sip/codec/message.js';
-import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
-import { RawStream } from '../helpers/raw-stream.js';
+import type { SipRequest } from '../../src/sip/codec/message.js';
+import { RawStream, answerRequests } from '../helpers/raw-stream.js';
 import { waitFor } from '../helpers/wait.js';
 
 const users = { alice: 'alice-pw', bob: 'bob-pw' };
@@ -27,22 +26,6 @@ async function engine(o: Parameters<typeof createEngine>[0]): Promise<Engine> {
 
 const SDP = 'v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 28990 RTP/AVP 0\r\n';
 
-/** Answer INVITEs (200 with SDP) and BYEs (200) on a stream; every request is recorded. */
-function answer(write: (b: Buffer) => void, got: SipRequest[], contact: string): (chunk: Buffer) => void {
-  const framer = new StreamFramer();
-  return (chunk) => {
-    for (const ev of framer.push(chunk)) {
-      if (ev.type !== 'message') continue;
-      const p = parseMessage(ev.bytes);
-      if (!p.ok || p.message.kind !== 'request') continue;
-      got.push(p.message);
-      if (p.message.method === 'INVITE') {
-        write(serialize(createResponse(p.message, 200, 'OK', { toTag: 'bob1', headers: [['Contact', contact]], body: SDP, contentType: 'application/sdp' })));
-      } else if (p.message.method === 'BYE') write(serialize(createResponse(p.message, 200)));
-    }
-  };
-}
-
 /**
  * bob registers over a new TCP connection to `pbx` with this Contact (digest: 401, then again with
  * credentials); the connection answers INVITEs and BYEs sent down it, recorded in `got`.
@@ -50,7 +33,7 @@ function answer(write: (b: Buffer) => void, got: SipRequest[], contact: string):
 async function registerBob(pbx: Engine, contact: string, o: { cseq?: number; callId?: string; contactParams?: string; headers?: string[] } = {}) {
   const reg = await RawStream.connect(pbx.sipTcpPort!);
   const got: SipRequest[] = [];
-  reg.socket.on('data', answer((b) => reg.socket.write(b), got, contact));
+  reg.socket.on('data', answerRequests((b) => reg.socket.write(b), got, contact, SDP));
   const base = o.cseq ?? 0;
   const text = (cseq: number, auth?: string) =>
     [
@@ -83,7 +66,7 @@ test('connect() to a TCP-registered client: down its registration connection whi
   let accepted = 0;
   const server = net.createServer((s) => {
     accepted++;
-    s.on('data', answer((b) => s.write(b), got, `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp>`));
+    s.on('data', answerRequests((b) => s.write(b), got, `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp>`, SDP));
     s.on('error', () => {});
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));

@@ -7,9 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import type { Engine, EngineOptions } from '../../src/index.js';
-import { RawStream, streamRequest } from '../helpers/raw-stream.js';
+import { RawStream, answerRequests, streamRequest } from '../helpers/raw-stream.js';
 import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
-import { parseMessage, serialize, createResponse, type SipRequest } from '../../src/sip/codec/message.js';
+import { serialize, createResponse, type SipRequest } from '../../src/sip/codec/message.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { selfSignedCert, type SelfSignedCert } from '../helpers/tls-cert.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
@@ -98,25 +98,7 @@ test('a call out over TCP: INVITE, ACK and BYE on one connection, Via SIP/2.0/TC
   const sockets = new Set<net.Socket>();
   const server = net.createServer((s) => {
     sockets.add(s);
-    const framer = new StreamFramer();
-    s.on('data', (chunk: Buffer) => {
-      for (const ev of framer.push(chunk)) {
-        if (ev.type !== 'message') continue;
-        const p = parseMessage(ev.bytes);
-        if (!p.ok || p.message.kind !== 'request') continue;
-        const req = p.message;
-        got.push(req);
-        if (req.method === 'INVITE') {
-          const res = createResponse(req, 200, 'OK', {
-            toTag: 'b1',
-            headers: [['Contact', `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp>`]],
-            body: SDP.replace(/\n/g, '\r\n'),
-            contentType: 'application/sdp',
-          });
-          s.write(serialize(res));
-        } else if (req.method === 'BYE') s.write(serialize(createResponse(req, 200)));
-      }
-    });
+    s.on('data', answerRequests((b) => s.write(b), got, `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp>`, SDP.replace(/\n/g, '\r\n')));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   try {

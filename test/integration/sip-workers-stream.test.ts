@@ -9,9 +9,8 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { SipWorkers, type SipWorkerApp, type SipWorkersOptions } from '../../src/sip/workers/router.js';
 import { silentLogger } from '../../src/logger.js';
-import { callIdHash, createResponse, parseMessage, serialize, type SipRequest } from '../../src/sip/codec/message.js';
-import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
-import { RawStream, streamRequest } from '../helpers/raw-stream.js';
+import { callIdHash, type SipRequest } from '../../src/sip/codec/message.js';
+import { RawStream, answerRequests, streamRequest } from '../helpers/raw-stream.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { selfSignedCert, type SelfSignedCert } from '../helpers/tls-cert.js';
 
@@ -201,20 +200,7 @@ describe('SIP over TCP/TLS with worker threads', () => {
     const sockets = new Set<net.Socket>();
     const server = net.createServer((s) => {
       sockets.add(s);
-      const framer = new StreamFramer();
-      s.on('data', (chunk: Buffer) => {
-        for (const ev of framer.push(chunk)) {
-          if (ev.type !== 'message') continue;
-          const p = parseMessage(ev.bytes);
-          if (!p.ok || p.message.kind !== 'request') continue;
-          got.push(p.message);
-          if (p.message.method === 'INVITE') {
-            const body = SDP.replace(/\n/g, '\r\n');
-            const contact = `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp>`;
-            s.write(serialize(createResponse(p.message, 200, 'OK', { toTag: 'b1', headers: [['Contact', contact]], body, contentType: 'application/sdp' })));
-          }
-        }
-      });
+      s.on('data', answerRequests((b) => s.write(b), got, `<sip:bob@127.0.0.1:${(server.address() as net.AddressInfo).port};transport=tcp>`, SDP.replace(/\n/g, '\r\n')));
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
     try {
