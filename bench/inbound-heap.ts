@@ -5,7 +5,9 @@
 // socket's own: `WebSocket`, `Receiver`, `Sender`, `Socket`, …).
 //
 // Run: npm run bench -- inbound-heap    (INBOUND_HEAP_CALLS=2000, INBOUND_HEAP_TOP=40,
-// INBOUND_HEAP_SNAPSHOT=/tmp/h writes /tmp/h-<server>.heapsnapshot with the calls live)
+// INBOUND_HEAP_SNAPSHOT=/tmp/h writes /tmp/h-<server>.heapsnapshot with the calls live,
+// INBOUND_HEAP_WARMUP=100 calls opened and closed before the baseline; as many as CALLS also
+// moves the code the measured step would compile into the baseline: docs/architecture.md)
 // The servers are bench/inbound.ts's server role (bare: WebSocketServer echo; callchart: the
 // engine with the demo app answering at once), the client its load role (raw RFC 6455 client).
 import path from 'node:path';
@@ -19,6 +21,8 @@ const CALLS = Number(process.env.INBOUND_HEAP_CALLS ?? 2000);
 const TOP = Number(process.env.INBOUND_HEAP_TOP ?? 40);
 /** INBOUND_HEAP_SNAPSHOT=<path prefix>: also write each server's heap snapshot with the calls live. */
 const SNAPSHOT = process.env.INBOUND_HEAP_SNAPSHOT;
+/** Calls opened and closed before the baseline, so code and tables they warm are not per call. */
+const WARMUP = Number(process.env.INBOUND_HEAP_WARMUP ?? 100);
 const KINDS = ['bare', 'callchart'] as const;
 type Kind = (typeof KINDS)[number];
 
@@ -61,7 +65,7 @@ async function measure(kind: Kind): Promise<Result> {
     await load.ready;
     await load.call('init', { port, mode: kind });
     progress(`${kind}: warming the connection path`);
-    await load.call('idle', { n: 100 });
+    await load.call('idle', { n: WARMUP }, 120_000);
     await load.call('closeAll');
     await waitLive(server, 0);
     // The mark's own tables stay live until the diff: take it before the baseline heap figure.

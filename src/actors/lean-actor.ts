@@ -4,6 +4,8 @@
 // inspection observer, so for most actors nobody ever subscribes or listens. Until someone does,
 // both point at one shared empty instance, which XState only reads, iterates and clears (a no-op);
 // `subscribe` and `on`, the only places that add to them, give the actor its own first.
+// Its actor scope (what XState hands the machine on each step) is a `LeanScope` whose methods
+// live on a prototype, instead of XState's object of four closures per actor (~300 B).
 import { Actor, type ActorOptions, type AnyActorLogic, type Subscription } from 'xstate';
 
 /** Never added to: `subscribe`/`on` replace it on the actor before adding. */
@@ -22,6 +24,8 @@ export class LeanActor<TLogic extends AnyActorLogic> extends Actor<TLogic> {
     const t = this as unknown as Tables;
     t.observers = NO_OBSERVERS;
     t.eventListeners = NO_LISTENERS;
+    // The initial state was computed in super() with XState's scope; every later step uses this.
+    (this as unknown as Internals)._actorScope = new LeanScope(this as unknown as Internals);
   }
 
   override subscribe(observerOrNext?: unknown, error?: unknown, complete?: unknown): Subscription {
@@ -36,6 +40,114 @@ export class LeanActor<TLogic extends AnyActorLogic> extends Actor<TLogic> {
     if (t.eventListeners === NO_LISTENERS) t.eventListeners = new Map();
     return (Actor.prototype.on as (this: Actor<TLogic>, ...a: unknown[]) => Subscription).call(this, type, handler);
   }
+}
+
+// ---- the actor scope ----------------------------------------------------------------------
+
+/** The parts of XState's Actor (5.33) a scope uses; private there, so typed here. */
+interface Internals {
+  id: string;
+  sessionId: string;
+  logger: unknown;
+  system: { _sendInspectionEvent(event: unknown): void };
+  eventListeners: ReadonlyMap<string, ReadonlySet<(event: unknown) => void>>;
+  _deferred: Array<() => void>;
+  _processingStatus: number;
+  _actorScope: unknown;
+}
+interface Child {
+  id: string;
+  _parent: unknown;
+  _stop(): void;
+}
+interface ExecutableAction {
+  type: string;
+  params: unknown;
+  info: unknown;
+  exec?: (info: unknown, params: unknown) => void;
+}
+type ActionExecutor = (action: ExecutableAction) => void;
+
+/** XState's `ProcessingStatus.Running`. */
+const RUNNING = 1;
+/** Executors made by `LeanScope.actionExecutor`: assigning one back means "no override". */
+const OWN_EXECUTORS = new WeakSet<ActionExecutor>();
+
+/**
+ * What XState's Actor constructor builds as `_actorScope`, with the same behaviour, but two fields
+ * per actor: `self`, and the action executor a microstep puts in place while it collects actions.
+ * XState reads `actionExecutor` into a local and calls it unbound, so the getter hands out a
+ * closure per step (made only while a transition runs, garbage after it); writing that closure
+ * back, as the microstep's `finally` does, clears the override.
+ */
+class LeanScope {
+  private executor: ActionExecutor | undefined = undefined;
+
+  constructor(readonly self: Internals) {}
+
+  get id(): string {
+    return this.self.id;
+  }
+  get sessionId(): string {
+    return this.self.sessionId;
+  }
+  get logger(): unknown {
+    return this.self.logger;
+  }
+  get system(): Internals['system'] {
+    return this.self.system;
+  }
+
+  defer(fn: () => void): void {
+    this.self._deferred.push(fn);
+  }
+
+  stopChild(child: Child): void {
+    if (child._parent !== this.self) throw new Error(`Cannot stop child actor ${child.id} of ${this.self.id} because it is not a child`);
+    child._stop();
+  }
+
+  emit(event: { type: string }): void {
+    const table = this.self.eventListeners;
+    const listeners = table.get(event.type);
+    const wildcard = table.get('*');
+    if (!listeners && !wildcard) return;
+    // Copied first, as XState does: a handler may add or remove listeners.
+    const all = [...(listeners ?? []), ...(wildcard ?? [])];
+    for (const handler of all) {
+      try {
+        handler(event);
+      } catch (err) {
+        reportUnhandledError(err);
+      }
+    }
+  }
+
+  get actionExecutor(): ActionExecutor {
+    if (this.executor) return this.executor;
+    const self = this.self;
+    const own: ActionExecutor = (action) => {
+      const exec = (): void => {
+        self.system._sendInspectionEvent({ type: '@xstate.action', actorRef: self, action: { type: action.type, params: action.params } });
+        action.exec?.(action.info, action.params);
+      };
+      if (self._processingStatus === RUNNING) exec();
+      else self._deferred.push(exec);
+    };
+    OWN_EXECUTORS.add(own);
+    return own;
+  }
+
+  set actionExecutor(fn: ActionExecutor | undefined) {
+    this.executor = fn === undefined || OWN_EXECUTORS.has(fn) ? undefined : fn;
+  }
+}
+
+/** As XState reports an error thrown by an emitted-event handler: on a later turn, uncaught. */
+function reportUnhandledError(err: unknown): void {
+  setTimeout(() => {
+    throw err;
+  });
 }
 
 /** `createActor` for a LeanActor. */

@@ -2,7 +2,7 @@
 // and one actor's subscribers must never reach another's (they start from one shared empty set).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor, emit, setup } from 'xstate';
+import { createActor, emit, enqueueActions, raise, setup, spawnChild, stopChild } from 'xstate';
 import { LeanActor, createLeanActor, leanSnapshot } from '../../src/actors/lean-actor.js';
 
 const machine = setup({ types: { events: {} as { type: 'GO' }, emitted: {} as { type: 'went'; n: number } } }).createMachine({
@@ -88,4 +88,75 @@ test('leanSnapshot leaves a frozen (shared, remembered) snapshot alone', () => {
   const snap = Object.freeze({ ...createActor(tagged).start().getSnapshot() });
   assert.doesNotThrow(() => leanSnapshot(snap));
   assert.equal(snap.tags.size, 0);
+});
+
+// A machine that uses every part of the actor scope: entry actions run before start (deferred),
+// raise, emit, spawnChild/stopChild, an invoked child, enqueueActions and custom actions.
+const child = setup({}).createMachine({ initial: 'on', states: { on: {} } });
+const busy = setup({
+  types: { events: {} as { type: 'SPAWN' } | { type: 'KILL' } | { type: 'PING' } | { type: 'INNER' }, emitted: {} as { type: 'pinged'; n: number } },
+  actors: { child },
+  actions: {
+    note: (_, params: { what: string }) => void trail.push(`${label}:${params.what}`),
+  },
+}).createMachine({
+  initial: 'idle',
+  entry: [{ type: 'note', params: { what: 'entry' } }],
+  invoke: { id: 'kept', src: 'child' },
+  states: {
+    idle: {
+      on: {
+        SPAWN: { actions: [spawnChild('child', { id: 'temp' }), { type: 'note', params: { what: 'spawned' } }] },
+        KILL: { actions: [stopChild('temp'), { type: 'note', params: { what: 'killed' } }] },
+        PING: { actions: [raise({ type: 'INNER' }), emit({ type: 'pinged', n: 1 })] },
+        INNER: {
+          target: 'pinged',
+          actions: enqueueActions(({ enqueue }) => {
+            enqueue({ type: 'note', params: { what: 'inner' } });
+            enqueue.emit({ type: 'pinged', n: 2 });
+          }),
+        },
+      },
+    },
+    pinged: { entry: { type: 'note', params: { what: 'pinged' } } },
+  },
+});
+let label = '';
+const trail: string[] = [];
+
+test('the lean actor scope runs actions, emits, defers and stops children exactly as XState does', () => {
+  const run = (make: typeof createActor, name: string): string[] => {
+    label = name;
+    trail.length = 0;
+    const inspected: string[] = [];
+    const actor = make(busy, { inspect: (e) => void (e.type === '@xstate.action' && inspected.push(`${name}:action:${(e as { action: { type: string } }).action.type}`)) });
+    actor.on('*', (e) => trail.push(`${name}:emitted:${e.type}:${e.n}`));
+    trail.push(`${name}:before start`);
+    actor.start();
+    actor.send({ type: 'SPAWN' });
+    assert.ok((actor.getSnapshot().children as Record<string, unknown>).temp, `${name}: child spawned`);
+    actor.send({ type: 'KILL' });
+    assert.equal((actor.getSnapshot().children as Record<string, unknown>).temp, undefined, `${name}: child stopped`);
+    actor.send({ type: 'PING' });
+    assert.deepEqual(actor.getSnapshot().value, 'pinged');
+    actor.stop();
+    return [...trail, ...inspected].map((s) => s.slice(name.length + 1));
+  };
+  const plain = run(createActor, 'plain');
+  const lean = run(createLeanActor as typeof createActor, 'lean');
+  assert.deepEqual(lean, plain);
+  // The entry action ran at start, not in the constructor, for both.
+  assert.deepEqual(plain.slice(0, 2), ['before start', 'entry']);
+  assert.ok(plain.includes('emitted:pinged:1') && plain.includes('emitted:pinged:2'));
+});
+
+test('a lean actor keeps no action executor once a step is over', () => {
+  const actor = createLeanActor(busy).start();
+  actor.send({ type: 'PING' });
+  const scope = (actor as unknown as { _actorScope: { executor: unknown; self: unknown } })._actorScope;
+  assert.equal(scope.self, actor);
+  // No closures of its own (XState's scope has four per actor), and no step's executor left behind.
+  assert.deepEqual(Object.entries(scope).filter(([, v]) => typeof v === 'function').map(([k]) => k), []);
+  assert.equal(scope.executor, undefined);
+  assert.equal(actor.getSnapshot().value, 'pinged');
 });
