@@ -5,13 +5,13 @@
 import { test, describe, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, type Engine } from '../../src/index.js';
 import { parseChallenge } from '../../src/sip/codec/digest.js';
 import { RawSip, request } from '../helpers/raw-sip.js';
+import { freeUdpPort } from '../interop/helpers/procs.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'callchart-sip-auth-'));
 const children: ChildProcess[] = [];
@@ -22,15 +22,6 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** `callchart serve` on loopback with the given extra flags and env; resolves once it is ready. */
 async function serve(args: string[], env: Record<string, string>): Promise<{ proc: ChildProcess; sipPort: number; output: () => string }> {

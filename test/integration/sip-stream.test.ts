@@ -11,25 +11,21 @@ import { RawStream, answerRequests, streamRequest } from '../helpers/raw-stream.
 import { StreamFramer } from '../../src/sip/transport/stream-framer.js';
 import { serialize, createResponse, type SipRequest } from '../../src/sip/codec/message.js';
 import { sleep, waitFor } from '../helpers/wait.js';
-import { selfSignedCert, type SelfSignedCert } from '../helpers/tls-cert.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 import { loopbackEngines } from '../helpers/loopback-engines.js';
 
 const SDP = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40100 RTP/AVP 0\n';
 const streams: RawStream[] = [];
-let tls: SelfSignedCert | undefined;
 let cert = '';
 let key = '';
 
 before(() => {
-  tls = selfSignedCert();
-  cert = tls.cert;
-  key = tls.key;
+  ({ cert, key } = selfSignedCert());
 });
 
 after(async () => {
   for (const s of streams) s.close();
   await engines.closeAll();
-  tls?.remove();
 });
 
 const engines = loopbackEngines(38100, 50, { onIncomingCall: () => ({ action: 'accept' }) });

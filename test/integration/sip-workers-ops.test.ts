@@ -2,8 +2,6 @@
 // /health, drain and /metrics speak for the whole server. Real UDP on loopback, a raw SIP client.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import dgram from 'node:dgram';
-import net from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,17 +11,8 @@ import { RawSip, request } from '../helpers/raw-sip.js';
 import { RawStream, streamRequest } from '../helpers/raw-stream.js';
 import { sample } from '../helpers/prom.js';
 import { waitFor } from '../helpers/wait.js';
+import { freeTcpPort, freeUdpPort } from '../interop/helpers/procs.js';
 
-function freeUdpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = dgram.createSocket('udp4');
-    s.once('error', reject);
-    s.bind(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('with SIP worker threads, health, drain and metrics count the threads\' calls', async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'callchart-workers-ops-'));
@@ -101,13 +90,3 @@ test('serve --sip-workers 2 --sip-tcp-port: SIP over TCP is served through the w
   }
 });
 
-function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}

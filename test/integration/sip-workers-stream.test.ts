@@ -12,26 +12,22 @@ import { silentLogger } from '../../src/logger.js';
 import { callIdHash, type SipRequest } from '../../src/sip/codec/message.js';
 import { RawStream, answerRequests, streamRequest } from '../helpers/raw-stream.js';
 import { sleep, waitFor } from '../helpers/wait.js';
-import { selfSignedCert, type SelfSignedCert } from '../helpers/tls-cert.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 
 const appModule = new URL('../helpers/sip-worker-app.ts', import.meta.url).href;
 const SDP = 'v=0\no=- 1 1 IN IP4 127.0.0.1\ns=-\nc=IN IP4 127.0.0.1\nt=0 0\nm=audio 40130 RTP/AVP 0\n';
-let tls: SelfSignedCert | undefined;
 let cert = '';
 let key = '';
 const open: SipWorkers[] = [];
 const streams: RawStream[] = [];
 
 before(() => {
-  tls = selfSignedCert();
-  cert = tls.cert;
-  key = tls.key;
+  ({ cert, key } = selfSignedCert());
 });
 
 after(async () => {
   for (const s of streams) s.close();
   await Promise.all(open.map((w) => w.close()));
-  tls?.remove();
 });
 
 async function pool(rtpPorts: string, o: Partial<SipWorkersOptions> = {}, app: SipWorkerApp = { module: appModule, export: 'acceptAll' }): Promise<SipWorkers> {

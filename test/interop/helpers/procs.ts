@@ -59,15 +59,20 @@ export function freeTcpPort(): Promise<number> {
   });
 }
 
-function canBindUdp(port: number): Promise<boolean> {
+/** Whether `port` on loopback can be bound for UDP right now. */
+export function canBindUdp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createSocket('udp4');
-    s.once('error', () => resolve(false));
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
     s.bind(port, LOOPBACK, () => s.close(() => resolve(true)));
   });
 }
 
-function canBindTcp(port: number): Promise<boolean> {
+/** Whether `port` on loopback can be listened on for TCP right now. */
+export function canBindTcp(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const srv = createServer();
     srv.once('error', () => resolve(false));
