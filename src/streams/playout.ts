@@ -82,6 +82,14 @@ export class PlayoutQueue {
     return this.queued;
   }
 
+  /**
+   * Nothing queued and nothing played for IDLE_RESET_TICKS ticks (or ever): the next audio starts
+   * an utterance, so the stream may move its tick (no frame went out in the last 200 ms).
+   */
+  get idle(): boolean {
+    return this.queued === 0 && this.dry >= IDLE_RESET_TICKS;
+  }
+
   /** Marks waiting for their audio. */
   get pendingMarks(): number {
     return this.marks;
