@@ -29,6 +29,7 @@ const NO_SUBSCRIBERS: readonly PacerCallback[] = Object.freeze([]);
 
 export class Pacer {
   readonly intervalMs: number;
+  /** Slots per interval, `intervalMs / phases` apart (`addSoonest()`). */
   readonly phases: number;
   private readonly stepMs: number;
   private readonly maxCatchUp: number;
