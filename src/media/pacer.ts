@@ -4,8 +4,8 @@
 // Phases: the interval is cut into `phases` slots (default 4: 5 ms apart). `add()` subscribes to
 // slot 0, the 20 ms beat every mixer, recording and playback shares. `addSoonest()` subscribes to
 // the slot whose next beat comes first after a lead time: a voice bot's audio that has just
-// arrived then waits 0–5 ms for its beat instead of 0–20, and still plays exactly once per
-// interval. The timer fires only for slots that have subscribers: with slot 0 alone it is the
+// arrived then waits the lead plus at most one slot (2–7 ms with the stream's 2 ms lead) instead
+// of up to 20 ms, and still plays exactly once per interval. The timer fires only for slots that have subscribers: with slot 0 alone it is the
 // plain 20 ms clock.
 
 import type { Logger } from 'pino';
