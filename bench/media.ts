@@ -36,8 +36,10 @@ const STEP_MS = Number(process.env.MEDIA_BENCH_STEP_MS ?? 8000);
 const LADDER_BUDGET_MS = Number(process.env.MEDIA_BENCH_BUDGET_S ?? 0) * 1000 || Math.round(80_000 * Math.max(1, STEP_MS / 8000));
 // MEDIA_BENCH_PIN=1: servers on CPU 0, load (and bot) processes on the others (bench/lib/pin.ts).
 const PIN = process.env.MEDIA_BENCH_PIN === '1';
+// MEDIA_BENCH_SERVER_NODE_ARGS: extra node flags for the server children (e.g. --perf-basic-prof).
+const SERVER_NODE_ARGS = process.env.MEDIA_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 function forkRpc(file: string, argv: string[], opts: { cwd: string }): RpcChild {
-  const c = forkChild(file, argv, opts);
+  const c = forkChild(file, argv, argv.includes('--role=server') ? { ...opts, nodeArgs: SERVER_NODE_ARGS } : opts);
   if (PIN) pin(c.child, argv.includes('--role=server') ? 'server' : 'load');
   return c;
 }

@@ -14,6 +14,16 @@ export function emitOne(emitter: object, event: string, arg: unknown): void {
   else if (l !== undefined) (emitter as EventEmitter).emit(event, arg);
 }
 
+/**
+ * The raw listener entry of `event`: a function (one listener, a `once` one as its self-removing
+ * wrapper), an array (several) or undefined. For per-packet emitters: EventEmitter#emit's own
+ * lookup is shared by every emitter in the process and goes megamorphic; this read is the
+ * caller's own.
+ */
+export function listenerEntry<A extends unknown[]>(emitter: object, event: string): ((...a: A) => unknown) | unknown[] | undefined {
+  return (emitter as unknown as EmitterInternals)._events[event] as ((...a: A) => unknown) | unknown[] | undefined;
+}
+
 /** Instances inherit nothing (no `constructor`, no `Object.prototype`): only listeners' names are keys. */
 const ListenerTable = function ListenerTable() {} as unknown as new () => object;
 ListenerTable.prototype = Object.create(null) as object;

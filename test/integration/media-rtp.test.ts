@@ -64,6 +64,35 @@ test('two sessions exchange G.711 audio; the 440 Hz tone survives the trip', asy
   }
 });
 
+test('per-packet listeners: once, several, this, and one added by a payload listener all behave as with emit()', async () => {
+  const [a, b] = await pair({ codec: 'PCMU' });
+  const seen: string[] = [];
+  let thisOk = true;
+  b.once('payload', function (this: unknown, p, ts, seq) {
+    thisOk &&= this === b && p.length === 160 && typeof ts === 'number' && typeof seq === 'number';
+    seen.push('once-payload');
+    // Added while the packet is delivered: the packet's audio reaches it, as with emit().
+    b.on('audio', (f) => seen.push(`late-audio:${f.length}`));
+  });
+  b.on('audio', function (this: unknown) {
+    thisOk &&= this === b;
+    seen.push('audio-1');
+  });
+  b.on('audio', () => seen.push('audio-2'));
+  const tone = sineTone(440, { amplitude: 8000 });
+  for (let i = 0; i < 3; i++) {
+    assert.equal(a.send(tone.next()), true);
+    await waitFor(() => seen.filter((x) => x === 'audio-2').length === i + 1, `packet ${i}`);
+  }
+  assert.equal(thisOk, true);
+  assert.deepEqual(seen, [
+    'once-payload', 'audio-1', 'audio-2', 'late-audio:160',
+    'audio-1', 'audio-2', 'late-audio:160',
+    'audio-1', 'audio-2', 'late-audio:160',
+  ]);
+  assert.equal(b.listenerCount('payload'), 0);
+});
+
 test("DTMF '123#' is detected exactly once per digit", async () => {
   const [a, b] = await pair();
   const digits: [string, number][] = [];

@@ -107,7 +107,8 @@ export function parseRtpInto(buf: Buffer, out: RtpPacket, len = buf.length): boo
   out.sequenceNumber = buf.readUInt16BE(2);
   out.timestamp = buf.readUInt32BE(4);
   out.ssrc = buf.readUInt32BE(8);
-  out.csrc.length = cc;
+  // Resizing an array is a generic store even when the length is unchanged: skip it (cc is 0 almost always).
+  if (out.csrc.length !== cc) out.csrc.length = cc;
   for (let i = 0; i < cc; i++) out.csrc[i] = buf.readUInt32BE(RTP_HEADER_SIZE + i * 4);
   out.extensionProfile = extProfile;
   out.extensionData = extData;

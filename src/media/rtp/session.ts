@@ -19,7 +19,7 @@ import { SRTP_MAX_TRAILER, type SrtpSuite } from './srtp.js';
 import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
 import { JitterPlayout } from '../jitter/playout.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
-import { leanListeners } from '../../emit-one.js';
+import { leanListeners, listenerEntry } from '../../emit-one.js';
 
 export type { RemoteEndpoint, RtpSessionOptions, RtpSessionStats, RtpSessionEvents };
 
@@ -428,14 +428,19 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.dtmfRx.push(pkt.timestamp, pkt.payload, now);
     } else {
       // Pass-through listeners only get packets in our own codec; anything else must be decoded.
-      if (law === this.codec && this.listenerCount('payload') > 0) this.emit('payload', pkt.payload, pkt.timestamp, pkt.sequenceNumber);
+      // Listeners are read from the table here, not through emit() (listenerEntry: emit-one.ts).
+      const onPayload = law === this.codec ? listenerEntry<RtpSessionEvents['payload']>(this, 'payload') : undefined;
+      if (typeof onPayload === 'function') onPayload.call(this, pkt.payload, pkt.timestamp, pkt.sequenceNumber);
+      else if (onPayload !== undefined) this.emit('payload', pkt.payload, pkt.timestamp, pkt.sequenceNumber);
       const jitter = this.jitter !== null && this.jitter.wanted;
-      if (!jitter && this.listenerCount('audio') === 0) return;
+      const onAudio = listenerEntry<RtpSessionEvents['audio']>(this, 'audio');
+      if (!jitter && onAudio === undefined) return;
       const n = pkt.payload.length;
       if (this.rxFrame.length !== n) this.rxFrame = new Int16Array(n);
       decodeG711(law!, pkt.payload, this.rxFrame);
       if (jitter) this.jitter!.push(this.rxFrame, pkt.timestamp, pkt.sequenceNumber, now);
-      this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
+      if (typeof onAudio === 'function') onAudio.call(this, this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
+      else if (onAudio !== undefined) this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
     }
   }
 
