@@ -44,6 +44,19 @@ async function forked(scenario: string, rtpPorts: string, mediaPort: number, lat
   }
 }
 
+/**
+ * Wait for the call to be answered (or end); when it is not, SIPp is stopped and its messages go
+ * into the failure, so a timing-dependent failure shows which side stopped (seen once, stop 39).
+ */
+async function answeredOrShow(uas: Awaited<ReturnType<typeof startSippUas>>, rec: { call: { isActive: boolean }; states: string[] }): Promise<void> {
+  try {
+    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+  } catch (err) {
+    const r = await uas.stop();
+    throw new Error(`${(err as Error).message}\n${describeSipp(r)}\n--- SIPp messages ---\n${r.messages ?? ''}`);
+  }
+}
+
 /** Wait for SIPp's one call to end, stop SIPp and check the call ran its scenario through (the messages shown when not). */
 async function stopClean(uas: Awaited<ReturnType<typeof startSippUas>>): Promise<void> {
   await uas.waitForStats((s) => s.successfulCalls + s.failedCalls >= 1 && s.currentCalls === 0, 10_000);
@@ -86,7 +99,7 @@ test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 fr
   const e = await startEngine({ rtpPorts: '28252-28291' });
   try {
     const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
-    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    await answeredOrShow(uas, rec);
     assert.ok(rec.call.isActive, `answered: ${rec.states.join(' > ')}`);
     await sleep(200);
     rec.call.hangup();
@@ -104,7 +117,7 @@ test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 48
   const e = await startEngine({ rtpPorts: '28296-28335' });
   try {
     const rec = await e.dial(`sip:service@127.0.0.1:${uas.port}`);
-    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    await answeredOrShow(uas, rec);
     assert.ok(rec.call.isActive, `answered by branchA after branchB's 481: ${rec.states.join(' > ')} ${JSON.stringify(rec.call.end)}`);
     const stats = rec.call.stats();
     assert.equal(stats && 'remote' in stats ? stats.remote?.port : undefined, 28294, "media toward branchA's SDP");
@@ -144,7 +157,7 @@ test('SIPp forks, early media from both branches: reliable 183 from A (PCMU), fr
     // 20 ms frames through the call's media leg from the dial on (early media goes before the answer).
     const frame = new Int16Array(160);
     frames = setInterval(() => rec.call.media?.write(frame), 20);
-    await eventually(() => rec.call.isActive || rec.states.includes('ended'), 10_000, `call answered (states: ${rec.states.join(' > ')})`);
+    await answeredOrShow(uas, rec);
     assert.ok(rec.call.isActive, rec.states.join(' > '));
     await sleep(300);
     clearInterval(frames);
