@@ -39,8 +39,9 @@ const PIN = process.env.MEDIA_BENCH_PIN === '1';
 // MEDIA_BENCH_SERVER_NODE_ARGS: extra node flags for the server children (e.g. --perf-basic-prof).
 const SERVER_NODE_ARGS = process.env.MEDIA_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 function forkRpc(file: string, argv: string[], opts: { cwd: string }): RpcChild {
-  const c = forkChild(file, argv, argv.includes('--role=server') ? { ...opts, nodeArgs: SERVER_NODE_ARGS } : opts);
-  if (PIN) pin(c.child, argv.includes('--role=server') ? 'server' : 'load');
+  const server = argv.includes('--role=server');
+  const c = forkChild(file, argv, server ? { ...opts, nodeArgs: SERVER_NODE_ARGS } : opts);
+  if (PIN) pin(c.child, server ? 'server' : 'load');
   return c;
 }
 const WARMUP_MS = 1000;

@@ -9,7 +9,7 @@ interface EmitterInternals {
 /** `emitter.emit(event, arg)` without the argument array when a single listener is registered. */
 export function emitOne(emitter: object, event: string, arg: unknown): void {
   // A `once` listener is stored as its self-removing wrapper, so calling it keeps once semantics.
-  const l = (emitter as unknown as EmitterInternals)._events[event];
+  const l = listenerEntry<[unknown]>(emitter, event);
   if (typeof l === 'function') l.call(emitter, arg);
   else if (l !== undefined) (emitter as EventEmitter).emit(event, arg);
 }
