@@ -5,7 +5,7 @@ import { SRTP_MAX_TRAILER } from './srtp.js';
 
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
 export const MAX_FRAME_SAMPLES = 960;
-/** Send buffers in rotation (see sendBuffer()). */
+/** Send buffers in rotation (see SendRing). */
 export const SEND_SLOTS = 16;
 
 // Event-loop turn counter shared by all sessions: advanced by one setImmediate per turn in
@@ -32,9 +32,66 @@ export const monotonicNow = (): number => performance.now();
 export const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** SEND_SLOTS send buffers as views of one allocation. */
-export function sendRing(): Buffer[] {
+function sendRing(): Buffer[] {
   // Room for an SRTP tag, which is appended in place.
   const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES + SRTP_MAX_TRAILER;
   const block = Buffer.allocUnsafeSlow(SEND_SLOTS * size);
   return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * size, (i + 1) * size));
+}
+
+/** What the ring needs of the session's RTP socket. */
+interface SendQueue {
+  getSendQueueCount(): number;
+}
+
+/**
+ * One session's outgoing datagram buffers, without a per-send completion callback (a callback +
+ * nextTick per packet was the largest cost of an echo call). dgram defers the actual send by one
+ * tick (address lookup), so a ring slot may be reused only in a later event-loop turn: within one
+ * turn at most SEND_SLOTS sends use the ring, more get throwaway buffers. While libuv holds queued
+ * datagrams (the kernel pushed back), throwaway buffers are used too, so a queued datagram's bytes
+ * are never overwritten. The ring is allocated on the first send.
+ */
+export class SendRing {
+  private slots: Buffer[] | null = null;
+  private slot = 0;
+  /** The slot the last buffer() handed out, -1 for a throwaway buffer. */
+  private lastSlot = -1;
+  /** Each slot's last exact-length view (see view()). */
+  private views: Array<Buffer | undefined> | null = null;
+  private turn = -1;
+  private sendsThisTurn = 0;
+
+  constructor(private readonly socket: SendQueue) {}
+
+  /** The buffer for the next outgoing datagram of up to `bytes` bytes (plus an SRTP tag). */
+  buffer(bytes: number): Buffer {
+    const turn = loopTurn();
+    if (turn !== this.turn) {
+      this.turn = turn;
+      this.sendsThisTurn = 0;
+    }
+    if (++this.sendsThisTurn > SEND_SLOTS || this.socket.getSendQueueCount() > 0) {
+      this.lastSlot = -1;
+      return Buffer.allocUnsafe(bytes + SRTP_MAX_TRAILER);
+    }
+    const buf = (this.slots ??= sendRing())[this.slot]!;
+    this.lastSlot = this.slot;
+    this.slot = (this.slot + 1) % SEND_SLOTS;
+    return buf;
+  }
+
+  /**
+   * buf[0, len) of the last buffer() as a Buffer of exactly that length: dgram slices a (buf,
+   * offset, length) send, an object per packet. Each slot keeps its last view, which packets of
+   * one size (an echo, a codec's frames) reuse.
+   */
+  view(buf: Buffer, len: number): Buffer {
+    const k = this.lastSlot;
+    if (k < 0) return buf.subarray(0, len);
+    const views = (this.views ??= new Array<Buffer | undefined>(SEND_SLOTS));
+    let v = views[k];
+    if (v === undefined || v.length !== len) views[k] = v = buf.subarray(0, len);
+    return v;
+  }
 }

@@ -14,7 +14,7 @@ import { RtpReceiveStats, estimateMos } from './stats.js';
 import type { PortPair } from './ports.js';
 import { randomUint16, randomUint32 } from '../../random.js';
 import type { RtpSessionEvents, RtpSessionOptions, RtpSessionStats } from './session-types.js';
-import { MAX_FRAME_SAMPLES, SEND_SLOTS, loopTurn, monotonicNow, sendRing, wallNow } from './send-ring.js';
+import { MAX_FRAME_SAMPLES, SendRing, monotonicNow, wallNow } from './send-ring.js';
 import { SRTP_MAX_TRAILER, type SrtpSuite } from './srtp.js';
 import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
 import { JitterPlayout } from '../jitter/playout.js';
@@ -49,15 +49,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private seq: number;
   private ts: number;
   private markNext = true;
-  /** The send ring, allocated on the first send: many sessions (signalling-only calls) never send. */
-  private slots: Buffer[] | null = null;
-  private slot = 0;
-  /** The ring slot sendBuffer() last handed out, -1 for a throwaway buffer. */
-  private lastSlot = -1;
-  /** Per ring slot, its last exact-length view (sendView()). */
-  private views: Array<Buffer | undefined> | null = null;
-  private sendTurn = -1;
-  private sendsThisTurn = 0;
+  /** Outgoing datagram buffers (SendRing: its ring is allocated on the first send; many sessions, signalling-only calls, never send). */
+  private readonly ring: SendRing;
   private readonly dtmfBuf = Buffer.allocUnsafe(RTP_HEADER_SIZE + 4 + SRTP_MAX_TRAILER);
   private packetsSent = 0;
   private octetsSent = 0;
@@ -119,6 +112,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     leanListeners(this);
     this.ports = ports;
     this.rtp = ports.rtp;
+    this.ring = new SendRing(ports.rtp);
     this.rtcp = ports.rtcp;
     this.family = ports.family;
     this.codec = opts.codec ?? 'PCMU';
@@ -278,7 +272,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private startPacket(n: number): Buffer | null {
     if (!this.remote || this.closing || this.dtmf.busy) return null;
     if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
-    const buf = this.sendBuffer(RTP_HEADER_SIZE + n);
+    const buf = this.ring.buffer(RTP_HEADER_SIZE + n);
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
     return buf;
   }
@@ -286,49 +280,11 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private finishPacket(buf: Buffer, n: number): void {
     const remote = this.remote!;
     const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + n) : RTP_HEADER_SIZE + n;
-    this.rtp.send(this.sendView(buf, len), remote.port, remote.address);
+    this.rtp.send(this.ring.view(buf, len), remote.port, remote.address);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
     this.afterSend(n);
-  }
-
-  /**
-   * The buffer for the next outgoing datagram, without a per-send completion callback (a
-   * callback + nextTick per packet was the largest cost of an echo call). dgram defers the
-   * actual send by one tick (address lookup), so a ring slot may be reused only in a later
-   * event-loop turn: within one turn at most SEND_SLOTS sends use the ring, more get throwaway
-   * buffers. While libuv holds queued datagrams (the kernel pushed back), throwaway buffers are
-   * used too, so a queued datagram's bytes are never overwritten.
-   */
-  private sendBuffer(bytes: number): Buffer {
-    const turn = loopTurn();
-    if (turn !== this.sendTurn) {
-      this.sendTurn = turn;
-      this.sendsThisTurn = 0;
-    }
-    if (++this.sendsThisTurn > SEND_SLOTS || this.rtp.getSendQueueCount() > 0) {
-      this.lastSlot = -1;
-      return Buffer.allocUnsafe(bytes + SRTP_MAX_TRAILER);
-    }
-    const buf = (this.slots ??= sendRing())[this.slot]!;
-    this.lastSlot = this.slot;
-    this.slot = (this.slot + 1) % SEND_SLOTS;
-    return buf;
-  }
-
-  /**
-   * buf[0, len) as a Buffer of exactly that length: dgram slices a (buf, offset, length) send, an
-   * object per packet. Each ring slot keeps its last view, which packets of one size (an echo,
-   * a codec's frames) reuse.
-   */
-  private sendView(buf: Buffer, len: number): Buffer {
-    const k = this.lastSlot;
-    if (k < 0) return buf.subarray(0, len);
-    const views = (this.views ??= new Array<Buffer | undefined>(SEND_SLOTS));
-    let v = views[k];
-    if (v === undefined || v.length !== len) views[k] = v = buf.subarray(0, len);
-    return v;
   }
 
   private afterSend(payloadBytes: number): void {
