@@ -20,7 +20,7 @@
 // interleaved step by step (see runLadders).
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_BARE_LADDER (bare's steps,
 // callchart at 90 % of each), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
-// JAMBONZ_AUDIO_SERVERS (bare,callchart), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
+// JAMBONZ_AUDIO_SERVERS (bare,callchart; diagnostics http-route, engine-route), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
 // BENCH_ENGINE_DIR=<dir> (a compiled build instead of src via tsx, see lib/engine-build.ts),
@@ -63,8 +63,20 @@ const MAX_RETRIES = 2;
 const ROUTE = '/recording';
 const PROTOCOL = 'audio.jambonz.org';
 
-/** `http-route` (diagnostic, JAMBONZ_AUDIO_SERVERS=http-route): callchart's HttpServer with a counting route and no stream actor. */
-type Kind = 'bare' | 'callchart' | 'http-route';
+/**
+ * Diagnostics (JAMBONZ_AUDIO_SERVERS=…): `http-route`, callchart's HttpServer with a counting route
+ * and no stream actor; `engine-route`, the same counting route on a whole engine (createEngine, its
+ * process-wide settings and services) with no jambonz route. Between them and `callchart` lies the
+ * jambonz audio route's own cost (socket, session, actor, WAV).
+ */
+type Kind = 'bare' | 'callchart' | 'http-route' | 'engine-route';
+const KIND_TITLES: Record<Kind, string> = {
+  bare: 'bare ws server (counts frames)',
+  callchart: 'callchart engine.jambonz.audio (actor per stream, app listener, WAV per stream)',
+  'http-route': "callchart's HttpServer, a counting route (diagnostic)",
+  'engine-route': 'a whole callchart engine, a counting route (diagnostic)',
+};
+const KIND_NAMES = Object.keys(KIND_TITLES) as Kind[];
 const KINDS = (process.env.JAMBONZ_AUDIO_SERVERS?.split(',') ?? ['bare', 'callchart']) as Kind[];
 
 const thisFile = fileURLToPath(import.meta.url);
@@ -133,12 +145,10 @@ async function serverRole(kind: Kind): Promise<void> {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     port = (server.address() as { port: number }).port;
     live = () => wss.clients.size;
-  } else if (kind === 'http-route') {
-    const { HttpServer } = await loadEngineModule<typeof import('../src/http/server.js')>('http/server.js');
+  } else if (kind === 'http-route' || kind === 'engine-route') {
     const { silentLogger } = await loadEngineModule<typeof import('../src/logger.js')>('logger.js');
-    const srv = new HttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger() });
     let open = 0;
-    srv.addWsRoute({
+    const route: import('../src/http/server.js').WsRoute = {
       name: 'count',
       protocols: [PROTOCOL],
       maxPayload: 1024 * 1024,
@@ -150,9 +160,19 @@ async function serverRole(kind: Kind): Promise<void> {
         });
         ws.on('close', () => open--);
       },
-    });
-    await srv.listen();
-    port = srv.port;
+    };
+    if (kind === 'http-route') {
+      const { HttpServer } = await loadEngineModule<typeof import('../src/http/server.js')>('http/server.js');
+      const srv = new HttpServer({ host: '127.0.0.1', port: 0, logger: silentLogger() });
+      srv.addWsRoute(route);
+      await srv.listen();
+      port = srv.port;
+    } else {
+      const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
+      const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: false, inboundCall: false, routes: { ws: [route] } });
+      await engine.listen();
+      port = engine.wsPort;
+    }
     live = () => open;
   } else {
     const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
@@ -486,7 +506,7 @@ async function orchestrate(): Promise<void> {
   const { results, ladders } = await runLadders(KINDS);
   for (const r of results) {
     printTable(
-      `jambonz-audio: ${r.kind === 'bare' ? 'bare ws server (counts frames)' : 'callchart engine.jambonz.audio (actor per stream, app listener, WAV per stream)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per session, ${WINDOW_MS / 1000} s window`,
+      `jambonz-audio: ${KIND_TITLES[r.kind]} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per session, ${WINDOW_MS / 1000} s window`,
       ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'server µs CPU/frame', 'other load (cores)', ...GC_COLUMNS, 'result'],
       r.rows,
     );
@@ -515,7 +535,7 @@ async function orchestrate(): Promise<void> {
 const role = arg('role');
 if (role === 'server') {
   const kind = arg('kind') as Kind;
-  if (kind !== 'bare' && kind !== 'callchart' && kind !== 'http-route') throw new Error('--kind must be bare, callchart or http-route');
+  if (!KIND_NAMES.includes(kind)) throw new Error(`--kind must be one of ${KIND_NAMES.join(', ')}`);
   void serverRole(kind);
 } else if (role === 'load') {
   loadRole();
