@@ -6,7 +6,7 @@ import { SRTP_MAX_TRAILER } from './srtp.js';
 /** Largest audio frame accepted by send(): 120 ms of G.711. */
 export const MAX_FRAME_SAMPLES = 960;
 /** Send buffers in rotation (see SendRing). */
-export const SEND_SLOTS = 16;
+const SEND_SLOTS = 16;
 
 // Event-loop turn counter shared by all sessions: advanced by one setImmediate per turn in
 // which something was sent (armed lazily, so an idle process has nothing scheduled). By the
@@ -18,7 +18,7 @@ const nextTurn = (): void => {
   turnCount++;
   turnArmed = false;
 };
-export function loopTurn(): number {
+function loopTurn(): number {
   if (!turnArmed) {
     turnArmed = true;
     setImmediate(nextTurn).unref();
