@@ -20,7 +20,7 @@
 // interleaved step by step (see runLadders).
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_BARE_LADDER (bare's steps,
 // callchart at 90 % of each), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
-// JAMBONZ_AUDIO_SERVERS (bare,callchart; diagnostics http-route, engine-route), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
+// JAMBONZ_AUDIO_SERVERS (bare,callchart; diagnostics callchart-norec, http-route, engine-route), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
 // BENCH_ENGINE_DIR=<dir> (a compiled build instead of src via tsx, see lib/engine-build.ts),
@@ -64,15 +64,17 @@ const ROUTE = '/recording';
 const PROTOCOL = 'audio.jambonz.org';
 
 /**
- * Diagnostics (JAMBONZ_AUDIO_SERVERS=…): `http-route`, callchart's HttpServer with a counting route
+ * Diagnostics (JAMBONZ_AUDIO_SERVERS=…): `callchart-norec`, the jambonz route with `record: false`
+ * (what the WAV files cost, in the same run as bare); `http-route`, callchart's HttpServer with a counting route
  * and no stream actor; `engine-route`, the same counting route on a whole engine (createEngine, its
  * process-wide settings and services) with no jambonz route. Between them and `callchart` lies the
  * jambonz audio route's own cost (socket, session, actor, WAV).
  */
-type Kind = 'bare' | 'callchart' | 'http-route' | 'engine-route';
+type Kind = 'bare' | 'callchart' | 'callchart-norec' | 'http-route' | 'engine-route';
 const KIND_TITLES: Record<Kind, string> = {
   bare: 'bare ws server (counts frames)',
   callchart: 'callchart engine.jambonz.audio (actor per stream, app listener, WAV per stream)',
+  'callchart-norec': 'callchart engine.jambonz.audio with record: false (diagnostic: no WAV files)',
   'http-route': "callchart's HttpServer, a counting route (diagnostic)",
   'engine-route': 'a whole callchart engine, a counting route (diagnostic)',
 };
@@ -183,7 +185,7 @@ async function serverRole(kind: Kind): Promise<void> {
       (stream) => {
         stream.on('audio', (pcm) => meter.frame(pcm));
       },
-      { record: RECORD },
+      { record: RECORD && kind !== 'callchart-norec' },
     );
     await engine.listen();
     port = engine.wsPort;
@@ -528,6 +530,10 @@ async function orchestrate(): Promise<void> {
     process.stdout.write(
       `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ 90 %): ${ratio >= 0.9 ? 'MET' : 'NOT MET'}\n`,
     );
+  }
+  const norec = results.find((r) => r.kind === 'callchart-norec');
+  if (bare && norec && bare.best > 0) {
+    process.stdout.write(`callchart without WAV files / bare = ${norec.best} / ${bare.best} = ${((norec.best / bare.best) * 100).toFixed(0)} % (diagnostic)\n`);
   }
   process.stdout.write(`(engine: ${ENGINE_BUILD}; ladders: ${ladders.join('; ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
 }
