@@ -420,6 +420,9 @@ async function runStep(side: Side, n: number): Promise<boolean> {
     const retry = !pass && side.retries < MAX_RETRIES && (other > CONTENDED_CORES || !retried);
     if (!retry) side.gc.push({ server: kind, load: n, frames: gc.frames, window: gc.window });
     const perFrame = st.received > 0 ? ((serverCpu / 100) * 1e6) / (st.received / (WINDOW_MS / 1000)) : NaN;
+    // The load generator's cost per frame sent: it rises with the server's when the box runs slow
+    // (docs/architecture.md), so a slow step shows as both columns up, not only the server's.
+    const loadPerFrame = m.sent > 0 ? ((m.cpuPct / 100) * 1e6) / (m.sent / (WINDOW_MS / 1000)) : NaN;
     side.rows.push([
       n,
       st.p50,
@@ -429,12 +432,13 @@ async function runStep(side: Side, n: number): Promise<boolean> {
       Math.round(st.received / (WINDOW_MS / 1000)),
       `${serverCpu.toFixed(0)} %`,
       Number.isNaN(perFrame) ? '-' : perFrame,
+      Number.isNaN(loadPerFrame) ? '-' : loadPerFrame,
       Number.isNaN(other) ? '?' : Math.max(0, other),
       ...gcCells(gc.window, gc.frames),
       pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
     ]);
     progress(
-      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame), ` +
+      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame; load ${loadPerFrame.toFixed(2)}), ` +
         `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}` +
         (gc.window ? `; ${gcLine(gc.window, gc.frames)}` : ''),
     );
@@ -509,7 +513,7 @@ async function orchestrate(): Promise<void> {
   for (const r of results) {
     printTable(
       `jambonz-audio: ${KIND_TITLES[r.kind]} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per session, ${WINDOW_MS / 1000} s window`,
-      ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'server µs CPU/frame', 'other load (cores)', ...GC_COLUMNS, 'result'],
+      ['sessions', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'frames/s', 'server cpu', 'server µs CPU/frame', 'load µs CPU/frame', 'other load (cores)', ...GC_COLUMNS, 'result'],
       r.rows,
     );
   }
