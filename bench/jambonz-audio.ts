@@ -20,7 +20,7 @@
 // interleaved step by step (see runLadders).
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_BARE_LADDER (bare's steps,
 // callchart at 90 % of each), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
-// JAMBONZ_AUDIO_SERVERS (bare,callchart; diagnostics callchart-norec, http-route, engine-route), JAMBONZ_AUDIO_RECORD (0: no WAV files), JAMBONZ_SERVER_NODE_ARGS
+// JAMBONZ_AUDIO_SERVERS (bare,callchart; diagnostics callchart-norec, http-route, engine-route), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
 // BENCH_ENGINE_DIR=<dir> (a compiled build instead of src via tsx, see lib/engine-build.ts),
@@ -82,8 +82,6 @@ const KIND_NAMES = Object.keys(KIND_TITLES) as Kind[];
 const KINDS = (process.env.JAMBONZ_AUDIO_SERVERS?.split(',') ?? ['bare', 'callchart']) as Kind[];
 
 const thisFile = fileURLToPath(import.meta.url);
-/** JAMBONZ_AUDIO_RECORD=0: callchart without the WAV files (isolates the recording's cost). */
-const RECORD = process.env.JAMBONZ_AUDIO_RECORD !== '0';
 /** Extra node flags for the server processes, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (JAMBONZ_SERVER_NODE_ARGS). */
 const SERVER_NODE_ARGS = process.env.JAMBONZ_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 const root = path.resolve(path.dirname(thisFile), '..');
@@ -185,7 +183,7 @@ async function serverRole(kind: Kind): Promise<void> {
       (stream) => {
         stream.on('audio', (pcm) => meter.frame(pcm));
       },
-      { record: RECORD && kind !== 'callchart-norec' },
+      { record: kind !== 'callchart-norec' },
     );
     await engine.listen();
     port = engine.wsPort;
@@ -523,22 +521,19 @@ async function orchestrate(): Promise<void> {
     gcSummaryRows(results.flatMap((r) => r.gc)),
   );
   const bare = results.find((r) => r.kind === 'bare');
-  const cc = results.find((r) => r.kind === 'callchart');
   printTable(
     `jambonz-audio: summary (pass = zero loss and p99 handling latency ≤ ${P99_LIMIT_MS} ms)`,
     ['server', 'highest passing sessions', 'p99 ms at that step', 'ladder stopped by'],
     results.map((r) => [r.kind, r.best, Number.isNaN(r.bestP99) ? '-' : r.bestP99, r.stoppedBy]),
   );
-  if (bare && cc) {
-    const ratio = bare.best > 0 ? cc.best / bare.best : NaN;
-    process.stdout.write(
-      `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ 90 %): ${ratio >= 0.9 ? 'MET' : 'NOT MET'}\n`,
-    );
+  // Every other server against bare; only `callchart` (the route as shipped) is held to the target.
+  for (const r of results) {
+    if (!bare || r.kind === 'bare') continue;
+    const ratio = bare.best > 0 ? r.best / bare.best : NaN;
+    const verdict = r.kind === 'callchart' ? `(target ≥ 90 %): ${ratio >= 0.9 ? 'MET' : 'NOT MET'}` : '(diagnostic)';
+    process.stdout.write(`\n${r.kind} / bare = ${r.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % ${verdict}`);
   }
-  const norec = results.find((r) => r.kind === 'callchart-norec');
-  if (bare && norec && bare.best > 0) {
-    process.stdout.write(`callchart without WAV files / bare = ${norec.best} / ${bare.best} = ${((norec.best / bare.best) * 100).toFixed(0)} % (diagnostic)\n`);
-  }
+  process.stdout.write('\n');
   process.stdout.write(`(engine: ${ENGINE_BUILD}; ladders: ${ladders.join('; ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
 }
 
