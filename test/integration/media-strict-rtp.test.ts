@@ -101,8 +101,8 @@ test('probation (default): a stranger probing first gets no audio; the caller ge
   assert.equal(heardFromStranger, 3, "only the caller's packets were heard");
 });
 
-test('strict: a stranger sending a well-formed stream first gets no audio, ever; the caller does', async () => {
-  const s = await session({ strictRtp: { mode: 'strict' } });
+for (const connect of [true, false]) test(`strict${connect ? '' : ', connect: false'}: a stranger sending a well-formed stream first gets no audio, ever; the caller does`, async () => {
+  const s = await session({ strictRtp: { mode: 'strict', connect } });
   const caller = await new Peer(LO, 0x1111).bind();
   const stranger = await new Peer('127.0.0.5', 0x6666).bind();
   s.setRemote(LO, caller.port);
@@ -112,8 +112,15 @@ test('strict: a stranger sending a well-formed stream first gets no audio, ever;
   assert.equal(stranger.rtpIn, 0);
   assert.equal(s.isLatched, false);
   await caller.stream(s.localPort, 2);
+  assert.equal(s.stats().connected, connect, 'the socket connected to the caller once it latched');
   await stranger.stream(s.localPort, 8);
-  await waitFor(() => s.stats().foreignSource === 16, 'the second stream counted as foreign');
+  if (connect) {
+    // The kernel refuses the stranger now: the latch never sees (nor counts) its datagrams.
+    await sleep(40);
+    assert.equal(s.stats().foreignSource, 8);
+  } else {
+    await waitFor(() => s.stats().foreignSource === 16, 'the second stream counted as foreign');
+  }
   assert.equal(stranger.rtpIn, 0, 'the stranger heard nothing');
   assert.ok(caller.rtpIn > 0);
   assert.deepEqual(s.remoteEndpoint, { address: LO, port: caller.port });
@@ -204,12 +211,16 @@ test('after a re-INVITE to a new address the stream follows: the new SDP address
   moved.packet(s.localPort);
   await waitFor(() => s.isLatched, 'the new SDP address latched at once');
   assert.deepEqual(s.remoteEndpoint, { address: '127.0.0.9', port: moved.port });
-  first.packet(s.localPort); // the old address is a stranger now
-  await waitFor(() => s.stats().foreignSource === 1, 'old address dropped');
+  await waitFor(() => s.stats().connected, 'the socket connected to the new address');
+  first.packet(s.localPort); // the old address is a stranger now: the kernel refuses it
+  await sleep(40);
+  assert.equal(s.stats().foreignSource, 0);
+  assert.deepEqual(s.remoteEndpoint, { address: '127.0.0.9', port: moved.port });
   // re-INVITE again: now behind NAT (the announced address never sends; media comes from elsewhere).
   const announced = await new Peer(LO, 0).bind();
   const natted = await new Peer('127.0.0.7', 0x4444).bind();
   s.setRemote(LO, announced.port);
+  assert.equal(s.stats().connected, false, 'a new SDP address disconnects the socket at once');
   await natted.stream(s.localPort, 3);
   await sleep(40);
   assert.equal(s.isLatched, false, 'not after 3 packets');

@@ -247,11 +247,38 @@ const events: Ev[] = [
   { k: 'sig', from: 'X' },
 ];
 
-function explore(mode: StrictRtpMode, depth: number, config: Config = 'signalling'): { paths: number; states: Set<string> } {
+/**
+ * `exclusive` (RtpSession then connects its socket, and the kernel drops every other source) must
+ * mean what the kernel does: no datagram from anywhere else, however paced or timed, is accepted
+ * or moves anything. Checked from every state the walk reaches, by probing a copy.
+ */
+function checkExclusive(w: World): boolean {
+  if (!w.latch.exclusive) return false;
+  const latched = source(w);
+  assert.notEqual(latched, 'none', 'exclusive only once latched');
+  for (const name of ['S', 'N', 'X', 'P'] as const) {
+    if (key(EP[name]!) === latched) continue;
+    const probe = clone(w);
+    let seq = probe.seq[name]!;
+    for (let i = 0; i < NEED + 2; i++) {
+      probe.t += i === NEED ? LEARNING_MS + 1000 : 20;
+      const verdict = probe.latch.rtp(EP[name]!.address, EP[name]!.port, SSRC[name]!, seq, probe.t);
+      seq = (seq + 1) & 0xffff;
+      assert.equal(verdict, RTP_DROP, `exclusive (${JSON.stringify(w.latch.snapshot())}), yet a packet from ${name} was accepted`);
+      assert.equal(source(probe), latched);
+    }
+  }
+  return true;
+}
+
+function explore(mode: StrictRtpMode, depth: number, config: Config = 'signalling'): { paths: number; states: Set<string>; exclusive: Set<string> } {
   let paths = 0;
   const states = new Set<string>();
+  const exclusive = new Set<string>();
   const walk = (w: World, d: number): void => {
-    states.add(`${w.latch.state}/${source(w) === key(w.sdp) ? 'sdp' : source(w) === 'none' ? 'none' : 'other'}`);
+    const state = `${w.latch.state}/${source(w) === key(w.sdp) ? 'sdp' : source(w) === 'none' ? 'none' : 'other'}`;
+    states.add(state);
+    if (checkExclusive(w)) exclusive.add(state);
     if (d === depth) {
       paths++;
       return;
@@ -263,14 +290,14 @@ function explore(mode: StrictRtpMode, depth: number, config: Config = 'signallin
     }
   };
   walk(fresh(mode, config), 0);
-  return { paths, states };
+  return { paths, states, exclusive };
 }
 
 // natSources matters in probation mode only; `any` and an unknown signalling host are today's
 // probation rule, explored less deep.
 for (const [mode, depth, config] of [['probation', 4, 'signalling'], ['probation', 3, 'any'], ['probation', 3, 'unknown'], ['strict', 4, 'signalling'], ['first', 3, 'signalling']] as const) {
   test(`${mode} (${config === 'unknown' ? 'no signalling host known' : `natSources ${config}`}): every sequence of ${depth} events (${events.length} kinds) keeps the strict RTP rules`, () => {
-    const { paths, states } = explore(mode, depth, config);
+    const { paths, states, exclusive } = explore(mode, depth, config);
     assert.equal(paths, events.length ** depth);
     const expected =
       mode === 'probation'
@@ -279,6 +306,8 @@ for (const [mode, depth, config] of [['probation', 4, 'signalling'], ['probation
           ? ['unlatched/none', 'locked/sdp']
           : ['unlatched/none', 'locked/sdp', 'locked/other'];
     assert.deepEqual([...states].sort(), expected.sort(), 'every state the mode has was reached');
+    // The socket may be connected exactly when locked to the SDP address (first mode: to its one source).
+    assert.deepEqual([...exclusive].sort(), (mode === 'first' ? ['locked/sdp', 'locked/other'] : ['locked/sdp']).sort(), 'states where the latch is exclusive');
   });
 }
 
@@ -341,4 +370,20 @@ test('probation: NAT sources only on the SDP host or a signalling host, unless n
     assert.equal(source(w), key(X), config);
     assert.equal(w.latch.snapshot().offHostRtp, 0, config);
   }
+});
+
+test('no SDP address (an RtpSession used on its own): exclusive once the one source is locked after learning', () => {
+  const latch = new RtpSourceLatch({}, 0);
+  let seq = 10;
+  for (let t = 0; t <= 60; t += 20) latch.rtp(N.address, N.port, SSRC.N!, seq++, t);
+  assert.equal(latch.state, 'learning');
+  assert.equal(latch.exclusive, false, 'another source may still take over while learning');
+  latch.rtp(N.address, N.port, SSRC.N!, seq++, LEARNING_MS + 100);
+  assert.equal(latch.state, 'locked');
+  assert.equal(latch.exclusive, true);
+  let xs = 500;
+  for (let t = LEARNING_MS + 120; t < LEARNING_MS + 300; t += 20) assert.equal(latch.rtp(X.address, X.port, SSRC.X!, xs++, t), RTP_DROP);
+  assert.equal(latch.snapshot().source?.address, N.address);
+  latch.setSdp(S.address, S.port, S.port + 1, LEARNING_MS + 400);
+  assert.equal(latch.exclusive, false, 'an SDP address (a re-INVITE) ends it');
 });

@@ -51,6 +51,14 @@ export interface RtpLatchOptions {
    * re-INVITE. Default 5000 ms (Asterisk's learning timeout).
    */
   learningMs?: number;
+  /**
+   * Connect the RTP socket to the source once nothing else can be accepted (locked to the SDP
+   * address, or to the one source when there is none): sends skip dgram's per-datagram address
+   * lookup and the kernel's route lookup, and the kernel refuses other sources' datagrams itself,
+   * so those are no longer counted in `foreignRtp`. Default true; false keeps every datagram
+   * reaching the latch (to count RTP hijack attempts after the lock).
+   */
+  connect?: boolean;
 }
 
 /** `unlatched`: nothing accepted yet. `learning`: latched to a non-SDP source, which may still be replaced. `locked`: only the SDP address may take over. */
@@ -302,6 +310,15 @@ export class RtpSourceLatch {
       this.rtcpAddr = null;
       this.rtcpPort = 0;
     }
+  }
+
+  /**
+   * Whether the latched source is the only one rtp() can accept until the next setSdp(): locked,
+   * and no SDP address that could take over (it is the source, there is none, or `first` mode).
+   * Then the socket may be connected to it (PeerLink): the kernel drops what rtp() would.
+   */
+  get exclusive(): boolean {
+    return this.phase === 'locked' && this.srcAddr !== null && (this.mode === 'first' || this.sdpAddr === null || this.sourceIsSdp());
   }
 
   private sourceIsSdp(): boolean {

@@ -62,6 +62,11 @@ export interface RtpSessionStats {
   unknownPayloadType: number;
   /** RTP datagrams dropped because they came from a non-latched source (probation included). */
   foreignSource: number;
+  /**
+   * The RTP socket is connected to the latched source (`strictRtp.connect`): the kernel refuses
+   * other sources' datagrams, which are then not counted in foreignSource.
+   */
+  connected: boolean;
   /** Strict RTP: mode, state, latched source, where RTCP goes, RTCP dropped from unshown addresses. */
   latch: RtpLatchSnapshot;
   /** What the peer last reported about our stream (RTCP RR/SR report block). */

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket, RemoteInfo } from 'node:dgram';
 import type { Logger } from 'pino';
-import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE } from '../codecs/rtp.js';
+import { createRtpPacket, parseRtpInto, writeRtpHeader, RTP_HEADER_SIZE, type RtpPacket } from '../codecs/rtp.js';
 import { buildRtcpCompound, parseRtcpCompound, type RtcpPacket } from '../codecs/rtcp.js';
 import { RtcpReports } from './rtcp-reports.js';
 import { decodeG711, encodeG711, lawForPayloadType, G711_PT, type G711Law } from '../codecs/g711.js';
@@ -18,6 +18,7 @@ import { MAX_FRAME_SAMPLES, SendRing, monotonicNow, wallNow } from './send-ring.
 import { SRTP_MAX_TRAILER, type SrtpSuite } from './srtp.js';
 import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
 import { JitterPlayout } from '../jitter/playout.js';
+import { PeerLink } from './peer-link.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
 import { leanListeners, listenerEntry } from '../../emit-one.js';
 
@@ -39,6 +40,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private readonly clock: () => number;
   private readonly wallClock: () => number;
   private readonly latch: RtpSourceLatch;
+  private readonly link: PeerLink;
   /** 'IPv4' or 'IPv6': the family of the bound sockets, which remote addresses must match. */
   private readonly family: string;
   private readonly timeoutMs: number;
@@ -140,6 +142,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.nextRtcpAt = this.createdAt + this.rtcpDelay();
     this.rtp.on('message', (msg, rinfo) => this.onRtp(msg, rinfo));
     this.rtcp.on('message', (msg, rinfo) => this.onRtcp(msg, rinfo));
+    this.link = new PeerLink(this.rtp, opts.strictRtp?.connect ?? true, (err) => this.log?.info({ err }, 'rtp socket not connected to its source; sending with addresses'));
     this.rtp.on('error', (err) => this.socketError(err, 'rtp'));
     this.rtcp.on('error', (err) => this.socketError(err, 'rtcp'));
     this.housekeeping = setInterval(() => this.tick(), 250);
@@ -215,6 +218,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     }
     this.latch.setSdp(address, port, rtcpPort, this.clock());
     this.remote = this.latch.sendTarget();
+    if (!(this.latch.exclusive && this.link.isTo(this.remote))) this.link.release();
     this.log?.debug({ address, port }, 'rtp remote set');
     return true;
   }
@@ -233,6 +237,9 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
    */
   private socketError(err: Error, socket: 'rtp' | 'rtcp'): void {
     this.socketErrors++;
+    // A connected socket hears the peer's ICMP port unreachable: a peer that closed its media
+    // before its BYE, not a fault here.
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') return;
     const now = this.clock();
     if (now - this.lastErrorLogAt < 10_000 && this.socketErrors > 1) return;
     this.lastErrorLogAt = now;
@@ -280,7 +287,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private finishPacket(buf: Buffer, n: number): void {
     const remote = this.remote!;
     const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + n) : RTP_HEADER_SIZE + n;
-    this.rtp.send(this.ring.view(buf, len), remote.port, remote.address);
+    this.link.send(this.ring.view(buf, len), remote);
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
@@ -320,7 +327,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
       const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + 4) : RTP_HEADER_SIZE + 4;
       // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
-      this.rtp.send(Buffer.from(buf.subarray(0, len)), this.remote.port, this.remote.address);
+      this.link.send(Buffer.from(buf.subarray(0, len)), this.remote);
       this.seq = (this.seq + 1) & 0xffff;
       this.dtmfSent++;
       this.afterSend(4);
@@ -379,7 +386,14 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.started = true;
       this.emit('started', { address: rinfo.address, port: rinfo.port, ssrc: pkt.ssrc });
     }
+    this.deliver(pkt, law, isEvent, now);
+    // Once the latch takes this source alone, the socket is connected to it (PeerLink): after the
+    // listeners ran, so the sends they made go out before the connect.
+    if (this.link.idle && this.latch.exclusive && !this.closing) this.link.connect(this.remote!);
+  }
 
+  /** An accepted packet to its listeners: DTMF events, pass-through payload, decoded audio. */
+  private deliver(pkt: RtpPacket, law: G711Law | null, isEvent: boolean, now: number): void {
     if (isEvent) {
       this.dtmfRx.push(pkt.timestamp, pkt.payload, now);
     } else {
@@ -419,6 +433,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     const prev = this.remote;
     const remote = this.latch.sendTarget()!;
     this.remote = remote;
+    if (!this.link.isTo(remote)) this.link.release();
     if (!prev || prev.address !== remote.address || prev.port !== remote.port) {
       this.log?.info({ sdp: prev, actual: remote, state: this.latch.state }, 'strict RTP: latched to media source');
     }
@@ -521,6 +536,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       malformed: this.malformed,
       unknownPayloadType: this.unknownPt,
       foreignSource: this.latch.foreignRtp,
+      connected: this.link.connected,
       latch: this.latch.snapshot(),
       remoteReport: this.reports.remoteReport ? { ...this.reports.remoteReport } : null,
       srtp: this.srtp ? this.srtp.stats() : null,
@@ -553,6 +569,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
           this.log?.debug({ err }, 'rtcp bye failed');
         }
       }
+      await this.link.close();
       await this.ports.release();
       this.emit('closed');
     })();
