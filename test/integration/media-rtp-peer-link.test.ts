@@ -25,15 +25,18 @@ async function udp(host = LO): Promise<{ sock: dgram.Socket; port: number; got: 
   return { sock, port: sock.address().port, got };
 }
 
+/** The socket under test, its source, and a stranger on another host. */
+async function trio() {
+  return { own: await udp(), peer: await udp(), stranger: await udp('127.0.0.5') };
+}
+
 function link(sock: dgram.Socket, enabled = true): { link: PeerLink; errors: Error[] } {
   const errors: Error[] = [];
   return { link: new PeerLink(sock, enabled, (e) => errors.push(e)), errors };
 }
 
 test('connected: sends reach the source without an address, and the kernel refuses every other source', async () => {
-  const own = await udp();
-  const peer = await udp();
-  const stranger = await udp('127.0.0.5');
+  const { own, peer, stranger } = await trio();
   const { link: l, errors } = link(own.sock);
   const to = { address: LO, port: peer.port };
   assert.equal(l.idle, true);
@@ -101,9 +104,7 @@ test('release while connecting: disconnected once the connect completes, nothing
 });
 
 test('release when connected disconnects at once; disabled never connects', async () => {
-  const own = await udp();
-  const peer = await udp();
-  const stranger = await udp('127.0.0.5');
+  const { own, peer, stranger } = await trio();
   const { link: l } = link(own.sock);
   l.connect({ address: LO, port: peer.port });
   await waitFor(() => l.connected, 'connected');
@@ -136,9 +137,7 @@ test('a connect dgram refuses (the socket closed meanwhile) turns the link off, 
 });
 
 test('close() disconnects, waiting for a connect in flight: the socket hears every source again', async () => {
-  const own = await udp();
-  const peer = await udp();
-  const stranger = await udp('127.0.0.5');
+  const { own, peer, stranger } = await trio();
   const { link: l } = link(own.sock);
   l.connect({ address: LO, port: peer.port });
   await l.close(); // the connect was still in flight
