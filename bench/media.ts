@@ -52,7 +52,11 @@ const RTP_RANGE = '45000-47999'; // 1500 RTP/RTCP pairs
 const FRAME = 160;
 const PACKET = 12 + FRAME;
 
-type Kind = 'bare' | 'callchart' | 'callchart-pcm' | 'callchart-srtp' | 'callchart-stream';
+type Kind = 'bare' | 'callchart' | 'callchart-pcm' | 'callchart-srtp' | 'callchart-stream' | 'callchart-unconnected';
+
+// callchart-unconnected (diagnostic): the callchart echo with strictRtp.connect false, so its RTP
+// sockets stay unconnected and every send carries the address, as before stop 42: what the
+// connected socket saves, in the same run (MEDIA_BENCH_KINDS=…,callchart-unconnected).
 
 // SRTP echo (kind callchart-srtp): fixed SDES-style keys, the load side protects with the client
 // key and checks the echo with the server's, as a softphone would (so it pays for SRTP too).
@@ -162,7 +166,7 @@ async function serverRole(kind: Kind): Promise<void> {
           ports.push(session.localPort);
           closers.push(() => session.close());
         } else {
-          const session = await RtpSession.create({ allocator, codec: 'PCMU', timeoutMs: 0 });
+          const session = await RtpSession.create({ allocator, codec: 'PCMU', timeoutMs: 0, strictRtp: { connect: kind !== 'callchart-unconnected' } });
           if (kind === 'callchart-srtp') session.setSrtp({ suite: SRTP_SUITE, localKey: SRTP_SERVER_KEY, remoteKey: SRTP_CLIENT_KEY });
           startEcho(rtpLeg(session), { mode: kind === 'callchart-pcm' ? 'pcm' : 'auto' });
           ports.push(session.localPort);
@@ -540,12 +544,13 @@ async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise
 async function orchestrate(): Promise<void> {
   const load = await LoadPool.start();
   try {
-    const laddered = (['bare', 'callchart', 'callchart-srtp', 'callchart-stream'] as const).filter((k) => KINDS.includes(k));
+    const laddered = (['bare', 'callchart', 'callchart-unconnected', 'callchart-srtp', 'callchart-stream'] as const).filter((k) => KINDS.includes(k));
     const all = await ladders(laddered, load, LADDER_BUDGET_MS * laddered.length);
     const bare = all.get('bare') ?? [];
     const cc = all.get('callchart') ?? [];
     const srtp = all.get('callchart-srtp') ?? [];
     const streamed = all.get('callchart-stream') ?? [];
+    const unconnected = all.get('callchart-unconnected') ?? [];
     // Echo implementation choice: same load, pass-through vs decode + encode.
     const cmpN = Math.max(100, Math.min(500, ...[bare, cc].map((rows) => Math.max(0, ...rows.filter((r) => r.pass).map((r) => r.n)))));
     progress(`echo mode comparison at ${cmpN} calls`);
@@ -574,7 +579,7 @@ async function orchestrate(): Promise<void> {
       ];
     };
     const headers = ['server', 'calls', 'pkt/s in', 'pkt/s echoed', 'loss %', 'lat p50 ms', 'lat p99 ms', 'added jitter p99 ms', 'max ms', 'server CPU %', 'server loop delay p99 / max ms', 'server GC max ms', 'load CPU %', 'load loop p99 ms', 'pass'];
-    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, ${SRTP_LOAD_MODE === 'light' ? 'the load side sending packets encrypted before the step and checking one echo in 16 in full (the rest: the marker block decrypted; MEDIA_BENCH_SRTP_LOAD=full to check all)' : 'the load side encrypting and checking every packet in the window'}${PIN ? '; pinned: servers on CPU 0, load processes on the others' : ''})`, headers, [...bare, ...cc, ...srtp].map(fmtRow));
+    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, ${SRTP_LOAD_MODE === 'light' ? 'the load side sending packets encrypted before the step and checking one echo in 16 in full (the rest: the marker block decrypted; MEDIA_BENCH_SRTP_LOAD=full to check all)' : 'the load side encrypting and checking every packet in the window'}${PIN ? '; pinned: servers on CPU 0, load processes on the others' : ''})`, headers, [...bare, ...cc, ...unconnected, ...srtp].map(fmtRow));
     printTable(`Echo implementation at ${cmpN} calls: payload pass-through vs decode → PCM → encode`, headers, cmp.map(fmtRow));
     if (streamed.length) {
       printTable(
@@ -590,6 +595,9 @@ async function orchestrate(): Promise<void> {
     printTable('Most concurrent echo calls passing', ['server', 'calls', 'packets/s in + out', 'vs bare'], [
       ['bare dgram echo (limit)', `${bBest}${capped(bare)}`, bBest * 100, '100 %'],
       ['callchart RtpSession + startEcho', `${cBest}${capped(cc)}`, cBest * 100, bBest ? `${Math.round((cBest / bBest) * 100)} %` : 'n/a'],
+      ...(unconnected.length
+        ? [['callchart echo, RTP sockets unconnected (diagnostic)', `${best(unconnected)}${capped(unconnected)}`, best(unconnected) * 100, bBest ? `${Math.round((best(unconnected) / bBest) * 100)} %` : 'n/a'] as Cell[]]
+        : []),
       ...(srtp.length
         ? [[`callchart SRTP echo (vs plain RTP echo: ${cBest ? `${Math.round((best(srtp) / cBest) * 100)} %` : 'n/a'})`, `${best(srtp)}${capped(srtp)}`, best(srtp) * 100, bBest ? `${Math.round((best(srtp) / bBest) * 100)} %` : 'n/a'] as Cell[]]
         : []),
