@@ -46,8 +46,9 @@ interface SendQueue {
 
 /**
  * One session's outgoing datagram buffers, without a per-send completion callback (a callback +
- * nextTick per packet was the largest cost of an echo call). dgram defers the actual send by one
- * tick (address lookup), so a ring slot may be reused only in a later event-loop turn: within one
+ * nextTick per packet was the largest cost of an echo call). dgram defers an unconnected socket's
+ * send by one tick (address lookup; a connected socket sends at once), so a ring slot may be reused
+ * only in a later event-loop turn, which is safe either way: within one
  * turn at most SEND_SLOTS sends use the ring, more get throwaway buffers. While libuv holds queued
  * datagrams (the kernel pushed back), throwaway buffers are used too, so a queued datagram's bytes
  * are never overwritten. The ring is allocated on the first send.
