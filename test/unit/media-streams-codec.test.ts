@@ -2,6 +2,8 @@
 // bot may send, and how the bot's audio is re-framed, marked and cleared.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { PlatformEncoder, parseBotMessage, parsePlatformMessage, makeSid, tracksOf } from '../../src/streams/protocol.js';
 import { PlayoutQueue, ULAW_SILENCE } from '../../src/streams/playout.js';
 
@@ -146,4 +148,28 @@ test('playout: ticks that found the queue dry mid-stream are made up, a pause dr
   q.push(frame());
   q.push(frame());
   assert.equal(tick(q), 1);
+});
+
+test('playout: a played chunk is let go at once, though the queue never runs dry', async () => {
+  // A real-time bot keeps one chunk queued ahead of the tick: the queue must not hold on to the
+  // chunks it has played (they were kept for 64 chunks and promoted to the old generation).
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  const q = new PlayoutQueue(8000);
+  const played: Array<WeakRef<Uint8Array>> = [];
+  q.push(new Uint8Array(160));
+  let last: WeakRef<Uint8Array> | undefined;
+  for (let i = 0; i < 20; i++) {
+    const chunk = new Uint8Array(160);
+    if (last) played.push(last);
+    last = new WeakRef(chunk);
+    q.push(chunk);
+    assert.ok(q.frame().frame);
+  }
+  assert.equal(q.queuedBytes, 160);
+  // WeakRefs keep their targets until the current job ends.
+  await new Promise((r) => setImmediate(r));
+  gc();
+  assert.equal(played.filter((r) => r.deref() !== undefined).length, 0, 'played chunks still referenced');
+  assert.ok(last!.deref(), 'the chunk still queued is kept');
 });
