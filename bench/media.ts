@@ -24,6 +24,7 @@ import { serveRpc, forkRpc as forkChild, type RpcChild } from './lib/rpc.js';
 import { pin } from './lib/pin.js';
 import { readMarker, writeMarker } from './lib/rtp-marker.js';
 import { SrtpLoad, SRTP_LOAD_MODE } from './lib/srtp-load.js';
+import { HeapSampler } from './lib/heap-sampler.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(thisFile), '..');
@@ -90,12 +91,39 @@ async function startEchoBot(): Promise<string> {
 /** The bot child (--role=bot): the bot's CPU is not the server's, as with any real voice bot. */
 async function botRole(): Promise<void> {
   const url = await startEchoBot();
-  serveRpc({ cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }) });
+  serveRpc({ cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }), profile: cpuProfiler('bot') });
   process.send?.({ ready: { url } });
 }
 
+/** A CPU profile per measured window into MEDIA_BENCH_PROFILE (a directory), when it is set. */
+function cpuProfiler(label: string): (args: { start: boolean }) => Promise<boolean> {
+  let profiler: import('node:inspector/promises').Session | null = null;
+  return async ({ start }) => {
+    const dir = process.env.MEDIA_BENCH_PROFILE;
+    if (!dir) return false;
+    const { Session } = await import('node:inspector/promises');
+    profiler ??= new Session();
+    if (start) {
+      profiler.connect();
+      await profiler.post('Profiler.enable');
+      await profiler.post('Profiler.start');
+    } else {
+      const { profile } = (await profiler.post('Profiler.stop')) as { profile: unknown };
+      writeFileSync(path.join(dir, `media-${label}-${process.pid}.cpuprofile`), JSON.stringify(profile));
+      profiler.disconnect();
+      profiler = null;
+    }
+    return true;
+  };
+}
+
 /** A stream runtime pointed at the echo bot (in its own process unless MEDIA_BENCH_BOT=inline). */
-async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/index.js').MediaLeg) => Promise<void>; close: () => Promise<void> }> {
+async function startStreamBot(): Promise<{
+  stream: (leg: import('../src/media/index.js').MediaLeg) => Promise<void>;
+  /** The bot process's RPC (cpu, profile), none when it runs inline. */
+  bot?: RpcChild;
+  close: () => Promise<void>;
+}> {
   const { createEngine } = await import('../src/index.js');
   let url: string;
   let bot: RpcChild | undefined;
@@ -109,6 +137,7 @@ async function startStreamBot(): Promise<{ stream: (leg: import('../src/media/in
     engine = createEngine({ metrics: false });
   }
   return {
+    bot,
     // Resolves once the bot has the stream: setup waits for every handshake, so a loaded box's slow
     // connects are not counted as lost audio in the measured window.
     stream: (leg) =>
@@ -142,7 +171,10 @@ async function serverRole(kind: Kind): Promise<void> {
       if (e.duration > gcMax) gcMax = e.duration;
     }
   }).observe({ entryTypes: ['gc'] });
-  let profiler: import('node:inspector/promises').Session | null = null;
+  const profile = cpuProfiler(kind);
+  // BENCH_HEAP_SAMPLE=<dir>: what outlived the young generation during each measured window.
+  const sampler = new HeapSampler();
+  let windows = 0;
   const bareSocket = (): Promise<{ port: number; close: () => Promise<void> }> =>
     new Promise((resolve, reject) => {
       const s = dgram.createSocket('udp4');
@@ -197,23 +229,14 @@ async function serverRole(kind: Kind): Promise<void> {
       loopDelay.disable();
       return { loopP99: loopDelay.percentile(99) / 1e6, loopMax: loopDelay.max / 1e6, gcMax, gcTotal };
     },
-    async profile({ start }: { start: boolean }) {
-      const dir = process.env.MEDIA_BENCH_PROFILE;
-      if (!dir) return false;
-      const { Session } = await import('node:inspector/promises');
-      profiler ??= new Session();
-      if (start) {
-        profiler.connect();
-        await profiler.post('Profiler.enable');
-        await profiler.post('Profiler.start');
-      } else {
-        const { profile } = (await profiler.post('Profiler.stop')) as { profile: unknown };
-        writeFileSync(path.join(dir, `media-${kind}-${process.pid}.cpuprofile`), JSON.stringify(profile));
-        profiler.disconnect();
-        profiler = null;
-      }
-      return true;
+    async profile(args: { start: boolean }) {
+      await streamBot?.bot?.call('profile', args);
+      if (args.start) await sampler.start();
+      else await sampler.stop(`media-${kind}-${++windows}`);
+      return profile(args);
     },
+    /** The bot process's CPU clock (null without one), for the box's budget beside the server's. */
+    botCpu: () => streamBot?.bot?.call('cpu') ?? null,
   });
   process.send?.({ ready: { pid: process.pid } });
 }
@@ -475,6 +498,8 @@ interface StepRow {
   n: number;
   r: LoadResult;
   serverCpu: number;
+  /** The echo bot process's CPU % (callchart-stream with the bot in its own process). */
+  botCpu?: number;
   pass: boolean;
   /** Server event-loop delay p99/max and GC pauses during the measured window (ms). */
   loopP99: number;
@@ -488,19 +513,22 @@ async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Pr
   if (kind === 'callchart-srtp') await load.prepare(ports);
   await server.call('profile', { start: true });
   const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
+  const b0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number } | null>('botCpu');
   const running = load.run(ports, kind === 'callchart-srtp');
   await new Promise((res) => setTimeout(res, WARMUP_MS));
   await server.call('watch');
   const r = await running;
   const w = await server.call<{ loopP99: number; loopMax: number; gcMax: number; gcTotal: number }>('watched');
   const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
+  const b1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number } | null>('botCpu');
   await server.call('profile', { start: false });
   await server.call('teardown', undefined, 60_000);
   const cpuUs = c1.cpu.user - c0.cpu.user + (c1.cpu.system - c0.cpu.system);
   const serverCpu = (cpuUs / 1000 / (c1.at - c0.at)) * 100;
+  const botCpu = b0 && b1 ? ((b1.cpu.user - b0.cpu.user + (b1.cpu.system - b0.cpu.system)) / 1000 / (b1.at - b0.at)) * 100 : undefined;
   const loss = r.sent ? 1 - r.received / r.sent : 1;
   const pass = loss < MAX_LOSS && r.jitP99 <= (kind === 'callchart-stream' ? MAX_STREAM_JITTER_P99_MS : MAX_JITTER_P99_MS);
-  return { kind, n, r, serverCpu, pass, ...w };
+  return { kind, n, r, serverCpu, botCpu, pass, ...w };
 }
 
 // The kinds' ladders interleaved (each count for every kind still passing, then the next count):
@@ -531,7 +559,7 @@ async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise
         }
         rows.get(kind)!.push(row);
         const loss = row.r.sent ? (1 - row.r.received / row.r.sent) * 100 : 100;
-        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms${row.r.authFailed ? `, ${row.r.authFailed} echoes failed SRTP authentication` : ''} ${row.pass ? 'PASS' : 'FAIL'}`);
+        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %${row.botCpu === undefined ? '' : `, bot CPU ${row.botCpu.toFixed(0)} %`}, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms${row.r.authFailed ? `, ${row.r.authFailed} echoes failed SRTP authentication` : ''} ${row.pass ? 'PASS' : 'FAIL'}`);
         if (!row.pass) active.delete(kind);
       }
     }
@@ -570,7 +598,7 @@ async function orchestrate(): Promise<void> {
         s.r.latP99.toFixed(2),
         s.r.jitP99.toFixed(2),
         s.r.jitMax.toFixed(1),
-        s.serverCpu.toFixed(0),
+        s.botCpu === undefined ? s.serverCpu.toFixed(0) : `${s.serverCpu.toFixed(0)} (bot ${s.botCpu.toFixed(0)})`,
         `${s.loopP99.toFixed(1)} / ${s.loopMax.toFixed(1)}`,
         s.gcMax.toFixed(1),
         s.r.loadCpu.toFixed(0),
@@ -583,7 +611,7 @@ async function orchestrate(): Promise<void> {
     printTable(`Echo implementation at ${cmpN} calls: payload pass-through vs decode → PCM → encode`, headers, cmp.map(fmtRow));
     if (streamed.length) {
       printTable(
-        `RTP legs streamed to a local Twilio-format echo bot (pass: loss < ${MAX_LOSS * 100} %, p99 added latency ≤ ${MAX_STREAM_JITTER_P99_MS} ms)`,
+        `RTP legs streamed to a local Twilio-format echo bot (pass: loss < ${MAX_LOSS * 100} %, p99 added latency ≤ ${MAX_STREAM_JITTER_P99_MS} ms; server CPU % with the bot process's beside it)`,
         headers,
         streamed.map(fmtRow),
       );
