@@ -15,7 +15,6 @@
 // Per packet: latency = echo arrival − send (same clock, load process); added jitter = latency −
 // that call's minimum latency. A ladder step passes with loss < 0.1 % and p99 added jitter ≤ 5 ms.
 import dgram from 'node:dgram';
-import { writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +24,7 @@ import { pin } from './lib/pin.js';
 import { readMarker, writeMarker } from './lib/rtp-marker.js';
 import { SrtpLoad, SRTP_LOAD_MODE } from './lib/srtp-load.js';
 import { HeapSampler } from './lib/heap-sampler.js';
+import { cpuProfiler } from './lib/cpu-profiler.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(thisFile), '..');
@@ -91,30 +91,8 @@ async function startEchoBot(): Promise<string> {
 /** The bot child (--role=bot): the bot's CPU is not the server's, as with any real voice bot. */
 async function botRole(): Promise<void> {
   const url = await startEchoBot();
-  serveRpc({ cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }), profile: cpuProfiler('bot') });
+  serveRpc({ cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }), profile: cpuProfiler(process.env.MEDIA_BENCH_PROFILE, 'media-bot') });
   process.send?.({ ready: { url } });
-}
-
-/** A CPU profile per measured window into MEDIA_BENCH_PROFILE (a directory), when it is set. */
-function cpuProfiler(label: string): (args: { start: boolean }) => Promise<boolean> {
-  let profiler: import('node:inspector/promises').Session | null = null;
-  return async ({ start }) => {
-    const dir = process.env.MEDIA_BENCH_PROFILE;
-    if (!dir) return false;
-    const { Session } = await import('node:inspector/promises');
-    profiler ??= new Session();
-    if (start) {
-      profiler.connect();
-      await profiler.post('Profiler.enable');
-      await profiler.post('Profiler.start');
-    } else {
-      const { profile } = (await profiler.post('Profiler.stop')) as { profile: unknown };
-      writeFileSync(path.join(dir, `media-${label}-${process.pid}.cpuprofile`), JSON.stringify(profile));
-      profiler.disconnect();
-      profiler = null;
-    }
-    return true;
-  };
 }
 
 /** A stream runtime pointed at the echo bot (in its own process unless MEDIA_BENCH_BOT=inline). */
@@ -171,7 +149,8 @@ async function serverRole(kind: Kind): Promise<void> {
       if (e.duration > gcMax) gcMax = e.duration;
     }
   }).observe({ entryTypes: ['gc'] });
-  const profile = cpuProfiler(kind);
+  // MEDIA_BENCH_PROFILE=<dir>: a CPU profile of each measured window (the bot's too).
+  const profile = cpuProfiler(process.env.MEDIA_BENCH_PROFILE, `media-${kind}`);
   // BENCH_HEAP_SAMPLE=<dir>: what outlived the young generation during each measured window.
   const sampler = new HeapSampler();
   let windows = 0;
