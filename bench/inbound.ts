@@ -40,8 +40,9 @@ const HEAP_CALLS = Number(process.env.INBOUND_HEAP_CALLS ?? 1000);
  */
 const LADDER_BUDGET_MS = Math.round(100_000 * Math.max(1, WINDOW_MS / 8000));
 /**
- * The box may be shared. A failing step measured while other processes used more than this many
- * cores is retried (after waiting for a quiet box), at most MAX_RETRIES times per ladder.
+ * The box may be shared. A failing step is run once more (after waiting for a quiet box), and again
+ * while other processes used more than this many cores, at most MAX_RETRIES times per ladder: for
+ * both servers alike, as the media and jambonz-audio benches retry.
  */
 const CONTENDED_CORES = 0.25;
 const MAX_RETRIES = 2;
@@ -286,7 +287,7 @@ async function runStep(c: Contender, n: number): Promise<void> {
     if (lost > 0) reasons.push('loss');
     if (st.dropped > 0 || grown.failures > 0 || grown.connected < n) reasons.push('calls');
     const pass = reasons.length === 0;
-    const retry = !pass && other > CONTENDED_CORES && c.retries < MAX_RETRIES;
+    const retry = !pass && c.retries < MAX_RETRIES && (other > CONTENDED_CORES || !isRetry);
     if (!retry) c.gc.push({ server: kind, load: n, frames: st.sent, window: gc });
     c.rows.push([
       n,
@@ -301,11 +302,11 @@ async function runStep(c: Contender, n: number): Promise<void> {
       st.genLagP99,
       // Frames the window sent (each one echoed): the GC figures' denominator.
       ...gcCells(gc, st.sent),
-      pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? ' contended: retried' : ''}`,
+      pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
     ]);
     progress(
       `${kind}: ${n} calls: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} %, ` +
-        `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, box contended: retrying' : 'FAIL'}` +
+        `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? (other > CONTENDED_CORES ? 'FAIL, box contended: retrying' : 'FAIL, retrying') : 'FAIL'}` +
         (gc ? `; ${gcLine(gc, st.sent)}` : ''),
     );
     const took = performance.now() - s0;
