@@ -11,6 +11,8 @@
 //
 // A ladder step passes when the p99 echo latency (client clock: send → echo received) is ≤ 20 ms
 // and no frame of the measurement window is lost (missing or out of order) and no call dropped.
+// 'loadgen sleeps /1k echoes' counts how often the load process blocked per 1 000 echoes read:
+// each time, a server's send had to wake it on the other vCPU, which costs that server CPU.
 // Each step also reports the server's GC over the window (scavenges, pauses, promoted bytes per 10 k
 // frames, allocated bytes per frame; BENCH_GC=0 turns it off; BENCH_HEAP_SAMPLE=<dir> writes a sampling
 // heap profile of each window's survivors; INBOUND_WARMUP_MS: streaming before each window, default 1000). BENCH_ENGINE_DIR=<dir> benches a
@@ -298,6 +300,7 @@ async function runStep(c: Contender, n: number): Promise<void> {
       Math.round(st.framesPerSec),
       `${serverCpu.toFixed(0)} %`,
       `${st.loadCpuPct.toFixed(0)} %`,
+      Math.round(st.loadSleepsPer1k),
       Number.isNaN(other) ? '?' : Math.max(0, other),
       st.genLagP99,
       // Frames the window sent (each one echoed): the GC figures' denominator.
@@ -305,7 +308,7 @@ async function runStep(c: Contender, n: number): Promise<void> {
       pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
     ]);
     progress(
-      `${kind}: ${n} calls: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} %, ` +
+      `${kind}: ${n} calls: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} %, loadgen sleeps ${Math.round(st.loadSleepsPer1k)}/1k echoes, ` +
         `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? (other > CONTENDED_CORES ? 'FAIL, box contended: retrying' : 'FAIL, retrying') : 'FAIL'}` +
         (gc ? `; ${gcLine(gc, st.sent)}` : ''),
     );
@@ -366,7 +369,7 @@ async function orchestrate(): Promise<void> {
   for (const r of results) {
     printTable(
       `inbound: ${r.kind === 'bare' ? 'bare ws echo server' : r.kind === 'callchart' ? 'callchart (inbound-call protocol, demoApp echo)' : 'callchart HttpServer + plain echo route (diagnostic)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per call, ${WINDOW_MS / 1000} s window`,
-      ['calls', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'echo frames/s', 'server cpu', 'loadgen cpu', 'other load (cores)', 'gen lag p99 ms', ...GC_COLUMNS, 'result'],
+      ['calls', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'echo frames/s', 'server cpu', 'loadgen cpu', 'loadgen sleeps /1k echoes', 'other load (cores)', 'gen lag p99 ms', ...GC_COLUMNS, 'result'],
       r.rows,
     );
   }

@@ -37,6 +37,11 @@ export interface StepStats {
   framesPerSec: number;
   genLagP99: number;
   loadCpuPct: number;
+  /**
+   * Times the load process went to sleep (voluntary context switches) per 1 000 echoes read in
+   * the window. Each sleep is a wake-up the server's send pays for, across vCPUs (docs/architecture.md).
+   */
+  loadSleepsPer1k: number;
 }
 
 function sortedPercentile(sorted: Float64Array, p: number): number {
@@ -62,6 +67,8 @@ export function loadRole(): void {
   const lag: number[] = [];
   let cpu0 = process.cpuUsage();
   let cpuPct = 0;
+  let sleeps0 = process.resourceUsage().voluntaryContextSwitches;
+  let sleeps = 0;
 
   // Streaming: one 1 ms scheduler; client i sends in slot i mod 20, so the load is spread evenly
   // over each 20 ms period. A late tick catches up slot by slot, so every client still sends
@@ -213,10 +220,12 @@ export function loadRole(): void {
       sentWin = recvWin = outOfOrder = latN = 0;
       lag.length = 0;
       cpu0 = process.cpuUsage();
+      sleeps0 = process.resourceUsage().voluntaryContextSwitches;
       const w0 = performance.now();
       measuring = true;
       await sleep(WINDOW_MS);
       measuring = false;
+      sleeps = process.resourceUsage().voluntaryContextSwitches - sleeps0;
       const used = process.cpuUsage(cpu0);
       cpuPct = ((used.user + used.system) / 1000 / (performance.now() - w0)) * 100;
       return true;
@@ -244,6 +253,7 @@ export function loadRole(): void {
         framesPerSec: recvWin / (WINDOW_MS / 1000),
         genLagP99: sortedPercentile(lagSorted, 99),
         loadCpuPct: cpuPct,
+        loadSleepsPer1k: recvWin > 0 ? (sleeps / recvWin) * 1000 : NaN,
       };
     },
     closeAll: async () => {
