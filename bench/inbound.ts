@@ -12,7 +12,8 @@
 // A ladder step passes when the p99 echo latency (client clock: send → echo received) is ≤ 20 ms
 // and no frame of the measurement window is lost (missing or out of order) and no call dropped.
 // 'loadgen sleeps /1k echoes' counts how often the load process blocked per 1 000 echoes read:
-// each time, a server's send had to wake it on the other vCPU, which costs that server CPU.
+// apart from its own send timer, a server's send then has to wake it on the other vCPU, which
+// costs that server CPU.
 // Each step also reports the server's GC over the window (scavenges, pauses, promoted bytes per 10 k
 // frames, allocated bytes per frame; BENCH_GC=0 turns it off; BENCH_HEAP_SAMPLE=<dir> writes a sampling
 // heap profile of each window's survivors; INBOUND_WARMUP_MS: streaming before each window, default 1000). BENCH_ENGINE_DIR=<dir> benches a

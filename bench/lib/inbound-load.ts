@@ -39,7 +39,8 @@ export interface StepStats {
   loadCpuPct: number;
   /**
    * Times the load process went to sleep (voluntary context switches) per 1 000 echoes read in
-   * the window. Each sleep is a wake-up the server's send pays for, across vCPUs (docs/architecture.md).
+   * the window. Besides its own 1 ms send timer, what wakes it is a server's send, which pays for
+   * the wake-up across vCPUs (docs/architecture.md).
    */
   loadSleepsPer1k: number;
 }
