@@ -70,7 +70,9 @@ const SRTP_SERVER_KEY = Buffer.alloc(30, 0x22);
 // echo. The bot (engine.mediaStreams, callchart standing in for a bot) runs in its own process on
 // the same box, as a deployed bot would, so the server's CPU is the platform side's;
 // MEDIA_BENCH_BOT=inline puts it in the server process (both ends counted). Opt in:
-// MEDIA_BENCH_KINDS=…,callchart-stream.
+// MEDIA_BENCH_KINDS=…,callchart-stream. Its table adds the bot audio waiting in each stream's
+// playout queue (mean frames over the window): a real-time bot's frame waits less than one beat,
+// so a mean above one frame is a standing queue, latency every frame pays.
 /** The voice-bot path re-times audio on the pacer: its pass line is the issue's p99 added latency ≤ 40 ms. */
 const MAX_STREAM_JITTER_P99_MS = 40;
 
@@ -100,6 +102,8 @@ async function startStreamBot(): Promise<{
   stream: (leg: import('../src/media/index.js').MediaLeg) => Promise<void>;
   /** The bot process's RPC (cpu, profile), none when it runs inline. */
   bot?: RpcChild;
+  /** The streams started since the last teardown (their playout queues are sampled per window). */
+  live: Array<{ readonly stats: { readonly queuedBytes: number } }>;
   close: () => Promise<void>;
 }> {
   const { createEngine } = await import('../src/index.js');
@@ -114,13 +118,16 @@ async function startStreamBot(): Promise<{
     url = ((await bot.ready) as { url: string }).url;
     engine = createEngine({ metrics: false });
   }
+  const live: Array<{ readonly stats: { readonly queuedBytes: number } }> = [];
   return {
     bot,
+    live,
     // Resolves once the bot has the stream: setup waits for every handshake, so a loaded box's slow
     // connects are not counted as lost audio in the measured window.
     stream: (leg) =>
       new Promise<void>((resolve, reject) => {
         const s = engine.streams.start({ id: leg.id, leg, hangup: () => {}, onDtmf: () => () => {} }, url, { maxReconnects: 0, fallback: 'continue' });
+        live.push(s);
         const timer = setTimeout(() => reject(new Error(`stream of ${leg.id} not connected within 15 s`)), 15_000);
         s.once('connected', () => {
           clearTimeout(timer);
@@ -143,6 +150,16 @@ async function serverRole(kind: Kind): Promise<void> {
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   let gcMax = 0;
   let gcTotal = 0;
+  // callchart-stream: how much of the bot's audio waits in the playout queues, sampled every 7 ms
+  // (not a divisor of the 20 ms beat, so the samples fall at every phase of it). A real-time bot's
+  // frame waits up to one beat, so a mean over one frame per stream is a standing queue.
+  let queueTimer: NodeJS.Timeout | undefined;
+  let queuedSum = 0;
+  let queueSamples = 0;
+  const sampleQueues = (): void => {
+    for (const st of streamBot!.live) queuedSum += st.stats.queuedBytes;
+    queueSamples += streamBot!.live.length;
+  };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
       gcTotal += e.duration;
@@ -193,6 +210,7 @@ async function serverRole(kind: Kind): Promise<void> {
       await Promise.all(c.map((f) => f()));
       await allocator.close();
       allocator = new PortAllocator({ range: RTP_RANGE, host: LO });
+      if (streamBot) streamBot.live.length = 0;
       return true;
     },
     cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }),
@@ -202,11 +220,16 @@ async function serverRole(kind: Kind): Promise<void> {
       loopDelay.enable();
       gcMax = 0;
       gcTotal = 0;
+      queuedSum = queueSamples = 0;
+      if (streamBot) queueTimer = setInterval(sampleQueues, 7);
       return true;
     },
     watched() {
       loopDelay.disable();
-      return { loopP99: loopDelay.percentile(99) / 1e6, loopMax: loopDelay.max / 1e6, gcMax, gcTotal };
+      clearInterval(queueTimer);
+      // μ-law at 8 kHz: 160 bytes per 20 ms frame.
+      const botQueueFrames = queueSamples ? queuedSum / queueSamples / 160 : undefined;
+      return { loopP99: loopDelay.percentile(99) / 1e6, loopMax: loopDelay.max / 1e6, gcMax, gcTotal, botQueueFrames };
     },
     async profile(args: { start: boolean }) {
       await streamBot?.bot?.call('profile', args);
@@ -485,6 +508,8 @@ interface StepRow {
   loopMax: number;
   gcMax: number;
   gcTotal: number;
+  /** callchart-stream: the bot's audio queued per stream, mean over the window, in 20 ms frames. */
+  botQueueFrames?: number;
 }
 
 async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Promise<StepRow> {
@@ -497,7 +522,7 @@ async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Pr
   await new Promise((res) => setTimeout(res, WARMUP_MS));
   await server.call('watch');
   const r = await running;
-  const w = await server.call<{ loopP99: number; loopMax: number; gcMax: number; gcTotal: number }>('watched');
+  const w = await server.call<{ loopP99: number; loopMax: number; gcMax: number; gcTotal: number; botQueueFrames?: number }>('watched');
   const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
   const b1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number } | null>('botCpu');
   await server.call('profile', { start: false });
@@ -538,7 +563,7 @@ async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise
         }
         rows.get(kind)!.push(row);
         const loss = row.r.sent ? (1 - row.r.received / row.r.sent) * 100 : 100;
-        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %${row.botCpu === undefined ? '' : `, bot CPU ${row.botCpu.toFixed(0)} %`}, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms${row.r.authFailed ? `, ${row.r.authFailed} echoes failed SRTP authentication` : ''} ${row.pass ? 'PASS' : 'FAIL'}`);
+        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %${row.botCpu === undefined ? '' : `, bot CPU ${row.botCpu.toFixed(0)} %`}${row.botQueueFrames === undefined ? '' : `, bot audio queued ${row.botQueueFrames.toFixed(2)} frames`}, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms${row.r.authFailed ? `, ${row.r.authFailed} echoes failed SRTP authentication` : ''} ${row.pass ? 'PASS' : 'FAIL'}`);
         if (!row.pass) active.delete(kind);
       }
     }
@@ -591,8 +616,12 @@ async function orchestrate(): Promise<void> {
     if (streamed.length) {
       printTable(
         `RTP legs streamed to a local Twilio-format echo bot (pass: loss < ${MAX_LOSS * 100} %, p99 added latency ≤ ${MAX_STREAM_JITTER_P99_MS} ms; server CPU % with the bot process's beside it)`,
-        headers,
-        streamed.map(fmtRow),
+        [...headers.slice(0, -1), 'bot audio queued (frames per stream, mean)', 'pass'],
+        streamed.map((s) => {
+          const row = fmtRow(s);
+          row.splice(row.length - 1, 0, s.botQueueFrames === undefined ? 'n/a' : s.botQueueFrames.toFixed(2));
+          return row;
+        }),
       );
     }
     const best = (rows: StepRow[]) => Math.max(0, ...rows.filter((r) => r.pass).map((r) => r.n));
