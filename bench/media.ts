@@ -150,9 +150,10 @@ async function serverRole(kind: Kind): Promise<void> {
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   let gcMax = 0;
   let gcTotal = 0;
-  // callchart-stream: how much of the bot's audio waits in the playout queues, sampled every 7 ms
-  // (not a divisor of the 20 ms beat, so the samples fall at every phase of it). A real-time bot's
-  // frame waits up to one beat, so a mean over one frame per stream is a standing queue.
+  // callchart-stream: how much of the bot's audio waits in the playout queues, sampled every 37 ms
+  // (prime to the 20 ms beat, so the samples fall at every phase of it; rarely, since each read
+  // of `stats` makes an object). A real-time bot's frame waits up to one beat, so a mean over one
+  // frame per stream is a standing queue.
   let queueTimer: NodeJS.Timeout | undefined;
   let queuedSum = 0;
   let queueSamples = 0;
@@ -221,7 +222,7 @@ async function serverRole(kind: Kind): Promise<void> {
       gcMax = 0;
       gcTotal = 0;
       queuedSum = queueSamples = 0;
-      if (streamBot) queueTimer = setInterval(sampleQueues, 7);
+      if (streamBot) queueTimer = setInterval(sampleQueues, 37);
       return true;
     },
     watched() {
