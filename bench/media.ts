@@ -103,7 +103,7 @@ async function startStreamBot(): Promise<{
   /** The bot process's RPC (cpu, profile), none when it runs inline. */
   bot?: RpcChild;
   /** The streams started since the last teardown (their playout queues are sampled per window). */
-  live: Array<{ readonly stats: { readonly queuedBytes: number } }>;
+  live: import('../src/index.js').MediaStream[];
   close: () => Promise<void>;
 }> {
   const { createEngine } = await import('../src/index.js');
@@ -118,7 +118,7 @@ async function startStreamBot(): Promise<{
     url = ((await bot.ready) as { url: string }).url;
     engine = createEngine({ metrics: false });
   }
-  const live: Array<{ readonly stats: { readonly queuedBytes: number } }> = [];
+  const live: import('../src/index.js').MediaStream[] = [];
   return {
     bot,
     live,
@@ -523,7 +523,7 @@ async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Pr
   await new Promise((res) => setTimeout(res, WARMUP_MS));
   await server.call('watch');
   const r = await running;
-  const w = await server.call<{ loopP99: number; loopMax: number; gcMax: number; gcTotal: number; botQueueFrames?: number }>('watched');
+  const w = await server.call<Pick<StepRow, 'loopP99' | 'loopMax' | 'gcMax' | 'gcTotal' | 'botQueueFrames'>>('watched');
   const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
   const b1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number } | null>('botCpu');
   await server.call('profile', { start: false });
