@@ -16,12 +16,25 @@
 // one more frame each while audio is queued, until it is made up. After IDLE_RESET_TICKS dry
 // ticks in a row the bot has paused, the credit goes, and a long utterance that follows (TTS
 // sent at once) plays at exactly one frame per tick.
+//
+// Why standing credit: dry ticks are not the only way a backlog forms. Audio that comes in a
+// burst without a tick going dry (a stall the pacer skipped, the bot's first answers arriving
+// together) leaves a frame or two waiting at every tick for the rest of the call: the media bench
+// saw 2-3 frames queued and medians of 40-55 ms where 0.5 frames and 14 ms were possible. So when
+// a whole frame has been left over after every tick for STANDING_TICKS ticks and the queue never
+// held more than STANDING_MAX_FRAMES, one more frame is owed. A TTS bot that sent its sentence at
+// once has a deep queue and is not touched; real-time audio loses one frame of wait per window
+// until a tick leaves less than a frame behind.
 import { FRAME_SAMPLES } from '../media/leg.js';
 
 /** Dry ticks remembered at most (100 ms): what a stall may be made up by. */
 const MAX_OWED = 5;
 /** Dry ticks in a row after which the bot is taken to have paused (the credit is dropped). */
 const IDLE_RESET_TICKS = 10;
+/** Ticks (0.5 s) a whole frame must have been left over after each for one frame to be owed. */
+const STANDING_TICKS = 25;
+/** Deepest queue (frames) still taken as real-time audio waiting, not a sentence sent ahead. */
+const STANDING_MAX_FRAMES = 6;
 
 /** μ-law silence (the code for 0). */
 export const ULAW_SILENCE = 0xff;
@@ -69,6 +82,10 @@ export class PlayoutQueue {
   private owed = 0;
   /** Dry ticks in a row since the last frame played (IDLE_RESET_TICKS or more: a pause). */
   private dry = IDLE_RESET_TICKS;
+  /** Ticks in a row that left a whole frame (and at most STANDING_MAX_FRAMES) queued. */
+  private standing = 0;
+  /** The next frame() is a catch-up frame in the same tick (not a tick of its own). */
+  private catchingUp = false;
 
   /** @param maxBytes most audio held (bytes = samples at 8 kHz); beyond it new audio is refused. */
   private marks = 0;
@@ -138,6 +155,7 @@ export class PlayoutQueue {
     this.queued = 0;
     this.partialTicks = 0;
     this.owed = 0;
+    this.standing = 0;
     this.stats.queuedBytes = 0;
     return marks;
   }
@@ -170,6 +188,8 @@ export class PlayoutQueue {
     this.compact();
     this.stats.played++;
     this.stats.queuedBytes = this.queued;
+    if (this.catchingUp) this.catchingUp = false;
+    else this.countStanding();
     return { frame: this.out, marks };
   }
 
@@ -181,10 +201,22 @@ export class PlayoutQueue {
     if (this.owed === 0 || this.queued < FRAME_SAMPLES) return false;
     this.owed--;
     this.stats.caughtUp++;
+    this.catchingUp = true;
     return true;
   }
 
+  /** After a tick's own frame: one more tick of standing backlog (see the top of the file). */
+  private countStanding(): void {
+    if (this.queued < FRAME_SAMPLES || this.queued > STANDING_MAX_FRAMES * FRAME_SAMPLES) {
+      this.standing = 0;
+    } else if (++this.standing >= STANDING_TICKS) {
+      this.standing = 0;
+      if (this.owed < MAX_OWED) this.owed++;
+    }
+  }
+
   private dryTick(marks: readonly string[]): PlayoutResult {
+    this.standing = 0;
     if (++this.dry >= IDLE_RESET_TICKS) this.owed = 0;
     else if (this.owed < MAX_OWED) this.owed++;
     return { frame: null, marks };

@@ -150,6 +150,50 @@ test('playout: ticks that found the queue dry mid-stream are made up, a pause dr
   assert.equal(tick(q), 1);
 });
 
+test('playout: a standing backlog of real-time audio is drained, a sentence sent ahead is not', () => {
+  const frame = () => new Uint8Array(160).fill(7);
+  const tick = (q: PlayoutQueue): number => {
+    let n = 0;
+    for (let more = true; more; ) {
+      const r = q.frame();
+      if (r.frame) n++;
+      more = r.frame !== null && q.catchUp();
+    }
+    return n;
+  };
+  // A real-time bot whose first answers came in a burst: three frames wait at every tick.
+  const q = new PlayoutQueue(16000);
+  for (let i = 0; i < 3; i++) q.push(frame());
+  const depths: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    q.push(frame());
+    tick(q);
+    depths.push(q.queuedBytes / 160);
+  }
+  assert.deepEqual(depths.slice(0, 24), new Array(24).fill(3), 'no credit before a window has passed');
+  assert.equal(depths[24], 2, 'one frame made up after 25 ticks of backlog');
+  assert.equal(depths[49], 1);
+  assert.equal(depths[199], 0, 'drained to less than a frame, and kept there');
+  assert.equal(q.stats.caughtUp, 3);
+  assert.equal(q.stats.played, 203, 'nothing dropped: the backlog was played, not cut');
+
+  // A sentence sent at once (deep queue) plays one frame per tick to its end.
+  const tts = new PlayoutQueue(160 * 400);
+  for (let i = 0; i < 300; i++) tts.push(frame());
+  for (let i = 0; i < 300; i++) assert.equal(tick(tts), 1);
+  assert.equal(tts.stats.caughtUp, 0);
+
+  // Jitter: a frame comes a tick early now and then and the one after it a tick late, so a frame
+  // is left over for a few ticks and then none. The window restarts; nothing is made up.
+  const j = new PlayoutQueue(16000);
+  for (let i = 0; i < 200; i++) {
+    if (i % 10 !== 5) j.push(frame());
+    if (i % 10 === 0) j.push(frame());
+    assert.equal(tick(j), 1);
+  }
+  assert.equal(j.stats.caughtUp, 0, 'a backlog that does not stand for 25 ticks is left alone');
+});
+
 test('playout: a played chunk is let go at once, though the queue never runs dry', async () => {
   // A real-time bot keeps one chunk queued ahead of the tick: the queue must not hold on to the
   // chunks it has played (they were kept for 64 chunks and promoted to the old generation).
