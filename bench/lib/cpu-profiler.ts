@@ -1,6 +1,6 @@
 // A V8 CPU profile of this process per measured window, written as a .cpuprofile (Chrome DevTools
 // format) into a directory when one is given (MEDIA_BENCH_PROFILE in the media bench).
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Session } from 'node:inspector/promises';
 
@@ -17,6 +17,7 @@ export function cpuProfiler(dir: string | undefined, prefix: string): (args: { s
       await profiler.post('Profiler.start');
     } else if (profiler) {
       const { profile } = (await profiler.post('Profiler.stop')) as { profile: unknown };
+      mkdirSync(dir, { recursive: true });
       writeFileSync(path.join(dir, `${prefix}-${process.pid}.cpuprofile`), JSON.stringify(profile));
       profiler.disconnect();
       profiler = null;
