@@ -12,10 +12,11 @@
 // ticks run before the delayed audio is back, find the queue empty, and the frames that arrive
 // next would then sit one tick each behind the ones before them for the rest of the call: every
 // stall added latency for good (the media bench saw medians of 70-170 ms). So a tick that finds
-// the queue dry in the middle of a stream is remembered (at most MAX_OWED), and later ticks play
-// one more frame each while audio is queued, until it is made up. After IDLE_RESET_TICKS dry
-// ticks in a row the bot has paused, the credit goes, and a long utterance that follows (TTS
-// sent at once) plays at exactly one frame per tick.
+// the queue dry in the middle of a stream is remembered (at most MAX_OWED), and audio that arrives
+// while one is owed plays at once (the stream asks catchUp() on arrival and after each tick's
+// frame), until it is made up. After IDLE_RESET_TICKS dry ticks in a row the bot has paused, the
+// credit goes, and a long utterance that follows (TTS sent at once) plays at exactly one frame per
+// tick.
 //
 // Why standing credit: dry ticks are not the only way a backlog forms. Audio that comes in a
 // burst without a tick going dry (a stall the pacer skipped, the bot's first answers arriving
@@ -194,8 +195,9 @@ export class PlayoutQueue {
   }
 
   /**
-   * After this tick's frame: true when one more frame should go in the same tick, to make up a
-   * dry tick of this stream (see the top of the file). Only whole frames are made up.
+   * True when one more frame should be played now, to make up a dry tick of this stream (see the
+   * top of the file): asked after a tick's frame, and when audio arrives between ticks (a frame
+   * that came too late for its beat plays on arrival, not a beat later). Only whole frames.
    */
   catchUp(): boolean {
     if (this.owed === 0 || this.queued < FRAME_SAMPLES) return false;

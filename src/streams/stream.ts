@@ -309,18 +309,20 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
 
   /** Pacer tick (bidirectional): one frame of the bot's audio into the call, and due marks back. */
   private tick(): void {
-    let more = true;
-    while (more) {
-      const { frame, marks } = this.playout.frame();
-      if (frame) {
-        const leg = this.target.leg;
-        if (leg.payload && leg.payload.codec === 'PCMU') leg.payload.writePayload(frame);
-        else leg.write(decodeG711('PCMU', frame, this.pcmOut));
-      }
-      if (marks.length) this.echoMarks(marks);
-      // Making up ticks that found the queue dry after a stall (playout.ts).
-      more = frame !== null && this.playout.catchUp();
+    // Making up ticks that found the queue dry after a stall (playout.ts).
+    while (this.playFrame() && this.playout.catchUp());
+  }
+
+  /** The playout queue's next frame into the call, and the marks it completes. False: none queued. */
+  private playFrame(): boolean {
+    const { frame, marks } = this.playout.frame();
+    if (frame) {
+      const leg = this.target.leg;
+      if (leg.payload && leg.payload.codec === 'PCMU') leg.payload.writePayload(frame);
+      else leg.write(decodeG711('PCMU', frame, this.pcmOut));
     }
+    if (marks.length) this.echoMarks(marks);
+    return frame !== null;
   }
 
   private echoMarks(marks: readonly string[]): void {
@@ -353,7 +355,10 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
       if (dropped === bytes.length || dropped % (8000 * 10) < bytes.length) {
         this.logger.warn({ droppedBytes: dropped, maxQueueBytes: this.settings.maxQueueBytes }, 'media stream: bot sends audio faster than real time; queue full, audio dropped');
       }
+      return;
     }
+    // Audio a beat of this stream already found missing: it plays now, not one more beat later.
+    if (this.offTick && this.playout.catchUp()) this.playFrame();
   }
 
   private onMessage(data: RawData, isBinary: boolean): void {

@@ -1,6 +1,6 @@
 // The bot's audio plays on the pacer's soonest slot beat: an utterance's first frame waits 2–7 ms
 // for its beat, not up to a whole 20 ms interval, and a real-time bot's next frames keep that
-// phase. A real bot (the Twilio simulator) on loopback; the pacer's clock is driven by the test,
+// phase; a frame that missed its beat plays on arrival. A real bot (the Twilio simulator) on loopback; the pacer's clock is driven by the test,
 // so the beats each frame plays on are exact.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -78,13 +78,25 @@ test("a bot's utterance plays on the soonest slot beat after it arrives, and a r
   clock.advance(99);
   assert.deepEqual(heardAt, [45, 65, 85]);
 
+  // A frame too late for its beat (105 found the queue dry) plays when it arrives, at 107, not
+  // on the next beat; the one after it is on time for 125.
+  clock.advance(106);
+  const played = stream.stats.playedFrames;
+  conn.sendAudio(sine(440, 20));
+  clock.advance(107);
+  await waitFor(() => stream.stats.playedFrames === played + 1, 'late frame played on arrival', 3000);
+  assert.equal(stream.stats.queuedBytes, 0);
+  await frameAt(123);
+  clock.advance(139);
+  assert.deepEqual(heardAt, [45, 65, 85, 107, 125]);
+
   // A pause (the queue dry for 10 beats, 200 ms) ends the utterance: the next one takes the
   // soonest beat again (371 + 2 → 375).
   clock.advance(370);
   await frameAt(371);
   clock.advance(400);
-  assert.deepEqual(heardAt, [45, 65, 85, 375]);
-  assert.equal(stream.stats.playedFrames, 4);
+  assert.deepEqual(heardAt, [45, 65, 85, 107, 125, 375]);
+  assert.equal(stream.stats.playedFrames, 6);
   assert.deepEqual(conn.problems, []);
 
   stream.stop();
