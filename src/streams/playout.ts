@@ -207,6 +207,15 @@ export class PlayoutQueue {
     return true;
   }
 
+  /**
+   * Pacer ticks that never ran (the pacer skips ahead after a stall longer than it makes up):
+   * owed like dry ticks while the bot is mid-utterance, or their frames would wait for good.
+   */
+  missed(ticks: number): void {
+    if (this.dry >= IDLE_RESET_TICKS) return;
+    this.owed = Math.min(MAX_OWED, this.owed + ticks);
+  }
+
   /** After a tick's own frame: one more tick of standing backlog (see the top of the file). */
   private countStanding(): void {
     if (this.queued < FRAME_SAMPLES || this.queued > STANDING_MAX_FRAMES * FRAME_SAMPLES) {

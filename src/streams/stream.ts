@@ -119,7 +119,9 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
   private unsubs: Array<() => void> = [];
   /** The pacer subscription of the bot's audio (bidirectional streams). */
   private offTick: (() => void) | undefined;
-  private readonly onTick = (): void => this.tick();
+  private readonly onTick = (tick: number): void => this.tick(tick);
+  /** The pacer tick this stream last played on (-1: none since it took its slot). */
+  private lastTick = -1;
   private startedAt = 0;
   private readonly pcmOut = new Int16Array(160);
   /** Recognises the bot's canonical `media` messages without JSON.parse (fast-media.ts). */
@@ -308,7 +310,10 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
   }
 
   /** Pacer tick (bidirectional): one frame of the bot's audio into the call, and due marks back. */
-  private tick(): void {
+  private tick(tick: number): void {
+    // Ticks the pacer skipped after a long stall never ran: they are owed like dry ones.
+    if (this.lastTick >= 0 && tick - this.lastTick > 1) this.playout.missed(tick - this.lastTick - 1);
+    this.lastTick = tick;
     // Making up ticks that found the queue dry after a stall (playout.ts).
     while (this.playFrame() && this.playout.catchUp());
   }
@@ -348,6 +353,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     if (this.offTick && this.playout.idle) {
       const old = this.offTick;
       this.offTick = this.pacer.addSoonest(this.onTick, PLAYOUT_LEAD_MS);
+      this.lastTick = -1;
       old();
     }
     if (!this.playout.push(bytes)) {

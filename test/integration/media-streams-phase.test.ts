@@ -32,6 +32,15 @@ function manualClock() {
       }
       now = to;
     },
+    /** The event loop stalls until `to`: the one pending timer fires late, at `to`. */
+    stall(to: number) {
+      now = to;
+      const p = pending;
+      if (p && p.at <= to) {
+        pending = null;
+        p.fn();
+      }
+    },
   };
 }
 
@@ -97,6 +106,21 @@ test("a bot's utterance plays on the soonest slot beat after it arrives, and a r
   clock.advance(400);
   assert.deepEqual(heardAt, [45, 65, 85, 107, 125, 375]);
   assert.equal(stream.stats.playedFrames, 6);
+
+  // The beat at 395 found the queue dry, so the next frame plays on arrival (401), and the one
+  // after it on its beat (415).
+  clock.advance(401);
+  conn.sendAudio(sine(440, 20));
+  await waitFor(() => stream.stats.playedFrames === 7, 'frame played on arrival', 3000);
+  await frameAt(414);
+  clock.advance(420);
+  // A stall longer than the pacer makes up (420 → 540): it skips ahead and runs one beat, at 535's
+  // place. The bot's seven frames of the stall were queued meanwhile; the five beats skipped are
+  // owed, so six play at once instead of each waiting behind the others for the rest of the call.
+  for (let i = 0; i < 7; i++) await frameAt(420);
+  clock.stall(540);
+  assert.deepEqual(heardAt.slice(6), [401, 415, 540, 540, 540, 540, 540, 540]);
+  assert.equal(stream.stats.queuedBytes, 160, 'one frame beyond what five owed beats make up');
   assert.deepEqual(conn.problems, []);
 
   stream.stop();

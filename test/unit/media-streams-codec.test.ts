@@ -194,6 +194,33 @@ test('playout: a standing backlog of real-time audio is drained, a sentence sent
   assert.equal(j.stats.caughtUp, 0, 'a backlog that does not stand for 25 ticks is left alone');
 });
 
+test('playout: pacer ticks that never ran are owed mid-utterance, not during a pause', () => {
+  const frame = () => new Uint8Array(160).fill(7);
+  const tick = (q: PlayoutQueue): number => {
+    let n = 0;
+    for (let more = true; more; ) {
+      const r = q.frame();
+      if (r.frame) n++;
+      more = r.frame !== null && q.catchUp();
+    }
+    return n;
+  };
+  const q = new PlayoutQueue(16000);
+  q.push(frame());
+  assert.equal(tick(q), 1);
+  // A stall: the pacer skipped 7 ticks; the bot's frames of that time came in meanwhile.
+  for (let i = 0; i < 8; i++) q.push(frame());
+  q.missed(7);
+  assert.equal(tick(q), 6, 'its own frame and 5 made up (the most owed at once)');
+  assert.equal(q.queuedBytes, 2 * 160);
+  // During a pause (10 dry ticks) missed ticks owe nothing: the next utterance starts afresh.
+  while (q.queuedBytes) tick(q);
+  for (let i = 0; i < 10; i++) tick(q);
+  q.missed(3);
+  for (let i = 0; i < 4; i++) q.push(frame());
+  assert.equal(tick(q), 1);
+});
+
 test('playout: a played chunk is let go at once, though the queue never runs dry', async () => {
   // A real-time bot keeps one chunk queued ahead of the tick: the queue must not hold on to the
   // chunks it has played (they were kept for 64 chunks and promoted to the old generation).
