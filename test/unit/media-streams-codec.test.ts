@@ -88,6 +88,19 @@ test('playout: bot chunks of any size are re-framed to 20 ms; marks come after t
   assert.equal(q.frame().frame, null);
 });
 
+/** One 20 ms frame of μ-law. */
+const frame = (): Uint8Array => new Uint8Array(160).fill(7);
+/** One pacer tick as the stream runs it (its frame, then catch-up frames): the frames it plays. */
+function tick(q: PlayoutQueue): number {
+  let n = 0;
+  for (let more = true; more; ) {
+    const r = q.frame();
+    if (r.frame) n++;
+    more = r.frame !== null && q.catchUp();
+  }
+  return n;
+}
+
 test('playout: clear drops the audio at once and returns the marks it cut; the queue is bounded', () => {
   const q = new PlayoutQueue(1600, 2);
   assert.ok(q.push(new Uint8Array(800)));
@@ -105,17 +118,6 @@ test('playout: clear drops the audio at once and returns the marks it cut; the q
 });
 
 test('playout: ticks that found the queue dry mid-stream are made up, a pause drops the credit', () => {
-  const frame = () => new Uint8Array(160).fill(7);
-  /** One pacer tick as the stream runs it: the frames it plays. */
-  const tick = (q: PlayoutQueue): number => {
-    let n = 0;
-    for (let more = true; more; ) {
-      const r = q.frame();
-      if (r.frame) n++;
-      more = r.frame !== null && q.catchUp();
-    }
-    return n;
-  };
   const q = new PlayoutQueue(16000);
   assert.equal(tick(q), 0);
   assert.equal(tick(q), 0, 'no credit before the bot has played anything');
@@ -151,16 +153,6 @@ test('playout: ticks that found the queue dry mid-stream are made up, a pause dr
 });
 
 test('playout: a standing backlog of real-time audio is drained, a sentence sent ahead is not', () => {
-  const frame = () => new Uint8Array(160).fill(7);
-  const tick = (q: PlayoutQueue): number => {
-    let n = 0;
-    for (let more = true; more; ) {
-      const r = q.frame();
-      if (r.frame) n++;
-      more = r.frame !== null && q.catchUp();
-    }
-    return n;
-  };
   // A real-time bot whose first answers came in a burst: three frames wait at every tick.
   const q = new PlayoutQueue(16000);
   for (let i = 0; i < 3; i++) q.push(frame());
@@ -195,16 +187,6 @@ test('playout: a standing backlog of real-time audio is drained, a sentence sent
 });
 
 test('playout: pacer ticks that never ran are owed mid-utterance, not during a pause', () => {
-  const frame = () => new Uint8Array(160).fill(7);
-  const tick = (q: PlayoutQueue): number => {
-    let n = 0;
-    for (let more = true; more; ) {
-      const r = q.frame();
-      if (r.frame) n++;
-      more = r.frame !== null && q.catchUp();
-    }
-    return n;
-  };
   const q = new PlayoutQueue(16000);
   q.push(frame());
   assert.equal(tick(q), 1);
