@@ -507,6 +507,9 @@ interface StepRow {
   n: number;
   r: LoadResult;
   serverCpu: number;
+  /** Server CPU per call-packet (one in, one out; n × 50 per second), user and kernel (µs). */
+  serverUserUs: number;
+  serverSysUs: number;
   /** The echo bot process's CPU % (callchart-stream with the bot in its own process). */
   botCpu?: number;
   pass: boolean;
@@ -536,10 +539,14 @@ async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Pr
   await server.call('teardown', undefined, 60_000);
   const cpuUs = c1.cpu.user - c0.cpu.user + (c1.cpu.system - c0.cpu.system);
   const serverCpu = (cpuUs / 1000 / (c1.at - c0.at)) * 100;
+  // The load sends n × 50 packets a second from before c0 to after c1, so this is per echoed packet.
+  const packets = (n * 50 * (c1.at - c0.at)) / 1000;
+  const serverUserUs = (c1.cpu.user - c0.cpu.user) / packets;
+  const serverSysUs = (c1.cpu.system - c0.cpu.system) / packets;
   const botCpu = b0 && b1 ? ((b1.cpu.user - b0.cpu.user + (b1.cpu.system - b0.cpu.system)) / 1000 / (b1.at - b0.at)) * 100 : undefined;
   const loss = r.sent ? 1 - r.received / r.sent : 1;
   const pass = loss < MAX_LOSS && r.jitP99 <= (kind === 'callchart-stream' ? MAX_STREAM_JITTER_P99_MS : MAX_JITTER_P99_MS);
-  return { kind, n, r, serverCpu, botCpu, pass, ...w };
+  return { kind, n, r, serverCpu, serverUserUs, serverSysUs, botCpu, pass, ...w };
 }
 
 // The kinds' ladders interleaved (each count for every kind still passing, then the next count):
@@ -570,7 +577,7 @@ async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise
         }
         rows.get(kind)!.push(row);
         const loss = row.r.sent ? (1 - row.r.received / row.r.sent) * 100 : 100;
-        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} %${row.botCpu === undefined ? '' : `, bot CPU ${row.botCpu.toFixed(0)} %`}${row.botQueueFrames === undefined ? '' : `, bot audio queued ${row.botQueueFrames.toFixed(2)} frames`}, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms${row.r.authFailed ? `, ${row.r.authFailed} echoes failed SRTP authentication` : ''} ${row.pass ? 'PASS' : 'FAIL'}`);
+        progress(`${kind}: ${n} calls → loss ${loss.toFixed(3)} %, p99 jitter ${row.r.jitP99.toFixed(2)} ms, server CPU ${row.serverCpu.toFixed(0)} % (${row.serverUserUs.toFixed(1)} µs user + ${row.serverSysUs.toFixed(1)} µs kernel per packet)${row.botCpu === undefined ? '' : `, bot CPU ${row.botCpu.toFixed(0)} %`}${row.botQueueFrames === undefined ? '' : `, bot audio queued ${row.botQueueFrames.toFixed(2)} frames`}, loop delay p99 ${row.loopP99.toFixed(1)} max ${row.loopMax.toFixed(1)} ms, GC max ${row.gcMax.toFixed(1)} ms; load CPU ${row.r.loadCpu.toFixed(0)} %, loop p99 ${row.r.loadLoopP99.toFixed(1)} ms${row.r.authFailed ? `, ${row.r.authFailed} echoes failed SRTP authentication` : ''} ${row.pass ? 'PASS' : 'FAIL'}`);
         if (!row.pass) active.delete(kind);
       }
     }
