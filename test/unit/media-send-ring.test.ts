@@ -70,3 +70,54 @@ test('SendRing: view() gives exactly len bytes, reusing a slot\'s view for the s
   assert.equal(ov.buffer, own.buffer, 'a view of the throwaway buffer itself');
   assert.notEqual(ring.view(own, 172), ov, 'not kept: a throwaway buffer is not reused');
 });
+
+test('SendRing: sends on a connected socket share one hot buffer across sessions; a queued send retires it', async () => {
+  const s1 = socket();
+  const s2 = socket();
+  const a = new SendRing(s1);
+  const b = new SendRing(s2);
+  const hot = a.buffer(172, true);
+  assert.equal(a.view(hot, 172).buffer, hot.buffer);
+  a.sent();
+  assert.equal(b.buffer(172, true), hot, 'another session writes its next packet into the same bytes');
+  const v = b.view(hot, 172);
+  assert.equal(v.length, 172);
+  assert.equal(b.view(hot, 172), v, 'same length: the view is reused');
+  s2.queued = 1; // this send was queued: dgram still holds the bytes
+  b.sent();
+  const next = a.buffer(172, true);
+  assert.notEqual(next, hot, 'the held buffer is not written again');
+  assert.notEqual(a.view(next, 172).buffer, hot.buffer, 'nor is its view handed out');
+  a.sent();
+  assert.equal(b.buffer(172, false).buffer === next.buffer, false, 'an unconnected send still takes its ring slot');
+});
+
+test('SendRing: 3 000 packets written into the hot buffer one after another on a connected loopback socket all arrive as written', async () => {
+  const dgram = await import('node:dgram');
+  const rx = dgram.createSocket('udp4');
+  const tx = dgram.createSocket('udp4');
+  try {
+    await new Promise<void>((r) => rx.bind(0, '127.0.0.1', r));
+    rx.setRecvBufferSize(4 << 20);
+    await new Promise<void>((r) => tx.bind(0, '127.0.0.1', r));
+    await new Promise<void>((r) => tx.connect(rx.address().port, '127.0.0.1', () => r()));
+    const seen: number[] = [];
+    const all = new Promise<void>((r) => rx.on('message', (m) => (m.length === 172 && seen.push(m.readUInt32BE(0)) === N ? r() : undefined)));
+    const N = 3000;
+    const ring = new SendRing(tx);
+    for (let i = 0; i < N; i++) {
+      const buf = ring.buffer(172, true);
+      buf.fill(i & 0xff, 0, 172);
+      buf.writeUInt32BE(i, 0);
+      tx.send(ring.view(buf, 172));
+      ring.sent();
+      // A few turns of the loop, so the receiver drains between bursts.
+      if (i % 200 === 199) await nextTurn();
+    }
+    await all;
+    assert.deepEqual(seen, Array.from({ length: N }, (_, i) => i), 'every packet once, in order, with its own number');
+  } finally {
+    rx.close();
+    tx.close();
+  }
+});

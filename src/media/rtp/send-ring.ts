@@ -31,13 +31,26 @@ export const monotonicNow = (): number => performance.now();
 // come out negative (no RTT) on fast links such as loopback.
 export const wallNow = (): number => performance.timeOrigin + performance.now();
 
+// Room for an SRTP tag, which is appended in place.
+const SLOT_BYTES = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES + SRTP_MAX_TRAILER;
+
 /** SEND_SLOTS send buffers as views of one allocation. */
 function sendRing(): Buffer[] {
-  // Room for an SRTP tag, which is appended in place.
-  const size = RTP_HEADER_SIZE + MAX_FRAME_SAMPLES + SRTP_MAX_TRAILER;
-  const block = Buffer.allocUnsafeSlow(SEND_SLOTS * size);
-  return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * size, (i + 1) * size));
+  const block = Buffer.allocUnsafeSlow(SEND_SLOTS * SLOT_BYTES);
+  return Array.from({ length: SEND_SLOTS }, (_, i) => block.subarray(i * SLOT_BYTES, (i + 1) * SLOT_BYTES));
 }
+
+// One send buffer shared by every session whose socket is connected. A connected socket's send
+// goes to the kernel before dgram returns (the kernel copies the bytes) unless the socket already
+// holds queued sends, so the next packet of any session may be written into the same bytes: they
+// stay in the CPU's cache. A ring slot of 300 sessions' 16 is cold by its next turn (16 KB a
+// session), and writing it, then the kernel reading it, cost ~1 µs of a ~35 µs echoed packet
+// (docs/architecture.md). A send that was queued keeps the buffer: sent() then retires it.
+let hot: Buffer | null = null;
+/** The hot buffer's last exact-length view (see SendRing.view). */
+let hotView: Buffer | null = null;
+/** lastSlot value for the hot buffer. */
+const HOT = -2;
 
 /** What the ring needs of the session's RTP socket. */
 interface SendQueue {
@@ -65,8 +78,16 @@ export class SendRing {
 
   constructor(private readonly socket: SendQueue) {}
 
-  /** The buffer for the next outgoing datagram of up to `bytes` bytes (plus an SRTP tag). */
-  buffer(bytes: number): Buffer {
+  /**
+   * The buffer for the next outgoing datagram of up to `bytes` bytes (plus an SRTP tag).
+   * `connected`: the datagram goes out on the connected socket (no address, sent at once), so the
+   * shared hot buffer will do; call sent() after handing it to dgram.
+   */
+  buffer(bytes: number, connected = false): Buffer {
+    if (connected) {
+      this.lastSlot = HOT;
+      return (hot ??= Buffer.allocUnsafeSlow(SLOT_BYTES));
+    }
     const turn = loopTurn();
     if (turn !== this.turn) {
       this.turn = turn;
@@ -89,10 +110,22 @@ export class SendRing {
    */
   view(buf: Buffer, len: number): Buffer {
     const k = this.lastSlot;
+    if (k === HOT) {
+      if (hotView === null || hotView.length !== len) hotView = buf.subarray(0, len);
+      return hotView;
+    }
     if (k < 0) return buf.subarray(0, len);
     const views = (this.views ??= new Array<Buffer | undefined>(SEND_SLOTS));
     let v = views[k];
     if (v === undefined || v.length !== len) views[k] = v = buf.subarray(0, len);
     return v;
+  }
+
+  /** The last buffer() was handed to dgram: if that send was queued, the hot buffer is its now. */
+  sent(): void {
+    if (this.lastSlot === HOT && this.socket.getSendQueueCount() > 0) {
+      hot = null;
+      hotView = null;
+    }
   }
 }

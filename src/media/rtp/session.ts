@@ -279,7 +279,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private startPacket(n: number): Buffer | null {
     if (!this.remote || this.closing || this.dtmf.busy) return null;
     if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
-    const buf = this.ring.buffer(RTP_HEADER_SIZE + n);
+    const buf = this.ring.buffer(RTP_HEADER_SIZE + n, this.link.connected);
     writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
     return buf;
   }
@@ -288,6 +288,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     const remote = this.remote!;
     const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + n) : RTP_HEADER_SIZE + n;
     this.link.send(this.ring.view(buf, len), remote);
+    this.ring.sent();
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
     this.ts = (this.ts + n) >>> 0;
