@@ -16,7 +16,7 @@ import type { RtpSessionStats } from '../media/rtp/session.js';
 import type { WsLegStats } from '../media/ws-leg.js';
 import { mediaStreamsOf, type CallStreamOptions } from '../streams/runtime.js';
 import type { MediaStream } from '../streams/stream.js';
-import { emitOne, leanListeners } from '../emit-one.js';
+import { emitEntry, leanListeners, listeners } from '../emit-one.js';
 import type { ReferRequest } from '../sip/ua/referee.js';
 import { headerKey } from '../sip/codec/header-list.js';
 import { checkSipRequest } from './sip-request-check.js';
@@ -559,7 +559,7 @@ export class CallDriver {
 
   /** One frame of the far end's audio, handed straight to the app (never through the actor). */
   audio(frame: Buffer): void {
-    emitOne(this.call, 'audio', frame);
+    emitEntry(this.call, listeners(this.call).audio, 'audio', frame);
   }
 
   /** The far end has our answer before the call is answered (early media): waiting plays start. */

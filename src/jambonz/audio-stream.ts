@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import { emitOne, leanListeners } from '../emit-one.js';
+import { emitEntry, leanListeners, listeners } from '../emit-one.js';
 import { Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
@@ -163,7 +163,7 @@ export class AudioStreamSession extends EventEmitter<JambonzAudioStreamEvents> i
       else this.counters.droppedFrames++;
     }
     // One listener (the usual case: the app's, or a readable()'s) is called without emit's array.
-    emitOne(this, 'audio', frame);
+    emitEntry(this, listeners(this).audio, 'audio', frame);
   }
 
   private stash(frame: Buffer): void {

@@ -20,11 +20,13 @@ import { SrtpPair, type SrtpKeys } from './srtp-pair.js';
 import { JitterPlayout } from '../jitter/playout.js';
 import { PeerLink } from './peer-link.js';
 import { RtpSourceLatch, RTP_DROP, RTP_MOVED, usableRemote, senderSsrc, type RemoteEndpoint } from './latch.js';
-import { leanListeners, listenerEntry } from '../../emit-one.js';
+import { leanListeners, listeners } from '../../emit-one.js';
 
 export type { RemoteEndpoint, RtpSessionOptions, RtpSessionStats, RtpSessionEvents };
 
 const CLOCK_RATE = 8000;
+type PayloadListener = (...a: RtpSessionEvents['payload']) => void;
+type AudioListener = (...a: RtpSessionEvents['audio']) => void;
 
 export class RtpSession extends EventEmitter<RtpSessionEvents> {
   readonly ssrc: number;
@@ -399,18 +401,19 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.dtmfRx.push(pkt.timestamp, pkt.payload, now);
     } else {
       // Pass-through listeners only get packets in our own codec; anything else must be decoded.
-      // Listeners are read from the table here, not through emit() (listenerEntry: emit-one.ts).
-      const onPayload = law === this.codec ? listenerEntry<RtpSessionEvents['payload']>(this, 'payload') : undefined;
-      if (typeof onPayload === 'function') onPayload.call(this, pkt.payload, pkt.timestamp, pkt.sequenceNumber);
+      // Listeners are read from the table here, with named loads, not through emit() (emit-one.ts).
+      const table = listeners(this);
+      const onPayload = law === this.codec ? table.payload : undefined;
+      if (typeof onPayload === 'function') (onPayload as PayloadListener).call(this, pkt.payload, pkt.timestamp, pkt.sequenceNumber);
       else if (onPayload !== undefined) this.emit('payload', pkt.payload, pkt.timestamp, pkt.sequenceNumber);
       const jitter = this.jitter !== null && this.jitter.wanted;
-      const onAudio = listenerEntry<RtpSessionEvents['audio']>(this, 'audio');
+      const onAudio = table.audio;
       if (!jitter && onAudio === undefined) return;
       const n = pkt.payload.length;
       if (this.rxFrame.length !== n) this.rxFrame = new Int16Array(n);
       decodeG711(law!, pkt.payload, this.rxFrame);
       if (jitter) this.jitter!.push(this.rxFrame, pkt.timestamp, pkt.sequenceNumber, now);
-      if (typeof onAudio === 'function') onAudio.call(this, this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
+      if (typeof onAudio === 'function') (onAudio as AudioListener).call(this, this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
       else if (onAudio !== undefined) this.emit('audio', this.rxFrame, pkt.timestamp, pkt.sequenceNumber);
     }
   }
