@@ -44,7 +44,7 @@ function sendRing(): Buffer[] {
 // goes to the kernel before dgram returns (the kernel copies the bytes) unless the socket already
 // holds queued sends, so the next packet of any session may be written into the same bytes: they
 // stay in the CPU's cache. A ring slot of 300 sessions' 16 is cold by its next turn (16 KB a
-// session), and writing it, then the kernel reading it, cost ~1 µs of a ~35 µs echoed packet
+// session), and writing it cost ~1.2 µs of a ~30 µs echoed packet in perf
 // (docs/architecture.md). A send that was queued keeps the buffer: sent() then retires it.
 let hot: Buffer | null = null;
 /** The hot buffer's last exact-length view (see SendRing.view). */
