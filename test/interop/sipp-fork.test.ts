@@ -98,7 +98,7 @@ test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branch
  * SIPp runs one scenario step per pass of its loop and reads its sockets between passes, so a
  * reply that arrives between two consecutive <send>s (the PRACK of the first reliable 18x, when
  * the UA answers fast) is "unexpected while sending" and aborts SIPp's call: SIPp's race, not the
- * UA's (twice in ~50 CI runs, stops 39 and 46). The test then runs once more; any other failure, or
+ * UA's (seen in CI at stops 39 and 46). The test then runs once more; any other failure, or
  * the race twice, fails it.
  */
 async function retryOnSippSendRace(run: () => Promise<void>): Promise<void> {
