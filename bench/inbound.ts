@@ -13,7 +13,8 @@
 // and no frame of the measurement window is lost (missing or out of order) and no call dropped.
 // 'loadgen sleeps /1k echoes' counts how often the load process blocked per 1 000 echoes read:
 // apart from its own send timer, a server's send then has to wake it on the other vCPU, which
-// costs that server CPU.
+// costs that server CPU. INBOUND_LOAD_SPIN=1 (diagnostic) keeps the load process polling instead,
+// so no echo has to wake it (lib/inbound-load.ts; it then takes a whole core).
 // Each step also reports the server's GC over the window (scavenges, pauses, promoted bytes per 10 k
 // frames, allocated bytes per frame; BENCH_GC=0 turns it off; BENCH_HEAP_SAMPLE=<dir> writes a sampling
 // heap profile of each window's survivors; INBOUND_WARMUP_MS: streaming before each window, default 1000). BENCH_ENGINE_DIR=<dir> benches a
@@ -25,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { WebSocketServer } from 'ws';
 import { printTable, progress, type Cell } from './table.js';
 import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
-import { loadRole, FRAME_BYTES, FRAME_INTERVAL_MS, WINDOW_MS, type StepStats } from './lib/inbound-load.js';
+import { loadRole, FRAME_BYTES, FRAME_INTERVAL_MS, WINDOW_MS, LOAD_SPIN, type StepStats } from './lib/inbound-load.js';
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
 import { GcMeter, GC_COLUMNS, GC_SUMMARY_HEADERS, gcCells, gcLine, gcSummaryRows, type GcStep, type GcWindow } from './lib/gc-meter.js';
@@ -50,13 +51,16 @@ const LADDER_BUDGET_MS = Math.round(100_000 * Math.max(1, WINDOW_MS / 8000));
 const CONTENDED_CORES = 0.25;
 const MAX_RETRIES = 2;
 
-type Kind = 'bare' | 'callchart' | 'http-route';
+type Kind = 'bare' | 'callchart' | 'http-route' | 'bare-engine';
 const KINDS: Kind[] = ['bare', 'callchart'];
 /**
- * Diagnostic only (INBOUND_SERVERS=http-route): callchart's HttpServer with a plain echo WsRoute and
- * no call actor, to split transport cost from call cost.
+ * Diagnostics only. INBOUND_SERVERS=http-route: callchart's HttpServer with a plain echo WsRoute and
+ * no call actor, to split transport cost from call cost. INBOUND_SERVERS=bare,bare-engine: the bare
+ * echo server in a process that also runs an idle engine (its modules loaded, listening, no calls,
+ * pretenuring off as createEngine leaves it): what sharing a process with the engine costs a frame
+ * path that never touches it.
  */
-const ALL_KINDS: Kind[] = [...KINDS, 'http-route'];
+const ALL_KINDS: Kind[] = [...KINDS, 'http-route', 'bare-engine'];
 /** INBOUND_SERVERS=callchart runs one server only (for profiling). */
 const RUN_KINDS = (process.env.INBOUND_SERVERS?.split(',') ?? KINDS) as Kind[];
 
@@ -95,7 +99,11 @@ async function settleHeap(): Promise<HeapSample> {
 async function serverRole(kind: Kind): Promise<void> {
   let port: number;
   let live: () => number;
-  if (kind === 'bare') {
+  if (kind === 'bare-engine') {
+    const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
+    await createEngine({ wsPort: 0, host: '127.0.0.1', sipPort: false }).listen();
+  }
+  if (kind === 'bare' || kind === 'bare-engine') {
     // The reference: a plain WebSocketServer echoing binary frames, nothing else.
     const server = http.createServer();
     const wss = new WebSocketServer({ server, perMessageDeflate: false, maxPayload: 64 * 1024 });
@@ -369,7 +377,7 @@ async function orchestrate(): Promise<void> {
 
   for (const r of results) {
     printTable(
-      `inbound: ${r.kind === 'bare' ? 'bare ws echo server' : r.kind === 'callchart' ? 'callchart (inbound-call protocol, demoApp echo)' : 'callchart HttpServer + plain echo route (diagnostic)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per call, ${WINDOW_MS / 1000} s window`,
+      `inbound: ${r.kind === 'bare' ? 'bare ws echo server' : r.kind === 'callchart' ? 'callchart (inbound-call protocol, demoApp echo)' : r.kind === 'bare-engine' ? 'bare ws echo server beside an idle engine in its process (diagnostic)' : 'callchart HttpServer + plain echo route (diagnostic)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per call, ${WINDOW_MS / 1000} s window`,
       ['calls', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'echo frames/s', 'server cpu', 'loadgen cpu', 'loadgen sleeps /1k echoes', 'other load (cores)', 'gen lag p99 ms', ...GC_COLUMNS, 'result'],
       r.rows,
     );
@@ -400,7 +408,7 @@ async function orchestrate(): Promise<void> {
     `\ncallchart / bare = ${cc.best} / ${bare.best} = ${(ratio * 100).toFixed(0)} % (target ≥ ${target * 100} %): ${ratio >= target ? 'MET' : 'NOT MET'}` +
       `; callchart heap over bare per call: ${((cc.heapPerCall - bare.heapPerCall) / 1024).toFixed(1)} KiB\n` +
       `(engine: ${ENGINE_BUILD}; ladder steps: ${LADDER.join(', ')}; the count resolution is the ladder's step size; the servers' ladders interleaved step by step. Load generator: one child process per server, ` +
-      `raw RFC 6455 client, ${FRAME_INTERVAL_MS} send slots of 1 ms; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
+      `raw RFC 6455 client, ${FRAME_INTERVAL_MS} send slots of 1 ms${LOAD_SPIN ? ', polling without sleeping (INBOUND_LOAD_SPIN=1: a diagnostic, not the target\'s setup)' : ''}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s)\n`,
   );
 }
 

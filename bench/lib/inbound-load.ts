@@ -9,6 +9,13 @@ export const FRAME_INTERVAL_MS = 20;
 /** Streaming before each measurement window. */
 export const WARMUP_MS = Number(process.env.INBOUND_WARMUP_MS ?? 1000);
 export const WINDOW_MS = Number(process.env.INBOUND_WINDOW_MS ?? 8000);
+/**
+ * INBOUND_LOAD_SPIN=1 (diagnostic): the load process polls without sleeping (its scheduler runs on
+ * setImmediate, so libuv never blocks in epoll). A server's write then never has to wake it on the
+ * other vCPU, a cost the server pays per wake-up (see 'loadgen sleeps') and a remote client would not
+ * put on it. The load process takes a whole core.
+ */
+export const LOAD_SPIN = process.env.INBOUND_LOAD_SPIN === '1';
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -78,6 +85,7 @@ export function loadRole(): void {
   let t0 = 0;
   let slot = 0;
   let timer: NodeJS.Timeout | undefined;
+  let immediate: NodeJS.Immediate | undefined;
 
   function sendFrame(c: Client): void {
     if (!c.ready) return;
@@ -96,7 +104,9 @@ export function loadRole(): void {
       if (measuring) lag.push(performance.now() - due);
       slot++;
     }
-    if (streaming) timer = setTimeout(tick, 1);
+    if (!streaming) return;
+    if (LOAD_SPIN) immediate = setImmediate(tick);
+    else timer = setTimeout(tick, 1);
   }
 
   function startStreaming(): void {
@@ -109,6 +119,7 @@ export function loadRole(): void {
   function stopStreaming(): void {
     streaming = false;
     clearTimeout(timer);
+    clearImmediate(immediate);
   }
 
   function onBinary(c: Client, payload: Buffer): void {
