@@ -37,10 +37,11 @@ const STEP_MS = Number(process.env.MEDIA_BENCH_STEP_MS ?? 8000);
 const LADDER_BUDGET_MS = Number(process.env.MEDIA_BENCH_BUDGET_S ?? 0) * 1000 || Math.round(80_000 * Math.max(1, STEP_MS / 8000));
 // MEDIA_BENCH_PIN=1: servers on CPU 0, load (and bot) processes on the others (bench/lib/pin.ts).
 const PIN = process.env.MEDIA_BENCH_PIN === '1';
-// MEDIA_BENCH_SERVER_NODE_ARGS: extra node flags for the server children (e.g. --perf-basic-prof).
 // MEDIA_BENCH_LOAD_SPIN=1 (diagnostic, with MEDIA_BENCH_LOADS=1 on a two-core box): the load process
 // polls instead of sleeping between its 1 ms groups, so an echo never has to wake it on the other
 // vCPU (a cost the server pays per wake-up that a remote peer would not put on it).
+const LOAD_SPIN = process.env.MEDIA_BENCH_LOAD_SPIN === '1';
+// MEDIA_BENCH_SERVER_NODE_ARGS: extra node flags for the server children (e.g. --perf-basic-prof).
 const SERVER_NODE_ARGS = process.env.MEDIA_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 function forkRpc(file: string, argv: string[], opts: { cwd: string }): RpcChild {
   const server = argv.includes('--role=server');
@@ -454,8 +455,6 @@ async function loadRole(): Promise<void> {
  * SRTP load failed 500 calls at 12 ms p99 with one load process, passed at 3.1 ms with two.
  */
 const LOADS = Math.max(1, Number(process.env.MEDIA_BENCH_LOADS ?? 2));
-/** MEDIA_BENCH_LOAD_SPIN=1: the load processes never sleep (diagnostic, see the header). */
-const LOAD_SPIN = process.env.MEDIA_BENCH_LOAD_SPIN === '1';
 
 class LoadPool {
   private constructor(private readonly children: RpcChild[]) {}
