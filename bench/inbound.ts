@@ -61,6 +61,13 @@ const KINDS: Kind[] = ['bare', 'callchart'];
  * path that never touches it.
  */
 const ALL_KINDS: Kind[] = [...KINDS, 'http-route', 'bare-engine'];
+/** Each server's table title. */
+const TITLES: Record<Kind, string> = {
+  bare: 'bare ws echo server',
+  callchart: 'callchart (inbound-call protocol, demoApp echo)',
+  'http-route': 'callchart HttpServer + plain echo route (diagnostic)',
+  'bare-engine': 'bare ws echo server beside an idle engine in its process (diagnostic)',
+};
 /** INBOUND_SERVERS=callchart runs one server only (for profiling). */
 const RUN_KINDS = (process.env.INBOUND_SERVERS?.split(',') ?? KINDS) as Kind[];
 
@@ -377,7 +384,7 @@ async function orchestrate(): Promise<void> {
 
   for (const r of results) {
     printTable(
-      `inbound: ${r.kind === 'bare' ? 'bare ws echo server' : r.kind === 'callchart' ? 'callchart (inbound-call protocol, demoApp echo)' : r.kind === 'bare-engine' ? 'bare ws echo server beside an idle engine in its process (diagnostic)' : 'callchart HttpServer + plain echo route (diagnostic)'} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per call, ${WINDOW_MS / 1000} s window`,
+      `inbound: ${TITLES[r.kind]} — ${FRAME_BYTES} B every ${FRAME_INTERVAL_MS} ms per call, ${WINDOW_MS / 1000} s window`,
       ['calls', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'echo frames/s', 'server cpu', 'loadgen cpu', 'loadgen sleeps /1k echoes', 'other load (cores)', 'gen lag p99 ms', ...GC_COLUMNS, 'result'],
       r.rows,
     );

@@ -593,6 +593,7 @@ async function ladders(kinds: Kind[], load: LoadPool, budgetMs: number): Promise
 }
 
 async function orchestrate(): Promise<void> {
+  if (LOAD_SPIN && LOADS > 1) progress(`MEDIA_BENCH_LOAD_SPIN with ${LOADS} load processes: they take ${LOADS} cores polling (MEDIA_BENCH_LOADS=1 leaves the server one)`);
   const load = await LoadPool.start();
   try {
     const laddered = (['bare', 'callchart', 'callchart-unconnected', 'callchart-srtp', 'callchart-stream'] as const).filter((k) => KINDS.includes(k));
@@ -630,7 +631,7 @@ async function orchestrate(): Promise<void> {
       ];
     };
     const headers = ['server', 'calls', 'pkt/s in', 'pkt/s echoed', 'loss %', 'lat p50 ms', 'lat p99 ms', 'added jitter p99 ms', 'max ms', 'server CPU %', 'server loop delay p99 / max ms', 'server GC max ms', 'load CPU %', 'load loop p99 ms', 'pass'];
-    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, ${SRTP_LOAD_MODE === 'light' ? 'the load side sending packets encrypted before the step and checking one echo in 16 in full (the rest: the marker block decrypted; MEDIA_BENCH_SRTP_LOAD=full to check all)' : 'the load side encrypting and checking every packet in the window'}${PIN ? '; pinned: servers on CPU 0, load processes on the others' : ''})`, headers, [...bare, ...cc, ...unconnected, ...srtp].map(fmtRow));
+    printTable(`Media echo ladder (G.711 PCMU, 20 ms, ${STEP_MS / 1000} s per step; pass: loss < ${MAX_LOSS * 100} %, p99 added jitter ≤ ${MAX_JITTER_P99_MS} ms; callchart-srtp: SRTP AES_CM_128_HMAC_SHA1_80 both ways, ${SRTP_LOAD_MODE === 'light' ? 'the load side sending packets encrypted before the step and checking one echo in 16 in full (the rest: the marker block decrypted; MEDIA_BENCH_SRTP_LOAD=full to check all)' : 'the load side encrypting and checking every packet in the window'}${PIN ? '; pinned: servers on CPU 0, load processes on the others' : ''}${LOAD_SPIN ? '; load processes polling without sleeping (MEDIA_BENCH_LOAD_SPIN=1: a diagnostic, not the target\'s setup)' : ''})`, headers, [...bare, ...cc, ...unconnected, ...srtp].map(fmtRow));
     printTable(`Echo implementation at ${cmpN} calls: payload pass-through vs decode → PCM → encode`, headers, cmp.map(fmtRow));
     if (streamed.length) {
       printTable(
