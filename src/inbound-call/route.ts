@@ -2,6 +2,7 @@
 // The adapter translates frames <-> call events; the call's state lives in the actor and the
 // application's policy (answer, reject, echo, hang up) lives in the incoming-call hook.
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { WebSocket, RawData } from 'ws';
 import type { Logger } from 'pino';
 // node:crypto's UUID is one flat string; uuid's v4 is a rope of ~20 concatenated pieces held for the call's life.
@@ -14,6 +15,7 @@ import type { Call, CallDriver, CallWire } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { WS_CLOSE } from '../http/close-codes.js';
+import { OPCODE_BINARY, directSocket, writeDataFrame } from '../http/ws-frame-writer.js';
 import { WsLeg, type WsLegStats } from '../media/ws-leg.js';
 
 export interface InboundCallOptions {
@@ -58,6 +60,8 @@ class InboundConnection implements CallWire {
   constructor(
     readonly r: RouteShared,
     private readonly ws: WebSocket,
+    /** The socket audio frames are written to directly (ws-frame-writer.ts), or undefined: through `ws`. */
+    private readonly raw: Duplex | undefined,
   ) {}
 
   /** The protocol's session id is the call's id (a getter: no field per call). */
@@ -94,7 +98,8 @@ class InboundConnection implements CallWire {
   }
   sendAudio(frame: Buffer): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    this.ws.send(frame, BINARY);
+    if (this.raw) writeDataFrame(this.raw, OPCODE_BINARY, frame);
+    else this.ws.send(frame, BINARY);
     return true;
   }
   ended(end: CallEnd): void {
@@ -109,7 +114,7 @@ class InboundConnection implements CallWire {
   /** The call's media leg (the connection is the call's media binding: `leg` and `stats`). */
   get leg(): WsLeg {
     if (!this.wsLeg) {
-      this.wsLeg = new WsLeg(this.call.id, this.ws, this.call);
+      this.wsLeg = new WsLeg(this.call.id, this.ws, this.call, undefined, this.raw);
       if (this.call.isEnded) this.wsLeg.end();
     }
     return this.wsLeg;
@@ -225,7 +230,7 @@ export function createInboundCallRoute(calls: CallManager, logger: Logger, o: In
       const callId = randomUUID();
       // join, not a template: one flat string (~32 B) instead of a rope (~88 B), kept as the call's `from`.
       const remote = [req.socket.remoteAddress ?? '?', req.socket.remotePort ?? 0].join(':');
-      const c = new InboundConnection(shared, ws);
+      const c = new InboundConnection(shared, ws, directSocket(ws, req.socket));
       let call: Call;
       try {
         call = calls.create({ callId, direction: 'inbound', transport: 'ws', from: remote, to: path, wire: c, group: callId });

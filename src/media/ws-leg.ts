@@ -14,8 +14,11 @@
 // underruns concealed: a WebSocket loses nothing, but its messages arrive in bursts.
 // DTMF: `sendDtmf()` goes through the call (a `dtmf` message of the inbound-call protocol).
 //
-// Fast path (issue 20): no closure, array or buffer is made per frame in either direction.
+// Fast path (issue 20): no closure or array is made per frame in either direction; sent frames are
+// written straight to the socket when the route gives it (http/ws-frame-writer.ts).
 import { endianness } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { OPCODE_BINARY, writeDataFrame } from '../http/ws-frame-writer.js';
 import { FRAME_SAMPLES, type AudioListener, type MediaLeg } from './leg.js';
 import { JitterPlayout } from './jitter/playout.js';
 import type { JitterBufferStats } from './jitter/jitter-buffer.js';
@@ -134,6 +137,8 @@ export class WsLeg implements MediaLeg {
     private readonly ws: WsLegSocket,
     private readonly call: WsLegCall,
     private readonly opts: WsLegOptions = NO_OPTIONS,
+    /** The socket frames are written to directly (http/ws-frame-writer.ts), or undefined: through `ws`. */
+    private readonly raw?: Duplex,
   ) {}
 
   get closed(): boolean {
@@ -241,7 +246,9 @@ export class WsLeg implements MediaLeg {
     if (BIG_ENDIAN) out.swap16();
     tx.inFlight++;
     this.framesOut++;
-    ws.send(out, BINARY, tx.sent);
+    // The direct write copies `out`; the ring slot still counts as in flight until the socket wrote it.
+    if (this.raw) writeDataFrame(this.raw, OPCODE_BINARY, out, tx.sent);
+    else ws.send(out, BINARY, tx.sent);
     return true;
   }
 

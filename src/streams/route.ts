@@ -7,6 +7,7 @@
 // throws) closes that socket only; stray messages after `start` are logged and dropped.
 import { EventEmitter } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import type { Actor } from 'xstate';
@@ -20,6 +21,7 @@ import {
   type MediaStreamServerMachine,
 } from '../../machines/mediaStreamServer.machine.js';
 import { WS_CLOSE } from '../http/close-codes.js';
+import { OPCODE_TEXT, directSocket, writeDataFrame } from '../http/ws-frame-writer.js';
 import { FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { ulawDecode, ulawEncode } from '../media/codecs/g711.js';
 import { BotMediaTemplate, PlatformMediaMatcher, mediaFrameOf, type MediaFrame } from './fast-media.js';
@@ -65,6 +67,7 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
   constructor(
     readonly start: StartInfo,
     private readonly ws: WebSocket,
+    private readonly raw: Duplex | undefined,
     readonly logger: Logger,
   ) {
     super();
@@ -86,7 +89,9 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     const ulaw = audio instanceof Int16Array ? ulawEncode(audio) : audio;
     if (ulaw.length === 0) return true;
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    this.ws.send(this.mediaOut.build(ulaw), TEXT_FRAME);
+    const msg = this.mediaOut.build(ulaw);
+    if (this.raw) writeDataFrame(this.raw, OPCODE_TEXT, msg);
+    else this.ws.send(msg, TEXT_FRAME);
     return true;
   }
 
@@ -172,6 +177,8 @@ export type MediaStreamsHandler = (session: MediaStreamsSession) => void | Promi
 /** One platform connection: the wire of one mediaStreamServer actor. */
 interface Connection {
   ws: WebSocket;
+  /** The socket `media` messages are written to directly (http/ws-frame-writer.ts), or undefined: through `ws`. */
+  raw: Duplex | undefined;
   remote: string;
   start: StartInfo | undefined;
   session: MediaStreamsSession | undefined;
@@ -208,7 +215,7 @@ export function createMediaStreamsRoute(
         openSession: ({ self }) => {
           const conn = wire(self.id);
           if (!conn?.start) return;
-          const session = new MediaStreamsSession(conn.start, conn.ws, log.child({ streamSid: conn.start.streamSid, callSid: conn.start.callSid }));
+          const session = new MediaStreamsSession(conn.start, conn.ws, conn.raw, log.child({ streamSid: conn.start.streamSid, callSid: conn.start.callSid }));
           conn.session = session;
           session.logger.info({ remote: conn.remote, tracks: conn.start.tracks }, 'media stream started');
           // The handler runs after this transition, not inside the actor's action.
@@ -257,6 +264,7 @@ export function createMediaStreamsRoute(
       const id = `media-streams-${routeId}-${++seq}`;
       const conn: Connection = {
         ws,
+        raw: directSocket(ws, req.socket),
         remote,
         start: undefined,
         session: undefined,

@@ -1,0 +1,56 @@
+// A server's WebSocket data frames written straight to the connection's socket (issue 20).
+//
+// `ws`'s send builds two option objects per message (one with a computed symbol key, which V8
+// stores through a runtime call), a header buffer of its own, and corks the socket to hand header
+// and payload to the kernel as one writev. An audio frame is a few hundred bytes: copying header
+// and payload into one buffer and writing it once costs less, in JavaScript, in Node's stream code
+// and in the kernel.
+//
+// Only where `ws` itself would write at once and unchanged: the connection is open (a close frame
+// has not been sent), no extension was negotiated (per-message deflate queues and compresses), and
+// the frame goes from server to client (no mask). `ws` writes its own frames (control, text through
+// `ws.send`) synchronously to the same socket, so the order on the wire is the order of the calls.
+import type { Duplex } from 'node:stream';
+import type { WebSocket } from 'ws';
+
+export const OPCODE_TEXT = 0x1;
+export const OPCODE_BINARY = 0x2;
+type DataOpcode = typeof OPCODE_TEXT | typeof OPCODE_BINARY;
+
+/** Above this, header and payload go as two writes under one cork rather than one copy. */
+const MAX_COPY = 16 * 1024;
+
+/**
+ * The connection's socket when this module may write its data frames (`ws` and `socket` from the
+ * same upgrade, server side, no extension), else undefined: send through `ws`.
+ */
+export function directSocket(ws: WebSocket, socket: Duplex): Duplex | undefined {
+  return ws.extensions === '' ? socket : undefined;
+}
+
+/** One unfragmented, unmasked data frame carrying `payload`. The caller checked that `ws` is OPEN. */
+export function writeDataFrame(socket: Duplex, opcode: DataOpcode, payload: Uint8Array, cb?: (err?: Error | null) => void): void {
+  const n = payload.length;
+  const h = n < 126 ? 2 : n < 65536 ? 4 : 10;
+  const out = Buffer.allocUnsafe(n > MAX_COPY ? h : h + n);
+  out[0] = 0x80 | opcode;
+  if (h === 2) out[1] = n;
+  else if (h === 4) {
+    out[1] = 126;
+    out[2] = n >>> 8;
+    out[3] = n & 0xff;
+  } else {
+    out[1] = 127;
+    out[2] = out[3] = 0;
+    out.writeUIntBE(n, 4, 6);
+  }
+  if (n > MAX_COPY) {
+    socket.cork();
+    socket.write(out);
+    socket.write(payload, cb);
+    socket.uncork();
+    return;
+  }
+  out.set(payload, h);
+  socket.write(out, cb);
+}
