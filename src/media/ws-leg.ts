@@ -137,7 +137,10 @@ export class WsLeg implements MediaLeg {
     private readonly ws: WsLegSocket,
     private readonly call: WsLegCall,
     private readonly opts: WsLegOptions = NO_OPTIONS,
-    /** The socket frames are written to directly (http/ws-frame-writer.ts), or undefined: through `ws`. */
+    /**
+     * The server-side connection's socket (the upgrade's `req.socket`), when no extension was agreed:
+     * frames are then written to it directly, one write each. Omitted: they go through `ws.send`.
+     */
     private readonly raw?: Duplex,
   ) {}
 
