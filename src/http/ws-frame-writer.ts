@@ -19,6 +19,14 @@ type DataOpcode = typeof OPCODE_TEXT | typeof OPCODE_BINARY;
 
 /** Above this, header and payload go as two writes under one cork rather than one copy. */
 const MAX_COPY = 16 * 1024;
+// ws send options for the fallback (one object each, not one per frame).
+const BINARY = { binary: true } as const;
+const TEXT = { binary: false } as const;
+
+/** What the fallback needs of a `ws` WebSocket. */
+export interface WsSender {
+  send(data: Buffer, opts: { binary: boolean }, cb?: (err?: Error) => void): void;
+}
 
 /**
  * The connection's socket when this module may write its data frames (`ws` and `socket` from the
@@ -53,4 +61,10 @@ export function writeDataFrame(socket: Duplex, opcode: DataOpcode, payload: Uint
   }
   out.set(payload, h);
   socket.write(out, cb);
+}
+
+/** One data frame: written to `raw` when the route has it (`directSocket`), else through `ws.send`. The caller checked that `ws` is OPEN. */
+export function sendDataFrame(ws: WsSender, raw: Duplex | undefined, opcode: DataOpcode, payload: Buffer, cb?: (err?: Error | null) => void): void {
+  if (raw) writeDataFrame(raw, opcode, payload, cb);
+  else ws.send(payload, opcode === OPCODE_BINARY ? BINARY : TEXT, cb);
 }

@@ -15,7 +15,7 @@ import type { Call, CallDriver, CallWire } from '../call/call.js';
 import type { CallEnd } from '../../machines/call.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { OPCODE_BINARY, directSocket, writeDataFrame } from '../http/ws-frame-writer.js';
+import { OPCODE_BINARY, directSocket, sendDataFrame } from '../http/ws-frame-writer.js';
 import { WsLeg, type WsLegStats } from '../media/ws-leg.js';
 
 export interface InboundCallOptions {
@@ -40,9 +40,6 @@ interface RouteShared {
   readonly textRate: RateLimit;
   readonly binaryRate: RateLimit;
 }
-
-/** ws options for every audio frame sent back (one object, not one per frame). */
-const BINARY = { binary: true } as const;
 
 /**
  * One connection: the call's wire and the socket's frame handler. A class rather than closures: a
@@ -98,8 +95,7 @@ class InboundConnection implements CallWire {
   }
   sendAudio(frame: Buffer): boolean {
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    if (this.raw) writeDataFrame(this.raw, OPCODE_BINARY, frame);
-    else this.ws.send(frame, BINARY);
+    sendDataFrame(this.ws, this.raw, OPCODE_BINARY, frame);
     return true;
   }
   ended(end: CallEnd): void {

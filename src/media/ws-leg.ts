@@ -18,7 +18,7 @@
 // written straight to the socket when the route gives it (http/ws-frame-writer.ts).
 import { endianness } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { OPCODE_BINARY, writeDataFrame } from '../http/ws-frame-writer.js';
+import { OPCODE_BINARY, sendDataFrame } from '../http/ws-frame-writer.js';
 import { FRAME_SAMPLES, type AudioListener, type MediaLeg } from './leg.js';
 import { JitterPlayout } from './jitter/playout.js';
 import type { JitterBufferStats } from './jitter/jitter-buffer.js';
@@ -28,8 +28,6 @@ const FRAME_BYTES = FRAME_SAMPLES * 2;
 const BIG_ENDIAN = endianness() === 'BE';
 const NO_LISTENERS: readonly AudioListener[] = Object.freeze([]);
 const NO_CLOSERS: ReadonlyArray<() => void> = Object.freeze([]);
-/** ws send options for every frame (one object, not one per frame). */
-const BINARY = { binary: true } as const;
 
 /** What the leg needs of a `ws` WebSocket. */
 export interface WsLegSocket {
@@ -37,7 +35,7 @@ export interface WsLegSocket {
   readonly OPEN: number;
   /** Bytes queued on the socket but not yet written (ws's `bufferedAmount`). */
   readonly bufferedAmount: number;
-  send(data: Buffer, opts: { binary: true }, cb?: (err?: Error) => void): void;
+  send(data: Buffer, opts: { binary: boolean }, cb?: (err?: Error) => void): void;
 }
 
 /** The leg's call: whether it may carry audio now (the protocol sends audio only after `answer`), and its hangup. */
@@ -250,8 +248,7 @@ export class WsLeg implements MediaLeg {
     tx.inFlight++;
     this.framesOut++;
     // The direct write copies `out`; the ring slot still counts as in flight until the socket wrote it.
-    if (this.raw) writeDataFrame(this.raw, OPCODE_BINARY, out, tx.sent);
-    else ws.send(out, BINARY, tx.sent);
+    sendDataFrame(ws, this.raw, OPCODE_BINARY, out, tx.sent);
     return true;
   }
 

@@ -21,7 +21,7 @@ import {
   type MediaStreamServerMachine,
 } from '../../machines/mediaStreamServer.machine.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { OPCODE_TEXT, directSocket, writeDataFrame } from '../http/ws-frame-writer.js';
+import { OPCODE_TEXT, directSocket, sendDataFrame } from '../http/ws-frame-writer.js';
 import { FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { ulawDecode, ulawEncode } from '../media/codecs/g711.js';
 import { BotMediaTemplate, PlatformMediaMatcher, mediaFrameOf, type MediaFrame } from './fast-media.js';
@@ -89,9 +89,7 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     const ulaw = audio instanceof Int16Array ? ulawEncode(audio) : audio;
     if (ulaw.length === 0) return true;
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    const msg = this.mediaOut.build(ulaw);
-    if (this.raw) writeDataFrame(this.raw, OPCODE_TEXT, msg);
-    else this.ws.send(msg, TEXT_FRAME);
+    sendDataFrame(this.ws, this.raw, OPCODE_TEXT, this.mediaOut.build(ulaw));
     return true;
   }
 
@@ -168,9 +166,6 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
 
 /** ws hands text frames over as one Buffer (binaryType nodebuffer); the other shapes, just in case. */
 const asBuffer = (data: RawData): Buffer => (Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data));
-
-/** ws options of a text frame given as bytes (one object, not one per frame). */
-const TEXT_FRAME = { binary: false } as const;
 
 export type MediaStreamsHandler = (session: MediaStreamsSession) => void | Promise<void>;
 

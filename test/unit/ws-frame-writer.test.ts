@@ -7,7 +7,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { OPCODE_BINARY, OPCODE_TEXT, directSocket, writeDataFrame } from '../../src/http/ws-frame-writer.js';
+import { OPCODE_BINARY, OPCODE_TEXT, directSocket, sendDataFrame, writeDataFrame } from '../../src/http/ws-frame-writer.js';
 
 interface Pair {
   server: WebSocket;
@@ -109,11 +109,19 @@ test('the write callback runs once the socket has written the frame, after the p
   }
 });
 
-test('with permessage-deflate agreed there is no direct socket: frames must go through ws', { timeout: 10_000 }, async () => {
+test('with permessage-deflate agreed there is no direct socket: sendDataFrame goes through ws', { timeout: 10_000 }, async () => {
   const p = await pair(true);
   try {
     assert.match(p.server.extensions, /permessage-deflate/);
     assert.equal(p.raw, undefined);
+    // sendDataFrame then goes through ws (compressed), binary and text kept apart.
+    const got = collect(p.client, 2);
+    const audio = bytes(320, 7);
+    sendDataFrame(p.server, p.raw, OPCODE_BINARY, audio);
+    sendDataFrame(p.server, p.raw, OPCODE_TEXT, Buffer.from('{"event":"mark"}'));
+    const [a, t] = await got;
+    assert.ok(a!.isBinary && a!.data.equals(audio));
+    assert.ok(!t!.isBinary && t!.data.toString() === '{"event":"mark"}');
   } finally {
     await p.close();
   }
