@@ -109,6 +109,39 @@ test('the write callback runs once the socket has written the frame, after the p
   }
 });
 
+test('a frame buffer is reused only after its write finished: frames queued behind a full socket keep their bytes', { timeout: 20_000 }, async () => {
+  const p = await pair();
+  try {
+    // 8 bursts of 5 000 frames, written while the client (same process) cannot read: the first
+    // frames go to the kernel at once (their buffer is reused), later ones queue in the socket.
+    const bursts = 8;
+    const per = 5000;
+    const got = collect(p.client, bursts * per);
+    const frame = Buffer.alloc(320);
+    let queued = 0;
+    for (let b = 0; b < bursts; b++) {
+      for (let i = 0; i < per; i++) {
+        const k = b * per + i;
+        frame.writeUInt32BE(k, 0);
+        frame.fill(k & 0xff, 4);
+        writeDataFrame(p.raw!, OPCODE_BINARY, frame);
+        if (p.raw!.writableLength > 0) queued++;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    // Both cases covered: writes that went out at once (their buffer reused) and queued ones.
+    assert.ok(queued > 0 && queued < bursts * per, `${queued} of ${bursts * per} writes queued`);
+    const frames = await got;
+    for (const [k, f] of frames.entries()) {
+      assert.equal(f.data.length, 320);
+      assert.equal(f.data.readUInt32BE(0), k, `frame ${k}: index`);
+      assert.ok(f.data.subarray(4).every((x) => x === (k & 0xff)), `frame ${k}: payload`);
+    }
+  } finally {
+    await p.close();
+  }
+});
+
 test('with permessage-deflate agreed there is no direct socket: sendDataFrame goes through ws', { timeout: 10_000 }, async () => {
   const p = await pair(true);
   try {
