@@ -24,7 +24,8 @@
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
 // BENCH_ENGINE_DIR=<dir> (a compiled build instead of src via tsx, see lib/engine-build.ts),
-// BENCH_HEAP_SAMPLE=<dir> (a sampling heap profile per window of what survived the young generation).
+// BENCH_HEAP_SAMPLE=<dir> (a sampling heap profile per window of what survived the young generation),
+// JAMBONZ_AUDIO_FLUSH_BYTES (the route's flushBytes for callchart's WAV files; default the route's 32 000).
 import http from 'node:http';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -44,6 +45,7 @@ const FRAME_INTERVAL_MS = 20;
 /** JAMBONZ_AUDIO_WARMUP_MS: streaming before the window (longer: the sessions' own state is promoted before it, not in it). */
 const WARMUP_MS = Number(process.env.JAMBONZ_AUDIO_WARMUP_MS ?? 1000);
 const WINDOW_MS = Number(process.env.JAMBONZ_AUDIO_WINDOW_MS ?? 4000);
+const FLUSH_BYTES = process.env.JAMBONZ_AUDIO_FLUSH_BYTES ? Number(process.env.JAMBONZ_AUDIO_FLUSH_BYTES) : undefined;
 const P99_LIMIT_MS = 20;
 const FIXED_LADDER = process.env.JAMBONZ_AUDIO_LADDER?.split(',').map(Number);
 /** The bare server's ladder: steps of 100, so its level is known to ~100 sessions. */
@@ -183,7 +185,7 @@ async function serverRole(kind: Kind): Promise<void> {
       (stream) => {
         stream.on('audio', (pcm) => meter.frame(pcm));
       },
-      { record: kind !== 'callchart-norec' },
+      { record: kind !== 'callchart-norec', ...(FLUSH_BYTES ? { flushBytes: FLUSH_BYTES } : {}) },
     );
     await engine.listen();
     port = engine.wsPort;
