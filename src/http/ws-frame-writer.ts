@@ -1,15 +1,17 @@
-// A server's WebSocket data frames written straight to the connection's socket (issue 20).
+// WebSocket data frames written straight to the connection's socket (issue 20), by servers and,
+// masked, by clients (a `call.stream()` to a bot).
 //
 // `ws`'s send builds two option objects per message (one with a computed symbol key, which V8
 // stores through a runtime call), a header buffer of its own, and corks the socket to hand header
-// and payload to the kernel as one writev. An audio frame is a few hundred bytes: copying header
-// and payload into one buffer and writing it once costs less, in JavaScript, in Node's stream code
-// and in the kernel.
+// and payload to the kernel as one writev; a client's masked frame is one more copy. An audio frame
+// is a few hundred bytes: writing the message into the frame's own buffer and writing that once
+// costs less, in JavaScript, in Node's stream code and in the kernel.
 //
 // Only where `ws` itself would write at once and unchanged: the connection is open (a close frame
-// has not been sent), no extension was negotiated (per-message deflate queues and compresses), and
-// the frame goes from server to client (no mask). `ws` writes its own frames (control, text through
-// `ws.send`) synchronously to the same socket, so the order on the wire is the order of the calls.
+// has not been sent) and no extension was negotiated (per-message deflate queues and compresses).
+// `ws` writes its own frames (control, text through `ws.send`) synchronously to the same socket,
+// so the order on the wire is the order of the calls.
+import { randomFillSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { WebSocket } from 'ws';
 
@@ -39,20 +41,53 @@ export interface WsSender {
 
 /**
  * The connection's socket when this module may write its data frames (`ws` and `socket` from the
- * same upgrade, server side, no extension), else undefined: send through `ws`.
+ * same upgrade, no extension), else undefined: send through `ws`.
  */
 export function directSocket(ws: WebSocket, socket: Duplex): Duplex | undefined {
   return ws.extensions === '' ? socket : undefined;
 }
 
-/** One unfragmented, unmasked data frame carrying `payload`. The caller checked that `ws` is OPEN. */
-export function writeDataFrame(socket: Duplex, opcode: DataOpcode, payload: Uint8Array, cb?: (err?: Error | null) => void): void {
-  const n = payload.length;
-  const h = n < 126 ? 2 : n < 65536 ? 4 : 10;
-  const size = n > MAX_COPY ? h : h + n;
-  let out = spare;
-  if (out === null || out.length !== size) out = Buffer.allocUnsafe(size);
-  else spare = null;
+/** Bytes before a frame's payload of `n` bytes: the header, and the mask on a client's frame. */
+export function payloadOffset(n: number, masked: boolean): number {
+  return (n < 126 ? 2 : n < 65536 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+/**
+ * A buffer for one whole frame of `n` payload bytes, the payload to be written at
+ * `payloadOffset(n, masked)` and the frame then sent with `writeFrame`: the spare buffer when it
+ * is free and this size, else a new one.
+ */
+export function frameBuffer(n: number, masked: boolean): Buffer {
+  const size = payloadOffset(n, masked) + n;
+  const out = spare;
+  if (out === null || out.length !== size) return Buffer.allocUnsafe(size);
+  spare = null;
+  return out;
+}
+
+/** Where a message is written: a frame buffer of the server's (unmasked) or a client's (masked) side. */
+export interface FrameSink {
+  readonly masked: boolean;
+  buffer(n: number): Buffer;
+  offset(n: number): number;
+}
+export const SERVER_FRAME: FrameSink = { masked: false, buffer: (n) => frameBuffer(n, false), offset: (n) => payloadOffset(n, false) };
+export const CLIENT_FRAME: FrameSink = { masked: true, buffer: (n) => frameBuffer(n, true), offset: (n) => payloadOffset(n, true) };
+
+/** Masking keys, 2048 at a time from the CSPRNG (RFC 6455 5.3: unpredictable, one per frame). */
+const maskPool = Buffer.alloc(8192);
+let maskAt = maskPool.length;
+
+/**
+ * Send a frame whose payload is already in place in `out` (from `frameBuffer` or a FrameSink):
+ * the header is filled in, a client's payload masked in place, and `out` written at once. The
+ * caller checked that the socket's WebSocket is OPEN.
+ */
+export function writeFrame(socket: Duplex, out: Buffer, opcode: DataOpcode, masked: boolean, cb?: (err?: Error | null) => void): void {
+  // The payload length from the buffer's: the three header sizes leave no length ambiguous.
+  const t = masked ? out.length - 4 : out.length;
+  const h = t <= 127 ? 2 : t <= 65539 ? 4 : 10;
+  const n = t - h;
   out[0] = 0x80 | opcode;
   if (h === 2) out[1] = n;
   else if (h === 4) {
@@ -64,17 +99,57 @@ export function writeDataFrame(socket: Duplex, opcode: DataOpcode, payload: Uint
     out[2] = out[3] = 0;
     out.writeUIntBE(n, 4, 6);
   }
+  if (masked) {
+    if (maskAt === maskPool.length) {
+      randomFillSync(maskPool);
+      maskAt = 0;
+    }
+    const m0 = (out[h] = maskPool[maskAt]!);
+    const m1 = (out[h + 1] = maskPool[maskAt + 1]!);
+    const m2 = (out[h + 2] = maskPool[maskAt + 2]!);
+    const m3 = (out[h + 3] = maskPool[maskAt + 3]!);
+    maskAt += 4;
+    out[1] |= 0x80;
+    const p = h + 4;
+    let i = 0;
+    for (const whole = n & ~3; i < whole; i += 4) {
+      out[p + i] ^= m0;
+      out[p + i + 1] ^= m1;
+      out[p + i + 2] ^= m2;
+      out[p + i + 3] ^= m3;
+    }
+    for (; i < n; i++) out[p + i] ^= i % 4 === 0 ? m0 : i % 4 === 1 ? m1 : i % 4 === 2 ? m2 : m3;
+  }
+  socket.write(out, cb);
+  // Nothing left in the socket's queue: this write went out synchronously, `out` is free.
+  if (socket.writableLength === 0) spare = out;
+}
+
+/** One unfragmented, unmasked data frame carrying `payload`. The caller checked that `ws` is OPEN. */
+export function writeDataFrame(socket: Duplex, opcode: DataOpcode, payload: Uint8Array, cb?: (err?: Error | null) => void): void {
+  const n = payload.length;
   if (n > MAX_COPY) {
+    const h = payloadOffset(n, false);
+    const head = Buffer.allocUnsafe(h);
+    head[0] = 0x80 | opcode;
+    if (h === 4) {
+      head[1] = 126;
+      head[2] = n >>> 8;
+      head[3] = n & 0xff;
+    } else {
+      head[1] = 127;
+      head[2] = head[3] = 0;
+      head.writeUIntBE(n, 4, 6);
+    }
     socket.cork();
-    socket.write(out);
+    socket.write(head);
     socket.write(payload, cb);
     socket.uncork();
     return;
   }
-  out.set(payload, h);
-  socket.write(out, cb);
-  // Nothing left in the socket's queue: this write went out synchronously, `out` is free.
-  if (socket.writableLength === 0) spare = out;
+  const out = frameBuffer(n, false);
+  out.set(payload, payloadOffset(n, false));
+  writeFrame(socket, out, opcode, false, cb);
 }
 
 /** One data frame: written to `raw` when the route has it (`directSocket`), else through `ws.send`. The caller checked that `ws` is OPEN. */

@@ -83,6 +83,18 @@ export function decodeBase64(data: Uint8Array, from: number, to: number): Buffer
 }
 
 const base64Length = (n: number): number => Math.ceil(n / 3) * 4;
+
+/**
+ * Where a built message goes: a buffer for `n` bytes and the offset to write them at. The
+ * WebSocket frame writer's sinks leave room for the frame header (and mask) in front, so the
+ * message is written once, into the frame that carries it.
+ */
+export interface MessageSink {
+  buffer(n: number): Buffer;
+  offset(n: number): number;
+}
+/** A buffer of the message alone. */
+export const OWN_BUFFER: MessageSink = { buffer: (n) => Buffer.allocUnsafe(n), offset: () => 0 };
 const ascii = (s: string): Buffer => Buffer.from(s, 'utf8');
 
 /** The platform's `media` messages of one stream (callchart's `call.stream()` side). */
@@ -100,16 +112,16 @@ export class PlatformMediaTemplate {
     this.tracks = { inbound: ascii('inbound'), outbound: ascii('outbound') };
   }
 
-  /** The message's bytes (a fresh buffer: the socket may hold it until written). */
-  build(seq: number, track: MediaTrack, chunk: number, timestamp: number, ulaw: Uint8Array): Buffer {
+  /** The message's bytes, at `sink.offset(length)` of `sink.buffer(length)`. */
+  build(seq: number, track: MediaTrack, chunk: number, timestamp: number, ulaw: Uint8Array, sink: MessageSink = OWN_BUFFER): Buffer {
     const s = String(seq);
     const c = String(chunk);
     const t = String(timestamp);
     const tr = this.tracks[track];
     const len =
       this.head.length + s.length + this.sid.length + tr.length + this.chunk.length + c.length + this.ts.length + t.length + this.payload.length + base64Length(ulaw.length) + this.tail.length;
-    const out = Buffer.allocUnsafe(len);
-    let o = copy(this.head, out, 0);
+    const out = sink.buffer(len);
+    let o = copy(this.head, out, sink.offset(len));
     o += out.write(s, o, 'latin1');
     o = copy(this.sid, out, o);
     o = copy(tr, out, o);
@@ -137,9 +149,11 @@ export class BotMediaTemplate {
     this.matchable = sidOk(streamSid);
   }
 
-  build(ulaw: Uint8Array): Buffer {
-    const out = Buffer.allocUnsafe(this.head.length + base64Length(ulaw.length) + this.tail.length);
-    copy(this.tail, out, base64Into(ulaw, out, copy(this.head, out, 0)));
+  /** The message's bytes, at `sink.offset(length)` of `sink.buffer(length)`. */
+  build(ulaw: Uint8Array, sink: MessageSink = OWN_BUFFER): Buffer {
+    const len = this.head.length + base64Length(ulaw.length) + this.tail.length;
+    const out = sink.buffer(len);
+    copy(this.tail, out, base64Into(ulaw, out, copy(this.head, out, sink.offset(len))));
     return out;
   }
 

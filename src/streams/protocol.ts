@@ -15,7 +15,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { parseJsonObject } from '../json.js';
-import { PlatformMediaTemplate } from './fast-media.js';
+import { PlatformMediaTemplate, type MessageSink } from './fast-media.js';
 
 export const MEDIA_FORMAT = { encoding: 'audio/x-mulaw', sampleRate: 8000, channels: 1 } as const;
 export type MediaFormat = typeof MEDIA_FORMAT;
@@ -166,10 +166,13 @@ export class PlatformEncoder {
     });
   }
 
-  /** `media()` as the bytes of the text frame, written from a template (the per-frame hot path; fast-media.ts). */
-  mediaBytes(track: MediaTrack, ulaw: Uint8Array, timestampMs: number): Buffer {
+  /**
+   * `media()` as the bytes of the text frame, written from a template (the per-frame hot path;
+   * fast-media.ts) into the buffer `sink` gives (default: one of its own).
+   */
+  mediaBytes(track: MediaTrack, ulaw: Uint8Array, timestampMs: number, sink?: MessageSink): Buffer {
     this.template ??= new PlatformMediaTemplate(this.streamSid);
-    return this.template.build(++this.seq, track, ++this.chunks[track], Math.max(0, Math.round(timestampMs)), ulaw);
+    return this.template.build(++this.seq, track, ++this.chunks[track], Math.max(0, Math.round(timestampMs)), ulaw, sink);
   }
 
   dtmf(digit: string): string {

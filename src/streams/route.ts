@@ -21,7 +21,7 @@ import {
   type MediaStreamServerMachine,
 } from '../../machines/mediaStreamServer.machine.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { OPCODE_TEXT, directSocket, sendDataFrame } from '../http/ws-frame-writer.js';
+import { OPCODE_TEXT, SERVER_FRAME, directSocket, sendDataFrame, writeFrame } from '../http/ws-frame-writer.js';
 import { FrameGate, RATE_LIMIT_CLOSE, checkRateLimit, type RateLimit } from '../http/rate-limit.js';
 import { ulawDecode, ulawEncode } from '../media/codecs/g711.js';
 import { BotMediaTemplate, PlatformMediaMatcher, mediaFrameOf, type MediaFrame } from './fast-media.js';
@@ -89,7 +89,9 @@ export class MediaStreamsSession extends EventEmitter<MediaStreamsSessionEvents>
     const ulaw = audio instanceof Int16Array ? ulawEncode(audio) : audio;
     if (ulaw.length === 0) return true;
     if (this.ws.readyState !== this.ws.OPEN) return false;
-    sendDataFrame(this.ws, this.raw, OPCODE_TEXT, this.mediaOut.build(ulaw));
+    // The message written into its frame's buffer (ws-frame-writer.ts), not copied there.
+    if (this.raw) writeFrame(this.raw, this.mediaOut.build(ulaw, SERVER_FRAME), OPCODE_TEXT, false);
+    else sendDataFrame(this.ws, undefined, OPCODE_TEXT, this.mediaOut.build(ulaw));
     return true;
   }
 

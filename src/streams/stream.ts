@@ -7,12 +7,15 @@
 // audio faster than real time beyond the queue) is dropped, counted and logged (throttled); it
 // never reaches the call beyond this stream.
 import { EventEmitter } from 'node:events';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import WebSocket, { type RawData } from 'ws';
 import type { MediaStreamEvent, MediaStreamMachine, MediaStreamOutput } from '../../machines/mediaStream.machine.js';
 import { stateToString } from '../actors/state.js';
 import { WS_CLOSE } from '../http/close-codes.js';
+import { CLIENT_FRAME, OPCODE_TEXT, directSocket, writeFrame } from '../http/ws-frame-writer.js';
 import { decodeG711, ulawEncode } from '../media/codecs/g711.js';
 import type { MediaLeg } from '../media/leg.js';
 import type { Pacer } from '../media/pacer.js';
@@ -113,6 +116,8 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
   private resolveDone!: (s: MediaStreamSummary) => void;
   private finished: MediaStreamSummary | undefined;
   private ws: WebSocket | null = null;
+  /** The connection's socket, for writing `media` frames directly (ws-frame-writer.ts); undefined: through `ws`. */
+  private raw: Duplex | undefined;
   private encoder: PlatformEncoder | null = null;
   private readonly playout: PlayoutQueue;
   private readonly counters = { sentFrames: 0, sentDropped: 0, receivedMedia: 0, marksEchoed: 0, violations: 0 };
@@ -191,8 +196,15 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
       return;
     }
     this.ws = ws;
+    this.raw = undefined;
+    // The socket the handshake upgraded: `ws` writes to it too, so frames written here keep their order.
+    ws.on('upgrade', (res: IncomingMessage) => {
+      if (this.ws === ws) this.raw = res.socket;
+    });
     ws.on('open', () => {
-      if (this.ws === ws) this.toActor({ type: 'SOCKET.OPEN' });
+      if (this.ws !== ws) return;
+      this.raw = this.raw && directSocket(ws, this.raw);
+      this.toActor({ type: 'SOCKET.OPEN' });
     });
     ws.on('message', (data: RawData, isBinary: boolean) => {
       if (this.ws !== ws) return;
@@ -213,6 +225,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     ws.on('close', (reported: number) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.raw = undefined;
       const code = tooBig ? WS_CLOSE.tooBig : reported;
       if (tooBig) this.violation(`frame larger than ${this.settings.maxPayload} bytes`);
       this.logger.info({ code }, 'media stream socket closed');
@@ -223,6 +236,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
   dropSocket(): void {
     const ws = this.ws;
     this.ws = null;
+    this.raw = undefined;
     if (!ws) return;
     ws.removeAllListeners('message');
     ws.on('error', () => {});
@@ -305,7 +319,10 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
       if (this.counters.sentDropped++ % 500 === 0) this.logger.warn({ buffered: ws.bufferedAmount }, 'media stream: bot is not reading; caller audio dropped');
       return;
     }
-    ws.send(this.encoder.mediaBytes('inbound', ulaw, performance.now() - this.startedAt), TEXT_FRAME);
+    const at = performance.now() - this.startedAt;
+    // The message written once, into its masked frame, and the frame written once (ws-frame-writer.ts).
+    if (this.raw) writeFrame(this.raw, this.encoder.mediaBytes('inbound', ulaw, at, CLIENT_FRAME), OPCODE_TEXT, true);
+    else ws.send(this.encoder.mediaBytes('inbound', ulaw, at), TEXT_FRAME);
     this.counters.sentFrames++;
   }
 

@@ -35,6 +35,10 @@ test('decodeBase64 reads what Buffer.from(text, "base64") reads, padded or not, 
   }
 });
 
+/** A sink that leaves ROOM bytes in front of the message and exactly fits it. */
+const ROOM = 7;
+const SINK_WITH_ROOM = { buffer: (n: number) => Buffer.alloc(ROOM + n, 0xee), offset: () => ROOM };
+
 test('mediaBytes and the bot template are byte-equal to JSON.stringify of the message objects', () => {
   const rng = new Rng(seed + 1);
   for (const sid of [makeSid('MZ'), 'MZ1', 'a"b\\c', 'ünï']) {
@@ -44,13 +48,18 @@ test('mediaBytes and the bot template are byte-equal to JSON.stringify of the me
       const track = rng.pick(['inbound', 'outbound'] as const);
       const payload = bytes(rng, rng.pick([0, 1, 2, 159, 160, 161, rng.int(1000)]));
       const ts = rng.pick([0, 20.4, 19.5, -3, rng.next() * 1e9, 2 ** 40]);
-      assert.equal(byTemplate.mediaBytes(track, payload, ts).toString('utf8'), byJson.media(track, payload, ts));
+      // Into a sink with room in front (a frame's header and mask): the same bytes at its offset.
+      const want = byJson.media(track, payload, ts);
+      const got = i % 2 ? byTemplate.mediaBytes(track, payload, ts) : byTemplate.mediaBytes(track, payload, ts, SINK_WITH_ROOM);
+      assert.equal(got.subarray(i % 2 ? 0 : ROOM).toString('utf8'), want);
     }
     assert.equal(byTemplate.sequenceNumber, byJson.sequenceNumber);
     const bot = new BotMediaTemplate(sid);
     for (let i = 0; i < 50; i++) {
       const payload = bytes(rng, rng.int(400));
-      assert.equal(bot.build(payload).toString('utf8'), JSON.stringify({ event: 'media', streamSid: sid, media: { payload: payload.toString('base64') } }));
+      const want = JSON.stringify({ event: 'media', streamSid: sid, media: { payload: payload.toString('base64') } });
+      assert.equal(bot.build(payload).toString('utf8'), want);
+      assert.equal(bot.build(payload, SINK_WITH_ROOM).subarray(ROOM).toString('utf8'), want);
     }
   }
 });

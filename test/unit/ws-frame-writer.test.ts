@@ -1,13 +1,27 @@
-// Data frames written straight to a server socket (src/http/ws-frame-writer.ts), read by a real
-// `ws` client on loopback: every length class of the header, both opcodes, the order against
-// frames `ws` writes itself, write callbacks, and no direct socket where an extension was agreed.
+// Data frames written straight to a socket (src/http/ws-frame-writer.ts): a server's, read by a
+// real `ws` client on loopback, and a client's (masked), read by a real `ws` server, over TCP and
+// TLS: every length class of the header, both opcodes, the order against frames `ws` writes
+// itself, write callbacks, buffer reuse, and no direct socket where an extension was agreed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket, WebSocketServer } from 'ws';
-import { OPCODE_BINARY, OPCODE_TEXT, directSocket, sendDataFrame, writeDataFrame } from '../../src/http/ws-frame-writer.js';
+import {
+  CLIENT_FRAME,
+  OPCODE_BINARY,
+  OPCODE_TEXT,
+  directSocket,
+  frameBuffer,
+  payloadOffset,
+  sendDataFrame,
+  writeDataFrame,
+  writeFrame,
+} from '../../src/http/ws-frame-writer.js';
+import { selfSignedCert } from '../helpers/tls-cert.js';
 
 interface Pair {
   server: WebSocket;
@@ -155,6 +169,146 @@ test('with permessage-deflate agreed there is no direct socket: sendDataFrame go
     const [a, t] = await got;
     assert.ok(a!.isBinary && a!.data.equals(audio));
     assert.ok(!t!.isBinary && t!.data.toString() === '{"event":"mark"}');
+  } finally {
+    await p.close();
+  }
+});
+
+/** A client's frame of `payload` written the way call.stream() writes: into a masked frame buffer, then writeFrame. */
+function writeClientFrame(raw: Duplex, opcode: typeof OPCODE_BINARY | typeof OPCODE_TEXT, payload: Buffer): void {
+  const out = CLIENT_FRAME.buffer(payload.length);
+  payload.copy(out, CLIENT_FRAME.offset(payload.length));
+  writeFrame(raw, out, opcode, true);
+}
+
+interface ClientPair {
+  /** The server's end (a real ws server). */
+  server: WebSocket;
+  client: WebSocket;
+  /** The client's upgraded socket, as call.stream() takes it. */
+  raw: Duplex;
+  /** Every byte the server's socket read (its own data listener beside ws's). */
+  wire: Buffer[];
+  close(): Promise<void>;
+}
+
+async function clientPair(tls = false): Promise<ClientPair> {
+  const cert = tls ? selfSignedCert() : undefined;
+  const srv = cert ? https.createServer(cert) : http.createServer();
+  const wss = new WebSocketServer({ server: srv, perMessageDeflate: false });
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const wire: Buffer[] = [];
+  const accepted = new Promise<WebSocket>((r) =>
+    wss.once('connection', (ws, req) => {
+      req.socket.on('data', (b: Buffer) => wire.push(Buffer.from(b)));
+      r(ws);
+    }),
+  );
+  const url = `${tls ? 'wss' : 'ws'}://127.0.0.1:${(srv.address() as AddressInfo).port}/`;
+  const client = new WebSocket(url, { perMessageDeflate: false, rejectUnauthorized: false });
+  let upgraded: Duplex | undefined;
+  client.once('upgrade', (res: IncomingMessage) => (upgraded = res.socket));
+  await new Promise((r, j) => client.once('open', r).once('error', j));
+  const server = await accepted;
+  const raw = directSocket(client, upgraded!);
+  assert.ok(raw, 'no extension agreed: the client socket may be written directly');
+  return {
+    server,
+    client,
+    raw,
+    wire,
+    async close() {
+      client.terminate();
+      wss.close();
+      await new Promise((r) => srv.close(r));
+    },
+  };
+}
+
+/** The frames in `wire` (a client's: masked): each one's mask bit, masking key and unmasked payload. */
+function parseClientFrames(wire: Buffer): Array<{ masked: boolean; key: number; payload: Buffer }> {
+  const out: Array<{ masked: boolean; key: number; payload: Buffer }> = [];
+  let o = 0;
+  while (o < wire.length) {
+    const b1 = wire[o + 1]!;
+    let n = b1 & 0x7f;
+    let h = 2;
+    if (n === 126) {
+      n = wire.readUInt16BE(o + 2);
+      h = 4;
+    } else if (n === 127) {
+      n = Number(wire.readBigUInt64BE(o + 2));
+      h = 10;
+    }
+    const masked = (b1 & 0x80) !== 0;
+    const key = masked ? wire.readUInt32BE(o + h) : 0;
+    const p = o + h + (masked ? 4 : 0);
+    const payload = Buffer.from(wire.subarray(p, p + n));
+    if (masked) for (let i = 0; i < n; i++) payload[i]! ^= wire[o + h + (i % 4)]!;
+    out.push({ masked, key, payload });
+    o = p + n;
+  }
+  return out;
+}
+
+for (const tls of [false, true]) {
+  test(`a client's masked frames (${tls ? 'TLS' : 'TCP'}): every length class arrives intact at a ws server, in order with ws's own, each with its own key`, { timeout: 20_000 }, async () => {
+    const p = await clientPair(tls);
+    try {
+      const sizes = [0, 1, 2, 3, 5, 125, 126, 127, 300, 301, 302, 303, 16 * 1024, 65535, 65536, 100_000];
+      const want: Array<{ data: Buffer; isBinary: boolean }> = [];
+      const got = collect(p.server, sizes.length * 2);
+      for (const [i, n] of sizes.entries()) {
+        const b = bytes(n, i);
+        writeClientFrame(p.raw, i % 2 ? OPCODE_BINARY : OPCODE_TEXT, i % 2 ? b : Buffer.from('t'.repeat(n)));
+        want.push({ data: i % 2 ? b : Buffer.from('t'.repeat(n)), isBinary: i % 2 === 1 });
+        p.client.send(`ws ${i}`);
+        want.push({ data: Buffer.from(`ws ${i}`), isBinary: false });
+      }
+      const frames = await got;
+      for (const [i, f] of frames.entries()) {
+        assert.equal(f.isBinary, want[i]!.isBinary, `frame ${i}: opcode`);
+        assert.ok(f.data.equals(want[i]!.data), `frame ${i}: ${want[i]!.data.length} bytes, got ${f.data.length}`);
+      }
+      // On the wire: every frame masked (a ws server closes with 1002 on an unmasked one), and
+      // the keys ours chose are not one key reused.
+      const onWire = parseClientFrames(Buffer.concat(p.wire));
+      assert.equal(onWire.length, frames.length);
+      assert.ok(onWire.every((f) => f.masked));
+      const ours = onWire.filter((_, i) => i % 2 === 0).map((f) => f.key);
+      assert.ok(new Set(ours).size >= ours.length - 1, `masking keys: ${ours.length} frames, ${new Set(ours).size} distinct`);
+    } finally {
+      await p.close();
+    }
+  });
+}
+
+test("a client's frame buffer is reused only after its write finished: queued frames keep their bytes", { timeout: 20_000 }, async () => {
+  const p = await clientPair();
+  try {
+    const bursts = 8;
+    const per = 5000;
+    const got = collect(p.server, bursts * per);
+    let queued = 0;
+    for (let b = 0; b < bursts; b++) {
+      for (let i = 0; i < per; i++) {
+        const k = b * per + i;
+        const out = frameBuffer(300, true);
+        const at = payloadOffset(300, true);
+        out.writeUInt32BE(k, at);
+        out.fill(k & 0xff, at + 4, at + 300);
+        writeFrame(p.raw, out, OPCODE_BINARY, true);
+        if (p.raw.writableLength > 0) queued++;
+      }
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.ok(queued > 0 && queued < bursts * per, `${queued} of ${bursts * per} writes queued`);
+    const frames = await got;
+    for (const [k, f] of frames.entries()) {
+      assert.equal(f.data.length, 300);
+      assert.equal(f.data.readUInt32BE(0), k, `frame ${k}: index`);
+      assert.ok(f.data.subarray(4).every((x) => x === (k & 0xff)), `frame ${k}: payload`);
+    }
   } finally {
     await p.close();
   }
