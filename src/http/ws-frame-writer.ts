@@ -74,6 +74,21 @@ export interface FrameSink {
 export const SERVER_FRAME: FrameSink = { masked: false, buffer: (n) => frameBuffer(n, false), offset: (n) => payloadOffset(n, false) };
 export const CLIENT_FRAME: FrameSink = { masked: true, buffer: (n) => frameBuffer(n, true), offset: (n) => payloadOffset(n, true) };
 
+/** A data frame's first `h` header bytes (FIN, opcode, the length of `n` in its size class; no mask). */
+function putHeader(out: Buffer, opcode: DataOpcode, n: number, h: number): void {
+  out[0] = 0x80 | opcode;
+  if (h === 2) out[1] = n;
+  else if (h === 4) {
+    out[1] = 126;
+    out[2] = n >>> 8;
+    out[3] = n & 0xff;
+  } else {
+    out[1] = 127;
+    out[2] = out[3] = 0;
+    out.writeUIntBE(n, 4, 6);
+  }
+}
+
 /** Masking keys, 2048 at a time from the CSPRNG (RFC 6455 5.3: unpredictable, one per frame). */
 const maskPool = Buffer.alloc(8192);
 let maskAt = maskPool.length;
@@ -88,17 +103,7 @@ export function writeFrame(socket: Duplex, out: Buffer, opcode: DataOpcode, mask
   const t = masked ? out.length - 4 : out.length;
   const h = t <= 127 ? 2 : t <= 65539 ? 4 : 10;
   const n = t - h;
-  out[0] = 0x80 | opcode;
-  if (h === 2) out[1] = n;
-  else if (h === 4) {
-    out[1] = 126;
-    out[2] = n >>> 8;
-    out[3] = n & 0xff;
-  } else {
-    out[1] = 127;
-    out[2] = out[3] = 0;
-    out.writeUIntBE(n, 4, 6);
-  }
+  putHeader(out, opcode, n, h);
   if (masked) {
     if (maskAt === maskPool.length) {
       randomFillSync(maskPool);
@@ -131,16 +136,7 @@ export function writeDataFrame(socket: Duplex, opcode: DataOpcode, payload: Uint
   if (n > MAX_COPY) {
     const h = payloadOffset(n, false);
     const head = Buffer.allocUnsafe(h);
-    head[0] = 0x80 | opcode;
-    if (h === 4) {
-      head[1] = 126;
-      head[2] = n >>> 8;
-      head[3] = n & 0xff;
-    } else {
-      head[1] = 127;
-      head[2] = head[3] = 0;
-      head.writeUIntBE(n, 4, 6);
-    }
+    putHeader(head, opcode, n, h);
     socket.cork();
     socket.write(head);
     socket.write(payload, cb);
