@@ -65,14 +65,15 @@ export function frameBuffer(n: number, masked: boolean): Buffer {
   return out;
 }
 
-/** Where a message is written: a frame buffer of the server's (unmasked) or a client's (masked) side. */
+/** Where a message of `n` bytes is written: a frame buffer, at the offset its header leaves. */
 export interface FrameSink {
-  readonly masked: boolean;
   buffer(n: number): Buffer;
   offset(n: number): number;
 }
-export const SERVER_FRAME: FrameSink = { masked: false, buffer: (n) => frameBuffer(n, false), offset: (n) => payloadOffset(n, false) };
-export const CLIENT_FRAME: FrameSink = { masked: true, buffer: (n) => frameBuffer(n, true), offset: (n) => payloadOffset(n, true) };
+/** A server's frame (unmasked), for `writeFrame(…, false)`. */
+export const SERVER_FRAME: FrameSink = { buffer: (n) => frameBuffer(n, false), offset: (n) => payloadOffset(n, false) };
+/** A client's frame (room for the masking key), for `writeFrame(…, true)`. */
+export const CLIENT_FRAME: FrameSink = { buffer: (n) => frameBuffer(n, true), offset: (n) => payloadOffset(n, true) };
 
 /** A data frame's first `h` header bytes (FIN, opcode, the length of `n` in its size class; no mask). */
 function putHeader(out: Buffer, opcode: DataOpcode, n: number, h: number): void {
