@@ -15,7 +15,7 @@ import WebSocket, { type RawData } from 'ws';
 import type { MediaStreamEvent, MediaStreamMachine, MediaStreamOutput } from '../../machines/mediaStream.machine.js';
 import { stateToString } from '../actors/state.js';
 import { WS_CLOSE } from '../http/close-codes.js';
-import { CLIENT_FRAME, OPCODE_TEXT, directSocket, writeFrame } from '../http/ws-frame-writer.js';
+import { CLIENT_FRAME, OPCODE_TEXT, directSocket, sendDataFrame, writeFrame } from '../http/ws-frame-writer.js';
 import { decodeG711, ulawEncode } from '../media/codecs/g711.js';
 import type { MediaLeg } from '../media/leg.js';
 import type { Pacer } from '../media/pacer.js';
@@ -106,8 +106,6 @@ export interface MediaStream extends EventEmitter<MediaStreamEvents> {
  */
 const PLAYOUT_LEAD_MS = 2;
 
-/** ws options of a text frame given as bytes (one object, not one per frame). */
-const TEXT_FRAME = { binary: false } as const;
 
 export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implements MediaStream {
   actor!: Actor<MediaStreamMachine>;
@@ -322,7 +320,7 @@ export class MediaStreamSession extends EventEmitter<MediaStreamEvents> implemen
     const at = performance.now() - this.startedAt;
     // The message written once, into its masked frame, and the frame written once (ws-frame-writer.ts).
     if (this.raw) writeFrame(this.raw, this.encoder.mediaBytes('inbound', ulaw, at, CLIENT_FRAME), OPCODE_TEXT, true);
-    else ws.send(this.encoder.mediaBytes('inbound', ulaw, at), TEXT_FRAME);
+    else sendDataFrame(ws, undefined, OPCODE_TEXT, this.encoder.mediaBytes('inbound', ulaw, at));
     this.counters.sentFrames++;
   }
 
