@@ -124,7 +124,7 @@ export function writeFrame(socket: Duplex, out: Buffer, opcode: DataOpcode, mask
       out[p + i + 2] ^= m2;
       out[p + i + 3] ^= m3;
     }
-    for (; i < n; i++) out[p + i] ^= i % 4 === 0 ? m0 : i % 4 === 1 ? m1 : i % 4 === 2 ? m2 : m3;
+    for (; i < n; i++) out[p + i] ^= out[h + (i & 3)]!;
   }
   socket.write(out, cb);
   // Nothing left in the socket's queue: this write went out synchronously, `out` is free.
