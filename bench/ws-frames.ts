@@ -12,17 +12,19 @@
 //   frame buffer (SERVER_FRAME + writeFrame).
 //
 // The sending process's CPU (user + kernel, so loopback TCP delivery included) per message; the
-// reading ends live in a child process, which counts every message and checks the last one of
-// each batch, so a method that lost or garbled frames fails the run instead of looking fast.
-import { fork } from 'node:child_process';
+// reading ends live in a child process, where `ws` parses every frame (a malformed or unmasked one
+// closes the connection) and counts every message: a method that loses or garbles frames fails the
+// run instead of looking fast.
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CLIENT_FRAME, OPCODE_TEXT, SERVER_FRAME, directSocket, writeDataFrame, writeFrame } from '../src/http/ws-frame-writer.js';
 import { BotMediaTemplate } from '../src/streams/fast-media.js';
 import { PlatformEncoder, makeSid } from '../src/streams/protocol.js';
+import { forkRpc, serveRpc } from './lib/rpc.js';
 import { printTable } from './table.js';
 
 const SOCKETS = Number(process.env.WS_FRAMES_SOCKETS ?? 200);
@@ -31,8 +33,7 @@ const ROUNDS = Number(process.env.WS_FRAMES_ROUNDS ?? 8);
 const PER_SOCKET = Number(process.env.WS_FRAMES_PER_SOCKET ?? 200);
 const LO = '127.0.0.1';
 const TEXT = { binary: false } as const;
-
-type Reply = { type: 'ready'; port: number } | { type: 'count'; n: number };
+const thisFile = fileURLToPath(import.meta.url);
 
 /** The reading ends: a ws server for the client side's frames and SOCKETS clients of the parent's server. */
 async function readerRole(): Promise<void> {
@@ -40,32 +41,22 @@ async function readerRole(): Promise<void> {
   const wss = new WebSocketServer({ host: LO, port: 0, perMessageDeflate: false });
   wss.on('connection', (ws) => ws.on('message', () => n++));
   await new Promise((r) => wss.once('listening', r));
-  process.on('message', async (m: { type: 'connect'; port: number } | { type: 'count' }) => {
-    if (m.type === 'count') return process.send!({ type: 'count', n } satisfies Reply);
-    for (let i = 0; i < SOCKETS; i++) {
-      const c = new WebSocket(`ws://${LO}:${m.port}/`, { perMessageDeflate: false });
-      c.on('message', () => n++);
-      await new Promise((r, j) => c.once('open', r).once('error', j));
-    }
-    process.send!({ type: 'count', n } satisfies Reply);
+  serveRpc({
+    connect: async ({ port }: { port: number }) => {
+      for (let i = 0; i < SOCKETS; i++) {
+        const c = new WebSocket(`ws://${LO}:${port}/`, { perMessageDeflate: false });
+        c.on('message', () => n++);
+        await new Promise((r, j) => c.once('open', r).once('error', j));
+      }
+    },
+    count: () => n,
   });
-  process.send!({ type: 'ready', port: (wss.address() as AddressInfo).port } satisfies Reply);
+  process.send!({ ready: { port: (wss.address() as AddressInfo).port } });
 }
 
 async function main(): Promise<void> {
-  const child = fork(fileURLToPath(import.meta.url), ['--role=reader'], { execArgv: ['--import', 'tsx'] });
-  const replies: Reply[] = [];
-  let wake: (() => void) | undefined;
-  child.on('message', (m: Reply) => {
-    replies.push(m);
-    wake?.();
-  });
-  const next = async (): Promise<Reply> => {
-    while (!replies.length) await new Promise<void>((r) => (wake = r));
-    return replies.shift()!;
-  };
-  const ready = await next();
-  if (ready.type !== 'ready') throw new Error('reader did not start');
+  const reader = forkRpc(thisFile, ['--role=reader'], { cwd: path.resolve(path.dirname(thisFile), '..') });
+  const ready = (await reader.ready) as { port: number };
 
   // Client side: SOCKETS clients of the reader's server, each with its upgraded socket.
   const clients: Array<{ ws: WebSocket; raw: Duplex; enc: PlatformEncoder }> = [];
@@ -81,8 +72,7 @@ async function main(): Promise<void> {
   const wss = new WebSocketServer({ host: LO, port: 0, perMessageDeflate: false });
   wss.on('connection', (ws, req) => servers.push({ ws, raw: directSocket(ws, req.socket)!, bot: new BotMediaTemplate(makeSid('MZ')) }));
   await new Promise((r) => wss.once('listening', r));
-  child.send({ type: 'connect', port: (wss.address() as AddressInfo).port });
-  await next();
+  await reader.call('connect', { port: (wss.address() as AddressInfo).port });
   if (servers.length !== SOCKETS || clients.some((c) => !c.raw) || servers.some((s) => !s.raw)) throw new Error('sockets not ready');
 
   const ulaw = Buffer.alloc(160);
@@ -103,18 +93,13 @@ async function main(): Promise<void> {
   type Method = keyof typeof methods;
   const names = Object.keys(methods) as Method[];
 
-  let expected = (await countNow()).n;
-  async function countNow(): Promise<{ n: number }> {
-    child.send({ type: 'count' });
-    const r = await next();
-    if (r.type !== 'count') throw new Error('unexpected reply');
-    return r;
-  }
+  const countNow = () => reader.call<number>('count');
+  let expected = await countNow();
   /** Until the reader has every message so far (a lost frame fails the run). */
   async function drained(): Promise<void> {
     const deadline = Date.now() + 10_000;
     for (;;) {
-      const { n } = await countNow();
+      const n = await countNow();
       if (n === expected) return;
       if (Date.now() > deadline) throw new Error(`reader got ${n} of ${expected} messages`);
       await new Promise((r) => setTimeout(r, 20));
@@ -157,7 +142,7 @@ async function main(): Promise<void> {
   for (const c of clients) c.ws.terminate();
   for (const s of servers) s.ws.terminate();
   wss.close();
-  child.kill();
+  await reader.stop();
 }
 
 if (process.argv.includes('--role=reader')) void readerRole();
