@@ -94,23 +94,7 @@ test('SIPp forks: 180 from branchA, our CANCEL, 487 from A, then 200 from branch
   }
 });
 
-/**
- * SIPp runs one scenario step per pass of its loop and reads its sockets between passes, so a
- * reply that arrives between two consecutive <send>s (the PRACK of the first reliable 18x, when
- * the UA answers fast) is "unexpected while sending" and aborts SIPp's call: SIPp's race, not the
- * UA's (seen in CI at stops 39 and 46). The test then runs once more; any other failure, or
- * the race twice, fails it.
- */
-async function retryOnSippSendRace(run: () => Promise<void>): Promise<void> {
-  try {
-    await run();
-  } catch (err) {
-    if (!/while sending \(index \d+\), received/.test(err instanceof Error ? err.message : String(err))) throw err;
-    await run();
-  }
-}
-
-test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog (each CSeq 2), B answers', { timeout: 80_000 }, () => retryOnSippSendRace(async () => {
+test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 from branchB each PRACKed in its own early dialog (each CSeq 2), B answers', { timeout: 40_000 }, async () => {
   const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-100rel'), calls: 1, timeoutMs: 30_000, mediaPort: 28250, traceMessages: true });
   const e = await startEngine({ rtpPorts: '28252-28291' });
   try {
@@ -126,9 +110,9 @@ test('SIPp forks, both branches reliable (RFC 3262): 180 from branchA and 183 fr
     await e.close();
     await uas.stop();
   }
-}));
+});
 
-test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 481 → the call goes on in branchA, which answers; BYE to A with CSeq 3', { timeout: 80_000 }, () => retryOnSippSendRace(async () => {
+test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 481 → the call goes on in branchA, which answers; BYE to A with CSeq 3', { timeout: 40_000 }, async () => {
   const uas = await startSippUas({ scenario: scenarioPath('peer-uas-fork-100rel-481'), calls: 1, timeoutMs: 30_000, mediaPort: 28294, traceMessages: true });
   const e = await startEngine({ rtpPorts: '28296-28335' });
   try {
@@ -145,7 +129,7 @@ test('SIPp forks, both reliable: branchB (the one followed) answers its PRACK 48
     await e.close();
     await uas.stop();
   }
-}));
+});
 
 test('SIPp forks, early media from both branches: reliable 183 from A (PCMU), from B (PCMA), then 200 from A without SDP → RTP to A, to B, back to A', { timeout: 40_000 }, async () => {
   // Each branch's RTP port: every packet that arrives, in order, as branch:payload type.
