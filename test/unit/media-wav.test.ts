@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
+import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, PcmWavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
 import { linearToAlaw, linearToUlaw } from '../../src/media/codecs/g711.js';
 import { generateTone, toneRatio } from '../../src/media/codecs/tones.js';
 
@@ -92,6 +92,47 @@ test('WavWriter: header valid after each flush and after close; crash-truncated 
     const crashed = Buffer.concat([wavHeader(0), Buffer.alloc(320)]);
     writeFileSync(join(dir, 'c.wav'), crashed);
     assert.equal(readWavFile(join(dir, 'c.wav')).length, 160);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PcmWavWriter: forty files written at once, through the one-at-a-time disk turn, each holds its own bytes in order', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
+  try {
+    const writers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
+      PcmWavWriter.create(join(dir, `s${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: 1280 })));
+    const frame = (i: number, n: number) => Buffer.alloc(640, (i * 7 + n) & 0xff);
+    // 20 frames each, interleaved across files: every file flushes about ten times, all queued together.
+    for (let n = 0; n < 20; n++) writers.forEach((w, i) => w.write(frame(i, n)));
+    await Promise.all(writers.map((w) => w.close()));
+    writers.forEach((w, i) => {
+      const bytes = readFileSync(w.path);
+      assert.equal(bytes.readUInt32LE(40), 20 * 640, `file ${i}: data size in the header`);
+      assert.equal(bytes.readUInt32LE(4), 36 + 20 * 640, `file ${i}: RIFF size`);
+      assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: 20 }, (_, n) => frame(i, n))), `file ${i}: the audio`);
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('PcmWavWriter: a file whose write fails gives up its disk turn, so the others are still written', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
+  try {
+    const opts = { sampleRate: 8000, channels: 1, flushBytes: 640, staggerFirstFlush: false } as const;
+    const broken = await PcmWavWriter.create(join(dir, 'broken.wav'), opts);
+    const fine = await PcmWavWriter.create(join(dir, 'fine.wav'), opts);
+    // The descriptor goes away under the writer (as a disk error would fail it): its flush, the
+    // first to take the turn, fails with EBADF. Nothing opens a file before that write runs.
+    closeSync((broken as unknown as { fd: number }).fd);
+    broken.write(Buffer.alloc(640, 1));
+    fine.write(Buffer.alloc(640, 2));
+    await assert.rejects(broken.close(), /EBADF/);
+    await fine.close();
+    const bytes = readFileSync(fine.path);
+    assert.equal(bytes.readUInt32LE(40), 640);
+    assert.deepEqual(bytes.subarray(44), Buffer.alloc(640, 2));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

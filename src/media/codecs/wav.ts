@@ -206,6 +206,10 @@ export class WavWriter {
 //   sizes in one go) through fs's callback API, one flush at a time per file, chunks that queued up
 //   behind a slow disk written together with one writev. No promise per write: the promise API
 //   cost ~15 µs more main-thread CPU per flush here.
+// - One flush at a time in the whole process (`takeDiskTurn`): libuv's pool has four threads and
+//   this box two cores; four files written at once took the cores the event loop needed and
+//   raised a thousand streams' p99 (docs/architecture.md, stop 51). Writers that wait for their
+//   turn keep staging, and write what queued with one writev when it comes.
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
 
@@ -246,6 +250,27 @@ function giveBuffer(b: Buffer): void {
   if (!free) pool.set(b.length, (free = []));
   if (free.length < POOL_MAX) free.push(b);
 }
+
+/** Writers waiting for the disk, in order; `diskBusy` while one writes. */
+const diskTurns: Array<() => void> = [];
+let diskTurnHead = 0;
+let diskBusy = false;
+function takeDiskTurn(run: () => void): void {
+  if (diskBusy) diskTurns.push(run);
+  else {
+    diskBusy = true;
+    run();
+  }
+}
+function endDiskTurn(): void {
+  if (diskTurnHead < diskTurns.length) {
+    const next = diskTurns[diskTurnHead]!;
+    diskTurns[diskTurnHead++] = noop;
+    if (diskTurnHead === diskTurns.length) diskTurns.length = diskTurnHead = 0;
+    next();
+  } else diskBusy = false;
+}
+const noop = (): void => {};
 
 export class PcmWavWriter {
   /** Staging buffer (taken on the first write after a flush). */
@@ -352,6 +377,12 @@ export class PcmWavWriter {
       return;
     }
     this.busy = true;
+    takeDiskTurn(this.writeQueued);
+  }
+
+  /** Runs on this writer's disk turn: chunks queued while it waited go in the same writev. */
+  private readonly writeQueued = (): void => {
+    const q = this.queue;
     const at = q[0]!.at;
     const last = q[q.length - 1]!;
     const dataBytes = last.at + last.buf.length - 44;
@@ -363,6 +394,7 @@ export class PcmWavWriter {
       this.header.writeUInt32LE(dataBytes, 40);
       fs.write(this.fd, this.header, 4, 40, 4, (err2) => {
         if (err2) return this.fail(err2);
+        endDiskTurn();
         this.pump();
       });
     };
@@ -375,9 +407,10 @@ export class PcmWavWriter {
       q.length = 0;
       writevAll(this.fd, bufs, at, done);
     }
-  }
+  };
 
   private fail(err: NodeJS.ErrnoException): void {
+    endDiskTurn();
     this.error = err;
     this.opts.logger?.error({ err, path: this.path }, 'wav write failed');
     this.pump();
