@@ -206,10 +206,10 @@ export class WavWriter {
 //   sizes in one go) through fs's callback API, one flush at a time per file, chunks that queued up
 //   behind a slow disk written together with one writev. No promise per write: the promise API
 //   cost ~15 µs more main-thread CPU per flush here.
-// - One flush at a time in the whole process (`takeDiskTurn`): libuv's pool has four threads and
-//   this box two cores; four files written at once took the cores the event loop needed and
-//   raised a thousand streams' p99 (docs/architecture.md, stop 51). Writers that wait for their
-//   turn keep staging, and write what queued with one writev when it comes.
+// - One flush at a time in the whole process (`takeDiskTurn`): libuv's pool has four threads, and
+//   four files written at once can take the cores the event loop needs (docs/architecture.md,
+//   stop 51: the pool at one thread halved 800 streams' p99). Writers that wait for their turn
+//   keep staging, and write what queued with one writev when it comes.
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
 
