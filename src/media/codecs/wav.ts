@@ -251,9 +251,8 @@ function giveBuffer(b: Buffer): void {
   if (free.length < POOL_MAX) free.push(b);
 }
 
-/** Writers waiting for the disk, in order; `diskBusy` while one writes. */
+/** Writers waiting for the disk, in order (at most one entry per writer); `diskBusy` while one writes. */
 const diskTurns: Array<() => void> = [];
-let diskTurnHead = 0;
 let diskBusy = false;
 function takeDiskTurn(run: () => void): void {
   if (diskBusy) diskTurns.push(run);
@@ -263,14 +262,10 @@ function takeDiskTurn(run: () => void): void {
   }
 }
 function endDiskTurn(): void {
-  if (diskTurnHead < diskTurns.length) {
-    const next = diskTurns[diskTurnHead]!;
-    diskTurns[diskTurnHead++] = noop;
-    if (diskTurnHead === diskTurns.length) diskTurns.length = diskTurnHead = 0;
-    next();
-  } else diskBusy = false;
+  const next = diskTurns.shift();
+  if (next) next();
+  else diskBusy = false;
 }
-const noop = (): void => {};
 
 export class PcmWavWriter {
   /** Staging buffer (taken on the first write after a flush). */
