@@ -1,0 +1,100 @@
+// What a recorded audio frame costs: N `PcmWavWriter`s (the jambonz audio route's WAV files) fed
+// 640 bytes (20 ms of 16 kHz L16) every 20 ms in this process, no socket, against the same loop
+// without writers, in one run, rounds interleaved:
+//
+//   npx tsx bench/wav-flush.ts        (WAV_FLUSH_WRITERS, WAV_FLUSH_SECONDS, WAV_FLUSH_ROUNDS,
+//                                      WAV_FLUSH_SIZES=8000,32000,128000, WAV_FLUSH_DIRS=/tmp,/dev/shm)
+//
+// Process CPU (user + kernel, all threads, so libuv's pool threads and their writes included) per
+// frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
+// here), so a cost that is the disk's and one that is each flush's own show apart. After each
+// round every file is read back: a writer that dropped or reordered audio fails the run.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { PcmWavWriter } from '../src/media/codecs/wav.js';
+import { printTable, progress, type Cell } from './table.js';
+
+const WRITERS = Number(process.env.WAV_FLUSH_WRITERS ?? 800);
+const SECONDS = Number(process.env.WAV_FLUSH_SECONDS ?? 8);
+const ROUNDS = Number(process.env.WAV_FLUSH_ROUNDS ?? 3);
+const SIZES = (process.env.WAV_FLUSH_SIZES ?? '8000,32000,128000').split(',').map(Number);
+const DIRS = (process.env.WAV_FLUSH_DIRS ?? '/tmp,/dev/shm').split(',');
+const FRAME_BYTES = 640;
+const WARMUP_TICKS = 100;
+
+interface Case {
+  label: string;
+  dir: string | null;
+  flushBytes: number;
+}
+
+/** One window: µs of process CPU per frame, user and kernel. */
+async function run(c: Case): Promise<{ user: number; system: number }> {
+  const dir = c.dir ? mkdtempSync(path.join(c.dir, 'wav-flush-')) : null;
+  try {
+    const writers = dir
+      ? await Promise.all(Array.from({ length: WRITERS }, (_, i) => PcmWavWriter.create(path.join(dir, `${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: c.flushBytes })))
+      : [];
+    // Each frame's bytes name its writer and tick, so the read-back can check order.
+    const frame = Buffer.alloc(FRAME_BYTES);
+    let sink = 0;
+    let from: NodeJS.CpuUsage | undefined;
+    const ticks = WARMUP_TICKS + SECONDS * 50;
+    await new Promise<void>((resolve) => {
+      let tick = 0;
+      const timer = setInterval(() => {
+        for (let i = 0; i < WRITERS; i++) {
+          frame.writeUInt32LE(i, 0);
+          frame.writeUInt32LE(tick, 4);
+          if (dir) writers[i]!.write(frame);
+          else sink += frame[i & 63]!;
+        }
+        if (++tick === WARMUP_TICKS) from = process.cpuUsage();
+        if (tick === ticks) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, 20);
+    });
+    const used = process.cpuUsage(from);
+    await Promise.all(writers.map((w) => w.close()));
+    for (let i = 0; i < writers.length; i += Math.max(1, Math.floor(writers.length / 16))) {
+      const bytes = readFileSync(writers[i]!.path);
+      if (bytes.readUInt32LE(40) !== ticks * FRAME_BYTES) throw new Error(`${c.label}: file ${i} holds ${bytes.readUInt32LE(40)} bytes, not ${ticks * FRAME_BYTES}`);
+      for (let t = 0; t < ticks; t++) {
+        const at = 44 + t * FRAME_BYTES;
+        if (bytes.readUInt32LE(at) !== i || bytes.readUInt32LE(at + 4) !== t) throw new Error(`${c.label}: file ${i}, frame ${t} is not in its place`);
+      }
+    }
+    void sink;
+    const frames = WRITERS * SECONDS * 50;
+    return { user: used.user / frames, system: used.system / frames };
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const cases: Case[] = [{ label: 'the loop without writers (peer)', dir: null, flushBytes: 0 }];
+for (const dir of DIRS) for (const flushBytes of SIZES) cases.push({ label: `${dir}, ${flushBytes} B flushes`, dir, flushBytes });
+
+const results = new Map<string, number[]>();
+for (let r = 1; r <= ROUNDS; r++) {
+  for (const c of cases) {
+    const { user, system } = await run(c);
+    progress(`round ${r}/${ROUNDS} ${c.label}: ${user.toFixed(2)} user + ${system.toFixed(2)} kernel = ${(user + system).toFixed(2)} µs per frame`);
+    const list = results.get(c.label) ?? [];
+    list.push(user + system);
+    results.set(c.label, list);
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const rows: Cell[][] = cases.map((c) => {
+  const xs = results.get(c.label)!;
+  return [c.label, median(xs), xs.map((x) => x.toFixed(2)).join(', ')];
+});
+printTable(
+  `WAV recording: process CPU per 640-byte frame, ${WRITERS} files written at 50 frames/s each, ${SECONDS} s windows, ${ROUNDS} rounds`,
+  ['case', 'median µs per frame', 'each round'],
+  rows,
+);
