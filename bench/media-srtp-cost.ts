@@ -9,7 +9,7 @@
 //   MEDIA_SRTP_COST_BASE=<baseline checkout> to add its SRTP server to the same rounds)
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { printTable, progress } from './table.js';
+import { printTable, progress, median } from './table.js';
 import { forkRpc, type RpcChild } from './lib/rpc.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -67,7 +67,6 @@ async function round(server: RpcChild, load: RpcChild, kind: Kind): Promise<Roun
   };
 }
 
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const load = forkRpc(media, ['--role=load'], { cwd: root });
 const children = SERVERS.map((s) => forkRpc(s.module, ['--role=server', `--kind=${s.kind}`], { cwd: root, nodeArgs: SERVER_NODE_ARGS }));

@@ -27,7 +27,7 @@ import { fileURLToPath } from 'node:url';
 import { runSipp, scenarioPath } from '../test/interop/helpers/sipp.js';
 import { Tail, freeUdpPort, sleep, terminate, track, udpPortBound, waitUntil, whichBinary, exited } from '../test/interop/helpers/procs.js';
 import { createActor } from 'xstate';
-import { printTable, progress, type Cell } from './table.js';
+import { printTable, progress, type Cell, median } from './table.js';
 import { sipInviteSessionMachine, type SipInviteSessionEvent, type SipInviteSessionInput } from '../machines/sipInviteSession.machine.js';
 import { sipDialogMachine, type SipDialogInput } from '../machines/sipDialog.machine.js';
 import { initialSessionSnapshots, memoizedSessions } from '../src/sip/ua/invite-session.js';
@@ -106,7 +106,6 @@ async function batch(s: Server, calls: number): Promise<{ ok: number; retrans: n
   return { ok: r.stats?.successfulCalls ?? 0, retrans: r.stats?.retransmissions ?? 0, wallMs: performance.now() - t0, cpuUs: after.user - before.user + sysUs, sysUs };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** CPU µs per run of `f`, after a warm-up (JIT). */
 function timeIt(n: number, f: () => void): number {

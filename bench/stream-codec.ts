@@ -8,7 +8,7 @@
 // bot parses it, the bot builds its `media` answer, the platform parses that.
 import { BotMediaTemplate, PlatformMediaMatcher } from '../src/streams/fast-media.js';
 import { PlatformEncoder, encodeMessage, makeSid, parseBotMessage, parsePlatformMessage } from '../src/streams/protocol.js';
-import { printTable } from './table.js';
+import { printTable, median } from './table.js';
 
 const FRAMES = Number(process.env.STREAM_CODEC_FRAMES ?? 50_000);
 const ROUNDS = Number(process.env.STREAM_CODEC_ROUNDS ?? 7);
@@ -54,7 +54,6 @@ function timeUs(fn: (n: number) => void): number {
   return (c.user + c.system) / FRAMES;
 }
 
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 full(5000);
 fast(5000);
 const a: number[] = [];

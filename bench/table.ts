@@ -23,3 +23,8 @@ export function percentile(values: number[], p: number): number {
 export function progress(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
+
+/** The middle value (the upper one of an even count). */
+export function median(xs: number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}

@@ -12,7 +12,7 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PcmWavWriter } from '../src/media/codecs/wav.js';
-import { printTable, progress, type Cell } from './table.js';
+import { printTable, progress, type Cell, median } from './table.js';
 
 const WRITERS = Number(process.env.WAV_FLUSH_WRITERS ?? 800);
 const SECONDS = Number(process.env.WAV_FLUSH_SECONDS ?? 8);
@@ -88,7 +88,6 @@ for (let r = 1; r <= ROUNDS; r++) {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const rows: Cell[][] = cases.map((c) => {
   const xs = results.get(c.label)!;
   return [c.label, median(xs), xs.map((x) => x.toFixed(2)).join(', ')];

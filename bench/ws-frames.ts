@@ -25,7 +25,7 @@ import { CLIENT_FRAME, OPCODE_TEXT, SERVER_FRAME, directSocket, writeDataFrame, 
 import { BotMediaTemplate } from '../src/streams/fast-media.js';
 import { PlatformEncoder, makeSid } from '../src/streams/protocol.js';
 import { forkRpc, serveRpc } from './lib/rpc.js';
-import { printTable } from './table.js';
+import { printTable, median } from './table.js';
 
 const SOCKETS = Number(process.env.WS_FRAMES_SOCKETS ?? 200);
 const ROUNDS = Number(process.env.WS_FRAMES_ROUNDS ?? 8);
@@ -128,7 +128,6 @@ async function main(): Promise<void> {
     process.stderr.write(`[bench] ws-frames: round ${r + 1}/${ROUNDS}\n`);
   }
   await drained();
-  const median = (a: number[]) => [...a].sort((x, y) => x - y)[a.length >> 1]!;
   const peerOf = (m: Method) => got.get(m.startsWith('client') ? 'client: ws.send (peer)' : 'server: ws.send (peer)')!;
   printTable(
     'Sender CPU per `media` message (µs, user + kernel; the reader counted every message). The box drifts between rounds more than the methods differ: the last column pairs each round\'s batch with ws.send\'s batch of the same round',
