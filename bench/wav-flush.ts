@@ -8,7 +8,8 @@
 // Process CPU (user + kernel, all threads, so libuv's pool threads and their writes included) per
 // frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
 // here), so a cost that is the disk's and one that is each flush's own show apart. After each
-// round every file is read back: a writer that dropped or reordered audio fails the run.
+// window 16 of the files, spread over the writers, are read back frame by frame: a writer that
+// dropped or reordered audio fails the run.
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PcmWavWriter } from '../src/media/codecs/wav.js';

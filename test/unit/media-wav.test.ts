@@ -97,7 +97,7 @@ test('WavWriter: header valid after each flush and after close; crash-truncated 
   }
 });
 
-test('PcmWavWriter: forty files written at once, through the one-at-a-time disk turn, each holds its own bytes in order', async () => {
+test('PcmWavWriter: forty files flushing at once, their flushes queued behind one another for the disk, each holds its own bytes in order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
   try {
     const writers = await Promise.all(Array.from({ length: 40 }, (_, i) =>

@@ -208,8 +208,9 @@ export class WavWriter {
 //   cost ~15 µs more main-thread CPU per flush here.
 // - One flush at a time in the whole process (`takeDiskTurn`): libuv's pool has four threads, and
 //   four files written at once can take the cores the event loop needs (docs/architecture.md,
-//   stop 51: the pool at one thread halved 800 streams' p99). Writers that wait for their turn
-//   keep staging, and write what queued with one writev when it comes.
+//   stop 51: the pool at one thread halved 800 streams' p99; this turn's own A/B on a noisy box
+//   did not settle it). Writers that wait for their turn keep staging, and write what queued
+//   with one writev when it comes.
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
 
