@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import fs, { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, PcmWavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
@@ -97,15 +97,34 @@ test('WavWriter: header valid after each flush and after close; crash-truncated 
   }
 });
 
-test('PcmWavWriter: forty files flushing at once, their flushes queued behind one another for the disk, each holds its own bytes in order', async () => {
+test('PcmWavWriter: forty files flushing at once go to the disk one write at a time, and each holds its own bytes in order', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
+  // Every write the writers hand to libuv's pool, counted while it is in flight.
+  const { write, writev } = fs;
+  let inFlight = 0;
+  let most = 0;
+  let writes = 0;
+  const counted = <A extends unknown[]>(real: (...args: A) => void) => (...args: A) => {
+    const cb = args[args.length - 1] as (...r: unknown[]) => void;
+    inFlight++;
+    writes++;
+    most = Math.max(most, inFlight);
+    real(...(args.slice(0, -1).concat((...r: unknown[]) => {
+      inFlight--;
+      cb(...r);
+    }) as A));
+  };
   try {
     const writers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
       PcmWavWriter.create(join(dir, `s${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: 1280 })));
+    (fs as { write: unknown }).write = counted(write as unknown as (...a: unknown[]) => void);
+    (fs as { writev: unknown }).writev = counted(writev as unknown as (...a: unknown[]) => void);
     const frame = (i: number, n: number) => Buffer.alloc(640, (i * 7 + n) & 0xff);
     // 20 frames each, interleaved across files: every file flushes about ten times, all queued together.
     for (let n = 0; n < 20; n++) writers.forEach((w, i) => w.write(frame(i, n)));
     await Promise.all(writers.map((w) => w.close()));
+    assert.ok(writes >= 80, `${writes} writes: the files did flush`);
+    assert.equal(most, 1, 'writes in flight at once');
     writers.forEach((w, i) => {
       const bytes = readFileSync(w.path);
       assert.equal(bytes.readUInt32LE(40), 20 * 640, `file ${i}: data size in the header`);
@@ -113,6 +132,8 @@ test('PcmWavWriter: forty files flushing at once, their flushes queued behind on
       assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: 20 }, (_, n) => frame(i, n))), `file ${i}: the audio`);
     });
   } finally {
+    fs.write = write;
+    fs.writev = writev;
     rmSync(dir, { recursive: true, force: true });
   }
 });
