@@ -1,8 +1,9 @@
 // WAV (RIFF) reading into 8 kHz mono Int16Array, and a crash-tolerant streaming writer.
 
-import fs, { promises as fsp, readFileSync } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { alawToLinear, resampleLinear, ulawToLinear } from './g711.js';
+import { giveStaging, newWriterId, takeStaging, writeToDisk, writerClosed, type Staging } from './wav-disk.js';
 
 const WAVE_FORMAT_PCM = 1;
 const WAVE_FORMAT_ALAW = 6;
@@ -202,15 +203,12 @@ export class WavWriter {
 //   frame of 16 kHz: a fifth of a core at a thousand streams re-encoding bytes that are already in
 //   the file's byte order). A full staging buffer is handed to the disk as it is and the next one
 //   taken from a small pool of buffers already written: no second copy, no allocation per flush.
-// - The disk work is two positioned writes per flush (the audio; the header's bytes 4..43 with both
-//   sizes in one go) through fs's callback API, one flush at a time per file, chunks that queued up
-//   behind a slow disk written together with one writev. No promise per write: the promise API
-//   cost ~15 µs more main-thread CPU per flush here.
-// - One flush at a time in the whole process (`takeDiskTurn`): libuv's pool has four threads, and
-//   four files written at once can take the cores the event loop needs (docs/architecture.md,
-//   stop 51: the pool at one thread halved 800 streams' p99; this turn's own A/B on a noisy box
-//   did not settle it). Writers that wait for their turn keep staging, and write what queued
-//   with one writev when it comes.
+// - The disk work is one thread's (wav-disk.ts): the flushes of one turn of the event loop, from
+//   every file, go to it in one message; it writes each (the audio, then the header's sizes) with
+//   positioned synchronous writes, in order, and answers once per batch. Against fs's callback API
+//   (two pool jobs and two completions per flush) that cut a recorded frame's process CPU from
+//   ~3.7 to ~2.2 µs (stop 52), and one thread keeps the recording to one core as stop 51's
+//   one-flush-at-a-time rule did.
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
 
@@ -227,65 +225,30 @@ export interface PcmWavWriterOptions {
   staggerFirstFlush?: boolean;
 }
 
-interface Chunk {
-  /** The bytes to write (the staging buffer, or its filled head on the last flush). */
-  buf: Buffer;
-  /** The whole staging buffer, returned to the pool once written. */
-  whole: Buffer;
-  /** Absolute file offset of buf[0]. */
-  at: number;
-}
-
-/**
- * Staging buffers of written chunks, by size, for the next ones: at a thousand streams a fresh
- * 32 kB buffer per stream and second is 32 MB/s of external memory for the GC to account for. Only
- * buffers in flight to the disk ever come back here, so the pool stays small; it is capped anyway.
- */
-const POOL_MAX = 64;
-const pool = new Map<number, Buffer[]>();
-function takeBuffer(size: number): Buffer {
-  return pool.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
-}
-function giveBuffer(b: Buffer): void {
-  let free = pool.get(b.length);
-  if (!free) pool.set(b.length, (free = []));
-  if (free.length < POOL_MAX) free.push(b);
-}
-
-/** Writers waiting for the disk, in order (at most one entry per writer); `diskBusy` while one writes. */
-const diskTurns: Array<() => void> = [];
-let diskBusy = false;
-function takeDiskTurn(run: () => void): void {
-  if (diskBusy) diskTurns.push(run);
-  else {
-    diskBusy = true;
-    run();
-  }
-}
-function endDiskTurn(): void {
-  const next = diskTurns.shift();
-  if (next) next();
-  else diskBusy = false;
-}
-
 export class PcmWavWriter {
   /** Staging buffer (taken on the first write after a flush). */
-  private buf: Buffer | null = null;
+  private staging: Staging | null = null;
   private used = 0;
-  /** Bytes of `buf` to fill before flushing (less than its size before the first flush only). */
+  /** Bytes of the staging buffer to fill before flushing (less than its size before the first flush only). */
   private limit: number;
-  /** Bytes handed to the disk queue (the data size the header states after they are written). */
+  /** Bytes handed to the disk (the data size the header states after they are written). */
   private dataBytes = 0;
   private readonly size: number;
-  /** The file's header; bytes 4..43 are rewritten after each flush. Only touched between writes. */
-  private readonly header: Buffer;
-  private readonly queue: Chunk[] = [];
-  private busy = false;
+  /** Flushes handed to the disk thread and not answered yet. */
+  private inFlight = 0;
   private idle: Array<() => void> = [];
   private error: Error | null = null;
   private closed = false;
   private closing: Promise<void> | undefined;
   private readonly fd: number;
+  private readonly id = newWriterId();
+  private readonly written = (err: Error | null): void => {
+    if (err && !this.error) {
+      this.error = err;
+      this.opts.logger?.error({ err, path: this.path }, 'wav write failed');
+    }
+    if (--this.inFlight === 0) for (const r of this.idle.splice(0)) r();
+  };
 
   private constructor(
     private readonly fh: fsp.FileHandle,
@@ -295,7 +258,6 @@ export class PcmWavWriter {
     this.fd = fh.fd;
     this.size = Math.max(2, opts.flushBytes & ~1);
     this.limit = opts.staggerFirstFlush === false ? this.size : Math.max(2, Math.round(this.size * (0.5 + Math.random() / 2)) & ~1);
-    this.header = wavHeader(0, { sampleRate: opts.sampleRate, channels: opts.channels });
   }
 
   static async create(path: string, opts: PcmWavWriterOptions): Promise<PcmWavWriter> {
@@ -320,7 +282,7 @@ export class PcmWavWriter {
     let off = 0;
     const len = pcm.length;
     while (off < len) {
-      const b = (this.buf ??= takeBuffer(this.size));
+      const b = (this.staging ??= takeStaging(this.size)).buf;
       const n = Math.min(this.limit - this.used, len - off);
       // TypedArray#set: V8's fast path; Buffer#copy's argument checks cost more than the memcpy.
       b.set(n === len ? pcm : pcm.subarray(off, off + n), this.used);
@@ -333,7 +295,7 @@ export class PcmWavWriter {
   /** Hand what is staged to the disk; resolves once everything handed so far is written. */
   flush(): Promise<void> {
     if (this.used > 0) this.scheduleFlush();
-    if (!this.busy) return Promise.resolve();
+    if (this.inFlight === 0) return Promise.resolve();
     return new Promise((r) => this.idle.push(r));
   }
 
@@ -342,92 +304,42 @@ export class PcmWavWriter {
     if (!this.closing) {
       const drained = this.flush();
       this.closed = true;
-      if (this.buf) giveBuffer(this.buf);
-      this.buf = null;
-      this.closing = drained.then(() => this.fh.close()).then(() => {
-        if (this.error) throw this.error;
-      });
+      if (this.staging) giveStaging(this.staging);
+      this.staging = null;
+      this.closing = drained
+        .then(() => {
+          writerClosed(this.id);
+          return this.fh.close();
+        })
+        .then(() => {
+          if (this.error) throw this.error;
+        });
     }
     return this.closing;
   }
 
   private scheduleFlush(): void {
-    const b = this.buf!;
-    const chunk = this.used === b.length ? b : b.subarray(0, this.used);
-    this.queue.push({ buf: chunk, whole: b, at: 44 + this.dataBytes });
-    this.dataBytes += chunk.length;
-    this.buf = null;
+    const staging = this.staging!;
+    const len = this.used;
+    const at = 44 + this.dataBytes;
+    this.dataBytes += len;
+    this.staging = null;
     this.used = 0;
     this.limit = this.size;
-    if (!this.busy) this.pump();
+    // After a failed write the file keeps what it had: later audio is dropped, not written after a gap.
+    if (this.error) return giveStaging(staging);
+    this.inFlight++;
+    writeToDisk({
+      writer: this.id,
+      fd: this.fd,
+      staging,
+      len,
+      at,
+      dataBytes: this.dataBytes,
+      done: (err) => {
+        giveStaging(staging);
+        this.written(err);
+      },
+    });
   }
-
-  /** Write what is queued (contiguous: one writev when several chunks waited), then the sizes. */
-  private pump(): void {
-    const q = this.queue;
-    if (q.length === 0 || this.error) {
-      for (const c of q) giveBuffer(c.whole);
-      q.length = 0;
-      this.busy = false;
-      for (const r of this.idle.splice(0)) r();
-      return;
-    }
-    this.busy = true;
-    takeDiskTurn(this.writeQueued);
-  }
-
-  /** Runs on this writer's disk turn: chunks queued while it waited go in the same writev. */
-  private readonly writeQueued = (): void => {
-    const q = this.queue;
-    const at = q[0]!.at;
-    const last = q[q.length - 1]!;
-    const dataBytes = last.at + last.buf.length - 44;
-    const written = q.map((c) => c.whole);
-    const done = (err: NodeJS.ErrnoException | null) => {
-      for (const w of written) giveBuffer(w);
-      if (err) return this.fail(err);
-      this.header.writeUInt32LE(36 + dataBytes, 4);
-      this.header.writeUInt32LE(dataBytes, 40);
-      fs.write(this.fd, this.header, 4, 40, 4, (err2) => {
-        if (err2) return this.fail(err2);
-        endDiskTurn();
-        this.pump();
-      });
-    };
-    if (q.length === 1) {
-      const { buf } = q[0]!;
-      q.length = 0;
-      writeAll(this.fd, buf, at, done);
-    } else {
-      const bufs = q.map((c) => c.buf);
-      q.length = 0;
-      writevAll(this.fd, bufs, at, done);
-    }
-  };
-
-  private fail(err: NodeJS.ErrnoException): void {
-    endDiskTurn();
-    this.error = err;
-    this.opts.logger?.error({ err, path: this.path }, 'wav write failed');
-    this.pump();
-  }
-}
-
-/** fs.write until every byte is written (a short write resumes where it stopped). */
-function writeAll(fd: number, buf: Buffer, at: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
-  fs.write(fd, buf, 0, buf.length, at, (err, n) => {
-    if (err) return cb(err);
-    if (n < buf.length) return writeAll(fd, buf.subarray(n), at + n, cb);
-    cb(null);
-  });
-}
-
-function writevAll(fd: number, bufs: Buffer[], at: number, cb: (err: NodeJS.ErrnoException | null) => void): void {
-  fs.writev(fd, bufs, at, (err, n) => {
-    if (err) return cb(err);
-    let total = 0;
-    for (const b of bufs) total += b.length;
-    if (n < total) return writeAll(fd, Buffer.concat(bufs).subarray(n), at + n, cb);
-    cb(null);
-  });
 }

@@ -1,0 +1,203 @@
+// The disk side of streaming WAV recording: one worker thread writes every WAV file's flushes, in
+// batches. A flush through fs's callback API is a job handed to one of libuv's pool threads and a
+// completion back on the event loop, and on this 2-vCPU box each hand-over and wake-up cost more
+// than the write itself: ~3 µs of process CPU per recorded 20 ms frame at 32 kB flushes, against
+// ~1 µs for the same writes done synchronously (docs/architecture.md, stop 52). Synchronous writes
+// on the event loop would stall every call when the disk stalls, so they go to one thread of their
+// own instead: the flushes queued during one turn of the event loop reach it in one message, it
+// writes them in order with positioned synchronous writes, and answers with one message per batch.
+// One thread is also the one-flush-at-a-time rule of stop 51: the recording never takes more than
+// one core from the event loop.
+//
+// Staging buffers live in SharedArrayBuffers, so a batch carries numbers only: the buffers are
+// sent to the thread once, when first used, and come back to a pool here when written.
+
+import { Worker } from 'node:worker_threads';
+
+/** A staging buffer the disk thread can read. `gen` is the thread it was last sent to. */
+export interface Staging {
+  readonly id: number;
+  readonly buf: Buffer;
+  gen: number;
+}
+
+/** One flush: bytes `buf[0, len)` of a staging buffer to `at`, then the header's two sizes. */
+export interface DiskJob {
+  /** The writer, unique for the process's life (never reused, unlike a descriptor). */
+  readonly writer: number;
+  readonly fd: number;
+  readonly staging: Staging;
+  readonly len: number;
+  readonly at: number;
+  /** The data size the header states once this job is written. */
+  readonly dataBytes: number;
+  /** Called once, on the event loop, when the job was written (null) or failed. */
+  readonly done: (err: Error | null) => void;
+}
+
+const FIELDS = 7; // writer, fd, staging id, len, at, dataBytes, pad (keeps the layout obvious)
+
+// The thread's code. Plain CommonJS text, so it runs the same from src (tsx) and from a build, with
+// no loader of its own. A writer whose write failed has its later jobs refused, so a file never
+// gets audio after a gap.
+const THREAD_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const fs = require('node:fs');
+const buffers = new Map();
+const failed = new Set();
+const size = Buffer.alloc(4);
+function writeAll(fd, buf, off, len, at) {
+  while (len > 0) {
+    const n = fs.writeSync(fd, buf, off, len, at);
+    off += n; len -= n; at += n;
+  }
+}
+parentPort.on('message', (m) => {
+  for (let i = 0; i < m.add.length; i += 2) buffers.set(m.add[i], Buffer.from(m.add[i + 1]));
+  for (const id of m.forget) buffers.delete(id);
+  for (const w of m.closed) failed.delete(w);
+  const j = m.jobs;
+  const errors = [];
+  for (let k = 0, i = 0; k < j.length; k += ${FIELDS}, i++) {
+    const writer = j[k], fd = j[k + 1], len = j[k + 3], at = j[k + 4], dataBytes = j[k + 5];
+    if (failed.has(writer)) { errors.push(i, 'ECANCELED', 'an earlier write of this file failed'); continue; }
+    try {
+      writeAll(fd, buffers.get(j[k + 2]), 0, len, at);
+      size.writeUInt32LE(36 + dataBytes, 0);
+      writeAll(fd, size, 0, 4, 4);
+      size.writeUInt32LE(dataBytes, 0);
+      writeAll(fd, size, 0, 4, 40);
+    } catch (err) {
+      failed.add(writer);
+      errors.push(i, String(err.code || 'EIO'), String(err.message));
+    }
+  }
+  parentPort.postMessage({ count: j.length / ${FIELDS}, errors });
+});
+`;
+
+interface Batch {
+  add: Array<number | SharedArrayBuffer>;
+  forget: number[];
+  closed: number[];
+  jobs: Float64Array;
+}
+
+/** Staging buffers of written jobs, by size; capped, the rest forgotten (here and in the thread). */
+const POOL_MAX = 64;
+const pool = new Map<number, Staging[]>();
+let nextStagingId = 1;
+let nextWriterId = 1;
+
+let thread: Worker | null = null;
+/** Bumped per thread started: a staging buffer last sent to an older thread is sent again. */
+let gen = 0;
+/** Jobs posted and not answered yet, in order (the thread answers in order). */
+const inFlight: DiskJob[] = [];
+let inFlightHead = 0;
+/** Jobs of this turn of the event loop, posted together on setImmediate. */
+let pending: DiskJob[] = [];
+let add: Array<number | SharedArrayBuffer> = [];
+let forget: number[] = [];
+let closed: number[] = [];
+let posting = false;
+
+export function newWriterId(): number {
+  return nextWriterId++;
+}
+
+export function takeStaging(size: number): Staging {
+  return pool.get(size)?.pop() ?? { id: nextStagingId++, buf: Buffer.from(new SharedArrayBuffer(size)), gen: 0 };
+}
+
+export function giveStaging(s: Staging): void {
+  let free = pool.get(s.buf.length);
+  if (!free) pool.set(s.buf.length, (free = []));
+  if (free.length < POOL_MAX) free.push(s);
+  else if (s.gen === gen && thread) forget.push(s.id);
+}
+
+/** A writer is closed: the thread forgets whether its writes failed. */
+export function writerClosed(writer: number): void {
+  closed.push(writer);
+}
+
+/** Queue a flush for the disk thread (posted with the others of this turn of the event loop). */
+export function writeToDisk(job: DiskJob): void {
+  pending.push(job);
+  if (!posting) {
+    posting = true;
+    setImmediate(post);
+  }
+}
+
+function startThread(): Worker {
+  const t = new Worker(THREAD_SOURCE, { eval: true, execArgv: [], env: {}, name: 'callchart-wav-disk' });
+  gen++;
+  t.on('message', answered);
+  // A thread that dies (it should not: every write is caught) fails what it held; the next flush starts another.
+  const lost = (err: Error) => {
+    if (thread !== t) return;
+    thread = null;
+    const jobs = inFlight.splice(inFlightHead);
+    inFlight.length = 0;
+    inFlightHead = 0;
+    for (const job of jobs) job.done(err);
+  };
+  t.on('error', lost);
+  t.on('exit', (code) => lost(new Error(`WAV disk thread exited (code ${code})`)));
+  return t;
+}
+
+function post(): void {
+  posting = false;
+  const jobs = pending;
+  pending = [];
+  if (jobs.length === 0) return;
+  const t = (thread ??= startThread());
+  const numbers = new Float64Array(jobs.length * FIELDS);
+  for (let i = 0; i < jobs.length; i++) {
+    const job = jobs[i]!;
+    const s = job.staging;
+    if (s.gen !== gen) {
+      s.gen = gen;
+      add.push(s.id, s.buf.buffer as SharedArrayBuffer);
+    }
+    const k = i * FIELDS;
+    numbers[k] = job.writer;
+    numbers[k + 1] = job.fd;
+    numbers[k + 2] = s.id;
+    numbers[k + 3] = job.len;
+    numbers[k + 4] = job.at;
+    numbers[k + 5] = job.dataBytes;
+    inFlight.push(job);
+  }
+  const batch: Batch = { add, forget, closed, jobs: numbers };
+  add = [];
+  forget = [];
+  closed = [];
+  // Held while it has work, so a process does not exit with audio still to write.
+  if (inFlight.length - inFlightHead === jobs.length) t.ref();
+  t.postMessage(batch);
+}
+
+function answered(m: { count: number; errors: Array<number | string> }): void {
+  const first = inFlightHead;
+  inFlightHead += m.count;
+  const failures = new Map<number, Error>();
+  for (let i = 0; i < m.errors.length; i += 3) {
+    const err: NodeJS.ErrnoException = new Error(m.errors[i + 2] as string);
+    err.code = m.errors[i + 1] as string;
+    failures.set(m.errors[i] as number, err);
+  }
+  const jobs = inFlight.slice(first, inFlightHead);
+  if (inFlightHead === inFlight.length) {
+    inFlight.length = 0;
+    inFlightHead = 0;
+    thread?.unref();
+  } else if (inFlightHead > 1024) {
+    inFlight.splice(0, inFlightHead);
+    inFlightHead = 0;
+  }
+  for (let i = 0; i < jobs.length; i++) jobs[i]!.done(failures.get(i) ?? null);
+}
