@@ -2,7 +2,7 @@
 // 640 bytes (20 ms of 16 kHz L16) every 20 ms in this process, no socket, against the same loop
 // without writers, in one run, rounds interleaved:
 //
-//   npx tsx bench/wav-flush.ts        (WAV_FLUSH_WRITERS, WAV_FLUSH_SECONDS, WAV_FLUSH_ROUNDS,
+//   npx tsx bench/wav-flush.ts        (WAV_FLUSH_WRITERS, WAV_FLUSH_SECONDS, WAV_FLUSH_ROUNDS, WAV_FLUSH_GROUPS=20,
 //                                      WAV_FLUSH_SIZES=8000,32000,128000, WAV_FLUSH_DIRS=/tmp,/dev/shm)
 //
 // Process CPU (user + kernel, all threads, so libuv's pool threads and their writes included) per
@@ -22,6 +22,8 @@ const SIZES = (process.env.WAV_FLUSH_SIZES ?? '8000,32000,128000').split(',').ma
 const DIRS = (process.env.WAV_FLUSH_DIRS ?? '/tmp,/dev/shm').split(',');
 const FRAME_BYTES = 640;
 const WARMUP_TICKS = 100;
+/** WAV_FLUSH_GROUPS: timers the writers are spread over (1: every writer in one callback, as before stop 52). */
+const GROUPS = Number(process.env.WAV_FLUSH_GROUPS ?? 20);
 
 interface Case {
   label: string;
@@ -41,21 +43,31 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
     let sink = 0;
     let from: NodeJS.CpuUsage | undefined;
     const ticks = WARMUP_TICKS + SECONDS * 50;
+    // The writers are split into GROUPS, each fed on its own 20 ms timer, the timers spread over
+    // the 20 ms: a server's frames arrive over the whole tick, in many turns of its event loop,
+    // not all in one callback.
     await new Promise<void>((resolve) => {
-      let tick = 0;
-      const timer = setInterval(() => {
-        for (let i = 0; i < WRITERS; i++) {
-          frame.writeUInt32LE(i, 0);
-          frame.writeUInt32LE(tick, 4);
-          if (dir) writers[i]!.write(frame);
-          else sink += frame[i & 63]!;
-        }
-        if (++tick === WARMUP_TICKS) from = process.cpuUsage();
-        if (tick === ticks) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, 20);
+      let running = GROUPS;
+      for (let g = 0; g < GROUPS; g++) {
+        const first = Math.floor((g * WRITERS) / GROUPS);
+        const end = Math.floor(((g + 1) * WRITERS) / GROUPS);
+        setTimeout(() => {
+          let tick = 0;
+          const timer = setInterval(() => {
+            for (let i = first; i < end; i++) {
+              frame.writeUInt32LE(i, 0);
+              frame.writeUInt32LE(tick, 4);
+              if (dir) writers[i]!.write(frame);
+              else sink += frame[i & 63]!;
+            }
+            if (++tick === WARMUP_TICKS && g === 0) from = process.cpuUsage();
+            if (tick === ticks) {
+              clearInterval(timer);
+              if (--running === 0) resolve();
+            }
+          }, 20);
+        }, (g * 20) / GROUPS);
+      }
     });
     const used = process.cpuUsage(from);
     await Promise.all(writers.map((w) => w.close()));
@@ -94,7 +106,7 @@ const rows: Cell[][] = cases.map((c) => {
   return [c.label, median(xs), xs.map((x) => x.toFixed(2)).join(', ')];
 });
 printTable(
-  `WAV recording: process CPU per 640-byte frame, ${WRITERS} files written at 50 frames/s each, ${SECONDS} s windows, ${ROUNDS} rounds`,
+  `WAV recording: process CPU per 640-byte frame, ${WRITERS} files written at 50 frames/s each (${GROUPS} timers), ${SECONDS} s windows, ${ROUNDS} rounds`,
   ['case', 'median µs per frame', 'each round'],
   rows,
 );

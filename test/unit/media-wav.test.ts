@@ -4,7 +4,10 @@ import fs, { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, PcmWavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
+import { SLOW_WRITE_MS, useDiskThreadFor } from '../../src/media/codecs/wav-disk.js';
 import { linearToAlaw, linearToUlaw } from '../../src/media/codecs/g711.js';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import { generateTone, toneRatio } from '../../src/media/codecs/tones.js';
 
 function wavBytes(format: number, channels: number, rate: number, bits: number, data: Buffer, extraChunk = false): Buffer {
@@ -97,34 +100,95 @@ test('WavWriter: header valid after each flush and after close; crash-truncated 
   }
 });
 
-test('PcmWavWriter: forty files flushing at once are written by the disk thread, none through the event loop\'s fs calls, and each holds its own bytes in order', async () => {
+/**
+ * Forty files flushing at once, frames interleaved across them; counts the event loop's own file
+ * writes by kind (libuv pool jobs, and synchronous writes) and checks every file byte for byte.
+ */
+async function fortyFiles(): Promise<{ poolWrites: number; syncWrites: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
-  // Every write this thread hands to libuv's pool: the flushes must not be among them.
-  const { write, writev } = fs;
-  let poolWrites = 0;
-  const counted = <A extends unknown[]>(real: (...args: A) => void) => (...args: A) => {
-    poolWrites++;
-    real(...args);
-  };
+  const { write, writev, writeSync } = fs;
+  const counts = { poolWrites: 0, syncWrites: 0 };
   try {
     const writers = await Promise.all(Array.from({ length: 40 }, (_, i) =>
       PcmWavWriter.create(join(dir, `s${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: 1280 })));
-    (fs as { write: unknown }).write = counted(write as unknown as (...a: unknown[]) => void);
-    (fs as { writev: unknown }).writev = counted(writev as unknown as (...a: unknown[]) => void);
+    const countPool = (real: (...a: unknown[]) => void) => (...args: unknown[]) => {
+      counts.poolWrites++;
+      real(...args);
+    };
+    (fs as { write: unknown }).write = countPool(write as unknown as (...a: unknown[]) => void);
+    (fs as { writev: unknown }).writev = countPool(writev as unknown as (...a: unknown[]) => void);
+    (fs as { writeSync: unknown }).writeSync = (...args: Parameters<typeof writeSync>) => {
+      counts.syncWrites++;
+      return writeSync(...args);
+    };
     const frame = (i: number, n: number) => Buffer.alloc(640, (i * 7 + n) & 0xff);
-    // 20 frames each, interleaved across files: every file flushes about ten times, all queued together.
+    // 20 frames each, interleaved across files: every file flushes about ten times.
     for (let n = 0; n < 20; n++) writers.forEach((w, i) => w.write(frame(i, n)));
     await Promise.all(writers.map((w) => w.close()));
-    assert.equal(poolWrites, 0, 'fs.write/fs.writev calls on the event loop');
     writers.forEach((w, i) => {
       const bytes = readFileSync(w.path);
       assert.equal(bytes.readUInt32LE(40), 20 * 640, `file ${i}: data size in the header`);
       assert.equal(bytes.readUInt32LE(4), 36 + 20 * 640, `file ${i}: RIFF size`);
       assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: 20 }, (_, n) => frame(i, n))), `file ${i}: the audio`);
     });
+    return counts;
   } finally {
     fs.write = write;
     fs.writev = writev;
+    fs.writeSync = writeSync;
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('PcmWavWriter: forty files flushing at once are written on the event loop with synchronous writes, no pool job, each file whole and in order', async () => {
+  useDiskThreadFor(0);
+  const { poolWrites, syncWrites } = await fortyFiles();
+  assert.equal(poolWrites, 0, 'fs.write/fs.writev calls');
+  // Each flush is its audio and the header's two sizes: three writes, ~10 flushes per file.
+  assert.ok(syncWrites >= 40 * 10 * 3, `${syncWrites} synchronous writes on the event loop`);
+});
+
+test('PcmWavWriter: on the disk thread the same forty files are written whole and in order, none of it on the event loop', async () => {
+  useDiskThreadFor(60_000);
+  try {
+    const { poolWrites, syncWrites } = await fortyFiles();
+    assert.equal(poolWrites, 0, 'fs.write/fs.writev calls');
+    assert.equal(syncWrites, 0, 'synchronous writes on the event loop');
+  } finally {
+    useDiskThreadFor(0);
+  }
+});
+
+test('PcmWavWriter: a write on the event loop slower than SLOW_WRITE_MS sends the next flushes to the disk thread, and says so', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
+  const { writeSync } = fs;
+  let onLoop = 0;
+  const warnings: unknown[] = [];
+  const logger = { warn: (o: unknown) => warnings.push(o), error: () => {} } as unknown as Logger;
+  try {
+    useDiskThreadFor(0);
+    const w = await PcmWavWriter.create(join(dir, 'slow.wav'), { sampleRate: 8000, channels: 1, flushBytes: 640, staggerFirstFlush: false, logger });
+    (fs as { writeSync: unknown }).writeSync = (...args: Parameters<typeof writeSync>) => {
+      // The first write stalls past the limit, as a throttled or network disk would.
+      if (onLoop++ === 0) {
+        const until = performance.now() + SLOW_WRITE_MS + 5;
+        while (performance.now() < until);
+      }
+      return writeSync(...args);
+    };
+    w.write(Buffer.alloc(640, 1));
+    const afterSlow = onLoop;
+    assert.equal(afterSlow, 3, 'the first flush was written on the loop (audio, two sizes)');
+    assert.equal(warnings.length, 1, 'one warning');
+    for (let n = 2; n <= 4; n++) w.write(Buffer.alloc(640, n));
+    await w.close();
+    assert.equal(onLoop, afterSlow, 'later flushes were not written on the loop');
+    const bytes = readFileSync(w.path);
+    assert.equal(bytes.readUInt32LE(40), 4 * 640);
+    assert.deepEqual(bytes.subarray(44), Buffer.concat([1, 2, 3, 4].map((n) => Buffer.alloc(640, n))));
+  } finally {
+    fs.writeSync = writeSync;
+    useDiskThreadFor(0);
     rmSync(dir, { recursive: true, force: true });
   }
 });
@@ -147,7 +211,18 @@ test('PcmWavWriter: header and audio match after each flush() while the file sta
   }
 });
 
-test('PcmWavWriter: a file whose write fails fails alone: its close() reports the error, the others are still written', async () => {
+for (const where of ['the event loop', 'the disk thread'] as const) {
+  test(`PcmWavWriter on ${where}: a file whose write fails fails alone: its close() reports the error, the others are still written`, async () => {
+    useDiskThreadFor(where === 'the disk thread' ? 60_000 : 0);
+    try {
+      await failingFile();
+    } finally {
+      useDiskThreadFor(0);
+    }
+  });
+}
+
+async function failingFile(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
   try {
     const opts = { sampleRate: 8000, channels: 1, flushBytes: 640, staggerFirstFlush: false } as const;
@@ -167,4 +242,4 @@ test('PcmWavWriter: a file whose write fails fails alone: its close() reports th
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}

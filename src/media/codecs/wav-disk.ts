@@ -1,17 +1,23 @@
-// The disk side of streaming WAV recording: one worker thread writes every WAV file's flushes, in
-// batches. A flush through fs's callback API is a job handed to one of libuv's pool threads and a
-// completion back on the event loop, and on this 2-vCPU box each hand-over and wake-up cost more
-// than the write itself: ~3 µs of process CPU per recorded 20 ms frame at 32 kB flushes, against
-// ~1 µs for the same writes done synchronously (docs/architecture.md, stop 52). Synchronous writes
-// on the event loop would stall every call when the disk stalls, so they go to one thread of their
-// own instead: the flushes queued during one turn of the event loop reach it in one message, it
-// writes them in order with positioned synchronous writes, and answers with one message per batch.
-// One thread is also the one-flush-at-a-time rule of stop 51: the recording never takes more than
-// one core from the event loop.
+// The disk side of streaming WAV recording. A flush (a full staging buffer, then the header's two
+// sizes) is written with positioned synchronous writes on the event loop while the disk keeps up,
+// and on one worker thread for a minute after a write was slow.
 //
-// Staging buffers live in SharedArrayBuffers, so a batch carries numbers only: the buffers are
-// sent to the thread once, when first used, and come back to a pool here when written.
+// Why not fs's callback API: each flush was two jobs handed to libuv's pool and two completions
+// back on the loop, and on this 2-vCPU VM the hand-overs cost more than the writes. In the jambonz
+// audio bench at 720 recorded streams (docs/architecture.md, stop 52), process CPU per frame read
+// ~20 µs with the pool, 20–23 with every flush handed to a worker thread, and 16–18.5 with the
+// writes on the loop, as much as the route without files. A write to the page cache takes tens of
+// µs; what a synchronous write risks is a disk that stalls (writeback throttling, network storage),
+// which would stall every call. So each write on the loop is timed, and one slower than
+// SLOW_WRITE_MS sends every flush to the thread for THREAD_HOLD_MS: the loop pays for one slow
+// write, not for each. On the thread the flushes of one turn of the event loop go in one message,
+// are written in order, and answered once per batch; one thread also keeps the recording to one
+// core. Staging buffers live in SharedArrayBuffers, so a batch carries numbers only: each buffer is
+// sent to the thread once, when first used there, and returns to a pool here when written.
 
+import fs from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
 
 /** A staging buffer the disk thread can read. `gen` is the thread it was last sent to. */
@@ -23,6 +29,8 @@ export interface Staging {
 
 /** One flush: bytes `buf[0, len)` of a staging buffer to `at`, then the header's two sizes. */
 export interface DiskJob {
+  readonly path: string;
+  readonly logger: Logger | undefined;
   /** The writer, unique for the process's life (never reused, unlike a descriptor). */
   readonly writer: number;
   readonly fd: number;
@@ -122,8 +130,53 @@ export function writerClosed(writer: number): void {
   closed.push(writer);
 }
 
+/** A write on the event loop slower than this sends the flushes to the thread. */
+export const SLOW_WRITE_MS = 10;
+/** How long they stay there after a slow write. */
+export const THREAD_HOLD_MS = 60_000;
+/** Until when (performance.now()) flushes go to the thread. */
+let threadUntil = 0;
+
+/** Send every flush to the disk thread for the next `ms` (tests; and what a slow write does). */
+export function useDiskThreadFor(ms: number): void {
+  threadUntil = performance.now() + ms;
+}
+
+const sizeBytes = Buffer.alloc(4);
+
+/** fs.writeSync until every byte is written (a short write resumes where it stopped). */
+function writeAllSync(fd: number, buf: Buffer, len: number, at: number): void {
+  let off = 0;
+  while (off < len) off += fs.writeSync(fd, buf, off, len - off, at + off);
+}
+
+/**
+ * Write a flush. `alone`: the writer has nothing in flight on the thread, so writing now cannot put
+ * its header's sizes behind an older patch. `done` is called before this returns when written here.
+ */
+export function writeToDisk(job: DiskJob, alone: boolean): void {
+  const start = performance.now();
+  if (!alone || start < threadUntil) return queueForThread(job);
+  let err: Error | null = null;
+  try {
+    writeAllSync(job.fd, job.staging.buf, job.len, job.at);
+    sizeBytes.writeUInt32LE(36 + job.dataBytes, 0);
+    writeAllSync(job.fd, sizeBytes, 4, 4);
+    sizeBytes.writeUInt32LE(job.dataBytes, 0);
+    writeAllSync(job.fd, sizeBytes, 4, 40);
+  } catch (e) {
+    err = e as Error;
+  }
+  const took = performance.now() - start;
+  if (took > SLOW_WRITE_MS) {
+    threadUntil = start + took + THREAD_HOLD_MS;
+    job.logger?.warn({ path: job.path, ms: Math.round(took) }, `a WAV write took more than ${SLOW_WRITE_MS} ms: WAV writes go to the disk thread for ${THREAD_HOLD_MS / 1000} s`);
+  }
+  job.done(err);
+}
+
 /** Queue a flush for the disk thread (posted with the others of this turn of the event loop). */
-export function writeToDisk(job: DiskJob): void {
+function queueForThread(job: DiskJob): void {
   pending.push(job);
   if (!posting) {
     posting = true;

@@ -203,12 +203,10 @@ export class WavWriter {
 //   frame of 16 kHz: a fifth of a core at a thousand streams re-encoding bytes that are already in
 //   the file's byte order). A full staging buffer is handed to the disk as it is and the next one
 //   taken from a small pool of buffers already written: no second copy, no allocation per flush.
-// - The disk work is one thread's (wav-disk.ts): the flushes of one turn of the event loop, from
-//   every file, go to it in one message; it writes each (the audio, then the header's sizes) with
-//   positioned synchronous writes, in order, and answers once per batch. Against fs's callback API
-//   (two pool jobs and two completions per flush) that cut a recorded frame's process CPU from
-//   ~3.7 to ~2.2 µs (stop 52), and one thread keeps the recording to one core as stop 51's
-//   one-flush-at-a-time rule did.
+// - The disk work (wav-disk.ts): each flush, the audio then the header's sizes, is written with
+//   positioned synchronous writes on the event loop while the disk keeps up, and on one worker
+//   thread for a minute after a write took more than 10 ms. That replaced fs's callback API (two
+//   pool jobs and two completions per flush), whose hand-overs cost more than the writes (stop 52).
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
 
@@ -328,18 +326,24 @@ export class PcmWavWriter {
     this.limit = this.size;
     // After a failed write the file keeps what it had: later audio is dropped, not written after a gap.
     if (this.error) return giveStaging(staging);
+    const alone = this.inFlight === 0;
     this.inFlight++;
-    writeToDisk({
-      writer: this.id,
-      fd: this.fd,
-      staging,
-      len,
-      at,
-      dataBytes: this.dataBytes,
-      done: (err) => {
-        giveStaging(staging);
-        this.written(err);
+    writeToDisk(
+      {
+        path: this.path,
+        logger: this.opts.logger,
+        writer: this.id,
+        fd: this.fd,
+        staging,
+        len,
+        at,
+        dataBytes: this.dataBytes,
+        done: (err) => {
+          giveStaging(staging);
+          this.written(err);
+        },
       },
-    });
+      alone,
+    );
   }
 }
