@@ -4,16 +4,17 @@
 //
 // Why not fs's callback API: each flush was two jobs handed to libuv's pool and two completions
 // back on the loop, and on this 2-vCPU VM the hand-overs cost more than the writes. In the jambonz
-// audio bench at 720 recorded streams (docs/architecture.md, stop 52), process CPU per frame read
-// ~20 µs with the pool, 20–23 with every flush handed to a worker thread, and 16–18.5 with the
-// writes on the loop, as much as the route without files. A write to the page cache takes tens of
-// µs; what a synchronous write risks is a disk that stalls (writeback throttling, network storage),
-// which would stall every call. So each write on the loop is timed, and one slower than
-// SLOW_WRITE_MS sends every flush to the thread for THREAD_HOLD_MS: the loop pays for one slow
-// write, not for each. On the thread the flushes of one turn of the event loop go in one message,
-// are written in order, and answered once per batch; one thread also keeps the recording to one
-// core. Staging buffers live in SharedArrayBuffers, so a batch carries numbers only: each buffer is
-// sent to the thread once, when first used there, and returns to a pool here when written.
+// audio bench at 720 recorded streams (docs/architecture.md, stop 52; two A/B runs minutes
+// apart), process CPU per frame read 19.6–21.1 µs with the pool, 19.6–23.2 with every flush
+// handed to a worker thread, and 16.0–18.5 with the writes on the loop, about what the route costs
+// without files. A write to the page cache takes tens of µs; what a synchronous write risks is a
+// disk that stalls (writeback throttling, network storage), which would stall every call. So each
+// write on the loop is timed, and one slower than SLOW_WRITE_MS sends every flush to the thread
+// for THREAD_HOLD_MS: the loop pays for one slow write a minute, not for each. On the thread the
+// flushes of one turn of the event loop go in one message, are written in order, and answered
+// once per batch; one thread also keeps the recording to one core. Staging buffers live in
+// SharedArrayBuffers, so a batch carries numbers only: each buffer is sent to the thread once,
+// when first used there, and returns to a pool here when written.
 
 import fs from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -43,7 +44,8 @@ export interface DiskJob {
   readonly done: (err: Error | null) => void;
 }
 
-const FIELDS = 7; // writer, fd, staging id, len, at, dataBytes, pad (keeps the layout obvious)
+/** Numbers per job in a batch: writer, fd, staging id, len, at, dataBytes. */
+const FIELDS = 6;
 
 // The thread's code. Plain CommonJS text, so it runs the same from src (tsx) and from a build, with
 // no loader of its own. A writer whose write failed has its later jobs refused, so a file never
@@ -125,7 +127,7 @@ export function giveStaging(s: Staging): void {
   else if (s.gen === gen && thread) forget.push(s.id);
 }
 
-/** A writer is closed: the thread forgets whether its writes failed. */
+/** A failed writer is closed: the thread forgets it (sent with the next batch). */
 export function writerClosed(writer: number): void {
   closed.push(writer);
 }

@@ -306,7 +306,8 @@ export class PcmWavWriter {
       this.staging = null;
       this.closing = drained
         .then(() => {
-          writerClosed(this.id);
+          // Only a failed writer is remembered by the disk thread (to refuse its later flushes).
+          if (this.error) writerClosed(this.id);
           return this.fh.close();
         })
         .then(() => {
