@@ -232,7 +232,7 @@ export class PcmWavWriter {
   /** Bytes handed to the disk (the data size the header states after they are written). */
   private dataBytes = 0;
   private readonly size: number;
-  /** Flushes handed to the disk thread and not answered yet. */
+  /** Flushes handed to the disk and not done yet (only on the thread: a write on the loop is done before it returns). */
   private inFlight = 0;
   private idle: Array<() => void> = [];
   private error: Error | null = null;
