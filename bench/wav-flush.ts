@@ -5,8 +5,8 @@
 //   npx tsx bench/wav-flush.ts        (WAV_FLUSH_WRITERS, WAV_FLUSH_SECONDS, WAV_FLUSH_ROUNDS, WAV_FLUSH_GROUPS=20,
 //                                      WAV_FLUSH_SIZES=8000,32000,128000, WAV_FLUSH_DIRS=/tmp,/dev/shm)
 //
-// Process CPU (user + kernel, all threads, so libuv's pool threads and their writes included) per
-// frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
+// Process CPU (user + kernel, all threads: the writes on the event loop, and the disk thread's if a
+// slow write sent them there) per frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
 // here), so a cost that is the disk's and one that is each flush's own show apart. After each
 // window 16 of the files, spread over the writers, are read back frame by frame: a writer that
 // dropped or reordered audio fails the run.
@@ -14,6 +14,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PcmWavWriter } from '../src/media/codecs/wav.js';
 import { printTable, progress, type Cell, median } from './table.js';
+import { createLogger } from '../src/logger.js';
+
+/** Warnings to stderr: a write slower than 10 ms moves the flushes to the disk thread, and a window measured so should say so. */
+const logger = createLogger('warn', process.stderr);
 
 const WRITERS = Number(process.env.WAV_FLUSH_WRITERS ?? 800);
 const SECONDS = Number(process.env.WAV_FLUSH_SECONDS ?? 8);
@@ -36,7 +40,7 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
   const dir = c.dir ? mkdtempSync(path.join(c.dir, 'wav-flush-')) : null;
   try {
     const writers = dir
-      ? await Promise.all(Array.from({ length: WRITERS }, (_, i) => PcmWavWriter.create(path.join(dir, `${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: c.flushBytes })))
+      ? await Promise.all(Array.from({ length: WRITERS }, (_, i) => PcmWavWriter.create(path.join(dir, `${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: c.flushBytes, logger })))
       : [];
     // Each frame's bytes name its writer and tick, so the read-back can check order.
     const frame = Buffer.alloc(FRAME_BYTES);

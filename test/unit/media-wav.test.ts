@@ -4,7 +4,7 @@ import fs, { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, PcmWavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
-import { SLOW_WRITE_MS, useDiskThreadFor } from '../../src/media/codecs/wav-disk.js';
+import { SLOW_WRITE_MS, WRITE_BUDGET_MS, useDiskThreadFor } from '../../src/media/codecs/wav-disk.js';
 import { linearToAlaw, linearToUlaw } from '../../src/media/codecs/g711.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -159,7 +159,11 @@ test('PcmWavWriter: on the disk thread the same forty files are written whole an
   }
 });
 
-test('PcmWavWriter: a write on the event loop slower than SLOW_WRITE_MS sends the next flushes to the disk thread, and says so', async () => {
+/**
+ * Writes on the loop made slow (each of the first `slowWrites` busy-waits `ms`) until the disk
+ * thread takes over; returns how many writes the loop made, and checks the file and the warning.
+ */
+async function slowDisk(slowWrites: number, ms: number, frames: number): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
   const { writeSync } = fs;
   let onLoop = 0;
@@ -169,28 +173,38 @@ test('PcmWavWriter: a write on the event loop slower than SLOW_WRITE_MS sends th
     useDiskThreadFor(0);
     const w = await PcmWavWriter.create(join(dir, 'slow.wav'), { sampleRate: 8000, channels: 1, flushBytes: 640, staggerFirstFlush: false, logger });
     (fs as { writeSync: unknown }).writeSync = (...args: Parameters<typeof writeSync>) => {
-      // The first write stalls past the limit, as a throttled or network disk would.
-      if (onLoop++ === 0) {
-        const until = performance.now() + SLOW_WRITE_MS + 5;
+      // A throttled or network disk, as the loop sees it.
+      if (onLoop++ < slowWrites) {
+        const until = performance.now() + ms;
         while (performance.now() < until);
       }
       return writeSync(...args);
     };
-    w.write(Buffer.alloc(640, 1));
-    const afterSlow = onLoop;
-    assert.equal(afterSlow, 3, 'the first flush was written on the loop (audio, two sizes)');
-    assert.equal(warnings.length, 1, 'one warning');
-    for (let n = 2; n <= 4; n++) w.write(Buffer.alloc(640, n));
+    for (let n = 1; n <= frames; n++) w.write(Buffer.alloc(640, n));
     await w.close();
-    assert.equal(onLoop, afterSlow, 'later flushes were not written on the loop');
+    assert.equal(warnings.length, 1, 'one warning');
     const bytes = readFileSync(w.path);
-    assert.equal(bytes.readUInt32LE(40), 4 * 640);
-    assert.deepEqual(bytes.subarray(44), Buffer.concat([1, 2, 3, 4].map((n) => Buffer.alloc(640, n))));
+    assert.equal(bytes.readUInt32LE(40), frames * 640);
+    assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: frames }, (_, i) => Buffer.alloc(640, i + 1))));
+    return onLoop;
   } finally {
     fs.writeSync = writeSync;
     useDiskThreadFor(0);
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('PcmWavWriter: one write on the event loop slower than SLOW_WRITE_MS sends the next flushes to the disk thread, and says so', async () => {
+  // The first flush's audio write is slow: that flush finishes on the loop (3 writes), the other three go to the thread.
+  assert.equal(await slowDisk(1, SLOW_WRITE_MS + 5, 4), 3);
+});
+
+test('PcmWavWriter: writes on the event loop adding up to more than WRITE_BUDGET_MS in a second do too, though none of them alone is over SLOW_WRITE_MS', async () => {
+  // Each write 30 ms: under SLOW_WRITE_MS, but the ninth takes the second over 250 ms. Three flushes
+  // (9 writes) on the loop, the rest on the thread.
+  const each = 30;
+  const writes = Math.floor(WRITE_BUDGET_MS / each) + 1;
+  assert.equal(await slowDisk(writes, each, 6), Math.ceil(writes / 3) * 3);
 });
 
 test('PcmWavWriter: header and audio match after each flush() while the file stays open', async () => {

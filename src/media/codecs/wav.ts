@@ -205,7 +205,7 @@ export class WavWriter {
 //   taken from a small pool of buffers already written: no second copy, no allocation per flush.
 // - The disk work (wav-disk.ts): each flush, the audio then the header's sizes, is written with
 //   positioned synchronous writes on the event loop while the disk keeps up, and on one worker
-//   thread for a minute after a write took more than 10 ms. That replaced fs's callback API (two
+//   thread for a minute after a write took over 100 ms (or writes over 250 ms in a second). That replaced fs's callback API (two
 //   pool jobs and two completions per flush), whose hand-overs cost more than the writes (stop 52).
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
