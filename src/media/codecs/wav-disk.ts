@@ -1,6 +1,6 @@
 // The disk side of streaming WAV recording. A flush (a full staging buffer, then the header's two
 // sizes) is written with positioned synchronous writes on the event loop while the disk keeps up,
-// and on one worker thread for a minute after a write was slow.
+// and on one worker thread for a minute after one write, or one second of writes, was slow.
 //
 // Why not fs's callback API: each flush was two jobs handed to libuv's pool and two completions
 // back on the loop, and on this 2-vCPU VM the hand-overs cost more than the writes. In the jambonz
