@@ -422,6 +422,8 @@ async function runStep(side: Side, n: number): Promise<boolean> {
     const retry = !pass && side.retries < MAX_RETRIES && (other > CONTENDED_CORES || !retried);
     if (!retry) side.gc.push({ server: kind, load: n, frames: gc.frames, window: gc.window });
     const perFrame = st.received > 0 ? ((serverCpu / 100) * 1e6) / (st.received / (WINDOW_MS / 1000)) : NaN;
+    // The kernel's part (syscalls: socket reads, WAV writes), so a change of either side shows.
+    const kernelPerFrame = st.received > 0 ? ((c1.cpu.system - c0.cpu.system) / ((c1.at - c0.at) / 1000)) / (st.received / (WINDOW_MS / 1000)) : NaN;
     // The load generator's cost per frame sent: it rises with the server's when the box runs slow
     // (docs/architecture.md), so a slow step shows as both columns up, not only the server's.
     const loadPerFrame = m.sent > 0 ? ((m.cpuPct / 100) * 1e6) / (m.sent / (WINDOW_MS / 1000)) : NaN;
@@ -440,7 +442,7 @@ async function runStep(side: Side, n: number): Promise<boolean> {
       pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
     ]);
     progress(
-      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame; load ${loadPerFrame.toFixed(2)}), ` +
+      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame, ${kernelPerFrame.toFixed(2)} of it kernel; load ${loadPerFrame.toFixed(2)}), ` +
         `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}` +
         (gc.window ? `; ${gcLine(gc.window, gc.frames)}` : ''),
     );

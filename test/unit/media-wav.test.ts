@@ -4,7 +4,7 @@ import fs, { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, PcmWavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
-import { SLOW_WRITE_MS, WRITE_BUDGET_MS, useDiskThreadFor } from '../../src/media/codecs/wav-disk.js';
+import { SLOW_WRITE_MS, THREAD_BATCH_MS, WRITE_BUDGET_MS, threadPosts, useDiskThreadFor } from '../../src/media/codecs/wav-disk.js';
 import { linearToAlaw, linearToUlaw } from '../../src/media/codecs/g711.js';
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
@@ -156,6 +156,38 @@ test('PcmWavWriter: on the disk thread the same forty files are written whole an
     assert.equal(syncWrites, 0, 'synchronous writes on the event loop');
   } finally {
     useDiskThreadFor(0);
+  }
+});
+
+test('PcmWavWriter: on the disk thread, flushes made over many turns of the event loop go in one message per THREAD_BATCH_MS', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
+  useDiskThreadFor(60_000);
+  try {
+    const writers = await Promise.all(Array.from({ length: 10 }, (_, i) =>
+      PcmWavWriter.create(join(dir, `t${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: 1280, staggerFirstFlush: false })));
+    const before = { ...threadPosts };
+    const start = performance.now();
+    // One frame per file per turn of the loop, as a server's frames arrive: a flush per file every second turn.
+    for (let n = 0; n < 40; n++) {
+      writers.forEach((w, i) => w.write(Buffer.alloc(640, (i + n) & 0xff)));
+      await new Promise((r) => setImmediate(r));
+    }
+    const took = performance.now() - start;
+    await Promise.all(writers.map((w) => w.flush()));
+    const batches = threadPosts.batches - before.batches;
+    assert.equal(threadPosts.jobs - before.jobs, 10 * 20, 'flushes handed to the thread');
+    // Posting each turn's flushes would make 20 messages; a batch per THREAD_BATCH_MS makes one per
+    // started 20 ms of the loop above, and one for what was left.
+    assert.ok(batches <= Math.ceil(took / THREAD_BATCH_MS) + 1, `${batches} messages for ${took.toFixed(1)} ms of writes`);
+    await Promise.all(writers.map((w) => w.close()));
+    writers.forEach((w, i) => {
+      const bytes = readFileSync(w.path);
+      assert.equal(bytes.readUInt32LE(40), 40 * 640, `file ${i}: data size in the header`);
+      assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: 40 }, (_, n) => Buffer.alloc(640, (i + n) & 0xff))), `file ${i}: the audio`);
+    });
+  } finally {
+    useDiskThreadFor(0);
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

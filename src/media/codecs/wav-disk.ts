@@ -12,8 +12,10 @@
 // write on the loop is timed, and one slower than SLOW_WRITE_MS, or writes adding up to more than
 // WRITE_BUDGET_MS in a second, send every flush to the thread for THREAD_HOLD_MS: the loop pays
 // for one slow write (or one slow second) a minute, not for each. On the thread the
-// flushes of one turn of the event loop go in one message, are written in order, and answered
-// once per batch; one thread also keeps the recording to one core. Staging buffers live in
+// flushes of THREAD_BATCH_MS go in one message, are written in order, and answered once per
+// batch: a server's frames arrive over many turns of its loop, and posting each turn's flushes
+// sent nearly every flush as a message of its own (stop 52). One thread also keeps the recording
+// to one core. Staging buffers live in
 // SharedArrayBuffers, so a batch carries numbers only: each buffer is sent to the thread once,
 // when first used there, and returns to a pool here when written.
 
@@ -106,7 +108,7 @@ let gen = 0;
 /** Jobs posted and not answered yet, in order (the thread answers in order). */
 const inFlight: DiskJob[] = [];
 let inFlightHead = 0;
-/** Jobs of this turn of the event loop, posted together on setImmediate. */
+/** Jobs queued for the thread since the last post, posted together THREAD_BATCH_MS after the first. */
 let pending: DiskJob[] = [];
 let add: Array<number | SharedArrayBuffer> = [];
 let forget: number[] = [];
@@ -197,12 +199,21 @@ export function writeToDisk(job: DiskJob, alone: boolean): void {
   job.done(err);
 }
 
-/** Queue a flush for the disk thread (posted with the others of this turn of the event loop). */
+/**
+ * How long flushes for the thread wait to be posted together. A recording loses nothing by it (its
+ * audio is in memory either way), and at 900 streams it makes ~18 flushes a message, not one.
+ */
+export const THREAD_BATCH_MS = 20;
+/** Batches and jobs posted to the thread so far (tests). */
+export const threadPosts = { batches: 0, jobs: 0 };
+
+/** Queue a flush for the disk thread (posted with the others of the next THREAD_BATCH_MS). */
 function queueForThread(job: DiskJob): void {
   pending.push(job);
   if (!posting) {
     posting = true;
-    setImmediate(post);
+    // Not unref'd: a process does not exit with audio still to hand over.
+    setTimeout(post, THREAD_BATCH_MS);
   }
 }
 
@@ -248,6 +259,8 @@ function post(): void {
     inFlight.push(job);
   }
   const batch: Batch = { add, forget, closed, jobs: numbers };
+  threadPosts.batches++;
+  threadPosts.jobs += jobs.length;
   add = [];
   forget = [];
   closed = [];
