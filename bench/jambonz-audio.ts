@@ -179,8 +179,8 @@ async function serverRole(kind: Kind): Promise<void> {
   } else {
     const { createEngine } = await loadEngineModule<typeof import('../src/engine.js')>('engine.js');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'callchart-bench-audio-'));
-    // Warnings to the bench's output: a WAV write slower than 10 ms moves the flushes to the disk
-    // thread for a minute, and a step measured so should say so.
+    // Warnings to the bench's output: a slow WAV write (over 100 ms, or 250 ms of writes in a second)
+    // moves the flushes to the disk thread for a minute, and a step measured so should say so.
     const engine = createEngine({ host: '127.0.0.1', wsPort: 0, sipPort: false, inboundCall: false, logLevel: 'warn', jambonz: { recordingsDir: dir } });
     engine.jambonz.audio(
       ROUTE,

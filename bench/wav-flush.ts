@@ -16,7 +16,7 @@ import { PcmWavWriter } from '../src/media/codecs/wav.js';
 import { printTable, progress, type Cell, median } from './table.js';
 import { createLogger } from '../src/logger.js';
 
-/** Warnings to stderr: a write slower than 10 ms moves the flushes to the disk thread, and a window measured so should say so. */
+/** Warnings to stderr: a slow write (over 100 ms, or 250 ms of writes in a second) moves the flushes to the disk thread, and a window measured so should say so. */
 const logger = createLogger('warn', process.stderr);
 
 const WRITERS = Number(process.env.WAV_FLUSH_WRITERS ?? 800);
