@@ -151,9 +151,14 @@ let threadUntil = 0;
 let secondStart = 0;
 let secondSpent = 0;
 
-/** Send every flush to the disk thread for the next `ms` (tests; and what a slow write does). */
+/**
+ * Send every flush to the disk thread for the next `ms`, and start a new one-second budget (tests:
+ * a budget begun by an earlier test could end in the middle of the next one's writes).
+ */
 export function useDiskThreadFor(ms: number): void {
-  threadUntil = performance.now() + ms;
+  const now = performance.now();
+  threadUntil = now + ms;
+  secondStart = now;
   secondSpent = 0;
 }
 
