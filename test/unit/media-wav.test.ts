@@ -4,9 +4,9 @@ import fs, { closeSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseWav, decodeWavTo8kMono, encodeWav, readWavFile, WavWriter, PcmWavWriter, WavFormatError, wavHeader } from '../../src/media/codecs/wav.js';
-import { SLOW_WRITE_MS, THREAD_BATCH_MS, WRITE_BUDGET_MS, threadPosts, useDiskThreadFor } from '../../src/media/codecs/wav-disk.js';
+import { diskStats, holdDiskThread, useRingForTests } from '../../src/media/codecs/wav-disk.js';
+import { spawnSync } from 'node:child_process';
 import { linearToAlaw, linearToUlaw } from '../../src/media/codecs/g711.js';
-import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { generateTone, toneRatio } from '../../src/media/codecs/tones.js';
 
@@ -102,9 +102,9 @@ test('WavWriter: header valid after each flush and after close; crash-truncated 
 
 /**
  * Forty files flushing at once, frames interleaved across them; counts the event loop's own file
- * writes by kind (libuv pool jobs, and synchronous writes) and checks every file byte for byte.
+ * writes (libuv pool jobs, and synchronous writes) and checks every file byte for byte.
  */
-async function fortyFiles(): Promise<{ poolWrites: number; syncWrites: number }> {
+async function fortyFiles(frames = 20): Promise<{ poolWrites: number; syncWrites: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
   const { write, writev, writeSync } = fs;
   const counts = { poolWrites: 0, syncWrites: 0 };
@@ -122,14 +122,14 @@ async function fortyFiles(): Promise<{ poolWrites: number; syncWrites: number }>
       return writeSync(...args);
     };
     const frame = (i: number, n: number) => Buffer.alloc(640, (i * 7 + n) & 0xff);
-    // 20 frames each, interleaved across files: every file flushes about ten times.
-    for (let n = 0; n < 20; n++) writers.forEach((w, i) => w.write(frame(i, n)));
+    // Interleaved across files: with 20 frames every file flushes about ten times.
+    for (let n = 0; n < frames; n++) writers.forEach((w, i) => w.write(frame(i, n)));
     await Promise.all(writers.map((w) => w.close()));
     writers.forEach((w, i) => {
       const bytes = readFileSync(w.path);
-      assert.equal(bytes.readUInt32LE(40), 20 * 640, `file ${i}: data size in the header`);
-      assert.equal(bytes.readUInt32LE(4), 36 + 20 * 640, `file ${i}: RIFF size`);
-      assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: 20 }, (_, n) => frame(i, n))), `file ${i}: the audio`);
+      assert.equal(bytes.readUInt32LE(40), frames * 640, `file ${i}: data size in the header`);
+      assert.equal(bytes.readUInt32LE(4), 36 + frames * 640, `file ${i}: RIFF size`);
+      assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: frames }, (_, n) => frame(i, n))), `file ${i}: the audio`);
     });
     return counts;
   } finally {
@@ -140,103 +140,46 @@ async function fortyFiles(): Promise<{ poolWrites: number; syncWrites: number }>
   }
 }
 
-test('PcmWavWriter: forty files flushing at once are written on the event loop with synchronous writes, no pool job, each file whole and in order', async () => {
-  useDiskThreadFor(0);
+test('PcmWavWriter: forty files flushing at once are written whole and in order by the disk thread, no write on the event loop', async () => {
   const { poolWrites, syncWrites } = await fortyFiles();
   assert.equal(poolWrites, 0, 'fs.write/fs.writev calls');
-  // Each flush is its audio and the header's two sizes: three writes, ~10 flushes per file.
-  assert.ok(syncWrites >= 40 * 10 * 3, `${syncWrites} synchronous writes on the event loop`);
+  assert.equal(syncWrites, 0, 'synchronous writes on the event loop');
 });
 
-test('PcmWavWriter: on the disk thread the same forty files are written whole and in order, none of it on the event loop', async () => {
-  useDiskThreadFor(60_000);
+test('PcmWavWriter: with the ring full (the thread held, as by a stalled disk) frames wait on the loop and still reach every file whole and in order', async () => {
+  useRingForTests(16 * 1024);
   try {
-    const { poolWrites, syncWrites } = await fortyFiles();
-    assert.equal(poolWrites, 0, 'fs.write/fs.writev calls');
-    assert.equal(syncWrites, 0, 'synchronous writes on the event loop');
+    const before = diskStats.backlogged;
+    // The thread sleeps before it reads anything: 40 files × 30 frames (768 KB) cannot fit in 16 KiB.
+    holdDiskThread(100);
+    await fortyFiles(30);
+    assert.ok(diskStats.backlogged - before > 1000, `${diskStats.backlogged - before} records waited on the loop`);
   } finally {
-    useDiskThreadFor(0);
+    useRingForTests(0);
   }
 });
 
-test('PcmWavWriter: on the disk thread, flushes made over many turns of the event loop go in one message per THREAD_BATCH_MS', async () => {
+test('PcmWavWriter: a file whose audio would take the loop past BACKLOG_MAX_BYTES fails: its close() says so and the file keeps the audio before', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
-  useDiskThreadFor(60_000);
+  const errors: unknown[] = [];
+  const logger = { warn: () => {}, error: (o: unknown) => errors.push(o) } as unknown as Logger;
+  useRingForTests(4096, 16 * 1024);
   try {
-    const writers = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-      PcmWavWriter.create(join(dir, `t${i}.wav`), { sampleRate: 16000, channels: 1, flushBytes: 1280, staggerFirstFlush: false })));
-    const before = { ...threadPosts };
-    const start = performance.now();
-    // One frame per file per turn of the loop, as a server's frames arrive: a flush per file every second turn.
-    for (let n = 0; n < 40; n++) {
-      writers.forEach((w, i) => w.write(Buffer.alloc(640, (i + n) & 0xff)));
-      await new Promise((r) => setImmediate(r));
-    }
-    const took = performance.now() - start;
-    await Promise.all(writers.map((w) => w.flush()));
-    const batches = threadPosts.batches - before.batches;
-    assert.equal(threadPosts.jobs - before.jobs, 10 * 20, 'flushes handed to the thread');
-    // Posting each turn's flushes would make 20 messages; a batch per THREAD_BATCH_MS makes one per
-    // started 20 ms of the loop above, and one for what was left.
-    assert.ok(batches <= Math.ceil(took / THREAD_BATCH_MS) + 1, `${batches} messages for ${took.toFixed(1)} ms of writes`);
-    await Promise.all(writers.map((w) => w.close()));
-    writers.forEach((w, i) => {
-      const bytes = readFileSync(w.path);
-      assert.equal(bytes.readUInt32LE(40), 40 * 640, `file ${i}: data size in the header`);
-      assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: 40 }, (_, n) => Buffer.alloc(640, (i + n) & 0xff))), `file ${i}: the audio`);
-    });
-  } finally {
-    useDiskThreadFor(0);
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-/**
- * Writes on the loop made slow (each of the first `slowWrites` busy-waits `ms`) until the disk
- * thread takes over; returns how many writes the loop made, and checks the file and the warning.
- */
-async function slowDisk(slowWrites: number, ms: number, frames: number): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
-  const { writeSync } = fs;
-  let onLoop = 0;
-  const warnings: unknown[] = [];
-  const logger = { warn: (o: unknown) => warnings.push(o), error: () => {} } as unknown as Logger;
-  try {
-    useDiskThreadFor(0);
-    const w = await PcmWavWriter.create(join(dir, 'slow.wav'), { sampleRate: 8000, channels: 1, flushBytes: 640, staggerFirstFlush: false, logger });
-    (fs as { writeSync: unknown }).writeSync = (...args: Parameters<typeof writeSync>) => {
-      // A throttled or network disk, as the loop sees it.
-      if (onLoop++ < slowWrites) {
-        const until = performance.now() + ms;
-        while (performance.now() < until);
-      }
-      return writeSync(...args);
-    };
-    for (let n = 1; n <= frames; n++) w.write(Buffer.alloc(640, n));
-    await w.close();
-    assert.equal(warnings.length, 1, 'one warning');
+    const w = await PcmWavWriter.create(join(dir, 'behind.wav'), { sampleRate: 16000, channels: 1, flushBytes: 1280, staggerFirstFlush: false, logger });
+    holdDiskThread(100);
+    // 4 KiB of ring (six frames) and 16 KiB waiting (25) take 31 frames; the rest is refused.
+    for (let n = 0; n < 60; n++) w.write(Buffer.alloc(640, n + 1));
+    await assert.rejects(w.close(), /the disk is behind by more than/);
+    assert.equal(errors.length, 1, 'one error logged');
     const bytes = readFileSync(w.path);
-    assert.equal(bytes.readUInt32LE(40), frames * 640);
-    assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: frames }, (_, i) => Buffer.alloc(640, i + 1))));
-    return onLoop;
+    const frames = bytes.readUInt32LE(40) / 640;
+    assert.equal(frames, 31, 'frames kept');
+    assert.equal(bytes.length, 44 + frames * 640);
+    assert.deepEqual(bytes.subarray(44), Buffer.concat(Array.from({ length: frames }, (_, n) => Buffer.alloc(640, n + 1))));
   } finally {
-    fs.writeSync = writeSync;
-    useDiskThreadFor(0);
+    useRingForTests(0);
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-test('PcmWavWriter: one write on the event loop slower than SLOW_WRITE_MS sends the next flushes to the disk thread, and says so', async () => {
-  // The first flush's audio write is slow: that flush finishes on the loop (3 writes), the other three go to the thread.
-  assert.equal(await slowDisk(1, SLOW_WRITE_MS + 5, 4), 3);
-});
-
-test('PcmWavWriter: writes on the event loop adding up to more than WRITE_BUDGET_MS in a second do too, though none of them alone is over SLOW_WRITE_MS', async () => {
-  // Each write 30 ms: under SLOW_WRITE_MS, but the ninth takes the second over 250 ms. Three flushes
-  // (9 writes) on the loop, the rest on the thread.
-  const each = 30;
-  const writes = Math.floor(WRITE_BUDGET_MS / each) + 1;
-  assert.equal(await slowDisk(writes, each, 6), Math.ceil(writes / 3) * 3);
 });
 
 test('PcmWavWriter: header and audio match after each flush() while the file stays open', async () => {
@@ -257,26 +200,15 @@ test('PcmWavWriter: header and audio match after each flush() while the file sta
   }
 });
 
-for (const where of ['the event loop', 'the disk thread'] as const) {
-  test(`PcmWavWriter on ${where}: a file whose write fails fails alone: its close() reports the error, the others are still written`, async () => {
-    useDiskThreadFor(where === 'the disk thread' ? 60_000 : 0);
-    try {
-      await failingFile();
-    } finally {
-      useDiskThreadFor(0);
-    }
-  });
-}
-
-async function failingFile(): Promise<void> {
+test('PcmWavWriter: a file whose write fails fails alone: its close() reports the error, the others are still written', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
   try {
     const opts = { sampleRate: 8000, channels: 1, flushBytes: 640, staggerFirstFlush: false } as const;
     const broken = await PcmWavWriter.create(join(dir, 'broken.wav'), opts);
     const fine = await PcmWavWriter.create(join(dir, 'fine.wav'), opts);
-    // The descriptor goes away under the writer (as a disk error would fail it): its flushes, in
-    // the same batch as the other file's, fail with EBADF. Nothing opens a file before they run.
-    closeSync((broken as unknown as { fd: number }).fd);
+    // The descriptor goes away under the writer (as a disk error would fail it): its flushes fail
+    // with EBADF on the thread. Nothing opens a file before they run.
+    closeSync((broken as unknown as { fh: { fd: number } }).fh.fd);
     broken.write(Buffer.alloc(640, 1));
     fine.write(Buffer.alloc(640, 2));
     broken.write(Buffer.alloc(640, 3));
@@ -288,4 +220,24 @@ async function failingFile(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}
+});
+
+test('PcmWavWriter: a process that recorded exits on its own (the idle disk thread does not hold it), with the file written', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
+  try {
+    const file = join(dir, 'child.wav');
+    const code = `
+      const { PcmWavWriter } = await import(${JSON.stringify(new URL('../../src/media/codecs/wav.ts', import.meta.url).href)});
+      const w = await PcmWavWriter.create(${JSON.stringify(file)}, { sampleRate: 8000, channels: 1, flushBytes: 32000 });
+      for (let n = 0; n < 10; n++) w.write(Buffer.alloc(320, n));
+      await w.close();
+      const open = await PcmWavWriter.create(${JSON.stringify(file + '.open')}, { sampleRate: 8000, channels: 1, flushBytes: 32000 });
+      open.write(Buffer.alloc(320, 1));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 20_000, encoding: 'utf8' });
+    assert.equal(r.status, 0, `exit status (signal ${r.signal}): ${r.stderr}`);
+    const bytes = readFileSync(file);
+    assert.equal(bytes.readUInt32LE(40), 3200);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

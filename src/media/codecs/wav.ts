@@ -3,7 +3,7 @@
 import { promises as fsp, readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { alawToLinear, resampleLinear, ulawToLinear } from './g711.js';
-import { giveStaging, newWriterId, takeStaging, writeToDisk, writerClosed, type Staging } from './wav-disk.js';
+import { appendAudio, behindError, forgetWriter, MAX_RECORD_BYTES, newWriterId, openOnDisk, requestFlush, type DiskClient } from './wav-disk.js';
 
 const WAVE_FORMAT_PCM = 1;
 const WAVE_FORMAT_ALAW = 6;
@@ -198,15 +198,12 @@ export class WavWriter {
 // appends at its absolute offset and then patches the RIFF and data sizes, close() flushes the tail
 // and patches a final time. It is built for a thousand streams of 50 frames/s each:
 //
-// - write() takes the wire bytes and copies them once, with one memcpy, into the staging buffer
+// - write() takes the wire bytes and copies them once into a ring shared with one disk thread
 //   (WavWriter.write() takes samples and stores them one writeInt16LE at a time, ~3.8 µs per 20 ms
 //   frame of 16 kHz: a fifth of a core at a thousand streams re-encoding bytes that are already in
-//   the file's byte order). A full staging buffer is handed to the disk as it is and the next one
-//   taken from a small pool of buffers already written: no second copy, no allocation per flush.
-// - The disk work (wav-disk.ts): each flush, the audio then the header's sizes, is written with
-//   positioned synchronous writes on the event loop while the disk keeps up, and on one worker
-//   thread for a minute after a write took over 100 ms (or writes over 250 ms in a second). That replaced fs's callback API (two
-//   pool jobs and two completions per flush), whose hand-overs cost more than the writes (stop 52).
+//   the file's byte order). The thread (wav-disk.ts) gathers each file's bytes into its own
+//   buffer and writes them, then the header's sizes, every `flushBytes`: no system call, and no
+//   per-file buffer, on the event loop.
 // - The first flush comes after a random 50–100 % of `flushBytes`, so streams that start together
 //   (a restart, a load test) do not all flush in the same 20 ms every second after.
 
@@ -224,38 +221,25 @@ export interface PcmWavWriterOptions {
 }
 
 export class PcmWavWriter {
-  /** Staging buffer (taken on the first write after a flush). */
-  private staging: Staging | null = null;
-  private used = 0;
-  /** Bytes of the staging buffer to fill before flushing (less than its size before the first flush only). */
-  private limit: number;
-  /** Bytes handed to the disk (the data size the header states after they are written). */
-  private dataBytes = 0;
-  private readonly size: number;
-  /** Flushes handed to the disk and not done yet (only on the thread: a write on the loop is done before it returns). */
-  private inFlight = 0;
-  private idle: Array<() => void> = [];
+  /** Bytes accepted (the data size the header states once they are flushed). */
+  private accepted = 0;
+  /** Flush requests made, and the promises waiting on them (answered in order). */
+  private seq = 0;
+  private waits: Array<{ seq: number; resolve: () => void }> = [];
   private error: Error | null = null;
   private closed = false;
   private closing: Promise<void> | undefined;
-  private readonly fd: number;
   private readonly id = newWriterId();
-  private readonly written = (err: Error | null): void => {
-    if (err && !this.error) {
-      this.error = err;
-      this.opts.logger?.error({ err, path: this.path }, 'wav write failed');
-    }
-    if (--this.inFlight === 0) for (const r of this.idle.splice(0)) r();
-  };
 
   private constructor(
     private readonly fh: fsp.FileHandle,
     readonly path: string,
     private readonly opts: PcmWavWriterOptions,
   ) {
-    this.fd = fh.fd;
-    this.size = Math.max(2, opts.flushBytes & ~1);
-    this.limit = opts.staggerFirstFlush === false ? this.size : Math.max(2, Math.round(this.size * (0.5 + Math.random() / 2)) & ~1);
+    const size = Math.max(2, opts.flushBytes & ~1);
+    const first = opts.staggerFirstFlush === false ? size : Math.max(2, Math.round(size * (0.5 + Math.random() / 2)) & ~1);
+    const client: DiskClient = { path, logger: opts.logger, flushed: (seq) => this.flushed(seq), failed: (err) => this.failed(err) };
+    openOnDisk(this.id, client, fh.fd, size, first);
   }
 
   static async create(path: string, opts: PcmWavWriterOptions): Promise<PcmWavWriter> {
@@ -271,43 +255,38 @@ export class PcmWavWriter {
 
   /** Audio bytes accepted so far, including those not yet on disk. */
   get bytesWritten(): number {
-    return this.dataBytes + this.used;
+    return this.accepted;
   }
 
   /** Append PCM bytes (whole samples). Never waits on the disk. */
   write(pcm: Buffer): void {
     if (this.closed) throw new Error('PcmWavWriter is closed');
-    let off = 0;
+    // After a failed write the file keeps what it had: later audio is dropped, not written after a gap.
+    if (this.error) return;
     const len = pcm.length;
-    while (off < len) {
-      const b = (this.staging ??= takeStaging(this.size)).buf;
-      const n = Math.min(this.limit - this.used, len - off);
-      // TypedArray#set: V8's fast path; Buffer#copy's argument checks cost more than the memcpy.
-      b.set(n === len ? pcm : pcm.subarray(off, off + n), this.used);
-      this.used += n;
-      off += n;
-      if (this.used === this.limit) this.scheduleFlush();
+    for (let off = 0; off < len; off += MAX_RECORD_BYTES) {
+      const part = len <= MAX_RECORD_BYTES ? pcm : pcm.subarray(off, off + MAX_RECORD_BYTES);
+      if (!appendAudio(this.id, part)) {
+        this.failed(behindError());
+        return;
+      }
+      this.accepted += part.length;
     }
   }
 
-  /** Hand what is staged to the disk; resolves once everything handed so far is written. */
+  /** Hand what is buffered to the disk; resolves once everything accepted so far is written. */
   flush(): Promise<void> {
-    if (this.used > 0) this.scheduleFlush();
-    if (this.inFlight === 0) return Promise.resolve();
-    return new Promise((r) => this.idle.push(r));
+    if (this.closed) return this.closing ?? Promise.resolve();
+    return this.request(false);
   }
 
   /** Flush the tail, patch the header a last time, close the file. Later writes throw. */
   close(): Promise<void> {
     if (!this.closing) {
-      const drained = this.flush();
       this.closed = true;
-      if (this.staging) giveStaging(this.staging);
-      this.staging = null;
-      this.closing = drained
+      this.closing = this.request(true)
         .then(() => {
-          // Only a failed writer is remembered by the disk thread (to refuse its later flushes).
-          if (this.error) writerClosed(this.id);
+          forgetWriter(this.id);
           return this.fh.close();
         })
         .then(() => {
@@ -317,34 +296,24 @@ export class PcmWavWriter {
     return this.closing;
   }
 
-  private scheduleFlush(): void {
-    const staging = this.staging!;
-    const len = this.used;
-    const at = 44 + this.dataBytes;
-    this.dataBytes += len;
-    this.staging = null;
-    this.used = 0;
-    this.limit = this.size;
-    // After a failed write the file keeps what it had: later audio is dropped, not written after a gap.
-    if (this.error) return giveStaging(staging);
-    const alone = this.inFlight === 0;
-    this.inFlight++;
-    writeToDisk(
-      {
-        path: this.path,
-        logger: this.opts.logger,
-        writer: this.id,
-        fd: this.fd,
-        staging,
-        len,
-        at,
-        dataBytes: this.dataBytes,
-        done: (err) => {
-          giveStaging(staging);
-          this.written(err);
-        },
-      },
-      alone,
-    );
+  private request(close: boolean): Promise<void> {
+    const seq = ++this.seq;
+    const done = new Promise<void>((resolve) => this.waits.push({ seq, resolve }));
+    requestFlush(this.id, seq, close);
+    return done;
+  }
+
+  /** The disk thread wrote everything up to request `seq`. */
+  private flushed(seq: number): void {
+    let n = 0;
+    while (n < this.waits.length && this.waits[n]!.seq <= seq) n++;
+    for (const w of this.waits.splice(0, n)) w.resolve();
+  }
+
+  /** A write failed (or the disk fell too far behind): later audio is dropped. */
+  private failed(err: Error): void {
+    if (this.error) return;
+    this.error = err;
+    this.opts.logger?.error({ err, path: this.path }, 'wav write failed');
   }
 }
