@@ -35,7 +35,7 @@ import { WebSocketServer } from 'ws';
 import { printTable, progress, type Cell } from './table.js';
 import { serveRpc, forkRpc, type RpcChild } from './lib/rpc.js';
 import { RawWsClient } from './lib/raw-ws-client.js';
-import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
+import { readCpuTicks, busyCores, waitQuiet, mainThreadCpuMs } from './lib/box-load.js';
 import { HeapSampler } from './lib/heap-sampler.js';
 import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
 import { GcMeter, GC_COLUMNS, GC_SUMMARY_HEADERS, gcCells, gcLine, gcSummaryRows, type GcStep, type GcWindow } from './lib/gc-meter.js';
@@ -215,7 +215,7 @@ async function serverRole(kind: Kind): Promise<void> {
     },
     stats: () => meter.stats(),
     gc: () => ({ window: gcWindow, frames: meter.handled }),
-    cpu: () => ({ cpu: process.cpuUsage(), at: performance.now() }),
+    cpu: () => ({ cpu: process.cpuUsage(), main: mainThreadCpuMs(), at: performance.now() }),
     cleanup: () => {
       cleanup();
       return true;
@@ -398,9 +398,9 @@ async function runStep(side: Side, n: number): Promise<boolean> {
     }
     await server.call('measure', { on: true });
     const b0 = readCpuTicks();
-    const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
+    const c0 = await server.call<{ cpu: NodeJS.CpuUsage; main: number; at: number }>('cpu');
     const m = await load.call<{ sent: number; dropped: number; genLagMax: number; cpuPct: number }>('measure', undefined, WINDOW_MS + 30_000);
-    const c1 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');
+    const c1 = await server.call<{ cpu: NodeJS.CpuUsage; main: number; at: number }>('cpu');
     const b1 = readCpuTicks();
     // Frames of the window still in flight get a moment to arrive before counting.
     await sleep(300);
@@ -423,6 +423,8 @@ async function runStep(side: Side, n: number): Promise<boolean> {
     if (!retry) side.gc.push({ server: kind, load: n, frames: gc.frames, window: gc.window });
     const perFrame = st.received > 0 ? ((serverCpu / 100) * 1e6) / (st.received / (WINDOW_MS / 1000)) : NaN;
     // The kernel's part (syscalls: socket reads, WAV writes), so a change of either side shows.
+    // The main thread's part: the event loop, where a frame's latency is made (the WAV disk thread is the rest).
+    const mainPerFrame = st.received > 0 ? (((c1.main - c0.main) / (c1.at - c0.at)) * 1e6) / (st.received / (WINDOW_MS / 1000)) : NaN;
     const kernelPerFrame = st.received > 0 ? ((c1.cpu.system - c0.cpu.system) / ((c1.at - c0.at) / 1000)) / (st.received / (WINDOW_MS / 1000)) : NaN;
     // The load generator's cost per frame sent: it rises with the server's when the box runs slow
     // (docs/architecture.md), so a slow step shows as both columns up, not only the server's.
@@ -442,7 +444,7 @@ async function runStep(side: Side, n: number): Promise<boolean> {
       pass ? 'pass' : `FAIL (${reasons.join(', ')})${retry ? (other > CONTENDED_CORES ? ' contended: retried' : ' retried') : ''}`,
     ]);
     progress(
-      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame, ${kernelPerFrame.toFixed(2)} of it kernel; load ${loadPerFrame.toFixed(2)}), ` +
+      `jambonz-audio ${kind}: ${n} sessions: p99 ${st.p99.toFixed(2)} ms, lost ${lost}, server cpu ${serverCpu.toFixed(0)} % (${perFrame.toFixed(2)} µs/frame, ${kernelPerFrame.toFixed(2)} of it kernel, ${mainPerFrame.toFixed(2)} on the main thread; load ${loadPerFrame.toFixed(2)}), ` +
         `other load ${other.toFixed(2)} cores, ${pass ? 'pass' : retry ? 'FAIL, retrying' : 'FAIL'}` +
         (gc.window ? `; ${gcLine(gc.window, gc.frames)}` : ''),
     );

@@ -40,3 +40,18 @@ export async function waitQuiet(threshold: number, maxWaitMs: number): Promise<n
     if (!(cores >= threshold) || performance.now() >= deadline) return cores;
   }
 }
+
+/**
+ * CPU ms this process's main thread has used (Linux: /proc/self/task/<pid>/stat, 10 ms ticks),
+ * NaN elsewhere. process.cpuUsage() counts every thread: with the WAV disk thread the two differ.
+ */
+export function mainThreadCpuMs(): number {
+  try {
+    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    // After the command's ")": state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
