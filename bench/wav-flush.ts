@@ -5,8 +5,8 @@
 //   npx tsx bench/wav-flush.ts        (WAV_FLUSH_WRITERS, WAV_FLUSH_SECONDS, WAV_FLUSH_ROUNDS, WAV_FLUSH_GROUPS=20,
 //                                      WAV_FLUSH_SIZES=8000,32000,128000, WAV_FLUSH_DIRS=/tmp,/dev/shm)
 //
-// Process CPU (user + kernel, all threads: the writes on the event loop, and the disk thread's if a
-// slow write sent them there) per frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
+// Process CPU (user + kernel, all threads: the loop's copy into the ring, and the disk thread's
+// gathering and writes) per frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
 // here), so a cost that is the disk's and one that is each flush's own show apart. After each
 // window 16 of the files, spread over the writers, are read back frame by frame: a writer that
 // dropped or reordered audio fails the run.
@@ -16,7 +16,7 @@ import { PcmWavWriter } from '../src/media/codecs/wav.js';
 import { printTable, progress, type Cell, median } from './table.js';
 import { createLogger } from '../src/logger.js';
 
-/** Warnings to stderr: a slow write (over 100 ms, or 250 ms of writes in a second) moves the flushes to the disk thread, and a window measured so should say so. */
+/** Errors to stderr: a file whose writes failed, or whose audio the disk thread fell too far behind on, should say so. */
 const logger = createLogger('warn', process.stderr);
 
 const WRITERS = Number(process.env.WAV_FLUSH_WRITERS ?? 800);
