@@ -224,17 +224,24 @@ test('PcmWavWriter: a file whose write fails fails alone: its close() reports th
 
 test('PcmWavWriter: a process that recorded exits on its own (the idle disk thread does not hold it), with the file written', () => {
   const dir = mkdtempSync(join(tmpdir(), 'cc-pcmwav-'));
-  try {
-    const file = join(dir, 'child.wav');
-    const code = `
-      const { PcmWavWriter } = await import(${JSON.stringify(new URL('../../src/media/codecs/wav.ts', import.meta.url).href)});
-      const w = await PcmWavWriter.create(${JSON.stringify(file)}, { sampleRate: 8000, channels: 1, flushBytes: 32000 });
-      for (let n = 0; n < 10; n++) w.write(Buffer.alloc(320, n));
-      await w.close();
-      const open = await PcmWavWriter.create(${JSON.stringify(file + '.open')}, { sampleRate: 8000, channels: 1, flushBytes: 32000 });
-      open.write(Buffer.alloc(320, 1));`;
+  const wav = JSON.stringify(new URL('../../src/media/codecs/wav.ts', import.meta.url).href);
+  const run = (code: string) => {
     const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 20_000, encoding: 'utf8' });
     assert.equal(r.status, 0, `exit status (signal ${r.signal}): ${r.stderr}`);
+  };
+  try {
+    const file = join(dir, 'child.wav');
+    // A file left open, never flushed nor closed: no flush was ever asked for, so nothing ever held the thread.
+    run(`
+      const { PcmWavWriter } = await import(${wav});
+      const open = await PcmWavWriter.create(${JSON.stringify(file + '.open')}, { sampleRate: 8000, channels: 1, flushBytes: 32000 });
+      open.write(Buffer.alloc(320, 1));`);
+    // A file closed: the thread is held while the close waits, and let go after.
+    run(`
+      const { PcmWavWriter } = await import(${wav});
+      const w = await PcmWavWriter.create(${JSON.stringify(file)}, { sampleRate: 8000, channels: 1, flushBytes: 32000 });
+      for (let n = 0; n < 10; n++) w.write(Buffer.alloc(320, n));
+      await w.close();`);
     const bytes = readFileSync(file);
     assert.equal(bytes.readUInt32LE(40), 3200);
   } finally {

@@ -188,7 +188,6 @@ function startThread(): Worker {
   w = 0;
   seenR = 0;
   const t = new Worker(THREAD_SOURCE, { eval: true, execArgv: [], env: {}, name: 'callchart-wav-disk', workerData: { ring, ctl: ctlBuf } });
-  t.unref();
   t.on('message', answered);
   // A thread that dies (it should not: every write is caught) fails its files; the next file starts another.
   const lost = (err: Error) => {
@@ -208,6 +207,8 @@ function startThread(): Worker {
   };
   t.on('error', lost);
   t.on('exit', (code) => lost(new Error(`WAV disk thread exited (code ${code})`)));
+  // After the listeners: adding a 'message' listener refs the worker's port again.
+  t.unref();
   return t;
 }
 
