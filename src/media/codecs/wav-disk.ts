@@ -18,7 +18,6 @@
 // Ring records, 16-byte aligned: a header of four int32 [kind, writer, arg, payload bytes], then
 // the payload. `ctl` holds the write offset (the loop's) and the read offset (the thread's).
 
-import type { Logger } from 'pino';
 import { Worker } from 'node:worker_threads';
 
 /** The ring's size: at 900 streams of 32 000 B/s, ~140 ms of audio. */
@@ -43,8 +42,6 @@ const R = 1;
 
 /** What the disk side tells a writer. */
 export interface DiskClient {
-  readonly path: string;
-  readonly logger: Logger | undefined;
   /** Every FLUSH or CLOSE up to `seq` is written (or failed, reported before by `failed`). */
   flushed(seq: number): void;
   /** A write failed, the backlog was full, or the thread was lost: later audio is dropped. */
@@ -163,7 +160,7 @@ let backlogBytes = 0;
 let backlogTimer: NodeJS.Timeout | null = null;
 
 /** Counters for tests and benches. */
-export const diskStats = { records: 0, backlogged: 0, backlogPeakBytes: 0 };
+export const diskStats = { backlogged: 0 };
 
 export function newWriterId(): number {
   return nextWriterId++;
@@ -266,17 +263,13 @@ function put(kind: number, writer: number, arg: number, payload: Buffer | null, 
   else if (extra) i32.set(extra, q + 4);
   w = (at + need) % ringBytes;
   Atomics.store(ctl, W, w);
-  diskStats.records++;
   return true;
 }
 
 function queue(kind: number, writer: number, arg: number, payload: Buffer | null): void {
   backlog.push({ kind, writer, arg, payload });
   diskStats.backlogged++;
-  if (kind === DATA) {
-    backlogBytes += payload!.length;
-    if (backlogBytes > diskStats.backlogPeakBytes) diskStats.backlogPeakBytes = backlogBytes;
-  }
+  if (kind === DATA) backlogBytes += payload!.length;
   backlogTimer ??= setTimeout(drainLater, POLL_MS);
 }
 
@@ -332,17 +325,16 @@ export function behindError(): Error {
   return new Error(`the disk is behind by more than ${Math.round(backlogMax / 1024)} KiB of audio: the rest of this file is dropped`);
 }
 
-/** Ask for everything of `writer` so far written (and, for `close`, the file forgotten); answered by `flushed(seq)`. */
-export function requestFlush(writer: number, seq: number, close: boolean): void {
-  const c = clients.get(writer);
-  if (!thread || !c) {
-    // The thread was lost: nothing will be written; the writer already failed.
-    queueMicrotask(() => c?.flushed(seq));
-    return;
-  }
+/**
+ * Ask for everything of `writer` so far written (and, for `close`, the file forgotten); answered by
+ * `flushed(seq)`. False when no answer will come: the thread was lost, and the writer failed with it.
+ */
+export function requestFlush(writer: number, seq: number, close: boolean): boolean {
+  if (!thread || !clients.has(writer)) return false;
   if (awaiting++ === 0) thread.ref();
   control(close ? CLOSE : FLUSH, writer, seq);
   Atomics.notify(ctl, W);
+  return true;
 }
 
 /** The last answer for a closed writer came: forget it. */

@@ -238,7 +238,7 @@ export class PcmWavWriter {
   ) {
     const size = Math.max(2, opts.flushBytes & ~1);
     const first = opts.staggerFirstFlush === false ? size : Math.max(2, Math.round(size * (0.5 + Math.random() / 2)) & ~1);
-    const client: DiskClient = { path, logger: opts.logger, flushed: (seq) => this.flushed(seq), failed: (err) => this.failed(err) };
+    const client: DiskClient = { flushed: (seq) => this.flushed(seq), failed: (err) => this.failed(err) };
     openOnDisk(this.id, client, fh.fd, size, first);
   }
 
@@ -276,7 +276,8 @@ export class PcmWavWriter {
 
   /** Hand what is buffered to the disk; resolves once everything accepted so far is written. */
   flush(): Promise<void> {
-    if (this.closed) return this.closing ?? Promise.resolve();
+    // After close(): its promise, without close's error (a flush never rejected).
+    if (this.closed) return this.closing!.catch(() => {});
     return this.request(false);
   }
 
@@ -299,7 +300,7 @@ export class PcmWavWriter {
   private request(close: boolean): Promise<void> {
     const seq = ++this.seq;
     const done = new Promise<void>((resolve) => this.waits.push({ seq, resolve }));
-    requestFlush(this.id, seq, close);
+    if (!requestFlush(this.id, seq, close)) this.flushed(seq);
     return done;
   }
 
