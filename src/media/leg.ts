@@ -93,16 +93,28 @@ export function rtpLeg(session: RtpSession, id: string = `rtp:${session.localPor
     get playout() {
       return session.playout();
     },
-    payload: {
-      codec: session.codec,
-      onPayload(cb) {
-        const fn = (p: Uint8Array) => cb(p);
-        session.on('payload', fn);
-        return () => session.off('payload', fn);
-      },
-      writePayload: (p) => session.sendPayload(p),
-    },
+    payload: new SessionPayload(session),
   };
+}
+
+/**
+ * An RtpSession's payload path. A class, so that every leg's writePayload is the same function:
+ * a per-leg closure was one more call (and one more object to load) per echoed packet.
+ */
+class SessionPayload implements PayloadPath {
+  constructor(private readonly session: RtpSession) {}
+  get codec(): G711Law {
+    return this.session.codec;
+  }
+  onPayload(cb: (payload: Uint8Array) => void): () => void {
+    // Registered as it is (it ignores the timestamp and sequence number): a wrapper would be one more call per packet.
+    const session = this.session;
+    session.on('payload', cb);
+    return () => session.off('payload', cb);
+  }
+  writePayload(p: Uint8Array): boolean {
+    return this.session.sendPayload(p);
+  }
 }
 
 /**

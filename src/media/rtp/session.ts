@@ -25,6 +25,9 @@ import { leanListeners, listeners } from '../../emit-one.js';
 export type { RemoteEndpoint, RtpSessionOptions, RtpSessionStats, RtpSessionEvents };
 
 const CLOCK_RATE = 8000;
+/** RtpSession.at slots. */
+const AT_RX = 0;
+const AT_SEND = 1;
 type PayloadListener = (...a: RtpSessionEvents['payload']) => void;
 type AudioListener = (...a: RtpSessionEvents['audio']) => void;
 
@@ -49,9 +52,14 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private readonly rtcpIntervalMs: number;
   private readonly dtmfOpts: DtmfSenderOptions;
 
-  // send state
+  // send state. Per-packet fields hold Smis (int32 on this 64-bit build) or live in `at`: V8 keeps
+  // a field's double (a fraction, a uint32 past 2^31) in a box of its own, one more cache line to
+  // load per packet, and the echo's cost is mostly such loads (docs/architecture.md, stop 55).
   private seq: number;
+  /** The RTP timestamp as an int32 (`>>> 0` gives the wire value). */
   private ts: number;
+  /** this.ssrc as an int32, for the header. */
+  private readonly ssrcWord: number;
   private markNext = true;
   /** Outgoing datagram buffers (SendRing: its ring is allocated on the first send; many sessions, signalling-only calls, never send). */
   private readonly ring: SendRing;
@@ -60,7 +68,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private octetsSent = 0;
   private rtcpSent = 0;
   private dtmfSent = 0;
-  private lastSendAt = -1;
+  /** Clock readings written per packet, unboxed: [AT_RX] last accepted packet, [AT_SEND] last sent; -1 none yet. */
+  private readonly at = new Float64Array([-1, -1]);
 
   /** Where RTP is sent: the latched source, else the SDP address (RtpSourceLatch.sendTarget()). */
   private remote: RemoteEndpoint | null = null;
@@ -73,7 +82,6 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   private remoteSsrc: number | null = null;
   private started = false;
   private readonly createdAt: number;
-  private lastRxAt = -1;
   private timedOut = false;
   private malformed = 0;
   private unknownPt = 0;
@@ -123,6 +131,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.payloadType = G711_PT[this.codec];
     this.telephoneEventPt = opts.telephoneEventPt === undefined ? 101 : opts.telephoneEventPt;
     this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
+    this.ssrcWord = this.ssrc | 0;
     this.cname = opts.cname ?? `${this.ssrc.toString(16)}@callchart`;
     this.log = opts.logger?.child({ rtpPort: ports.rtpPort, ssrc: this.ssrc });
     this.clock = opts.clock ?? monotonicNow;
@@ -133,7 +142,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.dtmfOpts = opts.dtmf ?? {};
     // Random initial sequence and timestamp (RFC 3550 §5.1) so known-plaintext is not trivial.
     this.seq = randomUint16();
-    this.ts = randomUint32();
+    this.ts = randomUint32() | 0;
 
     this.rxStats = new RtpReceiveStats({ clockRate: CLOCK_RATE, minSequential: opts.minSequential });
     this.dtmfRx = new DtmfReceiver((digit, ms) => this.emit('dtmf', digit, ms), { clockRate: CLOCK_RATE });
@@ -282,7 +291,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     if (!this.remote || this.closing || this.dtmf.busy) return null;
     if (n === 0 || n > MAX_FRAME_SAMPLES) throw new RangeError(`frame must be 1..${MAX_FRAME_SAMPLES} samples`);
     const buf = this.ring.buffer(RTP_HEADER_SIZE + n, this.link.connected);
-    writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrc);
+    writeRtpHeader(buf, this.markNext, this.payloadType, this.seq, this.ts, this.ssrcWord);
     return buf;
   }
 
@@ -293,14 +302,14 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     this.ring.sent();
     this.markNext = false;
     this.seq = (this.seq + 1) & 0xffff;
-    this.ts = (this.ts + n) >>> 0;
+    this.ts = (this.ts + n) | 0;
     this.afterSend(n);
   }
 
   private afterSend(payloadBytes: number): void {
     this.packetsSent++;
     this.octetsSent += payloadBytes;
-    this.lastSendAt = this.clock();
+    this.at[AT_SEND] = this.clock();
   }
 
   /**
@@ -323,10 +332,10 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   /** One tick of the digit being sent (DtmfQueue): its packet, if any, and the media clock. */
   private dtmfTick(sender: DtmfSender): boolean {
     if (!this.remote) return false;
-    const p = sender.tick(this.ts);
+    const p = sender.tick(this.ts >>> 0);
     if (p) {
       const buf = this.dtmfBuf;
-      writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrc);
+      writeRtpHeader(buf, p.marker, this.telephoneEventPt!, this.seq, p.timestamp, this.ssrcWord);
       encodeTelephoneEvent(p.payload, buf, RTP_HEADER_SIZE);
       const len = this.srtp ? this.srtp.tx.protectRtp(buf, RTP_HEADER_SIZE + 4) : RTP_HEADER_SIZE + 4;
       // Copy: the next tick rewrites dtmfBuf and DTMF is rare enough not to matter.
@@ -335,7 +344,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.dtmfSent++;
       this.afterSend(4);
     }
-    this.ts = (this.ts + sender.tickSamples) >>> 0;
+    this.ts = (this.ts + sender.tickSamples) | 0;
     return true;
   }
 
@@ -383,7 +392,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
       this.remoteSsrc = pkt.ssrc;
     }
     this.rxStats.update(pkt.sequenceNumber, pkt.timestamp, now, pkt.payload.length, pkt.ssrc);
-    this.lastRxAt = now;
+    this.at[AT_RX] = now;
     this.timedOut = false;
     if (!this.started) {
       this.started = true;
@@ -480,7 +489,8 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
     const now = this.clock();
     this.dtmfRx.checkTimeout(now);
     if (this.timeoutMs > 0 && !this.timedOut) {
-      const since = this.lastRxAt >= 0 ? this.lastRxAt : this.createdAt;
+      const lastRxAt = this.at[AT_RX]!;
+      const since = lastRxAt >= 0 ? lastRxAt : this.createdAt;
       if (now - since >= this.timeoutMs) {
         this.timedOut = true; // re-armed by the next RTP packet
         this.log?.info({ silentMs: now - since }, 'rtp timeout');
@@ -494,7 +504,7 @@ export class RtpSession extends EventEmitter<RtpSessionEvents> {
   }
 
   private senderReport(): RtcpPacket {
-    const sender = { ssrc: this.ssrc, ts: this.ts, lastSendAt: this.lastSendAt, packetsSent: this.packetsSent, octetsSent: this.octetsSent };
+    const sender = { ssrc: this.ssrc, ts: this.ts >>> 0, lastSendAt: this.at[AT_SEND]!, packetsSent: this.packetsSent, octetsSent: this.octetsSent };
     return this.reports.build(sender, this.rxStats, this.clock(), this.wallClock());
   }
 
