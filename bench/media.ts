@@ -4,8 +4,8 @@
 //   tsx bench/media.ts            (or: npm run bench -- media)
 //
 // Three processes: this orchestrator, a SERVER child (callchart: one RtpSession per call from a
-// PortAllocator + startEcho(rtpLeg(session)); bare: one dgram socket per call that sends back what
-// it gets — the limit), and LOAD children (MEDIA_BENCH_LOADS, default 2, each a share of the
+// PortAllocator + startEcho(rtpLeg(session)), told the call's load socket as a SIP call's SDP would
+// tell it; bare: one dgram socket per call that sends back what it gets — the limit), and LOAD children (MEDIA_BENCH_LOADS, default 2, each a share of the
 // calls) that send PCMU RTP (real headers, seq/timestamps, 20 ms per call, phases staggered over
 // the 20 ms) from one socket per call and time every echo.
 // Each packet's load-generator sequence number is carried in the payload (4 nibbles in μ-law codes
@@ -41,6 +41,9 @@ const PIN = process.env.MEDIA_BENCH_PIN === '1';
 // polls instead of sleeping between its 1 ms groups, so an echo never has to wake it on the other
 // vCPU (a cost the server pays per wake-up that a remote peer would not put on it).
 const LOAD_SPIN = process.env.MEDIA_BENCH_LOAD_SPIN === '1';
+// MEDIA_BENCH_NO_SDP=1 (diagnostic): the callchart sessions are not told the load's address, as
+// before stop 55, so they latch the first source after a probation (see serverRole's setup).
+const NO_SDP = process.env.MEDIA_BENCH_NO_SDP === '1';
 // MEDIA_BENCH_SERVER_NODE_ARGS: extra node flags for the server children (e.g. --perf-basic-prof).
 const SERVER_NODE_ARGS = process.env.MEDIA_BENCH_SERVER_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
 function forkRpc(file: string, argv: string[], opts: { cwd: string }): RpcChild {
@@ -190,7 +193,13 @@ async function serverRole(kind: Kind): Promise<void> {
       s.bind(0, LO, () => resolve({ port: s.address().port, close: () => new Promise<void>((res) => s.close(() => res())) }));
     });
   serveRpc({
-    async setup({ n }: { n: number }) {
+    async setup({ n, peers }: { n: number; peers: number[] }) {
+      // The peer's address as a call's SDP gives it: strict RTP takes the first packet from it and
+      // connects the socket at once. Without it (MEDIA_BENCH_NO_SDP=1) the latch puts the source on
+      // probation and connects only after its learning time (5 s of each step).
+      const toPeer = (session: import('../src/media/index.js').RtpSession, i: number): void => {
+        if (!NO_SDP) session.setRemote(LO, peers[i]!);
+      };
       const ports: number[] = [];
       const connecting: Array<Promise<void>> = [];
       for (let i = 0; i < n; i++) {
@@ -200,12 +209,14 @@ async function serverRole(kind: Kind): Promise<void> {
           closers.push(s.close);
         } else if (streamBot) {
           const session = await RtpSession.create({ allocator, codec: 'PCMU', timeoutMs: 0 });
+          toPeer(session, i);
           const leg = rtpLeg(session, `bench-${i}`);
           connecting.push(streamBot.stream(leg));
           ports.push(session.localPort);
           closers.push(() => session.close());
         } else {
           const session = await RtpSession.create({ allocator, codec: 'PCMU', timeoutMs: 0, strictRtp: { connect: kind !== 'callchart-unconnected' } });
+          toPeer(session, i);
           if (kind === 'callchart-srtp') session.setSrtp({ suite: SRTP_SUITE, localKey: SRTP_SERVER_KEY, remoteKey: SRTP_CLIENT_KEY });
           startEcho(rtpLeg(session), { mode: kind === 'callchart-pcm' ? 'pcm' : 'auto' });
           ports.push(session.localPort);
@@ -289,7 +300,19 @@ async function loadRole(): Promise<void> {
   /** SRTP state made by `prepare` for the next run (its packets encrypted ahead, light mode). */
   let ready: SrtpLoad | undefined;
   const newSrtp = (n: number) => new SrtpLoad(SRTP_LOAD_MODE, SRTP_SUITE, SRTP_CLIENT_KEY, SRTP_SERVER_KEY, n);
+  /** Sockets bound by `bind` for the next run, so the server can be told their ports first. */
+  let bound: dgram.Socket[] = [];
+  const bindOne = (): Promise<dgram.Socket> =>
+    new Promise((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.bind(0, LO, () => resolve(s));
+    });
   serveRpc({
+    async bind({ calls }: { calls: number }): Promise<number[]> {
+      for (const s of bound) s.close();
+      bound = await Promise.all(Array.from({ length: calls }, bindOne));
+      return bound.map((s) => s.address().port);
+    },
     prepare({ calls, durationMs, warmupMs }: { calls: number; durationMs: number; warmupMs: number }): boolean {
       ready = newSrtp(calls);
       // Every packet the run can send: warm-up and window at one per 20 ms, and a margin.
@@ -313,7 +336,8 @@ async function loadRole(): Promise<void> {
       let received = 0;
       let late = 0;
       const sendLag: number[] = [];
-      const socks: dgram.Socket[] = [];
+      const socks: dgram.Socket[] = bound.length === n ? bound : await Promise.all(Array.from({ length: n }, bindOne));
+      bound = [];
       const bufs: Buffer[] = [];
       const seqs = new Uint16Array(n);
       const tss = new Uint32Array(n);
@@ -328,7 +352,7 @@ async function loadRole(): Promise<void> {
         ports.map(
           (port, i) =>
             new Promise<void>((resolve) => {
-              const s = dgram.createSocket('udp4');
+              const s = socks[i]!;
               s.on('message', (msg) => {
                 const now = performance.now();
                 const k = srtpLoad ? srtpLoad.marker(i, msg) : readMarker(msg, 12);
@@ -346,10 +370,7 @@ async function loadRole(): Promise<void> {
                   latCall[nLat++] = i;
                 }
               });
-              s.bind(0, LO, () => {
-                s.connect(port, LO, () => resolve());
-              });
-              socks[i] = s;
+              s.connect(port, LO, () => resolve());
               bufs[i] = callTemplate(i, srtpLoad !== undefined);
               const first = callStart(i);
               seqs[i] = first.seq;
@@ -470,6 +491,14 @@ class LoadPool {
     return this.children.map((_, j) => ports.filter((_, i) => i % k === j));
   }
 
+  /** Each load process binds its share's sockets; their ports in call order (what each call's SDP would say). */
+  async bind(n: number): Promise<number[]> {
+    const k = this.children.length;
+    const counts = this.children.map((_, j) => Math.ceil((n - j) / k));
+    const each = await Promise.all(this.children.map((c, j) => c.call<number[]>('bind', { calls: counts[j] }, 60_000)));
+    return Array.from({ length: n }, (_, i) => each[i % k]![Math.floor(i / k)]!);
+  }
+
   /** SRTP: each load process encrypts its calls' packets for the step ahead (bench/lib/srtp-load.ts). */
   async prepare(ports: number[]): Promise<void> {
     const shares = this.shares(ports);
@@ -528,7 +557,8 @@ interface StepRow {
 }
 
 async function step(server: RpcChild, load: LoadPool, kind: Kind, n: number): Promise<StepRow> {
-  const { ports } = await server.call<{ ports: number[] }>('setup', { n }, 120_000);
+  const peers = await load.bind(n);
+  const { ports } = await server.call<{ ports: number[] }>('setup', { n, peers }, 120_000);
   if (kind === 'callchart-srtp') await load.prepare(ports);
   await server.call('profile', { start: true });
   const c0 = await server.call<{ cpu: NodeJS.CpuUsage; at: number }>('cpu');

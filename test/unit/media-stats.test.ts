@@ -72,6 +72,26 @@ test('duplicates and reordering are counted', () => {
   assert.equal(snap.lossPercent, 0);
 });
 
+test('duplicates are recognised anywhere in the last 64 sequence numbers, across a wrap and after jumps forward', () => {
+  const s = new RtpReceiveStats({ minSequential: 0 });
+  const start = 65_500; // the sequence wraps at 65 536 on the way
+  const seqs = Array.from({ length: 100 }, (_, i) => start + i);
+  feed(s, seqs);
+  // 63 back is the oldest in the window, both halves of the bitmap and its edge between them.
+  feed(s, [start + 99, start + 98, start + 99 - 31, start + 99 - 32, start + 99 - 33, start + 99 - 63]);
+  assert.equal(s.snapshot().duplicates, 6);
+  // 64 back has left the window: taken as late, not as a duplicate.
+  feed(s, [start + 99 - 64]);
+  assert.equal(s.snapshot().duplicates, 6);
+  // A gap of 40 (a slide across the halves): what arrived before it is still known, what did not is new.
+  feed(s, [start + 139, start + 139, start + 120, start + 99]);
+  assert.equal(s.snapshot().duplicates, 8);
+  // A gap of 70 (past the whole window): everything before it is out of the window.
+  feed(s, [start + 209, start + 139, start + 209]);
+  assert.equal(s.snapshot().duplicates, 9);
+  assert.equal(s.snapshot().extendedHighestSeq, 65_536 + ((start + 209) & 0xffff));
+});
+
 test('large jump needs confirmation before resync', () => {
   const s = new RtpReceiveStats({ minSequential: 0 });
   feed(s, [1, 2, 3]);

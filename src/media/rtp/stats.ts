@@ -1,6 +1,6 @@
 // Receive statistics for one RTP source per RFC 3550 A.1 (sequence validation and extended
 // sequence numbers), A.3 (loss) and A.8 (jitter), plus a simplified ITU-T G.107 E-model.
-// update() runs once per packet: scalar fields and one preallocated Int32Array only.
+// update() runs once per packet: scalar fields (Smis) and one two-slot Float64Array only.
 
 import type { ReportBlock } from '../codecs/rtcp.js';
 
@@ -8,8 +8,8 @@ const RTP_SEQ_MOD = 0x10000;
 const MAX_DROPOUT = 3000;
 const MAX_MISORDER = 100;
 const DEFAULT_MIN_SEQUENTIAL = 2;
-/** Window (power of two) over which duplicates are recognised. */
-const DUP_WINDOW = 1024;
+/** Duplicates are recognised among the last 64 extended sequence numbers (1.28 s of 20 ms packets): a bitmap in two int32 fields. */
+const DUP_WINDOW = 64;
 /** RtpReceiveStats.a8 slots. */
 const TRANSIT = 0;
 const JITTER = 1;
@@ -69,8 +69,11 @@ export class RtpReceiveStats {
   private reordered = 0;
   private discarded = 0;
   private resets = 0;
-  // 4 KiB, made on the first packet: a call that never receives RTP does not pay for it.
-  private seen: Int32Array | null = null;
+  // Which of the 64 extended sequence numbers up to winTop arrived: bit k of (winHi:winLo) is
+  // winTop − k. In the object itself: a per-packet table elsewhere was two more cache lines to load.
+  private winTop = -1;
+  private winLo = 0;
+  private winHi = 0;
   private started = false;
 
   constructor(opts: ReceiveStatsOptions = {}) {
@@ -89,7 +92,43 @@ export class RtpReceiveStats {
     this.a8.fill(0);
     this.haveTransit = false;
     this.octets = this.duplicates = this.reordered = this.discarded = 0;
-    this.seen?.fill(-1);
+    this.clearWindow();
+  }
+
+  private clearWindow(): void {
+    this.winTop = -1;
+    this.winLo = this.winHi = 0;
+  }
+
+  /** Mark extended sequence number `ext` as arrived; true when it had already. */
+  private seenBefore(ext: number): boolean {
+    const back = this.winTop - ext;
+    if (back < 0) {
+      // Newer than any: slide the window up by -back and mark bit 0.
+      const up = -back;
+      if (up >= DUP_WINDOW) this.winHi = this.winLo = 0;
+      else if (up >= 32) {
+        this.winHi = this.winLo << (up - 32);
+        this.winLo = 0;
+      } else {
+        this.winHi = (this.winHi << up) | (this.winLo >>> (32 - up));
+        this.winLo = this.winLo << up;
+      }
+      this.winLo |= 1;
+      this.winTop = ext;
+      return false;
+    }
+    if (back >= DUP_WINDOW) return false; // older than the window: taken as late, not as a duplicate
+    if (back < 32) {
+      const bit = 1 << back;
+      if (this.winLo & bit) return true;
+      this.winLo |= bit;
+    } else {
+      const bit = 1 << (back - 32);
+      if (this.winHi & bit) return true;
+      this.winHi |= bit;
+    }
+    return false;
   }
 
   private initSeq(seq: number): void {
@@ -100,7 +139,7 @@ export class RtpReceiveStats {
     this.received = 0;
     this.receivedPrior = 0;
     this.expectedPrior = 0;
-    this.seen?.fill(-1);
+    this.clearWindow();
   }
 
   /**
@@ -166,14 +205,10 @@ export class RtpReceiveStats {
     this.received++;
     this.octets += bytes;
 
-    const ext = this.extendedFor(seq);
-    const slot = ext & (DUP_WINDOW - 1);
-    const seen = (this.seen ??= new Int32Array(DUP_WINDOW).fill(-1));
-    if (seen[slot] === ext) {
+    if (this.seenBefore(this.extendedFor(seq))) {
       this.duplicates++;
       return true;
     }
-    seen[slot] = ext;
     if (late) this.reordered++;
 
     // A.8: transit difference in timestamp units, smoothed with gain 1/16.
