@@ -16,7 +16,7 @@ import dgram from 'node:dgram';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-import { printTable } from './table.js';
+import { printTable, percentile } from './table.js';
 
 const thisFile = fileURLToPath(import.meta.url);
 const root = path.resolve(path.dirname(thisFile), '..');
@@ -119,10 +119,7 @@ function child(kind: Kind, cold: number): Promise<Measure> {
   });
 }
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
+const median = (xs: number[]): number => percentile(xs, 50);
 
 async function main(): Promise<void> {
   const i = process.argv.indexOf('--measure');
