@@ -6,8 +6,9 @@
 // Three processes: this orchestrator, a SERVER child (callchart: one RtpSession per call from a
 // PortAllocator + startEcho(rtpLeg(session)), told the call's load socket as a SIP call's SDP would
 // tell it; bare: one dgram socket per call that sends back what it gets — the limit), and LOAD
-// children (MEDIA_BENCH_LOADS, default 2, each a share of the calls) that send PCMU RTP (real headers, seq/timestamps, 20 ms per call, phases staggered over
-// the 20 ms) from one socket per call and time every echo.
+// children (MEDIA_BENCH_LOADS, default 2, each a share of the calls) that send PCMU RTP (real
+// headers, seq/timestamps, 20 ms per call, phases staggered over the 20 ms) from one socket per
+// call and time every echo.
 // Each packet's load-generator sequence number is carried in the payload (4 nibbles in μ-law codes
 // that survive a decode/encode round trip), so echoes are matched whether the server returns the
 // bytes or re-encodes them under its own RTP header.
