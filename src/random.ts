@@ -34,3 +34,25 @@ export function randomUint32(): number {
 export function randomUint16(): number {
   return pool.readUInt16BE(take(2));
 }
+
+const HEX = Buffer.from('0123456789abcdef', 'latin1');
+const uuidText = Buffer.alloc(36);
+
+/**
+ * A random (version 4) UUID as one flat string. node:crypto's randomUUID() builds its result with
+ * `+` and returns a rope of ~5 cons strings over its pieces (~220 B); a call keeps its id for life,
+ * so the id is written into a buffer and read out as one 36-character string (~56 B).
+ */
+export function randomUuid(): string {
+  const at = take(16);
+  let j = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) uuidText[j++] = 0x2d;
+    let b = pool[at + i];
+    if (i === 6) b = (b & 0x0f) | 0x40; // version 4
+    else if (i === 8) b = (b & 0x3f) | 0x80; // RFC 9562 variant
+    uuidText[j++] = HEX[b >> 4];
+    uuidText[j++] = HEX[b & 15];
+  }
+  return uuidText.toString('latin1', 0, 36);
+}

@@ -8,6 +8,8 @@
 // live on a prototype, instead of XState's object of four closures per actor (~300 B).
 import { Actor, type ActorOptions, type AnyActorLogic, type Subscription } from 'xstate';
 
+/** Never added to: `defer` and the action executor replace it on the actor before adding. */
+const NO_DEFERRED: Array<() => void> = [];
 /** Never added to: `subscribe`/`on` replace it on the actor before adding. */
 const NO_OBSERVERS: ReadonlySet<never> = new Set<never>();
 const NO_LISTENERS: ReadonlyMap<never, never> = new Map<never, never>();
@@ -26,6 +28,15 @@ export class LeanActor<TLogic extends AnyActorLogic> extends Actor<TLogic> {
     t.eventListeners = NO_LISTENERS;
     // The initial state was computed in super() with XState's scope; every later step uses this.
     (this as unknown as Internals)._actorScope = new LeanScope(this as unknown as Internals);
+  }
+
+  override start(): this {
+    super.start();
+    // Deferred effects only come from a step (this scope's defer/actionExecutor), which makes the
+    // actor its own array again: an idle actor shares one empty one (XState only shifts and clears it).
+    const self = this as unknown as Internals;
+    if (self._deferred.length === 0) self._deferred = NO_DEFERRED;
+    return this;
   }
 
   override subscribe(observerOrNext?: unknown, error?: unknown, complete?: unknown): Subscription {
@@ -99,7 +110,7 @@ class LeanScope {
   }
 
   defer(fn: () => void): void {
-    this.self._deferred.push(fn);
+    deferOn(this.self, fn);
   }
 
   stopChild(child: Child): void {
@@ -132,7 +143,7 @@ class LeanScope {
         action.exec?.(action.info, action.params);
       };
       if (self._processingStatus === RUNNING) exec();
-      else self._deferred.push(exec);
+      else deferOn(self, exec);
     };
     OWN_EXECUTORS.add(own);
     return own;
@@ -141,6 +152,11 @@ class LeanScope {
   set actionExecutor(fn: ActionExecutor | undefined) {
     this.executor = fn === undefined || OWN_EXECUTORS.has(fn) ? undefined : fn;
   }
+}
+
+function deferOn(self: Internals, fn: () => void): void {
+  if (self._deferred === NO_DEFERRED) self._deferred = [fn];
+  else self._deferred.push(fn);
 }
 
 /** As XState reports an error thrown by an emitted-event handler: on a later turn, uncaught. */
@@ -164,16 +180,29 @@ class NoTags extends Set<string> {
 const NO_TAGS: ReadonlySet<string> = new NoTags();
 /** Shared by every snapshot without history: frozen (XState copies a history value to change it). */
 const NO_HISTORY: Readonly<Record<string, never>> = Object.freeze({});
+/** Shared by every snapshot without children: frozen (XState spawns and stops on a copy). */
+const NO_CHILDREN: Readonly<Record<string, never>> = Object.freeze({});
+
+/**
+ * State values met so far, by their JSON: a snapshot's `value` object (~56 B, made afresh on each
+ * transition and kept by an idle actor) is swapped for the first equal one, frozen. Bounded: past
+ * the cap, values are left alone.
+ */
+const VALUES = new Map<string, object>();
+const MAX_VALUES = 1024;
 
 interface MachineSnapshotParts {
+  value?: unknown;
   tags?: ReadonlySet<string>;
   historyValue?: object;
+  children?: object;
 }
 
 /**
- * A machine snapshot's empty `tags` set (a `Set` with a 120 B table, made for every snapshot) and
- * empty `historyValue` (kept from snapshot to snapshot while no history state changes) replaced
- * by shared read-only empties. Called on each snapshot the supervisor sees, before the next event;
+ * A machine snapshot's empty `tags` set (a `Set` with a 120 B table, made for every snapshot),
+ * empty `historyValue` and empty `children` (each kept from snapshot to snapshot while unchanged;
+ * 56 B apiece) replaced by shared read-only empties, and its state `value` by a shared frozen
+ * equal one (XState makes a new value per transition and never writes one it made). Called on each snapshot the supervisor sees, before the next event;
  * a frozen snapshot is left alone.
  */
 export function leanSnapshot(snap: unknown): void {
@@ -184,6 +213,20 @@ export function leanSnapshot(snap: unknown): void {
   if (tags !== undefined && tags !== NO_TAGS && tags.size === 0) s.tags = NO_TAGS;
   const h = s.historyValue;
   if (h !== undefined && h !== NO_HISTORY && isEmpty(h)) s.historyValue = NO_HISTORY;
+  const c = s.children;
+  if (c !== undefined && c !== NO_CHILDREN && isEmpty(c)) s.children = NO_CHILDREN;
+  const v = s.value;
+  if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+    const key = JSON.stringify(v);
+    const known = VALUES.get(key);
+    if (known !== undefined) s.value = known;
+    else if (VALUES.size < MAX_VALUES) VALUES.set(key, deepFreeze(v));
+  }
+}
+
+function deepFreeze(o: object): object {
+  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null) deepFreeze(v);
+  return Object.freeze(o);
 }
 
 function isEmpty(o: object): boolean {

@@ -1,8 +1,6 @@
 // Creates call actors for every transport and runs the application's incoming-call hook.
 // The call machine is provided ONCE (an ActorRegistry): its wire actions dispatch to the CallWire
 // registered for the actor's id, so a call costs one createActor and no machine cloning.
-// node:crypto's UUID is one flat string; uuid's v4 is a rope of ~20 concatenated pieces held for the call's life.
-import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SnapshotFrom } from 'xstate';
 import { callMachine, type CallEnd, type CallInput, type CallMachine, type CallTimer } from '../../machines/call.machine.js';
@@ -10,6 +8,7 @@ import { Call, CallDriver, type CallWire, type CallSipInvite, type IncomingCallH
 import type { SpawnOptions, Supervisor } from '../actors/supervisor.js';
 import { ActorRegistry } from '../actors/registry.js';
 import { DeadlineQueue, type DeadlineEntry } from './deadlines.js';
+import { randomUuid } from '../random.js';
 import { logCallAnswered, logCallEnded, logCallOffered } from '../logging/call-log.js';
 
 export interface CallManagerOptions {
@@ -255,7 +254,7 @@ export class CallManager {
    */
   create(o: CreateCallOptions): Call {
     this.opts.admit?.(o);
-    const callId = o.callId ?? randomUUID();
+    const callId = o.callId ?? randomUuid();
     const input: CallInput = { callId, direction: o.direction, transport: o.transport, from: o.from, to: o.to };
     const slot = new CallSlot(this, o.wire, input, o.group, o.bindings);
     // Throws when refused (LimitExceededError): the registry then forgets the slot, no timer is armed.

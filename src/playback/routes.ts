@@ -9,7 +9,7 @@
 // authentication on, sessions, audio zones and connection registrations belong to the principal
 // that created them (policy.ts); every answer and broadcast is cut to what its recipient may see.
 // What each request does is in requests.ts; this file holds the state, sockets and persistence.
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../random.js';
 import { WebSocket, type RawData } from 'ws';
 import { playbackSessionMachine, type PlaybackSessionMachine, type PlaybackTarget, type SessionPlaylist } from '../../machines/playbackSession.machine.js';
 import { LimitExceededError } from '../actors/supervisor.js';
@@ -407,7 +407,7 @@ export function createPlaybackRoutes(opts: PlaybackRoutesOptions): PlaybackRoute
       ws.close(WS_CLOSE.goingAway, 'server shutting down');
       return;
     }
-    const id = randomUUID();
+    const id = randomUuid();
     const conn: LiveConnection = {
       id,
       ws,

@@ -160,3 +160,74 @@ test('a lean actor keeps no action executor once a step is over', () => {
   assert.equal(scope.executor, undefined);
   assert.equal(actor.getSnapshot().value, 'pinged');
 });
+
+const parent = setup({
+  types: { events: {} as { type: 'SPAWN' } | { type: 'STOP' } },
+  actors: { child: setup({}).createMachine({ initial: 'on', states: { on: {} } }) },
+}).createMachine({
+  initial: 'idle',
+  states: {
+    idle: { on: { SPAWN: { target: 'busy', actions: spawnChild('child', { id: 'kid' }) } } },
+    busy: { on: { STOP: { target: 'idle', actions: stopChild('kid') } } },
+  },
+});
+
+test('leanSnapshot shares empty children, and children spawn and stop on top of it as before', () => {
+  const a = createLeanActor(parent).start();
+  const b = createLeanActor(parent).start();
+  const seen: string[] = [];
+  a.subscribe((s) => {
+    leanSnapshot(s);
+    seen.push(`${String(s.value)}:${Object.keys(s.children).join(',')}`);
+  });
+  leanSnapshot(a.getSnapshot());
+  leanSnapshot(b.getSnapshot());
+  const empty = a.getSnapshot().children;
+  assert.equal(b.getSnapshot().children, empty, 'one shared empty children object');
+  assert.ok(Object.isFrozen(empty));
+  for (const type of ['SPAWN', 'STOP', 'SPAWN'] as const) a.send({ type });
+  assert.deepEqual(seen, ['busy:kid', 'idle:', 'busy:kid']);
+  assert.equal(a.getSnapshot().children.kid?.getSnapshot().status, 'active');
+  assert.deepEqual(Object.keys(empty), [], 'the shared empty was never written');
+  assert.deepEqual(Object.keys(b.getSnapshot().children), []);
+  a.stop();
+  b.stop();
+});
+
+test('leanSnapshot shares equal state values, frozen, and the machine moves on from them', () => {
+  const a = createLeanActor(tagged).start();
+  const b = createLeanActor(tagged).start();
+  for (const actor of [a, b]) {
+    actor.subscribe((s) => leanSnapshot(s));
+    actor.send({ type: 'NEXT' });
+  }
+  const va = a.getSnapshot().value;
+  assert.deepEqual(va, { work: 'a' });
+  assert.equal(b.getSnapshot().value, va, 'one shared value object');
+  assert.ok(Object.isFrozen(va));
+  b.send({ type: 'NEXT' });
+  assert.deepEqual(b.getSnapshot().value, { work: 'b' });
+  assert.ok(b.getSnapshot().matches({ work: 'b' }));
+  assert.deepEqual(a.getSnapshot().value, { work: 'a' }, 'the shared value was never written');
+  a.stop();
+  b.stop();
+});
+
+test('an idle lean actor shares one empty deferred list, and deferred effects still run in order', () => {
+  const ran: string[] = [];
+  const m = setup({ types: { events: {} as { type: 'GO' } } }).createMachine({
+    initial: 'a',
+    entry: () => ran.push('entry'),
+    states: { a: { on: { GO: { target: 'b', actions: () => ran.push('go') } } }, b: { entry: () => ran.push('b') } },
+  });
+  const a = createLeanActor(m).start();
+  const b = createLeanActor(m).start();
+  type WithDeferred = { _deferred: unknown[] };
+  const shared = (a as unknown as WithDeferred)._deferred;
+  assert.equal((b as unknown as WithDeferred)._deferred, shared);
+  a.send({ type: 'GO' });
+  assert.deepEqual(ran, ['entry', 'entry', 'go', 'b']);
+  assert.equal(shared.length, 0, 'nothing was ever queued on the shared list');
+  a.stop();
+  b.stop();
+});

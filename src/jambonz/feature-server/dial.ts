@@ -4,7 +4,7 @@
 // timers, which leg won, who hangs up whom) and the outcome; this file resolves the targets, places
 // and bridges the calls, and reports the actionHook (`dial_call_sid`, `dial_call_status`,
 // `dial_sip_status`, as dial.js's results are snake-cased).
-import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../../random.js';
 import type { Actor } from 'xstate';
 import type { Call } from '../../call/call.js';
 import type { Bridge } from '../../media/mixing/bridge.js';
@@ -122,7 +122,7 @@ export async function dialVerb(host: VerbHost, verb: ExecVerb, signal: AbortSign
   if (signal.aborted) return {};
   const seconds = (v: unknown, dflt: number): number => (typeof v === 'number' && v > 0 ? Math.min(v * 1000, MAX_TIMER_MS) : dflt);
   const input: DialInput = { answerOnBridge, timeoutMs: seconds(verb.timeout, DEFAULT_TIMEOUT_S * 1000), timeLimitMs: seconds(verb.timeLimit, 0), targets: targets.length };
-  const sids = targets.map(() => randomUUID());
+  const sids = targets.map(() => randomUuid());
   /** The leg whose end was reported last: its sid goes to the actionHook when none answered (dial.js keeps the last status change's). */
   let lastLeg = 0;
   const dtmfUrl = hookUrl(verb.dtmfHook);

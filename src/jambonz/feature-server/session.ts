@@ -4,6 +4,7 @@
 // runs, sends hooks and notifications, turns acks and commands into executor events, and reports
 // the call's status. Ack matching is by msgid of what the executor is waiting on right now.
 import { randomUUID } from 'node:crypto';
+import { randomUuid } from '../../random.js';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { Call, CallSipResponse } from '../../call/call.js';
@@ -93,7 +94,7 @@ function normalize(v: unknown): ExecVerb {
 const normalizeAll = (data: unknown): ExecVerb[] => (Array.isArray(data) ? data.map(normalize) : []);
 
 export class FsSession implements VerbHost {
-  readonly callSid = randomUUID();
+  readonly callSid = randomUuid();
   readonly logger: Logger;
   readonly synth: SynthDefaults = {};
   readonly recognizer: { vendor?: string; language?: string } = {};

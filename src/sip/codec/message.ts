@@ -1,7 +1,6 @@
 // SIP messages: the types, the wire form (serialize), and the builders of requests and responses.
 // Parsing lives in parse.ts (re-exported here).
-import { randomUUID } from 'node:crypto';
-import { randomHex } from '../../random.js';
+import { randomHex, randomUuid } from '../../random.js';
 import {
   BRANCH_MAGIC_COOKIE,
   HeaderList,
@@ -119,7 +118,8 @@ export function generateBranch(): string {
 }
 
 export function generateCallId(host?: string): string {
-  return host ? `${randomUUID()}@${host}` : randomUUID();
+  // join, not a template: a dialog keeps its Call-ID for life, and one flat string is the smallest.
+  return host ? [randomUuid(), host].join('@') : randomUuid();
 }
 
 // ---------------------------------------------------------------------------
