@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { forkRpc, type RpcChild } from './lib/rpc.js';
 import { printTable, progress } from './table.js';
-import { objectTable, type ObjectRow } from './lib/heap-objects.js';
+import { diffTotals, objectTable, type HeapTotals, type ObjectRow } from './lib/heap-objects.js';
 import { ENGINE_BUILD } from './lib/engine-build.js';
 
 const CALLS = Number(process.env.INBOUND_HEAP_CALLS ?? 2000);
@@ -25,6 +25,9 @@ const SNAPSHOT = process.env.INBOUND_HEAP_SNAPSHOT;
 const WARMUP = Number(process.env.INBOUND_HEAP_WARMUP ?? 100);
 const KINDS = ['bare', 'callchart'] as const;
 type Kind = (typeof KINDS)[number];
+
+/** One row of a snapshot's totals, as the server hands them over. */
+type TotalsEntry = [string, HeapTotals extends Map<string, infer V> ? V : never];
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');
@@ -68,8 +71,8 @@ async function measure(kind: Kind): Promise<Result> {
     await load.call('idle', { n: WARMUP }, 120_000);
     await load.call('closeAll');
     await waitLive(server, 0);
-    // The mark's own tables stay live until the diff: take it before the baseline heap figure.
-    await server.call('objectsMark', undefined, 120_000);
+    // Totals come back to this process (the server keeps none of them), so neither snapshot counts them.
+    const before = new Map(await server.call<TotalsEntry[]>('objectsTotals', undefined, 120_000));
     const base = await server.call<HeapSample>('heap');
     progress(`${kind}: ${CALLS} answered calls, held idle`);
     const idle = await load.call<{ connected: number }>('idle', { n: CALLS }, 120_000);
@@ -77,7 +80,8 @@ async function measure(kind: Kind): Promise<Result> {
     if (live !== idle.connected) throw new Error(`${kind}: ${live} live calls on the server, ${idle.connected} connected`);
     await sleep(200);
     const loaded = await server.call<HeapSample>('heap');
-    const rows = await server.call<ObjectRow[]>('objectsDiff', { n: live, top: 400 }, 120_000);
+    const after = new Map(await server.call<TotalsEntry[]>('objectsTotals', undefined, 120_000));
+    const rows = diffTotals(before, after, live).slice(0, 400);
     if (SNAPSHOT) progress(`${kind}: heap snapshot ${await server.call<string>('writeSnapshot', { file: `${SNAPSHOT}-${kind}.heapsnapshot` }, 120_000)}`);
     await load.call('closeAll');
     const per = (k: keyof HeapSample) => (loaded[k] - base[k]) / live;

@@ -30,7 +30,7 @@ import { loadRole, FRAME_BYTES, FRAME_INTERVAL_MS, WINDOW_MS, LOAD_SPIN, type St
 import { readCpuTicks, busyCores, waitQuiet } from './lib/box-load.js';
 import { loadEngineModule, ENGINE_BUILD } from './lib/engine-build.js';
 import { GcMeter, GC_COLUMNS, GC_SUMMARY_HEADERS, gcCells, gcLine, gcSummaryRows, type GcStep, type GcWindow } from './lib/gc-meter.js';
-import { snapshotTotals, diffTotals, type HeapTotals } from './lib/heap-objects.js';
+import { snapshotTotals } from './lib/heap-objects.js';
 import { HeapSampler } from './lib/heap-sampler.js';
 
 const P99_LIMIT_MS = 20;
@@ -161,19 +161,15 @@ async function serverRole(kind: Kind): Promise<void> {
   // BENCH_HEAP_SAMPLE=<dir>: a sampling heap profile per window of what outlived the young generation.
   const sampler = new HeapSampler();
   let windows = 0;
-  let marked: HeapTotals | undefined;
   serveRpc({
     heap: () => settleHeap(),
-    /** Heap snapshot totals by constructor now (bench/inbound-heap.ts diffs two of them). */
-    objectsMark: async () => {
+    /**
+     * Heap snapshot totals by constructor now, handed to the caller and not kept: bench/inbound-heap.ts
+     * diffs two of them in its own process (totals kept here would be ~10 000 entries counted as the calls').
+     */
+    objectsTotals: async () => {
       await settleHeap();
-      marked = snapshotTotals();
-      return true;
-    },
-    /** What was added since objectsMark, per live call (`n` calls), largest first. */
-    objectsDiff: async (a: { n: number; top: number }) => {
-      await settleHeap();
-      return diffTotals(marked ?? new Map(), snapshotTotals(), a.n).slice(0, a.top);
+      return [...snapshotTotals()];
     },
     /** A full heap snapshot written to `file` (INBOUND_HEAP_SNAPSHOT in bench/inbound-heap.ts), for retainer paths. */
     writeSnapshot: async (a: { file: string }) => {
