@@ -202,8 +202,8 @@ interface MachineSnapshotParts {
  * A machine snapshot's empty `tags` set (a `Set` with a 120 B table, made for every snapshot),
  * empty `historyValue` and empty `children` (each kept from snapshot to snapshot while unchanged;
  * 56 B apiece) replaced by shared read-only empties, and its state `value` by a shared frozen
- * equal one (XState makes a new value per transition and never writes one it made). Called on each snapshot the supervisor sees, before the next event;
- * a frozen snapshot is left alone.
+ * equal one (XState makes a new value per transition and never writes one it made). Called on
+ * each snapshot the supervisor sees, before the next event; a frozen snapshot is left alone.
  */
 export function leanSnapshot(snap: unknown): void {
   const s = snap as MachineSnapshotParts;
