@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { forkRpc, type RpcChild } from './lib/rpc.js';
 import { printTable, progress } from './table.js';
-import { diffTotals, objectTable, type HeapTotals, type ObjectRow } from './lib/heap-objects.js';
+import { diffTotals, objectTable, type ObjectRow } from './lib/heap-objects.js';
 import { ENGINE_BUILD } from './lib/engine-build.js';
 
 const CALLS = Number(process.env.INBOUND_HEAP_CALLS ?? 2000);
@@ -27,7 +27,7 @@ const KINDS = ['bare', 'callchart'] as const;
 type Kind = (typeof KINDS)[number];
 
 /** One row of a snapshot's totals, as the server hands them over. */
-type TotalsEntry = [string, HeapTotals extends Map<string, infer V> ? V : never];
+type TotalsEntry = [string, { size: number; count: number }];
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(benchDir, '..');

@@ -3,7 +3,7 @@
 // and the verb runners (verbs.ts). This class is the executor's wire: it starts and kills verb
 // runs, sends hooks and notifications, turns acks and commands into executor events, and reports
 // the call's status. Ack matching is by msgid of what the executor is waiting on right now.
-import { randomUuid } from '../../random.js';
+import { randomHex, randomUuid } from '../../random.js';
 import type { Logger } from 'pino';
 import type { Actor } from 'xstate';
 import type { Call, CallSipResponse } from '../../call/call.js';
@@ -143,7 +143,7 @@ export class FsSession implements VerbHost {
       call_status: 'trying',
       account_sid: host.accountSid,
       application_sid: host.applicationSid,
-      trace_id: randomUuid().replace(/-/g, ''),
+      trace_id: randomHex(16),
       ...(host.localSipAddress ? { local_sip_address: host.localSipAddress, fs_sip_address: host.localSipAddress } : {}),
       sip: sipMessageOf(call),
     };
