@@ -19,7 +19,7 @@
 // Ladders: bare 200, 300 … 1400; at each step callchart runs 90 % of bare's count (the target's point), the two
 // interleaved step by step (see runLadders).
 // Env knobs: JAMBONZ_AUDIO_LADDER (e.g. 100,500,1000: both servers, fixed), JAMBONZ_AUDIO_BARE_LADDER (bare's steps,
-// callchart at 90 % of each), JAMBONZ_AUDIO_WINDOW_MS (default 4000),
+// callchart at 90 % of each), JAMBONZ_AUDIO_WINDOW_MS (default 4000), JAMBONZ_AUDIO_BUDGET_S (each server's ladder time),
 // JAMBONZ_AUDIO_SERVERS (bare,callchart; diagnostics callchart-norec, http-route, engine-route), JAMBONZ_SERVER_NODE_ARGS
 // (node flags for the servers, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`), BENCH_GC=0 (no GC columns: scavenges, pauses,
 // promoted bytes per 10 k frames and allocated bytes per frame, measured in the server over each window),
@@ -52,10 +52,10 @@ const FIXED_LADDER = process.env.JAMBONZ_AUDIO_LADDER?.split(',').map(Number);
 const BARE_LADDER = FIXED_LADDER ?? process.env.JAMBONZ_AUDIO_BARE_LADDER?.split(',').map(Number) ?? [200, 300, 400, 500, 600, 700, 800, 900, 1000, 1200, 1400];
 const round10 = (x: number) => Math.max(10, Math.round(x / 10) * 10);
 /**
- * Wall-clock allowance per server for its ladder (the whole bench stays around 2 min with the
- * default window); longer windows (30 s for figures one claims) get proportionally more.
+ * Wall-clock allowance per server for its ladder (JAMBONZ_AUDIO_BUDGET_S; by default the whole
+ * bench stays around 2 min with the default window, and longer windows get proportionally more).
  */
-const LADDER_BUDGET_MS = Math.round(55_000 * Math.max(1, WINDOW_MS / 4000));
+const LADDER_BUDGET_MS = Number(process.env.JAMBONZ_AUDIO_BUDGET_S ?? 0) * 1000 || Math.round(55_000 * Math.max(1, WINDOW_MS / 4000));
 /**
  * The box may be shared: a failing step measured while other processes used more than this many
  * cores is retried after waiting for a quieter box, at most MAX_RETRIES times per ladder.
