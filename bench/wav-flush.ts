@@ -6,11 +6,12 @@
 //                                      WAV_FLUSH_SIZES=8000,32000,128000, WAV_FLUSH_DIRS=/tmp,/dev/shm)
 //
 // Process CPU (user + kernel, all threads: the loop's copy into the ring, and the disk thread's
-// gathering and writes) per frame over the window, after 2 s of warm-up. Each size is run on each directory (ext4 and tmpfs
+// gathering and writes) per frame over the window, after 2 s of warm-up, and its split between the
+// main thread and the others (the disk thread, and GC's helpers in every case) from /proc. Each size is run on each directory (ext4 and tmpfs
 // here), so a cost that is the disk's and one that is each flush's own show apart. After each
 // window 16 of the files, spread over the writers, are read back frame by frame: a writer that
 // dropped or reordered audio fails the run.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PcmWavWriter } from '../src/media/codecs/wav.js';
 import { printTable, progress, type Cell, median } from './table.js';
@@ -29,6 +30,37 @@ const WARMUP_TICKS = 100;
 /** WAV_FLUSH_GROUPS: timers the writers are spread over (1: every writer in one callback, as before stop 52). */
 const GROUPS = Number(process.env.WAV_FLUSH_GROUPS ?? 20);
 
+/** CPU time so far (ms, user and kernel) of the main thread and of all the others, from /proc (10 ms ticks). */
+interface ThreadCpu {
+  mainUser: number;
+  mainSys: number;
+  otherUser: number;
+  otherSys: number;
+}
+function threadCpu(): ThreadCpu {
+  const t: ThreadCpu = { mainUser: 0, mainSys: 0, otherUser: 0, otherSys: 0 };
+  for (const tid of readdirSync('/proc/self/task')) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    // After the command's ")": state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const user = Number(f[11]) * 10;
+    const sys = Number(f[12]) * 10;
+    if (Number(tid) === process.pid) {
+      t.mainUser += user;
+      t.mainSys += sys;
+    } else {
+      t.otherUser += user;
+      t.otherSys += sys;
+    }
+  }
+  return t;
+}
+
 interface Case {
   label: string;
   dir: string | null;
@@ -36,7 +68,14 @@ interface Case {
 }
 
 /** One window: µs of process CPU per frame, user and kernel. */
-async function run(c: Case): Promise<{ user: number; system: number }> {
+interface Window {
+  user: number;
+  system: number;
+  /** µs per frame: main thread user, kernel; other threads user, kernel. */
+  split: [number, number, number, number];
+}
+
+async function run(c: Case): Promise<Window> {
   const dir = c.dir ? mkdtempSync(path.join(c.dir, 'wav-flush-')) : null;
   try {
     const writers = dir
@@ -46,6 +85,7 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
     const frame = Buffer.alloc(FRAME_BYTES);
     let sink = 0;
     let from: NodeJS.CpuUsage | undefined;
+    let threadsFrom: ThreadCpu | undefined;
     const ticks = WARMUP_TICKS + SECONDS * 50;
     // The writers are split into GROUPS, each fed on its own 20 ms timer, the timers spread over
     // the 20 ms: a server's frames arrive over the whole tick, in many turns of its event loop,
@@ -64,7 +104,10 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
               if (dir) writers[i]!.write(frame);
               else sink += frame[i & 63]!;
             }
-            if (++tick === WARMUP_TICKS && g === 0) from = process.cpuUsage();
+            if (++tick === WARMUP_TICKS && g === 0) {
+              from = process.cpuUsage();
+              threadsFrom = threadCpu();
+            }
             if (tick === ticks) {
               clearInterval(timer);
               if (--running === 0) resolve();
@@ -74,6 +117,7 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
       }
     });
     const used = process.cpuUsage(from);
+    const threads = threadCpu();
     await Promise.all(writers.map((w) => w.close()));
     for (let i = 0; i < writers.length; i += Math.max(1, Math.floor(writers.length / 16))) {
       const bytes = readFileSync(writers[i]!.path);
@@ -85,7 +129,13 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
     }
     void sink;
     const frames = WRITERS * SECONDS * 50;
-    return { user: used.user / frames, system: used.system / frames };
+    const per = (ms: number) => (ms * 1000) / frames;
+    const a = threadsFrom!;
+    return {
+      user: used.user / frames,
+      system: used.system / frames,
+      split: [per(threads.mainUser - a.mainUser), per(threads.mainSys - a.mainSys), per(threads.otherUser - a.otherUser), per(threads.otherSys - a.otherSys)],
+    };
   } finally {
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
@@ -94,23 +144,29 @@ async function run(c: Case): Promise<{ user: number; system: number }> {
 const cases: Case[] = [{ label: 'the loop without writers (peer)', dir: null, flushBytes: 0 }];
 for (const dir of DIRS) for (const flushBytes of SIZES) cases.push({ label: `${dir}, ${flushBytes} B flushes`, dir, flushBytes });
 
-const results = new Map<string, number[]>();
+const results = new Map<string, Window[]>();
 for (let r = 1; r <= ROUNDS; r++) {
   for (const c of cases) {
-    const { user, system } = await run(c);
-    progress(`round ${r}/${ROUNDS} ${c.label}: ${user.toFixed(2)} user + ${system.toFixed(2)} kernel = ${(user + system).toFixed(2)} µs per frame`);
+    const w = await run(c);
+    const [mu, ms, ou, os] = w.split;
+    progress(
+      `round ${r}/${ROUNDS} ${c.label}: ${w.user.toFixed(2)} user + ${w.system.toFixed(2)} kernel = ${(w.user + w.system).toFixed(2)} µs per frame ` +
+        `(main thread ${mu.toFixed(2)} + ${ms.toFixed(2)}, other threads ${ou.toFixed(2)} + ${os.toFixed(2)})`,
+    );
     const list = results.get(c.label) ?? [];
-    list.push(user + system);
+    list.push(w);
     results.set(c.label, list);
   }
 }
 
 const rows: Cell[][] = cases.map((c) => {
-  const xs = results.get(c.label)!;
-  return [c.label, median(xs), xs.map((x) => x.toFixed(2)).join(', ')];
+  const ws = results.get(c.label)!;
+  const xs = ws.map((w) => w.user + w.system);
+  const split = [0, 1, 2, 3].map((k) => median(ws.map((w) => w.split[k]!)));
+  return [c.label, median(xs), ...split, xs.map((x) => x.toFixed(2)).join(', ')];
 });
 printTable(
-  `WAV recording: process CPU per 640-byte frame, ${WRITERS} files written at 50 frames/s each (${GROUPS} timers), ${SECONDS} s windows, ${ROUNDS} rounds`,
-  ['case', 'median µs per frame', 'each round'],
+  `WAV recording: process CPU per 640-byte frame, ${WRITERS} files written at 50 frames/s each (${GROUPS} timers), ${SECONDS} s windows, ${ROUNDS} rounds; the split by thread is read from /proc in 10 ms ticks`,
+  ['case', 'median µs per frame', 'main thread user', 'main thread kernel', 'other threads user', 'other threads kernel', 'each round (total)'],
   rows,
 );
