@@ -11,10 +11,11 @@
 // here), so a cost that is the disk's and one that is each flush's own show apart. After each
 // window 16 of the files, spread over the writers, are read back frame by frame: a writer that
 // dropped or reordered audio fails the run.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { PcmWavWriter } from '../src/media/codecs/wav.js';
 import { printTable, progress, type Cell, median } from './table.js';
+import { threadSplitMs, type ThreadSplit } from './lib/box-load.js';
 import { createLogger } from '../src/logger.js';
 
 /** Errors to stderr: a file whose writes failed, or whose audio the disk thread fell too far behind on, should say so. */
@@ -29,37 +30,6 @@ const FRAME_BYTES = 640;
 const WARMUP_TICKS = 100;
 /** WAV_FLUSH_GROUPS: timers the writers are spread over (1: every writer in one callback, as before stop 52). */
 const GROUPS = Number(process.env.WAV_FLUSH_GROUPS ?? 20);
-
-/** CPU time so far (ms, user and kernel) of the main thread and of all the others, from /proc (10 ms ticks). */
-interface ThreadCpu {
-  mainUser: number;
-  mainSys: number;
-  otherUser: number;
-  otherSys: number;
-}
-function threadCpu(): ThreadCpu {
-  const t: ThreadCpu = { mainUser: 0, mainSys: 0, otherUser: 0, otherSys: 0 };
-  for (const tid of readdirSync('/proc/self/task')) {
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    } catch {
-      continue; // the thread ended meanwhile
-    }
-    // After the command's ")": state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const user = Number(f[11]) * 10;
-    const sys = Number(f[12]) * 10;
-    if (Number(tid) === process.pid) {
-      t.mainUser += user;
-      t.mainSys += sys;
-    } else {
-      t.otherUser += user;
-      t.otherSys += sys;
-    }
-  }
-  return t;
-}
 
 interface Case {
   label: string;
@@ -85,7 +55,7 @@ async function run(c: Case): Promise<Window> {
     const frame = Buffer.alloc(FRAME_BYTES);
     let sink = 0;
     let from: NodeJS.CpuUsage | undefined;
-    let threadsFrom: ThreadCpu | undefined;
+    let threadsFrom: ThreadSplit | undefined;
     const ticks = WARMUP_TICKS + SECONDS * 50;
     // The writers are split into GROUPS, each fed on its own 20 ms timer, the timers spread over
     // the 20 ms: a server's frames arrive over the whole tick, in many turns of its event loop,
@@ -106,7 +76,7 @@ async function run(c: Case): Promise<Window> {
             }
             if (++tick === WARMUP_TICKS && g === 0) {
               from = process.cpuUsage();
-              threadsFrom = threadCpu();
+              threadsFrom = threadSplitMs();
             }
             if (tick === ticks) {
               clearInterval(timer);
@@ -117,7 +87,7 @@ async function run(c: Case): Promise<Window> {
       }
     });
     const used = process.cpuUsage(from);
-    const threads = threadCpu();
+    const threads = threadSplitMs();
     await Promise.all(writers.map((w) => w.close()));
     for (let i = 0; i < writers.length; i += Math.max(1, Math.floor(writers.length / 16))) {
       const bytes = readFileSync(writers[i]!.path);

@@ -1,6 +1,6 @@
 // Whole-machine CPU use from /proc/stat (Linux), so a bench can tell its own load from other
 // processes on a shared box. Elsewhere every function degrades to "unknown".
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 
 export interface CpuTicks {
@@ -41,17 +41,58 @@ export async function waitQuiet(threshold: number, maxWaitMs: number): Promise<n
   }
 }
 
+/** A thread's user and kernel CPU ms from its /proc stat line (10 ms ticks). */
+function threadTimes(tid: number | string): { user: number; sys: number } {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  // After the command's ")": state is field 3, utime 14, stime 15.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(f[11]) * 10, sys: Number(f[12]) * 10 };
+}
+
 /**
  * CPU ms this process's main thread has used (Linux: /proc/self/task/<pid>/stat, 10 ms ticks),
  * NaN elsewhere. process.cpuUsage() counts every thread: with the WAV disk thread the two differ.
  */
 export function mainThreadCpuMs(): number {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
-    // After the command's ")": state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) * 10;
+    const t = threadTimes(process.pid);
+    return t.user + t.sys;
   } catch {
     return NaN;
   }
+}
+
+/** CPU ms so far (user and kernel) of the main thread and of all the process's other threads together. */
+export interface ThreadSplit {
+  mainUser: number;
+  mainSys: number;
+  otherUser: number;
+  otherSys: number;
+}
+
+/** This process's CPU split by thread (Linux, 10 ms ticks); all NaN elsewhere. */
+export function threadSplitMs(): ThreadSplit {
+  const t: ThreadSplit = { mainUser: 0, mainSys: 0, otherUser: 0, otherSys: 0 };
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return { mainUser: NaN, mainSys: NaN, otherUser: NaN, otherSys: NaN };
+  }
+  for (const tid of tids) {
+    let x: { user: number; sys: number };
+    try {
+      x = threadTimes(tid);
+    } catch {
+      continue; // the thread ended meanwhile
+    }
+    if (Number(tid) === process.pid) {
+      t.mainUser += x.user;
+      t.mainSys += x.sys;
+    } else {
+      t.otherUser += x.user;
+      t.otherSys += x.sys;
+    }
+  }
+  return t;
 }
